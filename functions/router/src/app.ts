@@ -1,0 +1,56 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { ValidationError } from '#shared/errors.js';
+import { bind, type HttpEvent, HttpReply, httpApp, type RouteAuthorizer } from '#shared/http.js';
+import type { ExpertService } from './domain/experts.js';
+import { createExpert, deleteExpert, getExpert, listExperts, updateExpert } from './routes.js';
+
+export interface RouterAppDeps {
+  readonly logger: Logger;
+  readonly experts: ExpertService;
+  readonly authorize?: RouteAuthorizer;
+}
+
+/** `If-Match: "3"` (or `3`) -> 3; absent -> undefined; anything else is a 400. */
+export const expectedVersionOf = (event: HttpEvent): number | undefined => {
+  const header = Object.entries(event.headers ?? {}).find(([key]) => key.toLowerCase() === 'if-match')?.[1];
+  if (header === undefined) return undefined;
+  const match = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/.exec(header);
+  if (!match?.[1]) {
+    throw new ValidationError('If-Match must be the expert version, e.g. "3".', [
+      { path: 'headers.if-match', message: 'not a version' },
+    ]);
+  }
+  return Number(match[1]);
+};
+
+const etag = (version: number): Record<string, string> => ({ ETag: `"${version}"` });
+
+export const makeRouterApp = (deps: RouterAppDeps) =>
+  httpApp({
+    logger: deps.logger,
+    ...(deps.authorize ? { authorize: deps.authorize } : {}),
+    routes: [
+      bind(createExpert, async ({ principal, body }) => {
+        const expert = await deps.experts.create(principal.tenantId, body);
+        return new HttpReply(201, expert, { ...etag(expert.version), Location: `experts/${expert.id}` });
+      }),
+      bind(listExperts, ({ principal, query }) => deps.experts.list(principal.tenantId, query)),
+      bind(getExpert, async ({ principal, params }) => {
+        const expert = await deps.experts.get(principal.tenantId, params.expertId);
+        return new HttpReply(200, expert, etag(expert.version));
+      }),
+      bind(updateExpert, async ({ principal, params, body, event }) => {
+        const expert = await deps.experts.update(
+          principal.tenantId,
+          params.expertId,
+          body,
+          expectedVersionOf(event),
+        );
+        return new HttpReply(200, expert, etag(expert.version));
+      }),
+      bind(deleteExpert, async ({ principal, params, event }) => {
+        await deps.experts.remove(principal.tenantId, params.expertId, expectedVersionOf(event));
+        return new HttpReply(204, undefined);
+      }),
+    ],
+  });

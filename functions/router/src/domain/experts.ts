@@ -1,0 +1,103 @@
+import { NotFoundError, UnprocessableError } from '#shared/errors.js';
+import type { Clock, IdGenerator } from '#shared/ports.js';
+import type { Page } from '#shared/tenant-store.js';
+
+export const EXPERT_TYPES = ['model', 'agent', 'tool'] as const;
+export type ExpertType = (typeof EXPERT_TYPES)[number];
+export type MetadataValue = string | number | boolean;
+
+/** What a client may set on an expert. */
+export interface ExpertInput {
+  readonly name: string;
+  readonly type: ExpertType;
+  readonly costPerCallUsd: number;
+  readonly endpoint: string;
+  readonly metadata: Readonly<Record<string, MetadataValue>>;
+  readonly enabled: boolean;
+}
+
+/** A routing candidate: an expert backend of one tenant. Server-owned fields are never client input. */
+export interface Expert extends ExpertInput {
+  readonly tenantId: string;
+  readonly id: string;
+  readonly version: number;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+/** Port: where experts are kept. Writes are conditional (create on absence, replace on version). */
+export interface ExpertRepository {
+  create(expert: Expert): Promise<void>;
+  get(tenantId: string, id: string): Promise<Expert | undefined>;
+  list(tenantId: string, options: { limit: number; cursor?: string | undefined }): Promise<Page<Expert>>;
+  /** Throws a ConflictError when the stored version is not `expectedVersion`. */
+  replace(expert: Expert, expectedVersion: number): Promise<void>;
+  delete(tenantId: string, id: string, expectedVersion?: number): Promise<boolean>;
+}
+
+/** Port: may Conductor call this endpoint? (refuses private and metadata addresses) */
+export type EndpointPolicy = (url: string) => { ok: true } | { ok: false; code: string; reason: string };
+
+export interface ExpertServiceDeps {
+  readonly repository: ExpertRepository;
+  readonly endpointPolicy: EndpointPolicy;
+  readonly clock: Clock;
+  readonly ids: IdGenerator;
+}
+
+export class ExpertService {
+  constructor(private readonly deps: ExpertServiceDeps) {}
+
+  #checkEndpoint(endpoint: string): void {
+    const verdict = this.deps.endpointPolicy(endpoint);
+    if (!verdict.ok) throw new UnprocessableError(verdict.reason, verdict.code);
+  }
+
+  async create(tenantId: string, input: ExpertInput): Promise<Expert> {
+    this.#checkEndpoint(input.endpoint);
+    const now = this.deps.clock.now().toISOString();
+    const expert: Expert = {
+      ...input,
+      tenantId,
+      id: this.deps.ids.next('exp'),
+      version: 1,
+      createdAt: now,
+      updatedAt: now,
+    };
+    await this.deps.repository.create(expert);
+    return expert;
+  }
+
+  async get(tenantId: string, id: string): Promise<Expert> {
+    const expert = await this.deps.repository.get(tenantId, id);
+    // Another tenant's expert is indistinguishable from a missing one.
+    if (!expert) throw new NotFoundError(`Expert ${id} not found.`, 'expert_not_found');
+    return expert;
+  }
+
+  list(tenantId: string, options: { limit: number; cursor?: string | undefined }): Promise<Page<Expert>> {
+    return this.deps.repository.list(tenantId, options);
+  }
+
+  /** Full replacement of the client-owned fields; `expectedVersion` (If-Match) guards lost updates. */
+  async update(tenantId: string, id: string, input: ExpertInput, expectedVersion?: number): Promise<Expert> {
+    this.#checkEndpoint(input.endpoint);
+    const current = await this.get(tenantId, id);
+    const base = expectedVersion ?? current.version;
+    const next: Expert = {
+      ...input,
+      tenantId: current.tenantId,
+      id: current.id,
+      createdAt: current.createdAt,
+      version: base + 1,
+      updatedAt: this.deps.clock.now().toISOString(),
+    };
+    await this.deps.repository.replace(next, base);
+    return next;
+  }
+
+  async remove(tenantId: string, id: string, expectedVersion?: number): Promise<void> {
+    const deleted = await this.deps.repository.delete(tenantId, id, expectedVersion);
+    if (!deleted) throw new NotFoundError(`Expert ${id} not found.`, 'expert_not_found');
+  }
+}

@@ -1,0 +1,72 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
+import dynalite from 'dynalite';
+import { TABLE_KEY, type TableSpec } from '../tables.js';
+
+/**
+ * The DynamoDB stand-in: dynalite in this process, speaking the DynamoDB API on a loopback port.
+ * With `path` the data lives on disk (LevelDB) and survives a restart; without it, in memory.
+ * Dynalite has no TTL expiry, transactions or streams; Conductor's code uses none of them.
+ */
+export interface LocalDynamo {
+  readonly endpoint: string;
+  close(): Promise<void>;
+}
+
+export const localTableName = (spec: TableSpec): string => `conductor-${spec.id}`;
+
+export const startLocalDynamo = async (options: { path?: string | undefined }): Promise<LocalDynamo> => {
+  const server: Server = dynalite({
+    ...(options.path ? { path: options.path } : {}),
+    createTableMs: 0,
+    deleteTableMs: 0,
+    updateTableMs: 0,
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections?.();
+        server.close(() => resolve());
+      }),
+  };
+};
+
+/** Creates the pillar tables as the CDK stateful stack defines them; existing tables are kept. */
+export const ensureTables = async (endpoint: string, tables: readonly TableSpec[]): Promise<void> => {
+  const client = new DynamoDBClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  try {
+    for (const spec of tables) {
+      try {
+        await client.send(
+          new CreateTableCommand({
+            TableName: localTableName(spec),
+            BillingMode: 'PAY_PER_REQUEST',
+            AttributeDefinitions: [
+              { AttributeName: TABLE_KEY.partitionKey, AttributeType: 'S' },
+              { AttributeName: TABLE_KEY.sortKey, AttributeType: 'S' },
+            ],
+            KeySchema: [
+              { AttributeName: TABLE_KEY.partitionKey, KeyType: 'HASH' },
+              { AttributeName: TABLE_KEY.sortKey, KeyType: 'RANGE' },
+            ],
+          }),
+        );
+      } catch (error) {
+        if (!(error instanceof ResourceInUseException)) throw error;
+      }
+    }
+  } finally {
+    client.destroy();
+  }
+};

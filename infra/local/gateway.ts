@@ -1,0 +1,323 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Context } from 'aws-lambda';
+import type { JWTPayload } from 'jose';
+import { AppError, PayloadTooLargeError, TooManyRequestsError, UnauthorizedError } from '#shared/errors.js';
+import {
+  API_BASE,
+  errorResult,
+  type HttpEvent,
+  type HttpResult,
+  jsonResult,
+  type RouteSpec,
+  routeKeyOf,
+} from '#shared/http.js';
+import { RouteMatcher } from '#shared/route-match.js';
+
+/**
+ * The embedded stand-in for API Gateway HTTP API: it does what the gateway does before a Lambda runs
+ * (route matching, JWT verification, stage throttling, payload limit), builds the same v2 event the
+ * Lambda would receive, and calls the same handler.
+ */
+export type LambdaHandler = (event: HttpEvent, context: Context) => Promise<HttpResult>;
+
+export interface GatewayRoute {
+  readonly spec: RouteSpec;
+  readonly functionName: string;
+  readonly handler: LambdaHandler;
+}
+
+export interface GatewayOptions {
+  readonly routes: readonly GatewayRoute[];
+  /** Receives every request no route matches (`$default`), like API Gateway's default route. */
+  readonly defaultRoute: { readonly functionName: string; readonly handler: LambdaHandler };
+  readonly verifyToken: (token: string) => Promise<JWTPayload>;
+  readonly throttle: { readonly rateLimit: number; readonly burstLimit: number };
+  /** Extra non-API paths served by the runtime itself (the local OIDC issuer's discovery documents). */
+  readonly extras?: (path: string) => unknown | undefined;
+  readonly logRequest?: (line: { method: string; path: string; status: number; ms: number }) => void;
+  readonly integrationTimeoutMs?: number;
+}
+
+/** API Gateway's own payload limit; handlers apply their tighter per-route limits. */
+const GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024;
+const TEXT_TYPES = /^(application\/(json|[a-z.+-]*\+json|x-www-form-urlencoded|xml)|text\/)/i;
+
+/** Stage throttling: a token bucket like API Gateway's (steady rate, burst capacity). */
+export class TokenBucket {
+  #tokens: number;
+  #last: number;
+  constructor(
+    private readonly ratePerSecond: number,
+    private readonly burst: number,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.#tokens = burst;
+    this.#last = now();
+  }
+  /** Takes a token, or returns the seconds until one is available. */
+  take(): { ok: true } | { ok: false; retryAfterSeconds: number } {
+    const now = this.now();
+    this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#last) / 1000) * this.ratePerSecond);
+    this.#last = now;
+    if (this.#tokens >= 1) {
+      this.#tokens -= 1;
+      return { ok: true };
+    }
+    return { ok: false, retryAfterSeconds: (1 - this.#tokens) / this.ratePerSecond };
+  }
+}
+
+/**
+ * API Gateway hands JWT claims to the Lambda as strings: arrays as "[a b]", numbers as text,
+ * objects as JSON. Mimic that so handlers see locally what they will see on AWS.
+ */
+export const flattenClaims = (payload: JWTPayload): Record<string, string> => {
+  const claims: Record<string, string> = {};
+  for (const [key, value] of Object.entries(payload)) {
+    if (value === undefined || value === null) continue;
+    if (Array.isArray(value)) claims[key] = `[${value.map(String).join(' ')}]`;
+    else if (typeof value === 'object') claims[key] = JSON.stringify(value);
+    else claims[key] = String(value);
+  }
+  return claims;
+};
+
+const readBody = (req: IncomingMessage, limit: number): Promise<Buffer> =>
+  new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) tooLarge = true;
+      else chunks.push(chunk);
+    });
+    req.on('end', () =>
+      tooLarge ? reject(new PayloadTooLargeError(limit)) : resolve(Buffer.concat(chunks)),
+    );
+    req.on('error', reject);
+  });
+
+const singleHeaders = (req: IncomingMessage): Record<string, string> => {
+  const headers: Record<string, string> = {};
+  for (const [key, value] of Object.entries(req.headers)) {
+    if (value === undefined || key === 'cookie') continue;
+    headers[key] = Array.isArray(value) ? value.join(',') : value;
+  }
+  return headers;
+};
+
+const queryParameters = (search: URLSearchParams): Record<string, string> | undefined => {
+  const out: Record<string, string> = {};
+  for (const key of new Set(search.keys())) out[key] = search.getAll(key).join(',');
+  return Object.keys(out).length > 0 ? out : undefined;
+};
+
+const lambdaContext = (functionName: string, timeoutMs: number): Context => {
+  const deadline = Date.now() + timeoutMs;
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName: `conductor-${functionName}`,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:conductor-${functionName}`,
+    memoryLimitInMB: '512',
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/conductor-${functionName}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+};
+
+export interface StartedGateway {
+  readonly server: Server;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export const createGateway = (options: GatewayOptions) => {
+  const matcher = new RouteMatcher(
+    options.routes.map((route) => ({
+      method: route.spec.method,
+      path: `${API_BASE}${route.spec.path}`,
+      route,
+    })),
+  );
+  const bucket = new TokenBucket(options.throttle.rateLimit, options.throttle.burstLimit);
+  const timeoutMs = options.integrationTimeoutMs ?? 30_000;
+
+  const send = (res: ServerResponse, result: HttpResult): void => {
+    const headers: Record<string, string | string[]> = {};
+    for (const [key, value] of Object.entries(result.headers ?? {})) headers[key] = String(value);
+    if (result.cookies?.length) headers['set-cookie'] = result.cookies;
+    const body = result.body
+      ? result.isBase64Encoded
+        ? Buffer.from(result.body, 'base64')
+        : Buffer.from(result.body, 'utf8')
+      : Buffer.alloc(0);
+    headers['content-length'] = String(body.length);
+    res.writeHead(result.statusCode ?? 200, headers);
+    res.end(body);
+  };
+
+  const invoke = async (
+    functionName: string,
+    handler: LambdaHandler,
+    event: HttpEvent,
+  ): Promise<HttpResult> => {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<HttpResult>((resolve) => {
+      timer = setTimeout(
+        () =>
+          resolve(
+            jsonResult(
+              503,
+              {
+                code: 'integration_timeout',
+                message: 'The service did not answer in time.',
+                traceId: event.requestContext.requestId,
+              },
+              event.requestContext.requestId,
+            ),
+          ),
+        timeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([handler(event, lambdaContext(functionName, timeoutMs)), timeout]);
+    } catch {
+      // A handler that throws is a 500 at the gateway, with nothing of the error in the body.
+      const traceId = event.requestContext.requestId;
+      return jsonResult(
+        500,
+        { code: 'internal_error', message: 'An internal error occurred.', traceId },
+        traceId,
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<number> => {
+    const started = Date.now();
+    const requestId = randomUUID();
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const method = (req.method ?? 'GET').toUpperCase();
+
+    const extra = options.extras?.(url.pathname);
+    if (extra !== undefined) {
+      send(res, jsonResult(200, extra, requestId));
+      return 200;
+    }
+
+    try {
+      const allowed = bucket.take();
+      if (!allowed.ok)
+        throw new TooManyRequestsError(allowed.retryAfterSeconds, 'Too many requests for this API stage.');
+
+      const body = await readBody(req, GATEWAY_MAX_BODY_BYTES);
+      const headers = singleHeaders(req);
+      const found = matcher.match(method, url.pathname);
+      const matched = found.kind === 'match' ? found : undefined;
+      const target = matched
+        ? { functionName: matched.route.route.functionName, handler: matched.route.route.handler }
+        : options.defaultRoute;
+
+      let claims: Record<string, string> | undefined;
+      if (matched && matched.route.route.spec.auth === 'jwt') {
+        const authorization = headers.authorization ?? '';
+        const bearer = /^Bearer\s+(\S+)$/i.exec(authorization)?.[1];
+        if (!bearer)
+          throw new UnauthorizedError('A bearer token is required (Authorization: Bearer <token>).');
+        try {
+          claims = flattenClaims(await options.verifyToken(bearer));
+        } catch {
+          throw new UnauthorizedError('The bearer token is invalid or expired.');
+        }
+      }
+
+      const contentType = headers['content-type'] ?? '';
+      const isText = body.length === 0 || TEXT_TYPES.test(contentType);
+      const routeKey = matched ? routeKeyOf(matched.route.route.spec) : '$default';
+      const now = new Date();
+      const event: HttpEvent = {
+        version: '2.0',
+        routeKey,
+        rawPath: url.pathname,
+        rawQueryString: url.search.startsWith('?') ? url.search.slice(1) : url.search,
+        ...(req.headers.cookie ? { cookies: req.headers.cookie.split(/;\s*/) } : {}),
+        headers,
+        ...(queryParameters(url.searchParams)
+          ? { queryStringParameters: queryParameters(url.searchParams) }
+          : {}),
+        ...(matched && Object.keys(matched.params).length > 0 ? { pathParameters: matched.params } : {}),
+        requestContext: {
+          accountId: '000000000000',
+          apiId: 'local',
+          authorizer: { jwt: { claims: claims ?? {}, scopes: [] }, principalId: '', integrationLatency: 0 },
+          domainName: headers.host ?? 'localhost',
+          domainPrefix: 'localhost',
+          http: {
+            method,
+            path: url.pathname,
+            protocol: `HTTP/${req.httpVersion}`,
+            sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+            userAgent: headers['user-agent'] ?? '',
+          },
+          requestId,
+          routeKey,
+          stage: '$default',
+          time: now.toUTCString(),
+          timeEpoch: now.getTime(),
+        },
+        ...(body.length > 0 ? { body: isText ? body.toString('utf8') : body.toString('base64') } : {}),
+        isBase64Encoded: !isText,
+      };
+      if (!claims) {
+        // Public routes and $default carry no authorizer context on AWS.
+        (event.requestContext as { authorizer?: unknown }).authorizer = undefined;
+      }
+      const result = await invoke(target.functionName, target.handler, event);
+      send(res, result);
+      return result.statusCode ?? 200;
+    } catch (error) {
+      const appError =
+        error instanceof AppError
+          ? error
+          : new AppError(500, 'internal_error', 'An internal error occurred.');
+      send(res, errorResult(appError, requestId));
+      return appError.statusCode;
+    } finally {
+      options.logRequest?.({ method, path: url.pathname, status: res.statusCode, ms: Date.now() - started });
+    }
+  };
+
+  const server = createServer((req, res) => {
+    void handle(req, res);
+  });
+  server.keepAliveTimeout = 5_000;
+
+  return {
+    server,
+    listen: (port: number, host = '127.0.0.1'): Promise<StartedGateway> =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          const address = server.address() as AddressInfo;
+          resolve({
+            server,
+            url: `http://${host}:${address.port}`,
+            close: () =>
+              new Promise<void>((done) => {
+                server.closeAllConnections();
+                server.close(() => done());
+              }),
+          });
+        });
+      }),
+  };
+};

@@ -1,0 +1,92 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { seedDemoData } from './demo.js';
+import { startConductor } from './runtime.js';
+
+/** `npm start`: run Conductor on this machine with demo data and print how to call it. */
+const { values } = parseArgs({
+  options: {
+    port: { type: 'string', default: process.env.PORT ?? '4000' },
+    host: { type: 'string', default: '127.0.0.1' },
+    'data-dir': { type: 'string', default: '.conductor' },
+    memory: { type: 'boolean', default: false },
+    'allow-private-endpoints': { type: 'boolean', default: false },
+    'no-seed': { type: 'boolean', default: false },
+    verbose: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+
+if (values.help) {
+  console.log(`Usage: npm start -- [options]
+  --port <n>                  port to serve on (default 4000, or $PORT; 0 picks a free one)
+  --host <addr>               address to bind (default 127.0.0.1)
+  --data-dir <dir>            where data persists (default .conductor)
+  --memory                    keep nothing on disk
+  --allow-private-endpoints   let experts point at private/loopback addresses (development only)
+  --no-seed                   do not create the demo experts
+  --verbose                   log every request and handler logs at INFO`);
+  process.exit(0);
+}
+
+const port = Number(values.port);
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  console.error(`--port must be a port number, got '${values.port}'`);
+  process.exit(2);
+}
+
+const conductor = await startConductor({
+  port,
+  host: values.host,
+  dataDir: values['data-dir'],
+  memory: values.memory,
+  allowPrivateEndpoints: values['allow-private-endpoints'],
+  logLevel: values.verbose ? 'INFO' : 'WARN',
+  ...(values.verbose
+    ? { logRequest: (line) => console.log(`${line.method} ${line.path} -> ${line.status} (${line.ms} ms)`) }
+    : {}),
+}).catch((error: unknown) => {
+  console.error(`Conductor could not start: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});
+
+const tokens = await conductor.issuer.demoTokens();
+const seeded = values['no-seed'] ? [] : await seedDemoData(conductor.apiUrl, tokens);
+const envName = (label: string) => `${label.replace(/-/g, '_').toUpperCase()}_TOKEN`;
+const exports = tokens.map((t) => `export ${envName(t.label)}='${t.token}'`).join('\n');
+if (conductor.dataDir) writeFileSync(join(conductor.dataDir, 'tokens.env'), `${exports}\n`, { mode: 0o600 });
+
+const api = conductor.apiUrl;
+console.log(`
+Conductor is running (embedded runtime, ${conductor.dataDir ? `data in ${conductor.dataDir}` : 'in memory'}).
+
+  API        ${api}
+  OpenAPI    ${api}/openapi.json
+  Issuer     ${conductor.issuer.issuer}
+${seeded.length > 0 ? `  Demo data  ${seeded.join(', ')}\n` : ''}
+Demo tokens (valid 12 h; tenants acme and globex; roles viewer, operator, tenant-admin; one org-admin).
+${conductor.dataDir ? `They are also in ${join(conductor.dataDir, 'tokens.env')}:  source ${join(conductor.dataDir, 'tokens.env')}\n` : ''}
+${exports}
+
+Try it:
+  curl -s ${api}/health
+  curl -s -H "Authorization: Bearer $ACME_VIEWER_TOKEN" ${api}/experts
+  curl -s -X POST -H "Authorization: Bearer $ACME_ADMIN_TOKEN" -H 'Content-Type: application/json' \\
+       -d '{"name":"summarizer-large","type":"model","costPerCallUsd":0.02,"endpoint":"https://summarizer.example.com/v1/invoke"}' \\
+       ${api}/experts
+  curl -s -H "Authorization: Bearer $GLOBEX_VIEWER_TOKEN" ${api}/experts     # globex sees only its own
+
+Press Ctrl-C to stop.`);
+
+let stopping = false;
+const shutdown = async (signal: string) => {
+  if (stopping) return;
+  stopping = true;
+  console.log(`\n${signal}: stopping Conductor...`);
+  await conductor.stop();
+  console.log('Stopped. Data kept for the next start.');
+  process.exit(0);
+};
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -1,0 +1,129 @@
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { API_BASE } from '#shared/http.js';
+import { API_SETTINGS, FUNCTIONS } from '../../functions/meta/src/catalog.js';
+import { TABLES } from '../tables.js';
+import { ensureTables, localTableName, startLocalDynamo } from './dynamodb.js';
+import { createGateway, type GatewayRoute, type LambdaHandler } from './gateway.js';
+import { LOCAL_AUDIENCE, LocalIssuer, makeJwtVerifier } from './oidc.js';
+
+/**
+ * The embedded runtime: one Node process serving the Conductor API on localhost with the same
+ * handlers the Lambdas run, backed by local stand-ins (dynalite for DynamoDB, a local OIDC issuer
+ * for Cognito). `npm start` runs it; the integration tests start it in-process.
+ */
+export interface ConductorOptions {
+  /** Where data and the issuer key live (default `.conductor/` in the working directory). */
+  readonly dataDir?: string;
+  /** Keep nothing: DynamoDB in memory, a fresh issuer key. */
+  readonly memory?: boolean;
+  /** 0 picks a free port. */
+  readonly port?: number;
+  readonly host?: string;
+  /** Allow expert endpoints on private/loopback addresses (local development only). */
+  readonly allowPrivateEndpoints?: boolean;
+  /** Powertools log level of the handlers (default WARN, so the console stays readable). */
+  readonly logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  readonly throttle?: { readonly rateLimit: number; readonly burstLimit: number };
+  readonly logRequest?: (line: { method: string; path: string; status: number; ms: number }) => void;
+}
+
+export interface RunningConductor {
+  /** Base URL of the server, e.g. http://127.0.0.1:4000 */
+  readonly url: string;
+  /** Base URL of the API: url + /api/conductor/v1 */
+  readonly apiUrl: string;
+  readonly issuer: LocalIssuer;
+  readonly dataDir: string | undefined;
+  stop(): Promise<void>;
+}
+
+let started: string | undefined;
+
+export const startConductor = async (options: ConductorOptions = {}): Promise<RunningConductor> => {
+  const dataDir = options.memory ? undefined : resolve(options.dataDir ?? '.conductor');
+  if (dataDir) mkdirSync(dataDir, { recursive: true });
+
+  const dynamo = await startLocalDynamo({ path: dataDir ? join(dataDir, 'dynamodb') : undefined });
+  await ensureTables(dynamo.endpoint, TABLES);
+
+  // Handlers read their environment once, at import, exactly as in Lambda. One runtime per process.
+  if (started !== undefined && started !== dynamo.endpoint) {
+    await dynamo.close();
+    throw new Error('The embedded runtime can be started once per process (handlers read env at import).');
+  }
+  started = dynamo.endpoint;
+  Object.assign(process.env, {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+    CONDUCTOR_STAGE: 'local',
+    CONDUCTOR_ALLOW_PRIVATE_ENDPOINTS: options.allowPrivateEndpoints ? 'true' : 'false',
+    POWERTOOLS_METRICS_DISABLED: 'true',
+    POWERTOOLS_TRACE_ENABLED: 'false',
+    POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'WARN',
+  });
+  for (const table of TABLES) process.env[table.envVar] = localTableName(table);
+
+  const routes: GatewayRoute[] = [];
+  let defaultRoute: { functionName: string; handler: LambdaHandler } | undefined;
+  const root = resolve(import.meta.dirname, '../..');
+  for (const fn of FUNCTIONS) {
+    const module = (await import(pathToFileURL(join(root, fn.entry)).href)) as { handler: LambdaHandler };
+    for (const spec of fn.routes) routes.push({ spec, functionName: fn.name, handler: module.handler });
+    if (fn.servesDefaultRoute) defaultRoute = { functionName: fn.name, handler: module.handler };
+  }
+  if (!defaultRoute) throw new Error('No function serves the $default route.');
+
+  let verify: ((token: string) => ReturnType<ReturnType<typeof makeJwtVerifier>>) | undefined;
+  let issuer: LocalIssuer | undefined;
+  const gateway = createGateway({
+    routes,
+    defaultRoute,
+    throttle: options.throttle ?? API_SETTINGS.stageThrottle,
+    verifyToken: (token) => {
+      if (!verify) throw new Error('issuer not ready');
+      return verify(token);
+    },
+    extras: (path) => {
+      if (!issuer) return undefined;
+      if (path === '/local-oidc/.well-known/openid-configuration') return issuer.openIdConfiguration;
+      if (path === '/local-oidc/.well-known/jwks.json') return issuer.jwks;
+      return undefined;
+    },
+    ...(options.logRequest ? { logRequest: options.logRequest } : {}),
+  });
+
+  const host = options.host ?? '127.0.0.1';
+  let listening: Awaited<ReturnType<typeof gateway.listen>>;
+  try {
+    listening = await gateway.listen(options.port ?? 4000, host);
+  } catch (error) {
+    await dynamo.close();
+    started = undefined;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') {
+      throw new Error(`Port ${options.port ?? 4000} is in use: start with --port <n> or PORT=<n>.`);
+    }
+    throw error;
+  }
+
+  issuer = await LocalIssuer.create(
+    `${listening.url}/local-oidc`,
+    dataDir ? join(dataDir, 'oidc-signing-key.json') : undefined,
+  );
+  verify = makeJwtVerifier({ issuer: issuer.issuer, audience: LOCAL_AUDIENCE, jwks: issuer.jwks });
+
+  return {
+    url: listening.url,
+    apiUrl: `${listening.url}${API_BASE}`,
+    issuer,
+    dataDir,
+    stop: async () => {
+      await listening.close();
+      await dynamo.close();
+    },
+  };
+};

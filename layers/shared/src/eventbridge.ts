@@ -1,0 +1,46 @@
+import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import { type ClientOptions, instrumented, sdkConfig } from './clients.js';
+import { type ConductorEvent, EVENT_SOURCE, type EventPublisher, parseEvent } from './events.js';
+
+export const makeEventBridgeClient = (options: ClientOptions): EventBridgeClient =>
+  instrumented(options, new EventBridgeClient(sdkConfig(options)));
+
+/** PutEvents accepts at most 10 entries per call. */
+const BATCH = 10;
+
+export class PublishFailedError extends Error {}
+
+/**
+ * Publishes to EventBridge, retrying the entries PutEvents reports as failed (it answers 200 with
+ * per-entry failures), so a transient failure does not silently drop an event.
+ */
+export class EventBridgePublisher implements EventPublisher {
+  constructor(
+    private readonly client: Pick<EventBridgeClient, 'send'>,
+    private readonly busName: string,
+    private readonly attempts = 3,
+  ) {}
+
+  async publish(events: readonly ConductorEvent[]): Promise<void> {
+    const entries: PutEventsRequestEntry[] = events.map((event) => ({
+      EventBusName: this.busName,
+      Source: EVENT_SOURCE,
+      DetailType: event.type,
+      Detail: JSON.stringify(parseEvent(event.type, event.detail)),
+    }));
+    for (let start = 0; start < entries.length; start += BATCH) {
+      await this.#sendWithRetry(entries.slice(start, start + BATCH));
+    }
+  }
+
+  async #sendWithRetry(batch: PutEventsRequestEntry[]): Promise<void> {
+    let pending = batch;
+    for (let attempt = 1; attempt <= this.attempts && pending.length > 0; attempt += 1) {
+      const out = await this.client.send(new PutEventsCommand({ Entries: pending }));
+      if (!out.FailedEntryCount) return;
+      pending = pending.filter((_, index) => out.Entries?.[index]?.ErrorCode !== undefined);
+      if (attempt < this.attempts) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
+    }
+    if (pending.length > 0) throw new PublishFailedError(`${pending.length} event(s) could not be published`);
+  }
+}

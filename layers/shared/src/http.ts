@@ -1,0 +1,328 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import middy from '@middy/core';
+import type {
+  APIGatewayProxyEventV2WithJWTAuthorizer,
+  APIGatewayProxyStructuredResultV2,
+  Context,
+} from 'aws-lambda';
+import { z } from 'zod';
+import {
+  AppError,
+  type FieldIssue,
+  ForbiddenError,
+  NotFoundError,
+  PayloadTooLargeError,
+  UnauthorizedError,
+  UnsupportedMediaTypeError,
+  ValidationError,
+} from './errors.js';
+import { hasAtLeast, type Principal, principalFromClaims, type Role } from './identity.js';
+import type { IdGenerator } from './ports.js';
+import { randomIds } from './ports.js';
+
+export const API_BASE = '/api/conductor/v1';
+export const API_VERSION = 'v1';
+export const VERSION_HEADER = 'X-Conductor-API-Version';
+export const TRACE_HEADER = 'X-Conductor-Trace-Id';
+/** Default request body limit; API Gateway's own hard limit is 10 MB. */
+export const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+export type HttpEvent = APIGatewayProxyEventV2WithJWTAuthorizer;
+export type HttpResult = APIGatewayProxyStructuredResultV2;
+
+/** The uniform error body of every 4xx and 5xx. */
+export const errorBodySchema = z
+  .object({
+    code: z.string(),
+    message: z.string(),
+    traceId: z.string(),
+    details: z.record(z.string(), z.unknown()).optional(),
+  })
+  .meta({ id: 'Error' });
+
+/**
+ * What one endpoint is: its method and path, who may call it, what it accepts and answers.
+ * Pure data plus zod schemas, so the CDK app, the embedded runtime and the OpenAPI generator all
+ * read the same table the handler serves.
+ */
+export interface RouteSpec<
+  P extends z.ZodType = z.ZodType,
+  Q extends z.ZodType = z.ZodType,
+  B extends z.ZodType = z.ZodType,
+> {
+  readonly operationId: string;
+  readonly method: HttpMethod;
+  /** Path below API_BASE, with `{param}` segments as API Gateway writes them. */
+  readonly path: string;
+  readonly summary: string;
+  readonly tag: string;
+  /** `public` routes carry no JWT authorizer (health, the OpenAPI document). */
+  readonly auth: 'jwt' | 'public';
+  /** Lowest role that may call the route at all. */
+  readonly minRole?: Role;
+  /** Action name for the policy engine and decision logs, e.g. `experts:create`. */
+  readonly action: string;
+  readonly params?: P;
+  readonly query?: Q;
+  readonly body?: B;
+  readonly maxBodyBytes?: number;
+  readonly success: { readonly status: number; readonly description: string; readonly schema?: z.ZodType };
+  /** Error statuses this route can answer besides the ones every route can (401/403/429/500). */
+  readonly errors: readonly number[];
+}
+
+export const routeKeyOf = (spec: Pick<RouteSpec, 'method' | 'path'>): string =>
+  `${spec.method} ${API_BASE}${spec.path}`;
+
+export interface RequestInput<P, Q, B> {
+  readonly params: P;
+  readonly query: Q;
+  readonly body: B;
+  readonly traceId: string;
+  readonly logger: Logger;
+  readonly event: HttpEvent;
+}
+
+type Out<S> = S extends z.ZodType ? z.output<S> : undefined;
+
+export type RouteImpl<S extends RouteSpec> = (
+  input: RequestInput<Out<S['params']>, Out<S['query']>, Out<S['body']>> & {
+    readonly principal: S['auth'] extends 'public' ? Principal | undefined : Principal;
+  },
+) => Promise<unknown>;
+
+/** A reply with a status or headers other than the route's default success. */
+export class HttpReply {
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {}
+}
+
+export interface BoundRoute {
+  readonly spec: RouteSpec;
+  readonly impl: (
+    input: RequestInput<unknown, unknown, unknown> & { principal: Principal | undefined },
+  ) => Promise<unknown>;
+}
+
+export const bind = <S extends RouteSpec>(spec: S, impl: RouteImpl<S>): BoundRoute => ({
+  spec,
+  impl: impl as BoundRoute['impl'],
+});
+
+/** Route-level authorization: may this principal call this operation at all? */
+export type RouteAuthorizer = (
+  principal: Principal,
+  spec: RouteSpec,
+  traceId: string,
+) => Promise<void> | void;
+
+export const roleLadderAuthorizer: RouteAuthorizer = (principal, spec) => {
+  if (spec.minRole && !hasAtLeast(principal, spec.minRole)) {
+    throw new ForbiddenError(
+      `This operation requires the ${spec.minRole} role or higher.`,
+      [],
+      'insufficient_role',
+    );
+  }
+};
+
+export interface HttpAppOptions {
+  readonly logger: Logger;
+  readonly routes: readonly BoundRoute[];
+  readonly authorize?: RouteAuthorizer;
+  readonly ids?: IdGenerator;
+}
+
+const TRACE_ID_PATTERN = /^[A-Za-z0-9._:-]{8,128}$/;
+
+const headerValue = (event: HttpEvent, name: string): string | undefined => {
+  const wanted = name.toLowerCase();
+  for (const [key, value] of Object.entries(event.headers ?? {})) {
+    if (key.toLowerCase() === wanted) return value;
+  }
+  return undefined;
+};
+
+const baseHeaders = (traceId: string): Record<string, string> => ({
+  'Content-Type': 'application/json; charset=utf-8',
+  [VERSION_HEADER]: API_VERSION,
+  [TRACE_HEADER]: traceId,
+  'Cache-Control': 'no-store',
+});
+
+export const jsonResult = (
+  status: number,
+  body: unknown,
+  traceId: string,
+  headers: Readonly<Record<string, string>> = {},
+): HttpResult => ({
+  statusCode: status,
+  headers: { ...baseHeaders(traceId), ...headers },
+  body: body === undefined ? '' : JSON.stringify(body),
+});
+
+export const errorResult = (error: AppError, traceId: string): HttpResult =>
+  jsonResult(
+    error.statusCode,
+    {
+      code: error.code,
+      message: error.message,
+      traceId,
+      ...(error.details ? { details: error.details } : {}),
+    },
+    traceId,
+    error.headers,
+  );
+
+const issuesOf = (where: string, error: z.ZodError): FieldIssue[] =>
+  error.issues.flatMap((issue) => {
+    const base = [where, ...issue.path.map(String)].join('.');
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({ path: `${base}.${key}`, message: 'unknown field' }));
+    }
+    return [{ path: base, message: issue.message }];
+  });
+
+const validate = <S extends z.ZodType | undefined>(where: string, schema: S, value: unknown): unknown => {
+  if (!schema) return undefined;
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const issues = issuesOf(where, result.error);
+    const first = issues[0];
+    throw new ValidationError(
+      first ? `Invalid request: ${first.path}: ${first.message}` : 'Invalid request.',
+      issues,
+    );
+  }
+  return result.data;
+};
+
+const decodeBody = (event: HttpEvent): string | undefined => {
+  if (event.body === undefined || event.body === null || event.body === '') return undefined;
+  return event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+};
+
+interface RequestState {
+  traceId: string;
+}
+const state = new WeakMap<object, RequestState>();
+
+/**
+ * The HTTP conventions of every Conductor endpoint, as one middy middleware: trace id in and out,
+ * version header, uniform error body, and 5xx answers that reveal nothing.
+ */
+export const httpConventions = (
+  logger: Logger,
+  ids: IdGenerator,
+): middy.MiddlewareObj<HttpEvent, HttpResult, Error, Context> => ({
+  name: 'conductorHttpConventions',
+  before: (request) => {
+    const offered = headerValue(request.event, TRACE_HEADER);
+    const traceId =
+      offered && TRACE_ID_PATTERN.test(offered)
+        ? offered
+        : (request.event.requestContext?.requestId ?? ids.next('trace'));
+    state.set(request.event, { traceId });
+    logger.appendKeys({ traceId, routeKey: request.event.routeKey });
+  },
+  after: (request) => {
+    logger.removeKeys(['traceId', 'routeKey', 'tenantId']);
+  },
+  onError: (request) => {
+    const traceId = state.get(request.event)?.traceId ?? ids.next('trace');
+    const error = request.error;
+    if (error instanceof AppError && error.statusCode < 500) {
+      logger.info('request refused', { status: error.statusCode, code: error.code });
+      request.response = errorResult(error, traceId);
+    } else if (error instanceof AppError) {
+      logger.error('request failed', { status: error.statusCode, code: error.code });
+      request.response = errorResult(error, traceId);
+    } else {
+      logger.error('unhandled error', error as Error);
+      request.response = jsonResult(
+        500,
+        { code: 'internal_error', message: 'An internal error occurred.', traceId },
+        traceId,
+      );
+    }
+    logger.removeKeys(['traceId', 'routeKey', 'tenantId']);
+  },
+});
+
+/**
+ * Builds the Lambda handler of one function from its bound routes. API Gateway has already matched
+ * the route (event.routeKey) and verified the JWT; this checks it again (defence in depth), then
+ * body size, JSON, role, and the zod schemas of params, query and body, before the route runs.
+ */
+export const httpApp = (options: HttpAppOptions) => {
+  const ids = options.ids ?? randomIds;
+  const authorize = options.authorize ?? roleLadderAuthorizer;
+  const byKey = new Map(options.routes.map((route) => [routeKeyOf(route.spec), route]));
+
+  const dispatch = async (event: HttpEvent): Promise<HttpResult> => {
+    const traceId = state.get(event)?.traceId ?? ids.next('trace');
+    const route = byKey.get(event.routeKey);
+    if (!route) throw new NotFoundError('No such route.', 'route_not_found');
+    const { spec } = route;
+
+    let principal: Principal | undefined;
+    if (spec.auth === 'jwt') {
+      const identity = principalFromClaims(event.requestContext?.authorizer?.jwt?.claims);
+      if (!identity.ok) throw new UnauthorizedError(`Unauthorized: ${identity.reason}.`);
+      principal = identity.principal;
+      options.logger.appendKeys({ tenantId: principal.tenantId });
+      await authorize(principal, spec, traceId);
+    }
+
+    const raw = decodeBody(event);
+    const limit = spec.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    if (raw !== undefined && Buffer.byteLength(raw, 'utf8') > limit) throw new PayloadTooLargeError(limit);
+    let parsed: unknown;
+    if (spec.body) {
+      const contentType = headerValue(event, 'content-type');
+      if (raw !== undefined && contentType && !/^application\/([a-z.+-]*\+)?json\b/i.test(contentType)) {
+        throw new UnsupportedMediaTypeError();
+      }
+      if (raw === undefined) {
+        throw new ValidationError(
+          'Request body is required.',
+          [{ path: 'body', message: 'required' }],
+          'body_required',
+        );
+      }
+      try {
+        parsed = JSON.parse(raw);
+      } catch {
+        throw new ValidationError(
+          'Request body is not valid JSON.',
+          [{ path: 'body', message: 'malformed JSON' }],
+          'malformed_json',
+        );
+      }
+    }
+
+    const params = validate('params', spec.params, event.pathParameters ?? {});
+    const query = validate('query', spec.query, event.queryStringParameters ?? {});
+    const body = validate('body', spec.body, parsed);
+
+    const result = await route.impl({
+      params,
+      query,
+      body,
+      traceId,
+      logger: options.logger,
+      event,
+      principal,
+    });
+    if (result instanceof HttpReply) return jsonResult(result.status, result.body, traceId, result.headers);
+    return jsonResult(spec.success.status, result, traceId);
+  };
+
+  return middy<HttpEvent, HttpResult, Error, Context>()
+    .use(httpConventions(options.logger, ids))
+    .handler(dispatch);
+};

@@ -1,0 +1,69 @@
+import { z } from 'zod';
+
+export const ROLES = ['viewer', 'operator', 'admin', 'tenant-admin', 'org-admin'] as const;
+export const roleSchema = z.enum(ROLES);
+export type Role = z.infer<typeof roleSchema>;
+
+/** Who is calling, as established by the gateway's JWT authorizer. Never taken from a request body. */
+export interface Principal {
+  readonly subject: string;
+  readonly tenantId: string;
+  readonly roles: readonly Role[];
+  /** Authentication methods (`amr`), used for step-up checks. */
+  readonly amr: readonly string[];
+}
+
+export const TENANT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{1,62}$/;
+export const tenantIdSchema = z
+  .string()
+  .regex(TENANT_ID_PATTERN, 'tenant ids are 2-63 chars of a-z, 0-9 and -');
+
+/**
+ * API Gateway HTTP API passes JWT claims to the Lambda as strings: an array claim becomes
+ * "[a b c]" and a number becomes "123". Accept both that form and real arrays.
+ */
+export const claimList = (value: unknown): string[] => {
+  if (value === undefined || value === null) return [];
+  if (Array.isArray(value)) return value.map(String);
+  const text = String(value).trim();
+  if (text === '') return [];
+  const inner = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
+  return inner.split(/[\s,]+/).filter((part) => part.length > 0);
+};
+
+/** Claim names differ between issuers (Cognito puts custom claims under `custom:`). */
+const TENANT_CLAIMS = ['tenant', 'custom:tenant'] as const;
+const ROLE_CLAIMS = ['roles', 'cognito:groups', 'custom:roles'] as const;
+
+/**
+ * Builds the principal from gateway claims, or returns a reason it cannot. Unknown role names are
+ * dropped, not trusted; a token without a tenant is no identity at all.
+ */
+export const principalFromClaims = (
+  claims: Readonly<Record<string, unknown>> | undefined,
+): { ok: true; principal: Principal } | { ok: false; reason: string } => {
+  if (!claims) return { ok: false, reason: 'no verified claims' };
+  const subject = typeof claims.sub === 'string' ? claims.sub : '';
+  if (subject === '') return { ok: false, reason: 'token has no subject' };
+  const tenantRaw = TENANT_CLAIMS.map((name) => claims[name]).find((value) => typeof value === 'string');
+  const tenant = tenantIdSchema.safeParse(tenantRaw);
+  if (!tenant.success) return { ok: false, reason: 'token has no valid tenant claim' };
+  const roleNames = ROLE_CLAIMS.flatMap((name) => claimList(claims[name]));
+  const roles = [...new Set(roleNames)].filter((name): name is Role => roleSchema.safeParse(name).success);
+  return {
+    ok: true,
+    principal: { subject, tenantId: tenant.data, roles, amr: claimList(claims.amr) },
+  };
+};
+
+/** Role ladder for route-level checks: each role includes the ones before it. */
+const RANK: Readonly<Record<Role, number>> = {
+  viewer: 1,
+  operator: 2,
+  admin: 3,
+  'tenant-admin': 4,
+  'org-admin': 5,
+};
+
+export const hasAtLeast = (principal: Principal, minimum: Role): boolean =>
+  principal.roles.some((role) => RANK[role] >= RANK[minimum]);

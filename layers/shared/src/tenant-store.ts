@@ -1,0 +1,191 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { ConflictError, ValidationError } from './errors.js';
+import { TENANT_ID_PATTERN } from './identity.js';
+
+/**
+ * Tenant-first keys (DESIGN §6, §8): every partition key starts with `T#<tenant>#`, so IAM
+ * `dynamodb:LeadingKeys` can fence a tenant-scoped role, and no query can span tenants.
+ */
+export const partitionKey = (tenantId: string, entity: string): string => {
+  if (!TENANT_ID_PATTERN.test(tenantId)) throw new MissingTenantError(`invalid tenant id for ${entity}`);
+  return `T#${tenantId}#${entity}`;
+};
+
+/** A write without a valid tenant is a programming error: refused before it reaches the table. */
+export class MissingTenantError extends Error {}
+
+export interface TenantRecord {
+  readonly tenantId: string;
+  readonly id: string;
+  readonly version: number;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+export interface Page<T> {
+  readonly items: T[];
+  readonly nextCursor?: string;
+}
+
+const KEY_ATTRIBUTES = ['pk', 'sk', 'entity', 'expiresAt'] as const;
+
+const encodeCursor = (key: Record<string, unknown>): string =>
+  Buffer.from(JSON.stringify(key)).toString('base64url');
+
+const isConditionFailure = (error: unknown): boolean =>
+  error instanceof ConditionalCheckFailedException ||
+  (error instanceof Error && error.name === 'ConditionalCheckFailedException');
+
+/**
+ * Versioned records of one entity type in a pillar's table. Creates are conditional on absence,
+ * replaces and deletes on the expected version, so concurrent writers never lose an update: the
+ * loser gets a ConflictError and can re-read.
+ */
+export class TenantRecordStore<T extends TenantRecord> {
+  constructor(
+    private readonly doc: Pick<DynamoDBDocumentClient, 'send'>,
+    private readonly tableName: string,
+    private readonly entity: string,
+    /** Seconds after `updatedAt` when DynamoDB TTL may expire the record; undefined keeps it. */
+    private readonly ttlSeconds?: number,
+  ) {}
+
+  #item(record: T): Record<string, unknown> {
+    if (!record.tenantId) throw new MissingTenantError(`${this.entity} record without tenantId`);
+    const item: Record<string, unknown> = {
+      ...(record as unknown as Record<string, unknown>),
+      pk: partitionKey(record.tenantId, this.entity),
+      sk: record.id,
+      entity: this.entity,
+    };
+    if (this.ttlSeconds !== undefined) {
+      item.expiresAt = Math.floor(new Date(record.updatedAt).getTime() / 1000) + this.ttlSeconds;
+    }
+    return item;
+  }
+
+  #record(item: Record<string, unknown> | undefined): T | undefined {
+    if (!item) return undefined;
+    const copy: Record<string, unknown> = { ...item };
+    for (const key of KEY_ATTRIBUTES) delete copy[key];
+    return copy as unknown as T;
+  }
+
+  async create(record: T): Promise<void> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: this.#item(record),
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+    } catch (error) {
+      if (isConditionFailure(error))
+        throw new ConflictError(`${this.entity} ${record.id} already exists.`, 'already_exists');
+      throw error;
+    }
+  }
+
+  async get(tenantId: string, id: string): Promise<T | undefined> {
+    const out = await this.doc.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: partitionKey(tenantId, this.entity), sk: id },
+        ConsistentRead: true,
+      }),
+    );
+    return this.#record(out.Item);
+  }
+
+  async list(tenantId: string, options: { limit: number; cursor?: string | undefined }): Promise<Page<T>> {
+    const pk = partitionKey(tenantId, this.entity);
+    let start: Record<string, unknown> | undefined;
+    if (options.cursor) {
+      try {
+        start = JSON.parse(Buffer.from(options.cursor, 'base64url').toString('utf8')) as Record<
+          string,
+          unknown
+        >;
+      } catch {
+        start = undefined;
+      }
+      // A cursor is only valid for the partition it came from: never let it point at another tenant.
+      if (!start || start.pk !== pk || typeof start.sk !== 'string' || Object.keys(start).length !== 2) {
+        throw new ValidationError(
+          'Invalid cursor.',
+          [{ path: 'query.cursor', message: 'invalid cursor' }],
+          'invalid_cursor',
+        );
+      }
+    }
+    const out = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': pk },
+        Limit: options.limit,
+        ExclusiveStartKey: start,
+      }),
+    );
+    const items = (out.Items ?? []).map((item) => this.#record(item) as T);
+    return out.LastEvaluatedKey ? { items, nextCursor: encodeCursor(out.LastEvaluatedKey) } : { items };
+  }
+
+  /** Replaces the record if its stored version is still `expectedVersion`. */
+  async replace(record: T, expectedVersion: number): Promise<void> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: this.#item(record),
+          ConditionExpression: 'attribute_exists(pk) AND version = :expected',
+          ExpressionAttributeValues: { ':expected': expectedVersion },
+        }),
+      );
+    } catch (error) {
+      if (isConditionFailure(error)) {
+        throw new ConflictError(
+          `${this.entity} ${record.id} was changed concurrently; re-read and retry.`,
+          'version_conflict',
+        );
+      }
+      throw error;
+    }
+  }
+
+  /** Deletes the record; with `expectedVersion`, only if nobody changed it meanwhile. */
+  async delete(tenantId: string, id: string, expectedVersion?: number): Promise<boolean> {
+    try {
+      const out = await this.doc.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: { pk: partitionKey(tenantId, this.entity), sk: id },
+          ...(expectedVersion === undefined
+            ? { ConditionExpression: 'attribute_exists(pk)' }
+            : {
+                ConditionExpression: 'attribute_exists(pk) AND version = :expected',
+                ExpressionAttributeValues: { ':expected': expectedVersion },
+              }),
+        }),
+      );
+      return out.$metadata.httpStatusCode === 200;
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+      if (expectedVersion === undefined) return false;
+      const current = await this.get(tenantId, id);
+      if (!current) return false;
+      throw new ConflictError(
+        `${this.entity} ${id} was changed concurrently; re-read and retry.`,
+        'version_conflict',
+      );
+    }
+  }
+}

@@ -1,0 +1,108 @@
+import { generateKeyPair, SignJWT } from 'jose';
+import { type RunningConductor, startConductor } from '../../infra/local/runtime.js';
+
+/** A running embedded Conductor plus a small HTTP client for tests over real HTTP. */
+export interface Harness {
+  readonly conductor: RunningConductor;
+  readonly tokens: Record<string, string>;
+  call(method: string, path: string, options?: CallOptions): Promise<Reply>;
+}
+
+export interface CallOptions {
+  readonly token?: string | undefined;
+  readonly body?: unknown;
+  readonly rawBody?: string;
+  readonly headers?: Record<string, string>;
+}
+
+export interface Reply {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly text: string;
+  // biome-ignore lint/suspicious/noExplicitAny: test replies are inspected field by field
+  readonly json: any;
+}
+
+export const startHarness = async (): Promise<Harness> => {
+  const conductor = await startConductor({
+    memory: true,
+    port: 0,
+    // Tests fire requests back to back; the stage throttle has its own test.
+    throttle: { rateLimit: 100_000, burstLimit: 100_000 },
+  });
+  const mint = (tenant: string, roles: string[], amr?: string[]) =>
+    conductor.issuer.mint({
+      subject: `test-${tenant}-${roles.join('-')}`,
+      tenant,
+      roles,
+      ...(amr ? { amr } : {}),
+    });
+  const tokens: Record<string, string> = {
+    acmeViewer: await mint('acme', ['viewer']),
+    acmeOperator: await mint('acme', ['operator']),
+    acmeAdmin: await mint('acme', ['tenant-admin'], ['pwd', 'mfa']),
+    globexViewer: await mint('globex', ['viewer']),
+    globexAdmin: await mint('globex', ['tenant-admin'], ['pwd', 'mfa']),
+  };
+  const call = async (method: string, path: string, options: CallOptions = {}): Promise<Reply> => {
+    const headers: Record<string, string> = { ...options.headers };
+    if (options.token) headers.authorization = `Bearer ${options.token}`;
+    let body: string | undefined;
+    if (options.rawBody !== undefined) body = options.rawBody;
+    else if (options.body !== undefined) {
+      body = JSON.stringify(options.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const url = path.startsWith('http') ? path : `${conductor.apiUrl}${path}`;
+    const response = await fetch(url, { method, headers, ...(body !== undefined ? { body } : {}) });
+    const text = await response.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    return { status: response.status, headers: response.headers, text, json };
+  };
+  return { conductor, tokens, call };
+};
+
+/** A token signed by a key the issuer never published, with the right issuer and audience. */
+export const foreignToken = async (issuer: string, tenant: string): Promise<string> => {
+  const { privateKey } = await generateKeyPair('RS256');
+  return new SignJWT({ tenant, roles: ['tenant-admin'] })
+    .setProtectedHeader({ alg: 'RS256', kid: 'conductor-local-1' })
+    .setIssuer(issuer)
+    .setAudience('conductor')
+    .setSubject('intruder')
+    .setIssuedAt()
+    .setExpirationTime('1h')
+    .sign(privateKey);
+};
+
+/** An unsigned token (`alg: none`) claiming to be a tenant admin. */
+export const unsignedToken = (issuer: string, tenant: string): string => {
+  const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  return `${encode({ alg: 'none', typ: 'JWT' })}.${encode({ iss: issuer, aud: 'conductor', sub: 'x', tenant, roles: ['tenant-admin'], iat: now, exp: now + 3600 })}.`;
+};
+
+/** The uniform error body every 4xx/5xx carries. */
+export const expectUniformError = (reply: Reply, status: number, code?: string): void => {
+  if (reply.status !== status) {
+    throw new Error(`expected ${status}, got ${reply.status}: ${reply.text}`);
+  }
+  const body = reply.json as { code?: unknown; message?: unknown; traceId?: unknown };
+  if (
+    typeof body?.code !== 'string' ||
+    typeof body.message !== 'string' ||
+    typeof body.traceId !== 'string'
+  ) {
+    throw new Error(`not the uniform error shape: ${reply.text}`);
+  }
+  if (code !== undefined && body.code !== code)
+    throw new Error(`expected code ${code}, got ${String(body.code)}`);
+  if (reply.headers.get('x-conductor-api-version') !== 'v1') throw new Error('missing version header');
+  if (reply.headers.get('x-conductor-trace-id') !== body.traceId)
+    throw new Error('trace header differs from body');
+};
