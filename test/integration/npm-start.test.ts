@@ -1,0 +1,105 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+
+/**
+ * What a newcomer does: `npm start`, paste the printed curl lines, Ctrl-C, start again. The runtime
+ * runs as its own process here, exactly as `npm start` runs it (tsx infra/local/main.ts).
+ */
+const root = resolve(import.meta.dirname, '../..');
+const dataDir = mkdtempSync(join(tmpdir(), 'conductor-start-'));
+const run = promisify(execFile);
+
+interface Started {
+  readonly child: ChildProcess;
+  readonly output: () => string;
+  readonly api: string;
+}
+
+const start = async (): Promise<Started> => {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'infra/local/main.ts', '--port', '0', '--data-dir', dataDir], {
+    cwd: root,
+    env: { ...process.env, NODE_NO_WARNINGS: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  const deadline = Date.now() + 45_000;
+  while (!out.includes('Press Ctrl-C to stop.')) {
+    if (child.exitCode !== null) throw new Error(`npm start exited early:\n${out}`);
+    if (Date.now() > deadline) throw new Error(`npm start did not come up:\n${out}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const api = /API\s+(http:\/\/\S+)/.exec(out)?.[1];
+  if (!api) throw new Error(`no API line in:\n${out}`);
+  return { child, output: () => out, api };
+};
+
+const stop = async (started: Started): Promise<number | null> => {
+  const exited = new Promise<number | null>((r) => started.child.once('exit', (code) => r(code)));
+  started.child.kill('SIGINT');
+  return exited;
+};
+
+/** The curl commands of the "Try it" block, with their line continuations joined. */
+const curlLines = (output: string): string[] =>
+  output
+    .slice(output.indexOf('Try it:'))
+    .replace(/\\\n\s*/g, ' ')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line.startsWith('curl '))
+    .map((line) => line.replace(/\s+#.*$/, ''));
+
+afterAll(() => {
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('npm start', () => {
+  it('serves the API, prints curl lines that work, stops on Ctrl-C and keeps the data for the next start', async () => {
+    const first = await start();
+    const env = { ...process.env };
+    for (const line of readFileSync(join(dataDir, 'tokens.env'), 'utf8').split('\n')) {
+      const match = /^export (\w+)='(.*)'$/.exec(line);
+      if (match?.[1] && match[2]) env[match[1]] = match[2];
+    }
+
+    const lines = curlLines(first.output());
+    expect(lines.length).toBeGreaterThanOrEqual(4);
+    for (const line of lines) {
+      const { stdout } = await run('bash', ['-c', `${line.replace(/^curl -s/, 'curl -s -w "\\n%{http_code}"')}`], { env });
+      const status = Number(stdout.trim().split('\n').pop());
+      expect(status, `${line}\n${stdout}`).toBeGreaterThanOrEqual(200);
+      expect(status, `${line}\n${stdout}`).toBeLessThan(300);
+    }
+
+    const viewer = env.ACME_VIEWER_TOKEN ?? '';
+    const before = await fetch(`${first.api}/experts?limit=100`, { headers: { authorization: `Bearer ${viewer}` } });
+    const firstList = (await before.json()) as { items: { name: string }[] };
+    // Three seeded demo experts plus the one the printed POST created.
+    expect(firstList.items.map((e) => e.name).sort()).toEqual(['general_llm', 'graph_ops', 'rag_retrieval', 'summarizer-large']);
+
+    expect(await stop(first)).toBe(0);
+    expect(first.output()).toContain('Stopped.');
+
+    const second = await start();
+    try {
+      const fresh = readFileSync(join(dataDir, 'tokens.env'), 'utf8');
+      const token = /ACME_VIEWER_TOKEN='([^']+)'/.exec(fresh)?.[1] ?? '';
+      const after = await fetch(`${second.api}/experts?limit=100`, { headers: { authorization: `Bearer ${token}` } });
+      const secondList = (await after.json()) as { items: { name: string }[] };
+      // Same four: the data survived, and the demo seed did not run twice.
+      expect(secondList.items.map((e) => e.name).sort()).toEqual(firstList.items.map((e) => e.name).sort());
+    } finally {
+      expect(await stop(second)).toBe(0);
+    }
+  }, 120_000);
+});
