@@ -1,0 +1,754 @@
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqsSchema } from '@aws-lambda-powertools/parser/schemas';
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import fc from 'fast-check';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  EventSourceMapping,
+  type EventSourceMappingOptions,
+  failedItemIds,
+  LocalQueue,
+  type LocalQueueOptions,
+  md5OfMessageAttributes,
+  QueueError,
+  type SqsBatchHandler,
+} from '../queue.js';
+
+const START = Date.parse('2026-01-01T00:00:00.000Z');
+
+/** A clock the test moves by hand (milliseconds). */
+const manualClock = () => {
+  let now = START;
+  return { clock: () => now, advance: (ms: number) => (now += ms) };
+};
+
+const tempDirs: string[] = [];
+const mappings: EventSourceMapping[] = [];
+const queues: LocalQueue[] = [];
+
+const newQueue = (options: LocalQueueOptions): LocalQueue => {
+  const queue = new LocalQueue(options);
+  queues.push(queue);
+  return queue;
+};
+
+const newMapping = (queue: LocalQueue, handler: SqsBatchHandler, options: EventSourceMappingOptions = {}) => {
+  const mapping = new EventSourceMapping(queue, handler, { onError: () => undefined, ...options });
+  mappings.push(mapping);
+  return mapping;
+};
+
+const tempDir = (): string => {
+  const dir = mkdtempSync(join(tmpdir(), 'conductor-queue-'));
+  tempDirs.push(dir);
+  return dir;
+};
+
+afterEach(async () => {
+  await Promise.all(mappings.splice(0).map((m) => m.stop()));
+  for (const queue of queues.splice(0)) queue.close();
+  for (const dir of tempDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A promise the test settles by hand. */
+const gate = () => {
+  let open: () => void = () => undefined;
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { opened, open };
+};
+
+describe('LocalQueue', () => {
+  it('answers a send with a uuid message id and the MD5 of the body, as SQS does', () => {
+    // Prepare
+    const queue = newQueue({ name: 'jobs' });
+
+    // Act
+    const sent = queue.send('hello', { messageAttributes: { tenant: 't-1' } });
+
+    // Assess
+    expect(sent.messageId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(sent.md5OfBody).toBe('5d41402abc4b2a76b9719d911017c592');
+    expect(sent.md5OfMessageAttributes).toBe(md5OfMessageAttributes({ tenant: 't-1' }));
+    expect(queue.depth()).toEqual({ visible: 1, inFlight: 0, delayed: 0 });
+  });
+
+  it('delivers records with the shape Lambda gives SQS records', () => {
+    // Prepare
+    const { clock } = manualClock();
+    const queue = newQueue({ name: 'jobs', clock });
+    const { messageId } = queue.send('{"job":1}', {
+      messageAttributes: { tenant: 't-1' },
+      messageGroupId: 't-1',
+    });
+
+    // Act
+    const [record] = queue.receive(1);
+
+    // Assess
+    expect(record).toEqual({
+      messageId,
+      receiptHandle: expect.any(String),
+      body: '{"job":1}',
+      attributes: {
+        ApproximateReceiveCount: '1',
+        SentTimestamp: String(START),
+        SenderId: expect.any(String),
+        ApproximateFirstReceiveTimestamp: String(START),
+        MessageGroupId: 't-1',
+      },
+      messageAttributes: {
+        tenant: { stringValue: 't-1', stringListValues: [], binaryListValues: [], dataType: 'String' },
+      },
+      md5OfBody: expect.stringMatching(/^[0-9a-f]{32}$/),
+      md5OfMessageAttributes: expect.stringMatching(/^[0-9a-f]{32}$/),
+      eventSource: 'aws:sqs',
+      eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:jobs',
+      awsRegion: 'us-east-1',
+    } satisfies SQSRecord);
+  });
+
+  it('hides a received message for the visibility timeout, then redelivers it with a new handle and a higher count', () => {
+    // Prepare
+    const { clock, advance } = manualClock();
+    const queue = newQueue({ name: 'jobs', clock, visibilityTimeoutSeconds: 30 });
+    queue.send('work');
+    const [first] = queue.receive(10);
+
+    // Act
+    const duringTimeout = queue.receive(10);
+    advance(29_999);
+    const justBefore = queue.receive(10);
+    advance(1);
+    const [second] = queue.receive(10);
+
+    // Assess
+    expect(duringTimeout).toEqual([]);
+    expect(justBefore).toEqual([]);
+    expect(second?.messageId).toBe(first?.messageId);
+    expect(second?.receiptHandle).not.toBe(first?.receiptHandle);
+    expect(second?.attributes.ApproximateReceiveCount).toBe('2');
+    expect(second?.attributes.ApproximateFirstReceiveTimestamp).toBe(String(START));
+  });
+
+  it('deletes with the latest receipt handle only, and a stale handle deletes nothing', () => {
+    // Prepare
+    const { clock, advance } = manualClock();
+    const queue = newQueue({ name: 'jobs', clock, visibilityTimeoutSeconds: 1 });
+    queue.send('work');
+    const [first] = queue.receive(1);
+    advance(1000);
+    const [second] = queue.receive(1);
+
+    // Act
+    const staleDeleted = queue.delete(first?.receiptHandle ?? '');
+    const latestDeleted = queue.delete(second?.receiptHandle ?? '');
+
+    // Assess
+    expect(staleDeleted).toBe(false);
+    expect(latestDeleted).toBe(true);
+    expect(queue.depth()).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+  });
+
+  it('keeps a delayed message out of reach until its delay has passed', () => {
+    // Prepare
+    const { clock, advance } = manualClock();
+    const queue = newQueue({ name: 'jobs', clock });
+    queue.send('later', { delaySeconds: 10 });
+
+    // Act
+    const early = queue.receive(1);
+    const depthWhileDelayed = queue.depth();
+    advance(10_000);
+    const onTime = queue.receive(1);
+
+    // Assess
+    expect(early).toEqual([]);
+    expect(depthWhileDelayed).toEqual({ visible: 0, inFlight: 0, delayed: 1 });
+    expect(onTime.map((r) => r.body)).toEqual(['later']);
+  });
+
+  it('releases a message at once when its visibility is changed to zero', () => {
+    // Prepare
+    const queue = newQueue({ name: 'jobs', clock: manualClock().clock });
+    queue.send('work');
+    const [record] = queue.receive(1);
+
+    // Act
+    queue.changeVisibility(record?.receiptHandle ?? '', 0);
+
+    // Assess
+    expect(queue.depth()).toEqual({ visible: 1, inFlight: 0, delayed: 0 });
+    expect(() => queue.changeVisibility(record?.receiptHandle ?? '', 5)).toThrow(
+      expect.objectContaining({ code: 'MessageNotInflight' }),
+    );
+  });
+
+  it('moves a message to the dead-letter queue instead of delivering it beyond maxReceiveCount, body intact', () => {
+    // Prepare
+    const { clock, advance } = manualClock();
+    const dlq = newQueue({ name: 'jobs-dlq', clock });
+    const queue = newQueue({
+      name: 'jobs',
+      clock,
+      visibilityTimeoutSeconds: 5,
+      maxReceiveCount: 2,
+      deadLetterQueue: dlq,
+    });
+    const { messageId } = queue.send('{"poison":true}', { messageAttributes: { tenant: 't-9' } });
+    const deliveries: SQSRecord[] = [];
+
+    // Act
+    for (let i = 0; i < 4; i++) {
+      deliveries.push(...queue.receive(10));
+      advance(5_000);
+    }
+
+    // Assess
+    expect(deliveries.map((r) => r.attributes.ApproximateReceiveCount)).toEqual(['1', '2']);
+    expect(queue.depth()).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+    const [dead] = dlq.receive(1);
+    expect(dead).toMatchObject({
+      messageId,
+      body: '{"poison":true}',
+      messageAttributes: { tenant: { stringValue: 't-9', dataType: 'String' } },
+      attributes: { SentTimestamp: String(START), DeadLetterQueueSourceArn: queue.arn },
+      eventSourceARN: dlq.arn,
+    });
+  });
+
+  it('redelivers forever when there is no dead-letter queue, as SQS without a redrive policy does', () => {
+    // Prepare
+    const { clock, advance } = manualClock();
+    const queue = newQueue({ name: 'jobs', clock, visibilityTimeoutSeconds: 1, maxReceiveCount: 1 });
+    queue.send('work');
+
+    // Act
+    const counts: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      counts.push(...queue.receive(1).map((r) => r.attributes.ApproximateReceiveCount));
+      advance(1000);
+    }
+
+    // Assess
+    expect(counts).toEqual(['1', '2', '3']);
+  });
+
+  it.each([
+    ['an empty body', '', {}, 'InvalidParameterValue'],
+    ['a body with a forbidden control character', 'a\u0000b', {}, 'InvalidMessageContents'],
+    ['a delay above 900 seconds', 'x', { delaySeconds: 901 }, 'InvalidParameterValue'],
+    ['a fractional delay', 'x', { delaySeconds: 1.5 }, 'InvalidParameterValue'],
+    [
+      'eleven message attributes',
+      'x',
+      { messageAttributes: Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`a${i}`, 'v'])) },
+      'InvalidParameterValue',
+    ],
+    [
+      'an attribute with a reserved name',
+      'x',
+      { messageAttributes: { 'AWS.trace': 'v' } },
+      'InvalidParameterValue',
+    ],
+    ['an attribute with an empty value', 'x', { messageAttributes: { tenant: '' } }, 'InvalidParameterValue'],
+    ['a body above the maximum message size', 'x'.repeat(1_048_577), {}, 'MessageTooLong'],
+  ])('rejects %s as SQS does', (_label, body, attrs, code) => {
+    // Prepare
+    const queue = newQueue({ name: 'jobs' });
+
+    // Act
+    const send = () => queue.send(body, attrs);
+
+    // Assess
+    expect(send).toThrow(QueueError);
+    expect(send).toThrow(expect.objectContaining({ code, name: code }));
+    expect(queue.depth().visible).toBe(0);
+  });
+
+  it('sends a batch in which an invalid entry fails alone', () => {
+    // Prepare
+    const queue = newQueue({ name: 'jobs' });
+
+    // Act
+    const result = queue.sendBatch([
+      { id: 'a', body: 'one' },
+      { id: 'b', body: '' },
+      { id: 'c', body: 'three', delaySeconds: 0 },
+    ]);
+
+    // Assess
+    expect(result.successful.map((s) => s.id)).toEqual(['a', 'c']);
+    expect(result.failed).toEqual([
+      { id: 'b', code: 'InvalidParameterValue', message: expect.any(String), senderFault: true },
+    ]);
+    expect(queue.depth().visible).toBe(2);
+  });
+
+  it.each([
+    ['no entries', [], 'EmptyBatchRequest'],
+    [
+      'eleven entries',
+      Array.from({ length: 11 }, (_, i) => ({ id: `m${i}`, body: 'x' })),
+      'TooManyEntriesInBatchRequest',
+    ],
+    [
+      'repeated ids',
+      [
+        { id: 'a', body: 'x' },
+        { id: 'a', body: 'y' },
+      ],
+      'BatchEntryIdsNotDistinct',
+    ],
+    ['an id with a space', [{ id: 'a b', body: 'x' }], 'InvalidBatchEntryId'],
+  ])('refuses a whole batch with %s', (_label, entries, code) => {
+    // Prepare
+    const queue = newQueue({ name: 'jobs' });
+
+    // Act
+    const send = () => queue.sendBatch(entries);
+
+    // Assess
+    expect(send).toThrow(expect.objectContaining({ code }));
+    expect(queue.depth().visible).toBe(0);
+  });
+
+  it('purges every message, in flight or not', () => {
+    // Prepare
+    const queue = newQueue({ name: 'jobs' });
+    queue.send('a');
+    queue.send('b');
+    queue.receive(1);
+
+    // Act
+    queue.purge();
+
+    // Assess
+    expect(queue.depth()).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+  });
+
+  it('refuses a receive of more than 10 messages, as ReceiveMessage does', () => {
+    // Prepare
+    const queue = newQueue({ name: 'jobs' });
+
+    // Act
+    const receive = () => queue.receive(11);
+
+    // Assess
+    expect(receive).toThrow(expect.objectContaining({ code: 'InvalidParameterValue' }));
+  });
+});
+
+describe('LocalQueue persistence', () => {
+  it('brings back accepted messages after a close and reopen, in-flight ones visible again and deletes applied', () => {
+    // Prepare
+    const { clock } = manualClock();
+    const dir = tempDir();
+    const first = new LocalQueue({ name: 'jobs', persistDir: dir, clock });
+    first.send('a');
+    const b = first.send('b');
+    first.send('c', { messageAttributes: { tenant: 't-1' } });
+    const [a] = first.receive(1);
+    first.delete(a?.receiptHandle ?? '');
+    first.receive(1); // b is now in flight
+    first.close();
+
+    // Act
+    const second = newQueue({ name: 'jobs', persistDir: dir, clock });
+    const depth = second.depth();
+    const records = second.receive(10);
+
+    // Assess
+    expect(depth).toEqual({ visible: 2, inFlight: 0, delayed: 0 });
+    const byBody = Object.fromEntries(records.map((r) => [r.body, r]));
+    expect(Object.keys(byBody).sort()).toEqual(['b', 'c']);
+    expect(byBody.b?.messageId).toBe(b.messageId);
+    expect(byBody.b?.attributes.ApproximateReceiveCount).toBe('2');
+    expect(byBody.c?.messageAttributes.tenant?.stringValue).toBe('t-1');
+  });
+
+  it('keeps a message sent just before a crash, and ignores a torn last line of the journal', () => {
+    // Prepare
+    const dir = tempDir();
+    const crashed = new LocalQueue({ name: 'jobs', persistDir: dir });
+    crashed.send('survivor');
+    appendFileSync(join(dir, 'jobs.jsonl'), '{"t":"send","m":{"messageId":"torn');
+    // `crashed` is abandoned without close(), as a killed process would leave it.
+
+    // Act
+    const reopened = newQueue({ name: 'jobs', persistDir: dir });
+
+    // Assess
+    expect(reopened.receive(10).map((r) => r.body)).toEqual(['survivor']);
+  });
+
+  it('remembers a purge across a reopen', () => {
+    // Prepare
+    const dir = tempDir();
+    const first = new LocalQueue({ name: 'jobs', persistDir: dir });
+    first.send('gone');
+    first.purge();
+    first.send('kept');
+    first.close();
+
+    // Act
+    const second = newQueue({ name: 'jobs', persistDir: dir });
+
+    // Assess
+    expect(second.receive(10).map((r) => r.body)).toEqual(['kept']);
+  });
+
+  it('refuses operations once closed', () => {
+    // Prepare
+    const queue = new LocalQueue({ name: 'jobs', persistDir: tempDir() });
+    queue.close();
+
+    // Act
+    const send = () => queue.send('late');
+
+    // Assess
+    expect(send).toThrow(expect.objectContaining({ code: 'QueueClosed' }));
+  });
+});
+
+describe('failedItemIds', () => {
+  const ids = new Set(['m1', 'm2']);
+
+  it.each([
+    ['no answer', undefined, []],
+    ['null', null, []],
+    ['an empty object', {}, []],
+    ['a null list', { batchItemFailures: null }, []],
+    ['an empty list', { batchItemFailures: [] }, []],
+    ['one failure', { batchItemFailures: [{ itemIdentifier: 'm2' }] }, ['m2']],
+  ])('reads %s as the failed ids Lambda would retry', (_label, response, expected) => {
+    // Act
+    const failed = failedItemIds(response, ids);
+
+    // Assess
+    expect([...failed]).toEqual(expected);
+  });
+
+  it.each([
+    ['an unknown id', { batchItemFailures: [{ itemIdentifier: 'nope' }] }],
+    ['an empty id', { batchItemFailures: [{ itemIdentifier: '' }] }],
+    ['a missing id', { batchItemFailures: [{ id: 'm1' }] }],
+    ['a list that is not a list', { batchItemFailures: 'm1' }],
+    ['a string answer', 'ok'],
+  ])('treats %s as a failure of the whole batch, as Lambda does', (_label, response) => {
+    // Act
+    const read = () => failedItemIds(response, ids);
+
+    // Assess
+    expect(read).toThrow(/batch|itemIdentifier|response/i);
+  });
+});
+
+describe('EventSourceMapping', () => {
+  it('invokes the handler with an SQS event and deletes the records it processed', async () => {
+    // Prepare
+    const queue = newQueue({ name: 'jobs' });
+    const events: SQSEvent[] = [];
+    const mapping = newMapping(queue, async (event, context) => {
+      expect(context.getRemainingTimeInMillis()).toBeGreaterThan(0);
+      events.push(event);
+    });
+    queue.send('a');
+    queue.send('b');
+
+    // Act
+    mapping.start();
+    await mapping.drain(5_000);
+
+    // Assess
+    const bodies = events.flatMap((e) => e.Records.map((r) => r.body)).sort();
+    expect(bodies).toEqual(['a', 'b']);
+    expect(events[0]?.Records[0]).toMatchObject({ eventSource: 'aws:sqs', eventSourceARN: queue.arn });
+    expect(events.every((e) => SqsSchema.safeParse(e).success)).toBe(true);
+    expect(queue.depth()).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+    expect(mapping.stats()).toMatchObject({ deleted: 2, failedInvocations: 0 });
+  });
+
+  it('keeps only the records reported as batch item failures, and redelivers them after the visibility timeout', async () => {
+    // Prepare
+    const { clock, advance } = manualClock();
+    const queue = newQueue({ name: 'jobs', clock, visibilityTimeoutSeconds: 30 });
+    const calls: SQSRecord[][] = [];
+    const mapping = newMapping(queue, async (event): Promise<SQSBatchResponse> => {
+      calls.push(event.Records);
+      const failed = calls.length === 1 ? event.Records.filter((r) => r.body === 'b') : [];
+      return { batchItemFailures: failed.map((r) => ({ itemIdentifier: r.messageId })) };
+    });
+    queue.sendBatch([
+      { id: '1', body: 'a' },
+      { id: '2', body: 'b' },
+      { id: '3', body: 'c' },
+    ]);
+
+    // Act
+    mapping.start();
+    await vi.waitFor(() => expect(mapping.stats()).toMatchObject({ invocations: 1, inFlightInvocations: 0 }));
+    const left = queue.peek();
+    advance(30_000);
+    await mapping.drain(5_000);
+
+    // Assess
+    expect(calls[0]?.map((r) => r.body)).toEqual(['a', 'b', 'c']);
+    expect(left.map((m) => [m.body, m.state])).toEqual([['b', 'inFlight']]);
+    expect(calls[1]?.map((r) => [r.body, r.attributes.ApproximateReceiveCount])).toEqual([['b', '2']]);
+    expect(calls).toHaveLength(2);
+  });
+
+  it('leaves the whole batch on the queue when the handler throws, and retries all of it', async () => {
+    // Prepare
+    const { clock, advance } = manualClock();
+    const queue = newQueue({ name: 'jobs', clock, visibilityTimeoutSeconds: 30 });
+    const errors: unknown[] = [];
+    const calls: SQSRecord[][] = [];
+    const mapping = newMapping(
+      queue,
+      async (event) => {
+        calls.push(event.Records);
+        if (calls.length === 1) throw new Error('downstream unavailable');
+      },
+      { onError: (error) => errors.push(error) },
+    );
+    queue.send('a');
+    queue.send('b');
+    queue.send('c');
+
+    // Act
+    mapping.start();
+    await vi.waitFor(() => expect(mapping.stats()).toMatchObject({ invocations: 1, inFlightInvocations: 0 }));
+    const depthAfterFailure = queue.depth();
+    advance(30_000);
+    await mapping.drain(5_000);
+
+    // Assess
+    expect(depthAfterFailure).toEqual({ visible: 0, inFlight: 3, delayed: 0 });
+    expect(calls[1]?.map((r) => [r.body, r.attributes.ApproximateReceiveCount])).toEqual([
+      ['a', '2'],
+      ['b', '2'],
+      ['c', '2'],
+    ]);
+    expect(errors).toEqual([new Error('downstream unavailable')]);
+  });
+
+  it.each([
+    ['an unknown message id', () => [{ itemIdentifier: 'not-in-this-batch' }]],
+    ['an empty message id', () => [{ itemIdentifier: '' }]],
+  ])('fails the whole batch when batchItemFailures names %s', async (_label, failures) => {
+    // Prepare
+    const { clock } = manualClock();
+    const queue = newQueue({ name: 'jobs', clock });
+    const mapping = newMapping(queue, async () => ({ batchItemFailures: failures() }));
+    queue.send('a');
+    queue.send('b');
+
+    // Act
+    mapping.start();
+    await vi.waitFor(() => expect(mapping.stats()).toMatchObject({ invocations: 1, inFlightInvocations: 0 }));
+
+    // Assess
+    expect(mapping.stats()).toMatchObject({ failedInvocations: 1, deleted: 0 });
+    expect(queue.depth()).toEqual({ visible: 0, inFlight: 2, delayed: 0 });
+  });
+
+  it('sends a message the handler keeps failing to the DLQ after maxReceiveCount deliveries, body intact', async () => {
+    // Prepare
+    const dlq = newQueue({ name: 'jobs-dlq' });
+    const queue = newQueue({
+      name: 'jobs',
+      visibilityTimeoutSeconds: 0,
+      maxReceiveCount: 3,
+      deadLetterQueue: dlq,
+    });
+    const seen: string[] = [];
+    const mapping = newMapping(queue, async (event) => {
+      seen.push(...event.Records.map((r) => r.attributes.ApproximateReceiveCount));
+      throw new Error('poison');
+    });
+    const { messageId } = queue.send('{"tenantId":"t-1","job":"poison"}');
+
+    // Act
+    mapping.start();
+    await mapping.drain(5_000);
+
+    // Assess
+    expect(seen).toEqual(['1', '2', '3']);
+    expect(dlq.peek()).toEqual([
+      expect.objectContaining({ messageId, body: '{"tenantId":"t-1","job":"poison"}', state: 'visible' }),
+    ]);
+  });
+
+  it('never runs more invocations at once than maximumConcurrency', async () => {
+    // Prepare
+    const queue = newQueue({ name: 'jobs' });
+    const release = gate();
+    let active = 0;
+    let maxActive = 0;
+    const mapping = newMapping(
+      queue,
+      async () => {
+        active += 1;
+        maxActive = Math.max(maxActive, active);
+        await release.opened;
+        active -= 1;
+      },
+      { batchSize: 1, maximumConcurrency: 3 },
+    );
+    for (let i = 0; i < 20; i++) queue.send(`m${i}`);
+
+    // Act
+    mapping.start();
+    await vi.waitFor(() => expect(active).toBe(3));
+    await new Promise((resolve) => setTimeout(resolve, 100)); // room for a fourth invocation, if any would start
+    const activeWhileBlocked = active;
+    release.open();
+    await mapping.drain(5_000);
+
+    // Assess
+    expect(activeWhileBlocked).toBe(3);
+    expect(maxActive).toBe(3);
+    expect(mapping.stats()).toMatchObject({ invocations: 20, deleted: 20 });
+  });
+
+  it('gathers records for the batching window before invoking with a partial batch', async () => {
+    // Prepare
+    const queue = newQueue({ name: 'jobs' });
+    const batches: number[] = [];
+    const mapping = newMapping(queue, async (event) => void batches.push(event.Records.length), {
+      batchSize: 5,
+      maximumBatchingWindowMs: 60_000,
+    });
+    mapping.start();
+
+    // Act
+    for (let i = 0; i < 3; i++) queue.send(`m${i}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const beforeFull = [...batches];
+    queue.send('m3');
+    queue.send('m4');
+    await mapping.drain(5_000);
+
+    // Assess
+    expect(beforeFull).toEqual([]);
+    expect(batches).toEqual([5]);
+  });
+
+  it('waits for running invocations when stopped', async () => {
+    // Prepare
+    const queue = newQueue({ name: 'jobs' });
+    const release = gate();
+    let finished = false;
+    const mapping = newMapping(queue, async () => {
+      await release.opened;
+      finished = true;
+    });
+    queue.send('slow');
+    mapping.start();
+    await vi.waitFor(() => expect(mapping.stats().inFlightInvocations).toBe(1));
+
+    // Act
+    const stopped = mapping.stop();
+    setTimeout(release.open, 20);
+    await stopped;
+
+    // Assess
+    expect(finished).toBe(true);
+    expect(queue.depth()).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+  });
+
+  it('rejects drain when the queue does not empty in time', async () => {
+    // Prepare
+    const queue = newQueue({ name: 'jobs' });
+    const mapping = newMapping(queue, async () => undefined);
+    queue.send('never consumed'); // the mapping is not started
+
+    // Act
+    const drained = mapping.drain(50);
+
+    // Assess
+    await expect(drained).rejects.toThrow(/timed out/);
+  });
+
+  it.each([
+    ['a concurrency below 2', { maximumConcurrency: 1 }],
+    ['a batch above 10 without a batching window', { batchSize: 20 }],
+    ['a batch above 10000', { batchSize: 10_001, maximumBatchingWindowMs: 1000 }],
+  ])('refuses %s, as AWS does', (_label, options) => {
+    // Prepare
+    const queue = newQueue({ name: 'jobs' });
+
+    // Act
+    const create = () => new EventSourceMapping(queue, async () => undefined, options);
+
+    // Assess
+    expect(create).toThrow(RangeError);
+  });
+
+  it('loses nothing with 1000 messages and a flaky handler: each is processed or in the DLQ', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+        fc.double({ min: 0, max: 0.5, noNaN: true }),
+        fc.double({ min: 0, max: 0.3, noNaN: true }),
+        async (seed, itemFailureRate, throwRate) => {
+          // Prepare
+          let state = seed;
+          const random = (): number => {
+            // mulberry32: a small deterministic generator, seeded by fast-check.
+            state = (state + 0x6d2b79f5) | 0;
+            let t = Math.imul(state ^ (state >>> 15), 1 | state);
+            t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+            return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+          };
+          const dlq = new LocalQueue({ name: 'flaky-dlq' });
+          const queue = new LocalQueue({
+            name: 'flaky',
+            visibilityTimeoutSeconds: 0,
+            maxReceiveCount: 4,
+            deadLetterQueue: dlq,
+          });
+          const processed = new Set<string>();
+          const mapping = new EventSourceMapping(
+            queue,
+            async (event) => {
+              const failures: { itemIdentifier: string }[] = [];
+              for (const record of event.Records) {
+                if (random() < itemFailureRate) failures.push({ itemIdentifier: record.messageId });
+                else processed.add(record.body);
+              }
+              await Promise.resolve();
+              // At-least-once: a crash after some work leaves the whole batch to be redone.
+              if (random() < throwRate) throw new Error('crashed mid-batch');
+              return { batchItemFailures: failures };
+            },
+            { batchSize: 10, maximumConcurrency: 4, onError: () => undefined },
+          );
+          const sent = new Set<string>();
+          for (let i = 0; i < 1000; i++) {
+            const body = `message-${i}`;
+            queue.send(body);
+            sent.add(body);
+          }
+
+          // Act
+          mapping.start();
+          await mapping.drain(8_000);
+          await mapping.stop();
+
+          // Assess
+          const dead = new Set(dlq.peek(2000).map((m) => m.body));
+          const accountedFor = new Set([...processed, ...dead]);
+          expect(accountedFor).toEqual(sent);
+          expect(queue.depth()).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+        },
+      ),
+      { numRuns: 4 },
+    );
+  });
+});
