@@ -3,10 +3,16 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { API_BASE } from '#shared/http.js';
 import { API_SETTINGS, FUNCTIONS } from '../../functions/meta/src/catalog.js';
+import { QUEUES } from '../queues.js';
 import { TABLES } from '../tables.js';
+import { startAwsEndpoint } from './aws-endpoint.js';
+import { LocalEventBus } from './bus.js';
 import { ensureTables, localTableName, startLocalDynamo } from './dynamodb.js';
 import { createGateway, type GatewayRoute, type LambdaHandler } from './gateway.js';
 import { LOCAL_AUDIENCE, LocalIssuer, makeJwtVerifier } from './oidc.js';
+import { EventSourceMapping, LocalQueue, type SqsBatchHandler } from './queue.js';
+
+export const LOCAL_BUS_NAME = 'conductor';
 
 /**
  * The embedded runtime: one Node process serving the Conductor API on localhost with the same
@@ -36,6 +42,9 @@ export interface RunningConductor {
   readonly apiUrl: string;
   readonly issuer: LocalIssuer;
   readonly dataDir: string | undefined;
+  /** The in-process EventBridge bus (add rules in tests; `history()` shows what was published). */
+  readonly bus: LocalEventBus;
+  readonly queues: ReadonlyMap<string, LocalQueue>;
   stop(): Promise<void>;
 }
 
@@ -54,11 +63,34 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
     throw new Error('The embedded runtime can be started once per process (handlers read env at import).');
   }
   started = dynamo.endpoint;
+
+  const bus = new LocalEventBus({ name: LOCAL_BUS_NAME, historyLimit: 500 });
+  const queues = new Map<string, LocalQueue>();
+  for (const spec of QUEUES) {
+    const persistDir = dataDir ? join(dataDir, 'queues') : undefined;
+    const deadLetterQueue = new LocalQueue({
+      name: `conductor-${spec.id}-dlq`,
+      ...(persistDir ? { persistDir } : {}),
+    });
+    const queue = new LocalQueue({
+      name: `conductor-${spec.id}`,
+      visibilityTimeoutSeconds: spec.visibilityTimeoutSeconds,
+      maxReceiveCount: spec.maxReceiveCount,
+      deadLetterQueue,
+      ...(persistDir ? { persistDir } : {}),
+    });
+    queues.set(queue.name, queue);
+    queues.set(deadLetterQueue.name, deadLetterQueue);
+  }
+  const aws = await startAwsEndpoint({ bus, queues });
   Object.assign(process.env, {
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'local',
     AWS_SECRET_ACCESS_KEY: 'local',
     AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+    AWS_ENDPOINT_URL_EVENTBRIDGE: aws.url,
+    AWS_ENDPOINT_URL_SQS: aws.url,
+    EVENT_BUS_NAME: LOCAL_BUS_NAME,
     CONDUCTOR_STAGE: 'local',
     CONDUCTOR_ALLOW_PRIVATE_ENDPOINTS: options.allowPrivateEndpoints ? 'true' : 'false',
     POWERTOOLS_METRICS_DISABLED: 'true',
@@ -66,16 +98,33 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
     POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'WARN',
   });
   for (const table of TABLES) process.env[table.envVar] = localTableName(table);
+  for (const spec of QUEUES) process.env[spec.envVar] = aws.queueUrl(`conductor-${spec.id}`);
 
   const routes: GatewayRoute[] = [];
   let defaultRoute: { functionName: string; handler: LambdaHandler } | undefined;
   const root = resolve(import.meta.dirname, '../..');
+  const modules = new Map<string, { handler: unknown }>();
   for (const fn of FUNCTIONS) {
     const module = (await import(pathToFileURL(join(root, fn.entry)).href)) as { handler: LambdaHandler };
+    modules.set(fn.name, module);
     for (const spec of fn.routes) routes.push({ spec, functionName: fn.name, handler: module.handler });
     if (fn.servesDefaultRoute) defaultRoute = { functionName: fn.name, handler: module.handler };
   }
   if (!defaultRoute) throw new Error('No function serves the $default route.');
+
+  const mappings = QUEUES.map((spec) => {
+    const consumer = modules.get(spec.consumer);
+    const queue = queues.get(`conductor-${spec.id}`);
+    if (!consumer || !queue) throw new Error(`Queue ${spec.id}: no consumer function '${spec.consumer}'.`);
+    const mapping = new EventSourceMapping(queue, consumer.handler as SqsBatchHandler, {
+      batchSize: spec.batchSize,
+      maximumConcurrency: spec.maximumConcurrency,
+      functionName: `conductor-${spec.consumer}`,
+    });
+    mapping.start();
+    return mapping;
+  });
+  bus.start();
 
   let verify: ((token: string) => ReturnType<ReturnType<typeof makeJwtVerifier>>) | undefined;
   let issuer: LocalIssuer | undefined;
@@ -91,6 +140,8 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
       if (!issuer) return undefined;
       if (path === '/local-oidc/.well-known/openid-configuration') return issuer.openIdConfiguration;
       if (path === '/local-oidc/.well-known/jwks.json') return issuer.jwks;
+      // Local only: the last events published on the bus, newest first (not part of the API).
+      if (path === '/_local/events') return bus.history(100);
       return undefined;
     },
     ...(options.logRequest ? { logRequest: options.logRequest } : {}),
@@ -101,6 +152,9 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
   try {
     listening = await gateway.listen(options.port ?? 4000, host);
   } catch (error) {
+    await Promise.all(mappings.map((mapping) => mapping.stop()));
+    await bus.stop();
+    await aws.close();
     await dynamo.close();
     started = undefined;
     const code = (error as NodeJS.ErrnoException).code;
@@ -121,8 +175,14 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
     apiUrl: `${listening.url}${API_BASE}`,
     issuer,
     dataDir,
+    bus,
+    queues,
     stop: async () => {
       await listening.close();
+      await Promise.all(mappings.map((mapping) => mapping.stop()));
+      await bus.stop();
+      for (const queue of queues.values()) queue.close();
+      await aws.close();
       await dynamo.close();
     },
   };

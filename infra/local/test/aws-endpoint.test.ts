@@ -1,0 +1,105 @@
+import {
+  GetQueueAttributesCommand,
+  SendMessageBatchCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EventBridgePublisher, makeEventBridgeClient } from '#shared/eventbridge.js';
+import { makeSqsClient } from '#shared/sqs-client.js';
+import { type RunningAwsEndpoint, startAwsEndpoint } from '../aws-endpoint.js';
+import { type BusEvent, LocalEventBus } from '../bus.js';
+import { LocalQueue } from '../queue.js';
+
+/** The kernel's real AWS SDK adapters, pointed at the local stand-ins through the endpoint. */
+let endpoint: RunningAwsEndpoint;
+const bus = new LocalEventBus({ name: 'conductor' });
+const jobs = new LocalQueue({ name: 'jobs' });
+const received: BusEvent[] = [];
+
+beforeAll(async () => {
+  bus.addRule({
+    name: 'all-conductor',
+    eventPattern: { source: ['conductor'] },
+    target: async (event) => {
+      received.push(event);
+    },
+  });
+  endpoint = await startAwsEndpoint({ bus, queues: new Map([['jobs', jobs]]) });
+});
+afterAll(async () => {
+  await endpoint.close();
+  await bus.stop();
+});
+
+describe('the local AWS endpoint', () => {
+  it('delivers events the kernel publishes through the real EventBridge client to matching rules', async () => {
+    const publisher = new EventBridgePublisher(
+      makeEventBridgeClient({ region: 'us-east-1', endpoint: endpoint.url }),
+      'conductor',
+    );
+
+    await publisher.publish([
+      {
+        type: 'budget_breach',
+        detail: {
+          tenantId: 'acme',
+          traceId: 'trace-00000001',
+          occurredAt: '2026-01-01T00:00:00.000Z',
+          window: 'monthly',
+          limitUsd: 1000,
+          projectedUsd: 1100,
+          action: 'throttle',
+        },
+      },
+    ]);
+    await bus.drain();
+
+    expect(received).toHaveLength(1);
+    expect(received[0]?.['detail-type']).toBe('budget_breach');
+    expect(received[0]?.detail).toMatchObject({ tenantId: 'acme', projectedUsd: 1100 });
+  });
+
+  it('accepts SendMessage and SendMessageBatch from the real SQS client', async () => {
+    const sqs = makeSqsClient({ region: 'us-east-1', endpoint: endpoint.url });
+    const QueueUrl = endpoint.queueUrl('jobs');
+
+    const one = await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: '{"n":1}' }));
+    const batch = await sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl,
+        Entries: [
+          { Id: 'a', MessageBody: '{"n":2}' },
+          {
+            Id: 'b',
+            MessageBody: '{"n":3}',
+            MessageAttributes: { kind: { DataType: 'String', StringValue: 'x' } },
+          },
+        ],
+      }),
+    );
+    const attributes = await sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames: ['All'] }));
+
+    expect(one.MessageId).toBeTruthy();
+    expect(batch.Successful?.map((s) => s.Id).sort()).toEqual(['a', 'b']);
+    expect(attributes.Attributes?.ApproximateNumberOfMessages).toBe('3');
+    expect(
+      jobs
+        .receive(10)
+        .map((r) => r.body)
+        .sort(),
+    ).toEqual(['{"n":1}', '{"n":2}', '{"n":3}']);
+  });
+
+  it('answers an unknown queue with the SQS error the SDK understands', async () => {
+    const sqs = new SQSClient({
+      region: 'us-east-1',
+      endpoint: endpoint.url,
+      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+    });
+
+    await expect(
+      sqs.send(new SendMessageCommand({ QueueUrl: endpoint.queueUrl('nope'), MessageBody: 'x' })),
+    ).rejects.toMatchObject({ name: 'QueueDoesNotExist' });
+  });
+});

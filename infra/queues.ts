@@ -1,0 +1,21 @@
+/**
+ * The SQS queues (each with a DLQ) and the function that consumes each through an event source
+ * mapping. The CDK app and the embedded runtime both build them from this list. Pillars add their
+ * queues here as they land (rewards, scheduler jobs, ...).
+ */
+export interface QueueSpec {
+  /** Stable id: construct id and local queue name derive from it. */
+  readonly id: string;
+  /** Environment variable through which producers receive the queue URL. */
+  readonly envVar: string;
+  /** Catalog name of the consuming function; its module exports `handler` for SQS batches. */
+  readonly consumer: string;
+  readonly batchSize: number;
+  /** Lambda ESM maximum concurrency (2-1000): the knob that stands in for KEDA. */
+  readonly maximumConcurrency: number;
+  readonly visibilityTimeoutSeconds: number;
+  /** Deliveries before a message moves to the DLQ. */
+  readonly maxReceiveCount: number;
+}
+
+export const QUEUES: readonly QueueSpec[] = [];
