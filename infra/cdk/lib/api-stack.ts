@@ -1,0 +1,303 @@
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import {
+  HttpApi,
+  HttpMethod,
+  HttpNoneAuthorizer,
+  HttpRoute,
+  HttpRouteKey,
+  type HttpStage,
+  LogGroupLogDestination,
+} from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import {
+  AccountRecovery,
+  ClientAttributes,
+  FeaturePlan,
+  Mfa,
+  StandardThreatProtectionMode,
+  StringAttribute,
+  UserPool,
+  type UserPoolClient,
+} from 'aws-cdk-lib/aws-cognito';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { API_BASE, type RouteSpec, routeKeyOf } from '#shared/http.js';
+import { ROLES } from '#shared/identity.js';
+import { API_SETTINGS, FUNCTIONS, type FunctionEntry } from '../../../functions/meta/src/catalog.js';
+import { tableSpec } from '../../tables.js';
+import { ServiceFunction } from './service-function.js';
+import type { ConductorStatefulStack } from './stateful-stack.js';
+
+/** Any OIDC issuer in place of the default Cognito user pool. */
+export interface OidcIssuerSettings {
+  /** Issuer URL, exactly as the `iss` claim of its tokens (https). */
+  readonly issuer: string;
+  /** Accepted `aud` (or `client_id`) values; at least one. */
+  readonly audience: readonly string[];
+}
+
+export interface ConductorApiStackProps extends StackProps {
+  /** Deployment stage: names the API and user pool, passed to every function. */
+  readonly stage: string;
+  /** Tables (and later queues, buckets, bus) the functions are granted. */
+  readonly stateful: ConductorStatefulStack;
+  /**
+   * Verify tokens of this OIDC issuer instead of creating a Cognito user pool.
+   *
+   * @default - a Cognito user pool and app client are created here
+   */
+  readonly oidc?: OidcIssuerSettings;
+  /**
+   * The function catalog to deploy: one Lambda per entry, one route per RouteSpec.
+   *
+   * @default FUNCTIONS from functions/meta/src/catalog.ts
+   */
+  readonly functions?: readonly FunctionEntry[];
+  /**
+   * What happens to the user pool and the log groups when they leave the stack.
+   *
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/** One JSON line per request: enough to trace a call to its Lambda logs without logging any token. */
+const ACCESS_LOG_FORMAT = AccessLogFormat.custom(
+  JSON.stringify({
+    requestId: '$context.requestId',
+    requestTime: '$context.requestTime',
+    sourceIp: '$context.identity.sourceIp',
+    userAgent: '$context.identity.userAgent',
+    routeKey: '$context.routeKey',
+    path: '$context.path',
+    status: '$context.status',
+    protocol: '$context.protocol',
+    responseLength: '$context.responseLength',
+    responseLatency: '$context.responseLatency',
+    integrationLatency: '$context.integration.latency',
+    integrationStatus: '$context.integration.status',
+    integrationError: '$context.integrationErrorMessage',
+    authorizerError: '$context.authorizer.error',
+    subject: '$context.authorizer.claims.sub',
+  }),
+);
+
+/**
+ * The public HTTP API: an HTTP API with a JWT authorizer (a Cognito user pool by default, any OIDC
+ * issuer by props) and, for every function of the catalog, one Lambda and its routes. Nothing is
+ * wired by hand: a new catalog entry becomes a function, its routes and its table grants.
+ */
+export class ConductorApiStack extends Stack {
+  readonly api: HttpApi;
+  readonly stage: HttpStage;
+  readonly authorizer: HttpJwtAuthorizer;
+  /** The functions, keyed by catalog name. */
+  readonly functions: Readonly<Record<string, ServiceFunction>>;
+  /** The default user pool; undefined when an external OIDC issuer is used. */
+  readonly userPool?: UserPool;
+  readonly userPoolClient?: UserPoolClient;
+
+  constructor(scope: Construct, id: string, props: ConductorApiStackProps) {
+    super(scope, id, props);
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const catalog = props.functions ?? FUNCTIONS;
+    assertCatalog(catalog, props.stateful);
+
+    let issuer: string;
+    let audience: string[];
+    if (props.oidc) {
+      issuer = props.oidc.issuer;
+      audience = [...props.oidc.audience];
+    } else {
+      const { userPool, client } = this.createUserPool(props.stage, removalPolicy);
+      this.userPool = userPool;
+      this.userPoolClient = client;
+      issuer = userPool.userPoolProviderUrl;
+      audience = [client.userPoolClientId];
+      new CfnOutput(this, 'UserPoolId', { value: userPool.userPoolId, description: 'Cognito user pool' });
+      new CfnOutput(this, 'UserPoolClientId', {
+        value: client.userPoolClientId,
+        description: 'App client id: the JWT audience',
+      });
+    }
+    this.authorizer = new HttpJwtAuthorizer('JwtAuthorizer', issuer, {
+      authorizerName: 'conductor-jwt',
+      jwtAudience: audience,
+    });
+
+    this.api = new HttpApi(this, 'HttpApi', {
+      apiName: `conductor-${props.stage}`,
+      description: `Conductor ${props.stage} API (${API_BASE})`,
+      createDefaultStage: false,
+    });
+    const accessLogs = new LogGroup(this, 'AccessLogs', {
+      retention: RetentionDays.ONE_YEAR,
+      removalPolicy,
+    });
+    this.stage = this.api.addStage('DefaultStage', {
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: { ...API_SETTINGS.stageThrottle },
+      accessLogSettings: { destination: new LogGroupLogDestination(accessLogs), format: ACCESS_LOG_FORMAT },
+    });
+
+    const functions: Record<string, ServiceFunction> = {};
+    for (const entry of catalog) {
+      functions[entry.name] = this.addFunction(entry, props, removalPolicy);
+    }
+    this.functions = functions;
+
+    new CfnOutput(this, 'ApiUrl', {
+      value: this.stage.url,
+      description: `Base URL; the API lives under ${API_BASE}`,
+    });
+    new CfnOutput(this, 'JwtIssuer', { value: issuer, description: 'Issuer the JWT authorizer trusts' });
+  }
+
+  private addFunction(entry: FunctionEntry, props: ConductorApiStackProps, removalPolicy: RemovalPolicy) {
+    const environment: Record<string, string> = {};
+    const tables = entry.tables.map((id) => ({ spec: tableSpec(id), table: props.stateful.table(id) }));
+    for (const { spec, table } of tables) environment[spec.envVar] = table.tableName;
+
+    const fn = new ServiceFunction(this, pascal(entry.name), {
+      entry: entry.entry,
+      serviceName: entry.name,
+      description: `Conductor ${entry.name}: ${entry.description}`.slice(0, 256),
+      stage: props.stage,
+      environment,
+      logRemovalPolicy: removalPolicy,
+    });
+    for (const { table } of tables) table.grantReadWriteData(fn);
+    if (tables.length > 0) {
+      // grantReadWriteData on a table encrypted with the data key also grants the key's data-key
+      // action families. They are scoped to the one data key ARN; the table statement names only
+      // this function's tables.
+      for (const action of ['kms:GenerateDataKey*', 'kms:ReEncrypt*']) {
+        Validations.of(fn.role).acknowledge({
+          id: `AwsSolutions-IAM5[Action::${action}]`,
+          reason: `${action} comes from grantReadWriteData on a table encrypted with the Conductor data key; the statement is limited to that one key ARN.`,
+        });
+      }
+    }
+
+    const integration = new HttpLambdaIntegration(`${pascal(entry.name)}Integration`, fn.function);
+    for (const spec of entry.routes) {
+      const route = new HttpRoute(this, `${pascal(entry.name)}${pascal(spec.operationId)}Route`, {
+        httpApi: this.api,
+        routeKey: HttpRouteKey.with(`${API_BASE}${spec.path}`, HttpMethod[spec.method]),
+        integration,
+        authorizer: spec.auth === 'jwt' ? this.authorizer : new HttpNoneAuthorizer(),
+      });
+      if (spec.auth === 'public') {
+        Validations.of(route).acknowledge({
+          id: 'AwsSolutions-APIG4',
+          reason: `${routeKeyOf(spec)} is public by design (${spec.summary}); it returns no tenant data.`,
+        });
+      }
+    }
+    if (entry.servesDefaultRoute) {
+      const route = new HttpRoute(this, 'DefaultRoute', {
+        httpApi: this.api,
+        routeKey: HttpRouteKey.DEFAULT,
+        integration,
+        authorizer: new HttpNoneAuthorizer(),
+      });
+      Validations.of(route).acknowledge({
+        id: 'AwsSolutions-APIG4',
+        reason:
+          'The $default route only answers the uniform 404/405 error for requests that match no route, so unknown paths get the same error body as everything else; it reads no data.',
+      });
+    }
+    return fn;
+  }
+
+  private createUserPool(stage: string, removalPolicy: RemovalPolicy) {
+    const userPool = new UserPool(this, 'UserPool', {
+      userPoolName: `conductor-${stage}`,
+      // Accounts are created by an administrator, who also sets the tenant; nobody signs up alone.
+      selfSignUpEnabled: false,
+      signInAliases: { email: true },
+      signInCaseSensitive: false,
+      autoVerify: { email: true },
+      accountRecovery: AccountRecovery.EMAIL_ONLY,
+      mfa: Mfa.REQUIRED,
+      mfaSecondFactor: { otp: true, sms: false },
+      passwordPolicy: {
+        minLength: 12,
+        requireLowercase: true,
+        requireUppercase: true,
+        requireDigits: true,
+        requireSymbols: true,
+        tempPasswordValidity: Duration.days(3),
+      },
+      // Plus tier: threat protection (compromised credentials, risky sign-ins) is enforced.
+      featurePlan: FeaturePlan.PLUS,
+      standardThreatProtectionMode: StandardThreatProtectionMode.FULL_FUNCTION,
+      customAttributes: {
+        // Immutable: a user's tenant is fixed at creation and reaches tokens as `custom:tenant`.
+        tenant: new StringAttribute({ minLen: 2, maxLen: 63, mutable: false }),
+      },
+      deletionProtection: removalPolicy === RemovalPolicy.RETAIN,
+      removalPolicy,
+    });
+    // Roles reach ID tokens as `cognito:groups`, which the kernel reads as roles.
+    for (const role of ROLES) {
+      userPool.addGroup(`${pascal(role)}Group`, { groupName: role, description: `Conductor role ${role}` });
+    }
+    const client = userPool.addClient('ApiClient', {
+      userPoolClientName: `conductor-${stage}-api`,
+      generateSecret: false,
+      authFlows: { userSrp: true },
+      disableOAuth: true,
+      preventUserExistenceErrors: true,
+      enableTokenRevocation: true,
+      idTokenValidity: Duration.hours(1),
+      accessTokenValidity: Duration.hours(1),
+      refreshTokenValidity: Duration.days(1),
+      readAttributes: new ClientAttributes()
+        .withStandardAttributes({ email: true, emailVerified: true, fullname: true })
+        .withCustomAttributes('tenant'),
+      // The tenant is not writable by the user: it is the isolation boundary.
+      writeAttributes: new ClientAttributes().withStandardAttributes({ fullname: true }),
+    });
+    return { userPool, client };
+  }
+}
+
+/** Fails synth early, naming the entry, rather than deploying a half-wired API. */
+const assertCatalog = (catalog: readonly FunctionEntry[], stateful: ConductorStatefulStack): void => {
+  const names = new Set<string>();
+  const routeKeys = new Map<string, string>();
+  let defaults = 0;
+  for (const entry of catalog) {
+    if (!/^[a-z][a-z0-9-]*$/.test(entry.name)) {
+      throw new Error(`Function name '${entry.name}' must be lower-case letters, digits and dashes`);
+    }
+    if (names.has(entry.name)) throw new Error(`Function '${entry.name}' appears twice in the catalog`);
+    names.add(entry.name);
+    for (const id of entry.tables) stateful.table(id);
+    for (const spec of entry.routes) assertRoute(entry.name, spec, routeKeys);
+    if (entry.servesDefaultRoute) defaults += 1;
+  }
+  if (defaults > 1) throw new Error(`Only one function may serve the $default route; ${defaults} do`);
+};
+
+const assertRoute = (fnName: string, spec: RouteSpec, routeKeys: Map<string, string>): void => {
+  if (!spec.path.startsWith('/')) {
+    throw new Error(`Route ${spec.operationId} of '${fnName}': path '${spec.path}' must start with '/'`);
+  }
+  const key = routeKeyOf(spec);
+  const owner = routeKeys.get(key);
+  if (owner) throw new Error(`Route '${key}' is served by both '${owner}' and '${fnName}'`);
+  routeKeys.set(key, fnName);
+};
+
+/** `edge-sync` -> `EdgeSync`, `getHealth` -> `GetHealth`, `org-admin` -> `OrgAdmin`. */
+const pascal = (value: string): string =>
+  value
+    .split(/[^A-Za-z0-9]+/)
+    .filter((part) => part.length > 0)
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+    .join('');

@@ -1,0 +1,318 @@
+import { Match } from 'aws-cdk-lib/assertions';
+import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { routeKeyOf } from '#shared/http.js';
+import { ALL_ROUTES, API_SETTINGS, FUNCTIONS } from '../../../functions/meta/src/catalog.js';
+import { TABLES } from '../../tables.js';
+import {
+  actionsOf,
+  allPolicyStatements,
+  type PolicyStatement,
+  resourcesOf,
+  type Synthesized,
+  synthConductor,
+} from './synth.js';
+
+type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
+
+describe('ConductorApiStack', () => {
+  let synth: Synthesized;
+  let resources: Resources;
+  let authorizerId: string;
+
+  beforeAll(() => {
+    synth = synthConductor();
+    resources = synth.apiTemplate.toJSON().Resources as Resources;
+    const authorizers = synth.apiTemplate.findResources('AWS::ApiGatewayV2::Authorizer');
+    const ids = Object.keys(authorizers);
+    expect(ids).toHaveLength(1);
+    authorizerId = ids[0] ?? '';
+  });
+  afterAll(() => synth?.dispose());
+
+  const functionLogicalId = (name: string): string => {
+    const fn = synth.api.functions[name];
+    if (!fn) throw new Error(`no function ${name}`);
+    return synth.api.getLogicalId(fn.function.node.defaultChild as CfnFunction);
+  };
+
+  /** The Lambda function a route's integration invokes. */
+  const targetFunctionOf = (route: Record<string, unknown>): string => {
+    const target = JSON.stringify(route.Target);
+    const integrationId = /"Ref":"([A-Za-z0-9]+)"/.exec(target)?.[1] ?? '';
+    const integration = resources[integrationId];
+    expect(integration?.Type).toBe('AWS::ApiGatewayV2::Integration');
+    return (
+      /"Fn::GetAtt":\["([A-Za-z0-9]+)","Arn"\]/.exec(
+        JSON.stringify(integration?.Properties.IntegrationUri),
+      )?.[1] ?? ''
+    );
+  };
+
+  describe('routes', () => {
+    it('creates exactly one route per catalog route, plus $default', () => {
+      synth.apiTemplate.resourceCountIs('AWS::ApiGatewayV2::Route', ALL_ROUTES.length + 1);
+    });
+
+    for (const entry of FUNCTIONS) {
+      for (const spec of entry.routes) {
+        it(`routes ${routeKeyOf(spec)} to the ${entry.name} function with ${spec.auth} auth`, () => {
+          const found = synth.apiTemplate.findResources('AWS::ApiGatewayV2::Route', {
+            Properties: { RouteKey: routeKeyOf(spec) },
+          });
+          const routes = Object.values(found) as { Properties: Record<string, unknown> }[];
+          expect(routes).toHaveLength(1);
+          const route = routes[0]?.Properties ?? {};
+          if (spec.auth === 'jwt') {
+            expect(route.AuthorizationType).toBe('JWT');
+            expect(route.AuthorizerId).toEqual({ Ref: authorizerId });
+          } else {
+            expect(route.AuthorizationType).toBe('NONE');
+            expect(route.AuthorizerId).toBeUndefined();
+          }
+          expect(targetFunctionOf(route)).toBe(functionLogicalId(entry.name));
+        });
+      }
+    }
+
+    it('sends $default, unauthenticated, to the function that serves it', () => {
+      const servesDefault = FUNCTIONS.filter((entry) => entry.servesDefaultRoute);
+      expect(servesDefault).toHaveLength(1);
+      const found = Object.values(
+        synth.apiTemplate.findResources('AWS::ApiGatewayV2::Route', { Properties: { RouteKey: '$default' } }),
+      ) as { Properties: Record<string, unknown> }[];
+      expect(found).toHaveLength(1);
+      expect(found[0]?.Properties.AuthorizationType).toBe('NONE');
+      expect(targetFunctionOf(found[0]?.Properties ?? {})).toBe(
+        functionLogicalId(servesDefault[0]?.name ?? ''),
+      );
+    });
+  });
+
+  describe('JWT authorizer', () => {
+    it('trusts the Cognito user pool issuer with the app client as audience', () => {
+      const pool = Object.keys(synth.apiTemplate.findResources('AWS::Cognito::UserPool'));
+      const client = Object.keys(synth.apiTemplate.findResources('AWS::Cognito::UserPoolClient'));
+      expect(pool).toHaveLength(1);
+      expect(client).toHaveLength(1);
+      synth.apiTemplate.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+        AuthorizerType: 'JWT',
+        IdentitySource: ['$request.header.Authorization'],
+        JwtConfiguration: {
+          Issuer: { 'Fn::GetAtt': [pool[0], 'ProviderURL'] },
+          Audience: [{ Ref: client[0] }],
+        },
+      });
+    });
+
+    it('requires MFA and a strong password, keeps the tenant immutable, and has one group per role', () => {
+      synth.apiTemplate.hasResourceProperties('AWS::Cognito::UserPool', {
+        MfaConfiguration: 'ON',
+        UserPoolTier: 'PLUS',
+        AdminCreateUserConfig: { AllowAdminCreateUserOnly: true },
+        Policies: { PasswordPolicy: Match.objectLike({ MinimumLength: 12, RequireSymbols: true }) },
+        Schema: Match.arrayWith([Match.objectLike({ Name: 'tenant', Mutable: false })]),
+      });
+      synth.apiTemplate.hasResourceProperties('AWS::Cognito::UserPoolClient', {
+        WriteAttributes: Match.not(Match.arrayWith(['custom:tenant'])),
+        ReadAttributes: Match.arrayWith(['custom:tenant']),
+      });
+      synth.apiTemplate.resourceCountIs('AWS::Cognito::UserPoolGroup', 5);
+    });
+  });
+
+  describe('stage', () => {
+    it('is the auto-deployed $default stage with throttling and JSON access logs', () => {
+      synth.apiTemplate.resourceCountIs('AWS::ApiGatewayV2::Stage', 1);
+      synth.apiTemplate.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+        StageName: '$default',
+        AutoDeploy: true,
+        DefaultRouteSettings: {
+          ThrottlingRateLimit: API_SETTINGS.stageThrottle.rateLimit,
+          ThrottlingBurstLimit: API_SETTINGS.stageThrottle.burstLimit,
+        },
+        AccessLogSettings: {
+          DestinationArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^AccessLogs'), 'Arn'] },
+          Format: Match.stringLikeRegexp('"requestId":"\\$context\\.requestId"'),
+        },
+      });
+    });
+
+    it('outputs the API URL, user pool id, client id and issuer', () => {
+      for (const output of ['ApiUrl', 'UserPoolId', 'UserPoolClientId', 'JwtIssuer']) {
+        synth.apiTemplate.hasOutput(output, {});
+      }
+    });
+  });
+
+  describe('functions', () => {
+    it('deploys one Node.js 22 arm64 function with active tracing per catalog entry', () => {
+      synth.apiTemplate.resourceCountIs('AWS::Lambda::Function', FUNCTIONS.length);
+      const functions = synth.apiTemplate.findResources('AWS::Lambda::Function');
+      for (const fn of Object.values(functions) as { Properties: Record<string, unknown> }[]) {
+        expect(fn.Properties).toMatchObject({
+          Runtime: 'nodejs22.x',
+          Architectures: ['arm64'],
+          TracingConfig: { Mode: 'Active' },
+          MemorySize: 512,
+          Timeout: 10,
+          Handler: 'index.handler',
+          LoggingConfig: { LogGroup: { Ref: expect.stringMatching(/LogGroup/) } },
+        });
+      }
+    });
+
+    for (const entry of FUNCTIONS) {
+      it(`gives ${entry.name} the Powertools and Conductor environment and its table names`, () => {
+        const fn = resources[functionLogicalId(entry.name)];
+        if (!fn) throw new Error(`no Lambda resource for ${entry.name}`);
+        const variables = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+        expect(variables).toMatchObject({
+          POWERTOOLS_SERVICE_NAME: entry.name,
+          POWERTOOLS_METRICS_NAMESPACE: 'Conductor',
+          POWERTOOLS_LOG_LEVEL: 'INFO',
+          CONDUCTOR_STAGE: 'prod',
+          CONDUCTOR_VERSION: expect.stringMatching(/^\d+\.\d+\.\d+/),
+          CONDUCTOR_ALLOW_PRIVATE_ENDPOINTS: 'false',
+        });
+        for (const spec of TABLES) {
+          if (entry.tables.includes(spec.id)) {
+            expect(JSON.stringify(variables[spec.envVar])).toMatch(
+              new RegExp(`Fn::ImportValue.*${spec.id}Table`, 'i'),
+            );
+          } else {
+            expect(variables[spec.envVar]).toBeUndefined();
+          }
+        }
+      });
+    }
+
+    it('gives every function a log group with one month retention', () => {
+      const groups = Object.values(synth.apiTemplate.findResources('AWS::Logs::LogGroup')) as {
+        Properties: { RetentionInDays: number };
+      }[];
+      // One per function plus the access logs.
+      expect(groups).toHaveLength(FUNCTIONS.length + 1);
+      expect(groups.filter((group) => group.Properties.RetentionInDays === 30)).toHaveLength(
+        FUNCTIONS.length,
+      );
+    });
+  });
+
+  describe('IAM', () => {
+    it('has no Allow statement with a *, dynamodb:* or s3:* action in either stack', () => {
+      const forbidden = new Set(['*', 'dynamodb:*', 's3:*']);
+      const statements = [
+        ...allPolicyStatements(synth.apiTemplate),
+        ...allPolicyStatements(synth.statefulTemplate),
+      ].filter(({ statement }) => statement.Effect === 'Allow');
+      expect(statements.length).toBeGreaterThan(0);
+      const offending = statements.filter(({ statement }) =>
+        actionsOf(statement).some((a) => forbidden.has(a)),
+      );
+      expect(offending).toEqual([]);
+    });
+
+    it('does not attach AWS managed policies to function roles', () => {
+      const roles = Object.values(synth.apiTemplate.findResources('AWS::IAM::Role')) as {
+        Properties: Record<string, unknown>;
+      }[];
+      expect(roles).toHaveLength(FUNCTIONS.length);
+      for (const role of roles) expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+    });
+
+    const statementsOfFunction = (name: string): PolicyStatement[] => {
+      const fn = synth.api.functions[name];
+      if (!fn) throw new Error(`no function ${name}`);
+      const roleId = synth.api.getLogicalId(fn.role.node.defaultChild as never);
+      return Object.values(resources)
+        .filter(
+          (resource) =>
+            resource.Type === 'AWS::IAM::Policy' &&
+            JSON.stringify(resource.Properties.Roles) === JSON.stringify([{ Ref: roleId }]),
+        )
+        .flatMap(
+          (policy) => (policy.Properties.PolicyDocument as { Statement: PolicyStatement[] }).Statement,
+        );
+    };
+
+    /** The export the API stack imports for a table attribute, read from the stateful template. */
+    const importOf = (tableId: string, attribute: 'Arn'): unknown => {
+      const table = synth.stateful.table(tableId);
+      const logicalId = synth.stateful.getLogicalId(table.node.defaultChild as never);
+      const outputs = synth.statefulTemplate.toJSON().Outputs as Record<
+        string,
+        { Value: unknown; Export?: { Name: string } }
+      >;
+      const output = Object.values(outputs).find(
+        (o) => JSON.stringify(o.Value) === JSON.stringify({ 'Fn::GetAtt': [logicalId, attribute] }),
+      );
+      expect(output?.Export?.Name).toBeDefined();
+      return { 'Fn::ImportValue': output?.Export?.Name };
+    };
+
+    it("lets the router function touch the router table's ARN and nothing else in DynamoDB", () => {
+      const router = FUNCTIONS.find((entry) => entry.name === 'router');
+      expect(router?.tables).toEqual(['router']);
+      const routerArn = importOf('router', 'Arn');
+      const dynamo = statementsOfFunction('router').filter((s) =>
+        actionsOf(s).some((a) => a.startsWith('dynamodb:')),
+      );
+      expect(dynamo.length).toBeGreaterThan(0);
+      for (const statement of dynamo) {
+        expect(actionsOf(statement).every((a) => a.startsWith('dynamodb:') && a !== 'dynamodb:*')).toBe(true);
+        for (const resource of resourcesOf(statement)) {
+          const indexes = { 'Fn::Join': ['', [routerArn, '/index/*']] };
+          expect([routerArn, indexes]).toContainEqual(resource);
+        }
+      }
+      expect(dynamo.flatMap(actionsOf)).toEqual(
+        expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:PutItem']),
+      );
+    });
+
+    it('gives functions without tables no DynamoDB or KMS permissions', () => {
+      for (const entry of FUNCTIONS.filter((e) => e.tables.length === 0)) {
+        const actions = statementsOfFunction(entry.name).flatMap(actionsOf);
+        expect(actions.filter((a) => a.startsWith('dynamodb:') || a.startsWith('kms:'))).toEqual([]);
+        expect(actions).toEqual(
+          expect.arrayContaining(['logs:CreateLogStream', 'logs:PutLogEvents', 'xray:PutTraceSegments']),
+        );
+      }
+    });
+  });
+});
+
+describe('ConductorApiStack with an external OIDC issuer', () => {
+  let synth: Synthesized;
+  beforeAll(() => {
+    synth = synthConductor({
+      props: {
+        stage: 'dev',
+        oidc: {
+          issuer: 'https://login.example.com/realms/conductor',
+          audience: ['conductor-api', 'conductor-cli'],
+        },
+      },
+    });
+  });
+  afterAll(() => synth?.dispose());
+
+  it('verifies that issuer and audience and creates no user pool', () => {
+    synth.apiTemplate.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      JwtConfiguration: {
+        Issuer: 'https://login.example.com/realms/conductor',
+        Audience: ['conductor-api', 'conductor-cli'],
+      },
+    });
+    synth.apiTemplate.resourceCountIs('AWS::Cognito::UserPool', 0);
+    expect(Object.keys(synth.apiTemplate.findOutputs('*'))).not.toContain('UserPoolId');
+  });
+
+  it('names stacks and resources after the stage', () => {
+    expect(synth.api.stackName).toBe('Conductor-dev-Api');
+    expect(synth.stateful.stackName).toBe('Conductor-dev-Stateful');
+    synth.apiTemplate.hasResourceProperties('AWS::ApiGatewayV2::Api', { Name: 'conductor-dev' });
+    synth.statefulTemplate.hasResourceProperties('AWS::Events::EventBus', { Name: 'conductor-dev' });
+  });
+});

@@ -1,0 +1,165 @@
+import { Match } from 'aws-cdk-lib/assertions';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TABLE_KEY, TABLES } from '../../tables.js';
+import { type Synthesized, synthConductor } from './synth.js';
+
+type Resource = { Type: string; Properties: Record<string, unknown>; DeletionPolicy?: string };
+
+describe('ConductorStatefulStack', () => {
+  let synth: Synthesized;
+  let dataKeyId: string;
+
+  beforeAll(() => {
+    synth = synthConductor();
+    const keys = Object.keys(synth.statefulTemplate.findResources('AWS::KMS::Key'));
+    expect(keys).toHaveLength(1);
+    dataKeyId = keys[0] ?? '';
+  });
+  afterAll(() => synth?.dispose());
+
+  it('is protected against termination', () => {
+    expect(synth.stateful.terminationProtection).toBe(true);
+  });
+
+  it('is environment-agnostic unless account or region are given', () => {
+    expect(synth.stateful.environment).toBe('aws://unknown-account/unknown-region');
+    expect(synth.api.environment).toBe('aws://unknown-account/unknown-region');
+  });
+
+  it('has a rotating customer-managed data key that is retained', () => {
+    synth.statefulTemplate.hasResource('AWS::KMS::Key', {
+      Properties: { EnableKeyRotation: true },
+      DeletionPolicy: 'Retain',
+    });
+    synth.statefulTemplate.hasResourceProperties('AWS::KMS::Alias', {
+      AliasName: 'alias/conductor-prod-data',
+    });
+  });
+
+  describe('tables', () => {
+    it('creates one table per entry of TABLES', () => {
+      synth.statefulTemplate.resourceCountIs('AWS::DynamoDB::Table', TABLES.length);
+      expect(Object.keys(synth.stateful.tables).sort()).toEqual(TABLES.map((t) => t.id).sort());
+    });
+
+    for (const spec of TABLES) {
+      it(`gives the ${spec.id} table pk/sk keys, on-demand billing, PITR, KMS encryption, TTL on ${TABLE_KEY.ttlAttribute} and Retain`, () => {
+        const table = synth.stateful.table(spec.id);
+        const logicalId = synth.stateful.getLogicalId(table.node.defaultChild as never);
+        const resource = (synth.statefulTemplate.toJSON().Resources as Record<string, Resource>)[logicalId];
+        expect(resource?.Type).toBe('AWS::DynamoDB::Table');
+        expect(resource?.DeletionPolicy).toBe('Retain');
+        expect(resource?.Properties).toMatchObject({
+          KeySchema: [
+            { AttributeName: TABLE_KEY.partitionKey, KeyType: 'HASH' },
+            { AttributeName: TABLE_KEY.sortKey, KeyType: 'RANGE' },
+          ],
+          AttributeDefinitions: [
+            { AttributeName: TABLE_KEY.partitionKey, AttributeType: 'S' },
+            { AttributeName: TABLE_KEY.sortKey, AttributeType: 'S' },
+          ],
+          BillingMode: 'PAY_PER_REQUEST',
+          PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+          SSESpecification: {
+            SSEEnabled: true,
+            SSEType: 'KMS',
+            KMSMasterKeyId: { 'Fn::GetAtt': [dataKeyId, 'Arn'] },
+          },
+          TimeToLiveSpecification: { AttributeName: TABLE_KEY.ttlAttribute, Enabled: true },
+          DeletionProtectionEnabled: true,
+        });
+      });
+    }
+
+    it('refuses an unknown table id, naming the known ones', () => {
+      expect(() => synth.stateful.table('nope')).toThrow(/Unknown table id 'nope'.*router/);
+    });
+  });
+
+  describe('buckets', () => {
+    const bucketProps = (idPrefix: string): Record<string, unknown> => {
+      const found = Object.entries(synth.statefulTemplate.findResources('AWS::S3::Bucket')).filter(([id]) =>
+        id.startsWith(idPrefix),
+      );
+      expect(found).toHaveLength(1);
+      const [, resource] = found[0] ?? [];
+      return (resource as Resource | undefined)?.Properties ?? {};
+    };
+    const accessLogsRef = () => {
+      const ids = Object.keys(synth.statefulTemplate.findResources('AWS::S3::Bucket')).filter((id) =>
+        id.startsWith('AccessLogsBucket'),
+      );
+      return { Ref: ids[0] };
+    };
+
+    it('locks evidence in COMPLIANCE mode by default, versioned, KMS-encrypted, private and logged', () => {
+      expect(bucketProps('EvidenceBucket')).toMatchObject({
+        ObjectLockEnabled: true,
+        ObjectLockConfiguration: {
+          ObjectLockEnabled: 'Enabled',
+          Rule: { DefaultRetention: { Mode: 'COMPLIANCE', Days: 396 } },
+        },
+        VersioningConfiguration: { Status: 'Enabled' },
+        BucketEncryption: {
+          ServerSideEncryptionConfiguration: [
+            {
+              BucketKeyEnabled: true,
+              ServerSideEncryptionByDefault: {
+                SSEAlgorithm: 'aws:kms',
+                KMSMasterKeyID: { 'Fn::GetAtt': [dataKeyId, 'Arn'] },
+              },
+            },
+          ],
+        },
+        PublicAccessBlockConfiguration: {
+          BlockPublicAcls: true,
+          BlockPublicPolicy: true,
+          IgnorePublicAcls: true,
+          RestrictPublicBuckets: true,
+        },
+        LoggingConfiguration: { DestinationBucketName: accessLogsRef(), LogFilePrefix: 'evidence/' },
+      });
+    });
+
+    it('moves artifacts to Infrequent Access at 90 days, Glacier at 180 and expires them at 13 months', () => {
+      expect(bucketProps('ArtifactsBucket')).toMatchObject({
+        LifecycleConfiguration: {
+          Rules: [
+            expect.objectContaining({
+              Status: 'Enabled',
+              Transitions: [
+                { StorageClass: 'STANDARD_IA', TransitionInDays: 90 },
+                { StorageClass: 'GLACIER', TransitionInDays: 180 },
+              ],
+              ExpirationInDays: 396,
+            }),
+          ],
+        },
+        LoggingConfiguration: { DestinationBucketName: accessLogsRef(), LogFilePrefix: 'artifacts/' },
+      });
+    });
+
+    it('denies every request that is not over TLS, on every bucket', () => {
+      const buckets = Object.keys(synth.statefulTemplate.findResources('AWS::S3::Bucket'));
+      expect(buckets).toHaveLength(3);
+      for (const bucket of buckets) {
+        synth.statefulTemplate.hasResourceProperties('AWS::S3::BucketPolicy', {
+          Bucket: { Ref: bucket },
+          PolicyDocument: {
+            Statement: Match.arrayWith([
+              Match.objectLike({
+                Effect: 'Deny',
+                Action: 's3:*',
+                Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+              }),
+            ]),
+          },
+        });
+      }
+    });
+  });
+
+  it('creates the conductor event bus of the stage', () => {
+    synth.statefulTemplate.hasResourceProperties('AWS::Events::EventBus', { Name: 'conductor-prod' });
+  });
+});

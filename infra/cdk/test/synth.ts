@@ -1,0 +1,90 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { buildApp, type ConductorApp, type ConductorAppProps } from '../lib/app.js';
+import { REPO_ROOT } from '../lib/service-function.js';
+
+/** The feature flags of cdk.json, so in-process apps behave exactly like `cdk synth`. */
+const cdkJsonContext = (): Record<string, unknown> => {
+  const cdkJson = JSON.parse(readFileSync(join(REPO_ROOT, 'cdk.json'), 'utf8')) as {
+    context?: Record<string, unknown>;
+  };
+  return cdkJson.context ?? {};
+};
+
+export interface SynthOptions {
+  /** Run esbuild for every function (slower); otherwise assets are placeholders. */
+  readonly bundle?: boolean;
+  readonly props?: ConductorAppProps;
+}
+
+export interface Synthesized extends ConductorApp {
+  readonly app: App;
+  readonly outdir: string;
+  readonly statefulTemplate: Template;
+  readonly apiTemplate: Template;
+  /** Removes the cloud assembly folder. */
+  readonly dispose: () => void;
+}
+
+/**
+ * Builds and synthesizes the whole app in-process, once. `Template.fromStack` runs the cdk-nag
+ * plugin registered by buildApp, so it throws "Validation failed" on any unacknowledged finding.
+ */
+export const synthConductor = (options: SynthOptions = {}): Synthesized => {
+  const base = tmpdir();
+  mkdirSync(base, { recursive: true });
+  const outdir = mkdtempSync(join(base, 'cdk.out-test-'));
+  const context: Record<string, unknown> = { ...cdkJsonContext() };
+  if (!options.bundle) context['aws:cdk:bundling-stacks'] = [];
+  const app = new App({ outdir, context });
+  const built = buildApp(app, options.props);
+  return {
+    ...built,
+    app,
+    outdir,
+    statefulTemplate: Template.fromStack(built.stateful),
+    apiTemplate: Template.fromStack(built.api),
+    dispose: () => rmSync(outdir, { recursive: true, force: true }),
+  };
+};
+
+export interface PolicyStatement {
+  readonly Effect: 'Allow' | 'Deny';
+  readonly Action: string | readonly string[];
+  readonly Resource?: unknown;
+}
+
+export const actionsOf = (statement: PolicyStatement): readonly string[] =>
+  typeof statement.Action === 'string' ? [statement.Action] : statement.Action;
+
+export const resourcesOf = (statement: PolicyStatement): readonly unknown[] =>
+  Array.isArray(statement.Resource) ? statement.Resource : [statement.Resource];
+
+const IAM_IDENTITIES = new Set(['AWS::IAM::Role', 'AWS::IAM::User', 'AWS::IAM::Group']);
+
+/** Every statement of every identity and resource policy of a template, with where it was found. */
+export const allPolicyStatements = (template: Template): { where: string; statement: PolicyStatement }[] => {
+  const out: { where: string; statement: PolicyStatement }[] = [];
+  const resources = template.toJSON().Resources as Record<
+    string,
+    { Type: string; Properties?: Record<string, unknown> }
+  >;
+  const push = (where: string, document: unknown) => {
+    const statements = (document as { Statement?: PolicyStatement[] } | undefined)?.Statement ?? [];
+    for (const statement of statements) out.push({ where, statement });
+  };
+  for (const [logicalId, resource] of Object.entries(resources)) {
+    const props = resource.Properties ?? {};
+    if (props.PolicyDocument) push(logicalId, props.PolicyDocument);
+    if (props.KeyPolicy) push(logicalId, props.KeyPolicy);
+    if (IAM_IDENTITIES.has(resource.Type)) {
+      for (const inline of (props.Policies as { PolicyDocument: unknown }[] | undefined) ?? []) {
+        push(logicalId, inline.PolicyDocument);
+      }
+    }
+  }
+  return out;
+};
