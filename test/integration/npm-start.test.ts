@@ -20,11 +20,15 @@ interface Started {
 }
 
 const start = async (): Promise<Started> => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'infra/local/main.ts', '--port', '0', '--data-dir', dataDir], {
-    cwd: root,
-    env: { ...process.env, NODE_NO_WARNINGS: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'infra/local/main.ts', '--port', '0', '--data-dir', dataDir],
+    {
+      cwd: root,
+      env: { ...process.env, NODE_NO_WARNINGS: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   child.stdout?.on('data', (chunk: Buffer) => {
     out += chunk.toString();
@@ -75,17 +79,28 @@ describe('npm start', () => {
     const lines = curlLines(first.output());
     expect(lines.length).toBeGreaterThanOrEqual(4);
     for (const line of lines) {
-      const { stdout } = await run('bash', ['-c', `${line.replace(/^curl -s/, 'curl -s -w "\\n%{http_code}"')}`], { env });
+      const { stdout } = await run(
+        'bash',
+        ['-c', `${line.replace(/^curl -s/, 'curl -s -w "\\n%{http_code}"')}`],
+        { env },
+      );
       const status = Number(stdout.trim().split('\n').pop());
       expect(status, `${line}\n${stdout}`).toBeGreaterThanOrEqual(200);
       expect(status, `${line}\n${stdout}`).toBeLessThan(300);
     }
 
     const viewer = env.ACME_VIEWER_TOKEN ?? '';
-    const before = await fetch(`${first.api}/experts?limit=100`, { headers: { authorization: `Bearer ${viewer}` } });
+    const before = await fetch(`${first.api}/experts?limit=100`, {
+      headers: { authorization: `Bearer ${viewer}` },
+    });
     const firstList = (await before.json()) as { items: { name: string }[] };
     // Three seeded demo experts plus the one the printed POST created.
-    expect(firstList.items.map((e) => e.name).sort()).toEqual(['general_llm', 'graph_ops', 'rag_retrieval', 'summarizer-large']);
+    expect(firstList.items.map((e) => e.name).sort()).toEqual([
+      'general_llm',
+      'graph_ops',
+      'rag_retrieval',
+      'summarizer-large',
+    ]);
 
     expect(await stop(first)).toBe(0);
     expect(first.output()).toContain('Stopped.');
@@ -94,7 +109,9 @@ describe('npm start', () => {
     try {
       const fresh = readFileSync(join(dataDir, 'tokens.env'), 'utf8');
       const token = /ACME_VIEWER_TOKEN='([^']+)'/.exec(fresh)?.[1] ?? '';
-      const after = await fetch(`${second.api}/experts?limit=100`, { headers: { authorization: `Bearer ${token}` } });
+      const after = await fetch(`${second.api}/experts?limit=100`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
       const secondList = (await after.json()) as { items: { name: string }[] };
       // Same four: the data survived, and the demo seed did not run twice.
       expect(secondList.items.map((e) => e.name).sort()).toEqual(firstList.items.map((e) => e.name).sort());

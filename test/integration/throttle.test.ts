@@ -14,7 +14,9 @@ afterAll(async () => {
 describe('stage throttling on the embedded gateway', () => {
   it('answers 429 with Retry-After in the uniform shape once the burst is spent', async () => {
     const replies = await Promise.all(
-      Array.from({ length: 20 }, () => fetch(`${conductor.apiUrl}/health`).then(async (r) => ({ r, body: await r.json() }))),
+      Array.from({ length: 20 }, () =>
+        fetch(`${conductor.apiUrl}/health`).then(async (r) => ({ r, body: await r.json() })),
+      ),
     );
 
     const limited = replies.filter(({ r }) => r.status === 429);

@@ -9,6 +9,7 @@ import {
   type HttpResult,
   httpApp,
   type RouteSpec,
+  traceIdOf,
 } from '#shared/http.js';
 import type { Clock } from '#shared/ports.js';
 import { RouteMatcher } from '#shared/route-match.js';
@@ -46,7 +47,7 @@ export const makeMetaApp = (deps: MetaAppDeps) => {
 
   /** API Gateway sends every request no route matched here (`$default`): answer in the uniform shape. */
   const fallback = (event: HttpEvent): HttpResult => {
-    const traceId = event.requestContext?.requestId ?? 'unknown';
+    const traceId = traceIdOf(event);
     const method = event.requestContext?.http?.method ?? 'GET';
     const found = matcher.match(method, event.rawPath ?? '/');
     const error =

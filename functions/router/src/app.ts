@@ -1,6 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { ValidationError } from '#shared/errors.js';
-import { bind, type HttpEvent, HttpReply, httpApp, type RouteAuthorizer } from '#shared/http.js';
+import { API_BASE, bind, type HttpEvent, HttpReply, httpApp, type RouteAuthorizer } from '#shared/http.js';
 import type { ExpertService } from './domain/experts.js';
 import { createExpert, deleteExpert, getExpert, listExperts, updateExpert } from './routes.js';
 
@@ -32,7 +32,10 @@ export const makeRouterApp = (deps: RouterAppDeps) =>
     routes: [
       bind(createExpert, async ({ principal, body }) => {
         const expert = await deps.experts.create(principal.tenantId, body);
-        return new HttpReply(201, expert, { ...etag(expert.version), Location: `experts/${expert.id}` });
+        return new HttpReply(201, expert, {
+          ...etag(expert.version),
+          Location: `${API_BASE}/experts/${expert.id}`,
+        });
       }),
       bind(listExperts, ({ principal, query }) => deps.experts.list(principal.tenantId, query)),
       bind(getExpert, async ({ principal, params }) => {

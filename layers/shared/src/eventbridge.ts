@@ -38,7 +38,8 @@ export class EventBridgePublisher implements EventPublisher {
     for (let attempt = 1; attempt <= this.attempts && pending.length > 0; attempt += 1) {
       const out = await this.client.send(new PutEventsCommand({ Entries: pending }));
       if (!out.FailedEntryCount) return;
-      pending = pending.filter((_, index) => out.Entries?.[index]?.ErrorCode !== undefined);
+      // Without per-entry results nothing is known to have landed: retry them all.
+      if (out.Entries) pending = pending.filter((_, index) => out.Entries?.[index]?.ErrorCode !== undefined);
       if (attempt < this.attempts) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
     }
     if (pending.length > 0) throw new PublishFailedError(`${pending.length} event(s) could not be published`);

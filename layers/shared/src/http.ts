@@ -206,6 +206,13 @@ const decodeBody = (event: HttpEvent): string | undefined => {
   return event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
 };
 
+/** The trace id of a request: the caller's when well-formed, else API Gateway's request id, else a new one. */
+export const traceIdOf = (event: HttpEvent, ids: IdGenerator = randomIds): string => {
+  const offered = headerValue(event, TRACE_HEADER);
+  if (offered && TRACE_ID_PATTERN.test(offered)) return offered;
+  return event.requestContext?.requestId ?? ids.next('trace');
+};
+
 interface RequestState {
   traceId: string;
 }
@@ -221,15 +228,11 @@ export const httpConventions = (
 ): middy.MiddlewareObj<HttpEvent, HttpResult, Error, Context> => ({
   name: 'conductorHttpConventions',
   before: (request) => {
-    const offered = headerValue(request.event, TRACE_HEADER);
-    const traceId =
-      offered && TRACE_ID_PATTERN.test(offered)
-        ? offered
-        : (request.event.requestContext?.requestId ?? ids.next('trace'));
+    const traceId = traceIdOf(request.event, ids);
     state.set(request.event, { traceId });
     logger.appendKeys({ traceId, routeKey: request.event.routeKey });
   },
-  after: (request) => {
+  after: () => {
     logger.removeKeys(['traceId', 'routeKey', 'tenantId']);
   },
   onError: (request) => {

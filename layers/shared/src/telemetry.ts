@@ -14,7 +14,9 @@ const SECRET_KEYS =
 
 /** Replaces secret-looking values before anything is logged (used by the HTTP kernel). */
 export const redactSecrets = (value: unknown, depth = 0): unknown => {
-  if (depth > 8 || value === null || typeof value !== 'object') return value;
+  if (value === null || typeof value !== 'object') return value;
+  // Past the depth cap nothing is inspected, so nothing is passed through either.
+  if (depth > 8) return '[truncated]';
   if (Array.isArray(value)) return value.map((item) => redactSecrets(item, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [key, inner] of Object.entries(value)) {

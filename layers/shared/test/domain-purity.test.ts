@@ -18,9 +18,13 @@ const lint = async (source: string): Promise<{ ok: boolean; output: string }> =>
   const file = join(probeDir, `probe-${Math.random().toString(36).slice(2)}.ts`);
   writeFileSync(file, source);
   try {
-    const { stdout, stderr } = await run(join(root, 'node_modules/.bin/biome'), ['lint', file], {
-      cwd: root,
-    });
+    const { stdout, stderr } = await run(
+      join(root, 'node_modules/.bin/biome'),
+      ['lint', '--vcs-use-ignore-file=false', file],
+      {
+        cwd: root,
+      },
+    );
     return { ok: true, output: stdout + stderr };
   } catch (error) {
     const failed = error as { stdout?: string; stderr?: string };

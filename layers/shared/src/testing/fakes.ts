@@ -1,0 +1,135 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { ConflictError, ValidationError } from '../errors.js';
+import { MissingTenantError, type Page, partitionKey, type TenantRecord } from '../tenant-store.js';
+
+/**
+ * An in-memory stand-in for TenantRecordStore, for domain tests. Same contract: creates fail with
+ * `already_exists` when the id is taken, replaces and deletes on a stale version with
+ * `version_conflict`, lists go a page at a time in id order with an opaque cursor bound to the
+ * tenant, and a record without a valid tenant is refused before anything is stored. Like DynamoDB,
+ * a full page always carries a cursor, even when nothing follows it.
+ */
+export class InMemoryTenantRecords<T extends TenantRecord> {
+  readonly #partitions = new Map<string, Map<string, T>>();
+
+  constructor(private readonly entity = 'RECORD') {}
+
+  #partition(tenantId: string): Map<string, T> {
+    const pk = partitionKey(tenantId, this.entity);
+    let partition = this.#partitions.get(pk);
+    if (!partition) {
+      partition = new Map();
+      this.#partitions.set(pk, partition);
+    }
+    return partition;
+  }
+
+  #partitionOf(record: T): Map<string, T> {
+    if (!record.tenantId) throw new MissingTenantError(`${this.entity} record without tenantId`);
+    return this.#partition(record.tenantId);
+  }
+
+  async create(record: T): Promise<void> {
+    await settle();
+    const partition = this.#partitionOf(record);
+    if (partition.has(record.id)) {
+      throw new ConflictError(`${this.entity} ${record.id} already exists.`, 'already_exists');
+    }
+    partition.set(record.id, structuredClone(record));
+  }
+
+  async get(tenantId: string, id: string): Promise<T | undefined> {
+    await settle();
+    const found = this.#partition(tenantId).get(id);
+    return found === undefined ? undefined : structuredClone(found);
+  }
+
+  async list(tenantId: string, options: { limit: number; cursor?: string | undefined }): Promise<Page<T>> {
+    await settle();
+    const pk = partitionKey(tenantId, this.entity);
+    const ids = [...this.#partition(tenantId).keys()].sort();
+    let start = 0;
+    if (options.cursor) {
+      const after = decodeCursor(options.cursor, pk);
+      start = ids.findIndex((id) => id > after);
+      if (start === -1) start = ids.length;
+    }
+    const pageIds = ids.slice(start, start + options.limit);
+    const partition = this.#partition(tenantId);
+    const items = pageIds.map((id) => structuredClone(partition.get(id) as T));
+    const last = pageIds.at(-1);
+    return pageIds.length === options.limit && last !== undefined
+      ? { items, nextCursor: encodeCursor(pk, last) }
+      : { items };
+  }
+
+  async replace(record: T, expectedVersion: number): Promise<void> {
+    await settle();
+    const partition = this.#partitionOf(record);
+    const current = partition.get(record.id);
+    if (!current || current.version !== expectedVersion) {
+      throw new ConflictError(
+        `${this.entity} ${record.id} was changed concurrently; re-read and retry.`,
+        'version_conflict',
+      );
+    }
+    partition.set(record.id, structuredClone(record));
+  }
+
+  async delete(tenantId: string, id: string, expectedVersion?: number): Promise<boolean> {
+    await settle();
+    const partition = this.#partition(tenantId);
+    const current = partition.get(id);
+    if (!current) return false;
+    if (expectedVersion !== undefined && current.version !== expectedVersion) {
+      throw new ConflictError(
+        `${this.entity} ${id} was changed concurrently; re-read and retry.`,
+        'version_conflict',
+      );
+    }
+    partition.delete(id);
+    return true;
+  }
+
+  /** Every stored record of every tenant, for assertions ("nothing was stored"). */
+  all(): T[] {
+    return [...this.#partitions.values()].flatMap((partition) =>
+      [...partition.values()].map((record) => structuredClone(record)),
+    );
+  }
+}
+
+/**
+ * Lets other callers run first, as a network round trip would; check-and-write stays atomic after it.
+ * A microtask, not a timer, so the fake keeps working under `vi.useFakeTimers()`.
+ */
+const settle = (): Promise<void> => Promise.resolve();
+
+const encodeCursor = (pk: string, sk: string): string =>
+  Buffer.from(JSON.stringify({ pk, sk })).toString('base64url');
+
+const decodeCursor = (cursor: string, pk: string): string => {
+  let key: unknown;
+  try {
+    key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    key = undefined;
+  }
+  const valid =
+    typeof key === 'object' &&
+    key !== null &&
+    Object.keys(key).length === 2 &&
+    (key as { pk?: unknown }).pk === pk &&
+    typeof (key as { sk?: unknown }).sk === 'string';
+  if (!valid) {
+    throw new ValidationError(
+      'Invalid cursor.',
+      [{ path: 'query.cursor', message: 'invalid cursor' }],
+      'invalid_cursor',
+    );
+  }
+  return (key as { sk: string }).sk;
+};
+
+/** A Powertools Logger that writes nothing, so tests keep their output to assertions. */
+export const silentLogger = (serviceName = 'test'): Logger => new Logger({ serviceName, logLevel: 'SILENT' });

@@ -1,0 +1,221 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  claimList,
+  hasAtLeast,
+  type Principal,
+  principalFromClaims,
+  ROLES,
+  type Role,
+} from '#shared/identity.js';
+import { flattenClaimsLikeApiGateway } from '#shared/testing/events.js';
+
+const principalWith = (roles: readonly Role[]): Principal => ({
+  subject: 'user-1',
+  tenantId: 'acme',
+  roles,
+  amr: [],
+});
+
+const principalOf = (claims: Record<string, unknown>): Principal => {
+  const result = principalFromClaims(claims);
+  if (!result.ok) throw new Error(`expected a principal, got: ${result.reason}`);
+  return result.principal;
+};
+
+describe('claimList', () => {
+  it.each<[string, unknown, string[]]>([
+    ['the API Gateway form of an array', '[viewer operator]', ['viewer', 'operator']],
+    ['a one-element API Gateway array', '[admin]', ['admin']],
+    ['an empty API Gateway array', '[]', []],
+    ['a real array', ['viewer', 'admin'], ['viewer', 'admin']],
+    ['an empty real array', [], []],
+    ['a comma-separated string', 'viewer,operator', ['viewer', 'operator']],
+    ['a comma-and-space-separated string', 'viewer, operator', ['viewer', 'operator']],
+    ['a single bare value', 'admin', ['admin']],
+    ['an empty string', '', []],
+    ['a blank string', '   ', []],
+    ['a number', 42, ['42']],
+    ['undefined', undefined, []],
+    ['null', null, []],
+  ])('reads %s', (_, value, expected) => {
+    // Act / Assess
+    expect(claimList(value)).toEqual(expected);
+  });
+
+  it('reads back any list of separator-free tokens that API Gateway flattened', () => {
+    const token = fc.string({ minLength: 1, maxLength: 12 }).filter((text) => !/[\s,]/.test(text));
+    fc.assert(
+      fc.property(fc.array(token, { maxLength: 8 }), (tokens) => {
+        // Prepare
+        const flattened = flattenClaimsLikeApiGateway({ groups: tokens }).groups;
+
+        // Act / Assess
+        expect(claimList(flattened)).toEqual(tokens);
+      }),
+    );
+  });
+});
+
+describe('principalFromClaims', () => {
+  it('builds the principal from the claims the gateway passes on', () => {
+    // Act
+    const principal = principalOf({
+      sub: 'user-7',
+      tenant: 'acme',
+      roles: '[viewer operator]',
+      amr: '[pwd mfa]',
+    });
+
+    // Assess
+    expect(principal).toEqual({
+      subject: 'user-7',
+      tenantId: 'acme',
+      roles: ['viewer', 'operator'],
+      amr: ['pwd', 'mfa'],
+    });
+  });
+
+  it('reads Cognito’s custom:tenant and cognito:groups', () => {
+    // Act
+    const principal = principalOf({ sub: 'user-7', 'custom:tenant': 'globex', 'cognito:groups': '[admin]' });
+
+    // Assess
+    expect(principal).toMatchObject({ tenantId: 'globex', roles: ['admin'] });
+  });
+
+  it('merges roles from every role claim without duplicates', () => {
+    // Act
+    const principal = principalOf({
+      sub: 'user-7',
+      tenant: 'acme',
+      roles: '[viewer admin]',
+      'cognito:groups': '[admin]',
+      'custom:roles': 'operator',
+    });
+
+    // Assess
+    expect([...principal.roles].sort()).toEqual(['admin', 'operator', 'viewer']);
+  });
+
+  it('drops role names it does not know instead of trusting them', () => {
+    // Act
+    const principal = principalOf({ sub: 'user-7', tenant: 'acme', roles: '[superuser viewer root Admin]' });
+
+    // Assess
+    expect(principal.roles).toEqual(['viewer']);
+  });
+
+  it('accepts a principal with no roles at all, who then passes no role check', () => {
+    // Act
+    const principal = principalOf({ sub: 'user-7', tenant: 'acme' });
+
+    // Assess
+    expect(principal.roles).toEqual([]);
+    expect(hasAtLeast(principal, 'viewer')).toBe(false);
+  });
+
+  it.each<[string, Record<string, unknown> | undefined, RegExp]>([
+    ['no claims', undefined, /no verified claims/],
+    ['no subject', { tenant: 'acme', roles: '[admin]' }, /subject/],
+    ['an empty subject', { sub: '', tenant: 'acme' }, /subject/],
+    ['no tenant', { sub: 'user-7', roles: '[admin]' }, /tenant/],
+    ['an upper-case tenant', { sub: 'user-7', tenant: 'ACME' }, /tenant/],
+    ['a one-character tenant', { sub: 'user-7', tenant: 'a' }, /tenant/],
+    ['a tenant starting with a dash', { sub: 'user-7', tenant: '-acme' }, /tenant/],
+    ['a tenant smuggling a key separator', { sub: 'user-7', tenant: 'acme#EXPERT' }, /tenant/],
+    ['a tenant of 64 characters', { sub: 'user-7', tenant: 'a'.repeat(64) }, /tenant/],
+    ['a tenant that is a number', { sub: 'user-7', tenant: 42 }, /tenant/],
+  ])('refuses a token with %s', (_, claims, reason) => {
+    // Act
+    const result = principalFromClaims(claims);
+
+    // Assess
+    expect(result.ok).toBe(false);
+    expect(result.ok ? '' : result.reason).toMatch(reason);
+  });
+
+  it('prefers the tenant claim over custom:tenant when both are present', () => {
+    // Act
+    const principal = principalOf({ sub: 'user-7', tenant: 'acme', 'custom:tenant': 'globex' });
+
+    // Assess
+    expect(principal.tenantId).toBe('acme');
+  });
+
+  it('yields the same set of roles after API Gateway flattened any subset of them', () => {
+    fc.assert(
+      fc.property(
+        fc.subarray([...ROLES]),
+        fc.constantFrom('roles', 'cognito:groups', 'custom:roles'),
+        (roles, claim) => {
+          // Prepare
+          const claims = flattenClaimsLikeApiGateway({ sub: 'user-7', tenant: 'acme', [claim]: roles });
+
+          // Act
+          const principal = principalOf(claims);
+
+          // Assess
+          expect(new Set(principal.roles)).toEqual(new Set(roles));
+        },
+      ),
+    );
+  });
+
+  it('never grants a role because of an unknown name mixed into the claim', () => {
+    const unknownName = fc
+      .string({ minLength: 1, maxLength: 16 })
+      .filter((text) => !/[\s,]/.test(text) && !(ROLES as readonly string[]).includes(text));
+    fc.assert(
+      fc.property(fc.subarray([...ROLES]), fc.array(unknownName, { maxLength: 4 }), (roles, unknown) => {
+        // Prepare
+        const claims = flattenClaimsLikeApiGateway({
+          sub: 'user-7',
+          tenant: 'acme',
+          roles: [...unknown, ...roles],
+        });
+
+        // Act
+        const principal = principalOf(claims);
+
+        // Assess
+        expect(new Set(principal.roles)).toEqual(new Set(roles));
+      }),
+    );
+  });
+});
+
+describe('hasAtLeast', () => {
+  const ladder: Record<Role, Role[]> = {
+    viewer: ['viewer'],
+    operator: ['viewer', 'operator'],
+    admin: ['viewer', 'operator', 'admin'],
+    'tenant-admin': ['viewer', 'operator', 'admin', 'tenant-admin'],
+    'org-admin': ['viewer', 'operator', 'admin', 'tenant-admin', 'org-admin'],
+  };
+
+  it.each(ROLES)('lets a %s pass exactly the checks at or below its rung', (role) => {
+    // Act
+    const passed = ROLES.filter((minimum) => hasAtLeast(principalWith([role]), minimum));
+
+    // Assess
+    expect(passed).toEqual(ladder[role]);
+  });
+
+  it('judges a principal with several roles by the highest one', () => {
+    // Act
+    const principal = principalWith(['viewer', 'tenant-admin']);
+
+    // Assess
+    expect(hasAtLeast(principal, 'tenant-admin')).toBe(true);
+    expect(hasAtLeast(principal, 'org-admin')).toBe(false);
+  });
+
+  it('lets a principal without roles pass no check', () => {
+    // Act
+    const passed = ROLES.filter((minimum) => hasAtLeast(principalWith([]), minimum));
+
+    // Assess
+    expect(passed).toEqual([]);
+  });
+});
