@@ -14,6 +14,11 @@ export const TABLE_KEY = { partitionKey: 'pk', sortKey: 'sk', ttlAttribute: 'exp
 
 export const TABLES: readonly TableSpec[] = [
   { id: 'router', envVar: 'ROUTER_TABLE_NAME', description: 'Experts, route decisions and bandit state' },
+  {
+    id: 'policy',
+    envVar: 'POLICY_TABLE_NAME',
+    description: 'Policy decision log (30-day TTL), cross-tenant grants, per-tenant rate-limit windows',
+  },
 ];
 
 export const tableSpec = (id: string): TableSpec => {

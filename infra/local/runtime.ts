@@ -32,6 +32,8 @@ export interface ConductorOptions {
   /** Powertools log level of the handlers (default WARN, so the console stays readable). */
   readonly logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
   readonly throttle?: { readonly rateLimit: number; readonly burstLimit: number };
+  /** Per-tenant limit overrides by family (requests per minute), for tests and benchmarks. */
+  readonly rateLimits?: Readonly<Record<string, number>>;
   readonly logRequest?: (line: { method: string; path: string; status: number; ms: number }) => void;
 }
 
@@ -97,6 +99,7 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
     POWERTOOLS_TRACE_ENABLED: 'false',
     POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'WARN',
   });
+  if (options.rateLimits) process.env.CONDUCTOR_RATE_LIMITS = JSON.stringify(options.rateLimits);
   for (const table of TABLES) process.env[table.envVar] = localTableName(table);
   for (const spec of QUEUES) process.env[spec.envVar] = aws.queueUrl(`conductor-${spec.id}`);
 

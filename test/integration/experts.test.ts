@@ -51,7 +51,7 @@ describe('the experts API over HTTP on the embedded runtime', () => {
     expect(created).toMatchObject({ ...validExpert, enabled: true, tenantId: 'acme', version: 1 });
     expect(created.id).toMatch(/^exp_/);
 
-    const read = await h.call('GET', `/experts/${created.id}`, { token: h.tokens.acmeViewer });
+    const read = await h.call('GET', `/experts/${created.id}`, { token: h.tokens.acmeOperator });
     expect(read.status).toBe(200);
     expect(read.json).toEqual(created);
     expect(read.headers.get('etag')).toBe('"1"');
@@ -75,6 +75,19 @@ describe('the experts API over HTTP on the embedded runtime', () => {
       404,
       'expert_not_found',
     );
+  });
+
+  it('masks expert endpoints for viewers, as the policy obliges, and not for operators', async () => {
+    const created = await createExpert(h.tokens.acmeAdmin ?? '');
+
+    const asViewer = await h.call('GET', `/experts/${created.id}`, { token: h.tokens.acmeViewer });
+    const asOperator = await h.call('GET', `/experts/${created.id}`, { token: h.tokens.acmeOperator });
+    const listed = await h.call('GET', '/experts?limit=100', { token: h.tokens.acmeViewer });
+
+    expect(asViewer.json.endpoint).toBe('[masked]');
+    expect(asViewer.json.name).toBe(created.name);
+    expect(asOperator.json.endpoint).toBe(validExpert.endpoint);
+    expect(listed.text).not.toContain(validExpert.endpoint);
   });
 
   it('pages through a long list with an opaque cursor', async () => {
@@ -242,20 +255,16 @@ describe('the experts API over HTTP on the embedded runtime', () => {
         expectUniformError(
           await h.call('POST', '/experts', { token, body: validExpert }),
           403,
-          'insufficient_role',
+          'policy_denied',
         );
         expectUniformError(
           await h.call('PUT', `/experts/${expert.id}`, { token, body: validExpert }),
           403,
-          'insufficient_role',
+          'policy_denied',
         );
-        expectUniformError(
-          await h.call('DELETE', `/experts/${expert.id}`, { token }),
-          403,
-          'insufficient_role',
-        );
+        expectUniformError(await h.call('DELETE', `/experts/${expert.id}`, { token }), 403, 'policy_denied');
       }
-      const still = await h.call('GET', `/experts/${expert.id}`, { token: h.tokens.acmeViewer });
+      const still = await h.call('GET', `/experts/${expert.id}`, { token: h.tokens.acmeOperator });
       expect(still.json).toEqual(expert);
     });
 
@@ -264,7 +273,7 @@ describe('the experts API over HTTP on the embedded runtime', () => {
         token: h.tokens.acmeViewer,
         body: { ...validExpert, roles: ['org-admin'] },
       });
-      expectUniformError(reply, 403, 'insufficient_role');
+      expectUniformError(reply, 403, 'policy_denied');
     });
   });
 
@@ -289,7 +298,7 @@ describe('the experts API over HTTP on the embedded runtime', () => {
         expect(reply.text).not.toContain('acme-secret-sauce');
       }
 
-      const unchanged = await h.call('GET', `/experts/${acmeExpert.id}`, { token: h.tokens.acmeViewer });
+      const unchanged = await h.call('GET', `/experts/${acmeExpert.id}`, { token: h.tokens.acmeOperator });
       expect(unchanged.json).toEqual(acmeExpert);
     });
 
@@ -329,7 +338,7 @@ describe('the experts API over HTTP on the embedded runtime', () => {
         body: { ...validExpert, tenantId: 'globex', updatedAt: '2000-01-01T00:00:00Z' },
       });
       expectUniformError(reply, 400, 'validation_failed');
-      const after = await h.call('GET', `/experts/${expert.id}`, { token: h.tokens.acmeViewer });
+      const after = await h.call('GET', `/experts/${expert.id}`, { token: h.tokens.acmeOperator });
       expect(after.json).toEqual(expert);
     });
   });
@@ -365,7 +374,7 @@ describe('the experts API over HTTP on the embedded runtime', () => {
         body: { ...validExpert, endpoint: 'http://10.1.2.3/x' },
       });
       expectUniformError(reply, 422);
-      const after = await h.call('GET', `/experts/${expert.id}`, { token: h.tokens.acmeViewer });
+      const after = await h.call('GET', `/experts/${expert.id}`, { token: h.tokens.acmeOperator });
       expect(after.json.endpoint).toBe(validExpert.endpoint);
     });
   });
@@ -384,7 +393,7 @@ describe('the experts API over HTTP on the embedded runtime', () => {
       );
       const statuses = [a?.status, b?.status].sort();
       expect(statuses).toEqual([200, 409]);
-      const after = await h.call('GET', `/experts/${expert.id}`, { token: h.tokens.acmeViewer });
+      const after = await h.call('GET', `/experts/${expert.id}`, { token: h.tokens.acmeOperator });
       expect(after.json.version).toBe(2);
     });
   });

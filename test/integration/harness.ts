@@ -29,6 +29,8 @@ export const startHarness = async (): Promise<Harness> => {
     port: 0,
     // Tests fire requests back to back; the stage throttle has its own test.
     throttle: { rateLimit: 100_000, burstLimit: 100_000 },
+    // Per-tenant limits have their own test (rate-limits.test.ts); here they would only add noise.
+    rateLimits: { 'experts.read': 100_000, 'experts.write': 100_000 },
   });
   const mint = (tenant: string, roles: string[], amr?: string[]) =>
     conductor.issuer.mint({

@@ -35,7 +35,7 @@ export const FUNCTIONS: readonly FunctionEntry[] = [
     description: 'Experts registry (routing candidates); routing and rationale',
     entry: 'functions/router/src/handler.ts',
     routes: routerRoutes,
-    tables: ['router'],
+    tables: ['router', 'policy'],
   },
 ];
 

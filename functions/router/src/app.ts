@@ -1,13 +1,22 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { ValidationError } from '#shared/errors.js';
-import { API_BASE, bind, type HttpEvent, HttpReply, httpApp, type RouteAuthorizer } from '#shared/http.js';
+import {
+  API_BASE,
+  bind,
+  type HttpEvent,
+  HttpReply,
+  httpApp,
+  type RouteAuthorizer,
+  type RouteRateLimiter,
+} from '#shared/http.js';
 import type { ExpertService } from './domain/experts.js';
 import { createExpert, deleteExpert, getExpert, listExperts, updateExpert } from './routes.js';
 
 export interface RouterAppDeps {
   readonly logger: Logger;
   readonly experts: ExpertService;
-  readonly authorize?: RouteAuthorizer;
+  readonly authorize: RouteAuthorizer;
+  readonly rateLimit?: RouteRateLimiter;
 }
 
 /** `If-Match: "3"` (or `3`) -> 3; absent -> undefined; anything else is a 400. */
@@ -28,31 +37,27 @@ const etag = (version: number): Record<string, string> => ({ ETag: `"${version}"
 export const makeRouterApp = (deps: RouterAppDeps) =>
   httpApp({
     logger: deps.logger,
-    ...(deps.authorize ? { authorize: deps.authorize } : {}),
+    authorize: deps.authorize,
+    ...(deps.rateLimit ? { rateLimit: deps.rateLimit } : {}),
     routes: [
-      bind(createExpert, async ({ principal, body }) => {
-        const expert = await deps.experts.create(principal.tenantId, body);
+      bind(createExpert, async ({ tenantId, body }) => {
+        const expert = await deps.experts.create(tenantId, body);
         return new HttpReply(201, expert, {
           ...etag(expert.version),
           Location: `${API_BASE}/experts/${expert.id}`,
         });
       }),
-      bind(listExperts, ({ principal, query }) => deps.experts.list(principal.tenantId, query)),
-      bind(getExpert, async ({ principal, params }) => {
-        const expert = await deps.experts.get(principal.tenantId, params.expertId);
+      bind(listExperts, ({ tenantId, query }) => deps.experts.list(tenantId, query)),
+      bind(getExpert, async ({ tenantId, params }) => {
+        const expert = await deps.experts.get(tenantId, params.expertId);
         return new HttpReply(200, expert, etag(expert.version));
       }),
-      bind(updateExpert, async ({ principal, params, body, event }) => {
-        const expert = await deps.experts.update(
-          principal.tenantId,
-          params.expertId,
-          body,
-          expectedVersionOf(event),
-        );
+      bind(updateExpert, async ({ tenantId, params, body, event }) => {
+        const expert = await deps.experts.update(tenantId, params.expertId, body, expectedVersionOf(event));
         return new HttpReply(200, expert, etag(expert.version));
       }),
-      bind(deleteExpert, async ({ principal, params, event }) => {
-        await deps.experts.remove(principal.tenantId, params.expertId, expectedVersionOf(event));
+      bind(deleteExpert, async ({ tenantId, params, event }) => {
+        await deps.experts.remove(tenantId, params.expertId, expectedVersionOf(event));
         return new HttpReply(204, undefined);
       }),
     ],

@@ -56,6 +56,7 @@ export const listExpertsQuery = z.strictObject({
 
 export const createExpert = {
   operationId: 'createExpert',
+  rateFamily: 'experts.write',
   method: 'POST',
   path: '/experts',
   summary: 'Register an expert backend (routing candidate) for the caller’s tenant',
@@ -70,6 +71,7 @@ export const createExpert = {
 
 export const listExperts = {
   operationId: 'listExperts',
+  rateFamily: 'experts.read',
   method: 'GET',
   path: '/experts',
   summary: 'List the caller’s tenant’s experts, a page at a time',
@@ -84,6 +86,7 @@ export const listExperts = {
 
 export const getExpert = {
   operationId: 'getExpert',
+  rateFamily: 'experts.read',
   method: 'GET',
   path: '/experts/{expertId}',
   summary: 'Read one expert',
@@ -98,6 +101,7 @@ export const getExpert = {
 
 export const updateExpert = {
   operationId: 'updateExpert',
+  rateFamily: 'experts.write',
   method: 'PUT',
   path: '/experts/{expertId}',
   summary: 'Replace an expert’s client-owned fields (send If-Match with its version to avoid lost updates)',
@@ -113,6 +117,7 @@ export const updateExpert = {
 
 export const deleteExpert = {
   operationId: 'deleteExpert',
+  rateFamily: 'experts.write',
   method: 'DELETE',
   path: '/experts/{expertId}',
   summary: 'Delete an expert',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { API_BASE } from '#shared/http.js';
+import { API_BASE, roleLadderAuthorizer } from '#shared/http.js';
 import { ManualClock, SequentialIds } from '#shared/ports.js';
 import { httpEvent, principalClaims } from '#shared/testing/events.js';
 import { InMemoryTenantRecords, silentLogger } from '#shared/testing/fakes.js';
@@ -27,6 +27,7 @@ const setup = () => {
       clock: new ManualClock(),
       ids: new SequentialIds(),
     }),
+    authorize: roleLadderAuthorizer,
   });
   const create = (claims = acmeAdmin, body: object = expertInput) =>
     invoke(app, httpEvent({ method: 'POST', path: '/experts', body, claims }));

@@ -27,6 +27,7 @@ import { API_BASE, type RouteSpec, routeKeyOf } from '#shared/http.js';
 import { ROLES } from '#shared/identity.js';
 import { API_SETTINGS, FUNCTIONS, type FunctionEntry } from '../../../functions/meta/src/catalog.js';
 import { tableSpec } from '../../tables.js';
+import { LAYER_POLICY_DIR, PolicyLayer } from './policy-layer.js';
 import { ServiceFunction } from './service-function.js';
 import type { ConductorStatefulStack } from './stateful-stack.js';
 
@@ -98,6 +99,8 @@ export class ConductorApiStack extends Stack {
   /** The default user pool; undefined when an external OIDC issuer is used. */
   readonly userPool?: UserPool;
   readonly userPoolClient?: UserPoolClient;
+  /** The Cedar policies and engine, attached to every function that enforces policies. */
+  readonly policyLayer: PolicyLayer;
 
   constructor(scope: Construct, id: string, props: ConductorApiStackProps) {
     super(scope, id, props);
@@ -143,6 +146,8 @@ export class ConductorApiStack extends Stack {
       accessLogSettings: { destination: new LogGroupLogDestination(accessLogs), format: ACCESS_LOG_FORMAT },
     });
 
+    // Every function with token-bearing routes enforces policies in-process: it gets the layer.
+    this.policyLayer = new PolicyLayer(this, 'PolicyLayer');
     const functions: Record<string, ServiceFunction> = {};
     for (const entry of catalog) {
       functions[entry.name] = this.addFunction(entry, props, removalPolicy);
@@ -160,6 +165,16 @@ export class ConductorApiStack extends Stack {
     const environment: Record<string, string> = {};
     const tables = entry.tables.map((id) => ({ spec: tableSpec(id), table: props.stateful.table(id) }));
     for (const { spec, table } of tables) environment[spec.envVar] = table.tableName;
+    const enforces = entry.routes.some((spec) => spec.auth === 'jwt');
+    if (enforces) {
+      if (!entry.tables.includes('policy')) {
+        throw new Error(
+          `Function '${entry.name}' has token routes but not the 'policy' table (decision log, grants)`,
+        );
+      }
+      environment.POLICY_DIR = LAYER_POLICY_DIR;
+      environment.EVENT_BUS_NAME = props.stateful.eventBus.eventBusName;
+    }
 
     const fn = new ServiceFunction(this, pascal(entry.name), {
       entry: entry.entry,
@@ -168,8 +183,10 @@ export class ConductorApiStack extends Stack {
       stage: props.stage,
       environment,
       logRemovalPolicy: removalPolicy,
+      ...(enforces ? { layers: [this.policyLayer.layer] } : {}),
     });
     for (const { table } of tables) table.grantReadWriteData(fn);
+    if (enforces) props.stateful.eventBus.grantPutEventsTo(fn);
     if (tables.length > 0) {
       // grantReadWriteData on a table encrypted with the data key also grants the key's data-key
       // action families. They are scoped to the one data key ARN; the table statement names only

@@ -3,7 +3,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import { type IGrantable, type IPrincipal, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { Architecture, type ILayerVersion, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { type ILogGroup, LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -94,6 +94,12 @@ export interface ServiceFunctionProps {
    * @default REPO_ROOT
    */
   readonly projectRoot?: string;
+  /**
+   * Lambda layers to attach (the policy layer for functions that enforce policies).
+   *
+   * @default - none
+   */
+  readonly layers?: readonly ILayerVersion[];
 }
 
 /**
@@ -146,6 +152,7 @@ export class ServiceFunction extends Construct implements IGrantable {
       tracing: Tracing.ACTIVE,
       role,
       logGroup,
+      layers: props.layers ? [...props.layers] : [],
       projectRoot,
       depsLockFilePath: join(projectRoot, 'package-lock.json'),
       environment: {
@@ -170,7 +177,8 @@ export class ServiceFunction extends Construct implements IGrantable {
         sourcesContent: false,
         // Bundle the AWS SDK too: the function runs the exact SDK versions the tests ran against,
         // not whatever the Lambda runtime happens to ship.
-        externalModules: [],
+        // The Cedar engine comes from the policy layer (loaded with require at init), never bundled.
+        externalModules: ['@cedar-policy/cedar-wasm'],
       },
     });
 

@@ -251,20 +251,20 @@ describe('ConductorApiStack', () => {
       return { 'Fn::ImportValue': output?.Export?.Name };
     };
 
-    it("lets the router function touch the router table's ARN and nothing else in DynamoDB", () => {
+    it("lets the router function touch the router and policy tables' ARNs and nothing else in DynamoDB", () => {
       const router = FUNCTIONS.find((entry) => entry.name === 'router');
-      expect(router?.tables).toEqual(['router']);
-      const routerArn = importOf('router', 'Arn');
+      expect(router?.tables).toEqual(['router', 'policy']);
+      const allowed = ['router', 'policy'].flatMap((table) => {
+        const arn = importOf(table, 'Arn');
+        return [arn, { 'Fn::Join': ['', [arn, '/index/*']] }];
+      });
       const dynamo = statementsOfFunction('router').filter((s) =>
         actionsOf(s).some((a) => a.startsWith('dynamodb:')),
       );
       expect(dynamo.length).toBeGreaterThan(0);
       for (const statement of dynamo) {
         expect(actionsOf(statement).every((a) => a.startsWith('dynamodb:') && a !== 'dynamodb:*')).toBe(true);
-        for (const resource of resourcesOf(statement)) {
-          const indexes = { 'Fn::Join': ['', [routerArn, '/index/*']] };
-          expect([routerArn, indexes]).toContainEqual(resource);
-        }
+        for (const resource of resourcesOf(statement)) expect(allowed).toContainEqual(resource);
       }
       expect(dynamo.flatMap(actionsOf)).toEqual(
         expect.arrayContaining(['dynamodb:GetItem', 'dynamodb:PutItem']),
@@ -278,6 +278,23 @@ describe('ConductorApiStack', () => {
         expect(actions).toEqual(
           expect.arrayContaining(['logs:CreateLogStream', 'logs:PutLogEvents', 'xray:PutTraceSegments']),
         );
+      }
+    });
+  });
+
+  describe('the policy layer', () => {
+    it('attaches the Cedar policy layer and its directory to every function with token routes', () => {
+      const layers = synth.apiTemplate.findResources('AWS::Lambda::LayerVersion');
+      expect(Object.keys(layers)).toHaveLength(1);
+      const [layerId] = Object.keys(layers);
+      for (const entry of FUNCTIONS) {
+        const enforces = entry.routes.some((spec) => spec.auth === 'jwt');
+        const fn = resources[functionLogicalId(entry.name)]?.Properties as {
+          Environment: { Variables: Record<string, unknown> };
+          Layers?: unknown[];
+        };
+        expect(fn.Environment.Variables.POLICY_DIR).toBe(enforces ? '/opt/policies/cedar' : undefined);
+        expect(fn.Layers ?? []).toEqual(enforces ? [{ Ref: layerId }] : []);
       }
     });
   });

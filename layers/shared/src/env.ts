@@ -25,6 +25,8 @@ export const baseEnvSchema = z.object({
   AWS_REGION: z.string().min(1).default('us-east-1'),
   POWERTOOLS_SERVICE_NAME: z.string().min(1).default('conductor'),
   CONDUCTOR_STAGE: z.string().min(1).default('local'),
+  /** The EventBridge bus; unset means events are not published (unit tests). */
+  EVENT_BUS_NAME: z.string().min(1).optional(),
   AWS_ENDPOINT_URL_DYNAMODB: z.url().optional(),
   AWS_ENDPOINT_URL_SQS: z.url().optional(),
   AWS_ENDPOINT_URL_EVENTBRIDGE: z.url().optional(),

@@ -16,7 +16,7 @@ import {
   UnsupportedMediaTypeError,
   ValidationError,
 } from './errors.js';
-import { hasAtLeast, type Principal, principalFromClaims, type Role } from './identity.js';
+import { hasAtLeast, type Principal, principalFromClaims, type Role, TENANT_ID_PATTERN } from './identity.js';
 import type { IdGenerator } from './ports.js';
 import { randomIds } from './ports.js';
 
@@ -68,6 +68,8 @@ export interface RouteSpec<
   readonly body?: B;
   readonly maxBodyBytes?: number;
   readonly success: { readonly status: number; readonly description: string; readonly schema?: z.ZodType };
+  /** Per-tenant rate-limit family (see rate-limit.ts); `default` when unset. */
+  readonly rateFamily?: string;
   /** Error statuses this route can answer besides the ones every route can (401/403/429/500). */
   readonly errors: readonly number[];
 }
@@ -76,6 +78,8 @@ export const routeKeyOf = (spec: Pick<RouteSpec, 'method' | 'path'>): string =>
   `${spec.method} ${API_BASE}${spec.path}`;
 
 export interface RequestInput<P, Q, B> {
+  /** The tenant this request acts in (decided by the kernel: the caller's own, or a granted one). */
+  readonly tenantId: string;
   readonly params: P;
   readonly query: Q;
   readonly body: B;
@@ -113,14 +117,35 @@ export const bind = <S extends RouteSpec>(spec: S, impl: RouteImpl<S>): BoundRou
   impl: impl as BoundRoute['impl'],
 });
 
-/** Route-level authorization: may this principal call this operation at all? */
-export type RouteAuthorizer = (
-  principal: Principal,
-  spec: RouteSpec,
-  traceId: string,
-) => Promise<void> | void;
+/** What the enforcement point decided for one request. */
+export interface RouteAuthorization {
+  /** Fields to mask in every object of the response (policy `@mask` obligations). */
+  readonly masks: readonly string[];
+  readonly decisionId?: string;
+}
 
-export const roleLadderAuthorizer: RouteAuthorizer = (principal, spec) => {
+/**
+ * Route-level authorization: may this principal perform this route's action on the tenant it acts
+ * in? Throws a ForbiddenError to refuse. The policy engine's enforcer is the production one; every
+ * function must pass one (there is no default, so no handler can forget it).
+ */
+export type RouteAuthorizer = (request: {
+  readonly principal: Principal;
+  readonly spec: RouteSpec;
+  /** The tenant the request acts in: the caller's own, or the one named in X-Conductor-Tenant. */
+  readonly tenantId: string;
+  readonly traceId: string;
+}) => Promise<RouteAuthorization>;
+
+/** A role ladder for tests that do not exercise the policy engine: minRole, same tenant only. */
+export const roleLadderAuthorizer: RouteAuthorizer = async ({ principal, spec, tenantId }) => {
+  if (tenantId !== principal.tenantId) {
+    throw new ForbiddenError(
+      'Access to another tenant needs an approved grant.',
+      ['request_approval'],
+      'policy_denied',
+    );
+  }
   if (spec.minRole && !hasAtLeast(principal, spec.minRole)) {
     throw new ForbiddenError(
       `This operation requires the ${spec.minRole} role or higher.`,
@@ -128,14 +153,53 @@ export const roleLadderAuthorizer: RouteAuthorizer = (principal, spec) => {
       'insufficient_role',
     );
   }
+  return { masks: [] };
 };
+
+/** Per-tenant rate limiting hook: throws a 429 when limited, else returns headers to add. */
+export type RouteRateLimiter = (
+  tenantId: string,
+  family: string,
+) => Promise<Readonly<Record<string, string>>>;
 
 export interface HttpAppOptions {
   readonly logger: Logger;
   readonly routes: readonly BoundRoute[];
+  /** Required for apps with jwt routes: the policy enforcement point. */
   readonly authorize?: RouteAuthorizer;
+  readonly rateLimit?: RouteRateLimiter;
   readonly ids?: IdGenerator;
 }
+
+/** Header naming the tenant a request acts in, when it is not the caller's own (needs a grant). */
+export const TENANT_HEADER = 'X-Conductor-Tenant';
+export const MASKED = '[masked]';
+
+/** Raised when a response would carry a record of a tenant other than the one the request acts in. */
+export class TenantTagMismatchError extends Error {}
+
+/**
+ * The last line of tenant isolation, on the way out: every object in a response that carries a
+ * `tenantId` must carry the request's tenant (tag propagation), and masked fields are replaced.
+ */
+export const guardEgress = (
+  body: unknown,
+  tenantId: string,
+  masks: readonly string[],
+  depth = 0,
+): unknown => {
+  if (depth > 32 || body === null || typeof body !== 'object') return body;
+  if (Array.isArray(body)) return body.map((item) => guardEgress(item, tenantId, masks, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(body)) {
+    if (key === 'tenantId' && typeof value === 'string' && value !== tenantId) {
+      throw new TenantTagMismatchError(`response carries a record of another tenant (${value})`);
+    }
+    out[key] =
+      masks.includes(key) && value !== undefined ? MASKED : guardEgress(value, tenantId, masks, depth + 1);
+  }
+  return out;
+};
 
 const TRACE_ID_PATTERN = /^[A-Za-z0-9._:-]{8,128}$/;
 
@@ -263,7 +327,10 @@ export const httpConventions = (
  */
 export const httpApp = (options: HttpAppOptions) => {
   const ids = options.ids ?? randomIds;
-  const authorize = options.authorize ?? roleLadderAuthorizer;
+  const authorize = options.authorize;
+  if (!authorize && options.routes.some((route) => route.spec.auth === 'jwt')) {
+    throw new Error('httpApp: routes that need a token need an authorizer (the policy enforcer).');
+  }
   const byKey = new Map(options.routes.map((route) => [routeKeyOf(route.spec), route]));
 
   const dispatch = async (event: HttpEvent): Promise<HttpResult> => {
@@ -273,12 +340,24 @@ export const httpApp = (options: HttpAppOptions) => {
     const { spec } = route;
 
     let principal: Principal | undefined;
-    if (spec.auth === 'jwt') {
+    let tenantId = '';
+    let masks: readonly string[] = [];
+    let extraHeaders: Readonly<Record<string, string>> = {};
+    if (spec.auth === 'jwt' && authorize) {
       const identity = principalFromClaims(event.requestContext?.authorizer?.jwt?.claims);
       if (!identity.ok) throw new UnauthorizedError(`Unauthorized: ${identity.reason}.`);
       principal = identity.principal;
+      const named = headerValue(event, TENANT_HEADER);
+      if (named !== undefined && !TENANT_ID_PATTERN.test(named)) {
+        throw new ValidationError(`${TENANT_HEADER} is not a tenant id.`, [
+          { path: `headers.${TENANT_HEADER.toLowerCase()}`, message: 'not a tenant id' },
+        ]);
+      }
+      tenantId = named ?? principal.tenantId;
       options.logger.appendKeys({ tenantId: principal.tenantId });
-      await authorize(principal, spec, traceId);
+      if (options.rateLimit)
+        extraHeaders = await options.rateLimit(principal.tenantId, spec.rateFamily ?? 'default');
+      masks = (await authorize({ principal, spec, tenantId, traceId })).masks;
     }
 
     const raw = decodeBody(event);
@@ -313,6 +392,7 @@ export const httpApp = (options: HttpAppOptions) => {
     const body = validate('body', spec.body, parsed);
 
     const result = await route.impl({
+      tenantId,
       params,
       query,
       body,
@@ -321,8 +401,9 @@ export const httpApp = (options: HttpAppOptions) => {
       event,
       principal,
     });
-    if (result instanceof HttpReply) return jsonResult(result.status, result.body, traceId, result.headers);
-    return jsonResult(spec.success.status, result, traceId);
+    const reply = result instanceof HttpReply ? result : new HttpReply(spec.success.status, result);
+    const guarded = principal ? guardEgress(reply.body, tenantId, masks) : reply.body;
+    return jsonResult(reply.status, guarded, traceId, { ...extraHeaders, ...reply.headers });
   };
 
   return middy<HttpEvent, HttpResult, Error, Context>()

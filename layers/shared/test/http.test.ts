@@ -8,6 +8,7 @@ import {
   type HttpEvent,
   httpApp,
   type RouteSpec,
+  roleLadderAuthorizer,
   TRACE_HEADER,
   VERSION_HEADER,
 } from '#shared/http.js';
@@ -52,6 +53,7 @@ const routerApp = (repository: ExpertRepository = new InMemoryTenantRecords<Expe
       clock: new ManualClock('2026-01-01T00:00:00.000Z'),
       ids: new SequentialIds(),
     }),
+    authorize: roleLadderAuthorizer,
   });
 
 const createExpert = (overrides: Partial<Parameters<typeof httpEvent>[0]> = {}): HttpEvent =>
@@ -91,6 +93,7 @@ const testApp = (
   httpApp({
     logger,
     ...options,
+    authorize: options.authorize ?? roleLadderAuthorizer,
     routes: [
       bind(echo, async ({ body }) => ({ echoed: body.text })),
       bind(crash, async () => {

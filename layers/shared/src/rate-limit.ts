@@ -1,0 +1,256 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { TooManyRequestsError } from './errors.js';
+import { partitionKey } from './tenant-store.js';
+
+/**
+ * Per-tenant rate limits (DESIGN §5, PRD §6.2). API Gateway HTTP APIs have no per-tenant throttling
+ * (only a stage/route throttle shared by everyone), so the kernel counts requests per tenant and
+ * endpoint family in DynamoDB: the same code and the same table API locally (dynalite) and on AWS.
+ */
+
+/**
+ * Requests per minute per tenant, by endpoint family. The first fourteen are the PRD §6.2 API table;
+ * the `experts.*` and `policy.admin` families cover Conductor's own operating endpoints, and `default`
+ * is for any route that names no family.
+ */
+export const RATE_FAMILIES = {
+  'router.route': 600,
+  'router.reward': 1200,
+  'eval.run': 60,
+  'eval.results': 600,
+  'scheduler.enqueue': 300,
+  budgets: 60,
+  'policy.authorize': 900,
+  'runbooks.registry': 300,
+  'runbooks.execute': 120,
+  approvals: 120,
+  'edge.nodes': 60,
+  'edge.operations': 1200,
+  'edge.sync': 600,
+  compliance: 60,
+  'experts.read': 600,
+  'experts.write': 120,
+  'policy.admin': 120,
+  default: 600,
+} as const satisfies Readonly<Record<string, number>>;
+
+export type RateFamily = keyof typeof RATE_FAMILIES;
+
+/** Length of one counting window: limits are per minute, counted in fixed, aligned minutes. */
+export const RATE_WINDOW_SECONDS = 60;
+/** How long after its window ends a counter item may be expired by DynamoDB TTL (`expiresAt`). */
+export const RATE_COUNTER_TTL_SECONDS = 5 * 60;
+/** The entity segment of the counters' partition key: `T#<tenant>#RATE`. */
+export const RATE_ENTITY = 'RATE';
+
+export type RateVerdict =
+  | {
+      readonly ok: true;
+      /** Requests this tenant may still make in this family before the window ends. */
+      readonly remaining: number;
+      readonly limit: number;
+      /** Seconds until the current window ends and the count starts again (at least 1). */
+      readonly resetSeconds: number;
+    }
+  | {
+      readonly ok: false;
+      /** Seconds until the current window ends (at least 1): the `Retry-After` value. */
+      readonly retryAfterSeconds: number;
+      readonly limit: number;
+    };
+
+/** Port: counts one request of a tenant in a family and says whether it is admitted. */
+export interface RateLimiter {
+  consume(tenantId: string, family: RateFamily): Promise<RateVerdict>;
+}
+
+export interface RateLimiterOptions {
+  /** Current time in epoch milliseconds; `Date.now` by default. Injected so tests control windows. */
+  readonly now?: () => number;
+  /** Overrides of RATE_FAMILIES, e.g. a stricter limit for a test or a deployment. */
+  readonly limits?: Partial<Record<RateFamily, number>>;
+}
+
+export interface DynamoRateLimiterOptions extends RateLimiterOptions {
+  /**
+   * Called with any DynamoDB error other than a condition failure, before the request is admitted
+   * anyway (fail open, see DynamoRateLimiter). Pass the function's logger/metrics here: without it
+   * a failing counter table disables the per-tenant limits silently. Errors it throws are ignored.
+   */
+  readonly onError?: (error: unknown) => void;
+}
+
+/** The fixed window containing `nowMs`, and the whole seconds left in it (at least 1). */
+interface Window {
+  readonly startSeconds: number;
+  readonly endSeconds: number;
+  readonly secondsLeft: number;
+}
+
+const windowAt = (nowMs: number): Window => {
+  const startSeconds = Math.floor(nowMs / 1000 / RATE_WINDOW_SECONDS) * RATE_WINDOW_SECONDS;
+  const endSeconds = startSeconds + RATE_WINDOW_SECONDS;
+  const secondsLeft = Math.max(1, Math.ceil((endSeconds * 1000 - nowMs) / 1000));
+  return { startSeconds, endSeconds, secondsLeft };
+};
+
+const resolveLimits = (
+  overrides: Partial<Record<RateFamily, number>> | undefined,
+): Readonly<Record<RateFamily, number>> => {
+  const limits: Record<RateFamily, number> = { ...RATE_FAMILIES };
+  for (const [family, limit] of Object.entries(overrides ?? {})) {
+    if (!Object.hasOwn(RATE_FAMILIES, family)) throw new RangeError(`Unknown rate family '${family}'.`);
+    if (limit === undefined) continue;
+    if (!Number.isSafeInteger(limit) || limit < 1) {
+      throw new RangeError(`Rate limit for '${family}' must be a positive integer, got ${limit}.`);
+    }
+    limits[family as RateFamily] = limit;
+  }
+  return limits;
+};
+
+const limitOf = (limits: Readonly<Record<RateFamily, number>>, family: RateFamily): number => {
+  // The type already says so; this guards callers that reach here from untyped input.
+  if (!Object.hasOwn(limits, family)) throw new RangeError(`Unknown rate family '${String(family)}'.`);
+  return limits[family];
+};
+
+/** Sort key of one counter: one item per family and window, so windows never need resetting. */
+const counterKey = (family: RateFamily, window: Window): string => `${family}#${window.startSeconds}`;
+
+const isConditionFailure = (error: unknown): boolean =>
+  error instanceof ConditionalCheckFailedException ||
+  (error instanceof Error && error.name === 'ConditionalCheckFailedException');
+
+/**
+ * Fixed one-minute windows counted in DynamoDB with one conditional `UpdateCommand` per request:
+ * `ADD hits :one` only if `hits < :limit` (or the counter does not exist yet). The condition and the
+ * increment are one atomic single-item write, so concurrent Lambdas can never admit more than the
+ * limit, with no read-modify-write race, no transaction and no stream (DESIGN §8). Counters live at
+ * pk `T#<tenant>#RATE`, sk `<family>#<windowStartEpochSeconds>` and carry `expiresAt` so TTL removes
+ * them a few minutes after their window.
+ *
+ * Deliberate choice — FAIL OPEN: when DynamoDB itself fails (throttling, timeout, network, missing
+ * permission), the request is admitted and `onError` is told. The per-tenant quota protects
+ * fairness between tenants; losing it for the duration of an outage is preferable to turning a
+ * counter-table problem into a full API outage for every tenant. The API Gateway stage throttle
+ * still caps total traffic meanwhile. Only a condition failure — the counter is full — refuses.
+ * Programming errors (an invalid tenant id, an unknown family) are thrown, never swallowed.
+ *
+ * A fixed window admits up to twice the limit across a window boundary (end of one minute, start of
+ * the next); that is the accepted price of one write per request.
+ */
+export class DynamoRateLimiter implements RateLimiter {
+  readonly #now: () => number;
+  readonly #limits: Readonly<Record<RateFamily, number>>;
+  readonly #onError: (error: unknown) => void;
+
+  constructor(
+    private readonly doc: Pick<DynamoDBDocumentClient, 'send'>,
+    private readonly tableName: string,
+    options: DynamoRateLimiterOptions = {},
+  ) {
+    this.#now = options.now ?? Date.now;
+    this.#limits = resolveLimits(options.limits);
+    this.#onError = options.onError ?? (() => {});
+  }
+
+  async consume(tenantId: string, family: RateFamily): Promise<RateVerdict> {
+    const limit = limitOf(this.#limits, family);
+    const pk = partitionKey(tenantId, RATE_ENTITY);
+    const window = windowAt(this.#now());
+    try {
+      const out = await this.doc.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk, sk: counterKey(family, window) },
+          UpdateExpression: 'ADD hits :one SET expiresAt = :ttl',
+          ConditionExpression: 'attribute_not_exists(hits) OR hits < :limit',
+          ExpressionAttributeValues: {
+            ':one': 1,
+            ':limit': limit,
+            ':ttl': window.endSeconds + RATE_COUNTER_TTL_SECONDS,
+          },
+          ReturnValues: 'UPDATED_NEW',
+        }),
+      );
+      const hits = Number(out.Attributes?.hits);
+      // UPDATED_NEW always returns `hits`; should it not, count this request alone rather than fail.
+      const counted = Number.isFinite(hits) ? hits : 1;
+      return { ok: true, remaining: Math.max(0, limit - counted), limit, resetSeconds: window.secondsLeft };
+    } catch (error) {
+      if (isConditionFailure(error)) return { ok: false, retryAfterSeconds: window.secondsLeft, limit };
+      // Fail open (see the class comment): availability of the API over strictness of a quota.
+      try {
+        this.#onError(error);
+      } catch {
+        // A failing error hook must not turn fail-open into a 500.
+      }
+      return { ok: true, remaining: limit - 1, limit, resetSeconds: window.secondsLeft };
+    }
+  }
+}
+
+/**
+ * The same fixed-window semantics in process memory, for domain and unit tests that need no table.
+ * Not for production: each Lambda instance would count on its own.
+ */
+export class InMemoryRateLimiter implements RateLimiter {
+  readonly #now: () => number;
+  readonly #limits: Readonly<Record<RateFamily, number>>;
+  /** `<pk>|<sk>` → hits and the epoch second after which the counter is dead (its TTL). */
+  readonly #counters = new Map<string, { hits: number; expiresAt: number }>();
+
+  constructor(options: RateLimiterOptions = {}) {
+    this.#now = options.now ?? Date.now;
+    this.#limits = resolveLimits(options.limits);
+  }
+
+  async consume(tenantId: string, family: RateFamily): Promise<RateVerdict> {
+    const limit = limitOf(this.#limits, family);
+    const pk = partitionKey(tenantId, RATE_ENTITY);
+    const nowMs = this.#now();
+    const window = windowAt(nowMs);
+    this.#sweep(nowMs / 1000);
+    const key = `${pk}|${counterKey(family, window)}`;
+    const hits = this.#counters.get(key)?.hits ?? 0;
+    if (hits >= limit) return { ok: false, retryAfterSeconds: window.secondsLeft, limit };
+    this.#counters.set(key, { hits: hits + 1, expiresAt: window.endSeconds + RATE_COUNTER_TTL_SECONDS });
+    return { ok: true, remaining: limit - (hits + 1), limit, resetSeconds: window.secondsLeft };
+  }
+
+  /** Drops expired counters, as TTL would; a counter expires only after its window has ended. */
+  #sweep(nowSeconds: number): void {
+    for (const [key, counter] of this.#counters) {
+      if (counter.expiresAt < nowSeconds) this.#counters.delete(key);
+    }
+  }
+}
+
+/**
+ * Counts the request and throws a 429 `TooManyRequestsError` (with `Retry-After`) when the tenant is
+ * over its limit for the family; otherwise returns the verdict, so the caller can answer
+ * `X-RateLimit-Limit` / `X-RateLimit-Remaining` (see rateLimitHeaders).
+ */
+export const enforceRateLimit = async (
+  limiter: RateLimiter,
+  tenantId: string,
+  family: RateFamily,
+): Promise<Extract<RateVerdict, { ok: true }>> => {
+  const verdict = await limiter.consume(tenantId, family);
+  if (!verdict.ok) {
+    throw new TooManyRequestsError(
+      verdict.retryAfterSeconds,
+      `Rate limit of ${verdict.limit} requests per minute for ${family} exceeded for this tenant.`,
+    );
+  }
+  return verdict;
+};
+
+/** Informational response headers for an admitted request. */
+export const rateLimitHeaders = (verdict: Extract<RateVerdict, { ok: true }>): Record<string, string> => ({
+  'X-RateLimit-Limit': String(verdict.limit),
+  'X-RateLimit-Remaining': String(verdict.remaining),
+  'X-RateLimit-Reset': String(verdict.resetSeconds),
+});

@@ -1,0 +1,84 @@
+import { z } from 'zod';
+import { makeDocumentClient } from './dynamodb-client.js';
+import { baseEnvSchema, parseEnv } from './env.js';
+import { EventBridgePublisher, makeEventBridgeClient } from './eventbridge.js';
+import type { RouteRateLimiter } from './http.js';
+import { makeEnforcement } from './policy/enforcement.js';
+import {
+  DynamoRateLimiter,
+  enforceRateLimit,
+  RATE_FAMILIES,
+  type RateFamily,
+  type RateLimiter,
+  rateLimitHeaders,
+} from './rate-limit.js';
+import { telemetryFor } from './telemetry.js';
+
+/** What every HTTP function needs besides its own env: the policy table (decisions, grants, rate windows). */
+export const httpServiceEnvSchema = baseEnvSchema.extend({
+  POLICY_TABLE_NAME: z.string().min(1),
+  POLICY_DIR: z.string().min(1).optional(),
+  /** JSON object of per-family limit overrides (requests per minute), e.g. {"experts.read":6000}. */
+  CONDUCTOR_RATE_LIMITS: z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      if (!text) return {};
+      try {
+        return z.record(z.string(), z.number().int().positive()).parse(JSON.parse(text));
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON object of positive integers' });
+        return z.NEVER;
+      }
+    }),
+});
+
+/** Adapts a limiter to the HTTP app's hook: 429 when limited, X-RateLimit-* headers when not. */
+export const rateLimiterHook =
+  (limiter: RateLimiter): RouteRateLimiter =>
+  async (tenantId, family) => {
+    const known: RateFamily = family in RATE_FAMILIES ? (family as RateFamily) : 'default';
+    return rateLimitHeaders(await enforceRateLimit(limiter, tenantId, known));
+  };
+
+/**
+ * The shared part of an HTTP function's composition root: env parsed once, telemetry, the DynamoDB
+ * document client, the event publisher and the policy enforcement point. A handler adds its own
+ * adapters and binds its routes; it cannot skip enforcement because `httpApp` requires it.
+ */
+export const makeHttpService = <E extends z.ZodRawShape>(serviceName: string, extraEnv: E) => {
+  const env: z.output<typeof httpServiceEnvSchema> & z.output<z.ZodObject<E>> = {
+    ...parseEnv(httpServiceEnvSchema),
+    ...parseEnv(z.object(extraEnv)),
+  };
+  const { logger, metrics, tracer } = telemetryFor(serviceName);
+  const instrument = <T>(client: T): T => tracer.captureAWSv3Client(client);
+  const doc = makeDocumentClient({
+    region: env.AWS_REGION,
+    endpoint: env.AWS_ENDPOINT_URL_DYNAMODB,
+    instrument,
+  });
+  const events = env.EVENT_BUS_NAME
+    ? new EventBridgePublisher(
+        makeEventBridgeClient({
+          region: env.AWS_REGION,
+          endpoint: env.AWS_ENDPOINT_URL_EVENTBRIDGE,
+          instrument,
+        }),
+        env.EVENT_BUS_NAME,
+      )
+    : undefined;
+  const enforcement = makeEnforcement({
+    doc,
+    policyTableName: env.POLICY_TABLE_NAME,
+    logger,
+    events,
+    policyDir: env.POLICY_DIR,
+  });
+  const limiter = new DynamoRateLimiter(doc, env.POLICY_TABLE_NAME, {
+    limits: env.CONDUCTOR_RATE_LIMITS as Partial<Record<RateFamily, number>>,
+    onError: (error) => logger.warn('rate limiter unavailable; request admitted', { error: String(error) }),
+  });
+  const rateLimit = rateLimiterHook(limiter);
+  return { env, logger, metrics, tracer, doc, events, rateLimit, ...enforcement };
+};

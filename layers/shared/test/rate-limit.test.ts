@@ -1,0 +1,440 @@
+import { createServer } from 'node:net';
+import { ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { mockClient } from 'aws-sdk-client-mock';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { makeDocumentClient } from '#shared/dynamodb-client.js';
+import { TooManyRequestsError } from '#shared/errors.js';
+import { errorResult } from '#shared/http.js';
+import {
+  DynamoRateLimiter,
+  enforceRateLimit,
+  InMemoryRateLimiter,
+  RATE_FAMILIES,
+  type RateFamily,
+  type RateVerdict,
+  rateLimitHeaders,
+} from '#shared/rate-limit.js';
+import { MissingTenantError, partitionKey } from '#shared/tenant-store.js';
+import {
+  ensureTables,
+  type LocalDynamo,
+  localTableName,
+  startLocalDynamo,
+} from '../../../infra/local/dynamodb.js';
+import { TABLES, tableSpec } from '../../../infra/tables.js';
+
+/** DynamoRateLimiter against a real DynamoDB API: dynalite, in memory, in this process. */
+let local: LocalDynamo;
+let doc: DynamoDBDocumentClient;
+const tableName = localTableName(tableSpec('router'));
+
+/** 2026-01-01T00:00:00Z: the start of a window, so offsets below read as "seconds into the minute". */
+const WINDOW_START_MS = Date.parse('2026-01-01T00:00:00.000Z');
+const WINDOW_START_SECONDS = WINDOW_START_MS / 1000;
+
+/** A clock the test moves by hand, in epoch milliseconds. */
+const clockAt = (ms: number) => {
+  const clock = { ms, now: () => clock.ms };
+  return clock;
+};
+
+let tenants = 0;
+/** Each test gets its own tenants, so its counters are its own in the shared table. */
+const freshTenant = (label = 't'): string => {
+  tenants += 1;
+  return `${label}-${tenants}`;
+};
+
+/** Consumes `count` times in sequence and returns the verdicts. */
+const consumeTimes = async (
+  limiter: DynamoRateLimiter | InMemoryRateLimiter,
+  tenantId: string,
+  family: RateFamily,
+  count: number,
+): Promise<RateVerdict[]> => {
+  const verdicts: RateVerdict[] = [];
+  for (let i = 0; i < count; i += 1) verdicts.push(await limiter.consume(tenantId, family));
+  return verdicts;
+};
+
+/** A loopback port nothing listens on. */
+const closedPort = async (): Promise<number> => {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (!address || typeof address === 'string') throw new Error('expected a TCP address');
+  return address.port;
+};
+
+beforeAll(async () => {
+  local = await startLocalDynamo({});
+  await ensureTables(local.endpoint, TABLES);
+  doc = makeDocumentClient({ region: 'us-east-1', endpoint: local.endpoint });
+});
+
+afterAll(async () => {
+  doc?.destroy();
+  await local?.close();
+});
+
+describe('RATE_FAMILIES', () => {
+  const prd: ReadonlyArray<readonly [string, RateFamily, number]> = [
+    ['POST /v1/router/route', 'router.route', 600],
+    ['POST /v1/router/reward', 'router.reward', 1200],
+    ['POST /v1/eval/run', 'eval.run', 60],
+    ['GET /v1/eval/results/{runId}', 'eval.results', 600],
+    ['POST /v1/scheduler/enqueue', 'scheduler.enqueue', 300],
+    ['PUT /v1/budgets/limits', 'budgets', 60],
+    ['POST /v1/policy/authorize', 'policy.authorize', 900],
+    ['GET /v1/runbooks/registry', 'runbooks.registry', 300],
+    ['POST /v1/runbooks/execute', 'runbooks.execute', 120],
+    ['POST /v1/approvals/requests', 'approvals', 120],
+    ['POST /v1/edge/nodes', 'edge.nodes', 60],
+    ['POST /v1/edge/operations', 'edge.operations', 1200],
+    ['POST /v1/edge/sync', 'edge.sync', 600],
+    ['POST /v1/compliance/assessments', 'compliance', 60],
+  ];
+
+  it.each(prd)(
+    'limits %s (family %s) to %i requests per minute per tenant, as PRD §6.2 says',
+    (_, family, rpm) => {
+      // Assess
+      expect(RATE_FAMILIES[family]).toBe(rpm);
+    },
+  );
+
+  it("adds Conductor's own families and a default to the PRD's, and nothing else", () => {
+    // Prepare
+    const own = { 'experts.read': 600, 'experts.write': 120, 'policy.admin': 120, default: 600 };
+
+    // Act
+    const expected = { ...Object.fromEntries(prd.map(([, family, rpm]) => [family, rpm])), ...own };
+
+    // Assess
+    expect(RATE_FAMILIES).toEqual(expected);
+  });
+});
+
+describe('DynamoRateLimiter on dynalite', () => {
+  it('admits the limit within a window and refuses the next call until the window ends', async () => {
+    // Prepare
+    const clock = clockAt(WINDOW_START_MS + 45_000);
+    const limiter = new DynamoRateLimiter(doc, tableName, { now: clock.now, limits: { 'eval.run': 3 } });
+    const tenant = freshTenant();
+
+    // Act
+    const verdicts = await consumeTimes(limiter, tenant, 'eval.run', 4);
+
+    // Assess
+    expect(verdicts).toEqual([
+      { ok: true, remaining: 2, limit: 3, resetSeconds: 15 },
+      { ok: true, remaining: 1, limit: 3, resetSeconds: 15 },
+      { ok: true, remaining: 0, limit: 3, resetSeconds: 15 },
+      { ok: false, retryAfterSeconds: 15, limit: 3 },
+    ]);
+  });
+
+  it('rounds Retry-After up to whole seconds and never answers less than 1', async () => {
+    // Prepare
+    const clock = clockAt(WINDOW_START_MS + 44_200);
+    const limiter = new DynamoRateLimiter(doc, tableName, { now: clock.now, limits: { 'eval.run': 1 } });
+    const tenant = freshTenant();
+    await limiter.consume(tenant, 'eval.run');
+
+    // Act
+    const early = await limiter.consume(tenant, 'eval.run');
+    clock.ms = WINDOW_START_MS + 59_999;
+    const last = await limiter.consume(tenant, 'eval.run');
+
+    // Assess
+    expect(early).toEqual({ ok: false, retryAfterSeconds: 16, limit: 1 });
+    expect(last).toEqual({ ok: false, retryAfterSeconds: 1, limit: 1 });
+  });
+
+  it('starts counting again in a new window', async () => {
+    // Prepare
+    const clock = clockAt(WINDOW_START_MS + 10_000);
+    const limiter = new DynamoRateLimiter(doc, tableName, { now: clock.now, limits: { 'eval.run': 2 } });
+    const tenant = freshTenant();
+    await consumeTimes(limiter, tenant, 'eval.run', 3);
+
+    // Act
+    clock.ms = WINDOW_START_MS + 60_000;
+    const verdict = await limiter.consume(tenant, 'eval.run');
+
+    // Assess
+    expect(verdict).toEqual({ ok: true, remaining: 1, limit: 2, resetSeconds: 60 });
+  });
+
+  it('counts each tenant on its own, so one tenant at its limit does not limit another', async () => {
+    // Prepare
+    const clock = clockAt(WINDOW_START_MS);
+    const limiter = new DynamoRateLimiter(doc, tableName, { now: clock.now, limits: { 'eval.run': 2 } });
+    const noisy = freshTenant('noisy');
+    const quiet = freshTenant('quiet');
+    await consumeTimes(limiter, noisy, 'eval.run', 3);
+
+    // Act
+    const verdict = await limiter.consume(quiet, 'eval.run');
+
+    // Assess
+    expect(verdict).toMatchObject({ ok: true, remaining: 1 });
+    expect(await limiter.consume(noisy, 'eval.run')).toMatchObject({ ok: false });
+  });
+
+  it('counts each family on its own, so a tenant at one limit can still call other endpoints', async () => {
+    // Prepare
+    const clock = clockAt(WINDOW_START_MS);
+    const limiter = new DynamoRateLimiter(doc, tableName, {
+      now: clock.now,
+      limits: { 'eval.run': 1, 'router.route': 1 },
+    });
+    const tenant = freshTenant();
+    await consumeTimes(limiter, tenant, 'eval.run', 2);
+
+    // Act
+    const verdict = await limiter.consume(tenant, 'router.route');
+
+    // Assess
+    expect(verdict).toMatchObject({ ok: true, remaining: 0, limit: 1 });
+  });
+
+  it('admits exactly the limit when 60 requests race for 25 slots, because the writes are conditional', async () => {
+    // Prepare
+    const clock = clockAt(WINDOW_START_MS + 30_000);
+    const limiter = new DynamoRateLimiter(doc, tableName, { now: clock.now, limits: { 'router.route': 25 } });
+    const tenant = freshTenant();
+
+    // Act
+    const verdicts = await Promise.all(
+      Array.from({ length: 60 }, () => limiter.consume(tenant, 'router.route')),
+    );
+
+    // Assess
+    const admitted = verdicts.filter((verdict) => verdict.ok);
+    expect(admitted).toHaveLength(25);
+    expect(admitted.map((verdict) => verdict.remaining).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 25 }, (_, index) => index),
+    );
+    expect(verdicts.filter((verdict) => !verdict.ok)).toHaveLength(35);
+    const stored = await doc.send(
+      new GetCommand({
+        TableName: tableName,
+        Key: { pk: partitionKey(tenant, 'RATE'), sk: `router.route#${WINDOW_START_SECONDS}` },
+        ConsistentRead: true,
+      }),
+    );
+    expect(stored.Item?.hits).toBe(25);
+  });
+
+  it('uses the PRD limit of a family unless the options override it', async () => {
+    // Prepare
+    const clock = clockAt(WINDOW_START_MS);
+    const limiter = new DynamoRateLimiter(doc, tableName, { now: clock.now, limits: { 'edge.nodes': 7 } });
+    const tenant = freshTenant();
+
+    // Act
+    const overridden = await limiter.consume(tenant, 'edge.nodes');
+    const standard = await limiter.consume(tenant, 'router.reward');
+
+    // Assess
+    expect(overridden).toMatchObject({ ok: true, limit: 7, remaining: 6 });
+    expect(standard).toMatchObject({ ok: true, limit: 1200, remaining: 1199 });
+  });
+
+  it('refuses a limit override that is not a positive integer', () => {
+    // Act
+    const build = (limit: number) => () =>
+      new DynamoRateLimiter(doc, tableName, { limits: { 'eval.run': limit } });
+
+    // Assess
+    expect(build(0)).toThrow(RangeError);
+    expect(build(2.5)).toThrow(RangeError);
+    expect(build(-1)).toThrow(RangeError);
+  });
+
+  it('stores one counter per tenant, family and window under a tenant-first key that TTL expires', async () => {
+    // Prepare
+    const clock = clockAt(WINDOW_START_MS + 5_000);
+    const limiter = new DynamoRateLimiter(doc, tableName, { now: clock.now });
+    const tenant = freshTenant();
+
+    // Act
+    await consumeTimes(limiter, tenant, 'policy.authorize', 2);
+
+    // Assess
+    const stored = await doc.send(
+      new GetCommand({
+        TableName: tableName,
+        Key: { pk: `T#${tenant}#RATE`, sk: `policy.authorize#${WINDOW_START_SECONDS}` },
+        ConsistentRead: true,
+      }),
+    );
+    expect(stored.Item).toEqual({
+      pk: `T#${tenant}#RATE`,
+      sk: `policy.authorize#${WINDOW_START_SECONDS}`,
+      hits: 2,
+      expiresAt: WINDOW_START_SECONDS + 60 + 300,
+    });
+  });
+
+  it('throws on an invalid tenant id instead of failing open', async () => {
+    // Prepare
+    const onError = vi.fn();
+    const limiter = new DynamoRateLimiter(doc, tableName, { onError });
+
+    // Act
+    const attempt = limiter.consume('NOT A TENANT', 'default');
+
+    // Assess
+    await expect(attempt).rejects.toBeInstanceOf(MissingTenantError);
+    expect(onError).not.toHaveBeenCalled();
+  });
+
+  it('fails open and reports the error when DynamoDB cannot be reached', async () => {
+    // Prepare
+    const port = await closedPort();
+    const unreachable = makeDocumentClient({ region: 'us-east-1', endpoint: `http://127.0.0.1:${port}` });
+    const onError = vi.fn();
+    const clock = clockAt(WINDOW_START_MS + 20_000);
+    const limiter = new DynamoRateLimiter(unreachable, tableName, {
+      now: clock.now,
+      limits: { 'eval.run': 1 },
+      onError,
+    });
+
+    try {
+      // Act
+      const verdicts = await consumeTimes(limiter, freshTenant(), 'eval.run', 2);
+
+      // Assess
+      expect(verdicts).toEqual([
+        { ok: true, remaining: 0, limit: 1, resetSeconds: 40 },
+        { ok: true, remaining: 0, limit: 1, resetSeconds: 40 },
+      ]);
+      expect(onError).toHaveBeenCalledTimes(2);
+      expect(onError.mock.calls[0]?.[0]).toBeInstanceOf(Error);
+    } finally {
+      unreachable.destroy();
+    }
+  });
+
+  it('fails open when DynamoDB throttles, even if the error hook itself throws', async () => {
+    // Prepare
+    const client = makeDocumentClient({ region: 'us-east-1', endpoint: local.endpoint });
+    const dynamo = mockClient(client);
+    const throttled = new ProvisionedThroughputExceededException({ message: 'slow down', $metadata: {} });
+    dynamo.on(UpdateCommand).rejects(throttled);
+    const onError = vi.fn(() => {
+      throw new Error('logger down');
+    });
+    const limiter = new DynamoRateLimiter(client, tableName, { now: clockAt(WINDOW_START_MS).now, onError });
+
+    try {
+      // Act
+      const verdict = await limiter.consume(freshTenant(), 'router.route');
+
+      // Assess
+      expect(verdict).toEqual({ ok: true, remaining: 599, limit: 600, resetSeconds: 60 });
+      expect(onError).toHaveBeenCalledWith(throttled);
+      expect(dynamo.commandCalls(UpdateCommand)).toHaveLength(1);
+    } finally {
+      dynamo.restore();
+      client.destroy();
+    }
+  });
+});
+
+describe('enforceRateLimit', () => {
+  it('throws a 429 TooManyRequestsError with Retry-After when the tenant is over its limit', async () => {
+    // Prepare
+    const clock = clockAt(WINDOW_START_MS + 48_000);
+    const limiter = new DynamoRateLimiter(doc, tableName, { now: clock.now, limits: { budgets: 1 } });
+    const tenant = freshTenant();
+    await enforceRateLimit(limiter, tenant, 'budgets');
+
+    // Act
+    const error = await enforceRateLimit(limiter, tenant, 'budgets').catch((caught: unknown) => caught);
+
+    // Assess
+    expect(error).toBeInstanceOf(TooManyRequestsError);
+    const tooMany = error as TooManyRequestsError;
+    expect(tooMany.statusCode).toBe(429);
+    expect(tooMany.code).toBe('rate_limited');
+    expect(tooMany.headers).toEqual({ 'Retry-After': '12' });
+    expect(tooMany.message).toBe('Rate limit of 1 requests per minute for budgets exceeded for this tenant.');
+    expect(errorResult(tooMany, 'trace-1')).toMatchObject({
+      statusCode: 429,
+      headers: { 'Retry-After': '12' },
+    });
+  });
+
+  it('returns the verdict of an admitted request, from which the rate-limit headers are built', async () => {
+    // Prepare
+    const clock = clockAt(WINDOW_START_MS + 1_000);
+    const limiter = new DynamoRateLimiter(doc, tableName, { now: clock.now });
+
+    // Act
+    const verdict = await enforceRateLimit(limiter, freshTenant(), 'router.reward');
+
+    // Assess
+    expect(verdict).toEqual({ ok: true, remaining: 1199, limit: 1200, resetSeconds: 59 });
+    expect(rateLimitHeaders(verdict)).toEqual({
+      'X-RateLimit-Limit': '1200',
+      'X-RateLimit-Remaining': '1199',
+      'X-RateLimit-Reset': '59',
+    });
+  });
+});
+
+describe('InMemoryRateLimiter', () => {
+  it('refuses the call after the limit and admits again in the next window', async () => {
+    // Prepare
+    const clock = clockAt(WINDOW_START_MS + 50_000);
+    const limiter = new InMemoryRateLimiter({ now: clock.now, limits: { approvals: 2 } });
+
+    // Act
+    const within = await consumeTimes(limiter, 'acme', 'approvals', 3);
+    clock.ms += 10_000;
+    const next = await limiter.consume('acme', 'approvals');
+
+    // Assess
+    expect(within.map((verdict) => verdict.ok)).toEqual([true, true, false]);
+    expect(within[2]).toEqual({ ok: false, retryAfterSeconds: 10, limit: 2 });
+    expect(next).toEqual({ ok: true, remaining: 1, limit: 2, resetSeconds: 60 });
+  });
+
+  it('gives the same verdicts as the DynamoDB limiter for any sequence of tenants, families and times', async () => {
+    // Prepare
+    const step = fc.record({
+      tenant: fc.constantFrom('a', 'b'),
+      family: fc.constantFrom<RateFamily>('router.route', 'eval.run'),
+      advanceMs: fc.oneof(fc.integer({ min: 0, max: 2_000 }), fc.integer({ min: 0, max: 70_000 })),
+    });
+    const scenario = fc.record({
+      startOffsetMs: fc.integer({ min: 0, max: 59_999 }),
+      steps: fc.array(step, { maxLength: 30 }),
+    });
+
+    // Act & Assess
+    await fc.assert(
+      fc.asyncProperty(scenario, async ({ startOffsetMs, steps }) => {
+        const clock = clockAt(WINDOW_START_MS + startOffsetMs);
+        const options = { now: clock.now, limits: { 'router.route': 3, 'eval.run': 2 } };
+        const dynamo = new DynamoRateLimiter(doc, tableName, options);
+        const memory = new InMemoryRateLimiter(options);
+        const run = freshTenant('run');
+        for (const { tenant, family, advanceMs } of steps) {
+          clock.ms += advanceMs;
+          const tenantId = `${run}-${tenant}`;
+          const expected = await dynamo.consume(tenantId, family);
+          expect(await memory.consume(tenantId, family)).toEqual(expected);
+        }
+      }),
+      { numRuns: 40 },
+    );
+  });
+});
