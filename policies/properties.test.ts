@@ -1,0 +1,115 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { ROLES } from '#shared/identity.js';
+import { CachedPolicyEngine } from '#shared/policy/cache.js';
+import { CedarPolicyEngine, type PolicySources } from '#shared/policy/cedar.js';
+import { defaultPolicyDir, readPolicySources } from '#shared/policy/source.js';
+import type { AuthzRequest } from '#shared/policy/types.js';
+
+/** Invariants of the policy set over random principals, tenants, roles, actions and grants. */
+const sources = readPolicySources(defaultPolicyDir());
+const engine = new CedarPolicyEngine(sources);
+const actions = [...sources.schema.matchAll(/action\s+([^;{]+?)\s+in\s+\[/g)]
+  .flatMap((m) => [...(m[1] ?? '').matchAll(/"([^"]+)"/g)].map((a) => a[1] ?? ''))
+  .filter((a) => a.includes(':'));
+const tenants = ['acme', 'globex', 'initech', 'umbrella'];
+
+const requestArb: fc.Arbitrary<AuthzRequest> = fc.record({
+  principal: fc.record({
+    subject: fc.constantFrom('alice', 'bob', 'carol'),
+    tenantId: fc.constantFrom(...tenants),
+    roles: fc.subarray([...ROLES, 'superuser', 'root'] as string[]),
+  }),
+  action: fc.constantFrom(...actions),
+  resource: fc.record({ tenantId: fc.constantFrom(...tenants), kind: fc.constantFrom('experts', 'policy') }),
+  context: fc.record({ mfa: fc.boolean(), grantedTenants: fc.subarray(tenants) }),
+});
+
+describe('policy invariants (fast-check)', () => {
+  it('found every action of the schema to draw from', () => {
+    expect(actions).toEqual(
+      expect.arrayContaining(['experts:get', 'experts:create', 'policy:grants:request']),
+    );
+  });
+
+  it('never allows crossing tenants without a live grant for the resource tenant (except asking for one)', () => {
+    fc.assert(
+      fc.property(requestArb, (request) => {
+        const decision = engine.decide(request);
+        const crosses = request.principal.tenantId !== request.resource.tenantId;
+        const granted = request.context.grantedTenants.includes(request.resource.tenantId);
+        if (decision.allow && crosses && !granted) {
+          expect(request.action).toBe('policy:grants:request');
+        }
+        if (crosses && !granted && request.action !== 'policy:grants:request') {
+          expect(decision.allow).toBe(false);
+          expect(decision.obligations).toContain('request_approval');
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('lets a forbid beat any permit: the same request with a permit-everything policy added is still denied', () => {
+    const permissive: PolicySources = {
+      schema: sources.schema,
+      policies: {
+        ...sources.policies,
+        'zz-permit-all.cedar': '@id("permit-everything")\npermit (principal, action, resource);',
+      },
+    };
+    const loose = new CedarPolicyEngine(permissive);
+    let forbids = 0;
+    fc.assert(
+      fc.property(requestArb, (request) => {
+        const strict = engine.decide(request);
+        const relaxed = loose.decide(request);
+        const forbidden = strict.reasons.some(
+          (id) => id.startsWith('cross-tenant') || id.startsWith('sensitive'),
+        );
+        if (forbidden && !strict.allow) {
+          forbids += 1;
+          expect(relaxed.allow).toBe(false);
+        }
+      }),
+      { numRuns: 1000 },
+    );
+    expect(forbids).toBeGreaterThan(100);
+  });
+
+  it('decides the same with and without the cache, whatever the order of questions', () => {
+    let now = 0;
+    const cached = new CachedPolicyEngine(engine, () => now);
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(requestArb, fc.integer({ min: 0, max: 90_000 })), { maxLength: 40 }),
+        (steps) => {
+          for (const [request, advance] of steps) {
+            now += advance;
+            const { allow, obligations, masks, reasons } = cached.decide(request);
+            const direct = engine.decide(request);
+            expect({ allow, obligations, masks, reasons }).toEqual({
+              allow: direct.allow,
+              obligations: direct.obligations,
+              masks: direct.masks,
+              reasons: direct.reasons,
+            });
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+    expect(cached.stats.hits + cached.stats.misses).toBeGreaterThan(0);
+  });
+
+  it('fails closed: an unknown action is a deny with a reason, never an allow', () => {
+    const decision = engine.decide({
+      principal: { subject: 'alice', tenantId: 'acme', roles: ['org-admin'] },
+      action: 'experts:obliterate',
+      resource: { tenantId: 'acme', kind: 'experts' },
+      context: { mfa: true, grantedTenants: [] },
+    });
+    expect(decision.allow).toBe(false);
+    expect(decision.error).toBeTruthy();
+  });
+});
