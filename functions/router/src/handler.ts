@@ -7,7 +7,7 @@ import { makeRouterApp } from './app.js';
 import { type Expert, ExpertService } from './domain/experts.js';
 
 /** Composition root of the router function: environment, clients, adapters, app. */
-const service = makeHttpService('router', {
+const service = await makeHttpService('router', {
   ROUTER_TABLE_NAME: z.string().min(1),
   CONDUCTOR_ALLOW_PRIVATE_ENDPOINTS: z.stringbool().default(false),
 });

@@ -27,7 +27,7 @@ import { API_BASE, type RouteSpec, routeKeyOf } from '#shared/http.js';
 import { ROLES } from '#shared/identity.js';
 import { API_SETTINGS, FUNCTIONS, type FunctionEntry } from '../../../functions/meta/src/catalog.js';
 import { tableSpec } from '../../tables.js';
-import { LAYER_POLICY_DIR, PolicyLayer } from './policy-layer.js';
+import { LAYER_POLICY_DIRS, type PolicyEngineName, PolicyLayer } from './policy-layer.js';
 import { ServiceFunction } from './service-function.js';
 import type { ConductorStatefulStack } from './stateful-stack.js';
 
@@ -62,6 +62,12 @@ export interface ConductorApiStackProps extends StackProps {
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Policy engine the functions run in-process.
+   *
+   * @default 'cedar'
+   */
+  readonly policyEngine?: PolicyEngineName;
 }
 
 /** One JSON line per request: enough to trace a call to its Lambda logs without logging any token. */
@@ -147,7 +153,7 @@ export class ConductorApiStack extends Stack {
     });
 
     // Every function with token-bearing routes enforces policies in-process: it gets the layer.
-    this.policyLayer = new PolicyLayer(this, 'PolicyLayer');
+    this.policyLayer = new PolicyLayer(this, 'PolicyLayer', { engine: props.policyEngine ?? 'cedar' });
     const functions: Record<string, ServiceFunction> = {};
     for (const entry of catalog) {
       functions[entry.name] = this.addFunction(entry, props, removalPolicy);
@@ -172,7 +178,8 @@ export class ConductorApiStack extends Stack {
           `Function '${entry.name}' has token routes but not the 'policy' table (decision log, grants)`,
         );
       }
-      environment.POLICY_DIR = LAYER_POLICY_DIR;
+      environment.POLICY_ENGINE = this.policyLayer.engine;
+      environment.POLICY_DIR = LAYER_POLICY_DIRS[this.policyLayer.engine];
       environment.EVENT_BUS_NAME = props.stateful.eventBus.eventBusName;
     }
 

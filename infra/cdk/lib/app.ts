@@ -2,6 +2,7 @@ import { type App, type Environment, RemovalPolicy, Tags, Validations } from 'aw
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Node } from 'constructs';
 import { ConductorApiStack, type OidcIssuerSettings } from './api-stack.js';
+import type { PolicyEngineName } from './policy-layer.js';
 import { ConductorStatefulStack } from './stateful-stack.js';
 
 export interface ConductorAppProps {
@@ -35,6 +36,12 @@ export interface ConductorAppProps {
    * @default true
    */
   readonly nag?: boolean;
+  /**
+   * Policy engine: `cedar`, or `opa` (needs the `opa` compiler on PATH at synth).
+   *
+   * @default 'cedar'
+   */
+  readonly policyEngine?: PolicyEngineName;
 }
 
 export interface ConductorApp {
@@ -68,6 +75,7 @@ export const buildApp = (app: App, props: ConductorAppProps = {}): ConductorApp 
     stateful,
     oidc: props.oidc,
     removalPolicy: props.removalPolicy,
+    policyEngine: props.policyEngine,
   });
 
   Tags.of(app).add('conductor:stage', stage);
@@ -137,5 +145,10 @@ export const propsFromContext = (node: Node): ConductorAppProps => {
   // the CLI guessed (us-east-1 with no AWS config).
   const env = account || region ? { account, region } : undefined;
 
-  return { stage: text('stage'), oidc, removalPolicy, env };
+  const engine = text('policyEngine');
+  if (engine !== undefined && engine !== 'cedar' && engine !== 'opa') {
+    throw new Error(`context policyEngine '${engine}' must be 'cedar' or 'opa'`);
+  }
+
+  return { stage: text('stage'), oidc, removalPolicy, env, ...(engine ? { policyEngine: engine } : {}) };
 };

@@ -4,12 +4,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Architecture, Code, LayerVersion, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
+import { buildOpaWasm } from '#shared/policy/opa-build.js';
 import { REPO_ROOT } from './service-function.js';
 
-/** Where the layer's policies land in a function: Lambda extracts layers under /opt. */
-export const LAYER_POLICY_DIR = '/opt/policies/cedar';
+export type PolicyEngineName = 'cedar' | 'opa';
+
+/** Where the layer's policies land in a function (Lambda extracts layers under /opt), per engine. */
+export const LAYER_POLICY_DIRS: Readonly<Record<PolicyEngineName, string>> = {
+  cedar: '/opt/policies/cedar',
+  opa: '/opt/policies/opa',
+};
 
 export interface PolicyLayerProps {
+  /**
+   * Which engine the functions run: Cedar (policies/cedar), or OPA with policies/rego compiled by
+   * `opa build -t wasm` at synth (synth fails with a clear message when `opa` is not on PATH).
+   *
+   * @default 'cedar'
+   */
+  readonly engine?: PolicyEngineName;
   /**
    * The repository root (holds policies/ and node_modules/).
    *
@@ -26,6 +39,7 @@ export interface PolicyLayerProps {
  */
 export class PolicyLayer extends Construct {
   readonly layer: LayerVersion;
+  readonly engine: PolicyEngineName;
   /** sha256 of what the layer holds (12 hex digits), shown in its description. */
   readonly contentHash: string;
 
@@ -45,6 +59,14 @@ export class PolicyLayer extends Construct {
     const hash = createHash('sha256');
     for (const file of files) hash.update(file).update(readFileSync(join(policyDir, file)));
     hash.update(readFileSync(join(cedarDir, 'package.json')));
+    if (props.engine === 'opa') {
+      const regoDir = join(root, 'policies/rego');
+      for (const file of readdirSync(regoDir)
+        .filter((f) => f.endsWith('.rego'))
+        .sort()) {
+        hash.update(file).update(readFileSync(join(regoDir, file)));
+      }
+    }
     this.contentHash = hash.digest('hex').slice(0, 12);
 
     // Stage the layer's tree (deterministic content, so the asset hash only moves when it does).
@@ -57,11 +79,22 @@ export class PolicyLayer extends Construct {
     mkdirSync(join(staging, 'policies/cedar'), { recursive: true });
     for (const file of files) cpSync(join(policyDir, file), join(staging, 'policies/cedar', file));
 
+    this.engine = props.engine ?? 'cedar';
+    if (this.engine === 'opa') {
+      // Throws OpaNotFoundError ("The OPA compiler (opa) is not on PATH ...") before anything deploys.
+      buildOpaWasm(join(root, 'policies/rego'), join(staging, 'policies/opa'));
+      for (const pkg of ['@open-policy-agent/opa-wasm', 'sprintf-js', 'yaml']) {
+        cpSync(join(root, 'node_modules', pkg), join(staging, 'nodejs/node_modules', pkg), {
+          recursive: true,
+        });
+      }
+    }
+
     this.layer = new LayerVersion(this, 'Layer', {
       code: Code.fromAsset(staging),
       compatibleRuntimes: [Runtime.NODEJS_22_X],
       compatibleArchitectures: [Architecture.ARM_64],
-      description: `Conductor policy bundle ${this.contentHash}: Cedar schema, policies and engine`,
+      description: `Conductor policy bundle ${this.contentHash} (${this.engine}): schema, policies and engine`,
     });
   }
 }

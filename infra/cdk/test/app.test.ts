@@ -6,6 +6,7 @@ import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findOpa } from '#shared/policy/opa-build.js';
 import { FUNCTIONS } from '../../../functions/meta/src/catalog.js';
 import { ConductorApiStack } from '../lib/api-stack.js';
 import { buildApp, propsFromContext } from '../lib/app.js';
@@ -109,6 +110,16 @@ describe('buildApp', () => {
       buildApp(scratchApp(), { oidc: { issuer: 'https://idp.example.com', audience: [] } }),
     ).toThrow(/at least one/);
   });
+
+  it('with policyEngine=opa compiles the Rego at synth, or fails with a clear message when opa is missing', () => {
+    const build = () =>
+      buildApp(scratchApp({ 'aws:cdk:bundling-stacks': [] }), { policyEngine: 'opa', nag: false });
+    if (findOpa()) {
+      expect(build().api.policyLayer.engine).toBe('opa');
+    } else {
+      expect(build).toThrow(/The OPA compiler \(opa\) is not on PATH/);
+    }
+  });
 });
 
 describe('ConductorApiStack catalog checks', () => {
@@ -192,5 +203,11 @@ describe('propsFromContext', () => {
       /go together/,
     );
     expect(() => propsFromContext(nodeWith({ removalPolicy: 'snapshot-ish' }))).toThrow(/retain, destroy/);
+  });
+
+  it('reads policyEngine and refuses engines it does not know', () => {
+    expect(propsFromContext(nodeWith({ policyEngine: 'opa' })).policyEngine).toBe('opa');
+    expect(propsFromContext(nodeWith({})).policyEngine).toBeUndefined();
+    expect(() => propsFromContext(nodeWith({ policyEngine: 'casbin' }))).toThrow(/'cedar' or 'opa'/);
   });
 });

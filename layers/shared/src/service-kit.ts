@@ -1,9 +1,13 @@
+import { join } from 'node:path';
 import { z } from 'zod';
 import { makeDocumentClient } from './dynamodb-client.js';
 import { baseEnvSchema, parseEnv } from './env.js';
 import { EventBridgePublisher, makeEventBridgeClient } from './eventbridge.js';
 import type { RouteRateLimiter } from './http.js';
 import { makeEnforcement } from './policy/enforcement.js';
+import { OpaPolicyEngine } from './policy/opa.js';
+import { defaultPolicyDir, loadPolicyEngine, UnavailableEngine } from './policy/source.js';
+import type { PolicyEngine } from './policy/types.js';
 import {
   DynamoRateLimiter,
   enforceRateLimit,
@@ -18,6 +22,8 @@ import { telemetryFor } from './telemetry.js';
 export const httpServiceEnvSchema = baseEnvSchema.extend({
   POLICY_TABLE_NAME: z.string().min(1),
   POLICY_DIR: z.string().min(1).optional(),
+  /** `cedar` (default) or `opa` (POLICY_DIR then holds the policy.wasm built by `opa build -t wasm`). */
+  POLICY_ENGINE: z.enum(['cedar', 'opa']).default('cedar'),
   /** JSON object of per-family limit overrides (requests per minute), e.g. {"experts.read":6000}. */
   CONDUCTOR_RATE_LIMITS: z
     .string()
@@ -33,6 +39,19 @@ export const httpServiceEnvSchema = baseEnvSchema.extend({
     }),
 });
 
+/** Loads the OPA engine from a compiled policy.wasm; any failure yields an engine that denies everything. */
+export const loadOpaEngine = async (
+  wasmPath: string,
+  onError: (error: unknown) => void,
+): Promise<PolicyEngine> => {
+  try {
+    return await OpaPolicyEngine.load(wasmPath);
+  } catch (error) {
+    onError(error);
+    return new UnavailableEngine(error instanceof Error ? error.message : String(error));
+  }
+};
+
 /** Adapts a limiter to the HTTP app's hook: 429 when limited, X-RateLimit-* headers when not. */
 export const rateLimiterHook =
   (limiter: RateLimiter): RouteRateLimiter =>
@@ -46,7 +65,7 @@ export const rateLimiterHook =
  * document client, the event publisher and the policy enforcement point. A handler adds its own
  * adapters and binds its routes; it cannot skip enforcement because `httpApp` requires it.
  */
-export const makeHttpService = <E extends z.ZodRawShape>(serviceName: string, extraEnv: E) => {
+export const makeHttpService = async <E extends z.ZodRawShape>(serviceName: string, extraEnv: E) => {
   const env: z.output<typeof httpServiceEnvSchema> & z.output<z.ZodObject<E>> = {
     ...parseEnv(httpServiceEnvSchema),
     ...parseEnv(z.object(extraEnv)),
@@ -68,12 +87,18 @@ export const makeHttpService = <E extends z.ZodRawShape>(serviceName: string, ex
         env.EVENT_BUS_NAME,
       )
     : undefined;
+  const onLoadError = (error: unknown) =>
+    logger.error('policy engine failed to load; denying all', error as Error);
+  const engine =
+    env.POLICY_ENGINE === 'opa'
+      ? await loadOpaEngine(join(env.POLICY_DIR ?? defaultPolicyDir(), 'policy.wasm'), onLoadError)
+      : loadPolicyEngine(env.POLICY_DIR, onLoadError);
   const enforcement = makeEnforcement({
     doc,
     policyTableName: env.POLICY_TABLE_NAME,
     logger,
     events,
-    policyDir: env.POLICY_DIR,
+    engine,
   });
   const limiter = new DynamoRateLimiter(doc, env.POLICY_TABLE_NAME, {
     limits: env.CONDUCTOR_RATE_LIMITS as Partial<Record<RateFamily, number>>,

@@ -6,7 +6,7 @@ import { randomIds, systemClock } from '../ports.js';
 import { CachedPolicyEngine } from './cache.js';
 import { DynamoDecisionLog, DynamoGrantLookup } from './dynamo-policy-store.js';
 import { PolicyEnforcer } from './enforcer.js';
-import { loadPolicyEngine } from './source.js';
+import type { PolicyEngine } from './types.js';
 
 /** The enforcer as the kernel's HTTP app needs it: the route's action on the tenant the request acts in. */
 export const policyAuthorizer =
@@ -26,7 +26,8 @@ export interface EnforcementWiring {
   readonly policyTableName: string;
   readonly logger: Logger;
   readonly events?: EventPublisher | undefined;
-  readonly policyDir?: string | undefined;
+  /** The loaded engine (Cedar or OPA); it is wrapped in the 60 s decision cache here. */
+  readonly engine: PolicyEngine;
 }
 
 /**
@@ -34,11 +35,7 @@ export interface EnforcementWiring {
  * failing closed), the 60 s decision cache, grants and the decision log in the policy table.
  */
 export const makeEnforcement = (wiring: EnforcementWiring) => {
-  const engine = new CachedPolicyEngine(
-    loadPolicyEngine(wiring.policyDir, (error) =>
-      wiring.logger.error('policy engine failed to load', error as Error),
-    ),
-  );
+  const engine = new CachedPolicyEngine(wiring.engine);
   const enforcer = new PolicyEnforcer({
     engine,
     grants: new DynamoGrantLookup(wiring.doc, wiring.policyTableName),
