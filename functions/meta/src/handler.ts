@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { baseEnvSchema, parseEnv } from '#shared/env.js';
 import { buildOpenApi } from '#shared/openapi.js';
 import { systemClock } from '#shared/ports.js';

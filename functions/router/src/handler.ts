@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { checkEndpointUrl } from '#shared/net.js';
 import { randomIds, systemClock } from '#shared/ports.js';
 import { makeHttpService } from '#shared/service-kit.js';

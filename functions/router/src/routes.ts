@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { RouteSpec } from '#shared/http.js';
 import { EXPERT_TYPES } from './domain/experts.js';
 

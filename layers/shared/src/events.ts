@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The typed events of Conductor's one EventBridge bus (DESIGN §7). Each detail carries tenantId and

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { makeDocumentClient } from './dynamodb-client.js';
 import { baseEnvSchema, parseEnv } from './env.js';
 import { EventBridgePublisher, makeEventBridgeClient } from './eventbridge.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import { AppError, ForbiddenError, TooManyRequestsError } from '#shared/errors.js';
 import {
   API_VERSION,
