@@ -1,4 +1,5 @@
 import type { RouteSpec } from '#shared/http.js';
+import { authorizeRoutes } from '../../authorize/src/routes.js';
 import { routerRoutes } from '../../router/src/routes.js';
 import { metaRoutes } from './routes.js';
 
@@ -36,6 +37,14 @@ export const FUNCTIONS: readonly FunctionEntry[] = [
     entry: 'functions/router/src/handler.ts',
     routes: routerRoutes,
     tables: ['router', 'policy'],
+  },
+  {
+    name: 'authorize',
+    description:
+      'Policy decisions for other services (single and batch), cross-tenant grants, the decision log, policy dry-run',
+    entry: 'functions/authorize/src/handler.ts',
+    routes: authorizeRoutes,
+    tables: ['policy'],
   },
 ];
 

@@ -34,7 +34,7 @@ export interface Page<T> {
   readonly nextCursor?: string;
 }
 
-const KEY_ATTRIBUTES = ['pk', 'sk', 'entity', 'expiresAt'] as const;
+const KEY_ATTRIBUTES = ['pk', 'sk', 'entity'] as const;
 
 const encodeCursor = (key: Record<string, unknown>): string =>
   Buffer.from(JSON.stringify(key)).toString('base64url');
@@ -75,6 +75,8 @@ export class TenantRecordStore<T extends TenantRecord> {
     if (!item) return undefined;
     const copy: Record<string, unknown> = { ...item };
     for (const key of KEY_ATTRIBUTES) delete copy[key];
+    // A store-managed TTL is storage detail; a record that owns `expiresAt` (e.g. a grant) keeps it.
+    if (this.ttlSeconds !== undefined) delete copy.expiresAt;
     return copy as unknown as T;
   }
 

@@ -1,0 +1,73 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import {
+  API_BASE,
+  bind,
+  HttpReply,
+  httpApp,
+  type RouteAuthorizer,
+  type RouteRateLimiter,
+} from '#shared/http.js';
+import type { AuthorizeService } from './domain/authorize.js';
+import type { DecisionLogService } from './domain/decisions.js';
+import type { DryRunService } from './domain/dry-run.js';
+import type { GrantService } from './domain/grants.js';
+import {
+  approveGrant,
+  authorize,
+  authorizeBatch,
+  dryRunPolicies,
+  getGrant,
+  getPolicyEngine,
+  listDecisions,
+  listGrants,
+  requestGrant,
+  revokeGrant,
+} from './routes.js';
+
+/** What GET /policy/engine reports: the serving process's engine and its decision cache. */
+export interface EngineStatus {
+  readonly engine: string;
+  readonly policyVersion: string;
+  readonly cache: { readonly hits: number; readonly misses: number; readonly hitRate: number };
+}
+
+export interface AuthorizeAppDeps {
+  readonly logger: Logger;
+  readonly authorize: RouteAuthorizer;
+  readonly rateLimit?: RouteRateLimiter;
+  readonly decisions: AuthorizeService;
+  readonly grants: GrantService;
+  readonly decisionLog: DecisionLogService;
+  readonly dryRun: DryRunService;
+  readonly engineStatus: () => EngineStatus;
+}
+
+export const makeAuthorizeApp = (deps: AuthorizeAppDeps) =>
+  httpApp({
+    logger: deps.logger,
+    authorize: deps.authorize,
+    ...(deps.rateLimit ? { rateLimit: deps.rateLimit } : {}),
+    routes: [
+      bind(authorize, ({ principal, tenantId, traceId, body }) =>
+        deps.decisions.authorize({ principal, tenantId, traceId }, body),
+      ),
+      bind(authorizeBatch, async ({ principal, tenantId, traceId, body }) => ({
+        results: await deps.decisions.authorizeBatch({ principal, tenantId, traceId }, body.requests),
+      })),
+      bind(requestGrant, async ({ principal, tenantId, body }) => {
+        const grant = await deps.grants.request(tenantId, principal, body);
+        return new HttpReply(201, grant, { Location: `${API_BASE}/policy/grants/${grant.id}` });
+      }),
+      bind(listGrants, ({ tenantId, query }) => deps.grants.list(tenantId, query)),
+      bind(getGrant, ({ tenantId, params }) => deps.grants.get(tenantId, params.grantId)),
+      bind(approveGrant, ({ principal, tenantId, params }) =>
+        deps.grants.approve(tenantId, params.grantId, principal),
+      ),
+      bind(revokeGrant, ({ principal, tenantId, params }) =>
+        deps.grants.revoke(tenantId, params.grantId, principal),
+      ),
+      bind(listDecisions, ({ tenantId, query }) => deps.decisionLog.list(tenantId, query)),
+      bind(dryRunPolicies, ({ tenantId, body }) => deps.dryRun.run(tenantId, body.policies, body.limit)),
+      bind(getPolicyEngine, async () => deps.engineStatus()),
+    ],
+  });

@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import type { Principal } from '#shared/identity.js';
+import { CedarPolicyEngine } from '#shared/policy/cedar.js';
+import { type DecisionRecord, type GrantLookup, PolicyEnforcer } from '#shared/policy/enforcer.js';
+import { type Grant, grantIsLive } from '#shared/policy/grants.js';
+import { defaultPolicyDir, readPolicySources } from '#shared/policy/source.js';
+import { ManualClock, SequentialIds } from '#shared/ports.js';
+import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
+import { declaredActions } from '../../src/adapters/cedar-candidates.js';
+import { type Asker, AuthorizeService } from '../../src/domain/authorize.js';
+import { GrantService } from '../../src/domain/grants.js';
+
+/**
+ * The product's acceptance scenario at the domain level, with the real Cedar policies and a clock the
+ * test moves: a tenant-admin of acme asking for a resource of globex is denied with request_approval;
+ * after an approved grant it is allowed, until the grant expires.
+ */
+const sources = readPolicySources(defaultPolicyDir());
+
+const setup = () => {
+  const clock = new ManualClock('2026-01-01T00:00:00.000Z');
+  const grantsTable = new InMemoryTenantRecords<Grant>('GRANT');
+  const lookup: GrantLookup = {
+    grantedTenants: async (principal, target, at) => {
+      const { items } = await grantsTable.list(target, { limit: 1000 });
+      return items.some((g) => grantIsLive(g, principal.subject, principal.tenantId, at)) ? [target] : [];
+    },
+  };
+  const logged: DecisionRecord[] = [];
+  const enforcer = new PolicyEnforcer({
+    engine: new CedarPolicyEngine(sources),
+    grants: lookup,
+    log: { record: async (records) => void logged.push(...records) },
+    clock,
+    ids: new SequentialIds(),
+  });
+  const decisions = new AuthorizeService({
+    decide: (input) => enforcer.decide(input),
+    declaredActions: new Set(declaredActions(sources.schema)),
+  });
+  const grants = new GrantService({ repository: grantsTable, clock, ids: new SequentialIds() });
+  return { clock, decisions, grants, logged };
+};
+
+const acmeService: Asker = {
+  principal: { subject: 'svc-acme', tenantId: 'acme', roles: ['operator'], amr: [] } satisfies Principal,
+  tenantId: 'acme',
+  traceId: 'trace-acceptance',
+};
+const readGlobexExpert = {
+  subject: { id: 'alice', tenantId: 'acme', roles: ['tenant-admin'] },
+  action: 'experts:get',
+  resource: { tenantId: 'globex', kind: 'experts', id: 'exp_1' },
+  context: { mfa: true },
+};
+
+describe('acceptance: a tenant-admin of acme and a resource of globex', () => {
+  it('is denied with request_approval, allowed once a grant is approved, and denied again when it expires', async () => {
+    // Prepare
+    const { clock, decisions, grants, logged } = setup();
+
+    // Act + Assess: before any grant
+    const before = await decisions.authorize(acmeService, readGlobexExpert);
+    expect(before).toMatchObject({ allow: false, obligations: ['request_approval'] });
+
+    // a 5-minute grant, approved by someone of globex
+    const pending = await grants.request(
+      'globex',
+      { subject: 'alice', tenantId: 'acme' },
+      {
+        reason: 'incident',
+        durationMinutes: 5,
+      },
+    );
+    expect(await decisions.authorize(acmeService, readGlobexExpert)).toMatchObject({ allow: false });
+    clock.advance(60_000);
+    await grants.approve('globex', pending.id, { subject: 'gina', tenantId: 'globex' });
+
+    const during = await decisions.authorize(acmeService, readGlobexExpert);
+    expect(during).toMatchObject({ allow: true, obligations: [] });
+    clock.advance(5 * 60_000 - 1);
+    expect((await decisions.authorize(acmeService, readGlobexExpert)).allow).toBe(true);
+
+    clock.advance(1);
+    const expired = await decisions.authorize(acmeService, readGlobexExpert);
+    expect(expired).toMatchObject({ allow: false, obligations: ['request_approval'] });
+
+    // Every answer is on record in both tenants' logs, marked as asked through the API.
+    const answers = logged.filter((r) => r.source === 'api');
+    expect(answers.map((r) => r.tenantId)).toEqual(
+      Array.from({ length: 5 }, () => ['globex', 'acme']).flat(),
+    );
+    expect(answers.filter((r) => r.tenantId === 'globex').map((r) => r.allow)).toEqual([
+      false,
+      false,
+      true,
+      true,
+      false,
+    ]);
+  });
+
+  it('never lets the grant of one acme subject open globex to another', async () => {
+    // Prepare
+    const { decisions, grants } = setup();
+    const pending = await grants.request(
+      'globex',
+      { subject: 'alice', tenantId: 'acme' },
+      {
+        reason: 'incident',
+        durationMinutes: 60,
+      },
+    );
+    await grants.approve('globex', pending.id, { subject: 'gina', tenantId: 'globex' });
+
+    // Act
+    const bob = await decisions.authorize(acmeService, {
+      ...readGlobexExpert,
+      subject: { id: 'bob', tenantId: 'acme', roles: ['tenant-admin'] },
+    });
+
+    // Assess
+    expect(bob).toMatchObject({ allow: false, obligations: ['request_approval'] });
+  });
+});

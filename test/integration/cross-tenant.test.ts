@@ -1,0 +1,168 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RouteSpec } from '#shared/http.js';
+import { ALL_ROUTES } from '../../functions/meta/src/catalog.js';
+import { expectUniformError, type Harness, type Reply, startHarness } from './harness.js';
+
+/**
+ * Tenant isolation over real HTTP, driven by the route table: every token-bearing route of the
+ * catalog is attacked by a tenant-admin (with MFA) of `acme` against `globex`, in the two ways a
+ * caller can aim at another tenant: by naming it (X-Conductor-Tenant) and by using its ids. A new
+ * route is covered automatically; one without fixtures below fails until it gets them.
+ */
+const MARKER = 'globex-secret-marker';
+
+/** A valid body per operation (validation must not be what stops the attack). */
+const BODIES: Record<string, unknown> = {
+  createExpert: {
+    name: 'intruder',
+    type: 'tool',
+    costPerCallUsd: 0,
+    endpoint: 'https://intruder.example.com/x',
+  },
+  updateExpert: {
+    name: 'pwned',
+    type: 'tool',
+    costPerCallUsd: 0,
+    endpoint: 'https://intruder.example.com/x',
+  },
+  authorize: {
+    subject: { id: 'mallory', tenantId: 'acme', roles: ['tenant-admin'] },
+    action: 'experts:get',
+    resource: { tenantId: 'globex', kind: 'experts' },
+    context: { mfa: true },
+  },
+  authorizeBatch: {
+    requests: [
+      {
+        subject: { id: 'mallory', tenantId: 'acme', roles: ['tenant-admin'] },
+        action: 'experts:list',
+        resource: { tenantId: 'globex', kind: 'experts' },
+        context: {},
+      },
+    ],
+  },
+  requestGrant: { reason: 'cross-tenant suite', durationMinutes: 60 },
+  dryRunPolicies: { policies: { 'all.cedar': '@id("permit-all")\npermit (principal, action, resource);' } },
+};
+
+/** Operations that are allowed to reach into another tenant by design, and what they may do there. */
+const CROSS_TENANT_BY_DESIGN = new Set(['policy:grants:request']);
+
+let h: Harness;
+let attacker: string;
+/** Path parameter values that name globex's real resources. */
+const globexIds: Record<string, string> = {};
+/** Path parameter values that name nothing at all, for the "indistinguishable from missing" check. */
+const missingIds: Record<string, string> = {
+  expertId: 'exp_00000000-0000-0000-0000-000000000000',
+  grantId: 'grt_00000000-0000-0000-0000-000000000000',
+};
+
+beforeAll(async () => {
+  h = await startHarness();
+  attacker = await h.conductor.issuer.mint({
+    subject: 'mallory',
+    tenant: 'acme',
+    roles: ['tenant-admin', 'org-admin'],
+    amr: ['pwd', 'mfa'],
+  });
+  const expert = await h.call('POST', '/experts', {
+    token: h.tokens.globexAdmin,
+    body: { name: MARKER, type: 'model', costPerCallUsd: 1, endpoint: `https://${MARKER}.example.com/v1` },
+  });
+  expect(expert.status).toBe(201);
+  globexIds.expertId = expert.json.id;
+  // A grant request of a third tenant lives in globex's partition: another globex id to aim at.
+  const initechAdmin = await h.conductor.issuer.mint({
+    subject: 'ivan',
+    tenant: 'initech',
+    roles: ['tenant-admin'],
+    amr: ['pwd', 'mfa'],
+  });
+  const grant = await h.call('POST', '/policy/grants', {
+    token: initechAdmin,
+    headers: { 'x-conductor-tenant': 'globex' },
+    body: { reason: MARKER, durationMinutes: 30 },
+  });
+  expect(grant.status, grant.text).toBe(201);
+  globexIds.grantId = grant.json.id;
+});
+afterAll(async () => {
+  await h.conductor.stop();
+});
+
+const fill = (spec: RouteSpec, ids: Record<string, string>): string =>
+  spec.path.replace(/\{(\w+)\}/g, (_, name: string) => {
+    const value = ids[name];
+    if (value === undefined)
+      throw new Error(`cross-tenant suite: add a fixture id for {${name}} (route ${spec.operationId})`);
+    return value;
+  });
+
+const bodyOf = (spec: RouteSpec): unknown => {
+  if (!spec.body) return undefined;
+  if (!(spec.operationId in BODIES))
+    throw new Error(`cross-tenant suite: add a valid body for ${spec.operationId}`);
+  return BODIES[spec.operationId];
+};
+
+const send = (spec: RouteSpec, path: string, headers: Record<string, string> = {}): Promise<Reply> => {
+  const body = bodyOf(spec);
+  return h.call(spec.method, path, { token: attacker, headers, ...(body === undefined ? {} : { body }) });
+};
+
+const jwtRoutes = ALL_ROUTES.filter((spec) => spec.auth === 'jwt');
+
+describe('cross-tenant isolation, for every route of the catalog', () => {
+  it('covers every token-bearing route', () => {
+    expect(jwtRoutes.length).toBeGreaterThanOrEqual(5);
+  });
+
+  for (const spec of jwtRoutes) {
+    describe(`${spec.method} ${spec.path} (${spec.action})`, () => {
+      it('refuses acting in another tenant by naming it, unless the route exists to ask for access', async () => {
+        const reply = await send(spec, fill(spec, globexIds), { 'x-conductor-tenant': 'globex' });
+
+        expect(reply.text).not.toContain(MARKER);
+        if (CROSS_TENANT_BY_DESIGN.has(spec.action)) {
+          expect(reply.status).toBeLessThan(300);
+          return;
+        }
+        expectUniformError(reply, 403, 'policy_denied');
+        expect(reply.json.details.obligations).toContain('request_approval');
+      });
+
+      it('never answers with another tenant’s data when given its ids, and looks like a missing resource', async () => {
+        const reply = await send(spec, fill(spec, globexIds));
+
+        expect(reply.text).not.toContain(MARKER);
+        expect(reply.status).not.toBe(500);
+        if (spec.path.includes('{')) {
+          const missing = await send(spec, fill(spec, { ...globexIds, ...missingIds }));
+          expect(reply.status).toBe(missing.status);
+          expect(reply.json?.code).toBe(missing.json?.code);
+          const strip = (text: string) => text.replace(/exp_[\w-]+|grant_[\w-]+|grt_[\w-]+/g, '<id>');
+          expect(strip(reply.json?.message ?? '')).toBe(strip(missing.json?.message ?? ''));
+        }
+      });
+    });
+  }
+
+  it('leaves globex’s data unchanged after every attack', async () => {
+    const reply = await h.call('GET', `/experts/${globexIds.expertId}`, { token: h.tokens.globexAdmin });
+    expect(reply.status).toBe(200);
+    expect(reply.json.name).toBe(MARKER);
+    expect(reply.json.version).toBe(1);
+    const grant = await h.call('GET', `/policy/grants/${globexIds.grantId}`, { token: h.tokens.globexAdmin });
+    expect(grant.status).toBe(200);
+    expect(grant.json.status).toBe('pending');
+  });
+
+  it('grants nothing by asking: a pending request of acme opens no globex data', async () => {
+    const reply = await h.call('GET', '/experts', {
+      token: attacker,
+      headers: { 'x-conductor-tenant': 'globex' },
+    });
+    expectUniformError(reply, 403, 'policy_denied');
+  });
+});
