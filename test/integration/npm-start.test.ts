@@ -107,14 +107,32 @@ describe('npm start', () => {
 
     const second = await start();
     try {
+      // The README's walk-through, verbatim but for the data folder and port.
+      const readme = readFileSync(join(root, 'README.md'), 'utf8');
+      const begin = readme.indexOf('```bash\nsource .conductor/tokens.env');
+      expect(begin).toBeGreaterThan(0);
+      const script = readme
+        .slice(begin + '```bash\n'.length, readme.indexOf('```', begin + 10))
+        .replaceAll('.conductor/tokens.env', join(dataDir, 'tokens.env'))
+        .replaceAll('http://127.0.0.1:4000', second.api.replace(/\/api\/conductor\/v1$/, ''));
+      const { stdout } = await run('bash', ['-c', `set -euo pipefail\n${script}`]);
+      expect(stdout).toContain('"status":"ok"');
+      expect(stdout).toContain('"code":"policy_denied"');
+      expect(stdout).toContain('"code":"endpoint_metadata_address"');
+      expect(stdout).toContain('"obligations":["request_approval"]');
+      expect(stdout).toContain('"status":"approved"');
+      expect(stdout).not.toContain('internal_error');
+
       const fresh = readFileSync(join(dataDir, 'tokens.env'), 'utf8');
       const token = /ACME_VIEWER_TOKEN='([^']+)'/.exec(fresh)?.[1] ?? '';
       const after = await fetch(`${second.api}/experts?limit=100`, {
         headers: { authorization: `Bearer ${token}` },
       });
       const secondList = (await after.json()) as { items: { name: string }[] };
-      // Same four: the data survived, and the demo seed did not run twice.
-      expect(secondList.items.map((e) => e.name).sort()).toEqual(firstList.items.map((e) => e.name).sort());
+      // The data survived and the demo seed did not run twice (the README walk-through added one).
+      expect(secondList.items.map((e) => e.name).sort()).toEqual(
+        [...firstList.items.map((e) => e.name), 'summarizer'].sort(),
+      );
     } finally {
       expect(await stop(second)).toBe(0);
     }
