@@ -100,6 +100,14 @@ export interface ServiceFunctionProps {
    * @default - none
    */
   readonly layers?: readonly ILayerVersion[];
+  /**
+   * Bundle the pinned AWS SDK v3 into the function instead of using the one the Node.js Lambda
+   * runtime provides. Bundling makes the function run the exact SDK versions the tests ran
+   * against, at the price of ~350 KB more code per function (and a slower cold start).
+   *
+   * @default false - the runtime's AWS SDK v3 (`@aws-sdk/*`, `@smithy/*`) is used
+   */
+  readonly bundleAwsSdk?: boolean;
 }
 
 /**
@@ -175,10 +183,14 @@ export class ServiceFunction extends Construct implements IGrantable {
         minify: true,
         sourceMap: true,
         sourcesContent: false,
-        // Bundle the AWS SDK too: the function runs the exact SDK versions the tests ran against,
-        // not whatever the Lambda runtime happens to ship.
-        // The Cedar engine comes from the policy layer (loaded with require at init), never bundled.
-        externalModules: ['@cedar-policy/cedar-wasm'],
+        // The Cedar and OPA engines come from the policy layer (loaded with require at init). The AWS
+        // SDK v3 comes from the Lambda runtime unless bundleAwsSdk: it is most of a bundle's size
+        // (docs/benchmarks.md), and Conductor uses only long-stable operations of it.
+        externalModules: [
+          '@cedar-policy/cedar-wasm',
+          '@open-policy-agent/opa-wasm',
+          ...(props.bundleAwsSdk ? [] : ['@aws-sdk/*', '@smithy/*']),
+        ],
       },
     });
 
