@@ -16,6 +16,24 @@ export interface QueueSpec {
   readonly visibilityTimeoutSeconds: number;
   /** Deliveries before a message moves to the DLQ. */
   readonly maxReceiveCount: number;
+  /**
+   * Functions that send to the queue (they get `envVar` and the send permission in CDK): catalog
+   * names, or `policy-enforcers` for every function with token routes.
+   */
+  readonly producers: 'policy-enforcers' | readonly string[];
 }
 
-export const QUEUES: readonly QueueSpec[] = [];
+export const QUEUES: readonly QueueSpec[] = [
+  {
+    // Every policy decision, handed off by the kernel's enforcer before it answers; the authorize
+    // function writes each message to the WORM store (decisions/<yyyy>/<mm>/<dd>/<messageId>.jsonl).
+    id: 'decision-archive',
+    envVar: 'DECISION_ARCHIVE_QUEUE_URL',
+    consumer: 'authorize',
+    batchSize: 10,
+    maximumConcurrency: 2,
+    visibilityTimeoutSeconds: 60,
+    maxReceiveCount: 5,
+    producers: 'policy-enforcers',
+  },
+];

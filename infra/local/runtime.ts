@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { API_BASE } from '#shared/http.js';
@@ -11,13 +12,15 @@ import { ensureTables, localTableName, startLocalDynamo } from './dynamodb.js';
 import { createGateway, type GatewayRoute, type LambdaHandler } from './gateway.js';
 import { LOCAL_AUDIENCE, LocalIssuer, makeJwtVerifier } from './oidc.js';
 import { EventSourceMapping, LocalQueue, type SqsBatchHandler } from './queue.js';
+import { FileWormStore } from './worm-store.js';
 
 export const LOCAL_BUS_NAME = 'conductor';
 
 /**
  * The embedded runtime: one Node process serving the Conductor API on localhost with the same
- * handlers the Lambdas run, backed by local stand-ins (dynalite for DynamoDB, a local OIDC issuer
- * for Cognito). `npm start` runs it; the integration tests start it in-process.
+ * handlers the Lambdas run, backed by local stand-ins (dynalite for DynamoDB, local SQS queues with
+ * their event source mappings, a filesystem WORM store for S3 Object Lock, a local OIDC issuer for
+ * Cognito). `npm start` runs it; the integration tests start it in-process.
  */
 export interface ConductorOptions {
   /** Where data and the issuer key live (default `.conductor/` in the working directory). */
@@ -47,6 +50,13 @@ export interface RunningConductor {
   /** The in-process EventBridge bus (add rules in tests; `history()` shows what was published). */
   readonly bus: LocalEventBus;
   readonly queues: ReadonlyMap<string, LocalQueue>;
+  /** The event source mapping of each queue of infra/queues.ts, by queue name (`drain()` in tests). */
+  readonly mappings: ReadonlyMap<string, EventSourceMapping>;
+  /**
+   * The WORM store (S3 Object Lock's stand-in) under `<dataDir>/worm`, or a temporary folder removed
+   * on stop in memory mode. The archiver writes the decision log here (CONDUCTOR_WORM_DIR).
+   */
+  readonly worm: FileWormStore;
   stop(): Promise<void>;
 }
 
@@ -85,6 +95,8 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
     queues.set(deadLetterQueue.name, deadLetterQueue);
   }
   const aws = await startAwsEndpoint({ bus, queues });
+  const wormDir = dataDir ? join(dataDir, 'worm') : mkdtempSync(join(tmpdir(), 'conductor-worm-'));
+  const worm = new FileWormStore(wormDir);
   Object.assign(process.env, {
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'local',
@@ -93,6 +105,7 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
     AWS_ENDPOINT_URL_EVENTBRIDGE: aws.url,
     AWS_ENDPOINT_URL_SQS: aws.url,
     EVENT_BUS_NAME: LOCAL_BUS_NAME,
+    CONDUCTOR_WORM_DIR: worm.root,
     CONDUCTOR_STAGE: 'local',
     CONDUCTOR_ALLOW_PRIVATE_ENDPOINTS: options.allowPrivateEndpoints ? 'true' : 'false',
     POWERTOOLS_METRICS_DISABLED: 'true',
@@ -115,7 +128,8 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
   }
   if (!defaultRoute) throw new Error('No function serves the $default route.');
 
-  const mappings = QUEUES.map((spec) => {
+  const mappings = new Map<string, EventSourceMapping>();
+  for (const spec of QUEUES) {
     const consumer = modules.get(spec.consumer);
     const queue = queues.get(`conductor-${spec.id}`);
     if (!consumer || !queue) throw new Error(`Queue ${spec.id}: no consumer function '${spec.consumer}'.`);
@@ -125,8 +139,12 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
       functionName: `conductor-${spec.consumer}`,
     });
     mapping.start();
-    return mapping;
-  });
+    mappings.set(queue.name, mapping);
+  }
+  const stopMappings = () => Promise.all([...mappings.values()].map((mapping) => mapping.stop()));
+  const removeWorm = () => {
+    if (!dataDir) rmSync(wormDir, { recursive: true, force: true });
+  };
   bus.start();
 
   let verify: ((token: string) => ReturnType<ReturnType<typeof makeJwtVerifier>>) | undefined;
@@ -155,10 +173,11 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
   try {
     listening = await gateway.listen(options.port ?? 4000, host);
   } catch (error) {
-    await Promise.all(mappings.map((mapping) => mapping.stop()));
+    await stopMappings();
     await bus.stop();
     await aws.close();
     await dynamo.close();
+    removeWorm();
     started = undefined;
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') {
@@ -180,13 +199,16 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
     dataDir,
     bus,
     queues,
+    mappings,
+    worm,
     stop: async () => {
       await listening.close();
-      await Promise.all(mappings.map((mapping) => mapping.stop()));
+      await stopMappings();
       await bus.stop();
       for (const queue of queues.values()) queue.close();
       await aws.close();
       await dynamo.close();
+      removeWorm();
     },
   };
 };

@@ -1,18 +1,32 @@
 import { dirname, join } from 'node:path';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import * as z from 'zod';
+import { ConfigurationError } from '#shared/env.js';
+import type { HttpEvent, HttpResult } from '#shared/http.js';
 import { defaultPolicyDir, readPolicySources } from '#shared/policy/source.js';
 import { randomIds, systemClock } from '#shared/ports.js';
+import { makeS3Client } from '#shared/s3-client.js';
 import { makeHttpService } from '#shared/service-kit.js';
+import { isSqsEvent } from '#shared/sqs-batch.js';
+import { S3WormStore, type WormStore } from '#shared/worm.js';
 import { CedarPolicyCompiler, declaredActions } from './adapters/cedar-candidates.js';
 import { DynamoDecisionLogReader } from './adapters/dynamo-decision-log-reader.js';
 import { DynamoGrantStore } from './adapters/dynamo-grant-store.js';
 import { makeAuthorizeApp } from './app.js';
+import { makeArchiveConsumer } from './archive-consumer.js';
+import { DecisionArchiver } from './domain/archive.js';
 import { AuthorizeService } from './domain/authorize.js';
 import { DecisionLogService } from './domain/decisions.js';
 import { DryRunService } from './domain/dry-run.js';
 import { GrantService } from './domain/grants.js';
 
-/** Composition root of the authorize function: environment, clients, adapters, app. */
-const service = await makeHttpService('authorize', {});
+/** Composition root of the authorize function: environment, clients, adapters, app and archiver. */
+const service = await makeHttpService('authorize', {
+  /** The evidence (Object Lock) bucket the decision archiver writes to, on AWS. */
+  EVIDENCE_BUCKET_NAME: z.string().min(1).optional(),
+  /** The embedded runtime's filesystem WORM store, in place of the bucket (never set on AWS). */
+  CONDUCTOR_WORM_DIR: z.string().min(1).optional(),
+});
 const { env, logger, enforcer, engine } = service;
 
 /**
@@ -43,7 +57,7 @@ const actions = (() => {
 
 const decisionReader = new DynamoDecisionLogReader(service.doc, env.POLICY_TABLE_NAME);
 
-export const handler = makeAuthorizeApp({
+const http = makeAuthorizeApp({
   logger,
   authorize: service.authorize,
   rateLimit: service.rateLimit,
@@ -68,3 +82,37 @@ export const handler = makeAuthorizeApp({
     cache: { ...engine.stats, hitRate: engine.hitRate },
   }),
 });
+
+/** Where the archiver writes: the evidence bucket on AWS, the local stand-in in the embedded runtime. */
+const openWormStore = async (): Promise<WormStore> => {
+  if (env.CONDUCTOR_WORM_DIR) {
+    const { FileWormStore } = await import('../../../infra/local/worm-store.js');
+    return new FileWormStore(env.CONDUCTOR_WORM_DIR);
+  }
+  if (env.EVIDENCE_BUCKET_NAME) {
+    const s3 = makeS3Client({
+      region: env.AWS_REGION,
+      endpoint: env.AWS_ENDPOINT_URL_S3,
+      instrument: service.instrument,
+    });
+    return new S3WormStore(s3, env.EVIDENCE_BUCKET_NAME);
+  }
+  throw new ConfigurationError(
+    'Invalid environment: EVIDENCE_BUCKET_NAME: required (the decision archiver writes to the evidence bucket)',
+  );
+};
+
+const archive = makeArchiveConsumer({ archiver: new DecisionArchiver(await openWormStore()), logger });
+
+/**
+ * One function, two triggers: API Gateway requests go to the HTTP app; batches of the
+ * decision-archive queue (its event source mapping) go to the archiver.
+ */
+export function handler(event: SQSEvent, context: Context): Promise<SQSBatchResponse>;
+export function handler(event: HttpEvent, context: Context): Promise<HttpResult>;
+export function handler(
+  event: SQSEvent | HttpEvent,
+  context: Context,
+): Promise<SQSBatchResponse | HttpResult> {
+  return isSqsEvent(event) ? archive(event) : http(event, context);
+}

@@ -18,6 +18,11 @@ export interface FunctionEntry {
   readonly routes: readonly RouteSpec[];
   /** Pillar tables this function reads and writes (see infra/tables.ts). */
   readonly tables: readonly string[];
+  /**
+   * Folders of the evidence (Object Lock) bucket this function writes once and reads, e.g.
+   * `decisions/`; it gets EVIDENCE_BUCKET_NAME and no other right on the bucket.
+   */
+  readonly evidence?: readonly string[];
   /** Serves API Gateway's `$default` route: uniform 404/405 for anything unmatched. */
   readonly servesDefaultRoute?: boolean;
 }
@@ -41,10 +46,12 @@ export const FUNCTIONS: readonly FunctionEntry[] = [
   {
     name: 'authorize',
     description:
-      'Policy decisions for other services (single and batch), cross-tenant grants, the decision log, policy dry-run',
+      'Policy decisions for other services (single and batch), cross-tenant grants, the decision log and its WORM archiver (SQS), policy dry-run',
     entry: 'functions/authorize/src/handler.ts',
     routes: authorizeRoutes,
     tables: ['policy'],
+    // The decision-archive queue's consumer writes the decision log's WORM archive here.
+    evidence: ['decisions/'],
   },
 ];
 

@@ -21,11 +21,13 @@ import {
   UserPool,
   type UserPoolClient,
 } from 'aws-cdk-lib/aws-cognito';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { API_BASE, type RouteSpec, routeKeyOf } from '#shared/http.js';
 import { ROLES } from '#shared/identity.js';
 import { API_SETTINGS, FUNCTIONS, type FunctionEntry } from '../../../functions/meta/src/catalog.js';
+import type { QueueSpec } from '../../queues.js';
 import { tableSpec } from '../../tables.js';
 import { LAYER_POLICY_DIRS, type PolicyEngineName, PolicyLayer } from './policy-layer.js';
 import { ServiceFunction } from './service-function.js';
@@ -42,7 +44,7 @@ export interface OidcIssuerSettings {
 export interface ConductorApiStackProps extends StackProps {
   /** Deployment stage: names the API and user pool, passed to every function. */
   readonly stage: string;
-  /** Tables (and later queues, buckets, bus) the functions are granted. */
+  /** Tables, queues, the evidence bucket and the bus the functions are granted. */
   readonly stateful: ConductorStatefulStack;
   /**
    * Verify tokens of this OIDC issuer instead of creating a Cognito user pool.
@@ -94,7 +96,8 @@ const ACCESS_LOG_FORMAT = AccessLogFormat.custom(
 /**
  * The public HTTP API: an HTTP API with a JWT authorizer (a Cognito user pool by default, any OIDC
  * issuer by props) and, for every function of the catalog, one Lambda and its routes. Nothing is
- * wired by hand: a new catalog entry becomes a function, its routes and its table grants.
+ * wired by hand: a new catalog entry becomes a function, its routes and its table grants; a queue of
+ * infra/queues.ts becomes send grants for its producers and an event source on its consumer.
  */
 export class ConductorApiStack extends Stack {
   readonly api: HttpApi;
@@ -172,6 +175,12 @@ export class ConductorApiStack extends Stack {
     const tables = entry.tables.map((id) => ({ spec: tableSpec(id), table: props.stateful.table(id) }));
     for (const { spec, table } of tables) environment[spec.envVar] = table.tableName;
     const enforces = entry.routes.some((spec) => spec.auth === 'jwt');
+    const sends = props.stateful.queueSpecs.filter((spec) => producesTo(spec, entry, enforces));
+    const consumes = props.stateful.queueSpecs.filter((spec) => spec.consumer === entry.name);
+    for (const spec of sends) environment[spec.envVar] = props.stateful.queue(spec.id).queueUrl;
+    if ((entry.evidence ?? []).length > 0) {
+      environment.EVIDENCE_BUCKET_NAME = props.stateful.evidenceBucket.bucketName;
+    }
     if (enforces) {
       if (!entry.tables.includes('policy')) {
         throw new Error(
@@ -194,14 +203,23 @@ export class ConductorApiStack extends Stack {
     });
     for (const { table } of tables) table.grantReadWriteData(fn);
     if (enforces) props.stateful.eventBus.grantPutEventsTo(fn);
-    if (tables.length > 0) {
-      // grantReadWriteData on a table encrypted with the data key also grants the key's data-key
-      // action families. They are scoped to the one data key ARN; the table statement names only
-      // this function's tables.
+    for (const spec of sends) props.stateful.queue(spec.id).grantSendMessages(fn);
+    for (const spec of consumes) this.addQueueConsumer(fn, spec, props);
+    for (const prefix of entry.evidence ?? []) {
+      props.stateful.grantEvidenceWriteOnce(fn, prefix);
+      Validations.of(fn.role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${props.stateful.evidenceBucketArnExportName}/${prefix}*]`,
+        reason: `The function writes (put-once) and reads evidence objects under ${prefix} only: s3:PutObject and s3:GetObject on that prefix of the Object Lock bucket, whose keys it derives itself.`,
+      });
+    }
+    if (tables.length > 0 || sends.length > 0) {
+      // grantReadWriteData on a table, and grantSendMessages on a queue, encrypted with the data key
+      // also grant the key's data-key action families. They are scoped to the one data key ARN; the
+      // table and queue statements name only this function's tables and queues.
       for (const action of ['kms:GenerateDataKey*', 'kms:ReEncrypt*']) {
         Validations.of(fn.role).acknowledge({
           id: `AwsSolutions-IAM5[Action::${action}]`,
-          reason: `${action} comes from grantReadWriteData on a table encrypted with the Conductor data key; the statement is limited to that one key ARN.`,
+          reason: `${action} comes from grantReadWriteData / grantSendMessages on tables and queues encrypted with the Conductor data key; the statement is limited to that one key ARN.`,
         });
       }
     }
@@ -235,6 +253,26 @@ export class ConductorApiStack extends Stack {
       });
     }
     return fn;
+  }
+
+  /**
+   * The Lambda event source mapping of a queue (the stand-in for KEDA): batches of `batchSize`, at
+   * most `maximumConcurrency` concurrent invocations, and partial batch failures reported by the
+   * handler, so only the failed messages come back (and reach the DLQ after maxReceiveCount).
+   */
+  private addQueueConsumer(fn: ServiceFunction, spec: QueueSpec, props: ConductorApiStackProps): void {
+    if (spec.visibilityTimeoutSeconds < fn.timeout.toSeconds()) {
+      throw new Error(
+        `Queue '${spec.id}': visibilityTimeoutSeconds ${spec.visibilityTimeoutSeconds} is shorter than the timeout of its consumer '${spec.consumer}' (${fn.timeout.toSeconds()} s)`,
+      );
+    }
+    fn.function.addEventSource(
+      new SqsEventSource(props.stateful.queue(spec.id), {
+        batchSize: spec.batchSize,
+        maxConcurrency: spec.maximumConcurrency,
+        reportBatchItemFailures: true,
+      }),
+    );
   }
 
   private createUserPool(stage: string, removalPolicy: RemovalPolicy) {
@@ -306,7 +344,22 @@ const assertCatalog = (catalog: readonly FunctionEntry[], stateful: ConductorSta
     if (entry.servesDefaultRoute) defaults += 1;
   }
   if (defaults > 1) throw new Error(`Only one function may serve the $default route; ${defaults} do`);
+  for (const spec of stateful.queueSpecs) {
+    // A queue nobody consumes would keep accepting work until its messages expire: fail synth instead.
+    if (!names.has(spec.consumer)) {
+      throw new Error(`Queue '${spec.id}' is consumed by '${spec.consumer}', which is not in the catalog`);
+    }
+    for (const producer of spec.producers === 'policy-enforcers' ? [] : spec.producers) {
+      if (!names.has(producer)) {
+        throw new Error(`Queue '${spec.id}' names producer '${producer}', which is not in the catalog`);
+      }
+    }
+  }
 };
+
+/** Whether a function sends to a queue: it is named as a producer, or enforces policies and the queue takes every enforcer. */
+const producesTo = (spec: QueueSpec, entry: FunctionEntry, enforces: boolean): boolean =>
+  spec.producers === 'policy-enforcers' ? enforces : spec.producers.includes(entry.name);
 
 const assertRoute = (fnName: string, spec: RouteSpec, routeKeys: Map<string, string>): void => {
   if (!spec.path.startsWith('/')) {

@@ -121,6 +121,8 @@ export class ServiceFunction extends Construct implements IGrantable {
   readonly logGroup: ILogGroup;
   readonly role: Role;
   readonly grantPrincipal: IPrincipal;
+  /** The function timeout: a queue it consumes must keep messages invisible at least this long. */
+  readonly timeout: Duration;
 
   constructor(scope: Construct, id: string, props: ServiceFunctionProps) {
     super(scope, id);
@@ -132,6 +134,8 @@ export class ServiceFunction extends Construct implements IGrantable {
         `ServiceFunction ${props.serviceName}: memorySize must be 128-10240 MB, got ${memorySize}`,
       );
     }
+
+    this.timeout = props.timeout ?? Duration.seconds(10);
 
     const logGroup = new LogGroup(this, 'LogGroup', {
       retention: props.logRetention ?? RetentionDays.ONE_MONTH,
@@ -156,7 +160,7 @@ export class ServiceFunction extends Construct implements IGrantable {
       runtime: Runtime.NODEJS_22_X,
       architecture: Architecture.ARM_64,
       memorySize,
-      timeout: props.timeout ?? Duration.seconds(10),
+      timeout: this.timeout,
       tracing: Tracing.ACTIVE,
       role,
       logGroup,

@@ -1,6 +1,7 @@
 import { Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import { AttributeType, BillingMode, type ITable, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { EventBus, type IEventBus } from 'aws-cdk-lib/aws-events';
+import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { type IKey, Key } from 'aws-cdk-lib/aws-kms';
 import {
   BlockPublicAccess,
@@ -11,11 +12,17 @@ import {
   ObjectOwnership,
   StorageClass,
 } from 'aws-cdk-lib/aws-s3';
+import { type IQueue, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { QUEUES, type QueueSpec } from '../../queues.js';
 import { TABLE_KEY, TABLES, type TableSpec } from '../../tables.js';
 
 /** About 13 months: the cold-retention horizon of the product requirements (§6.4). */
 export const THIRTEEN_MONTHS = Duration.days(396);
+/** The longest SQS keeps a message: a consumer outage of up to two weeks loses nothing. */
+export const QUEUE_RETENTION = Duration.days(14);
+/** Evidence prefixes a function may be granted: one lower-case folder, e.g. `decisions/`. */
+const EVIDENCE_PREFIX = /^[a-z0-9][a-z0-9-]*\/$/;
 
 export interface ConductorStatefulStackProps extends StackProps {
   /** Deployment stage; names the event bus and the KMS alias. */
@@ -39,12 +46,19 @@ export interface ConductorStatefulStackProps extends StackProps {
    * @default TABLES from infra/tables.ts
    */
   readonly tables?: readonly TableSpec[];
+  /**
+   * The queues to create, each with its dead-letter queue.
+   *
+   * @default QUEUES from infra/queues.ts
+   */
+  readonly queues?: readonly QueueSpec[];
 }
 
 /**
  * Everything that holds data: one DynamoDB table per pillar, the data key, the evidence (WORM) and
- * artifacts buckets, and the event bus. Kept apart from compute so a service stack can be destroyed
- * and redeployed without touching data; termination protection guards the stack itself.
+ * artifacts buckets, the SQS queues (each with a DLQ) and the event bus. Kept apart from compute so
+ * a service stack can be destroyed and redeployed without touching data; termination protection
+ * guards the stack itself.
  */
 export class ConductorStatefulStack extends Stack {
   /** Customer-managed key encrypting the tables and the evidence and artifacts buckets. */
@@ -53,12 +67,25 @@ export class ConductorStatefulStack extends Stack {
   readonly tables: Readonly<Record<string, ITable>>;
   /** WORM evidence and audit trail: Object Lock in COMPLIANCE mode with a default retention. */
   readonly evidenceBucket: IBucket;
+  /**
+   * The name of the evidence bucket ARN's export (`conductor-<stage>-evidence-bucket-arn`). Grants
+   * in other stacks import it by this name, so their policies (and cdk-nag's findings on them) read
+   * the same in every synth instead of naming a generated export.
+   */
+  readonly evidenceBucketArnExportName: string;
   /** Eval outputs, reports and other artifacts: warm after 90 days, cold until 13 months, then gone. */
   readonly artifactsBucket: IBucket;
   /** Destination of the S3 server access logs of the other buckets. */
   readonly accessLogsBucket: IBucket;
   /** The one Conductor event bus (DESIGN §7). */
   readonly eventBus: IEventBus;
+  /** The queue specs the queues were built from (infra/queues.ts). */
+  readonly queueSpecs: readonly QueueSpec[];
+  /** The queues, keyed by queue id. */
+  readonly queues: Readonly<Record<string, IQueue>>;
+  /** The dead-letter queue of each queue, keyed by queue id. */
+  readonly deadLetterQueues: Readonly<Record<string, IQueue>>;
+  readonly #evidenceBucketArnImport: string;
 
   constructor(scope: Construct, id: string, props: ConductorStatefulStackProps) {
     super(scope, id, { terminationProtection: true, ...props });
@@ -135,6 +162,11 @@ export class ConductorStatefulStack extends Stack {
       removalPolicy,
     });
 
+    this.evidenceBucketArnExportName = `conductor-${props.stage}-evidence-bucket-arn`;
+    this.#evidenceBucketArnImport = this.exportValue(this.evidenceBucket.bucketArn, {
+      name: this.evidenceBucketArnExportName,
+    });
+
     this.artifactsBucket = new Bucket(this, 'ArtifactsBucket', {
       versioned: true,
       encryption: BucketEncryption.KMS,
@@ -160,9 +192,76 @@ export class ConductorStatefulStack extends Stack {
       removalPolicy,
     });
 
+    // Queues hold accepted work (the decision archive's hand-off, later jobs and rewards): encrypted
+    // with the data key, TLS only, kept as long as SQS allows, with a DLQ after maxReceiveCount.
+    this.queueSpecs = props.queues ?? QUEUES;
+    const queues: Record<string, IQueue> = {};
+    const deadLetterQueues: Record<string, IQueue> = {};
+    for (const spec of this.queueSpecs) {
+      const deadLetterQueue = new Queue(this, `${constructIdOf(spec.id)}DeadLetterQueue`, {
+        encryption: QueueEncryption.KMS,
+        encryptionMasterKey: dataKey,
+        enforceSSL: true,
+        retentionPeriod: QUEUE_RETENTION,
+        removalPolicy,
+      });
+      Validations.of(deadLetterQueue).acknowledge({
+        id: 'AwsSolutions-SQS3',
+        reason: `This is the dead-letter queue of the ${spec.id} queue: messages that failed ${spec.maxReceiveCount} deliveries wait here for an operator; a DLQ of the DLQ would only move the finding.`,
+      });
+      queues[spec.id] = new Queue(this, `${constructIdOf(spec.id)}Queue`, {
+        encryption: QueueEncryption.KMS,
+        encryptionMasterKey: dataKey,
+        enforceSSL: true,
+        retentionPeriod: QUEUE_RETENTION,
+        visibilityTimeout: Duration.seconds(spec.visibilityTimeoutSeconds),
+        deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: spec.maxReceiveCount },
+        removalPolicy,
+      });
+      deadLetterQueues[spec.id] = deadLetterQueue;
+    }
+    this.queues = queues;
+    this.deadLetterQueues = deadLetterQueues;
+
     this.eventBus = new EventBus(this, 'EventBus', {
       eventBusName: `conductor-${props.stage}`,
       description: `Conductor ${props.stage}: domain events of every pillar`,
+    });
+  }
+
+  /** The queue of one queue id; throws early, naming the known ids, for an id not in the list. */
+  queue(id: string): IQueue {
+    const queue = this.queues[id];
+    if (!queue) {
+      throw new Error(
+        `Unknown queue id '${id}'; the stateful stack has: ${Object.keys(this.queues).join(', ') || '(none)'}`,
+      );
+    }
+    return queue;
+  }
+
+  /**
+   * Lets `grantee` write objects once and read them under one prefix of the evidence bucket, and
+   * nothing else there: `s3:PutObject` and `s3:GetObject` on `<prefix>*` (plus the data key's
+   * `kms:GenerateDataKey` and `kms:Decrypt` that SSE-KMS needs). No delete, no retention or legal
+   * hold changes, no listing: Object Lock's default retention applies to every object written.
+   * For grantees in other stacks (the bucket ARN is imported by its export name).
+   */
+  grantEvidenceWriteOnce(grantee: IGrantable, prefix: string): Grant {
+    if (!EVIDENCE_PREFIX.test(prefix)) {
+      throw new Error(
+        `Evidence prefix '${prefix}' must be one lower-case folder ending in '/', e.g. 'decisions/'`,
+      );
+    }
+    Grant.addToPrincipal({
+      grantee,
+      actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+      resourceArns: [this.dataKey.keyArn],
+    });
+    return Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:PutObject', 's3:GetObject'],
+      resourceArns: [`${this.#evidenceBucketArnImport}/${prefix}*`],
     });
   }
 
@@ -178,9 +277,12 @@ export class ConductorStatefulStack extends Stack {
   }
 }
 
-/** `router` -> `RouterTable`: stable construct ids, so logical ids never change under a table. */
-const tableConstructId = (id: string): string =>
-  `${id
+/** `decision-archive` -> `DecisionArchive`: stable construct ids, so logical ids never change. */
+const constructIdOf = (id: string): string =>
+  id
     .split(/[^A-Za-z0-9]+/)
     .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
-    .join('')}Table`;
+    .join('');
+
+/** `router` -> `RouterTable`. */
+const tableConstructId = (id: string): string => `${constructIdOf(id)}Table`;

@@ -3,6 +3,7 @@ import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routeKeyOf } from '#shared/http.js';
 import { ALL_ROUTES, API_SETTINGS, FUNCTIONS } from '../../../functions/meta/src/catalog.js';
+import { QUEUES } from '../../queues.js';
 import { TABLES } from '../../tables.js';
 import {
   actionsOf,
@@ -48,6 +49,39 @@ describe('ConductorApiStack', () => {
       )?.[1] ?? ''
     );
   };
+
+  const statementsOfFunction = (name: string): PolicyStatement[] => {
+    const fn = synth.api.functions[name];
+    if (!fn) throw new Error(`no function ${name}`);
+    const roleId = synth.api.getLogicalId(fn.role.node.defaultChild as never);
+    return Object.values(resources)
+      .filter(
+        (resource) =>
+          resource.Type === 'AWS::IAM::Policy' &&
+          JSON.stringify(resource.Properties.Roles) === JSON.stringify([{ Ref: roleId }]),
+      )
+      .flatMap((policy) => (policy.Properties.PolicyDocument as { Statement: PolicyStatement[] }).Statement);
+  };
+
+  /** The export the API stack imports for a stateful resource's attribute (or its Ref). */
+  const importOfResource = (
+    construct: { node: { defaultChild?: unknown } },
+    attribute: 'Arn' | 'Ref',
+  ): unknown => {
+    const logicalId = synth.stateful.getLogicalId(construct.node.defaultChild as never);
+    const value = attribute === 'Ref' ? { Ref: logicalId } : { 'Fn::GetAtt': [logicalId, attribute] };
+    const outputs = synth.statefulTemplate.toJSON().Outputs as Record<
+      string,
+      { Value: unknown; Export?: { Name: string } }
+    >;
+    const output = Object.values(outputs).find((o) => JSON.stringify(o.Value) === JSON.stringify(value));
+    expect(output?.Export?.Name).toBeDefined();
+    return { 'Fn::ImportValue': output?.Export?.Name };
+  };
+
+  /** The export the API stack imports for a table attribute, read from the stateful template. */
+  const importOf = (tableId: string, attribute: 'Arn'): unknown =>
+    importOfResource(synth.stateful.table(tableId), attribute);
 
   describe('routes', () => {
     it('creates exactly one route per catalog route, plus $default', () => {
@@ -221,36 +255,6 @@ describe('ConductorApiStack', () => {
       for (const role of roles) expect(role.Properties.ManagedPolicyArns).toBeUndefined();
     });
 
-    const statementsOfFunction = (name: string): PolicyStatement[] => {
-      const fn = synth.api.functions[name];
-      if (!fn) throw new Error(`no function ${name}`);
-      const roleId = synth.api.getLogicalId(fn.role.node.defaultChild as never);
-      return Object.values(resources)
-        .filter(
-          (resource) =>
-            resource.Type === 'AWS::IAM::Policy' &&
-            JSON.stringify(resource.Properties.Roles) === JSON.stringify([{ Ref: roleId }]),
-        )
-        .flatMap(
-          (policy) => (policy.Properties.PolicyDocument as { Statement: PolicyStatement[] }).Statement,
-        );
-    };
-
-    /** The export the API stack imports for a table attribute, read from the stateful template. */
-    const importOf = (tableId: string, attribute: 'Arn'): unknown => {
-      const table = synth.stateful.table(tableId);
-      const logicalId = synth.stateful.getLogicalId(table.node.defaultChild as never);
-      const outputs = synth.statefulTemplate.toJSON().Outputs as Record<
-        string,
-        { Value: unknown; Export?: { Name: string } }
-      >;
-      const output = Object.values(outputs).find(
-        (o) => JSON.stringify(o.Value) === JSON.stringify({ 'Fn::GetAtt': [logicalId, attribute] }),
-      );
-      expect(output?.Export?.Name).toBeDefined();
-      return { 'Fn::ImportValue': output?.Export?.Name };
-    };
-
     it("lets the router function touch the router and policy tables' ARNs and nothing else in DynamoDB", () => {
       const router = FUNCTIONS.find((entry) => entry.name === 'router');
       expect(router?.tables).toEqual(['router', 'policy']);
@@ -278,6 +282,82 @@ describe('ConductorApiStack', () => {
         expect(actions).toEqual(
           expect.arrayContaining(['logs:CreateLogStream', 'logs:PutLogEvents', 'xray:PutTraceSegments']),
         );
+      }
+    });
+  });
+
+  describe('queues and the decision archive', () => {
+    const enforcing = FUNCTIONS.filter((entry) => entry.routes.some((spec) => spec.auth === 'jwt'));
+    const archiveQueue = () => synth.stateful.queue('decision-archive');
+    const variablesOf = (name: string): Record<string, unknown> => {
+      const fn = resources[functionLogicalId(name)];
+      if (!fn) throw new Error(`no Lambda resource for ${name}`);
+      return (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+    };
+    const allowing = (name: string, action: string): PolicyStatement[] =>
+      statementsOfFunction(name).filter((s) => s.Effect === 'Allow' && actionsOf(s).includes(action));
+
+    it('maps each queue to its consumer with batch size, maximum concurrency and partial batch failures', () => {
+      synth.apiTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', QUEUES.length);
+      for (const spec of QUEUES) {
+        synth.apiTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+          FunctionName: { Ref: functionLogicalId(spec.consumer) },
+          EventSourceArn: importOfResource(synth.stateful.queue(spec.id), 'Arn'),
+          BatchSize: spec.batchSize,
+          ScalingConfig: { MaximumConcurrency: spec.maximumConcurrency },
+          FunctionResponseTypes: ['ReportBatchItemFailures'],
+        });
+      }
+    });
+
+    it('lets the consumer receive, delete and release messages of its queue', () => {
+      const arn = importOfResource(archiveQueue(), 'Arn');
+      const actions = statementsOfFunction('authorize')
+        .filter((s) => resourcesOf(s).some((r) => JSON.stringify(r) === JSON.stringify(arn)))
+        .flatMap(actionsOf);
+      expect(actions).toEqual(
+        expect.arrayContaining(['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility']),
+      );
+    });
+
+    it('lets every function that enforces policies send to the decision archive queue, and gives it the URL', () => {
+      expect(enforcing.map((entry) => entry.name)).toEqual(expect.arrayContaining(['router', 'authorize']));
+      const arn = importOfResource(archiveQueue(), 'Arn');
+      for (const entry of FUNCTIONS) {
+        const sends = allowing(entry.name, 'sqs:SendMessage');
+        if (enforcing.includes(entry)) {
+          expect(sends.flatMap(resourcesOf)).toEqual([arn]);
+          expect(variablesOf(entry.name).DECISION_ARCHIVE_QUEUE_URL).toEqual(
+            importOfResource(archiveQueue(), 'Ref'),
+          );
+        } else {
+          expect(sends).toEqual([]);
+          expect(variablesOf(entry.name).DECISION_ARCHIVE_QUEUE_URL).toBeUndefined();
+        }
+      }
+    });
+
+    it('lets the authorize function put and get evidence under decisions/ only, and nothing else on the bucket', () => {
+      const s3 = statementsOfFunction('authorize').filter((s) =>
+        actionsOf(s).some((a) => a.startsWith('s3:')),
+      );
+      expect(s3).toHaveLength(1);
+      expect([...actionsOf(s3[0] as PolicyStatement)].sort()).toEqual(['s3:GetObject', 's3:PutObject']);
+      expect(resourcesOf(s3[0] as PolicyStatement)).toEqual([
+        { 'Fn::Join': ['', [{ 'Fn::ImportValue': 'conductor-prod-evidence-bucket-arn' }, '/decisions/*']] },
+      ]);
+      const kms = allowing('authorize', 'kms:GenerateDataKey');
+      expect(kms.flatMap(resourcesOf)).toEqual([importOfResource(synth.stateful.dataKey, 'Arn')]);
+      expect(JSON.stringify(variablesOf('authorize').EVIDENCE_BUCKET_NAME)).toMatch(
+        /Fn::ImportValue.*EvidenceBucket/,
+      );
+      for (const entry of FUNCTIONS.filter((e) => e.name !== 'authorize')) {
+        expect(
+          statementsOfFunction(entry.name)
+            .flatMap(actionsOf)
+            .filter((a) => a.startsWith('s3:')),
+        ).toEqual([]);
+        expect(variablesOf(entry.name).EVIDENCE_BUCKET_NAME).toBeUndefined();
       }
     });
   });

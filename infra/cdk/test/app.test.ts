@@ -8,6 +8,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findOpa } from '#shared/policy/opa-build.js';
 import { FUNCTIONS } from '../../../functions/meta/src/catalog.js';
+import { QUEUES } from '../../queues.js';
 import { ConductorApiStack } from '../lib/api-stack.js';
 import { buildApp, propsFromContext } from '../lib/app.js';
 import { ESM_REQUIRE_BANNER } from '../lib/service-function.js';
@@ -143,6 +144,27 @@ describe('ConductorApiStack catalog checks', () => {
     const { app, stateful } = stacks();
     expect(() => new ConductorApiStack(app, 'A', { stage: 'test', stateful, functions: [entry] })).toThrow(
       /Unknown table id 'nope'/,
+    );
+  });
+
+  it('fails early when a queue’s consumer is not in the catalog', () => {
+    const { app, stateful } = stacks();
+    const lone = { ...entry, name: 'lone', tables: [] };
+    expect(() => new ConductorApiStack(app, 'A', { stage: 'test', stateful, functions: [lone] })).toThrow(
+      /Queue 'decision-archive' is consumed by 'authorize', which is not in the catalog/,
+    );
+  });
+
+  it('fails early when a queue’s visibility timeout is shorter than its consumer’s timeout', () => {
+    const app = scratchApp({ 'aws:cdk:bundling-stacks': [] });
+    const [archive] = QUEUES;
+    if (!archive) throw new Error('no queues');
+    const stateful = new ConductorStatefulStack(app, 'S', {
+      stage: 'test',
+      queues: [{ ...archive, visibilityTimeoutSeconds: 5 }],
+    });
+    expect(() => new ConductorApiStack(app, 'A', { stage: 'test', stateful })).toThrow(
+      /visibilityTimeoutSeconds 5 is shorter than the timeout of its consumer 'authorize' \(10 s\)/,
     );
   });
 

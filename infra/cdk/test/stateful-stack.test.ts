@@ -1,5 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { QUEUES } from '../../queues.js';
 import { TABLE_KEY, TABLES } from '../../tables.js';
 import { type Synthesized, synthConductor } from './synth.js';
 
@@ -156,6 +157,76 @@ describe('ConductorStatefulStack', () => {
           },
         });
       }
+    });
+  });
+
+  describe('queues', () => {
+    const logicalIdOf = (construct: { node: { defaultChild?: unknown } }): string =>
+      synth.stateful.getLogicalId(construct.node.defaultChild as never);
+
+    it('creates one queue and one dead-letter queue per entry of QUEUES', () => {
+      expect(QUEUES.map((spec) => spec.id)).toContain('decision-archive');
+      synth.statefulTemplate.resourceCountIs('AWS::SQS::Queue', 2 * QUEUES.length);
+    });
+
+    for (const spec of QUEUES) {
+      it(`gives the ${spec.id} queue a DLQ after ${spec.maxReceiveCount} receives, a ${spec.visibilityTimeoutSeconds} s visibility timeout, the data key and 14 days' retention`, () => {
+        const queueId = logicalIdOf(synth.stateful.queue(spec.id));
+        const dlq = synth.stateful.deadLetterQueues[spec.id];
+        if (!dlq) throw new Error(`no DLQ for ${spec.id}`);
+        const dlqId = logicalIdOf(dlq);
+        const resources = synth.statefulTemplate.toJSON().Resources as Record<string, Resource>;
+        expect(resources[queueId]).toMatchObject({
+          Type: 'AWS::SQS::Queue',
+          DeletionPolicy: 'Retain',
+          Properties: {
+            VisibilityTimeout: spec.visibilityTimeoutSeconds,
+            MessageRetentionPeriod: 14 * 24 * 3600,
+            KmsMasterKeyId: { 'Fn::GetAtt': [dataKeyId, 'Arn'] },
+            RedrivePolicy: {
+              deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] },
+              maxReceiveCount: spec.maxReceiveCount,
+            },
+          },
+        });
+        expect(resources[dlqId]).toMatchObject({
+          Type: 'AWS::SQS::Queue',
+          DeletionPolicy: 'Retain',
+          Properties: {
+            MessageRetentionPeriod: 14 * 24 * 3600,
+            KmsMasterKeyId: { 'Fn::GetAtt': [dataKeyId, 'Arn'] },
+          },
+        });
+        expect(resources[dlqId]?.Properties.RedrivePolicy).toBeUndefined();
+      });
+    }
+
+    it('denies every request that is not over TLS, on every queue', () => {
+      const queues = Object.keys(synth.statefulTemplate.findResources('AWS::SQS::Queue'));
+      for (const queue of queues) {
+        synth.statefulTemplate.hasResourceProperties('AWS::SQS::QueuePolicy', {
+          Queues: [{ Ref: queue }],
+          PolicyDocument: {
+            Statement: Match.arrayWith([
+              Match.objectLike({
+                Effect: 'Deny',
+                Action: 'sqs:*',
+                Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+              }),
+            ]),
+          },
+        });
+      }
+    });
+
+    it('refuses an unknown queue id, naming the known ones', () => {
+      expect(() => synth.stateful.queue('nope')).toThrow(/Unknown queue id 'nope'.*decision-archive/);
+    });
+  });
+
+  it('exports the evidence bucket ARN under a stable, stage-named export', () => {
+    synth.statefulTemplate.hasOutput('*', {
+      Export: { Name: 'conductor-prod-evidence-bucket-arn' },
     });
   });
 

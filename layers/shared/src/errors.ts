@@ -97,6 +97,23 @@ export class TooManyRequestsError extends AppError {
   }
 }
 
+/**
+ * Back-pressure: the request was not served because something it must leave on record could not be
+ * written (e.g. the decision log or its archive). Nothing was done; the caller retries after
+ * `Retry-After`.
+ */
+export class ServiceUnavailableError extends AppError {
+  constructor(
+    message = 'Temporarily unavailable; retry later.',
+    code = 'unavailable',
+    retryAfterSeconds = 1,
+  ) {
+    super(503, code, message, {
+      headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) },
+    });
+  }
+}
+
 /** A failure of a dependency (expert endpoint, downstream service) that is not the caller's fault. */
 export class UpstreamError extends AppError {
   constructor(message = 'An upstream dependency failed.', code = 'upstream_failed') {

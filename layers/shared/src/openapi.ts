@@ -21,6 +21,7 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
   422: 'Well-formed but refused (e.g. a private endpoint address)',
   429: 'Rate limited (see Retry-After)',
   500: 'Internal error (the body reveals nothing)',
+  503: 'The policy decision could not be recorded (decision log or archive); nothing was done, retry after Retry-After',
 };
 
 const commonHeaders = {
@@ -35,7 +36,11 @@ const errorResponse = (status: number) => ({
 });
 
 const operationOf = (spec: RouteSpec): ZodOpenApiOperationObject => {
-  const statuses = new Set<number>([...spec.errors, 500, ...(spec.auth === 'jwt' ? [401, 403, 429] : [])]);
+  const statuses = new Set<number>([
+    ...spec.errors,
+    500,
+    ...(spec.auth === 'jwt' ? [401, 403, 429, 503] : []),
+  ]);
   const responses: Record<string, unknown> = {
     [String(spec.success.status)]: {
       description: spec.success.description,

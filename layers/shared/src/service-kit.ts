@@ -4,6 +4,7 @@ import { makeDocumentClient } from './dynamodb-client.js';
 import { baseEnvSchema, parseEnv } from './env.js';
 import { EventBridgePublisher, makeEventBridgeClient } from './eventbridge.js';
 import type { RouteRateLimiter } from './http.js';
+import { SqsDecisionArchive } from './policy/archive.js';
 import { makeEnforcement } from './policy/enforcement.js';
 import { OpaPolicyEngine } from './policy/opa.js';
 import { defaultPolicyDir, loadPolicyEngine, UnavailableEngine } from './policy/source.js';
@@ -16,11 +17,17 @@ import {
   type RateLimiter,
   rateLimitHeaders,
 } from './rate-limit.js';
+import { makeSqsClient } from './sqs-client.js';
 import { telemetryFor } from './telemetry.js';
 
-/** What every HTTP function needs besides its own env: the policy table (decisions, grants, rate windows). */
+/**
+ * What every HTTP function needs besides its own env: the policy table (decisions, grants, rate
+ * windows) and the queue that hands every decision to the append-only archive.
+ */
 export const httpServiceEnvSchema = baseEnvSchema.extend({
   POLICY_TABLE_NAME: z.string().min(1),
+  /** The decision-archive queue (infra/queues.ts): no decision is answered before it is accepted here. */
+  DECISION_ARCHIVE_QUEUE_URL: z.url(),
   POLICY_DIR: z.string().min(1).optional(),
   /** `cedar` (default) or `opa` (POLICY_DIR then holds the policy.wasm built by `opa build -t wasm`). */
   POLICY_ENGINE: z.enum(['cedar', 'opa']).default('cedar'),
@@ -62,7 +69,8 @@ export const rateLimiterHook =
 
 /**
  * The shared part of an HTTP function's composition root: env parsed once, telemetry, the DynamoDB
- * document client, the event publisher and the policy enforcement point. A handler adds its own
+ * document client, the event publisher and the policy enforcement point (with its decision log and
+ * the SQS hand-off to the decision archive). A handler adds its own
  * adapters and binds its routes; it cannot skip enforcement because `httpApp` requires it.
  */
 export const makeHttpService = async <E extends z.ZodRawShape>(serviceName: string, extraEnv: E) => {
@@ -93,11 +101,13 @@ export const makeHttpService = async <E extends z.ZodRawShape>(serviceName: stri
     env.POLICY_ENGINE === 'opa'
       ? await loadOpaEngine(join(env.POLICY_DIR ?? defaultPolicyDir(), 'policy.wasm'), onLoadError)
       : loadPolicyEngine(env.POLICY_DIR, onLoadError);
+  const sqs = makeSqsClient({ region: env.AWS_REGION, endpoint: env.AWS_ENDPOINT_URL_SQS, instrument });
   const enforcement = makeEnforcement({
     doc,
     policyTableName: env.POLICY_TABLE_NAME,
     logger,
     events,
+    archive: new SqsDecisionArchive(sqs, env.DECISION_ARCHIVE_QUEUE_URL),
     engine,
   });
   const limiter = new DynamoRateLimiter(doc, env.POLICY_TABLE_NAME, {
@@ -105,5 +115,5 @@ export const makeHttpService = async <E extends z.ZodRawShape>(serviceName: stri
     onError: (error) => logger.warn('rate limiter unavailable; request admitted', { error: String(error) }),
   });
   const rateLimit = rateLimiterHook(limiter);
-  return { env, logger, metrics, tracer, doc, events, rateLimit, ...enforcement };
+  return { env, logger, metrics, tracer, instrument, doc, events, rateLimit, ...enforcement };
 };

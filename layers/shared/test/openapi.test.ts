@@ -143,7 +143,7 @@ describe('buildOpenApi over the API catalog', () => {
   });
 
   it.each(jwtRoutes.map((route) => [route.operationId, route] as const))(
-    'requires bearerAuth on %s and documents its 401, 403 and 429',
+    'requires bearerAuth on %s and documents its 401, 403, 429 and 503',
     (_, route) => {
       // Act
       const operation = operationOf(route);
@@ -151,7 +151,7 @@ describe('buildOpenApi over the API catalog', () => {
       // Assess
       expect(operation?.security).toEqual([{ bearerAuth: [] }]);
       expect(Object.keys(operation?.responses ?? {})).toEqual(
-        expect.arrayContaining(['401', '403', '429', '500']),
+        expect.arrayContaining(['401', '403', '429', '500', '503']),
       );
     },
   );

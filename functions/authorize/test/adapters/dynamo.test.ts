@@ -1,6 +1,7 @@
 import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeDocumentClient } from '#shared/dynamodb-client.js';
+import { NoArchive } from '#shared/policy/archive.js';
 import { DynamoDecisionLog } from '#shared/policy/dynamo-policy-store.js';
 import { type DecisionRecord, PolicyEnforcer } from '#shared/policy/enforcer.js';
 import { GRANT_ENTITY, type Grant } from '#shared/policy/grants.js';
@@ -152,6 +153,7 @@ describe('DynamoDecisionLogReader on dynalite', () => {
       },
       grants: { grantedTenants: async () => [] },
       log: new DynamoDecisionLog(doc, tableName),
+      archive: new NoArchive(),
       clock,
       ids: new SequentialIds(),
     });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Principal } from '#shared/identity.js';
+import { NoArchive } from '#shared/policy/archive.js';
 import { CedarPolicyEngine } from '#shared/policy/cedar.js';
 import { type DecisionRecord, type GrantLookup, PolicyEnforcer } from '#shared/policy/enforcer.js';
 import { type Grant, grantIsLive } from '#shared/policy/grants.js';
@@ -31,6 +32,7 @@ const setup = () => {
     engine: new CedarPolicyEngine(sources),
     grants: lookup,
     log: { record: async (records) => void logged.push(...records) },
+    archive: new NoArchive(),
     clock,
     ids: new SequentialIds(),
   });

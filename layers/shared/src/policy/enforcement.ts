@@ -5,7 +5,7 @@ import type { RouteAuthorizer } from '../http.js';
 import { randomIds, systemClock } from '../ports.js';
 import { CachedPolicyEngine } from './cache.js';
 import { DynamoDecisionLog, DynamoGrantLookup } from './dynamo-policy-store.js';
-import { PolicyEnforcer } from './enforcer.js';
+import { type DecisionArchive, PolicyEnforcer } from './enforcer.js';
 import type { PolicyEngine } from './types.js';
 
 /** The enforcer as the kernel's HTTP app needs it: the route's action on the tenant the request acts in. */
@@ -26,13 +26,16 @@ export interface EnforcementWiring {
   readonly policyTableName: string;
   readonly logger: Logger;
   readonly events?: EventPublisher | undefined;
+  /** Where every decision is handed off for the append-only archive (SqsDecisionArchive in services). */
+  readonly archive: DecisionArchive;
   /** The loaded engine (Cedar or OPA); it is wrapped in the 60 s decision cache here. */
   readonly engine: PolicyEngine;
 }
 
 /**
  * Composition of the policy enforcement point for a handler: the engine (loaded once per process,
- * failing closed), the 60 s decision cache, grants and the decision log in the policy table.
+ * failing closed), the 60 s decision cache, grants, the decision log in the policy table and the
+ * hand-off to the decision archive.
  */
 export const makeEnforcement = (wiring: EnforcementWiring) => {
   const engine = new CachedPolicyEngine(wiring.engine);
@@ -40,6 +43,7 @@ export const makeEnforcement = (wiring: EnforcementWiring) => {
     engine,
     grants: new DynamoGrantLookup(wiring.doc, wiring.policyTableName),
     log: new DynamoDecisionLog(wiring.doc, wiring.policyTableName),
+    archive: wiring.archive,
     events: wiring.events,
     clock: systemClock,
     ids: randomIds,

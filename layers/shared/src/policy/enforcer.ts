@@ -1,5 +1,5 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { ForbiddenError } from '../errors.js';
+import { ForbiddenError, ServiceUnavailableError } from '../errors.js';
 import type { EventPublisher } from '../events.js';
 import type { Principal } from '../identity.js';
 import type { Clock, IdGenerator } from '../ports.js';
@@ -35,10 +35,19 @@ export interface DecisionLog {
   record(records: readonly DecisionRecord[]): Promise<void>;
 }
 
+/**
+ * Port: the append-only archive that keeps decisions past the hot log's 30 days. `append` resolves
+ * only once the records are handed off durably (e.g. accepted by a queue that feeds a WORM store).
+ */
+export interface DecisionArchive {
+  append(records: readonly DecisionRecord[]): Promise<void>;
+}
+
 export interface EnforcerDeps {
   readonly engine: PolicyEngine;
   readonly grants: GrantLookup;
   readonly log: DecisionLog;
+  readonly archive: DecisionArchive;
   readonly events?: EventPublisher | undefined;
   readonly clock: Clock;
   readonly ids: IdGenerator;
@@ -61,8 +70,10 @@ export interface EnforceInput {
 
 /**
  * The policy enforcement point every endpoint passes through (via the kernel's HTTP app): builds the
- * request from verified claims, asks the engine, logs the decision durably before answering, emits
- * `policy_denied` on a deny. Deny and engine failure look the same to the caller: no access.
+ * request from verified claims, asks the engine, writes the decision to the hot log and hands it to
+ * the archive (concurrently) before answering, emits `policy_denied` on a deny. Deny and engine
+ * failure look the same to the caller: no access. If either write fails nothing is answered: the
+ * request fails with 503 (back-pressure, never a decision that is not on record).
  */
 export class PolicyEnforcer {
   constructor(private readonly deps: EnforcerDeps) {}
@@ -121,9 +132,19 @@ export class PolicyEnforcer {
       ...(decision.error ? { error: decision.error } : {}),
     };
     // The caller's own tenant keeps a copy too, so both sides of a cross-tenant attempt can audit it.
-    await this.deps.log.record(
-      crossTenant ? [record, { ...record, tenantId: input.principal.tenantId }] : [record],
-    );
+    const records = crossTenant ? [record, { ...record, tenantId: input.principal.tenantId }] : [record];
+    try {
+      await Promise.all([this.deps.log.record(records), this.deps.archive.append(records)]);
+    } catch (error) {
+      this.deps.logger?.error('policy decision not recorded; refusing to answer', {
+        decisionId,
+        error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+      });
+      throw new ServiceUnavailableError(
+        'The policy decision could not be recorded; retry later.',
+        'decision_not_recorded',
+      );
+    }
     if (decision.error)
       this.deps.logger?.error('policy decision failed closed', { decisionId, reason: decision.error });
     if (!decision.allow) await this.#announceDenial(record);

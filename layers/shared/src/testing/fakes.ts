@@ -1,6 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { ConflictError, ValidationError } from '../errors.js';
 import { MissingTenantError, type Page, partitionKey, type TenantRecord } from '../tenant-store.js';
+import { assertWormKey, type WormStore, WormViolationError } from '../worm.js';
 
 /**
  * An in-memory stand-in for TenantRecordStore, for domain tests. Same contract: creates fail with
@@ -96,6 +97,36 @@ export class InMemoryTenantRecords<T extends TenantRecord> {
     return [...this.#partitions.values()].flatMap((partition) =>
       [...partition.values()].map((record) => structuredClone(record)),
     );
+  }
+}
+
+/**
+ * An in-memory stand-in for a WormStore, for domain tests: the same refusals (different content under
+ * a taken key, any delete: its retention never ends), and `objects` to look at what was written.
+ */
+export class InMemoryWormStore implements WormStore {
+  readonly objects = new Map<string, { readonly body: string; readonly contentType?: string | undefined }>();
+
+  async putOnce(key: string, body: string, contentType?: string): Promise<'created' | 'exists'> {
+    await settle();
+    assertWormKey(key);
+    const existing = this.objects.get(key);
+    if (existing === undefined) {
+      this.objects.set(key, { body, contentType });
+      return 'created';
+    }
+    if (existing.body !== body) throw new WormViolationError(`${key} already holds different content`);
+    return 'exists';
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    await settle();
+    return this.objects.get(key)?.body;
+  }
+
+  async delete(key: string): Promise<void> {
+    await settle();
+    if (this.objects.has(key)) throw new WormViolationError(`${key} is retained`);
   }
 }
 

@@ -1,0 +1,161 @@
+/**
+ * The embedded runtime's stand-in for S3 Object Lock (STACK.md: s3rver ignores Object Lock): a
+ * filesystem WORM store behind the kernel's `WormStore` port. Objects are files under the root
+ * (`<root>/<key>`), never changed once written:
+ * - a write goes to a staging file created exclusively (`wx`), is fsynced and made read-only
+ *   (0444), and is then hard-linked to its key; `link` fails when the key is taken, so an object
+ *   appears complete or not at all (a crash leaves at most a stray staging file) and is never replaced;
+ * - a second write of identical content is `exists` (retries are idempotent); different content is
+ *   a `WormViolationError`;
+ * - delete is refused with `WormViolationError` until `retentionDays` after the object was written
+ *   (like COMPLIANCE-mode retention, counted from the file's modification time).
+ *
+ * Deliberate differences from S3: no versions, no legal holds, and the content type is not kept.
+ * File modes do not stop a process running as root; the refusals of this class do.
+ */
+import { randomUUID } from 'node:crypto';
+import { type Dirent, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmod, link, mkdir, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { assertWormKey, type WormStore, WormViolationError } from '#shared/worm.js';
+
+/** About 13 months, the evidence bucket's default Object Lock retention (THIRTEEN_MONTHS in CDK). */
+export const DEFAULT_RETENTION_DAYS = 396;
+const DAY_MS = 24 * 60 * 60 * 1000;
+const STAGING = '.staging';
+const STALE_STAGING_MS = 60 * 60 * 1000;
+
+export interface FileWormStoreOptions {
+  /** Days during which an object cannot be deleted (default 396). */
+  readonly retentionDays?: number;
+  /** Milliseconds since the epoch; default `Date.now`. */
+  readonly clock?: () => number;
+}
+
+const errorCode = (error: unknown): string | undefined => (error as NodeJS.ErrnoException | undefined)?.code;
+
+export class FileWormStore implements WormStore {
+  readonly root: string;
+  readonly retentionDays: number;
+  readonly #clock: () => number;
+  readonly #staging: string;
+
+  constructor(root: string, options: FileWormStoreOptions = {}) {
+    const retentionDays = options.retentionDays ?? DEFAULT_RETENTION_DAYS;
+    if (!(retentionDays >= 0)) throw new RangeError(`retentionDays must be 0 or more, got ${retentionDays}`);
+    this.root = resolve(root);
+    this.retentionDays = retentionDays;
+    this.#clock = options.clock ?? Date.now;
+    this.#staging = join(this.root, STAGING);
+    mkdirSync(this.#staging, { recursive: true });
+    // Staging files of writes a crash interrupted were never linked, so never objects. Only old ones
+    // go: another store on the same root may be writing right now.
+    for (const name of readdirSync(this.#staging)) {
+      const staged = join(this.#staging, name);
+      const modified = statSync(staged, { throwIfNoEntry: false })?.mtimeMs;
+      if (modified !== undefined && this.#clock() - modified > STALE_STAGING_MS)
+        rmSync(staged, { force: true });
+    }
+  }
+
+  async putOnce(key: string, body: string, _contentType?: string): Promise<'created' | 'exists'> {
+    const path = this.#pathOf(key);
+    const content = Buffer.from(body, 'utf8');
+    const staged = join(this.#staging, `${randomUUID()}.tmp`);
+    const handle = await open(staged, 'wx', 0o444);
+    try {
+      await handle.writeFile(content);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    try {
+      // The umask may have taken read bits away: set the mode exactly.
+      await chmod(staged, 0o444);
+      await mkdir(dirname(path), { recursive: true });
+      try {
+        await link(staged, path);
+      } catch (error) {
+        if (errorCode(error) !== 'EEXIST') throw error;
+        const existing = await readFile(path);
+        if (!existing.equals(content)) {
+          throw new WormViolationError(
+            `${key} already holds different content; WORM objects are never replaced`,
+          );
+        }
+        return 'exists';
+      }
+      await syncDirectory(dirname(path));
+      return 'created';
+    } finally {
+      await rm(staged, { force: true });
+    }
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    try {
+      return await readFile(this.#pathOf(key), 'utf8');
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    const path = this.#pathOf(key);
+    let writtenAt: number;
+    try {
+      writtenAt = (await stat(path)).mtimeMs;
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return;
+      throw error;
+    }
+    const retainUntil = writtenAt + this.retentionDays * DAY_MS;
+    if (this.#clock() < retainUntil) {
+      throw new WormViolationError(`${key} is retained until ${new Date(retainUntil).toISOString()}`);
+    }
+    await unlink(path);
+  }
+
+  /** The keys stored under `prefix` (a folder of keys, e.g. `decisions/2026`), sorted. Local only. */
+  async keys(prefix = ''): Promise<string[]> {
+    const start = prefix === '' ? this.root : this.#pathOf(prefix.replace(/\/+$/, ''));
+    const found: string[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      let entries: Dirent[];
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (error) {
+        if (errorCode(error) === 'ENOENT' || errorCode(error) === 'ENOTDIR') return;
+        throw error;
+      }
+      for (const entry of entries) {
+        const path = join(dir, entry.name);
+        if (path === this.#staging) continue;
+        if (entry.isDirectory()) await walk(path);
+        else if (entry.isFile()) found.push(relative(this.root, path).split(sep).join('/'));
+      }
+    };
+    await walk(start);
+    return found.sort();
+  }
+
+  /** Where `key` lives: always inside the root (the key grammar rules out `..` and absolute paths). */
+  #pathOf(key: string): string {
+    assertWormKey(key);
+    return join(this.root, ...key.split('/'));
+  }
+}
+
+/** Makes a new directory entry durable; a no-op where directories cannot be opened (Windows). */
+const syncDirectory = async (dir: string): Promise<void> => {
+  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch (error) {
+    if (!['EISDIR', 'EPERM', 'EINVAL', 'EACCES'].includes(errorCode(error) ?? '')) throw error;
+  } finally {
+    await handle?.close();
+  }
+};

@@ -1,0 +1,155 @@
+import { createHash } from 'node:crypto';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+
+/**
+ * Port: write-once, read-many storage (the decision-log archive now, compliance evidence later).
+ * An object is written once and never changed; it cannot be deleted before its retention ends.
+ * On AWS this is S3 Object Lock (COMPLIANCE mode, the bucket's default retention); the embedded
+ * runtime uses a filesystem stand-in with the same refusals (`infra/local/worm-store.ts`).
+ */
+export interface WormStore {
+  /**
+   * Writes `body` under `key` unless something is there already. Idempotent: `exists` when the
+   * stored content is identical (a retried write); rejects with `WormViolationError` when it differs.
+   */
+  putOnce(key: string, body: string, contentType?: string): Promise<'created' | 'exists'>;
+  /** The stored content, or undefined when nothing is stored under `key`. */
+  get(key: string): Promise<string | undefined>;
+  /**
+   * Removes an object whose retention has ended; rejects with `WormViolationError` before that (or
+   * while a legal hold is on). Nothing stored under `key` is not an error.
+   */
+  delete(key: string): Promise<void>;
+}
+
+/** An attempt to change or remove what a WORM store keeps: overwrite with other content, early delete. */
+export class WormViolationError extends Error {
+  override readonly name = 'WormViolationError';
+}
+
+/** A key a WORM store does not accept (see `WORM_KEY`). */
+export class InvalidWormKeyError extends RangeError {
+  override readonly name = 'InvalidWormKeyError';
+}
+
+/**
+ * Keys are `/`-separated segments of letters, digits, `.`, `_`, `=` and `-`, none starting with a dot
+ * (so no `..`, no hidden files), at most 1024 characters: the same key works as an S3 key and as a
+ * relative file path.
+ */
+export const WORM_KEY = /^[A-Za-z0-9_=-][A-Za-z0-9._=-]*(\/[A-Za-z0-9_=-][A-Za-z0-9._=-]*)*$/;
+
+export const assertWormKey = (key: string): void => {
+  if (key.length > 1024 || !WORM_KEY.test(key)) {
+    throw new InvalidWormKeyError(`'${key}' is not a valid WORM key (see WORM_KEY)`);
+  }
+};
+
+/** SHA-256 of the UTF-8 bytes, base64: the form of S3's `ChecksumSHA256`. */
+export const sha256Base64 = (body: string | Uint8Array): string =>
+  createHash('sha256').update(body).digest('base64');
+
+const statusOf = (error: unknown): number | undefined =>
+  (error as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+const nameOf = (error: unknown): string | undefined => (error as { name?: string } | undefined)?.name;
+
+const isPreconditionFailed = (error: unknown): boolean =>
+  nameOf(error) === 'PreconditionFailed' || statusOf(error) === 412;
+const isNotFound = (error: unknown): boolean =>
+  nameOf(error) === 'NoSuchKey' || nameOf(error) === 'NotFound' || statusOf(error) === 404;
+
+/**
+ * The WORM store on S3: a bucket with Object Lock, whose default retention (COMPLIANCE mode) applies
+ * to every object written here. `PutObject` with `If-None-Match: *` creates an object only when the
+ * key is free (S3 answers 412 otherwise), so a write never replaces a version; the SHA-256 checksum
+ * is sent (Object Lock requires an integrity checksum on writes) and compared when the key is taken.
+ */
+export class S3WormStore implements WormStore {
+  constructor(
+    private readonly s3: Pick<S3Client, 'send'>,
+    private readonly bucketName: string,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async putOnce(
+    key: string,
+    body: string,
+    contentType = 'application/octet-stream',
+  ): Promise<'created' | 'exists'> {
+    assertWormKey(key);
+    const checksum = sha256Base64(body);
+    try {
+      await this.s3.send(
+        new PutObjectCommand({
+          Bucket: this.bucketName,
+          Key: key,
+          Body: body,
+          ContentType: contentType,
+          IfNoneMatch: '*',
+          ChecksumAlgorithm: 'SHA256',
+          ChecksumSHA256: checksum,
+        }),
+      );
+      return 'created';
+    } catch (error) {
+      if (!isPreconditionFailed(error)) throw error;
+    }
+    if ((await this.#checksumOf(key)) !== checksum) {
+      throw new WormViolationError(`${key} already holds different content; WORM objects are never replaced`);
+    }
+    return 'exists';
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    assertWormKey(key);
+    try {
+      const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucketName, Key: key }));
+      return (await out.Body?.transformToString('utf8')) ?? '';
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    assertWormKey(key);
+    let head: { VersionId?: string; ObjectLockRetainUntilDate?: Date; ObjectLockLegalHoldStatus?: string };
+    try {
+      head = await this.s3.send(new HeadObjectCommand({ Bucket: this.bucketName, Key: key }));
+    } catch (error) {
+      if (isNotFound(error)) return;
+      throw error;
+    }
+    if (head.ObjectLockLegalHoldStatus === 'ON') {
+      throw new WormViolationError(`${key} is under legal hold`);
+    }
+    const until = head.ObjectLockRetainUntilDate;
+    if (until && until.getTime() > this.now().getTime()) {
+      throw new WormViolationError(`${key} is retained until ${until.toISOString()}`);
+    }
+    // Deleting the version itself: a plain DeleteObject would only hide it behind a delete marker.
+    await this.s3.send(
+      new DeleteObjectCommand({
+        Bucket: this.bucketName,
+        Key: key,
+        ...(head.VersionId ? { VersionId: head.VersionId } : {}),
+      }),
+    );
+  }
+
+  /** The stored object's SHA-256: from its checksum when S3 has one, else by reading it. */
+  async #checksumOf(key: string): Promise<string | undefined> {
+    const head = await this.s3.send(
+      new HeadObjectCommand({ Bucket: this.bucketName, Key: key, ChecksumMode: 'ENABLED' }),
+    );
+    if (head.ChecksumSHA256 && !head.ChecksumSHA256.includes('-')) return head.ChecksumSHA256;
+    const stored = await this.get(key);
+    return stored === undefined ? undefined : sha256Base64(stored);
+  }
+}

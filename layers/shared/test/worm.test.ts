@@ -1,0 +1,270 @@
+import { readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  type GetObjectCommandOutput,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
+import 'aws-sdk-client-mock-vitest/extend';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { InvalidWormKeyError, S3WormStore, sha256Base64, WormViolationError } from '#shared/worm.js';
+import { FileWormStore } from '../../../infra/local/worm-store.js';
+
+const BUCKET = 'conductor-evidence';
+const KEY = 'decisions/2026/03/01/0b7c7f9e-5d0e-4d4b-9a53-2f3f1c1f0a11.jsonl';
+const BODY = '{"decisionId":"dec_1","allow":true}\n';
+
+const s3Error = (name: string, status: number): S3ServiceException =>
+  new S3ServiceException({ name, $fault: 'client', $metadata: { httpStatusCode: status }, message: name });
+
+describe('S3WormStore', () => {
+  const client = new S3Client({ region: 'us-east-1' });
+  const s3 = mockClient(client);
+  const now = new Date('2026-03-01T12:00:00.000Z');
+  const store = new S3WormStore(client, BUCKET, () => now);
+
+  afterEach(() => s3.reset());
+
+  it('creates an object only if the key is free, with a SHA-256 checksum and the content type', async () => {
+    // Prepare
+    s3.on(PutObjectCommand).resolves({});
+
+    // Act
+    const outcome = await store.putOnce(KEY, BODY, 'application/x-ndjson');
+
+    // Assess
+    expect(outcome).toBe('created');
+    expect(s3).toHaveReceivedCommandWith(PutObjectCommand, {
+      Bucket: BUCKET,
+      Key: KEY,
+      Body: BODY,
+      ContentType: 'application/x-ndjson',
+      IfNoneMatch: '*',
+      ChecksumAlgorithm: 'SHA256',
+      ChecksumSHA256: sha256Base64(BODY),
+    });
+    expect(s3).not.toHaveReceivedCommand(HeadObjectCommand);
+  });
+
+  it('answers exists when S3 says 412 PreconditionFailed and the stored object has the same checksum', async () => {
+    // Prepare
+    s3.on(PutObjectCommand).rejects(s3Error('PreconditionFailed', 412));
+    s3.on(HeadObjectCommand).resolves({ ChecksumSHA256: sha256Base64(BODY) });
+
+    // Act
+    const outcome = await store.putOnce(KEY, BODY);
+
+    // Assess
+    expect(outcome).toBe('exists');
+    expect(s3).toHaveReceivedCommandWith(HeadObjectCommand, {
+      Bucket: BUCKET,
+      Key: KEY,
+      ChecksumMode: 'ENABLED',
+    });
+  });
+
+  it('refuses with WormViolationError when the taken key holds different content', async () => {
+    // Prepare
+    s3.on(PutObjectCommand).rejects(s3Error('PreconditionFailed', 412));
+    s3.on(HeadObjectCommand).resolves({ ChecksumSHA256: sha256Base64('something else') });
+
+    // Act
+    const outcome = store.putOnce(KEY, BODY);
+
+    // Assess
+    await expect(outcome).rejects.toBeInstanceOf(WormViolationError);
+  });
+
+  it('compares by reading the object when S3 keeps no SHA-256 checksum for it', async () => {
+    // Prepare
+    s3.on(PutObjectCommand).rejects(s3Error('PreconditionFailed', 412));
+    s3.on(HeadObjectCommand).resolves({});
+    s3.on(GetObjectCommand).resolves({
+      Body: { transformToString: async () => BODY },
+    } as unknown as GetObjectCommandOutput);
+
+    // Act
+    const outcome = await store.putOnce(KEY, BODY);
+
+    // Assess
+    expect(outcome).toBe('exists');
+    expect(s3).toHaveReceivedCommandWith(GetObjectCommand, { Bucket: BUCKET, Key: KEY });
+  });
+
+  it('passes any other failure on (the caller retries): nothing is reported as stored', async () => {
+    // Prepare
+    s3.on(PutObjectCommand).rejects(s3Error('AccessDenied', 403));
+
+    // Act
+    const outcome = store.putOnce(KEY, BODY);
+
+    // Assess
+    await expect(outcome).rejects.toMatchObject({ name: 'AccessDenied' });
+    expect(s3).not.toHaveReceivedCommand(HeadObjectCommand);
+  });
+
+  it('reads an object, and undefined for a missing key', async () => {
+    // Prepare
+    s3.on(GetObjectCommand, { Key: KEY }).resolves({
+      Body: { transformToString: async () => BODY },
+    } as unknown as GetObjectCommandOutput);
+    s3.on(GetObjectCommand, { Key: 'decisions/missing.jsonl' }).rejects(s3Error('NoSuchKey', 404));
+
+    // Act
+    const found = await store.get(KEY);
+    const missing = await store.get('decisions/missing.jsonl');
+
+    // Assess
+    expect(found).toBe(BODY);
+    expect(missing).toBeUndefined();
+  });
+
+  it('refuses to delete before the retain-until date or under legal hold, and deletes the version after', async () => {
+    // Prepare
+    s3.on(HeadObjectCommand, { Key: 'retained' }).resolves({
+      VersionId: 'v1',
+      ObjectLockRetainUntilDate: new Date('2027-04-01T00:00:00.000Z'),
+    });
+    s3.on(HeadObjectCommand, { Key: 'held' }).resolves({ VersionId: 'v2', ObjectLockLegalHoldStatus: 'ON' });
+    s3.on(HeadObjectCommand, { Key: 'expired' }).resolves({
+      VersionId: 'v3',
+      ObjectLockRetainUntilDate: new Date('2026-02-28T00:00:00.000Z'),
+    });
+    s3.on(DeleteObjectCommand).resolves({});
+
+    // Act + Assess
+    await expect(store.delete('retained')).rejects.toBeInstanceOf(WormViolationError);
+    await expect(store.delete('held')).rejects.toBeInstanceOf(WormViolationError);
+    expect(s3).not.toHaveReceivedCommand(DeleteObjectCommand);
+    await store.delete('expired');
+    expect(s3).toHaveReceivedCommandTimes(DeleteObjectCommand, 1);
+    expect(s3).toHaveReceivedCommandWith(DeleteObjectCommand, {
+      Bucket: BUCKET,
+      Key: 'expired',
+      VersionId: 'v3',
+    });
+  });
+
+  it('refuses keys that are not safe as both S3 keys and file paths, before calling S3', async () => {
+    for (const key of ['../escape', '/absolute', 'a//b', '.hidden/x', 'a/./b', 'sp ace', '']) {
+      await expect(store.putOnce(key, BODY)).rejects.toBeInstanceOf(InvalidWormKeyError);
+    }
+    expect(s3).not.toHaveReceivedCommand(PutObjectCommand);
+  });
+});
+
+describe('FileWormStore', () => {
+  const roots: string[] = [];
+  let root: string;
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'worm-test-'));
+    roots.push(root);
+  });
+  afterAll(() => {
+    for (const dir of roots) rmSync(dir, { recursive: true, force: true });
+  });
+  const fileOf = (key: string): string => join(root, ...key.split('/'));
+
+  it('creates an object as a read-only file under its key', async () => {
+    // Prepare
+    const store = new FileWormStore(root);
+
+    // Act
+    const outcome = await store.putOnce(KEY, BODY);
+
+    // Assess
+    expect(outcome).toBe('created');
+    expect(await store.get(KEY)).toBe(BODY);
+    expect(statSync(fileOf(KEY)).mode & 0o777).toBe(0o444);
+    expect(await store.keys()).toEqual([KEY]);
+    expect(readdirSync(join(root, '.staging'))).toEqual([]);
+  });
+
+  it('answers exists for identical content and refuses different content, keeping the original', async () => {
+    // Prepare
+    const store = new FileWormStore(root);
+    await store.putOnce(KEY, BODY);
+
+    // Act
+    const again = await store.putOnce(KEY, BODY);
+    const different = store.putOnce(KEY, BODY.replace('true', 'false'));
+
+    // Assess
+    expect(again).toBe('exists');
+    await expect(different).rejects.toBeInstanceOf(WormViolationError);
+    expect(await store.get(KEY)).toBe(BODY);
+  });
+
+  it('creates exactly one object when the same write races itself', async () => {
+    // Prepare
+    const store = new FileWormStore(root);
+
+    // Act
+    const outcomes = await Promise.all(Array.from({ length: 8 }, () => store.putOnce(KEY, BODY)));
+
+    // Assess
+    expect(outcomes.filter((o) => o === 'created')).toHaveLength(1);
+    expect(outcomes.filter((o) => o === 'exists')).toHaveLength(7);
+    expect(await store.get(KEY)).toBe(BODY);
+  });
+
+  it('refuses to delete before the retention period ends, and deletes after it', async () => {
+    // Prepare
+    let now = Date.now();
+    const store = new FileWormStore(root, { retentionDays: 396, clock: () => now });
+    await store.putOnce(KEY, BODY);
+
+    // Act + Assess
+    await expect(store.delete(KEY)).rejects.toBeInstanceOf(WormViolationError);
+    now += 395 * 24 * 3600 * 1000;
+    await expect(store.delete(KEY)).rejects.toBeInstanceOf(WormViolationError);
+    expect(await store.get(KEY)).toBe(BODY);
+    now += 2 * 24 * 3600 * 1000;
+    await store.delete(KEY);
+    expect(await store.get(KEY)).toBeUndefined();
+    await expect(store.delete(KEY)).resolves.toBeUndefined();
+  });
+
+  it('keeps the default retention of the evidence bucket (396 days)', () => {
+    expect(new FileWormStore(root).retentionDays).toBe(396);
+  });
+
+  it('keeps what another store on the same folder wrote, with the same refusals', async () => {
+    // Prepare
+    await new FileWormStore(root).putOnce(KEY, BODY);
+    const other = new FileWormStore(root);
+
+    // Act + Assess
+    expect(await other.putOnce(KEY, BODY)).toBe('exists');
+    await expect(other.putOnce(KEY, 'tampered\n')).rejects.toBeInstanceOf(WormViolationError);
+    await expect(other.delete(KEY)).rejects.toBeInstanceOf(WormViolationError);
+  });
+
+  it('refuses keys that would leave its folder or touch its staging area', async () => {
+    const store = new FileWormStore(root);
+    for (const key of ['../escape', '/etc/passwd', 'a/../../b', '.staging/x', 'a\\b']) {
+      await expect(store.putOnce(key, BODY)).rejects.toBeInstanceOf(InvalidWormKeyError);
+    }
+    expect(await store.keys()).toEqual([]);
+  });
+
+  it('never counts a stray staging file (a write a crash interrupted) as an object', async () => {
+    // Prepare
+    const store = new FileWormStore(root);
+    writeFileSync(join(root, '.staging', 'interrupted.tmp'), 'half a recor');
+
+    // Act
+    const keys = await store.keys();
+
+    // Assess
+    expect(keys).toEqual([]);
+    expect(await store.putOnce(KEY, BODY)).toBe('created');
+  });
+});

@@ -1,0 +1,156 @@
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { WormViolationError } from '#shared/worm.js';
+import { QueueError } from '../../infra/local/queue.js';
+import { FileWormStore } from '../../infra/local/worm-store.js';
+import { expectUniformError, type Harness, startHarness } from './harness.js';
+
+/**
+ * The decision log's append-only archive over real HTTP: every decision the enforcer answers is in
+ * the hot table and, through the decision-archive queue and the authorize function's archiver, in
+ * the WORM store; the archive refuses overwrite and early delete; a request whose decision cannot be
+ * handed to the archive is not answered.
+ */
+const QUEUE = 'conductor-decision-archive';
+const KEY = /^decisions\/(\d{4})\/(\d{2})\/(\d{2})\/[0-9a-f-]{36}\.jsonl$/;
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(async () => {
+  await h?.conductor.stop();
+});
+
+const drainArchiveQueue = async (): Promise<void> => {
+  const mapping = h.conductor.mappings.get(QUEUE);
+  if (!mapping) throw new Error(`no event source mapping for ${QUEUE}`);
+  await mapping.drain();
+};
+
+interface ArchivedRecord {
+  readonly decisionId: string;
+  readonly tenantId: string;
+  readonly at: string;
+  readonly allow: boolean;
+  readonly input: { readonly action: string };
+}
+
+/** Every archive object under decisions/, with its records. */
+const readArchive = async (): Promise<{ key: string; records: ArchivedRecord[] }[]> => {
+  const keys = await h.conductor.worm.keys('decisions');
+  return Promise.all(
+    keys.map(async (key) => {
+      const text = (await h.conductor.worm.get(key)) ?? '';
+      expect(text.endsWith('\n')).toBe(true);
+      const records = text
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => JSON.parse(line) as ArchivedRecord);
+      return { key, records };
+    }),
+  );
+};
+
+/** Every decision id in a tenant's hot log, page by page. */
+const hotDecisionIds = async (token: string | undefined): Promise<string[]> => {
+  const ids: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const reply = await h.call('GET', `/policy/decisions?limit=100${cursor ? `&cursor=${cursor}` : ''}`, {
+      token,
+    });
+    expect(reply.status, reply.text).toBe(200);
+    ids.push(...(reply.json.items as { decisionId: string }[]).map((item) => item.decisionId));
+    cursor = reply.json.nextCursor;
+  } while (cursor);
+  return ids;
+};
+
+describe('the decision archive', () => {
+  it('holds every decision of the hot log, one JSON Lines object per hand-off, keyed by date and message', async () => {
+    // Prepare: allows, a deny across tenants (logged in both tenants), and a question through the API
+    const { acmeViewer, globexViewer, acmeOperator, acmeAdmin, globexAdmin } = h.tokens;
+    expect((await h.call('GET', '/experts', { token: acmeViewer })).status).toBe(200);
+    expect((await h.call('GET', '/experts', { token: globexViewer })).status).toBe(200);
+    const crossing = await h.call('GET', '/experts', {
+      token: acmeViewer,
+      headers: { 'X-Conductor-Tenant': 'globex' },
+    });
+    expect(crossing.status).toBe(403);
+    const asked = await h.call('POST', '/policy/authorize', {
+      token: acmeOperator,
+      body: {
+        subject: { id: 'svc-1', tenantId: 'acme', roles: ['viewer'] },
+        action: 'experts:list',
+        resource: { tenantId: 'acme', kind: 'experts' },
+      },
+    });
+    expect(asked.status, asked.text).toBe(200);
+
+    // Act
+    const hot = [...(await hotDecisionIds(acmeAdmin)), ...(await hotDecisionIds(globexAdmin))];
+    await drainArchiveQueue();
+    const archive = await readArchive();
+
+    // Assess
+    const archivedIds = new Set(archive.flatMap(({ records }) => records.map((r) => r.decisionId)));
+    expect(hot.length).toBeGreaterThanOrEqual(6);
+    expect(hot.filter((id) => !archivedIds.has(id))).toEqual([]);
+    expect(archivedIds.has(asked.json.decisionId)).toBe(true);
+    for (const { key, records } of archive) {
+      const [, year, month, day] = KEY.exec(key) ?? [];
+      expect(key).toMatch(KEY);
+      expect(`${year}-${month}-${day}`).toBe(records[0]?.at.slice(0, 10));
+    }
+    // The cross-tenant deny is one hand-off holding both tenants' copies.
+    const denied = archive.find(({ records }) =>
+      records.some((r) => !r.allow && r.tenantId === 'globex' && r.input.action === 'experts:list'),
+    );
+    expect(denied?.records.map((r) => r.tenantId)).toEqual(['globex', 'acme']);
+  });
+
+  it('refuses to overwrite or delete an archived object, through any store on the same folder', async () => {
+    // Prepare
+    const [first] = await readArchive();
+    if (!first) throw new Error('nothing archived');
+    const original = (await h.conductor.worm.get(first.key)) ?? '';
+    const another = new FileWormStore(h.conductor.worm.root);
+
+    // Act + Assess
+    await expect(
+      h.conductor.worm.putOnce(first.key, original.replace('"allow":', '"allow" :')),
+    ).rejects.toBeInstanceOf(WormViolationError);
+    await expect(another.delete(first.key)).rejects.toBeInstanceOf(WormViolationError);
+    expect(await another.putOnce(first.key, original)).toBe('exists');
+    expect(await h.conductor.worm.get(first.key)).toBe(original);
+    expect(statSync(join(h.conductor.worm.root, ...first.key.split('/'))).mode & 0o777).toBe(0o444);
+  });
+});
+
+describe('back-pressure', () => {
+  it('answers 503 with Retry-After, not the decision, while the archive queue refuses messages', async () => {
+    // Prepare
+    const queue = h.conductor.queues.get(QUEUE);
+    if (!queue) throw new Error(`no queue ${QUEUE}`);
+    const refuse = vi.spyOn(queue, 'send').mockImplementation(() => {
+      throw new QueueError('KmsThrottled', 'the queue is unavailable');
+    });
+
+    // Act
+    let refused: Awaited<ReturnType<Harness['call']>>;
+    try {
+      refused = await h.call('GET', '/experts', { token: h.tokens.acmeViewer });
+    } finally {
+      refuse.mockRestore();
+    }
+    const afterwards = await h.call('GET', '/experts', { token: h.tokens.acmeViewer });
+
+    // Assess
+    expectUniformError(refused, 503, 'decision_not_recorded');
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(refused.text).not.toMatch(/queue|KmsThrottled|sqs/i);
+    expect(afterwards.status).toBe(200);
+  });
+});
