@@ -1,0 +1,88 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { ProbeStats } from './probe.js';
+
+/**
+ * A benchmark server in its own Node process, so the load generator never shares an event loop with
+ * the server it measures. The child prints one JSON line `{ "ready": … }` on stdout when it serves;
+ * closing its stdin (or SIGTERM) stops it.
+ */
+export interface ServerChild<T> {
+  readonly ready: T;
+  readonly pid: number;
+  /** What the server spent since the previous call (see probe.ts). */
+  stats(): Promise<ProbeStats>;
+  stop(): Promise<void>;
+}
+
+export const startServerChild = async <T>(
+  script: string,
+  options: { env?: NodeJS.ProcessEnv; nodeArgs?: readonly string[]; readyTimeoutMs?: number } = {},
+): Promise<ServerChild<T>> => {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...(options.nodeArgs ?? []), '--import', 'tsx', script],
+    {
+      env: { ...process.env, NODE_NO_WARNINGS: '1', ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    if (stderr.length < 20_000) stderr += chunk.toString();
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+
+  let pendingStats: ((stats: ProbeStats) => void) | undefined;
+  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+  lines.on('line', (line) => {
+    if (!line.startsWith('{"stats"')) return;
+    const resolveStats = pendingStats;
+    pendingStats = undefined;
+    resolveStats?.((JSON.parse(line) as { stats: ProbeStats }).stats);
+  });
+
+  const ready = await new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${script} did not become ready in time.\n${stderr}`));
+    }, options.readyTimeoutMs ?? 60_000);
+    lines.on('line', (line) => {
+      if (!line.startsWith('{"ready"')) return;
+      try {
+        const parsed = JSON.parse(line) as { ready?: T };
+        if (parsed.ready) {
+          clearTimeout(timer);
+          resolve(parsed.ready);
+        }
+      } catch {
+        // not our line
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${script} exited with ${code} before it was ready.\n${stderr}`));
+    });
+  });
+
+  return {
+    ready,
+    pid: child.pid ?? -1,
+    stats: () =>
+      new Promise<ProbeStats>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`${script} sent no stats`)), 5_000);
+        pendingStats = (stats) => {
+          clearTimeout(timer);
+          resolve(stats);
+        };
+        child.stdin?.write('stats\n');
+      }),
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      child.stdin?.end();
+      const killer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(killer);
+    },
+  };
+};

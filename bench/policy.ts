@@ -1,0 +1,339 @@
+/**
+ * `npm run bench:policy` — how fast a policy decision is, in-process and over HTTP.
+ *
+ * 1. In-process: the raw Cedar call (`statefulIsAuthorized` on a preparsed schema and policy set:
+ *    the baseline), Conductor's engine uncached (raw call + annotation mapping), and the 60 s
+ *    decision cache on a realistic mix, with its hit rate. Per-call latency with hrtime.
+ * 2. HTTP: `POST /api/conductor/v1/policy/authorize` on the embedded runtime at 900 rpm per tenant
+ *    for 10 tenants (150 rps), open loop, p50/p95/p99 (the endpoint logs every decision to the
+ *    policy table: the figure includes that durable write).
+ * Targets (issue): uncached p99 < 1 ms in-process, hit rate > 90 % on the mix, HTTP p95 < 10 ms.
+ */
+
+import { Agent, request as httpRequest } from 'node:http';
+import { createRequire } from 'node:module';
+import { CachedPolicyEngine } from '#shared/policy/cache.js';
+import { CedarPolicyEngine } from '#shared/policy/cedar.js';
+import { defaultPolicyDir, readPolicySources } from '#shared/policy/source.js';
+import type { AuthzRequest } from '#shared/policy/types.js';
+import { startConductor } from '../infra/local/runtime.js';
+import { machine } from './lib/machine.js';
+import { writeResult } from './lib/results.js';
+import { fixed, round, type Summary, summarize, table, verdict } from './lib/stats.js';
+
+type Cedar = typeof import('@cedar-policy/cedar-wasm/nodejs');
+const cedar = createRequire(import.meta.url)('@cedar-policy/cedar-wasm/nodejs') as Cedar;
+
+const log = (line = '') => process.stdout.write(`${line}\n`);
+const us = (summary: Summary, key: keyof Summary) => fixed(summary[key] as number, 1);
+
+// A deterministic pseudo-random stream, so every run draws the same mix.
+let seed = 42;
+const random = () => {
+  seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+  return seed / 2 ** 31;
+};
+const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
+
+const TENANTS = Array.from({ length: 10 }, (_, i) => `tenant-${i}`);
+const USERS_PER_TENANT = 20;
+const ROLE_SETS = [['viewer'], ['viewer'], ['operator'], ['operator'], ['admin'], ['tenant-admin']];
+const ACTIONS: readonly [string, number][] = [
+  ['experts:list', 35],
+  ['experts:get', 30],
+  ['policy:authorize', 15],
+  ['experts:update', 8],
+  ['experts:create', 5],
+  ['policy:decisions:list', 5],
+  ['experts:delete', 2],
+];
+const weighted = (): string => {
+  let roll = random() * 100;
+  for (const [action, weight] of ACTIONS) {
+    roll -= weight;
+    if (roll <= 0) return action;
+  }
+  return 'experts:list';
+};
+
+/** A realistic request: Zipf-ish users (a few busy ones), mostly reads, 2 % cross-tenant. */
+const realisticRequest = (): AuthzRequest => {
+  const tenant = pick(TENANTS);
+  const user = Math.floor(USERS_PER_TENANT * random() ** 2);
+  const crosses = random() < 0.02;
+  return {
+    principal: {
+      subject: `${tenant}-user-${user}`,
+      tenantId: tenant,
+      roles: ROLE_SETS[user % ROLE_SETS.length] ?? ['viewer'],
+    },
+    action: weighted(),
+    resource: { tenantId: crosses ? pick(TENANTS) : tenant, kind: 'experts' },
+    context: { mfa: user % 3 === 0, grantedTenants: [] },
+  };
+};
+
+const time = (fn: () => void, runs: number): number[] => {
+  const samples: number[] = [];
+  for (let i = 0; i < runs; i += 1) {
+    const start = process.hrtime.bigint();
+    fn();
+    samples.push(Number(process.hrtime.bigint() - start) / 1000);
+  }
+  return samples;
+};
+
+interface PostTarget {
+  readonly url: string;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+}
+
+/**
+ * Open-loop POST load: request i is sent at start + i/rate whatever earlier ones are doing (no
+ * coordinated omission). Bounded: rate x seconds requests, each with a 5 s timeout.
+ */
+const openLoopPost = async (next: () => PostTarget, rate: number, seconds: number) => {
+  const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  const total = rate * seconds;
+  const latencies: number[] = [];
+  let errors = 0;
+  const started = performance.now();
+  const pending: Promise<void>[] = [];
+  for (let i = 0; i < total; i += 1) {
+    const due = started + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    const target = next();
+    const sentAt = process.hrtime.bigint();
+    pending.push(
+      new Promise<void>((resolve) => {
+        const req = httpRequest(
+          target.url,
+          { method: 'POST', agent, headers: target.headers, timeout: 5000 },
+          (res) => {
+            res.resume();
+            res.on('end', () => {
+              if (res.statusCode === 200) latencies.push(Number(process.hrtime.bigint() - sentAt) / 1e6);
+              else errors += 1;
+              resolve();
+            });
+          },
+        );
+        req.on('error', () => {
+          errors += 1;
+          resolve();
+        });
+        req.on('timeout', () => req.destroy(new Error('timeout')));
+        req.end(target.body);
+      }),
+    );
+  }
+  await Promise.all(pending);
+  agent.destroy();
+  return { ok: latencies.length, errors, latencyMs: summarize(latencies) };
+};
+
+const inProcess = () => {
+  const sources = readPolicySources(defaultPolicyDir());
+  const engine = new CedarPolicyEngine(sources);
+  cedar.preparseSchema('bench-schema', sources.schema);
+  cedar.preparsePolicySet('bench-policies', {
+    staticPolicies: Object.fromEntries(engine.policies.map((p) => [p.id, p.text])),
+  });
+  const requests = Array.from({ length: 20_000 }, realisticRequest);
+  const raw = (request: AuthzRequest) =>
+    cedar.statefulIsAuthorized({
+      principal: { type: 'Conductor::User', id: request.principal.subject },
+      action: { type: 'Conductor::Action', id: request.action },
+      resource: { type: 'Conductor::Resource', id: request.resource.kind },
+      context: { mfa: request.context.mfa, grantedTenants: [...request.context.grantedTenants] },
+      preparsedSchemaName: 'bench-schema',
+      preparsedPolicySetId: 'bench-policies',
+      validateRequest: true,
+      entities: [
+        {
+          uid: { type: 'Conductor::User', id: request.principal.subject },
+          attrs: {
+            subject: request.principal.subject,
+            tenant: request.principal.tenantId,
+            roles: [...request.principal.roles],
+          },
+          parents: [],
+        },
+        {
+          uid: { type: 'Conductor::Resource', id: request.resource.kind },
+          attrs: { tenant: request.resource.tenantId, kind: request.resource.kind },
+          parents: [],
+        },
+      ],
+    });
+
+  // Warm up the JIT and the wasm instance on all three paths.
+  for (const request of requests.slice(0, 2000)) {
+    raw(request);
+    engine.decide(request);
+  }
+  let i = 0;
+  const rawSamples = time(() => raw(requests[i++ % requests.length] as AuthzRequest), requests.length);
+  i = 0;
+  const uncachedSamples = time(
+    () => engine.decide(requests[i++ % requests.length] as AuthzRequest),
+    requests.length,
+  );
+
+  // The cache on a timeline: 150 requests per second of virtual time, TTL 60 s.
+  let now = 0;
+  const cached = new CachedPolicyEngine(engine, () => now);
+  const mix = Array.from({ length: 60_000 }, realisticRequest);
+  i = 0;
+  const cachedSamples = time(() => {
+    now += 1000 / 150;
+    cached.decide(mix[i++ % mix.length] as AuthzRequest);
+  }, mix.length);
+  return {
+    raw: summarize(rawSamples),
+    uncached: summarize(uncachedSamples),
+    cached: summarize(cachedSamples),
+    hitRate: cached.hitRate,
+    distinctKeys: cached.stats.misses,
+  };
+};
+
+const overHttp = async () => {
+  const conductor = await startConductor({
+    memory: true,
+    port: 0,
+    throttle: { rateLimit: 1_000_000, burstLimit: 1_000_000 },
+  });
+  try {
+    const tokens = await Promise.all(
+      TENANTS.map((tenant) =>
+        conductor.issuer.mint({ subject: `${tenant}-caller`, tenant, roles: ['operator'] }),
+      ),
+    );
+    const bodies = TENANTS.map((tenant, index) => ({
+      token: tokens[index] ?? '',
+      body: JSON.stringify({
+        subject: { id: `${tenant}-user-1`, tenantId: tenant, roles: ['viewer'] },
+        action: 'experts:get',
+        resource: { tenantId: tenant, kind: 'experts' },
+        context: {},
+      }),
+    }));
+    const url = `${conductor.apiUrl}/policy/authorize`;
+    let n = 0;
+    const target = (): PostTarget => {
+      const { token, body } = bodies[n++ % bodies.length] ?? { token: '', body: '' };
+      return { url, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body };
+    };
+    // Warm-up, then 150 rps (900 rpm x 10 tenants) for 10 s.
+    await openLoopPost(target, 50, 2);
+    return await openLoopPost(target, 150, 10);
+  } finally {
+    await conductor.stop();
+  }
+};
+
+const main = async () => {
+  log('bench:policy — policy decisions in-process and over HTTP');
+  log(`machine: ${JSON.stringify(machine())}`);
+  const local = inProcess();
+  log(
+    '\nIn-process decision latency (µs), 20,000 realistic requests; cached: 60,000 at 150 rps of virtual time',
+  );
+  log(
+    table(
+      [
+        ['path', 'p50', 'p95', 'p99', 'max', 'vs raw p99'],
+        [
+          'raw Cedar statefulIsAuthorized (baseline)',
+          us(local.raw, 'p50'),
+          us(local.raw, 'p95'),
+          us(local.raw, 'p99'),
+          us(local.raw, 'max'),
+          '1.00x',
+        ],
+        [
+          'engine.decide, uncached',
+          us(local.uncached, 'p50'),
+          us(local.uncached, 'p95'),
+          us(local.uncached, 'p99'),
+          us(local.uncached, 'max'),
+          `${fixed(local.uncached.p99 / local.raw.p99)}x`,
+        ],
+        [
+          'engine.decide, 60 s cache',
+          us(local.cached, 'p50'),
+          us(local.cached, 'p95'),
+          us(local.cached, 'p99'),
+          us(local.cached, 'max'),
+          `${fixed(local.cached.p99 / local.raw.p99)}x`,
+        ],
+      ],
+      'lrrrrr',
+    ),
+  );
+  log(`cache hit rate on the mix: ${fixed(local.hitRate * 100, 1)} % (${local.distinctKeys} misses)`);
+
+  const http = await overHttp();
+  log('\nHTTP POST /policy/authorize at 150 rps (900 rpm x 10 tenants), 10 s, open loop (ms)');
+  log(
+    table(
+      [
+        ['ok', 'errors', 'p50', 'p95', 'p99', 'max'],
+        [
+          String(http.ok),
+          String(http.errors),
+          fixed(http.latencyMs.p50),
+          fixed(http.latencyMs.p95),
+          fixed(http.latencyMs.p99),
+          fixed(http.latencyMs.max),
+        ],
+      ],
+      'rrrrrr',
+    ),
+  );
+
+  const checks = {
+    uncachedP99Under1ms: local.uncached.p99 < 1000,
+    hitRateAbove90: local.hitRate > 0.9,
+    httpP95Under10ms: http.latencyMs.p95 < 10 && http.errors === 0,
+  };
+  log('\nTargets');
+  log(
+    `  uncached p99 < 1 ms in-process: ${verdict(checks.uncachedP99Under1ms)} (${us(local.uncached, 'p99')} µs)`,
+  );
+  log(
+    `  cache hit rate > 90 %:          ${verdict(checks.hitRateAbove90)} (${fixed(local.hitRate * 100, 1)} %)`,
+  );
+  log(
+    `  HTTP p95 < 10 ms at 150 rps:    ${verdict(checks.httpP95Under10ms)} (${fixed(http.latencyMs.p95)} ms, ${http.errors} errors)`,
+  );
+
+  const file = writeResult('policy', {
+    benchmark: 'policy',
+    measuredAt: new Date().toISOString(),
+    machine: machine(),
+    inProcessMicros: {
+      raw: roundSummary(local.raw),
+      uncached: roundSummary(local.uncached),
+      cached: roundSummary(local.cached),
+    },
+    cacheHitRate: round(local.hitRate, 4),
+    http: {
+      rate: 150,
+      durationS: 10,
+      ok: http.ok,
+      errors: http.errors,
+      latencyMs: roundSummary(http.latencyMs),
+    },
+    checks,
+  });
+  log(`\nwritten: ${file}`);
+};
+
+const roundSummary = (s: Summary) =>
+  Object.fromEntries(Object.entries(s).map(([k, v]) => [k, round(v as number, 2)])) as Record<string, number>;
+
+await main();
