@@ -12,11 +12,12 @@
 
 import { Agent, request as httpRequest } from 'node:http';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { CachedPolicyEngine } from '#shared/policy/cache.js';
 import { CedarPolicyEngine } from '#shared/policy/cedar.js';
 import { defaultPolicyDir, readPolicySources } from '#shared/policy/source.js';
 import type { AuthzRequest } from '#shared/policy/types.js';
-import { startConductor } from '../infra/local/runtime.js';
+import { startServerChild } from './lib/child.js';
 import { machine } from './lib/machine.js';
 import { writeResult } from './lib/results.js';
 import { fixed, round, type Summary, summarize, table, verdict } from './lib/stats.js';
@@ -201,19 +202,14 @@ const inProcess = () => {
 };
 
 const overHttp = async () => {
-  const conductor = await startConductor({
-    memory: true,
-    port: 0,
-    throttle: { rateLimit: 1_000_000, burstLimit: 1_000_000 },
-  });
+  // The server runs in its own process so the load generator does not share its event loop.
+  const server = await startServerChild<{ url: string; tokens: Record<string, string> }>(
+    fileURLToPath(new URL('./servers/policy.ts', import.meta.url)),
+    { env: { BENCH_TENANTS: String(TENANTS.length) } },
+  );
   try {
-    const tokens = await Promise.all(
-      TENANTS.map((tenant) =>
-        conductor.issuer.mint({ subject: `${tenant}-caller`, tenant, roles: ['operator'] }),
-      ),
-    );
-    const bodies = TENANTS.map((tenant, index) => ({
-      token: tokens[index] ?? '',
+    const bodies = TENANTS.map((tenant) => ({
+      token: server.ready.tokens[tenant] ?? '',
       body: JSON.stringify({
         subject: { id: `${tenant}-user-1`, tenantId: tenant, roles: ['viewer'] },
         action: 'experts:get',
@@ -221,7 +217,7 @@ const overHttp = async () => {
         context: {},
       }),
     }));
-    const url = `${conductor.apiUrl}/policy/authorize`;
+    const url = `${server.ready.url}/policy/authorize`;
     let n = 0;
     const target = (): PostTarget => {
       const { token, body } = bodies[n++ % bodies.length] ?? { token: '', body: '' };
@@ -229,9 +225,11 @@ const overHttp = async () => {
     };
     // Warm-up, then 150 rps (900 rpm x 10 tenants) for 10 s.
     await openLoopPost(target, 50, 2);
-    return await openLoopPost(target, 150, 10);
+    await server.stats();
+    const result = await openLoopPost(target, 150, 10);
+    return { ...result, server: await server.stats() };
   } finally {
-    await conductor.stop();
+    await server.stop();
   }
 };
 

@@ -1,0 +1,34 @@
+import { RATE_FAMILIES } from '#shared/rate-limit.js';
+import { startConductor } from '../../infra/local/runtime.js';
+import { installProbe } from '../lib/probe.js';
+
+/**
+ * Child process of `bench/policy.ts`: the embedded runtime (memory, port 0) with the stage throttle
+ * and per-tenant limits out of the way (still counted, never refusing), and one operator token per
+ * tenant. Prints `{ ready: { url, tokens } }` and serves until stdin closes or SIGTERM.
+ */
+const TENANTS = Number(process.env.BENCH_TENANTS ?? 10);
+const RATE_LIMITS = Object.fromEntries(Object.keys(RATE_FAMILIES).map((family) => [family, 1_000_000_000]));
+
+const conductor = await startConductor({
+  memory: true,
+  port: 0,
+  throttle: { rateLimit: 10_000_000, burstLimit: 10_000_000 },
+  rateLimits: RATE_LIMITS,
+});
+const tokens: Record<string, string> = {};
+for (let i = 0; i < TENANTS; i += 1) {
+  const tenant = `tenant-${i}`;
+  tokens[tenant] = await conductor.issuer.mint({ subject: `${tenant}-caller`, tenant, roles: ['operator'] });
+}
+process.stdout.write(`${JSON.stringify({ ready: { url: conductor.apiUrl, tokens } })}\n`);
+
+let stopping = false;
+const stop = async () => {
+  if (stopping) return;
+  stopping = true;
+  await conductor.stop();
+  process.exit(0);
+};
+process.on('SIGTERM', () => void stop());
+installProbe(() => void stop());
