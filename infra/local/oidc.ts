@@ -37,6 +37,8 @@ export interface TokenRequest {
   /** Lifetime in seconds (default 12 hours). Negative values mint expired tokens, for tests. */
   readonly expiresInSeconds?: number;
   readonly audience?: string;
+  /** Sign with this `iss` instead of the issuer's own (to test that other issuers are refused). */
+  readonly issuer?: string;
   readonly extraClaims?: Readonly<Record<string, unknown>>;
 }
 
@@ -88,7 +90,7 @@ export class LocalIssuer {
     };
     return new SignJWT(claims)
       .setProtectedHeader({ alg: 'RS256', kid: KID, typ: 'JWT' })
-      .setIssuer(this.issuer)
+      .setIssuer(request.issuer ?? this.issuer)
       .setAudience(request.audience ?? LOCAL_AUDIENCE)
       .setSubject(request.subject)
       .setIssuedAt(lifetime < 0 ? now + lifetime - 60 : now)

@@ -244,6 +244,16 @@ describe('the experts API over HTTP on the embedded runtime', () => {
       expectUniformError(await h.call('GET', '/experts', { token }), 401, 'unauthorized');
     });
 
+    it('refuses a token signed by the right key for another issuer', async () => {
+      const token = await h.conductor.issuer.mint({
+        subject: 's',
+        tenant: 'acme',
+        roles: ['viewer'],
+        issuer: 'https://evil.example.com/oidc',
+      });
+      expectUniformError(await h.call('GET', '/experts', { token }), 401, 'unauthorized');
+    });
+
     it('refuses a token without a tenant claim', async () => {
       const token = await h.conductor.issuer.mint({ subject: 's', roles: ['tenant-admin'] });
       expectUniformError(await h.call('GET', '/experts', { token }), 401, 'unauthorized');
