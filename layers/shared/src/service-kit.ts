@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import * as z from 'zod';
 import { makeDocumentClient } from './dynamodb-client.js';
 import { baseEnvSchema, parseEnv } from './env.js';
@@ -109,6 +110,10 @@ export const makeHttpService = async <E extends z.ZodRawShape>(serviceName: stri
     events,
     archive: new SqsDecisionArchive(sqs, env.DECISION_ARCHIVE_QUEUE_URL),
     engine,
+    metrics: {
+      addMetric: (name, unit, value) => metrics.addMetric(name, MetricUnit[unit], value),
+      publishStoredMetrics: () => metrics.publishStoredMetrics(),
+    },
   });
   const limiter = new DynamoRateLimiter(doc, env.POLICY_TABLE_NAME, {
     limits: env.CONDUCTOR_RATE_LIMITS as Partial<Record<RateFamily, number>>,

@@ -8,17 +8,42 @@ import { DynamoDecisionLog, DynamoGrantLookup } from './dynamo-policy-store.js';
 import { type DecisionArchive, PolicyEnforcer } from './enforcer.js';
 import type { PolicyEngine } from './types.js';
 
-/** The enforcer as the kernel's HTTP app needs it: the route's action on the tenant the request acts in. */
+/** Where the enforcement point reports its counters (Powertools Metrics in services: EMF, namespace Conductor). */
+export interface PolicyMetricsSink {
+  addMetric(name: string, unit: 'Count', value: number): void;
+  publishStoredMetrics(): void;
+}
+
+/**
+ * The enforcer as the kernel's HTTP app needs it: the route's action on the tenant the request acts
+ * in. With a metrics sink it exports, per decision, `PolicyDecisions`, `PolicyDenied` and
+ * `PolicyCacheHits` (hit rate = hits / decisions), the figures the policy SLO is watched with.
+ */
 export const policyAuthorizer =
-  (enforcer: PolicyEnforcer): RouteAuthorizer =>
+  (
+    enforcer: PolicyEnforcer,
+    observe?: { engine: CachedPolicyEngine; metrics: PolicyMetricsSink },
+  ): RouteAuthorizer =>
   async ({ principal, spec, tenantId, traceId }) => {
-    const decision = await enforcer.enforce({
-      principal,
-      action: spec.action,
-      resource: { tenantId, kind: spec.tag },
-      traceId,
-    });
-    return { masks: decision.masks, decisionId: decision.decisionId };
+    const hitsBefore = observe?.engine.stats.hits ?? 0;
+    let allowed = false;
+    try {
+      const decision = await enforcer.enforce({
+        principal,
+        action: spec.action,
+        resource: { tenantId, kind: spec.tag },
+        traceId,
+      });
+      allowed = true;
+      return { masks: decision.masks, decisionId: decision.decisionId };
+    } finally {
+      if (observe) {
+        observe.metrics.addMetric('PolicyDecisions', 'Count', 1);
+        observe.metrics.addMetric('PolicyDenied', 'Count', allowed ? 0 : 1);
+        observe.metrics.addMetric('PolicyCacheHits', 'Count', observe.engine.stats.hits - hitsBefore);
+        observe.metrics.publishStoredMetrics();
+      }
+    }
   };
 
 export interface EnforcementWiring {
@@ -30,6 +55,7 @@ export interface EnforcementWiring {
   readonly archive: DecisionArchive;
   /** The loaded engine (Cedar or OPA); it is wrapped in the 60 s decision cache here. */
   readonly engine: PolicyEngine;
+  readonly metrics?: PolicyMetricsSink | undefined;
 }
 
 /**
@@ -49,5 +75,6 @@ export const makeEnforcement = (wiring: EnforcementWiring) => {
     ids: randomIds,
     logger: wiring.logger,
   });
-  return { engine, enforcer, authorize: policyAuthorizer(enforcer) };
+  const observe = wiring.metrics ? { engine, metrics: wiring.metrics } : undefined;
+  return { engine, enforcer, authorize: policyAuthorizer(enforcer, observe) };
 };
