@@ -52,9 +52,9 @@ interface KernelReady {
   readonly tenantRateLimitPerMinute: number;
 }
 
-type Name = 'bare' | 'kernel' | 'health';
-/** `health` is a reference row; a profiling run leaves it out so the profile is GET /experts only. */
-const RUN: readonly Name[] = PROFILE ? ['bare', 'kernel'] : ['bare', 'kernel', 'health'];
+type Name = 'bare' | 'query' | 'kernel' | 'health';
+/** `query` and `health` are reference rows; a profiling run leaves them out so the profile is GET /experts only. */
+const RUN: readonly Name[] = PROFILE ? ['bare', 'kernel'] : ['bare', 'query', 'kernel', 'health'];
 const got = <T>(results: Partial<Record<Name, T>>, name: Name): T => {
   const result = results[name];
   if (!result) throw new Error(`no result for ${name}`);
@@ -180,11 +180,17 @@ const main = async () => {
       env: { BENCH_RESPONSE_FILE: responseFile },
     });
     children.push(bare);
+    const query = await startServerChild<{ url: string }>(join(REPO_ROOT, 'bench/servers/bare-query.ts'), {
+      env: { BENCH_EXPERTS: String(EXPERTS), BENCH_RESPONSE_HEADERS: JSON.stringify(k.headers) },
+    });
+    children.push(query);
 
     const expectBytes = Buffer.byteLength(k.body);
     const headers = { authorization: `Bearer ${k.token}` };
     const targets: Record<Name, Target> = {
       bare: { url: `${bare.ready.url}${k.path}`, headers, expectBytes },
+      // Same query and headers, but its own ids and timestamps: the body differs by a few bytes.
+      query: { url: `${query.ready.url}${k.path}`, headers },
       kernel: { url: `${k.url}${k.path}`, headers, expectBytes },
       health: { url: `${k.url}/api/conductor/v1/health`, headers: {} },
     };
@@ -206,7 +212,7 @@ const main = async () => {
     log(
       `fixed rate: ${RATE} req/s open loop, ${FIXED_MS / 1000} s per server in ${ROUNDS} interleaved chunks (after ${FIXED_WARMUP_MS / 1000} s warm-up each), latency per request with hrtime…`,
     );
-    const serverOf = (name: Name) => (name === 'bare' ? bare : kernel);
+    const serverOf = (name: Name) => (name === 'bare' ? bare : name === 'query' ? query : kernel);
     let otherCpuShare = 0;
     for (const name of RUN) await fixedRate(targets[name], { rate: RATE, durationMs: FIXED_WARMUP_MS });
     // Round-robin chunks: drift on the machine (and the load generator's own warm-up) hits every server alike.
@@ -254,6 +260,7 @@ const main = async () => {
 
     const labels = {
       bare: 'bare node:http (baseline)',
+      query: 'bare node:http + same query (ref.)',
       kernel: 'kernel GET /experts',
       health: 'kernel GET /health (ref.)',
     };
@@ -344,6 +351,12 @@ const main = async () => {
       log(
         `(reference) gateway + handler framework alone, GET /health (no JWT, no DynamoDB) vs bare: p95 ${fixed(healthFixed.latencyMs.p95 / bareFixed.latencyMs.p95, 1)}x, req/s ${fixed(bareCannon.okPerSec / healthCannon.okPerSec, 1)}x`,
       );
+    const queryFixed = fixedResults.query;
+    const queryCannon = cannonResults.query;
+    if (queryFixed && queryCannon)
+      log(
+        `(reference) Conductor's request pipeline on top of the query itself, GET /experts vs a bare server making the same DynamoDB query: p95 ${fixed(kernelFixed.latencyMs.p95 / queryFixed.latencyMs.p95, 1)}x, req/s ${fixed(queryCannon.okPerSec / kernelCannon.okPerSec, 1)}x`,
+      );
 
     const result = {
       benchmark: 'api',
@@ -361,6 +374,7 @@ const main = async () => {
         bare: fixedJson(bareFixed, fixedServer.bare),
         kernel: fixedJson(kernelFixed, fixedServer.kernel),
         kernelHealth: fixedResults.health && fixedJson(fixedResults.health, fixedServer.health),
+        bareQuery: fixedResults.query && fixedJson(fixedResults.query, fixedServer.query),
       },
       maxThroughput: {
         tool: 'autocannon 9',
@@ -369,6 +383,7 @@ const main = async () => {
         bare: cannonJson(bareCannon, cannonServer.bare),
         kernel: cannonJson(kernelCannon, cannonServer.kernel),
         kernelHealth: cannonJson(cannonResults.health, cannonServer.health),
+        bareQuery: cannonJson(cannonResults.query, cannonServer.query),
       },
       ratios: {
         p95KernelOverBare: round(p95Ratio, 2),
@@ -376,6 +391,8 @@ const main = async () => {
         cpuPerRequestKernelOverBare: round(cpuRatio, 2),
         healthP95OverBare: healthFixed && round(healthFixed.latencyMs.p95 / bareFixed.latencyMs.p95, 2),
         rpsBareOverHealth: healthCannon && round(bareCannon.okPerSec / healthCannon.okPerSec, 2),
+        p95KernelOverSameQuery: queryFixed && round(kernelFixed.latencyMs.p95 / queryFixed.latencyMs.p95, 2),
+        rpsSameQueryOverKernel: queryCannon && round(queryCannon.okPerSec / kernelCannon.okPerSec, 2),
       },
       targets: checks.map((c) => ({ target: c.target, measured: c.measured, verdict: verdict(c.ok) })),
     };
