@@ -1,8 +1,10 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
-import { TABLE_KEY, type TableSpec } from '../tables.js';
+import { makeDocumentClient } from '#shared/dynamodb-client.js';
+import { TABLE_KEY, TABLES, type TableSpec } from '../tables.js';
 
 /**
  * The DynamoDB stand-in: dynalite in this process, speaking the DynamoDB API on a loopback port.
@@ -69,4 +71,25 @@ export const ensureTables = async (endpoint: string, tables: readonly TableSpec[
   } finally {
     client.destroy();
   }
+};
+
+/** For tests: dynalite in memory with every pillar table, and a document client on it. */
+export interface TestDynamo {
+  readonly endpoint: string;
+  readonly doc: DynamoDBDocumentClient;
+  close(): Promise<void>;
+}
+
+export const startTestDynamo = async (): Promise<TestDynamo> => {
+  const local = await startLocalDynamo({});
+  await ensureTables(local.endpoint, TABLES);
+  const doc = makeDocumentClient({ region: 'us-east-1', endpoint: local.endpoint });
+  return {
+    endpoint: local.endpoint,
+    doc,
+    close: async () => {
+      doc.destroy();
+      await local.close();
+    },
+  };
 };

@@ -17,16 +17,11 @@ import {
   rateLimitHeaders,
 } from '#shared/rate-limit.js';
 import { MissingTenantError, partitionKey } from '#shared/tenant-store.js';
-import {
-  ensureTables,
-  type LocalDynamo,
-  localTableName,
-  startLocalDynamo,
-} from '../../../infra/local/dynamodb.js';
-import { TABLES, tableSpec } from '../../../infra/tables.js';
+import { localTableName, startTestDynamo, type TestDynamo } from '../../../infra/local/dynamodb.js';
+import { tableSpec } from '../../../infra/tables.js';
 
 /** DynamoRateLimiter against a real DynamoDB API: dynalite, in memory, in this process. */
-let local: LocalDynamo;
+let local: TestDynamo;
 let doc: DynamoDBDocumentClient;
 const tableName = localTableName(tableSpec('router'));
 
@@ -70,15 +65,10 @@ const closedPort = async (): Promise<number> => {
 };
 
 beforeAll(async () => {
-  local = await startLocalDynamo({});
-  await ensureTables(local.endpoint, TABLES);
-  doc = makeDocumentClient({ region: 'us-east-1', endpoint: local.endpoint });
+  local = await startTestDynamo();
+  doc = local.doc;
 });
-
-afterAll(async () => {
-  doc?.destroy();
-  await local?.close();
-});
+afterAll(() => local?.close());
 
 describe('RATE_FAMILIES', () => {
   const prd: ReadonlyArray<readonly [string, RateFamily, number]> = [

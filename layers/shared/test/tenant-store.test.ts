@@ -1,19 +1,13 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { makeDocumentClient } from '#shared/dynamodb-client.js';
 import { MissingTenantError, partitionKey, TenantRecordStore } from '#shared/tenant-store.js';
-import {
-  ensureTables,
-  type LocalDynamo,
-  localTableName,
-  startLocalDynamo,
-} from '../../../infra/local/dynamodb.js';
-import { TABLES, tableSpec } from '../../../infra/tables.js';
+import { localTableName, startTestDynamo, type TestDynamo } from '../../../infra/local/dynamodb.js';
+import { tableSpec } from '../../../infra/tables.js';
 import { describeTenantRecordContract, type Note, note } from './tenant-records.contract.js';
 
 /** TenantRecordStore against a real DynamoDB API: dynalite, in memory, in this process. */
-let local: LocalDynamo;
+let local: TestDynamo;
 let doc: DynamoDBDocumentClient;
 const tableName = localTableName(tableSpec('router'));
 
@@ -36,15 +30,10 @@ const rawItem = async (
   ).Item;
 
 beforeAll(async () => {
-  local = await startLocalDynamo({});
-  await ensureTables(local.endpoint, TABLES);
-  doc = makeDocumentClient({ region: 'us-east-1', endpoint: local.endpoint });
+  local = await startTestDynamo();
+  doc = local.doc;
 });
-
-afterAll(async () => {
-  doc?.destroy();
-  await local?.close();
-});
+afterAll(() => local?.close());
 
 describeTenantRecordContract(
   'TenantRecordStore on dynalite',

@@ -1,38 +1,28 @@
 import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeDocumentClient } from '#shared/dynamodb-client.js';
 import { NoArchive } from '#shared/policy/archive.js';
 import { DynamoDecisionLog } from '#shared/policy/dynamo-policy-store.js';
 import { type DecisionRecord, PolicyEnforcer } from '#shared/policy/enforcer.js';
 import { GRANT_ENTITY, type Grant } from '#shared/policy/grants.js';
 import { ManualClock, SequentialIds } from '#shared/ports.js';
 import { partitionKey } from '#shared/tenant-store.js';
-import {
-  ensureTables,
-  type LocalDynamo,
-  localTableName,
-  startLocalDynamo,
-} from '../../../../infra/local/dynamodb.js';
-import { TABLES, tableSpec } from '../../../../infra/tables.js';
+import { localTableName, startTestDynamo, type TestDynamo } from '../../../../infra/local/dynamodb.js';
+import { tableSpec } from '../../../../infra/tables.js';
 import { DynamoDecisionLogReader } from '../../src/adapters/dynamo-decision-log-reader.js';
 import { DynamoGrantStore } from '../../src/adapters/dynamo-grant-store.js';
 import { GrantService } from '../../src/domain/grants.js';
 import { refusal } from '../refusal.js';
 
 /** The authorize function's DynamoDB adapters against a real DynamoDB API: dynalite, in this process. */
-let local: LocalDynamo;
+let local: TestDynamo;
 let doc: DynamoDBDocumentClient;
 const tableName = localTableName(tableSpec('policy'));
 
 beforeAll(async () => {
-  local = await startLocalDynamo({});
-  await ensureTables(local.endpoint, TABLES);
-  doc = makeDocumentClient({ region: 'us-east-1', endpoint: local.endpoint });
+  local = await startTestDynamo();
+  doc = local.doc;
 });
-afterAll(async () => {
-  doc?.destroy();
-  await local?.close();
-});
+afterAll(() => local?.close());
 
 describe('DynamoGrantStore on dynalite', () => {
   const setup = (tenant: string) => {
