@@ -43,6 +43,8 @@ const BODIES: Record<string, unknown> = {
   },
   requestGrant: { reason: 'cross-tenant suite', durationMinutes: 60 },
   dryRunPolicies: { policies: { 'all.cedar': '@id("permit-all")\npermit (principal, action, resource);' } },
+  // routeTask's candidates are globex's expert, filled in once it exists (beforeAll).
+  updateRouterConfig: { strategy: 'static', killSwitch: true },
 };
 
 /** Operations that are allowed to reach into another tenant by design, and what they may do there. */
@@ -56,6 +58,7 @@ const globexIds: Record<string, string> = {};
 const missingIds: Record<string, string> = {
   expertId: 'exp_00000000-0000-0000-0000-000000000000',
   grantId: 'grt_00000000-0000-0000-0000-000000000000',
+  rationaleId: `rat_${Buffer.from('no-such-task').toString('base64url')}`,
 };
 
 beforeAll(async () => {
@@ -72,6 +75,18 @@ beforeAll(async () => {
   });
   expect(expert.status).toBe(201);
   globexIds.expertId = expert.json.id;
+  BODIES.routeTask = {
+    taskId: 'cross-tenant-task',
+    context: { project: MARKER },
+    candidates: [expert.json.id],
+  };
+  // A routing decision of globex, whose rationale names the marker: its rationale id is aimed at.
+  const routed = await h.call('POST', '/router/route', {
+    token: h.tokens.globexAdmin,
+    body: { taskId: 'globex-task', context: { project: MARKER }, candidates: [expert.json.id] },
+  });
+  expect(routed.status, routed.text).toBe(200);
+  globexIds.rationaleId = routed.json.rationaleId;
   // A grant request of a third tenant lives in globex's partition: another globex id to aim at.
   const initechAdmin = await h.conductor.issuer.mint({
     subject: 'ivan',
@@ -156,6 +171,13 @@ describe('cross-tenant isolation, for every route of the catalog', () => {
     const grant = await h.call('GET', `/policy/grants/${globexIds.grantId}`, { token: h.tokens.globexAdmin });
     expect(grant.status).toBe(200);
     expect(grant.json.status).toBe('pending');
+    const rationale = await h.call('GET', `/router/rationale/${globexIds.rationaleId}`, {
+      token: h.tokens.globexAdmin,
+    });
+    expect(rationale.status).toBe(200);
+    expect(rationale.json.taskId).toBe('globex-task');
+    const config = await h.call('GET', '/router/config', { token: h.tokens.globexAdmin });
+    expect(config.json).toMatchObject({ version: 0, killSwitch: false });
   });
 
   it('grants nothing by asking: a pending request of acme opens no globex data', async () => {

@@ -30,7 +30,13 @@ export const startHarness = async (): Promise<Harness> => {
     // Tests fire requests back to back; the stage throttle has its own test.
     throttle: { rateLimit: 100_000, burstLimit: 100_000 },
     // Per-tenant limits have their own test (rate-limits.test.ts); here they would only add noise.
-    rateLimits: { 'experts.read': 100_000, 'experts.write': 100_000 },
+    rateLimits: {
+      'experts.read': 100_000,
+      'experts.write': 100_000,
+      'router.route': 100_000,
+      'router.read': 100_000,
+      'router.admin': 100_000,
+    },
   });
   const mint = (tenant: string, roles: string[], amr?: string[]) =>
     conductor.issuer.mint({

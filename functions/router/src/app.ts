@@ -1,5 +1,5 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { ValidationError } from '#shared/errors.js';
+import { ForbiddenError, ValidationError } from '#shared/errors.js';
 import {
   API_BASE,
   bind,
@@ -10,11 +10,25 @@ import {
   type RouteRateLimiter,
 } from '#shared/http.js';
 import type { ExpertService } from './domain/experts.js';
-import { createExpert, deleteExpert, getExpert, listExperts, updateExpert } from './routes.js';
+import type { RouterConfigService } from './domain/router-config.js';
+import type { RoutingService } from './domain/routing.js';
+import {
+  createExpert,
+  deleteExpert,
+  getExpert,
+  getRationale,
+  getRouterConfig,
+  listExperts,
+  routeTask,
+  updateExpert,
+  updateRouterConfig,
+} from './routes.js';
 
 export interface RouterAppDeps {
   readonly logger: Logger;
   readonly experts: ExpertService;
+  readonly routing: RoutingService;
+  readonly routerConfig: RouterConfigService;
   readonly authorize: RouteAuthorizer;
   readonly rateLimit?: RouteRateLimiter;
 }
@@ -59,6 +73,30 @@ export const makeRouterApp = (deps: RouterAppDeps) =>
       bind(deleteExpert, async ({ tenantId, params, event }) => {
         await deps.experts.remove(tenantId, params.expertId, expectedVersionOf(event));
         return new HttpReply(204, undefined);
+      }),
+      bind(routeTask, ({ tenantId, body, traceId }) => {
+        // The PRD's body names the tenant; the request acts in the tenant the kernel decided.
+        if (body.tenantId !== undefined && body.tenantId !== tenantId) {
+          throw new ForbiddenError(
+            'The body names another tenant than the one the request acts in.',
+            [],
+            'tenant_mismatch',
+          );
+        }
+        return deps.routing.route(
+          tenantId,
+          { taskId: body.taskId, context: body.context, candidates: body.candidates },
+          traceId,
+        );
+      }),
+      bind(getRationale, ({ tenantId, params }) => deps.routing.rationale(tenantId, params.rationaleId)),
+      bind(getRouterConfig, async ({ tenantId }) => {
+        const config = await deps.routerConfig.get(tenantId);
+        return new HttpReply(200, config, etag(config.version));
+      }),
+      bind(updateRouterConfig, async ({ tenantId, body, event }) => {
+        const config = await deps.routerConfig.update(tenantId, body, expectedVersionOf(event));
+        return new HttpReply(200, config, etag(config.version));
       }),
     ],
   });

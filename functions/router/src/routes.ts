@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import type { RouteSpec } from '#shared/http.js';
 import { EXPERT_TYPES } from './domain/experts.js';
+import { ROUTER_STRATEGIES, THOMPSON_LIKELIHOODS } from './domain/router-config.js';
 
 /**
  * The router pillar's HTTP contract. This module is pure data and schemas: the CDK app, the embedded
@@ -130,4 +131,210 @@ export const deleteExpert = {
   errors: [400, 404, 409],
 } as const satisfies RouteSpec;
 
-export const routerRoutes = [createExpert, listExperts, getExpert, updateExpert, deleteExpert] as const;
+// ---------------------------------------------------------------------------------------------
+// Routing, rationale and the tenant's router configuration.
+
+const finiteNumber = z.number().refine(Number.isFinite, 'must be a finite number');
+const contextKey = z.string().min(1).max(64);
+const contextValue = z.union([
+  z.string().max(256),
+  finiteNumber,
+  z.boolean(),
+  z.array(z.string().max(256)).max(32),
+]);
+export const MAX_CONTEXT_KEYS = 64;
+/** Bodies of route requests are small: a larger one is a 413 before it is parsed. */
+export const MAX_ROUTE_BODY_BYTES = 16 * 1024;
+
+export const routeContextSchema = z
+  .record(contextKey, contextValue)
+  .refine(
+    (value) => Object.keys(value).length <= MAX_CONTEXT_KEYS,
+    `at most ${MAX_CONTEXT_KEYS} context keys`,
+  )
+  .meta({
+    id: 'RouteContext',
+    description:
+      'Task features: strings, finite numbers, booleans or lists of strings (encoded by the router’s context encoder).',
+  });
+
+const candidateId = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'not an expert id');
+
+export const routeRequestSchema = z
+  .strictObject({
+    taskId: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, '1 to 128 of A-Z a-z 0-9 . _ : -'),
+    /** Accepted for the PRD's shape; must name the tenant the request acts in. */
+    tenantId: z.string().optional(),
+    context: routeContextSchema,
+    candidates: z.array(candidateId).min(1).max(32),
+  })
+  .meta({
+    id: 'RouteRequest',
+    description:
+      'A task to route among candidate experts. Idempotent per taskId: a retry gets the same decision.',
+  });
+
+const decisionStrategy = z.enum([...ROUTER_STRATEGIES, 'naive-linucb', 'kill_switch']);
+
+export const routeAnswerSchema = z
+  .object({
+    expertId: z.string(),
+    confidence: z.number().min(0).max(1).meta({
+      description: 'The strategy’s estimate of the probability that expertId is the best candidate.',
+    }),
+    rationaleId: z.string(),
+    strategy: decisionStrategy,
+    decisionId: z.string(),
+  })
+  .meta({ id: 'RouteAnswer' });
+
+export const rationaleSchema = z
+  .object({
+    rationaleId: z.string(),
+    decisionId: z.string(),
+    taskId: z.string(),
+    tenantId: z.string(),
+    expertId: z.string(),
+    strategy: decisionStrategy,
+    killSwitch: z.boolean(),
+    exploration: z.boolean(),
+    exploitExpertId: z.string(),
+    propensity: z.number(),
+    confidence: z.number(),
+    candidates: z.array(
+      z.object({
+        expertId: z.string(),
+        estimate: z.number(),
+        uncertainty: z.number(),
+        probability: z.number(),
+        sampled: z.number().optional(),
+        bonus: z.number().optional(),
+      }),
+    ),
+    topFeatures: z.array(
+      z.object({
+        index: z.number().int(),
+        names: z.array(z.string()),
+        value: z.number(),
+        weight: z.number(),
+        contribution: z.number(),
+      }),
+    ),
+    removed: z.array(z.object({ expertId: z.string(), reason: z.enum(['unknown', 'disabled']) })),
+    modelVersion: z.number().int(),
+    configVersion: z.number().int(),
+    decidedAt: z.string(),
+  })
+  .meta({ id: 'Rationale', description: 'Why the router picked an expert for a task.' });
+
+const rationaleParams = z.strictObject({
+  rationaleId: z.string().regex(/^rat_[A-Za-z0-9_-]{1,200}$/, 'not a rationale id'),
+});
+
+export const routerConfigInputSchema = z
+  .strictObject({
+    strategy: z.enum(ROUTER_STRATEGIES),
+    alpha: z.number().min(0).max(100).default(0.5),
+    epsilon: z.number().min(0).max(1).default(0.1),
+    likelihood: z.enum(THOMPSON_LIKELIHOODS).default('bernoulli'),
+    dimension: z.int().min(8).max(256).default(32),
+    defaultExpertId: z
+      .string()
+      .regex(/^exp_[A-Za-z0-9-]{1,64}$/, 'not an expert id')
+      .optional(),
+    killSwitch: z.boolean().default(false),
+  })
+  .meta({
+    id: 'RouterConfigInput',
+    description:
+      'The tenant’s router configuration (a full replacement; omitted fields take their defaults).',
+  });
+
+export const routerConfigSchema = z
+  .object({
+    tenantId: z.string(),
+    strategy: z.enum(ROUTER_STRATEGIES),
+    alpha: z.number(),
+    epsilon: z.number(),
+    likelihood: z.enum(THOMPSON_LIKELIHOODS),
+    dimension: z.number().int(),
+    defaultExpertId: z.string().optional(),
+    killSwitch: z.boolean(),
+    version: z.number().int().meta({ description: '0 while the tenant runs on the defaults.' }),
+    createdAt: z.string().optional(),
+    updatedAt: z.string().optional(),
+  })
+  .meta({ id: 'RouterConfig' });
+
+export const routeTask = {
+  operationId: 'routeTask',
+  rateFamily: 'router.route',
+  method: 'POST',
+  path: '/router/route',
+  summary: 'Pick the expert for a task among candidates (idempotent per taskId)',
+  tag: 'router',
+  auth: 'jwt',
+  minRole: 'operator',
+  action: 'router:route',
+  body: routeRequestSchema,
+  maxBodyBytes: MAX_ROUTE_BODY_BYTES,
+  success: { status: 200, description: 'The decision', schema: routeAnswerSchema },
+  errors: [400, 413, 415, 422],
+} as const satisfies RouteSpec;
+
+export const getRationale = {
+  operationId: 'getRationale',
+  rateFamily: 'router.read',
+  method: 'GET',
+  path: '/router/rationale/{rationaleId}',
+  summary: 'Read why the router picked an expert for a task',
+  tag: 'router',
+  auth: 'jwt',
+  minRole: 'viewer',
+  action: 'router:rationale:get',
+  params: rationaleParams,
+  success: { status: 200, description: 'The rationale', schema: rationaleSchema },
+  errors: [400, 404],
+} as const satisfies RouteSpec;
+
+export const getRouterConfig = {
+  operationId: 'getRouterConfig',
+  rateFamily: 'router.read',
+  method: 'GET',
+  path: '/router/config',
+  summary: 'Read the tenant’s router configuration (the defaults until one is stored)',
+  tag: 'router',
+  auth: 'jwt',
+  minRole: 'viewer',
+  action: 'router:config:get',
+  success: { status: 200, description: 'The configuration', schema: routerConfigSchema },
+  errors: [],
+} as const satisfies RouteSpec;
+
+export const updateRouterConfig = {
+  operationId: 'updateRouterConfig',
+  rateFamily: 'router.admin',
+  method: 'PUT',
+  path: '/router/config',
+  summary:
+    'Replace the tenant’s router configuration (strategy, α, ε, dimension, default expert, kill-switch)',
+  tag: 'router',
+  auth: 'jwt',
+  minRole: 'admin',
+  action: 'router:config:update',
+  body: routerConfigInputSchema,
+  success: { status: 200, description: 'The stored configuration', schema: routerConfigSchema },
+  errors: [400, 409, 413, 415, 422],
+} as const satisfies RouteSpec;
+
+export const routerRoutes = [
+  createExpert,
+  listExperts,
+  getExpert,
+  updateExpert,
+  deleteExpert,
+  routeTask,
+  getRationale,
+  getRouterConfig,
+  updateRouterConfig,
+] as const;

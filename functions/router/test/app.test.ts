@@ -6,6 +6,7 @@ import { InMemoryTenantRecords, silentLogger } from '#shared/testing/fakes.js';
 import { invoke } from '#shared/testing/invoke.js';
 import { expectedVersionOf, makeRouterApp } from '../src/app.js';
 import { type Expert, ExpertService } from '../src/domain/experts.js';
+import { inMemoryRouting } from './support/routing-fakes.js';
 
 const acmeAdmin = principalClaims({ tenant: 'acme', roles: ['admin'] });
 const globexAdmin = principalClaims({ tenant: 'globex', roles: ['admin'] });
@@ -27,6 +28,7 @@ const setup = () => {
       clock: new ManualClock(),
       ids: new SequentialIds(),
     }),
+    ...inMemoryRouting(repository).appDeps,
     authorize: roleLadderAuthorizer,
   });
   const create = (claims = acmeAdmin, body: object = expertInput) =>

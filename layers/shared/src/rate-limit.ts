@@ -31,6 +31,8 @@ export const RATE_FAMILIES = {
   compliance: 60,
   'experts.read': 600,
   'experts.write': 120,
+  'router.read': 600,
+  'router.admin': 120,
   'policy.admin': 120,
   default: 600,
 } as const satisfies Readonly<Record<string, number>>;

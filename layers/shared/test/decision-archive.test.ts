@@ -25,6 +25,7 @@ import { InMemoryTenantRecords, silentLogger } from '#shared/testing/fakes.js';
 import { invoke } from '#shared/testing/invoke.js';
 import { makeRouterApp } from '../../../functions/router/src/app.js';
 import { type Expert, ExpertService } from '../../../functions/router/src/domain/experts.js';
+import { inMemoryRouting } from '../../../functions/router/test/support/routing-fakes.js';
 
 const QUEUE_URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/conductor-decision-archive';
 
@@ -190,6 +191,7 @@ describe('PolicyEnforcer and the decision archive', () => {
         clock: new ManualClock(),
         ids: new SequentialIds(),
       }),
+      ...inMemoryRouting(experts).appDeps,
       authorize: policyAuthorizer(enforcer),
     });
 

@@ -22,6 +22,7 @@ import {
   type ExpertRepository,
   ExpertService,
 } from '../../../functions/router/src/domain/experts.js';
+import { inMemoryRouting } from '../../../functions/router/test/support/routing-fakes.js';
 
 /**
  * The HTTP conventions of DESIGN §5, exercised through the router's real app (with in-memory
@@ -53,6 +54,7 @@ const routerApp = (repository: ExpertRepository = new InMemoryTenantRecords<Expe
       clock: new ManualClock('2026-01-01T00:00:00.000Z'),
       ids: new SequentialIds(),
     }),
+    ...inMemoryRouting(repository).appDeps,
     authorize: roleLadderAuthorizer,
   });
 

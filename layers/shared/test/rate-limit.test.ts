@@ -98,7 +98,14 @@ describe('RATE_FAMILIES', () => {
 
   it("adds Conductor's own families and a default to the PRD's, and nothing else", () => {
     // Prepare
-    const own = { 'experts.read': 600, 'experts.write': 120, 'policy.admin': 120, default: 600 };
+    const own = {
+      'experts.read': 600,
+      'experts.write': 120,
+      'router.read': 600,
+      'router.admin': 120,
+      'policy.admin': 120,
+      default: 600,
+    };
 
     // Act
     const expected = { ...Object.fromEntries(prd.map(([, family, rpm]) => [family, rpm])), ...own };

@@ -1,0 +1,140 @@
+import { ConflictError, UnprocessableError } from '#shared/errors.js';
+import type { Clock } from '#shared/ports.js';
+import type { TenantRecord } from '#shared/tenant-store.js';
+import type { StrategyConfig } from './bandits/index.js';
+import type { ExpertRepository } from './experts.js';
+
+/** The strategies a tenant may configure (`naive-linucb` is a benchmark baseline only). */
+export const ROUTER_STRATEGIES = ['static', 'greedy', 'epsilon-greedy', 'thompson', 'linucb'] as const;
+export type RouterStrategy = (typeof ROUTER_STRATEGIES)[number];
+export const THOMPSON_LIKELIHOODS = ['bernoulli', 'gaussian'] as const;
+
+/** What a tenant sets about its router. */
+export interface RouterConfigInput {
+  readonly strategy: RouterStrategy;
+  /** LinUCB's exploration weight α. */
+  readonly alpha: number;
+  /** ε of epsilon-greedy. */
+  readonly epsilon: number;
+  /** Thompson's reward model: Beta-Bernoulli (rewards in [0, 1]) or Gaussian. */
+  readonly likelihood: (typeof THOMPSON_LIKELIHOODS)[number];
+  /** d of the context encoder (intercept included). */
+  readonly dimension: number;
+  /** The static strategy's and the kill-switch's expert; unset = the first eligible candidate. */
+  readonly defaultExpertId?: string | undefined;
+  /** On: every route is served by the static strategy (reported as `kill_switch`). */
+  readonly killSwitch: boolean;
+}
+
+/** The stored configuration: one record per tenant, id `current`. */
+export interface RouterConfig extends RouterConfigInput, TenantRecord {}
+
+/** A tenant's effective configuration: the stored one, or the defaults (version 0, no timestamps). */
+export type EffectiveRouterConfig = RouterConfigInput & {
+  readonly tenantId: string;
+  readonly version: number;
+  readonly createdAt?: string;
+  readonly updatedAt?: string;
+};
+
+export const ROUTER_CONFIG_ID = 'current';
+
+export const DEFAULT_ROUTER_CONFIG: RouterConfigInput = {
+  strategy: 'linucb',
+  alpha: 0.5,
+  epsilon: 0.1,
+  likelihood: 'bernoulli',
+  dimension: 32,
+  killSwitch: false,
+};
+
+/** Port: where the tenant's router configuration is kept (conditional writes, like experts). */
+export interface RouterConfigRepository {
+  create(config: RouterConfig): Promise<void>;
+  get(tenantId: string, id: string): Promise<RouterConfig | undefined>;
+  replace(config: RouterConfig, expectedVersion: number): Promise<void>;
+}
+
+/** The bandit strategy a configuration asks for; `defaultExpertId` fills in an unset default. */
+export const strategyConfigOf = (config: RouterConfigInput, defaultExpertId: string): StrategyConfig => {
+  switch (config.strategy) {
+    case 'static':
+      return { strategy: 'static', defaultExpertId: config.defaultExpertId ?? defaultExpertId };
+    case 'greedy':
+      return { strategy: 'greedy' };
+    case 'epsilon-greedy':
+      return { strategy: 'epsilon-greedy', epsilon: config.epsilon };
+    case 'thompson':
+      return { strategy: 'thompson', likelihood: config.likelihood };
+    case 'linucb':
+      return { strategy: 'linucb', alpha: config.alpha };
+  }
+};
+
+export interface RouterConfigServiceDeps {
+  readonly repository: RouterConfigRepository;
+  readonly experts: Pick<ExpertRepository, 'get'>;
+  readonly clock: Clock;
+}
+
+export class RouterConfigService {
+  constructor(private readonly deps: RouterConfigServiceDeps) {}
+
+  async get(tenantId: string): Promise<EffectiveRouterConfig> {
+    const stored = await this.deps.repository.get(tenantId, ROUTER_CONFIG_ID);
+    if (stored) {
+      const { id: _id, ...config } = stored;
+      return config;
+    }
+    return { ...DEFAULT_ROUTER_CONFIG, tenantId, version: 0 };
+  }
+
+  /** Full replacement; `expectedVersion` (If-Match) guards lost updates (0 = "still the defaults"). */
+  async update(
+    tenantId: string,
+    input: RouterConfigInput,
+    expectedVersion?: number,
+  ): Promise<EffectiveRouterConfig> {
+    if (input.defaultExpertId !== undefined) {
+      const expert = await this.deps.experts.get(tenantId, input.defaultExpertId);
+      if (!expert)
+        throw new UnprocessableError(
+          `defaultExpertId ${input.defaultExpertId} is not an expert of this tenant.`,
+          'unknown_expert',
+        );
+    }
+    const current = await this.deps.repository.get(tenantId, ROUTER_CONFIG_ID);
+    const currentVersion = current?.version ?? 0;
+    if (expectedVersion !== undefined && expectedVersion !== currentVersion) {
+      throw new ConflictError(
+        'The router configuration was changed concurrently; re-read and retry.',
+        'version_conflict',
+      );
+    }
+    const now = this.deps.clock.now().toISOString();
+    const next: RouterConfig = {
+      ...input,
+      tenantId,
+      id: ROUTER_CONFIG_ID,
+      version: currentVersion + 1,
+      createdAt: current?.createdAt ?? now,
+      updatedAt: now,
+    };
+    if (current) {
+      await this.deps.repository.replace(next, currentVersion);
+    } else {
+      try {
+        await this.deps.repository.create(next);
+      } catch (error) {
+        if (error instanceof ConflictError)
+          throw new ConflictError(
+            'The router configuration was changed concurrently; re-read and retry.',
+            'version_conflict',
+          );
+        throw error;
+      }
+    }
+    const { id: _id, ...config } = next;
+    return config;
+  }
+}

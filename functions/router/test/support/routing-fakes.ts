@@ -1,0 +1,48 @@
+import { RecordingPublisher } from '#shared/events.js';
+import { type Clock, ManualClock, SequentialIds } from '#shared/ports.js';
+import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
+import type { Expert } from '../../src/domain/experts.js';
+import { type RouterConfig, RouterConfigService } from '../../src/domain/router-config.js';
+import {
+  type ModelRecord,
+  type RouteDecision,
+  RoutingService,
+  type RoutingServiceDeps,
+} from '../../src/domain/routing.js';
+
+/**
+ * The routing use cases over in-memory records, a manual clock, sequential ids, a fixed seed and a
+ * recording publisher: what unit and app tests inject instead of DynamoDB and EventBridge.
+ */
+export const inMemoryRouting = (
+  experts: Pick<InMemoryTenantRecords<Expert>, 'get'> = new InMemoryTenantRecords<Expert>('EXPERT'),
+  overrides: Partial<RoutingServiceDeps> & { clock?: Clock } = {},
+) => {
+  const clock = overrides.clock ?? new ManualClock('2026-01-01T00:00:00.000Z');
+  const configs = new InMemoryTenantRecords<RouterConfig>('ROUTER_CONFIG');
+  const decisions = new InMemoryTenantRecords<RouteDecision>('ROUTE');
+  const models = new InMemoryTenantRecords<ModelRecord>('MODEL');
+  const events = new RecordingPublisher();
+  const routerConfig = new RouterConfigService({ repository: configs, experts, clock });
+  const routing = new RoutingService({
+    experts,
+    configs: routerConfig,
+    decisions,
+    models,
+    clock,
+    ids: new SequentialIds(),
+    seed: () => 42,
+    events,
+    ...overrides,
+  });
+  return {
+    routing,
+    routerConfig,
+    configs,
+    decisions,
+    models,
+    events,
+    clock,
+    appDeps: { routing, routerConfig },
+  };
+};

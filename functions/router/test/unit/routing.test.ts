@@ -1,0 +1,442 @@
+import { describe, expect, it } from 'vitest';
+import { AppError } from '#shared/errors.js';
+import type { ConductorEvent, EventPublisher } from '#shared/events.js';
+import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
+import {
+  createContextEncoder,
+  createLinUcb,
+  sparseFromJson,
+  toStoredModelState,
+} from '../../src/domain/bandits/index.js';
+import type { Expert } from '../../src/domain/experts.js';
+import { DEFAULT_ROUTER_CONFIG } from '../../src/domain/router-config.js';
+import { modelKeyOf, rationaleIdOf, storableNumbers } from '../../src/domain/routing.js';
+import { inMemoryRouting } from '../support/routing-fakes.js';
+
+const NOW = '2026-01-01T00:00:00.000Z';
+
+const expert = (tenantId: string, id: string, enabled = true): Expert => ({
+  tenantId,
+  id,
+  name: id,
+  type: 'model',
+  costPerCallUsd: 0,
+  endpoint: `https://${id}.example.com/v1`,
+  metadata: {},
+  enabled,
+  version: 1,
+  createdAt: NOW,
+  updatedAt: NOW,
+});
+
+const setup = async (options: Parameters<typeof inMemoryRouting>[1] = {}) => {
+  const experts = new InMemoryTenantRecords<Expert>('EXPERT');
+  await experts.create(expert('acme', 'exp_a'));
+  await experts.create(expert('acme', 'exp_b'));
+  await experts.create(expert('acme', 'exp_off', false));
+  await experts.create(expert('globex', 'exp_g'));
+  return { experts, ...inMemoryRouting(experts, options) };
+};
+
+const request = {
+  taskId: 'task-1',
+  context: { language: 'ts', tokens: 1200, urgent: true, tags: ['graph', 'ops'] },
+  candidates: ['exp_a', 'exp_b'],
+};
+
+const caught = async (promise: Promise<unknown>): Promise<AppError> => {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof AppError) return error;
+    throw error;
+  }
+  throw new Error('expected an AppError');
+};
+
+describe('RoutingService.route', () => {
+  it('decides with the default strategy (LinUCB), records the decision and answers its ids', async () => {
+    // Prepare
+    const { routing, decisions } = await setup();
+
+    // Act
+    const answer = await routing.route('acme', request, 'trace-1');
+
+    // Assess
+    expect(answer).toMatchObject({ strategy: 'linucb', rationaleId: rationaleIdOf('task-1') });
+    expect(['exp_a', 'exp_b']).toContain(answer.expertId);
+    expect(answer.confidence).toBeGreaterThanOrEqual(0);
+    expect(answer.confidence).toBeLessThanOrEqual(1);
+    const stored = await decisions.get('acme', 'task-1');
+    expect(stored).toMatchObject({
+      tenantId: 'acme',
+      taskId: 'task-1',
+      decisionId: answer.decisionId,
+      expertId: answer.expertId,
+      strategy: 'linucb',
+      modelKey: 'ridge:d32',
+      modelVersion: 0,
+      configVersion: 0,
+      seed: 42,
+      traceId: 'trace-1',
+      createdAt: NOW,
+    });
+    const features = sparseFromJson(stored?.features);
+    expect(features.dimension).toBe(DEFAULT_ROUTER_CONFIG.dimension);
+    expect(features.indices[0]).toBe(0); // the intercept
+  });
+
+  it('answers a retried task with the same decision, whatever the retry carries, and records it once', async () => {
+    // Prepare
+    const { routing, decisions, events } = await setup({
+      seed: (() => {
+        let n = 0;
+        return () => {
+          n += 1;
+          return n;
+        };
+      })(),
+    });
+    const first = await routing.route('acme', request, 'trace-1');
+
+    // Act
+    const again = await routing.route('acme', request, 'trace-2');
+    const changed = await routing.route('acme', { ...request, candidates: ['exp_b'] }, 'trace-3');
+
+    // Assess
+    expect(again).toEqual(first);
+    expect(changed).toEqual(first);
+    expect(decisions.all()).toHaveLength(1);
+    expect(events.published).toHaveLength(1);
+  });
+
+  it('answers the winner’s decision when a concurrent retry writes first', async () => {
+    // Prepare
+    const { routing } = await setup();
+
+    // Act
+    const [one, two] = await Promise.all([
+      routing.route('acme', request, 'trace-1'),
+      routing.route('acme', request, 'trace-2'),
+    ]);
+
+    // Assess
+    expect(two).toEqual(one);
+  });
+
+  it('serves the default expert with propensity 1 when the tenant’s kill-switch is on', async () => {
+    // Prepare
+    const { routing, routerConfig, decisions } = await setup();
+    await routerConfig.update('acme', {
+      ...DEFAULT_ROUTER_CONFIG,
+      defaultExpertId: 'exp_b',
+      killSwitch: true,
+    });
+
+    // Act
+    const answer = await routing.route('acme', request, 'trace-1');
+
+    // Assess
+    expect(answer).toMatchObject({ expertId: 'exp_b', strategy: 'kill_switch' });
+    const stored = await decisions.get('acme', 'task-1');
+    expect(stored).toMatchObject({ propensity: 1, configVersion: 1 });
+    expect(stored?.modelKey).toBeUndefined();
+    expect(stored?.rationale).toMatchObject({ killSwitch: true, exploration: false });
+  });
+
+  it('serves the first eligible candidate under the global kill-switch when no default is set', async () => {
+    // Prepare
+    const { routing } = await setup({ globalKillSwitch: true });
+
+    // Act
+    const answer = await routing.route(
+      'acme',
+      { ...request, candidates: ['exp_off', 'exp_b', 'exp_a'] },
+      't',
+    );
+
+    // Assess
+    expect(answer).toMatchObject({ expertId: 'exp_b', strategy: 'kill_switch' });
+  });
+
+  it('removes unknown, disabled and other tenants’ candidates, and says why in the rationale', async () => {
+    // Prepare
+    const { routing } = await setup();
+
+    // Act
+    const answer = await routing.route(
+      'acme',
+      { ...request, candidates: ['exp_missing', 'exp_off', 'exp_a', 'exp_g', 'exp_a'] },
+      'trace-1',
+    );
+    const rationale = await routing.rationale('acme', answer.rationaleId);
+
+    // Assess
+    expect(answer.expertId).toBe('exp_a');
+    expect(rationale.candidates.map((c) => c.expertId)).toEqual(['exp_a']);
+    expect(rationale.removed).toEqual([
+      { expertId: 'exp_missing', reason: 'unknown' },
+      { expertId: 'exp_off', reason: 'disabled' },
+      { expertId: 'exp_g', reason: 'unknown' },
+    ]);
+  });
+
+  it('refuses with 422 no_candidates when no candidate is left, and records nothing', async () => {
+    // Prepare
+    const { routing, decisions, events } = await setup();
+
+    // Act
+    const error = await caught(routing.route('acme', { ...request, candidates: ['exp_off', 'exp_g'] }, 't'));
+
+    // Assess
+    expect(error.statusCode).toBe(422);
+    expect(error.code).toBe('no_candidates');
+    expect(error.details).toEqual({
+      removed: [
+        { expertId: 'exp_off', reason: 'disabled' },
+        { expertId: 'exp_g', reason: 'unknown' },
+      ],
+    });
+    expect(decisions.all()).toEqual([]);
+    expect(events.published).toEqual([]);
+  });
+
+  it('refuses a non-finite context number with 400 invalid_context', async () => {
+    // Prepare
+    const { routing } = await setup();
+
+    // Act
+    const error = await caught(routing.route('acme', { ...request, context: { size: Number.NaN } }, 't'));
+
+    // Assess
+    expect(error.statusCode).toBe(400);
+    expect(error.code).toBe('invalid_context');
+  });
+
+  it('decides on the stored model state and records its version', async () => {
+    // Prepare: a LinUCB state that has learnt exp_b is good and exp_a is bad for this context.
+    const { routing, models } = await setup();
+    const linucb = createLinUcb({ dimension: 32, alpha: 0.5 });
+    const x = createContextEncoder({ dimension: 32 }).encode(request.context);
+    let state = linucb.initialState();
+    for (let i = 0; i < 20; i += 1) {
+      state = linucb.update(state, 'exp_b', x, 1);
+      state = linucb.update(state, 'exp_a', x, 0);
+    }
+    await models.create({
+      tenantId: 'acme',
+      id: modelKeyOf({ strategy: 'linucb' }, 32),
+      version: 1,
+      createdAt: NOW,
+      updatedAt: NOW,
+      state: toStoredModelState(state),
+    });
+
+    // Act
+    const answer = await routing.route('acme', request, 'trace-1');
+    const rationale = await routing.rationale('acme', answer.rationaleId);
+
+    // Assess
+    expect(answer.expertId).toBe('exp_b');
+    expect(answer.confidence).toBeGreaterThan(0.9);
+    expect(rationale.modelVersion).toBe(40);
+    expect(rationale.exploration).toBe(false);
+    const [best] = rationale.candidates.filter((c) => c.expertId === 'exp_b');
+    expect(best?.estimate).toBeGreaterThan(0.5);
+    expect(best?.bonus).toBeGreaterThan(0);
+  });
+
+  it('emits route_decision after the write, and a publish failure does not fail the route', async () => {
+    // Prepare
+    const failures: unknown[] = [];
+    const failing: EventPublisher = {
+      publish: async (_events: readonly ConductorEvent[]) => {
+        throw new Error('bus down');
+      },
+    };
+    const { routing, decisions } = await setup({ events: failing, onPublishError: (e) => failures.push(e) });
+
+    // Act
+    const answer = await routing.route('acme', request, 'trace-1');
+
+    // Assess
+    expect(answer.decisionId).toBeTruthy();
+    expect(await decisions.get('acme', 'task-1')).toBeDefined();
+    expect(failures).toHaveLength(1);
+  });
+
+  it('publishes a route_decision event carrying the decision', async () => {
+    // Prepare
+    const { routing, events } = await setup();
+
+    // Act
+    const answer = await routing.route('acme', request, 'trace-1');
+
+    // Assess
+    expect(events.published).toEqual([
+      {
+        type: 'route_decision',
+        detail: expect.objectContaining({
+          tenantId: 'acme',
+          traceId: 'trace-1',
+          taskId: 'task-1',
+          decisionId: answer.decisionId,
+          expertId: answer.expertId,
+          strategy: 'linucb',
+        }),
+      },
+    ]);
+  });
+
+  it('follows the configured strategy (Thompson)', async () => {
+    // Prepare
+    const { routing, routerConfig } = await setup();
+    await routerConfig.update('acme', { ...DEFAULT_ROUTER_CONFIG, strategy: 'thompson' });
+
+    // Act
+    const answer = await routing.route('acme', request, 'trace-1');
+    const rationale = await routing.rationale('acme', answer.rationaleId);
+
+    // Assess
+    expect(answer.strategy).toBe('thompson');
+    expect(rationale.candidates.every((c) => typeof c.sampled === 'number')).toBe(true);
+    expect(rationale.propensity).toBeGreaterThan(0);
+  });
+});
+
+describe('RoutingService.rationale', () => {
+  it('explains the decision: per-candidate estimates, bonus, named top features, removed candidates', async () => {
+    // Prepare
+    const { routing } = await setup();
+    const answer = await routing.route('acme', { ...request, candidates: ['exp_a', 'exp_b', 'nope'] }, 't');
+
+    // Act
+    const rationale = await routing.rationale('acme', answer.rationaleId);
+
+    // Assess
+    expect(rationale).toMatchObject({
+      rationaleId: answer.rationaleId,
+      decisionId: answer.decisionId,
+      taskId: 'task-1',
+      tenantId: 'acme',
+      expertId: answer.expertId,
+      strategy: 'linucb',
+      killSwitch: false,
+      confidence: answer.confidence,
+      removed: [{ expertId: 'nope', reason: 'unknown' }],
+      configVersion: 0,
+      decidedAt: NOW,
+    });
+    expect(rationale.candidates.map((c) => c.expertId)).toEqual(['exp_a', 'exp_b']);
+    for (const candidate of rationale.candidates) {
+      expect(candidate).toEqual(
+        expect.objectContaining({ estimate: 0, probability: expect.any(Number), bonus: expect.any(Number) }),
+      );
+    }
+    // An untrained model gives every feature weight 0: nothing contributes yet.
+    expect(rationale.topFeatures).toEqual([]);
+  });
+
+  it('names the top features of a trained model with the encoder’s labels', async () => {
+    // Prepare
+    const { routing, models } = await setup();
+    const linucb = createLinUcb({ dimension: 32, alpha: 0.5 });
+    const x = createContextEncoder({ dimension: 32 }).encode(request.context);
+    const state = linucb.update(linucb.initialState(), 'exp_a', x, 1);
+    await models.create({
+      tenantId: 'acme',
+      id: 'ridge:d32',
+      version: 1,
+      createdAt: NOW,
+      updatedAt: NOW,
+      state: toStoredModelState(state),
+    });
+
+    // Act
+    const answer = await routing.route('acme', { ...request, candidates: ['exp_a'] }, 't');
+    const rationale = await routing.rationale('acme', answer.rationaleId);
+
+    // Assess
+    expect(rationale.topFeatures.length).toBeGreaterThan(0);
+    const names = rationale.topFeatures.flatMap((f) => f.names.map((n) => n.replace(/^-/, '')));
+    expect(names).toEqual(expect.arrayContaining(['(intercept)']));
+    expect(names.some((n) => n.startsWith('language=') || n.startsWith('tags=') || n === 'tokens')).toBe(
+      true,
+    );
+  });
+
+  it('treats another tenant’s rationale like a missing one', async () => {
+    // Prepare
+    const { routing } = await setup();
+    const answer = await routing.route('acme', request, 't');
+
+    // Act
+    const foreign = await caught(routing.rationale('globex', answer.rationaleId));
+    const missing = await caught(routing.rationale('acme', rationaleIdOf('never-routed')));
+    const garbage = await caught(routing.rationale('acme', 'rat_!!'));
+
+    // Assess
+    for (const error of [foreign, missing, garbage]) {
+      expect(error.statusCode).toBe(404);
+      expect(error.code).toBe('rationale_not_found');
+      expect(error.message).toBe(foreign.message);
+    }
+  });
+});
+
+describe('RouterConfigService', () => {
+  it('answers the defaults at version 0 until a configuration is stored', async () => {
+    // Prepare
+    const { routerConfig } = await setup();
+
+    // Act
+    const config = await routerConfig.get('acme');
+
+    // Assess
+    expect(config).toEqual({ ...DEFAULT_ROUTER_CONFIG, tenantId: 'acme', version: 0 });
+  });
+
+  it('stores a configuration, counts versions up and refuses a stale If-Match with 409', async () => {
+    // Prepare
+    const { routerConfig } = await setup();
+
+    // Act
+    const first = await routerConfig.update('acme', { ...DEFAULT_ROUTER_CONFIG, strategy: 'greedy' }, 0);
+    const second = await routerConfig.update('acme', { ...DEFAULT_ROUTER_CONFIG, strategy: 'static' }, 1);
+    const stale = await caught(routerConfig.update('acme', DEFAULT_ROUTER_CONFIG, 1));
+
+    // Assess
+    expect(first).toMatchObject({ strategy: 'greedy', version: 1, createdAt: NOW, updatedAt: NOW });
+    expect(second).toMatchObject({ strategy: 'static', version: 2 });
+    expect(stale.statusCode).toBe(409);
+    expect(stale.code).toBe('version_conflict');
+    expect(await routerConfig.get('acme')).toMatchObject({ strategy: 'static', version: 2 });
+  });
+
+  it('refuses a default expert the tenant does not have with 422 unknown_expert', async () => {
+    // Prepare
+    const { routerConfig } = await setup();
+
+    // Act
+    const error = await caught(
+      routerConfig.update('acme', { ...DEFAULT_ROUTER_CONFIG, defaultExpertId: 'exp_g' }),
+    );
+
+    // Assess
+    expect(error.statusCode).toBe(422);
+    expect(error.code).toBe('unknown_expert');
+  });
+});
+
+describe('storableNumbers', () => {
+  it('turns magnitudes DynamoDB cannot hold into 0, everywhere in a record, and keeps the rest', () => {
+    // Prepare
+    const record = { confidence: 1e-140, nested: [{ p: -3e-200, q: 0.25 }], name: 'x', flag: true, n: 7 };
+
+    // Act
+    const stored = storableNumbers(record);
+
+    // Assess
+    expect(stored).toEqual({ confidence: 0, nested: [{ p: 0, q: 0.25 }], name: 'x', flag: true, n: 7 });
+  });
+});
