@@ -121,6 +121,8 @@ describe('npm start', () => {
       expect(stdout).toContain('"code":"endpoint_metadata_address"');
       expect(stdout).toContain('"obligations":["request_approval"]');
       expect(stdout).toContain('"status":"approved"');
+      expect(stdout).toContain('"rationaleId"');
+      expect(stdout).toContain('"propensity"');
       expect(stdout).not.toContain('internal_error');
 
       const fresh = readFileSync(join(dataDir, 'tokens.env'), 'utf8');
