@@ -355,9 +355,14 @@ export const httpApp = (options: HttpAppOptions) => {
       }
       tenantId = named ?? principal.tenantId;
       options.logger.appendKeys({ tenantId: principal.tenantId });
-      if (options.rateLimit)
-        extraHeaders = await options.rateLimit(principal.tenantId, spec.rateFamily ?? 'default');
-      masks = (await authorize({ principal, spec, tenantId, traceId })).masks;
+      // The tenant's rate-limit counter and the policy decision are independent round trips: run them
+      // together. A request that is both limited and denied gets whichever refusal settles first.
+      const [limitHeaders, decision] = await Promise.all([
+        options.rateLimit?.(principal.tenantId, spec.rateFamily ?? 'default'),
+        authorize({ principal, spec, tenantId, traceId }),
+      ]);
+      extraHeaders = limitHeaders ?? {};
+      masks = decision.masks;
     }
 
     const raw = decodeBody(event);
