@@ -36,4 +36,16 @@ export const QUEUES: readonly QueueSpec[] = [
     maxReceiveCount: 5,
     producers: 'policy-enforcers',
   },
+  {
+    // Reward signals accepted by POST router/reward; the router function joins each to its decision
+    // and learns it into the tenant's model state (functions/router/src/domain/rewards.ts).
+    id: 'rewards',
+    envVar: 'REWARDS_QUEUE_URL',
+    consumer: 'router',
+    batchSize: 10,
+    maximumConcurrency: 2,
+    visibilityTimeoutSeconds: 60,
+    maxReceiveCount: 5,
+    producers: ['router'],
+  },
 ];

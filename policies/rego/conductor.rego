@@ -29,6 +29,7 @@ action_groups := {
 	"experts:update": {"administer"},
 	"experts:delete": {"administer"},
 	"router:route": {"operate"},
+	"router:reward": {"operate"},
 	"router:rationale:get": {"read"},
 	"router:config:get": {"read"},
 	"router:config:update": {"administer", "sensitive"},

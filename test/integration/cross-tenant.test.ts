@@ -45,6 +45,8 @@ const BODIES: Record<string, unknown> = {
   dryRunPolicies: { policies: { 'all.cedar': '@id("permit-all")\npermit (principal, action, resource);' } },
   // routeTask's candidates are globex's expert, filled in once it exists (beforeAll).
   updateRouterConfig: { strategy: 'static', killSwitch: true },
+  // A reward aimed at globex's task: unknown in acme, so it is accepted and then recorded as rejected.
+  postReward: { taskId: 'globex-task', signal: 'success_at_k', value: 1 },
 };
 
 /** Operations that are allowed to reach into another tenant by design, and what they may do there. */

@@ -34,6 +34,7 @@ export const startHarness = async (): Promise<Harness> => {
       'experts.read': 100_000,
       'experts.write': 100_000,
       'router.route': 100_000,
+      'router.reward': 100_000,
       'router.read': 100_000,
       'router.admin': 100_000,
     },

@@ -10,6 +10,7 @@ import {
   type RouteRateLimiter,
 } from '#shared/http.js';
 import type { ExpertService } from './domain/experts.js';
+import type { RewardIntake } from './domain/rewards.js';
 import type { RouterConfigService } from './domain/router-config.js';
 import type { RoutingService } from './domain/routing.js';
 import {
@@ -19,6 +20,7 @@ import {
   getRationale,
   getRouterConfig,
   listExperts,
+  postReward,
   routeTask,
   updateExpert,
   updateRouterConfig,
@@ -29,6 +31,7 @@ export interface RouterAppDeps {
   readonly experts: ExpertService;
   readonly routing: RoutingService;
   readonly routerConfig: RouterConfigService;
+  readonly rewards: RewardIntake;
   readonly authorize: RouteAuthorizer;
   readonly rateLimit?: RouteRateLimiter;
 }
@@ -88,6 +91,10 @@ export const makeRouterApp = (deps: RouterAppDeps) =>
           { taskId: body.taskId, context: body.context, candidates: body.candidates },
           traceId,
         );
+      }),
+      bind(postReward, async ({ tenantId, body, traceId }) => {
+        const accepted = await deps.rewards.accept(tenantId, body, traceId);
+        return new HttpReply(202, accepted);
       }),
       bind(getRationale, ({ tenantId, params }) => deps.routing.rationale(tenantId, params.rationaleId)),
       bind(getRouterConfig, async ({ tenantId }) => {

@@ -1,11 +1,17 @@
 import { randomInt } from 'node:crypto';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import * as z from 'zod';
+import type { HttpEvent, HttpResult } from '#shared/http.js';
 import { checkEndpointUrl } from '#shared/net.js';
 import { randomIds, systemClock } from '#shared/ports.js';
 import { makeHttpService } from '#shared/service-kit.js';
+import { isSqsEvent } from '#shared/sqs-batch.js';
+import { makeSqsClient } from '#shared/sqs-client.js';
 import { TenantRecordStore } from '#shared/tenant-store.js';
+import { SqsRewardQueue } from './adapters/sqs-reward-queue.js';
 import { makeRouterApp } from './app.js';
 import { type Expert, ExpertService } from './domain/experts.js';
+import { RewardConsumer, RewardIntake, type RewardMarker, type RewardRejection } from './domain/rewards.js';
 import { type RouterConfig, RouterConfigService } from './domain/router-config.js';
 import {
   DECISION_TTL_SECONDS,
@@ -13,6 +19,7 @@ import {
   type RouteDecision,
   RoutingService,
 } from './domain/routing.js';
+import { makeRewardBatchHandler } from './reward-consumer.js';
 
 /** Composition root of the router function: environment, clients, adapters, app. */
 const service = await makeHttpService('router', {
@@ -20,6 +27,8 @@ const service = await makeHttpService('router', {
   CONDUCTOR_ALLOW_PRIVATE_ENDPOINTS: z.stringbool().default(false),
   /** The global kill-switch: every tenant is served its static (default) expert. */
   ROUTER_GLOBAL_KILL_SWITCH: z.stringbool().default(false),
+  /** The rewards queue (infra/queues.ts): POST router/reward answers 202 once it accepted the reward. */
+  REWARDS_QUEUE_URL: z.url(),
 });
 const { env } = service;
 
@@ -40,16 +49,19 @@ const routerConfig = new RouterConfigService({
   clock: systemClock,
 });
 
+const decisions = new TenantRecordStore<RouteDecision>(
+  service.doc,
+  env.ROUTER_TABLE_NAME,
+  'ROUTE',
+  DECISION_TTL_SECONDS,
+);
+const models = new TenantRecordStore<ModelRecord>(service.doc, env.ROUTER_TABLE_NAME, 'MODEL');
+
 const routing = new RoutingService({
   experts: expertRecords,
   configs: routerConfig,
-  decisions: new TenantRecordStore<RouteDecision>(
-    service.doc,
-    env.ROUTER_TABLE_NAME,
-    'ROUTE',
-    DECISION_TTL_SECONDS,
-  ),
-  models: new TenantRecordStore<ModelRecord>(service.doc, env.ROUTER_TABLE_NAME, 'MODEL'),
+  decisions,
+  models,
   clock: systemClock,
   ids: randomIds,
   seed: () => randomInt(0, 2 ** 32),
@@ -59,11 +71,55 @@ const routing = new RoutingService({
   globalKillSwitch: env.ROUTER_GLOBAL_KILL_SWITCH,
 });
 
-export const handler = makeRouterApp({
+const sqs = makeSqsClient({
+  region: env.AWS_REGION,
+  endpoint: env.AWS_ENDPOINT_URL_SQS,
+  instrument: service.instrument,
+});
+
+const http = makeRouterApp({
   logger: service.logger,
   experts,
   routing,
   routerConfig,
+  rewards: new RewardIntake({ queue: new SqsRewardQueue(sqs, env.REWARDS_QUEUE_URL), clock: systemClock }),
   authorize: service.authorize,
   rateLimit: service.rateLimit,
 });
+
+const rewardBatch = makeRewardBatchHandler({
+  logger: service.logger,
+  consumer: new RewardConsumer({
+    decisions,
+    models,
+    markers: new TenantRecordStore<RewardMarker>(
+      service.doc,
+      env.ROUTER_TABLE_NAME,
+      'REWARD',
+      DECISION_TTL_SECONDS,
+    ),
+    rejections: new TenantRecordStore<RewardRejection>(
+      service.doc,
+      env.ROUTER_TABLE_NAME,
+      'REWARD_REJECTED',
+      DECISION_TTL_SECONDS,
+    ),
+    clock: systemClock,
+    events: service.events,
+    onPublishError: (error) =>
+      service.logger.warn('reward_ingested event not published; the reward stands', { error: String(error) }),
+  }),
+});
+
+/**
+ * One function, two triggers: API Gateway requests go to the HTTP app; batches of the rewards queue
+ * (its event source mapping) go to the reward consumer.
+ */
+export function handler(event: SQSEvent, context: Context): Promise<SQSBatchResponse>;
+export function handler(event: HttpEvent, context: Context): Promise<HttpResult>;
+export function handler(
+  event: SQSEvent | HttpEvent,
+  context: Context,
+): Promise<SQSBatchResponse | HttpResult> {
+  return isSqsEvent(event) ? rewardBatch(event) : http(event, context);
+}

@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import type { RouteSpec } from '#shared/http.js';
 import { EXPERT_TYPES } from './domain/experts.js';
+import { REWARD_SIGNALS } from './domain/rewards.js';
 import { ROUTER_STRATEGIES, THOMPSON_LIKELIHOODS } from './domain/router-config.js';
 
 /**
@@ -327,6 +328,42 @@ export const updateRouterConfig = {
   errors: [400, 409, 413, 415, 422],
 } as const satisfies RouteSpec;
 
+export const rewardRequestSchema = z
+  .strictObject({
+    taskId: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, '1 to 128 of A-Z a-z 0-9 . _ : -'),
+    /** Accepted like route's; must name the tenant the request acts in. */
+    tenantId: z.string().optional(),
+    signal: z.enum(REWARD_SIGNALS),
+    value: finiteNumber,
+    ts: z.iso.datetime({ offset: true }).optional(),
+  })
+  .meta({
+    id: 'RewardRequest',
+    description:
+      'An outcome signal for a routed task. Learnt from asynchronously; the effect is exactly once per (taskId, signal).',
+  });
+
+export const rewardAcceptedSchema = z
+  .object({ accepted: z.literal(true), taskId: z.string() })
+  .meta({ id: 'RewardAccepted' });
+
+export const postReward = {
+  operationId: 'postReward',
+  rateFamily: 'router.reward',
+  method: 'POST',
+  path: '/router/reward',
+  summary:
+    'Report a reward signal for a routed task (queued; an unknown task is recorded as rejected by the consumer)',
+  tag: 'router',
+  auth: 'jwt',
+  minRole: 'operator',
+  action: 'router:reward',
+  body: rewardRequestSchema,
+  maxBodyBytes: 4 * 1024,
+  success: { status: 202, description: 'Accepted by the rewards queue', schema: rewardAcceptedSchema },
+  errors: [400, 413, 415],
+} as const satisfies RouteSpec;
+
 export const routerRoutes = [
   createExpert,
   listExperts,
@@ -334,6 +371,7 @@ export const routerRoutes = [
   updateExpert,
   deleteExpert,
   routeTask,
+  postReward,
   getRationale,
   getRouterConfig,
   updateRouterConfig,

@@ -325,8 +325,18 @@ describe('ConductorApiStack', () => {
       const arn = importOfResource(archiveQueue(), 'Arn');
       for (const entry of FUNCTIONS) {
         const sends = allowing(entry.name, 'sqs:SendMessage');
+        // Besides the archive, a function sends only to the queues it is a named producer of.
+        const produced = QUEUES.filter(
+          (spec) => spec.producers !== 'policy-enforcers' && spec.producers.includes(entry.name),
+        );
+        for (const spec of produced) {
+          expect(variablesOf(entry.name)[spec.envVar]).toEqual(
+            importOfResource(synth.stateful.queue(spec.id), 'Ref'),
+          );
+        }
+        const others = produced.map((spec) => importOfResource(synth.stateful.queue(spec.id), 'Arn'));
         if (enforcing.includes(entry)) {
-          expect(sends.flatMap(resourcesOf)).toEqual([arn]);
+          expect(sends.flatMap(resourcesOf)).toEqual([arn, ...others]);
           expect(variablesOf(entry.name).DECISION_ARCHIVE_QUEUE_URL).toEqual(
             importOfResource(archiveQueue(), 'Ref'),
           );

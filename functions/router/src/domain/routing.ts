@@ -70,6 +70,11 @@ export interface Rationale {
 /** A model state as kept in the router table: one record per (tenant, model key). */
 export interface ModelRecord extends TenantRecord {
   readonly state: StoredModelState;
+  /**
+   * The `taskId#signal` ids of the last rewards learnt into this state (bounded, oldest first): the
+   * reward consumer checks and extends it in the same version-conditional write as the update.
+   */
+  readonly appliedRewardIds?: readonly string[];
 }
 
 /** The decision record of one routed task (id = taskId): all a reward needs to be learnt from. */
@@ -100,7 +105,7 @@ export interface DecisionRepository {
   get(tenantId: string, taskId: string): Promise<RouteDecision | undefined>;
 }
 
-/** Port: model states, read at decision time (the reward consumer writes them). */
+/** Port: model states, read at decision time (the reward consumer, `rewards.ts`, writes them). */
 export interface ModelStateRepository {
   get(tenantId: string, modelKey: string): Promise<ModelRecord | undefined>;
 }

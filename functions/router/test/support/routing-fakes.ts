@@ -2,6 +2,14 @@ import { RecordingPublisher } from '#shared/events.js';
 import { type Clock, ManualClock, SequentialIds } from '#shared/ports.js';
 import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
 import type { Expert } from '../../src/domain/experts.js';
+import {
+  RewardConsumer,
+  type RewardConsumerDeps,
+  RewardIntake,
+  type RewardMarker,
+  type RewardMessage,
+  type RewardRejection,
+} from '../../src/domain/rewards.js';
 import { type RouterConfig, RouterConfigService } from '../../src/domain/router-config.js';
 import {
   type ModelRecord,
@@ -35,14 +43,42 @@ export const inMemoryRouting = (
     events,
     ...overrides,
   });
+  const queued: RewardMessage[] = [];
+  const rewards = new RewardIntake({
+    queue: {
+      send: async (message) => {
+        queued.push(message);
+      },
+    },
+    clock,
+  });
   return {
     routing,
+    rewards,
+    queued,
     routerConfig,
     configs,
     decisions,
     models,
     events,
     clock,
-    appDeps: { routing, routerConfig },
+    appDeps: { routing, routerConfig, rewards },
   };
+};
+
+/** The reward consumer over in-memory records (share `decisions` and `models` with inMemoryRouting). */
+export const inMemoryRewardConsumer = (
+  deps: Pick<RewardConsumerDeps, 'decisions' | 'models' | 'clock'> & Partial<RewardConsumerDeps>,
+) => {
+  const markers = new InMemoryTenantRecords<RewardMarker>('REWARD');
+  const rejections = new InMemoryTenantRecords<RewardRejection>('REWARD_REJECTED');
+  const events = new RecordingPublisher();
+  const consumer = new RewardConsumer({
+    markers,
+    rejections,
+    events,
+    sleep: async () => undefined,
+    ...deps,
+  });
+  return { consumer, markers, rejections, events };
 };

@@ -1,0 +1,238 @@
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeDocumentClient } from '#shared/dynamodb-client.js';
+import { expectUniformError, type Harness, startHarness } from './harness.js';
+
+let h: Harness;
+const ids = { a: '', b: '', globex: '' };
+const tokens: Record<string, string> & { acmeAdmin: string; acmeOperator: string; globexAdmin: string } = {
+  acmeAdmin: '',
+  acmeOperator: '',
+  globexAdmin: '',
+};
+
+const createExpert = async (token: string, name: string): Promise<string> => {
+  const reply = await h.call('POST', '/experts', {
+    token,
+    body: { name, type: 'model', costPerCallUsd: 0.001, endpoint: `https://${name}.example.com/v1` },
+  });
+  expect(reply.status, reply.text).toBe(201);
+  return reply.json.id as string;
+};
+
+const drainRewards = async (): Promise<void> => {
+  const mapping = h.conductor.mappings.get('conductor-rewards');
+  if (!mapping) throw new Error('no event source mapping for the rewards queue');
+  await mapping.drain();
+};
+
+const route = (token: string, taskId: string, candidates: string[], context: object = { language: 'ts' }) =>
+  h.call('POST', '/router/route', { token, body: { taskId, context, candidates } });
+
+const reward = (token: string, body: object) => h.call('POST', '/router/reward', { token, body });
+
+const rationaleOf = async (token: string, rationaleId: string) => {
+  const reply = await h.call('GET', `/router/rationale/${rationaleId}`, { token });
+  expect(reply.status, reply.text).toBe(200);
+  return reply.json;
+};
+
+/** The router table, read directly: for items no API exposes (rejections, markers, model state). */
+const routerItem = async (pk: string, sk: string) => {
+  const doc = makeDocumentClient({
+    region: process.env.AWS_REGION ?? 'us-east-1',
+    endpoint: process.env.AWS_ENDPOINT_URL_DYNAMODB,
+  });
+  const out = await doc.send(
+    new GetCommand({ TableName: process.env.ROUTER_TABLE_NAME, Key: { pk, sk }, ConsistentRead: true }),
+  );
+  return out.Item;
+};
+
+beforeAll(async () => {
+  h = await startHarness();
+  tokens.acmeAdmin = h.tokens.acmeAdmin ?? '';
+  tokens.acmeOperator = h.tokens.acmeOperator ?? '';
+  tokens.globexAdmin = h.tokens.globexAdmin ?? '';
+  for (const tenant of ['hooli', 'initech']) {
+    tokens[`${tenant}Admin`] = await h.conductor.issuer.mint({
+      subject: `${tenant}-admin`,
+      tenant,
+      roles: ['tenant-admin'],
+      amr: ['pwd', 'mfa'],
+    });
+    tokens[`${tenant}Operator`] = await h.conductor.issuer.mint({
+      subject: `${tenant}-operator`,
+      tenant,
+      roles: ['operator'],
+    });
+  }
+  ids.a = await createExpert(tokens.acmeAdmin, 'acme-a');
+  ids.b = await createExpert(tokens.acmeAdmin, 'acme-b');
+  ids.globex = await createExpert(tokens.globexAdmin, 'globex-a');
+});
+afterAll(async () => {
+  await h.conductor.stop();
+});
+
+describe('POST router/reward over HTTP', () => {
+  it('route -> reward -> after the drain the model state reflects it', async () => {
+    const routed = await route(tokens.acmeOperator, 'rw-1', [ids.a, ids.b]);
+    expect(routed.status, routed.text).toBe(200);
+    const before = await rationaleOf(tokens.acmeOperator, routed.json.rationaleId);
+
+    const accepted = await reward(tokens.acmeOperator, { taskId: 'rw-1', signal: 'success_at_k', value: 1 });
+    expect(accepted.status, accepted.text).toBe(202);
+    expect(accepted.json).toEqual({ accepted: true, taskId: 'rw-1' });
+    await drainRewards();
+
+    const model = await routerItem('T#acme#MODEL', 'ridge:d32');
+    expect(model?.version).toBe(before.modelVersion + 1);
+    expect(model?.appliedRewardIds).toContain('rw-1#success_at_k');
+    expect(model?.state.arms[routed.json.expertId].n).toBe(1);
+    const marker = await routerItem('T#acme#REWARD', 'rw-1#success_at_k');
+    expect(marker).toMatchObject({ outcome: 'applied', reward: 1, expertId: routed.json.expertId });
+    // The next decision decides on the new state.
+    const next = await route(tokens.acmeOperator, 'rw-2', [ids.a, ids.b]);
+    expect((await rationaleOf(tokens.acmeOperator, next.json.rationaleId)).modelVersion).toBe(
+      before.modelVersion + 1,
+    );
+    const ingested = h.conductor.bus
+      .history(100)
+      .map((entry) => entry.event)
+      .find(
+        (event) =>
+          event['detail-type'] === 'reward_ingested' &&
+          (event.detail as { taskId?: string }).taskId === 'rw-1',
+      );
+    const detail = ingested?.detail as { ingestionLatencyMs?: number } | undefined;
+    expect(detail?.ingestionLatencyMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('a duplicated reward changes nothing', async () => {
+    await route(tokens.acmeOperator, 'rw-dup', [ids.a, ids.b]);
+    await reward(tokens.acmeOperator, { taskId: 'rw-dup', signal: 'human_thumbs', value: 1 });
+    await drainRewards();
+    const once = await routerItem('T#acme#MODEL', 'ridge:d32');
+
+    const again = await reward(tokens.acmeOperator, { taskId: 'rw-dup', signal: 'human_thumbs', value: -1 });
+    expect(again.status).toBe(202);
+    await drainRewards();
+
+    expect(await routerItem('T#acme#MODEL', 'ridge:d32')).toEqual(once);
+  });
+
+  it('records an unknown task as rejected', async () => {
+    const reply = await reward(tokens.acmeOperator, {
+      taskId: 'never-routed',
+      signal: 'success_at_k',
+      value: 1,
+    });
+    expect(reply.status).toBe(202);
+    await drainRewards();
+    expect(await routerItem('T#acme#REWARD_REJECTED', 'never-routed#success_at_k')).toMatchObject({
+      reason: 'unknown_task',
+    });
+  });
+
+  it('a reward for another tenant’s task changes nothing there (it is unknown in the caller’s tenant)', async () => {
+    const routed = await route(tokens.globexAdmin, 'globex-rw', [ids.globex]);
+    expect(routed.status, routed.text).toBe(200);
+    const before = await routerItem('T#globex#MODEL', 'ridge:d32');
+
+    const reply = await reward(tokens.acmeOperator, {
+      taskId: 'globex-rw',
+      signal: 'success_at_k',
+      value: 1,
+    });
+    expect(reply.status).toBe(202);
+    await drainRewards();
+
+    expect(await routerItem('T#globex#MODEL', 'ridge:d32')).toEqual(before);
+    expect(await routerItem('T#globex#REWARD', 'globex-rw#success_at_k')).toBeUndefined();
+    expect(await routerItem('T#acme#REWARD_REJECTED', 'globex-rw#success_at_k')).toMatchObject({
+      reason: 'unknown_task',
+    });
+  });
+
+  it('refuses bad input', async () => {
+    const bad = [
+      { taskId: 'rw-1', signal: 'success_at_k', value: null },
+      { taskId: 'rw-1', signal: 'success_at_k', value: '1' },
+      { taskId: 'rw-1', signal: 'vibes', value: 1 },
+      { taskId: 'rw-1', signal: 'success_at_k' },
+      { taskId: 'rw-1', signal: 'success_at_k', value: 1, ts: 'yesterday' },
+      { taskId: 'rw-1', signal: 'success_at_k', value: 1, extra: true },
+      { taskId: '', signal: 'success_at_k', value: 1 },
+    ];
+    for (const body of bad) expectUniformError(await reward(tokens.acmeOperator, body), 400);
+    // 1e999 parses to Infinity: the schema refuses a non-finite value.
+    expectUniformError(
+      await h.call('POST', '/router/reward', {
+        token: tokens.acmeOperator,
+        rawBody: '{"taskId":"rw-1","signal":"cost","value":1e999}',
+        headers: { 'content-type': 'application/json' },
+      }),
+      400,
+      'validation_failed',
+    );
+    expectUniformError(
+      await h.call('POST', '/router/reward', {
+        token: tokens.acmeOperator,
+        rawBody: '{"taskId":"rw-1","signal":"cost","value":NaN}',
+        headers: { 'content-type': 'application/json' },
+      }),
+      400,
+      'malformed_json',
+    );
+    expectUniformError(
+      await reward(tokens.acmeOperator, { taskId: 'rw-1', signal: 'cost', value: 1, tenantId: 'globex' }),
+      403,
+      'tenant_mismatch',
+    );
+    expectUniformError(
+      await reward(h.tokens.acmeViewer ?? '', { taskId: 'rw-1', signal: 'cost', value: 1 }),
+      403,
+    );
+  });
+});
+
+describe('learning from rewards: a clearly better expert wins', () => {
+  const scenario = async (tenant: string, strategy: 'linucb' | 'thompson') => {
+    const admin = tokens[`${tenant}Admin`] ?? '';
+    const operator = tokens[`${tenant}Operator`] ?? '';
+    const good = await createExpert(admin, `${tenant}-good`);
+    const bad = await createExpert(admin, `${tenant}-bad`);
+    const config = await h.call('PUT', '/router/config', { token: admin, body: { strategy } });
+    expect(config.status, config.text).toBe(200);
+    const languages = ['ts', 'py', 'go', 'rust'];
+    for (let i = 0; i < 40; i += 1) {
+      const context = { language: languages[i % languages.length] as string, tokens: 100 + i };
+      const routed = await route(operator, `${tenant}-learn-${i}`, [good, bad], context);
+      expect(routed.status, routed.text).toBe(200);
+      const value = routed.json.expertId === good ? 1 : 0;
+      const accepted = await reward(operator, {
+        taskId: `${tenant}-learn-${i}`,
+        signal: 'success_at_k',
+        value,
+      });
+      expect(accepted.status).toBe(202);
+      await drainRewards();
+    }
+    let wins = 0;
+    for (let i = 0; i < 20; i += 1) {
+      const context = { language: languages[i % languages.length] as string, tokens: 200 + i };
+      const routed = await route(operator, `${tenant}-after-${i}`, [bad, good], context);
+      if (routed.json.expertId === good) wins += 1;
+    }
+    return wins;
+  };
+
+  it('LinUCB', async () => {
+    expect(await scenario('hooli', 'linucb')).toBeGreaterThan(10);
+  });
+
+  it('Thompson sampling', async () => {
+    expect(await scenario('initech', 'thompson')).toBeGreaterThan(10);
+  });
+});
