@@ -8,20 +8,13 @@ import { OpaPolicyEngine } from '#shared/policy/opa.js';
 import { buildOpaWasm, findOpa, OPA_INSTALL_URL, OpaNotFoundError } from '#shared/policy/opa-build.js';
 import { defaultPolicyDir, readPolicySources } from '#shared/policy/source.js';
 import type { AuthzDecision, AuthzRequest } from '#shared/policy/types.js';
+import { itDecidesTheTable } from './decision-table.js';
 
 /**
  * The decision table (the one the Cedar run uses) through the Rego of `policies/rego`, compiled by
  * `opa build -t wasm` and evaluated by OpaPolicyEngine. That needs the OPA compiler: without `opa` on
  * PATH this file says loudly that the run was NOT performed, in the name of its only test.
  */
-interface DecisionCase {
-  readonly name: string;
-  readonly input: AuthzRequest;
-  readonly expect: { allow: boolean; obligations: string[]; masks: string[]; reasons?: string[] };
-}
-const table = JSON.parse(readFileSync(new URL('./decisions.json', import.meta.url), 'utf8')) as {
-  cases: DecisionCase[];
-};
 const regoDir = fileURLToPath(new URL('./rego', import.meta.url));
 const opa = findOpa();
 
@@ -39,23 +32,10 @@ if (opa) {
       if (outDir) rmSync(outDir, { recursive: true, force: true });
     });
 
-    for (const testCase of table.cases) {
-      it(testCase.name, () => {
-        const decision = engine.decide(testCase.input);
-
-        expect(decision.error).toBeUndefined();
-        expect(decision.allow).toBe(testCase.expect.allow);
-        expect([...decision.obligations]).toEqual(testCase.expect.obligations);
-        expect([...decision.masks]).toEqual(testCase.expect.masks);
-        if (testCase.expect.reasons) expect([...decision.reasons]).toEqual(testCase.expect.reasons);
-      });
-    }
-
-    it('exercises every Cedar policy as determining at least once', () => {
-      const determining = new Set(table.cases.flatMap((c) => engine.decide(c.input).reasons));
-      const missing = cedar.policies.map((p) => p.id).filter((id) => !determining.has(id));
-      expect(missing).toEqual([]);
-    });
+    itDecidesTheTable(
+      () => engine,
+      () => cedar.policies.map((p) => p.id),
+    );
 
     it('decides as Cedar does for every declared action, role set, tenant relation and step-up', () => {
       const schema = readFileSync(join(defaultPolicyDir(), 'schema.cedarschema'), 'utf8');
