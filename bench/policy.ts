@@ -10,7 +10,6 @@
  * Targets (issue): uncached p99 < 1 ms in-process, hit rate > 90 % on the mix, HTTP p95 < 10 ms.
  */
 
-import { Agent, request as httpRequest } from 'node:http';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { CachedPolicyEngine } from '#shared/policy/cache.js';
@@ -19,6 +18,7 @@ import { defaultPolicyDir, readPolicySources } from '#shared/policy/source.js';
 import type { AuthzRequest } from '#shared/policy/types.js';
 import { startServerChild } from './lib/child.js';
 import { machine } from './lib/machine.js';
+import { openLoopPost, type PostTarget } from './lib/post.js';
 import { writeResult } from './lib/results.js';
 import { fixed, round, type Summary, summarize, table, verdict } from './lib/stats.js';
 
@@ -82,57 +82,6 @@ const time = (fn: () => void, runs: number): number[] => {
     samples.push(Number(process.hrtime.bigint() - start) / 1000);
   }
   return samples;
-};
-
-interface PostTarget {
-  readonly url: string;
-  readonly headers: Record<string, string>;
-  readonly body: string;
-}
-
-/**
- * Open-loop POST load: request i is sent at start + i/rate whatever earlier ones are doing (no
- * coordinated omission). Bounded: rate x seconds requests, each with a 5 s timeout.
- */
-const openLoopPost = async (next: () => PostTarget, rate: number, seconds: number) => {
-  const agent = new Agent({ keepAlive: true, maxSockets: 64 });
-  const total = rate * seconds;
-  const latencies: number[] = [];
-  let errors = 0;
-  const started = performance.now();
-  const pending: Promise<void>[] = [];
-  for (let i = 0; i < total; i += 1) {
-    const due = started + (i * 1000) / rate;
-    const wait = due - performance.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    const target = next();
-    const sentAt = process.hrtime.bigint();
-    pending.push(
-      new Promise<void>((resolve) => {
-        const req = httpRequest(
-          target.url,
-          { method: 'POST', agent, headers: target.headers, timeout: 5000 },
-          (res) => {
-            res.resume();
-            res.on('end', () => {
-              if (res.statusCode === 200) latencies.push(Number(process.hrtime.bigint() - sentAt) / 1e6);
-              else errors += 1;
-              resolve();
-            });
-          },
-        );
-        req.on('error', () => {
-          errors += 1;
-          resolve();
-        });
-        req.on('timeout', () => req.destroy(new Error('timeout')));
-        req.end(target.body);
-      }),
-    );
-  }
-  await Promise.all(pending);
-  agent.destroy();
-  return { ok: latencies.length, errors, latencyMs: summarize(latencies) };
 };
 
 const inProcess = () => {

@@ -12,6 +12,11 @@ export interface ServerChild<T> {
   readonly pid: number;
   /** What the server spent since the previous call (see probe.ts). */
   stats(): Promise<ProbeStats>;
+  /**
+   * Sends a bare word on stdin and resolves with the value of the child's next `{ "<word>": … }`
+   * line (for children that answer extra commands, e.g. bench/servers/router.ts).
+   */
+  command<R>(word: string, timeoutMs?: number): Promise<R>;
   stop(): Promise<void>;
 }
 
@@ -34,8 +39,15 @@ export const startServerChild = async <T>(
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
 
   let pendingStats: ((stats: ProbeStats) => void) | undefined;
+  const pendingCommands = new Map<string, (value: unknown) => void>();
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
   lines.on('line', (line) => {
+    for (const [word, resolveCommand] of pendingCommands) {
+      if (!line.startsWith(`{"${word}"`)) continue;
+      pendingCommands.delete(word);
+      resolveCommand((JSON.parse(line) as Record<string, unknown>)[word]);
+      return;
+    }
     if (!line.startsWith('{"stats"')) return;
     const resolveStats = pendingStats;
     pendingStats = undefined;
@@ -76,6 +88,18 @@ export const startServerChild = async <T>(
           resolve(stats);
         };
         child.stdin?.write('stats\n');
+      }),
+    command: <R>(word: string, timeoutMs = 5_000) =>
+      new Promise<R>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          pendingCommands.delete(word);
+          reject(new Error(`${script} did not answer ${word}`));
+        }, timeoutMs);
+        pendingCommands.set(word, (value) => {
+          clearTimeout(timer);
+          resolve(value as R);
+        });
+        child.stdin?.write(`${word}\n`);
       }),
     stop: async () => {
       if (child.exitCode !== null) return;

@@ -1,0 +1,122 @@
+import { createInterface } from 'node:readline';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { makeDocumentClient } from '#shared/dynamodb-client.js';
+import { RATE_FAMILIES } from '#shared/rate-limit.js';
+import { startConductor } from '../../infra/local/runtime.js';
+import { installProbe } from '../lib/probe.js';
+import { summarize } from '../lib/stats.js';
+
+/**
+ * Child process of `bench/router-http.ts`: the embedded runtime (memory, port 0) with the stage
+ * throttle and per-tenant limits out of the way, 4 experts seeded for tenant `acme` through the API
+ * and an operator token. Prints `{ ready: { url, token, expertIds } }`, then answers on stdin:
+ * - `model`: `{ "model": { version, observations } }` — the acme model state in the router table
+ *   (observations = the sum of every arm's n, i.e. the rewards learned so far);
+ * - `events`: `{ "events": { count, ingestionLatencyMs } }` — `reward_ingested` events seen on the
+ *   bus since the previous `events` (their `ingestionLatencyMs`: reward receivedAt to model write).
+ * Serves until stdin closes or SIGTERM.
+ */
+const TENANT = 'acme';
+const EXPERTS = 4;
+const RATE_LIMITS = Object.fromEntries(Object.keys(RATE_FAMILIES).map((family) => [family, 1_000_000_000]));
+
+const conductor = await startConductor({
+  memory: true,
+  port: 0,
+  throttle: { rateLimit: 10_000_000, burstLimit: 10_000_000 },
+  rateLimits: RATE_LIMITS,
+});
+
+let ingestion: number[] = [];
+conductor.bus.addRule({
+  name: 'bench-reward-ingested',
+  eventPattern: { 'detail-type': ['reward_ingested'] },
+  target: async (event) => {
+    const ms = (event.detail as { ingestionLatencyMs?: number }).ingestionLatencyMs;
+    if (typeof ms === 'number' && ingestion.length < 1_000_000) ingestion.push(ms);
+  },
+});
+
+const admin = await conductor.issuer.mint({
+  subject: `${TENANT}-admin`,
+  tenant: TENANT,
+  roles: ['tenant-admin'],
+  amr: ['pwd', 'mfa'],
+});
+const token = await conductor.issuer.mint({
+  subject: `${TENANT}-operator`,
+  tenant: TENANT,
+  roles: ['operator'],
+});
+const expertIds: string[] = [];
+for (let i = 0; i < EXPERTS; i += 1) {
+  const reply = await fetch(`${conductor.apiUrl}/experts`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      name: `bench-e${i}`,
+      type: 'model',
+      costPerCallUsd: 0.001,
+      endpoint: `https://e${i}.experts.example.com/v1`,
+    }),
+  });
+  const text = await reply.text();
+  if (reply.status !== 201) throw new Error(`seeding expert ${i}: ${reply.status} ${text}`);
+  expertIds.push((JSON.parse(text) as { id: string }).id);
+}
+
+const doc = makeDocumentClient({
+  region: process.env.AWS_REGION ?? 'us-east-1',
+  endpoint: process.env.AWS_ENDPOINT_URL_DYNAMODB,
+});
+interface ModelItem {
+  version?: number;
+  state?: { arms?: Record<string, { n?: number }> };
+}
+const model = async () => {
+  const out = await doc.send(
+    new QueryCommand({
+      TableName: process.env.ROUTER_TABLE_NAME,
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': `T#${TENANT}#MODEL` },
+      ConsistentRead: true,
+    }),
+  );
+  const items = (out.Items ?? []) as ModelItem[];
+  let version = 0;
+  let observations = 0;
+  for (const item of items) {
+    version = Math.max(version, item.version ?? 0);
+    for (const arm of Object.values(item.state?.arms ?? {})) observations += arm.n ?? 0;
+  }
+  return { version, observations, items: items.length };
+};
+
+const commands = createInterface({ input: process.stdin });
+commands.on('line', (line) => {
+  const word = line.trim();
+  if (word === 'model') {
+    void model().then(
+      (value) => process.stdout.write(`${JSON.stringify({ model: value })}\n`),
+      (error: unknown) => process.stdout.write(`${JSON.stringify({ model: { error: String(error) } })}\n`),
+    );
+  } else if (word === 'events') {
+    const seen = ingestion;
+    ingestion = [];
+    process.stdout.write(
+      `${JSON.stringify({ events: { count: seen.length, ingestionLatencyMs: summarize(seen) } })}\n`,
+    );
+  }
+});
+
+process.stdout.write(`${JSON.stringify({ ready: { url: conductor.apiUrl, token, expertIds } })}\n`);
+
+let stopping = false;
+const stop = async () => {
+  if (stopping) return;
+  stopping = true;
+  await conductor.stop();
+  process.exit(0);
+};
+process.on('SIGTERM', () => void stop());
+installProbe(() => void stop());
