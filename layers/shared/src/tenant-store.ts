@@ -1,5 +1,6 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
+  BatchGetCommand,
   DeleteCommand,
   type DynamoDBDocumentClient,
   GetCommand,
@@ -105,6 +106,33 @@ export class TenantRecordStore<T extends TenantRecord> {
       }),
     );
     return this.#record(out.Item);
+  }
+
+  /**
+   * Reads several records of one tenant in one BatchGetItem (100 keys a call; unprocessed keys are
+   * retried a few times). Missing ids are absent from the map. Reads are eventually consistent.
+   */
+  async getMany(tenantId: string, ids: readonly string[]): Promise<Map<string, T>> {
+    const pk = partitionKey(tenantId, this.entity);
+    const found = new Map<string, T>();
+    const unique = [...new Set(ids)];
+    for (let start = 0; start < unique.length; start += 100) {
+      let keys: Record<string, unknown>[] = unique.slice(start, start + 100).map((id) => ({ pk, sk: id }));
+      for (let attempt = 0; keys.length > 0; attempt += 1) {
+        if (attempt === 5)
+          throw new Error(`${this.entity}: BatchGetItem left ${keys.length} keys unprocessed`);
+        const out = await this.doc.send(
+          new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys } } }),
+        );
+        for (const item of out.Responses?.[this.tableName] ?? []) {
+          const record = this.#record(item);
+          if (record) found.set(record.id, record);
+        }
+        keys = (out.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Record<string, unknown>[];
+        if (keys.length > 0) await new Promise((resolve) => setTimeout(resolve, 20 * 2 ** attempt));
+      }
+    }
+    return found;
   }
 
   async list(tenantId: string, options: { limit: number; cursor?: string | undefined }): Promise<Page<T>> {

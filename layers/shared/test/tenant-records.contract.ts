@@ -14,6 +14,7 @@ export interface Note extends TenantRecord {
 export interface TenantRecords<T extends TenantRecord> {
   create(record: T): Promise<void>;
   get(tenantId: string, id: string): Promise<T | undefined>;
+  getMany(tenantId: string, ids: readonly string[]): Promise<Map<string, T>>;
   list(tenantId: string, options: { limit: number; cursor?: string | undefined }): Promise<Page<T>>;
   replace(record: T, expectedVersion: number): Promise<void>;
   delete(tenantId: string, id: string, expectedVersion?: number): Promise<boolean>;
@@ -94,6 +95,21 @@ export const describeTenantRecordContract = (name: string, makeStore: () => Tena
       // Assess
       expect((await store.get('acme', 'note-1'))?.title).toBe('acme note');
       expect((await store.get('globex', 'note-1'))?.title).toBe('globex note');
+    });
+
+    it('reads several records of one tenant at once, leaving out missing ids and other tenants', async () => {
+      // Prepare
+      const store = makeStore();
+      await store.create(note({ id: 'note-1', title: 'one' }));
+      await store.create(note({ id: 'note-2', title: 'two' }));
+      await store.create(note({ tenantId: 'globex', id: 'note-3', title: 'globex' }));
+
+      // Act
+      const found = await store.getMany('acme', ['note-1', 'note-2', 'note-3', 'missing', 'note-1']);
+
+      // Assess
+      expect([...found.keys()].sort()).toEqual(['note-1', 'note-2']);
+      expect(found.get('note-2')?.title).toBe('two');
     });
 
     it('does not find a record under another tenant', async () => {

@@ -29,6 +29,8 @@ export interface Expert extends ExpertInput {
 export interface ExpertRepository {
   create(expert: Expert): Promise<void>;
   get(tenantId: string, id: string): Promise<Expert | undefined>;
+  /** Several experts of one tenant in one read; missing ids are absent. */
+  getMany(tenantId: string, ids: readonly string[]): Promise<Map<string, Expert>>;
   list(tenantId: string, options: { limit: number; cursor?: string | undefined }): Promise<Page<Expert>>;
   /** Throws a ConflictError when the stored version is not `expectedVersion`. */
   replace(expert: Expert, expectedVersion: number): Promise<void>;

@@ -170,7 +170,7 @@ export const modelKeyOf = (config: StrategyConfig, dimension: number): string =>
 };
 
 export interface RoutingServiceDeps {
-  readonly experts: Pick<ExpertRepository, 'get'>;
+  readonly experts: Pick<ExpertRepository, 'getMany'>;
   readonly configs: Pick<RouterConfigService, 'get'>;
   readonly decisions: DecisionRepository;
   readonly models: ModelStateRepository;
@@ -305,11 +305,11 @@ export class RoutingService {
     candidates: readonly string[],
   ): Promise<{ eligible: string[]; removed: RemovedCandidate[] }> {
     const unique = [...new Set(candidates)];
-    const experts = await Promise.all(unique.map((id) => this.deps.experts.get(tenantId, id)));
+    const experts = await this.deps.experts.getMany(tenantId, unique);
     const eligible: string[] = [];
     const removed: RemovedCandidate[] = [];
-    unique.forEach((expertId, i) => {
-      const expert = experts[i];
+    unique.forEach((expertId) => {
+      const expert = experts.get(expertId);
       if (!expert) removed.push({ expertId, reason: 'unknown' });
       else if (!expert.enabled) removed.push({ expertId, reason: 'disabled' });
       else eligible.push(expertId);

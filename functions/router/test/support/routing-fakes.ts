@@ -23,7 +23,9 @@ import {
  * recording publisher: what unit and app tests inject instead of DynamoDB and EventBridge.
  */
 export const inMemoryRouting = (
-  experts: Pick<InMemoryTenantRecords<Expert>, 'get'> = new InMemoryTenantRecords<Expert>('EXPERT'),
+  experts: Pick<InMemoryTenantRecords<Expert>, 'get' | 'getMany'> = new InMemoryTenantRecords<Expert>(
+    'EXPERT',
+  ),
   overrides: Partial<RoutingServiceDeps> & { clock?: Clock } = {},
 ) => {
   const clock = overrides.clock ?? new ManualClock('2026-01-01T00:00:00.000Z');

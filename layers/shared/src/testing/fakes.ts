@@ -45,6 +45,17 @@ export class InMemoryTenantRecords<T extends TenantRecord> {
     return found === undefined ? undefined : structuredClone(found);
   }
 
+  async getMany(tenantId: string, ids: readonly string[]): Promise<Map<string, T>> {
+    await settle();
+    const partition = this.#partition(tenantId);
+    const found = new Map<string, T>();
+    for (const id of new Set(ids)) {
+      const record = partition.get(id);
+      if (record !== undefined) found.set(id, structuredClone(record));
+    }
+    return found;
+  }
+
   async list(tenantId: string, options: { limit: number; cursor?: string | undefined }): Promise<Page<T>> {
     await settle();
     const pk = partitionKey(tenantId, this.entity);
