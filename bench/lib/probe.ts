@@ -67,3 +67,19 @@ export const mergeProbeStats = (chunks: readonly ProbeStats[]): ProbeStats => ({
     maxMs: Math.max(0, ...chunks.map((c) => c.gc.maxMs)),
   },
 });
+
+/**
+ * The end of every runtime server child: stop the embedded runtime once, on SIGTERM or when the
+ * parent closes stdin (through the probe), then exit.
+ */
+export const serveUntilStopped = (server: { stop(): Promise<void> }): void => {
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await server.stop();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop());
+  installProbe(() => void stop());
+};

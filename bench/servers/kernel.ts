@@ -1,6 +1,6 @@
 import { RATE_FAMILIES } from '#shared/rate-limit.js';
 import { startConductor } from '../../infra/local/runtime.js';
-import { installProbe } from '../lib/probe.js';
+import { serveUntilStopped } from '../lib/probe.js';
 
 /**
  * Child process of `bench/api.ts`: starts the embedded runtime (memory, port 0, stage throttle
@@ -65,12 +65,4 @@ process.stdout.write(
   `${JSON.stringify({ ready: { url: conductor.url, path, token: viewer, status: sample.status, headers, body, items, throttle: THROTTLE, tenantRateLimitPerMinute: 1_000_000_000 } })}\n`,
 );
 
-let stopping = false;
-const stop = async () => {
-  if (stopping) return;
-  stopping = true;
-  await conductor.stop();
-  process.exit(0);
-};
-process.on('SIGTERM', () => void stop());
-installProbe(() => void stop());
+serveUntilStopped(conductor);

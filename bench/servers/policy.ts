@@ -1,6 +1,6 @@
 import { RATE_FAMILIES } from '#shared/rate-limit.js';
 import { startConductor } from '../../infra/local/runtime.js';
-import { installProbe } from '../lib/probe.js';
+import { serveUntilStopped } from '../lib/probe.js';
 
 /**
  * Child process of `bench/policy.ts`: the embedded runtime (memory, port 0) with the stage throttle
@@ -23,12 +23,4 @@ for (let i = 0; i < TENANTS; i += 1) {
 }
 process.stdout.write(`${JSON.stringify({ ready: { url: conductor.apiUrl, tokens } })}\n`);
 
-let stopping = false;
-const stop = async () => {
-  if (stopping) return;
-  stopping = true;
-  await conductor.stop();
-  process.exit(0);
-};
-process.on('SIGTERM', () => void stop());
-installProbe(() => void stop());
+serveUntilStopped(conductor);

@@ -3,7 +3,7 @@ import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { makeDocumentClient } from '#shared/dynamodb-client.js';
 import { RATE_FAMILIES } from '#shared/rate-limit.js';
 import { startConductor } from '../../infra/local/runtime.js';
-import { installProbe } from '../lib/probe.js';
+import { serveUntilStopped } from '../lib/probe.js';
 import { summarize } from '../lib/stats.js';
 
 /**
@@ -111,12 +111,4 @@ commands.on('line', (line) => {
 
 process.stdout.write(`${JSON.stringify({ ready: { url: conductor.apiUrl, token, expertIds } })}\n`);
 
-let stopping = false;
-const stop = async () => {
-  if (stopping) return;
-  stopping = true;
-  await conductor.stop();
-  process.exit(0);
-};
-process.on('SIGTERM', () => void stop());
-installProbe(() => void stop());
+serveUntilStopped(conductor);

@@ -340,32 +340,31 @@ export class RewardConsumer {
     );
   }
 
-  /** Writes the marker; false when it already existed (a concurrent duplicate got there first). */
-  async #mark(
-    message: RewardMessage,
-    decision: RouteDecision,
-    reward: number | undefined,
-    outcome: RewardMarker['outcome'],
-  ): Promise<boolean> {
+  /** The fields a marker and a rejection share: the reward as it arrived, keyed by (taskId, signal). */
+  #receipt(message: RewardMessage) {
     const now = this.deps.clock.now().toISOString();
+    return {
+      tenantId: message.tenantId,
+      id: rewardIdOf(message.taskId, message.signal),
+      version: 1,
+      createdAt: now,
+      updatedAt: now,
+      taskId: message.taskId,
+      signal: message.signal,
+      value: message.value,
+      ts: message.ts,
+      receivedAt: message.receivedAt,
+      traceId: message.traceId,
+    };
+  }
+
+  /** Creates a record once; false when it already existed (a redelivery or a concurrent duplicate). */
+  async #createOnce<R extends TenantRecord>(
+    repository: CreateOnlyRepository<R>,
+    record: R,
+  ): Promise<boolean> {
     try {
-      await this.deps.markers.create({
-        tenantId: message.tenantId,
-        id: rewardIdOf(message.taskId, message.signal),
-        version: 1,
-        createdAt: now,
-        updatedAt: now,
-        taskId: message.taskId,
-        signal: message.signal,
-        value: message.value,
-        ...(reward === undefined ? {} : { reward }),
-        outcome,
-        ...(decision.modelKey === undefined ? {} : { modelKey: decision.modelKey }),
-        expertId: decision.expertId,
-        ts: message.ts,
-        receivedAt: message.receivedAt,
-        traceId: message.traceId,
-      });
+      await repository.create(record);
       return true;
     } catch (error) {
       if (error instanceof ConflictError) return false;
@@ -373,27 +372,25 @@ export class RewardConsumer {
     }
   }
 
+  /** Writes the marker; false when it already existed (a concurrent duplicate got there first). */
+  #mark(
+    message: RewardMessage,
+    decision: RouteDecision,
+    reward: number | undefined,
+    outcome: RewardMarker['outcome'],
+  ): Promise<boolean> {
+    return this.#createOnce(this.deps.markers, {
+      ...this.#receipt(message),
+      ...(reward === undefined ? {} : { reward }),
+      outcome,
+      ...(decision.modelKey === undefined ? {} : { modelKey: decision.modelKey }),
+      expertId: decision.expertId,
+    });
+  }
+
+  /** Records a rejection; one record is enough if the same reward is rejected again. */
   async #reject(message: RewardMessage, reason: RejectionReason): Promise<void> {
-    const now = this.deps.clock.now().toISOString();
-    try {
-      await this.deps.rejections.create({
-        tenantId: message.tenantId,
-        id: rewardIdOf(message.taskId, message.signal),
-        version: 1,
-        createdAt: now,
-        updatedAt: now,
-        taskId: message.taskId,
-        signal: message.signal,
-        value: message.value,
-        reason,
-        ts: message.ts,
-        receivedAt: message.receivedAt,
-        traceId: message.traceId,
-      });
-    } catch (error) {
-      // Already recorded (a redelivery, or the same reward sent twice): one record is enough.
-      if (!(error instanceof ConflictError)) throw error;
-    }
+    await this.#createOnce(this.deps.rejections, { ...this.#receipt(message), reason });
   }
 
   async #publish(message: RewardMessage, now: Date): Promise<void> {
