@@ -19,7 +19,7 @@ import {
   rateLimitHeaders,
 } from './rate-limit.js';
 import { makeSqsClient } from './sqs-client.js';
-import { telemetryFor } from './telemetry.js';
+import { clientInstrumentFor, telemetryFor } from './telemetry.js';
 
 /**
  * What every HTTP function needs besides its own env: the policy table (decisions, grants, rate
@@ -79,8 +79,8 @@ export const makeHttpService = async <E extends z.ZodRawShape>(serviceName: stri
     ...parseEnv(httpServiceEnvSchema),
     ...parseEnv(z.object(extraEnv)),
   };
-  const { logger, metrics, tracer } = telemetryFor(serviceName);
-  const instrument = <T>(client: T): T => tracer.captureAWSv3Client(client);
+  const { logger, metrics } = telemetryFor(serviceName);
+  const instrument = await clientInstrumentFor(serviceName);
   const doc = makeDocumentClient({
     region: env.AWS_REGION,
     endpoint: env.AWS_ENDPOINT_URL_DYNAMODB,
@@ -120,5 +120,5 @@ export const makeHttpService = async <E extends z.ZodRawShape>(serviceName: stri
     onError: (error) => logger.warn('rate limiter unavailable; request admitted', { error: String(error) }),
   });
   const rateLimit = rateLimiterHook(limiter);
-  return { env, logger, metrics, tracer, instrument, doc, events, rateLimit, ...enforcement };
+  return { env, logger, metrics, instrument, doc, events, rateLimit, ...enforcement };
 };

@@ -1,12 +1,29 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { Tracer } from '@aws-lambda-powertools/tracer';
 
 export interface Telemetry {
   readonly logger: Logger;
   readonly metrics: Metrics;
-  readonly tracer: Tracer;
 }
+
+/** Wraps an AWS SDK client for tracing, or hands it back unchanged when tracing is off. */
+export type ClientInstrument = <T>(client: T) => T;
+
+const untraced: ClientInstrument = (client) => client;
+
+/**
+ * X-Ray capture of AWS SDK clients (Powertools Tracer), loaded only when tracing is on. Importing
+ * the X-Ray SDK installs cls-hooked's async hooks on every promise of the process even when the
+ * Tracer then disables itself: about 8% of the embedded runtime's CPU per request. The embedded
+ * runtime sets POWERTOOLS_TRACE_ENABLED=false, so it never loads it; on Lambda (active tracing in
+ * ServiceFunction) the Tracer is loaded and decides for itself.
+ */
+export const clientInstrumentFor = async (serviceName: string): Promise<ClientInstrument> => {
+  if (process.env.POWERTOOLS_TRACE_ENABLED?.trim().toLowerCase() === 'false') return untraced;
+  const { Tracer } = await import('@aws-lambda-powertools/tracer');
+  const tracer = new Tracer({ serviceName });
+  return (client) => tracer.captureAWSv3Client(client);
+};
 
 /** Keys that must never reach a log line, wherever they appear in a logged object. */
 const SECRET_KEYS =
@@ -28,9 +45,9 @@ export const redactSecrets = (value: unknown, depth = 0): unknown => {
 const cache = new Map<string, Telemetry>();
 
 /**
- * One Logger/Metrics/Tracer set per service, built once per process. Namespace `Conductor`.
- * Outside Lambda the Tracer disables itself; metrics are disabled by POWERTOOLS_METRICS_DISABLED,
- * which the embedded runtime sets so the console is not flooded with EMF blobs.
+ * One Logger/Metrics set per service, built once per process. Namespace `Conductor`. Metrics are
+ * disabled by POWERTOOLS_METRICS_DISABLED, which the embedded runtime sets so the console is not
+ * flooded with EMF blobs. (Tracing: `clientInstrumentFor`.)
  */
 export const telemetryFor = (serviceName: string): Telemetry => {
   const existing = cache.get(serviceName);
@@ -38,7 +55,6 @@ export const telemetryFor = (serviceName: string): Telemetry => {
   const telemetry: Telemetry = {
     logger: new Logger({ serviceName }),
     metrics: new Metrics({ namespace: 'Conductor', serviceName }),
-    tracer: new Tracer({ serviceName }),
   };
   cache.set(serviceName, telemetry);
   return telemetry;

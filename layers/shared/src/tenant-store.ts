@@ -35,6 +35,21 @@ export interface Page<T> {
   readonly nextCursor?: string;
 }
 
+/**
+ * The record-store port every pillar's repositories are: TenantRecordStore on DynamoDB,
+ * InMemoryTenantRecords in tests, CachedRecordReads in front of either. Writes are conditional
+ * (create on absence, replace and delete on the expected version; a ConflictError otherwise).
+ */
+export interface TenantRecords<T extends TenantRecord> {
+  create(record: T): Promise<void>;
+  get(tenantId: string, id: string): Promise<T | undefined>;
+  /** Several records of one tenant in one read; missing ids are absent. */
+  getMany(tenantId: string, ids: readonly string[]): Promise<Map<string, T>>;
+  list(tenantId: string, options: { limit: number; cursor?: string | undefined }): Promise<Page<T>>;
+  replace(record: T, expectedVersion: number): Promise<void>;
+  delete(tenantId: string, id: string, expectedVersion?: number): Promise<boolean>;
+}
+
 const KEY_ATTRIBUTES = ['pk', 'sk', 'entity'] as const;
 
 const encodeCursor = (key: Record<string, unknown>): string =>
@@ -49,7 +64,7 @@ const isConditionFailure = (error: unknown): boolean =>
  * replaces and deletes on the expected version, so concurrent writers never lose an update: the
  * loser gets a ConflictError and can re-read.
  */
-export class TenantRecordStore<T extends TenantRecord> {
+export class TenantRecordStore<T extends TenantRecord> implements TenantRecords<T> {
   constructor(
     private readonly doc: Pick<DynamoDBDocumentClient, 'send'>,
     private readonly tableName: string,
@@ -110,7 +125,9 @@ export class TenantRecordStore<T extends TenantRecord> {
 
   /**
    * Reads several records of one tenant in one BatchGetItem (100 keys a call; unprocessed keys are
-   * retried a few times). Missing ids are absent from the map. Reads are eventually consistent.
+   * retried a few times). Missing ids are absent from the map. Reads are strongly consistent, like
+   * `get`: the reward consumer decides "already applied" on them (a hot path that can live with
+   * staleness caches in front instead, see cached-records.ts).
    */
   async getMany(tenantId: string, ids: readonly string[]): Promise<Map<string, T>> {
     const pk = partitionKey(tenantId, this.entity);
@@ -122,7 +139,7 @@ export class TenantRecordStore<T extends TenantRecord> {
         if (attempt === 5)
           throw new Error(`${this.entity}: BatchGetItem left ${keys.length} keys unprocessed`);
         const out = await this.doc.send(
-          new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys } } }),
+          new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } } }),
         );
         for (const item of out.Responses?.[this.tableName] ?? []) {
           const record = this.#record(item);

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { ConflictError, ValidationError } from '#shared/errors.js';
-import { MissingTenantError, type Page, type TenantRecord } from '#shared/tenant-store.js';
+import {
+  MissingTenantError,
+  type Page,
+  type TenantRecord,
+  type TenantRecords,
+} from '#shared/tenant-store.js';
 
 /**
  * The contract of a tenant record store, run against TenantRecordStore on a local DynamoDB and
@@ -11,14 +16,7 @@ export interface Note extends TenantRecord {
   readonly tags: readonly string[];
 }
 
-export interface TenantRecords<T extends TenantRecord> {
-  create(record: T): Promise<void>;
-  get(tenantId: string, id: string): Promise<T | undefined>;
-  getMany(tenantId: string, ids: readonly string[]): Promise<Map<string, T>>;
-  list(tenantId: string, options: { limit: number; cursor?: string | undefined }): Promise<Page<T>>;
-  replace(record: T, expectedVersion: number): Promise<void>;
-  delete(tenantId: string, id: string, expectedVersion?: number): Promise<boolean>;
-}
+export type { TenantRecords };
 
 export const note = (overrides: Partial<Note> = {}): Note => ({
   tenantId: 'acme',
