@@ -11,16 +11,20 @@
  *   (same id, body, attributes and `SentTimestamp`, plus `DeadLetterQueueSourceArn`);
  * - `DelaySeconds`, message size, content and attribute validation, batch limits;
  * - durability: with `persistDir`, every accepted message is in an append-only journal before
- *   `send` returns; after a restart, in-flight messages are visible again (receive counts kept).
+ *   `send` returns; after a restart, in-flight messages are visible again (receive counts kept);
+ * - the event source mapping's batch size (up to 10000 with a batching window), batching window,
+ *   6 MB payload limit, maximum concurrency and partial batch responses.
  *
  * Deliberate differences from AWS: ordering is first-in first-out on a best-effort basis (SQS
  * standard gives no ordering), there is no message retention period, and
- * `visibilityTimeoutSeconds` may be fractional (so tests need not wait whole seconds).
+ * `visibilityTimeoutSeconds` may be fractional and the batching window is in milliseconds (so tests
+ * need not wait whole seconds).
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Context, SQSBatchResponse, SQSEvent, SQSMessageAttributes, SQSRecord } from 'aws-lambda';
+import type { QueueSpec } from '../queues.js';
 
 export const LOCAL_ACCOUNT_ID = '000000000000';
 export const LOCAL_REGION = 'us-east-1';
@@ -77,6 +81,11 @@ export interface ReceiveOptions {
   visibilityTimeoutSeconds?: number;
   /** Stop adding messages once their bodies would exceed this many bytes (at least one is returned). */
   maxBytes?: number;
+  /**
+   * With `maxBytes`: return nothing rather than a first message over it (the event source mapping
+   * topping up a batch it has started). Not an SQS option.
+   */
+  strictMaxBytes?: boolean;
 }
 
 export interface QueueDepth {
@@ -300,7 +309,12 @@ export class LocalQueue {
         continue;
       }
       const size = Buffer.byteLength(message.body);
-      if (options.maxBytes !== undefined && chosen.length > 0 && bytes + size > options.maxBytes) break;
+      if (
+        options.maxBytes !== undefined &&
+        (chosen.length > 0 || options.strictMaxBytes) &&
+        bytes + size > options.maxBytes
+      )
+        break;
       bytes += size;
       chosen.push(message);
     }
@@ -703,10 +717,29 @@ const defaultContext = (functionName: string, timeoutMs: number): Context => {
 };
 
 /**
+ * The event source mapping options of a queue of `infra/queues.ts`, as the CDK app gives them to
+ * Lambda: batch size, batching window and maximum concurrency.
+ */
+export const eventSourceMappingOptionsOf = (
+  spec: Pick<QueueSpec, 'batchSize' | 'maxBatchingWindowSeconds' | 'maximumConcurrency'>,
+): Pick<EventSourceMappingOptions, 'batchSize' | 'maximumBatchingWindowMs' | 'maximumConcurrency'> => ({
+  batchSize: spec.batchSize,
+  maximumBatchingWindowMs: (spec.maxBatchingWindowSeconds ?? 0) * 1000,
+  maximumConcurrency: spec.maximumConcurrency,
+});
+
+/**
  * The Lambda SQS event source mapping with ReportBatchItemFailures: polls the queue, invokes the
  * handler with up to `batchSize` records and at most `maximumConcurrency` invocations at a time,
  * deletes what succeeded and leaves the rest to reappear after the visibility timeout (and reach
  * the DLQ through the queue's redrive policy).
+ *
+ * Batching as Lambda's: records are received 10 at a time (ReceiveMessage's limit) into one
+ * gathering batch. Without a window, a batch is invoked at once with the records visible (up to
+ * `batchSize`, at most 10 then, as AWS requires). With `maximumBatchingWindowMs`, the mapping waits up to
+ * the window, counted from the first record gathered, and invokes early once the batch is full
+ * (`batchSize` records, or 6 MB of bodies, Lambda's payload limit). Gathered records are in flight:
+ * their visibility timeout runs during the window.
  */
 export class EventSourceMapping {
   readonly queue: LocalQueue;
@@ -724,6 +757,8 @@ export class EventSourceMapping {
   #buffer: SQSRecord[] = [];
   #bufferBytes = 0;
   #bufferSince = 0;
+  /** The next visible record would take the batch over the payload limit: invoke without waiting. */
+  #bufferFull = false;
   #running = false;
   #unsubscribe: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -785,6 +820,7 @@ export class EventSourceMapping {
     const buffered = this.#buffer;
     this.#buffer = [];
     this.#bufferBytes = 0;
+    this.#bufferFull = false;
     if (this.queue.closed) return;
     for (const record of buffered) {
       try {
@@ -862,7 +898,10 @@ export class EventSourceMapping {
       while (this.#inFlight.size < this.#maxConcurrency) {
         this.#fill();
         if (this.#buffer.length === 0) break;
-        const full = this.#buffer.length >= this.#batchSize || this.#bufferBytes >= MAX_INVOKE_PAYLOAD_BYTES;
+        const full =
+          this.#bufferFull ||
+          this.#buffer.length >= this.#batchSize ||
+          this.#bufferBytes >= MAX_INVOKE_PAYLOAD_BYTES;
         const waited = Date.now() - this.#bufferSince;
         if (!full && waited < this.#windowMs) {
           this.#sleep(Math.min(this.#idlePollMs, this.#windowMs - waited));
@@ -871,6 +910,7 @@ export class EventSourceMapping {
         const batch = this.#buffer;
         this.#buffer = [];
         this.#bufferBytes = 0;
+        this.#bufferFull = false;
         this.#launch(batch);
       }
     } catch (error) {
@@ -880,12 +920,27 @@ export class EventSourceMapping {
     if (this.#inFlight.size < this.#maxConcurrency) this.#sleep(this.#idlePollMs);
   }
 
-  /** Receives into the buffer, 10 at a time as ReceiveMessage allows, up to the batch and payload limits. */
+  /**
+   * Receives into the buffer, 10 at a time as ReceiveMessage allows, up to the batch and payload
+   * limits. The first record of a batch is taken whatever its size; later ones only if they fit.
+   */
   #fill(): void {
-    while (this.#buffer.length < this.#batchSize && this.#bufferBytes < MAX_INVOKE_PAYLOAD_BYTES) {
+    while (
+      !this.#bufferFull &&
+      this.#buffer.length < this.#batchSize &&
+      this.#bufferBytes < MAX_INVOKE_PAYLOAD_BYTES
+    ) {
       const want = Math.min(10, this.#batchSize - this.#buffer.length);
-      const records = this.queue.receive(want, { maxBytes: MAX_INVOKE_PAYLOAD_BYTES - this.#bufferBytes });
-      if (records.length === 0) return;
+      const started = this.#buffer.length > 0;
+      const records = this.queue.receive(want, {
+        maxBytes: MAX_INVOKE_PAYLOAD_BYTES - this.#bufferBytes,
+        strictMaxBytes: started,
+      });
+      if (records.length === 0) {
+        // Nothing received although records are visible: the next one does not fit in this batch.
+        if (started && this.queue.depth().visible > 0) this.#bufferFull = true;
+        return;
+      }
       if (this.#buffer.length === 0) this.#bufferSince = Date.now();
       for (const record of records) {
         this.#buffer.push(record);

@@ -11,7 +11,12 @@ import { LocalEventBus } from './bus.js';
 import { ensureTables, localTableName, startLocalDynamo } from './dynamodb.js';
 import { createGateway, type GatewayRoute, type LambdaHandler } from './gateway.js';
 import { LOCAL_AUDIENCE, LocalIssuer, makeJwtVerifier } from './oidc.js';
-import { EventSourceMapping, LocalQueue, type SqsBatchHandler } from './queue.js';
+import {
+  EventSourceMapping,
+  eventSourceMappingOptionsOf,
+  LocalQueue,
+  type SqsBatchHandler,
+} from './queue.js';
 import { FileWormStore } from './worm-store.js';
 
 export const LOCAL_BUS_NAME = 'conductor';
@@ -38,6 +43,11 @@ export interface ConductorOptions {
   /** Per-tenant limit overrides by family (requests per minute), for tests and benchmarks. */
   readonly rateLimits?: Readonly<Record<string, number>>;
   readonly logRequest?: (line: { method: string; path: string; status: number; ms: number }) => void;
+  /**
+   * Extra environment for the handlers, as a function's environment in CDK would carry it (e.g.
+   * `ROUTER_MODEL_CACHE_MS`); set before any handler is imported.
+   */
+  readonly functionEnv?: Readonly<Record<string, string>>;
 }
 
 export interface RunningConductor {
@@ -113,6 +123,7 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
     POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'WARN',
   });
   if (options.rateLimits) process.env.CONDUCTOR_RATE_LIMITS = JSON.stringify(options.rateLimits);
+  Object.assign(process.env, options.functionEnv);
   for (const table of TABLES) process.env[table.envVar] = localTableName(table);
   for (const spec of QUEUES) process.env[spec.envVar] = aws.queueUrl(`conductor-${spec.id}`);
 
@@ -134,8 +145,7 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
     const queue = queues.get(`conductor-${spec.id}`);
     if (!consumer || !queue) throw new Error(`Queue ${spec.id}: no consumer function '${spec.consumer}'.`);
     const mapping = new EventSourceMapping(queue, consumer.handler as SqsBatchHandler, {
-      batchSize: spec.batchSize,
-      maximumConcurrency: spec.maximumConcurrency,
+      ...eventSourceMappingOptionsOf(spec),
       functionName: `conductor-${spec.consumer}`,
     });
     mapping.start();

@@ -1,5 +1,5 @@
 import { generateKeyPair, SignJWT } from 'jose';
-import { type RunningConductor, startConductor } from '../../infra/local/runtime.js';
+import { type ConductorOptions, type RunningConductor, startConductor } from '../../infra/local/runtime.js';
 
 /** A running embedded Conductor plus a small HTTP client for tests over real HTTP. */
 export interface Harness {
@@ -23,8 +23,9 @@ export interface Reply {
   readonly json: any;
 }
 
-export const startHarness = async (): Promise<Harness> => {
+export const startHarness = async (options: Pick<ConductorOptions, 'functionEnv'> = {}): Promise<Harness> => {
   const conductor = await startConductor({
+    ...options,
     memory: true,
     port: 0,
     // Tests fire requests back to back; the stage throttle has its own test.

@@ -1,35 +1,61 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { processSqsBatch } from '#shared/sqs-batch.js';
-import type { DecisionArchiver } from './domain/archive.js';
+import { type DecisionArchiver, failedMessageIds } from './domain/archive.js';
 
 export interface ArchiveConsumerDeps {
   readonly archiver: DecisionArchiver;
   readonly logger: Logger;
 }
 
+const errorText = (error: unknown): string =>
+  error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+
 /**
- * The decision-archive queue's consumer (transport <-> domain for SQS, as app.ts is for HTTP): each
- * message is archived on its own; the ones that fail are reported as batch item failures, so SQS
- * redelivers only those (and moves them to the DLQ after `maxReceiveCount` deliveries).
+ * The decision-archive queue's consumer (transport <-> domain for SQS, as app.ts is for HTTP): the
+ * whole batch becomes ONE archive object (one S3 PutObject per batch, not per decision), holding the
+ * records of every well-formed message. Reported as batch item failures, so SQS redelivers only them
+ * (and moves them to the DLQ after `maxReceiveCount` deliveries):
+ * - a malformed message, alone: the rest of the batch is archived without it;
+ * - every well-formed message when the one write fails.
+ *
+ * At least once: a message redelivered in another batch is archived again in that batch's object,
+ * so a decision may be in two objects; readers dedupe on `decisionId` (see domain/archive.ts).
  */
 export const makeArchiveConsumer =
   (deps: ArchiveConsumerDeps) =>
-  (event: SQSEvent): Promise<SQSBatchResponse> =>
-    processSqsBatch(
-      event,
-      async (record) => {
-        const archived = await deps.archiver.archive({ messageId: record.messageId, body: record.body });
-        if (archived.outcome === 'exists') {
-          deps.logger.info('decisions already archived (redelivery)', { key: archived.key });
-        } else {
-          deps.logger.debug('decisions archived', { key: archived.key, decisions: archived.decisions });
-        }
-      },
-      (record, error) =>
-        deps.logger.error('decisions not archived; the message will be redelivered', {
-          messageId: record.messageId,
-          receiveCount: record.attributes?.ApproximateReceiveCount,
-          error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
-        }),
+  async (event: SQSEvent): Promise<SQSBatchResponse> => {
+    const receiveCounts = new Map(
+      event.Records.map((record) => [record.messageId, record.attributes?.ApproximateReceiveCount]),
     );
+    const batch = await deps.archiver.archive(
+      event.Records.map((record) => ({ messageId: record.messageId, body: record.body })),
+    );
+    for (const { messageId, error } of batch.malformed) {
+      deps.logger.error('malformed decision-archive message; it will be redelivered, then dead-lettered', {
+        messageId,
+        receiveCount: receiveCounts.get(messageId),
+        error: errorText(error),
+      });
+    }
+    const { write } = batch;
+    if (write.status === 'failed') {
+      deps.logger.error('decisions not archived; the batch will be redelivered', {
+        key: write.key,
+        messages: write.messageIds.length,
+        decisions: write.decisions,
+        error: errorText(write.error),
+      });
+    } else if (write.status === 'exists') {
+      deps.logger.info('decisions already archived (redelivered batch)', {
+        key: write.key,
+        messages: write.messageIds.length,
+      });
+    } else if (write.status === 'created') {
+      deps.logger.debug('decisions archived', {
+        key: write.key,
+        messages: write.messageIds.length,
+        decisions: write.decisions,
+      });
+    }
+    return { batchItemFailures: failedMessageIds(batch).map((itemIdentifier) => ({ itemIdentifier })) };
+  };

@@ -256,8 +256,9 @@ export class ConductorApiStack extends Stack {
   }
 
   /**
-   * The Lambda event source mapping of a queue (the stand-in for KEDA): batches of `batchSize`, at
-   * most `maximumConcurrency` concurrent invocations, and partial batch failures reported by the
+   * The Lambda event source mapping of a queue (the stand-in for KEDA): batches of `batchSize`
+   * gathered for up to `maxBatchingWindowSeconds` when the spec has one, at most
+   * `maximumConcurrency` concurrent invocations, and partial batch failures reported by the
    * handler, so only the failed messages come back (and reach the DLQ after maxReceiveCount).
    */
   private addQueueConsumer(fn: ServiceFunction, spec: QueueSpec, props: ConductorApiStackProps): void {
@@ -269,6 +270,9 @@ export class ConductorApiStack extends Stack {
     fn.function.addEventSource(
       new SqsEventSource(props.stateful.queue(spec.id), {
         batchSize: spec.batchSize,
+        ...(spec.maxBatchingWindowSeconds === undefined
+          ? {}
+          : { maxBatchingWindow: Duration.seconds(spec.maxBatchingWindowSeconds) }),
         maxConcurrency: spec.maximumConcurrency,
         reportBatchItemFailures: true,
       }),

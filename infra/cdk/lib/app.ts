@@ -42,6 +42,12 @@ export interface ConductorAppProps {
    * @default 'cedar'
    */
   readonly policyEngine?: PolicyEngineName;
+  /**
+   * An email address subscribed to the alarm topic (queue DLQs not empty, queue messages too old).
+   *
+   * @default - no subscription
+   */
+  readonly alarmEmail?: string;
 }
 
 export interface ConductorApp {
@@ -50,6 +56,8 @@ export interface ConductorApp {
 }
 
 const STAGE_PATTERN = /^[a-z][a-z0-9-]{0,19}$/;
+/** Enough to catch a typo or a list; SNS checks the rest when it sends the confirmation. */
+const EMAIL_PATTERN = /^[^\s@,;]+@[^\s@,;]+\.[^\s@,;]+$/;
 
 /** Builds Conductor's stacks into `app`; the CLI entry and the tests share it. */
 export const buildApp = (app: App, props: ConductorAppProps = {}): ConductorApp => {
@@ -60,13 +68,17 @@ export const buildApp = (app: App, props: ConductorAppProps = {}): ConductorApp 
     );
   }
   if (props.oidc) validateOidc(props.oidc);
+  if (props.alarmEmail !== undefined && !EMAIL_PATTERN.test(props.alarmEmail)) {
+    throw new Error(`alarmEmail '${props.alarmEmail}' is not one email address`);
+  }
   const env = props.env;
 
   const stateful = new ConductorStatefulStack(app, `Conductor-${stage}-Stateful`, {
     stage,
     env,
-    description: `Conductor ${stage}: tables, data key, evidence and artifacts buckets, event bus`,
+    description: `Conductor ${stage}: tables, data key, evidence and artifacts buckets, queues and their alarms, event bus`,
     removalPolicy: props.removalPolicy,
+    alarmEmail: props.alarmEmail,
   });
   const api = new ConductorApiStack(app, `Conductor-${stage}-Api`, {
     stage,
@@ -104,7 +116,8 @@ const REMOVAL_POLICIES: Readonly<Record<string, RemovalPolicy>> = {
 
 /**
  * Reads the app props from CDK context (`-c key=value` or cdk.json): `stage`, `oidcIssuer`,
- * `oidcAudience` (comma-separated), `removalPolicy` (retain|destroy), `account`, `region`.
+ * `oidcAudience` (comma-separated), `removalPolicy` (retain|destroy), `account`, `region`,
+ * `policyEngine`, `alarmEmail`.
  */
 export const propsFromContext = (node: Node): ConductorAppProps => {
   const text = (key: string): string | undefined => {
@@ -150,5 +163,14 @@ export const propsFromContext = (node: Node): ConductorAppProps => {
     throw new Error(`context policyEngine '${engine}' must be 'cedar' or 'opa'`);
   }
 
-  return { stage: text('stage'), oidc, removalPolicy, env, ...(engine ? { policyEngine: engine } : {}) };
+  const alarmEmail = text('alarmEmail');
+
+  return {
+    stage: text('stage'),
+    oidc,
+    removalPolicy,
+    env,
+    ...(engine ? { policyEngine: engine } : {}),
+    ...(alarmEmail ? { alarmEmail } : {}),
+  };
 };

@@ -1,7 +1,9 @@
-import { Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { Alarm, ComparisonOperator, type IAlarm, Stats, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { AttributeType, BillingMode, type ITable, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { EventBus, type IEventBus } from 'aws-cdk-lib/aws-events';
-import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
+import { Grant, type IGrantable, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { type IKey, Key } from 'aws-cdk-lib/aws-kms';
 import {
   BlockPublicAccess,
@@ -12,6 +14,8 @@ import {
   ObjectOwnership,
   StorageClass,
 } from 'aws-cdk-lib/aws-s3';
+import { type ITopic, Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { type IQueue, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { QUEUES, type QueueSpec } from '../../queues.js';
@@ -23,6 +27,8 @@ export const THIRTEEN_MONTHS = Duration.days(396);
 export const QUEUE_RETENTION = Duration.days(14);
 /** Evidence prefixes a function may be granted: one lower-case folder, e.g. `decisions/`. */
 const EVIDENCE_PREFIX = /^[a-z0-9][a-z0-9-]*\/$/;
+/** The period of the queue alarms: SQS sends its metrics to CloudWatch once a minute. */
+const ALARM_PERIOD = Duration.minutes(1);
 
 export interface ConductorStatefulStackProps extends StackProps {
   /** Deployment stage; names the event bus and the KMS alias. */
@@ -52,6 +58,13 @@ export interface ConductorStatefulStackProps extends StackProps {
    * @default QUEUES from infra/queues.ts
    */
   readonly queues?: readonly QueueSpec[];
+  /**
+   * An email address subscribed to the alarm topic (the subscription must be confirmed from the
+   * email AWS sends).
+   *
+   * @default - no subscription: subscribe to the `conductor-<stage>-alarms` topic yourself
+   */
+  readonly alarmEmail?: string;
 }
 
 /**
@@ -85,6 +98,12 @@ export class ConductorStatefulStack extends Stack {
   readonly queues: Readonly<Record<string, IQueue>>;
   /** The dead-letter queue of each queue, keyed by queue id. */
   readonly deadLetterQueues: Readonly<Record<string, IQueue>>;
+  /** Where every alarm of the stack notifies (`conductor-<stage>-alarms`, encrypted with its own key). */
+  readonly alarmTopic: ITopic;
+  /** The alarms of each queue, keyed by queue id: its DLQ is not empty, its oldest message is too old. */
+  readonly queueAlarms: Readonly<
+    Record<string, { readonly dlqNotEmpty: IAlarm; readonly oldestMessageAge: IAlarm }>
+  >;
   readonly #evidenceBucketArnImport: string;
 
   constructor(scope: Construct, id: string, props: ConductorStatefulStackProps) {
@@ -192,11 +211,18 @@ export class ConductorStatefulStack extends Stack {
       removalPolicy,
     });
 
+    this.alarmTopic = this.createAlarmTopic(props.stage, removalPolicy, props.alarmEmail);
+    const alarmAction = new SnsAction(this.alarmTopic);
+
     // Queues hold accepted work (the decision archive's hand-off, later jobs and rewards): encrypted
     // with the data key, TLS only, kept as long as SQS allows, with a DLQ after maxReceiveCount.
+    // Each has two alarms: its DLQ holds a message (work that failed maxReceiveCount times and waits
+    // for an operator), and its oldest message is older than the spec's `maxAgeSeconds` (the
+    // consumer is not keeping up, or keeps failing).
     this.queueSpecs = props.queues ?? QUEUES;
     const queues: Record<string, IQueue> = {};
     const deadLetterQueues: Record<string, IQueue> = {};
+    const queueAlarms: Record<string, { dlqNotEmpty: IAlarm; oldestMessageAge: IAlarm }> = {};
     for (const spec of this.queueSpecs) {
       const deadLetterQueue = new Queue(this, `${constructIdOf(spec.id)}DeadLetterQueue`, {
         encryption: QueueEncryption.KMS,
@@ -209,7 +235,7 @@ export class ConductorStatefulStack extends Stack {
         id: 'AwsSolutions-SQS3',
         reason: `This is the dead-letter queue of the ${spec.id} queue: messages that failed ${spec.maxReceiveCount} deliveries wait here for an operator; a DLQ of the DLQ would only move the finding.`,
       });
-      queues[spec.id] = new Queue(this, `${constructIdOf(spec.id)}Queue`, {
+      const queue = new Queue(this, `${constructIdOf(spec.id)}Queue`, {
         encryption: QueueEncryption.KMS,
         encryptionMasterKey: dataKey,
         enforceSSL: true,
@@ -218,15 +244,93 @@ export class ConductorStatefulStack extends Stack {
         deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: spec.maxReceiveCount },
         removalPolicy,
       });
+      queues[spec.id] = queue;
       deadLetterQueues[spec.id] = deadLetterQueue;
+
+      const dlqNotEmpty = new Alarm(this, `${constructIdOf(spec.id)}DeadLetterQueueNotEmptyAlarm`, {
+        alarmName: `conductor-${props.stage}-${spec.id}-dlq-not-empty`,
+        alarmDescription: `The ${spec.id} DLQ holds messages that failed ${spec.maxReceiveCount} deliveries: inspect them, fix the cause, then redrive them to the ${spec.id} queue.`,
+        metric: deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+          period: ALARM_PERIOD,
+          statistic: Stats.MAXIMUM,
+        }),
+        threshold: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        // An idle, empty queue may send no data points: that is not a problem.
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+      const oldestMessageAge = new Alarm(this, `${constructIdOf(spec.id)}OldestMessageAgeAlarm`, {
+        alarmName: `conductor-${props.stage}-${spec.id}-oldest-message-age`,
+        alarmDescription: `A message of the ${spec.id} queue has waited more than ${spec.maxAgeSeconds} s: its consumer '${spec.consumer}' is not keeping up or keeps failing.`,
+        metric: queue.metricApproximateAgeOfOldestMessage({
+          period: ALARM_PERIOD,
+          statistic: Stats.MAXIMUM,
+        }),
+        threshold: spec.maxAgeSeconds,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+      for (const alarm of [dlqNotEmpty, oldestMessageAge]) {
+        alarm.addAlarmAction(alarmAction);
+        alarm.addOkAction(alarmAction);
+      }
+      queueAlarms[spec.id] = { dlqNotEmpty, oldestMessageAge };
     }
     this.queues = queues;
     this.deadLetterQueues = deadLetterQueues;
+    this.queueAlarms = queueAlarms;
 
     this.eventBus = new EventBus(this, 'EventBus', {
       eventBusName: `conductor-${props.stage}`,
       description: `Conductor ${props.stage}: domain events of every pillar`,
     });
+  }
+
+  /**
+   * The SNS topic every alarm notifies. Encrypted with a key of its own: CloudWatch alarms cannot
+   * publish to a topic under the AWS-managed `alias/aws/sns` key (its policy cannot grant
+   * cloudwatch.amazonaws.com), and granting CloudWatch the data key would widen who may use it.
+   * TLS only; CloudWatch may publish for this stage's alarms (`conductor-<stage>-*`) only.
+   */
+  private createAlarmTopic(stage: string, removalPolicy: RemovalPolicy, email: string | undefined): ITopic {
+    const cloudWatch = new ServicePrincipal('cloudwatch.amazonaws.com');
+    const key = new Key(this, 'AlarmTopicKey', {
+      description: `Conductor ${stage}: encrypts the alarm topic`,
+      alias: `alias/conductor-${stage}-alarms`,
+      enableKeyRotation: true,
+      removalPolicy,
+    });
+    key.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'AllowCloudWatchAlarmsToPublishEncrypted',
+        principals: [cloudWatch],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+      }),
+    );
+    const topic = new Topic(this, 'AlarmTopic', {
+      topicName: `conductor-${stage}-alarms`,
+      displayName: `Conductor ${stage} alarms`,
+      masterKey: key,
+      enforceSSL: true,
+    });
+    topic.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'AllowCloudWatchAlarmsToPublish',
+        principals: [cloudWatch],
+        actions: ['sns:Publish'],
+        resources: [topic.topicArn],
+        conditions: {
+          ArnLike: {
+            'aws:SourceArn': `arn:${Aws.PARTITION}:cloudwatch:${Aws.REGION}:${Aws.ACCOUNT_ID}:alarm:conductor-${stage}-*`,
+          },
+        },
+      }),
+    );
+    if (email !== undefined) topic.addSubscription(new EmailSubscription(email));
+    return topic;
   }
 
   /** The queue of one queue id; throws early, naming the known ids, for an id not in the list. */

@@ -297,17 +297,34 @@ describe('ConductorApiStack', () => {
     const allowing = (name: string, action: string): PolicyStatement[] =>
       statementsOfFunction(name).filter((s) => s.Effect === 'Allow' && actionsOf(s).includes(action));
 
-    it('maps each queue to its consumer with batch size, maximum concurrency and partial batch failures', () => {
+    it('maps each queue to its consumer with batch size, batching window, maximum concurrency and partial batch failures', () => {
       synth.apiTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', QUEUES.length);
       for (const spec of QUEUES) {
         synth.apiTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
           FunctionName: { Ref: functionLogicalId(spec.consumer) },
           EventSourceArn: importOfResource(synth.stateful.queue(spec.id), 'Arn'),
           BatchSize: spec.batchSize,
+          MaximumBatchingWindowInSeconds: spec.maxBatchingWindowSeconds ?? Match.absent(),
           ScalingConfig: { MaximumConcurrency: spec.maximumConcurrency },
           FunctionResponseTypes: ['ReportBatchItemFailures'],
         });
       }
+    });
+
+    it('gathers the decision archive in batches of up to 100 for up to 5 s, and hands rewards over at once', () => {
+      const mappingOf = (queueId: string) =>
+        Object.values(resources).find(
+          (r) =>
+            r.Type === 'AWS::Lambda::EventSourceMapping' &&
+            JSON.stringify(r.Properties.EventSourceArn) ===
+              JSON.stringify(importOfResource(synth.stateful.queue(queueId), 'Arn')),
+        )?.Properties;
+      expect(mappingOf('decision-archive')).toMatchObject({
+        BatchSize: 100,
+        MaximumBatchingWindowInSeconds: 5,
+      });
+      expect(mappingOf('rewards')).toMatchObject({ BatchSize: 10 });
+      expect(mappingOf('rewards')?.MaximumBatchingWindowInSeconds).toBeUndefined();
     });
 
     it('lets the consumer receive, delete and release messages of its queue', () => {

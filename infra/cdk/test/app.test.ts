@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -113,6 +114,24 @@ describe('buildApp', () => {
     expect(() =>
       buildApp(scratchApp(), { oidc: { issuer: 'https://idp.example.com', audience: [] } }),
     ).toThrow(/at least one/);
+  });
+
+  it('refuses an alarmEmail that is not one email address', () => {
+    for (const alarmEmail of ['ops', 'ops@example', 'a@example.com,b@example.com', 'ops @example.com']) {
+      expect(() =>
+        buildApp(scratchApp({ 'aws:cdk:bundling-stacks': [] }), { alarmEmail, nag: false }),
+      ).toThrow(/alarmEmail/);
+    }
+  });
+
+  it('subscribes alarmEmail to the alarm topic', () => {
+    const app = scratchApp({ 'aws:cdk:bundling-stacks': [] });
+    const { stateful } = buildApp(app, { alarmEmail: 'ops@example.com', nag: false });
+    Template.fromStack(stateful).hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'ops@example.com',
+      TopicArn: { Ref: stateful.getLogicalId(stateful.alarmTopic.node.defaultChild as never) },
+    });
   });
 
   it('with policyEngine=opa compiles the Rego at synth, or fails with a clear message when opa is missing', () => {
@@ -228,6 +247,13 @@ describe('propsFromContext', () => {
       /go together/,
     );
     expect(() => propsFromContext(nodeWith({ removalPolicy: 'snapshot-ish' }))).toThrow(/retain, destroy/);
+  });
+
+  it('reads alarmEmail', () => {
+    expect(propsFromContext(nodeWith({ alarmEmail: ' ops@example.com ' })).alarmEmail).toBe(
+      'ops@example.com',
+    );
+    expect(propsFromContext(nodeWith({})).alarmEmail).toBeUndefined();
   });
 
   it('reads policyEngine and refuses engines it does not know', () => {

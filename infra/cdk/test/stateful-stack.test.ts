@@ -13,8 +13,10 @@ describe('ConductorStatefulStack', () => {
   beforeAll(() => {
     synth = synthConductor();
     const keys = Object.keys(synth.statefulTemplate.findResources('AWS::KMS::Key'));
-    expect(keys).toHaveLength(1);
-    dataKeyId = keys[0] ?? '';
+    // The data key, and the alarm topic's own key.
+    expect(keys).toHaveLength(2);
+    dataKeyId = synth.stateful.getLogicalId(synth.stateful.dataKey.node.defaultChild as never);
+    expect(keys).toContain(dataKeyId);
   });
   afterAll(() => synth?.dispose());
 
@@ -221,6 +223,122 @@ describe('ConductorStatefulStack', () => {
 
     it('refuses an unknown queue id, naming the known ones', () => {
       expect(() => synth.stateful.queue('nope')).toThrow(/Unknown queue id 'nope'.*decision-archive/);
+    });
+  });
+
+  describe('alarms', () => {
+    type Alarm = { Type: string; Properties: Record<string, unknown> };
+    const logicalIdOf = (construct: { node: { defaultChild?: unknown } }): string =>
+      synth.stateful.getLogicalId(construct.node.defaultChild as never);
+    const topicRef = () => ({ Ref: logicalIdOf(synth.stateful.alarmTopic) });
+    const alarms = (): Alarm[] =>
+      Object.values(synth.statefulTemplate.findResources('AWS::CloudWatch::Alarm')) as Alarm[];
+    /** The alarm on `metricName` of the queue whose logical id is `queueId`. */
+    const alarmOn = (metricName: string, queueId: string): Alarm['Properties'] | undefined =>
+      alarms().find(
+        (alarm) =>
+          alarm.Properties.MetricName === metricName &&
+          JSON.stringify(alarm.Properties.Dimensions) ===
+            JSON.stringify([{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }]),
+      )?.Properties;
+
+    it('has one alarm topic of the stage, TLS only, encrypted with its own rotating key that CloudWatch may use', () => {
+      synth.statefulTemplate.resourceCountIs('AWS::SNS::Topic', 1);
+      const topicId = logicalIdOf(synth.stateful.alarmTopic);
+      const keys = synth.statefulTemplate.findResources('AWS::KMS::Key');
+      const [alarmKeyId, alarmKey] = Object.entries(keys).find(([id]) => id !== dataKeyId) ?? [];
+      expect(alarmKey).toMatchObject({ Properties: { EnableKeyRotation: true } });
+      synth.statefulTemplate.hasResourceProperties('AWS::SNS::Topic', {
+        TopicName: 'conductor-prod-alarms',
+        KmsMasterKeyId: { 'Fn::GetAtt': [alarmKeyId, 'Arn'] },
+      });
+      expect(alarmKey?.Properties.KeyPolicy).toMatchObject({
+        Statement: expect.arrayContaining([
+          expect.objectContaining({
+            Effect: 'Allow',
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+          }),
+        ]),
+      });
+      synth.statefulTemplate.hasResourceProperties('AWS::SNS::TopicPolicy', {
+        Topics: [{ Ref: topicId }],
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({
+              Effect: 'Deny',
+              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+            }),
+            Match.objectLike({
+              Effect: 'Allow',
+              Principal: { Service: 'cloudwatch.amazonaws.com' },
+              Action: 'sns:Publish',
+              Resource: { Ref: topicId },
+              Condition: {
+                ArnLike: {
+                  'aws:SourceArn': {
+                    'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp(':alarm:conductor-prod-\\*$')])],
+                  },
+                },
+              },
+            }),
+          ]),
+        },
+      });
+      // Without alarmEmail, nobody is subscribed.
+      synth.statefulTemplate.resourceCountIs('AWS::SNS::Subscription', 0);
+    });
+
+    for (const spec of QUEUES) {
+      it(`alarms when the ${spec.id} DLQ holds a message (ApproximateNumberOfMessagesVisible >= 1)`, () => {
+        const dlq = synth.stateful.deadLetterQueues[spec.id];
+        if (!dlq) throw new Error(`no DLQ for ${spec.id}`);
+        expect(alarmOn('ApproximateNumberOfMessagesVisible', logicalIdOf(dlq))).toMatchObject({
+          AlarmName: `conductor-prod-${spec.id}-dlq-not-empty`,
+          Namespace: 'AWS/SQS',
+          Statistic: 'Maximum',
+          Period: 60,
+          EvaluationPeriods: 1,
+          Threshold: 1,
+          ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+          TreatMissingData: 'notBreaching',
+          AlarmActions: [topicRef()],
+          OKActions: [topicRef()],
+        });
+      });
+
+      it(`alarms when the oldest message of the ${spec.id} queue is older than ${spec.maxAgeSeconds} s`, () => {
+        const queueId = logicalIdOf(synth.stateful.queue(spec.id));
+        expect(alarmOn('ApproximateAgeOfOldestMessage', queueId)).toMatchObject({
+          AlarmName: `conductor-prod-${spec.id}-oldest-message-age`,
+          Namespace: 'AWS/SQS',
+          Statistic: 'Maximum',
+          Period: 60,
+          EvaluationPeriods: 1,
+          Threshold: spec.maxAgeSeconds,
+          ComparisonOperator: 'GreaterThanThreshold',
+          TreatMissingData: 'notBreaching',
+          AlarmActions: [topicRef()],
+          OKActions: [topicRef()],
+        });
+      });
+    }
+
+    it('fires the rewards age alarm at 60 s (a reward must change decisions within 60 s), the archive one at 15 min', () => {
+      const ageOf = (queueId: string) =>
+        alarmOn('ApproximateAgeOfOldestMessage', logicalIdOf(synth.stateful.queue(queueId)))?.Threshold;
+      expect(ageOf('rewards')).toBe(60);
+      expect(ageOf('decision-archive')).toBe(15 * 60);
+    });
+
+    it('has no other alarms, and every alarm notifies the topic', () => {
+      expect(alarms()).toHaveLength(2 * QUEUES.length);
+      for (const alarm of alarms()) {
+        expect(alarm.Properties.AlarmActions).toEqual([topicRef()]);
+        expect(alarm.Properties.OKActions).toEqual([topicRef()]);
+        // The topic policy lets CloudWatch publish for alarms named conductor-<stage>-* only.
+        expect(String(alarm.Properties.AlarmName)).toMatch(/^conductor-prod-/);
+      }
     });
   });
 

@@ -5,9 +5,11 @@ import { SqsSchema } from '@aws-lambda-powertools/parser/schemas';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { QUEUES } from '../../queues.js';
 import {
   EventSourceMapping,
   type EventSourceMappingOptions,
+  eventSourceMappingOptionsOf,
   failedItemIds,
   LocalQueue,
   type LocalQueueOptions,
@@ -637,6 +639,112 @@ describe('EventSourceMapping', () => {
     // Assess
     expect(beforeFull).toEqual([]);
     expect(batches).toEqual([5]);
+  });
+
+  it('delivers 25 messages sent at once to a mapping of batchSize 100 as one batch, when its window ends', async () => {
+    // Prepare
+    const queue = newQueue({ name: 'archive' });
+    const batches: string[][] = [];
+    const mapping = newMapping(queue, async (event) => void batches.push(event.Records.map((r) => r.body)), {
+      batchSize: 100,
+      maximumBatchingWindowMs: 200,
+    });
+    mapping.start();
+
+    // Act
+    for (let i = 0; i < 25; i++) queue.send(`m${i}`);
+    await mapping.drain(10_000);
+
+    // Assess
+    expect(batches).toHaveLength(1);
+    expect(batches[0]?.slice().sort()).toEqual(Array.from({ length: 25 }, (_, i) => `m${i}`).sort());
+    expect(mapping.stats()).toMatchObject({ invocations: 1, deleted: 25 });
+  }, 15_000);
+
+  it('invokes as soon as a batch is full, without waiting for the window', async () => {
+    // Prepare: a window far longer than the test
+    const queue = newQueue({ name: 'archive' });
+    const batches: number[] = [];
+    const mapping = newMapping(queue, async (event) => void batches.push(event.Records.length), {
+      batchSize: 20,
+      maximumBatchingWindowMs: 300_000,
+    });
+    mapping.start();
+
+    // Act
+    for (let i = 0; i < 45; i++) queue.send(`m${i}`);
+    await vi.waitFor(() => expect(mapping.stats()).toMatchObject({ deleted: 40, inFlightInvocations: 0 }), {
+      timeout: 10_000,
+    });
+
+    // Assess: two full batches went out; the other 5 are gathered (in flight), waiting for more
+    expect(batches).toEqual([20, 20]);
+    expect(queue.depth()).toEqual({ visible: 0, inFlight: 5, delayed: 0 });
+  }, 15_000);
+
+  it('without a window, delivers at once in batches of at most 10', async () => {
+    // Prepare
+    const queue = newQueue({ name: 'rewards' });
+    const batches: number[] = [];
+    const mapping = newMapping(queue, async (event) => void batches.push(event.Records.length));
+    mapping.start();
+
+    // Act
+    for (let i = 0; i < 25; i++) queue.send(`m${i}`);
+    await mapping.drain(10_000);
+    queue.send('alone');
+    await vi.waitFor(() => expect(batches.at(-1)).toBe(1), { timeout: 10_000 });
+
+    // Assess
+    expect(batches.slice(0, -1).every((size) => size >= 1 && size <= 10)).toBe(true);
+    expect(batches.slice(0, -1).reduce((sum, size) => sum + size, 0)).toBe(25);
+    expect(batches.slice(0, -1)).toEqual([10, 10, 5]);
+  }, 15_000);
+
+  it('never builds a batch over the 6 MB payload limit, and invokes one full by size without waiting', async () => {
+    // Prepare: 8 bodies of 1 MB (decimal); 6 of them fit in 6 MiB, a seventh would not
+    const queue = newQueue({ name: 'archive' });
+    const batches: number[][] = [];
+    const mapping = newMapping(
+      queue,
+      async (event) => void batches.push(event.Records.map((r) => Buffer.byteLength(r.body))),
+      { batchSize: 100, maximumBatchingWindowMs: 300_000 },
+    );
+    for (let i = 0; i < 8; i++) queue.send(String(i).repeat(1_000_000));
+
+    // Act
+    mapping.start();
+    await vi.waitFor(() => expect(mapping.stats()).toMatchObject({ deleted: 6, inFlightInvocations: 0 }), {
+      timeout: 10_000,
+    });
+
+    // Assess
+    expect(batches.map((sizes) => sizes.length)).toEqual([6]);
+    expect(batches[0]?.reduce((sum, size) => sum + size, 0)).toBeLessThanOrEqual(6 * 1024 * 1024);
+    expect(queue.depth()).toEqual({ visible: 0, inFlight: 2, delayed: 0 });
+  }, 15_000);
+
+  it('maps every queue of infra/queues.ts as AWS would accept it: decision-archive gathers 100 for 5 s, rewards 10 at once', () => {
+    // Act
+    const options = Object.fromEntries(QUEUES.map((spec) => [spec.id, eventSourceMappingOptionsOf(spec)]));
+    const create = () =>
+      QUEUES.map(
+        (spec) =>
+          new EventSourceMapping(
+            newQueue({ name: spec.id }),
+            async () => undefined,
+            eventSourceMappingOptionsOf(spec),
+          ),
+      );
+
+    // Assess
+    expect(create).not.toThrow();
+    expect(options['decision-archive']).toEqual({
+      batchSize: 100,
+      maximumBatchingWindowMs: 5000,
+      maximumConcurrency: 2,
+    });
+    expect(options.rewards).toEqual({ batchSize: 10, maximumBatchingWindowMs: 0, maximumConcurrency: 2 });
   });
 
   it('waits for running invocations when stopped', async () => {

@@ -1,12 +1,20 @@
+import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import type { WormStore } from '#shared/worm.js';
 
 /**
- * The decision-log archive (M4): every decision the kernel's enforcer hands off (one queue message
- * per decision: its record, or two for a cross-tenant attempt) becomes one JSON Lines object in the
- * WORM store, under a key derived from the message alone. A redelivered message therefore lands on
- * the same key with the same content, which the store answers `exists`: archiving is idempotent,
- * and nothing is ever overwritten.
+ * The decision-log archive (M4): every decision the kernel's enforcer hands off is one queue
+ * message (its record, or two for a cross-tenant attempt); each SQS batch of such messages becomes
+ * ONE JSON Lines object in the WORM store, holding the records of all its well-formed messages.
+ *
+ * The key and the content are derived from the batch alone (its messages, sorted by message id), so
+ * a redelivered identical batch lands on the same key with the same bytes, which the store answers
+ * `exists`: nothing is ever overwritten, and a retry after a lost answer succeeds.
+ *
+ * Delivery into the archive is AT LEAST ONCE: SQS may redeliver a message in a different batch (a
+ * partial failure, a visibility timeout that expired during a slow write, a rare duplicate
+ * delivery), and that batch is another object, so a decision can appear in more than one object.
+ * Every record carries its `decisionId`: readers dedupe on it.
  */
 export const ARCHIVE_PREFIX = 'decisions';
 export const ARCHIVE_CONTENT_TYPE = 'application/x-ndjson';
@@ -17,17 +25,49 @@ export interface ArchiveMessage {
   readonly body: string;
 }
 
-export interface ArchivedMessage {
-  readonly key: string;
-  /** `exists`: an earlier delivery of the same message archived it already. */
-  readonly outcome: 'created' | 'exists';
-  readonly decisions: number;
-}
-
 /** A message that is not a non-empty JSON array of decision records: it is kept for the DLQ, never dropped. */
 export class MalformedArchiveMessageError extends Error {
   override readonly name = 'MalformedArchiveMessageError';
 }
+
+export interface MalformedMessage {
+  readonly messageId: string;
+  readonly error: MalformedArchiveMessageError;
+}
+
+/** What became of the well-formed messages of a batch: one write, shared by all of them. */
+export type ArchiveWrite =
+  /** The batch had no well-formed message: nothing was written. */
+  | { readonly status: 'none' }
+  | {
+      /** `exists`: an earlier delivery of the same batch archived it already (identical content). */
+      readonly status: 'created' | 'exists';
+      readonly key: string;
+      readonly messageIds: readonly string[];
+      readonly decisions: number;
+    }
+  | {
+      /** The write failed (store unavailable, or other content under the key): all of them are retried. */
+      readonly status: 'failed';
+      readonly key: string;
+      readonly messageIds: readonly string[];
+      readonly decisions: number;
+      readonly error: unknown;
+    };
+
+export interface ArchivedBatch {
+  /** Each fails on its own (a batch item failure, so the DLQ after `maxReceiveCount` receives). */
+  readonly malformed: readonly MalformedMessage[];
+  readonly write: ArchiveWrite;
+}
+
+/** The message ids the queue must redeliver: the malformed ones, and every other one if the write failed. */
+export const failedMessageIds = (batch: ArchivedBatch): string[] => [
+  ...new Set([
+    ...batch.malformed.map((m) => m.messageId),
+    ...(batch.write.status === 'failed' ? batch.write.messageIds : []),
+  ]),
+];
 
 /** The fields the archive relies on; every other field of a record is kept as it came. */
 const archivedRecordSchema = z.looseObject({
@@ -37,14 +77,35 @@ const archivedRecordSchema = z.looseObject({
 });
 const archiveMessageSchema = z.array(archivedRecordSchema).min(1);
 
-const MESSAGE_ID = /^[A-Za-z0-9_-]{1,128}$/;
+/** Hex digits of SHA-256 kept in a key: 128 bits, ample against collisions between batches. */
+const BATCH_HASH_HEX = 32;
 
-/** `decisions/<yyyy>/<mm>/<dd>/<messageId>.jsonl`, dated (UTC) by the first record's `at`. */
-export const archiveKey = (messageId: string, firstAt: string): string => {
-  if (!MESSAGE_ID.test(messageId))
-    throw new MalformedArchiveMessageError(`unusable message id '${messageId}'`);
-  const day = new Date(firstAt).toISOString().slice(0, 10);
-  return `${ARCHIVE_PREFIX}/${day.replaceAll('-', '/')}/${messageId}.jsonl`;
+/** `at` as a UTC instant (ms), or undefined when it is not a date of years 0000-9999 in UTC. */
+const instantOf = (at: string): number | undefined => {
+  const ms = Date.parse(at);
+  if (!Number.isFinite(ms)) return undefined;
+  return /^\d{4}-/.test(new Date(ms).toISOString()) ? ms : undefined;
+};
+
+/**
+ * `decisions/<yyyy>/<mm>/<dd>/<yyyymmddThhmmssmmmZ>-<hash>.jsonl`: dated (UTC, to the millisecond) by
+ * the earliest record of the batch, named after the SHA-256 of the batch's sorted, distinct message
+ * ids (first 32 hex digits). The same messages always give the same key, whatever their order.
+ * The other records of the object are dated at or after its name: seconds later normally, days when
+ * a message redelivered late (a DLQ redrive) shares a batch with fresh ones.
+ */
+export const archiveKey = (messageIds: readonly string[], earliestAt: string): string => {
+  const ids = [...new Set(messageIds)].sort();
+  if (ids.length === 0 || ids.some((id) => id === '' || id.includes('\n'))) {
+    throw new RangeError('an archive key needs one or more non-empty message ids');
+  }
+  const ms = instantOf(earliestAt);
+  if (ms === undefined) throw new RangeError(`'${earliestAt}' is not a usable archive time`);
+  const iso = new Date(ms).toISOString(); // 2026-03-01T23:59:59.999Z
+  const day = iso.slice(0, 10).replaceAll('-', '/');
+  const compact = iso.replaceAll(/[-:.]/g, '');
+  const hash = createHash('sha256').update(ids.join('\n')).digest('hex').slice(0, BATCH_HASH_HEX);
+  return `${ARCHIVE_PREFIX}/${day}/${compact}-${hash}.jsonl`;
 };
 
 /** One JSON document per line, newline-terminated: the same records always give the same bytes. */
@@ -66,17 +127,86 @@ export const parseArchiveMessage = (body: string): readonly Record<string, unkno
       `message body is not a list of decision records (${issue ? `${issue.path.join('.')}: ${issue.message}` : 'invalid'})`,
     );
   }
+  const unusable = result.data.findIndex((record) => instantOf(record.at) === undefined);
+  if (unusable >= 0) {
+    throw new MalformedArchiveMessageError(
+      `record ${unusable} has an 'at' outside the years 0000-9999 (UTC)`,
+    );
+  }
   // The records as sent, not as parsed: the archive keeps exactly what the enforcer logged.
   return parsed as Record<string, unknown>[];
+};
+
+/** The object a batch's well-formed messages become: key, content, and what it holds. */
+export interface ArchiveObject {
+  readonly key: string;
+  readonly body: string;
+  readonly messageIds: readonly string[];
+  readonly decisions: number;
+}
+
+export interface ArchivePlan {
+  readonly malformed: readonly MalformedMessage[];
+  /** Absent when no message of the batch is well-formed. */
+  readonly object?: ArchiveObject;
+}
+
+/**
+ * Splits a batch into its malformed messages and the one object of the others: messages in message-id
+ * order (a message delivered twice in the batch counts once), each message's records in the order
+ * sent. Pure: the same messages, in any order, give the same plan.
+ */
+export const planArchive = (messages: readonly ArchiveMessage[]): ArchivePlan => {
+  const malformed: MalformedMessage[] = [];
+  const wellFormed = new Map<string, readonly Record<string, unknown>[]>();
+  for (const message of messages) {
+    if (wellFormed.has(message.messageId)) continue;
+    try {
+      wellFormed.set(message.messageId, parseArchiveMessage(message.body));
+    } catch (error) {
+      if (!(error instanceof MalformedArchiveMessageError)) throw error;
+      if (!malformed.some((m) => m.messageId === message.messageId)) {
+        malformed.push({ messageId: message.messageId, error });
+      }
+    }
+  }
+  if (wellFormed.size === 0) return { malformed };
+  const messageIds = [...wellFormed.keys()].sort();
+  const records = messageIds.flatMap((id) => wellFormed.get(id) ?? []);
+  // Every `at` was checked by parseArchiveMessage: a string with a usable instant.
+  let earliest = { at: '', ms: Number.POSITIVE_INFINITY };
+  for (const record of records) {
+    const at = String(record.at);
+    const ms = instantOf(at) ?? Number.POSITIVE_INFINITY;
+    if (ms < earliest.ms) earliest = { at, ms };
+  }
+  return {
+    malformed,
+    object: {
+      key: archiveKey(messageIds, earliest.at),
+      body: toJsonLines(records),
+      messageIds,
+      decisions: records.length,
+    },
+  };
 };
 
 export class DecisionArchiver {
   constructor(private readonly store: Pick<WormStore, 'putOnce'>) {}
 
-  async archive(message: ArchiveMessage): Promise<ArchivedMessage> {
-    const records = parseArchiveMessage(message.body);
-    const key = archiveKey(message.messageId, String(records[0]?.at));
-    const outcome = await this.store.putOnce(key, toJsonLines(records), ARCHIVE_CONTENT_TYPE);
-    return { key, outcome, decisions: records.length };
+  /**
+   * Archives a batch as one object. Never rejects for a message or a write: the result says which
+   * messages failed (see `failedMessageIds`), so the consumer can report them as batch item failures.
+   */
+  async archive(messages: readonly ArchiveMessage[]): Promise<ArchivedBatch> {
+    const { malformed, object } = planArchive(messages);
+    if (!object) return { malformed, write: { status: 'none' } };
+    const { key, messageIds, decisions } = object;
+    try {
+      const status = await this.store.putOnce(key, object.body, ARCHIVE_CONTENT_TYPE);
+      return { malformed, write: { status, key, messageIds, decisions } };
+    } catch (error) {
+      return { malformed, write: { status: 'failed', key, messageIds, decisions, error } };
+    }
   }
 }
