@@ -10,6 +10,7 @@ import {
   type RouteRateLimiter,
 } from '#shared/http.js';
 import type { ExpertService } from './domain/experts.js';
+import { DEFAULT_REWARD_MAPPING } from './domain/reward-mapping.js';
 import type { RewardIntake } from './domain/rewards.js';
 import type { RouterConfigService } from './domain/router-config.js';
 import type { RoutingService } from './domain/routing.js';
@@ -102,7 +103,11 @@ export const makeRouterApp = (deps: RouterAppDeps) =>
         return new HttpReply(200, config, etag(config.version));
       }),
       bind(updateRouterConfig, async ({ tenantId, body, event }) => {
-        const config = await deps.routerConfig.update(tenantId, body, expectedVersionOf(event));
+        const config = await deps.routerConfig.update(
+          tenantId,
+          { ...body, rewardMapping: { ...DEFAULT_REWARD_MAPPING, ...body.rewardMapping } },
+          expectedVersionOf(event),
+        );
         return new HttpReply(200, config, etag(config.version));
       }),
     ],

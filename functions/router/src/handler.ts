@@ -1,6 +1,8 @@
 import { randomInt } from 'node:crypto';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import * as z from 'zod';
+import { CachedRecordReads } from '#shared/cached-records.js';
 import type { HttpEvent, HttpResult } from '#shared/http.js';
 import { checkEndpointUrl } from '#shared/net.js';
 import { randomIds, systemClock } from '#shared/ports.js';
@@ -12,9 +14,10 @@ import { SqsRewardQueue } from './adapters/sqs-reward-queue.js';
 import { makeRouterApp } from './app.js';
 import { type Expert, ExpertService } from './domain/experts.js';
 import { RewardConsumer, RewardIntake, type RewardMarker, type RewardRejection } from './domain/rewards.js';
-import { type RouterConfig, RouterConfigService } from './domain/router-config.js';
+import { CONFIG_CACHE_MS, type RouterConfig, RouterConfigService } from './domain/router-config.js';
 import {
   DECISION_TTL_SECONDS,
+  MODEL_CACHE_MS,
   type ModelRecord,
   type RouteDecision,
   RoutingService,
@@ -29,10 +32,18 @@ const service = await makeHttpService('router', {
   ROUTER_GLOBAL_KILL_SWITCH: z.stringbool().default(false),
   /** The rewards queue (infra/queues.ts): POST router/reward answers 202 once it accepted the reward. */
   REWARDS_QUEUE_URL: z.url(),
+  /** Age bound of the model states routes decide on (part of the reward freshness bound). */
+  ROUTER_MODEL_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(MODEL_CACHE_MS),
+  /** Age bound of the tenant configuration and candidate experts routes decide with. */
+  ROUTER_CONFIG_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(CONFIG_CACHE_MS),
 });
 const { env } = service;
 
-const expertRecords = new TenantRecordStore<Expert>(service.doc, env.ROUTER_TABLE_NAME, 'EXPERT');
+// Routes read their candidates through this cache; expert writes go through it and forget.
+const expertRecords = new CachedRecordReads(
+  new TenantRecordStore<Expert>(service.doc, env.ROUTER_TABLE_NAME, 'EXPERT'),
+  { ttlMs: env.ROUTER_CONFIG_CACHE_MS, clock: systemClock },
+);
 const experts = new ExpertService({
   repository: expertRecords,
   endpointPolicy: (url) => {
@@ -47,6 +58,7 @@ const routerConfig = new RouterConfigService({
   repository: new TenantRecordStore<RouterConfig>(service.doc, env.ROUTER_TABLE_NAME, 'ROUTER_CONFIG'),
   experts: expertRecords,
   clock: systemClock,
+  cacheMs: env.ROUTER_CONFIG_CACHE_MS,
 });
 
 const decisions = new TenantRecordStore<RouteDecision>(
@@ -69,6 +81,18 @@ const routing = new RoutingService({
   onPublishError: (error) =>
     service.logger.warn('route_decision event not published; the decision stands', { error: String(error) }),
   globalKillSwitch: env.ROUTER_GLOBAL_KILL_SWITCH,
+  modelCacheMs: env.ROUTER_MODEL_CACHE_MS,
+  // The exploration rate per tenant (Average of RouteExploration), and how often the cap bit.
+  onDecision: (decision) => {
+    const metric = service.metrics.singleMetric();
+    metric.addDimension('tenant', decision.tenantId);
+    metric.addMetric('RouteExploration', MetricUnit.Count, decision.rationale.exploration ? 1 : 0);
+    metric.addMetric(
+      'RouteExplorationCapped',
+      MetricUnit.Count,
+      decision.rationale.explorationCapped ? 1 : 0,
+    );
+  },
 });
 
 const sqs = makeSqsClient({
@@ -105,6 +129,7 @@ const rewardBatch = makeRewardBatchHandler({
       DECISION_TTL_SECONDS,
     ),
     clock: systemClock,
+    mappingFor: async (tenantId) => (await routerConfig.effective(tenantId)).rewardMapping,
     events: service.events,
     onPublishError: (error) =>
       service.logger.warn('reward_ingested event not published; the reward stands', { error: String(error) }),

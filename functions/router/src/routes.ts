@@ -1,7 +1,8 @@
 import * as z from 'zod';
 import type { RouteSpec } from '#shared/http.js';
+import { NUMERIC_TRANSFORMS } from './domain/bandits/context-encoder.js';
 import { EXPERT_TYPES } from './domain/experts.js';
-import { REWARD_SIGNALS } from './domain/rewards.js';
+import { DEFAULT_REWARD_MAPPING, NAMED_SIGNAL_RULES, REWARD_SIGNALS } from './domain/reward-mapping.js';
 import { ROUTER_STRATEGIES, THOMPSON_LIKELIHOODS } from './domain/router-config.js';
 
 /**
@@ -232,6 +233,41 @@ const rationaleParams = z.strictObject({
   rationaleId: z.string().regex(/^rat_[A-Za-z0-9_-]{1,200}$/, 'not a rationale id'),
 });
 
+const threshold = finiteNumber;
+const signalRuleSchema = z
+  .union([
+    z.enum(NAMED_SIGNAL_RULES),
+    z.strictObject({ atMost: threshold }),
+    z.strictObject({ atLeast: threshold }),
+  ])
+  .meta({
+    id: 'SignalRule',
+    description:
+      '`clamp01` (value clamped to [0, 1]), `positive` (value > 0 -> 1, else 0), `ignore` (recorded, not learnt from), `{"atMost": t}` (value <= t -> 1, else 0) or `{"atLeast": t}` (value >= t -> 1, else 0).',
+  });
+const rewardMappingInputSchema = z
+  .strictObject(Object.fromEntries(REWARD_SIGNALS.map((signal) => [signal, signalRuleSchema.optional()])))
+  .meta({
+    id: 'RewardMappingInput',
+    description: `How each signal becomes the reward learnt from; unnamed signals keep their default (${Object.entries(
+      DEFAULT_REWARD_MAPPING,
+    )
+      .map(([signal, rule]) => `${signal}: ${String(rule)}`)
+      .join(', ')}).`,
+  });
+const numericFeatureSchema = z
+  .strictObject({
+    key: contextKey,
+    transform: z.enum(NUMERIC_TRANSFORMS).optional(),
+    mean: finiteNumber.optional(),
+    std: finiteNumber.refine((v) => v > 0, 'must be > 0').optional(),
+  })
+  .meta({
+    id: 'NumericFeature',
+    description:
+      'A context key with a slot of its own: (transform(v) − mean) / std, clipped to ±clip; `signed-log1p` suits heavy-tailed values such as sizes.',
+  });
+
 export const routerConfigInputSchema = z
   .strictObject({
     strategy: z.enum(ROUTER_STRATEGIES),
@@ -239,6 +275,13 @@ export const routerConfigInputSchema = z
     epsilon: z.number().min(0).max(1).default(0.1),
     likelihood: z.enum(THOMPSON_LIKELIHOODS).default('bernoulli'),
     dimension: z.int().min(8).max(256).default(32),
+    numericFeatures: z.array(numericFeatureSchema).max(64).default([]),
+    clip: finiteNumber.refine((v) => v > 0, 'must be > 0').default(5),
+    rewardMapping: rewardMappingInputSchema.default({}),
+    explorationCap: z.number().min(0).max(1).default(1).meta({
+      description:
+        'Largest fraction of exploring (non-greedy) picks among the tenant’s latest decisions; 1 = no cap.',
+    }),
     defaultExpertId: z
       .string()
       .regex(/^exp_[A-Za-z0-9-]{1,64}$/, 'not an expert id')
@@ -259,6 +302,12 @@ export const routerConfigSchema = z
     epsilon: z.number(),
     likelihood: z.enum(THOMPSON_LIKELIHOODS),
     dimension: z.number().int(),
+    numericFeatures: z.array(numericFeatureSchema),
+    clip: z.number(),
+    rewardMapping: z
+      .object(Object.fromEntries(REWARD_SIGNALS.map((signal) => [signal, signalRuleSchema])))
+      .meta({ id: 'RewardMapping' }),
+    explorationCap: z.number(),
     defaultExpertId: z.string().optional(),
     killSwitch: z.boolean(),
     version: z.number().int().meta({ description: '0 while the tenant runs on the defaults.' }),
@@ -318,7 +367,7 @@ export const updateRouterConfig = {
   method: 'PUT',
   path: '/router/config',
   summary:
-    'Replace the tenant’s router configuration (strategy, α, ε, dimension, default expert, kill-switch)',
+    'Replace the tenant’s router configuration (strategy, α, ε, feature spec, reward mapping, exploration cap, default expert, kill-switch)',
   tag: 'router',
   auth: 'jwt',
   minRole: 'admin',

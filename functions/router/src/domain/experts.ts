@@ -1,6 +1,6 @@
 import { NotFoundError, UnprocessableError } from '#shared/errors.js';
 import type { Clock, IdGenerator } from '#shared/ports.js';
-import type { Page } from '#shared/tenant-store.js';
+import type { Page, TenantRecords } from '#shared/tenant-store.js';
 
 export const EXPERT_TYPES = ['model', 'agent', 'tool'] as const;
 export type ExpertType = (typeof EXPERT_TYPES)[number];
@@ -26,16 +26,7 @@ export interface Expert extends ExpertInput {
 }
 
 /** Port: where experts are kept. Writes are conditional (create on absence, replace on version). */
-export interface ExpertRepository {
-  create(expert: Expert): Promise<void>;
-  get(tenantId: string, id: string): Promise<Expert | undefined>;
-  /** Several experts of one tenant in one read; missing ids are absent. */
-  getMany(tenantId: string, ids: readonly string[]): Promise<Map<string, Expert>>;
-  list(tenantId: string, options: { limit: number; cursor?: string | undefined }): Promise<Page<Expert>>;
-  /** Throws a ConflictError when the stored version is not `expectedVersion`. */
-  replace(expert: Expert, expectedVersion: number): Promise<void>;
-  delete(tenantId: string, id: string, expectedVersion?: number): Promise<boolean>;
-}
+export type ExpertRepository = TenantRecords<Expert>;
 
 /** Port: may Conductor call this endpoint? (refuses private and metadata addresses) */
 export type EndpointPolicy = (url: string) => { ok: true } | { ok: false; code: string; reason: string };

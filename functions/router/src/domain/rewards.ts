@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { ConflictError, ForbiddenError } from '#shared/errors.js';
-import type { EventPublisher } from '#shared/events.js';
+import type { ConductorEvent, EventPublisher } from '#shared/events.js';
 import type { Clock } from '#shared/ports.js';
 import type { TenantRecord } from '#shared/tenant-store.js';
 import {
@@ -10,59 +10,29 @@ import {
   emptyLinUcbState,
   loadModelState,
   type ModelState,
+  type SparseVector,
   type Strategy,
   sparseFromJson,
   toStoredModelState,
 } from './bandits/index.js';
+import {
+  DEFAULT_REWARD_MAPPING,
+  REWARD_SIGNALS,
+  type RewardMapping,
+  type RewardSignal,
+  rewardOf,
+} from './reward-mapping.js';
 import { DECISION_TTL_SECONDS, type ModelRecord, type RouteDecision, storableNumbers } from './routing.js';
 
-// ---------------------------------------------------------------------------------------------
-// Signals and the reward mapping (signal + value -> the scalar reward a strategy learns from).
-
-export const REWARD_SIGNALS = [
-  'success_at_k',
-  'human_thumbs',
-  'incident_free',
-  'latency_ms',
-  'cost',
-] as const;
-export type RewardSignal = (typeof REWARD_SIGNALS)[number];
-
-/**
- * How one signal becomes a reward: `clamp01` (value clamped to [0, 1]), `positive` (value > 0 -> 1,
- * else 0), or `ignore` (recorded, not learnt from).
- */
-export type SignalRule = 'clamp01' | 'positive' | 'ignore';
-export type RewardMapping = Readonly<Record<RewardSignal, SignalRule>>;
-
-/**
- * The default mapping of every tenant. Latency and cost are not rewards by themselves (a cheap,
- * wrong answer is not a success): they are recorded, and learnt from only when a tenant maps them.
- */
-export const DEFAULT_REWARD_MAPPING: RewardMapping = {
-  success_at_k: 'clamp01',
-  incident_free: 'clamp01',
-  human_thumbs: 'positive',
-  latency_ms: 'ignore',
-  cost: 'ignore',
-};
-
-/** The scalar reward of a signal under a mapping, or undefined when the signal is not learnt from. */
-export const rewardOf = (
-  signal: RewardSignal,
-  value: number,
-  mapping: RewardMapping = DEFAULT_REWARD_MAPPING,
-): number | undefined => {
-  if (!Number.isFinite(value)) return undefined;
-  switch (mapping[signal]) {
-    case 'clamp01':
-      return Math.min(1, Math.max(0, value));
-    case 'positive':
-      return value > 0 ? 1 : 0;
-    case 'ignore':
-      return undefined;
-  }
-};
+// Signals and the reward mapping live in reward-mapping.ts (part of the router configuration).
+export {
+  DEFAULT_REWARD_MAPPING,
+  REWARD_SIGNALS,
+  type RewardMapping,
+  type RewardSignal,
+  rewardOf,
+  type SignalRule,
+} from './reward-mapping.js';
 
 // ---------------------------------------------------------------------------------------------
 // The message the API puts on the rewards queue.
@@ -162,6 +132,14 @@ export interface CreateOnlyRepository<T extends TenantRecord> {
   get(tenantId: string, id: string): Promise<T | undefined>;
 }
 
+/**
+ * Reads several records of one tenant in one round trip (TenantRecordStore: one BatchGetItem per 100
+ * ids). Missing ids are absent from the map.
+ */
+export interface BatchReadable<T extends TenantRecord> {
+  getMany(tenantId: string, ids: readonly string[]): Promise<ReadonlyMap<string, T>>;
+}
+
 /** Model states with the version-conditional writes the consumer needs (TenantRecordStore). */
 export interface WritableModelStateRepository {
   get(tenantId: string, modelKey: string): Promise<ModelRecord | undefined>;
@@ -175,6 +153,16 @@ export interface WritableModelStateRepository {
  * is in the window (see the README). 512 ids of ≤ 160 bytes stay under 82 KB of the 400 KB item.
  */
 export const APPLIED_WINDOW = 512;
+
+/**
+ * The most rewards one model write learns: a larger group of a batch is written in consecutive
+ * chunks. Every id of a write must still be in the window right after it (a crash before the markers
+ * relies on it), so a chunk is at most half the window.
+ */
+export const MAX_REWARDS_PER_MODEL_WRITE = APPLIED_WINDOW / 2;
+
+/** PutEvents takes at most 10 entries: the events of a batch go out in calls of this size, concurrently. */
+const EVENTS_PER_PUBLISH = 10;
 
 export const rewardIdOf = (taskId: string, signal: RewardSignal): string => `${taskId}#${signal}`;
 
@@ -214,14 +202,25 @@ export type RewardOutcome =
   | { readonly outcome: 'duplicate' }
   | { readonly outcome: 'rejected'; readonly reason: RejectionReason };
 
+/**
+ * What became of one message of a batch: its outcome once everything it needs is durable, or the
+ * error that kept it from being so (the message must be redelivered).
+ */
+export type RewardResult =
+  | { readonly ok: true; readonly outcome: RewardOutcome }
+  | { readonly ok: false; readonly error: unknown };
+
 /** The model write kept conflicting past the retry budget: the message must come back later. */
 export class ModelContentionError extends Error {
   override readonly name = 'ModelContentionError';
 }
 
 export interface RewardConsumerDeps {
-  readonly decisions: { get(tenantId: string, taskId: string): Promise<RouteDecision | undefined> };
-  readonly markers: CreateOnlyRepository<RewardMarker>;
+  /** Decisions by task id: `getMany` for a batch, a consistent `get` to confirm a miss. */
+  readonly decisions: {
+    get(tenantId: string, taskId: string): Promise<RouteDecision | undefined>;
+  } & BatchReadable<RouteDecision>;
+  readonly markers: CreateOnlyRepository<RewardMarker> & BatchReadable<RewardMarker>;
   readonly rejections: CreateOnlyRepository<RewardRejection>;
   readonly models: WritableModelStateRepository;
   readonly clock: Clock;
@@ -238,8 +237,52 @@ export interface RewardConsumerDeps {
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** One message of a batch, where it sits in the batch. */
+interface Slot {
+  readonly index: number;
+  readonly message: RewardMessage;
+  readonly id: string;
+}
+
+/** A message joined to its decision. */
+interface Joined extends Slot {
+  readonly decision: RouteDecision;
+}
+
+/** A message whose reward a model learns from. */
+interface Learnable extends Joined {
+  readonly x: SparseVector;
+  readonly reward: number;
+}
+
+/** What a model write did with one reward of its chunk. */
+type Learnt =
+  | { readonly outcome: 'applied'; readonly modelVersion: number; readonly attempts: number }
+  | { readonly outcome: 'duplicate' }
+  | { readonly outcome: 'failed'; readonly error: unknown };
+
+/** A marker to write, and the outcome of its message once it is written. */
+interface Mark extends Joined {
+  readonly reward?: number | undefined;
+  readonly marker: RewardMarker['outcome'];
+  readonly outcome: RewardOutcome;
+}
+
+const pushTo = <K, V>(map: Map<K, V[]>, key: K, value: V): void => {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+};
+
+const chunksOf = <T>(items: readonly T[], size: number): T[][] => {
+  const chunks: T[][] = [];
+  for (let start = 0; start < items.length; start += size) chunks.push(items.slice(start, start + size));
+  return chunks;
+};
+
 /**
- * Ingests one reward: join -> dedupe -> map -> learn (optimistic concurrency) -> mark -> tell.
+ * Ingests rewards a batch at a time: join -> dedupe -> map -> learn (optimistic concurrency) ->
+ * mark -> tell.
  *
  * Exactly-once effect per (taskId, signal): the model item carries the ids of its last
  * APPLIED_WINDOW rewards and the update is written with `version = :expected` (or absence for the
@@ -247,6 +290,13 @@ const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
  * is written after, and is what recognises a duplicate beyond the window. A crash between the two
  * writes leaves the id in the model item, so the redelivery is recognised as a duplicate and only
  * writes the marker.
+ *
+ * A batch reads its decisions and markers with one batch read per tenant, and learns each
+ * (tenant, model key) group with one model read and one conditional write that applies all its new
+ * rewards in order and appends all their ids (re-read and re-applied whole on a conflict): the
+ * argument above holds per write, for every id of it. Groups are independent and run concurrently;
+ * a group whose write fails fails only its own messages, and a message is reported successful only
+ * once its effect and its marker are durable, so whatever is not gets redelivered.
  */
 export class RewardConsumer {
   readonly #maxAttempts: number;
@@ -259,81 +309,260 @@ export class RewardConsumer {
     this.#random = deps.random ?? Math.random;
   }
 
+  /** Ingests one reward (a batch of one); throws what would make its message come back. */
   async ingest(message: RewardMessage): Promise<RewardOutcome> {
-    const { tenantId, taskId, signal } = message;
-    const id = rewardIdOf(taskId, signal);
-    const now = this.deps.clock.now();
-
-    const decision = await this.deps.decisions.get(tenantId, taskId);
-    const expired =
-      decision !== undefined &&
-      new Date(decision.createdAt).getTime() + DECISION_TTL_SECONDS * 1000 <= now.getTime();
-    if (!decision || expired) {
-      await this.#reject(message, 'unknown_task');
-      return { outcome: 'rejected', reason: 'unknown_task' };
-    }
-
-    if (await this.deps.markers.get(tenantId, id)) return { outcome: 'duplicate' };
-
-    const mapping = (await this.deps.mappingFor?.(tenantId)) ?? DEFAULT_REWARD_MAPPING;
-    const reward = rewardOf(signal, message.value, mapping);
-    let outcome: RewardOutcome;
-    if (reward === undefined || decision.modelKey === undefined) {
-      outcome = { outcome: 'recorded' };
-    } else {
-      const learnt = await this.#learn(tenantId, decision, decision.modelKey, id, reward);
-      if (learnt === 'duplicate') {
-        await this.#mark(message, decision, undefined, 'applied');
-        return { outcome: 'duplicate' };
-      }
-      outcome = learnt;
-    }
-    const fresh = await this.#mark(
-      message,
-      decision,
-      outcome.outcome === 'applied' ? reward : undefined,
-      outcome.outcome === 'applied' ? 'applied' : 'recorded',
-    );
-    if (!fresh) return { outcome: 'duplicate' };
-    await this.#publish(message, now);
-    return outcome;
+    const [result] = await this.ingestBatch([message]);
+    if (!result) throw new Error('The reward was not processed.');
+    if (!result.ok) throw result.error;
+    return result.outcome;
   }
 
-  async #learn(
+  /**
+   * Ingests a batch; the results are in the order of `messages`, one each, and the call itself does
+   * not throw. A (tenant, taskId, signal) seen twice in the batch counts once: the later copies are
+   * duplicates, and fail with the first when it fails (so neither is lost).
+   */
+  async ingestBatch(messages: readonly RewardMessage[]): Promise<RewardResult[]> {
+    const results: (RewardResult | undefined)[] = messages.map(() => undefined);
+    const succeed = (index: number, outcome: RewardOutcome) => {
+      results[index] = { ok: true, outcome };
+    };
+    const fail = (index: number, error: unknown) => {
+      results[index] = { ok: false, error };
+    };
+
+    // Copies inside the batch: only the first of each (tenant, taskId, signal) is ingested.
+    const firstOf = new Map<string, number>();
+    const copies: (readonly [copy: number, first: number])[] = [];
+    const byTenant = new Map<string, Slot[]>();
+    messages.forEach((message, index) => {
+      const id = rewardIdOf(message.taskId, message.signal);
+      const key = `${message.tenantId}\n${id}`;
+      const first = firstOf.get(key);
+      if (first !== undefined) {
+        copies.push([index, first]);
+        return;
+      }
+      firstOf.set(key, index);
+      pushTo(byTenant, message.tenantId, { index, message, id });
+    });
+
+    const now = this.deps.clock.now();
+    const rejected: Slot[] = [];
+    const recorded: Mark[] = [];
+    const groups = new Map<string, Learnable[]>();
+    await Promise.all(
+      [...byTenant].map(async ([tenantId, slots]) => {
+        let decisions: ReadonlyMap<string, RouteDecision>;
+        let markers: ReadonlyMap<string, RewardMarker>;
+        let mapping: RewardMapping;
+        try {
+          [decisions, markers, mapping] = await Promise.all([
+            this.#decisionsOf(
+              tenantId,
+              slots.map((slot) => slot.message.taskId),
+            ),
+            this.deps.markers.getMany(
+              tenantId,
+              slots.map((slot) => slot.id),
+            ),
+            this.#mappingOf(tenantId),
+          ]);
+        } catch (error) {
+          for (const slot of slots) fail(slot.index, error);
+          return;
+        }
+        for (const slot of slots) {
+          const decision = decisions.get(slot.message.taskId);
+          if (
+            !decision ||
+            new Date(decision.createdAt).getTime() + DECISION_TTL_SECONDS * 1000 <= now.getTime()
+          ) {
+            rejected.push(slot);
+          } else if (markers.has(slot.id)) {
+            succeed(slot.index, { outcome: 'duplicate' });
+          } else {
+            try {
+              const reward = rewardOf(slot.message.signal, slot.message.value, mapping);
+              if (reward === undefined || decision.modelKey === undefined) {
+                recorded.push({ ...slot, decision, marker: 'recorded', outcome: { outcome: 'recorded' } });
+              } else {
+                const x = sparseFromJson(decision.features);
+                pushTo(groups, `${tenantId}\n${decision.modelKey}`, { ...slot, decision, x, reward });
+              }
+            } catch (error) {
+              fail(slot.index, error);
+            }
+          }
+        }
+      }),
+    );
+
+    const ingested: Slot[] = [];
+    const markAll = (marks: readonly Mark[]) =>
+      Promise.all(
+        marks.map(async (mark) => {
+          try {
+            const fresh = await this.#mark(mark.message, mark.decision, mark.reward, mark.marker);
+            if (!fresh || mark.outcome.outcome === 'duplicate') {
+              succeed(mark.index, { outcome: 'duplicate' });
+            } else {
+              succeed(mark.index, mark.outcome);
+              ingested.push(mark);
+            }
+          } catch (error) {
+            fail(mark.index, error);
+          }
+        }),
+      );
+
+    await Promise.all([
+      ...rejected.map(async (slot) => {
+        try {
+          await this.#reject(slot.message, 'unknown_task');
+          succeed(slot.index, { outcome: 'rejected', reason: 'unknown_task' });
+        } catch (error) {
+          fail(slot.index, error);
+        }
+      }),
+      markAll(recorded),
+      ...[...groups.values()].map((group) => this.#learnGroup(group, markAll, fail)),
+    ]);
+
+    await this.#publish(ingested.sort((a, b) => a.index - b.index));
+
+    for (const [copy, first] of copies) {
+      const result = results[first];
+      results[copy] = result?.ok ? { ok: true, outcome: { outcome: 'duplicate' } } : result;
+    }
+    return results.map(
+      (result) => result ?? { ok: false, error: new Error('The reward was not processed.') },
+    );
+  }
+
+  /** The decisions of some tasks: one batch read, and a consistent read to confirm each miss. */
+  async #decisionsOf(
     tenantId: string,
-    decision: RouteDecision,
-    modelKey: string,
-    id: string,
-    reward: number,
-  ): Promise<RewardOutcome | 'duplicate'> {
-    const x = sparseFromJson(decision.features);
+    taskIds: readonly string[],
+  ): Promise<ReadonlyMap<string, RouteDecision>> {
+    const found = new Map(await this.deps.decisions.getMany(tenantId, taskIds));
+    // A batch read may lag a decision written a moment ago: never reject a reward on that alone.
+    const missing = [...new Set(taskIds)].filter((taskId) => !found.has(taskId));
+    const confirmed = await Promise.all(missing.map((taskId) => this.deps.decisions.get(tenantId, taskId)));
+    missing.forEach((taskId, k) => {
+      const decision = confirmed[k];
+      if (decision) found.set(taskId, decision);
+    });
+    return found;
+  }
+
+  async #mappingOf(tenantId: string): Promise<RewardMapping> {
+    return (await this.deps.mappingFor?.(tenantId)) ?? DEFAULT_REWARD_MAPPING;
+  }
+
+  /**
+   * Learns one (tenant, model key) group in chunks of MAX_REWARDS_PER_MODEL_WRITE, one conditional
+   * write each, and marks each chunk once it is written. A chunk that cannot be written fails its
+   * messages and the ones of the chunks after it.
+   */
+  async #learnGroup(
+    group: readonly Learnable[],
+    markAll: (marks: readonly Mark[]) => Promise<unknown>,
+    fail: (index: number, error: unknown) => void,
+  ): Promise<void> {
+    const chunks = chunksOf(group, MAX_REWARDS_PER_MODEL_WRITE);
+    for (const [c, chunk] of chunks.entries()) {
+      let learnt: Learnt[];
+      try {
+        learnt = await this.#learn(chunk);
+      } catch (error) {
+        for (const item of chunks.slice(c).flat()) fail(item.index, error);
+        return;
+      }
+      const marks: Mark[] = [];
+      chunk.forEach((item, k) => {
+        const result = learnt[k] as Learnt;
+        if (result.outcome === 'failed') fail(item.index, result.error);
+        else if (result.outcome === 'duplicate') {
+          // Applied by an earlier delivery that crashed before its marker: only the marker is missing.
+          // What it learnt then is not known here (a re-sent reward may carry another value): no reward.
+          marks.push({ ...item, reward: undefined, marker: 'applied', outcome: { outcome: 'duplicate' } });
+        } else {
+          const { modelKey } = item.decision as RouteDecision & { modelKey: string };
+          marks.push({
+            ...item,
+            marker: 'applied',
+            outcome: {
+              outcome: 'applied',
+              modelKey,
+              modelVersion: result.modelVersion,
+              attempts: result.attempts,
+            },
+          });
+        }
+      });
+      await markAll(marks);
+    }
+  }
+
+  /**
+   * One model read, every reward of the chunk not yet in the window applied in order, one
+   * version-conditional write carrying the state and the ids; on a conflict, all over again.
+   * A reward the strategy refuses (it throws) fails alone, the others go on.
+   */
+  async #learn(chunk: readonly Learnable[]): Promise<Learnt[]> {
+    const first = chunk[0];
+    if (!first) return [];
+    const { tenantId } = first.message;
+    const modelKey = first.decision.modelKey as string;
     for (let attempt = 1; attempt <= this.#maxAttempts; attempt += 1) {
       const stored = await this.deps.models.get(tenantId, modelKey);
-      const applied = stored?.appliedRewardIds ?? [];
-      if (applied.includes(id)) return 'duplicate';
-      const state = stored ? loadModelState(stored.state) : initialStateOf(modelKey);
-      const next = updaterFor(state).update(state, decision.expertId, x, reward);
-      const now = this.deps.clock.now().toISOString();
-      const record: ModelRecord = storableNumbers({
-        tenantId,
-        id: modelKey,
-        version: (stored?.version ?? 0) + 1,
-        createdAt: stored?.createdAt ?? now,
-        updatedAt: now,
-        state: toStoredModelState(next),
-        appliedRewardIds: [...applied, id].slice(-APPLIED_WINDOW),
-      });
-      try {
-        if (stored) await this.deps.models.replace(record, stored.version);
-        else await this.deps.models.create(record);
-        return { outcome: 'applied', modelKey, modelVersion: record.version, attempts: attempt };
-      } catch (error) {
-        if (!(error instanceof ConflictError)) throw error;
-        if (attempt < this.#maxAttempts) {
-          // Full jitter on a small exponential base: concurrent consumers spread out.
-          await this.#sleep(this.#random() * Math.min(200, 5 * 2 ** attempt));
+      const window = stored?.appliedRewardIds ?? [];
+      const seen = new Set(window);
+      let state = stored ? loadModelState(stored.state) : initialStateOf(modelKey);
+      const updater = updaterFor(state);
+      const appended: string[] = [];
+      const fates = chunk.map((item): 'new' | 'duplicate' | { readonly error: unknown } => {
+        if (seen.has(item.id)) return 'duplicate';
+        try {
+          state = updater.update(state, item.decision.expertId, item.x, item.reward);
+        } catch (error) {
+          return { error };
         }
+        seen.add(item.id);
+        appended.push(item.id);
+        return 'new';
+      });
+      let version = stored?.version ?? 0;
+      if (appended.length > 0) {
+        const now = this.deps.clock.now().toISOString();
+        const record: ModelRecord = storableNumbers({
+          tenantId,
+          id: modelKey,
+          version: version + 1,
+          createdAt: stored?.createdAt ?? now,
+          updatedAt: now,
+          state: toStoredModelState(state),
+          appliedRewardIds: [...window, ...appended].slice(-APPLIED_WINDOW),
+        });
+        try {
+          if (stored) await this.deps.models.replace(record, stored.version);
+          else await this.deps.models.create(record);
+        } catch (error) {
+          if (!(error instanceof ConflictError)) throw error;
+          if (attempt < this.#maxAttempts) {
+            // Full jitter on a small exponential base: concurrent consumers spread out.
+            await this.#sleep(this.#random() * Math.min(200, 5 * 2 ** attempt));
+          }
+          continue;
+        }
+        version = record.version;
       }
+      return fates.map((fate): Learnt => {
+        if (fate === 'new') return { outcome: 'applied', modelVersion: version, attempts: attempt };
+        if (fate === 'duplicate') return { outcome: 'duplicate' };
+        return { outcome: 'failed', error: fate.error };
+      });
     }
     throw new ModelContentionError(
       `Model ${modelKey} of tenant ${tenantId} kept changing; ${this.#maxAttempts} attempts failed.`,
@@ -393,25 +622,35 @@ export class RewardConsumer {
     await this.#createOnce(this.deps.rejections, { ...this.#receipt(message), reason });
   }
 
-  async #publish(message: RewardMessage, now: Date): Promise<void> {
-    if (!this.deps.events) return;
-    try {
-      await this.deps.events.publish([
-        {
-          type: 'reward_ingested',
-          detail: {
-            tenantId: message.tenantId,
-            traceId: message.traceId,
-            occurredAt: now.toISOString(),
-            taskId: message.taskId,
-            signal: message.signal,
-            value: message.value,
-            ingestionLatencyMs: Math.max(0, now.getTime() - new Date(message.receivedAt).getTime()),
-          },
-        },
-      ]);
-    } catch (error) {
-      this.deps.onPublishError?.(error);
-    }
+  /**
+   * Tells the bus about the ingested rewards, in calls of at most 10 events (one PutEvents each),
+   * concurrently: a call that fails loses only its own events. Events are best effort; the rewards
+   * stand either way.
+   */
+  async #publish(ingested: readonly Slot[]): Promise<void> {
+    const { events } = this.deps;
+    if (!events || ingested.length === 0) return;
+    const now = this.deps.clock.now();
+    const all: ConductorEvent<'reward_ingested'>[] = ingested.map(({ message }) => ({
+      type: 'reward_ingested',
+      detail: {
+        tenantId: message.tenantId,
+        traceId: message.traceId,
+        occurredAt: now.toISOString(),
+        taskId: message.taskId,
+        signal: message.signal,
+        value: message.value,
+        ingestionLatencyMs: Math.max(0, now.getTime() - new Date(message.receivedAt).getTime()),
+      },
+    }));
+    await Promise.all(
+      chunksOf(all, EVENTS_PER_PUBLISH).map(async (chunk) => {
+        try {
+          await events.publish(chunk);
+        } catch (error) {
+          this.deps.onPublishError?.(error);
+        }
+      }),
+    );
   }
 }

@@ -1,8 +1,10 @@
 import { ConflictError, UnprocessableError } from '#shared/errors.js';
 import type { Clock } from '#shared/ports.js';
 import type { TenantRecord } from '#shared/tenant-store.js';
-import type { StrategyConfig } from './bandits/index.js';
+import { TtlCache } from '#shared/ttl-cache.js';
+import { featureSpecSchema, type NumericFeature, type StrategyConfig } from './bandits/index.js';
 import type { ExpertRepository } from './experts.js';
+import { DEFAULT_REWARD_MAPPING, type RewardMapping } from './reward-mapping.js';
 
 /** The strategies a tenant may configure (`naive-linucb` is a benchmark baseline only). */
 export const ROUTER_STRATEGIES = ['static', 'greedy', 'epsilon-greedy', 'thompson', 'linucb'] as const;
@@ -20,10 +22,21 @@ export interface RouterConfigInput {
   readonly likelihood: (typeof THOMPSON_LIKELIHOODS)[number];
   /** d of the context encoder (intercept included). */
   readonly dimension: number;
+  /** The context keys with a numeric slot of their own (the rest is hashed): the feature spec. */
+  readonly numericFeatures: readonly NumericFeature[];
+  /** Bound on |scaled value| of a declared numeric feature. */
+  readonly clip: number;
+  /** How each reward signal becomes the scalar the strategies learn from. */
+  readonly rewardMapping: RewardMapping;
   /** The static strategy's and the kill-switch's expert; unset = the first eligible candidate. */
   readonly defaultExpertId?: string | undefined;
   /** On: every route is served by the static strategy (reported as `kill_switch`). */
   readonly killSwitch: boolean;
+  /**
+   * The largest fraction of non-greedy (exploring) picks among the tenant's latest decisions, in
+   * [0, 1]; 1 = no cap. A pick past the cap exploits instead (see exploration.ts).
+   */
+  readonly explorationCap: number;
 }
 
 /** The stored configuration: one record per tenant, id `current`. */
@@ -45,7 +58,11 @@ export const DEFAULT_ROUTER_CONFIG: RouterConfigInput = {
   epsilon: 0.1,
   likelihood: 'bernoulli',
   dimension: 32,
+  numericFeatures: [],
+  clip: 5,
+  rewardMapping: DEFAULT_REWARD_MAPPING,
   killSwitch: false,
+  explorationCap: 1,
 };
 
 /** Port: where the tenant's router configuration is kept (conditional writes, like experts). */
@@ -75,11 +92,25 @@ export interface RouterConfigServiceDeps {
   readonly repository: RouterConfigRepository;
   readonly experts: Pick<ExpertRepository, 'get'>;
   readonly clock: Clock;
+  /**
+   * How long `effective` may serve a configuration read before reading it again (default
+   * CONFIG_CACHE_MS): a change made through another instance (a kill-switch, a strategy) reaches
+   * every route within this bound; one made through this instance at once. 0 reads every time.
+   */
+  readonly cacheMs?: number;
 }
 
-export class RouterConfigService {
-  constructor(private readonly deps: RouterConfigServiceDeps) {}
+/** Default age bound of the configuration the router decides with. */
+export const CONFIG_CACHE_MS = 1_000;
 
+export class RouterConfigService {
+  readonly #cache: TtlCache<EffectiveRouterConfig>;
+
+  constructor(private readonly deps: RouterConfigServiceDeps) {
+    this.#cache = new TtlCache({ ttlMs: deps.cacheMs ?? CONFIG_CACHE_MS, clock: deps.clock });
+  }
+
+  /** The configuration as stored now (GET router/config and updates read this). */
   async get(tenantId: string): Promise<EffectiveRouterConfig> {
     const stored = await this.deps.repository.get(tenantId, ROUTER_CONFIG_ID);
     if (stored) {
@@ -89,12 +120,30 @@ export class RouterConfigService {
     return { ...DEFAULT_ROUTER_CONFIG, tenantId, version: 0 };
   }
 
+  /** The configuration routes decide with: as stored at most `cacheMs` ago. */
+  effective(tenantId: string): Promise<EffectiveRouterConfig> {
+    return this.#cache.get(tenantId, () => this.get(tenantId));
+  }
+
   /** Full replacement; `expectedVersion` (If-Match) guards lost updates (0 = "still the defaults"). */
   async update(
     tenantId: string,
     input: RouterConfigInput,
     expectedVersion?: number,
   ): Promise<EffectiveRouterConfig> {
+    const spec = featureSpecSchema.safeParse({
+      dimension: input.dimension,
+      numeric: input.numericFeatures,
+      clip: input.clip,
+    });
+    if (!spec.success) {
+      const issue = spec.error.issues[0];
+      const field = issue?.path[0] === 'numeric' ? 'numericFeatures' : String(issue?.path[0] ?? 'features');
+      throw new UnprocessableError(
+        `The feature spec is invalid: ${field}: ${issue?.message ?? 'invalid'}.`,
+        'invalid_feature_spec',
+      );
+    }
     if (input.defaultExpertId !== undefined) {
       const expert = await this.deps.experts.get(tenantId, input.defaultExpertId);
       if (!expert)
@@ -135,6 +184,7 @@ export class RouterConfigService {
       }
     }
     const { id: _id, ...config } = next;
+    this.#cache.set(tenantId, config);
     return config;
   }
 }

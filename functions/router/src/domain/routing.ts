@@ -2,16 +2,22 @@ import { AppError, ConflictError, NotFoundError } from '#shared/errors.js';
 import type { EventPublisher } from '#shared/events.js';
 import type { Clock, IdGenerator } from '#shared/ports.js';
 import type { TenantRecord } from '#shared/tenant-store.js';
+import { TtlCache } from '#shared/ttl-cache.js';
 import {
+  armOf,
   type CandidateAssessment,
   type Context,
+  type ContextEncoder,
+  contributions,
   createContextEncoder,
   createStatic,
   createStrategy,
+  fnv1a32,
   loadModelState,
   type ModelState,
   modelKindOf,
   mulberry32,
+  type NumericFeature,
   type Selection,
   type SparseVectorJson,
   type StoredModelState,
@@ -20,7 +26,8 @@ import {
   sparseToJson,
 } from './bandits/index.js';
 import type { ExpertRepository } from './experts.js';
-import type { RouterConfigService } from './router-config.js';
+import { ExplorationBudget, exploitInstead } from './exploration.js';
+import type { EffectiveRouterConfig, RouterConfigService } from './router-config.js';
 import { strategyConfigOf } from './router-config.js';
 
 /** How long a decision (and so its rationale, and the window for its reward) is kept. */
@@ -55,6 +62,11 @@ export interface Rationale {
   readonly strategy: DecisionStrategy;
   readonly killSwitch: boolean;
   readonly exploration: boolean;
+  /**
+   * True when the strategy wanted to explore but the tenant's exploration cap was reached: the
+   * exploiting pick was served instead (`exploitExpertId`), with propensity 1.
+   */
+  readonly explorationCapped: boolean;
   readonly exploitExpertId: string;
   readonly propensity: number;
   readonly confidence: number;
@@ -163,15 +175,31 @@ const taskIdOf = (rationaleId: string): string | undefined =>
     ? Buffer.from(rationaleId.slice('rat_'.length), 'base64url').toString('utf8')
     : undefined;
 
-/** Model states are per kind and, for the linear ones, per dimension: a new d starts a new model. */
-export const modelKeyOf = (config: StrategyConfig, dimension: number): string => {
+/**
+ * Model states are per kind and, for the linear ones, per feature spec: a new d, or new numeric
+ * slots, give the features another meaning, so they start a new model (`ridge:d32`, or
+ * `ridge:d32:f<hash of the spec>` when numeric features are declared or the clip is not 5).
+ */
+export const modelKeyOf = (
+  config: StrategyConfig,
+  dimension: number,
+  spec: { readonly numericFeatures?: readonly NumericFeature[]; readonly clip?: number } = {},
+): string => {
   const kind = modelKindOf(config);
-  return kind === 'ridge' ? `${kind}:d${dimension}` : kind;
+  if (kind !== 'ridge') return kind;
+  const numeric = spec.numericFeatures ?? [];
+  const clip = spec.clip ?? 5;
+  if (numeric.length === 0 && clip === 5) return `${kind}:d${dimension}`;
+  const canonical = JSON.stringify([
+    clip,
+    numeric.map((f) => [f.key, f.transform ?? 'identity', f.mean ?? 0, f.std ?? 1]),
+  ]);
+  return `${kind}:d${dimension}:f${fnv1a32(canonical).toString(16).padStart(8, '0')}`;
 };
 
 export interface RoutingServiceDeps {
   readonly experts: Pick<ExpertRepository, 'getMany'>;
-  readonly configs: Pick<RouterConfigService, 'get'>;
+  readonly configs: Pick<RouterConfigService, 'effective'>;
   readonly decisions: DecisionRepository;
   readonly models: ModelStateRepository;
   readonly clock: Clock;
@@ -183,7 +211,23 @@ export interface RoutingServiceDeps {
   readonly onPublishError?: (error: unknown) => void;
   /** The global kill-switch: every tenant is served its static expert. */
   readonly globalKillSwitch?: boolean;
+  /**
+   * How long a model state read from the table is decided on before it is read again (default
+   * MODEL_CACHE_MS). It bounds how stale a decision's model can be, so it is part of the freshness
+   * bound (a reward changes decisions within queue delay + ingestion + this); 0 reads every time.
+   */
+  readonly modelCacheMs?: number;
+  /** The per-tenant exploration windows (one per process; tests inject their own). */
+  readonly exploration?: ExplorationBudget;
+  /** Told about every decision made (not retries): the handler turns it into metrics. */
+  readonly onDecision?: (decision: RouteDecision) => void;
 }
+
+/** How many top feature contributions a rationale names (the strategies' default). */
+const TOP_FEATURES = 5;
+
+/** Default age bound of the router's in-memory model states: well inside the 60 s freshness bound. */
+export const MODEL_CACHE_MS = 5_000;
 
 const answerOf = (decision: RouteDecision): RouteAnswer => ({
   expertId: decision.expertId,
@@ -195,24 +239,40 @@ const answerOf = (decision: RouteDecision): RouteAnswer => ({
 
 /** The route use case: filter candidates, decide with the tenant's strategy, record, tell. */
 export class RoutingService {
-  constructor(private readonly deps: RoutingServiceDeps) {}
+  readonly #models: TtlCache<ModelRecord | undefined>;
+  /** Model states as the strategies use them (A⁻¹ rebuilt), per stored state object read. */
+  readonly #loaded = new WeakMap<object, ModelState>();
+  readonly #encoders = new WeakMap<object, ContextEncoder>();
 
+  readonly #exploration: ExplorationBudget;
+
+  constructor(private readonly deps: RoutingServiceDeps) {
+    this.#models = new TtlCache({ ttlMs: deps.modelCacheMs ?? MODEL_CACHE_MS, clock: deps.clock });
+    this.#exploration = deps.exploration ?? new ExplorationBudget();
+  }
+
+  /**
+   * Idempotent per taskId: the first decision recorded for a task is the answer to every retry,
+   * whatever the retry carries. The record is created only if absent, so a retry costs no extra
+   * read on the way in: it is recognised when its write loses (or when it cannot be decided).
+   */
   async route(tenantId: string, request: RouteRequest, traceId: string): Promise<RouteAnswer> {
-    // Idempotent per taskId: a retry is answered from the record, whatever it carries this time.
-    const existing = await this.deps.decisions.get(tenantId, request.taskId);
-    if (existing) return answerOf(existing);
-
     const { eligible, removed } = await this.#filter(tenantId, request.candidates);
-    if (eligible.length === 0) throw new NoEligibleCandidatesError(removed);
+    if (eligible.length === 0) {
+      const existing = await this.deps.decisions.get(tenantId, request.taskId);
+      if (existing) return answerOf(existing);
+      throw new NoEligibleCandidatesError(removed);
+    }
 
-    const config = await this.deps.configs.get(tenantId);
-    const encoder = createContextEncoder({ dimension: config.dimension });
+    const config = await this.deps.configs.effective(tenantId);
+    const encoder = this.#encoderOf(config);
     const x = encoder.encode(request.context);
     const defaultExpertId = config.defaultExpertId ?? (eligible[0] as string);
     const killSwitch = this.deps.globalKillSwitch === true || config.killSwitch;
 
     let modelKey: string | undefined;
     let selection: Selection;
+    let capped = false;
     const seed = this.deps.seed() >>> 0;
     if (killSwitch) {
       // The kill-switch ignores the learnt model: the default expert, propensity 1.
@@ -221,10 +281,14 @@ export class RoutingService {
     } else {
       const strategyConfig = strategyConfigOf(config, defaultExpertId);
       const bandit = createStrategy(strategyConfig, config.dimension);
-      modelKey = modelKeyOf(strategyConfig, config.dimension);
-      const stored = await this.deps.models.get(tenantId, modelKey);
-      const state: ModelState = stored ? loadModelState(stored.state) : bandit.initialState();
+      modelKey = modelKeyOf(strategyConfig, config.dimension, config);
+      const state = (await this.#modelState(tenantId, modelKey)) ?? bandit.initialState();
       selection = bandit.select(eligible, x, state, mulberry32(seed));
+      if (!this.#exploration.admit(tenantId, selection.exploration, config.explorationCap)) {
+        const arm = state.model === 'ridge' ? armOf(state as never, selection.exploitExpertId) : undefined;
+        selection = exploitInstead(selection, arm ? contributions(x, arm.theta, TOP_FEATURES) : []);
+        capped = true;
+      }
     }
 
     const labels = encoder.explain(request.context);
@@ -241,6 +305,7 @@ export class RoutingService {
       strategy,
       killSwitch,
       exploration: selection.exploration,
+      explorationCapped: capped,
       exploitExpertId: selection.exploitExpertId,
       propensity: selection.propensity,
       confidence: selection.confidence,
@@ -288,6 +353,7 @@ export class RoutingService {
       if (!winner) throw error;
       return answerOf(winner);
     }
+    this.deps.onDecision?.(decision);
     await this.#publish(decision);
     return answerOf(decision);
   }
@@ -298,6 +364,34 @@ export class RoutingService {
     const decision = taskId === undefined ? undefined : await this.deps.decisions.get(tenantId, taskId);
     if (!decision || decision.rationaleId !== rationaleId) throw new RationaleNotFoundError();
     return decision.rationale;
+  }
+
+  /** The context encoder of a configuration (built once per configuration object read). */
+  #encoderOf(config: EffectiveRouterConfig): ContextEncoder {
+    let encoder = this.#encoders.get(config);
+    if (!encoder) {
+      encoder = createContextEncoder({
+        dimension: config.dimension,
+        numeric: config.numericFeatures,
+        clip: config.clip,
+      });
+      this.#encoders.set(config, encoder);
+    }
+    return encoder;
+  }
+
+  /** The tenant's model state as last read (at most modelCacheMs ago), or undefined before any. */
+  async #modelState(tenantId: string, modelKey: string): Promise<ModelState | undefined> {
+    const record = await this.#models.get(`${tenantId}\u0000${modelKey}`, () =>
+      this.deps.models.get(tenantId, modelKey),
+    );
+    if (!record) return undefined;
+    let state = this.#loaded.get(record.state);
+    if (!state) {
+      state = loadModelState(record.state);
+      this.#loaded.set(record.state, state);
+    }
+    return state;
   }
 
   async #filter(

@@ -18,6 +18,21 @@ import {
   type RoutingServiceDeps,
 } from '../../src/domain/routing.js';
 
+/** An expert record as the table holds it (tests seed the repository with these). */
+export const expertRecord = (tenantId: string, id: string, enabled = true): Expert => ({
+  tenantId,
+  id,
+  name: id,
+  type: 'model',
+  costPerCallUsd: 0,
+  endpoint: `https://${id}.example.com/v1`,
+  metadata: {},
+  enabled,
+  version: 1,
+  createdAt: '2026-01-01T00:00:00.000Z',
+  updatedAt: '2026-01-01T00:00:00.000Z',
+});
+
 /**
  * The routing use cases over in-memory records, a manual clock, sequential ids, a fixed seed and a
  * recording publisher: what unit and app tests inject instead of DynamoDB and EventBridge.
@@ -83,4 +98,24 @@ export const inMemoryRewardConsumer = (
     ...deps,
   });
   return { consumer, markers, rejections, events };
+};
+
+/** A model store that counts the version-condition conflicts its writers run into. */
+export const conflictCounting = (models: InMemoryTenantRecords<ModelRecord>) => {
+  let conflicts = 0;
+  const counted = <T>(write: Promise<T>) =>
+    write.catch((error: unknown) => {
+      conflicts += 1;
+      throw error;
+    });
+  return {
+    store: {
+      get: (tenantId: string, id: string) => models.get(tenantId, id),
+      create: (record: ModelRecord) => counted(models.create(record)),
+      replace: (record: ModelRecord, expected: number) => counted(models.replace(record, expected)),
+    },
+    get conflicts() {
+      return conflicts;
+    },
+  };
 };

@@ -24,7 +24,7 @@ import {
   type Rationale,
   type RouteDecision,
 } from '../../src/domain/routing.js';
-import { inMemoryRewardConsumer, inMemoryRouting } from '../support/routing-fakes.js';
+import { conflictCounting, inMemoryRewardConsumer, inMemoryRouting } from '../support/routing-fakes.js';
 
 const NOW = '2026-01-01T00:00:00.000Z';
 const encoder = createContextEncoder({ dimension: 8 });
@@ -174,6 +174,7 @@ describe('RewardConsumer.ingest', () => {
     let failOnce = true;
     const flaky = {
       get: (tenantId: string, id: string) => markers.get(tenantId, id),
+      getMany: (tenantId: string, ids: readonly string[]) => markers.getMany(tenantId, ids),
       create: async (record: RewardMarker) => {
         if (failOnce) {
           failOnce = false;
@@ -331,29 +332,10 @@ describe('concurrent consumers', () => {
 
           // Concurrent: two consumers over the same tables, each working through its share.
           const shared = await setup(tasks);
-          let conflicts = 0;
-          const counting = {
-            get: (tenantId: string, id: string) => shared.models.get(tenantId, id),
-            create: async (record: ModelRecord) => {
-              try {
-                await shared.models.create(record);
-              } catch (error) {
-                conflicts += 1;
-                throw error;
-              }
-            },
-            replace: async (record: ModelRecord, expected: number) => {
-              try {
-                await shared.models.replace(record, expected);
-              } catch (error) {
-                conflicts += 1;
-                throw error;
-              }
-            },
-          };
+          const counting = conflictCounting(shared.models);
           const common = {
             decisions: shared.decisions,
-            models: counting,
+            models: counting.store,
             clock: shared.clock,
             markers: shared.markers,
             rejections: shared.rejections,
@@ -377,7 +359,91 @@ describe('concurrent consumers', () => {
           expect([...(concurrentModel?.appliedRewardIds ?? [])].sort()).toEqual(
             [...(serialModel?.appliedRewardIds ?? [])].sort(),
           );
-          expect(conflicts).toBeGreaterThanOrEqual(0);
+          expect(counting.conflicts).toBeGreaterThanOrEqual(0);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('two consumers ingesting interleaved batches give the state of serial application', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            task: fc.nat(11),
+            signal: fc.constantFrom<RewardSignal>('success_at_k', 'human_thumbs', 'incident_free'),
+            value: fc.double({ min: -1, max: 2, noNaN: true }),
+            consumer: fc.nat(1),
+            /** Ends the consumer's current batch after this message. */
+            cut: fc.boolean(),
+          }),
+          { minLength: 1, maxLength: 40 },
+        ),
+        async (rewards) => {
+          const tasks = Array.from({ length: 12 }, (_, i) =>
+            decision(`t-${i}`, experts[i % experts.length] as string, contexts[i % contexts.length]),
+          );
+          const first = new Map<string, number>();
+          for (const r of rewards)
+            if (!first.has(`${r.task}#${r.signal}`)) first.set(`${r.task}#${r.signal}`, r.value);
+          const messages = rewards.map((r) => ({
+            message: message(`t-${r.task}`, r.signal, first.get(`${r.task}#${r.signal}`) as number),
+            consumer: r.consumer,
+            cut: r.cut,
+          }));
+
+          const serial = await setup(tasks);
+          for (const { message: m } of messages) await serial.consumer.ingest(m);
+
+          const shared = await setup(tasks);
+          const common = {
+            decisions: shared.decisions,
+            models: shared.models,
+            clock: shared.clock,
+            markers: shared.markers,
+            rejections: shared.rejections,
+            maxAttempts: 1000,
+          };
+          const batchesOf = (consumer: number) => {
+            const batches: RewardMessage[][] = [[]];
+            for (const m of messages.filter((x) => x.consumer === consumer)) {
+              batches.at(-1)?.push(m.message);
+              if (m.cut) batches.push([]);
+            }
+            return batches.filter((batch) => batch.length > 0);
+          };
+          const results = await Promise.all(
+            [0, 1].map(async (k) => {
+              const consumer = inMemoryRewardConsumer(common).consumer;
+              const all = [];
+              for (const batch of batchesOf(k)) all.push(...(await consumer.ingestBatch(batch)));
+              return all;
+            }),
+          );
+          expect(results.flat().every((result) => result.ok)).toBe(true);
+
+          const serialModel = await serial.models.get('acme', 'ridge:d8');
+          const concurrentModel = await shared.models.get('acme', 'ridge:d8');
+          expect(loadModelState(concurrentModel?.state).version).toBe(
+            loadModelState(serialModel?.state).version,
+          );
+          expectClose(summary(concurrentModel), summary(serialModel));
+          expect([...(concurrentModel?.appliedRewardIds ?? [])].sort()).toEqual(
+            [...(serialModel?.appliedRewardIds ?? [])].sort(),
+          );
+          // Every applied reward has its marker, every marker has its reward: nothing lost, nothing twice.
+          expect(
+            shared.markers
+              .all()
+              .map((m) => m.id)
+              .sort(),
+          ).toEqual(
+            serial.markers
+              .all()
+              .map((m) => m.id)
+              .sort(),
+          );
         },
       ),
       { numRuns: 60 },
@@ -387,28 +453,15 @@ describe('concurrent consumers', () => {
   it('really interleaves: the version condition turns lost updates into retries', async () => {
     const tasks = Array.from({ length: 20 }, (_, i) => decision(`t-${i}`, experts[i % 3] as string));
     const shared = await setup(tasks);
-    let conflicts = 0;
-    const counting = {
-      get: (tenantId: string, id: string) => shared.models.get(tenantId, id),
-      create: (record: ModelRecord) =>
-        shared.models.create(record).catch((error: unknown) => {
-          conflicts += 1;
-          throw error;
-        }),
-      replace: (record: ModelRecord, expected: number) =>
-        shared.models.replace(record, expected).catch((error: unknown) => {
-          conflicts += 1;
-          throw error;
-        }),
-    };
-    const common = { ...shared, models: counting, maxAttempts: 1000 };
+    const counting = conflictCounting(shared.models);
+    const common = { ...shared, models: counting.store, maxAttempts: 1000 };
     const consumers = [0, 1, 2, 3].map(() => inMemoryRewardConsumer(common).consumer);
     await Promise.all(
       consumers.map(async (c, k) => {
         for (let i = k; i < tasks.length; i += consumers.length) await c.ingest(message(`t-${i}`));
       }),
     );
-    expect(conflicts).toBeGreaterThan(0);
+    expect(counting.conflicts).toBeGreaterThan(0);
     const model = await shared.models.get('acme', 'ridge:d8');
     expect(model?.version).toBe(20);
     const state = loadModelState(model?.state) as LinUcbState;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '#shared/errors.js';
 import type { ConductorEvent, EventPublisher } from '#shared/events.js';
+import { ManualClock } from '#shared/ports.js';
 import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
 import {
   createContextEncoder,
@@ -9,25 +10,13 @@ import {
   toStoredModelState,
 } from '../../src/domain/bandits/index.js';
 import type { Expert } from '../../src/domain/experts.js';
-import { DEFAULT_ROUTER_CONFIG } from '../../src/domain/router-config.js';
+import { CONFIG_CACHE_MS, DEFAULT_ROUTER_CONFIG, ROUTER_CONFIG_ID } from '../../src/domain/router-config.js';
 import { modelKeyOf, rationaleIdOf, storableNumbers } from '../../src/domain/routing.js';
-import { inMemoryRouting } from '../support/routing-fakes.js';
+import { expertRecord, inMemoryRouting } from '../support/routing-fakes.js';
 
 const NOW = '2026-01-01T00:00:00.000Z';
 
-const expert = (tenantId: string, id: string, enabled = true): Expert => ({
-  tenantId,
-  id,
-  name: id,
-  type: 'model',
-  costPerCallUsd: 0,
-  endpoint: `https://${id}.example.com/v1`,
-  metadata: {},
-  enabled,
-  version: 1,
-  createdAt: NOW,
-  updatedAt: NOW,
-});
+const expert = expertRecord;
 
 const setup = async (options: Parameters<typeof inMemoryRouting>[1] = {}) => {
   const experts = new InMemoryTenantRecords<Expert>('EXPERT');
@@ -384,6 +373,123 @@ describe('RoutingService.rationale', () => {
   });
 });
 
+describe('RoutingService: what a route decides with, and how stale it may be', () => {
+  /** A LinUCB state that learnt `good` is right for the request's context and `bad` is not. */
+  const trained = (good: string, bad: string, version: number) => {
+    const linucb = createLinUcb({ dimension: 32, alpha: 0.5 });
+    const x = createContextEncoder({ dimension: 32 }).encode(request.context);
+    let state = linucb.initialState();
+    for (let i = 0; i < 20; i += 1) {
+      state = linucb.update(state, good, x, 1);
+      state = linucb.update(state, bad, x, 0);
+    }
+    return {
+      tenantId: 'acme',
+      id: modelKeyOf({ strategy: 'linucb' }, 32),
+      version,
+      createdAt: NOW,
+      updatedAt: NOW,
+      state: toStoredModelState(state),
+    };
+  };
+
+  it('decides on the model state it read for modelCacheMs, then reads the one written meanwhile', async () => {
+    // Prepare: exp_a is learnt to be best; the router reads that state once.
+    const clock = new ManualClock(NOW);
+    const { routing, models } = await setup({ modelCacheMs: 5_000, clock });
+    await models.create(trained('exp_a', 'exp_b', 1));
+    const before = await routing.route('acme', { ...request, taskId: 't-0' }, 'trace');
+
+    // Act: the reward consumer (elsewhere) writes a state that learnt the opposite.
+    await models.replace(trained('exp_b', 'exp_a', 2), 1);
+    clock.advance(4_999);
+    const cached = await routing.route('acme', { ...request, taskId: 't-1' }, 'trace');
+    clock.advance(1);
+    const fresh = await routing.route('acme', { ...request, taskId: 't-2' }, 'trace');
+
+    // Assess
+    expect(before.expertId).toBe('exp_a');
+    expect(cached.expertId).toBe('exp_a');
+    expect(fresh.expertId).toBe('exp_b');
+    expect((await routing.rationale('acme', fresh.rationaleId)).modelVersion).toBe(40);
+  });
+
+  it('reads the model state on every route with modelCacheMs 0', async () => {
+    // Prepare
+    const { routing, models } = await setup({ modelCacheMs: 0 });
+    await models.create(trained('exp_a', 'exp_b', 1));
+    await routing.route('acme', { ...request, taskId: 't-0' }, 'trace');
+
+    // Act
+    await models.replace(trained('exp_b', 'exp_a', 2), 1);
+    const next = await routing.route('acme', { ...request, taskId: 't-1' }, 'trace');
+
+    // Assess
+    expect(next.expertId).toBe('exp_b');
+  });
+
+  it('applies a configuration changed through this instance to the very next route (kill-switch)', async () => {
+    // Prepare: the configuration is read (and cached) by a first route.
+    const { routing, routerConfig } = await setup();
+    await routing.route('acme', { ...request, taskId: 't-0' }, 'trace');
+
+    // Act
+    await routerConfig.update('acme', {
+      ...DEFAULT_ROUTER_CONFIG,
+      killSwitch: true,
+      defaultExpertId: 'exp_b',
+    });
+    const next = await routing.route('acme', { ...request, taskId: 't-1' }, 'trace');
+
+    // Assess
+    expect(next).toMatchObject({ strategy: 'kill_switch', expertId: 'exp_b' });
+  });
+
+  it('applies a configuration changed through another instance within CONFIG_CACHE_MS', async () => {
+    // Prepare
+    const clock = new ManualClock(NOW);
+    const { routing, configs } = await setup({ clock });
+    await routing.route('acme', { ...request, taskId: 't-0' }, 'trace');
+
+    // Act: another instance stores a kill-switch behind this one's cache.
+    await configs.create({
+      ...DEFAULT_ROUTER_CONFIG,
+      killSwitch: true,
+      defaultExpertId: 'exp_b',
+      tenantId: 'acme',
+      id: ROUTER_CONFIG_ID,
+      version: 1,
+      createdAt: NOW,
+      updatedAt: NOW,
+    });
+    const within = await routing.route('acme', { ...request, taskId: 't-1' }, 'trace');
+    clock.advance(CONFIG_CACHE_MS);
+    const after = await routing.route('acme', { ...request, taskId: 't-2' }, 'trace');
+
+    // Assess
+    expect(within.strategy).toBe('linucb');
+    expect(after).toMatchObject({ strategy: 'kill_switch', expertId: 'exp_b' });
+  });
+
+  it('answers a retry from its record even when none of its candidates is eligible any more', async () => {
+    // Prepare
+    const { routing, experts, decisions } = await setup();
+    const first = await routing.route('acme', request, 'trace-1');
+    for (const id of ['exp_a', 'exp_b']) {
+      const current = await experts.get('acme', id);
+      if (current)
+        await experts.replace({ ...current, enabled: false, version: current.version + 1 }, current.version);
+    }
+
+    // Act
+    const retried = await routing.route('acme', request, 'trace-2');
+
+    // Assess
+    expect(retried).toEqual(first);
+    expect(decisions.all()).toHaveLength(1);
+  });
+});
+
 describe('RouterConfigService', () => {
   it('answers the defaults at version 0 until a configuration is stored', async () => {
     // Prepare
@@ -411,6 +517,53 @@ describe('RouterConfigService', () => {
     expect(stale.statusCode).toBe(409);
     expect(stale.code).toBe('version_conflict');
     expect(await routerConfig.get('acme')).toMatchObject({ strategy: 'static', version: 2 });
+  });
+
+  it('refuses an invalid feature spec with 422 invalid_feature_spec and stores nothing', async () => {
+    // Prepare
+    const { routerConfig } = await setup();
+
+    // Act
+    const duplicate = await caught(
+      routerConfig.update('acme', {
+        ...DEFAULT_ROUTER_CONFIG,
+        numericFeatures: [{ key: 'tokens' }, { key: 'tokens' }],
+      }),
+    );
+    const tooMany = await caught(
+      routerConfig.update('acme', {
+        ...DEFAULT_ROUTER_CONFIG,
+        dimension: 8,
+        numericFeatures: Array.from({ length: 8 }, (_, i) => ({ key: `k${i}` })),
+      }),
+    );
+
+    // Assess
+    expect([duplicate.statusCode, duplicate.code]).toEqual([422, 'invalid_feature_spec']);
+    expect(duplicate.message).toContain('numericFeatures');
+    expect([tooMany.statusCode, tooMany.code]).toEqual([422, 'invalid_feature_spec']);
+    expect((await routerConfig.get('acme')).version).toBe(0);
+  });
+
+  it('encodes declared numeric features in their own slots and learns them in a model of their own', async () => {
+    // Prepare
+    const { routing, routerConfig, decisions } = await setup();
+    await routing.route('acme', { ...request, taskId: 'before' }, 't');
+    await routerConfig.update('acme', {
+      ...DEFAULT_ROUTER_CONFIG,
+      numericFeatures: [{ key: 'tokens', transform: 'signed-log1p', mean: 5, std: 2 }],
+    });
+
+    // Act
+    await routing.route('acme', { ...request, taskId: 'after' }, 't');
+
+    // Assess
+    const before = await decisions.get('acme', 'before');
+    const after = await decisions.get('acme', 'after');
+    expect(before?.modelKey).toBe('ridge:d32');
+    expect(after?.modelKey).toMatch(/^ridge:d32:f[0-9a-f]{8}$/);
+    const slot = after?.features.indices.indexOf(1) ?? -1;
+    expect(after?.features.values[slot]).toBeCloseTo((Math.log1p(1200) - 5) / 2, 10);
   });
 
   it('refuses a default expert the tenant does not have with 422 unknown_expert', async () => {

@@ -169,7 +169,12 @@ const squaredNorm = (x: FeatureVector): number => {
   return sum;
 };
 
-const contributions = (x: FeatureVector, theta: readonly number[], limit: number): FeatureContribution[] => {
+/** The largest |θᵢ·xᵢ| terms of a linear score (at most `limit`). */
+export const contributions = (
+  x: FeatureVector,
+  theta: readonly number[],
+  limit: number,
+): FeatureContribution[] => {
   if (limit === 0) return [];
   const terms: FeatureContribution[] = [];
   forEachNonZero(x, (index, value) => {
