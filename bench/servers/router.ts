@@ -10,8 +10,9 @@ import { summarize } from '../lib/stats.js';
  * Child process of `bench/router-http.ts`: the embedded runtime (memory, port 0) with the stage
  * throttle and per-tenant limits out of the way, 4 experts seeded for tenant `acme` through the API
  * and an operator token. Prints `{ ready: { url, token, expertIds } }`, then answers on stdin:
- * - `model`: `{ "model": { version, observations } }` — the acme model state in the router table
- *   (observations = the sum of every arm's n, i.e. the rewards learned so far);
+ * - `model`: `{ "model": { version, stateVersion, observations } }` — the acme model state in the
+ *   router table (version = writes, stateVersion = updates learnt, as rationales report it,
+ *   observations = the sum of every arm's n, i.e. the rewards learned so far);
  * - `events`: `{ "events": { count, ingestionLatencyMs } }` — `reward_ingested` events seen on the
  *   bus since the previous `events` (their `ingestionLatencyMs`: reward receivedAt to model write).
  * Serves until stdin closes or SIGTERM.
@@ -71,7 +72,7 @@ const doc = makeDocumentClient({
 });
 interface ModelItem {
   version?: number;
-  state?: { arms?: Record<string, { n?: number }> };
+  state?: { version?: number; arms?: Record<string, { n?: number }> };
 }
 const model = async () => {
   const out = await doc.send(
@@ -84,12 +85,15 @@ const model = async () => {
   );
   const items = (out.Items ?? []) as ModelItem[];
   let version = 0;
+  let stateVersion = 0;
   let observations = 0;
   for (const item of items) {
     version = Math.max(version, item.version ?? 0);
+    stateVersion = Math.max(stateVersion, item.state?.version ?? 0);
     for (const arm of Object.values(item.state?.arms ?? {})) observations += arm.n ?? 0;
   }
-  return { version, observations, items: items.length };
+  // version: the item's write count; stateVersion: what a rationale's modelVersion reports.
+  return { version, stateVersion, observations, items: items.length };
 };
 
 const commands = createInterface({ input: process.stdin });
