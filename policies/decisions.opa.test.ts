@@ -37,7 +37,7 @@ if (opa) {
       () => cedar.policies.map((p) => p.id),
     );
 
-    it('decides as Cedar does for every declared action, role set, tenant relation and step-up', () => {
+    it('decides as Cedar does for every declared action, role set, tenant relation, step-up and classification', () => {
       const schema = readFileSync(join(defaultPolicyDir(), 'schema.cedarschema'), 'utf8');
       const actions = [...schema.matchAll(/action\s+((?:"[^"]+"\s*,?\s*)+)\s+in\s*\[/g)].flatMap((m) =>
         [...(m[1] ?? '').matchAll(/"([^"]+)"/g)].map((a) => a[1] ?? ''),
@@ -71,20 +71,25 @@ if (opa) {
       for (const action of actions)
         for (const roles of roleSets)
           for (const { resourceTenant, grantedTenants } of tenancies)
-            for (const mfa of [false, true]) {
-              const request: AuthzRequest = {
-                principal: { subject: 'u-1', tenantId: 'acme', roles },
-                action,
-                resource: { tenantId: resourceTenant, kind: action.split(':')[0] ?? 'experts' },
-                context: { mfa, grantedTenants },
-              };
-              const expected = comparable(cedar.decide(request));
-              const actual = comparable(engine.decide(request));
-              if (JSON.stringify(actual) !== JSON.stringify(expected))
-                differences.push(
-                  `${JSON.stringify(request)}: cedar ${JSON.stringify(expected)}, opa ${JSON.stringify(actual)}`,
-                );
-            }
+            for (const mfa of [false, true])
+              for (const classification of [undefined, 'restricted', 'internal']) {
+                const request: AuthzRequest = {
+                  principal: { subject: 'u-1', tenantId: 'acme', roles },
+                  action,
+                  resource: {
+                    tenantId: resourceTenant,
+                    kind: action.split(':')[0] ?? 'experts',
+                    ...(classification ? { classification } : {}),
+                  },
+                  context: { mfa, grantedTenants },
+                };
+                const expected = comparable(cedar.decide(request));
+                const actual = comparable(engine.decide(request));
+                if (JSON.stringify(actual) !== JSON.stringify(expected))
+                  differences.push(
+                    `${JSON.stringify(request)}: cedar ${JSON.stringify(expected)}, opa ${JSON.stringify(actual)}`,
+                  );
+              }
       expect(differences).toEqual([]);
     });
 

@@ -21,7 +21,15 @@ const requestArb: fc.Arbitrary<AuthzRequest> = fc.record({
     roles: fc.subarray([...ROLES, 'superuser', 'root'] as string[]),
   }),
   action: fc.constantFrom(...actions),
-  resource: fc.record({ tenantId: fc.constantFrom(...tenants), kind: fc.constantFrom('experts', 'policy') }),
+  // classification is optional (Cedar's `classification?`): drawn absent, restricted or other.
+  resource: fc.record(
+    {
+      tenantId: fc.constantFrom(...tenants),
+      kind: fc.constantFrom('experts', 'policy'),
+      classification: fc.constantFrom('restricted', 'internal'),
+    },
+    { requiredKeys: ['tenantId', 'kind'] },
+  ),
   context: fc.record({ mfa: fc.boolean(), grantedTenants: fc.subarray(tenants) }),
 });
 
@@ -65,7 +73,7 @@ describe('policy invariants (fast-check)', () => {
         const strict = engine.decide(request);
         const relaxed = loose.decide(request);
         const forbidden = strict.reasons.some(
-          (id) => id.startsWith('cross-tenant') || id.startsWith('sensitive'),
+          (id) => id.startsWith('cross-tenant') || id.startsWith('sensitive') || id.startsWith('restricted'),
         );
         if (forbidden && !strict.allow) {
           forbids += 1;
@@ -75,6 +83,26 @@ describe('policy invariants (fast-check)', () => {
       { numRuns: 1000 },
     );
     expect(forbids).toBeGreaterThan(100);
+  });
+
+  it('never routes a caller without an admin-level role to a restricted expert', () => {
+    const admins = ['admin', 'tenant-admin', 'org-admin'];
+    let restricted = 0;
+    fc.assert(
+      fc.property(requestArb, (request) => {
+        const routed = engine.decide({ ...request, action: 'router:route-to' });
+        const isAdmin = request.principal.roles.some((role) => admins.includes(role));
+        if (request.resource.classification === 'restricted' && !isAdmin) {
+          restricted += 1;
+          expect(routed.allow).toBe(false);
+          expect(routed.reasons).toContain('restricted-experts-need-admin');
+        }
+        if (request.resource.classification !== 'restricted')
+          expect(routed.reasons).not.toContain('restricted-experts-need-admin');
+      }),
+      { numRuns: 1000 },
+    );
+    expect(restricted).toBeGreaterThan(50);
   });
 
   it('decides the same with and without the cache, whatever the order of questions', () => {

@@ -7,7 +7,8 @@
 #
 # Input: an AuthzRequest (layers/shared/src/policy/types.ts), its shape checked by opa.ts:
 #   {"principal": {"subject", "tenantId", "roles": [...]}, "action",
-#    "resource": {"tenantId", "kind"}, "context": {"mfa": bool, "grantedTenants": [...]}}
+#    "resource": {"tenantId", "kind", "classification"?}, "context": {"mfa": bool, "grantedTenants": [...]}}
+#   (`classification` is optional, as in the Cedar schema: absent when the request has none.)
 # Output, with Cedar's semantics:
 #   any forbid matches -> deny, reasons = the matching forbids;
 #   else any permit matches -> allow, reasons = the matching permits;
@@ -28,8 +29,10 @@ action_groups := {
 	"experts:create": {"administer"},
 	"experts:update": {"administer"},
 	"experts:delete": {"administer"},
+	"experts:health:set": {"operate"},
 	"router:route": {"operate"},
 	"router:reward": {"operate"},
+	"router:route-to": {"operate"},
 	"router:rationale:get": {"read"},
 	"router:config:get": {"read"},
 	"router:config:update": {"administer", "sensitive"},
@@ -99,6 +102,17 @@ forbids contains "cross-tenant-needs-approved-grant" if {
 forbids contains "sensitive-needs-step-up" if {
 	action_in("sensitive")
 	not stepped_up
+}
+
+# @id("restricted-experts-need-admin")
+# forbid action == "router:route-to" (equality, not group membership)
+# when resource has classification && resource.classification == "restricted"
+# unless principal.roles.containsAny(["admin", "tenant-admin", "org-admin"])
+# An absent classification leaves input.resource.classification undefined: the rule does not match.
+forbids contains "restricted-experts-need-admin" if {
+	input.action == "router:route-to"
+	input.resource.classification == "restricted"
+	not has_any_role({"admin", "tenant-admin", "org-admin"})
 }
 
 # --- Permits (policies/cedar/tenant.cedar) -------------------------------------------------------

@@ -266,6 +266,53 @@ describe('the authorize API over HTTP on the embedded runtime', () => {
       expectUniformError(smuggled, 400, 'validation_failed');
     });
 
+    it('decides router:route-to with the resource classification, and logs the classification', async () => {
+      const routeTo = (roles: string[], classification?: unknown) =>
+        askAuthorize(h.tokens.acmeOperator ?? '', {
+          subject: { id: 'route-caller', tenantId: 'acme', roles },
+          action: 'router:route-to',
+          resource: {
+            tenantId: 'acme',
+            kind: 'experts',
+            id: 'exp-classified-1',
+            ...(classification !== undefined ? { classification } : {}),
+          },
+        });
+
+      const operatorRestricted = await routeTo(['operator'], 'restricted');
+      const adminRestricted = await routeTo(['tenant-admin'], 'restricted');
+      const operatorOpen = await routeTo(['operator']);
+      const malformed = await routeTo(['operator'], 7);
+
+      expect(operatorRestricted.status, operatorRestricted.text).toBe(200);
+      expect(operatorRestricted.json).toMatchObject({
+        allow: false,
+        obligations: [],
+        reasons: ['restricted-experts-need-admin'],
+      });
+      expect(adminRestricted.json).toMatchObject({ allow: true, reasons: ['operate-own-or-granted-tenant'] });
+      expect(operatorOpen.json).toMatchObject({ allow: true, reasons: ['operate-own-or-granted-tenant'] });
+      expectUniformError(malformed, 400, 'validation_failed');
+
+      const log = await h.call('GET', '/policy/decisions?action=router:route-to&limit=10', {
+        token: acmeAdmin,
+      });
+      expect(log.status, log.text).toBe(200);
+      const logged = log.json.items as { decisionId: string; input: { resource: Record<string, unknown> } }[];
+      const byId = new Map(logged.map((d) => [d.decisionId, d.input.resource]));
+      expect(byId.get(operatorRestricted.json.decisionId)).toEqual({
+        tenant: 'acme',
+        kind: 'experts',
+        id: 'exp-classified-1',
+        classification: 'restricted',
+      });
+      expect(byId.get(operatorOpen.json.decisionId)).toEqual({
+        tenant: 'acme',
+        kind: 'experts',
+        id: 'exp-classified-1',
+      });
+    });
+
     it('refuses a viewer, who may not call the decision service', async () => {
       expectUniformError(await askAuthorize(h.tokens.acmeViewer ?? ''), 403, 'policy_denied');
     });

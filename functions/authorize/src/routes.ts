@@ -27,6 +27,10 @@ export const authorizeRequestSchema = z
       tenantId: tenantIdSchema,
       kind: z.string().min(1).max(64),
       id: z.string().min(1).max(256).optional(),
+      classification: z.string().min(1).max(64).optional().meta({
+        description:
+          'The resource’s data classification, e.g. `restricted` for an expert only admin-level callers are routed to. Omit when it has none.',
+      }),
     }),
     context: z.strictObject({ mfa: z.boolean().default(false) }).default({ mfa: false }),
   })
@@ -124,7 +128,12 @@ export const decisionSchema = z
     input: z.object({
       principal: z.object({ subject: z.string(), tenant: z.string(), roles: z.array(z.string()) }),
       action: z.string(),
-      resource: z.object({ tenant: z.string(), kind: z.string(), id: z.string().optional() }),
+      resource: z.object({
+        tenant: z.string(),
+        kind: z.string(),
+        id: z.string().optional(),
+        classification: z.string().optional(),
+      }),
       context: z.object({ mfa: z.boolean(), grantedTenants: z.array(z.string()) }),
     }),
     allow: z.boolean(),

@@ -81,6 +81,21 @@ describe('OpaPolicyEngine.decide', () => {
     });
   });
 
+  it('passes the resource classification in input.resource when present, and leaves it out when absent', () => {
+    const { policy, calls } = fakePolicy(() => resultSet(allowMasked));
+    const engine = new OpaPolicyEngine(policy, 'opa-test');
+
+    engine.decide({ ...request, resource: { ...request.resource, classification: 'restricted' } });
+    engine.decide({ ...request, resource: { ...request.resource, classification: undefined } });
+
+    const resources = calls.map((call) => (call.input as { resource: unknown }).resource);
+    expect(resources).toEqual([
+      { tenantId: 'acme', kind: 'experts', classification: 'restricted' },
+      { tenantId: 'acme', kind: 'experts' },
+    ]);
+    expect(Object.keys(resources[1] as object)).not.toContain('classification');
+  });
+
   it('returns a deny with its obligations', () => {
     const decision = engineAnswering(() =>
       resultSet({
@@ -185,6 +200,11 @@ describe('OpaPolicyEngine.decide', () => {
     ['a non-boolean mfa', { ...request, context: { mfa: 'yes', grantedTenants: [] } }],
     ['missing granted tenants', { ...request, context: { mfa: true } }],
     ['a missing resource', { ...request, resource: undefined }],
+    [
+      'a classification that is not a string',
+      { ...request, resource: { ...request.resource, classification: 1 } },
+    ],
+    ['a null classification', { ...request, resource: { ...request.resource, classification: null } }],
     ['a numeric action', { ...request, action: 7 }],
   ];
   for (const [what, bad] of badRequests) {

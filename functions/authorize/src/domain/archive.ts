@@ -4,7 +4,8 @@ import type { WormStore } from '#shared/worm.js';
 
 /**
  * The decision-log archive (M4): every decision the kernel's enforcer hands off is one queue
- * message (its record, or two for a cross-tenant attempt); each SQS batch of such messages becomes
+ * message (its record, or two for a cross-tenant attempt; a `decideMany` batch is one message with
+ * the records of all its decisions); each SQS batch of such messages becomes
  * ONE JSON Lines object in the WORM store, holding the records of all its well-formed messages.
  *
  * The key and the content are derived from the batch alone (its messages, sorted by message id), so

@@ -9,7 +9,13 @@ export const MAX_BATCH_REQUESTS = 30;
 export interface AuthorizeQuestion {
   readonly subject: { readonly id: string; readonly tenantId: string; readonly roles: readonly string[] };
   readonly action: string;
-  readonly resource: { readonly tenantId: string; readonly kind: string; readonly id?: string | undefined };
+  readonly resource: {
+    readonly tenantId: string;
+    readonly kind: string;
+    readonly id?: string | undefined;
+    /** The resource's data classification (e.g. `restricted`), when it has one. */
+    readonly classification?: string | undefined;
+  };
   readonly context: { readonly mfa: boolean };
 }
 

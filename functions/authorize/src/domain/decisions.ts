@@ -37,7 +37,12 @@ export interface DecisionView {
   readonly input: {
     readonly principal: { readonly subject: string; readonly tenant: string; readonly roles: string[] };
     readonly action: string;
-    readonly resource: { readonly tenant: string; readonly kind: string; readonly id?: string };
+    readonly resource: {
+      readonly tenant: string;
+      readonly kind: string;
+      readonly id?: string;
+      readonly classification?: string;
+    };
     readonly context: { readonly mfa: boolean; readonly grantedTenants: string[] };
   };
   readonly allow: boolean;
@@ -65,6 +70,7 @@ export const decisionView = (record: DecisionRecord): DecisionView => {
         tenant: resource.tenantId,
         kind: resource.kind,
         ...(resource.id !== undefined ? { id: resource.id } : {}),
+        ...(resource.classification !== undefined ? { classification: resource.classification } : {}),
       },
       context: { mfa: context.mfa, grantedTenants: [...context.grantedTenants] },
     },

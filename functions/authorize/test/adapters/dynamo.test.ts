@@ -4,6 +4,7 @@ import { NoArchive } from '#shared/policy/archive.js';
 import { DynamoDecisionLog } from '#shared/policy/dynamo-policy-store.js';
 import { type DecisionRecord, PolicyEnforcer } from '#shared/policy/enforcer.js';
 import { GRANT_ENTITY, type Grant } from '#shared/policy/grants.js';
+import type { AuthzRequest } from '#shared/policy/types.js';
 import { ManualClock, SequentialIds } from '#shared/ports.js';
 import { partitionKey } from '#shared/tenant-store.js';
 import { localTableName, startTestDynamo, type TestDynamo } from '../../../../infra/local/dynamodb.js';
@@ -23,6 +24,27 @@ beforeAll(async () => {
   doc = local.doc;
 });
 afterAll(() => local?.close());
+
+/** An enforcer whose engine allows what `allow` says, logging to the table under test. */
+const enforcerOnTable = (allow: (request: AuthzRequest) => boolean, clock: ManualClock) =>
+  new PolicyEnforcer({
+    engine: {
+      name: 'cedar',
+      policyVersion: 'cedar-test',
+      decide: (request) => ({
+        allow: allow(request),
+        obligations: [],
+        masks: [],
+        reasons: [],
+        policyVersion: 'cedar-test',
+      }),
+    },
+    grants: { grantedTenants: async () => [] },
+    log: new DynamoDecisionLog(doc, tableName),
+    archive: new NoArchive(),
+    clock,
+    ids: new SequentialIds(),
+  });
 
 describe('DynamoGrantStore on dynalite', () => {
   const setup = (tenant: string) => {
@@ -129,24 +151,7 @@ describe('DynamoDecisionLogReader on dynalite', () => {
   /** Logs decisions the way every endpoint does: through the enforcer, into DynamoDecisionLog. */
   const logDecisions = async (tenant: string) => {
     const clock = new ManualClock('2026-03-01T00:00:00.000Z');
-    const enforcer = new PolicyEnforcer({
-      engine: {
-        name: 'cedar',
-        policyVersion: 'cedar-test',
-        decide: (request) => ({
-          allow: request.action.endsWith(':list'),
-          obligations: [],
-          masks: [],
-          reasons: [],
-          policyVersion: 'cedar-test',
-        }),
-      },
-      grants: { grantedTenants: async () => [] },
-      log: new DynamoDecisionLog(doc, tableName),
-      archive: new NoArchive(),
-      clock,
-      ids: new SequentialIds(),
-    });
+    const enforcer = enforcerOnTable((request) => request.action.endsWith(':list'), clock);
     const principal = { subject: 'u', tenantId: tenant, roles: ['admin' as const], amr: [] };
     const actions = [
       'experts:list',
@@ -234,6 +239,43 @@ describe('DynamoDecisionLogReader on dynalite', () => {
     // Assess
     expect([...first.items, ...second.items].map((d) => d.decisionId)).toEqual([...ids].reverse());
     expect(errors.map((e) => e.code)).toEqual(['invalid_cursor', 'invalid_cursor', 'invalid_cursor']);
+  });
+
+  it('stores a decideMany batch in BatchWriteItem chunks: every record, both tenants’ copies, classification kept', async () => {
+    // Prepare: 20 own-tenant and 10 cross-tenant decisions, 40 records (two chunks of 25 and 15)
+    const enforcer = enforcerOnTable(
+      (request) => request.principal.tenantId === request.resource.tenantId,
+      new ManualClock('2026-03-02T00:00:00.000Z'),
+    );
+    const principal = { subject: 'u', tenantId: 'tenant-e', roles: ['operator' as const], amr: [] };
+    const inputs = Array.from({ length: 30 }, (_, i) => ({
+      principal,
+      action: 'router:route-to',
+      resource: {
+        tenantId: i < 20 ? 'tenant-e' : 'tenant-e-other',
+        kind: 'experts',
+        id: `exp-${i}`,
+        ...(i % 2 === 0 ? { classification: 'restricted' } : {}),
+      },
+      traceId: 't',
+    }));
+    const reader = new DynamoDecisionLogReader(doc, tableName);
+
+    // Act
+    const decisions = await enforcer.decideMany(inputs);
+    const own = await reader.recent('tenant-e', 1000);
+    const other = await reader.recent('tenant-e-other', 1000);
+
+    // Assess
+    const ids = decisions.map((d) => d.decisionId);
+    expect(own.map((d) => d.decisionId).sort()).toEqual([...ids].sort());
+    expect(other.map((d) => d.decisionId).sort()).toEqual(ids.slice(20).sort());
+    expect(own.find((d) => d.input.resource.id === 'exp-0')?.input.resource.classification).toBe(
+      'restricted',
+    );
+    expect(own.find((d) => d.input.resource.id === 'exp-1')?.input.resource).not.toHaveProperty(
+      'classification',
+    );
   });
 
   it('reads the last N decisions for a dry-run', async () => {

@@ -88,6 +88,28 @@ describe('AuthorizeService', () => {
     ]);
   });
 
+  it('asks with the resource classification when the question gives one', async () => {
+    // Prepare
+    const { service, asked } = setup();
+
+    // Act
+    await service.authorize(
+      askerIn('acme'),
+      question({
+        action: 'experts:get',
+        resource: { tenantId: 'acme', kind: 'experts', id: 'exp_2', classification: 'restricted' },
+      }),
+    );
+
+    // Assess
+    expect(asked[0]?.resource).toEqual({
+      tenantId: 'acme',
+      kind: 'experts',
+      id: 'exp_2',
+      classification: 'restricted',
+    });
+  });
+
   it('drops role names the engine does not know and asks without step-up unless the context says mfa', async () => {
     // Prepare
     const { service, asked } = setup();

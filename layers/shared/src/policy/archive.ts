@@ -9,8 +9,8 @@ export class DecisionArchiveMessageTooLargeError extends Error {
 }
 
 /**
- * The durable hand-off to the append-only archive: one SQS message per decision (its one or two
- * records, as a JSON array). `append` resolves once SQS has accepted the message; the archiver (an
+ * The durable hand-off to the append-only archive: one SQS message per `append`, i.e. per decision
+ * (its one or two records) or per `decideMany` batch (all its records), as a JSON array. `append` resolves once SQS has accepted the message; the archiver (an
  * SQS consumer in the authorize function) writes it to the WORM store, idempotently.
  */
 export class SqsDecisionArchive implements DecisionArchive {

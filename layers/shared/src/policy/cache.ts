@@ -20,6 +20,7 @@ export const normalisedKey = (version: string, request: AuthzRequest): string =>
     request.resource.tenantId,
     request.resource.kind,
     request.resource.id ?? null,
+    request.resource.classification ?? null,
     request.context.mfa,
     [...request.context.grantedTenants].sort(),
   ]);

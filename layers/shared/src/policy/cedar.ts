@@ -150,7 +150,14 @@ export class CedarPolicyEngine implements PolicyEngine {
           },
           {
             uid: { type: RESOURCE, id: request.resource.id ?? request.resource.kind },
-            attrs: { tenant: request.resource.tenantId, kind: request.resource.kind },
+            attrs: {
+              tenant: request.resource.tenantId,
+              kind: request.resource.kind,
+              // Optional in the schema: absent (not empty) when the request has none.
+              ...(request.resource.classification !== undefined
+                ? { classification: request.resource.classification }
+                : {}),
+            },
             parents: [],
           },
         ],

@@ -1,4 +1,4 @@
-import { type DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { Principal } from '../identity.js';
 import { partitionKey } from '../tenant-store.js';
 import type { DecisionLog, DecisionRecord, GrantLookup } from './enforcer.js';
@@ -12,28 +12,58 @@ export const DECISION_ENTITY = 'DECISION';
 export const decisionSortKey = (record: Pick<DecisionRecord, 'at' | 'decisionId'>): string =>
   `${record.at}#${record.decisionId}`;
 
+/** BatchWriteItem takes at most 25 requests. */
+export const DECISION_WRITE_CHUNK = 25;
+/** Sends of one chunk (the first and its retries of unprocessed items) before the write fails. */
+export const DECISION_WRITE_ATTEMPTS = 5;
+
+/**
+ * The hot decision log: the records of a call (one decision's, or a whole `decideMany` batch's)
+ * in BatchWriteItem requests of up to 25 items, the chunks sent concurrently, unprocessed items
+ * retried with backoff. Resolves only once every item is written; throws otherwise (the enforcer
+ * then answers 503). Plain puts, as the PutItem per record this replaced: every record is a new
+ * item under a unique key (`<at>#<decisionId>` in its tenant's partition), so no condition is
+ * needed; a key given twice in one call is written once (BatchWriteItem refuses duplicates).
+ */
 export class DynamoDecisionLog implements DecisionLog {
   constructor(
     private readonly doc: Pick<DynamoDBDocumentClient, 'send'>,
     private readonly tableName: string,
+    private readonly backoffMs = (attempt: number) => 20 * 2 ** attempt,
   ) {}
 
   async record(records: readonly DecisionRecord[]): Promise<void> {
-    await Promise.all(
-      records.map((record) =>
-        this.doc.send(
-          new PutCommand({
-            TableName: this.tableName,
-            Item: {
-              ...record,
-              pk: partitionKey(record.tenantId, DECISION_ENTITY),
-              sk: decisionSortKey(record),
-              expiresAt: Math.floor(new Date(record.at).getTime() / 1000) + DECISION_TTL_SECONDS,
-            },
-          }),
-        ),
-      ),
-    );
+    const items = new Map<string, Record<string, unknown>>();
+    for (const record of records) {
+      const pk = partitionKey(record.tenantId, DECISION_ENTITY);
+      const sk = decisionSortKey(record);
+      items.set(JSON.stringify([pk, sk]), {
+        ...record,
+        pk,
+        sk,
+        expiresAt: Math.floor(new Date(record.at).getTime() / 1000) + DECISION_TTL_SECONDS,
+      });
+    }
+    const all = [...items.values()];
+    const chunks: Record<string, unknown>[][] = [];
+    for (let start = 0; start < all.length; start += DECISION_WRITE_CHUNK)
+      chunks.push(all.slice(start, start + DECISION_WRITE_CHUNK));
+    await Promise.all(chunks.map((chunk) => this.#write(chunk)));
+  }
+
+  async #write(chunk: readonly Record<string, unknown>[]): Promise<void> {
+    let requests = chunk.map((item) => ({ PutRequest: { Item: item } }));
+    for (let attempt = 0; requests.length > 0; attempt += 1) {
+      if (attempt === DECISION_WRITE_ATTEMPTS)
+        throw new Error(`decision log: BatchWriteItem left ${requests.length} item(s) unprocessed`);
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, this.backoffMs(attempt)));
+      const out = await this.doc.send(
+        new BatchWriteCommand({ RequestItems: { [this.tableName]: requests } }),
+      );
+      requests = (out.UnprocessedItems?.[this.tableName] ?? []).flatMap((request) =>
+        request.PutRequest?.Item ? [{ PutRequest: { Item: request.PutRequest.Item } }] : [],
+      );
+    }
   }
 }
 

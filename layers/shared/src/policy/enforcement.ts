@@ -5,7 +5,7 @@ import type { RouteAuthorizer } from '../http.js';
 import { randomIds, systemClock } from '../ports.js';
 import { CachedPolicyEngine } from './cache.js';
 import { DynamoDecisionLog, DynamoGrantLookup } from './dynamo-policy-store.js';
-import { type DecisionArchive, PolicyEnforcer } from './enforcer.js';
+import { type DecideMany, type DecisionArchive, PolicyEnforcer } from './enforcer.js';
 import type { PolicyEngine } from './types.js';
 
 /** Where the enforcement point reports its counters (Powertools Metrics in services: EMF, namespace Conductor). */
@@ -46,6 +46,36 @@ export const policyAuthorizer =
     }
   };
 
+/**
+ * The enforcer's `decideMany` for handlers that ask about many resources in one request (the router:
+ * `router:route-to` per candidate expert). With a metrics sink it counts every decision of the
+ * batch as `policyAuthorizer` counts one: `PolicyDecisions` (one per input), `PolicyDenied` (each
+ * deny; every input when the batch could not be recorded, since none was answered) and
+ * `PolicyCacheHits`, published once per batch. An empty batch decides, writes and counts nothing.
+ */
+export const policyDecideMany =
+  (
+    enforcer: PolicyEnforcer,
+    observe?: { engine: CachedPolicyEngine; metrics: PolicyMetricsSink },
+  ): DecideMany =>
+  async (inputs) => {
+    if (inputs.length === 0) return [];
+    const hitsBefore = observe?.engine.stats.hits ?? 0;
+    let denied = inputs.length;
+    try {
+      const decisions = await enforcer.decideMany(inputs);
+      denied = decisions.filter((decision) => !decision.allow).length;
+      return decisions;
+    } finally {
+      if (observe) {
+        observe.metrics.addMetric('PolicyDecisions', 'Count', inputs.length);
+        observe.metrics.addMetric('PolicyDenied', 'Count', denied);
+        observe.metrics.addMetric('PolicyCacheHits', 'Count', observe.engine.stats.hits - hitsBefore);
+        observe.metrics.publishStoredMetrics();
+      }
+    }
+  };
+
 export interface EnforcementWiring {
   readonly doc: Pick<DynamoDBDocumentClient, 'send'>;
   readonly policyTableName: string;
@@ -76,5 +106,11 @@ export const makeEnforcement = (wiring: EnforcementWiring) => {
     logger: wiring.logger,
   });
   const observe = wiring.metrics ? { engine, metrics: wiring.metrics } : undefined;
-  return { engine, enforcer, authorize: policyAuthorizer(enforcer, observe) };
+  return {
+    engine,
+    enforcer,
+    authorize: policyAuthorizer(enforcer, observe),
+    /** Many decisions, one log write and one archive message, counted in the policy metrics. */
+    decideMany: policyDecideMany(enforcer, observe),
+  };
 };

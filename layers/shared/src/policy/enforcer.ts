@@ -63,10 +63,23 @@ export interface EnforcedDecision extends AuthzDecision {
 export interface EnforceInput {
   readonly principal: Principal;
   readonly action: string;
-  readonly resource: { readonly tenantId: string; readonly kind: string; readonly id?: string | undefined };
+  readonly resource: {
+    readonly tenantId: string;
+    readonly kind: string;
+    readonly id?: string | undefined;
+    /** The resource's data classification (an expert's, e.g. `restricted`); see AuthzRequest. */
+    readonly classification?: string | undefined;
+  };
   readonly traceId: string;
   readonly source?: 'route' | 'api';
 }
+
+/**
+ * Decides a batch of questions with one decision-log write and one archive hand-off
+ * (`PolicyEnforcer.decideMany`; handlers get it, counted in the policy metrics, as `decideMany` of
+ * `makeEnforcement` / `makeHttpService`). Answers in input order.
+ */
+export type DecideMany = (inputs: readonly EnforceInput[]) => Promise<EnforcedDecision[]>;
 
 /**
  * The policy enforcement point every endpoint passes through (via the kernel's HTTP app): builds the
@@ -90,18 +103,63 @@ export class PolicyEnforcer {
 
   /** Decides, logs and (on deny) announces; never throws for a deny: callers decide how to answer. */
   async decide(input: EnforceInput): Promise<EnforcedDecision> {
+    const [decision] = await this.decideMany([input]);
+    if (!decision) throw new Error('decideMany answered no decision for one input');
+    return decision;
+  }
+
+  /**
+   * Decides every input as `decide` does (a live-grant lookup for each cross-tenant one, failing
+   * closed), then records them all at once: ONE `log.record` and ONE `archive.append` with every
+   * record (both tenants' copies of a cross-tenant attempt), run concurrently. If either fails,
+   * nothing is answered: 503 `decision_not_recorded`, and no denial is announced. Denials are then
+   * announced in one `policy_denied` publish (its failure is only logged). Answers in input order;
+   * no input, no write.
+   */
+  async decideMany(inputs: readonly EnforceInput[]): Promise<EnforcedDecision[]> {
+    if (inputs.length === 0) return [];
     const started = performance.now();
     const now = this.deps.clock.now();
+    const lookups = new Map<string, Promise<string[]>>();
+    const decided = await Promise.all(inputs.map((input) => this.#decideOne(input, now, started, lookups)));
+    const records = decided.flatMap(({ copies }) => copies);
+    try {
+      await Promise.all([this.deps.log.record(records), this.deps.archive.append(records)]);
+    } catch (error) {
+      const decisionIds = decided.map(({ record }) => record.decisionId);
+      this.deps.logger?.error('policy decision not recorded; refusing to answer', {
+        ...(decisionIds.length === 1 ? { decisionId: decisionIds[0] } : { decisionIds }),
+        error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+      });
+      throw new ServiceUnavailableError(
+        'The policy decision could not be recorded; retry later.',
+        'decision_not_recorded',
+      );
+    }
+    for (const { record, decision } of decided)
+      if (decision.error)
+        this.deps.logger?.error('policy decision failed closed', {
+          decisionId: record.decisionId,
+          reason: decision.error,
+        });
+    const denied = decided.filter(({ decision }) => !decision.allow).map(({ record }) => record);
+    if (denied.length > 0) await this.#announceDenials(denied);
+    return decided.map(({ record, decision }) => ({ ...decision, decisionId: record.decisionId }));
+  }
+
+  /**
+   * One input: its grants (cross-tenant only; one lookup per principal and target tenant in a
+   * batch), the engine's answer and the records to keep (the resource tenant's, and on a
+   * cross-tenant attempt the caller's own tenant's copy too, so both sides can audit it).
+   */
+  async #decideOne(
+    input: EnforceInput,
+    now: Date,
+    started: number,
+    lookups: Map<string, Promise<string[]>>,
+  ): Promise<{ decision: AuthzDecision; record: DecisionRecord; copies: DecisionRecord[] }> {
     const crossTenant = input.resource.tenantId !== input.principal.tenantId;
-    const grantedTenants = crossTenant
-      ? await this.deps.grants
-          .grantedTenants(input.principal, input.resource.tenantId, now)
-          .catch((error: unknown) => {
-            // No grant information is no grant: fail closed.
-            this.deps.logger?.error('grant lookup failed; treating as no grant', error as Error);
-            return [] as string[];
-          })
-      : [];
+    const grantedTenants = crossTenant ? await this.#grantedTenants(input, now, lookups) : [];
     const request: AuthzRequest = {
       principal: {
         subject: input.principal.subject,
@@ -131,24 +189,35 @@ export class PolicyEnforcer {
       source: input.source ?? 'route',
       ...(decision.error ? { error: decision.error } : {}),
     };
-    // The caller's own tenant keeps a copy too, so both sides of a cross-tenant attempt can audit it.
-    const records = crossTenant ? [record, { ...record, tenantId: input.principal.tenantId }] : [record];
-    try {
-      await Promise.all([this.deps.log.record(records), this.deps.archive.append(records)]);
-    } catch (error) {
-      this.deps.logger?.error('policy decision not recorded; refusing to answer', {
-        decisionId,
-        error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
-      });
-      throw new ServiceUnavailableError(
-        'The policy decision could not be recorded; retry later.',
-        'decision_not_recorded',
-      );
+    const copies = crossTenant ? [record, { ...record, tenantId: input.principal.tenantId }] : [record];
+    return { decision, record, copies };
+  }
+
+  /** The live grants of a cross-tenant input; no grant information is no grant (fail closed). */
+  #grantedTenants(
+    input: EnforceInput,
+    now: Date,
+    lookups: Map<string, Promise<string[]>>,
+  ): Promise<string[]> {
+    const { principal } = input;
+    const key = JSON.stringify([
+      principal.subject,
+      principal.tenantId,
+      [...principal.roles],
+      [...principal.amr],
+      input.resource.tenantId,
+    ]);
+    let lookup = lookups.get(key);
+    if (!lookup) {
+      lookup = this.deps.grants
+        .grantedTenants(principal, input.resource.tenantId, now)
+        .catch((error: unknown) => {
+          this.deps.logger?.error('grant lookup failed; treating as no grant', error as Error);
+          return [] as string[];
+        });
+      lookups.set(key, lookup);
     }
-    if (decision.error)
-      this.deps.logger?.error('policy decision failed closed', { decisionId, reason: decision.error });
-    if (!decision.allow) await this.#announceDenial(record);
-    return { ...decision, decisionId };
+    return lookup;
   }
 
   /** Decides and throws the 403 a denied caller gets (with obligations, e.g. request_approval). */
@@ -169,12 +238,13 @@ export class PolicyEnforcer {
     return decision;
   }
 
-  async #announceDenial(record: DecisionRecord): Promise<void> {
+  /** One `policy_denied` event per denied decision, published together; a failed publish is only logged. */
+  async #announceDenials(records: readonly DecisionRecord[]): Promise<void> {
     if (!this.deps.events) return;
     try {
-      await this.deps.events.publish([
-        {
-          type: 'policy_denied',
+      await this.deps.events.publish(
+        records.map((record) => ({
+          type: 'policy_denied' as const,
           detail: {
             tenantId: record.tenantId,
             traceId: record.traceId,
@@ -186,10 +256,10 @@ export class PolicyEnforcer {
             obligations: [...record.obligations],
             policyVersion: record.policyVersion,
           },
-        },
-      ]);
+        })),
+      );
     } catch (error) {
-      // The decision itself is durable in the log; the event is telemetry and must not turn a 403 into a 500.
+      // The decisions themselves are durable in the log; the events are telemetry and must not turn a 403 into a 500.
       this.deps.logger?.error('policy_denied event not published', error as Error);
     }
   }

@@ -49,7 +49,7 @@ const isStringArray = (value: unknown): value is string[] =>
 type OpaInput = {
   principal: { subject: string; tenantId: string; roles: string[] };
   action: string;
-  resource: { tenantId: string; kind: string };
+  resource: { tenantId: string; kind: string; classification?: string };
   context: { mfa: boolean; grantedTenants: string[] };
 };
 
@@ -66,11 +66,18 @@ const toInput = (request: AuthzRequest): OpaInput | string => {
     return 'malformed principal';
   if (typeof action !== 'string') return 'malformed action';
   if (typeof resource.tenantId !== 'string' || typeof resource.kind !== 'string') return 'malformed resource';
+  const { classification } = resource;
+  if (classification !== undefined && typeof classification !== 'string') return 'malformed resource';
   if (typeof context.mfa !== 'boolean' || !isStringArray(context.grantedTenants)) return 'malformed context';
   return {
     principal: { subject, tenantId, roles: [...roles] },
     action,
-    resource: { tenantId: resource.tenantId, kind: resource.kind },
+    // The optional classification only when present: the Rego tests it as Cedar's `has` does.
+    resource: {
+      tenantId: resource.tenantId,
+      kind: resource.kind,
+      ...(classification !== undefined ? { classification } : {}),
+    },
     context: { mfa: context.mfa, grantedTenants: [...context.grantedTenants] },
   };
 };

@@ -14,6 +14,11 @@ export interface AuthzRequest {
     /** What kind of thing (the route's tag: `experts`, `policy`, ...). */
     readonly kind: string;
     readonly id?: string | undefined;
+    /**
+     * The resource's data classification (an expert's, e.g. `restricted`), Cedar's optional
+     * `Resource.classification`: given to the engine only when present.
+     */
+    readonly classification?: string | undefined;
   };
   readonly context: {
     /** Step-up authentication present (amr contains mfa or the configured acr). */

@@ -1,0 +1,436 @@
+import { describe, expect, it, vi } from 'vitest';
+import { ServiceUnavailableError } from '#shared/errors.js';
+import type { ConductorEvent } from '#shared/events.js';
+import type { Principal } from '#shared/identity.js';
+import { CachedPolicyEngine } from '#shared/policy/cache.js';
+import { makeEnforcement, policyDecideMany } from '#shared/policy/enforcement.js';
+import {
+  type DecisionArchive,
+  type DecisionLog,
+  type DecisionRecord,
+  type EnforceInput,
+  type GrantLookup,
+  PolicyEnforcer,
+} from '#shared/policy/enforcer.js';
+import { loadPolicyEngine } from '#shared/policy/source.js';
+import type { PolicyEngine } from '#shared/policy/types.js';
+import { ManualClock, SequentialIds } from '#shared/ports.js';
+import { silentLogger } from '#shared/testing/fakes.js';
+
+/** PolicyEnforcer.decideMany: many decisions, one decision-log write and one archive hand-off. */
+const operator: Principal = { subject: 'u-acme-operator', tenantId: 'acme', roles: ['operator'], amr: [] };
+
+const routeTo = (
+  expertId: string,
+  options: { tenantId?: string; classification?: string; principal?: Principal } = {},
+): EnforceInput => ({
+  principal: options.principal ?? operator,
+  action: 'router:route-to',
+  resource: {
+    tenantId: options.tenantId ?? 'acme',
+    kind: 'experts',
+    id: expertId,
+    ...(options.classification ? { classification: options.classification } : {}),
+  },
+  traceId: 't-route-1',
+});
+
+/** A store that records each call it gets, or fails with `failure`. */
+const store = (failure?: Error) => {
+  const calls: (readonly DecisionRecord[])[] = [];
+  const write = async (records: readonly DecisionRecord[]): Promise<void> => {
+    calls.push(records);
+    if (failure) throw failure;
+  };
+  return {
+    calls,
+    log: { record: write } satisfies DecisionLog,
+    archive: { append: write } satisfies DecisionArchive,
+  };
+};
+
+const setup = (
+  options: {
+    log?: DecisionLog;
+    archive?: DecisionArchive;
+    grants?: GrantLookup;
+    engine?: PolicyEngine;
+    publish?: (events: readonly ConductorEvent[]) => Promise<void>;
+  } = {},
+) => {
+  const hot = store();
+  const archive = store();
+  const published: (readonly ConductorEvent[])[] = [];
+  const logger = silentLogger();
+  const errors = vi.spyOn(logger, 'error');
+  const grantCalls: [string, string, string][] = [];
+  const enforcer = new PolicyEnforcer({
+    engine: options.engine ?? loadPolicyEngine(),
+    grants: options.grants ?? {
+      grantedTenants: async (principal, target, at) => {
+        grantCalls.push([principal.subject, target, at.toISOString()]);
+        return [];
+      },
+    },
+    log: options.log ?? hot.log,
+    archive: options.archive ?? archive.archive,
+    events: {
+      publish:
+        options.publish ??
+        (async (events) => {
+          published.push(events);
+        }),
+    },
+    clock: new ManualClock('2026-03-01T10:00:00.000Z'),
+    ids: new SequentialIds(),
+    logger,
+  });
+  return { enforcer, hot, archive, published, errors, grantCalls };
+};
+
+describe('PolicyEnforcer.decideMany', () => {
+  it('decides each input, in order, and records them all with ONE log write and ONE archive hand-off', async () => {
+    // Prepare
+    const { enforcer, hot, archive } = setup();
+    const inputs = [
+      routeTo('exp-open'),
+      routeTo('exp-secret', { classification: 'restricted' }),
+      routeTo('exp-internal', { classification: 'internal' }),
+      routeTo('exp-more'),
+    ];
+
+    // Act
+    const decisions = await enforcer.decideMany(inputs);
+
+    // Assess
+    expect(decisions.map((d) => [d.allow, d.reasons])).toEqual([
+      [true, ['operate-own-or-granted-tenant']],
+      [false, ['restricted-experts-need-admin']],
+      [true, ['operate-own-or-granted-tenant']],
+      [true, ['operate-own-or-granted-tenant']],
+    ]);
+    expect(new Set(decisions.map((d) => d.decisionId)).size).toBe(4);
+    expect(hot.calls).toHaveLength(1);
+    expect(archive.calls).toHaveLength(1);
+    expect(archive.calls[0]).toEqual(hot.calls[0]);
+    expect(hot.calls[0]?.map((r) => [r.decisionId, r.allow, r.input.resource.id])).toEqual(
+      decisions.map((d, i) => [d.decisionId, d.allow, inputs[i]?.resource.id]),
+    );
+    // The classification is part of the logged input (a dry-run decides it again with it).
+    expect(hot.calls[0]?.[1]?.input.resource).toEqual({
+      tenantId: 'acme',
+      kind: 'experts',
+      id: 'exp-secret',
+      classification: 'restricted',
+    });
+    expect(hot.calls[0]?.[0]?.input.resource).not.toHaveProperty('classification');
+    expect(hot.calls[0]?.every((r) => r.source === 'route' && r.traceId === 't-route-1')).toBe(true);
+  });
+
+  it('runs the log write and the archive hand-off concurrently', async () => {
+    // Prepare: both writes wait on one gate; a sequential enforcer would only ever start the first
+    let open: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const started: string[] = [];
+    const waiting = (name: string) => async () => {
+      started.push(name);
+      await gate;
+    };
+    const { enforcer } = setup({ log: { record: waiting('log') }, archive: { append: waiting('archive') } });
+
+    // Act
+    const deciding = enforcer.decideMany([routeTo('a'), routeTo('b'), routeTo('c')]);
+    await vi.waitFor(() => expect(started).toHaveLength(2));
+    open();
+
+    // Assess
+    await expect(deciding).resolves.toHaveLength(3);
+    expect(started.sort()).toEqual(['archive', 'log']);
+  });
+
+  it('answers nothing when the log write fails: 503 decision_not_recorded, no event', async () => {
+    // Prepare
+    const failingLog = store(new Error('DynamoDB is throttling'));
+    const { enforcer, archive, published, errors } = setup({ log: failingLog.log });
+
+    // Act
+    const decided = enforcer.decideMany([
+      routeTo('exp-open'),
+      routeTo('exp-secret', { classification: 'restricted' }),
+    ]);
+
+    // Assess
+    await expect(decided).rejects.toBeInstanceOf(ServiceUnavailableError);
+    await expect(decided).rejects.toMatchObject({
+      statusCode: 503,
+      code: 'decision_not_recorded',
+      headers: { 'Retry-After': '1' },
+    });
+    expect(failingLog.calls).toHaveLength(1);
+    expect(archive.calls).toHaveLength(1); // attempted alongside, not instead
+    expect(published).toEqual([]); // the denial is not announced: it was never answered
+    expect(errors).toHaveBeenCalledWith(
+      'policy decision not recorded; refusing to answer',
+      expect.objectContaining({ decisionIds: ['dec_000001', 'dec_000002'] }),
+    );
+  });
+
+  it('answers nothing when the archive hand-off fails', async () => {
+    // Prepare
+    const { enforcer, hot } = setup({ archive: store(new Error('SQS is throttling')).archive });
+
+    // Act
+    const decided = enforcer.decideMany([routeTo('exp-open'), routeTo('exp-other')]);
+
+    // Assess
+    await expect(decided).rejects.toMatchObject({ statusCode: 503, code: 'decision_not_recorded' });
+    expect(hot.calls).toHaveLength(1);
+  });
+
+  it('announces every denial, and only denials, as policy_denied events in one publish', async () => {
+    // Prepare
+    const { enforcer, published } = setup();
+
+    // Act
+    const decisions = await enforcer.decideMany([
+      routeTo('exp-open'),
+      routeTo('exp-secret', { classification: 'restricted' }),
+      routeTo('exp-globex', { tenantId: 'globex' }),
+    ]);
+
+    // Assess
+    expect(published).toHaveLength(1);
+    expect(published[0]?.map((event) => [event.type, event.detail])).toEqual([
+      [
+        'policy_denied',
+        expect.objectContaining({
+          tenantId: 'acme',
+          decisionId: decisions[1]?.decisionId,
+          action: 'router:route-to',
+          subject: 'u-acme-operator',
+          resourceTenantId: 'acme',
+          obligations: [],
+        }),
+      ],
+      [
+        'policy_denied',
+        expect.objectContaining({
+          tenantId: 'globex',
+          decisionId: decisions[2]?.decisionId,
+          resourceTenantId: 'globex',
+          obligations: ['request_approval'],
+        }),
+      ],
+    ]);
+  });
+
+  it('still answers when the denial events cannot be published (the failure is only logged)', async () => {
+    // Prepare
+    const { enforcer, hot, errors } = setup({
+      publish: async () => {
+        throw new Error('EventBridge is down');
+      },
+    });
+
+    // Act
+    const decisions = await enforcer.decideMany([routeTo('exp-secret', { classification: 'restricted' })]);
+
+    // Assess
+    expect(decisions.map((d) => d.allow)).toEqual([false]);
+    expect(hot.calls).toHaveLength(1);
+    expect(errors).toHaveBeenCalledWith('policy_denied event not published', expect.any(Error));
+  });
+
+  it('gives a cross-tenant input both tenants’ copies, as decide does, and looks up grants only for it', async () => {
+    // Prepare
+    const { enforcer, hot, grantCalls } = setup();
+
+    // Act
+    const [own, crossing] = await enforcer.decideMany([
+      routeTo('exp-open'),
+      routeTo('exp-globex', { tenantId: 'globex' }),
+    ]);
+
+    // Assess
+    expect(crossing).toMatchObject({
+      allow: false,
+      obligations: ['request_approval'],
+      reasons: ['cross-tenant-needs-approved-grant'],
+    });
+    expect(grantCalls).toEqual([['u-acme-operator', 'globex', '2026-03-01T10:00:00.000Z']]);
+    expect(hot.calls).toHaveLength(1);
+    expect(hot.calls[0]?.map((r) => [r.decisionId, r.tenantId])).toEqual([
+      [own?.decisionId, 'acme'],
+      [crossing?.decisionId, 'globex'],
+      [crossing?.decisionId, 'acme'],
+    ]);
+    // The same records as decide writes for that input alone.
+    const single = setup();
+    await single.enforcer.decide(routeTo('exp-globex', { tenantId: 'globex' }));
+    const strip = (records: readonly DecisionRecord[] | undefined) =>
+      records?.map(({ decisionId: _id, latencyMs: _latency, ...rest }) => rest);
+    expect(strip(single.hot.calls[0])).toEqual(strip(hot.calls[0]?.slice(1)));
+  });
+
+  it('opens a granted tenant as decide does, asking once per principal and tenant in a batch', async () => {
+    // Prepare
+    let lookups = 0;
+    const { enforcer } = setup({
+      grants: {
+        grantedTenants: async (_principal, target) => {
+          lookups += 1;
+          return target === 'globex' ? ['globex'] : [];
+        },
+      },
+    });
+
+    // Act
+    const decisions = await enforcer.decideMany([
+      routeTo('exp-g1', { tenantId: 'globex' }),
+      routeTo('exp-g2', { tenantId: 'globex' }),
+      routeTo('exp-i1', { tenantId: 'initech' }),
+    ]);
+
+    // Assess
+    expect(decisions.map((d) => d.allow)).toEqual([true, true, false]);
+    expect(lookups).toBe(2);
+  });
+
+  it('fails closed on a grant lookup that fails: no grant, still decided and recorded', async () => {
+    // Prepare
+    const { enforcer, hot, errors } = setup({
+      grants: {
+        grantedTenants: async () => {
+          throw new Error('grants unreadable');
+        },
+      },
+    });
+
+    // Act
+    const decisions = await enforcer.decideMany([
+      routeTo('exp-globex', { tenantId: 'globex' }),
+      routeTo('a'),
+    ]);
+
+    // Assess
+    expect(decisions.map((d) => d.allow)).toEqual([false, true]);
+    expect(decisions[0]?.obligations).toEqual(['request_approval']);
+    expect(hot.calls).toHaveLength(1);
+    expect(errors).toHaveBeenCalledWith('grant lookup failed; treating as no grant', expect.any(Error));
+  });
+
+  it('decides, writes and announces nothing for no input', async () => {
+    // Prepare
+    const { enforcer, hot, archive, published } = setup();
+
+    // Act + Assess
+    await expect(enforcer.decideMany([])).resolves.toEqual([]);
+    expect([hot.calls, archive.calls, published]).toEqual([[], [], []]);
+  });
+
+  it('is what decide runs: one input, one write of its records, the same answer', async () => {
+    // Prepare
+    const { enforcer, hot, archive, published } = setup();
+
+    // Act
+    const decision = await enforcer.decide(routeTo('exp-secret', { classification: 'restricted' }));
+
+    // Assess
+    expect(decision).toMatchObject({ allow: false, reasons: ['restricted-experts-need-admin'] });
+    expect(hot.calls.map((records) => records.map((r) => r.decisionId))).toEqual([[decision.decisionId]]);
+    expect(archive.calls).toEqual(hot.calls);
+    expect(published.flat().map((event) => event.type)).toEqual(['policy_denied']);
+  });
+});
+
+describe('decideMany for handlers: policyDecideMany and makeEnforcement', () => {
+  const countingMetrics = () => {
+    const metrics: Record<string, number> = {};
+    let published = 0;
+    return {
+      metrics,
+      published: () => published,
+      sink: {
+        addMetric: (name: string, _unit: 'Count', value: number) => {
+          metrics[name] = (metrics[name] ?? 0) + value;
+        },
+        publishStoredMetrics: () => {
+          published += 1;
+        },
+      },
+    };
+  };
+
+  it('counts every decision of a batch in PolicyDecisions, PolicyDenied and PolicyCacheHits', async () => {
+    // Prepare
+    const engine = new CachedPolicyEngine(loadPolicyEngine());
+    const { enforcer } = setup({ engine });
+    const counted = countingMetrics();
+    const decideMany = policyDecideMany(enforcer, { engine, metrics: counted.sink });
+
+    // Act
+    await decideMany([routeTo('exp-open'), routeTo('exp-secret', { classification: 'restricted' })]);
+    await decideMany([
+      routeTo('exp-open'),
+      routeTo('exp-globex', { tenantId: 'globex' }),
+      routeTo('exp-open'),
+    ]);
+    await decideMany([]);
+
+    // Assess
+    expect(counted.metrics).toEqual({ PolicyDecisions: 5, PolicyDenied: 2, PolicyCacheHits: 2 });
+    expect(counted.published()).toBe(2);
+  });
+
+  it('counts a batch that could not be recorded as denied, and rethrows the 503', async () => {
+    // Prepare
+    const engine = new CachedPolicyEngine(loadPolicyEngine());
+    const { enforcer } = setup({ engine, log: store(new Error('down')).log });
+    const counted = countingMetrics();
+    const decideMany = policyDecideMany(enforcer, { engine, metrics: counted.sink });
+
+    // Act
+    const decided = decideMany([routeTo('a'), routeTo('b'), routeTo('c')]);
+
+    // Assess
+    await expect(decided).rejects.toMatchObject({ statusCode: 503, code: 'decision_not_recorded' });
+    expect(counted.metrics).toMatchObject({ PolicyDecisions: 3, PolicyDenied: 3 });
+    expect(counted.published()).toBe(1);
+  });
+
+  it('is part of what makeEnforcement (and so makeHttpService) returns, writing the batch in one BatchWriteItem', async () => {
+    // Prepare
+    const sent: { name: string; input: unknown }[] = [];
+    const doc = {
+      send: async (command: { constructor: { name: string }; input: unknown }) => {
+        sent.push({ name: command.constructor.name, input: command.input });
+        return {};
+      },
+    };
+    const appended: (readonly DecisionRecord[])[] = [];
+    const counted = countingMetrics();
+    const enforcement = makeEnforcement({
+      doc: doc as never,
+      policyTableName: 'policy-table',
+      logger: silentLogger(),
+      archive: { append: async (records) => void appended.push(records) },
+      engine: loadPolicyEngine(),
+      metrics: counted.sink,
+    });
+
+    // Act
+    const decisions = await enforcement.decideMany([
+      routeTo('exp-open'),
+      routeTo('exp-secret', { classification: 'restricted' }),
+    ]);
+
+    // Assess
+    expect(decisions.map((d) => d.allow)).toEqual([true, false]);
+    expect(sent.map((s) => s.name)).toEqual(['BatchWriteCommand']);
+    expect(appended).toHaveLength(1);
+    expect(appended[0]).toHaveLength(2);
+    expect(counted.metrics).toEqual({ PolicyDecisions: 2, PolicyDenied: 1, PolicyCacheHits: 0 });
+  });
+});
