@@ -19,6 +19,7 @@ const BODIES: Record<string, unknown> = {
     costPerCallUsd: 0,
     endpoint: 'https://intruder.example.com/x',
   },
+  setExpertHealth: { status: 'unhealthy', reason: 'cross-tenant' },
   updateExpert: {
     name: 'pwned',
     type: 'tool',

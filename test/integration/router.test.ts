@@ -295,3 +295,105 @@ describe('bad route requests', () => {
     expectUniformError(byViewer, 403);
   });
 });
+
+describe('what a route may route to: health and policy', () => {
+  it('skips an expert an operator marked unhealthy (reason unhealthy), and routes to it again once marked healthy', async () => {
+    // Prepare
+    const flaky = await createExpert(admin, 'flaky-model');
+    const mark = await h.call('PUT', `/experts/${flaky}/health`, {
+      token: operator,
+      body: { status: 'unhealthy', reason: 'error rate 40%', ttlSeconds: 600 },
+    });
+    expect(mark.status, mark.text).toBe(200);
+    expect(mark.json.health).toMatchObject({ status: 'unhealthy', reason: 'error rate 40%' });
+    expect(mark.json.health.setBy).toBeTruthy();
+
+    // Act
+    const during = await route({ taskId: 'health-1', context: {}, candidates: [flaky, ids.fast] });
+    const healed = await h.call('PUT', `/experts/${flaky}/health`, {
+      token: operator,
+      body: { status: 'healthy' },
+    });
+    const after = await route({ taskId: 'health-2', context: {}, candidates: [flaky] });
+
+    // Assess
+    expect(during.status, during.text).toBe(200);
+    expect(during.json.expertId).toBe(ids.fast);
+    const rationale = await h.call('GET', `/router/rationale/${during.json.rationaleId}`, { token: viewer });
+    expect(rationale.json.removed).toEqual([{ expertId: flaky, reason: 'unhealthy' }]);
+    expect(healed.status, healed.text).toBe(200);
+    expect(after.status, after.text).toBe(200);
+    expect(after.json.expertId).toBe(flaky);
+  });
+
+  it('refuses a health mark by a viewer (403), on another tenant’s expert (404), and with bad input (400)', async () => {
+    expectUniformError(
+      await h.call('PUT', `/experts/${ids.fast}/health`, { token: viewer, body: { status: 'unhealthy' } }),
+      403,
+    );
+    expectUniformError(
+      await h.call('PUT', `/experts/${ids.globex}/health`, {
+        token: operator,
+        body: { status: 'unhealthy' },
+      }),
+      404,
+      'expert_not_found',
+    );
+    expectUniformError(
+      await h.call('PUT', `/experts/${ids.fast}/health`, {
+        token: operator,
+        body: { status: 'healthy', ttlSeconds: 600 },
+      }),
+      400,
+      'validation_failed',
+    );
+    expectUniformError(
+      await h.call('PUT', `/experts/${ids.fast}/health`, { token: operator, body: { status: 'sick' } }),
+      400,
+      'validation_failed',
+    );
+  });
+
+  it('removes a restricted expert from an operator’s routes (reason policy) but not from a tenant-admin’s', async () => {
+    // Prepare: an expert classified restricted (metadata.classification).
+    const created = await h.call('POST', '/experts', {
+      token: admin,
+      body: {
+        name: 'pii-model',
+        type: 'model',
+        costPerCallUsd: 0.01,
+        endpoint: 'https://pii.example.com/v1',
+        metadata: { classification: 'restricted' },
+      },
+    });
+    expect(created.status, created.text).toBe(201);
+    const restricted = created.json.id as string;
+
+    // Act
+    const byOperator = await route({ taskId: 'policy-1', context: {}, candidates: [restricted, ids.smart] });
+    const onlyRestricted = await route({ taskId: 'policy-2', context: {}, candidates: [restricted] });
+    const byAdmin = await route({ taskId: 'policy-3', context: {}, candidates: [restricted] }, admin);
+
+    // Assess
+    expect(byOperator.status, byOperator.text).toBe(200);
+    expect(byOperator.json.expertId).toBe(ids.smart);
+    const rationale = await h.call('GET', `/router/rationale/${byOperator.json.rationaleId}`, {
+      token: viewer,
+    });
+    expect(rationale.json.removed).toEqual([{ expertId: restricted, reason: 'policy' }]);
+    expectUniformError(onlyRestricted, 422, 'no_candidates');
+    expect(onlyRestricted.json.details.removed).toEqual([{ expertId: restricted, reason: 'policy' }]);
+    expect(byAdmin.status, byAdmin.text).toBe(200);
+    expect(byAdmin.json.expertId).toBe(restricted);
+    // Each candidate question is a logged decision of action router:route-to.
+    const decisions = await h.call('GET', '/policy/decisions?limit=100&action=router:route-to', {
+      token: admin,
+    });
+    expect(decisions.status, decisions.text).toBe(200);
+    const routeTo = (
+      decisions.json.items as { input: { action: string; resource: { id?: string } }; allow: boolean }[]
+    ).filter((d) => d.input.action === 'router:route-to' && d.input.resource.id === restricted);
+    expect(routeTo.some((d) => !d.allow)).toBe(true);
+    expect(routeTo.some((d) => d.allow)).toBe(true);
+  });
+});

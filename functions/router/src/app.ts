@@ -9,11 +9,12 @@ import {
   type RouteAuthorizer,
   type RouteRateLimiter,
 } from '#shared/http.js';
+import type { Principal } from '#shared/identity.js';
 import type { ExpertService } from './domain/experts.js';
 import { DEFAULT_REWARD_MAPPING } from './domain/reward-mapping.js';
 import type { RewardIntake } from './domain/rewards.js';
 import type { RouterConfigService } from './domain/router-config.js';
-import type { RoutingService } from './domain/routing.js';
+import type { CandidatePolicy, RoutingService } from './domain/routing.js';
 import {
   createExpert,
   deleteExpert,
@@ -23,9 +24,13 @@ import {
   listExperts,
   postReward,
   routeTask,
+  setExpertHealth,
   updateExpert,
   updateRouterConfig,
 } from './routes.js';
+
+/** The policy question a route asks about its candidates, per request (the handler binds the engine). */
+export type CandidatePolicyFor = (principal: Principal, traceId: string) => CandidatePolicy;
 
 export interface RouterAppDeps {
   readonly logger: Logger;
@@ -35,6 +40,8 @@ export interface RouterAppDeps {
   readonly rewards: RewardIntake;
   readonly authorize: RouteAuthorizer;
   readonly rateLimit?: RouteRateLimiter;
+  /** Which candidates the policy engine lets the caller route to (absent: every eligible one). */
+  readonly candidatePolicy?: CandidatePolicyFor;
 }
 
 /** `If-Match: "3"` (or `3`) -> 3; absent -> undefined; anything else is a 400. */
@@ -74,11 +81,21 @@ export const makeRouterApp = (deps: RouterAppDeps) =>
         const expert = await deps.experts.update(tenantId, params.expertId, body, expectedVersionOf(event));
         return new HttpReply(200, expert, etag(expert.version));
       }),
+      bind(setExpertHealth, async ({ tenantId, params, body, event, principal }) => {
+        const expert = await deps.experts.setHealth(
+          tenantId,
+          params.expertId,
+          body,
+          principal.subject,
+          expectedVersionOf(event),
+        );
+        return new HttpReply(200, expert, etag(expert.version));
+      }),
       bind(deleteExpert, async ({ tenantId, params, event }) => {
         await deps.experts.remove(tenantId, params.expertId, expectedVersionOf(event));
         return new HttpReply(204, undefined);
       }),
-      bind(routeTask, ({ tenantId, body, traceId }) => {
+      bind(routeTask, ({ tenantId, body, traceId, principal }) => {
         // The PRD's body names the tenant; the request acts in the tenant the kernel decided.
         if (body.tenantId !== undefined && body.tenantId !== tenantId) {
           throw new ForbiddenError(
@@ -91,6 +108,7 @@ export const makeRouterApp = (deps: RouterAppDeps) =>
           tenantId,
           { taskId: body.taskId, context: body.context, candidates: body.candidates },
           traceId,
+          deps.candidatePolicy?.(principal, traceId),
         );
       }),
       bind(postReward, async ({ tenantId, body, traceId }) => {

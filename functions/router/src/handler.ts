@@ -11,7 +11,7 @@ import { isSqsEvent } from '#shared/sqs-batch.js';
 import { makeSqsClient } from '#shared/sqs-client.js';
 import { TenantRecordStore } from '#shared/tenant-store.js';
 import { SqsRewardQueue } from './adapters/sqs-reward-queue.js';
-import { makeRouterApp } from './app.js';
+import { type CandidatePolicyFor, makeRouterApp } from './app.js';
 import { type Expert, ExpertService } from './domain/experts.js';
 import { RewardConsumer, RewardIntake, type RewardMarker, type RewardRejection } from './domain/rewards.js';
 import { CONFIG_CACHE_MS, type RouterConfig, RouterConfigService } from './domain/router-config.js';
@@ -101,6 +101,31 @@ const sqs = makeSqsClient({
   instrument: service.instrument,
 });
 
+/**
+ * Each route asks the policy engine, in one batch, which of its eligible candidates the caller may
+ * route to (action router:route-to, the expert as resource with its tenant and, when its metadata
+ * has a string `classification`, that classification): every answer is a logged decision.
+ */
+const candidatePolicy: CandidatePolicyFor = (principal, traceId) => async (candidates) => {
+  const answers = await service.decideMany(
+    candidates.map((expert) => {
+      const classification = expert.metadata.classification;
+      return {
+        principal,
+        action: 'router:route-to',
+        resource: {
+          tenantId: expert.tenantId,
+          kind: 'experts',
+          id: expert.id,
+          ...(typeof classification === 'string' ? { classification } : {}),
+        },
+        traceId,
+      };
+    }),
+  );
+  return new Set(candidates.filter((_, i) => answers[i]?.allow === true).map((expert) => expert.id));
+};
+
 const http = makeRouterApp({
   logger: service.logger,
   experts,
@@ -109,6 +134,7 @@ const http = makeRouterApp({
   rewards: new RewardIntake({ queue: new SqsRewardQueue(sqs, env.REWARDS_QUEUE_URL), clock: systemClock }),
   authorize: service.authorize,
   rateLimit: service.rateLimit,
+  candidatePolicy,
 });
 
 const rewardBatch = makeRewardBatchHandler({

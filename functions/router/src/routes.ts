@@ -35,6 +35,16 @@ export const expertSchema = z
     endpoint: z.string(),
     metadata: z.record(z.string(), metadataValue),
     enabled: z.boolean(),
+    health: z
+      .object({
+        status: z.enum(['healthy', 'unhealthy']),
+        reason: z.string().optional(),
+        setAt: z.string(),
+        setBy: z.string(),
+        until: z.string().optional(),
+      })
+      .optional()
+      .meta({ description: 'The last health mark (PUT experts/{expertId}/health); absent: never marked.' }),
     version: z.number().int(),
     createdAt: z.string(),
     updatedAt: z.string(),
@@ -116,6 +126,39 @@ export const updateExpert = {
   body: expertInputSchema,
   success: { status: 200, description: 'The updated expert', schema: expertSchema },
   errors: [400, 404, 409, 413, 415, 422],
+} as const satisfies RouteSpec;
+
+export const expertHealthInputSchema = z
+  .strictObject({
+    status: z.enum(['healthy', 'unhealthy']),
+    reason: z.string().min(1).max(256).optional(),
+    ttlSeconds: z
+      .int()
+      .min(60)
+      .max(7 * 24 * 3600)
+      .optional()
+      .meta({ description: 'For `unhealthy`: the mark lapses after this many seconds.' }),
+  })
+  .refine((input) => input.status === 'unhealthy' || input.ttlSeconds === undefined, {
+    message: 'ttlSeconds applies to status unhealthy only',
+    path: ['ttlSeconds'],
+  })
+  .meta({ id: 'ExpertHealthInput' });
+
+export const setExpertHealth = {
+  operationId: 'setExpertHealth',
+  rateFamily: 'experts.write',
+  method: 'PUT',
+  path: '/experts/{expertId}/health',
+  summary: 'Mark an expert healthy or unhealthy (routes skip an unhealthy expert with reason `unhealthy`)',
+  tag: 'experts',
+  auth: 'jwt',
+  minRole: 'operator',
+  action: 'experts:health:set',
+  params: expertParams,
+  body: expertHealthInputSchema,
+  success: { status: 200, description: 'The expert with its new health mark', schema: expertSchema },
+  errors: [400, 404, 409, 413, 415],
 } as const satisfies RouteSpec;
 
 export const deleteExpert = {
@@ -418,6 +461,7 @@ export const routerRoutes = [
   listExperts,
   getExpert,
   updateExpert,
+  setExpertHealth,
   deleteExpert,
   routeTask,
   postReward,

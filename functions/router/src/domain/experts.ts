@@ -16,6 +16,27 @@ export interface ExpertInput {
   readonly enabled: boolean;
 }
 
+/**
+ * What an operator or a monitoring system last said about an expert's health (PUT
+ * experts/{id}/health). An unhealthy expert is removed from routes with reason `unhealthy` until it
+ * is marked healthy again or `until` passes.
+ */
+export interface ExpertHealth {
+  readonly status: 'healthy' | 'unhealthy';
+  readonly reason?: string;
+  readonly setAt: string;
+  readonly setBy: string;
+  /** When an `unhealthy` mark lapses on its own (absent: until marked healthy). */
+  readonly until?: string;
+}
+
+export interface ExpertHealthInput {
+  readonly status: ExpertHealth['status'];
+  readonly reason?: string | undefined;
+  /** For `unhealthy`: lapse after this many seconds. */
+  readonly ttlSeconds?: number | undefined;
+}
+
 /** A routing candidate: an expert backend of one tenant. Server-owned fields are never client input. */
 export interface Expert extends ExpertInput {
   readonly tenantId: string;
@@ -23,7 +44,13 @@ export interface Expert extends ExpertInput {
   readonly version: number;
   readonly createdAt: string;
   readonly updatedAt: string;
+  readonly health?: ExpertHealth;
 }
+
+/** Whether an expert is marked unhealthy at `now` (a lapsed mark counts as healthy). */
+export const isUnhealthy = (expert: Pick<Expert, 'health'>, now: Date): boolean =>
+  expert.health?.status === 'unhealthy' &&
+  (expert.health.until === undefined || new Date(expert.health.until).getTime() > now.getTime());
 
 /** Port: where experts are kept. Writes are conditional (create on absence, replace on version). */
 export type ExpertRepository = TenantRecords<Expert>;
@@ -84,7 +111,33 @@ export class ExpertService {
       createdAt: current.createdAt,
       version: base + 1,
       updatedAt: this.deps.clock.now().toISOString(),
+      ...(current.health ? { health: current.health } : {}),
     };
+    await this.deps.repository.replace(next, base);
+    return next;
+  }
+
+  /** Marks an expert healthy or unhealthy (a server-owned field: nothing else of the expert changes). */
+  async setHealth(
+    tenantId: string,
+    id: string,
+    input: ExpertHealthInput,
+    setBy: string,
+    expectedVersion?: number,
+  ): Promise<Expert> {
+    const current = await this.get(tenantId, id);
+    const base = expectedVersion ?? current.version;
+    const now = this.deps.clock.now();
+    const health: ExpertHealth = {
+      status: input.status,
+      ...(input.reason === undefined ? {} : { reason: input.reason }),
+      setAt: now.toISOString(),
+      setBy,
+      ...(input.status === 'unhealthy' && input.ttlSeconds !== undefined
+        ? { until: new Date(now.getTime() + input.ttlSeconds * 1000).toISOString() }
+        : {}),
+    };
+    const next: Expert = { ...current, health, version: base + 1, updatedAt: now.toISOString() };
     await this.deps.repository.replace(next, base);
     return next;
   }

@@ -52,6 +52,14 @@ export type EffectiveRouterConfig = RouterConfigInput & {
 
 export const ROUTER_CONFIG_ID = 'current';
 
+/**
+ * The largest d a LinUCB model may have: its item holds A's upper triangle and b per expert,
+ * d(d+1)/2 + d numbers (≈ 11 bytes each in DynamoDB): at d = 64, 2,144 numbers ≈ 24 KB per expert,
+ * so 12 experts and the applied-reward window stay under the 400 KB item limit; at d = 128 it
+ * would be 3 experts.
+ */
+export const MAX_LINUCB_DIMENSION = 64;
+
 export const DEFAULT_ROUTER_CONFIG: RouterConfigInput = {
   strategy: 'linucb',
   alpha: 0.5,
@@ -131,6 +139,12 @@ export class RouterConfigService {
     input: RouterConfigInput,
     expectedVersion?: number,
   ): Promise<EffectiveRouterConfig> {
+    if (input.strategy === 'linucb' && input.dimension > MAX_LINUCB_DIMENSION) {
+      throw new UnprocessableError(
+        `LinUCB keeps a d x d matrix per expert in one table item (400 KB at most): dimension must be at most ${MAX_LINUCB_DIMENSION} for linucb.`,
+        'dimension_too_large',
+      );
+    }
     const spec = featureSpecSchema.safeParse({
       dimension: input.dimension,
       numeric: input.numericFeatures,

@@ -25,7 +25,7 @@ import {
   type StrategyName,
   sparseToJson,
 } from './bandits/index.js';
-import type { ExpertRepository } from './experts.js';
+import { type Expert, type ExpertRepository, isUnhealthy } from './experts.js';
 import { ExplorationBudget, exploitInstead } from './exploration.js';
 import type { EffectiveRouterConfig, RouterConfigService } from './router-config.js';
 import { strategyConfigOf } from './router-config.js';
@@ -36,7 +36,14 @@ export const DECISION_TTL_SECONDS = 30 * 24 * 60 * 60;
 /** What the strategy that decided is called in answers: a strategy, or the kill-switch's static pick. */
 export type DecisionStrategy = StrategyName | 'kill_switch';
 
-export type RemovalReason = 'unknown' | 'disabled';
+export type RemovalReason = 'unknown' | 'disabled' | 'unhealthy' | 'policy';
+
+/**
+ * Which of the eligible candidate experts the policy engine lets this request route to (the ids it
+ * allows). Built per request by the handler from the caller and the policy enforcement point; every
+ * answer it gives is a logged decision.
+ */
+export type CandidatePolicy = (experts: readonly Expert[]) => Promise<ReadonlySet<string>>;
 
 export interface RemovedCandidate {
   readonly expertId: string;
@@ -139,9 +146,14 @@ export interface RouteAnswer {
 /** No candidate is left after removing unknown and disabled experts. */
 export class NoEligibleCandidatesError extends AppError {
   constructor(removed: readonly RemovedCandidate[]) {
-    super(422, 'no_candidates', 'None of the candidates is an enabled expert of this tenant.', {
-      details: { removed },
-    });
+    super(
+      422,
+      'no_candidates',
+      'None of the candidates is an enabled, healthy expert of this tenant that the policy allows.',
+      {
+        details: { removed },
+      },
+    );
   }
 }
 
@@ -256,8 +268,13 @@ export class RoutingService {
    * whatever the retry carries. The record is created only if absent, so a retry costs no extra
    * read on the way in: it is recognised when its write loses (or when it cannot be decided).
    */
-  async route(tenantId: string, request: RouteRequest, traceId: string): Promise<RouteAnswer> {
-    const { eligible, removed } = await this.#filter(tenantId, request.candidates);
+  async route(
+    tenantId: string,
+    request: RouteRequest,
+    traceId: string,
+    policy?: CandidatePolicy,
+  ): Promise<RouteAnswer> {
+    const { eligible, removed } = await this.#filter(tenantId, request.candidates, policy);
     if (eligible.length === 0) {
       const existing = await this.deps.decisions.get(tenantId, request.taskId);
       if (existing) return answerOf(existing);
@@ -397,17 +414,26 @@ export class RoutingService {
   async #filter(
     tenantId: string,
     candidates: readonly string[],
+    policy: CandidatePolicy | undefined,
   ): Promise<{ eligible: string[]; removed: RemovedCandidate[] }> {
     const unique = [...new Set(candidates)];
     const experts = await this.deps.experts.getMany(tenantId, unique);
+    const now = this.deps.clock.now();
     const eligible: string[] = [];
     const removed: RemovedCandidate[] = [];
     unique.forEach((expertId) => {
       const expert = experts.get(expertId);
       if (!expert) removed.push({ expertId, reason: 'unknown' });
       else if (!expert.enabled) removed.push({ expertId, reason: 'disabled' });
+      else if (isUnhealthy(expert, now)) removed.push({ expertId, reason: 'unhealthy' });
       else eligible.push(expertId);
     });
+    if (policy && eligible.length > 0) {
+      const allowed = await policy(eligible.map((id) => experts.get(id) as Expert));
+      const denied = eligible.filter((id) => !allowed.has(id));
+      for (const expertId of denied) removed.push({ expertId, reason: 'policy' });
+      return { eligible: eligible.filter((id) => allowed.has(id)), removed };
+    }
     return { eligible, removed };
   }
 

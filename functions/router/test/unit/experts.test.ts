@@ -8,6 +8,7 @@ import {
   type Expert,
   type ExpertInput,
   ExpertService,
+  isUnhealthy,
 } from '../../src/domain/experts.js';
 
 const allowEveryEndpoint: EndpointPolicy = () => ({ ok: true });
@@ -425,5 +426,81 @@ describe('ExpertService', () => {
         { numRuns: 60 },
       );
     });
+  });
+});
+
+describe('ExpertService.setHealth', () => {
+  it('marks an expert unhealthy with who, why and until when, counting its version up', async () => {
+    // Prepare
+    const { service, clock } = setup();
+    const created = await service.create('acme', input());
+    clock.advance(1_000);
+
+    // Act
+    const marked = await service.setHealth(
+      'acme',
+      created.id,
+      { status: 'unhealthy', reason: '5xx rate 40%', ttlSeconds: 600 },
+      'monitor-bot',
+    );
+
+    // Assess
+    expect(marked.version).toBe(2);
+    expect(marked.health).toEqual({
+      status: 'unhealthy',
+      reason: '5xx rate 40%',
+      setAt: '2026-01-01T00:00:01.000Z',
+      setBy: 'monitor-bot',
+      until: '2026-01-01T00:10:01.000Z',
+    });
+    expect({ ...marked, health: undefined, version: 1, updatedAt: created.updatedAt }).toEqual({
+      ...created,
+      health: undefined,
+    });
+  });
+
+  it('keeps the health mark through a full update of the client-owned fields', async () => {
+    // Prepare
+    const { service } = setup();
+    const created = await service.create('acme', input());
+    await service.setHealth('acme', created.id, { status: 'unhealthy' }, 'ops');
+
+    // Act
+    const updated = await service.update('acme', created.id, input({ name: 'renamed' }));
+
+    // Assess
+    expect(updated.name).toBe('renamed');
+    expect(updated.health?.status).toBe('unhealthy');
+  });
+
+  it('refuses another tenant’s expert with 404 and a stale If-Match with 409', async () => {
+    // Prepare
+    const { service } = setup();
+    const created = await service.create('acme', input());
+
+    // Act
+    const foreign = await refusal(service.setHealth('globex', created.id, { status: 'unhealthy' }, 'x'));
+    const stale = await refusal(service.setHealth('acme', created.id, { status: 'healthy' }, 'x', 7));
+
+    // Assess
+    expect(foreign.statusCode).toBe(404);
+    expect(stale.statusCode).toBe(409);
+  });
+});
+
+describe('isUnhealthy', () => {
+  const at = (iso: string) => new Date(iso);
+  const mark = (status: 'healthy' | 'unhealthy', until?: string) => ({
+    health: { status, setAt: '2026-01-01T00:00:00.000Z', setBy: 'ops', ...(until ? { until } : {}) },
+  });
+
+  it('is true for an unhealthy mark until it lapses, false for healthy, absent or lapsed marks', () => {
+    expect(isUnhealthy({}, at('2026-01-01T00:00:00Z'))).toBe(false);
+    expect(isUnhealthy(mark('healthy'), at('2026-01-01T00:00:00Z'))).toBe(false);
+    expect(isUnhealthy(mark('unhealthy'), at('2030-01-01T00:00:00Z'))).toBe(true);
+    expect(isUnhealthy(mark('unhealthy', '2026-01-01T00:10:00.000Z'), at('2026-01-01T00:09:59Z'))).toBe(true);
+    expect(isUnhealthy(mark('unhealthy', '2026-01-01T00:10:00.000Z'), at('2026-01-01T00:10:00Z'))).toBe(
+      false,
+    );
   });
 });

@@ -471,6 +471,83 @@ describe('RoutingService: what a route decides with, and how stale it may be', (
     expect(after).toMatchObject({ strategy: 'kill_switch', expertId: 'exp_b' });
   });
 
+  it('removes an expert marked unhealthy, says so in the rationale, and routes to it again once the mark lapses', async () => {
+    // Prepare
+    const clock = new ManualClock(NOW);
+    const { routing, experts } = await setup({ clock, modelCacheMs: 0 });
+    const b = await experts.get('acme', 'exp_b');
+    if (!b) throw new Error('seed missing');
+    await experts.replace(
+      {
+        ...b,
+        version: 2,
+        health: { status: 'unhealthy', setAt: NOW, setBy: 'ops', until: '2026-01-01T00:01:00.000Z' },
+      },
+      1,
+    );
+
+    // Act
+    const during = await routing.route('acme', { ...request, taskId: 'during' }, 'trace');
+    clock.advance(60_000);
+    const after = await routing.route(
+      'acme',
+      { ...request, taskId: 'after', candidates: ['exp_b'] },
+      'trace',
+    );
+
+    // Assess
+    const rationale = await routing.rationale('acme', during.rationaleId);
+    expect(during.expertId).toBe('exp_a');
+    expect(rationale.removed).toEqual([{ expertId: 'exp_b', reason: 'unhealthy' }]);
+    expect(after.expertId).toBe('exp_b');
+  });
+
+  it('removes the candidates the policy does not allow, asking it only about the eligible ones', async () => {
+    // Prepare
+    const { routing } = await setup();
+    const asked: string[][] = [];
+    const policy = async (experts: readonly { id: string }[]) => {
+      asked.push(experts.map((e) => e.id));
+      return new Set(['exp_b']);
+    };
+
+    // Act
+    const answer = await routing.route(
+      'acme',
+      { ...request, candidates: ['exp_a', 'exp_b', 'exp_off', 'exp_g'] },
+      'trace',
+      policy,
+    );
+
+    // Assess
+    const rationale = await routing.rationale('acme', answer.rationaleId);
+    expect(asked).toEqual([['exp_a', 'exp_b']]);
+    expect(answer.expertId).toBe('exp_b');
+    expect(rationale.removed).toEqual([
+      { expertId: 'exp_off', reason: 'disabled' },
+      { expertId: 'exp_g', reason: 'unknown' },
+      { expertId: 'exp_a', reason: 'policy' },
+    ]);
+  });
+
+  it('refuses with 422 no_candidates when the policy allows none of them', async () => {
+    // Prepare
+    const { routing, decisions } = await setup();
+
+    // Act
+    const error = await caught(routing.route('acme', request, 'trace', async () => new Set()));
+
+    // Assess
+    expect([error.statusCode, error.code]).toEqual([422, 'no_candidates']);
+    expect(error.details).toEqual({
+      removed: [
+        { expertId: 'exp_a', reason: 'policy' },
+        { expertId: 'exp_b', reason: 'policy' },
+      ],
+    });
+    expect(decisions.all()).toEqual([]);
+  });
+
   it('answers a retry from its record even when none of its candidates is eligible any more', async () => {
     // Prepare
     const { routing, experts, decisions } = await setup();
@@ -517,6 +594,25 @@ describe('RouterConfigService', () => {
     expect(stale.statusCode).toBe(409);
     expect(stale.code).toBe('version_conflict');
     expect(await routerConfig.get('acme')).toMatchObject({ strategy: 'static', version: 2 });
+  });
+
+  it('refuses a LinUCB dimension whose model could not fit one item with 422, and allows it for other strategies', async () => {
+    // Prepare
+    const { routerConfig } = await setup();
+
+    // Act
+    const refused = await caught(routerConfig.update('acme', { ...DEFAULT_ROUTER_CONFIG, dimension: 65 }));
+    const atLimit = await routerConfig.update('acme', { ...DEFAULT_ROUTER_CONFIG, dimension: 64 });
+    const thompson = await routerConfig.update('acme', {
+      ...DEFAULT_ROUTER_CONFIG,
+      strategy: 'thompson',
+      dimension: 256,
+    });
+
+    // Assess
+    expect([refused.statusCode, refused.code]).toEqual([422, 'dimension_too_large']);
+    expect(atLimit.dimension).toBe(64);
+    expect(thompson.dimension).toBe(256);
   });
 
   it('refuses an invalid feature spec with 422 invalid_feature_spec and stores nothing', async () => {
