@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -10,6 +10,7 @@ import { FUNCTIONS } from '../functions/meta/src/catalog.js';
 import { ESM_REQUIRE_BANNER } from '../infra/cdk/lib/service-function.js';
 import { QUEUES } from '../infra/queues.js';
 import { TABLES } from '../infra/tables.js';
+import { writeValidatedManifest } from '../layers/shared/src/policy/source.js';
 import { checkQuiet, machine } from './lib/machine.js';
 import { REPO_ROOT, writeResult } from './lib/results.js';
 import { fixed, round, summarize, table, verdict } from './lib/stats.js';
@@ -89,8 +90,8 @@ type Variant = keyof typeof VARIANTS;
 const HANDLER_ENV: NodeJS.ProcessEnv = {
   PATH: process.env.PATH ?? '/usr/bin:/bin',
   NODE_PATH: join(REPO_ROOT, 'node_modules'),
-  // The policy layer's /opt/policies/cedar (the API stack sets POLICY_DIR to it on every function).
-  POLICY_DIR: join(REPO_ROOT, 'policies', 'cedar'),
+  // The policy layer's /opt/policies/cedar (the API stack sets POLICY_DIR to it on every function):
+  // main() stages it as PolicyLayer does, validated manifest included, and sets POLICY_DIR.
   ...Object.fromEntries(TABLES.map((table) => [table.envVar, 'bench'])),
   ...Object.fromEntries(
     QUEUES.map((queue) => [
@@ -224,6 +225,10 @@ const main = async () => {
   const outRoot = mkdtempSync(join(tmpdir(), 'conductor-bench-bundles-'));
   try {
     mkdirSync(join(outRoot, 'node_modules'));
+    const policyDir = join(outRoot, 'policies', 'cedar');
+    cpSync(join(REPO_ROOT, 'policies', 'cedar'), policyDir, { recursive: true });
+    writeValidatedManifest(policyDir);
+    HANDLER_ENV.POLICY_DIR = policyDir;
     for (const scope of RUNTIME_SDK_SCOPES)
       symlinkSync(join(REPO_ROOT, 'node_modules', scope), join(outRoot, 'node_modules', scope), 'dir');
 

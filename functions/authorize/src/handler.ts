@@ -3,12 +3,11 @@ import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import * as z from 'zod';
 import { ConfigurationError } from '#shared/env.js';
 import type { HttpEvent, HttpResult } from '#shared/http.js';
-import { defaultPolicyDir, readPolicySources } from '#shared/policy/source.js';
+import { defaultPolicyDir, readPolicySources, readValidatedManifest } from '#shared/policy/source.js';
 import { randomIds, systemClock } from '#shared/ports.js';
-import { makeS3Client } from '#shared/s3-client.js';
 import { makeHttpService } from '#shared/service-kit.js';
 import { isSqsEvent } from '#shared/sqs-batch.js';
-import { S3WormStore, type WormStore } from '#shared/worm.js';
+import type { WormStore } from '#shared/worm.js';
 import { CedarPolicyCompiler, declaredActions } from './adapters/cedar-candidates.js';
 import { DynamoDecisionLogReader } from './adapters/dynamo-decision-log-reader.js';
 import { DynamoGrantStore } from './adapters/dynamo-grant-store.js';
@@ -38,17 +37,20 @@ const { env, logger, enforcer, engine } = service;
  */
 const policyDir = env.POLICY_DIR ?? defaultPolicyDir();
 const cedarDir = env.POLICY_ENGINE === 'opa' ? join(dirname(policyDir), 'cedar') : policyDir;
-const schema = (() => {
+const sources = (() => {
   try {
-    return readPolicySources(cedarDir).schema;
+    return readPolicySources(cedarDir);
   } catch (error) {
     logger.error('policy schema unreadable; the authorize API denies everything', error as Error);
-    return '';
+    return undefined;
   }
 })();
+const schema = sources?.schema ?? '';
 const actions = (() => {
   try {
-    return new Set(declaredActions(schema));
+    // The policy layer lists them in its validated manifest (no schema parse at cold start).
+    const manifest = sources ? readValidatedManifest(cedarDir, sources) : undefined;
+    return new Set(manifest?.actions ?? declaredActions(schema));
   } catch (error) {
     logger.error('policy schema invalid; no action can be asked about', error as Error);
     return new Set<string>();
@@ -83,26 +85,45 @@ const http = makeAuthorizeApp({
   }),
 });
 
-/** Where the archiver writes: the evidence bucket on AWS, the local stand-in in the embedded runtime. */
+if (!env.CONDUCTOR_WORM_DIR && !env.EVIDENCE_BUCKET_NAME) {
+  throw new ConfigurationError(
+    'Invalid environment: EVIDENCE_BUCKET_NAME: required (the decision archiver writes to the evidence bucket)',
+  );
+}
+
+/**
+ * Where the archiver writes: the evidence bucket on AWS, the local stand-in in the embedded runtime.
+ * Loaded on the first archive batch, not at cold start: the S3 client is a fifth of this function's
+ * import time, and API requests never need it.
+ */
 const openWormStore = async (): Promise<WormStore> => {
   if (env.CONDUCTOR_WORM_DIR) {
     const { FileWormStore } = await import('../../../infra/local/worm-store.js');
     return new FileWormStore(env.CONDUCTOR_WORM_DIR);
   }
-  if (env.EVIDENCE_BUCKET_NAME) {
-    const s3 = makeS3Client({
-      region: env.AWS_REGION,
-      endpoint: env.AWS_ENDPOINT_URL_S3,
-      instrument: service.instrument,
-    });
-    return new S3WormStore(s3, env.EVIDENCE_BUCKET_NAME);
-  }
-  throw new ConfigurationError(
-    'Invalid environment: EVIDENCE_BUCKET_NAME: required (the decision archiver writes to the evidence bucket)',
-  );
+  const [{ makeS3Client }, { S3WormStore }] = await Promise.all([
+    import('#shared/s3-client.js'),
+    import('#shared/worm.js'),
+  ]);
+  const s3 = await makeS3Client({
+    region: env.AWS_REGION,
+    endpoint: env.AWS_ENDPOINT_URL_S3,
+    instrument: service.instrument,
+  });
+  return new S3WormStore(s3, env.EVIDENCE_BUCKET_NAME ?? '');
 };
 
-const archive = makeArchiveConsumer({ archiver: new DecisionArchiver(await openWormStore()), logger });
+let archiveConsumer: Promise<(event: SQSEvent) => Promise<SQSBatchResponse>> | undefined;
+const archive = async (event: SQSEvent): Promise<SQSBatchResponse> => {
+  archiveConsumer ??= openWormStore().then((store) =>
+    makeArchiveConsumer({ archiver: new DecisionArchiver(store), logger }),
+  );
+  // A failed load is not kept: the batch fails (and comes back), the next one tries again.
+  archiveConsumer.catch(() => {
+    archiveConsumer = undefined;
+  });
+  return (await archiveConsumer)(event);
+};
 
 /**
  * One function, two triggers: API Gateway requests go to the HTTP app; batches of the

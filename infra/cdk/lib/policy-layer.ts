@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Architecture, Code, LayerVersion, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { buildOpaWasm } from '#shared/policy/opa-build.js';
+import { writeValidatedManifest } from '#shared/policy/source.js';
 import { REPO_ROOT } from './service-function.js';
 
 export type PolicyEngineName = 'cedar' | 'opa';
@@ -78,6 +79,9 @@ export class PolicyLayer extends Construct {
     cpSync(join(cedarDir, 'nodejs'), join(moduleDir, 'nodejs'), { recursive: true });
     mkdirSync(join(staging, 'policies/cedar'), { recursive: true });
     for (const file of files) cpSync(join(policyDir, file), join(staging, 'policies/cedar', file));
+    // Validated here, at synth (an invalid policy set fails the synth), so functions skip it at
+    // cold start (layers/shared/src/policy/cedar.ts: VALIDATED_MANIFEST).
+    writeValidatedManifest(join(staging, 'policies/cedar'));
 
     this.engine = props.engine ?? 'cedar';
     if (this.engine === 'opa') {

@@ -7,7 +7,9 @@ import { Template } from 'aws-cdk-lib/assertions';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { policyVersionOf } from '#shared/policy/cedar.js';
 import { findOpa } from '#shared/policy/opa-build.js';
+import { readPolicySources, readValidatedManifest } from '#shared/policy/source.js';
 import { FUNCTIONS } from '../../../functions/meta/src/catalog.js';
 import { QUEUES } from '../../queues.js';
 import { ConductorApiStack } from '../lib/api-stack.js';
@@ -132,6 +134,14 @@ describe('buildApp', () => {
       Endpoint: 'ops@example.com',
       TopicArn: { Ref: stateful.getLogicalId(stateful.alarmTopic.node.defaultChild as never) },
     });
+  });
+
+  it('ships the policy layer with the manifest of its validated policies (no validation at cold start)', () => {
+    const { api } = buildApp(scratchApp({ 'aws:cdk:bundling-stacks': [] }), { nag: false });
+    const staged = join(tmpdir(), `conductor-policy-layer-${api.policyLayer.contentHash}`, 'policies/cedar');
+    const manifest = readValidatedManifest(staged);
+    expect(manifest?.policyVersion).toBe(policyVersionOf(readPolicySources(staged)));
+    expect(manifest?.policies.length).toBeGreaterThan(5);
   });
 
   it('with policyEngine=opa compiles the Rego at synth, or fails with a clear message when opa is missing', () => {

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  PutObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+
+/**
+ * The S3 SDK, loaded on first use: in a function bundle a dynamic import of it stays lazy, while a
+ * static one is hoisted to the bundle's top and paid at every cold start (the S3 client is a fifth of
+ * the authorize function's import time, and only its archive path needs it).
+ */
+const s3Sdk = () => import('@aws-sdk/client-s3');
 
 /**
  * Port: write-once, read-many storage (the decision-log archive now, compliance evidence later).
@@ -84,6 +85,7 @@ export class S3WormStore implements WormStore {
   ): Promise<'created' | 'exists'> {
     assertWormKey(key);
     const checksum = sha256Base64(body);
+    const { PutObjectCommand } = await s3Sdk();
     try {
       await this.s3.send(
         new PutObjectCommand({
@@ -108,6 +110,7 @@ export class S3WormStore implements WormStore {
 
   async get(key: string): Promise<string | undefined> {
     assertWormKey(key);
+    const { GetObjectCommand } = await s3Sdk();
     try {
       const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucketName, Key: key }));
       return (await out.Body?.transformToString('utf8')) ?? '';
@@ -119,6 +122,7 @@ export class S3WormStore implements WormStore {
 
   async delete(key: string): Promise<void> {
     assertWormKey(key);
+    const { DeleteObjectCommand, HeadObjectCommand } = await s3Sdk();
     let head: { VersionId?: string; ObjectLockRetainUntilDate?: Date; ObjectLockLegalHoldStatus?: string };
     try {
       head = await this.s3.send(new HeadObjectCommand({ Bucket: this.bucketName, Key: key }));
@@ -145,6 +149,7 @@ export class S3WormStore implements WormStore {
 
   /** The stored object's SHA-256: from its checksum when S3 has one, else by reading it. */
   async #checksumOf(key: string): Promise<string | undefined> {
+    const { HeadObjectCommand } = await s3Sdk();
     const head = await this.s3.send(
       new HeadObjectCommand({ Bucket: this.bucketName, Key: key, ChecksumMode: 'ENABLED' }),
     );

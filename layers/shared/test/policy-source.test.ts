@@ -1,8 +1,21 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { defaultPolicyDir, loadPolicyEngine, UnavailableEngine } from '#shared/policy/source.js';
+import {
+  declaredActions,
+  PolicyLoadError,
+  policyVersionOf,
+  VALIDATED_MANIFEST,
+} from '#shared/policy/cedar.js';
+import {
+  defaultPolicyDir,
+  loadPolicyEngine,
+  readPolicySources,
+  readValidatedManifest,
+  UnavailableEngine,
+  writeValidatedManifest,
+} from '#shared/policy/source.js';
 import type { AuthzRequest } from '#shared/policy/types.js';
 
 const dirs: string[] = [];
@@ -67,5 +80,84 @@ describe('loading the policy engine fails closed', () => {
     const engine = loadPolicyEngine(undefined, (error) => errors.push(error));
     expect(errors).toEqual([]);
     expect(engine.decide(ownRead).allow).toBe(true);
+  });
+});
+
+describe('the validated manifest (written by the policy layer at synth)', () => {
+  const realPolicies = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'conductor-policies-'));
+    dirs.push(dir);
+    cpSync(defaultPolicyDir(), dir, { recursive: true });
+    rmSync(join(dir, VALIDATED_MANIFEST), { force: true });
+    return dir;
+  };
+
+  it('lists the policies by id with their annotations, and the request actions of the schema', () => {
+    // Prepare
+    const dir = realPolicies();
+
+    // Act
+    const written = writeValidatedManifest(dir);
+    const read = readValidatedManifest(dir);
+
+    // Assess
+    expect(read).toEqual(written);
+    expect(written.policyVersion).toBe(policyVersionOf(readPolicySources(dir)));
+    expect(written.policies.map((p) => p.id)).toContain('cross-tenant-needs-approved-grant');
+    expect(written.policies.find((p) => p.id === 'sensitive-needs-step-up')?.annotations.obligation).toBe(
+      'step_up',
+    );
+    expect(written.actions).toEqual(declaredActions(readPolicySources(dir).schema));
+    expect(written.actions).toContain('router:route-to');
+  });
+
+  it('is ignored once the sources change (stale), or when it is not a manifest', () => {
+    // Prepare
+    const dir = realPolicies();
+    writeValidatedManifest(dir);
+
+    // Act
+    writeFileSync(
+      join(dir, 'extra.cedar'),
+      '@id("extra")\npermit (principal, action == Conductor::Action::"experts:list", resource);',
+    );
+    const stale = readValidatedManifest(dir);
+    writeFileSync(join(dir, VALIDATED_MANIFEST), '{"policyVersion": 3}');
+    const malformed = readValidatedManifest(dir);
+
+    // Assess
+    expect(stale).toBeUndefined();
+    expect(malformed).toBeUndefined();
+  });
+
+  it('refuses to be written for policies that do not validate', () => {
+    const dir = folderWith('@id("x")\npermit (principal, action, resource) when { principal.salary > 3 };');
+    expect(() => writeValidatedManifest(dir)).toThrow(PolicyLoadError);
+    expect(readValidatedManifest(dir)).toBeUndefined();
+  });
+
+  it('lets the engine skip validation: a manifest of the sources’ version is trusted as it stands', () => {
+    // Prepare: sources that do not validate strictly, and a manifest claiming (as only a build could) they did.
+    const dir = folderWith('@id("x")\npermit (principal, action, resource) when { principal.salary > 3 };');
+    const sources = readPolicySources(dir);
+    writeFileSync(
+      join(dir, VALIDATED_MANIFEST),
+      JSON.stringify({
+        policyVersion: policyVersionOf(sources),
+        policies: [
+          { id: 'x', text: sources.policies['p.cedar'], annotations: { id: 'x' }, effect: 'permit' },
+        ],
+        actions: [],
+      }),
+    );
+    const errors: unknown[] = [];
+
+    // Act
+    const engine = loadPolicyEngine(dir, (error) => errors.push(error));
+
+    // Assess: loaded (not UnavailableEngine), where the same folder without a manifest fails closed.
+    expect(errors).toEqual([]);
+    expect(engine).not.toBeInstanceOf(UnavailableEngine);
+    expect(engine.policyVersion).toBe(policyVersionOf(sources));
   });
 });

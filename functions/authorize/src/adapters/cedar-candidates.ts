@@ -1,37 +1,9 @@
-import { CedarPolicyEngine, loadCedar, PolicyLoadError, policyVersionOf } from '#shared/policy/cedar.js';
+import { CedarPolicyEngine, PolicyLoadError, policyVersionOf } from '#shared/policy/cedar.js';
 import type { PolicyEngine } from '#shared/policy/types.js';
 import { InvalidPolicySetError, type PolicyCompiler } from '../domain/dry-run.js';
 
-const NAMESPACE = 'Conductor';
-const PRINCIPAL_TYPE = 'User';
-
-interface SchemaJson {
-  readonly [namespace: string]: {
-    readonly actions?: Readonly<
-      Record<string, { readonly appliesTo?: { readonly principalTypes?: readonly string[] } }>
-    >;
-  };
-}
-
-/**
- * The actions a request may name: those the Cedar schema declares as applying to a principal and a
- * resource. Action groups (`read`, `administer`, ...) apply to nothing, so Cedar would reject a
- * request naming one; they are not listed. Read with Cedar's own schema parser, not a regex.
- */
-export const declaredActions = (schemaText: string): string[] => {
-  const answer = loadCedar().schemaToJson(schemaText);
-  if (answer.type === 'failure') {
-    throw new PolicyLoadError(
-      'Cannot read the Cedar schema',
-      answer.errors.map((error) => error.message),
-    );
-  }
-  const actions = (answer.json as unknown as SchemaJson)[NAMESPACE]?.actions ?? {};
-  return Object.entries(actions)
-    .filter(([, action]) => (action.appliesTo?.principalTypes ?? []).includes(PRINCIPAL_TYPE))
-    .map(([name]) => name)
-    .sort();
-};
+// The schema's request actions are read by the kernel (they travel in the validated manifest).
+export { declaredActions } from '#shared/policy/cedar.js';
 
 /** How many compiled candidates to keep, so re-running the same candidate does not compile it again. */
 const KEPT_CANDIDATES = 8;

@@ -1,7 +1,16 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CedarPolicyEngine, type PolicySources } from './cedar.js';
+import {
+  CedarPolicyEngine,
+  declaredActions,
+  type ParsedPolicy,
+  type PolicySources,
+  parseAndValidate,
+  policyVersionOf,
+  VALIDATED_MANIFEST,
+  type ValidatedManifest,
+} from './cedar.js';
 import { type AuthzDecision, failClosed, type PolicyEngine } from './types.js';
 
 /**
@@ -23,6 +32,65 @@ export const readPolicySources = (dir: string): PolicySources => {
   return { schema: readFileSync(join(dir, schemas[0] ?? ''), 'utf8'), policies };
 };
 
+/**
+ * Validates a folder's policies strictly against its schema and writes the manifest that lets an
+ * engine skip doing so at cold start (throws PolicyLoadError, writing nothing, when they do not
+ * validate). The policy layer calls it at synth.
+ */
+export const writeValidatedManifest = (dir: string): ValidatedManifest => {
+  const sources = readPolicySources(dir);
+  const manifest: ValidatedManifest = {
+    policyVersion: policyVersionOf(sources),
+    policies: parseAndValidate(sources),
+    actions: declaredActions(sources.schema),
+  };
+  writeFileSync(join(dir, VALIDATED_MANIFEST), `${JSON.stringify(manifest)}\n`);
+  return manifest;
+};
+
+const isParsedPolicy = (value: unknown): value is ParsedPolicy => {
+  const p = value as Partial<ParsedPolicy> | null;
+  return (
+    typeof p?.id === 'string' &&
+    typeof p.text === 'string' &&
+    (p.effect === 'permit' || p.effect === 'forbid') &&
+    typeof p.annotations === 'object' &&
+    p.annotations !== null &&
+    Object.values(p.annotations).every((v) => typeof v === 'string')
+  );
+};
+
+/**
+ * The folder's manifest when it was made from the folder's sources, or undefined when there is none,
+ * it is not one, or it is stale (then: full validation).
+ */
+export const readValidatedManifest = (
+  dir: string,
+  sources: PolicySources = readPolicySources(dir),
+): ValidatedManifest | undefined => {
+  const manifest = readManifestFile(dir);
+  return manifest?.policyVersion === policyVersionOf(sources) ? manifest : undefined;
+};
+
+const readManifestFile = (dir: string): ValidatedManifest | undefined => {
+  const path = join(dir, VALIDATED_MANIFEST);
+  if (!existsSync(path)) return undefined;
+  try {
+    const parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<ValidatedManifest>;
+    if (
+      typeof parsed.policyVersion !== 'string' ||
+      !Array.isArray(parsed.policies) ||
+      !Array.isArray(parsed.actions)
+    )
+      return undefined;
+    return parsed.policies.every(isParsedPolicy) && parsed.actions.every((a) => typeof a === 'string')
+      ? { policyVersion: parsed.policyVersion, policies: parsed.policies, actions: parsed.actions }
+      : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
 /** An engine that denies everything because the real one could not load: fail closed, say why. */
 export class UnavailableEngine implements PolicyEngine {
   readonly name = 'cedar' as const;
@@ -39,7 +107,8 @@ export const loadPolicyEngine = (
   onError?: (error: unknown) => void,
 ): PolicyEngine => {
   try {
-    return new CedarPolicyEngine(readPolicySources(dir));
+    const sources = readPolicySources(dir);
+    return new CedarPolicyEngine(sources, readValidatedManifest(dir, sources));
   } catch (error) {
     onError?.(error);
     return new UnavailableEngine(error instanceof Error ? error.message : String(error));
