@@ -35,6 +35,7 @@ action_groups := {
 	"router:route-to": {"operate"},
 	"router:rationale:get": {"read"},
 	"router:config:get": {"read"},
+	"router:config:history": {"administer"},
 	"router:config:update": {"administer", "sensitive"},
 	"policy:authorize": {"operate"},
 	"policy:decisions:list": {"administer"},

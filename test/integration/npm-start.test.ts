@@ -123,6 +123,9 @@ describe('npm start', () => {
       expect(stdout).toContain('"status":"approved"');
       expect(stdout).toContain('"rationaleId"');
       expect(stdout).toContain('"propensity"');
+      expect(stdout).toContain('"accepted":true');
+      expect(stdout).toContain('"explorationCap":0.2');
+      expect(stdout).toContain('"changedBy"');
       expect(stdout).not.toContain('internal_error');
 
       const fresh = readFileSync(join(dataDir, 'tokens.env'), 'utf8');

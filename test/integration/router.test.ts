@@ -296,6 +296,36 @@ describe('bad route requests', () => {
   });
 });
 
+describe('the router configuration’s audit trail', () => {
+  it('answers who changed the configuration, when and to what, to admins only', async () => {
+    // Prepare
+    const put = await h.call('PUT', '/router/config', {
+      token: admin,
+      body: { strategy: 'thompson', explorationCap: 0.25 },
+    });
+    expect(put.status, put.text).toBe(200);
+    expect(put.json.updatedBy).toBeTruthy();
+
+    // Act
+    const history = await h.call('GET', '/router/config/history', { token: admin });
+    const byViewer = await h.call('GET', '/router/config/history', { token: viewer });
+    const byOperator = await h.call('GET', '/router/config/history', { token: operator });
+
+    // Assess
+    expect(history.status, history.text).toBe(200);
+    expect(history.json.items[0]).toMatchObject({
+      version: put.json.version,
+      changedBy: put.json.updatedBy,
+      config: { strategy: 'thompson', explorationCap: 0.25 },
+    });
+    expect(history.json.items.map((c: { version: number }) => c.version)).toEqual(
+      [...history.json.items.map((c: { version: number }) => c.version)].sort((a, b) => b - a),
+    );
+    expectUniformError(byViewer, 403);
+    expectUniformError(byOperator, 403);
+  });
+});
+
 describe('what a route may route to: health and policy', () => {
   it('skips an expert an operator marked unhealthy (reason unhealthy), and routes to it again once marked healthy', async () => {
     // Prepare

@@ -21,6 +21,7 @@ import {
   getExpert,
   getRationale,
   getRouterConfig,
+  getRouterConfigHistory,
   listExperts,
   postReward,
   routeTask,
@@ -120,11 +121,13 @@ export const makeRouterApp = (deps: RouterAppDeps) =>
         const config = await deps.routerConfig.get(tenantId);
         return new HttpReply(200, config, etag(config.version));
       }),
-      bind(updateRouterConfig, async ({ tenantId, body, event }) => {
+      bind(getRouterConfigHistory, ({ tenantId }) => deps.routerConfig.history(tenantId)),
+      bind(updateRouterConfig, async ({ tenantId, body, event, principal }) => {
         const config = await deps.routerConfig.update(
           tenantId,
           { ...body, rewardMapping: { ...DEFAULT_REWARD_MAPPING, ...body.rewardMapping } },
           expectedVersionOf(event),
+          principal.subject,
         );
         return new HttpReply(200, config, etag(config.version));
       }),

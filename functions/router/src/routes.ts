@@ -356,8 +356,25 @@ export const routerConfigSchema = z
     version: z.number().int().meta({ description: '0 while the tenant runs on the defaults.' }),
     createdAt: z.string().optional(),
     updatedAt: z.string().optional(),
+    updatedBy: z.string().optional().meta({ description: 'The subject of the last change.' }),
   })
   .meta({ id: 'RouterConfig' });
+
+export const routerConfigHistorySchema = z
+  .object({
+    items: z.array(
+      z.object({
+        version: z.number().int(),
+        changedAt: z.string(),
+        changedBy: z.string(),
+        config: routerConfigInputSchema,
+      }),
+    ),
+  })
+  .meta({
+    id: 'RouterConfigHistory',
+    description: 'The last 50 changes of the tenant’s router configuration, newest first.',
+  });
 
 export const routeTask = {
   operationId: 'routeTask',
@@ -401,6 +418,20 @@ export const getRouterConfig = {
   minRole: 'viewer',
   action: 'router:config:get',
   success: { status: 200, description: 'The configuration', schema: routerConfigSchema },
+  errors: [],
+} as const satisfies RouteSpec;
+
+export const getRouterConfigHistory = {
+  operationId: 'getRouterConfigHistory',
+  rateFamily: 'router.read',
+  method: 'GET',
+  path: '/router/config/history',
+  summary: 'Who changed the tenant’s router configuration, when, and to what (the last 50 changes)',
+  tag: 'router',
+  auth: 'jwt',
+  minRole: 'admin',
+  action: 'router:config:history',
+  success: { status: 200, description: 'The changes, newest first', schema: routerConfigHistorySchema },
   errors: [],
 } as const satisfies RouteSpec;
 
@@ -467,5 +498,6 @@ export const routerRoutes = [
   postReward,
   getRationale,
   getRouterConfig,
+  getRouterConfigHistory,
   updateRouterConfig,
 ] as const;

@@ -39,8 +39,26 @@ export interface RouterConfigInput {
   readonly explorationCap: number;
 }
 
-/** The stored configuration: one record per tenant, id `current`. */
-export interface RouterConfig extends RouterConfigInput, TenantRecord {}
+/** One change of a tenant's router configuration: who set what, when (GET router/config/history). */
+export interface RouterConfigChange {
+  readonly version: number;
+  readonly changedAt: string;
+  readonly changedBy: string;
+  /** The configuration as this change set it. */
+  readonly config: RouterConfigInput;
+}
+
+/** How many changes the configuration record keeps (the decision log keeps every authorization). */
+export const MAX_CONFIG_CHANGES = 50;
+
+/**
+ * The stored configuration: one record per tenant, id `current`. Its last MAX_CONFIG_CHANGES
+ * changes travel in the same item, so a change and its audit entry are one conditional write.
+ */
+export interface RouterConfig extends RouterConfigInput, TenantRecord {
+  readonly updatedBy?: string;
+  readonly changes?: readonly RouterConfigChange[];
+}
 
 /** A tenant's effective configuration: the stored one, or the defaults (version 0, no timestamps). */
 export type EffectiveRouterConfig = RouterConfigInput & {
@@ -48,6 +66,8 @@ export type EffectiveRouterConfig = RouterConfigInput & {
   readonly version: number;
   readonly createdAt?: string;
   readonly updatedAt?: string;
+  /** The subject of the last change. */
+  readonly updatedBy?: string;
 };
 
 export const ROUTER_CONFIG_ID = 'current';
@@ -122,10 +142,16 @@ export class RouterConfigService {
   async get(tenantId: string): Promise<EffectiveRouterConfig> {
     const stored = await this.deps.repository.get(tenantId, ROUTER_CONFIG_ID);
     if (stored) {
-      const { id: _id, ...config } = stored;
+      const { id: _id, changes: _changes, ...config } = stored;
       return config;
     }
     return { ...DEFAULT_ROUTER_CONFIG, tenantId, version: 0 };
+  }
+
+  /** The last MAX_CONFIG_CHANGES changes, newest first (none while the tenant runs on the defaults). */
+  async history(tenantId: string): Promise<{ items: RouterConfigChange[] }> {
+    const stored = await this.deps.repository.get(tenantId, ROUTER_CONFIG_ID);
+    return { items: [...(stored?.changes ?? [])].reverse() };
   }
 
   /** The configuration routes decide with: as stored at most `cacheMs` ago. */
@@ -133,11 +159,15 @@ export class RouterConfigService {
     return this.#cache.get(tenantId, () => this.get(tenantId));
   }
 
-  /** Full replacement; `expectedVersion` (If-Match) guards lost updates (0 = "still the defaults"). */
+  /**
+   * Full replacement; `expectedVersion` (If-Match) guards lost updates (0 = "still the defaults").
+   * The change is recorded with `changedBy` in the same write.
+   */
   async update(
     tenantId: string,
     input: RouterConfigInput,
     expectedVersion?: number,
+    changedBy = 'unknown',
   ): Promise<EffectiveRouterConfig> {
     if (input.strategy === 'linucb' && input.dimension > MAX_LINUCB_DIMENSION) {
       throw new UnprocessableError(
@@ -175,13 +205,17 @@ export class RouterConfigService {
       );
     }
     const now = this.deps.clock.now().toISOString();
+    const version = currentVersion + 1;
+    const change: RouterConfigChange = { version, changedAt: now, changedBy, config: input };
     const next: RouterConfig = {
       ...input,
       tenantId,
       id: ROUTER_CONFIG_ID,
-      version: currentVersion + 1,
+      version,
       createdAt: current?.createdAt ?? now,
       updatedAt: now,
+      updatedBy: changedBy,
+      changes: [...(current?.changes ?? []), change].slice(-MAX_CONFIG_CHANGES),
     };
     if (current) {
       await this.deps.repository.replace(next, currentVersion);
@@ -197,7 +231,7 @@ export class RouterConfigService {
         throw error;
       }
     }
-    const { id: _id, ...config } = next;
+    const { id: _id, changes: _changes, ...config } = next;
     this.#cache.set(tenantId, config);
     return config;
   }

@@ -662,6 +662,53 @@ describe('RouterConfigService', () => {
     expect(after?.features.values[slot]).toBeCloseTo((Math.log1p(1200) - 5) / 2, 10);
   });
 
+  it('records who changed what and when, in the same write, newest first, the last 50', async () => {
+    // Prepare
+    const clock = new ManualClock(NOW);
+    const { routerConfig } = await setup({ clock });
+
+    // Act
+    await routerConfig.update('acme', { ...DEFAULT_ROUTER_CONFIG, strategy: 'greedy' }, 0, 'alice');
+    clock.advance(1_000);
+    const second = await routerConfig.update(
+      'acme',
+      { ...DEFAULT_ROUTER_CONFIG, killSwitch: true },
+      1,
+      'bob',
+    );
+    const history = await routerConfig.history('acme');
+    for (let i = 0; i < 55; i += 1)
+      await routerConfig.update('acme', DEFAULT_ROUTER_CONFIG, undefined, `u${i}`);
+    const capped = await routerConfig.history('acme');
+
+    // Assess
+    expect(second).toMatchObject({ version: 2, updatedBy: 'bob' });
+    expect(second).not.toHaveProperty('changes');
+    expect(await routerConfig.get('acme')).not.toHaveProperty('changes');
+    expect(history.items).toEqual([
+      {
+        version: 2,
+        changedAt: '2026-01-01T00:00:01.000Z',
+        changedBy: 'bob',
+        config: { ...DEFAULT_ROUTER_CONFIG, killSwitch: true },
+      },
+      {
+        version: 1,
+        changedAt: NOW,
+        changedBy: 'alice',
+        config: { ...DEFAULT_ROUTER_CONFIG, strategy: 'greedy' },
+      },
+    ]);
+    expect(capped.items).toHaveLength(50);
+    expect(capped.items[0]).toMatchObject({ version: 57, changedBy: 'u54' });
+    expect(capped.items.at(-1)).toMatchObject({ version: 8 });
+  });
+
+  it('has no history while the tenant runs on the defaults', async () => {
+    const { routerConfig } = await setup();
+    expect(await routerConfig.history('acme')).toEqual({ items: [] });
+  });
+
   it('refuses a default expert the tenant does not have with 422 unknown_expert', async () => {
     // Prepare
     const { routerConfig } = await setup();
