@@ -56,13 +56,13 @@ export const QUEUES: readonly QueueSpec[] = [
     producers: 'policy-enforcers',
   },
   {
-    // Reward signals accepted by POST router/reward; the router function joins each to its decision
+    // Reward signals accepted by POST router/reward; the reward function joins each to its decision
     // and learns it into the tenant's model state (functions/router/src/domain/rewards.ts). No batching
     // window: a reward must change decisions within 60 s (the product's freshness bound), which is
     // also the age its alarm fires at.
     id: 'rewards',
     envVar: 'REWARDS_QUEUE_URL',
-    consumer: 'router',
+    consumer: 'reward',
     batchSize: 10,
     maximumConcurrency: 2,
     visibilityTimeoutSeconds: 60,

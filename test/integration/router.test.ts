@@ -411,6 +411,7 @@ describe('what a route may route to: health and policy', () => {
       token: viewer,
     });
     expect(rationale.json.removed).toEqual([{ expertId: restricted, reason: 'policy' }]);
+    expect(rationale.json.policyVersion).toMatch(/^cedar-[0-9a-f]{12}$/);
     expectUniformError(onlyRestricted, 422, 'no_candidates');
     expect(onlyRestricted.json.details.removed).toEqual([{ expertId: restricted, reason: 'policy' }]);
     expect(byAdmin.status, byAdmin.text).toBe(200);

@@ -25,6 +25,11 @@ export interface FunctionEntry {
   readonly evidence?: readonly string[];
   /** Serves API Gateway's `$default` route: uniform 404/405 for anything unmatched. */
   readonly servesDefaultRoute?: boolean;
+  /**
+   * Publishes on the event bus without serving token routes (those that do always may): it gets
+   * EVENT_BUS_NAME and events:PutEvents on the bus.
+   */
+  readonly publishesEvents?: boolean;
 }
 
 export const FUNCTIONS: readonly FunctionEntry[] = [
@@ -52,6 +57,15 @@ export const FUNCTIONS: readonly FunctionEntry[] = [
     tables: ['policy'],
     // The decision-archive queue's consumer writes the decision log's WORM archive here.
     evidence: ['decisions/'],
+  },
+  {
+    name: 'reward',
+    description:
+      'The rewards queue consumer: joins rewards to route decisions and learns them into the model states',
+    entry: 'functions/reward/src/handler.ts',
+    routes: [],
+    tables: ['router'],
+    publishesEvents: true,
   },
 ];
 

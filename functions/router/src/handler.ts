@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { Context } from 'aws-lambda';
 import * as z from 'zod';
 import { CachedRecordReads } from '#shared/cached-records.js';
 import type { HttpEvent, HttpResult } from '#shared/http.js';
@@ -13,7 +13,7 @@ import { TenantRecordStore } from '#shared/tenant-store.js';
 import { SqsRewardQueue } from './adapters/sqs-reward-queue.js';
 import { type CandidatePolicyFor, makeRouterApp } from './app.js';
 import { type Expert, ExpertService } from './domain/experts.js';
-import { RewardConsumer, RewardIntake, type RewardMarker, type RewardRejection } from './domain/rewards.js';
+import { RewardIntake } from './domain/rewards.js';
 import { CONFIG_CACHE_MS, type RouterConfig, RouterConfigService } from './domain/router-config.js';
 import {
   DECISION_TTL_SECONDS,
@@ -22,7 +22,6 @@ import {
   type RouteDecision,
   RoutingService,
 } from './domain/routing.js';
-import { makeRewardBatchHandler } from './reward-consumer.js';
 
 /** Composition root of the router function: environment, clients, adapters, app. */
 const service = await makeHttpService('router', {
@@ -123,7 +122,10 @@ const candidatePolicy: CandidatePolicyFor = (principal, traceId) => async (candi
       };
     }),
   );
-  return new Set(candidates.filter((_, i) => answers[i]?.allow === true).map((expert) => expert.id));
+  return {
+    allowed: new Set(candidates.filter((_, i) => answers[i]?.allow === true).map((expert) => expert.id)),
+    policyVersion: answers[0]?.policyVersion ?? service.enforcer.policyVersion,
+  };
 };
 
 const http = makeRouterApp({
@@ -137,40 +139,13 @@ const http = makeRouterApp({
   candidatePolicy,
 });
 
-const rewardBatch = makeRewardBatchHandler({
-  logger: service.logger,
-  consumer: new RewardConsumer({
-    decisions,
-    models,
-    markers: new TenantRecordStore<RewardMarker>(
-      service.doc,
-      env.ROUTER_TABLE_NAME,
-      'REWARD',
-      DECISION_TTL_SECONDS,
-    ),
-    rejections: new TenantRecordStore<RewardRejection>(
-      service.doc,
-      env.ROUTER_TABLE_NAME,
-      'REWARD_REJECTED',
-      DECISION_TTL_SECONDS,
-    ),
-    clock: systemClock,
-    mappingFor: async (tenantId) => (await routerConfig.effective(tenantId)).rewardMapping,
-    events: service.events,
-    onPublishError: (error) =>
-      service.logger.warn('reward_ingested event not published; the reward stands', { error: String(error) }),
-  }),
-});
-
 /**
- * One function, two triggers: API Gateway requests go to the HTTP app; batches of the rewards queue
- * (its event source mapping) go to the reward consumer.
+ * API Gateway requests only (the rewards queue is consumed by the reward function, functions/reward).
+ * A queue batch wired here by mistake fails loudly, so its messages come back and end in the DLQ,
+ * instead of being answered with a 404 that an event source mapping would count as processed.
  */
-export function handler(event: SQSEvent, context: Context): Promise<SQSBatchResponse>;
-export function handler(event: HttpEvent, context: Context): Promise<HttpResult>;
-export function handler(
-  event: SQSEvent | HttpEvent,
-  context: Context,
-): Promise<SQSBatchResponse | HttpResult> {
-  return isSqsEvent(event) ? rewardBatch(event) : http(event, context);
-}
+export const handler = async (event: HttpEvent, context: Context): Promise<HttpResult> => {
+  if (isSqsEvent(event as never))
+    throw new Error('The router function consumes no queue: SQS batch refused.');
+  return http(event, context);
+};

@@ -268,6 +268,10 @@ export const rationaleSchema = z
     removed: z.array(z.object({ expertId: z.string(), reason: z.enum(['unknown', 'disabled']) })),
     modelVersion: z.number().int(),
     configVersion: z.number().int(),
+    policyVersion: z
+      .string()
+      .optional()
+      .meta({ description: 'The policy set that filtered the candidates (Cedar or OPA version).' }),
     decidedAt: z.string(),
   })
   .meta({ id: 'Rationale', description: 'Why the router picked an expert for a task.' });

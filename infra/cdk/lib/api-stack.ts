@@ -189,8 +189,9 @@ export class ConductorApiStack extends Stack {
       }
       environment.POLICY_ENGINE = this.policyLayer.engine;
       environment.POLICY_DIR = LAYER_POLICY_DIRS[this.policyLayer.engine];
-      environment.EVENT_BUS_NAME = props.stateful.eventBus.eventBusName;
     }
+    const publishes = enforces || entry.publishesEvents === true;
+    if (publishes) environment.EVENT_BUS_NAME = props.stateful.eventBus.eventBusName;
 
     const fn = new ServiceFunction(this, pascal(entry.name), {
       entry: entry.entry,
@@ -202,7 +203,7 @@ export class ConductorApiStack extends Stack {
       ...(enforces ? { layers: [this.policyLayer.layer] } : {}),
     });
     for (const { table } of tables) table.grantReadWriteData(fn);
-    if (enforces) props.stateful.eventBus.grantPutEventsTo(fn);
+    if (publishes) props.stateful.eventBus.grantPutEventsTo(fn);
     for (const spec of sends) props.stateful.queue(spec.id).grantSendMessages(fn);
     for (const spec of consumes) this.addQueueConsumer(fn, spec, props);
     for (const prefix of entry.evidence ?? []) {

@@ -327,6 +327,33 @@ describe('ConductorApiStack', () => {
       expect(mappingOf('rewards')?.MaximumBatchingWindowInSeconds).toBeUndefined();
     });
 
+    it('runs the reward consumer as its own function: the rewards queue, the router table and the bus, nothing else', () => {
+      expect(QUEUES.find((spec) => spec.id === 'rewards')?.consumer).toBe('reward');
+      const reward = resources[functionLogicalId('reward')];
+      expect(reward?.Properties.Layers).toBeUndefined();
+      const variables = variablesOf('reward');
+      expect(Object.keys(variables)).toEqual(expect.arrayContaining(['ROUTER_TABLE_NAME', 'EVENT_BUS_NAME']));
+      expect(variables).not.toHaveProperty('POLICY_TABLE_NAME');
+      expect(variables).not.toHaveProperty('POLICY_DIR');
+      const actions = statementsOfFunction('reward').flatMap(actionsOf);
+      expect(actions).toEqual(
+        expect.arrayContaining([
+          'events:PutEvents',
+          'sqs:ReceiveMessage',
+          'sqs:DeleteMessage',
+          'dynamodb:PutItem',
+        ]),
+      );
+      expect(actions.filter((a) => a.startsWith('s3:'))).toEqual([]);
+      const rewardsArn = JSON.stringify(importOfResource(synth.stateful.queue('rewards'), 'Arn'));
+      const routerConsumes = statementsOfFunction('router').filter(
+        (s) =>
+          actionsOf(s).includes('sqs:ReceiveMessage') &&
+          resourcesOf(s).some((r) => JSON.stringify(r) === rewardsArn),
+      );
+      expect(routerConsumes).toEqual([]);
+    });
+
     it('lets the consumer receive, delete and release messages of its queue', () => {
       const arn = importOfResource(archiveQueue(), 'Arn');
       const actions = statementsOfFunction('authorize')

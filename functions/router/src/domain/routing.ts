@@ -43,7 +43,9 @@ export type RemovalReason = 'unknown' | 'disabled' | 'unhealthy' | 'policy';
  * allows). Built per request by the handler from the caller and the policy enforcement point; every
  * answer it gives is a logged decision.
  */
-export type CandidatePolicy = (experts: readonly Expert[]) => Promise<ReadonlySet<string>>;
+export type CandidatePolicy = (
+  experts: readonly Expert[],
+) => Promise<{ readonly allowed: ReadonlySet<string>; readonly policyVersion: string }>;
 
 export interface RemovedCandidate {
   readonly expertId: string;
@@ -83,6 +85,8 @@ export interface Rationale {
   readonly removed: readonly RemovedCandidate[];
   readonly modelVersion: number;
   readonly configVersion: number;
+  /** The policy set that filtered the candidates (absent when no policy engine was asked). */
+  readonly policyVersion?: string;
   readonly decidedAt: string;
 }
 
@@ -110,8 +114,10 @@ export interface RouteDecision extends TenantRecord {
   /** Which model state learns from this decision's reward (absent under the kill-switch). */
   readonly modelKey?: string;
   readonly modelVersion: number;
-  /** The router configuration version that decided (the router's policy version). */
+  /** The router configuration version that decided. */
   readonly configVersion: number;
+  /** The policy set (Cedar or OPA) that filtered the candidates, when one was asked. */
+  readonly policyVersion?: string;
   /** Seed of the generator the strategy drew from: the decision can be replayed from it. */
   readonly seed: number;
   readonly traceId: string;
@@ -274,7 +280,7 @@ export class RoutingService {
     traceId: string,
     policy?: CandidatePolicy,
   ): Promise<RouteAnswer> {
-    const { eligible, removed } = await this.#filter(tenantId, request.candidates, policy);
+    const { eligible, removed, policyVersion } = await this.#filter(tenantId, request.candidates, policy);
     if (eligible.length === 0) {
       const existing = await this.deps.decisions.get(tenantId, request.taskId);
       if (existing) return answerOf(existing);
@@ -337,6 +343,7 @@ export class RoutingService {
       removed,
       modelVersion: selection.modelVersion,
       configVersion: config.version,
+      ...(policyVersion === undefined ? {} : { policyVersion }),
       decidedAt: now,
     };
     const decision: RouteDecision = storableNumbers({
@@ -356,6 +363,7 @@ export class RoutingService {
       ...(modelKey === undefined ? {} : { modelKey }),
       modelVersion: selection.modelVersion,
       configVersion: config.version,
+      ...(policyVersion === undefined ? {} : { policyVersion }),
       seed,
       traceId,
       rationale,
@@ -415,7 +423,7 @@ export class RoutingService {
     tenantId: string,
     candidates: readonly string[],
     policy: CandidatePolicy | undefined,
-  ): Promise<{ eligible: string[]; removed: RemovedCandidate[] }> {
+  ): Promise<{ eligible: string[]; removed: RemovedCandidate[]; policyVersion?: string }> {
     const unique = [...new Set(candidates)];
     const experts = await this.deps.experts.getMany(tenantId, unique);
     const now = this.deps.clock.now();
@@ -429,10 +437,10 @@ export class RoutingService {
       else eligible.push(expertId);
     });
     if (policy && eligible.length > 0) {
-      const allowed = await policy(eligible.map((id) => experts.get(id) as Expert));
+      const { allowed, policyVersion } = await policy(eligible.map((id) => experts.get(id) as Expert));
       const denied = eligible.filter((id) => !allowed.has(id));
       for (const expertId of denied) removed.push({ expertId, reason: 'policy' });
-      return { eligible: eligible.filter((id) => allowed.has(id)), removed };
+      return { eligible: eligible.filter((id) => allowed.has(id)), removed, policyVersion };
     }
     return { eligible, removed };
   }

@@ -504,11 +504,11 @@ describe('RoutingService: what a route decides with, and how stale it may be', (
 
   it('removes the candidates the policy does not allow, asking it only about the eligible ones', async () => {
     // Prepare
-    const { routing } = await setup();
+    const { routing, decisions } = await setup();
     const asked: string[][] = [];
     const policy = async (experts: readonly { id: string }[]) => {
       asked.push(experts.map((e) => e.id));
-      return new Set(['exp_b']);
+      return { allowed: new Set(['exp_b']), policyVersion: 'cedar-test-1' };
     };
 
     // Act
@@ -523,6 +523,8 @@ describe('RoutingService: what a route decides with, and how stale it may be', (
     const rationale = await routing.rationale('acme', answer.rationaleId);
     expect(asked).toEqual([['exp_a', 'exp_b']]);
     expect(answer.expertId).toBe('exp_b');
+    expect(rationale.policyVersion).toBe('cedar-test-1');
+    expect((await decisions.get('acme', request.taskId))?.policyVersion).toBe('cedar-test-1');
     expect(rationale.removed).toEqual([
       { expertId: 'exp_off', reason: 'disabled' },
       { expertId: 'exp_g', reason: 'unknown' },
@@ -535,7 +537,9 @@ describe('RoutingService: what a route decides with, and how stale it may be', (
     const { routing, decisions } = await setup();
 
     // Act
-    const error = await caught(routing.route('acme', request, 'trace', async () => new Set()));
+    const error = await caught(
+      routing.route('acme', request, 'trace', async () => ({ allowed: new Set(), policyVersion: 'v' })),
+    );
 
     // Assess
     expect([error.statusCode, error.code]).toEqual([422, 'no_candidates']);
