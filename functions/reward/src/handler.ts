@@ -1,10 +1,8 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import * as z from 'zod';
-import { makeDocumentClient } from '#shared/dynamodb-client.js';
 import { baseEnvSchema, parseEnv } from '#shared/env.js';
-import { EventBridgePublisher, makeEventBridgeClient } from '#shared/eventbridge.js';
 import { systemClock } from '#shared/ports.js';
-import { clientInstrumentFor, telemetryFor } from '#shared/telemetry.js';
+import { makeServiceBasics } from '#shared/service-kit.js';
 import { TenantRecordStore } from '#shared/tenant-store.js';
 import { TtlCache } from '#shared/ttl-cache.js';
 import { DEFAULT_REWARD_MAPPING } from '../../router/src/domain/reward-mapping.js';
@@ -31,23 +29,7 @@ const env = parseEnv(
     REWARD_MAPPING_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(1_000),
   }),
 );
-const { logger } = telemetryFor('reward');
-const instrument = await clientInstrumentFor('reward');
-const doc = makeDocumentClient({
-  region: env.AWS_REGION,
-  endpoint: env.AWS_ENDPOINT_URL_DYNAMODB,
-  instrument,
-});
-const events = env.EVENT_BUS_NAME
-  ? new EventBridgePublisher(
-      makeEventBridgeClient({
-        region: env.AWS_REGION,
-        endpoint: env.AWS_ENDPOINT_URL_EVENTBRIDGE,
-        instrument,
-      }),
-      env.EVENT_BUS_NAME,
-    )
-  : undefined;
+const { logger, doc, events } = await makeServiceBasics('reward', env);
 
 const table = env.ROUTER_TABLE_NAME;
 const configs = new TenantRecordStore<RouterConfig>(doc, table, 'ROUTER_CONFIG');

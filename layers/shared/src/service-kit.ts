@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import * as z from 'zod';
 import { makeDocumentClient } from './dynamodb-client.js';
-import { baseEnvSchema, parseEnv } from './env.js';
+import { type BaseEnv, baseEnvSchema, parseEnv } from './env.js';
 import { EventBridgePublisher, makeEventBridgeClient } from './eventbridge.js';
 import type { RouteRateLimiter } from './http.js';
 import { SqsDecisionArchive } from './policy/archive.js';
@@ -69,16 +69,11 @@ export const rateLimiterHook =
   };
 
 /**
- * The shared part of an HTTP function's composition root: env parsed once, telemetry, the DynamoDB
- * document client, the event publisher and the policy enforcement point (with its decision log and
- * the SQS hand-off to the decision archive). A handler adds its own
- * adapters and binds its routes; it cannot skip enforcement because `httpApp` requires it.
+ * What every function's composition root starts with, HTTP or not: telemetry, the client
+ * instrument (X-Ray only when tracing is on), the DynamoDB document client and the event publisher
+ * (undefined when no bus is configured).
  */
-export const makeHttpService = async <E extends z.ZodRawShape>(serviceName: string, extraEnv: E) => {
-  const env: z.output<typeof httpServiceEnvSchema> & z.output<z.ZodObject<E>> = {
-    ...parseEnv(httpServiceEnvSchema),
-    ...parseEnv(z.object(extraEnv)),
-  };
+export const makeServiceBasics = async (serviceName: string, env: BaseEnv) => {
   const { logger, metrics } = telemetryFor(serviceName);
   const instrument = await clientInstrumentFor(serviceName);
   const doc = makeDocumentClient({
@@ -96,6 +91,21 @@ export const makeHttpService = async <E extends z.ZodRawShape>(serviceName: stri
         env.EVENT_BUS_NAME,
       )
     : undefined;
+  return { logger, metrics, instrument, doc, events };
+};
+
+/**
+ * The shared part of an HTTP function's composition root: env parsed once, telemetry, the DynamoDB
+ * document client, the event publisher and the policy enforcement point (with its decision log and
+ * the SQS hand-off to the decision archive). A handler adds its own
+ * adapters and binds its routes; it cannot skip enforcement because `httpApp` requires it.
+ */
+export const makeHttpService = async <E extends z.ZodRawShape>(serviceName: string, extraEnv: E) => {
+  const env: z.output<typeof httpServiceEnvSchema> & z.output<z.ZodObject<E>> = {
+    ...parseEnv(httpServiceEnvSchema),
+    ...parseEnv(z.object(extraEnv)),
+  };
+  const { logger, metrics, instrument, doc, events } = await makeServiceBasics(serviceName, env);
   const onLoadError = (error: unknown) =>
     logger.error('policy engine failed to load; denying all', error as Error);
   const engine =
