@@ -11,6 +11,7 @@ import {
   DynamoRateLimiter,
   enforceRateLimit,
   InMemoryRateLimiter,
+  leaseSizeFor,
   RATE_FAMILIES,
   type RateFamily,
   type RateVerdict,
@@ -227,6 +228,90 @@ describe('DynamoRateLimiter on dynalite', () => {
     expect(stored.Item?.hits).toBe(25);
   });
 
+  it('counts a lease of requests per table write once the limit is 200/min or more', async () => {
+    // Prepare: 1,000/min, so a lease of 10.
+    const clock = clockAt(WINDOW_START_MS + 1_000);
+    let writes = 0;
+    const counting = {
+      send: ((command: unknown) => {
+        if (command instanceof UpdateCommand) writes += 1;
+        return doc.send(command as UpdateCommand);
+      }) as DynamoDBDocumentClient['send'],
+    };
+    const limiter = new DynamoRateLimiter(counting, tableName, {
+      now: clock.now,
+      limits: { 'router.route': 1_000 },
+    });
+    const tenant = freshTenant();
+
+    // Act
+    const first = await Promise.all(
+      Array.from({ length: 10 }, () => limiter.consume(tenant, 'router.route')),
+    );
+    const writesForTen = writes;
+    await limiter.consume(tenant, 'router.route');
+
+    // Assess
+    expect(leaseSizeFor(1_000)).toBe(10);
+    expect(first.every((verdict) => verdict.ok)).toBe(true);
+    expect(writesForTen).toBe(1);
+    expect(writes).toBe(2);
+    expect(first.map((v) => (v.ok ? v.remaining : -1)).sort((a, b) => b - a)).toEqual(
+      Array.from({ length: 10 }, (_, i) => 999 - i),
+    );
+  });
+
+  it('never admits more than the limit across instances taking leases, and strands at most a lease each', async () => {
+    // Prepare: three instances of 400/min (leases of 4) racing for one tenant's counter.
+    const clock = clockAt(WINDOW_START_MS + 10_000);
+    const instances = [0, 1, 2].map(
+      () => new DynamoRateLimiter(doc, tableName, { now: clock.now, limits: { 'router.route': 400 } }),
+    );
+    const tenant = freshTenant();
+
+    // Act
+    const verdicts = await Promise.all(
+      Array.from({ length: 500 }, (_, i) => instances[i % 3]?.consume(tenant, 'router.route')),
+    );
+
+    // Assess
+    const admitted = verdicts.filter((verdict) => verdict?.ok).length;
+    expect(admitted).toBeLessThanOrEqual(400);
+    expect(admitted).toBeGreaterThanOrEqual(400 - 3 * (leaseSizeFor(400) - 1));
+    const stored = await doc.send(
+      new GetCommand({
+        TableName: tableName,
+        Key: { pk: partitionKey(tenant, 'RATE'), sk: `router.route#${WINDOW_START_SECONDS + 0}` },
+        ConsistentRead: true,
+      }),
+    );
+    expect(stored.Item?.hits).toBeLessThanOrEqual(400);
+  });
+
+  it('counts the last requests of a window one by one, so the limit is reached exactly', async () => {
+    // Prepare: 200/min (leases of 2); other instances have counted 199.
+    const clock = clockAt(WINDOW_START_MS + 20_000);
+    const options = { now: clock.now, limits: { 'router.route': 200 } };
+    const tenant = freshTenant();
+    await doc.send(
+      new UpdateCommand({
+        TableName: tableName,
+        Key: { pk: partitionKey(tenant, 'RATE'), sk: `router.route#${WINDOW_START_SECONDS}` },
+        UpdateExpression: 'SET hits = :n',
+        ExpressionAttributeValues: { ':n': 199 },
+      }),
+    );
+    const limiter = new DynamoRateLimiter(doc, tableName, options);
+
+    // Act
+    const last = await limiter.consume(tenant, 'router.route');
+    const over = await limiter.consume(tenant, 'router.route');
+
+    // Assess
+    expect(last).toMatchObject({ ok: true, remaining: 0 });
+    expect(over.ok).toBe(false);
+  });
+
   it('uses the PRD limit of a family unless the options override it', async () => {
     // Prepare
     const clock = clockAt(WINDOW_START_MS);
@@ -253,7 +338,7 @@ describe('DynamoRateLimiter on dynalite', () => {
     expect(build(-1)).toThrow(RangeError);
   });
 
-  it('stores one counter per tenant, family and window under a tenant-first key that TTL expires', async () => {
+  it('stores one counter per tenant, family and window under a tenant-first key that TTL expires, counting a lease at once', async () => {
     // Prepare
     const clock = clockAt(WINDOW_START_MS + 5_000);
     const limiter = new DynamoRateLimiter(doc, tableName, { now: clock.now });
@@ -273,7 +358,8 @@ describe('DynamoRateLimiter on dynalite', () => {
     expect(stored.Item).toEqual({
       pk: `T#${tenant}#RATE`,
       sk: `policy.authorize#${WINDOW_START_SECONDS}`,
-      hits: 2,
+      // 900/min: one lease of 9 requests counted by the first request covers the second.
+      hits: leaseSizeFor(900),
       expiresAt: WINDOW_START_SECONDS + 60 + 300,
     });
   });
