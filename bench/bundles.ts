@@ -110,8 +110,8 @@ const HANDLER_ENV: NodeJS.ProcessEnv = {
 };
 /** How each bundle is imported: as on Lambda (ServiceFunction sets NODE_OPTIONS), and without maps. */
 const MODES = {
-  lambda: { ...HANDLER_ENV, NODE_OPTIONS: '--enable-source-maps' },
-  plain: HANDLER_ENV,
+  lambda: { NODE_OPTIONS: '--enable-source-maps' },
+  plain: {},
 } as const;
 type Mode = keyof typeof MODES;
 
@@ -178,7 +178,8 @@ const collect = (name: string, variant: Variant | 'baseline', entry: string, met
 const runImport = (probe: string, bundle: string, mode: Mode): ImportRun => {
   const started = process.hrtime.bigint();
   const child = spawnSync(process.execPath, [probe, pathToFileURL(bundle).href], {
-    env: MODES[mode],
+    // HANDLER_ENV is read here, after main() staged the policies and set POLICY_DIR.
+    env: { ...HANDLER_ENV, ...MODES[mode] },
     encoding: 'utf8',
     timeout: 30_000,
   });
@@ -347,8 +348,14 @@ const main = async () => {
     const modes = Object.keys(MODES) as Mode[];
     // One discarded run each (page cache, first exec of node), then RUNS rounds interleaved.
     for (const s of subjects) {
-      const { output } = runImport(probe, s.file, 'lambda');
-      if (output) log(`WARNING: ${keyOf(s)} printed at import (timings include it): ${output.slice(0, 300)}`);
+      for (const mode of modes) {
+        const { output } = runImport(probe, s.file, mode);
+        if (output) log(`WARNING: ${keyOf(s)} printed at import (timings include it): ${output.slice(0, 300)}`);
+        // A handler that failed to initialise (e.g. no policies: the engine then denies everything
+        // without loading Cedar) imports faster than a working one: its timing would be a lie.
+        if (output.includes('"level":"ERROR"'))
+          throw new Error(`${keyOf(s)} (${mode}) logged an error at import; its timing is not measurable.`);
+      }
     }
     const runs = new Map<string, ImportRun[]>();
     for (let round = 0; round < RUNS; round += 1)
