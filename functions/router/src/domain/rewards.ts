@@ -102,15 +102,22 @@ export class RewardIntake {
 export interface RewardMarker extends TenantRecord {
   readonly taskId: string;
   readonly signal: RewardSignal;
-  readonly value: number;
+  /** The reward as it arrived (absent on a `window` marker, see `markedBy`). */
+  readonly value?: number;
   /** The scalar learnt from, absent when the signal was only recorded. */
   readonly reward?: number;
   readonly outcome: 'applied' | 'recorded';
   readonly modelKey?: string;
-  readonly expertId: string;
-  readonly ts: string;
-  readonly receivedAt: string;
-  readonly traceId: string;
+  readonly expertId?: string;
+  readonly ts?: string;
+  readonly receivedAt?: string;
+  readonly traceId?: string;
+  /**
+   * `window`: written by a later model write, when this reward's id was about to leave the model's
+   * applied-id window and its own marker had not been written (the write after the model update
+   * failed). The reward was applied; the marker keeps a redelivery from applying it again.
+   */
+  readonly markedBy?: 'window';
 }
 
 export type RejectionReason = 'unknown_task';
@@ -535,6 +542,10 @@ export class RewardConsumer {
       });
       let version = stored?.version ?? 0;
       if (appended.length > 0) {
+        // No id leaves the window before its marker exists: that closes the one gap of the
+        // exactly-once argument (a marker write that failed after its model write).
+        const kept = [...window, ...appended];
+        await this.#markLeaving(tenantId, modelKey, kept.slice(0, Math.max(0, kept.length - APPLIED_WINDOW)));
         const now = this.deps.clock.now().toISOString();
         const record: ModelRecord = storableNumbers({
           tenantId,
@@ -566,6 +577,32 @@ export class RewardConsumer {
     }
     throw new ModelContentionError(
       `Model ${modelKey} of tenant ${tenantId} kept changing; ${this.#maxAttempts} attempts failed.`,
+    );
+  }
+
+  /** Writes a `window` marker for every leaving id that has none (one batch read, then creates). */
+  async #markLeaving(tenantId: string, modelKey: string, leaving: readonly string[]): Promise<void> {
+    if (leaving.length === 0) return;
+    const marked = await this.deps.markers.getMany(tenantId, leaving);
+    const now = this.deps.clock.now().toISOString();
+    await Promise.all(
+      leaving
+        .filter((id) => !marked.has(id))
+        .map((id) => {
+          const cut = id.lastIndexOf('#');
+          return this.#createOnce(this.deps.markers, {
+            tenantId,
+            id,
+            version: 1,
+            createdAt: now,
+            updatedAt: now,
+            taskId: id.slice(0, cut),
+            signal: id.slice(cut + 1) as RewardSignal,
+            outcome: 'applied',
+            modelKey,
+            markedBy: 'window',
+          });
+        }),
     );
   }
 

@@ -362,6 +362,56 @@ describe('RewardConsumer.ingestBatch', () => {
     expect((await markers.get('acme', 't-1#success_at_k'))?.reward).toBe(1);
   });
 
+  it('marks a reward whose marker failed before its id leaves the window, so a late redelivery is still a duplicate', async () => {
+    // Prepare: t-0's model write lands, its marker write fails (its message will come back).
+    const tasks = Array.from({ length: APPLIED_WINDOW + 40 }, (_, i) => decision(`t-${i}`));
+    const { clock, decisions, models } = await setup(tasks);
+    const markers = new InMemoryTenantRecords<RewardMarker>('REWARD');
+    let failing = true;
+    const { consumer } = inMemoryRewardConsumer({
+      clock,
+      decisions,
+      models,
+      markers: {
+        get: (tenantId, id) => markers.get(tenantId, id),
+        getMany: (tenantId, ids) => markers.getMany(tenantId, ids),
+        create: async (record) => {
+          if (failing && record.taskId === 't-0' && record.markedBy === undefined)
+            throw new Error('table unavailable');
+          await markers.create(record);
+        },
+      },
+    });
+    expect((await consumer.ingestBatch([message('t-0')]))[0]?.ok).toBe(false);
+    failing = false;
+
+    // Act: more rewards than the window holds are learnt before the redelivery arrives.
+    for (let i = 1; i < tasks.length; i += 10) {
+      await consumer.ingestBatch(
+        Array.from({ length: Math.min(10, tasks.length - i) }, (_, k) => message(`t-${i + k}`)),
+      );
+    }
+    const before = await models.get('acme', 'ridge:d8');
+    const redelivered = await consumer.ingestBatch([message('t-0')]);
+
+    // Assess
+    expect(before?.appliedRewardIds).not.toContain('t-0#success_at_k');
+    expect(await markers.get('acme', 't-0#success_at_k')).toMatchObject({
+      outcome: 'applied',
+      markedBy: 'window',
+      taskId: 't-0',
+      signal: 'success_at_k',
+      modelKey: 'ridge:d8',
+    });
+    expect(redelivered).toEqual([{ ok: true, outcome: { outcome: 'duplicate' } }]);
+    expect(await models.get('acme', 'ridge:d8')).toEqual(before);
+    const observations = Object.values((loadModelState(before?.state) as LinUcbState).arms).reduce(
+      (sum, arm) => sum + arm.n,
+      0,
+    );
+    expect(observations).toBe(tasks.length);
+  });
+
   it('publishes the events of a batch in calls of at most 10, and a failed call fails no reward', async () => {
     const tasks = Array.from({ length: 23 }, (_, i) => decision(`t-${i}`));
     const { clock, decisions, models } = await setup(tasks);
