@@ -350,7 +350,8 @@ const main = async () => {
     for (const s of subjects) {
       for (const mode of modes) {
         const { output } = runImport(probe, s.file, mode);
-        if (output) log(`WARNING: ${keyOf(s)} printed at import (timings include it): ${output.slice(0, 300)}`);
+        if (output)
+          log(`WARNING: ${keyOf(s)} printed at import (timings include it): ${output.slice(0, 300)}`);
         // A handler that failed to initialise (e.g. no policies: the engine then denies everything
         // without loading Cedar) imports faster than a working one: its timing would be a lie.
         if (output.includes('"level":"ERROR"'))

@@ -70,6 +70,8 @@ export interface ConductorApiStackProps extends StackProps {
    * @default 'cedar'
    */
   readonly policyEngine?: PolicyEngineName;
+  /** `acr` values that count as step-up besides an `amr` with `mfa` (CONDUCTOR_STEP_UP_ACR). */
+  readonly stepUpAcr?: readonly string[];
 }
 
 /** One JSON line per request: enough to trace a call to its Lambda logs without logging any token. */
@@ -189,6 +191,11 @@ export class ConductorApiStack extends Stack {
       }
       environment.POLICY_ENGINE = this.policyLayer.engine;
       environment.POLICY_DIR = LAYER_POLICY_DIRS[this.policyLayer.engine];
+      // The user pool created here requires MFA at every sign-in: its tokens are stepped up, even
+      // where Cognito does not yet put `amr` into them. Another issuer must say so in amr or acr.
+      if (!props.oidc) environment.CONDUCTOR_ISSUER_ENFORCES_MFA = 'true';
+      if (props.stepUpAcr && props.stepUpAcr.length > 0)
+        environment.CONDUCTOR_STEP_UP_ACR = props.stepUpAcr.join(',');
     }
     const publishes = enforces || entry.publishesEvents === true;
     if (publishes) environment.EVENT_BUS_NAME = props.stateful.eventBus.eventBusName;

@@ -48,6 +48,13 @@ export interface ConductorAppProps {
    * @default - no subscription
    */
   readonly alarmEmail?: string;
+  /**
+   * `acr` values that count as step-up (MFA) for sensitive actions, besides an `amr` with `mfa`:
+   * e.g. `urn:cognito:loa:2` with Cognito's authentication levels, or your issuer's.
+   *
+   * @default - none
+   */
+  readonly stepUpAcr?: readonly string[];
 }
 
 export interface ConductorApp {
@@ -88,6 +95,7 @@ export const buildApp = (app: App, props: ConductorAppProps = {}): ConductorApp 
     oidc: props.oidc,
     removalPolicy: props.removalPolicy,
     policyEngine: props.policyEngine,
+    ...(props.stepUpAcr ? { stepUpAcr: props.stepUpAcr } : {}),
   });
 
   Tags.of(app).add('conductor:stage', stage);
@@ -117,7 +125,7 @@ const REMOVAL_POLICIES: Readonly<Record<string, RemovalPolicy>> = {
 /**
  * Reads the app props from CDK context (`-c key=value` or cdk.json): `stage`, `oidcIssuer`,
  * `oidcAudience` (comma-separated), `removalPolicy` (retain|destroy), `account`, `region`,
- * `policyEngine`, `alarmEmail`.
+ * `policyEngine`, `alarmEmail`, `stepUpAcr` (comma-separated).
  */
 export const propsFromContext = (node: Node): ConductorAppProps => {
   const text = (key: string): string | undefined => {
@@ -164,6 +172,10 @@ export const propsFromContext = (node: Node): ConductorAppProps => {
   }
 
   const alarmEmail = text('alarmEmail');
+  const stepUpAcr = text('stepUpAcr')
+    ?.split(',')
+    .map((value) => value.trim())
+    .filter(Boolean);
 
   return {
     stage: text('stage'),
@@ -172,5 +184,6 @@ export const propsFromContext = (node: Node): ConductorAppProps => {
     env,
     ...(engine ? { policyEngine: engine } : {}),
     ...(alarmEmail ? { alarmEmail } : {}),
+    ...(stepUpAcr && stepUpAcr.length > 0 ? { stepUpAcr } : {}),
   };
 };

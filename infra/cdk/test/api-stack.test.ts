@@ -327,6 +327,14 @@ describe('ConductorApiStack', () => {
       expect(mappingOf('rewards')?.MaximumBatchingWindowInSeconds).toBeUndefined();
     });
 
+    it('tells every enforcing function that the Cognito pool it creates enforces MFA (step-up)', () => {
+      for (const entry of enforcing) {
+        expect(variablesOf(entry.name).CONDUCTOR_ISSUER_ENFORCES_MFA).toBe('true');
+        expect(variablesOf(entry.name)).not.toHaveProperty('CONDUCTOR_STEP_UP_ACR');
+      }
+      expect(variablesOf('reward')).not.toHaveProperty('CONDUCTOR_ISSUER_ENFORCES_MFA');
+    });
+
     it('runs the reward consumer as its own function: the rewards queue, the router table and the bus, nothing else', () => {
       expect(QUEUES.find((spec) => spec.id === 'rewards')?.consumer).toBe('reward');
       const reward = resources[functionLogicalId('reward')];
@@ -444,10 +452,24 @@ describe('ConductorApiStack with an external OIDC issuer', () => {
           issuer: 'https://login.example.com/realms/conductor',
           audience: ['conductor-api', 'conductor-cli'],
         },
+        stepUpAcr: ['urn:example:loa:2', 'urn:example:loa:3'],
       },
     });
   });
   afterAll(() => synth?.dispose());
+
+  it('trusts step-up only from amr or the configured acr values, not from the issuer', () => {
+    const fns = Object.values(synth.apiTemplate.findResources('AWS::Lambda::Function')).map(
+      (r) =>
+        (r.Properties.Environment as { Variables: Record<string, unknown> } | undefined)?.Variables ?? {},
+    );
+    const enforcing = fns.filter((v) => 'POLICY_DIR' in v);
+    expect(enforcing.length).toBeGreaterThan(0);
+    for (const variables of enforcing) {
+      expect(variables).not.toHaveProperty('CONDUCTOR_ISSUER_ENFORCES_MFA');
+      expect(variables.CONDUCTOR_STEP_UP_ACR).toBe('urn:example:loa:2,urn:example:loa:3');
+    }
+  });
 
   it('verifies that issuer and audience and creates no user pool', () => {
     synth.apiTemplate.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {

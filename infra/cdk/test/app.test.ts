@@ -259,6 +259,13 @@ describe('propsFromContext', () => {
     expect(() => propsFromContext(nodeWith({ removalPolicy: 'snapshot-ish' }))).toThrow(/retain, destroy/);
   });
 
+  it('reads stepUpAcr as a comma-separated list', () => {
+    expect(
+      propsFromContext(nodeWith({ stepUpAcr: 'urn:cognito:loa:2, urn:cognito:loa:3' })).stepUpAcr,
+    ).toEqual(['urn:cognito:loa:2', 'urn:cognito:loa:3']);
+    expect(propsFromContext(nodeWith({ stepUpAcr: ' , ' }))).not.toHaveProperty('stepUpAcr');
+  });
+
   it('reads alarmEmail', () => {
     expect(propsFromContext(nodeWith({ alarmEmail: ' ops@example.com ' })).alarmEmail).toBe(
       'ops@example.com',

@@ -11,6 +11,8 @@ export interface Principal {
   readonly roles: readonly Role[];
   /** Authentication methods (`amr`), used for step-up checks. */
   readonly amr: readonly string[];
+  /** Authentication context class (`acr`), e.g. Cognito's `urn:cognito:loa:3`, for step-up checks. */
+  readonly acr?: string;
 }
 
 export const TENANT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{1,62}$/;
@@ -52,7 +54,13 @@ export const principalFromClaims = (
   const roles = [...new Set(roleNames)].filter((name): name is Role => roleSchema.safeParse(name).success);
   return {
     ok: true,
-    principal: { subject, tenantId: tenant.data, roles, amr: claimList(claims.amr) },
+    principal: {
+      subject,
+      tenantId: tenant.data,
+      roles,
+      amr: claimList(claims.amr),
+      ...(typeof claims.acr === 'string' && claims.acr !== '' ? { acr: claims.acr } : {}),
+    },
   };
 };
 

@@ -30,6 +30,21 @@ export const httpServiceEnvSchema = baseEnvSchema.extend({
   /** The decision-archive queue (infra/queues.ts): no decision is answered before it is accepted here. */
   DECISION_ARCHIVE_QUEUE_URL: z.url(),
   POLICY_DIR: z.string().min(1).optional(),
+  /**
+   * Step-up: `acr` values that count as stepped up, comma-separated (e.g. Cognito's
+   * `urn:cognito:loa:2`), besides an `amr` containing `mfa`.
+   */
+  CONDUCTOR_STEP_UP_ACR: z
+    .string()
+    .optional()
+    .transform((text) =>
+      (text ?? '')
+        .split(',')
+        .map((value) => value.trim())
+        .filter(Boolean),
+    ),
+  /** The JWT issuer requires MFA at every sign-in, so every token counts as stepped up. */
+  CONDUCTOR_ISSUER_ENFORCES_MFA: z.stringbool().default(false),
   /** `cedar` (default) or `opa` (POLICY_DIR then holds the policy.wasm built by `opa build -t wasm`). */
   POLICY_ENGINE: z.enum(['cedar', 'opa']).default('cedar'),
   /** JSON object of per-family limit overrides (requests per minute), e.g. {"experts.read":6000}. */
@@ -120,6 +135,7 @@ export const makeHttpService = async <E extends z.ZodRawShape>(serviceName: stri
     events,
     archive: new SqsDecisionArchive(sqs, env.DECISION_ARCHIVE_QUEUE_URL),
     engine,
+    stepUp: { acr: env.CONDUCTOR_STEP_UP_ACR, issuerEnforcesMfa: env.CONDUCTOR_ISSUER_ENFORCES_MFA },
     metrics: {
       addMetric: (name, unit, value) => metrics.addMetric(name, MetricUnit[unit], value),
       publishStoredMetrics: () => metrics.publishStoredMetrics(),

@@ -86,6 +86,8 @@ export interface EnforcementWiring {
   /** The loaded engine (Cedar or OPA); it is wrapped in the 60 s decision cache here. */
   readonly engine: PolicyEngine;
   readonly metrics?: PolicyMetricsSink | undefined;
+  /** How step-up is recognised besides `amr` containing `mfa` (see EnforcerDeps). */
+  readonly stepUp?: { readonly acr?: readonly string[]; readonly issuerEnforcesMfa?: boolean };
 }
 
 /**
@@ -104,6 +106,8 @@ export const makeEnforcement = (wiring: EnforcementWiring) => {
     clock: systemClock,
     ids: randomIds,
     logger: wiring.logger,
+    ...(wiring.stepUp?.acr ? { stepUpAcr: wiring.stepUp.acr } : {}),
+    ...(wiring.stepUp?.issuerEnforcesMfa ? { issuerEnforcesMfa: true } : {}),
   });
   const observe = wiring.metrics ? { engine, metrics: wiring.metrics } : undefined;
   return {

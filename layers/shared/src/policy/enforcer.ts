@@ -54,6 +54,11 @@ export interface EnforcerDeps {
   readonly logger?: Logger | undefined;
   /** `acr` values that count as step-up, besides `amr` containing `mfa`. */
   readonly stepUpAcr?: readonly string[];
+  /**
+   * The issuer itself requires MFA at every sign-in (the Cognito user pool the CDK app creates
+   * does), so every token it signed counts as stepped up, whatever claims it carries.
+   */
+  readonly issuerEnforcesMfa?: boolean;
 }
 
 export interface EnforcedDecision extends AuthzDecision {
@@ -97,7 +102,9 @@ export class PolicyEnforcer {
 
   hasStepUp(principal: Principal): boolean {
     return (
-      principal.amr.includes('mfa') || principal.amr.some((value) => this.deps.stepUpAcr?.includes(value))
+      this.deps.issuerEnforcesMfa === true ||
+      principal.amr.includes('mfa') ||
+      (principal.acr !== undefined && this.deps.stepUpAcr?.includes(principal.acr) === true)
     );
   }
 
