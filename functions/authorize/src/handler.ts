@@ -64,7 +64,7 @@ const http = makeAuthorizeApp({
   authorize: service.authorize,
   rateLimit: service.rateLimit,
   decisions: new AuthorizeService({
-    decide: (input) => enforcer.decide(input),
+    decide: (inputs) => enforcer.decideMany(inputs),
     declaredActions: actions,
   }),
   grants: new GrantService({

@@ -35,8 +35,11 @@ export interface Asker {
   readonly traceId: string;
 }
 
-/** Port: the policy enforcement point's decide (logs every decision, looks up live grants itself). */
-export type Decide = (input: EnforceInput) => Promise<EnforcedDecision>;
+/**
+ * Port: the policy enforcement point's decideMany (answers in input order; logs every decision —
+ * one decision-log write and one archive hand-off per call — and looks up live grants itself).
+ */
+export type Decide = (inputs: readonly EnforceInput[]) => Promise<EnforcedDecision[]>;
 
 export interface AuthorizeServiceDeps {
   readonly decide: Decide;
@@ -81,7 +84,9 @@ export class AuthorizeService {
 
   async authorize(asker: Asker, question: AuthorizeQuestion): Promise<AuthorizeAnswer> {
     this.check(asker, question);
-    return this.#decide(asker, question);
+    const [answer] = await this.#decide(asker, [question]);
+    if (!answer) throw new Error('the policy enforcement point answered no decision');
+    return answer;
   }
 
   /** Answers in order; any refused question refuses the whole batch before anything is decided. */
@@ -96,11 +101,17 @@ export class AuthorizeService {
     questions.forEach((question, index) => {
       this.check(asker, question, `body.requests.${index}`);
     });
-    return Promise.all(questions.map((question) => this.#decide(asker, question)));
+    return this.#decide(asker, questions);
   }
 
-  async #decide(asker: Asker, question: AuthorizeQuestion): Promise<AuthorizeAnswer> {
-    const decision = await this.deps.decide({
+  /** All questions in one decideMany: one decision-log write and one archive message for the batch. */
+  async #decide(asker: Asker, questions: readonly AuthorizeQuestion[]): Promise<AuthorizeAnswer[]> {
+    const decisions = await this.deps.decide(questions.map((question) => this.#input(asker, question)));
+    return decisions.map((decision) => this.#answer(decision));
+  }
+
+  #input(asker: Asker, question: AuthorizeQuestion): EnforceInput {
+    return {
       principal: {
         subject: question.subject.id,
         tenantId: question.subject.tenantId,
@@ -112,7 +123,10 @@ export class AuthorizeService {
       resource: question.resource,
       traceId: asker.traceId,
       source: 'api',
-    });
+    };
+  }
+
+  #answer(decision: EnforcedDecision): AuthorizeAnswer {
     return {
       allow: decision.allow,
       obligations: [...decision.obligations],

@@ -37,7 +37,7 @@ const setup = () => {
     ids: new SequentialIds(),
   });
   const decisions = new AuthorizeService({
-    decide: (input) => enforcer.decide(input),
+    decide: (inputs) => enforcer.decideMany(inputs),
     declaredActions: new Set(declaredActions(sources.schema)),
   });
   const grants = new GrantService({ repository: grantsTable, clock, ids: new SequentialIds() });

@@ -31,10 +31,11 @@ const question = (overrides: Partial<AuthorizeQuestion> = {}): AuthorizeQuestion
   ...overrides,
 });
 
-/** A decide port that records what it was asked and answers from a script. */
+/** A decideMany port that records what it was asked (and in how many calls) and answers from a script. */
 const fakeDecide = (answer: (input: EnforceInput, n: number) => Partial<EnforcedDecision> = () => ({})) => {
   const asked: EnforceInput[] = [];
-  const decide = async (input: EnforceInput): Promise<EnforcedDecision> => {
+  const calls: number[] = [];
+  const decideOne = async (input: EnforceInput): Promise<EnforcedDecision> => {
     asked.push(input);
     const n = asked.length;
     const scripted = answer(input, n);
@@ -50,7 +51,11 @@ const fakeDecide = (answer: (input: EnforceInput, n: number) => Partial<Enforced
       ...scripted,
     };
   };
-  return { decide, asked };
+  const decide = (inputs: readonly EnforceInput[]): Promise<EnforcedDecision[]> => {
+    calls.push(inputs.length);
+    return Promise.all(inputs.map(decideOne));
+  };
+  return { decide, asked, calls };
 };
 
 const setup = (answer?: Parameters<typeof fakeDecide>[0]) => {
@@ -58,6 +63,7 @@ const setup = (answer?: Parameters<typeof fakeDecide>[0]) => {
   return {
     service: new AuthorizeService({ decide: fake.decide, declaredActions: ACTIONS }),
     asked: fake.asked,
+    calls: fake.calls,
   };
 };
 
@@ -204,9 +210,12 @@ describe('AuthorizeService', () => {
   });
 
   describe('batch', () => {
-    it('answers every question in request order, whatever order the decisions complete in', async () => {
+    it('answers every question in request order, all decided (and logged) in one call', async () => {
       // Prepare
-      const { service } = setup((input) => ({ allow: input.action === 'experts:list', obligations: [] }));
+      const { service, calls } = setup((input) => ({
+        allow: input.action === 'experts:list',
+        obligations: [],
+      }));
       const questions = Array.from({ length: MAX_BATCH_REQUESTS }, (_, i) =>
         question({
           action: i % 3 === 0 ? 'experts:list' : 'experts:get',
@@ -220,6 +229,7 @@ describe('AuthorizeService', () => {
       // Assess
       expect(answers).toHaveLength(MAX_BATCH_REQUESTS);
       expect(answers.map((a) => a.allow)).toEqual(questions.map((q) => q.action === 'experts:list'));
+      expect(calls).toEqual([MAX_BATCH_REQUESTS]);
     });
 
     it(`refuses more than ${MAX_BATCH_REQUESTS} questions, deciding none`, async () => {
