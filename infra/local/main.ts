@@ -58,6 +58,21 @@ const exports = tokens.map((t) => `export ${envName(t.label)}='${t.token}'`).joi
 if (conductor.dataDir) writeFileSync(join(conductor.dataDir, 'tokens.env'), `${exports}\n`, { mode: 0o600 });
 
 const api = conductor.apiUrl;
+/** acme's experts (seeded now or on an earlier start), as route candidates for the printed example. */
+const candidates = await (async () => {
+  const operator = tokens.find((t) => t.label === 'acme-operator')?.token;
+  if (!operator) return [];
+  const reply = await fetch(`${api}/experts?limit=3`, { headers: { authorization: `Bearer ${operator}` } });
+  if (!reply.ok) return [];
+  return ((await reply.json()) as { items: { id: string }[] }).items.map((e) => e.id);
+})();
+const routeExample =
+  candidates.length > 0
+    ? `  curl -s -X POST -H "Authorization: Bearer $ACME_OPERATOR_TOKEN" -H 'Content-Type: application/json' \\
+       -d '{"taskId":"try-1","context":{"lang":"en","tokens":900},"candidates":${JSON.stringify(candidates)}}' \\
+       ${api}/router/route     # the expert for a task; GET /router/rationale/<rationaleId> says why
+`
+    : '';
 console.log(`
 Conductor is running (embedded runtime, ${conductor.dataDir ? `data in ${conductor.dataDir}` : 'in memory'}).
 
@@ -76,7 +91,7 @@ Try it:
        -d '{"name":"summarizer-large","type":"model","costPerCallUsd":0.02,"endpoint":"https://summarizer.example.com/v1/invoke"}' \\
        ${api}/experts
   curl -s -H "Authorization: Bearer $GLOBEX_VIEWER_TOKEN" ${api}/experts     # globex sees only its own
-
+${routeExample}
 Press Ctrl-C to stop.`);
 
 let stopping = false;

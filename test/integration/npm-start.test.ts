@@ -77,7 +77,8 @@ describe('npm start', () => {
     }
 
     const lines = curlLines(first.output());
-    expect(lines.length).toBeGreaterThanOrEqual(4);
+    expect(lines.length).toBeGreaterThanOrEqual(5);
+    expect(lines.some((line) => line.includes('/router/route') && line.includes('exp_'))).toBe(true);
     for (const line of lines) {
       const { stdout } = await run(
         'bash',
