@@ -84,6 +84,29 @@ afterAll(async () => {
   await h.conductor.stop();
 });
 
+describe('which function consumes the rewards queue', () => {
+  it('is not the router: a queue batch wired to it by mistake fails loudly instead of being answered with a 404', async () => {
+    // The handlers as the runtime loaded them (the runtime set their environment before importing).
+    const router = await import('../../functions/router/src/handler.js');
+    const sqsEvent = {
+      Records: [
+        {
+          messageId: 'm-1',
+          receiptHandle: 'r-1',
+          body: '{}',
+          attributes: { ApproximateReceiveCount: '1' },
+          messageAttributes: {},
+          md5OfBody: '',
+          eventSource: 'aws:sqs',
+          eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:conductor-rewards',
+          awsRegion: 'us-east-1',
+        },
+      ],
+    };
+    await expect(router.handler(sqsEvent as never, {} as never)).rejects.toThrow(/consumes no queue/);
+  });
+});
+
 describe('POST router/reward over HTTP', () => {
   it('route -> reward -> after the drain the model state reflects it', async () => {
     const routed = await route(tokens.acmeOperator, 'rw-1', [ids.a, ids.b]);
