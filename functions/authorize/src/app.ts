@@ -7,6 +7,7 @@ import {
   type RouteAuthorizer,
   type RouteRateLimiter,
 } from '#shared/http.js';
+import type { OperationTracer } from '#shared/telemetry.js';
 import type { AuthorizeService } from './domain/authorize.js';
 import type { DecisionLogService } from './domain/decisions.js';
 import type { DryRunService } from './domain/dry-run.js';
@@ -35,6 +36,8 @@ export interface AuthorizeAppDeps {
   readonly logger: Logger;
   readonly authorize: RouteAuthorizer;
   readonly rateLimit?: RouteRateLimiter;
+  /** Each route in its own trace segment (the service kit's traceOperation). */
+  readonly trace?: OperationTracer;
   readonly decisions: AuthorizeService;
   readonly grants: GrantService;
   readonly decisionLog: DecisionLogService;
@@ -47,6 +50,7 @@ export const makeAuthorizeApp = (deps: AuthorizeAppDeps) =>
     logger: deps.logger,
     authorize: deps.authorize,
     ...(deps.rateLimit ? { rateLimit: deps.rateLimit } : {}),
+    ...(deps.trace ? { trace: deps.trace } : {}),
     routes: [
       bind(authorize, ({ principal, tenantId, traceId, body }) =>
         deps.decisions.authorize({ principal, tenantId, traceId }, body),

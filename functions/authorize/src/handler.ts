@@ -63,6 +63,7 @@ const http = makeAuthorizeApp({
   logger,
   authorize: service.authorize,
   rateLimit: service.rateLimit,
+  trace: service.traceOperation,
   decisions: new AuthorizeService({
     decide: (inputs) => enforcer.decideMany(inputs),
     declaredActions: actions,

@@ -29,7 +29,7 @@ const env = parseEnv(
     REWARD_MAPPING_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(1_000),
   }),
 );
-const { logger, doc, events } = await makeServiceBasics('reward', env);
+const { logger, doc, events, traceOperation } = await makeServiceBasics('reward', env);
 
 const table = env.ROUTER_TABLE_NAME;
 const configs = new TenantRecordStore<RouterConfig>(doc, table, 'ROUTER_CONFIG');
@@ -38,7 +38,7 @@ const mappings = new TtlCache<RouterConfig['rewardMapping']>({
   clock: systemClock,
 });
 
-export const handler: (event: SQSEvent) => Promise<SQSBatchResponse> = makeRewardBatchHandler({
+const ingest = makeRewardBatchHandler({
   logger,
   consumer: new RewardConsumer({
     decisions: new TenantRecordStore<RouteDecision>(doc, table, 'ROUTE', DECISION_TTL_SECONDS),
@@ -57,3 +57,7 @@ export const handler: (event: SQSEvent) => Promise<SQSBatchResponse> = makeRewar
       logger.warn('reward_ingested event not published; the reward stands', { error: String(error) }),
   }),
 });
+
+/** One batch of the rewards queue, in its trace segment `conductor.reward.ingestRewards`. */
+export const handler = (event: SQSEvent): Promise<SQSBatchResponse> =>
+  traceOperation('ingestRewards', () => ingest(event));

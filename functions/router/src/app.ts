@@ -10,6 +10,7 @@ import {
   type RouteRateLimiter,
 } from '#shared/http.js';
 import type { Principal } from '#shared/identity.js';
+import type { OperationTracer } from '#shared/telemetry.js';
 import type { ExpertService } from './domain/experts.js';
 import { DEFAULT_REWARD_MAPPING } from './domain/reward-mapping.js';
 import type { RewardIntake } from './domain/rewards.js';
@@ -43,6 +44,8 @@ export interface RouterAppDeps {
   readonly rateLimit?: RouteRateLimiter;
   /** Which candidates the policy engine lets the caller route to (absent: every eligible one). */
   readonly candidatePolicy?: CandidatePolicyFor;
+  /** Each route in its own trace segment (the service kit's traceOperation). */
+  readonly trace?: OperationTracer;
 }
 
 /** `If-Match: "3"` (or `3`) -> 3; absent -> undefined; anything else is a 400. */
@@ -65,6 +68,7 @@ export const makeRouterApp = (deps: RouterAppDeps) =>
     logger: deps.logger,
     authorize: deps.authorize,
     ...(deps.rateLimit ? { rateLimit: deps.rateLimit } : {}),
+    ...(deps.trace ? { trace: deps.trace } : {}),
     routes: [
       bind(createExpert, async ({ tenantId, body }) => {
         const expert = await deps.experts.create(tenantId, body);

@@ -137,6 +137,7 @@ const http = makeRouterApp({
   authorize: service.authorize,
   rateLimit: service.rateLimit,
   candidatePolicy,
+  trace: service.traceOperation,
 });
 
 /**

@@ -19,6 +19,7 @@ import {
 import { hasAtLeast, type Principal, principalFromClaims, type Role, TENANT_ID_PATTERN } from './identity.js';
 import type { IdGenerator } from './ports.js';
 import { randomIds } from './ports.js';
+import type { OperationTracer } from './telemetry.js';
 
 export const API_BASE = '/api/conductor/v1';
 export const API_VERSION = 'v1';
@@ -169,6 +170,8 @@ export interface HttpAppOptions {
   readonly authorize?: RouteAuthorizer;
   readonly rateLimit?: RouteRateLimiter;
   readonly ids?: IdGenerator;
+  /** Runs each route's work in its own trace segment, named after its operationId (telemetry.ts). */
+  readonly trace?: OperationTracer;
 }
 
 /** Header naming the tenant a request acts in, when it is not the caller's own (needs a grant). */
@@ -396,16 +399,9 @@ export const httpApp = (options: HttpAppOptions) => {
     const query = validate('query', spec.query, event.queryStringParameters ?? {});
     const body = validate('body', spec.body, parsed);
 
-    const result = await route.impl({
-      tenantId,
-      params,
-      query,
-      body,
-      traceId,
-      logger: options.logger,
-      event,
-      principal,
-    });
+    const work = () =>
+      route.impl({ tenantId, params, query, body, traceId, logger: options.logger, event, principal });
+    const result = await (options.trace ? options.trace(spec.operationId, work) : work());
     const reply = result instanceof HttpReply ? result : new HttpReply(spec.success.status, result);
     const guarded = principal ? guardEgress(reply.body, tenantId, masks) : reply.body;
     return jsonResult(reply.status, guarded, traceId, { ...extraHeaders, ...reply.headers });

@@ -19,7 +19,7 @@ import {
   rateLimitHeaders,
 } from './rate-limit.js';
 import { makeSqsClient } from './sqs-client.js';
-import { clientInstrumentFor, telemetryFor } from './telemetry.js';
+import { telemetryFor, tracingFor } from './telemetry.js';
 
 /**
  * What every HTTP function needs besides its own env: the policy table (decisions, grants, rate
@@ -90,7 +90,7 @@ export const rateLimiterHook =
  */
 export const makeServiceBasics = async (serviceName: string, env: BaseEnv) => {
   const { logger, metrics } = telemetryFor(serviceName);
-  const instrument = await clientInstrumentFor(serviceName);
+  const { instrument, traceOperation } = await tracingFor(serviceName);
   const doc = makeDocumentClient({
     region: env.AWS_REGION,
     endpoint: env.AWS_ENDPOINT_URL_DYNAMODB,
@@ -106,7 +106,7 @@ export const makeServiceBasics = async (serviceName: string, env: BaseEnv) => {
         env.EVENT_BUS_NAME,
       )
     : undefined;
-  return { logger, metrics, instrument, doc, events };
+  return { logger, metrics, instrument, traceOperation, doc, events };
 };
 
 /**
@@ -120,7 +120,10 @@ export const makeHttpService = async <E extends z.ZodRawShape>(serviceName: stri
     ...parseEnv(httpServiceEnvSchema),
     ...parseEnv(z.object(extraEnv)),
   };
-  const { logger, metrics, instrument, doc, events } = await makeServiceBasics(serviceName, env);
+  const { logger, metrics, instrument, traceOperation, doc, events } = await makeServiceBasics(
+    serviceName,
+    env,
+  );
   const onLoadError = (error: unknown) =>
     logger.error('policy engine failed to load; denying all', error as Error);
   const engine =
@@ -146,5 +149,5 @@ export const makeHttpService = async <E extends z.ZodRawShape>(serviceName: stri
     onError: (error) => logger.warn('rate limiter unavailable; request admitted', { error: String(error) }),
   });
   const rateLimit = rateLimiterHook(limiter);
-  return { env, logger, metrics, instrument, doc, events, rateLimit, ...enforcement };
+  return { env, logger, metrics, instrument, traceOperation, doc, events, rateLimit, ...enforcement };
 };

@@ -9,20 +9,50 @@ export interface Telemetry {
 /** Wraps an AWS SDK client for tracing, or hands it back unchanged when tracing is off. */
 export type ClientInstrument = <T>(client: T) => T;
 
+/** Runs an operation in its own trace segment (`conductor.<service>.<operation>`), or just runs it. */
+export type OperationTracer = <T>(operation: string, work: () => Promise<T>) => Promise<T>;
+
 const untraced: ClientInstrument = (client) => client;
+const untracedOperation: OperationTracer = (_operation, work) => work();
+
+export interface Tracing {
+  readonly instrument: ClientInstrument;
+  readonly traceOperation: OperationTracer;
+}
 
 /**
- * X-Ray capture of AWS SDK clients (Powertools Tracer), loaded only when tracing is on. Importing
- * the X-Ray SDK installs cls-hooked's async hooks on every promise of the process even when the
- * Tracer then disables itself: about 8% of the embedded runtime's CPU per request. The embedded
- * runtime sets POWERTOOLS_TRACE_ENABLED=false, so it never loads it; on Lambda (active tracing in
- * ServiceFunction) the Tracer is loaded and decides for itself.
+ * X-Ray tracing of a service (DESIGN §9): AWS SDK clients captured, and each operation in a subsegment
+ * named `conductor.<service>.<operation>` (e.g. `conductor.router.routeTask`). The Powertools Tracer
+ * is loaded only when tracing is on: importing the X-Ray SDK installs cls-hooked's async hooks on
+ * every promise of the process even when the Tracer then disables itself, about 8% of the embedded
+ * runtime's CPU per request. The embedded runtime sets POWERTOOLS_TRACE_ENABLED=false, so it never
+ * loads it (both are then pass-throughs); on Lambda (active tracing in ServiceFunction) the Tracer is
+ * loaded and decides for itself.
  */
-export const clientInstrumentFor = async (serviceName: string): Promise<ClientInstrument> => {
-  if (process.env.POWERTOOLS_TRACE_ENABLED?.trim().toLowerCase() === 'false') return untraced;
+export const tracingFor = async (serviceName: string): Promise<Tracing> => {
+  if (process.env.POWERTOOLS_TRACE_ENABLED?.trim().toLowerCase() === 'false') {
+    return { instrument: untraced, traceOperation: untracedOperation };
+  }
   const { Tracer } = await import('@aws-lambda-powertools/tracer');
   const tracer = new Tracer({ serviceName });
-  return (client) => tracer.captureAWSv3Client(client);
+  return {
+    instrument: (client) => tracer.captureAWSv3Client(client),
+    traceOperation: async (operation, work) => {
+      const parent = tracer.isTracingEnabled() ? tracer.getSegment() : undefined;
+      if (!parent) return work();
+      const segment = parent.addNewSubsegment(`conductor.${serviceName}.${operation}`);
+      tracer.setSegment(segment);
+      try {
+        return await work();
+      } catch (error) {
+        tracer.addErrorAsMetadata(error as Error);
+        throw error;
+      } finally {
+        segment.close();
+        tracer.setSegment(parent);
+      }
+    },
+  };
 };
 
 /** Keys that must never reach a log line, wherever they appear in a logged object. */

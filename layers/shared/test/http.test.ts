@@ -90,7 +90,11 @@ const teapot = { ...testRoute, path: '/teapot' } as const satisfies RouteSpec;
 const slowDown = { ...testRoute, path: '/slow-down' } as const satisfies RouteSpec;
 
 const testApp = (
-  options: { ids?: SequentialIds; authorize?: Parameters<typeof httpApp>[0]['authorize'] } = {},
+  options: {
+    ids?: SequentialIds;
+    authorize?: Parameters<typeof httpApp>[0]['authorize'];
+    trace?: Parameters<typeof httpApp>[0]['trace'];
+  } = {},
 ) =>
   httpApp({
     logger,
@@ -613,5 +617,51 @@ describe('httpApp conventions', () => {
       // Assess
       expectUniformError(reply, 409, 'version_conflict');
     });
+  });
+});
+
+describe('httpApp trace segments', () => {
+  /** A tracer that records the operations it ran and how each ended. */
+  const recordingTracer = () => {
+    const ran: string[] = [];
+    const trace = async <T>(operation: string, work: () => Promise<T>): Promise<T> => {
+      try {
+        const value = await work();
+        ran.push(`${operation}:ok`);
+        return value;
+      } catch (error) {
+        ran.push(`${operation}:error`);
+        throw error;
+      }
+    };
+    return { ran, trace };
+  };
+
+  it('runs each route’s work in a segment named after its operationId, errors included', async () => {
+    // Prepare
+    const { ran, trace } = recordingTracer();
+    const app = testApp({ trace });
+
+    // Act
+    const ok = await invoke(
+      app,
+      httpEvent({ method: 'POST', path: '/echo', body: { text: 'hi' }, claims: acmeViewer }),
+    );
+    const brewing = await invoke(app, httpEvent({ method: 'GET', path: '/teapot' }));
+
+    // Assess
+    expect(ok.status).toBe(200);
+    expect(brewing.status).toBe(418);
+    expect(ran).toEqual([`${echo.operationId}:ok`, `${teapot.operationId}:error`]);
+  });
+
+  it('does not trace a request refused before its work (no token)', async () => {
+    const { ran, trace } = recordingTracer();
+    const refused = await invoke(
+      testApp({ trace }),
+      httpEvent({ method: 'POST', path: '/echo', body: { text: 'hi' } }),
+    );
+    expect(refused.status).toBe(401);
+    expect(ran).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { redactSecrets } from '#shared/telemetry.js';
+import { redactSecrets, tracingFor } from '#shared/telemetry.js';
 
 /** Nests `leaf` `levels` objects deep: { level: { level: ... leaf } }. */
 const nested = (levels: number, leaf: Record<string, unknown>): Record<string, unknown> => {
@@ -105,5 +105,41 @@ describe('redactSecrets', () => {
       null,
       undefined,
     ]);
+  });
+});
+
+describe('tracingFor', () => {
+  it('passes clients and operations through untouched when tracing is off', async () => {
+    // Prepare
+    const previous = process.env.POWERTOOLS_TRACE_ENABLED;
+    process.env.POWERTOOLS_TRACE_ENABLED = 'false';
+    try {
+      const client = { send: () => 'sent' };
+
+      // Act
+      const tracing = await tracingFor('router');
+      const value = await tracing.traceOperation('routeTask', async () => 42);
+
+      // Assess
+      expect(tracing.instrument(client)).toBe(client);
+      expect(value).toBe(42);
+      await expect(
+        tracing.traceOperation('routeTask', () => Promise.reject(new Error('boom'))),
+      ).rejects.toThrow('boom');
+    } finally {
+      if (previous === undefined) delete process.env.POWERTOOLS_TRACE_ENABLED;
+      else process.env.POWERTOOLS_TRACE_ENABLED = previous;
+    }
+  });
+
+  it('runs operations outside Lambda even with tracing on (no segment to hang them on)', async () => {
+    const previous = process.env.POWERTOOLS_TRACE_ENABLED;
+    delete process.env.POWERTOOLS_TRACE_ENABLED;
+    try {
+      const tracing = await tracingFor('router');
+      expect(await tracing.traceOperation('routeTask', async () => 'done')).toBe('done');
+    } finally {
+      if (previous !== undefined) process.env.POWERTOOLS_TRACE_ENABLED = previous;
+    }
   });
 });
