@@ -29,6 +29,8 @@ import { ROLES } from '#shared/identity.js';
 import { API_SETTINGS, FUNCTIONS, type FunctionEntry } from '../../../functions/meta/src/catalog.js';
 import type { QueueSpec } from '../../queues.js';
 import { tableSpec } from '../../tables.js';
+import { pascal } from './names.js';
+import { ConductorObservability, enforcesPolicies } from './observability.js';
 import { LAYER_POLICY_DIRS, type PolicyEngineName, PolicyLayer } from './policy-layer.js';
 import { ServiceFunction } from './service-function.js';
 import type { ConductorStatefulStack } from './stateful-stack.js';
@@ -112,6 +114,8 @@ export class ConductorApiStack extends Stack {
   readonly userPoolClient?: UserPoolClient;
   /** The Cedar policies and engine, attached to every function that enforces policies. */
   readonly policyLayer: PolicyLayer;
+  /** Router error budget burn and policy deny spike alarms, and the pillar dashboards (DESIGN §9). */
+  readonly observability: ConductorObservability;
 
   constructor(scope: Construct, id: string, props: ConductorApiStackProps) {
     super(scope, id, props);
@@ -154,6 +158,9 @@ export class ConductorApiStack extends Stack {
       stageName: '$default',
       autoDeploy: true,
       throttle: { ...API_SETTINGS.stageThrottle },
+      // Route-level metrics (dimension Route): the router's SLO alarms and the per-route dashboard
+      // graphs need them. CloudWatch bills them as custom metrics, about six per route.
+      detailedMetricsEnabled: true,
       accessLogSettings: { destination: new LogGroupLogDestination(accessLogs), format: ACCESS_LOG_FORMAT },
     });
 
@@ -164,6 +171,15 @@ export class ConductorApiStack extends Stack {
       functions[entry.name] = this.addFunction(entry, props, removalPolicy);
     }
     this.functions = functions;
+
+    this.observability = new ConductorObservability(this, 'Observability', {
+      stage: props.stage,
+      api: this.api,
+      httpStage: this.stage,
+      catalog,
+      functions,
+      stateful: props.stateful,
+    });
 
     new CfnOutput(this, 'ApiUrl', {
       value: this.stage.url,
@@ -176,7 +192,7 @@ export class ConductorApiStack extends Stack {
     const environment: Record<string, string> = {};
     const tables = entry.tables.map((id) => ({ spec: tableSpec(id), table: props.stateful.table(id) }));
     for (const { spec, table } of tables) environment[spec.envVar] = table.tableName;
-    const enforces = entry.routes.some((spec) => spec.auth === 'jwt');
+    const enforces = enforcesPolicies(entry);
     const sends = props.stateful.queueSpecs.filter((spec) => producesTo(spec, entry, enforces));
     const consumes = props.stateful.queueSpecs.filter((spec) => spec.consumer === entry.name);
     for (const spec of sends) environment[spec.envVar] = props.stateful.queue(spec.id).queueUrl;
@@ -382,11 +398,3 @@ const assertRoute = (fnName: string, spec: RouteSpec, routeKeys: Map<string, str
   if (owner) throw new Error(`Route '${key}' is served by both '${owner}' and '${fnName}'`);
   routeKeys.set(key, fnName);
 };
-
-/** `edge-sync` -> `EdgeSync`, `getHealth` -> `GetHealth`, `org-admin` -> `OrgAdmin`. */
-const pascal = (value: string): string =>
-  value
-    .split(/[^A-Za-z0-9]+/)
-    .filter((part) => part.length > 0)
-    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
-    .join('');

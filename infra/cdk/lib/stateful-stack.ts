@@ -1,5 +1,12 @@
 import { Aws, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
-import { Alarm, ComparisonOperator, type IAlarm, Stats, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import {
+  Alarm,
+  AnomalyDetectionAlarm,
+  ComparisonOperator,
+  type IAlarm,
+  Stats,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { AttributeType, BillingMode, type ITable, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { EventBus, type IEventBus } from 'aws-cdk-lib/aws-events';
@@ -29,6 +36,15 @@ export const QUEUE_RETENTION = Duration.days(14);
 const EVIDENCE_PREFIX = /^[a-z0-9][a-z0-9-]*\/$/;
 /** The period of the queue alarms: SQS sends its metrics to CloudWatch once a minute. */
 const ALARM_PERIOD = Duration.minutes(1);
+/**
+ * The queue depth anomaly alarm: 5-minute maxima of the visible messages, above a band of
+ * DEPTH_ANOMALY_STD_DEVS standard deviations for DEPTH_ANOMALY_PERIODS periods in a row (15 min).
+ * Five minutes smooths the decision-archive queue's batching saw-tooth; three in a row keeps a
+ * burst the consumer drains at once from paging anybody.
+ */
+const DEPTH_ANOMALY_PERIOD = Duration.minutes(5);
+const DEPTH_ANOMALY_PERIODS = 3;
+const DEPTH_ANOMALY_STD_DEVS = 3;
 
 export interface ConductorStatefulStackProps extends StackProps {
   /** Deployment stage; names the event bus and the KMS alias. */
@@ -100,9 +116,15 @@ export class ConductorStatefulStack extends Stack {
   readonly deadLetterQueues: Readonly<Record<string, IQueue>>;
   /** Where every alarm of the stack notifies (`conductor-<stage>-alarms`, encrypted with its own key). */
   readonly alarmTopic: ITopic;
-  /** The alarms of each queue, keyed by queue id: its DLQ is not empty, its oldest message is too old. */
+  /**
+   * The alarms of each queue, keyed by queue id: its DLQ is not empty, its oldest message is too
+   * old, its depth is above its anomaly detection band.
+   */
   readonly queueAlarms: Readonly<
-    Record<string, { readonly dlqNotEmpty: IAlarm; readonly oldestMessageAge: IAlarm }>
+    Record<
+      string,
+      { readonly dlqNotEmpty: IAlarm; readonly oldestMessageAge: IAlarm; readonly depthAnomaly: IAlarm }
+    >
   >;
   readonly #evidenceBucketArnImport: string;
 
@@ -216,13 +238,17 @@ export class ConductorStatefulStack extends Stack {
 
     // Queues hold accepted work (the decision archive's hand-off, later jobs and rewards): encrypted
     // with the data key, TLS only, kept as long as SQS allows, with a DLQ after maxReceiveCount.
-    // Each has two alarms: its DLQ holds a message (work that failed maxReceiveCount times and waits
-    // for an operator), and its oldest message is older than the spec's `maxAgeSeconds` (the
-    // consumer is not keeping up, or keeps failing).
+    // Each has three alarms: its DLQ holds a message (work that failed maxReceiveCount times and
+    // waits for an operator), its oldest message is older than the spec's `maxAgeSeconds` (the
+    // consumer is not keeping up, or keeps failing), and its depth is anomalously high for the time
+    // of day and week (a producer floods it, or the consumer slows down before the age alarm fires).
     this.queueSpecs = props.queues ?? QUEUES;
     const queues: Record<string, IQueue> = {};
     const deadLetterQueues: Record<string, IQueue> = {};
-    const queueAlarms: Record<string, { dlqNotEmpty: IAlarm; oldestMessageAge: IAlarm }> = {};
+    const queueAlarms: Record<
+      string,
+      { dlqNotEmpty: IAlarm; oldestMessageAge: IAlarm; depthAnomaly: IAlarm }
+    > = {};
     for (const spec of this.queueSpecs) {
       const deadLetterQueue = new Queue(this, `${constructIdOf(spec.id)}DeadLetterQueue`, {
         encryption: QueueEncryption.KMS,
@@ -272,11 +298,31 @@ export class ConductorStatefulStack extends Stack {
         evaluationPeriods: 1,
         treatMissingData: TreatMissingData.NOT_BREACHING,
       });
-      for (const alarm of [dlqNotEmpty, oldestMessageAge]) {
+      // DESIGN §9 "queue depth anomaly": an anomaly detection band (ANOMALY_DETECTION_BAND). CloudWatch
+      // creates and trains the model from the metric's history (up to two weeks of it); until it has
+      // one the alarm stays in INSUFFICIENT_DATA. Upper side only: an empty queue is fine.
+      const depthAnomaly = new AnomalyDetectionAlarm(
+        this,
+        `${constructIdOf(spec.id)}QueueDepthAnomalyAlarm`,
+        {
+          alarmName: `conductor-${props.stage}-${spec.id}-depth-anomaly`,
+          alarmDescription: `The ${spec.id} queue holds more visible messages than usual for this time (above ${DEPTH_ANOMALY_STD_DEVS} standard deviations for ${DEPTH_ANOMALY_PERIODS} x 5 min): a producer floods it, or its consumer '${spec.consumer}' slowed down or stopped.`,
+          metric: queue.metricApproximateNumberOfMessagesVisible({
+            period: DEPTH_ANOMALY_PERIOD,
+            statistic: Stats.MAXIMUM,
+          }),
+          stdDevs: DEPTH_ANOMALY_STD_DEVS,
+          comparisonOperator: ComparisonOperator.GREATER_THAN_UPPER_THRESHOLD,
+          evaluationPeriods: DEPTH_ANOMALY_PERIODS,
+          // SQS stops sending the metrics of a queue idle for six hours: that is not an anomaly.
+          treatMissingData: TreatMissingData.NOT_BREACHING,
+        },
+      );
+      for (const alarm of [dlqNotEmpty, oldestMessageAge, depthAnomaly]) {
         alarm.addAlarmAction(alarmAction);
         alarm.addOkAction(alarmAction);
       }
-      queueAlarms[spec.id] = { dlqNotEmpty, oldestMessageAge };
+      queueAlarms[spec.id] = { dlqNotEmpty, oldestMessageAge, depthAnomaly };
     }
     this.queues = queues;
     this.deadLetterQueues = deadLetterQueues;

@@ -11,6 +11,7 @@ import {
   type PolicyStatement,
   resourcesOf,
   type Synthesized,
+  statefulImport,
   synthConductor,
 } from './synth.js';
 
@@ -63,21 +64,10 @@ describe('ConductorApiStack', () => {
       .flatMap((policy) => (policy.Properties.PolicyDocument as { Statement: PolicyStatement[] }).Statement);
   };
 
-  /** The export the API stack imports for a stateful resource's attribute (or its Ref). */
   const importOfResource = (
     construct: { node: { defaultChild?: unknown } },
-    attribute: 'Arn' | 'Ref',
-  ): unknown => {
-    const logicalId = synth.stateful.getLogicalId(construct.node.defaultChild as never);
-    const value = attribute === 'Ref' ? { Ref: logicalId } : { 'Fn::GetAtt': [logicalId, attribute] };
-    const outputs = synth.statefulTemplate.toJSON().Outputs as Record<
-      string,
-      { Value: unknown; Export?: { Name: string } }
-    >;
-    const output = Object.values(outputs).find((o) => JSON.stringify(o.Value) === JSON.stringify(value));
-    expect(output?.Export?.Name).toBeDefined();
-    return { 'Fn::ImportValue': output?.Export?.Name };
-  };
+    attribute: 'Arn' | 'Ref' | 'QueueName',
+  ) => statefulImport(synth, construct, attribute);
 
   /** The export the API stack imports for a table attribute, read from the stateful template. */
   const importOf = (tableId: string, attribute: 'Arn'): unknown =>

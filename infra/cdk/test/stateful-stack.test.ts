@@ -322,6 +322,41 @@ describe('ConductorStatefulStack', () => {
           OKActions: [topicRef()],
         });
       });
+
+      it(`alarms when the ${spec.id} queue's depth is above its anomaly detection band`, () => {
+        const queueId = logicalIdOf(synth.stateful.queue(spec.id));
+        const found = alarms().filter((alarm) =>
+          JSON.stringify(alarm.Properties.Metrics ?? []).includes(`"${queueId}","QueueName"`),
+        );
+        expect(found).toHaveLength(1);
+        expect(found[0]?.Properties).toMatchObject({
+          AlarmName: `conductor-prod-${spec.id}-depth-anomaly`,
+          ComparisonOperator: 'GreaterThanUpperThreshold',
+          ThresholdMetricId: 'expr_1',
+          EvaluationPeriods: 3,
+          TreatMissingData: 'notBreaching',
+          Metrics: [
+            { Id: 'expr_1', Expression: 'ANOMALY_DETECTION_BAND(m0, 3)', ReturnData: true },
+            {
+              Id: 'm0',
+              ReturnData: true,
+              MetricStat: {
+                Metric: {
+                  Namespace: 'AWS/SQS',
+                  MetricName: 'ApproximateNumberOfMessagesVisible',
+                  Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }],
+                },
+                Period: 300,
+                Stat: 'Maximum',
+              },
+            },
+          ],
+          AlarmActions: [topicRef()],
+          OKActions: [topicRef()],
+        });
+        expect(found[0]?.Properties.Threshold).toBeUndefined();
+        expect(synth.stateful.queueAlarms[spec.id]?.depthAnomaly).toBeDefined();
+      });
     }
 
     it('fires the rewards age alarm at 60 s (a reward must change decisions within 60 s), the archive one at 15 min', () => {
@@ -332,7 +367,8 @@ describe('ConductorStatefulStack', () => {
     });
 
     it('has no other alarms, and every alarm notifies the topic', () => {
-      expect(alarms()).toHaveLength(2 * QUEUES.length);
+      // DLQ not empty, oldest message age, depth anomaly.
+      expect(alarms()).toHaveLength(3 * QUEUES.length);
       for (const alarm of alarms()) {
         expect(alarm.Properties.AlarmActions).toEqual([topicRef()]);
         expect(alarm.Properties.OKActions).toEqual([topicRef()]);

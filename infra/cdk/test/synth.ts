@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import { expect } from 'vitest';
 import { buildApp, type ConductorApp, type ConductorAppProps } from '../lib/app.js';
 import { REPO_ROOT } from '../lib/service-function.js';
 
@@ -87,4 +88,24 @@ export const allPolicyStatements = (template: Template): { where: string; statem
     }
   }
   return out;
+};
+
+/**
+ * The `Fn::ImportValue` by which the API stack reads a stateful resource's attribute (or its Ref):
+ * finds the stateful stack's export of that value (and fails the test if there is none).
+ */
+export const statefulImport = (
+  synth: Synthesized,
+  construct: { node: { defaultChild?: unknown } },
+  attribute: 'Arn' | 'Ref' | 'QueueName',
+): unknown => {
+  const logicalId = synth.stateful.getLogicalId(construct.node.defaultChild as never);
+  const value = attribute === 'Ref' ? { Ref: logicalId } : { 'Fn::GetAtt': [logicalId, attribute] };
+  const outputs = synth.statefulTemplate.toJSON().Outputs as Record<
+    string,
+    { Value: unknown; Export?: { Name: string } }
+  >;
+  const output = Object.values(outputs).find((o) => JSON.stringify(o.Value) === JSON.stringify(value));
+  expect(output?.Export?.Name).toBeDefined();
+  return { 'Fn::ImportValue': output?.Export?.Name };
 };

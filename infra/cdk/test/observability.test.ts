@@ -1,0 +1,361 @@
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { routeKeyOf } from '#shared/http.js';
+import { authorizeRoutes } from '../../../functions/authorize/src/routes.js';
+import { FUNCTIONS } from '../../../functions/meta/src/catalog.js';
+import { QUEUES } from '../../queues.js';
+import { ConductorApiStack } from '../lib/api-stack.js';
+import { BURN_RATE_ALERTS, burnRateThreshold, enforcesPolicies, ROUTE_SLO } from '../lib/observability.js';
+import { ConductorStatefulStack } from '../lib/stateful-stack.js';
+import { type Synthesized, statefulImport, synthConductor } from './synth.js';
+
+type Resource = { Type: string; Properties: Record<string, unknown> };
+type MetricQuery = {
+  Id: string;
+  Expression?: string;
+  ReturnData?: boolean;
+  MetricStat?: {
+    Metric: { Namespace: string; MetricName: string; Dimensions: { Name: string; Value: unknown }[] };
+    Period: number;
+    Stat: string;
+  };
+};
+
+const ROUTER_ROUTE = 'POST /api/conductor/v1/router/route';
+
+describe('Observability (DESIGN §9)', () => {
+  let synth: Synthesized;
+  let resources: Record<string, Resource>;
+  let apiRef: unknown;
+  let topicImport: unknown;
+
+  beforeAll(() => {
+    synth = synthConductor();
+    resources = synth.apiTemplate.toJSON().Resources as Record<string, Resource>;
+    apiRef = { Ref: synth.api.getLogicalId(synth.api.api.node.defaultChild as never) };
+    topicImport = importOf(synth.stateful.alarmTopic, 'Ref');
+  });
+  afterAll(() => synth?.dispose());
+
+  const importOf = (
+    construct: { node: { defaultChild?: unknown } },
+    attribute: 'Arn' | 'Ref' | 'QueueName',
+  ) => statefulImport(synth, construct, attribute);
+
+  const ofType = (type: string): Resource[] => Object.values(resources).filter((r) => r.Type === type);
+  const alarmNamed = (name: string): Resource['Properties'] => {
+    const found = [...ofType('AWS::CloudWatch::Alarm'), ...ofType('AWS::CloudWatch::CompositeAlarm')].filter(
+      (alarm) => alarm.Properties.AlarmName === name,
+    );
+    expect(found, name).toHaveLength(1);
+    return found[0]?.Properties ?? {};
+  };
+  const logicalIdOfAlarmNamed = (name: string): string =>
+    Object.entries(resources).find(([, r]) => r.Properties?.AlarmName === name)?.[0] ?? '';
+  const dashboardBody = (name: string): string => {
+    const found = ofType('AWS::CloudWatch::Dashboard').filter((d) => d.Properties.DashboardName === name);
+    expect(found, name).toHaveLength(1);
+    return JSON.stringify(found[0]?.Properties.DashboardBody);
+  };
+  const functionRef = (name: string) => {
+    const fn = synth.api.functions[name];
+    if (!fn) throw new Error(`no function ${name}`);
+    return { Ref: synth.api.getLogicalId(fn.function.node.defaultChild as CfnFunction) };
+  };
+
+  it('enables detailed (per-route) metrics on the stage', () => {
+    synth.apiTemplate.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      DefaultRouteSettings: { DetailedMetricsEnabled: true },
+    });
+  });
+
+  describe('router error budget burn', () => {
+    it(`watches ${ROUTER_ROUTE} with a 99.9 % SLO`, () => {
+      expect(ROUTE_SLO.routeKey).toBe(ROUTER_ROUTE);
+      expect(ROUTE_SLO.errorBudget).toBeCloseTo(1 - ROUTE_SLO.objective, 9);
+      expect(FUNCTIONS.find((entry) => entry.name === 'router')?.routes.map(routeKeyOf)).toContain(
+        ROUTER_ROUTE,
+      );
+      expect(BURN_RATE_ALERTS.map(burnRateThreshold)).toEqual([0.0144, 0.006]);
+    });
+
+    const windows = [
+      { alert: 'fast', label: '1h', period: 3600, threshold: 0.0144 },
+      { alert: 'fast', label: '5m', period: 300, threshold: 0.0144 },
+      { alert: 'slow', label: '6h', period: 21600, threshold: 0.006 },
+      { alert: 'slow', label: '30m', period: 1800, threshold: 0.006 },
+    ];
+    for (const window of windows) {
+      it(`alarms when the route's 5xx ratio over ${window.label} is above ${window.threshold} (${window.alert} burn), without notifying by itself`, () => {
+        const alarm = alarmNamed(`conductor-prod-router-route-5xx-ratio-${window.label}`);
+        expect(alarm).toMatchObject({
+          ComparisonOperator: 'GreaterThanThreshold',
+          Threshold: window.threshold,
+          EvaluationPeriods: 1,
+          TreatMissingData: 'notBreaching',
+        });
+        const metrics = alarm.Metrics as MetricQuery[];
+        expect(metrics.find((m) => m.ReturnData !== false)?.Expression).toBe('FILL(errors, 0) / requests');
+        for (const [id, metricName] of [
+          ['errors', '5xx'],
+          ['requests', 'Count'],
+        ]) {
+          expect(metrics.find((m) => m.Id === id)?.MetricStat).toEqual({
+            Metric: {
+              Namespace: 'AWS/ApiGateway',
+              MetricName: metricName,
+              Dimensions: [
+                { Name: 'ApiId', Value: apiRef },
+                { Name: 'Route', Value: ROUTER_ROUTE },
+                { Name: 'Stage', Value: '$default' },
+              ],
+            },
+            Period: window.period,
+            Stat: 'Sum',
+          });
+        }
+        // Only the composite alarm pages: one window alone is a blip (short) or stale (long).
+        expect(alarm.AlarmActions).toBeUndefined();
+        expect(alarm.OKActions).toBeUndefined();
+      });
+    }
+
+    for (const [alert, long, short] of [
+      ['fast', '1h', '5m'],
+      ['slow', '6h', '30m'],
+    ] as const) {
+      it(`fires the ${alert}-burn composite alarm when both the ${long} and ${short} windows breach, and notifies the topic`, () => {
+        const alarm = alarmNamed(`conductor-prod-router-route-error-budget-${alert}-burn`);
+        expect(alarm.AlarmRule).toEqual({
+          'Fn::Join': [
+            '',
+            [
+              '(ALARM("',
+              {
+                'Fn::GetAtt': [logicalIdOfAlarmNamed(`conductor-prod-router-route-5xx-ratio-${long}`), 'Arn'],
+              },
+              '") AND ALARM("',
+              {
+                'Fn::GetAtt': [
+                  logicalIdOfAlarmNamed(`conductor-prod-router-route-5xx-ratio-${short}`),
+                  'Arn',
+                ],
+              },
+              '"))',
+            ],
+          ],
+        });
+        expect(alarm.AlarmActions).toEqual([topicImport]);
+        expect(alarm.OKActions).toEqual([topicImport]);
+      });
+    }
+  });
+
+  describe('policy deny spike', () => {
+    const enforcers = FUNCTIONS.filter(enforcesPolicies).map((entry) => entry.name);
+
+    it('covers exactly the functions with token routes (router and authorize)', () => {
+      expect(enforcers).toEqual(['router', 'authorize']);
+      const denySpikes = ofType('AWS::CloudWatch::Alarm').filter((alarm) =>
+        String(alarm.Properties.AlarmName).endsWith('-policy-deny-spike'),
+      );
+      expect(denySpikes.map((alarm) => alarm.Properties.AlarmName).sort()).toEqual(
+        enforcers.map((name) => `conductor-prod-${name}-policy-deny-spike`).sort(),
+      );
+    });
+
+    for (const name of ['router', 'authorize']) {
+      it(`alarms when the ${name} function's PolicyDenied is above its anomaly detection band`, () => {
+        const alarm = alarmNamed(`conductor-prod-${name}-policy-deny-spike`);
+        expect(alarm).toMatchObject({
+          ComparisonOperator: 'GreaterThanUpperThreshold',
+          ThresholdMetricId: 'expr_1',
+          EvaluationPeriods: 2,
+          TreatMissingData: 'notBreaching',
+          AlarmActions: [topicImport],
+          OKActions: [topicImport],
+        });
+        expect(alarm.Threshold).toBeUndefined();
+        expect(alarm.Metrics).toEqual([
+          {
+            Id: 'expr_1',
+            Expression: 'ANOMALY_DETECTION_BAND(m0, 3)',
+            Label: 'Anomaly Detection Band',
+            ReturnData: true,
+          },
+          {
+            Id: 'm0',
+            ReturnData: true,
+            MetricStat: {
+              Metric: {
+                Namespace: 'Conductor',
+                MetricName: 'PolicyDenied',
+                Dimensions: [{ Name: 'service', Value: name }],
+              },
+              Period: 300,
+              Stat: 'Sum',
+            },
+          },
+        ]);
+      });
+    }
+  });
+
+  it('names every API-side alarm conductor-prod-* and has every notifying one notify the alarm topic', () => {
+    const alarms = [...ofType('AWS::CloudWatch::Alarm'), ...ofType('AWS::CloudWatch::CompositeAlarm')];
+    // 4 burn-rate windows, 2 burn-rate composites, one deny spike per enforcer.
+    expect(alarms).toHaveLength(4 + 2 + FUNCTIONS.filter(enforcesPolicies).length);
+    const silent: string[] = [];
+    for (const alarm of alarms) {
+      // The topic policy lets CloudWatch publish for alarms named conductor-<stage>-* only.
+      expect(String(alarm.Properties.AlarmName)).toMatch(/^conductor-prod-/);
+      if (alarm.Properties.AlarmActions === undefined) {
+        silent.push(String(alarm.Properties.AlarmName));
+        continue;
+      }
+      expect(alarm.Properties.AlarmActions).toEqual([topicImport]);
+      expect(alarm.Properties.OKActions).toEqual([topicImport]);
+    }
+    // The only silent alarms are the burn-rate windows, which the composites combine.
+    expect(silent.sort()).toEqual(
+      ['1h', '5m', '6h', '30m'].map((label) => `conductor-prod-router-route-5xx-ratio-${label}`).sort(),
+    );
+  });
+
+  describe('dashboards', () => {
+    it('creates one dashboard per pillar that exists: router and policy', () => {
+      expect(
+        ofType('AWS::CloudWatch::Dashboard')
+          .map((d) => d.Properties.DashboardName)
+          .sort(),
+      ).toEqual(['conductor-prod-policy', 'conductor-prod-router']);
+      expect(Object.keys(synth.api.observability.dashboards).sort()).toEqual(['policy', 'router']);
+    });
+
+    it('router: per-route requests, 4xx, 5xx and p95 latency of the router routes', () => {
+      const body = dashboardBody('conductor-prod-router');
+      const router = FUNCTIONS.find((entry) => entry.name === 'router');
+      for (const spec of router?.routes ?? []) {
+        expect(body).toContain(`\\"Route\\",\\"${routeKeyOf(spec)}\\"`);
+      }
+      for (const metric of [
+        '\\"Count\\"',
+        '\\"4xx\\"',
+        '\\"5xx\\"',
+        '\\"Latency\\"',
+        '\\"stat\\":\\"p95\\"',
+      ]) {
+        expect(body).toContain(metric);
+      }
+      // The error budget burn rate graph and the status of the burn alerts.
+      expect(body).toContain(`FILL(errors, 0) / requests / ${ROUTE_SLO.errorBudget}`);
+      for (const alert of ['fast', 'slow']) {
+        expect(body).toContain(
+          JSON.stringify({
+            'Fn::GetAtt': [
+              logicalIdOfAlarmNamed(`conductor-prod-router-route-error-budget-${alert}-burn`),
+              'Arn',
+            ],
+          }),
+        );
+      }
+    });
+
+    it('router: duration p95, errors, throttles and concurrency of the router and reward functions', () => {
+      const body = dashboardBody('conductor-prod-router');
+      for (const name of ['router', 'reward']) expect(body).toContain(JSON.stringify(functionRef(name)));
+      expect(body).not.toContain(JSON.stringify(functionRef('authorize')));
+      for (const metric of ['Duration', 'Errors', 'Throttles', 'ConcurrentExecutions']) {
+        expect(body).toContain(`\\"AWS/Lambda\\",\\"${metric}\\"`);
+      }
+    });
+
+    it('router: the rewards queue (visible, oldest age, DLQ visible) and exploration per tenant through SEARCH', () => {
+      const body = dashboardBody('conductor-prod-router');
+      expect(body).toContain(JSON.stringify(importOf(synth.stateful.queue('rewards'), 'QueueName')));
+      const dlq = synth.stateful.deadLetterQueues.rewards;
+      if (!dlq) throw new Error('no rewards DLQ');
+      expect(body).toContain(JSON.stringify(importOf(dlq, 'QueueName')));
+      expect(body).toContain('ApproximateNumberOfMessagesVisible');
+      expect(body).toContain('ApproximateAgeOfOldestMessage');
+      expect(body).not.toContain(
+        JSON.stringify(importOf(synth.stateful.queue('decision-archive'), 'QueueName')),
+      );
+      for (const [metric, statistic] of [
+        ['RouteExploration', 'Average'],
+        ['RouteExplorationCapped', 'Sum'],
+      ]) {
+        expect(body).toContain(
+          `SEARCH('{Conductor,service,tenant} service=\\\\\\"router\\\\\\" MetricName=\\\\\\"${metric}\\\\\\"', '${statistic}', 300)`,
+        );
+      }
+    });
+
+    it('policy: decisions, denies and cache hit rate per enforcing service, and the deny spike alarms', () => {
+      const body = dashboardBody('conductor-prod-policy');
+      for (const name of FUNCTIONS.filter(enforcesPolicies).map((entry) => entry.name)) {
+        for (const metric of ['PolicyDecisions', 'PolicyDenied', 'PolicyCacheHits']) {
+          expect(body).toContain(`\\"Conductor\\",\\"${metric}\\",\\"service\\",\\"${name}\\"`);
+        }
+        expect(body).toContain(
+          JSON.stringify({
+            'Fn::GetAtt': [logicalIdOfAlarmNamed(`conductor-prod-${name}-policy-deny-spike`), 'Arn'],
+          }),
+        );
+      }
+      expect(body).toMatch(/100 \* FILL\(hits0, 0\) \/ decisions0/);
+    });
+
+    it('policy: the authorize routes, the authorize function and the decision-archive queue', () => {
+      const body = dashboardBody('conductor-prod-policy');
+      for (const spec of authorizeRoutes) expect(body).toContain(`\\"Route\\",\\"${routeKeyOf(spec)}\\"`);
+      expect(body).not.toContain(`\\"Route\\",\\"${ROUTER_ROUTE}\\"`);
+      expect(body).toContain(JSON.stringify(functionRef('authorize')));
+      const archive = QUEUES.find((spec) => spec.id === 'decision-archive');
+      expect(archive).toBeDefined();
+      expect(body).toContain(JSON.stringify(importOf(synth.stateful.queue('decision-archive'), 'QueueName')));
+      const dlq = synth.stateful.deadLetterQueues['decision-archive'];
+      if (!dlq) throw new Error('no decision-archive DLQ');
+      expect(body).toContain(JSON.stringify(importOf(dlq, 'QueueName')));
+    });
+  });
+});
+
+describe('Observability follows the catalog', () => {
+  let outdir = '';
+  beforeAll(() => {
+    mkdirSync(tmpdir(), { recursive: true });
+    outdir = mkdtempSync(join(tmpdir(), 'cdk.out-observability-'));
+  });
+  afterAll(() => rmSync(outdir, { recursive: true, force: true }));
+
+  it('gives every function with token routes a deny spike alarm, and skips what the catalog does not serve', () => {
+    const app = new App({ outdir, context: { 'aws:cdk:bundling-stacks': [] } });
+    const stateful = new ConductorStatefulStack(app, 'S', { stage: 'test', queues: [] });
+    const meta = FUNCTIONS.find((entry) => entry.name === 'meta');
+    if (!meta) throw new Error('no meta entry');
+    const ledger = {
+      name: 'ledger',
+      description: 'test',
+      entry: 'functions/meta/src/handler.ts',
+      routes: authorizeRoutes.filter((spec) => spec.auth === 'jwt').slice(0, 1),
+      tables: ['policy'],
+    };
+    const api = new ConductorApiStack(app, 'A', { stage: 'test', stateful, functions: [meta, ledger] });
+    const template = Template.fromStack(api);
+    const names = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map(
+      (alarm) => (alarm as Resource).Properties.AlarmName,
+    );
+    // No router route: no burn-rate alarms; no router: no router dashboard.
+    expect(names).toEqual(['conductor-test-ledger-policy-deny-spike']);
+    template.resourceCountIs('AWS::CloudWatch::CompositeAlarm', 0);
+    expect(Object.keys(api.observability.dashboards)).toEqual(['policy']);
+    template.hasResourceProperties('AWS::CloudWatch::Dashboard', { DashboardName: 'conductor-test-policy' });
+  });
+});
