@@ -244,6 +244,9 @@ export interface RoutingServiceDeps {
 /** How many top feature contributions a rationale names (the strategies' default). */
 const TOP_FEATURES = 5;
 
+/** How many model states an instance keeps (the least recently loaded go first). */
+export const MODEL_CACHE_ENTRIES = 256;
+
 /** Default age bound of the router's in-memory model states: well inside the 60 s freshness bound. */
 export const MODEL_CACHE_MS = 5_000;
 
@@ -265,7 +268,12 @@ export class RoutingService {
   readonly #exploration: ExplorationBudget;
 
   constructor(private readonly deps: RoutingServiceDeps) {
-    this.#models = new TtlCache({ ttlMs: deps.modelCacheMs ?? MODEL_CACHE_MS, clock: deps.clock });
+    this.#models = new TtlCache({
+      ttlMs: deps.modelCacheMs ?? MODEL_CACHE_MS,
+      clock: deps.clock,
+      // A LinUCB state can weigh ~100 KB (and its A⁻¹ as much again): bound the memory, not just the age.
+      maxEntries: MODEL_CACHE_ENTRIES,
+    });
     this.#exploration = deps.exploration ?? new ExplorationBudget();
   }
 
