@@ -426,5 +426,23 @@ describe('what a route may route to: health and policy', () => {
     ).filter((d) => d.input.action === 'router:route-to' && d.input.resource.id === restricted);
     expect(routeTo.some((d) => !d.allow)).toBe(true);
     expect(routeTo.some((d) => d.allow)).toBe(true);
+    // The route-level decisions (router:route) are on record too, written with the candidates'.
+    const routeLevel = await h.call('GET', '/policy/decisions?limit=100&action=router:route', {
+      token: admin,
+    });
+    const routeTraces = new Set(
+      (routeLevel.json.items as { traceId: string; allow: boolean }[])
+        .filter((d) => d.allow)
+        .map((d) => d.traceId),
+    );
+    const candidateTraces = [
+      ...new Set(
+        (decisions.json.items as { traceId: string; input: { resource: { id?: string } } }[])
+          .filter((d) => d.input.resource.id === restricted)
+          .map((d) => d.traceId),
+      ),
+    ];
+    expect(candidateTraces.length).toBeGreaterThanOrEqual(3);
+    for (const trace of candidateTraces) expect(routeTraces.has(trace)).toBe(true);
   });
 });

@@ -10,6 +10,7 @@ import {
   type RouteRateLimiter,
 } from '#shared/http.js';
 import type { Principal } from '#shared/identity.js';
+import type { DecideMany } from '#shared/policy/enforcer.js';
 import type { OperationTracer } from '#shared/telemetry.js';
 import type { ExpertService } from './domain/experts.js';
 import { DEFAULT_REWARD_MAPPING } from './domain/reward-mapping.js';
@@ -31,8 +32,15 @@ import {
   updateRouterConfig,
 } from './routes.js';
 
-/** The policy question a route asks about its candidates, per request (the handler binds the engine). */
-export type CandidatePolicyFor = (principal: Principal, traceId: string) => CandidatePolicy;
+/**
+ * The policy question a route asks about its candidates, per request (the handler binds the engine);
+ * `decideMany` is the request's own (it carries the route-level decision's record into the same write).
+ */
+export type CandidatePolicyFor = (
+  principal: Principal,
+  traceId: string,
+  decideMany: DecideMany | undefined,
+) => CandidatePolicy;
 
 export interface RouterAppDeps {
   readonly logger: Logger;
@@ -100,7 +108,7 @@ export const makeRouterApp = (deps: RouterAppDeps) =>
         await deps.experts.remove(tenantId, params.expertId, expectedVersionOf(event));
         return new HttpReply(204, undefined);
       }),
-      bind(routeTask, ({ tenantId, body, traceId, principal }) => {
+      bind(routeTask, ({ tenantId, body, traceId, principal, decideMany }) => {
         // The PRD's body names the tenant; the request acts in the tenant the kernel decided.
         if (body.tenantId !== undefined && body.tenantId !== tenantId) {
           throw new ForbiddenError(
@@ -113,7 +121,7 @@ export const makeRouterApp = (deps: RouterAppDeps) =>
           tenantId,
           { taskId: body.taskId, context: body.context, candidates: body.candidates },
           traceId,
-          deps.candidatePolicy?.(principal, traceId),
+          deps.candidatePolicy?.(principal, traceId, decideMany),
         );
       }),
       bind(postReward, async ({ tenantId, body, traceId }) => {

@@ -105,8 +105,8 @@ const sqs = makeSqsClient({
  * route to (action router:route-to, the expert as resource with its tenant and, when its metadata
  * has a string `classification`, that classification): every answer is a logged decision.
  */
-const candidatePolicy: CandidatePolicyFor = (principal, traceId) => async (candidates) => {
-  const answers = await service.decideMany(
+const candidatePolicy: CandidatePolicyFor = (principal, traceId, decideMany) => async (candidates) => {
+  const answers = await (decideMany ?? service.decideMany)(
     candidates.map((expert) => {
       const classification = expert.metadata.classification;
       return {

@@ -390,6 +390,8 @@ export const routeTask = {
   auth: 'jwt',
   minRole: 'operator',
   action: 'router:route',
+  // The route-level record goes out with the candidates' policy decisions, in one write.
+  deferDecisionLog: true,
   body: routeRequestSchema,
   maxBodyBytes: MAX_ROUTE_BODY_BYTES,
   success: { status: 200, description: 'The decision', schema: routeAnswerSchema },

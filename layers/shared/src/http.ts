@@ -17,6 +17,7 @@ import {
   ValidationError,
 } from './errors.js';
 import { hasAtLeast, type Principal, principalFromClaims, type Role, TENANT_ID_PATTERN } from './identity.js';
+import type { DecideMany } from './policy/enforcer.js';
 import type { IdGenerator } from './ports.js';
 import { randomIds } from './ports.js';
 import type { OperationTracer } from './telemetry.js';
@@ -73,6 +74,13 @@ export interface RouteSpec<
   readonly rateFamily?: string;
   /** Error statuses this route can answer besides the ones every route can (401/403/429/500). */
   readonly errors: readonly number[];
+  /**
+   * The route-level allow's record is written with the handler's first `decideMany` (one write
+   * instead of two), or by the kernel after the handler — always before any answer, error answers
+   * included. Only for routes whose handler does nothing durable before that first `decideMany` or
+   * its return (a deny is recorded at once, as everywhere).
+   */
+  readonly deferDecisionLog?: boolean;
 }
 
 export const routeKeyOf = (spec: Pick<RouteSpec, 'method' | 'path'>): string =>
@@ -87,6 +95,11 @@ export interface RequestInput<P, Q, B> {
   readonly traceId: string;
   readonly logger: Logger;
   readonly event: HttpEvent;
+  /**
+   * On a `deferDecisionLog` route: decides resource-level questions (one write, carrying the
+   * route-level record). Undefined elsewhere.
+   */
+  readonly decideMany?: DecideMany;
 }
 
 type Out<S> = S extends z.ZodType ? z.output<S> : undefined;
@@ -123,6 +136,16 @@ export interface RouteAuthorization {
   /** Fields to mask in every object of the response (policy `@mask` obligations). */
   readonly masks: readonly string[];
   readonly decisionId?: string;
+  /** For a `deferDecisionLog` route: the allow's record, not yet written (see RouteSpec). */
+  readonly deferred?: DeferredDecisionLog;
+}
+
+/** A route-level decision whose record waits for the request's first batch of decisions. */
+export interface DeferredDecisionLog {
+  /** Decides resource-level questions, writing the route-level record in the same write. */
+  readonly decideMany: DecideMany;
+  /** Writes the route-level record if no batch has (the kernel calls it before any answer). */
+  flush(): Promise<void>;
 }
 
 /**
@@ -136,6 +159,8 @@ export type RouteAuthorizer = (request: {
   /** The tenant the request acts in: the caller's own, or the one named in X-Conductor-Tenant. */
   readonly tenantId: string;
   readonly traceId: string;
+  /** The route defers its allow's record (RouteSpec.deferDecisionLog). */
+  readonly defer?: boolean;
 }) => Promise<RouteAuthorization>;
 
 /** A role ladder for tests that do not exercise the policy engine: minRole, same tenant only. */
@@ -346,6 +371,7 @@ export const httpApp = (options: HttpAppOptions) => {
     let tenantId = '';
     let masks: readonly string[] = [];
     let extraHeaders: Readonly<Record<string, string>> = {};
+    let deferred: DeferredDecisionLog | undefined;
     if (spec.auth === 'jwt' && authorize) {
       const identity = principalFromClaims(event.requestContext?.authorizer?.jwt?.claims);
       if (!identity.ok) throw new UnauthorizedError(`Unauthorized: ${identity.reason}.`);
@@ -359,14 +385,45 @@ export const httpApp = (options: HttpAppOptions) => {
       tenantId = named ?? principal.tenantId;
       options.logger.appendKeys({ tenantId: principal.tenantId });
       // The tenant's rate-limit counter and the policy decision are independent round trips: run them
-      // together. A request that is both limited and denied gets whichever refusal settles first.
-      const [limitHeaders, decision] = await Promise.all([
+      // together. A request that is both limited and denied gets the policy's refusal.
+      const [limited, authorized] = await Promise.allSettled([
         options.rateLimit?.(principal.tenantId, spec.rateFamily ?? 'default'),
-        authorize({ principal, spec, tenantId, traceId }),
+        authorize({ principal, spec, tenantId, traceId, ...(spec.deferDecisionLog ? { defer: true } : {}) }),
       ]);
-      extraHeaders = limitHeaders ?? {};
-      masks = decision.masks;
+      if (authorized.status === 'rejected') throw authorized.reason;
+      deferred = authorized.value.deferred;
+      if (limited.status === 'rejected') {
+        // Refused by the rate limit after all: a deferred allow is still recorded first.
+        await deferred?.flush();
+        throw limited.reason;
+      }
+      extraHeaders = limited.value ?? {};
+      masks = authorized.value.masks;
     }
+    if (!deferred) return serve(route, event, { traceId, principal, tenantId, masks, extraHeaders });
+    // Whatever the handler does, the route-level record is durable before anything is answered: a
+    // failed write turns any answer into a 503 (it replaces an error being thrown, too).
+    try {
+      return await serve(route, event, { traceId, principal, tenantId, masks, extraHeaders, deferred });
+    } finally {
+      await deferred.flush();
+    }
+  };
+
+  const serve = async (
+    route: BoundRoute,
+    event: HttpEvent,
+    request: {
+      readonly traceId: string;
+      readonly principal: Principal | undefined;
+      readonly tenantId: string;
+      readonly masks: readonly string[];
+      readonly extraHeaders: Readonly<Record<string, string>>;
+      readonly deferred?: DeferredDecisionLog;
+    },
+  ): Promise<HttpResult> => {
+    const { spec } = route;
+    const { traceId, principal, tenantId, masks, extraHeaders, deferred } = request;
 
     const raw = decodeBody(event);
     const limit = spec.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
@@ -400,7 +457,17 @@ export const httpApp = (options: HttpAppOptions) => {
     const body = validate('body', spec.body, parsed);
 
     const work = () =>
-      route.impl({ tenantId, params, query, body, traceId, logger: options.logger, event, principal });
+      route.impl({
+        tenantId,
+        params,
+        query,
+        body,
+        traceId,
+        logger: options.logger,
+        event,
+        principal,
+        ...(deferred ? { decideMany: deferred.decideMany } : {}),
+      });
     const result = await (options.trace ? options.trace(spec.operationId, work) : work());
     const reply = result instanceof HttpReply ? result : new HttpReply(spec.success.status, result);
     const guarded = principal ? guardEgress(reply.body, tenantId, masks) : reply.body;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import * as z from 'zod';
-import { AppError, ForbiddenError, TooManyRequestsError } from '#shared/errors.js';
+import { AppError, ForbiddenError, ServiceUnavailableError, TooManyRequestsError } from '#shared/errors.js';
 import {
   API_VERSION,
   bind,
@@ -663,5 +663,102 @@ describe('httpApp trace segments', () => {
     );
     expect(refused.status).toBe(401);
     expect(ran).toEqual([]);
+  });
+});
+
+describe('httpApp: a route that defers its route-level decision record', () => {
+  const deferredRoute = {
+    ...testRoute,
+    method: 'POST',
+    path: '/deferred',
+    auth: 'jwt',
+    minRole: 'viewer',
+    deferDecisionLog: true,
+    body: z.strictObject({ outcome: z.enum(['ok', 'batch', 'teapot']) }),
+  } as const satisfies RouteSpec;
+
+  /** An authorizer whose deferred record tracks its writes, and the app around one route. */
+  const setupDeferred = (options: { flushFails?: boolean; limited?: boolean } = {}) => {
+    const writes: string[] = [];
+    let written = false;
+    const authorize: Parameters<typeof httpApp>[0]['authorize'] = async ({ defer }) => ({
+      masks: [],
+      decisionId: 'dec-route',
+      ...(defer
+        ? {
+            deferred: {
+              decideMany: async (inputs) => {
+                writes.push(`batch:${written ? '' : 'route+'}${inputs.length}`);
+                written = true;
+                return [];
+              },
+              flush: async () => {
+                if (written) return;
+                if (options.flushFails) throw new ServiceUnavailableError('down', 'decision_not_recorded');
+                writes.push('flush:route');
+                written = true;
+              },
+            },
+          }
+        : {}),
+    });
+    const app = httpApp({
+      logger,
+      authorize,
+      ...(options.limited
+        ? {
+            rateLimit: async () => {
+              throw new TooManyRequestsError(3);
+            },
+          }
+        : {}),
+      routes: [
+        bind(deferredRoute, async ({ body, decideMany }) => {
+          if (body.outcome === 'batch') await decideMany?.([]);
+          if (body.outcome === 'teapot') throw new AppError(418, 'teapot', 'I am a teapot.');
+          return { done: true };
+        }),
+      ],
+    });
+    const call = (outcome: string) =>
+      invoke(app, httpEvent({ method: 'POST', path: '/deferred', body: { outcome }, claims: acmeViewer }));
+    return { call, writes };
+  };
+
+  it('writes the route-level record with the handler’s first batch, once', async () => {
+    const { call, writes } = setupDeferred();
+    const reply = await call('batch');
+    expect(reply.status).toBe(200);
+    expect(writes).toEqual(['batch:route+0']);
+  });
+
+  it('writes it after the handler when the handler asked nothing, before answering', async () => {
+    const { call, writes } = setupDeferred();
+    const reply = await call('ok');
+    expect(reply.status).toBe(200);
+    expect(writes).toEqual(['flush:route']);
+  });
+
+  it('writes it before an error answer too, which keeps its status', async () => {
+    const { call, writes } = setupDeferred();
+    const invalid = await call('nonsense');
+    const teapot = await call('teapot');
+    expect(invalid.status).toBe(400);
+    expect(teapot.status).toBe(418);
+    expect(writes).toEqual(['flush:route']);
+  });
+
+  it('answers 503, not the handler’s answer, when the record cannot be written', async () => {
+    const { call } = setupDeferred({ flushFails: true });
+    const reply = await call('ok');
+    expect(reply.status).toBe(503);
+    expect(reply.body.code).toBe('decision_not_recorded');
+  });
+
+  it('records the allow before a rate-limit refusal (429)', async () => {
+    const { call, writes } = setupDeferred({ limited: true });
+    const reply = await call('ok');
+    expect(reply.status).toBe(429);
+    expect(writes).toEqual(['flush:route']);
   });
 });

@@ -434,3 +434,67 @@ describe('decideMany for handlers: policyDecideMany and makeEnforcement', () => 
     expect(counted.metrics).toEqual({ PolicyDecisions: 2, PolicyDenied: 1, PolicyCacheHits: 0 });
   });
 });
+
+describe('PolicyEnforcer.enforceDeferred: a route-level record that waits for the request’s batch', () => {
+  const routeLevel = (principal: Principal = operator): EnforceInput => ({
+    principal,
+    action: 'router:route',
+    resource: { tenantId: 'acme', kind: 'router' },
+    traceId: 't-route-1',
+  });
+
+  it('decides an allow without writing, and decideMany then writes it with the batch in ONE write', async () => {
+    // Prepare
+    const { enforcer, hot, archive } = setup();
+
+    // Act
+    const { decision, pending } = await enforcer.enforceDeferred(routeLevel());
+    const writesBefore = hot.calls.length;
+    const answers = await enforcer.decideMany([routeTo('exp-open'), routeTo('exp-more')], {
+      alsoRecord: pending,
+    });
+
+    // Assess
+    expect(decision.allow).toBe(true);
+    expect(writesBefore).toBe(0);
+    expect(hot.calls).toHaveLength(1);
+    expect(archive.calls).toHaveLength(1);
+    expect(hot.calls[0]?.map((r) => r.decisionId)).toEqual([
+      decision.decisionId,
+      ...answers.map((a) => a.decisionId),
+    ]);
+    expect(hot.calls[0]?.[0]?.input.action).toBe('router:route');
+  });
+
+  it('writes a pending record alone with commit, and refuses to answer (503) when it cannot', async () => {
+    // Prepare
+    const { enforcer, hot } = setup();
+    const failing = setup({ log: store(new Error('throttled')).log });
+
+    // Act
+    const { pending } = await enforcer.enforceDeferred(routeLevel());
+    await enforcer.commit(pending);
+    const { pending: lost } = await failing.enforcer.enforceDeferred(routeLevel());
+    const refusal = failing.enforcer.commit(lost);
+
+    // Assess
+    expect(hot.calls).toHaveLength(1);
+    expect(hot.calls[0]).toEqual(pending);
+    await expect(refusal).rejects.toBeInstanceOf(ServiceUnavailableError);
+  });
+
+  it('records, announces and throws a deny at once (403): only allows wait', async () => {
+    // Prepare
+    const { enforcer, hot, published } = setup();
+    const viewer: Principal = { subject: 'u-acme-viewer', tenantId: 'acme', roles: ['viewer'], amr: [] };
+
+    // Act
+    const attempt = enforcer.enforceDeferred(routeLevel(viewer));
+
+    // Assess
+    await expect(attempt).rejects.toMatchObject({ statusCode: 403, code: 'policy_denied' });
+    expect(hot.calls).toHaveLength(1);
+    expect(hot.calls[0]?.[0]).toMatchObject({ allow: false, input: { action: 'router:route' } });
+    expect(published.flat().map((e) => e.type)).toEqual(['policy_denied']);
+  });
+});

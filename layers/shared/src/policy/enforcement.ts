@@ -24,16 +24,35 @@ export const policyAuthorizer =
     enforcer: PolicyEnforcer,
     observe?: { engine: CachedPolicyEngine; metrics: PolicyMetricsSink },
   ): RouteAuthorizer =>
-  async ({ principal, spec, tenantId, traceId }) => {
+  async ({ principal, spec, tenantId, traceId, defer }) => {
     const hitsBefore = observe?.engine.stats.hits ?? 0;
+    const input = { principal, action: spec.action, resource: { tenantId, kind: spec.tag }, traceId };
     let allowed = false;
     try {
-      const decision = await enforcer.enforce({
-        principal,
-        action: spec.action,
-        resource: { tenantId, kind: spec.tag },
-        traceId,
-      });
+      if (defer) {
+        // An allow's record waits for the handler's first batch (or the kernel's flush): one write.
+        const { decision, pending } = await enforcer.enforceDeferred(input);
+        allowed = true;
+        let written = false;
+        const decideMany = policyDecideMany(enforcer, observe);
+        return {
+          masks: decision.masks,
+          decisionId: decision.decisionId,
+          deferred: {
+            decideMany: async (inputs) => {
+              const answers = await decideMany(inputs, { alsoRecord: written ? [] : pending });
+              written = true;
+              return answers;
+            },
+            flush: async () => {
+              if (written) return;
+              await enforcer.commit(pending);
+              written = true;
+            },
+          },
+        };
+      }
+      const decision = await enforcer.enforce(input);
       allowed = true;
       return { masks: decision.masks, decisionId: decision.decisionId };
     } finally {
@@ -58,12 +77,12 @@ export const policyDecideMany =
     enforcer: PolicyEnforcer,
     observe?: { engine: CachedPolicyEngine; metrics: PolicyMetricsSink },
   ): DecideMany =>
-  async (inputs) => {
-    if (inputs.length === 0) return [];
+  async (inputs, options) => {
+    if (inputs.length === 0 && (options?.alsoRecord ?? []).length === 0) return [];
     const hitsBefore = observe?.engine.stats.hits ?? 0;
     let denied = inputs.length;
     try {
-      const decisions = await enforcer.decideMany(inputs);
+      const decisions = await enforcer.decideMany(inputs, options);
       denied = decisions.filter((decision) => !decision.allow).length;
       return decisions;
     } finally {

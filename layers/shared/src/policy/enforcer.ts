@@ -84,7 +84,10 @@ export interface EnforceInput {
  * (`PolicyEnforcer.decideMany`; handlers get it, counted in the policy metrics, as `decideMany` of
  * `makeEnforcement` / `makeHttpService`). Answers in input order.
  */
-export type DecideMany = (inputs: readonly EnforceInput[]) => Promise<EnforcedDecision[]>;
+export type DecideMany = (
+  inputs: readonly EnforceInput[],
+  options?: { readonly alsoRecord?: readonly DecisionRecord[] },
+) => Promise<EnforcedDecision[]>;
 
 /**
  * The policy enforcement point every endpoint passes through (via the kernel's HTTP app): builds the
@@ -123,17 +126,47 @@ export class PolicyEnforcer {
    * announced in one `policy_denied` publish (its failure is only logged). Answers in input order;
    * no input, no write.
    */
-  async decideMany(inputs: readonly EnforceInput[]): Promise<EnforcedDecision[]> {
-    if (inputs.length === 0) return [];
-    const started = performance.now();
-    const now = this.deps.clock.now();
-    const lookups = new Map<string, Promise<string[]>>();
-    const decided = await Promise.all(inputs.map((input) => this.#decideOne(input, now, started, lookups)));
-    const records = decided.flatMap(({ copies }) => copies);
+  async decideMany(
+    inputs: readonly EnforceInput[],
+    options: { readonly alsoRecord?: readonly DecisionRecord[] } = {},
+  ): Promise<EnforcedDecision[]> {
+    const carried = options.alsoRecord ?? [];
+    if (inputs.length === 0 && carried.length === 0) return [];
+    const decided = await this.#evaluate(inputs);
+    await this.commit([...carried, ...decided.flatMap(({ copies }) => copies)]);
+    return this.#answer(decided);
+  }
+
+  /**
+   * Route-level enforcement whose record may wait: the decision is made now; a deny is recorded,
+   * announced and thrown at once (403, as `enforce`), while an allow's records are handed back
+   * unwritten, for the caller to `commit` — alone, or with a later batch (`decideMany`'s
+   * `alsoRecord`) — before anything is answered.
+   */
+  async enforceDeferred(
+    input: EnforceInput,
+  ): Promise<{ readonly decision: EnforcedDecision; readonly pending: readonly DecisionRecord[] }> {
+    const decided = await this.#evaluate([input]);
+    const [one] = decided;
+    if (!one) throw new Error('no decision for one input');
+    if (!one.decision.allow) {
+      await this.commit(one.copies);
+      const [denied] = await this.#answer(decided);
+      throw this.#refusal(input, denied ?? { ...one.decision, decisionId: one.record.decisionId });
+    }
+    return { decision: { ...one.decision, decisionId: one.record.decisionId }, pending: one.copies };
+  }
+
+  /**
+   * Writes records to the hot log and the archive, concurrently; if either fails nothing may be
+   * answered: 503 `decision_not_recorded`.
+   */
+  async commit(records: readonly DecisionRecord[]): Promise<void> {
+    if (records.length === 0) return;
     try {
       await Promise.all([this.deps.log.record(records), this.deps.archive.append(records)]);
     } catch (error) {
-      const decisionIds = decided.map(({ record }) => record.decisionId);
+      const decisionIds = [...new Set(records.map((record) => record.decisionId))];
       this.deps.logger?.error('policy decision not recorded; refusing to answer', {
         ...(decisionIds.length === 1 ? { decisionId: decisionIds[0] } : { decisionIds }),
         error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
@@ -143,15 +176,30 @@ export class PolicyEnforcer {
         'decision_not_recorded',
       );
     }
+  }
+
+  /** Every input decided (grant lookups shared within the batch), nothing written yet. */
+  async #evaluate(inputs: readonly EnforceInput[]) {
+    const started = performance.now();
+    const now = this.deps.clock.now();
+    const lookups = new Map<string, Promise<string[]>>();
+    return Promise.all(inputs.map((input) => this.#decideOne(input, now, started, lookups)));
+  }
+
+  /** After the records are durable: log engine failures, announce denials, answer in input order. */
+  async #answer(
+    decided: readonly { decision: AuthzDecision; record: DecisionRecord }[],
+  ): Promise<EnforcedDecision[]> {
     for (const { record, decision } of decided)
       if (decision.error)
         this.deps.logger?.error('policy decision failed closed', {
           decisionId: record.decisionId,
           reason: decision.error,
         });
+    const answers = decided.map(({ record, decision }) => ({ ...decision, decisionId: record.decisionId }));
     const denied = decided.filter(({ decision }) => !decision.allow).map(({ record }) => record);
     if (denied.length > 0) await this.#announceDenials(denied);
-    return decided.map(({ record, decision }) => ({ ...decision, decisionId: record.decisionId }));
+    return answers;
   }
 
   /**
@@ -230,19 +278,22 @@ export class PolicyEnforcer {
   /** Decides and throws the 403 a denied caller gets (with obligations, e.g. request_approval). */
   async enforce(input: EnforceInput): Promise<EnforcedDecision> {
     const decision = await this.decide(input);
-    if (!decision.allow) {
-      const crossTenant = input.resource.tenantId !== input.principal.tenantId;
-      throw new ForbiddenError(
-        crossTenant
-          ? 'Access to another tenant needs an approved, unexpired grant.'
-          : decision.obligations.includes('step_up')
-            ? 'This operation needs step-up authentication (MFA).'
-            : 'This operation is not allowed for your roles.',
-        decision.obligations,
-        'policy_denied',
-      );
-    }
+    if (!decision.allow) throw this.#refusal(input, decision);
     return decision;
+  }
+
+  /** The 403 a denied caller gets, with the decision's obligations. */
+  #refusal(input: EnforceInput, decision: EnforcedDecision): ForbiddenError {
+    const crossTenant = input.resource.tenantId !== input.principal.tenantId;
+    return new ForbiddenError(
+      crossTenant
+        ? 'Access to another tenant needs an approved, unexpired grant.'
+        : decision.obligations.includes('step_up')
+          ? 'This operation needs step-up authentication (MFA).'
+          : 'This operation is not allowed for your roles.',
+      decision.obligations,
+      'policy_denied',
+    );
   }
 
   /** One `policy_denied` event per denied decision, published together; a failed publish is only logged. */
