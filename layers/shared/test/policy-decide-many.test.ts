@@ -3,7 +3,7 @@ import { ServiceUnavailableError } from '#shared/errors.js';
 import type { ConductorEvent } from '#shared/events.js';
 import type { Principal } from '#shared/identity.js';
 import { CachedPolicyEngine } from '#shared/policy/cache.js';
-import { makeEnforcement, policyDecideMany } from '#shared/policy/enforcement.js';
+import { makeEnforcement, policyAuthorizer, policyDecideMany } from '#shared/policy/enforcement.js';
 import {
   type DecisionArchive,
   type DecisionLog,
@@ -496,5 +496,77 @@ describe('PolicyEnforcer.enforceDeferred: a route-level record that waits for th
     expect(hot.calls).toHaveLength(1);
     expect(hot.calls[0]?.[0]).toMatchObject({ allow: false, input: { action: 'router:route' } });
     expect(published.flat().map((e) => e.type)).toEqual(['policy_denied']);
+  });
+});
+
+describe('policyAuthorizer with a deferred route-level record', () => {
+  const spec = { action: 'router:route', tag: 'router' } as never;
+
+  it('carries the record into exactly one batch, even when batches run concurrently', async () => {
+    // Prepare
+    const { enforcer, hot } = setup();
+    const authorize = policyAuthorizer(enforcer);
+    const authorization = await authorize({
+      principal: operator,
+      spec,
+      tenantId: 'acme',
+      traceId: 't',
+      defer: true,
+    });
+
+    // Act
+    await Promise.all([
+      authorization.deferred?.decideMany([routeTo('exp-a')]),
+      authorization.deferred?.decideMany([routeTo('exp-b')]),
+    ]);
+    await authorization.deferred?.flush();
+
+    // Assess
+    const written = hot.calls.flat();
+    expect(written.filter((r) => r.input.action === 'router:route')).toHaveLength(1);
+    expect(written.filter((r) => r.input.action === 'router:route-to')).toHaveLength(2);
+    expect(hot.calls).toHaveLength(2);
+  });
+
+  it('writes the record at flush when the batch that carried it failed', async () => {
+    // Prepare: the log fails once, then works.
+    let failures = 1;
+    const writes: DecisionRecord[][] = [];
+    const { enforcer } = setup({
+      log: {
+        record: async (records) => {
+          if (failures-- > 0) throw new Error('throttled');
+          writes.push([...records]);
+        },
+      },
+    });
+    const authorization = await policyAuthorizer(enforcer)({
+      principal: operator,
+      spec,
+      tenantId: 'acme',
+      traceId: 't',
+      defer: true,
+    });
+
+    // Act
+    const failed = authorization.deferred?.decideMany([routeTo('exp-a')]);
+    await expect(failed).rejects.toBeInstanceOf(ServiceUnavailableError);
+    await authorization.deferred?.flush();
+
+    // Assess
+    expect(writes).toHaveLength(1);
+    expect(writes[0]?.map((r) => r.input.action)).toEqual(['router:route']);
+  });
+
+  it('does not defer without being asked to: the record is written before the authorizer returns', async () => {
+    const { enforcer, hot } = setup();
+    const authorization = await policyAuthorizer(enforcer)({
+      principal: operator,
+      spec,
+      tenantId: 'acme',
+      traceId: 't',
+    });
+    expect(authorization.deferred).toBeUndefined();
+    expect(hot.calls).toHaveLength(1);
   });
 });

@@ -40,9 +40,15 @@ export const policyAuthorizer =
           decisionId: decision.decisionId,
           deferred: {
             decideMany: async (inputs) => {
-              const answers = await decideMany(inputs, { alsoRecord: written ? [] : pending });
+              // Claimed before the write, so concurrent batches carry it once; released if it fails.
+              const carry = written ? [] : pending;
               written = true;
-              return answers;
+              try {
+                return await decideMany(inputs, { alsoRecord: carry });
+              } catch (error) {
+                if (carry.length > 0) written = false;
+                throw error;
+              }
             },
             flush: async () => {
               if (written) return;
