@@ -78,7 +78,8 @@ export interface RouteSpec<
    * The route-level allow's record is written with the handler's first `decideMany` (one write
    * instead of two), or by the kernel after the handler — always before any answer, error answers
    * included. Only for routes whose handler does nothing durable before that first `decideMany` or
-   * its return (a deny is recorded at once, as everywhere).
+   * its return (a deny is recorded at once, as everywhere). Every GET defers without asking: its record
+   * is written while it reads.
    */
   readonly deferDecisionLog?: boolean;
 }
@@ -353,6 +354,13 @@ export const httpConventions = (
  * the route (event.routeKey) and verified the JWT; this checks it again (defence in depth), then
  * body size, JSON, role, and the zod schemas of params, query and body, before the route runs.
  */
+/**
+ * Routes whose allow record may wait (see RouteSpec.deferDecisionLog): those that ask for it, and
+ * every GET, whose record is then written while the handler reads (a read changes nothing, and the
+ * answer still waits for the record).
+ */
+const defers = (spec: RouteSpec): boolean => spec.deferDecisionLog === true || spec.method === 'GET';
+
 export const httpApp = (options: HttpAppOptions) => {
   const ids = options.ids ?? randomIds;
   const authorize = options.authorize;
@@ -388,7 +396,7 @@ export const httpApp = (options: HttpAppOptions) => {
       // together. A request that is both limited and denied gets the policy's refusal.
       const [limited, authorized] = await Promise.allSettled([
         options.rateLimit?.(principal.tenantId, spec.rateFamily ?? 'default'),
-        authorize({ principal, spec, tenantId, traceId, ...(spec.deferDecisionLog ? { defer: true } : {}) }),
+        authorize({ principal, spec, tenantId, traceId, ...(defers(spec) ? { defer: true } : {}) }),
       ]);
       if (authorized.status === 'rejected') throw authorized.reason;
       deferred = authorized.value.deferred;
@@ -401,12 +409,22 @@ export const httpApp = (options: HttpAppOptions) => {
       masks = authorized.value.masks;
     }
     if (!deferred) return serve(route, event, { traceId, principal, tenantId, masks, extraHeaders });
+    // A read has no side effect to wait for: its record is written while it reads, in parallel.
+    const early = spec.method === 'GET' ? deferred.flush() : undefined;
+    early?.catch(() => undefined); // awaited below; this only keeps it from being unhandled meanwhile
     // Whatever the handler does, the route-level record is durable before anything is answered: a
     // failed write turns any answer into a 503 (it replaces an error being thrown, too).
     try {
-      return await serve(route, event, { traceId, principal, tenantId, masks, extraHeaders, deferred });
+      return await serve(route, event, {
+        traceId,
+        principal,
+        tenantId,
+        masks,
+        extraHeaders,
+        ...(early ? {} : { deferred }),
+      });
     } finally {
-      await deferred.flush();
+      await (early ?? deferred.flush());
     }
   };
 

@@ -762,3 +762,61 @@ describe('httpApp: a route that defers its route-level decision record', () => {
     expect(writes).toEqual(['flush:route']);
   });
 });
+
+describe('httpApp: a GET writes its route-level record while it reads', () => {
+  const readRoute = {
+    ...testRoute,
+    method: 'GET',
+    path: '/read',
+    auth: 'jwt',
+    minRole: 'viewer',
+  } as const satisfies RouteSpec;
+
+  const setupRead = (flushFails = false) => {
+    const steps: string[] = [];
+    const authorize: Parameters<typeof httpApp>[0]['authorize'] = async ({ defer }) => ({
+      masks: [],
+      ...(defer
+        ? {
+            deferred: {
+              decideMany: async () => [],
+              flush: async () => {
+                steps.push('flush:start');
+                await new Promise((resolve) => setTimeout(resolve, 5));
+                if (flushFails) throw new ServiceUnavailableError('down', 'decision_not_recorded');
+                steps.push('flush:done');
+              },
+            },
+          }
+        : {}),
+    });
+    const app = httpApp({
+      logger,
+      authorize,
+      routes: [
+        bind(readRoute, async () => {
+          steps.push('handler');
+          return { items: [] };
+        }),
+      ],
+    });
+    return {
+      steps,
+      call: () => invoke(app, httpEvent({ method: 'GET', path: '/read', claims: acmeViewer })),
+    };
+  };
+
+  it('starts the write before the handler runs and answers only once it is done', async () => {
+    const { steps, call } = setupRead();
+    const reply = await call();
+    expect(reply.status).toBe(200);
+    expect(steps).toEqual(['flush:start', 'handler', 'flush:done']);
+  });
+
+  it('answers 503, not the data read, when the write fails', async () => {
+    const { call } = setupRead(true);
+    const reply = await call();
+    expect(reply.status).toBe(503);
+    expect(reply.body).not.toHaveProperty('items');
+  });
+});
