@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import * as z from 'zod';
 import { CachedRecordReads } from '#shared/cached-records.js';
@@ -68,6 +68,22 @@ const decisions = new TenantRecordStore<RouteDecision>(
 );
 const models = new TenantRecordStore<ModelRecord>(service.doc, env.ROUTER_TABLE_NAME, 'MODEL');
 
+/** One Powertools Metrics per tenant (its `tenant` dimension set), for the per-decision metrics. */
+const metricsByTenant = new Map<string, Metrics>();
+const tenantMetrics = (tenantId: string): Metrics => {
+  let metrics = metricsByTenant.get(tenantId);
+  if (!metrics) {
+    if (metricsByTenant.size >= 1_000) metricsByTenant.delete(metricsByTenant.keys().next().value as string);
+    metrics = new Metrics({
+      namespace: 'Conductor',
+      serviceName: 'router',
+      defaultDimensions: { tenant: tenantId },
+    });
+    metricsByTenant.set(tenantId, metrics);
+  }
+  return metrics;
+};
+
 const routing = new RoutingService({
   experts: expertRecords,
   configs: routerConfig,
@@ -81,16 +97,17 @@ const routing = new RoutingService({
     service.logger.warn('route_decision event not published; the decision stands', { error: String(error) }),
   globalKillSwitch: env.ROUTER_GLOBAL_KILL_SWITCH,
   modelCacheMs: env.ROUTER_MODEL_CACHE_MS,
-  // The exploration rate per tenant (Average of RouteExploration), and how often the cap bit.
+  // The exploration rate per tenant (Average of RouteExploration), and how often the cap bit: one
+  // EMF line per decision, dimensions service and tenant.
   onDecision: (decision) => {
-    const metric = service.metrics.singleMetric();
-    metric.addDimension('tenant', decision.tenantId);
-    metric.addMetric('RouteExploration', MetricUnit.Count, decision.rationale.exploration ? 1 : 0);
-    metric.addMetric(
+    const metrics = tenantMetrics(decision.tenantId);
+    metrics.addMetric('RouteExploration', MetricUnit.Count, decision.rationale.exploration ? 1 : 0);
+    metrics.addMetric(
       'RouteExplorationCapped',
       MetricUnit.Count,
       decision.rationale.explorationCapped ? 1 : 0,
     );
+    metrics.publishStoredMetrics();
   },
 });
 
