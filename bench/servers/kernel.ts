@@ -1,5 +1,4 @@
-import { RATE_FAMILIES } from '#shared/rate-limit.js';
-import { startConductor } from '../../infra/local/runtime.js';
+import { BENCH_TENANT_LIMIT, BENCH_THROTTLE, startBenchConductor } from '../lib/conductor.js';
 import { serveUntilStopped } from '../lib/probe.js';
 
 /**
@@ -9,19 +8,8 @@ import { serveUntilStopped } from '../lib/probe.js';
  * SIGTERM. Nothing else is written to stdout.
  */
 const EXPERTS = Number(process.env.BENCH_EXPERTS ?? 20);
-// High enough that the token bucket never answers 429 during the benchmark: we measure latency, not
-// throttling (the real stage throttle is API_SETTINGS.stageThrottle).
-const THROTTLE = { rateLimit: 10_000_000, burstLimit: 10_000_000 };
-// Same for the per-tenant limits (requests per minute): every request still counts itself in DynamoDB,
-// as on AWS, but none is refused.
-const RATE_LIMITS = Object.fromEntries(Object.keys(RATE_FAMILIES).map((family) => [family, 1_000_000_000]));
 
-const conductor = await startConductor({
-  memory: true,
-  port: 0,
-  throttle: THROTTLE,
-  rateLimits: RATE_LIMITS,
-});
+const conductor = await startBenchConductor();
 const admin = await conductor.issuer.mint({
   subject: 'bench-acme-admin',
   tenant: 'acme',
@@ -62,7 +50,7 @@ sample.headers.forEach((value, key) => {
 });
 
 process.stdout.write(
-  `${JSON.stringify({ ready: { url: conductor.url, path, token: viewer, status: sample.status, headers, body, items, throttle: THROTTLE, tenantRateLimitPerMinute: 1_000_000_000 } })}\n`,
+  `${JSON.stringify({ ready: { url: conductor.url, path, token: viewer, status: sample.status, headers, body, items, throttle: BENCH_THROTTLE, tenantRateLimitPerMinute: BENCH_TENANT_LIMIT } })}\n`,
 );
 
 serveUntilStopped(conductor);

@@ -1,5 +1,4 @@
-import { RATE_FAMILIES } from '#shared/rate-limit.js';
-import { startConductor } from '../../infra/local/runtime.js';
+import { startBenchConductor } from '../lib/conductor.js';
 import { serveUntilStopped } from '../lib/probe.js';
 
 /**
@@ -8,14 +7,8 @@ import { serveUntilStopped } from '../lib/probe.js';
  * tenant. Prints `{ ready: { url, tokens } }` and serves until stdin closes or SIGTERM.
  */
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 10);
-const RATE_LIMITS = Object.fromEntries(Object.keys(RATE_FAMILIES).map((family) => [family, 1_000_000_000]));
 
-const conductor = await startConductor({
-  memory: true,
-  port: 0,
-  throttle: { rateLimit: 10_000_000, burstLimit: 10_000_000 },
-  rateLimits: RATE_LIMITS,
-});
+const conductor = await startBenchConductor();
 const tokens: Record<string, string> = {};
 for (let i = 0; i < TENANTS; i += 1) {
   const tenant = `tenant-${i}`;

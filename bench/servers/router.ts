@@ -1,8 +1,7 @@
 import { createInterface } from 'node:readline';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { makeDocumentClient } from '#shared/dynamodb-client.js';
-import { RATE_FAMILIES } from '#shared/rate-limit.js';
-import { startConductor } from '../../infra/local/runtime.js';
+import { startBenchConductor } from '../lib/conductor.js';
 import { serveUntilStopped } from '../lib/probe.js';
 import { summarize } from '../lib/stats.js';
 
@@ -19,14 +18,8 @@ import { summarize } from '../lib/stats.js';
  */
 const TENANT = 'acme';
 const EXPERTS = 4;
-const RATE_LIMITS = Object.fromEntries(Object.keys(RATE_FAMILIES).map((family) => [family, 1_000_000_000]));
 
-const conductor = await startConductor({
-  memory: true,
-  port: 0,
-  throttle: { rateLimit: 10_000_000, burstLimit: 10_000_000 },
-  rateLimits: RATE_LIMITS,
-});
+const conductor = await startBenchConductor();
 
 let ingestion: number[] = [];
 conductor.bus.addRule({

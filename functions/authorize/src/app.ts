@@ -4,6 +4,7 @@ import {
   bind,
   HttpReply,
   httpApp,
+  kernelOptionsOf,
   type RouteAuthorizer,
   type RouteRateLimiter,
 } from '#shared/http.js';
@@ -47,10 +48,7 @@ export interface AuthorizeAppDeps {
 
 export const makeAuthorizeApp = (deps: AuthorizeAppDeps) =>
   httpApp({
-    logger: deps.logger,
-    authorize: deps.authorize,
-    ...(deps.rateLimit ? { rateLimit: deps.rateLimit } : {}),
-    ...(deps.trace ? { trace: deps.trace } : {}),
+    ...kernelOptionsOf(deps),
     routes: [
       bind(authorize, ({ principal, tenantId, traceId, body }) =>
         deps.decisions.authorize({ principal, tenantId, traceId }, body),

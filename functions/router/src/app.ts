@@ -6,6 +6,7 @@ import {
   type HttpEvent,
   HttpReply,
   httpApp,
+  kernelOptionsOf,
   type RouteAuthorizer,
   type RouteRateLimiter,
 } from '#shared/http.js';
@@ -73,10 +74,7 @@ const etag = (version: number): Record<string, string> => ({ ETag: `"${version}"
 
 export const makeRouterApp = (deps: RouterAppDeps) =>
   httpApp({
-    logger: deps.logger,
-    authorize: deps.authorize,
-    ...(deps.rateLimit ? { rateLimit: deps.rateLimit } : {}),
-    ...(deps.trace ? { trace: deps.trace } : {}),
+    ...kernelOptionsOf(deps),
     routes: [
       bind(createExpert, async ({ tenantId, body }) => {
         const expert = await deps.experts.create(tenantId, body);

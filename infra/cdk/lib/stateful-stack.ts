@@ -185,9 +185,8 @@ export class ConductorStatefulStack extends Stack {
     });
     this.accessLogsBucket = accessLogsBucket;
 
-    this.evidenceBucket = new Bucket(this, 'EvidenceBucket', {
-      objectLockEnabled: true,
-      objectLockDefaultRetention: ObjectLockRetention.compliance(props.evidenceRetention ?? THIRTEEN_MONTHS),
+    // What every data bucket is: versioned, under the data key, private, TLS only, access-logged.
+    const dataBucket = {
       versioned: true,
       encryption: BucketEncryption.KMS,
       encryptionKey: dataKey,
@@ -196,6 +195,12 @@ export class ConductorStatefulStack extends Stack {
       objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
       enforceSSL: true,
       serverAccessLogsBucket: accessLogsBucket,
+    } as const;
+
+    this.evidenceBucket = new Bucket(this, 'EvidenceBucket', {
+      objectLockEnabled: true,
+      objectLockDefaultRetention: ObjectLockRetention.compliance(props.evidenceRetention ?? THIRTEEN_MONTHS),
+      ...dataBucket,
       serverAccessLogsPrefix: 'evidence/',
       lifecycleRules: [
         { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(7) },
@@ -209,14 +214,7 @@ export class ConductorStatefulStack extends Stack {
     });
 
     this.artifactsBucket = new Bucket(this, 'ArtifactsBucket', {
-      versioned: true,
-      encryption: BucketEncryption.KMS,
-      encryptionKey: dataKey,
-      bucketKeyEnabled: true,
-      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
-      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      enforceSSL: true,
-      serverAccessLogsBucket: accessLogsBucket,
+      ...dataBucket,
       serverAccessLogsPrefix: 'artifacts/',
       lifecycleRules: [
         {

@@ -200,6 +200,17 @@ export interface HttpAppOptions {
   readonly trace?: OperationTracer;
 }
 
+/** What a function's app hands the kernel from its composition root, besides its routes. */
+export type KernelDeps = Pick<HttpAppOptions, 'logger' | 'authorize' | 'rateLimit' | 'trace'>;
+
+/** The kernel options out of an app's deps (the optional ones only when set). */
+export const kernelOptionsOf = (deps: KernelDeps): KernelDeps => ({
+  logger: deps.logger,
+  ...(deps.authorize ? { authorize: deps.authorize } : {}),
+  ...(deps.rateLimit ? { rateLimit: deps.rateLimit } : {}),
+  ...(deps.trace ? { trace: deps.trace } : {}),
+});
+
 /** Header naming the tenant a request acts in, when it is not the caller's own (needs a grant). */
 export const TENANT_HEADER = 'X-Conductor-Tenant';
 export const MASKED = '[masked]';

@@ -1,6 +1,7 @@
 import { ForbiddenError, ValidationError } from '#shared/errors.js';
 import { type Principal, type Role, roleSchema } from '#shared/identity.js';
 import type { EnforcedDecision, EnforceInput } from '#shared/policy/enforcer.js';
+import type { ResourceRef } from '#shared/policy/types.js';
 
 /** Like Verified Permissions' BatchIsAuthorized: at most this many questions per batch. */
 export const MAX_BATCH_REQUESTS = 30;
@@ -9,13 +10,7 @@ export const MAX_BATCH_REQUESTS = 30;
 export interface AuthorizeQuestion {
   readonly subject: { readonly id: string; readonly tenantId: string; readonly roles: readonly string[] };
   readonly action: string;
-  readonly resource: {
-    readonly tenantId: string;
-    readonly kind: string;
-    readonly id?: string | undefined;
-    /** The resource's data classification (e.g. `restricted`), when it has one. */
-    readonly classification?: string | undefined;
-  };
+  readonly resource: ResourceRef;
   readonly context: { readonly mfa: boolean };
 }
 

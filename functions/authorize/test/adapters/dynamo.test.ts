@@ -7,12 +7,12 @@ import { GRANT_ENTITY, type Grant } from '#shared/policy/grants.js';
 import type { AuthzRequest } from '#shared/policy/types.js';
 import { ManualClock, SequentialIds } from '#shared/ports.js';
 import { partitionKey } from '#shared/tenant-store.js';
+import { refusal } from '#shared/testing/refusal.js';
 import { localTableName, startTestDynamo, type TestDynamo } from '../../../../infra/local/dynamodb.js';
 import { tableSpec } from '../../../../infra/tables.js';
 import { DynamoDecisionLogReader } from '../../src/adapters/dynamo-decision-log-reader.js';
 import { DynamoGrantStore } from '../../src/adapters/dynamo-grant-store.js';
 import { GrantService } from '../../src/domain/grants.js';
-import { refusal } from '../refusal.js';
 
 /** The authorize function's DynamoDB adapters against a real DynamoDB API: dynalite, in this process. */
 let local: TestDynamo;

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { Principal } from '#shared/identity.js';
 import type { EnforcedDecision, EnforceInput } from '#shared/policy/enforcer.js';
+import { refusal } from '#shared/testing/refusal.js';
 import {
   type Asker,
   type AuthorizeQuestion,
   AuthorizeService,
   MAX_BATCH_REQUESTS,
 } from '../../src/domain/authorize.js';
-import { refusal } from '../refusal.js';
 
 const ACTIONS = new Set(['experts:get', 'experts:list', 'policy:authorize']);
 

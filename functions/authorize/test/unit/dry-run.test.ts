@@ -3,10 +3,10 @@ import { CedarPolicyEngine } from '#shared/policy/cedar.js';
 import type { DecisionRecord } from '#shared/policy/enforcer.js';
 import { defaultPolicyDir, readPolicySources } from '#shared/policy/source.js';
 import type { AuthzRequest } from '#shared/policy/types.js';
+import { refusal } from '#shared/testing/refusal.js';
 import { CedarPolicyCompiler } from '../../src/adapters/cedar-candidates.js';
 import type { DecisionLogReader } from '../../src/domain/decisions.js';
 import { DRY_RUN_LIMIT, DryRunService, diffDecisions } from '../../src/domain/dry-run.js';
-import { refusal } from '../refusal.js';
 
 const sources = readPolicySources(defaultPolicyDir());
 const current = new CedarPolicyEngine(sources);

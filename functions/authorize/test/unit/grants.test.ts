@@ -4,8 +4,8 @@ import type { AppError } from '#shared/errors.js';
 import { type Grant, grantIsLive } from '#shared/policy/grants.js';
 import { ManualClock, SequentialIds } from '#shared/ports.js';
 import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
+import { refusal } from '#shared/testing/refusal.js';
 import { type GrantActor, GrantService, PENDING_GRANT_LAPSE_SECONDS } from '../../src/domain/grants.js';
-import { refusal } from '../refusal.js';
 
 const START = '2026-01-01T00:00:00.000Z';
 const requester: GrantActor = { subject: 'alice', tenantId: 'acme' };

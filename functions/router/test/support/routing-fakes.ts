@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { RecordingPublisher } from '#shared/events.js';
 import { type Clock, ManualClock, SequentialIds } from '#shared/ports.js';
 import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
@@ -9,6 +10,7 @@ import {
   type RewardMarker,
   type RewardMessage,
   type RewardRejection,
+  type RewardSignal,
 } from '../../src/domain/rewards.js';
 import { type RouterConfig, RouterConfigService } from '../../src/domain/router-config.js';
 import {
@@ -118,4 +120,22 @@ export const conflictCounting = (models: InMemoryTenantRecords<ModelRecord>) => 
       return conflicts;
     },
   };
+};
+
+/** A random reward (for property tests): a task among `tasks`, a learnable signal, a value around [0, 1]. */
+export const rewardFields = (tasks: number) => ({
+  task: fc.nat(tasks - 1),
+  signal: fc.constantFrom<RewardSignal>('success_at_k', 'human_thumbs', 'incident_free'),
+  value: fc.double({ min: -1, max: 2, noNaN: true }),
+});
+
+/**
+ * The value each (task, signal) first had: a duplicate is a redelivery, which carries the same value
+ * as the first delivery.
+ */
+export const firstValueOf = (rewards: readonly { task: number; signal: RewardSignal; value: number }[]) => {
+  const first = new Map<string, number>();
+  for (const r of rewards)
+    if (!first.has(`${r.task}#${r.signal}`)) first.set(`${r.task}#${r.signal}`, r.value);
+  return (r: { task: number; signal: RewardSignal }) => first.get(`${r.task}#${r.signal}`) as number;
 };

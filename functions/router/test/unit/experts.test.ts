@@ -3,6 +3,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { AppError, ConflictError, NotFoundError, UnprocessableError } from '#shared/errors.js';
 import { type IdGenerator, ManualClock, SequentialIds } from '#shared/ports.js';
 import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
+import { refusal } from '#shared/testing/refusal.js';
 import {
   type EndpointPolicy,
   type Expert,
@@ -45,16 +46,6 @@ const smuggled = (overrides: Partial<ExpertInput> = {}): ExpertInput =>
     createdAt: '1999-01-01T00:00:00.000Z',
     updatedAt: '1999-01-01T00:00:00.000Z',
   }) as ExpertInput;
-
-const refusal = async (promise: Promise<unknown>): Promise<AppError> => {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof AppError) return error;
-    throw error;
-  }
-  throw new Error('expected the call to be refused');
-};
 
 describe('ExpertService', () => {
   describe('create', () => {

@@ -22,7 +22,7 @@ import {
 } from '../../src/domain/rewards.js';
 import type { ModelRecord, Rationale, RouteDecision } from '../../src/domain/routing.js';
 import { makeRewardBatchHandler } from '../../src/reward-consumer.js';
-import { conflictCounting, inMemoryRewardConsumer } from '../support/routing-fakes.js';
+import { conflictCounting, inMemoryRewardConsumer, rewardFields } from '../support/routing-fakes.js';
 
 const NOW = '2026-01-01T00:00:00.000Z';
 const encoders = { 8: createContextEncoder({ dimension: 8 }), 16: createContextEncoder({ dimension: 16 }) };
@@ -111,6 +111,26 @@ const countingModels = (
   };
 };
 
+/** A marker store whose creates fail for the records `refuses` picks, until `stop()`. */
+const failingMarkers = (refuses: (record: RewardMarker) => boolean) => {
+  const markers = new InMemoryTenantRecords<RewardMarker>('REWARD');
+  let failing = true;
+  return {
+    markers,
+    stop: () => {
+      failing = false;
+    },
+    repository: {
+      get: (tenantId: string, id: string) => markers.get(tenantId, id),
+      getMany: (tenantId: string, ids: readonly string[]) => markers.getMany(tenantId, ids),
+      create: async (record: RewardMarker) => {
+        if (failing && refuses(record)) throw new Error('table unavailable');
+        await markers.create(record);
+      },
+    },
+  };
+};
+
 const setup = async (decisionsToStore: RouteDecision[] = []) => {
   const clock = new ManualClock('2026-01-01T00:00:01.500Z');
   const decisions = new InMemoryTenantRecords<RouteDecision>('ROUTE');
@@ -173,14 +193,11 @@ describe('RewardConsumer.ingestBatch', () => {
   it('a batch of rewards for one model is one model write, and the state of serial application', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.uniqueArray(
-          fc.record({
-            task: fc.nat(15),
-            signal: fc.constantFrom<RewardSignal>('success_at_k', 'human_thumbs', 'incident_free'),
-            value: fc.double({ min: -1, max: 2, noNaN: true }),
-          }),
-          { minLength: 1, maxLength: 40, selector: (r) => `${r.task}#${r.signal}` },
-        ),
+        fc.uniqueArray(fc.record(rewardFields(16)), {
+          minLength: 1,
+          maxLength: 40,
+          selector: (r) => `${r.task}#${r.signal}`,
+        }),
         async (rewards) => {
           const tasks = Array.from({ length: 16 }, (_, i) =>
             decision(`t-${i}`, { expertId: experts[i % experts.length] as string, context: i }),
@@ -331,27 +348,15 @@ describe('RewardConsumer.ingestBatch', () => {
   it('a marker that cannot be written fails its message only; the redelivery only writes the marker', async () => {
     const tasks = [decision('t-1'), decision('t-2')];
     const { clock, decisions, models } = await setup(tasks);
-    const markers = new InMemoryTenantRecords<RewardMarker>('REWARD');
-    let failing = true;
-    const { consumer } = inMemoryRewardConsumer({
-      clock,
-      decisions,
-      models,
-      markers: {
-        get: (tenantId, id) => markers.get(tenantId, id),
-        getMany: (tenantId, ids) => markers.getMany(tenantId, ids),
-        create: async (record) => {
-          if (failing && record.taskId === 't-2') throw new Error('table unavailable');
-          await markers.create(record);
-        },
-      },
-    });
+    const failing = failingMarkers((record) => record.taskId === 't-2');
+    const { markers } = failing;
+    const { consumer } = inMemoryRewardConsumer({ clock, decisions, models, markers: failing.repository });
     const results = await consumer.ingestBatch([message('t-1'), message('t-2')]);
     expect(results.map((r) => r.ok)).toEqual([true, false]);
     const applied = await models.get('acme', 'ridge:d8');
     expect(applied?.appliedRewardIds).toEqual(['t-1#success_at_k', 't-2#success_at_k']);
 
-    failing = false;
+    failing.stop();
     expect(await consumer.ingestBatch([message('t-2')])).toEqual([
       { ok: true, outcome: { outcome: 'duplicate' } },
     ]);
@@ -366,24 +371,11 @@ describe('RewardConsumer.ingestBatch', () => {
     // Prepare: t-0's model write lands, its marker write fails (its message will come back).
     const tasks = Array.from({ length: APPLIED_WINDOW + 40 }, (_, i) => decision(`t-${i}`));
     const { clock, decisions, models } = await setup(tasks);
-    const markers = new InMemoryTenantRecords<RewardMarker>('REWARD');
-    let failing = true;
-    const { consumer } = inMemoryRewardConsumer({
-      clock,
-      decisions,
-      models,
-      markers: {
-        get: (tenantId, id) => markers.get(tenantId, id),
-        getMany: (tenantId, ids) => markers.getMany(tenantId, ids),
-        create: async (record) => {
-          if (failing && record.taskId === 't-0' && record.markedBy === undefined)
-            throw new Error('table unavailable');
-          await markers.create(record);
-        },
-      },
-    });
+    const failing = failingMarkers((record) => record.taskId === 't-0' && record.markedBy === undefined);
+    const { markers } = failing;
+    const { consumer } = inMemoryRewardConsumer({ clock, decisions, models, markers: failing.repository });
     expect((await consumer.ingestBatch([message('t-0')]))[0]?.ok).toBe(false);
-    failing = false;
+    failing.stop();
 
     // Act: more rewards than the window holds are learnt before the redelivery arrives.
     for (let i = 1; i < tasks.length; i += 10) {

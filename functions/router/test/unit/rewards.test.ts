@@ -24,7 +24,13 @@ import {
   type Rationale,
   type RouteDecision,
 } from '../../src/domain/routing.js';
-import { conflictCounting, inMemoryRewardConsumer, inMemoryRouting } from '../support/routing-fakes.js';
+import {
+  conflictCounting,
+  firstValueOf,
+  inMemoryRewardConsumer,
+  inMemoryRouting,
+  rewardFields,
+} from '../support/routing-fakes.js';
 
 const NOW = '2026-01-01T00:00:00.000Z';
 const encoder = createContextEncoder({ dimension: 8 });
@@ -306,9 +312,7 @@ describe('concurrent consumers', () => {
       fc.asyncProperty(
         fc.array(
           fc.record({
-            task: fc.nat(11),
-            signal: fc.constantFrom<RewardSignal>('success_at_k', 'human_thumbs', 'incident_free'),
-            value: fc.double({ min: -1, max: 2, noNaN: true }),
+            ...rewardFields(12),
             consumer: fc.nat(1),
           }),
           { minLength: 1, maxLength: 30 },
@@ -318,11 +322,9 @@ describe('concurrent consumers', () => {
             decision(`t-${i}`, experts[i % experts.length] as string, contexts[i % contexts.length]),
           );
           // A duplicate is a redelivery: the same (taskId, signal) carries the same value.
-          const first = new Map<string, number>();
-          for (const r of rewards)
-            if (!first.has(`${r.task}#${r.signal}`)) first.set(`${r.task}#${r.signal}`, r.value);
+          const deliveredValue = firstValueOf(rewards);
           const messages = rewards.map((r) => ({
-            ...message(`t-${r.task}`, r.signal, first.get(`${r.task}#${r.signal}`) as number),
+            ...message(`t-${r.task}`, r.signal, deliveredValue(r)),
             consumer: r.consumer,
           }));
 
@@ -371,9 +373,7 @@ describe('concurrent consumers', () => {
       fc.asyncProperty(
         fc.array(
           fc.record({
-            task: fc.nat(11),
-            signal: fc.constantFrom<RewardSignal>('success_at_k', 'human_thumbs', 'incident_free'),
-            value: fc.double({ min: -1, max: 2, noNaN: true }),
+            ...rewardFields(12),
             consumer: fc.nat(1),
             /** Ends the consumer's current batch after this message. */
             cut: fc.boolean(),
@@ -384,11 +384,9 @@ describe('concurrent consumers', () => {
           const tasks = Array.from({ length: 12 }, (_, i) =>
             decision(`t-${i}`, experts[i % experts.length] as string, contexts[i % contexts.length]),
           );
-          const first = new Map<string, number>();
-          for (const r of rewards)
-            if (!first.has(`${r.task}#${r.signal}`)) first.set(`${r.task}#${r.signal}`, r.value);
+          const deliveredValue = firstValueOf(rewards);
           const messages = rewards.map((r) => ({
-            message: message(`t-${r.task}`, r.signal, first.get(`${r.task}#${r.signal}`) as number),
+            message: message(`t-${r.task}`, r.signal, deliveredValue(r)),
             consumer: r.consumer,
             cut: r.cut,
           }));

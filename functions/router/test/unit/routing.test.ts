@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { AppError } from '#shared/errors.js';
 import type { ConductorEvent, EventPublisher } from '#shared/events.js';
 import { ManualClock } from '#shared/ports.js';
 import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
+import { refusal } from '#shared/testing/refusal.js';
 import {
   createContextEncoder,
   createLinUcb,
@@ -33,15 +33,7 @@ const request = {
   candidates: ['exp_a', 'exp_b'],
 };
 
-const caught = async (promise: Promise<unknown>): Promise<AppError> => {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof AppError) return error;
-    throw error;
-  }
-  throw new Error('expected an AppError');
-};
+const caught = refusal;
 
 describe('RoutingService.route', () => {
   it('decides with the default strategy (LinUCB), records the decision and answers its ids', async () => {

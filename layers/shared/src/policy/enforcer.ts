@@ -3,7 +3,7 @@ import { ForbiddenError, ServiceUnavailableError } from '../errors.js';
 import type { EventPublisher } from '../events.js';
 import type { Principal } from '../identity.js';
 import type { Clock, IdGenerator } from '../ports.js';
-import type { AuthzDecision, AuthzRequest, PolicyEngine } from './types.js';
+import type { AuthzDecision, AuthzRequest, PolicyEngine, ResourceRef } from './types.js';
 
 /** Port: which tenants a live, approved, unexpired grant opens to this principal. */
 export interface GrantLookup {
@@ -68,13 +68,7 @@ export interface EnforcedDecision extends AuthzDecision {
 export interface EnforceInput {
   readonly principal: Principal;
   readonly action: string;
-  readonly resource: {
-    readonly tenantId: string;
-    readonly kind: string;
-    readonly id?: string | undefined;
-    /** The resource's data classification (an expert's, e.g. `restricted`); see AuthzRequest. */
-    readonly classification?: string | undefined;
-  };
+  readonly resource: ResourceRef;
   readonly traceId: string;
   readonly source?: 'route' | 'api';
 }

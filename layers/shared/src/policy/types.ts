@@ -9,17 +9,7 @@ export interface AuthzRequest {
   };
   /** Action id as named by RouteSpec.action and declared in the Cedar schema, e.g. `experts:get`. */
   readonly action: string;
-  readonly resource: {
-    readonly tenantId: string;
-    /** What kind of thing (the route's tag: `experts`, `policy`, ...). */
-    readonly kind: string;
-    readonly id?: string | undefined;
-    /**
-     * The resource's data classification (an expert's, e.g. `restricted`), Cedar's optional
-     * `Resource.classification`: given to the engine only when present.
-     */
-    readonly classification?: string | undefined;
-  };
+  readonly resource: ResourceRef;
   readonly context: {
     /** Step-up authentication present (amr contains mfa or the configured acr). */
     readonly mfa: boolean;
@@ -57,3 +47,16 @@ export const failClosed = (policyVersion: string, error: string): AuthzDecision 
   policyVersion,
   error,
 });
+
+/** What a decision is about: a resource of a tenant, of a kind, maybe one in particular. */
+export interface ResourceRef {
+  readonly tenantId: string;
+  /** What kind of thing (the route's tag: `experts`, `policy`, ...). */
+  readonly kind: string;
+  readonly id?: string | undefined;
+  /**
+   * The resource's data classification (an expert's, e.g. `restricted`), Cedar's optional
+   * `Resource.classification`: given to the engine only when present.
+   */
+  readonly classification?: string | undefined;
+}

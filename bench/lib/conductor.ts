@@ -1,0 +1,23 @@
+import { RATE_FAMILIES } from '#shared/rate-limit.js';
+import { startConductor } from '../../infra/local/runtime.js';
+
+/**
+ * High enough that the gateway's token bucket never answers 429 during a benchmark: it measures
+ * latency, not throttling (the real stage throttle is API_SETTINGS.stageThrottle).
+ */
+export const BENCH_THROTTLE = { rateLimit: 10_000_000, burstLimit: 10_000_000 };
+
+/**
+ * Same for the per-tenant limits (requests per minute): every request still counts itself in the
+ * table, as on AWS (with the same leases), but none is refused.
+ */
+export const BENCH_TENANT_LIMIT = 1_000_000_000;
+
+/** The embedded runtime as every benchmark server runs it: in memory, on a free port, limits out of the way. */
+export const startBenchConductor = () =>
+  startConductor({
+    memory: true,
+    port: 0,
+    throttle: BENCH_THROTTLE,
+    rateLimits: Object.fromEntries(Object.keys(RATE_FAMILIES).map((family) => [family, BENCH_TENANT_LIMIT])),
+  });
