@@ -7,7 +7,11 @@ import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { type BuildOptions, build, type Metafile } from 'esbuild';
 import { FUNCTIONS } from '../functions/meta/src/catalog.js';
-import { ESM_REQUIRE_BANNER } from '../infra/cdk/lib/service-function.js';
+import {
+  ESM_REQUIRE_BANNER,
+  LAMBDA_NODE_OPTIONS,
+  runtimeSdkAliases,
+} from '../infra/cdk/lib/service-function.js';
 import { QUEUES } from '../infra/queues.js';
 import { TABLES } from '../infra/tables.js';
 import { writeValidatedManifest } from '../layers/shared/src/policy/source.js';
@@ -36,7 +40,11 @@ const KB = 1024;
  * a linked source map without sources, and its `createRequire` banner for CommonJS dependencies.
  * Keep in step with ServiceFunction's `bundling` block.
  */
-const buildOptions = (outdir: string, external: readonly string[]): BuildOptions => ({
+const buildOptions = (
+  outdir: string,
+  external: readonly string[],
+  alias: Record<string, string> = {},
+): BuildOptions => ({
   absWorkingDir: REPO_ROOT,
   bundle: true,
   platform: 'node',
@@ -50,6 +58,7 @@ const buildOptions = (outdir: string, external: readonly string[]): BuildOptions
   metafile: true,
   banner: { js: ESM_REQUIRE_BANNER },
   external: [...external],
+  alias,
   outdir,
   entryNames: 'index',
   outExtension: { '.js': '.mjs' },
@@ -69,12 +78,14 @@ const RUNTIME_SDK_SCOPES = ['@aws-sdk', '@smithy'];
  */
 const VARIANTS = {
   'runtime-sdk': {
-    label: 'SDK from the Lambda runtime (ServiceFunction default)',
+    label: 'SDK from the Lambda runtime, loaded with require (ServiceFunction default)',
     external: [...LAYER_EXTERNALS, ...RUNTIME_SDK],
+    alias: runtimeSdkAliases(),
   },
   'bundled-sdk': {
     label: 'pinned SDK bundled (bundleAwsSdk: true)',
     external: LAYER_EXTERNALS,
+    alias: {},
   },
 } as const;
 type Variant = keyof typeof VARIANTS;
@@ -108,10 +119,15 @@ const HANDLER_ENV: NodeJS.ProcessEnv = {
   POWERTOOLS_TRACE_ENABLED: 'false',
   NODE_NO_WARNINGS: '1',
 };
-/** How each bundle is imported: as on Lambda (ServiceFunction sets NODE_OPTIONS), and without maps. */
+/**
+ * How each bundle is imported: as on Lambda (ServiceFunction's NODE_OPTIONS), without source maps,
+ * and with source maps but Node's default pool of four V8 worker threads (ServiceFunction asks for
+ * one: the difference is that choice's effect).
+ */
 const MODES = {
-  lambda: { NODE_OPTIONS: '--enable-source-maps' },
-  plain: {},
+  lambda: { NODE_OPTIONS: LAMBDA_NODE_OPTIONS },
+  plain: { NODE_OPTIONS: LAMBDA_NODE_OPTIONS.replace('--enable-source-maps', '').trim() },
+  pool4: { NODE_OPTIONS: '--enable-source-maps' },
 } as const;
 type Mode = keyof typeof MODES;
 
@@ -237,7 +253,11 @@ const main = async () => {
     for (const variant of Object.keys(VARIANTS) as Variant[])
       for (const fn of FUNCTIONS) {
         const result = await build({
-          ...buildOptions(join(outRoot, variant, fn.name), VARIANTS[variant].external),
+          ...buildOptions(
+            join(outRoot, variant, fn.name),
+            VARIANTS[variant].external,
+            VARIANTS[variant].alias,
+          ),
           entryPoints: [join(REPO_ROOT, fn.entry)],
         });
         if (!result.metafile) throw new Error(`${fn.name}: no metafile`);
@@ -377,7 +397,8 @@ const main = async () => {
     log();
     log(
       `Cold import: fresh \`node\` per run, ${RUNS} runs each (interleaved, after one discarded run), ms, with ` +
-        "NODE_OPTIONS=--enable-source-maps as ServiceFunction sets it on Lambda ('no maps': without it); " +
+        `NODE_OPTIONS='${LAMBDA_NODE_OPTIONS}' as ServiceFunction sets it on Lambda ('no maps': without ` +
+        "--enable-source-maps; '4 workers': without --v8-pool-size=1, Node's default pool); " +
         'import = performance.now() around await import() inside the child (includes loading the runtime SDK ' +
         'where it is external); process = spawn to exit seen by the parent',
     );
@@ -389,6 +410,7 @@ const main = async () => {
           'import p90',
           'vs empty',
           'no maps p50',
+          '4 workers p50',
           'process p50',
           'process p90',
           'vs empty',
@@ -403,6 +425,7 @@ const main = async () => {
             fixed(st.importMs.p90, 1),
             isBase ? '-' : `${fixed(st.importMs.p50 / base.importMs.p50, 0)}x`,
             fixed(stats(s, 'plain').importMs.p50, 1),
+            fixed(stats(s, 'pool4').importMs.p50, 1),
             fixed(st.processMs.p50, 1),
             fixed(st.processMs.p90, 1),
             isBase ? '-' : `${fixed(st.processMs.p50 / base.processMs.p50, 2)}x`,
@@ -442,6 +465,7 @@ const main = async () => {
           max: round(st.importMs.max, 1),
         },
         importMsWithoutSourceMaps: { p50: round(stats(b, 'plain').importMs.p50, 1) },
+        importMsWithFourV8Workers: { p50: round(stats(b, 'pool4').importMs.p50, 1) },
         processMs: {
           p50: round(st.processMs.p50, 1),
           p90: round(st.processMs.p90, 1),
@@ -472,7 +496,7 @@ const main = async () => {
       variants: Object.fromEntries(
         Object.entries(VARIANTS).map(([id, v]) => [id, { label: v.label, external: v.external }]),
       ),
-      importEnv: 'NODE_OPTIONS=--enable-source-maps (as on Lambda)',
+      importEnv: `NODE_OPTIONS=${LAMBDA_NODE_OPTIONS} (as on Lambda)`,
       runs: RUNS,
       baseline: {
         name: 'empty handler',

@@ -28,6 +28,44 @@ export const packageVersion = (root: string = REPO_ROOT): string => {
 export const ESM_REQUIRE_BANNER =
   "import { createRequire as __conductorCreateRequire } from 'node:module'; const require = __conductorCreateRequire(import.meta.url);";
 
+/**
+ * The AWS SDK v3 packages Conductor's functions import. Unless `bundleAwsSdk`, each comes from the
+ * Lambda runtime's SDK and is loaded with `require`, through a one-line CommonJS file in
+ * `runtime-sdk/` that esbuild substitutes for the package (its `alias` option), not with an ES
+ * `import`: Node's ES module loader runs its CommonJS export detection and format checks on the SDK's
+ * files when they are imported, which cost about 25 ms of every cold start of the router and the
+ * reward consumer here (docs/benchmarks.md). `require` also resolves through NODE_PATH, where the
+ * runtime keeps its SDK, as Cedar's layer is found. A package missing from this list still works,
+ * as an ES import; a test keeps the list complete.
+ */
+export const RUNTIME_SDK_PACKAGES = [
+  '@aws-sdk/client-dynamodb',
+  '@aws-sdk/lib-dynamodb',
+  '@aws-sdk/client-eventbridge',
+  '@aws-sdk/client-sqs',
+  '@aws-sdk/client-s3',
+  '@aws-sdk/client-kms',
+  '@aws-sdk/client-sfn',
+] as const;
+
+/** esbuild `alias` entries: each runtime SDK package -> its `require` shim (absolute paths). */
+export const runtimeSdkAliases = (): Record<string, string> =>
+  Object.fromEntries(
+    RUNTIME_SDK_PACKAGES.map((pkg) => [
+      pkg,
+      fileURLToPath(new URL(`./runtime-sdk/${pkg.slice('@aws-sdk/'.length)}.cjs`, import.meta.url)),
+    ]),
+  );
+
+/**
+ * NODE_OPTIONS of every function. Source maps make stack traces readable. One V8 worker thread
+ * instead of Node's default four: a Lambda instance serves one request at a time with a fraction of
+ * a vCPU (512 MB is under a third of one), and at cold start the extra threads' concurrent
+ * compilation (Cedar's 4 MB of wasm above all) competed with the main thread for the same CPU; with
+ * one, the router's and the authorizer's cold import drop by about 50 ms here (docs/benchmarks.md).
+ */
+export const LAMBDA_NODE_OPTIONS = '--enable-source-maps --v8-pool-size=1';
+
 export type PowertoolsLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
 
 export interface ServiceFunctionProps {
@@ -169,7 +207,7 @@ export class ServiceFunction extends Construct implements IGrantable {
       depsLockFilePath: join(projectRoot, 'package-lock.json'),
       environment: {
         ...props.environment,
-        NODE_OPTIONS: '--enable-source-maps',
+        NODE_OPTIONS: LAMBDA_NODE_OPTIONS,
         POWERTOOLS_SERVICE_NAME: props.serviceName,
         POWERTOOLS_METRICS_NAMESPACE: 'Conductor',
         POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
@@ -195,6 +233,13 @@ export class ServiceFunction extends Construct implements IGrantable {
           '@open-policy-agent/opa-wasm',
           ...(props.bundleAwsSdk ? [] : ['@aws-sdk/*', '@smithy/*']),
         ],
+        ...(props.bundleAwsSdk
+          ? {}
+          : {
+              esbuildArgs: {
+                '--alias': Object.entries(runtimeSdkAliases()).map(([pkg, shim]) => `${pkg}=${shim}`),
+              },
+            }),
       },
     });
 

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
@@ -12,9 +12,10 @@ import { findOpa } from '#shared/policy/opa-build.js';
 import { readPolicySources, readValidatedManifest } from '#shared/policy/source.js';
 import { FUNCTIONS } from '../../../functions/meta/src/catalog.js';
 import { QUEUES } from '../../queues.js';
+import { TABLES } from '../../tables.js';
 import { ConductorApiStack } from '../lib/api-stack.js';
 import { buildApp, propsFromContext } from '../lib/app.js';
-import { ESM_REQUIRE_BANNER } from '../lib/service-function.js';
+import { ESM_REQUIRE_BANNER, REPO_ROOT } from '../lib/service-function.js';
 import { ConductorStatefulStack } from '../lib/stateful-stack.js';
 import { type Synthesized, synthConductor } from './synth.js';
 
@@ -67,13 +68,57 @@ describe('Conductor app, bundled for real', () => {
       const code = readFileSync(file, 'utf8');
       expect(code.startsWith(ESM_REQUIRE_BANNER)).toBe(true);
       expect(code).not.toMatch(/["']#shared\//);
-      // Bundled, not left for the runtime: the only bare imports left are the AWS SDK v3, which the
-      // Lambda Node.js runtime provides (and the policy engines, loaded from the layer with require).
+      // Bundled, not left for the runtime: no bare ES import is left. The AWS SDK v3 of the Lambda
+      // runtime and the policy engines of the layer are loaded with require (RUNTIME_SDK_PACKAGES).
       const bare = [...code.matchAll(/\bfrom\s*["']((?!node:)[@a-z][^"']*)["']/g)].map((m) => m[1] ?? '');
-      expect(bare.filter((name) => !/^@(aws-sdk|smithy)\//.test(name))).toEqual([]);
+      expect(bare).toEqual([]);
       expect(code.length).toBeLessThan(500 * 1024);
     });
   }
+
+  it('imports every bundle with the AWS SDK and Cedar reachable only through NODE_PATH, as on Lambda', () => {
+    // The bundles are copied where no node_modules folder is above them (the test's TMPDIR is inside
+    // the project), so an ES import of the SDK would fail: ES modules ignore NODE_PATH. On Lambda the
+    // runtime's SDK (/var/runtime/node_modules) and the layer's Cedar (/opt/nodejs/node_modules) are
+    // on NODE_PATH; this repository's node_modules stands in for both.
+    const outside = mkdtempSync(join('/tmp', 'conductor-bundles-'));
+    try {
+      for (let dir = outside; dir !== dirname(dir); dir = dirname(dir))
+        expect(existsSync(join(dir, 'node_modules'))).toBe(false);
+      const env: NodeJS.ProcessEnv = {
+        PATH: process.env.PATH,
+        NODE_NO_WARNINGS: '1',
+        NODE_PATH: join(REPO_ROOT, 'node_modules'),
+        POLICY_DIR: join(REPO_ROOT, 'policies', 'cedar'),
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: 'x',
+        AWS_SECRET_ACCESS_KEY: 'x',
+        POWERTOOLS_METRICS_DISABLED: 'true',
+        POWERTOOLS_TRACE_ENABLED: 'false',
+        POWERTOOLS_LOG_LEVEL: 'ERROR',
+        EVIDENCE_BUCKET_NAME: 'test-evidence',
+        ...Object.fromEntries(TABLES.map((table) => [table.envVar, 'test'])),
+        ...Object.fromEntries(
+          QUEUES.map((queue) => [
+            queue.envVar,
+            `https://sqs.us-east-1.amazonaws.com/000000000000/${queue.id}`,
+          ]),
+        ),
+      };
+      for (const entry of FUNCTIONS) {
+        const dir = join(outside, entry.name);
+        cpSync(bundleOf(entry.name), dir, { recursive: true });
+        const script = `const m = await import(${JSON.stringify(join(dir, 'index.mjs'))}); process.stdout.write(typeof m.handler);`;
+        const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+          env,
+          encoding: 'utf8',
+        });
+        expect(`${entry.name}: ${output}`).toBe(`${entry.name}: function`);
+      }
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
+  });
 
   it('runs the bundled meta handler: health answers 200 on this Node', () => {
     const dir = bundleOf('meta');
