@@ -687,7 +687,7 @@ const main = async () => {
   );
   for (const r of results)
     log(
-      `  ${r.dataset.name.padEnd(16)} linucb − best fixed >= 12 points: ${verdict(r.checks.gainAtLeast12Points)} (${fixed(r.checks.gainOverBestFixed * 100, 1)});  >= 85 % of ceiling: ${verdict(r.checks.atLeast85PercentOfCeiling)} (${fixed(r.checks.shareOfCeiling * 100, 1)} %)`,
+      `  ${r.dataset.informational ? '(information) ' : ''}${r.dataset.name.padEnd(16)} linucb − best fixed >= 12 points: ${verdict(r.checks.gainAtLeast12Points)} (${fixed(r.checks.gainOverBestFixed * 100, 1)});  >= 85 % of ceiling: ${verdict(r.checks.atLeast85PercentOfCeiling)} (${fixed(r.checks.shareOfCeiling * 100, 1)} %)`,
     );
   const seconds = (performance.now() - started) / 1000;
   log(`\ntotal ${fixed(seconds, 1)} s`);
@@ -718,6 +718,7 @@ const main = async () => {
     },
     quality: results.map((r) => ({
       dataset: r.dataset.name,
+      informational: r.dataset.informational === true,
       source: r.dataset.source,
       rows: r.dataset.rows.length,
       classes: r.dataset.classes,
@@ -750,7 +751,9 @@ const main = async () => {
   log(`wrote ${file}`);
   const allPass =
     Object.values(latencyChecks).every(Boolean) &&
-    results.every((r) => r.checks.gainAtLeast12Points && r.checks.atLeast85PercentOfCeiling);
+    results
+      .filter((r) => !r.dataset.informational)
+      .every((r) => r.checks.gainAtLeast12Points && r.checks.atLeast85PercentOfCeiling);
   if (process.env.BENCH_STRICT === '1' && !allPass) process.exitCode = 1;
 };
 
