@@ -1,6 +1,7 @@
 import { createInterface } from 'node:readline';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { makeDocumentClient } from '#shared/dynamodb-client.js';
+import { dynamoModelStore } from '../../functions/router/src/adapters/dynamo-model-store.js';
 import { startBenchConductor } from '../lib/conductor.js';
 import { serveUntilStopped } from '../lib/probe.js';
 import { summarize } from '../lib/stats.js';
@@ -64,8 +65,11 @@ const doc = makeDocumentClient({
   endpoint: process.env.AWS_ENDPOINT_URL_DYNAMODB,
 });
 interface ModelItem {
+  id?: string;
   version?: number;
   state?: { version?: number; arms?: Record<string, { n?: number }> };
+  /** Present when the state is split into one item per expert (functions/router/src/domain/model-store.ts). */
+  armRefs?: Record<string, number>;
 }
 const model = async () => {
   const out = await doc.send(
@@ -76,7 +80,15 @@ const model = async () => {
       ConsistentRead: true,
     }),
   );
-  const items = (out.Items ?? []) as ModelItem[];
+  const heads = (out.Items ?? []) as ModelItem[];
+  const store = dynamoModelStore(doc, process.env.ROUTER_TABLE_NAME as string);
+  const items = await Promise.all(
+    heads.map(async (head) =>
+      head.armRefs && head.id
+        ? (((await store.get(TENANT, head.id)) as ModelItem | undefined) ?? head)
+        : head,
+    ),
+  );
   let version = 0;
   let stateVersion = 0;
   let observations = 0;

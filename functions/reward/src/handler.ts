@@ -5,14 +5,11 @@ import { systemClock } from '#shared/ports.js';
 import { makeServiceBasics } from '#shared/service-kit.js';
 import { TenantRecordStore } from '#shared/tenant-store.js';
 import { TtlCache } from '#shared/ttl-cache.js';
+import { dynamoModelStore } from '../../router/src/adapters/dynamo-model-store.js';
 import { DEFAULT_REWARD_MAPPING } from '../../router/src/domain/reward-mapping.js';
 import { RewardConsumer, type RewardMarker, type RewardRejection } from '../../router/src/domain/rewards.js';
 import { ROUTER_CONFIG_ID, type RouterConfig } from '../../router/src/domain/router-config.js';
-import {
-  DECISION_TTL_SECONDS,
-  type ModelRecord,
-  type RouteDecision,
-} from '../../router/src/domain/routing.js';
+import { DECISION_TTL_SECONDS, type RouteDecision } from '../../router/src/domain/routing.js';
 import { makeRewardBatchHandler } from '../../router/src/reward-consumer.js';
 
 /**
@@ -42,7 +39,7 @@ const ingest = makeRewardBatchHandler({
   logger,
   consumer: new RewardConsumer({
     decisions: new TenantRecordStore<RouteDecision>(doc, table, 'ROUTE', DECISION_TTL_SECONDS),
-    models: new TenantRecordStore<ModelRecord>(doc, table, 'MODEL'),
+    models: dynamoModelStore(doc, table),
     markers: new TenantRecordStore<RewardMarker>(doc, table, 'REWARD', DECISION_TTL_SECONDS),
     rejections: new TenantRecordStore<RewardRejection>(doc, table, 'REWARD_REJECTED', DECISION_TTL_SECONDS),
     clock: systemClock,

@@ -10,6 +10,7 @@ import { makeHttpService } from '#shared/service-kit.js';
 import { isSqsEvent } from '#shared/sqs-batch.js';
 import { makeSqsClient } from '#shared/sqs-client.js';
 import { TenantRecordStore } from '#shared/tenant-store.js';
+import { dynamoModelStore } from './adapters/dynamo-model-store.js';
 import { SqsRewardQueue } from './adapters/sqs-reward-queue.js';
 import { type CandidatePolicyFor, makeRouterApp } from './app.js';
 import { type Expert, ExpertService } from './domain/experts.js';
@@ -18,7 +19,6 @@ import { CONFIG_CACHE_MS, type RouterConfig, RouterConfigService } from './domai
 import {
   DECISION_TTL_SECONDS,
   MODEL_CACHE_MS,
-  type ModelRecord,
   type RouteDecision,
   RoutingService,
 } from './domain/routing.js';
@@ -66,7 +66,7 @@ const decisions = new TenantRecordStore<RouteDecision>(
   'ROUTE',
   DECISION_TTL_SECONDS,
 );
-const models = new TenantRecordStore<ModelRecord>(service.doc, env.ROUTER_TABLE_NAME, 'MODEL');
+const models = dynamoModelStore(service.doc, env.ROUTER_TABLE_NAME);
 
 /** One Powertools Metrics per tenant (its `tenant` dimension set), for the per-decision metrics. */
 const metricsByTenant = new Map<string, Metrics>();

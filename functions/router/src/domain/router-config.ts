@@ -73,10 +73,10 @@ export type EffectiveRouterConfig = RouterConfigInput & {
 export const ROUTER_CONFIG_ID = 'current';
 
 /**
- * The largest d a LinUCB model may have: its item holds A's upper triangle and b per expert,
- * d(d+1)/2 + d numbers (≈ 11 bytes each in DynamoDB): at d = 64, 2,144 numbers ≈ 24 KB per expert,
- * so 12 experts and the applied-reward window stay under the 400 KB item limit; at d = 128 it
- * would be 3 experts.
+ * The largest d a LinUCB model may have. An expert's arm holds A's upper triangle and b,
+ * d(d+1)/2 + d numbers (≈ 11 bytes each in DynamoDB): at d = 64, 2,144 numbers ≈ 24 KB, which a
+ * split state (model-store.ts) keeps as one item per expert, and a load-time Cholesky of d³/3 per
+ * expert that stays cheap. At d = 128 an arm would be ~92 KB and its refresh 8x the work.
  */
 export const MAX_LINUCB_DIMENSION = 64;
 

@@ -12,10 +12,12 @@ import {
   loadModelState,
   sparseToJson,
 } from '../../src/domain/bandits/index.js';
+import { type ModelArmRecord, type ModelHeadRecord, SplitModelStore } from '../../src/domain/model-store.js';
 import {
   APPLIED_WINDOW,
   MAX_REWARDS_PER_MODEL_WRITE,
   ModelContentionError,
+  type RewardConsumerDeps,
   type RewardMarker,
   type RewardMessage,
   type RewardSignal,
@@ -556,17 +558,20 @@ describe('the rewards queue batch handler', () => {
 });
 
 describe('two consumers on one model', () => {
-  it('contend on the version condition and still give the state of serial application', async () => {
-    const tasks = Array.from({ length: 40 }, (_, i) =>
-      decision(`t-${i}`, { expertId: experts[i % 3] as string, context: i }),
-    );
+  const tasks = Array.from({ length: 40 }, (_, i) =>
+    decision(`t-${i}`, { expertId: experts[i % 3] as string, context: i }),
+  );
+
+  /** The 40 rewards applied serially, and by two consumers (half each, batches of 5) with `modelsFor`. */
+  const serialAndConcurrent = async (
+    modelsFor: (shared: Awaited<ReturnType<typeof setup>>) => RewardConsumerDeps['models'],
+  ) => {
     const serial = await setup(tasks);
     for (const t of tasks) await serial.consumer.ingest(message(t.taskId));
-
     const shared = await setup(tasks);
-    const counting = conflictCounting(shared.models);
-    const common = { ...shared, models: counting.store, maxAttempts: 1000 };
-    const consumers = [0, 1].map(() => inMemoryRewardConsumer(common).consumer);
+    const consumers = [0, 1].map(
+      () => inMemoryRewardConsumer({ ...shared, models: modelsFor(shared), maxAttempts: 1000 }).consumer,
+    );
     const results = await Promise.all(
       consumers.map(async (c, k) => {
         const mine = tasks.filter((_, i) => i % 2 === k).map((t) => message(t.taskId));
@@ -576,9 +581,30 @@ describe('two consumers on one model', () => {
       }),
     );
     expect(results.flat().every((r) => r.ok && r.outcome.outcome === 'applied')).toBe(true);
-    expect(counting.conflicts).toBeGreaterThan(0);
+    return { serial: await serial.models.get('acme', 'ridge:d8'), shared };
+  };
+
+  it('contend on the version condition and still give the state of serial application', async () => {
+    let counting: ReturnType<typeof conflictCounting> | undefined;
+    const { serial, shared } = await serialAndConcurrent((s) => {
+      counting ??= conflictCounting(s.models);
+      return counting.store;
+    });
+    expect(counting?.conflicts).toBeGreaterThan(0);
     const model = await shared.models.get('acme', 'ridge:d8');
-    expectSameState(model, await serial.models.get('acme', 'ridge:d8'));
+    expectSameState(model, serial);
     expect(model?.appliedRewardIds).toHaveLength(40);
+  });
+
+  it('on a model split into one item per expert: the state of serial application, no arm item left over', async () => {
+    const heads = new InMemoryTenantRecords<ModelHeadRecord>('MODEL');
+    const arms = new InMemoryTenantRecords<ModelArmRecord>('MODEL_ARM');
+    // Each consumer has its own store, as two Lambda instances do; a small limit splits the state.
+    const { serial } = await serialAndConcurrent(() => new SplitModelStore(heads, arms, 1_000));
+    expect((await heads.get('acme', 'ridge:d8'))?.armRefs).toBeDefined();
+    const model = await new SplitModelStore(heads, arms).get('acme', 'ridge:d8');
+    expectSameState(model, serial);
+    expect(model?.appliedRewardIds).toHaveLength(40);
+    expect((await arms.list('acme', { limit: 100 })).items).toHaveLength(experts.length);
   });
 });
