@@ -63,7 +63,7 @@ beforeAll(async () => {
   tokens.acmeAdmin = h.tokens.acmeAdmin ?? '';
   tokens.acmeOperator = h.tokens.acmeOperator ?? '';
   tokens.globexAdmin = h.tokens.globexAdmin ?? '';
-  for (const tenant of ['hooli', 'initech']) {
+  for (const tenant of ['hooli', 'initech', 'umbrella']) {
     tokens[`${tenant}Admin`] = await h.conductor.issuer.mint({
       subject: `${tenant}-admin`,
       tenant,
@@ -273,5 +273,48 @@ describe('learning from rewards: a clearly better expert wins', () => {
 
   it('Thompson sampling', async () => {
     expect(await scenario('initech', 'thompson')).toBeGreaterThan(10);
+  });
+});
+
+describe('a model state larger than one DynamoDB item', () => {
+  it('is kept as one item per expert, and the consumer and the router go on with it', async () => {
+    const admin = tokens.umbrellaAdmin ?? '';
+    const operator = tokens.umbrellaOperator ?? '';
+    const config = await h.call('PUT', '/router/config', {
+      token: admin,
+      body: { strategy: 'linucb', dimension: 64 },
+    });
+    expect(config.status, config.text).toBe(200);
+    const experts: string[] = [];
+    for (let i = 0; i < 48; i += 1) experts.push(await createExpert(admin, `umbrella-${i}`));
+    // One reward per expert, each from a context of 60 features: 48 arms of A (64 x 64) and b are
+    // well over DynamoDB's 400 KB for one item (which dynalite enforces too). Routed first, then
+    // rewarded, so that no route reads the state while it grows.
+    const contextOf = (i: number) =>
+      Object.fromEntries(Array.from({ length: 60 }, (_, j) => [`f${(i * 7 + j * 3) % 97}`, 1 + j / 7]));
+    for (const [i, expertId] of experts.entries()) {
+      const routed = await route(operator, `big-${i}`, [expertId], contextOf(i));
+      expect(routed.status, routed.text).toBe(200);
+    }
+    for (const i of experts.keys()) {
+      const accepted = await reward(operator, { taskId: `big-${i}`, signal: 'success_at_k', value: i % 2 });
+      expect(accepted.status, accepted.text).toBe(202);
+    }
+    await drainRewards();
+    expect(h.conductor.queues.get('conductor-rewards-dlq')?.depth()).toEqual({
+      visible: 0,
+      inFlight: 0,
+      delayed: 0,
+    });
+
+    const head = await routerItem('T#umbrella#MODEL', 'ridge:d64');
+    expect(Object.keys(head?.armRefs ?? {})).toHaveLength(48);
+    expect(head?.appliedRewardIds).toHaveLength(48);
+    expect(head?.state.arms).toEqual({});
+    // The router decides on the split state once its cached read has expired: all 48 rewards learnt.
+    await sleep(MODEL_CACHE_MS + 50);
+    const probe = await route(operator, 'big-probe', experts.slice(0, 8), contextOf(3));
+    expect(probe.status, probe.text).toBe(200);
+    expect((await rationaleOf(operator, probe.json.rationaleId)).modelVersion).toBe(48);
   });
 });
