@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { CachedPolicyEngine } from '#shared/policy/cache.js';
 import { CedarPolicyEngine } from '#shared/policy/cedar.js';
 import { defaultPolicyDir, readPolicySources } from '#shared/policy/source.js';
-import type { AuthzRequest } from '#shared/policy/types.js';
+import type { AuthzRequest } from '#shared/ports/policy.js';
 import { startServerChild } from './lib/child.js';
 import { machine } from './lib/machine.js';
 import { openLoopPost, type PostTarget } from './lib/post.js';

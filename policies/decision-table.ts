@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
-import type { AuthzRequest, PolicyEngine } from '#shared/policy/types.js';
+import type { AuthzRequest, PolicyEngine } from '#shared/ports/policy.js';
 
 /**
  * One decision table drives every engine: input -> allow, obligations, masks, determining policies.

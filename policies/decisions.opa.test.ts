@@ -7,7 +7,7 @@ import { CedarPolicyEngine } from '#shared/policy/cedar.js';
 import { OpaPolicyEngine } from '#shared/policy/opa.js';
 import { buildOpaWasm, findOpa, OPA_INSTALL_URL, OpaNotFoundError } from '#shared/policy/opa-build.js';
 import { defaultPolicyDir, readPolicySources } from '#shared/policy/source.js';
-import type { AuthzDecision, AuthzRequest } from '#shared/policy/types.js';
+import type { AuthzDecision, AuthzRequest } from '#shared/ports/policy.js';
 import { itDecidesTheTable } from './decision-table.js';
 
 /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ROLES, type Role } from '#shared/identity.js';
 import { CedarPolicyEngine } from '#shared/policy/cedar.js';
 import { defaultPolicyDir, readPolicySources } from '#shared/policy/source.js';
+import { ROLES, type Role } from '#shared/ports/identity.js';
 import { ALL_ROUTES } from '../functions/meta/src/catalog.js';
 
 /**

@@ -1,10 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ROLES } from '#shared/identity.js';
 import { CachedPolicyEngine } from '#shared/policy/cache.js';
 import { CedarPolicyEngine, type PolicySources } from '#shared/policy/cedar.js';
 import { defaultPolicyDir, readPolicySources } from '#shared/policy/source.js';
-import type { AuthzRequest } from '#shared/policy/types.js';
+import { ROLES } from '#shared/ports/identity.js';
+import type { AuthzRequest } from '#shared/ports/policy.js';
 
 /** Invariants of the policy set over random principals, tenants, roles, actions and grants. */
 const sources = readPolicySources(defaultPolicyDir());

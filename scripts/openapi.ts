@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { buildOpenApi } from '#shared/openapi.js';
+import { buildOpenApi } from '#shared/http/openapi.js';
 import { ALL_ROUTES } from '../functions/meta/src/catalog.js';
 import packageJson from '../package.json' with { type: 'json' };
 

@@ -1,4 +1,4 @@
-import { RATE_FAMILIES } from '#shared/rate-limit.js';
+import { RATE_FAMILIES } from '#shared/adapters/rate-limit.js';
 import { startConductor } from '../../infra/local/runtime.js';
 
 /**

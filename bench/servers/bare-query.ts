@@ -1,7 +1,8 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { makeDocumentClient } from '#shared/dynamodb-client.js';
-import { type TenantRecord, TenantRecordStore } from '#shared/tenant-store.js';
+import { makeDocumentClient } from '#shared/adapters/dynamodb-client.js';
+import { TenantRecordStore } from '#shared/adapters/tenant-store.js';
+import type { TenantRecord } from '#shared/ports/records.js';
 import { ensureTables, startLocalDynamo } from '../../infra/local/dynamodb.js';
 import { TABLES } from '../../infra/tables.js';
 import { installProbe } from '../lib/probe.js';

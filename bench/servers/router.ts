@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { makeDocumentClient } from '#shared/dynamodb-client.js';
+import { makeDocumentClient } from '#shared/adapters/dynamodb-client.js';
 import { dynamoModelStore } from '../../functions/router/src/adapters/dynamo-model-store.js';
 import { startBenchConductor } from '../lib/conductor.js';
 import { serveUntilStopped } from '../lib/probe.js';

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
-import { makeDocumentClient } from '#shared/dynamodb-client.js';
+import { makeDocumentClient } from '#shared/adapters/dynamodb-client.js';
 import { TABLE_KEY, TABLES, type TableSpec } from '../tables.js';
 
 /**

@@ -12,8 +12,8 @@ import {
   jsonResult,
   type RouteSpec,
   routeKeyOf,
-} from '#shared/http.js';
-import { RouteMatcher } from '#shared/route-match.js';
+} from '#shared/http/http.js';
+import { RouteMatcher } from '#shared/http/route-match.js';
 
 /**
  * The embedded stand-in for API Gateway HTTP API: it does what the gateway does before a Lambda runs

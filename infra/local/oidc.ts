@@ -11,7 +11,7 @@ import {
   jwtVerify,
   SignJWT,
 } from 'jose';
-import type { Role } from '#shared/identity.js';
+import type { Role } from '#shared/ports/identity.js';
 
 /**
  * A local OIDC issuer standing in for Cognito: an RS256 key pair (kept under .conductor/ so tokens

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { API_BASE } from '#shared/http.js';
+import { API_BASE } from '#shared/http/http.js';
 import { API_SETTINGS, FUNCTIONS } from '../../functions/meta/src/catalog.js';
 import { QUEUES } from '../queues.js';
 import { TABLES } from '../tables.js';

@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { type Dirent, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { chmod, link, mkdir, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { assertWormKey, type WormStore, WormViolationError } from '#shared/worm.js';
+import { assertWormKey, type WormStore, WormViolationError } from '#shared/ports/worm.js';
 
 /** About 13 months, the evidence bucket's default Object Lock retention (THIRTEEN_MONTHS in CDK). */
 export const DEFAULT_RETENTION_DAYS = 396;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RouteSpec } from '#shared/http.js';
+import type { RouteSpec } from '#shared/http/http.js';
 import { ALL_ROUTES } from '../../functions/meta/src/catalog.js';
 import { expectUniformError, type Harness, type Reply, startHarness } from './harness.js';
 

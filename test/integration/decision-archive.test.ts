@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { WormViolationError } from '#shared/worm.js';
+import { WormViolationError } from '#shared/ports/worm.js';
 import { QueueError } from '../../infra/local/queue.js';
 import { FileWormStore } from '../../infra/local/worm-store.js';
 import { expectUniformError, type Harness, startHarness } from './harness.js';

@@ -1,6 +1,6 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeDocumentClient } from '#shared/dynamodb-client.js';
+import { makeDocumentClient } from '#shared/adapters/dynamodb-client.js';
 import { expectUniformError, type Harness, startHarness } from './harness.js';
 
 let h: Harness;

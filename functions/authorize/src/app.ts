@@ -7,7 +7,7 @@ import {
   kernelOptionsOf,
   type RouteAuthorizer,
   type RouteRateLimiter,
-} from '#shared/http.js';
+} from '#shared/http/http.js';
 import type { OperationTracer } from '#shared/telemetry.js';
 import type { AuthorizeService } from './domain/authorize.js';
 import type { DecisionLogService } from './domain/decisions.js';

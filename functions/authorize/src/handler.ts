@@ -1,13 +1,13 @@
 import { dirname, join } from 'node:path';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import * as z from 'zod';
+import { isSqsEvent } from '#shared/adapters/sqs-batch.js';
 import { ConfigurationError } from '#shared/env.js';
-import type { HttpEvent, HttpResult } from '#shared/http.js';
+import type { HttpEvent, HttpResult } from '#shared/http/http.js';
 import { defaultPolicyDir, readPolicySources, readValidatedManifest } from '#shared/policy/source.js';
-import { randomIds, systemClock } from '#shared/ports.js';
+import { randomIds, systemClock } from '#shared/ports/system.js';
+import type { WormStore } from '#shared/ports/worm.js';
 import { makeHttpService } from '#shared/service-kit.js';
-import { isSqsEvent } from '#shared/sqs-batch.js';
-import type { WormStore } from '#shared/worm.js';
 import { CedarPolicyCompiler, declaredActions } from './adapters/cedar-candidates.js';
 import { DynamoDecisionLogReader } from './adapters/dynamo-decision-log-reader.js';
 import { DynamoGrantStore } from './adapters/dynamo-grant-store.js';
@@ -103,8 +103,8 @@ const openWormStore = async (): Promise<WormStore> => {
     return new FileWormStore(env.CONDUCTOR_WORM_DIR);
   }
   const [{ makeS3Client }, { S3WormStore }] = await Promise.all([
-    import('#shared/s3-client.js'),
-    import('#shared/worm.js'),
+    import('#shared/adapters/s3-client.js'),
+    import('#shared/adapters/s3-worm-store.js'),
   ]);
   const s3 = await makeS3Client({
     region: env.AWS_REGION,

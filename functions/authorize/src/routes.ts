@@ -1,7 +1,7 @@
 import * as z from 'zod';
-import type { RouteSpec } from '#shared/http.js';
-import { tenantIdSchema } from '#shared/identity.js';
-import { GRANT_STATUSES } from '#shared/policy/grants.js';
+import type { RouteSpec } from '#shared/http/http.js';
+import { GRANT_STATUSES } from '#shared/ports/grants.js';
+import { tenantIdSchema } from '#shared/ports/identity.js';
 import { MAX_BATCH_REQUESTS } from './domain/authorize.js';
 import { DRY_RUN_LIMIT } from './domain/dry-run.js';
 import { GRANT_DURATION_MINUTES, GRANT_REASON_MAX_CHARS } from './domain/grants.js';

@@ -10,9 +10,9 @@ import {
   httpApp,
   type RouteSpec,
   traceIdOf,
-} from '#shared/http.js';
-import type { Clock } from '#shared/ports.js';
-import { RouteMatcher } from '#shared/route-match.js';
+} from '#shared/http/http.js';
+import { RouteMatcher } from '#shared/http/route-match.js';
+import type { Clock } from '#shared/ports/system.js';
 import { health, openApiDocument } from './routes.js';
 
 export interface MetaAppDeps {

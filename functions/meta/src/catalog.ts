@@ -1,4 +1,4 @@
-import type { RouteSpec } from '#shared/http.js';
+import type { RouteSpec } from '#shared/http/http.js';
 import { authorizeRoutes } from '../../authorize/src/routes.js';
 import { routerRoutes } from '../../router/src/routes.js';
 import { metaRoutes } from './routes.js';

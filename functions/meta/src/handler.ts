@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { baseEnvSchema, parseEnv } from '#shared/env.js';
-import { buildOpenApi } from '#shared/openapi.js';
-import { systemClock } from '#shared/ports.js';
+import { buildOpenApi } from '#shared/http/openapi.js';
+import { systemClock } from '#shared/ports/system.js';
 import { telemetryFor } from '#shared/telemetry.js';
 import { makeMetaApp } from './app.js';
 import { ALL_ROUTES } from './catalog.js';

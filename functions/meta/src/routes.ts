@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import type { RouteSpec } from '#shared/http.js';
+import type { RouteSpec } from '#shared/http/http.js';
 
 export const healthSchema = z
   .object({

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { API_VERSION, TRACE_HEADER, VERSION_HEADER } from '#shared/http.js';
-import { ManualClock } from '#shared/ports.js';
+import { API_VERSION, TRACE_HEADER, VERSION_HEADER } from '#shared/http/http.js';
+import { ManualClock } from '#shared/ports/system.js';
 import { httpEvent } from '#shared/testing/events.js';
 import { silentLogger } from '#shared/testing/fakes.js';
 import { invoke, type Reply } from '#shared/testing/invoke.js';

@@ -1,10 +1,10 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import * as z from 'zod';
+import { TenantRecordStore } from '#shared/adapters/tenant-store.js';
 import { baseEnvSchema, parseEnv } from '#shared/env.js';
-import { systemClock } from '#shared/ports.js';
+import { systemClock } from '#shared/ports/system.js';
+import { TtlCache } from '#shared/ports/ttl-cache.js';
 import { makeServiceBasics } from '#shared/service-kit.js';
-import { TenantRecordStore } from '#shared/tenant-store.js';
-import { TtlCache } from '#shared/ttl-cache.js';
 import { dynamoModelStore } from '../../router/src/adapters/dynamo-model-store.js';
 import { DEFAULT_REWARD_MAPPING } from '../../router/src/domain/reward-mapping.js';
 import { RewardConsumer, type RewardMarker, type RewardRejection } from '../../router/src/domain/rewards.js';

@@ -9,9 +9,9 @@ import {
   kernelOptionsOf,
   type RouteAuthorizer,
   type RouteRateLimiter,
-} from '#shared/http.js';
-import type { Principal } from '#shared/identity.js';
-import type { DecideMany } from '#shared/policy/enforcer.js';
+} from '#shared/http/http.js';
+import type { Principal } from '#shared/ports/identity.js';
+import type { DecideMany } from '#shared/ports/policy.js';
 import type { OperationTracer } from '#shared/telemetry.js';
 import type { ExpertService } from './domain/experts.js';
 import { DEFAULT_REWARD_MAPPING } from './domain/reward-mapping.js';

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import type { RouteSpec } from '#shared/http.js';
+import type { RouteSpec } from '#shared/http/http.js';
 import { NUMERIC_TRANSFORMS } from './domain/bandits/context-encoder.js';
 import { EXPERT_TYPES } from './domain/experts.js';
 import { DEFAULT_REWARD_MAPPING, NAMED_SIGNAL_RULES, REWARD_SIGNALS } from './domain/reward-mapping.js';

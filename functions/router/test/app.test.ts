@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { API_BASE, roleLadderAuthorizer } from '#shared/http.js';
-import { ManualClock, SequentialIds } from '#shared/ports.js';
+import { API_BASE, roleLadderAuthorizer } from '#shared/http/http.js';
+import { ManualClock, SequentialIds } from '#shared/ports/system.js';
 import { httpEvent, principalClaims } from '#shared/testing/events.js';
 import { InMemoryTenantRecords, silentLogger } from '#shared/testing/fakes.js';
 import { invoke } from '#shared/testing/invoke.js';

@@ -24,8 +24,8 @@ import {
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { API_BASE, type RouteSpec, routeKeyOf } from '#shared/http.js';
-import { ROLES } from '#shared/identity.js';
+import { API_BASE, type RouteSpec, routeKeyOf } from '#shared/http/http.js';
+import { ROLES } from '#shared/ports/identity.js';
 import { API_SETTINGS, FUNCTIONS, type FunctionEntry } from '../../../functions/meta/src/catalog.js';
 import type { QueueSpec } from '../../queues.js';
 import { tableSpec } from '../../tables.js';

@@ -22,7 +22,7 @@ import {
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
-import { routeKeyOf } from '#shared/http.js';
+import { routeKeyOf } from '#shared/http/http.js';
 import type { FunctionEntry } from '../../../functions/meta/src/catalog.js';
 import { routeTask } from '../../../functions/router/src/routes.js';
 import { pascal } from './names.js';

@@ -1,7 +1,7 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { routeKeyOf } from '#shared/http.js';
+import { routeKeyOf } from '#shared/http/http.js';
 import { ALL_ROUTES, API_SETTINGS, FUNCTIONS } from '../../../functions/meta/src/catalog.js';
 import { QUEUES } from '../../queues.js';
 import { TABLES } from '../../tables.js';

@@ -5,7 +5,7 @@ import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { routeKeyOf } from '#shared/http.js';
+import { routeKeyOf } from '#shared/http/http.js';
 import { authorizeRoutes } from '../../../functions/authorize/src/routes.js';
 import { FUNCTIONS } from '../../../functions/meta/src/catalog.js';
 import { QUEUES } from '../../queues.js';

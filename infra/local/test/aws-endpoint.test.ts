@@ -5,8 +5,8 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EventBridgePublisher, makeEventBridgeClient } from '#shared/eventbridge.js';
-import { makeSqsClient } from '#shared/sqs-client.js';
+import { EventBridgePublisher, makeEventBridgeClient } from '#shared/adapters/eventbridge.js';
+import { makeSqsClient } from '#shared/adapters/sqs-client.js';
 import { type RunningAwsEndpoint, startAwsEndpoint } from '../aws-endpoint.js';
 import { type BusEvent, LocalEventBus } from '../bus.js';
 import { LocalQueue } from '../queue.js';

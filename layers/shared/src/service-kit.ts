@@ -1,15 +1,8 @@
 import { join } from 'node:path';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import * as z from 'zod';
-import { makeDocumentClient } from './dynamodb-client.js';
-import { type BaseEnv, baseEnvSchema, parseEnv } from './env.js';
-import { EventBridgePublisher, makeEventBridgeClient } from './eventbridge.js';
-import type { RouteRateLimiter } from './http.js';
-import { SqsDecisionArchive } from './policy/archive.js';
-import { makeEnforcement } from './policy/enforcement.js';
-import { OpaPolicyEngine } from './policy/opa.js';
-import { defaultPolicyDir, loadPolicyEngine, UnavailableEngine } from './policy/source.js';
-import type { PolicyEngine } from './policy/types.js';
+import { makeDocumentClient } from './adapters/dynamodb-client.js';
+import { EventBridgePublisher, makeEventBridgeClient } from './adapters/eventbridge.js';
 import {
   DynamoRateLimiter,
   enforceRateLimit,
@@ -17,8 +10,15 @@ import {
   type RateFamily,
   type RateLimiter,
   rateLimitHeaders,
-} from './rate-limit.js';
-import { makeSqsClient } from './sqs-client.js';
+} from './adapters/rate-limit.js';
+import { makeSqsClient } from './adapters/sqs-client.js';
+import { type BaseEnv, baseEnvSchema, parseEnv } from './env.js';
+import type { RouteRateLimiter } from './http/http.js';
+import { SqsDecisionArchive } from './policy/archive.js';
+import { makeEnforcement } from './policy/enforcement.js';
+import { OpaPolicyEngine } from './policy/opa.js';
+import { defaultPolicyDir, loadPolicyEngine, UnavailableEngine } from './policy/source.js';
+import type { PolicyEngine } from './ports/policy.js';
 import { telemetryFor, tracingFor } from './telemetry.js';
 
 /**

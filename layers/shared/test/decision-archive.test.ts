@@ -3,7 +3,6 @@ import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-vitest/extend';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ServiceUnavailableError } from '#shared/errors.js';
-import type { ConductorEvent } from '#shared/events.js';
 import {
   DecisionArchiveMessageTooLargeError,
   MAX_ARCHIVE_MESSAGE_BYTES,
@@ -11,15 +10,16 @@ import {
   SqsDecisionArchive,
 } from '#shared/policy/archive.js';
 import { policyAuthorizer } from '#shared/policy/enforcement.js';
-import {
-  type DecisionArchive,
-  type DecisionLog,
-  type DecisionRecord,
-  type EnforceInput,
-  PolicyEnforcer,
-} from '#shared/policy/enforcer.js';
-import type { PolicyEngine } from '#shared/policy/types.js';
-import { ManualClock, SequentialIds } from '#shared/ports.js';
+import { PolicyEnforcer } from '#shared/policy/enforcer.js';
+import type { ConductorEvent } from '#shared/ports/events.js';
+import type {
+  DecisionArchive,
+  DecisionLog,
+  DecisionRecord,
+  EnforceInput,
+  PolicyEngine,
+} from '#shared/ports/policy.js';
+import { ManualClock, SequentialIds } from '#shared/ports/system.js';
 import { httpEvent, principalClaims } from '#shared/testing/events.js';
 import { InMemoryTenantRecords, silentLogger } from '#shared/testing/fakes.js';
 import { invoke } from '#shared/testing/invoke.js';

@@ -5,7 +5,7 @@ import {
   DECISION_WRITE_ATTEMPTS,
   DynamoDecisionLog,
 } from '#shared/policy/dynamo-policy-store.js';
-import type { DecisionRecord } from '#shared/policy/enforcer.js';
+import type { DecisionRecord } from '#shared/ports/policy.js';
 
 /** DynamoDecisionLog: a call's records in BatchWriteItem requests of 25, unprocessed items retried. */
 const TABLE = 'conductor-policy';

@@ -1,4 +1,4 @@
-import type { EventDetail, EventType } from '#shared/events.js';
+import type { EventDetail, EventType } from '#shared/ports/events.js';
 
 const envelope = { tenantId: 'acme', traceId: 'trace-0001', occurredAt: '2026-01-01T00:00:00.000Z' };
 

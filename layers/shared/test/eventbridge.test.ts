@@ -7,8 +7,8 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-vitest/extend';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { EventBridgePublisher, PublishFailedError } from '#shared/eventbridge.js';
-import { type ConductorEvent, EVENT_SOURCE } from '#shared/events.js';
+import { EventBridgePublisher, PublishFailedError } from '#shared/adapters/eventbridge.js';
+import { type ConductorEvent, EVENT_SOURCE } from '#shared/ports/events.js';
 import { sampleDetails } from './event-samples.js';
 
 const BUS = 'conductor-bus';

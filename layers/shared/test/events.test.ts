@@ -5,7 +5,7 @@ import {
   type EventType,
   parseEvent,
   RecordingPublisher,
-} from '#shared/events.js';
+} from '#shared/ports/events.js';
 import { sampleDetails } from './event-samples.js';
 
 /** The detail types DESIGN §7 names: the telemetry of the product requirements. */

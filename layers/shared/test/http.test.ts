@@ -11,8 +11,8 @@ import {
   roleLadderAuthorizer,
   TRACE_HEADER,
   VERSION_HEADER,
-} from '#shared/http.js';
-import { ManualClock, SequentialIds } from '#shared/ports.js';
+} from '#shared/http/http.js';
+import { ManualClock, SequentialIds } from '#shared/ports/system.js';
 import { httpEvent, principalClaims } from '#shared/testing/events.js';
 import { InMemoryTenantRecords, silentLogger } from '#shared/testing/fakes.js';
 import { type HttpHandler, invoke, type Reply } from '#shared/testing/invoke.js';

@@ -1,13 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  claimList,
-  hasAtLeast,
-  type Principal,
-  principalFromClaims,
-  ROLES,
-  type Role,
-} from '#shared/identity.js';
+import { claimList, principalFromClaims } from '#shared/http/claims.js';
+import { hasAtLeast, type Principal, ROLES, type Role } from '#shared/ports/identity.js';
 import { flattenClaimsLikeApiGateway } from '#shared/testing/events.js';
 
 const principalWith = (roles: readonly Role[]): Principal => ({

@@ -8,7 +8,7 @@ import {
   classifyHostname,
   isAddressClassAllowed,
   isIpLiteral,
-} from '#shared/net.js';
+} from '#shared/outbound/net.js';
 
 const strict = { allowPrivate: false };
 const lenient = { allowPrivate: true };

@@ -16,7 +16,7 @@ import {
   OpaNotFoundError,
 } from '../src/policy/opa-build.js';
 import { defaultPolicyDir, readPolicySources } from '../src/policy/source.js';
-import type { AuthzRequest } from '../src/policy/types.js';
+import type { AuthzRequest } from '../src/ports/policy.js';
 
 const request: AuthzRequest = {
   principal: { subject: 'u-acme-viewer', tenantId: 'acme', roles: ['viewer'] },

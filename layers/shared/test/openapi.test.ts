@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { API_BASE, TRACE_HEADER, VERSION_HEADER } from '#shared/http.js';
-import { buildOpenApi } from '#shared/openapi.js';
+import { API_BASE, TRACE_HEADER, VERSION_HEADER } from '#shared/http/http.js';
+import { buildOpenApi } from '#shared/http/openapi.js';
 import { ALL_ROUTES } from '../../../functions/meta/src/catalog.js';
 
 /** Just enough of an OpenAPI 3.1 document's shape to walk it in assertions. */

@@ -4,7 +4,7 @@ import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AppError } from '#shared/errors.js';
-import { EgressRefusedError, GuardedHttpClient, type ResolvedAddress } from '#shared/outbound.js';
+import { EgressRefusedError, GuardedHttpClient, type ResolvedAddress } from '#shared/outbound/outbound.js';
 
 // Only 127.0.0.1 is ever contacted: this machine's network rules forbid anything else. Every test
 // that names another address either expects a refusal before any connection, or routes the socket

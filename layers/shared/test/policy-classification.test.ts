@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CachedPolicyEngine, normalisedKey } from '#shared/policy/cache.js';
 import { CedarPolicyEngine, loadCedar } from '#shared/policy/cedar.js';
 import { defaultPolicyDir, loadPolicyEngine } from '#shared/policy/source.js';
-import type { AuthzDecision, AuthzRequest, PolicyEngine } from '#shared/policy/types.js';
+import type { AuthzDecision, AuthzRequest, PolicyEngine } from '#shared/ports/policy.js';
 
 /** The optional `Resource.classification` (an expert's data classification) through the engine and the cache. */
 const schema = readFileSync(join(defaultPolicyDir(), 'schema.cedarschema'), 'utf8');

@@ -1,20 +1,20 @@
 import { describe, expect, it, vi } from 'vitest';
 import { ServiceUnavailableError } from '#shared/errors.js';
-import type { ConductorEvent } from '#shared/events.js';
-import type { Principal } from '#shared/identity.js';
 import { CachedPolicyEngine } from '#shared/policy/cache.js';
 import { makeEnforcement, policyAuthorizer, policyDecideMany } from '#shared/policy/enforcement.js';
-import {
-  type DecisionArchive,
-  type DecisionLog,
-  type DecisionRecord,
-  type EnforceInput,
-  type GrantLookup,
-  PolicyEnforcer,
-} from '#shared/policy/enforcer.js';
+import { PolicyEnforcer } from '#shared/policy/enforcer.js';
 import { loadPolicyEngine } from '#shared/policy/source.js';
-import type { PolicyEngine } from '#shared/policy/types.js';
-import { ManualClock, SequentialIds } from '#shared/ports.js';
+import type { ConductorEvent } from '#shared/ports/events.js';
+import type { Principal } from '#shared/ports/identity.js';
+import type {
+  DecisionArchive,
+  DecisionLog,
+  DecisionRecord,
+  EnforceInput,
+  GrantLookup,
+  PolicyEngine,
+} from '#shared/ports/policy.js';
+import { ManualClock, SequentialIds } from '#shared/ports/system.js';
 import { silentLogger } from '#shared/testing/fakes.js';
 
 /** PolicyEnforcer.decideMany: many decisions, one decision-log write and one archive hand-off. */

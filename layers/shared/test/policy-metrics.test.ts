@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { ForbiddenError } from '#shared/errors.js';
-import type { RouteSpec } from '#shared/http.js';
+import type { RouteSpec } from '#shared/http/http.js';
 import { NoArchive } from '#shared/policy/archive.js';
 import { CachedPolicyEngine } from '#shared/policy/cache.js';
 import { policyAuthorizer } from '#shared/policy/enforcement.js';
-import { type DecisionRecord, PolicyEnforcer } from '#shared/policy/enforcer.js';
+import { PolicyEnforcer } from '#shared/policy/enforcer.js';
 import { loadPolicyEngine } from '#shared/policy/source.js';
-import { ManualClock, SequentialIds } from '#shared/ports.js';
+import type { DecisionRecord } from '#shared/ports/policy.js';
+import { ManualClock, SequentialIds } from '#shared/ports/system.js';
 
 const spec = { action: 'experts:list', tag: 'experts' } as unknown as RouteSpec;
 const viewer = { subject: 'v', tenantId: 'acme', roles: ['viewer'] as const, amr: [] };

@@ -16,7 +16,7 @@ import {
   UnavailableEngine,
   writeValidatedManifest,
 } from '#shared/policy/source.js';
-import type { AuthzRequest } from '#shared/policy/types.js';
+import type { AuthzRequest } from '#shared/ports/policy.js';
 
 const dirs: string[] = [];
 afterEach(() => {

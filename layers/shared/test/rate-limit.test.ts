@@ -4,9 +4,7 @@ import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { makeDocumentClient } from '#shared/dynamodb-client.js';
-import { TooManyRequestsError } from '#shared/errors.js';
-import { errorResult } from '#shared/http.js';
+import { makeDocumentClient } from '#shared/adapters/dynamodb-client.js';
 import {
   DynamoRateLimiter,
   enforceRateLimit,
@@ -16,8 +14,10 @@ import {
   type RateFamily,
   type RateVerdict,
   rateLimitHeaders,
-} from '#shared/rate-limit.js';
-import { MissingTenantError, partitionKey } from '#shared/tenant-store.js';
+} from '#shared/adapters/rate-limit.js';
+import { MissingTenantError, partitionKey } from '#shared/adapters/tenant-store.js';
+import { TooManyRequestsError } from '#shared/errors.js';
+import { errorResult } from '#shared/http/http.js';
 import { localTableName, startTestDynamo, type TestDynamo } from '../../../infra/local/dynamodb.js';
 import { tableSpec } from '../../../infra/tables.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type MatchResult, RouteMatcher, type RouteTemplate } from '#shared/route-match.js';
+import { type MatchResult, RouteMatcher, type RouteTemplate } from '#shared/http/route-match.js';
 
 interface NamedRoute extends RouteTemplate {
   readonly name: string;

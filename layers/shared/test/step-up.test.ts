@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { type Principal, principalFromClaims } from '#shared/identity.js';
+import { principalFromClaims } from '#shared/http/claims.js';
 import { type EnforcerDeps, PolicyEnforcer } from '#shared/policy/enforcer.js';
 import { loadPolicyEngine } from '#shared/policy/source.js';
-import { ManualClock, SequentialIds } from '#shared/ports.js';
+import type { Principal } from '#shared/ports/identity.js';
+import { ManualClock, SequentialIds } from '#shared/ports/system.js';
 
 /** Step-up for sensitive actions: `amr` with `mfa`, a configured `acr`, or an issuer that enforces MFA. */
 const enforcer = (options: Pick<EnforcerDeps, 'stepUpAcr' | 'issuerEnforcesMfa'> = {}) =>

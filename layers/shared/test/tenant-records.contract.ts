@@ -1,11 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { MissingTenantError } from '#shared/adapters/tenant-store.js';
 import { ConflictError, ValidationError } from '#shared/errors.js';
-import {
-  MissingTenantError,
-  type Page,
-  type TenantRecord,
-  type TenantRecords,
-} from '#shared/tenant-store.js';
+import type { Page, TenantRecord, TenantRecords } from '#shared/ports/records.js';
 
 /**
  * The contract of a tenant record store, run against TenantRecordStore on a local DynamoDB and

@@ -1,7 +1,7 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { MissingTenantError, partitionKey, TenantRecordStore } from '#shared/tenant-store.js';
+import { MissingTenantError, partitionKey, TenantRecordStore } from '#shared/adapters/tenant-store.js';
 import { localTableName, startTestDynamo, type TestDynamo } from '../../../infra/local/dynamodb.js';
 import { tableSpec } from '../../../infra/tables.js';
 import { describeTenantRecordContract, type Note, note } from './tenant-records.contract.js';

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { CachedRecordReads } from '#shared/cached-records.js';
-import { ManualClock } from '#shared/ports.js';
-import type { TenantRecord, TenantRecords } from '#shared/tenant-store.js';
+import { CachedRecordReads } from '#shared/adapters/cached-records.js';
+import type { TenantRecord, TenantRecords } from '#shared/ports/records.js';
+import { ManualClock } from '#shared/ports/system.js';
+import { TtlCache } from '#shared/ports/ttl-cache.js';
 import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
-import { TtlCache } from '#shared/ttl-cache.js';
 
 const counter = () => {
   let loads = 0;

@@ -14,7 +14,8 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-vitest/extend';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { InvalidWormKeyError, S3WormStore, sha256Base64, WormViolationError } from '#shared/worm.js';
+import { S3WormStore } from '#shared/adapters/s3-worm-store.js';
+import { InvalidWormKeyError, sha256Base64, WormViolationError } from '#shared/ports/worm.js';
 import { FileWormStore } from '../../../infra/local/worm-store.js';
 
 const BUCKET = 'conductor-evidence';

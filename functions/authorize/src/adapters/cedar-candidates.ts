@@ -1,5 +1,5 @@
 import { CedarPolicyEngine, PolicyLoadError, policyVersionOf } from '#shared/policy/cedar.js';
-import type { PolicyEngine } from '#shared/policy/types.js';
+import type { PolicyEngine } from '#shared/ports/policy.js';
 import { InvalidPolicySetError, type PolicyCompiler } from '../domain/dry-run.js';
 
 // The schema's request actions are read by the kernel (they travel in the validated manifest).

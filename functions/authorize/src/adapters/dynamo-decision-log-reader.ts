@@ -1,7 +1,8 @@
 import { type DynamoDBDocumentClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { partitionKey } from '#shared/adapters/tenant-store.js';
 import { DECISION_ENTITY } from '#shared/policy/dynamo-policy-store.js';
-import type { DecisionRecord } from '#shared/policy/enforcer.js';
-import { type Page, partitionKey } from '#shared/tenant-store.js';
+import type { DecisionRecord } from '#shared/ports/policy.js';
+import type { Page } from '#shared/ports/records.js';
 import type { DecisionListOptions, DecisionLogReader } from '../domain/decisions.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 

@@ -1,6 +1,7 @@
 import { type DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { GRANT_ENTITY, type Grant } from '#shared/policy/grants.js';
-import { type Page, partitionKey, TenantRecordStore } from '#shared/tenant-store.js';
+import { partitionKey, TenantRecordStore } from '#shared/adapters/tenant-store.js';
+import { GRANT_ENTITY, type Grant } from '#shared/ports/grants.js';
+import type { Page } from '#shared/ports/records.js';
 import type { GrantRepository } from '../domain/grants.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
-import type { WormStore } from '#shared/worm.js';
+import type { WormStore } from '#shared/ports/worm.js';
 
 /**
  * The decision-log archive (M4): every decision the kernel's enforcer hands off is one queue

@@ -1,7 +1,6 @@
 import { ForbiddenError, ValidationError } from '#shared/errors.js';
-import { type Principal, type Role, roleSchema } from '#shared/identity.js';
-import type { EnforcedDecision, EnforceInput } from '#shared/policy/enforcer.js';
-import type { ResourceRef } from '#shared/policy/types.js';
+import { type Principal, type Role, roleSchema } from '#shared/ports/identity.js';
+import type { EnforcedDecision, EnforceInput, ResourceRef } from '#shared/ports/policy.js';
 
 /** Like Verified Permissions' BatchIsAuthorized: at most this many questions per batch. */
 export const MAX_BATCH_REQUESTS = 30;

@@ -1,5 +1,5 @@
-import type { DecisionRecord } from '#shared/policy/enforcer.js';
-import type { Page } from '#shared/tenant-store.js';
+import type { DecisionRecord } from '#shared/ports/policy.js';
+import type { Page } from '#shared/ports/records.js';
 
 export interface DecisionFilter {
   /** Only allows or only denies. */

@@ -1,6 +1,5 @@
 import { AppError } from '#shared/errors.js';
-import type { DecisionRecord } from '#shared/policy/enforcer.js';
-import type { PolicyEngine } from '#shared/policy/types.js';
+import type { DecisionRecord, PolicyEngine } from '#shared/ports/policy.js';
 import type { DecisionLogReader } from './decisions.js';
 
 export const DRY_RUN_LIMIT = { default: 200, max: 1000 } as const;

@@ -1,7 +1,7 @@
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '#shared/errors.js';
-import type { Grant } from '#shared/policy/grants.js';
-import type { Clock, IdGenerator } from '#shared/ports.js';
-import type { Page } from '#shared/tenant-store.js';
+import type { Grant } from '#shared/ports/grants.js';
+import type { Page } from '#shared/ports/records.js';
+import type { Clock, IdGenerator } from '#shared/ports/system.js';
 
 /** A request nobody approves lapses after a day (its `expiresAt`, also the DynamoDB TTL). */
 export const PENDING_GRANT_LAPSE_SECONDS = 24 * 3600;

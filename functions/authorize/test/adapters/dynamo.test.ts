@@ -1,12 +1,12 @@
 import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { partitionKey } from '#shared/adapters/tenant-store.js';
 import { NoArchive } from '#shared/policy/archive.js';
 import { DynamoDecisionLog } from '#shared/policy/dynamo-policy-store.js';
-import { type DecisionRecord, PolicyEnforcer } from '#shared/policy/enforcer.js';
-import { GRANT_ENTITY, type Grant } from '#shared/policy/grants.js';
-import type { AuthzRequest } from '#shared/policy/types.js';
-import { ManualClock, SequentialIds } from '#shared/ports.js';
-import { partitionKey } from '#shared/tenant-store.js';
+import { PolicyEnforcer } from '#shared/policy/enforcer.js';
+import { GRANT_ENTITY, type Grant } from '#shared/ports/grants.js';
+import type { AuthzRequest, DecisionRecord } from '#shared/ports/policy.js';
+import { ManualClock, SequentialIds } from '#shared/ports/system.js';
 import { refusal } from '#shared/testing/refusal.js';
 import { localTableName, startTestDynamo, type TestDynamo } from '../../../../infra/local/dynamodb.js';
 import { tableSpec } from '../../../../infra/tables.js';

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import type { Principal } from '#shared/identity.js';
 import { NoArchive } from '#shared/policy/archive.js';
 import { CedarPolicyEngine } from '#shared/policy/cedar.js';
-import { type DecisionRecord, type GrantLookup, PolicyEnforcer } from '#shared/policy/enforcer.js';
-import { type Grant, grantIsLive } from '#shared/policy/grants.js';
+import { PolicyEnforcer } from '#shared/policy/enforcer.js';
 import { defaultPolicyDir, readPolicySources } from '#shared/policy/source.js';
-import { ManualClock, SequentialIds } from '#shared/ports.js';
+import { type Grant, grantIsLive } from '#shared/ports/grants.js';
+import type { Principal } from '#shared/ports/identity.js';
+import type { DecisionRecord, GrantLookup } from '#shared/ports/policy.js';
+import { ManualClock, SequentialIds } from '#shared/ports/system.js';
 import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
 import { declaredActions } from '../../src/adapters/cedar-candidates.js';
 import { type Asker, AuthorizeService } from '../../src/domain/authorize.js';

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isSqsEvent } from '#shared/sqs-batch.js';
+import { isSqsEvent } from '#shared/adapters/sqs-batch.js';
+import { WormViolationError } from '#shared/ports/worm.js';
 import { InMemoryWormStore, silentLogger } from '#shared/testing/fakes.js';
-import { WormViolationError } from '#shared/worm.js';
 import { FileWormStore } from '../../../../infra/local/worm-store.js';
 import { makeArchiveConsumer } from '../../src/archive-consumer.js';
 import {

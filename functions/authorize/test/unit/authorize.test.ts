@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Principal } from '#shared/identity.js';
-import type { EnforcedDecision, EnforceInput } from '#shared/policy/enforcer.js';
+import type { Principal } from '#shared/ports/identity.js';
+import type { EnforcedDecision, EnforceInput } from '#shared/ports/policy.js';
 import { refusal } from '#shared/testing/refusal.js';
 import {
   type Asker,

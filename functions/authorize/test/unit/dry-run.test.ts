@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CedarPolicyEngine } from '#shared/policy/cedar.js';
-import type { DecisionRecord } from '#shared/policy/enforcer.js';
 import { defaultPolicyDir, readPolicySources } from '#shared/policy/source.js';
-import type { AuthzRequest } from '#shared/policy/types.js';
+import type { AuthzRequest, DecisionRecord } from '#shared/ports/policy.js';
 import { refusal } from '#shared/testing/refusal.js';
 import { CedarPolicyCompiler } from '../../src/adapters/cedar-candidates.js';
 import type { DecisionLogReader } from '../../src/domain/decisions.js';

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { AppError } from '#shared/errors.js';
-import { type Grant, grantIsLive } from '#shared/policy/grants.js';
-import { ManualClock, SequentialIds } from '#shared/ports.js';
+import { type Grant, grantIsLive } from '#shared/ports/grants.js';
+import { ManualClock, SequentialIds } from '#shared/ports/system.js';
 import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
 import { refusal } from '#shared/testing/refusal.js';
 import { type GrantActor, GrantService, PENDING_GRANT_LAPSE_SECONDS } from '../../src/domain/grants.js';

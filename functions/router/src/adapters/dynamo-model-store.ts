@@ -1,5 +1,5 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { TenantRecordStore } from '#shared/tenant-store.js';
+import { TenantRecordStore } from '#shared/adapters/tenant-store.js';
 import { type ModelArmRecord, type ModelHeadRecord, SplitModelStore } from '../domain/model-store.js';
 
 /**

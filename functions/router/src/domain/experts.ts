@@ -1,6 +1,6 @@
 import { NotFoundError, UnprocessableError } from '#shared/errors.js';
-import type { Clock, IdGenerator } from '#shared/ports.js';
-import type { Page, TenantRecords } from '#shared/tenant-store.js';
+import type { Page, TenantRecords } from '#shared/ports/records.js';
+import type { Clock, IdGenerator } from '#shared/ports/system.js';
 
 export const EXPERT_TYPES = ['model', 'agent', 'tool'] as const;
 export type ExpertType = (typeof EXPERT_TYPES)[number];

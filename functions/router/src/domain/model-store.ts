@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { ConflictError } from '#shared/errors.js';
-import type { TenantRecord, TenantRecords } from '#shared/tenant-store.js';
+import type { TenantRecord, TenantRecords } from '#shared/ports/records.js';
 import type { StoredModelState } from './bandits/index.js';
 import type { ModelRecord } from './routing.js';
 

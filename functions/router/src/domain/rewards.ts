@@ -1,8 +1,8 @@
 import * as z from 'zod';
 import { ConflictError, ForbiddenError } from '#shared/errors.js';
-import type { ConductorEvent, EventPublisher } from '#shared/events.js';
-import type { Clock } from '#shared/ports.js';
-import type { TenantRecord } from '#shared/tenant-store.js';
+import type { ConductorEvent, EventPublisher } from '#shared/ports/events.js';
+import type { TenantRecord } from '#shared/ports/records.js';
+import type { Clock } from '#shared/ports/system.js';
 import {
   createBernoulliThompson,
   createGreedy,

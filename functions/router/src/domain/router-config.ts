@@ -1,7 +1,7 @@
 import { ConflictError, UnprocessableError } from '#shared/errors.js';
-import type { Clock } from '#shared/ports.js';
-import type { TenantRecord } from '#shared/tenant-store.js';
-import { TtlCache } from '#shared/ttl-cache.js';
+import type { TenantRecord } from '#shared/ports/records.js';
+import type { Clock } from '#shared/ports/system.js';
+import { TtlCache } from '#shared/ports/ttl-cache.js';
 import { featureSpecSchema, type NumericFeature, type StrategyConfig } from './bandits/index.js';
 import type { ExpertRepository } from './experts.js';
 import { DEFAULT_REWARD_MAPPING, type RewardMapping } from './reward-mapping.js';

@@ -1,8 +1,8 @@
 import { AppError, ConflictError, NotFoundError } from '#shared/errors.js';
-import type { EventPublisher } from '#shared/events.js';
-import type { Clock, IdGenerator } from '#shared/ports.js';
-import type { TenantRecord } from '#shared/tenant-store.js';
-import { TtlCache } from '#shared/ttl-cache.js';
+import type { EventPublisher } from '#shared/ports/events.js';
+import type { TenantRecord } from '#shared/ports/records.js';
+import type { Clock, IdGenerator } from '#shared/ports/system.js';
+import { TtlCache } from '#shared/ports/ttl-cache.js';
 import {
   armOf,
   type CandidateAssessment,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TenantRecordStore } from '#shared/tenant-store.js';
+import { TenantRecordStore } from '#shared/adapters/tenant-store.js';
 import { localTableName, startTestDynamo, type TestDynamo } from '../../../../infra/local/dynamodb.js';
 import { tableSpec } from '../../../../infra/tables.js';
 import { dynamoModelStore } from '../../src/adapters/dynamo-model-store.js';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
-import { RecordingPublisher } from '#shared/events.js';
-import { type Clock, ManualClock, SequentialIds } from '#shared/ports.js';
+import { RecordingPublisher } from '#shared/ports/events.js';
+import { type Clock, ManualClock, SequentialIds } from '#shared/ports/system.js';
 import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
 import type { Expert } from '../../src/domain/experts.js';
 import {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { AppError, ConflictError, NotFoundError, UnprocessableError } from '#shared/errors.js';
-import { type IdGenerator, ManualClock, SequentialIds } from '#shared/ports.js';
+import { type IdGenerator, ManualClock, SequentialIds } from '#shared/ports/system.js';
 import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
 import { refusal } from '#shared/testing/refusal.js';
 import {

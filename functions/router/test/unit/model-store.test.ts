@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConflictError } from '#shared/errors.js';
-import type { TenantRecords } from '#shared/tenant-store.js';
+import type { TenantRecords } from '#shared/ports/records.js';
 import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
 import {
   ArmMissingError,

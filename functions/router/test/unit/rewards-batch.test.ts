@@ -3,8 +3,8 @@ import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConflictError } from '#shared/errors.js';
-import type { ConductorEvent, EventPublisher } from '#shared/events.js';
-import { ManualClock } from '#shared/ports.js';
+import type { ConductorEvent, EventPublisher } from '#shared/ports/events.js';
+import { ManualClock } from '#shared/ports/system.js';
 import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
 import {
   createContextEncoder,

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConflictError, type ForbiddenError } from '#shared/errors.js';
-import { ManualClock } from '#shared/ports.js';
+import { ManualClock } from '#shared/ports/system.js';
 import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
 import {
   createContextEncoder,

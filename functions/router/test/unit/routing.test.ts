@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { ConductorEvent, EventPublisher } from '#shared/events.js';
-import { ManualClock } from '#shared/ports.js';
+import type { ConductorEvent, EventPublisher } from '#shared/ports/events.js';
+import { ManualClock } from '#shared/ports/system.js';
 import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
 import { refusal } from '#shared/testing/refusal.js';
 import {

@@ -1,5 +1,5 @@
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { DecisionArchive, DecisionRecord } from './enforcer.js';
+import type { DecisionArchive, DecisionRecord } from '../ports/policy.js';
 
 /** The SQS message size the archive keeps to (the pre-2025 SQS limit, so any queue accepts it). */
 export const MAX_ARCHIVE_MESSAGE_BYTES = 256 * 1024;

@@ -1,4 +1,4 @@
-import type { AuthzDecision, AuthzRequest, PolicyEngine } from './types.js';
+import type { AuthzDecision, AuthzRequest, PolicyEngine } from '../ports/policy.js';
 
 /**
  * Decision cache (TTL 60 s, as the product requirements say), keyed by policy version plus the

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type * as CedarWasm from '@cedar-policy/cedar-wasm/nodejs';
-import { type AuthzDecision, type AuthzRequest, failClosed, type PolicyEngine } from './types.js';
+import { type AuthzDecision, type AuthzRequest, failClosed, type PolicyEngine } from '../ports/policy.js';
 
 /**
  * The Cedar engine (`@cedar-policy/cedar-wasm`, the language of Amazon Verified Permissions).

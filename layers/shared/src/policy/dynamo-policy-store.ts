@@ -1,8 +1,8 @@
 import { BatchWriteCommand, type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import type { Principal } from '../identity.js';
-import { partitionKey } from '../tenant-store.js';
-import type { DecisionLog, DecisionRecord, GrantLookup } from './enforcer.js';
-import { GRANT_ENTITY, type Grant, grantIsLive } from './grants.js';
+import { partitionKey } from '../adapters/tenant-store.js';
+import { GRANT_ENTITY, type Grant, grantIsLive } from '../ports/grants.js';
+import type { Principal } from '../ports/identity.js';
+import type { DecisionLog, DecisionRecord, GrantLookup } from '../ports/policy.js';
 
 /** Decisions stay hot for 30 days (DynamoDB TTL), as the product's retention policy says. */
 export const DECISION_TTL_SECONDS = 30 * 24 * 3600;

@@ -1,12 +1,12 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { EventPublisher } from '../events.js';
-import type { RouteAuthorizer } from '../http.js';
-import { randomIds, systemClock } from '../ports.js';
+import type { RouteAuthorizer } from '../http/http.js';
+import type { EventPublisher } from '../ports/events.js';
+import type { DecideMany, DecisionArchive, PolicyEngine } from '../ports/policy.js';
+import { randomIds, systemClock } from '../ports/system.js';
 import { CachedPolicyEngine } from './cache.js';
 import { DynamoDecisionLog, DynamoGrantLookup } from './dynamo-policy-store.js';
-import { type DecideMany, type DecisionArchive, PolicyEnforcer } from './enforcer.js';
-import type { PolicyEngine } from './types.js';
+import { PolicyEnforcer } from './enforcer.js';
 
 /** Where the enforcement point reports its counters (Powertools Metrics in services: EMF, namespace Conductor). */
 export interface PolicyMetricsSink {

@@ -1,47 +1,19 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { ForbiddenError, ServiceUnavailableError } from '../errors.js';
-import type { EventPublisher } from '../events.js';
-import type { Principal } from '../identity.js';
-import type { Clock, IdGenerator } from '../ports.js';
-import type { AuthzDecision, AuthzRequest, PolicyEngine, ResourceRef } from './types.js';
-
-/** Port: which tenants a live, approved, unexpired grant opens to this principal. */
-export interface GrantLookup {
-  grantedTenants(principal: Principal, targetTenant: string, at: Date): Promise<string[]>;
-}
-
-/** One logged decision: the input (no secrets: claims are reduced to subject, tenant and roles), result and timing. */
-export interface DecisionRecord {
-  readonly decisionId: string;
-  /** The tenant whose partition holds this record (the resource's tenant). */
-  readonly tenantId: string;
-  readonly at: string;
-  readonly traceId: string;
-  readonly engine: string;
-  readonly policyVersion: string;
-  readonly input: AuthzRequest;
-  readonly allow: boolean;
-  readonly obligations: readonly string[];
-  readonly masks: readonly string[];
-  readonly reasons: readonly string[];
-  readonly latencyMs: number;
-  /** `route` for enforcement at an endpoint, `api` for POST /policy/authorize. */
-  readonly source: 'route' | 'api';
-  readonly error?: string;
-}
-
-/** Port: where decisions are kept. `record` resolves only once the record is durable (back-pressure, not loss). */
-export interface DecisionLog {
-  record(records: readonly DecisionRecord[]): Promise<void>;
-}
-
-/**
- * Port: the append-only archive that keeps decisions past the hot log's 30 days. `append` resolves
- * only once the records are handed off durably (e.g. accepted by a queue that feeds a WORM store).
- */
-export interface DecisionArchive {
-  append(records: readonly DecisionRecord[]): Promise<void>;
-}
+import type { EventPublisher } from '../ports/events.js';
+import type { Principal } from '../ports/identity.js';
+import type {
+  AuthzDecision,
+  AuthzRequest,
+  DecisionArchive,
+  DecisionLog,
+  DecisionRecord,
+  EnforcedDecision,
+  EnforceInput,
+  GrantLookup,
+  PolicyEngine,
+} from '../ports/policy.js';
+import type { Clock, IdGenerator } from '../ports/system.js';
 
 export interface EnforcerDeps {
   readonly engine: PolicyEngine;
@@ -60,28 +32,6 @@ export interface EnforcerDeps {
    */
   readonly issuerEnforcesMfa?: boolean;
 }
-
-export interface EnforcedDecision extends AuthzDecision {
-  readonly decisionId: string;
-}
-
-export interface EnforceInput {
-  readonly principal: Principal;
-  readonly action: string;
-  readonly resource: ResourceRef;
-  readonly traceId: string;
-  readonly source?: 'route' | 'api';
-}
-
-/**
- * Decides a batch of questions with one decision-log write and one archive hand-off
- * (`PolicyEnforcer.decideMany`; handlers get it, counted in the policy metrics, as `decideMany` of
- * `makeEnforcement` / `makeHttpService`). Answers in input order.
- */
-export type DecideMany = (
-  inputs: readonly EnforceInput[],
-  options?: { readonly alsoRecord?: readonly DecisionRecord[] },
-) => Promise<EnforcedDecision[]>;
 
 /**
  * The policy enforcement point every endpoint passes through (via the kernel's HTTP app): builds the

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { type AuthzDecision, type AuthzRequest, failClosed, type PolicyEngine } from './types.js';
+import { type AuthzDecision, type AuthzRequest, failClosed, type PolicyEngine } from '../ports/policy.js';
 
 /** The rule `opa build -t wasm -e ...` must export: `data.conductor.authz.decision`. */
 export const OPA_ENTRYPOINT = 'conductor/authz/decision';

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type AuthzDecision, failClosed, type PolicyEngine } from '../ports/policy.js';
 import {
   CedarPolicyEngine,
   declaredActions,
@@ -11,7 +12,6 @@ import {
   VALIDATED_MANIFEST,
   type ValidatedManifest,
 } from './cedar.js';
-import { type AuthzDecision, failClosed, type PolicyEngine } from './types.js';
 
 /**
  * Where the policies live: `POLICY_DIR` (on Lambda, the policy layer's `/opt/policies/cedar`, so a

@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, Context } from 'aws-lambda';
-import { API_BASE, type HttpMethod } from '../http.js';
-import type { Role } from '../identity.js';
+import { API_BASE, type HttpMethod } from '../http/http.js';
+import type { Role } from '../ports/identity.js';
 
 /**
  * Test doubles of what API Gateway HTTP API (payload 2.0, JWT authorizer) hands a Lambda. They mimic

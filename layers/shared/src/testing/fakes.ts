@@ -1,7 +1,8 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import { MissingTenantError, partitionKey } from '../adapters/tenant-store.js';
 import { ConflictError, ValidationError } from '../errors.js';
-import { MissingTenantError, type Page, partitionKey, type TenantRecord } from '../tenant-store.js';
-import { assertWormKey, type WormStore, WormViolationError } from '../worm.js';
+import type { Page, TenantRecord } from '../ports/records.js';
+import { assertWormKey, type WormStore, WormViolationError } from '../ports/worm.js';
 
 /**
  * An in-memory stand-in for TenantRecordStore, for domain tests. Same contract: creates fail with

@@ -1,5 +1,5 @@
 import type { Context } from 'aws-lambda';
-import type { HttpEvent, HttpResult } from '../http.js';
+import type { HttpEvent, HttpResult } from '../http/http.js';
 import { lambdaContext } from './events.js';
 
 /** What a client would see of a Lambda's answer: status, headers (names lower-cased), parsed body. */

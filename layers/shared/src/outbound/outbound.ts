@@ -17,7 +17,7 @@ import { lookup as dnsLookup } from 'node:dns/promises';
 import http from 'node:http';
 import https from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
-import { AppError, UpstreamError } from './errors.js';
+import { AppError, UpstreamError } from '../errors.js';
 import { checkEndpointUrl, checkResolvedAddress, type EndpointRefusalCode } from './net.js';
 
 export interface OutboundRequest {

@@ -1,6 +1,6 @@
-import type { Clock } from './ports.js';
-import type { Page, TenantRecord, TenantRecords } from './tenant-store.js';
-import { TtlCache } from './ttl-cache.js';
+import type { Page, TenantRecord, TenantRecords } from '../ports/records.js';
+import type { Clock } from '../ports/system.js';
+import { TtlCache } from '../ports/ttl-cache.js';
 
 /**
  * A record store whose batch read, `getMany`, is served from memory for at most `ttlMs`: the read a

@@ -15,12 +15,13 @@ import {
   UnauthorizedError,
   UnsupportedMediaTypeError,
   ValidationError,
-} from './errors.js';
-import { hasAtLeast, type Principal, principalFromClaims, type Role, TENANT_ID_PATTERN } from './identity.js';
-import type { DecideMany } from './policy/enforcer.js';
-import type { IdGenerator } from './ports.js';
-import { randomIds } from './ports.js';
-import type { OperationTracer } from './telemetry.js';
+} from '../errors.js';
+import { hasAtLeast, type Principal, type Role, TENANT_ID_PATTERN } from '../ports/identity.js';
+import type { DecideMany } from '../ports/policy.js';
+import type { IdGenerator } from '../ports/system.js';
+import { randomIds } from '../ports/system.js';
+import type { OperationTracer } from '../telemetry.js';
+import { principalFromClaims } from './claims.js';
 
 export const API_BASE = '/api/conductor/v1';
 export const API_VERSION = 'v1';

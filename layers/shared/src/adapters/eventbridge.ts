@@ -1,6 +1,6 @@
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
+import { type ConductorEvent, EVENT_SOURCE, type EventPublisher, parseEvent } from '../ports/events.js';
 import { type ClientOptions, instrumented, sdkConfig } from './clients.js';
-import { type ConductorEvent, EVENT_SOURCE, type EventPublisher, parseEvent } from './events.js';
 
 export const makeEventBridgeClient = (options: ClientOptions): EventBridgeClient =>
   instrumented(options, new EventBridgeClient(sdkConfig(options)));

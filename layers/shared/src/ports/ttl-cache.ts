@@ -1,4 +1,4 @@
-import type { Clock } from './ports.js';
+import type { Clock } from './system.js';
 
 export interface TtlCacheOptions {
   /** How long a loaded value is served before the next `get` loads it again. */

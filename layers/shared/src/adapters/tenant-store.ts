@@ -7,8 +7,9 @@ import {
   PutCommand,
   QueryCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { ConflictError, ValidationError } from './errors.js';
-import { TENANT_ID_PATTERN } from './identity.js';
+import { ConflictError, ValidationError } from '../errors.js';
+import { TENANT_ID_PATTERN } from '../ports/identity.js';
+import type { Page, TenantRecord, TenantRecords } from '../ports/records.js';
 
 /**
  * Tenant-first keys (DESIGN §6, §8): every partition key starts with `T#<tenant>#`, so IAM
@@ -21,34 +22,6 @@ export const partitionKey = (tenantId: string, entity: string): string => {
 
 /** A write without a valid tenant is a programming error: refused before it reaches the table. */
 export class MissingTenantError extends Error {}
-
-export interface TenantRecord {
-  readonly tenantId: string;
-  readonly id: string;
-  readonly version: number;
-  readonly createdAt: string;
-  readonly updatedAt: string;
-}
-
-export interface Page<T> {
-  readonly items: T[];
-  readonly nextCursor?: string;
-}
-
-/**
- * The record-store port every pillar's repositories are: TenantRecordStore on DynamoDB,
- * InMemoryTenantRecords in tests, CachedRecordReads in front of either. Writes are conditional
- * (create on absence, replace and delete on the expected version; a ConflictError otherwise).
- */
-export interface TenantRecords<T extends TenantRecord> {
-  create(record: T): Promise<void>;
-  get(tenantId: string, id: string): Promise<T | undefined>;
-  /** Several records of one tenant in one read; missing ids are absent. */
-  getMany(tenantId: string, ids: readonly string[]): Promise<Map<string, T>>;
-  list(tenantId: string, options: { limit: number; cursor?: string | undefined }): Promise<Page<T>>;
-  replace(record: T, expectedVersion: number): Promise<void>;
-  delete(tenantId: string, id: string, expectedVersion?: number): Promise<boolean>;
-}
 
 const KEY_ATTRIBUTES = ['pk', 'sk', 'entity'] as const;
 
