@@ -6,18 +6,21 @@ import { basename, dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { type BuildOptions, build, type Metafile } from 'esbuild';
-import { FUNCTIONS } from '../functions/meta/src/catalog.js';
+import { functionsOf, queuesOf, tablesOf } from '#shared/pillar.js';
+import { PILLARS } from '../functions/catalog.js';
 import {
   ESM_REQUIRE_BANNER,
   LAMBDA_NODE_OPTIONS,
   runtimeSdkAliases,
 } from '../infra/cdk/lib/service-function.js';
-import { QUEUES } from '../infra/queues.js';
-import { TABLES } from '../infra/tables.js';
 import { writeValidatedManifest } from '../layers/shared/src/policy/source.js';
 import { checkQuiet, machine } from './lib/machine.js';
 import { REPO_ROOT, writeResult } from './lib/results.js';
 import { fixed, round, summarize, table, verdict } from './lib/stats.js';
+
+const FUNCTIONS = functionsOf(PILLARS);
+const QUEUES = queuesOf(PILLARS);
+const TABLES = tablesOf(PILLARS);
 
 /**
  * Lambda bundle size and cold import time, per function of the catalog, against an empty handler

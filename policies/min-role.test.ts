@@ -1,8 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { routesOf } from '#shared/pillar.js';
 import { CedarPolicyEngine } from '#shared/policy/cedar.js';
 import { defaultPolicyDir, readPolicySources } from '#shared/policy/source.js';
 import { ROLES, type Role } from '#shared/ports/identity.js';
-import { ALL_ROUTES } from '../functions/meta/src/catalog.js';
+import { PILLARS } from '../functions/catalog.js';
+
+const ALL_ROUTES = routesOf(PILLARS);
 
 /**
  * Every route documents the lowest role that may call it (`minRole`, published in the OpenAPI

@@ -6,8 +6,11 @@
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { buildOpenApi } from '#shared/http/openapi.js';
-import { ALL_ROUTES } from '../functions/meta/src/catalog.js';
+import { routesOf } from '#shared/pillar.js';
+import { PILLARS } from '../functions/catalog.js';
 import packageJson from '../package.json' with { type: 'json' };
+
+const ALL_ROUTES = routesOf(PILLARS);
 
 export const OPENAPI_FILE = fileURLToPath(new URL('../docs/openapi.json', import.meta.url));
 export const renderOpenApi = (): string =>

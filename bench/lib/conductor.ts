@@ -1,4 +1,5 @@
-import { RATE_FAMILIES } from '#shared/adapters/rate-limit.js';
+import { rateFamiliesOf } from '#shared/pillar.js';
+import { PILLARS } from '../../functions/catalog.js';
 import { startConductor } from '../../infra/local/runtime.js';
 
 /**
@@ -19,5 +20,7 @@ export const startBenchConductor = () =>
     memory: true,
     port: 0,
     throttle: BENCH_THROTTLE,
-    rateLimits: Object.fromEntries(Object.keys(RATE_FAMILIES).map((family) => [family, BENCH_TENANT_LIMIT])),
+    rateLimits: Object.fromEntries(
+      Object.keys(rateFamiliesOf(PILLARS)).map((family) => [family, BENCH_TENANT_LIMIT]),
+    ),
   });

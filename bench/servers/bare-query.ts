@@ -2,10 +2,13 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { makeDocumentClient } from '#shared/adapters/dynamodb-client.js';
 import { TenantRecordStore } from '#shared/adapters/tenant-store.js';
+import { tablesOf } from '#shared/pillar.js';
 import type { TenantRecord } from '#shared/ports/records.js';
+import { PILLARS } from '../../functions/catalog.js';
 import { ensureTables, startLocalDynamo } from '../../infra/local/dynamodb.js';
-import { TABLES } from '../../infra/tables.js';
 import { installProbe } from '../lib/probe.js';
+
+const TABLES = tablesOf(PILLARS);
 
 /**
  * Child process of `bench/api.ts`: the second baseline. A bare `node:http` server that does the data

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { EventBridgeError, type LocalEventBus } from './bus.js';
+import type { LocalEventBus } from './bus.js';
+import { EventBridgeError } from './eventbridge-error.js';
 import { type LocalQueue, QueueError } from './queue.js';
 
 /**

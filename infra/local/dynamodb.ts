@@ -4,7 +4,10 @@ import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
 import { makeDocumentClient } from '#shared/adapters/dynamodb-client.js';
-import { TABLE_KEY, TABLES, type TableSpec } from '../tables.js';
+import { TABLE_KEY, type TableSpec, tablesOf } from '#shared/pillar.js';
+import { PILLARS } from '../../functions/catalog.js';
+
+const TABLES = tablesOf(PILLARS);
 
 /**
  * The DynamoDB stand-in: dynalite in this process, speaking the DynamoDB API on a loopback port.

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Context } from 'aws-lambda';
 import type { JWTPayload } from 'jose';
 import { AppError, PayloadTooLargeError, TooManyRequestsError, UnauthorizedError } from '#shared/errors.js';
+import { flattenClaims } from '#shared/http/claims.js';
 import {
   API_BASE,
   errorResult,
@@ -14,6 +15,8 @@ import {
   routeKeyOf,
 } from '#shared/http/http.js';
 import { RouteMatcher } from '#shared/http/route-match.js';
+import type { Clock } from '#shared/ports/system.js';
+import { lambdaContext } from './lambda-context.js';
 
 /**
  * The embedded stand-in for API Gateway HTTP API: it does what the gateway does before a Lambda runs
@@ -34,6 +37,11 @@ export interface GatewayOptions {
   readonly defaultRoute: { readonly functionName: string; readonly handler: LambdaHandler };
   readonly verifyToken: (token: string) => Promise<JWTPayload>;
   readonly throttle: { readonly rateLimit: number; readonly burstLimit: number };
+  /**
+   * The stage throttle's time, for tests that move it by hand.
+   * @default real time (performance.now)
+   */
+  readonly clock?: Clock;
   /** Extra non-API paths served by the runtime itself (the local OIDC issuer's discovery documents). */
   readonly extras?: (path: string) => unknown | undefined;
   readonly logRequest?: (line: { method: string; path: string; status: number; ms: number }) => void;
@@ -44,23 +52,31 @@ export interface GatewayOptions {
 const GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024;
 const TEXT_TYPES = /^(application\/(json|[a-z.+-]*\+json|x-www-form-urlencoded|xml)|text\/)/i;
 
-/** Stage throttling: a token bucket like API Gateway's (steady rate, burst capacity). */
+/** Real time that never runs backwards (performance.now), whatever happens to the system clock. */
+const monotonicClock: Clock = { now: () => new Date(performance.timeOrigin + performance.now()) };
+
+/**
+ * Stage throttling: a token bucket like API Gateway's. It starts full (`burst` tokens), refills at
+ * `ratePerSecond` up to `burst`, and each request takes one token. Time comes from the clock, so a
+ * test can move it by hand; a clock set back refills nothing.
+ */
 export class TokenBucket {
   #tokens: number;
   #last: number;
   constructor(
     private readonly ratePerSecond: number,
     private readonly burst: number,
-    private readonly now: () => number = () => performance.now(),
+    private readonly clock: Clock = monotonicClock,
   ) {
     this.#tokens = burst;
-    this.#last = now();
+    this.#last = clock.now().getTime();
   }
   /** Takes a token, or returns the seconds until one is available. */
   take(): { ok: true } | { ok: false; retryAfterSeconds: number } {
-    const now = this.now();
-    this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#last) / 1000) * this.ratePerSecond);
-    this.#last = now;
+    const now = this.clock.now().getTime();
+    const elapsedSeconds = Math.max(0, now - this.#last) / 1000;
+    this.#tokens = Math.min(this.burst, this.#tokens + elapsedSeconds * this.ratePerSecond);
+    this.#last = Math.max(this.#last, now);
     if (this.#tokens >= 1) {
       this.#tokens -= 1;
       return { ok: true };
@@ -68,21 +84,6 @@ export class TokenBucket {
     return { ok: false, retryAfterSeconds: (1 - this.#tokens) / this.ratePerSecond };
   }
 }
-
-/**
- * API Gateway hands JWT claims to the Lambda as strings: arrays as "[a b]", numbers as text,
- * objects as JSON. Mimic that so handlers see locally what they will see on AWS.
- */
-export const flattenClaims = (payload: JWTPayload): Record<string, string> => {
-  const claims: Record<string, string> = {};
-  for (const [key, value] of Object.entries(payload)) {
-    if (value === undefined || value === null) continue;
-    if (Array.isArray(value)) claims[key] = `[${value.map(String).join(' ')}]`;
-    else if (typeof value === 'object') claims[key] = JSON.stringify(value);
-    else claims[key] = String(value);
-  }
-  return claims;
-};
 
 const readBody = (req: IncomingMessage, limit: number): Promise<Buffer> =>
   new Promise((resolve, reject) => {
@@ -115,24 +116,6 @@ const queryParameters = (search: URLSearchParams): Record<string, string> | unde
   return Object.keys(out).length > 0 ? out : undefined;
 };
 
-const lambdaContext = (functionName: string, timeoutMs: number): Context => {
-  const deadline = Date.now() + timeoutMs;
-  return {
-    callbackWaitsForEmptyEventLoop: false,
-    functionName: `conductor-${functionName}`,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:conductor-${functionName}`,
-    memoryLimitInMB: '512',
-    awsRequestId: randomUUID(),
-    logGroupName: `/aws/lambda/conductor-${functionName}`,
-    logStreamName: 'local',
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: () => undefined,
-    fail: () => undefined,
-    succeed: () => undefined,
-  };
-};
-
 export interface StartedGateway {
   readonly server: Server;
   readonly url: string;
@@ -147,7 +130,7 @@ export const createGateway = (options: GatewayOptions) => {
       route,
     })),
   );
-  const bucket = new TokenBucket(options.throttle.rateLimit, options.throttle.burstLimit);
+  const bucket = new TokenBucket(options.throttle.rateLimit, options.throttle.burstLimit, options.clock);
   const timeoutMs = options.integrationTimeoutMs ?? 30_000;
 
   const send = (res: ServerResponse, result: HttpResult): void => {
@@ -188,7 +171,10 @@ export const createGateway = (options: GatewayOptions) => {
       );
     });
     try {
-      return await Promise.race([handler(event, lambdaContext(functionName, timeoutMs)), timeout]);
+      return await Promise.race([
+        handler(event, lambdaContext(`conductor-${functionName}`, timeoutMs)),
+        timeout,
+      ]);
     } catch {
       // A handler that throws is a 500 at the gateway, with nothing of the error in the body.
       const traceId = event.requestContext.requestId;

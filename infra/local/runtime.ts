@@ -2,21 +2,30 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { API_SETTINGS } from '#shared/api-settings.js';
 import { API_BASE } from '#shared/http/http.js';
-import { API_SETTINGS, FUNCTIONS } from '../../functions/meta/src/catalog.js';
-import { QUEUES } from '../queues.js';
-import { TABLES } from '../tables.js';
+import {
+  assertCatalog,
+  functionsOf,
+  type PillarManifest,
+  queuesOf,
+  schedulesOf,
+  tablesOf,
+} from '#shared/pillar.js';
+import { provideStandIns } from '#shared/ports/stand-ins.js';
+import { PILLARS } from '../../functions/catalog.js';
 import { startAwsEndpoint } from './aws-endpoint.js';
 import { LocalEventBus } from './bus.js';
 import { ensureTables, localTableName, startLocalDynamo } from './dynamodb.js';
-import { createGateway, type GatewayRoute, type LambdaHandler } from './gateway.js';
-import { LOCAL_AUDIENCE, LocalIssuer, makeJwtVerifier } from './oidc.js';
 import {
   EventSourceMapping,
   eventSourceMappingOptionsOf,
-  LocalQueue,
   type SqsBatchHandler,
-} from './queue.js';
+} from './event-source-mapping.js';
+import { createGateway, type GatewayRoute, type LambdaHandler } from './gateway.js';
+import { lambdaContext } from './lambda-context.js';
+import { LOCAL_AUDIENCE, LocalIssuer, makeJwtVerifier } from './oidc.js';
+import { LocalQueue } from './queue.js';
 import { FileWormStore } from './worm-store.js';
 
 export const LOCAL_BUS_NAME = 'conductor';
@@ -48,6 +57,8 @@ export interface ConductorOptions {
    * `ROUTER_MODEL_CACHE_MS`); set before any handler is imported.
    */
   readonly functionEnv?: Readonly<Record<string, string>>;
+  /** The pillars to run (default: the catalog's, `functions/catalog.ts`); tests add their own. */
+  readonly pillars?: readonly PillarManifest[];
 }
 
 export interface RunningConductor {
@@ -60,11 +71,11 @@ export interface RunningConductor {
   /** The in-process EventBridge bus (add rules in tests; `history()` shows what was published). */
   readonly bus: LocalEventBus;
   readonly queues: ReadonlyMap<string, LocalQueue>;
-  /** The event source mapping of each queue of infra/queues.ts, by queue name (`drain()` in tests). */
+  /** The event source mapping of each queue of the manifests, by queue name (`drain()` in tests). */
   readonly mappings: ReadonlyMap<string, EventSourceMapping>;
   /**
    * The WORM store (S3 Object Lock's stand-in) under `<dataDir>/worm`, or a temporary folder removed
-   * on stop in memory mode. The archiver writes the decision log here (CONDUCTOR_WORM_DIR).
+   * on stop in memory mode. The archiver writes the decision log here (given to it as a stand-in, behind the WormStore port).
    */
   readonly worm: FileWormStore;
   stop(): Promise<void>;
@@ -73,6 +84,12 @@ export interface RunningConductor {
 let started: string | undefined;
 
 export const startConductor = async (options: ConductorOptions = {}): Promise<RunningConductor> => {
+  const pillars = options.pillars ?? PILLARS;
+  // The same checks as the CDK app: a broken manifest fails here, naming the pillar, not mid-request.
+  assertCatalog(pillars);
+  const FUNCTIONS = functionsOf(pillars);
+  const QUEUES = queuesOf(pillars);
+  const TABLES = tablesOf(pillars);
   const dataDir = options.memory ? undefined : resolve(options.dataDir ?? '.conductor');
   if (dataDir) mkdirSync(dataDir, { recursive: true });
 
@@ -115,7 +132,6 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
     AWS_ENDPOINT_URL_EVENTBRIDGE: aws.url,
     AWS_ENDPOINT_URL_SQS: aws.url,
     EVENT_BUS_NAME: LOCAL_BUS_NAME,
-    CONDUCTOR_WORM_DIR: worm.root,
     CONDUCTOR_STAGE: 'local',
     CONDUCTOR_ALLOW_PRIVATE_ENDPOINTS: options.allowPrivateEndpoints ? 'true' : 'false',
     POWERTOOLS_METRICS_DISABLED: 'true',
@@ -124,6 +140,8 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
   });
   if (options.rateLimits) process.env.CONDUCTOR_RATE_LIMITS = JSON.stringify(options.rateLimits);
   Object.assign(process.env, options.functionEnv);
+  // Behind the WormStore port, the authorize function's archiver writes here instead of S3.
+  provideStandIns({ worm });
   for (const table of TABLES) process.env[table.envVar] = localTableName(table);
   for (const spec of QUEUES) process.env[spec.envVar] = aws.queueUrl(`conductor-${spec.id}`);
 
@@ -134,7 +152,7 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
   for (const fn of FUNCTIONS) {
     const module = (await import(pathToFileURL(join(root, fn.entry)).href)) as { handler: LambdaHandler };
     modules.set(fn.name, module);
-    for (const spec of fn.routes) routes.push({ spec, functionName: fn.name, handler: module.handler });
+    for (const spec of fn.routes ?? []) routes.push({ spec, functionName: fn.name, handler: module.handler });
     if (fn.servesDefaultRoute) defaultRoute = { functionName: fn.name, handler: module.handler };
   }
   if (!defaultRoute) throw new Error('No function serves the $default route.');
@@ -150,6 +168,21 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
     });
     mapping.start();
     mappings.set(queue.name, mapping);
+  }
+  // The manifests' schedules: the same expressions, invoking the same handlers with a Scheduled Event.
+  for (const schedule of schedulesOf(pillars)) {
+    const target = modules.get(schedule.function);
+    if (!target) throw new Error(`Schedule ${schedule.id}: no function '${schedule.function}'.`);
+    bus.addSchedule({
+      name: `conductor-${schedule.id}`,
+      expression: schedule.expression,
+      target: async (event) => {
+        await (target.handler as (event: unknown, context: unknown) => Promise<unknown>)(
+          event,
+          lambdaContext(`conductor-${schedule.function}`, 60_000),
+        );
+      },
+    });
   }
   const stopMappings = () => Promise.all([...mappings.values()].map((mapping) => mapping.stop()));
   const removeWorm = () => {

@@ -37,6 +37,7 @@ action_groups := {
 	"router:config:get": {"read"},
 	"router:config:history": {"administer"},
 	"router:config:update": {"administer", "sensitive"},
+	"scheduler:enqueue": {"operate"},
 	"policy:authorize": {"operate"},
 	"policy:decisions:list": {"administer"},
 	"policy:dry-run": {"administer"},

@@ -9,10 +9,6 @@ import {
   type RouteRateLimiter,
 } from '#shared/http/http.js';
 import type { OperationTracer } from '#shared/telemetry.js';
-import type { AuthorizeService } from './domain/authorize.js';
-import type { DecisionLogService } from './domain/decisions.js';
-import type { DryRunService } from './domain/dry-run.js';
-import type { GrantService } from './domain/grants.js';
 import {
   approveGrant,
   authorize,
@@ -24,7 +20,11 @@ import {
   listGrants,
   requestGrant,
   revokeGrant,
-} from './routes.js';
+} from '../contract.js';
+import type { AuthorizeService } from './domain/authorize.js';
+import type { DecisionLogService } from './domain/decisions.js';
+import type { DryRunService } from './domain/dry-run.js';
+import type { GrantService } from './domain/grants.js';
 
 /** What GET /policy/engine reports: the serving process's engine and its decision cache. */
 export interface EngineStatus {

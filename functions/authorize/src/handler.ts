@@ -5,9 +5,11 @@ import { isSqsEvent } from '#shared/adapters/sqs-batch.js';
 import { ConfigurationError } from '#shared/env.js';
 import type { HttpEvent, HttpResult } from '#shared/http/http.js';
 import { defaultPolicyDir, readPolicySources, readValidatedManifest } from '#shared/policy/source.js';
+import { standIns } from '#shared/ports/stand-ins.js';
 import { randomIds, systemClock } from '#shared/ports/system.js';
 import type { WormStore } from '#shared/ports/worm.js';
 import { makeHttpService } from '#shared/service-kit.js';
+import { authorizePillar } from '../pillar.js';
 import { CedarPolicyCompiler, declaredActions } from './adapters/cedar-candidates.js';
 import { DynamoDecisionLogReader } from './adapters/dynamo-decision-log-reader.js';
 import { DynamoGrantStore } from './adapters/dynamo-grant-store.js';
@@ -20,11 +22,9 @@ import { DryRunService } from './domain/dry-run.js';
 import { GrantService } from './domain/grants.js';
 
 /** Composition root of the authorize function: environment, clients, adapters, app and archiver. */
-const service = await makeHttpService('authorize', {
+const service = await makeHttpService('authorize', authorizePillar, {
   /** The evidence (Object Lock) bucket the decision archiver writes to, on AWS. */
   EVIDENCE_BUCKET_NAME: z.string().min(1).optional(),
-  /** The embedded runtime's filesystem WORM store, in place of the bucket (never set on AWS). */
-  CONDUCTOR_WORM_DIR: z.string().min(1).optional(),
 });
 const { env, logger, enforcer, engine } = service;
 
@@ -86,7 +86,10 @@ const http = makeAuthorizeApp({
   }),
 });
 
-if (!env.CONDUCTOR_WORM_DIR && !env.EVIDENCE_BUCKET_NAME) {
+/** The embedded runtime's WORM store (its stand-in for the Object Lock bucket); never set on AWS. */
+const localWorm = standIns().worm;
+
+if (!localWorm && !env.EVIDENCE_BUCKET_NAME) {
   throw new ConfigurationError(
     'Invalid environment: EVIDENCE_BUCKET_NAME: required (the decision archiver writes to the evidence bucket)',
   );
@@ -98,10 +101,7 @@ if (!env.CONDUCTOR_WORM_DIR && !env.EVIDENCE_BUCKET_NAME) {
  * import time, and API requests never need it.
  */
 const openWormStore = async (): Promise<WormStore> => {
-  if (env.CONDUCTOR_WORM_DIR) {
-    const { FileWormStore } = await import('../../../infra/local/worm-store.js');
-    return new FileWormStore(env.CONDUCTOR_WORM_DIR);
-  }
+  if (localWorm) return localWorm;
   const [{ makeS3Client }, { S3WormStore }] = await Promise.all([
     import('#shared/adapters/s3-client.js'),
     import('#shared/adapters/s3-worm-store.js'),

@@ -13,7 +13,7 @@ import {
 } from '#shared/http/http.js';
 import { RouteMatcher } from '#shared/http/route-match.js';
 import type { Clock } from '#shared/ports/system.js';
-import { health, openApiDocument } from './routes.js';
+import { health, openApiDocument } from '../contract.js';
 
 export interface MetaAppDeps {
   readonly logger: Logger;

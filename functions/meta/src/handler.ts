@@ -1,10 +1,13 @@
 import * as z from 'zod';
 import { baseEnvSchema, parseEnv } from '#shared/env.js';
 import { buildOpenApi } from '#shared/http/openapi.js';
+import { routesOf } from '#shared/pillar.js';
 import { systemClock } from '#shared/ports/system.js';
 import { telemetryFor } from '#shared/telemetry.js';
+import { PILLARS } from '../../catalog.js';
 import { makeMetaApp } from './app.js';
-import { ALL_ROUTES } from './catalog.js';
+
+const ALL_ROUTES = routesOf(PILLARS);
 
 const env = parseEnv(baseEnvSchema.extend({ CONDUCTOR_VERSION: z.string().min(1).default('0.1.0') }));
 const { logger } = telemetryFor('meta');

@@ -1,12 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { API_VERSION, TRACE_HEADER, VERSION_HEADER } from '#shared/http/http.js';
+import { routesOf } from '#shared/pillar.js';
 import { ManualClock } from '#shared/ports/system.js';
 import { httpEvent } from '#shared/testing/events.js';
 import { silentLogger } from '#shared/testing/fakes.js';
 import { invoke, type Reply } from '#shared/testing/invoke.js';
+import { PILLARS } from '../../catalog.js';
 import { DEFAULT_ROUTE_KEY, makeMetaApp } from '../src/app.js';
-import { ALL_ROUTES } from '../src/catalog.js';
-import { healthSchema } from '../src/routes.js';
+
+const ALL_ROUTES = routesOf(PILLARS);
+
+import { healthSchema } from '../contract.js';
 
 const VERSION = VERSION_HEADER.toLowerCase();
 const TRACE = TRACE_HEADER.toLowerCase();

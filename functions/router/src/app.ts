@@ -13,11 +13,6 @@ import {
 import type { Principal } from '#shared/ports/identity.js';
 import type { DecideMany } from '#shared/ports/policy.js';
 import type { OperationTracer } from '#shared/telemetry.js';
-import type { ExpertService } from './domain/experts.js';
-import { DEFAULT_REWARD_MAPPING } from './domain/reward-mapping.js';
-import type { RewardIntake } from './domain/rewards.js';
-import type { RouterConfigService } from './domain/router-config.js';
-import type { CandidatePolicy, RoutingService } from './domain/routing.js';
 import {
   createExpert,
   deleteExpert,
@@ -31,7 +26,12 @@ import {
   setExpertHealth,
   updateExpert,
   updateRouterConfig,
-} from './routes.js';
+} from '../contract.js';
+import type { ExpertService } from './domain/experts.js';
+import type { RewardIntake } from './domain/reward-intake.js';
+import { DEFAULT_REWARD_MAPPING } from './domain/reward-mapping.js';
+import type { RouterConfigService } from './domain/router-config.js';
+import type { CandidatePolicy, RoutingService } from './domain/routing.js';
 
 /**
  * The policy question a route asks about its candidates, per request (the handler binds the engine);

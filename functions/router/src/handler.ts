@@ -10,11 +10,12 @@ import type { HttpEvent, HttpResult } from '#shared/http/http.js';
 import { checkEndpointUrl } from '#shared/outbound/net.js';
 import { randomIds, systemClock } from '#shared/ports/system.js';
 import { makeHttpService } from '#shared/service-kit.js';
+import { routerPillar } from '../pillar.js';
 import { dynamoModelStore } from './adapters/dynamo-model-store.js';
 import { SqsRewardQueue } from './adapters/sqs-reward-queue.js';
 import { type CandidatePolicyFor, makeRouterApp } from './app.js';
 import { type Expert, ExpertService } from './domain/experts.js';
-import { RewardIntake } from './domain/rewards.js';
+import { RewardIntake } from './domain/reward-intake.js';
 import { CONFIG_CACHE_MS, type RouterConfig, RouterConfigService } from './domain/router-config.js';
 import {
   DECISION_TTL_SECONDS,
@@ -24,12 +25,12 @@ import {
 } from './domain/routing.js';
 
 /** Composition root of the router function: environment, clients, adapters, app. */
-const service = await makeHttpService('router', {
+const service = await makeHttpService('router', routerPillar, {
   ROUTER_TABLE_NAME: z.string().min(1),
   CONDUCTOR_ALLOW_PRIVATE_ENDPOINTS: z.stringbool().default(false),
   /** The global kill-switch: every tenant is served its static (default) expert. */
   ROUTER_GLOBAL_KILL_SWITCH: z.stringbool().default(false),
-  /** The rewards queue (infra/queues.ts): POST router/reward answers 202 once it accepted the reward. */
+  /** The rewards queue (the router manifest's `rewards` queue): POST router/reward answers 202 once it accepted the reward. */
   REWARDS_QUEUE_URL: z.url(),
   /** Age bound of the model states routes decide on (part of the reward freshness bound). */
   ROUTER_MODEL_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(MODEL_CACHE_MS),

@@ -1,6 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { type RewardConsumer, type RewardMessage, rewardMessageSchema } from './domain/rewards.js';
+import { type RewardMessage, rewardMessageSchema } from './domain/reward-intake.js';
+import type { RewardConsumer } from './domain/reward-learning.js';
 
 export interface RewardBatchDeps {
   readonly consumer: Pick<RewardConsumer, 'ingestBatch'>;

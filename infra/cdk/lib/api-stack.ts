@@ -1,16 +1,15 @@
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
-import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
-  HttpApi,
-  HttpMethod,
-  HttpNoneAuthorizer,
-  HttpRoute,
-  HttpRouteKey,
-  type HttpStage,
-  LogGroupLogDestination,
-} from 'aws-cdk-lib/aws-apigatewayv2';
+  type CfnElement,
+  CfnOutput,
+  Duration,
+  Names,
+  RemovalPolicy,
+  Stack,
+  type StackProps,
+} from 'aws-cdk-lib';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import { HttpApi, type HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
-import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import {
   AccountRecovery,
   ClientAttributes,
@@ -21,18 +20,18 @@ import {
   UserPool,
   type UserPoolClient,
 } from 'aws-cdk-lib/aws-cognito';
-import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
-import type { Construct } from 'constructs';
-import { API_BASE, type RouteSpec, routeKeyOf } from '#shared/http/http.js';
+import { Construct } from 'constructs';
+import { API_SETTINGS } from '#shared/api-settings.js';
+import { API_BASE } from '#shared/http/http.js';
+import { assertCatalog, enforcesPolicies, functionsOf, type PillarManifest } from '#shared/pillar.js';
 import { ROLES } from '#shared/ports/identity.js';
-import { API_SETTINGS, FUNCTIONS, type FunctionEntry } from '../../../functions/meta/src/catalog.js';
-import type { QueueSpec } from '../../queues.js';
-import { tableSpec } from '../../tables.js';
+import { PILLARS } from '../../../functions/catalog.js';
 import { pascal } from './names.js';
-import { ConductorObservability, enforcesPolicies } from './observability.js';
-import { LAYER_POLICY_DIRS, type PolicyEngineName, PolicyLayer } from './policy-layer.js';
-import { ServiceFunction } from './service-function.js';
+import type { EnforcerView } from './observability.js';
+import { PillarServices } from './pillar-services.js';
+import { type PolicyEngineName, PolicyLayer } from './policy-layer.js';
+import type { ServiceFunction } from './service-function.js';
 import type { ConductorStatefulStack } from './stateful-stack.js';
 
 /** Any OIDC issuer in place of the default Cognito user pool. */
@@ -55,11 +54,11 @@ export interface ConductorApiStackProps extends StackProps {
    */
   readonly oidc?: OidcIssuerSettings;
   /**
-   * The function catalog to deploy: one Lambda per entry, one route per RouteSpec.
+   * The pillars to deploy: one PillarServices construct per manifest.
    *
-   * @default FUNCTIONS from functions/meta/src/catalog.ts
+   * @default PILLARS from functions/catalog.ts
    */
-  readonly functions?: readonly FunctionEntry[];
+  readonly pillars?: readonly PillarManifest[];
   /**
    * What happens to the user pool and the log groups when they leave the stack.
    *
@@ -99,29 +98,30 @@ const ACCESS_LOG_FORMAT = AccessLogFormat.custom(
 
 /**
  * The public HTTP API: an HTTP API with a JWT authorizer (a Cognito user pool by default, any OIDC
- * issuer by props) and, for every function of the catalog, one Lambda and its routes. Nothing is
- * wired by hand: a new catalog entry becomes a function, its routes and its table grants; a queue of
- * infra/queues.ts becomes send grants for its producers and an event source on its consumer.
+ * issuer by props) and one PillarServices construct per pillar of the catalog: its functions,
+ * routes, grants, event sources, alarms and dashboard, all from its manifest. Nothing is wired by
+ * hand: a new catalog line becomes a pillar here.
  */
 export class ConductorApiStack extends Stack {
   readonly api: HttpApi;
   readonly stage: HttpStage;
   readonly authorizer: HttpJwtAuthorizer;
-  /** The functions, keyed by catalog name. */
+  /** Every pillar's functions, keyed by function name. */
   readonly functions: Readonly<Record<string, ServiceFunction>>;
+  /** The pillar constructs, keyed by pillar name. */
+  readonly pillars: Readonly<Record<string, PillarServices>>;
   /** The default user pool; undefined when an external OIDC issuer is used. */
   readonly userPool?: UserPool;
   readonly userPoolClient?: UserPoolClient;
   /** The Cedar policies and engine, attached to every function that enforces policies. */
   readonly policyLayer: PolicyLayer;
-  /** Router error budget burn and policy deny spike alarms, and the pillar dashboards (DESIGN §9). */
-  readonly observability: ConductorObservability;
 
   constructor(scope: Construct, id: string, props: ConductorApiStackProps) {
     super(scope, id, props);
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
-    const catalog = props.functions ?? FUNCTIONS;
-    assertCatalog(catalog, props.stateful);
+    const catalog = props.pillars ?? PILLARS;
+    assertCatalog(catalog);
+    assertQueuesServed(catalog, props.stateful);
 
     let issuer: string;
     let audience: string[];
@@ -166,20 +166,32 @@ export class ConductorApiStack extends Stack {
 
     // Every function with token-bearing routes enforces policies in-process: it gets the layer.
     this.policyLayer = new PolicyLayer(this, 'PolicyLayer', { engine: props.policyEngine ?? 'cedar' });
-    const functions: Record<string, ServiceFunction> = {};
-    for (const entry of catalog) {
-      functions[entry.name] = this.addFunction(entry, props, removalPolicy);
+    const pillars: Record<string, PillarServices> = {};
+    for (const pillar of catalog) {
+      pillars[pillar.name] = new PillarServices(this, `${pascal(pillar.name)}Pillar`, {
+        pillar,
+        stage: props.stage,
+        api: this.api,
+        httpStage: this.stage,
+        authorizer: this.authorizer,
+        stateful: props.stateful,
+        policyLayer: this.policyLayer,
+        removalPolicy,
+        issuerEnforcesMfa: !props.oidc,
+        ...(props.stepUpAcr ? { stepUpAcr: props.stepUpAcr } : {}),
+      });
     }
-    this.functions = functions;
-
-    this.observability = new ConductorObservability(this, 'Observability', {
-      stage: props.stage,
-      api: this.api,
-      httpStage: this.stage,
-      catalog,
-      functions,
-      stateful: props.stateful,
-    });
+    this.pillars = pillars;
+    this.functions = Object.assign({}, ...Object.values(pillars).map((p) => p.functions));
+    // Dashboards last: a policy dashboard shows every pillar's enforcing functions.
+    const enforcers: EnforcerView[] = Object.values(pillars).flatMap((services) =>
+      services.pillar.functions.filter(enforcesPolicies).map((fn) => {
+        const denySpikeAlarm = services.observability.denySpikeAlarms[fn.name];
+        if (!denySpikeAlarm) throw new Error(`No deny spike alarm for '${fn.name}'`);
+        return { name: fn.name, denySpikeAlarm };
+      }),
+    );
+    for (const services of Object.values(pillars)) services.observability.addDashboard(enforcers);
 
     new CfnOutput(this, 'ApiUrl', {
       value: this.stage.url,
@@ -188,119 +200,8 @@ export class ConductorApiStack extends Stack {
     new CfnOutput(this, 'JwtIssuer', { value: issuer, description: 'Issuer the JWT authorizer trusts' });
   }
 
-  private addFunction(entry: FunctionEntry, props: ConductorApiStackProps, removalPolicy: RemovalPolicy) {
-    const environment: Record<string, string> = {};
-    const tables = entry.tables.map((id) => ({ spec: tableSpec(id), table: props.stateful.table(id) }));
-    for (const { spec, table } of tables) environment[spec.envVar] = table.tableName;
-    const enforces = enforcesPolicies(entry);
-    const sends = props.stateful.queueSpecs.filter((spec) => producesTo(spec, entry, enforces));
-    const consumes = props.stateful.queueSpecs.filter((spec) => spec.consumer === entry.name);
-    for (const spec of sends) environment[spec.envVar] = props.stateful.queue(spec.id).queueUrl;
-    if ((entry.evidence ?? []).length > 0) {
-      environment.EVIDENCE_BUCKET_NAME = props.stateful.evidenceBucket.bucketName;
-    }
-    if (enforces) {
-      if (!entry.tables.includes('policy')) {
-        throw new Error(
-          `Function '${entry.name}' has token routes but not the 'policy' table (decision log, grants)`,
-        );
-      }
-      environment.POLICY_ENGINE = this.policyLayer.engine;
-      environment.POLICY_DIR = LAYER_POLICY_DIRS[this.policyLayer.engine];
-      // The user pool created here requires MFA at every sign-in: its tokens are stepped up, even
-      // where Cognito does not yet put `amr` into them. Another issuer must say so in amr or acr.
-      if (!props.oidc) environment.CONDUCTOR_ISSUER_ENFORCES_MFA = 'true';
-      if (props.stepUpAcr && props.stepUpAcr.length > 0)
-        environment.CONDUCTOR_STEP_UP_ACR = props.stepUpAcr.join(',');
-    }
-    const publishes = enforces || entry.publishesEvents === true;
-    if (publishes) environment.EVENT_BUS_NAME = props.stateful.eventBus.eventBusName;
-
-    const fn = new ServiceFunction(this, pascal(entry.name), {
-      entry: entry.entry,
-      serviceName: entry.name,
-      description: `Conductor ${entry.name}: ${entry.description}`.slice(0, 256),
-      stage: props.stage,
-      environment,
-      logRemovalPolicy: removalPolicy,
-      ...(enforces ? { layers: [this.policyLayer.layer] } : {}),
-    });
-    for (const { table } of tables) table.grantReadWriteData(fn);
-    if (publishes) props.stateful.eventBus.grantPutEventsTo(fn);
-    for (const spec of sends) props.stateful.queue(spec.id).grantSendMessages(fn);
-    for (const spec of consumes) this.addQueueConsumer(fn, spec, props);
-    for (const prefix of entry.evidence ?? []) {
-      props.stateful.grantEvidenceWriteOnce(fn, prefix);
-      Validations.of(fn.role).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::${props.stateful.evidenceBucketArnExportName}/${prefix}*]`,
-        reason: `The function writes (put-once) and reads evidence objects under ${prefix} only: s3:PutObject and s3:GetObject on that prefix of the Object Lock bucket, whose keys it derives itself.`,
-      });
-    }
-    if (tables.length > 0 || sends.length > 0) {
-      // grantReadWriteData on a table, and grantSendMessages on a queue, encrypted with the data key
-      // also grant the key's data-key action families. They are scoped to the one data key ARN; the
-      // table and queue statements name only this function's tables and queues.
-      for (const action of ['kms:GenerateDataKey*', 'kms:ReEncrypt*']) {
-        Validations.of(fn.role).acknowledge({
-          id: `AwsSolutions-IAM5[Action::${action}]`,
-          reason: `${action} comes from grantReadWriteData / grantSendMessages on tables and queues encrypted with the Conductor data key; the statement is limited to that one key ARN.`,
-        });
-      }
-    }
-
-    const integration = new HttpLambdaIntegration(`${pascal(entry.name)}Integration`, fn.function);
-    for (const spec of entry.routes) {
-      const route = new HttpRoute(this, `${pascal(entry.name)}${pascal(spec.operationId)}Route`, {
-        httpApi: this.api,
-        routeKey: HttpRouteKey.with(`${API_BASE}${spec.path}`, HttpMethod[spec.method]),
-        integration,
-        authorizer: spec.auth === 'jwt' ? this.authorizer : new HttpNoneAuthorizer(),
-      });
-      if (spec.auth === 'public') {
-        Validations.of(route).acknowledge({
-          id: 'AwsSolutions-APIG4',
-          reason: `${routeKeyOf(spec)} is public by design (${spec.summary}); it returns no tenant data.`,
-        });
-      }
-    }
-    if (entry.servesDefaultRoute) {
-      const route = new HttpRoute(this, 'DefaultRoute', {
-        httpApi: this.api,
-        routeKey: HttpRouteKey.DEFAULT,
-        integration,
-        authorizer: new HttpNoneAuthorizer(),
-      });
-      Validations.of(route).acknowledge({
-        id: 'AwsSolutions-APIG4',
-        reason:
-          'The $default route only answers the uniform 404/405 error for requests that match no route, so unknown paths get the same error body as everything else; it reads no data.',
-      });
-    }
-    return fn;
-  }
-
-  /**
-   * The Lambda event source mapping of a queue (the stand-in for KEDA): batches of `batchSize`
-   * gathered for up to `maxBatchingWindowSeconds` when the spec has one, at most
-   * `maximumConcurrency` concurrent invocations, and partial batch failures reported by the
-   * handler, so only the failed messages come back (and reach the DLQ after maxReceiveCount).
-   */
-  private addQueueConsumer(fn: ServiceFunction, spec: QueueSpec, props: ConductorApiStackProps): void {
-    if (spec.visibilityTimeoutSeconds < fn.timeout.toSeconds()) {
-      throw new Error(
-        `Queue '${spec.id}': visibilityTimeoutSeconds ${spec.visibilityTimeoutSeconds} is shorter than the timeout of its consumer '${spec.consumer}' (${fn.timeout.toSeconds()} s)`,
-      );
-    }
-    fn.function.addEventSource(
-      new SqsEventSource(props.stateful.queue(spec.id), {
-        batchSize: spec.batchSize,
-        ...(spec.maxBatchingWindowSeconds === undefined
-          ? {}
-          : { maxBatchingWindow: Duration.seconds(spec.maxBatchingWindowSeconds) }),
-        maxConcurrency: spec.maximumConcurrency,
-        reportBatchItemFailures: true,
-      }),
-    );
+  protected override allocateLogicalId(element: CfnElement): string {
+    return logicalIdWithoutPillars(this, element) ?? super.allocateLogicalId(element);
   }
 
   private createUserPool(stage: string, removalPolicy: RemovalPolicy) {
@@ -356,24 +257,14 @@ export class ConductorApiStack extends Stack {
   }
 }
 
-/** Fails synth early, naming the entry, rather than deploying a half-wired API. */
-const assertCatalog = (catalog: readonly FunctionEntry[], stateful: ConductorStatefulStack): void => {
-  const names = new Set<string>();
-  const routeKeys = new Map<string, string>();
-  let defaults = 0;
-  for (const entry of catalog) {
-    if (!/^[a-z][a-z0-9-]*$/.test(entry.name)) {
-      throw new Error(`Function name '${entry.name}' must be lower-case letters, digits and dashes`);
-    }
-    if (names.has(entry.name)) throw new Error(`Function '${entry.name}' appears twice in the catalog`);
-    names.add(entry.name);
-    for (const id of entry.tables) stateful.table(id);
-    for (const spec of entry.routes) assertRoute(entry.name, spec, routeKeys);
-    if (entry.servesDefaultRoute) defaults += 1;
-  }
-  if (defaults > 1) throw new Error(`Only one function may serve the $default route; ${defaults} do`);
+/**
+ * Every queue of the stateful stack has its consumer (and its named producers) among the pillars
+ * deployed here: a queue nobody consumes would keep accepting work until its messages expire, so
+ * synth fails instead, naming the queue.
+ */
+const assertQueuesServed = (catalog: readonly PillarManifest[], stateful: ConductorStatefulStack): void => {
+  const names = new Set(functionsOf(catalog).map((fn) => fn.name));
   for (const spec of stateful.queueSpecs) {
-    // A queue nobody consumes would keep accepting work until its messages expire: fail synth instead.
     if (!names.has(spec.consumer)) {
       throw new Error(`Queue '${spec.id}' is consumed by '${spec.consumer}', which is not in the catalog`);
     }
@@ -385,16 +276,18 @@ const assertCatalog = (catalog: readonly FunctionEntry[], stateful: ConductorSta
   }
 };
 
-/** Whether a function sends to a queue: it is named as a producer, or enforces policies and the queue takes every enforcer. */
-const producesTo = (spec: QueueSpec, entry: FunctionEntry, enforces: boolean): boolean =>
-  spec.producers === 'policy-enforcers' ? enforces : spec.producers.includes(entry.name);
-
-const assertRoute = (fnName: string, spec: RouteSpec, routeKeys: Map<string, string>): void => {
-  if (!spec.path.startsWith('/')) {
-    throw new Error(`Route ${spec.operationId} of '${fnName}': path '${spec.path}' must start with '/'`);
-  }
-  const key = routeKeyOf(spec);
-  const owner = routeKeys.get(key);
-  if (owner) throw new Error(`Route '${key}' is served by both '${owner}' and '${fnName}'`);
-  routeKeys.set(key, fnName);
+/**
+ * Logical ids as if every pillar construct were not there: a resource of a pillar keeps the id it
+ * has as a direct child of the stack (as it had before pillars were constructs), so regrouping never
+ * replaces a function, a log group or a named alarm (CloudFormation would create the new alarm, then
+ * delete the old one by the same name). Names.uniqueId on a scratch tree of the remaining path is
+ * exactly the id Stack.allocateLogicalId computes for that path.
+ */
+const logicalIdWithoutPillars = (stack: Stack, element: CfnElement): string | undefined => {
+  const below = element.node.scopes.slice(element.node.scopes.indexOf(stack) + 1);
+  if (!below.some((scope) => scope instanceof PillarServices)) return undefined;
+  let scope = new Construct(undefined as unknown as Construct, '');
+  for (const part of below.filter((s) => !(s instanceof PillarServices)))
+    scope = new Construct(scope, part.node.id);
+  return Names.uniqueId(scope);
 };

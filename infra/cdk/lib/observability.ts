@@ -23,24 +23,13 @@ import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import { routeKeyOf } from '#shared/http/http.js';
-import type { FunctionEntry } from '../../../functions/meta/src/catalog.js';
-import { routeTask } from '../../../functions/router/src/routes.js';
+import { enforcesPolicies, type PillarManifest, type RouteSlo } from '#shared/pillar.js';
 import { pascal } from './names.js';
 import type { ServiceFunction } from './service-function.js';
 import type { ConductorStatefulStack } from './stateful-stack.js';
 
-/** EMF namespace of every function (POWERTOOLS_METRICS_NAMESPACE); `service` is the catalog name. */
+/** EMF namespace of every function (POWERTOOLS_METRICS_NAMESPACE); `service` is the function name. */
 export const METRICS_NAMESPACE = 'Conductor';
-
-/** A function enforces policies (and emits the Policy* metrics) when any of its routes takes a token. */
-export const enforcesPolicies = (entry: FunctionEntry): boolean =>
-  entry.routes.some((spec) => spec.auth === 'jwt');
-
-/**
- * The router's availability SLO: 99.9 % of `POST /router/route` answers are not 5xx, i.e. an error
- * budget of 0.1 % of its requests (30-day window).
- */
-export const ROUTE_SLO = { routeKey: routeKeyOf(routeTask), objective: 0.999, errorBudget: 0.001 } as const;
 
 /** One multi-window burn-rate alert: both windows above `burnRate` x the error budget. */
 export interface BurnRateAlert {
@@ -59,9 +48,13 @@ export const BURN_RATE_ALERTS: readonly BurnRateAlert[] = [
   { name: 'slow', burnRate: 6, longWindow: Duration.hours(6), shortWindow: Duration.minutes(30) },
 ];
 
-/** The error ratio above which an alert's windows breach: burnRate x error budget (0.0144, 0.006). */
-export const burnRateThreshold = (alert: BurnRateAlert): number =>
-  Number((alert.burnRate * ROUTE_SLO.errorBudget).toFixed(9));
+/** The error budget of an SLO: the share of answers that may be 5xx. */
+export const errorBudgetOf = (slo: Pick<RouteSlo, 'objective'>): number =>
+  Number((1 - slo.objective).toFixed(9));
+
+/** The error ratio above which an alert's windows breach: burnRate x error budget (0.0144, 0.006 at 99.9 %). */
+export const burnRateThreshold = (alert: BurnRateAlert, slo: Pick<RouteSlo, 'objective'>): number =>
+  Number((alert.burnRate * errorBudgetOf(slo)).toFixed(9));
 
 /**
  * Deny spike: 5-minute sums of `PolicyDenied` above an anomaly band of 3 standard deviations in
@@ -73,86 +66,84 @@ export const DENY_SPIKE = { period: Duration.minutes(5), stdDevs: 3, evaluationP
 /** Dashboard periods: one datapoint every 5 minutes keeps week-long graphs readable. */
 const GRAPH_PERIOD = Duration.minutes(5);
 
-export interface ConductorObservabilityProps {
+export interface PillarObservabilityProps {
   /** Deployment stage: names alarms (`conductor-<stage>-*`, as the topic policy requires) and dashboards. */
   readonly stage: string;
+  readonly pillar: PillarManifest;
   readonly api: IHttpApi;
   /** The API stage; per-route metrics need `detailedMetricsEnabled` on it. */
   readonly httpStage: IHttpStage;
-  /** The function catalog the API stack deployed. */
-  readonly catalog: readonly FunctionEntry[];
-  /** The functions of the catalog, keyed by catalog name. */
+  /** The pillar's functions, by function name. */
   readonly functions: Readonly<Record<string, ServiceFunction>>;
   /** Queues, their DLQs and the alarm topic every alarm notifies. */
   readonly stateful: ConductorStatefulStack;
 }
 
+/** What a dashboard may show of other pillars: every policy-enforcing function and its deny spike alarm. */
+export interface EnforcerView {
+  readonly name: string;
+  readonly denySpikeAlarm: IAlarm;
+}
+
 /**
- * The API-side alerts and the pillar dashboards of DESIGN §9: the router error budget burn
- * (multi-window burn rate on the route's 5xx ratio), one policy deny spike alarm per function that
- * enforces policies, and one CloudWatch dashboard per pillar that exists (`router`, `policy`). The
- * queue alarms (DLQ not empty, oldest message age, depth anomaly) live beside the queues in the
- * stateful stack. Every alarm that notifies uses the stateful stack's alarm topic.
+ * The alerts and the dashboard of one pillar (DESIGN §9), from its manifest: the multi-window
+ * burn-rate alerts of its SLOs, a deny spike alarm per function that enforces policies, and one
+ * CloudWatch dashboard (`conductor-<stage>-<dashboard>`) with its SLOs, its routes, its functions,
+ * its queues and the per-tenant metrics it declares. The queue alarms (DLQ not empty, oldest
+ * message age, depth anomaly) live beside the queues in the stateful stack. Every alarm that
+ * notifies uses the stateful stack's alarm topic.
  */
-export class ConductorObservability extends Construct {
-  /** The burn-rate alerts of ROUTE_SLO (composite alarms: they notify), by alert name. */
-  readonly burnRateAlarms: Readonly<Partial<Record<BurnRateAlert['name'], IAlarm>>>;
+export class PillarObservability extends Construct {
+  /** The burn-rate alerts (composite alarms: they notify), by `<slo>-<alert>`, e.g. `route-fast`. */
+  readonly burnRateAlarms: Readonly<Record<string, IAlarm>>;
   /** The window alarms the burn-rate alerts combine (no actions of their own), by alarm name. */
   readonly burnRateWindowAlarms: Readonly<Record<string, IAlarm>>;
-  /** The deny spike alarm of each policy-enforcing function, by catalog name. */
+  /** The deny spike alarm of each of the pillar's policy-enforcing functions, by function name. */
   readonly denySpikeAlarms: Readonly<Record<string, IAlarm>>;
-  /** The pillar dashboards, by pillar (`router`, `policy`). */
-  readonly dashboards: Readonly<Record<string, Dashboard>>;
 
-  readonly #props: ConductorObservabilityProps;
+  readonly #props: PillarObservabilityProps;
   readonly #action: SnsAction;
 
-  constructor(scope: Construct, id: string, props: ConductorObservabilityProps) {
+  constructor(scope: Construct, id: string, props: PillarObservabilityProps) {
     super(scope, id);
     this.#props = props;
     this.#action = new SnsAction(props.stateful.alarmTopic);
-
-    const burn = this.createBurnRateAlarms();
-    this.burnRateAlarms = burn.alerts;
-    this.burnRateWindowAlarms = burn.windows;
+    const alerts: Record<string, IAlarm> = {};
+    const windows: Record<string, IAlarm> = {};
+    for (const slo of props.pillar.observability?.slos ?? []) this.createBurnRateAlarms(slo, alerts, windows);
+    this.burnRateAlarms = alerts;
+    this.burnRateWindowAlarms = windows;
     this.denySpikeAlarms = this.createDenySpikeAlarms();
-
-    const dashboards: Record<string, Dashboard> = {};
-    const router = this.createRouterDashboard();
-    if (router) dashboards.router = router;
-    const policy = this.createPolicyDashboard();
-    if (policy) dashboards.policy = policy;
-    this.dashboards = dashboards;
   }
 
   /**
-   * The error budget burn of ROUTE_SLO, when the catalog serves its route. CloudWatch has no
-   * rolling-window function in metric math, so each window is an alarm of its own whose single
-   * period is the window (1 h, 5 min, 6 h, 30 min; alarms slide their window every evaluation),
-   * on `FILL(5xx, 0) / Count` of the route. A composite alarm per alert fires only when both its
-   * windows breach: the long one proves the budget burns, the short one that it still burns (it
-   * resets minutes after a fix). Only the composites notify; the window alarms alone would page
-   * on a five-minute blip. No requests means no datapoint, which is not breaching.
+   * The error budget burn of one SLO. CloudWatch has no rolling-window function in metric math, so
+   * each window is an alarm of its own whose single period is the window (1 h, 5 min, 6 h, 30 min;
+   * alarms slide their window every evaluation), on `FILL(5xx, 0) / Count` of the route. A composite
+   * alarm per alert fires only when both its windows breach: the long one proves the budget burns,
+   * the short one that it still burns (it resets minutes after a fix). Only the composites notify;
+   * the window alarms alone would page on a five-minute blip. No requests means no datapoint, which
+   * is not breaching.
    */
-  private createBurnRateAlarms() {
-    const { stage, catalog } = this.#props;
-    const alerts: Partial<Record<BurnRateAlert['name'], IAlarm>> = {};
-    const windows: Record<string, IAlarm> = {};
-    const served = catalog.some((entry) =>
-      entry.routes.some((spec) => routeKeyOf(spec) === ROUTE_SLO.routeKey),
-    );
-    if (!served) return { alerts, windows };
-
+  private createBurnRateAlarms(
+    slo: RouteSlo,
+    alerts: Record<string, IAlarm>,
+    windows: Record<string, IAlarm>,
+  ) {
+    const { stage, pillar } = this.#props;
+    const routeKey = routeKeyOf(slo.route);
+    const budget = errorBudgetOf(slo);
+    const prefix = `conductor-${stage}-${pillar.name}-${slo.name}`;
     const windowAlarm = (alert: BurnRateAlert, window: Duration): IAlarm => {
       const label = windowLabel(window);
-      const alarmName = `conductor-${stage}-router-route-5xx-ratio-${label}`;
+      const alarmName = `${prefix}-5xx-ratio-${label}`;
       const existing = windows[alarmName];
       if (existing) return existing;
-      const threshold = burnRateThreshold(alert);
-      const alarm = new Alarm(this, `RouteErrorRatio${label.toUpperCase()}Alarm`, {
+      const threshold = burnRateThreshold(alert, slo);
+      const alarm = new Alarm(this, `${pascal(slo.name)}ErrorRatio${label.toUpperCase()}Alarm`, {
         alarmName,
-        alarmDescription: `${ROUTE_SLO.routeKey}: 5xx / requests over ${label} is above ${threshold} (${alert.burnRate} x the ${ROUTE_SLO.errorBudget} error budget of the ${ROUTE_SLO.objective * 100} % SLO). A window of the ${alert.name}-burn alert; only that composite alarm notifies.`,
-        metric: this.routeErrorRatio(ROUTE_SLO.routeKey, window),
+        alarmDescription: `${routeKey}: 5xx / requests over ${label} is above ${threshold} (${alert.burnRate} x the ${budget} error budget of the ${slo.objective * 100} % SLO). A window of the ${alert.name}-burn alert; only that composite alarm notifies.`,
+        metric: this.routeErrorRatio(routeKey, window),
         threshold,
         comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
         evaluationPeriods: 1,
@@ -165,19 +156,22 @@ export class ConductorObservability extends Construct {
     for (const alert of BURN_RATE_ALERTS) {
       const long = windowAlarm(alert, alert.longWindow);
       const short = windowAlarm(alert, alert.shortWindow);
-      const composite = new CompositeAlarm(this, `RouteErrorBudget${pascal(alert.name)}BurnAlarm`, {
-        compositeAlarmName: `conductor-${stage}-router-route-error-budget-${alert.name}-burn`,
-        alarmDescription: `${ROUTE_SLO.routeKey} burns its error budget (${ROUTE_SLO.objective * 100} % non-5xx) at ${alert.burnRate}x or more over both ${windowLabel(alert.longWindow)} and ${windowLabel(alert.shortWindow)}: ${alert.name === 'fast' ? '2 % of a 30-day budget gone within an hour; page' : '5 % of a 30-day budget gone within six hours; open a ticket'}. See the conductor-${stage}-router dashboard, the router function's logs and its expert backends.`,
-        alarmRule: AlarmRule.allOf(
-          AlarmRule.fromAlarm(long, AlarmState.ALARM),
-          AlarmRule.fromAlarm(short, AlarmState.ALARM),
-        ),
-      });
+      const composite = new CompositeAlarm(
+        this,
+        `${pascal(slo.name)}ErrorBudget${pascal(alert.name)}BurnAlarm`,
+        {
+          compositeAlarmName: `${prefix}-error-budget-${alert.name}-burn`,
+          alarmDescription: `${routeKey} burns its error budget (${slo.objective * 100} % non-5xx) at ${alert.burnRate}x or more over both ${windowLabel(alert.longWindow)} and ${windowLabel(alert.shortWindow)}: ${alert.name === 'fast' ? '2 % of a 30-day budget gone within an hour; page' : '5 % of a 30-day budget gone within six hours; open a ticket'}. See ${dashboardNameOf(pillar) === false ? 'the' : `the conductor-${stage}-${dashboardNameOf(pillar)} dashboard and the`} ${pillar.name} functions' logs.`,
+          alarmRule: AlarmRule.allOf(
+            AlarmRule.fromAlarm(long, AlarmState.ALARM),
+            AlarmRule.fromAlarm(short, AlarmState.ALARM),
+          ),
+        },
+      );
       composite.addAlarmAction(this.#action);
       composite.addOkAction(this.#action);
-      alerts[alert.name] = composite;
+      alerts[`${slo.name}-${alert.name}`] = composite;
     }
-    return { alerts, windows };
   }
 
   /**
@@ -187,13 +181,13 @@ export class ConductorObservability extends Construct {
    * has enough history the alarm stays in INSUFFICIENT_DATA.
    */
   private createDenySpikeAlarms(): Record<string, IAlarm> {
-    const { stage, catalog } = this.#props;
+    const { stage, pillar } = this.#props;
     const alarms: Record<string, IAlarm> = {};
-    for (const entry of catalog.filter(enforcesPolicies)) {
-      const alarm = new AnomalyDetectionAlarm(this, `${pascal(entry.name)}PolicyDenySpikeAlarm`, {
-        alarmName: `conductor-${stage}-${entry.name}-policy-deny-spike`,
-        alarmDescription: `The ${entry.name} function denies more requests than usual for this time (PolicyDenied above ${DENY_SPIKE.stdDevs} standard deviations for ${DENY_SPIKE.evaluationPeriods} x 5 min): a broken client or token issuer, a policy change, or probing. Read its decision log (GET /policy/decisions) and the policy_denied events.`,
-        metric: policyMetric('PolicyDenied', entry.name, DENY_SPIKE.period),
+    for (const fn of pillar.functions.filter(enforcesPolicies)) {
+      const alarm = new AnomalyDetectionAlarm(this, `${pascal(fn.name)}PolicyDenySpikeAlarm`, {
+        alarmName: `conductor-${stage}-${fn.name}-policy-deny-spike`,
+        alarmDescription: `The ${fn.name} function denies more requests than usual for this time (PolicyDenied above ${DENY_SPIKE.stdDevs} standard deviations for ${DENY_SPIKE.evaluationPeriods} x 5 min): a broken client or token issuer, a policy change, or probing. Read its decision log (GET /policy/decisions) and the policy_denied events.`,
+        metric: policyMetric('PolicyDenied', fn.name, DENY_SPIKE.period),
         stdDevs: DENY_SPIKE.stdDevs,
         comparisonOperator: ComparisonOperator.GREATER_THAN_UPPER_THRESHOLD,
         evaluationPeriods: DENY_SPIKE.evaluationPeriods,
@@ -202,157 +196,169 @@ export class ConductorObservability extends Construct {
       });
       alarm.addAlarmAction(this.#action);
       alarm.addOkAction(this.#action);
-      alarms[entry.name] = alarm;
+      alarms[fn.name] = alarm;
     }
     return alarms;
   }
 
-  /** `conductor-<stage>-router`: the router pillar (route, reward and expert API; router and reward functions; rewards queue; exploration). */
-  private createRouterDashboard(): Dashboard | undefined {
-    const { stage } = this.#props;
-    const apiEntries = this.entries(['router']);
-    if (apiEntries.length === 0) return undefined;
-    const dashboard = new Dashboard(this, 'RouterDashboard', { dashboardName: `conductor-${stage}-router` });
+  /**
+   * The pillar's dashboard, built once every pillar's alarms exist: a policy view may show every
+   * enforcing function of the app. Sections: SLOs (alerts and burn rate), the policy decisions of
+   * every enforcer (when the manifest asks), the pillar's routes, functions and queues, and its
+   * per-tenant metrics. No section, no dashboard.
+   */
+  addDashboard(enforcers: readonly EnforcerView[]): Dashboard | undefined {
+    const { stage, pillar } = this.#props;
+    const routes = pillar.functions.flatMap((fn) => fn.routes ?? []);
+    const slos = pillar.observability?.slos ?? [];
+    const policy = pillar.observability?.policyDecisions === true && enforcers.length > 0;
+    const queues = (pillar.queues ?? []).map((queue) => queue.id);
+    const tenantMetrics = pillar.observability?.tenantMetrics ?? [];
+    const name = dashboardNameOf(pillar);
+    if (name === false) return undefined;
+    if (routes.length === 0 && slos.length === 0 && !policy && queues.length === 0) return undefined;
+    const dashboard = new Dashboard(this, `${pascal(name)}Dashboard`, {
+      dashboardName: `conductor-${stage}-${name}`,
+    });
 
-    const alerts = [...Object.values(this.burnRateAlarms)].filter((alarm) => alarm !== undefined);
-    if (alerts.length > 0) {
+    for (const slo of slos) this.addSloWidgets(dashboard, slo);
+    if (policy) this.addPolicyWidgets(dashboard, enforcers);
+    this.addApiWidgets(dashboard);
+    this.addFunctionWidgets(dashboard);
+    this.addQueueWidgets(dashboard, queues);
+    if (tenantMetrics.length > 0) {
+      // EMF metrics with `service` and `tenant`: one line per tenant through SEARCH, which dashboards
+      // (unlike alarms) allow.
       dashboard.addWidgets(
-        new TextWidget({
-          markdown: `# Router\nSLO: ${ROUTE_SLO.objective * 100} % of \`${ROUTE_SLO.routeKey}\` answers are not 5xx. Burn rate 1 = the error budget lasts exactly the 30-day window; the fast alert fires at ${BURN_RATE_ALERTS[0]?.burnRate}x (1 h and 5 min), the slow one at ${BURN_RATE_ALERTS[1]?.burnRate}x (6 h and 30 min).`,
-          width: 12,
-          height: 4,
-        }),
-        new AlarmStatusWidget({ title: 'Error budget alerts', alarms: alerts, width: 12, height: 4 }),
+        new TextWidget({ markdown: `## ${pillar.name}: per tenant`, width: 24, height: 1 }),
       );
       dashboard.addWidgets(
-        new GraphWidget({
-          title: `Error budget burn rate (5 min): ${ROUTE_SLO.routeKey}`,
-          left: [
-            new MathExpression({
-              expression: `FILL(errors, 0) / requests / ${ROUTE_SLO.errorBudget}`,
-              usingMetrics: {
-                errors: this.routeMetric('5xx', ROUTE_SLO.routeKey, Stats.SUM, GRAPH_PERIOD),
-                requests: this.routeMetric('Count', ROUTE_SLO.routeKey, Stats.SUM, GRAPH_PERIOD),
-              },
-              label: 'burn rate',
-              period: GRAPH_PERIOD,
-            }),
-          ],
-          leftAnnotations: BURN_RATE_ALERTS.map((alert) => ({
-            value: alert.burnRate,
-            label: `${alert.name} burn (${alert.burnRate}x)`,
-          })),
-          leftYAxis: { min: 0 },
-          width: 24,
-        }),
-      );
-    }
-    this.addApiWidgets(dashboard, apiEntries);
-    this.addFunctionWidgets(dashboard, this.entries(['router', 'reward']));
-    this.addQueueWidgets(dashboard, ['rewards']);
-
-    // RouteExploration and RouteExplorationCapped carry `service` and `tenant`: one line per tenant
-    // through SEARCH, which dashboards (unlike alarms) allow.
-    const search = (metricName: string, statistic: string) =>
-      new MathExpression({
-        expression: `SEARCH('{${METRICS_NAMESPACE},service,tenant} service="router" MetricName="${metricName}"', '${statistic}', ${GRAPH_PERIOD.toSeconds()})`,
-        usingMetrics: {},
-        // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudWatch dynamic label (the tenant of each series), not a JS template.
-        label: "${PROP('Dim.tenant')}",
-        period: GRAPH_PERIOD,
-      });
-    dashboard.addWidgets(
-      new TextWidget({ markdown: '## Exploration (router, per tenant)', width: 24, height: 1 }),
-    );
-    dashboard.addWidgets(
-      new GraphWidget({
-        title: 'Exploration rate per tenant (RouteExploration, Average)',
-        left: [search('RouteExploration', 'Average')],
-        leftYAxis: { min: 0, max: 1 },
-        width: 12,
-      }),
-      new GraphWidget({
-        title: 'Exploration capped per tenant (RouteExplorationCapped, Sum)',
-        left: [search('RouteExplorationCapped', 'Sum')],
-        leftYAxis: { min: 0 },
-        width: 12,
-      }),
-    );
-    return dashboard;
-  }
-
-  /** `conductor-<stage>-policy`: the policy pillar (decisions of every enforcer, authorize API and function, decision archive). */
-  private createPolicyDashboard(): Dashboard | undefined {
-    const { stage, catalog } = this.#props;
-    const apiEntries = this.entries(['authorize']);
-    const enforcers = catalog.filter(enforcesPolicies);
-    if (apiEntries.length === 0 && enforcers.length === 0) return undefined;
-    const dashboard = new Dashboard(this, 'PolicyDashboard', { dashboardName: `conductor-${stage}-policy` });
-
-    if (enforcers.length > 0) {
-      const perService = (metricName: string) =>
-        enforcers.map((entry) =>
-          policyMetric(metricName, entry.name, GRAPH_PERIOD).with({ label: entry.name }),
-        );
-      dashboard.addWidgets(
-        new GraphWidget({
-          title: 'Policy decisions (PolicyDecisions, Sum)',
-          left: perService('PolicyDecisions'),
-          width: 8,
-        }),
-        new GraphWidget({
-          title: 'Policy denies (PolicyDenied, Sum)',
-          left: perService('PolicyDenied'),
-          width: 8,
-        }),
-        new GraphWidget({
-          title: 'Decision cache hit rate % (PolicyCacheHits / PolicyDecisions)',
-          left: enforcers.map(
-            (entry, index) =>
-              new MathExpression({
-                expression: `100 * FILL(hits${index}, 0) / decisions${index}`,
-                usingMetrics: {
-                  [`hits${index}`]: policyMetric('PolicyCacheHits', entry.name, GRAPH_PERIOD),
-                  [`decisions${index}`]: policyMetric('PolicyDecisions', entry.name, GRAPH_PERIOD),
-                },
-                label: entry.name,
-                period: GRAPH_PERIOD,
-              }),
-          ),
-          leftYAxis: { min: 0, max: 100 },
-          width: 8,
-        }),
-      );
-      // The deny spike alarms with their anomaly bands.
-      dashboard.addWidgets(
-        ...Object.entries(this.denySpikeAlarms).map(
-          ([name, alarm]) =>
-            new AlarmWidget({
-              title: `Deny spike: ${name} (PolicyDenied and its anomaly band)`,
-              alarm,
-              width: 24 / Math.min(Object.keys(this.denySpikeAlarms).length, 4),
+        ...tenantMetrics.map(
+          (graph) =>
+            new GraphWidget({
+              title: graph.title,
+              left: [
+                new MathExpression({
+                  expression: `SEARCH('{${METRICS_NAMESPACE},service,tenant} service="${graph.service}" MetricName="${graph.metric}"', '${graph.statistic}', ${GRAPH_PERIOD.toSeconds()})`,
+                  usingMetrics: {},
+                  // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudWatch dynamic label (the tenant of each series), not a JS template.
+                  label: "${PROP('Dim.tenant')}",
+                  period: GRAPH_PERIOD,
+                }),
+              ],
+              leftYAxis: { min: 0, ...(graph.yMax === undefined ? {} : { max: graph.yMax }) },
+              width: 24 / Math.min(tenantMetrics.length, 4),
             }),
         ),
       );
     }
-    this.addApiWidgets(dashboard, apiEntries);
-    this.addFunctionWidgets(dashboard, apiEntries);
-    this.addQueueWidgets(dashboard, ['decision-archive']);
     return dashboard;
   }
 
-  /** Requests, 4xx, 5xx and p95 latency, one line per route of the given functions (detailed route metrics). */
-  private addApiWidgets(dashboard: Dashboard, entries: readonly FunctionEntry[]): void {
-    const routes = entries.flatMap((entry) => entry.routes);
+  private addSloWidgets(dashboard: Dashboard, slo: RouteSlo): void {
+    const routeKey = routeKeyOf(slo.route);
+    const budget = errorBudgetOf(slo);
+    const alerts = BURN_RATE_ALERTS.flatMap((alert) => {
+      const alarm = this.burnRateAlarms[`${slo.name}-${alert.name}`];
+      return alarm ? [alarm] : [];
+    });
+    dashboard.addWidgets(
+      new TextWidget({
+        markdown: `# ${pascal(this.#props.pillar.name)}\nSLO: ${slo.objective * 100} % of \`${routeKey}\` answers are not 5xx. Burn rate 1 = the error budget lasts exactly the 30-day window; the fast alert fires at ${BURN_RATE_ALERTS[0]?.burnRate}x (1 h and 5 min), the slow one at ${BURN_RATE_ALERTS[1]?.burnRate}x (6 h and 30 min).`,
+        width: 12,
+        height: 4,
+      }),
+      new AlarmStatusWidget({ title: 'Error budget alerts', alarms: alerts, width: 12, height: 4 }),
+    );
+    dashboard.addWidgets(
+      new GraphWidget({
+        title: `Error budget burn rate (5 min): ${routeKey}`,
+        left: [
+          new MathExpression({
+            expression: `FILL(errors, 0) / requests / ${budget}`,
+            usingMetrics: {
+              errors: this.routeMetric('5xx', routeKey, Stats.SUM, GRAPH_PERIOD),
+              requests: this.routeMetric('Count', routeKey, Stats.SUM, GRAPH_PERIOD),
+            },
+            label: 'burn rate',
+            period: GRAPH_PERIOD,
+          }),
+        ],
+        leftAnnotations: BURN_RATE_ALERTS.map((alert) => ({
+          value: alert.burnRate,
+          label: `${alert.name} burn (${alert.burnRate}x)`,
+        })),
+        leftYAxis: { min: 0 },
+        width: 24,
+      }),
+    );
+  }
+
+  /** Decisions, denies and cache hit rate of every enforcing function, and their deny spike alarms. */
+  private addPolicyWidgets(dashboard: Dashboard, enforcers: readonly EnforcerView[]): void {
+    const perService = (metricName: string) =>
+      enforcers.map(({ name }) => policyMetric(metricName, name, GRAPH_PERIOD).with({ label: name }));
+    dashboard.addWidgets(
+      new GraphWidget({
+        title: 'Policy decisions (PolicyDecisions, Sum)',
+        left: perService('PolicyDecisions'),
+        width: 8,
+      }),
+      new GraphWidget({
+        title: 'Policy denies (PolicyDenied, Sum)',
+        left: perService('PolicyDenied'),
+        width: 8,
+      }),
+      new GraphWidget({
+        title: 'Decision cache hit rate % (PolicyCacheHits / PolicyDecisions)',
+        left: enforcers.map(
+          ({ name }, index) =>
+            new MathExpression({
+              expression: `100 * FILL(hits${index}, 0) / decisions${index}`,
+              usingMetrics: {
+                [`hits${index}`]: policyMetric('PolicyCacheHits', name, GRAPH_PERIOD),
+                [`decisions${index}`]: policyMetric('PolicyDecisions', name, GRAPH_PERIOD),
+              },
+              label: name,
+              period: GRAPH_PERIOD,
+            }),
+        ),
+        leftYAxis: { min: 0, max: 100 },
+        width: 8,
+      }),
+    );
+    // The deny spike alarms with their anomaly bands.
+    dashboard.addWidgets(
+      ...enforcers.map(
+        ({ name, denySpikeAlarm }) =>
+          new AlarmWidget({
+            title: `Deny spike: ${name} (PolicyDenied and its anomaly band)`,
+            alarm: denySpikeAlarm,
+            width: 24 / Math.min(enforcers.length, 4),
+          }),
+      ),
+    );
+  }
+
+  /** Requests, 4xx, 5xx and p95 latency, one line per route of the pillar (detailed route metrics). */
+  private addApiWidgets(dashboard: Dashboard): void {
+    const { pillar } = this.#props;
+    const withRoutes = pillar.functions.filter((fn) => (fn.routes ?? []).length > 0);
+    const routes = withRoutes.flatMap((fn) => fn.routes ?? []);
     if (routes.length === 0) return;
-    const names = entries.map((entry) => entry.name).join(', ');
     const perRoute = (metricName: string, statistic: string) =>
       routes.map((spec) =>
         this.routeMetric(metricName, routeKeyOf(spec), statistic, GRAPH_PERIOD).with({
           label: `${spec.method} ${spec.path}`,
         }),
       );
-    dashboard.addWidgets(new TextWidget({ markdown: `## API: routes of ${names}`, width: 24, height: 1 }));
+    dashboard.addWidgets(
+      new TextWidget({
+        markdown: `## API: routes of ${withRoutes.map((fn) => fn.name).join(', ')}`,
+        width: 24,
+        height: 1,
+      }),
+    );
     dashboard.addWidgets(
       new GraphWidget({
         title: 'Requests per route (Count, Sum)',
@@ -371,12 +377,9 @@ export class ConductorObservability extends Construct {
     );
   }
 
-  /** Duration p95, errors, throttles and concurrent executions, one line per function. */
-  private addFunctionWidgets(dashboard: Dashboard, entries: readonly FunctionEntry[]): void {
-    const fns = entries.flatMap((entry) => {
-      const fn = this.#props.functions[entry.name];
-      return fn ? [{ name: entry.name, fn: fn.function }] : [];
-    });
+  /** Duration p95, errors, throttles and concurrent executions, one line per function of the pillar. */
+  private addFunctionWidgets(dashboard: Dashboard): void {
+    const fns = Object.entries(this.#props.functions).map(([name, fn]) => ({ name, fn: fn.function }));
     if (fns.length === 0) return;
     const perFunction = (metric: (fn: IFunction) => Metric) =>
       fns.map(({ name, fn }) => metric(fn).with({ label: name, period: GRAPH_PERIOD }));
@@ -410,12 +413,11 @@ export class ConductorObservability extends Construct {
   /** Visible messages, age of the oldest message and the DLQ's visible messages of each queue. */
   private addQueueWidgets(dashboard: Dashboard, queueIds: readonly string[]): void {
     const { stateful } = this.#props;
-    const present = queueIds.filter((id) => stateful.queueSpecs.some((spec) => spec.id === id));
-    if (present.length === 0) return;
-    const perQueue = (metric: (id: string) => IMetric) => present.map((id) => metric(id));
+    if (queueIds.length === 0) return;
+    const perQueue = (metric: (id: string) => IMetric) => queueIds.map((id) => metric(id));
     const options = { statistic: Stats.MAXIMUM, period: GRAPH_PERIOD };
     dashboard.addWidgets(
-      new TextWidget({ markdown: `## Queues: ${present.join(', ')}`, width: 24, height: 1 }),
+      new TextWidget({ markdown: `## Queues: ${queueIds.join(', ')}`, width: 24, height: 1 }),
     );
     dashboard.addWidgets(
       new GraphWidget({
@@ -442,11 +444,6 @@ export class ConductorObservability extends Construct {
         width: 8,
       }),
     );
-  }
-
-  /** The catalog entries of these names, in that order (absent ones skipped). */
-  private entries(names: readonly string[]): FunctionEntry[] {
-    return names.flatMap((name) => this.#props.catalog.filter((entry) => entry.name === name));
   }
 
   /** An HTTP API metric of one route (dimensions ApiId, Stage, Route; needs detailed metrics). */
@@ -477,6 +474,10 @@ export class ConductorObservability extends Construct {
     });
   }
 }
+
+/** `conductor-<stage>-<this>`: the manifest's dashboard name, or the pillar's. */
+export const dashboardNameOf = (pillar: PillarManifest): string | false =>
+  pillar.observability?.dashboard ?? pillar.name;
 
 /** An EMF policy metric of one service. */
 const policyMetric = (metricName: string, service: string, period: Duration): Metric =>

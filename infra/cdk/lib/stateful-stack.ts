@@ -25,8 +25,11 @@ import { type ITopic, Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { type IQueue, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { QUEUES, type QueueSpec } from '../../queues.js';
-import { TABLE_KEY, TABLES, type TableSpec } from '../../tables.js';
+import { type QueueSpec, queuesOf, TABLE_KEY, type TableSpec, tablesOf } from '#shared/pillar.js';
+import { PILLARS } from '../../../functions/catalog.js';
+
+const QUEUES = queuesOf(PILLARS);
+const TABLES = tablesOf(PILLARS);
 
 /** About 13 months: the cold-retention horizon of the product requirements (§6.4). */
 export const THIRTEEN_MONTHS = Duration.days(396);
@@ -65,13 +68,13 @@ export interface ConductorStatefulStackProps extends StackProps {
   /**
    * The pillar tables to create.
    *
-   * @default TABLES from infra/tables.ts
+   * @default the tables of the catalog's pillars (functions/catalog.ts)
    */
   readonly tables?: readonly TableSpec[];
   /**
    * The queues to create, each with its dead-letter queue.
    *
-   * @default QUEUES from infra/queues.ts
+   * @default the queues of the catalog's pillars (functions/catalog.ts)
    */
   readonly queues?: readonly QueueSpec[];
   /**
@@ -92,8 +95,10 @@ export interface ConductorStatefulStackProps extends StackProps {
 export class ConductorStatefulStack extends Stack {
   /** Customer-managed key encrypting the tables and the evidence and artifacts buckets. */
   readonly dataKey: IKey;
-  /** The pillar tables, keyed by table id (see infra/tables.ts). */
+  /** The pillar tables, keyed by table id (the manifests' `tables`). */
   readonly tables: Readonly<Record<string, ITable>>;
+  /** The table specs the tables were built from. */
+  readonly tableSpecs: readonly TableSpec[];
   /** WORM evidence and audit trail: Object Lock in COMPLIANCE mode with a default retention. */
   readonly evidenceBucket: IBucket;
   /**
@@ -108,7 +113,7 @@ export class ConductorStatefulStack extends Stack {
   readonly accessLogsBucket: IBucket;
   /** The one Conductor event bus (DESIGN §7). */
   readonly eventBus: IEventBus;
-  /** The queue specs the queues were built from (infra/queues.ts). */
+  /** The queue specs the queues were built from (the manifests' `queues`). */
   readonly queueSpecs: readonly QueueSpec[];
   /** The queues, keyed by queue id. */
   readonly queues: Readonly<Record<string, IQueue>>;
@@ -146,7 +151,8 @@ export class ConductorStatefulStack extends Stack {
     this.dataKey = dataKey;
 
     const tables: Record<string, ITable> = {};
-    for (const spec of props.tables ?? TABLES) {
+    this.tableSpecs = props.tables ?? TABLES;
+    for (const spec of this.tableSpecs) {
       // Table, not TableV2: a global table cannot take a customer-managed key in a region-agnostic stack.
       tables[spec.id] = new Table(this, tableConstructId(spec.id), {
         partitionKey: { name: TABLE_KEY.partitionKey, type: AttributeType.STRING },
@@ -411,6 +417,12 @@ export class ConductorStatefulStack extends Stack {
       actions: ['s3:PutObject', 's3:GetObject'],
       resourceArns: [`${this.#evidenceBucketArnImport}/${prefix}*`],
     });
+  }
+
+  /** The spec of one table (its environment variable); throws early for an unknown id. */
+  tableSpec(id: string): TableSpec {
+    this.table(id);
+    return this.tableSpecs.find((spec) => spec.id === id) as TableSpec;
   }
 
   /** The table of one pillar; throws early, naming the known ids, for an id not in the list. */

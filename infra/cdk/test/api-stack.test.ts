@@ -1,10 +1,20 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { API_SETTINGS } from '#shared/api-settings.js';
 import { routeKeyOf } from '#shared/http/http.js';
-import { ALL_ROUTES, API_SETTINGS, FUNCTIONS } from '../../../functions/meta/src/catalog.js';
-import { QUEUES } from '../../queues.js';
-import { TABLES } from '../../tables.js';
+import {
+  enforcesPolicies,
+  functionsOf,
+  POLICY_TABLE_ID,
+  queuesOf,
+  routesOf,
+  tablesOf,
+  tablesOfFunction,
+} from '#shared/pillar.js';
+import { PILLARS } from '../../../functions/catalog.js';
+import { pascal } from '../lib/names.js';
+import { PillarServices } from '../lib/pillar-services.js';
 import {
   actionsOf,
   allPolicyStatements,
@@ -14,6 +24,11 @@ import {
   statefulImport,
   synthConductor,
 } from './synth.js';
+
+const ALL_ROUTES = routesOf(PILLARS);
+const FUNCTIONS = functionsOf(PILLARS);
+const QUEUES = queuesOf(PILLARS);
+const TABLES = tablesOf(PILLARS);
 
 type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
 
@@ -73,13 +88,51 @@ describe('ConductorApiStack', () => {
   const importOf = (tableId: string, attribute: 'Arn'): unknown =>
     importOfResource(synth.stateful.table(tableId), attribute);
 
+  describe('pillars', () => {
+    it('builds one PillarServices construct per manifest of PILLARS, in catalog order, named <Pascal pillar>Pillar', () => {
+      const constructs = synth.api.node.children.filter((child) => child instanceof PillarServices);
+      expect(constructs.map((child) => child.node.id)).toEqual(
+        PILLARS.map((pillar) => `${pascal(pillar.name)}Pillar`),
+      );
+      expect(Object.keys(synth.api.pillars)).toEqual(PILLARS.map((pillar) => pillar.name));
+      for (const pillar of PILLARS) {
+        const services = synth.api.pillars[pillar.name];
+        expect(services).toBeInstanceOf(PillarServices);
+        expect(constructs).toContain(services);
+        expect(services?.pillar).toBe(pillar);
+        expect(Object.keys(services?.functions ?? {})).toEqual(pillar.functions.map((fn) => fn.name));
+        // Each function is built inside its pillar's construct.
+        for (const fn of Object.values(services?.functions ?? {})) {
+          expect(fn.node.scope).toBe(services);
+        }
+      }
+    });
+
+    it('exposes every pillar’s functions by name, once', () => {
+      expect(Object.keys(synth.api.functions).sort()).toEqual(FUNCTIONS.map((fn) => fn.name).sort());
+      for (const services of Object.values(synth.api.pillars)) {
+        for (const [name, fn] of Object.entries(services.functions))
+          expect(synth.api.functions[name]).toBe(fn);
+      }
+    });
+
+    it('keeps the logical ids a function had as a direct child of the stack (pillar constructs are transparent)', () => {
+      for (const entry of FUNCTIONS) {
+        expect(functionLogicalId(entry.name)).toMatch(
+          new RegExp(`^${pascal(entry.name)}Function[0-9A-F]{8}$`),
+        );
+      }
+      expect(Object.keys(resources).filter((id) => id.includes('Pillar'))).toEqual([]);
+    });
+  });
+
   describe('routes', () => {
     it('creates exactly one route per catalog route, plus $default', () => {
       synth.apiTemplate.resourceCountIs('AWS::ApiGatewayV2::Route', ALL_ROUTES.length + 1);
     });
 
     for (const entry of FUNCTIONS) {
-      for (const spec of entry.routes) {
+      for (const spec of entry.routes ?? []) {
         it(`routes ${routeKeyOf(spec)} to the ${entry.name} function with ${spec.auth} auth`, () => {
           const found = synth.apiTemplate.findResources('AWS::ApiGatewayV2::Route', {
             Properties: { RouteKey: routeKeyOf(spec) },
@@ -199,8 +252,9 @@ describe('ConductorApiStack', () => {
           CONDUCTOR_VERSION: expect.stringMatching(/^\d+\.\d+\.\d+/),
           CONDUCTOR_ALLOW_PRIVATE_ENDPOINTS: 'false',
         });
+        // Its tables: the ones it names, and the policy table when it has token routes.
         for (const spec of TABLES) {
-          if (entry.tables.includes(spec.id)) {
+          if (tablesOfFunction(entry).includes(spec.id)) {
             expect(JSON.stringify(variables[spec.envVar])).toMatch(
               new RegExp(`Fn::ImportValue.*${spec.id}Table`, 'i'),
             );
@@ -247,7 +301,10 @@ describe('ConductorApiStack', () => {
 
     it("lets the router function touch the router and policy tables' ARNs and nothing else in DynamoDB", () => {
       const router = FUNCTIONS.find((entry) => entry.name === 'router');
-      expect(router?.tables).toEqual(['router', 'policy']);
+      if (!router) throw new Error('no router function');
+      // The router names its own table only; it gets the policy table because it has token routes.
+      expect(router.tables).toEqual(['router']);
+      expect(tablesOfFunction(router)).toEqual(['router', POLICY_TABLE_ID]);
       const allowed = ['router', 'policy'].flatMap((table) => {
         const arn = importOf(table, 'Arn');
         return [arn, { 'Fn::Join': ['', [arn, '/index/*']] }];
@@ -265,8 +322,33 @@ describe('ConductorApiStack', () => {
       );
     });
 
+    it('gives every function with token routes the policy table (variable and access) without naming it, and no other function', () => {
+      const policyTable = TABLES.find((spec) => spec.id === POLICY_TABLE_ID);
+      if (!policyTable) throw new Error('no policy table in the catalog');
+      const arn = JSON.stringify(importOf(POLICY_TABLE_ID, 'Arn'));
+      const enforcers = FUNCTIONS.filter(enforcesPolicies);
+      expect(
+        enforcers.filter((entry) => !(entry.tables ?? []).includes(POLICY_TABLE_ID)).length,
+      ).toBeGreaterThan(0);
+      for (const entry of FUNCTIONS) {
+        const gets = enforcesPolicies(entry) || (entry.tables ?? []).includes(POLICY_TABLE_ID);
+        const fn = resources[functionLogicalId(entry.name)];
+        if (!fn) throw new Error(`no Lambda resource for ${entry.name}`);
+        const variables = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+        expect(variables[policyTable.envVar] !== undefined, entry.name).toBe(gets);
+        const touches = statementsOfFunction(entry.name).some(
+          (s) =>
+            actionsOf(s).some((a) => a.startsWith('dynamodb:')) &&
+            resourcesOf(s).some((r) => JSON.stringify(r) === arn),
+        );
+        expect(touches, entry.name).toBe(gets);
+      }
+    });
+
     it('gives functions without tables no DynamoDB or KMS permissions', () => {
-      for (const entry of FUNCTIONS.filter((e) => e.tables.length === 0)) {
+      const tableless = FUNCTIONS.filter((e) => tablesOfFunction(e).length === 0);
+      expect(tableless.map((e) => e.name)).toEqual(['meta']);
+      for (const entry of tableless) {
         const actions = statementsOfFunction(entry.name).flatMap(actionsOf);
         expect(actions.filter((a) => a.startsWith('dynamodb:') || a.startsWith('kms:'))).toEqual([]);
         expect(actions).toEqual(
@@ -277,7 +359,7 @@ describe('ConductorApiStack', () => {
   });
 
   describe('queues and the decision archive', () => {
-    const enforcing = FUNCTIONS.filter((entry) => entry.routes.some((spec) => spec.auth === 'jwt'));
+    const enforcing = FUNCTIONS.filter(enforcesPolicies);
     const archiveQueue = () => synth.stateful.queue('decision-archive');
     const variablesOf = (name: string): Record<string, unknown> => {
       const fn = resources[functionLogicalId(name)];
@@ -420,7 +502,7 @@ describe('ConductorApiStack', () => {
       expect(Object.keys(layers)).toHaveLength(1);
       const [layerId] = Object.keys(layers);
       for (const entry of FUNCTIONS) {
-        const enforces = entry.routes.some((spec) => spec.auth === 'jwt');
+        const enforces = (entry.routes ?? []).some((spec) => spec.auth === 'jwt');
         const fn = resources[functionLogicalId(entry.name)]?.Properties as {
           Environment: { Variables: Record<string, unknown> };
           Layers?: unknown[];

@@ -7,17 +7,32 @@ import { Template } from 'aws-cdk-lib/assertions';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RouteSpec, routeKeyOf } from '#shared/http/http.js';
+import {
+  type FunctionSpec,
+  functionsOf,
+  type PillarManifest,
+  type QueueSpec,
+  queuesOf,
+  routesOf,
+  tablesOf,
+} from '#shared/pillar.js';
 import { policyVersionOf } from '#shared/policy/cedar.js';
 import { findOpa } from '#shared/policy/opa-build.js';
 import { readPolicySources, readValidatedManifest } from '#shared/policy/source.js';
-import { FUNCTIONS } from '../../../functions/meta/src/catalog.js';
-import { QUEUES } from '../../queues.js';
-import { TABLES } from '../../tables.js';
+import { authorizeRoutes } from '../../../functions/authorize/contract.js';
+import { authorizePillar } from '../../../functions/authorize/pillar.js';
+import { PILLARS } from '../../../functions/catalog.js';
 import { ConductorApiStack } from '../lib/api-stack.js';
 import { buildApp, propsFromContext } from '../lib/app.js';
+import { PillarServices } from '../lib/pillar-services.js';
 import { ESM_REQUIRE_BANNER, REPO_ROOT } from '../lib/service-function.js';
 import { ConductorStatefulStack } from '../lib/stateful-stack.js';
-import { type Synthesized, synthConductor } from './synth.js';
+import { type Synthesized, statefulImport, synthConductor, synthPillars } from './synth.js';
+
+const FUNCTIONS = functionsOf(PILLARS);
+const QUEUES = queuesOf(PILLARS);
+const TABLES = tablesOf(PILLARS);
 
 /** Apps that are built but never synthesized still claim an outdir: keep them in one folder. */
 let scratch = '';
@@ -200,39 +215,106 @@ describe('buildApp', () => {
   });
 });
 
+type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
+
+/** The environment variables of the Lambda function `logicalId` of a template's resources. */
+const variablesIn = (resources: Resources, logicalId: string): Record<string, unknown> => {
+  const fn = resources[logicalId];
+  if (fn?.Type !== 'AWS::Lambda::Function') throw new Error(`no Lambda function ${logicalId}`);
+  return (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+};
+
 describe('ConductorApiStack catalog checks', () => {
-  const stacks = () => {
+  /** The stateful stack of the catalog, or one with only these queues (`[]`: none to serve). */
+  const stacks = (queues?: readonly QueueSpec[]) => {
     const app = scratchApp({ 'aws:cdk:bundling-stacks': [] });
-    const stateful = new ConductorStatefulStack(app, 'S', { stage: 'test' });
+    const stateful = new ConductorStatefulStack(app, 'S', { stage: 'test', ...(queues ? { queues } : {}) });
     return { app, stateful };
   };
-  const entry = {
+  const entry: FunctionSpec = {
     name: 'broken',
     description: 'test',
     entry: 'functions/meta/src/handler.ts',
-    routes: [],
-    tables: ['nope'],
   };
+  const pillarOf = (name: string, over: Partial<PillarManifest> = {}): PillarManifest => ({
+    name,
+    description: 'test',
+    functions: [],
+    ...over,
+  });
+  const archive = QUEUES.find((spec) => spec.id === 'decision-archive');
+  if (!archive) throw new Error('no decision-archive queue');
 
   it('fails early on a table id the stateful stack does not have', () => {
-    const { app, stateful } = stacks();
-    expect(() => new ConductorApiStack(app, 'A', { stage: 'test', stateful, functions: [entry] })).toThrow(
+    const { app, stateful } = stacks([]);
+    // The pillar declares the table, but the stateful stack was built without it.
+    const broken = pillarOf('broken', {
+      functions: [{ ...entry, tables: ['nope'] }],
+      tables: [{ id: 'nope', envVar: 'NOPE_TABLE_NAME', description: 'test' }],
+    });
+    expect(() => new ConductorApiStack(app, 'A', { stage: 'test', stateful, pillars: [broken] })).toThrow(
       /Unknown table id 'nope'/,
     );
   });
 
-  it('fails early when a queue’s consumer is not in the catalog', () => {
+  it('fails early on a table id no pillar declares', () => {
     const { app, stateful } = stacks();
-    const lone = { ...entry, name: 'lone', tables: [] };
-    expect(() => new ConductorApiStack(app, 'A', { stage: 'test', stateful, functions: [lone] })).toThrow(
-      /Queue 'decision-archive' is consumed by 'authorize', which is not in the catalog/,
+    const broken = pillarOf('broken', { functions: [{ ...entry, tables: ['nope'] }] });
+    expect(() => new ConductorApiStack(app, 'A', { stage: 'test', stateful, pillars: [broken] })).toThrow(
+      "Function 'broken' names table 'nope', which no pillar declares",
     );
+  });
+
+  it('fails early when a queue’s consumer is not one of its pillar’s functions', () => {
+    const { app, stateful } = stacks();
+    const lone = pillarOf('lone', { functions: [{ ...entry, name: 'lone' }], queues: [archive] });
+    expect(() => new ConductorApiStack(app, 'A', { stage: 'test', stateful, pillars: [lone] })).toThrow(
+      "Queue 'decision-archive' of pillar 'lone' is consumed by 'authorize', which is not one of its functions",
+    );
+    // Nor a function of another pillar: the consumer belongs to the queue's pillar.
+    const { app: app3, stateful: stateful3 } = stacks();
+    const borrowed = pillarOf('borrowed', {
+      functions: [{ ...entry, name: 'borrowed' }],
+      queues: [{ ...archive, id: 'borrowed' }],
+    });
+    expect(
+      () =>
+        new ConductorApiStack(app3, 'A', {
+          stage: 'test',
+          stateful: stateful3,
+          pillars: [...PILLARS, borrowed],
+        }),
+    ).toThrow(
+      "Queue 'borrowed' of pillar 'borrowed' is consumed by 'authorize', which is not one of its functions",
+    );
+  });
+
+  it('fails early when a queue of the stateful stack has no consumer among the pillars deployed', () => {
+    const { app, stateful } = stacks();
+    // The stateful stack holds every catalog queue; this API stack leaves out the authorize pillar
+    // (another pillar declares the policy table), so decision-archive would have no consumer.
+    const policyTable = pillarOf('tables', {
+      tables: [{ id: 'policy', envVar: 'POLICY_TABLE_NAME', description: 'test' }],
+    });
+    const withoutAuthorize = [...PILLARS.filter((pillar) => pillar.name !== 'authorize'), policyTable];
+    expect(
+      () => new ConductorApiStack(app, 'A', { stage: 'test', stateful, pillars: withoutAuthorize }),
+    ).toThrow("Queue 'decision-archive' is consumed by 'authorize', which is not in the catalog");
+  });
+
+  it('fails early when a queue names a producer that is not in the catalog', () => {
+    const { app, stateful } = stacks();
+    const producing = pillarOf('producing', {
+      functions: [{ ...entry, name: 'producing' }],
+      queues: [{ ...archive, id: 'produced', consumer: 'producing', producers: ['ghost'] }],
+    });
+    expect(
+      () => new ConductorApiStack(app, 'A', { stage: 'test', stateful, pillars: [...PILLARS, producing] }),
+    ).toThrow("Queue 'produced' names producer 'ghost', which is not in the catalog");
   });
 
   it('fails early when a queue’s visibility timeout is shorter than its consumer’s timeout', () => {
     const app = scratchApp({ 'aws:cdk:bundling-stacks': [] });
-    const [archive] = QUEUES;
-    if (!archive) throw new Error('no queues');
     const stateful = new ConductorStatefulStack(app, 'S', {
       stage: 'test',
       queues: [{ ...archive, visibilityTimeoutSeconds: 5 }],
@@ -242,15 +324,242 @@ describe('ConductorApiStack catalog checks', () => {
     );
   });
 
-  it('fails early when two functions claim the same route', () => {
-    const { app, stateful } = stacks();
-    const route = FUNCTIONS[0]?.routes[0];
+  it('fails early when two functions claim the same route, in one pillar or in two', () => {
+    const route = FUNCTIONS[0]?.routes?.[0];
     if (!route) throw new Error('catalog has no routes');
-    const one = { ...entry, name: 'one', tables: [], routes: [route] };
-    const two = { ...entry, name: 'two', tables: [], routes: [route] };
-    expect(() => new ConductorApiStack(app, 'A', { stage: 'test', stateful, functions: [one, two] })).toThrow(
-      /served by both 'one' and 'two'/,
+    const one = { ...entry, name: 'one', routes: [route] };
+    const two = { ...entry, name: 'two', routes: [route] };
+    const { app, stateful } = stacks();
+    expect(
+      () =>
+        new ConductorApiStack(app, 'A', {
+          stage: 'test',
+          stateful,
+          pillars: [pillarOf('both', { functions: [one, two] })],
+        }),
+    ).toThrow(/served by both 'one' and 'two'/);
+    const { app: app2, stateful: stateful2 } = stacks();
+    expect(
+      () =>
+        new ConductorApiStack(app2, 'A', {
+          stage: 'test',
+          stateful: stateful2,
+          pillars: [pillarOf('first', { functions: [one] }), pillarOf('second', { functions: [two] })],
+        }),
+    ).toThrow(/served by both 'one' and 'two'/);
+  });
+
+  it('fails early when two pillars declare the same function or pillar name', () => {
+    const { app, stateful } = stacks();
+    const again = pillarOf('again', { functions: [{ ...entry, name: 'meta' }] });
+    expect(
+      () => new ConductorApiStack(app, 'A', { stage: 'test', stateful, pillars: [...PILLARS, again] }),
+    ).toThrow("Function 'meta' is declared twice in the catalog");
+    const { app: app2, stateful: stateful2 } = stacks();
+    expect(
+      () =>
+        new ConductorApiStack(app2, 'A', {
+          stage: 'test',
+          stateful: stateful2,
+          pillars: [...PILLARS, pillarOf('router')],
+        }),
+    ).toThrow("Pillar 'router' is declared twice in the catalog");
+  });
+
+  it('gives a function with token routes the policy table and its variable without naming it', () => {
+    const { app, stateful } = stacks([]);
+    const route = authorizeRoutes.find((spec) => spec.auth === 'jwt');
+    if (!route) throw new Error('no token route');
+    // A catalog without the authorize pillar: only the policy table's declaration is kept.
+    const kernel = pillarOf('kernel', { tables: authorizePillar.tables });
+    const guarded = pillarOf('guarded', {
+      functions: [{ ...entry, name: 'guarded', routes: [{ ...route, rateFamily: undefined }] }],
+    });
+    const api = new ConductorApiStack(app, 'A', { stage: 'test', stateful, pillars: [kernel, guarded] });
+    const fn = api.functions.guarded;
+    if (!fn) throw new Error('no guarded function');
+    const resources = Template.fromStack(api).toJSON().Resources as Resources;
+    const variables = variablesIn(resources, api.getLogicalId(fn.function.node.defaultChild as CfnFunction));
+    expect(JSON.stringify(variables.POLICY_TABLE_NAME)).toMatch(/Fn::ImportValue.*PolicyTable/);
+    expect(variables).not.toHaveProperty('ROUTER_TABLE_NAME');
+    const roleId = api.getLogicalId(fn.role.node.defaultChild as never);
+    const statements = Object.values(resources)
+      .filter(
+        (r) =>
+          r.Type === 'AWS::IAM::Policy' &&
+          JSON.stringify(r.Properties.Roles) === JSON.stringify([{ Ref: roleId }]),
+      )
+      .flatMap(
+        (r) =>
+          (r.Properties.PolicyDocument as { Statement: { Action: unknown; Resource: unknown }[] }).Statement,
+      );
+    const dynamo = statements.filter((st) => JSON.stringify(st.Action).includes('dynamodb:'));
+    expect(dynamo.length).toBeGreaterThan(0);
+    expect(JSON.stringify(dynamo)).toMatch(/PolicyTable/);
+    expect(JSON.stringify(dynamo)).not.toMatch(/RouterTable/);
+  });
+});
+
+describe('A new pillar', () => {
+  // One function with one token route, one table, one queue its function consumes: the manifest is
+  // all there is. Nothing else in the app names it.
+  const route: RouteSpec = {
+    operationId: 'listEntries',
+    method: 'GET',
+    path: '/ledger/entries',
+    summary: 'List ledger entries',
+    tag: 'ledger',
+    auth: 'jwt',
+    action: 'ledger:list-entries',
+    success: { status: 200, description: 'The entries' },
+    rateFamily: 'ledger.read',
+    errors: [],
+  };
+  const ledger: PillarManifest = {
+    name: 'ledger',
+    description: 'test: a pillar no code knows',
+    functions: [
+      {
+        name: 'ledger',
+        description: 'Ledger entries API and the entries queue consumer',
+        entry: 'functions/meta/src/handler.ts',
+        routes: [route],
+        tables: ['ledger'],
+      },
+    ],
+    tables: [{ id: 'ledger', envVar: 'LEDGER_TABLE_NAME', description: 'Ledger entries' }],
+    queues: [
+      {
+        id: 'ledger-entries',
+        envVar: 'LEDGER_ENTRIES_QUEUE_URL',
+        consumer: 'ledger',
+        batchSize: 10,
+        maximumConcurrency: 2,
+        visibilityTimeoutSeconds: 30,
+        maxReceiveCount: 3,
+        maxAgeSeconds: 300,
+        producers: ['ledger'],
+      },
+    ],
+    rateFamilies: { 'ledger.read': 300 },
+  };
+
+  let synth: Synthesized;
+  let api: Resources;
+  beforeAll(() => {
+    // Template.fromStack runs cdk-nag: the new pillar passes it with no acknowledgement of its own.
+    synth = synthPillars([...PILLARS, ledger]);
+    api = synth.apiTemplate.toJSON().Resources as typeof api;
+  });
+  afterAll(() => synth?.dispose());
+
+  const ledgerFunctionId = () => {
+    const fn = synth.api.functions.ledger;
+    if (!fn) throw new Error('no ledger function');
+    return synth.api.getLogicalId(fn.function.node.defaultChild as CfnFunction);
+  };
+  const importOf = (construct: { node: { defaultChild?: unknown } }, attribute: 'Arn' | 'Ref') =>
+    statefulImport(synth, construct, attribute);
+
+  it('becomes one more PillarServices construct, LedgerPillar, with its function', () => {
+    expect(Object.keys(synth.api.pillars)).toEqual([...PILLARS.map((p) => p.name), 'ledger']);
+    const services = synth.api.pillars.ledger;
+    expect(services).toBeInstanceOf(PillarServices);
+    expect(services?.node.id).toBe('LedgerPillar');
+    expect(services?.pillar).toBe(ledger);
+    expect(Object.keys(services?.functions ?? {})).toEqual(['ledger']);
+    synth.apiTemplate.resourceCountIs('AWS::Lambda::Function', FUNCTIONS.length + 1);
+  });
+
+  it('leaves every resource of the catalog’s pillars as it was', () => {
+    const base = synthConductor({ props: { stage: 'test' } });
+    try {
+      for (const [template, withLedger] of [
+        [base.apiTemplate, synth.apiTemplate],
+        [base.statefulTemplate, synth.statefulTemplate],
+      ] as const) {
+        const before = template.toJSON().Resources as Record<string, unknown>;
+        const after = withLedger.toJSON().Resources as Record<string, unknown>;
+        const added = Object.keys(after).filter((id) => !(id in before));
+        expect(Object.keys(before).filter((id) => !(id in after))).toEqual([]);
+        expect(added.length).toBeGreaterThan(0);
+        for (const id of added) expect(id).toMatch(/Ledger/);
+      }
+    } finally {
+      base.dispose();
+    }
+  });
+
+  it('becomes its JWT route to its function', () => {
+    const routes = Object.values(
+      synth.apiTemplate.findResources('AWS::ApiGatewayV2::Route', {
+        Properties: { RouteKey: routeKeyOf(route) },
+      }),
+    ) as { Properties: Record<string, unknown> }[];
+    expect(routes).toHaveLength(1);
+    expect(routes[0]?.Properties.AuthorizationType).toBe('JWT');
+    const integrationId =
+      /"Ref":"([A-Za-z0-9]+)"/.exec(JSON.stringify(routes[0]?.Properties.Target))?.[1] ?? '';
+    expect(JSON.stringify(api[integrationId]?.Properties.IntegrationUri)).toContain(
+      `"${ledgerFunctionId()}"`,
     );
+    synth.apiTemplate.resourceCountIs('AWS::ApiGatewayV2::Route', routesOf(PILLARS).length + 2);
+  });
+
+  it('becomes its table in the stateful stack, given to its function with the policy table', () => {
+    const table = synth.stateful.table('ledger');
+    synth.statefulTemplate.resourceCountIs('AWS::DynamoDB::Table', TABLES.length + 1);
+    expect(synth.stateful.tableSpec('ledger')).toEqual(ledger.tables?.[0]);
+    synth.statefulTemplate.hasResource('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'Retain',
+      Properties: {
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      },
+    });
+    expect(synth.stateful.getLogicalId(table.node.defaultChild as never)).toMatch(/^LedgerTable/);
+    const variables = variablesIn(api, ledgerFunctionId());
+    expect(variables.LEDGER_TABLE_NAME).toEqual(importOf(table, 'Ref'));
+    expect(variables.POLICY_TABLE_NAME).toEqual(importOf(synth.stateful.table('policy'), 'Ref'));
+    expect(variables.POLICY_DIR).toBe('/opt/policies/cedar');
+  });
+
+  it('becomes its queue and DLQ with their alarms, consumed by its function through an event source mapping', () => {
+    const queue = synth.stateful.queue('ledger-entries');
+    synth.statefulTemplate.resourceCountIs('AWS::SQS::Queue', 2 * (QUEUES.length + 1));
+    expect(synth.stateful.deadLetterQueues['ledger-entries']).toBeDefined();
+    for (const alarm of ['dlq-not-empty', 'oldest-message-age', 'depth-anomaly']) {
+      synth.statefulTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        AlarmName: `conductor-test-ledger-entries-${alarm}`,
+      });
+    }
+    synth.apiTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', QUEUES.length + 1);
+    synth.apiTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: ledgerFunctionId() },
+      EventSourceArn: importOf(queue, 'Arn'),
+      BatchSize: 10,
+      ScalingConfig: { MaximumConcurrency: 2 },
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+    // Its function produces to it (named) and to the decision archive (it enforces policies).
+    const variables = variablesIn(api, ledgerFunctionId());
+    expect(variables.LEDGER_ENTRIES_QUEUE_URL).toEqual(importOf(queue, 'Ref'));
+    expect(variables.DECISION_ARCHIVE_QUEUE_URL).toEqual(
+      importOf(synth.stateful.queue('decision-archive'), 'Ref'),
+    );
+  });
+
+  it('gets a deny spike alarm and a dashboard of its own', () => {
+    synth.apiTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      AlarmName: 'conductor-test-ledger-policy-deny-spike',
+    });
+    expect(Object.keys(synth.api.pillars.ledger?.observability.denySpikeAlarms ?? {})).toEqual(['ledger']);
+    synth.apiTemplate.hasResourceProperties('AWS::CloudWatch::Dashboard', {
+      DashboardName: 'conductor-test-ledger',
+    });
   });
 });
 

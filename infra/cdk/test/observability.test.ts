@@ -3,16 +3,32 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import { type CfnDashboard, Dashboard } from 'aws-cdk-lib/aws-cloudwatch';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routeKeyOf } from '#shared/http/http.js';
-import { authorizeRoutes } from '../../../functions/authorize/src/routes.js';
-import { FUNCTIONS } from '../../../functions/meta/src/catalog.js';
-import { QUEUES } from '../../queues.js';
+import { enforcesPolicies, functionsOf, type PillarManifest, queuesOf } from '#shared/pillar.js';
+import { authorizeRoutes } from '../../../functions/authorize/contract.js';
+import { authorizePillar } from '../../../functions/authorize/pillar.js';
+import { PILLARS } from '../../../functions/catalog.js';
+import { metaPillar } from '../../../functions/meta/pillar.js';
+import { routerPillar } from '../../../functions/router/pillar.js';
 import { ConductorApiStack } from '../lib/api-stack.js';
-import { BURN_RATE_ALERTS, burnRateThreshold, enforcesPolicies, ROUTE_SLO } from '../lib/observability.js';
+import { BURN_RATE_ALERTS, burnRateThreshold, dashboardNameOf, errorBudgetOf } from '../lib/observability.js';
 import { ConductorStatefulStack } from '../lib/stateful-stack.js';
 import { type Synthesized, statefulImport, synthConductor } from './synth.js';
+
+const FUNCTIONS = functionsOf(PILLARS);
+const QUEUES = queuesOf(PILLARS);
+/** The router's availability SLO, declared by its manifest. */
+const [ROUTE_SLO] = routerPillar.observability.slos;
+
+/** The dashboards a construct built (a pillar's PillarObservability keeps none as a property). */
+const dashboardsIn = (scope: { node: { findAll: () => readonly unknown[] } }): string[] =>
+  scope.node
+    .findAll()
+    .filter((c): c is Dashboard => c instanceof Dashboard)
+    .map((d) => String((d.node.defaultChild as CfnDashboard).dashboardName));
 
 type Resource = { Type: string; Properties: Record<string, unknown> };
 type MetricQuery = {
@@ -77,12 +93,33 @@ describe('Observability (DESIGN §9)', () => {
 
   describe('router error budget burn', () => {
     it(`watches ${ROUTER_ROUTE} with a 99.9 % SLO`, () => {
-      expect(ROUTE_SLO.routeKey).toBe(ROUTER_ROUTE);
-      expect(ROUTE_SLO.errorBudget).toBeCloseTo(1 - ROUTE_SLO.objective, 9);
-      expect(FUNCTIONS.find((entry) => entry.name === 'router')?.routes.map(routeKeyOf)).toContain(
+      expect(routeKeyOf(ROUTE_SLO.route)).toBe(ROUTER_ROUTE);
+      expect(ROUTE_SLO).toMatchObject({ name: 'route', objective: 0.999 });
+      expect(errorBudgetOf(ROUTE_SLO)).toBeCloseTo(1 - ROUTE_SLO.objective, 9);
+      expect(errorBudgetOf(ROUTE_SLO)).toBe(0.001);
+      expect(FUNCTIONS.find((entry) => entry.name === 'router')?.routes?.map(routeKeyOf)).toContain(
         ROUTER_ROUTE,
       );
-      expect(BURN_RATE_ALERTS.map(burnRateThreshold)).toEqual([0.0144, 0.006]);
+      expect(BURN_RATE_ALERTS.map((alert) => burnRateThreshold(alert, ROUTE_SLO))).toEqual([0.0144, 0.006]);
+      // The only SLO of the catalog: the alarm counts below rely on it.
+      expect(PILLARS.flatMap((pillar) => pillar.observability?.slos ?? [])).toEqual([ROUTE_SLO]);
+    });
+
+    it('keeps the burn-rate alarms on the router pillar, by <slo>-<alert>', () => {
+      const observability = synth.api.pillars.router?.observability;
+      expect(Object.keys(observability?.burnRateAlarms ?? {})).toEqual(['route-fast', 'route-slow']);
+      for (const alert of ['fast', 'slow']) {
+        const alarm = observability?.burnRateAlarms[`route-${alert}`];
+        expect(synth.api.getLogicalId(alarm?.node.defaultChild as never)).toBe(
+          logicalIdOfAlarmNamed(`conductor-prod-router-route-error-budget-${alert}-burn`),
+        );
+      }
+      expect(Object.keys(observability?.burnRateWindowAlarms ?? {}).sort()).toEqual(
+        ['1h', '5m', '6h', '30m'].map((label) => `conductor-prod-router-route-5xx-ratio-${label}`).sort(),
+      );
+      for (const pillar of ['meta', 'authorize']) {
+        expect(synth.api.pillars[pillar]?.observability.burnRateAlarms).toEqual({});
+      }
     });
 
     const windows = [
@@ -160,8 +197,22 @@ describe('Observability (DESIGN §9)', () => {
   describe('policy deny spike', () => {
     const enforcers = FUNCTIONS.filter(enforcesPolicies).map((entry) => entry.name);
 
-    it('covers exactly the functions with token routes (router and authorize)', () => {
-      expect(enforcers).toEqual(['router', 'authorize']);
+    it('covers exactly the functions with token routes (router, authorize, and any other pillar’s)', () => {
+      // The catalog decides: router and authorize have token routes, meta and reward have none.
+      expect(enforcers).toEqual(expect.arrayContaining(['router', 'authorize']));
+      expect(enforcers).not.toContain('meta');
+      expect(enforcers).not.toContain('reward');
+      // Each is kept by the pillar of its function.
+      for (const pillar of PILLARS) {
+        expect(Object.keys(synth.api.pillars[pillar.name]?.observability.denySpikeAlarms ?? {})).toEqual(
+          pillar.functions.filter(enforcesPolicies).map((fn) => fn.name),
+        );
+      }
+      expect(Object.keys(synth.api.pillars.router?.observability.denySpikeAlarms ?? {})).toEqual(['router']);
+      expect(Object.keys(synth.api.pillars.authorize?.observability.denySpikeAlarms ?? {})).toEqual([
+        'authorize',
+      ]);
+      expect(synth.api.pillars.meta?.observability.denySpikeAlarms).toEqual({});
       const denySpikes = ofType('AWS::CloudWatch::Alarm').filter((alarm) =>
         String(alarm.Properties.AlarmName).endsWith('-policy-deny-spike'),
       );
@@ -229,13 +280,33 @@ describe('Observability (DESIGN §9)', () => {
   });
 
   describe('dashboards', () => {
-    it('creates one dashboard per pillar that exists: router and policy', () => {
+    it('creates one dashboard per pillar that asks for one: router and policy among them, none for meta', () => {
+      // Each pillar builds its own: meta declares none (dashboard: false), authorize names its `policy`,
+      // the others are named after their pillar.
+      expect(dashboardNameOf(metaPillar)).toBe(false);
+      expect(dashboardNameOf(authorizePillar)).toBe('policy');
+      expect(dashboardNameOf(routerPillar)).toBe('router');
+      const expected = Object.fromEntries(
+        PILLARS.map((pillar) => {
+          const name = dashboardNameOf(pillar);
+          return [pillar.name, name === false ? [] : [`conductor-prod-${name}`]];
+        }),
+      );
+      expect(expected).toMatchObject({
+        meta: [],
+        router: ['conductor-prod-router'],
+        authorize: ['conductor-prod-policy'],
+      });
+      expect(
+        Object.fromEntries(
+          Object.entries(synth.api.pillars).map(([name, services]) => [name, dashboardsIn(services)]),
+        ),
+      ).toEqual(expected);
       expect(
         ofType('AWS::CloudWatch::Dashboard')
           .map((d) => d.Properties.DashboardName)
           .sort(),
-      ).toEqual(['conductor-prod-policy', 'conductor-prod-router']);
-      expect(Object.keys(synth.api.observability.dashboards).sort()).toEqual(['policy', 'router']);
+      ).toEqual(Object.values(expected).flat().sort());
     });
 
     it('router: per-route requests, 4xx, 5xx and p95 latency of the router routes', () => {
@@ -254,7 +325,7 @@ describe('Observability (DESIGN §9)', () => {
         expect(body).toContain(metric);
       }
       // The error budget burn rate graph and the status of the burn alerts.
-      expect(body).toContain(`FILL(errors, 0) / requests / ${ROUTE_SLO.errorBudget}`);
+      expect(body).toContain(`FILL(errors, 0) / requests / ${errorBudgetOf(ROUTE_SLO)}`);
       for (const alert of ['fast', 'slow']) {
         expect(body).toContain(
           JSON.stringify({
@@ -287,6 +358,7 @@ describe('Observability (DESIGN §9)', () => {
       expect(body).not.toContain(
         JSON.stringify(importOf(synth.stateful.queue('decision-archive'), 'QueueName')),
       );
+      expect(body).toContain('## router: per tenant');
       for (const [metric, statistic] of [
         ['RouteExploration', 'Average'],
         ['RouteExplorationCapped', 'Sum'],
@@ -338,16 +410,29 @@ describe('Observability follows the catalog', () => {
   it('gives every function with token routes a deny spike alarm, and skips what the catalog does not serve', () => {
     const app = new App({ outdir, context: { 'aws:cdk:bundling-stacks': [] } });
     const stateful = new ConductorStatefulStack(app, 'S', { stage: 'test', queues: [] });
-    const meta = FUNCTIONS.find((entry) => entry.name === 'meta');
-    if (!meta) throw new Error('no meta entry');
-    const ledger = {
+    // Whoever declares the policy table that every function with token routes is given.
+    const kernel: PillarManifest = {
+      name: 'kernel',
+      description: 'test',
+      functions: [],
+      tables: authorizePillar.tables,
+    };
+    const route = authorizeRoutes.find((spec) => spec.auth === 'jwt');
+    if (!route) throw new Error('no token route');
+    const ledger: PillarManifest = {
       name: 'ledger',
       description: 'test',
-      entry: 'functions/meta/src/handler.ts',
-      routes: authorizeRoutes.filter((spec) => spec.auth === 'jwt').slice(0, 1),
-      tables: ['policy'],
+      functions: [
+        { name: 'ledger', description: 'test', entry: 'functions/meta/src/handler.ts', routes: [route] },
+      ],
+      rateFamilies: route.rateFamily ? { [route.rateFamily]: 100 } : {},
+      observability: { policyDecisions: true },
     };
-    const api = new ConductorApiStack(app, 'A', { stage: 'test', stateful, functions: [meta, ledger] });
+    const api = new ConductorApiStack(app, 'A', {
+      stage: 'test',
+      stateful,
+      pillars: [metaPillar, kernel, ledger],
+    });
     const template = Template.fromStack(api);
     const names = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map(
       (alarm) => (alarm as Resource).Properties.AlarmName,
@@ -355,7 +440,23 @@ describe('Observability follows the catalog', () => {
     // No router route: no burn-rate alarms; no router: no router dashboard.
     expect(names).toEqual(['conductor-test-ledger-policy-deny-spike']);
     template.resourceCountIs('AWS::CloudWatch::CompositeAlarm', 0);
-    expect(Object.keys(api.observability.dashboards)).toEqual(['policy']);
-    template.hasResourceProperties('AWS::CloudWatch::Dashboard', { DashboardName: 'conductor-test-policy' });
+    expect(Object.keys(api.pillars)).toEqual(['meta', 'kernel', 'ledger']);
+    expect(api.pillars.ledger?.observability.denySpikeAlarms).toHaveProperty('ledger');
+    // The ledger's dashboard (named after the pillar by default) graphs its decisions; meta asks for
+    // none, and the kernel has nothing to show.
+    expect(
+      Object.fromEntries(
+        Object.entries(api.pillars).map(([name, services]) => [name, dashboardsIn(services)]),
+      ),
+    ).toEqual({ meta: [], kernel: [], ledger: ['conductor-test-ledger'] });
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    const [dashboard] = Object.values(template.findResources('AWS::CloudWatch::Dashboard')) as Resource[];
+    const body = JSON.stringify(dashboard?.Properties.DashboardBody);
+    expect(body).toContain('\\"Conductor\\",\\"PolicyDenied\\",\\"service\\",\\"ledger\\"');
+    expect(body).toContain(
+      JSON.stringify({
+        'Fn::GetAtt': [Object.entries(template.findResources('AWS::CloudWatch::Alarm'))[0]?.[0] ?? '', 'Arn'],
+      }),
+    );
   });
 });

@@ -1,8 +1,11 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { QUEUES } from '../../queues.js';
-import { TABLE_KEY, TABLES } from '../../tables.js';
+import { queuesOf, TABLE_KEY, tablesOf } from '#shared/pillar.js';
+import { PILLARS } from '../../../functions/catalog.js';
 import { type Synthesized, synthConductor } from './synth.js';
+
+const QUEUES = queuesOf(PILLARS);
+const TABLES = tablesOf(PILLARS);
 
 type Resource = { Type: string; Properties: Record<string, unknown>; DeletionPolicy?: string };
 
@@ -76,6 +79,12 @@ describe('ConductorStatefulStack', () => {
 
     it('refuses an unknown table id, naming the known ones', () => {
       expect(() => synth.stateful.table('nope')).toThrow(/Unknown table id 'nope'.*router/);
+    });
+
+    it('keeps the specs it built the tables from: tableSpecs, and tableSpec(id) for the variable', () => {
+      expect(synth.stateful.tableSpecs).toEqual(TABLES);
+      for (const spec of TABLES) expect(synth.stateful.tableSpec(spec.id)).toEqual(spec);
+      expect(() => synth.stateful.tableSpec('nope')).toThrow(/Unknown table id 'nope'.*router/);
     });
   });
 
@@ -168,6 +177,7 @@ describe('ConductorStatefulStack', () => {
 
     it('creates one queue and one dead-letter queue per entry of QUEUES', () => {
       expect(QUEUES.map((spec) => spec.id)).toContain('decision-archive');
+      expect(synth.stateful.queueSpecs).toEqual(QUEUES);
       synth.statefulTemplate.resourceCountIs('AWS::SQS::Queue', 2 * QUEUES.length);
     });
 

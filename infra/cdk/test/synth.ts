@@ -1,11 +1,15 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { App } from 'aws-cdk-lib';
+import { App, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
 import { expect } from 'vitest';
+import { type PillarManifest, queuesOf, tablesOf } from '#shared/pillar.js';
+import { ConductorApiStack } from '../lib/api-stack.js';
 import { buildApp, type ConductorApp, type ConductorAppProps } from '../lib/app.js';
 import { REPO_ROOT } from '../lib/service-function.js';
+import { ConductorStatefulStack } from '../lib/stateful-stack.js';
 
 /** The feature flags of cdk.json, so in-process apps behave exactly like `cdk synth`. */
 const cdkJsonContext = (): Record<string, unknown> => {
@@ -30,26 +34,49 @@ export interface Synthesized extends ConductorApp {
   readonly dispose: () => void;
 }
 
+/** An App with cdk.json's context in a fresh cloud assembly folder (placeholder assets unless `bundle`). */
+const newApp = (bundle: boolean): { app: App; outdir: string } => {
+  const base = tmpdir();
+  mkdirSync(base, { recursive: true });
+  const outdir = mkdtempSync(join(base, 'cdk.out-test-'));
+  const context: Record<string, unknown> = { ...cdkJsonContext() };
+  if (!bundle) context['aws:cdk:bundling-stacks'] = [];
+  return { app: new App({ outdir, context }), outdir };
+};
+
+const synthesized = (app: App, outdir: string, built: ConductorApp): Synthesized => ({
+  ...built,
+  app,
+  outdir,
+  statefulTemplate: Template.fromStack(built.stateful),
+  apiTemplate: Template.fromStack(built.api),
+  dispose: () => rmSync(outdir, { recursive: true, force: true }),
+});
+
 /**
  * Builds and synthesizes the whole app in-process, once. `Template.fromStack` runs the cdk-nag
  * plugin registered by buildApp, so it throws "Validation failed" on any unacknowledged finding.
  */
 export const synthConductor = (options: SynthOptions = {}): Synthesized => {
-  const base = tmpdir();
-  mkdirSync(base, { recursive: true });
-  const outdir = mkdtempSync(join(base, 'cdk.out-test-'));
-  const context: Record<string, unknown> = { ...cdkJsonContext() };
-  if (!options.bundle) context['aws:cdk:bundling-stacks'] = [];
-  const app = new App({ outdir, context });
-  const built = buildApp(app, options.props);
-  return {
-    ...built,
-    app,
-    outdir,
-    statefulTemplate: Template.fromStack(built.stateful),
-    apiTemplate: Template.fromStack(built.api),
-    dispose: () => rmSync(outdir, { recursive: true, force: true }),
-  };
+  const { app, outdir } = newApp(options.bundle === true);
+  return synthesized(app, outdir, buildApp(app, options.props));
+};
+
+/**
+ * Builds and synthesizes the two stacks from another catalog than PILLARS, the way buildApp does
+ * from PILLARS (same stack names, cdk-nag on): the stateful stack gets the catalog's tables and
+ * queues, the API stack its pillars. Nothing else is told about them.
+ */
+export const synthPillars = (pillars: readonly PillarManifest[], stage = 'test'): Synthesized => {
+  const { app, outdir } = newApp(false);
+  const stateful = new ConductorStatefulStack(app, `Conductor-${stage}-Stateful`, {
+    stage,
+    tables: tablesOf(pillars),
+    queues: queuesOf(pillars),
+  });
+  const api = new ConductorApiStack(app, `Conductor-${stage}-Api`, { stage, stateful, pillars });
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  return synthesized(app, outdir, { stateful, api });
 };
 
 export interface PolicyStatement {

@@ -7,6 +7,8 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventBridgePublisher, makeEventBridgeClient } from '#shared/adapters/eventbridge.js';
 import { makeSqsClient } from '#shared/adapters/sqs-client.js';
+import { EventTypes } from '#shared/ports/events.js';
+import { budgetBreach } from '../../../functions/scheduler/events.js';
 import { type RunningAwsEndpoint, startAwsEndpoint } from '../aws-endpoint.js';
 import { type BusEvent, LocalEventBus } from '../bus.js';
 import { LocalQueue } from '../queue.js';
@@ -37,6 +39,7 @@ describe('the local AWS endpoint', () => {
     const publisher = new EventBridgePublisher(
       makeEventBridgeClient({ region: 'us-east-1', endpoint: endpoint.url }),
       'conductor',
+      new EventTypes([budgetBreach]),
     );
 
     await publisher.publish([

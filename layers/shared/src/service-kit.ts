@@ -4,20 +4,22 @@ import * as z from 'zod';
 import { makeDocumentClient } from './adapters/dynamodb-client.js';
 import { EventBridgePublisher, makeEventBridgeClient } from './adapters/eventbridge.js';
 import {
+  DEFAULT_RATE_FAMILIES,
   DynamoRateLimiter,
   enforceRateLimit,
-  RATE_FAMILIES,
-  type RateFamily,
   type RateLimiter,
   rateLimitHeaders,
 } from './adapters/rate-limit.js';
 import { makeSqsClient } from './adapters/sqs-client.js';
 import { type BaseEnv, baseEnvSchema, parseEnv } from './env.js';
 import type { RouteRateLimiter } from './http/http.js';
+import type { PillarManifest } from './pillar.js';
 import { SqsDecisionArchive } from './policy/archive.js';
 import { makeEnforcement } from './policy/enforcement.js';
+import { POLICY_EVENTS } from './policy/events.js';
 import { OpaPolicyEngine } from './policy/opa.js';
 import { defaultPolicyDir, loadPolicyEngine, UnavailableEngine } from './policy/source.js';
+import { type EventDefinition, EventTypes } from './ports/events.js';
 import type { PolicyEngine } from './ports/policy.js';
 import { telemetryFor, tracingFor } from './telemetry.js';
 
@@ -27,7 +29,7 @@ import { telemetryFor, tracingFor } from './telemetry.js';
  */
 export const httpServiceEnvSchema = baseEnvSchema.extend({
   POLICY_TABLE_NAME: z.string().min(1),
-  /** The decision-archive queue (infra/queues.ts): no decision is answered before it is accepted here. */
+  /** The decision-archive queue (the authorize manifest's `decision-archive` queue): no decision is answered before it is accepted here. */
   DECISION_ARCHIVE_QUEUE_URL: z.url(),
   POLICY_DIR: z.string().min(1).optional(),
   /**
@@ -77,9 +79,9 @@ export const loadOpaEngine = async (
 
 /** Adapts a limiter to the HTTP app's hook: 429 when limited, X-RateLimit-* headers when not. */
 export const rateLimiterHook =
-  (limiter: RateLimiter): RouteRateLimiter =>
+  (limiter: RateLimiter, families: Readonly<Record<string, number>>): RouteRateLimiter =>
   async (tenantId, family) => {
-    const known: RateFamily = family in RATE_FAMILIES ? (family as RateFamily) : 'default';
+    const known = Object.hasOwn(families, family) ? family : 'default';
     return rateLimitHeaders(await enforceRateLimit(limiter, tenantId, known));
   };
 
@@ -88,7 +90,11 @@ export const rateLimiterHook =
  * instrument (X-Ray only when tracing is on), the DynamoDB document client and the event publisher
  * (undefined when no bus is configured).
  */
-export const makeServiceBasics = async (serviceName: string, env: BaseEnv) => {
+export const makeServiceBasics = async (
+  serviceName: string,
+  env: BaseEnv,
+  publishes: readonly EventDefinition[],
+) => {
   const { logger, metrics } = telemetryFor(serviceName);
   const { instrument, traceOperation } = await tracingFor(serviceName);
   const doc = makeDocumentClient({
@@ -104,6 +110,7 @@ export const makeServiceBasics = async (serviceName: string, env: BaseEnv) => {
           instrument,
         }),
         env.EVENT_BUS_NAME,
+        new EventTypes(publishes),
       )
     : undefined;
   return { logger, metrics, instrument, traceOperation, doc, events };
@@ -115,7 +122,11 @@ export const makeServiceBasics = async (serviceName: string, env: BaseEnv) => {
  * the SQS hand-off to the decision archive). A handler adds its own
  * adapters and binds its routes; it cannot skip enforcement because `httpApp` requires it.
  */
-export const makeHttpService = async <E extends z.ZodRawShape>(serviceName: string, extraEnv: E) => {
+export const makeHttpService = async <E extends z.ZodRawShape>(
+  serviceName: string,
+  pillar: Pick<PillarManifest, 'events' | 'rateFamilies'>,
+  extraEnv: E,
+) => {
   const env: z.output<typeof httpServiceEnvSchema> & z.output<z.ZodObject<E>> = {
     ...parseEnv(httpServiceEnvSchema),
     ...parseEnv(z.object(extraEnv)),
@@ -123,6 +134,7 @@ export const makeHttpService = async <E extends z.ZodRawShape>(serviceName: stri
   const { logger, metrics, instrument, traceOperation, doc, events } = await makeServiceBasics(
     serviceName,
     env,
+    [...(pillar.events ?? []), ...POLICY_EVENTS],
   );
   const onLoadError = (error: unknown) =>
     logger.error('policy engine failed to load; denying all', error as Error);
@@ -145,9 +157,10 @@ export const makeHttpService = async <E extends z.ZodRawShape>(serviceName: stri
     },
   });
   const limiter = new DynamoRateLimiter(doc, env.POLICY_TABLE_NAME, {
-    limits: env.CONDUCTOR_RATE_LIMITS as Partial<Record<RateFamily, number>>,
+    families: pillar.rateFamilies ?? {},
+    limits: env.CONDUCTOR_RATE_LIMITS,
     onError: (error) => logger.warn('rate limiter unavailable; request admitted', { error: String(error) }),
   });
-  const rateLimit = rateLimiterHook(limiter);
+  const rateLimit = rateLimiterHook(limiter, { ...DEFAULT_RATE_FAMILIES, ...pillar.rateFamilies });
   return { env, logger, metrics, instrument, traceOperation, doc, events, rateLimit, ...enforcement };
 };

@@ -5,17 +5,24 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 
 /**
- * The lint rule that keeps `functions/<pillar>/src/domain/` pure is part of `npm test`. This proves
- * the rule bites: a probe file that imports what the domain must not is refused by Biome.
+ * The lint rules that keep `functions/<pillar>/src/domain/` pure and the pillars apart are part of
+ * `npm test`. These prove the rules bite: a probe file that imports what it must not is refused by
+ * Biome, and what is allowed passes.
  */
 const root = resolve(import.meta.dirname, '../../..');
 const run = promisify(execFile);
 const probeDir = mkdtempSync(join(root, 'functions/router/src/domain/purity-probe-'));
+/** A production module of the reward function, one level below its src/. */
+const entryProbeDir = mkdtempSync(join(root, 'functions/reward/src/boundary-probe-'));
+/** A module of the kernel. */
+const kernelProbeDir = mkdtempSync(join(root, 'layers/shared/src/boundary-probe-'));
 
-afterAll(() => rmSync(probeDir, { recursive: true, force: true }));
+afterAll(() => {
+  for (const dir of [probeDir, entryProbeDir, kernelProbeDir]) rmSync(dir, { recursive: true, force: true });
+});
 
-const lint = async (source: string): Promise<{ ok: boolean; output: string }> => {
-  const file = join(probeDir, `probe-${Math.random().toString(36).slice(2)}.ts`);
+const lint = async (source: string, dir = probeDir): Promise<{ ok: boolean; output: string }> => {
+  const file = join(dir, `probe-${Math.random().toString(36).slice(2)}.ts`);
   writeFileSync(file, source);
   try {
     const { stdout, stderr } = await run(
@@ -42,6 +49,10 @@ describe('the domain-purity lint rule', () => {
     "import { readFileSync } from 'node:fs';",
     "import { readFile } from 'node:fs/promises';",
     "import fs from 'fs';",
+    "import { TenantRecordStore } from '#shared/adapters/tenant-store.js';",
+    "import { httpApp } from '#shared/http/http.js';",
+    "import { makeHttpService } from '#shared/service-kit.js';",
+    "import { dynamoModelStore } from '../../adapters/dynamo-model-store.js';",
   ];
   for (const line of forbidden) {
     it(`refuses \`${line}\` in domain code`, async () => {
@@ -51,10 +62,54 @@ describe('the domain-purity lint rule', () => {
     });
   }
 
-  it('accepts the kernel and zod in domain code', async () => {
+  it('accepts the ports, the errors, zod and its own pillar in domain code', async () => {
     const result = await lint(
-      "import { z } from 'zod';\nimport { NotFoundError } from '#shared/errors.js';\nexport const x = [z, NotFoundError];\n",
+      [
+        "import * as z from 'zod';",
+        "import { NotFoundError } from '#shared/errors.js';",
+        "import type { Clock } from '#shared/ports/system.js';",
+        "import { rewardIngested } from '../../../events.js';",
+        "import { routeDecision } from '../../../contract.js';",
+        'export const x = [z, NotFoundError, rewardIngested, routeDecision] as unknown as Clock;',
+        '',
+      ].join('\n'),
     );
     expect(result.output).not.toContain('domain code stays pure');
+    expect(result.output).not.toContain('reaches another');
+  });
+});
+
+describe('the pillar boundary lint rules', () => {
+  it.each([
+    ["import { RewardConsumer } from '../../../router/src/domain/reward-learning.js';", entryProbeDir],
+    ["import { makeRouterApp } from '../../../router/src/app.js';", entryProbeDir],
+    ["import { handler } from '../../../../authorize/src/handler.js';", probeDir],
+  ])('refuses `%s`: another pillar is reached only through its public modules', async (line, dir) => {
+    const result = await lint(`${line}\nexport const x = 1;\n`, dir);
+    expect(result.ok).toBe(false);
+    expect(result.output).toContain('a pillar reaches another only through its public modules');
+  });
+
+  it.each([
+    ["import { FileWormStore } from '../../../../infra/local/worm-store.js';", entryProbeDir],
+    ["import { startConductor } from '../../../infra/local/runtime.js';", kernelProbeDir],
+  ])('refuses `%s`: production code never imports the embedded runtime', async (line, dir) => {
+    const result = await lint(`${line}\nexport const x = 1;\n`, dir);
+    expect(result.ok).toBe(false);
+    expect(result.output).toContain('never imports the embedded runtime');
+  });
+
+  it("accepts another pillar's contract, manifest and the entry it exports", async () => {
+    const result = await lint(
+      [
+        "import { routeTask } from '../../../router/contract.js';",
+        "import { routerPillar } from '../../../router/pillar.js';",
+        "import { makeRewardEntry } from '../../../router/reward-entry.js';",
+        'export const x = [routeTask, routerPillar, makeRewardEntry];',
+        '',
+      ].join('\n'),
+      entryProbeDir,
+    );
+    expect(result.output).not.toContain('reaches another');
   });
 });

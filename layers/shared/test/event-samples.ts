@@ -1,10 +1,29 @@
-import type { EventDetail, EventType } from '#shared/ports/events.js';
+import { policyDenied } from '#shared/policy/events.js';
+import type { EventDefinition, EventDetail } from '#shared/ports/events.js';
+import { controlFailed, evidenceStale } from '../../../functions/compliance/events.js';
+import { edgeConflict } from '../../../functions/edge-sync/events.js';
+import { evalRegression } from '../../../functions/eval/events.js';
+import { rewardIngested, routeDecision, routerCanaryRollback } from '../../../functions/router/events.js';
+import { runbookExecuted, unsignedRunbook } from '../../../functions/runbooks/events.js';
+import { budgetBreach } from '../../../functions/scheduler/events.js';
 
 const envelope = { tenantId: 'acme', traceId: 'trace-0001', occurredAt: '2026-01-01T00:00:00.000Z' };
 
-/** One valid detail per event type; the mapped type makes a new event type fail to compile here until it has one. */
-export const sampleDetails: { readonly [T in EventType]: EventDetail<T> } = {
-  route_decision: {
+/** An event definition with one valid detail of it. */
+export interface EventSample {
+  readonly definition: EventDefinition;
+  readonly detail: Readonly<Record<string, unknown>>;
+}
+
+/** Typed by the definition, so a sample that does not fit its schema's input fails to compile. */
+const sample = <D extends EventDefinition>(definition: D, detail: EventDetail<D>): EventSample => ({
+  definition,
+  detail: detail as Readonly<Record<string, unknown>>,
+});
+
+/** Every event type of DESIGN §7, from the contract that defines it, with one valid detail each. */
+export const EVENT_SAMPLES: readonly EventSample[] = [
+  sample(routeDecision, {
     ...envelope,
     taskId: 'task-1',
     decisionId: 'dec-1',
@@ -12,10 +31,16 @@ export const sampleDetails: { readonly [T in EventType]: EventDetail<T> } = {
     strategy: 'linucb',
     confidence: 0.8,
     propensity: 0.6,
-  },
-  reward_ingested: { ...envelope, taskId: 'task-1', signal: 'thumbs_up', value: 1, ingestionLatencyMs: 120 },
-  router_canary_rollback: { ...envelope, canaryId: 'canary-1', reason: 'error rate', errorRate: 0.12 },
-  eval_regression: {
+  }),
+  sample(rewardIngested, {
+    ...envelope,
+    taskId: 'task-1',
+    signal: 'thumbs_up',
+    value: 1,
+    ingestionLatencyMs: 120,
+  }),
+  sample(routerCanaryRollback, { ...envelope, canaryId: 'canary-1', reason: 'error rate', errorRate: 0.12 }),
+  sample(evalRegression, {
     ...envelope,
     runId: 'run-1',
     expertId: 'exp_1',
@@ -23,19 +48,43 @@ export const sampleDetails: { readonly [T in EventType]: EventDetail<T> } = {
     baseline: 0.9,
     observed: 0.8,
     tolerance: 0.02,
-  },
-  budget_breach: { ...envelope, window: 'daily', limitUsd: 100, projectedUsd: 130, action: 'throttle' },
-  policy_denied: {
+  }),
+  sample(budgetBreach, {
+    ...envelope,
+    window: 'daily',
+    limitUsd: 100,
+    projectedUsd: 130,
+    action: 'throttle',
+  }),
+  sample(policyDenied, {
     ...envelope,
     decisionId: 'pd-1',
     subject: 'user-1',
     action: 'experts:create',
     obligations: ['mfa'],
     policyVersion: '2026-01-01',
-  },
-  runbook_executed: { ...envelope, runbookId: 'rb-1', executionId: 'ex-1', status: 'succeeded' },
-  unsigned_runbook: { ...envelope, runbookId: 'rb-2', reason: 'no signature' },
-  edge_conflict: { ...envelope, nodeId: 'node-1', documentId: 'doc-1', key: 'title', resolution: 'auto' },
-  control_failed: { ...envelope, framework: 'SOC2', controlId: 'CC6.1', findingId: 'f-1', reason: 'MFA off' },
-  evidence_stale: { ...envelope, framework: 'GDPR', controlId: 'Art.30', ageHours: 200 },
+  }),
+  sample(runbookExecuted, { ...envelope, runbookId: 'rb-1', executionId: 'ex-1', status: 'succeeded' }),
+  sample(unsignedRunbook, { ...envelope, runbookId: 'rb-2', reason: 'no signature' }),
+  sample(edgeConflict, {
+    ...envelope,
+    nodeId: 'node-1',
+    documentId: 'doc-1',
+    key: 'title',
+    resolution: 'auto',
+  }),
+  sample(controlFailed, {
+    ...envelope,
+    framework: 'SOC2',
+    controlId: 'CC6.1',
+    findingId: 'f-1',
+    reason: 'MFA off',
+  }),
+  sample(evidenceStale, { ...envelope, framework: 'GDPR', controlId: 'Art.30', ageHours: 200 }),
+];
+
+export const sampleOf = (type: string): EventSample => {
+  const found = EVENT_SAMPLES.find((s) => s.definition.type === type);
+  if (!found) throw new Error(`no sample of ${type}`);
+  return found;
 };

@@ -8,18 +8,21 @@ import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-vitest/extend';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { EventBridgePublisher, PublishFailedError } from '#shared/adapters/eventbridge.js';
-import { type ConductorEvent, EVENT_SOURCE } from '#shared/ports/events.js';
-import { sampleDetails } from './event-samples.js';
+import { type ConductorEvent, EVENT_SOURCE, EventTypes } from '#shared/ports/events.js';
+import { EVENT_SAMPLES, sampleOf } from './event-samples.js';
+
+const TYPES = new EventTypes(EVENT_SAMPLES.map((s) => s.definition));
+const detailOf = (type: string) => sampleOf(type).detail;
 
 const BUS = 'conductor-bus';
 const client = new EventBridgeClient({ region: 'us-east-1' });
 const eventBridge = mockClient(client);
 
 /** `count` distinct route decisions; the task id tells them apart in what EventBridge received. */
-const decisions = (count: number): ConductorEvent<'route_decision'>[] =>
+const decisions = (count: number): ConductorEvent[] =>
   Array.from({ length: count }, (_, index) => ({
     type: 'route_decision',
-    detail: { ...sampleDetails.route_decision, taskId: `task-${index}` },
+    detail: { ...detailOf('route_decision'), taskId: `task-${index}` },
   }));
 
 const taskIdsOf = (input: PutEventsCommandInput): string[] =>
@@ -51,10 +54,10 @@ describe('EventBridgePublisher', () => {
   it('sends every event to the bus with the conductor source, its type and its validated detail', async () => {
     // Prepare
     eventBridge.on(PutEventsCommand).callsFake(answerWith(() => false));
-    const publisher = new EventBridgePublisher(client, BUS);
-    const event: ConductorEvent<'budget_breach'> = {
+    const publisher = new EventBridgePublisher(client, BUS, TYPES);
+    const event: ConductorEvent = {
       type: 'budget_breach',
-      detail: sampleDetails.budget_breach,
+      detail: detailOf('budget_breach'),
     };
 
     // Act
@@ -67,7 +70,7 @@ describe('EventBridgePublisher', () => {
           EventBusName: BUS,
           Source: EVENT_SOURCE,
           DetailType: 'budget_breach',
-          Detail: JSON.stringify(sampleDetails.budget_breach),
+          Detail: JSON.stringify(detailOf('budget_breach')),
         },
       ],
     });
@@ -76,7 +79,7 @@ describe('EventBridgePublisher', () => {
   it('sends the parsed detail, defaults included', async () => {
     // Prepare
     eventBridge.on(PutEventsCommand).callsFake(answerWith(() => false));
-    const publisher = new EventBridgePublisher(client, BUS);
+    const publisher = new EventBridgePublisher(client, BUS, TYPES);
 
     // Act
     await publisher.publish(decisions(1));
@@ -89,7 +92,7 @@ describe('EventBridgePublisher', () => {
   it('batches entries by 10, the PutEvents maximum, keeping their order', async () => {
     // Prepare
     eventBridge.on(PutEventsCommand).callsFake(answerWith(() => false));
-    const publisher = new EventBridgePublisher(client, BUS);
+    const publisher = new EventBridgePublisher(client, BUS, TYPES);
 
     // Act
     await publisher.publish(decisions(25));
@@ -101,7 +104,7 @@ describe('EventBridgePublisher', () => {
 
   it('sends nothing when there is nothing to publish', async () => {
     // Prepare
-    const publisher = new EventBridgePublisher(client, BUS);
+    const publisher = new EventBridgePublisher(client, BUS, TYPES);
 
     // Act
     await publisher.publish([]);
@@ -118,7 +121,7 @@ describe('EventBridgePublisher', () => {
       firstCall = false;
       return answer;
     });
-    const publisher = new EventBridgePublisher(client, BUS);
+    const publisher = new EventBridgePublisher(client, BUS, TYPES);
 
     // Act
     const publishing = publisher.publish(decisions(5));
@@ -138,7 +141,7 @@ describe('EventBridgePublisher', () => {
   it('gives up after its attempts with PublishFailedError, naming how many events were lost', async () => {
     // Prepare
     eventBridge.on(PutEventsCommand).callsFake(answerWith((taskId) => taskId === 'task-2'));
-    const publisher = new EventBridgePublisher(client, BUS, 3);
+    const publisher = new EventBridgePublisher(client, BUS, TYPES, 3);
 
     // Act
     const publishing = publisher.publish(decisions(4));
@@ -155,7 +158,7 @@ describe('EventBridgePublisher', () => {
   it('makes exactly as many attempts as it was configured with', async () => {
     // Prepare
     eventBridge.on(PutEventsCommand).callsFake(answerWith(() => true));
-    const publisher = new EventBridgePublisher(client, BUS, 1);
+    const publisher = new EventBridgePublisher(client, BUS, TYPES, 1);
 
     // Act
     const outcome = expect(publisher.publish(decisions(2))).rejects.toBeInstanceOf(PublishFailedError);
@@ -169,10 +172,10 @@ describe('EventBridgePublisher', () => {
   it('refuses an invalid detail by its schema before sending anything, even the valid events', async () => {
     // Prepare
     eventBridge.on(PutEventsCommand).callsFake(answerWith(() => false));
-    const publisher = new EventBridgePublisher(client, BUS);
+    const publisher = new EventBridgePublisher(client, BUS, TYPES);
     const invalid = {
       type: 'route_decision',
-      detail: { ...sampleDetails.route_decision, tenantId: undefined },
+      detail: { ...detailOf('route_decision'), tenantId: undefined },
     } as unknown as ConductorEvent;
 
     // Act
@@ -186,7 +189,7 @@ describe('EventBridgePublisher', () => {
   it('lets an SDK failure of the call itself reach the caller', async () => {
     // Prepare
     eventBridge.on(PutEventsCommand).rejects(new Error('ThrottlingException'));
-    const publisher = new EventBridgePublisher(client, BUS);
+    const publisher = new EventBridgePublisher(client, BUS, TYPES);
 
     // Act
     const attempt = publisher.publish(decisions(1));

@@ -1,8 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { claimList, principalFromClaims } from '#shared/http/claims.js';
+import { claimList, flattenClaims, principalFromClaims } from '#shared/http/claims.js';
 import { hasAtLeast, type Principal, ROLES, type Role } from '#shared/ports/identity.js';
-import { flattenClaimsLikeApiGateway } from '#shared/testing/events.js';
 
 const principalWith = (roles: readonly Role[]): Principal => ({
   subject: 'user-1',
@@ -16,6 +15,44 @@ const principalOf = (claims: Record<string, unknown>): Principal => {
   if (!result.ok) throw new Error(`expected a principal, got: ${result.reason}`);
   return result.principal;
 };
+
+describe('flattenClaims', () => {
+  it.each<[string, unknown, string]>([
+    ['an array as its items between brackets, space-separated', ['viewer', 'admin'], '[viewer admin]'],
+    ['an empty array as empty brackets', [], '[]'],
+    ['an array of numbers as their text', [1, 2], '[1 2]'],
+    ['a number as its text', 1_767_225_600, '1767225600'],
+    ['a boolean as its text', true, 'true'],
+    ['an object as its JSON', { region: 'eu' }, '{"region":"eu"}'],
+    ['a string as is', 'acme', 'acme'],
+  ])('passes %s', (_, value, expected) => {
+    // Act
+    const flat = flattenClaims({ claim: value });
+
+    // Assess
+    expect(flat).toEqual({ claim: expected });
+  });
+
+  it('drops null and undefined claims, as the gateway passes no value for them', () => {
+    // Act
+    const flat = flattenClaims({ sub: 'user-1', acr: null, amr: undefined });
+
+    // Assess
+    expect(flat).toEqual({ sub: 'user-1' });
+  });
+
+  it('leaves every claim a string, so principalFromClaims reads locally what it reads on AWS', () => {
+    fc.assert(
+      fc.property(fc.dictionary(fc.string(), fc.jsonValue()), (claims) => {
+        // Act
+        const flat = flattenClaims(claims);
+
+        // Assess
+        expect(Object.values(flat).every((value) => typeof value === 'string')).toBe(true);
+      }),
+    );
+  });
+});
 
 describe('claimList', () => {
   it.each<[string, unknown, string[]]>([
@@ -42,7 +79,7 @@ describe('claimList', () => {
     fc.assert(
       fc.property(fc.array(token, { maxLength: 8 }), (tokens) => {
         // Prepare
-        const flattened = flattenClaimsLikeApiGateway({ groups: tokens }).groups;
+        const flattened = flattenClaims({ groups: tokens }).groups;
 
         // Act / Assess
         expect(claimList(flattened)).toEqual(tokens);
@@ -144,7 +181,7 @@ describe('principalFromClaims', () => {
         fc.constantFrom('roles', 'cognito:groups', 'custom:roles'),
         (roles, claim) => {
           // Prepare
-          const claims = flattenClaimsLikeApiGateway({ sub: 'user-7', tenant: 'acme', [claim]: roles });
+          const claims = flattenClaims({ sub: 'user-7', tenant: 'acme', [claim]: roles });
 
           // Act
           const principal = principalOf(claims);
@@ -163,7 +200,7 @@ describe('principalFromClaims', () => {
     fc.assert(
       fc.property(fc.subarray([...ROLES]), fc.array(unknownName, { maxLength: 4 }), (roles, unknown) => {
         // Prepare
-        const claims = flattenClaimsLikeApiGateway({
+        const claims = flattenClaims({
           sub: 'user-7',
           tenant: 'acme',
           roles: [...unknown, ...roles],

@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { API_BASE, TRACE_HEADER, VERSION_HEADER } from '#shared/http/http.js';
 import { buildOpenApi } from '#shared/http/openapi.js';
-import { ALL_ROUTES } from '../../../functions/meta/src/catalog.js';
+import { routesOf } from '#shared/pillar.js';
+import { PILLARS } from '../../../functions/catalog.js';
+
+const ALL_ROUTES = routesOf(PILLARS);
 
 /** Just enough of an OpenAPI 3.1 document's shape to walk it in assertions. */
 interface Schema {

@@ -189,9 +189,8 @@ describe('GuardedHttpClient calling a local server (allowPrivate)', () => {
     // Prepare
     const server = await startServer(() => undefined);
     const client = new GuardedHttpClient({ allowPrivate: true });
-    const started = performance.now();
 
-    // Act
+    // Act: the server never answers, so only the client's own 150 ms deadline can end the request.
     const error = await rejection(
       client.request({ url: `${server.base}/slow?api_key=s3cret`, timeoutMs: 150 }),
     );
@@ -199,8 +198,8 @@ describe('GuardedHttpClient calling a local server (allowPrivate)', () => {
     // Assess
     expect(error).toMatchObject({ statusCode: 502, code: 'upstream_timeout' });
     expect(error.message).toContain(`127.0.0.1:${server.port}`);
+    expect(error.message).toContain('did not answer within 150 ms');
     expect(error.message).not.toContain('s3cret');
-    expect(performance.now() - started).toBeLessThan(2000);
   });
 
   it('aborts with upstream_response_too_large when a streamed response passes the 1 MiB default cap', async () => {

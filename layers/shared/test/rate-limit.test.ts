@@ -10,7 +10,6 @@ import {
   enforceRateLimit,
   InMemoryRateLimiter,
   leaseSizeFor,
-  RATE_FAMILIES,
   type RateFamily,
   type RateVerdict,
   rateLimitHeaders,
@@ -18,8 +17,11 @@ import {
 import { MissingTenantError, partitionKey } from '#shared/adapters/tenant-store.js';
 import { TooManyRequestsError } from '#shared/errors.js';
 import { errorResult } from '#shared/http/http.js';
+import { rateFamiliesOf, routesOf, tableSpecOf } from '#shared/pillar.js';
+import { PILLARS } from '../../../functions/catalog.js';
 import { localTableName, startTestDynamo, type TestDynamo } from '../../../infra/local/dynamodb.js';
-import { tableSpec } from '../../../infra/tables.js';
+
+const tableSpec = (id: string) => tableSpecOf(PILLARS, id);
 
 /** DynamoRateLimiter against a real DynamoDB API: dynalite, in memory, in this process. */
 let local: TestDynamo;
@@ -71,33 +73,50 @@ beforeAll(async () => {
 });
 afterAll(() => local?.close());
 
-describe('RATE_FAMILIES', () => {
-  const prd: ReadonlyArray<readonly [string, RateFamily, number]> = [
-    ['POST /v1/router/route', 'router.route', 600],
-    ['POST /v1/router/reward', 'router.reward', 1200],
-    ['POST /v1/eval/run', 'eval.run', 60],
-    ['GET /v1/eval/results/{runId}', 'eval.results', 600],
-    ['POST /v1/scheduler/enqueue', 'scheduler.enqueue', 300],
-    ['PUT /v1/budgets/limits', 'budgets', 60],
-    ['POST /v1/policy/authorize', 'policy.authorize', 900],
-    ['GET /v1/runbooks/registry', 'runbooks.registry', 300],
-    ['POST /v1/runbooks/execute', 'runbooks.execute', 120],
-    ['POST /v1/approvals/requests', 'approvals', 120],
-    ['POST /v1/edge/nodes', 'edge.nodes', 60],
-    ['POST /v1/edge/operations', 'edge.operations', 1200],
-    ['POST /v1/edge/sync', 'edge.sync', 600],
-    ['POST /v1/compliance/assessments', 'compliance', 60],
-  ];
+/** PRD §6.2: requests per minute per tenant, by endpoint. */
+const PRD_LIMITS: ReadonlyArray<readonly [string, RateFamily, number]> = [
+  ['POST /router/route', 'router.route', 600],
+  ['POST /router/reward', 'router.reward', 1200],
+  ['POST /eval/run', 'eval.run', 60],
+  ['GET /eval/results/{runId}', 'eval.results', 600],
+  ['POST /scheduler/enqueue', 'scheduler.enqueue', 300],
+  ['PUT /budgets/limits', 'budgets', 60],
+  ['POST /policy/authorize', 'policy.authorize', 900],
+  ['GET /runbooks/registry', 'runbooks.registry', 300],
+  ['POST /runbooks/execute', 'runbooks.execute', 120],
+  ['POST /approvals/requests', 'approvals', 120],
+  ['POST /edge/nodes', 'edge.nodes', 60],
+  ['POST /edge/operations', 'edge.operations', 1200],
+  ['POST /edge/sync', 'edge.sync', 600],
+  ['POST /compliance/assessments', 'compliance', 60],
+];
 
-  it.each(prd)(
-    'limits %s (family %s) to %i requests per minute per tenant, as PRD §6.2 says',
-    (_, family, rpm) => {
-      // Assess
-      expect(RATE_FAMILIES[family]).toBe(rpm);
+/** The families the limiters below count: the PRD's, whether or not a pillar serves them yet. */
+const FAMILIES: Readonly<Record<string, number>> = Object.fromEntries(
+  PRD_LIMITS.map(([, family, rpm]) => [family, rpm]),
+);
+
+describe('the rate-limit families of the catalog', () => {
+  const declared = rateFamiliesOf(PILLARS);
+  const routes = routesOf(PILLARS);
+
+  it.each(PRD_LIMITS)(
+    'limits %s (family %s) to %i requests per minute per tenant, as PRD §6.2 says, once a pillar serves it',
+    (endpoint, family, rpm) => {
+      // Prepare
+      const route = routes.find((spec) => `${spec.method} ${spec.path}` === endpoint);
+
+      // Assess: a served endpoint names its family with the PRD's limit; an unbuilt one declares nothing yet.
+      if (route) {
+        expect(route.rateFamily).toBe(family);
+        expect(declared[family]).toBe(rpm);
+      } else {
+        expect(declared[family]).toBeUndefined();
+      }
     },
   );
 
-  it("adds Conductor's own families and a default to the PRD's, and nothing else", () => {
+  it("adds Conductor's own families and a default to the PRD's served ones, and nothing else", () => {
     // Prepare
     const own = {
       'experts.read': 600,
@@ -107,12 +126,20 @@ describe('RATE_FAMILIES', () => {
       'policy.admin': 120,
       default: 600,
     };
+    const served = PRD_LIMITS.filter(([endpoint]) =>
+      routes.some((spec) => `${spec.method} ${spec.path}` === endpoint),
+    );
 
     // Act
-    const expected = { ...Object.fromEntries(prd.map(([, family, rpm]) => [family, rpm])), ...own };
+    const expected = { ...Object.fromEntries(served.map(([, family, rpm]) => [family, rpm])), ...own };
 
     // Assess
-    expect(RATE_FAMILIES).toEqual(expected);
+    expect(declared).toEqual(expected);
+  });
+
+  it('names a declared family on every route that names one', () => {
+    for (const spec of routes)
+      expect(declared[spec.rateFamily ?? 'default'], spec.operationId).toBeGreaterThan(0);
   });
 });
 
@@ -120,7 +147,11 @@ describe('DynamoRateLimiter on dynalite', () => {
   it('admits the limit within a window and refuses the next call until the window ends', async () => {
     // Prepare
     const clock = clockAt(WINDOW_START_MS + 45_000);
-    const limiter = new DynamoRateLimiter(doc, tableName, { now: clock.now, limits: { 'eval.run': 3 } });
+    const limiter = new DynamoRateLimiter(doc, tableName, {
+      families: FAMILIES,
+      now: clock.now,
+      limits: { 'eval.run': 3 },
+    });
     const tenant = freshTenant();
 
     // Act
@@ -138,7 +169,11 @@ describe('DynamoRateLimiter on dynalite', () => {
   it('rounds Retry-After up to whole seconds and never answers less than 1', async () => {
     // Prepare
     const clock = clockAt(WINDOW_START_MS + 44_200);
-    const limiter = new DynamoRateLimiter(doc, tableName, { now: clock.now, limits: { 'eval.run': 1 } });
+    const limiter = new DynamoRateLimiter(doc, tableName, {
+      families: FAMILIES,
+      now: clock.now,
+      limits: { 'eval.run': 1 },
+    });
     const tenant = freshTenant();
     await limiter.consume(tenant, 'eval.run');
 
@@ -155,7 +190,11 @@ describe('DynamoRateLimiter on dynalite', () => {
   it('starts counting again in a new window', async () => {
     // Prepare
     const clock = clockAt(WINDOW_START_MS + 10_000);
-    const limiter = new DynamoRateLimiter(doc, tableName, { now: clock.now, limits: { 'eval.run': 2 } });
+    const limiter = new DynamoRateLimiter(doc, tableName, {
+      families: FAMILIES,
+      now: clock.now,
+      limits: { 'eval.run': 2 },
+    });
     const tenant = freshTenant();
     await consumeTimes(limiter, tenant, 'eval.run', 3);
 
@@ -170,7 +209,11 @@ describe('DynamoRateLimiter on dynalite', () => {
   it('counts each tenant on its own, so one tenant at its limit does not limit another', async () => {
     // Prepare
     const clock = clockAt(WINDOW_START_MS);
-    const limiter = new DynamoRateLimiter(doc, tableName, { now: clock.now, limits: { 'eval.run': 2 } });
+    const limiter = new DynamoRateLimiter(doc, tableName, {
+      families: FAMILIES,
+      now: clock.now,
+      limits: { 'eval.run': 2 },
+    });
     const noisy = freshTenant('noisy');
     const quiet = freshTenant('quiet');
     await consumeTimes(limiter, noisy, 'eval.run', 3);
@@ -187,6 +230,7 @@ describe('DynamoRateLimiter on dynalite', () => {
     // Prepare
     const clock = clockAt(WINDOW_START_MS);
     const limiter = new DynamoRateLimiter(doc, tableName, {
+      families: FAMILIES,
       now: clock.now,
       limits: { 'eval.run': 1, 'router.route': 1 },
     });
@@ -203,7 +247,11 @@ describe('DynamoRateLimiter on dynalite', () => {
   it('admits exactly the limit when 60 requests race for 25 slots, because the writes are conditional', async () => {
     // Prepare
     const clock = clockAt(WINDOW_START_MS + 30_000);
-    const limiter = new DynamoRateLimiter(doc, tableName, { now: clock.now, limits: { 'router.route': 25 } });
+    const limiter = new DynamoRateLimiter(doc, tableName, {
+      families: FAMILIES,
+      now: clock.now,
+      limits: { 'router.route': 25 },
+    });
     const tenant = freshTenant();
 
     // Act
@@ -239,6 +287,7 @@ describe('DynamoRateLimiter on dynalite', () => {
       }) as DynamoDBDocumentClient['send'],
     };
     const limiter = new DynamoRateLimiter(counting, tableName, {
+      families: FAMILIES,
       now: clock.now,
       limits: { 'router.route': 1_000 },
     });
@@ -265,7 +314,12 @@ describe('DynamoRateLimiter on dynalite', () => {
     // Prepare: three instances of 400/min (leases of 4) racing for one tenant's counter.
     const clock = clockAt(WINDOW_START_MS + 10_000);
     const instances = [0, 1, 2].map(
-      () => new DynamoRateLimiter(doc, tableName, { now: clock.now, limits: { 'router.route': 400 } }),
+      () =>
+        new DynamoRateLimiter(doc, tableName, {
+          families: FAMILIES,
+          now: clock.now,
+          limits: { 'router.route': 400 },
+        }),
     );
     const tenant = freshTenant();
 
@@ -291,7 +345,7 @@ describe('DynamoRateLimiter on dynalite', () => {
   it('counts the last requests of a window one by one, so the limit is reached exactly', async () => {
     // Prepare: 200/min (leases of 2); other instances have counted 199.
     const clock = clockAt(WINDOW_START_MS + 20_000);
-    const options = { now: clock.now, limits: { 'router.route': 200 } };
+    const options = { families: FAMILIES, now: clock.now, limits: { 'router.route': 200 } };
     const tenant = freshTenant();
     await doc.send(
       new UpdateCommand({
@@ -315,7 +369,11 @@ describe('DynamoRateLimiter on dynalite', () => {
   it('uses the PRD limit of a family unless the options override it', async () => {
     // Prepare
     const clock = clockAt(WINDOW_START_MS);
-    const limiter = new DynamoRateLimiter(doc, tableName, { now: clock.now, limits: { 'edge.nodes': 7 } });
+    const limiter = new DynamoRateLimiter(doc, tableName, {
+      families: FAMILIES,
+      now: clock.now,
+      limits: { 'edge.nodes': 7 },
+    });
     const tenant = freshTenant();
 
     // Act
@@ -330,7 +388,7 @@ describe('DynamoRateLimiter on dynalite', () => {
   it('refuses a limit override that is not a positive integer', () => {
     // Act
     const build = (limit: number) => () =>
-      new DynamoRateLimiter(doc, tableName, { limits: { 'eval.run': limit } });
+      new DynamoRateLimiter(doc, tableName, { families: FAMILIES, limits: { 'eval.run': limit } });
 
     // Assess
     expect(build(0)).toThrow(RangeError);
@@ -341,7 +399,7 @@ describe('DynamoRateLimiter on dynalite', () => {
   it('stores one counter per tenant, family and window under a tenant-first key that TTL expires, counting a lease at once', async () => {
     // Prepare
     const clock = clockAt(WINDOW_START_MS + 5_000);
-    const limiter = new DynamoRateLimiter(doc, tableName, { now: clock.now });
+    const limiter = new DynamoRateLimiter(doc, tableName, { families: FAMILIES, now: clock.now });
     const tenant = freshTenant();
 
     // Act
@@ -367,7 +425,7 @@ describe('DynamoRateLimiter on dynalite', () => {
   it('throws on an invalid tenant id instead of failing open', async () => {
     // Prepare
     const onError = vi.fn();
-    const limiter = new DynamoRateLimiter(doc, tableName, { onError });
+    const limiter = new DynamoRateLimiter(doc, tableName, { families: FAMILIES, onError });
 
     // Act
     const attempt = limiter.consume('NOT A TENANT', 'default');
@@ -384,6 +442,7 @@ describe('DynamoRateLimiter on dynalite', () => {
     const onError = vi.fn();
     const clock = clockAt(WINDOW_START_MS + 20_000);
     const limiter = new DynamoRateLimiter(unreachable, tableName, {
+      families: FAMILIES,
       now: clock.now,
       limits: { 'eval.run': 1 },
       onError,
@@ -414,7 +473,11 @@ describe('DynamoRateLimiter on dynalite', () => {
     const onError = vi.fn(() => {
       throw new Error('logger down');
     });
-    const limiter = new DynamoRateLimiter(client, tableName, { now: clockAt(WINDOW_START_MS).now, onError });
+    const limiter = new DynamoRateLimiter(client, tableName, {
+      families: FAMILIES,
+      now: clockAt(WINDOW_START_MS).now,
+      onError,
+    });
 
     try {
       // Act
@@ -435,7 +498,11 @@ describe('enforceRateLimit', () => {
   it('throws a 429 TooManyRequestsError with Retry-After when the tenant is over its limit', async () => {
     // Prepare
     const clock = clockAt(WINDOW_START_MS + 48_000);
-    const limiter = new DynamoRateLimiter(doc, tableName, { now: clock.now, limits: { budgets: 1 } });
+    const limiter = new DynamoRateLimiter(doc, tableName, {
+      families: FAMILIES,
+      now: clock.now,
+      limits: { budgets: 1 },
+    });
     const tenant = freshTenant();
     await enforceRateLimit(limiter, tenant, 'budgets');
 
@@ -458,7 +525,7 @@ describe('enforceRateLimit', () => {
   it('returns the verdict of an admitted request, from which the rate-limit headers are built', async () => {
     // Prepare
     const clock = clockAt(WINDOW_START_MS + 1_000);
-    const limiter = new DynamoRateLimiter(doc, tableName, { now: clock.now });
+    const limiter = new DynamoRateLimiter(doc, tableName, { families: FAMILIES, now: clock.now });
 
     // Act
     const verdict = await enforceRateLimit(limiter, freshTenant(), 'router.reward');
@@ -477,7 +544,7 @@ describe('InMemoryRateLimiter', () => {
   it('refuses the call after the limit and admits again in the next window', async () => {
     // Prepare
     const clock = clockAt(WINDOW_START_MS + 50_000);
-    const limiter = new InMemoryRateLimiter({ now: clock.now, limits: { approvals: 2 } });
+    const limiter = new InMemoryRateLimiter({ families: FAMILIES, now: clock.now, limits: { approvals: 2 } });
 
     // Act
     const within = await consumeTimes(limiter, 'acme', 'approvals', 3);
@@ -506,7 +573,7 @@ describe('InMemoryRateLimiter', () => {
     await fc.assert(
       fc.asyncProperty(scenario, async ({ startOffsetMs, steps }) => {
         const clock = clockAt(WINDOW_START_MS + startOffsetMs);
-        const options = { now: clock.now, limits: { 'router.route': 3, 'eval.run': 2 } };
+        const options = { families: FAMILIES, now: clock.now, limits: { 'router.route': 3, 'eval.run': 2 } };
         const dynamo = new DynamoRateLimiter(doc, tableName, options);
         const memory = new InMemoryRateLimiter(options);
         const run = freshTenant('run');

@@ -2,9 +2,12 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MissingTenantError, partitionKey, TenantRecordStore } from '#shared/adapters/tenant-store.js';
+import { tableSpecOf } from '#shared/pillar.js';
+import { PILLARS } from '../../../functions/catalog.js';
 import { localTableName, startTestDynamo, type TestDynamo } from '../../../infra/local/dynamodb.js';
-import { tableSpec } from '../../../infra/tables.js';
 import { describeTenantRecordContract, type Note, note } from './tenant-records.contract.js';
+
+const tableSpec = (id: string) => tableSpecOf(PILLARS, id);
 
 /** TenantRecordStore against a real DynamoDB API: dynalite, in memory, in this process. */
 let local: TestDynamo;

@@ -1,10 +1,10 @@
 import { type DynamoDBDocumentClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { decodeCursor, encodeCursor } from '#shared/adapters/cursor.js';
 import { partitionKey } from '#shared/adapters/tenant-store.js';
 import { DECISION_ENTITY } from '#shared/policy/dynamo-policy-store.js';
 import type { DecisionRecord } from '#shared/ports/policy.js';
 import type { Page } from '#shared/ports/records.js';
 import type { DecisionListOptions, DecisionLogReader } from '../domain/decisions.js';
-import { decodeCursor, encodeCursor } from './cursor.js';
 
 /**
  * With a filter, DynamoDB applies `Limit` before the filter, so one query may return few matches.

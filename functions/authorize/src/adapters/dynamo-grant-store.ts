@@ -1,9 +1,9 @@
 import { type DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { decodeCursor, encodeCursor } from '#shared/adapters/cursor.js';
 import { partitionKey, TenantRecordStore } from '#shared/adapters/tenant-store.js';
 import { GRANT_ENTITY, type Grant } from '#shared/ports/grants.js';
 import type { Page } from '#shared/ports/records.js';
 import type { GrantRepository } from '../domain/grants.js';
-import { decodeCursor, encodeCursor } from './cursor.js';
 
 const grantOf = (item: Record<string, unknown> | undefined): Grant | undefined => {
   if (!item) return undefined;

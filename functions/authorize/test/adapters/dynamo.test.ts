@@ -1,6 +1,7 @@
 import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { partitionKey } from '#shared/adapters/tenant-store.js';
+import { tableSpecOf } from '#shared/pillar.js';
 import { NoArchive } from '#shared/policy/archive.js';
 import { DynamoDecisionLog } from '#shared/policy/dynamo-policy-store.js';
 import { PolicyEnforcer } from '#shared/policy/enforcer.js';
@@ -9,10 +10,12 @@ import type { AuthzRequest, DecisionRecord } from '#shared/ports/policy.js';
 import { ManualClock, SequentialIds } from '#shared/ports/system.js';
 import { refusal } from '#shared/testing/refusal.js';
 import { localTableName, startTestDynamo, type TestDynamo } from '../../../../infra/local/dynamodb.js';
-import { tableSpec } from '../../../../infra/tables.js';
+import { PILLARS } from '../../../catalog.js';
 import { DynamoDecisionLogReader } from '../../src/adapters/dynamo-decision-log-reader.js';
 import { DynamoGrantStore } from '../../src/adapters/dynamo-grant-store.js';
 import { GrantService } from '../../src/domain/grants.js';
+
+const tableSpec = (id: string) => tableSpecOf(PILLARS, id);
 
 /** The authorize function's DynamoDB adapters against a real DynamoDB API: dynalite, in this process. */
 let local: TestDynamo;

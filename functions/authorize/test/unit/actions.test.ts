@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { PolicyLoadError } from '#shared/policy/cedar.js';
 import { defaultPolicyDir, readPolicySources } from '#shared/policy/source.js';
+import { authorizeRoutes } from '../../contract.js';
 import { declaredActions } from '../../src/adapters/cedar-candidates.js';
-import { authorizeRoutes } from '../../src/routes.js';
 
 const { schema } = readPolicySources(defaultPolicyDir());
 

@@ -1,7 +1,7 @@
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { RewardMessage, RewardQueue } from '../domain/rewards.js';
+import type { RewardMessage, RewardQueue } from '../domain/reward-intake.js';
 
-/** The rewards queue (infra/queues.ts `rewards`): `send` resolves once SQS has accepted the message. */
+/** The router manifest's `rewards` queue: `send` resolves once SQS has accepted the message. */
 export class SqsRewardQueue implements RewardQueue {
   constructor(
     private readonly sqs: Pick<SQSClient, 'send'>,

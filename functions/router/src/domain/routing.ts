@@ -1,8 +1,9 @@
 import { AppError, ConflictError, NotFoundError } from '#shared/errors.js';
-import type { EventPublisher } from '#shared/ports/events.js';
+import { type EventPublisher, eventOf } from '#shared/ports/events.js';
 import type { TenantRecord } from '#shared/ports/records.js';
 import type { Clock, IdGenerator } from '#shared/ports/system.js';
 import { TtlCache } from '#shared/ports/ttl-cache.js';
+import { routeDecision } from '../../events.js';
 import {
   armOf,
   type CandidateAssessment,
@@ -457,20 +458,17 @@ export class RoutingService {
     if (!this.deps.events) return;
     try {
       await this.deps.events.publish([
-        {
-          type: 'route_decision',
-          detail: {
-            tenantId: decision.tenantId,
-            traceId: decision.traceId,
-            occurredAt: decision.createdAt,
-            taskId: decision.taskId,
-            decisionId: decision.decisionId,
-            expertId: decision.expertId,
-            strategy: decision.strategy,
-            confidence: decision.confidence,
-            propensity: decision.propensity,
-          },
-        },
+        eventOf(routeDecision, {
+          tenantId: decision.tenantId,
+          traceId: decision.traceId,
+          occurredAt: decision.createdAt,
+          taskId: decision.taskId,
+          decisionId: decision.decisionId,
+          expertId: decision.expertId,
+          strategy: decision.strategy,
+          confidence: decision.confidence,
+          propensity: decision.propensity,
+        }),
       ]);
     } catch (error) {
       this.deps.onPublishError?.(error);

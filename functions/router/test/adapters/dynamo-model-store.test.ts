@@ -1,11 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TenantRecordStore } from '#shared/adapters/tenant-store.js';
+import { tableSpecOf } from '#shared/pillar.js';
 import { localTableName, startTestDynamo, type TestDynamo } from '../../../../infra/local/dynamodb.js';
-import { tableSpec } from '../../../../infra/tables.js';
+import { PILLARS } from '../../../catalog.js';
 import { dynamoModelStore } from '../../src/adapters/dynamo-model-store.js';
 import type { ModelArmRecord } from '../../src/domain/model-store.js';
 import type { ModelRecord } from '../../src/domain/routing.js';
 import { DYNAMODB_ITEM_LIMIT, dynamoItemBytes, linUcbState, modelRecord } from '../support/model-states.js';
+
+const tableSpec = (id: string) => tableSpecOf(PILLARS, id);
 
 /** The router's model store against a real DynamoDB API (dynalite, in this process), item limit included. */
 let local: TestDynamo;

@@ -3,15 +3,14 @@ import { RecordingPublisher } from '#shared/ports/events.js';
 import { type Clock, ManualClock, SequentialIds } from '#shared/ports/system.js';
 import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
 import type { Expert } from '../../src/domain/experts.js';
+import { RewardIntake, type RewardMessage } from '../../src/domain/reward-intake.js';
 import {
   RewardConsumer,
   type RewardConsumerDeps,
-  RewardIntake,
   type RewardMarker,
-  type RewardMessage,
   type RewardRejection,
   type RewardSignal,
-} from '../../src/domain/rewards.js';
+} from '../../src/domain/reward-learning.js';
 import { type RouterConfig, RouterConfigService } from '../../src/domain/router-config.js';
 import {
   type ModelRecord,

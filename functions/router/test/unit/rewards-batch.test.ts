@@ -13,15 +13,15 @@ import {
   sparseToJson,
 } from '../../src/domain/bandits/index.js';
 import { type ModelArmRecord, type ModelHeadRecord, SplitModelStore } from '../../src/domain/model-store.js';
+import type { RewardMessage } from '../../src/domain/reward-intake.js';
 import {
   APPLIED_WINDOW,
   MAX_REWARDS_PER_MODEL_WRITE,
   ModelContentionError,
   type RewardConsumerDeps,
   type RewardMarker,
-  type RewardMessage,
   type RewardSignal,
-} from '../../src/domain/rewards.js';
+} from '../../src/domain/reward-learning.js';
 import type { ModelRecord, Rationale, RouteDecision } from '../../src/domain/routing.js';
 import { makeRewardBatchHandler } from '../../src/reward-consumer.js';
 import { conflictCounting, inMemoryRewardConsumer, rewardFields } from '../support/routing-fakes.js';

@@ -9,15 +9,15 @@ import {
   loadModelState,
   sparseToJson,
 } from '../../src/domain/bandits/index.js';
+import type { RewardMessage } from '../../src/domain/reward-intake.js';
 import {
   APPLIED_WINDOW,
   DEFAULT_REWARD_MAPPING,
   ModelContentionError,
   type RewardMarker,
-  type RewardMessage,
   type RewardSignal,
   rewardOf,
-} from '../../src/domain/rewards.js';
+} from '../../src/domain/reward-learning.js';
 import {
   DECISION_TTL_SECONDS,
   type ModelRecord,

@@ -1,5 +1,5 @@
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
-import { type ConductorEvent, EVENT_SOURCE, type EventPublisher, parseEvent } from '../ports/events.js';
+import { type ConductorEvent, EVENT_SOURCE, type EventPublisher, type EventTypes } from '../ports/events.js';
 import { type ClientOptions, instrumented, sdkConfig } from './clients.js';
 
 export const makeEventBridgeClient = (options: ClientOptions): EventBridgeClient =>
@@ -18,6 +18,8 @@ export class EventBridgePublisher implements EventPublisher {
   constructor(
     private readonly client: Pick<EventBridgeClient, 'send'>,
     private readonly busName: string,
+    /** The event types this function publishes: each detail is validated before it is sent. */
+    private readonly types: EventTypes,
     private readonly attempts = 3,
   ) {}
 
@@ -26,7 +28,7 @@ export class EventBridgePublisher implements EventPublisher {
       EventBusName: this.busName,
       Source: EVENT_SOURCE,
       DetailType: event.type,
-      Detail: JSON.stringify(parseEvent(event.type, event.detail)),
+      Detail: JSON.stringify(this.types.parse(event)),
     }));
     for (let start = 0; start < entries.length; start += BATCH) {
       await this.#sendWithRetry(entries.slice(start, start + BATCH));

@@ -10,34 +10,13 @@ import { partitionKey } from './tenant-store.js';
  */
 
 /**
- * Requests per minute per tenant, by endpoint family. The first fourteen are the PRD §6.2 API table;
- * the `experts.*` and `policy.admin` families cover Conductor's own operating endpoints, and `default`
- * is for any route that names no family.
+ * Requests per minute per tenant, by endpoint family. Each pillar declares the families its routes
+ * name in its manifest (`rateFamilies`, the PRD §6.2 API table for the product's endpoints); a route
+ * that names none counts in `default`.
  */
-export const RATE_FAMILIES = {
-  'router.route': 600,
-  'router.reward': 1200,
-  'eval.run': 60,
-  'eval.results': 600,
-  'scheduler.enqueue': 300,
-  budgets: 60,
-  'policy.authorize': 900,
-  'runbooks.registry': 300,
-  'runbooks.execute': 120,
-  approvals: 120,
-  'edge.nodes': 60,
-  'edge.operations': 1200,
-  'edge.sync': 600,
-  compliance: 60,
-  'experts.read': 600,
-  'experts.write': 120,
-  'router.read': 600,
-  'router.admin': 120,
-  'policy.admin': 120,
-  default: 600,
-} as const satisfies Readonly<Record<string, number>>;
+export const DEFAULT_RATE_FAMILIES: Readonly<Record<string, number>> = { default: 600 };
 
-export type RateFamily = keyof typeof RATE_FAMILIES;
+export type RateFamily = string;
 
 /** Length of one counting window: limits are per minute, counted in fixed, aligned minutes. */
 export const RATE_WINDOW_SECONDS = 60;
@@ -70,7 +49,12 @@ export interface RateLimiter {
 export interface RateLimiterOptions {
   /** Current time in epoch milliseconds; `Date.now` by default. Injected so tests control windows. */
   readonly now?: () => number;
-  /** Overrides of RATE_FAMILIES, e.g. a stricter limit for a test or a deployment. */
+  /** The families this limiter counts and their limits (a pillar's `rateFamilies`); `default` is always there. */
+  readonly families?: Readonly<Record<RateFamily, number>>;
+  /**
+   * Overrides of the families' limits, e.g. a stricter limit for a test or a deployment. Families this
+   * limiter does not count are ignored: one override list (CONDUCTOR_RATE_LIMITS) serves every function.
+   */
   readonly limits?: Partial<Record<RateFamily, number>>;
 }
 
@@ -97,25 +81,28 @@ const windowAt = (nowMs: number): Window => {
   return { startSeconds, endSeconds, secondsLeft };
 };
 
-const resolveLimits = (
-  overrides: Partial<Record<RateFamily, number>> | undefined,
-): Readonly<Record<RateFamily, number>> => {
-  const limits: Record<RateFamily, number> = { ...RATE_FAMILIES };
-  for (const [family, limit] of Object.entries(overrides ?? {})) {
-    if (!Object.hasOwn(RATE_FAMILIES, family)) throw new RangeError(`Unknown rate family '${family}'.`);
+const resolveLimits = (options: RateLimiterOptions): Readonly<Record<RateFamily, number>> => {
+  const limits: Record<RateFamily, number> = { ...DEFAULT_RATE_FAMILIES, ...options.families };
+  for (const [family, limit] of Object.entries(options.families ?? {})) {
+    if (!Number.isSafeInteger(limit) || limit < 1) {
+      throw new RangeError(`Rate limit for '${family}' must be a positive integer, got ${limit}.`);
+    }
+  }
+  for (const [family, limit] of Object.entries(options.limits ?? {})) {
     if (limit === undefined) continue;
     if (!Number.isSafeInteger(limit) || limit < 1) {
       throw new RangeError(`Rate limit for '${family}' must be a positive integer, got ${limit}.`);
     }
-    limits[family as RateFamily] = limit;
+    if (Object.hasOwn(limits, family)) limits[family] = limit;
   }
   return limits;
 };
 
 const limitOf = (limits: Readonly<Record<RateFamily, number>>, family: RateFamily): number => {
-  // The type already says so; this guards callers that reach here from untyped input.
-  if (!Object.hasOwn(limits, family)) throw new RangeError(`Unknown rate family '${String(family)}'.`);
-  return limits[family];
+  const limit = Object.hasOwn(limits, family) ? limits[family] : undefined;
+  // A family this limiter was not given is a programming error (a route naming an undeclared family).
+  if (limit === undefined) throw new RangeError(`Unknown rate family '${String(family)}'.`);
+  return limit;
 };
 
 /**
@@ -171,7 +158,7 @@ export class DynamoRateLimiter implements RateLimiter {
     options: DynamoRateLimiterOptions = {},
   ) {
     this.#now = options.now ?? Date.now;
-    this.#limits = resolveLimits(options.limits);
+    this.#limits = resolveLimits(options);
     this.#onError = options.onError ?? (() => {});
   }
 
@@ -299,7 +286,7 @@ export class InMemoryRateLimiter implements RateLimiter {
 
   constructor(options: RateLimiterOptions = {}) {
     this.#now = options.now ?? Date.now;
-    this.#limits = resolveLimits(options.limits);
+    this.#limits = resolveLimits(options);
   }
 
   async consume(tenantId: string, family: RateFamily): Promise<RateVerdict> {

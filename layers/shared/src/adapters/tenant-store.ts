@@ -7,9 +7,10 @@ import {
   PutCommand,
   QueryCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { ConflictError, ValidationError } from '../errors.js';
+import { ConflictError } from '../errors.js';
 import { TENANT_ID_PATTERN } from '../ports/identity.js';
 import type { Page, TenantRecord, TenantRecords } from '../ports/records.js';
+import { decodeCursor, encodeCursor } from './cursor.js';
 
 /**
  * Tenant-first keys (DESIGN §6, §8): every partition key starts with `T#<tenant>#`, so IAM
@@ -24,9 +25,6 @@ export const partitionKey = (tenantId: string, entity: string): string => {
 export class MissingTenantError extends Error {}
 
 const KEY_ATTRIBUTES = ['pk', 'sk', 'entity'] as const;
-
-const encodeCursor = (key: Record<string, unknown>): string =>
-  Buffer.from(JSON.stringify(key)).toString('base64url');
 
 const isConditionFailure = (error: unknown): boolean =>
   error instanceof ConditionalCheckFailedException ||
@@ -127,25 +125,8 @@ export class TenantRecordStore<T extends TenantRecord> implements TenantRecords<
 
   async list(tenantId: string, options: { limit: number; cursor?: string | undefined }): Promise<Page<T>> {
     const pk = partitionKey(tenantId, this.entity);
-    let start: Record<string, unknown> | undefined;
-    if (options.cursor) {
-      try {
-        start = JSON.parse(Buffer.from(options.cursor, 'base64url').toString('utf8')) as Record<
-          string,
-          unknown
-        >;
-      } catch {
-        start = undefined;
-      }
-      // A cursor is only valid for the partition it came from: never let it point at another tenant.
-      if (!start || start.pk !== pk || typeof start.sk !== 'string' || Object.keys(start).length !== 2) {
-        throw new ValidationError(
-          'Invalid cursor.',
-          [{ path: 'query.cursor', message: 'invalid cursor' }],
-          'invalid_cursor',
-        );
-      }
-    }
+    // A cursor is only valid for the partition it came from: never let it point at another tenant.
+    const start = options.cursor ? decodeCursor(options.cursor, pk) : undefined;
     const out = await this.doc.send(
       new QueryCommand({
         TableName: this.tableName,

@@ -1,8 +1,25 @@
 import { type Principal, type Role, roleSchema, tenantIdSchema } from '../ports/identity.js';
 
 /**
- * API Gateway HTTP API passes JWT claims to the Lambda as strings: an array claim becomes
- * "[a b c]" and a number becomes "123". Accept both that form and real arrays.
+ * What API Gateway HTTP API does to a token's claims before the Lambda sees them: an array becomes
+ * "[a b]", a number or boolean its text, an object its JSON; null and undefined claims are dropped.
+ * The embedded gateway and the test event builder both use it, so a handler sees locally what it
+ * will see on AWS.
+ */
+export const flattenClaims = (claims: Readonly<Record<string, unknown>>): Record<string, string> => {
+  const flat: Record<string, string> = {};
+  for (const [name, value] of Object.entries(claims)) {
+    if (value === undefined || value === null) continue;
+    if (Array.isArray(value)) flat[name] = `[${value.map(String).join(' ')}]`;
+    else if (typeof value === 'object') flat[name] = JSON.stringify(value);
+    else flat[name] = String(value);
+  }
+  return flat;
+};
+
+/**
+ * Reads a list claim in the form `flattenClaims` leaves it ("[a b c]"), and as a real array or a
+ * comma-separated string.
  */
 export const claimList = (value: unknown): string[] => {
   if (value === undefined || value === null) return [];

@@ -59,7 +59,17 @@ const operationOf = (spec: RouteSpec): ZodOpenApiOperationObject => {
     ...(spec.auth === 'jwt' ? { security: [{ bearerAuth: [] }] } : { security: [] }),
     ...(Object.keys(requestParams).length > 0 ? { requestParams } : {}),
     ...(spec.body
-      ? { requestBody: { required: true, content: { 'application/json': { schema: spec.body } } } }
+      ? {
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: spec.body,
+                ...(spec.exampleBody === undefined ? {} : { example: spec.exampleBody }),
+              },
+            },
+          },
+        }
       : {}),
     responses: responses as ZodOpenApiOperationObject['responses'],
     'x-conductor-action': spec.action,

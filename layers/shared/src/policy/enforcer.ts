@@ -1,6 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { ForbiddenError, ServiceUnavailableError } from '../errors.js';
-import type { EventPublisher } from '../ports/events.js';
+import { type EventPublisher, eventOf } from '../ports/events.js';
 import type { Principal } from '../ports/identity.js';
 import type {
   AuthzDecision,
@@ -14,6 +14,7 @@ import type {
   PolicyEngine,
 } from '../ports/policy.js';
 import type { Clock, IdGenerator } from '../ports/system.js';
+import { policyDenied } from './events.js';
 
 export interface EnforcerDeps {
   readonly engine: PolicyEngine;
@@ -245,9 +246,8 @@ export class PolicyEnforcer {
     if (!this.deps.events) return;
     try {
       await this.deps.events.publish(
-        records.map((record) => ({
-          type: 'policy_denied' as const,
-          detail: {
+        records.map((record) =>
+          eventOf(policyDenied, {
             tenantId: record.tenantId,
             traceId: record.traceId,
             occurredAt: record.at,
@@ -257,8 +257,8 @@ export class PolicyEnforcer {
             resourceTenantId: record.input.resource.tenantId,
             obligations: [...record.obligations],
             policyVersion: record.policyVersion,
-          },
-        })),
+          }),
+        ),
       );
     } catch (error) {
       // The decisions themselves are durable in the log; the events are telemetry and must not turn a 403 into a 500.

@@ -1,127 +1,96 @@
 import * as z from 'zod';
 
 /**
- * The typed events of Conductor's one EventBridge bus (DESIGN §7). Each detail carries tenantId and
- * traceId. Producers publish after their write; consumers are idempotent (eventId is stable).
+ * Events on Conductor's one EventBridge bus (DESIGN §7). The kernel knows no event type: each pillar
+ * defines the events it publishes in its contract (`defineEvent`), its manifest lists them, and the
+ * publisher of a function validates every detail against the definitions it was given, so a producer
+ * bug fails loudly instead of emitting junk. Every detail carries tenantId, traceId and occurredAt.
  */
 export const EVENT_SOURCE = 'conductor';
 
-const envelope = {
+export const eventEnvelope = {
   tenantId: z.string().min(1),
   traceId: z.string().min(1),
   occurredAt: z.iso.datetime(),
 };
 
-export const eventDetailSchemas = {
-  route_decision: z.object({
-    ...envelope,
-    taskId: z.string(),
-    decisionId: z.string(),
-    expertId: z.string(),
-    strategy: z.string(),
-    confidence: z.number(),
-    propensity: z.number().min(0).max(1),
-    shadow: z.boolean().default(false),
-  }),
-  reward_ingested: z.object({
-    ...envelope,
-    taskId: z.string(),
-    signal: z.string(),
-    value: z.number(),
-    ingestionLatencyMs: z.number().nonnegative(),
-  }),
-  router_canary_rollback: z.object({
-    ...envelope,
-    canaryId: z.string(),
-    reason: z.string(),
-    errorRate: z.number(),
-  }),
-  eval_regression: z.object({
-    ...envelope,
-    runId: z.string(),
-    expertId: z.string(),
-    metric: z.string(),
-    baseline: z.number(),
-    observed: z.number(),
-    tolerance: z.number(),
-  }),
-  budget_breach: z.object({
-    ...envelope,
-    window: z.enum(['daily', 'weekly', 'monthly']),
-    limitUsd: z.number(),
-    projectedUsd: z.number(),
-    action: z.enum(['alert', 'prioritize', 'throttle']),
-  }),
-  policy_denied: z.object({
-    ...envelope,
-    decisionId: z.string(),
-    subject: z.string(),
-    action: z.string(),
-    resourceTenantId: z.string().optional(),
-    obligations: z.array(z.string()),
-    policyVersion: z.string(),
-  }),
-  runbook_executed: z.object({
-    ...envelope,
-    runbookId: z.string(),
-    executionId: z.string(),
-    status: z.enum(['started', 'succeeded', 'failed', 'rejected', 'timed_out']),
-  }),
-  unsigned_runbook: z.object({
-    ...envelope,
-    runbookId: z.string(),
-    reason: z.string(),
-  }),
-  edge_conflict: z.object({
-    ...envelope,
-    nodeId: z.string(),
-    documentId: z.string(),
-    key: z.string(),
-    resolution: z.enum(['auto', 'manual']),
-  }),
-  control_failed: z.object({
-    ...envelope,
-    framework: z.enum(['SOC2', 'GDPR']),
-    controlId: z.string(),
-    findingId: z.string(),
-    reason: z.string(),
-  }),
-  evidence_stale: z.object({
-    ...envelope,
-    framework: z.enum(['SOC2', 'GDPR']),
-    controlId: z.string(),
-    ageHours: z.number(),
-  }),
-} as const;
-
-export type EventType = keyof typeof eventDetailSchemas;
-export const EVENT_TYPES = Object.keys(eventDetailSchemas) as EventType[];
-export type EventDetail<T extends EventType> = z.input<(typeof eventDetailSchemas)[T]>;
-
-export interface ConductorEvent<T extends EventType = EventType> {
+export interface EventDefinition<T extends string = string, S extends z.ZodType = z.ZodType> {
+  /** The EventBridge detail type, e.g. `reward_ingested`. */
   readonly type: T;
-  readonly detail: EventDetail<T>;
+  readonly schema: S;
 }
+
+/** An event type of the bus: the envelope plus the pillar's own fields. */
+export const defineEvent = <T extends string, Shape extends z.ZodRawShape>(type: T, shape: Shape) => ({
+  type,
+  schema: z.object({ ...eventEnvelope, ...shape }),
+});
+
+export type EventDetail<D extends EventDefinition> = z.input<D['schema']>;
+
+export interface ConductorEvent<T extends string = string> {
+  readonly type: T;
+  readonly detail: Readonly<Record<string, unknown>>;
+}
+
+/** An event of a definition, typed by it (the publisher validates it). */
+export const eventOf = <D extends EventDefinition>(
+  definition: D,
+  detail: EventDetail<D>,
+): ConductorEvent<D['type']> => ({
+  type: definition.type,
+  detail: detail as Readonly<Record<string, unknown>>,
+});
 
 /** Port: where domain code sends its events. */
 export interface EventPublisher {
   publish(events: readonly ConductorEvent[]): Promise<void>;
 }
 
-/** Validates a detail against its schema; a producer bug fails loudly instead of emitting junk. */
-export const parseEvent = <T extends EventType>(
-  type: T,
-  detail: unknown,
-): z.output<(typeof eventDetailSchemas)[T]> =>
-  eventDetailSchemas[type].parse(detail) as z.output<(typeof eventDetailSchemas)[T]>;
+export class UnknownEventTypeError extends Error {
+  override readonly name = 'UnknownEventTypeError';
+}
 
-/** An in-memory publisher for tests and for functions that run with no bus configured. */
+/** The event types one function may publish: validates each detail against its definition. */
+export class EventTypes {
+  readonly #byType: ReadonlyMap<string, EventDefinition>;
+
+  constructor(definitions: readonly EventDefinition[]) {
+    const byType = new Map<string, EventDefinition>();
+    for (const definition of definitions) {
+      const known = byType.get(definition.type);
+      if (known && known !== definition) throw new Error(`Event type '${definition.type}' is defined twice`);
+      byType.set(definition.type, definition);
+    }
+    this.#byType = byType;
+  }
+
+  get types(): string[] {
+    return [...this.#byType.keys()];
+  }
+
+  /** The detail as its schema outputs it (defaults filled); throws on an unknown type or an invalid detail. */
+  parse(event: ConductorEvent): Record<string, unknown> {
+    const definition = this.#byType.get(event.type);
+    if (!definition) {
+      throw new UnknownEventTypeError(
+        `Event type '${event.type}' is not one this function publishes (${this.types.join(', ') || 'none'})`,
+      );
+    }
+    return definition.schema.parse(event.detail) as Record<string, unknown>;
+  }
+}
+
+/** An in-memory publisher for tests and for functions that run with no bus configured; validates like the real one. */
 export class RecordingPublisher implements EventPublisher {
   readonly published: ConductorEvent[] = [];
+  constructor(private readonly types?: EventTypes) {}
+
   async publish(events: readonly ConductorEvent[]): Promise<void> {
-    for (const event of events) {
-      parseEvent(event.type, event.detail);
-      this.published.push(event);
-    }
+    const parsed = events.map((event) => ({
+      type: event.type,
+      detail: this.types?.parse(event) ?? event.detail,
+    }));
+    this.published.push(...parsed);
   }
 }

@@ -1,4 +1,5 @@
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, Context } from 'aws-lambda';
+import { flattenClaims } from '../http/claims.js';
 import { API_BASE, type HttpMethod } from '../http/http.js';
 import type { Role } from '../ports/identity.js';
 
@@ -10,21 +11,6 @@ import type { Role } from '../ports/identity.js';
 
 /** A JWT payload as the issuer signed it, before the gateway flattens it. */
 export type RawClaims = Readonly<Record<string, unknown>>;
-
-/**
- * Flattens claims the way API Gateway does before they reach the Lambda: an array becomes "[a b]",
- * a number or boolean its text, an object its JSON; null and undefined claims are dropped.
- */
-export const flattenClaimsLikeApiGateway = (claims: RawClaims): Record<string, string> => {
-  const flat: Record<string, string> = {};
-  for (const [name, value] of Object.entries(claims)) {
-    if (value === undefined || value === null) continue;
-    if (Array.isArray(value)) flat[name] = `[${value.map(String).join(' ')}]`;
-    else if (typeof value === 'object') flat[name] = JSON.stringify(value);
-    else flat[name] = String(value);
-  }
-  return flat;
-};
 
 export interface PrincipalClaimsInput {
   readonly tenant: string;
@@ -124,7 +110,7 @@ export const httpEvent = (input: HttpEventInput): APIGatewayProxyEventV2WithJWTA
       authorizer: {
         principalId: '',
         integrationLatency: 0,
-        jwt: { claims: flattenClaimsLikeApiGateway(input.claims ?? {}), scopes: [] },
+        jwt: { claims: flattenClaims(input.claims ?? {}), scopes: [] },
       },
       domainName: 'api.conductor.test',
       domainPrefix: 'api',

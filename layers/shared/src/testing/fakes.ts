@@ -1,6 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import { decodeCursor, encodeCursor } from '../adapters/cursor.js';
 import { MissingTenantError, partitionKey } from '../adapters/tenant-store.js';
-import { ConflictError, ValidationError } from '../errors.js';
+import { ConflictError } from '../errors.js';
 import type { Page, TenantRecord } from '../ports/records.js';
 import { assertWormKey, type WormStore, WormViolationError } from '../ports/worm.js';
 
@@ -63,7 +64,7 @@ export class InMemoryTenantRecords<T extends TenantRecord> {
     const ids = [...this.#partition(tenantId).keys()].sort();
     let start = 0;
     if (options.cursor) {
-      const after = decodeCursor(options.cursor, pk);
+      const after = decodeCursor(options.cursor, pk).sk;
       start = ids.findIndex((id) => id > after);
       if (start === -1) start = ids.length;
     }
@@ -72,7 +73,7 @@ export class InMemoryTenantRecords<T extends TenantRecord> {
     const items = pageIds.map((id) => structuredClone(partition.get(id) as T));
     const last = pageIds.at(-1);
     return pageIds.length === options.limit && last !== undefined
-      ? { items, nextCursor: encodeCursor(pk, last) }
+      ? { items, nextCursor: encodeCursor({ pk, sk: last }) }
       : { items };
   }
 
@@ -147,32 +148,6 @@ export class InMemoryWormStore implements WormStore {
  * A microtask, not a timer, so the fake keeps working under `vi.useFakeTimers()`.
  */
 const settle = (): Promise<void> => Promise.resolve();
-
-const encodeCursor = (pk: string, sk: string): string =>
-  Buffer.from(JSON.stringify({ pk, sk })).toString('base64url');
-
-const decodeCursor = (cursor: string, pk: string): string => {
-  let key: unknown;
-  try {
-    key = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    key = undefined;
-  }
-  const valid =
-    typeof key === 'object' &&
-    key !== null &&
-    Object.keys(key).length === 2 &&
-    (key as { pk?: unknown }).pk === pk &&
-    typeof (key as { sk?: unknown }).sk === 'string';
-  if (!valid) {
-    throw new ValidationError(
-      'Invalid cursor.',
-      [{ path: 'query.cursor', message: 'invalid cursor' }],
-      'invalid_cursor',
-    );
-  }
-  return (key as { sk: string }).sk;
-};
 
 /** A Powertools Logger that writes nothing, so tests keep their output to assertions. */
 export const silentLogger = (serviceName = 'test'): Logger => new Logger({ serviceName, logLevel: 'SILENT' });

@@ -1,11 +1,13 @@
-import { ValidationError } from '#shared/errors.js';
+import { ValidationError } from '../errors.js';
 
 /**
  * Opaque page cursors over one partition: the base64url of DynamoDB's `{ pk, sk }` key. A cursor is
- * valid only for the partition it came from, so no cursor can point into another tenant's data
- * (the same rule as the kernel's TenantRecordStore.list).
+ * valid only for the partition it came from, so no cursor can point into another tenant's data;
+ * anything else (garbage, another partition, a key with other attributes) is a 400 invalid_cursor.
+ * No AWS SDK here: the in-memory fakes page with the same cursors.
  */
-export const encodeCursor = (key: Record<string, unknown>): string =>
+
+export const encodeCursor = (key: Readonly<Record<string, unknown>>): string =>
   Buffer.from(JSON.stringify(key)).toString('base64url');
 
 export const decodeCursor = (cursor: string, pk: string): { pk: string; sk: string } => {

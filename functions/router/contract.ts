@@ -1,9 +1,9 @@
 import * as z from 'zod';
 import type { RouteSpec } from '#shared/http/http.js';
-import { NUMERIC_TRANSFORMS } from './domain/bandits/context-encoder.js';
-import { EXPERT_TYPES } from './domain/experts.js';
-import { DEFAULT_REWARD_MAPPING, NAMED_SIGNAL_RULES, REWARD_SIGNALS } from './domain/reward-mapping.js';
-import { ROUTER_STRATEGIES, THOMPSON_LIKELIHOODS } from './domain/router-config.js';
+import { NUMERIC_TRANSFORMS } from './src/domain/bandits/context-encoder.js';
+import { EXPERT_TYPES } from './src/domain/experts.js';
+import { DEFAULT_REWARD_MAPPING, NAMED_SIGNAL_RULES, REWARD_SIGNALS } from './src/domain/reward-mapping.js';
+import { ROUTER_STRATEGIES, THOMPSON_LIKELIHOODS } from './src/domain/router-config.js';
 
 /**
  * The router pillar's HTTP contract. This module is pure data and schemas: the CDK app, the embedded
@@ -507,3 +507,5 @@ export const routerRoutes = [
   getRouterConfigHistory,
   updateRouterConfig,
 ] as const;
+
+export { ROUTER_EVENTS, rewardIngested, routeDecision, routerCanaryRollback } from './events.js';

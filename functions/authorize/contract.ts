@@ -2,9 +2,9 @@ import * as z from 'zod';
 import type { RouteSpec } from '#shared/http/http.js';
 import { GRANT_STATUSES } from '#shared/ports/grants.js';
 import { tenantIdSchema } from '#shared/ports/identity.js';
-import { MAX_BATCH_REQUESTS } from './domain/authorize.js';
-import { DRY_RUN_LIMIT } from './domain/dry-run.js';
-import { GRANT_DURATION_MINUTES, GRANT_REASON_MAX_CHARS } from './domain/grants.js';
+import { MAX_BATCH_REQUESTS } from './src/domain/authorize.js';
+import { DRY_RUN_LIMIT } from './src/domain/dry-run.js';
+import { GRANT_DURATION_MINUTES, GRANT_REASON_MAX_CHARS } from './src/domain/grants.js';
 
 /**
  * The authorize pillar's HTTP contract (M4). Pure data and schemas: the CDK app, the embedded runtime

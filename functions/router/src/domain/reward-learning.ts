@@ -1,8 +1,8 @@
-import * as z from 'zod';
-import { ConflictError, ForbiddenError } from '#shared/errors.js';
-import type { ConductorEvent, EventPublisher } from '#shared/ports/events.js';
+import { ConflictError } from '#shared/errors.js';
+import { type ConductorEvent, type EventPublisher, eventOf } from '#shared/ports/events.js';
 import type { TenantRecord } from '#shared/ports/records.js';
 import type { Clock } from '#shared/ports/system.js';
+import { rewardIngested } from '../../events.js';
 import {
   createBernoulliThompson,
   createGreedy,
@@ -15,13 +15,8 @@ import {
   sparseFromJson,
   toStoredModelState,
 } from './bandits/index.js';
-import {
-  DEFAULT_REWARD_MAPPING,
-  REWARD_SIGNALS,
-  type RewardMapping,
-  type RewardSignal,
-  rewardOf,
-} from './reward-mapping.js';
+import type { RewardMessage } from './reward-intake.js';
+import { DEFAULT_REWARD_MAPPING, type RewardMapping, type RewardSignal, rewardOf } from './reward-mapping.js';
 import { DECISION_TTL_SECONDS, type ModelRecord, type RouteDecision, storableNumbers } from './routing.js';
 
 // Signals and the reward mapping live in reward-mapping.ts (part of the router configuration).
@@ -35,68 +30,7 @@ export {
 } from './reward-mapping.js';
 
 // ---------------------------------------------------------------------------------------------
-// The message the API puts on the rewards queue.
-
-const finite = z.number().refine(Number.isFinite, 'must be a finite number');
-
-export const rewardMessageSchema = z.strictObject({
-  tenantId: z.string().min(1),
-  taskId: z.string().min(1).max(128),
-  signal: z.enum(REWARD_SIGNALS),
-  value: finite,
-  ts: z.iso.datetime(),
-  receivedAt: z.iso.datetime(),
-  traceId: z.string().min(1),
-});
-export type RewardMessage = z.output<typeof rewardMessageSchema>;
-
-export interface RewardInput {
-  readonly taskId: string;
-  readonly signal: RewardSignal;
-  readonly value: number;
-  readonly ts?: string | undefined;
-  readonly tenantId?: string | undefined;
-}
-
-/** Port: the rewards queue. `send` resolves once the queue has accepted the message. */
-export interface RewardQueue {
-  send(message: RewardMessage): Promise<void>;
-}
-
-/** The API side: validate, stamp and hand the reward to the queue (202 once it is accepted). */
-export class RewardIntake {
-  constructor(private readonly deps: { readonly queue: RewardQueue; readonly clock: Clock }) {}
-
-  async accept(
-    tenantId: string,
-    input: RewardInput,
-    traceId: string,
-  ): Promise<{ accepted: true; taskId: string }> {
-    if (input.tenantId !== undefined && input.tenantId !== tenantId) {
-      throw new ForbiddenError(
-        'The body names another tenant than the one the request acts in.',
-        [],
-        'tenant_mismatch',
-      );
-    }
-    const receivedAt = this.deps.clock.now().toISOString();
-    await this.deps.queue.send(
-      rewardMessageSchema.parse({
-        tenantId,
-        taskId: input.taskId,
-        signal: input.signal,
-        value: input.value,
-        ts: input.ts ?? receivedAt,
-        receivedAt,
-        traceId,
-      }),
-    );
-    return { accepted: true, taskId: input.taskId };
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The consumer side: join to the decision, exactly-once effect, no lost updates.
+// The consumer side (the reward function): join to the decision, exactly-once effect, no lost updates.
 
 /** The durable record that (taskId, signal) has been ingested (sk `<taskId>#<signal>`). */
 export interface RewardMarker extends TenantRecord {
@@ -668,9 +602,8 @@ export class RewardConsumer {
     const { events } = this.deps;
     if (!events || ingested.length === 0) return;
     const now = this.deps.clock.now();
-    const all: ConductorEvent<'reward_ingested'>[] = ingested.map(({ message }) => ({
-      type: 'reward_ingested',
-      detail: {
+    const all: ConductorEvent[] = ingested.map(({ message }) =>
+      eventOf(rewardIngested, {
         tenantId: message.tenantId,
         traceId: message.traceId,
         occurredAt: now.toISOString(),
@@ -678,8 +611,8 @@ export class RewardConsumer {
         signal: message.signal,
         value: message.value,
         ingestionLatencyMs: Math.max(0, now.getTime() - new Date(message.receivedAt).getTime()),
-      },
-    }));
+      }),
+    );
     await Promise.all(
       chunksOf(all, EVENTS_PER_PUBLISH).map(async (chunk) => {
         try {

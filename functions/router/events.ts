@@ -1,0 +1,29 @@
+import * as z from 'zod';
+import { defineEvent } from '#shared/ports/events.js';
+
+/** The router pillar's events on the bus (DESIGN §7); part of its contract. */
+export const routeDecision = defineEvent('route_decision', {
+  taskId: z.string(),
+  decisionId: z.string(),
+  expertId: z.string(),
+  strategy: z.string(),
+  confidence: z.number(),
+  propensity: z.number().min(0).max(1),
+  shadow: z.boolean().default(false),
+});
+
+export const rewardIngested = defineEvent('reward_ingested', {
+  taskId: z.string(),
+  signal: z.string(),
+  value: z.number(),
+  ingestionLatencyMs: z.number().nonnegative(),
+});
+
+export const routerCanaryRollback = defineEvent('router_canary_rollback', {
+  canaryId: z.string(),
+  reason: z.string(),
+  errorRate: z.number(),
+});
+
+/** Published by the router (route_decision) and reward (reward_ingested) functions. */
+export const ROUTER_EVENTS = [routeDecision, rewardIngested] as const;

@@ -1,0 +1,78 @@
+import type { PillarManifest } from '#shared/pillar.js';
+import { ROUTER_EVENTS, routerRoutes, routeTask } from './contract.js';
+
+/**
+ * M1, the adaptive router: the experts registry, routing with contextual bandits, rationale, config,
+ * and reward learning. Two functions: `router` serves the API; `reward` (functions/reward) consumes
+ * the rewards queue, so learning scales, fails and is permitted on its own.
+ */
+export const routerPillar = {
+  name: 'router',
+  description: 'Experts registry, routing with contextual bandits, rationale, config and reward learning',
+  functions: [
+    {
+      name: 'router',
+      description: 'Experts registry (routing candidates); routing and rationale',
+      entry: 'functions/router/src/handler.ts',
+      routes: routerRoutes,
+      tables: ['router'],
+    },
+    {
+      name: 'reward',
+      description:
+        'The rewards queue consumer: joins rewards to route decisions and learns them into the model states',
+      entry: 'functions/reward/src/handler.ts',
+      tables: ['router'],
+      publishesEvents: true,
+    },
+  ],
+  tables: [
+    { id: 'router', envVar: 'ROUTER_TABLE_NAME', description: 'Experts, route decisions and bandit state' },
+  ],
+  queues: [
+    {
+      // Reward signals accepted by POST router/reward; the reward function joins each to its decision
+      // and learns it into the tenant's model state. No batching window: a reward must change
+      // decisions within 60 s (the product's freshness bound), which is also the age its alarm fires at.
+      id: 'rewards',
+      envVar: 'REWARDS_QUEUE_URL',
+      consumer: 'reward',
+      batchSize: 10,
+      maximumConcurrency: 2,
+      visibilityTimeoutSeconds: 60,
+      maxReceiveCount: 5,
+      maxAgeSeconds: 60,
+      producers: ['router'],
+    },
+  ],
+  events: ROUTER_EVENTS,
+  // Asked per candidate expert of POST /router/route (never named by a route).
+  policyActions: ['router:route-to'],
+  rateFamilies: {
+    'router.route': 600,
+    'router.reward': 1200,
+    'router.read': 600,
+    'router.admin': 120,
+    'experts.read': 600,
+    'experts.write': 120,
+  },
+  observability: {
+    // 99.9 % of POST /router/route answers are not 5xx: an error budget of 0.1 % (30-day window).
+    slos: [{ name: 'route', route: routeTask, objective: 0.999 }],
+    tenantMetrics: [
+      {
+        title: 'Exploration rate per tenant (RouteExploration, Average)',
+        metric: 'RouteExploration',
+        service: 'router',
+        statistic: 'Average',
+        yMax: 1,
+      },
+      {
+        title: 'Exploration capped per tenant (RouteExplorationCapped, Sum)',
+        metric: 'RouteExplorationCapped',
+        service: 'router',
+        statistic: 'Sum',
+      },
+    ],
+  },
+} as const satisfies PillarManifest;

@@ -1,0 +1,56 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { TenantRecordStore } from '#shared/adapters/tenant-store.js';
+import type { EventPublisher } from '#shared/ports/events.js';
+import type { Clock } from '#shared/ports/system.js';
+import { TtlCache } from '#shared/ports/ttl-cache.js';
+import { dynamoModelStore } from './src/adapters/dynamo-model-store.js';
+import { RewardConsumer, type RewardMarker, type RewardRejection } from './src/domain/reward-learning.js';
+import { DEFAULT_REWARD_MAPPING } from './src/domain/reward-mapping.js';
+import { ROUTER_CONFIG_ID, type RouterConfig } from './src/domain/router-config.js';
+import { DECISION_TTL_SECONDS, type RouteDecision } from './src/domain/routing.js';
+import { makeRewardBatchHandler } from './src/reward-consumer.js';
+
+/**
+ * What the router pillar exports for its second entry point, the reward function
+ * (`functions/reward/src/handler.ts`): the rewards queue's batch handler, wired to the router table.
+ * The protocol and its domain stay the router's; the reward function's composition root supplies its
+ * environment, clients and telemetry and imports nothing else of the router but its manifest.
+ */
+export interface RewardEntryDeps {
+  readonly doc: DynamoDBDocumentClient;
+  /** The router table (ROUTER_TABLE_NAME). */
+  readonly tableName: string;
+  readonly logger: Logger;
+  /** Where `reward_ingested` goes; undefined: no events. */
+  readonly events: EventPublisher | undefined;
+  readonly clock: Clock;
+  /** How long a tenant's reward mapping is used before its router config is read again. */
+  readonly mappingCacheMs: number;
+}
+
+export const makeRewardEntry = (deps: RewardEntryDeps): ((event: SQSEvent) => Promise<SQSBatchResponse>) => {
+  const { doc, tableName: table, logger, events, clock } = deps;
+  const configs = new TenantRecordStore<RouterConfig>(doc, table, 'ROUTER_CONFIG');
+  const mappings = new TtlCache<RouterConfig['rewardMapping']>({ ttlMs: deps.mappingCacheMs, clock });
+  return makeRewardBatchHandler({
+    logger,
+    consumer: new RewardConsumer({
+      decisions: new TenantRecordStore<RouteDecision>(doc, table, 'ROUTE', DECISION_TTL_SECONDS),
+      models: dynamoModelStore(doc, table),
+      markers: new TenantRecordStore<RewardMarker>(doc, table, 'REWARD', DECISION_TTL_SECONDS),
+      rejections: new TenantRecordStore<RewardRejection>(doc, table, 'REWARD_REJECTED', DECISION_TTL_SECONDS),
+      clock,
+      // The tenant's mapping as its router configuration sets it (the default until one is stored).
+      mappingFor: (tenantId) =>
+        mappings.get(tenantId, async () => {
+          const config = await configs.get(tenantId, ROUTER_CONFIG_ID);
+          return { ...DEFAULT_REWARD_MAPPING, ...config?.rewardMapping };
+        }),
+      events,
+      onPublishError: (error) =>
+        logger.warn('reward_ingested event not published; the reward stands', { error: String(error) }),
+    }),
+  });
+};

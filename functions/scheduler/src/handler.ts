@@ -1,0 +1,52 @@
+import type { Context } from 'aws-lambda';
+import * as z from 'zod';
+import { isSqsEvent } from '#shared/adapters/sqs-batch.js';
+import { makeSqsClient } from '#shared/adapters/sqs-client.js';
+import { TenantRecordStore } from '#shared/adapters/tenant-store.js';
+import type { HttpEvent, HttpResult } from '#shared/http/http.js';
+import { randomIds, systemClock } from '#shared/ports/system.js';
+import { makeHttpService } from '#shared/service-kit.js';
+import { schedulerPillar } from '../pillar.js';
+import { SqsJobQueue } from './adapters/sqs-job-queue.js';
+import { makeSchedulerApp } from './app.js';
+import { JOB_TTL_SECONDS, type Job, JobIntake } from './domain/jobs.js';
+
+/** Composition root of the scheduler function (the API side): environment, clients, adapters, app. */
+const service = await makeHttpService('scheduler', schedulerPillar, {
+  SCHEDULER_TABLE_NAME: z.string().min(1),
+  /** The jobs queue (the manifest's `scheduler-jobs`): POST scheduler/enqueue answers once it accepted the job. */
+  SCHEDULER_JOBS_QUEUE_URL: z.url(),
+});
+const { env, logger } = service;
+
+const sqs = makeSqsClient({
+  region: env.AWS_REGION,
+  endpoint: env.AWS_ENDPOINT_URL_SQS,
+  instrument: service.instrument,
+});
+
+const http = makeSchedulerApp({
+  logger,
+  authorize: service.authorize,
+  rateLimit: service.rateLimit,
+  trace: service.traceOperation,
+  intake: new JobIntake({
+    jobs: new TenantRecordStore<Job>(service.doc, env.SCHEDULER_TABLE_NAME, 'JOB', JOB_TTL_SECONDS),
+    queue: new SqsJobQueue(sqs, env.SCHEDULER_JOBS_QUEUE_URL),
+    clock: systemClock,
+    ids: randomIds,
+    onQueueError: (error, jobId) =>
+      logger.error('job not handed to the jobs queue; answered 503', { jobId, error: String(error) }),
+  }),
+});
+
+/**
+ * API Gateway requests only (the jobs queue is consumed by the scheduler-worker function). A queue
+ * batch wired here by mistake fails loudly, so its messages come back and end in the DLQ, instead of
+ * being answered with a 404 that an event source mapping would count as processed.
+ */
+export const handler = async (event: HttpEvent, context: Context): Promise<HttpResult> => {
+  if (isSqsEvent(event as never))
+    throw new Error('The scheduler function consumes no queue: SQS batch refused.');
+  return http(event, context);
+};

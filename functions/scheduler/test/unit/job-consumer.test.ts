@@ -1,0 +1,85 @@
+import type { SQSEvent, SQSRecord } from 'aws-lambda';
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from '#shared/testing/fakes.js';
+import { makeJobBatchHandler } from '../../src/job-consumer.js';
+import { inMemoryScheduler } from '../support/fakes.js';
+
+const record = (messageId: string, body: unknown): SQSRecord => ({
+  messageId,
+  receiptHandle: `r-${messageId}`,
+  body: typeof body === 'string' ? body : JSON.stringify(body),
+  attributes: {
+    ApproximateReceiveCount: '1',
+    SentTimestamp: '1772355600000',
+    SenderId: 'scheduler',
+    ApproximateFirstReceiveTimestamp: '1772355600000',
+  },
+  messageAttributes: {},
+  md5OfBody: '',
+  eventSource: 'aws:sqs',
+  eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:conductor-scheduler-jobs',
+  awsRegion: 'us-east-1',
+});
+
+const batch = (...records: SQSRecord[]): SQSEvent => ({ Records: records });
+
+describe('the jobs queue consumer', () => {
+  it('completes every job of a batch and reports no failure', async () => {
+    // Prepare
+    const s = inMemoryScheduler();
+    const a = await s.intake.enqueue('acme', { payload: { a: 1 }, priority: 'high' }, 't');
+    const b = await s.intake.enqueue('globex', { payload: { b: 1 }, priority: 'low' }, 't');
+    const handle = makeJobBatchHandler({ worker: s.worker, logger: silentLogger() });
+
+    // Act
+    const response = await handle(batch(...s.queue.sent.map((message, i) => record(`m-${i}`, message))));
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect((await s.jobs.get('acme', a.jobId))?.status).toBe('completed');
+    expect((await s.jobs.get('globex', b.jobId))?.status).toBe('completed');
+    expect(s.events.published.map((event) => event.detail.jobId).sort()).toEqual([a.jobId, b.jobId].sort());
+  });
+
+  it('reports only the malformed message and the unknown job as failures; the rest of the batch completes', async () => {
+    // Prepare
+    const s = inMemoryScheduler();
+    const good = await s.intake.enqueue('acme', { payload: {}, priority: 'normal' }, 't');
+    const handle = makeJobBatchHandler({ worker: s.worker, logger: silentLogger() });
+
+    // Act
+    const response = await handle(
+      batch(
+        record('m-good', s.queue.sent[0]),
+        record('m-not-json', '{"tenantId":'),
+        record('m-bad-shape', { tenantId: 'acme', jobId: good.jobId }),
+        record('m-unknown', { tenantId: 'acme', jobId: 'job_missing', traceId: 't' }),
+        record('m-other-tenant', { tenantId: 'globex', jobId: good.jobId, traceId: 't' }),
+      ),
+    );
+
+    // Assess
+    expect(response.batchItemFailures.map((failure) => failure.itemIdentifier)).toEqual([
+      'm-not-json',
+      'm-bad-shape',
+      'm-unknown',
+      'm-other-tenant',
+    ]);
+    expect((await s.jobs.get('acme', good.jobId))?.status).toBe('completed');
+    expect(s.events.published).toHaveLength(1);
+  });
+
+  it('reports a message whose write fails, so SQS delivers it again', async () => {
+    // Prepare
+    const s = inMemoryScheduler();
+    await s.intake.enqueue('acme', { payload: {}, priority: 'normal' }, 't');
+    const failingWorker = { complete: async () => Promise.reject(new Error('DynamoDB unavailable')) };
+    const handle = makeJobBatchHandler({ worker: failingWorker, logger: silentLogger() });
+
+    // Act
+    const response = await handle(batch(record('m-1', s.queue.sent[0])));
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-1' }] });
+  });
+});

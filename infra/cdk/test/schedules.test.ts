@@ -1,0 +1,74 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { assertCatalog, type PillarManifest } from '#shared/pillar.js';
+import { PILLARS } from '../../../functions/catalog.js';
+import { type Synthesized, synthPillars } from './synth.js';
+
+/** A pillar with one function and one schedule (no routes), as compliance's control tests will be. */
+const sweeper: PillarManifest = {
+  name: 'sweeper',
+  description: 'A scheduled function, for this test',
+  functions: [{ name: 'sweeper', description: 'Sweeps', entry: 'functions/meta/src/handler.ts' }],
+  schedules: [
+    {
+      id: 'nightly-sweep',
+      expression: 'cron(0 3 * * ? *)',
+      function: 'sweeper',
+      description: 'the nightly sweep',
+    },
+  ],
+};
+
+describe('a schedule of a manifest', () => {
+  let synth: Synthesized;
+  beforeAll(() => {
+    synth = synthPillars([...PILLARS, sweeper]);
+  });
+  afterAll(() => synth?.dispose());
+
+  it('becomes an EventBridge rule with its expression that invokes its function, with retries', () => {
+    // Prepare
+    const rules = synth.apiTemplate.findResources('AWS::Events::Rule');
+    const fn = synth.api.functions.sweeper;
+    if (!fn) throw new Error('no sweeper function');
+    const fnId = synth.api.getLogicalId(fn.function.node.defaultChild as never);
+
+    // Assess
+    expect(Object.values(rules)).toHaveLength(1);
+    const rule = Object.values(rules)[0] as { Properties: Record<string, unknown> };
+    expect(rule.Properties.ScheduleExpression).toBe('cron(0 3 * * ? *)');
+    expect(rule.Properties.State).toBe('ENABLED');
+    expect(rule.Properties.Targets).toEqual([
+      expect.objectContaining({
+        Arn: { 'Fn::GetAtt': [fnId, 'Arn'] },
+        RetryPolicy: { MaximumRetryAttempts: 2 },
+      }),
+    ]);
+  });
+
+  it('lets EventBridge, and only it, invoke the function', () => {
+    synth.apiTemplate.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      Principal: 'events.amazonaws.com',
+    });
+  });
+});
+
+describe('the catalog check of schedules', () => {
+  it('refuses a schedule that invokes a function of another pillar', () => {
+    const stray: PillarManifest = {
+      ...sweeper,
+      schedules: [{ id: 'stray', expression: 'rate(5 minutes)', function: 'router', description: 'x' }],
+    };
+    expect(() => assertCatalog([...PILLARS, stray])).toThrow(
+      "Schedule 'stray' of pillar 'sweeper' invokes 'router', which is not one of its functions",
+    );
+  });
+
+  it('refuses two schedules with one id', () => {
+    const twice: PillarManifest = {
+      ...sweeper,
+      schedules: [...(sweeper.schedules ?? []), ...(sweeper.schedules ?? [])],
+    };
+    expect(() => assertCatalog([...PILLARS, twice])).toThrow("Schedule 'nightly-sweep' is declared twice");
+  });
+});

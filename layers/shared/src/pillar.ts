@@ -1,0 +1,317 @@
+import type { RouteSpec } from './http/http.js';
+import type { EventDefinition } from './ports/events.js';
+
+/**
+ * A pillar declares itself in one manifest (`functions/<pillar>/pillar.ts`): its functions and the
+ * routes, tables, queues, events, policy actions, rate-limit families, evidence prefixes and
+ * observability they need. The catalog (`functions/catalog.ts`) lists the manifests; the CDK app
+ * builds one construct per pillar from them, the embedded runtime serves and wires the same
+ * functions, and the OpenAPI document is generated from their routes. Nothing else names a pillar.
+ */
+export interface PillarManifest {
+  /** Stable, lower-case: construct ids, dashboards (`conductor-<stage>-<dashboard>`) derive from it. */
+  readonly name: string;
+  readonly description: string;
+  readonly functions: readonly FunctionSpec[];
+  /** The pillar's own DynamoDB tables (DESIGN §8: one per pillar, tenant-first keys, TTL). */
+  readonly tables?: readonly TableSpec[];
+  /** The pillar's SQS queues, each with its DLQ and its consumer (one of this pillar's functions). */
+  readonly queues?: readonly QueueSpec[];
+  /** EventBridge schedules that invoke one of the pillar's functions (control tests, sweeps). */
+  readonly schedules?: readonly ScheduleSpec[];
+  /** The event types the pillar's functions publish on the bus (defined in its contract). */
+  readonly events?: readonly EventDefinition[];
+  /**
+   * Policy actions the pillar asks about besides its routes' own (e.g. `router:route-to`, asked per
+   * candidate): with the routes' actions, they must be exactly the actions the policy schema declares
+   * for the pillar.
+   */
+  readonly policyActions?: readonly string[];
+  /** Per-tenant limits (requests per minute) of the rate-limit families its routes name. */
+  readonly rateFamilies?: Readonly<Record<string, number>>;
+  readonly observability?: PillarObservability;
+}
+
+/** One Lambda function of a pillar: an API entry, a queue consumer, or both. */
+export interface FunctionSpec {
+  /** Stable name: construct ids, log groups and the EMF `service` dimension derive from it. */
+  readonly name: string;
+  readonly description: string;
+  /** Handler module, relative to the repository root; exports `handler`. */
+  readonly entry: string;
+  readonly routes?: readonly RouteSpec[];
+  /**
+   * Tables (ids, of any pillar) the function reads and writes. A function with token routes also
+   * gets the policy table (decision log, grants, rate windows) without naming it.
+   */
+  readonly tables?: readonly string[];
+  /**
+   * Folders of the evidence (Object Lock) bucket this function writes once and reads, e.g.
+   * `decisions/`; it gets EVIDENCE_BUCKET_NAME and no other right on the bucket.
+   */
+  readonly evidence?: readonly string[];
+  /** Serves API Gateway's `$default` route: uniform 404/405 for anything unmatched. */
+  readonly servesDefaultRoute?: boolean;
+  /**
+   * Publishes on the event bus without serving token routes (those that do always may): it gets
+   * EVENT_BUS_NAME and events:PutEvents on the bus.
+   */
+  readonly publishesEvents?: boolean;
+}
+
+/** A pillar table: keys `pk`/`sk` (TABLE_KEY), TTL on `expiresAt`. */
+export interface TableSpec {
+  /** Stable id: construct id and the local table name derive from it (never rename: data). */
+  readonly id: string;
+  /** Environment variable through which functions receive the table name. */
+  readonly envVar: string;
+  readonly description: string;
+}
+
+export const TABLE_KEY = { partitionKey: 'pk', sortKey: 'sk', ttlAttribute: 'expiresAt' } as const;
+
+/** An SQS queue (with a DLQ) and the function that consumes it through an event source mapping. */
+export interface QueueSpec {
+  /** Stable id: construct id and local queue name derive from it (never rename: data). */
+  readonly id: string;
+  /** Environment variable through which producers receive the queue URL. */
+  readonly envVar: string;
+  /** Name of the consuming function; its module exports `handler` for SQS batches. */
+  readonly consumer: string;
+  /** Records per invocation: 1-10, or up to 10000 with `maxBatchingWindowSeconds` (as Lambda's ESM). */
+  readonly batchSize: number;
+  /**
+   * How long the event source mapping gathers records before invoking with a partial batch (1-300 s);
+   * a full batch (or a 6 MB payload) is delivered at once. Omitted: no window, records go out as soon
+   * as they are received (then `batchSize` is at most 10).
+   */
+  readonly maxBatchingWindowSeconds?: number;
+  /** Lambda ESM maximum concurrency (2-1000): the knob that stands in for KEDA. */
+  readonly maximumConcurrency: number;
+  readonly visibilityTimeoutSeconds: number;
+  /** Deliveries before a message moves to the DLQ. */
+  readonly maxReceiveCount: number;
+  /**
+   * The queue's freshness bound: a CloudWatch alarm fires when its oldest message
+   * (`ApproximateAgeOfOldestMessage`) is older than this, i.e. the consumer is not keeping up.
+   */
+  readonly maxAgeSeconds: number;
+  /**
+   * Functions that send to the queue (they get `envVar` and the send permission): function names,
+   * or `policy-enforcers` for every function with token routes.
+   */
+  readonly producers: 'policy-enforcers' | readonly string[];
+}
+
+/** A schedule (an EventBridge rule on the default bus, as on AWS) that invokes a function of the pillar. */
+export interface ScheduleSpec {
+  /** Stable id: construct id and the local rule name derive from it. */
+  readonly id: string;
+  /** `rate(5 minutes)` or an EventBridge `cron(min hour day-of-month month day-of-week year)`. */
+  readonly expression: `rate(${string})` | `cron(${string})`;
+  /** Name of the function it invokes, with a `Scheduled Event` (one of this pillar's functions). */
+  readonly function: string;
+  readonly description: string;
+}
+
+/** Alarms and dashboard of a pillar beyond what every pillar gets (API, Lambda and queue graphs). */
+export interface PillarObservability {
+  /**
+   * Dashboard name suffix (`conductor-<stage>-<dashboard>`), or `false` for none.
+   *
+   * @default the pillar name
+   */
+  readonly dashboard?: string | false;
+  /** Availability SLOs with multi-window burn-rate alerts (fast: page, slow: ticket). */
+  readonly slos?: readonly RouteSlo[];
+  /** Graphs of EMF metrics the pillar emits, one line per tenant (CloudWatch SEARCH). */
+  readonly tenantMetrics?: readonly TenantMetricGraph[];
+  /** Graph every policy-enforcing function's decisions, denies and cache hits, and the deny spike alarms. */
+  readonly policyDecisions?: boolean;
+}
+
+/** `objective` of a route's answers are not 5xx (30-day window). */
+export interface RouteSlo {
+  /** Short name used in alarm names, e.g. `route` gives `conductor-<stage>-<pillar>-route-...`. */
+  readonly name: string;
+  readonly route: RouteSpec;
+  readonly objective: number;
+}
+
+export interface TenantMetricGraph {
+  readonly title: string;
+  /** EMF metric name (namespace Conductor, dimensions service and tenant). */
+  readonly metric: string;
+  /** The function whose `service` dimension carries it. */
+  readonly service: string;
+  readonly statistic: 'Average' | 'Sum' | 'Maximum';
+  readonly yMax?: number;
+}
+
+/** Every function of the catalog with the pillar it belongs to. */
+export const functionsOf = (
+  pillars: readonly PillarManifest[],
+): (FunctionSpec & { readonly pillar: string })[] =>
+  pillars.flatMap((pillar) => pillar.functions.map((fn) => ({ ...fn, pillar: pillar.name })));
+
+export const routesOf = (pillars: readonly PillarManifest[]): RouteSpec[] =>
+  pillars.flatMap((pillar) => pillar.functions.flatMap((fn) => fn.routes ?? []));
+
+export const tablesOf = (pillars: readonly PillarManifest[]): TableSpec[] =>
+  pillars.flatMap((pillar) => pillar.tables ?? []);
+
+export const schedulesOf = (pillars: readonly PillarManifest[]): ScheduleSpec[] =>
+  pillars.flatMap((pillar) => pillar.schedules ?? []);
+
+export const queuesOf = (pillars: readonly PillarManifest[]): QueueSpec[] =>
+  pillars.flatMap((pillar) => pillar.queues ?? []);
+
+export const eventsOf = (pillars: readonly PillarManifest[]): EventDefinition[] =>
+  pillars.flatMap((pillar) => pillar.events ?? []);
+
+/** The policy actions a pillar uses: its token routes' actions and the ones it declares. */
+export const policyActionsOf = (pillar: PillarManifest): string[] => [
+  ...new Set([
+    ...pillar.functions.flatMap((fn) =>
+      (fn.routes ?? []).filter((r) => r.auth === 'jwt').map((r) => r.action),
+    ),
+    ...(pillar.policyActions ?? []),
+  ]),
+];
+
+/** A function enforces policies (and emits the Policy* metrics) when any of its routes takes a token. */
+export const enforcesPolicies = (fn: Pick<FunctionSpec, 'routes'>): boolean =>
+  (fn.routes ?? []).some((spec) => spec.auth === 'jwt');
+
+/** The tables a function is given: the ones it names, plus the policy table when it enforces policies. */
+export const tablesOfFunction = (fn: FunctionSpec): string[] => [
+  ...new Set([...(fn.tables ?? []), ...(enforcesPolicies(fn) ? [POLICY_TABLE_ID] : [])]),
+];
+
+/** The kernel's policy table (decision log, grants, rate windows), declared by the authorize pillar. */
+export const POLICY_TABLE_ID = 'policy';
+
+/** Whether a function sends to a queue: it is named as a producer, or enforces policies and the queue takes every enforcer. */
+export const producesTo = (spec: QueueSpec, fn: FunctionSpec): boolean =>
+  spec.producers === 'policy-enforcers' ? enforcesPolicies(fn) : spec.producers.includes(fn.name);
+
+/**
+ * Checks a catalog before anything is built from it, naming the pillar at fault: unique pillar,
+ * function, table, queue and event names; every table a function names exists; every queue has a
+ * consumer of its own pillar and known producers; every route key once; at most one default route;
+ * every rate family a route names is declared by its pillar (or is `default`).
+ */
+export const assertCatalog = (pillars: readonly PillarManifest[]): void => {
+  const unique = (kind: string, names: readonly string[]) => {
+    const seen = new Set<string>();
+    for (const name of names) {
+      if (seen.has(name)) throw new Error(`${kind} '${name}' is declared twice in the catalog`);
+      seen.add(name);
+    }
+  };
+  unique(
+    'Pillar',
+    pillars.map((p) => p.name),
+  );
+  const functions = functionsOf(pillars);
+  unique(
+    'Function',
+    functions.map((fn) => fn.name),
+  );
+  const tables = tablesOf(pillars);
+  unique(
+    'Table',
+    tables.map((t) => t.id),
+  );
+  unique(
+    'Queue',
+    queuesOf(pillars).map((q) => q.id),
+  );
+  unique(
+    'Event type',
+    eventsOf(pillars).map((e) => e.type),
+  );
+  unique(
+    'Rate family',
+    pillars.flatMap((p) => Object.keys(p.rateFamilies ?? {})),
+  );
+  const tableIds = new Set(tables.map((t) => t.id));
+  const fnNames = new Set(functions.map((fn) => fn.name));
+  const routeKeys = new Map<string, string>();
+  let defaults = 0;
+  for (const pillar of pillars) {
+    if (!/^[a-z][a-z0-9-]*$/.test(pillar.name)) {
+      throw new Error(`Pillar name '${pillar.name}' must be lower-case letters, digits and dashes`);
+    }
+    const own = new Set(pillar.functions.map((fn) => fn.name));
+    for (const fn of pillar.functions) {
+      if (!/^[a-z][a-z0-9-]*$/.test(fn.name)) {
+        throw new Error(`Function name '${fn.name}' must be lower-case letters, digits and dashes`);
+      }
+      for (const id of tablesOfFunction(fn)) {
+        if (!tableIds.has(id))
+          throw new Error(`Function '${fn.name}' names table '${id}', which no pillar declares`);
+      }
+      for (const spec of fn.routes ?? []) {
+        if (!spec.path.startsWith('/')) {
+          throw new Error(
+            `Route ${spec.operationId} of '${fn.name}': path '${spec.path}' must start with '/'`,
+          );
+        }
+        const key = `${spec.method} ${spec.path}`;
+        const owner = routeKeys.get(key);
+        if (owner) throw new Error(`Route '${key}' is served by both '${owner}' and '${fn.name}'`);
+        routeKeys.set(key, fn.name);
+        const family = spec.rateFamily ?? 'default';
+        if (family !== 'default' && pillar.rateFamilies?.[family] === undefined) {
+          throw new Error(
+            `Route ${spec.operationId} of pillar '${pillar.name}' names rate family '${family}', which the pillar does not declare`,
+          );
+        }
+      }
+      if (fn.servesDefaultRoute) defaults += 1;
+    }
+    for (const spec of pillar.queues ?? []) {
+      // A queue nobody consumes would keep accepting work until its messages expire.
+      if (!own.has(spec.consumer)) {
+        throw new Error(
+          `Queue '${spec.id}' of pillar '${pillar.name}' is consumed by '${spec.consumer}', which is not one of its functions`,
+        );
+      }
+      for (const producer of spec.producers === 'policy-enforcers' ? [] : spec.producers) {
+        if (!fnNames.has(producer))
+          throw new Error(`Queue '${spec.id}' names producer '${producer}', which is not in the catalog`);
+      }
+    }
+  }
+  unique(
+    'Schedule',
+    schedulesOf(pillars).map((s) => s.id),
+  );
+  for (const pillar of pillars) {
+    for (const schedule of pillar.schedules ?? []) {
+      if (!pillar.functions.some((fn) => fn.name === schedule.function)) {
+        throw new Error(
+          `Schedule '${schedule.id}' of pillar '${pillar.name}' invokes '${schedule.function}', which is not one of its functions`,
+        );
+      }
+    }
+  }
+  if (defaults > 1) throw new Error(`Only one function may serve the $default route; ${defaults} do`);
+};
+
+/** The spec of one table of the catalog, by id. */
+export const tableSpecOf = (pillars: readonly PillarManifest[], id: string): TableSpec => {
+  const spec = tablesOf(pillars).find((table) => table.id === id);
+  if (!spec)
+    throw new Error(
+      `Unknown table '${id}'; known: ${tablesOf(pillars)
+        .map((t) => t.id)
+        .join(', ')}`,
+    );
+  return spec;
+};
+
+/** Every rate-limit family of the catalog with its limit, `default` included. */
+export const rateFamiliesOf = (pillars: readonly PillarManifest[]): Record<string, number> =>
+  Object.assign({ default: 600 }, ...pillars.map((pillar) => pillar.rateFamilies ?? {}));

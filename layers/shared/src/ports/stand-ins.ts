@@ -1,0 +1,21 @@
+import type { WormStore } from './worm.js';
+
+/**
+ * Stand-ins the embedded runtime gives the composition roots for AWS behaviour no local emulator
+ * has (no S3 emulator honours Object Lock): set once by the runtime before it imports any handler,
+ * read by a handler where it would otherwise build the AWS adapter. On Lambda nothing is set, so
+ * every handler builds its AWS adapters; production code never imports the runtime (`infra/local`).
+ */
+export interface StandIns {
+  /** The WORM store in place of the evidence bucket. */
+  readonly worm?: WormStore;
+}
+
+const KEY = Symbol.for('conductor.stand-ins');
+const holder = globalThis as { [KEY]?: StandIns };
+
+export const provideStandIns = (standIns: StandIns): void => {
+  holder[KEY] = { ...holder[KEY], ...standIns };
+};
+
+export const standIns = (): StandIns => holder[KEY] ?? {};
