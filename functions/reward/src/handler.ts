@@ -3,7 +3,9 @@ import * as z from 'zod';
 import { baseEnvSchema, parseEnv } from '#shared/env.js';
 import { systemClock } from '#shared/ports/system.js';
 import { makeServiceBasics } from '#shared/service-kit.js';
-import { routerPillar } from '../../router/pillar.js';
+// The router's event definitions only (part of its contract), not its manifest: the manifest pulls in
+// every route schema, which this function never serves.
+import { ROUTER_EVENTS } from '../../router/events.js';
 import { makeRewardEntry } from '../../router/reward-entry.js';
 
 /**
@@ -20,7 +22,7 @@ const env = parseEnv(
     REWARD_MAPPING_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(1_000),
   }),
 );
-const { logger, doc, events, traceOperation } = await makeServiceBasics('reward', env, routerPillar.events);
+const { logger, doc, events, traceOperation } = await makeServiceBasics('reward', env, ROUTER_EVENTS);
 
 const ingest = makeRewardEntry({
   doc,

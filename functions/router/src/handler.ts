@@ -5,6 +5,7 @@ import * as z from 'zod';
 import { CachedRecordReads } from '#shared/adapters/cached-records.js';
 import { isSqsEvent } from '#shared/adapters/sqs-batch.js';
 import { makeSqsClient } from '#shared/adapters/sqs-client.js';
+import { SqsJsonQueue } from '#shared/adapters/sqs-json-queue.js';
 import { TenantRecordStore } from '#shared/adapters/tenant-store.js';
 import type { HttpEvent, HttpResult } from '#shared/http/http.js';
 import { checkEndpointUrl } from '#shared/outbound/net.js';
@@ -12,10 +13,9 @@ import { randomIds, systemClock } from '#shared/ports/system.js';
 import { makeHttpService } from '#shared/service-kit.js';
 import { routerPillar } from '../pillar.js';
 import { dynamoModelStore } from './adapters/dynamo-model-store.js';
-import { SqsRewardQueue } from './adapters/sqs-reward-queue.js';
 import { type CandidatePolicyFor, makeRouterApp } from './app.js';
 import { type Expert, ExpertService } from './domain/experts.js';
-import { RewardIntake } from './domain/reward-intake.js';
+import { RewardIntake, type RewardMessage } from './domain/reward-intake.js';
 import { CONFIG_CACHE_MS, type RouterConfig, RouterConfigService } from './domain/router-config.js';
 import {
   DECISION_TTL_SECONDS,
@@ -151,7 +151,10 @@ const http = makeRouterApp({
   experts,
   routing,
   routerConfig,
-  rewards: new RewardIntake({ queue: new SqsRewardQueue(sqs, env.REWARDS_QUEUE_URL), clock: systemClock }),
+  rewards: new RewardIntake({
+    queue: new SqsJsonQueue<RewardMessage>(sqs, env.REWARDS_QUEUE_URL),
+    clock: systemClock,
+  }),
   authorize: service.authorize,
   rateLimit: service.rateLimit,
   candidatePolicy,

@@ -2,14 +2,14 @@ import type { Context } from 'aws-lambda';
 import * as z from 'zod';
 import { isSqsEvent } from '#shared/adapters/sqs-batch.js';
 import { makeSqsClient } from '#shared/adapters/sqs-client.js';
+import { SqsJsonQueue } from '#shared/adapters/sqs-json-queue.js';
 import { TenantRecordStore } from '#shared/adapters/tenant-store.js';
 import type { HttpEvent, HttpResult } from '#shared/http/http.js';
 import { randomIds, systemClock } from '#shared/ports/system.js';
 import { makeHttpService } from '#shared/service-kit.js';
 import { schedulerPillar } from '../pillar.js';
-import { SqsJobQueue } from './adapters/sqs-job-queue.js';
 import { makeSchedulerApp } from './app.js';
-import { JOB_TTL_SECONDS, type Job, JobIntake } from './domain/jobs.js';
+import { JOB_TTL_SECONDS, type Job, JobIntake, type JobMessage } from './domain/jobs.js';
 
 /** Composition root of the scheduler function (the API side): environment, clients, adapters, app. */
 const service = await makeHttpService('scheduler', schedulerPillar, {
@@ -32,7 +32,7 @@ const http = makeSchedulerApp({
   trace: service.traceOperation,
   intake: new JobIntake({
     jobs: new TenantRecordStore<Job>(service.doc, env.SCHEDULER_TABLE_NAME, 'JOB', JOB_TTL_SECONDS),
-    queue: new SqsJobQueue(sqs, env.SCHEDULER_JOBS_QUEUE_URL),
+    queue: new SqsJsonQueue<JobMessage>(sqs, env.SCHEDULER_JOBS_QUEUE_URL),
     clock: systemClock,
     ids: randomIds,
     onQueueError: (error, jobId) =>

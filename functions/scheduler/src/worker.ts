@@ -4,7 +4,7 @@ import { TenantRecordStore } from '#shared/adapters/tenant-store.js';
 import { baseEnvSchema, parseEnv } from '#shared/env.js';
 import { systemClock } from '#shared/ports/system.js';
 import { makeServiceBasics } from '#shared/service-kit.js';
-import { schedulerPillar } from '../pillar.js';
+import { SCHEDULER_EVENTS } from '../events.js';
 import { JOB_TTL_SECONDS, type Job, JobWorker } from './domain/jobs.js';
 import { makeJobBatchHandler } from './job-consumer.js';
 
@@ -16,7 +16,7 @@ const env = parseEnv(baseEnvSchema.extend({ SCHEDULER_TABLE_NAME: z.string().min
 const { logger, doc, events, traceOperation } = await makeServiceBasics(
   'scheduler-worker',
   env,
-  schedulerPillar.events,
+  SCHEDULER_EVENTS,
 );
 
 const completeBatch = makeJobBatchHandler({

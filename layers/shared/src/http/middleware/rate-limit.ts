@@ -1,4 +1,4 @@
-import type { RouteRateLimiter } from '../http.js';
+import type { RouteRateLimiter } from '../route-spec.js';
 import { type KernelMiddleware, routeOf, stateOf } from './request-state.js';
 
 /*

@@ -3,7 +3,7 @@ import type { Context } from 'aws-lambda';
 import type { Principal } from '../../ports/identity.js';
 import type { DecideMany } from '../../ports/policy.js';
 import type { HttpEvent, HttpResult } from '../conventions.js';
-import type { BoundRoute, DeferredDecisionLog } from '../http.js';
+import type { BoundRoute, DeferredDecisionLog } from '../route-spec.js';
 
 /**
  * What the kernel's middlewares learn about one request, each adding its part in turn; the route

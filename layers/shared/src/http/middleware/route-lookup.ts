@@ -1,6 +1,6 @@
 import { NotFoundError } from '../../errors.js';
 import { routeKeyOf } from '../conventions.js';
-import type { BoundRoute } from '../http.js';
+import type { BoundRoute } from '../route-spec.js';
 import { type KernelMiddleware, stateOf } from './request-state.js';
 
 /** Finds the bound route of the event's route key (API Gateway matched it; a key this app lacks is a 404). */

@@ -1,4 +1,4 @@
-import type { RouteAuthorizer, RouteSpec } from '../http.js';
+import type { RouteAuthorizer, RouteSpec } from '../route-spec.js';
 import { type KernelMiddleware, routeOf, stateOf } from './request-state.js';
 
 /**

@@ -2,7 +2,7 @@ import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-vitest/extend';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SqsJobQueue } from '../../src/adapters/sqs-job-queue.js';
+import { SqsJsonQueue } from '#shared/adapters/sqs-json-queue.js';
 
 const QUEUE_URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/conductor-scheduler-jobs';
 const sqs = mockClient(SQSClient);
@@ -11,11 +11,14 @@ afterEach(() => {
   sqs.reset();
 });
 
-describe('SqsJobQueue', () => {
-  it('sends the message as JSON to the jobs queue', async () => {
+describe('SqsJsonQueue', () => {
+  it('sends each message as JSON to its queue', async () => {
     // Prepare
     sqs.on(SendMessageCommand).resolves({ MessageId: 'm-1' });
-    const queue = new SqsJobQueue(new SQSClient({}), QUEUE_URL);
+    const queue = new SqsJsonQueue<{ tenantId: string; jobId: string; traceId: string }>(
+      new SQSClient({}),
+      QUEUE_URL,
+    );
 
     // Act
     await queue.send({ tenantId: 'acme', jobId: 'job_1', traceId: 'trace-1' });
@@ -28,10 +31,13 @@ describe('SqsJobQueue', () => {
     });
   });
 
-  it('rejects when SQS does not accept the message, so the intake answers 503', async () => {
+  it('rejects when SQS does not accept the message, so the API that hands work off answers 503', async () => {
     // Prepare
     sqs.on(SendMessageCommand).rejects(new Error('throttled'));
-    const queue = new SqsJobQueue(new SQSClient({}), QUEUE_URL);
+    const queue = new SqsJsonQueue<{ tenantId: string; jobId: string; traceId: string }>(
+      new SQSClient({}),
+      QUEUE_URL,
+    );
 
     // Act
     const sent = queue.send({ tenantId: 'acme', jobId: 'job_1', traceId: 'trace-1' });
