@@ -2,13 +2,19 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CachedPolicyEngine } from '#shared/policy/cache.js';
 import { CedarPolicyEngine, type PolicySources } from '#shared/policy/cedar.js';
-import { defaultPolicyDir, readPolicySources } from '#shared/policy/source.js';
+import { OpaPolicyEngine } from '#shared/policy/opa.js';
+import { defaultOpaBundleDir, defaultPolicyDir, readPolicySources } from '#shared/policy/source.js';
 import { ROLES } from '#shared/ports/identity.js';
-import type { AuthzRequest } from '#shared/ports/policy.js';
+import type { AuthzRequest, PolicyEngine } from '#shared/ports/policy.js';
 
-/** Invariants of the policy set over random principals, tenants, roles, actions and grants. */
+/**
+ * Invariants of the policy set over random principals, tenants, roles, actions and grants, held by
+ * both engines: Cedar (policies/cedar) and OPA (the committed bundle of policies/rego), and the two
+ * deciding alike on every request drawn.
+ */
 const sources = readPolicySources(defaultPolicyDir());
-const engine = new CedarPolicyEngine(sources);
+const cedar = new CedarPolicyEngine(sources);
+const opa = await OpaPolicyEngine.loadBundle(defaultOpaBundleDir());
 const actions = [...sources.schema.matchAll(/action\s+([^;{]+?)\s+in\s+\[/g)]
   .flatMap((m) => [...(m[1] ?? '').matchAll(/"([^"]+)"/g)].map((a) => a[1] ?? ''))
   .filter((a) => a.includes(':'));
@@ -33,7 +39,28 @@ const requestArb: fc.Arbitrary<AuthzRequest> = fc.record({
   context: fc.record({ mfa: fc.boolean(), grantedTenants: fc.subarray(tenants) }),
 });
 
-describe('policy invariants (fast-check)', () => {
+describe('the OPA engine (fast-check)', () => {
+  it('decides every request as Cedar does: allow, obligations, masks and determining policies', () => {
+    fc.assert(
+      fc.property(requestArb, (request) => {
+        const { allow, obligations, masks, reasons } = opa.decide(request);
+        const expected = cedar.decide(request);
+        expect({ allow, obligations, masks, reasons }).toEqual({
+          allow: expected.allow,
+          obligations: expected.obligations,
+          masks: expected.masks,
+          reasons: expected.reasons,
+        });
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});
+
+describe.each([
+  ['Cedar', cedar],
+  ['OPA', opa],
+] as [string, PolicyEngine][])('policy invariants of %s (fast-check)', (_name, engine) => {
   it('found every action of the schema to draw from', () => {
     expect(actions).toEqual(
       expect.arrayContaining(['experts:get', 'experts:create', 'policy:grants:request']),
@@ -56,33 +83,6 @@ describe('policy invariants (fast-check)', () => {
       }),
       { numRuns: 2000 },
     );
-  });
-
-  it('lets a forbid beat any permit: the same request with a permit-everything policy added is still denied', () => {
-    const permissive: PolicySources = {
-      schema: sources.schema,
-      policies: {
-        ...sources.policies,
-        'zz-permit-all.cedar': '@id("permit-everything")\npermit (principal, action, resource);',
-      },
-    };
-    const loose = new CedarPolicyEngine(permissive);
-    let forbids = 0;
-    fc.assert(
-      fc.property(requestArb, (request) => {
-        const strict = engine.decide(request);
-        const relaxed = loose.decide(request);
-        const forbidden = strict.reasons.some(
-          (id) => id.startsWith('cross-tenant') || id.startsWith('sensitive') || id.startsWith('restricted'),
-        );
-        if (forbidden && !strict.allow) {
-          forbids += 1;
-          expect(relaxed.allow).toBe(false);
-        }
-      }),
-      { numRuns: 1000 },
-    );
-    expect(forbids).toBeGreaterThan(100);
   });
 
   it('never routes a caller without an admin-level role to a restricted expert', () => {
@@ -139,5 +139,34 @@ describe('policy invariants (fast-check)', () => {
     });
     expect(decision.allow).toBe(false);
     expect(decision.error).toBeTruthy();
+  });
+});
+
+describe('Cedar policy composition (fast-check)', () => {
+  it('lets a forbid beat any permit: the same request with a permit-everything policy added is still denied', () => {
+    const permissive: PolicySources = {
+      schema: sources.schema,
+      policies: {
+        ...sources.policies,
+        'zz-permit-all.cedar': '@id("permit-everything")\npermit (principal, action, resource);',
+      },
+    };
+    const loose = new CedarPolicyEngine(permissive);
+    let forbids = 0;
+    fc.assert(
+      fc.property(requestArb, (request) => {
+        const strict = cedar.decide(request);
+        const relaxed = loose.decide(request);
+        const forbidden = strict.reasons.some(
+          (id) => id.startsWith('cross-tenant') || id.startsWith('sensitive') || id.startsWith('restricted'),
+        );
+        if (forbidden && !strict.allow) {
+          forbids += 1;
+          expect(relaxed.allow).toBe(false);
+        }
+      }),
+      { numRuns: 1000 },
+    );
+    expect(forbids).toBeGreaterThan(100);
   });
 });

@@ -189,12 +189,17 @@ export const dryRunResultSchema = z
         decisionId: z.string(),
         at: z.string(),
         action: z.string(),
+        /** The engine and policy (bundle) version that made the logged decision. */
+        decidedBy: z.object({ engine: z.string(), policyVersion: z.string() }),
         before: outcomeSchema,
         after: outcomeSchema,
       }),
     ),
     candidateVersion: z.string(),
+    /** The version of the deployed Cedar policies the candidate replaces (also with OPA running: its Rego mirrors them). */
     currentVersion: z.string(),
+    /** The engine and policy version deciding requests now. */
+    running: z.object({ engine: z.string(), policyVersion: z.string() }),
   })
   .meta({ id: 'PolicyDryRunResult', description: 'The logged decisions the candidate would change.' });
 

@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { DEFAULT_POLICY_ENGINE, POLICY_ENGINES, type PolicyEngineName } from '#shared/policy/source.js';
 import { seedDemoData } from './demo.js';
 import { startConductor } from './runtime.js';
 
@@ -14,6 +15,7 @@ const { values } = parseArgs({
     'allow-private-endpoints': { type: 'boolean', default: false },
     'no-seed': { type: 'boolean', default: false },
     verbose: { type: 'boolean', default: false },
+    'policy-engine': { type: 'string', default: process.env.POLICY_ENGINE ?? DEFAULT_POLICY_ENGINE },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -26,6 +28,7 @@ if (values.help) {
   --memory                    keep nothing on disk
   --allow-private-endpoints   let experts point at private/loopback addresses (development only)
   --no-seed                   do not create the demo experts
+  --policy-engine <engine>    cedar or opa (default ${DEFAULT_POLICY_ENGINE}; OPA runs the committed bundle policies/opa)
   --verbose                   log every request and handler logs at INFO`);
   process.exit(0);
 }
@@ -36,8 +39,15 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.exit(2);
 }
 
+const policyEngine = values['policy-engine'];
+if (!(POLICY_ENGINES as readonly string[]).includes(policyEngine)) {
+  console.error(`--policy-engine must be one of ${POLICY_ENGINES.join(', ')}, got '${policyEngine}'`);
+  process.exit(2);
+}
+
 const conductor = await startConductor({
   port,
+  policyEngine: policyEngine as PolicyEngineName,
   host: values.host,
   dataDir: values['data-dir'],
   memory: values.memory,
@@ -78,6 +88,7 @@ Conductor is running (embedded runtime, ${conductor.dataDir ? `data in ${conduct
 
   API        ${api}
   OpenAPI    ${api}/openapi.json
+  Policies   ${policyEngine}${policyEngine === 'opa' ? ' (the committed bundle policies/opa)' : ' (policies/cedar)'}
   Issuer     ${conductor.issuer.issuer}
 ${seeded.length > 0 ? `  Demo data  ${seeded.join(', ')}\n` : ''}
 Demo tokens (valid 12 h; tenants acme and globex; roles viewer, operator, tenant-admin; one org-admin).

@@ -12,6 +12,7 @@ import {
   schedulesOf,
   tablesOf,
 } from '#shared/pillar.js';
+import { DEFAULT_POLICY_ENGINE, type PolicyEngineName } from '#shared/policy/source.js';
 import { provideStandIns } from '#shared/ports/stand-ins.js';
 import { PILLARS } from '../../functions/catalog.js';
 import { startAwsEndpoint } from './aws-endpoint.js';
@@ -57,6 +58,8 @@ export interface ConductorOptions {
    * `ROUTER_MODEL_CACHE_MS`); set before any handler is imported.
    */
   readonly functionEnv?: Readonly<Record<string, string>>;
+  /** The policy engine every function runs (POLICY_ENGINE). @default DEFAULT_POLICY_ENGINE */
+  readonly policyEngine?: PolicyEngineName;
   /** The pillars to run (default: the catalog's, `functions/catalog.ts`); tests add their own. */
   readonly pillars?: readonly PillarManifest[];
 }
@@ -139,6 +142,7 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
     POWERTOOLS_LOG_LEVEL: options.logLevel ?? 'WARN',
   });
   if (options.rateLimits) process.env.CONDUCTOR_RATE_LIMITS = JSON.stringify(options.rateLimits);
+  process.env.POLICY_ENGINE = options.policyEngine ?? DEFAULT_POLICY_ENGINE;
   Object.assign(process.env, options.functionEnv);
   // Behind the WormStore port, the authorize function's archiver writes here instead of S3.
   provideStandIns({ worm });

@@ -1,6 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_POLICY_ENGINE } from '#shared/policy/source.js';
 import { expectUniformError, type Harness, type Reply, startHarness } from './harness.js';
+
+/** The engine this run decides with: Cedar, or OPA when ./authorize.opa.test.ts runs this suite. */
+const RUNNING_ENGINE = process.env.CONDUCTOR_TEST_POLICY_ENGINE ?? DEFAULT_POLICY_ENGINE;
 
 /**
  * The authorize API (M4) over real HTTP on the embedded runtime: the product's acceptance scenario
@@ -83,7 +87,7 @@ describe('the authorize API over HTTP on the embedded runtime', () => {
         allow: false,
         obligations: ['request_approval'],
         decisionId: expect.stringMatching(/^dec_/),
-        policyVersion: expect.stringMatching(/^cedar-[0-9a-f]{12}$/),
+        policyVersion: expect.stringMatching(new RegExp(`^${RUNNING_ENGINE}-[0-9a-f]{12}$`)),
         reasons: ['cross-tenant-needs-approved-grant'],
       });
       const refused = await h.call('GET', '/experts', { token: acmeAdmin, headers: AS_GLOBEX });
@@ -352,6 +356,7 @@ describe('the authorize API over HTTP on the embedded runtime', () => {
         decisionId: string;
         tenantId: string;
         at: string;
+        engine: string;
         policyVersion: string;
         latencyMs: number;
         allow: boolean;
@@ -366,7 +371,8 @@ describe('the authorize API over HTTP on the embedded runtime', () => {
       expect(items.map((d) => d.at)).toEqual([...items.map((d) => d.at)].sort().reverse());
       for (const decision of items) {
         expect(decision.decisionId).toMatch(/^dec_/);
-        expect(decision.policyVersion).toMatch(/^cedar-/);
+        expect(decision.engine).toBe(RUNNING_ENGINE);
+        expect(decision.policyVersion).toMatch(new RegExp(`^${RUNNING_ENGINE}-`));
         expect(typeof decision.latencyMs).toBe('number');
         expect(decision.input.resource.tenant).toBe('globex');
       }
@@ -474,8 +480,8 @@ describe('the authorize API over HTTP on the embedded runtime', () => {
     const reply = await h.call('GET', '/policy/engine', { token: acmeAdmin });
 
     expect(reply.status, reply.text).toBe(200);
-    expect(reply.json.engine).toBe('cedar');
-    expect(reply.json.policyVersion).toMatch(/^cedar-/);
+    expect(reply.json.engine).toBe(RUNNING_ENGINE);
+    expect(reply.json.policyVersion).toMatch(new RegExp(`^${RUNNING_ENGINE}-[0-9a-f]{12}$`));
     expect(reply.json.cache.hits + reply.json.cache.misses).toBeGreaterThan(0);
     expect(reply.json.cache.hitRate).toBeGreaterThanOrEqual(0);
     expect(reply.json.cache.hitRate).toBeLessThanOrEqual(1);

@@ -1,4 +1,5 @@
 import { generateKeyPair, SignJWT } from 'jose';
+import { POLICY_ENGINES, type PolicyEngineName } from '#shared/policy/source.js';
 import { type ConductorOptions, type RunningConductor, startConductor } from '../../infra/local/runtime.js';
 
 /** A running embedded Conductor plus a small HTTP client for tests over real HTTP. */
@@ -23,9 +24,22 @@ export interface Reply {
   readonly json: any;
 }
 
+/**
+ * The policy engine the suites run on: the default, or the one a `*.opa.test.ts` file sets before it
+ * imports a suite (CONDUCTOR_TEST_POLICY_ENGINE), so one suite proves both engines.
+ */
+const testPolicyEngine = (): PolicyEngineName | undefined => {
+  const name = process.env.CONDUCTOR_TEST_POLICY_ENGINE;
+  if (name === undefined) return undefined;
+  if (!(POLICY_ENGINES as readonly string[]).includes(name)) throw new Error(`unknown policy engine ${name}`);
+  return name as PolicyEngineName;
+};
+
 export const startHarness = async (options: Pick<ConductorOptions, 'functionEnv'> = {}): Promise<Harness> => {
+  const policyEngine = testPolicyEngine();
   const conductor = await startConductor({
     ...options,
+    ...(policyEngine ? { policyEngine } : {}),
     memory: true,
     port: 0,
     // Tests fire requests back to back; the stage throttle has its own test.

@@ -4,6 +4,7 @@ import * as z from 'zod';
 import { isSqsEvent } from '#shared/adapters/sqs-batch.js';
 import { ConfigurationError } from '#shared/env.js';
 import type { HttpEvent, HttpResult } from '#shared/http/http.js';
+import { policyVersionOf } from '#shared/policy/cedar.js';
 import { defaultPolicyDir, readPolicySources, readValidatedManifest } from '#shared/policy/source.js';
 import { standIns } from '#shared/ports/stand-ins.js';
 import { randomIds, systemClock } from '#shared/ports/system.js';
@@ -46,6 +47,8 @@ const sources = (() => {
   }
 })();
 const schema = sources?.schema ?? '';
+/** The deployed Cedar policies' version: what a dry-run candidate replaces, whichever engine runs. */
+const cedarVersion = sources ? policyVersionOf(sources) : 'unavailable';
 const actions = (() => {
   try {
     // The policy layer lists them in its validated manifest (no schema parse at cold start).
@@ -77,7 +80,9 @@ const http = makeAuthorizeApp({
   dryRun: new DryRunService({
     reader: decisionReader,
     compiler: new CedarPolicyCompiler(schema),
-    currentVersion: () => engine.policyVersion,
+    // Candidates are Cedar: they replace the deployed Cedar policies (which the OPA bundle mirrors).
+    currentVersion: () => (env.POLICY_ENGINE === 'cedar' ? engine.policyVersion : cedarVersion),
+    running: () => ({ engine: engine.name, policyVersion: engine.policyVersion }),
   }),
   engineStatus: () => ({
     engine: engine.name,

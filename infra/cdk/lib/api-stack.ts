@@ -25,6 +25,7 @@ import { Construct } from 'constructs';
 import { API_SETTINGS } from '#shared/api-settings.js';
 import { API_BASE } from '#shared/http/http.js';
 import { assertCatalog, enforcesPolicies, functionsOf, type PillarManifest } from '#shared/pillar.js';
+import { DEFAULT_POLICY_ENGINE } from '#shared/policy/source.js';
 import { ROLES } from '#shared/ports/identity.js';
 import { PILLARS } from '../../../functions/catalog.js';
 import { pascal } from './names.js';
@@ -68,7 +69,7 @@ export interface ConductorApiStackProps extends StackProps {
   /**
    * Policy engine the functions run in-process.
    *
-   * @default 'cedar'
+   * @default DEFAULT_POLICY_ENGINE (#shared/policy/source.ts)
    */
   readonly policyEngine?: PolicyEngineName;
   /** `acr` values that count as step-up besides an `amr` with `mfa` (CONDUCTOR_STEP_UP_ACR). */
@@ -165,7 +166,9 @@ export class ConductorApiStack extends Stack {
     });
 
     // Every function with token-bearing routes enforces policies in-process: it gets the layer.
-    this.policyLayer = new PolicyLayer(this, 'PolicyLayer', { engine: props.policyEngine ?? 'cedar' });
+    this.policyLayer = new PolicyLayer(this, 'PolicyLayer', {
+      engine: props.policyEngine ?? DEFAULT_POLICY_ENGINE,
+    });
     const pillars: Record<string, PillarServices> = {};
     for (const pillar of catalog) {
       pillars[pillar.name] = new PillarServices(this, `${pascal(pillar.name)}Pillar`, {

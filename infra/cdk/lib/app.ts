@@ -39,7 +39,7 @@ export interface ConductorAppProps {
   /**
    * Policy engine: `cedar`, or `opa` (needs the `opa` compiler on PATH at synth).
    *
-   * @default 'cedar'
+   * @default DEFAULT_POLICY_ENGINE (#shared/policy/source.ts)
    */
   readonly policyEngine?: PolicyEngineName;
   /**

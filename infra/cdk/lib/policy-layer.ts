@@ -4,11 +4,32 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Architecture, Code, LayerVersion, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
-import { buildOpaWasm } from '#shared/policy/opa-build.js';
-import { writeValidatedManifest } from '#shared/policy/source.js';
+import { OPA_BUNDLE_MANIFEST, OPA_WASM_FILE, type OpaBundleManifest } from '#shared/policy/opa.js';
+import { buildOpaBundle, regoSourceDigest } from '#shared/policy/opa-build.js';
+import {
+  DEFAULT_POLICY_ENGINE,
+  type PolicyEngineName,
+  writeValidatedManifest,
+} from '#shared/policy/source.js';
 import { REPO_ROOT } from './service-function.js';
 
-export type PolicyEngineName = 'cedar' | 'opa';
+export type { PolicyEngineName };
+
+/** The committed OPA bundle exists, is intact, and was built from the Rego as it is now. */
+const committedBundleIsCurrent = (bundleDir: string, regoDir: string): boolean => {
+  try {
+    const manifest = JSON.parse(
+      readFileSync(join(bundleDir, OPA_BUNDLE_MANIFEST), 'utf8'),
+    ) as OpaBundleManifest;
+    const wasm = readFileSync(join(bundleDir, OPA_WASM_FILE));
+    return (
+      manifest.sourceDigest === regoSourceDigest(regoDir) &&
+      manifest.wasmSha256 === createHash('sha256').update(wasm).digest('hex')
+    );
+  } catch {
+    return false;
+  }
+};
 
 /** Where the layer's policies land in a function (Lambda extracts layers under /opt), per engine. */
 export const LAYER_POLICY_DIRS: Readonly<Record<PolicyEngineName, string>> = {
@@ -18,10 +39,11 @@ export const LAYER_POLICY_DIRS: Readonly<Record<PolicyEngineName, string>> = {
 
 export interface PolicyLayerProps {
   /**
-   * Which engine the functions run: Cedar (policies/cedar), or OPA with policies/rego compiled by
-   * `opa build -t wasm` at synth (synth fails with a clear message when `opa` is not on PATH).
+   * Which engine the functions run: Cedar (policies/cedar), or OPA with the committed bundle
+   * (policies/opa) when it is current, else policies/rego compiled by `opa build -t wasm` at synth
+   * (synth fails with a clear message when `opa` is not installed).
    *
-   * @default 'cedar'
+   * @default DEFAULT_POLICY_ENGINE (#shared/policy/source.ts)
    */
   readonly engine?: PolicyEngineName;
   /**
@@ -83,14 +105,35 @@ export class PolicyLayer extends Construct {
     // cold start (layers/shared/src/policy/cedar.ts: VALIDATED_MANIFEST).
     writeValidatedManifest(join(staging, 'policies/cedar'));
 
-    this.engine = props.engine ?? 'cedar';
+    this.engine = props.engine ?? DEFAULT_POLICY_ENGINE;
     if (this.engine === 'opa') {
-      // Throws OpaNotFoundError ("The OPA compiler (opa) is not on PATH ...") before anything deploys.
-      buildOpaWasm(join(root, 'policies/rego'), join(staging, 'policies/opa'));
-      for (const pkg of ['@open-policy-agent/opa-wasm', 'sprintf-js', 'yaml']) {
-        cpSync(join(root, 'node_modules', pkg), join(staging, 'nodejs/node_modules', pkg), {
-          recursive: true,
-        });
+      // The committed bundle (policies/opa, built by `npm run opa:build`) when it was built from the
+      // Rego as it is; otherwise the Rego is compiled here, and without opa synth fails with
+      // OpaNotFoundError ("The OPA compiler (opa) is not on PATH ...") before anything deploys.
+      const regoDir = join(root, 'policies/rego');
+      const committed = join(root, 'policies/opa');
+      const opaDir = join(staging, 'policies/opa');
+      if (committedBundleIsCurrent(committed, regoDir)) {
+        mkdirSync(opaDir, { recursive: true });
+        for (const file of [OPA_WASM_FILE, OPA_BUNDLE_MANIFEST])
+          cpSync(join(committed, file), join(opaDir, file));
+      } else {
+        buildOpaBundle(regoDir, opaDir);
+      }
+      // opa-wasm and its dependencies, wherever npm put them (nested under it, or hoisted).
+      const opaWasmDir = join(root, 'node_modules/@open-policy-agent/opa-wasm');
+      const copyPackage = (from: string, name: string) =>
+        cpSync(from, join(staging, 'nodejs/node_modules', name), { recursive: true });
+      copyPackage(opaWasmDir, '@open-policy-agent/opa-wasm');
+      const { dependencies = {} } = JSON.parse(readFileSync(join(opaWasmDir, 'package.json'), 'utf8')) as {
+        dependencies?: Record<string, string>;
+      };
+      for (const dep of Object.keys(dependencies)) {
+        if (existsSync(join(opaWasmDir, 'node_modules', dep))) continue;
+        const hoisted = join(root, 'node_modules', dep);
+        if (!existsSync(hoisted))
+          throw new Error(`PolicyLayer: ${dep} (needed by opa-wasm) is missing; run npm ci first.`);
+        copyPackage(hoisted, dep);
       }
     }
 

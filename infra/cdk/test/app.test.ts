@@ -18,7 +18,6 @@ import {
   tablesOf,
 } from '#shared/pillar.js';
 import { policyVersionOf } from '#shared/policy/cedar.js';
-import { findOpa } from '#shared/policy/opa-build.js';
 import { readPolicySources, readValidatedManifest } from '#shared/policy/source.js';
 import { authorizeRoutes } from '../../../functions/authorize/contract.js';
 import { authorizePillar } from '../../../functions/authorize/pillar.js';
@@ -204,13 +203,17 @@ describe('buildApp', () => {
     expect(manifest?.policies.length).toBeGreaterThan(5);
   });
 
-  it('with policyEngine=opa compiles the Rego at synth, or fails with a clear message when opa is missing', () => {
-    const build = () =>
-      buildApp(scratchApp({ 'aws:cdk:bundling-stacks': [] }), { policyEngine: 'opa', nag: false });
-    if (findOpa()) {
-      expect(build().api.policyLayer.engine).toBe('opa');
-    } else {
-      expect(build).toThrow(/The OPA compiler \(opa\) is not on PATH/);
+  it('with policyEngine=opa ships the committed OPA bundle (current with the Rego), with no opa needed', () => {
+    const { api } = buildApp(scratchApp({ 'aws:cdk:bundling-stacks': [] }), {
+      policyEngine: 'opa',
+      nag: false,
+    });
+    expect(api.policyLayer.engine).toBe('opa');
+    const staged = join(tmpdir(), `conductor-policy-layer-${api.policyLayer.contentHash}`, 'policies/opa');
+    for (const file of ['policy.wasm', 'bundle.json']) {
+      expect(readFileSync(join(staged, file)).equals(readFileSync(join('policies/opa', file))), file).toBe(
+        true,
+      );
     }
   });
 });

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import * as z from 'zod';
 import { makeDocumentClient } from './adapters/dynamodb-client.js';
@@ -18,7 +17,13 @@ import { SqsDecisionArchive } from './policy/archive.js';
 import { makeEnforcement } from './policy/enforcement.js';
 import { POLICY_EVENTS } from './policy/events.js';
 import { OpaPolicyEngine } from './policy/opa.js';
-import { defaultPolicyDir, loadPolicyEngine, UnavailableEngine } from './policy/source.js';
+import {
+  DEFAULT_POLICY_ENGINE,
+  defaultOpaBundleDir,
+  loadPolicyEngine,
+  POLICY_ENGINES,
+  UnavailableEngine,
+} from './policy/source.js';
 import { type EventDefinition, EventTypes } from './ports/events.js';
 import type { PolicyEngine } from './ports/policy.js';
 import { telemetryFor, tracingFor } from './telemetry.js';
@@ -47,8 +52,8 @@ export const httpServiceEnvSchema = baseEnvSchema.extend({
     ),
   /** The JWT issuer requires MFA at every sign-in, so every token counts as stepped up. */
   CONDUCTOR_ISSUER_ENFORCES_MFA: z.stringbool().default(false),
-  /** `cedar` (default) or `opa` (POLICY_DIR then holds the policy.wasm built by `opa build -t wasm`). */
-  POLICY_ENGINE: z.enum(['cedar', 'opa']).default('cedar'),
+  /** `cedar` (default) or `opa` (POLICY_DIR then holds the bundle: policy.wasm and bundle.json). */
+  POLICY_ENGINE: z.enum(POLICY_ENGINES).default(DEFAULT_POLICY_ENGINE),
   /** JSON object of per-family limit overrides (requests per minute), e.g. {"experts.read":6000}. */
   CONDUCTOR_RATE_LIMITS: z
     .string()
@@ -64,13 +69,16 @@ export const httpServiceEnvSchema = baseEnvSchema.extend({
     }),
 });
 
-/** Loads the OPA engine from a compiled policy.wasm; any failure yields an engine that denies everything. */
+/**
+ * Loads the OPA engine from a bundle folder (policy.wasm checked against its bundle.json); any
+ * failure, a tampered bundle included, yields an engine that denies everything.
+ */
 export const loadOpaEngine = async (
-  wasmPath: string,
+  bundleDir: string,
   onError: (error: unknown) => void,
 ): Promise<PolicyEngine> => {
   try {
-    return await OpaPolicyEngine.load(wasmPath);
+    return await OpaPolicyEngine.loadBundle(bundleDir);
   } catch (error) {
     onError(error);
     return new UnavailableEngine(error instanceof Error ? error.message : String(error));
@@ -140,7 +148,7 @@ export const makeHttpService = async <E extends z.ZodRawShape>(
     logger.error('policy engine failed to load; denying all', error as Error);
   const engine =
     env.POLICY_ENGINE === 'opa'
-      ? await loadOpaEngine(join(env.POLICY_DIR ?? defaultPolicyDir(), 'policy.wasm'), onLoadError)
+      ? await loadOpaEngine(env.POLICY_DIR ?? defaultOpaBundleDir(), onLoadError)
       : loadPolicyEngine(env.POLICY_DIR, onLoadError);
   const sqs = makeSqsClient({ region: env.AWS_REGION, endpoint: env.AWS_ENDPOINT_URL_SQS, instrument });
   const enforcement = makeEnforcement({

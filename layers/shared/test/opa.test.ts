@@ -277,14 +277,14 @@ describe('findOpa and buildOpaWasm', () => {
     const { dir, opa } = fakeOpaDir();
     const empty = tempDir();
     vi.stubEnv('PATH', ['', empty, dir].join(delimiter));
-    expect(findOpa()).toBe(opa);
-    expect(findOpa([empty, dir].join(delimiter))).toBe(opa);
+    expect(findOpa(undefined, empty)).toBe(opa);
+    expect(findOpa([empty, dir].join(delimiter), empty)).toBe(opa);
   });
 
   it('takes the first PATH folder that has one', () => {
     const first = fakeOpaDir();
     const second = fakeOpaDir();
-    expect(findOpa([first.dir, second.dir].join(delimiter))).toBe(first.opa);
+    expect(findOpa([first.dir, second.dir].join(delimiter), tempDir())).toBe(first.opa);
   });
 
   it('ignores a non-executable file and a folder named opa', () => {
@@ -293,8 +293,15 @@ describe('findOpa and buildOpaWasm', () => {
     chmodSync(join(plain, 'opa'), 0o644);
     const folder = tempDir();
     mkdirSync(join(folder, 'opa'));
-    expect(findOpa([plain, folder].join(delimiter))).toBeUndefined();
-    expect(findOpa('')).toBeUndefined();
+    expect(findOpa([plain, folder].join(delimiter), tempDir())).toBeUndefined();
+    expect(findOpa('', tempDir())).toBeUndefined();
+  });
+
+  it("falls back to the project's own opa (.tools/bin, where npm run opa:install puts it) after PATH", () => {
+    const project = fakeOpaDir();
+    const onPath = fakeOpaDir();
+    expect(findOpa(tempDir(), project.dir)).toBe(project.opa);
+    expect(findOpa(onPath.dir, project.dir)).toBe(onPath.opa);
   });
 
   it('buildOpaWasm without opa on PATH throws OpaNotFoundError with the install hint', () => {
@@ -302,7 +309,7 @@ describe('findOpa and buildOpaWasm', () => {
     const outDir = join(tempDir(), 'out');
     let thrown: unknown;
     try {
-      buildOpaWasm('policies/rego', outDir);
+      buildOpaWasm('policies/rego', outDir, { projectDir: tempDir() });
     } catch (error) {
       thrown = error;
     }

@@ -29,6 +29,8 @@ export interface ChangedDecision {
   readonly decisionId: string;
   readonly at: string;
   readonly action: string;
+  /** The engine and policy (bundle) version that made the logged decision. */
+  readonly decidedBy: { readonly engine: string; readonly policyVersion: string };
   readonly before: DecisionOutcome;
   readonly after: DecisionOutcome;
 }
@@ -39,7 +41,10 @@ export interface DryRunReport {
   /** Those whose allow, obligations or masks the candidate would change, newest first. */
   readonly changed: ChangedDecision[];
   readonly candidateVersion: string;
+  /** The deployed Cedar policies' version: the candidate is compared with them. */
   readonly currentVersion: string;
+  /** The engine and policy version deciding requests now. */
+  readonly running: { readonly engine: string; readonly policyVersion: string };
 }
 
 export interface DryRunDeps {
@@ -47,6 +52,7 @@ export interface DryRunDeps {
   readonly compiler: PolicyCompiler;
   /** The version of the policy set deciding requests now. */
   readonly currentVersion: () => string;
+  readonly running: () => { readonly engine: string; readonly policyVersion: string };
 }
 
 const sorted = (values: readonly string[]): string[] => [...values].sort();
@@ -77,6 +83,7 @@ export class DryRunService {
       changed: diffDecisions(records, engine),
       candidateVersion: engine.policyVersion,
       currentVersion: this.deps.currentVersion(),
+      running: this.deps.running(),
     };
   }
 }
@@ -104,6 +111,7 @@ export const diffDecisions = (
         decisionId: record.decisionId,
         at: record.at,
         action: record.input.action,
+        decidedBy: { engine: record.engine, policyVersion: record.policyVersion },
         before,
         after,
       });

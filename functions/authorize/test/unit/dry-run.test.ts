@@ -72,6 +72,7 @@ const setup = (records: readonly DecisionRecord[] = history) => {
     reader,
     compiler: new CedarPolicyCompiler(sources.schema),
     currentVersion: () => current.policyVersion,
+    running: () => ({ engine: 'opa', policyVersion: 'opa-0123456789ab' }),
   });
   return { service, asked };
 };
@@ -90,6 +91,7 @@ describe('policy dry-run', () => {
       changed: [],
       candidateVersion: current.policyVersion,
       currentVersion: current.policyVersion,
+      running: { engine: 'opa', policyVersion: 'opa-0123456789ab' },
     });
   });
 
@@ -107,6 +109,7 @@ describe('policy dry-run', () => {
         decisionId: history[0]?.decisionId,
         at: history[0]?.at,
         action: 'policy:authorize',
+        decidedBy: { engine: 'cedar', policyVersion: current.policyVersion },
         before: { allow: true, obligations: [], masks: [] },
         after: { allow: false, obligations: [], masks: [] },
       },
@@ -114,6 +117,7 @@ describe('policy dry-run', () => {
         decisionId: history[2]?.decisionId,
         at: history[2]?.at,
         action: 'policy:authorize',
+        decidedBy: { engine: 'cedar', policyVersion: current.policyVersion },
         before: { allow: true, obligations: [], masks: [] },
         after: { allow: false, obligations: [], masks: [] },
       },
@@ -136,6 +140,7 @@ describe('policy dry-run', () => {
         decisionId: history[1]?.decisionId,
         at: history[1]?.at,
         action: 'experts:list',
+        decidedBy: { engine: 'cedar', policyVersion: current.policyVersion },
         before: { allow: true, obligations: [], masks: ['endpoint'] },
         after: { allow: true, obligations: [], masks: [] },
       },

@@ -1,8 +1,21 @@
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  accessSync,
+  constants,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
-import { OPA_ENTRYPOINT } from './opa.js';
+import { OPA_BUNDLE_MANIFEST, OPA_ENTRYPOINT, OPA_WASM_FILE, type OpaBundleManifest } from './opa.js';
 
 /**
  * Compiling the Rego of `policies/rego` to the wasm that OpaPolicyEngine evaluates. Needs the OPA
@@ -10,6 +23,8 @@ import { OPA_ENTRYPOINT } from './opa.js';
  */
 
 export const OPA_INSTALL_URL = 'https://www.openpolicyagent.org/docs/latest/#running-opa';
+/** How the project installs its pinned opa (needs Go). */
+export const OPA_INSTALL_COMMAND = 'npm run opa:install';
 
 export class OpaNotFoundError extends Error {
   constructor() {
@@ -41,14 +56,21 @@ const isExecutableFile = (path: string): boolean => {
   }
 };
 
+/** Where `npm run opa:install` (scripts/install-opa.sh) puts the pinned opa. */
+export const PROJECT_OPA_DIR = fileURLToPath(new URL('../../../../.tools/bin', import.meta.url));
+
 /**
- * The `opa` executable a shell would run, found without running one: the first PATH folder holding
- * an executable file named `opa` (`opa.exe` on Windows). Empty PATH entries (the working directory)
- * are not searched.
+ * The `opa` executable to use, found without running one: the first PATH folder holding an
+ * executable file named `opa` (`opa.exe` on Windows), else the project's own (`.tools/bin`, where
+ * `npm run opa:install` puts the pinned version). Empty PATH entries (the working directory) are not
+ * searched.
  */
-export const findOpa = (pathVariable: string | undefined = process.env.PATH): string | undefined => {
+export const findOpa = (
+  pathVariable: string | undefined = process.env.PATH,
+  projectDir: string = PROJECT_OPA_DIR,
+): string | undefined => {
   const names = process.platform === 'win32' ? ['opa.exe', 'opa'] : ['opa'];
-  for (const dir of (pathVariable ?? '').split(delimiter)) {
+  for (const dir of [...(pathVariable ?? '').split(delimiter), projectDir]) {
     if (dir === '') continue;
     for (const name of names) {
       const candidate = resolve(dir, name);
@@ -126,22 +148,27 @@ export const extractFromTarGz = (tarGz: Uint8Array, name: string): Buffer | unde
 };
 
 export interface BuildOptions {
-  /** The `opa` executable; found on PATH when not given. */
+  /** The `opa` executable; found on PATH, then in the project's `.tools/bin`, when not given. */
   readonly opa?: string | undefined;
+  /** Where the project's own opa is looked for (tests point it elsewhere). */
+  readonly projectDir?: string;
 }
 
 /**
- * Runs `opa build -t wasm -e conductor/authz/decision <regoDir> -o <outDir>/bundle.tar.gz` and
+ * Runs `opa build -t wasm -e conductor/authz/decision <the .rego files of regoDir but the _test.rego
+ * ones> -o <outDir>/bundle.tar.gz` and
  * extracts the bundle's `/policy.wasm` to `<outDir>/policy.wasm`, whose path it returns.
  * Throws OpaNotFoundError without `opa`, OpaBuildError when the build fails.
  */
 export const buildOpaWasm = (regoDir: string, outDir: string, options: BuildOptions = {}): string => {
-  const opa = options.opa ?? findOpa();
+  const opa = options.opa ?? findOpa(process.env.PATH, options.projectDir);
   if (!opa) throw new OpaNotFoundError();
   mkdirSync(outDir, { recursive: true });
   const bundle = join(outDir, 'bundle.tar.gz');
   try {
-    execFileSync(opa, ['build', '-t', 'wasm', '-e', OPA_ENTRYPOINT, regoDir, '-o', bundle], {
+    // The policy's own files only: the `_test.rego` unit tests are not part of what ships.
+    const sources = regoSourceFiles(regoDir).map((file) => join(regoDir, file));
+    execFileSync(opa, ['build', '-t', 'wasm', '-e', OPA_ENTRYPOINT, ...sources, '-o', bundle], {
       stdio: ['ignore', 'pipe', 'pipe'],
       encoding: 'utf8',
       timeout: 120_000,
@@ -159,4 +186,61 @@ export const buildOpaWasm = (regoDir: string, outDir: string, options: BuildOpti
   const wasmPath = join(outDir, 'policy.wasm');
   writeFileSync(wasmPath, wasm);
   return wasmPath;
+};
+
+/** The Rego a bundle is built from: every `*.rego` of the folder but the `*_test.rego` unit tests. */
+export const regoSourceFiles = (regoDir: string): string[] =>
+  readdirSync(regoDir)
+    .filter((file) => file.endsWith('.rego') && !file.endsWith('_test.rego'))
+    .sort();
+
+/** sha256 (hex) of the Rego sources: each file's name and content, in name order. */
+export const regoSourceDigest = (regoDir: string): string => {
+  const hash = createHash('sha256');
+  for (const file of regoSourceFiles(regoDir)) {
+    hash
+      .update(`${file}\n`)
+      .update(readFileSync(join(regoDir, file)))
+      .update('\n');
+  }
+  return hash.digest('hex');
+};
+
+/** `v1.22.4`: what `opa version` reports. */
+export const opaVersionOf = (opa: string): string => {
+  const out = execFileSync(opa, ['version'], { encoding: 'utf8', timeout: 30_000 });
+  const version = /^Version:\s*(\S+)/m.exec(out)?.[1];
+  if (!version) throw new OpaBuildError(`${opa} version printed no version`, out.trim());
+  return version.startsWith('v') ? version : `v${version}`;
+};
+
+/**
+ * Builds the OPA bundle folder the engine loads: `policy.wasm` (from `opa build -t wasm`) and its
+ * `bundle.json` (the opa version, the entry point, the Rego's digest and the wasm's sha256).
+ */
+export const buildOpaBundle = (
+  regoDir: string,
+  outDir: string,
+  options: BuildOptions = {},
+): { wasmPath: string; manifest: OpaBundleManifest } => {
+  const opa = options.opa ?? findOpa(process.env.PATH, options.projectDir);
+  if (!opa) throw new OpaNotFoundError();
+  const work = mkdtempSync(join(tmpdir(), 'conductor-opa-build-'));
+  try {
+    const built = buildOpaWasm(regoDir, work, { opa });
+    const wasm = readFileSync(built);
+    mkdirSync(outDir, { recursive: true });
+    const wasmPath = join(outDir, OPA_WASM_FILE);
+    writeFileSync(wasmPath, wasm);
+    const manifest: OpaBundleManifest = {
+      opaVersion: opaVersionOf(opa),
+      entrypoint: OPA_ENTRYPOINT,
+      sourceDigest: regoSourceDigest(regoDir),
+      wasmSha256: createHash('sha256').update(wasm).digest('hex'),
+    };
+    writeFileSync(join(outDir, OPA_BUNDLE_MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+    return { wasmPath, manifest };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
 };

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { type AuthzDecision, type AuthzRequest, failClosed, type PolicyEngine } from '../ports/policy.js';
 
 /** The rule `opa build -t wasm -e ...` must export: `data.conductor.authz.decision`. */
@@ -31,6 +32,52 @@ const loadOpaWasm = (): OpaWasmModule => {
 };
 
 export const loadOpaWasmPolicy: OpaPolicyLoader = (wasm) => loadOpaWasm().loadPolicy(wasm);
+
+/** The file beside `policy.wasm` that says what it is: `opa build`'s version, its source and digest. */
+export const OPA_BUNDLE_MANIFEST = 'bundle.json';
+export const OPA_WASM_FILE = 'policy.wasm';
+
+/**
+ * What a compiled policy bundle declares about itself (written by `npm run opa:build`, or by the CDK
+ * app at synth): which opa built it from which Rego, and the sha256 its wasm must have. The engine
+ * refuses a wasm whose digest differs (a bundle changed after it was built, or a half-copied one).
+ */
+export interface OpaBundleManifest {
+  /** The `opa` that compiled it, e.g. `v1.22.4`. */
+  readonly opaVersion: string;
+  readonly entrypoint: string;
+  /** sha256 (hex) of the Rego sources it was built from (`_test.rego` files excluded). */
+  readonly sourceDigest: string;
+  /** sha256 (hex) of policy.wasm. */
+  readonly wasmSha256: string;
+}
+
+export class OpaBundleIntegrityError extends Error {
+  override readonly name = 'OpaBundleIntegrityError';
+}
+
+const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
+/** Reads `policy.wasm` and its manifest from a bundle folder, and checks the wasm against the manifest. */
+export const readOpaBundle = async (dir: string): Promise<{ wasm: Buffer; manifest: OpaBundleManifest }> => {
+  const [wasm, text] = await Promise.all([
+    readFile(join(dir, OPA_WASM_FILE)),
+    readFile(join(dir, OPA_BUNDLE_MANIFEST), 'utf8'),
+  ]);
+  const manifest = JSON.parse(text) as Partial<OpaBundleManifest>;
+  if (typeof manifest.wasmSha256 !== 'string' || manifest.entrypoint !== OPA_ENTRYPOINT) {
+    throw new OpaBundleIntegrityError(
+      `${join(dir, OPA_BUNDLE_MANIFEST)} is not an OPA bundle manifest of ${OPA_ENTRYPOINT}`,
+    );
+  }
+  const actual = sha256Hex(wasm);
+  if (actual !== manifest.wasmSha256) {
+    throw new OpaBundleIntegrityError(
+      `${join(dir, OPA_WASM_FILE)} has sha256 ${actual}, its manifest says ${manifest.wasmSha256}: refusing it`,
+    );
+  }
+  return { wasm, manifest: manifest as OpaBundleManifest };
+};
 
 /** `opa-` and 12 hex digits of the sha256 of the compiled policy. */
 export const opaPolicyVersionOf = (wasm: Uint8Array): string =>
@@ -103,6 +150,19 @@ export class OpaPolicyEngine implements PolicyEngine {
   /** Loads `policy.wasm` (the one in the bundle of `opa build -t wasm`). Throws if it cannot be used. */
   static async load(wasmPath: string, loader: OpaPolicyLoader = loadOpaWasmPolicy): Promise<OpaPolicyEngine> {
     return OpaPolicyEngine.fromWasm(await readFile(wasmPath), loader);
+  }
+
+  /**
+   * Loads a bundle folder (`policy.wasm` and `bundle.json`), refusing a wasm whose sha256 is not the
+   * one its manifest declares (OpaBundleIntegrityError). The policy version every decision records is
+   * derived from that digest.
+   */
+  static async loadBundle(
+    dir: string,
+    loader: OpaPolicyLoader = loadOpaWasmPolicy,
+  ): Promise<OpaPolicyEngine> {
+    const { wasm } = await readOpaBundle(dir);
+    return OpaPolicyEngine.fromWasm(wasm, loader);
   }
 
   static async fromWasm(

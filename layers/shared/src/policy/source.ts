@@ -17,6 +17,19 @@ import {
  * Where the policies live: `POLICY_DIR` (on Lambda, the policy layer's `/opt/policies/cedar`, so a
  * policy change ships without rebuilding any function), else the repository's `policies/cedar`.
  */
+/** The policy engines Conductor runs in-process. */
+export const POLICY_ENGINES = ['cedar', 'opa'] as const;
+export type PolicyEngineName = (typeof POLICY_ENGINES)[number];
+/**
+ * The engine used when none is chosen (`npm start -- --policy-engine`, CDK context `policyEngine`,
+ * POLICY_ENGINE): see the README's "Policy engines" for why this one.
+ */
+export const DEFAULT_POLICY_ENGINE: PolicyEngineName = 'cedar';
+
+/** The committed OPA bundle (`npm run opa:build` writes it from policies/rego). */
+export const defaultOpaBundleDir = (): string =>
+  process.env.POLICY_DIR ?? fileURLToPath(new URL('../../../../policies/opa', import.meta.url));
+
 export const defaultPolicyDir = (): string =>
   process.env.POLICY_DIR ?? fileURLToPath(new URL('../../../../policies/cedar', import.meta.url));
 

@@ -1,0 +1,101 @@
+# Unit tests of conductor.rego, run by `opa test policies/rego` (a unit test of the suite runs it;
+# CI installs opa). The shared decision table (policies/decisions.json) drives both engines case by
+# case; these pin the Rego's own building blocks: the Cedar semantics it re-implements.
+package conductor.authz_test
+
+import rego.v1
+
+import data.conductor.authz
+
+acme_operator := {"subject": "u-1", "tenantId": "acme", "roles": ["operator"]}
+
+request(principal, action, resource_tenant, mfa, granted) := {
+	"principal": principal,
+	"action": action,
+	"resource": {"tenantId": resource_tenant, "kind": "experts"},
+	"context": {"mfa": mfa, "grantedTenants": granted},
+}
+
+test_operator_routes_in_own_tenant if {
+	d := authz.decision with input as request(acme_operator, "router:route", "acme", false, [])
+	d.allow
+	d.reasons == ["operate-own-or-granted-tenant"]
+	d.obligations == []
+}
+
+test_other_tenant_without_grant_is_denied_with_request_approval if {
+	d := authz.decision with input as request(acme_operator, "router:route", "globex", false, [])
+	not d.allow
+	d.reasons == ["cross-tenant-needs-approved-grant"]
+	d.obligations == ["request_approval"]
+}
+
+test_a_live_grant_opens_the_other_tenant if {
+	d := authz.decision with input as request(acme_operator, "router:route", "globex", false, ["globex"])
+	d.allow
+}
+
+test_sensitive_action_needs_step_up if {
+	admin := {"subject": "u-2", "tenantId": "acme", "roles": ["tenant-admin"]}
+	without := authz.decision with input as request(admin, "router:config:update", "acme", false, [])
+	not without.allow
+	without.obligations == ["step_up"]
+	with_mfa := authz.decision with input as request(admin, "router:config:update", "acme", true, [])
+	with_mfa.allow
+}
+
+test_a_forbid_beats_every_permit if {
+	org_admin := {"subject": "u-3", "tenantId": "acme", "roles": ["org-admin"]}
+	d := authz.decision with input as request(org_admin, "policy:grants:approve", "acme", false, [])
+	not d.allow
+	d.reasons == ["sensitive-needs-step-up"]
+}
+
+test_a_viewer_reads_experts_masked if {
+	viewer := {"subject": "u-4", "tenantId": "acme", "roles": ["viewer"]}
+	d := authz.decision with input as request(viewer, "experts:get", "acme", false, [])
+	d.allow
+	d.masks == ["endpoint"]
+}
+
+test_viewer_and_operator_are_not_masked_together if {
+	both := {"subject": "u-5", "tenantId": "acme", "roles": ["viewer", "operator"]}
+	d := authz.decision with input as request(both, "experts:get", "acme", false, [])
+	d.allow
+	d.masks == []
+}
+
+test_restricted_expert_needs_an_admin_to_be_routed_to if {
+	restricted := {"tenantId": "acme", "kind": "experts", "classification": "restricted"}
+	operator := authz.decision with input as object.union(
+		request(acme_operator, "router:route-to", "acme", false, []),
+		{"resource": restricted},
+	)
+	not operator.allow
+	operator.reasons == ["restricted-experts-need-admin"]
+	admin := {"subject": "u-6", "tenantId": "acme", "roles": ["admin"]}
+	allowed := authz.decision with input as object.union(
+		request(admin, "router:route-to", "acme", false, []),
+		{"resource": restricted},
+	)
+	allowed.allow
+}
+
+test_an_undeclared_action_is_not_decided if {
+	d := authz.decision with input as request(acme_operator, "experts:purge", "acme", true, [])
+	not d.allow
+	d.error
+}
+
+test_an_action_group_is_not_an_action if {
+	d := authz.decision with input as request(acme_operator, "operate", "acme", true, [])
+	not d.allow
+	d.error
+}
+
+test_unknown_roles_grant_nothing if {
+	stranger := {"subject": "u-7", "tenantId": "acme", "roles": ["superuser"]}
+	d := authz.decision with input as request(stranger, "experts:list", "acme", false, [])
+	not d.allow
+	d.reasons == []
+}
