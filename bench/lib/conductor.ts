@@ -1,4 +1,5 @@
 import { rateFamiliesOf } from '#shared/pillar.js';
+import type { PolicyEngineName } from '#shared/policy/source.js';
 import { PILLARS } from '../../functions/catalog.js';
 import { startConductor } from '../../infra/local/runtime.js';
 
@@ -15,8 +16,9 @@ export const BENCH_THROTTLE = { rateLimit: 10_000_000, burstLimit: 10_000_000 };
 export const BENCH_TENANT_LIMIT = 1_000_000_000;
 
 /** The embedded runtime as every benchmark server runs it: in memory, on a free port, limits out of the way. */
-export const startBenchConductor = () =>
+export const startBenchConductor = (options: { policyEngine?: PolicyEngineName } = {}) =>
   startConductor({
+    ...options,
     memory: true,
     port: 0,
     throttle: BENCH_THROTTLE,

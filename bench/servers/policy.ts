@@ -8,7 +8,11 @@ import { serveUntilStopped } from '../lib/probe.js';
  */
 const TENANTS = Number(process.env.BENCH_TENANTS ?? 10);
 
-const conductor = await startBenchConductor();
+// BENCH_POLICY_ENGINE: the engine the runtime decides with (cedar or opa).
+const engine = process.env.BENCH_POLICY_ENGINE;
+const conductor = await startBenchConductor(
+  engine === 'opa' || engine === 'cedar' ? { policyEngine: engine } : {},
+);
 const tokens: Record<string, string> = {};
 for (let i = 0; i < TENANTS; i += 1) {
   const tenant = `tenant-${i}`;

@@ -167,12 +167,18 @@ export const buildOpaWasm = (regoDir: string, outDir: string, options: BuildOpti
   const bundle = join(outDir, 'bundle.tar.gz');
   try {
     // The policy's own files only: the `_test.rego` unit tests are not part of what ships.
-    const sources = regoSourceFiles(regoDir).map((file) => join(regoDir, file));
-    execFileSync(opa, ['build', '-t', 'wasm', '-e', OPA_ENTRYPOINT, ...sources, '-o', bundle], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      encoding: 'utf8',
-      timeout: 120_000,
-    });
+    // Relative names from the Rego folder: opa writes source paths into the wasm, so an absolute
+    // path would make the bundle depend on where the repository is checked out.
+    execFileSync(
+      opa,
+      ['build', '-t', 'wasm', '-e', OPA_ENTRYPOINT, ...regoSourceFiles(regoDir), '-o', resolve(bundle)],
+      {
+        cwd: regoDir,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        encoding: 'utf8',
+        timeout: 120_000,
+      },
+    );
   } catch (error) {
     const { stderr, stdout } = error as { stderr?: unknown; stdout?: unknown };
     const output = [stderr, stdout].filter((s): s is string => typeof s === 'string' && s.trim() !== '');
