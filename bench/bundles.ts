@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { type BuildOptions, build, type Metafile } from 'esbuild';
 import { functionsOf, queuesOf, tablesOf } from '#shared/pillar.js';
+import { DEFAULT_POLICY_ENGINE } from '#shared/policy/source.js';
 import { PILLARS } from '../functions/catalog.js';
 import {
   ESM_REQUIRE_BANNER,
@@ -96,16 +97,17 @@ type Variant = keyof typeof VARIANTS;
 /**
  * Environment a handler needs to build its clients at import (every table and queue variable);
  * no network call happens then. NODE_PATH and POLICY_DIR stand in for the policy layer
- * (/opt/nodejs/node_modules, /opt/policies/cedar): Cedar, loaded with `createRequire`, and the
- * policies load at import as on AWS, so their cost is in the timings.
+ * (/opt/nodejs/node_modules, /opt/policies/<engine>): the default engine (OPA's wasm runtime, or
+ * Cedar), loaded with `createRequire`, and its policies load at import as on AWS, so their cost is
+ * in the timings.
  * The runtime's SDK is stood in for by links to this repository's `@aws-sdk` and `@smithy` folders
  * beside the bundles (ESM imports ignore NODE_PATH), and nothing else: any other bare import fails.
  */
 const HANDLER_ENV: NodeJS.ProcessEnv = {
   PATH: process.env.PATH ?? '/usr/bin:/bin',
   NODE_PATH: join(REPO_ROOT, 'node_modules'),
-  // The policy layer's /opt/policies/cedar (the API stack sets POLICY_DIR to it on every function):
-  // main() stages it as PolicyLayer does, validated manifest included, and sets POLICY_DIR.
+  // The policy layer's /opt/policies/<default engine> (the API stack sets POLICY_DIR to it on every
+  // function): main() stages it as PolicyLayer does and sets POLICY_DIR.
   ...Object.fromEntries(TABLES.map((table) => [table.envVar, 'bench'])),
   ...Object.fromEntries(
     QUEUES.map((queue) => [
@@ -245,10 +247,13 @@ const main = async () => {
   const outRoot = mkdtempSync(join(tmpdir(), 'conductor-bench-bundles-'));
   try {
     mkdirSync(join(outRoot, 'node_modules'));
-    const policyDir = join(outRoot, 'policies', 'cedar');
-    cpSync(join(REPO_ROOT, 'policies', 'cedar'), policyDir, { recursive: true });
-    writeValidatedManifest(policyDir);
-    HANDLER_ENV.POLICY_DIR = policyDir;
+    // The layer's tree as PolicyLayer stages it: the Cedar files (validated manifest included) and,
+    // beside them, the OPA bundle; POLICY_DIR names the default engine's, as the API stack does.
+    const cedarDir = join(outRoot, 'policies', 'cedar');
+    cpSync(join(REPO_ROOT, 'policies', 'cedar'), cedarDir, { recursive: true });
+    writeValidatedManifest(cedarDir);
+    cpSync(join(REPO_ROOT, 'policies', 'opa'), join(outRoot, 'policies', 'opa'), { recursive: true });
+    HANDLER_ENV.POLICY_DIR = join(outRoot, 'policies', DEFAULT_POLICY_ENGINE);
     for (const scope of RUNTIME_SDK_SCOPES)
       symlinkSync(join(REPO_ROOT, 'node_modules', scope), join(outRoot, 'node_modules', scope), 'dir');
 

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_POLICY_ENGINE } from '#shared/policy/source.js';
 import { expectUniformError, type Harness, startHarness } from './harness.js';
 
 let h: Harness;
@@ -411,7 +412,7 @@ describe('what a route may route to: health and policy', () => {
       token: viewer,
     });
     expect(rationale.json.removed).toEqual([{ expertId: restricted, reason: 'policy' }]);
-    expect(rationale.json.policyVersion).toMatch(/^cedar-[0-9a-f]{12}$/);
+    expect(rationale.json.policyVersion).toMatch(new RegExp(`^${DEFAULT_POLICY_ENGINE}-[0-9a-f]{12}$`));
     expectUniformError(onlyRestricted, 422, 'no_candidates');
     expect(onlyRestricted.json.details.removed).toEqual([{ expertId: restricted, reason: 'policy' }]);
     expect(byAdmin.status, byAdmin.text).toBe(200);

@@ -497,7 +497,7 @@ describe('ConductorApiStack', () => {
   });
 
   describe('the policy layer', () => {
-    it('attaches the Cedar policy layer and its directory to every function with token routes', () => {
+    it('attaches the policy layer and the default engine (OPA) with its directory to every function with token routes', () => {
       const layers = synth.apiTemplate.findResources('AWS::Lambda::LayerVersion');
       expect(Object.keys(layers)).toHaveLength(1);
       const [layerId] = Object.keys(layers);
@@ -507,7 +507,8 @@ describe('ConductorApiStack', () => {
           Environment: { Variables: Record<string, unknown> };
           Layers?: unknown[];
         };
-        expect(fn.Environment.Variables.POLICY_DIR).toBe(enforces ? '/opt/policies/cedar' : undefined);
+        expect(fn.Environment.Variables.POLICY_DIR).toBe(enforces ? '/opt/policies/opa' : undefined);
+        expect(fn.Environment.Variables.POLICY_ENGINE).toBe(enforces ? 'opa' : undefined);
         expect(fn.Layers ?? []).toEqual(enforces ? [{ Ref: layerId }] : []);
       }
     });

@@ -18,7 +18,7 @@ import {
   tablesOf,
 } from '#shared/pillar.js';
 import { policyVersionOf } from '#shared/policy/cedar.js';
-import { readPolicySources, readValidatedManifest } from '#shared/policy/source.js';
+import { DEFAULT_POLICY_ENGINE, readPolicySources, readValidatedManifest } from '#shared/policy/source.js';
 import { authorizeRoutes } from '../../../functions/authorize/contract.js';
 import { authorizePillar } from '../../../functions/authorize/pillar.js';
 import { PILLARS } from '../../../functions/catalog.js';
@@ -90,7 +90,7 @@ describe('Conductor app, bundled for real', () => {
     });
   }
 
-  it('imports every bundle with the AWS SDK and Cedar reachable only through NODE_PATH, as on Lambda', () => {
+  it('imports every bundle with the AWS SDK and the policy engines reachable only through NODE_PATH, as on Lambda', () => {
     // The bundles are copied where no node_modules folder is above them (the test's TMPDIR is inside
     // the project), so an ES import of the SDK would fail: ES modules ignore NODE_PATH. On Lambda the
     // runtime's SDK (/var/runtime/node_modules) and the layer's Cedar (/opt/nodejs/node_modules) are
@@ -103,7 +103,8 @@ describe('Conductor app, bundled for real', () => {
         PATH: process.env.PATH,
         NODE_NO_WARNINGS: '1',
         NODE_PATH: join(REPO_ROOT, 'node_modules'),
-        POLICY_DIR: join(REPO_ROOT, 'policies', 'cedar'),
+        // The default engine's bundle, as the policy layer puts it at /opt/policies/<engine>.
+        POLICY_DIR: join(REPO_ROOT, 'policies', DEFAULT_POLICY_ENGINE),
         AWS_REGION: 'us-east-1',
         AWS_ACCESS_KEY_ID: 'x',
         AWS_SECRET_ACCESS_KEY: 'x',
@@ -527,7 +528,7 @@ describe('A new pillar', () => {
     const variables = variablesIn(api, ledgerFunctionId());
     expect(variables.LEDGER_TABLE_NAME).toEqual(importOf(table, 'Ref'));
     expect(variables.POLICY_TABLE_NAME).toEqual(importOf(synth.stateful.table('policy'), 'Ref'));
-    expect(variables.POLICY_DIR).toBe('/opt/policies/cedar');
+    expect(variables.POLICY_DIR).toBe('/opt/policies/opa');
   });
 
   it('becomes its queue and DLQ with their alarms, consumed by its function through an event source mapping', () => {

@@ -194,7 +194,8 @@ interface Variant {
 
 const VARIANTS: readonly Variant[] = [
   { name: 'default props', props: {}, expects: () => true },
-  { name: "policyEngine 'cedar' (the default)", props: { policyEngine: 'cedar' }, expects: () => true },
+  { name: "policyEngine 'cedar'", props: { policyEngine: 'cedar' }, expects: () => true },
+  { name: "policyEngine 'opa' (the default)", props: { policyEngine: 'opa' }, expects: () => true },
   {
     name: 'an OIDC issuer instead of Cognito',
     props: { oidc: { issuer: 'https://issuer.example.com', audience: ['conductor'] } },

@@ -24,7 +24,7 @@ export type PolicyEngineName = (typeof POLICY_ENGINES)[number];
  * The engine used when none is chosen (`npm start -- --policy-engine`, CDK context `policyEngine`,
  * POLICY_ENGINE): see the README's "Policy engines" for why this one.
  */
-export const DEFAULT_POLICY_ENGINE: PolicyEngineName = 'cedar';
+export const DEFAULT_POLICY_ENGINE: PolicyEngineName = 'opa';
 
 /** The committed OPA bundle (`npm run opa:build` writes it from policies/rego). */
 export const defaultOpaBundleDir = (): string =>

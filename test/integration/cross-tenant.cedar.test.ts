@@ -1,0 +1,6 @@
+/**
+ * The cross-tenant suite (./cross-tenant.test.ts, which runs on the default engine, OPA) with Cedar as the
+ * running policy engine: the same requests, the same expected answers, case for case.
+ */
+process.env.CONDUCTOR_TEST_POLICY_ENGINE = 'cedar';
+await import('./cross-tenant.test.js');
