@@ -1,6 +1,7 @@
 import type { PillarManifest } from '#shared/pillar.js';
 import { authorizePillar } from './authorize/pillar.js';
 import { metaPillar } from './meta/pillar.js';
+import { opsPillar } from './ops/pillar.js';
 import { routerPillar } from './router/pillar.js';
 import { schedulerPillar } from './scheduler/pillar.js';
 
@@ -13,4 +14,5 @@ export const PILLARS: readonly PillarManifest[] = [
   routerPillar,
   authorizePillar,
   schedulerPillar,
+  opsPillar,
 ];

@@ -2,20 +2,40 @@ import * as z from 'zod';
 import type { RouteSpec } from '#shared/http/http.js';
 import { NUMERIC_TRANSFORMS } from './src/domain/bandits/context-encoder.js';
 import { EXPERT_TYPES } from './src/domain/experts.js';
-import { DEFAULT_REWARD_MAPPING, NAMED_SIGNAL_RULES, REWARD_SIGNALS } from './src/domain/reward-mapping.js';
+import {
+  DEFAULT_REWARD_MAPPING,
+  MIN_REWARD_MAGNITUDE,
+  NAMED_SIGNAL_RULES,
+  REWARD_SIGNALS,
+  rewardValueProblem,
+  SIGNAL_RANGES,
+} from './src/domain/reward-mapping.js';
+import { REJECTION_REASONS } from './src/domain/reward-rejections.js';
 import { ROUTER_STRATEGIES, THOMPSON_LIKELIHOODS } from './src/domain/router-config.js';
 
 /**
  * The router pillar's HTTP contract. This module is pure data and schemas: the CDK app, the embedded
  * runtime and the OpenAPI document read it; the handler binds it to the domain.
  */
-const metadataValue = z.union([z.string().max(1024), z.number().refine(Number.isFinite), z.boolean()]);
+/**
+ * A number the router table can hold: DynamoDB's document client refuses magnitudes above
+ * Number.MAX_SAFE_INTEGER, and DynamoDB those below 1e-130 (a 500 after the write, not a 400 before).
+ */
+const storableNumber = z
+  .number()
+  .refine(Number.isFinite, 'must be a finite number')
+  .refine(
+    (v) => v === 0 || (Math.abs(v) >= MIN_REWARD_MAGNITUDE && Math.abs(v) <= Number.MAX_SAFE_INTEGER),
+    `must be 0 or between ${MIN_REWARD_MAGNITUDE} and ${Number.MAX_SAFE_INTEGER} in magnitude`,
+  );
+
+const metadataValue = z.union([z.string().max(1024), storableNumber, z.boolean()]);
 
 export const expertInputSchema = z
   .strictObject({
     name: z.string().trim().min(1).max(100),
     type: z.enum(EXPERT_TYPES),
-    costPerCallUsd: z.number().min(0).max(1000),
+    costPerCallUsd: storableNumber.min(0).max(1000),
     endpoint: z.url({ protocol: /^https?$/ }).max(2048),
     metadata: z
       .record(z.string().min(1).max(64), metadataValue)
@@ -77,6 +97,7 @@ export const createExpert = {
   auth: 'jwt',
   minRole: 'admin',
   action: 'experts:create',
+  etag: true,
   body: expertInputSchema,
   success: { status: 201, description: 'The created expert', schema: expertSchema },
   errors: [400, 413, 415, 422],
@@ -107,6 +128,7 @@ export const getExpert = {
   auth: 'jwt',
   minRole: 'viewer',
   action: 'experts:get',
+  etag: true,
   params: expertParams,
   success: { status: 200, description: 'The expert', schema: expertSchema },
   errors: [400, 404],
@@ -122,6 +144,8 @@ export const updateExpert = {
   auth: 'jwt',
   minRole: 'admin',
   action: 'experts:update',
+  ifMatch: true,
+  etag: true,
   params: expertParams,
   body: expertInputSchema,
   success: { status: 200, description: 'The updated expert', schema: expertSchema },
@@ -155,6 +179,8 @@ export const setExpertHealth = {
   auth: 'jwt',
   minRole: 'operator',
   action: 'experts:health:set',
+  ifMatch: true,
+  etag: true,
   params: expertParams,
   body: expertHealthInputSchema,
   success: { status: 200, description: 'The expert with its new health mark', schema: expertSchema },
@@ -171,6 +197,7 @@ export const deleteExpert = {
   auth: 'jwt',
   minRole: 'admin',
   action: 'experts:delete',
+  ifMatch: true,
   params: expertParams,
   success: { status: 204, description: 'Deleted' },
   errors: [400, 404, 409],
@@ -280,7 +307,7 @@ const rationaleParams = z.strictObject({
   rationaleId: z.string().regex(/^rat_[A-Za-z0-9_-]{1,200}$/, 'not a rationale id'),
 });
 
-const threshold = finiteNumber;
+const threshold = storableNumber;
 const signalRuleSchema = z
   .union([
     z.enum(NAMED_SIGNAL_RULES),
@@ -306,8 +333,8 @@ const numericFeatureSchema = z
   .strictObject({
     key: contextKey,
     transform: z.enum(NUMERIC_TRANSFORMS).optional(),
-    mean: finiteNumber.optional(),
-    std: finiteNumber.refine((v) => v > 0, 'must be > 0').optional(),
+    mean: storableNumber.optional(),
+    std: storableNumber.refine((v) => v > 0, 'must be > 0').optional(),
   })
   .meta({
     id: 'NumericFeature',
@@ -323,7 +350,7 @@ export const routerConfigInputSchema = z
     likelihood: z.enum(THOMPSON_LIKELIHOODS).default('bernoulli'),
     dimension: z.int().min(8).max(256).default(32),
     numericFeatures: z.array(numericFeatureSchema).max(64).default([]),
-    clip: finiteNumber.refine((v) => v > 0, 'must be > 0').default(5),
+    clip: storableNumber.refine((v) => v > 0, 'must be > 0').default(5),
     rewardMapping: rewardMappingInputSchema.default({}),
     explorationCap: z.number().min(0).max(1).default(1).meta({
       description:
@@ -414,6 +441,7 @@ export const getRationale = {
 } as const satisfies RouteSpec;
 
 export const getRouterConfig = {
+  etag: true,
   operationId: 'getRouterConfig',
   rateFamily: 'router.read',
   method: 'GET',
@@ -442,6 +470,8 @@ export const getRouterConfigHistory = {
 } as const satisfies RouteSpec;
 
 export const updateRouterConfig = {
+  ifMatch: true,
+  etag: true,
   operationId: 'updateRouterConfig',
   rateFamily: 'router.admin',
   method: 'PUT',
@@ -457,14 +487,24 @@ export const updateRouterConfig = {
   errors: [400, 409, 413, 415, 422],
 } as const satisfies RouteSpec;
 
+const signalRanges = Object.entries(SIGNAL_RANGES)
+  .map(([signal, range]) => `${signal} ${range.min}..${range.max}`)
+  .join(', ');
+
 export const rewardRequestSchema = z
   .strictObject({
     taskId: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, '1 to 128 of A-Z a-z 0-9 . _ : -'),
     /** Accepted like route's; must name the tenant the request acts in. */
     tenantId: z.string().optional(),
     signal: z.enum(REWARD_SIGNALS),
-    value: finiteNumber,
+    value: finiteNumber.meta({
+      description: `Within the signal's range (${signalRanges}); 0 or at least ${MIN_REWARD_MAGNITUDE} in magnitude.`,
+    }),
     ts: z.iso.datetime({ offset: true }).optional(),
+  })
+  .superRefine((body, ctx) => {
+    const problem = rewardValueProblem(body.signal, body.value);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['value'], message: problem, input: body.value });
   })
   .meta({
     id: 'RewardRequest',
@@ -482,7 +522,7 @@ export const postReward = {
   method: 'POST',
   path: '/router/reward',
   summary:
-    'Report a reward signal for a routed task (queued; an unknown task is recorded as rejected by the consumer)',
+    'Report a reward signal for a routed task (queued; a value outside its signal’s range is a 400; an unknown task is recorded as rejected, see GET /router/rewards/rejected)',
   tag: 'router',
   auth: 'jwt',
   minRole: 'operator',
@@ -491,6 +531,47 @@ export const postReward = {
   maxBodyBytes: 4 * 1024,
   success: { status: 202, description: 'Accepted by the rewards queue', schema: rewardAcceptedSchema },
   errors: [400, 413, 415],
+} as const satisfies RouteSpec;
+
+export const rejectedRewardSchema = z
+  .object({
+    taskId: z.string(),
+    signal: z.enum(REWARD_SIGNALS),
+    value: z.number().optional().meta({ description: 'The value sent (reason `unknown_task`).' }),
+    valueText: z
+      .string()
+      .optional()
+      .meta({ description: 'The value sent, as text (reason `value_out_of_range`).' }),
+    reason: z.enum(REJECTION_REASONS).meta({
+      description:
+        '`unknown_task`: no decision for the task in this tenant (never routed, another tenant’s, older than 30 days, or sent before its decision: send it again once routed). `value_out_of_range`: the value is outside its signal’s range.',
+    }),
+    detail: z.string().optional(),
+    ts: z.string(),
+    receivedAt: z.string(),
+    rejectedAt: z.string(),
+    traceId: z.string(),
+  })
+  .meta({ id: 'RejectedReward', description: 'A reward the router did not learn from, and why.' });
+
+export const rejectedRewardPageSchema = z
+  .object({ items: z.array(rejectedRewardSchema), nextCursor: z.string().optional() })
+  .meta({ id: 'RejectedRewardPage' });
+
+export const listRejectedRewards = {
+  operationId: 'listRejectedRewards',
+  rateFamily: 'router.read',
+  method: 'GET',
+  path: '/router/rewards/rejected',
+  summary:
+    'List the rewards of the caller’s tenant that were not learnt from, with the reason (kept 30 days), a page at a time',
+  tag: 'router',
+  auth: 'jwt',
+  minRole: 'admin',
+  action: 'router:rewards:rejected:list',
+  query: listExpertsQuery,
+  success: { status: 200, description: 'A page of rejected rewards', schema: rejectedRewardPageSchema },
+  errors: [400],
 } as const satisfies RouteSpec;
 
 export const routerRoutes = [
@@ -502,6 +583,7 @@ export const routerRoutes = [
   deleteExpert,
   routeTask,
   postReward,
+  listRejectedRewards,
   getRationale,
   getRouterConfig,
   getRouterConfigHistory,

@@ -2,14 +2,17 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { LocalEventBus } from './bus.js';
 import { EventBridgeError } from './eventbridge-error.js';
-import { type LocalQueue, QueueError } from './queue.js';
+import { MessageMoveTasks } from './message-moves.js';
+import { type LocalQueue, md5OfMessageAttributes, QueueError } from './queue.js';
 
 /**
  * A loopback endpoint that speaks the AWS JSON protocols of the two local stand-ins, so handlers
  * use the real SDK clients (`EventBridgeClient`, `SQSClient`) with only an endpoint override:
  * - EventBridge (JSON 1.1, `X-Amz-Target: AWSEvents.PutEvents`) -> LocalEventBus.putEvents
  * - SQS (JSON 1.0, `X-Amz-Target: AmazonSQS.*`): SendMessage, SendMessageBatch, GetQueueUrl,
- *   GetQueueAttributes -> LocalQueue. Receiving is the event source mapping's job, not the SDK's.
+ *   GetQueueAttributes, ReceiveMessage, DeleteMessage, ChangeMessageVisibility -> LocalQueue (the
+ *   event source mappings receive in-process; the SDK receives to inspect a DLQ), and the DLQ redrive
+ *   API: StartMessageMoveTask, ListMessageMoveTasks, CancelMessageMoveTask (./message-moves.ts).
  * No signature is checked: the endpoint listens on 127.0.0.1 only.
  */
 export interface AwsEndpointOptions {
@@ -65,8 +68,19 @@ const stringAttributes = (raw: StringAttributes): Record<string, string> | undef
   return out;
 };
 
+const namesOf = (value: unknown): string[] =>
+  Array.isArray(value) ? value.filter((name): name is string => typeof name === 'string') : [];
+
+const receiptHandleOf = (body: Record<string, unknown>): string => {
+  if (typeof body.ReceiptHandle !== 'string' || body.ReceiptHandle === '') {
+    throw new ProtocolError('MissingParameter', 'The request must contain the parameter ReceiptHandle.');
+  }
+  return body.ReceiptHandle;
+};
+
 export const startAwsEndpoint = async (options: AwsEndpointOptions): Promise<RunningAwsEndpoint> => {
   let base = '';
+  const moves = new MessageMoveTasks(options.queues);
   const queueUrl = (name: string) => `${base}/000000000000/${name}`;
   const queueFrom = (body: Record<string, unknown>): LocalQueue => {
     const url = typeof body.QueueUrl === 'string' ? body.QueueUrl : '';
@@ -135,15 +149,104 @@ export const startAwsEndpoint = async (options: AwsEndpointOptions): Promise<Run
         };
       }
       case 'GetQueueAttributes': {
-        const depth = queueFrom(body).depth();
+        const queue = queueFrom(body);
+        const depth = queue.depth();
         return {
           Attributes: {
+            QueueArn: queue.arn,
+            VisibilityTimeout: String(queue.visibilityTimeoutSeconds),
             ApproximateNumberOfMessages: String(depth.visible),
             ApproximateNumberOfMessagesNotVisible: String(depth.inFlight),
             ApproximateNumberOfMessagesDelayed: String(depth.delayed),
+            ...(queue.deadLetterQueue
+              ? {
+                  RedrivePolicy: JSON.stringify({
+                    deadLetterTargetArn: queue.deadLetterQueue.arn,
+                    maxReceiveCount: queue.maxReceiveCount,
+                  }),
+                }
+              : {}),
           },
         };
       }
+      case 'ReceiveMessage': {
+        const queue = queueFrom(body);
+        const max = body.MaxNumberOfMessages === undefined ? 1 : Number(body.MaxNumberOfMessages);
+        const visibility = body.VisibilityTimeout;
+        if (visibility !== undefined && typeof visibility !== 'number') {
+          throw new ProtocolError('InvalidParameterValue', 'VisibilityTimeout must be a number.');
+        }
+        const records = queue.receive(max, {
+          ...(visibility !== undefined ? { visibilityTimeoutSeconds: visibility } : {}),
+        });
+        const wanted = new Set([
+          ...namesOf(body.AttributeNames),
+          ...namesOf(body.MessageSystemAttributeNames),
+        ]);
+        const wantedMessageAttributes = new Set(namesOf(body.MessageAttributeNames));
+        return {
+          Messages: records.map((record) => {
+            const attributes = Object.fromEntries(
+              Object.entries(record.attributes).filter(
+                ([name, value]) => value !== undefined && (wanted.has('All') || wanted.has(name)),
+              ),
+            );
+            const messageAttributes = Object.fromEntries(
+              Object.entries(record.messageAttributes)
+                .filter(
+                  ([name]) =>
+                    wantedMessageAttributes.has('All') ||
+                    wantedMessageAttributes.has('.*') ||
+                    wantedMessageAttributes.has(name),
+                )
+                .map(([name, value]) => [name, { DataType: 'String', StringValue: value.stringValue }]),
+            );
+            const withAttributes = Object.keys(messageAttributes).length > 0;
+            return {
+              MessageId: record.messageId,
+              ReceiptHandle: record.receiptHandle,
+              MD5OfBody: record.md5OfBody,
+              Body: record.body,
+              ...(Object.keys(attributes).length > 0 ? { Attributes: attributes } : {}),
+              ...(withAttributes
+                ? {
+                    MessageAttributes: messageAttributes,
+                    MD5OfMessageAttributes: md5OfMessageAttributes(
+                      Object.fromEntries(
+                        Object.entries(messageAttributes).map(([name, value]) => [
+                          name,
+                          value.StringValue ?? '',
+                        ]),
+                      ),
+                    ),
+                  }
+                : {}),
+            };
+          }),
+        };
+      }
+      case 'DeleteMessage': {
+        const queue = queueFrom(body);
+        queue.delete(receiptHandleOf(body));
+        return {};
+      }
+      case 'ChangeMessageVisibility': {
+        const queue = queueFrom(body);
+        if (typeof body.VisibilityTimeout !== 'number') {
+          throw new ProtocolError(
+            'MissingParameter',
+            'The request must contain the parameter VisibilityTimeout.',
+          );
+        }
+        queue.changeVisibility(receiptHandleOf(body), body.VisibilityTimeout);
+        return {};
+      }
+      case 'StartMessageMoveTask':
+        return moves.start(body);
+      case 'ListMessageMoveTasks':
+        return moves.list(body);
+      case 'CancelMessageMoveTask':
+        return moves.cancel(body);
       default:
         throw new ProtocolError(
           'UnsupportedOperation',

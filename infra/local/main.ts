@@ -2,8 +2,6 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_POLICY_ENGINE, POLICY_ENGINES, type PolicyEngineName } from '#shared/policy/source.js';
-import { seedDemoData } from './demo.js';
-import { startConductor } from './runtime.js';
 
 /** `npm start`: run Conductor on this machine with demo data and print how to call it. */
 const { values } = parseArgs({
@@ -16,6 +14,7 @@ const { values } = parseArgs({
     'no-seed': { type: 'boolean', default: false },
     verbose: { type: 'boolean', default: false },
     'policy-engine': { type: 'string', default: process.env.POLICY_ENGINE ?? DEFAULT_POLICY_ENGINE },
+    'max-in-flight': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -28,6 +27,7 @@ if (values.help) {
   --memory                    keep nothing on disk
   --allow-private-endpoints   let experts point at private/loopback addresses (development only)
   --no-seed                   do not create the demo experts
+  --max-in-flight <n>         requests served at once before 503 overloaded (default 32)
   --policy-engine <engine>    cedar or opa (default ${DEFAULT_POLICY_ENGINE}; OPA runs the committed bundle policies/opa)
   --verbose                   log every request and handler logs at INFO`);
   process.exit(0);
@@ -45,6 +45,20 @@ if (!(POLICY_ENGINES as readonly string[]).includes(policyEngine)) {
   process.exit(2);
 }
 
+const maxInFlight = values['max-in-flight'] === undefined ? undefined : Number(values['max-in-flight']);
+if (maxInFlight !== undefined && (!Number.isInteger(maxInFlight) || maxInFlight < 1)) {
+  console.error(`--max-in-flight must be a positive integer, got '${values['max-in-flight']}'`);
+  process.exit(2);
+}
+
+// Said before anything slow (loading the functions, opening the data): a newcomer sees it began.
+console.log(
+  `Starting Conductor (embedded runtime, port ${port === 0 ? 'any free one' : port}, ${values.memory ? 'in memory' : `data in ${values['data-dir']}`}, policies ${policyEngine})...`,
+);
+// Imported here, not at the top, so that the line above is printed at once.
+const { startConductor } = await import('./runtime.js');
+const { seedDemoData } = await import('./demo.js');
+
 const conductor = await startConductor({
   port,
   policyEngine: policyEngine as PolicyEngineName,
@@ -52,6 +66,7 @@ const conductor = await startConductor({
   dataDir: values['data-dir'],
   memory: values.memory,
   allowPrivateEndpoints: values['allow-private-endpoints'],
+  ...(maxInFlight === undefined ? {} : { maxInFlight }),
   logLevel: values.verbose ? 'INFO' : 'WARN',
   ...(values.verbose
     ? { logRequest: (line) => console.log(`${line.method} ${line.path} -> ${line.status} (${line.ms} ms)`) }
@@ -65,7 +80,11 @@ const tokens = await conductor.issuer.demoTokens();
 const seeded = values['no-seed'] ? [] : await seedDemoData(conductor.apiUrl, tokens);
 const envName = (label: string) => `${label.replace(/-/g, '_').toUpperCase()}_TOKEN`;
 const exports = tokens.map((t) => `export ${envName(t.label)}='${t.token}'`).join('\n');
-if (conductor.dataDir) writeFileSync(join(conductor.dataDir, 'tokens.env'), `${exports}\n`, { mode: 0o600 });
+// API is the URL actually served (with --port 0 or $PORT too), so `source tokens.env` is all it takes.
+if (conductor.dataDir)
+  writeFileSync(join(conductor.dataDir, 'tokens.env'), `export API='${conductor.apiUrl}'\n${exports}\n`, {
+    mode: 0o600,
+  });
 
 const api = conductor.apiUrl;
 /** acme's experts (seeded now or on an earlier start), as route candidates for the printed example. */
@@ -92,7 +111,7 @@ Conductor is running (embedded runtime, ${conductor.dataDir ? `data in ${conduct
   Issuer     ${conductor.issuer.issuer}
 ${seeded.length > 0 ? `  Demo data  ${seeded.join(', ')}\n` : ''}
 Demo tokens (valid 12 h; tenants acme and globex; roles viewer, operator, tenant-admin; one org-admin).
-${conductor.dataDir ? `They are also in ${join(conductor.dataDir, 'tokens.env')}:  source ${join(conductor.dataDir, 'tokens.env')}\n` : ''}
+${conductor.dataDir ? `They are also in ${join(conductor.dataDir, 'tokens.env')}, with API:  source ${join(conductor.dataDir, 'tokens.env')}\n` : ''}
 ${exports}
 
 Try it:

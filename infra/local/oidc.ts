@@ -1,4 +1,6 @@
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
 import {
   createLocalJWKSet,
@@ -11,6 +13,7 @@ import {
   jwtVerify,
   SignJWT,
 } from 'jose';
+import { MACHINE_ROLES, type MachineClient, type MachineRole, machineScope } from '#shared/http/claims.js';
 import type { Role } from '#shared/ports/identity.js';
 
 /**
@@ -21,6 +24,95 @@ import type { Role } from '#shared/ports/identity.js';
  */
 export const LOCAL_AUDIENCE = 'conductor';
 const KID = 'conductor-local-1';
+
+/** Where the local issuer takes client-credentials requests, as Cognito's `/oauth2/token`. */
+export const TOKEN_PATH = '/local-oidc/oauth2/token';
+/** Cognito's lifetime for the machine clients the CDK app creates (1 hour). */
+const MACHINE_TOKEN_SECONDS = 3600;
+
+/** A service registered with the local issuer: a client id and secret, bound to a tenant and roles. */
+export interface LocalMachineClient extends MachineClient {
+  readonly clientSecret: string;
+}
+
+/** The binding the kernel reads (CONDUCTOR_MACHINE_CLIENTS): the client without its secret. */
+export const bindingOf = ({ clientId, tenant, roles }: LocalMachineClient): MachineClient => ({
+  clientId,
+  tenant,
+  roles,
+});
+
+/**
+ * The demo services: one per demo tenant, an operator. Read from `file` if it exists, else created
+ * with fresh secrets and written there (mode 600), so a restart keeps them; in memory if undefined.
+ */
+export const loadMachineClients = (file?: string): LocalMachineClient[] => {
+  if (file && existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as LocalMachineClient[];
+  const clients = ['acme', 'globex'].map((tenant) => ({
+    clientId: `${tenant}-service`,
+    clientSecret: randomBytes(32).toString('base64url'),
+    tenant,
+    roles: ['viewer', 'operator'] satisfies MachineRole[],
+  }));
+  if (file) {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, JSON.stringify(clients, null, 2), { mode: 0o600 });
+  }
+  return clients;
+};
+
+/** An OAuth token endpoint answer (RFC 6749 §5): the token, or an error code. */
+export interface TokenReply {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export interface ClientCredentialsRequest {
+  /** The form fields of the request body (`grant_type`, `scope`, and `client_id`/`client_secret` for client_secret_post). */
+  readonly form: URLSearchParams;
+  /** The Authorization header, for client_secret_basic. */
+  readonly authorization?: string;
+}
+
+const tokenError = (status: number, error: string, description: string): TokenReply => ({
+  status,
+  body: { error, error_description: description },
+  ...(status === 401 ? { headers: { 'www-authenticate': 'Basic realm="local-oidc"' } } : {}),
+});
+
+const sameSecret = (given: string, expected: string): boolean =>
+  timingSafeEqual(
+    createHash('sha256').update(given).digest(),
+    createHash('sha256').update(expected).digest(),
+  );
+
+/** The client id and secret of a request: HTTP Basic or form fields, not both (RFC 6749 §2.3.1). */
+const credentialsOf = (
+  request: ClientCredentialsRequest,
+): { id: string; secret: string } | { error: TokenReply } | undefined => {
+  const basic = /^Basic\s+(\S+)$/i.exec(request.authorization ?? '')?.[1];
+  const formId = request.form.get('client_id');
+  const formSecret = request.form.get('client_secret');
+  if (basic !== undefined) {
+    if (formSecret !== null) {
+      return { error: tokenError(400, 'invalid_request', 'Use one client authentication method.') };
+    }
+    const decoded = Buffer.from(basic, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (colon < 0) return undefined;
+    try {
+      return {
+        id: decodeURIComponent(decoded.slice(0, colon)),
+        secret: decodeURIComponent(decoded.slice(colon + 1)),
+      };
+    } catch {
+      return undefined;
+    }
+  }
+  if (formId !== null && formSecret !== null) return { id: formId, secret: formSecret };
+  return undefined;
+};
 
 export interface DemoToken {
   readonly label: string;
@@ -47,10 +139,19 @@ export class LocalIssuer {
     readonly issuer: string,
     private readonly privateKey: Awaited<ReturnType<typeof importJWK>>,
     readonly jwks: JSONWebKeySet,
+    /** The services it issues client-credentials tokens to. */
+    readonly machineClients: readonly LocalMachineClient[],
   ) {}
 
-  /** Loads the key pair from `keyFile` (creating it on first start) or keeps it in memory if undefined. */
-  static async create(issuer: string, keyFile?: string): Promise<LocalIssuer> {
+  /**
+   * Loads the key pair from `keyFile` (creating it on first start) or keeps it in memory if
+   * undefined; `machineClients` may ask for client-credentials tokens.
+   */
+  static async create(
+    issuer: string,
+    keyFile?: string,
+    machineClients: readonly LocalMachineClient[] = [],
+  ): Promise<LocalIssuer> {
     let privateJwk: JWK;
     if (keyFile && existsSync(keyFile)) {
       privateJwk = JSON.parse(readFileSync(keyFile, 'utf8')) as JWK;
@@ -64,9 +165,17 @@ export class LocalIssuer {
     }
     const { d, p, q, dp, dq, qi, ...publicJwk } = privateJwk;
     const privateKey = await importJWK(privateJwk, 'RS256');
-    return new LocalIssuer(issuer, privateKey, {
-      keys: [{ ...publicJwk, kid: KID, alg: 'RS256', use: 'sig' }],
-    });
+    return new LocalIssuer(
+      issuer,
+      privateKey,
+      { keys: [{ ...publicJwk, kid: KID, alg: 'RS256', use: 'sig' }] },
+      machineClients,
+    );
+  }
+
+  /** What the gateway accepts as `aud`, or as `client_id` of a token without `aud` (API Gateway's rule). */
+  get audiences(): string[] {
+    return [LOCAL_AUDIENCE, ...this.machineClients.map((client) => client.clientId)];
   }
 
   get openIdConfiguration(): Record<string, unknown> {
@@ -76,6 +185,46 @@ export class LocalIssuer {
       id_token_signing_alg_values_supported: ['RS256'],
       response_types_supported: ['token'],
       subject_types_supported: ['public'],
+      token_endpoint: `${this.issuer}${TOKEN_PATH.slice('/local-oidc'.length)}`,
+      grant_types_supported: ['client_credentials'],
+      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+      scopes_supported: MACHINE_ROLES.map(machineScope),
+    };
+  }
+
+  /**
+   * The client-credentials grant as Cognito answers it: an access token with `sub` and `client_id`
+   * the client, the granted `scope`, `token_use` access, no `aud` and no tenant or role claim (the
+   * kernel reads those from the client's binding, as on AWS). Without `scope`, every allowed scope.
+   */
+  async clientCredentials(request: ClientCredentialsRequest): Promise<TokenReply> {
+    const credentials = credentialsOf(request);
+    if (credentials && 'error' in credentials) return credentials.error;
+    const client = credentials && this.machineClients.find((known) => known.clientId === credentials.id);
+    if (!credentials || !client || !sameSecret(credentials.secret, client.clientSecret)) {
+      return tokenError(401, 'invalid_client', 'Client authentication failed.');
+    }
+    if (request.form.get('grant_type') !== 'client_credentials') {
+      return tokenError(400, 'unsupported_grant_type', 'Only client_credentials is supported here.');
+    }
+    const allowed = client.roles.map(machineScope);
+    const asked = (request.form.get('scope') ?? '').split(' ').filter((scope) => scope !== '');
+    if (asked.some((scope) => !allowed.includes(scope))) {
+      return tokenError(400, 'invalid_scope', 'A requested scope is not allowed for this client.');
+    }
+    const scope = (asked.length > 0 ? asked : allowed).join(' ');
+    const now = Math.floor(Date.now() / 1000);
+    const token = await new SignJWT({ client_id: client.clientId, scope, token_use: 'access' })
+      .setProtectedHeader({ alg: 'RS256', kid: KID, typ: 'JWT' })
+      .setIssuer(this.issuer)
+      .setSubject(client.clientId)
+      .setJti(randomUUID())
+      .setIssuedAt(now)
+      .setExpirationTime(now + MACHINE_TOKEN_SECONDS)
+      .sign(this.privateKey);
+    return {
+      status: 200,
+      body: { access_token: token, token_type: 'Bearer', expires_in: MACHINE_TOKEN_SECONDS },
     };
   }
 
@@ -125,20 +274,84 @@ export class LocalIssuer {
 
 export class TokenRejectedError extends Error {}
 
-/** Verifies a bearer token as API Gateway's JWT authorizer would; returns its claims. */
-export const makeJwtVerifier = (options: { issuer: string; audience: string; jwks: JSONWebKeySet }) => {
+/**
+ * Verifies a bearer token as API Gateway's JWT authorizer would; returns its claims. The audience
+ * check is API Gateway's: `aud` must name one of `audience`, or, only when there is no `aud` (an
+ * access token), `client_id` must be one of them.
+ */
+export const makeJwtVerifier = (options: {
+  issuer: string;
+  audience: string | readonly string[];
+  jwks: JSONWebKeySet;
+}) => {
   const keySet = createLocalJWKSet(options.jwks);
+  const audiences: readonly string[] =
+    typeof options.audience === 'string' ? [options.audience] : options.audience;
   return async (token: string): Promise<JWTPayload> => {
+    let payload: JWTPayload;
     try {
-      const { payload } = await jwtVerify(token, keySet, {
+      ({ payload } = await jwtVerify(token, keySet, {
         issuer: options.issuer,
-        audience: options.audience,
         algorithms: ['RS256'],
         clockTolerance: 5,
-      });
-      return payload;
+      }));
     } catch (error) {
       throw new TokenRejectedError(error instanceof Error ? error.name : 'invalid token');
     }
+    const named =
+      payload.aud === undefined
+        ? typeof payload.client_id === 'string'
+          ? [payload.client_id]
+          : []
+        : [payload.aud].flat();
+    if (!named.some((audience) => audiences.includes(audience)))
+      throw new TokenRejectedError('JWTClaimValidationFailed');
+    return payload;
   };
+};
+
+/** Largest token request body read: a form of a few fields. */
+const TOKEN_REQUEST_MAX_BYTES = 8 * 1024;
+
+/**
+ * Serves `POST /local-oidc/oauth2/token` (form-encoded, as Cognito's token endpoint): reads the
+ * body, answers with `issuer.clientCredentials` and `Cache-Control: no-store` (RFC 6749 §5.1).
+ */
+export const serveTokenRequest = async (
+  issuer: LocalIssuer,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> => {
+  const answer = (reply: TokenReply) => {
+    const body = JSON.stringify(reply.body);
+    res.writeHead(reply.status, {
+      'content-type': 'application/json',
+      'cache-control': 'no-store',
+      pragma: 'no-cache',
+      'content-length': String(Buffer.byteLength(body)),
+      ...reply.headers,
+    });
+    res.end(body);
+  };
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > TOKEN_REQUEST_MAX_BYTES) {
+      answer(tokenError(400, 'invalid_request', 'The request body is too large.'));
+      return;
+    }
+    chunks.push(chunk);
+  }
+  if (!/^application\/x-www-form-urlencoded\b/i.test(req.headers['content-type'] ?? '')) {
+    answer(tokenError(400, 'invalid_request', 'The body must be application/x-www-form-urlencoded.'));
+    return;
+  }
+  const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+  answer(
+    await issuer.clientCredentials({
+      form,
+      ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+    }),
+  );
 };

@@ -97,6 +97,14 @@ export interface QueuedMessageSnapshot {
   state: 'visible' | 'inFlight' | 'delayed';
 }
 
+/** What a message move task did: messages moved, out of those receivable when it started. */
+export interface MoveResult {
+  moved: number;
+  toMove: number;
+  /** Set when the task stopped before moving them all. */
+  failureReason?: string;
+}
+
 export interface LocalQueueOptions {
   name: string;
   visibilityTimeoutSeconds?: number;
@@ -381,6 +389,47 @@ export class LocalQueue {
       });
     }
     return out;
+  }
+
+  /**
+   * The work of a message move task (StartMessageMoveTask), done at once: every message receivable
+   * now moves to the queue `destinationOf` names for it (the task's destination, or the queue it was
+   * dead-lettered from), keeping its id, body and attributes, with a fresh receive count; in-flight
+   * and delayed messages stay. Written there before deleted here (a crash may duplicate, never lose).
+   * Stops at the first message with no destination, naming why, as a task that FAILED.
+   */
+  moveMessages(destinationOf: (sourceArn: string | undefined) => LocalQueue | undefined): MoveResult {
+    this.#assertOpen();
+    const now = this.#clock();
+    const ready = [...this.#messages.values()].filter((message) => message.visibleAt <= now);
+    let moved = 0;
+    for (const message of ready) {
+      const destination = destinationOf(message.deadLetterSourceArn);
+      if (!destination) {
+        return {
+          moved,
+          toMove: ready.length,
+          failureReason: `Message ${message.messageId} has no destination: it was not dead-lettered from a known queue and the task names none.`,
+        };
+      }
+      if (destination === this)
+        throw new QueueError('InvalidParameterValue', 'A queue cannot move messages to itself.');
+      destination.#assertOpen();
+      destination.#accept(
+        destination.#hydrate({
+          ...this.#persisted(message),
+          receiveCount: 0,
+          firstReceiveTimestamp: undefined,
+          availableAt: now,
+          deadLetterSourceArn: undefined,
+        }),
+      );
+      this.#journal({ t: 'del', ids: [message.messageId] });
+      if (message.receiptHandle) this.#handles.delete(message.receiptHandle);
+      this.#messages.delete(message.messageId);
+      moved += 1;
+    }
+    return { moved, toMove: ready.length };
   }
 
   /** PurgeQueue: deletes every message, in flight or not. */

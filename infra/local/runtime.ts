@@ -1,11 +1,15 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { API_SETTINGS } from '#shared/api-settings.js';
+import { MACHINE_CLIENTS_ENV } from '#shared/http/claims.js';
 import { API_BASE } from '#shared/http/http.js';
 import {
   assertCatalog,
+  DEAD_LETTER_QUEUES_ENV,
+  type DeadLetterQueueRef,
   functionsOf,
   type PillarManifest,
   queuesOf,
@@ -25,7 +29,14 @@ import {
 } from './event-source-mapping.js';
 import { createGateway, type GatewayRoute, type LambdaHandler } from './gateway.js';
 import { lambdaContext } from './lambda-context.js';
-import { LOCAL_AUDIENCE, LocalIssuer, makeJwtVerifier } from './oidc.js';
+import {
+  bindingOf,
+  LocalIssuer,
+  loadMachineClients,
+  makeJwtVerifier,
+  serveTokenRequest,
+  TOKEN_PATH,
+} from './oidc.js';
 import { LocalQueue } from './queue.js';
 import { FileWormStore } from './worm-store.js';
 
@@ -50,6 +61,11 @@ export interface ConductorOptions {
   /** Powertools log level of the handlers (default WARN, so the console stays readable). */
   readonly logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
   readonly throttle?: { readonly rateLimit: number; readonly burstLimit: number };
+  /**
+   * The most API requests the gateway serves at once; beyond it, 503 `overloaded` with Retry-After.
+   * @default DEFAULT_MAX_IN_FLIGHT (infra/local/gateway.ts)
+   */
+  readonly maxInFlight?: number;
   /** Per-tenant limit overrides by family (requests per minute), for tests and benchmarks. */
   readonly rateLimits?: Readonly<Record<string, number>>;
   readonly logRequest?: (line: { method: string; path: string; status: number; ms: number }) => void;
@@ -148,6 +164,26 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
   provideStandIns({ worm });
   for (const table of TABLES) process.env[table.envVar] = localTableName(table);
   for (const spec of QUEUES) process.env[spec.envVar] = aws.queueUrl(`conductor-${spec.id}`);
+  // The local issuer's services, bound to their tenant and roles as CDK binds Cognito's clients.
+  const machineClients = loadMachineClients(dataDir ? join(dataDir, 'oidc-clients.json') : undefined);
+  process.env[MACHINE_CLIENTS_ENV] = JSON.stringify(machineClients.map(bindingOf));
+  // Functions share one process environment here: set when any function of the catalog needs it.
+  if (FUNCTIONS.some((fn) => fn.deadLetterAccess)) {
+    const refs: Record<string, DeadLetterQueueRef> = {};
+    for (const spec of QUEUES) {
+      const queue = queues.get(`conductor-${spec.id}`);
+      const dlq = queue?.deadLetterQueue;
+      if (!queue || !dlq) throw new Error(`Queue ${spec.id}: no local queue or DLQ.`);
+      refs[spec.id] = {
+        queueUrl: aws.queueUrl(queue.name),
+        queueArn: queue.arn,
+        dlqUrl: aws.queueUrl(dlq.name),
+        dlqArn: dlq.arn,
+        maxReceiveCount: spec.maxReceiveCount,
+      };
+    }
+    process.env[DEAD_LETTER_QUEUES_ENV] = JSON.stringify(refs);
+  }
 
   const routes: GatewayRoute[] = [];
   let defaultRoute: { functionName: string; handler: LambdaHandler } | undefined;
@@ -200,6 +236,7 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
     routes,
     defaultRoute,
     throttle: options.throttle ?? API_SETTINGS.stageThrottle,
+    ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
     verifyToken: (token) => {
       if (!verify) throw new Error('issuer not ready');
       return verify(token);
@@ -213,6 +250,15 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
       return undefined;
     },
     ...(options.logRequest ? { logRequest: options.logRequest } : {}),
+  });
+
+  // The token endpoint takes a form POST, which `extras` (JSON answers to GETs) cannot serve.
+  const [gatewayListener] = gateway.server.listeners('request') as ((...args: unknown[]) => void)[];
+  gateway.server.removeAllListeners('request');
+  gateway.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (issuer && req.method === 'POST' && req.url?.split('?')[0] === TOKEN_PATH) {
+      serveTokenRequest(issuer, req, res).catch(() => res.destroy());
+    } else gatewayListener?.(req, res);
   });
 
   const host = options.host ?? '127.0.0.1';
@@ -236,8 +282,9 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
   issuer = await LocalIssuer.create(
     `${listening.url}/local-oidc`,
     dataDir ? join(dataDir, 'oidc-signing-key.json') : undefined,
+    machineClients,
   );
-  verify = makeJwtVerifier({ issuer: issuer.issuer, audience: LOCAL_AUDIENCE, jwks: issuer.jwks });
+  verify = makeJwtVerifier({ issuer: issuer.issuer, audience: issuer.audiences, jwks: issuer.jwks });
 
   return {
     url: listening.url,

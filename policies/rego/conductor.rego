@@ -36,8 +36,12 @@ action_groups := {
 	"router:rationale:get": {"read"},
 	"router:config:get": {"read"},
 	"router:config:history": {"administer"},
+	"router:rewards:rejected:list": {"administer"},
 	"router:config:update": {"administer", "sensitive"},
 	"scheduler:enqueue": {"operate"},
+	"ops:dead-letters:list": {"platform"},
+	"ops:dead-letters:redrive": {"platform", "sensitive"},
+	"ops:dead-letters:discard": {"platform", "sensitive"},
 	"policy:authorize": {"operate"},
 	"policy:decisions:list": {"administer"},
 	"policy:dry-run": {"administer"},
@@ -138,6 +142,14 @@ permits contains "administer-own-or-granted-tenant" if {
 	action_in("administer")
 	own_or_granted_tenant
 	has_any_role({"admin", "tenant-admin", "org-admin"})
+}
+
+# @id("platform-org-admin-own-tenant")
+# principal.tenant == resource.tenant (no grant) && principal.roles.contains("org-admin")
+permits contains "platform-org-admin-own-tenant" if {
+	action_in("platform")
+	input.principal.tenantId == input.resource.tenantId
+	"org-admin" in roles
 }
 
 # @id("request-cross-tenant-grant")

@@ -108,6 +108,9 @@ beforeAll(async () => {
   });
   expect(grant.status, grant.text).toBe(201);
   globexIds.grantId = grant.json.id;
+  // The dead letters are the platform's, not a tenant's: these name a real queue and no message.
+  globexIds.queueId = 'rewards';
+  globexIds.messageId = '00000000-0000-0000-0000-000000000000';
 });
 afterAll(async () => {
   await h.conductor.stop();

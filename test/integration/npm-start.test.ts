@@ -70,11 +70,17 @@ afterAll(() => {
 describe('npm start', () => {
   it('serves the API, prints curl lines that work, stops on Ctrl-C and keeps the data for the next start', async () => {
     const first = await start();
+    // The first thing printed, before the runtime is loaded: a newcomer sees at once that it began.
+    expect(first.output().split('\n')[0]).toMatch(
+      /^Starting Conductor \(embedded runtime, port any free one, data in /,
+    );
     const env = { ...process.env };
     for (const line of readFileSync(join(dataDir, 'tokens.env'), 'utf8').split('\n')) {
       const match = /^export (\w+)='(.*)'$/.exec(line);
       if (match?.[1] && match[2]) env[match[1]] = match[2];
     }
+    // tokens.env carries the API of the port actually used (here a free one, not 4000).
+    expect(env.API).toBe(first.api);
 
     const lines = curlLines(first.output());
     expect(lines.length).toBeGreaterThanOrEqual(5);

@@ -4,6 +4,7 @@ import { type RunningConductor, startConductor } from '../../infra/local/runtime
 let conductor: RunningConductor;
 let acme: string;
 let globex: string;
+let initech: string;
 
 beforeAll(async () => {
   // Small per-tenant limits so a test can exhaust them; the stage throttle is out of the way.
@@ -15,6 +16,7 @@ beforeAll(async () => {
   });
   acme = await conductor.issuer.mint({ subject: 'a', tenant: 'acme', roles: ['viewer'] });
   globex = await conductor.issuer.mint({ subject: 'g', tenant: 'globex', roles: ['viewer'] });
+  initech = await conductor.issuer.mint({ subject: 'i', tenant: 'initech', roles: ['viewer'] });
 });
 afterAll(async () => {
   await conductor.stop();
@@ -42,5 +44,27 @@ describe('per-tenant rate limits (the same DynamoDB counters locally and on AWS)
     expect(replies[0]?.headers.get('x-ratelimit-limit')).toBe('5');
 
     expect((await list(globex)).status).toBe(200);
+  });
+
+  it('tells a refused client its limit, that nothing remains and when the window resets, as on a 200', async () => {
+    // Act: spend the tenant's budget of 5 (a minute boundary may reopen it once: spend again).
+    const replies: Response[] = [];
+    for (let i = 0; i < 12 && !replies.some((r) => r.status === 429); i += 1)
+      replies.push(await list(initech));
+
+    // Assess
+    const refused = replies.find((r) => r.status === 429);
+    expect(refused).toBeDefined();
+    const retryAfter = Number(refused?.headers.get('retry-after'));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    expect(refused?.headers.get('x-ratelimit-limit')).toBe('5');
+    expect(refused?.headers.get('x-ratelimit-remaining')).toBe('0');
+    expect(refused?.headers.get('x-ratelimit-reset')).toBe(String(retryAfter));
+    expect(await refused?.json()).toEqual({
+      code: 'rate_limited',
+      message: expect.stringContaining('experts.read'),
+      traceId: refused?.headers.get('x-conductor-trace-id'),
+    });
   });
 });

@@ -21,6 +21,7 @@ import {
   getRouterConfig,
   getRouterConfigHistory,
   listExperts,
+  listRejectedRewards,
   postReward,
   routeTask,
   setExpertHealth,
@@ -30,6 +31,7 @@ import {
 import type { ExpertService } from './domain/experts.js';
 import type { RewardIntake } from './domain/reward-intake.js';
 import { DEFAULT_REWARD_MAPPING } from './domain/reward-mapping.js';
+import type { RejectedRewards } from './domain/reward-rejections.js';
 import type { RouterConfigService } from './domain/router-config.js';
 import type { CandidatePolicy, RoutingService } from './domain/routing.js';
 
@@ -49,6 +51,7 @@ export interface RouterAppDeps {
   readonly routing: RoutingService;
   readonly routerConfig: RouterConfigService;
   readonly rewards: RewardIntake;
+  readonly rejectedRewards: RejectedRewards;
   readonly authorize: RouteAuthorizer;
   readonly rateLimit?: RouteRateLimiter;
   /** Which candidates the policy engine lets the caller route to (absent: every eligible one). */
@@ -126,6 +129,7 @@ export const makeRouterApp = (deps: RouterAppDeps) =>
         const accepted = await deps.rewards.accept(tenantId, body, traceId);
         return new HttpReply(202, accepted);
       }),
+      bind(listRejectedRewards, ({ tenantId, query }) => deps.rejectedRewards.list(tenantId, query)),
       bind(getRationale, ({ tenantId, params }) => deps.routing.rationale(tenantId, params.rationaleId)),
       bind(getRouterConfig, async ({ tenantId }) => {
         const config = await deps.routerConfig.get(tenantId);

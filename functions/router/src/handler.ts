@@ -16,6 +16,7 @@ import { dynamoModelStore } from './adapters/dynamo-model-store.js';
 import { type CandidatePolicyFor, makeRouterApp } from './app.js';
 import { type Expert, ExpertService } from './domain/experts.js';
 import { RewardIntake, type RewardMessage } from './domain/reward-intake.js';
+import { RejectedRewards, type RewardRejection } from './domain/reward-rejections.js';
 import { CONFIG_CACHE_MS, type RouterConfig, RouterConfigService } from './domain/router-config.js';
 import {
   DECISION_TTL_SECONDS,
@@ -155,6 +156,14 @@ const http = makeRouterApp({
     queue: new SqsJsonQueue<RewardMessage>(sqs, env.REWARDS_QUEUE_URL),
     clock: systemClock,
   }),
+  rejectedRewards: new RejectedRewards(
+    new TenantRecordStore<RewardRejection>(
+      service.doc,
+      env.ROUTER_TABLE_NAME,
+      'REWARD_REJECTED',
+      DECISION_TTL_SECONDS,
+    ),
+  ),
   authorize: service.authorize,
   rateLimit: service.rateLimit,
   candidatePolicy,

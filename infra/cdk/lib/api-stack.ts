@@ -1,4 +1,5 @@
 import {
+  Aws,
   type CfnElement,
   CfnOutput,
   Duration,
@@ -12,21 +13,31 @@ import { HttpApi, type HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws
 import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import {
   AccountRecovery,
+  type CfnUserPoolClient,
   ClientAttributes,
   FeaturePlan,
   Mfa,
+  OAuthScope,
+  ResourceServerScope,
   StandardThreatProtectionMode,
   StringAttribute,
   UserPool,
   type UserPoolClient,
+  UserPoolClientIdentityProvider,
 } from 'aws-cdk-lib/aws-cognito';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { API_SETTINGS } from '#shared/api-settings.js';
+import {
+  MACHINE_CLIENTS_ENV,
+  MACHINE_ROLES,
+  MACHINE_SCOPE_SERVER,
+  type MachineRole,
+} from '#shared/http/claims.js';
 import { API_BASE } from '#shared/http/http.js';
 import { assertCatalog, enforcesPolicies, functionsOf, type PillarManifest } from '#shared/pillar.js';
 import { DEFAULT_POLICY_ENGINE } from '#shared/policy/source.js';
-import { ROLES } from '#shared/ports/identity.js';
+import { ROLES, TENANT_ID_PATTERN } from '#shared/ports/identity.js';
 import { PILLARS } from '../../../functions/catalog.js';
 import { pascal } from './names.js';
 import type { EnforcerView } from './observability.js';
@@ -42,6 +53,22 @@ export interface OidcIssuerSettings {
   /** Accepted `aud` (or `client_id`) values; at least one. */
   readonly audience: readonly string[];
 }
+
+/** A service that calls the API with client credentials, bound to one tenant and its roles. */
+export interface MachineClientSpec {
+  /** 1-32 of `a-z0-9-`: names the app client (`conductor-<stage>-m2m-<name>`) and its construct. */
+  readonly name: string;
+  /** The tenant every token of the client acts in. */
+  readonly tenant: string;
+  /** The roles its tokens may carry: `viewer`, `operator` (no role that needs step-up). */
+  readonly roles: readonly MachineRole[];
+}
+
+/** Where managed login sends a person after sign-in: nothing listens there, the code is read off the URL. */
+export const SIGN_IN_CALLBACK_URL = 'http://localhost:8400/callback';
+const MACHINE_CLIENT_NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
+/** A Cognito prefix domain: lower-case letters, digits and dashes, and none of Cognito's reserved words. */
+const DOMAIN_PREFIX = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
 export interface ConductorApiStackProps extends StackProps {
   /** Deployment stage: names the API and user pool, passed to every function. */
@@ -74,6 +101,20 @@ export interface ConductorApiStackProps extends StackProps {
   readonly policyEngine?: PolicyEngineName;
   /** `acr` values that count as step-up besides an `amr` with `mfa` (CONDUCTOR_STEP_UP_ACR). */
   readonly stepUpAcr?: readonly string[];
+  /**
+   * Services calling with client credentials: one app client each in the default user pool, its
+   * tenant and roles passed to the functions (CONDUCTOR_MACHINE_CLIENTS). Not with `oidc`.
+   *
+   * @default - none
+   */
+  readonly machineClients?: readonly MachineClientSpec[];
+  /**
+   * Prefix of the user pool's Cognito domain (`https://<prefix>.auth.<region>.amazoncognito.com`),
+   * which serves managed login and the token endpoint. Unique per region across all accounts.
+   *
+   * @default `conductor-<stage>-<account id>`
+   */
+  readonly authDomainPrefix?: string;
 }
 
 /** One JSON line per request: enough to trace a call to its Lambda logs without logging any token. */
@@ -114,6 +155,8 @@ export class ConductorApiStack extends Stack {
   /** The default user pool; undefined when an external OIDC issuer is used. */
   readonly userPool?: UserPool;
   readonly userPoolClient?: UserPoolClient;
+  /** The client-credentials app clients of the default pool, by service name. */
+  readonly machineClients: Readonly<Record<string, UserPoolClient>> = {};
   /** The Cedar policies and engine, attached to every function that enforces policies. */
   readonly policyLayer: PolicyLayer;
 
@@ -123,23 +166,61 @@ export class ConductorApiStack extends Stack {
     const catalog = props.pillars ?? PILLARS;
     assertCatalog(catalog);
     assertQueuesServed(catalog, props.stateful);
+    const machineClients = props.machineClients ?? [];
+    if (props.oidc && machineClients.length > 0) {
+      throw new Error(
+        'machineClients need the Cognito user pool: register them with your own OIDC issuer instead',
+      );
+    }
+    assertMachineClients(machineClients);
+    if (props.authDomainPrefix !== undefined) assertDomainPrefix(props.authDomainPrefix);
 
     let issuer: string;
     let audience: string[];
+    let machineBindings: { clientId: string; tenant: string; roles: readonly MachineRole[] }[] = [];
     if (props.oidc) {
       issuer = props.oidc.issuer;
       audience = [...props.oidc.audience];
     } else {
-      const { userPool, client } = this.createUserPool(props.stage, removalPolicy);
+      const { userPool, client, domain, machines } = this.createUserPool(
+        props.stage,
+        removalPolicy,
+        machineClients,
+        props.authDomainPrefix ?? `conductor-${props.stage}-${Aws.ACCOUNT_ID}`,
+      );
       this.userPool = userPool;
       this.userPoolClient = client;
+      this.machineClients = Object.fromEntries(machines.map(({ spec, client }) => [spec.name, client]));
       issuer = userPool.userPoolProviderUrl;
-      audience = [client.userPoolClientId];
+      // Access tokens have no `aud`: API Gateway then checks `client_id`, so each machine client is an audience.
+      audience = [client.userPoolClientId, ...machines.map((machine) => machine.client.userPoolClientId)];
+      machineBindings = machines.map(({ spec, client }) => ({
+        clientId: client.userPoolClientId,
+        tenant: spec.tenant,
+        roles: spec.roles,
+      }));
       new CfnOutput(this, 'UserPoolId', { value: userPool.userPoolId, description: 'Cognito user pool' });
       new CfnOutput(this, 'UserPoolClientId', {
         value: client.userPoolClientId,
         description: 'App client id: the JWT audience',
       });
+      new CfnOutput(this, 'SignInUrl', {
+        value: domain.signInUrl(client, {
+          redirectUri: SIGN_IN_CALLBACK_URL,
+          signInPath: '/oauth2/authorize',
+        }),
+        description: 'Managed login for people: the first ID token (docs/deploy.md)',
+      });
+      new CfnOutput(this, 'TokenUrl', {
+        value: `${domain.baseUrl()}/oauth2/token`,
+        description: 'OAuth token endpoint: client credentials for services, code exchange for people',
+      });
+      for (const { spec, client: machine } of machines) {
+        new CfnOutput(this, `MachineClient${pascal(spec.name)}Id`, {
+          value: machine.userPoolClientId,
+          description: `Client id of service '${spec.name}' (tenant ${spec.tenant}; ${spec.roles.join(', ')})`,
+        });
+      }
     }
     this.authorizer = new HttpJwtAuthorizer('JwtAuthorizer', issuer, {
       authorizerName: 'conductor-jwt',
@@ -186,6 +267,15 @@ export class ConductorApiStack extends Stack {
     }
     this.pillars = pillars;
     this.functions = Object.assign({}, ...Object.values(pillars).map((p) => p.functions));
+    // Every function that reads identities learns which client ids are services, and their tenant.
+    if (machineBindings.length > 0) {
+      const bindings = this.toJsonString(machineBindings);
+      for (const services of Object.values(pillars)) {
+        for (const spec of services.pillar.functions.filter(enforcesPolicies)) {
+          services.functions[spec.name]?.function.addEnvironment(MACHINE_CLIENTS_ENV, bindings);
+        }
+      }
+    }
     // Dashboards last: a policy dashboard shows every pillar's enforcing functions.
     const enforcers: EnforcerView[] = Object.values(pillars).flatMap((services) =>
       services.pillar.functions.filter(enforcesPolicies).map((fn) => {
@@ -207,7 +297,12 @@ export class ConductorApiStack extends Stack {
     return logicalIdWithoutPillars(this, element) ?? super.allocateLogicalId(element);
   }
 
-  private createUserPool(stage: string, removalPolicy: RemovalPolicy) {
+  private createUserPool(
+    stage: string,
+    removalPolicy: RemovalPolicy,
+    machineClients: readonly MachineClientSpec[],
+    domainPrefix: string,
+  ) {
     const userPool = new UserPool(this, 'UserPool', {
       userPoolName: `conductor-${stage}`,
       // Accounts are created by an administrator, who also sets the tenant; nobody signs up alone.
@@ -240,11 +335,21 @@ export class ConductorApiStack extends Stack {
     for (const role of ROLES) {
       userPool.addGroup(`${pascal(role)}Group`, { groupName: role, description: `Conductor role ${role}` });
     }
+    // The domain serves managed login (how a person gets a first ID token, MFA enrolment included)
+    // and the token endpoint that services call with client credentials.
+    const domain = userPool.addDomain('Domain', { cognitoDomain: { domainPrefix } });
     const client = userPool.addClient('ApiClient', {
       userPoolClientName: `conductor-${stage}-api`,
       generateSecret: false,
       authFlows: { userSrp: true },
-      disableOAuth: true,
+      // Authorization code with PKCE through managed login: the password and the TOTP stay on
+      // Cognito's pages, and the CLI needs no password flow.
+      oAuth: {
+        flows: { authorizationCodeGrant: true },
+        scopes: [OAuthScope.OPENID, OAuthScope.EMAIL, OAuthScope.PROFILE],
+        callbackUrls: [SIGN_IN_CALLBACK_URL],
+      },
+      supportedIdentityProviders: [UserPoolClientIdentityProvider.COGNITO],
       preventUserExistenceErrors: true,
       enableTokenRevocation: true,
       idTokenValidity: Duration.hours(1),
@@ -256,9 +361,72 @@ export class ConductorApiStack extends Stack {
       // The tenant is not writable by the user: it is the isolation boundary.
       writeAttributes: new ClientAttributes().withStandardAttributes({ fullname: true }),
     });
-    return { userPool, client };
+
+    // One scope per role a service may hold: a client is allowed the scopes of its bound roles, and
+    // a token carries the ones it asked for (all of them when it asks for none).
+    const scopes = Object.fromEntries(
+      MACHINE_ROLES.map((role) => [
+        role,
+        new ResourceServerScope({
+          scopeName: role,
+          scopeDescription: `Act as ${role} in the client's tenant`,
+        }),
+      ]),
+    ) as Record<MachineRole, ResourceServerScope>;
+    const resourceServer = userPool.addResourceServer('ApiResourceServer', {
+      identifier: MACHINE_SCOPE_SERVER,
+      userPoolResourceServerName: `conductor-${stage}`,
+      scopes: Object.values(scopes),
+    });
+    const machines = machineClients.map((spec) => {
+      const machine = userPool.addClient(`Machine${pascal(spec.name)}Client`, {
+        userPoolClientName: `conductor-${stage}-m2m-${spec.name}`,
+        generateSecret: true,
+        oAuth: {
+          flows: { clientCredentials: true },
+          scopes: spec.roles.map((role) => OAuthScope.resourceServer(resourceServer, scopes[role])),
+        },
+        supportedIdentityProviders: [UserPoolClientIdentityProvider.COGNITO],
+        enableTokenRevocation: true,
+        accessTokenValidity: Duration.hours(1),
+      });
+      // No user sign-in through a service's client: its only grant is client credentials.
+      (machine.node.defaultChild as CfnUserPoolClient).explicitAuthFlows = ['ALLOW_REFRESH_TOKEN_AUTH'];
+      return { spec, client: machine };
+    });
+    return { userPool, client, domain, machines };
   }
 }
+
+const assertMachineClients = (clients: readonly MachineClientSpec[]): void => {
+  const names = new Set<string>();
+  for (const client of clients) {
+    if (!MACHINE_CLIENT_NAME.test(client.name)) {
+      throw new Error(`machine client '${client.name}': the name must be 1-32 of a-z, 0-9 and -`);
+    }
+    if (names.has(client.name)) throw new Error(`machine client '${client.name}' is declared twice`);
+    names.add(client.name);
+    if (!TENANT_ID_PATTERN.test(client.tenant)) {
+      throw new Error(`machine client '${client.name}': tenant '${client.tenant}' is not a tenant id`);
+    }
+    if (client.roles.length === 0) throw new Error(`machine client '${client.name}' has no role`);
+    for (const role of client.roles) {
+      if (!(MACHINE_ROLES as readonly string[]).includes(role)) {
+        throw new Error(
+          `machine client '${client.name}': role '${role}' is not one of ${MACHINE_ROLES.join(', ')} (a service cannot do MFA)`,
+        );
+      }
+    }
+  }
+};
+
+const assertDomainPrefix = (prefix: string): void => {
+  if (!DOMAIN_PREFIX.test(prefix) || /aws|amazon|cognito/.test(prefix)) {
+    throw new Error(
+      `authDomainPrefix '${prefix}' must be 1-63 of a-z, 0-9 and - (not at either end), without aws, amazon or cognito`,
+    );
+  }
+};
 
 /**
  * Every queue of the stateful stack has its consumer (and its named producers) among the pillars

@@ -1,7 +1,7 @@
 import { type App, type Environment, RemovalPolicy, Tags, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Node } from 'constructs';
-import { ConductorApiStack, type OidcIssuerSettings } from './api-stack.js';
+import { ConductorApiStack, type MachineClientSpec, type OidcIssuerSettings } from './api-stack.js';
 import type { PolicyEngineName } from './policy-layer.js';
 import { ConductorStatefulStack } from './stateful-stack.js';
 
@@ -55,6 +55,19 @@ export interface ConductorAppProps {
    * @default - none
    */
   readonly stepUpAcr?: readonly string[];
+  /**
+   * Services that call the API with client credentials, each bound to one tenant and its roles
+   * (`viewer`, `operator`); needs the default user pool (not with `oidc`).
+   *
+   * @default - none
+   */
+  readonly machineClients?: readonly MachineClientSpec[];
+  /**
+   * Prefix of the user pool's Cognito domain (managed login and the token endpoint).
+   *
+   * @default `conductor-<stage>-<account id>`
+   */
+  readonly authDomainPrefix?: string;
 }
 
 export interface ConductorApp {
@@ -96,6 +109,8 @@ export const buildApp = (app: App, props: ConductorAppProps = {}): ConductorApp 
     removalPolicy: props.removalPolicy,
     policyEngine: props.policyEngine,
     ...(props.stepUpAcr ? { stepUpAcr: props.stepUpAcr } : {}),
+    ...(props.machineClients ? { machineClients: props.machineClients } : {}),
+    ...(props.authDomainPrefix ? { authDomainPrefix: props.authDomainPrefix } : {}),
   });
 
   Tags.of(app).add('conductor:stage', stage);
@@ -123,9 +138,31 @@ const REMOVAL_POLICIES: Readonly<Record<string, RemovalPolicy>> = {
 };
 
 /**
+ * Reads `machineClients` context: comma-separated `<name>=<tenant>:<role>[+<role>]`, e.g.
+ * `orders=acme:operator,audit=globex:viewer`. The names, tenants and roles are checked by the stack.
+ */
+export const parseMachineClientsContext = (text: string): MachineClientSpec[] =>
+  text
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '')
+    .map((entry) => {
+      const match = /^([^=\s]+)=([^:\s]+):([^\s]+)$/.exec(entry);
+      if (!match?.[1] || !match[2] || !match[3]) {
+        throw new Error(`context machineClients entry '${entry}' must be <name>=<tenant>:<role>[+<role>]`);
+      }
+      return {
+        name: match[1],
+        tenant: match[2],
+        roles: match[3].split('+') as MachineClientSpec['roles'][number][],
+      };
+    });
+
+/**
  * Reads the app props from CDK context (`-c key=value` or cdk.json): `stage`, `oidcIssuer`,
  * `oidcAudience` (comma-separated), `removalPolicy` (retain|destroy), `account`, `region`,
- * `policyEngine`, `alarmEmail`, `stepUpAcr` (comma-separated).
+ * `policyEngine`, `alarmEmail`, `stepUpAcr` (comma-separated), `machineClients`
+ * (`<name>=<tenant>:<role>[+<role>]`, comma-separated), `authDomainPrefix`.
  */
 export const propsFromContext = (node: Node): ConductorAppProps => {
   const text = (key: string): string | undefined => {
@@ -177,6 +214,9 @@ export const propsFromContext = (node: Node): ConductorAppProps => {
     .map((value) => value.trim())
     .filter(Boolean);
 
+  const machineClients = text('machineClients');
+  const authDomainPrefix = text('authDomainPrefix');
+
   return {
     stage: text('stage'),
     oidc,
@@ -185,5 +225,7 @@ export const propsFromContext = (node: Node): ConductorAppProps => {
     ...(engine ? { policyEngine: engine } : {}),
     ...(alarmEmail ? { alarmEmail } : {}),
     ...(stepUpAcr && stepUpAcr.length > 0 ? { stepUpAcr } : {}),
+    ...(machineClients ? { machineClients: parseMachineClientsContext(machineClients) } : {}),
+    ...(authDomainPrefix ? { authDomainPrefix } : {}),
   };
 };

@@ -1,4 +1,4 @@
-import { Duration, type RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import {
   type HttpApi,
   HttpMethod,
@@ -15,6 +15,8 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Construct } from 'constructs';
 import { API_BASE, routeKeyOf } from '#shared/http/http.js';
 import {
+  DEAD_LETTER_QUEUES_ENV,
+  type DeadLetterQueueRef,
   enforcesPolicies,
   type FunctionSpec,
   type PillarManifest,
@@ -120,6 +122,7 @@ export class PillarServices extends Construct {
     }
     const publishes = enforces || spec.publishesEvents === true;
     if (publishes) environment.EVENT_BUS_NAME = stateful.eventBus.eventBusName;
+    if (spec.deadLetterAccess) environment[DEAD_LETTER_QUEUES_ENV] = this.deadLetterQueueRefs();
 
     const fn = new ServiceFunction(this, pascal(spec.name), {
       entry: spec.entry,
@@ -134,6 +137,7 @@ export class PillarServices extends Construct {
     if (publishes) stateful.eventBus.grantPutEventsTo(fn);
     for (const queue of sends) stateful.queue(queue.id).grantSendMessages(fn);
     for (const queue of consumes) this.addQueueConsumer(fn, queue);
+    if (spec.deadLetterAccess) this.grantDeadLetterAccess(fn);
     for (const prefix of spec.evidence ?? []) {
       stateful.grantEvidenceWriteOnce(fn, prefix);
       Validations.of(fn.role).acknowledge({
@@ -141,7 +145,7 @@ export class PillarServices extends Construct {
         reason: `The function writes (put-once) and reads evidence objects under ${prefix} only: s3:PutObject and s3:GetObject on that prefix of the Object Lock bucket, whose keys it derives itself.`,
       });
     }
-    if (tables.length > 0 || sends.length > 0) {
+    if (tables.length > 0 || sends.length > 0 || spec.deadLetterAccess) {
       // grantReadWriteData on a table, and grantSendMessages on a queue, encrypted with the data key
       // also grant the key's data-key action families. They are scoped to the one data key ARN; the
       // table and queue statements name only this function's tables and queues.
@@ -154,6 +158,46 @@ export class PillarServices extends Construct {
     }
     this.addRoutes(spec, fn);
     return fn;
+  }
+
+  /** Every queue of the catalog with its DLQ, as JSON (`DeadLetterQueueRef` by queue id). */
+  private deadLetterQueueRefs(): string {
+    const { stateful } = this.#props;
+    const refs: Record<string, DeadLetterQueueRef> = {};
+    for (const spec of stateful.queueSpecs) {
+      const queue = stateful.queue(spec.id);
+      const dlq = this.deadLetterQueueOf(spec.id);
+      refs[spec.id] = {
+        queueUrl: queue.queueUrl,
+        queueArn: queue.queueArn,
+        dlqUrl: dlq.queueUrl,
+        dlqArn: dlq.queueArn,
+        maxReceiveCount: spec.maxReceiveCount,
+      };
+    }
+    return Stack.of(this).toJsonString(refs);
+  }
+
+  private deadLetterQueueOf(id: string) {
+    const dlq = this.#props.stateful.deadLetterQueues[id];
+    if (!dlq) throw new Error(`Queue '${id}' has no dead-letter queue in the stateful stack`);
+    return dlq;
+  }
+
+  /**
+   * What inspecting and redriving dead letters takes, and no more: on every DLQ, receive, delete and
+   * change visibility (peek, redrive one, discard) and the message move task actions (redrive all,
+   * SQS's own redrive, which also needs receive/delete/attributes on the source); on every queue,
+   * send (the destination of a redrive). Each statement names the queues' ARNs.
+   */
+  private grantDeadLetterAccess(fn: ServiceFunction): void {
+    const { stateful } = this.#props;
+    for (const spec of stateful.queueSpecs) {
+      const dlq = this.deadLetterQueueOf(spec.id);
+      dlq.grantConsumeMessages(fn);
+      dlq.grant(fn, 'sqs:StartMessageMoveTask', 'sqs:ListMessageMoveTasks', 'sqs:CancelMessageMoveTask');
+      stateful.queue(spec.id).grantSendMessages(fn);
+    }
   }
 
   private addRoutes(spec: FunctionSpec, fn: ServiceFunction): void {

@@ -105,6 +105,8 @@ describe('Conductor app, bundled for real', () => {
         NODE_PATH: join(REPO_ROOT, 'node_modules'),
         // The default engine's bundle, as the policy layer puts it at /opt/policies/<engine>.
         POLICY_DIR: join(REPO_ROOT, 'policies', DEFAULT_POLICY_ENGINE),
+        // The ops function's queue map (the CDK app sets it; this import needs none).
+        CONDUCTOR_QUEUES: '{}',
         AWS_REGION: 'us-east-1',
         AWS_ACCESS_KEY_ID: 'x',
         AWS_SECRET_ACCESS_KEY: 'x',

@@ -61,7 +61,12 @@ const PINNED: Readonly<Record<StackRole, PinnedStack>> = {
   stateful: {
     stackName: 'Conductor-prod-Stateful',
     ids: {
-      'AWS::DynamoDB::Table': ['PolicyTableE50BDB2B', 'RouterTableDB193CDF', 'SchedulerTableB5190D55'],
+      'AWS::DynamoDB::Table': [
+        'OpsTableD090455F',
+        'PolicyTableE50BDB2B',
+        'RouterTableDB193CDF',
+        'SchedulerTableB5190D55',
+      ],
       'AWS::S3::Bucket': ['AccessLogsBucket83982689', 'ArtifactsBucket2AAC5544', 'EvidenceBucketFBA44255'],
       'AWS::KMS::Key': ['AlarmTopicKey57B0D3A7', 'DataKey17AFBB84'],
       'AWS::KMS::Alias': ['AlarmTopicKeyAlias2A4BDA2D', 'DataKeyAliasF989EB84'],
@@ -103,6 +108,7 @@ const PINNED: Readonly<Record<StackRole, PinnedStack>> = {
         'AccessLogs8B620ECA',
         'AuthorizeLogGroupCAFBD4A3',
         'MetaLogGroup07A7E9E5',
+        'OpsLogGroup6B6CE6D2',
         'RewardLogGroup4757568A',
         'RouterLogGroupEBEFDB4C',
         'SchedulerLogGroup4D5ADCD8',

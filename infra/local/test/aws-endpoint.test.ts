@@ -1,8 +1,14 @@
 import {
+  ChangeMessageVisibilityCommand,
+  DeleteMessageCommand,
   GetQueueAttributesCommand,
+  ListMessageMoveTasksCommand,
+  PurgeQueueCommand,
+  ReceiveMessageCommand,
   SendMessageBatchCommand,
   SendMessageCommand,
   SQSClient,
+  StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EventBridgePublisher, makeEventBridgeClient } from '#shared/adapters/eventbridge.js';
@@ -17,6 +23,8 @@ import { LocalQueue } from '../queue.js';
 let endpoint: RunningAwsEndpoint;
 const bus = new LocalEventBus({ name: 'conductor' });
 const jobs = new LocalQueue({ name: 'jobs' });
+const failedDlq = new LocalQueue({ name: 'failed-dlq' });
+const failing = new LocalQueue({ name: 'failing', maxReceiveCount: 1, deadLetterQueue: failedDlq });
 const received: BusEvent[] = [];
 
 beforeAll(async () => {
@@ -27,7 +35,14 @@ beforeAll(async () => {
       received.push(event);
     },
   });
-  endpoint = await startAwsEndpoint({ bus, queues: new Map([['jobs', jobs]]) });
+  endpoint = await startAwsEndpoint({
+    bus,
+    queues: new Map([
+      ['jobs', jobs],
+      ['failing', failing],
+      ['failed-dlq', failedDlq],
+    ]),
+  });
 });
 afterAll(async () => {
   await endpoint.close();
@@ -104,5 +119,85 @@ describe('the local AWS endpoint', () => {
     await expect(
       sqs.send(new SendMessageCommand({ QueueUrl: endpoint.queueUrl('nope'), MessageBody: 'x' })),
     ).rejects.toMatchObject({ name: 'QueueDoesNotExist' });
+  });
+
+  it('receives with a visibility timeout and the attributes asked for, then deletes or releases', async () => {
+    // Prepare
+    const sqs = makeSqsClient({ region: 'us-east-1', endpoint: endpoint.url });
+    const url = endpoint.queueUrl('failed-dlq');
+    failedDlq.send('kept', { messageAttributes: { origin: 'test' } });
+    failedDlq.send('deleted');
+
+    // Act
+    const out = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: url,
+        MaxNumberOfMessages: 10,
+        VisibilityTimeout: 30,
+        MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+        MessageAttributeNames: ['All'],
+      }),
+    );
+    const [kept, deleted] = out.Messages ?? [];
+    await sqs.send(
+      new ChangeMessageVisibilityCommand({
+        QueueUrl: url,
+        ReceiptHandle: kept?.ReceiptHandle,
+        VisibilityTimeout: 0,
+      }),
+    );
+    await sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: deleted?.ReceiptHandle }));
+
+    // Assess
+    expect(kept).toMatchObject({
+      Body: 'kept',
+      Attributes: { ApproximateReceiveCount: '1' },
+      MessageAttributes: { origin: { DataType: 'String', StringValue: 'test' } },
+    });
+    expect(kept?.Attributes).not.toHaveProperty('SentTimestamp');
+    expect(failedDlq.peek().map((m) => [m.body, m.state])).toEqual([['kept', 'visible']]);
+    failedDlq.purge();
+  });
+
+  it('moves a DLQ back to the queue its messages came from with StartMessageMoveTask, and lists the task', async () => {
+    // Prepare
+    const sqs = makeSqsClient({ region: 'us-east-1', endpoint: endpoint.url });
+    failing.send('poison');
+    failing.receive(1, { visibilityTimeoutSeconds: 0 });
+    failing.receive(1);
+
+    // Act
+    const started = await sqs.send(new StartMessageMoveTaskCommand({ SourceArn: failedDlq.arn }));
+    const listed = await sqs.send(
+      new ListMessageMoveTasksCommand({ SourceArn: failedDlq.arn, MaxResults: 10 }),
+    );
+
+    // Assess
+    expect(started.TaskHandle).toEqual(expect.any(String));
+    expect(listed.Results).toEqual([
+      expect.objectContaining({
+        Status: 'COMPLETED',
+        SourceArn: failedDlq.arn,
+        ApproximateNumberOfMessagesMoved: 1,
+        ApproximateNumberOfMessagesToMove: 1,
+      }),
+    ]);
+    expect(failedDlq.depth().visible).toBe(0);
+    expect(failing.peek().map((m) => [m.body, m.receiveCount])).toEqual([['poison', 0]]);
+  });
+
+  it('refuses a message move task from a queue that is no dead-letter queue, and what it does not emulate', async () => {
+    // Prepare
+    const sqs = makeSqsClient({ region: 'us-east-1', endpoint: endpoint.url });
+
+    // Act
+    const fromJobs = await sqs.send(new StartMessageMoveTaskCommand({ SourceArn: jobs.arn })).catch((e) => e);
+    const purge = await sqs
+      .send(new PurgeQueueCommand({ QueueUrl: endpoint.queueUrl('jobs') }))
+      .catch((e) => e);
+
+    // Assess
+    expect(fromJobs).toMatchObject({ name: 'InvalidParameterValue' });
+    expect(purge).toMatchObject({ name: 'UnsupportedOperation' });
   });
 });

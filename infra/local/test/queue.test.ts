@@ -377,4 +377,58 @@ describe('LocalQueue persistence', () => {
     // Assess
     expect(send).toThrow(expect.objectContaining({ code: 'QueueClosed' }));
   });
+
+  describe('moveMessages (the work of a message move task)', () => {
+    it('moves every receivable dead letter back to the queue it came from, durably, with a fresh receive count', () => {
+      // Prepare
+      const dir = tempDir();
+      const dlq = new LocalQueue({ name: 'jobs-dlq', persistDir: dir });
+      const jobs = new LocalQueue({
+        name: 'jobs',
+        maxReceiveCount: 1,
+        deadLetterQueue: dlq,
+        persistDir: dir,
+      });
+      jobs.send('poison', { messageAttributes: { origin: 'test' } });
+      jobs.receive(1, { visibilityTimeoutSeconds: 0 });
+      jobs.receive(1);
+
+      // Act
+      const result = dlq.moveMessages((sourceArn) => (sourceArn === jobs.arn ? jobs : undefined));
+      dlq.close();
+      jobs.close();
+      const dlqAfterRestart = newQueue({ name: 'jobs-dlq', persistDir: dir });
+      const jobsAfterRestart = newQueue({ name: 'jobs', persistDir: dir });
+
+      // Assess
+      expect(result).toEqual({ moved: 1, toMove: 1 });
+      expect(dlqAfterRestart.depth()).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+      expect(jobsAfterRestart.peek()).toEqual([
+        expect.objectContaining({ body: 'poison', messageAttributes: { origin: 'test' }, receiveCount: 0 }),
+      ]);
+    });
+
+    it('leaves in-flight messages, and stops at a message with no destination, saying why', () => {
+      // Prepare
+      const dlq = newQueue({ name: 'orphans-dlq' });
+      const target = newQueue({ name: 'target' });
+      dlq.send('held');
+      dlq.receive(1, { visibilityTimeoutSeconds: 30 });
+      dlq.send('orphan');
+
+      // Act
+      const result = dlq.moveMessages(() => undefined);
+      const named = dlq.moveMessages(() => target);
+
+      // Assess
+      expect(result).toMatchObject({
+        moved: 0,
+        toMove: 1,
+        failureReason: expect.stringContaining('no destination'),
+      });
+      expect(named).toEqual({ moved: 1, toMove: 1 });
+      expect(target.peek().map((m) => m.body)).toEqual(['orphan']);
+      expect(dlq.depth()).toEqual({ visible: 0, inFlight: 1, delayed: 0 });
+    });
+  });
 });

@@ -90,9 +90,17 @@ export class UnprocessableError extends AppError {
 }
 
 export class TooManyRequestsError extends AppError {
-  constructor(retryAfterSeconds: number, message = 'Rate limit exceeded; retry later.') {
+  /**
+   * @param headers more headers of the refusal, e.g. the per-tenant limiter's `X-RateLimit-*`
+   *   (`Retry-After` is always set, from `retryAfterSeconds`).
+   */
+  constructor(
+    retryAfterSeconds: number,
+    message = 'Rate limit exceeded; retry later.',
+    headers: Readonly<Record<string, string>> = {},
+  ) {
     super(429, 'rate_limited', message, {
-      headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) },
+      headers: { ...headers, 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) },
     });
   }
 }

@@ -57,6 +57,26 @@ export interface FunctionSpec {
    * EVENT_BUS_NAME and events:PutEvents on the bus.
    */
   readonly publishesEvents?: boolean;
+  /**
+   * Inspects and redrives the dead-letter queues of every queue of the catalog (the ops pillar): it
+   * gets DEAD_LETTER_QUEUES_ENV (JSON, queue id -> `DeadLetterQueueRef`), receive, delete, change
+   * visibility and message-move-task rights on every DLQ, and send rights on every queue. Not
+   * tenant-scoped: a DLQ holds every tenant's messages.
+   */
+  readonly deadLetterAccess?: boolean;
+}
+
+/** The environment variable through which a `deadLetterAccess` function receives every queue. */
+export const DEAD_LETTER_QUEUES_ENV = 'CONDUCTOR_QUEUES';
+
+/** One queue of the catalog and its DLQ, as a `deadLetterAccess` function receives it. */
+export interface DeadLetterQueueRef {
+  readonly queueUrl: string;
+  readonly queueArn: string;
+  readonly dlqUrl: string;
+  readonly dlqArn: string;
+  /** Deliveries before a message moves to the DLQ (the manifest's). */
+  readonly maxReceiveCount: number;
 }
 
 /** A pillar table: keys `pk`/`sk` (TABLE_KEY), TTL on `expiresAt`. */

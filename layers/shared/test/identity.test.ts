@@ -1,6 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { claimList, flattenClaims, principalFromClaims } from '#shared/http/claims.js';
+import {
+  claimList,
+  flattenClaims,
+  MACHINE_CLIENTS_ENV,
+  type MachineClient,
+  machineClientsFromEnv,
+  parseMachineClients,
+  principalFromClaims,
+} from '#shared/http/claims.js';
 import { hasAtLeast, type Principal, ROLES, type Role } from '#shared/ports/identity.js';
 
 const principalWith = (roles: readonly Role[]): Principal => ({
@@ -213,6 +221,157 @@ describe('principalFromClaims', () => {
         expect(new Set(principal.roles)).toEqual(new Set(roles));
       }),
     );
+  });
+});
+
+describe('principalFromClaims for a machine client', () => {
+  const orders: MachineClient = { clientId: 'client-orders', tenant: 'acme', roles: ['viewer', 'operator'] };
+  const bound = new Map([[orders.clientId, orders]]);
+  /** What a Cognito client-credentials access token carries, after the gateway flattened it. */
+  const machineToken = (overrides: Record<string, unknown> = {}) =>
+    flattenClaims({
+      sub: 'client-orders',
+      client_id: 'client-orders',
+      token_use: 'access',
+      scope: 'conductor/viewer conductor/operator',
+      ...overrides,
+    });
+
+  it('takes the tenant and the roles from the client binding', () => {
+    // Act
+    const result = principalFromClaims(machineToken(), bound);
+
+    // Assess
+    expect(result).toEqual({
+      ok: true,
+      principal: { subject: 'client-orders', tenantId: 'acme', roles: ['viewer', 'operator'], amr: [] },
+    });
+  });
+
+  it('grants only the bound roles the token’s scopes ask for', () => {
+    // Act
+    const result = principalFromClaims(machineToken({ scope: 'conductor/viewer' }), bound);
+
+    // Assess
+    expect(result.ok && result.principal.roles).toEqual(['viewer']);
+  });
+
+  it('never grants a role through a scope the client is not bound to', () => {
+    // Prepare
+    const viewerOnly = new Map([[orders.clientId, { ...orders, roles: ['viewer' as const] }]]);
+
+    // Act
+    const result = principalFromClaims(
+      machineToken({ scope: 'conductor/operator conductor/admin' }),
+      viewerOnly,
+    );
+
+    // Assess
+    expect(result.ok && result.principal.roles).toEqual([]);
+  });
+
+  it('ignores role, amr and acr claims of the token itself', () => {
+    // Act
+    const result = principalFromClaims(
+      machineToken({ roles: ['org-admin'], 'cognito:groups': ['admin'], amr: ['mfa'], acr: 'loa:3' }),
+      bound,
+    );
+
+    // Assess
+    expect(result.ok && result.principal).toEqual({
+      subject: 'client-orders',
+      tenantId: 'acme',
+      roles: ['viewer', 'operator'],
+      amr: [],
+    });
+  });
+
+  it('refuses a token whose tenant claim contradicts the binding', () => {
+    // Act
+    const result = principalFromClaims(machineToken({ tenant: 'globex' }), bound);
+
+    // Assess
+    expect(result).toEqual({ ok: false, reason: 'token tenant claim contradicts its client binding' });
+  });
+
+  it('refuses a token of a bound client whose subject is someone else (a user signed in through it)', () => {
+    // Act
+    const result = principalFromClaims(machineToken({ sub: 'user-7', 'custom:tenant': 'acme' }), bound);
+
+    // Assess
+    expect(result.ok).toBe(false);
+  });
+
+  it('reads a token of an unbound client as a user token, which without a tenant is no identity', () => {
+    // Act
+    const result = principalFromClaims(machineToken({ sub: 'other', client_id: 'other' }), bound);
+
+    // Assess
+    expect(result).toEqual({ ok: false, reason: 'token has no valid tenant claim' });
+  });
+
+  it('keeps reading user tokens as before when clients are bound', () => {
+    // Act
+    const result = principalFromClaims(
+      { sub: 'user-7', 'custom:tenant': 'globex', 'cognito:groups': '[admin]', amr: '[pwd mfa]' },
+      bound,
+    );
+
+    // Assess
+    expect(result).toEqual({
+      ok: true,
+      principal: { subject: 'user-7', tenantId: 'globex', roles: ['admin'], amr: ['pwd', 'mfa'] },
+    });
+  });
+});
+
+describe('parseMachineClients', () => {
+  it('reads the bindings by client id', () => {
+    // Act
+    const clients = parseMachineClients('[{"clientId":"c1","tenant":"acme","roles":["operator"]}]');
+
+    // Assess
+    expect(clients.get('c1')).toEqual({ clientId: 'c1', tenant: 'acme', roles: ['operator'] });
+  });
+
+  it('reads no variable and an empty one as no bindings', () => {
+    // Act / Assess
+    expect(parseMachineClients(undefined).size).toBe(0);
+    expect(parseMachineClients(' ').size).toBe(0);
+  });
+
+  it.each<[string, string]>([
+    ['text that is not JSON', 'acme'],
+    ['a role that needs step-up', '[{"clientId":"c1","tenant":"acme","roles":["admin"]}]'],
+    ['a binding with no role', '[{"clientId":"c1","tenant":"acme","roles":[]}]'],
+    ['a tenant that is no tenant id', '[{"clientId":"c1","tenant":"ACME","roles":["viewer"]}]'],
+    [
+      'one client bound twice',
+      '[{"clientId":"c1","tenant":"acme","roles":["viewer"]},{"clientId":"c1","tenant":"globex","roles":["viewer"]}]',
+    ],
+  ])('refuses %s, naming the variable', (_, text) => {
+    // Act / Assess
+    expect(() => parseMachineClients(text)).toThrow(MACHINE_CLIENTS_ENV);
+  });
+
+  it('reads the environment again when the variable changes', () => {
+    // Prepare
+    const before = process.env[MACHINE_CLIENTS_ENV];
+    try {
+      process.env[MACHINE_CLIENTS_ENV] = '[{"clientId":"c1","tenant":"acme","roles":["viewer"]}]';
+      const first = machineClientsFromEnv();
+      process.env[MACHINE_CLIENTS_ENV] = '[{"clientId":"c2","tenant":"acme","roles":["viewer"]}]';
+
+      // Act
+      const second = machineClientsFromEnv();
+
+      // Assess
+      expect([...first.keys()]).toEqual(['c1']);
+      expect([...second.keys()]).toEqual(['c2']);
+    } finally {
+      if (before === undefined) delete process.env[MACHINE_CLIENTS_ENV];
+      else process.env[MACHINE_CLIENTS_ENV] = before;
+    }
   });
 });
 

@@ -216,7 +216,7 @@ describe('checkEndpointUrl', () => {
       ok: false,
       code: 'endpoint_private_address',
       reason:
-        'Endpoint host 10.0.0.5 is a private address; experts must be publicly reachable (set CONDUCTOR_ALLOW_PRIVATE_ENDPOINTS=true for local development).',
+        'Endpoint host 10.0.0.5 is a private address; experts must be publicly reachable (for local development: npm start -- --allow-private-endpoints, or CONDUCTOR_ALLOW_PRIVATE_ENDPOINTS=true).',
     });
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { API_BASE, TRACE_HEADER, VERSION_HEADER } from '#shared/http/http.js';
+import { API_BASE, TENANT_HEADER, TRACE_HEADER, VERSION_HEADER } from '#shared/http/http.js';
 import { buildOpenApi } from '#shared/http/openapi.js';
 import { routesOf } from '#shared/pillar.js';
 import { PILLARS } from '../../../functions/catalog.js';
@@ -14,23 +14,44 @@ interface Schema {
   readonly required?: readonly string[];
   readonly properties?: Readonly<Record<string, Schema>>;
 }
+interface Parameter {
+  readonly $ref?: string;
+  readonly name: string;
+  readonly in: string;
+  readonly required?: boolean;
+  readonly example?: unknown;
+}
+interface Header {
+  readonly $ref?: string;
+  readonly required?: boolean;
+  readonly example?: unknown;
+}
 interface Operation {
   readonly operationId: string;
   readonly security?: readonly Record<string, readonly string[]>[];
-  readonly parameters?: readonly { name: string; in: string; required?: boolean }[];
+  readonly parameters?: readonly Parameter[];
   readonly requestBody?: { required?: boolean; content: Record<string, { schema: Schema }> };
   readonly responses: Readonly<
-    Record<string, { headers?: Record<string, unknown>; content?: Record<string, { schema: Schema }> }>
+    Record<
+      string,
+      {
+        headers?: Record<string, Header>;
+        content?: Record<string, { schema: Schema; example?: { code?: string } }>;
+      }
+    >
   >;
   readonly 'x-conductor-action'?: string;
 }
 interface Document {
   readonly openapi: string;
-  readonly info: { readonly version: string };
+  readonly info: { readonly version: string; readonly license?: { name: string; identifier?: string } };
+  readonly servers?: readonly { url: string; variables?: Record<string, { default: string }> }[];
   readonly paths: Readonly<Record<string, Readonly<Record<string, Operation>>>>;
   readonly components: {
     readonly schemas: Readonly<Record<string, Schema>>;
     readonly securitySchemes: Readonly<Record<string, Record<string, unknown>>>;
+    readonly headers: Readonly<Record<string, Header>>;
+    readonly parameters: Readonly<Record<string, Parameter>>;
   };
 }
 
@@ -43,6 +64,20 @@ const resolve = (schema: Schema): Schema => {
   if (!target) throw new Error(`dangling $ref ${schema.$ref}`);
   return resolve(target);
 };
+
+/** A header or parameter, through its component when it is a $ref. */
+const component = <T extends { $ref?: string }>(item: T | undefined): T | undefined => {
+  if (!item?.$ref) return item;
+  const [, , kind, name] = item.$ref.split('/');
+  const found = (document.components as unknown as Record<string, Record<string, T>>)[kind ?? '']?.[
+    name ?? ''
+  ];
+  if (!found) throw new Error(`dangling $ref ${item.$ref}`);
+  return found;
+};
+
+const headerParameters = (operation: Operation | undefined) =>
+  (operation?.parameters ?? []).map((parameter) => component(parameter)).filter((p) => p?.in === 'header');
 
 const operationOf = (route: (typeof ALL_ROUTES)[number]): Operation | undefined =>
   document.paths[`${API_BASE}${route.path}`]?.[route.method.toLowerCase()];
@@ -182,6 +217,113 @@ describe('buildOpenApi over the API catalog', () => {
       expect(body?.required).toBe(true);
       expect(schema.type).toBe('object');
       expect(schema.additionalProperties).toBe(false);
+    },
+  );
+
+  it('names a license and servers a client can reach: the embedded runtime and a deployment', () => {
+    // Assess
+    expect(document.info.license).toEqual({ name: 'Apache-2.0', identifier: 'Apache-2.0' });
+    expect(document.servers?.map((server) => server.url)).toEqual([
+      'http://127.0.0.1:{port}',
+      'https://{apiId}.execute-api.{region}.amazonaws.com',
+    ]);
+    expect(document.servers?.[0]?.variables?.port?.default).toBe('4000');
+  });
+
+  it.each(jwtRoutes.map((route) => [route.operationId, route] as const))(
+    'lets a client of %s name the tenant to act in, and tells it its rate-limit budget',
+    (_, route) => {
+      // Act
+      const operation = operationOf(route);
+      const success = operation?.responses[String(route.success.status)];
+
+      // Assess
+      expect(headerParameters(operation)).toContainEqual(
+        expect.objectContaining({ name: TENANT_HEADER, in: 'header', required: false }),
+      );
+      expect(Object.keys(success?.headers ?? {})).toEqual(
+        expect.arrayContaining(['X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset']),
+      );
+      expect(Object.keys(operation?.responses['429']?.headers ?? {})).toEqual(
+        expect.arrayContaining([
+          'Retry-After',
+          'X-RateLimit-Limit',
+          'X-RateLimit-Remaining',
+          'X-RateLimit-Reset',
+        ]),
+      );
+    },
+  );
+
+  it.each(ALL_ROUTES.map((route) => [route.operationId, route] as const))(
+    'documents the throttle’s 429 and the overload 503 of %s with a required Retry-After',
+    (_, route) => {
+      // Act
+      const responses = operationOf(route)?.responses ?? {};
+
+      // Assess
+      for (const status of ['429', '503']) {
+        expect(component(responses[status]?.headers?.['Retry-After'])?.required).toBe(true);
+      }
+    },
+  );
+
+  it('declares If-Match exactly on the routes that take it, with the 409 it can cause', () => {
+    // Act
+    const declaring = ALL_ROUTES.filter((route) =>
+      headerParameters(operationOf(route)).some((parameter) => parameter?.name === 'If-Match'),
+    ).map((route) => route.operationId);
+
+    // Assess
+    expect(declaring).toEqual(ALL_ROUTES.filter((route) => route.ifMatch).map((route) => route.operationId));
+    expect(declaring).toEqual(expect.arrayContaining(['updateExpert', 'setExpertHealth', 'deleteExpert']));
+    for (const route of ALL_ROUTES.filter((candidate) => candidate.ifMatch)) {
+      expect(operationOf(route)?.responses).toHaveProperty('409');
+    }
+  });
+
+  it('declares ETag on the success of exactly the routes that answer it', () => {
+    // Act
+    const answering = ALL_ROUTES.filter(
+      (route) => operationOf(route)?.responses[String(route.success.status)]?.headers?.ETag,
+    ).map((route) => route.operationId);
+
+    // Assess
+    expect(answering).toEqual(ALL_ROUTES.filter((route) => route.etag).map((route) => route.operationId));
+    expect(answering).toEqual(
+      expect.arrayContaining(['createExpert', 'getExpert', 'updateExpert', 'setExpertHealth']),
+    );
+  });
+
+  it('gives every reusable header and parameter an example', () => {
+    // Act
+    const components = [
+      ...Object.values(document.components.headers),
+      ...Object.values(document.components.parameters),
+    ];
+
+    // Assess
+    expect(components.length).toBeGreaterThan(0);
+    for (const item of components) expect(item.example).toBeDefined();
+  });
+
+  it.each(ALL_ROUTES.map((route) => [route.operationId, route] as const))(
+    'gives every error of %s an example body in the uniform shape',
+    (_, route) => {
+      // Act
+      const errors = Object.entries(operationOf(route)?.responses ?? {}).filter(
+        ([status]) => Number(status) >= 400,
+      );
+
+      // Assess
+      for (const [status, response] of errors) {
+        const example = response.content?.['application/json']?.example;
+        expect(example, status).toEqual({
+          code: expect.any(String),
+          message: expect.any(String),
+          traceId: expect.any(String),
+        });
+      }
     },
   );
 });

@@ -495,7 +495,7 @@ describe('DynamoRateLimiter on dynalite', () => {
 });
 
 describe('enforceRateLimit', () => {
-  it('throws a 429 TooManyRequestsError with Retry-After when the tenant is over its limit', async () => {
+  it('throws a 429 TooManyRequestsError with Retry-After and the X-RateLimit-* headers when the tenant is over its limit', async () => {
     // Prepare
     const clock = clockAt(WINDOW_START_MS + 48_000);
     const limiter = new DynamoRateLimiter(doc, tableName, {
@@ -514,12 +514,15 @@ describe('enforceRateLimit', () => {
     const tooMany = error as TooManyRequestsError;
     expect(tooMany.statusCode).toBe(429);
     expect(tooMany.code).toBe('rate_limited');
-    expect(tooMany.headers).toEqual({ 'Retry-After': '12' });
+    const refusal = {
+      'Retry-After': '12',
+      'X-RateLimit-Limit': '1',
+      'X-RateLimit-Remaining': '0',
+      'X-RateLimit-Reset': '12',
+    };
+    expect(tooMany.headers).toEqual(refusal);
     expect(tooMany.message).toBe('Rate limit of 1 requests per minute for budgets exceeded for this tenant.');
-    expect(errorResult(tooMany, 'trace-1')).toMatchObject({
-      statusCode: 429,
-      headers: { 'Retry-After': '12' },
-    });
+    expect(errorResult(tooMany, 'trace-1')).toMatchObject({ statusCode: 429, headers: refusal });
   });
 
   it('returns the verdict of an admitted request, from which the rate-limit headers are built', async () => {

@@ -1,7 +1,12 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { MissingTenantError, partitionKey, TenantRecordStore } from '#shared/adapters/tenant-store.js';
+import {
+  MissingTenantError,
+  partitionKey,
+  resourceNameOf,
+  TenantRecordStore,
+} from '#shared/adapters/tenant-store.js';
 import { tableSpecOf } from '#shared/pillar.js';
 import { PILLARS } from '../../../functions/catalog.js';
 import { localTableName, startTestDynamo, type TestDynamo } from '../../../infra/local/dynamodb.js';
@@ -147,5 +152,48 @@ describe('TenantRecordStore on dynalite', () => {
     // Assess
     expect(raw).not.toHaveProperty('expiresAt');
     expect(Object.keys(read ?? {}).sort()).toEqual(Object.keys(note()).sort());
+  });
+
+  it('names the record in its 409 messages the way the API does, not by its storage entity', async () => {
+    // Prepare
+    const entity = `${freshEntity()}_CONFIG`;
+    const named = new TenantRecordStore<Note>(doc, tableName, entity, undefined, { resourceName: 'expert' });
+    const unnamed = new TenantRecordStore<Note>(doc, tableName, entity);
+    await named.create(note({ id: 'n1' }));
+
+    // Act
+    const attempts = await Promise.allSettled([
+      named.create(note({ id: 'n1' })),
+      named.replace(note({ id: 'n1', version: 3 }), 2),
+      named.delete('acme', 'n1', 2),
+      unnamed.create(note({ id: 'n1' })),
+    ]);
+
+    // Assess
+    const messages = attempts.map((attempt) =>
+      attempt.status === 'rejected' ? (attempt.reason as Error).message : 'fulfilled',
+    );
+    expect(messages).toEqual([
+      'Expert n1 already exists.',
+      'Expert n1 was changed concurrently; re-read and retry.',
+      'Expert n1 was changed concurrently; re-read and retry.',
+      expect.stringMatching(/^Note\d+ config n1 already exists\.$/),
+    ]);
+    expect(messages.join(' ')).not.toContain(entity);
+  });
+});
+
+describe('resourceNameOf', () => {
+  it.each([
+    ['EXPERT', 'expert'],
+    ['ROUTER_CONFIG', 'router config'],
+    ['REWARD_REJECTED', 'reward rejected'],
+    ['JOB', 'job'],
+  ])('reads the entity %s as "%s"', (entity, name) => {
+    // Act
+    const read = resourceNameOf(entity);
+
+    // Assess
+    expect(read).toBe(name);
   });
 });

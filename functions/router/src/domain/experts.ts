@@ -1,4 +1,4 @@
-import { NotFoundError, UnprocessableError } from '#shared/errors.js';
+import { ConflictError, NotFoundError, UnprocessableError } from '#shared/errors.js';
 import type { Page, TenantRecords } from '#shared/ports/records.js';
 import type { Clock, IdGenerator } from '#shared/ports/system.js';
 
@@ -65,6 +65,12 @@ export interface ExpertServiceDeps {
   readonly ids: IdGenerator;
 }
 
+/**
+ * How often a write without If-Match re-reads and writes again after losing to a concurrent write
+ * (last writer wins). With If-Match the caller asked for a specific version: a conflict is its 409.
+ */
+export const LAST_WRITER_ATTEMPTS = 10;
+
 export class ExpertService {
   constructor(private readonly deps: ExpertServiceDeps) {}
 
@@ -99,22 +105,21 @@ export class ExpertService {
     return this.deps.repository.list(tenantId, options);
   }
 
-  /** Full replacement of the client-owned fields; `expectedVersion` (If-Match) guards lost updates. */
+  /**
+   * Full replacement of the client-owned fields; `expectedVersion` (If-Match) guards lost updates.
+   * Without it the last writer wins: a write that loses to a concurrent one re-reads and writes again.
+   */
   async update(tenantId: string, id: string, input: ExpertInput, expectedVersion?: number): Promise<Expert> {
     this.#checkEndpoint(input.endpoint);
-    const current = await this.get(tenantId, id);
-    const base = expectedVersion ?? current.version;
-    const next: Expert = {
+    return this.#replace(tenantId, id, expectedVersion, (current) => ({
       ...input,
       tenantId: current.tenantId,
       id: current.id,
       createdAt: current.createdAt,
-      version: base + 1,
+      version: current.version,
       updatedAt: this.deps.clock.now().toISOString(),
       ...(current.health ? { health: current.health } : {}),
-    };
-    await this.deps.repository.replace(next, base);
-    return next;
+    }));
   }
 
   /** Marks an expert healthy or unhealthy (a server-owned field: nothing else of the expert changes). */
@@ -125,21 +130,45 @@ export class ExpertService {
     setBy: string,
     expectedVersion?: number,
   ): Promise<Expert> {
-    const current = await this.get(tenantId, id);
-    const base = expectedVersion ?? current.version;
-    const now = this.deps.clock.now();
-    const health: ExpertHealth = {
-      status: input.status,
-      ...(input.reason === undefined ? {} : { reason: input.reason }),
-      setAt: now.toISOString(),
-      setBy,
-      ...(input.status === 'unhealthy' && input.ttlSeconds !== undefined
-        ? { until: new Date(now.getTime() + input.ttlSeconds * 1000).toISOString() }
-        : {}),
-    };
-    const next: Expert = { ...current, health, version: base + 1, updatedAt: now.toISOString() };
-    await this.deps.repository.replace(next, base);
-    return next;
+    return this.#replace(tenantId, id, expectedVersion, (current) => {
+      const now = this.deps.clock.now();
+      const health: ExpertHealth = {
+        status: input.status,
+        ...(input.reason === undefined ? {} : { reason: input.reason }),
+        setAt: now.toISOString(),
+        setBy,
+        ...(input.status === 'unhealthy' && input.ttlSeconds !== undefined
+          ? { until: new Date(now.getTime() + input.ttlSeconds * 1000).toISOString() }
+          : {}),
+      };
+      return { ...current, health, updatedAt: now.toISOString() };
+    });
+  }
+
+  /**
+   * Writes `change(current)` as the next version. With `expectedVersion` the write is conditional on
+   * it (a 409 when it is no longer current); without, a lost race re-reads and writes again, at most
+   * LAST_WRITER_ATTEMPTS times.
+   */
+  async #replace(
+    tenantId: string,
+    id: string,
+    expectedVersion: number | undefined,
+    change: (current: Expert) => Expert,
+  ): Promise<Expert> {
+    for (let attempt = 1; ; attempt += 1) {
+      const current = await this.get(tenantId, id);
+      const base = expectedVersion ?? current.version;
+      const next: Expert = { ...change(current), version: base + 1 };
+      try {
+        await this.deps.repository.replace(next, base);
+        return next;
+      } catch (error) {
+        const retry =
+          error instanceof ConflictError && expectedVersion === undefined && attempt < LAST_WRITER_ATTEMPTS;
+        if (!retry) throw error;
+      }
+    }
   }
 
   async remove(tenantId: string, id: string, expectedVersion?: number): Promise<void> {

@@ -1,7 +1,7 @@
 import * as z from 'zod';
-import { ForbiddenError } from '#shared/errors.js';
+import { ForbiddenError, ValidationError } from '#shared/errors.js';
 import type { Clock } from '#shared/ports/system.js';
-import { REWARD_SIGNALS, type RewardSignal } from './reward-mapping.js';
+import { REWARD_SIGNALS, type RewardSignal, rewardValueProblem } from './reward-mapping.js';
 
 /**
  * The API side of rewards (POST /router/reward): validate, stamp and hand the reward to the rewards
@@ -11,6 +11,10 @@ import { REWARD_SIGNALS, type RewardSignal } from './reward-mapping.js';
 
 const finite = z.number().refine(Number.isFinite, 'must be a finite number');
 
+/**
+ * The message as it travels. Its value is only required to be finite here: the consumer checks the
+ * signal's range itself (a poison message is rejected and recorded there, not failed until the DLQ).
+ */
 export const rewardMessageSchema = z.strictObject({
   tenantId: z.string().min(1),
   taskId: z.string().min(1).max(128),
@@ -50,6 +54,11 @@ export class RewardIntake {
         [],
         'tenant_mismatch',
       );
+    }
+    // The contract's schema refuses these first; this keeps the queue clean for any other caller.
+    const problem = rewardValueProblem(input.signal, input.value);
+    if (problem) {
+      throw new ValidationError(`value ${problem}.`, [{ path: 'value', message: problem }]);
     }
     const receivedAt = this.deps.clock.now().toISOString();
     await this.deps.queue.send(

@@ -16,8 +16,21 @@ import {
   toStoredModelState,
 } from './bandits/index.js';
 import type { RewardMessage } from './reward-intake.js';
-import { DEFAULT_REWARD_MAPPING, type RewardMapping, type RewardSignal, rewardOf } from './reward-mapping.js';
-import { DECISION_TTL_SECONDS, type ModelRecord, type RouteDecision, storableNumbers } from './routing.js';
+import {
+  DEFAULT_REWARD_MAPPING,
+  type RewardMapping,
+  type RewardSignal,
+  rewardOf,
+  rewardValueProblem,
+} from './reward-mapping.js';
+import type { RejectionReason, RewardRejection } from './reward-rejections.js';
+import {
+  DECISION_TTL_SECONDS,
+  type ModelRecord,
+  modelOfKey,
+  type RouteDecision,
+  storableNumbers,
+} from './routing.js';
 
 // Signals and the reward mapping live in reward-mapping.ts (part of the router configuration).
 export {
@@ -26,6 +39,8 @@ export {
   type RewardMapping,
   type RewardSignal,
   rewardOf,
+  rewardValueProblem,
+  SIGNAL_RANGES,
   type SignalRule,
 } from './reward-mapping.js';
 
@@ -54,18 +69,8 @@ export interface RewardMarker extends TenantRecord {
   readonly markedBy?: 'window';
 }
 
-export type RejectionReason = 'unknown_task';
-
-/** A reward that could not be joined to a decision: kept, never silently dropped. */
-export interface RewardRejection extends TenantRecord {
-  readonly taskId: string;
-  readonly signal: RewardSignal;
-  readonly value: number;
-  readonly reason: RejectionReason;
-  readonly ts: string;
-  readonly receivedAt: string;
-  readonly traceId: string;
-}
+// Rejections live in reward-rejections.ts (the API lists them without bundling the consumer).
+export type { RejectionReason, RewardRejection } from './reward-rejections.js';
 
 /** Create is conditional on absence (ConflictError when the record exists). */
 export interface CreateOnlyRepository<T extends TenantRecord> {
@@ -124,12 +129,27 @@ export const updaterFor = (state: ModelState): Strategy<ModelState> => {
   }
 };
 
-/** The state of a model key nobody has written yet (as the router decides on it). */
+/** A model key that `modelKeyOf` never produces: guessing a state for it would corrupt the model. */
+export class UnknownModelKeyError extends Error {
+  override readonly name = 'UnknownModelKeyError';
+}
+
+/**
+ * The state of a model key nobody has written yet, exactly as the router decides on it (a feature
+ * spec or a clip other than 5 gives a ridge key a `:f<hash>` suffix: still a ridge state of that d).
+ */
 export const initialStateOf = (modelKey: string): ModelState => {
-  const ridge = /^ridge:d(\d+)$/.exec(modelKey);
-  if (ridge?.[1]) return emptyLinUcbState(Number(ridge[1]), 1);
-  if (modelKey === 'beta-bernoulli') return createBernoulliThompson().initialState();
-  return createGreedy().initialState();
+  const model = modelOfKey(modelKey);
+  switch (model?.kind) {
+    case 'ridge':
+      return emptyLinUcbState(model.dimension as number, 1);
+    case 'beta-bernoulli':
+      return createBernoulliThompson().initialState();
+    case 'running-means':
+      return createGreedy().initialState();
+    default:
+      throw new UnknownModelKeyError(`No strategy learns into model key ${modelKey}.`);
+  }
 };
 
 export type RewardOutcome =
@@ -183,6 +203,12 @@ interface Slot {
   readonly index: number;
   readonly message: RewardMessage;
   readonly id: string;
+}
+
+/** A message that cannot be learnt from, and why. */
+interface Rejected extends Slot {
+  readonly reason: RejectionReason;
+  readonly detail?: string | undefined;
 }
 
 /** A message joined to its decision. */
@@ -276,6 +302,7 @@ export class RewardConsumer {
     const firstOf = new Map<string, number>();
     const copies: (readonly [copy: number, first: number])[] = [];
     const byTenant = new Map<string, Slot[]>();
+    const rejected: Rejected[] = [];
     messages.forEach((message, index) => {
       const id = rewardIdOf(message.taskId, message.signal);
       const key = `${message.tenantId}\n${id}`;
@@ -285,11 +312,14 @@ export class RewardConsumer {
         return;
       }
       firstOf.set(key, index);
-      pushTo(byTenant, message.tenantId, { index, message, id });
+      // A poison value (one intake refuses) that got in anyway: rejected and kept, not redelivered
+      // until the DLQ, and never joined, stored as a number or learnt from.
+      const problem = rewardValueProblem(message.signal, message.value);
+      if (problem)
+        rejected.push({ index, message, id, reason: 'value_out_of_range', detail: `value ${problem}` });
+      else pushTo(byTenant, message.tenantId, { index, message, id });
     });
-
     const now = this.deps.clock.now();
-    const rejected: Slot[] = [];
     const recorded: Mark[] = [];
     const groups = new Map<string, Learnable[]>();
     await Promise.all(
@@ -319,7 +349,7 @@ export class RewardConsumer {
             !decision ||
             new Date(decision.createdAt).getTime() + DECISION_TTL_SECONDS * 1000 <= now.getTime()
           ) {
-            rejected.push(slot);
+            rejected.push({ ...slot, reason: 'unknown_task' });
           } else if (markers.has(slot.id)) {
             succeed(slot.index, { outcome: 'duplicate' });
           } else {
@@ -360,8 +390,8 @@ export class RewardConsumer {
     await Promise.all([
       ...rejected.map(async (slot) => {
         try {
-          await this.#reject(slot.message, 'unknown_task');
-          succeed(slot.index, { outcome: 'rejected', reason: 'unknown_task' });
+          await this.#reject(slot);
+          succeed(slot.index, { outcome: 'rejected', reason: slot.reason });
         } catch (error) {
           fail(slot.index, error);
         }
@@ -588,9 +618,18 @@ export class RewardConsumer {
     });
   }
 
-  /** Records a rejection; one record is enough if the same reward is rejected again. */
-  async #reject(message: RewardMessage, reason: RejectionReason): Promise<void> {
-    await this.#createOnce(this.deps.rejections, { ...this.#receipt(message), reason });
+  /**
+   * Records a rejection; one record is enough if the same reward is rejected again. An out-of-range
+   * value is kept as text: it may be a number the table cannot hold (1e16, 1e-200).
+   */
+  async #reject(slot: Rejected): Promise<void> {
+    const { value, ...receipt } = this.#receipt(slot.message);
+    await this.#createOnce(this.deps.rejections, {
+      ...receipt,
+      ...(slot.reason === 'value_out_of_range' ? { valueText: String(value) } : { value }),
+      reason: slot.reason,
+      ...(slot.detail === undefined ? {} : { detail: slot.detail }),
+    });
   }
 
   /**

@@ -57,3 +57,39 @@ export const rewardOf = (
       return undefined;
   }
 };
+
+/**
+ * The values each signal may carry: what it means, and what the rest of the pipeline can hold. A
+ * reward outside its range is refused at intake (400) and, if one reaches the consumer anyway,
+ * rejected there with reason `value_out_of_range` (never retried: it would fail on every delivery).
+ */
+export const SIGNAL_RANGES: Readonly<Record<RewardSignal, { readonly min: number; readonly max: number }>> = {
+  /** The share of successes among the top k: a fraction. */
+  success_at_k: { min: 0, max: 1 },
+  /** Down (-1) to up (1); fractions for averaged votes. */
+  human_thumbs: { min: -1, max: 1 },
+  /** 1 when no incident followed, 0 when one did; fractions for a share of runs. */
+  incident_free: { min: 0, max: 1 },
+  /** Milliseconds, at most a day. */
+  latency_ms: { min: 0, max: 86_400_000 },
+  /** In the tenant's currency unit, at most a million per task. */
+  cost: { min: 0, max: 1_000_000 },
+};
+
+/**
+ * The smallest non-zero magnitude a reward value may have. DynamoDB numbers stop at 1e-130 (a
+ * smaller one is a ValidationException, not a zero), and the router stores nothing below 1e-100
+ * (STORABLE_MIN_MAGNITUDE): a value such as 1e-200 could be neither stored nor learnt faithfully.
+ */
+export const MIN_REWARD_MAGNITUDE = 1e-100;
+
+/** Why a signal's value cannot be taken, or undefined when it can. */
+export const rewardValueProblem = (signal: RewardSignal, value: number): string | undefined => {
+  const range = SIGNAL_RANGES[signal];
+  if (!Number.isFinite(value)) return 'must be a finite number';
+  if (value < range.min || value > range.max)
+    return `must be between ${range.min} and ${range.max} for ${signal}`;
+  if (value !== 0 && Math.abs(value) < MIN_REWARD_MAGNITUDE)
+    return `must be 0 or at least ${MIN_REWARD_MAGNITUDE} in magnitude`;
+  return undefined;
+};

@@ -3,7 +3,7 @@ import type { TenantRecord } from '#shared/ports/records.js';
 import type { Clock } from '#shared/ports/system.js';
 import { TtlCache } from '#shared/ports/ttl-cache.js';
 import { featureSpecSchema, type NumericFeature, type StrategyConfig } from './bandits/index.js';
-import type { ExpertRepository } from './experts.js';
+import { type ExpertRepository, LAST_WRITER_ATTEMPTS } from './experts.js';
 import { DEFAULT_REWARD_MAPPING, type RewardMapping } from './reward-mapping.js';
 
 /** The strategies a tenant may configure (`naive-linucb` is a benchmark baseline only). */
@@ -196,43 +196,53 @@ export class RouterConfigService {
           'unknown_expert',
         );
     }
-    const current = await this.deps.repository.get(tenantId, ROUTER_CONFIG_ID);
-    const currentVersion = current?.version ?? 0;
-    if (expectedVersion !== undefined && expectedVersion !== currentVersion) {
-      throw new ConflictError(
-        'The router configuration was changed concurrently; re-read and retry.',
-        'version_conflict',
-      );
-    }
-    const now = this.deps.clock.now().toISOString();
-    const version = currentVersion + 1;
-    const change: RouterConfigChange = { version, changedAt: now, changedBy, config: input };
-    const next: RouterConfig = {
-      ...input,
-      tenantId,
-      id: ROUTER_CONFIG_ID,
-      version,
-      createdAt: current?.createdAt ?? now,
-      updatedAt: now,
-      updatedBy: changedBy,
-      changes: [...(current?.changes ?? []), change].slice(-MAX_CONFIG_CHANGES),
-    };
-    if (current) {
-      await this.deps.repository.replace(next, currentVersion);
-    } else {
-      try {
-        await this.deps.repository.create(next);
-      } catch (error) {
-        if (error instanceof ConflictError)
-          throw new ConflictError(
-            'The router configuration was changed concurrently; re-read and retry.',
-            'version_conflict',
-          );
-        throw error;
-      }
-    }
+    const next = await this.#write(tenantId, input, expectedVersion, changedBy);
     const { id: _id, changes: _changes, ...config } = next;
     this.#cache.set(tenantId, config);
     return config;
+  }
+
+  /**
+   * Writes the change as the next version, conditional on the current one. With `expectedVersion`
+   * (If-Match) a concurrent change is the caller's 409; without, the last writer wins: a write that
+   * lost the race re-reads and writes again (at most LAST_WRITER_ATTEMPTS times).
+   */
+  async #write(
+    tenantId: string,
+    input: RouterConfigInput,
+    expectedVersion: number | undefined,
+    changedBy: string,
+  ): Promise<RouterConfig> {
+    const conflict = () =>
+      new ConflictError(
+        'The router configuration was changed concurrently; re-read and retry.',
+        'version_conflict',
+      );
+    for (let attempt = 1; ; attempt += 1) {
+      const current = await this.deps.repository.get(tenantId, ROUTER_CONFIG_ID);
+      const currentVersion = current?.version ?? 0;
+      if (expectedVersion !== undefined && expectedVersion !== currentVersion) throw conflict();
+      const now = this.deps.clock.now().toISOString();
+      const version = currentVersion + 1;
+      const change: RouterConfigChange = { version, changedAt: now, changedBy, config: input };
+      const next: RouterConfig = {
+        ...input,
+        tenantId,
+        id: ROUTER_CONFIG_ID,
+        version,
+        createdAt: current?.createdAt ?? now,
+        updatedAt: now,
+        updatedBy: changedBy,
+        changes: [...(current?.changes ?? []), change].slice(-MAX_CONFIG_CHANGES),
+      };
+      try {
+        if (current) await this.deps.repository.replace(next, currentVersion);
+        else await this.deps.repository.create(next);
+        return next;
+      } catch (error) {
+        if (!(error instanceof ConflictError)) throw error;
+        if (expectedVersion !== undefined || attempt >= LAST_WRITER_ATTEMPTS) throw conflict();
+      }
+    }
   }
 }

@@ -15,6 +15,7 @@ import {
   createStrategy,
   fnv1a32,
   loadModelState,
+  type ModelKind,
   type ModelState,
   modelKindOf,
   mulberry32,
@@ -214,6 +215,15 @@ export const modelKeyOf = (
     numeric.map((f) => [f.key, f.transform ?? 'identity', f.mean ?? 0, f.std ?? 1]),
   ]);
   return `${kind}:d${dimension}:f${fnv1a32(canonical).toString(16).padStart(8, '0')}`;
+};
+
+/** What a model key names (the inverse of `modelKeyOf`): its model kind and, for a ridge model, its d. */
+export const modelOfKey = (
+  modelKey: string,
+): { readonly kind: ModelKind; readonly dimension?: number } | undefined => {
+  if (modelKey === 'running-means' || modelKey === 'beta-bernoulli') return { kind: modelKey };
+  const ridge = /^ridge:d(\d+)(?::f[0-9a-f]{8})?$/.exec(modelKey);
+  return ridge?.[1] ? { kind: 'ridge', dimension: Number(ridge[1]) } : undefined;
 };
 
 export interface RoutingServiceDeps {

@@ -11,6 +11,7 @@ import {
   type RewardRejection,
   type RewardSignal,
 } from '../../src/domain/reward-learning.js';
+import { RejectedRewards } from '../../src/domain/reward-rejections.js';
 import { type RouterConfig, RouterConfigService } from '../../src/domain/router-config.js';
 import {
   type ModelRecord,
@@ -50,6 +51,8 @@ export const inMemoryRouting = (
   const models = new InMemoryTenantRecords<ModelRecord>('MODEL');
   const events = new RecordingPublisher();
   const routerConfig = new RouterConfigService({ repository: configs, experts, clock });
+  const rejections = new InMemoryTenantRecords<RewardRejection>('REWARD_REJECTED');
+  const rejectedRewards = new RejectedRewards(rejections);
   const routing = new RoutingService({
     experts,
     configs: routerConfig,
@@ -80,7 +83,8 @@ export const inMemoryRouting = (
     models,
     events,
     clock,
-    appDeps: { routing, routerConfig, rewards },
+    rejections,
+    appDeps: { routing, routerConfig, rewards, rejectedRewards },
   };
 };
 
@@ -121,11 +125,14 @@ export const conflictCounting = (models: InMemoryTenantRecords<ModelRecord>) => 
   };
 };
 
-/** A random reward (for property tests): a task among `tasks`, a learnable signal, a value around [0, 1]. */
+/**
+ * A random reward (for property tests): a task among `tasks`, a learnable signal, a value every one
+ * of them takes (SIGNAL_RANGES: [0, 1]; no non-zero magnitude below MIN_REWARD_MAGNITUDE).
+ */
 export const rewardFields = (tasks: number) => ({
   task: fc.nat(tasks - 1),
   signal: fc.constantFrom<RewardSignal>('success_at_k', 'human_thumbs', 'incident_free'),
-  value: fc.double({ min: -1, max: 2, noNaN: true }),
+  value: fc.double({ min: 0, max: 1, noNaN: true }).map((v) => (v < 1e-100 ? 0 : v)),
 });
 
 /**

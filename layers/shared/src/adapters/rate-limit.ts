@@ -311,9 +311,10 @@ export class InMemoryRateLimiter implements RateLimiter {
 }
 
 /**
- * Counts the request and throws a 429 `TooManyRequestsError` (with `Retry-After`) when the tenant is
- * over its limit for the family; otherwise returns the verdict, so the caller can answer
- * `X-RateLimit-Limit` / `X-RateLimit-Remaining` (see rateLimitHeaders).
+ * Counts the request and throws a 429 `TooManyRequestsError` when the tenant is over its limit for
+ * the family, with `Retry-After` and the same `X-RateLimit-*` headers an admitted request gets
+ * (remaining 0, reset when the window ends); otherwise returns the verdict, so the caller can answer
+ * them (see rateLimitHeaders).
  */
 export const enforceRateLimit = async (
   limiter: RateLimiter,
@@ -325,12 +326,21 @@ export const enforceRateLimit = async (
     throw new TooManyRequestsError(
       verdict.retryAfterSeconds,
       `Rate limit of ${verdict.limit} requests per minute for ${family} exceeded for this tenant.`,
+      rateLimitHeaders({
+        ok: true,
+        limit: verdict.limit,
+        remaining: 0,
+        resetSeconds: Math.max(1, Math.ceil(verdict.retryAfterSeconds)),
+      }),
     );
   }
   return verdict;
 };
 
-/** Informational response headers for an admitted request. */
+/**
+ * The `X-RateLimit-*` headers of a verdict: the family's limit per minute, the requests left in the
+ * window, and the whole seconds until it ends. Sent on admitted requests and on the 429 alike.
+ */
 export const rateLimitHeaders = (verdict: Extract<RateVerdict, { ok: true }>): Record<string, string> => ({
   'X-RateLimit-Limit': String(verdict.limit),
   'X-RateLimit-Remaining': String(verdict.remaining),

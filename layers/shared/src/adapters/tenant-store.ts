@@ -30,19 +30,37 @@ const isConditionFailure = (error: unknown): boolean =>
   error instanceof ConditionalCheckFailedException ||
   (error instanceof Error && error.name === 'ConditionalCheckFailedException');
 
+export interface TenantRecordStoreOptions {
+  /**
+   * What the API calls one record, for the messages a client reads (a 409's `message`).
+   * @default the entity in lower case with spaces (`ROUTER_CONFIG` → `router config`)
+   */
+  readonly resourceName?: string;
+}
+
+/** `ROUTER_CONFIG` → `router config`: the storage name of an entity, as a reader would say it. */
+export const resourceNameOf = (entity: string): string => entity.toLowerCase().replaceAll('_', ' ');
+
 /**
  * Versioned records of one entity type in a pillar's table. Creates are conditional on absence,
  * replaces and deletes on the expected version, so concurrent writers never lose an update: the
  * loser gets a ConflictError and can re-read.
  */
 export class TenantRecordStore<T extends TenantRecord> implements TenantRecords<T> {
+  /** The record's name in client-facing messages, capitalised to open a sentence. */
+  readonly #subject: string;
+
   constructor(
     private readonly doc: Pick<DynamoDBDocumentClient, 'send'>,
     private readonly tableName: string,
     private readonly entity: string,
     /** Seconds after `updatedAt` when DynamoDB TTL may expire the record; undefined keeps it. */
     private readonly ttlSeconds?: number,
-  ) {}
+    options: TenantRecordStoreOptions = {},
+  ) {
+    const name = options.resourceName ?? resourceNameOf(entity);
+    this.#subject = name.charAt(0).toUpperCase() + name.slice(1);
+  }
 
   #item(record: T): Record<string, unknown> {
     if (!record.tenantId) throw new MissingTenantError(`${this.entity} record without tenantId`);
@@ -78,7 +96,7 @@ export class TenantRecordStore<T extends TenantRecord> implements TenantRecords<
       );
     } catch (error) {
       if (isConditionFailure(error))
-        throw new ConflictError(`${this.entity} ${record.id} already exists.`, 'already_exists');
+        throw new ConflictError(`${this.#subject} ${record.id} already exists.`, 'already_exists');
       throw error;
     }
   }
@@ -154,7 +172,7 @@ export class TenantRecordStore<T extends TenantRecord> implements TenantRecords<
     } catch (error) {
       if (isConditionFailure(error)) {
         throw new ConflictError(
-          `${this.entity} ${record.id} was changed concurrently; re-read and retry.`,
+          `${this.#subject} ${record.id} was changed concurrently; re-read and retry.`,
           'version_conflict',
         );
       }
@@ -184,7 +202,7 @@ export class TenantRecordStore<T extends TenantRecord> implements TenantRecords<
       const current = await this.get(tenantId, id);
       if (!current) return false;
       throw new ConflictError(
-        `${this.entity} ${id} was changed concurrently; re-read and retry.`,
+        `${this.#subject} ${id} was changed concurrently; re-read and retry.`,
         'version_conflict',
       );
     }

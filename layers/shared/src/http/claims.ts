@@ -1,3 +1,4 @@
+import * as z from 'zod';
 import { type Principal, type Role, roleSchema, tenantIdSchema } from '../ports/identity.js';
 
 /**
@@ -35,15 +36,101 @@ const TENANT_CLAIMS = ['tenant', 'custom:tenant'] as const;
 const ROLE_CLAIMS = ['roles', 'cognito:groups', 'custom:roles'] as const;
 
 /**
+ * Services (machine clients) may hold these roles and no others: the Cognito pool the CDK app creates
+ * counts every token it signs as stepped up (CONDUCTOR_ISSUER_ENFORCES_MFA), and a machine never
+ * did MFA, so no machine may reach a role whose actions need step-up.
+ */
+export const MACHINE_ROLES = ['viewer', 'operator'] as const satisfies readonly Role[];
+export type MachineRole = (typeof MACHINE_ROLES)[number];
+/** The resource server of the machine scopes: a client-credentials token asks for `conductor/<role>`. */
+export const MACHINE_SCOPE_SERVER = 'conductor';
+export const machineScope = (role: MachineRole): string => `${MACHINE_SCOPE_SERVER}/${role}`;
+
+/** One service's binding: its OAuth client id, the tenant it acts in and the roles it may use. */
+export interface MachineClient {
+  readonly clientId: string;
+  readonly tenant: string;
+  readonly roles: readonly MachineRole[];
+}
+
+const machineClientsSchema = z.array(
+  z.object({
+    clientId: z.string().min(1),
+    tenant: tenantIdSchema,
+    roles: z.array(z.enum(MACHINE_ROLES)).min(1),
+  }),
+);
+
+/** The environment variable that carries the bindings (JSON array of MachineClient), set by the deployment. */
+export const MACHINE_CLIENTS_ENV = 'CONDUCTOR_MACHINE_CLIENTS';
+
+/** Reads the bindings; throws, naming the variable, when they are not a valid list. */
+export const parseMachineClients = (text: string | undefined): ReadonlyMap<string, MachineClient> => {
+  if (text === undefined || text.trim() === '') return new Map();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new Error(`${MACHINE_CLIENTS_ENV} is not JSON`);
+  }
+  const result = machineClientsSchema.safeParse(parsed);
+  if (!result.success) {
+    throw new Error(
+      `${MACHINE_CLIENTS_ENV} is not a list of {clientId, tenant, roles}: ${result.error.message}`,
+    );
+  }
+  const clients = new Map<string, MachineClient>();
+  for (const client of result.data) {
+    if (clients.has(client.clientId))
+      throw new Error(`${MACHINE_CLIENTS_ENV} binds client '${client.clientId}' twice`);
+    clients.set(client.clientId, client);
+  }
+  return clients;
+};
+
+let fromEnv: { text: string | undefined; clients: ReadonlyMap<string, MachineClient> } | undefined;
+/** The bindings of this process's environment, parsed once (again only if the variable changes). */
+export const machineClientsFromEnv = (): ReadonlyMap<string, MachineClient> => {
+  const text = process.env[MACHINE_CLIENTS_ENV];
+  if (fromEnv === undefined || fromEnv.text !== text) fromEnv = { text, clients: parseMachineClients(text) };
+  return fromEnv.clients;
+};
+
+type PrincipalResult = { ok: true; principal: Principal } | { ok: false; reason: string };
+
+/**
+ * A client-credentials token (Cognito: `sub` = `client_id`, `scope`, no custom claims) of a bound
+ * client: the tenant comes from the binding only, the roles are the bound roles its scopes grant.
+ */
+const machinePrincipal = (
+  claims: Readonly<Record<string, unknown>>,
+  client: MachineClient,
+): PrincipalResult => {
+  if (claims.sub !== client.clientId) return { ok: false, reason: 'machine token subject is not its client' };
+  const claimed = TENANT_CLAIMS.map((name) => claims[name]).find((value) => value !== undefined);
+  if (claimed !== undefined && claimed !== client.tenant) {
+    return { ok: false, reason: 'token tenant claim contradicts its client binding' };
+  }
+  const granted = new Set(claimList(claims.scope));
+  const roles = client.roles.filter((role) => granted.has(machineScope(role)));
+  return { ok: true, principal: { subject: client.clientId, tenantId: client.tenant, roles, amr: [] } };
+};
+
+/**
  * Builds the principal from gateway claims, or returns a reason it cannot. Unknown role names are
- * dropped, not trusted; a token without a tenant is no identity at all.
+ * dropped, not trusted; a token without a tenant is no identity at all. A token whose `client_id`
+ * is a bound machine client (CONDUCTOR_MACHINE_CLIENTS) takes its tenant and roles from that
+ * binding, never from its own claims: the client id is signed by the issuer, a caller cannot set it.
  */
 export const principalFromClaims = (
   claims: Readonly<Record<string, unknown>> | undefined,
-): { ok: true; principal: Principal } | { ok: false; reason: string } => {
+  machineClients: ReadonlyMap<string, MachineClient> = machineClientsFromEnv(),
+): PrincipalResult => {
   if (!claims) return { ok: false, reason: 'no verified claims' };
   const subject = typeof claims.sub === 'string' ? claims.sub : '';
   if (subject === '') return { ok: false, reason: 'token has no subject' };
+  const machine = typeof claims.client_id === 'string' ? machineClients.get(claims.client_id) : undefined;
+  if (machine) return machinePrincipal(claims, machine);
   const tenantRaw = TENANT_CLAIMS.map((name) => claims[name]).find((value) => typeof value === 'string');
   const tenant = tenantIdSchema.safeParse(tenantRaw);
   if (!tenant.success) return { ok: false, reason: 'token has no valid tenant claim' };

@@ -59,6 +59,13 @@ export interface RouteSpec<
    * is written while it reads.
    */
   readonly deferDecisionLog?: boolean;
+  /** The answer carries the record's version as `ETag` (`"3"`), to send back in `If-Match`. */
+  readonly etag?: boolean;
+  /**
+   * The route takes the version the client last read in `If-Match` and refuses with 409
+   * `version_conflict` when the record changed since (no lost update); without it, it applies anyway.
+   */
+  readonly ifMatch?: boolean;
   /**
    * A valid request body: the example of the OpenAPI document, and the body the tests that drive
    * every route of the catalog (e.g. the cross-tenant suite) send when they have none of their own.

@@ -275,7 +275,7 @@ const refuse = (subject: string, cls: AddressClass, opts: EndpointCheckOptions):
   return {
     ok: false,
     code: 'endpoint_private_address',
-    reason: `${subject} ${phrase}; experts must be publicly reachable (set ${ALLOW_PRIVATE_ENDPOINTS_ENV}=true for local development).`,
+    reason: `${subject} ${phrase}; experts must be publicly reachable (for local development: npm start -- --allow-private-endpoints, or ${ALLOW_PRIVATE_ENDPOINTS_ENV}=true).`,
   };
 };
 

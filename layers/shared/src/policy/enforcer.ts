@@ -227,18 +227,47 @@ export class PolicyEnforcer {
     return decision;
   }
 
-  /** The 403 a denied caller gets, with the decision's obligations. */
+  /**
+   * The 403 a denied caller gets, with the decision's obligations. `step_up` is only passed on when
+   * MFA would be enough: a caller whose roles do not allow the action is not sent to sign in again
+   * for nothing (the decision log keeps the engine's obligations as they were).
+   */
   #refusal(input: EnforceInput, decision: EnforcedDecision): ForbiddenError {
     const crossTenant = input.resource.tenantId !== input.principal.tenantId;
+    if (crossTenant)
+      return new ForbiddenError(
+        'Access to another tenant needs an approved, unexpired grant.',
+        decision.obligations,
+        'policy_denied',
+      );
+    if (!decision.obligations.includes('step_up'))
+      return new ForbiddenError(
+        'This operation is not allowed for your roles.',
+        decision.obligations,
+        'policy_denied',
+      );
+    if (this.#allowedWithStepUp(input))
+      return new ForbiddenError(
+        'This operation needs step-up authentication (MFA).',
+        decision.obligations,
+        'policy_denied',
+      );
     return new ForbiddenError(
-      crossTenant
-        ? 'Access to another tenant needs an approved, unexpired grant.'
-        : decision.obligations.includes('step_up')
-          ? 'This operation needs step-up authentication (MFA).'
-          : 'This operation is not allowed for your roles.',
-      decision.obligations,
+      'This operation is not allowed for your roles (signing in with MFA would not change that).',
+      decision.obligations.filter((obligation) => obligation !== 'step_up'),
       'policy_denied',
     );
+  }
+
+  /** Whether the same own-tenant request, stepped up, would be allowed (asked, never recorded). */
+  #allowedWithStepUp(input: EnforceInput): boolean {
+    const { principal } = input;
+    return this.deps.engine.decide({
+      principal: { subject: principal.subject, tenantId: principal.tenantId, roles: principal.roles },
+      action: input.action,
+      resource: input.resource,
+      context: { mfa: true, grantedTenants: [] },
+    }).allow;
   }
 
   /** One `policy_denied` event per denied decision, published together; a failed publish is only logged. */

@@ -1,6 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { decodeCursor, encodeCursor } from '../adapters/cursor.js';
-import { MissingTenantError, partitionKey } from '../adapters/tenant-store.js';
+import { MissingTenantError, partitionKey, resourceNameOf } from '../adapters/tenant-store.js';
 import { ConflictError } from '../errors.js';
 import type { Page, TenantRecord } from '../ports/records.js';
 import { assertWormKey, type WormStore, WormViolationError } from '../ports/worm.js';
@@ -15,7 +15,13 @@ import { assertWormKey, type WormStore, WormViolationError } from '../ports/worm
 export class InMemoryTenantRecords<T extends TenantRecord> {
   readonly #partitions = new Map<string, Map<string, T>>();
 
-  constructor(private readonly entity = 'RECORD') {}
+  /** How its 409 messages name a record, as the DynamoDB store does ("Expert e1 already exists."). */
+  readonly #subject: string;
+
+  constructor(private readonly entity = 'RECORD') {
+    const name = resourceNameOf(entity);
+    this.#subject = name.charAt(0).toUpperCase() + name.slice(1);
+  }
 
   #partition(tenantId: string): Map<string, T> {
     const pk = partitionKey(tenantId, this.entity);
@@ -36,7 +42,7 @@ export class InMemoryTenantRecords<T extends TenantRecord> {
     await settle();
     const partition = this.#partitionOf(record);
     if (partition.has(record.id)) {
-      throw new ConflictError(`${this.entity} ${record.id} already exists.`, 'already_exists');
+      throw new ConflictError(`${this.#subject} ${record.id} already exists.`, 'already_exists');
     }
     partition.set(record.id, structuredClone(record));
   }
@@ -83,7 +89,7 @@ export class InMemoryTenantRecords<T extends TenantRecord> {
     const current = partition.get(record.id);
     if (!current || current.version !== expectedVersion) {
       throw new ConflictError(
-        `${this.entity} ${record.id} was changed concurrently; re-read and retry.`,
+        `${this.#subject} ${record.id} was changed concurrently; re-read and retry.`,
         'version_conflict',
       );
     }
@@ -97,7 +103,7 @@ export class InMemoryTenantRecords<T extends TenantRecord> {
     if (!current) return false;
     if (expectedVersion !== undefined && current.version !== expectedVersion) {
       throw new ConflictError(
-        `${this.entity} ${id} was changed concurrently; re-read and retry.`,
+        `${this.#subject} ${id} was changed concurrently; re-read and retry.`,
         'version_conflict',
       );
     }

@@ -1,0 +1,19 @@
+import type { Command } from '../command.js';
+import { dlqCommand } from './dlq.js';
+import { expertsCommand } from './experts.js';
+import { loginCommand } from './login.js';
+import { policyCommand } from './policy.js';
+import { rewardCommand } from './reward.js';
+import { routeCommand } from './route.js';
+import { tokenCommand } from './token.js';
+
+/** Every top-level command, in the order `conductor --help` lists them. A pillar adds its module here. */
+export const COMMANDS: readonly Command[] = [
+  loginCommand,
+  tokenCommand,
+  expertsCommand,
+  routeCommand,
+  rewardCommand,
+  policyCommand,
+  dlqCommand,
+];

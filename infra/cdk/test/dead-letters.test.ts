@@ -1,0 +1,110 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEAD_LETTER_QUEUES_ENV, functionsOf } from '#shared/pillar.js';
+import { PILLARS } from '../../../functions/catalog.js';
+import { actionsOf, allPolicyStatements, resourcesOf, type Synthesized, synthConductor } from './synth.js';
+
+/** The actions that inspect, redrive and discard dead letters. */
+const DEAD_LETTER_ACTIONS = [
+  'sqs:ReceiveMessage',
+  'sqs:DeleteMessage',
+  'sqs:ChangeMessageVisibility',
+  'sqs:StartMessageMoveTask',
+  'sqs:ListMessageMoveTasks',
+];
+
+/** `Fn::ImportValue` names of a statement's resources (the stateful stack's exports). */
+const importsOf = (resources: readonly unknown[]): string[] =>
+  resources.map((resource) => String((resource as { 'Fn::ImportValue'?: string })['Fn::ImportValue'] ?? ''));
+
+describe('a function with deadLetterAccess (ops)', () => {
+  let synth: Synthesized;
+  beforeAll(() => {
+    synth = synthConductor();
+  });
+  afterAll(() => synth?.dispose());
+
+  const opsPolicy = () => {
+    const fn = synth.api.functions.ops;
+    if (!fn) throw new Error('no ops function in the API stack');
+    const roleId = synth.api.getLogicalId(fn.function.role?.node.defaultChild as never);
+    return allPolicyStatements(synth.apiTemplate).filter(({ where }) =>
+      where.startsWith(roleId.replace(/[A-F0-9]{8}$/, '')),
+    );
+  };
+
+  it('receives every queue with its DLQ in CONDUCTOR_QUEUES', () => {
+    // Prepare
+    const fn = synth.api.functions.ops;
+    if (!fn) throw new Error('no ops function in the API stack');
+    const resource = synth.apiTemplate.toJSON().Resources[
+      synth.api.getLogicalId(fn.function.node.defaultChild as never)
+    ] as { Properties: { Environment: { Variables: Record<string, unknown> } } };
+
+    // Act
+    const value = JSON.stringify(resource.Properties.Environment.Variables[DEAD_LETTER_QUEUES_ENV]);
+
+    // Assess
+    expect(value).toBeDefined();
+    for (const queue of ['Rewards', 'DecisionArchive', 'SchedulerJobs']) {
+      expect(value).toContain(`ExportsOutputRef${queue}DeadLetterQueue`);
+      expect(value).toContain(`ExportsOutputFnGetAtt${queue}DeadLetterQueue`);
+      expect(value).toContain(`ExportsOutputRef${queue}Queue`);
+    }
+  });
+
+  it('may receive, delete and move messages of every DLQ, and of nothing else', () => {
+    // Act
+    const statements = opsPolicy().map(({ statement }) => statement);
+    const onDlqs = statements.filter((s) => actionsOf(s).includes('sqs:StartMessageMoveTask'));
+    const receiving = statements.filter((s) => actionsOf(s).includes('sqs:ReceiveMessage'));
+
+    // Assess
+    expect(onDlqs).toHaveLength(1);
+    expect(actionsOf(onDlqs[0] ?? { Effect: 'Allow', Action: [] })).toEqual(
+      expect.arrayContaining(DEAD_LETTER_ACTIONS),
+    );
+    for (const statement of receiving) {
+      const targets = importsOf(resourcesOf(statement));
+      expect(targets).toHaveLength(3);
+      for (const target of targets) expect(target).toMatch(/DeadLetterQueue[A-Z0-9]+Arn/);
+    }
+  });
+
+  it('may send to every queue (the destination of a redrive), not to any DLQ', () => {
+    // Act
+    const sending = opsPolicy()
+      .map(({ statement }) => statement)
+      .filter((s) => actionsOf(s).includes('sqs:SendMessage'));
+
+    // Assess
+    const targets = sending.flatMap((s) => importsOf(resourcesOf(s)));
+    for (const queue of ['Rewards', 'DecisionArchive', 'SchedulerJobs']) {
+      expect(targets.some((t) => t.includes(`FnGetAtt${queue}Queue`))).toBe(true);
+    }
+    expect(targets.filter((t) => t.includes('DeadLetterQueue'))).toEqual([]);
+  });
+
+  it('is the only function given dead-letter rights or the queue list', () => {
+    // Prepare
+    const others = functionsOf(PILLARS).filter((fn) => !fn.deadLetterAccess);
+
+    // Act
+    const movers = allPolicyStatements(synth.apiTemplate).filter(({ statement }) =>
+      actionsOf(statement).includes('sqs:StartMessageMoveTask'),
+    );
+    const withQueueList = Object.entries(
+      synth.apiTemplate.findResources('AWS::Lambda::Function') as Record<
+        string,
+        { Properties: { Environment?: { Variables?: Record<string, unknown> } } }
+      >,
+    )
+      .filter(([, resource]) => resource.Properties.Environment?.Variables?.[DEAD_LETTER_QUEUES_ENV])
+      .map(([logicalId]) => logicalId);
+
+    // Assess
+    expect(others.length).toBeGreaterThan(0);
+    expect(movers.map(({ where }) => where)).toEqual([expect.stringMatching(/^OpsRole/)]);
+    const ops = synth.api.functions.ops?.function.node.defaultChild;
+    expect(withQueueList).toEqual([synth.api.getLogicalId(ops as never)]);
+  });
+});

@@ -1,0 +1,572 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CliIo, Command } from '../../cli/command.js';
+import { ROOT, runCli } from '../../cli/run.js';
+import {
+  ConductorApiError,
+  createConductorClient,
+  type Schemas,
+  unwrap,
+} from '../../clients/typescript/index.js';
+import { type Harness, startHarness } from './harness.js';
+
+const BIN = fileURLToPath(new URL('../../bin/conductor.mjs', import.meta.url));
+const CEDAR_POLICIES = fileURLToPath(new URL('../../policies/cedar', import.meta.url));
+
+interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+let harness: Harness;
+let workDir: string;
+let tokensFile: string;
+
+/** The environment a user would have, minus any CONDUCTOR_* of the machine running the tests. */
+const baseEnv = (): Record<string, string> => {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env))
+    if (value !== undefined && !name.startsWith('CONDUCTOR_')) env[name] = value;
+  return {
+    ...env,
+    NODE_NO_WARNINGS: '1',
+    CONDUCTOR_TOKENS_FILE: tokensFile,
+    CONDUCTOR_CONFIG: join(workDir, 'config', 'config.json'),
+  };
+};
+
+/** Runs `bin/conductor.mjs` as a child process, the way a user's shell does. */
+const conductor = (
+  args: readonly string[],
+  options: { env?: Record<string, string>; stdin?: string } = {},
+): Promise<Run> =>
+  new Promise((resolve) => {
+    const child = execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: workDir, env: { ...baseEnv(), ...options.env } },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+    child.stdin?.end(options.stdin ?? '');
+  });
+
+const json = (run: Run) => {
+  if (run.code !== 0) throw new Error(`exit ${run.code}: ${run.stderr}`);
+  return JSON.parse(run.stdout);
+};
+
+beforeAll(async () => {
+  harness = await startHarness();
+  workDir = mkdtempSync(join(tmpdir(), 'conductor-cli-'));
+  tokensFile = join(workDir, 'tokens.env');
+  // The file `npm start` writes: the URL it serves and one token per demo identity.
+  const labels: Record<string, string> = {
+    ACME_VIEWER: harness.tokens.acmeViewer ?? '',
+    ACME_OPERATOR: harness.tokens.acmeOperator ?? '',
+    ACME_ADMIN: harness.tokens.acmeAdmin ?? '',
+    GLOBEX_VIEWER: harness.tokens.globexViewer ?? '',
+    GLOBEX_ADMIN: harness.tokens.globexAdmin ?? '',
+  };
+  writeFileSync(
+    tokensFile,
+    `export API='${harness.conductor.apiUrl}'\n${Object.entries(labels)
+      .map(([name, token]) => `export ${name}_TOKEN='${token}'`)
+      .join('\n')}\n`,
+  );
+});
+
+afterAll(async () => {
+  await harness?.conductor.stop();
+  if (workDir) rmSync(workDir, { recursive: true, force: true });
+});
+
+const createExpert = async (name: string): Promise<Schemas['Expert']> =>
+  json(
+    await conductor([
+      'experts',
+      'create',
+      '--as',
+      'acme-admin',
+      '--name',
+      name,
+      '--type',
+      'model',
+      '--cost',
+      '0.02',
+      '--endpoint',
+      `https://${name}.example.com/v1`,
+      '--metadata',
+      'domain=text',
+      '--json',
+    ]),
+  );
+
+describe('conductor (the CLI, run as a child process against the embedded runtime)', () => {
+  describe('help', () => {
+    it('lists every top-level command in `conductor --help`', async () => {
+      const run = await conductor(['--help']);
+
+      expect(run.code).toBe(0);
+      for (const command of ROOT.subcommands ?? []) expect(run.stdout).toContain(`  ${command.name} `);
+    });
+
+    it('answers --help on every command and subcommand, naming its usage', async () => {
+      const walk = (command: Command, path: string[]): string[][] => [
+        path,
+        ...(command.subcommands ?? []).flatMap((sub) => walk(sub, [...path, sub.name])),
+      ];
+      const paths = walk(ROOT, []);
+      for (const path of paths) {
+        let out = '';
+        const io: CliIo = {
+          stdout: { write: (text: string) => (out += text) },
+          stderr: { write: () => true },
+          env: {},
+          cwd: workDir,
+          readStdin: async () => '',
+        };
+
+        const code = await runCli([...path, '--help'], io);
+
+        expect(code, path.join(' ')).toBe(0);
+        expect(out, path.join(' ')).toContain(`Usage: ${['conductor', ...path].join(' ')}`);
+      }
+      expect(paths.length).toBeGreaterThan(10);
+    });
+
+    it('exits 2 on an unknown command and points at --help', async () => {
+      const run = await conductor(['experts', 'lst']);
+
+      expect(run.code).toBe(2);
+      expect(run.stderr).toContain(`unknown command 'lst'`);
+      expect(run.stderr).toContain('conductor experts --help');
+    });
+  });
+
+  describe('token', () => {
+    it('prints the demo token of a label, ready for CONDUCTOR_TOKEN', async () => {
+      const run = await conductor(['token', '--as', 'acme-operator']);
+
+      expect(run.code).toBe(0);
+      expect(run.stdout.trim()).toBe(harness.tokens.acmeOperator);
+    });
+
+    it('lists the demo identities with their tenant and roles when no label is given', async () => {
+      const identities = json(await conductor(['token', '--json'])) as { label: string; tenant: string }[];
+
+      expect(identities.map((identity) => identity.label)).toEqual([
+        'acme-viewer',
+        'acme-operator',
+        'acme-admin',
+        'globex-viewer',
+        'globex-admin',
+      ]);
+      expect(identities.find((identity) => identity.label === 'globex-admin')?.tenant).toBe('globex');
+    });
+
+    it('refuses a label it does not know with exit code 2, naming the ones it knows', async () => {
+      const run = await conductor(['token', '--as', 'initech-admin']);
+
+      expect(run.code).toBe(2);
+      expect(run.stderr).toContain(`no demo identity 'initech-admin'`);
+      expect(run.stderr).toContain('acme-operator');
+    });
+  });
+
+  describe('experts', () => {
+    it('creates an expert that get returns and list shows (in a table by default)', async () => {
+      const created = await createExpert('cli-summarizer');
+
+      const fetched = json(await conductor(['experts', 'get', created.id, '--as', 'acme-admin', '--json']));
+      const listed = await conductor(['experts', 'list', '--all', '--as', 'acme-viewer']);
+
+      expect(created).toMatchObject({
+        name: 'cli-summarizer',
+        tenantId: 'acme',
+        metadata: { domain: 'text' },
+      });
+      expect(fetched).toEqual(created);
+      expect(listed.code).toBe(0);
+      expect(listed.stdout).toMatch(/^ID\s+NAME\s+TYPE/);
+      expect(listed.stdout).toContain(`${created.id}  cli-summarizer`);
+    });
+
+    it('exits 1 with the uniform error when a viewer tries to create one', async () => {
+      const run = await conductor([
+        'experts',
+        'create',
+        '--as',
+        'acme-viewer',
+        '--data',
+        '{"name":"x","type":"tool","costPerCallUsd":0,"endpoint":"https://x.example.com"}',
+        '--json',
+      ]);
+
+      expect(run.code).toBe(1);
+      expect(run.stdout).toBe('');
+      const error = JSON.parse(run.stderr) as {
+        status: number;
+        code: string;
+        message: string;
+        traceId: string;
+      };
+      expect(error.status).toBe(403);
+      expect(error.code).toEqual(expect.any(String));
+      expect(error.traceId).toEqual(expect.any(String));
+    });
+
+    it(`keeps tenants apart: globex's token cannot read acme's expert (404, exit 1)`, async () => {
+      const created = await createExpert('cli-private');
+
+      const run = await conductor(['experts', 'get', created.id], {
+        env: { CONDUCTOR_API: harness.conductor.apiUrl, CONDUCTOR_TOKEN: harness.tokens.globexViewer ?? '' },
+      });
+
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('error: 404 expert_not_found');
+      expect(run.stderr).toMatch(/trace: [0-9a-f-]{36}/);
+    });
+  });
+
+  describe('route and reward', () => {
+    it('routes a task among the given candidates and explains the choice', async () => {
+      const first = await createExpert('cli-route-a');
+      const second = await createExpert('cli-route-b');
+
+      const answer = json(
+        await conductor([
+          'route',
+          '--as',
+          'acme-operator',
+          '--task-id',
+          'cli-task-1',
+          '--context',
+          'lang=en',
+          '--context',
+          '{"tokens":900}',
+          '--candidates',
+          `${first.id},${second.id}`,
+          '--explain',
+          '--json',
+        ]),
+      );
+
+      expect([first.id, second.id]).toContain(answer.expertId);
+      expect(answer.rationale.rationaleId).toBe(answer.rationaleId);
+      expect(
+        answer.rationale.candidates.map((candidate: { expertId: string }) => candidate.expertId).sort(),
+      ).toEqual([first.id, second.id].sort());
+    });
+
+    it('accepts a reward for the routed task', async () => {
+      const expert = await createExpert('cli-reward');
+      json(
+        await conductor([
+          'route',
+          '--as',
+          'acme-operator',
+          '--task-id',
+          'cli-task-2',
+          '--candidates',
+          expert.id,
+          '--json',
+        ]),
+      );
+
+      const run = await conductor([
+        'reward',
+        '--as',
+        'acme-operator',
+        '--task-id',
+        'cli-task-2',
+        '--signal',
+        'success_at_k',
+        '--value',
+        '1',
+      ]);
+
+      expect(run.code).toBe(0);
+      expect(run.stdout.trim()).toBe('accepted success_at_k=1 for task cli-task-2');
+    });
+
+    it('refuses a signal the API does not know before calling it (exit 2)', async () => {
+      const run = await conductor([
+        'reward',
+        '--as',
+        'acme-operator',
+        '--task-id',
+        't',
+        '--signal',
+        'vibes',
+        '--value',
+        '1',
+      ]);
+
+      expect(run.code).toBe(2);
+      expect(run.stderr).toContain('--signal must be one of');
+    });
+  });
+
+  describe('policy', () => {
+    it('answers a cross-tenant read with a deny and the request_approval obligation (exit 0: a deny is an answer)', async () => {
+      const decision = json(
+        await conductor([
+          'policy',
+          'authorize',
+          '--as',
+          'acme-admin',
+          '--action',
+          'experts:get',
+          '--resource-kind',
+          'experts',
+          '--resource-tenant',
+          'globex',
+          '--mfa',
+          '--json',
+        ]),
+      );
+
+      expect(decision.allow).toBe(false);
+      expect(decision.obligations).toContain('request_approval');
+    });
+
+    it('lists the decision log, the authorize decision just made among them', async () => {
+      const decision = json(
+        await conductor([
+          'policy',
+          'authorize',
+          '--as',
+          'acme-admin',
+          '--action',
+          'experts:list',
+          '--resource-kind',
+          'experts',
+          '--json',
+        ]),
+      );
+
+      const page = json(
+        await conductor(['policy', 'decisions', '--as', 'acme-admin', '--limit', '20', '--json']),
+      );
+      const table = await conductor(['policy', 'decisions', '--as', 'acme-admin', '--limit', '20']);
+
+      expect(page.items.map((item: { decisionId: string }) => item.decisionId)).toContain(
+        decision.decisionId,
+      );
+      expect(table.stdout).toContain(decision.decisionId);
+    });
+
+    it('finds no change when dry-running the deployed Cedar policies', async () => {
+      await conductor(['experts', 'list', '--as', 'acme-viewer']);
+
+      const result = json(
+        await conductor(['policy', 'dry-run', CEDAR_POLICIES, '--as', 'acme-admin', '--json']),
+      );
+
+      expect(result.evaluated).toBeGreaterThan(0);
+      expect(result.changed).toEqual([]);
+    });
+
+    it('exits 3 with --fail-on-change when a deny-all candidate would change decisions', async () => {
+      await conductor(['experts', 'list', '--as', 'acme-viewer']);
+      const denyAll = join(workDir, 'deny-all.cedar');
+      writeFileSync(denyAll, '@id("deny-all")\nforbid (principal, action, resource);\n');
+
+      const run = await conductor([
+        'policy',
+        'dry-run',
+        join(CEDAR_POLICIES, 'tenant.cedar'),
+        join(CEDAR_POLICIES, 'guards.cedar'),
+        denyAll,
+        '--limit',
+        '5',
+        '--fail-on-change',
+        '--as',
+        'acme-admin',
+        '--json',
+      ]);
+
+      expect(run.code).toBe(3);
+      const result = JSON.parse(run.stdout) as { changed: { after: { allow: boolean } }[] };
+      expect(result.changed.length).toBeGreaterThan(0);
+      expect(result.changed.every((change) => change.after.allow === false)).toBe(true);
+    });
+  });
+
+  describe('dlq', () => {
+    let orgAdmin: string;
+    beforeAll(async () => {
+      orgAdmin = await harness.conductor.issuer.mint({
+        subject: 'cli-org-admin',
+        tenant: 'acme',
+        roles: ['org-admin'],
+        amr: ['pwd', 'mfa'],
+      });
+    });
+    const asOrgAdmin = () => ({ CONDUCTOR_API: harness.conductor.apiUrl, CONDUCTOR_TOKEN: orgAdmin });
+    const deadLetter = (taskId: string): string => {
+      const dlq = harness.conductor.queues.get('conductor-rewards-dlq');
+      if (!dlq) throw new Error('no local rewards DLQ');
+      return dlq.send(JSON.stringify({ tenantId: 'acme', taskId, signal: 'success_at_k', value: 1 }))
+        .messageId;
+    };
+
+    it('lists every queue with the depth of its dead-letter queue', async () => {
+      deadLetter('cli-dlq-depth');
+
+      const { items } = json(await conductor(['dlq', 'list', '--json'], { env: asOrgAdmin() }));
+
+      const rewards = items.find((queue: { queueId: string }) => queue.queueId === 'rewards');
+      expect(rewards.depth.visible).toBeGreaterThan(0);
+    });
+
+    it(`reads a queue's dead letters and discards one with the reason on its audit record`, async () => {
+      const messageId = deadLetter('cli-dlq-discard');
+
+      const page = json(
+        await conductor(['dlq', 'messages', 'rewards', '--limit', '50', '--json'], { env: asOrgAdmin() }),
+      );
+      const record = json(
+        await conductor(['dlq', 'discard', 'rewards', messageId, '--reason', 'cli test', '--json'], {
+          env: asOrgAdmin(),
+        }),
+      );
+
+      const listed = page.items.find((item: { messageId: string }) => item.messageId === messageId);
+      expect(listed).toMatchObject({ tenant: 'acme' });
+      expect(record).toMatchObject({ queueId: 'rewards', messageId, discardedBy: 'cli-org-admin' });
+    });
+
+    it('redrives one dead letter, then the whole queue', async () => {
+      const messageId = deadLetter('cli-dlq-redrive');
+
+      const one = json(
+        await conductor(['dlq', 'redrive', 'rewards', '--message', messageId, '--json'], {
+          env: asOrgAdmin(),
+        }),
+      );
+      const all = json(
+        await conductor(['dlq', 'redrive', 'rewards', '--wait', '--json'], { env: asOrgAdmin() }),
+      );
+
+      expect(one.redriven.messageId).toBe(messageId);
+      expect(all.queueId).toBe('rewards');
+    });
+
+    it('refuses a tenant admin (exit 1, 403): dead letters are for platform operators', async () => {
+      const run = await conductor(['dlq', 'list', '--as', 'acme-admin']);
+
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('error: 403');
+    });
+  });
+
+  describe('where the URL and the token come from', () => {
+    it('stores a token given on stdin with login (mode 0600) and uses it when no flag or env names one', async () => {
+      const globexExpert = await harness.call('POST', '/experts', {
+        token: harness.tokens.globexAdmin,
+        body: { name: 'cli-login', type: 'tool', costPerCallUsd: 0, endpoint: 'https://login.example.com' },
+      });
+      expect(globexExpert.status, globexExpert.text).toBe(201);
+      const file = join(workDir, 'login', 'config.json');
+      const env = { CONDUCTOR_CONFIG: file, CONDUCTOR_TOKENS_FILE: '/none' };
+
+      const login = await conductor(['login', '--api', harness.conductor.apiUrl, '--token-stdin', '--json'], {
+        stdin: `${harness.tokens.globexViewer}\n`,
+        env,
+      });
+      const listed = json(await conductor(['experts', 'list', '--json'], { env }));
+
+      expect(login.code).toBe(0);
+      expect(JSON.parse(login.stdout)).toMatchObject({ tenant: 'globex', roles: ['viewer'] });
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      expect(JSON.parse(readFileSync(file, 'utf8')).token).toBe(harness.tokens.globexViewer);
+      expect(listed.items.length).toBeGreaterThan(0);
+      expect(listed.items.every((expert: { tenantId: string }) => expert.tenantId === 'globex')).toBe(true);
+    });
+
+    it('refuses to store a token the API rejects (exit 1, nothing saved)', async () => {
+      const [header, payload, signature = ''] = (harness.tokens.acmeViewer ?? '').split('.');
+      const flipped = signature[10] === 'A' ? 'B' : 'A';
+      const tampered = `${header}.${payload}.${signature.slice(0, 10)}${flipped}${signature.slice(11)}`;
+      const config = join(workDir, 'rejected', 'config.json');
+
+      const run = await conductor(['login', '--api', harness.conductor.apiUrl, '--token', tampered], {
+        env: { CONDUCTOR_CONFIG: config },
+      });
+
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('401');
+      expect(() => statSync(config)).toThrow();
+    });
+
+    it('says how to get a token when none is found (exit 2)', async () => {
+      const run = await conductor(['experts', 'list'], {
+        env: { CONDUCTOR_TOKENS_FILE: '/none', CONDUCTOR_CONFIG: join(workDir, 'none', 'config.json') },
+      });
+
+      expect(run.code).toBe(2);
+      expect(run.stderr).toContain('no token');
+      expect(run.stderr).toContain('--as <label>');
+    });
+
+    it('says the API cannot be reached (exit 1) when nothing listens at the URL', async () => {
+      const server = createServer();
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const { port } = server.address() as { port: number };
+      await new Promise((resolve) => server.close(resolve));
+
+      const run = await conductor([
+        'experts',
+        'list',
+        '--as',
+        'acme-viewer',
+        '--api',
+        `http://127.0.0.1:${port}`,
+      ]);
+
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain('cannot reach the API (ECONNREFUSED)');
+    });
+  });
+});
+
+describe('the typed client (clients/typescript) over real HTTP', () => {
+  it('returns typed data for a successful call', async () => {
+    const client = createConductorClient({
+      apiUrl: harness.conductor.apiUrl,
+      token: harness.tokens.acmeViewer,
+    });
+
+    const page = await unwrap(client.GET('/api/conductor/v1/experts', { params: { query: { limit: 2 } } }));
+
+    expect(page.items.length).toBeLessThanOrEqual(2);
+    expect(page.items.every((expert) => expert.tenantId === 'acme')).toBe(true);
+  });
+
+  it('throws ConductorApiError carrying the uniform error of a refusal', async () => {
+    const client = createConductorClient({
+      apiUrl: harness.conductor.apiUrl,
+      token: harness.tokens.acmeViewer,
+    });
+
+    const refusal = await unwrap(
+      client.POST('/api/conductor/v1/experts', {
+        body: { name: 'x', type: 'tool', costPerCallUsd: 0, endpoint: 'https://x.example.com' },
+      }),
+    ).catch((error: unknown) => error);
+
+    expect(refusal).toBeInstanceOf(ConductorApiError);
+    expect((refusal as ConductorApiError).status).toBe(403);
+    expect((refusal as ConductorApiError).traceId).toMatch(/^[0-9a-f-]{36}$/);
+  });
+});
