@@ -13,10 +13,9 @@
  * OPA within 2x of Cedar (the condition for OPA to become the default engine).
  */
 
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { CachedPolicyEngine } from '#shared/policy/cache.js';
-import { CedarPolicyEngine } from '#shared/policy/cedar.js';
+import { CedarPolicyEngine, loadCedar } from '#shared/policy/cedar.js';
 import { OpaPolicyEngine } from '#shared/policy/opa.js';
 import {
   defaultOpaBundleDir,
@@ -31,8 +30,8 @@ import { openLoopPost, type PostTarget } from './lib/post.js';
 import { writeResult } from './lib/results.js';
 import { fixed, round, type Summary, summarize, table, verdict } from './lib/stats.js';
 
-type Cedar = typeof import('@cedar-policy/cedar-wasm/nodejs');
-const cedar = createRequire(import.meta.url)('@cedar-policy/cedar-wasm/nodejs') as Cedar;
+// Through the kernel's loader, which also turns off the V8 inlining that crashed this benchmark (cedar.ts).
+const cedar = loadCedar();
 
 const log = (line = '') => process.stdout.write(`${line}\n`);
 const us = (summary: Summary, key: keyof Summary) => fixed(summary[key] as number, 1);

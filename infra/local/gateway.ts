@@ -343,6 +343,24 @@ export const createGateway = (options: GatewayOptions) => {
     void handle(req, res);
   });
   server.keepAliveTimeout = 5_000;
+  // A request Node's parser refuses (headers or URL over its 16 KiB, a malformed request line) never
+  // reaches `handle`: answer it in the uniform error shape too, not with Node's empty body.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return socket.destroy();
+    const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+    const status = tooLarge ? 431 : 400;
+    const body = JSON.stringify({
+      code: tooLarge ? 'request_too_large' : 'malformed_request',
+      message: tooLarge
+        ? 'The request line or headers are too large (16 KiB at most).'
+        : 'The request is not valid HTTP.',
+      traceId: randomUUID(),
+    });
+    socket.end(
+      `HTTP/1.1 ${status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
 
   return {
     server,

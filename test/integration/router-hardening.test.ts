@@ -263,3 +263,18 @@ describe('concurrent PUTs without If-Match', () => {
     );
   });
 });
+
+describe('GET router/rationale with an id that names no task', () => {
+  it.each([
+    ['rat_0', 404, 'rationale_not_found'],
+    ['rat_AA', 404, 'rationale_not_found'],
+    ['rat_', 400, 'validation_failed'],
+    ['rat_@@', 400, 'validation_failed'],
+  ] as const)('answers %s with %i %s, not 500', async (rationaleId, status, code) => {
+    // Act
+    const reply = await h.call('GET', `/router/rationale/${rationaleId}`, { token: tokens.acmeOperator });
+
+    // Assess
+    expectUniformError(reply, status, code);
+  });
+});

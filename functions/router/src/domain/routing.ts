@@ -190,10 +190,16 @@ export const storableNumbers = <T>(value: T): T => {
 /** The rationale of a task is named by its task id (base64url), so one record serves both lookups. */
 export const rationaleIdOf = (taskId: string): string => `rat_${Buffer.from(taskId).toString('base64url')}`;
 
-const taskIdOf = (rationaleId: string): string | undefined =>
-  rationaleId.startsWith('rat_')
-    ? Buffer.from(rationaleId.slice('rat_'.length), 'base64url').toString('utf8')
-    : undefined;
+/**
+ * The task a rationale id names, or undefined when it names none: only the exact encoding of a
+ * non-empty task id counts (base64url decoding forgives junk, e.g. `rat_0` decodes to an empty id,
+ * which no table key may be).
+ */
+const taskIdOf = (rationaleId: string): string | undefined => {
+  if (!rationaleId.startsWith('rat_')) return undefined;
+  const taskId = Buffer.from(rationaleId.slice('rat_'.length), 'base64url').toString('utf8');
+  return taskId !== '' && rationaleIdOf(taskId) === rationaleId ? taskId : undefined;
+};
 
 /**
  * Model states are per kind and, for the linear ones, per feature spec: a new d, or new numeric

@@ -23,6 +23,7 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
   422: 'Well-formed but refused (e.g. a private endpoint address)',
   429: 'Rate limited: the tenant’s per-minute budget for this endpoint family (with X-RateLimit-*), or the stage throttle; retry after Retry-After',
   500: 'Internal error (the body reveals nothing)',
+  431: 'The request line or headers are too large (the embedded gateway: 16 KiB; API Gateway has its own limits)',
   503: 'Nothing was done, retry after Retry-After: the service is at capacity (overloaded), or the policy decision could not be recorded (decision log or archive)',
 };
 
@@ -42,6 +43,7 @@ const ERROR_EXAMPLE: Readonly<Record<number, { code: string; message: string }>>
     message: 'Rate limit of 600 requests per minute for router.route exceeded for this tenant.',
   },
   500: { code: 'internal_error', message: 'An internal error occurred.' },
+  431: { code: 'request_too_large', message: 'The request line or headers are too large (16 KiB at most).' },
   503: { code: 'overloaded', message: 'The service is at capacity; retry after Retry-After.' },
 };
 
@@ -140,13 +142,15 @@ const errorResponse = (status: number, spec: RouteSpec) => {
 };
 
 const operationOf = (spec: RouteSpec): ZodOpenApiOperationObject => {
-  // Every route can be throttled (429) or shed (503) before it runs; jwt routes can also be refused.
+  // Every route can be throttled (429) or shed (503) before it runs; jwt routes can also be refused,
+  // and answer 400 to a malformed X-Conductor-Tenant header, which every one of them accepts.
   const statuses = new Set<number>([
     ...spec.errors,
     429,
+    431,
     500,
     503,
-    ...(spec.auth === 'jwt' ? [401, 403] : []),
+    ...(spec.auth === 'jwt' ? [400, 401, 403] : []),
   ]);
   if (spec.ifMatch) statuses.add(409);
   const responses: Record<string, unknown> = {

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
+import { setFlagsFromString } from 'node:v8';
 import type * as CedarWasm from '@cedar-policy/cedar-wasm/nodejs';
 import { type AuthzDecision, type AuthzRequest, failClosed, type PolicyEngine } from '../ports/policy.js';
 
@@ -10,7 +11,17 @@ import { type AuthzDecision, type AuthzRequest, failClosed, type PolicyEngine } 
  */
 type Cedar = typeof CedarWasm;
 let cedarModule: Cedar | undefined;
+/**
+ * V8 (Node 20 and 22) can die with `Fatal error ... unreachable code` in
+ * `Deoptimizer::DoComputeBuiltinContinuation` when optimised code that inlined a JavaScript-to-wasm
+ * call into Cedar's module deoptimises: 6 of 20 runs of the policy benchmark on Node 20, 1 of 15 on
+ * Node 22; 0 of 27 with this inlining off (bench/repro/README.md). NODE_OPTIONS cannot carry the
+ * flag, so it is set here, before Cedar's first call, in every process that loads Cedar.
+ */
+const NO_JS_WASM_INLINING = '--no-turbo-inline-js-wasm-calls';
+
 export const loadCedar = (): Cedar => {
+  if (!cedarModule) setFlagsFromString(NO_JS_WASM_INLINING);
   cedarModule ??= createRequire(import.meta.url)('@cedar-policy/cedar-wasm/nodejs') as Cedar;
   return cedarModule;
 };
