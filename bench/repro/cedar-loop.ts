@@ -23,100 +23,16 @@ import { CedarPolicyEngine } from '#shared/policy/cedar.js';
 import { OpaPolicyEngine } from '#shared/policy/opa.js';
 import { defaultOpaBundleDir, defaultPolicyDir, readPolicySources } from '#shared/policy/source.js';
 import type { AuthzRequest, PolicyEngine } from '#shared/ports/policy.js';
+import { rawCedarCaller, realisticRequest, time } from '../lib/policy-mix.js';
 
 type Cedar = typeof import('@cedar-policy/cedar-wasm/nodejs');
 const cedar = createRequire(import.meta.url)('@cedar-policy/cedar-wasm/nodejs') as Cedar;
-
-let seed = 42;
-const random = () => {
-  seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
-  return seed / 2 ** 31;
-};
-const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
-const TENANTS = Array.from({ length: 10 }, (_, i) => `tenant-${i}`);
-const ROLE_SETS = [['viewer'], ['viewer'], ['operator'], ['operator'], ['admin'], ['tenant-admin']];
-const ACTIONS: readonly [string, number][] = [
-  ['experts:list', 35],
-  ['experts:get', 30],
-  ['policy:authorize', 15],
-  ['experts:update', 8],
-  ['experts:create', 5],
-  ['policy:decisions:list', 5],
-  ['experts:delete', 2],
-];
-const weighted = (): string => {
-  let roll = random() * 100;
-  for (const [action, weight] of ACTIONS) {
-    roll -= weight;
-    if (roll <= 0) return action;
-  }
-  return 'experts:list';
-};
-const realisticRequest = (): AuthzRequest => {
-  const tenant = pick(TENANTS);
-  const user = Math.floor(20 * random() ** 2);
-  const crosses = random() < 0.02;
-  return {
-    principal: {
-      subject: `${tenant}-user-${user}`,
-      tenantId: tenant,
-      roles: ROLE_SETS[user % ROLE_SETS.length] ?? ['viewer'],
-    },
-    action: weighted(),
-    resource: { tenantId: crosses ? pick(TENANTS) : tenant, kind: 'experts' },
-    context: { mfa: user % 3 === 0, grantedTenants: [] },
-  };
-};
-
-// The bench times every call with hrtime into an array; kept, as it shapes what the JIT sees.
-const time = (fn: () => void, runs: number): number[] => {
-  const samples: number[] = [];
-  for (let i = 0; i < runs; i += 1) {
-    const start = process.hrtime.bigint();
-    fn();
-    samples.push(Number(process.hrtime.bigint() - start) / 1000);
-  }
-  return samples;
-};
 
 const sources = readPolicySources(defaultPolicyDir());
 // Where a crashed run was: the last `phase` line of its stdout (writes to a file are synchronous).
 const phase = (name: string) => process.stdout.write(`phase ${name}\n`);
 
-const rawCall = () => {
-  const engine = new CedarPolicyEngine(sources);
-  cedar.preparseSchema('bench-schema', sources.schema);
-  cedar.preparsePolicySet('bench-policies', {
-    staticPolicies: Object.fromEntries(engine.policies.map((p) => [p.id, p.text])),
-  });
-  const raw = (request: AuthzRequest) =>
-    cedar.statefulIsAuthorized({
-      principal: { type: 'Conductor::User', id: request.principal.subject },
-      action: { type: 'Conductor::Action', id: request.action },
-      resource: { type: 'Conductor::Resource', id: request.resource.kind },
-      context: { mfa: request.context.mfa, grantedTenants: [...request.context.grantedTenants] },
-      preparsedSchemaName: 'bench-schema',
-      preparsedPolicySetId: 'bench-policies',
-      validateRequest: true,
-      entities: [
-        {
-          uid: { type: 'Conductor::User', id: request.principal.subject },
-          attrs: {
-            subject: request.principal.subject,
-            tenant: request.principal.tenantId,
-            roles: [...request.principal.roles],
-          },
-          parents: [],
-        },
-        {
-          uid: { type: 'Conductor::Resource', id: request.resource.kind },
-          attrs: { tenant: request.resource.tenantId, kind: request.resource.kind },
-          parents: [],
-        },
-      ],
-    });
-  return { engine, raw };
-};
+const rawCall = () => rawCedarCaller(cedar, sources);
 
 const engineFigures = (
   engine: PolicyEngine,
