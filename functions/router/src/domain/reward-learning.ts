@@ -198,6 +198,15 @@ export interface RewardConsumerDeps {
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/**
+ * Conditional-write attempts on one model before its rewards fail (and come back after the
+ * visibility timeout). With full jitter on 5 ms x 2^attempt capped at MAX_BACKOFF_MS, the waits of
+ * all attempts add up to at most about 4 s (2 s on average): inside the reward function's 10 s
+ * timeout, so contention from another process is waited out instead of costing a redelivery.
+ */
+export const DEFAULT_MAX_ATTEMPTS = 20;
+const MAX_BACKOFF_MS = 250;
+
 /** One message of a batch, where it sits in the batch. */
 interface Slot {
   readonly index: number;
@@ -269,9 +278,11 @@ export class RewardConsumer {
   readonly #maxAttempts: number;
   readonly #sleep: (ms: number) => Promise<void>;
   readonly #random: () => number;
+  /** The last write of each (tenant, model) in this consumer: the next one waits for it. */
+  readonly #turns = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: RewardConsumerDeps) {
-    this.#maxAttempts = deps.maxAttempts ?? 10;
+    this.#maxAttempts = deps.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
     this.#sleep = deps.sleep ?? defaultSleep;
     this.#random = deps.random ?? Math.random;
   }
@@ -486,6 +497,31 @@ export class RewardConsumer {
     if (!first) return [];
     const { tenantId } = first.message;
     const modelKey = first.decision.modelKey as string;
+    return this.#serialised(`${tenantId}\n${modelKey}`, () => this.#write(chunk, tenantId, modelKey));
+  }
+
+  /**
+   * Runs the writes of one model one at a time in this consumer (this process): two batches of one
+   * tenant's rewards delivered at once (the event source mapping's concurrency) then take turns
+   * instead of colliding on the version and burning their retries. Consumers in other processes
+   * still race; the conditional write and the retries below settle that.
+   */
+  async #serialised<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.#turns.get(key) ?? Promise.resolve();
+    const mine = previous.then(work, work);
+    const settled = mine.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#turns.set(key, settled);
+    try {
+      return await mine;
+    } finally {
+      if (this.#turns.get(key) === settled) this.#turns.delete(key);
+    }
+  }
+
+  async #write(chunk: readonly Learnable[], tenantId: string, modelKey: string): Promise<Learnt[]> {
     for (let attempt = 1; attempt <= this.#maxAttempts; attempt += 1) {
       const stored = await this.deps.models.get(tenantId, modelKey);
       const window = stored?.appliedRewardIds ?? [];
@@ -526,8 +562,8 @@ export class RewardConsumer {
         } catch (error) {
           if (!(error instanceof ConflictError)) throw error;
           if (attempt < this.#maxAttempts) {
-            // Full jitter on a small exponential base: concurrent consumers spread out.
-            await this.#sleep(this.#random() * Math.min(200, 5 * 2 ** attempt));
+            // Full jitter on an exponential base capped at 250 ms: concurrent consumers spread out.
+            await this.#sleep(this.#random() * Math.min(MAX_BACKOFF_MS, 5 * 2 ** attempt));
           }
           continue;
         }

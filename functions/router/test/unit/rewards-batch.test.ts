@@ -608,3 +608,51 @@ describe('two consumers on one model', () => {
     expect((await arms.list('acme', { limit: 100 })).items).toHaveLength(experts.length);
   });
 });
+
+describe('concurrent batches of one model in one consumer', () => {
+  it('take turns: two batches delivered at once make no conflicting write and learn every reward', async () => {
+    // Prepare
+    const tasks = ['c-1', 'c-2', 'c-3', 'c-4'].map((id, i) => decision(id, { context: i }));
+    const { clock, decisions, models } = await setup(tasks);
+    const counted = conflictCounting(models);
+    const { consumer } = inMemoryRewardConsumer({ clock, decisions, models: counted.store });
+
+    // Act: two SQS batches of the same tenant's model, as two concurrent invocations deliver them
+    const [first, second] = await Promise.all([
+      consumer.ingestBatch([message('c-1'), message('c-2')]),
+      consumer.ingestBatch([message('c-3'), message('c-4')]),
+    ]);
+
+    // Assess
+    expect([...(first ?? []), ...(second ?? [])].every((result) => result.ok)).toBe(true);
+    expect(counted.conflicts).toBe(0);
+    const model = await models.get('acme', 'ridge:d8');
+    expect(model?.version).toBe(2);
+    expect(model?.appliedRewardIds).toHaveLength(4);
+  });
+
+  it('waits out a model that stays contended for 15 attempts (the default allows 20)', async () => {
+    // Prepare
+    const { clock, decisions, models } = await setup([decision('c-1')]);
+    let refusals = 15;
+    const contended = {
+      get: (tenantId: string, id: string) => models.get(tenantId, id),
+      create: async (record: ModelRecord) => {
+        if (refusals > 0) {
+          refusals -= 1;
+          throw new ConflictError('changed', 'version_conflict');
+        }
+        await models.create(record);
+      },
+      replace: (record: ModelRecord, expected: number) => models.replace(record, expected),
+    };
+    const { consumer } = inMemoryRewardConsumer({ clock, decisions, models: contended });
+
+    // Act
+    const [result] = await consumer.ingestBatch([message('c-1')]);
+
+    // Assess
+    expect(result).toMatchObject({ ok: true, outcome: { outcome: 'applied', attempts: 16 } });
+    expect(refusals).toBe(0);
+  });
+});
