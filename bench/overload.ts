@@ -17,7 +17,7 @@ import { rateFamiliesOf } from '#shared/pillar.js';
 import { PILLARS } from '../functions/catalog.js';
 import { startConductor } from '../infra/local/runtime.js';
 import { startServerChild } from './lib/child.js';
-import { BENCH_TENANT_LIMIT, BENCH_THROTTLE } from './lib/conductor.js';
+import { BENCH_TENANT_LIMIT, BENCH_THROTTLE, seedBenchExperts } from './lib/conductor.js';
 import { checkQuiet, machine } from './lib/machine.js';
 import { serveUntilStopped } from './lib/probe.js';
 import { writeResult } from './lib/results.js';
@@ -58,22 +58,7 @@ const serve = async (maxInFlight: number | undefined) => {
     tenant: 'acme',
     roles: ['operator'],
   });
-  const expertIds: string[] = [];
-  for (let i = 0; i < 4; i += 1) {
-    const reply = await fetch(`${conductor.apiUrl}/experts`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        name: `overload-e${i}`,
-        type: 'model',
-        costPerCallUsd: 0.001,
-        endpoint: `https://e${i}.experts.example.com/v1`,
-      }),
-    });
-    const text = await reply.text();
-    if (reply.status !== 201) throw new Error(`seeding expert ${i}: ${reply.status} ${text}`);
-    expertIds.push((JSON.parse(text) as { id: string }).id);
-  }
+  const expertIds = await seedBenchExperts(conductor.apiUrl, admin, 4, 'overload');
   process.stdout.write(`${JSON.stringify({ ready: { url: conductor.apiUrl, token, expertIds } })}\n`);
   serveUntilStopped(conductor);
 };

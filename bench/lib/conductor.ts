@@ -28,3 +28,24 @@ export const startBenchConductor = (options: { policyEngine?: PolicyEngineName }
       Object.keys(rateFamiliesOf(PILLARS)).map((family) => [family, BENCH_TENANT_LIMIT]),
     ),
   });
+
+/** Creates `count` model experts of the admin token's tenant (`<prefix>-e<i>`, public example endpoints); their ids. */
+export const seedBenchExperts = async (apiUrl: string, adminToken: string, count: number, prefix: string) => {
+  const expertIds: string[] = [];
+  for (let i = 0; i < count; i += 1) {
+    const reply = await fetch(`${apiUrl}/experts`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        name: `${prefix}-e${i}`,
+        type: 'model',
+        costPerCallUsd: 0.001,
+        endpoint: `https://e${i}.experts.example.com/v1`,
+      }),
+    });
+    const text = await reply.text();
+    if (reply.status !== 201) throw new Error(`seeding expert ${i}: ${reply.status} ${text}`);
+    expertIds.push((JSON.parse(text) as { id: string }).id);
+  }
+  return expertIds;
+};

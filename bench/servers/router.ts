@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { makeDocumentClient } from '#shared/adapters/dynamodb-client.js';
 import { dynamoModelStore } from '../../functions/router/src/adapters/dynamo-model-store.js';
-import { startBenchConductor } from '../lib/conductor.js';
+import { seedBenchExperts, startBenchConductor } from '../lib/conductor.js';
 import { serveUntilStopped } from '../lib/probe.js';
 import { summarize } from '../lib/stats.js';
 
@@ -43,22 +43,7 @@ const token = await conductor.issuer.mint({
   tenant: TENANT,
   roles: ['operator'],
 });
-const expertIds: string[] = [];
-for (let i = 0; i < EXPERTS; i += 1) {
-  const reply = await fetch(`${conductor.apiUrl}/experts`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
-    body: JSON.stringify({
-      name: `bench-e${i}`,
-      type: 'model',
-      costPerCallUsd: 0.001,
-      endpoint: `https://e${i}.experts.example.com/v1`,
-    }),
-  });
-  const text = await reply.text();
-  if (reply.status !== 201) throw new Error(`seeding expert ${i}: ${reply.status} ${text}`);
-  expertIds.push((JSON.parse(text) as { id: string }).id);
-}
+const expertIds = await seedBenchExperts(conductor.apiUrl, admin, EXPERTS, 'bench');
 
 const doc = makeDocumentClient({
   region: process.env.AWS_REGION ?? 'us-east-1',

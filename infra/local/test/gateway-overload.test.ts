@@ -1,6 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { jsonResult, type RouteSpec } from '#shared/http/http.js';
-import { createGateway, InFlightLimit, type StartedGateway } from '../gateway.js';
+import { describe, expect, it } from 'vitest';
+import { jsonResult } from '#shared/http/http.js';
+import { InFlightLimit } from '../gateway.js';
+import { oneRouteGateway, publicRoute } from './support/one-route-gateway.js';
 
 describe('InFlightLimit', () => {
   it('admits exactly its bound at once, then refuses until a slot is left', () => {
@@ -28,23 +29,8 @@ describe('InFlightLimit', () => {
 });
 
 describe('the embedded gateway’s in-flight bound', () => {
-  const slow = {
-    operationId: 'getSlow',
-    method: 'GET',
-    path: '/slow',
-    summary: 'slow',
-    tag: 'meta',
-    auth: 'public',
-    action: 'meta:slow',
-    success: { status: 200, description: 'ok' },
-    errors: [],
-  } as const satisfies RouteSpec;
-
-  let started: StartedGateway | undefined;
-  afterEach(async () => {
-    await started?.close();
-    started = undefined;
-  });
+  const slow = publicRoute('slow');
+  const start = oneRouteGateway();
 
   /**
    * A gateway whose one route holds every request until the test releases it, and tells the test
@@ -57,32 +43,16 @@ describe('the embedded gateway’s in-flight bound', () => {
     });
     let entered = 0;
     const waiters: { count: number; resolve: () => void }[] = [];
-    const gateway = createGateway({
-      routes: [
-        {
-          spec: slow,
-          functionName: 'meta',
-          handler: async (event) => {
-            entered += 1;
-            for (const waiter of waiters) if (entered >= waiter.count) waiter.resolve();
-            await released;
-            return jsonResult(200, { status: 'ok' }, event.requestContext.requestId);
-          },
-        },
-      ],
-      defaultRoute: { functionName: 'meta', handler: async () => jsonResult(404, {}, 'none') },
-      verifyToken: async () => {
-        throw new Error('no tokens here');
+    const call = await start(
+      slow,
+      async (event) => {
+        entered += 1;
+        for (const waiter of waiters) if (entered >= waiter.count) waiter.resolve();
+        await released;
+        return jsonResult(200, { status: 'ok' }, event.requestContext.requestId);
       },
-      throttle: { rateLimit: 1_000, burstLimit: 1_000 },
-      maxInFlight,
-    });
-    started = await gateway.listen(0);
-    const url = `${started.url}/api/conductor/v1/slow`;
-    const call = async () => {
-      const reply = await fetch(url);
-      return { status: reply.status, headers: reply.headers, body: await reply.json() };
-    };
+      { throttle: { rateLimit: 1_000, burstLimit: 1_000 }, maxInFlight },
+    );
     const inside = (count: number) =>
       new Promise<void>((resolve) => {
         if (entered >= count) resolve();

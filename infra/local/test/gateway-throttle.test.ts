@@ -1,8 +1,9 @@
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
-import { jsonResult, type RouteSpec } from '#shared/http/http.js';
+import { describe, expect, it } from 'vitest';
+import { jsonResult } from '#shared/http/http.js';
 import { ManualClock } from '#shared/ports/system.js';
-import { createGateway, type StartedGateway, TokenBucket } from '../gateway.js';
+import { TokenBucket } from '../gateway.js';
+import { oneRouteGateway, publicRoute } from './support/one-route-gateway.js';
 
 describe('TokenBucket', () => {
   it('admits exactly the burst at one instant, then says how long until the next token', () => {
@@ -95,52 +96,21 @@ describe('TokenBucket', () => {
 });
 
 describe('the embedded gateway’s stage throttle', () => {
-  const health = {
-    operationId: 'getHealth',
-    method: 'GET',
-    path: '/health',
-    summary: 'health',
-    tag: 'meta',
-    auth: 'public',
-    action: 'meta:health',
-    success: { status: 200, description: 'ok' },
-    errors: [],
-  } as const satisfies RouteSpec;
-
-  let started: StartedGateway | undefined;
-  afterEach(async () => {
-    await started?.close();
-    started = undefined;
-  });
+  const health = publicRoute('health');
+  const start = oneRouteGateway();
 
   /** A gateway with one route and a throttle of 1 request/s, burst 2, on a clock the test moves. */
   const startThrottled = async () => {
     const clock = new ManualClock();
     let served = 0;
-    const gateway = createGateway({
-      routes: [
-        {
-          spec: health,
-          functionName: 'meta',
-          handler: async (event) => {
-            served += 1;
-            return jsonResult(200, { status: 'ok' }, event.requestContext.requestId);
-          },
-        },
-      ],
-      defaultRoute: { functionName: 'meta', handler: async () => jsonResult(404, {}, 'none') },
-      verifyToken: async () => {
-        throw new Error('no tokens here');
+    const call = await start(
+      health,
+      async (event) => {
+        served += 1;
+        return jsonResult(200, { status: 'ok' }, event.requestContext.requestId);
       },
-      throttle: { rateLimit: 1, burstLimit: 2 },
-      clock,
-    });
-    started = await gateway.listen(0);
-    const url = `${started.url}/api/conductor/v1/health`;
-    const call = async () => {
-      const reply = await fetch(url);
-      return { status: reply.status, headers: reply.headers, body: await reply.json() };
-    };
+      { throttle: { rateLimit: 1, burstLimit: 2 }, clock },
+    );
     return { clock, call, served: () => served };
   };
 
