@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import type { RouteSpec } from '#shared/http/http.js';
+import { recordKey } from '#shared/record-keys.js';
 import { NUMERIC_TRANSFORMS } from './src/domain/bandits/context-encoder.js';
 import { EXPERT_TYPES } from './src/domain/experts.js';
 import {
@@ -38,7 +39,7 @@ export const expertInputSchema = z
     costPerCallUsd: storableNumber.min(0).max(1000),
     endpoint: z.url({ protocol: /^https?$/ }).max(2048),
     metadata: z
-      .record(z.string().min(1).max(64), metadataValue)
+      .record(recordKey(64), metadataValue)
       .refine((value) => Object.keys(value).length <= 50, 'at most 50 metadata keys')
       .default({}),
     enabled: z.boolean().default(true),

@@ -445,5 +445,18 @@ describe('what a route may route to: health and policy', () => {
     ];
     expect(candidateTraces.length).toBeGreaterThanOrEqual(3);
     for (const trace of candidateTraces) expect(routeTraces.has(trace)).toBe(true);
+
+    // A retry is answered from the task's record, but the caller's policy is asked again: the
+    // operator reusing the admin's taskId gets the policy's answer (403), not the restricted expert.
+    const replayByOperator = await route({
+      taskId: 'policy-3',
+      context: {},
+      candidates: [restricted, ids.smart],
+    });
+    const replayByAdmin = await route({ taskId: 'policy-3', context: {}, candidates: [restricted] }, admin);
+    expectUniformError(replayByOperator, 403, 'task_replay_forbidden');
+    expect(replayByOperator.text).not.toContain(restricted);
+    expect(replayByAdmin.status, replayByAdmin.text).toBe(200);
+    expect(replayByAdmin.json).toEqual(byAdmin.json);
   });
 });

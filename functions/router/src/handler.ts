@@ -8,7 +8,7 @@ import { makeSqsClient } from '#shared/adapters/sqs-client.js';
 import { SqsJsonQueue } from '#shared/adapters/sqs-json-queue.js';
 import { TenantRecordStore } from '#shared/adapters/tenant-store.js';
 import type { HttpEvent, HttpResult } from '#shared/http/http.js';
-import { checkEndpointUrl } from '#shared/outbound/net.js';
+import { checkEndpointUrl, parsePortList } from '#shared/outbound/net.js';
 import { randomIds, systemClock } from '#shared/ports/system.js';
 import { makeHttpService } from '#shared/service-kit.js';
 import { routerPillar } from '../pillar.js';
@@ -29,6 +29,7 @@ import {
 const service = await makeHttpService('router', routerPillar, {
   ROUTER_TABLE_NAME: z.string().min(1),
   CONDUCTOR_ALLOW_PRIVATE_ENDPOINTS: z.stringbool().default(false),
+  CONDUCTOR_ALLOWED_ENDPOINT_PORTS: z.string().transform(parsePortList).optional(),
   /** The global kill-switch: every tenant is served its static (default) expert. */
   ROUTER_GLOBAL_KILL_SWITCH: z.stringbool().default(false),
   /** The rewards queue (the router manifest's `rewards` queue): POST router/reward answers 202 once it accepted the reward. */
@@ -48,7 +49,10 @@ const expertRecords = new CachedRecordReads(
 const experts = new ExpertService({
   repository: expertRecords,
   endpointPolicy: (url) => {
-    const verdict = checkEndpointUrl(url, { allowPrivate: env.CONDUCTOR_ALLOW_PRIVATE_ENDPOINTS });
+    const verdict = checkEndpointUrl(url, {
+      allowPrivate: env.CONDUCTOR_ALLOW_PRIVATE_ENDPOINTS,
+      ...(env.CONDUCTOR_ALLOWED_ENDPOINT_PORTS ? { allowedPorts: env.CONDUCTOR_ALLOWED_ENDPOINT_PORTS } : {}),
+    });
     return verdict.ok ? { ok: true } : verdict;
   },
   clock: systemClock,

@@ -1,4 +1,4 @@
-import { AppError, ConflictError, NotFoundError } from '#shared/errors.js';
+import { AppError, ConflictError, ForbiddenError, NotFoundError } from '#shared/errors.js';
 import { type EventPublisher, eventOf } from '#shared/ports/events.js';
 import type { TenantRecord } from '#shared/ports/records.js';
 import type { Clock, IdGenerator } from '#shared/ports/system.js';
@@ -308,7 +308,7 @@ export class RoutingService {
     const { eligible, removed, policyVersion } = await this.#filter(tenantId, request.candidates, policy);
     if (eligible.length === 0) {
       const existing = await this.deps.decisions.get(tenantId, request.taskId);
-      if (existing) return answerOf(existing);
+      if (existing) return this.#replay(tenantId, existing, eligible, policy);
       throw new NoEligibleCandidatesError(removed);
     }
 
@@ -401,7 +401,7 @@ export class RoutingService {
       if (!(error instanceof ConflictError)) throw error;
       const winner = await this.deps.decisions.get(tenantId, request.taskId);
       if (!winner) throw error;
-      return answerOf(winner);
+      return this.#replay(tenantId, winner, eligible, policy);
     }
     this.deps.onDecision?.(decision);
     await this.#publish(decision);
@@ -442,6 +442,30 @@ export class RoutingService {
       this.#loaded.set(record.state, state);
     }
     return state;
+  }
+
+  /**
+   * The stored answer to a retried task, for this caller: the task id is the tenant's, not the
+   * caller's, so the caller's policy is asked again about the stored expert (a lesser role reusing
+   * an admin's taskId must not learn a restricted expert through the replay). `allowed` are the
+   * experts this call's policy check already allowed. An expert that no longer exists cannot be
+   * judged and is refused (fail closed).
+   */
+  async #replay(
+    tenantId: string,
+    existing: RouteDecision,
+    allowed: readonly string[],
+    policy: CandidatePolicy | undefined,
+  ): Promise<RouteAnswer> {
+    if (!policy || allowed.includes(existing.expertId)) return answerOf(existing);
+    const expert = (await this.deps.experts.getMany(tenantId, [existing.expertId])).get(existing.expertId);
+    const verdict = expert ? await policy([expert]) : undefined;
+    if (verdict?.allowed.has(existing.expertId)) return answerOf(existing);
+    throw new ForbiddenError(
+      'This task was already routed to an expert that the policy does not allow for this caller; route it under a new taskId.',
+      [],
+      'task_replay_forbidden',
+    );
   }
 
   async #filter(

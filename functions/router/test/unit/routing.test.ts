@@ -544,6 +544,31 @@ describe('RoutingService: what a route decides with, and how stale it may be', (
     expect(decisions.all()).toEqual([]);
   });
 
+  it("asks the retrying caller's policy about the stored expert: a lesser role reusing a taskId gets 403, not the expert", async () => {
+    // Prepare: an admin (every expert allowed) routes task-1 to exp_a alone
+    const { routing, decisions } = await setup();
+    const admin = async () => ({ allowed: new Set(['exp_a', 'exp_b']), policyVersion: 'v' });
+    const operator = async (asked: readonly { id: string }[]) => ({
+      allowed: new Set(asked.map((e) => e.id).filter((id) => id !== 'exp_a')),
+      policyVersion: 'v',
+    });
+    const first = await routing.route('acme', { ...request, candidates: ['exp_a'] }, 'trace-1', admin);
+
+    // Act: the operator, whom the policy refuses exp_a, retries the task (with and without other candidates)
+    const withOthers = await caught(routing.route('acme', request, 'trace-2', operator));
+    const alone = await caught(
+      routing.route('acme', { ...request, candidates: ['exp_a'] }, 'trace-3', operator),
+    );
+    const again = await routing.route('acme', request, 'trace-4', admin);
+
+    // Assess
+    expect(first.expertId).toBe('exp_a');
+    expect([withOthers.statusCode, withOthers.code]).toEqual([403, 'task_replay_forbidden']);
+    expect([alone.statusCode, alone.code]).toEqual([403, 'task_replay_forbidden']);
+    expect(again).toEqual(first);
+    expect(decisions.all()).toHaveLength(1);
+  });
+
   it('answers a retry from its record even when none of its candidates is eligible any more', async () => {
     // Prepare
     const { routing, experts, decisions } = await setup();
