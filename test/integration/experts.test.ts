@@ -147,6 +147,15 @@ describe('the experts API over HTTP on the embedded runtime', () => {
         code: 'validation_failed',
         body: { ...validExpert, endpoint: 'file:///etc/passwd' },
       },
+      ...['constructor', '__proto__', 'toString', 'hasOwnProperty'].map((key) => ({
+        name: `a metadata key named after Object.prototype (${key})`,
+        status: 400,
+        code: 'validation_failed',
+        rawBody: JSON.stringify({ ...validExpert, metadata: {} }).replace(
+          '"metadata":{}',
+          `"metadata":{"${key}":"x"}`,
+        ),
+      })),
       { name: 'an empty body', status: 400, code: 'body_required', rawBody: '' },
       { name: 'a JSON array', status: 400, code: 'validation_failed', body: [validExpert] },
       {
@@ -364,6 +373,7 @@ describe('the experts API over HTTP on the embedded runtime', () => {
       'http://[fd00::1]/invoke',
       'http://0x7f.1/invoke',
       'http://metadata.google.internal/computeMetadata/v1/',
+      'https://experts.example.com:6379/invoke',
     ];
     for (const endpoint of refused) {
       it(`refuses ${endpoint} with a clear error`, async () => {
