@@ -8,6 +8,7 @@ import {
   classifyHostname,
   isAddressClassAllowed,
   isIpLiteral,
+  parsePortList,
 } from '#shared/outbound/net.js';
 
 const strict = { allowPrivate: false };
@@ -205,6 +206,38 @@ describe('checkEndpointUrl', () => {
     // Assess
     expect(result.ok).toBe(true);
     expect(result.ok && result.url.href).toBe('https://api.example.com/v1/solve?x=1');
+  });
+
+  it('allows the default ports only (443, 80, and a URL that names none), unless a list replaces them', () => {
+    // Act
+    const verdicts = [
+      'https://api.example.com/v1',
+      'https://api.example.com:443/v1',
+      'http://api.example.com:80/v1',
+      'https://api.example.com:8443/v1',
+      'http://api.example.com:25/',
+      'https://api.example.com:6379/',
+    ].map((url) => {
+      const result = checkEndpointUrl(url, strict);
+      return result.ok ? 'ok' : result.code;
+    });
+    const listed = checkEndpointUrl('https://api.example.com:8443/v1', { ...strict, allowedPorts: [8443] });
+    const unlisted = checkEndpointUrl('https://api.example.com/v1', { ...strict, allowedPorts: [8443] });
+    const local = checkEndpointUrl('http://127.0.0.1:4123/expert', { allowPrivate: true });
+
+    // Assess
+    expect(verdicts).toEqual(['ok', 'ok', 'ok', 'endpoint_port', 'endpoint_port', 'endpoint_port']);
+    expect(listed.ok).toBe(true);
+    expect(unlisted.ok ? 'ok' : unlisted.reason).toMatch(
+      /port 443 is not allowed; allowed: 8443 .*CONDUCTOR_ALLOWED_ENDPOINT_PORTS/,
+    );
+    expect(local.ok).toBe(true);
+  });
+
+  it('reads a port list strictly', () => {
+    expect(parsePortList('443, 8443')).toEqual([443, 8443]);
+    for (const bad of ['', '443,', 'https', '0', '65536', '44 3', '-1'])
+      expect(() => parsePortList(bad), bad).toThrow();
   });
 
   it('refuses a private address with a sentence that says how to allow it locally', () => {

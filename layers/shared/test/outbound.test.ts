@@ -444,6 +444,24 @@ describe('GuardedHttpClient allowing public targets', () => {
     expect(seen[0]).toMatchObject({ host: 'api.example.com', pinned: ['93.184.216.34'] });
   });
 
+  it('refuses a port outside the allow-list before resolving or connecting', async () => {
+    // Prepare
+    let resolved = 0;
+    const client = new GuardedHttpClient({
+      lookup: async () => {
+        resolved += 1;
+        return [{ address: '93.184.216.34', family: 4 }];
+      },
+    });
+
+    // Act
+    const error = await client.request({ url: 'https://api.example.com:6379/' }).catch((e: unknown) => e);
+
+    // Assess
+    expect(error).toMatchObject({ statusCode: 422, code: 'endpoint_port' });
+    expect(resolved).toBe(0);
+  });
+
   it('sets TLS SNI to the hostname for https and keeps a non-default port in the Host header', async () => {
     // Prepare
     const server = await startServer((req, res) => {
@@ -452,7 +470,7 @@ describe('GuardedHttpClient allowing public targets', () => {
     });
     const lookup = lookupReturning('93.184.216.34');
     const { seen, agents } = interceptTo(server.port);
-    const client = new GuardedHttpClient({ lookup, agents });
+    const client = new GuardedHttpClient({ lookup, agents, allowedPorts: [443, 8443] });
 
     // Act
     const response = await client.request({ url: 'https://api.example.com:8443/solve' });

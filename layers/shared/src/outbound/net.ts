@@ -25,7 +25,8 @@ export type EndpointRefusalCode =
   | 'endpoint_credentials'
   | 'endpoint_private_address'
   | 'endpoint_metadata_address'
-  | 'endpoint_reserved_address';
+  | 'endpoint_reserved_address'
+  | 'endpoint_port';
 
 export interface EndpointRefusal {
   readonly ok: false;
@@ -36,12 +37,39 @@ export interface EndpointRefusal {
 export type EndpointCheck = { readonly ok: true; readonly url: URL } | EndpointRefusal;
 
 export interface EndpointCheckOptions {
-  /** Opens private, loopback and link-local targets (local development). Never opens metadata or reserved. */
+  /**
+   * Opens private, loopback and link-local targets (local development), on any port unless
+   * `allowedPorts` is given. Never opens metadata or reserved addresses.
+   */
   readonly allowPrivate: boolean;
+  /**
+   * The ports an endpoint may name (its URL's port, or 443 / 80 by scheme when it names none).
+   * Default: `DEFAULT_ALLOWED_PORTS`; with `allowPrivate` and no list, any port.
+   */
+  readonly allowedPorts?: readonly number[];
 }
 
 /** The environment variable a composition root reads to build `{ allowPrivate }`. */
 export const ALLOW_PRIVATE_ENDPOINTS_ENV = 'CONDUCTOR_ALLOW_PRIVATE_ENDPOINTS';
+/** The environment variable with a comma-separated port list that replaces the default one. */
+export const ALLOWED_ENDPOINT_PORTS_ENV = 'CONDUCTOR_ALLOWED_ENDPOINT_PORTS';
+/**
+ * Outbound calls go to HTTPS and HTTP's own ports only, by default: a user-supplied URL naming
+ * another port (a database, an admin console, SMTP on a public host) is refused before any call.
+ */
+export const DEFAULT_ALLOWED_PORTS: readonly number[] = [443, 80];
+
+/** `"443, 8443"` -> `[443, 8443]`; throws on anything that is not a list of ports 1-65535. */
+export const parsePortList = (raw: string): number[] => {
+  const ports = raw.split(',').map((part) => part.trim());
+  if (ports.some((port) => !/^[0-9]{1,5}$/.test(port) || Number(port) < 1 || Number(port) > 65535)) {
+    throw new Error(`${ALLOWED_ENDPOINT_PORTS_ENV} must be a comma-separated list of ports 1-65535.`);
+  }
+  return ports.map(Number);
+};
+
+const portOf = (url: URL): number =>
+  url.port !== '' ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
 
 interface ParsedIp {
   readonly family: 4 | 6;
@@ -318,6 +346,14 @@ export const checkEndpointUrl = (raw: string, opts: EndpointCheckOptions): Endpo
   if (cls !== undefined) {
     const refusal = refuse(`Endpoint host ${url.hostname} is`, cls, opts);
     if (refusal) return refusal;
+  }
+  const allowedPorts = opts.allowedPorts ?? (opts.allowPrivate ? undefined : DEFAULT_ALLOWED_PORTS);
+  if (allowedPorts && !allowedPorts.includes(portOf(url))) {
+    return {
+      ok: false,
+      code: 'endpoint_port',
+      reason: `Endpoint port ${portOf(url)} is not allowed; allowed: ${allowedPorts.join(', ')} (set ${ALLOWED_ENDPOINT_PORTS_ENV} to change the list).`,
+    };
   }
   return { ok: true, url };
 };

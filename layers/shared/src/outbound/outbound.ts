@@ -58,6 +58,8 @@ export type ResolveHost = (hostname: string) => Promise<readonly ResolvedAddress
 export interface GuardedHttpClientOptions {
   /** Opens private, loopback and link-local targets (local development only). Default false. */
   readonly allowPrivate?: boolean;
+  /** Ports an endpoint may name (`EndpointCheckOptions.allowedPorts`). Default 443 and 80 (any with allowPrivate). */
+  readonly allowedPorts?: readonly number[];
   /** Default 5000 ms. */
   readonly defaultTimeoutMs?: number;
   /** Default 1 MiB. */
@@ -112,6 +114,7 @@ const isJson = (contentType: string | undefined): boolean =>
 
 export class GuardedHttpClient implements OutboundHttp {
   private readonly allowPrivate: boolean;
+  private readonly allowedPorts: readonly number[] | undefined;
   private readonly defaultTimeoutMs: number;
   private readonly maxResponseBytes: number;
   private readonly lookup: ResolveHost;
@@ -121,6 +124,7 @@ export class GuardedHttpClient implements OutboundHttp {
 
   constructor(options: GuardedHttpClientOptions = {}) {
     this.allowPrivate = options.allowPrivate ?? false;
+    this.allowedPorts = options.allowedPorts;
     this.defaultTimeoutMs = options.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     this.lookup = options.lookup ?? systemLookup;
@@ -148,7 +152,10 @@ export class GuardedHttpClient implements OutboundHttp {
    * (`upstream_unreachable`) when the name does not resolve.
    */
   async resolveAndCheck(rawUrl: string): Promise<CheckedTarget> {
-    const opts = { allowPrivate: this.allowPrivate };
+    const opts = {
+      allowPrivate: this.allowPrivate,
+      ...(this.allowedPorts ? { allowedPorts: this.allowedPorts } : {}),
+    };
     const check = checkEndpointUrl(rawUrl, opts);
     if (!check.ok) throw new EgressRefusedError(check.reason, check.code);
     const { url } = check;
