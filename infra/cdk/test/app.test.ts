@@ -90,6 +90,33 @@ describe('Conductor app, bundled for real', () => {
     });
   }
 
+  it('bundles only packages of the dependencies, never a development tool (dynalite, aws-cdk-lib, croner)', () => {
+    const manifest = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
+    // The lockfile marks a package `dev` when only development dependencies need it.
+    const lock = JSON.parse(readFileSync(join(REPO_ROOT, 'package-lock.json'), 'utf8')) as {
+      packages: Record<string, { dev?: boolean }>;
+    };
+    const packagePathOf = (source: string): string | undefined =>
+      /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(source.replace(/^(\.\.\/)+/, ''))?.[1];
+    for (const entry of FUNCTIONS) {
+      const map = JSON.parse(readFileSync(join(bundleOf(entry.name), 'index.mjs.map'), 'utf8')) as {
+        sources: string[];
+      };
+      const bundled = new Set(
+        map.sources.map(packagePathOf).filter((path): path is string => path !== undefined),
+      );
+      expect(bundled.size).toBeGreaterThan(0);
+      const devOnly = [...bundled].filter((path) => lock.packages[path]?.dev === true);
+      const unknown = [...bundled].filter((path) => lock.packages[path] === undefined);
+      expect(`${entry.name}: ${[...devOnly, ...unknown].join(', ')}`).toBe(`${entry.name}: `);
+    }
+    for (const tool of ['dynalite', 'aws-cdk-lib', 'constructs', 'croner', 'tsx']) {
+      expect(Object.keys(manifest.dependencies)).not.toContain(tool);
+    }
+  });
+
   it('imports every bundle with the AWS SDK and the policy engines reachable only through NODE_PATH, as on Lambda', () => {
     // The bundles are copied where no node_modules folder is above them (the test's TMPDIR is inside
     // the project), so an ES import of the SDK would fail: ES modules ignore NODE_PATH. On Lambda the
