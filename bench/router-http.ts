@@ -12,6 +12,9 @@
  *     must the time until a route decides on the state that learnt them all (probe routes, whose
  *     rationale names the model version: the router's model cache, 5 s, is part of it).
  * (d) The same at 60k/min (1,000/s) for 6 s.
+ * (e) Tenants with 10 experts each and LinUCB at d = 64, 10k/min each for 12 s: one alone (the
+ *     baseline), then two learning at once; drain and decided per tenant (contention on the rewards
+ *     consumer must not cost a redelivery, which would add the 60 s visibility timeout).
  * Targets: route p95 < 15 ms at 150 rps (requirement < 250 ms); rewards 10k/min (target 60k/min)
  * with freshness <= 60 s.
  */
@@ -39,10 +42,18 @@ const smallContext = () => ({
   tier: TIERS[Math.floor(random() * TIERS.length)],
 });
 
+interface PairTenant {
+  tenant: string;
+  token: string;
+  expertIds: string[];
+  dimension: number;
+}
 interface Ready {
   url: string;
   token: string;
   expertIds: string[];
+  /** Two more tenants (10 experts, LinUCB at d = 64) for the phase in which two tenants learn at once. */
+  pair: PairTenant[];
 }
 interface ModelState {
   version: number;
@@ -70,19 +81,32 @@ const main = async () => {
     fileURLToPath(new URL('./servers/router.ts', import.meta.url)),
   );
   try {
-    const { url, token, expertIds } = server.ready;
-    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
-    let task = 0;
-    const routed: string[] = [];
-    const routeTarget = (): PostTarget => {
-      const taskId = `bench-${task++}`;
-      routed.push(taskId);
+    const { url, token, expertIds, pair } = server.ready;
+    /** One tenant's traffic: its token, its experts, the tasks routed for it so far. */
+    const laneOf = (tenant: string, laneToken: string, laneExperts: string[]) => {
+      const laneHeaders = { authorization: `Bearer ${laneToken}`, 'content-type': 'application/json' };
+      const laneRouted: string[] = [];
+      let laneTask = 0;
       return {
-        url: `${url}/router/route`,
-        headers,
-        body: JSON.stringify({ taskId, context: smallContext(), candidates: expertIds }),
+        tenant,
+        headers: laneHeaders,
+        expertIds: laneExperts,
+        routed: laneRouted,
+        modelCommand: tenant === 'acme' ? 'model' : `model ${tenant}`,
+        routeTarget: (): PostTarget => {
+          const taskId = `bench-${tenant}-${laneTask++}`;
+          laneRouted.push(taskId);
+          return {
+            url: `${url}/router/route`,
+            headers: laneHeaders,
+            body: JSON.stringify({ taskId, context: smallContext(), candidates: laneExperts }),
+          };
+        },
       };
     };
+    type Lane = ReturnType<typeof laneOf>;
+    const acme = laneOf('acme', token, expertIds);
+    const { routeTarget } = acme;
 
     // Warm-up.
     await openLoopPost(routeTarget, 50, 2);
@@ -163,22 +187,20 @@ const main = async () => {
     log(`highest rate held: ${maxHeld} rps${steps.at(-1)?.held ? ' (the step ceiling; not saturated)' : ''}`);
 
     // (c)/(d) Rewards. Each phase routes its own fresh tasks first (closed-ish: at a held rate).
-    const rewardPhase = async (perSecond: number, seconds: number) => {
-      const count = Math.round(perSecond * seconds);
-      const first = routed.length;
-      const prep = await openLoopPost(
-        routeTarget,
-        Math.max(150, Math.min(maxHeld || 150, 600)),
-        count / Math.max(150, Math.min(maxHeld || 150, 600)),
-      );
-      const tasks = routed.slice(first, first + count);
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-      await server.command<EventsSummary>('events');
-      const before = await server.command<ModelState>('model');
+    /** Routes `count` fresh tasks of the lane (at a held rate) and returns their ids. */
+    const routeFresh = async (lane: Lane, count: number) => {
+      const first = lane.routed.length;
+      const rate = Math.max(150, Math.min(maxHeld || 150, 600));
+      const prep = await openLoopPost(lane.routeTarget, rate, count / rate);
+      return { prep, tasks: lane.routed.slice(first, first + count) };
+    };
+    /** Sends rewards for the lane's tasks open loop, then waits until its model learnt them all. */
+    const rewardLane = async (lane: Lane, tasks: string[], perSecond: number, seconds: number) => {
+      const before = await server.command<ModelState>(lane.modelCommand);
       let r = 0;
       const rewardTarget = (): PostTarget => ({
         url: `${url}/router/reward`,
-        headers,
+        headers: lane.headers,
         body: JSON.stringify({
           taskId: tasks[r++ % tasks.length],
           signal: 'success_at_k',
@@ -191,7 +213,7 @@ const main = async () => {
       let after = before;
       let drainMs = Number.NaN;
       while (performance.now() - lastSentAt < 90_000) {
-        after = await server.command<ModelState>('model');
+        after = await server.command<ModelState>(lane.modelCommand);
         if (after.observations - before.observations >= sent.ok) {
           drainMs = performance.now() - lastSentAt;
           break;
@@ -206,16 +228,16 @@ const main = async () => {
         probes += 1;
         const probe = await fetch(`${url}/router/route`, {
           method: 'POST',
-          headers,
+          headers: lane.headers,
           body: JSON.stringify({
-            taskId: `probe-${perSecond}-${probes}`,
+            taskId: `probe-${lane.tenant}-${perSecond}-${probes}`,
             context: smallContext(),
-            candidates: expertIds,
+            candidates: lane.expertIds,
           }),
         });
         const { rationaleId } = (await probe.json()) as { rationaleId: string };
         const rationale = (await (
-          await fetch(`${url}/router/rationale/${rationaleId}`, { headers })
+          await fetch(`${url}/router/rationale/${rationaleId}`, { headers: lane.headers })
         ).json()) as { modelVersion: number };
         if (rationale.modelVersion >= after.stateVersion) {
           decidedMs = performance.now() - lastSentAt;
@@ -223,6 +245,20 @@ const main = async () => {
         }
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
+      return { before, after, sent, drainMs, decidedMs, probes };
+    };
+
+    const rewardPhase = async (perSecond: number, seconds: number) => {
+      const count = Math.round(perSecond * seconds);
+      const { prep, tasks } = await routeFresh(acme, count);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await server.command<EventsSummary>('events');
+      const { before, after, sent, drainMs, decidedMs, probes } = await rewardLane(
+        acme,
+        tasks,
+        perSecond,
+        seconds,
+      );
       await new Promise((resolve) => setTimeout(resolve, 200));
       const events = await server.command<EventsSummary>('events');
       const learned = after.observations - before.observations;
@@ -255,57 +291,100 @@ const main = async () => {
 
     const c = await rewardPhase(167, 12);
     const d = await rewardPhase(1000, 6);
-    const fmtPhase = (p: typeof c) => [
-      `${p.perMinute / 1000}k/min (${p.perSecond}/s x ${p.seconds} s)`,
-      String(p.sent),
-      String(p.accepted),
-      String(p.errors),
-      fixed(p.acceptLatencyMs.p95),
-      String(p.learned),
-      String(p.modelVersions),
-      fixed(p.drainMs / 1000, 2),
-      fixed(p.decidedMs / 1000, 2),
-      String(p.ingestion.count),
-      fixed(p.ingestion.ingestionLatencyMs.p50, 0),
-      fixed(p.ingestion.ingestionLatencyMs.p95, 0),
-      fixed(p.ingestion.ingestionLatencyMs.max, 0),
-      verdict(p.fresh),
-    ];
-    log('\n(c)/(d) Reward ingestion, open loop, then wait for the model to learn all of them');
+
+    // (e) Tenants with 10 experts and LinUCB at d = 64, 10k/min each for 12 s: first one alone (the
+    // baseline), then two learning at once.
+    const PAIR_PER_SECOND = 167;
+    const PAIR_SECONDS = 12;
+    const lanes = pair.map((tenant) => laneOf(tenant.tenant, tenant.token, tenant.expertIds));
+    const learnAtOnce = async (running: Lane[]) => {
+      const fresh = await Promise.all(
+        running.map((lane) => routeFresh(lane, Math.round(PAIR_PER_SECOND * PAIR_SECONDS))),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await server.command<EventsSummary>('events');
+      const results = await Promise.all(
+        running.map((lane, index) =>
+          rewardLane(lane, fresh[index]?.tasks ?? [], PAIR_PER_SECOND, PAIR_SECONDS),
+        ),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const events = await server.command<EventsSummary>('events');
+      const rows = results.map((result, index) => {
+        const learned = result.after.observations - result.before.observations;
+        return {
+          tenants: running.length,
+          tenant: running[index]?.tenant ?? '?',
+          experts: running[index]?.expertIds.length ?? 0,
+          sent: result.sent.sent,
+          accepted: result.sent.ok,
+          errors: result.sent.errors,
+          learned,
+          modelVersions: result.after.version - result.before.version,
+          drainMs: result.drainMs,
+          decidedMs: result.decidedMs,
+          fresh:
+            result.sent.errors === 0 &&
+            learned >= result.sent.ok &&
+            result.drainMs <= FRESHNESS_BOUND_MS &&
+            result.decidedMs <= FRESHNESS_BOUND_MS,
+        };
+      });
+      return { rows, events };
+    };
+    const alone = await learnAtOnce(lanes.slice(0, 1));
+    const together = await learnAtOnce(lanes);
+    const e = [...alone.rows, ...together.rows];
+    log(
+      `\n(e) Tenants with 10 experts, LinUCB d = 64, ${PAIR_PER_SECOND * 60} rewards/min each for ${PAIR_SECONDS} s: one alone (baseline), then two at once`,
+    );
     log(
       table(
         [
           [
-            'rate',
+            'tenants',
+            'tenant',
             'sent',
             '202',
             'errors',
-            'accept p95 ms',
             'learned',
             'model versions',
             'drain s',
             'decided s',
-            'ingested evts',
-            'ingest p50 ms',
-            'ingest p95 ms',
-            'ingest max ms',
             'fresh<=60s',
           ],
-          fmtPhase(c),
-          fmtPhase(d),
+          ...e.map((lane) => [
+            String(lane.tenants),
+            lane.tenant,
+            String(lane.sent),
+            String(lane.accepted),
+            String(lane.errors),
+            String(lane.learned),
+            String(lane.modelVersions),
+            fixed(lane.drainMs / 1000, 2),
+            fixed(lane.decidedMs / 1000, 2),
+            verdict(lane.fresh),
+          ]),
         ],
-        'lrrrrrrrrrrrrr',
+        'rlrrrrrrrr',
       ),
     );
-    log(
-      'drain s = last reward sent -> model state has counted every accepted reward; decided s = last reward sent -> first route decided on that state (model cache included); ingest = reward_ingested.ingestionLatencyMs (receivedAt -> model write)',
-    );
+    for (const [label, run] of [
+      ['alone', alone],
+      ['two at once', together],
+    ] as const) {
+      log(
+        `ingested events, ${label}: ${run.events.count}, ingest p95 ${fixed(run.events.ingestionLatencyMs.p95, 0)} ms, max ${fixed(run.events.ingestionLatencyMs.max, 0)} ms`,
+      );
+    }
+    const pairEvents = together.events;
 
     const checks = {
       routeP95Requirement250ms: a.errors === 0 && a.latencyMs.p95 < REQUIREMENT_P95_MS,
       routeP95Target15ms: a.errors === 0 && a.latencyMs.p95 < TARGET_P95_MS,
       rewards10kPerMinFresh: c.fresh,
       rewards60kPerMinFresh: d.fresh,
+      twoTenantsFresh: together.rows.every((lane) => lane.fresh),
     };
     log('\nTargets');
     log(
@@ -320,6 +399,10 @@ const main = async () => {
     );
     log(
       `  rewards 60k/min, freshness <= 60 s (target): ${verdict(checks.rewards60kPerMinFresh)} (drain ${fixed(d.drainMs / 1000)} s, decided ${fixed(d.decidedMs / 1000)} s, ingest max ${fixed(d.ingestion.ingestionLatencyMs.max / 1000)} s)`,
+    );
+
+    log(
+      `  two tenants at once, freshness <= 60 s:      ${verdict(checks.twoTenantsFresh)} (${together.rows.map((lane) => `${lane.tenant}: drain ${fixed(lane.drainMs / 1000)} s, decided ${fixed(lane.decidedMs / 1000)} s`).join('; ')}; alone: ${fixed((alone.rows[0]?.decidedMs ?? Number.NaN) / 1000)} s)`,
     );
 
     const phaseJson = (p: typeof c) => ({
@@ -355,6 +438,19 @@ const main = async () => {
       },
       rewards10kPerMin: phaseJson(c),
       rewards60kPerMin: phaseJson(d),
+      twoTenants: {
+        perMinuteEach: PAIR_PER_SECOND * 60,
+        seconds: PAIR_SECONDS,
+        lanes: e.map((lane) => ({
+          ...lane,
+          drainMs: round(lane.drainMs, 0),
+          decidedMs: round(lane.decidedMs, 0),
+        })),
+        ingestion: {
+          count: pairEvents.count,
+          ingestionLatencyMs: roundSummary(pairEvents.ingestionLatencyMs),
+        },
+      },
       checks,
     });
     log(`\nwritten: ${file}`);

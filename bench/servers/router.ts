@@ -9,10 +9,12 @@ import { summarize } from '../lib/stats.js';
 /**
  * Child process of `bench/router-http.ts`: the embedded runtime (memory, port 0) with the stage
  * throttle and per-tenant limits out of the way, 4 experts seeded for tenant `acme` through the API
- * and an operator token. Prints `{ ready: { url, token, expertIds } }`, then answers on stdin:
- * - `model`: `{ "model": { version, stateVersion, observations } }` — the acme model state in the
- *   router table (version = writes, stateVersion = updates learnt, as rationales report it,
- *   observations = the sum of every arm's n, i.e. the rewards learned so far);
+ * and an operator token; and two more tenants, `beta` and `gamma`, with 10 experts each and LinUCB
+ * at d = 64 (the two-tenant phase). Prints `{ ready: { url, token, expertIds, pair } }`, then
+ * answers on stdin:
+ * - `model [tenant]`: `{ "model": { version, stateVersion, observations } }` — the tenant's (default
+ *   acme) model state in the router table (version = writes, stateVersion = updates learnt, as
+ *   rationales report it, observations = the sum of every arm's n, i.e. the rewards learned so far);
  * - `events`: `{ "events": { count, ingestionLatencyMs } }` — `reward_ingested` events seen on the
  *   bus since the previous `events` (their `ingestionLatencyMs`: reward receivedAt to model write).
  * Serves until stdin closes or SIGTERM.
@@ -45,6 +47,32 @@ const token = await conductor.issuer.mint({
 });
 const expertIds = await seedBenchExperts(conductor.apiUrl, admin, EXPERTS, 'bench');
 
+/** A tenant of the two-tenant phase: 10 experts, LinUCB at d = 64, an operator token. */
+const PAIR_EXPERTS = 10;
+const PAIR_DIMENSION = 64;
+const seedPairTenant = async (tenant: string) => {
+  const tenantAdmin = await conductor.issuer.mint({
+    subject: `${tenant}-admin`,
+    tenant,
+    roles: ['tenant-admin'],
+    amr: ['pwd', 'mfa'],
+  });
+  const ids = await seedBenchExperts(conductor.apiUrl, tenantAdmin, PAIR_EXPERTS, tenant);
+  const config = await fetch(`${conductor.apiUrl}/router/config`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${tenantAdmin}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ strategy: 'linucb', dimension: PAIR_DIMENSION }),
+  });
+  if (config.status !== 200) throw new Error(`config of ${tenant}: ${config.status} ${await config.text()}`);
+  const operator = await conductor.issuer.mint({
+    subject: `${tenant}-operator`,
+    tenant,
+    roles: ['operator'],
+  });
+  return { tenant, token: operator, expertIds: ids, dimension: PAIR_DIMENSION };
+};
+const pair = [await seedPairTenant('beta'), await seedPairTenant('gamma')];
+
 const doc = makeDocumentClient({
   region: process.env.AWS_REGION ?? 'us-east-1',
   endpoint: process.env.AWS_ENDPOINT_URL_DYNAMODB,
@@ -56,12 +84,12 @@ interface ModelItem {
   /** Present when the state is split into one item per expert (functions/router/src/domain/model-store.ts). */
   armRefs?: Record<string, number>;
 }
-const model = async () => {
+const model = async (tenant: string) => {
   const out = await doc.send(
     new QueryCommand({
       TableName: process.env.ROUTER_TABLE_NAME,
       KeyConditionExpression: 'pk = :pk',
-      ExpressionAttributeValues: { ':pk': `T#${TENANT}#MODEL` },
+      ExpressionAttributeValues: { ':pk': `T#${tenant}#MODEL` },
       ConsistentRead: true,
     }),
   );
@@ -70,7 +98,7 @@ const model = async () => {
   const items = await Promise.all(
     heads.map(async (head) =>
       head.armRefs && head.id
-        ? (((await store.get(TENANT, head.id)) as ModelItem | undefined) ?? head)
+        ? (((await store.get(tenant, head.id)) as ModelItem | undefined) ?? head)
         : head,
     ),
   );
@@ -88,11 +116,13 @@ const model = async () => {
 
 const commands = createInterface({ input: process.stdin });
 commands.on('line', (line) => {
-  const word = line.trim();
+  const [word, argument] = line.trim().split(/\s+/);
   if (word === 'model') {
-    void model().then(
-      (value) => process.stdout.write(`${JSON.stringify({ model: value })}\n`),
-      (error: unknown) => process.stdout.write(`${JSON.stringify({ model: { error: String(error) } })}\n`),
+    // The answer is keyed by the whole command line, so that two tenants' queries can be in flight at once.
+    const key = argument ? `model ${argument}` : 'model';
+    void model(argument ?? TENANT).then(
+      (value) => process.stdout.write(`${JSON.stringify({ [key]: value })}\n`),
+      (error: unknown) => process.stdout.write(`${JSON.stringify({ [key]: { error: String(error) } })}\n`),
     );
   } else if (word === 'events') {
     const seen = ingestion;
@@ -103,6 +133,6 @@ commands.on('line', (line) => {
   }
 });
 
-process.stdout.write(`${JSON.stringify({ ready: { url: conductor.apiUrl, token, expertIds } })}\n`);
+process.stdout.write(`${JSON.stringify({ ready: { url: conductor.apiUrl, token, expertIds, pair } })}\n`);
 
 serveUntilStopped(conductor);
