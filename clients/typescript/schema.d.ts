@@ -238,7 +238,7 @@ export interface paths {
     /** List the grants that open the acting tenant, a page at a time */
     get: operations['listGrants'];
     put?: never;
-    /** Ask the tenant named in X-Conductor-Tenant for time-boxed access (a pending grant its admins approve) */
+    /** Ask the tenant named in X-Conductor-Tenant for time-boxed access (a pending grant its admins approve; at most 20 pending per requesting tenant) */
     post: operations['requestGrant'];
     delete?: never;
     options?: never;
@@ -289,7 +289,7 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Revoke a grant, pending or approved (idempotent) */
+    /** Revoke a grant, pending or approved (idempotent); its requester may withdraw it from its tenant */
     post: operations['revokeGrant'];
     delete?: never;
     options?: never;
@@ -553,7 +553,7 @@ export interface components {
       | {
           atLeast: number;
         };
-    /** @description May this subject perform this action on this resource? Roles the engine does not know are ignored; live cross-tenant grants are looked up by the service, never taken from the request. */
+    /** @description May this subject perform this action on this resource? Roles the engine does not know are ignored; live cross-tenant grants are looked up by the service, never taken from the request. Subject id, resource kind, id and classification are 1 to 256 (kind and classification: 64) of A-Z a-z 0-9 and `. _ : @ + = / | ~ -`. The decision is logged in the tenant the caller acts in (its own, or the one named in X-Conductor-Tenant), never in the resource’s tenant. */
     AuthorizeRequest: {
       subject: {
         id: string;
@@ -823,7 +823,7 @@ export interface components {
       items: components['schemas']['PolicyDecision'][];
       nextCursor?: string;
     };
-    /** @description One logged decision of the tenant. The input names tenants `tenant`, as Cedar does: a cross-tenant attempt is logged in both tenants’ logs. */
+    /** @description One logged decision of the tenant. The input names tenants `tenant`, as Cedar does: a cross-tenant attempt at a route (`source: route`) is logged in both tenants’ logs; a decision asked through POST /policy/authorize (`source: api`) only in the log of the tenant the asker acted in. */
     PolicyDecision: {
       decisionId: string;
       tenantId: string;
@@ -4497,6 +4497,24 @@ export interface operations {
            * @example {
            *       "code": "policy_denied",
            *       "message": "Access to another tenant needs an approved grant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Conflict (already exists, or changed since the version sent in If-Match) */
+      409: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "version_conflict",
+           *       "message": "Expert exp_1 was changed concurrently; re-read and retry.",
            *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
            *     }
            */

@@ -4,7 +4,11 @@ import { GRANT_STATUSES } from '#shared/ports/grants.js';
 import { tenantIdSchema } from '#shared/ports/identity.js';
 import { MAX_BATCH_REQUESTS } from './src/domain/authorize.js';
 import { DRY_RUN_LIMIT } from './src/domain/dry-run.js';
-import { GRANT_DURATION_MINUTES, GRANT_REASON_MAX_CHARS } from './src/domain/grants.js';
+import {
+  GRANT_DURATION_MINUTES,
+  GRANT_REASON_MAX_CHARS,
+  MAX_PENDING_GRANTS_PER_TENANT_PAIR,
+} from './src/domain/grants.js';
 
 /**
  * The authorize pillar's HTTP contract (M4). Pure data and schemas: the CDK app, the embedded runtime
@@ -15,19 +19,31 @@ const MAX_CANDIDATE_FILES = 50;
 
 // --- the decision service -------------------------------------------------------------------------
 
+/**
+ * The characters of the ids a question names and the decision log keeps (subject id, resource kind,
+ * id and classification): ASCII letters, digits and `. _ : @ + = / | ~ -`. Enough for UUIDs, emails,
+ * OIDC subjects (`auth0|…`, `google-oauth2:…`), base64 and the API's own ids; no whitespace, control
+ * characters, quotes, `<`, `>`, `&` or `;`, so a logged id can neither break a log line nor carry
+ * markup into whatever displays the log.
+ */
+export const LOGGED_ID_PATTERN = /^[A-Za-z0-9._:@+=/|~-]+$/;
+const LOGGED_ID_MESSAGE = 'only A-Z a-z 0-9 and . _ : @ + = / | ~ -';
+const loggedId = (maxLength: number) =>
+  z.string().min(1).max(maxLength).regex(LOGGED_ID_PATTERN, LOGGED_ID_MESSAGE);
+
 export const authorizeRequestSchema = z
   .strictObject({
     subject: z.strictObject({
-      id: z.string().min(1).max(256),
+      id: loggedId(256),
       tenantId: tenantIdSchema,
       roles: z.array(z.string().min(1).max(64)).max(20),
     }),
     action: z.string().min(1).max(128),
     resource: z.strictObject({
       tenantId: tenantIdSchema,
-      kind: z.string().min(1).max(64),
-      id: z.string().min(1).max(256).optional(),
-      classification: z.string().min(1).max(64).optional().meta({
+      kind: loggedId(64),
+      id: loggedId(256).optional(),
+      classification: loggedId(64).optional().meta({
         description:
           'The resource’s data classification, e.g. `restricted` for an expert only admin-level callers are routed to. Omit when it has none.',
       }),
@@ -38,7 +54,10 @@ export const authorizeRequestSchema = z
     id: 'AuthorizeRequest',
     description:
       'May this subject perform this action on this resource? Roles the engine does not know are ignored; ' +
-      'live cross-tenant grants are looked up by the service, never taken from the request.',
+      'live cross-tenant grants are looked up by the service, never taken from the request. ' +
+      'Subject id, resource kind, id and classification are 1 to 256 (kind and classification: 64) of ' +
+      'A-Z a-z 0-9 and `. _ : @ + = / | ~ -`. The decision is logged in the tenant the caller acts in ' +
+      '(its own, or the one named in X-Conductor-Tenant), never in the resource’s tenant.',
   });
 
 export const authorizeDecisionSchema = z
@@ -147,7 +166,8 @@ export const decisionSchema = z
     id: 'PolicyDecision',
     description:
       'One logged decision of the tenant. The input names tenants `tenant`, as Cedar does: a cross-tenant ' +
-      'attempt is logged in both tenants’ logs.',
+      'attempt at a route (`source: route`) is logged in both tenants’ logs; a decision asked through ' +
+      'POST /policy/authorize (`source: api`) only in the log of the tenant the asker acted in.',
   });
 
 export const decisionPageSchema = z
@@ -251,15 +271,14 @@ export const requestGrant = {
   rateFamily: 'policy.admin',
   method: 'POST',
   path: '/policy/grants',
-  summary:
-    'Ask the tenant named in X-Conductor-Tenant for time-boxed access (a pending grant its admins approve)',
+  summary: `Ask the tenant named in X-Conductor-Tenant for time-boxed access (a pending grant its admins approve; at most ${MAX_PENDING_GRANTS_PER_TENANT_PAIR} pending per requesting tenant)`,
   tag: 'policy',
   auth: 'jwt',
   minRole: 'tenant-admin',
   action: 'policy:grants:request',
   body: grantRequestSchema,
   success: { status: 201, description: 'The pending grant', schema: grantSchema },
-  errors: [400, 413, 415],
+  errors: [400, 409, 413, 415],
 } as const satisfies RouteSpec;
 
 export const listGrants = {
@@ -312,7 +331,7 @@ export const revokeGrant = {
   rateFamily: 'policy.admin',
   method: 'POST',
   path: '/policy/grants/{grantId}/revoke',
-  summary: 'Revoke a grant, pending or approved (idempotent)',
+  summary: 'Revoke a grant, pending or approved (idempotent); its requester may withdraw it from its tenant',
   tag: 'policy',
   auth: 'jwt',
   minRole: 'admin',

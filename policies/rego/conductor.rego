@@ -49,7 +49,7 @@ action_groups := {
 	"policy:grants:get": {"administer"},
 	"policy:grants:request": {"administer", "sensitive", "cross-tenant-request"},
 	"policy:grants:approve": {"administer", "sensitive"},
-	"policy:grants:revoke": {"administer", "sensitive"},
+	"policy:grants:revoke": {"administer", "sensitive", "cross-tenant-request"},
 }
 
 # The Cedar policies' annotations, by policy id: @obligation("...") and @mask("...").
@@ -156,6 +156,15 @@ permits contains "platform-org-admin-own-tenant" if {
 # action == "policy:grants:request" (equality, not group membership), any tenant.
 permits contains "request-cross-tenant-grant" if {
 	input.action == "policy:grants:request"
+	has_any_role({"tenant-admin", "org-admin"})
+}
+
+# @id("withdraw-cross-tenant-grant")
+# action == "policy:grants:revoke" (equality), principal.tenant != resource.tenant: the requester
+# withdraws its own request from its tenant (the grant service refuses anyone else's).
+permits contains "withdraw-cross-tenant-grant" if {
+	input.action == "policy:grants:revoke"
+	input.principal.tenantId != input.resource.tenantId
 	has_any_role({"tenant-admin", "org-admin"})
 }
 

@@ -99,3 +99,15 @@ test_unknown_roles_grant_nothing if {
 	not d.allow
 	d.reasons == []
 }
+
+test_a_requester_withdraws_its_grant_request_across_tenants_and_nothing_more if {
+	admin := {"subject": "u-8", "tenantId": "acme", "roles": ["tenant-admin"]}
+	withdraw := authz.decision with input as request(admin, "policy:grants:revoke", "globex", true, [])
+	withdraw.allow
+	withdraw.reasons == ["withdraw-cross-tenant-grant"]
+	approve := authz.decision with input as request(admin, "policy:grants:approve", "globex", true, [])
+	not approve.allow
+	approve.obligations == ["request_approval"]
+	operator := authz.decision with input as request(acme_operator, "policy:grants:revoke", "globex", true, [])
+	not operator.allow
+}

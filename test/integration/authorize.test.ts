@@ -486,4 +486,153 @@ describe('the authorize API over HTTP on the embedded runtime', () => {
     expect(reply.json.cache.hitRate).toBeGreaterThanOrEqual(0);
     expect(reply.json.cache.hitRate).toBeLessThanOrEqual(1);
   });
+
+  describe('decisions asked about another tenant’s resources', () => {
+    interface LoggedDecision {
+      decisionId: string;
+      tenantId: string;
+      source: string;
+      input: { principal: { subject: string; tenant: string }; resource: { tenant: string; id?: string } };
+    }
+
+    /** A tenant's whole log of one action, every page, as that tenant's admin reads it. */
+    const logOf = async (token: string, action: string): Promise<LoggedDecision[]> => {
+      const items: LoggedDecision[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await h.call(
+          'GET',
+          `/policy/decisions?action=${action}&limit=100${cursor ? `&cursor=${cursor}` : ''}`,
+          { token },
+        );
+        expect(page.status, page.text).toBe(200);
+        items.push(...page.json.items);
+        cursor = page.json.nextCursor;
+      } while (cursor);
+      return items;
+    };
+
+    const aboutGlobexExpert = (subjectId: string) => ({
+      subject: { id: subjectId, tenantId: 'acme', roles: ['tenant-admin'] },
+      action: 'experts:get',
+      resource: { tenantId: 'globex', kind: 'experts', id: globexExpertId },
+      context: { mfa: true },
+    });
+
+    it('writes nothing into the resource tenant’s log: a batch of 30 lands in the asker’s log only', async () => {
+      const globexBefore = await logOf(globexAdmin, 'experts:get');
+
+      const batch = await h.call('POST', '/policy/authorize/batch', {
+        token: h.tokens.acmeOperator,
+        body: { requests: Array.from({ length: 30 }, (_, n) => aboutGlobexExpert(`forged-${n}`)) },
+      });
+
+      expect(batch.status, batch.text).toBe(200);
+      const answered = batch.json.results as { decisionId: string; allow: boolean }[];
+      expect(answered).toHaveLength(30);
+      expect(answered.every((a) => !a.allow)).toBe(true);
+      expect(await logOf(globexAdmin, 'experts:get')).toEqual(globexBefore);
+      const acmeLog = new Map((await logOf(acmeAdmin, 'experts:get')).map((d) => [d.decisionId, d]));
+      answered.forEach(({ decisionId }, n) => {
+        expect(acmeLog.get(decisionId)).toMatchObject({
+          tenantId: 'acme',
+          source: 'api',
+          input: {
+            principal: { subject: `forged-${n}`, tenant: 'acme' },
+            resource: { tenant: 'globex', id: globexExpertId },
+          },
+        });
+      });
+    });
+
+    it('refuses a subject id with a newline or markup with 400, and logs nothing anywhere', async () => {
+      const forged = 'FORGED-1\nline2 <script>';
+      const globexBefore = await logOf(globexAdmin, 'experts:get');
+      const acmeBefore = await logOf(acmeAdmin, 'experts:get');
+
+      const one = await askAuthorize(h.tokens.acmeOperator ?? '', aboutGlobexExpert(forged));
+      const batch = await h.call('POST', '/policy/authorize/batch', {
+        token: h.tokens.acmeOperator,
+        body: { requests: [aboutGlobexExpert('fine'), aboutGlobexExpert(forged)] },
+      });
+
+      expectUniformError(one, 400, 'validation_failed');
+      expect(one.json.details.issues.map((i: { path: string }) => i.path)).toEqual(['body.subject.id']);
+      expectUniformError(batch, 400, 'validation_failed');
+      expect(batch.json.details.issues.map((i: { path: string }) => i.path)).toEqual([
+        'body.requests.1.subject.id',
+      ]);
+      expect(await logOf(globexAdmin, 'experts:get')).toEqual(globexBefore);
+      expect(await logOf(acmeAdmin, 'experts:get')).toEqual(acmeBefore);
+    });
+  });
+
+  describe('pending grant requests', () => {
+    const mintAdmin = (subject: string, tenant: string) =>
+      h.conductor.issuer.mint({ subject, tenant, roles: ['tenant-admin'], amr: ['pwd', 'mfa'] });
+
+    it('lets the requester withdraw its own pending request from its tenant, and no one else of it', async () => {
+      const requested = await requestGrant();
+      expect(requested.status, requested.text).toBe(201);
+      const colleague = await mintAdmin('acme-colleague-withdrawing', 'acme');
+
+      const byColleague = await onGrant('revoke', requested.json.id, colleague, AS_GLOBEX);
+      const withoutMfa = await onGrant('revoke', requested.json.id, acmeAdminNoMfa, AS_GLOBEX);
+      const stillPending = await h.call('GET', `/policy/grants/${requested.json.id}`, { token: globexAdmin });
+      const withdrawn = await onGrant('revoke', requested.json.id, acmeAdmin, AS_GLOBEX);
+      const read = await h.call('GET', `/policy/grants/${requested.json.id}`, { token: globexAdmin });
+
+      expectUniformError(byColleague, 404, 'grant_not_found');
+      expectUniformError(withoutMfa, 403, 'policy_denied');
+      expect(withoutMfa.json.details.obligations).toEqual(['step_up']);
+      expect(stillPending.json.status).toBe('pending');
+      expect(withdrawn.status, withdrawn.text).toBe(200);
+      expect(withdrawn.json).toMatchObject({ status: 'revoked', revokedBy: ACME_ADMIN, version: 2 });
+      expect(read.json).toEqual(withdrawn.json);
+      expectUniformError(await onGrant('approve', requested.json.id, globexAdmin), 409, 'grant_not_pending');
+    });
+
+    it('caps unanswered requests per requester and target tenant at 20: the 21st is 409 until the target answers one', async () => {
+      const hooliAdmin = await mintAdmin('hooli-admin', 'hooli');
+      const hooliColleague = await mintAdmin('hooli-colleague', 'hooli');
+      const ask = (token: string, target = 'globex') =>
+        h.call('POST', '/policy/grants', {
+          token,
+          headers: { 'x-conductor-tenant': target },
+          body: { reason: 'capacity planning', durationMinutes: 30 },
+        });
+
+      const filed: string[] = [];
+      for (let n = 0; n < 20; n += 1) {
+        const reply = await ask(n % 2 === 0 ? hooliAdmin : hooliColleague);
+        expect(reply.status, reply.text).toBe(201);
+        filed.push(reply.json.id);
+      }
+      const twentyFirst = await ask(hooliColleague);
+      const elsewhere = await ask(hooliAdmin, 'initech');
+      const someoneElses = await onGrant('revoke', filed[1] ?? '', hooliAdmin, AS_GLOBEX);
+      const withdrawn = await onGrant('revoke', filed[0] ?? '', hooliAdmin, AS_GLOBEX);
+      // A withdrawn request keeps its place until it would have lapsed: no withdraw-and-ask-again flood.
+      const afterWithdrawal = await ask(hooliColleague);
+      const turnedDown = await onGrant('revoke', filed[2] ?? '', globexAdmin);
+      const afterAnswer = await ask(hooliColleague);
+      const overAgain = await ask(hooliAdmin);
+
+      expectUniformError(twentyFirst, 409, 'too_many_pending_grants');
+      expect(twentyFirst.json.message).toContain('20 pending');
+      expect(elsewhere.status, elsewhere.text).toBe(201);
+      expectUniformError(someoneElses, 404, 'grant_not_found');
+      expect(withdrawn.status, withdrawn.text).toBe(200);
+      expectUniformError(afterWithdrawal, 409, 'too_many_pending_grants');
+      expect(turnedDown.status, turnedDown.text).toBe(200);
+      expect(afterAnswer.status, afterAnswer.text).toBe(201);
+      expectUniformError(overAgain, 409, 'too_many_pending_grants');
+      const listed = await h.call('GET', '/policy/grants?limit=100', { token: globexAdmin });
+      const hooliPending = listed.json.items.filter(
+        (g: { requesterTenant: string; status: string }) =>
+          g.requesterTenant === 'hooli' && g.status === 'pending',
+      );
+      expect(hooliPending).toHaveLength(19);
+    });
+  });
 });

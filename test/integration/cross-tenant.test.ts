@@ -56,6 +56,11 @@ const BODIES: Record<string, unknown> = {
 
 /** Operations that are allowed to reach into another tenant by design, and what they may do there. */
 const CROSS_TENANT_BY_DESIGN = new Set(['policy:grants:request']);
+/**
+ * Operations another tenant reaches only for what is its own there: a requester withdraws its own
+ * grant request (revoke); anyone else's grant looks missing to it.
+ */
+const CROSS_TENANT_OWN_ONLY = new Map([['policy:grants:revoke', 'grant_not_found']]);
 
 let h: Harness;
 let attacker: string;
@@ -155,6 +160,11 @@ describe('cross-tenant isolation, for every route of the catalog', () => {
         expect(reply.text).not.toContain(MARKER);
         if (CROSS_TENANT_BY_DESIGN.has(spec.action)) {
           expect(reply.status).toBeLessThan(300);
+          return;
+        }
+        const ownOnly = CROSS_TENANT_OWN_ONLY.get(spec.action);
+        if (ownOnly) {
+          expectUniformError(reply, 404, ownOnly);
           return;
         }
         expectUniformError(reply, 403, 'policy_denied');

@@ -13,7 +13,7 @@ import { makeHttpService } from '#shared/service-kit.js';
 import { authorizePillar } from '../pillar.js';
 import { CedarPolicyCompiler, declaredActions } from './adapters/cedar-candidates.js';
 import { DynamoDecisionLogReader } from './adapters/dynamo-decision-log-reader.js';
-import { DynamoGrantStore } from './adapters/dynamo-grant-store.js';
+import { DynamoGrantStore, DynamoPendingGrantSlots } from './adapters/dynamo-grant-store.js';
 import { makeAuthorizeApp } from './app.js';
 import { makeArchiveConsumer } from './archive-consumer.js';
 import { DecisionArchiver } from './domain/archive.js';
@@ -68,11 +68,12 @@ const http = makeAuthorizeApp({
   rateLimit: service.rateLimit,
   trace: service.traceOperation,
   decisions: new AuthorizeService({
-    decide: (inputs) => enforcer.decideMany(inputs),
+    decide: ({ inputs, recordIn }) => enforcer.decideMany(inputs, { recordIn }),
     declaredActions: actions,
   }),
   grants: new GrantService({
     repository: new DynamoGrantStore(service.doc, env.POLICY_TABLE_NAME),
+    pending: new DynamoPendingGrantSlots(service.doc, env.POLICY_TABLE_NAME),
     clock: systemClock,
     ids: randomIds,
   }),

@@ -31,9 +31,13 @@ export interface Asker {
 
 /**
  * Port: the policy enforcement point's decideMany (answers in input order; logs every decision —
- * one decision-log write and one archive hand-off per call — and looks up live grants itself).
+ * one decision-log write and one archive hand-off per call — and looks up live grants itself),
+ * keeping every decision of the call in the log of `recordIn` only.
  */
-export type Decide = (inputs: readonly EnforceInput[]) => Promise<EnforcedDecision[]>;
+export type Decide = (call: {
+  readonly inputs: readonly EnforceInput[];
+  readonly recordIn: string;
+}) => Promise<EnforcedDecision[]>;
 
 export interface AuthorizeServiceDeps {
   readonly decide: Decide;
@@ -48,7 +52,9 @@ const isRole = (name: string): name is Role => roleSchema.safeParse(name).succes
  * and resources of the tenant it acts in, or about a subject of its own tenant touching any tenant
  * (that is how "may this user of ours read that tenant's expert?" is asked). It never asks on behalf
  * of a third tenant's users. Questions are checked before any is decided, so a refused batch logs
- * nothing.
+ * nothing. Every answer is logged (hot log, archive, `policy_denied`) in the tenant the asker acts
+ * in, and only there: the body names subject and resource, so a decision about another tenant's
+ * resource must not land in that tenant's log, where the asker could write anything it likes.
  */
 export class AuthorizeService {
   constructor(private readonly deps: AuthorizeServiceDeps) {}
@@ -98,9 +104,15 @@ export class AuthorizeService {
     return this.#decide(asker, questions);
   }
 
-  /** All questions in one decideMany: one decision-log write and one archive message for the batch. */
+  /**
+   * All questions in one decideMany: one decision-log write and one archive message for the batch,
+   * in the asker's (acting) tenant.
+   */
   async #decide(asker: Asker, questions: readonly AuthorizeQuestion[]): Promise<AuthorizeAnswer[]> {
-    const decisions = await this.deps.decide(questions.map((question) => this.#input(asker, question)));
+    const decisions = await this.deps.decide({
+      inputs: questions.map((question) => this.#input(asker, question)),
+      recordIn: asker.tenantId,
+    });
     return decisions.map((decision) => this.#answer(decision));
   }
 

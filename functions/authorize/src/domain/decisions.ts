@@ -23,7 +23,8 @@ export interface DecisionLogReader {
 /**
  * A logged decision as the API shows it. The input names tenants as Cedar's attributes do
  * (`tenant`), not `tenantId`: a decision in a tenant's log may be about a principal or resource of
- * another tenant (a cross-tenant attempt is logged on both sides), and `tenantId` in a response is
+ * another tenant (a route's cross-tenant attempt is logged on both sides, a question asked through
+ * the API in the asker's tenant only), and `tenantId` in a response is
  * reserved for the tenant the record belongs to (the kernel's egress guard checks it).
  */
 export interface DecisionView {

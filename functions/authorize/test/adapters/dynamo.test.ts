@@ -1,4 +1,4 @@
-import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { partitionKey } from '#shared/adapters/tenant-store.js';
 import { tableSpecOf } from '#shared/pillar.js';
@@ -7,13 +7,17 @@ import { DynamoDecisionLog } from '#shared/policy/dynamo-policy-store.js';
 import { PolicyEnforcer } from '#shared/policy/enforcer.js';
 import { GRANT_ENTITY, type Grant } from '#shared/ports/grants.js';
 import type { AuthzRequest, DecisionRecord } from '#shared/ports/policy.js';
-import { ManualClock, SequentialIds } from '#shared/ports/system.js';
+import { ManualClock, randomIds, SequentialIds } from '#shared/ports/system.js';
 import { refusal } from '#shared/testing/refusal.js';
 import { localTableName, startTestDynamo, type TestDynamo } from '../../../../infra/local/dynamodb.js';
 import { PILLARS } from '../../../catalog.js';
 import { DynamoDecisionLogReader } from '../../src/adapters/dynamo-decision-log-reader.js';
-import { DynamoGrantStore } from '../../src/adapters/dynamo-grant-store.js';
-import { GrantService } from '../../src/domain/grants.js';
+import {
+  DynamoGrantStore,
+  DynamoPendingGrantSlots,
+  PENDING_GRANT_SLOT_ENTITY,
+} from '../../src/adapters/dynamo-grant-store.js';
+import { GrantService, PENDING_GRANT_LAPSE_SECONDS } from '../../src/domain/grants.js';
 
 const tableSpec = (id: string) => tableSpecOf(PILLARS, id);
 
@@ -53,8 +57,9 @@ describe('DynamoGrantStore on dynalite', () => {
   const setup = (tenant: string) => {
     const store = new DynamoGrantStore(doc, tableName);
     const clock = new ManualClock('2026-02-01T00:00:00.000Z');
-    const service = new GrantService({ repository: store, clock, ids: new SequentialIds() });
-    return { store, service, clock, target: tenant };
+    const pending = new DynamoPendingGrantSlots(doc, tableName);
+    const service = new GrantService({ repository: store, pending, clock, ids: new SequentialIds() });
+    return { store, pending, service, clock, target: tenant };
   };
 
   it('reads back exactly the grant it stored, expiresAt included', async () => {
@@ -147,6 +152,93 @@ describe('DynamoGrantStore on dynalite', () => {
     expect(second.items).toHaveLength(1);
     expect(second.nextCursor).toBeUndefined();
     expect([error.statusCode, error.code]).toEqual([400, 'invalid_cursor']);
+  });
+});
+
+describe('DynamoPendingGrantSlots on dynalite', () => {
+  const START = '2026-02-01T00:00:00.000Z';
+  const setup = (target: string, maxPendingPerTenantPair = 3) => {
+    const store = new DynamoGrantStore(doc, tableName);
+    const pending = new DynamoPendingGrantSlots(doc, tableName);
+    const clock = new ManualClock(START);
+    // Random ids, as in production: a place names exactly one grant.
+    const service = new GrantService({
+      repository: store,
+      pending,
+      clock,
+      ids: randomIds,
+      maxPendingPerTenantPair,
+    });
+    const ask = (tenantId = 'acme', subject = 'alice') =>
+      service.request(target, { subject, tenantId }, { reason: 'incident', durationMinutes: 15 });
+    return { store, pending, service, clock, ask };
+  };
+  const places = async (target: string) =>
+    (
+      await doc.send(
+        new QueryCommand({
+          TableName: tableName,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': partitionKey(target, PENDING_GRANT_SLOT_ENTITY) },
+          ConsistentRead: true,
+        }),
+      )
+    ).Items ?? [];
+
+  it('keeps one place per pending request under the requester tenant’s key range, beside the grants', async () => {
+    // Prepare
+    const { store, ask } = setup('slots-a');
+
+    // Act
+    const first = await ask();
+    const second = await ask('acme', 'bob');
+    const other = await ask('initech', 'ivan');
+
+    // Assess
+    expect(await places('slots-a')).toEqual([
+      expect.objectContaining({ sk: 'acme#000', grantId: first.id, expiresAt: first.expiresAt }),
+      expect.objectContaining({ sk: 'acme#001', grantId: second.id }),
+      expect.objectContaining({ sk: 'initech#000', grantId: other.id }),
+    ]);
+    // The grant partition (what GET /policy/grants and every enforcement point read) holds grants only.
+    expect((await store.list('slots-a', { limit: 100 })).items.map((g) => g.id).sort()).toEqual(
+      [first.id, second.id, other.id].sort(),
+    );
+  });
+
+  it('refuses a request beyond the cap, and lets concurrent requests take no more places than the cap', async () => {
+    // Prepare
+    const { ask, store } = setup('slots-b', 3);
+
+    // Act
+    const settled = await Promise.allSettled(Array.from({ length: 8 }, (_, n) => ask('acme', `u${n}`)));
+
+    // Assess
+    const filed = settled.filter((s) => s.status === 'fulfilled');
+    const refused = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason] : []));
+    expect(filed).toHaveLength(3);
+    expect(refused.map((e) => e.code)).toEqual(Array.from({ length: 5 }, () => 'too_many_pending_grants'));
+    expect((await store.list('slots-b', { limit: 100 })).items).toHaveLength(3);
+    expect(await places('slots-b')).toHaveLength(3);
+  });
+
+  it('gives a place back when the target approves or turns down a request, and takes a lapsed place again', async () => {
+    // Prepare
+    const { service, clock, ask } = setup('slots-c', 2);
+    const approved = await ask();
+    const turnedDown = await ask('acme', 'bob');
+
+    // Act + Assess
+    await service.approve('slots-c', approved.id, { subject: 'gina', tenantId: 'slots-c' });
+    await service.revoke('slots-c', turnedDown.id, { subject: 'gina', tenantId: 'slots-c' });
+    expect(await places('slots-c')).toEqual([]);
+
+    const [lapsing] = [await ask(), await ask('acme', 'bob')];
+    expect((await refusal(ask())).code).toBe('too_many_pending_grants');
+    clock.advance(PENDING_GRANT_LAPSE_SECONDS * 1000);
+    const after = await ask();
+    expect((await places('slots-c')).map((p) => p.grantId)).toContain(after.id);
+    expect((await places('slots-c')).map((p) => p.grantId)).not.toContain(lapsing?.id);
   });
 });
 

@@ -51,11 +51,16 @@ const fakeDecide = (answer: (input: EnforceInput, n: number) => Partial<Enforced
       ...scripted,
     };
   };
-  const decide = (inputs: readonly EnforceInput[]): Promise<EnforcedDecision[]> => {
-    calls.push(inputs.length);
-    return Promise.all(inputs.map(decideOne));
+  const recordedIn: string[] = [];
+  const decide = (call: {
+    inputs: readonly EnforceInput[];
+    recordIn: string;
+  }): Promise<EnforcedDecision[]> => {
+    calls.push(call.inputs.length);
+    recordedIn.push(call.recordIn);
+    return Promise.all(call.inputs.map(decideOne));
   };
-  return { decide, asked, calls };
+  return { decide, asked, calls, recordedIn };
 };
 
 const setup = (answer?: Parameters<typeof fakeDecide>[0]) => {
@@ -64,6 +69,7 @@ const setup = (answer?: Parameters<typeof fakeDecide>[0]) => {
     service: new AuthorizeService({ decide: fake.decide, declaredActions: ACTIONS }),
     asked: fake.asked,
     calls: fake.calls,
+    recordedIn: fake.recordedIn,
   };
 };
 
@@ -92,6 +98,25 @@ describe('AuthorizeService', () => {
         source: 'api',
       },
     ]);
+  });
+
+  it('has every decision recorded in the tenant the asker acts in, never the resource’s tenant', async () => {
+    // Prepare
+    const { service, recordedIn } = setup();
+
+    // Act
+    await service.authorize(askerIn('acme'), question());
+    await service.authorizeBatch(askerIn('acme'), [question(), question()]);
+    await service.authorize(
+      askerIn('acme', 'globex'),
+      question({
+        subject: { id: 'gina', tenantId: 'globex', roles: ['viewer'] },
+        resource: { tenantId: 'globex', kind: 'experts' },
+      }),
+    );
+
+    // Assess
+    expect(recordedIn).toEqual(['acme', 'acme', 'globex']);
   });
 
   it('asks with the resource classification when the question gives one', async () => {

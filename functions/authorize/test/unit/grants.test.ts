@@ -5,7 +5,13 @@ import { type Grant, grantIsLive } from '#shared/ports/grants.js';
 import { ManualClock, SequentialIds } from '#shared/ports/system.js';
 import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
 import { refusal } from '#shared/testing/refusal.js';
-import { type GrantActor, GrantService, PENDING_GRANT_LAPSE_SECONDS } from '../../src/domain/grants.js';
+import {
+  type GrantActor,
+  GrantService,
+  MAX_PENDING_GRANTS_PER_TENANT_PAIR,
+  PENDING_GRANT_LAPSE_SECONDS,
+} from '../../src/domain/grants.js';
+import { InMemoryPendingGrantSlots } from '../pending-slots.js';
 
 const START = '2026-01-01T00:00:00.000Z';
 const requester: GrantActor = { subject: 'alice', tenantId: 'acme' };
@@ -14,11 +20,18 @@ const secondApprover: GrantActor = { subject: 'gus', tenantId: 'globex' };
 const input = { reason: 'incident INC-42', durationMinutes: 30 };
 const epoch = (iso: string) => Math.floor(Date.parse(iso) / 1000);
 
-const setup = () => {
+const setup = (maxPendingPerTenantPair?: number) => {
   const repository = new InMemoryTenantRecords<Grant>('GRANT');
+  const pending = new InMemoryPendingGrantSlots();
   const clock = new ManualClock(START);
-  const service = new GrantService({ repository, clock, ids: new SequentialIds() });
-  return { service, repository, clock };
+  const service = new GrantService({
+    repository,
+    pending,
+    clock,
+    ids: new SequentialIds(),
+    ...(maxPendingPerTenantPair === undefined ? {} : { maxPendingPerTenantPair }),
+  });
+  return { service, repository, pending, clock };
 };
 
 describe('GrantService', () => {
@@ -268,20 +281,45 @@ describe('GrantService', () => {
       expect(error.code).toBe('grant_not_pending');
     });
 
-    it('lets the requester give access back, and refuses other outsiders', async () => {
+    it('lets the requester give access back, and answers other outsiders as for a missing grant', async () => {
       // Prepare
       const { service } = setup();
       const one = await service.request('globex', requester, input);
       const two = await service.request('globex', requester, input);
+      await service.approve('globex', one.id, approver);
 
       // Act
       const byRequester = await service.revoke('globex', one.id, requester);
       const error = await refusal(service.revoke('globex', two.id, { subject: 'bob', tenantId: 'acme' }));
+      const missing = await refusal(service.get('globex', 'grt_999999'));
 
       // Assess
-      expect(byRequester.status).toBe('revoked');
-      expect(error.statusCode).toBe(403);
-      expect(error.code).toBe('revoker_not_of_tenant');
+      expect(byRequester).toMatchObject({ status: 'revoked', revokedBy: 'alice' });
+      expect([error.statusCode, error.code]).toEqual([404, 'grant_not_found']);
+      expect(error.message).toBe(missing.message.replace('grt_999999', two.id));
+      expect((await service.get('globex', two.id)).status).toBe('pending');
+    });
+
+    it('lets the requester withdraw its own pending request, and not a colleague’s', async () => {
+      // Prepare
+      const { service, clock } = setup();
+      const own = await service.request('globex', requester, input);
+      const colleagues = await service.request('globex', { subject: 'bob', tenantId: 'acme' }, input);
+      clock.advance(60_000);
+
+      // Act
+      const withdrawn = await service.revoke('globex', own.id, requester);
+      const error = await refusal(service.revoke('globex', colleagues.id, requester));
+
+      // Assess
+      expect(withdrawn).toMatchObject({
+        status: 'revoked',
+        revokedBy: 'alice',
+        revokedAt: '2026-01-01T00:01:00.000Z',
+        version: 2,
+      });
+      expect([error.statusCode, error.code]).toEqual([404, 'grant_not_found']);
+      expect((await service.get('globex', colleagues.id)).status).toBe('pending');
     });
 
     it('never loses to a concurrent approval: the grant ends revoked', async () => {
@@ -297,6 +335,102 @@ describe('GrantService', () => {
 
       // Assess
       expect((await service.get('globex', pending.id)).status).toBe('revoked');
+    });
+  });
+
+  describe('the cap on pending requests', () => {
+    const fill = async (service: GrantService, count: number, from = requester, target = 'globex') => {
+      const filed: Grant[] = [];
+      for (let n = 0; n < count; n += 1) filed.push(await service.request(target, from, input));
+      return filed;
+    };
+
+    it(`files ${MAX_PENDING_GRANTS_PER_TENANT_PAIR} pending requests of one tenant to another, and refuses the next with 409, storing nothing`, async () => {
+      // Prepare
+      const { service, repository } = setup();
+      await fill(service, MAX_PENDING_GRANTS_PER_TENANT_PAIR - 1);
+      await service.request('globex', { subject: 'bob', tenantId: 'acme' }, input);
+
+      // Act
+      const error = await refusal(service.request('globex', { subject: 'carol', tenantId: 'acme' }, input));
+
+      // Assess
+      expect([error.statusCode, error.code]).toEqual([409, 'too_many_pending_grants']);
+      expect(error.message).toContain(`${MAX_PENDING_GRANTS_PER_TENANT_PAIR} pending`);
+      expect(repository.all()).toHaveLength(MAX_PENDING_GRANTS_PER_TENANT_PAIR);
+    });
+
+    it('counts each requester tenant and each target tenant apart', async () => {
+      // Prepare
+      const { service } = setup(2);
+      await fill(service, 2);
+
+      // Act
+      const fromInitech = await service.request('globex', { subject: 'ivan', tenantId: 'initech' }, input);
+      const intoInitech = await service.request('initech', requester, input);
+
+      // Assess
+      expect([fromInitech.status, intoInitech.status]).toEqual(['pending', 'pending']);
+    });
+
+    it('frees a place when the target approves or turns down a request, or when it lapses', async () => {
+      // Prepare
+      const { service, clock } = setup(3);
+      const [approved, turnedDown] = await fill(service, 3);
+      const refusedWhileFull = await refusal(service.request('globex', requester, input));
+
+      // Act + Assess: each answer of the target makes room for exactly one more request
+      await service.approve('globex', approved?.id ?? '', approver);
+      await service.request('globex', requester, input);
+      await service.revoke('globex', turnedDown?.id ?? '', approver);
+      await service.request('globex', requester, input);
+      expect(refusedWhileFull.code).toBe('too_many_pending_grants');
+      expect((await refusal(service.request('globex', requester, input))).code).toBe(
+        'too_many_pending_grants',
+      );
+
+      clock.advance(PENDING_GRANT_LAPSE_SECONDS * 1000);
+      const afterLapse = await fill(service, 3);
+      expect(afterLapse.map((g) => g.status)).toEqual(['pending', 'pending', 'pending']);
+    });
+
+    it('keeps the place of a withdrawn request until it would have lapsed (no withdraw-and-ask-again flood)', async () => {
+      // Prepare
+      const { service, clock } = setup(2);
+      const [withdrawn] = await fill(service, 2);
+
+      // Act
+      await service.revoke('globex', withdrawn?.id ?? '', requester);
+      const rightAfter = await refusal(service.request('globex', requester, input));
+      clock.advance(PENDING_GRANT_LAPSE_SECONDS * 1000 - 1000);
+      const aSecondBeforeLapse = await refusal(service.request('globex', requester, input));
+      clock.advance(1000);
+      const atLapse = await service.request('globex', requester, input);
+
+      // Assess
+      expect([rightAfter.code, aSecondBeforeLapse.code]).toEqual([
+        'too_many_pending_grants',
+        'too_many_pending_grants',
+      ]);
+      expect(atLapse.status).toBe('pending');
+    });
+
+    it('gives the place back when the request cannot be stored', async () => {
+      // Prepare
+      const { service, repository, pending } = setup(1);
+      const failingCreate = repository.create.bind(repository);
+      repository.create = async () => {
+        throw new Error('table unavailable');
+      };
+
+      // Act
+      await expect(service.request('globex', requester, input)).rejects.toThrow('table unavailable');
+      repository.create = failingCreate;
+      const next = await service.request('globex', requester, input);
+
+      // Assess
+      expect(next.status).toBe('pending');
+      expect(pending.held('acme', 'globex')).toBe(1);
     });
   });
 

@@ -66,18 +66,28 @@ export class PolicyEnforcer {
   /**
    * Decides every input as `decide` does (a live-grant lookup for each cross-tenant one, failing
    * closed), then records them all at once: ONE `log.record` and ONE `archive.append` with every
-   * record (both tenants' copies of a cross-tenant attempt), run concurrently. If either fails,
-   * nothing is answered: 503 `decision_not_recorded`, and no denial is announced. Denials are then
-   * announced in one `policy_denied` publish (its failure is only logged). Answers in input order;
-   * no input, no write.
+   * record (both tenants' copies of a cross-tenant attempt, or each decision once in `recordIn`),
+   * run concurrently. If either fails, nothing is answered: 503 `decision_not_recorded`, and no
+   * denial is announced. Denials are then announced in one `policy_denied` publish (its failure is
+   * only logged). Answers in input order; no input, no write.
    */
   async decideMany(
     inputs: readonly EnforceInput[],
-    options: { readonly alsoRecord?: readonly DecisionRecord[] } = {},
+    options: {
+      readonly alsoRecord?: readonly DecisionRecord[];
+      /**
+       * The one tenant whose log, archive and `policy_denied` events keep these decisions, instead
+       * of the resource's tenant (and the principal's on a cross-tenant attempt). For questions
+       * asked through the API (POST /policy/authorize), whose body names subject and resource: only
+       * the tenant the asker acts in, which the route's own policy check admitted it to, may
+       * receive them; otherwise anyone could write into any tenant's log.
+       */
+      readonly recordIn?: string;
+    } = {},
   ): Promise<EnforcedDecision[]> {
     const carried = options.alsoRecord ?? [];
     if (inputs.length === 0 && carried.length === 0) return [];
-    const decided = await this.#evaluate(inputs);
+    const decided = await this.#evaluate(inputs, options.recordIn);
     await this.commit([...carried, ...decided.flatMap(({ copies }) => copies)]);
     return this.#answer(decided);
   }
@@ -124,11 +134,11 @@ export class PolicyEnforcer {
   }
 
   /** Every input decided (grant lookups shared within the batch), nothing written yet. */
-  async #evaluate(inputs: readonly EnforceInput[]) {
+  async #evaluate(inputs: readonly EnforceInput[], recordIn?: string) {
     const started = performance.now();
     const now = this.deps.clock.now();
     const lookups = new Map<string, Promise<string[]>>();
-    return Promise.all(inputs.map((input) => this.#decideOne(input, now, started, lookups)));
+    return Promise.all(inputs.map((input) => this.#decideOne(input, now, started, lookups, recordIn)));
   }
 
   /** After the records are durable: log engine failures, announce denials, answer in input order. */
@@ -149,14 +159,16 @@ export class PolicyEnforcer {
 
   /**
    * One input: its grants (cross-tenant only; one lookup per principal and target tenant in a
-   * batch), the engine's answer and the records to keep (the resource tenant's, and on a
-   * cross-tenant attempt the caller's own tenant's copy too, so both sides can audit it).
+   * batch), the engine's answer and the records to keep: the resource tenant's, and on a
+   * cross-tenant attempt the caller's own tenant's copy too, so both sides can audit it; or, with
+   * `recordIn`, that tenant's only.
    */
   async #decideOne(
     input: EnforceInput,
     now: Date,
     started: number,
     lookups: Map<string, Promise<string[]>>,
+    recordIn?: string,
   ): Promise<{ decision: AuthzDecision; record: DecisionRecord; copies: DecisionRecord[] }> {
     const crossTenant = input.resource.tenantId !== input.principal.tenantId;
     const grantedTenants = crossTenant ? await this.#grantedTenants(input, now, lookups) : [];
@@ -175,7 +187,7 @@ export class PolicyEnforcer {
     const latencyMs = Math.round((performance.now() - started) * 1000) / 1000;
     const record: DecisionRecord = {
       decisionId,
-      tenantId: input.resource.tenantId,
+      tenantId: recordIn ?? input.resource.tenantId,
       at: now.toISOString(),
       traceId: input.traceId,
       engine: this.deps.engine.name,
@@ -189,7 +201,10 @@ export class PolicyEnforcer {
       source: input.source ?? 'route',
       ...(decision.error ? { error: decision.error } : {}),
     };
-    const copies = crossTenant ? [record, { ...record, tenantId: input.principal.tenantId }] : [record];
+    const copies =
+      crossTenant && recordIn === undefined
+        ? [record, { ...record, tenantId: input.principal.tenantId }]
+        : [record];
     return { decision, record, copies };
   }
 
