@@ -586,7 +586,7 @@ export interface components {
       reason: string;
       durationMinutes: number;
     };
-    /** @description A candidate policy set (file name -> Cedar text, validated against the deployed schema) and how many of the latest logged decisions to decide again with it. */
+    /** @description A candidate policy set (file name -> Cedar text, validated against the deployed schema) and how many of the latest logged decisions to decide again with it. At most 64 KiB of policy text (UTF-8, all files) and 256 policies: more is a 413 payload_too_large. */
     PolicyDryRunRequest: {
       policies: {
         [key: string]: string;

@@ -192,7 +192,8 @@ export const dryRunRequestSchema = z
     id: 'PolicyDryRunRequest',
     description:
       'A candidate policy set (file name -> Cedar text, validated against the deployed schema) and how ' +
-      'many of the latest logged decisions to decide again with it.',
+      'many of the latest logged decisions to decide again with it. At most 64 KiB of policy text ' +
+      '(UTF-8, all files) and 256 policies: more is a 413 payload_too_large.',
   });
 
 const outcomeSchema = z.object({

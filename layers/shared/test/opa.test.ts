@@ -489,3 +489,51 @@ describe('the Rego mirrors the Cedar policies and schema (checked without an OPA
     expect(stack).toEqual([]);
   });
 });
+
+/**
+ * Rego evaluates an expression whose built-in fails (`to_number("x")`, `1 / 0`, a regex that does not
+ * compile...) as undefined, and opa-wasm has no strict mode that would raise it: a forbid rule that
+ * errors silently does not match, and a permit allows (seen with opa 1.22.4 `-t wasm`: a forbid on
+ * `to_number(input.x) > 0` is gone for x = "abc"). The engine cannot tell that from "no match", so
+ * the Rego is kept to built-ins that cannot fail on the input shape opa.ts admits (strings, a
+ * boolean, lists of strings): comparisons and membership, which Rego defines across all types,
+ * and `count` and `sort` of the sets it builds. What does throw (an opa_abort, a conflict between two
+ * values of one rule) is a fail-closed deny, tested above.
+ */
+describe('the Rego cannot lose a forbid to a built-in error (checked without an OPA compiler)', () => {
+  const CANNOT_FAIL = new Set(['count', 'sort']);
+
+  /** Built-ins called (other than CANNOT_FAIL) and arithmetic used, outside strings and comments. */
+  const riskyExpressions = (rego: string): string[] => {
+    const code = rego
+      .split('\n')
+      .map((line) => line.replace(/"(?:[^"\\]|\\.)*"/g, '""').replace(/#.*$/, ''))
+      .join('\n');
+    const ownFunctions = new Set([...code.matchAll(/^([a-z_][a-z0-9_]*)\(/gm)].map((m) => m[1]));
+    const calls = [...code.matchAll(/([A-Za-z_][A-Za-z0-9_.]*)\s*\(/g)]
+      .map((m) => m[1] ?? '')
+      .filter((name) => !ownFunctions.has(name) && !CANNOT_FAIL.has(name));
+    const arithmetic = [...code.matchAll(/[-+*/%]/g)].map((m) => m[0]);
+    return [...new Set([...calls, ...arithmetic])].sort();
+  };
+
+  it('calls only built-ins that cannot fail, and does no arithmetic', () => {
+    const rego = readFileSync(
+      fileURLToPath(new URL('../../../policies/rego/conductor.rego', import.meta.url)),
+      'utf8',
+    );
+    expect(rego).toContain('forbids contains');
+    expect(riskyExpressions(rego)).toEqual([]);
+  });
+
+  it('the check bites: a forbid on to_number, a division or a regex is reported', () => {
+    const probe = [
+      'forbids contains "a" if { to_number(input.x) > 0 } # count(x)',
+      'forbids contains "b" if { 1 / input.z > 0 }',
+      'forbids contains "c" if { regex.match(input.p, "s") }',
+      'own(x) if { count(x) > 0 }',
+      'forbids contains "d" if { own(input.q); "to_string(not a call)" == input.r }',
+    ].join('\n');
+    expect(riskyExpressions(probe)).toEqual(['/', 'regex.match', 'to_number']);
+  });
+});

@@ -1,8 +1,34 @@
-import { AppError } from '#shared/errors.js';
+import { AppError, PayloadTooLargeError } from '#shared/errors.js';
 import type { DecisionRecord, PolicyEngine } from '#shared/ports/policy.js';
 import type { DecisionLogReader } from './decisions.js';
 
 export const DRY_RUN_LIMIT = { default: 200, max: 1000 } as const;
+
+/**
+ * The largest candidate a dry-run takes: its policy text (all files, UTF-8 bytes) and its policies.
+ * Compiling a candidate costs memory and CPU in the function that serves every authorization
+ * question; the deployed set is under 4 KB and a dozen policies, so these leave ample room.
+ */
+export const DRY_RUN_CANDIDATE_LIMITS = { textBytes: 64 * 1024, policies: 256 } as const;
+
+/** A candidate of more policies than DRY_RUN_CANDIDATE_LIMITS.policies (a 413, as an oversized body). */
+export class TooManyPoliciesError extends AppError {
+  constructor(count: number, max: number) {
+    super(413, 'payload_too_large', `The candidate has ${count} policies; at most ${max} are allowed.`, {
+      details: { policies: count, maxPolicies: max },
+    });
+  }
+}
+
+const utf8 = new TextEncoder();
+
+/** Refuses (413) a candidate whose policy text is over DRY_RUN_CANDIDATE_LIMITS.textBytes. */
+export const checkCandidateSize = (candidate: Readonly<Record<string, string>>): void => {
+  let bytes = 0;
+  for (const text of Object.values(candidate)) bytes += utf8.encode(text).byteLength;
+  if (bytes > DRY_RUN_CANDIDATE_LIMITS.textBytes)
+    throw new PayloadTooLargeError(DRY_RUN_CANDIDATE_LIMITS.textBytes, 'The candidate policy text');
+};
 
 /** A candidate policy set that does not parse or does not validate against the deployed schema. */
 export class InvalidPolicySetError extends AppError {
@@ -13,7 +39,8 @@ export class InvalidPolicySetError extends AppError {
 
 /**
  * Port: turns candidate policy files into an engine over the deployed schema, or throws an
- * InvalidPolicySetError carrying the engine's own messages.
+ * InvalidPolicySetError carrying the engine's own messages, or a TooManyPoliciesError. However many
+ * candidates it compiles, what it keeps must stay bounded.
  */
 export interface PolicyCompiler {
   compile(policies: Readonly<Record<string, string>>): PolicyEngine;
@@ -75,7 +102,8 @@ export class DryRunService {
     candidate: Readonly<Record<string, string>>,
     limit: number = DRY_RUN_LIMIT.default,
   ): Promise<DryRunReport> {
-    // Validate first: an invalid candidate costs no reads.
+    // Validate first: an oversized or invalid candidate costs no reads.
+    checkCandidateSize(candidate);
     const engine = this.deps.compiler.compile(candidate);
     const records = await this.deps.reader.recent(tenantId, Math.min(limit, DRY_RUN_LIMIT.max));
     return {

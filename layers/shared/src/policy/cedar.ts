@@ -112,18 +112,41 @@ export const policyVersionOf = (sources: PolicySources): string => {
   return `cedar-${hash.digest('hex').slice(0, 12)}`;
 };
 
+/** More policies than the caller allows (`maxPolicies`): refused before any is read or validated. */
+export class PolicySetTooLargeError extends PolicyLoadError {
+  constructor(
+    readonly count: number,
+    readonly maxPolicies: number,
+  ) {
+    super(`The policy set has ${count} policies; at most ${maxPolicies} are allowed`);
+  }
+}
+
+export interface ParseLimits {
+  /** Refuse (PolicySetTooLargeError) a set of more policies, counted across all files before validation. */
+  readonly maxPolicies?: number;
+}
+
 /**
  * Splits policy files into single policies keyed by their `@id`, validates them strictly against the
  * schema, and returns them with their annotations. Throws PolicyLoadError with Cedar's messages.
  */
-export const parseAndValidate = (sources: PolicySources): ParsedPolicy[] => {
+export const parseAndValidate = (sources: PolicySources, limits: ParseLimits = {}): ParsedPolicy[] => {
   const cedar = loadCedar();
-  const parsed: ParsedPolicy[] = [];
+  const split: { file: string; policies: string[] }[] = [];
+  let count = 0;
   for (const [file, text] of Object.entries(sources.policies)) {
     const parts = cedar.policySetTextToParts(text);
     if (parts.type === 'failure') throw new PolicyLoadError(`Cannot parse ${file}`, messages(parts.errors));
     if (parts.policy_templates.length > 0) throw new PolicyLoadError(`${file}: templates are not supported`);
-    for (const policy of parts.policies) {
+    split.push({ file, policies: parts.policies });
+    count += parts.policies.length;
+  }
+  if (limits.maxPolicies !== undefined && count > limits.maxPolicies)
+    throw new PolicySetTooLargeError(count, limits.maxPolicies);
+  const parsed: ParsedPolicy[] = [];
+  for (const { file, policies } of split) {
+    for (const policy of policies) {
       const json = cedar.policyToJson(policy);
       if (json.type === 'failure')
         throw new PolicyLoadError(`Cannot read a policy of ${file}`, messages(json.errors));
@@ -154,37 +177,132 @@ export const parseAndValidate = (sources: PolicySources): ParsedPolicy[] => {
   return parsed;
 };
 
-let instances = 0;
+/**
+ * Names under which Cedar keeps preparsed schemas or policy sets, a fixed number per pool.
+ * cedar-wasm (4.13) keeps whatever is preparsed in its wasm memory until the process ends and has no
+ * call that frees it, so a new name per policy set leaks: 30 dry-run candidates of 120 KB took a
+ * process from 186 to 271 MB. Preparsing under a name already in use replaces (and frees) what the
+ * name held, and leaves it as it was when Cedar refuses the input. So an engine never invents a
+ * name: it asks its pool, which maps content (a hash) to one of `size` names and gives new content
+ * the least recently used one. An engine whose name went to other content preparses again on its
+ * next decision; Cedar never holds more than `size` sets per pool, however many are compiled.
+ */
+export class PreparsedSlots {
+  /** Content key -> name, least recently used first. */
+  readonly #names = new Map<string, string>();
+
+  constructor(
+    readonly prefix: string,
+    readonly size: number,
+  ) {
+    if (!Number.isInteger(size) || size < 1) throw new RangeError(`A pool needs at least one name (${size})`);
+  }
+
+  /**
+   * The name holding `key`'s content; when none does, `preparse` puts it under a name not used yet,
+   * else under the least recently used one. If `preparse` throws, nothing changes.
+   */
+  nameFor(key: string, preparse: (name: string) => void): string {
+    const held = this.#names.get(key);
+    if (held !== undefined) {
+      this.#names.delete(key);
+      this.#names.set(key, held);
+      return held;
+    }
+    const full = this.#names.size >= this.size;
+    const [evicted, reused] = full ? (this.#names.entries().next().value ?? []) : [];
+    const name = reused ?? `${this.prefix}-${this.#names.size}`;
+    preparse(name);
+    if (evicted !== undefined) this.#names.delete(evicted);
+    this.#names.set(key, name);
+    return name;
+  }
+
+  /** How many names hold something (at most `size`). */
+  get held(): number {
+    return this.#names.size;
+  }
+}
 
 /**
- * Cedar with the preparsed (stateful) API: schema and policy set parsed once per process, each
- * decision passes only the two entities it needs. Any engine error is a deny that says so.
+ * The pools and their sizes. Dry-run candidates have their own, so that compiling candidates never
+ * pushes the deployed policy set out of Cedar (it would only cost a preparse, but on the request path).
+ */
+export const PREPARSED_POOLS = { schemas: 4, deployed: 4, candidates: 8 } as const;
+export type PreparsedPool = keyof typeof PREPARSED_POOLS;
+
+/**
+ * The pools live on the Cedar module object, beside the wasm memory they describe: a second copy of
+ * this file in the same process (a test runner's fresh module graph) shares Cedar's names with the
+ * first, so it must share their bookkeeping too, or it would reuse a name another engine relies on.
+ */
+const POOLS = Symbol.for('conductor.cedar.preparsed-pools');
+
+export const preparsedSlots = (pool: PreparsedPool): PreparsedSlots => {
+  const cedar = loadCedar() as Cedar & { [POOLS]?: Map<PreparsedPool, PreparsedSlots> };
+  cedar[POOLS] ??= new Map();
+  let slots = cedar[POOLS].get(pool);
+  if (!slots) {
+    slots = new PreparsedSlots(`conductor-${pool}`, PREPARSED_POOLS[pool]);
+    cedar[POOLS].set(pool, slots);
+  }
+  return slots;
+};
+
+const sha256Hex = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+export interface CedarEngineOptions extends ParseLimits {
+  /** Whose preparsed names the policy set takes: `candidates` for dry-run candidates. */
+  readonly pool?: Exclude<PreparsedPool, 'schemas'>;
+}
+
+/**
+ * Cedar with the preparsed (stateful) API: schema and policy set parsed once and kept under a name of
+ * a fixed pool (PreparsedSlots), each decision passes only the two entities it needs. Any engine
+ * error is a deny that says so; so is an error in any forbid policy (Cedar itself would skip the
+ * policy and let a matching permit allow).
  */
 export class CedarPolicyEngine implements PolicyEngine {
   readonly name = 'cedar' as const;
   readonly policyVersion: string;
   readonly policies: readonly ParsedPolicy[];
-  readonly #schemaName: string;
-  readonly #policySetId: string;
+  readonly #schema: string;
+  readonly #schemaKey: string;
+  readonly #staticPolicies: Record<string, string>;
+  readonly #slots: PreparsedSlots;
+  readonly #forbids: ReadonlySet<string>;
   readonly #annotations: ReadonlyMap<string, Readonly<Record<string, string>>>;
 
-  constructor(sources: PolicySources, validated?: ValidatedManifest) {
-    const cedar = loadCedar();
+  constructor(sources: PolicySources, validated?: ValidatedManifest, options: CedarEngineOptions = {}) {
     this.policyVersion = policyVersionOf(sources);
     this.policies =
-      validated?.policyVersion === this.policyVersion ? validated.policies : parseAndValidate(sources);
-    instances += 1;
-    this.#schemaName = `schema-${instances}-${this.policyVersion}`;
-    this.#policySetId = `policies-${instances}-${this.policyVersion}`;
-    const schema = cedar.preparseSchema(this.#schemaName, sources.schema);
-    if (schema.type === 'failure')
-      throw new PolicyLoadError('Cannot preparse the schema', messages(schema.errors));
-    const set = cedar.preparsePolicySet(this.#policySetId, {
-      staticPolicies: Object.fromEntries(this.policies.map((p) => [p.id, p.text])),
-    });
-    if (set.type === 'failure')
-      throw new PolicyLoadError('Cannot preparse the policies', messages(set.errors));
+      validated?.policyVersion === this.policyVersion
+        ? validated.policies
+        : parseAndValidate(sources, options);
+    this.#schema = sources.schema;
+    this.#schemaKey = sha256Hex(sources.schema);
+    this.#staticPolicies = Object.fromEntries(this.policies.map((p) => [p.id, p.text]));
+    this.#slots = preparsedSlots(options.pool ?? 'deployed');
+    this.#forbids = new Set(this.policies.filter((p) => p.effect === 'forbid').map((p) => p.id));
     this.#annotations = new Map(this.policies.map((p) => [p.id, p.annotations]));
+    // Now rather than at the first decision: what Cedar cannot preparse is a load error.
+    this.#preparsed();
+  }
+
+  /** The names Cedar holds this engine's schema and policy set under, preparsing them again if they went. */
+  #preparsed(): { preparsedSchemaName: string; preparsedPolicySetId: string } {
+    const cedar = loadCedar();
+    const preparsedSchemaName = preparsedSlots('schemas').nameFor(this.#schemaKey, (name) => {
+      const answer = cedar.preparseSchema(name, this.#schema);
+      if (answer.type === 'failure')
+        throw new PolicyLoadError('Cannot preparse the schema', messages(answer.errors));
+    });
+    const preparsedPolicySetId = this.#slots.nameFor(this.policyVersion, (name) => {
+      const answer = cedar.preparsePolicySet(name, { staticPolicies: this.#staticPolicies });
+      if (answer.type === 'failure')
+        throw new PolicyLoadError('Cannot preparse the policies', messages(answer.errors));
+    });
+    return { preparsedSchemaName, preparsedPolicySetId };
   }
 
   decide(request: AuthzRequest): AuthzDecision {
@@ -194,8 +312,7 @@ export class CedarPolicyEngine implements PolicyEngine {
         action: { type: ACTION, id: request.action },
         resource: { type: RESOURCE, id: request.resource.id ?? request.resource.kind },
         context: { mfa: request.context.mfa, grantedTenants: [...request.context.grantedTenants] },
-        preparsedSchemaName: this.#schemaName,
-        preparsedPolicySetId: this.#policySetId,
+        ...this.#preparsed(),
         validateRequest: true,
         entities: [
           {
@@ -224,6 +341,8 @@ export class CedarPolicyEngine implements PolicyEngine {
       if (answer.type === 'failure')
         return failClosed(this.policyVersion, messages(answer.errors).join('; '));
       const { decision, diagnostics } = answer.response;
+      const erroredForbids = diagnostics.errors.filter((e) => this.#forbids.has(e.policyId));
+      if (erroredForbids.length > 0) return this.#forbidFailed(erroredForbids);
       if (diagnostics.errors.length > 0 && decision === 'deny' && diagnostics.reason.length === 0) {
         return failClosed(
           this.policyVersion,
@@ -247,5 +366,19 @@ export class CedarPolicyEngine implements PolicyEngine {
     } catch (error) {
       return failClosed(this.policyVersion, error instanceof Error ? error.message : 'engine error');
     }
+  }
+
+  /**
+   * A forbid whose condition raised an error (an overflow, a failed extension call: strict validation
+   * does not rule these out) might have matched: deny, whatever else matched, and name it. Its
+   * obligations are not given: nothing the caller does would make a broken policy pass.
+   */
+  #forbidFailed(errors: readonly { policyId: string; error: { message: string } }[]): AuthzDecision {
+    const ids = [...new Set(errors.map((e) => e.policyId))].sort();
+    const detail = errors.map((e) => `${e.policyId}: ${e.error.message}`).join('; ');
+    return {
+      ...failClosed(this.policyVersion, `forbid policy errored, failing closed: ${detail}`),
+      reasons: ['fail-closed', ...ids],
+    };
   }
 }

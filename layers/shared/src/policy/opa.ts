@@ -135,6 +135,12 @@ const sortedUnique = (values: readonly string[]): string[] => [...new Set(values
  * OPA with the Rego of `policies/rego`, compiled to wasm by `opa build -t wasm` (see opa-build.ts)
  * and evaluated in-process. Any error, and any output that is not exactly the decision the Rego
  * promises, is a deny that says why (fail closed).
+ *
+ * One error never reaches this engine: a built-in that fails inside a rule (`to_number("x")`, `1 / 0`)
+ * makes the expression undefined, and opa-wasm has no strict mode to raise it, so a forbid rule that
+ * errors would simply not match. The Rego is therefore kept to built-ins that cannot fail on the input
+ * shape checked below (a test in opa.test.ts holds it to that); what opa-wasm does throw (an abort, two
+ * values for one rule) is a deny here. Cedar reports such errors, and its engine denies on them.
  */
 export class OpaPolicyEngine implements PolicyEngine {
   readonly name = 'opa' as const;
