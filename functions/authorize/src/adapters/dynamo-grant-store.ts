@@ -8,6 +8,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { decodeCursor, encodeCursor } from '#shared/adapters/cursor.js';
 import { MissingTenantError, partitionKey, TenantRecordStore } from '#shared/adapters/tenant-store.js';
+import { LIVE_GRANT_ENTITY, liveGrantSortKey } from '#shared/policy/dynamo-policy-store.js';
 import { GRANT_ENTITY, type Grant } from '#shared/ports/grants.js';
 import { TENANT_ID_PATTERN } from '#shared/ports/identity.js';
 import type { Page } from '#shared/ports/records.js';
@@ -20,14 +21,24 @@ const grantOf = (item: Record<string, unknown> | undefined): Grant | undefined =
 };
 
 /**
- * Grants in the policy table (pk `T#<target tenant>#GRANT`, sk the grant id), where the kernel's
- * DynamoGrantLookup finds them for every enforcement point.
+ * Grants in the policy table (pk `T#<target tenant>#GRANT`, sk the grant id), and the live-grant
+ * index the kernel's DynamoGrantLookup finds them by on every cross-tenant request (pk
+ * `T#<target tenant>#GRANT_LIVE`, sk `<requesterTenant>#<requesterSubject>#<grantId>`, with the
+ * grant's `expiresAt` as TTL; see LIVE_GRANT_ENTITY).
  *
- * Writes go through the kernel's TenantRecordStore (tenant check, create on absence, replace on
- * version). Reads do not: TenantRecordStore strips `expiresAt` from what it reads back, taking it
- * for its own TTL attribute, while for a grant `expiresAt` is part of the record (when the request
- * lapses or the grant ends; also the TTL). Once the kernel store keeps `expiresAt` for entities that
- * own it, this class reduces to `new TenantRecordStore<Grant>(doc, table, GRANT_ENTITY)`.
+ * The grant and its index item are two writes: DynamoDB could make them one TransactWriteItems, but
+ * dynalite, the local stand-in, has no transactions. So the index item is only ever a hint (the
+ * lookup re-reads the grant and checks `grantIsLive`), and the order of the writes keeps that safe:
+ * an approval writes the index item first, then the grant (a failed index write leaves the grant
+ * pending, never approved without a way to find it; an approval that then loses its version race
+ * leaves a hint to a grant that is not approved); a revoke writes the grant first, then deletes the
+ * item (best effort: one left behind points at a revoked grant, and its TTL removes it).
+ *
+ * Writes of the grant go through the kernel's TenantRecordStore (tenant check, create on absence,
+ * replace on version). Reads do not: TenantRecordStore strips `expiresAt` from what it reads back,
+ * taking it for its own TTL attribute, while for a grant `expiresAt` is part of the record (when the
+ * request lapses or the grant ends; also the TTL). Once the kernel store keeps `expiresAt` for
+ * entities that own it, the grant itself can be `new TenantRecordStore<Grant>(doc, table, GRANT_ENTITY)`.
  */
 export class DynamoGrantStore implements GrantRepository {
   readonly #writes: TenantRecordStore<Grant>;
@@ -43,8 +54,10 @@ export class DynamoGrantStore implements GrantRepository {
     return this.#writes.create(grant);
   }
 
-  replace(grant: Grant, expectedVersion: number): Promise<void> {
-    return this.#writes.replace(grant, expectedVersion);
+  async replace(grant: Grant, expectedVersion: number): Promise<void> {
+    if (grant.status === 'approved') await this.#indexLive(grant);
+    await this.#writes.replace(grant, expectedVersion);
+    if (grant.status === 'revoked') await this.#unindexLive(grant);
   }
 
   async get(tenantId: string, id: string): Promise<Grant | undefined> {
@@ -76,6 +89,48 @@ export class DynamoGrantStore implements GrantRepository {
     const items = (out.Items ?? []).map((item) => grantOf(item) as Grant);
     const last = out.LastEvaluatedKey;
     return last ? { items, nextCursor: encodeCursor({ pk: last.pk, sk: last.sk }) } : { items };
+  }
+
+  /**
+   * Puts the approved grant's index item. Two approvers racing write the same key with end times a
+   * moment apart; the later end is kept, so the item never lapses before the grant that won.
+   */
+  async #indexLive(grant: Grant): Promise<void> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            pk: partitionKey(grant.tenantId, LIVE_GRANT_ENTITY),
+            sk: liveGrantSortKey(grant),
+            entity: LIVE_GRANT_ENTITY,
+            grantId: grant.id,
+            expiresAt: grant.expiresAt,
+          },
+          ConditionExpression: 'attribute_not_exists(sk) OR expiresAt < :expiresAt',
+          ExpressionAttributeValues: { ':expiresAt': grant.expiresAt },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailure(error)) throw error;
+    }
+  }
+
+  /**
+   * Deletes a revoked grant's index item (none for a request revoked while pending). Best effort:
+   * the revoke is stored already and closes access by itself, since the lookup re-reads the grant.
+   */
+  async #unindexLive(grant: Grant): Promise<void> {
+    try {
+      await this.doc.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: { pk: partitionKey(grant.tenantId, LIVE_GRANT_ENTITY), sk: liveGrantSortKey(grant) },
+        }),
+      );
+    } catch {
+      // Left behind, the item names a revoked grant (opening nothing) until its TTL removes it.
+    }
   }
 }
 

@@ -31,7 +31,12 @@ export interface GrantRepository {
   create(grant: Grant): Promise<void>;
   get(tenantId: string, id: string): Promise<Grant | undefined>;
   list(tenantId: string, options: { limit: number; cursor?: string | undefined }): Promise<Page<Grant>>;
-  /** Throws a ConflictError (`version_conflict`) when the stored version is not `expectedVersion`. */
+  /**
+   * Throws a ConflictError (`version_conflict`) when the stored version is not `expectedVersion`.
+   * Storing an approved grant also makes it findable by the enforcement points' grant lookup (a
+   * failure to do so stores nothing); storing a revoked one stops that, best effort, since the lookup
+   * checks the grant itself and a revoked grant opens nothing either way.
+   */
   replace(grant: Grant, expectedVersion: number): Promise<void>;
 }
 

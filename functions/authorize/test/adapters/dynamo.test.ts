@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { partitionKey } from '#shared/adapters/tenant-store.js';
 import { tableSpecOf } from '#shared/pillar.js';
 import { NoArchive } from '#shared/policy/archive.js';
-import { DynamoDecisionLog } from '#shared/policy/dynamo-policy-store.js';
+import { DynamoDecisionLog, DynamoGrantLookup } from '#shared/policy/dynamo-policy-store.js';
 import { PolicyEnforcer } from '#shared/policy/enforcer.js';
 import { GRANT_ENTITY, type Grant } from '#shared/ports/grants.js';
 import type { AuthzRequest, DecisionRecord } from '#shared/ports/policy.js';
@@ -239,6 +239,171 @@ describe('DynamoPendingGrantSlots on dynalite', () => {
     const after = await ask();
     expect((await places('slots-c')).map((p) => p.grantId)).toContain(after.id);
     expect((await places('slots-c')).map((p) => p.grantId)).not.toContain(lapsing?.id);
+  });
+});
+
+describe('the live-grant index on dynalite (what the enforcement points look grants up by)', () => {
+  const START = '2026-02-01T00:00:00.000Z';
+  const alice = { subject: 'alice', tenantId: 'acme', roles: ['admin' as const], amr: [] };
+
+  /** Sends through to dynalite, recording every command, and failing those `fails` picks. */
+  const spyingDoc = (fails: (name: string, input: Record<string, unknown>) => boolean = () => false) => {
+    const sent: { name: string; input: Record<string, unknown> }[] = [];
+    const client = {
+      send: (async (command: { constructor: { name: string }; input: Record<string, unknown> }) => {
+        const name = command.constructor.name;
+        sent.push({ name, input: command.input });
+        if (fails(name, command.input)) throw new Error(`injected ${name} failure`);
+        return doc.send(command as never);
+      }) as DynamoDBDocumentClient['send'],
+    };
+    return { client, sent };
+  };
+  const onIndex = (input: Record<string, unknown>) =>
+    String(
+      (input.Key as { pk?: unknown } | undefined)?.pk ?? (input.Item as { pk?: unknown } | undefined)?.pk,
+    ).endsWith('#GRANT_LIVE');
+
+  const setup = (target: string, storeDoc: Pick<DynamoDBDocumentClient, 'send'> = doc) => {
+    const clock = new ManualClock(START);
+    const service = new GrantService({
+      repository: new DynamoGrantStore(storeDoc, tableName),
+      pending: new DynamoPendingGrantSlots(doc, tableName),
+      clock,
+      ids: randomIds,
+      maxPendingPerTenantPair: 100,
+    });
+    const approver = { subject: 'gina', tenantId: target };
+    const ask = (subject = 'alice', tenantId = 'acme') =>
+      service.request(target, { subject, tenantId }, { reason: 'incident', durationMinutes: 30 });
+    return { service, clock, approver, ask };
+  };
+  const indexOf = async (target: string) =>
+    (
+      await doc.send(
+        new QueryCommand({
+          TableName: tableName,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': `T#${target}#GRANT_LIVE` },
+          ConsistentRead: true,
+        }),
+      )
+    ).Items ?? [];
+
+  it('writes an index item on approval, keyed by requester tenant, subject and grant, ending with the grant', async () => {
+    // Prepare
+    const { service, approver, ask } = setup('live-a');
+    const pending = await ask();
+
+    // Act
+    const approved = await service.approve('live-a', pending.id, approver);
+
+    // Assess
+    expect(await indexOf('live-a')).toEqual([
+      {
+        pk: 'T#live-a#GRANT_LIVE',
+        sk: `acme#alice#${approved.id}`,
+        entity: 'GRANT_LIVE',
+        grantId: approved.id,
+        expiresAt: approved.expiresAt,
+      },
+    ]);
+  });
+
+  it('lets the lookup find an approved grant among many without reading the grant partition', async () => {
+    // Prepare: 40 other requests in the target, half of them approved for other subjects
+    const { service, approver, ask } = setup('live-b');
+    for (let n = 0; n < 40; n += 1) {
+      const other = await ask(`user-${n}`, n % 2 === 0 ? 'acme' : 'initech');
+      if (n % 2 === 0) await service.approve('live-b', other.id, approver);
+    }
+    const mine = await service.approve('live-b', (await ask()).id, approver);
+    const { client, sent } = spyingDoc();
+
+    // Act
+    const granted = await new DynamoGrantLookup(client, tableName).grantedTenants(
+      alice,
+      'live-b',
+      new Date(START),
+    );
+
+    // Assess
+    expect(granted).toEqual(['live-b']);
+    expect(sent.map((command) => command.name)).toEqual(['QueryCommand', 'GetCommand']);
+    expect(sent[0]?.input.ExpressionAttributeValues).toMatchObject({ ':pk': 'T#live-b#GRANT_LIVE' });
+    expect(sent[1]?.input.Key).toEqual({ pk: 'T#live-b#GRANT', sk: mine.id });
+    expect(
+      sent.some(
+        (command) =>
+          (command.input.ExpressionAttributeValues as Record<string, unknown>)?.[':pk'] === 'T#live-b#GRANT',
+      ),
+    ).toBe(false);
+  });
+
+  it('removes the index item when the target revokes or the requester withdraws, closing access', async () => {
+    // Prepare
+    const { service, approver, ask } = setup('live-c');
+    const revoked = await service.approve('live-c', (await ask()).id, approver);
+    const withdrawn = await service.approve('live-c', (await ask('bob')).id, approver);
+    const lookup = new DynamoGrantLookup(doc, tableName);
+    expect(await indexOf('live-c')).toHaveLength(2);
+
+    // Act
+    await service.revoke('live-c', revoked.id, approver);
+    await service.revoke('live-c', withdrawn.id, { subject: 'bob', tenantId: 'acme' });
+
+    // Assess
+    expect(await indexOf('live-c')).toEqual([]);
+    expect(await lookup.grantedTenants(alice, 'live-c', new Date(START))).toEqual([]);
+    expect(await lookup.grantedTenants({ ...alice, subject: 'bob' }, 'live-c', new Date(START))).toEqual([]);
+  });
+
+  it('revokes even when the index delete fails, and the item left behind grants nothing', async () => {
+    // Prepare
+    const { client } = spyingDoc((name, input) => name === 'DeleteCommand' && onIndex(input));
+    const { service, approver, ask } = setup('live-d', client);
+    const approved = await service.approve('live-d', (await ask()).id, approver);
+
+    // Act
+    const revoked = await service.revoke('live-d', approved.id, approver);
+
+    // Assess
+    expect(revoked.status).toBe('revoked');
+    expect(await indexOf('live-d')).toHaveLength(1);
+    expect(
+      await new DynamoGrantLookup(doc, tableName).grantedTenants(alice, 'live-d', new Date(START)),
+    ).toEqual([]);
+  });
+
+  it('stores no approval when the index item cannot be written (the hint is written first)', async () => {
+    // Prepare
+    const { client } = spyingDoc((name, input) => name === 'PutCommand' && onIndex(input));
+    const { service, approver, ask } = setup('live-e', client);
+    const pending = await ask();
+
+    // Act
+    const error = await service.approve('live-e', pending.id, approver).catch((e: unknown) => e);
+
+    // Assess
+    expect(error).toBeInstanceOf(Error);
+    expect((await service.get('live-e', pending.id)).status).toBe('pending');
+  });
+
+  it('grants nothing once the grant has ended, though dynalite never expires its index item', async () => {
+    // Prepare
+    const { service, clock, approver, ask } = setup('live-f');
+    const approved = await service.approve('live-f', (await ask()).id, approver);
+    const lookup = new DynamoGrantLookup(doc, tableName);
+    const during = await lookup.grantedTenants(alice, 'live-f', clock.now());
+
+    // Act
+    clock.advance(approved.durationMinutes * 60 * 1000);
+    const after = await lookup.grantedTenants(alice, 'live-f', clock.now());
+
+    // Assess
+    expect(during).toEqual(['live-f']);
+    expect(after).toEqual([]);
+    expect(await indexOf('live-f')).toHaveLength(1);
   });
 });
 

@@ -69,7 +69,10 @@ export interface GrantLookup {
 /** One logged decision: the input (no secrets: claims are reduced to subject, tenant and roles), result and timing. */
 export interface DecisionRecord {
   readonly decisionId: string;
-  /** The tenant whose partition holds this record (the resource's tenant). */
+  /**
+   * The tenant whose partition holds this record (the resource's tenant; for decisions asked through
+   * POST /policy/authorize, the tenant the asker acts in).
+   */
   readonly tenantId: string;
   readonly at: string;
   readonly traceId: string;
