@@ -6,6 +6,7 @@ import { fields, table } from '../output.js';
 
 type Queue = Schemas['DeadLetterQueue'];
 type DeadLetter = Schemas['DeadLetter'];
+type DiscardRecord = Schemas['DeadLetterDiscardRecord'];
 /** How often `redrive --wait` asks SQS how far its move task got. */
 const REDRIVE_POLL_MS = 2_000;
 
@@ -143,8 +144,47 @@ const discard: Command = {
   },
 };
 
+const discardRows = (items: readonly DiscardRecord[]) =>
+  table(
+    ['discarded', 'queue', 'message', 'by', 'reason', 'last error'],
+    items.map((item) => [
+      item.discardedAt,
+      item.queueId,
+      item.messageId,
+      item.discardedBy,
+      item.reason ?? '-',
+      item.lastError ?? '-',
+    ]),
+  );
+
+const discards: Command = {
+  name: 'discards',
+  summary: 'the audit records of discarded dead letters, newest first (the discards made in your tenant)',
+  details: `Each record says which message of which queue was discarded, by whom, when and why, with the
+hash, size and a preview of its body and the error that killed it (--json shows them all).`,
+  options: {
+    limit: { type: 'string', placeholder: '<n>', description: 'records per page (1 to 100, default 25)' },
+    cursor: { type: 'string', placeholder: '<cursor>', description: 'the nextCursor of a previous page' },
+  },
+  examples: ['conductor dlq discards --as org-admin', 'conductor dlq discards --limit 100 --json'],
+  run: async (invocation) => {
+    const limit = integerOption(invocation, 'limit');
+    const cursor = stringOption(invocation, 'cursor');
+    const page = await unwrap(
+      invocation.context.client().GET('/api/conductor/v1/ops/dead-letters/discards', {
+        params: { query: { ...(limit !== undefined ? { limit } : {}), ...(cursor ? { cursor } : {}) } },
+      }),
+    );
+    invocation.context.print(page, () =>
+      page.nextCursor
+        ? `${discardRows(page.items)}\n\nmore: --cursor ${page.nextCursor}`
+        : discardRows(page.items),
+    );
+  },
+};
+
 export const dlqCommand: Command = {
   name: 'dlq',
-  summary: 'dead letters of every queue (org-admin): list, messages, redrive, discard',
-  subcommands: [list, messages, redrive, discard],
+  summary: 'dead letters of every queue (org-admin): list, messages, redrive, discard, discards',
+  subcommands: [list, messages, redrive, discard, discards],
 };

@@ -40,6 +40,21 @@ export const discardQuerySchema = z.strictObject({
     .meta({ description: 'Why the message is discarded: kept in the audit record.' }),
 });
 
+export const DEFAULT_DISCARD_PAGE = 25;
+export const MAX_DISCARD_PAGE = 100;
+
+/** A page of audit records: the cursor convention of every list route (`nextCursor` of the previous page). */
+export const discardPageQuerySchema = z.strictObject({
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_DISCARD_PAGE)
+    .default(DEFAULT_DISCARD_PAGE)
+    .meta({ description: `Records per page (1 to ${MAX_DISCARD_PAGE}).` }),
+  cursor: z.string().max(2048).optional().meta({ description: 'The `nextCursor` of the previous page.' }),
+});
+
 const depthSchema = z.object({ visible: z.number(), inFlight: z.number(), delayed: z.number() });
 
 const redriveTaskSchema = z
@@ -79,6 +94,32 @@ export const deadLetterSchema = z
     lastError: z.string().optional(),
   })
   .meta({ id: 'DeadLetter' });
+
+/** What a discard answers: its audit record's id and the essentials. */
+const discardSchema = z.object({
+  discardId: z.string(),
+  queueId: z.string(),
+  messageId: z.string(),
+  discardedBy: z.string().meta({ description: 'The JWT subject of the operator.' }),
+  discardedAt: z.string(),
+  bodySha256: z.string(),
+});
+
+/** A discard's whole audit record, as the listing shows it (a preview of the body, never all of it). */
+const discardRecordSchema = discardSchema
+  .extend({
+    reason: z.string().optional(),
+    traceId: z.string().meta({ description: 'The trace of the discard request.' }),
+    messageTenant: z.string().optional().meta({
+      description: 'The tenant the message named (its body’s tenantId), when it named one.',
+    }),
+    bodyBytes: z.number(),
+    preview: z.string().meta({ description: 'The first 200 characters of the body.' }),
+    receiveCount: z.number(),
+    sentAt: z.string(),
+    lastError: z.string().optional().meta({ description: 'Why its consumer last failed it, when it said.' }),
+  })
+  .meta({ id: 'DeadLetterDiscardRecord' });
 
 export const listDeadLetterQueues = {
   operationId: 'listDeadLetterQueues',
@@ -167,18 +208,31 @@ export const discardDeadLetter = {
   success: {
     status: 200,
     description: 'The audit record of the discard.',
-    schema: z
-      .object({
-        discardId: z.string(),
-        queueId: z.string(),
-        messageId: z.string(),
-        discardedBy: z.string(),
-        discardedAt: z.string(),
-        bodySha256: z.string(),
-      })
-      .meta({ id: 'DeadLetterDiscard' }),
+    schema: discardSchema.meta({ id: 'DeadLetterDiscard' }),
   },
   errors: [400, 404],
+} as const satisfies RouteSpec;
+
+export const listDeadLetterDiscards = {
+  operationId: 'listDeadLetterDiscards',
+  method: 'GET',
+  path: '/ops/dead-letters/discards',
+  summary:
+    'The audit records of discarded dead letters, newest first: which message of which queue, who, when and why',
+  tag: 'ops',
+  auth: 'jwt',
+  minRole: 'org-admin',
+  action: 'ops:dead-letters:list',
+  query: discardPageQuerySchema,
+  success: {
+    status: 200,
+    description:
+      'A page of the audit records written in the acting tenant (where its operators’ discards are recorded).',
+    schema: z
+      .object({ items: z.array(discardRecordSchema), nextCursor: z.string().optional() })
+      .meta({ id: 'DeadLetterDiscardPage' }),
+  },
+  errors: [400],
 } as const satisfies RouteSpec;
 
 export const opsRoutes = [
@@ -187,4 +241,5 @@ export const opsRoutes = [
   redriveDeadLetters,
   redriveDeadLetter,
   discardDeadLetter,
+  listDeadLetterDiscards,
 ] as const;

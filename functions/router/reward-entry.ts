@@ -1,6 +1,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { LastAttemptDeadLetters } from '#shared/adapters/sqs-batch.js';
 import { TenantRecordStore } from '#shared/adapters/tenant-store.js';
 import type { EventPublisher } from '#shared/ports/events.js';
 import type { Clock } from '#shared/ports/system.js';
@@ -28,6 +29,8 @@ export interface RewardEntryDeps {
   readonly clock: Clock;
   /** How long a tenant's reward mapping is used before its router config is read again. */
   readonly mappingCacheMs: number;
+  /** Puts a reward failing its last delivery on the rewards DLQ with its error (CONSUMED_QUEUES_ENV). */
+  readonly deadLetters?: LastAttemptDeadLetters | undefined;
 }
 
 export const makeRewardEntry = (deps: RewardEntryDeps): ((event: SQSEvent) => Promise<SQSBatchResponse>) => {
@@ -36,6 +39,7 @@ export const makeRewardEntry = (deps: RewardEntryDeps): ((event: SQSEvent) => Pr
   const mappings = new TtlCache<RouterConfig['rewardMapping']>({ ttlMs: deps.mappingCacheMs, clock });
   return makeRewardBatchHandler({
     logger,
+    deadLetters: deps.deadLetters,
     consumer: new RewardConsumer({
       decisions: new TenantRecordStore<RouteDecision>(doc, table, 'ROUTE', DECISION_TTL_SECONDS),
       models: dynamoModelStore(doc, table),

@@ -8,6 +8,7 @@ import { MACHINE_CLIENTS_ENV } from '#shared/http/claims.js';
 import { API_BASE } from '#shared/http/http.js';
 import {
   assertCatalog,
+  CONSUMED_QUEUES_ENV,
   DEAD_LETTER_QUEUES_ENV,
   type DeadLetterQueueRef,
   functionsOf,
@@ -167,23 +168,24 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
   // The local issuer's services, bound to their tenant and roles as CDK binds Cognito's clients.
   const machineClients = loadMachineClients(dataDir ? join(dataDir, 'oidc-clients.json') : undefined);
   process.env[MACHINE_CLIENTS_ENV] = JSON.stringify(machineClients.map(bindingOf));
-  // Functions share one process environment here: set when any function of the catalog needs it.
-  if (FUNCTIONS.some((fn) => fn.deadLetterAccess)) {
-    const refs: Record<string, DeadLetterQueueRef> = {};
-    for (const spec of QUEUES) {
-      const queue = queues.get(`conductor-${spec.id}`);
-      const dlq = queue?.deadLetterQueue;
-      if (!queue || !dlq) throw new Error(`Queue ${spec.id}: no local queue or DLQ.`);
-      refs[spec.id] = {
-        queueUrl: aws.queueUrl(queue.name),
-        queueArn: queue.arn,
-        dlqUrl: aws.queueUrl(dlq.name),
-        dlqArn: dlq.arn,
-        maxReceiveCount: spec.maxReceiveCount,
-      };
-    }
-    process.env[DEAD_LETTER_QUEUES_ENV] = JSON.stringify(refs);
+  // Every queue with its DLQ. Functions share one process environment here, so every consumer gets
+  // every queue (on AWS only its own): it picks the one a record came from by its eventSourceARN.
+  const refs: Record<string, DeadLetterQueueRef> = {};
+  for (const spec of QUEUES) {
+    const queue = queues.get(`conductor-${spec.id}`);
+    const dlq = queue?.deadLetterQueue;
+    if (!queue || !dlq) throw new Error(`Queue ${spec.id}: no local queue or DLQ.`);
+    refs[spec.id] = {
+      queueUrl: aws.queueUrl(queue.name),
+      queueArn: queue.arn,
+      dlqUrl: aws.queueUrl(dlq.name),
+      dlqArn: dlq.arn,
+      maxReceiveCount: spec.maxReceiveCount,
+    };
   }
+  process.env[CONSUMED_QUEUES_ENV] = JSON.stringify(refs);
+  // Set when any function of the catalog needs it.
+  if (FUNCTIONS.some((fn) => fn.deadLetterAccess)) process.env[DEAD_LETTER_QUEUES_ENV] = JSON.stringify(refs);
 
   const routes: GatewayRoute[] = [];
   let defaultRoute: { functionName: string; handler: LambdaHandler } | undefined;

@@ -446,6 +446,37 @@ describe('conductor (the CLI, run as a child process against the embedded runtim
       expect(record).toMatchObject({ queueId: 'rewards', messageId, discardedBy: 'cli-org-admin' });
     });
 
+    it('lists the audit records of discards, newest first, as JSON and as a table', async () => {
+      const messageId = deadLetter('cli-dlq-audit');
+      const record = json(
+        await conductor(['dlq', 'discard', 'rewards', messageId, '--reason', 'cli audit', '--json'], {
+          env: asOrgAdmin(),
+        }),
+      );
+
+      const page = json(
+        await conductor(['dlq', 'discards', '--limit', '1', '--json'], { env: asOrgAdmin() }),
+      );
+      const human = await conductor(['dlq', 'discards'], { env: asOrgAdmin() });
+      const bad = await conductor(['dlq', 'discards', '--cursor', 'garbage'], { env: asOrgAdmin() });
+
+      expect(page.items).toEqual([
+        expect.objectContaining({
+          discardId: record.discardId,
+          messageId,
+          reason: 'cli audit',
+          discardedBy: 'cli-org-admin',
+          messageTenant: 'acme',
+        }),
+      ]);
+      expect(human.code).toBe(0);
+      expect(human.stdout).toContain('DISCARDED');
+      expect(human.stdout).toContain(messageId);
+      expect(human.stdout).toContain('cli audit');
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toContain('invalid_cursor');
+    });
+
     it('redrives one dead letter, then the whole queue', async () => {
       const messageId = deadLetter('cli-dlq-redrive');
 

@@ -1,6 +1,8 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { makeDocumentClient } from '#shared/adapters/dynamodb-client.js';
+import { TenantRecordStore } from '#shared/adapters/tenant-store.js';
+import type { TenantRecord } from '#shared/ports/records.js';
 import type { LocalQueue } from '../../infra/local/queue.js';
 import { expectUniformError, type Harness, startHarness } from './harness.js';
 
@@ -222,5 +224,190 @@ describe('dead letters over HTTP', () => {
     expectUniformError(badQueue, 400);
     expectUniformError(badMessage, 400);
     expectUniformError(badLimit, 400);
+  });
+});
+
+/**
+ * Makes a queue redeliver a failed message at once rather than after its visibility timeout (60 s),
+ * except on its last delivery (`maxReceiveCount`), which keeps the full timeout: only the consumer's
+ * own dead-lettering or SQS's redrive then decides where it goes. Returns the restore function.
+ */
+const redeliverAtOnce = (local: LocalQueue): (() => void) => {
+  const receive = local.receive.bind(local);
+  const spy = vi.spyOn(local, 'receive').mockImplementation((max, options) => {
+    const records = receive(max, options);
+    for (const record of records) {
+      if (Number(record.attributes.ApproximateReceiveCount) < local.maxReceiveCount) {
+        local.changeVisibility(record.receiptHandle, 0.02);
+      }
+    }
+    return records;
+  });
+  return () => spy.mockRestore();
+};
+
+describe('the last error of a dead letter', () => {
+  it('is kept by the consumer that dead-letters a message on its last delivery, listed with it, and a redrive then works', async () => {
+    // Prepare
+    const jobs = queue('conductor-scheduler-jobs');
+    const dlq = queue('conductor-scheduler-jobs-dlq');
+    const jobId = 'job_dl-poison-1';
+    const restore = redeliverAtOnce(jobs);
+    const { messageId: sourceId } = jobs.send(
+      JSON.stringify({ tenantId: 'acme', jobId, traceId: 't-poison' }),
+    );
+    try {
+      await vi.waitFor(() => expect(dlq.peek().some((m) => m.body.includes(jobId))).toBe(true), {
+        timeout: 20_000,
+        interval: 20,
+      });
+      await h.conductor.mappings.get(jobs.name)?.drain();
+    } finally {
+      restore();
+    }
+
+    // Act
+    const listed = await h.call('GET', '/ops/dead-letters/scheduler-jobs/messages?limit=50', {
+      token: tokens.orgAdmin,
+    });
+    const deadLetter = listed.json.items?.find((m: { preview: string }) => m.preview.includes(jobId));
+    const attributes = dlq.peek().find((m) => m.messageId === deadLetter?.messageId)?.messageAttributes;
+    await new TenantRecordStore<TenantRecord & Record<string, unknown>>(
+      doc(),
+      process.env.SCHEDULER_TABLE_NAME ?? '',
+      'JOB',
+    ).create({
+      tenantId: 'acme',
+      id: jobId,
+      version: 1,
+      createdAt: '2026-03-01T10:00:00.000Z',
+      updatedAt: '2026-03-01T10:00:00.000Z',
+      status: 'queued',
+      priority: 'normal',
+      payloadJson: '{}',
+      traceId: 't-poison',
+    });
+    const redriven = await h.call(
+      'POST',
+      `/ops/dead-letters/scheduler-jobs/messages/${deadLetter?.messageId}/redrive`,
+      {
+        token: tokens.orgAdmin,
+      },
+    );
+    await h.conductor.mappings.get(jobs.name)?.drain();
+
+    // Assess
+    expect(listed.status, listed.text).toBe(200);
+    expect(deadLetter).toMatchObject({
+      tenant: 'acme',
+      lastError: `JobNotFoundError: job ${jobId} of acme does not exist`,
+    });
+    expect(attributes).toMatchObject({
+      'conductor-source-message-id': sourceId,
+      'conductor-receive-count': '5',
+    });
+    expect(redriven.status, redriven.text).toBe(200);
+    expect(redriven.json.redriven).toMatchObject({
+      messageId: deadLetter.messageId,
+      lastError: deadLetter.lastError,
+    });
+    expect(dlq.peek().filter((m) => m.body.includes(jobId))).toEqual([]);
+    expect(jobs.depth()).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
+    expect(await item(process.env.SCHEDULER_TABLE_NAME, 'T#acme#JOB', jobId)).toMatchObject({
+      status: 'completed',
+      version: 2,
+    });
+  });
+});
+
+describe('the audit records of discards over HTTP', () => {
+  let initechOrgAdmin = '';
+  beforeAll(async () => {
+    initechOrgAdmin = await h.conductor.issuer.mint({
+      subject: 'initech-ops',
+      tenant: 'initech',
+      roles: ['org-admin'],
+      amr: ['pwd', 'mfa'],
+    });
+  });
+
+  it('lists the discards made in the operator’s tenant newest first, a page at a time, with each message’s last error', async () => {
+    // Prepare
+    const dlq = rewardsDlq();
+    const discarded: string[] = [];
+    for (const n of [1, 2]) {
+      const { messageId } = dlq.send(JSON.stringify({ tenantId: 'globex', taskId: `dl-audit-${n}` }), {
+        messageAttributes: { 'conductor-last-error': `ZodError: signal: death ${n}` },
+      });
+      const reply = await h.call(
+        'DELETE',
+        `/ops/dead-letters/rewards/messages/${messageId}?reason=audit%20${n}`,
+        {
+          token: initechOrgAdmin,
+        },
+      );
+      expect(reply.status, reply.text).toBe(200);
+      discarded.push(reply.json.discardId);
+    }
+
+    // Act
+    const first = await h.call('GET', '/ops/dead-letters/discards?limit=1', { token: initechOrgAdmin });
+    const second = await h.call(
+      'GET',
+      `/ops/dead-letters/discards?limit=1&cursor=${encodeURIComponent(first.json.nextCursor ?? '')}`,
+      { token: initechOrgAdmin },
+    );
+    const third = await h.call(
+      'GET',
+      `/ops/dead-letters/discards?limit=1&cursor=${encodeURIComponent(second.json.nextCursor ?? '')}`,
+      { token: initechOrgAdmin },
+    );
+
+    // Assess
+    expect(first.status, first.text).toBe(200);
+    expect(second.status, second.text).toBe(200);
+    const records = [...first.json.items, ...second.json.items];
+    expect(records.map((r: { discardId: string }) => r.discardId).sort()).toEqual([...discarded].sort());
+    expect(records[0].discardedAt >= records[1].discardedAt).toBe(true);
+    expect(records.find((r: { discardId: string }) => r.discardId === discarded[1])).toMatchObject({
+      queueId: 'rewards',
+      discardedBy: 'initech-ops',
+      reason: 'audit 2',
+      messageTenant: 'globex',
+      lastError: 'ZodError: signal: death 2',
+      bodySha256: expect.stringMatching(/^[a-f0-9]{64}$/),
+    });
+    expect(records[0]).not.toHaveProperty('tenantId');
+    expect(third.status, third.text).toBe(200);
+    expect(third.json).toEqual({ items: [] });
+  });
+
+  it('shows an operator only the discards of its own tenant, and refuses tenant roles, bad limits and foreign cursors', async () => {
+    // Prepare
+    const initech = await h.call('GET', '/ops/dead-letters/discards?limit=1', { token: initechOrgAdmin });
+    expect(initech.json.nextCursor).toBeDefined();
+
+    // Act
+    const acme = await h.call('GET', '/ops/dead-letters/discards?limit=100', { token: tokens.orgAdmin });
+    const foreignCursor = await h.call(
+      'GET',
+      `/ops/dead-letters/discards?cursor=${encodeURIComponent(initech.json.nextCursor)}`,
+      { token: tokens.orgAdmin },
+    );
+    const tenantAdmin = await h.call('GET', '/ops/dead-letters/discards', { token: tokens.acmeAdmin });
+    const badLimit = await h.call('GET', '/ops/dead-letters/discards?limit=101', { token: tokens.orgAdmin });
+    const badCursor = await h.call('GET', '/ops/dead-letters/discards?cursor=garbage', {
+      token: tokens.orgAdmin,
+    });
+
+    // Assess
+    expect(acme.status, acme.text).toBe(200);
+    expect(acme.json.items.every((r: { discardedBy: string }) => r.discardedBy === 'ops-org-admin')).toBe(
+      true,
+    );
+    expectUniformError(foreignCursor, 400, 'invalid_cursor');
+    expectUniformError(tenantAdmin, 403);
+    expectUniformError(badLimit, 400);
+    expectUniformError(badCursor, 400, 'invalid_cursor');
   });
 });

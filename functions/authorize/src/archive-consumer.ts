@@ -1,10 +1,13 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { type DecisionArchiver, failedMessageIds } from './domain/archive.js';
+import { type LastAttemptDeadLetters, settleSqsBatch } from '#shared/adapters/sqs-batch.js';
+import type { DecisionArchiver } from './domain/archive.js';
 
 export interface ArchiveConsumerDeps {
   readonly archiver: DecisionArchiver;
   readonly logger: Logger;
+  /** Puts a message failing its last delivery on the DLQ with its error (`conductor-last-error`). */
+  readonly deadLetters?: LastAttemptDeadLetters | undefined;
 }
 
 const errorText = (error: unknown): string =>
@@ -57,5 +60,30 @@ export const makeArchiveConsumer =
         decisions: write.decisions,
       });
     }
-    return { batchItemFailures: failedMessageIds(batch).map((itemIdentifier) => ({ itemIdentifier })) };
+    const failures = new Map<string, unknown>([
+      ...batch.malformed.map(({ messageId, error }) => [messageId, error] as const),
+      ...(write.status === 'failed' ? write.messageIds.map((id) => [id, write.error] as const) : []),
+    ]);
+    return settleSqsBatch(event, failures, {
+      deadLetters: deps.deadLetters,
+      onFailure: ({ record, error, fate, deadLetterError }) => {
+        if (fate === 'dead-lettered') {
+          deps.logger.error(
+            'decision-archive message failed its last delivery; put on the DLQ with its error',
+            {
+              messageId: record.messageId,
+              error: errorText(error),
+            },
+          );
+        } else if (deadLetterError !== undefined) {
+          deps.logger.error(
+            'decision-archive message failed its last delivery; SQS will dead-letter it without its error',
+            {
+              messageId: record.messageId,
+              deadLetterError: errorText(deadLetterError),
+            },
+          );
+        }
+      },
+    });
   };

@@ -2,8 +2,10 @@ import { dirname, join } from 'node:path';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import * as z from 'zod';
 import { isSqsEvent } from '#shared/adapters/sqs-batch.js';
+import { deadLetterQueueRefsSchema, SqsLastAttemptDeadLetters } from '#shared/adapters/sqs-last-attempt.js';
 import { ConfigurationError } from '#shared/env.js';
 import type { HttpEvent, HttpResult } from '#shared/http/http.js';
+import { CONSUMED_QUEUES_ENV } from '#shared/pillar.js';
 import { policyVersionOf } from '#shared/policy/cedar.js';
 import { defaultPolicyDir, readPolicySources, readValidatedManifest } from '#shared/policy/source.js';
 import { standIns } from '#shared/ports/stand-ins.js';
@@ -26,6 +28,8 @@ import { GrantService } from './domain/grants.js';
 const service = await makeHttpService('authorize', authorizePillar, {
   /** The evidence (Object Lock) bucket the decision archiver writes to, on AWS. */
   EVIDENCE_BUCKET_NAME: z.string().min(1).optional(),
+  /** The decision-archive queue and its DLQ: a last delivery that fails goes there with its error. */
+  [CONSUMED_QUEUES_ENV]: deadLetterQueueRefsSchema,
 });
 const { env, logger, enforcer, engine } = service;
 
@@ -123,7 +127,15 @@ const openWormStore = async (): Promise<WormStore> => {
 let archiveConsumer: Promise<(event: SQSEvent) => Promise<SQSBatchResponse>> | undefined;
 const archive = async (event: SQSEvent): Promise<SQSBatchResponse> => {
   archiveConsumer ??= openWormStore().then((store) =>
-    makeArchiveConsumer({ archiver: new DecisionArchiver(store), logger }),
+    makeArchiveConsumer({
+      archiver: new DecisionArchiver(store),
+      logger,
+      deadLetters: SqsLastAttemptDeadLetters.of(env[CONSUMED_QUEUES_ENV], {
+        region: env.AWS_REGION,
+        endpoint: env.AWS_ENDPOINT_URL_SQS,
+        instrument: service.instrument,
+      }),
+    }),
   );
   // A failed load is not kept: the batch fails (and comes back), the next one tries again.
   archiveConsumer.catch(() => {

@@ -1,6 +1,7 @@
 import { bind, HttpReply, httpApp, type KernelDeps, kernelOptionsOf } from '#shared/http/http.js';
 import {
   discardDeadLetter,
+  listDeadLetterDiscards,
   listDeadLetterQueues,
   listDeadLetters,
   redriveDeadLetter,
@@ -9,7 +10,10 @@ import {
 import type { DeadLetterOffice } from './domain/dead-letters.js';
 
 export interface OpsAppDeps extends KernelDeps {
-  readonly office: Pick<DeadLetterOffice, 'queues' | 'messages' | 'redriveAll' | 'redriveOne' | 'discard'>;
+  readonly office: Pick<
+    DeadLetterOffice,
+    'queues' | 'messages' | 'redriveAll' | 'redriveOne' | 'discard' | 'discards'
+  >;
 }
 
 /** The ops pillar's HTTP app: the dead-letter routes bound to the domain on the kernel's middy stack. */
@@ -44,6 +48,28 @@ export const makeOpsApp = (deps: OpsAppDeps) =>
           discardedBy: record.discardedBy,
           discardedAt: record.createdAt,
           bodySha256: record.bodySha256,
+        };
+      }),
+      bind(listDeadLetterDiscards, async ({ query, tenantId }) => {
+        const page = await deps.office.discards(tenantId, query);
+        return {
+          items: page.items.map((record) => ({
+            discardId: record.id,
+            queueId: record.queueId,
+            messageId: record.messageId,
+            discardedBy: record.discardedBy,
+            discardedAt: record.createdAt,
+            bodySha256: record.bodySha256,
+            ...(record.reason !== undefined ? { reason: record.reason } : {}),
+            traceId: record.traceId,
+            ...(record.messageTenant !== undefined ? { messageTenant: record.messageTenant } : {}),
+            bodyBytes: record.bodyBytes,
+            preview: record.preview,
+            receiveCount: record.receiveCount,
+            sentAt: record.sentAt,
+            ...(record.lastError !== undefined ? { lastError: record.lastError } : {}),
+          })),
+          ...(page.nextCursor !== undefined ? { nextCursor: page.nextCursor } : {}),
         };
       }),
     ],

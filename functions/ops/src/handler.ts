@@ -2,39 +2,22 @@ import type { Context } from 'aws-lambda';
 import * as z from 'zod';
 import { isSqsEvent } from '#shared/adapters/sqs-batch.js';
 import { makeSqsClient } from '#shared/adapters/sqs-client.js';
-import { TenantRecordStore } from '#shared/adapters/tenant-store.js';
+import { deadLetterQueueRefsSchema } from '#shared/adapters/sqs-last-attempt.js';
 import type { HttpEvent, HttpResult } from '#shared/http/http.js';
 import { DEAD_LETTER_QUEUES_ENV } from '#shared/pillar.js';
 import { randomIds, systemClock } from '#shared/ports/system.js';
 import { makeHttpService } from '#shared/service-kit.js';
 import { opsPillar } from '../pillar.js';
+import { DynamoDiscardLog } from './adapters/dynamo-discard-log.js';
 import { SqsDeadLetterQueues } from './adapters/sqs-dead-letter-queues.js';
 import { makeOpsApp } from './app.js';
-import { DeadLetterOffice, DISCARD_ENTITY, type DiscardRecord } from './domain/dead-letters.js';
-
-const queueRefSchema = z.object({
-  queueUrl: z.url(),
-  queueArn: z.string().startsWith('arn:'),
-  dlqUrl: z.url(),
-  dlqArn: z.string().startsWith('arn:'),
-  maxReceiveCount: z.number().int().min(1),
-});
+import { DeadLetterOffice } from './domain/dead-letters.js';
 
 /** Composition root of the ops function: environment, clients, adapters, app. */
 const service = await makeHttpService('ops', opsPillar, {
   OPS_TABLE_NAME: z.string().min(1),
   /** Every queue of the catalog with its DLQ (the manifest's `deadLetterAccess`). */
-  [DEAD_LETTER_QUEUES_ENV]: z
-    .string()
-    .transform((text, ctx) => {
-      try {
-        return JSON.parse(text) as unknown;
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'not JSON' });
-        return z.NEVER;
-      }
-    })
-    .pipe(z.record(z.string(), queueRefSchema)),
+  [DEAD_LETTER_QUEUES_ENV]: deadLetterQueueRefsSchema,
 });
 const { env, logger } = service;
 
@@ -51,7 +34,7 @@ const http = makeOpsApp({
   trace: service.traceOperation,
   office: new DeadLetterOffice({
     queues: new SqsDeadLetterQueues(sqs, env[DEAD_LETTER_QUEUES_ENV]),
-    discards: new TenantRecordStore<DiscardRecord>(service.doc, env.OPS_TABLE_NAME, DISCARD_ENTITY),
+    discards: new DynamoDiscardLog(service.doc, env.OPS_TABLE_NAME),
     clock: systemClock,
     ids: randomIds,
   }),

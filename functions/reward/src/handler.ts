@@ -1,6 +1,8 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import * as z from 'zod';
+import { deadLetterQueueRefsSchema, SqsLastAttemptDeadLetters } from '#shared/adapters/sqs-last-attempt.js';
 import { baseEnvSchema, parseEnv } from '#shared/env.js';
+import { CONSUMED_QUEUES_ENV } from '#shared/pillar.js';
 import { systemClock } from '#shared/ports/system.js';
 import { makeServiceBasics } from '#shared/service-kit.js';
 // The router's event definitions only (part of its contract), not its manifest: the manifest pulls in
@@ -20,9 +22,15 @@ const env = parseEnv(
     ROUTER_TABLE_NAME: z.string().min(1),
     /** How long a tenant's reward mapping is used before its router config is read again. */
     REWARD_MAPPING_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(1_000),
+    /** The rewards queue and its DLQ: a reward failing its last delivery goes there with its error. */
+    [CONSUMED_QUEUES_ENV]: deadLetterQueueRefsSchema,
   }),
 );
-const { logger, doc, events, traceOperation } = await makeServiceBasics('reward', env, ROUTER_EVENTS);
+const { logger, doc, events, instrument, traceOperation } = await makeServiceBasics(
+  'reward',
+  env,
+  ROUTER_EVENTS,
+);
 
 const ingest = makeRewardEntry({
   doc,
@@ -31,6 +39,11 @@ const ingest = makeRewardEntry({
   events,
   clock: systemClock,
   mappingCacheMs: env.REWARD_MAPPING_CACHE_MS,
+  deadLetters: SqsLastAttemptDeadLetters.of(env[CONSUMED_QUEUES_ENV], {
+    region: env.AWS_REGION,
+    endpoint: env.AWS_ENDPOINT_URL_SQS,
+    instrument,
+  }),
 });
 
 /** One batch of the rewards queue, in its trace segment `conductor.reward.ingestRewards`. */

@@ -1,11 +1,14 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import type { SQSBatchItemFailure, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { type LastAttemptDeadLetters, settleSqsBatch } from '#shared/adapters/sqs-batch.js';
 import { type RewardMessage, rewardMessageSchema } from './domain/reward-intake.js';
 import type { RewardConsumer } from './domain/reward-learning.js';
 
 export interface RewardBatchDeps {
   readonly consumer: Pick<RewardConsumer, 'ingestBatch'>;
   readonly logger: Logger;
+  /** Puts a reward failing its last delivery on the DLQ with its error (the kernel's); none: SQS does, without it. */
+  readonly deadLetters?: LastAttemptDeadLetters | undefined;
 }
 
 const describeError = (error: unknown): string =>
@@ -15,9 +18,10 @@ const describeError = (error: unknown): string =>
  * The rewards queue's consumer (transport <-> domain for SQS, as app.ts is for HTTP): the well-formed
  * messages of a batch are ingested together (`RewardConsumer.ingestBatch`: one batch read of their
  * decisions and markers, one write per model); the ones that fail (their model's write contended past
- * the retry budget, a table error) are reported as batch item failures, so SQS redelivers only those
- * (and moves them to the DLQ after `maxReceiveCount` deliveries). A malformed message fails on its
- * own: it ends in the DLQ, not in silence, and does not hold back the others.
+ * the retry budget, a table error) are reported as batch item failures, so SQS redelivers only those.
+ * A malformed message fails on its own: it ends in the DLQ, not in silence, and does not hold back
+ * the others. On a message's last delivery the kernel's `settleSqsBatch` puts it on the DLQ itself,
+ * with the error that failed it (`conductor-last-error`), so the ops pillar can show why it died.
  */
 export const makeRewardBatchHandler =
   (deps: RewardBatchDeps) =>
@@ -53,15 +57,30 @@ export const makeRewardBatchHandler =
       }
     }
 
-    const batchItemFailures: SQSBatchItemFailure[] = [];
-    for (const record of event.Records) {
-      if (!failed.has(record.messageId)) continue;
-      deps.logger.error('reward not ingested; the message will be redelivered', {
-        messageId: record.messageId,
-        receiveCount: record.attributes?.ApproximateReceiveCount,
-        error: describeError(failed.get(record.messageId)),
-      });
-      batchItemFailures.push({ itemIdentifier: record.messageId });
-    }
-    return { batchItemFailures };
+    return settleSqsBatch(event, failed, {
+      deadLetters: deps.deadLetters,
+      onFailure: ({ record, error, fate, deadLetterError }) => {
+        const details = {
+          messageId: record.messageId,
+          receiveCount: record.attributes?.ApproximateReceiveCount,
+          error: describeError(error),
+        };
+        if (fate === 'dead-lettered') {
+          deps.logger.error(
+            'reward not ingested on its last delivery; put on the DLQ with its error',
+            details,
+          );
+        } else if (deadLetterError !== undefined) {
+          deps.logger.error(
+            'reward not ingested on its last delivery; SQS will dead-letter it without its error',
+            {
+              ...details,
+              deadLetterError: describeError(deadLetterError),
+            },
+          );
+        } else {
+          deps.logger.error('reward not ingested; the message will be redelivered', details);
+        }
+      },
+    });
   };

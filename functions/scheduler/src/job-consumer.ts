@@ -1,11 +1,13 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { processSqsBatch } from '#shared/adapters/sqs-batch.js';
+import { type LastAttemptDeadLetters, processSqsBatch } from '#shared/adapters/sqs-batch.js';
 import { type JobWorker, jobMessageSchema } from './domain/jobs.js';
 
 export interface JobBatchDeps {
   readonly worker: Pick<JobWorker, 'complete'>;
   readonly logger: Logger;
+  /** Puts a job message failing its last delivery on the DLQ with its error (the kernel's); none: SQS does, without it. */
+  readonly deadLetters?: LastAttemptDeadLetters | undefined;
 }
 
 const describeError = (error: unknown): string =>
@@ -14,8 +16,9 @@ const describeError = (error: unknown): string =>
 /**
  * The jobs queue's consumer (transport <-> domain for SQS, as app.ts is for HTTP): each message of a
  * batch is parsed and its job completed, concurrently; the ones that fail (malformed, an unknown job,
- * a table error) are reported as batch item failures, so SQS redelivers only those and moves them to
- * the DLQ after `maxReceiveCount` deliveries.
+ * a table error) are reported as batch item failures, so SQS redelivers only those. On a message's
+ * last delivery the kernel's `processSqsBatch` puts it on the DLQ itself, with the error that failed
+ * it (`conductor-last-error`), so the ops pillar can show why it died.
  */
 export const makeJobBatchHandler =
   (deps: JobBatchDeps) =>
@@ -27,10 +30,30 @@ export const makeJobBatchHandler =
         const outcome = await deps.worker.complete(message);
         deps.logger.debug('job processed', { jobId: message.jobId, outcome });
       },
-      (record, error) =>
-        deps.logger.error('job not processed; the message will be redelivered', {
-          messageId: record.messageId,
-          receiveCount: record.attributes?.ApproximateReceiveCount,
-          error: describeError(error),
-        }),
+      {
+        deadLetters: deps.deadLetters,
+        onFailure: ({ record, error, fate, deadLetterError }) => {
+          const details = {
+            messageId: record.messageId,
+            receiveCount: record.attributes?.ApproximateReceiveCount,
+            error: describeError(error),
+          };
+          if (fate === 'dead-lettered') {
+            deps.logger.error(
+              'job not processed on its last delivery; put on the DLQ with its error',
+              details,
+            );
+          } else if (deadLetterError !== undefined) {
+            deps.logger.error(
+              'job not processed on its last delivery; SQS will dead-letter it without its error',
+              {
+                ...details,
+                deadLetterError: describeError(deadLetterError),
+              },
+            );
+          } else {
+            deps.logger.error('job not processed; the message will be redelivered', details);
+          }
+        },
+      },
     );

@@ -1,7 +1,9 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import * as z from 'zod';
+import { deadLetterQueueRefsSchema, SqsLastAttemptDeadLetters } from '#shared/adapters/sqs-last-attempt.js';
 import { TenantRecordStore } from '#shared/adapters/tenant-store.js';
 import { baseEnvSchema, parseEnv } from '#shared/env.js';
+import { CONSUMED_QUEUES_ENV } from '#shared/pillar.js';
 import { systemClock } from '#shared/ports/system.js';
 import { makeServiceBasics } from '#shared/service-kit.js';
 import { SCHEDULER_EVENTS } from '../events.js';
@@ -12,8 +14,14 @@ import { makeJobBatchHandler } from './job-consumer.js';
  * Composition root of the scheduler-worker function: the consumer of the `scheduler-jobs` queue. No
  * API route, so no policy engine: only the scheduler table and the event bus.
  */
-const env = parseEnv(baseEnvSchema.extend({ SCHEDULER_TABLE_NAME: z.string().min(1) }));
-const { logger, doc, events, traceOperation } = await makeServiceBasics(
+const env = parseEnv(
+  baseEnvSchema.extend({
+    SCHEDULER_TABLE_NAME: z.string().min(1),
+    /** The jobs queue and its DLQ: a job message failing its last delivery goes there with its error. */
+    [CONSUMED_QUEUES_ENV]: deadLetterQueueRefsSchema,
+  }),
+);
+const { logger, doc, events, instrument, traceOperation } = await makeServiceBasics(
   'scheduler-worker',
   env,
   SCHEDULER_EVENTS,
@@ -21,6 +29,11 @@ const { logger, doc, events, traceOperation } = await makeServiceBasics(
 
 const completeBatch = makeJobBatchHandler({
   logger,
+  deadLetters: SqsLastAttemptDeadLetters.of(env[CONSUMED_QUEUES_ENV], {
+    region: env.AWS_REGION,
+    endpoint: env.AWS_ENDPOINT_URL_SQS,
+    instrument,
+  }),
   worker: new JobWorker({
     jobs: new TenantRecordStore<Job>(doc, env.SCHEDULER_TABLE_NAME, 'JOB', JOB_TTL_SECONDS),
     clock: systemClock,

@@ -15,6 +15,7 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { Construct } from 'constructs';
 import { API_BASE, routeKeyOf } from '#shared/http/http.js';
 import {
+  CONSUMED_QUEUES_ENV,
   DEAD_LETTER_QUEUES_ENV,
   type DeadLetterQueueRef,
   enforcesPolicies,
@@ -54,9 +55,10 @@ export interface PillarServicesProps {
 
 /**
  * One pillar's compute, built from its manifest and nothing else: a Lambda per function with its
- * environment and least-privilege grants (its tables, the queues it sends to, the evidence prefixes
- * it writes, the bus), its API routes (JWT or public), an event source mapping per queue it
- * consumes, and its alarms and dashboard (`PillarObservability`). A new pillar needs no code here.
+ * environment and least-privilege grants (its tables, the queues it sends to, the DLQs of the queues
+ * it consumes, the evidence prefixes it writes, the bus), its API routes (JWT or public), an event
+ * source mapping per queue it consumes, and its alarms and dashboard (`PillarObservability`). A new
+ * pillar needs no code here.
  *
  * Pillar constructs are transparent to CloudFormation logical ids (see ConductorApiStack): a
  * resource has the id it would have as a direct child of the stack, so moving a function, a route
@@ -122,7 +124,10 @@ export class PillarServices extends Construct {
     }
     const publishes = enforces || spec.publishesEvents === true;
     if (publishes) environment.EVENT_BUS_NAME = stateful.eventBus.eventBusName;
-    if (spec.deadLetterAccess) environment[DEAD_LETTER_QUEUES_ENV] = this.deadLetterQueueRefs();
+    if (spec.deadLetterAccess) {
+      environment[DEAD_LETTER_QUEUES_ENV] = this.deadLetterQueueRefs(stateful.queueSpecs);
+    }
+    if (consumes.length > 0) environment[CONSUMED_QUEUES_ENV] = this.deadLetterQueueRefs(consumes);
 
     const fn = new ServiceFunction(this, pascal(spec.name), {
       entry: spec.entry,
@@ -136,7 +141,12 @@ export class PillarServices extends Construct {
     for (const { table } of tables) table.grantReadWriteData(fn);
     if (publishes) stateful.eventBus.grantPutEventsTo(fn);
     for (const queue of sends) stateful.queue(queue.id).grantSendMessages(fn);
-    for (const queue of consumes) this.addQueueConsumer(fn, queue);
+    for (const queue of consumes) {
+      this.addQueueConsumer(fn, queue);
+      // Its own DLQ only: a record failing its last delivery goes there with its error (the kernel's
+      // SqsLastAttemptDeadLetters). No other right on the DLQ, and no other DLQ.
+      this.deadLetterQueueOf(queue.id).grantSendMessages(fn);
+    }
     if (spec.deadLetterAccess) this.grantDeadLetterAccess(fn);
     for (const prefix of spec.evidence ?? []) {
       stateful.grantEvidenceWriteOnce(fn, prefix);
@@ -145,7 +155,7 @@ export class PillarServices extends Construct {
         reason: `The function writes (put-once) and reads evidence objects under ${prefix} only: s3:PutObject and s3:GetObject on that prefix of the Object Lock bucket, whose keys it derives itself.`,
       });
     }
-    if (tables.length > 0 || sends.length > 0 || spec.deadLetterAccess) {
+    if (tables.length > 0 || sends.length > 0 || consumes.length > 0 || spec.deadLetterAccess) {
       // grantReadWriteData on a table, and grantSendMessages on a queue, encrypted with the data key
       // also grant the key's data-key action families. They are scoped to the one data key ARN; the
       // table and queue statements name only this function's tables and queues.
@@ -160,11 +170,11 @@ export class PillarServices extends Construct {
     return fn;
   }
 
-  /** Every queue of the catalog with its DLQ, as JSON (`DeadLetterQueueRef` by queue id). */
-  private deadLetterQueueRefs(): string {
+  /** Queues of the catalog with their DLQs, as JSON (`DeadLetterQueueRef` by queue id). */
+  private deadLetterQueueRefs(specs: readonly QueueSpec[]): string {
     const { stateful } = this.#props;
     const refs: Record<string, DeadLetterQueueRef> = {};
-    for (const spec of stateful.queueSpecs) {
+    for (const spec of specs) {
       const queue = stateful.queue(spec.id);
       const dlq = this.deadLetterQueueOf(spec.id);
       refs[spec.id] = {

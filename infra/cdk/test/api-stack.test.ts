@@ -460,13 +460,19 @@ describe('ConductorApiStack', () => {
           );
         }
         const others = produced.map((spec) => importOfResource(synth.stateful.queue(spec.id), 'Arn'));
+        // And a consumer to the DLQs of the queues it consumes (a last delivery, with its error).
+        const ownDlqs = QUEUES.filter((spec) => spec.consumer === entry.name).map((spec) => {
+          const dlq = synth.stateful.deadLetterQueues[spec.id];
+          if (!dlq) throw new Error(`no DLQ for ${spec.id}`);
+          return importOfResource(dlq, 'Arn');
+        });
         if (enforcing.includes(entry)) {
-          expect(sends.flatMap(resourcesOf)).toEqual([arn, ...others]);
+          expect(sends.flatMap(resourcesOf)).toEqual([arn, ...others, ...ownDlqs]);
           expect(variablesOf(entry.name).DECISION_ARCHIVE_QUEUE_URL).toEqual(
             importOfResource(archiveQueue(), 'Ref'),
           );
         } else {
-          expect(sends).toEqual([]);
+          expect(sends.flatMap(resourcesOf)).toEqual(ownDlqs);
           expect(variablesOf(entry.name).DECISION_ARCHIVE_QUEUE_URL).toBeUndefined();
         }
       }

@@ -134,6 +134,8 @@ describe('Conductor app, bundled for real', () => {
         POLICY_DIR: join(REPO_ROOT, 'policies', DEFAULT_POLICY_ENGINE),
         // The ops function's queue map (the CDK app sets it; this import needs none).
         CONDUCTOR_QUEUES: '{}',
+        // The queue consumers' own queues (the CDK app sets them; this import needs none).
+        CONDUCTOR_CONSUMED_QUEUES: '{}',
         AWS_REGION: 'us-east-1',
         AWS_ACCESS_KEY_ID: 'x',
         AWS_SECRET_ACCESS_KEY: 'x',

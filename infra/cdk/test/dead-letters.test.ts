@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEAD_LETTER_QUEUES_ENV, functionsOf } from '#shared/pillar.js';
+import { CONSUMED_QUEUES_ENV, DEAD_LETTER_QUEUES_ENV, functionsOf, queuesOf } from '#shared/pillar.js';
 import { PILLARS } from '../../../functions/catalog.js';
+import { pascal } from '../lib/names.js';
 import { actionsOf, allPolicyStatements, resourcesOf, type Synthesized, synthConductor } from './synth.js';
 
 /** The actions that inspect, redrive and discard dead letters. */
@@ -106,5 +107,92 @@ describe('a function with deadLetterAccess (ops)', () => {
     expect(movers.map(({ where }) => where)).toEqual([expect.stringMatching(/^OpsRole/)]);
     const ops = synth.api.functions.ops?.function.node.defaultChild;
     expect(withQueueList).toEqual([synth.api.getLogicalId(ops as never)]);
+  });
+});
+
+describe('a queue consumer', () => {
+  let synth: Synthesized;
+  beforeAll(() => {
+    synth = synthConductor();
+  });
+  afterAll(() => synth?.dispose());
+
+  const QUEUES = queuesOf(PILLARS);
+  const logicalIdOf = (name: string): string => {
+    const fn = synth.api.functions[name];
+    if (!fn) throw new Error(`no ${name} function in the API stack`);
+    return synth.api.getLogicalId(fn.function.node.defaultChild as never);
+  };
+  /** The statements of a function's role (its default policy), by function name. */
+  const statementsOf = (name: string) => {
+    const fn = synth.api.functions[name];
+    if (!fn) throw new Error(`no ${name} function in the API stack`);
+    const roleId = synth.api.getLogicalId(fn.function.role?.node.defaultChild as never);
+    return allPolicyStatements(synth.apiTemplate)
+      .filter(({ where }) => where.startsWith(roleId.replace(/[A-F0-9]{8}$/, '')))
+      .map(({ statement }) => statement);
+  };
+  const variablesOf = (name: string): Record<string, unknown> =>
+    (
+      synth.apiTemplate.toJSON().Resources[logicalIdOf(name)] as {
+        Properties: { Environment?: { Variables?: Record<string, unknown> } };
+      }
+    ).Properties.Environment?.Variables ?? {};
+
+  it('receives the queues it consumes, with their DLQs, in CONDUCTOR_CONSUMED_QUEUES, and no other queue', () => {
+    for (const queue of QUEUES) {
+      // Act
+      const value = JSON.stringify(variablesOf(queue.consumer)[CONSUMED_QUEUES_ENV]);
+
+      // Assess
+      expect(value, queue.consumer).toContain(`"${queue.id}\\":`);
+      expect(value).toContain(`ExportsOutputRef${pascal(queue.id)}DeadLetterQueue`);
+      expect(value).toContain(`ExportsOutputFnGetAtt${pascal(queue.id)}Queue`);
+      for (const other of QUEUES.filter((q) => q.consumer !== queue.consumer)) {
+        expect(value, `${queue.consumer} is given ${other.id}`).not.toContain(
+          `${pascal(other.id)}DeadLetterQueue`,
+        );
+      }
+    }
+  });
+
+  it('may send to the DLQ of the queue it consumes (a last delivery, with its error), to no other DLQ, and do nothing else there', () => {
+    for (const queue of QUEUES) {
+      // Act
+      const onDlqs = statementsOf(queue.consumer).filter((statement) =>
+        importsOf(resourcesOf(statement)).some((target) => target.includes('DeadLetterQueue')),
+      );
+
+      // Assess
+      expect(onDlqs, queue.consumer).toHaveLength(1);
+      const [statement] = onDlqs;
+      if (!statement) continue;
+      expect(actionsOf(statement)).toContain('sqs:SendMessage');
+      expect(actionsOf(statement).filter((action) => !/^sqs:(SendMessage|GetQueue)/.test(action))).toEqual(
+        [],
+      );
+      expect(importsOf(resourcesOf(statement))).toEqual([
+        expect.stringMatching(new RegExp(`FnGetAtt${pascal(queue.id)}DeadLetterQueue[A-Z0-9]+Arn`)),
+      ]);
+    }
+  });
+
+  it('is the only function besides ops that may send to a DLQ, or is given CONDUCTOR_CONSUMED_QUEUES', () => {
+    // Prepare
+    const consumers = new Set(QUEUES.map((queue) => queue.consumer));
+    const others = functionsOf(PILLARS).filter((fn) => !consumers.has(fn.name) && !fn.deadLetterAccess);
+
+    // Act
+    const offending = others.filter(
+      (fn) =>
+        variablesOf(fn.name)[CONSUMED_QUEUES_ENV] !== undefined ||
+        statementsOf(fn.name).some((statement) =>
+          importsOf(resourcesOf(statement)).some((target) => target.includes('DeadLetterQueue')),
+        ),
+    );
+
+    // Assess
+    expect(others.length).toBeGreaterThan(0);
+    expect(offending.map((fn) => fn.name)).toEqual([]);
   });
 });

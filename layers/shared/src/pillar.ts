@@ -69,7 +69,7 @@ export interface FunctionSpec {
 /** The environment variable through which a `deadLetterAccess` function receives every queue. */
 export const DEAD_LETTER_QUEUES_ENV = 'CONDUCTOR_QUEUES';
 
-/** One queue of the catalog and its DLQ, as a `deadLetterAccess` function receives it. */
+/** One queue of the catalog and its DLQ, as a `deadLetterAccess` function or the queue's consumer receives it. */
 export interface DeadLetterQueueRef {
   readonly queueUrl: string;
   readonly queueArn: string;
@@ -78,6 +78,16 @@ export interface DeadLetterQueueRef {
   /** Deliveries before a message moves to the DLQ (the manifest's). */
   readonly maxReceiveCount: number;
 }
+
+/**
+ * The environment variable through which a queue consumer receives the queues it consumes (JSON,
+ * queue id -> `DeadLetterQueueRef`, the same shape as DEAD_LETTER_QUEUES_ENV): on a record's last
+ * delivery it puts the record on that queue's DLQ itself, with the error that failed it
+ * (`layers/shared/src/adapters/sqs-last-attempt.ts`). On AWS a consumer gets only its own queues and
+ * may send to their DLQs only; the embedded runtime, one process for every function, gives every
+ * queue (a consumer picks its queue by the record's `eventSourceARN`).
+ */
+export const CONSUMED_QUEUES_ENV = 'CONDUCTOR_CONSUMED_QUEUES';
 
 /** A pillar table: keys `pk`/`sk` (TABLE_KEY), TTL on `expiresAt`. */
 export interface TableSpec {

@@ -62,14 +62,6 @@ export interface ArchivedBatch {
   readonly write: ArchiveWrite;
 }
 
-/** The message ids the queue must redeliver: the malformed ones, and every other one if the write failed. */
-export const failedMessageIds = (batch: ArchivedBatch): string[] => [
-  ...new Set([
-    ...batch.malformed.map((m) => m.messageId),
-    ...(batch.write.status === 'failed' ? batch.write.messageIds : []),
-  ]),
-];
-
 /** The fields the archive relies on; every other field of a record is kept as it came. */
 const archivedRecordSchema = z.looseObject({
   decisionId: z.string().min(1),
@@ -197,7 +189,7 @@ export class DecisionArchiver {
 
   /**
    * Archives a batch as one object. Never rejects for a message or a write: the result says which
-   * messages failed (see `failedMessageIds`), so the consumer can report them as batch item failures.
+   * messages failed (the malformed ones, and every other one if the write failed), so the consumer can report them.
    */
   async archive(messages: readonly ArchiveMessage[]): Promise<ArchivedBatch> {
     const { malformed, object } = planArchive(messages);

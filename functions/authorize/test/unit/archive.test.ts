@@ -215,6 +215,35 @@ describe('the decision archiver', () => {
     ]);
   });
 
+  it('puts a message failing its last delivery on the DLQ with its error; earlier deliveries come back', async () => {
+    // Prepare
+    const { store } = setup();
+    const dead: { messageId: string; error: unknown }[] = [];
+    const consume = makeArchiveConsumer({
+      archiver: new DecisionArchiver(store),
+      logger: silentLogger(),
+      deadLetters: {
+        isLastAttempt: (r) => Number(r.attributes.ApproximateReceiveCount) >= 5,
+        send: async (r, error) => {
+          dead.push({ messageId: r.messageId, error });
+        },
+      },
+    });
+    const good = sqsRecord(decisionBody('dec_1'));
+    const early = sqsRecord('not json');
+    const last = { ...sqsRecord('{"not":"a list"}') };
+    const lastDelivery: SQSRecord = { ...last, attributes: { ...last.attributes, ApproximateReceiveCount: '5' } };
+
+    // Act
+    const response = await consume(batch(good, early, lastDelivery));
+
+    // Assess
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: early.messageId }]);
+    expect(dead.map((d) => d.messageId)).toEqual([lastDelivery.messageId]);
+    expect(dead[0]?.error).toBeInstanceOf(Error);
+    expect(store.objects.size).toBe(1);
+  });
+
   it('is idempotent: the same batch delivered again succeeds and leaves the one object as it was', async () => {
     // Prepare
     const { store, consume } = setup();

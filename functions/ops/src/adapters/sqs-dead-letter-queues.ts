@@ -9,6 +9,7 @@ import {
   type SQSClient,
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
+import { DEAD_LETTER_ATTRIBUTES } from '#shared/adapters/sqs-last-attempt.js';
 import type { DeadLetterQueueRef } from '#shared/pillar.js';
 import type {
   DeadLetter,
@@ -108,8 +109,14 @@ export class SqsDeadLetterQueues implements DeadLetterQueues {
     );
   }
 
+  /**
+   * The message's body and attributes, except those its consumer added when it dead-lettered it
+   * (`conductor-last-error`…): they describe its last death, and its next one would replace them.
+   */
   async resend(queueId: string, message: HeldDeadLetter): Promise<void> {
-    const attributes = Object.entries(message.messageAttributes);
+    const attributes = Object.entries(message.messageAttributes).filter(
+      ([name]) => !DEAD_LETTER_ATTRIBUTES.includes(name),
+    );
     await this.sqs.send(
       new SendMessageCommand({
         QueueUrl: this.#ref(queueId).queueUrl,

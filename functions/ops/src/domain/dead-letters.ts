@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { NotFoundError } from '#shared/errors.js';
-import type { TenantRecord, TenantRecords } from '#shared/ports/records.js';
+import type { Page, TenantRecord } from '#shared/ports/records.js';
 import type { Clock, IdGenerator } from '#shared/ports/system.js';
 
 /** How much of a dead letter's body an operator sees: enough to recognise it, not to copy it. */
@@ -74,9 +74,23 @@ export interface DiscardRecord extends TenantRecord {
   readonly preview: string;
   readonly receiveCount: number;
   readonly sentAt: string;
+  /** Why its consumer last failed it (`conductor-last-error`), when it said. */
+  readonly lastError?: string;
 }
 
-export type DiscardLog = Pick<TenantRecords<DiscardRecord>, 'create'>;
+/**
+ * Port: the audit records of discards, in the tenant of the operator who discarded (DISCARD_ENTITY).
+ * Their ids begin with the time of the discard, so id order is time order.
+ */
+export interface DiscardLog {
+  /** Writes a record; never overwrites one. */
+  create(record: DiscardRecord): Promise<void>;
+  /** A tenant's records, newest first, a page at a time (`nextCursor` while more follow). */
+  newestFirst(
+    tenantId: string,
+    options: { readonly limit: number; readonly cursor?: string | undefined },
+  ): Promise<Page<DiscardRecord>>;
+}
 
 /** A dead letter as the API shows it: a bounded preview, never the whole body. */
 export interface DeadLetterView {
@@ -108,7 +122,16 @@ export interface DeadLetterOfficeDeps {
   readonly ids: IdGenerator;
 }
 
+/**
+ * The message attribute in which a consumer puts why it last failed a message, when it dead-letters
+ * it itself on its last delivery (the kernel's LAST_ERROR_ATTRIBUTE, `#shared/adapters/sqs-last-attempt.js`;
+ * a test keeps the two equal).
+ */
 export const LAST_ERROR_ATTRIBUTE = 'conductor-last-error';
+
+/** `discard_<yyyymmddThhmmssSSSZ>_<id>`: ids in time order, so the log lists newest first by key. */
+const discardIdOf = (at: Date, ids: IdGenerator): string =>
+  ids.next(`discard_${at.toISOString().replace(/[-:.]/g, '')}`);
 
 /**
  * Dead letters of every queue, for platform operators: list them, redrive them (all through SQS's
@@ -170,11 +193,12 @@ export class DeadLetterOffice {
     },
   ): Promise<DiscardRecord> {
     const held = await this.#hold(queueId, messageId);
-    const now = this.deps.clock.now().toISOString();
+    const at = this.deps.clock.now();
+    const now = at.toISOString();
     const view = viewOf(held);
     const record: DiscardRecord = {
       tenantId: by.tenantId,
-      id: this.deps.ids.next('discard'),
+      id: discardIdOf(at, this.deps.ids),
       version: 1,
       createdAt: now,
       updatedAt: now,
@@ -189,6 +213,7 @@ export class DeadLetterOffice {
       preview: view.preview,
       receiveCount: held.receiveCount,
       sentAt: view.sentAt,
+      ...(view.lastError !== undefined ? { lastError: view.lastError } : {}),
     };
     try {
       await this.deps.discards.create(record);
@@ -198,6 +223,17 @@ export class DeadLetterOffice {
     }
     await this.deps.queues.remove(queueId, held);
     return record;
+  }
+
+  /**
+   * The audit records of the discards made in `tenantId` (an operator's own tenant), newest first.
+   * Every discard of the platform is there for the operators of the tenant that made it.
+   */
+  discards(
+    tenantId: string,
+    page: { readonly limit: number; readonly cursor?: string | undefined },
+  ): Promise<Page<DiscardRecord>> {
+    return this.deps.discards.newestFirst(tenantId, page);
   }
 
   async #hold(queueId: string, messageId: string): Promise<HeldDeadLetter> {

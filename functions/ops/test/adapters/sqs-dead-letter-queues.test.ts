@@ -1,5 +1,10 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { makeSqsClient } from '#shared/adapters/sqs-client.js';
+import {
+  LAST_ERROR_ATTRIBUTE,
+  RECEIVE_COUNT_ATTRIBUTE,
+  SOURCE_MESSAGE_ID_ATTRIBUTE,
+} from '#shared/adapters/sqs-last-attempt.js';
 import { type RunningAwsEndpoint, startAwsEndpoint } from '../../../../infra/local/aws-endpoint.js';
 import { LocalEventBus } from '../../../../infra/local/bus.js';
 import { LocalQueue } from '../../../../infra/local/queue.js';
@@ -106,6 +111,29 @@ describe('SqsDeadLetterQueues on the local SQS stand-in', () => {
         receiveCount: 0,
       }),
     ]);
+  });
+
+  it('resends a message its consumer dead-lettered without the dead-letter attributes, which are of its last death', async () => {
+    // Prepare
+    const { messageId } = dlq.send('{"tenantId":"acme"}', {
+      messageAttributes: {
+        origin: 'test',
+        [LAST_ERROR_ATTRIBUTE]: 'JobNotFoundError: job j-1 of acme does not exist',
+        [SOURCE_MESSAGE_ID_ATTRIBUTE]: 'm-source',
+        [RECEIVE_COUNT_ATTRIBUTE]: '2',
+      },
+    });
+    const held = await adapter.hold('jobs', messageId);
+    if (!held) throw new Error('not held');
+
+    // Act
+    await adapter.resend('jobs', held);
+
+    // Assess
+    expect(held.messageAttributes[LAST_ERROR_ATTRIBUTE]).toBe(
+      'JobNotFoundError: job j-1 of acme does not exist',
+    );
+    expect(jobs.peek()).toEqual([expect.objectContaining({ messageAttributes: { origin: 'test' } })]);
   });
 
   it('redrives the whole DLQ with a message move task and reports it', async () => {

@@ -1,10 +1,44 @@
-import type {
-  DeadLetter,
-  DeadLetterQueues,
-  HeldDeadLetter,
-  QueueDepth,
-  RedriveTask,
+import { decodeCursor, encodeCursor } from '#shared/adapters/cursor.js';
+import { partitionKey } from '#shared/adapters/tenant-store.js';
+import type { Page } from '#shared/ports/records.js';
+import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
+import {
+  type DeadLetter,
+  type DeadLetterQueues,
+  DISCARD_ENTITY,
+  type DiscardLog,
+  type DiscardRecord,
+  type HeldDeadLetter,
+  type QueueDepth,
+  type RedriveTask,
 } from '../../src/domain/dead-letters.js';
+
+/** The discard log in memory: the kernel's record fake, listed newest first (id order, reversed) with its cursors. */
+export class InMemoryDiscardLog implements DiscardLog {
+  readonly records = new InMemoryTenantRecords<DiscardRecord>(DISCARD_ENTITY);
+
+  create(record: DiscardRecord): Promise<void> {
+    return this.records.create(record);
+  }
+
+  async newestFirst(
+    tenantId: string,
+    options: { readonly limit: number; readonly cursor?: string | undefined },
+  ): Promise<Page<DiscardRecord>> {
+    const pk = partitionKey(tenantId, DISCARD_ENTITY);
+    const after = options.cursor ? decodeCursor(options.cursor, pk).sk : undefined;
+    const mine = this.records
+      .all()
+      .filter((record) => record.tenantId === tenantId)
+      .sort((a, b) => (a.id < b.id ? 1 : -1))
+      .filter((record) => after === undefined || record.id < after);
+    const items = mine.slice(0, options.limit);
+    const last = items.at(-1);
+    return mine.length > options.limit && last
+      ? { items, nextCursor: encodeCursor({ pk, sk: last.id }) }
+      : { items };
+  }
+}
 
 /** In-memory dead-letter queues: one DLQ and its source queue per id; holds and sends can be made to fail. */
 export class FakeDeadLetterQueues implements DeadLetterQueues {

@@ -1,20 +1,21 @@
 import { describe, expect, it } from 'vitest';
+import { LAST_ERROR_ATTRIBUTE as KERNEL_LAST_ERROR_ATTRIBUTE } from '#shared/adapters/sqs-last-attempt.js';
 import { ManualClock, SequentialIds } from '#shared/ports/system.js';
-import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
 import { refusal } from '#shared/testing/refusal.js';
-import { DeadLetterOffice, type DiscardRecord, PREVIEW_CHARS } from '../../src/domain/dead-letters.js';
-import { FakeDeadLetterQueues } from '../support/fakes.js';
+import { DeadLetterOffice, LAST_ERROR_ATTRIBUTE, PREVIEW_CHARS } from '../../src/domain/dead-letters.js';
+import { FakeDeadLetterQueues, InMemoryDiscardLog } from '../support/fakes.js';
 
 const setup = () => {
   const queues = new FakeDeadLetterQueues(['rewards', 'scheduler-jobs']);
-  const discards = new InMemoryTenantRecords<DiscardRecord>();
+  const log = new InMemoryDiscardLog();
+  const clock = new ManualClock();
   const office = new DeadLetterOffice({
     queues,
-    discards,
-    clock: new ManualClock(),
+    discards: log,
+    clock,
     ids: new SequentialIds(),
   });
-  return { queues, discards, office };
+  return { queues, discards: log.records, log, clock, office };
 };
 const operator = { tenantId: 'ops', subject: 'alice', traceId: 't-1', reason: 'poison' };
 
@@ -97,9 +98,9 @@ describe('DeadLetterOffice', () => {
 
   it('keeps the message when its audit record cannot be written', async () => {
     // Prepare
-    const { queues, discards, office } = setup();
+    const { queues, log, office } = setup();
     queues.put('rewards', { messageId: 'm-1', body: '{}' });
-    discards.create = async () => {
+    log.create = async () => {
       throw new Error('table unavailable');
     };
 
@@ -140,5 +141,51 @@ describe('DeadLetterOffice', () => {
       depth: { visible: 0 },
       lastRedrive: task,
     });
+  });
+
+  it('lists the discards made in a tenant newest first, a page at a time, each with the error that killed it', async () => {
+    // Prepare
+    const { queues, clock, office } = setup();
+    for (const n of [1, 2, 3]) {
+      queues.put('rewards', {
+        messageId: `m-${n}`,
+        body: `{"tenantId":"acme","n":${n}}`,
+        messageAttributes: { [LAST_ERROR_ATTRIBUTE]: `Error: death ${n}` },
+      });
+      await office.discard('rewards', `m-${n}`, operator);
+      clock.advance(1_000);
+    }
+
+    // Act
+    const first = await office.discards('ops', { limit: 2 });
+    const second = await office.discards('ops', { limit: 2, cursor: first.nextCursor });
+    const elsewhere = await office.discards('globex', { limit: 2 });
+
+    // Assess
+    expect(first.items.map((record) => record.messageId)).toEqual(['m-3', 'm-2']);
+    expect(first.items[0]).toMatchObject({ lastError: 'Error: death 3', discardedBy: 'alice' });
+    expect(first.items[0]?.id).toMatch(/^discard_20260101T000002000Z_/);
+    expect(second).toEqual({ items: [expect.objectContaining({ messageId: 'm-1' })] });
+    expect(elsewhere).toEqual({ items: [] });
+  });
+
+  it('refuses a cursor of another tenant’s discards with 400 invalid_cursor', async () => {
+    // Prepare
+    const { queues, office } = setup();
+    for (const n of [1, 2]) {
+      queues.put('rewards', { messageId: `m-${n}`, body: '{}' });
+      await office.discard('rewards', `m-${n}`, operator);
+    }
+    const { nextCursor } = await office.discards('ops', { limit: 1 });
+
+    // Act
+    const failure = await refusal(office.discards('globex', { limit: 1, cursor: nextCursor }));
+
+    // Assess
+    expect([failure.statusCode, failure.code]).toEqual([400, 'invalid_cursor']);
+  });
+
+  it('reads the last error from the attribute the kernel’s consumers write', () => {
+    expect(LAST_ERROR_ATTRIBUTE).toBe(KERNEL_LAST_ERROR_ATTRIBUTE);
   });
 });

@@ -542,6 +542,50 @@ describe('the rewards queue batch handler', () => {
     ]);
   });
 
+  it('puts a record failing its last delivery on the DLQ with its error, instead of reporting it', async () => {
+    const { consumer } = await setup([decision('t-1')]);
+    const { logger, errors } = quietLogger();
+    const dead: { messageId: string; error: unknown }[] = [];
+    const lastDelivery = (messageId: string, body: unknown): SQSRecord => {
+      const r = sqsRecord(messageId, body);
+      return { ...r, attributes: { ...r.attributes, ApproximateReceiveCount: '5' } };
+    };
+    const handle = makeRewardBatchHandler({
+      consumer,
+      logger,
+      deadLetters: {
+        isLastAttempt: (r) => Number(r.attributes.ApproximateReceiveCount) >= 5,
+        send: async (r, error) => {
+          dead.push({ messageId: r.messageId, error });
+        },
+      },
+    });
+    const answer = await handle(
+      sqsEvent([
+        sqsRecord('m-1', message('t-1')),
+        lastDelivery('m-last', { ...message('t-1'), signal: 'vibes' }),
+        sqsRecord('m-early', '{not json'),
+      ]),
+    );
+    expect(answer).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-early' }] });
+    expect(dead).toEqual([{ messageId: 'm-last', error: expect.objectContaining({ name: 'ZodError' }) }]);
+    expect(errors).toHaveLength(2);
+  });
+
+  it('reports a last delivery the DLQ did not take, so SQS’s redrive moves it', async () => {
+    const { consumer } = await setup([]);
+    const r = sqsRecord('m-last', '{not json');
+    const handle = makeRewardBatchHandler({
+      consumer,
+      logger: quietLogger().logger,
+      deadLetters: {
+        isLastAttempt: () => true,
+        send: async () => Promise.reject(new Error('AccessDenied')),
+      },
+    });
+    expect(await handle(sqsEvent([r]))).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-last' }] });
+  });
+
   it('fails every well-formed record when the consumer itself throws', async () => {
     const handle = makeRewardBatchHandler({
       consumer: {

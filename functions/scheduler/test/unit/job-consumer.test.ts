@@ -1,15 +1,16 @@
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
+import type { LastAttemptDeadLetters } from '#shared/adapters/sqs-batch.js';
 import { silentLogger } from '#shared/testing/fakes.js';
 import { makeJobBatchHandler } from '../../src/job-consumer.js';
 import { inMemoryScheduler } from '../support/fakes.js';
 
-const record = (messageId: string, body: unknown): SQSRecord => ({
+const record = (messageId: string, body: unknown, receiveCount = 1): SQSRecord => ({
   messageId,
   receiptHandle: `r-${messageId}`,
   body: typeof body === 'string' ? body : JSON.stringify(body),
   attributes: {
-    ApproximateReceiveCount: '1',
+    ApproximateReceiveCount: String(receiveCount),
     SentTimestamp: '1772355600000',
     SenderId: 'scheduler',
     ApproximateFirstReceiveTimestamp: '1772355600000',
@@ -81,5 +82,28 @@ describe('the jobs queue consumer', () => {
 
     // Assess
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-1' }] });
+  });
+
+  it('puts a job message failing its last delivery on the DLQ with its error, and reports only the earlier delivery', async () => {
+    // Prepare
+    const s = inMemoryScheduler();
+    const dead: { messageId: string; error: string }[] = [];
+    const deadLetters: LastAttemptDeadLetters = {
+      isLastAttempt: (r) => Number(r.attributes.ApproximateReceiveCount) >= 5,
+      send: async (r, error) => {
+        dead.push({ messageId: r.messageId, error: String(error) });
+      },
+    };
+    const handle = makeJobBatchHandler({ worker: s.worker, logger: silentLogger(), deadLetters });
+    const unknown = { tenantId: 'acme', jobId: 'job_missing', traceId: 't' };
+
+    // Act
+    const response = await handle(batch(record('m-last', unknown, 5), record('m-early', unknown, 4)));
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-early' }] });
+    expect(dead).toEqual([
+      { messageId: 'm-last', error: 'JobNotFoundError: job job_missing of acme does not exist' },
+    ]);
   });
 });

@@ -9,23 +9,93 @@ export const isSqsEvent = (event: unknown): event is SQSEvent => {
 };
 
 /**
- * Processes every record of a batch (concurrently) and reports the ones that failed as
- * `batchItemFailures`, for an event source mapping with ReportBatchItemFailures: the successful
- * records are deleted, the failed ones come back after the visibility timeout (and reach the DLQ
- * after `maxReceiveCount` deliveries). `process` must be idempotent: SQS delivers at least once.
+ * Consumer-managed dead-lettering of a record's last delivery (`SqsLastAttemptDeadLetters` on SQS).
+ * SQS keeps no reason when its redrive policy moves a message to the DLQ, and a message's attributes
+ * cannot change after it is sent: so on the delivery that is the record's last (its receive count
+ * has reached its queue's `maxReceiveCount`), the consumer sends it to the DLQ itself, with the error
+ * that failed it, and reports it processed.
+ */
+export interface LastAttemptDeadLetters {
+  /** This delivery of the record is its last: a failure now would move it to the DLQ. */
+  isLastAttempt(record: SQSRecord): boolean;
+  /** Puts the record on its queue's DLQ with `error` as its last error; rejects when the DLQ did not take it. */
+  send(record: SQSRecord, error: unknown): Promise<void>;
+}
+
+/** A record of the batch that failed, and what became of it. */
+export interface FailedRecord {
+  readonly record: SQSRecord;
+  readonly error: unknown;
+  /**
+   * `dead-lettered`: its last delivery; the consumer put it on the DLQ with its error and reported it
+   * processed. `redelivered`: reported as a batch item failure, so SQS delivers it again (or, after
+   * `maxReceiveCount` deliveries, its redrive policy moves it to the DLQ, without the error).
+   */
+  readonly fate: 'dead-lettered' | 'redelivered';
+  /** Why the consumer could not put a last delivery on the DLQ itself (then SQS's redrive will). */
+  readonly deadLetterError?: unknown;
+}
+
+export interface SettleOptions {
+  /** Without it, every failed record is a batch item failure (SQS alone dead-letters, with no reason). */
+  readonly deadLetters?: LastAttemptDeadLetters | undefined;
+  /** Told of every failed record once its fate is known (to log it). */
+  readonly onFailure?: (failed: FailedRecord) => void;
+}
+
+/**
+ * The answer to a batch whose failed records (message id -> error) are known, for an event source
+ * mapping with ReportBatchItemFailures: the records that did not fail are deleted by SQS; a failed
+ * record on its last delivery is put on the DLQ by `deadLetters` with its error and answered as
+ * processed (so SQS deletes it); every other failed record, and a last delivery the DLQ did not take,
+ * is a batch item failure and comes back after the visibility timeout, or moves to the DLQ through the
+ * queue's own redrive policy. Nothing is lost either way: the record is deleted only once the DLQ has
+ * it. A crash between the DLQ send and the answer may leave it twice on the DLQ, never nowhere.
+ */
+export const settleSqsBatch = async (
+  event: SQSEvent,
+  failures: ReadonlyMap<string, unknown>,
+  options: SettleOptions = {},
+): Promise<SQSBatchResponse> => {
+  const { deadLetters, onFailure } = options;
+  const fates = await Promise.all(
+    event.Records.filter((record) => failures.has(record.messageId)).map(
+      async (record): Promise<FailedRecord> => {
+        const error = failures.get(record.messageId);
+        if (!deadLetters?.isLastAttempt(record)) return { record, error, fate: 'redelivered' };
+        try {
+          await deadLetters.send(record, error);
+          return { record, error, fate: 'dead-lettered' };
+        } catch (deadLetterError) {
+          return { record, error, fate: 'redelivered', deadLetterError };
+        }
+      },
+    ),
+  );
+  const batchItemFailures: SQSBatchItemFailure[] = [];
+  for (const failed of fates) {
+    onFailure?.(failed);
+    if (failed.fate === 'redelivered') batchItemFailures.push({ itemIdentifier: failed.record.messageId });
+  }
+  return { batchItemFailures };
+};
+
+/**
+ * Processes every record of a batch (concurrently) and answers as `settleSqsBatch` does: the failed
+ * records are batch item failures (they come back after the visibility timeout, and reach the DLQ
+ * after `maxReceiveCount` deliveries), except a last delivery that `deadLetters` puts on the DLQ with
+ * its error. `process` must be idempotent: SQS delivers at least once.
  */
 export const processSqsBatch = async (
   event: SQSEvent,
   process: (record: SQSRecord) => Promise<void>,
-  onFailure: (record: SQSRecord, error: unknown) => void = () => undefined,
+  options: SettleOptions = {},
 ): Promise<SQSBatchResponse> => {
   const outcomes = await Promise.allSettled(event.Records.map((record) => process(record)));
-  const batchItemFailures: SQSBatchItemFailure[] = [];
+  const failures = new Map<string, unknown>();
   outcomes.forEach((outcome, index) => {
     const record = event.Records[index];
-    if (outcome.status === 'fulfilled' || !record) return;
-    onFailure(record, outcome.reason);
-    batchItemFailures.push({ itemIdentifier: record.messageId });
+    if (outcome.status === 'rejected' && record) failures.set(record.messageId, outcome.reason);
   });
-  return { batchItemFailures };
+  return settleSqsBatch(event, failures, options);
 };
