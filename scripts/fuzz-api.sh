@@ -16,7 +16,8 @@
 #   FUZZ_ARGS='...'           more schemathesis arguments (e.g. --include-path-regex '/experts')
 #   FUZZ_REPORT_DIR=.tools/fuzz-report   where the JUnit report and the server log go
 #   FUZZ_KEEP_RATE_LIMITS=1   keep the per-tenant rate limits (by default every family of every pillar
-#                             in functions/catalog.ts is raised, so operations are not left untested
+#                             in functions/catalog.ts, and the kernel's default and per-caller refused
+#                             budget, is raised, so operations are not left untested
 #                             behind 429s; 429 stays a documented answer either way)
 # Needs Python >= 3.10 with venv (the venv is made once under .tools/fuzz-venv) and PyPI.
 set -euo pipefail
@@ -47,7 +48,7 @@ API="$BASE/api/conductor/v1"
 SERVER_LOG="$REPORT_DIR/server.log"
 if [[ -z "${FUZZ_KEEP_RATE_LIMITS:-}" ]]; then
   CONDUCTOR_RATE_LIMITS=$(NODE_NO_WARNINGS=1 npx tsx -e "import('./functions/catalog.ts').then(({ PILLARS }) => {
-    const families = ['default', ...PILLARS.flatMap((p) => Object.keys(p.rateFamilies ?? {}))];
+    const families = ['default', 'refused', ...PILLARS.flatMap((p) => Object.keys(p.rateFamilies ?? {}))];
     console.log(JSON.stringify(Object.fromEntries(families.map((f) => [f, 1000000]))));
   })")
   export CONDUCTOR_RATE_LIMITS

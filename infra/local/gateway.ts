@@ -5,6 +5,7 @@ import type { Context } from 'aws-lambda';
 import type { JWTPayload } from 'jose';
 import {
   AppError,
+  ForbiddenError,
   PayloadTooLargeError,
   ServiceUnavailableError,
   TooManyRequestsError,
@@ -41,6 +42,11 @@ export interface GatewayOptions {
   readonly routes: readonly GatewayRoute[];
   /** Receives every request no route matches (`$default`), like API Gateway's default route. */
   readonly defaultRoute: { readonly functionName: string; readonly handler: LambdaHandler };
+  /**
+   * Verifies a bearer token as API Gateway's JWT authorizer does (the local issuer's
+   * `makeJwtVerifier`: also requires `exp`, `iat` and `kid`, and refuses a token over its maximum
+   * age); any rejection is a 401.
+   */
   readonly verifyToken: (token: string) => Promise<JWTPayload>;
   readonly throttle: { readonly rateLimit: number; readonly burstLimit: number };
   /**
@@ -48,8 +54,12 @@ export interface GatewayOptions {
    * @default real time (performance.now)
    */
   readonly clock?: Clock;
-  /** Extra non-API paths served by the runtime itself (the local OIDC issuer's discovery documents). */
-  readonly extras?: (path: string) => unknown | undefined;
+  /**
+   * Extra non-API paths served by the runtime itself (the local OIDC issuer's discovery documents,
+   * the bus history): the JSON answer of a GET, or undefined for a path it does not serve. It may
+   * refuse by throwing an AppError (`request.requireLoopback()`), answered in the uniform shape.
+   */
+  readonly extras?: (path: string, request: ExtraRequest) => unknown | undefined;
   readonly logRequest?: (line: { method: string; path: string; status: number; ms: number }) => void;
   readonly integrationTimeoutMs?: number;
   /**
@@ -68,6 +78,40 @@ export interface GatewayOptions {
  * developer or the test suites send at once.
  */
 export const DEFAULT_MAX_IN_FLIGHT = 32;
+
+/** What an extra path may ask of the request it serves. */
+export interface ExtraRequest {
+  /** Refuses (403) a request that is not from this machine, or not addressed to a loopback name. */
+  requireLoopback(): void;
+}
+
+const LOOPBACK_ADDRESS = /^(127(\.\d{1,3}){3}|::1|::ffff:127(\.\d{1,3}){3})$/;
+const LOOPBACK_HOST = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
+
+/**
+ * A client on this machine, calling it by a loopback name: the socket's peer is a loopback address
+ * and the Host header names loopback too, so a web page of another site whose name was rebound to
+ * 127.0.0.1 (DNS rebinding: the browser's request comes from loopback) is not served.
+ */
+export const isLoopbackRequest = (req: IncomingMessage): boolean => {
+  if (!LOOPBACK_ADDRESS.test(req.socket.remoteAddress ?? '')) return false;
+  try {
+    return LOOPBACK_HOST.test(new URL(`http://${req.headers.host ?? ''}`).hostname);
+  } catch {
+    return false;
+  }
+};
+
+const extraRequestOf = (req: IncomingMessage): ExtraRequest => ({
+  requireLoopback: () => {
+    if (!isLoopbackRequest(req))
+      throw new ForbiddenError(
+        'This local endpoint answers clients on this machine only.',
+        [],
+        'loopback_only',
+      );
+  },
+});
 
 /** API Gateway's own payload limit; handlers apply their tighter per-route limits. */
 const GATEWAY_MAX_BODY_BYTES = 10 * 1024 * 1024;
@@ -242,14 +286,14 @@ export const createGateway = (options: GatewayOptions) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = (req.method ?? 'GET').toUpperCase();
 
-    const extra = options.extras?.(url.pathname);
-    if (extra !== undefined) {
-      send(res, jsonResult(200, extra, requestId));
-      return 200;
-    }
-
     let entered = false;
     try {
+      const extra = options.extras?.(url.pathname, extraRequestOf(req));
+      if (extra !== undefined) {
+        send(res, jsonResult(200, extra, requestId));
+        return 200;
+      }
+
       const allowed = bucket.take();
       if (!allowed.ok)
         throw new TooManyRequestsError(allowed.retryAfterSeconds, 'Too many requests for this API stage.');

@@ -58,6 +58,7 @@ console.log(
 // Imported here, not at the top, so that the line above is printed at once.
 const { startConductor } = await import('./runtime.js');
 const { seedDemoData } = await import('./demo.js');
+const { DEMO_TOKEN_SECONDS } = await import('./oidc.js');
 
 const conductor = await startConductor({
   port,
@@ -110,7 +111,7 @@ Conductor is running (embedded runtime, ${conductor.dataDir ? `data in ${conduct
   Policies   ${policyEngine}${policyEngine === 'opa' ? ' (the committed bundle policies/opa)' : ' (policies/cedar)'}
   Issuer     ${conductor.issuer.issuer}
 ${seeded.length > 0 ? `  Demo data  ${seeded.join(', ')}\n` : ''}
-Demo tokens (valid 12 h; tenants acme and globex; roles viewer, operator, tenant-admin; one org-admin).
+Demo tokens (valid ${DEMO_TOKEN_SECONDS / 3600} h, minted at each start; tenants acme and globex; roles viewer, operator, tenant-admin; one org-admin).
 ${conductor.dataDir ? `They are also in ${join(conductor.dataDir, 'tokens.env')}, with API:  source ${join(conductor.dataDir, 'tokens.env')}\n` : ''}
 ${exports}
 

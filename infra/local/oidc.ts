@@ -10,17 +10,28 @@ import {
   type JSONWebKeySet,
   type JWK,
   type JWTPayload,
-  jwtVerify,
   SignJWT,
 } from 'jose';
-import { MACHINE_ROLES, type MachineClient, type MachineRole, machineScope } from '#shared/http/claims.js';
+import {
+  MACHINE_ROLES,
+  type MachineClient,
+  type MachineRole,
+  machineScope,
+  rolesClaimFromEnv,
+} from '#shared/http/claims.js';
+import { makeJwtVerifier as makeTokenVerifier } from '#shared/http/jwt-verify.js';
 import type { Role } from '#shared/ports/identity.js';
+
+export { TokenRejectedError } from '#shared/http/jwt-verify.js';
 
 /**
  * A local OIDC issuer standing in for Cognito: an RS256 key pair (kept under .conductor/ so tokens
- * survive a restart), its JWKS, and token minting for demo principals. The embedded gateway
- * verifies tokens exactly as API Gateway's JWT authorizer does: signature against the JWKS, `iss`,
- * `aud`, `exp`/`nbf`, RS256 only.
+ * survive a restart), its JWKS, and token minting for demo principals, their roles in the roles
+ * claim the kernel reads (CONDUCTOR_ROLES_CLAIM, `cognito:groups` by default, as Cognito puts
+ * them). The embedded gateway verifies tokens as API Gateway's JWT authorizer does (signature
+ * against the JWKS by `kid`, `iss`, `aud`, `exp`/`nbf`/`iat`, RS256 only), and stricter: `exp`,
+ * `iat` and `kid` are required and a token older than 24 hours is refused, whatever its `exp`
+ * (`#shared/http/jwt-verify.js`).
  */
 export const LOCAL_AUDIENCE = 'conductor';
 const KID = 'conductor-local-1';
@@ -29,6 +40,11 @@ const KID = 'conductor-local-1';
 export const TOKEN_PATH = '/local-oidc/oauth2/token';
 /** Cognito's lifetime for the machine clients the CDK app creates (1 hour). */
 const MACHINE_TOKEN_SECONDS = 3600;
+/**
+ * Lifetime of a minted user token, the demo tokens `npm start` prints included: 12 hours, a working
+ * day, within the gateway's maximum token age (24 hours).
+ */
+export const DEMO_TOKEN_SECONDS = 12 * 3600;
 
 /** A service registered with the local issuer: a client id and secret, bound to a tenant and roles. */
 export interface LocalMachineClient extends MachineClient {
@@ -126,12 +142,16 @@ export interface TokenRequest {
   readonly tenant?: string;
   readonly roles?: readonly string[];
   readonly amr?: readonly string[];
-  /** Lifetime in seconds (default 12 hours). Negative values mint expired tokens, for tests. */
+  /** Lifetime in seconds (default DEMO_TOKEN_SECONDS, 12 hours). Negative values mint expired tokens, for tests. */
   readonly expiresInSeconds?: number;
   readonly audience?: string;
   /** Sign with this `iss` instead of the issuer's own (to test that other issuers are refused). */
   readonly issuer?: string;
   readonly extraClaims?: Readonly<Record<string, unknown>>;
+  /** `iat` in epoch seconds instead of now (to test that a future `iat` is refused). */
+  readonly issuedAt?: number;
+  /** Leave these out of the token (to test that the gateway requires them). */
+  readonly omit?: readonly ('exp' | 'iat' | 'kid')[];
 }
 
 export class LocalIssuer {
@@ -228,23 +248,25 @@ export class LocalIssuer {
     };
   }
 
+  /** A user's token: its roles in the roles claim the kernel reads, valid 12 hours unless asked otherwise. */
   async mint(request: TokenRequest): Promise<string> {
     const now = Math.floor(Date.now() / 1000);
-    const lifetime = request.expiresInSeconds ?? 12 * 3600;
+    const lifetime = request.expiresInSeconds ?? DEMO_TOKEN_SECONDS;
+    const omit = new Set(request.omit ?? []);
     const claims: JWTPayload = {
       ...(request.tenant ? { tenant: request.tenant } : {}),
-      ...(request.roles ? { roles: [...request.roles] } : {}),
+      ...(request.roles ? { [rolesClaimFromEnv()]: [...request.roles] } : {}),
       ...(request.amr ? { amr: [...request.amr] } : {}),
       ...request.extraClaims,
     };
-    return new SignJWT(claims)
-      .setProtectedHeader({ alg: 'RS256', kid: KID, typ: 'JWT' })
+    const token = new SignJWT(claims)
+      .setProtectedHeader({ alg: 'RS256', ...(omit.has('kid') ? {} : { kid: KID }), typ: 'JWT' })
       .setIssuer(request.issuer ?? this.issuer)
       .setAudience(request.audience ?? LOCAL_AUDIENCE)
-      .setSubject(request.subject)
-      .setIssuedAt(lifetime < 0 ? now + lifetime - 60 : now)
-      .setExpirationTime(now + lifetime)
-      .sign(this.privateKey);
+      .setSubject(request.subject);
+    if (!omit.has('iat')) token.setIssuedAt(request.issuedAt ?? (lifetime < 0 ? now + lifetime - 60 : now));
+    if (!omit.has('exp')) token.setExpirationTime(now + lifetime);
+    return token.sign(this.privateKey);
   }
 
   /** The demo principals printed at start: viewer, operator and tenant-admin of acme and globex, one org-admin. */
@@ -272,43 +294,21 @@ export class LocalIssuer {
   }
 }
 
-export class TokenRejectedError extends Error {}
-
 /**
- * Verifies a bearer token as API Gateway's JWT authorizer would; returns its claims. The audience
- * check is API Gateway's: `aud` must name one of `audience`, or, only when there is no `aud` (an
- * access token), `client_id` must be one of them.
+ * Verifies a bearer token as API Gateway's JWT authorizer would, and stricter (see the top of this
+ * file); returns its claims. The audience check is API Gateway's: `aud` must name one of
+ * `audience`, or, only when there is no `aud` (an access token), `client_id` must be one of them.
  */
 export const makeJwtVerifier = (options: {
   issuer: string;
   audience: string | readonly string[];
   jwks: JSONWebKeySet;
-}) => {
-  const keySet = createLocalJWKSet(options.jwks);
-  const audiences: readonly string[] =
-    typeof options.audience === 'string' ? [options.audience] : options.audience;
-  return async (token: string): Promise<JWTPayload> => {
-    let payload: JWTPayload;
-    try {
-      ({ payload } = await jwtVerify(token, keySet, {
-        issuer: options.issuer,
-        algorithms: ['RS256'],
-        clockTolerance: 5,
-      }));
-    } catch (error) {
-      throw new TokenRejectedError(error instanceof Error ? error.name : 'invalid token');
-    }
-    const named =
-      payload.aud === undefined
-        ? typeof payload.client_id === 'string'
-          ? [payload.client_id]
-          : []
-        : [payload.aud].flat();
-    if (!named.some((audience) => audiences.includes(audience)))
-      throw new TokenRejectedError('JWTClaimValidationFailed');
-    return payload;
-  };
-};
+}): ((token: string) => Promise<JWTPayload>) =>
+  makeTokenVerifier({
+    issuer: options.issuer,
+    audiences: typeof options.audience === 'string' ? [options.audience] : options.audience,
+    keys: createLocalJWKSet(options.jwks),
+  });
 
 /** Largest token request body read: a form of a few fields. */
 const TOKEN_REQUEST_MAX_BYTES = 8 * 1024;

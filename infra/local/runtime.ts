@@ -243,12 +243,16 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
       if (!verify) throw new Error('issuer not ready');
       return verify(token);
     },
-    extras: (path) => {
+    extras: (path, request) => {
       if (!issuer) return undefined;
       if (path === '/local-oidc/.well-known/openid-configuration') return issuer.openIdConfiguration;
       if (path === '/local-oidc/.well-known/jwks.json') return issuer.jwks;
-      // Local only: the last events published on the bus, newest first (not part of the API).
-      if (path === '/_local/events') return bus.history(100);
+      // Local only: the last events published on the bus, newest first (not part of the API). They
+      // are every tenant's, so only the developer on this machine reads them, token or not.
+      if (path === '/_local/events') {
+        request.requireLoopback();
+        return bus.history(100);
+      }
       return undefined;
     },
     ...(options.logRequest ? { logRequest: options.logRequest } : {}),

@@ -1,5 +1,6 @@
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rolesClaimFromEnv } from '#shared/http/claims.js';
 import type { LocalMachineClient } from '../../infra/local/oidc.js';
 import { type Harness, startHarness } from './harness.js';
 
@@ -71,6 +72,7 @@ describe('the local token endpoint', () => {
     expect(claims).not.toHaveProperty('aud');
     expect(claims).not.toHaveProperty('tenant');
     expect(claims).not.toHaveProperty('roles');
+    expect(claims).not.toHaveProperty(rolesClaimFromEnv());
   });
 
   it('accepts the client secret in the form instead of HTTP Basic', async () => {

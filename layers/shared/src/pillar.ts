@@ -265,6 +265,15 @@ export const assertCatalog = (pillars: readonly PillarManifest[]): void => {
     'Rate family',
     pillars.flatMap((p) => Object.keys(p.rateFamilies ?? {})),
   );
+  for (const pillar of pillars) {
+    for (const family of Object.keys(pillar.rateFamilies ?? {})) {
+      if (Object.hasOwn(KERNEL_RATE_FAMILIES, family)) {
+        throw new Error(
+          `Pillar '${pillar.name}' declares rate family '${family}', which is the kernel's own`,
+        );
+      }
+    }
+  }
   const tableIds = new Set(tables.map((t) => t.id));
   const fnNames = new Set(functions.map((fn) => fn.name));
   const routeKeys = new Map<string, string>();
@@ -343,5 +352,20 @@ export const tableSpecOf = (pillars: readonly PillarManifest[], id: string): Tab
 };
 
 /** Every rate-limit family of the catalog with its limit, `default` included. */
+/** The family of requests the kernel refused before their tenant's count: counted per caller. */
+export const REFUSED_RATE_FAMILY = 'refused';
+
+/**
+ * The kernel's own rate families (requests per minute): `default` for routes that name none, and
+ * `refused` per caller (tenant and subject) for the requests the kernel refused before they reached
+ * their tenant's count (403 of the policy, 400/413/415 of the input), so a caller's refusals never
+ * spend its tenant's budget; 60 a minute is a client retrying a mistake every second, far from any
+ * honest use. A pillar may not declare either name.
+ */
+export const KERNEL_RATE_FAMILIES: Readonly<Record<string, number>> = {
+  default: 600,
+  [REFUSED_RATE_FAMILY]: 60,
+};
+
 export const rateFamiliesOf = (pillars: readonly PillarManifest[]): Record<string, number> =>
-  Object.assign({ default: 600 }, ...pillars.map((pillar) => pillar.rateFamilies ?? {}));
+  Object.assign({ ...KERNEL_RATE_FAMILIES }, ...pillars.map((pillar) => pillar.rateFamilies ?? {}));

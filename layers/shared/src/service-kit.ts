@@ -88,9 +88,9 @@ export const loadOpaEngine = async (
 /** Adapts a limiter to the HTTP app's hook: 429 when limited, X-RateLimit-* headers when not. */
 export const rateLimiterHook =
   (limiter: RateLimiter, families: Readonly<Record<string, number>>): RouteRateLimiter =>
-  async (tenantId, family) => {
+  async (tenantId, family, caller) => {
     const known = Object.hasOwn(families, family) ? family : 'default';
-    return rateLimitHeaders(await enforceRateLimit(limiter, tenantId, known));
+    return rateLimitHeaders(await enforceRateLimit(limiter, tenantId, known, caller));
   };
 
 /**

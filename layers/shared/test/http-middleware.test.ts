@@ -1,11 +1,15 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { describe, expect, it } from 'vitest';
 import * as z from 'zod';
+import { enforceRateLimit, InMemoryRateLimiter, rateLimitHeaders } from '#shared/adapters/rate-limit.js';
 import { ForbiddenError, ServiceUnavailableError, TooManyRequestsError } from '#shared/errors.js';
+import { rolesClaimFromEnv } from '#shared/http/claims.js';
 import {
   bind,
+  type HttpEvent,
   HttpReply,
   httpApp,
+  REFUSED_RATE_FAMILY,
   type RouteAuthorizer,
   type RouteRateLimiter,
   type RouteSpec,
@@ -53,48 +57,53 @@ const appWith = (options: { authorize?: RouteAuthorizer; rateLimit?: RouteRateLi
     ],
   });
 
+/** One call of the rate-limit hook: the tenant, the family and, for refusals, the caller. */
+type Counted = readonly [tenantId: string, family: string, caller?: string];
+
 /**
- * A limiter that waits until the authorizer started, or until the event loop turns once without it:
- * run one after the other, the count would settle first.
+ * A limiter hook that records each count next to the policy's steps, and refuses the families it
+ * is told to (as the real hook does, with the `X-RateLimit-*` headers on the 429).
  */
-const overlapProbe = (verdict: 'admit' | 'limit', policy: 'allow' | 'deny') => {
+const countingProbe = (options: { policy?: 'allow' | 'deny'; limited?: readonly string[] } = {}) => {
   const steps: string[] = [];
-  let policyStarted: () => void = () => undefined;
-  const started = new Promise<void>((resolve) => {
-    policyStarted = resolve;
-  });
-  const rateLimit: RouteRateLimiter = async () => {
-    steps.push('count:start');
-    await Promise.race([started, new Promise((resolve) => setImmediate(resolve))]);
-    steps.push('count:done');
-    if (verdict === 'limit') throw new TooManyRequestsError(3);
+  const counted: Counted[] = [];
+  const rateLimit: RouteRateLimiter = async (...call) => {
+    counted.push(call);
+    steps.push(`count:${call[1]}`);
+    if (options.limited?.includes(call[1])) {
+      throw new TooManyRequestsError(3, `Limited in ${call[1]}.`, {
+        'X-RateLimit-Limit': '2',
+        'X-RateLimit-Remaining': '0',
+        'X-RateLimit-Reset': '3',
+      });
+    }
     return { 'X-RateLimit-Remaining': '9' };
   };
   const authorize: RouteAuthorizer = async (request) => {
-    steps.push('policy:start');
-    policyStarted();
-    if (policy === 'deny') throw new ForbiddenError('Denied.', [], 'policy_denied');
+    steps.push('policy');
+    if (options.policy === 'deny') throw new ForbiddenError('Denied.', [], 'policy_denied');
     return roleLadderAuthorizer(request);
   };
-  return { steps, app: appWith({ authorize, rateLimit }) };
+  return { steps, counted, app: appWith({ authorize, rateLimit }) };
 };
 
 describe('httpApp middleware: rate limit and policy', () => {
-  it('starts the policy decision while the tenant’s count is still running', async () => {
+  it('counts a request against its tenant once the policy allowed it and its body is valid', async () => {
     // Prepare
-    const { steps, app } = overlapProbe('admit', 'allow');
+    const { steps, counted, app } = countingProbe();
 
     // Act
     const reply = await invoke(app, call('ok'));
 
     // Assess
     expect(reply.status).toBe(200);
-    expect(steps).toEqual(['count:start', 'policy:start', 'count:done']);
+    expect(steps).toEqual(['policy', 'count:default']);
+    expect(counted).toEqual([['acme', 'default']]);
   });
 
-  it('answers the policy’s refusal to a request both limited and denied, once the count settled', async () => {
+  it('counts a request the policy refuses against its caller’s refused budget, not its tenant', async () => {
     // Prepare
-    const { steps, app } = overlapProbe('limit', 'deny');
+    const { counted, app } = countingProbe({ policy: 'deny' });
 
     // Act
     const reply = await invoke(app, call('ok'));
@@ -102,12 +111,61 @@ describe('httpApp middleware: rate limit and policy', () => {
     // Assess
     expect(reply.status).toBe(403);
     expect(reply.body.code).toBe('policy_denied');
-    expect(steps).toContain('count:done');
+    expect(counted).toEqual([['acme', REFUSED_RATE_FAMILY, 'user-acme']]);
+  });
+
+  it.each<[string, HttpEvent]>([
+    ['a body that fails its schema (400)', call('nonsense')],
+    ['malformed JSON (400)', { ...call('ok'), body: '{' }],
+    ['a body that is not JSON (415)', { ...call('ok'), headers: { 'content-type': 'text/plain' } }],
+    [
+      'a body over the limit (413)',
+      { ...call('ok'), body: JSON.stringify({ outcome: 'x'.repeat(300_000) }) },
+    ],
+    ['a malformed X-Conductor-Tenant (400)', { ...call('ok'), headers: { 'x-conductor-tenant': 'ACME' } }],
+  ])('counts %s against its caller’s refused budget, not its tenant', async (_, event) => {
+    // Prepare
+    const { counted, app } = countingProbe();
+
+    // Act
+    const reply = await invoke(app, event);
+
+    // Assess
+    expect(reply.status).toBeGreaterThanOrEqual(400);
+    expect(reply.status).toBeLessThan(500);
+    expect(counted).toEqual([['acme', REFUSED_RATE_FAMILY, 'user-acme']]);
+  });
+
+  it('counts a refusal of the route itself against the tenant only: the policy allowed the request', async () => {
+    // Prepare
+    const { counted, app } = countingProbe();
+
+    // Act
+    const reply = await invoke(app, call('teapot'));
+
+    // Assess
+    expect(reply.status).toBe(403);
+    expect(counted).toEqual([['acme', 'default']]);
+  });
+
+  it('answers 429 with Retry-After and the X-RateLimit headers instead of the refusal once the caller is over its refused budget', async () => {
+    // Prepare
+    const { app } = countingProbe({ policy: 'deny', limited: [REFUSED_RATE_FAMILY] });
+
+    // Act
+    const reply = await invoke(app, call('ok'));
+
+    // Assess
+    expect(reply.status).toBe(429);
+    expect(reply.body.code).toBe('rate_limited');
+    expect(reply.headers['retry-after']).toBe('3');
+    expect(reply.headers['x-ratelimit-remaining']).toBe('0');
+    expect(reply.headers['x-ratelimit-limit']).toBe('2');
   });
 
   it('answers 429 with Retry-After to a request limited but allowed', async () => {
     // Prepare
-    const { app } = overlapProbe('limit', 'allow');
+    const { app } = countingProbe({ limited: ['default'] });
 
     // Act
     const reply = await invoke(app, call('ok'));
@@ -119,7 +177,7 @@ describe('httpApp middleware: rate limit and policy', () => {
 
   it('adds the limiter’s headers to a success, below the route’s own, and not to an error', async () => {
     // Prepare
-    const { app } = overlapProbe('admit', 'allow');
+    const { app } = countingProbe();
 
     // Act
     const ok = await invoke(app, call('ok'));
@@ -131,6 +189,81 @@ describe('httpApp middleware: rate limit and policy', () => {
     expect(own.headers['x-ratelimit-remaining']).toBe('route');
     expect(refused.status).toBe(403);
     expect(refused.headers).not.toHaveProperty('x-ratelimit-remaining');
+  });
+});
+
+describe('httpApp middleware: refusals and the tenant’s quota, with the real counters', () => {
+  /** A caller of acme with these roles, in the roles claim the kernel reads. */
+  const callAs = (sub: string, roles: readonly string[]) =>
+    httpEvent({
+      method: 'POST',
+      path: '/work',
+      body: { outcome: 'ok' },
+      claims: { ...principalClaims({ tenant: 'acme', roles: [], sub }), [rolesClaimFromEnv()]: roles },
+    });
+  const admin = () => callAs('admin-1', ['tenant-admin']);
+  const viewer = (sub: string) => callAs(sub, ['viewer']);
+
+  /** The route above for admins only (every viewer call is a policy refusal), counted as the service kit counts. */
+  const adminOnlyApp = (limits: Record<string, number>) => {
+    const limiter = new InMemoryRateLimiter({ limits });
+    const rateLimit: RouteRateLimiter = async (tenantId, family, caller) =>
+      rateLimitHeaders(await enforceRateLimit(limiter, tenantId, family, caller));
+    return httpApp({
+      logger: silentLogger(),
+      authorize: roleLadderAuthorizer,
+      rateLimit,
+      routes: [bind({ ...route, minRole: 'tenant-admin' }, async () => ({ done: true }))],
+    });
+  };
+
+  it('leaves the tenant’s quota to its admin after 122 refused viewer requests, and limits the viewer', async () => {
+    // Prepare
+    const app = adminOnlyApp({ default: 5, [REFUSED_RATE_FAMILY]: 3 });
+    const before = await invoke(app, admin());
+
+    // Act
+    const refusals = [];
+    for (let i = 0; i < 122; i += 1) refusals.push(await invoke(app, viewer('viewer-1')));
+    const after = await invoke(app, admin());
+
+    // Assess
+    expect(before.status).toBe(200);
+    expect(before.headers['x-ratelimit-remaining']).toBe('4');
+    expect(after.status).toBe(200);
+    expect(after.headers['x-ratelimit-remaining']).toBe('3');
+    expect(refusals.slice(0, 3).map((reply) => reply.status)).toEqual([403, 403, 403]);
+    expect(new Set(refusals.slice(3).map((reply) => reply.status))).toEqual(new Set([429]));
+    expect(refusals[3]?.body.message).toContain('this caller');
+    expect(refusals[3]?.headers['x-ratelimit-limit']).toBe('3');
+    expect(refusals[3]?.headers['x-ratelimit-remaining']).toBe('0');
+    expect(Number(refusals[3]?.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+  });
+
+  it('gives each caller its own refused budget, so one caller’s refusals do not limit another', async () => {
+    // Prepare
+    const app = adminOnlyApp({ default: 5, [REFUSED_RATE_FAMILY]: 2 });
+    for (let i = 0; i < 3; i += 1) await invoke(app, viewer('viewer-1'));
+
+    // Act
+    const other = await invoke(app, viewer('viewer-2'));
+    const first = await invoke(app, viewer('viewer-1'));
+
+    // Assess
+    expect(other.status).toBe(403);
+    expect(first.status).toBe(429);
+  });
+
+  it('still limits the tenant’s allowed requests in their family', async () => {
+    // Prepare
+    const app = adminOnlyApp({ default: 2 });
+
+    // Act
+    const statuses = [];
+    for (let i = 0; i < 3; i += 1) statuses.push((await invoke(app, admin())).status);
+
+    // Assess
+    expect(statuses).toEqual([200, 200, 429]);
   });
 });
 

@@ -133,6 +133,11 @@ describe('assertCatalog', () => {
     expect(() => assertCatalog([kernel, things, twin({ rateFamilies: { 'things.read': 10 } })])).toThrow(
       "Rate family 'things.read' is declared twice in the catalog",
     );
+    for (const family of ['default', 'refused']) {
+      expect(() => assertCatalog([kernel, twin({ rateFamilies: { [family]: 10 } })])).toThrow(
+        `Pillar 'twin' declares rate family '${family}', which is the kernel's own`,
+      );
+    }
   });
 
   it('refuses pillar and function names that are not lower-case letters, digits and dashes', () => {
@@ -303,8 +308,8 @@ describe('catalog helpers', () => {
   });
 
   it('rateFamiliesOf merges every pillar’s families with default', () => {
-    expect(rateFamiliesOf([kernel, things])).toEqual({ default: 600, 'things.read': 300 });
-    expect(rateFamiliesOf([])).toEqual({ default: 600 });
+    expect(rateFamiliesOf([kernel, things])).toEqual({ default: 600, refused: 60, 'things.read': 300 });
+    expect(rateFamiliesOf([])).toEqual({ default: 600, refused: 60 });
     const families = rateFamiliesOf(PILLARS);
     expect(families.default).toBe(600);
     expect(families).toMatchObject({ ...routerPillar.rateFamilies, ...authorizePillar.rateFamilies });

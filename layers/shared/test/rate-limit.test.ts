@@ -1,11 +1,12 @@
 import { createServer } from 'node:net';
 import { ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { makeDocumentClient } from '#shared/adapters/dynamodb-client.js';
 import {
+  DEFAULT_RATE_FAMILIES,
   DynamoRateLimiter,
   enforceRateLimit,
   InMemoryRateLimiter,
@@ -125,6 +126,7 @@ describe('the rate-limit families of the catalog', () => {
       'router.admin': 120,
       'policy.admin': 120,
       default: 600,
+      refused: 60,
     };
     const served = PRD_LIMITS.filter(([endpoint]) =>
       routes.some((spec) => `${spec.method} ${spec.path}` === endpoint),
@@ -140,6 +142,23 @@ describe('the rate-limit families of the catalog', () => {
   it('names a declared family on every route that names one', () => {
     for (const spec of routes)
       expect(declared[spec.rateFamily ?? 'default'], spec.operationId).toBeGreaterThan(0);
+  });
+});
+
+describe('the refused family', () => {
+  it('limits each caller’s refused requests to 60 a minute by default, and a deployment may override it', async () => {
+    // Prepare
+    const standard = new InMemoryRateLimiter();
+    const overridden = new InMemoryRateLimiter({ limits: { refused: 5 } });
+
+    // Act
+    const verdict = await standard.consume('acme', 'refused', 'viewer-1');
+    const stricter = await overridden.consume('acme', 'refused', 'viewer-1');
+
+    // Assess
+    expect(DEFAULT_RATE_FAMILIES).toEqual({ default: 600, refused: 60 });
+    expect(verdict).toMatchObject({ ok: true, limit: 60 });
+    expect(stricter).toMatchObject({ ok: true, limit: 5 });
   });
 });
 
@@ -422,6 +441,54 @@ describe('DynamoRateLimiter on dynalite', () => {
     });
   });
 
+  it('counts a caller of a tenant on its own in a caller-keyed family, apart from the tenant and its other callers', async () => {
+    // Prepare
+    const clock = clockAt(WINDOW_START_MS);
+    const limiter = new DynamoRateLimiter(doc, tableName, { families: FAMILIES, now: clock.now });
+    const tenant = freshTenant();
+    await consumeTimes(limiter, tenant, 'router.route', 1);
+    const noisy = [];
+    for (let i = 0; i < 61; i += 1) noisy.push(await limiter.consume(tenant, 'refused', 'viewer-1'));
+
+    // Act
+    const other = await limiter.consume(tenant, 'refused', 'viewer-2');
+    const tenantCount = await limiter.consume(tenant, 'router.route');
+
+    // Assess
+    expect(noisy[0]).toMatchObject({ ok: true, limit: 60, remaining: 59 });
+    expect(noisy[60]).toEqual({ ok: false, retryAfterSeconds: 60, limit: 60 });
+    expect(other).toMatchObject({ ok: true, limit: 60, remaining: 59 });
+    expect(tenantCount).toMatchObject({ ok: true, remaining: 598 });
+  });
+
+  it('stores a caller’s counter under the tenant, named by the family and a digest of the caller', async () => {
+    // Prepare
+    const clock = clockAt(WINDOW_START_MS);
+    const limiter = new DynamoRateLimiter(doc, tableName, { families: FAMILIES, now: clock.now });
+    const tenant = freshTenant();
+
+    // Act
+    await limiter.consume(tenant, 'refused', 'user#7 with spaces');
+
+    // Assess
+    const stored = await doc.send(
+      new QueryCommand({
+        TableName: tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': `T#${tenant}#RATE` },
+        ConsistentRead: true,
+      }),
+    );
+    expect(stored.Items).toEqual([
+      {
+        pk: `T#${tenant}#RATE`,
+        sk: expect.stringMatching(new RegExp(`^refused#[A-Za-z0-9_-]{22}#${WINDOW_START_SECONDS}$`)),
+        hits: 1,
+        expiresAt: WINDOW_START_SECONDS + 60 + 300,
+      },
+    ]);
+  });
+
   it('throws on an invalid tenant id instead of failing open', async () => {
     // Prepare
     const onError = vi.fn();
@@ -523,6 +590,27 @@ describe('enforceRateLimit', () => {
     expect(tooMany.headers).toEqual(refusal);
     expect(tooMany.message).toBe('Rate limit of 1 requests per minute for budgets exceeded for this tenant.');
     expect(errorResult(tooMany, 'trace-1')).toMatchObject({ statusCode: 429, headers: refusal });
+  });
+
+  it('names the caller, not the tenant, when a caller is over its own budget', async () => {
+    // Prepare
+    const limiter = new InMemoryRateLimiter({ limits: { refused: 1 } });
+    await enforceRateLimit(limiter, 'acme', 'refused', 'viewer-1');
+
+    // Act
+    const error = await enforceRateLimit(limiter, 'acme', 'refused', 'viewer-1').catch(
+      (caught: unknown) => caught,
+    );
+
+    // Assess
+    expect(error).toBeInstanceOf(TooManyRequestsError);
+    expect((error as TooManyRequestsError).message).toBe(
+      'Rate limit of 1 refused requests per minute exceeded for this caller.',
+    );
+    expect((error as TooManyRequestsError).headers).toMatchObject({
+      'X-RateLimit-Limit': '1',
+      'X-RateLimit-Remaining': '0',
+    });
   });
 
   it('returns the verdict of an admitted request, from which the rate-limit headers are built', async () => {

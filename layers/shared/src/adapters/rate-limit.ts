@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { TooManyRequestsError } from '../errors.js';
+import { KERNEL_RATE_FAMILIES } from '../pillar.js';
 import { partitionKey } from './tenant-store.js';
 
 /**
@@ -9,12 +11,8 @@ import { partitionKey } from './tenant-store.js';
  * endpoint family in DynamoDB: the same code and the same table API locally (dynalite) and on AWS.
  */
 
-/**
- * Requests per minute per tenant, by endpoint family. Each pillar declares the families its routes
- * name in its manifest (`rateFamilies`, the PRD §6.2 API table for the product's endpoints); a route
- * that names none counts in `default`.
- */
-export const DEFAULT_RATE_FAMILIES: Readonly<Record<string, number>> = { default: 600 };
+/** The kernel's families (`default`, `refused`: see `KERNEL_RATE_FAMILIES`), before a pillar's. */
+export const DEFAULT_RATE_FAMILIES: Readonly<Record<string, number>> = KERNEL_RATE_FAMILIES;
 
 export type RateFamily = string;
 
@@ -41,9 +39,12 @@ export type RateVerdict =
       readonly limit: number;
     };
 
-/** Port: counts one request of a tenant in a family and says whether it is admitted. */
+/**
+ * Port: counts one request of a tenant in a family and says whether it is admitted. With `caller`
+ * (a subject of the tenant), the count is that caller's own, within the tenant's counters.
+ */
 export interface RateLimiter {
-  consume(tenantId: string, family: RateFamily): Promise<RateVerdict>;
+  consume(tenantId: string, family: RateFamily, caller?: string): Promise<RateVerdict>;
 }
 
 export interface RateLimiterOptions {
@@ -116,8 +117,17 @@ export const leaseSizeFor = (limit: number): number =>
   limit < 200 ? 1 : Math.min(MAX_LEASE, Math.floor(limit / 100));
 export const MAX_LEASE = 20;
 
-/** Sort key of one counter: one item per family and window, so windows never need resetting. */
-const counterKey = (family: RateFamily, window: Window): string => `${family}#${window.startSeconds}`;
+/**
+ * The counter's name within the tenant: the family, or the family and a digest of the caller (a
+ * subject may be any text; the digest keeps the key short and free of `#`).
+ */
+const counterName = (family: RateFamily, caller: string | undefined): string =>
+  caller === undefined
+    ? family
+    : `${family}#${createHash('sha256').update(caller).digest('base64url').slice(0, 22)}`;
+
+/** Sort key of one counter: one item per counter and window, so windows never need resetting. */
+const counterKey = (name: string, window: Window): string => `${name}#${window.startSeconds}`;
 
 const isConditionFailure = (error: unknown): boolean =>
   error instanceof ConditionalCheckFailedException ||
@@ -162,12 +172,13 @@ export class DynamoRateLimiter implements RateLimiter {
     this.#onError = options.onError ?? (() => {});
   }
 
-  async consume(tenantId: string, family: RateFamily): Promise<RateVerdict> {
+  async consume(tenantId: string, family: RateFamily, caller?: string): Promise<RateVerdict> {
     const limit = limitOf(this.#limits, family);
     // Programming errors (an invalid tenant id) throw here, before anything can fail open.
     const pk = partitionKey(tenantId, RATE_ENTITY);
     const window = windowAt(this.#now());
-    const key = `${tenantId}\u0000${family}`;
+    const name = counterName(family, caller);
+    const key = `${tenantId}\u0000${name}`;
     for (;;) {
       const lease = this.#leases.get(key);
       if (lease && lease.windowStart === window.startSeconds && lease.tokens > 0) {
@@ -184,7 +195,7 @@ export class DynamoRateLimiter implements RateLimiter {
       // Another request of this instance is taking a lease for the same counter: share it.
       await pending;
     }
-    const taking = this.#take(pk, family, limit, window);
+    const taking = this.#take(pk, name, limit, window);
     const settled = taking.then(
       () => undefined,
       () => undefined,
@@ -218,17 +229,17 @@ export class DynamoRateLimiter implements RateLimiter {
    */
   async #take(
     pk: string,
-    family: RateFamily,
+    name: string,
     limit: number,
     window: Window,
   ): Promise<{ ok: true; size: number; counted: number } | (RateVerdict & { ok: false })> {
     const size = leaseSizeFor(limit);
     try {
-      return { ok: true, size, counted: await this.#add(pk, family, window, size, limit) };
+      return { ok: true, size, counted: await this.#add(pk, name, window, size, limit) };
     } catch (error) {
       if (isConditionFailure(error) && size > 1) {
         try {
-          return { ok: true, size: 1, counted: await this.#add(pk, family, window, 1, limit) };
+          return { ok: true, size: 1, counted: await this.#add(pk, name, window, 1, limit) };
         } catch (single) {
           return this.#refuseOrAdmit(single, window, limit);
         }
@@ -238,11 +249,11 @@ export class DynamoRateLimiter implements RateLimiter {
   }
 
   /** ADD `amount` to the window's counter if it stays within `limit`; the new count. */
-  async #add(pk: string, family: RateFamily, window: Window, amount: number, limit: number) {
+  async #add(pk: string, name: string, window: Window, amount: number, limit: number) {
     const out = await this.doc.send(
       new UpdateCommand({
         TableName: this.tableName,
-        Key: { pk, sk: counterKey(family, window) },
+        Key: { pk, sk: counterKey(name, window) },
         UpdateExpression: 'ADD hits :amount SET expiresAt = :ttl',
         ConditionExpression: 'attribute_not_exists(hits) OR hits <= :room',
         ExpressionAttributeValues: {
@@ -289,13 +300,13 @@ export class InMemoryRateLimiter implements RateLimiter {
     this.#limits = resolveLimits(options);
   }
 
-  async consume(tenantId: string, family: RateFamily): Promise<RateVerdict> {
+  async consume(tenantId: string, family: RateFamily, caller?: string): Promise<RateVerdict> {
     const limit = limitOf(this.#limits, family);
     const pk = partitionKey(tenantId, RATE_ENTITY);
     const nowMs = this.#now();
     const window = windowAt(nowMs);
     this.#sweep(nowMs / 1000);
-    const key = `${pk}|${counterKey(family, window)}`;
+    const key = `${pk}|${counterKey(counterName(family, caller), window)}`;
     const hits = this.#counters.get(key)?.hits ?? 0;
     if (hits >= limit) return { ok: false, retryAfterSeconds: window.secondsLeft, limit };
     this.#counters.set(key, { hits: hits + 1, expiresAt: window.endSeconds + RATE_COUNTER_TTL_SECONDS });
@@ -311,21 +322,24 @@ export class InMemoryRateLimiter implements RateLimiter {
 }
 
 /**
- * Counts the request and throws a 429 `TooManyRequestsError` when the tenant is over its limit for
- * the family, with `Retry-After` and the same `X-RateLimit-*` headers an admitted request gets
- * (remaining 0, reset when the window ends); otherwise returns the verdict, so the caller can answer
- * them (see rateLimitHeaders).
+ * Counts the request and throws a 429 `TooManyRequestsError` when the tenant (or, with `caller`,
+ * that caller) is over its limit for the family, with `Retry-After` and the same `X-RateLimit-*`
+ * headers an admitted request gets (remaining 0, reset when the window ends); otherwise returns the
+ * verdict, so the caller can answer them (see rateLimitHeaders).
  */
 export const enforceRateLimit = async (
   limiter: RateLimiter,
   tenantId: string,
   family: RateFamily,
+  caller?: string,
 ): Promise<Extract<RateVerdict, { ok: true }>> => {
-  const verdict = await limiter.consume(tenantId, family);
+  const verdict = await limiter.consume(tenantId, family, caller);
   if (!verdict.ok) {
     throw new TooManyRequestsError(
       verdict.retryAfterSeconds,
-      `Rate limit of ${verdict.limit} requests per minute for ${family} exceeded for this tenant.`,
+      caller === undefined
+        ? `Rate limit of ${verdict.limit} requests per minute for ${family} exceeded for this tenant.`
+        : `Rate limit of ${verdict.limit} ${family} requests per minute exceeded for this caller.`,
       rateLimitHeaders({
         ok: true,
         limit: verdict.limit,

@@ -20,7 +20,8 @@ export const flattenClaims = (claims: Readonly<Record<string, unknown>>): Record
 
 /**
  * Reads a list claim in the form `flattenClaims` leaves it ("[a b c]"), and as a real array or a
- * comma-separated string.
+ * comma-separated string. For `amr` and `scope`, whose values are fixed tokens; never for roles
+ * (see `rolesOf`).
  */
 export const claimList = (value: unknown): string[] => {
   if (value === undefined || value === null) return [];
@@ -33,7 +34,45 @@ export const claimList = (value: unknown): string[] => {
 
 /** Claim names differ between issuers (Cognito puts custom claims under `custom:`). */
 const TENANT_CLAIMS = ['tenant', 'custom:tenant'] as const;
-const ROLE_CLAIMS = ['roles', 'cognito:groups', 'custom:roles'] as const;
+
+/**
+ * The one claim the roles are read from (CONDUCTOR_ROLES_CLAIM): by default Cognito's
+ * `cognito:groups`, which the CDK app's user pool fills with groups named after the roles and which
+ * only a pool administrator can change. Set it to another claim for another issuer; never to a
+ * claim the user can write (a Cognito `custom:` attribute the app client may write).
+ */
+export const ROLES_CLAIM_ENV = 'CONDUCTOR_ROLES_CLAIM';
+export const DEFAULT_ROLES_CLAIM = 'cognito:groups';
+export const rolesClaimFromEnv = (): string => process.env[ROLES_CLAIM_ENV]?.trim() || DEFAULT_ROLES_CLAIM;
+
+const isRole = (name: string): name is Role => roleSchema.safeParse(name).success;
+
+/**
+ * The roles of a roles claim, read exactly: every value must be a role name as it is, or the token
+ * has no role at all (the policy then refuses it, 403). A real array, API Gateway's flattened form
+ * of one ("[a b]", values joined by one space) or a single bare name. Nothing is split on commas,
+ * and an unknown value refuses the whole claim rather than being skipped: a group named
+ * "x admin" reaches the function as "[x admin]", which cannot be told from the groups "x" and
+ * "admin", and "viewer,tenant-admin" must not become two roles. The one name the flattened form
+ * still hides is role names joined by single spaces ("viewer admin"): only administrators may name
+ * groups (Cognito: only they can), or the function verifies the token itself and reads the array.
+ */
+export const rolesOf = (value: unknown): Role[] => {
+  if (value === undefined || value === null) return [];
+  let names: unknown[];
+  if (Array.isArray(value)) names = value;
+  else if (typeof value !== 'string') return [];
+  else if (value.startsWith('[') && value.endsWith(']')) {
+    const inner = value.slice(1, -1);
+    names = inner === '' ? [] : inner.split(' ');
+  } else names = [value];
+  const roles: Role[] = [];
+  for (const name of names) {
+    if (typeof name !== 'string' || !isRole(name)) return [];
+    if (!roles.includes(name)) roles.push(name);
+  }
+  return roles;
+};
 
 /**
  * Services (machine clients) may hold these roles and no others: the Cognito pool the CDK app creates
@@ -117,14 +156,16 @@ const machinePrincipal = (
 };
 
 /**
- * Builds the principal from gateway claims, or returns a reason it cannot. Unknown role names are
- * dropped, not trusted; a token without a tenant is no identity at all. A token whose `client_id`
- * is a bound machine client (CONDUCTOR_MACHINE_CLIENTS) takes its tenant and roles from that
- * binding, never from its own claims: the client id is signed by the issuer, a caller cannot set it.
+ * Builds the principal from gateway claims (or a verified token's own), or returns a reason it
+ * cannot. The roles come from the one roles claim, read exactly (`rolesOf`); a token without a
+ * tenant is no identity at all. A token whose `client_id` is a bound machine client
+ * (CONDUCTOR_MACHINE_CLIENTS) takes its tenant and roles from that binding, never from its own
+ * claims: the client id is signed by the issuer, a caller cannot set it.
  */
 export const principalFromClaims = (
   claims: Readonly<Record<string, unknown>> | undefined,
   machineClients: ReadonlyMap<string, MachineClient> = machineClientsFromEnv(),
+  rolesClaim: string = rolesClaimFromEnv(),
 ): PrincipalResult => {
   if (!claims) return { ok: false, reason: 'no verified claims' };
   const subject = typeof claims.sub === 'string' ? claims.sub : '';
@@ -134,8 +175,7 @@ export const principalFromClaims = (
   const tenantRaw = TENANT_CLAIMS.map((name) => claims[name]).find((value) => typeof value === 'string');
   const tenant = tenantIdSchema.safeParse(tenantRaw);
   if (!tenant.success) return { ok: false, reason: 'token has no valid tenant claim' };
-  const roleNames = ROLE_CLAIMS.flatMap((name) => claimList(claims[name]));
-  const roles = [...new Set(roleNames)].filter((name): name is Role => roleSchema.safeParse(name).success);
+  const roles = rolesOf(claims[rolesClaim]);
   return {
     ok: true,
     principal: {

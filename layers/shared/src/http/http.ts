@@ -6,11 +6,12 @@ import { type IdGenerator, randomIds } from '../ports/system.js';
 import type { OperationTracer } from '../telemetry.js';
 import { type HttpEvent, HttpReply, type HttpResult, jsonResult } from './conventions.js';
 import { guardEgress } from './egress.js';
+import { type JwtVerifier, jwtVerifierFromEnv } from './jwt-verify.js';
 import { decisionRecord } from './middleware/decision-record.js';
 import { errorResponses } from './middleware/error-responses.js';
 import { identity } from './middleware/identity.js';
 import { jsonBody } from './middleware/json-body.js';
-import { rateCount, rateLimitVerdict } from './middleware/rate-limit.js';
+import { refusalBudget, tenantRateLimit } from './middleware/rate-limit.js';
 import { type KernelContext, type KernelMiddleware, routeOf, stateOf } from './middleware/request-state.js';
 import { routeLookup } from './middleware/route-lookup.js';
 import { routePolicy } from './middleware/route-policy.js';
@@ -33,7 +34,9 @@ export {
   VERSION_HEADER,
 } from './conventions.js';
 export { guardEgress, MASKED, TenantTagMismatchError } from './egress.js';
+export { type JwtVerifier, jwtVerifierFromEnv, TokenRejectedError } from './jwt-verify.js';
 export { DEFAULT_MAX_BODY_BYTES } from './middleware/json-body.js';
+export { REFUSED_RATE_FAMILY } from './middleware/rate-limit.js';
 export { traceIdOf } from './middleware/trace-ids.js';
 export {
   type BoundRoute,
@@ -76,6 +79,11 @@ export interface HttpAppOptions {
   readonly ids?: IdGenerator;
   /** Runs each route's work in its own trace segment, named after its operationId (telemetry.ts). */
   readonly trace?: OperationTracer;
+  /**
+   * Verifies the bearer token in the function itself instead of trusting the claims API Gateway
+   * passed. @default the one CONDUCTOR_VERIFY_JWT asks for (jwtVerifierFromEnv), else none
+   */
+  readonly verifyToken?: JwtVerifier;
 }
 
 /** What a function's app hands the kernel from its composition root, besides its routes. */
@@ -120,10 +128,16 @@ const serveRoute =
 /**
  * Builds the Lambda handler of one function from its bound routes, one middleware per concern in
  * the order they apply. API Gateway has already matched the route (event.routeKey) and verified the
- * JWT; the kernel checks identity again (defence in depth), then the rate limit and the policy (one
- * wait for both), body size and JSON, and the zod schemas of params, query and body, before the route
- * runs. Errors are mapped to the uniform answer by `errorResponses`, whose onError runs after every
- * other middleware's (middy runs them in reverse): the deferred decision record is written first.
+ * JWT; the kernel does NOT verify the token again: it reads the caller from the claims the gateway
+ * passed, so the function must be invocable by the API only (its resource policy allows
+ * `lambda:InvokeFunction` to the API alone). Where that cannot be guaranteed, CONDUCTOR_VERIFY_JWT
+ * makes the function verify the token itself (jwt-verify.ts). The kernel then checks that the claims
+ * make a usable identity (401), the policy (403), body size and JSON, the zod schemas of params,
+ * query and body, and last the tenant's rate limit, before the route runs: only requests the policy
+ * and the schemas let through spend their tenant's budget; refused ones spend their caller's
+ * (`refusalBudget`). Errors are mapped to the uniform answer by `errorResponses`, whose onError runs
+ * after every other middleware's (middy runs them in reverse): the deferred decision record is
+ * written first, then a refusal is counted.
  */
 export const httpApp = (options: HttpAppOptions) => {
   const { logger, authorize, rateLimit: limiter } = options;
@@ -131,16 +145,17 @@ export const httpApp = (options: HttpAppOptions) => {
   if (!authorize && options.routes.some((route) => route.spec.auth === 'jwt')) {
     throw new Error('httpApp: routes that need a token need an authorizer (the policy enforcer).');
   }
+  const verify = options.verifyToken ?? jwtVerifierFromEnv();
   // An app with public routes only (meta) has no caller to identify and nothing to enforce.
   const enforcement: KernelMiddleware[] = authorize
     ? [
-        identity({ logger }),
-        ...(limiter ? [rateCount(limiter)] : []),
+        identity({ logger, ...(verify ? { verify } : {}) }),
+        ...(limiter ? [refusalBudget({ limiter, logger })] : []),
         routePolicy(authorize),
-        ...(limiter ? [rateLimitVerdict()] : []),
         decisionRecord(),
       ]
     : [];
+  const admission: KernelMiddleware[] = authorize && limiter ? [tenantRateLimit(limiter)] : [];
   return middy<HttpEvent, HttpResult, Error, KernelContext>()
     .use(traceIds({ logger, ids }))
     .use(errorResponses({ logger, ids }))
@@ -148,5 +163,6 @@ export const httpApp = (options: HttpAppOptions) => {
     .use(enforcement)
     .use(jsonBody())
     .use(validation())
+    .use(admission)
     .handler(serveRoute(logger, options.trace));
 };

@@ -141,8 +141,13 @@ export type RouteAuthorizer = (request: {
   readonly defer?: boolean;
 }) => Promise<RouteAuthorization>;
 
-/** Per-tenant rate limiting hook: throws a 429 when limited, else returns headers to add. */
+/**
+ * Per-tenant rate limiting hook: counts one request of the tenant in the family (of one caller of
+ * the tenant when `caller` is given: the `refused` family); throws a 429 when limited, else returns
+ * headers to add.
+ */
 export type RouteRateLimiter = (
   tenantId: string,
   family: string,
+  caller?: string,
 ) => Promise<Readonly<Record<string, string>>>;

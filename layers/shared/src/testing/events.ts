@@ -1,5 +1,5 @@
 import type { APIGatewayProxyEventV2WithJWTAuthorizer, Context } from 'aws-lambda';
-import { flattenClaims } from '../http/claims.js';
+import { flattenClaims, rolesClaimFromEnv } from '../http/claims.js';
 import { API_BASE, type HttpMethod } from '../http/http.js';
 import type { Role } from '../ports/identity.js';
 
@@ -27,7 +27,7 @@ export const principalClaims = ({ tenant, roles, sub, amr }: PrincipalClaimsInpu
   iat: 1_767_225_600,
   exp: 1_767_268_800,
   tenant,
-  roles: [...roles],
+  [rolesClaimFromEnv()]: [...roles],
   ...(amr ? { amr: [...amr] } : {}),
 });
 

@@ -16,8 +16,11 @@ export interface RequestState {
   /** `identity`, on jwt routes: the caller, and the tenant it acts in ('' on public routes). */
   principal?: Principal;
   tenantId: string;
-  /** `rateCount` starts the tenant's count; `rateLimitVerdict` refuses, or adds these headers to the answer. */
-  rateCount?: Promise<PromiseSettledResult<Readonly<Record<string, string>>>>;
+  /**
+   * `tenantRateLimit`: the request reached its tenant's count (refused ones spend their caller's
+   * budget instead, `refusalBudget`); the count's headers are added to the answer.
+   */
+  admitted?: boolean;
   responseHeaders: Readonly<Record<string, string>>;
   /** `routePolicy`: fields to mask in the answer, and the allow's record when it waits. */
   masks: readonly string[];
