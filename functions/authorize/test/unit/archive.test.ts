@@ -232,7 +232,10 @@ describe('the decision archiver', () => {
     const good = sqsRecord(decisionBody('dec_1'));
     const early = sqsRecord('not json');
     const last = { ...sqsRecord('{"not":"a list"}') };
-    const lastDelivery: SQSRecord = { ...last, attributes: { ...last.attributes, ApproximateReceiveCount: '5' } };
+    const lastDelivery: SQSRecord = {
+      ...last,
+      attributes: { ...last.attributes, ApproximateReceiveCount: '5' },
+    };
 
     // Act
     const response = await consume(batch(good, early, lastDelivery));
