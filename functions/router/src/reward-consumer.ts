@@ -2,7 +2,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { type LastAttemptDeadLetters, settleSqsBatch } from '#shared/adapters/sqs-batch.js';
 import { type RewardMessage, rewardMessageSchema } from './domain/reward-intake.js';
-import type { RewardConsumer } from './domain/reward-learning.js';
+import { ModelContentionError, type RewardConsumer } from './domain/reward-learning.js';
 
 export interface RewardBatchDeps {
   readonly consumer: Pick<RewardConsumer, 'ingestBatch'>;
@@ -10,6 +10,12 @@ export interface RewardBatchDeps {
   /** Puts a reward failing its last delivery on the DLQ with its error (the kernel's); none: SQS does, without it. */
   readonly deadLetters?: LastAttemptDeadLetters | undefined;
 }
+
+/** 1-5 s, jittered, so that contending consumers do not meet again at the same instant. */
+export const CONTENTION_RETRY_SECONDS = { min: 1, max: 5 } as const;
+const contentionRetrySeconds = (): number =>
+  CONTENTION_RETRY_SECONDS.min +
+  Math.floor(Math.random() * (CONTENTION_RETRY_SECONDS.max - CONTENTION_RETRY_SECONDS.min + 1));
 
 const describeError = (error: unknown): string =>
   error instanceof Error ? `${error.name}: ${error.message}` : String(error);
@@ -59,7 +65,11 @@ export const makeRewardBatchHandler =
 
     return settleSqsBatch(event, failed, {
       deadLetters: deps.deadLetters,
-      onFailure: ({ record, error, fate, deadLetterError }) => {
+      // A model another consumer kept changing (past the retry budget) is worth trying again in a
+      // few seconds, not after the 60 s visibility timeout: contention must not cost a minute.
+      retryAfterSeconds: (error) =>
+        error instanceof ModelContentionError ? contentionRetrySeconds() : undefined,
+      onFailure: ({ record, error, fate, deadLetterError, redeliverInSeconds }) => {
         const details = {
           messageId: record.messageId,
           receiveCount: record.attributes?.ApproximateReceiveCount,
@@ -78,6 +88,11 @@ export const makeRewardBatchHandler =
               deadLetterError: describeError(deadLetterError),
             },
           );
+        } else if (redeliverInSeconds !== undefined) {
+          deps.logger.warn('reward not ingested (its model is contended); redelivered shortly', {
+            ...details,
+            redeliverInSeconds,
+          });
         } else {
           deps.logger.error('reward not ingested; the message will be redelivered', details);
         }

@@ -305,4 +305,44 @@ describe('dead-lettering on the local SQS stand-in', () => {
       }),
     ]);
   });
+
+  it('makes a failure worth retrying soon visible again at once instead of after the visibility timeout', async () => {
+    // Prepare: a queue whose messages stay hidden 60 s after a failed delivery
+    const slow = new LocalQueue({ name: 'conductor-slow', visibilityTimeoutSeconds: 60, maxReceiveCount: 5 });
+    const local = await startAwsEndpoint({ bus, queues: new Map([[slow.name, slow]]) });
+    try {
+      const deadLetters = SqsLastAttemptDeadLetters.of(
+        {
+          slow: {
+            queueUrl: local.queueUrl(slow.name),
+            queueArn: slow.arn,
+            dlqUrl: local.queueUrl(slow.name),
+            dlqArn: slow.arn,
+            maxReceiveCount: 5,
+          },
+        },
+        { region: 'us-east-1', endpoint: local.url },
+      );
+      slow.send('{"n":1}');
+      slow.send('{"n":2}');
+      const first = slow.receive(2);
+      const contended = first.find((r) => r.body === '{"n":1}');
+
+      // Act: n=1 failed in a way worth retrying soon (0 s), n=2 in another way
+      const answer = await processSqsBatch(
+        batch(...first),
+        (r) => Promise.reject(new Error(r.body === '{"n":1}' ? 'contended' : 'broken')),
+        {
+          deadLetters,
+          retryAfterSeconds: (error) => ((error as Error).message === 'contended' ? 0 : undefined),
+        },
+      );
+
+      // Assess: both reported; only n=1 is back already
+      expect(answer.batchItemFailures).toHaveLength(2);
+      expect(slow.receive(10).map((r) => r.messageId)).toEqual([contended?.messageId]);
+    } finally {
+      await local.close();
+    }
+  });
 });

@@ -23,7 +23,7 @@ import {
   type RewardSignal,
 } from '../../src/domain/reward-learning.js';
 import type { ModelRecord, Rationale, RouteDecision } from '../../src/domain/routing.js';
-import { makeRewardBatchHandler } from '../../src/reward-consumer.js';
+import { CONTENTION_RETRY_SECONDS, makeRewardBatchHandler } from '../../src/reward-consumer.js';
 import { conflictCounting, inMemoryRewardConsumer, rewardFields } from '../support/routing-fakes.js';
 
 const NOW = '2026-01-01T00:00:00.000Z';
@@ -184,6 +184,7 @@ const quietLogger = () => {
   const errors: unknown[] = [];
   const logger = {
     debug: () => undefined,
+    warn: () => undefined,
     error: (_message: string, extra: unknown) => {
       errors.push(extra);
     },
@@ -584,6 +585,58 @@ describe('the rewards queue batch handler', () => {
       },
     });
     expect(await handle(sqsEvent([r]))).toEqual({ batchItemFailures: [{ itemIdentifier: 'm-last' }] });
+  });
+
+  it('brings a reward whose model stayed contended back in 1-5 s, not after the 60 s visibility timeout', async () => {
+    // Prepare
+    const soon: { messageId: string; seconds: number }[] = [];
+    const handle = makeRewardBatchHandler({
+      consumer: {
+        ingestBatch: async (messages) =>
+          messages.map((m) =>
+            m.taskId === 't-contended'
+              ? { ok: false as const, error: new ModelContentionError('kept changing') }
+              : { ok: false as const, error: new Error('table unavailable') },
+          ),
+      },
+      logger: quietLogger().logger,
+      deadLetters: {
+        isLastAttempt: () => false,
+        send: async () => undefined,
+        redeliverAfter: async (r, seconds) => {
+          soon.push({ messageId: r.messageId, seconds });
+        },
+      },
+    });
+
+    // Act
+    const answer = await handle(
+      sqsEvent([sqsRecord('m-contended', message('t-contended')), sqsRecord('m-other', message('t-1'))]),
+    );
+
+    // Assess: both come back; only the contended one sooner
+    expect(answer.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(['m-contended', 'm-other']);
+    expect(soon.map((s) => s.messageId)).toEqual(['m-contended']);
+    expect(soon[0]?.seconds).toBeGreaterThanOrEqual(CONTENTION_RETRY_SECONDS.min);
+    expect(soon[0]?.seconds).toBeLessThanOrEqual(CONTENTION_RETRY_SECONDS.max);
+  });
+
+  it('still reports a contended reward when SQS refuses the sooner redelivery', async () => {
+    const handle = makeRewardBatchHandler({
+      consumer: {
+        ingestBatch: async (messages) =>
+          messages.map(() => ({ ok: false as const, error: new ModelContentionError('x') })),
+      },
+      logger: quietLogger().logger,
+      deadLetters: {
+        isLastAttempt: () => false,
+        send: async () => undefined,
+        redeliverAfter: async () => Promise.reject(new Error('ReceiptHandleIsInvalid')),
+      },
+    });
+    expect(await handle(sqsEvent([sqsRecord('m-1', message('t-1'))]))).toEqual({
+      batchItemFailures: [{ itemIdentifier: 'm-1' }],
+    });
   });
 
   it('fails every well-formed record when the consumer itself throws', async () => {

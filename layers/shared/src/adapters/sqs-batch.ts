@@ -20,6 +20,11 @@ export interface LastAttemptDeadLetters {
   isLastAttempt(record: SQSRecord): boolean;
   /** Puts the record on its queue's DLQ with `error` as its last error; rejects when the DLQ did not take it. */
   send(record: SQSRecord, error: unknown): Promise<void>;
+  /**
+   * Makes a failed record visible again in `seconds` instead of after the queue's visibility timeout
+   * (ChangeMessageVisibility on its receipt handle); rejects when SQS refused.
+   */
+  redeliverAfter?(record: SQSRecord, seconds: number): Promise<void>;
 }
 
 /** A record of the batch that failed, and what became of it. */
@@ -34,6 +39,10 @@ export interface FailedRecord {
   readonly fate: 'dead-lettered' | 'redelivered';
   /** Why the consumer could not put a last delivery on the DLQ itself (then SQS's redrive will). */
   readonly deadLetterError?: unknown;
+  /** A redelivered record made visible again this soon (`retryAfterSeconds`), not after the timeout. */
+  readonly redeliverInSeconds?: number;
+  /** Why a sooner redelivery could not be arranged (it comes back after the visibility timeout). */
+  readonly visibilityError?: unknown;
 }
 
 export interface SettleOptions {
@@ -41,6 +50,13 @@ export interface SettleOptions {
   readonly deadLetters?: LastAttemptDeadLetters | undefined;
   /** Told of every failed record once its fate is known (to log it). */
   readonly onFailure?: (failed: FailedRecord) => void;
+  /**
+   * For a failure worth retrying soon (a contended write, not a malformed message): in how many
+   * seconds the record should come back, instead of after the whole visibility timeout. Undefined:
+   * the visibility timeout. Needs `deadLetters.redeliverAfter`; best effort (if SQS refuses, the
+   * record comes back after the visibility timeout as before).
+   */
+  readonly retryAfterSeconds?: (error: unknown) => number | undefined;
 }
 
 /**
@@ -57,12 +73,22 @@ export const settleSqsBatch = async (
   failures: ReadonlyMap<string, unknown>,
   options: SettleOptions = {},
 ): Promise<SQSBatchResponse> => {
-  const { deadLetters, onFailure } = options;
+  const { deadLetters, onFailure, retryAfterSeconds } = options;
   const fates = await Promise.all(
     event.Records.filter((record) => failures.has(record.messageId)).map(
       async (record): Promise<FailedRecord> => {
         const error = failures.get(record.messageId);
-        if (!deadLetters?.isLastAttempt(record)) return { record, error, fate: 'redelivered' };
+        if (!deadLetters?.isLastAttempt(record)) {
+          const seconds = retryAfterSeconds?.(error);
+          if (seconds === undefined || !deadLetters?.redeliverAfter)
+            return { record, error, fate: 'redelivered' };
+          try {
+            await deadLetters.redeliverAfter(record, seconds);
+            return { record, error, fate: 'redelivered', redeliverInSeconds: seconds };
+          } catch (visibilityError) {
+            return { record, error, fate: 'redelivered', visibilityError };
+          }
+        }
         try {
           await deadLetters.send(record, error);
           return { record, error, fate: 'dead-lettered' };

@@ -189,4 +189,20 @@ export class SqsLastAttemptDeadLetters implements LastAttemptDeadLetters {
       }),
     );
   }
+
+  async redeliverAfter(record: SQSRecord, seconds: number): Promise<void> {
+    const ref = this.#byArn.get(record.eventSourceARN);
+    if (!ref) throw new Error(`No queue is known for ${record.eventSourceARN}.`);
+    const [sqs, { ChangeMessageVisibilityCommand }] = await Promise.all([
+      this.#client(),
+      import('@aws-sdk/client-sqs'),
+    ]);
+    await sqs.send(
+      new ChangeMessageVisibilityCommand({
+        QueueUrl: ref.queueUrl,
+        ReceiptHandle: record.receiptHandle,
+        VisibilityTimeout: Math.max(0, Math.min(43_200, Math.round(seconds))),
+      }),
+    );
+  }
 }
