@@ -69,6 +69,9 @@ const conductor = await startConductor({
   allowPrivateEndpoints: values['allow-private-endpoints'],
   ...(maxInFlight === undefined ? {} : { maxInFlight }),
   logLevel: values.verbose ? 'INFO' : 'WARN',
+  // The printed admin tokens count as stepped up for as long as they live (on AWS: an hour after
+  // the sign-in, CONDUCTOR_STEP_UP_MAX_AGE_SECONDS), so the README's walk-through works all day.
+  functionEnv: { CONDUCTOR_STEP_UP_MAX_AGE_SECONDS: String(DEMO_TOKEN_SECONDS) },
   ...(values.verbose
     ? { logRequest: (line) => console.log(`${line.method} ${line.path} -> ${line.status} (${line.ms} ms)`) }
     : {}),

@@ -152,6 +152,8 @@ export interface TokenRequest {
   readonly issuedAt?: number;
   /** Leave these out of the token (to test that the gateway requires them). */
   readonly omit?: readonly ('exp' | 'iat' | 'kid')[];
+  /** `auth_time` (when the person signed in) in epoch seconds; default: the token's `iat`. */
+  readonly authTime?: number;
 }
 
 export class LocalIssuer {
@@ -257,6 +259,7 @@ export class LocalIssuer {
       ...(request.tenant ? { tenant: request.tenant } : {}),
       ...(request.roles ? { [rolesClaimFromEnv()]: [...request.roles] } : {}),
       ...(request.amr ? { amr: [...request.amr] } : {}),
+      auth_time: request.authTime ?? request.issuedAt ?? (lifetime < 0 ? now + lifetime - 60 : now),
       ...request.extraClaims,
     };
     const token = new SignJWT(claims)

@@ -50,8 +50,10 @@ export const httpServiceEnvSchema = baseEnvSchema.extend({
         .map((value) => value.trim())
         .filter(Boolean),
     ),
-  /** The JWT issuer requires MFA at every sign-in, so every token counts as stepped up. */
+  /** The JWT issuer requires MFA at every sign-in, so every token counts as stepped up (while recent). */
   CONDUCTOR_ISSUER_ENFORCES_MFA: z.stringbool().default(false),
+  /** Seconds after the sign-in (`auth_time`) during which a token counts as stepped up (default 3600). */
+  CONDUCTOR_STEP_UP_MAX_AGE_SECONDS: z.coerce.number().int().min(60).max(86_400).optional(),
   /** `cedar` (default) or `opa` (POLICY_DIR then holds the bundle: policy.wasm and bundle.json). */
   POLICY_ENGINE: z.enum(POLICY_ENGINES).default(DEFAULT_POLICY_ENGINE),
   /** JSON object of per-family limit overrides (requests per minute), e.g. {"experts.read":6000}. */
@@ -158,7 +160,13 @@ export const makeHttpService = async <E extends z.ZodRawShape>(
     events,
     archive: new SqsDecisionArchive(sqs, env.DECISION_ARCHIVE_QUEUE_URL),
     engine,
-    stepUp: { acr: env.CONDUCTOR_STEP_UP_ACR, issuerEnforcesMfa: env.CONDUCTOR_ISSUER_ENFORCES_MFA },
+    stepUp: {
+      acr: env.CONDUCTOR_STEP_UP_ACR,
+      issuerEnforcesMfa: env.CONDUCTOR_ISSUER_ENFORCES_MFA,
+      ...(env.CONDUCTOR_STEP_UP_MAX_AGE_SECONDS !== undefined
+        ? { maxAgeSeconds: env.CONDUCTOR_STEP_UP_MAX_AGE_SECONDS }
+        : {}),
+    },
     metrics: {
       addMetric: (name, unit, value) => metrics.addMetric(name, MetricUnit[unit], value),
       publishStoredMetrics: () => metrics.publishStoredMetrics(),

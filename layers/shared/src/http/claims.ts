@@ -184,6 +184,18 @@ export const principalFromClaims = (
       roles,
       amr: claimList(claims.amr),
       ...(typeof claims.acr === 'string' && claims.acr !== '' ? { acr: claims.acr } : {}),
+      ...authTimeOf(claims.auth_time),
     },
   };
+};
+
+/** `auth_time` as a number (API Gateway passes claims as strings); nothing when it is not one. */
+const authTimeOf = (value: unknown): { authTime?: number } => {
+  const seconds =
+    typeof value === 'number'
+      ? value
+      : typeof value === 'string' && /^[0-9]{1,12}$/.test(value)
+        ? Number(value)
+        : Number.NaN;
+  return Number.isSafeInteger(seconds) && seconds > 0 ? { authTime: seconds } : {};
 };

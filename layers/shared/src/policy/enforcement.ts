@@ -112,7 +112,11 @@ export interface EnforcementWiring {
   readonly engine: PolicyEngine;
   readonly metrics?: PolicyMetricsSink | undefined;
   /** How step-up is recognised besides `amr` containing `mfa` (see EnforcerDeps). */
-  readonly stepUp?: { readonly acr?: readonly string[]; readonly issuerEnforcesMfa?: boolean };
+  readonly stepUp?: {
+    readonly acr?: readonly string[];
+    readonly issuerEnforcesMfa?: boolean;
+    readonly maxAgeSeconds?: number;
+  };
 }
 
 /**
@@ -133,6 +137,9 @@ export const makeEnforcement = (wiring: EnforcementWiring) => {
     logger: wiring.logger,
     ...(wiring.stepUp?.acr ? { stepUpAcr: wiring.stepUp.acr } : {}),
     ...(wiring.stepUp?.issuerEnforcesMfa ? { issuerEnforcesMfa: true } : {}),
+    ...(wiring.stepUp?.maxAgeSeconds !== undefined
+      ? { stepUpMaxAgeSeconds: wiring.stepUp.maxAgeSeconds }
+      : {}),
   });
   const observe = wiring.metrics ? { engine, metrics: wiring.metrics } : undefined;
   return {

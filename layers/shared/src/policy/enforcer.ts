@@ -32,7 +32,15 @@ export interface EnforcerDeps {
    * does), so every token it signed counts as stepped up, whatever claims it carries.
    */
   readonly issuerEnforcesMfa?: boolean;
+  /**
+   * How long after the person's sign-in (`auth_time`) a token still counts as stepped up (default
+   * STEP_UP_MAX_AGE_SECONDS). A token without `auth_time` never counts.
+   */
+  readonly stepUpMaxAgeSeconds?: number;
 }
+
+/** Step-up lasts an hour after the sign-in that did it: a token refreshed later is not a fresh step-up. */
+export const STEP_UP_MAX_AGE_SECONDS = 3600;
 
 /**
  * The policy enforcement point every endpoint passes through (via the kernel's HTTP app): builds the
@@ -48,12 +56,19 @@ export class PolicyEnforcer {
     return this.deps.engine.policyVersion;
   }
 
+  /**
+   * Stepped up: authenticated with MFA (the issuer enforces it, `amr` has `mfa`, or a configured
+   * `acr`) AND recently: `auth_time` at most `stepUpMaxAgeSeconds` ago (and not in the future,
+   * beyond a minute of clock skew).
+   */
   hasStepUp(principal: Principal): boolean {
-    return (
+    const method =
       this.deps.issuerEnforcesMfa === true ||
       principal.amr.includes('mfa') ||
-      (principal.acr !== undefined && this.deps.stepUpAcr?.includes(principal.acr) === true)
-    );
+      (principal.acr !== undefined && this.deps.stepUpAcr?.includes(principal.acr) === true);
+    if (!method || principal.authTime === undefined) return false;
+    const age = this.deps.clock.now().getTime() / 1000 - principal.authTime;
+    return age >= -60 && age <= (this.deps.stepUpMaxAgeSeconds ?? STEP_UP_MAX_AGE_SECONDS);
   }
 
   /** Decides, logs and (on deny) announces; never throws for a deny: callers decide how to answer. */

@@ -13,6 +13,11 @@ export interface Principal {
   readonly amr: readonly string[];
   /** Authentication context class (`acr`), e.g. Cognito's `urn:cognito:loa:3`, for step-up checks. */
   readonly acr?: string;
+  /**
+   * When the person last authenticated (`auth_time`, epoch seconds): a token refreshed hours after
+   * the sign-in keeps it, so step-up counts only while it is recent.
+   */
+  readonly authTime?: number;
 }
 
 export const TENANT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{1,62}$/;
