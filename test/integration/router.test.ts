@@ -180,10 +180,22 @@ describe('routing over HTTP on the embedded runtime', () => {
   it('refuses a config change without step-up, by an operator, or with unknown fields', async () => {
     // Prepare
     const adminWithoutMfa = await h.conductor.issuer.mint({ subject: 'a', tenant: 'acme', roles: ['admin'] });
+    // MFA two hours ago, token refreshed now: not a fresh step-up (the default window is an hour).
+    const refreshedLater = await h.conductor.issuer.mint({
+      subject: 'a',
+      tenant: 'acme',
+      roles: ['admin'],
+      amr: ['pwd', 'mfa'],
+      authTime: Math.floor(Date.now() / 1000) - 2 * 3600,
+    });
 
     // Act
     const noMfa = await h.call('PUT', '/router/config', {
       token: adminWithoutMfa,
+      body: { strategy: 'greedy' },
+    });
+    const stale = await h.call('PUT', '/router/config', {
+      token: refreshedLater,
       body: { strategy: 'greedy' },
     });
     const byOperator = await h.call('PUT', '/router/config', {
@@ -206,6 +218,8 @@ describe('routing over HTTP on the embedded runtime', () => {
     // Assess
     expectUniformError(noMfa, 403);
     expect(noMfa.json.details.obligations).toContain('step_up');
+    expectUniformError(stale, 403);
+    expect(stale.json.details.obligations).toContain('step_up');
     expectUniformError(byOperator, 403);
     expectUniformError(unknownField, 400, 'validation_failed');
     expectUniformError(badValues, 400, 'validation_failed');
