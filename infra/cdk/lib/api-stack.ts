@@ -9,7 +9,13 @@ import {
   type StackProps,
 } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
-import { HttpApi, type HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
+import {
+  CfnRoute,
+  type CfnStage,
+  HttpApi,
+  type HttpStage,
+  LogGroupLogDestination,
+} from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import {
   AccountRecovery,
@@ -34,11 +40,20 @@ import {
   MACHINE_SCOPE_SERVER,
   type MachineRole,
 } from '#shared/http/claims.js';
-import { API_BASE } from '#shared/http/http.js';
-import { assertCatalog, enforcesPolicies, functionsOf, type PillarManifest } from '#shared/pillar.js';
+import { API_BASE, routeKeyOf } from '#shared/http/http.js';
+import {
+  assertCatalog,
+  enforcesPolicies,
+  type FunctionSpec,
+  functionsOf,
+  type PillarManifest,
+  type QueueSpec,
+  routesOf,
+} from '#shared/pillar.js';
 import { DEFAULT_POLICY_ENGINE } from '#shared/policy/source.js';
 import { ROLES, TENANT_ID_PATTERN } from '#shared/ports/identity.js';
 import { PILLARS } from '../../../functions/catalog.js';
+import { ApiEdge, assertEdgeSettings, type EdgeSettings } from './edge.js';
 import { pascal } from './names.js';
 import type { EnforcerView } from './observability.js';
 import { PillarServices } from './pillar-services.js';
@@ -115,7 +130,86 @@ export interface ConductorApiStackProps extends StackProps {
    * @default `conductor-<stage>-<account id>`
    */
   readonly authDomainPrefix?: string;
+  /**
+   * The edge: a custom domain (the default `execute-api` endpoint is then disabled) and/or a
+   * CloudFront distribution with an AWS WAF web ACL in front of the API (lib/edge.ts).
+   *
+   * @default - none: clients call the `execute-api` endpoint
+   */
+  readonly edge?: EdgeSettings;
+  /**
+   * Reserved concurrency per function: `false` reserves none (an account whose quota cannot spare
+   * it, e.g. a new account limited to 10, or stages sharing an account); a record sets it for the
+   * named functions, the others keep the rule of `reservedConcurrencyOf`.
+   *
+   * @default - every function gets `reservedConcurrencyOf` its manifest
+   */
+  readonly reservedConcurrency?: false | Readonly<Record<string, number>>;
+  /**
+   * The account's Lambda concurrency quota in this region; synth fails when the reservations would
+   * leave fewer than MIN_UNRESERVED_CONCURRENCY of it unreserved (Lambda refuses such a deploy).
+   *
+   * @default ACCOUNT_CONCURRENCY_DEFAULT (1 000, Lambda's default quota)
+   */
+  readonly accountConcurrency?: number;
 }
+
+/**
+ * Route-level throttle of every anonymous route (the catalog's `public` routes and `$default`):
+ * they run a function for anyone, so a flood of them must not take the stage's throttle budget
+ * (shared with the token routes) or the functions' concurrency. Ten a second, bursts of twenty, per
+ * route for all callers together: uptime checks and the odd OpenAPI download fit many times over.
+ */
+export const ANONYMOUS_ROUTE_THROTTLE = { rateLimit: 10, burstLimit: 20 } as const;
+
+/**
+ * Reserved concurrency by what invokes a function (`reservedConcurrencyOf`). Reserved concurrency is
+ * both a floor (the function can always scale that far) and a ceiling (beyond it, invocations are
+ * throttled), so it isolates the functions from one another and from anything else in the account.
+ */
+export const RESERVED_CONCURRENCY = {
+  /**
+   * A function with token routes: the stage throttle is 500 requests a second; at a typical
+   * 50-100 ms per request that is 25-50 concurrent executions even if all of them hit one function,
+   * so 100 leaves room for cold starts and bursts.
+   */
+  tokenRoutes: 100,
+  /** A function with anonymous routes only (public routes, $default): their route throttles (10/s) need few. */
+  anonymousRoutes: 10,
+  /** A function a schedule invokes (asynchronously: a throttled event is retried by Lambda). */
+  schedule: 1,
+} as const;
+
+/** Lambda's default concurrency quota per account and region. */
+export const ACCOUNT_CONCURRENCY_DEFAULT = 1000;
+/** Lambda refuses reservations that leave less than this unreserved in the account. */
+export const MIN_UNRESERVED_CONCURRENCY = 100;
+
+/**
+ * A function's reserved concurrency, from its manifest: its share for API traffic (RESERVED_CONCURRENCY:
+ * token routes, or anonymous routes only), plus the `maximumConcurrency` of every queue it consumes
+ * (the event source mapping never runs more batches at once, and needs that many), plus one when a
+ * schedule invokes it. At least one.
+ */
+export const reservedConcurrencyOf = (
+  spec: FunctionSpec,
+  queues: readonly QueueSpec[],
+  pillar: PillarManifest,
+): number => {
+  const routes = spec.routes ?? [];
+  const api = routes.some((route) => route.auth === 'jwt')
+    ? RESERVED_CONCURRENCY.tokenRoutes
+    : routes.length > 0 || spec.servesDefaultRoute
+      ? RESERVED_CONCURRENCY.anonymousRoutes
+      : 0;
+  const consumers = queues
+    .filter((queue) => queue.consumer === spec.name)
+    .reduce((sum, queue) => sum + queue.maximumConcurrency, 0);
+  const scheduled = (pillar.schedules ?? []).some((schedule) => schedule.function === spec.name)
+    ? RESERVED_CONCURRENCY.schedule
+    : 0;
+  return Math.max(1, api + consumers + scheduled);
+};
 
 /** One JSON line per request: enough to trace a call to its Lambda logs without logging any token. */
 const ACCESS_LOG_FORMAT = AccessLogFormat.custom(
@@ -159,6 +253,10 @@ export class ConductorApiStack extends Stack {
   readonly machineClients: Readonly<Record<string, UserPoolClient>> = {};
   /** The Cedar policies and engine, attached to every function that enforces policies. */
   readonly policyLayer: PolicyLayer;
+  /** The custom domain and CloudFront distribution; undefined without `edge`. */
+  readonly edge?: ApiEdge;
+  /** Reserved concurrency by function name (empty with `reservedConcurrency: false`). */
+  readonly reservedConcurrency: Readonly<Record<string, number>>;
 
   constructor(scope: Construct, id: string, props: ConductorApiStackProps) {
     super(scope, id, props);
@@ -174,6 +272,7 @@ export class ConductorApiStack extends Stack {
     }
     assertMachineClients(machineClients);
     if (props.authDomainPrefix !== undefined) assertDomainPrefix(props.authDomainPrefix);
+    if (props.edge) assertEdgeSettings(props.edge, this.region);
 
     let issuer: string;
     let audience: string[];
@@ -231,6 +330,9 @@ export class ConductorApiStack extends Stack {
       apiName: `conductor-${props.stage}`,
       description: `Conductor ${props.stage} API (${API_BASE})`,
       createDefaultStage: false,
+      // With its own domain the API answers only there (and through CloudFront, which calls it there):
+      // the execute-api URL would be a way around the edge.
+      ...(props.edge?.domainName === undefined ? {} : { disableExecuteApiEndpoint: true }),
     });
     const accessLogs = new LogGroup(this, 'AccessLogs', {
       retention: RetentionDays.ONE_YEAR,
@@ -267,6 +369,16 @@ export class ConductorApiStack extends Stack {
     }
     this.pillars = pillars;
     this.functions = Object.assign({}, ...Object.values(pillars).map((p) => p.functions));
+    this.throttleAnonymousRoutes(catalog);
+    this.reservedConcurrency = this.reserveConcurrency(catalog, props);
+    if (props.edge) {
+      this.edge = new ApiEdge(this, 'Edge', {
+        ...props.edge,
+        stage: props.stage,
+        api: this.api,
+        httpStage: this.stage,
+      });
+    }
     // Every function that reads identities learns which client ids are services, and their tenant.
     if (machineBindings.length > 0) {
       const bindings = this.toJsonString(machineBindings);
@@ -287,10 +399,83 @@ export class ConductorApiStack extends Stack {
     for (const services of Object.values(pillars)) services.observability.addDashboard(enforcers);
 
     new CfnOutput(this, 'ApiUrl', {
-      value: this.stage.url,
+      value: this.edge?.url ?? this.stage.url,
       description: `Base URL; the API lives under ${API_BASE}`,
     });
+    if (this.edge?.dnsTarget !== undefined) {
+      new CfnOutput(this, 'EdgeDnsTarget', {
+        value: this.edge.dnsTarget,
+        description: `Point ${props.edge?.domainName} here (CNAME, or a Route 53 alias)`,
+      });
+    }
     new CfnOutput(this, 'JwtIssuer', { value: issuer, description: 'Issuer the JWT authorizer trusts' });
+  }
+
+  /**
+   * ANONYMOUS_ROUTE_THROTTLE on every route that runs a function for anyone: the catalog's `public`
+   * routes and `$default` (which answers unmatched requests with the uniform 404/405, so it keeps its
+   * function; the throttle bounds what anonymous traffic can make it do). HTTP APIs throttle per route
+   * through the stage's RouteSettings, keyed by route key; CloudFormation refuses a route key that does
+   * not exist yet, so the stage waits for those routes.
+   */
+  private throttleAnonymousRoutes(catalog: readonly PillarManifest[]): void {
+    const keys = new Set([
+      ...routesOf(catalog)
+        .filter((route) => route.auth === 'public')
+        .map(routeKeyOf),
+      ...(functionsOf(catalog).some((fn) => fn.servesDefaultRoute) ? ['$default'] : []),
+    ]);
+    if (keys.size === 0) return;
+    const stage = this.stage.node.defaultChild as CfnStage;
+    stage.routeSettings = Object.fromEntries(
+      [...keys].sort().map((key) => [
+        key,
+        {
+          ThrottlingRateLimit: ANONYMOUS_ROUTE_THROTTLE.rateLimit,
+          ThrottlingBurstLimit: ANONYMOUS_ROUTE_THROTTLE.burstLimit,
+          DetailedMetricsEnabled: true,
+        },
+      ]),
+    );
+    for (const route of this.node.findAll()) {
+      if (route instanceof CfnRoute && keys.has(route.routeKey)) this.stage.node.addDependency(route);
+    }
+  }
+
+  /**
+   * Reserves every function's concurrency (`reservedConcurrencyOf` its manifest, or the override of
+   * `reservedConcurrency`), after checking that the account keeps MIN_UNRESERVED_CONCURRENCY.
+   */
+  private reserveConcurrency(
+    catalog: readonly PillarManifest[],
+    props: ConductorApiStackProps,
+  ): Record<string, number> {
+    if (props.reservedConcurrency === false) return {};
+    const overrides = props.reservedConcurrency ?? {};
+    for (const name of Object.keys(overrides)) {
+      if (!this.functions[name]) {
+        throw new Error(`reservedConcurrency names '${name}', which is not a function of the catalog`);
+      }
+    }
+    const reserved: Record<string, number> = {};
+    for (const pillar of catalog) {
+      for (const spec of pillar.functions) {
+        reserved[spec.name] =
+          overrides[spec.name] ?? reservedConcurrencyOf(spec, props.stateful.queueSpecs, pillar);
+      }
+    }
+    const quota = props.accountConcurrency ?? ACCOUNT_CONCURRENCY_DEFAULT;
+    const total = Object.values(reserved).reduce((sum, n) => sum + n, 0);
+    if (total > quota - MIN_UNRESERVED_CONCURRENCY) {
+      const each = Object.entries(reserved).map(([name, n]) => `${name} ${n}`);
+      throw new Error(
+        `Reserved concurrency ${total} (${each.join(', ')}) leaves less than ${MIN_UNRESERVED_CONCURRENCY} of the account's ${quota} unreserved: raise the quota (accountConcurrency), lower reservedConcurrency, or set it to false`,
+      );
+    }
+    for (const [name, executions] of Object.entries(reserved)) {
+      this.functions[name]?.reserveConcurrency(executions);
+    }
+    return reserved;
   }
 
   protected override allocateLogicalId(element: CfnElement): string {

@@ -1,15 +1,20 @@
-import { type App, type Environment, RemovalPolicy, Tags, Validations } from 'aws-cdk-lib';
+import { type App, Duration, type Environment, RemovalPolicy, Tags, Validations } from 'aws-cdk-lib';
+import { ObjectLockMode } from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Node } from 'constructs';
 import { ConductorApiStack, type MachineClientSpec, type OidcIssuerSettings } from './api-stack.js';
+import { ConductorEdgeWafStack, type EdgeSettings } from './edge.js';
 import type { PolicyEngineName } from './policy-layer.js';
-import { ConductorStatefulStack } from './stateful-stack.js';
+import { assertBreakGlassRoleArn, ConductorStatefulStack, EMAIL_PATTERN } from './stateful-stack.js';
 
 export interface ConductorAppProps {
   /**
    * Deployment stage: part of every stack, API, bus and pool name, so stages can share an account.
+   * `prod`, `production` and `prod-*`/`production-*` are production stages (isProductionStage):
+   * evidence is locked in COMPLIANCE mode there, GOVERNANCE elsewhere. The CLI entry requires the
+   * stage and, for a production stage, `env` (deployPropsFromContext).
    *
-   * @default 'prod'
+   * @default 'prod' - for in-process builds (tests) only: `cdk synth`/`cdk deploy` refuse no stage
    */
   readonly stage?: string;
   /**
@@ -19,13 +24,14 @@ export interface ConductorAppProps {
    */
   readonly oidc?: OidcIssuerSettings;
   /**
-   * Removal policy of tables, buckets, the data key, the user pool and log groups.
+   * Removal policy of tables, buckets, the data key, the user pool and log groups (never of the
+   * evidence key, which is always retained).
    *
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
   /**
-   * Account and region to pin the stacks to.
+   * Account and region to pin the stacks to. The CLI entry requires both for a production stage.
    *
    * @default - environment-agnostic stacks: `cdk deploy` targets the CLI's current account and region
    */
@@ -43,11 +49,53 @@ export interface ConductorAppProps {
    */
   readonly policyEngine?: PolicyEngineName;
   /**
-   * An email address subscribed to the alarm topic (queue DLQs not empty, queue messages too old).
+   * An email address subscribed to what pages: the fast error budget burn, a route's 5xx, a
+   * function's errors (the `conductor-<stage>-alarms` topic).
+   *
+   * @default - alarmEmail, or no subscription
+   */
+  readonly pageEmail?: string;
+  /**
+   * An HTTPS endpoint subscribed to the page topic: a pager's SNS integration URL, or a webhook
+   * that confirms SNS subscriptions.
+   *
+   * @default - no subscription
+   */
+  readonly pageUrl?: string;
+  /**
+   * An email address subscribed to what opens a ticket: slow burn, throttles, queues and DLQs,
+   * deny spikes (the `conductor-<stage>-tickets` topic).
+   *
+   * @default - alarmEmail, or no subscription
+   */
+  readonly ticketEmail?: string;
+  /**
+   * An HTTPS endpoint subscribed to the ticket topic (an issue tracker's or chat's webhook).
+   *
+   * @default - no subscription
+   */
+  readonly ticketUrl?: string;
+  /**
+   * @deprecated subscribes to both topics, as it received every alarm when there was one topic;
+   * `pageEmail` and `ticketEmail` take precedence for their topic.
    *
    * @default - no subscription
    */
   readonly alarmEmail?: string;
+  /**
+   * Days every evidence object stays locked (the default retention of the evidence bucket), after
+   * which it expires. Whole days, 1 to 36500.
+   *
+   * @default 396 (about 13 months, the product's cold-retention horizon)
+   */
+  readonly evidenceRetentionDays?: number;
+  /**
+   * The ARN of the IAM role that alone may disable the evidence key, schedule its deletion or change
+   * its policy. Fixed when the key is created.
+   *
+   * @default - nobody may, ever
+   */
+  readonly evidenceBreakGlassRoleArn?: string;
   /**
    * `acr` values that count as step-up (MFA) for sensitive actions, besides an `amr` with `mfa`:
    * e.g. `urn:cognito:loa:2` with Cognito's authentication levels, or your issuer's.
@@ -68,16 +116,55 @@ export interface ConductorAppProps {
    * @default `conductor-<stage>-<account id>`
    */
   readonly authDomainPrefix?: string;
+  /**
+   * The optional edge: a custom domain, CloudFront with a WAF web ACL (infra/cdk/README.md, "Edge").
+   *
+   * @default - none: clients call the `execute-api` URL
+   */
+  readonly edge?: EdgeSettings;
+  /**
+   * Also build `Conductor-<stage>-EdgeWaf` (us-east-1): the web ACL whose `WebAclArn` output goes
+   * into `edge.webAclArn`. `rateLimit`: requests per client IP per 5 minutes.
+   *
+   * @default - no web ACL stack
+   */
+  readonly edgeWaf?: { readonly rateLimit?: number };
+  /**
+   * Reserved concurrency per function: `false` reserves none (stages sharing an account), or
+   * overrides by function name (infra/cdk/README.md, "Gradual deployments").
+   *
+   * @default - reservedConcurrencyOf each function
+   */
+  readonly reservedConcurrency?: false | Readonly<Record<string, number>>;
+  /**
+   * The account's concurrent-execution quota the reservations are checked against.
+   *
+   * @default 1000 (Lambda's default quota)
+   */
+  readonly accountConcurrency?: number;
 }
 
 export interface ConductorApp {
   readonly stateful: ConductorStatefulStack;
   readonly api: ConductorApiStack;
+  readonly edgeWaf?: ConductorEdgeWafStack;
 }
 
 const STAGE_PATTERN = /^[a-z][a-z0-9-]{0,19}$/;
-/** Enough to catch a typo or a list; SNS checks the rest when it sends the confirmation. */
-const EMAIL_PATTERN = /^[^\s@,;]+@[^\s@,;]+\.[^\s@,;]+$/;
+/** `prod`, `production`, and either followed by `-<anything>` (`prod-eu`, `production-2`). */
+const PRODUCTION_STAGE_PATTERN = /^prod(?:uction)?(?:-[a-z0-9-]+)?$/;
+const ACCOUNT_PATTERN = /^\d{12}$/;
+/** `eu-west-1`, `us-gov-west-1`, `ap-southeast-4`, `cn-north-1`. */
+const REGION_PATTERN = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/;
+/** Object Lock takes up to 100 years. */
+const MAX_RETENTION_DAYS = 36_500;
+
+/**
+ * A production stage holds the real data: its evidence is locked in COMPLIANCE mode, and the CLI
+ * refuses to deploy it unpinned or with removalPolicy=destroy. Decided by name so that no flag can
+ * be forgotten: `prod`, `production`, `prod-<x>`, `production-<x>`.
+ */
+export const isProductionStage = (stage: string): boolean => PRODUCTION_STAGE_PATTERN.test(stage);
 
 /** Builds Conductor's stacks into `app`; the CLI entry and the tests share it. */
 export const buildApp = (app: App, props: ConductorAppProps = {}): ConductorApp => {
@@ -91,14 +178,23 @@ export const buildApp = (app: App, props: ConductorAppProps = {}): ConductorApp 
   if (props.alarmEmail !== undefined && !EMAIL_PATTERN.test(props.alarmEmail)) {
     throw new Error(`alarmEmail '${props.alarmEmail}' is not one email address`);
   }
+  if (props.evidenceRetentionDays !== undefined) assertRetentionDays(props.evidenceRetentionDays);
   const env = props.env;
 
   const stateful = new ConductorStatefulStack(app, `Conductor-${stage}-Stateful`, {
     stage,
     env,
-    description: `Conductor ${stage}: tables, data key, evidence and artifacts buckets, queues and their alarms, event bus`,
+    description: `Conductor ${stage}: tables, data and evidence keys, evidence and artifacts buckets, queues and their alarms, alert topics, event bus`,
     removalPolicy: props.removalPolicy,
-    alarmEmail: props.alarmEmail,
+    ...(props.evidenceRetentionDays === undefined
+      ? {}
+      : { evidenceRetention: Duration.days(props.evidenceRetentionDays) }),
+    evidenceLockMode: isProductionStage(stage) ? ObjectLockMode.COMPLIANCE : ObjectLockMode.GOVERNANCE,
+    ...(props.evidenceBreakGlassRoleArn
+      ? { evidenceBreakGlassRoleArn: props.evidenceBreakGlassRoleArn }
+      : {}),
+    pageSubscriptions: subscriptions(props.pageEmail ?? props.alarmEmail, props.pageUrl),
+    ticketSubscriptions: subscriptions(props.ticketEmail ?? props.alarmEmail, props.ticketUrl),
   });
   const api = new ConductorApiStack(app, `Conductor-${stage}-Api`, {
     stage,
@@ -111,12 +207,38 @@ export const buildApp = (app: App, props: ConductorAppProps = {}): ConductorApp 
     ...(props.stepUpAcr ? { stepUpAcr: props.stepUpAcr } : {}),
     ...(props.machineClients ? { machineClients: props.machineClients } : {}),
     ...(props.authDomainPrefix ? { authDomainPrefix: props.authDomainPrefix } : {}),
+    ...(props.edge ? { edge: props.edge } : {}),
+    ...(props.reservedConcurrency === undefined ? {} : { reservedConcurrency: props.reservedConcurrency }),
+    ...(props.accountConcurrency === undefined ? {} : { accountConcurrency: props.accountConcurrency }),
   });
+  const edgeWaf = props.edgeWaf
+    ? new ConductorEdgeWafStack(app, `Conductor-${stage}-EdgeWaf`, {
+        stage,
+        env,
+        description: `Conductor ${stage}: the web ACL of the API's CloudFront distribution (us-east-1)`,
+        ...(props.edgeWaf.rateLimit === undefined ? {} : { rateLimit: props.edgeWaf.rateLimit }),
+        removalPolicy: props.removalPolicy,
+      })
+    : undefined;
 
   Tags.of(app).add('conductor:stage', stage);
   Tags.of(app).add('conductor:app', 'conductor');
   if (props.nag ?? true) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-  return { stateful, api };
+  return { stateful, api, ...(edgeWaf ? { edgeWaf } : {}) };
+};
+
+/** A topic's subscriptions, leaving out what is not given. */
+const subscriptions = (email: string | undefined, url: string | undefined) => ({
+  ...(email === undefined ? {} : { email }),
+  ...(url === undefined ? {} : { url }),
+});
+
+const assertRetentionDays = (days: number): void => {
+  if (!Number.isInteger(days) || days < 1 || days > MAX_RETENTION_DAYS) {
+    throw new Error(
+      `evidenceRetentionDays ${days} must be a whole number of days from 1 to ${MAX_RETENTION_DAYS}`,
+    );
+  }
 };
 
 const validateOidc = (oidc: OidcIssuerSettings): void => {
@@ -161,8 +283,10 @@ export const parseMachineClientsContext = (text: string): MachineClientSpec[] =>
 /**
  * Reads the app props from CDK context (`-c key=value` or cdk.json): `stage`, `oidcIssuer`,
  * `oidcAudience` (comma-separated), `removalPolicy` (retain|destroy), `account`, `region`,
- * `policyEngine`, `alarmEmail`, `stepUpAcr` (comma-separated), `machineClients`
- * (`<name>=<tenant>:<role>[+<role>]`, comma-separated), `authDomainPrefix`.
+ * `policyEngine`, `pageEmail`, `pageUrl`, `ticketEmail`, `ticketUrl`, `alarmEmail` (deprecated),
+ * `evidenceRetentionDays`, `evidenceBreakGlassRoleArn`, `stepUpAcr` (comma-separated),
+ * `machineClients` (`<name>=<tenant>:<role>[+<role>]`, comma-separated), `authDomainPrefix`.
+ * Nothing is required here: deployPropsFromContext adds the rules of a deploy.
  */
 export const propsFromContext = (node: Node): ConductorAppProps => {
   const text = (key: string): string | undefined => {
@@ -201,6 +325,12 @@ export const propsFromContext = (node: Node): ConductorAppProps => {
   const region = text('region');
   // Deliberately not CDK_DEFAULT_ACCOUNT/REGION: copying them would pin the stacks to whatever
   // the CLI guessed (us-east-1 with no AWS config).
+  if (account !== undefined && !ACCOUNT_PATTERN.test(account)) {
+    throw new Error(`context account '${account}' must be a 12-digit AWS account id`);
+  }
+  if (region !== undefined && !REGION_PATTERN.test(region)) {
+    throw new Error(`context region '${region}' must be an AWS region name, e.g. eu-west-1`);
+  }
   const env = account || region ? { account, region } : undefined;
 
   const engine = text('policyEngine');
@@ -208,7 +338,15 @@ export const propsFromContext = (node: Node): ConductorAppProps => {
     throw new Error(`context policyEngine '${engine}' must be 'cedar' or 'opa'`);
   }
 
-  const alarmEmail = text('alarmEmail');
+  const alerts = Object.fromEntries(
+    (['pageEmail', 'pageUrl', 'ticketEmail', 'ticketUrl', 'alarmEmail'] as const).flatMap((key) => {
+      const value = text(key);
+      return value ? [[key, value]] : [];
+    }),
+  ) as Pick<ConductorAppProps, 'pageEmail' | 'pageUrl' | 'ticketEmail' | 'ticketUrl' | 'alarmEmail'>;
+  const evidenceRetentionDays = retentionDaysFromContext(node.tryGetContext('evidenceRetentionDays'));
+  const evidenceBreakGlassRoleArn = text('evidenceBreakGlassRoleArn');
+  if (evidenceBreakGlassRoleArn !== undefined) assertBreakGlassRoleArn(evidenceBreakGlassRoleArn);
   const stepUpAcr = text('stepUpAcr')
     ?.split(',')
     .map((value) => value.trim())
@@ -217,15 +355,112 @@ export const propsFromContext = (node: Node): ConductorAppProps => {
   const machineClients = text('machineClients');
   const authDomainPrefix = text('authDomainPrefix');
 
+  const edgeKeys = ['domainName', 'certificateArn', 'webAclArn', 'distributionCertificateArn'] as const;
+  const edgeEntries = edgeKeys.flatMap((key) => {
+    const value = text(key);
+    return value ? [[key, key === 'domainName' ? value.toLowerCase() : value] as const] : [];
+  });
+  const edge = edgeEntries.length > 0 ? (Object.fromEntries(edgeEntries) as EdgeSettings) : undefined;
+  const edgeWafFlag = text('edgeWaf');
+  if (edgeWafFlag !== undefined && edgeWafFlag !== 'true' && edgeWafFlag !== 'false') {
+    throw new Error(`context edgeWaf '${edgeWafFlag}' must be 'true' or 'false'`);
+  }
+  const wafRateLimit = wholeNumber(text('wafRateLimit'), 'wafRateLimit');
+  const reservedText = text('reservedConcurrency');
+  const reservedConcurrency = reservedText === undefined ? undefined : parseReservedConcurrency(reservedText);
+  const accountConcurrency = wholeNumber(text('accountConcurrency'), 'accountConcurrency');
+
   return {
     stage: text('stage'),
     oidc,
     removalPolicy,
     env,
     ...(engine ? { policyEngine: engine } : {}),
-    ...(alarmEmail ? { alarmEmail } : {}),
+    ...alerts,
+    ...(evidenceRetentionDays === undefined ? {} : { evidenceRetentionDays }),
+    ...(evidenceBreakGlassRoleArn ? { evidenceBreakGlassRoleArn } : {}),
     ...(stepUpAcr && stepUpAcr.length > 0 ? { stepUpAcr } : {}),
     ...(machineClients ? { machineClients: parseMachineClientsContext(machineClients) } : {}),
     ...(authDomainPrefix ? { authDomainPrefix } : {}),
+    ...(edge ? { edge } : {}),
+    ...(edgeWafFlag === 'true'
+      ? { edgeWaf: wafRateLimit === undefined ? {} : { rateLimit: wafRateLimit } }
+      : {}),
+    ...(reservedConcurrency === undefined ? {} : { reservedConcurrency }),
+    ...(accountConcurrency === undefined ? {} : { accountConcurrency }),
   };
+};
+
+/** A context value that must be a whole number, when given. */
+const wholeNumber = (value: string | undefined, key: string): number | undefined => {
+  if (value === undefined) return undefined;
+  if (!/^[0-9]{1,10}$/.test(value.trim()))
+    throw new Error(`context ${key} '${value}' must be a whole number`);
+  return Number(value.trim());
+};
+
+/** `reservedConcurrency`: `false`, or `name=n[,name=n]` with n a whole number of at least 1. */
+export const parseReservedConcurrency = (text: string): false | Record<string, number> => {
+  if (text.trim() === 'false') return false;
+  const entries = text.split(',').map((entry) => {
+    const match = /^\s*([a-z][a-z0-9-]*)=([1-9][0-9]{0,4})\s*$/.exec(entry);
+    if (!match)
+      throw new Error(
+        `context reservedConcurrency entry '${entry}' must be <function>=<n> (n >= 1), or the whole value false`,
+      );
+    return [match[1] as string, Number(match[2])] as const;
+  });
+  return Object.fromEntries(entries);
+};
+
+/** `evidenceRetentionDays` as `-c` gives it (text) or cdk.json may (a number). */
+const retentionDaysFromContext = (value: unknown): number | undefined => {
+  if (value === undefined || value === null || value === '') return undefined;
+  const days =
+    typeof value === 'number'
+      ? value
+      : typeof value === 'string' && /^\s*\d+\s*$/.test(value)
+        ? Number(value)
+        : Number.NaN;
+  if (Number.isNaN(days)) {
+    throw new Error(`context evidenceRetentionDays ${JSON.stringify(value)} must be a whole number of days`);
+  }
+  assertRetentionDays(days);
+  return days;
+};
+
+/** What a deploy needs besides the props: both the CLI and its tests see this message. */
+const STAGE_REQUIRED = [
+  "context 'stage' is required: name the stage to deploy, e.g.",
+  '  npx cdk deploy --all -c stage=dev',
+  '  npx cdk deploy --all -c stage=prod -c account=<12-digit account id> -c region=<region>',
+  'Production stages (prod, production, prod-*, production-*) also need account and region.',
+].join('\n');
+
+/**
+ * The props of `cdk synth` / `cdk deploy` (bin/app.ts): propsFromContext, and the rules that keep a
+ * deploy from landing somewhere by accident. The stage is required (no context no longer means
+ * "prod in whatever account the CLI holds"). A production stage must name its account and region,
+ * so that the CLI refuses credentials of another account (the stacks are environment-bound), and
+ * cannot take removalPolicy=destroy.
+ */
+export const deployPropsFromContext = (node: Node): ConductorAppProps & { readonly stage: string } => {
+  const props = propsFromContext(node);
+  const stage = props.stage;
+  if (stage === undefined) throw new Error(STAGE_REQUIRED);
+  if (isProductionStage(stage)) {
+    const missing = [
+      ...(props.env?.account ? [] : ['-c account=<12-digit account id>']),
+      ...(props.env?.region ? [] : ['-c region=<region>']),
+    ];
+    if (missing.length > 0) {
+      throw new Error(
+        `stage '${stage}' is a production stage: pin it to its account and region with ${missing.join(' and ')} (the CLI then refuses credentials of any other account)`,
+      );
+    }
+    if (props.removalPolicy === RemovalPolicy.DESTROY) {
+      throw new Error(`removalPolicy=destroy is refused on stage '${stage}', a production stage`);
+    }
+  }
+  return { ...props, stage };
 };

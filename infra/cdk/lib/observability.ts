@@ -1,5 +1,5 @@
 import { Duration } from 'aws-cdk-lib';
-import type { IHttpApi, IHttpStage } from 'aws-cdk-lib/aws-apigatewayv2';
+import type { CfnStage, IHttpApi, IHttpStage } from 'aws-cdk-lib/aws-apigatewayv2';
 import {
   Alarm,
   AlarmRule,
@@ -19,10 +19,10 @@ import {
   TextWidget,
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
-import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { FilterPattern, LogGroup, MetricFilter } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { routeKeyOf } from '#shared/http/http.js';
+import { type RouteSpec, routeKeyOf } from '#shared/http/http.js';
 import { enforcesPolicies, type PillarManifest, type RouteSlo } from '#shared/pillar.js';
 import { pascal } from './names.js';
 import type { ServiceFunction } from './service-function.js';
@@ -63,6 +63,55 @@ export const burnRateThreshold = (alert: BurnRateAlert, slo: Pick<RouteSlo, 'obj
  */
 export const DENY_SPIKE = { period: Duration.minutes(5), stdDevs: 3, evaluationPeriods: 2 } as const;
 
+/**
+ * The static backup of the deny spike alarm, whose anomaly band has no model for up to two weeks
+ * after creation (and after each long silence): the same 5-minute sums above 600 (two denies a
+ * second, sustained) in 2 periods in a row. High enough to stay quiet once the band is trained.
+ */
+export const DENIES_HIGH = { threshold: 600, evaluationPeriods: DENY_SPIKE.evaluationPeriods } as const;
+
+/**
+ * Failure ratio alarms (a route's 5xx, a function's errors): 5-minute ratios breaching in 2 of 3
+ * periods in a row, counted only in periods with at least `minRequests` requests: one failure in
+ * three requests at night is 33 %, and no reason to wake anybody. The SLO routes have burn-rate
+ * alerts instead, tighter and tied to their objective.
+ */
+export const FAILURE_RATIO = {
+  period: Duration.minutes(5),
+  evaluationPeriods: 3,
+  datapointsToAlarm: 2,
+  minRequests: 10,
+  /** A route answers 5xx to more than 5 % of its requests: users see it fail. */
+  route5xx: 0.05,
+  /**
+   * A function crashes or times out (Lambda `Errors`) on more than 1 % of its invocations: handlers
+   * turn every expected failure into an error response or a partial batch failure, so any
+   * sustained share of Errors is a bug, an outage of a dependency or a timeout.
+   */
+  lambdaErrors: 0.01,
+} as const;
+
+/**
+ * Throttling alarms (Lambda throttles, DynamoDB throttle events): 10 or more in a 5-minute period,
+ * in 2 of 3 periods in a row. The SDK retries a stray throttle; a sustained one is capacity (reserved
+ * concurrency, a hot partition, an account limit) that someone has to raise or spread.
+ */
+export const THROTTLES = {
+  period: Duration.minutes(5),
+  threshold: 10,
+  evaluationPeriods: 3,
+  datapointsToAlarm: 2,
+} as const;
+
+/**
+ * The 401s the gateway answers (the JWT authorizer's refusals): counted from the API's access logs
+ * by a metric filter, one series per route (`Route` = the access log's `routeKey`).
+ */
+export const GATEWAY_UNAUTHORIZED = {
+  namespace: METRICS_NAMESPACE,
+  metricName: 'GatewayUnauthorized',
+} as const;
+
 /** Dashboard periods: one datapoint every 5 minutes keeps week-long graphs readable. */
 const GRAPH_PERIOD = Duration.minutes(5);
 
@@ -71,11 +120,14 @@ export interface PillarObservabilityProps {
   readonly stage: string;
   readonly pillar: PillarManifest;
   readonly api: IHttpApi;
-  /** The API stage; per-route metrics need `detailedMetricsEnabled` on it. */
+  /**
+   * The API stage; per-route metrics need `detailedMetricsEnabled` on it, and the 401 count its
+   * JSON access logs.
+   */
   readonly httpStage: IHttpStage;
   /** The pillar's functions, by function name. */
   readonly functions: Readonly<Record<string, ServiceFunction>>;
-  /** Queues, their DLQs and the alarm topic every alarm notifies. */
+  /** Tables, queues, their DLQs, and the page and ticket topics the alarms notify. */
   readonly stateful: ConductorStatefulStack;
 }
 
@@ -85,35 +137,57 @@ export interface EnforcerView {
   readonly denySpikeAlarm: IAlarm;
 }
 
+/** The alarms of one function: errors page, throttles open a ticket. */
+export interface FunctionAlarms {
+  readonly errors: IAlarm;
+  readonly throttles: IAlarm;
+}
+
 /**
- * The alerts and the dashboard of one pillar (DESIGN §9), from its manifest: the multi-window
- * burn-rate alerts of its SLOs, a deny spike alarm per function that enforces policies, and one
- * CloudWatch dashboard (`conductor-<stage>-<dashboard>`) with its SLOs, its routes, its functions,
- * its queues and the per-tenant metrics it declares. The queue alarms (DLQ not empty, oldest
- * message age, depth anomaly) live beside the queues in the stateful stack. Every alarm that
- * notifies uses the stateful stack's alarm topic.
+ * The alerts and the dashboard of one pillar (DESIGN §9), from its manifest alone: the multi-window
+ * burn-rate alerts of its SLOs; a 5xx ratio alarm for each of its other routes; errors and throttles
+ * of each of its functions; read and write throttles of each of its tables; a deny spike alarm (and
+ * its static backup) per function that enforces policies; the count of the gateway's 401s; and one
+ * CloudWatch dashboard (`conductor-<stage>-<dashboard>`) with its alarms, SLOs, routes, functions,
+ * tables, queues and the per-tenant metrics it declares. The queue alarms live beside the queues in
+ * the stateful stack. Every alarm notifies the stateful stack's page or ticket topic, as
+ * ALERT_SEVERITY says.
  */
 export class PillarObservability extends Construct {
   /** The burn-rate alerts (composite alarms: they notify), by `<slo>-<alert>`, e.g. `route-fast`. */
   readonly burnRateAlarms: Readonly<Record<string, IAlarm>>;
   /** The window alarms the burn-rate alerts combine (no actions of their own), by alarm name. */
   readonly burnRateWindowAlarms: Readonly<Record<string, IAlarm>>;
+  /** The 5xx ratio alarm of each route without an SLO, by route key (`GET /api/conductor/v1/...`). */
+  readonly routeErrorAlarms: Readonly<Record<string, IAlarm>>;
+  /** The alarms of each of the pillar's functions, by function name. */
+  readonly functionAlarms: Readonly<Record<string, FunctionAlarms>>;
+  /** The throttle alarm of each of the pillar's tables, by table id. */
+  readonly tableThrottleAlarms: Readonly<Record<string, IAlarm>>;
   /** The deny spike alarm of each of the pillar's policy-enforcing functions, by function name. */
   readonly denySpikeAlarms: Readonly<Record<string, IAlarm>>;
+  /** The static backup of each deny spike alarm, by function name. */
+  readonly deniesHighAlarms: Readonly<Record<string, IAlarm>>;
 
   readonly #props: PillarObservabilityProps;
-  readonly #action: SnsAction;
 
   constructor(scope: Construct, id: string, props: PillarObservabilityProps) {
     super(scope, id);
     this.#props = props;
-    this.#action = new SnsAction(props.stateful.alarmTopic);
     const alerts: Record<string, IAlarm> = {};
     const windows: Record<string, IAlarm> = {};
-    for (const slo of props.pillar.observability?.slos ?? []) this.createBurnRateAlarms(slo, alerts, windows);
+    const slos = props.pillar.observability?.slos ?? [];
+    for (const slo of slos) this.createBurnRateAlarms(slo, alerts, windows);
     this.burnRateAlarms = alerts;
     this.burnRateWindowAlarms = windows;
-    this.denySpikeAlarms = this.createDenySpikeAlarms();
+    const sloRoutes = new Set(slos.map((slo) => routeKeyOf(slo.route)));
+    this.routeErrorAlarms = this.createRouteErrorAlarms(sloRoutes);
+    this.functionAlarms = this.createFunctionAlarms();
+    this.tableThrottleAlarms = this.createTableThrottleAlarms();
+    const { spikes, backups } = this.createDenySpikeAlarms();
+    this.denySpikeAlarms = spikes;
+    this.deniesHighAlarms = backups;
+    countGatewayUnauthorized(props.httpStage);
   }
 
   /**
@@ -168,44 +242,167 @@ export class PillarObservability extends Construct {
           ),
         },
       );
-      composite.addAlarmAction(this.#action);
-      composite.addOkAction(this.#action);
+      this.#props.stateful.notify(composite, alert.name === 'fast' ? 'page' : 'ticket');
       alerts[`${slo.name}-${alert.name}`] = composite;
     }
+  }
+
+  /**
+   * A 5xx ratio alarm per route of the pillar that has no SLO (those have their burn-rate alerts):
+   * `5xx / Count` of the route (detailed route metrics) above FAILURE_RATIO.route5xx. Pages: a route
+   * failing for one in twenty requests fails its callers now; `/policy/authorize` fails every
+   * service that asks it.
+   */
+  private createRouteErrorAlarms(sloRoutes: ReadonlySet<string>): Record<string, IAlarm> {
+    const { stage, pillar, stateful } = this.#props;
+    const alarms: Record<string, IAlarm> = {};
+    for (const fn of pillar.functions) {
+      for (const route of fn.routes ?? []) {
+        const routeKey = routeKeyOf(route);
+        if (sloRoutes.has(routeKey)) continue;
+        const alarm = new Alarm(this, `${pascal(fn.name)}${pascal(route.operationId)}ErrorRatioAlarm`, {
+          alarmName: `conductor-${stage}-${fn.name}-${route.operationId}-5xx-ratio`,
+          alarmDescription: `${routeKey} answers 5xx to more than ${FAILURE_RATIO.route5xx * 100} % of its requests (periods of at least ${FAILURE_RATIO.minRequests} requests, ${FAILURE_RATIO.datapointsToAlarm} of ${FAILURE_RATIO.evaluationPeriods} x 5 min). Read the ${fn.name} function's logs and the API access logs.`,
+          metric: this.routeErrorRatio(routeKey, FAILURE_RATIO.period, FAILURE_RATIO.minRequests),
+          threshold: FAILURE_RATIO.route5xx,
+          comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+          evaluationPeriods: FAILURE_RATIO.evaluationPeriods,
+          datapointsToAlarm: FAILURE_RATIO.datapointsToAlarm,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
+        });
+        stateful.notify(alarm, 'page');
+        alarms[routeKey] = alarm;
+      }
+    }
+    return alarms;
+  }
+
+  /**
+   * Per function: its error ratio (Lambda `Errors` / `Invocations`: crashes and timeouts, not the
+   * error responses a handler returns) pages; its throttles (reserved concurrency or the account's
+   * limit reached) open a ticket.
+   */
+  private createFunctionAlarms(): Record<string, FunctionAlarms> {
+    const { stage, functions, stateful } = this.#props;
+    const alarms: Record<string, FunctionAlarms> = {};
+    for (const [name, service] of Object.entries(functions)) {
+      const fn = service.function;
+      const sum = { period: FAILURE_RATIO.period, statistic: Stats.SUM };
+      const errors = new Alarm(this, `${pascal(name)}LambdaErrorsAlarm`, {
+        alarmName: `conductor-${stage}-${name}-lambda-errors`,
+        alarmDescription: `The ${name} function fails (throws, times out or runs out of memory) on more than ${FAILURE_RATIO.lambdaErrors * 100} % of its invocations (periods of at least ${FAILURE_RATIO.minRequests}, ${FAILURE_RATIO.datapointsToAlarm} of ${FAILURE_RATIO.evaluationPeriods} x 5 min). Read its logs and X-Ray traces.`,
+        metric: new MathExpression({
+          expression: `IF(invocations >= ${FAILURE_RATIO.minRequests}, FILL(errors, 0) / invocations, 0)`,
+          usingMetrics: { errors: fn.metricErrors(sum), invocations: fn.metricInvocations(sum) },
+          label: 'Errors / Invocations',
+          period: FAILURE_RATIO.period,
+        }),
+        threshold: FAILURE_RATIO.lambdaErrors,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: FAILURE_RATIO.evaluationPeriods,
+        datapointsToAlarm: FAILURE_RATIO.datapointsToAlarm,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+      const throttles = new Alarm(this, `${pascal(name)}LambdaThrottlesAlarm`, {
+        alarmName: `conductor-${stage}-${name}-lambda-throttles`,
+        alarmDescription: `The ${name} function was throttled ${THROTTLES.threshold} times or more per 5 min (${THROTTLES.datapointsToAlarm} of ${THROTTLES.evaluationPeriods} periods): its reserved concurrency or the account's concurrency limit is reached. Raise it, or find what floods the function.`,
+        metric: fn.metricThrottles({ period: THROTTLES.period, statistic: Stats.SUM }),
+        threshold: THROTTLES.threshold,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: THROTTLES.evaluationPeriods,
+        datapointsToAlarm: THROTTLES.datapointsToAlarm,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+      stateful.notify(errors, 'page');
+      stateful.notify(throttles, 'ticket');
+      alarms[name] = { errors, throttles };
+    }
+    return alarms;
+  }
+
+  /**
+   * Per table the pillar declares: its read and write throttle events (`ReadThrottleEvents` +
+   * `WriteThrottleEvents`, which count every cause: a hot partition, the account's or the table's
+   * on-demand maximum). `ThrottledRequests` would need one series per operation. A ticket: the SDK
+   * retries, but sustained throttling means a key design or a limit to raise.
+   */
+  private createTableThrottleAlarms(): Record<string, IAlarm> {
+    const { stage, pillar, stateful } = this.#props;
+    const alarms: Record<string, IAlarm> = {};
+    for (const spec of pillar.tables ?? []) {
+      const table = stateful.table(spec.id);
+      const sum = { period: THROTTLES.period, statistic: Stats.SUM };
+      const alarm = new Alarm(this, `${pascal(spec.id)}TableThrottlesAlarm`, {
+        alarmName: `conductor-${stage}-${spec.id}-table-throttles`,
+        alarmDescription: `The ${spec.id} table throttled ${THROTTLES.threshold} or more reads and writes per 5 min (${THROTTLES.datapointsToAlarm} of ${THROTTLES.evaluationPeriods} periods): a hot partition key or a throughput limit. See the table's ReadKeyRangeThroughputThrottleEvents and account-limit metrics for the cause.`,
+        metric: new MathExpression({
+          expression: 'FILL(reads, 0) + FILL(writes, 0)',
+          usingMetrics: {
+            reads: table.metric('ReadThrottleEvents', sum),
+            writes: table.metric('WriteThrottleEvents', sum),
+          },
+          label: 'Read + write throttle events',
+          period: THROTTLES.period,
+        }),
+        threshold: THROTTLES.threshold,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: THROTTLES.evaluationPeriods,
+        datapointsToAlarm: THROTTLES.datapointsToAlarm,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+      stateful.notify(alarm, 'ticket');
+      alarms[spec.id] = alarm;
+    }
+    return alarms;
   }
 
   /**
    * One anomaly detection alarm per function that enforces policies (`PolicyDenied` of its
    * `service`): alarms cannot use SEARCH, so there is no single alarm over every service. The
    * alarm's ANOMALY_DETECTION_BAND makes CloudWatch create and train the model itself; until it
-   * has enough history the alarm stays in INSUFFICIENT_DATA.
+   * has enough history the alarm stays in INSUFFICIENT_DATA, so a static threshold (DENIES_HIGH) on
+   * the same metric backs it up. Both open a ticket: denies are the callers' failures, and a probe
+   * is held back by the policies themselves.
    */
-  private createDenySpikeAlarms(): Record<string, IAlarm> {
-    const { stage, pillar } = this.#props;
-    const alarms: Record<string, IAlarm> = {};
+  private createDenySpikeAlarms(): { spikes: Record<string, IAlarm>; backups: Record<string, IAlarm> } {
+    const { stage, pillar, stateful } = this.#props;
+    const spikes: Record<string, IAlarm> = {};
+    const backups: Record<string, IAlarm> = {};
     for (const fn of pillar.functions.filter(enforcesPolicies)) {
+      const metric = policyMetric('PolicyDenied', fn.name, DENY_SPIKE.period);
       const alarm = new AnomalyDetectionAlarm(this, `${pascal(fn.name)}PolicyDenySpikeAlarm`, {
         alarmName: `conductor-${stage}-${fn.name}-policy-deny-spike`,
         alarmDescription: `The ${fn.name} function denies more requests than usual for this time (PolicyDenied above ${DENY_SPIKE.stdDevs} standard deviations for ${DENY_SPIKE.evaluationPeriods} x 5 min): a broken client or token issuer, a policy change, or probing. Read its decision log (GET /policy/decisions) and the policy_denied events.`,
-        metric: policyMetric('PolicyDenied', fn.name, DENY_SPIKE.period),
+        metric,
         stdDevs: DENY_SPIKE.stdDevs,
         comparisonOperator: ComparisonOperator.GREATER_THAN_UPPER_THRESHOLD,
         evaluationPeriods: DENY_SPIKE.evaluationPeriods,
         // No decisions, no datapoint: an idle service is not a spike.
         treatMissingData: TreatMissingData.NOT_BREACHING,
       });
-      alarm.addAlarmAction(this.#action);
-      alarm.addOkAction(this.#action);
-      alarms[fn.name] = alarm;
+      const backup = new Alarm(this, `${pascal(fn.name)}PolicyDeniesHighAlarm`, {
+        alarmName: `conductor-${stage}-${fn.name}-policy-denies-high`,
+        alarmDescription: `The ${fn.name} function denied more than ${DENIES_HIGH.threshold} requests per 5 min for ${DENIES_HIGH.evaluationPeriods} periods (the static backup of its deny spike alarm, whose model may still be training). Read its decision log (GET /policy/decisions) and the policy_denied events.`,
+        metric,
+        threshold: DENIES_HIGH.threshold,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: DENIES_HIGH.evaluationPeriods,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+      stateful.notify(alarm, 'ticket');
+      stateful.notify(backup, 'ticket');
+      spikes[fn.name] = alarm;
+      backups[fn.name] = backup;
     }
-    return alarms;
+    return { spikes, backups };
   }
 
   /**
    * The pillar's dashboard, built once every pillar's alarms exist: a policy view may show every
-   * enforcing function of the app. Sections: SLOs (alerts and burn rate), the policy decisions of
-   * every enforcer (when the manifest asks), the pillar's routes, functions and queues, and its
-   * per-tenant metrics. No section, no dashboard.
+   * enforcing function of the app. Sections: the state of the pillar's alarms, SLOs (alerts and burn
+   * rate), the policy decisions of every enforcer (when the manifest asks), the pillar's routes
+   * (with the gateway's 401s), functions, tables and queues, and its per-tenant metrics. No section,
+   * no dashboard.
    */
   addDashboard(enforcers: readonly EnforcerView[]): Dashboard | undefined {
     const { stage, pillar } = this.#props;
@@ -213,18 +410,22 @@ export class PillarObservability extends Construct {
     const slos = pillar.observability?.slos ?? [];
     const policy = pillar.observability?.policyDecisions === true && enforcers.length > 0;
     const queues = (pillar.queues ?? []).map((queue) => queue.id);
+    const tables = (pillar.tables ?? []).map((table) => table.id);
     const tenantMetrics = pillar.observability?.tenantMetrics ?? [];
     const name = dashboardNameOf(pillar);
     if (name === false) return undefined;
+    // A pillar that only declares tables (the kernel's policy table in tests) gets no dashboard of its own.
     if (routes.length === 0 && slos.length === 0 && !policy && queues.length === 0) return undefined;
     const dashboard = new Dashboard(this, `${pascal(name)}Dashboard`, {
       dashboardName: `conductor-${stage}-${name}`,
     });
 
+    this.addAlarmStatusWidget(dashboard);
     for (const slo of slos) this.addSloWidgets(dashboard, slo);
     if (policy) this.addPolicyWidgets(dashboard, enforcers);
     this.addApiWidgets(dashboard);
     this.addFunctionWidgets(dashboard);
+    this.addTableWidgets(dashboard, tables);
     this.addQueueWidgets(dashboard, queues);
     if (tenantMetrics.length > 0) {
       // EMF metrics with `service` and `tenant`: one line per tenant through SEARCH, which dashboards
@@ -253,6 +454,27 @@ export class PillarObservability extends Construct {
       );
     }
     return dashboard;
+  }
+
+  /** The state of every alarm of the pillar that notifies (its queues' alarms live in the stateful stack). */
+  private addAlarmStatusWidget(dashboard: Dashboard): void {
+    const alarms = [
+      ...Object.values(this.burnRateAlarms),
+      ...Object.values(this.routeErrorAlarms),
+      ...Object.values(this.functionAlarms).flatMap(({ errors, throttles }) => [errors, throttles]),
+      ...Object.values(this.tableThrottleAlarms),
+      ...Object.values(this.denySpikeAlarms),
+      ...Object.values(this.deniesHighAlarms),
+    ];
+    if (alarms.length === 0) return;
+    dashboard.addWidgets(
+      new AlarmStatusWidget({
+        title: `Alarms of ${this.#props.pillar.name}`,
+        alarms,
+        width: 24,
+        height: Math.min(2 + Math.ceil(alarms.length / 4), 8),
+      }),
+    );
   }
 
   private addSloWidgets(dashboard: Dashboard, slo: RouteSlo): void {
@@ -375,6 +597,46 @@ export class PillarObservability extends Construct {
       new GraphWidget({ title: '4xx per route (Sum)', left: perRoute('4xx', Stats.SUM), width: 12 }),
       new GraphWidget({ title: '5xx per route (Sum)', left: perRoute('5xx', Stats.SUM), width: 12 }),
     );
+    const guarded = routes.filter((spec) => spec.auth === 'jwt');
+    if (guarded.length > 0) {
+      dashboard.addWidgets(
+        new GraphWidget({
+          title: '401 from the gateway per route (token refused by the JWT authorizer; from the access logs)',
+          left: guarded.map((spec: RouteSpec) =>
+            gatewayUnauthorizedMetric(routeKeyOf(spec), GRAPH_PERIOD).with({
+              label: `${spec.method} ${spec.path}`,
+            }),
+          ),
+          leftYAxis: { min: 0 },
+          width: 24,
+        }),
+      );
+    }
+  }
+
+  /** Read and write throttle events of each of the pillar's tables. */
+  private addTableWidgets(dashboard: Dashboard, tableIds: readonly string[]): void {
+    const { stateful } = this.#props;
+    if (tableIds.length === 0) return;
+    const perTable = (metricName: string) =>
+      tableIds.map((id) =>
+        stateful.table(id).metric(metricName, { statistic: Stats.SUM, period: GRAPH_PERIOD, label: id }),
+      );
+    dashboard.addWidgets(
+      new TextWidget({ markdown: `## Tables: ${tableIds.join(', ')}`, width: 24, height: 1 }),
+    );
+    dashboard.addWidgets(
+      new GraphWidget({
+        title: 'Read throttle events (Sum)',
+        left: perTable('ReadThrottleEvents'),
+        width: 12,
+      }),
+      new GraphWidget({
+        title: 'Write throttle events (Sum)',
+        left: perTable('WriteThrottleEvents'),
+        width: 12,
+      }),
+    );
   }
 
   /** Duration p95, errors, throttles and concurrent executions, one line per function of the pillar. */
@@ -461,10 +723,14 @@ export class PillarObservability extends Construct {
     });
   }
 
-  /** `FILL(5xx, 0) / Count` of one route over `window` (a single period). */
-  private routeErrorRatio(routeKey: string, window: Duration): MathExpression {
+  /**
+   * `FILL(5xx, 0) / Count` of one route over `window` (a single period); with `minRequests`, 0 in
+   * periods with fewer requests than that.
+   */
+  private routeErrorRatio(routeKey: string, window: Duration, minRequests?: number): MathExpression {
+    const ratio = 'FILL(errors, 0) / requests';
     return new MathExpression({
-      expression: 'FILL(errors, 0) / requests',
+      expression: minRequests === undefined ? ratio : `IF(requests >= ${minRequests}, ${ratio}, 0)`,
       usingMetrics: {
         errors: this.routeMetric('5xx', routeKey, Stats.SUM, window),
         requests: this.routeMetric('Count', routeKey, Stats.SUM, window),
@@ -488,6 +754,39 @@ const policyMetric = (metricName: string, service: string, period: Duration): Me
     statistic: Stats.SUM,
     period,
   });
+
+/** The gateway's 401s of one route, counted from the access logs (countGatewayUnauthorized). */
+const gatewayUnauthorizedMetric = (routeKey: string, period: Duration): Metric =>
+  new Metric({
+    ...GATEWAY_UNAUTHORIZED,
+    dimensionsMap: { Route: routeKey },
+    statistic: Stats.SUM,
+    period,
+  });
+
+/**
+ * Counts the 401s of an HTTP API stage from its JSON access logs (`status`, `routeKey`: the format
+ * of ConductorApiStack), once per stage however many pillars ask. API Gateway's own metrics only
+ * count 4xx, where a token refused by the authorizer hides among validation errors and 404s. The
+ * log group is read from the stage's access log destination; a stage without access logs counts
+ * nothing.
+ */
+export const countGatewayUnauthorized = (httpStage: IHttpStage): void => {
+  const id = 'GatewayUnauthorizedMetricFilter';
+  if (httpStage.node.tryFindChild(id)) return;
+  const settings = (httpStage.node.defaultChild as CfnStage | undefined)?.accessLogSettings as
+    | CfnStage.AccessLogSettingsProperty
+    | undefined;
+  if (settings?.destinationArn === undefined) return;
+  new MetricFilter(httpStage, id, {
+    logGroup: LogGroup.fromLogGroupArn(httpStage, 'AccessLogGroup', settings.destinationArn),
+    filterPattern: FilterPattern.stringValue('$.status', '=', '401'),
+    metricNamespace: GATEWAY_UNAUTHORIZED.namespace,
+    metricName: GATEWAY_UNAUTHORIZED.metricName,
+    metricValue: '1',
+    dimensions: { Route: '$.routeKey' },
+  });
+};
 
 /** `5m`, `30m`, `1h`, `6h`. */
 const windowLabel = (window: Duration): string => {

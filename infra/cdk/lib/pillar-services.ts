@@ -1,4 +1,4 @@
-import { Duration, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, Names, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import {
   type HttpApi,
   HttpMethod,
@@ -11,8 +11,12 @@ import type { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
-import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { RATE_ENTITY } from '#shared/adapters/rate-limit.js';
+import { partitionKey } from '#shared/adapters/tenant-store.js';
 import { API_BASE, routeKeyOf } from '#shared/http/http.js';
 import {
   CONSUMED_QUEUES_ENV,
@@ -21,15 +25,132 @@ import {
   enforcesPolicies,
   type FunctionSpec,
   type PillarManifest,
+  POLICY_TABLE_ID,
   producesTo,
   type QueueSpec,
   tablesOfFunction,
 } from '#shared/pillar.js';
+import { DECISION_ENTITY, LIVE_GRANT_ENTITY } from '#shared/policy/dynamo-policy-store.js';
+import { GRANT_ENTITY } from '#shared/ports/grants.js';
 import { pascal } from './names.js';
 import { PillarObservability } from './observability.js';
 import { LAYER_POLICY_DIRS, type PolicyLayer } from './policy-layer.js';
 import { ServiceFunction } from './service-function.js';
 import type { ConductorStatefulStack } from './stateful-stack.js';
+
+/**
+ * What a function may do in a table its manifest names (`tables`): the operations of the record
+ * stores every pillar adapter is built on (TenantRecordStore: get, getMany, list, create, replace,
+ * delete; the pillars' own adapters add queries, puts and deletes). Every current function that
+ * names a table also writes it; a manifest has no read-only form yet. No Scan (every read is one
+ * tenant's partition), no stream reads (no consumer of DynamoDB Streams), no transactions (DESIGN
+ * §8), no UpdateItem and BatchWriteItem (only the kernel's counters and decision log use them, on
+ * the policy table: KERNEL_POLICY_TABLE_ACCESS). An adapter that needs another operation adds it
+ * here, with its reason: IAM is not enforced by the embedded runtime, so nothing else would notice.
+ */
+export const TABLE_READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'] as const;
+export const TABLE_WRITE_ACTIONS = ['dynamodb:PutItem', 'dynamodb:DeleteItem'] as const;
+
+/** One thing the kernel of a policy-enforcing function does in the policy table, and where. */
+export interface KernelTableAccess {
+  readonly action: string;
+  /** The entity of the partitions it touches: partition keys `T#<any tenant>#<entity>`. */
+  readonly entity: string;
+  readonly purpose: string;
+}
+
+/**
+ * What the kernel of every function with token routes does in the policy table (which it gets
+ * without naming it), each action fenced by `dynamodb:LeadingKeys` to the partitions of one entity:
+ * it writes decisions and counts requests, reads grants, and nothing else there. So a router or a
+ * scheduler can neither read another tenant's decision log nor create, change or delete a grant;
+ * only the authorize pillar, which owns the table, does that.
+ */
+export const KERNEL_POLICY_TABLE_ACCESS: readonly KernelTableAccess[] = [
+  {
+    action: 'dynamodb:BatchWriteItem',
+    entity: DECISION_ENTITY,
+    purpose: 'writes the decision log (DynamoDecisionLog: put requests, 25 a batch)',
+  },
+  {
+    action: 'dynamodb:UpdateItem',
+    entity: RATE_ENTITY,
+    purpose: 'counts requests per tenant and family (DynamoRateLimiter: a conditional ADD)',
+  },
+  {
+    action: 'dynamodb:Query',
+    entity: LIVE_GRANT_ENTITY,
+    purpose: "finds the caller's live grants in the target tenant (DynamoGrantLookup)",
+  },
+  {
+    action: 'dynamodb:GetItem',
+    entity: GRANT_ENTITY,
+    purpose: 're-reads each grant before honouring it (DynamoGrantLookup)',
+  },
+];
+
+/** A valid tenant id that stands for "any tenant" in a leading-key pattern. */
+const ANY_TENANT_PROBE = 'any-tenant';
+
+/**
+ * `T#*#<entity>`: the partition keys of one entity in every tenant, as `dynamodb:LeadingKeys`
+ * patterns (StringLike). Built by the kernel's own key function, so it follows the key format.
+ */
+export const leadingKeysOf = (entity: string): string =>
+  partitionKey(ANY_TENANT_PROBE, entity).replace(ANY_TENANT_PROBE, '*');
+
+/** Queue actions: the consumer's (event source mapping and kernel) and the producer's. */
+const QUEUE_CONSUME_ACTIONS = [
+  'sqs:ReceiveMessage',
+  'sqs:DeleteMessage',
+  'sqs:ChangeMessageVisibility',
+  'sqs:GetQueueAttributes',
+] as const;
+const QUEUE_SEND_ACTIONS = ['sqs:SendMessage'] as const;
+/** What a redrive needs on the DLQ besides consuming it (SQS's message move tasks). */
+const QUEUE_MOVE_ACTIONS = [
+  'sqs:StartMessageMoveTask',
+  'sqs:ListMessageMoveTasks',
+  'sqs:CancelMessageMoveTask',
+] as const;
+
+/** The services that use the data key on a function's behalf. */
+type KeyService = 'dynamodb' | 'sqs';
+
+/**
+ * The key actions a function needs, per customer-managed key and per service that uses the key for
+ * it: `kms:Decrypt` to read (a table's key, a received message's data key), and
+ * `kms:GenerateDataKey` too to write (a sent message's data key; a table write). Granted under
+ * `kms:ViaService`, so the role can use the key only through that service: never `kms:Encrypt` or
+ * `kms:ReEncrypt*`, which CDK's table and queue grants would add, and no direct KMS call at all.
+ */
+class KeyUses {
+  readonly #uses = new Map<IKey, Map<KeyService, Set<string>>>();
+
+  add(key: IKey | undefined, service: KeyService, write: boolean): void {
+    if (!key) return;
+    const services = this.#uses.get(key) ?? new Map<KeyService, Set<string>>();
+    this.#uses.set(key, services);
+    const actions = services.get(service) ?? new Set<string>();
+    services.set(service, actions);
+    actions.add('kms:Decrypt');
+    if (write) actions.add('kms:GenerateDataKey');
+  }
+
+  grant(fn: ServiceFunction, region: string): void {
+    for (const [key, services] of this.#uses) {
+      for (const [service, actions] of services) {
+        fn.grantPrincipal.addToPrincipalPolicy(
+          new PolicyStatement({
+            actions: [...actions].sort(),
+            resources: [key.keyArn],
+            conditions: { StringEquals: { 'kms:ViaService': `${service}.${region}.amazonaws.com` } },
+          }),
+        );
+      }
+    }
+  }
+}
 
 export interface PillarServicesProps {
   readonly pillar: PillarManifest;
@@ -55,10 +176,11 @@ export interface PillarServicesProps {
 
 /**
  * One pillar's compute, built from its manifest and nothing else: a Lambda per function with its
- * environment and least-privilege grants (its tables, the queues it sends to, the DLQs of the queues
- * it consumes, the evidence prefixes it writes, the bus), its API routes (JWT or public), an event
- * source mapping per queue it consumes, and its alarms and dashboard (`PillarObservability`). A new
- * pillar needs no code here.
+ * environment and least-privilege grants (its tables with explicit actions, the kernel's part of the
+ * policy table for an enforcer, the queues it sends to, the DLQs of the queues it consumes, the
+ * evidence prefixes it writes, the bus; keys only through the service that uses them), its API
+ * routes (JWT or public), an event source mapping per queue it consumes, and its alarms and
+ * dashboard (`PillarObservability`). A new pillar needs no code here.
  *
  * Pillar constructs are transparent to CloudFormation logical ids (see ConductorApiStack): a
  * resource has the id it would have as a direct child of the stack, so moving a function, a route
@@ -86,7 +208,7 @@ export class PillarServices extends Construct {
       new Rule(this, `${pascal(schedule.id)}Schedule`, {
         schedule: Schedule.expression(schedule.expression),
         description: `Conductor ${props.stage} ${schedule.id}: ${schedule.description}`.slice(0, 512),
-        targets: [new LambdaFunction(target.function, { retryAttempts: 2 })],
+        targets: [new LambdaFunction(target.alias, { retryAttempts: 2 })],
       });
     }
     this.observability = new PillarObservability(this, 'Observability', {
@@ -138,16 +260,18 @@ export class PillarServices extends Construct {
       logRemovalPolicy: this.#props.removalPolicy,
       ...(enforces ? { layers: [policyLayer.layer] } : {}),
     });
-    for (const { table } of tables) table.grantReadWriteData(fn);
+    const keys = new KeyUses();
+    this.grantTables(fn, spec, keys);
     if (publishes) stateful.eventBus.grantPutEventsTo(fn);
-    for (const queue of sends) stateful.queue(queue.id).grantSendMessages(fn);
+    for (const queue of sends) grantQueue(fn, stateful.queue(queue.id), QUEUE_SEND_ACTIONS, keys);
     for (const queue of consumes) {
-      this.addQueueConsumer(fn, queue);
+      this.addQueueConsumer(fn, queue, keys);
       // Its own DLQ only: a record failing its last delivery goes there with its error (the kernel's
       // SqsLastAttemptDeadLetters). No other right on the DLQ, and no other DLQ.
-      this.deadLetterQueueOf(queue.id).grantSendMessages(fn);
+      grantQueue(fn, this.deadLetterQueueOf(queue.id), QUEUE_SEND_ACTIONS, keys);
     }
-    if (spec.deadLetterAccess) this.grantDeadLetterAccess(fn);
+    if (spec.deadLetterAccess) this.grantDeadLetterAccess(fn, keys);
+    keys.grant(fn, Stack.of(this).region);
     for (const prefix of spec.evidence ?? []) {
       stateful.grantEvidenceWriteOnce(fn, prefix);
       Validations.of(fn.role).acknowledge({
@@ -155,19 +279,43 @@ export class PillarServices extends Construct {
         reason: `The function writes (put-once) and reads evidence objects under ${prefix} only: s3:PutObject and s3:GetObject on that prefix of the Object Lock bucket, whose keys it derives itself.`,
       });
     }
-    if (tables.length > 0 || sends.length > 0 || consumes.length > 0 || spec.deadLetterAccess) {
-      // grantReadWriteData on a table, and grantSendMessages on a queue, encrypted with the data key
-      // also grant the key's data-key action families. They are scoped to the one data key ARN; the
-      // table and queue statements name only this function's tables and queues.
-      for (const action of ['kms:GenerateDataKey*', 'kms:ReEncrypt*']) {
-        Validations.of(fn.role).acknowledge({
-          id: `AwsSolutions-IAM5[Action::${action}]`,
-          reason: `${action} comes from grantReadWriteData / grantSendMessages on tables and queues encrypted with the Conductor data key; the statement is limited to that one key ARN.`,
-        });
-      }
-    }
     this.addRoutes(spec, fn);
     return fn;
+  }
+
+  /**
+   * The function's DynamoDB rights, with explicit actions on each table's ARN (its tables have no
+   * index): the tables its manifest names, with TABLE_READ_ACTIONS and TABLE_WRITE_ACTIONS; and,
+   * when it enforces policies, the policy table as far as the kernel needs it
+   * (KERNEL_POLICY_TABLE_ACCESS, each action fenced to its entity's partitions). A function naming
+   * the policy table (the authorize pillar's) gets both. Records the tables' key use in `keys`.
+   */
+  private grantTables(fn: ServiceFunction, spec: FunctionSpec, keys: KeyUses): void {
+    const { stateful } = this.#props;
+    for (const id of spec.tables ?? []) {
+      const table = stateful.table(id);
+      fn.grantPrincipal.addToPrincipalPolicy(
+        new PolicyStatement({
+          actions: [...TABLE_READ_ACTIONS, ...TABLE_WRITE_ACTIONS],
+          resources: [table.tableArn],
+        }),
+      );
+      keys.add(table.encryptionKey, 'dynamodb', true);
+    }
+    if (!enforcesPolicies(spec)) return;
+    const policyTable = stateful.table(POLICY_TABLE_ID);
+    for (const access of KERNEL_POLICY_TABLE_ACCESS) {
+      fn.grantPrincipal.addToPrincipalPolicy(
+        new PolicyStatement({
+          actions: [access.action],
+          resources: [policyTable.tableArn],
+          conditions: {
+            'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [leadingKeysOf(access.entity)] },
+          },
+        }),
+      );
+    }
+    keys.add(policyTable.encryptionKey, 'dynamodb', true);
   }
 
   /** Queues of the catalog with their DLQs, as JSON (`DeadLetterQueueRef` by queue id). */
@@ -200,20 +348,23 @@ export class PillarServices extends Construct {
    * SQS's own redrive, which also needs receive/delete/attributes on the source); on every queue,
    * send (the destination of a redrive). Each statement names the queues' ARNs.
    */
-  private grantDeadLetterAccess(fn: ServiceFunction): void {
+  private grantDeadLetterAccess(fn: ServiceFunction, keys: KeyUses): void {
     const { stateful } = this.#props;
     for (const spec of stateful.queueSpecs) {
-      const dlq = this.deadLetterQueueOf(spec.id);
-      dlq.grantConsumeMessages(fn);
-      dlq.grant(fn, 'sqs:StartMessageMoveTask', 'sqs:ListMessageMoveTasks', 'sqs:CancelMessageMoveTask');
-      stateful.queue(spec.id).grantSendMessages(fn);
+      grantQueue(
+        fn,
+        this.deadLetterQueueOf(spec.id),
+        [...QUEUE_CONSUME_ACTIONS, ...QUEUE_MOVE_ACTIONS],
+        keys,
+      );
+      grantQueue(fn, stateful.queue(spec.id), QUEUE_SEND_ACTIONS, keys);
     }
   }
 
   private addRoutes(spec: FunctionSpec, fn: ServiceFunction): void {
     const { api, authorizer } = this.#props;
     if ((spec.routes ?? []).length === 0 && !spec.servesDefaultRoute) return;
-    const integration = new HttpLambdaIntegration(`${pascal(spec.name)}Integration`, fn.function);
+    const integration = new HttpLambdaIntegration(`${pascal(spec.name)}Integration`, fn.alias);
     for (const route of spec.routes ?? []) {
       const resource = new HttpRoute(this, `${pascal(spec.name)}${pascal(route.operationId)}Route`, {
         httpApi: api,
@@ -248,22 +399,45 @@ export class PillarServices extends Construct {
    * gathered for up to `maxBatchingWindowSeconds` when the spec has one, at most
    * `maximumConcurrency` concurrent invocations, and partial batch failures reported by the
    * handler, so only the failed messages come back (and reach the DLQ after maxReceiveCount).
+   * Built as SqsEventSource builds it (same construct id, so the same logical id), but granted here:
+   * SqsEventSource would grant the queue key's `kms:Decrypt` without `kms:ViaService`.
    */
-  private addQueueConsumer(fn: ServiceFunction, spec: QueueSpec): void {
+  private addQueueConsumer(fn: ServiceFunction, spec: QueueSpec, keys: KeyUses): void {
     if (spec.visibilityTimeoutSeconds < fn.timeout.toSeconds()) {
       throw new Error(
         `Queue '${spec.id}': visibilityTimeoutSeconds ${spec.visibilityTimeoutSeconds} is shorter than the timeout of its consumer '${spec.consumer}' (${fn.timeout.toSeconds()} s)`,
       );
     }
-    fn.function.addEventSource(
-      new SqsEventSource(this.#props.stateful.queue(spec.id), {
-        batchSize: spec.batchSize,
-        ...(spec.maxBatchingWindowSeconds === undefined
-          ? {}
-          : { maxBatchingWindow: Duration.seconds(spec.maxBatchingWindowSeconds) }),
-        maxConcurrency: spec.maximumConcurrency,
-        reportBatchItemFailures: true,
-      }),
-    );
+    const maxBatchSize = spec.maxBatchingWindowSeconds === undefined ? 10 : 10_000;
+    if (!Number.isInteger(spec.batchSize) || spec.batchSize < 1 || spec.batchSize > maxBatchSize) {
+      throw new Error(
+        `Queue '${spec.id}': batchSize ${spec.batchSize} must be 1-${maxBatchSize} ${spec.maxBatchingWindowSeconds === undefined ? 'without' : 'with'} maxBatchingWindowSeconds`,
+      );
+    }
+    if (spec.maxBatchingWindowSeconds !== undefined && spec.maxBatchingWindowSeconds > 300) {
+      throw new Error(
+        `Queue '${spec.id}': maxBatchingWindowSeconds ${spec.maxBatchingWindowSeconds} must be 300 or less`,
+      );
+    }
+    const queue = this.#props.stateful.queue(spec.id);
+    fn.alias.addEventSourceMapping(`SqsEventSource:${Names.nodeUniqueId(queue.node)}`, {
+      eventSourceArn: queue.queueArn,
+      batchSize: spec.batchSize,
+      ...(spec.maxBatchingWindowSeconds === undefined
+        ? {}
+        : { maxBatchingWindow: Duration.seconds(spec.maxBatchingWindowSeconds) }),
+      maxConcurrency: spec.maximumConcurrency,
+      reportBatchItemFailures: true,
+    });
+    grantQueue(fn, queue, QUEUE_CONSUME_ACTIONS, keys);
   }
 }
+
+/**
+ * `actions` on one queue (its ARN, no key rights: `IQueue.grant`), and the use of its key through
+ * SQS in `keys`: sending needs a data key, receiving only decrypts.
+ */
+const grantQueue = (fn: ServiceFunction, queue: IQueue, actions: readonly string[], keys: KeyUses): void => {
+  queue.grant(fn, ...actions);
+  keys.add(queue.encryptionMasterKey, 'sqs', actions.includes('sqs:SendMessage'));
+};

@@ -1,5 +1,15 @@
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Architecture, Code, LayerVersion, Runtime } from 'aws-cdk-lib/aws-lambda';
@@ -92,9 +102,11 @@ export class PolicyLayer extends Construct {
     }
     this.contentHash = hash.digest('hex').slice(0, 12);
 
-    // Stage the layer's tree (deterministic content, so the asset hash only moves when it does).
-    const staging = join(tmpdir(), `conductor-policy-layer-${this.contentHash}`);
-    rmSync(staging, { recursive: true, force: true });
+    // Stage the layer's tree (deterministic content, so the asset hash only moves when it does) in
+    // a folder of this process, then move it into place in one rename: synths running at once (test
+    // workers) never see, nor delete, each other's half-written tree.
+    const final = join(tmpdir(), `conductor-policy-layer-${this.contentHash}`);
+    const staging = mkdtempSync(`${final}-building-`);
     const moduleDir = join(staging, 'nodejs/node_modules/@cedar-policy/cedar-wasm');
     mkdirSync(join(moduleDir, 'nodejs'), { recursive: true });
     cpSync(join(cedarDir, 'package.json'), join(moduleDir, 'package.json'));
@@ -137,11 +149,36 @@ export class PolicyLayer extends Construct {
       }
     }
 
+    writeFileSync(join(staging, COMPLETE_MARKER), this.contentHash);
+    publishStaged(staging, final);
+
     this.layer = new LayerVersion(this, 'Layer', {
-      code: Code.fromAsset(staging),
+      code: Code.fromAsset(final, { exclude: [COMPLETE_MARKER] }),
       compatibleRuntimes: [Runtime.NODEJS_22_X],
       compatibleArchitectures: [Architecture.ARM_64],
       description: `Conductor policy bundle ${this.contentHash} (${this.engine}): schema, policies and engine`,
     });
   }
 }
+
+/** Written last into a staged tree: a tree without it is half-written (an interrupted older synth). */
+const COMPLETE_MARKER = '.complete';
+
+/**
+ * Moves a staged tree to `final` unless a complete one (same content hash, so the same content) is
+ * already there; a half-written one is replaced.
+ */
+const publishStaged = (staging: string, final: string): void => {
+  if (existsSync(join(final, COMPLETE_MARKER))) {
+    rmSync(staging, { recursive: true, force: true });
+    return;
+  }
+  rmSync(final, { recursive: true, force: true });
+  try {
+    renameSync(staging, final);
+  } catch (error) {
+    // Another synth published the same tree between the check and the rename: keep theirs.
+    rmSync(staging, { recursive: true, force: true });
+    if (!existsSync(join(final, COMPLETE_MARKER))) throw error;
+  }
+};

@@ -1,9 +1,29 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
-import { type IGrantable, type IPrincipal, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, type ILayerVersion, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Alarm, ComparisonOperator, type IAlarm, Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import {
+  type ILambdaDeploymentConfig,
+  LambdaApplication,
+  LambdaDeploymentConfig,
+  LambdaDeploymentGroup,
+} from 'aws-cdk-lib/aws-codedeploy';
+import {
+  type IGrantable,
+  type IPrincipal,
+  PolicyStatement,
+  Role,
+  ServicePrincipal,
+} from 'aws-cdk-lib/aws-iam';
+import {
+  Alias,
+  Architecture,
+  type CfnFunction,
+  type ILayerVersion,
+  Runtime,
+  Tracing,
+} from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { type ILogGroup, LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -67,6 +87,29 @@ export const runtimeSdkAliases = (): Record<string, string> =>
 export const LAMBDA_NODE_OPTIONS = '--enable-source-maps --v8-pool-size=1';
 
 export type PowertoolsLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+
+/**
+ * The alias through which everything must invoke a function (API routes, event source mappings,
+ * schedules): CodeDeploy moves it from version to version, so a caller that names the function
+ * itself ($LATEST) would take every new version at once and bypass the gradual deployment.
+ */
+export const LIVE_ALIAS = 'live';
+
+/**
+ * How the `live` alias moves to a new version: 10 % of the invocations for 5 minutes, then all of
+ * them, unless a rollback alarm fires first (CodeDeploy then points the alias back and the
+ * CloudFormation update fails and rolls back). Canary rather than linear: what breaks a new Lambda
+ * version (a bad bundle, a missing variable or grant, a layer mismatch) fails its first invocations,
+ * so one 5-minute window at 10 % catches it while most traffic stays on the old version, and a
+ * deploy waits ~6 minutes instead of the 10 of Linear10PercentEvery1Minute (CloudFormation waits
+ * for every function's deployment, in parallel). Load-dependent regressions, which a linear ramp
+ * would surface gradually, are bounded by reserved concurrency and the queues' maximum concurrency.
+ */
+export const DEFAULT_DEPLOYMENT_CONFIG: ILambdaDeploymentConfig =
+  LambdaDeploymentConfig.CANARY_10PERCENT_5MINUTES;
+
+/** CodeDeploy evaluates at most ten alarms per deployment group. */
+const MAX_ROLLBACK_ALARMS = 10;
 
 export interface ServiceFunctionProps {
   /**
@@ -146,6 +189,19 @@ export interface ServiceFunctionProps {
    * @default false - the runtime's AWS SDK v3 (`@aws-sdk/*`, `@smithy/*`) is used
    */
   readonly bundleAwsSdk?: boolean;
+  /**
+   * How CodeDeploy shifts the `live` alias to a new version.
+   *
+   * @default DEFAULT_DEPLOYMENT_CONFIG - canary: 10 % for 5 minutes, then 100 %
+   */
+  readonly deploymentConfig?: ILambdaDeploymentConfig;
+  /**
+   * Concurrent executions reserved for the function, which are also its ceiling. Settable later with
+   * `reserveConcurrency` (ConductorApiStack sizes every function from its manifest).
+   *
+   * @default - none: the function draws on the account's unreserved pool
+   */
+  readonly reservedConcurrency?: number;
 }
 
 /**
@@ -153,6 +209,11 @@ export interface ServiceFunctionProps {
  * module with source maps, X-Ray tracing, its own log group with retention, and the Powertools and
  * Conductor environment every handler expects. Its role starts with nothing but the right to
  * write to its own log group; callers add least-privilege grants through `grantPrincipal`.
+ *
+ * Safe deploys: every configuration or code change publishes a version, and the `live` alias
+ * (`alias`, what callers must invoke) moves to it through a CodeDeploy deployment group
+ * (`deploymentGroup`, canary by default) that rolls back when a rollback alarm fires: built in, the
+ * new version's errors through the alias (`deployErrorsAlarm`); more with `addRollbackAlarm`.
  */
 export class ServiceFunction extends Construct implements IGrantable {
   readonly function: NodejsFunction;
@@ -161,6 +222,18 @@ export class ServiceFunction extends Construct implements IGrantable {
   readonly grantPrincipal: IPrincipal;
   /** The function timeout: a queue it consumes must keep messages invisible at least this long. */
   readonly timeout: Duration;
+  /** `live`: the alias API routes, event source mappings and schedules must invoke. */
+  readonly alias: Alias;
+  /** Moves `alias` to each new version gradually and rolls it back on a rollback alarm. */
+  readonly deploymentGroup: LambdaDeploymentGroup;
+  /** The role CodeDeploy acts with: this alias and the rollback alarms, nothing else. */
+  readonly deploymentRole: Role;
+  /**
+   * Errors of the newest version invoked through `live` (Sum >= 1 in a minute): the built-in
+   * rollback alarm. It has no action; the function's own alarms notify people.
+   */
+  readonly deployErrorsAlarm: Alarm;
+  #rollbackAlarms = 0;
 
   constructor(scope: Construct, id: string, props: ServiceFunctionProps) {
     super(scope, id);
@@ -243,6 +316,65 @@ export class ServiceFunction extends Construct implements IGrantable {
       },
     });
 
+    if (props.reservedConcurrency !== undefined) this.reserveConcurrency(props.reservedConcurrency);
+
+    const version = this.function.currentVersion;
+    this.alias = new Alias(this, 'LiveAlias', {
+      aliasName: LIVE_ALIAS,
+      version,
+      description: `Conductor ${props.stage} ${props.serviceName}: what callers invoke; CodeDeploy moves it`,
+    });
+    this.deployErrorsAlarm = new Alarm(this, 'DeployErrorsAlarm', {
+      // Named like every Conductor alarm; "deploy" keeps it apart from the function's own alarms.
+      alarmName: `conductor-${props.stage}-${props.serviceName}-deploy-errors`,
+      alarmDescription: `Rollback guard of ${props.serviceName}'s gradual deployments: the newest version, invoked through the ${LIVE_ALIAS} alias, failed. CodeDeploy points the alias back to the previous version. No action: the function's own alarms notify people.`,
+      // Only the newest version's invocations (ExecutedVersion): errors of the version being replaced
+      // neither trigger a rollback nor block the deploy that fixes them.
+      metric: new Metric({
+        namespace: 'AWS/Lambda',
+        metricName: 'Errors',
+        dimensionsMap: {
+          FunctionName: this.function.functionName,
+          Resource: `${this.function.functionName}:${LIVE_ALIAS}`,
+          ExecutedVersion: version.version,
+        },
+        statistic: 'Sum',
+        period: Duration.minutes(1),
+      }),
+      threshold: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+
+    // An own role instead of the AWSCodeDeployRoleForLambdaLimited managed policy the deployment
+    // group would attach (UpdateAlias and DescribeAlarms on every function and alarm of the account):
+    // this alias and this function's rollback alarms only. The group gets it without policy updates,
+    // so it cannot attach the managed policy.
+    this.deploymentRole = new Role(this, 'DeploymentRole', {
+      assumedBy: new ServicePrincipal('codedeploy.amazonaws.com'),
+      description: `Conductor ${props.stage} ${props.serviceName}: CodeDeploy shifts the ${LIVE_ALIAS} alias`,
+    });
+    this.deploymentRole.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['lambda:GetAlias', 'lambda:UpdateAlias', 'lambda:GetProvisionedConcurrencyConfig'],
+        // The alias ARN spelled out rather than referenced: the alias waits for this policy (below).
+        resources: [this.function.functionArn, `${this.function.functionArn}:${LIVE_ALIAS}`],
+      }),
+    );
+    this.deploymentGroup = new LambdaDeploymentGroup(this, 'Deployment', {
+      application: deploymentApplicationOf(this, props.stage),
+      deploymentGroupName: props.serviceName,
+      alias: this.alias,
+      deploymentConfig: props.deploymentConfig ?? DEFAULT_DEPLOYMENT_CONFIG,
+      role: this.deploymentRole.withoutPolicyUpdates(),
+      autoRollback: { failedDeployment: true, stoppedDeployment: true, deploymentInAlarm: true },
+    });
+    this.addRollbackAlarm(this.deployErrorsAlarm);
+    // A new version reaches the alias only once the group, its role's policy and its alarms (now
+    // watching that version) are in place: the alias update is what starts the deployment.
+    this.alias.node.addDependency(this.deploymentGroup, this.deploymentRole);
+
     Validations.of(this.function).acknowledge({
       id: 'AwsSolutions-L1',
       reason:
@@ -254,4 +386,63 @@ export class ServiceFunction extends Construct implements IGrantable {
         'Active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which support no resource-level permissions.',
     });
   }
+
+  /**
+   * Another alarm that stops a deployment and points `live` back to the previous version while it
+   * is in ALARM (e.g. the function's throttles, or its routes' 5xx ratio). The deployment role may
+   * read exactly these alarms. At most ten per function (CodeDeploy's limit). Metric alarms only:
+   * CloudWatch describes a composite alarm only to DescribeAlarms on `*`, which this role lacks, and
+   * a deployment whose alarms cannot be read stops (and rolls back).
+   */
+  addRollbackAlarm(alarm: IAlarm): void {
+    this.#rollbackAlarms += 1;
+    if (this.#rollbackAlarms > MAX_ROLLBACK_ALARMS) {
+      throw new Error(
+        `ServiceFunction ${this.node.path}: at most ${MAX_ROLLBACK_ALARMS} rollback alarms (CodeDeploy's limit)`,
+      );
+    }
+    this.deploymentGroup.addAlarm(alarm);
+    this.deploymentRole.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ['cloudwatch:DescribeAlarms'], resources: [alarm.alarmArn] }),
+    );
+  }
+
+  /**
+   * Reserves `executions` concurrent executions for the function: guaranteed to it, and its ceiling.
+   * Not part of the version hash, so changing it publishes no version (and starts no deployment).
+   */
+  reserveConcurrency(executions: number): void {
+    if (!Number.isInteger(executions) || executions < 1) {
+      throw new Error(
+        `ServiceFunction ${this.node.path}: reserved concurrency must be a positive integer, got ${executions}`,
+      );
+    }
+    (this.function.node.defaultChild as CfnFunction).reservedConcurrentExecutions = executions;
+  }
 }
+
+/** The CodeDeploy application of each stack, and the stage it was named for. */
+const deploymentApplications = new WeakMap<Stack, { stage: string; application: LambdaApplication }>();
+
+/**
+ * The stack's one CodeDeploy application (`conductor-<stage>-functions`), created by its first
+ * ServiceFunction: every function's deployment group belongs to it, so one deploy's deployments are
+ * listed together.
+ */
+const deploymentApplicationOf = (scope: Construct, stage: string): LambdaApplication => {
+  const stack = Stack.of(scope);
+  const known = deploymentApplications.get(stack);
+  if (known) {
+    if (known.stage !== stage) {
+      throw new Error(
+        `${stack.node.path}: ServiceFunctions of stages ${known.stage} and ${stage} in one stack`,
+      );
+    }
+    return known.application;
+  }
+  const application = new LambdaApplication(stack, 'FunctionDeployments', {
+    applicationName: `conductor-${stage}-functions`,
+  });
+  deploymentApplications.set(stack, { stage, application });
+  return application;
+};

@@ -1,6 +1,7 @@
 import { Aws, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import {
   Alarm,
+  type AlarmBase,
   AnomalyDetectionAlarm,
   ComparisonOperator,
   type IAlarm,
@@ -10,19 +11,28 @@ import {
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { AttributeType, BillingMode, type ITable, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { EventBus, type IEventBus } from 'aws-cdk-lib/aws-events';
-import { Grant, type IGrantable, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { type IKey, Key } from 'aws-cdk-lib/aws-kms';
+import {
+  AnyPrincipal,
+  Effect,
+  Grant,
+  type IGrantable,
+  PolicyStatement,
+  ServicePrincipal,
+} from 'aws-cdk-lib/aws-iam';
+import { type CfnKey, type IKey, Key } from 'aws-cdk-lib/aws-kms';
 import {
   BlockPublicAccess,
   Bucket,
   BucketEncryption,
   type IBucket,
+  type LifecycleRule,
+  ObjectLockMode,
   ObjectLockRetention,
   ObjectOwnership,
   StorageClass,
 } from 'aws-cdk-lib/aws-s3';
 import { type ITopic, Topic } from 'aws-cdk-lib/aws-sns';
-import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { EmailSubscription, UrlSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { type IQueue, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { type QueueSpec, queuesOf, TABLE_KEY, type TableSpec, tablesOf } from '#shared/pillar.js';
@@ -48,23 +58,99 @@ const ALARM_PERIOD = Duration.minutes(1);
 const DEPTH_ANOMALY_PERIOD = Duration.minutes(5);
 const DEPTH_ANOMALY_PERIODS = 3;
 const DEPTH_ANOMALY_STD_DEVS = 3;
+/**
+ * The static backup of the depth anomaly alarm (which has no model while CloudWatch trains it, up
+ * to two weeks): the same 5-minute maxima above DEPTH_HIGH_MESSAGES for DEPTH_ANOMALY_PERIODS in a
+ * row. Far above any backlog the consumers drain in minutes at their maximum concurrency, so it
+ * stays quiet once the band is trained; the age alarm catches the slow consumer before it.
+ */
+const DEPTH_HIGH_MESSAGES = 10_000;
+/**
+ * A DLQ message this old has been waiting a week: half of the 14 days after which SQS drops it
+ * (counted from its first send), so this re-notifies a forgotten DLQ while there is time to redrive.
+ */
+const DLQ_MAX_AGE = Duration.days(7);
+/** Objects written under Object Lock stay this long in S3 Standard before the cold tier. */
+const EVIDENCE_COLD_AFTER = Duration.days(90);
+/** Glacier Instant Retrieval bills 90 days at least: a shorter stay there would cost more than it saves. */
+const COLD_TIER_MINIMUM_STAY = Duration.days(90);
+/** Versions that are no longer current (overwritten, or expired) go this long after, once unlocked. */
+const NONCURRENT_VERSION_EXPIRY = Duration.days(30);
+/** The actions that would make objects under the evidence key unreadable, or undo that protection. */
+const EVIDENCE_KEY_GUARDED_ACTIONS = ['kms:DisableKey', 'kms:ScheduleKeyDeletion', 'kms:PutKeyPolicy'];
+/** Enough to catch a typo or a list; SNS checks the rest when it sends the confirmation. */
+export const EMAIL_PATTERN = /^[^\s@,;]+@[^\s@,;]+\.[^\s@,;]+$/;
+/** An IAM role ARN, in any partition (`arn:aws:iam::123456789012:role/path/name`). */
+const ROLE_ARN_PATTERN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
+
+/** Who hears an alarm: `page` wakes someone up now, `ticket` is for working hours. */
+export type AlertSeverity = 'page' | 'ticket';
+
+/**
+ * Which topic each kind of alarm notifies, by the end of its name (`conductor-<stage>-<...>-<kind>`).
+ * Page: the users see failures now (an SLO budget burning fast, a route answering 5xx, a function
+ * crashing or timing out). Ticket: something degrades or waits, with hours to act (a slow budget
+ * burn, throttling, work piling up or waiting in a DLQ, an unusual number of denies). The alarms of
+ * the burn-rate windows (`<slo>-5xx-ratio-<window>`) notify nobody: their composites do.
+ */
+export const ALERT_SEVERITY = {
+  'error-budget-fast-burn': 'page',
+  'error-budget-slow-burn': 'ticket',
+  '5xx-ratio': 'page',
+  'lambda-errors': 'page',
+  'lambda-throttles': 'ticket',
+  'table-throttles': 'ticket',
+  'policy-deny-spike': 'ticket',
+  'policy-denies-high': 'ticket',
+  'dlq-not-empty': 'ticket',
+  'dlq-oldest-message-age': 'ticket',
+  'oldest-message-age': 'ticket',
+  'depth-anomaly': 'ticket',
+  'depth-high': 'ticket',
+} as const satisfies Readonly<Record<string, AlertSeverity>>;
+
+/** Where one topic delivers, besides whatever is subscribed to it by hand. */
+export interface AlertSubscriptions {
+  /** One email address (AWS sends a confirmation email first). */
+  readonly email?: string;
+  /**
+   * One HTTPS endpoint: a pager's SNS integration URL (PagerDuty, Opsgenie...) or a chat webhook
+   * that confirms SNS subscriptions. It lands in the template: it may hold an integration key.
+   */
+  readonly url?: string;
+}
 
 export interface ConductorStatefulStackProps extends StackProps {
   /** Deployment stage; names the event bus and the KMS alias. */
   readonly stage: string;
   /**
-   * What happens to tables, buckets and the data key when they leave the stack.
+   * What happens to tables, queues, buckets and the data key when they leave the stack. The
+   * evidence key is always retained: it encrypts objects that may be locked.
    *
    * @default RemovalPolicy.RETAIN
    */
   readonly removalPolicy?: RemovalPolicy;
   /**
-   * Default Object Lock retention (COMPLIANCE mode) of every evidence object. In COMPLIANCE mode
-   * nobody, the root user included, can shorten it or delete a locked version before it ends.
+   * Default Object Lock retention of every evidence object; evidence expires when it ends.
    *
    * @default about 13 months (396 days)
    */
   readonly evidenceRetention?: Duration;
+  /**
+   * The mode of that default retention. COMPLIANCE: nobody, the root user included, can shorten it
+   * or delete a locked version before it ends. GOVERNANCE: a principal with
+   * `s3:BypassGovernanceRetention` can, so a test stage can be emptied.
+   *
+   * @default ObjectLockMode.COMPLIANCE
+   */
+  readonly evidenceLockMode?: ObjectLockMode;
+  /**
+   * The IAM role that alone may disable the evidence key, schedule its deletion or change its key
+   * policy (an ARN). The key policy is fixed at creation: CloudFormation cannot change it later.
+   *
+   * @default - nobody can, ever: the key lives (and is billed) as long as the account
+   */
+  readonly evidenceBreakGlassRoleArn?: string;
   /**
    * The pillar tables to create.
    *
@@ -78,28 +164,56 @@ export interface ConductorStatefulStackProps extends StackProps {
    */
   readonly queues?: readonly QueueSpec[];
   /**
-   * An email address subscribed to the alarm topic (the subscription must be confirmed from the
-   * email AWS sends).
+   * Subscriptions of the page topic (`conductor-<stage>-alarms`).
    *
-   * @default - no subscription: subscribe to the `conductor-<stage>-alarms` topic yourself
+   * @default - none: subscribe to the topic yourself
    */
-  readonly alarmEmail?: string;
+  readonly pageSubscriptions?: AlertSubscriptions;
+  /**
+   * Subscriptions of the ticket topic (`conductor-<stage>-tickets`).
+   *
+   * @default - none: subscribe to the topic yourself
+   */
+  readonly ticketSubscriptions?: AlertSubscriptions;
+}
+
+/** The alarms of one queue (and its DLQ), all notifying the ticket topic. */
+export interface QueueAlarms {
+  /** Its DLQ holds a message. */
+  readonly dlqNotEmpty: IAlarm;
+  /** A message has waited in its DLQ for DLQ_MAX_AGE: SQS drops it a week later. */
+  readonly dlqOldestMessageAge: IAlarm;
+  /** Its oldest message is older than the spec's `maxAgeSeconds`. */
+  readonly oldestMessageAge: IAlarm;
+  /** Its depth is above its anomaly detection band. */
+  readonly depthAnomaly: IAlarm;
+  /** Its depth is above DEPTH_HIGH_MESSAGES: the anomaly alarm's static backup. */
+  readonly depthHigh: IAlarm;
 }
 
 /**
  * Everything that holds data: one DynamoDB table per pillar, the data key, the evidence (WORM) and
- * artifacts buckets, the SQS queues (each with a DLQ) and the event bus. Kept apart from compute so
- * a service stack can be destroyed and redeployed without touching data; termination protection
- * guards the stack itself.
+ * artifacts buckets and their key, the SQS queues (each with a DLQ) and their alarms, the two alert
+ * topics and the event bus. Kept apart from compute so a service stack can be destroyed and
+ * redeployed without touching data; termination protection guards the stack itself.
  */
 export class ConductorStatefulStack extends Stack {
-  /** Customer-managed key encrypting the tables and the evidence and artifacts buckets. */
+  /** Customer-managed key encrypting the tables and the queues. */
   readonly dataKey: IKey;
+  /**
+   * Customer-managed key of the buckets whose objects may be locked (evidence, artifacts). Always
+   * retained; its key policy refuses disabling it, deleting it and changing the policy itself to
+   * everybody but the break-glass role, so no account administrator can make locked objects unreadable.
+   */
+  readonly evidenceKey: IKey;
   /** The pillar tables, keyed by table id (the manifests' `tables`). */
   readonly tables: Readonly<Record<string, ITable>>;
   /** The table specs the tables were built from. */
   readonly tableSpecs: readonly TableSpec[];
-  /** WORM evidence and audit trail: Object Lock in COMPLIANCE mode with a default retention. */
+  /**
+   * WORM evidence and audit trail: Object Lock with a default retention (COMPLIANCE in production
+   * stages), a cold tier after 90 days, and expiry when the retention ends.
+   */
   readonly evidenceBucket: IBucket;
   /**
    * The name of the evidence bucket ARN's export (`conductor-<stage>-evidence-bucket-arn`). Grants
@@ -107,7 +221,10 @@ export class ConductorStatefulStack extends Stack {
    * the same in every synth instead of naming a generated export.
    */
   readonly evidenceBucketArnExportName: string;
-  /** Eval outputs, reports and other artifacts: warm after 90 days, cold until 13 months, then gone. */
+  /**
+   * Eval outputs, reports and other artifacts: warm after 90 days, cold until 13 months, then gone.
+   * Object Lock is enabled without a default retention, so an object can be put under legal hold.
+   */
   readonly artifactsBucket: IBucket;
   /** Destination of the S3 server access logs of the other buckets. */
   readonly accessLogsBucket: IBucket;
@@ -119,19 +236,21 @@ export class ConductorStatefulStack extends Stack {
   readonly queues: Readonly<Record<string, IQueue>>;
   /** The dead-letter queue of each queue, keyed by queue id. */
   readonly deadLetterQueues: Readonly<Record<string, IQueue>>;
-  /** Where every alarm of the stack notifies (`conductor-<stage>-alarms`, encrypted with its own key). */
-  readonly alarmTopic: ITopic;
   /**
-   * The alarms of each queue, keyed by queue id: its DLQ is not empty, its oldest message is too
-   * old, its depth is above its anomaly detection band.
+   * What pages (`conductor-<stage>-alarms`: the alarm topic of earlier versions, same logical id,
+   * so subscriptions made by hand stay). Encrypted with the alarm topic key, TLS only.
    */
-  readonly queueAlarms: Readonly<
-    Record<
-      string,
-      { readonly dlqNotEmpty: IAlarm; readonly oldestMessageAge: IAlarm; readonly depthAnomaly: IAlarm }
-    >
-  >;
+  readonly pageTopic: ITopic;
+  /** What opens a ticket (`conductor-<stage>-tickets`), encrypted and guarded like the page topic. */
+  readonly ticketTopic: ITopic;
+  /** The alarms of each queue, keyed by queue id. */
+  readonly queueAlarms: Readonly<Record<string, QueueAlarms>>;
   readonly #evidenceBucketArnImport: string;
+
+  /** @deprecated the page topic (the one alarm topic of earlier versions); use pageTopic or ticketTopic. */
+  get alarmTopic(): ITopic {
+    return this.pageTopic;
+  }
 
   constructor(scope: Construct, id: string, props: ConductorStatefulStackProps) {
     super(scope, id, { terminationProtection: true, ...props });
@@ -143,12 +262,14 @@ export class ConductorStatefulStack extends Stack {
     const retain = removalPolicy === RemovalPolicy.RETAIN;
 
     const dataKey = new Key(this, 'DataKey', {
-      description: `Conductor ${props.stage}: encrypts pillar tables, evidence and artifacts`,
+      description: `Conductor ${props.stage}: encrypts pillar tables and queues`,
       alias: `alias/conductor-${props.stage}-data`,
       enableKeyRotation: true,
       removalPolicy,
     });
     this.dataKey = dataKey;
+    const evidenceKey = this.createEvidenceKey(props.stage, props.evidenceBreakGlassRoleArn);
+    this.evidenceKey = evidenceKey;
 
     const tables: Record<string, ITable> = {};
     this.tableSpecs = props.tables ?? TABLES;
@@ -191,11 +312,13 @@ export class ConductorStatefulStack extends Stack {
     });
     this.accessLogsBucket = accessLogsBucket;
 
-    // What every data bucket is: versioned, under the data key, private, TLS only, access-logged.
-    const dataBucket = {
+    // What every bucket of locked objects is: versioned, under the evidence key, private, TLS only,
+    // access-logged, Object Lock on.
+    const lockableBucket = {
       versioned: true,
+      objectLockEnabled: true,
       encryption: BucketEncryption.KMS,
-      encryptionKey: dataKey,
+      encryptionKey: evidenceKey,
       bucketKeyEnabled: true,
       blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
       objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
@@ -203,14 +326,15 @@ export class ConductorStatefulStack extends Stack {
       serverAccessLogsBucket: accessLogsBucket,
     } as const;
 
+    const retention = props.evidenceRetention ?? THIRTEEN_MONTHS;
     this.evidenceBucket = new Bucket(this, 'EvidenceBucket', {
-      objectLockEnabled: true,
-      objectLockDefaultRetention: ObjectLockRetention.compliance(props.evidenceRetention ?? THIRTEEN_MONTHS),
-      ...dataBucket,
+      objectLockDefaultRetention:
+        (props.evidenceLockMode ?? ObjectLockMode.COMPLIANCE) === ObjectLockMode.COMPLIANCE
+          ? ObjectLockRetention.compliance(retention)
+          : ObjectLockRetention.governance(retention),
+      ...lockableBucket,
       serverAccessLogsPrefix: 'evidence/',
-      lifecycleRules: [
-        { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(7) },
-      ],
+      lifecycleRules: evidenceLifecycle(retention),
       removalPolicy,
     });
 
@@ -219,8 +343,10 @@ export class ConductorStatefulStack extends Stack {
       name: this.evidenceBucketArnExportName,
     });
 
+    // Object Lock with no default retention: nothing is locked unless someone puts a legal hold (or
+    // a retention) on an object, and a held object outlives the lifecycle below until it is released.
     this.artifactsBucket = new Bucket(this, 'ArtifactsBucket', {
-      ...dataBucket,
+      ...lockableBucket,
       serverAccessLogsPrefix: 'artifacts/',
       lifecycleRules: [
         {
@@ -230,29 +356,23 @@ export class ConductorStatefulStack extends Stack {
             { storageClass: StorageClass.GLACIER, transitionAfter: Duration.days(180) },
           ],
           expiration: THIRTEEN_MONTHS,
-          noncurrentVersionExpiration: Duration.days(30),
+          noncurrentVersionExpiration: NONCURRENT_VERSION_EXPIRY,
           abortIncompleteMultipartUploadAfter: Duration.days(7),
         },
       ],
       removalPolicy,
     });
 
-    this.alarmTopic = this.createAlarmTopic(props.stage, removalPolicy, props.alarmEmail);
-    const alarmAction = new SnsAction(this.alarmTopic);
+    const alarmTopicKey = this.createAlarmTopicKey(props.stage, removalPolicy);
+    this.pageTopic = this.createAlertTopic('page', alarmTopicKey, props.stage, props.pageSubscriptions);
+    this.ticketTopic = this.createAlertTopic('ticket', alarmTopicKey, props.stage, props.ticketSubscriptions);
 
     // Queues hold accepted work (the decision archive's hand-off, later jobs and rewards): encrypted
     // with the data key, TLS only, kept as long as SQS allows, with a DLQ after maxReceiveCount.
-    // Each has three alarms: its DLQ holds a message (work that failed maxReceiveCount times and
-    // waits for an operator), its oldest message is older than the spec's `maxAgeSeconds` (the
-    // consumer is not keeping up, or keeps failing), and its depth is anomalously high for the time
-    // of day and week (a producer floods it, or the consumer slows down before the age alarm fires).
     this.queueSpecs = props.queues ?? QUEUES;
     const queues: Record<string, IQueue> = {};
     const deadLetterQueues: Record<string, IQueue> = {};
-    const queueAlarms: Record<
-      string,
-      { dlqNotEmpty: IAlarm; oldestMessageAge: IAlarm; depthAnomaly: IAlarm }
-    > = {};
+    const queueAlarms: Record<string, QueueAlarms> = {};
     for (const spec of this.queueSpecs) {
       const deadLetterQueue = new Queue(this, `${constructIdOf(spec.id)}DeadLetterQueue`, {
         encryption: QueueEncryption.KMS,
@@ -276,57 +396,7 @@ export class ConductorStatefulStack extends Stack {
       });
       queues[spec.id] = queue;
       deadLetterQueues[spec.id] = deadLetterQueue;
-
-      const dlqNotEmpty = new Alarm(this, `${constructIdOf(spec.id)}DeadLetterQueueNotEmptyAlarm`, {
-        alarmName: `conductor-${props.stage}-${spec.id}-dlq-not-empty`,
-        alarmDescription: `The ${spec.id} DLQ holds messages that failed ${spec.maxReceiveCount} deliveries: inspect them, fix the cause, then redrive them to the ${spec.id} queue.`,
-        metric: deadLetterQueue.metricApproximateNumberOfMessagesVisible({
-          period: ALARM_PERIOD,
-          statistic: Stats.MAXIMUM,
-        }),
-        threshold: 1,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        evaluationPeriods: 1,
-        // An idle, empty queue may send no data points: that is not a problem.
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-      });
-      const oldestMessageAge = new Alarm(this, `${constructIdOf(spec.id)}OldestMessageAgeAlarm`, {
-        alarmName: `conductor-${props.stage}-${spec.id}-oldest-message-age`,
-        alarmDescription: `A message of the ${spec.id} queue has waited more than ${spec.maxAgeSeconds} s: its consumer '${spec.consumer}' is not keeping up or keeps failing.`,
-        metric: queue.metricApproximateAgeOfOldestMessage({
-          period: ALARM_PERIOD,
-          statistic: Stats.MAXIMUM,
-        }),
-        threshold: spec.maxAgeSeconds,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-      });
-      // DESIGN §9 "queue depth anomaly": an anomaly detection band (ANOMALY_DETECTION_BAND). CloudWatch
-      // creates and trains the model from the metric's history (up to two weeks of it); until it has
-      // one the alarm stays in INSUFFICIENT_DATA. Upper side only: an empty queue is fine.
-      const depthAnomaly = new AnomalyDetectionAlarm(
-        this,
-        `${constructIdOf(spec.id)}QueueDepthAnomalyAlarm`,
-        {
-          alarmName: `conductor-${props.stage}-${spec.id}-depth-anomaly`,
-          alarmDescription: `The ${spec.id} queue holds more visible messages than usual for this time (above ${DEPTH_ANOMALY_STD_DEVS} standard deviations for ${DEPTH_ANOMALY_PERIODS} x 5 min): a producer floods it, or its consumer '${spec.consumer}' slowed down or stopped.`,
-          metric: queue.metricApproximateNumberOfMessagesVisible({
-            period: DEPTH_ANOMALY_PERIOD,
-            statistic: Stats.MAXIMUM,
-          }),
-          stdDevs: DEPTH_ANOMALY_STD_DEVS,
-          comparisonOperator: ComparisonOperator.GREATER_THAN_UPPER_THRESHOLD,
-          evaluationPeriods: DEPTH_ANOMALY_PERIODS,
-          // SQS stops sending the metrics of a queue idle for six hours: that is not an anomaly.
-          treatMissingData: TreatMissingData.NOT_BREACHING,
-        },
-      );
-      for (const alarm of [dlqNotEmpty, oldestMessageAge, depthAnomaly]) {
-        alarm.addAlarmAction(alarmAction);
-        alarm.addOkAction(alarmAction);
-      }
-      queueAlarms[spec.id] = { dlqNotEmpty, oldestMessageAge, depthAnomaly };
+      queueAlarms[spec.id] = this.createQueueAlarms(props.stage, spec, queue, deadLetterQueue);
     }
     this.queues = queues;
     this.deadLetterQueues = deadLetterQueues;
@@ -339,15 +409,61 @@ export class ConductorStatefulStack extends Stack {
   }
 
   /**
-   * The SNS topic every alarm notifies. Encrypted with a key of its own: CloudWatch alarms cannot
-   * publish to a topic under the AWS-managed `alias/aws/sns` key (its policy cannot grant
-   * cloudwatch.amazonaws.com), and granting CloudWatch the data key would widen who may use it.
-   * TLS only; CloudWatch may publish for this stage's alarms (`conductor-<stage>-*`) only.
+   * Makes `alarm` notify the topic of its severity, on ALARM and on OK (so the page or ticket can
+   * close itself). For alarms of any stack of the app; named `conductor-<stage>-*`, as the topic
+   * policies require.
    */
-  private createAlarmTopic(stage: string, removalPolicy: RemovalPolicy, email: string | undefined): ITopic {
-    const cloudWatch = new ServicePrincipal('cloudwatch.amazonaws.com');
+  notify(alarm: AlarmBase, severity: AlertSeverity): void {
+    const action = new SnsAction(severity === 'page' ? this.pageTopic : this.ticketTopic);
+    alarm.addAlarmAction(action);
+    alarm.addOkAction(action);
+  }
+
+  /**
+   * The key of the buckets whose objects may be locked. Retained whatever the stage's removal
+   * policy: deleting it would make locked objects unreadable while S3 still refuses to delete them.
+   * Its policy keeps the default statement (IAM policies of the account decide who uses it) and adds
+   * one Deny for every principal, the account's administrators and root included (a Deny in a key
+   * policy beats any Allow): no DisableKey, no ScheduleKeyDeletion, and no PutKeyPolicy, without
+   * which an administrator could first remove the Deny. Only `breakGlassRoleArn`, when given, is
+   * exempt. KMS cannot tell a harmless policy change from one that removes the Deny, so the policy
+   * is frozen: CloudFormation cannot update it either (a later change fails the stack update), and
+   * KMS's lockout check must be bypassed to create it.
+   */
+  private createEvidenceKey(stage: string, breakGlassRoleArn: string | undefined): IKey {
+    if (breakGlassRoleArn !== undefined) assertBreakGlassRoleArn(breakGlassRoleArn);
+    const key = new Key(this, 'EvidenceKey', {
+      description: `Conductor ${stage}: encrypts the evidence and artifacts buckets (objects under Object Lock)`,
+      alias: `alias/conductor-${stage}-evidence`,
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    key.addToResourcePolicy(
+      new PolicyStatement({
+        sid: breakGlassRoleArn
+          ? 'DenyDisableDeleteOrRepolicyButBreakGlass'
+          : 'DenyDisableDeleteOrRepolicyToEverybody',
+        effect: Effect.DENY,
+        principals: [new AnyPrincipal()],
+        actions: [...EVIDENCE_KEY_GUARDED_ACTIONS],
+        resources: ['*'],
+        ...(breakGlassRoleArn
+          ? { conditions: { ArnNotEquals: { 'aws:PrincipalArn': breakGlassRoleArn } } }
+          : {}),
+      }),
+    );
+    (key.node.defaultChild as CfnKey).bypassPolicyLockoutSafetyCheck = true;
+    return key;
+  }
+
+  /**
+   * The key of both alert topics. CloudWatch alarms cannot publish to a topic under the AWS-managed
+   * `alias/aws/sns` key (its policy cannot grant cloudwatch.amazonaws.com), and granting CloudWatch
+   * the data key would widen who may use it.
+   */
+  private createAlarmTopicKey(stage: string, removalPolicy: RemovalPolicy): IKey {
     const key = new Key(this, 'AlarmTopicKey', {
-      description: `Conductor ${stage}: encrypts the alarm topic`,
+      description: `Conductor ${stage}: encrypts the alert topics (page and ticket)`,
       alias: `alias/conductor-${stage}-alarms`,
       enableKeyRotation: true,
       removalPolicy,
@@ -355,21 +471,45 @@ export class ConductorStatefulStack extends Stack {
     key.addToResourcePolicy(
       new PolicyStatement({
         sid: 'AllowCloudWatchAlarmsToPublishEncrypted',
-        principals: [cloudWatch],
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
         actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
         resources: ['*'],
       }),
     );
-    const topic = new Topic(this, 'AlarmTopic', {
-      topicName: `conductor-${stage}-alarms`,
-      displayName: `Conductor ${stage} alarms`,
-      masterKey: key,
-      enforceSSL: true,
-    });
+    return key;
+  }
+
+  /**
+   * One alert topic: the page topic keeps the construct id (`AlarmTopic`) and the name
+   * (`conductor-<stage>-alarms`) of the single alarm topic of earlier versions, so deployed stages
+   * keep it and its subscriptions; the ticket topic is `conductor-<stage>-tickets`. Encrypted with
+   * the alarm topic key, TLS only; CloudWatch may publish for this stage's alarms
+   * (`conductor-<stage>-*`) only.
+   */
+  private createAlertTopic(
+    severity: AlertSeverity,
+    key: IKey,
+    stage: string,
+    subscriptions: AlertSubscriptions = {},
+  ): ITopic {
+    const topic =
+      severity === 'page'
+        ? new Topic(this, 'AlarmTopic', {
+            topicName: `conductor-${stage}-alarms`,
+            displayName: `Conductor ${stage} alarms`,
+            masterKey: key,
+            enforceSSL: true,
+          })
+        : new Topic(this, 'TicketTopic', {
+            topicName: `conductor-${stage}-tickets`,
+            displayName: `Conductor ${stage} tickets`,
+            masterKey: key,
+            enforceSSL: true,
+          });
     topic.addToResourcePolicy(
       new PolicyStatement({
         sid: 'AllowCloudWatchAlarmsToPublish',
-        principals: [cloudWatch],
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
         actions: ['sns:Publish'],
         resources: [topic.topicArn],
         conditions: {
@@ -379,8 +519,87 @@ export class ConductorStatefulStack extends Stack {
         },
       }),
     );
-    if (email !== undefined) topic.addSubscription(new EmailSubscription(email));
+    if (subscriptions.email !== undefined) {
+      if (!EMAIL_PATTERN.test(subscriptions.email)) {
+        throw new Error(`${severity}Email '${subscriptions.email}' is not one email address`);
+      }
+      topic.addSubscription(new EmailSubscription(subscriptions.email));
+    }
+    if (subscriptions.url !== undefined) {
+      // The URL is not repeated: a pager's integration URL holds its key.
+      if (!isHttpsUrl(subscriptions.url)) throw new Error(`${severity}Url must be an https URL`);
+      topic.addSubscription(new UrlSubscription(subscriptions.url));
+    }
     return topic;
+  }
+
+  /**
+   * The alarms of one queue, all tickets (work waits; nothing is lost for days):
+   * - its DLQ holds a message: work that failed maxReceiveCount times waits for an operator;
+   * - a DLQ message is a week old: the alarm above fired once and stays in ALARM, so a forgotten
+   *   DLQ gets a second notification a week before SQS drops the message;
+   * - its oldest message is older than the spec's `maxAgeSeconds`: the consumer is not keeping up,
+   *   or keeps failing;
+   * - its depth is anomalously high for the time of day and week (DESIGN §9 "queue depth anomaly"):
+   *   a producer floods it, or the consumer slows down before the age alarm fires. CloudWatch
+   *   creates and trains the band's model from up to two weeks of history; until then the alarm
+   *   stays in INSUFFICIENT_DATA, so a static threshold backs it up.
+   * An idle, empty queue may send no data points: that is not breaching (SQS stops sending the
+   * metrics of a queue idle for six hours).
+   */
+  private createQueueAlarms(stage: string, spec: QueueSpec, queue: IQueue, dlq: IQueue): QueueAlarms {
+    const id = constructIdOf(spec.id);
+    const name = `conductor-${stage}-${spec.id}`;
+    const maximum = (period: Duration) => ({ period, statistic: Stats.MAXIMUM });
+    const dlqNotEmpty = new Alarm(this, `${id}DeadLetterQueueNotEmptyAlarm`, {
+      alarmName: `${name}-dlq-not-empty`,
+      alarmDescription: `The ${spec.id} DLQ holds messages that failed ${spec.maxReceiveCount} deliveries: inspect them, fix the cause, then redrive them to the ${spec.id} queue.`,
+      metric: dlq.metricApproximateNumberOfMessagesVisible(maximum(ALARM_PERIOD)),
+      threshold: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    const dlqOldestMessageAge = new Alarm(this, `${id}DeadLetterQueueOldestMessageAgeAlarm`, {
+      alarmName: `${name}-dlq-oldest-message-age`,
+      alarmDescription: `A message has waited in the ${spec.id} DLQ for ${DLQ_MAX_AGE.toDays()} days: SQS drops it ${QUEUE_RETENTION.toDays()} days after it was first sent. Redrive or discard it now.`,
+      metric: dlq.metricApproximateAgeOfOldestMessage(maximum(ALARM_PERIOD)),
+      threshold: DLQ_MAX_AGE.toSeconds(),
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    const oldestMessageAge = new Alarm(this, `${id}OldestMessageAgeAlarm`, {
+      alarmName: `${name}-oldest-message-age`,
+      alarmDescription: `A message of the ${spec.id} queue has waited more than ${spec.maxAgeSeconds} s: its consumer '${spec.consumer}' is not keeping up or keeps failing.`,
+      metric: queue.metricApproximateAgeOfOldestMessage(maximum(ALARM_PERIOD)),
+      threshold: spec.maxAgeSeconds,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    const depth = queue.metricApproximateNumberOfMessagesVisible(maximum(DEPTH_ANOMALY_PERIOD));
+    const depthAnomaly = new AnomalyDetectionAlarm(this, `${id}QueueDepthAnomalyAlarm`, {
+      alarmName: `${name}-depth-anomaly`,
+      alarmDescription: `The ${spec.id} queue holds more visible messages than usual for this time (above ${DEPTH_ANOMALY_STD_DEVS} standard deviations for ${DEPTH_ANOMALY_PERIODS} x 5 min): a producer floods it, or its consumer '${spec.consumer}' slowed down or stopped.`,
+      metric: depth,
+      stdDevs: DEPTH_ANOMALY_STD_DEVS,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_UPPER_THRESHOLD,
+      evaluationPeriods: DEPTH_ANOMALY_PERIODS,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    const depthHigh = new Alarm(this, `${id}QueueDepthHighAlarm`, {
+      alarmName: `${name}-depth-high`,
+      alarmDescription: `The ${spec.id} queue has held more than ${DEPTH_HIGH_MESSAGES} visible messages for ${DEPTH_ANOMALY_PERIODS} x 5 min (the static backup of the depth anomaly alarm): a producer floods it, or its consumer '${spec.consumer}' stopped.`,
+      metric: depth,
+      threshold: DEPTH_HIGH_MESSAGES,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: DEPTH_ANOMALY_PERIODS,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    const alarms = { dlqNotEmpty, dlqOldestMessageAge, oldestMessageAge, depthAnomaly, depthHigh };
+    for (const alarm of Object.values(alarms)) this.notify(alarm, 'ticket');
+    return alarms;
   }
 
   /** The queue of one queue id; throws early, naming the known ids, for an id not in the list. */
@@ -399,6 +618,7 @@ export class ConductorStatefulStack extends Stack {
    * nothing else there: `s3:PutObject` and `s3:GetObject` on `<prefix>*` (plus the data key's
    * `kms:GenerateDataKey` and `kms:Decrypt` that SSE-KMS needs). No delete, no retention or legal
    * hold changes, no listing: Object Lock's default retention applies to every object written.
+   * The key rights name the evidence key and hold only for requests S3 makes on the grantee's behalf.
    * For grantees in other stacks (the bucket ARN is imported by its export name).
    */
   grantEvidenceWriteOnce(grantee: IGrantable, prefix: string): Grant {
@@ -407,11 +627,14 @@ export class ConductorStatefulStack extends Stack {
         `Evidence prefix '${prefix}' must be one lower-case folder ending in '/', e.g. 'decisions/'`,
       );
     }
-    Grant.addToPrincipal({
-      grantee,
-      actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
-      resourceArns: [this.dataKey.keyArn],
-    });
+    // Through S3 only (kms:ViaService): the role cannot call KMS with the key itself.
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+        resources: [this.evidenceKey.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `s3.${Aws.REGION}.amazonaws.com` } },
+      }),
+    );
     return Grant.addToPrincipal({
       grantee,
       actions: ['s3:PutObject', 's3:GetObject'],
@@ -446,3 +669,52 @@ const constructIdOf = (id: string): string =>
 
 /** `router` -> `RouterTable`. */
 const tableConstructId = (id: string): string => `${constructIdOf(id)}Table`;
+
+/** Throws, naming the context key, unless `arn` is an IAM role ARN. */
+export const assertBreakGlassRoleArn = (arn: string): void => {
+  if (!ROLE_ARN_PATTERN.test(arn)) {
+    throw new Error(
+      `evidenceBreakGlassRoleArn '${arn}' is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)`,
+    );
+  }
+};
+
+/** `https://…` and nothing else: SNS sends HTTP subscriptions' notifications in clear text. */
+const isHttpsUrl = (text: string): boolean => {
+  try {
+    return new URL(text).protocol === 'https:' && !/\s/.test(text);
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * The evidence bucket's lifecycle. Evidence expires when its retention ends (a delete marker on
+ * the current version), old versions go NONCURRENT_VERSION_EXPIRY later; S3 never deletes a version
+ * while its retention or a legal hold lasts, so a version overwritten early still waits for its own
+ * retention date. Glacier Instant Retrieval after EVIDENCE_COLD_AFTER: evidence is rarely read once
+ * written, and it still answers GetObject in milliseconds (an auditor's request, a dry-run replay),
+ * where Deep Archive would need a restore of hours first and bills 180 days at least. Objects under
+ * 128 KB stay in Standard (S3's default minimum transition size). The transition is skipped when
+ * evidence would leave the cold tier before Glacier IR's 90-day minimum.
+ */
+const evidenceLifecycle = (retention: Duration): LifecycleRule[] => {
+  const cold = retention.toDays() >= EVIDENCE_COLD_AFTER.toDays() + COLD_TIER_MINIMUM_STAY.toDays();
+  return [
+    {
+      id: 'expire-after-retention',
+      expiration: retention,
+      noncurrentVersionExpiration: NONCURRENT_VERSION_EXPIRY,
+      abortIncompleteMultipartUploadAfter: Duration.days(7),
+      ...(cold
+        ? {
+            transitions: [
+              { storageClass: StorageClass.GLACIER_INSTANT_RETRIEVAL, transitionAfter: EVIDENCE_COLD_AFTER },
+            ],
+          }
+        : {}),
+    },
+    // Once every version of a key is gone, its delete marker is removed too.
+    { id: 'remove-expired-delete-markers', expiredObjectDeleteMarker: true },
+  ];
+};

@@ -13,8 +13,10 @@ import {
   tablesOfFunction,
 } from '#shared/pillar.js';
 import { PILLARS } from '../../../functions/catalog.js';
+import { ANONYMOUS_ROUTE_THROTTLE, RESERVED_CONCURRENCY } from '../lib/api-stack.js';
 import { pascal } from '../lib/names.js';
 import { PillarServices } from '../lib/pillar-services.js';
+import { LIVE_ALIAS } from '../lib/service-function.js';
 import {
   actionsOf,
   allPolicyStatements,
@@ -53,17 +55,23 @@ describe('ConductorApiStack', () => {
     return synth.api.getLogicalId(fn.function.node.defaultChild as CfnFunction);
   };
 
-  /** The Lambda function a route's integration invokes. */
+  /** The Lambda function a route's integration invokes, through its live alias (never $LATEST). */
   const targetFunctionOf = (route: Record<string, unknown>): string => {
-    const target = JSON.stringify(route.Target);
-    const integrationId = /"Ref":"([A-Za-z0-9]+)"/.exec(target)?.[1] ?? '';
-    const integration = resources[integrationId];
+    const refIn = (value: unknown) => /"Ref":"([A-Za-z0-9]+)"/.exec(JSON.stringify(value))?.[1] ?? '';
+    const integration = resources[refIn(route.Target)];
     expect(integration?.Type).toBe('AWS::ApiGatewayV2::Integration');
-    return (
-      /"Fn::GetAtt":\["([A-Za-z0-9]+)","Arn"\]/.exec(
-        JSON.stringify(integration?.Properties.IntegrationUri),
-      )?.[1] ?? ''
-    );
+    const alias = resources[refIn(integration?.Properties.IntegrationUri)];
+    expect(alias?.Type).toBe('AWS::Lambda::Alias');
+    expect(alias?.Properties.Name).toBe(LIVE_ALIAS);
+    return refIn(alias?.Properties.FunctionName);
+  };
+
+  /** The FunctionName an event source mapping on a function's live alias carries: `<name>:live`. */
+  const aliasFunctionName = (name: string) => {
+    const fn = synth.api.functions[name];
+    if (!fn) throw new Error(`no function ${name}`);
+    const aliasRef = { Ref: synth.api.getLogicalId(fn.alias.node.defaultChild as never) };
+    return { 'Fn::Join': ['', [{ 'Fn::Select': [6, { 'Fn::Split': [':', aliasRef] }] }, `:${LIVE_ALIAS}`]] };
   };
 
   const statementsOfFunction = (name: string): PolicyStatement[] => {
@@ -215,6 +223,59 @@ describe('ConductorApiStack', () => {
       });
     });
 
+    it('throttles every anonymous route (public routes and $default) hard, once those routes exist', () => {
+      const keys = [
+        ...ALL_ROUTES.filter((route) => route.auth === 'public').map(routeKeyOf),
+        '$default',
+      ].sort();
+      expect(keys).toEqual([
+        '$default',
+        'GET /api/conductor/v1/health',
+        'GET /api/conductor/v1/openapi.json',
+      ]);
+      const template = synth.apiTemplate.toJSON().Resources as Record<
+        string,
+        { Type: string; Properties: Record<string, unknown>; DependsOn?: string[] }
+      >;
+      const stage = Object.values(template).find((r) => r.Type === 'AWS::ApiGatewayV2::Stage');
+      // Only the anonymous routes: token routes keep the stage throttle (DefaultRouteSettings).
+      expect(stage?.Properties.RouteSettings).toEqual(
+        Object.fromEntries(
+          keys.map((key) => [
+            key,
+            {
+              ThrottlingRateLimit: ANONYMOUS_ROUTE_THROTTLE.rateLimit,
+              ThrottlingBurstLimit: ANONYMOUS_ROUTE_THROTTLE.burstLimit,
+              DetailedMetricsEnabled: true,
+            },
+          ]),
+        ),
+      );
+      expect(ANONYMOUS_ROUTE_THROTTLE.rateLimit * 10).toBeLessThanOrEqual(
+        API_SETTINGS.stageThrottle.rateLimit,
+      );
+      // CloudFormation refuses route settings for a route key that does not exist yet.
+      const routeIds = keys.map(
+        (key) =>
+          Object.entries(template).find(
+            ([, r]) => r.Type === 'AWS::ApiGatewayV2::Route' && r.Properties.RouteKey === key,
+          )?.[0],
+      );
+      expect(stage?.DependsOn).toEqual(expect.arrayContaining(routeIds));
+    });
+
+    it('bounds what anonymous traffic can make the $default function do: a hard throttle and little concurrency', () => {
+      // $default keeps its function on purpose: it answers unmatched requests with the uniform 404/405
+      // error body (API Gateway's own 404 is {"message":"Not Found"}). Anonymous traffic reaching it is
+      // throttled at the route and capped by the function's reserved concurrency.
+      const servesDefault = FUNCTIONS.filter((entry) => entry.servesDefaultRoute);
+      for (const entry of servesDefault) {
+        expect((entry.routes ?? []).every((route) => route.auth === 'public')).toBe(true);
+        const fn = resources[functionLogicalId(entry.name)];
+        expect(fn?.Properties.ReservedConcurrentExecutions).toBe(RESERVED_CONCURRENCY.anonymousRoutes);
+      }
+    });
+
     it('outputs the API URL, user pool id, client id and issuer', () => {
       for (const output of ['ApiUrl', 'UserPoolId', 'UserPoolClientId', 'JwtIssuer']) {
         synth.apiTemplate.hasOutput(output, {});
@@ -291,11 +352,12 @@ describe('ConductorApiStack', () => {
       expect(offending).toEqual([]);
     });
 
-    it('does not attach AWS managed policies to function roles', () => {
+    it('does not attach AWS managed policies to function roles, nor to the CodeDeploy roles', () => {
       const roles = Object.values(synth.apiTemplate.findResources('AWS::IAM::Role')) as {
         Properties: Record<string, unknown>;
       }[];
-      expect(roles).toHaveLength(FUNCTIONS.length);
+      // Per function: its execution role and the role CodeDeploy shifts its alias with.
+      expect(roles).toHaveLength(2 * FUNCTIONS.length);
       for (const role of roles) expect(role.Properties.ManagedPolicyArns).toBeUndefined();
     });
 
@@ -373,7 +435,7 @@ describe('ConductorApiStack', () => {
       synth.apiTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', QUEUES.length);
       for (const spec of QUEUES) {
         synth.apiTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
-          FunctionName: { Ref: functionLogicalId(spec.consumer) },
+          FunctionName: aliasFunctionName(spec.consumer),
           EventSourceArn: importOfResource(synth.stateful.queue(spec.id), 'Arn'),
           BatchSize: spec.batchSize,
           MaximumBatchingWindowInSeconds: spec.maxBatchingWindowSeconds ?? Match.absent(),
@@ -487,8 +549,10 @@ describe('ConductorApiStack', () => {
       expect(resourcesOf(s3[0] as PolicyStatement)).toEqual([
         { 'Fn::Join': ['', [{ 'Fn::ImportValue': 'conductor-prod-evidence-bucket-arn' }, '/decisions/*']] },
       ]);
-      const kms = allowing('authorize', 'kms:GenerateDataKey');
-      expect(kms.flatMap(resourcesOf)).toEqual([importOfResource(synth.stateful.dataKey, 'Arn')]);
+      const kms = allowing('authorize', 'kms:GenerateDataKey').filter((s) =>
+        JSON.stringify(s).includes('"s3.'),
+      );
+      expect(kms.flatMap(resourcesOf)).toEqual([importOfResource(synth.stateful.evidenceKey, 'Arn')]);
       expect(JSON.stringify(variablesOf('authorize').EVIDENCE_BUCKET_NAME)).toMatch(
         /Fn::ImportValue.*EvidenceBucket/,
       );

@@ -7,7 +7,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RouteSpec, routeKeyOf } from '#shared/http/http.js';
+import { routeKeyOf } from '#shared/http/http.js';
 import {
   type FunctionSpec,
   functionsOf,
@@ -27,6 +27,7 @@ import { buildApp, propsFromContext } from '../lib/app.js';
 import { PillarServices } from '../lib/pillar-services.js';
 import { ESM_REQUIRE_BANNER, REPO_ROOT } from '../lib/service-function.js';
 import { ConductorStatefulStack } from '../lib/stateful-stack.js';
+import { LEDGER, LEDGER_ROUTE } from './ledger-pillar.js';
 import { type Synthesized, statefulImport, synthConductor, synthPillars } from './synth.js';
 
 const FUNCTIONS = functionsOf(PILLARS);
@@ -217,14 +218,26 @@ describe('buildApp', () => {
     }
   });
 
-  it('subscribes alarmEmail to the alarm topic', () => {
+  it('subscribes the deprecated alarmEmail to both alert topics, as it heard every alarm before', () => {
     const app = scratchApp({ 'aws:cdk:bundling-stacks': [] });
     const { stateful } = buildApp(app, { alarmEmail: 'ops@example.com', nag: false });
-    Template.fromStack(stateful).hasResourceProperties('AWS::SNS::Subscription', {
-      Protocol: 'email',
-      Endpoint: 'ops@example.com',
-      TopicArn: { Ref: stateful.getLogicalId(stateful.alarmTopic.node.defaultChild as never) },
-    });
+    const template = Template.fromStack(stateful);
+    template.resourceCountIs('AWS::SNS::Subscription', 2);
+    for (const topic of [stateful.pageTopic, stateful.ticketTopic]) {
+      template.hasResourceProperties('AWS::SNS::Subscription', {
+        Protocol: 'email',
+        Endpoint: 'ops@example.com',
+        TopicArn: { Ref: stateful.getLogicalId(topic.node.defaultChild as never) },
+      });
+    }
+  });
+
+  it('refuses an evidenceRetentionDays that is not a whole number of days from 1 to 36500', () => {
+    for (const evidenceRetentionDays of [0, 1.5, 36_501]) {
+      expect(() =>
+        buildApp(scratchApp({ 'aws:cdk:bundling-stacks': [] }), { evidenceRetentionDays, nag: false }),
+      ).toThrow(/evidenceRetentionDays/);
+    }
   });
 
   it('ships the policy layer with the manifest of its validated policies (no validation at cold start)', () => {
@@ -438,46 +451,8 @@ describe('ConductorApiStack catalog checks', () => {
 describe('A new pillar', () => {
   // One function with one token route, one table, one queue its function consumes: the manifest is
   // all there is. Nothing else in the app names it.
-  const route: RouteSpec = {
-    operationId: 'listEntries',
-    method: 'GET',
-    path: '/ledger/entries',
-    summary: 'List ledger entries',
-    tag: 'ledger',
-    auth: 'jwt',
-    action: 'ledger:list-entries',
-    success: { status: 200, description: 'The entries' },
-    rateFamily: 'ledger.read',
-    errors: [],
-  };
-  const ledger: PillarManifest = {
-    name: 'ledger',
-    description: 'test: a pillar no code knows',
-    functions: [
-      {
-        name: 'ledger',
-        description: 'Ledger entries API and the entries queue consumer',
-        entry: 'functions/meta/src/handler.ts',
-        routes: [route],
-        tables: ['ledger'],
-      },
-    ],
-    tables: [{ id: 'ledger', envVar: 'LEDGER_TABLE_NAME', description: 'Ledger entries' }],
-    queues: [
-      {
-        id: 'ledger-entries',
-        envVar: 'LEDGER_ENTRIES_QUEUE_URL',
-        consumer: 'ledger',
-        batchSize: 10,
-        maximumConcurrency: 2,
-        visibilityTimeoutSeconds: 30,
-        maxReceiveCount: 3,
-        maxAgeSeconds: 300,
-        producers: ['ledger'],
-      },
-    ],
-    rateFamilies: { 'ledger.read': 300 },
-  };
+  const route = LEDGER_ROUTE;
+  const ledger = LEDGER;
 
   let synth: Synthesized;
   let api: Resources;
@@ -513,10 +488,23 @@ describe('A new pillar', () => {
         [base.apiTemplate, synth.apiTemplate],
         [base.statefulTemplate, synth.statefulTemplate],
       ] as const) {
-        const before = template.toJSON().Resources as Record<string, unknown>;
-        const after = withLedger.toJSON().Resources as Record<string, unknown>;
-        const added = Object.keys(after).filter((id) => !(id in before));
-        expect(Object.keys(before).filter((id) => !(id in after))).toEqual([]);
+        const before = template.toJSON().Resources as Record<string, { Type: string }>;
+        const after = withLedger.toJSON().Resources as Record<string, { Type: string }>;
+        // Except published versions: a version's id is the hash of its function's configuration, so a
+        // function configured from the catalog (ops lists every queue in CONDUCTOR_QUEUES) publishes a
+        // new one, and its live alias moves there (a canary deploy); the old version is retained.
+        const notVersions = (ids: string[], of: Record<string, { Type: string }>) =>
+          ids.filter((id) => of[id]?.Type !== 'AWS::Lambda::Version');
+        const added = notVersions(
+          Object.keys(after).filter((id) => !(id in before)),
+          after,
+        );
+        expect(
+          notVersions(
+            Object.keys(before).filter((id) => !(id in after)),
+            before,
+          ),
+        ).toEqual([]);
         expect(added.length).toBeGreaterThan(0);
         for (const id of added) expect(id).toMatch(/Ledger/);
       }
@@ -535,9 +523,10 @@ describe('A new pillar', () => {
     expect(routes[0]?.Properties.AuthorizationType).toBe('JWT');
     const integrationId =
       /"Ref":"([A-Za-z0-9]+)"/.exec(JSON.stringify(routes[0]?.Properties.Target))?.[1] ?? '';
-    expect(JSON.stringify(api[integrationId]?.Properties.IntegrationUri)).toContain(
-      `"${ledgerFunctionId()}"`,
-    );
+    // Through the function's live alias.
+    const aliasId =
+      /"Ref":"([A-Za-z0-9]+)"/.exec(JSON.stringify(api[integrationId]?.Properties.IntegrationUri))?.[1] ?? '';
+    expect(api[aliasId]?.Properties.FunctionName).toEqual({ Ref: ledgerFunctionId() });
     synth.apiTemplate.resourceCountIs('AWS::ApiGatewayV2::Route', routesOf(PILLARS).length + 2);
   });
 
@@ -573,7 +562,30 @@ describe('A new pillar', () => {
     }
     synth.apiTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', QUEUES.length + 1);
     synth.apiTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
-      FunctionName: { Ref: ledgerFunctionId() },
+      // Through its live alias: `<function name>:live`.
+      FunctionName: {
+        'Fn::Join': [
+          '',
+          [
+            {
+              'Fn::Select': [
+                6,
+                {
+                  'Fn::Split': [
+                    ':',
+                    {
+                      Ref: synth.api.getLogicalId(
+                        synth.api.functions.ledger?.alias.node.defaultChild as never,
+                      ),
+                    },
+                  ],
+                },
+              ],
+            },
+            ':live',
+          ],
+        ],
+      },
       EventSourceArn: importOf(queue, 'Arn'),
       BatchSize: 10,
       ScalingConfig: { MaximumConcurrency: 2 },

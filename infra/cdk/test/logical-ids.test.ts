@@ -68,8 +68,8 @@ const PINNED: Readonly<Record<StackRole, PinnedStack>> = {
         'SchedulerTableB5190D55',
       ],
       'AWS::S3::Bucket': ['AccessLogsBucket83982689', 'ArtifactsBucket2AAC5544', 'EvidenceBucketFBA44255'],
-      'AWS::KMS::Key': ['AlarmTopicKey57B0D3A7', 'DataKey17AFBB84'],
-      'AWS::KMS::Alias': ['AlarmTopicKeyAlias2A4BDA2D', 'DataKeyAliasF989EB84'],
+      'AWS::KMS::Key': ['AlarmTopicKey57B0D3A7', 'DataKey17AFBB84', 'EvidenceKey167D8F4D'],
+      'AWS::KMS::Alias': ['AlarmTopicKeyAlias2A4BDA2D', 'DataKeyAliasF989EB84', 'EvidenceKeyAliasE40C74E1'],
       'AWS::SQS::Queue': [
         'DecisionArchiveDeadLetterQueue42F0E7AD',
         'DecisionArchiveQueueE20EE6F3',
@@ -83,7 +83,7 @@ const PINNED: Readonly<Record<StackRole, PinnedStack>> = {
       'AWS::Cognito::UserPoolGroup': [],
       'AWS::Events::EventBus': ['EventBus7B8748AA'],
       'AWS::Logs::LogGroup': [],
-      'AWS::SNS::Topic': ['AlarmTopicD01E77F9'],
+      'AWS::SNS::Topic': ['AlarmTopicD01E77F9', 'TicketTopic03CAAC13'],
     },
   },
   api: {

@@ -7,7 +7,7 @@ import { type CfnDashboard, Dashboard } from 'aws-cdk-lib/aws-cloudwatch';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { routeKeyOf } from '#shared/http/http.js';
-import { enforcesPolicies, functionsOf, type PillarManifest, queuesOf } from '#shared/pillar.js';
+import { enforcesPolicies, functionsOf, type PillarManifest, queuesOf, tablesOf } from '#shared/pillar.js';
 import { authorizeRoutes } from '../../../functions/authorize/contract.js';
 import { authorizePillar } from '../../../functions/authorize/pillar.js';
 import { PILLARS } from '../../../functions/catalog.js';
@@ -20,6 +20,7 @@ import { type Synthesized, statefulImport, synthConductor } from './synth.js';
 
 const FUNCTIONS = functionsOf(PILLARS);
 const QUEUES = queuesOf(PILLARS);
+const TABLES = tablesOf(PILLARS);
 /** The router's availability SLO, declared by its manifest. */
 const [ROUTE_SLO] = routerPillar.observability.slos;
 
@@ -48,13 +49,15 @@ describe('Observability (DESIGN §9)', () => {
   let synth: Synthesized;
   let resources: Record<string, Resource>;
   let apiRef: unknown;
-  let topicImport: unknown;
+  let pageImport: unknown;
+  let ticketImport: unknown;
 
   beforeAll(() => {
     synth = synthConductor();
     resources = synth.apiTemplate.toJSON().Resources as Record<string, Resource>;
     apiRef = { Ref: synth.api.getLogicalId(synth.api.api.node.defaultChild as never) };
-    topicImport = importOf(synth.stateful.alarmTopic, 'Ref');
+    pageImport = importOf(synth.stateful.pageTopic, 'Ref');
+    ticketImport = importOf(synth.stateful.ticketTopic, 'Ref');
   });
   afterAll(() => synth?.dispose());
 
@@ -163,11 +166,12 @@ describe('Observability (DESIGN §9)', () => {
       });
     }
 
-    for (const [alert, long, short] of [
-      ['fast', '1h', '5m'],
-      ['slow', '6h', '30m'],
+    for (const [alert, long, short, severity] of [
+      ['fast', '1h', '5m', 'page'],
+      ['slow', '6h', '30m', 'ticket'],
     ] as const) {
-      it(`fires the ${alert}-burn composite alarm when both the ${long} and ${short} windows breach, and notifies the topic`, () => {
+      it(`fires the ${alert}-burn composite alarm when both the ${long} and ${short} windows breach, and notifies the ${severity} topic`, () => {
+        const topicImport = severity === 'page' ? pageImport : ticketImport;
         const alarm = alarmNamed(`conductor-prod-router-route-error-budget-${alert}-burn`);
         expect(alarm.AlarmRule).toEqual({
           'Fn::Join': [
@@ -222,15 +226,15 @@ describe('Observability (DESIGN §9)', () => {
     });
 
     for (const name of ['router', 'authorize']) {
-      it(`alarms when the ${name} function's PolicyDenied is above its anomaly detection band`, () => {
+      it(`alarms when the ${name} function's PolicyDenied is above its anomaly detection band, opening a ticket`, () => {
         const alarm = alarmNamed(`conductor-prod-${name}-policy-deny-spike`);
         expect(alarm).toMatchObject({
           ComparisonOperator: 'GreaterThanUpperThreshold',
           ThresholdMetricId: 'expr_1',
           EvaluationPeriods: 2,
           TreatMissingData: 'notBreaching',
-          AlarmActions: [topicImport],
-          OKActions: [topicImport],
+          AlarmActions: [ticketImport],
+          OKActions: [ticketImport],
         });
         expect(alarm.Threshold).toBeUndefined();
         expect(alarm.Metrics).toEqual([
@@ -255,28 +259,71 @@ describe('Observability (DESIGN §9)', () => {
           },
         ]);
       });
+
+      it(`backs the ${name} deny spike alarm with a static threshold on the same metric while its model trains`, () => {
+        expect(alarmNamed(`conductor-prod-${name}-policy-denies-high`)).toMatchObject({
+          Namespace: 'Conductor',
+          MetricName: 'PolicyDenied',
+          Dimensions: [{ Name: 'service', Value: name }],
+          Statistic: 'Sum',
+          Period: 300,
+          Threshold: 600,
+          EvaluationPeriods: 2,
+          ComparisonOperator: 'GreaterThanThreshold',
+          TreatMissingData: 'notBreaching',
+          AlarmActions: [ticketImport],
+          OKActions: [ticketImport],
+        });
+      });
     }
   });
 
-  it('names every API-side alarm conductor-prod-* and has every notifying one notify the alarm topic', () => {
+  it('names every API-side alarm conductor-prod-* and has every notifying one notify the page or the ticket topic', () => {
     const alarms = [...ofType('AWS::CloudWatch::Alarm'), ...ofType('AWS::CloudWatch::CompositeAlarm')];
-    // 4 burn-rate windows, 2 burn-rate composites, one deny spike per enforcer.
-    expect(alarms).toHaveLength(4 + 2 + FUNCTIONS.filter(enforcesPolicies).length);
+    const routes = FUNCTIONS.flatMap((fn) => fn.routes ?? []).filter((r) => routeKeyOf(r) !== ROUTER_ROUTE);
+    const enforcers = FUNCTIONS.filter(enforcesPolicies).length;
+    const ours = alarms.filter((alarm) => !String(alarm.Properties.AlarmName).endsWith('-deploy-errors'));
+    // 4 burn-rate windows, 2 burn-rate composites, a 5xx alarm per route without an SLO, errors and
+    // throttles per function, throttles per table, a deny spike and its backup per enforcer.
+    expect(ours).toHaveLength(4 + 2 + routes.length + 2 * FUNCTIONS.length + TABLES.length + 2 * enforcers);
     const silent: string[] = [];
-    for (const alarm of alarms) {
-      // The topic policy lets CloudWatch publish for alarms named conductor-<stage>-* only.
+    for (const alarm of ours) {
+      // The topic policies let CloudWatch publish for alarms named conductor-<stage>-* only.
       expect(String(alarm.Properties.AlarmName)).toMatch(/^conductor-prod-/);
       if (alarm.Properties.AlarmActions === undefined) {
         silent.push(String(alarm.Properties.AlarmName));
         continue;
       }
-      expect(alarm.Properties.AlarmActions).toEqual([topicImport]);
-      expect(alarm.Properties.OKActions).toEqual([topicImport]);
+      expect([[pageImport], [ticketImport]]).toContainEqual(alarm.Properties.AlarmActions);
+      expect(alarm.Properties.OKActions).toEqual(alarm.Properties.AlarmActions);
     }
     // The only silent alarms are the burn-rate windows, which the composites combine.
     expect(silent.sort()).toEqual(
       ['1h', '5m', '6h', '30m'].map((label) => `conductor-prod-router-route-5xx-ratio-${label}`).sort(),
     );
+  });
+
+  it('keeps each pillar’s alarms on its PillarObservability, and shows them on its dashboard', () => {
+    const router = synth.api.pillars.router?.observability;
+    expect(Object.keys(router?.functionAlarms ?? {}).sort()).toEqual(['reward', 'router']);
+    expect(Object.keys(router?.tableThrottleAlarms ?? {})).toEqual(['router']);
+    expect(Object.keys(router?.routeErrorAlarms ?? {})).not.toContain(ROUTER_ROUTE);
+    const authorize = synth.api.pillars.authorize?.observability;
+    expect(Object.keys(authorize?.routeErrorAlarms ?? {}).sort()).toEqual(
+      authorizeRoutes.map(routeKeyOf).sort(),
+    );
+    expect(Object.keys(authorize?.tableThrottleAlarms ?? {})).toEqual(['policy']);
+    const body = dashboardBody('conductor-prod-policy');
+    for (const alarm of [
+      ...Object.values(authorize?.routeErrorAlarms ?? {}),
+      authorize?.functionAlarms.authorize?.errors,
+      authorize?.tableThrottleAlarms.policy,
+    ]) {
+      expect(body).toContain(
+        JSON.stringify({ 'Fn::GetAtt': [synth.api.getLogicalId(alarm?.node.defaultChild as never), 'Arn'] }),
+      );
+    }
+    expect(body).toContain('\\"AWS/DynamoDB\\",\\"ReadThrottleEvents\\"');
   });
 
   describe('dashboards', () => {
@@ -437,8 +484,23 @@ describe('Observability follows the catalog', () => {
     const names = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map(
       (alarm) => (alarm as Resource).Properties.AlarmName,
     );
-    // No router route: no burn-rate alarms; no router: no router dashboard.
-    expect(names).toEqual(['conductor-test-ledger-policy-deny-spike']);
+    // No router route: no burn-rate alarms; no router: no router dashboard. Meta's function and
+    // route, the ledger's function and route: their own alarms; the kernel's table: its throttles.
+    expect(names.filter((name) => !String(name).endsWith('-deploy-errors')).sort()).toEqual(
+      [
+        'conductor-test-ledger-policy-deny-spike',
+        'conductor-test-ledger-policy-denies-high',
+        'conductor-test-ledger-lambda-errors',
+        'conductor-test-ledger-lambda-throttles',
+        `conductor-test-ledger-${route.operationId}-5xx-ratio`,
+        'conductor-test-meta-lambda-errors',
+        'conductor-test-meta-lambda-throttles',
+        ...metaPillar.functions.flatMap((fn) =>
+          (fn.routes ?? []).map((spec) => `conductor-test-${fn.name}-${spec.operationId}-5xx-ratio`),
+        ),
+        'conductor-test-policy-table-throttles',
+      ].sort(),
+    );
     template.resourceCountIs('AWS::CloudWatch::CompositeAlarm', 0);
     expect(Object.keys(api.pillars)).toEqual(['meta', 'kernel', 'ledger']);
     expect(api.pillars.ledger?.observability.denySpikeAlarms).toHaveProperty('ledger');
@@ -450,13 +512,14 @@ describe('Observability follows the catalog', () => {
       ),
     ).toEqual({ meta: [], kernel: [], ledger: ['conductor-test-ledger'] });
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
-    const [dashboard] = Object.values(template.findResources('AWS::CloudWatch::Dashboard')) as Resource[];
+    const dashboard = Object.values(template.findResources('AWS::CloudWatch::Dashboard')).find(
+      (d) => (d as Resource).Properties.DashboardName === 'conductor-test-ledger',
+    ) as Resource | undefined;
     const body = JSON.stringify(dashboard?.Properties.DashboardBody);
     expect(body).toContain('\\"Conductor\\",\\"PolicyDenied\\",\\"service\\",\\"ledger\\"');
+    const denySpike = api.pillars.ledger?.observability.denySpikeAlarms.ledger;
     expect(body).toContain(
-      JSON.stringify({
-        'Fn::GetAtt': [Object.entries(template.findResources('AWS::CloudWatch::Alarm'))[0]?.[0] ?? '', 'Arn'],
-      }),
+      JSON.stringify({ 'Fn::GetAtt': [api.getLogicalId(denySpike?.node.defaultChild as never), 'Arn'] }),
     );
   });
 });

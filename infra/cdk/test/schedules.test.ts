@@ -30,7 +30,7 @@ describe('a schedule of a manifest', () => {
     const rules = synth.apiTemplate.findResources('AWS::Events::Rule');
     const fn = synth.api.functions.sweeper;
     if (!fn) throw new Error('no sweeper function');
-    const fnId = synth.api.getLogicalId(fn.function.node.defaultChild as never);
+    const aliasId = synth.api.getLogicalId(fn.alias.node.defaultChild as never);
 
     // Assess
     expect(Object.values(rules)).toHaveLength(1);
@@ -39,7 +39,8 @@ describe('a schedule of a manifest', () => {
     expect(rule.Properties.State).toBe('ENABLED');
     expect(rule.Properties.Targets).toEqual([
       expect.objectContaining({
-        Arn: { 'Fn::GetAtt': [fnId, 'Arn'] },
+        // Its live alias, never $LATEST.
+        Arn: { Ref: aliasId },
         RetryPolicy: { MaximumRetryAttempts: 2 },
       }),
     ]);

@@ -12,14 +12,17 @@ type Resource = { Type: string; Properties: Record<string, unknown>; DeletionPol
 describe('ConductorStatefulStack', () => {
   let synth: Synthesized;
   let dataKeyId: string;
+  let evidenceKeyId: string;
 
   beforeAll(() => {
     synth = synthConductor();
     const keys = Object.keys(synth.statefulTemplate.findResources('AWS::KMS::Key'));
-    // The data key, and the alarm topic's own key.
-    expect(keys).toHaveLength(2);
+    // The data key, the evidence key and the alert topics' own key.
+    expect(keys).toHaveLength(3);
     dataKeyId = synth.stateful.getLogicalId(synth.stateful.dataKey.node.defaultChild as never);
+    evidenceKeyId = synth.stateful.getLogicalId(synth.stateful.evidenceKey.node.defaultChild as never);
     expect(keys).toContain(dataKeyId);
+    expect(keys).toContain(evidenceKeyId);
   });
   afterAll(() => synth?.dispose());
 
@@ -104,7 +107,7 @@ describe('ConductorStatefulStack', () => {
       return { Ref: ids[0] };
     };
 
-    it('locks evidence in COMPLIANCE mode by default, versioned, KMS-encrypted, private and logged', () => {
+    it('locks evidence in COMPLIANCE mode by default, versioned, encrypted with the evidence key, private and logged', () => {
       expect(bucketProps('EvidenceBucket')).toMatchObject({
         ObjectLockEnabled: true,
         ObjectLockConfiguration: {
@@ -118,7 +121,7 @@ describe('ConductorStatefulStack', () => {
               BucketKeyEnabled: true,
               ServerSideEncryptionByDefault: {
                 SSEAlgorithm: 'aws:kms',
-                KMSMasterKeyID: { 'Fn::GetAtt': [dataKeyId, 'Arn'] },
+                KMSMasterKeyID: { 'Fn::GetAtt': [evidenceKeyId, 'Arn'] },
               },
             },
           ],
@@ -240,7 +243,8 @@ describe('ConductorStatefulStack', () => {
     type Alarm = { Type: string; Properties: Record<string, unknown> };
     const logicalIdOf = (construct: { node: { defaultChild?: unknown } }): string =>
       synth.stateful.getLogicalId(construct.node.defaultChild as never);
-    const topicRef = () => ({ Ref: logicalIdOf(synth.stateful.alarmTopic) });
+    /** Every queue alarm opens a ticket. */
+    const topicRef = () => ({ Ref: logicalIdOf(synth.stateful.ticketTopic) });
     const alarms = (): Alarm[] =>
       Object.values(synth.statefulTemplate.findResources('AWS::CloudWatch::Alarm')) as Alarm[];
     /** The alarm on `metricName` of the queue whose logical id is `queueId`. */
@@ -252,16 +256,12 @@ describe('ConductorStatefulStack', () => {
             JSON.stringify([{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }]),
       )?.Properties;
 
-    it('has one alarm topic of the stage, TLS only, encrypted with its own rotating key that CloudWatch may use', () => {
-      synth.statefulTemplate.resourceCountIs('AWS::SNS::Topic', 1);
-      const topicId = logicalIdOf(synth.stateful.alarmTopic);
+    it('has the page and ticket topics of the stage, TLS only, encrypted with their own rotating key that CloudWatch may use', () => {
+      synth.statefulTemplate.resourceCountIs('AWS::SNS::Topic', 2);
       const keys = synth.statefulTemplate.findResources('AWS::KMS::Key');
-      const [alarmKeyId, alarmKey] = Object.entries(keys).find(([id]) => id !== dataKeyId) ?? [];
+      const [alarmKeyId, alarmKey] =
+        Object.entries(keys).find(([id]) => id !== dataKeyId && id !== evidenceKeyId) ?? [];
       expect(alarmKey).toMatchObject({ Properties: { EnableKeyRotation: true } });
-      synth.statefulTemplate.hasResourceProperties('AWS::SNS::Topic', {
-        TopicName: 'conductor-prod-alarms',
-        KmsMasterKeyId: { 'Fn::GetAtt': [alarmKeyId, 'Arn'] },
-      });
       expect(alarmKey?.Properties.KeyPolicy).toMatchObject({
         Statement: expect.arrayContaining([
           expect.objectContaining({
@@ -271,31 +271,44 @@ describe('ConductorStatefulStack', () => {
           }),
         ]),
       });
-      synth.statefulTemplate.hasResourceProperties('AWS::SNS::TopicPolicy', {
-        Topics: [{ Ref: topicId }],
-        PolicyDocument: {
-          Statement: Match.arrayWith([
-            Match.objectLike({
-              Effect: 'Deny',
-              Condition: { Bool: { 'aws:SecureTransport': 'false' } },
-            }),
-            Match.objectLike({
-              Effect: 'Allow',
-              Principal: { Service: 'cloudwatch.amazonaws.com' },
-              Action: 'sns:Publish',
-              Resource: { Ref: topicId },
-              Condition: {
-                ArnLike: {
-                  'aws:SourceArn': {
-                    'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp(':alarm:conductor-prod-\\*$')])],
+      for (const [topic, name] of [
+        [synth.stateful.pageTopic, 'conductor-prod-alarms'],
+        [synth.stateful.ticketTopic, 'conductor-prod-tickets'],
+      ] as const) {
+        const topicId = logicalIdOf(topic);
+        synth.statefulTemplate.hasResourceProperties('AWS::SNS::Topic', {
+          TopicName: name,
+          KmsMasterKeyId: { 'Fn::GetAtt': [alarmKeyId, 'Arn'] },
+        });
+        synth.statefulTemplate.hasResourceProperties('AWS::SNS::TopicPolicy', {
+          Topics: [{ Ref: topicId }],
+          PolicyDocument: {
+            Statement: Match.arrayWith([
+              Match.objectLike({
+                Effect: 'Deny',
+                Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+              }),
+              Match.objectLike({
+                Effect: 'Allow',
+                Principal: { Service: 'cloudwatch.amazonaws.com' },
+                Action: 'sns:Publish',
+                Resource: { Ref: topicId },
+                Condition: {
+                  ArnLike: {
+                    'aws:SourceArn': {
+                      'Fn::Join': [
+                        '',
+                        Match.arrayWith([Match.stringLikeRegexp(':alarm:conductor-prod-\\*$')]),
+                      ],
+                    },
                   },
                 },
-              },
-            }),
-          ]),
-        },
-      });
-      // Without alarmEmail, nobody is subscribed.
+              }),
+            ]),
+          },
+        });
+      }
+      // Without pageEmail, ticketEmail, their URLs or alarmEmail, nobody is subscribed.
       synth.statefulTemplate.resourceCountIs('AWS::SNS::Subscription', 0);
     });
 
@@ -367,6 +380,34 @@ describe('ConductorStatefulStack', () => {
         expect(found[0]?.Properties.Threshold).toBeUndefined();
         expect(synth.stateful.queueAlarms[spec.id]?.depthAnomaly).toBeDefined();
       });
+
+      it(`backs the ${spec.id} depth anomaly alarm with a static threshold while its model trains`, () => {
+        const queueId = logicalIdOf(synth.stateful.queue(spec.id));
+        expect(alarmOn('ApproximateNumberOfMessagesVisible', queueId)).toMatchObject({
+          AlarmName: `conductor-prod-${spec.id}-depth-high`,
+          Statistic: 'Maximum',
+          Period: 300,
+          EvaluationPeriods: 3,
+          Threshold: 10_000,
+          ComparisonOperator: 'GreaterThanThreshold',
+          TreatMissingData: 'notBreaching',
+          AlarmActions: [topicRef()],
+          OKActions: [topicRef()],
+        });
+      });
+
+      it(`alarms when a message has waited a week in the ${spec.id} DLQ (SQS drops it at 14 days)`, () => {
+        const dlq = synth.stateful.deadLetterQueues[spec.id];
+        if (!dlq) throw new Error(`no DLQ for ${spec.id}`);
+        expect(alarmOn('ApproximateAgeOfOldestMessage', logicalIdOf(dlq))).toMatchObject({
+          AlarmName: `conductor-prod-${spec.id}-dlq-oldest-message-age`,
+          Statistic: 'Maximum',
+          Threshold: 7 * 24 * 3600,
+          ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+          AlarmActions: [topicRef()],
+          OKActions: [topicRef()],
+        });
+      });
     }
 
     it('fires the rewards age alarm at 60 s (a reward must change decisions within 60 s), the archive one at 15 min', () => {
@@ -376,9 +417,9 @@ describe('ConductorStatefulStack', () => {
       expect(ageOf('decision-archive')).toBe(15 * 60);
     });
 
-    it('has no other alarms, and every alarm notifies the topic', () => {
-      // DLQ not empty, oldest message age, depth anomaly.
-      expect(alarms()).toHaveLength(3 * QUEUES.length);
+    it('has no other alarms, and every alarm notifies the ticket topic', () => {
+      // DLQ not empty, DLQ oldest message age, oldest message age, depth anomaly and its static backup.
+      expect(alarms()).toHaveLength(5 * QUEUES.length);
       for (const alarm of alarms()) {
         expect(alarm.Properties.AlarmActions).toEqual([topicRef()]);
         expect(alarm.Properties.OKActions).toEqual([topicRef()]);

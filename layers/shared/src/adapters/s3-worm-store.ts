@@ -18,7 +18,7 @@ const isNotFound = (error: unknown): boolean =>
   nameOf(error) === 'NoSuchKey' || nameOf(error) === 'NotFound' || statusOf(error) === 404;
 
 /**
- * The WORM store on S3: a bucket with Object Lock, whose default retention (COMPLIANCE mode) applies
+ * The WORM store on S3: a bucket with Object Lock, whose default retention (COMPLIANCE mode in production stages, GOVERNANCE elsewhere) applies
  * to every object written here. `PutObject` with `If-None-Match: *` creates an object only when the
  * key is free (S3 answers 412 otherwise), so a write never replaces a version; the SHA-256 checksum
  * is sent (Object Lock requires an integrity checksum on writes) and compared when the key is taken.
