@@ -12,18 +12,12 @@ import {
 import {
   type IGrantable,
   type IPrincipal,
+  ManagedPolicy,
   PolicyStatement,
   Role,
   ServicePrincipal,
 } from 'aws-cdk-lib/aws-iam';
-import {
-  Alias,
-  Architecture,
-  type CfnFunction,
-  type ILayerVersion,
-  Runtime,
-  Tracing,
-} from 'aws-cdk-lib/aws-lambda';
+import { Alias, Architecture, type CfnFunction, type ILayerVersion, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { type ILogGroup, LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -261,6 +255,10 @@ export class ServiceFunction extends Construct implements IGrantable {
       description: `Conductor ${props.stage} ${props.serviceName} function`,
     });
     logGroup.grantWrite(role);
+    // X-Ray's write actions support no resource-level permission: one policy of the stack holds
+    // them for every function (one acknowledgement), attached before the function is created
+    // (Lambda refuses active tracing to a role that cannot write traces).
+    role.addManagedPolicy(tracingPolicyOf(this));
     this.role = role;
     this.grantPrincipal = role;
 
@@ -272,7 +270,6 @@ export class ServiceFunction extends Construct implements IGrantable {
       architecture: Architecture.ARM_64,
       memorySize,
       timeout: this.timeout,
-      tracing: Tracing.ACTIVE,
       role,
       logGroup,
       layers: props.layers ? [...props.layers] : [],
@@ -316,6 +313,9 @@ export class ServiceFunction extends Construct implements IGrantable {
       },
     });
 
+    // Active tracing set on the resource rather than through `tracing`, which would add the X-Ray
+    // actions to each role's own policy (and need an acknowledgement per function).
+    (this.function.node.defaultChild as CfnFunction).tracingConfig = { mode: 'Active' };
     if (props.reservedConcurrency !== undefined) this.reserveConcurrency(props.reservedConcurrency);
 
     const version = this.function.currentVersion;
@@ -380,11 +380,6 @@ export class ServiceFunction extends Construct implements IGrantable {
       reason:
         'Node.js 22 is chosen deliberately: it is the Lambda runtime the code is built (esbuild target node22) and tested for; moving to a newer runtime is a tested change, not a silent default.',
     });
-    Validations.of(role).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason:
-        'Active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which support no resource-level permissions.',
-    });
   }
 
   /**
@@ -422,6 +417,34 @@ export class ServiceFunction extends Construct implements IGrantable {
 }
 
 /** The CodeDeploy application of each stack, and the stage it was named for. */
+const tracingPolicies = new WeakMap<Stack, ManagedPolicy>();
+
+/**
+ * The stack's one X-Ray write policy (`FunctionTracing`), created by its first ServiceFunction and
+ * attached to every function role: the two actions active tracing needs, which take no resource.
+ */
+const tracingPolicyOf = (scope: Construct): ManagedPolicy => {
+  const stack = Stack.of(scope);
+  const known = tracingPolicies.get(stack);
+  if (known) return known;
+  const policy = new ManagedPolicy(stack, 'FunctionTracing', {
+    description: 'Conductor functions: write X-Ray trace segments and telemetry (active tracing)',
+    statements: [
+      new PolicyStatement({
+        actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'],
+        resources: ['*'],
+      }),
+    ],
+  });
+  Validations.of(policy).acknowledge({
+    id: 'AwsSolutions-IAM5[Resource::*]',
+    reason:
+      'Active tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, which support no resource-level permissions; this one policy holds them for every function role and nothing else.',
+  });
+  tracingPolicies.set(stack, policy);
+  return policy;
+};
+
 const deploymentApplications = new WeakMap<Stack, { stage: string; application: LambdaApplication }>();
 
 /**

@@ -78,13 +78,19 @@ describe('ConductorApiStack', () => {
     const fn = synth.api.functions[name];
     if (!fn) throw new Error(`no function ${name}`);
     const roleId = synth.api.getLogicalId(fn.role.node.defaultChild as never);
-    return Object.values(resources)
+    const managed = ((resources[roleId]?.Properties.ManagedPolicyArns ?? []) as unknown[]).map((arn) =>
+      JSON.stringify(arn),
+    );
+    return Object.entries(resources)
       .filter(
-        (resource) =>
-          resource.Type === 'AWS::IAM::Policy' &&
-          JSON.stringify(resource.Properties.Roles) === JSON.stringify([{ Ref: roleId }]),
+        ([id, resource]) =>
+          (resource.Type === 'AWS::IAM::Policy' &&
+            JSON.stringify(resource.Properties.Roles) === JSON.stringify([{ Ref: roleId }])) ||
+          (resource.Type === 'AWS::IAM::ManagedPolicy' && managed.includes(JSON.stringify({ Ref: id }))),
       )
-      .flatMap((policy) => (policy.Properties.PolicyDocument as { Statement: PolicyStatement[] }).Statement);
+      .flatMap(
+        ([, policy]) => (policy.Properties.PolicyDocument as { Statement: PolicyStatement[] }).Statement,
+      );
   };
 
   const importOfResource = (
@@ -358,7 +364,26 @@ describe('ConductorApiStack', () => {
       }[];
       // Per function: its execution role and the role CodeDeploy shifts its alias with.
       expect(roles).toHaveLength(2 * FUNCTIONS.length);
-      for (const role of roles) expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+      // The only attached policy is the stack's own X-Ray write policy, on the execution roles.
+      const tracing = synth.api.getLogicalId(
+        synth.api.node.findChild('FunctionTracing').node.defaultChild as never,
+      );
+      for (const entry of FUNCTIONS) {
+        const fn = synth.api.functions[entry.name];
+        if (!fn) throw new Error(`no function ${entry.name}`);
+        const properties = (id: string) => synth.apiTemplate.toJSON().Resources[id].Properties;
+        expect(
+          properties(synth.api.getLogicalId(fn.role.node.defaultChild as never)).ManagedPolicyArns,
+        ).toEqual([{ Ref: tracing }]);
+        expect(
+          properties(synth.api.getLogicalId(fn.deploymentRole.node.defaultChild as never)).ManagedPolicyArns,
+        ).toBeUndefined();
+      }
+      expect(JSON.stringify(roles)).not.toContain(':iam::aws:policy/');
+      synth.apiTemplate.resourceCountIs('AWS::IAM::ManagedPolicy', 1);
+      expect(synth.apiTemplate.toJSON().Resources[tracing].Properties.PolicyDocument.Statement).toEqual([
+        { Action: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], Effect: 'Allow', Resource: '*' },
+      ]);
     });
 
     it("lets the router function touch the router and policy tables' ARNs and nothing else in DynamoDB", () => {

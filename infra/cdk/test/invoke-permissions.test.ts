@@ -41,7 +41,7 @@ describe('who may invoke the functions', () => {
 
   it('gives no role of the app the right to invoke a function', () => {
     const statements = Object.values(resources())
-      .filter((r) => r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::Role')
+      .filter((r) => ['AWS::IAM::Policy', 'AWS::IAM::ManagedPolicy', 'AWS::IAM::Role'].includes(r.Type))
       .flatMap((r) => {
         const documents = [
           r.Properties.PolicyDocument,

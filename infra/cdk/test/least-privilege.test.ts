@@ -239,13 +239,19 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
     const fn = synth.api.functions[name];
     if (!fn) throw new Error(`no function ${name}`);
     const roleId = synth.api.getLogicalId(fn.role.node.defaultChild as never);
-    const attached = Object.values(resources)
+    const managed = ((resources[roleId]?.Properties.ManagedPolicyArns ?? []) as unknown[]).map((arn) =>
+      JSON.stringify(arn),
+    );
+    const attached = Object.entries(resources)
       .filter(
-        (r) =>
-          r.Type === 'AWS::IAM::Policy' &&
-          (r.Properties.Roles as unknown[]).some((role) => JSON.stringify(role) === `{"Ref":"${roleId}"}`),
+        ([id, r]) =>
+          (r.Type === 'AWS::IAM::Policy' &&
+            (r.Properties.Roles as unknown[]).some(
+              (role) => JSON.stringify(role) === `{"Ref":"${roleId}"}`,
+            )) ||
+          (r.Type === 'AWS::IAM::ManagedPolicy' && managed.includes(JSON.stringify({ Ref: id }))),
       )
-      .flatMap((r) => (r.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
+      .flatMap(([, r]) => (r.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
     const inline = ((resources[roleId]?.Properties.Policies ?? []) as { PolicyDocument: unknown }[]).flatMap(
       (p) => (p.PolicyDocument as { Statement: Statement[] }).Statement,
     );
@@ -594,8 +600,17 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
         .flatMap((c) => c.node.metadata)
         .filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
         .flatMap((m) => Object.keys(m.data as Record<string, string>));
-      expect(acknowledged.length).toBeGreaterThan(0);
       expect(acknowledged.filter((id) => id.includes('kms:'))).toEqual([]);
+      // Each acknowledgement re-read (the reasons are beside them in the code); a new one shows here.
+      // 21 before "Ready for a production account"; X-Ray's wildcard is one policy's now, not each role's.
+      const count = (rule: string) => acknowledged.filter((id) => id === `Annotation::${rule}`).length;
+      const functions = FUNCTIONS.length;
+      expect(count('AwsSolutions-IAM5[Resource::*]')).toBe(1);
+      expect(count('AwsSolutions-L1')).toBe(functions);
+      expect(count('AwsSolutions-APIG4')).toBe(3);
+      expect(count('AwsSolutions-SQS3')).toBe(QUEUES.length);
+      expect(count('AwsSolutions-S1')).toBe(1);
+      expect(acknowledged.length).toBeLessThan(21);
     });
   });
 
