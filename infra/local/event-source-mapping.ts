@@ -1,5 +1,7 @@
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { callMeteringActive, chunksOf, recordCall } from '#shared/adapters/call-meter.js';
 import type { QueueSpec } from '#shared/pillar.js';
+import { recordInvocation } from './gateway.js';
 import { lambdaContext } from './lambda-context.js';
 import type { LocalQueue } from './queue.js';
 
@@ -319,10 +321,22 @@ export class EventSourceMapping {
     const event: SQSEvent = { Records: records };
     this.#stats.invocations += 1;
     let failed: Set<string>;
+    const metered = callMeteringActive();
+    // On AWS the mapping's own ReceiveMessage and DeleteMessageBatch are billed SQS requests.
+    if (metered) {
+      const bytes = records.reduce((sum, record) => sum + Buffer.byteLength(record.body), 0);
+      recordCall('sqs', 'ReceiveMessage', { requests: chunksOf(bytes, 64 * 1024) });
+    }
+    const startedAt = performance.now();
     try {
       const response = await this.#withTimeout(event);
       failed = failedItemIds(response, new Set(records.map((r) => r.messageId)));
+      if (metered) {
+        recordInvocation(this.#functionName, startedAt);
+        if (failed.size < records.length) recordCall('sqs', 'DeleteMessageBatch', { requests: 1 });
+      }
     } catch (error) {
+      if (metered) recordInvocation(this.#functionName, startedAt);
       // The whole batch stays: each record reappears when its visibility timeout expires.
       this.#stats.failedInvocations += 1;
       this.#onError(error, event);

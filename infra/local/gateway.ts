@@ -4,6 +4,14 @@ import type { AddressInfo } from 'node:net';
 import type { Context } from 'aws-lambda';
 import type { JWTPayload } from 'jose';
 import {
+  CallMeter,
+  callMeteringActive,
+  chunksOf,
+  meterCalls,
+  recordCall,
+  scopedCallMeter,
+} from '#shared/adapters/call-meter.js';
+import {
   AppError,
   ForbiddenError,
   PayloadTooLargeError,
@@ -22,6 +30,7 @@ import {
   routeKeyOf,
 } from '#shared/http/http.js';
 import { RouteMatcher } from '#shared/http/route-match.js';
+import { DEFAULT_FUNCTION_MEMORY_MB } from '#shared/pillar.js';
 import type { Clock } from '#shared/ports/system.js';
 import { lambdaContext } from './lambda-context.js';
 
@@ -69,7 +78,27 @@ export interface GatewayOptions {
    * @default DEFAULT_MAX_IN_FLIGHT
    */
   readonly maxInFlight?: number;
+  /**
+   * Call accounting: each API request runs in its own call meter, its answer carries
+   * `X-Conductor-Calls` (the AWS calls made before it, with their units), and every request and
+   * invocation is recorded as API Gateway and Lambda would bill it (into any active meter, e.g. a
+   * benchmark's ambient one, whether or not this is set).
+   */
+  readonly meterCalls?: boolean;
 }
+
+/** The answer header with the request's AWS calls (`CallMeter.summary`), when call metering is on. */
+export const CALLS_HEADER = 'x-conductor-calls';
+
+/** API Gateway (HTTP API) bills a request per 512 KiB of its payload. */
+const API_GATEWAY_CHUNK = 512 * 1024;
+
+/** Records one Lambda invocation as it is billed: its duration rounded up to the millisecond, times its memory. */
+export const recordInvocation = (functionName: string, startedAt: number): void => {
+  const ms = Math.max(1, Math.ceil(performance.now() - startedAt));
+  const name = functionName.replace(/^conductor-/, '');
+  recordCall('lambda', 'Invoke', { ms, mbMs: ms * DEFAULT_FUNCTION_MEMORY_MB, [`ms.${name}`]: ms });
+};
 
 /**
  * In-flight bound of the embedded runtime. On a busy 2-core machine its knee is about 100 requests/s
@@ -280,7 +309,10 @@ export const createGateway = (options: GatewayOptions) => {
     }
   };
 
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<number> => {
+  const handle = (req: IncomingMessage, res: ServerResponse): Promise<number> =>
+    options.meterCalls ? meterCalls(new CallMeter(), () => serve(req, res)) : serve(req, res);
+
+  const serve = async (req: IncomingMessage, res: ServerResponse): Promise<number> => {
     const started = Date.now();
     const requestId = randomUUID();
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -367,8 +399,17 @@ export const createGateway = (options: GatewayOptions) => {
         // Public routes and $default carry no authorizer context on AWS.
         (event.requestContext as { authorizer?: unknown }).authorizer = undefined;
       }
+      if (callMeteringActive()) {
+        recordCall('apigateway', 'Request', { requests: chunksOf(body.length, API_GATEWAY_CHUNK) });
+      }
+      const startedAt = performance.now();
       const result = await invoke(target.functionName, target.handler, event);
-      send(res, result);
+      if (callMeteringActive()) recordInvocation(target.functionName, startedAt);
+      const meter = options.meterCalls ? scopedCallMeter() : undefined;
+      send(
+        res,
+        meter ? { ...result, headers: { ...result.headers, [CALLS_HEADER]: meter.summary() } } : result,
+      );
       return result.statusCode ?? 200;
     } catch (error) {
       const appError =

@@ -15,6 +15,7 @@ const { values } = parseArgs({
     verbose: { type: 'boolean', default: false },
     'policy-engine': { type: 'string', default: process.env.POLICY_ENGINE ?? DEFAULT_POLICY_ENGINE },
     'max-in-flight': { type: 'string' },
+    'debug-calls': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -29,6 +30,7 @@ if (values.help) {
   --no-seed                   do not create the demo experts
   --max-in-flight <n>         requests served at once before 503 overloaded (default 32)
   --policy-engine <engine>    cedar or opa (default ${DEFAULT_POLICY_ENGINE}; OPA runs the committed bundle policies/opa)
+  --debug-calls               answer every API request with X-Conductor-Calls: the AWS calls it made, with their units
   --verbose                   log every request and handler logs at INFO`);
   process.exit(0);
 }
@@ -68,6 +70,7 @@ const conductor = await startConductor({
   memory: values.memory,
   allowPrivateEndpoints: values['allow-private-endpoints'],
   ...(maxInFlight === undefined ? {} : { maxInFlight }),
+  meterCalls: values['debug-calls'] || process.env.CONDUCTOR_DEBUG_CALLS === '1',
   logLevel: values.verbose ? 'INFO' : 'WARN',
   // The printed admin tokens count as stepped up for as long as they live (on AWS: an hour after
   // the sign-in, CONDUCTOR_STEP_UP_MAX_AGE_SECONDS), so the README's walk-through works all day.

@@ -67,6 +67,12 @@ export interface ConductorOptions {
    * @default DEFAULT_MAX_IN_FLIGHT (infra/local/gateway.ts)
    */
   readonly maxInFlight?: number;
+  /**
+   * Call accounting per API request: each answer carries `X-Conductor-Calls`, the AWS calls the
+   * request made before it with their billed units (`npm start -- --debug-calls`). Log bytes are
+   * counted too (they are in the meters, not the header).
+   */
+  readonly meterCalls?: boolean;
   /** Per-tenant limit overrides by family (requests per minute), for tests and benchmarks. */
   readonly rateLimits?: Readonly<Record<string, number>>;
   readonly logRequest?: (line: { method: string; path: string; status: number; ms: number }) => void;
@@ -239,6 +245,7 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
     defaultRoute,
     throttle: options.throttle ?? API_SETTINGS.stageThrottle,
     ...(options.maxInFlight === undefined ? {} : { maxInFlight: options.maxInFlight }),
+    ...(options.meterCalls ? { meterCalls: true } : {}),
     verifyToken: (token) => {
       if (!verify) throw new Error('issuer not ready');
       return verify(token);

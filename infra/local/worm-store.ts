@@ -17,6 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { type Dirent, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { chmod, link, mkdir, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
+import { recordCall } from '#shared/adapters/call-meter.js';
 import { assertWormKey, type WormStore, WormViolationError } from '#shared/ports/worm.js';
 
 /** About 13 months, the evidence bucket's default Object Lock retention (THIRTEEN_MONTHS in CDK). */
@@ -59,6 +60,9 @@ export class FileWormStore implements WormStore {
   }
 
   async putOnce(key: string, body: string, _contentType?: string): Promise<'created' | 'exists'> {
+    // Call accounting: what S3WormStore sends for this (PutObject with If-None-Match; a HeadObject
+    // more when the object exists).
+    recordCall('s3', 'PutObject', { requests: 1 });
     const path = this.#pathOf(key);
     const content = Buffer.from(body, 'utf8');
     const staged = join(this.#staging, `${randomUUID()}.tmp`);
@@ -77,6 +81,7 @@ export class FileWormStore implements WormStore {
         await link(staged, path);
       } catch (error) {
         if (errorCode(error) !== 'EEXIST') throw error;
+        recordCall('s3', 'HeadObject', { requests: 1 });
         const existing = await readFile(path);
         if (!existing.equals(content)) {
           throw new WormViolationError(
@@ -93,6 +98,7 @@ export class FileWormStore implements WormStore {
   }
 
   async get(key: string): Promise<string | undefined> {
+    recordCall('s3', 'GetObject', { requests: 1 });
     try {
       return await readFile(this.#pathOf(key), 'utf8');
     } catch (error) {

@@ -4,7 +4,13 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { WormViolationError } from '#shared/ports/worm.js';
 import { QueueError } from '../../infra/local/queue.js';
 import { FileWormStore } from '../../infra/local/worm-store.js';
-import { expectUniformError, type Harness, startHarness } from './harness.js';
+import {
+  expectUniformError,
+  type Harness,
+  hotDecisionIdsOf,
+  readDecisionArchive,
+  startHarness,
+} from './harness.js';
 
 /**
  * The decision log's append-only archive over real HTTP: every decision the enforcer answers is in
@@ -31,44 +37,8 @@ const drainArchiveQueue = async (): Promise<void> => {
   await mapping.drain();
 };
 
-interface ArchivedRecord {
-  readonly decisionId: string;
-  readonly tenantId: string;
-  readonly at: string;
-  readonly allow: boolean;
-  readonly input: { readonly action: string };
-}
-
-/** Every archive object under decisions/, with its records. */
-const readArchive = async (): Promise<{ key: string; records: ArchivedRecord[] }[]> => {
-  const keys = await h.conductor.worm.keys('decisions');
-  return Promise.all(
-    keys.map(async (key) => {
-      const text = (await h.conductor.worm.get(key)) ?? '';
-      expect(text.endsWith('\n')).toBe(true);
-      const records = text
-        .split('\n')
-        .filter((line) => line !== '')
-        .map((line) => JSON.parse(line) as ArchivedRecord);
-      return { key, records };
-    }),
-  );
-};
-
-/** Every decision id in a tenant's hot log, page by page. */
-const hotDecisionIds = async (token: string | undefined): Promise<string[]> => {
-  const ids: string[] = [];
-  let cursor: string | undefined;
-  do {
-    const reply = await h.call('GET', `/policy/decisions?limit=100${cursor ? `&cursor=${cursor}` : ''}`, {
-      token,
-    });
-    expect(reply.status, reply.text).toBe(200);
-    ids.push(...(reply.json.items as { decisionId: string }[]).map((item) => item.decisionId));
-    cursor = reply.json.nextCursor;
-  } while (cursor);
-  return ids;
-};
+const readArchive = () => readDecisionArchive(h);
+const hotDecisionIds = (token: string | undefined) => hotDecisionIdsOf(h, token);
 
 describe('the decision archive', () => {
   it('holds every decision of the hot log, one JSON Lines object per queue batch, keyed by earliest record and batch', async () => {

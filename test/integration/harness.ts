@@ -1,4 +1,5 @@
 import { generateKeyPair, SignJWT } from 'jose';
+import { expect } from 'vitest';
 import { POLICY_ENGINES, type PolicyEngineName } from '#shared/policy/source.js';
 import { type ConductorOptions, type RunningConductor, startConductor } from '../../infra/local/runtime.js';
 
@@ -35,7 +36,9 @@ const testPolicyEngine = (): PolicyEngineName | undefined => {
   return name as PolicyEngineName;
 };
 
-export const startHarness = async (options: Pick<ConductorOptions, 'functionEnv'> = {}): Promise<Harness> => {
+export const startHarness = async (
+  options: Pick<ConductorOptions, 'functionEnv' | 'meterCalls'> = {},
+): Promise<Harness> => {
   const policyEngine = testPolicyEngine();
   const conductor = await startConductor({
     ...options,
@@ -129,4 +132,58 @@ export const expectUniformError = (reply: Reply, status: number, code?: string):
   if (reply.headers.get('x-conductor-api-version') !== 'v1') throw new Error('missing version header');
   if (reply.headers.get('x-conductor-trace-id') !== body.traceId)
     throw new Error('trace header differs from body');
+};
+
+/** A decision record as the archive holds it (one JSON line each). */
+export interface ArchivedRecord {
+  readonly decisionId: string;
+  readonly tenantId: string;
+  readonly at: string;
+  readonly allow: boolean;
+  readonly input: { readonly action: string };
+}
+
+/** Every archive object under decisions/ of the runtime's WORM store, with its records. */
+export const readDecisionArchive = async (
+  h: Harness,
+): Promise<{ key: string; records: ArchivedRecord[] }[]> => {
+  const keys = await h.conductor.worm.keys('decisions');
+  return Promise.all(
+    keys.map(async (key) => {
+      const text = (await h.conductor.worm.get(key)) ?? '';
+      expect(text.endsWith('\n')).toBe(true);
+      const records = text
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => JSON.parse(line) as ArchivedRecord);
+      return { key, records };
+    }),
+  );
+};
+
+/**
+ * Every decision id in the hot log of the token's tenant, page by page (GET /policy/decisions), of
+ * one action when `action` is given.
+ */
+export const hotDecisionIdsOf = async (
+  h: Harness,
+  token: string | undefined,
+  action?: string,
+): Promise<string[]> => {
+  const ids: string[] = [];
+  let cursor: string | undefined;
+  const filter = action ? `&action=${encodeURIComponent(action)}` : '';
+  do {
+    const reply = await h.call(
+      'GET',
+      `/policy/decisions?limit=100${filter}${cursor ? `&cursor=${cursor}` : ''}`,
+      {
+        token,
+      },
+    );
+    expect(reply.status, reply.text).toBe(200);
+    ids.push(...(reply.json.items as { decisionId: string }[]).map((item) => item.decisionId));
+    cursor = reply.json.nextCursor;
+  } while (cursor);
+  return ids;
 };

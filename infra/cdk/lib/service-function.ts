@@ -21,6 +21,7 @@ import { Alias, Architecture, type CfnFunction, type ILayerVersion, Runtime } fr
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { type ILogGroup, LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { DEFAULT_FUNCTION_MEMORY_MB } from '#shared/pillar.js';
 
 /** The repository root: bundling starts here so esbuild sees package.json ("imports": `#shared/*`). */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -233,7 +234,7 @@ export class ServiceFunction extends Construct implements IGrantable {
     super(scope, id);
     const projectRoot = props.projectRoot ?? REPO_ROOT;
     const entry = isAbsolute(props.entry) ? props.entry : resolve(projectRoot, props.entry);
-    const memorySize = props.memorySize ?? 512;
+    const memorySize = props.memorySize ?? DEFAULT_FUNCTION_MEMORY_MB;
     if (!Number.isInteger(memorySize) || memorySize < 128 || memorySize > 10_240) {
       throw new Error(
         `ServiceFunction ${props.serviceName}: memorySize must be 128-10240 MB, got ${memorySize}`,

@@ -98,6 +98,9 @@ export interface TableSpec {
   readonly description: string;
 }
 
+/** Every function's memory (MB) unless its stack says otherwise: CDK's ServiceFunction and the embedded runtime's call accounting. */
+export const DEFAULT_FUNCTION_MEMORY_MB = 512;
+
 export const TABLE_KEY = { partitionKey: 'pk', sortKey: 'sk', ttlAttribute: 'expiresAt' } as const;
 
 /** An SQS queue (with a DLQ) and the function that consumes it through an event source mapping. */

@@ -1,9 +1,27 @@
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { type ConductorEvent, EVENT_SOURCE, type EventPublisher, type EventTypes } from '../ports/events.js';
+import { chunksOf, meterClient, type UnitsOf } from './call-meter.js';
 import { type ClientOptions, instrumented, sdkConfig } from './clients.js';
 
+/** EventBridge bills each entry of PutEvents per 64 KiB chunk (Source, DetailType, Detail, Resources). */
+const eventsUnits: UnitsOf = (operation, input) => {
+  if (operation !== 'PutEvents') return { requests: 1 };
+  const entries = (input.Entries ?? []) as PutEventsRequestEntry[];
+  const requests = entries.reduce(
+    (sum, entry) =>
+      sum +
+      chunksOf(
+        Buffer.byteLength(`${entry.Source ?? ''}${entry.DetailType ?? ''}${entry.Detail ?? ''}`) +
+          (entry.Resources ?? []).reduce((bytes, resource) => bytes + Buffer.byteLength(resource), 0),
+        64 * 1024,
+      ),
+    0,
+  );
+  return { requests };
+};
+
 export const makeEventBridgeClient = (options: ClientOptions): EventBridgeClient =>
-  instrumented(options, new EventBridgeClient(sdkConfig(options)));
+  instrumented(options, meterClient(new EventBridgeClient(sdkConfig(options)), 'events', eventsUnits));
 
 /** PutEvents accepts at most 10 entries per call. */
 const BATCH = 10;

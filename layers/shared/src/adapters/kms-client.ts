@@ -1,5 +1,9 @@
 import { KMSClient } from '@aws-sdk/client-kms';
+import { meterClient } from './call-meter.js';
 import { type ClientOptions, instrumented, sdkConfig } from './clients.js';
 
 export const makeKmsClient = (options: ClientOptions): KMSClient =>
-  instrumented(options, new KMSClient(sdkConfig(options)));
+  instrumented(
+    options,
+    meterClient(new KMSClient(sdkConfig(options)), 'kms', () => ({ requests: 1 })),
+  );
