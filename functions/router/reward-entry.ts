@@ -7,10 +7,11 @@ import type { EventPublisher } from '#shared/ports/events.js';
 import type { Clock } from '#shared/ports/system.js';
 import { TtlCache } from '#shared/ports/ttl-cache.js';
 import { dynamoModelStore } from './src/adapters/dynamo-model-store.js';
+import { RouteDecisionStore } from './src/adapters/route-decision-store.js';
 import { RewardConsumer, type RewardMarker, type RewardRejection } from './src/domain/reward-learning.js';
 import { DEFAULT_REWARD_MAPPING } from './src/domain/reward-mapping.js';
 import { ROUTER_CONFIG_ID, type RouterConfig } from './src/domain/router-config.js';
-import { DECISION_TTL_SECONDS, type RouteDecision } from './src/domain/routing.js';
+import { DECISION_TTL_SECONDS } from './src/domain/routing.js';
 import { makeRewardBatchHandler } from './src/reward-consumer.js';
 
 /**
@@ -41,7 +42,7 @@ export const makeRewardEntry = (deps: RewardEntryDeps): ((event: SQSEvent) => Pr
     logger,
     deadLetters: deps.deadLetters,
     consumer: new RewardConsumer({
-      decisions: new TenantRecordStore<RouteDecision>(doc, table, 'ROUTE', DECISION_TTL_SECONDS),
+      decisions: new RouteDecisionStore(doc, table, DECISION_TTL_SECONDS),
       models: dynamoModelStore(doc, table),
       markers: new TenantRecordStore<RewardMarker>(doc, table, 'REWARD', DECISION_TTL_SECONDS),
       rejections: new TenantRecordStore<RewardRejection>(doc, table, 'REWARD_REJECTED', DECISION_TTL_SECONDS),

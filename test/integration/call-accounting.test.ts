@@ -22,6 +22,13 @@ const callsOf = (reply: Reply): Record<string, number> => {
   return parseCallSummary(header ?? '');
 };
 
+/** One unit of one `service.Operation` in the request's X-Conductor-Calls (0 when absent). */
+const unitOf = (reply: Reply, call: string, unit: string): number => {
+  const part = (reply.headers.get(CALLS_HEADER) ?? '').split(';').find((p) => p.startsWith(`${call}=`));
+  const match = part ? new RegExp(`[\\[,]${unit}=([0-9.]+)`).exec(part) : null;
+  return match?.[1] ? Number(match[1]) : 0;
+};
+
 /** The calls of a request without the rate-limit counter's lease writes (asserted apart). */
 const withoutLeases = (calls: Record<string, number>): Record<string, number> => {
   const { 'dynamodb.UpdateItem': leaseWrites = 0, ...rest } = calls;
@@ -86,7 +93,8 @@ afterAll(async () => {
 
 describe('the AWS calls of a request (X-Conductor-Calls)', () => {
   it('routes with 4 candidates in one decision put, one decision-log batch, one archive message and one event', async () => {
-    const calls = withoutLeases(callsOf(await route(4)));
+    const reply = await route(4);
+    const calls = withoutLeases(callsOf(reply));
 
     expect(calls).toEqual({
       'apigateway.Request': 1,
@@ -96,10 +104,14 @@ describe('the AWS calls of a request (X-Conductor-Calls)', () => {
       'events.PutEvents': 1,
       'sqs.SendMessage': 1,
     });
+    // The five decisions in one group item, the decision with its rationale: one write unit each.
+    expect(unitOf(reply, 'dynamodb.BatchWriteItem', 'wru')).toBe(1);
+    expect(unitOf(reply, 'dynamodb.PutItem', 'wru')).toBe(1);
   });
 
   it('routes with 16 candidates in the same calls as with 4', async () => {
-    const calls = withoutLeases(callsOf(await route(16)));
+    const reply = await route(16);
+    const calls = withoutLeases(callsOf(reply));
 
     expect(calls).toEqual({
       'apigateway.Request': 1,
@@ -109,6 +121,8 @@ describe('the AWS calls of a request (X-Conductor-Calls)', () => {
       'events.PutEvents': 1,
       'sqs.SendMessage': 1,
     });
+    expect(unitOf(reply, 'dynamodb.BatchWriteItem', 'wru')).toBeLessThanOrEqual(2);
+    expect(unitOf(reply, 'dynamodb.PutItem', 'wru')).toBeLessThanOrEqual(2);
   });
 
   it('accepts a reward in one message to the rewards queue, and learns it in the consumer', async () => {

@@ -13,17 +13,13 @@ import { randomIds, systemClock } from '#shared/ports/system.js';
 import { makeHttpService } from '#shared/service-kit.js';
 import { routerPillar } from '../pillar.js';
 import { dynamoModelStore } from './adapters/dynamo-model-store.js';
+import { RouteDecisionStore } from './adapters/route-decision-store.js';
 import { type CandidatePolicyFor, makeRouterApp } from './app.js';
 import { type Expert, ExpertService } from './domain/experts.js';
 import { RewardIntake, type RewardMessage } from './domain/reward-intake.js';
 import { RejectedRewards, type RewardRejection } from './domain/reward-rejections.js';
 import { CONFIG_CACHE_MS, type RouterConfig, RouterConfigService } from './domain/router-config.js';
-import {
-  DECISION_TTL_SECONDS,
-  MODEL_CACHE_MS,
-  type RouteDecision,
-  RoutingService,
-} from './domain/routing.js';
+import { DECISION_TTL_SECONDS, MODEL_CACHE_MS, RoutingService } from './domain/routing.js';
 
 /** Composition root of the router function: environment, clients, adapters, app. */
 const service = await makeHttpService('router', routerPillar, {
@@ -66,12 +62,7 @@ const routerConfig = new RouterConfigService({
   cacheMs: env.ROUTER_CONFIG_CACHE_MS,
 });
 
-const decisions = new TenantRecordStore<RouteDecision>(
-  service.doc,
-  env.ROUTER_TABLE_NAME,
-  'ROUTE',
-  DECISION_TTL_SECONDS,
-);
+const decisions = new RouteDecisionStore(service.doc, env.ROUTER_TABLE_NAME, DECISION_TTL_SECONDS);
 const models = dynamoModelStore(service.doc, env.ROUTER_TABLE_NAME);
 
 /** One Powertools Metrics per tenant (its `tenant` dimension set), for the per-decision metrics. */

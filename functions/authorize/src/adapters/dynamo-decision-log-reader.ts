@@ -1,26 +1,50 @@
-import { type DynamoDBDocumentClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { decodeCursor, encodeCursor } from '#shared/adapters/cursor.js';
 import { partitionKey } from '#shared/adapters/tenant-store.js';
+import { ValidationError } from '#shared/errors.js';
+import { unpackDecisions } from '#shared/policy/decision-groups.js';
 import { DECISION_ENTITY } from '#shared/policy/dynamo-policy-store.js';
 import type { DecisionRecord } from '#shared/ports/policy.js';
 import type { Page } from '#shared/ports/records.js';
 import type { DecisionListOptions, DecisionLogReader } from '../domain/decisions.js';
 
-/**
- * With a filter, DynamoDB applies `Limit` before the filter, so one query may return few matches.
- * A page is filled with up to this many queries; after that it is returned short, with a cursor.
- */
+/** A page is filled with up to this many queries; after that it is returned short, with a cursor. */
 const MAX_QUERIES_PER_PAGE = 10;
 
-const recordOf = (item: Record<string, unknown>): DecisionRecord => {
-  const { pk: _pk, sk: _sk, expiresAt: _expiresAt, ...record } = item;
-  return record as unknown as DecisionRecord;
+/** A position in the log: the group item's sort key and how many of its records come before it. */
+interface Position {
+  readonly sk: string;
+  readonly skip: number;
+}
+
+/** Cursors are `{pk, sk: "<group sk>@<records of it already passed>"}` (sort keys hold no `@`). */
+const positionOf = (cursor: string, pk: string): Position => {
+  const { sk } = decodeCursor(cursor, pk);
+  const at = sk.lastIndexOf('@');
+  const skip = Number(sk.slice(at + 1));
+  if (at <= 0 || !Number.isInteger(skip) || skip < 0) {
+    throw new ValidationError(
+      'Invalid cursor.',
+      [{ path: 'query.cursor', message: 'invalid cursor' }],
+      'invalid_cursor',
+    );
+  }
+  return { sk: sk.slice(0, at), skip };
 };
 
+/** Newest first within a group too, as the log lists (sort key order: time, then decision id). */
+const newestFirst = (records: DecisionRecord[]): DecisionRecord[] =>
+  records.sort((a, b) => {
+    const left = `${a.at}#${a.decisionId}`;
+    const right = `${b.at}#${b.decisionId}`;
+    return left < right ? 1 : left > right ? -1 : 0;
+  });
+
 /**
- * Reads the decision log the kernel's DynamoDecisionLog writes: pk `T#<tenant>#DECISION`, sk
- * `<ISO time>#<decisionId>`, so a query on the partition with `ScanIndexForward: false` is the
- * tenant's decisions newest first, and nothing else.
+ * Reads the decision log the kernel's DynamoDecisionLog writes: pk `T#<tenant>#DECISION`, one item
+ * per group of records (`unpackDecisions`), sk `<ISO time>#<decisionId>` of its first record, so a
+ * query on the partition with `ScanIndexForward: false` is the tenant's decisions newest first, and
+ * nothing else. Filters apply to the records, after a group is expanded.
  */
 export class DynamoDecisionLogReader implements DecisionLogReader {
   constructor(
@@ -28,58 +52,51 @@ export class DynamoDecisionLogReader implements DecisionLogReader {
     private readonly tableName: string,
   ) {}
 
-  #query(pk: string, extra: Partial<QueryCommandInput>) {
+  /** Up to `limit` group items from `from` (included) on, newest first. */
+  #query(pk: string, limit: number, from: string | undefined, start: Record<string, unknown> | undefined) {
     return this.doc.send(
       new QueryCommand({
         TableName: this.tableName,
-        KeyConditionExpression: 'pk = :pk',
+        KeyConditionExpression: from === undefined ? 'pk = :pk' : 'pk = :pk AND sk <= :from',
+        ExpressionAttributeValues: { ':pk': pk, ...(from === undefined ? {} : { ':from': from }) },
         ScanIndexForward: false,
-        ...extra,
-        ExpressionAttributeValues: { ':pk': pk, ...extra.ExpressionAttributeValues },
+        Limit: limit,
+        ...(start ? { ExclusiveStartKey: start } : {}),
       }),
     );
   }
 
   async list(tenantId: string, options: DecisionListOptions): Promise<Page<DecisionRecord>> {
     const pk = partitionKey(tenantId, DECISION_ENTITY);
-    let start: Record<string, unknown> | undefined = options.cursor
-      ? decodeCursor(options.cursor, pk)
-      : undefined;
-    const conditions: string[] = [];
-    const names: Record<string, string> = {};
-    const values: Record<string, unknown> = {};
-    if (options.decision) {
-      conditions.push('#allow = :allow');
-      names['#allow'] = 'allow';
-      values[':allow'] = options.decision === 'allow';
-    }
-    if (options.action) {
-      conditions.push('#input.#action = :action');
-      names['#input'] = 'input';
-      names['#action'] = 'action';
-      values[':action'] = options.action;
-    }
-    const filter =
-      conditions.length > 0
-        ? {
-            FilterExpression: conditions.join(' AND '),
-            ExpressionAttributeNames: names,
-            ExpressionAttributeValues: values,
-          }
-        : {};
+    const from = options.cursor ? positionOf(options.cursor, pk) : undefined;
+    const matches = (record: DecisionRecord): boolean =>
+      (options.decision === undefined || record.allow === (options.decision === 'allow')) &&
+      (options.action === undefined || record.input.action === options.action);
 
     const items: DecisionRecord[] = [];
+    let start: Record<string, unknown> | undefined;
     for (let query = 0; query < MAX_QUERIES_PER_PAGE; query += 1) {
-      const out = await this.#query(pk, {
-        ...filter,
-        Limit: options.limit - items.length,
-        ...(start ? { ExclusiveStartKey: start } : {}),
-      });
-      items.push(...(out.Items ?? []).map(recordOf));
+      // Every group holds at least one record: as many groups as records still wanted.
+      const out = await this.#query(pk, options.limit - items.length, from?.sk, start);
+      for (const item of out.Items ?? []) {
+        const sk = String(item.sk);
+        const records = newestFirst(unpackDecisions(item));
+        let passed = from && sk === from.sk ? from.skip : 0;
+        while (passed < records.length) {
+          const record = records[passed] as DecisionRecord;
+          passed += 1;
+          if (!matches(record)) continue;
+          items.push(record);
+          if (items.length >= options.limit) {
+            return { items, nextCursor: encodeCursor({ pk, sk: `${sk}@${passed}` }) };
+          }
+        }
+      }
       start = out.LastEvaluatedKey;
-      if (!start || items.length >= options.limit) break;
+      if (!start) return { items };
     }
-    return start ? { items, nextCursor: encodeCursor({ pk: start.pk, sk: start.sk }) } : { items };
+    // The page is short (few matches in many records): continue after the last group read.
+    return { items, nextCursor: encodeCursor({ pk, sk: `${String(start?.sk)}@${Number.MAX_SAFE_INTEGER}` }) };
   }
 
   async recent(tenantId: string, count: number): Promise<DecisionRecord[]> {
@@ -87,13 +104,10 @@ export class DynamoDecisionLogReader implements DecisionLogReader {
     const records: DecisionRecord[] = [];
     let start: Record<string, unknown> | undefined;
     do {
-      const out = await this.#query(pk, {
-        Limit: count - records.length,
-        ...(start ? { ExclusiveStartKey: start } : {}),
-      });
-      records.push(...(out.Items ?? []).map(recordOf));
+      const out = await this.#query(pk, count - records.length, undefined, start);
+      for (const item of out.Items ?? []) records.push(...newestFirst(unpackDecisions(item)));
       start = out.LastEvaluatedKey;
     } while (start && records.length < count);
-    return records;
+    return records.slice(0, count);
   }
 }

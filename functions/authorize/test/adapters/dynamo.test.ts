@@ -538,6 +538,54 @@ describe('DynamoDecisionLogReader on dynalite', () => {
     );
   });
 
+  it('pages through the records of one request’s group and on into the next, filters applied to the records', async () => {
+    // Prepare: two requests of 12 decisions each (two group items), allows and denies mixed
+    const enforcer = enforcerOnTable(
+      (request) => Number(request.resource.id?.slice(4)) % 3 !== 0,
+      new ManualClock('2026-03-03T00:00:00.000Z'),
+    );
+    const principal = { subject: 'u', tenantId: 'tenant-f', roles: ['operator' as const], amr: [] };
+    const batch = (from: number) =>
+      Array.from({ length: 12 }, (_, i) => ({
+        principal,
+        action: 'router:route-to',
+        resource: { tenantId: 'tenant-f', kind: 'experts', id: `exp-${from + i}` },
+        traceId: `t${from}`,
+      }));
+    await enforcer.decideMany(batch(0));
+    await enforcer.decideMany(batch(12));
+    const reader = new DynamoDecisionLogReader(doc, tableName);
+    const all = (await reader.recent('tenant-f', 100)).map((d) => d.decisionId);
+
+    // Act
+    const pages: string[][] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await reader.list('tenant-f', { limit: 5, ...(cursor ? { cursor } : {}) });
+      pages.push(page.items.map((d) => d.decisionId));
+      cursor = page.nextCursor;
+    } while (cursor && pages.length < 10);
+    const denies: string[] = [];
+    cursor = undefined;
+    do {
+      const page = await reader.list('tenant-f', {
+        limit: 3,
+        decision: 'deny',
+        ...(cursor ? { cursor } : {}),
+      });
+      denies.push(...page.items.map((d) => d.decisionId));
+      cursor = page.nextCursor;
+    } while (cursor);
+
+    // Assess
+    expect(all).toHaveLength(24);
+    expect(pages.flat()).toEqual(all);
+    expect(pages.slice(0, 4).map((page) => page.length)).toEqual([5, 5, 5, 5]);
+    const denied = (await reader.recent('tenant-f', 100)).filter((d) => !d.allow).map((d) => d.decisionId);
+    expect(denied).toHaveLength(8);
+    expect(denies).toEqual(denied);
+  });
+
   it('reads the last N decisions for a dry-run', async () => {
     // Prepare
     const { ids } = await logDecisions('tenant-d');

@@ -49,25 +49,5 @@ export const modelRecord = (
   });
 
 export const DYNAMODB_ITEM_LIMIT = 400 * 1024;
-/**
- * An item's size as DynamoDB counts it (its documented rules): attribute names and strings by their
- * UTF-8 bytes, a number by about one byte per two significant digits plus one, 3 bytes of overhead
- * and 1 per element for lists and maps.
- */
-export const dynamoItemBytes = (value: unknown): number => {
-  if (typeof value === 'string') return Buffer.byteLength(value);
-  if (typeof value === 'number') {
-    const digits = String(Math.abs(value)).replace(/e.*$/, '').replace('.', '').replace(/^0+/, '').length;
-    return Math.ceil(Math.max(digits, 1) / 2) + 1;
-  }
-  if (typeof value === 'boolean' || value === null || value === undefined) return 1;
-  if (Array.isArray(value))
-    return 3 + value.reduce((sum: number, item) => sum + 1 + dynamoItemBytes(item), 0);
-  return (
-    3 +
-    Object.entries(value as Record<string, unknown>).reduce(
-      (sum, [key, item]) => sum + 1 + Buffer.byteLength(key) + dynamoItemBytes(item),
-      0,
-    )
-  );
-};
+/** DynamoDB's item size rules: the kernel's own count (call accounting uses it too). */
+export { dynamoItemBytes } from '#shared/adapters/dynamodb-units.js';

@@ -181,11 +181,13 @@ describe('SplitModelStore', () => {
     const huge = record(linUcbState(64, experts, 0, 60), 1, window);
     expect(dynamoItemBytes(huge)).toBeGreaterThan(DYNAMODB_ITEM_LIMIT);
     await store.create(huge);
-    expect(dynamoItemBytes(await heads.get('acme', 'ridge:d64'))).toBeLessThan(DYNAMODB_ITEM_LIMIT / 4);
+    expect(dynamoItemBytes((await heads.get('acme', 'ridge:d64')) ?? {})).toBeLessThan(
+      DYNAMODB_ITEM_LIMIT / 4,
+    );
     const ids = await armItems(arms);
     expect(ids).toHaveLength(48);
     for (const id of ids)
-      expect(dynamoItemBytes(await arms.get('acme', id))).toBeLessThan(DYNAMODB_ITEM_LIMIT / 4);
+      expect(dynamoItemBytes((await arms.get('acme', id)) ?? {})).toBeLessThan(DYNAMODB_ITEM_LIMIT / 4);
     expect(await store.get('acme', 'ridge:d64')).toEqual(huge);
   });
 });

@@ -73,7 +73,7 @@ const valueBytes = (value: unknown): number => {
 };
 
 /** An item's size as DynamoDB counts it: each attribute's name plus its value. */
-export const dynamoItemBytes = (item: Readonly<Record<string, unknown>>): number =>
+export const dynamoItemBytes = (item: object): number =>
   Object.entries(item).reduce((sum, [name, value]) => sum + utf8(name) + valueBytes(value), 0);
 
 /** The capacity a response reports (one object, or one per table for batch operations). */

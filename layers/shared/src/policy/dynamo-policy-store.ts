@@ -8,6 +8,7 @@ import { MissingTenantError, partitionKey } from '../adapters/tenant-store.js';
 import { GRANT_ENTITY, type Grant, grantIsLive } from '../ports/grants.js';
 import { type Principal, TENANT_ID_PATTERN } from '../ports/identity.js';
 import type { DecisionLog, DecisionRecord, GrantLookup } from '../ports/policy.js';
+import { DECISION_GROUP_MAX, packDecisions } from './decision-groups.js';
 
 /** Decisions stay hot for 30 days (DynamoDB TTL), as the product's retention policy says. */
 export const DECISION_TTL_SECONDS = 30 * 24 * 3600;
@@ -23,12 +24,13 @@ export const DECISION_WRITE_CHUNK = 25;
 export const DECISION_WRITE_ATTEMPTS = 5;
 
 /**
- * The hot decision log: the records of a call (one decision's, or a whole `decideMany` batch's)
- * in BatchWriteItem requests of up to 25 items, the chunks sent concurrently, unprocessed items
- * retried with backoff. Resolves only once every item is written; throws otherwise (the enforcer
- * then answers 503). Plain puts, as the PutItem per record this replaced: every record is a new
- * item under a unique key (`<at>#<decisionId>` in its tenant's partition), so no condition is
- * needed; a key given twice in one call is written once (BatchWriteItem refuses duplicates).
+ * The hot decision log: the records of a call (one decision's, or a whole `decideMany` batch's) as
+ * one item per tenant log they go to (`packDecisions`: a group of up to DECISION_GROUP_MAX records,
+ * the fields they share stored once), in BatchWriteItem requests of up to 25 items, the chunks sent
+ * concurrently, unprocessed items retried with backoff. Resolves only once every item is written;
+ * throws otherwise (the enforcer then answers 503). Plain puts: a group's key is its first record's
+ * (`<at>#<decisionId>` in its tenant's partition), unique, and a retried call writes the same item
+ * again; a record given twice in one call is kept once.
  */
 export class DynamoDecisionLog implements DecisionLog {
   constructor(
@@ -38,18 +40,28 @@ export class DynamoDecisionLog implements DecisionLog {
   ) {}
 
   async record(records: readonly DecisionRecord[]): Promise<void> {
-    const items = new Map<string, Record<string, unknown>>();
+    const byPartition = new Map<string, Map<string, DecisionRecord>>();
     for (const record of records) {
       const pk = partitionKey(record.tenantId, DECISION_ENTITY);
-      const sk = decisionSortKey(record);
-      items.set(JSON.stringify([pk, sk]), {
-        ...record,
-        pk,
-        sk,
-        expiresAt: Math.floor(new Date(record.at).getTime() / 1000) + DECISION_TTL_SECONDS,
-      });
+      const partition = byPartition.get(pk) ?? new Map<string, DecisionRecord>();
+      byPartition.set(pk, partition);
+      if (!partition.has(record.decisionId)) partition.set(record.decisionId, record);
     }
-    const all = [...items.values()];
+    const all: Record<string, unknown>[] = [];
+    for (const [pk, partition] of byPartition) {
+      const kept = [...partition.values()];
+      for (let start = 0; start < kept.length; start += DECISION_GROUP_MAX) {
+        const group = kept.slice(start, start + DECISION_GROUP_MAX);
+        const [first] = group;
+        if (!first) continue;
+        all.push({
+          pk,
+          sk: decisionSortKey(first),
+          expiresAt: Math.floor(new Date(first.at).getTime() / 1000) + DECISION_TTL_SECONDS,
+          ...packDecisions(group),
+        });
+      }
+    }
     const chunks: Record<string, unknown>[][] = [];
     for (let start = 0; start < all.length; start += DECISION_WRITE_CHUNK)
       chunks.push(all.slice(start, start + DECISION_WRITE_CHUNK));
