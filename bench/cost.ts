@@ -1,0 +1,418 @@
+/**
+ * `npm run bench:cost` — what one API request costs on AWS, from the calls it makes.
+ *
+ * Starts the embedded runtime in this process (memory, port 0, handlers at log level INFO as
+ * deployed, EMF metrics on so their lines are counted, throttle and per-tenant limits out of the way),
+ * seeds 16 experts of tenant acme and warms every request kind up. Then, per request kind, an ambient
+ * CallMeter records N requests (BENCH_COST_REQUESTS, default 200) sent one after another over real
+ * HTTP, plus the asynchronous work they cause (every event source mapping is drained before the meter
+ * stops: the reward consumer, the decision-archive consumer). Log writes are counted, not printed,
+ * while a meter runs. The calls are priced with the us-east-1 list prices of bench/prices.ts.
+ * Writes bench/results/cost.json.
+ */
+
+import {
+  type CallLine,
+  CallMeter,
+  meterLogWrites,
+  setAmbientCallMeter,
+} from '#shared/adapters/call-meter.js';
+import { DEFAULT_FUNCTION_MEMORY_MB, rateFamiliesOf } from '#shared/pillar.js';
+import { PILLARS } from '../functions/catalog.js';
+import { startConductor } from '../infra/local/runtime.js';
+import { BENCH_TENANT_LIMIT, BENCH_THROTTLE, seedBenchExperts } from './lib/conductor.js';
+import { checkQuiet, machine } from './lib/machine.js';
+import { writeResult } from './lib/results.js';
+import { fixed, round, table } from './lib/stats.js';
+import {
+  COST_COMPONENTS,
+  type CostBreakdown,
+  LAMBDA_PLATFORM_LOG_BYTES,
+  LAMBDA_XRAY_REPORT_BYTES,
+  PRICES,
+  PRICES_CHECKED,
+  PRICES_REGION,
+  priceCallLines,
+  SECONDS_PER_MONTH,
+  scaleCost,
+  XRAY_DEFAULT_SAMPLING,
+  XRAY_STATED_RATE,
+  xraySampledShare,
+} from './prices.js';
+
+const REQUESTS = Number(process.env.BENCH_COST_REQUESTS ?? 200);
+if (!Number.isInteger(REQUESTS) || REQUESTS < 1)
+  throw new Error('BENCH_COST_REQUESTS must be a positive integer');
+const WARM_UP = 5;
+const EXPERTS = 16;
+const MONTHLY_ROUTE_RATES = [10, 150, 1_000];
+
+const LAMBDA_CAVEAT =
+  'Lambda duration is measured here, in this process, on this machine’s Node on x86 (handler time of ' +
+  'the in-process invocation, rounded up to the ms as Lambda bills it); Lambda runs the functions on ' +
+  'arm64 with Node 22 and 512 MB (a fraction of a vCPU), where the same work may take longer or shorter. ' +
+  'Cold starts (init duration, billed) are excluded.';
+
+const lines: string[] = [];
+/** Collects report lines; printed once no meter runs (see `print`). */
+const log = (line = '') => lines.push(line);
+
+const conductor = await startConductor({
+  memory: true,
+  port: 0,
+  logLevel: 'INFO',
+  // EMF metric lines are written to stdout as on Lambda, so the log bytes count them.
+  functionEnv: { POWERTOOLS_METRICS_DISABLED: 'false' },
+  maxInFlight: 1_000_000,
+  throttle: BENCH_THROTTLE,
+  rateLimits: Object.fromEntries(
+    Object.keys(rateFamiliesOf(PILLARS)).map((family) => [family, BENCH_TENANT_LIMIT]),
+  ),
+});
+// Handler logs and EMF lines are counted into the active meter and not printed while it runs.
+meterLogWrites({ discard: true });
+
+const drainAll = async () => {
+  for (const mapping of conductor.mappings.values()) await mapping.drain(30_000);
+};
+
+/** Runs setup work under a throw-away meter: unmetered, and its handler logs are not printed. */
+const quietly = async <T>(work: () => Promise<T>): Promise<T> => {
+  setAmbientCallMeter(new CallMeter());
+  try {
+    const result = await work();
+    await drainAll();
+    return result;
+  } finally {
+    setAmbientCallMeter(undefined);
+  }
+};
+
+interface Kind {
+  readonly name: string;
+  readonly method: 'GET' | 'POST';
+  readonly path: string;
+  readonly token: string;
+  readonly status: number;
+  /** The body of request i (undefined for a GET). */
+  readonly body?: (i: number, phase: string) => unknown;
+  /** Work done before the phase, unmetered (e.g. routing the tasks a reward phase rewards). */
+  readonly prepare?: (count: number, phase: string) => Promise<void>;
+}
+
+const send = async (kind: Kind, i: number, phase: string) => {
+  const body = kind.body?.(i, phase);
+  const reply = await fetch(`${conductor.apiUrl}${kind.path}`, {
+    method: kind.method,
+    headers: {
+      authorization: `Bearer ${kind.token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await reply.text();
+  if (reply.status !== kind.status) {
+    throw new Error(`${kind.name} #${i} (${phase}): expected ${kind.status}, got ${reply.status}: ${text}`);
+  }
+};
+
+const [admin, operator, viewer] = await Promise.all([
+  conductor.issuer.mint({
+    subject: 'bench-acme-admin',
+    tenant: 'acme',
+    roles: ['tenant-admin'],
+    amr: ['pwd', 'mfa'],
+  }),
+  conductor.issuer.mint({ subject: 'bench-acme-operator', tenant: 'acme', roles: ['operator'] }),
+  conductor.issuer.mint({ subject: 'bench-acme-viewer', tenant: 'acme', roles: ['viewer'] }),
+]);
+const experts = await quietly(() => seedBenchExperts(conductor.apiUrl, admin, EXPERTS, 'cost'));
+
+const LANGUAGES = ['typescript', 'python', 'go', 'rust'];
+const routeBody = (candidates: readonly string[]) => (i: number, phase: string) => ({
+  taskId: `cost-${phase}-${candidates.length}-${i}`,
+  context: {
+    language: LANGUAGES[i % LANGUAGES.length],
+    tokens: 100 + ((i * 37) % 3900),
+    urgent: i % 5 === 0,
+  },
+  candidates,
+});
+const rewardTaskId = (i: number, phase: string) => `cost-reward-${phase}-${i}`;
+
+const KINDS: readonly Kind[] = [
+  {
+    name: 'route, 4 candidates',
+    method: 'POST',
+    path: '/router/route',
+    token: operator,
+    status: 200,
+    body: routeBody(experts.slice(0, 4)),
+  },
+  {
+    name: 'route, 16 candidates',
+    method: 'POST',
+    path: '/router/route',
+    token: operator,
+    status: 200,
+    body: routeBody(experts.slice(0, 16)),
+  },
+  {
+    name: 'reward',
+    method: 'POST',
+    path: '/router/reward',
+    token: operator,
+    status: 202,
+    body: (i, phase) => ({ taskId: rewardTaskId(i, phase), signal: 'success_at_k', value: 1 }),
+    prepare: async (count, phase) => {
+      const route = routeBody(experts.slice(0, 4));
+      for (let i = 0; i < count; i += 1) {
+        await send(
+          {
+            name: 'route before reward',
+            method: 'POST',
+            path: '/router/route',
+            token: operator,
+            status: 200,
+            body: () => ({ ...route(i, phase), taskId: rewardTaskId(i, phase) }),
+          },
+          i,
+          phase,
+        );
+      }
+    },
+  },
+  {
+    name: 'authorize',
+    method: 'POST',
+    path: '/policy/authorize',
+    token: operator,
+    status: 200,
+    body: (i) => ({
+      subject: { id: `someone-${i % 8}`, tenantId: 'acme', roles: ['viewer'] },
+      action: 'experts:list',
+      resource: { tenantId: 'acme', kind: 'experts' },
+    }),
+  },
+  { name: 'GET experts', method: 'GET', path: '/experts', token: viewer, status: 200 },
+];
+
+// Warm-up: a few requests of every kind, unmetered (first imports, caches, JIT).
+await quietly(async () => {
+  for (const kind of KINDS) {
+    await kind.prepare?.(WARM_UP, 'warm');
+    for (let i = 0; i < WARM_UP; i += 1) await send(kind, i, 'warm');
+  }
+});
+
+const busyBefore = await checkQuiet(log);
+
+interface Measured {
+  readonly kind: Kind;
+  readonly lines: CallLine[];
+  /** Mean wall time of one request as the client saw it (drain excluded). */
+  readonly meanRequestMs: number;
+}
+
+const measured: Measured[] = [];
+for (const kind of KINDS) {
+  if (kind.prepare) await quietly(() => kind.prepare?.(REQUESTS, 'run') ?? Promise.resolve());
+  const meter = new CallMeter();
+  setAmbientCallMeter(meter);
+  let requestMs = 0;
+  try {
+    const started = performance.now();
+    for (let i = 0; i < REQUESTS; i += 1) await send(kind, i, 'run');
+    requestMs = performance.now() - started;
+    await drainAll();
+  } finally {
+    setAmbientCallMeter(undefined);
+  }
+  measured.push({ kind, lines: meter.lines(), meanRequestMs: requestMs / REQUESTS });
+}
+
+// Report. From here on no meter runs: log writes print again.
+meterLogWrites({ discard: false });
+
+const perMillion = (cost: CostBreakdown) => scaleCost(cost, 1_000_000 / REQUESTS);
+const money = (usd: number) => (usd >= 100 ? fixed(usd, 0) : usd >= 1 ? fixed(usd, 2) : fixed(usd, 3));
+const unitsText = (units: Readonly<Record<string, number>>) =>
+  Object.entries(units)
+    .map(([unit, value]) => {
+      const perRequest = value / REQUESTS;
+      return `${unit}=${perRequest >= 100 ? fixed(perRequest, 0) : fixed(perRequest, 3)}`;
+    })
+    .join(' ');
+const sampledShare = xraySampledShare(XRAY_STATED_RATE);
+
+log(
+  `bench:cost — AWS cost per API request from the embedded runtime's call accounting (${REQUESTS} sequential requests per kind, asynchronous work drained)`,
+);
+log(
+  `List prices ${PRICES_REGION}, checked ${PRICES_CHECKED} (bench/prices.ts; first tiers, no free tier). X-Ray at the default sampling (${XRAY_DEFAULT_SAMPLING.reservoirPerSecond}/s + ${XRAY_DEFAULT_SAMPLING.fixedRate * 100} % of the rest) at ${XRAY_STATED_RATE} req/s: ${fixed(sampledShare * 100, 1)} % of requests traced.`,
+);
+log(
+  `Lambda's own log lines: START/END/REPORT ≈ ${LAMBDA_PLATFORM_LOG_BYTES} B per invocation, + ${LAMBDA_XRAY_REPORT_BYTES} B of X-Ray fields on traced ones (estimate, bench/prices.ts).`,
+);
+
+const results = measured.map(({ kind, lines: callLines, meanRequestMs }) => {
+  const priced = priceCallLines(callLines);
+  const cost = perMillion(priced.cost);
+  const invocations = callLines.find((l) => l.service === 'lambda')?.calls ?? 0;
+  const lambdaMs = callLines.find((l) => l.service === 'lambda')?.units.ms ?? 0;
+  const meanInvocationMs = invocations > 0 ? lambdaMs / invocations : 0;
+
+  log();
+  log(`== ${kind.name} (${kind.method} ${kind.path}), ${fixed(meanRequestMs, 1)} ms per request here`);
+  log(
+    table(
+      [
+        ['service.operation', 'calls/req', 'units/req'],
+        ...callLines.map((l) => [
+          `${l.service}.${l.operation}`,
+          // Log writes are counted in bytes, not calls.
+          l.service === 'logs' ? '-' : fixed(l.calls / REQUESTS, 3),
+          unitsText(l.units),
+        ]),
+      ],
+      'lrl',
+    ),
+  );
+  log();
+  const notes: Record<string, string> = {
+    lambdaRequests: `${fixed(invocations / REQUESTS, 3)} invocations per request`,
+    lambdaDuration: `mean ${fixed(meanInvocationMs, 2)} ms per invocation at ${DEFAULT_FUNCTION_MEMORY_MB} MB, arm64 price`,
+    logs: `${fixed(priced.logBytes.measured / REQUESTS, 0)} B handler logs + EMF measured, + ${fixed(priced.logBytes.lambdaPlatform / REQUESTS, 0)} B Lambda's own lines (est.)`,
+    xray: `${fixed(sampledShare * 100, 1)} % traced at ${XRAY_STATED_RATE} req/s`,
+  };
+  log(
+    table(
+      [
+        ['component', '$ per million requests', ''],
+        ...COST_COMPONENTS.map(([key, label]) => [label, money(cost[key]), notes[key] ?? '']),
+        ['total', money(cost.total), ''],
+        ['floor', money(cost.floor), 'API Gateway request + one Lambda request'],
+        ['ratio', `${fixed(cost.total / cost.floor, 2)}x`, 'total / floor'],
+      ],
+      'lrl',
+    ),
+  );
+  if (priced.unpriced.length > 0) log(`  not priced: ${priced.unpriced.join(', ')}`);
+  return { kind, callLines, cost, priced, meanInvocationMs, meanRequestMs };
+});
+
+log();
+log('Summary ($ per million requests)');
+log(
+  table(
+    [
+      ['request kind', 'total', 'floor', 'ratio'],
+      ...results.map((r) => [
+        r.kind.name,
+        money(r.cost.total),
+        money(r.cost.floor),
+        `${fixed(r.cost.total / r.cost.floor, 2)}x`,
+      ]),
+    ],
+    'lrrr',
+  ),
+);
+
+// Monthly: routes (4 candidates) plus one reward per route, X-Ray sampled on the whole API stream.
+const routeLines = measured.find((m) => m.kind.name === 'route, 4 candidates')?.lines ?? [];
+const rewardLines = measured.find((m) => m.kind.name === 'reward')?.lines ?? [];
+const monthly = MONTHLY_ROUTE_RATES.map((routesPerSecond) => {
+  const requestsPerSecond = routesPerSecond * 2;
+  const perRequest = (callLines: CallLine[]) =>
+    scaleCost(priceCallLines(callLines, { requestsPerSecond }).cost, 1 / REQUESTS);
+  const route = perRequest(routeLines);
+  const reward = perRequest(rewardLines);
+  const perMonth = routesPerSecond * SECONDS_PER_MONTH;
+  const total = (route.total + reward.total) * perMonth;
+  const floor = (route.floor + reward.floor) * perMonth;
+  const byComponent = Object.fromEntries(
+    COST_COMPONENTS.map(([key]) => [key, round((route[key] + reward[key]) * perMonth, 2)]),
+  );
+  return { routesPerSecond, routesPerMonth: perMonth, total, floor, byComponent };
+});
+log();
+log(
+  `Monthly cost: "route, 4 candidates" plus one reward per route (${fixed(SECONDS_PER_MONTH / 1e6, 3)} million seconds a month; X-Ray sampled on routes + rewards)`,
+);
+log(
+  table(
+    [
+      ['routes/s', 'routes/month', '$ total', '$ floor', 'ratio', 'largest components'],
+      ...monthly.map((m) => [
+        String(m.routesPerSecond),
+        `${fixed(m.routesPerMonth / 1e6, 1)} M`,
+        money(m.total),
+        money(m.floor),
+        `${fixed(m.total / m.floor, 2)}x`,
+        Object.entries(m.byComponent)
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, 3)
+          .map(([key, usd]) => `${COST_COMPONENTS.find(([k]) => k === key)?.[1] ?? key} ${money(usd)}`)
+          .join(', '),
+      ]),
+    ],
+    'rrrrrl',
+  ),
+);
+log();
+log(`Caveat: ${LAMBDA_CAVEAT}`);
+const unconfirmed = Object.entries(PRICES)
+  .filter(([, price]) => !price.confirmed)
+  .map(([name]) => name);
+if (unconfirmed.length > 0) {
+  log(
+    `Prices not confirmed on an AWS page (third-party figures used, see bench/prices.ts): ${unconfirmed.join(', ')}`,
+  );
+}
+
+const file = writeResult('cost', {
+  machine: machine(),
+  date: new Date().toISOString(),
+  otherCpuBusyBefore: round(busyBefore, 2),
+  requestsPerKind: REQUESTS,
+  region: PRICES_REGION,
+  pricesChecked: PRICES_CHECKED,
+  prices: PRICES,
+  xray: {
+    sampling: XRAY_DEFAULT_SAMPLING,
+    statedRequestsPerSecond: XRAY_STATED_RATE,
+    sampledShare: round(sampledShare, 4),
+  },
+  lambdaOwnLogBytes: {
+    perInvocation: LAMBDA_PLATFORM_LOG_BYTES,
+    xrayFieldsPerTracedInvocation: LAMBDA_XRAY_REPORT_BYTES,
+  },
+  lambdaCaveat: LAMBDA_CAVEAT,
+  kinds: results.map((r) => ({
+    name: r.kind.name,
+    request: `${r.kind.method} ${r.kind.path}`,
+    perRequest: r.callLines.map((l) => ({
+      call: `${l.service}.${l.operation}`,
+      calls: round(l.calls / REQUESTS, 4),
+      units: Object.fromEntries(
+        Object.entries(l.units).map(([unit, value]) => [unit, round(value / REQUESTS, 4)]),
+      ),
+    })),
+    meanInvocationMs: round(r.meanInvocationMs, 3),
+    meanRequestMs: round(r.meanRequestMs, 2),
+    usdPerMillion: Object.fromEntries(Object.entries(r.cost).map(([key, value]) => [key, round(value, 4)])),
+    ratio: round(r.cost.total / r.cost.floor, 3),
+    unpriced: r.priced.unpriced,
+  })),
+  monthly: monthly.map((m) => ({
+    routesPerSecond: m.routesPerSecond,
+    rewardsPerSecond: m.routesPerSecond,
+    usdTotal: round(m.total, 2),
+    usdFloor: round(m.floor, 2),
+    usdByComponent: m.byComponent,
+  })),
+});
+log(`wrote ${file}`);
+
+await conductor.stop();
+console.log(lines.join('\n'));
