@@ -247,6 +247,8 @@ export const authorize = {
   auth: 'jwt',
   minRole: 'operator',
   action: 'policy:authorize',
+  // The route-level record goes out with the answers' (one decision-log item, one archive message).
+  deferDecisionLog: true,
   body: authorizeRequestSchema,
   success: { status: 200, description: 'The decision', schema: authorizeDecisionSchema },
   errors: [400, 413, 415],
@@ -262,6 +264,8 @@ export const authorizeBatch = {
   auth: 'jwt',
   minRole: 'operator',
   action: 'policy:authorize',
+  // The route-level record goes out with the answers' (one decision-log item, one archive message).
+  deferDecisionLog: true,
   body: authorizeBatchRequestSchema,
   success: { status: 200, description: 'One decision per request', schema: authorizeBatchResultSchema },
   errors: [400, 413, 415],

@@ -174,15 +174,17 @@ describe('the AWS calls of a request (X-Conductor-Calls)', () => {
     });
   });
 
-  it('answers an authorize question in one decision-log batch and one archive message', async () => {
-    const calls = withoutLeases(callsOf(await authorize()));
+  it('answers an authorize question with its route-level decision in one decision-log item and one archive message', async () => {
+    const reply = await authorize();
+    const calls = withoutLeases(callsOf(reply));
 
     expect(calls).toEqual({
       'apigateway.Request': 1,
       'lambda.Invoke': 1,
-      'dynamodb.BatchWriteItem': 2,
-      'sqs.SendMessage': 2,
+      'dynamodb.BatchWriteItem': 1,
+      'sqs.SendMessage': 1,
     });
+    expect(unitOf(reply, 'dynamodb.BatchWriteItem', 'wru')).toBe(1);
   });
 
   it('lists experts in one query, one decision-log batch and one archive message', async () => {

@@ -8,6 +8,7 @@ import {
   type RouteAuthorizer,
   type RouteRateLimiter,
 } from '#shared/http/http.js';
+import type { DecideMany } from '#shared/ports/policy.js';
 import type { OperationTracer } from '#shared/telemetry.js';
 import {
   approveGrant,
@@ -21,7 +22,7 @@ import {
   requestGrant,
   revokeGrant,
 } from '../contract.js';
-import type { AuthorizeService } from './domain/authorize.js';
+import type { AuthorizeService, Decide } from './domain/authorize.js';
 import type { DecisionLogService } from './domain/decisions.js';
 import type { DryRunService } from './domain/dry-run.js';
 import type { GrantService } from './domain/grants.js';
@@ -46,15 +47,26 @@ export interface AuthorizeAppDeps {
   readonly engineStatus: () => EngineStatus;
 }
 
+/**
+ * The answers to other services' questions through the request's own decideMany (it carries the
+ * route-level record: one decision-log item and one archive message for the request), kept out of
+ * the policy metrics: they are answers, not this API's refusals.
+ */
+const askedWith = (decideMany: DecideMany | undefined): Decide | undefined =>
+  decideMany && (({ inputs, recordIn }) => decideMany(inputs, { recordIn, countInMetrics: false }));
+
 export const makeAuthorizeApp = (deps: AuthorizeAppDeps) =>
   httpApp({
     ...kernelOptionsOf(deps),
     routes: [
-      bind(authorize, ({ principal, tenantId, traceId, body }) =>
-        deps.decisions.authorize({ principal, tenantId, traceId }, body),
+      bind(authorize, ({ principal, tenantId, traceId, body, decideMany }) =>
+        deps.decisions.authorize({ principal, tenantId, traceId, decide: askedWith(decideMany) }, body),
       ),
-      bind(authorizeBatch, async ({ principal, tenantId, traceId, body }) => ({
-        results: await deps.decisions.authorizeBatch({ principal, tenantId, traceId }, body.requests),
+      bind(authorizeBatch, async ({ principal, tenantId, traceId, body, decideMany }) => ({
+        results: await deps.decisions.authorizeBatch(
+          { principal, tenantId, traceId, decide: askedWith(decideMany) },
+          body.requests,
+        ),
       })),
       bind(requestGrant, async ({ principal, tenantId, body }) => {
         const grant = await deps.grants.request(tenantId, principal, body);

@@ -27,6 +27,11 @@ export interface Asker {
   readonly principal: Principal;
   readonly tenantId: string;
   readonly traceId: string;
+  /**
+   * The request's own `Decide`, where the kernel hands one over (the route's deferred record then
+   * goes out with the answers: one write); the service's otherwise.
+   */
+  readonly decide?: Decide | undefined;
 }
 
 /**
@@ -109,7 +114,8 @@ export class AuthorizeService {
    * in the asker's (acting) tenant.
    */
   async #decide(asker: Asker, questions: readonly AuthorizeQuestion[]): Promise<AuthorizeAnswer[]> {
-    const decisions = await this.deps.decide({
+    const decide = asker.decide ?? this.deps.decide;
+    const decisions = await decide({
       inputs: questions.map((question) => this.#input(asker, question)),
       recordIn: asker.tenantId,
     });

@@ -39,12 +39,15 @@ export const policyAuthorizer =
           masks: decision.masks,
           decisionId: decision.decisionId,
           deferred: {
-            decideMany: async (inputs) => {
+            decideMany: async (inputs, options) => {
               // Claimed before the write, so concurrent batches carry it once; released if it fails.
               const carry = written ? [] : pending;
               written = true;
               try {
-                return await decideMany(inputs, { alsoRecord: carry });
+                return await decideMany(inputs, {
+                  ...options,
+                  alsoRecord: [...(options?.alsoRecord ?? []), ...carry],
+                });
               } catch (error) {
                 if (carry.length > 0) written = false;
                 throw error;
@@ -87,12 +90,13 @@ export const policyDecideMany =
     if (inputs.length === 0 && (options?.alsoRecord ?? []).length === 0) return [];
     const hitsBefore = observe?.engine.stats.hits ?? 0;
     let denied = inputs.length;
+    const { countInMetrics = true, ...record } = options ?? {};
     try {
-      const decisions = await enforcer.decideMany(inputs, options);
+      const decisions = await enforcer.decideMany(inputs, record);
       denied = decisions.filter((decision) => !decision.allow).length;
       return decisions;
     } finally {
-      if (observe) {
+      if (observe && countInMetrics) {
         observe.metrics.addMetric('PolicyDecisions', 'Count', inputs.length);
         observe.metrics.addMetric('PolicyDenied', 'Count', denied);
         observe.metrics.addMetric('PolicyCacheHits', 'Count', observe.engine.stats.hits - hitsBefore);

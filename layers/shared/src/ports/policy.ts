@@ -121,5 +121,15 @@ export interface EnforceInput {
  */
 export type DecideMany = (
   inputs: readonly EnforceInput[],
-  options?: { readonly alsoRecord?: readonly DecisionRecord[] },
+  options?: {
+    readonly alsoRecord?: readonly DecisionRecord[];
+    /** The one tenant whose log keeps these decisions (`PolicyEnforcer.decideMany`'s `recordIn`). */
+    readonly recordIn?: string;
+    /**
+     * False for answers given to other services (POST /policy/authorize): they are not this API's
+     * refusals, so they stay out of `PolicyDecisions` and `PolicyDenied` (the deny-spike alarm).
+     * @default true
+     */
+    readonly countInMetrics?: boolean;
+  },
 ) => Promise<EnforcedDecision[]>;
