@@ -44,6 +44,14 @@ const REQUESTS = Number(process.env.BENCH_COST_REQUESTS ?? 200);
 if (!Number.isInteger(REQUESTS) || REQUESTS < 1)
   throw new Error('BENCH_COST_REQUESTS must be a positive integer');
 const WARM_UP = 5;
+/**
+ * Rewards learnt before the reward phase: the model item carries the ids of its last rewards (the
+ * applied window), rewritten with every reward, so a reward costs its steady-state price only once
+ * that window is full. 600 fills any window up to 512 (the size before "the price of a route").
+ */
+const REWARD_WARM_UP = Number(process.env.BENCH_COST_REWARD_WARM_UP ?? 600);
+if (!Number.isInteger(REWARD_WARM_UP) || REWARD_WARM_UP < 0)
+  throw new Error('BENCH_COST_REWARD_WARM_UP must be a whole number');
 const EXPERTS = 16;
 const MONTHLY_ROUTE_RATES = [10, 150, 1_000];
 
@@ -98,6 +106,8 @@ interface Kind {
   readonly body?: (i: number, phase: string) => unknown;
   /** Work done before the phase, unmetered (e.g. routing the tasks a reward phase rewards). */
   readonly prepare?: (count: number, phase: string) => Promise<void>;
+  /** Requests of this kind sent, unmetered, before it is measured (default WARM_UP). */
+  readonly warmUp?: number;
 }
 
 const send = async (kind: Kind, i: number, phase: string) => {
@@ -163,6 +173,7 @@ const KINDS: readonly Kind[] = [
     path: '/router/reward',
     token: operator,
     status: 202,
+    warmUp: REWARD_WARM_UP,
     body: (i, phase) => ({ taskId: rewardTaskId(i, phase), signal: 'success_at_k', value: 1 }),
     prepare: async (count, phase) => {
       const route = routeBody(experts.slice(0, 4));
@@ -200,9 +211,11 @@ const KINDS: readonly Kind[] = [
 // Warm-up: a few requests of every kind, unmetered (first imports, caches, JIT).
 await quietly(async () => {
   for (const kind of KINDS) {
-    await kind.prepare?.(WARM_UP, 'warm');
-    for (let i = 0; i < WARM_UP; i += 1) await send(kind, i, 'warm');
+    const count = kind.warmUp ?? WARM_UP;
+    await kind.prepare?.(count, 'warm');
+    for (let i = 0; i < count; i += 1) await send(kind, i, 'warm');
   }
+  for (const mapping of conductor.mappings.values()) await mapping.drain();
 });
 
 const busyBefore = await checkQuiet(log);

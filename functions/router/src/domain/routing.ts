@@ -187,6 +187,21 @@ export const storableNumbers = <T>(value: T): T => {
   return value;
 };
 
+/**
+ * The explanatory figures of a rationale (estimates, uncertainties, bonuses, feature values, weights
+ * and contributions) to 4 significant digits: they are read by people, and 17 digits each made a
+ * learnt model's decision record two write units instead of one. Probabilities, the propensity and
+ * the confidence stay exact: off-policy evaluation uses them.
+ */
+export const EXPLANATION_DIGITS = 4;
+const explained = (value: number): number =>
+  Number.isFinite(value) && value !== 0 ? Number(value.toPrecision(EXPLANATION_DIGITS)) : value;
+const explainedFields = <T extends object>(record: T, keys: readonly string[]): T => {
+  const out = { ...record } as Record<string, unknown>;
+  for (const key of keys) if (typeof out[key] === 'number') out[key] = explained(out[key] as number);
+  return out as T;
+};
+
 /** The rationale of a task is named by its task id (base64url), so one record serves both lookups. */
 export const rationaleIdOf = (taskId: string): string => `rat_${Buffer.from(taskId).toString('base64url')}`;
 
@@ -357,13 +372,15 @@ export class RoutingService {
       exploitExpertId: selection.exploitExpertId,
       propensity: selection.propensity,
       confidence: selection.confidence,
-      candidates: selection.perCandidate,
+      candidates: selection.perCandidate.map((candidate) =>
+        explainedFields(candidate, ['estimate', 'uncertainty', 'bonus']),
+      ),
       topFeatures: selection.topFeatures.map((feature) => ({
         index: feature.index,
         names: labels.get(feature.index) ?? [],
-        value: feature.value,
-        weight: feature.weight,
-        contribution: feature.contribution,
+        value: explained(feature.value),
+        weight: explained(feature.weight),
+        contribution: explained(feature.contribution),
       })),
       removed,
       modelVersion: selection.modelVersion,

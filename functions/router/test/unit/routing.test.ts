@@ -11,7 +11,7 @@ import {
 } from '../../src/domain/bandits/index.js';
 import type { Expert } from '../../src/domain/experts.js';
 import { CONFIG_CACHE_MS, DEFAULT_ROUTER_CONFIG, ROUTER_CONFIG_ID } from '../../src/domain/router-config.js';
-import { modelKeyOf, rationaleIdOf, storableNumbers } from '../../src/domain/routing.js';
+import { EXPLANATION_DIGITS, modelKeyOf, rationaleIdOf, storableNumbers } from '../../src/domain/routing.js';
 import { expertRecord, inMemoryRouting } from '../support/routing-fakes.js';
 
 const NOW = '2026-01-01T00:00:00.000Z';
@@ -344,6 +344,15 @@ describe('RoutingService.rationale', () => {
     expect(names.some((n) => n.startsWith('language=') || n.startsWith('tags=') || n === 'tokens')).toBe(
       true,
     );
+    // Explanatory figures to EXPLANATION_DIGITS significant digits; the propensity exact.
+    const fourDigits = (v: number) => Number(v.toPrecision(EXPLANATION_DIGITS)) === v;
+    const figures = [
+      ...rationale.topFeatures.flatMap((f) => [f.value, f.weight, f.contribution]),
+      ...rationale.candidates.flatMap((c) => [c.estimate, c.uncertainty, c.bonus ?? 0]),
+    ];
+    expect(figures.some((v) => v !== 0 && !Number.isInteger(v))).toBe(true);
+    expect(figures.every(fourDigits)).toBe(true);
+    expect(rationale.candidates.map((c) => c.probability)).toEqual([rationale.propensity]);
   });
 
   it('treats another tenant’s rationale like a missing one', async () => {
