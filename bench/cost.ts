@@ -108,6 +108,8 @@ interface Kind {
   readonly prepare?: (count: number, phase: string) => Promise<void>;
   /** Requests of this kind sent, unmetered, before it is measured (default WARM_UP). */
   readonly warmUp?: number;
+  /** Requests sent at once, each wave answered before the next (default 1: one after another). */
+  readonly wave?: number;
 }
 
 const send = async (kind: Kind, i: number, phase: string) => {
@@ -194,6 +196,33 @@ const KINDS: readonly Kind[] = [
     },
   },
   {
+    name: 'reward, 10 at once',
+    method: 'POST',
+    path: '/router/reward',
+    token: operator,
+    status: 202,
+    // Ten at once: the consumer may learn several in one model write, as under load.
+    wave: 10,
+    body: (i, phase) => ({ taskId: rewardTaskId(i, phase), signal: 'success_at_k', value: 1 }),
+    prepare: async (count, phase) => {
+      const route = routeBody(experts.slice(0, 4));
+      for (let i = 0; i < count; i += 1) {
+        await send(
+          {
+            name: 'route before reward',
+            method: 'POST',
+            path: '/router/route',
+            token: operator,
+            status: 200,
+            body: () => ({ ...route(i, phase), taskId: rewardTaskId(i, phase) }),
+          },
+          i,
+          phase,
+        );
+      }
+    },
+  },
+  {
     name: 'authorize',
     method: 'POST',
     path: '/policy/authorize',
@@ -210,10 +239,10 @@ const KINDS: readonly Kind[] = [
 
 // Warm-up: a few requests of every kind, unmetered (first imports, caches, JIT).
 await quietly(async () => {
-  for (const kind of KINDS) {
+  for (const [index, kind] of KINDS.entries()) {
     const count = kind.warmUp ?? WARM_UP;
-    await kind.prepare?.(count, 'warm');
-    for (let i = 0; i < count; i += 1) await send(kind, i, 'warm');
+    await kind.prepare?.(count, `warm${index}`);
+    for (let i = 0; i < count; i += 1) await send(kind, i, `warm${index}`);
   }
   for (const mapping of conductor.mappings.values()) await mapping.drain();
 });
@@ -228,14 +257,19 @@ interface Measured {
 }
 
 const measured: Measured[] = [];
-for (const kind of KINDS) {
-  if (kind.prepare) await quietly(() => kind.prepare?.(REQUESTS, 'run') ?? Promise.resolve());
+for (const [index, kind] of KINDS.entries()) {
+  const phase = `run${index}`;
+  if (kind.prepare) await quietly(() => kind.prepare?.(REQUESTS, phase) ?? Promise.resolve());
   const meter = new CallMeter();
   setAmbientCallMeter(meter);
   let requestMs = 0;
   try {
     const started = performance.now();
-    for (let i = 0; i < REQUESTS; i += 1) await send(kind, i, 'run');
+    const wave = kind.wave ?? 1;
+    for (let i = 0; i < REQUESTS; i += wave) {
+      const ids = Array.from({ length: Math.min(wave, REQUESTS - i) }, (_, k) => i + k);
+      await Promise.all(ids.map((j) => send(kind, j, phase)));
+    }
     requestMs = performance.now() - started;
     await drainAll();
   } finally {
@@ -259,7 +293,7 @@ const unitsText = (units: Readonly<Record<string, number>>) =>
 const sampledShare = xraySampledShare(XRAY_STATED_RATE);
 
 log(
-  `bench:cost — AWS cost per API request from the embedded runtime's call accounting (${REQUESTS} sequential requests per kind, asynchronous work drained)`,
+  `bench:cost — AWS cost per API request from the embedded runtime's call accounting (${REQUESTS} requests per kind, one after another unless the kind says otherwise, asynchronous work drained)`,
 );
 log(
   `List prices ${PRICES_REGION}, checked ${PRICES_CHECKED} (bench/prices.ts; first tiers, no free tier). X-Ray at the default sampling (${XRAY_DEFAULT_SAMPLING.reservoirPerSecond}/s + ${XRAY_DEFAULT_SAMPLING.fixedRate * 100} % of the rest) at ${XRAY_STATED_RATE} req/s: ${fixed(sampledShare * 100, 1)} % of requests traced.`,
@@ -334,6 +368,7 @@ log(
 // Monthly: routes (4 candidates) plus one reward per route, X-Ray sampled on the whole API stream.
 const routeLines = measured.find((m) => m.kind.name === 'route, 4 candidates')?.lines ?? [];
 const rewardLines = measured.find((m) => m.kind.name === 'reward')?.lines ?? [];
+const batchedRewardLines = measured.find((m) => m.kind.name === 'reward, 10 at once')?.lines ?? [];
 const monthly = MONTHLY_ROUTE_RATES.map((routesPerSecond) => {
   const requestsPerSecond = routesPerSecond * 2;
   const perRequest = (callLines: CallLine[]) =>
@@ -342,24 +377,26 @@ const monthly = MONTHLY_ROUTE_RATES.map((routesPerSecond) => {
   const reward = perRequest(rewardLines);
   const perMonth = routesPerSecond * SECONDS_PER_MONTH;
   const total = (route.total + reward.total) * perMonth;
+  const batched = (route.total + perRequest(batchedRewardLines).total) * perMonth;
   const floor = (route.floor + reward.floor) * perMonth;
   const byComponent = Object.fromEntries(
     COST_COMPONENTS.map(([key]) => [key, round((route[key] + reward[key]) * perMonth, 2)]),
   );
-  return { routesPerSecond, routesPerMonth: perMonth, total, floor, byComponent };
+  return { routesPerSecond, routesPerMonth: perMonth, total, batched, floor, byComponent };
 });
 log();
 log(
-  `Monthly cost: "route, 4 candidates" plus one reward per route (${fixed(SECONDS_PER_MONTH / 1e6, 3)} million seconds a month; X-Ray sampled on routes + rewards)`,
+  `Monthly cost: "route, 4 candidates" plus one reward per route (${fixed(SECONDS_PER_MONTH / 1e6, 3)} million seconds a month; X-Ray sampled on routes + rewards); "$ total" prices every reward learnt alone, "$ batched" at the "reward, 10 at once" price`,
 );
 log(
   table(
     [
-      ['routes/s', 'routes/month', '$ total', '$ floor', 'ratio', 'largest components'],
+      ['routes/s', 'routes/month', '$ total', '$ batched', '$ floor', 'ratio', 'largest components'],
       ...monthly.map((m) => [
         String(m.routesPerSecond),
         `${fixed(m.routesPerMonth / 1e6, 1)} M`,
         money(m.total),
+        money(m.batched),
         money(m.floor),
         `${fixed(m.total / m.floor, 2)}x`,
         Object.entries(m.byComponent)
@@ -369,7 +406,7 @@ log(
           .join(', '),
       ]),
     ],
-    'rrrrrl',
+    'rrrrrrl',
   ),
 );
 log();
@@ -421,6 +458,7 @@ const file = writeResult('cost', {
     routesPerSecond: m.routesPerSecond,
     rewardsPerSecond: m.routesPerSecond,
     usdTotal: round(m.total, 2),
+    usdTotalRewardsBatched: round(m.batched, 2),
     usdFloor: round(m.floor, 2),
     usdByComponent: m.byComponent,
   })),
