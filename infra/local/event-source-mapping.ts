@@ -2,6 +2,10 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { callMeteringActive, chunksOf, recordCall } from '#shared/adapters/call-meter.js';
 import type { QueueSpec } from '#shared/pillar.js';
 import { recordInvocation } from './gateway.js';
+
+/** SQS's ReceiveMessage and DeleteMessageBatch take at most 10 messages. */
+const SQS_MESSAGES_PER_CALL = 10;
+
 import { lambdaContext } from './lambda-context.js';
 import type { LocalQueue } from './queue.js';
 
@@ -322,10 +326,17 @@ export class EventSourceMapping {
     this.#stats.invocations += 1;
     let failed: Set<string>;
     const metered = callMeteringActive();
-    // On AWS the mapping's own ReceiveMessage and DeleteMessageBatch are billed SQS requests.
+    // On AWS the mapping's own ReceiveMessage and DeleteMessageBatch are billed SQS requests: at most
+    // 10 messages each, so a batch of 100 is at least 10 of each (each 64 KiB of payload one more).
     if (metered) {
       const bytes = records.reduce((sum, record) => sum + Buffer.byteLength(record.body), 0);
-      recordCall('sqs', 'ReceiveMessage', { requests: chunksOf(bytes, 64 * 1024) });
+      const receives = Math.ceil(records.length / SQS_MESSAGES_PER_CALL);
+      recordCall(
+        'sqs',
+        'ReceiveMessage',
+        { requests: Math.max(receives, chunksOf(bytes, 64 * 1024)) },
+        receives,
+      );
     }
     const startedAt = performance.now();
     try {
@@ -333,7 +344,8 @@ export class EventSourceMapping {
       failed = failedItemIds(response, new Set(records.map((r) => r.messageId)));
       if (metered) {
         recordInvocation(this.#functionName, startedAt);
-        if (failed.size < records.length) recordCall('sqs', 'DeleteMessageBatch', { requests: 1 });
+        const deletes = Math.ceil((records.length - failed.size) / SQS_MESSAGES_PER_CALL);
+        if (deletes > 0) recordCall('sqs', 'DeleteMessageBatch', { requests: deletes }, deletes);
       }
     } catch (error) {
       if (metered) recordInvocation(this.#functionName, startedAt);

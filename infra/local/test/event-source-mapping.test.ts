@@ -2,6 +2,7 @@ import { SqsSchema } from '@aws-lambda-powertools/parser/schemas';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { CallMeter, setAmbientCallMeter } from '#shared/adapters/call-meter.js';
 import { queuesOf } from '#shared/pillar.js';
 import { PILLARS } from '../../../functions/catalog.js';
 import {
@@ -288,6 +289,36 @@ describe('EventSourceMapping', () => {
     expect(batches).toHaveLength(1);
     expect(batches[0]?.slice().sort()).toEqual(Array.from({ length: 25 }, (_, i) => `m${i}`).sort());
     expect(mapping.stats()).toMatchObject({ invocations: 1, deleted: 25 });
+  }, 15_000);
+
+  it('records, while metered, the receives and deletes AWS bills a batch of 25 (three of each: 10 per call)', async () => {
+    // Prepare: 3 of the 25 fail, so 22 are deleted (three calls still)
+    const queue = newQueue({ name: 'archive' });
+    const mapping = newMapping(
+      queue,
+      async (event) => ({
+        batchItemFailures: event.Records.slice(0, 3).map((r) => ({ itemIdentifier: r.messageId })),
+      }),
+      { batchSize: 100, maximumBatchingWindowMs: 200 },
+    );
+    const meter = new CallMeter();
+    setAmbientCallMeter(meter);
+
+    // Act
+    try {
+      mapping.start();
+      for (let i = 0; i < 25; i++) queue.send(`m${i}`);
+      await vi.waitFor(() => expect(mapping.stats().invocations).toBe(1), { timeout: 10_000 });
+      await mapping.stop();
+    } finally {
+      setAmbientCallMeter(undefined);
+    }
+
+    // Assess
+    expect(meter.calls('sqs.ReceiveMessage')).toBe(3);
+    expect(meter.calls('sqs.DeleteMessageBatch')).toBe(3);
+    expect(meter.calls('lambda.Invoke')).toBe(1);
+    expect(meter.total('requests', 'sqs')).toBe(6);
   }, 15_000);
 
   it('invokes as soon as a batch is full, without waiting for the window', async () => {
