@@ -76,13 +76,16 @@ describe('the policy enforcement point’s metrics', () => {
       ids: new SequentialIds(),
     });
     const metrics: Record<string, number> = {};
+    let published = 0;
     const authorize = policyAuthorizer(enforcer, {
       engine,
       metrics: {
         addMetric: (name, _unit, value) => {
           metrics[name] = (metrics[name] ?? 0) + value;
         },
-        publishStoredMetrics: () => undefined,
+        publishStoredMetrics: () => {
+          published += 1;
+        },
       },
     });
     const operator = { subject: 'o', tenantId: 'acme', roles: ['operator'] as const, amr: [] };
@@ -119,7 +122,61 @@ describe('the policy enforcement point’s metrics', () => {
     expect(writes.map((batch) => batch.map((r) => r.input.action))).toEqual([
       ['policy:authorize', 'experts:list', 'experts:delete'],
     ]);
-    // Only the route-level decision counts: the answers' deny is not a refusal of this API.
+    // Only the route-level decision counts: the answers' deny is not a refusal of this API. Its
+    // counts wait for the request's one publish, the kernel's flush.
     expect(metrics).toEqual({ PolicyDecisions: 1, PolicyDenied: 0, PolicyCacheHits: 0 });
+    expect(published).toBe(1);
+  });
+
+  it('publishes a deferred route’s counts once per request: with its batch, or at the flush', async () => {
+    const engine = new CachedPolicyEngine(loadPolicyEngine());
+    const enforcer = new PolicyEnforcer({
+      engine,
+      grants: { grantedTenants: async () => [] },
+      log: { record: async () => undefined },
+      archive: new NoArchive(),
+      clock: new ManualClock(),
+      ids: new SequentialIds(),
+    });
+    const events: string[] = [];
+    const authorize = policyAuthorizer(enforcer, {
+      engine,
+      metrics: {
+        addMetric: (name, _unit, value) => void events.push(`${name}=${value}`),
+        publishStoredMetrics: () => void events.push('publish'),
+      },
+    });
+    const operator = { subject: 'o', tenantId: 'acme', roles: ['operator'] as const, amr: [] };
+    const routeSpec = { action: 'router:route', tag: 'router' } as unknown as RouteSpec;
+    const candidate = (id: string) => ({
+      principal: operator,
+      action: 'router:route-to',
+      resource: { tenantId: 'acme', kind: 'experts', id },
+      traceId: 't',
+    });
+
+    // A route: its candidates' batch publishes the route-level counts with its own; the flush adds nothing.
+    const route = await authorize({
+      principal: operator,
+      spec: routeSpec,
+      tenantId: 'acme',
+      traceId: 't',
+      defer: true,
+    });
+    await route.deferred?.decideMany([candidate('a'), candidate('b')]);
+    await route.deferred?.flush();
+    const afterRoute = events.splice(0);
+    // A read (no batch): the flush publishes.
+    const read = await authorize({ principal: operator, spec, tenantId: 'acme', traceId: 't', defer: true });
+    await read.deferred?.flush();
+
+    expect(afterRoute.filter((e) => e === 'publish')).toHaveLength(1);
+    expect(afterRoute.at(-1)).toBe('publish');
+    expect(afterRoute.filter((e) => e.startsWith('PolicyDecisions='))).toEqual([
+      'PolicyDecisions=1',
+      'PolicyDecisions=2',
+    ]);
+    expect(events.filter((e) => e === 'publish')).toHaveLength(1);
+    expect(events.at(-1)).toBe('publish');
   });
 });

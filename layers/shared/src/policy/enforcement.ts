@@ -28,11 +28,15 @@ export const policyAuthorizer =
     const hitsBefore = observe?.engine.stats.hits ?? 0;
     const input = { principal, action: spec.action, resource: { tenantId, kind: spec.tag }, traceId };
     let allowed = false;
+    // A deferred allow's counts go out with the request's next publish: its batch's, or the kernel's
+    // flush (one EMF line per request instead of two).
+    let countsWait = false;
     try {
       if (defer) {
         // An allow's record waits for the handler's first batch (or the kernel's flush): one write.
         const { decision, pending } = await enforcer.enforceDeferred(input);
         allowed = true;
+        countsWait = true;
         let written = false;
         const decideMany = policyDecideMany(enforcer, observe);
         return {
@@ -44,19 +48,30 @@ export const policyAuthorizer =
               const carry = written ? [] : pending;
               written = true;
               try {
-                return await decideMany(inputs, {
+                const answers = await decideMany(inputs, {
                   ...options,
                   alsoRecord: [...(options?.alsoRecord ?? []), ...carry],
                 });
+                // The batch published every stored count, the route-level ones with its own.
+                const wrote = inputs.length > 0 || carry.length > 0 || (options?.alsoRecord?.length ?? 0) > 0;
+                if (options?.countInMetrics !== false && wrote) countsWait = false;
+                return answers;
               } catch (error) {
                 if (carry.length > 0) written = false;
                 throw error;
               }
             },
             flush: async () => {
-              if (written) return;
-              await enforcer.commit(pending);
-              written = true;
+              try {
+                if (written) return;
+                await enforcer.commit(pending);
+                written = true;
+              } finally {
+                if (observe && countsWait) {
+                  countsWait = false;
+                  observe.metrics.publishStoredMetrics();
+                }
+              }
             },
           },
         };
@@ -69,7 +84,7 @@ export const policyAuthorizer =
         observe.metrics.addMetric('PolicyDecisions', 'Count', 1);
         observe.metrics.addMetric('PolicyDenied', 'Count', allowed ? 0 : 1);
         observe.metrics.addMetric('PolicyCacheHits', 'Count', observe.engine.stats.hits - hitsBefore);
-        observe.metrics.publishStoredMetrics();
+        if (!countsWait) observe.metrics.publishStoredMetrics();
       }
     }
   };
