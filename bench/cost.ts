@@ -152,6 +152,34 @@ const routeBody = (candidates: readonly string[]) => (i: number, phase: string) 
 });
 const rewardTaskId = (i: number, phase: string) => `cost-reward-${phase}-${i}`;
 
+/** POST /router/reward for tasks routed (4 candidates) before the phase, unmetered. */
+const rewardKind = (name: string, extra: Pick<Kind, 'warmUp' | 'wave'>): Kind => ({
+  name,
+  method: 'POST',
+  path: '/router/reward',
+  token: operator,
+  status: 202,
+  ...extra,
+  body: (i, phase) => ({ taskId: rewardTaskId(i, phase), signal: 'success_at_k', value: 1 }),
+  prepare: async (count, phase) => {
+    const route = routeBody(experts.slice(0, 4));
+    for (let i = 0; i < count; i += 1) {
+      await send(
+        {
+          name: 'route before reward',
+          method: 'POST',
+          path: '/router/route',
+          token: operator,
+          status: 200,
+          body: () => ({ ...route(i, phase), taskId: rewardTaskId(i, phase) }),
+        },
+        i,
+        phase,
+      );
+    }
+  },
+});
+
 const KINDS: readonly Kind[] = [
   {
     name: 'route, 4 candidates',
@@ -169,59 +197,9 @@ const KINDS: readonly Kind[] = [
     status: 200,
     body: routeBody(experts.slice(0, 16)),
   },
-  {
-    name: 'reward',
-    method: 'POST',
-    path: '/router/reward',
-    token: operator,
-    status: 202,
-    warmUp: REWARD_WARM_UP,
-    body: (i, phase) => ({ taskId: rewardTaskId(i, phase), signal: 'success_at_k', value: 1 }),
-    prepare: async (count, phase) => {
-      const route = routeBody(experts.slice(0, 4));
-      for (let i = 0; i < count; i += 1) {
-        await send(
-          {
-            name: 'route before reward',
-            method: 'POST',
-            path: '/router/route',
-            token: operator,
-            status: 200,
-            body: () => ({ ...route(i, phase), taskId: rewardTaskId(i, phase) }),
-          },
-          i,
-          phase,
-        );
-      }
-    },
-  },
-  {
-    name: 'reward, 10 at once',
-    method: 'POST',
-    path: '/router/reward',
-    token: operator,
-    status: 202,
-    // Ten at once: the consumer may learn several in one model write, as under load.
-    wave: 10,
-    body: (i, phase) => ({ taskId: rewardTaskId(i, phase), signal: 'success_at_k', value: 1 }),
-    prepare: async (count, phase) => {
-      const route = routeBody(experts.slice(0, 4));
-      for (let i = 0; i < count; i += 1) {
-        await send(
-          {
-            name: 'route before reward',
-            method: 'POST',
-            path: '/router/route',
-            token: operator,
-            status: 200,
-            body: () => ({ ...route(i, phase), taskId: rewardTaskId(i, phase) }),
-          },
-          i,
-          phase,
-        );
-      }
-    },
-  },
+  rewardKind('reward', { warmUp: REWARD_WARM_UP }),
+  // Ten at once: the consumer may learn several in one model write, as under load.
+  rewardKind('reward, 10 at once', { wave: 10 }),
   {
     name: 'authorize',
     method: 'POST',

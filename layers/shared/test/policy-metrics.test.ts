@@ -12,31 +12,43 @@ import { ManualClock, SequentialIds } from '#shared/ports/system.js';
 const spec = { action: 'experts:list', tag: 'experts' } as unknown as RouteSpec;
 const viewer = { subject: 'v', tenantId: 'acme', roles: ['viewer'] as const, amr: [] };
 
+/**
+ * An enforcer over a real engine whose log writes are kept (`writes`, one entry per write), and its
+ * route authorizer with a metrics sink that sums each metric (`metrics`) and counts publishes.
+ */
+const observed = () => {
+  const engine = new CachedPolicyEngine(loadPolicyEngine());
+  const writes: DecisionRecord[][] = [];
+  const enforcer = new PolicyEnforcer({
+    engine,
+    grants: { grantedTenants: async () => [] },
+    log: { record: async (records) => void writes.push([...records]) },
+    archive: new NoArchive(),
+    clock: new ManualClock(),
+    ids: new SequentialIds(),
+  });
+  const metrics: Record<string, number> = {};
+  const events: string[] = [];
+  const counts = { published: 0 };
+  const authorize = policyAuthorizer(enforcer, {
+    engine,
+    metrics: {
+      addMetric: (name, _unit, value) => {
+        metrics[name] = (metrics[name] ?? 0) + value;
+        events.push(`${name}=${value}`);
+      },
+      publishStoredMetrics: () => {
+        counts.published += 1;
+        events.push('publish');
+      },
+    },
+  });
+  return { authorize, writes, metrics, events, counts };
+};
+
 describe('the policy enforcement point’s metrics', () => {
   it('counts decisions, denials and cache hits, and publishes after each decision', async () => {
-    const engine = new CachedPolicyEngine(loadPolicyEngine());
-    const logged: DecisionRecord[] = [];
-    const enforcer = new PolicyEnforcer({
-      engine,
-      grants: { grantedTenants: async () => [] },
-      log: { record: async (records) => void logged.push(...records) },
-      archive: new NoArchive(),
-      clock: new ManualClock(),
-      ids: new SequentialIds(),
-    });
-    const metrics: Record<string, number> = {};
-    let published = 0;
-    const authorize = policyAuthorizer(enforcer, {
-      engine,
-      metrics: {
-        addMetric: (name, _unit, value) => {
-          metrics[name] = (metrics[name] ?? 0) + value;
-        },
-        publishStoredMetrics: () => {
-          published += 1;
-        },
-      },
-    });
+    const { authorize, writes, metrics, counts } = observed();
 
     await authorize({
       principal: { ...viewer, roles: ['viewer'] },
@@ -60,34 +72,12 @@ describe('the policy enforcement point’s metrics', () => {
     ).rejects.toBeInstanceOf(ForbiddenError);
 
     expect(metrics).toEqual({ PolicyDecisions: 3, PolicyDenied: 1, PolicyCacheHits: 1 });
-    expect(published).toBe(3);
-    expect(logged.map((r) => r.allow)).toEqual([true, true, false, false]);
+    expect(counts.published).toBe(3);
+    expect(writes.flat().map((r) => r.allow)).toEqual([true, true, false, false]);
   });
 
   it('carries a deferred route-level record with the answers of other services’ questions, which it does not count', async () => {
-    const engine = new CachedPolicyEngine(loadPolicyEngine());
-    const writes: DecisionRecord[][] = [];
-    const enforcer = new PolicyEnforcer({
-      engine,
-      grants: { grantedTenants: async () => [] },
-      log: { record: async (records) => void writes.push([...records]) },
-      archive: new NoArchive(),
-      clock: new ManualClock(),
-      ids: new SequentialIds(),
-    });
-    const metrics: Record<string, number> = {};
-    let published = 0;
-    const authorize = policyAuthorizer(enforcer, {
-      engine,
-      metrics: {
-        addMetric: (name, _unit, value) => {
-          metrics[name] = (metrics[name] ?? 0) + value;
-        },
-        publishStoredMetrics: () => {
-          published += 1;
-        },
-      },
-    });
+    const { authorize, writes, metrics, counts } = observed();
     const operator = { subject: 'o', tenantId: 'acme', roles: ['operator'] as const, amr: [] };
     const asked = { action: 'policy:authorize', tag: 'policy' } as unknown as RouteSpec;
 
@@ -125,27 +115,11 @@ describe('the policy enforcement point’s metrics', () => {
     // Only the route-level decision counts: the answers' deny is not a refusal of this API. Its
     // counts wait for the request's one publish, the kernel's flush.
     expect(metrics).toEqual({ PolicyDecisions: 1, PolicyDenied: 0, PolicyCacheHits: 0 });
-    expect(published).toBe(1);
+    expect(counts.published).toBe(1);
   });
 
   it('publishes a deferred route’s counts once per request: with its batch, or at the flush', async () => {
-    const engine = new CachedPolicyEngine(loadPolicyEngine());
-    const enforcer = new PolicyEnforcer({
-      engine,
-      grants: { grantedTenants: async () => [] },
-      log: { record: async () => undefined },
-      archive: new NoArchive(),
-      clock: new ManualClock(),
-      ids: new SequentialIds(),
-    });
-    const events: string[] = [];
-    const authorize = policyAuthorizer(enforcer, {
-      engine,
-      metrics: {
-        addMetric: (name, _unit, value) => void events.push(`${name}=${value}`),
-        publishStoredMetrics: () => void events.push('publish'),
-      },
-    });
+    const { authorize, events } = observed();
     const operator = { subject: 'o', tenantId: 'acme', roles: ['operator'] as const, amr: [] };
     const routeSpec = { action: 'router:route', tag: 'router' } as unknown as RouteSpec;
     const candidate = (id: string) => ({
