@@ -29,6 +29,7 @@ import { DynamoDecisionLog, DynamoGrantLookup } from '#shared/policy/dynamo-poli
 import type { Grant } from '#shared/ports/grants.js';
 import type { DecisionRecord } from '#shared/ports/policy.js';
 import type { TenantRecord } from '#shared/ports/records.js';
+import { decisionRecordFixture } from '#shared/testing/decision-records.js';
 import { DynamoDecisionLogReader } from '../../../functions/authorize/src/adapters/dynamo-decision-log-reader.js';
 import { DynamoGrantStore } from '../../../functions/authorize/src/adapters/dynamo-grant-store.js';
 import { PILLARS } from '../../../functions/catalog.js';
@@ -393,26 +394,8 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
         });
       };
 
-      const decision = (tenantId: string, n: number): DecisionRecord => ({
-        decisionId: `dec_${n}`,
-        tenantId,
-        at: AT.toISOString(),
-        traceId: 't',
-        engine: 'opa',
-        policyVersion: 'test',
-        input: {
-          principal: { subject: 'alice', tenantId: 'acme', roles: ['operator'] },
-          action: 'router:route-to',
-          resource: { tenantId, kind: 'experts', id: `exp-${n}`, classification: 'internal' },
-          context: { mfa: false, grantedTenants: [] },
-        },
-        allow: true,
-        obligations: [],
-        masks: [],
-        reasons: ['operate-own-or-granted-tenant'],
-        latencyMs: 0.1,
-        source: 'route',
-      });
+      const decision = (tenantId: string, n: number): DecisionRecord =>
+        decisionRecordFixture(n, tenantId, { at: AT.toISOString(), engine: 'opa', policyVersion: 'test' });
 
       let grants = 0;
       const grant = (id: string, fields: Partial<Grant> = {}): Grant => ({

@@ -9,6 +9,7 @@ import {
   DynamoDecisionLog,
 } from '#shared/policy/dynamo-policy-store.js';
 import type { DecisionRecord } from '#shared/ports/policy.js';
+import { decisionRecordFixture } from '#shared/testing/decision-records.js';
 
 /**
  * DynamoDecisionLog: a call's records as one group item per tenant log (the shared fields once), in
@@ -16,26 +17,7 @@ import type { DecisionRecord } from '#shared/ports/policy.js';
  */
 const TABLE = 'conductor-policy';
 
-const record = (n: number, tenantId = 'acme'): DecisionRecord => ({
-  decisionId: `dec_${String(n).padStart(6, '0')}`,
-  tenantId,
-  at: '2026-03-01T10:00:00.000Z',
-  traceId: 't',
-  engine: 'cedar',
-  policyVersion: 'cedar-test',
-  input: {
-    principal: { subject: 'alice', tenantId: 'acme', roles: ['operator'] },
-    action: 'router:route-to',
-    resource: { tenantId, kind: 'experts', id: `exp-${n}`, classification: 'internal' },
-    context: { mfa: false, grantedTenants: [] },
-  },
-  allow: true,
-  obligations: [],
-  masks: [],
-  reasons: ['operate-own-or-granted-tenant'],
-  latencyMs: 0.1,
-  source: 'route',
-});
+const record = (n: number, tenantId = 'acme'): DecisionRecord => decisionRecordFixture(n, tenantId);
 
 type Put = { PutRequest: { Item: Record<string, unknown> } };
 
