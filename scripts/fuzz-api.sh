@@ -46,6 +46,9 @@ PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 BASE="http://127.0.0.1:$PORT"
 API="$BASE/api/conductor/v1"
 SERVER_LOG="$REPORT_DIR/server.log"
+# schemathesis's own console output goes to a file: it ends with a pytest-style summary line that a
+# CI log reader can take for the project's test summary. Shown whole when the run fails.
+FUZZ_LOG="$REPORT_DIR/schemathesis.log"
 if [[ -z "${FUZZ_KEEP_RATE_LIMITS:-}" ]]; then
   CONDUCTOR_RATE_LIMITS=$(NODE_NO_WARNINGS=1 npx tsx -e "import('./functions/catalog.ts').then(({ PILLARS }) => {
     const families = ['default', 'refused', ...PILLARS.flatMap((p) => Object.keys(p.rateFamilies ?? {}))];
@@ -86,10 +89,12 @@ timeout -k 10 "$TIMEOUT" "$VENV/bin/schemathesis" run "$API/openapi.json" \
   --request-timeout 10 \
   --suppress-health-check too_slow,filter_too_much \
   --report junit --report-junit-path "$REPORT_DIR/junit.xml" \
-  ${FUZZ_ARGS:-}
+  ${FUZZ_ARGS:-} >"$FUZZ_LOG" 2>&1
 status=$?
 set -e
-echo "fuzz: schemathesis exited $status after $(($(date +%s) - start)) s (junit: $REPORT_DIR/junit.xml, server log: $SERVER_LOG)"
+if [[ $status -ne 0 ]]; then cat "$FUZZ_LOG"; fi
+cases=$(grep -c '<testcase' "$REPORT_DIR/junit.xml" 2>/dev/null || true)
+echo "fuzz: schemathesis exited $status after $(($(date +%s) - start)) s, ${cases:-0} operations in its report (output: $FUZZ_LOG, junit: $REPORT_DIR/junit.xml, server log: $SERVER_LOG)"
 if [[ $status -eq 124 || $status -eq 137 ]]; then echo "fuzz: FAILED: over the ${TIMEOUT} s budget"; fi
 kill -0 "$SERVER_PID" 2>/dev/null || { echo "fuzz: FAILED: the runtime died during the run"; status=1; }
 exit "$status"
