@@ -194,6 +194,40 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/api/conductor/v1/router/outcome': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Report how the call to the chosen expert went (ok, error, timeout; latency), joined to the decision and its canary arm */
+    post: operations['postOutcome'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/conductor/v1/router/experiment': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The tenant’s experiment: its configuration, each canary arm’s outcomes over the window, the rollback verdict */
+    get: operations['getExperimentStatus'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/conductor/v1/policy/authorize': {
     parameters: {
       query?: never;
@@ -499,6 +533,10 @@ export interface components {
       tenantId?: string;
       context: components['schemas']['RouteContext'];
       candidates: string[];
+      /** @description Keeps a canary sticky by session: the same session, the same arm. */
+      sessionId?: string;
+      /** @description Keeps a canary sticky by user (default: the caller’s subject). */
+      userId?: string;
     };
     /** @description Task features: strings, finite numbers, booleans or lists of strings (encoded by the router’s context encoder). */
     RouteContext: {
@@ -544,6 +582,12 @@ export interface components {
       defaultExpertId?: string;
       /** @default false */
       killSwitch?: boolean;
+      experiment?: components['schemas']['ExperimentInput'];
+      /**
+       * @description A canary may serve traffic only with a replay job that found its candidate not worse than the baseline (experiment.replayJobId).
+       * @default false
+       */
+      requireReplayGate?: boolean;
     };
     /** @description A context key with a slot of its own: (transform(v) − mean) / std, clipped to ±clip; `signed-log1p` suits heavy-tailed values such as sizes. */
     NumericFeature: {
@@ -570,6 +614,83 @@ export interface components {
       | {
           atLeast: number;
         };
+    /** @description A candidate strategy next to the baseline. */
+    ExperimentInput: {
+      /** @description Seeds the sticky assignment: a new name reshuffles the keys. */
+      name: string;
+      candidate: components['schemas']['CandidateStrategy'];
+      /** @enum {string} */
+      mode: 'shadow' | 'canary';
+      /** @description shadow: the share of routes the candidate also decides (logged, never served); canary: the share of sticky keys it serves. */
+      percent: number;
+      /**
+       * @description canary: the key that keeps a caller on one arm: the route’s `sessionId`, its `userId` (else the caller’s subject), or the whole tenant.
+       * @default user
+       * @enum {string}
+       */
+      stickyBy?: 'session' | 'user' | 'tenant';
+      /**
+       * @default {
+       *       "errorRate": 0.05,
+       *       "baselineErrorRate": 0.01,
+       *       "windowSeconds": 300,
+       *       "minOutcomes": 20
+       *     }
+       */
+      rollback?: components['schemas']['RollbackRule'];
+      /**
+       * @default {
+       *       "auto": false,
+       *       "soakMinutes": 30
+       *     }
+       */
+      ramp?: components['schemas']['RampRule'];
+      replayJobId?: string;
+    };
+    /** @description The strategy tried next to the baseline; it uses the tenant’s feature spec. */
+    CandidateStrategy: {
+      /** @enum {string} */
+      strategy: 'static' | 'greedy' | 'epsilon-greedy' | 'thompson' | 'linucb';
+      /** @default 0.5 */
+      alpha?: number;
+      /** @default 0.1 */
+      epsilon?: number;
+      /**
+       * @default bernoulli
+       * @enum {string}
+       */
+      likelihood?: 'bernoulli' | 'gaussian';
+    };
+    /** @description The canary is rolled back (share 0, audited, `router_canary_rollback` published) when, over the last `windowSeconds`, the candidate has at least `minOutcomes` outcomes and an error rate (error + timeout) above `errorRate` while the baseline’s stays below `baselineErrorRate`. */
+    RollbackRule: {
+      /** @default 0.05 */
+      errorRate?: number;
+      /** @default 0.01 */
+      baselineErrorRate?: number;
+      /** @default 300 */
+      windowSeconds?: number;
+      /** @default 20 */
+      minOutcomes?: number;
+    };
+    /** @description Canary steps 5 -> 25 -> 100 %: manual (an admin raises `percent`) or, with `auto`, the next step once the current one has soaked `soakMinutes` with enough outcomes and no rollback condition. */
+    RampRule: {
+      /** @default false */
+      auto?: boolean;
+      /** @default 30 */
+      soakMinutes?: number;
+    };
+    /** @description The outcome of the call the client made to the expert the router chose; the first report of a task stands. */
+    OutcomeRequest: {
+      taskId: string;
+      tenantId?: string;
+      /**
+       * @description How the call to the chosen expert went.
+       * @enum {string}
+       */
+      status: 'ok' | 'error' | 'timeout';
+      /** @description How long the call took, in ms. */
+      latencyMs: number;
+    };
     /** @description May this subject perform this action on this resource? Roles the engine does not know are ignored; live cross-tenant grants are looked up by the service, never taken from the request. Subject id, resource kind, id and classification are 1 to 256 (kind and classification: 64) of A-Z a-z 0-9 and `. _ : @ + = / | ~ -`. The decision is logged in the tenant the caller acts in (its own, or the one named in X-Conductor-Tenant), never in the resource’s tenant. */
     AuthorizeRequest: {
       subject: {
@@ -760,6 +881,34 @@ export interface components {
       configVersion: number;
       /** @description The policy set that filtered the candidates (Cedar or OPA version). */
       policyVersion?: string;
+      /** @description The experiment the decision was part of: the canary arm that served, or the shadow’s pick. */
+      experiment?: {
+        name: string;
+        /** @enum {string} */
+        mode: 'shadow' | 'canary';
+        /** @enum {string} */
+        arm?: 'baseline' | 'candidate';
+        /** @description What the shadow candidate decided (logged, never served). */
+        shadow?: {
+          expertId: string;
+          /** @enum {string} */
+          strategy:
+            | 'static'
+            | 'greedy'
+            | 'epsilon-greedy'
+            | 'thompson'
+            | 'linucb'
+            | 'naive-linucb'
+            | 'kill_switch';
+          propensity: number;
+          confidence: number;
+          servedProbability: number;
+          servedEstimate: number;
+          expectedEstimate: number;
+          modelKey: string;
+          modelVersion: number;
+        };
+      };
       decidedAt: string;
     };
     RouterConfig: {
@@ -777,6 +926,8 @@ export interface components {
       explorationCap: number;
       defaultExpertId?: string;
       killSwitch: boolean;
+      experiment?: components['schemas']['Experiment'];
+      requireReplayGate?: boolean;
       /** @description 0 while the tenant runs on the defaults. */
       version: number;
       createdAt?: string;
@@ -791,14 +942,136 @@ export interface components {
       latency_ms: components['schemas']['SignalRule'];
       cost: components['schemas']['SignalRule'];
     };
+    Experiment: {
+      name: string;
+      candidate: {
+        /** @enum {string} */
+        strategy: 'static' | 'greedy' | 'epsilon-greedy' | 'thompson' | 'linucb';
+        alpha: number;
+        epsilon: number;
+        /** @enum {string} */
+        likelihood: 'bernoulli' | 'gaussian';
+      };
+      /** @enum {string} */
+      mode: 'shadow' | 'canary';
+      percent: number;
+      /** @enum {string} */
+      stickyBy: 'session' | 'user' | 'tenant';
+      rollback: {
+        errorRate: number;
+        baselineErrorRate: number;
+        windowSeconds: number;
+        minOutcomes: number;
+      };
+      ramp: {
+        auto: boolean;
+        soakMinutes: number;
+      };
+      replayJobId?: string;
+      /** @description When the current mode and share took effect. */
+      stepStartedAt?: string;
+      rolledBack?: components['schemas']['RollbackRecord'];
+    };
+    RollbackRecord: {
+      at: string;
+      reason: string;
+      candidateErrorRate: number;
+      baselineErrorRate: number;
+      candidateOutcomes: number;
+    };
     /** @description The last 50 changes of the tenant’s router configuration, newest first. */
     RouterConfigHistory: {
       items: {
         version: number;
         changedAt: string;
         changedBy: string;
-        config: components['schemas']['RouterConfigInputOutput'];
+        config: {
+          /** @enum {string} */
+          strategy: 'static' | 'greedy' | 'epsilon-greedy' | 'thompson' | 'linucb';
+          /** @default 0.5 */
+          alpha: number;
+          /** @default 0.1 */
+          epsilon: number;
+          /**
+           * @default bernoulli
+           * @enum {string}
+           */
+          likelihood: 'bernoulli' | 'gaussian';
+          /** @default 32 */
+          dimension: number;
+          /** @default [] */
+          numericFeatures: components['schemas']['NumericFeature'][];
+          /** @default 5 */
+          clip: number;
+          /** @default {} */
+          rewardMapping: components['schemas']['RewardMappingInput'];
+          /**
+           * @description Largest fraction of exploring (non-greedy) picks among the tenant’s latest decisions; 1 = no cap.
+           * @default 1
+           */
+          explorationCap: number;
+          defaultExpertId?: string;
+          /** @default false */
+          killSwitch: boolean;
+          experiment?: components['schemas']['Experiment'];
+          /**
+           * @description A canary may serve traffic only with a replay job that found its candidate not worse than the baseline (experiment.replayJobId).
+           * @default false
+           */
+          requireReplayGate: boolean;
+        };
+        /** @description Why, when the platform made the change (canary rollback, ramp step). */
+        reason?: string;
       }[];
+    };
+    OutcomeAnswer: {
+      taskId: string;
+      decisionId: string;
+      expertId: string;
+      /** @enum {string} */
+      status: 'ok' | 'error' | 'timeout';
+      latencyMs: number;
+      experiment?: string;
+      /**
+       * @description The canary arm that served the task.
+       * @enum {string}
+       */
+      arm?: 'baseline' | 'candidate';
+      /** @description The task’s outcome was reported before; the first report stands. */
+      duplicate: boolean;
+      /**
+       * @description What the canary watch did after this outcome.
+       * @enum {string}
+       */
+      canary?: 'none' | 'rolled_back' | 'ramped';
+    };
+    ExperimentStatus: {
+      /** @description Absent when the tenant runs none. */
+      experiment?: components['schemas']['Experiment'];
+      /** @description canary: each arm’s outcomes over the rollback window (whole minutes). */
+      window?: {
+        from: string;
+        to: string;
+        baseline: {
+          outcomes: number;
+          errors: number;
+          errorRate: number;
+          meanLatencyMs?: number;
+        };
+        candidate: {
+          outcomes: number;
+          errors: number;
+          errorRate: number;
+          meanLatencyMs?: number;
+        };
+      };
+      /** @description canary: the rollback rule as it stands now. */
+      verdict?: {
+        rollback: boolean;
+        reason: string;
+      };
+      /** @description canary: the next ramp step, if any. */
+      nextStep?: number;
     };
     /** @description The decision (a deny is an answer, not an error), with what would change it and why. */
     AuthorizeDecision: {
@@ -989,36 +1262,6 @@ export interface components {
       sentAt: string;
       /** @description Why its consumer last failed it, when it said. */
       lastError?: string;
-    };
-    /** @description The tenant’s router configuration (a full replacement; omitted fields take their defaults). */
-    RouterConfigInputOutput: {
-      /** @enum {string} */
-      strategy: 'static' | 'greedy' | 'epsilon-greedy' | 'thompson' | 'linucb';
-      /** @default 0.5 */
-      alpha: number;
-      /** @default 0.1 */
-      epsilon: number;
-      /**
-       * @default bernoulli
-       * @enum {string}
-       */
-      likelihood: 'bernoulli' | 'gaussian';
-      /** @default 32 */
-      dimension: number;
-      /** @default [] */
-      numericFeatures: components['schemas']['NumericFeature'][];
-      /** @default 5 */
-      clip: number;
-      /** @default {} */
-      rewardMapping: components['schemas']['RewardMappingInput'];
-      /**
-       * @description Largest fraction of exploring (non-greedy) picks among the tenant’s latest decisions; 1 = no cap.
-       * @default 1
-       */
-      explorationCap: number;
-      defaultExpertId?: string;
-      /** @default false */
-      killSwitch: boolean;
     };
   };
   responses: never;
@@ -3755,6 +3998,388 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['RouterConfigHistory'];
+        };
+      };
+      /** @description Invalid request (details.issues lists each field) */
+      400: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "validation_failed",
+           *       "message": "The request is invalid.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Missing, expired or invalid bearer token */
+      401: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "unauthorized",
+           *       "message": "The bearer token is invalid or expired.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed (details.obligations says what would allow it) */
+      403: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "policy_denied",
+           *       "message": "Access to another tenant needs an approved grant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Rate limited: the tenant’s per-minute budget for this endpoint family (with X-RateLimit-*), or the stage throttle; retry after Retry-After */
+      429: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "rate_limited",
+           *       "message": "Rate limit of 600 requests per minute for router.route exceeded for this tenant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request line or headers are too large (the embedded gateway: 16 KiB; API Gateway has its own limits) */
+      431: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "request_too_large",
+           *       "message": "The request line or headers are too large (16 KiB at most).",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Internal error (the body reveals nothing) */
+      500: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "internal_error",
+           *       "message": "An internal error occurred.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Nothing was done, retry after Retry-After: the service is at capacity (overloaded), or the policy decision could not be recorded (decision log or archive) */
+      503: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "overloaded",
+           *       "message": "The service is at capacity; retry after Retry-After.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  postOutcome: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description The tenant to act in when it is not the caller’s own; allowed only with an approved grant (403 policy_denied otherwise).
+         * @example globex
+         */
+        'X-Conductor-Tenant'?: components['parameters']['Tenant'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['OutcomeRequest'];
+      };
+    };
+    responses: {
+      /** @description Recorded (or recorded before) */
+      200: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['OutcomeAnswer'];
+        };
+      };
+      /** @description Invalid request (details.issues lists each field) */
+      400: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "validation_failed",
+           *       "message": "The request is invalid.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Missing, expired or invalid bearer token */
+      401: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "unauthorized",
+           *       "message": "The bearer token is invalid or expired.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed (details.obligations says what would allow it) */
+      403: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "policy_denied",
+           *       "message": "Access to another tenant needs an approved grant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not found (also for another tenant’s resources) */
+      404: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "not_found",
+           *       "message": "Not found.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Request body too large */
+      413: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "payload_too_large",
+           *       "message": "Request body exceeds the limit of 65536 bytes.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Request body is not JSON */
+      415: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "unsupported_media_type",
+           *       "message": "Request body must be application/json.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Rate limited: the tenant’s per-minute budget for this endpoint family (with X-RateLimit-*), or the stage throttle; retry after Retry-After */
+      429: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "rate_limited",
+           *       "message": "Rate limit of 600 requests per minute for router.route exceeded for this tenant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request line or headers are too large (the embedded gateway: 16 KiB; API Gateway has its own limits) */
+      431: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "request_too_large",
+           *       "message": "The request line or headers are too large (16 KiB at most).",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Internal error (the body reveals nothing) */
+      500: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "internal_error",
+           *       "message": "An internal error occurred.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Nothing was done, retry after Retry-After: the service is at capacity (overloaded), or the policy decision could not be recorded (decision log or archive) */
+      503: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "overloaded",
+           *       "message": "The service is at capacity; retry after Retry-After.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  getExperimentStatus: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description The tenant to act in when it is not the caller’s own; allowed only with an approved grant (403 policy_denied otherwise).
+         * @example globex
+         */
+        'X-Conductor-Tenant'?: components['parameters']['Tenant'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The status */
+      200: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ExperimentStatus'];
         };
       };
       /** @description Invalid request (details.issues lists each field) */

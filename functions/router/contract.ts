@@ -2,7 +2,9 @@ import * as z from 'zod';
 import type { RouteSpec } from '#shared/http/http.js';
 import { recordKey } from '#shared/record-keys.js';
 import { NUMERIC_TRANSFORMS } from './src/domain/bandits/context-encoder.js';
+import { STICKY_KEY_KINDS } from './src/domain/canary.js';
 import { EXPERT_TYPES } from './src/domain/experts.js';
+import { OUTCOME_STATUSES } from './src/domain/outcomes.js';
 import {
   DEFAULT_REWARD_MAPPING,
   MIN_REWARD_MAGNITUDE,
@@ -12,7 +14,13 @@ import {
   SIGNAL_RANGES,
 } from './src/domain/reward-mapping.js';
 import { REJECTION_REASONS } from './src/domain/reward-rejections.js';
-import { ROUTER_STRATEGIES, THOMPSON_LIKELIHOODS } from './src/domain/router-config.js';
+import {
+  CANARY_STEPS,
+  DEFAULT_ROLLBACK_RULE,
+  EXPERIMENT_MODES,
+  ROUTER_STRATEGIES,
+  THOMPSON_LIKELIHOODS,
+} from './src/domain/router-config.js';
 
 /**
  * The router pillar's HTTP contract. This module is pure data and schemas: the CDK app, the embedded
@@ -240,6 +248,12 @@ export const routeRequestSchema = z
     tenantId: z.string().optional(),
     context: routeContextSchema,
     candidates: z.array(candidateId).min(1).max(32),
+    sessionId: z.string().min(1).max(256).optional().meta({
+      description: 'Keeps a canary sticky by session: the same session, the same arm.',
+    }),
+    userId: z.string().min(1).max(256).optional().meta({
+      description: 'Keeps a canary sticky by user (default: the caller’s subject).',
+    }),
   })
   .meta({
     id: 'RouteRequest',
@@ -300,6 +314,31 @@ export const rationaleSchema = z
       .string()
       .optional()
       .meta({ description: 'The policy set that filtered the candidates (Cedar or OPA version).' }),
+    experiment: z
+      .object({
+        name: z.string(),
+        mode: z.enum(EXPERIMENT_MODES),
+        arm: z.enum(['baseline', 'candidate']).optional(),
+        shadow: z
+          .object({
+            expertId: z.string(),
+            strategy: decisionStrategy,
+            propensity: z.number(),
+            confidence: z.number(),
+            servedProbability: z.number(),
+            servedEstimate: z.number(),
+            expectedEstimate: z.number(),
+            modelKey: z.string(),
+            modelVersion: z.number().int(),
+          })
+          .optional()
+          .meta({ description: 'What the shadow candidate decided (logged, never served).' }),
+      })
+      .optional()
+      .meta({
+        description:
+          'The experiment the decision was part of: the canary arm that served, or the shadow’s pick.',
+      }),
     decidedAt: z.string(),
   })
   .meta({ id: 'Rationale', description: 'Why the router picked an expert for a task.' });
@@ -343,12 +382,108 @@ const numericFeatureSchema = z
       'A context key with a slot of its own: (transform(v) − mean) / std, clipped to ±clip; `signed-log1p` suits heavy-tailed values such as sizes.',
   });
 
+const strategyParameters = {
+  strategy: z.enum(ROUTER_STRATEGIES),
+  alpha: z.number().min(0).max(100).default(0.5),
+  epsilon: z.number().min(0).max(1).default(0.1),
+  likelihood: z.enum(THOMPSON_LIKELIHOODS).default('bernoulli'),
+};
+
+const rollbackRuleSchema = z
+  .strictObject({
+    errorRate: z.number().min(0).max(1).default(DEFAULT_ROLLBACK_RULE.errorRate),
+    baselineErrorRate: z.number().min(0).max(1).default(DEFAULT_ROLLBACK_RULE.baselineErrorRate),
+    windowSeconds: z.int().min(60).max(86_400).default(DEFAULT_ROLLBACK_RULE.windowSeconds),
+    minOutcomes: z.int().min(1).max(100_000).default(DEFAULT_ROLLBACK_RULE.minOutcomes),
+  })
+  .meta({
+    id: 'RollbackRule',
+    description:
+      'The canary is rolled back (share 0, audited, `router_canary_rollback` published) when, over the last `windowSeconds`, the candidate has at least `minOutcomes` outcomes and an error rate (error + timeout) above `errorRate` while the baseline’s stays below `baselineErrorRate`.',
+  });
+
+const rampRuleSchema = z
+  .strictObject({
+    auto: z.boolean().default(false),
+    soakMinutes: z.int().min(1).max(10_080).default(30),
+  })
+  .meta({
+    id: 'RampRule',
+    description: `Canary steps ${CANARY_STEPS.join(' -> ')} %: manual (an admin raises \`percent\`) or, with \`auto\`, the next step once the current one has soaked \`soakMinutes\` with enough outcomes and no rollback condition.`,
+  });
+
+const experimentName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, '1 to 63 of a-z 0-9 -, not starting with -');
+
+export const experimentInputSchema = z
+  .strictObject({
+    name: experimentName.meta({
+      description: 'Seeds the sticky assignment: a new name reshuffles the keys.',
+    }),
+    candidate: z.strictObject(strategyParameters).meta({
+      id: 'CandidateStrategy',
+      description: 'The strategy tried next to the baseline; it uses the tenant’s feature spec.',
+    }),
+    mode: z.enum(EXPERIMENT_MODES),
+    percent: z.number().min(0).max(100).meta({
+      description:
+        'shadow: the share of routes the candidate also decides (logged, never served); canary: the share of sticky keys it serves.',
+    }),
+    stickyBy: z.enum(STICKY_KEY_KINDS).default('user').meta({
+      description:
+        'canary: the key that keeps a caller on one arm: the route’s `sessionId`, its `userId` (else the caller’s subject), or the whole tenant.',
+    }),
+    rollback: rollbackRuleSchema.default(DEFAULT_ROLLBACK_RULE),
+    ramp: rampRuleSchema.default({ auto: false, soakMinutes: 30 }),
+    replayJobId: z
+      .string()
+      .regex(/^rpl_[A-Za-z0-9-]{1,64}$/, 'not a replay job id')
+      .optional(),
+  })
+  .meta({ id: 'ExperimentInput', description: 'A candidate strategy next to the baseline.' });
+
+const rollbackRecordSchema = z
+  .object({
+    at: z.string(),
+    reason: z.string(),
+    candidateErrorRate: z.number(),
+    baselineErrorRate: z.number(),
+    candidateOutcomes: z.number().int(),
+  })
+  .meta({ id: 'RollbackRecord' });
+
+const experimentSchema = z
+  .object({
+    name: z.string(),
+    candidate: z.object({
+      strategy: z.enum(ROUTER_STRATEGIES),
+      alpha: z.number(),
+      epsilon: z.number(),
+      likelihood: z.enum(THOMPSON_LIKELIHOODS),
+    }),
+    mode: z.enum(EXPERIMENT_MODES),
+    percent: z.number(),
+    stickyBy: z.enum(STICKY_KEY_KINDS),
+    rollback: z.object({
+      errorRate: z.number(),
+      baselineErrorRate: z.number(),
+      windowSeconds: z.number().int(),
+      minOutcomes: z.number().int(),
+    }),
+    ramp: z.object({ auto: z.boolean(), soakMinutes: z.number().int() }),
+    replayJobId: z.string().optional(),
+    stepStartedAt: z
+      .string()
+      .optional()
+      .meta({ description: 'When the current mode and share took effect.' }),
+    rolledBack: rollbackRecordSchema.optional(),
+  })
+  .meta({ id: 'Experiment' });
+
 export const routerConfigInputSchema = z
   .strictObject({
-    strategy: z.enum(ROUTER_STRATEGIES),
-    alpha: z.number().min(0).max(100).default(0.5),
-    epsilon: z.number().min(0).max(1).default(0.1),
-    likelihood: z.enum(THOMPSON_LIKELIHOODS).default('bernoulli'),
+    ...strategyParameters,
     dimension: z.int().min(8).max(256).default(32),
     numericFeatures: z.array(numericFeatureSchema).max(64).default([]),
     clip: storableNumber.refine((v) => v > 0, 'must be > 0').default(5),
@@ -362,6 +497,11 @@ export const routerConfigInputSchema = z
       .regex(/^exp_[A-Za-z0-9-]{1,64}$/, 'not an expert id')
       .optional(),
     killSwitch: z.boolean().default(false),
+    experiment: experimentInputSchema.optional(),
+    requireReplayGate: z.boolean().default(false).meta({
+      description:
+        'A canary may serve traffic only with a replay job that found its candidate not worse than the baseline (experiment.replayJobId).',
+    }),
   })
   .meta({
     id: 'RouterConfigInput',
@@ -385,6 +525,8 @@ export const routerConfigSchema = z
     explorationCap: z.number(),
     defaultExpertId: z.string().optional(),
     killSwitch: z.boolean(),
+    experiment: experimentSchema.optional(),
+    requireReplayGate: z.boolean().optional(),
     version: z.number().int().meta({ description: '0 while the tenant runs on the defaults.' }),
     createdAt: z.string().optional(),
     updatedAt: z.string().optional(),
@@ -399,7 +541,11 @@ export const routerConfigHistorySchema = z
         version: z.number().int(),
         changedAt: z.string(),
         changedBy: z.string(),
-        config: routerConfigInputSchema,
+        config: routerConfigInputSchema.extend({ experiment: experimentSchema.optional() }),
+        reason: z
+          .string()
+          .optional()
+          .meta({ description: 'Why, when the platform made the change (canary rollback, ramp step).' }),
       }),
     ),
   })
@@ -575,6 +721,103 @@ export const listRejectedRewards = {
   errors: [400],
 } as const satisfies RouteSpec;
 
+// ---------------------------------------------------------------------------------------------
+// Outcomes and the experiment's status (M1 part 2).
+
+export const outcomeRequestSchema = z
+  .strictObject({
+    taskId: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, '1 to 128 of A-Z a-z 0-9 . _ : -'),
+    /** Accepted like route's; must name the tenant the request acts in. */
+    tenantId: z.string().optional(),
+    status: z.enum(OUTCOME_STATUSES).meta({ description: 'How the call to the chosen expert went.' }),
+    latencyMs: z.number().min(0).max(3_600_000).meta({ description: 'How long the call took, in ms.' }),
+  })
+  .meta({
+    id: 'OutcomeRequest',
+    description:
+      'The outcome of the call the client made to the expert the router chose; the first report of a task stands.',
+  });
+
+const armSchema = z.enum(['baseline', 'candidate']);
+
+export const outcomeAnswerSchema = z
+  .object({
+    taskId: z.string(),
+    decisionId: z.string(),
+    expertId: z.string(),
+    status: z.enum(OUTCOME_STATUSES),
+    latencyMs: z.number(),
+    experiment: z.string().optional(),
+    arm: armSchema.optional().meta({ description: 'The canary arm that served the task.' }),
+    duplicate: z
+      .boolean()
+      .meta({ description: 'The task’s outcome was reported before; the first report stands.' }),
+    canary: z
+      .enum(['none', 'rolled_back', 'ramped'])
+      .optional()
+      .meta({ description: 'What the canary watch did after this outcome.' }),
+  })
+  .meta({ id: 'OutcomeAnswer' });
+
+export const postOutcome = {
+  operationId: 'postOutcome',
+  rateFamily: 'router.reward',
+  method: 'POST',
+  path: '/router/outcome',
+  summary:
+    'Report how the call to the chosen expert went (ok, error, timeout; latency), joined to the decision and its canary arm',
+  tag: 'router',
+  auth: 'jwt',
+  minRole: 'operator',
+  action: 'router:outcome',
+  body: outcomeRequestSchema,
+  maxBodyBytes: 4 * 1024,
+  success: { status: 200, description: 'Recorded (or recorded before)', schema: outcomeAnswerSchema },
+  errors: [400, 404, 413, 415],
+} as const satisfies RouteSpec;
+
+const armWindowSchema = z.object({
+  outcomes: z.number().int(),
+  errors: z.number().int(),
+  errorRate: z.number(),
+  meanLatencyMs: z.number().optional(),
+});
+
+export const experimentStatusSchema = z
+  .object({
+    experiment: experimentSchema.optional().meta({ description: 'Absent when the tenant runs none.' }),
+    window: z
+      .object({
+        from: z.string(),
+        to: z.string(),
+        baseline: armWindowSchema,
+        candidate: armWindowSchema,
+      })
+      .optional()
+      .meta({ description: 'canary: each arm’s outcomes over the rollback window (whole minutes).' }),
+    verdict: z
+      .object({ rollback: z.boolean(), reason: z.string() })
+      .optional()
+      .meta({ description: 'canary: the rollback rule as it stands now.' }),
+    nextStep: z.number().optional().meta({ description: 'canary: the next ramp step, if any.' }),
+  })
+  .meta({ id: 'ExperimentStatus' });
+
+export const getExperimentStatus = {
+  operationId: 'getExperimentStatus',
+  rateFamily: 'router.read',
+  method: 'GET',
+  path: '/router/experiment',
+  summary:
+    'The tenant’s experiment: its configuration, each canary arm’s outcomes over the window, the rollback verdict',
+  tag: 'router',
+  auth: 'jwt',
+  minRole: 'viewer',
+  action: 'router:experiment:get',
+  success: { status: 200, description: 'The status', schema: experimentStatusSchema },
+  errors: [],
+} as const satisfies RouteSpec;
+
 export const routerRoutes = [
   createExpert,
   listExperts,
@@ -589,6 +832,8 @@ export const routerRoutes = [
   getRouterConfig,
   getRouterConfigHistory,
   updateRouterConfig,
+  postOutcome,
+  getExperimentStatus,
 ] as const;
 
 export { ROUTER_EVENTS, rewardIngested, routeDecision, routerCanaryRollback } from './events.js';

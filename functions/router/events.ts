@@ -25,5 +25,5 @@ export const routerCanaryRollback = defineEvent('router_canary_rollback', {
   errorRate: z.number(),
 });
 
-/** Published by the router (route_decision) and reward (reward_ingested) functions. */
-export const ROUTER_EVENTS = [routeDecision, rewardIngested] as const;
+/** Published by the router (route_decision, router_canary_rollback) and reward (reward_ingested) functions. */
+export const ROUTER_EVENTS = [routeDecision, rewardIngested, routerCanaryRollback] as const;

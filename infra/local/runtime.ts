@@ -19,6 +19,7 @@ import {
 } from '#shared/pillar.js';
 import { DEFAULT_POLICY_ENGINE, type PolicyEngineName } from '#shared/policy/source.js';
 import { provideStandIns } from '#shared/ports/stand-ins.js';
+import { advanceSystemClock } from '#shared/ports/system.js';
 import { PILLARS } from '../../functions/catalog.js';
 import { startAwsEndpoint } from './aws-endpoint.js';
 import { LocalEventBus } from './bus.js';
@@ -104,6 +105,11 @@ export interface RunningConductor {
    * on stop in memory mode. The archiver writes the decision log here (given to it as a stand-in, behind the WormStore port).
    */
   readonly worm: FileWormStore;
+  /**
+   * Moves the handlers' clock forward by `ms` (a canary window, a soak) without waiting: every
+   * function's `systemClock` reads the wall clock plus what was added. Put back on stop.
+   */
+  advanceClock(ms: number): void;
   stop(): Promise<void>;
 }
 
@@ -308,7 +314,9 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
     queues,
     mappings,
     worm,
+    advanceClock: (ms) => advanceSystemClock(ms),
     stop: async () => {
+      advanceSystemClock('reset');
       await listening.close();
       await stopMappings();
       await bus.stop();

@@ -38,6 +38,8 @@ action_groups := {
 	"router:config:history": {"administer"},
 	"router:rewards:rejected:list": {"administer"},
 	"router:config:update": {"administer", "sensitive"},
+	"router:outcome": {"operate"},
+	"router:experiment:get": {"read"},
 	"scheduler:enqueue": {"operate"},
 	"ops:dead-letters:list": {"platform"},
 	"ops:dead-letters:redrive": {"platform", "sensitive"},

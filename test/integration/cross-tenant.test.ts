@@ -24,6 +24,8 @@ const BODIES: Record<string, unknown> = {
     endpoint: 'https://intruder.example.com/x',
   },
   setExpertHealth: { status: 'unhealthy', reason: 'cross-tenant' },
+  // Aimed at globex's routed task (globex-task, below): an outcome would feed its canary.
+  postOutcome: { taskId: 'globex-task', status: 'error', latencyMs: 1 },
   updateExpert: {
     name: 'pwned',
     type: 'tool',

@@ -94,6 +94,16 @@ export const startHarness = async (
   return { conductor, tokens, call };
 };
 
+/** Registers a model expert named `name` (endpoint https://<name>.example.com/v1); its id. */
+export const createModelExpert = async (h: Harness, token: string, name: string): Promise<string> => {
+  const reply = await h.call('POST', '/experts', {
+    token,
+    body: { name, type: 'model', costPerCallUsd: 0.001, endpoint: `https://${name}.example.com/v1` },
+  });
+  expect(reply.status, reply.text).toBe(201);
+  return reply.json.id as string;
+};
+
 /** A token signed by a key the issuer never published, with the right issuer and audience. */
 export const foreignToken = async (issuer: string, tenant: string): Promise<string> => {
   const { privateKey } = await generateKeyPair('RS256');

@@ -2,7 +2,7 @@ import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rolesClaimFromEnv } from '#shared/http/claims.js';
 import type { LocalMachineClient } from '../../infra/local/oidc.js';
-import { type Harness, startHarness } from './harness.js';
+import { createModelExpert, type Harness, startHarness } from './harness.js';
 
 let h: Harness;
 let acmeService: LocalMachineClient;
@@ -31,14 +31,7 @@ const tokenOf = async (client: LocalMachineClient, scope?: string): Promise<stri
   return ((await reply.json()) as { access_token: string }).access_token;
 };
 
-const createExpert = async (token: string, name: string): Promise<string> => {
-  const reply = await h.call('POST', '/experts', {
-    token,
-    body: { name, type: 'model', costPerCallUsd: 0.001, endpoint: `https://${name}.example.com/v1` },
-  });
-  expect(reply.status, reply.text).toBe(201);
-  return reply.json.id as string;
-};
+const createExpert = (token: string, name: string): Promise<string> => createModelExpert(h, token, name);
 
 beforeAll(async () => {
   h = await startHarness();

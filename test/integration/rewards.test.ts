@@ -2,7 +2,7 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeDocumentClient } from '#shared/adapters/dynamodb-client.js';
 import { APPLIED_WINDOW } from '../../functions/router/src/domain/reward-learning.js';
-import { expectUniformError, type Harness, startHarness } from './harness.js';
+import { createModelExpert, expectUniformError, type Harness, startHarness } from './harness.js';
 
 let h: Harness;
 const ids = { a: '', b: '', globex: '' };
@@ -12,14 +12,7 @@ const tokens: Record<string, string> & { acmeAdmin: string; acmeOperator: string
   globexAdmin: '',
 };
 
-const createExpert = async (token: string, name: string): Promise<string> => {
-  const reply = await h.call('POST', '/experts', {
-    token,
-    body: { name, type: 'model', costPerCallUsd: 0.001, endpoint: `https://${name}.example.com/v1` },
-  });
-  expect(reply.status, reply.text).toBe(201);
-  return reply.json.id as string;
-};
+const createExpert = (token: string, name: string): Promise<string> => createModelExpert(h, token, name);
 
 const drainRewards = async (): Promise<void> => {
   const mapping = h.conductor.mappings.get('conductor-rewards');

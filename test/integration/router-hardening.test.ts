@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectUniformError, type Harness, startHarness } from './harness.js';
+import { createModelExpert, expectUniformError, type Harness, startHarness } from './harness.js';
 
 /**
  * The router's hardening over real HTTP: poison reward values refused at the door, rejected rewards
@@ -9,14 +9,7 @@ import { expectUniformError, type Harness, startHarness } from './harness.js';
 let h: Harness;
 const tokens = { acmeAdmin: '', acmeOperator: '', globexAdmin: '', initechAdmin: '', initechOperator: '' };
 
-const createExpert = async (token: string, name: string): Promise<string> => {
-  const reply = await h.call('POST', '/experts', {
-    token,
-    body: { name, type: 'model', costPerCallUsd: 0.001, endpoint: `https://${name}.example.com/v1` },
-  });
-  expect(reply.status, reply.text).toBe(201);
-  return reply.json.id as string;
-};
+const createExpert = (token: string, name: string): Promise<string> => createModelExpert(h, token, name);
 
 const rewardsQueue = () => {
   const queue = h.conductor.queues.get('conductor-rewards');

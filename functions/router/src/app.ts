@@ -16,19 +16,23 @@ import type { OperationTracer } from '#shared/telemetry.js';
 import {
   createExpert,
   deleteExpert,
+  getExperimentStatus,
   getExpert,
   getRationale,
   getRouterConfig,
   getRouterConfigHistory,
   listExperts,
   listRejectedRewards,
+  postOutcome,
   postReward,
   routeTask,
   setExpertHealth,
   updateExpert,
   updateRouterConfig,
 } from '../contract.js';
+import type { CanaryWatch } from './domain/canary-watch.js';
 import type { ExpertService } from './domain/experts.js';
+import type { OutcomeService } from './domain/outcomes.js';
 import type { RewardIntake } from './domain/reward-intake.js';
 import { DEFAULT_REWARD_MAPPING } from './domain/reward-mapping.js';
 import type { RejectedRewards } from './domain/reward-rejections.js';
@@ -52,6 +56,8 @@ export interface RouterAppDeps {
   readonly routerConfig: RouterConfigService;
   readonly rewards: RewardIntake;
   readonly rejectedRewards: RejectedRewards;
+  readonly outcomes: OutcomeService;
+  readonly canaryWatch: CanaryWatch;
   readonly authorize: RouteAuthorizer;
   readonly rateLimit?: RouteRateLimiter;
   /** Which candidates the policy engine lets the caller route to (absent: every eligible one). */
@@ -120,7 +126,14 @@ export const makeRouterApp = (deps: RouterAppDeps) =>
         }
         return deps.routing.route(
           tenantId,
-          { taskId: body.taskId, context: body.context, candidates: body.candidates },
+          {
+            taskId: body.taskId,
+            context: body.context,
+            candidates: body.candidates,
+            sessionId: body.sessionId,
+            // A canary sticky by user keys on the end user the caller names, else on the caller.
+            userId: body.userId ?? principal.subject,
+          },
           traceId,
           deps.candidatePolicy?.(principal, traceId, decideMany),
         );
@@ -129,6 +142,21 @@ export const makeRouterApp = (deps: RouterAppDeps) =>
         const accepted = await deps.rewards.accept(tenantId, body, traceId);
         return new HttpReply(202, accepted);
       }),
+      bind(postOutcome, ({ tenantId, body, traceId }) => {
+        if (body.tenantId !== undefined && body.tenantId !== tenantId) {
+          throw new ForbiddenError(
+            'The body names another tenant than the one the request acts in.',
+            [],
+            'tenant_mismatch',
+          );
+        }
+        return deps.outcomes.report(
+          tenantId,
+          { taskId: body.taskId, status: body.status, latencyMs: body.latencyMs },
+          traceId,
+        );
+      }),
+      bind(getExperimentStatus, ({ tenantId }) => deps.canaryWatch.status(tenantId)),
       bind(listRejectedRewards, ({ tenantId, query }) => deps.rejectedRewards.list(tenantId, query)),
       bind(getRationale, ({ tenantId, params }) => deps.routing.rationale(tenantId, params.rationaleId)),
       bind(getRouterConfig, async ({ tenantId }) => {

@@ -12,10 +12,13 @@ import { checkEndpointUrl, parsePortList } from '#shared/outbound/net.js';
 import { randomIds, systemClock } from '#shared/ports/system.js';
 import { makeHttpService } from '#shared/service-kit.js';
 import { routerPillar } from '../pillar.js';
+import { DynamoArmCounters } from './adapters/dynamo-arm-counters.js';
 import { dynamoModelStore } from './adapters/dynamo-model-store.js';
 import { RouteDecisionStore } from './adapters/route-decision-store.js';
 import { type CandidatePolicyFor, makeRouterApp } from './app.js';
+import { CanaryWatch } from './domain/canary-watch.js';
 import { type Expert, ExpertService } from './domain/experts.js';
+import { type OutcomeRecord, OutcomeService } from './domain/outcomes.js';
 import { RewardIntake, type RewardMessage } from './domain/reward-intake.js';
 import { RejectedRewards, type RewardRejection } from './domain/reward-rejections.js';
 import { CONFIG_CACHE_MS, type RouterConfig, RouterConfigService } from './domain/router-config.js';
@@ -108,6 +111,36 @@ const routing = new RoutingService({
   },
 });
 
+// The canary watch judges the rollback rule and the automatic ramp after every canary outcome.
+const canaryWatch = new CanaryWatch({
+  counters: new DynamoArmCounters(service.doc, env.ROUTER_TABLE_NAME),
+  configs: routerConfig,
+  clock: systemClock,
+  events: service.events,
+  onPublishError: (error) =>
+    service.logger.warn('router_canary_rollback event not published; the rollback stands', {
+      error: String(error),
+    }),
+  // CanaryRollback (Sum) per tenant: the router's alarm fires on any.
+  onRollback: (tenantId, experiment, verdict) => {
+    service.logger.warn('canary rolled back', { tenantId, experiment, reason: verdict.reason });
+    const metrics = tenantMetrics(tenantId);
+    metrics.addMetric('CanaryRollback', MetricUnit.Count, 1);
+    metrics.publishStoredMetrics();
+  },
+});
+const outcomes = new OutcomeService({
+  decisions,
+  outcomes: new TenantRecordStore<OutcomeRecord>(
+    service.doc,
+    env.ROUTER_TABLE_NAME,
+    'ROUTE_OUTCOME',
+    DECISION_TTL_SECONDS,
+  ),
+  watch: canaryWatch,
+  clock: systemClock,
+});
+
 const sqs = makeSqsClient({
   region: env.AWS_REGION,
   endpoint: env.AWS_ENDPOINT_URL_SQS,
@@ -159,6 +192,8 @@ const http = makeRouterApp({
       DECISION_TTL_SECONDS,
     ),
   ),
+  outcomes,
+  canaryWatch,
   authorize: service.authorize,
   rateLimit: service.rateLimit,
   candidatePolicy,

@@ -30,6 +30,7 @@ const SHARED = [
   'modelVersion',
   'configVersion',
   'policyVersion',
+  'experiment',
 ] as const;
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);

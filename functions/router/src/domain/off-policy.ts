@@ -154,3 +154,47 @@ export const estimateOffPolicy = (
     ...(dr ? { doublyRobust: interval(dr.mean, dr.error, z) } : {}),
   };
 };
+
+/**
+ * The per-sample terms whose means IPS and DR are: w·r, and q̂(x, π) + w·(r − q̂(x, a)) (undefined
+ * unless every sample carries the reward model's two predictions). Checks the samples as
+ * `estimateOffPolicy` does. Paired comparisons of two policies on the same logs difference them.
+ */
+export const offPolicyTerms = (
+  samples: readonly OffPolicySample[],
+): { readonly ips: number[]; readonly doublyRobust?: number[] } => {
+  if (samples.length === 0) throw new OffPolicyInputError('no logged decisions to estimate from');
+  samples.forEach(check);
+  const weights = samples.map((s) => s.targetProbability / s.propensity);
+  const ips = samples.map((s, i) => (weights[i] ?? 0) * s.reward);
+  const withModel = samples.every(
+    (s) =>
+      Number.isFinite(s.predicted ?? Number.NaN) && Number.isFinite(s.predictedUnderTarget ?? Number.NaN),
+  );
+  if (!withModel) return { ips };
+  const doublyRobust = samples.map(
+    (s, i) => (s.predictedUnderTarget ?? 0) + (weights[i] ?? 0) * (s.reward - (s.predicted ?? 0)),
+  );
+  return { ips, doublyRobust };
+};
+
+/**
+ * The mean of per-sample terms with its normal-approximation interval (standard error: sample
+ * standard deviation / √n), the arithmetic of the IPS and DR intervals: e.g. for the per-decision
+ * differences of two policies' terms.
+ */
+export const meanInterval = (
+  terms: readonly number[],
+  options: { readonly confidence?: number } = {},
+): IntervalEstimate => {
+  if (terms.length === 0) throw new OffPolicyInputError('no terms to average');
+  const confidence = options.confidence ?? 0.95;
+  if (!(confidence > 0 && confidence < 1)) {
+    throw new OffPolicyInputError(`confidence must be in (0, 1), got ${confidence}`);
+  }
+  terms.forEach((t, index) => {
+    if (!Number.isFinite(t)) throw new OffPolicyInputError(`term ${index} must be finite, got ${t}`);
+  });
+  const { mean, error } = meanAndError(terms);
+  return interval(mean, error, normalQuantile(confidence));
+};

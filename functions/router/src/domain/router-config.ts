@@ -3,6 +3,7 @@ import type { TenantRecord } from '#shared/ports/records.js';
 import type { Clock } from '#shared/ports/system.js';
 import { TtlCache } from '#shared/ports/ttl-cache.js';
 import { featureSpecSchema, type NumericFeature, type StrategyConfig } from './bandits/index.js';
+import type { StickyKeyKind } from './canary.js';
 import { type ExpertRepository, LAST_WRITER_ATTEMPTS } from './experts.js';
 import { DEFAULT_REWARD_MAPPING, type RewardMapping } from './reward-mapping.js';
 
@@ -10,6 +11,75 @@ import { DEFAULT_REWARD_MAPPING, type RewardMapping } from './reward-mapping.js'
 export const ROUTER_STRATEGIES = ['static', 'greedy', 'epsilon-greedy', 'thompson', 'linucb'] as const;
 export type RouterStrategy = (typeof ROUTER_STRATEGIES)[number];
 export const THOMPSON_LIKELIHOODS = ['bernoulli', 'gaussian'] as const;
+
+/** How a candidate strategy is tried: decided on the side (shadow) or served (canary). */
+export const EXPERIMENT_MODES = ['shadow', 'canary'] as const;
+export type ExperimentMode = (typeof EXPERIMENT_MODES)[number];
+
+/** The rollout playbook's canary steps (requirements §16): each manual, or automatic after a soak. */
+export const CANARY_STEPS = [5, 25, 100] as const;
+
+/** A strategy with its parameters: what an experiment's candidate is (the baseline is the config's own). */
+export interface StrategyParameters {
+  readonly strategy: RouterStrategy;
+  readonly alpha: number;
+  readonly epsilon: number;
+  readonly likelihood: (typeof THOMPSON_LIKELIHOODS)[number];
+}
+
+/** When a canary's candidate is taken off: its error rate over the window against the baseline's. */
+export interface RollbackRule {
+  /** The candidate's error rate (errors and timeouts / outcomes) above which it is rolled back. */
+  readonly errorRate: number;
+  /** ...while the baseline's stays below this one (an outage of every expert is not the candidate's fault). */
+  readonly baselineErrorRate: number;
+  readonly windowSeconds: number;
+  /** Outcomes of the candidate the window needs before it judges (fewer: no verdict). */
+  readonly minOutcomes: number;
+}
+
+/** Automatic ramp along CANARY_STEPS: the next step once the current one soaked with no alert. */
+export interface RampRule {
+  readonly auto: boolean;
+  readonly soakMinutes: number;
+}
+
+/** What the platform wrote about a rollback (cleared when an admin sets a share above 0 again). */
+export interface RollbackRecord {
+  readonly at: string;
+  readonly reason: string;
+  readonly candidateErrorRate: number;
+  readonly baselineErrorRate: number;
+  readonly candidateOutcomes: number;
+}
+
+/**
+ * An experiment: one candidate strategy next to the baseline (the configuration's own strategy).
+ * `shadow`: the candidate decides on `percent` % of routes, logged, never served. `canary`: it serves
+ * `percent` % of the sticky keys. The name seeds the sticky assignment: a new name reshuffles keys.
+ */
+export interface ExperimentConfig {
+  readonly name: string;
+  readonly candidate: StrategyParameters;
+  readonly mode: ExperimentMode;
+  readonly percent: number;
+  readonly stickyBy: StickyKeyKind;
+  readonly rollback: RollbackRule;
+  readonly ramp: RampRule;
+  /** The replay job whose comparison lets the canary start when the tenant requires the gate. */
+  readonly replayJobId?: string | undefined;
+  /** Set by the router: when the current mode and share took effect (the soak of auto-ramp). */
+  readonly stepStartedAt?: string | undefined;
+  /** Set by the router when it took the candidate off. */
+  readonly rolledBack?: RollbackRecord | undefined;
+}
+
+export const DEFAULT_ROLLBACK_RULE: RollbackRule = {
+  errorRate: 0.05,
+  baselineErrorRate: 0.01,
+  windowSeconds: 300,
+  minOutcomes: 20,
+};
 
 /** What a tenant sets about its router. */
 export interface RouterConfigInput {
@@ -37,6 +107,13 @@ export interface RouterConfigInput {
    * [0, 1]; 1 = no cap. A pick past the cap exploits instead (see exploration.ts).
    */
   readonly explorationCap: number;
+  /** A candidate strategy tried next to this one (shadow or canary); absent: none. */
+  readonly experiment?: ExperimentConfig | undefined;
+  /**
+   * On: a canary may serve traffic only with a replay job (`experiment.replayJobId`) that found the
+   * candidate not worse than this baseline, with confidence, on the tenant's logged decisions.
+   */
+  readonly requireReplayGate?: boolean | undefined;
 }
 
 /** One change of a tenant's router configuration: who set what, when (GET router/config/history). */
@@ -46,6 +123,8 @@ export interface RouterConfigChange {
   readonly changedBy: string;
   /** The configuration as this change set it. */
   readonly config: RouterConfigInput;
+  /** Why, when the platform made the change (a canary rollback, an automatic ramp step). */
+  readonly reason?: string;
 }
 
 /** How many changes the configuration record keeps (the decision log keeps every authorization). */
@@ -71,6 +150,46 @@ export type EffectiveRouterConfig = RouterConfigInput & {
 };
 
 export const ROUTER_CONFIG_ID = 'current';
+
+const configOf = (stored: RouterConfig): EffectiveRouterConfig => {
+  const { id: _id, changes: _changes, ...config } = stored;
+  return config;
+};
+
+const sameExperimentStep = (a: ExperimentConfig | undefined, b: ExperimentConfig): boolean =>
+  a !== undefined &&
+  a.name === b.name &&
+  a.mode === b.mode &&
+  a.percent === b.percent &&
+  JSON.stringify(a.candidate) === JSON.stringify(b.candidate);
+
+/**
+ * The fields of an experiment only the router sets: when its step started (kept while the admin
+ * leaves name, mode, share and candidate as they are) and the rollback record (kept while the share
+ * stays at 0; a share above 0 is a new start).
+ */
+const withServerFields = (
+  input: RouterConfigInput,
+  current: RouterConfig | undefined,
+  now: string,
+): RouterConfigInput => {
+  if (!input.experiment) return input;
+  const { stepStartedAt: _s, rolledBack: _r, ...experiment } = input.experiment;
+  const previous = current?.experiment;
+  const kept = sameExperimentStep(previous, input.experiment);
+  const rolledBack =
+    previous?.rolledBack && previous.name === experiment.name && experiment.percent === 0
+      ? previous.rolledBack
+      : undefined;
+  return {
+    ...input,
+    experiment: {
+      ...experiment,
+      stepStartedAt: kept ? (previous?.stepStartedAt ?? now) : now,
+      ...(rolledBack ? { rolledBack } : {}),
+    },
+  };
+};
 
 /**
  * The largest d a LinUCB model may have. An expert's arm holds A's upper triangle and b,
@@ -101,7 +220,10 @@ export interface RouterConfigRepository {
 }
 
 /** The bandit strategy a configuration asks for; `defaultExpertId` fills in an unset default. */
-export const strategyConfigOf = (config: RouterConfigInput, defaultExpertId: string): StrategyConfig => {
+export const strategyConfigOf = (
+  config: StrategyParameters & Pick<RouterConfigInput, 'defaultExpertId'>,
+  defaultExpertId: string,
+): StrategyConfig => {
   switch (config.strategy) {
     case 'static':
       return { strategy: 'static', defaultExpertId: config.defaultExpertId ?? defaultExpertId };
@@ -116,8 +238,20 @@ export const strategyConfigOf = (config: RouterConfigInput, defaultExpertId: str
   }
 };
 
+/**
+ * Whether a replay job lets this configuration's canary start: undefined when it does, else what is
+ * wrong (no such job, not finished, another candidate or baseline, the candidate worse).
+ */
+export type ReplayGateCheck = (
+  tenantId: string,
+  replayJobId: string,
+  config: RouterConfigInput,
+) => Promise<string | undefined>;
+
 export interface RouterConfigServiceDeps {
   readonly repository: RouterConfigRepository;
+  /** Consulted when the tenant requires the replay gate (absent: every job id is refused). */
+  readonly replayGate?: ReplayGateCheck;
   readonly experts: Pick<ExpertRepository, 'get'>;
   readonly clock: Clock;
   /**
@@ -141,11 +275,7 @@ export class RouterConfigService {
   /** The configuration as stored now (GET router/config and updates read this). */
   async get(tenantId: string): Promise<EffectiveRouterConfig> {
     const stored = await this.deps.repository.get(tenantId, ROUTER_CONFIG_ID);
-    if (stored) {
-      const { id: _id, changes: _changes, ...config } = stored;
-      return config;
-    }
-    return { ...DEFAULT_ROUTER_CONFIG, tenantId, version: 0 };
+    return stored ? configOf(stored) : { ...DEFAULT_ROUTER_CONFIG, tenantId, version: 0 };
   }
 
   /** The last MAX_CONFIG_CHANGES changes, newest first (none while the tenant runs on the defaults). */
@@ -169,12 +299,9 @@ export class RouterConfigService {
     expectedVersion?: number,
     changedBy = 'unknown',
   ): Promise<EffectiveRouterConfig> {
-    if (input.strategy === 'linucb' && input.dimension > MAX_LINUCB_DIMENSION) {
-      throw new UnprocessableError(
-        `LinUCB keeps a d x d matrix per expert in one table item (400 KB at most): dimension must be at most ${MAX_LINUCB_DIMENSION} for linucb.`,
-        'dimension_too_large',
-      );
-    }
+    this.#checkLinUcb(input.strategy, input.dimension, 'dimension');
+    if (input.experiment)
+      this.#checkLinUcb(input.experiment.candidate.strategy, input.dimension, 'experiment');
     const spec = featureSpecSchema.safeParse({
       dimension: input.dimension,
       numeric: input.numericFeatures,
@@ -196,23 +323,73 @@ export class RouterConfigService {
           'unknown_expert',
         );
     }
-    const next = await this.#write(tenantId, input, expectedVersion, changedBy);
-    const { id: _id, changes: _changes, ...config } = next;
-    this.#cache.set(tenantId, config);
+    const experiment = input.experiment;
+    if (input.requireReplayGate && experiment?.mode === 'canary' && experiment.percent > 0) {
+      const problem = experiment.replayJobId
+        ? await this.deps.replayGate?.(tenantId, experiment.replayJobId, input)
+        : 'the tenant requires a replay gate: name a replay job (experiment.replayJobId) that compared this candidate with this baseline';
+      if (problem !== undefined)
+        throw new UnprocessableError(`The canary may not start: ${problem}.`, 'replay_gate');
+    }
+    const next = await this.#write(
+      tenantId,
+      (current) => withServerFields(input, current, this.deps.clock.now().toISOString()),
+      expectedVersion,
+      changedBy,
+    );
+    if (!next) throw new Error('unreachable: an admin change is always written');
+    return this.#cached(next);
+  }
+
+  /**
+   * A change the platform makes (a canary rollback, an automatic ramp step): `change` gets the
+   * current configuration and returns the next, or undefined when there is nothing to do any more
+   * (another instance did it first). Recorded with `changedBy` and `reason`; last writer wins.
+   */
+  async platformChange(
+    tenantId: string,
+    change: (current: EffectiveRouterConfig) => RouterConfigInput | undefined,
+    changedBy: string,
+    reason: string,
+  ): Promise<EffectiveRouterConfig | undefined> {
+    const next = await this.#write(
+      tenantId,
+      (current) => (current ? change(configOf(current)) : undefined),
+      undefined,
+      changedBy,
+      reason,
+    );
+    return next ? this.#cached(next) : undefined;
+  }
+
+  #cached(next: RouterConfig): EffectiveRouterConfig {
+    const config = configOf(next);
+    this.#cache.set(next.tenantId, config);
     return config;
+  }
+
+  #checkLinUcb(strategy: RouterStrategy, dimension: number, field: string): void {
+    if (strategy === 'linucb' && dimension > MAX_LINUCB_DIMENSION) {
+      throw new UnprocessableError(
+        `LinUCB keeps a d x d matrix per expert in one table item (400 KB at most): dimension must be at most ${MAX_LINUCB_DIMENSION} for linucb${field === 'experiment' ? " (the experiment's candidate uses the tenant's dimension)" : ''}.`,
+        'dimension_too_large',
+      );
+    }
   }
 
   /**
    * Writes the change as the next version, conditional on the current one. With `expectedVersion`
    * (If-Match) a concurrent change is the caller's 409; without, the last writer wins: a write that
-   * lost the race re-reads and writes again (at most LAST_WRITER_ATTEMPTS times).
+   * lost the race re-reads and writes again (at most LAST_WRITER_ATTEMPTS times). `nextOf` computes
+   * the configuration from the current record each attempt; undefined writes nothing.
    */
   async #write(
     tenantId: string,
-    input: RouterConfigInput,
+    nextOf: (current: RouterConfig | undefined) => RouterConfigInput | undefined,
     expectedVersion: number | undefined,
     changedBy: string,
-  ): Promise<RouterConfig> {
+    reason?: string,
+  ): Promise<RouterConfig | undefined> {
     const conflict = () =>
       new ConflictError(
         'The router configuration was changed concurrently; re-read and retry.',
@@ -222,9 +399,17 @@ export class RouterConfigService {
       const current = await this.deps.repository.get(tenantId, ROUTER_CONFIG_ID);
       const currentVersion = current?.version ?? 0;
       if (expectedVersion !== undefined && expectedVersion !== currentVersion) throw conflict();
+      const input = nextOf(current);
+      if (!input) return undefined;
       const now = this.deps.clock.now().toISOString();
       const version = currentVersion + 1;
-      const change: RouterConfigChange = { version, changedAt: now, changedBy, config: input };
+      const change: RouterConfigChange = {
+        version,
+        changedAt: now,
+        changedBy,
+        config: input,
+        ...(reason === undefined ? {} : { reason }),
+      };
       const next: RouterConfig = {
         ...input,
         tenantId,

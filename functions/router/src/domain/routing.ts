@@ -13,6 +13,7 @@ import {
   createContextEncoder,
   createStatic,
   createStrategy,
+  fmix32,
   fnv1a32,
   loadModelState,
   type ModelKind,
@@ -21,15 +22,17 @@ import {
   mulberry32,
   type NumericFeature,
   type Selection,
+  type SparseVector,
   type SparseVectorJson,
   type StoredModelState,
   type StrategyConfig,
   type StrategyName,
   sparseToJson,
 } from './bandits/index.js';
+import { assignmentBucket, type StickyKeyKind, servedByCandidate } from './canary.js';
 import { type Expert, type ExpertRepository, isUnhealthy } from './experts.js';
 import { ExplorationBudget, exploitInstead } from './exploration.js';
-import type { EffectiveRouterConfig, RouterConfigService } from './router-config.js';
+import type { EffectiveRouterConfig, RouterConfigService, StrategyParameters } from './router-config.js';
 import { strategyConfigOf } from './router-config.js';
 
 /** How long a decision (and so its rationale, and the window for its reward) is kept. */
@@ -89,6 +92,8 @@ export interface Rationale {
   readonly configVersion: number;
   /** The policy set that filtered the candidates (absent when no policy engine was asked). */
   readonly policyVersion?: string;
+  /** The experiment the decision was part of: the canary arm that served, or the shadow's pick. */
+  readonly experiment?: DecisionExperiment;
   readonly decidedAt: string;
 }
 
@@ -100,6 +105,39 @@ export interface ModelRecord extends TenantRecord {
    * reward consumer checks and extends it in the same version-conditional write as the update.
    */
   readonly appliedRewardIds?: readonly string[];
+}
+
+/** Which arm of a canary served a decision. */
+export type ExperimentArm = 'baseline' | 'candidate';
+
+/**
+ * What a shadow candidate decided for a route it did not serve, with what replay needs to estimate
+ * its value from the served decision's reward: its probability of the expert that was served, and
+ * its reward model's predictions (doubly robust).
+ */
+export interface ShadowDecision {
+  readonly expertId: string;
+  readonly strategy: StrategyName;
+  readonly propensity: number;
+  readonly confidence: number;
+  /** The candidate's probability of the expert the baseline served: π(a|x) of off-policy replay. */
+  readonly servedProbability: number;
+  /** The candidate's estimate of the served expert's reward: q̂(x, a). */
+  readonly servedEstimate: number;
+  /** The candidate's expected estimate under its own choice probabilities: q̂(x, π). */
+  readonly expectedEstimate: number;
+  readonly modelKey: string;
+  readonly modelVersion: number;
+}
+
+/** The experiment a decision was part of (canary: its arm; shadow: the candidate's side decision). */
+export interface DecisionExperiment {
+  readonly name: string;
+  readonly mode: 'shadow' | 'canary';
+  /** canary only: which arm served. */
+  readonly arm?: ExperimentArm;
+  /** shadow only, on the sampled share: what the candidate decided. */
+  readonly shadow?: ShadowDecision;
 }
 
 /** The decision record of one routed task (id = taskId): all a reward needs to be learnt from. */
@@ -123,6 +161,8 @@ export interface RouteDecision extends TenantRecord {
   /** Seed of the generator the strategy drew from: the decision can be replayed from it. */
   readonly seed: number;
   readonly traceId: string;
+  /** Present while the tenant runs an experiment. */
+  readonly experiment?: DecisionExperiment;
   readonly rationale: Rationale;
 }
 
@@ -141,6 +181,10 @@ export interface RouteRequest {
   readonly taskId: string;
   readonly context: Context;
   readonly candidates: readonly string[];
+  /** Canary stickiness by `session`: the caller's session (absent: the task decides alone). */
+  readonly sessionId?: string | undefined;
+  /** Canary stickiness by `user`: the end user (the handler falls back to the caller's subject). */
+  readonly userId?: string | undefined;
 }
 
 export interface RouteAnswer {
@@ -273,6 +317,31 @@ export interface RoutingServiceDeps {
   readonly onDecision?: (decision: RouteDecision) => void;
 }
 
+/** What a strategy decides on: the tenant, its configuration, the candidates, the context, the seed. */
+interface DecisionSetting {
+  readonly tenantId: string;
+  readonly config: EffectiveRouterConfig;
+  readonly defaultExpertId: string;
+  readonly eligible: readonly string[];
+  readonly x: SparseVector;
+  readonly seed: number;
+}
+
+/** Keeps the shadow candidate's draws apart from the served decision's (same seed, other stream). */
+const SHADOW_SEED_SALT = 0x5ad0_c0de;
+
+/** The key a canary assignment hashes: the caller's session or user, or the tenant. */
+const stickyKeyOf = (kind: StickyKeyKind, tenantId: string, request: RouteRequest): string => {
+  switch (kind) {
+    case 'tenant':
+      return `tenant:${tenantId}`;
+    case 'session':
+      return request.sessionId === undefined ? `task:${request.taskId}` : `session:${request.sessionId}`;
+    case 'user':
+      return request.userId === undefined ? `task:${request.taskId}` : `user:${request.userId}`;
+  }
+};
+
 /** How many top feature contributions a rationale names (the strategies' default). */
 const TOP_FEATURES = 5;
 
@@ -336,21 +405,49 @@ export class RoutingService {
     let modelKey: string | undefined;
     let selection: Selection;
     let capped = false;
+    let experiment: DecisionExperiment | undefined;
     const seed = this.deps.seed() >>> 0;
+    const trial = config.experiment;
     if (killSwitch) {
-      // The kill-switch ignores the learnt model: the default expert, propensity 1.
+      // The kill-switch ignores the learnt models, the candidate's too: the default expert, propensity 1.
       const fallback = createStatic({ defaultExpertId });
       selection = fallback.select(eligible, x, fallback.initialState(), mulberry32(seed));
     } else {
-      const strategyConfig = strategyConfigOf(config, defaultExpertId);
-      const bandit = createStrategy(strategyConfig, config.dimension);
-      modelKey = modelKeyOf(strategyConfig, config.dimension, config);
-      const state = (await this.#modelState(tenantId, modelKey)) ?? bandit.initialState();
-      selection = bandit.select(eligible, x, state, mulberry32(seed));
+      const arm: ExperimentArm =
+        trial?.mode === 'canary' &&
+        servedByCandidate(
+          assignmentBucket(tenantId, trial.name, stickyKeyOf(trial.stickyBy, tenantId, request)),
+          trial.percent,
+        )
+          ? 'candidate'
+          : 'baseline';
+      const setting: DecisionSetting = { tenantId, config, defaultExpertId, eligible, x, seed };
+      const served = await this.#decide(arm === 'candidate' && trial ? trial.candidate : config, setting);
+      modelKey = served.modelKey;
+      selection = served.selection;
+      // The exploration cap holds for whichever arm serves.
       if (!this.#exploration.admit(tenantId, selection.exploration, config.explorationCap)) {
-        const arm = state.model === 'ridge' ? armOf(state as never, selection.exploitExpertId) : undefined;
-        selection = exploitInstead(selection, arm ? contributions(x, arm.theta, TOP_FEATURES) : []);
+        const state = served.state;
+        const armState =
+          state.model === 'ridge' ? armOf(state as never, selection.exploitExpertId) : undefined;
+        selection = exploitInstead(selection, armState ? contributions(x, armState.theta, TOP_FEATURES) : []);
         capped = true;
+      }
+      if (trial?.mode === 'canary') experiment = { name: trial.name, mode: 'canary', arm };
+      else if (trial?.mode === 'shadow') {
+        const sampled = servedByCandidate(
+          assignmentBucket(tenantId, trial.name, `shadow:${request.taskId}`),
+          trial.percent,
+        );
+        experiment = {
+          name: trial.name,
+          mode: 'shadow',
+          ...(sampled
+            ? {
+                shadow: await this.#shadow(trial.candidate, setting, selection.expertId),
+              }
+            : {}),
+        };
       }
     }
 
@@ -386,6 +483,7 @@ export class RoutingService {
       modelVersion: selection.modelVersion,
       configVersion: config.version,
       ...(policyVersion === undefined ? {} : { policyVersion }),
+      ...(experiment === undefined ? {} : { experiment }),
       decidedAt: now,
     };
     const decision: RouteDecision = storableNumbers({
@@ -408,6 +506,7 @@ export class RoutingService {
       ...(policyVersion === undefined ? {} : { policyVersion }),
       seed,
       traceId,
+      ...(experiment === undefined ? {} : { experiment }),
       rationale,
     });
 
@@ -423,6 +522,49 @@ export class RoutingService {
     this.deps.onDecision?.(decision);
     await this.#publish(decision);
     return answerOf(decision);
+  }
+
+  /** One strategy's decision on its model state (the baseline's, or an experiment's candidate's). */
+  async #decide(
+    parameters: StrategyParameters,
+    { tenantId, config, defaultExpertId, eligible, x, seed }: DecisionSetting,
+  ): Promise<{ selection: Selection; modelKey: string; state: ModelState }> {
+    const strategyConfig = strategyConfigOf(
+      { ...parameters, defaultExpertId: config.defaultExpertId },
+      defaultExpertId,
+    );
+    const bandit = createStrategy(strategyConfig, config.dimension);
+    const modelKey = modelKeyOf(strategyConfig, config.dimension, config);
+    const state = (await this.#modelState(tenantId, modelKey)) ?? bandit.initialState();
+    return { selection: bandit.select(eligible, x, state, mulberry32(seed)), modelKey, state };
+  }
+
+  /**
+   * The shadow candidate's decision: drawn from its own generator (a seed derived from the
+   * decision's), never served, never admitted against the exploration budget.
+   */
+  async #shadow(
+    parameters: StrategyParameters,
+    setting: DecisionSetting,
+    servedExpertId: string,
+  ): Promise<ShadowDecision> {
+    const { selection, modelKey } = await this.#decide(parameters, {
+      ...setting,
+      seed: fmix32(setting.seed ^ SHADOW_SEED_SALT),
+    });
+    const served = selection.perCandidate.find((c) => c.expertId === servedExpertId);
+    const expected = selection.perCandidate.reduce((sum, c) => sum + c.probability * c.estimate, 0);
+    return storableNumbers({
+      expertId: selection.expertId,
+      strategy: selection.strategy,
+      propensity: selection.propensity,
+      confidence: selection.confidence,
+      servedProbability: served?.probability ?? 0,
+      servedEstimate: explained(served?.estimate ?? 0),
+      expectedEstimate: explained(expected),
+      modelKey,
+      modelVersion: selection.modelVersion,
+    });
   }
 
   async rationale(tenantId: string, rationaleId: string): Promise<Rationale> {
@@ -511,21 +653,42 @@ export class RoutingService {
     return { eligible, removed };
   }
 
+  /**
+   * The served decision's route_decision and, when a shadow candidate decided too, its own (marked
+   * `shadow`), in one PutEvents call: the shadow's event goes out with the answer, not later.
+   */
   async #publish(decision: RouteDecision): Promise<void> {
     if (!this.deps.events) return;
+    const common = {
+      tenantId: decision.tenantId,
+      traceId: decision.traceId,
+      occurredAt: decision.createdAt,
+      taskId: decision.taskId,
+      decisionId: decision.decisionId,
+    };
+    const shadow = decision.experiment?.shadow;
     try {
       await this.deps.events.publish([
         eventOf(routeDecision, {
-          tenantId: decision.tenantId,
-          traceId: decision.traceId,
-          occurredAt: decision.createdAt,
-          taskId: decision.taskId,
-          decisionId: decision.decisionId,
+          ...common,
           expertId: decision.expertId,
           strategy: decision.strategy,
           confidence: decision.confidence,
           propensity: decision.propensity,
+          shadow: false,
         }),
+        ...(shadow
+          ? [
+              eventOf(routeDecision, {
+                ...common,
+                expertId: shadow.expertId,
+                strategy: shadow.strategy,
+                confidence: shadow.confidence,
+                propensity: shadow.propensity,
+                shadow: true,
+              }),
+            ]
+          : []),
       ]);
     } catch (error) {
       this.deps.onPublishError?.(error);

@@ -2,7 +2,15 @@ import fc from 'fast-check';
 import { RecordingPublisher } from '#shared/ports/events.js';
 import { type Clock, ManualClock, SequentialIds } from '#shared/ports/system.js';
 import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
+import {
+  type ArmCounterRepository,
+  type ArmCounts,
+  CanaryWatch,
+  EMPTY_COUNTS,
+  type WindowCounts,
+} from '../../src/domain/canary-watch.js';
 import type { Expert } from '../../src/domain/experts.js';
+import { type OutcomeRecord, OutcomeService } from '../../src/domain/outcomes.js';
 import { RewardIntake, type RewardMessage } from '../../src/domain/reward-intake.js';
 import {
   RewardConsumer,
@@ -14,6 +22,7 @@ import {
 import { RejectedRewards } from '../../src/domain/reward-rejections.js';
 import { type RouterConfig, RouterConfigService } from '../../src/domain/router-config.js';
 import {
+  type ExperimentArm,
   type ModelRecord,
   type RouteDecision,
   RoutingService,
@@ -34,6 +43,41 @@ export const expertRecord = (tenantId: string, id: string, enabled = true): Expe
   createdAt: '2026-01-01T00:00:00.000Z',
   updatedAt: '2026-01-01T00:00:00.000Z',
 });
+
+/** Per-minute canary counters in memory (the DynamoDB adapter's contract, without the table). */
+export class InMemoryArmCounters implements ArmCounterRepository {
+  readonly #minutes = new Map<string, Record<ExperimentArm, ArmCounts>>();
+
+  async add(tenantId: string, experiment: string, minute: number, arm: ExperimentArm, counts: ArmCounts) {
+    const key = `${tenantId}\u0000${experiment}\u0000${minute}`;
+    const current = this.#minutes.get(key) ?? { baseline: EMPTY_COUNTS, candidate: EMPTY_COUNTS };
+    const was = current[arm];
+    this.#minutes.set(key, {
+      ...current,
+      [arm]: {
+        outcomes: was.outcomes + counts.outcomes,
+        errors: was.errors + counts.errors,
+        latencyMsSum: was.latencyMsSum + counts.latencyMsSum,
+      },
+    });
+  }
+
+  async sum(tenantId: string, experiment: string, from: number, to: number): Promise<WindowCounts> {
+    const total = { baseline: { ...EMPTY_COUNTS }, candidate: { ...EMPTY_COUNTS } };
+    for (let minute = from; minute <= to; minute += 1) {
+      const counts = this.#minutes.get(`${tenantId}\u0000${experiment}\u0000${minute}`);
+      if (!counts) continue;
+      for (const arm of ['baseline', 'candidate'] as const) {
+        total[arm] = {
+          outcomes: total[arm].outcomes + counts[arm].outcomes,
+          errors: total[arm].errors + counts[arm].errors,
+          latencyMsSum: total[arm].latencyMsSum + counts[arm].latencyMsSum,
+        };
+      }
+    }
+    return total;
+  }
+}
 
 /**
  * The routing use cases over in-memory records, a manual clock, sequential ids, a fixed seed and a
@@ -64,6 +108,10 @@ export const inMemoryRouting = (
     events,
     ...overrides,
   });
+  const counters = new InMemoryArmCounters();
+  const canaryWatch = new CanaryWatch({ counters, configs: routerConfig, clock, events });
+  const outcomeRecords = new InMemoryTenantRecords<OutcomeRecord>('ROUTE_OUTCOME');
+  const outcomes = new OutcomeService({ decisions, outcomes: outcomeRecords, watch: canaryWatch, clock });
   const queued: RewardMessage[] = [];
   const rewards = new RewardIntake({
     queue: {
@@ -84,7 +132,11 @@ export const inMemoryRouting = (
     events,
     clock,
     rejections,
-    appDeps: { routing, routerConfig, rewards, rejectedRewards },
+    counters,
+    canaryWatch,
+    outcomes,
+    outcomeRecords,
+    appDeps: { routing, routerConfig, rewards, rejectedRewards, outcomes, canaryWatch },
   };
 };
 

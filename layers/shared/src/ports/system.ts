@@ -5,7 +5,22 @@ export interface Clock {
   now(): Date;
 }
 
-export const systemClock: Clock = { now: () => new Date() };
+/** How far the embedded runtime has moved the system clock forward (always 0 in Lambda). */
+let skewMs = 0;
+
+/** Wall-clock time; on the embedded runtime, plus what `advanceSystemClock` added. */
+export const systemClock: Clock = { now: () => new Date(Date.now() + skewMs) };
+
+/**
+ * The embedded runtime's controllable clock (RunningConductor.advanceClock): moves every handler's
+ * `systemClock` forward, so a test or a benchmark can cross a canary window or a soak without waiting.
+ * Nothing in a deployed function calls it. `reset` puts the clock back on the wall.
+ */
+export const advanceSystemClock = (ms: number | 'reset'): void => {
+  if (ms === 'reset') skewMs = 0;
+  else if (Number.isFinite(ms) && ms >= 0) skewMs += ms;
+  else throw new RangeError(`the clock only moves forward, by a finite number of ms (got ${ms})`);
+};
 
 /** A clock tests can move by hand. */
 export class ManualClock implements Clock {

@@ -1,0 +1,301 @@
+import { type EventPublisher, eventOf } from '#shared/ports/events.js';
+import type { Clock } from '#shared/ports/system.js';
+import { routerCanaryRollback } from '../../events.js';
+import {
+  CANARY_STEPS,
+  type EffectiveRouterConfig,
+  type ExperimentConfig,
+  type RollbackRule,
+  type RouterConfigInput,
+  type RouterConfigService,
+} from './router-config.js';
+import type { ExperimentArm } from './routing.js';
+
+/**
+ * The canary watch (M1 part 2): counts each arm's outcomes per minute and, after every outcome of a
+ * canary tenant, judges the rollback rule over the window and the automatic ramp. It runs where the
+ * outcomes arrive (the router function on AWS, the same handler on the embedded runtime), so it acts
+ * on the outcome that makes the rule hold: within the window, never a schedule tick later.
+ */
+
+/** One arm's outcomes in one minute (or summed over a window). */
+export interface ArmCounts {
+  readonly outcomes: number;
+  /** Outcomes `error` or `timeout`. */
+  readonly errors: number;
+  readonly latencyMsSum: number;
+}
+
+export interface WindowCounts {
+  readonly baseline: ArmCounts;
+  readonly candidate: ArmCounts;
+}
+
+/** Port: per-minute outcome counters of a tenant's experiment (DynamoDB ADD on AWS). */
+export interface ArmCounterRepository {
+  add(
+    tenantId: string,
+    experiment: string,
+    minute: number,
+    arm: ExperimentArm,
+    counts: ArmCounts,
+  ): Promise<void>;
+  /** The counts of minutes `from`..`to` (inclusive), summed; minutes with no outcome count 0. */
+  sum(tenantId: string, experiment: string, from: number, to: number): Promise<WindowCounts>;
+}
+
+export const EMPTY_COUNTS: ArmCounts = { outcomes: 0, errors: 0, latencyMsSum: 0 };
+
+export const errorRateOf = (counts: ArmCounts): number =>
+  counts.outcomes === 0 ? 0 : counts.errors / counts.outcomes;
+
+/** The minute an instant falls in (minutes since the epoch). */
+export const minuteOf = (date: Date): number => Math.floor(date.getTime() / 60_000);
+
+/**
+ * The minutes a window of `windowSeconds` ending now covers: whole minutes, from the one the window
+ * starts in to the current one (so 300 s counts the last 5 to 6 minutes of outcomes).
+ */
+export const windowMinutes = (now: Date, windowSeconds: number): { from: number; to: number } => ({
+  from: minuteOf(new Date(now.getTime() - windowSeconds * 1000)),
+  to: minuteOf(now),
+});
+
+export interface RollbackVerdict {
+  readonly rollback: boolean;
+  readonly candidateErrorRate: number;
+  readonly baselineErrorRate: number;
+  readonly candidateOutcomes: number;
+  /** Why (rollback), or why not yet (no verdict). */
+  readonly reason: string;
+}
+
+/**
+ * The rollback rule: enough candidate outcomes, its error rate above the threshold, the baseline's
+ * below its own ceiling (a baseline with no outcome counts as 0 %: all traffic can be the
+ * candidate's at 100 %).
+ */
+export const rollbackVerdict = (counts: WindowCounts, rule: RollbackRule): RollbackVerdict => {
+  const candidateErrorRate = errorRateOf(counts.candidate);
+  const baselineErrorRate = errorRateOf(counts.baseline);
+  const figures = {
+    candidateErrorRate,
+    baselineErrorRate,
+    candidateOutcomes: counts.candidate.outcomes,
+  };
+  const pct = (rate: number) => `${(rate * 100).toFixed(1)} %`;
+  if (counts.candidate.outcomes < rule.minOutcomes) {
+    return {
+      rollback: false,
+      ...figures,
+      reason: `${counts.candidate.outcomes} candidate outcomes in the window, ${rule.minOutcomes} needed`,
+    };
+  }
+  if (candidateErrorRate <= rule.errorRate) {
+    return {
+      rollback: false,
+      ...figures,
+      reason: `candidate error rate ${pct(candidateErrorRate)} within ${pct(rule.errorRate)}`,
+    };
+  }
+  if (baselineErrorRate >= rule.baselineErrorRate) {
+    return {
+      rollback: false,
+      ...figures,
+      reason: `candidate error rate ${pct(candidateErrorRate)}, but the baseline's is ${pct(baselineErrorRate)} too (at least ${pct(rule.baselineErrorRate)}): not the candidate's fault`,
+    };
+  }
+  return {
+    rollback: true,
+    ...figures,
+    reason: `candidate error rate ${pct(candidateErrorRate)} over ${counts.candidate.outcomes} outcomes in ${rule.windowSeconds} s, above ${pct(rule.errorRate)}, while the baseline's was ${pct(baselineErrorRate)}`,
+  };
+};
+
+/** The next canary step above `percent` (undefined at 100 %). */
+export const nextCanaryStep = (percent: number): number | undefined =>
+  CANARY_STEPS.find((step) => step > percent);
+
+/** Who the platform's own configuration changes are recorded as. */
+export const CANARY_WATCH_SUBJECT = 'conductor:canary-watch';
+
+export interface CanaryWatchDeps {
+  readonly counters: ArmCounterRepository;
+  readonly configs: Pick<RouterConfigService, 'effective' | 'platformChange'>;
+  readonly clock: Clock;
+  readonly events?: EventPublisher | undefined;
+  /** Called when the rollback event could not be published (the rollback stands). */
+  readonly onPublishError?: (error: unknown) => void;
+  /** Told of every rollback (the handler turns it into the CanaryRollback metric its alarm watches). */
+  readonly onRollback?: (tenantId: string, experiment: string, verdict: RollbackVerdict) => void;
+}
+
+/** GET router/experiment's answer. */
+export interface ExperimentStatus {
+  readonly experiment?: ExperimentConfig;
+  readonly window?: {
+    readonly from: string;
+    readonly to: string;
+    readonly baseline: ArmWindow;
+    readonly candidate: ArmWindow;
+  };
+  readonly verdict?: { readonly rollback: boolean; readonly reason: string };
+  readonly nextStep?: number;
+}
+
+export interface ArmWindow {
+  readonly outcomes: number;
+  readonly errors: number;
+  readonly errorRate: number;
+  readonly meanLatencyMs?: number;
+}
+
+/** What the watch did after an outcome. */
+export type WatchAction =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'rolled_back'; readonly verdict: RollbackVerdict }
+  | { readonly kind: 'ramped'; readonly percent: number };
+
+const isLive = (experiment: ExperimentConfig | undefined, name: string): experiment is ExperimentConfig =>
+  experiment?.mode === 'canary' && experiment.name === name && experiment.percent > 0;
+
+export class CanaryWatch {
+  constructor(private readonly deps: CanaryWatchDeps) {}
+
+  /** Counts one outcome of a canary decision, then judges the tenant's canary. */
+  async record(
+    tenantId: string,
+    experiment: string,
+    arm: ExperimentArm,
+    outcome: { readonly error: boolean; readonly latencyMs: number },
+    traceId: string,
+  ): Promise<WatchAction> {
+    const now = this.deps.clock.now();
+    await this.deps.counters.add(tenantId, experiment, minuteOf(now), arm, {
+      outcomes: 1,
+      errors: outcome.error ? 1 : 0,
+      latencyMsSum: outcome.latencyMs,
+    });
+    return this.judge(tenantId, experiment, traceId);
+  }
+
+  /** The window's counts of the tenant's experiment as of now. */
+  async window(tenantId: string, experiment: ExperimentConfig): Promise<WindowCounts> {
+    const { from, to } = windowMinutes(this.deps.clock.now(), experiment.rollback.windowSeconds);
+    return this.deps.counters.sum(tenantId, experiment.name, from, to);
+  }
+
+  /** GET router/experiment: the experiment and, for a canary, its window and the rule's verdict. */
+  async status(tenantId: string): Promise<ExperimentStatus> {
+    const config = await this.deps.configs.effective(tenantId);
+    const experiment = config.experiment;
+    if (!experiment) return {};
+    if (experiment.mode !== 'canary') return { experiment };
+    const now = this.deps.clock.now();
+    const { from, to } = windowMinutes(now, experiment.rollback.windowSeconds);
+    const counts = await this.deps.counters.sum(tenantId, experiment.name, from, to);
+    const verdict = rollbackVerdict(counts, experiment.rollback);
+    const arm = (c: ArmCounts) => ({
+      outcomes: c.outcomes,
+      errors: c.errors,
+      errorRate: errorRateOf(c),
+      ...(c.outcomes > 0 ? { meanLatencyMs: c.latencyMsSum / c.outcomes } : {}),
+    });
+    const next = nextCanaryStep(experiment.percent);
+    return {
+      experiment,
+      window: {
+        from: new Date(from * 60_000).toISOString(),
+        to: new Date((to + 1) * 60_000).toISOString(),
+        baseline: arm(counts.baseline),
+        candidate: arm(counts.candidate),
+      },
+      verdict: { rollback: verdict.rollback, reason: verdict.reason },
+      ...(next !== undefined && experiment.percent > 0 ? { nextStep: next } : {}),
+    };
+  }
+
+  /** Rollback when the rule holds; else the next ramp step when it is automatic and due. */
+  async judge(tenantId: string, name: string, traceId: string): Promise<WatchAction> {
+    const config = await this.deps.configs.effective(tenantId);
+    const experiment = config.experiment;
+    if (!isLive(experiment, name)) return { kind: 'none' };
+    const counts = await this.window(tenantId, experiment);
+    const verdict = rollbackVerdict(counts, experiment.rollback);
+    if (verdict.rollback) return this.#rollback(tenantId, name, verdict, traceId);
+    const next = nextCanaryStep(experiment.percent);
+    const started = experiment.stepStartedAt ? Date.parse(experiment.stepStartedAt) : Number.NaN;
+    const soaked = this.deps.clock.now().getTime() - started >= experiment.ramp.soakMinutes * 60_000;
+    const healthy =
+      counts.candidate.outcomes >= experiment.rollback.minOutcomes &&
+      verdict.candidateErrorRate <= experiment.rollback.errorRate;
+    if (!experiment.ramp.auto || next === undefined || !soaked || !healthy) return { kind: 'none' };
+    const ramped = await this.deps.configs.platformChange(
+      tenantId,
+      (current) =>
+        isLive(current.experiment, name) && current.experiment.percent === experiment.percent
+          ? withExperiment(current, {
+              ...current.experiment,
+              percent: next,
+              stepStartedAt: this.deps.clock.now().toISOString(),
+            })
+          : undefined,
+      CANARY_WATCH_SUBJECT,
+      `automatic ramp ${experiment.percent} % -> ${next} %: soaked ${experiment.ramp.soakMinutes} min with ${counts.candidate.outcomes} candidate outcomes at ${(verdict.candidateErrorRate * 100).toFixed(1)} % errors`,
+    );
+    return ramped ? { kind: 'ramped', percent: next } : { kind: 'none' };
+  }
+
+  async #rollback(
+    tenantId: string,
+    name: string,
+    verdict: RollbackVerdict,
+    traceId: string,
+  ): Promise<WatchAction> {
+    const now = this.deps.clock.now().toISOString();
+    const reason = `canary rollback: ${verdict.reason}`;
+    const changed = await this.deps.configs.platformChange(
+      tenantId,
+      (current) =>
+        isLive(current.experiment, name)
+          ? withExperiment(current, {
+              ...current.experiment,
+              percent: 0,
+              stepStartedAt: now,
+              rolledBack: {
+                at: now,
+                reason: verdict.reason,
+                candidateErrorRate: verdict.candidateErrorRate,
+                baselineErrorRate: verdict.baselineErrorRate,
+                candidateOutcomes: verdict.candidateOutcomes,
+              },
+            })
+          : undefined,
+      CANARY_WATCH_SUBJECT,
+      reason,
+    );
+    // Another instance rolled it back first: its event is the one.
+    if (!changed) return { kind: 'none' };
+    this.deps.onRollback?.(tenantId, name, verdict);
+    try {
+      await this.deps.events?.publish([
+        eventOf(routerCanaryRollback, {
+          tenantId,
+          traceId,
+          occurredAt: now,
+          canaryId: name,
+          reason: verdict.reason,
+          errorRate: verdict.candidateErrorRate,
+        }),
+      ]);
+    } catch (error) {
+      this.deps.onPublishError?.(error);
+    }
+    return { kind: 'rolled_back', verdict };
+  }
+}
+
+const withExperiment = (config: EffectiveRouterConfig, experiment: ExperimentConfig): RouterConfigInput => {
+  const { tenantId: _t, version: _v, createdAt: _c, updatedAt: _u, updatedBy: _b, ...input } = config;
+  return { ...input, experiment };
+};

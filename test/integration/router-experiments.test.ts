@@ -1,0 +1,395 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createModelExpert, expectUniformError, type Harness, startHarness } from './harness.js';
+
+/**
+ * Router part 2 over HTTP on the embedded runtime: experiments as data (shadow and canary), the
+ * shadow's logged decisions and events, sticky canary serving, outcomes and automatic rollback.
+ */
+let h: Harness;
+let admin: string;
+let operator: string;
+let viewer: string;
+const experts: string[] = [];
+
+const createExpert = (token: string, name: string): Promise<string> => createModelExpert(h, token, name);
+
+const putConfig = (body: unknown, token = admin) => h.call('PUT', '/router/config', { token, body });
+const route = (body: Record<string, unknown>, token = operator) =>
+  h.call('POST', '/router/route', { token, body: { context: { lang: 'ts' }, candidates: experts, ...body } });
+
+const routeDecisionEvents = (taskId: string) =>
+  h.conductor.bus
+    .history(500)
+    .map((entry) => entry.event)
+    .filter(
+      (event) =>
+        event['detail-type'] === 'route_decision' && (event.detail as { taskId?: string }).taskId === taskId,
+    )
+    .map(
+      (event) => event.detail as { expertId: string; strategy: string; shadow: boolean; propensity: number },
+    );
+
+beforeAll(async () => {
+  h = await startHarness();
+  admin = h.tokens.acmeAdmin ?? '';
+  operator = h.tokens.acmeOperator ?? '';
+  viewer = h.tokens.acmeViewer ?? '';
+  for (const name of ['exp-a', 'exp-b', 'exp-c', 'exp-d']) experts.push(await createExpert(admin, name));
+});
+afterAll(async () => {
+  await h.conductor.stop();
+});
+
+describe('experiments as data', () => {
+  it('stores an experiment in the router configuration, audited in its history', async () => {
+    // Act
+    const put = await putConfig({
+      strategy: 'static',
+      defaultExpertId: experts[0],
+      experiment: {
+        name: 'greedy-try',
+        candidate: { strategy: 'epsilon-greedy', epsilon: 0.5 },
+        mode: 'shadow',
+        percent: 40,
+      },
+    });
+    const history = await h.call('GET', '/router/config/history', { token: admin });
+
+    // Assess
+    expect(put.status, put.text).toBe(200);
+    expect(put.json.experiment).toMatchObject({
+      name: 'greedy-try',
+      candidate: { strategy: 'epsilon-greedy', epsilon: 0.5, alpha: 0.5, likelihood: 'bernoulli' },
+      mode: 'shadow',
+      percent: 40,
+      stickyBy: 'user',
+      rollback: { errorRate: 0.05, baselineErrorRate: 0.01, windowSeconds: 300, minOutcomes: 20 },
+      ramp: { auto: false },
+      stepStartedAt: expect.any(String),
+    });
+    expect(history.json.items[0].config.experiment.name).toBe('greedy-try');
+    expect(history.json.items[0].changedBy).toMatch(/^test-acme/);
+  });
+
+  it('refuses a bad experiment with a 4xx in the uniform shape and changes nothing', async () => {
+    // Prepare
+    const before = await h.call('GET', '/router/config', { token: admin });
+    const experiment = { name: 'bad', candidate: { strategy: 'thompson' }, mode: 'canary', percent: 5 };
+
+    // Act
+    const replies = {
+      unknownStrategy: await putConfig({
+        strategy: 'static',
+        experiment: { ...experiment, candidate: { strategy: 'oracle' } },
+      }),
+      alphaOutOfRange: await putConfig({
+        strategy: 'static',
+        experiment: { ...experiment, candidate: { strategy: 'linucb', alpha: 1000 } },
+      }),
+      percentAbove: await putConfig({ strategy: 'static', experiment: { ...experiment, percent: 101 } }),
+      percentBelow: await putConfig({ strategy: 'static', experiment: { ...experiment, percent: -1 } }),
+      unknownMode: await putConfig({ strategy: 'static', experiment: { ...experiment, mode: 'blue-green' } }),
+      badName: await putConfig({ strategy: 'static', experiment: { ...experiment, name: 'Has Spaces' } }),
+      linucbTooWide: await putConfig({
+        strategy: 'static',
+        dimension: 128,
+        experiment: { ...experiment, candidate: { strategy: 'linucb' } },
+      }),
+      gateWithoutJob: await putConfig({ strategy: 'static', requireReplayGate: true, experiment }),
+    };
+    const after = await h.call('GET', '/router/config', { token: admin });
+
+    // Assess
+    for (const key of [
+      'unknownStrategy',
+      'alphaOutOfRange',
+      'percentAbove',
+      'percentBelow',
+      'unknownMode',
+      'badName',
+    ] as const) {
+      expectUniformError(replies[key], 400, 'validation_failed');
+    }
+    expectUniformError(replies.linucbTooWide, 422, 'dimension_too_large');
+    expectUniformError(replies.gateWithoutJob, 422, 'replay_gate');
+    expect(after.json).toEqual(before.json);
+  });
+
+  it('needs the same step-up as any configuration change', async () => {
+    // Prepare
+    const withoutMfa = await h.conductor.issuer.mint({
+      subject: 'admin-no-mfa',
+      tenant: 'acme',
+      roles: ['tenant-admin'],
+    });
+
+    // Act
+    const reply = await putConfig(
+      {
+        strategy: 'static',
+        experiment: { name: 'x', candidate: { strategy: 'greedy' }, mode: 'canary', percent: 5 },
+      },
+      withoutMfa,
+    );
+
+    // Assess
+    expectUniformError(reply, 403);
+    expect(reply.text).toContain('step_up');
+  });
+});
+
+describe('shadow', () => {
+  it('at 100 %: every answer is the baseline’s, the candidate’s pick is logged and published as a shadow route_decision within 500 ms', async () => {
+    // Prepare: a static baseline (always experts[0]) and a candidate that explores half the time.
+    const put = await putConfig({
+      strategy: 'static',
+      defaultExpertId: experts[0],
+      experiment: {
+        name: 'shadow-all',
+        candidate: { strategy: 'epsilon-greedy', epsilon: 0.9 },
+        mode: 'shadow',
+        percent: 100,
+      },
+    });
+    expect(put.status, put.text).toBe(200);
+
+    for (let i = 0; i < 20; i += 1) {
+      // Act
+      const taskId = `shadow-${i}`;
+      const reply = await route({ taskId });
+      const answeredAt = Date.now();
+      let events = routeDecisionEvents(taskId);
+      while (events.length < 2 && Date.now() - answeredAt < 500) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        events = routeDecisionEvents(taskId);
+      }
+
+      // Assess
+      expect(reply.status, reply.text).toBe(200);
+      expect(reply.json.expertId).toBe(experts[0]);
+      expect(reply.json.strategy).toBe('static');
+      const served = events.find((event) => !event.shadow);
+      const shadow = events.find((event) => event.shadow);
+      expect(served?.expertId).toBe(experts[0]);
+      expect(shadow, `no shadow route_decision for ${taskId} within 500 ms`).toBeDefined();
+      expect(shadow?.strategy).toBe('epsilon-greedy');
+      expect(shadow?.propensity).toBeGreaterThan(0);
+      const rationale = await h.call('GET', `/router/rationale/${reply.json.rationaleId}`, { token: viewer });
+      expect(rationale.json.experiment).toMatchObject({
+        name: 'shadow-all',
+        mode: 'shadow',
+        shadow: { expertId: shadow?.expertId, strategy: 'epsilon-greedy', modelKey: 'running-means' },
+      });
+      expect(rationale.json.experiment.shadow.servedProbability).toBeGreaterThan(0);
+    }
+  });
+
+  it('at 0 %: no route is evaluated by the candidate', async () => {
+    // Prepare
+    await putConfig({
+      strategy: 'static',
+      defaultExpertId: experts[0],
+      experiment: { name: 'shadow-none', candidate: { strategy: 'greedy' }, mode: 'shadow', percent: 0 },
+    });
+
+    // Act
+    const reply = await route({ taskId: 'shadow-none-1' });
+
+    // Assess
+    expect(reply.json.expertId).toBe(experts[0]);
+    expect(routeDecisionEvents('shadow-none-1').filter((event) => event.shadow)).toHaveLength(0);
+    const rationale = await h.call('GET', `/router/rationale/${reply.json.rationaleId}`, { token: viewer });
+    expect(rationale.json.experiment).toEqual({ name: 'shadow-none', mode: 'shadow' });
+  });
+});
+
+const outcome = (body: Record<string, unknown>, token = operator) =>
+  h.call('POST', '/router/outcome', { token, body: { status: 'ok', latencyMs: 120, ...body } });
+
+/** A canary of `percent` % of users, candidate greedy (answers `strategy: 'greedy'`), baseline static. */
+const startCanary = async (name: string, percent: number, extra: Record<string, unknown> = {}) => {
+  const put = await putConfig({
+    strategy: 'static',
+    defaultExpertId: experts[0],
+    experiment: {
+      name,
+      candidate: { strategy: 'greedy' },
+      mode: 'canary',
+      percent,
+      stickyBy: 'user',
+      rollback: { minOutcomes: 20 },
+      ...extra,
+    },
+  });
+  expect(put.status, put.text).toBe(200);
+};
+
+describe('canary', () => {
+  it('serves the candidate to its share of users, the same arm for the same user every time', async () => {
+    // Prepare
+    await startCanary('sticky-10', 10);
+    const users = Array.from({ length: 300 }, (_, i) => `user-${i}`);
+
+    // Act: two tasks per user.
+    const arms = new Map<string, string[]>();
+    for (const [round, user] of [
+      ...users.map((u) => [0, u] as const),
+      ...users.map((u) => [1, u] as const),
+    ]) {
+      const reply = await route({ taskId: `sticky-${round}-${user}`, userId: user });
+      expect(reply.status, reply.text).toBe(200);
+      arms.set(user, [...(arms.get(user) ?? []), reply.json.strategy]);
+    }
+
+    // Assess: sticky, and the candidate's share of users within 4 standard deviations of 10 %.
+    for (const [user, seen] of arms) expect(new Set(seen).size, user).toBe(1);
+    const candidates = [...arms.values()].filter((seen) => seen[0] === 'greedy').length;
+    const sd = Math.sqrt(users.length * 0.1 * 0.9);
+    expect(Math.abs(candidates - users.length * 0.1)).toBeLessThanOrEqual(4 * sd);
+    expect(candidates).toBeGreaterThan(0);
+  });
+
+  it('rolls the candidate back to 0 % when its error rate passes 5 % over the window while the baseline stays under 1 %, and publishes router_canary_rollback', async () => {
+    // Prepare
+    await startCanary('rollback-10', 10);
+    const served: { taskId: string; arm: string }[] = [];
+    for (let i = 0; i < 400; i += 1) {
+      const reply = await route({ taskId: `rb-${i}`, userId: `rb-user-${i}` });
+      served.push({ taskId: `rb-${i}`, arm: reply.json.strategy === 'greedy' ? 'candidate' : 'baseline' });
+    }
+    const candidateTasks = served.filter((s) => s.arm === 'candidate');
+    expect(candidateTasks.length).toBeGreaterThanOrEqual(20);
+
+    // Act: the baseline's calls all succeed; the candidate's fail.
+    for (const s of served.filter((s) => s.arm === 'baseline')) {
+      const reply = await outcome({ taskId: s.taskId });
+      expect(reply.status, reply.text).toBe(200);
+      expect(reply.json.arm).toBe('baseline');
+    }
+    const actions: string[] = [];
+    for (const s of candidateTasks) {
+      const reply = await outcome({ taskId: s.taskId, status: 'error' });
+      expect(reply.json.arm).toBe('candidate');
+      actions.push(reply.json.canary);
+    }
+
+    // Assess: rolled back at the 20th candidate outcome (the window's minimum), exactly once.
+    expect(actions.indexOf('rolled_back')).toBe(19);
+    expect(actions.filter((a) => a === 'rolled_back')).toHaveLength(1);
+    const config = await h.call('GET', '/router/config', { token: admin });
+    expect(config.json.experiment.percent).toBe(0);
+    expect(config.json.experiment.rolledBack).toMatchObject({
+      candidateErrorRate: 1,
+      baselineErrorRate: 0,
+      candidateOutcomes: 20,
+    });
+    const history = await h.call('GET', '/router/config/history', { token: admin });
+    expect(history.json.items[0]).toMatchObject({
+      changedBy: 'conductor:canary-watch',
+      reason: expect.stringContaining('canary rollback: candidate error rate 100.0 %'),
+    });
+    const rollbacks = h.conductor.bus
+      .history(500)
+      .map((entry) => entry.event)
+      .filter((event) => event['detail-type'] === 'router_canary_rollback');
+    expect(rollbacks).toHaveLength(1);
+    expect(rollbacks[0]?.detail).toMatchObject({ tenantId: 'acme', canaryId: 'rollback-10', errorRate: 1 });
+    // Candidate traffic is at 0 %: every user, even those the candidate served, gets the baseline.
+    for (const s of candidateTasks.slice(0, 10)) {
+      const reply = await route({ taskId: `${s.taskId}-after`, userId: `rb-user-${s.taskId.slice(3)}` });
+      expect(reply.json.strategy).toBe('static');
+    }
+    const status = await h.call('GET', '/router/experiment', { token: viewer });
+    expect(status.status, status.text).toBe(200);
+    expect(status.json.window.candidate).toMatchObject({ outcomes: candidateTasks.length, errorRate: 1 });
+  });
+
+  it('does not blame the candidate when the baseline fails as much (every expert down)', async () => {
+    // Prepare
+    await startCanary('outage-10', 10);
+    const served: { taskId: string; candidate: boolean }[] = [];
+    for (let i = 0; i < 300; i += 1) {
+      const reply = await route({ taskId: `out-${i}`, userId: `out-user-${i}` });
+      served.push({ taskId: `out-${i}`, candidate: reply.json.strategy === 'greedy' });
+    }
+
+    // Act: every call fails, on both arms.
+    const actions = [];
+    for (const s of served)
+      actions.push((await outcome({ taskId: s.taskId, status: 'timeout' })).json.canary);
+
+    // Assess
+    expect(actions).not.toContain('rolled_back');
+    const status = await h.call('GET', '/router/experiment', { token: viewer });
+    expect(status.json.experiment.percent).toBe(10);
+    expect(status.json.verdict).toMatchObject({
+      rollback: false,
+      reason: expect.stringContaining('not the candidate'),
+    });
+  });
+
+  it('ramps 5 -> 25 % by itself once the step soaked with enough healthy outcomes (controllable clock)', async () => {
+    // Prepare
+    await startCanary('ramp-auto', 5, {
+      stickyBy: 'session',
+      ramp: { auto: true, soakMinutes: 10 },
+      rollback: { minOutcomes: 5 },
+    });
+    const candidateTasks: string[] = [];
+    for (let i = 0; candidateTasks.length < 6 && i < 2_000; i += 1) {
+      const reply = await route({ taskId: `ramp-${i}`, sessionId: `ramp-session-${i}` });
+      if (reply.json.strategy === 'greedy') candidateTasks.push(`ramp-${i}`);
+    }
+    const early = await outcome({ taskId: candidateTasks[0] });
+
+    // Act: 10 minutes later (the clock moved, nobody waited), healthy outcomes keep coming.
+    h.conductor.advanceClock(10 * 60_000 + 1_000);
+    const late = [];
+    for (const taskId of candidateTasks.slice(1)) late.push((await outcome({ taskId })).json.canary);
+
+    // Assess
+    expect(early.json.canary).toBe('none');
+    expect(late).toContain('ramped');
+    const config = await h.call('GET', '/router/config', { token: admin });
+    expect(config.json.experiment.percent).toBe(25);
+    const history = await h.call('GET', '/router/config/history', { token: admin });
+    expect(history.json.items[0].reason).toMatch(/^automatic ramp 5 % -> 25 %/);
+  });
+});
+
+describe('outcomes', () => {
+  it('refuses bad input with a 4xx and changes nothing: unknown task 404, bad status or latency 400', async () => {
+    // Act
+    const unknown = await outcome({ taskId: 'never-routed' });
+    const badStatus = await outcome({ taskId: 'shadow-1', status: 'maybe' });
+    const badLatency = await outcome({ taskId: 'shadow-1', latencyMs: -5 });
+    const otherTenant = await outcome({ taskId: 'shadow-1' }, h.tokens.globexAdmin);
+    const viewerCall = await outcome({ taskId: 'shadow-1' }, viewer);
+    const first = await outcome({ taskId: 'shadow-1', status: 'error', latencyMs: 50 });
+
+    // Assess
+    expectUniformError(unknown, 404, 'unknown_task');
+    expectUniformError(badStatus, 400, 'validation_failed');
+    expectUniformError(badLatency, 400, 'validation_failed');
+    expectUniformError(otherTenant, 404, 'unknown_task');
+    expectUniformError(viewerCall, 403);
+    expect(first.status, first.text).toBe(200);
+    expect(first.json).toMatchObject({
+      taskId: 'shadow-1',
+      status: 'error',
+      latencyMs: 50,
+      duplicate: false,
+    });
+  });
+
+  it('keeps the first report of a task: a second one is answered with it and counted once', async () => {
+    // Act
+    const first = await outcome({ taskId: 'shadow-2', status: 'ok', latencyMs: 10 });
+    const second = await outcome({ taskId: 'shadow-2', status: 'error', latencyMs: 99 });
+
+    // Assess
+    expect(first.json.duplicate).toBe(false);
+    expect(second.status).toBe(200);
+    expect(second.json).toMatchObject({ status: 'ok', latencyMs: 10, duplicate: true });
+  });
+});
