@@ -3,6 +3,7 @@ import { dlqCommand } from './dlq.js';
 import { expertsCommand } from './experts.js';
 import { loginCommand } from './login.js';
 import { policyCommand } from './policy.js';
+import { experimentCommand, outcomeCommand, replayCommand } from './replay.js';
 import { rewardCommand } from './reward.js';
 import { routeCommand } from './route.js';
 import { tokenCommand } from './token.js';
@@ -14,6 +15,9 @@ export const COMMANDS: readonly Command[] = [
   expertsCommand,
   routeCommand,
   rewardCommand,
+  outcomeCommand,
+  experimentCommand,
+  replayCommand,
   policyCommand,
   dlqCommand,
 ];

@@ -5,6 +5,7 @@ import { NUMERIC_TRANSFORMS } from './src/domain/bandits/context-encoder.js';
 import { STICKY_KEY_KINDS } from './src/domain/canary.js';
 import { EXPERT_TYPES } from './src/domain/experts.js';
 import { OUTCOME_STATUSES } from './src/domain/outcomes.js';
+import { REPLAY_SOURCES, REPLAY_STATUSES } from './src/domain/replay-jobs.js';
 import {
   DEFAULT_REWARD_MAPPING,
   MIN_REWARD_MAGNITUDE,
@@ -722,6 +723,127 @@ export const listRejectedRewards = {
 } as const satisfies RouteSpec;
 
 // ---------------------------------------------------------------------------------------------
+// Off-policy replay (M1 part 2): jobs on the replay queue, run by the replay function.
+
+const isoInstant = z.iso.datetime({ offset: true });
+
+export const replayRequestSchema = z
+  .strictObject({
+    from: isoInstant.meta({ description: 'Start of the range of logged decisions (inclusive).' }),
+    to: isoInstant.meta({ description: 'End of the range (exclusive); at most 31 days after `from`.' }),
+    source: z.enum(REPLAY_SOURCES).default('strategies').meta({
+      description:
+        '`strategies`: both strategies decide every logged decision again, on their current model states. `shadow`: the shadow experiment’s own logged probabilities and predictions (no hindsight).',
+    }),
+    candidate: z.strictObject(strategyParameters).optional().meta({
+      description: 'Default: the experiment’s candidate.',
+    }),
+    baseline: z.strictObject(strategyParameters).optional().meta({
+      description: 'Default: the configuration’s own strategy and parameters.',
+    }),
+    margin: z.number().min(0).max(1).default(0.01).meta({
+      description:
+        'Non-inferiority margin: the candidate passes when the interval of (candidate − baseline) lies above −margin.',
+    }),
+    confidence: z.number().min(0.5).max(0.999).default(0.95),
+  })
+  .meta({ id: 'ReplayRequest', description: 'What to replay, on which logged decisions.' });
+
+const intervalSchema = z
+  .object({ value: z.number(), standardError: z.number(), low: z.number(), high: z.number() })
+  .meta({ id: 'IntervalEstimate' });
+
+const estimatesSchema = z
+  .object({
+    n: z.number().int(),
+    effectiveSampleSize: z.number(),
+    maxWeight: z.number(),
+    ips: intervalSchema,
+    snips: intervalSchema,
+    doublyRobust: intervalSchema.optional(),
+  })
+  .meta({ id: 'OffPolicyEstimates', description: 'IPS, self-normalised IPS and doubly-robust estimates.' });
+
+const parametersSchema = z.object({
+  strategy: z.enum(ROUTER_STRATEGIES),
+  alpha: z.number(),
+  epsilon: z.number(),
+  likelihood: z.enum(THOMPSON_LIKELIHOODS),
+});
+
+export const replayJobSchema = z
+  .object({
+    jobId: z.string(),
+    status: z.enum(REPLAY_STATUSES),
+    request: z.object({
+      from: z.string(),
+      to: z.string(),
+      source: z.enum(REPLAY_SOURCES),
+      margin: z.number(),
+      confidence: z.number(),
+    }),
+    baseline: parametersSchema,
+    candidate: parametersSchema,
+    experiment: z.string().optional(),
+    requestedBy: z.string(),
+    createdAt: z.string(),
+    finishedAt: z.string().optional(),
+    result: z
+      .object({
+        decisions: z.number().int(),
+        rewarded: z.number().int(),
+        baseline: estimatesSchema,
+        candidate: estimatesSchema,
+        estimator: z.enum(['doubly-robust', 'ips']),
+        difference: intervalSchema,
+        passed: z.boolean(),
+        evaluatedPerSecond: z.number(),
+        durationMs: z.number(),
+        modelVersions: z.object({ baseline: z.number().int(), candidate: z.number().int() }).optional(),
+      })
+      .optional(),
+    error: z.object({ code: z.string(), message: z.string() }).optional(),
+  })
+  .meta({ id: 'ReplayJob', description: 'An off-policy replay and, once it ran, its estimates.' });
+
+export const startReplay = {
+  operationId: 'startReplay',
+  rateFamily: 'router.admin',
+  method: 'POST',
+  path: '/router/replay',
+  summary:
+    'Estimate a candidate strategy against the baseline on the logged decisions of a range (IPS, SNIPS, DR; asynchronous)',
+  tag: 'router',
+  auth: 'jwt',
+  minRole: 'admin',
+  action: 'router:replay:start',
+  body: replayRequestSchema,
+  exampleBody: {
+    from: '2026-12-01T00:00:00Z',
+    to: '2026-12-06T00:00:00Z',
+    candidate: { strategy: 'thompson' },
+  },
+  maxBodyBytes: 4 * 1024,
+  success: { status: 202, description: 'Queued; GET the job for its result', schema: replayJobSchema },
+  errors: [400, 413, 415, 422],
+} as const satisfies RouteSpec;
+
+export const getReplay = {
+  operationId: 'getReplay',
+  rateFamily: 'router.read',
+  method: 'GET',
+  path: '/router/replay/{jobId}',
+  summary: 'Read a replay job: its status and, once it ran, its estimates and verdict',
+  tag: 'router',
+  auth: 'jwt',
+  minRole: 'viewer',
+  action: 'router:replay:get',
+  params: z.strictObject({ jobId: z.string().regex(/^rpl_[A-Za-z0-9-]{1,64}$/, 'not a replay job id') }),
+  success: { status: 200, description: 'The job', schema: replayJobSchema },
+  errors: [400, 404],
+} as const satisfies RouteSpec;
+
+// ---------------------------------------------------------------------------------------------
 // Outcomes and the experiment's status (M1 part 2).
 
 export const outcomeRequestSchema = z
@@ -800,6 +922,10 @@ export const experimentStatusSchema = z
       .optional()
       .meta({ description: 'canary: the rollback rule as it stands now.' }),
     nextStep: z.number().optional().meta({ description: 'canary: the next ramp step, if any.' }),
+    replay: replayJobSchema.optional().meta({
+      description:
+        'The experiment’s last succeeded replay: the candidate’s estimated value against the baseline (for a shadow, POST /router/replay with source `shadow`).',
+    }),
   })
   .meta({ id: 'ExperimentStatus' });
 
@@ -834,6 +960,8 @@ export const routerRoutes = [
   updateRouterConfig,
   postOutcome,
   getExperimentStatus,
+  startReplay,
+  getReplay,
 ] as const;
 
 export { ROUTER_EVENTS, rewardIngested, routeDecision, routerCanaryRollback } from './events.js';

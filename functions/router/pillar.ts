@@ -18,6 +18,15 @@ export const routerPillar = {
       tables: ['router'],
     },
     {
+      name: 'replay',
+      description:
+        'The replay queue consumer: estimates candidate strategies on the logged decisions of a range (off-policy replay jobs)',
+      entry: 'functions/replay/src/handler.ts',
+      tables: ['router'],
+      // Reads the whole decision partition of the tenant: about 1,000 Query pages per million decisions.
+      timeoutSeconds: 600,
+    },
+    {
       name: 'reward',
       description:
         'The rewards queue consumer: joins rewards to route decisions and learns them into the model states',
@@ -42,6 +51,20 @@ export const routerPillar = {
       visibilityTimeoutSeconds: 60,
       maxReceiveCount: 5,
       maxAgeSeconds: 60,
+      producers: ['router'],
+    },
+    {
+      // Off-policy replay jobs queued by POST router/replay; the replay function reads the range's
+      // decisions and rewards and writes the job's result. One job per message, one at a time per
+      // function instance: a job may read a month of decisions.
+      id: 'replay',
+      envVar: 'REPLAY_QUEUE_URL',
+      consumer: 'replay',
+      batchSize: 1,
+      maximumConcurrency: 2,
+      visibilityTimeoutSeconds: 900,
+      maxReceiveCount: 3,
+      maxAgeSeconds: 900,
       producers: ['router'],
     },
   ],
@@ -72,6 +95,22 @@ export const routerPillar = {
         metric: 'RouteExplorationCapped',
         service: 'router',
         statistic: 'Sum',
+      },
+      {
+        title: 'Canary rollbacks per tenant (CanaryRollback, Sum)',
+        metric: 'CanaryRollback',
+        service: 'router',
+        statistic: 'Sum',
+      },
+    ],
+    eventAlarms: [
+      {
+        name: 'canary-rollback',
+        metric: 'CanaryRollback',
+        service: 'router',
+        severity: 'ticket',
+        description:
+          'The router rolled a canary back (its candidate strategy failed more than its rollback rule allows while the baseline did not): the candidate serves no traffic until an admin raises its share again. Read the tenant’s router_canary_rollback event, GET /router/experiment and GET /router/config/history (the reason).',
       },
     ],
   },

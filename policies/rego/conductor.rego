@@ -40,6 +40,8 @@ action_groups := {
 	"router:config:update": {"administer", "sensitive"},
 	"router:outcome": {"operate"},
 	"router:experiment:get": {"read"},
+	"router:replay:start": {"administer"},
+	"router:replay:get": {"read"},
 	"scheduler:enqueue": {"operate"},
 	"ops:dead-letters:list": {"platform"},
 	"ops:dead-letters:redrive": {"platform", "sensitive"},

@@ -298,6 +298,43 @@ describe('conductor (the CLI, run as a child process against the embedded runtim
       expect(run.stdout.trim()).toBe('accepted success_at_k=1 for task cli-task-2');
     });
 
+    it('reports the outcome of the routed task, then replays a candidate on the logged decisions and waits for the verdict', async () => {
+      const outcome = await conductor([
+        'outcome',
+        '--as',
+        'acme-operator',
+        '--task-id',
+        'cli-task-2',
+        '--status',
+        'ok',
+        '--latency-ms',
+        '120',
+      ]);
+      await harness.conductor.mappings.get('conductor-rewards')?.drain();
+
+      const replay = await conductor([
+        'replay',
+        'start',
+        '--as',
+        'acme-admin',
+        '--from',
+        new Date(Date.now() - 3_600_000).toISOString(),
+        '--to',
+        new Date(Date.now() + 3_600_000).toISOString(),
+        '--candidate',
+        'greedy',
+        '--wait',
+      ]);
+
+      expect(outcome.code, outcome.stderr).toBe(0);
+      expect(outcome.stdout).toMatch(/task\s+cli-task-2/);
+      expect(outcome.stdout).toMatch(/recorded\s+now/);
+      expect(replay.code, replay.stderr).toBe(0);
+      expect(replay.stdout).toMatch(/status\s+succeeded/);
+      expect(replay.stdout).toContain('SNIPS (95 % CI)');
+      expect(replay.stdout).toMatch(/decisions\s+1 with a reward/);
+    });
+
     it('refuses a signal the API does not know before calling it (exit 2)', async () => {
       const run = await conductor([
         'reward',

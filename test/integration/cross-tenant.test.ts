@@ -73,6 +73,7 @@ const missingIds: Record<string, string> = {
   expertId: 'exp_00000000-0000-0000-0000-000000000000',
   grantId: 'grt_00000000-0000-0000-0000-000000000000',
   rationaleId: `rat_${Buffer.from('no-such-task').toString('base64url')}`,
+  jobId: 'rpl_00000000-0000-0000-0000-000000000000',
 };
 
 beforeAll(async () => {
@@ -101,6 +102,17 @@ beforeAll(async () => {
   });
   expect(routed.status, routed.text).toBe(200);
   globexIds.rationaleId = routed.json.rationaleId;
+  // A replay job of globex over its decisions: its result names globex's expert.
+  const replay = await h.call('POST', '/router/replay', {
+    token: h.tokens.globexAdmin,
+    body: {
+      from: new Date(Date.now() - 3_600_000).toISOString(),
+      to: new Date(Date.now() + 3_600_000).toISOString(),
+      candidate: { strategy: 'greedy' },
+    },
+  });
+  expect(replay.status, replay.text).toBe(202);
+  globexIds.jobId = replay.json.jobId;
   // A grant request of a third tenant lives in globex's partition: another globex id to aim at.
   const initechAdmin = await h.conductor.issuer.mint({
     subject: 'ivan',

@@ -133,6 +133,15 @@ describe('npm start', () => {
       expect(stdout).toContain('"accepted":true');
       expect(stdout).toContain('"explorationCap":0.2');
       expect(stdout).toContain('"changedBy"');
+      // Router part 2: the shadow's pick in the rationale, the replay job, an outcome with its arm.
+      expect(stdout).toContain('"mode":"shadow"');
+      expect(stdout).toMatch(/"shadow":\{"expertId":"exp_/);
+      expect(stdout).toMatch(/"jobId":"rpl_[^"]+","status":"queued"/);
+      expect(stdout).toMatch(/"replay":\{"createdAt":"[^"]+","jobId":"rpl_[^"]+","status":"succeeded"/);
+      expect(stdout).toMatch(
+        /"taskId":"canary-1","decisionId":"dec_[^"]+","expertId":"exp_[^"]+","status":"ok","latencyMs":230,"experiment":"thompson-canary","arm":"(baseline|candidate)"/,
+      );
+      expect(stdout).toContain('"verdict":{"rollback":false');
       expect(stdout).not.toContain('internal_error');
 
       const fresh = readFileSync(join(dataDir, 'tokens.env'), 'utf8');

@@ -19,6 +19,7 @@ import {
   getExperimentStatus,
   getExpert,
   getRationale,
+  getReplay,
   getRouterConfig,
   getRouterConfigHistory,
   listExperts,
@@ -27,12 +28,14 @@ import {
   postReward,
   routeTask,
   setExpertHealth,
+  startReplay,
   updateExpert,
   updateRouterConfig,
 } from '../contract.js';
 import type { CanaryWatch } from './domain/canary-watch.js';
 import type { ExpertService } from './domain/experts.js';
 import type { OutcomeService } from './domain/outcomes.js';
+import type { ReplayJob, ReplayJobService } from './domain/replay-jobs.js';
 import type { RewardIntake } from './domain/reward-intake.js';
 import { DEFAULT_REWARD_MAPPING } from './domain/reward-mapping.js';
 import type { RejectedRewards } from './domain/reward-rejections.js';
@@ -58,6 +61,7 @@ export interface RouterAppDeps {
   readonly rejectedRewards: RejectedRewards;
   readonly outcomes: OutcomeService;
   readonly canaryWatch: CanaryWatch;
+  readonly replayJobs: ReplayJobService;
   readonly authorize: RouteAuthorizer;
   readonly rateLimit?: RouteRateLimiter;
   /** Which candidates the policy engine lets the caller route to (absent: every eligible one). */
@@ -77,6 +81,21 @@ export const expectedVersionOf = (event: HttpEvent): number | undefined => {
     ]);
   }
   return Number(match[1]);
+};
+
+/** A replay job as the API shows it (without the storage fields). */
+const replayView = (job: ReplayJob) => {
+  const {
+    tenantId: _t,
+    id: _i,
+    version: _v,
+    updatedAt: _u,
+    dimension: _d,
+    modelSpec: _m,
+    defaultExpertId: _e,
+    ...view
+  } = job;
+  return view;
 };
 
 const etag = (version: number): Record<string, string> => ({ ETag: `"${version}"` });
@@ -156,7 +175,17 @@ export const makeRouterApp = (deps: RouterAppDeps) =>
           traceId,
         );
       }),
-      bind(getExperimentStatus, ({ tenantId }) => deps.canaryWatch.status(tenantId)),
+      bind(getExperimentStatus, async ({ tenantId }) => {
+        const { replay, ...status } = await deps.canaryWatch.status(tenantId);
+        return replay ? { ...status, replay: replayView(replay) } : status;
+      }),
+      bind(startReplay, async ({ tenantId, body, principal }) => {
+        const job = await deps.replayJobs.start(tenantId, body, principal.subject);
+        return new HttpReply(202, replayView(job), { Location: `${API_BASE}/router/replay/${job.jobId}` });
+      }),
+      bind(getReplay, async ({ tenantId, params }) =>
+        replayView(await deps.replayJobs.get(tenantId, params.jobId)),
+      ),
       bind(listRejectedRewards, ({ tenantId, query }) => deps.rejectedRewards.list(tenantId, query)),
       bind(getRationale, ({ tenantId, params }) => deps.routing.rationale(tenantId, params.rationaleId)),
       bind(getRouterConfig, async ({ tenantId }) => {

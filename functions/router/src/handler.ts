@@ -12,6 +12,7 @@ import { checkEndpointUrl, parsePortList } from '#shared/outbound/net.js';
 import { randomIds, systemClock } from '#shared/ports/system.js';
 import { makeHttpService } from '#shared/service-kit.js';
 import { routerPillar } from '../pillar.js';
+import { replayJobsOn } from '../replay-entry.js';
 import { DynamoArmCounters } from './adapters/dynamo-arm-counters.js';
 import { dynamoModelStore } from './adapters/dynamo-model-store.js';
 import { RouteDecisionStore } from './adapters/route-decision-store.js';
@@ -19,6 +20,7 @@ import { type CandidatePolicyFor, makeRouterApp } from './app.js';
 import { CanaryWatch } from './domain/canary-watch.js';
 import { type Expert, ExpertService } from './domain/experts.js';
 import { type OutcomeRecord, OutcomeService } from './domain/outcomes.js';
+import type { ReplayMessage } from './domain/replay-jobs.js';
 import { RewardIntake, type RewardMessage } from './domain/reward-intake.js';
 import { RejectedRewards, type RewardRejection } from './domain/reward-rejections.js';
 import { CONFIG_CACHE_MS, type RouterConfig, RouterConfigService } from './domain/router-config.js';
@@ -33,6 +35,8 @@ const service = await makeHttpService('router', routerPillar, {
   ROUTER_GLOBAL_KILL_SWITCH: z.stringbool().default(false),
   /** The rewards queue (the router manifest's `rewards` queue): POST router/reward answers 202 once it accepted the reward. */
   REWARDS_QUEUE_URL: z.url(),
+  /** The replay queue: POST router/replay queues a job there for the replay function. */
+  REPLAY_QUEUE_URL: z.url(),
   /** Age bound of the model states routes decide on (part of the reward freshness bound). */
   ROUTER_MODEL_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(MODEL_CACHE_MS),
   /** Age bound of the tenant configuration and candidate experts routes decide with. */
@@ -58,15 +62,20 @@ const experts = new ExpertService({
   ids: randomIds,
 });
 
-const routerConfig = new RouterConfigService({
+const routerConfig: RouterConfigService = new RouterConfigService({
   repository: new TenantRecordStore<RouterConfig>(service.doc, env.ROUTER_TABLE_NAME, 'ROUTER_CONFIG'),
   experts: expertRecords,
   clock: systemClock,
   cacheMs: env.ROUTER_CONFIG_CACHE_MS,
+  // The tenant's replay gate: the canary starts only on a replay job that found its candidate not worse.
+  replayGate: (tenantId, jobId, config) => replayJobs.gate(tenantId, jobId, config),
 });
 
 const decisions = new RouteDecisionStore(service.doc, env.ROUTER_TABLE_NAME, DECISION_TTL_SECONDS);
 const models = dynamoModelStore(service.doc, env.ROUTER_TABLE_NAME);
+
+/** The router's metrics with the `service` dimension alone (what an alarm can watch). */
+const serviceMetrics = new Metrics({ namespace: 'Conductor', serviceName: 'router' });
 
 /** One Powertools Metrics per tenant (its `tenant` dimension set), for the per-decision metrics. */
 const metricsByTenant = new Map<string, Metrics>();
@@ -117,6 +126,7 @@ const canaryWatch = new CanaryWatch({
   configs: routerConfig,
   clock: systemClock,
   events: service.events,
+  latestReplay: (tenantId, experiment) => replayJobs.latestOf(tenantId, experiment),
   onPublishError: (error) =>
     service.logger.warn('router_canary_rollback event not published; the rollback stands', {
       error: String(error),
@@ -124,9 +134,11 @@ const canaryWatch = new CanaryWatch({
   // CanaryRollback (Sum) per tenant: the router's alarm fires on any.
   onRollback: (tenantId, experiment, verdict) => {
     service.logger.warn('canary rolled back', { tenantId, experiment, reason: verdict.reason });
-    const metrics = tenantMetrics(tenantId);
-    metrics.addMetric('CanaryRollback', MetricUnit.Count, 1);
-    metrics.publishStoredMetrics();
+    // Per tenant for the dashboard, and by service alone for the alarm (alarms cannot SEARCH).
+    for (const metrics of [tenantMetrics(tenantId), serviceMetrics]) {
+      metrics.addMetric('CanaryRollback', MetricUnit.Count, 1);
+      metrics.publishStoredMetrics();
+    }
   },
 });
 const outcomes = new OutcomeService({
@@ -175,6 +187,14 @@ const candidatePolicy: CandidatePolicyFor = (principal, traceId, decideMany) => 
   };
 };
 
+const replayJobs = replayJobsOn(
+  service.doc,
+  env.ROUTER_TABLE_NAME,
+  systemClock,
+  new SqsJsonQueue<ReplayMessage>(sqs, env.REPLAY_QUEUE_URL),
+  routerConfig,
+);
+
 const http = makeRouterApp({
   logger: service.logger,
   experts,
@@ -194,6 +214,7 @@ const http = makeRouterApp({
   ),
   outcomes,
   canaryWatch,
+  replayJobs,
   authorize: service.authorize,
   rateLimit: service.rateLimit,
   candidatePolicy,

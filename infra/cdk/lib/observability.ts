@@ -168,6 +168,8 @@ export class PillarObservability extends Construct {
   readonly denySpikeAlarms: Readonly<Record<string, IAlarm>>;
   /** The static backup of each deny spike alarm, by function name. */
   readonly deniesHighAlarms: Readonly<Record<string, IAlarm>>;
+  /** The manifest's event alarms (a count of 1 or more in a minute), by name. */
+  readonly eventAlarms: Readonly<Record<string, IAlarm>>;
 
   readonly #props: PillarObservabilityProps;
 
@@ -187,6 +189,7 @@ export class PillarObservability extends Construct {
     const { spikes, backups } = this.createDenySpikeAlarms();
     this.denySpikeAlarms = spikes;
     this.deniesHighAlarms = backups;
+    this.eventAlarms = this.createEventAlarms();
     countGatewayUnauthorized(props.httpStage);
   }
 
@@ -397,6 +400,32 @@ export class PillarObservability extends Construct {
     return { spikes, backups };
   }
 
+  /** One alarm per event alarm of the manifest: its count (dimension service) is 1 or more in a minute. */
+  private createEventAlarms(): Record<string, IAlarm> {
+    const { stage, pillar, stateful } = this.#props;
+    const alarms: Record<string, IAlarm> = {};
+    for (const spec of pillar.observability?.eventAlarms ?? []) {
+      const alarm = new Alarm(this, `${pascal(spec.name)}EventAlarm`, {
+        alarmName: `conductor-${stage}-${pillar.name}-${spec.name}`,
+        alarmDescription: spec.description,
+        metric: new Metric({
+          namespace: METRICS_NAMESPACE,
+          metricName: spec.metric,
+          dimensionsMap: { service: spec.service },
+          statistic: Stats.SUM,
+          period: Duration.minutes(1),
+        }),
+        threshold: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+      stateful.notify(alarm, spec.severity);
+      alarms[spec.name] = alarm;
+    }
+    return alarms;
+  }
+
   /**
    * The pillar's dashboard, built once every pillar's alarms exist: a policy view may show every
    * enforcing function of the app. Sections: the state of the pillar's alarms, SLOs (alerts and burn
@@ -465,6 +494,7 @@ export class PillarObservability extends Construct {
       ...Object.values(this.tableThrottleAlarms),
       ...Object.values(this.denySpikeAlarms),
       ...Object.values(this.deniesHighAlarms),
+      ...Object.values(this.eventAlarms),
     ];
     if (alarms.length === 0) return;
     dashboard.addWidgets(

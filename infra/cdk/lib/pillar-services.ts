@@ -259,6 +259,7 @@ export class PillarServices extends Construct {
       environment,
       logRemovalPolicy: this.#props.removalPolicy,
       ...(enforces ? { layers: [policyLayer.layer] } : {}),
+      ...(spec.timeoutSeconds === undefined ? {} : { timeout: Duration.seconds(spec.timeoutSeconds) }),
     });
     const keys = new KeyUses();
     this.grantTables(fn, spec, keys);

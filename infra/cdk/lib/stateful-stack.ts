@@ -107,6 +107,8 @@ export const ALERT_SEVERITY = {
   'oldest-message-age': 'ticket',
   'depth-anomaly': 'ticket',
   'depth-high': 'ticket',
+  // The router took a canary's candidate off (the manifest's event alarm): read why, decide again.
+  'canary-rollback': 'ticket',
 } as const satisfies Readonly<Record<string, AlertSeverity>>;
 
 /** Where one topic delivers, besides whatever is subscribed to it by hand. */

@@ -347,16 +347,39 @@ describe('Alerts', () => {
         routed += 1;
       }
       // 2 burn-rate composites, a 5xx alarm per route without an SLO, 2 per function, 1 per table,
-      // 2 per enforcer, 5 per queue.
+      // 2 per enforcer, 5 per queue, and the manifests' event alarms (the router's canary rollback).
       const routes = FUNCTIONS.flatMap((fn) => fn.routes ?? []).filter((r) => !SLO_ROUTES.has(routeKeyOf(r)));
+      const eventAlarms = PILLARS.flatMap((pillar) => pillar.observability?.eventAlarms ?? []);
+      expect(eventAlarms.map((alarm) => alarm.name)).toContain('canary-rollback');
       expect(routed).toBe(
         2 +
           routes.length +
           2 * FUNCTIONS.length +
           TABLES.length +
           2 * FUNCTIONS.filter(enforcesPolicies).length +
-          5 * QUEUES.length,
+          5 * QUEUES.length +
+          eventAlarms.length,
       );
+    });
+  });
+
+  describe('event alarms', () => {
+    it('fire on one canary rollback in a minute (CanaryRollback of the router service) and open a ticket', () => {
+      const alarms = Object.values(synth.apiTemplate.findResources('AWS::CloudWatch::Alarm')).filter(
+        (alarm) => alarm.Properties.AlarmName === 'conductor-prod-router-canary-rollback',
+      );
+      expect(alarms).toHaveLength(1);
+      expect(alarms[0]?.Properties).toMatchObject({
+        MetricName: 'CanaryRollback',
+        Namespace: 'Conductor',
+        Dimensions: [{ Name: 'service', Value: 'router' }],
+        Statistic: 'Sum',
+        Period: 60,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+      });
+      expect(JSON.stringify(alarms[0]?.Properties.AlarmActions)).toContain('TicketTopic');
     });
   });
 

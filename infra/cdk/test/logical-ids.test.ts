@@ -73,6 +73,8 @@ const PINNED: Readonly<Record<StackRole, PinnedStack>> = {
       'AWS::SQS::Queue': [
         'DecisionArchiveDeadLetterQueue42F0E7AD',
         'DecisionArchiveQueueE20EE6F3',
+        'ReplayDeadLetterQueueB22D38FD',
+        'ReplayQueue391AF092',
         'RewardsDeadLetterQueue4AC03AB8',
         'RewardsQueueB13675AE',
         'SchedulerJobsDeadLetterQueueBC0724CD',
@@ -109,6 +111,7 @@ const PINNED: Readonly<Record<StackRole, PinnedStack>> = {
         'AuthorizeLogGroupCAFBD4A3',
         'MetaLogGroup07A7E9E5',
         'OpsLogGroup6B6CE6D2',
+        'ReplayLogGroup8B74B61E',
         'RewardLogGroup4757568A',
         'RouterLogGroupEBEFDB4C',
         'SchedulerLogGroup4D5ADCD8',

@@ -284,8 +284,12 @@ describe('Observability (DESIGN §9)', () => {
     const enforcers = FUNCTIONS.filter(enforcesPolicies).length;
     const ours = alarms.filter((alarm) => !String(alarm.Properties.AlarmName).endsWith('-deploy-errors'));
     // 4 burn-rate windows, 2 burn-rate composites, a 5xx alarm per route without an SLO, errors and
-    // throttles per function, throttles per table, a deny spike and its backup per enforcer.
-    expect(ours).toHaveLength(4 + 2 + routes.length + 2 * FUNCTIONS.length + TABLES.length + 2 * enforcers);
+    // throttles per function, throttles per table, a deny spike and its backup per enforcer, and the
+    // manifests' event alarms (the router's canary rollback).
+    const eventAlarms = PILLARS.flatMap((pillar) => pillar.observability?.eventAlarms ?? []).length;
+    expect(ours).toHaveLength(
+      4 + 2 + routes.length + 2 * FUNCTIONS.length + TABLES.length + 2 * enforcers + eventAlarms,
+    );
     const silent: string[] = [];
     for (const alarm of ours) {
       // The topic policies let CloudWatch publish for alarms named conductor-<stage>-* only.
@@ -305,7 +309,8 @@ describe('Observability (DESIGN §9)', () => {
 
   it('keeps each pillar’s alarms on its PillarObservability, and shows them on its dashboard', () => {
     const router = synth.api.pillars.router?.observability;
-    expect(Object.keys(router?.functionAlarms ?? {}).sort()).toEqual(['reward', 'router']);
+    expect(Object.keys(router?.functionAlarms ?? {}).sort()).toEqual(['replay', 'reward', 'router']);
+    expect(Object.keys(router?.eventAlarms ?? {})).toEqual(['canary-rollback']);
     expect(Object.keys(router?.tableThrottleAlarms ?? {})).toEqual(['router']);
     expect(Object.keys(router?.routeErrorAlarms ?? {})).not.toContain(ROUTER_ROUTE);
     const authorize = synth.api.pillars.authorize?.observability;

@@ -64,6 +64,12 @@ export interface FunctionSpec {
    * tenant-scoped: a DLQ holds every tenant's messages.
    */
   readonly deadLetterAccess?: boolean;
+  /**
+   * Lambda timeout in seconds (1-900) for a function that works longer than a request (a replay job
+   * reading a month of decisions); its queue's visibility timeout must be at least as long.
+   * @default 10
+   */
+  readonly timeoutSeconds?: number;
 }
 
 /** The environment variable through which a `deadLetterAccess` function receives every queue. */
@@ -161,6 +167,21 @@ export interface PillarObservability {
   readonly tenantMetrics?: readonly TenantMetricGraph[];
   /** Graph every policy-enforcing function's decisions, denies and cache hits, and the deny spike alarms. */
   readonly policyDecisions?: boolean;
+  /** Alarms that fire when an EMF count of one function (dimension `service` alone) is 1 or more. */
+  readonly eventAlarms?: readonly EventAlarm[];
+}
+
+/** A count the platform emits when something an operator must know happened (a canary rollback). */
+export interface EventAlarm {
+  /** Alarm name suffix: `conductor-<stage>-<pillar>-<name>`. */
+  readonly name: string;
+  /** EMF metric name (namespace Conductor, dimension service only). */
+  readonly metric: string;
+  /** The function whose `service` dimension carries it. */
+  readonly service: string;
+  readonly severity: 'page' | 'ticket';
+  /** What happened and what to read: the alarm's description. */
+  readonly description: string;
 }
 
 /** `objective` of a route's answers are not 5xx (30-day window). */

@@ -72,6 +72,16 @@ export class RouteDecisionStore implements DecisionRepository {
     return stored ? decisionOf(stored) : undefined;
   }
 
+  /** The tenant's decisions, a page (at most 1 MB, `limit` items) at a time, in task id order. */
+  async *pages(tenantId: string, limit = 1_000): AsyncGenerator<RouteDecision[]> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.#records.list(tenantId, { limit, cursor });
+      yield page.items.map(decisionOf);
+      cursor = page.nextCursor;
+    } while (cursor !== undefined);
+  }
+
   /** Several tasks' decisions in one read (the reward consumer's batch); missing tasks are absent. */
   async getMany(tenantId: string, taskIds: readonly string[]): Promise<Map<string, RouteDecision>> {
     const stored = await this.#records.getMany(tenantId, taskIds);

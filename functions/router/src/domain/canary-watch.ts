@@ -1,6 +1,7 @@
 import { type EventPublisher, eventOf } from '#shared/ports/events.js';
 import type { Clock } from '#shared/ports/system.js';
 import { routerCanaryRollback } from '../../events.js';
+import type { ReplayJob } from './replay-jobs.js';
 import {
   CANARY_STEPS,
   type EffectiveRouterConfig,
@@ -126,6 +127,8 @@ export interface CanaryWatchDeps {
   readonly events?: EventPublisher | undefined;
   /** Called when the rollback event could not be published (the rollback stands). */
   readonly onPublishError?: (error: unknown) => void;
+  /** The last succeeded replay of an experiment (the status endpoint shows its estimates). */
+  readonly latestReplay?: (tenantId: string, experiment: string) => Promise<ReplayJob | undefined>;
   /** Told of every rollback (the handler turns it into the CanaryRollback metric its alarm watches). */
   readonly onRollback?: (tenantId: string, experiment: string, verdict: RollbackVerdict) => void;
 }
@@ -141,6 +144,8 @@ export interface ExperimentStatus {
   };
   readonly verdict?: { readonly rollback: boolean; readonly reason: string };
   readonly nextStep?: number;
+  /** The experiment's last succeeded replay job (its estimates: the number a shadow period yields). */
+  readonly replay?: ReplayJob;
 }
 
 export interface ArmWindow {
@@ -190,7 +195,9 @@ export class CanaryWatch {
     const config = await this.deps.configs.effective(tenantId);
     const experiment = config.experiment;
     if (!experiment) return {};
-    if (experiment.mode !== 'canary') return { experiment };
+    const latest = await this.deps.latestReplay?.(tenantId, experiment.name);
+    const replay = latest === undefined ? {} : { replay: latest };
+    if (experiment.mode !== 'canary') return { experiment, ...replay };
     const now = this.deps.clock.now();
     const { from, to } = windowMinutes(now, experiment.rollback.windowSeconds);
     const counts = await this.deps.counters.sum(tenantId, experiment.name, from, to);
@@ -212,6 +219,7 @@ export class CanaryWatch {
       },
       verdict: { rollback: verdict.rollback, reason: verdict.reason },
       ...(next !== undefined && experiment.percent > 0 ? { nextStep: next } : {}),
+      ...replay,
     };
   }
 

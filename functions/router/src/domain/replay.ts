@@ -134,6 +134,13 @@ const checkDecision = (decision: LoggedDecision, policy: ReplayPolicy, linear: b
  * deterministic whatever a strategy draws.
  */
 
+/**
+ * The reward model q̂ DR uses: the strategy's estimate, or 0 where it has none (greedy ranks an
+ * expert it has never seen +∞, which would make every DR term infinite). Any finite q̂ keeps DR
+ * unbiased when the propensities are right; a poor one only widens its interval.
+ */
+const rewardModel = (estimate: number): number => (Number.isFinite(estimate) ? estimate : 0);
+
 /** Off-policy samples of `policy` on the logged decisions, in order. */
 export const replaySamples = (
   decisions: readonly LoggedDecision[],
@@ -150,12 +157,12 @@ export const replaySamples = (
     // The logged expert is among the candidates (checked), so the Selection assessed it.
     const logged = selection.perCandidate.find((c) => c.expertId === decision.expertId);
     let predictedUnderTarget = 0;
-    for (const c of selection.perCandidate) predictedUnderTarget += c.probability * c.estimate;
+    for (const c of selection.perCandidate) predictedUnderTarget += c.probability * rewardModel(c.estimate);
     return {
       propensity: decision.propensity,
       targetProbability: logged?.probability ?? 0,
       reward: decision.reward,
-      predicted: logged?.estimate ?? 0,
+      predicted: rewardModel(logged?.estimate ?? 0),
       predictedUnderTarget,
     };
   });

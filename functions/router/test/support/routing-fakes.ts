@@ -11,6 +11,14 @@ import {
 } from '../../src/domain/canary-watch.js';
 import type { Expert } from '../../src/domain/experts.js';
 import { type OutcomeRecord, OutcomeService } from '../../src/domain/outcomes.js';
+import {
+  type DecisionLog,
+  type LatestReplay,
+  type LoggedRouteDecision,
+  type ReplayJob,
+  ReplayJobService,
+  type ReplayMessage,
+} from '../../src/domain/replay-jobs.js';
 import { RewardIntake, type RewardMessage } from '../../src/domain/reward-intake.js';
 import {
   RewardConsumer,
@@ -79,6 +87,32 @@ export class InMemoryArmCounters implements ArmCounterRepository {
   }
 }
 
+/** The decision log over in-memory decisions, with rewards set by the test (taskId -> reward). */
+export const inMemoryDecisionLog = (
+  decisions: InMemoryTenantRecords<RouteDecision>,
+  rewards: ReadonlyMap<string, number>,
+): DecisionLog => {
+  const between = async (tenantId: string, from: string, to: string): Promise<LoggedRouteDecision[]> => {
+    const all: RouteDecision[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await decisions.list(tenantId, { limit: 100, cursor });
+      all.push(...page.items);
+      cursor = page.nextCursor;
+    } while (cursor !== undefined);
+    return all
+      .filter((d) => d.createdAt >= from && d.createdAt < to)
+      .map((decision) => {
+        const reward = rewards.get(decision.taskId);
+        return reward === undefined ? { decision } : { decision, reward };
+      });
+  };
+  return {
+    decisionsBetween: between,
+    anyBetween: async (tenantId, from, to) => (await between(tenantId, from, to)).length > 0,
+  };
+};
+
 /**
  * The routing use cases over in-memory records, a manual clock, sequential ids, a fixed seed and a
  * recording publisher: what unit and app tests inject instead of DynamoDB and EventBridge.
@@ -109,9 +143,32 @@ export const inMemoryRouting = (
     ...overrides,
   });
   const counters = new InMemoryArmCounters();
-  const canaryWatch = new CanaryWatch({ counters, configs: routerConfig, clock, events });
+  const canaryWatch = new CanaryWatch({
+    counters,
+    configs: routerConfig,
+    clock,
+    events,
+    latestReplay: (tenantId, experiment) => replayJobs.latestOf(tenantId, experiment),
+  });
   const outcomeRecords = new InMemoryTenantRecords<OutcomeRecord>('ROUTE_OUTCOME');
   const outcomes = new OutcomeService({ decisions, outcomes: outcomeRecords, watch: canaryWatch, clock });
+  const replayRewards = new Map<string, number>();
+  const replayQueue: ReplayMessage[] = [];
+  const replayJobRecords = new InMemoryTenantRecords<ReplayJob>('REPLAY_JOB');
+  const replayJobs = new ReplayJobService({
+    jobs: replayJobRecords,
+    latest: new InMemoryTenantRecords<LatestReplay>('REPLAY_LATEST'),
+    log: inMemoryDecisionLog(decisions, replayRewards),
+    models,
+    queue: {
+      send: async (message) => {
+        replayQueue.push(message);
+      },
+    },
+    configs: routerConfig,
+    clock,
+    ids: new SequentialIds(),
+  });
   const queued: RewardMessage[] = [];
   const rewards = new RewardIntake({
     queue: {
@@ -136,7 +193,10 @@ export const inMemoryRouting = (
     canaryWatch,
     outcomes,
     outcomeRecords,
-    appDeps: { routing, routerConfig, rewards, rejectedRewards, outcomes, canaryWatch },
+    replayJobs,
+    replayRewards,
+    replayQueue,
+    appDeps: { routing, routerConfig, rewards, rejectedRewards, outcomes, canaryWatch, replayJobs },
   };
 };
 
