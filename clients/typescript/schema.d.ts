@@ -668,7 +668,9 @@ export interface components {
        *       "errorRate": 0.05,
        *       "baselineErrorRate": 0.01,
        *       "windowSeconds": 300,
-       *       "minOutcomes": 20
+       *       "minOutcomes": 20,
+       *       "rewardTolerance": 0.05,
+       *       "rewardConfidence": 0.95
        *     }
        */
       rollback?: components['schemas']['RollbackRule'];
@@ -695,7 +697,7 @@ export interface components {
        */
       likelihood?: 'bernoulli' | 'gaussian';
     };
-    /** @description The canary is rolled back (share 0, audited, `router_canary_rollback` published) when, over the last `windowSeconds`, the candidate has at least `minOutcomes` outcomes and an error rate (error + timeout) above `errorRate` while the baseline’s stays below `baselineErrorRate`. */
+    /** @description The canary is rolled back (share 0, audited, `router_canary_rollback` published) when, over the last `windowSeconds`, the candidate has at least `minOutcomes` outcomes and an error rate (error + timeout) above `errorRate` while the baseline’s stays below `baselineErrorRate`; or when both arms have at least `minOutcomes` learnt rewards and the candidate’s mean reward is below the baseline’s by more than `rewardTolerance` with `rewardConfidence` (one-sided). */
     RollbackRule: {
       /** @default 0.05 */
       errorRate?: number;
@@ -705,6 +707,10 @@ export interface components {
       windowSeconds?: number;
       /** @default 20 */
       minOutcomes?: number;
+      /** @default 0.05 */
+      rewardTolerance?: number;
+      /** @default 0.95 */
+      rewardConfidence?: number;
     };
     /** @description Canary steps 5 -> 25 -> 100 %: manual (an admin raises `percent`) or, with `auto`, the next step once the current one has soaked `soakMinutes` with enough outcomes and no rollback condition. */
     RampRule: {
@@ -1050,6 +1056,8 @@ export interface components {
         baselineErrorRate: number;
         windowSeconds: number;
         minOutcomes: number;
+        rewardTolerance: number;
+        rewardConfidence: number;
       };
       ramp: {
         auto: boolean;
@@ -1145,12 +1153,18 @@ export interface components {
           errors: number;
           errorRate: number;
           meanLatencyMs?: number;
+          /** @description Rewards learnt from the arm’s decisions in the window. */
+          rewards: number;
+          meanReward?: number;
         };
         candidate: {
           outcomes: number;
           errors: number;
           errorRate: number;
           meanLatencyMs?: number;
+          /** @description Rewards learnt from the arm’s decisions in the window. */
+          rewards: number;
+          meanReward?: number;
         };
       };
       /** @description canary: the rollback rule as it stands now. */

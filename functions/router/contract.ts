@@ -396,11 +396,13 @@ const rollbackRuleSchema = z
     baselineErrorRate: z.number().min(0).max(1).default(DEFAULT_ROLLBACK_RULE.baselineErrorRate),
     windowSeconds: z.int().min(60).max(86_400).default(DEFAULT_ROLLBACK_RULE.windowSeconds),
     minOutcomes: z.int().min(1).max(100_000).default(DEFAULT_ROLLBACK_RULE.minOutcomes),
+    rewardTolerance: z.number().min(0).max(1_000_000).default(DEFAULT_ROLLBACK_RULE.rewardTolerance),
+    rewardConfidence: z.number().min(0.5).max(0.999).default(DEFAULT_ROLLBACK_RULE.rewardConfidence),
   })
   .meta({
     id: 'RollbackRule',
     description:
-      'The canary is rolled back (share 0, audited, `router_canary_rollback` published) when, over the last `windowSeconds`, the candidate has at least `minOutcomes` outcomes and an error rate (error + timeout) above `errorRate` while the baseline’s stays below `baselineErrorRate`.',
+      'The canary is rolled back (share 0, audited, `router_canary_rollback` published) when, over the last `windowSeconds`, the candidate has at least `minOutcomes` outcomes and an error rate (error + timeout) above `errorRate` while the baseline’s stays below `baselineErrorRate`; or when both arms have at least `minOutcomes` learnt rewards and the candidate’s mean reward is below the baseline’s by more than `rewardTolerance` with `rewardConfidence` (one-sided).',
   });
 
 const rampRuleSchema = z
@@ -471,6 +473,8 @@ const experimentSchema = z
       baselineErrorRate: z.number(),
       windowSeconds: z.number().int(),
       minOutcomes: z.number().int(),
+      rewardTolerance: z.number(),
+      rewardConfidence: z.number(),
     }),
     ramp: z.object({ auto: z.boolean(), soakMinutes: z.number().int() }),
     replayJobId: z.string().optional(),
@@ -903,6 +907,8 @@ const armWindowSchema = z.object({
   errors: z.number().int(),
   errorRate: z.number(),
   meanLatencyMs: z.number().optional(),
+  rewards: z.number().int().meta({ description: 'Rewards learnt from the arm’s decisions in the window.' }),
+  meanReward: z.number().optional(),
 });
 
 export const experimentStatusSchema = z

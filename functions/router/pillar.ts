@@ -16,6 +16,10 @@ export const routerPillar = {
       entry: 'functions/router/src/handler.ts',
       routes: routerRoutes,
       tables: ['router'],
+      // The canary watch's per-minute counts (UpdateItem ADD): outcomes here, learnt rewards in reward.
+      counters: [
+        { table: 'router', entity: 'CANARY_COUNTS', purpose: 'per-minute canary outcome and reward counts' },
+      ],
     },
     {
       name: 'replay',
@@ -32,6 +36,10 @@ export const routerPillar = {
         'The rewards queue consumer: joins rewards to route decisions and learns them into the model states',
       entry: 'functions/reward/src/handler.ts',
       tables: ['router'],
+      // The canary watch's per-minute counts (UpdateItem ADD): outcomes here, learnt rewards in reward.
+      counters: [
+        { table: 'router', entity: 'CANARY_COUNTS', purpose: 'per-minute canary outcome and reward counts' },
+      ],
       publishesEvents: true,
     },
   ],

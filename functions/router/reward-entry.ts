@@ -6,11 +6,13 @@ import { TenantRecordStore } from '#shared/adapters/tenant-store.js';
 import type { EventPublisher } from '#shared/ports/events.js';
 import type { Clock } from '#shared/ports/system.js';
 import { TtlCache } from '#shared/ports/ttl-cache.js';
+import { DynamoArmCounters } from './src/adapters/dynamo-arm-counters.js';
 import { dynamoModelStore } from './src/adapters/dynamo-model-store.js';
 import { RouteDecisionStore } from './src/adapters/route-decision-store.js';
+import { CanaryWatch } from './src/domain/canary-watch.js';
 import { RewardConsumer, type RewardMarker, type RewardRejection } from './src/domain/reward-learning.js';
 import { DEFAULT_REWARD_MAPPING } from './src/domain/reward-mapping.js';
-import { ROUTER_CONFIG_ID, type RouterConfig } from './src/domain/router-config.js';
+import { ROUTER_CONFIG_ID, type RouterConfig, RouterConfigService } from './src/domain/router-config.js';
 import { DECISION_TTL_SECONDS } from './src/domain/routing.js';
 import { makeRewardBatchHandler } from './src/reward-consumer.js';
 
@@ -32,12 +34,31 @@ export interface RewardEntryDeps {
   readonly mappingCacheMs: number;
   /** Puts a reward failing its last delivery on the rewards DLQ with its error (CONSUMED_QUEUES_ENV). */
   readonly deadLetters?: LastAttemptDeadLetters | undefined;
+  /** Told of every canary rollback the rewards caused (the handler emits the router's CanaryRollback metric). */
+  readonly onRollback?: (tenantId: string, experiment: string, reason: string) => void;
 }
 
 export const makeRewardEntry = (deps: RewardEntryDeps): ((event: SQSEvent) => Promise<SQSBatchResponse>) => {
   const { doc, tableName: table, logger, events, clock } = deps;
   const configs = new TenantRecordStore<RouterConfig>(doc, table, 'ROUTER_CONFIG');
   const mappings = new TtlCache<RouterConfig['rewardMapping']>({ ttlMs: deps.mappingCacheMs, clock });
+  // The canary watch's reward half: the rewards of canary decisions, counted per arm, judged here.
+  const watch = new CanaryWatch({
+    counters: new DynamoArmCounters(doc, table),
+    configs: new RouterConfigService({
+      repository: configs,
+      experts: { get: async () => undefined },
+      clock,
+      cacheMs: deps.mappingCacheMs,
+    }),
+    clock,
+    events,
+    onPublishError: (error) =>
+      logger.warn('router_canary_rollback event not published; the rollback stands', {
+        error: String(error),
+      }),
+    onRollback: (tenantId, experiment, verdict) => deps.onRollback?.(tenantId, experiment, verdict.reason),
+  });
   return makeRewardBatchHandler({
     logger,
     deadLetters: deps.deadLetters,
@@ -56,6 +77,11 @@ export const makeRewardEntry = (deps: RewardEntryDeps): ((event: SQSEvent) => Pr
       events,
       onPublishError: (error) =>
         logger.warn('reward_ingested event not published; the reward stands', { error: String(error) }),
+      onApplied: async (applied) => {
+        await watch.recordApplied(applied);
+      },
+      onAppliedError: (error) =>
+        logger.warn('canary reward counts not updated; the rewards are learnt', { error: String(error) }),
     }),
   });
 };

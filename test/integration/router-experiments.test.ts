@@ -560,3 +560,43 @@ describe('a shadow period yields a number', () => {
     expect(Number.isFinite(result.candidate.snips.value)).toBe(true);
   });
 });
+
+// Last: its rewards would enter the wide replay ranges above.
+describe('canary judged on rewards', () => {
+  it('rolls the candidate back when its learnt rewards fall below the baseline’s with confidence (the reward function watches)', async () => {
+    // Prepare
+    await startCanary('reward-10', 10);
+    const served: { taskId: string; candidate: boolean }[] = [];
+    for (let i = 0; i < 400; i += 1) {
+      const reply = await route({ taskId: `rw10-${i}`, userId: `rw10-user-${i}` });
+      served.push({ taskId: `rw10-${i}`, candidate: reply.json.strategy === 'greedy' });
+    }
+    expect(served.filter((s) => s.candidate).length).toBeGreaterThanOrEqual(20);
+
+    // Act: the baseline's calls succeed (reward 1), the candidate's do not (0); no outcome is reported.
+    for (const s of served) {
+      const reward = await h.call('POST', '/router/reward', {
+        token: operator,
+        body: { taskId: s.taskId, signal: 'success_at_k', value: s.candidate ? 0 : 1 },
+      });
+      expect(reward.status, reward.text).toBe(202);
+    }
+    await h.conductor.mappings.get('conductor-rewards')?.drain();
+
+    // Assess
+    const config = await h.call('GET', '/router/config', { token: admin });
+    expect(config.json.experiment.percent).toBe(0);
+    expect(config.json.experiment.rolledBack.reason).toMatch(
+      /candidate mean reward 0.000 over \d+, baseline 1.000/,
+    );
+    const rollbacks = h.conductor.bus
+      .history(500)
+      .map((entry) => entry.event)
+      .filter(
+        (event) =>
+          event['detail-type'] === 'router_canary_rollback' &&
+          (event.detail as { canaryId?: string }).canaryId === 'reward-10',
+      );
+    expect(rollbacks).toHaveLength(1);
+  });
+});

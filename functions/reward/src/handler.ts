@@ -1,3 +1,4 @@
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import * as z from 'zod';
 import { deadLetterQueueRefsSchema, SqsLastAttemptDeadLetters } from '#shared/adapters/sqs-last-attempt.js';
@@ -32,6 +33,9 @@ const { logger, doc, events, instrument, traceOperation } = await makeServiceBas
   ROUTER_EVENTS,
 );
 
+/** The router pillar's canary metric, under the router's service name: one alarm watches both functions. */
+const rollbacks = new Metrics({ namespace: 'Conductor', serviceName: 'router' });
+
 const ingest = makeRewardEntry({
   doc,
   tableName: env.ROUTER_TABLE_NAME,
@@ -39,6 +43,12 @@ const ingest = makeRewardEntry({
   events,
   clock: systemClock,
   mappingCacheMs: env.REWARD_MAPPING_CACHE_MS,
+  // A rollback the rewards caused: the router's CanaryRollback metric (service router, the alarm's).
+  onRollback: (tenantId, experiment, reason) => {
+    logger.warn('canary rolled back', { tenantId, experiment, reason });
+    rollbacks.addMetric('CanaryRollback', MetricUnit.Count, 1);
+    rollbacks.publishStoredMetrics();
+  },
   deadLetters: SqsLastAttemptDeadLetters.of(env[CONSUMED_QUEUES_ENV], {
     region: env.AWS_REGION,
     endpoint: env.AWS_ENDPOINT_URL_SQS,

@@ -45,7 +45,7 @@ import type { ConductorStatefulStack } from './stateful-stack.js';
  * names a table also writes it; a manifest has no read-only form yet. No Scan (every read is one
  * tenant's partition), no stream reads (no consumer of DynamoDB Streams), no transactions (DESIGN
  * §8), no UpdateItem and BatchWriteItem (only the kernel's counters and decision log use them, on
- * the policy table: KERNEL_POLICY_TABLE_ACCESS). An adapter that needs another operation adds it
+ * the policy table: KERNEL_POLICY_TABLE_ACCESS; and a manifest's `counters`, fenced to one entity). An adapter that needs another operation adds it
  * here, with its reason: IAM is not enforced by the embedded runtime, so nothing else would notice.
  */
 export const TABLE_READ_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'] as const;
@@ -302,6 +302,18 @@ export class PillarServices extends Construct {
         }),
       );
       keys.add(table.encryptionKey, 'dynamodb', true);
+    }
+    for (const counter of spec.counters ?? []) {
+      // The manifest's counters: UpdateItem (ADD) on the partitions of one entity only.
+      fn.grantPrincipal.addToPrincipalPolicy(
+        new PolicyStatement({
+          actions: ['dynamodb:UpdateItem'],
+          resources: [stateful.table(counter.table).tableArn],
+          conditions: {
+            'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [leadingKeysOf(counter.entity)] },
+          },
+        }),
+      );
     }
     if (!enforcesPolicies(spec)) return;
     const policyTable = stateful.table(POLICY_TABLE_ID);

@@ -33,6 +33,8 @@ import { decisionRecordFixture } from '#shared/testing/decision-records.js';
 import { DynamoDecisionLogReader } from '../../../functions/authorize/src/adapters/dynamo-decision-log-reader.js';
 import { DynamoGrantStore } from '../../../functions/authorize/src/adapters/dynamo-grant-store.js';
 import { PILLARS } from '../../../functions/catalog.js';
+import { DynamoArmCounters } from '../../../functions/router/src/adapters/dynamo-arm-counters.js';
+import { EMPTY_COUNTS } from '../../../functions/router/src/domain/canary-watch.js';
 import { ensureTables, localTableName, startTestDynamo, type TestDynamo } from '../../local/dynamodb.js';
 import {
   KERNEL_POLICY_TABLE_ACCESS,
@@ -333,8 +335,17 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
           actions: actionsOf(s),
           condition: s.Condition,
         }));
-        expect(kernel, entry.name).toEqual(
-          enforcesPolicies(entry)
+        // The manifest's counters (UpdateItem on one entity of its table), then the kernel's accesses.
+        const counters = (entry.counters ?? []).map((counter) => ({
+          resources: [JSON.stringify(tableArn(counter.table))],
+          actions: ['dynamodb:UpdateItem'],
+          condition: {
+            'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [leadingKeysOf(counter.entity)] },
+          },
+        }));
+        expect(kernel, entry.name).toEqual([
+          ...counters,
+          ...(enforcesPolicies(entry)
             ? KERNEL_POLICY_TABLE_ACCESS.map((access) => ({
                 resources: [policyArn],
                 actions: [access.action],
@@ -342,8 +353,8 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
                   'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [leadingKeysOf(access.entity)] },
                 },
               }))
-            : [],
-        );
+            : []),
+        ]);
         if (!(entry.tables ?? []).includes(POLICY_TABLE_ID)) {
           // Nothing unfenced on the policy table for a function that does not own it.
           const loose = statements.filter(
@@ -358,6 +369,13 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
         'T#*#GRANT_LIVE',
         'T#*#GRANT',
       ]);
+      // Today's counters: the router's canary counts, added to by the router and reward functions.
+      expect(
+        FUNCTIONS.filter((fn) => fn.counters)
+          .map((fn) => fn.name)
+          .sort(),
+      ).toEqual(['reward', 'router']);
+      expect(leadingKeysOf('CANARY_COUNTS')).toBe('T#*#CANARY_COUNTS');
     });
 
     describe('against the requests the code sends (recorded on dynalite)', () => {
@@ -481,6 +499,31 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
           for (const request of requests) {
             expect(mayDo(entry.name, request), `${entry.name}: ${JSON.stringify(request)}`).toBe(owns);
           }
+        }
+      });
+
+      it('lets the router and reward functions add to the canary counters, and nobody else, and nothing but them', async () => {
+        // Prepare
+        const router = TABLES.find((spec) => spec.id === 'router');
+        if (!router) throw new Error('no router table');
+        const { doc, requests } = recording();
+        const counters = new DynamoArmCounters(doc, localTableName(router));
+
+        // Act
+        await counters.add('acme', 'exp', 29_000_000, 'candidate', {
+          ...EMPTY_COUNTS,
+          outcomes: 1,
+          errors: 1,
+        });
+        await counters.sum('acme', 'exp', 28_999_995, 29_000_000);
+        const outside = { ...requests[0], leadingKeys: ['T#acme#ROUTE'] } as DynamoRequest;
+
+        // Assess
+        expect(requests.map((r) => r.action)).toEqual(['dynamodb:UpdateItem', 'dynamodb:BatchGetItem']);
+        for (const entry of FUNCTIONS) {
+          const adds = (entry.counters ?? []).some((c) => c.entity === 'CANARY_COUNTS');
+          expect(mayDo(entry.name, requests[0] as DynamoRequest), entry.name).toBe(adds);
+          expect(mayDo(entry.name, outside), `${entry.name} outside CANARY_COUNTS`).toBe(false);
         }
       });
 

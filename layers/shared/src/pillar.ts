@@ -70,6 +70,16 @@ export interface FunctionSpec {
    * @default 10
    */
   readonly timeoutSeconds?: number;
+  /**
+   * Counters the function adds to with UpdateItem ADD in one of its tables, fenced by
+   * `dynamodb:LeadingKeys` to the partitions of one entity (pillar tables grant no UpdateItem
+   * otherwise), e.g. the router's per-minute canary counts.
+   */
+  readonly counters?: readonly {
+    readonly table: string;
+    readonly entity: string;
+    readonly purpose: string;
+  }[];
 }
 
 /** The environment variable through which a `deadLetterAccess` function receives every queue. */

@@ -3,6 +3,8 @@ import { partitionKey } from '#shared/adapters/tenant-store.js';
 import {
   type ArmCounterRepository,
   type ArmCounts,
+  addCounts,
+  COUNT_FIELDS,
   EMPTY_COUNTS,
   type WindowCounts,
 } from '../domain/canary-watch.js';
@@ -13,6 +15,16 @@ const COUNTER_TTL_SECONDS = 2 * 24 * 60 * 60;
 
 /** Attribute prefixes per arm: `bo`, `be`, `bl` (baseline outcomes, errors, latency sum), `co`... */
 const PREFIX: Record<ExperimentArm, string> = { baseline: 'b', candidate: 'c' };
+
+/** The attribute suffix of each count (`brn`: the baseline's rewards, `crs`: the candidate's reward sum). */
+const SUFFIX: Record<(typeof COUNT_FIELDS)[number], string> = {
+  outcomes: 'o',
+  errors: 'e',
+  latencyMsSum: 'l',
+  rewards: 'rn',
+  rewardSum: 'rs',
+  rewardSumSquares: 'rq',
+};
 
 /** The most minutes one BatchGetItem reads (its limit is 100 keys). */
 const KEYS_PER_BATCH = 100;
@@ -36,16 +48,23 @@ export class DynamoArmCounters implements ArmCounterRepository {
     counts: ArmCounts,
   ): Promise<void> {
     const p = PREFIX[arm];
+    // Only the non-zero counts are added: an outcome adds 3 attributes, a batch of rewards 3 others.
+    const fields = COUNT_FIELDS.filter((field) => counts[field] !== 0);
+    const names = Object.fromEntries(fields.map((field, i) => [`#a${i}`, `${p}${SUFFIX[field]}`]));
+    const values = Object.fromEntries(
+      fields.map((field, i) => [
+        `:a${i}`,
+        field === 'latencyMsSum' ? Math.round(counts[field]) : counts[field],
+      ]),
+    );
     await this.doc.send(
       new UpdateCommand({
         TableName: this.tableName,
         Key: { pk: partitionKey(tenantId, 'CANARY_COUNTS'), sk: `${experiment}#${minute}` },
-        UpdateExpression: 'ADD #o :o, #e :e, #l :l SET entity = :entity, expiresAt = :ttl',
-        ExpressionAttributeNames: { '#o': `${p}o`, '#e': `${p}e`, '#l': `${p}l` },
+        UpdateExpression: `${fields.length > 0 ? `ADD ${fields.map((_, i) => `#a${i} :a${i}`).join(', ')} ` : ''}SET entity = :entity, expiresAt = :ttl`,
+        ...(fields.length > 0 ? { ExpressionAttributeNames: names } : {}),
         ExpressionAttributeValues: {
-          ':o': counts.outcomes,
-          ':e': counts.errors,
-          ':l': Math.round(counts.latencyMsSum),
+          ...values,
           ':entity': 'CANARY_COUNTS',
           ':ttl': minute * 60 + COUNTER_TTL_SECONDS,
         },
@@ -72,17 +91,13 @@ export class DynamoArmCounters implements ArmCounterRepository {
       if (pending && pending.length > 0)
         throw new Error('canary counters: keys left unprocessed after 5 reads');
     }
-    const total = (arm: ExperimentArm): ArmCounts => {
-      const p = PREFIX[arm];
-      return items.reduce<ArmCounts>(
-        (sum, item) => ({
-          outcomes: sum.outcomes + Number(item[`${p}o`] ?? 0),
-          errors: sum.errors + Number(item[`${p}e`] ?? 0),
-          latencyMsSum: sum.latencyMsSum + Number(item[`${p}l`] ?? 0),
-        }),
-        EMPTY_COUNTS,
-      );
-    };
+    const total = (arm: ExperimentArm): ArmCounts =>
+      items.reduce<ArmCounts>((sum, item) => {
+        const minute = Object.fromEntries(
+          COUNT_FIELDS.map((field) => [field, Number(item[`${PREFIX[arm]}${SUFFIX[field]}`] ?? 0)]),
+        ) as unknown as ArmCounts;
+        return addCounts(sum, minute);
+      }, EMPTY_COUNTS);
     return { baseline: total('baseline'), candidate: total('candidate') };
   }
 }

@@ -1,6 +1,7 @@
 import { type EventPublisher, eventOf } from '#shared/ports/events.js';
 import type { Clock } from '#shared/ports/system.js';
 import { routerCanaryRollback } from '../../events.js';
+import { oneSidedQuantile } from './off-policy.js';
 import type { ReplayJob } from './replay-jobs.js';
 import {
   CANARY_STEPS,
@@ -10,7 +11,7 @@ import {
   type RouterConfigInput,
   type RouterConfigService,
 } from './router-config.js';
-import type { ExperimentArm } from './routing.js';
+import type { ExperimentArm, RouteDecision } from './routing.js';
 
 /**
  * The canary watch (M1 part 2): counts each arm's outcomes per minute and, after every outcome of a
@@ -19,13 +20,30 @@ import type { ExperimentArm } from './routing.js';
  * on the outcome that makes the rule hold: within the window, never a schedule tick later.
  */
 
-/** One arm's outcomes in one minute (or summed over a window). */
+/** One arm's outcomes and learnt rewards in one minute (or summed over a window). */
 export interface ArmCounts {
   readonly outcomes: number;
   /** Outcomes `error` or `timeout`. */
   readonly errors: number;
   readonly latencyMsSum: number;
+  /** Rewards learnt from the arm's decisions (the scalar the strategies learn), their sum and sum of squares. */
+  readonly rewards: number;
+  readonly rewardSum: number;
+  readonly rewardSumSquares: number;
 }
+
+/** The fields of ArmCounts: every one is a sum, so windows and minutes add field by field. */
+export const COUNT_FIELDS = [
+  'outcomes',
+  'errors',
+  'latencyMsSum',
+  'rewards',
+  'rewardSum',
+  'rewardSumSquares',
+] as const satisfies readonly (keyof ArmCounts)[];
+
+export const addCounts = (a: ArmCounts, b: ArmCounts): ArmCounts =>
+  Object.fromEntries(COUNT_FIELDS.map((field) => [field, a[field] + b[field]])) as unknown as ArmCounts;
 
 export interface WindowCounts {
   readonly baseline: ArmCounts;
@@ -45,7 +63,23 @@ export interface ArmCounterRepository {
   sum(tenantId: string, experiment: string, from: number, to: number): Promise<WindowCounts>;
 }
 
-export const EMPTY_COUNTS: ArmCounts = { outcomes: 0, errors: 0, latencyMsSum: 0 };
+export const EMPTY_COUNTS: ArmCounts = {
+  outcomes: 0,
+  errors: 0,
+  latencyMsSum: 0,
+  rewards: 0,
+  rewardSum: 0,
+  rewardSumSquares: 0,
+};
+
+/** Mean and sample variance of an arm's rewards (variance 0 below two rewards). */
+export const rewardStatsOf = (counts: ArmCounts): { mean: number; variance: number } => {
+  const n = counts.rewards;
+  if (n === 0) return { mean: 0, variance: 0 };
+  const mean = counts.rewardSum / n;
+  const variance = n < 2 ? 0 : Math.max(0, (counts.rewardSumSquares - n * mean * mean) / (n - 1));
+  return { mean, variance };
+};
 
 export const errorRateOf = (counts: ArmCounts): number =>
   counts.outcomes === 0 ? 0 : counts.errors / counts.outcomes;
@@ -77,6 +111,42 @@ export interface RollbackVerdict {
  * candidate's at 100 %).
  */
 export const rollbackVerdict = (counts: WindowCounts, rule: RollbackRule): RollbackVerdict => {
+  const errors = errorVerdict(counts, rule);
+  if (errors.rollback) return errors;
+  const rewards = rewardVerdict(counts, rule);
+  if (rewards?.rollback) return { ...errors, rollback: true, reason: rewards.reason };
+  return rewards ? { ...errors, reason: `${errors.reason}; ${rewards.reason}` } : errors;
+};
+
+/**
+ * The reward half of the rule: the candidate's mean reward below the baseline's by more than
+ * `rewardTolerance`, with `rewardConfidence` (a one-sided Welch z test on the window's learnt
+ * rewards). Undefined until both arms have `minOutcomes` rewards.
+ */
+const rewardVerdict = (
+  counts: WindowCounts,
+  rule: RollbackRule,
+): { rollback: boolean; reason: string } | undefined => {
+  const n = Math.min(counts.candidate.rewards, counts.baseline.rewards);
+  if (n < rule.minOutcomes) return undefined;
+  const candidate = rewardStatsOf(counts.candidate);
+  const baseline = rewardStatsOf(counts.baseline);
+  const gap = baseline.mean - rule.rewardTolerance - candidate.mean;
+  const se = Math.sqrt(
+    candidate.variance / counts.candidate.rewards + baseline.variance / counts.baseline.rewards,
+  );
+  const z = se > 0 ? gap / se : gap > 0 ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
+  const needed = oneSidedQuantile(rule.rewardConfidence);
+  const figures = `candidate mean reward ${candidate.mean.toFixed(3)} over ${counts.candidate.rewards}, baseline ${baseline.mean.toFixed(3)} over ${counts.baseline.rewards}`;
+  return z > needed
+    ? {
+        rollback: true,
+        reason: `${figures}: below the baseline by more than ${rule.rewardTolerance} with ${(rule.rewardConfidence * 100).toFixed(0)} % confidence (z ${Number.isFinite(z) ? z.toFixed(2) : 'inf'} > ${needed.toFixed(2)})`,
+      }
+    : { rollback: false, reason: `${figures}: not shown worse by more than ${rule.rewardTolerance}` };
+};
+
+const errorVerdict = (counts: WindowCounts, rule: RollbackRule): RollbackVerdict => {
   const candidateErrorRate = errorRateOf(counts.candidate);
   const baselineErrorRate = errorRateOf(counts.baseline);
   const figures = {
@@ -153,6 +223,8 @@ export interface ArmWindow {
   readonly errors: number;
   readonly errorRate: number;
   readonly meanLatencyMs?: number;
+  readonly rewards: number;
+  readonly meanReward?: number;
 }
 
 /** What the watch did after an outcome. */
@@ -177,9 +249,62 @@ export class CanaryWatch {
   ): Promise<WatchAction> {
     const now = this.deps.clock.now();
     await this.deps.counters.add(tenantId, experiment, minuteOf(now), arm, {
+      ...EMPTY_COUNTS,
       outcomes: 1,
       errors: outcome.error ? 1 : 0,
       latencyMsSum: outcome.latencyMs,
+    });
+    return this.judge(tenantId, experiment, traceId);
+  }
+
+  /**
+   * The rewards a batch of the reward function learnt: those of canary decisions are counted per
+   * (tenant, experiment, arm), one counter write per group, and each experiment judged once.
+   */
+  async recordApplied(
+    applied: readonly { tenantId: string; decision: RouteDecision; reward: number; traceId: string }[],
+  ): Promise<WatchAction[]> {
+    const groups = new Map<
+      string,
+      { tenantId: string; name: string; arm: ExperimentArm; rewards: number[]; traceId: string }
+    >();
+    for (const { tenantId, decision, reward, traceId } of applied) {
+      const experiment = decision.experiment;
+      if (experiment?.mode !== 'canary' || !experiment.arm) continue;
+      const key = `${tenantId}\u0000${experiment.name}\u0000${experiment.arm}`;
+      const group = groups.get(key) ?? {
+        tenantId,
+        name: experiment.name,
+        arm: experiment.arm,
+        rewards: [],
+        traceId,
+      };
+      group.rewards.push(reward);
+      groups.set(key, group);
+    }
+    const actions: WatchAction[] = [];
+    for (const group of groups.values()) {
+      actions.push(
+        await this.recordRewards(group.tenantId, group.name, group.arm, group.rewards, group.traceId),
+      );
+    }
+    return actions;
+  }
+
+  /** Counts learnt rewards of one arm's decisions (the reward function, after a batch), then judges. */
+  async recordRewards(
+    tenantId: string,
+    experiment: string,
+    arm: ExperimentArm,
+    rewards: readonly number[],
+    traceId: string,
+  ): Promise<WatchAction> {
+    if (rewards.length === 0) return { kind: 'none' };
+    await this.deps.counters.add(tenantId, experiment, minuteOf(this.deps.clock.now()), arm, {
+      ...EMPTY_COUNTS,
+      rewards: rewards.length,
+      rewardSum: rewards.reduce((sum, r) => sum + r, 0),
+      rewardSumSquares: rewards.reduce((sum, r) => sum + r * r, 0),
     });
     return this.judge(tenantId, experiment, traceId);
   }
@@ -207,6 +332,8 @@ export class CanaryWatch {
       errors: c.errors,
       errorRate: errorRateOf(c),
       ...(c.outcomes > 0 ? { meanLatencyMs: c.latencyMsSum / c.outcomes } : {}),
+      rewards: c.rewards,
+      ...(c.rewards > 0 ? { meanReward: rewardStatsOf(c).mean } : {}),
     });
     const next = nextCanaryStep(experiment.percent);
     return {

@@ -74,6 +74,9 @@ const normalQuantile = (confidence: number): number => {
   return (low + high) / 2;
 };
 
+/** The one-sided normal quantile of a confidence level (0.95 -> 1.645). */
+export const oneSidedQuantile = (confidence: number): number => normalQuantile(2 * confidence - 1);
+
 const interval = (value: number, standardError: number, z: number): IntervalEstimate => ({
   value,
   standardError,

@@ -154,6 +154,14 @@ export const initialStateOf = (modelKey: string): ModelState => {
   }
 };
 
+/** A reward learnt for the first time, with the decision it was joined to. */
+export interface AppliedReward {
+  readonly tenantId: string;
+  readonly decision: RouteDecision;
+  readonly reward: number;
+  readonly traceId: string;
+}
+
 export type RewardOutcome =
   | {
       readonly outcome: 'applied';
@@ -191,6 +199,13 @@ export interface RewardConsumerDeps {
   readonly onPublishError?: (error: unknown) => void;
   /** The tenant's reward mapping (the default for every tenant until the config API carries one). */
   readonly mappingFor?: (tenantId: string) => Promise<RewardMapping> | RewardMapping;
+  /**
+   * Told of the rewards a batch learnt for the first time (not the duplicates), once their markers
+   * are written: the canary watch counts them per arm. Best effort: its failure is reported through
+   * `onAppliedError` and fails no message (the rewards are learnt).
+   */
+  readonly onApplied?: (applied: readonly AppliedReward[]) => Promise<void>;
+  readonly onAppliedError?: (error: unknown) => void;
   /** Conditional-write attempts before giving up (the message is then redelivered). */
   readonly maxAttempts?: number;
   /** Waits between attempts (jitter); tests pass a no-op. */
@@ -486,6 +501,29 @@ export class RewardConsumer {
         }
       });
       await markAll(marks);
+      await this.#tellApplied(marks);
+    }
+  }
+
+  async #tellApplied(marks: readonly Mark[]): Promise<void> {
+    if (!this.deps.onApplied) return;
+    const applied = marks.flatMap((mark) =>
+      mark.outcome.outcome === 'applied' && mark.reward !== undefined
+        ? [
+            {
+              tenantId: mark.message.tenantId,
+              decision: mark.decision,
+              reward: mark.reward,
+              traceId: mark.message.traceId,
+            },
+          ]
+        : [],
+    );
+    if (applied.length === 0) return;
+    try {
+      await this.deps.onApplied(applied);
+    } catch (error) {
+      this.deps.onAppliedError?.(error);
     }
   }
 

@@ -34,8 +34,12 @@ export interface RollbackRule {
   /** ...while the baseline's stays below this one (an outage of every expert is not the candidate's fault). */
   readonly baselineErrorRate: number;
   readonly windowSeconds: number;
-  /** Outcomes of the candidate the window needs before it judges (fewer: no verdict). */
+  /** Outcomes of the candidate (and rewards of each arm) the window needs before it judges. */
   readonly minOutcomes: number;
+  /** ...or the candidate's mean reward is below the baseline's by more than this, */
+  readonly rewardTolerance: number;
+  /** ...with this confidence (one-sided). */
+  readonly rewardConfidence: number;
 }
 
 /** Automatic ramp along CANARY_STEPS: the next step once the current one soaked with no alert. */
@@ -79,6 +83,8 @@ export const DEFAULT_ROLLBACK_RULE: RollbackRule = {
   baselineErrorRate: 0.01,
   windowSeconds: 300,
   minOutcomes: 20,
+  rewardTolerance: 0.05,
+  rewardConfidence: 0.95,
 };
 
 /** What a tenant sets about its router. */

@@ -5,6 +5,7 @@ import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
 import {
   type ArmCounterRepository,
   type ArmCounts,
+  addCounts,
   CanaryWatch,
   EMPTY_COUNTS,
   type WindowCounts,
@@ -59,27 +60,17 @@ export class InMemoryArmCounters implements ArmCounterRepository {
   async add(tenantId: string, experiment: string, minute: number, arm: ExperimentArm, counts: ArmCounts) {
     const key = `${tenantId}\u0000${experiment}\u0000${minute}`;
     const current = this.#minutes.get(key) ?? { baseline: EMPTY_COUNTS, candidate: EMPTY_COUNTS };
-    const was = current[arm];
-    this.#minutes.set(key, {
-      ...current,
-      [arm]: {
-        outcomes: was.outcomes + counts.outcomes,
-        errors: was.errors + counts.errors,
-        latencyMsSum: was.latencyMsSum + counts.latencyMsSum,
-      },
-    });
+    this.#minutes.set(key, { ...current, [arm]: addCounts(current[arm], counts) });
   }
 
   async sum(tenantId: string, experiment: string, from: number, to: number): Promise<WindowCounts> {
-    const total = { baseline: { ...EMPTY_COUNTS }, candidate: { ...EMPTY_COUNTS } };
+    let total: WindowCounts = { baseline: EMPTY_COUNTS, candidate: EMPTY_COUNTS };
     for (let minute = from; minute <= to; minute += 1) {
       const counts = this.#minutes.get(`${tenantId}\u0000${experiment}\u0000${minute}`);
-      if (!counts) continue;
-      for (const arm of ['baseline', 'candidate'] as const) {
-        total[arm] = {
-          outcomes: total[arm].outcomes + counts[arm].outcomes,
-          errors: total[arm].errors + counts[arm].errors,
-          latencyMsSum: total[arm].latencyMsSum + counts[arm].latencyMsSum,
+      if (counts) {
+        total = {
+          baseline: addCounts(total.baseline, counts.baseline),
+          candidate: addCounts(total.candidate, counts.candidate),
         };
       }
     }

@@ -4,6 +4,7 @@ import { ManualClock } from '#shared/ports/system.js';
 import {
   type ArmCounts,
   CANARY_WATCH_SUBJECT,
+  EMPTY_COUNTS,
   minuteOf,
   nextCanaryStep,
   rollbackVerdict,
@@ -17,6 +18,7 @@ import {
 import { inMemoryRouting } from '../support/routing-fakes.js';
 
 const counts = (outcomes: number, errors: number): ArmCounts => ({
+  ...EMPTY_COUNTS,
   outcomes,
   errors,
   latencyMsSum: outcomes * 100,
@@ -92,25 +94,26 @@ describe('the rollback rule', () => {
   });
 });
 
-describe('the canary watch', () => {
-  const canary = (
-    percent: number,
-    extra: Partial<NonNullable<RouterConfigInput['experiment']>> = {},
-  ): RouterConfigInput => ({
-    ...DEFAULT_ROUTER_CONFIG,
-    strategy: 'static',
-    experiment: {
-      name: 'exp',
-      candidate: { strategy: 'greedy', alpha: 0.5, epsilon: 0.1, likelihood: 'bernoulli' },
-      mode: 'canary',
-      percent,
-      stickyBy: 'user',
-      rollback: { ...rule, minOutcomes: 3 },
-      ramp: { auto: false, soakMinutes: 10 },
-      ...extra,
-    },
-  });
+/** A static baseline with a greedy candidate in canary at `percent` (rule: 3 outcomes). */
+const canary = (
+  percent: number,
+  extra: Partial<NonNullable<RouterConfigInput['experiment']>> = {},
+): RouterConfigInput => ({
+  ...DEFAULT_ROUTER_CONFIG,
+  strategy: 'static',
+  experiment: {
+    name: 'exp',
+    candidate: { strategy: 'greedy', alpha: 0.5, epsilon: 0.1, likelihood: 'bernoulli' },
+    mode: 'canary',
+    percent,
+    stickyBy: 'user',
+    rollback: { ...rule, minOutcomes: 3 },
+    ramp: { auto: false, soakMinutes: 10 },
+    ...extra,
+  },
+});
 
+describe('the canary watch', () => {
   it('forgets errors older than the window: they cannot roll back a canary that is healthy now', async () => {
     // Prepare
     const clock = new ManualClock('2026-01-01T00:00:00.000Z');
@@ -212,5 +215,81 @@ describe('the canary watch', () => {
     expect(manualLate.map((a) => a.kind)).toEqual(['none', 'none', 'none']);
     expect(autoLate).toEqual([{ kind: 'none' }, { kind: 'none' }, { kind: 'ramped', percent: 25 }]);
     expect((await auto.routerConfig.get('acme')).experiment?.stepStartedAt).toBe(clock.now().toISOString());
+  });
+});
+
+describe('the rollback rule on rewards', () => {
+  const withRewards = (rewards: readonly number[]): ArmCounts => ({
+    ...EMPTY_COUNTS,
+    rewards: rewards.length,
+    rewardSum: rewards.reduce((sum, r) => sum + r, 0),
+    rewardSumSquares: rewards.reduce((sum, r) => sum + r * r, 0),
+  });
+  const bernoulli = (n: number, p: number) =>
+    Array.from({ length: n }, (_, i) => (i < Math.round(n * p) ? 1 : 0));
+
+  it('rolls back when the candidate earns less than the baseline by more than the tolerance, with confidence', () => {
+    // Act
+    const verdict = rollbackVerdict(
+      { baseline: withRewards(bernoulli(100, 0.8)), candidate: withRewards(bernoulli(100, 0.4)) },
+      rule,
+    );
+
+    // Assess
+    expect(verdict.rollback).toBe(true);
+    expect(verdict.reason).toMatch(
+      /candidate mean reward 0.400 over 100, baseline 0.800 over 100: below the baseline/,
+    );
+  });
+
+  it('holds when the gap is within the tolerance, not significant, or the arms have too few rewards', () => {
+    // Act
+    const within = rollbackVerdict(
+      { baseline: withRewards(bernoulli(400, 0.8)), candidate: withRewards(bernoulli(400, 0.77)) },
+      rule,
+    );
+    const noisy = rollbackVerdict(
+      { baseline: withRewards(bernoulli(20, 0.7)), candidate: withRewards(bernoulli(20, 0.5)) },
+      rule,
+    );
+    const few = rollbackVerdict(
+      { baseline: withRewards(bernoulli(19, 1)), candidate: withRewards(bernoulli(19, 0)) },
+      rule,
+    );
+
+    // Assess
+    expect(within.rollback).toBe(false);
+    expect(within.reason).toContain('not shown worse');
+    expect(noisy.rollback).toBe(false);
+    expect(few.rollback).toBe(false);
+    expect(few.reason).not.toContain('mean reward');
+  });
+
+  it('counts the rewards of canary decisions per arm and rolls back from the reward side', async () => {
+    // Prepare
+    const { routerConfig, canaryWatch, events } = inMemoryRouting();
+    await routerConfig.update(
+      'acme',
+      canary(10, { rollback: { ...rule, minOutcomes: 30 } }),
+      undefined,
+      'admin',
+    );
+    const decisionOf = (arm: 'baseline' | 'candidate') =>
+      ({ experiment: { name: 'exp', mode: 'canary', arm } }) as never;
+    const applied = (arm: 'baseline' | 'candidate', rewards: readonly number[]) =>
+      rewards.map((reward) => ({ tenantId: 'acme', decision: decisionOf(arm), reward, traceId: 't' }));
+
+    // Act
+    const first = await canaryWatch.recordApplied([
+      ...applied('baseline', bernoulli(30, 0.9)),
+      ...applied('candidate', bernoulli(29, 0.1)),
+    ]);
+    const second = await canaryWatch.recordApplied(applied('candidate', [0]));
+
+    // Assess
+    expect(first.map((a) => a.kind)).toEqual(['none', 'none']);
+    expect(second).toEqual([{ kind: 'rolled_back', verdict: expect.objectContaining({ rollback: true }) }]);
+    expect((await routerConfig.get('acme')).experiment?.percent).toBe(0);
+    expect(events.published.filter((e) => e.type === 'router_canary_rollback')).toHaveLength(1);
   });
 });

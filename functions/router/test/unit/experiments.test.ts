@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
 import type { Expert } from '../../src/domain/experts.js';
 import {
+  DEFAULT_ROLLBACK_RULE,
   DEFAULT_ROUTER_CONFIG,
   ROUTER_STRATEGIES,
   type RouterConfigInput,
@@ -35,7 +36,7 @@ const experiment = (candidate: StrategyParameters, mode: 'shadow' | 'canary', pe
   mode,
   percent,
   stickyBy: 'user' as const,
-  rollback: { errorRate: 0.05, baselineErrorRate: 0.01, windowSeconds: 300, minOutcomes: 20 },
+  rollback: DEFAULT_ROLLBACK_RULE,
   ramp: { auto: false, soakMinutes: 30 },
 });
 

@@ -466,3 +466,58 @@ describe('concurrent consumers', () => {
     expect(Object.values(state.arms).reduce((sum, arm) => sum + arm.n, 0)).toBe(20);
   });
 });
+
+describe('telling the canary watch what was learnt', () => {
+  it('tells each reward learnt for the first time once, with its decision, and not a redelivered one', async () => {
+    // Prepare
+    const told: { taskId: string; reward: number }[] = [];
+    const clock = new ManualClock('2026-01-01T00:00:01.500Z');
+    const decisions = new InMemoryTenantRecords<RouteDecision>('ROUTE');
+    const models = new InMemoryTenantRecords<ModelRecord>('MODEL');
+    for (const d of [decision('t1', 'exp_a'), decision('t2', 'exp_b')]) await decisions.create(d);
+    const { consumer } = inMemoryRewardConsumer({
+      decisions,
+      models,
+      clock,
+      onApplied: async (applied) => {
+        for (const a of applied) told.push({ taskId: a.decision.taskId, reward: a.reward });
+      },
+    });
+
+    // Act
+    await consumer.ingestBatch([message('t1', 'success_at_k', 1), message('t2', 'success_at_k', 0.25)]);
+    await consumer.ingestBatch([message('t1', 'success_at_k', 1)]);
+
+    // Assess
+    expect(told).toEqual([
+      { taskId: 't1', reward: 1 },
+      { taskId: 't2', reward: 0.25 },
+    ]);
+  });
+
+  it('learns the rewards even when the watch fails, and reports the failure', async () => {
+    // Prepare
+    const errors: unknown[] = [];
+    const { consumer, markers } = await (async () => {
+      const decisions = new InMemoryTenantRecords<RouteDecision>('ROUTE');
+      await decisions.create(decision('t1', 'exp_a'));
+      return inMemoryRewardConsumer({
+        decisions,
+        models: new InMemoryTenantRecords<ModelRecord>('MODEL'),
+        clock: new ManualClock('2026-01-01T00:00:01.500Z'),
+        onApplied: async () => {
+          throw new Error('counters unavailable');
+        },
+        onAppliedError: (error) => errors.push(error),
+      });
+    })();
+
+    // Act
+    const results = await consumer.ingestBatch([message('t1')]);
+
+    // Assess
+    expect(results[0]).toMatchObject({ ok: true, outcome: { outcome: 'applied' } });
+    expect(await markers.get('acme', 't1#success_at_k')).toMatchObject({ outcome: 'applied' });
+    expect(String(errors[0])).toContain('counters unavailable');
+  });
+});
