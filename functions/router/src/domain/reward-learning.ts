@@ -502,6 +502,37 @@ export class RewardConsumer {
       });
       await markAll(marks);
       await this.#tellApplied(marks);
+      await this.#learnShadows(chunk.filter((_, k) => learnt[k]?.outcome === 'applied'));
+    }
+  }
+
+  /**
+   * A shadow experiment's candidate learns too: a reward of a decision the shadow evaluated is also
+   * learnt into the candidate's model when its kind differs from the served one's (a Thompson shadow
+   * next to a LinUCB baseline), so the shadow decides on a model that learns from the same traffic.
+   * Best effort, after the served model and the markers are durable: the candidate's own applied-id
+   * window keeps it exactly once while the id is in it; a failure is reported, and fails nothing.
+   */
+  async #learnShadows(applied: readonly Learnable[]): Promise<void> {
+    const groups = new Map<string, Learnable[]>();
+    for (const item of applied) {
+      const shadowKey = item.decision.experiment?.shadow?.modelKey;
+      if (shadowKey === undefined || shadowKey === item.decision.modelKey) continue;
+      pushTo(groups, `${item.message.tenantId}\n${shadowKey}`, {
+        ...item,
+        decision: { ...item.decision, modelKey: shadowKey },
+      });
+    }
+    for (const group of groups.values()) {
+      for (const chunk of chunksOf(group, MAX_REWARDS_PER_MODEL_WRITE)) {
+        try {
+          const results = await this.#learn(chunk);
+          const failed = results.find((r) => r.outcome === 'failed');
+          if (failed?.outcome === 'failed') throw failed.error;
+        } catch (error) {
+          this.deps.onAppliedError?.(error);
+        }
+      }
     }
   }
 

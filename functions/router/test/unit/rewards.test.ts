@@ -521,3 +521,40 @@ describe('telling the canary watch what was learnt', () => {
     expect(String(errors[0])).toContain('counters unavailable');
   });
 });
+
+describe('a shadow candidate learns from the traffic it evaluated', () => {
+  it('learns a shadowed decision’s reward into the candidate’s model too, once, when its kind differs', async () => {
+    // Prepare: a LinUCB decision the Thompson shadow evaluated.
+    const shadowed: RouteDecision = {
+      ...decision('t1', 'exp_a'),
+      experiment: {
+        name: 'try',
+        mode: 'shadow',
+        shadow: {
+          expertId: 'exp_b',
+          strategy: 'thompson',
+          propensity: 0.5,
+          confidence: 0.5,
+          servedProbability: 0.5,
+          servedEstimate: 0.5,
+          expectedEstimate: 0.5,
+          modelKey: 'beta-bernoulli',
+          modelVersion: 0,
+        },
+      },
+    };
+    const { consumer, models } = await setup([shadowed, decision('t2', 'exp_a')]);
+
+    // Act
+    await consumer.ingestBatch([message('t1', 'success_at_k', 1), message('t2', 'success_at_k', 1)]);
+    const before = await models.get('acme', 'beta-bernoulli');
+    await consumer.ingestBatch([message('t1', 'success_at_k', 1)]);
+    const after = await models.get('acme', 'beta-bernoulli');
+
+    // Assess: the served model learnt both; the shadow's model the shadowed one only, and not twice.
+    expect((await models.get('acme', 'ridge:d8'))?.state.version).toBe(2);
+    expect(before?.state.version).toBe(1);
+    expect(before?.appliedRewardIds).toEqual(['t1#success_at_k']);
+    expect(after?.version).toBe(before?.version);
+  });
+});
