@@ -53,6 +53,22 @@ const DEMO_EXPERTS: Record<
 };
 
 /**
+ * Demo router configurations: globex tries Thompson sampling in shadow next to its LinUCB baseline
+ * (every route is also decided by the candidate, logged, never served; GET /router/experiment).
+ */
+const DEMO_EXPERIMENTS: Record<string, unknown> = {
+  globex: {
+    strategy: 'linucb',
+    experiment: {
+      name: 'triage-thompson',
+      candidate: { strategy: 'thompson' },
+      mode: 'shadow',
+      percent: 100,
+    },
+  },
+};
+
+/**
  * Seeds demo experts through the public API (so seeding exercises the same path users take).
  * A tenant that already has experts is left alone: a second start does not duplicate anything.
  */
@@ -76,6 +92,18 @@ export const seedDemoData = async (apiUrl: string, tokens: readonly DemoToken[])
         throw new Error(`Seeding ${tenant}/${expert.name}: ${created.status} ${await created.text()}`);
     }
     seeded.push(`${experts.length} experts for ${tenant}`);
+    const experiment = DEMO_EXPERIMENTS[tenant];
+    if (experiment) {
+      // Through the API as well: a configuration change, audited, with the admin's step-up.
+      const put = await fetch(`${apiUrl}/router/config`, {
+        method: 'PUT',
+        headers,
+        body: JSON.stringify(experiment),
+      });
+      if (put.status !== 200)
+        throw new Error(`Seeding ${tenant}'s experiment: ${put.status} ${await put.text()}`);
+      seeded.push(`a shadow experiment for ${tenant}`);
+    }
   }
   return seeded;
 };

@@ -135,6 +135,7 @@ describe('npm start', () => {
       expect(stdout).toContain('"changedBy"');
       // Router part 2: the shadow's pick in the rationale, the replay job, an outcome with its arm.
       expect(stdout).toContain('"mode":"shadow"');
+      expect(stdout).toContain('"name":"triage-thompson"');
       expect(stdout).toMatch(/"shadow":\{"expertId":"exp_/);
       expect(stdout).toMatch(/"jobId":"rpl_[^"]+","status":"queued"/);
       expect(stdout).toMatch(/"replay":\{"createdAt":"[^"]+","jobId":"rpl_[^"]+","status":"succeeded"/);
