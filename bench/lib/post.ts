@@ -62,5 +62,7 @@ export const openLoopPost = async (next: () => PostTarget, rate: number, seconds
     statuses,
     sendSeconds,
     latencyMs: summarize(latencies),
+    /** Every success's latency, in completion order (to pool interleaved chunks into one distribution). */
+    latencies,
   };
 };

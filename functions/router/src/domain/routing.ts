@@ -25,6 +25,7 @@ import {
   type SparseVector,
   type SparseVectorJson,
   type StoredModelState,
+  type Strategy,
   type StrategyConfig,
   type StrategyName,
   sparseToJson,
@@ -365,6 +366,12 @@ export class RoutingService {
   /** Model states as the strategies use them (A⁻¹ rebuilt), per stored state object read. */
   readonly #loaded = new WeakMap<object, ModelState>();
   readonly #encoders = new WeakMap<object, ContextEncoder>();
+  /**
+   * The strategies of a configuration object read, by their parameters: a strategy keeps caches of
+   * its own (Thompson's Monte Carlo P(best) per model version and candidates), which a strategy
+   * built anew for every decision would never hit (bench:router-safety measured 65 µs against 1 µs).
+   */
+  readonly #strategies = new WeakMap<object, Map<string, Strategy<ModelState>>>();
 
   readonly #exploration: ExplorationBudget;
 
@@ -533,7 +540,7 @@ export class RoutingService {
       { ...parameters, defaultExpertId: config.defaultExpertId },
       defaultExpertId,
     );
-    const bandit = createStrategy(strategyConfig, config.dimension);
+    const bandit = this.#strategyOf(config, strategyConfig);
     const modelKey = modelKeyOf(strategyConfig, config.dimension, config);
     const state = (await this.#modelState(tenantId, modelKey)) ?? bandit.initialState();
     return { selection: bandit.select(eligible, x, state, mulberry32(seed)), modelKey, state };
@@ -573,6 +580,22 @@ export class RoutingService {
     const decision = taskId === undefined ? undefined : await this.deps.decisions.get(tenantId, taskId);
     if (!decision || decision.rationaleId !== rationaleId) throw new RationaleNotFoundError();
     return decision.rationale;
+  }
+
+  /** The strategy of these parameters under a configuration (built once per configuration object read). */
+  #strategyOf(config: EffectiveRouterConfig, strategyConfig: StrategyConfig): Strategy<ModelState> {
+    let byParameters = this.#strategies.get(config);
+    if (!byParameters) {
+      byParameters = new Map();
+      this.#strategies.set(config, byParameters);
+    }
+    const key = JSON.stringify(strategyConfig);
+    let strategy = byParameters.get(key);
+    if (!strategy) {
+      strategy = createStrategy(strategyConfig, config.dimension) as Strategy<ModelState>;
+      byParameters.set(key, strategy);
+    }
+    return strategy;
   }
 
   /** The context encoder of a configuration (built once per configuration object read). */
