@@ -62,6 +62,15 @@ export class ExplorationBudget {
     return admitted;
   }
 
+  /**
+   * Whether the tenant's next decision may explore (without recording it): false when one more
+   * exploring pick would take the window past `cap`. With no room, the decision is an exploitation
+   * whatever the strategy draws.
+   */
+  hasRoom(tenantId: string, cap: number): boolean {
+    return cap >= 1 || this.#fits(this.#windowOf(tenantId), cap);
+  }
+
   /** The fraction of exploring picks among the tenant's latest decisions in this instance. */
   rate(tenantId: string): number {
     const window = this.#windows.get(tenantId);

@@ -432,13 +432,16 @@ export class RoutingService {
       const served = await this.#decide(arm === 'candidate' && trial ? trial.candidate : config, setting);
       modelKey = served.modelKey;
       selection = served.selection;
-      // The exploration cap holds for whichever arm serves.
-      if (!this.#exploration.admit(tenantId, selection.exploration, config.explorationCap)) {
+      // The exploration cap holds for whichever arm serves. With no room left, the policy at this
+      // decision is "exploit", deterministically: an exploiting pick is then logged with propensity
+      // 1 too, not the strategy's own (off-policy replay weighs by it).
+      const room = this.#exploration.hasRoom(tenantId, config.explorationCap);
+      const admitted = this.#exploration.admit(tenantId, selection.exploration, config.explorationCap);
+      if (!admitted || (!room && selection.propensity !== 1)) {
         const state = served.state;
-        const armState =
-          state.model === 'ridge' ? armOf(state as never, selection.exploitExpertId) : undefined;
+        const armState = state.model === 'ridge' ? armOf(state as never, selection.exploitExpertId) : undefined;
+        capped = !admitted;
         selection = exploitInstead(selection, armState ? contributions(x, armState.theta, TOP_FEATURES) : []);
-        capped = true;
       }
       if (trial?.mode === 'canary') experiment = { name: trial.name, mode: 'canary', arm };
       else if (trial?.mode === 'shadow') {

@@ -175,7 +175,23 @@ describe('RoutingService under an exploration cap', () => {
     }
     const capped = rationales.filter((r) => r.explorationCapped);
     expect(capped.length).toBeGreaterThan(10);
-    for (const r of capped) expect(r.propensity).toBe(1);
+    // Every pick, capped or exploiting of its own accord, is logged with the probability the capped
+    // policy really had: 1 (not ε-greedy's own 1 − ε + ε/k for an exploiting pick).
+    for (const r of rationales) expect(r.propensity).toBe(1);
+    expect(rationales.some((r) => !r.explorationCapped)).toBe(true);
+  });
+
+  it('logs the strategy’s own propensity for an exploiting pick while the window has room to explore', async () => {
+    // Prepare
+    const routing = await setup(1);
+
+    // Act
+    const rationales = await routeMany(routing, 30);
+
+    // Assess: ε = 1 over 3 candidates: an exploiting pick had probability 1/3, not 1.
+    const exploiting = rationales.filter((r) => !r.exploration);
+    expect(exploiting.length).toBeGreaterThan(0);
+    for (const r of exploiting) expect(r.propensity).toBeCloseTo(1 / 3, 9);
   });
 
   it('explores at most cap x decisions with cap 0.2', async () => {
