@@ -439,7 +439,8 @@ export class RoutingService {
       const admitted = this.#exploration.admit(tenantId, selection.exploration, config.explorationCap);
       if (!admitted || (!room && selection.propensity !== 1)) {
         const state = served.state;
-        const armState = state.model === 'ridge' ? armOf(state as never, selection.exploitExpertId) : undefined;
+        const armState =
+          state.model === 'ridge' ? armOf(state as never, selection.exploitExpertId) : undefined;
         capped = !admitted;
         selection = exploitInstead(selection, armState ? contributions(x, armState.theta, TOP_FEATURES) : []);
       }

@@ -191,7 +191,6 @@ describe('spend without overshoot (property)', () => {
           const { state, admitted, settled } = await runJobs(jobs, order, new Set(duplicated));
 
           // Assess
-          const admittedJobs = [...admitted].map((j) => jobs[j] as JobCase);
           const open = [...admitted].filter((j) => !settled.has(j)).map((j) => jobs[j] as JobCase);
           const settledJobs = [...settled].map((j) => jobs[j] as JobCase);
           const committed = settledJobs
