@@ -1,12 +1,26 @@
 import * as z from 'zod';
 import { defineEvent } from '#shared/ports/events.js';
 
-/** M3's budget event on the bus (DESIGN §7), fixed before budgets are built so producers and consumers agree. */
+/** What a breach does: `alert` (a threshold, or a `soft` budget), `throttle`, `downgrade` (the budget's mode). */
+export const BUDGET_ACTIONS = ['alert', 'throttle', 'downgrade'] as const;
+export type BudgetAction = (typeof BUDGET_ACTIONS)[number];
+
+/**
+ * M3's budget event on the bus (DESIGN §7): the projected spend of a tenant's budget window crossed
+ * an alert threshold (`threshold` "80%") or the breach level (`threshold` "breach", `action` the
+ * budget's mode). Published once per threshold per window by the scheduler (its API on admission,
+ * its worker on completion); consumers may still see a rare duplicate and dedupe on
+ * (tenantId, windowId, threshold).
+ */
 export const budgetBreach = defineEvent('budget_breach', {
   window: z.enum(['daily', 'weekly', 'monthly']),
+  windowId: z.string(),
+  threshold: z.string(),
   limitUsd: z.number(),
   projectedUsd: z.number(),
-  action: z.enum(['alert', 'prioritize', 'throttle']),
+  spentUsd: z.number(),
+  mode: z.enum(['soft', 'throttle', 'downgrade']),
+  action: z.enum(BUDGET_ACTIONS),
 });
 
 /** A job's priority (the order issue 17's priority queues will serve jobs in). */
@@ -19,5 +33,5 @@ export const jobCompleted = defineEvent('job_completed', {
   priority: z.enum(JOB_PRIORITIES),
 });
 
-/** Published by the scheduler worker (job_completed); budget_breach joins when budgets are built. */
-export const SCHEDULER_EVENTS = [jobCompleted] as const;
+/** Published by the scheduler: job_completed (worker), budget_breach (API and worker). */
+export const SCHEDULER_EVENTS = [jobCompleted, budgetBreach] as const;

@@ -52,8 +52,12 @@ export const EVENT_SAMPLES: readonly EventSample[] = [
   sample(budgetBreach, {
     ...envelope,
     window: 'daily',
+    windowId: 'daily:2026-01-01',
+    threshold: 'breach',
     limitUsd: 100,
     projectedUsd: 130,
+    spentUsd: 90,
+    mode: 'throttle',
     action: 'throttle',
   }),
   sample(policyDenied, {

@@ -39,6 +39,11 @@ export interface BudgetLimit {
   readonly limit: number;
   /** The share above the limit a window may spend before it refuses (0.1 = 10 %). */
   readonly grace: number;
+  /**
+   * Unused budget carried over from the previous window, in USD: added to the cap. Fixed when the
+   * window's ledger is created (a function is asked only then); the stored value stays after that.
+   */
+  readonly carryIn?: number | (() => Promise<number>);
 }
 
 export interface LedgerRecord extends TenantRecord, BudgetLimit {
@@ -50,6 +55,10 @@ export interface LedgerRecord extends TenantRecord, BudgetLimit {
   readonly reserved: number;
   /** The latest operation ids (`r:`/`c:`/`x:` + job id), oldest first, at most OPS_WINDOW. */
   readonly ops: readonly string[];
+  /** Carried over from the previous window when this one's ledger was created (absent: 0). */
+  readonly carryIn?: number;
+  /** Markers already announced in this window (alert thresholds, the breach): each is announced once. */
+  readonly alerted?: readonly string[];
 }
 
 /** Port: the ledger items (TenantRecordStore: create if absent, replace if the version is unchanged). */
@@ -61,12 +70,30 @@ export interface LedgerRepository {
 
 export type Admission =
   | { readonly admitted: true; readonly ledger: LedgerRecord }
-  | { readonly admitted: false; readonly reason: 'over_budget'; readonly ledger: LedgerRecord };
+  | {
+      readonly admitted: false;
+      /** `over_budget`: past the cap; `held_back`: under the cap, past the ceiling the caller set. */
+      readonly reason: 'over_budget' | 'held_back';
+      readonly ledger: LedgerRecord;
+    };
 
-/** The most a window may spend: limit × (1 + grace). */
-export const capOf = (limit: BudgetLimit): number => limit.limit * (1 + limit.grace);
+/** The most a window may spend: limit × (1 + grace), plus what was carried over into it. */
+export const capOf = (ledger: Pick<LedgerRecord, 'limit' | 'grace' | 'carryIn'>): number =>
+  ledger.limit * (1 + ledger.grace) + (ledger.carryIn ?? 0);
+
+/**
+ * The ceiling of one admission in place of the cap, decided on the ledger as it stands when the
+ * write is made: lower for a priority's share once the budget is breached, unbounded for a budget
+ * that only alerts. A refusal under the cap is `held_back`, past it `over_budget`.
+ */
+export type Ceiling = (current: LedgerRecord) => number;
 
 const isCost = (value: number): boolean => Number.isFinite(value) && value >= 0;
+
+const carryOf = async (carryIn: number | (() => Promise<number>)): Promise<number> => {
+  const value = typeof carryIn === 'function' ? await carryIn() : carryIn;
+  return isCost(value) ? value : 0;
+};
 
 export class LedgerContentionError extends Error {
   override readonly name = 'LedgerContentionError';
@@ -98,6 +125,7 @@ export class BudgetLedger {
     limit: BudgetLimit,
     jobId: string,
     estimate: number,
+    ceiling?: Ceiling,
   ): Promise<Admission> {
     if (!isCost(estimate))
       throw new UnprocessableError(`estimate must be a finite cost >= 0, got ${estimate}`);
@@ -105,18 +133,43 @@ export class BudgetLedger {
       throw new UnprocessableError('limit and grace must be finite and >= 0');
     }
     const op = `r:${jobId}`;
-    let refused = false;
+    let refused: 'over_budget' | 'held_back' | undefined;
     const ledger = await this.#change(tenantId, windowId, limit, (current) => {
+      refused = undefined;
       if (current.ops.includes(op)) return { keep: 'done' };
       const withLimit = { ...current, limit: limit.limit, grace: limit.grace };
-      if (withLimit.committed + withLimit.reserved + estimate > capOf(withLimit)) {
-        refused = true;
-        return { keep: 'refused' };
+      const after = withLimit.committed + withLimit.reserved + estimate;
+      const cap = capOf(withLimit);
+      if (after > (ceiling === undefined ? cap : ceiling(withLimit))) {
+        refused = after > cap ? 'over_budget' : 'held_back';
       }
-      refused = false;
+      if (refused !== undefined) return { keep: 'refused' };
       return { next: this.#with(withLimit, op, { reserved: withLimit.reserved + estimate }) };
     });
-    return refused ? { admitted: false, reason: 'over_budget', ledger } : { admitted: true, ledger };
+    return refused === undefined ? { admitted: true, ledger } : { admitted: false, reason: refused, ledger };
+  }
+
+  /**
+   * Records markers as announced, once per window: answers the ones this call added (the caller
+   * announces those; a racing caller that lost gets only what it added itself).
+   */
+  async markAlerted(tenantId: string, windowId: string, markers: readonly string[]): Promise<string[]> {
+    let added: string[] = [];
+    await this.#change(tenantId, windowId, undefined, (current) => {
+      const known = new Set(current.alerted ?? []);
+      // A window with no ledger yet has spent nothing: nothing to announce.
+      added = current.version === 0 ? [] : markers.filter((marker) => !known.has(marker));
+      if (added.length === 0) return { keep: 'done' };
+      return {
+        next: {
+          ...current,
+          alerted: [...(current.alerted ?? []), ...added],
+          version: current.version + 1,
+          updatedAt: this.deps.clock.now().toISOString(),
+        },
+      };
+    });
+    return added;
   }
 
   /** A finished job: its estimate leaves `reserved`, its actual cost joins `committed`. Idempotent. */
@@ -172,6 +225,7 @@ export class BudgetLedger {
     for (let attempt = 1; attempt <= this.#attempts; attempt += 1) {
       const stored = await this.deps.repository.get(tenantId, windowId);
       const now = this.deps.clock.now().toISOString();
+      const carryIn = stored || limit?.carryIn === undefined ? 0 : await carryOf(limit.carryIn);
       const current: LedgerRecord = stored ?? {
         tenantId,
         id: windowId,
@@ -184,6 +238,7 @@ export class BudgetLedger {
         committed: 0,
         reserved: 0,
         ops: [],
+        ...(carryIn > 0 ? { carryIn } : {}),
       };
       const outcome = change(current);
       if ('keep' in outcome) return current;

@@ -1,6 +1,8 @@
 import type { ConductorEvent, EventPublisher } from '#shared/ports/events.js';
 import { ManualClock, SequentialIds } from '#shared/ports/system.js';
 import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
+import { BudgetLedger, type LedgerRecord } from '../../src/domain/budget-ledger.js';
+import { type Budget, Budgets } from '../../src/domain/budgets.js';
 import { type Job, JobIntake, type JobMessage, type JobQueue, JobWorker } from '../../src/domain/jobs.js';
 
 /** The jobs queue as a list of accepted messages; `failing` makes every send reject. */
@@ -49,4 +51,13 @@ export const inMemoryScheduler = () => {
     onPublishError: (_error, jobId) => publishErrors.push(jobId),
   });
   return { jobs, queue, events, clock, intake, worker, queueErrors, publishErrors };
+};
+
+/** Budgets and their ledgers on in-memory tables, announcing on a recording bus. */
+export const inMemoryBudgets = (clock: ManualClock, events = new RecordingEvents()) => {
+  const records = new InMemoryTenantRecords<Budget>('BUDGET');
+  const ledgerRecords = new InMemoryTenantRecords<LedgerRecord>('BUDGET_LEDGER');
+  const ledger = new BudgetLedger({ repository: ledgerRecords, clock });
+  const budgets = new Budgets({ budgets: records, ledger, clock, events });
+  return { budgets, ledger, ledgerRecords, records, events };
 };

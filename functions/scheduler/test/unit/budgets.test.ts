@@ -1,0 +1,211 @@
+import { describe, expect, it } from 'vitest';
+import type { UnprocessableError } from '#shared/errors.js';
+import { ManualClock } from '#shared/ports/system.js';
+import {
+  type BudgetInput,
+  type BudgetPolicy,
+  DEFAULT_POLICY,
+  projectedSpend,
+} from '../../src/domain/budgets.js';
+import { inMemoryBudgets } from '../support/fakes.js';
+
+const HOUR = 3600_000;
+const DAY = 24 * HOUR;
+
+const monthly = (policy: Partial<BudgetPolicy> = {}, limit = 1000): BudgetInput => ({
+  window: 'monthly',
+  limit,
+  timeZone: 'UTC',
+  policy: { ...DEFAULT_POLICY, gracePercent: 10, ...policy },
+});
+
+/** A clock in the middle of April 2026 (UTC): 15 of 30 days elapsed, so the projection doubles finished spend. */
+const midApril = () => new ManualClock('2026-04-16T00:00:00.000Z');
+
+const breaches = (events: { published: { type: string; detail: Record<string, unknown> }[] }) =>
+  events.published.filter((event) => event.type === 'budget_breach').map((event) => event.detail);
+
+describe('budgets: projection, state and budget_breach', () => {
+  it('projects finished spend at its mean rate to the window’s end, plus what admitted jobs will cost, never dividing by less than a tenth', () => {
+    expect(projectedSpend({ committed: 550, reserved: 0 }, 0.5)).toBe(1100);
+    expect(projectedSpend({ committed: 100, reserved: 40 }, 1)).toBe(140);
+    expect(projectedSpend({ committed: 10, reserved: 0 }, 0.001)).toBe(100);
+  });
+
+  it('the requirements’ scenario: monthly $1000 with 10 % grace; at a projected $1100 the budget is throttled, low work waits, high work keeps flowing, and budget_breach is published once', async () => {
+    // Prepare: $550 finished by mid-month, so the projection is $1100.
+    const clock = midApril();
+    const { budgets, events } = inMemoryBudgets(clock);
+    await budgets.put('acme', monthly(), 'u-admin');
+    await budgets.admit('acme', 'j0', 'normal', 550, 't0');
+    await budgets.settle('acme', 'j0', ['monthly:2026-04'], 550, 549.99, 't');
+    const before = await budgets.status('acme');
+    expect(before[0]).toMatchObject({ state: 'warning', projectedUsd: 1099.98 });
+
+    // Act: one more cent finished crosses the breach level.
+    await budgets.admit('acme', 'j1', 'normal', 0.01, 't1');
+    await budgets.settle('acme', 'j1', ['monthly:2026-04'], 0.01, 0.01, 't1');
+    const low = await budgets.admit('acme', 'j2', 'low', 1, 't2');
+    const high = await budgets.admit('acme', 'j3', 'high', 1, 't3');
+    const normal = await budgets.admit('acme', 'j4', 'normal', 1, 't4');
+
+    // Assess
+    const [after] = await budgets.status('acme');
+    expect(after).toMatchObject({
+      windowId: 'monthly:2026-04',
+      state: 'budget-throttled',
+      capUsd: 1100,
+      breachAtUsd: 1100,
+      thresholdsReached: [50, 80, 100],
+    });
+    expect(low).toMatchObject({ admitted: false, reason: 'held_back', retryAfterSeconds: 300 });
+    expect(high).toMatchObject({ admitted: true, priority: 'high', windowIds: ['monthly:2026-04'] });
+    expect(normal).toMatchObject({ admitted: true, priority: 'normal' });
+    const announced = breaches(events);
+    expect(announced.map((detail) => detail.threshold)).toEqual(['50%', '80%', '100%', 'breach']);
+    expect(announced.at(-1)).toMatchObject({
+      tenantId: 'acme',
+      traceId: 't1',
+      window: 'monthly',
+      windowId: 'monthly:2026-04',
+      limitUsd: 1000,
+      projectedUsd: 1100,
+      spentUsd: 550,
+      mode: 'throttle',
+      action: 'throttle',
+    });
+  });
+
+  it('once breached, each priority fills the cap only up to its ceiling; past the cap nothing is admitted', async () => {
+    // Prepare: breached at once by a reservation past the cap’s 90 %.
+    const clock = midApril();
+    const { budgets } = inMemoryBudgets(clock);
+    await budgets.put('acme', monthly({ burstPercent: 0 }), 'u-admin');
+    await budgets.admit('acme', 'big', 'high', 1000, 't');
+    await budgets.settle('acme', 'big', ['monthly:2026-04'], 1000, 1000, 't');
+
+    // Act
+    const normal = await budgets.admit('acme', 'n1', 'normal', 1, 't');
+    const high = await budgets.admit('acme', 'h1', 'high', 99, 't');
+    const tooMuch = await budgets.admit('acme', 'h2', 'high', 1.5, 't');
+    const [status] = await budgets.status('acme');
+
+    // Assess: normal stops at 90 % of the $1100 cap ($990 < $1000 spent); high may use the rest.
+    expect(normal).toMatchObject({ admitted: false, reason: 'held_back' });
+    expect(high.admitted).toBe(true);
+    expect(tooMuch).toMatchObject({ admitted: false, reason: 'over_budget' });
+    expect(status).toMatchObject({ spentUsd: 1000, reservedUsd: 99, remainingUsd: 1 });
+  });
+
+  it('a downgrade budget admits up to the cap but demotes each job one priority class once breached', async () => {
+    const clock = midApril();
+    const { budgets, events } = inMemoryBudgets(clock);
+    await budgets.put('acme', monthly({ mode: 'downgrade' }), 'u-admin');
+    const early = await budgets.admit('acme', 'a', 'high', 600, 't');
+    await budgets.settle('acme', 'a', ['monthly:2026-04'], 600, 600, 't');
+
+    const late = await budgets.admit('acme', 'b', 'high', 10, 't');
+    const low = await budgets.admit('acme', 'c', 'low', 10, 't');
+
+    expect(early).toMatchObject({ admitted: true, priority: 'high' });
+    expect(late).toMatchObject({ admitted: true, priority: 'normal' });
+    expect(low).toMatchObject({ admitted: true, priority: 'low' });
+    expect((await budgets.status('acme'))[0]?.state).toBe('degraded');
+    expect(breaches(events).at(-1)).toMatchObject({ threshold: 'breach', action: 'downgrade' });
+  });
+
+  it('a soft budget never refuses: it only says so (state over-budget, action alert)', async () => {
+    const clock = midApril();
+    const { budgets, events } = inMemoryBudgets(clock);
+    await budgets.put('acme', monthly({ mode: 'soft' }), 'u-admin');
+
+    const admitted = await budgets.admit('acme', 'a', 'low', 5000, 't');
+
+    expect(admitted).toMatchObject({ admitted: true, priority: 'low' });
+    expect((await budgets.status('acme'))[0]).toMatchObject({ state: 'over-budget', remainingUsd: 0 });
+    expect(breaches(events).at(-1)).toMatchObject({ threshold: 'breach', action: 'alert', mode: 'soft' });
+  });
+
+  it('the burst allowance lets the projection pass the cap by its share of the limit before the budget counts as breached', async () => {
+    const clock = midApril();
+    const { budgets } = inMemoryBudgets(clock);
+    await budgets.put('acme', monthly({ burstPercent: 20 }), 'u-admin');
+    await budgets.admit('acme', 'a', 'normal', 600, 't');
+    await budgets.settle('acme', 'a', ['monthly:2026-04'], 600, 600, 't');
+
+    const [status] = await budgets.status('acme');
+    const low = await budgets.admit('acme', 'b', 'low', 1, 't');
+
+    expect(status).toMatchObject({ projectedUsd: 1200, breachAtUsd: 1300, state: 'warning' });
+    expect(low.admitted).toBe(true);
+  });
+
+  it('with a daily and a monthly budget, a job refused by one holds no reservation in the other', async () => {
+    const clock = midApril();
+    const { budgets, ledger } = inMemoryBudgets(clock);
+    await budgets.put('acme', monthly(), 'u-admin');
+    await budgets.put(
+      'acme',
+      { ...monthly(), window: 'daily', limit: 10, policy: DEFAULT_POLICY },
+      'u-admin',
+    );
+
+    const refused = await budgets.admit('acme', 'a', 'high', 50, 't');
+    const fits = await budgets.admit('acme', 'b', 'high', 5, 't');
+
+    expect(refused).toMatchObject({ admitted: false, reason: 'over_budget', status: { window: 'daily' } });
+    expect(fits).toMatchObject({ admitted: true, windowIds: ['daily:2026-04-16', 'monthly:2026-04'] });
+    expect(await ledger.get('acme', 'monthly:2026-04')).toMatchObject({ reserved: 5 });
+  });
+
+  it('carries the previous window’s unused budget into the next, up to its cap, fixed when the new window opens', async () => {
+    const clock = new ManualClock('2026-03-31T12:00:00.000Z');
+    const { budgets } = inMemoryBudgets(clock);
+    await budgets.put('acme', monthly({ carryOverCapPercent: 20 }), 'u-admin');
+    await budgets.admit('acme', 'march', 'normal', 400, 't');
+    await budgets.settle('acme', 'march', ['monthly:2026-03'], 400, 400, 't');
+
+    clock.advance(DAY);
+    await budgets.admit('acme', 'april', 'normal', 1, 't');
+    const [april] = await budgets.status('acme');
+
+    // $600 unused in March, capped at 20 % of $1000.
+    expect(april).toMatchObject({ windowId: 'monthly:2026-04', carryInUsd: 200, capUsd: 1300 });
+  });
+
+  it('a job finishing after its window closed is committed to the window it was admitted in', async () => {
+    const clock = new ManualClock('2026-04-30T23:59:00.000Z');
+    const { budgets, ledger } = inMemoryBudgets(clock);
+    await budgets.put('acme', monthly(), 'u-admin');
+    const admission = await budgets.admit('acme', 'late', 'normal', 5, 't');
+
+    clock.advance(2 * 60_000);
+    await budgets.settle('acme', 'late', admission.admitted ? admission.windowIds : [], 5, 7, 't');
+
+    expect(await ledger.get('acme', 'monthly:2026-04')).toMatchObject({ committed: 7, reserved: 0 });
+    expect(await ledger.get('acme', 'monthly:2026-05')).toBeUndefined();
+  });
+
+  it('refuses an effectiveFrom in a past window, and a budget of a future window does not apply yet', async () => {
+    const clock = midApril();
+    const { budgets } = inMemoryBudgets(clock);
+
+    await expect(
+      budgets.put('acme', { ...monthly(), effectiveFrom: '2026-03-31T23:00:00Z' }, 'u-admin'),
+    ).rejects.toMatchObject({ code: 'window_in_past' } satisfies Partial<UnprocessableError>);
+    await budgets.put('acme', { ...monthly({}, 1), effectiveFrom: '2026-05-01T00:00:00Z' }, 'u-admin');
+    const admitted = await budgets.admit('acme', 'a', 'low', 50, 't');
+
+    expect(admitted).toMatchObject({ admitted: true, windowIds: [] });
+  });
+
+  it('throttled before the window ends: Retry-After is the time left when that is under 5 minutes', async () => {
+    const clock = new ManualClock('2026-04-30T23:59:00.000Z');
+    const { budgets } = inMemoryBudgets(clock);
+    await budgets.put('acme', monthly({}, 1), 'u-admin');
+
+    const refused = await budgets.admit('acme', 'a', 'high', 5, 't');
+
+    expect(refused).toMatchObject({ admitted: false, retryAfterSeconds: 60 });
+  });
+});
