@@ -433,6 +433,74 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/api/conductor/v1/scheduler/jobs/{jobId}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Read one job: its status, priority, estimate and actual cost */
+    get: operations['getJob'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/conductor/v1/scheduler/jobs': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** List the tenant’s jobs, a page at a time (by job id) */
+    get: operations['listJobs'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/conductor/v1/budgets/limits': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    /** Set the tenant’s budget for a window kind (daily, weekly or monthly): limit, time zone and policy */
+    put: operations['putBudgetLimits'];
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/conductor/v1/budgets/state': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The tenant’s budgets now: spent, reserved, projected, remaining and state per window */
+    get: operations['getBudgetState'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/conductor/v1/ops/dead-letters': {
     parameters: {
       query?: never;
@@ -828,17 +896,95 @@ export interface components {
     };
     /** @description A job for the scheduler’s workers. */
     EnqueueRequest: {
+      /**
+       * @description The job’s kind: `interactive` (default priority high), `default` (normal) or `batch` (low). Listed with the job; the priority decides which SQS queue serves it.
+       * @default default
+       * @enum {string}
+       */
+      queue?: 'interactive' | 'default' | 'batch';
       /** @description The job’s input: any JSON object (the whole body is at most 64 KB). */
       payload: {
         [key: string]: unknown;
       };
       /**
-       * @default normal
+       * @description Overrides the queue’s default priority. A `downgrade` budget that is breached demotes it one class.
        * @enum {string}
        */
       priority?: 'high' | 'normal' | 'low';
-      /** @description A retry with the same key (and the same payload and priority) answers the same job and creates nothing; another tenant’s same key is another job. */
+      /**
+       * @description What the job is expected to cost, in USD: reserved against the tenant’s budgets when the job is admitted, replaced by the actual cost when it finishes.
+       * @default 0
+       */
+      estimatedCostUsd?: number;
+      /** @description A retry with the same key (and the same payload, queue, priority and estimate) answers the same job and creates nothing; another tenant’s same key is another job. */
       idempotencyKey?: string;
+    };
+    /** @description A tenant’s budget for one window kind (replaces the one it had). */
+    BudgetLimitsRequest: {
+      tenantId?: string;
+      /** @enum {string} */
+      window: 'daily' | 'weekly' | 'monthly';
+      /** @description The window’s limit, in USD (> 0). */
+      limit: number;
+      /**
+       * @description The IANA time zone the windows are calendar-aligned in (e.g. Europe/Berlin).
+       * @default UTC
+       */
+      timeZone?: string;
+      /**
+       * Format: date-time
+       * @description The budget applies from the window containing this instant on; not in a past window.
+       */
+      effectiveFrom?: string;
+      policy?: components['schemas']['BudgetPolicy'];
+    };
+    BudgetPolicy: {
+      /**
+       * @description Spend allowed above the limit: the cap is limit × (1 + grace/100).
+       * @default 0
+       */
+      gracePercent?: number;
+      /**
+       * @description Unused budget of the previous window carried into the next, at most this percent of the limit (0: none).
+       * @default 0
+       */
+      carryOverCapPercent?: number;
+      /**
+       * @description How far the projected spend may pass the cap, in percent of the limit, before the budget counts as breached (the cap itself still holds).
+       * @default 0
+       */
+      burstPercent?: number;
+      /**
+       * @description `soft`: alert only, nothing refused; `throttle`: once breached, each priority is admitted only under its ceiling, refusals are 429; `downgrade`: once breached, jobs are demoted one priority class (admitted up to the cap).
+       * @default throttle
+       * @enum {string}
+       */
+      mode?: 'soft' | 'throttle' | 'downgrade';
+      /**
+       * @description Percentages of the limit whose crossing by the projected spend publishes budget_breach (once per window).
+       * @default [
+       *       50,
+       *       80,
+       *       100
+       *     ]
+       */
+      alertThresholds?: number[];
+      /**
+       * @description Mode `throttle`, once breached: a job of each priority is admitted only while spend (its estimate included) stays under this percent of the cap.
+       * @default {
+       *       "high": 100,
+       *       "normal": 90,
+       *       "low": 0
+       *     }
+       */
+      priorityCeilingsPercent?: {
+        /** @default 100 */
+        high?: number;
+        /** @default 90 */
+        normal?: number;
+        /** @default 0 */
+        low?: number;
+      };
     };
     Health: {
       /** @constant */
@@ -1367,6 +1513,92 @@ export interface components {
        * @enum {string}
        */
       status: 'queued' | 'completed';
+      /**
+       * @description The priority the job runs at (lower than asked when a `downgrade` budget is breached).
+       * @enum {string}
+       */
+      priority: 'high' | 'normal' | 'low';
+      /**
+       * @description The tenant’s budget state after admitting the job (the worst of its windows); absent without budgets.
+       * @enum {string}
+       */
+      budgetState?: 'ok' | 'warning' | 'over-budget' | 'budget-throttled' | 'degraded';
+    };
+    Job: {
+      jobId: string;
+      /** @enum {string} */
+      queue: 'interactive' | 'default' | 'batch';
+      /** @enum {string} */
+      status: 'queued' | 'completed';
+      /**
+       * @description The priority it runs at.
+       * @enum {string}
+       */
+      priority: 'high' | 'normal' | 'low';
+      /** @enum {string} */
+      requestedPriority: 'high' | 'normal' | 'low';
+      payload: {
+        [key: string]: unknown;
+      };
+      estimatedCostUsd: number;
+      /** @description The actual cost, once completed. */
+      costUsd?: number;
+      /** @description The budget windows (e.g. `monthly:2026-04`) that hold its reservation and take its cost. */
+      budgetWindows: string[];
+      createdAt: string;
+      updatedAt: string;
+      completedAt?: string;
+      idempotencyKey?: string;
+      traceId: string;
+    };
+    JobPage: {
+      items: components['schemas']['Job'][];
+      nextCursor?: string;
+    };
+    BudgetLimitsAnswer: {
+      /** @constant */
+      ok: true;
+      budget: components['schemas']['Budget'];
+    };
+    Budget: {
+      tenantId: string;
+      /** @enum {string} */
+      window: 'daily' | 'weekly' | 'monthly';
+      limitUsd: number;
+      timeZone: string;
+      effectiveFrom?: string;
+      policy: components['schemas']['BudgetPolicyOutput'];
+      version: number;
+      updatedAt: string;
+      changedBy: string;
+    };
+    BudgetState: {
+      tenantId: string;
+      budgets: components['schemas']['BudgetStatus'][];
+    };
+    BudgetStatus: {
+      /** @enum {string} */
+      window: 'daily' | 'weekly' | 'monthly';
+      windowId: string;
+      start: string;
+      end: string;
+      timeZone: string;
+      /** @enum {string} */
+      mode: 'soft' | 'throttle' | 'downgrade';
+      limitUsd: number;
+      carryInUsd: number;
+      capUsd: number;
+      breachAtUsd: number;
+      /** @description Actual cost of the jobs finished in this window. */
+      spentUsd: number;
+      /** @description Estimated cost of the admitted jobs not finished yet. */
+      reservedUsd: number;
+      /** @description Finished spend extrapolated to the window’s end at its mean rate (the elapsed share counted as at least 10 %), plus reservedUsd. */
+      projectedUsd: number;
+      remainingUsd: number;
+      /** @enum {string} */
+      state: 'ok' | 'warning' | 'over-budget' | 'budget-throttled' | 'degraded';
+      thresholdsReached: number[];
     };
     DeadLetterQueue: {
       queueId: string;
@@ -1435,6 +1667,47 @@ export interface components {
       sentAt: string;
       /** @description Why its consumer last failed it, when it said. */
       lastError?: string;
+    };
+    BudgetPolicyOutput: {
+      /**
+       * @description Spend allowed above the limit: the cap is limit × (1 + grace/100).
+       * @default 0
+       */
+      gracePercent: number;
+      /**
+       * @description Unused budget of the previous window carried into the next, at most this percent of the limit (0: none).
+       * @default 0
+       */
+      carryOverCapPercent: number;
+      /**
+       * @description How far the projected spend may pass the cap, in percent of the limit, before the budget counts as breached (the cap itself still holds).
+       * @default 0
+       */
+      burstPercent: number;
+      /**
+       * @description `soft`: alert only, nothing refused; `throttle`: once breached, each priority is admitted only under its ceiling, refusals are 429; `downgrade`: once breached, jobs are demoted one priority class (admitted up to the cap).
+       * @default throttle
+       * @enum {string}
+       */
+      mode: 'soft' | 'throttle' | 'downgrade';
+      /** @description Percentages of the limit whose crossing by the projected spend publishes budget_breach (once per window). */
+      alertThresholds: unknown;
+      /**
+       * @description Mode `throttle`, once breached: a job of each priority is admitted only while spend (its estimate included) stays under this percent of the cap.
+       * @default {
+       *       "high": 100,
+       *       "normal": 90,
+       *       "low": 0
+       *     }
+       */
+      priorityCeilingsPercent: {
+        /** @default 100 */
+        high: number;
+        /** @default 90 */
+        normal: number;
+        /** @default 0 */
+        low: number;
+      };
     };
   };
   responses: never;
@@ -7036,11 +7309,13 @@ export interface operations {
       content: {
         /**
          * @example {
+         *       "queue": "batch",
          *       "payload": {
          *         "report": "weekly-costs",
          *         "tenantScope": "all"
          *       },
          *       "priority": "normal",
+         *       "estimatedCostUsd": 0.02,
          *       "idempotencyKey": "weekly-costs-2026-49"
          *     }
          */
@@ -7048,7 +7323,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description The job, accepted by the jobs queue. A replay of an idempotencyKey answers 202 too, with the job as it stands and the header Idempotent-Replayed: true. */
+      /** @description The job, admitted by the tenant’s budgets and accepted by its priority’s queue. A replay of an idempotencyKey answers 202 too, with the job as it stands and the header Idempotent-Replayed: true. Responses carry the tenant’s budget state in X-Conductor-Budget-State. */
       202: {
         headers: {
           'X-Conductor-API-Version': components['headers']['ApiVersion'];
@@ -7164,6 +7439,753 @@ export interface operations {
            * @example {
            *       "code": "unsupported_media_type",
            *       "message": "Request body must be application/json.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Rate limited: the tenant’s per-minute budget for this endpoint family (with X-RateLimit-*), or the stage throttle; retry after Retry-After */
+      429: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "rate_limited",
+           *       "message": "Rate limit of 600 requests per minute for router.route exceeded for this tenant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request line or headers are too large (the embedded gateway: 16 KiB; API Gateway has its own limits) */
+      431: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "request_too_large",
+           *       "message": "The request line or headers are too large (16 KiB at most).",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Internal error (the body reveals nothing) */
+      500: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "internal_error",
+           *       "message": "An internal error occurred.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Nothing was done, retry after Retry-After: the service is at capacity (overloaded), or the policy decision could not be recorded (decision log or archive) */
+      503: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "overloaded",
+           *       "message": "The service is at capacity; retry after Retry-After.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  getJob: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description The tenant to act in when it is not the caller’s own; allowed only with an approved grant (403 policy_denied otherwise).
+         * @example globex
+         */
+        'X-Conductor-Tenant'?: components['parameters']['Tenant'];
+      };
+      path: {
+        jobId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The job */
+      200: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Job'];
+        };
+      };
+      /** @description Invalid request (details.issues lists each field) */
+      400: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "validation_failed",
+           *       "message": "The request is invalid.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Missing, expired or invalid bearer token */
+      401: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "unauthorized",
+           *       "message": "The bearer token is invalid or expired.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed (details.obligations says what would allow it) */
+      403: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "policy_denied",
+           *       "message": "Access to another tenant needs an approved grant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not found (also for another tenant’s resources) */
+      404: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "not_found",
+           *       "message": "Not found.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Rate limited: the tenant’s per-minute budget for this endpoint family (with X-RateLimit-*), or the stage throttle; retry after Retry-After */
+      429: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "rate_limited",
+           *       "message": "Rate limit of 600 requests per minute for router.route exceeded for this tenant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request line or headers are too large (the embedded gateway: 16 KiB; API Gateway has its own limits) */
+      431: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "request_too_large",
+           *       "message": "The request line or headers are too large (16 KiB at most).",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Internal error (the body reveals nothing) */
+      500: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "internal_error",
+           *       "message": "An internal error occurred.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Nothing was done, retry after Retry-After: the service is at capacity (overloaded), or the policy decision could not be recorded (decision log or archive) */
+      503: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "overloaded",
+           *       "message": "The service is at capacity; retry after Retry-After.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  listJobs: {
+    parameters: {
+      query?: {
+        limit?: number;
+        cursor?: string;
+      };
+      header?: {
+        /**
+         * @description The tenant to act in when it is not the caller’s own; allowed only with an approved grant (403 policy_denied otherwise).
+         * @example globex
+         */
+        'X-Conductor-Tenant'?: components['parameters']['Tenant'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A page of jobs */
+      200: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['JobPage'];
+        };
+      };
+      /** @description Invalid request (details.issues lists each field) */
+      400: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "validation_failed",
+           *       "message": "The request is invalid.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Missing, expired or invalid bearer token */
+      401: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "unauthorized",
+           *       "message": "The bearer token is invalid or expired.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed (details.obligations says what would allow it) */
+      403: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "policy_denied",
+           *       "message": "Access to another tenant needs an approved grant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Rate limited: the tenant’s per-minute budget for this endpoint family (with X-RateLimit-*), or the stage throttle; retry after Retry-After */
+      429: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "rate_limited",
+           *       "message": "Rate limit of 600 requests per minute for router.route exceeded for this tenant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request line or headers are too large (the embedded gateway: 16 KiB; API Gateway has its own limits) */
+      431: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "request_too_large",
+           *       "message": "The request line or headers are too large (16 KiB at most).",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Internal error (the body reveals nothing) */
+      500: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "internal_error",
+           *       "message": "An internal error occurred.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Nothing was done, retry after Retry-After: the service is at capacity (overloaded), or the policy decision could not be recorded (decision log or archive) */
+      503: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "overloaded",
+           *       "message": "The service is at capacity; retry after Retry-After.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  putBudgetLimits: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description The tenant to act in when it is not the caller’s own; allowed only with an approved grant (403 policy_denied otherwise).
+         * @example globex
+         */
+        'X-Conductor-Tenant'?: components['parameters']['Tenant'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "window": "monthly",
+         *       "limit": 1000,
+         *       "timeZone": "Europe/Berlin",
+         *       "policy": {
+         *         "gracePercent": 10,
+         *         "mode": "throttle",
+         *         "alertThresholds": [
+         *           50,
+         *           80,
+         *           100
+         *         ]
+         *       }
+         *     }
+         */
+        'application/json': components['schemas']['BudgetLimitsRequest'];
+      };
+    };
+    responses: {
+      /** @description The stored budget */
+      200: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['BudgetLimitsAnswer'];
+        };
+      };
+      /** @description Invalid request (details.issues lists each field) */
+      400: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "validation_failed",
+           *       "message": "The request is invalid.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Missing, expired or invalid bearer token */
+      401: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "unauthorized",
+           *       "message": "The bearer token is invalid or expired.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed (details.obligations says what would allow it) */
+      403: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "policy_denied",
+           *       "message": "Access to another tenant needs an approved grant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Request body too large */
+      413: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "payload_too_large",
+           *       "message": "Request body exceeds the limit of 65536 bytes.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Request body is not JSON */
+      415: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "unsupported_media_type",
+           *       "message": "Request body must be application/json.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Well-formed but refused (e.g. a private endpoint address) */
+      422: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "unprocessable",
+           *       "message": "The endpoint address is not allowed.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Rate limited: the tenant’s per-minute budget for this endpoint family (with X-RateLimit-*), or the stage throttle; retry after Retry-After */
+      429: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "rate_limited",
+           *       "message": "Rate limit of 600 requests per minute for router.route exceeded for this tenant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request line or headers are too large (the embedded gateway: 16 KiB; API Gateway has its own limits) */
+      431: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "request_too_large",
+           *       "message": "The request line or headers are too large (16 KiB at most).",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Internal error (the body reveals nothing) */
+      500: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "internal_error",
+           *       "message": "An internal error occurred.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Nothing was done, retry after Retry-After: the service is at capacity (overloaded), or the policy decision could not be recorded (decision log or archive) */
+      503: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "overloaded",
+           *       "message": "The service is at capacity; retry after Retry-After.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  getBudgetState: {
+    parameters: {
+      query?: {
+        window?: 'daily' | 'weekly' | 'monthly';
+      };
+      header?: {
+        /**
+         * @description The tenant to act in when it is not the caller’s own; allowed only with an approved grant (403 policy_denied otherwise).
+         * @example globex
+         */
+        'X-Conductor-Tenant'?: components['parameters']['Tenant'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The budgets’ state */
+      200: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['BudgetState'];
+        };
+      };
+      /** @description Invalid request (details.issues lists each field) */
+      400: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "validation_failed",
+           *       "message": "The request is invalid.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Missing, expired or invalid bearer token */
+      401: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "unauthorized",
+           *       "message": "The bearer token is invalid or expired.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed (details.obligations says what would allow it) */
+      403: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "policy_denied",
+           *       "message": "Access to another tenant needs an approved grant.",
            *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
            *     }
            */

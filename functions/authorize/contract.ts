@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import type { RouteSpec } from '#shared/http/http.js';
+import { pageQuerySchema, type RouteSpec } from '#shared/http/http.js';
 import { GRANT_STATUSES } from '#shared/ports/grants.js';
 import { tenantIdSchema } from '#shared/ports/identity.js';
 import { MAX_BATCH_REQUESTS } from './src/domain/authorize.js';
@@ -123,10 +123,7 @@ const grantParams = z.strictObject({
   grantId: z.string().regex(/^grt_[A-Za-z0-9-]{1,64}$/, 'not a grant id'),
 });
 
-const pageQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(25),
-  cursor: z.string().max(2048).optional(),
-});
+const pageQuery = pageQuerySchema;
 
 // --- decision log, dry-run, engine ----------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import type { RouteSpec } from '#shared/http/http.js';
+import { pageQuerySchema, type RouteSpec } from '#shared/http/http.js';
 import { recordKey } from '#shared/record-keys.js';
 import { NUMERIC_TRANSFORMS } from './src/domain/bandits/context-encoder.js';
 import { STICKY_KEY_KINDS } from './src/domain/canary.js';
@@ -92,10 +92,7 @@ const expertParams = z.strictObject({
   expertId: z.string().regex(/^exp_[A-Za-z0-9-]{1,64}$/, 'not an expert id'),
 });
 
-export const listExpertsQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(25),
-  cursor: z.string().max(2048).optional(),
-});
+export const listExpertsQuery = pageQuerySchema;
 
 export const createExpert = {
   operationId: 'createExpert',

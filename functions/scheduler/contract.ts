@@ -1,7 +1,9 @@
 import * as z from 'zod';
-import type { RouteSpec } from '#shared/http/http.js';
+import { pageQuerySchema, type RouteSpec } from '#shared/http/http.js';
 import { JOB_PRIORITIES } from './events.js';
-import { JOB_STATUSES } from './src/domain/jobs.js';
+import { BUDGET_WINDOWS, isTimeZone } from './src/domain/budget-windows.js';
+import { BUDGET_STATES, DEFAULT_POLICY, ENFORCEMENT_MODES } from './src/domain/budgets.js';
+import { JOB_QUEUES, JOB_STATUSES } from './src/domain/jobs.js';
 
 /**
  * The scheduler pillar's contract: its route specs and its events. Pure data and schemas: the CDK
@@ -12,19 +14,35 @@ import { JOB_STATUSES } from './src/domain/jobs.js';
 /** A job's body is bounded: a larger request is a 413 before it is parsed. */
 export const MAX_ENQUEUE_BODY_BYTES = 64 * 1024;
 
+const finite = z.number().refine(Number.isFinite, 'must be a finite number');
+
+/** The most a job may be estimated to cost (a typo of a few orders of magnitude is a 400, not a spent budget). */
+export const MAX_JOB_ESTIMATE_USD = 10_000;
+
 export const enqueueRequestSchema = z
   .strictObject({
+    queue: z.enum(JOB_QUEUES).default('default').meta({
+      description:
+        'The job’s kind: `interactive` (default priority high), `default` (normal) or `batch` (low). Listed with the job; the priority decides which SQS queue serves it.',
+    }),
     payload: z.record(z.string(), z.unknown()).meta({
       description: 'The job’s input: any JSON object (the whole body is at most 64 KB).',
     }),
-    priority: z.enum(JOB_PRIORITIES).default('normal'),
+    priority: z.enum(JOB_PRIORITIES).optional().meta({
+      description:
+        'Overrides the queue’s default priority. A `downgrade` budget that is breached demotes it one class.',
+    }),
+    estimatedCostUsd: finite.min(0).max(MAX_JOB_ESTIMATE_USD).default(0).meta({
+      description:
+        'What the job is expected to cost, in USD: reserved against the tenant’s budgets when the job is admitted, replaced by the actual cost when it finishes.',
+    }),
     idempotencyKey: z
       .string()
       .regex(/^[A-Za-z0-9._:-]{1,128}$/, '1 to 128 of A-Z a-z 0-9 . _ : -')
       .optional()
       .meta({
         description:
-          'A retry with the same key (and the same payload and priority) answers the same job and creates nothing; another tenant’s same key is another job.',
+          'A retry with the same key (and the same payload, queue, priority and estimate) answers the same job and creates nothing; another tenant’s same key is another job.',
       }),
   })
   .meta({ id: 'EnqueueRequest', description: 'A job for the scheduler’s workers.' });
@@ -34,6 +52,13 @@ export const jobAcceptedSchema = z
     jobId: z.string(),
     status: z.enum(JOB_STATUSES).meta({
       description: '`queued` for a new job; a replay answers the job’s current status.',
+    }),
+    priority: z.enum(JOB_PRIORITIES).meta({
+      description: 'The priority the job runs at (lower than asked when a `downgrade` budget is breached).',
+    }),
+    budgetState: z.enum(BUDGET_STATES).optional().meta({
+      description:
+        'The tenant’s budget state after admitting the job (the worst of its windows); absent without budgets.',
     }),
   })
   .meta({ id: 'JobAccepted' });
@@ -51,20 +76,232 @@ export const enqueueJob = {
   action: 'scheduler:enqueue',
   body: enqueueRequestSchema,
   exampleBody: {
+    queue: 'batch',
     payload: { report: 'weekly-costs', tenantScope: 'all' },
     priority: 'normal',
+    estimatedCostUsd: 0.02,
     idempotencyKey: 'weekly-costs-2026-49',
   },
   maxBodyBytes: MAX_ENQUEUE_BODY_BYTES,
   success: {
     status: 202,
     description:
-      'The job, accepted by the jobs queue. A replay of an idempotencyKey answers 202 too, with the job as it stands and the header Idempotent-Replayed: true.',
+      'The job, admitted by the tenant’s budgets and accepted by its priority’s queue. A replay of an idempotencyKey answers 202 too, with the job as it stands and the header Idempotent-Replayed: true. Responses carry the tenant’s budget state in X-Conductor-Budget-State.',
     schema: jobAcceptedSchema,
   },
-  errors: [400, 409, 413, 415, 503],
+  errors: [400, 409, 413, 415, 429, 503],
 } as const satisfies RouteSpec;
 
-export const schedulerRoutes = [enqueueJob] as const;
+export const jobSchema = z
+  .object({
+    jobId: z.string(),
+    queue: z.enum(JOB_QUEUES),
+    status: z.enum(JOB_STATUSES),
+    priority: z.enum(JOB_PRIORITIES).meta({ description: 'The priority it runs at.' }),
+    requestedPriority: z.enum(JOB_PRIORITIES),
+    payload: z.record(z.string(), z.unknown()),
+    estimatedCostUsd: z.number(),
+    costUsd: z.number().optional().meta({ description: 'The actual cost, once completed.' }),
+    budgetWindows: z.array(z.string()).meta({
+      description: 'The budget windows (e.g. `monthly:2026-04`) that hold its reservation and take its cost.',
+    }),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+    completedAt: z.string().optional(),
+    idempotencyKey: z.string().optional(),
+    traceId: z.string(),
+  })
+  .meta({ id: 'Job' });
+
+export const jobPageSchema = z
+  .object({ items: z.array(jobSchema), nextCursor: z.string().optional() })
+  .meta({ id: 'JobPage' });
+
+const jobParams = z.strictObject({
+  jobId: z.string().regex(/^job_[A-Za-z0-9-]{1,64}$/, 'not a job id'),
+});
+
+export const listJobsQuery = pageQuerySchema;
+
+export const getJob = {
+  operationId: 'getJob',
+  rateFamily: 'scheduler.read',
+  method: 'GET',
+  path: '/scheduler/jobs/{jobId}',
+  summary: 'Read one job: its status, priority, estimate and actual cost',
+  tag: 'scheduler',
+  auth: 'jwt',
+  minRole: 'viewer',
+  action: 'scheduler:jobs:get',
+  params: jobParams,
+  success: { status: 200, description: 'The job', schema: jobSchema },
+  errors: [400, 404],
+} as const satisfies RouteSpec;
+
+export const listJobs = {
+  operationId: 'listJobs',
+  rateFamily: 'scheduler.read',
+  method: 'GET',
+  path: '/scheduler/jobs',
+  summary: 'List the tenant’s jobs, a page at a time (by job id)',
+  tag: 'scheduler',
+  auth: 'jwt',
+  minRole: 'viewer',
+  action: 'scheduler:jobs:list',
+  query: listJobsQuery,
+  success: { status: 200, description: 'A page of jobs', schema: jobPageSchema },
+  errors: [400],
+} as const satisfies RouteSpec;
+
+const percent = (max: number) => finite.min(0).max(max);
+
+export const budgetPolicySchema = z
+  .strictObject({
+    gracePercent: percent(100).default(DEFAULT_POLICY.gracePercent).meta({
+      description: 'Spend allowed above the limit: the cap is limit × (1 + grace/100).',
+    }),
+    carryOverCapPercent: percent(100).default(DEFAULT_POLICY.carryOverCapPercent).meta({
+      description:
+        'Unused budget of the previous window carried into the next, at most this percent of the limit (0: none).',
+    }),
+    burstPercent: percent(100).default(DEFAULT_POLICY.burstPercent).meta({
+      description:
+        'How far the projected spend may pass the cap, in percent of the limit, before the budget counts as breached (the cap itself still holds).',
+    }),
+    mode: z.enum(ENFORCEMENT_MODES).default(DEFAULT_POLICY.mode).meta({
+      description:
+        '`soft`: alert only, nothing refused; `throttle`: once breached, each priority is admitted only under its ceiling, refusals are 429; `downgrade`: once breached, jobs are demoted one priority class (admitted up to the cap).',
+    }),
+    alertThresholds: z
+      .array(finite.min(1).max(1000))
+      .max(10)
+      .default([...DEFAULT_POLICY.alertThresholds])
+      .transform((values) => [...new Set(values)].sort((a, b) => a - b))
+      .meta({
+        description:
+          'Percentages of the limit whose crossing by the projected spend publishes budget_breach (once per window).',
+      }),
+    priorityCeilingsPercent: z
+      .strictObject({
+        high: percent(100).default(DEFAULT_POLICY.priorityCeilingsPercent.high),
+        normal: percent(100).default(DEFAULT_POLICY.priorityCeilingsPercent.normal),
+        low: percent(100).default(DEFAULT_POLICY.priorityCeilingsPercent.low),
+      })
+      .default({ ...DEFAULT_POLICY.priorityCeilingsPercent })
+      .meta({
+        description:
+          'Mode `throttle`, once breached: a job of each priority is admitted only while spend (its estimate included) stays under this percent of the cap.',
+      }),
+  })
+  .meta({ id: 'BudgetPolicy' });
+
+export const budgetLimitsRequestSchema = z
+  .strictObject({
+    /** Accepted like the router's; must name the tenant the request acts in. */
+    tenantId: z.string().optional(),
+    window: z.enum(BUDGET_WINDOWS),
+    limit: finite.positive().max(1e9).meta({ description: 'The window’s limit, in USD (> 0).' }),
+    timeZone: z
+      .string()
+      .max(64)
+      .refine(isTimeZone, 'not an IANA time zone (e.g. Europe/Berlin, America/New_York, UTC)')
+      .default('UTC')
+      .meta({ description: 'The IANA time zone the windows are calendar-aligned in (e.g. Europe/Berlin).' }),
+    effectiveFrom: z.iso.datetime({ offset: true }).optional().meta({
+      description: 'The budget applies from the window containing this instant on; not in a past window.',
+    }),
+    policy: budgetPolicySchema.default(budgetPolicySchema.parse({})),
+  })
+  .meta({
+    id: 'BudgetLimitsRequest',
+    description: 'A tenant’s budget for one window kind (replaces the one it had).',
+  });
+
+export const budgetSchema = z
+  .object({
+    tenantId: z.string(),
+    window: z.enum(BUDGET_WINDOWS),
+    limitUsd: z.number(),
+    timeZone: z.string(),
+    effectiveFrom: z.string().optional(),
+    policy: budgetPolicySchema,
+    version: z.number(),
+    updatedAt: z.string(),
+    changedBy: z.string(),
+  })
+  .meta({ id: 'Budget' });
+
+export const budgetLimitsAnswerSchema = z
+  .object({ ok: z.literal(true), budget: budgetSchema })
+  .meta({ id: 'BudgetLimitsAnswer' });
+
+export const budgetStatusSchema = z
+  .object({
+    window: z.enum(BUDGET_WINDOWS),
+    windowId: z.string(),
+    start: z.string(),
+    end: z.string(),
+    timeZone: z.string(),
+    mode: z.enum(ENFORCEMENT_MODES),
+    limitUsd: z.number(),
+    carryInUsd: z.number(),
+    capUsd: z.number(),
+    breachAtUsd: z.number(),
+    spentUsd: z.number().meta({ description: 'Actual cost of the jobs finished in this window.' }),
+    reservedUsd: z.number().meta({ description: 'Estimated cost of the admitted jobs not finished yet.' }),
+    projectedUsd: z.number().meta({
+      description:
+        'Finished spend extrapolated to the window’s end at its mean rate (the elapsed share counted as at least 10 %), plus reservedUsd.',
+    }),
+    remainingUsd: z.number(),
+    state: z.enum(BUDGET_STATES),
+    thresholdsReached: z.array(z.number()),
+  })
+  .meta({ id: 'BudgetStatus' });
+
+export const budgetStateSchema = z
+  .object({ tenantId: z.string(), budgets: z.array(budgetStatusSchema) })
+  .meta({ id: 'BudgetState' });
+
+export const putBudgetLimits = {
+  operationId: 'putBudgetLimits',
+  rateFamily: 'budgets',
+  method: 'PUT',
+  path: '/budgets/limits',
+  summary:
+    'Set the tenant’s budget for a window kind (daily, weekly or monthly): limit, time zone and policy',
+  tag: 'budgets',
+  auth: 'jwt',
+  minRole: 'admin',
+  action: 'budgets:limits:put',
+  body: budgetLimitsRequestSchema,
+  maxBodyBytes: 8 * 1024,
+  exampleBody: {
+    window: 'monthly',
+    limit: 1000,
+    timeZone: 'Europe/Berlin',
+    policy: { gracePercent: 10, mode: 'throttle', alertThresholds: [50, 80, 100] },
+  },
+  success: { status: 200, description: 'The stored budget', schema: budgetLimitsAnswerSchema },
+  errors: [400, 413, 415, 422],
+} as const satisfies RouteSpec;
+
+export const getBudgetState = {
+  operationId: 'getBudgetState',
+  rateFamily: 'budgets.read',
+  method: 'GET',
+  path: '/budgets/state',
+  summary: 'The tenant’s budgets now: spent, reserved, projected, remaining and state per window',
+  tag: 'budgets',
+  auth: 'jwt',
+  minRole: 'viewer',
+  action: 'budgets:state:get',
+  query: z.strictObject({ window: z.enum(BUDGET_WINDOWS).optional() }),
+  success: { status: 200, description: 'The budgets’ state', schema: budgetStateSchema },
+  errors: [400],
+} as const satisfies RouteSpec;
+
+export const schedulerRoutes = [enqueueJob, getJob, listJobs, putBudgetLimits, getBudgetState] as const;
 
 export { budgetBreach, JOB_PRIORITIES, type JobPriority, jobCompleted, SCHEDULER_EVENTS } from './events.js';
+export { BUDGET_STATES } from './src/domain/budgets.js';

@@ -31,6 +31,8 @@ export type JobPriority = (typeof JOB_PRIORITIES)[number];
 export const jobCompleted = defineEvent('job_completed', {
   jobId: z.string(),
   priority: z.enum(JOB_PRIORITIES),
+  /** The job's actual cost in USD (committed to its tenant's budgets). */
+  costUsd: z.number().optional(),
 });
 
 /** Published by the scheduler: job_completed (worker), budget_breach (API and worker). */

@@ -6,14 +6,16 @@ import { expectUniformError, type Harness, startHarness } from './harness.js';
 let h: Harness;
 let operator: string;
 
-const QUEUE = 'conductor-scheduler-jobs';
+const QUEUES = ['high', 'jobs', 'low'].map((name) => `conductor-scheduler-${name}`);
 
 const enqueue = (body: unknown, token = operator) => h.call('POST', '/scheduler/enqueue', { token, body });
 
 const drainJobs = async (): Promise<void> => {
-  const mapping = h.conductor.mappings.get(QUEUE);
-  if (!mapping) throw new Error('no event source mapping for the jobs queue');
-  await mapping.drain();
+  for (const queue of QUEUES) {
+    const mapping = h.conductor.mappings.get(queue);
+    if (!mapping) throw new Error(`no event source mapping for ${queue}`);
+    await mapping.drain();
+  }
 };
 
 /** The scheduler table, read directly: the API has no job lookup yet (issue 17). */
@@ -71,7 +73,11 @@ describe('POST scheduler/enqueue over HTTP on the embedded runtime', () => {
 
     // Assess
     expect(reply.status, reply.text).toBe(202);
-    expect(reply.json).toEqual({ jobId: expect.stringMatching(/^job_[0-9a-f-]{36}$/), status: 'queued' });
+    expect(reply.json).toEqual({
+      jobId: expect.stringMatching(/^job_[0-9a-f-]{36}$/),
+      status: 'queued',
+      priority: 'high',
+    });
     expect(reply.headers.get('x-conductor-api-version')).toBe('v1');
     expect(reply.headers.get('idempotent-replayed')).toBeNull();
     const { jobId } = reply.json;
@@ -98,6 +104,7 @@ describe('POST scheduler/enqueue over HTTP on the embedded runtime', () => {
       occurredAt: job?.completedAt,
       jobId,
       priority: 'high',
+      costUsd: 0,
     });
   });
 
@@ -125,7 +132,7 @@ describe('POST scheduler/enqueue over HTTP on the embedded runtime', () => {
     // Assess
     for (const replay of replays) {
       expect(replay.status, replay.text).toBe(202);
-      expect(replay.json).toEqual({ jobId: first.json.jobId, status: 'completed' });
+      expect(replay.json).toEqual({ jobId: first.json.jobId, status: 'completed', priority: 'normal' });
       expect(replay.headers.get('idempotent-replayed')).toBe('true');
     }
     expect(await jobsOf('acme')).toEqual(before);
@@ -149,7 +156,7 @@ describe('POST scheduler/enqueue over HTTP on the embedded runtime', () => {
 
   it('answers 503 when the queue does not take the job, and a retry with the same key succeeds without a second job', async () => {
     // Prepare: the local SQS stand-in refuses every send to the jobs queue (the SDK's retries included).
-    const queue = h.conductor.queues.get(QUEUE);
+    const queue = h.conductor.queues.get('conductor-scheduler-jobs');
     if (!queue) throw new Error('no jobs queue');
     const refuse = vi.spyOn(queue, 'send').mockImplementation(() => {
       throw new Error('injected: the queue is unavailable');
@@ -214,7 +221,7 @@ describe('POST scheduler/enqueue over HTTP on the embedded runtime', () => {
       expect(reply.json.details.issues.length).toBeGreaterThan(0);
     }
     expect(replies[4]?.json.details.issues).toEqual([{ path: 'body.priority', message: expect.any(String) }]);
-    expect(replies[8]?.json.details.issues).toEqual([{ path: 'body.queue', message: 'unknown field' }]);
+    expect(replies[8]?.json.details.issues).toEqual([{ path: 'body.queue', message: expect.any(String) }]);
     expectUniformError(malformed, 400, 'malformed_json');
     expectUniformError(missing, 400, 'body_required');
     expectUniformError(tooLarge, 413, 'payload_too_large');
@@ -263,10 +270,10 @@ describe('tenant isolation of jobs', () => {
 
     // Assess: a new job, not a replay of acme's and not a 409 that would reveal acme used the key.
     expect(globex.status, globex.text).toBe(202);
-    expect(globex.json).toEqual({ jobId: expect.any(String), status: 'queued' });
+    expect(globex.json).toEqual({ jobId: expect.any(String), status: 'queued', priority: 'normal' });
     expect(globex.json.jobId).not.toBe(acme.json.jobId);
     expect(globex.headers.get('idempotent-replayed')).toBeNull();
-    expect(globexReplay.json).toEqual({ jobId: globex.json.jobId, status: 'completed' });
+    expect(globexReplay.json).toEqual({ jobId: globex.json.jobId, status: 'completed', priority: 'normal' });
     expect(globexReplay.headers.get('idempotent-replayed')).toBe('true');
     expect(await jobItem('acme', acme.json.jobId)).toEqual(acmeJob);
     expect(await jobItem('globex', acme.json.jobId)).toBeUndefined();

@@ -1,7 +1,8 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { ForbiddenError, ValidationError } from '#shared/errors.js';
+import { ValidationError } from '#shared/errors.js';
 import {
   API_BASE,
+  assertBodyTenant,
   bind,
   type HttpEvent,
   HttpReply,
@@ -136,13 +137,7 @@ export const makeRouterApp = (deps: RouterAppDeps) =>
       }),
       bind(routeTask, ({ tenantId, body, traceId, principal, decideMany }) => {
         // The PRD's body names the tenant; the request acts in the tenant the kernel decided.
-        if (body.tenantId !== undefined && body.tenantId !== tenantId) {
-          throw new ForbiddenError(
-            'The body names another tenant than the one the request acts in.',
-            [],
-            'tenant_mismatch',
-          );
-        }
+        assertBodyTenant(body.tenantId, tenantId);
         return deps.routing.route(
           tenantId,
           {
@@ -162,13 +157,7 @@ export const makeRouterApp = (deps: RouterAppDeps) =>
         return new HttpReply(202, accepted);
       }),
       bind(postOutcome, ({ tenantId, body, traceId }) => {
-        if (body.tenantId !== undefined && body.tenantId !== tenantId) {
-          throw new ForbiddenError(
-            'The body names another tenant than the one the request acts in.',
-            [],
-            'tenant_mismatch',
-          );
-        }
+        assertBodyTenant(body.tenantId, tenantId);
         return deps.outcomes.report(
           tenantId,
           { taskId: body.taskId, status: body.status, latencyMs: body.latencyMs },

@@ -1,19 +1,104 @@
-import { bind, HttpReply, httpApp, type KernelDeps, kernelOptionsOf } from '#shared/http/http.js';
-import { enqueueJob } from '../contract.js';
-import type { JobIntake } from './domain/jobs.js';
+import { NotFoundError } from '#shared/errors.js';
+import {
+  assertBodyTenant,
+  bind,
+  HttpReply,
+  httpApp,
+  type KernelDeps,
+  kernelOptionsOf,
+} from '#shared/http/http.js';
+import type { TenantRecords } from '#shared/ports/records.js';
+import { enqueueJob, getBudgetState, getJob, listJobs, putBudgetLimits } from '../contract.js';
+import type { Budgets } from './domain/budgets.js';
+import { BUDGET_STATE_HEADER, type Job, type JobIntake } from './domain/jobs.js';
 
 export interface SchedulerAppDeps extends KernelDeps {
   readonly intake: Pick<JobIntake, 'enqueue'>;
+  readonly jobs: Pick<TenantRecords<Job>, 'get' | 'list'>;
+  readonly budgets: Pick<Budgets, 'put' | 'status'>;
 }
 
-/** The scheduler's HTTP app: its one route bound to the domain on the kernel's middy stack. */
+/** A job as the API shows it (defaults for jobs written before queues and budgets). */
+export const jobView = (job: Job) => ({
+  jobId: job.id,
+  queue: job.queue ?? 'default',
+  status: job.status,
+  priority: job.priority,
+  requestedPriority: job.requestedPriority ?? job.priority,
+  payload: JSON.parse(job.payloadJson) as Record<string, unknown>,
+  estimatedCostUsd: job.estimatedCostUsd ?? 0,
+  ...(job.costUsd === undefined ? {} : { costUsd: job.costUsd }),
+  budgetWindows: [...(job.budgetWindows ?? [])],
+  createdAt: job.createdAt,
+  updatedAt: job.updatedAt,
+  ...(job.completedAt === undefined ? {} : { completedAt: job.completedAt }),
+  ...(job.idempotencyKey === undefined ? {} : { idempotencyKey: job.idempotencyKey }),
+  traceId: job.traceId,
+});
+
+/** The scheduler's HTTP app: its routes bound to the domain on the kernel's middy stack. */
 export const makeSchedulerApp = (deps: SchedulerAppDeps) =>
   httpApp({
     ...kernelOptionsOf(deps),
     routes: [
       bind(enqueueJob, async ({ tenantId, body, traceId }) => {
-        const { jobId, status, replayed } = await deps.intake.enqueue(tenantId, body, traceId);
-        return new HttpReply(202, { jobId, status }, replayed ? { 'Idempotent-Replayed': 'true' } : {});
+        const { jobId, status, priority, replayed, budgetState } = await deps.intake.enqueue(
+          tenantId,
+          body,
+          traceId,
+        );
+        return new HttpReply(
+          202,
+          { jobId, status, priority, ...(budgetState === undefined ? {} : { budgetState }) },
+          {
+            ...(replayed ? { 'Idempotent-Replayed': 'true' } : {}),
+            ...(budgetState === undefined ? {} : { [BUDGET_STATE_HEADER]: budgetState }),
+          },
+        );
       }),
+      bind(getJob, async ({ tenantId, params }) => {
+        const job = await deps.jobs.get(tenantId, params.jobId);
+        if (!job) throw new NotFoundError(`No job ${params.jobId} in this tenant.`, 'job_not_found');
+        return jobView(job);
+      }),
+      bind(listJobs, async ({ tenantId, query }) => {
+        const page = await deps.jobs.list(tenantId, query);
+        return {
+          items: page.items.map(jobView),
+          ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }),
+        };
+      }),
+      bind(putBudgetLimits, async ({ tenantId, body, principal }) => {
+        assertBodyTenant(body.tenantId, tenantId);
+        const budget = await deps.budgets.put(
+          tenantId,
+          {
+            window: body.window,
+            limit: body.limit,
+            timeZone: body.timeZone,
+            effectiveFrom: body.effectiveFrom,
+            policy: body.policy,
+          },
+          principal.subject,
+        );
+        return {
+          ok: true,
+          budget: {
+            tenantId: budget.tenantId,
+            window: budget.window,
+            limitUsd: budget.limitUsd,
+            timeZone: budget.timeZone,
+            ...(budget.effectiveFrom === undefined ? {} : { effectiveFrom: budget.effectiveFrom }),
+            policy: budget.policy,
+            version: budget.version,
+            updatedAt: budget.updatedAt,
+            changedBy: budget.changedBy,
+          },
+        };
+      }),
+      bind(getBudgetState, async ({ tenantId, query }) => ({
+        tenantId,
+        budgets: await deps.budgets.status(tenantId, query.window),
+      })),
     ],
   });

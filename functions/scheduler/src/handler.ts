@@ -9,13 +9,18 @@ import { randomIds, systemClock } from '#shared/ports/system.js';
 import { makeHttpService } from '#shared/service-kit.js';
 import { schedulerPillar } from '../pillar.js';
 import { makeSchedulerApp } from './app.js';
+import { Budgets } from './domain/budgets.js';
 import { JOB_TTL_SECONDS, type Job, JobIntake, type JobMessage } from './domain/jobs.js';
+import { budgetStores, priorityQueues } from './wiring.js';
 
 /** Composition root of the scheduler function (the API side): environment, clients, adapters, app. */
 const service = await makeHttpService('scheduler', schedulerPillar, {
   SCHEDULER_TABLE_NAME: z.string().min(1),
-  /** The jobs queue (the manifest's `scheduler-jobs`): POST scheduler/enqueue answers once it accepted the job. */
+  /** The jobs queues, one per priority: POST scheduler/enqueue answers once the job's accepted it. */
+  SCHEDULER_HIGH_QUEUE_URL: z.url(),
+  /** The normal class's queue keeps the skeleton's name (see PRIORITY_QUEUES). */
   SCHEDULER_JOBS_QUEUE_URL: z.url(),
+  SCHEDULER_LOW_QUEUE_URL: z.url(),
 });
 const { env, logger } = service;
 
@@ -25,14 +30,30 @@ const sqs = makeSqsClient({
   instrument: service.instrument,
 });
 
+const jobs = new TenantRecordStore<Job>(service.doc, env.SCHEDULER_TABLE_NAME, 'JOB', JOB_TTL_SECONDS);
+const budgets = new Budgets({
+  ...budgetStores(service.doc, env.SCHEDULER_TABLE_NAME, systemClock),
+  clock: systemClock,
+  events: service.events,
+  onPublishError: (error, windowId) =>
+    logger.warn('budget_breach not published; the admission stands', { windowId, error: String(error) }),
+});
+
 const http = makeSchedulerApp({
   logger,
   authorize: service.authorize,
   rateLimit: service.rateLimit,
   trace: service.traceOperation,
+  jobs,
+  budgets,
   intake: new JobIntake({
-    jobs: new TenantRecordStore<Job>(service.doc, env.SCHEDULER_TABLE_NAME, 'JOB', JOB_TTL_SECONDS),
-    queue: new SqsJsonQueue<JobMessage>(sqs, env.SCHEDULER_JOBS_QUEUE_URL),
+    jobs,
+    budgets,
+    queue: priorityQueues((url) => new SqsJsonQueue<JobMessage>(sqs, url), {
+      high: env.SCHEDULER_HIGH_QUEUE_URL,
+      normal: env.SCHEDULER_JOBS_QUEUE_URL,
+      low: env.SCHEDULER_LOW_QUEUE_URL,
+    }),
     clock: systemClock,
     ids: randomIds,
     onQueueError: (error, jobId) =>

@@ -7,17 +7,20 @@ import { CONSUMED_QUEUES_ENV } from '#shared/pillar.js';
 import { systemClock } from '#shared/ports/system.js';
 import { makeServiceBasics } from '#shared/service-kit.js';
 import { SCHEDULER_EVENTS } from '../events.js';
+import { Budgets } from './domain/budgets.js';
 import { JOB_TTL_SECONDS, type Job, JobWorker } from './domain/jobs.js';
 import { makeJobBatchHandler } from './job-consumer.js';
+import { budgetStores } from './wiring.js';
 
 /**
- * Composition root of the scheduler-worker function: the consumer of the `scheduler-jobs` queue. No
- * API route, so no policy engine: only the scheduler table and the event bus.
+ * Composition root of the scheduler-worker function: the consumer of the three priority queues
+ * (`scheduler-high`, `scheduler-normal`, `scheduler-low`). No API route, so no policy engine: only
+ * the scheduler table (jobs, budgets, ledgers) and the event bus.
  */
 const env = parseEnv(
   baseEnvSchema.extend({
     SCHEDULER_TABLE_NAME: z.string().min(1),
-    /** The jobs queue and its DLQ: a job message failing its last delivery goes there with its error. */
+    /** The priority queues and their DLQs: a job message failing its last delivery goes there with its error. */
     [CONSUMED_QUEUES_ENV]: deadLetterQueueRefsSchema,
   }),
 );
@@ -37,6 +40,13 @@ const completeBatch = makeJobBatchHandler({
   worker: new JobWorker({
     jobs: new TenantRecordStore<Job>(doc, env.SCHEDULER_TABLE_NAME, 'JOB', JOB_TTL_SECONDS),
     clock: systemClock,
+    budgets: new Budgets({
+      ...budgetStores(doc, env.SCHEDULER_TABLE_NAME, systemClock),
+      clock: systemClock,
+      events,
+      onPublishError: (error, windowId) =>
+        logger.warn('budget_breach not published; the cost stands', { windowId, error: String(error) }),
+    }),
     events,
     onPublishError: (error, jobId) =>
       logger.warn('job_completed not published; the completion stands', { jobId, error: String(error) }),

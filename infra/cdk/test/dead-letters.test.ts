@@ -156,24 +156,32 @@ describe('a queue consumer', () => {
     }
   });
 
-  it('may send to the DLQ of the queue it consumes (a last delivery, with its error), to no other DLQ, and do nothing else there', () => {
-    for (const queue of QUEUES) {
+  it('may send to the DLQs of the queues it consumes (a last delivery, with its error), to no other DLQ, and do nothing else there', () => {
+    const consumers = new Set(QUEUES.map((queue) => queue.consumer));
+    for (const consumer of consumers) {
+      // Prepare: a consumer may take several queues (the scheduler's worker, one per priority).
+      const consumed = QUEUES.filter((queue) => queue.consumer === consumer);
+
       // Act
-      const onDlqs = statementsOf(queue.consumer).filter((statement) =>
+      const onDlqs = statementsOf(consumer).filter((statement) =>
         importsOf(resourcesOf(statement)).some((target) => target.includes('DeadLetterQueue')),
       );
 
       // Assess
-      expect(onDlqs, queue.consumer).toHaveLength(1);
+      expect(onDlqs, consumer).toHaveLength(1);
       const [statement] = onDlqs;
       if (!statement) continue;
       expect(actionsOf(statement)).toContain('sqs:SendMessage');
       expect(actionsOf(statement).filter((action) => !/^sqs:(SendMessage|GetQueue)/.test(action))).toEqual(
         [],
       );
-      expect(importsOf(resourcesOf(statement))).toEqual([
-        expect.stringMatching(new RegExp(`FnGetAtt${pascal(queue.id)}DeadLetterQueue[A-Z0-9]+Arn`)),
-      ]);
+      const targets = importsOf(resourcesOf(statement));
+      expect(targets).toHaveLength(consumed.length);
+      for (const queue of consumed) {
+        expect(targets).toContainEqual(
+          expect.stringMatching(new RegExp(`FnGetAtt${pascal(queue.id)}DeadLetterQueue[A-Z0-9]+Arn`)),
+        );
+      }
     }
   });
 

@@ -230,7 +230,7 @@ describe('safe deploys: versions, the live alias and CodeDeploy', () => {
       replay: 2,
       authorize: RESERVED_CONCURRENCY.tokenRoutes + 2,
       scheduler: RESERVED_CONCURRENCY.tokenRoutes,
-      'scheduler-worker': 5,
+      'scheduler-worker': 17,
       ops: RESERVED_CONCURRENCY.tokenRoutes,
     });
     expect(synth.api.reservedConcurrency).toEqual(expected);
@@ -295,7 +295,7 @@ describe('reserved concurrency options', () => {
       /leaves less than 100 of the account's 500 unreserved/,
     );
     expect(() => build({ reservedConcurrency: { router: 900 } })).toThrow(/unreserved/);
-    expect(reservations(build({ accountConcurrency: 521 }))).not.toContain(undefined);
+    expect(reservations(build({ accountConcurrency: 533 }))).not.toContain(undefined);
   });
 });
 

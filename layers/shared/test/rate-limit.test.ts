@@ -125,6 +125,8 @@ describe('the rate-limit families of the catalog', () => {
       'router.read': 600,
       'router.admin': 120,
       'policy.admin': 120,
+      'scheduler.read': 600,
+      'budgets.read': 300,
       default: 600,
       refused: 60,
     };

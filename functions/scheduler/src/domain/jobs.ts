@@ -1,10 +1,17 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
-import { ConflictError, ServiceUnavailableError } from '#shared/errors.js';
+import { AppError, ConflictError, ServiceUnavailableError } from '#shared/errors.js';
 import { type EventPublisher, eventOf } from '#shared/ports/events.js';
 import type { TenantRecord, TenantRecords } from '#shared/ports/records.js';
 import type { Clock, IdGenerator } from '#shared/ports/system.js';
 import { type JobPriority, jobCompleted } from '../../events.js';
+import {
+  BUDGET_STATES,
+  type BudgetAdmission,
+  type BudgetState,
+  type BudgetStatus,
+  type Budgets,
+} from './budgets.js';
 
 /**
  * Jobs of the scheduler (M3). The API side (`JobIntake`, POST scheduler/enqueue) writes the job, then
@@ -19,10 +26,30 @@ export const JOB_TTL_SECONDS = 30 * 24 * 60 * 60;
 export const JOB_STATUSES = ['queued', 'completed'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
+/** A job's kind, and the priority it gets when the request names none. */
+export const JOB_QUEUES = ['interactive', 'default', 'batch'] as const;
+export type JobQueueName = (typeof JOB_QUEUES)[number];
+export const QUEUE_PRIORITY: Readonly<Record<JobQueueName, JobPriority>> = {
+  interactive: 'high',
+  default: 'normal',
+  batch: 'low',
+};
+
 /** A job record, in the scheduler table at pk `T#<tenant>#JOB`, sk the job id. */
 export interface Job extends TenantRecord {
   readonly status: JobStatus;
+  /** The priority it runs at (its SQS queue): the requested one, or one lower under a breached `downgrade` budget. */
   readonly priority: JobPriority;
+  /** The priority asked for (or its queue's); absent on jobs written before budgets: `priority`. */
+  readonly requestedPriority?: JobPriority;
+  /** Absent on jobs written before queues: `default`. */
+  readonly queue?: JobQueueName;
+  /** The cost reserved against the budgets at admission, in USD (absent: 0). */
+  readonly estimatedCostUsd?: number;
+  /** The budget windows holding its reservation (absent: none). */
+  readonly budgetWindows?: readonly string[];
+  /** The actual cost, once completed. */
+  readonly costUsd?: number;
   /**
    * The payload as canonical JSON text (object keys sorted). Text, not a DynamoDB map: any JSON object
    * the API accepts fits (numbers beyond DynamoDB's 38 digits, nesting beyond its 32 levels), and a
@@ -43,17 +70,22 @@ export const jobMessageSchema = z.strictObject({
 });
 export type JobMessage = z.output<typeof jobMessageSchema>;
 
-/** Port: the jobs queue. `send` resolves once the queue has accepted the message. */
+/** Port: the jobs queues, one per priority. `send` resolves once the priority's queue has accepted the message. */
 export interface JobQueue {
-  send(message: JobMessage): Promise<void>;
+  send(message: JobMessage, priority: JobPriority): Promise<void>;
 }
 
 /** The job records: conditional create, consistent read, replace on the expected version. */
 export type JobRepository = Pick<TenantRecords<Job>, 'create' | 'get' | 'replace'>;
 
 export interface EnqueueRequest {
+  /** Absent: `default`. */
+  readonly queue?: JobQueueName | undefined;
   readonly payload: Readonly<Record<string, unknown>>;
-  readonly priority: JobPriority;
+  /** Absent: the queue's (QUEUE_PRIORITY). */
+  readonly priority?: JobPriority | undefined;
+  /** Absent: 0. */
+  readonly estimatedCostUsd?: number | undefined;
   readonly idempotencyKey?: string | undefined;
 }
 
@@ -61,9 +93,53 @@ export interface EnqueueResult {
   readonly jobId: string;
   /** `queued` for a new job; a replay answers the job as it stands. */
   readonly status: JobStatus;
+  readonly priority: JobPriority;
   /** The idempotency key named an existing job: nothing was created. */
   readonly replayed: boolean;
+  /** The worst state among the tenant's budgets after the admission (absent: no budget, or a replay). */
+  readonly budgetState?: BudgetState;
 }
+
+/** The worst of several budget states (the order of BUDGET_STATES). */
+export const worstState = (statuses: readonly Pick<BudgetStatus, 'state'>[]): BudgetState | undefined =>
+  statuses.reduce<BudgetState | undefined>(
+    (worst, { state }) =>
+      worst === undefined || BUDGET_STATES.indexOf(state) > BUDGET_STATES.indexOf(worst) ? state : worst,
+    undefined,
+  );
+
+/** A job the tenant's budgets refused: 429 with Retry-After, nothing stored. */
+export class BudgetThrottledError extends AppError {
+  constructor(refusal: Extract<BudgetAdmission, { admitted: false }>, priority: JobPriority) {
+    const { status } = refusal;
+    const held = refusal.reason === 'held_back';
+    super(
+      429,
+      held ? 'budget_throttled' : 'budget_exhausted',
+      held
+        ? `The ${status.window} budget is breached (projected $${status.projectedUsd} of a $${status.capUsd} cap): ${priority} jobs wait; nothing was queued.`
+        : `The ${status.window} budget has no room for this job ($${status.remainingUsd} left of a $${status.capUsd} cap); nothing was queued.`,
+      {
+        details: {
+          window: status.window,
+          windowId: status.windowId,
+          state: status.state,
+          priority,
+          projectedUsd: status.projectedUsd,
+          capUsd: status.capUsd,
+          remainingUsd: status.remainingUsd,
+        },
+        headers: {
+          'Retry-After': String(refusal.retryAfterSeconds),
+          [BUDGET_STATE_HEADER]: status.state,
+        },
+      },
+    );
+  }
+}
+
+/** The response header that carries the tenant's budget state on enqueue answers. */
+export const BUDGET_STATE_HEADER = 'X-Conductor-Budget-State';
 
 /** JSON with every object's keys sorted: equal JSON values give equal text, whatever the key order sent. */
 export const canonicalJson = (value: unknown): string => JSON.stringify(sortKeys(value));
@@ -92,6 +168,8 @@ export const jobIdFor = (tenantId: string, idempotencyKey: string): string => {
 export interface JobIntakeDeps {
   readonly jobs: JobRepository;
   readonly queue: JobQueue;
+  /** The tenant's budgets: each new job is admitted against them (absent: every job is admitted). */
+  readonly budgets?: Pick<Budgets, 'admit' | 'release'> | undefined;
   readonly clock: Clock;
   readonly ids: IdGenerator;
   /** Told why a hand-off failed (the caller only sees a 503). */
@@ -105,48 +183,93 @@ export class JobIntake {
   async enqueue(tenantId: string, request: EnqueueRequest, traceId: string): Promise<EnqueueResult> {
     const now = this.deps.clock.now().toISOString();
     const key = request.idempotencyKey;
+    const queue = request.queue ?? 'default';
+    const estimate = request.estimatedCostUsd ?? 0;
+    const requestedPriority = request.priority ?? QUEUE_PRIORITY[queue];
+    const id = key === undefined ? this.deps.ids.next('job') : jobIdFor(tenantId, key);
+    const payloadJson = canonicalJson(request.payload);
+    const same = (existing: Job) =>
+      existing.payloadJson === payloadJson &&
+      (existing.requestedPriority ?? existing.priority) === requestedPriority &&
+      (existing.queue ?? 'default') === queue &&
+      (existing.estimatedCostUsd ?? 0) === estimate;
+
+    // A replay is answered from the job its key names, before any admission: it was admitted once.
+    if (key !== undefined) {
+      const existing = await this.deps.jobs.get(tenantId, id);
+      if (existing) return this.#replay(existing, same);
+    }
+
+    const admission = this.deps.budgets
+      ? await this.deps.budgets.admit(tenantId, id, requestedPriority, estimate, traceId)
+      : ({ admitted: true, priority: requestedPriority, windowIds: [], statuses: [] } as const);
+    if (!admission.admitted) throw new BudgetThrottledError(admission, requestedPriority);
+
     const job: Job = {
       tenantId,
-      id: key === undefined ? this.deps.ids.next('job') : jobIdFor(tenantId, key),
+      id,
       version: 1,
       createdAt: now,
       updatedAt: now,
       status: 'queued',
-      priority: request.priority,
-      payloadJson: canonicalJson(request.payload),
+      queue,
+      priority: admission.priority,
+      requestedPriority,
+      estimatedCostUsd: estimate,
+      budgetWindows: admission.windowIds,
+      payloadJson,
       ...(key === undefined ? {} : { idempotencyKey: key }),
       traceId,
     };
-    const stored = await this.#createOrReplay(job);
-    // A replay of a job not yet completed hands it over again: the earlier request may have failed
-    // after its write (a 503), and a duplicate message is harmless to the idempotent worker.
-    if (stored.status === 'queued') await this.#handOff(stored);
-    return { jobId: stored.id, status: stored.status, replayed: stored !== job };
-  }
-
-  /** The new job, or the one its idempotency key already names (if the request is the same). */
-  async #createOrReplay(job: Job): Promise<Job> {
     try {
       await this.deps.jobs.create(job);
-      return job;
     } catch (error) {
-      if (!(error instanceof ConflictError) || job.idempotencyKey === undefined) throw error;
+      // The same key created concurrently: that job holds the one reservation both made (the same operation id).
+      if (error instanceof ConflictError && key !== undefined) {
+        const existing = await this.deps.jobs.get(tenantId, id);
+        if (existing) return this.#replay(existing, same);
+      }
+      await this.#releaseQuietly(job);
+      throw error;
     }
-    const existing = await this.deps.jobs.get(job.tenantId, job.id);
-    if (!existing) throw new Error(`job ${job.id} exists and cannot be read`);
-    if (existing.payloadJson !== job.payloadJson || existing.priority !== job.priority) {
+    await this.#handOff(job);
+    const budgetState = worstState(admission.statuses);
+    return {
+      jobId: job.id,
+      status: job.status,
+      priority: job.priority,
+      replayed: false,
+      ...(budgetState === undefined ? {} : { budgetState }),
+    };
+  }
+
+  /** The job an idempotency key already names, if the request is the same; a queued one is handed over again. */
+  async #replay(existing: Job, same: (job: Job) => boolean): Promise<EnqueueResult> {
+    if (!same(existing)) {
       throw new ConflictError(
-        'This idempotencyKey was used for a different job (payload or priority); use a new key.',
+        'This idempotencyKey was used for a different job (payload, queue, priority or estimate); use a new key.',
         'idempotency_key_reused',
       );
     }
-    return existing;
+    // The earlier request may have failed after its write (a 503); a duplicate message is harmless to the worker.
+    if (existing.status === 'queued') await this.#handOff(existing);
+    return { jobId: existing.id, status: existing.status, priority: existing.priority, replayed: true };
+  }
+
+  /** A job that could not be written frees its reservation (if that fails too, it is only conservative). */
+  async #releaseQuietly(job: Job): Promise<void> {
+    const windows = job.budgetWindows ?? [];
+    if (!this.deps.budgets || windows.length === 0) return;
+    await this.deps.budgets
+      .release(job.tenantId, job.id, windows, job.estimatedCostUsd ?? 0, job.traceId)
+      .catch(() => undefined);
   }
 
   async #handOff(job: Job): Promise<void> {
     try {
       await this.deps.queue.send(
         jobMessageSchema.parse({ tenantId: job.tenantId, jobId: job.id, traceId: job.traceId }),
+        job.priority,
       );
     } catch (error) {
       this.deps.onQueueError?.(error, job.id);
@@ -168,6 +291,10 @@ export type CompletionOutcome = 'completed' | 'already_completed';
 export interface JobWorkerDeps {
   readonly jobs: JobRepository;
   readonly clock: Clock;
+  /** The budgets the job's actual cost is committed to (absent: none kept). */
+  readonly budgets?: Pick<Budgets, 'settle'> | undefined;
+  /** The job's actual cost in USD (absent: its estimate; see `complete`). */
+  readonly costOf?: ((job: Job) => number) | undefined;
   /** Where job_completed goes (absent: not published, e.g. no bus configured). */
   readonly events?: EventPublisher | undefined;
   /** Told when job_completed could not be published; the completion stands. */
@@ -187,10 +314,24 @@ export class JobWorker {
     if (!job) throw new JobNotFoundError(`job ${message.jobId} of ${message.tenantId} does not exist`);
     if (job.status === 'completed') return 'already_completed';
 
+    // Until the worker calls experts (issue 17), a job costs what it was estimated to. The commit is
+    // idempotent per job, so a delivery that dies after it and before the write below counts it once.
+    const estimate = job.estimatedCostUsd ?? 0;
+    const costUsd = this.deps.costOf?.(job) ?? estimate;
+    await this.deps.budgets?.settle(
+      job.tenantId,
+      job.id,
+      job.budgetWindows ?? [],
+      estimate,
+      costUsd,
+      job.traceId,
+    );
+
     const now = this.deps.clock.now().toISOString();
     const completed: Job = {
       ...job,
       status: 'completed',
+      costUsd,
       completedAt: now,
       updatedAt: now,
       version: job.version + 1,
@@ -213,6 +354,7 @@ export class JobWorker {
           occurredAt: now,
           jobId: job.id,
           priority: job.priority,
+          costUsd,
         }),
       ]);
     } catch (error) {

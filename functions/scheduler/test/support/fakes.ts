@@ -1,6 +1,7 @@
 import type { ConductorEvent, EventPublisher } from '#shared/ports/events.js';
 import { ManualClock, SequentialIds } from '#shared/ports/system.js';
 import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
+import type { JobPriority } from '../../events.js';
 import { BudgetLedger, type LedgerRecord } from '../../src/domain/budget-ledger.js';
 import { type Budget, Budgets } from '../../src/domain/budgets.js';
 import { type Job, JobIntake, type JobMessage, type JobQueue, JobWorker } from '../../src/domain/jobs.js';
@@ -8,12 +9,15 @@ import { type Job, JobIntake, type JobMessage, type JobQueue, JobWorker } from '
 /** The jobs queue as a list of accepted messages; `failing` makes every send reject. */
 export class RecordingJobQueue implements JobQueue {
   readonly sent: JobMessage[] = [];
+  /** The priority queue each sent message went to, in order. */
+  readonly priorities: JobPriority[] = [];
   failing = false;
 
-  async send(message: JobMessage): Promise<void> {
+  async send(message: JobMessage, priority: JobPriority): Promise<void> {
     await Promise.resolve();
     if (this.failing) throw new Error('SQS unavailable');
     this.sent.push(structuredClone(message));
+    this.priorities.push(priority);
   }
 }
 

@@ -1,13 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import type { UnprocessableError } from '#shared/errors.js';
-import { ManualClock } from '#shared/ports/system.js';
+import type { AppError, UnprocessableError } from '#shared/errors.js';
+import { ManualClock, SequentialIds } from '#shared/ports/system.js';
+import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
 import {
   type BudgetInput,
   type BudgetPolicy,
   DEFAULT_POLICY,
   projectedSpend,
 } from '../../src/domain/budgets.js';
-import { inMemoryBudgets } from '../support/fakes.js';
+import {
+  BudgetThrottledError,
+  type Job,
+  JobIntake,
+  type JobMessage,
+  JobWorker,
+} from '../../src/domain/jobs.js';
+import { inMemoryBudgets, RecordingJobQueue } from '../support/fakes.js';
 
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
@@ -207,5 +215,83 @@ describe('budgets: projection, state and budget_breach', () => {
     const refused = await budgets.admit('acme', 'a', 'high', 5, 't');
 
     expect(refused).toMatchObject({ admitted: false, retryAfterSeconds: 60 });
+  });
+});
+
+describe('JobIntake and JobWorker with budgets', () => {
+  const scheduler = (clock: ManualClock) => {
+    const b = inMemoryBudgets(clock);
+    const jobs = new InMemoryTenantRecords<Job>('JOB');
+    const queue = new RecordingJobQueue();
+    const intake = new JobIntake({ jobs, queue, budgets: b.budgets, clock, ids: new SequentialIds() });
+    const worker = new JobWorker({ jobs, clock, budgets: b.budgets, events: b.events });
+    return { ...b, jobs, queue, intake, worker };
+  };
+
+  it('a job the budget refuses is a 429 budget_throttled with Retry-After and the state, and nothing is stored or queued', async () => {
+    // Prepare: breached at mid-month.
+    const s = scheduler(midApril());
+    await s.budgets.put('acme', monthly(), 'u-admin');
+    await s.intake.enqueue('acme', { payload: {}, estimatedCostUsd: 560 }, 't');
+    await s.worker.complete(s.queue.sent[0] as JobMessage);
+
+    // Act
+    const refused = await s.intake
+      .enqueue('acme', { queue: 'batch', payload: {}, estimatedCostUsd: 1 }, 't')
+      .catch((error: AppError) => error);
+
+    // Assess
+    expect(refused).toBeInstanceOf(BudgetThrottledError);
+    expect(refused).toMatchObject({
+      statusCode: 429,
+      code: 'budget_throttled',
+      headers: { 'Retry-After': '300', 'X-Conductor-Budget-State': 'budget-throttled' },
+      details: { window: 'monthly', windowId: 'monthly:2026-04', state: 'budget-throttled', priority: 'low' },
+    });
+    expect(s.jobs.all()).toHaveLength(1);
+    expect(s.queue.sent).toHaveLength(1);
+  });
+
+  it('a breached downgrade budget sends a job to the queue one class lower, and says so', async () => {
+    const s = scheduler(midApril());
+    await s.budgets.put('acme', monthly({ mode: 'downgrade' }), 'u-admin');
+    await s.intake.enqueue('acme', { payload: {}, estimatedCostUsd: 600 }, 't');
+    await s.worker.complete(s.queue.sent[0] as JobMessage);
+
+    const answer = await s.intake.enqueue(
+      'acme',
+      { queue: 'interactive', payload: {}, estimatedCostUsd: 1 },
+      't',
+    );
+
+    expect(answer).toMatchObject({ priority: 'normal', budgetState: 'degraded' });
+    expect(s.queue.priorities).toEqual(['normal', 'normal']);
+    expect(await s.jobs.get('acme', answer.jobId)).toMatchObject({
+      requestedPriority: 'high',
+      priority: 'normal',
+      queue: 'interactive',
+    });
+  });
+
+  it('a worker killed after committing the cost: the redelivery completes the job, and the cost and job_completed count once', async () => {
+    const s = scheduler(midApril());
+    await s.budgets.put('acme', monthly(), 'u-admin');
+    const { jobId } = await s.intake.enqueue('acme', { payload: {}, estimatedCostUsd: 5 }, 't');
+    const message = s.queue.sent[0] as JobMessage;
+    const original = s.jobs.replace.bind(s.jobs);
+    let kills = 1;
+    s.jobs.replace = async (job: Job, version: number) => {
+      if (kills-- > 0) throw new Error('killed');
+      return original(job, version);
+    };
+
+    await expect(s.worker.complete(message)).rejects.toThrow('killed');
+    const again = await s.worker.complete(message);
+    const twice = await s.worker.complete(message);
+
+    expect([again, twice]).toEqual(['completed', 'already_completed']);
+    expect(await s.ledger.get('acme', 'monthly:2026-04')).toMatchObject({ committed: 5, reserved: 0 });
+    expect(s.events.published.filter((event) => event.type === 'job_completed')).toHaveLength(1);
+    expect(await s.jobs.get('acme', jobId)).toMatchObject({ status: 'completed', costUsd: 5 });
   });
 });

@@ -18,7 +18,7 @@ describe('JobIntake', () => {
     );
 
     // Assess
-    expect(result).toEqual({ jobId: 'job_000001', status: 'queued', replayed: false });
+    expect(result).toEqual({ jobId: 'job_000001', status: 'queued', priority: 'high', replayed: false });
     expect(s.jobs.all()).toEqual([
       {
         tenantId: 'acme',
@@ -27,12 +27,17 @@ describe('JobIntake', () => {
         createdAt: '2026-03-01T09:00:00.000Z',
         updatedAt: '2026-03-01T09:00:00.000Z',
         status: 'queued',
+        queue: 'default',
         priority: 'high',
+        requestedPriority: 'high',
+        estimatedCostUsd: 0,
+        budgetWindows: [],
         payloadJson: '{"n":3,"prompt":"summarise"}',
         traceId: 'trace-1',
       },
     ]);
     expect(s.queue.sent).toEqual([{ tenantId: 'acme', jobId: 'job_000001', traceId: 'trace-1' }]);
+    expect(s.queue.priorities).toEqual(['high']);
   });
 
   it('makes a new job for every request without an idempotency key', async () => {
@@ -59,7 +64,12 @@ describe('JobIntake', () => {
     const replay = await s.intake.enqueue('acme', request, 'trace-replay');
 
     // Assess
-    expect(first).toEqual({ jobId: jobIdFor('acme', 'order-42'), status: 'queued', replayed: false });
+    expect(first).toEqual({
+      jobId: jobIdFor('acme', 'order-42'),
+      status: 'queued',
+      priority: 'low',
+      replayed: false,
+    });
     expect(replay).toEqual({ ...first, replayed: true });
     expect(s.jobs.all()).toHaveLength(1);
     expect(s.jobs.all()[0]).toMatchObject({ idempotencyKey: 'order-42', traceId: 'trace-first', version: 1 });
@@ -143,7 +153,12 @@ describe('JobIntake', () => {
     expect(refused.code).toBe('job_not_queued');
     expect(refused.headers).toEqual({ 'Retry-After': '1' });
     expect(s.queueErrors).toEqual([jobIdFor('acme', 'retry-me')]);
-    expect(retried).toEqual({ jobId: jobIdFor('acme', 'retry-me'), status: 'queued', replayed: true });
+    expect(retried).toEqual({
+      jobId: jobIdFor('acme', 'retry-me'),
+      status: 'queued',
+      priority: 'normal',
+      replayed: true,
+    });
     expect(s.jobs.all()).toHaveLength(1);
     expect(s.queue.sent).toEqual([{ tenantId: 'acme', jobId: retried.jobId, traceId: 't1' }]);
   });
@@ -159,7 +174,7 @@ describe('JobIntake', () => {
     const replay = await s.intake.enqueue('acme', request, 't');
 
     // Assess
-    expect(replay).toEqual({ jobId: first.jobId, status: 'completed', replayed: true });
+    expect(replay).toEqual({ jobId: first.jobId, status: 'completed', priority: 'normal', replayed: true });
     expect(s.queue.sent).toHaveLength(1);
   });
 });
@@ -178,6 +193,7 @@ describe('JobWorker', () => {
     expect(outcome).toBe('completed');
     expect(await s.jobs.get('acme', jobId)).toMatchObject({
       status: 'completed',
+      costUsd: 0,
       version: 2,
       completedAt: '2026-03-01T09:00:01.500Z',
       updatedAt: '2026-03-01T09:00:01.500Z',
@@ -192,6 +208,7 @@ describe('JobWorker', () => {
           occurredAt: '2026-03-01T09:00:01.500Z',
           jobId,
           priority: 'high',
+          costUsd: 0,
         },
       },
     ]);

@@ -12,9 +12,17 @@ export class SqsJsonQueue<M> {
     private readonly queueUrl: string,
   ) {}
 
-  async send(message: M): Promise<void> {
+  /**
+   * @param messageGroupId on a standard queue, the SQS fair-queue group (e.g. the tenant): SQS then
+   *   keeps one group's backlog from delaying the others' messages. No FIFO semantics.
+   */
+  async send(message: M, messageGroupId?: string): Promise<void> {
     await this.sqs.send(
-      new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(message) }),
+      new SendMessageCommand({
+        QueueUrl: this.queueUrl,
+        MessageBody: JSON.stringify(message),
+        ...(messageGroupId === undefined ? {} : { MessageGroupId: messageGroupId }),
+      }),
     );
   }
 }

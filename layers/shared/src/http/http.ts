@@ -43,6 +43,7 @@ export {
   bind,
   type DeferredDecisionLog,
   errorBodySchema,
+  pageQuerySchema,
   type RequestInput,
   type RouteAuthorization,
   type RouteAuthorizer,
@@ -68,6 +69,21 @@ export const roleLadderAuthorizer: RouteAuthorizer = async ({ principal, spec, t
     );
   }
   return { masks: [] };
+};
+
+/**
+ * The requirements' bodies name the tenant (`{tenantId, ...}`); the request acts in the tenant the
+ * kernel decided (the caller's own, or the one X-Conductor-Tenant names and the policy allowed). A
+ * body naming another one is refused with 403 `tenant_mismatch`, before anything is done.
+ */
+export const assertBodyTenant = (named: string | undefined, tenantId: string): void => {
+  if (named !== undefined && named !== tenantId) {
+    throw new ForbiddenError(
+      'The body names another tenant than the one the request acts in.',
+      [],
+      'tenant_mismatch',
+    );
+  }
 };
 
 export interface HttpAppOptions {

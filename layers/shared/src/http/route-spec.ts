@@ -21,6 +21,15 @@ export const errorBodySchema = z
   .meta({ id: 'Error' });
 
 /**
+ * The query of every paged list: `limit` (1-100, default 25) and the opaque `cursor` of the previous
+ * page's `nextCursor`. A list with filters extends it.
+ */
+export const pageQuerySchema = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(25),
+  cursor: z.string().max(2048).optional(),
+});
+
+/**
  * What one endpoint is: its method and path, who may call it, what it accepts and answers.
  * Pure data plus zod schemas, so the CDK app, the embedded runtime and the OpenAPI generator all
  * read the same table the handler serves.

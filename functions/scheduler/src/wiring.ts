@@ -1,0 +1,45 @@
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { CachedRecordReads } from '#shared/adapters/cached-records.js';
+import { TenantRecordStore } from '#shared/adapters/tenant-store.js';
+import type { Clock } from '#shared/ports/system.js';
+import type { JobPriority } from '../events.js';
+import { BudgetLedger, type LedgerRecord } from './domain/budget-ledger.js';
+import type { Budget } from './domain/budgets.js';
+import type { JobMessage, JobQueue } from './domain/jobs.js';
+
+/**
+ * Adapters both scheduler functions build the same way (the API and the worker): the budget
+ * records and their ledgers, and the per-priority queues.
+ */
+
+/** How long a budget read stays cached: a changed limit or policy applies within it. */
+export const BUDGET_CACHE_TTL_MS = 10_000;
+/** Ledger items outlive their window by a year (carry-over reads the previous one; state history). */
+export const LEDGER_TTL_SECONDS = 400 * 24 * 60 * 60;
+
+export const budgetStores = (doc: Pick<DynamoDBDocumentClient, 'send'>, tableName: string, clock: Clock) => ({
+  budgets: new CachedRecordReads<Budget>(new TenantRecordStore<Budget>(doc, tableName, 'BUDGET'), {
+    ttlMs: BUDGET_CACHE_TTL_MS,
+    clock,
+  }),
+  ledger: new BudgetLedger({
+    repository: new TenantRecordStore<LedgerRecord>(doc, tableName, 'BUDGET_LEDGER', LEDGER_TTL_SECONDS),
+    clock,
+  }),
+});
+
+/**
+ * The jobs queues as one port: a job goes to its priority's queue, in its tenant's message group
+ * (SQS fair queues: one tenant's backlog does not hold back another's messages in the same queue).
+ */
+export const priorityQueues = (
+  queueOf: (url: string) => { send(message: JobMessage, messageGroupId?: string): Promise<void> },
+  urls: Readonly<Record<JobPriority, string>>,
+): JobQueue => {
+  const queues = {
+    high: queueOf(urls.high),
+    normal: queueOf(urls.normal),
+    low: queueOf(urls.low),
+  };
+  return { send: (message, priority) => queues[priority].send(message, message.tenantId) };
+};
