@@ -11,6 +11,9 @@
  * - durability: with `persistDir`, every accepted message is in an append-only journal before
  *   `send` returns; after a restart, in-flight messages are visible again (receive counts kept).
  *
+ * - fair queues: messages with a `MessageGroupId` are served from the group with the fewest
+ *   messages in flight first (see `#candidates`), so one tenant's backlog does not delay another's.
+ *
  * Deliberate differences from AWS: ordering is first-in first-out on a best-effort basis (SQS
  * standard gives no ordering), there is no message retention period, and
  * `visibilityTimeoutSeconds` may be fractional (so tests need not wait whole seconds).
@@ -300,13 +303,7 @@ export class LocalQueue {
     const chosen: StoredMessage[] = [];
     const redriven: StoredMessage[] = [];
     let bytes = 0;
-    for (const message of this.#messages.values()) {
-      if (chosen.length >= max) break;
-      if (message.visibleAt > now) continue;
-      if (this.deadLetterQueue && message.receiveCount + 1 > this.maxReceiveCount) {
-        redriven.push(message);
-        continue;
-      }
+    for (const message of this.#candidates(max, now, redriven)) {
       const size = Buffer.byteLength(message.body);
       if (
         options.maxBytes !== undefined &&
@@ -331,6 +328,62 @@ export class LocalQueue {
       this.#messages.set(message.messageId, message);
       return this.#toRecord(message);
     });
+  }
+
+  /**
+   * The messages a receive of `max` takes, in order (those past `maxReceiveCount` go to `redriven`).
+   * Without message groups: the oldest visible ones. With them (SQS fair queues: a standard queue
+   * whose messages carry a `MessageGroupId`, e.g. the tenant), one at a time from the group with the
+   * fewest messages in flight (received, not yet deleted, counting those this receive takes), its
+   * oldest visible message first; ties go to the group whose next message is oldest. So a group with
+   * a large backlog does not hold back another group's messages: what AWS describes for fair queues
+   * ("reduces dwell time for other tenants"), emulated by this one rule.
+   */
+  #candidates(max: number, now: number, redriven: StoredMessage[]): StoredMessage[] {
+    const visible = new Map<string, StoredMessage[]>();
+    const inFlight = new Map<string, number>();
+    let grouped = false;
+    let total = 0;
+    for (const message of this.#messages.values()) {
+      const group = message.messageGroupId ?? '';
+      if (message.visibleAt > now) {
+        if (message.receiveCount > 0) inFlight.set(group, (inFlight.get(group) ?? 0) + 1);
+        continue;
+      }
+      if (this.deadLetterQueue && message.receiveCount + 1 > this.maxReceiveCount) {
+        redriven.push(message);
+        continue;
+      }
+      if (message.messageGroupId !== undefined) grouped = true;
+      const queue = visible.get(group) ?? [];
+      if (queue.length < max) {
+        queue.push(message);
+        visible.set(group, queue);
+        total += 1;
+      }
+      // Without groups the first `max` visible messages are the answer: no need to read on.
+      if (!grouped && total >= max && visible.size === 1) break;
+    }
+    if (!grouped) return (visible.get('') ?? []).slice(0, max);
+    const order = [...this.#messages.keys()];
+    const position = new Map(order.map((id, index) => [id, index]));
+    const chosen: StoredMessage[] = [];
+    while (chosen.length < max) {
+      let best: { group: string; load: number; at: number } | undefined;
+      for (const [group, queue] of visible) {
+        const next = queue[0];
+        if (!next) continue;
+        const load = inFlight.get(group) ?? 0;
+        const at = position.get(next.messageId) ?? 0;
+        if (!best || load < best.load || (load === best.load && at < best.at)) best = { group, load, at };
+      }
+      if (!best) break;
+      const message = visible.get(best.group)?.shift();
+      if (!message) break;
+      chosen.push(message);
+      inFlight.set(best.group, best.load + 1);
+    }
+    return chosen;
   }
 
   /**

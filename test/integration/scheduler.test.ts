@@ -305,3 +305,43 @@ describe('tenant isolation of jobs', () => {
     expect(await jobsOf('globex')).toEqual(before);
   });
 });
+
+describe('fairness between tenants of one priority', () => {
+  it('serves a quiet tenant’s jobs among the first even behind another tenant’s flood (the queue’s message group is the tenant)', async () => {
+    // Prepare: the low queue's worker stopped while acme floods it, then globex sends three jobs.
+    const mapping = h.conductor.mappings.get('conductor-scheduler-low');
+    if (!mapping) throw new Error('no event source mapping for the low queue');
+    await mapping.stop();
+    const globexOperator = await h.conductor.issuer.mint({
+      subject: 'globex-operator-fair',
+      tenant: 'globex',
+      roles: ['operator'],
+    });
+    const flood = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => enqueue({ queue: 'batch', payload: { flood: i } })),
+    );
+    const quiet = [];
+    for (let i = 0; i < 3; i += 1) {
+      quiet.push(await enqueue({ queue: 'batch', payload: { quiet: i } }, globexOperator));
+    }
+    expect([...flood, ...quiet].every((reply) => reply.status === 202)).toBe(true);
+
+    // Act
+    mapping.start();
+    await mapping.drain();
+
+    // Assess: in completion order, globex's three jobs are done before acme's tenth.
+    const quietIds = new Set(quiet.map((reply) => reply.json.jobId));
+    const floodIds = new Set(flood.map((reply) => reply.json.jobId));
+    const order = h.conductor.bus
+      .history(1000)
+      .map((entry) => entry.event)
+      .filter((event) => event['detail-type'] === 'job_completed')
+      .map((event) => (event.detail as { jobId: string }).jobId)
+      .filter((jobId) => quietIds.has(jobId) || floodIds.has(jobId))
+      .reverse();
+    expect(order).toHaveLength(33);
+    const lastQuiet = Math.max(...[...quietIds].map((jobId) => order.indexOf(jobId)));
+    expect(lastQuiet).toBeLessThan(10);
+  });
+});

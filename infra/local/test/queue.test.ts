@@ -432,3 +432,63 @@ describe('LocalQueue persistence', () => {
     });
   });
 });
+
+describe('LocalQueue fair queues (messages with a MessageGroupId)', () => {
+  const bodiesOf = (records: SQSRecord[]) => records.map((record) => record.body);
+
+  it('serves the group with the fewest messages in flight first, so a backlog of one tenant does not hold back another', () => {
+    // Prepare: acme floods 50 messages, then globex sends 2.
+    const queue = newQueue({ name: 'fair', visibilityTimeoutSeconds: 30 });
+    for (let i = 0; i < 50; i += 1) queue.send(`acme-${i}`, { messageGroupId: 'acme' });
+    queue.send('globex-0', { messageGroupId: 'globex' });
+    queue.send('globex-1', { messageGroupId: 'globex' });
+
+    // Act
+    const first = queue.receive(4);
+    const second = queue.receive(4);
+
+    // Assess: alternating while both have messages, each group oldest first.
+    expect(bodiesOf(first)).toEqual(['acme-0', 'globex-0', 'acme-1', 'globex-1']);
+    expect(bodiesOf(second)).toEqual(['acme-2', 'acme-3', 'acme-4', 'acme-5']);
+    expect(first[1]?.attributes.MessageGroupId).toBe('globex');
+  });
+
+  it('counts messages already in flight: a group whose messages are being worked on waits for the others', () => {
+    const queue = newQueue({ name: 'fair-inflight', visibilityTimeoutSeconds: 30 });
+    for (let i = 0; i < 5; i += 1) queue.send(`acme-${i}`, { messageGroupId: 'acme' });
+    const taken = queue.receive(3);
+    queue.send('globex-0', { messageGroupId: 'globex' });
+    queue.send('globex-1', { messageGroupId: 'globex' });
+
+    const next = queue.receive(3);
+
+    expect(bodiesOf(taken)).toEqual(['acme-0', 'acme-1', 'acme-2']);
+    expect(bodiesOf(next)).toEqual(['globex-0', 'globex-1', 'acme-3']);
+  });
+
+  it('keeps first-in first-out order for messages without a group', () => {
+    const queue = newQueue({ name: 'plain', visibilityTimeoutSeconds: 30 });
+    for (let i = 0; i < 4; i += 1) queue.send(`m-${i}`);
+
+    expect(bodiesOf(queue.receive(3))).toEqual(['m-0', 'm-1', 'm-2']);
+    expect(bodiesOf(queue.receive(3))).toEqual(['m-3']);
+  });
+
+  it('still moves a message past maxReceiveCount to its dead-letter queue', () => {
+    const { clock, advance } = manualClock();
+    const dlq = newQueue({ name: 'fair-dlq', clock });
+    const queue = newQueue({
+      name: 'fair-redrive',
+      visibilityTimeoutSeconds: 1,
+      maxReceiveCount: 1,
+      deadLetterQueue: dlq,
+      clock,
+    });
+    queue.send('poison', { messageGroupId: 'acme' });
+    expect(bodiesOf(queue.receive(1))).toEqual(['poison']);
+    advance(1_001);
+
+    expect(queue.receive(1)).toEqual([]);
+    expect(bodiesOf(dlq.receive(1))).toEqual(['poison']);
+  });
+});
