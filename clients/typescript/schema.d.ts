@@ -1512,7 +1512,7 @@ export interface components {
        * @description `queued` for a new job; a replay answers the job’s current status.
        * @enum {string}
        */
-      status: 'queued' | 'completed';
+      status: 'queued' | 'dead_lettered' | 'completed';
       /**
        * @description The priority the job runs at (lower than asked when a `downgrade` budget is breached).
        * @enum {string}
@@ -1529,7 +1529,7 @@ export interface components {
       /** @enum {string} */
       queue: 'interactive' | 'default' | 'batch';
       /** @enum {string} */
-      status: 'queued' | 'completed';
+      status: 'queued' | 'dead_lettered' | 'completed';
       /**
        * @description The priority it runs at.
        * @enum {string}
@@ -1543,6 +1543,9 @@ export interface components {
       estimatedCostUsd: number;
       /** @description The actual cost, once completed. */
       costUsd?: number;
+      /** @description Why its last delivery failed (status `dead_lettered`; the message waits in the DLQ: `conductor dlq redrive` runs it again). */
+      lastError?: string;
+      deadLetteredAt?: string;
       /** @description The budget windows (e.g. `monthly:2026-04`) that hold its reservation and take its cost. */
       budgetWindows: string[];
       createdAt: string;

@@ -102,6 +102,11 @@ export const jobSchema = z
     payload: z.record(z.string(), z.unknown()),
     estimatedCostUsd: z.number(),
     costUsd: z.number().optional().meta({ description: 'The actual cost, once completed.' }),
+    lastError: z.string().optional().meta({
+      description:
+        'Why its last delivery failed (status `dead_lettered`; the message waits in the DLQ: `conductor dlq redrive` runs it again).',
+    }),
+    deadLetteredAt: z.string().optional(),
     budgetWindows: z.array(z.string()).meta({
       description: 'The budget windows (e.g. `monthly:2026-04`) that hold its reservation and take its cost.',
     }),

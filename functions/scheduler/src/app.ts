@@ -28,6 +28,8 @@ export const jobView = (job: Job) => ({
   payload: JSON.parse(job.payloadJson) as Record<string, unknown>,
   estimatedCostUsd: job.estimatedCostUsd ?? 0,
   ...(job.costUsd === undefined ? {} : { costUsd: job.costUsd }),
+  ...(job.lastError === undefined ? {} : { lastError: job.lastError }),
+  ...(job.deadLetteredAt === undefined ? {} : { deadLetteredAt: job.deadLetteredAt }),
   budgetWindows: [...(job.budgetWindows ?? [])],
   createdAt: job.createdAt,
   updatedAt: job.updatedAt,

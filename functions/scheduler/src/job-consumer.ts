@@ -4,7 +4,7 @@ import { type LastAttemptDeadLetters, processSqsBatch } from '#shared/adapters/s
 import { type JobWorker, jobMessageSchema } from './domain/jobs.js';
 
 export interface JobBatchDeps {
-  readonly worker: Pick<JobWorker, 'complete'>;
+  readonly worker: Pick<JobWorker, 'complete' | 'markDeadLettered'>;
   readonly logger: Logger;
   /** Puts a job message failing its last delivery on the DLQ with its error (the kernel's); none: SQS does, without it. */
   readonly deadLetters?: LastAttemptDeadLetters | undefined;
@@ -27,8 +27,22 @@ export const makeJobBatchHandler =
       event,
       async (record) => {
         const message = jobMessageSchema.parse(JSON.parse(record.body));
-        const outcome = await deps.worker.complete(message);
-        deps.logger.debug('job processed', { jobId: message.jobId, outcome });
+        try {
+          const outcome = await deps.worker.complete(message);
+          deps.logger.debug('job processed', { jobId: message.jobId, outcome });
+        } catch (error) {
+          // On its last delivery the job says why it failed before its message goes to the DLQ
+          // (best effort: the DLQ message carries the error too).
+          if (deps.deadLetters?.isLastAttempt(record)) {
+            await deps.worker.markDeadLettered(message, error).catch((markError: unknown) =>
+              deps.logger.warn('job not marked dead_lettered', {
+                jobId: message.jobId,
+                error: describeError(markError),
+              }),
+            );
+          }
+          throw error;
+        }
       },
       {
         deadLetters: deps.deadLetters,

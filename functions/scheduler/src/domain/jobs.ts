@@ -23,7 +23,11 @@ import {
 /** How long a job is kept after its last change (DynamoDB TTL), like the router's decisions. */
 export const JOB_TTL_SECONDS = 30 * 24 * 60 * 60;
 
-export const JOB_STATUSES = ['queued', 'completed'] as const;
+/**
+ * `queued` until the worker completes it; `dead_lettered` when its message failed its last delivery
+ * (the job says why in `lastError`; a redrive of the message runs it again); `completed` once.
+ */
+export const JOB_STATUSES = ['queued', 'dead_lettered', 'completed'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
 /** A job's kind, and the priority it gets when the request names none. */
@@ -50,6 +54,9 @@ export interface Job extends TenantRecord {
   readonly budgetWindows?: readonly string[];
   /** The actual cost, once completed. */
   readonly costUsd?: number;
+  /** Why its last delivery failed (`dead_lettered`): the error's name and message, at most 500 characters. */
+  readonly lastError?: string;
+  readonly deadLetteredAt?: string;
   /**
    * The payload as canonical JSON text (object keys sorted). Text, not a DynamoDB map: any JSON object
    * the API accepts fits (numbers beyond DynamoDB's 38 digits, nesting beyond its 32 levels), and a
@@ -252,6 +259,7 @@ export class JobIntake {
       );
     }
     // The earlier request may have failed after its write (a 503); a duplicate message is harmless to the worker.
+    // A dead-lettered job is not handed over again: its message waits in the DLQ for a redrive.
     if (existing.status === 'queued') await this.#handOff(existing);
     return { jobId: existing.id, status: existing.status, priority: existing.priority, replayed: true };
   }
@@ -308,6 +316,28 @@ export interface JobWorkerDeps {
  */
 export class JobWorker {
   constructor(private readonly deps: JobWorkerDeps) {}
+
+  /**
+   * The job's message failed its last delivery and goes to the DLQ: the job says so, with why, so
+   * its tenant sees it (GET scheduler/jobs/{jobId}). Its reservation stays: a redrive runs it again.
+   */
+  async markDeadLettered(message: JobMessage, error: unknown): Promise<void> {
+    const job = await this.deps.jobs.get(message.tenantId, message.jobId);
+    if (!job || job.status === 'completed') return;
+    const now = this.deps.clock.now().toISOString();
+    const described = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    await this.deps.jobs.replace(
+      {
+        ...job,
+        status: 'dead_lettered',
+        lastError: described.slice(0, 500),
+        deadLetteredAt: now,
+        updatedAt: now,
+        version: job.version + 1,
+      },
+      job.version,
+    );
+  }
 
   async complete(message: JobMessage): Promise<CompletionOutcome> {
     const job = await this.deps.jobs.get(message.tenantId, message.jobId);

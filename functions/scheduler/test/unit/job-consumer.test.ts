@@ -74,7 +74,10 @@ describe('the jobs queue consumer', () => {
     // Prepare
     const s = inMemoryScheduler();
     await s.intake.enqueue('acme', { payload: {}, priority: 'normal' }, 't');
-    const failingWorker = { complete: async () => Promise.reject(new Error('DynamoDB unavailable')) };
+    const failingWorker = {
+      complete: async () => Promise.reject(new Error('DynamoDB unavailable')),
+      markDeadLettered: async () => undefined,
+    };
     const handle = makeJobBatchHandler({ worker: failingWorker, logger: silentLogger() });
 
     // Act
@@ -105,5 +108,43 @@ describe('the jobs queue consumer', () => {
     expect(dead).toEqual([
       { messageId: 'm-last', error: 'JobNotFoundError: job job_missing of acme does not exist' },
     ]);
+  });
+
+  it('marks a job whose message fails its last delivery dead_lettered, with why; a redrive of the message completes it', async () => {
+    // Prepare: the job table refuses the completing write on every delivery.
+    const s = inMemoryScheduler();
+    const { jobId } = await s.intake.enqueue('acme', { payload: { p: 1 } }, 't');
+    const message = s.queue.sent[0];
+    const original = s.jobs.replace.bind(s.jobs);
+    s.jobs.replace = async (job, version) => {
+      if (job.status === 'completed') throw new Error('ValidationException: item too large');
+      return original(job, version);
+    };
+    const deadLetters: LastAttemptDeadLetters = {
+      isLastAttempt: (r) => Number(r.attributes.ApproximateReceiveCount) >= 5,
+      send: async () => undefined,
+    };
+    const handle = makeJobBatchHandler({ worker: s.worker, logger: silentLogger(), deadLetters });
+
+    // Act
+    const early = await handle(batch(record('m-1', message, 4)));
+    const queuedAfterEarly = (await s.jobs.get('acme', jobId))?.status;
+    const last = await handle(batch(record('m-1', message, 5)));
+    const dead = await s.jobs.get('acme', jobId);
+    s.jobs.replace = original;
+    const redriven = await handle(batch(record('m-1', message, 1)));
+
+    // Assess
+    expect(early.batchItemFailures).toHaveLength(1);
+    expect(queuedAfterEarly).toBe('queued');
+    expect(last).toEqual({ batchItemFailures: [] });
+    expect(dead).toMatchObject({
+      status: 'dead_lettered',
+      lastError: 'Error: ValidationException: item too large',
+      deadLetteredAt: expect.any(String),
+    });
+    expect(redriven).toEqual({ batchItemFailures: [] });
+    expect(await s.jobs.get('acme', jobId)).toMatchObject({ status: 'completed' });
+    expect(s.events.published.filter((event) => event.type === 'job_completed')).toHaveLength(1);
   });
 });
