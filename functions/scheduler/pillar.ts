@@ -66,6 +66,38 @@ export const schedulerPillar = {
     producers: ['scheduler'],
   })),
   events: SCHEDULER_EVENTS,
+  observability: {
+    tenantMetrics: [
+      {
+        title: 'Jobs completed per tenant (JobsCompleted, Sum)',
+        metric: 'JobsCompleted',
+        service: 'scheduler',
+        statistic: 'Sum',
+      },
+      {
+        title: 'Spend per tenant (JobCostUsd, Sum, USD)',
+        metric: 'JobCostUsd',
+        service: 'scheduler',
+        statistic: 'Sum',
+      },
+      {
+        title: 'Budget breaches per tenant (BudgetBreach, Sum)',
+        metric: 'BudgetBreach',
+        service: 'scheduler',
+        statistic: 'Sum',
+      },
+    ],
+    eventAlarms: [
+      {
+        name: 'budget-breach',
+        metric: 'BudgetBreach',
+        service: 'scheduler',
+        severity: 'ticket',
+        description:
+          'A tenant’s budget is breached (its projected spend reached the cap plus its burst allowance, or its spend the cap): its mode applies (soft: nothing refused; throttle: low work waits, 429 budget_throttled; downgrade: jobs demoted). Read the tenant’s budget_breach event and GET /budgets/state; raise the limit with PUT /budgets/limits if the spend is expected.',
+      },
+    ],
+  },
   rateFamilies: {
     'scheduler.enqueue': 300,
     'scheduler.read': 600,

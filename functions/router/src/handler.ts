@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import * as z from 'zod';
 import { CachedRecordReads } from '#shared/adapters/cached-records.js';
@@ -11,6 +11,7 @@ import type { HttpEvent, HttpResult } from '#shared/http/http.js';
 import { checkEndpointUrl, parsePortList } from '#shared/outbound/net.js';
 import { randomIds, systemClock } from '#shared/ports/system.js';
 import { makeHttpService } from '#shared/service-kit.js';
+import { tenantMetricsFor } from '#shared/telemetry.js';
 import { routerPillar } from '../pillar.js';
 import { replayJobsOn } from '../replay-entry.js';
 import { DynamoArmCounters } from './adapters/dynamo-arm-counters.js';
@@ -74,24 +75,9 @@ const routerConfig: RouterConfigService = new RouterConfigService({
 const decisions = new RouteDecisionStore(service.doc, env.ROUTER_TABLE_NAME, DECISION_TTL_SECONDS);
 const models = dynamoModelStore(service.doc, env.ROUTER_TABLE_NAME);
 
-/** The router's metrics with the `service` dimension alone (what an alarm can watch). */
-const serviceMetrics = new Metrics({ namespace: 'Conductor', serviceName: 'router' });
-
-/** One Powertools Metrics per tenant (its `tenant` dimension set), for the per-decision metrics. */
-const metricsByTenant = new Map<string, Metrics>();
-const tenantMetrics = (tenantId: string): Metrics => {
-  let metrics = metricsByTenant.get(tenantId);
-  if (!metrics) {
-    if (metricsByTenant.size >= 1_000) metricsByTenant.delete(metricsByTenant.keys().next().value as string);
-    metrics = new Metrics({
-      namespace: 'Conductor',
-      serviceName: 'router',
-      defaultDimensions: { tenant: tenantId },
-    });
-    metricsByTenant.set(tenantId, metrics);
-  }
-  return metrics;
-};
+/** The router's metrics per tenant and by service alone (the kernel's `tenantMetricsFor`). */
+const routerMetrics = tenantMetricsFor('router');
+const tenantMetrics = routerMetrics.of;
 
 const routing = new RoutingService({
   experts: expertRecords,
@@ -135,10 +121,7 @@ const canaryWatch = new CanaryWatch({
   onRollback: (tenantId, experiment, verdict) => {
     service.logger.warn('canary rolled back', { tenantId, experiment, reason: verdict.reason });
     // Per tenant for the dashboard, and by service alone for the alarm (alarms cannot SEARCH).
-    for (const metrics of [tenantMetrics(tenantId), serviceMetrics]) {
-      metrics.addMetric('CanaryRollback', MetricUnit.Count, 1);
-      metrics.publishStoredMetrics();
-    }
+    routerMetrics.count(tenantId, 'CanaryRollback', MetricUnit.Count, 1);
   },
 });
 const outcomes = new OutcomeService({

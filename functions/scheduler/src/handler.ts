@@ -11,7 +11,7 @@ import { schedulerPillar } from '../pillar.js';
 import { makeSchedulerApp } from './app.js';
 import { Budgets } from './domain/budgets.js';
 import { JOB_TTL_SECONDS, type Job, JobIntake, type JobMessage } from './domain/jobs.js';
-import { budgetStores, priorityQueues } from './wiring.js';
+import { breachMetric, budgetStores, priorityQueues } from './wiring.js';
 
 /** Composition root of the scheduler function (the API side): environment, clients, adapters, app. */
 const service = await makeHttpService('scheduler', schedulerPillar, {
@@ -37,6 +37,7 @@ const budgets = new Budgets({
   events: service.events,
   onPublishError: (error, windowId) =>
     logger.warn('budget_breach not published; the admission stands', { windowId, error: String(error) }),
+  onBreach: breachMetric(logger),
 });
 
 const http = makeSchedulerApp({

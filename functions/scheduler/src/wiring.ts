@@ -1,10 +1,13 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { CachedRecordReads } from '#shared/adapters/cached-records.js';
 import { TenantRecordStore } from '#shared/adapters/tenant-store.js';
 import type { Clock } from '#shared/ports/system.js';
+import { tenantMetricsFor } from '#shared/telemetry.js';
 import type { JobPriority } from '../events.js';
 import { BudgetLedger, type LedgerRecord } from './domain/budget-ledger.js';
-import type { Budget } from './domain/budgets.js';
+import type { Budget, BudgetStatus } from './domain/budgets.js';
 import type { JobMessage, JobQueue } from './domain/jobs.js';
 
 /**
@@ -43,3 +46,20 @@ export const priorityQueues = (
   };
   return { send: (message, priority) => queues[priority].send(message, message.tenantId) };
 };
+
+/** The scheduler's metrics per tenant and by service (the alarm on BudgetBreach watches the latter). */
+export const schedulerMetrics = tenantMetricsFor('scheduler');
+
+/** A budget became breached: logged, and counted as BudgetBreach (Sum) for the dashboard and the alarm. */
+export const breachMetric =
+  (logger: Pick<Logger, 'warn'>) =>
+  (tenantId: string, status: BudgetStatus): void => {
+    logger.warn('budget breached', {
+      tenantId,
+      windowId: status.windowId,
+      state: status.state,
+      projectedUsd: status.projectedUsd,
+      capUsd: status.capUsd,
+    });
+    schedulerMetrics.count(tenantId, 'BudgetBreach', MetricUnit.Count, 1);
+  };

@@ -1,3 +1,4 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import * as z from 'zod';
 import { deadLetterQueueRefsSchema, SqsLastAttemptDeadLetters } from '#shared/adapters/sqs-last-attempt.js';
@@ -10,7 +11,7 @@ import { SCHEDULER_EVENTS } from '../events.js';
 import { Budgets } from './domain/budgets.js';
 import { JOB_TTL_SECONDS, type Job, JobWorker } from './domain/jobs.js';
 import { makeJobBatchHandler } from './job-consumer.js';
-import { budgetStores } from './wiring.js';
+import { breachMetric, budgetStores, schedulerMetrics } from './wiring.js';
 
 /**
  * Composition root of the scheduler-worker function: the consumer of the three priority queues
@@ -46,8 +47,14 @@ const completeBatch = makeJobBatchHandler({
       events,
       onPublishError: (error, windowId) =>
         logger.warn('budget_breach not published; the cost stands', { windowId, error: String(error) }),
+      onBreach: breachMetric(logger),
     }),
     events,
+    // Per tenant and by service: JobsCompleted (Count) and JobCostUsd (the cost committed, in USD).
+    onCompleted: (job) => {
+      schedulerMetrics.count(job.tenantId, 'JobsCompleted', MetricUnit.Count, 1);
+      schedulerMetrics.count(job.tenantId, 'JobCostUsd', MetricUnit.NoUnit, job.costUsd ?? 0);
+    },
     onPublishError: (error, jobId) =>
       logger.warn('job_completed not published; the completion stands', { jobId, error: String(error) }),
   }),

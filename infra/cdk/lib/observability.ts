@@ -702,7 +702,7 @@ export class PillarObservability extends Construct {
     );
   }
 
-  /** Visible messages, age of the oldest message and the DLQ's visible messages of each queue. */
+  /** Visible messages, messages in flight, age of the oldest message and the DLQ's visible messages of each queue. */
   private addQueueWidgets(dashboard: Dashboard, queueIds: readonly string[]): void {
     const { stateful } = this.#props;
     if (queueIds.length === 0) return;
@@ -717,14 +717,22 @@ export class PillarObservability extends Construct {
         left: perQueue((id) =>
           stateful.queue(id).metricApproximateNumberOfMessagesVisible({ ...options, label: id }),
         ),
-        width: 8,
+        width: 6,
+      }),
+      new GraphWidget({
+        // Received by a consumer and not yet deleted: the work in progress (the workers' concurrency in use).
+        title: 'In flight (NotVisible, Maximum)',
+        left: perQueue((id) =>
+          stateful.queue(id).metricApproximateNumberOfMessagesNotVisible({ ...options, label: id }),
+        ),
+        width: 6,
       }),
       new GraphWidget({
         title: 'Age of the oldest message (s, Maximum)',
         left: perQueue((id) =>
           stateful.queue(id).metricApproximateAgeOfOldestMessage({ ...options, label: id }),
         ),
-        width: 8,
+        width: 6,
       }),
       new GraphWidget({
         title: 'DLQ visible messages (Maximum)',
@@ -733,7 +741,7 @@ export class PillarObservability extends Construct {
           if (!dlq) throw new Error(`Queue '${id}' has no dead-letter queue`);
           return dlq.metricApproximateNumberOfMessagesVisible({ ...options, label: `${id} DLQ` });
         }),
-        width: 8,
+        width: 6,
       }),
     );
   }

@@ -109,6 +109,8 @@ export const ALERT_SEVERITY = {
   'depth-high': 'ticket',
   // The router took a canary's candidate off (the manifest's event alarm): read why, decide again.
   'canary-rollback': 'ticket',
+  // A tenant's budget is breached (the scheduler's event alarm): its mode applies; raise it or let it.
+  'budget-breach': 'ticket',
 } as const satisfies Readonly<Record<string, AlertSeverity>>;
 
 /** Where one topic delivers, besides whatever is subscribed to it by hand. */

@@ -347,7 +347,7 @@ describe('Alerts', () => {
         routed += 1;
       }
       // 2 burn-rate composites, a 5xx alarm per route without an SLO, 2 per function, 1 per table,
-      // 2 per enforcer, 5 per queue, and the manifests' event alarms (the router's canary rollback).
+      // 2 per enforcer, 5 per queue, and the manifests' event alarms (the router's canary rollback, the scheduler's budget breach).
       const routes = FUNCTIONS.flatMap((fn) => fn.routes ?? []).filter((r) => !SLO_ROUTES.has(routeKeyOf(r)));
       const eventAlarms = PILLARS.flatMap((pillar) => pillar.observability?.eventAlarms ?? []);
       expect(eventAlarms.map((alarm) => alarm.name)).toContain('canary-rollback');
@@ -380,6 +380,46 @@ describe('Alerts', () => {
         TreatMissingData: 'notBreaching',
       });
       expect(JSON.stringify(alarms[0]?.Properties.AlarmActions)).toContain('TicketTopic');
+    });
+
+    it('fire on one budget breach in a minute (BudgetBreach of the scheduler service) and open a ticket', () => {
+      const alarms = Object.values(synth.apiTemplate.findResources('AWS::CloudWatch::Alarm')).filter(
+        (alarm) => alarm.Properties.AlarmName === 'conductor-prod-scheduler-budget-breach',
+      );
+      expect(alarms).toHaveLength(1);
+      expect(alarms[0]?.Properties).toMatchObject({
+        MetricName: 'BudgetBreach',
+        Namespace: 'Conductor',
+        Dimensions: [{ Name: 'service', Value: 'scheduler' }],
+        Statistic: 'Sum',
+        Period: 60,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      });
+      expect(JSON.stringify(alarms[0]?.Properties.AlarmActions)).toContain('TicketTopic');
+    });
+
+    it('show each scheduler queue’s depth, work in flight, oldest age and DLQ on the scheduler dashboard, with its per-tenant spend', () => {
+      const dashboards = Object.values(synth.apiTemplate.findResources('AWS::CloudWatch::Dashboard'));
+      const body = JSON.stringify(
+        dashboards.find((dashboard) =>
+          JSON.stringify(dashboard.Properties.DashboardName).includes('scheduler'),
+        )?.Properties.DashboardBody,
+      );
+      for (const text of [
+        'Visible messages (Maximum)',
+        'In flight (NotVisible, Maximum)',
+        'Age of the oldest message (s, Maximum)',
+        'DLQ visible messages (Maximum)',
+        'ApproximateNumberOfMessagesNotVisible',
+        'Spend per tenant (JobCostUsd, Sum, USD)',
+        'Budget breaches per tenant (BudgetBreach, Sum)',
+        'scheduler-high',
+        'scheduler-jobs',
+        'scheduler-low',
+      ]) {
+        expect(body, text).toContain(text);
+      }
     });
   });
 

@@ -1,5 +1,8 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import type { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { Metrics } from '@aws-lambda-powertools/metrics';
+
+type MetricUnitValue = (typeof MetricUnit)[keyof typeof MetricUnit];
 
 export interface Telemetry {
   readonly logger: Logger;
@@ -88,4 +91,38 @@ export const telemetryFor = (serviceName: string): Telemetry => {
   };
   cache.set(serviceName, telemetry);
   return telemetry;
+};
+
+/** The most tenants whose metrics objects a process keeps (the oldest is dropped past it). */
+const MAX_TENANT_METRICS = 1_000;
+
+/**
+ * EMF metrics of one service per tenant (dimensions `service` and `tenant`: the dashboards' per-tenant
+ * lines through SEARCH) and by service alone (what an alarm can watch: alarms cannot SEARCH).
+ * `count(tenantId, name, value)` writes both at once.
+ */
+export const tenantMetricsFor = (serviceName: string) => {
+  const byService = new Metrics({ namespace: 'Conductor', serviceName });
+  const byTenant = new Map<string, Metrics>();
+  const of = (tenantId: string): Metrics => {
+    let metrics = byTenant.get(tenantId);
+    if (!metrics) {
+      if (byTenant.size >= MAX_TENANT_METRICS) byTenant.delete(byTenant.keys().next().value as string);
+      metrics = new Metrics({ namespace: 'Conductor', serviceName, defaultDimensions: { tenant: tenantId } });
+      byTenant.set(tenantId, metrics);
+    }
+    return metrics;
+  };
+  return {
+    /** The tenant's own metrics object (publish it yourself). */
+    of,
+    byService,
+    /** One value under both dimension sets, published at once. */
+    count: (tenantId: string, name: string, unit: MetricUnitValue, value: number): void => {
+      for (const metrics of [of(tenantId), byService]) {
+        metrics.addMetric(name, unit, value);
+        metrics.publishStoredMetrics();
+      }
+    },
+  };
 };

@@ -191,6 +191,8 @@ export interface BudgetsDeps {
   readonly events?: EventPublisher | undefined;
   /** Told when budget_breach could not be published; the spend stands. */
   readonly onPublishError?: (error: unknown, windowId: string) => void;
+  /** Told once per window when a budget becomes breached (its metric, its alarm). */
+  readonly onBreach?: (tenantId: string, status: BudgetStatus) => void;
 }
 
 export const BUDGET_WINDOW_KINDS: readonly BudgetWindow[] = ['daily', 'weekly', 'monthly'];
@@ -347,6 +349,7 @@ export class Budgets {
     if (markers.length === 0) return;
     const added = await this.deps.ledger.markAlerted(tenantId, status.windowId, markers);
     if (added.length === 0) return;
+    if (added.includes('breach')) this.deps.onBreach?.(tenantId, status);
     const occurredAt = this.deps.clock.now().toISOString();
     try {
       await this.deps.events?.publish(

@@ -303,6 +303,8 @@ export interface JobWorkerDeps {
   readonly budgets?: Pick<Budgets, 'settle'> | undefined;
   /** The job's actual cost in USD (absent: its estimate; see `complete`). */
   readonly costOf?: ((job: Job) => number) | undefined;
+  /** Told once per job, when this delivery completed it (its metrics). */
+  readonly onCompleted?: ((job: Job) => void) | undefined;
   /** Where job_completed goes (absent: not published, e.g. no bus configured). */
   readonly events?: EventPublisher | undefined;
   /** Told when job_completed could not be published; the completion stands. */
@@ -376,6 +378,7 @@ export class JobWorker {
       throw error;
     }
 
+    this.deps.onCompleted?.(completed);
     try {
       await this.deps.events?.publish([
         eventOf(jobCompleted, {
