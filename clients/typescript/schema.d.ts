@@ -501,6 +501,23 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/api/conductor/v1/budgets/what-if': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Replay a recorded or synthetic demand trace against a budget policy: what would have been admitted, demoted, delayed, throttled and spent */
+    post: operations['budgetWhatIf'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/conductor/v1/ops/dead-letters': {
     parameters: {
       query?: never;
@@ -985,6 +1002,47 @@ export interface components {
         /** @default 0 */
         low?: number;
       };
+    };
+    /** @description A demand trace replayed against a budget policy, in memory. */
+    WhatIfRequest: {
+      /** @description The budget policy to try (as PUT budgets/limits takes it); the tenant’s own budgets are not read or changed. */
+      budget: {
+        /** @enum {string} */
+        window: 'daily' | 'weekly' | 'monthly';
+        /** @description The window’s limit, in USD (> 0). */
+        limit: number;
+        /**
+         * @description The IANA time zone the windows are calendar-aligned in (e.g. Europe/Berlin).
+         * @default UTC
+         */
+        timeZone?: string;
+        policy?: components['schemas']['BudgetPolicy'];
+      };
+      /** @description A synthetic demand trace: up to 10000 jobs, in any order. */
+      trace?: {
+        /** Format: date-time */
+        at: string;
+        /**
+         * @default normal
+         * @enum {string}
+         */
+        priority?: 'high' | 'normal' | 'low';
+        estimatedCostUsd: number;
+        actualCostUsd?: number;
+        durationSeconds?: number;
+      }[];
+      /** @description The tenant’s recorded jobs created in [from, to) as the trace (their requested priority, estimate, actual cost and duration; at most 10000). */
+      recorded?: {
+        /** Format: date-time */
+        from: string;
+        /** Format: date-time */
+        to: string;
+      };
+      /**
+       * @description A throttled client retries after Retry-After (up to 100 times): its job counts as delayed instead of throttled.
+       * @default false
+       */
+      retryThrottled?: boolean;
     };
     Health: {
       /** @constant */
@@ -1602,6 +1660,42 @@ export interface components {
       /** @enum {string} */
       state: 'ok' | 'warning' | 'over-budget' | 'budget-throttled' | 'degraded';
       thresholdsReached: number[];
+    };
+    WhatIfReport: {
+      jobs: number;
+      admitted: number;
+      /** @description Admitted one priority class lower (a breached downgrade budget). */
+      demoted: number;
+      /** @description Admitted after at least one 429 (retryThrottled). */
+      delayed: number;
+      meanDelaySeconds: number;
+      /** @description Refused for good. */
+      throttled: number;
+      spentUsd: number;
+      byPriority: {
+        high: {
+          admitted: number;
+          throttled: number;
+          delayed: number;
+        };
+        normal: {
+          admitted: number;
+          throttled: number;
+          delayed: number;
+        };
+        low: {
+          admitted: number;
+          throttled: number;
+          delayed: number;
+        };
+      };
+      windows: {
+        windowId: string;
+        admitted: number;
+        refused: number;
+        spentUsd: number;
+        breachedAt?: string;
+      }[];
     };
     DeadLetterQueue: {
       queueId: string;
@@ -8189,6 +8283,249 @@ export interface operations {
            * @example {
            *       "code": "policy_denied",
            *       "message": "Access to another tenant needs an approved grant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Rate limited: the tenant’s per-minute budget for this endpoint family (with X-RateLimit-*), or the stage throttle; retry after Retry-After */
+      429: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "rate_limited",
+           *       "message": "Rate limit of 600 requests per minute for router.route exceeded for this tenant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request line or headers are too large (the embedded gateway: 16 KiB; API Gateway has its own limits) */
+      431: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "request_too_large",
+           *       "message": "The request line or headers are too large (16 KiB at most).",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Internal error (the body reveals nothing) */
+      500: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "internal_error",
+           *       "message": "An internal error occurred.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Nothing was done, retry after Retry-After: the service is at capacity (overloaded), or the policy decision could not be recorded (decision log or archive) */
+      503: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "overloaded",
+           *       "message": "The service is at capacity; retry after Retry-After.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  budgetWhatIf: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description The tenant to act in when it is not the caller’s own; allowed only with an approved grant (403 policy_denied otherwise).
+         * @example globex
+         */
+        'X-Conductor-Tenant'?: components['parameters']['Tenant'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "budget": {
+         *         "window": "daily",
+         *         "limit": 5,
+         *         "policy": {
+         *           "gracePercent": 10
+         *         }
+         *       },
+         *       "trace": [
+         *         {
+         *           "at": "2026-12-01T09:00:00Z",
+         *           "priority": "low",
+         *           "estimatedCostUsd": 3
+         *         },
+         *         {
+         *           "at": "2026-12-01T10:00:00Z",
+         *           "priority": "high",
+         *           "estimatedCostUsd": 2.5
+         *         }
+         *       ]
+         *     }
+         */
+        'application/json': components['schemas']['WhatIfRequest'];
+      };
+    };
+    responses: {
+      /** @description What would have happened */
+      200: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['WhatIfReport'];
+        };
+      };
+      /** @description Invalid request (details.issues lists each field) */
+      400: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "validation_failed",
+           *       "message": "The request is invalid.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Missing, expired or invalid bearer token */
+      401: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "unauthorized",
+           *       "message": "The bearer token is invalid or expired.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed (details.obligations says what would allow it) */
+      403: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "policy_denied",
+           *       "message": "Access to another tenant needs an approved grant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Request body too large */
+      413: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "payload_too_large",
+           *       "message": "Request body exceeds the limit of 65536 bytes.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Request body is not JSON */
+      415: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "unsupported_media_type",
+           *       "message": "Request body must be application/json.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Well-formed but refused (e.g. a private endpoint address) */
+      422: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "unprocessable",
+           *       "message": "The endpoint address is not allowed.",
            *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
            *     }
            */

@@ -4,6 +4,7 @@ import { JOB_PRIORITIES } from './events.js';
 import { BUDGET_WINDOWS, isTimeZone } from './src/domain/budget-windows.js';
 import { BUDGET_STATES, DEFAULT_POLICY, ENFORCEMENT_MODES } from './src/domain/budgets.js';
 import { JOB_QUEUES, JOB_STATUSES } from './src/domain/jobs.js';
+import { MAX_WHAT_IF_JOBS } from './src/domain/what-if.js';
 
 /**
  * The scheduler pillar's contract: its route specs and its events. Pure data and schemas: the CDK
@@ -306,7 +307,102 @@ export const getBudgetState = {
   errors: [400],
 } as const satisfies RouteSpec;
 
-export const schedulerRoutes = [enqueueJob, getJob, listJobs, putBudgetLimits, getBudgetState] as const;
+const demandItemSchema = z.strictObject({
+  at: z.iso.datetime({ offset: true }),
+  priority: z.enum(JOB_PRIORITIES).default('normal'),
+  estimatedCostUsd: finite.min(0).max(MAX_JOB_ESTIMATE_USD),
+  actualCostUsd: finite.min(0).max(MAX_JOB_ESTIMATE_USD).optional(),
+  durationSeconds: finite.min(0).max(86_400).optional(),
+});
+
+export const whatIfRequestSchema = z
+  .strictObject({
+    budget: budgetLimitsRequestSchema.omit({ tenantId: true, effectiveFrom: true }).meta({
+      description:
+        'The budget policy to try (as PUT budgets/limits takes it); the tenant’s own budgets are not read or changed.',
+    }),
+    trace: z
+      .array(demandItemSchema)
+      .max(MAX_WHAT_IF_JOBS)
+      .optional()
+      .meta({
+        description: `A synthetic demand trace: up to ${MAX_WHAT_IF_JOBS} jobs, in any order.`,
+      }),
+    recorded: z
+      .strictObject({ from: z.iso.datetime({ offset: true }), to: z.iso.datetime({ offset: true }) })
+      .optional()
+      .meta({
+        description: `The tenant’s recorded jobs created in [from, to) as the trace (their requested priority, estimate, actual cost and duration; at most ${MAX_WHAT_IF_JOBS}).`,
+      }),
+    retryThrottled: z.boolean().default(false).meta({
+      description:
+        'A throttled client retries after Retry-After (up to 100 times): its job counts as delayed instead of throttled.',
+    }),
+  })
+  .refine((body) => (body.trace === undefined) !== (body.recorded === undefined), {
+    message: 'give either trace or recorded',
+    path: ['trace'],
+  })
+  .meta({ id: 'WhatIfRequest', description: 'A demand trace replayed against a budget policy, in memory.' });
+
+const admissionCounts = z.object({ admitted: z.number(), throttled: z.number(), delayed: z.number() });
+
+export const whatIfReportSchema = z
+  .object({
+    jobs: z.number(),
+    admitted: z.number(),
+    demoted: z
+      .number()
+      .meta({ description: 'Admitted one priority class lower (a breached downgrade budget).' }),
+    delayed: z.number().meta({ description: 'Admitted after at least one 429 (retryThrottled).' }),
+    meanDelaySeconds: z.number(),
+    throttled: z.number().meta({ description: 'Refused for good.' }),
+    spentUsd: z.number(),
+    byPriority: z.object({ high: admissionCounts, normal: admissionCounts, low: admissionCounts }),
+    windows: z.array(
+      z.object({
+        windowId: z.string(),
+        admitted: z.number(),
+        refused: z.number(),
+        spentUsd: z.number(),
+        breachedAt: z.string().optional(),
+      }),
+    ),
+  })
+  .meta({ id: 'WhatIfReport' });
+
+export const budgetWhatIf = {
+  operationId: 'budgetWhatIf',
+  rateFamily: 'budgets.read',
+  method: 'POST',
+  path: '/budgets/what-if',
+  summary:
+    'Replay a recorded or synthetic demand trace against a budget policy: what would have been admitted, demoted, delayed, throttled and spent',
+  tag: 'budgets',
+  auth: 'jwt',
+  minRole: 'viewer',
+  action: 'budgets:what-if',
+  body: whatIfRequestSchema,
+  maxBodyBytes: 2 * 1024 * 1024,
+  exampleBody: {
+    budget: { window: 'daily', limit: 5, policy: { gracePercent: 10 } },
+    trace: [
+      { at: '2026-12-01T09:00:00Z', priority: 'low', estimatedCostUsd: 3 },
+      { at: '2026-12-01T10:00:00Z', priority: 'high', estimatedCostUsd: 2.5 },
+    ],
+  },
+  success: { status: 200, description: 'What would have happened', schema: whatIfReportSchema },
+  errors: [400, 413, 415, 422],
+} as const satisfies RouteSpec;
+
+export const schedulerRoutes = [
+  enqueueJob,
+  getJob,
+  listJobs,
+  putBudgetLimits,
+  getBudgetState,
+  budgetWhatIf,
+] as const;
 
 export { budgetBreach, JOB_PRIORITIES, type JobPriority, jobCompleted, SCHEDULER_EVENTS } from './events.js';
 export { BUDGET_STATES } from './src/domain/budgets.js';

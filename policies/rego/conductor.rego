@@ -47,6 +47,7 @@ action_groups := {
 	"scheduler:jobs:list": {"read"},
 	"budgets:state:get": {"read"},
 	"budgets:limits:put": {"administer"},
+	"budgets:what-if": {"read"},
 	"ops:dead-letters:list": {"platform"},
 	"ops:dead-letters:redrive": {"platform", "sensitive"},
 	"ops:dead-letters:discard": {"platform", "sensitive"},

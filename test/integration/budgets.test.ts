@@ -311,3 +311,73 @@ describe('jobs: GET scheduler/jobs/{jobId} and the tenant’s job list', () => {
     expect(globex.json.items).toEqual([]);
   });
 });
+
+describe('POST budgets/what-if', () => {
+  const trace = Array.from({ length: 10 }, (_, i) => ({
+    at: new Date(Date.parse('2026-12-01T08:00:00Z') + i * 600_000).toISOString(),
+    priority: 'high',
+    estimatedCostUsd: 1,
+  }));
+
+  it('replays a synthetic trace against a policy and changes nothing of the tenant’s budgets', async () => {
+    // Prepare
+    const before = await state();
+
+    // Act
+    const reply = await h.call('POST', '/budgets/what-if', {
+      token: h.tokens.acmeViewer,
+      body: { budget: { window: 'daily', limit: 5, policy: { gracePercent: 10 } }, trace },
+    });
+
+    // Assess
+    expect(reply.status, reply.text).toBe(200);
+    expect(reply.json).toMatchObject({ jobs: 10, admitted: 5, throttled: 5, spentUsd: 5 });
+    expect(reply.json.windows).toEqual([
+      { windowId: 'daily:2026-12-01', admitted: 5, refused: 5, spentUsd: 5, breachedAt: expect.any(String) },
+    ]);
+    expect(await state()).toEqual(before);
+  });
+
+  it('replays the tenant’s recorded jobs, and only its own', async () => {
+    // Prepare: globex records three jobs of $2.
+    const globexOperator = await h.conductor.issuer.mint({
+      subject: 'globex-operator-whatif',
+      tenant: 'globex',
+      roles: ['operator'],
+    });
+    const from = new Date(Date.now() - 60_000).toISOString();
+    for (let i = 0; i < 3; i += 1) {
+      const reply = await enqueue({ payload: { whatIf: i }, estimatedCostUsd: 2 }, globexOperator);
+      expect(reply.status, reply.text).toBe(202);
+    }
+    await drainJobs();
+    const to = new Date(Date.now() + 60_000).toISOString();
+
+    // Act: a $3 daily limit, no grace, would have let one of them through.
+    const reply = await h.call('POST', '/budgets/what-if', {
+      token: h.tokens.globexViewer,
+      body: { budget: { window: 'daily', limit: 3 }, recorded: { from, to } },
+    });
+
+    // Assess
+    expect(reply.status, reply.text).toBe(200);
+    expect(reply.json).toMatchObject({ jobs: 3, admitted: 1, throttled: 2, spentUsd: 2 });
+  });
+
+  it('refuses a request with neither or both of trace and recorded, and a bad trace, with a 400', async () => {
+    const budget = { window: 'daily', limit: 5 };
+    const bodies = [
+      { budget },
+      { budget, trace, recorded: { from: '2026-12-01T00:00:00Z', to: '2026-12-02T00:00:00Z' } },
+      { budget, trace: [{ at: 'yesterday', estimatedCostUsd: 1 }] },
+      { budget, trace: [{ at: '2026-12-01T00:00:00Z', estimatedCostUsd: -1 }] },
+      { budget: { window: 'daily', limit: -5 }, trace },
+    ];
+
+    const replies = await Promise.all(
+      bodies.map((body) => h.call('POST', '/budgets/what-if', { token: h.tokens.acmeViewer, body })),
+    );
+
+    for (const reply of replies) expectUniformError(reply, 400, 'validation_failed');
+  });
+});

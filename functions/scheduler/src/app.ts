@@ -1,4 +1,4 @@
-import { NotFoundError } from '#shared/errors.js';
+import { NotFoundError, UnprocessableError } from '#shared/errors.js';
 import {
   assertBodyTenant,
   bind,
@@ -8,15 +8,37 @@ import {
   kernelOptionsOf,
 } from '#shared/http/http.js';
 import type { TenantRecords } from '#shared/ports/records.js';
-import { enqueueJob, getBudgetState, getJob, listJobs, putBudgetLimits } from '../contract.js';
+import { budgetWhatIf, enqueueJob, getBudgetState, getJob, listJobs, putBudgetLimits } from '../contract.js';
 import type { Budgets } from './domain/budgets.js';
 import { BUDGET_STATE_HEADER, type Job, type JobIntake } from './domain/jobs.js';
+import { MAX_WHAT_IF_JOBS, traceOfJobs, type WhatIf } from './domain/what-if.js';
 
 export interface SchedulerAppDeps extends KernelDeps {
   readonly intake: Pick<JobIntake, 'enqueue'>;
   readonly jobs: Pick<TenantRecords<Job>, 'get' | 'list'>;
   readonly budgets: Pick<Budgets, 'put' | 'status'>;
+  readonly whatIf: Pick<WhatIf, 'run'>;
 }
+
+/** The tenant's jobs, every page (for a recorded what-if): refused past MAX_WHAT_IF_JOBS in the range. */
+const recordedJobs = async (jobs: SchedulerAppDeps['jobs'], tenantId: string, from: Date, to: Date) => {
+  const found: Job[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await jobs.list(tenantId, { limit: 100, cursor });
+    found.push(
+      ...page.items.filter((job) => job.createdAt >= from.toISOString() && job.createdAt < to.toISOString()),
+    );
+    if (found.length > MAX_WHAT_IF_JOBS) {
+      throw new UnprocessableError(
+        `More than ${MAX_WHAT_IF_JOBS} jobs were created in this range; choose a shorter one.`,
+        'trace_too_large',
+      );
+    }
+    cursor = page.nextCursor;
+  } while (cursor !== undefined);
+  return found;
+};
 
 /** A job as the API shows it (defaults for jobs written before queues and budgets). */
 export const jobView = (job: Job) => ({
@@ -102,5 +124,19 @@ export const makeSchedulerApp = (deps: SchedulerAppDeps) =>
         tenantId,
         budgets: await deps.budgets.status(tenantId, query.window),
       })),
+      bind(budgetWhatIf, async ({ tenantId, body }) => {
+        const { window, limit, timeZone, policy } = body.budget;
+        let trace = body.trace ?? [];
+        if (body.recorded) {
+          const from = new Date(body.recorded.from);
+          const to = new Date(body.recorded.to);
+          trace = traceOfJobs(await recordedJobs(deps.jobs, tenantId, from, to), from, to);
+        }
+        return deps.whatIf.run({
+          budget: { window, limit, timeZone, policy },
+          trace,
+          retryThrottled: body.retryThrottled,
+        });
+      }),
     ],
   });

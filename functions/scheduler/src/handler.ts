@@ -1,5 +1,6 @@
 import type { Context } from 'aws-lambda';
 import * as z from 'zod';
+import { InMemoryTenantRecords } from '#shared/adapters/memory-records.js';
 import { isSqsEvent } from '#shared/adapters/sqs-batch.js';
 import { makeSqsClient } from '#shared/adapters/sqs-client.js';
 import { SqsJsonQueue } from '#shared/adapters/sqs-json-queue.js';
@@ -11,6 +12,7 @@ import { schedulerPillar } from '../pillar.js';
 import { makeSchedulerApp } from './app.js';
 import { Budgets } from './domain/budgets.js';
 import { JOB_TTL_SECONDS, type Job, JobIntake, type JobMessage } from './domain/jobs.js';
+import { WhatIf } from './domain/what-if.js';
 import { breachMetric, budgetStores, priorityQueues } from './wiring.js';
 
 /** Composition root of the scheduler function (the API side): environment, clients, adapters, app. */
@@ -47,6 +49,7 @@ const http = makeSchedulerApp({
   trace: service.traceOperation,
   jobs,
   budgets,
+  whatIf: new WhatIf({ memoryStore: (entity) => new InMemoryTenantRecords(entity) }),
   intake: new JobIntake({
     jobs,
     budgets,
