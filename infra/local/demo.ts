@@ -69,11 +69,86 @@ const DEMO_EXPERIMENTS: Record<string, unknown> = {
 };
 
 /**
- * Seeds demo experts through the public API (so seeding exercises the same path users take).
- * A tenant that already has experts is left alone: a second start does not duplicate anything.
+ * Demo budgets (through PUT /budgets/limits): acme a monthly $1,000 with 10 % grace that throttles,
+ * in Berlin's calendar; globex a daily $50 in New York's that downgrades. Plus two finished jobs of
+ * acme, so its state shows spend.
+ */
+const DEMO_BUDGETS: Readonly<Record<string, Readonly<Record<string, unknown>>>> = {
+  acme: {
+    window: 'monthly',
+    limit: 1000,
+    timeZone: 'Europe/Berlin',
+    policy: { gracePercent: 10, mode: 'throttle', alertThresholds: [50, 80, 100] },
+  },
+  globex: {
+    window: 'daily',
+    limit: 50,
+    timeZone: 'America/New_York',
+    policy: { gracePercent: 5, mode: 'downgrade', carryOverCapPercent: 20 },
+  },
+};
+const DEMO_JOBS: Readonly<Record<string, readonly Readonly<Record<string, unknown>>[]>> = {
+  acme: [
+    {
+      queue: 'interactive',
+      payload: { task: 'triage ticket 4711' },
+      estimatedCostUsd: 0.4,
+      idempotencyKey: 'demo-seed-1',
+    },
+    {
+      queue: 'batch',
+      payload: { report: 'nightly-digest' },
+      estimatedCostUsd: 1.2,
+      idempotencyKey: 'demo-seed-2',
+    },
+  ],
+};
+
+/** A tenant's demo budget and jobs, unless it has a budget already (a second start adds nothing). */
+const seedBudgets = async (
+  apiUrl: string,
+  tenant: string,
+  tokens: readonly DemoToken[],
+): Promise<string[]> => {
+  const budget = DEMO_BUDGETS[tenant];
+  const admin = tokens.find((t) => t.tenant === tenant && t.roles.includes('tenant-admin'));
+  const operator = tokens.find((t) => t.tenant === tenant && t.roles.includes('operator'));
+  if (!budget || !admin) return [];
+  const headersOf = (token: string) => ({
+    authorization: `Bearer ${token}`,
+    'content-type': 'application/json',
+  });
+  const state = await fetch(`${apiUrl}/budgets/state`, { headers: headersOf(admin.token) });
+  if (!state.ok) throw new Error(`Seeding ${tenant}: reading budgets answered ${state.status}`);
+  if (((await state.json()) as { budgets: unknown[] }).budgets.length > 0) return [];
+  const put = await fetch(`${apiUrl}/budgets/limits`, {
+    method: 'PUT',
+    headers: headersOf(admin.token),
+    body: JSON.stringify(budget),
+  });
+  if (put.status !== 200) throw new Error(`Seeding ${tenant}'s budget: ${put.status} ${await put.text()}`);
+  const jobs = operator ? (DEMO_JOBS[tenant] ?? []) : [];
+  for (const job of jobs) {
+    const queued = await fetch(`${apiUrl}/scheduler/enqueue`, {
+      method: 'POST',
+      headers: headersOf(operator?.token ?? ''),
+      body: JSON.stringify(job),
+    });
+    if (queued.status !== 202)
+      throw new Error(`Seeding ${tenant}'s jobs: ${queued.status} ${await queued.text()}`);
+  }
+  return [
+    `a ${String(budget.window)} budget${jobs.length > 0 ? ` and ${jobs.length} jobs` : ''} for ${tenant}`,
+  ];
+};
+
+/**
+ * Seeds demo budgets, jobs and experts through the public API (so seeding exercises the same path
+ * users take). A tenant that already has them is left alone: a second start duplicates nothing.
  */
 export const seedDemoData = async (apiUrl: string, tokens: readonly DemoToken[]): Promise<string[]> => {
   const seeded: string[] = [];
+  for (const tenant of Object.keys(DEMO_BUDGETS)) seeded.push(...(await seedBudgets(apiUrl, tenant, tokens)));
   for (const [tenant, experts] of Object.entries(DEMO_EXPERTS)) {
     const admin = tokens.find((t) => t.tenant === tenant && t.roles.includes('tenant-admin'));
     if (!admin) continue;

@@ -128,7 +128,8 @@ Try it:
        -d '{"name":"summarizer-large","type":"model","costPerCallUsd":0.02,"endpoint":"https://summarizer.example.com/v1/invoke"}' \\
        ${api}/experts
   curl -s -H "Authorization: Bearer $GLOBEX_VIEWER_TOKEN" ${api}/experts     # globex sees only its own
-${routeExample}
+${routeExample}  curl -s -H "Authorization: Bearer $ACME_VIEWER_TOKEN" ${api}/budgets/state   # spent, projected, state
+
 Press Ctrl-C to stop.`);
 
 let stopping = false;

@@ -143,6 +143,16 @@ describe('npm start', () => {
         /"taskId":"canary-1","decisionId":"dec_[^"]+","expertId":"exp_[^"]+","status":"ok","latencyMs":230,"experiment":"thompson-canary","arm":"(baseline|candidate)"/,
       );
       expect(stdout).toContain('"verdict":{"rollback":false');
+      // The scheduler: the seeded budget's state, a job completed at its estimate, the what-if.
+      expect(stdout).toMatch(
+        /"tenantId":"acme","budgets":\[\{"window":"monthly","windowId":"monthly:\d{4}-\d{2}"/,
+      );
+      expect(stdout).toContain('"timeZone":"Europe/Berlin"');
+      expect(stdout).toMatch(/"queue":"batch","status":"completed","priority":"low"/);
+      expect(stdout).toContain('"costUsd":0.25');
+      expect(stdout).toContain(
+        '"jobs":10,"admitted":5,"demoted":0,"delayed":0,"meanDelaySeconds":0,"throttled":5,"spentUsd":5',
+      );
       expect(stdout).not.toContain('internal_error');
 
       const fresh = readFileSync(join(dataDir, 'tokens.env'), 'utf8');
