@@ -928,14 +928,23 @@ export interface components {
        * @enum {string}
        */
       priority?: 'high' | 'normal' | 'low';
-      /**
-       * @description What the job is expected to cost, in USD: reserved against the tenant’s budgets when the job is admitted, replaced by the actual cost when it finishes.
-       * @default 0
-       */
+      target?: components['schemas']['JobTarget'];
+      /** @description What the job is expected to cost, in USD: reserved against the tenant’s budgets when the job is admitted, replaced by the actual cost when it finishes. Default: the target expert’s declared cost per call, or 0 without a target. */
       estimatedCostUsd?: number;
-      /** @description A retry with the same key (and the same payload, queue, priority and estimate) answers the same job and creates nothing; another tenant’s same key is another job. */
+      /** @description A retry with the same key (and the same payload, queue, priority, target and estimate) answers the same job and creates nothing; another tenant’s same key is another job. */
       idempotencyKey?: string;
     };
+    /** @description The expert the worker calls with the payload (POST, JSON, through the guarded outbound client). Resolved when the job is admitted, with the caller’s own rights: an expert the caller cannot see is a 422. */
+    JobTarget:
+      | {
+          expertId: string;
+        }
+      | {
+          route: {
+            context: components['schemas']['RouteContext'];
+            candidates: string[];
+          };
+        };
     /** @description A tenant’s budget for one window kind (replaces the one it had). */
     BudgetLimitsRequest: {
       tenantId?: string;
@@ -953,6 +962,24 @@ export interface components {
        * @description The budget applies from the window containing this instant on; not in a past window.
        */
       effectiveFrom?: string;
+      /**
+       * @default {
+       *       "gracePercent": 0,
+       *       "carryOverCapPercent": 0,
+       *       "burstPercent": 0,
+       *       "mode": "throttle",
+       *       "alertThresholds": [
+       *         50,
+       *         80,
+       *         100
+       *       ],
+       *       "priorityCeilingsPercent": {
+       *         "high": 100,
+       *         "normal": 90,
+       *         "low": 0
+       *       }
+       *     }
+       */
       policy?: components['schemas']['BudgetPolicy'];
     };
     BudgetPolicy: {
@@ -978,7 +1005,7 @@ export interface components {
        */
       mode?: 'soft' | 'throttle' | 'downgrade';
       /**
-       * @description Percentages of the limit whose crossing by the projected spend publishes budget_breach (once per window).
+       * @description Percentages of the limit whose crossing by the projected spend publishes budget_breach (once per window); stored sorted, without repeats.
        * @default [
        *       50,
        *       80,
@@ -1016,6 +1043,24 @@ export interface components {
          * @default UTC
          */
         timeZone?: string;
+        /**
+         * @default {
+         *       "gracePercent": 0,
+         *       "carryOverCapPercent": 0,
+         *       "burstPercent": 0,
+         *       "mode": "throttle",
+         *       "alertThresholds": [
+         *         50,
+         *         80,
+         *         100
+         *       ],
+         *       "priorityCeilingsPercent": {
+         *         "high": 100,
+         *         "normal": 90,
+         *         "low": 0
+         *       }
+         *     }
+         */
         policy?: components['schemas']['BudgetPolicy'];
       };
       /** @description A synthetic demand trace: up to 10000 jobs, in any order. */
@@ -1599,8 +1644,25 @@ export interface components {
         [key: string]: unknown;
       };
       estimatedCostUsd: number;
-      /** @description The actual cost, once completed. */
+      /** @description The actual cost, once completed: the cost the expert reported (`costUsd` in its JSON answer, or the header X-Conductor-Cost-Usd), else its declared cost per call; the estimate for a job without a target. */
       costUsd?: number;
+      /** @description The expert the job calls (its target, or the router’s pick). */
+      expertId?: string;
+      /** @description The router decision’s taskId (a routed job): its outcome is reported there. */
+      taskId?: string;
+      /**
+       * @description `ok`: the expert answered 2xx; `error`: it answered otherwise, or could not be called (see `result`).
+       * @enum {string}
+       */
+      outcome?: 'ok' | 'error';
+      httpStatus?: number;
+      /** @description The expert call’s wall time (the successful attempt). */
+      latencyMs?: number;
+      /** @description Calls made (retries of infrastructure errors included). */
+      attempts?: number;
+      /** @description The expert’s answer (JSON or text), at most 32 KB; larger answers are cut and `resultTruncated` is set. */
+      result?: unknown;
+      resultTruncated?: boolean;
       /** @description Why its last delivery failed (status `dead_lettered`; the message waits in the DLQ: `conductor dlq redrive` runs it again). */
       lastError?: string;
       deadLetteredAt?: string;
@@ -1787,8 +1849,15 @@ export interface components {
        * @enum {string}
        */
       mode: 'soft' | 'throttle' | 'downgrade';
-      /** @description Percentages of the limit whose crossing by the projected spend publishes budget_breach (once per window). */
-      alertThresholds: unknown;
+      /**
+       * @description Percentages of the limit whose crossing by the projected spend publishes budget_breach (once per window); stored sorted, without repeats.
+       * @default [
+       *       50,
+       *       80,
+       *       100
+       *     ]
+       */
+      alertThresholds: number[];
       /**
        * @description Mode `throttle`, once breached: a job of each priority is admitted only while spend (its estimate included) stays under this percent of the cap.
        * @default {
@@ -7536,6 +7605,24 @@ export interface operations {
            * @example {
            *       "code": "unsupported_media_type",
            *       "message": "Request body must be application/json.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Well-formed but refused (e.g. a private endpoint address) */
+      422: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "unprocessable",
+           *       "message": "The endpoint address is not allowed.",
            *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
            *     }
            */

@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { pageQuerySchema, type RouteSpec } from '#shared/http/http.js';
+import { routeContextSchema } from '../router/contract.js';
 import { JOB_PRIORITIES } from './events.js';
 import { BUDGET_WINDOWS, isTimeZone } from './src/domain/budget-windows.js';
 import { BUDGET_STATES, DEFAULT_POLICY, ENFORCEMENT_MODES } from './src/domain/budgets.js';
@@ -20,6 +21,29 @@ const finite = z.number().refine(Number.isFinite, 'must be a finite number');
 /** The most a job may be estimated to cost (a typo of a few orders of magnitude is a 400, not a spent budget). */
 export const MAX_JOB_ESTIMATE_USD = 10_000;
 
+const expertIdOf = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'not an expert id');
+
+export const jobTargetSchema = z
+  .union([
+    z.strictObject({ expertId: expertIdOf }).meta({ description: 'Call this expert of the tenant.' }),
+    z
+      .strictObject({
+        route: z.strictObject({
+          context: routeContextSchema,
+          candidates: z.array(expertIdOf).min(1).max(32),
+        }),
+      })
+      .meta({
+        description:
+          'Ask the router which of these experts should do the job (a route decision whose taskId is the job id), then call it.',
+      }),
+  ])
+  .meta({
+    id: 'JobTarget',
+    description:
+      'The expert the worker calls with the payload (POST, JSON, through the guarded outbound client). Resolved when the job is admitted, with the caller’s own rights: an expert the caller cannot see is a 422.',
+  });
+
 export const enqueueRequestSchema = z
   .strictObject({
     queue: z.enum(JOB_QUEUES).default('default').meta({
@@ -33,9 +57,10 @@ export const enqueueRequestSchema = z
       description:
         'Overrides the queue’s default priority. A `downgrade` budget that is breached demotes it one class.',
     }),
-    estimatedCostUsd: finite.min(0).max(MAX_JOB_ESTIMATE_USD).default(0).meta({
+    target: jobTargetSchema.optional(),
+    estimatedCostUsd: finite.min(0).max(MAX_JOB_ESTIMATE_USD).optional().meta({
       description:
-        'What the job is expected to cost, in USD: reserved against the tenant’s budgets when the job is admitted, replaced by the actual cost when it finishes.',
+        'What the job is expected to cost, in USD: reserved against the tenant’s budgets when the job is admitted, replaced by the actual cost when it finishes. Default: the target expert’s declared cost per call, or 0 without a target.',
     }),
     idempotencyKey: z
       .string()
@@ -43,7 +68,7 @@ export const enqueueRequestSchema = z
       .optional()
       .meta({
         description:
-          'A retry with the same key (and the same payload, queue, priority and estimate) answers the same job and creates nothing; another tenant’s same key is another job.',
+          'A retry with the same key (and the same payload, queue, priority, target and estimate) answers the same job and creates nothing; another tenant’s same key is another job.',
       }),
   })
   .meta({ id: 'EnqueueRequest', description: 'A job for the scheduler’s workers.' });
@@ -90,7 +115,7 @@ export const enqueueJob = {
       'The job, admitted by the tenant’s budgets and accepted by its priority’s queue. A replay of an idempotencyKey answers 202 too, with the job as it stands and the header Idempotent-Replayed: true. Responses carry the tenant’s budget state in X-Conductor-Budget-State.',
     schema: jobAcceptedSchema,
   },
-  errors: [400, 409, 413, 415, 429, 503],
+  errors: [400, 409, 413, 415, 422, 429, 503],
 } as const satisfies RouteSpec;
 
 export const jobSchema = z
@@ -102,7 +127,36 @@ export const jobSchema = z
     requestedPriority: z.enum(JOB_PRIORITIES),
     payload: z.record(z.string(), z.unknown()),
     estimatedCostUsd: z.number(),
-    costUsd: z.number().optional().meta({ description: 'The actual cost, once completed.' }),
+    costUsd: z.number().optional().meta({
+      description:
+        'The actual cost, once completed: the cost the expert reported (`costUsd` in its JSON answer, or the header X-Conductor-Cost-Usd), else its declared cost per call; the estimate for a job without a target.',
+    }),
+    expertId: z
+      .string()
+      .optional()
+      .meta({ description: 'The expert the job calls (its target, or the router’s pick).' }),
+    taskId: z
+      .string()
+      .optional()
+      .meta({ description: 'The router decision’s taskId (a routed job): its outcome is reported there.' }),
+    outcome: z.enum(['ok', 'error']).optional().meta({
+      description:
+        '`ok`: the expert answered 2xx; `error`: it answered otherwise, or could not be called (see `result`).',
+    }),
+    httpStatus: z.number().optional(),
+    latencyMs: z
+      .number()
+      .optional()
+      .meta({ description: 'The expert call’s wall time (the successful attempt).' }),
+    attempts: z
+      .number()
+      .optional()
+      .meta({ description: 'Calls made (retries of infrastructure errors included).' }),
+    result: z.unknown().optional().meta({
+      description:
+        'The expert’s answer (JSON or text), at most 32 KB; larger answers are cut and `resultTruncated` is set.',
+    }),
+    resultTruncated: z.boolean().optional(),
     lastError: z.string().optional().meta({
       description:
         'Why its last delivery failed (status `dead_lettered`; the message waits in the DLQ: `conductor dlq redrive` runs it again).',
@@ -182,10 +236,9 @@ export const budgetPolicySchema = z
       .array(finite.min(1).max(1000))
       .max(10)
       .default([...DEFAULT_POLICY.alertThresholds])
-      .transform((values) => [...new Set(values)].sort((a, b) => a - b))
       .meta({
         description:
-          'Percentages of the limit whose crossing by the projected spend publishes budget_breach (once per window).',
+          'Percentages of the limit whose crossing by the projected spend publishes budget_breach (once per window); stored sorted, without repeats.',
       }),
     priorityCeilingsPercent: z
       .strictObject({

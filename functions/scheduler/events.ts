@@ -33,6 +33,12 @@ export const jobCompleted = defineEvent('job_completed', {
   priority: z.enum(JOB_PRIORITIES),
   /** The job's actual cost in USD (committed to its tenant's budgets). */
   costUsd: z.number().optional(),
+  /** A job with a target: the expert called, how it went, how long it took. */
+  expertId: z.string().optional(),
+  /** A routed job: the taskId of its route decision (the router's outcome for it). */
+  taskId: z.string().optional(),
+  outcome: z.enum(['ok', 'error']).optional(),
+  latencyMs: z.number().optional(),
 });
 
 /** Published by the scheduler: job_completed (worker), budget_breach (API and worker). */

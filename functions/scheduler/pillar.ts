@@ -45,6 +45,9 @@ export const schedulerPillar = {
       description:
         'The priority queues’ consumer: completes each job once, commits its cost to the budgets, publishes job_completed',
       entry: 'functions/scheduler/src/worker.ts',
+      // Three expert calls of 8 s at most and their pauses (src/adapters/expert-http.ts); the
+      // queues keep a message invisible 60 s, longer than this.
+      timeoutSeconds: 30,
       tables: ['scheduler'],
       publishesEvents: true,
     },

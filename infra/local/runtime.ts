@@ -284,6 +284,8 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
   let listening: Awaited<ReturnType<typeof gateway.listen>>;
   try {
     listening = await gateway.listen(options.port ?? 4000, host);
+    // The scheduler reaches the router's API through it (on AWS: the request context's domain).
+    process.env.CONDUCTOR_API_URL = `${listening.url}${API_BASE}`;
   } catch (error) {
     await stopMappings();
     await bus.stop();

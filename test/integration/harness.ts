@@ -37,7 +37,7 @@ const testPolicyEngine = (): PolicyEngineName | undefined => {
 };
 
 export const startHarness = async (
-  options: Pick<ConductorOptions, 'functionEnv' | 'meterCalls'> = {},
+  options: Pick<ConductorOptions, 'functionEnv' | 'meterCalls' | 'allowPrivateEndpoints'> = {},
 ): Promise<Harness> => {
   const policyEngine = testPolicyEngine();
   const conductor = await startConductor({

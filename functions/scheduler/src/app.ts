@@ -2,6 +2,7 @@ import { NotFoundError, UnprocessableError } from '#shared/errors.js';
 import {
   assertBodyTenant,
   bind,
+  type HttpEvent,
   HttpReply,
   httpApp,
   type KernelDeps,
@@ -11,6 +12,7 @@ import type { TenantRecords } from '#shared/ports/records.js';
 import { budgetWhatIf, enqueueJob, getBudgetState, getJob, listJobs, putBudgetLimits } from '../contract.js';
 import type { Budgets } from './domain/budgets.js';
 import { BUDGET_STATE_HEADER, type Job, type JobIntake } from './domain/jobs.js';
+import type { TargetResolver } from './domain/targets.js';
 import { MAX_WHAT_IF_JOBS, traceOfJobs, type WhatIf } from './domain/what-if.js';
 
 export interface SchedulerAppDeps extends KernelDeps {
@@ -18,6 +20,8 @@ export interface SchedulerAppDeps extends KernelDeps {
   readonly jobs: Pick<TenantRecords<Job>, 'get' | 'list'>;
   readonly budgets: Pick<Budgets, 'put' | 'status'>;
   readonly whatIf: Pick<WhatIf, 'run'>;
+  /** Resolves a job's target with the caller's rights, for one request (absent: targets are refused). */
+  readonly targets?: (request: { readonly event: HttpEvent; readonly traceId: string }) => TargetResolver;
 }
 
 /** The tenant's jobs, every page (for a recorded what-if): refused past MAX_WHAT_IF_JOBS in the range. */
@@ -40,6 +44,13 @@ const recordedJobs = async (jobs: SchedulerAppDeps['jobs'], tenantId: string, fr
   return found;
 };
 
+/** The expert's answer a job keeps: its JSON, or its cut text. */
+const resultOf = (job: Job) => {
+  if (job.resultJson !== undefined) return { result: JSON.parse(job.resultJson) as unknown };
+  if (job.resultText !== undefined) return { result: job.resultText, resultTruncated: true };
+  return {};
+};
+
 /** A job as the API shows it (defaults for jobs written before queues and budgets). */
 export const jobView = (job: Job) => ({
   jobId: job.id,
@@ -50,6 +61,13 @@ export const jobView = (job: Job) => ({
   payload: JSON.parse(job.payloadJson) as Record<string, unknown>,
   estimatedCostUsd: job.estimatedCostUsd ?? 0,
   ...(job.costUsd === undefined ? {} : { costUsd: job.costUsd }),
+  ...(job.expertId === undefined ? {} : { expertId: job.expertId }),
+  ...(job.taskId === undefined ? {} : { taskId: job.taskId }),
+  ...(job.outcome === undefined ? {} : { outcome: job.outcome }),
+  ...(job.httpStatus === undefined ? {} : { httpStatus: job.httpStatus }),
+  ...(job.latencyMs === undefined ? {} : { latencyMs: job.latencyMs }),
+  ...(job.attempts === undefined ? {} : { attempts: job.attempts }),
+  ...resultOf(job),
   ...(job.lastError === undefined ? {} : { lastError: job.lastError }),
   ...(job.deadLetteredAt === undefined ? {} : { deadLetteredAt: job.deadLetteredAt }),
   budgetWindows: [...(job.budgetWindows ?? [])],
@@ -65,11 +83,12 @@ export const makeSchedulerApp = (deps: SchedulerAppDeps) =>
   httpApp({
     ...kernelOptionsOf(deps),
     routes: [
-      bind(enqueueJob, async ({ tenantId, body, traceId }) => {
+      bind(enqueueJob, async ({ tenantId, body, traceId, event }) => {
         const { jobId, status, priority, replayed, budgetState } = await deps.intake.enqueue(
           tenantId,
           body,
           traceId,
+          deps.targets?.({ event, traceId }),
         );
         return new HttpReply(
           202,
@@ -101,7 +120,10 @@ export const makeSchedulerApp = (deps: SchedulerAppDeps) =>
             limit: body.limit,
             timeZone: body.timeZone,
             effectiveFrom: body.effectiveFrom,
-            policy: body.policy,
+            policy: {
+              ...body.policy,
+              alertThresholds: [...new Set(body.policy.alertThresholds)].sort((a, b) => a - b),
+            },
           },
           principal.subject,
         );

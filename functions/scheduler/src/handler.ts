@@ -5,15 +5,29 @@ import { isSqsEvent } from '#shared/adapters/sqs-batch.js';
 import { makeSqsClient } from '#shared/adapters/sqs-client.js';
 import { SqsJsonQueue } from '#shared/adapters/sqs-json-queue.js';
 import { TenantRecordStore } from '#shared/adapters/tenant-store.js';
-import type { HttpEvent, HttpResult } from '#shared/http/http.js';
+import { headerValue } from '#shared/http/conventions.js';
+import { API_BASE, type HttpEvent, type HttpResult, TENANT_HEADER } from '#shared/http/http.js';
 import { randomIds, systemClock } from '#shared/ports/system.js';
 import { makeHttpService } from '#shared/service-kit.js';
 import { schedulerPillar } from '../pillar.js';
+import { routerApiTargets } from './adapters/router-api.js';
 import { makeSchedulerApp } from './app.js';
 import { Budgets } from './domain/budgets.js';
 import { JOB_TTL_SECONDS, type Job, JobIntake, type JobMessage } from './domain/jobs.js';
 import { WhatIf } from './domain/what-if.js';
 import { breachMetric, budgetStores, priorityQueues } from './wiring.js';
+
+/**
+ * The API's own base URL, to reach the router's routes: CONDUCTOR_API_URL when set (the embedded
+ * runtime sets it), else the domain and stage API Gateway put in the request context (set by API
+ * Gateway, not by the caller's Host header).
+ */
+const apiUrlOf = (event: HttpEvent): string => {
+  const configured = process.env.CONDUCTOR_API_URL;
+  if (configured) return configured.replace(/\/+$/, '');
+  const { domainName, stage } = event.requestContext;
+  return `https://${domainName}${stage && stage !== '$default' ? `/${stage}` : ''}${API_BASE}`;
+};
 
 /** Composition root of the scheduler function (the API side): environment, clients, adapters, app. */
 const service = await makeHttpService('scheduler', schedulerPillar, {
@@ -50,6 +64,13 @@ const http = makeSchedulerApp({
   jobs,
   budgets,
   whatIf: new WhatIf({ memoryStore: (entity) => new InMemoryTenantRecords(entity) }),
+  targets: ({ event, traceId }) =>
+    routerApiTargets({
+      apiUrl: apiUrlOf(event),
+      authorization: headerValue(event, 'authorization') ?? '',
+      tenantHeader: headerValue(event, TENANT_HEADER),
+      traceId,
+    }),
   intake: new JobIntake({
     jobs,
     budgets,

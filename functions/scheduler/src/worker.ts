@@ -4,10 +4,13 @@ import * as z from 'zod';
 import { deadLetterQueueRefsSchema, SqsLastAttemptDeadLetters } from '#shared/adapters/sqs-last-attempt.js';
 import { TenantRecordStore } from '#shared/adapters/tenant-store.js';
 import { baseEnvSchema, parseEnv } from '#shared/env.js';
+import { parsePortList } from '#shared/outbound/net.js';
+import { GuardedHttpClient } from '#shared/outbound/outbound.js';
 import { CONSUMED_QUEUES_ENV } from '#shared/pillar.js';
 import { systemClock } from '#shared/ports/system.js';
 import { makeServiceBasics } from '#shared/service-kit.js';
 import { SCHEDULER_EVENTS } from '../events.js';
+import { GuardedExpertCaller } from './adapters/expert-http.js';
 import { Budgets } from './domain/budgets.js';
 import { JOB_TTL_SECONDS, type Job, JobWorker } from './domain/jobs.js';
 import { makeJobBatchHandler } from './job-consumer.js';
@@ -21,6 +24,9 @@ import { breachMetric, budgetStores, schedulerMetrics } from './wiring.js';
 const env = parseEnv(
   baseEnvSchema.extend({
     SCHEDULER_TABLE_NAME: z.string().min(1),
+    /** Local development only: lets jobs call experts on private and loopback addresses. */
+    CONDUCTOR_ALLOW_PRIVATE_ENDPOINTS: z.stringbool().default(false),
+    CONDUCTOR_ALLOWED_ENDPOINT_PORTS: z.string().transform(parsePortList).optional(),
     /** The priority queues and their DLQs: a job message failing its last delivery goes there with its error. */
     [CONSUMED_QUEUES_ENV]: deadLetterQueueRefsSchema,
   }),
@@ -50,6 +56,15 @@ const completeBatch = makeJobBatchHandler({
       onBreach: breachMetric(logger),
     }),
     events,
+    experts: new GuardedExpertCaller(
+      new GuardedHttpClient({
+        allowPrivate: env.CONDUCTOR_ALLOW_PRIVATE_ENDPOINTS,
+        ...(env.CONDUCTOR_ALLOWED_ENDPOINT_PORTS
+          ? { allowedPorts: env.CONDUCTOR_ALLOWED_ENDPOINT_PORTS }
+          : {}),
+        userAgent: 'conductor-scheduler',
+      }),
+    ),
     // Per tenant and by service: JobsCompleted (Count) and JobCostUsd (the cost committed, in USD).
     onCompleted: (job) => {
       schedulerMetrics.count(job.tenantId, 'JobsCompleted', MetricUnit.Count, 1);

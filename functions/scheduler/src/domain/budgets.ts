@@ -246,6 +246,12 @@ export class Budgets {
     );
   }
 
+  /** Whether a `downgrade` budget of the tenant is breached now (its routed jobs prefer cheaper experts). */
+  async degraded(tenantId: string): Promise<boolean> {
+    const statuses = await this.status(tenantId);
+    return statuses.some((status) => status.mode === 'downgrade' && isBreached(status));
+  }
+
   /**
    * Admits a job against every budget of its tenant: reserves its estimate in each window's ledger,
    * under the ceiling its priority has there. If one budget refuses, the reservations made in the

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
-import { AppError, ConflictError, ServiceUnavailableError } from '#shared/errors.js';
+import { AppError, ConflictError, ServiceUnavailableError, UnprocessableError } from '#shared/errors.js';
 import { type EventPublisher, eventOf } from '#shared/ports/events.js';
 import type { TenantRecord, TenantRecords } from '#shared/ports/records.js';
 import type { Clock, IdGenerator } from '#shared/ports/system.js';
@@ -12,6 +12,15 @@ import {
   type BudgetStatus,
   type Budgets,
 } from './budgets.js';
+import {
+  actualCostOf,
+  type ExpertCaller,
+  type ExpertCallResult,
+  type JobTarget,
+  MAX_RESULT_BYTES,
+  type ResolvedTarget,
+  type TargetResolver,
+} from './targets.js';
 
 /**
  * Jobs of the scheduler (M3). The API side (`JobIntake`, POST scheduler/enqueue) writes the job, then
@@ -54,6 +63,24 @@ export interface Job extends TenantRecord {
   readonly budgetWindows?: readonly string[];
   /** The actual cost, once completed. */
   readonly costUsd?: number;
+  /** The target as asked, as canonical JSON (compared on a replay); absent: no target. */
+  readonly targetJson?: string;
+  /** The resolved target: the expert called, its endpoint, its declared cost (see targets.ts). */
+  readonly expertId?: string;
+  readonly endpoint?: string;
+  readonly expertCostUsd?: number;
+  /** A routed job: the router's decision (its taskId is the job id). */
+  readonly taskId?: string;
+  readonly decisionId?: string;
+  /** The expert call, once completed. */
+  readonly outcome?: 'ok' | 'error';
+  readonly httpStatus?: number;
+  readonly latencyMs?: number;
+  readonly attempts?: number;
+  /** The expert's answer as JSON text when it fits MAX_RESULT_BYTES, else its first bytes as text. */
+  readonly resultJson?: string;
+  readonly resultText?: string;
+  readonly resultTruncated?: boolean;
   /** Why its last delivery failed (`dead_lettered`): the error's name and message, at most 500 characters. */
   readonly lastError?: string;
   readonly deadLetteredAt?: string;
@@ -91,8 +118,10 @@ export interface EnqueueRequest {
   readonly payload: Readonly<Record<string, unknown>>;
   /** Absent: the queue's (QUEUE_PRIORITY). */
   readonly priority?: JobPriority | undefined;
-  /** Absent: 0. */
+  /** Absent: the target's declared cost per call, or 0 without a target. */
   readonly estimatedCostUsd?: number | undefined;
+  /** The expert to call (absent: the job does no call; it completes at its estimate). */
+  readonly target?: JobTarget | undefined;
   readonly idempotencyKey?: string | undefined;
 }
 
@@ -176,7 +205,7 @@ export interface JobIntakeDeps {
   readonly jobs: JobRepository;
   readonly queue: JobQueue;
   /** The tenant's budgets: each new job is admitted against them (absent: every job is admitted). */
-  readonly budgets?: Pick<Budgets, 'admit' | 'release'> | undefined;
+  readonly budgets?: Pick<Budgets, 'admit' | 'release' | 'degraded'> | undefined;
   readonly clock: Clock;
   readonly ids: IdGenerator;
   /** Told why a hand-off failed (the caller only sees a 503). */
@@ -187,25 +216,48 @@ export interface JobIntakeDeps {
 export class JobIntake {
   constructor(private readonly deps: JobIntakeDeps) {}
 
-  async enqueue(tenantId: string, request: EnqueueRequest, traceId: string): Promise<EnqueueResult> {
+  /**
+   * @param resolve resolves the request's target with the caller's rights (absent: a request with a
+   *   target is refused, 422 `targets_unavailable`).
+   */
+  async enqueue(
+    tenantId: string,
+    request: EnqueueRequest,
+    traceId: string,
+    resolve?: TargetResolver,
+  ): Promise<EnqueueResult> {
     const now = this.deps.clock.now().toISOString();
     const key = request.idempotencyKey;
     const queue = request.queue ?? 'default';
-    const estimate = request.estimatedCostUsd ?? 0;
     const requestedPriority = request.priority ?? QUEUE_PRIORITY[queue];
     const id = key === undefined ? this.deps.ids.next('job') : jobIdFor(tenantId, key);
     const payloadJson = canonicalJson(request.payload);
+    const targetJson = request.target === undefined ? undefined : canonicalJson(request.target);
     const same = (existing: Job) =>
       existing.payloadJson === payloadJson &&
       (existing.requestedPriority ?? existing.priority) === requestedPriority &&
       (existing.queue ?? 'default') === queue &&
-      (existing.estimatedCostUsd ?? 0) === estimate;
+      existing.targetJson === targetJson &&
+      (request.estimatedCostUsd === undefined ||
+        (existing.estimatedCostUsd ?? 0) === request.estimatedCostUsd);
 
     // A replay is answered from the job its key names, before any admission: it was admitted once.
     if (key !== undefined) {
       const existing = await this.deps.jobs.get(tenantId, id);
       if (existing) return this.#replay(existing, same);
     }
+
+    // The target first: its declared cost is the estimate admission reserves.
+    let resolved: ResolvedTarget | undefined;
+    if (request.target !== undefined) {
+      if (!resolve) {
+        throw new UnprocessableError('Jobs with a target cannot be resolved here.', 'targets_unavailable');
+      }
+      const preferCheaper =
+        'route' in request.target && ((await this.deps.budgets?.degraded(tenantId)) ?? false);
+      resolved = await resolve(request.target, { taskId: id, preferCheaper });
+    }
+    const estimate = request.estimatedCostUsd ?? resolved?.costPerCallUsd ?? 0;
 
     const admission = this.deps.budgets
       ? await this.deps.budgets.admit(tenantId, id, requestedPriority, estimate, traceId)
@@ -225,6 +277,16 @@ export class JobIntake {
       estimatedCostUsd: estimate,
       budgetWindows: admission.windowIds,
       payloadJson,
+      ...(targetJson === undefined ? {} : { targetJson }),
+      ...(resolved === undefined
+        ? {}
+        : {
+            expertId: resolved.expertId,
+            endpoint: resolved.endpoint,
+            expertCostUsd: resolved.costPerCallUsd,
+            ...(resolved.taskId === undefined ? {} : { taskId: resolved.taskId }),
+            ...(resolved.decisionId === undefined ? {} : { decisionId: resolved.decisionId }),
+          }),
       ...(key === undefined ? {} : { idempotencyKey: key }),
       traceId,
     };
@@ -254,7 +316,7 @@ export class JobIntake {
   async #replay(existing: Job, same: (job: Job) => boolean): Promise<EnqueueResult> {
     if (!same(existing)) {
       throw new ConflictError(
-        'This idempotencyKey was used for a different job (payload, queue, priority or estimate); use a new key.',
+        'This idempotencyKey was used for a different job (payload, queue, priority, target or estimate); use a new key.',
         'idempotency_key_reused',
       );
     }
@@ -289,6 +351,24 @@ export class JobIntake {
   }
 }
 
+/** What a completed job keeps of its expert call: outcome, status, latency, and the answer, cut to MAX_RESULT_BYTES. */
+const callFields = (call: ExpertCallResult): Partial<Job> => {
+  const json = JSON.stringify(call.result ?? null);
+  const fits = Buffer.byteLength(json) <= MAX_RESULT_BYTES;
+  return {
+    outcome: call.outcome,
+    ...(call.httpStatus === undefined ? {} : { httpStatus: call.httpStatus }),
+    latencyMs: call.latencyMs,
+    attempts: call.attempts,
+    ...(fits
+      ? { resultJson: json }
+      : {
+          resultText: Buffer.from(json).subarray(0, MAX_RESULT_BYTES).toString('utf8'),
+          resultTruncated: true,
+        }),
+  };
+};
+
 /** A message names a job its tenant does not have: it goes back to the queue, and to the DLQ in the end. */
 export class JobNotFoundError extends Error {
   override readonly name = 'JobNotFoundError';
@@ -305,6 +385,8 @@ export interface JobWorkerDeps {
   readonly costOf?: ((job: Job) => number) | undefined;
   /** Told once per job, when this delivery completed it (its metrics). */
   readonly onCompleted?: ((job: Job) => void) | undefined;
+  /** Calls a job's expert (absent: a job with an endpoint fails, and comes back). */
+  readonly experts?: ExpertCaller | undefined;
   /** Where job_completed goes (absent: not published, e.g. no bus configured). */
   readonly events?: EventPublisher | undefined;
   /** Told when job_completed could not be published; the completion stands. */
@@ -318,6 +400,22 @@ export interface JobWorkerDeps {
  */
 export class JobWorker {
   constructor(private readonly deps: JobWorkerDeps) {}
+
+  /**
+   * The job's expert call (none without an endpoint). At least once: a delivery that dies after the
+   * call calls again; the expert gets the job id as `Idempotency-Key` to tell a repeat.
+   */
+  async #callExpert(job: Job): Promise<ExpertCallResult | undefined> {
+    if (job.endpoint === undefined) return undefined;
+    if (!this.deps.experts)
+      throw new Error(`job ${job.id} has an expert to call and no caller is configured`);
+    return this.deps.experts.call({
+      endpoint: job.endpoint,
+      payload: JSON.parse(job.payloadJson) as unknown,
+      jobId: job.id,
+      traceId: job.traceId,
+    });
+  }
 
   /**
    * The job's message failed its last delivery and goes to the DLQ: the job says so, with why, so
@@ -349,7 +447,10 @@ export class JobWorker {
     // Until the worker calls experts (issue 17), a job costs what it was estimated to. The commit is
     // idempotent per job, so a delivery that dies after it and before the write below counts it once.
     const estimate = job.estimatedCostUsd ?? 0;
-    const costUsd = this.deps.costOf?.(job) ?? estimate;
+    const call = await this.#callExpert(job);
+    const costUsd =
+      this.deps.costOf?.(job) ??
+      (call === undefined ? estimate : actualCostOf(call, job.expertCostUsd ?? estimate));
     await this.deps.budgets?.settle(
       job.tenantId,
       job.id,
@@ -364,6 +465,7 @@ export class JobWorker {
       ...job,
       status: 'completed',
       costUsd,
+      ...(call === undefined ? {} : callFields(call)),
       completedAt: now,
       updatedAt: now,
       version: job.version + 1,
@@ -388,6 +490,10 @@ export class JobWorker {
           jobId: job.id,
           priority: job.priority,
           costUsd,
+          ...(completed.expertId === undefined ? {} : { expertId: completed.expertId }),
+          ...(completed.taskId === undefined ? {} : { taskId: completed.taskId }),
+          ...(completed.outcome === undefined ? {} : { outcome: completed.outcome }),
+          ...(completed.latencyMs === undefined ? {} : { latencyMs: completed.latencyMs }),
         }),
       ]);
     } catch (error) {
