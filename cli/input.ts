@@ -41,6 +41,19 @@ export const integerOption = (invocation: Invocation, name: string): number | un
   return value;
 };
 
+/** A flag that takes one of a few words (`--window daily|weekly|monthly`). */
+export const choiceOption = <Choice extends string>(
+  invocation: Invocation,
+  name: string,
+  choices: readonly Choice[],
+): Choice | undefined => {
+  const value = stringOption(invocation, name);
+  if (value === undefined) return undefined;
+  if (!(choices as readonly string[]).includes(value))
+    throw new UsageError(`--${name} must be one of ${choices.join(', ')}, got '${value}'`);
+  return value as Choice;
+};
+
 export const booleanOption = (invocation: Invocation, name: string): boolean =>
   invocation.options[name] === true;
 

@@ -21,3 +21,6 @@ export const fields = (pairs: readonly (readonly [string, string | undefined])[]
 
 export const list = (values: readonly string[] | undefined): string =>
   values && values.length > 0 ? values.join(', ') : '-';
+
+/** USD with 2 to 4 decimals: `$1100.00`, `$0.25`, `$0.001` (--json has the exact value). */
+export const usd = (value: number): string => `$${value.toFixed(4).replace(/0{1,2}$/, '')}`;

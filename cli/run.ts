@@ -18,7 +18,7 @@ export const EXIT = { ok: 0, apiError: 1, usage: 2 } as const;
 
 export const ROOT: Command = {
   name: 'conductor',
-  summary: 'the Conductor command line: experts, routing, rewards, policies',
+  summary: 'the Conductor command line: experts, routing, rewards, budgets and jobs, policies',
   details: `Reads the API URL and token from flags, then CONDUCTOR_API / CONDUCTOR_TOKEN, then the file
 'conductor login' writes; against 'npm start', --as <label> uses a demo identity from .conductor/tokens.env.
 Exit codes: 0 done; 1 the API answered with an error (printed as {code, message, traceId}) or was
@@ -128,12 +128,15 @@ const reportFailure = (error: unknown, io: CliIo, path: readonly string[], json:
   const write = (human: string, machine: Record<string, unknown>) =>
     io.stderr.write(json ? `${JSON.stringify(machine)}\n` : `${human}\n`);
   if (error instanceof ConductorApiError) {
+    const { retryAfterSeconds } = error;
+    const retry = retryAfterSeconds === undefined ? '' : `\n  retry after: ${retryAfterSeconds} s`;
     const details = error.body.details ? `\n  details: ${JSON.stringify(error.body.details)}` : '';
     write(
-      `error: ${error.status} ${error.code}: ${error.body.message}\n  trace: ${error.traceId}${details}`,
+      `error: ${error.status} ${error.code}: ${error.body.message}${retry}\n  trace: ${error.traceId}${details}`,
       {
         status: error.status,
         ...error.body,
+        ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
       },
     );
     return EXIT.apiError;

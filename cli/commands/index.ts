@@ -1,6 +1,8 @@
 import type { Command } from '../command.js';
+import { budgetsCommand } from './budgets.js';
 import { dlqCommand } from './dlq.js';
 import { expertsCommand } from './experts.js';
+import { jobsCommand } from './jobs.js';
 import { loginCommand } from './login.js';
 import { policyCommand } from './policy.js';
 import { experimentCommand, outcomeCommand, replayCommand } from './replay.js';
@@ -18,6 +20,8 @@ export const COMMANDS: readonly Command[] = [
   outcomeCommand,
   experimentCommand,
   replayCommand,
+  budgetsCommand,
+  jobsCommand,
   policyCommand,
   dlqCommand,
 ];

@@ -59,6 +59,8 @@ export class ConductorApiError extends Error {
   constructor(
     readonly status: number,
     readonly body: ApiErrorBody,
+    /** The answer's Retry-After in seconds (429 and 503 carry one), when it had one. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(`${status} ${body.code}: ${body.message}`);
   }
@@ -69,6 +71,13 @@ export class ConductorApiError extends Error {
     return this.body.traceId;
   }
 }
+
+/** Retry-After in seconds, the form the API sends (an HTTP date, from a proxy, is left out). */
+const retryAfterOf = (response: Response): number | undefined => {
+  const header = response.headers.get('retry-after')?.trim();
+  const seconds = header ? Number(header) : Number.NaN;
+  return Number.isFinite(seconds) && seconds >= 0 ? seconds : undefined;
+};
 
 const isUniformError = (value: unknown): value is ApiErrorBody => {
   const body = value as Partial<ApiErrorBody> | undefined;
@@ -93,5 +102,5 @@ export const unwrap = async <Data>(
         message: typeof error === 'string' && error !== '' ? error : response.statusText || 'request failed',
         traceId: response.headers.get(TRACE_HEADER) ?? '',
       };
-  throw new ConductorApiError(response.status, body);
+  throw new ConductorApiError(response.status, body, retryAfterOf(response));
 };

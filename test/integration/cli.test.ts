@@ -1,7 +1,5 @@
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,80 +11,25 @@ import {
   type Schemas,
   unwrap,
 } from '../../clients/typescript/index.js';
-import { type Harness, startHarness } from './harness.js';
+import { type CliHarness, type CliRunOptions, jsonOf as json, startCliHarness } from './cli-harness.js';
+import type { Harness } from './harness.js';
 
-const BIN = fileURLToPath(new URL('../../bin/conductor.mjs', import.meta.url));
 const CEDAR_POLICIES = fileURLToPath(new URL('../../policies/cedar', import.meta.url));
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
+let cli: CliHarness;
 let harness: Harness;
 let workDir: string;
-let tokensFile: string;
 
-/** The environment a user would have, minus any CONDUCTOR_* of the machine running the tests. */
-const baseEnv = (): Record<string, string> => {
-  const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries(process.env))
-    if (value !== undefined && !name.startsWith('CONDUCTOR_')) env[name] = value;
-  return {
-    ...env,
-    NODE_NO_WARNINGS: '1',
-    CONDUCTOR_TOKENS_FILE: tokensFile,
-    CONDUCTOR_CONFIG: join(workDir, 'config', 'config.json'),
-  };
-};
-
-/** Runs `bin/conductor.mjs` as a child process, the way a user's shell does. */
-const conductor = (
-  args: readonly string[],
-  options: { env?: Record<string, string>; stdin?: string } = {},
-): Promise<Run> =>
-  new Promise((resolve) => {
-    const child = execFile(
-      process.execPath,
-      [BIN, ...args],
-      { cwd: workDir, env: { ...baseEnv(), ...options.env } },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-    child.stdin?.end(options.stdin ?? '');
-  });
-
-const json = (run: Run) => {
-  if (run.code !== 0) throw new Error(`exit ${run.code}: ${run.stderr}`);
-  return JSON.parse(run.stdout);
-};
+const conductor = (args: readonly string[], options?: CliRunOptions) => cli.run(args, options);
 
 beforeAll(async () => {
-  harness = await startHarness();
-  workDir = mkdtempSync(join(tmpdir(), 'conductor-cli-'));
-  tokensFile = join(workDir, 'tokens.env');
-  // The file `npm start` writes: the URL it serves and one token per demo identity.
-  const labels: Record<string, string> = {
-    ACME_VIEWER: harness.tokens.acmeViewer ?? '',
-    ACME_OPERATOR: harness.tokens.acmeOperator ?? '',
-    ACME_ADMIN: harness.tokens.acmeAdmin ?? '',
-    GLOBEX_VIEWER: harness.tokens.globexViewer ?? '',
-    GLOBEX_ADMIN: harness.tokens.globexAdmin ?? '',
-  };
-  writeFileSync(
-    tokensFile,
-    `export API='${harness.conductor.apiUrl}'\n${Object.entries(labels)
-      .map(([name, token]) => `export ${name}_TOKEN='${token}'`)
-      .join('\n')}\n`,
-  );
+  cli = await startCliHarness();
+  harness = cli.harness;
+  workDir = cli.workDir;
 });
 
 afterAll(async () => {
-  await harness?.conductor.stop();
-  if (workDir) rmSync(workDir, { recursive: true, force: true });
+  await cli?.stop();
 });
 
 const createExpert = async (name: string): Promise<Schemas['Expert']> =>

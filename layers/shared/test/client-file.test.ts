@@ -81,6 +81,23 @@ describe('unwrap', () => {
     });
   });
 
+  it('carries the Retry-After of a refusal in seconds, and none when the answer had none', async () => {
+    const refusal = { code: 'budget_throttled', message: 'The monthly budget is breached.', traceId: 't-3' };
+    const throttled = answering(429, refusal, { 'retry-after': '300' });
+    const bare = answering(429, refusal);
+    const call = async (fetch: typeof throttled.fetch): Promise<unknown> => {
+      const client = createConductorClient({ apiUrl: 'http://api.test', token: 'jwt', fetch });
+      return unwrap(client.GET('/api/conductor/v1/scheduler/jobs')).catch((error: unknown) => error);
+    };
+
+    const [withHeader, withoutHeader] = await Promise.all([call(throttled.fetch), call(bare.fetch)]);
+
+    expect(withHeader).toBeInstanceOf(ConductorApiError);
+    expect((withHeader as ConductorApiError).retryAfterSeconds).toBe(300);
+    expect(withoutHeader).toBeInstanceOf(ConductorApiError);
+    expect((withoutHeader as ConductorApiError).retryAfterSeconds).toBeUndefined();
+  });
+
   it('names an error body that is not the uniform one after its status, keeping the trace header', async () => {
     const { fetch } = answering(502, 'Bad Gateway', { 'x-conductor-trace-id': 't-2' });
     const client = createConductorClient({ apiUrl: 'http://api.test', fetch });
