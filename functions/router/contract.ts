@@ -968,3 +968,5 @@ export const routerRoutes = [
 ] as const;
 
 export { ROUTER_EVENTS, rewardIngested, routeDecision, routerCanaryRollback } from './events.js';
+
+export { JOB_OUTCOME_KIND, type JobOutcomeMessage, jobOutcomeMessageSchema } from './messages.js';

@@ -75,6 +75,21 @@ export const routerPillar = {
       maxAgeSeconds: 900,
       producers: ['router'],
     },
+    {
+      // Outcomes of the scheduler's routed jobs (their expert call: ok, error, timeout, latency),
+      // sent by its worker (jobOutcomeMessageSchema in contract.ts) and recorded by the reward
+      // function as POST router/outcome records a client's: joined to the decision, once per task,
+      // counted by a canary's arm. A pillar reaching another through a queue (DESIGN §4).
+      id: 'job-outcomes',
+      envVar: 'JOB_OUTCOMES_QUEUE_URL',
+      consumer: 'reward',
+      batchSize: 10,
+      maximumConcurrency: 2,
+      visibilityTimeoutSeconds: 60,
+      maxReceiveCount: 5,
+      maxAgeSeconds: 300,
+      producers: ['scheduler-worker'],
+    },
   ],
   events: ROUTER_EVENTS,
   // Asked per candidate expert of POST /router/route (never named by a route).

@@ -1,19 +1,22 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { LastAttemptDeadLetters } from '#shared/adapters/sqs-batch.js';
 import { TenantRecordStore } from '#shared/adapters/tenant-store.js';
 import type { EventPublisher } from '#shared/ports/events.js';
 import type { Clock } from '#shared/ports/system.js';
 import { TtlCache } from '#shared/ports/ttl-cache.js';
+import { JOB_OUTCOME_KIND } from './messages.js';
 import { DynamoArmCounters } from './src/adapters/dynamo-arm-counters.js';
 import { dynamoModelStore } from './src/adapters/dynamo-model-store.js';
 import { RouteDecisionStore } from './src/adapters/route-decision-store.js';
 import { CanaryWatch } from './src/domain/canary-watch.js';
+import { type OutcomeRecord, OutcomeService } from './src/domain/outcomes.js';
 import { RewardConsumer, type RewardMarker, type RewardRejection } from './src/domain/reward-learning.js';
 import { DEFAULT_REWARD_MAPPING } from './src/domain/reward-mapping.js';
 import { ROUTER_CONFIG_ID, type RouterConfig, RouterConfigService } from './src/domain/router-config.js';
 import { DECISION_TTL_SECONDS } from './src/domain/routing.js';
+import { makeOutcomeBatchHandler } from './src/outcome-consumer.js';
 import { makeRewardBatchHandler } from './src/reward-consumer.js';
 
 /**
@@ -38,6 +41,11 @@ export interface RewardEntryDeps {
   readonly onRollback?: (tenantId: string, experiment: string, reason: string) => void;
 }
 
+/**
+ * The reward function's one handler for both queues it consumes: `rewards` (learnt) and
+ * `job-outcomes` (the scheduler's routed jobs' outcomes, recorded). A batch holds one queue's
+ * messages; records are told apart by their body's `kind`, so a mixed batch is handled too.
+ */
 export const makeRewardEntry = (deps: RewardEntryDeps): ((event: SQSEvent) => Promise<SQSBatchResponse>) => {
   const { doc, tableName: table, logger, events, clock } = deps;
   const configs = new TenantRecordStore<RouterConfig>(doc, table, 'ROUTER_CONFIG');
@@ -59,7 +67,17 @@ export const makeRewardEntry = (deps: RewardEntryDeps): ((event: SQSEvent) => Pr
       }),
     onRollback: (tenantId, experiment, verdict) => deps.onRollback?.(tenantId, experiment, verdict.reason),
   });
-  return makeRewardBatchHandler({
+  const outcomes = makeOutcomeBatchHandler({
+    logger,
+    deadLetters: deps.deadLetters,
+    outcomes: new OutcomeService({
+      decisions: new RouteDecisionStore(doc, table, DECISION_TTL_SECONDS),
+      outcomes: new TenantRecordStore<OutcomeRecord>(doc, table, 'ROUTE_OUTCOME', DECISION_TTL_SECONDS),
+      watch,
+      clock,
+    }),
+  });
+  const rewards = makeRewardBatchHandler({
     logger,
     deadLetters: deps.deadLetters,
     consumer: new RewardConsumer({
@@ -84,4 +102,26 @@ export const makeRewardEntry = (deps: RewardEntryDeps): ((event: SQSEvent) => Pr
         logger.warn('canary reward counts not updated; the rewards are learnt', { error: String(error) }),
     }),
   });
+  return async (event) => {
+    const [outcomeRecords, rewardRecords] = partition(event.Records, isJobOutcome);
+    const answers = await Promise.all([
+      outcomeRecords.length > 0 ? outcomes({ Records: outcomeRecords }) : { batchItemFailures: [] },
+      rewardRecords.length > 0 ? rewards({ Records: rewardRecords }) : { batchItemFailures: [] },
+    ]);
+    return { batchItemFailures: answers.flatMap((answer) => answer.batchItemFailures) };
+  };
 };
+
+/** A record whose body is a job outcome (anything else goes the rewards' way, and fails there if malformed). */
+const isJobOutcome = (record: SQSRecord): boolean => {
+  try {
+    return (JSON.parse(record.body) as { kind?: unknown })?.kind === JOB_OUTCOME_KIND;
+  } catch {
+    return false;
+  }
+};
+
+const partition = <T>(items: readonly T[], test: (item: T) => boolean): [T[], T[]] => [
+  items.filter(test),
+  items.filter((item) => !test(item)),
+];

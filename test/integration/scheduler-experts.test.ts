@@ -126,6 +126,21 @@ describe('jobs that call experts', () => {
     expect([cheap, pricey]).toContain(done.expertId);
     expect(done).toMatchObject({ taskId: accepted.json.jobId, outcome: 'ok' });
     expect(done.costUsd).toBe(done.expertId === cheap ? 0.004 : 0.3);
+    // The worker handed the job's outcome to the router (its job-outcomes queue): a client's report
+    // of the same task now is a duplicate, and the worker's stands.
+    await h.conductor.mappings.get('conductor-job-outcomes')?.drain();
+    const outcome = await h.call('POST', '/router/outcome', {
+      token: h.tokens.acmeOperator,
+      body: { taskId: accepted.json.jobId, status: 'error', latencyMs: 1 },
+    });
+    expect(outcome.status, outcome.text).toBe(200);
+    expect(outcome.json).toMatchObject({
+      taskId: accepted.json.jobId,
+      expertId: done.expertId,
+      status: 'ok',
+      duplicate: true,
+    });
+    expect(outcome.json.latencyMs).toBe(done.latencyMs);
     // The router's decision is idempotent per taskId: routing the job id again answers the same expert.
     const again = await h.call('POST', '/router/route', {
       token: h.tokens.acmeOperator,

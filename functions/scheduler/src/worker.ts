@@ -1,6 +1,8 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import * as z from 'zod';
+import { makeSqsClient } from '#shared/adapters/sqs-client.js';
+import { SqsJsonQueue } from '#shared/adapters/sqs-json-queue.js';
 import { deadLetterQueueRefsSchema, SqsLastAttemptDeadLetters } from '#shared/adapters/sqs-last-attempt.js';
 import { TenantRecordStore } from '#shared/adapters/tenant-store.js';
 import { baseEnvSchema, parseEnv } from '#shared/env.js';
@@ -9,8 +11,10 @@ import { GuardedHttpClient } from '#shared/outbound/outbound.js';
 import { CONSUMED_QUEUES_ENV } from '#shared/pillar.js';
 import { systemClock } from '#shared/ports/system.js';
 import { makeServiceBasics } from '#shared/service-kit.js';
+import type { JobOutcomeMessage } from '../../router/contract.js';
 import { SCHEDULER_EVENTS } from '../events.js';
 import { GuardedExpertCaller } from './adapters/expert-http.js';
+import { routerOutcomeQueue } from './adapters/router-outcomes.js';
 import { Budgets } from './domain/budgets.js';
 import { JOB_TTL_SECONDS, type Job, JobWorker } from './domain/jobs.js';
 import { makeJobBatchHandler } from './job-consumer.js';
@@ -27,6 +31,8 @@ const env = parseEnv(
     /** Local development only: lets jobs call experts on private and loopback addresses. */
     CONDUCTOR_ALLOW_PRIVATE_ENDPOINTS: z.stringbool().default(false),
     CONDUCTOR_ALLOWED_ENDPOINT_PORTS: z.string().transform(parsePortList).optional(),
+    /** The router's job-outcomes queue: a routed job's outcome goes there (the router's manifest names this function a producer). */
+    JOB_OUTCOMES_QUEUE_URL: z.url(),
     /** The priority queues and their DLQs: a job message failing its last delivery goes there with its error. */
     [CONSUMED_QUEUES_ENV]: deadLetterQueueRefsSchema,
   }),
@@ -56,6 +62,12 @@ const completeBatch = makeJobBatchHandler({
       onBreach: breachMetric(logger),
     }),
     events,
+    outcomes: routerOutcomeQueue(
+      new SqsJsonQueue<JobOutcomeMessage>(
+        makeSqsClient({ region: env.AWS_REGION, endpoint: env.AWS_ENDPOINT_URL_SQS, instrument }),
+        env.JOB_OUTCOMES_QUEUE_URL,
+      ),
+    ),
     experts: new GuardedExpertCaller(
       new GuardedHttpClient({
         allowPrivate: env.CONDUCTOR_ALLOW_PRIVATE_ENDPOINTS,

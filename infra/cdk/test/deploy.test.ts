@@ -226,7 +226,7 @@ describe('safe deploys: versions, the live alias and CodeDeploy', () => {
     expect(expected).toEqual({
       meta: RESERVED_CONCURRENCY.anonymousRoutes,
       router: RESERVED_CONCURRENCY.tokenRoutes,
-      reward: 2,
+      reward: 4,
       replay: 2,
       authorize: RESERVED_CONCURRENCY.tokenRoutes + 2,
       scheduler: RESERVED_CONCURRENCY.tokenRoutes,
@@ -295,7 +295,7 @@ describe('reserved concurrency options', () => {
       /leaves less than 100 of the account's 500 unreserved/,
     );
     expect(() => build({ reservedConcurrency: { router: 900 } })).toThrow(/unreserved/);
-    expect(reservations(build({ accountConcurrency: 533 }))).not.toContain(undefined);
+    expect(reservations(build({ accountConcurrency: 535 }))).not.toContain(undefined);
   });
 });
 

@@ -73,6 +73,8 @@ const PINNED: Readonly<Record<StackRole, PinnedStack>> = {
       'AWS::SQS::Queue': [
         'DecisionArchiveDeadLetterQueue42F0E7AD',
         'DecisionArchiveQueueE20EE6F3',
+        'JobOutcomesDeadLetterQueue0C71932F',
+        'JobOutcomesQueueFF7B256F',
         'ReplayDeadLetterQueueB22D38FD',
         'ReplayQueue391AF092',
         'RewardsDeadLetterQueue4AC03AB8',

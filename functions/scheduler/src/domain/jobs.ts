@@ -18,6 +18,7 @@ import {
   type ExpertCallResult,
   type JobTarget,
   MAX_RESULT_BYTES,
+  type OutcomeReporter,
   type ResolvedTarget,
   type TargetResolver,
 } from './targets.js';
@@ -81,6 +82,8 @@ export interface Job extends TenantRecord {
   readonly resultJson?: string;
   readonly resultText?: string;
   readonly resultTruncated?: boolean;
+  /** When its outcome was handed to the router (a routed job; absent: not yet, the next delivery does it). */
+  readonly outcomeReportedAt?: string;
   /** Why its last delivery failed (`dead_lettered`): the error's name and message, at most 500 characters. */
   readonly lastError?: string;
   readonly deadLetteredAt?: string;
@@ -387,6 +390,8 @@ export interface JobWorkerDeps {
   readonly onCompleted?: ((job: Job) => void) | undefined;
   /** Calls a job's expert (absent: a job with an endpoint fails, and comes back). */
   readonly experts?: ExpertCaller | undefined;
+  /** Hands a routed job's outcome to the router (absent: not reported). */
+  readonly outcomes?: OutcomeReporter | undefined;
   /** Where job_completed goes (absent: not published, e.g. no bus configured). */
   readonly events?: EventPublisher | undefined;
   /** Told when job_completed could not be published; the completion stands. */
@@ -442,7 +447,11 @@ export class JobWorker {
   async complete(message: JobMessage): Promise<CompletionOutcome> {
     const job = await this.deps.jobs.get(message.tenantId, message.jobId);
     if (!job) throw new JobNotFoundError(`job ${message.jobId} of ${message.tenantId} does not exist`);
-    if (job.status === 'completed') return 'already_completed';
+    if (job.status === 'completed') {
+      // Completed, but its outcome may not have reached the router (the delivery died in between).
+      await this.#reportOutcome(job);
+      return 'already_completed';
+    }
 
     // Until the worker calls experts (issue 17), a job costs what it was estimated to. The commit is
     // idempotent per job, so a delivery that dies after it and before the write below counts it once.
@@ -499,6 +508,35 @@ export class JobWorker {
     } catch (error) {
       this.deps.onPublishError?.(error, job.id);
     }
+    // Last: if the router's queue refuses, this delivery fails and the next one (finding the job
+    // completed) hands the outcome over, without calling the expert again.
+    await this.#reportOutcome(completed);
     return 'completed';
+  }
+
+  /**
+   * A routed job's outcome to the router, once it is completed, then marked on the job (an outbox
+   * on the job record): a repeat after a failed mark is a duplicate the router ignores (the first
+   * report of a task stands).
+   */
+  async #reportOutcome(job: Job): Promise<void> {
+    if (!this.deps.outcomes || job.taskId === undefined || job.outcome === undefined) return;
+    if (job.outcomeReportedAt !== undefined) return;
+    await this.deps.outcomes.report({
+      tenantId: job.tenantId,
+      taskId: job.taskId,
+      status: job.outcome,
+      latencyMs: job.latencyMs ?? 0,
+      traceId: job.traceId,
+    });
+    const now = this.deps.clock.now().toISOString();
+    try {
+      await this.deps.jobs.replace(
+        { ...job, outcomeReportedAt: now, updatedAt: now, version: job.version + 1 },
+        job.version,
+      );
+    } catch (error) {
+      if (!(error instanceof ConflictError)) throw error;
+    }
   }
 }

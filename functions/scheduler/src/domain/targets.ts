@@ -75,3 +75,17 @@ export const MAX_RESULT_BYTES = 32 * 1024;
 /** The job's actual cost: what the expert reported, else its declared cost per call; nothing if it was never reached. */
 export const actualCostOf = (call: ExpertCallResult, declaredUsd: number): number =>
   !call.called ? 0 : (call.reportedCostUsd ?? declaredUsd);
+
+/** A routed job's outcome, for the router (its decision's taskId is the job id). */
+export interface JobOutcomeReport {
+  readonly tenantId: string;
+  readonly taskId: string;
+  readonly status: 'ok' | 'error';
+  readonly latencyMs: number;
+  readonly traceId: string;
+}
+
+/** Port: hands a routed job's outcome to the router (its `job-outcomes` queue); resolves once accepted. */
+export interface OutcomeReporter {
+  report(outcome: JobOutcomeReport): Promise<void>;
+}

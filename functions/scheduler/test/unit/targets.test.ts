@@ -364,3 +364,88 @@ describe('GuardedExpertCaller', () => {
     expect(reportedCostOf(null, {})).toBeUndefined();
   });
 });
+
+describe('a routed job’s outcome for the router', () => {
+  const routed = { route: { context: { lang: 'en' }, candidates: ['exp_cheap'] } };
+  const reporterOf = () => {
+    const reports: unknown[] = [];
+    let failures = 0;
+    return {
+      reports,
+      failNext: (n: number) => {
+        failures = n;
+      },
+      reporter: {
+        report: async (outcome: unknown) => {
+          await Promise.resolve();
+          if (failures > 0) {
+            failures -= 1;
+            throw new Error('SQS unavailable');
+          }
+          reports.push(outcome);
+        },
+      },
+    };
+  };
+  const schedulerWith = (reporter: { report: (outcome: never) => Promise<void> }) => {
+    const s = scheduler(new ScriptedExperts(() => ok({ latencyMs: 77 })));
+    const worker = new JobWorker({
+      jobs: s.jobs,
+      clock: s.clock,
+      budgets: s.budgets,
+      events: s.events,
+      experts: new ScriptedExperts(() => ok({ latencyMs: 77 })),
+      outcomes: reporter,
+    });
+    return { ...s, worker };
+  };
+
+  it('is handed to the router once the job is completed, with its decision’s taskId, status and latency', async () => {
+    const r = reporterOf();
+    const s = schedulerWith(r.reporter);
+    const { jobId } = await s.intake.enqueue('acme', { payload: {}, target: routed }, 't-9', resolver);
+    const direct = await s.intake.enqueue(
+      'acme',
+      { payload: {}, target: { expertId: 'exp_cheap' } },
+      't',
+      resolver,
+    );
+
+    await s.worker.complete(s.queue.sent[0] as JobMessage);
+    await s.worker.complete(s.queue.sent[1] as JobMessage);
+    await s.worker.complete(s.queue.sent[0] as JobMessage);
+
+    expect(r.reports).toEqual([
+      { tenantId: 'acme', taskId: jobId, status: 'ok', latencyMs: 77, traceId: 't-9' },
+    ]);
+    expect(await s.jobs.get('acme', jobId)).toMatchObject({ outcomeReportedAt: expect.any(String) });
+    expect((await s.jobs.get('acme', direct.jobId))?.outcomeReportedAt).toBeUndefined();
+  });
+
+  it('when the router’s queue refuses, the job stays completed and the next delivery hands the outcome over, without calling the expert again', async () => {
+    const r = reporterOf();
+    const s = schedulerWith(r.reporter);
+    const experts = new ScriptedExperts(() => ok({ latencyMs: 5 }));
+    const worker = new JobWorker({
+      jobs: s.jobs,
+      clock: s.clock,
+      budgets: s.budgets,
+      events: s.events,
+      experts,
+      outcomes: r.reporter,
+    });
+    const { jobId } = await s.intake.enqueue('acme', { payload: {}, target: routed }, 't', resolver);
+    r.failNext(1);
+
+    await expect(worker.complete(s.queue.sent[0] as JobMessage)).rejects.toThrow('SQS unavailable');
+    const completed = await s.jobs.get('acme', jobId);
+    const again = await worker.complete(s.queue.sent[0] as JobMessage);
+
+    expect(completed).toMatchObject({ status: 'completed' });
+    expect(completed?.outcomeReportedAt).toBeUndefined();
+    expect(again).toBe('already_completed');
+    expect(r.reports).toEqual([expect.objectContaining({ taskId: jobId, status: 'ok', latencyMs: 5 })]);
+    expect(experts.calls).toHaveLength(1);
+    expect(s.events.published.filter((event) => event.type === 'job_completed')).toHaveLength(1);
+  });
+});
