@@ -33,6 +33,9 @@ export const OPS_WINDOW = 256;
 
 /** Conditional-write attempts before an operation gives up (a hot ledger under a burst of admissions). */
 export const LEDGER_ATTEMPTS = 50;
+/** The first pause after a lost race, in ms, doubled each time up to LEDGER_MAX_BACKOFF_MS (full jitter). */
+export const LEDGER_BACKOFF_MS = 2;
+export const LEDGER_MAX_BACKOFF_MS = 100;
 
 export interface BudgetLimit {
   /** The window's limit, in USD. */
@@ -105,14 +108,25 @@ type Change = { readonly next: LedgerRecord } | { readonly keep: 'done' | 'refus
 export class BudgetLedger {
   readonly #attempts: number;
 
+  /** The changes of each ledger item made by this process, one after another (see #change). */
+  readonly #queues = new Map<string, Promise<unknown>>();
+  readonly #pause: (ms: number) => Promise<void>;
+  readonly #random: () => number;
+
   constructor(
     private readonly deps: {
       readonly repository: LedgerRepository;
       readonly clock: Clock;
       readonly attempts?: number;
+      /** Waits between attempts after a lost race (default: a timer; tests pass an instant one). */
+      readonly pause?: (ms: number) => Promise<void>;
+      /** [0, 1) for the jitter (default Math.random). */
+      readonly random?: () => number;
     },
   ) {
     this.#attempts = deps.attempts ?? LEDGER_ATTEMPTS;
+    this.#pause = deps.pause ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.#random = deps.random ?? Math.random;
   }
 
   /**
@@ -215,14 +229,43 @@ export class BudgetLedger {
     };
   }
 
-  /** Read, change, write if unchanged; on a lost race, again (the ledger is created at first use). */
-  async #change(
+  /**
+   * Changes of one ledger item from this process run one after another: racing them would only
+   * make all but one lose and read again (a worker commits a batch's jobs at once). Races with other
+   * processes stay, and are what the conditional write decides.
+   */
+  #change(
+    tenantId: string,
+    windowId: string,
+    limit: BudgetLimit | undefined,
+    change: (current: LedgerRecord) => Change,
+  ): Promise<LedgerRecord> {
+    const key = `${tenantId}\n${windowId}`;
+    const previous = this.#queues.get(key) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(() => this.#attempt(tenantId, windowId, limit, change));
+    this.#queues.set(key, next);
+    const forget = () => {
+      if (this.#queues.get(key) === next) this.#queues.delete(key);
+    };
+    next.then(forget, forget);
+    return next;
+  }
+
+  /**
+   * Read, change, write if unchanged; on a lost race, again after a pause with full jitter,
+   * growing from LEDGER_BACKOFF_MS to LEDGER_MAX_BACKOFF_MS (the ledger is created at first use).
+   */
+  async #attempt(
     tenantId: string,
     windowId: string,
     limit: BudgetLimit | undefined,
     change: (current: LedgerRecord) => Change,
   ): Promise<LedgerRecord> {
     for (let attempt = 1; attempt <= this.#attempts; attempt += 1) {
+      if (attempt > 1) {
+        const ceiling = Math.min(LEDGER_MAX_BACKOFF_MS, LEDGER_BACKOFF_MS * 2 ** (attempt - 2));
+        await this.#pause(Math.floor(this.#random() * ceiling));
+      }
       const stored = await this.deps.repository.get(tenantId, windowId);
       const now = this.deps.clock.now().toISOString();
       const carryIn = stored || limit?.carryIn === undefined ? 0 : await carryOf(limit.carryIn);

@@ -5,6 +5,7 @@ import { type EventPublisher, eventOf } from '#shared/ports/events.js';
 import type { TenantRecord, TenantRecords } from '#shared/ports/records.js';
 import type { Clock, IdGenerator } from '#shared/ports/system.js';
 import { type JobPriority, jobCompleted } from '../../events.js';
+import { LedgerContentionError } from './budget-ledger.js';
 import {
   BUDGET_STATES,
   type BudgetAdmission,
@@ -263,7 +264,19 @@ export class JobIntake {
     const estimate = request.estimatedCostUsd ?? resolved?.costPerCallUsd ?? 0;
 
     const admission = this.deps.budgets
-      ? await this.deps.budgets.admit(tenantId, id, requestedPriority, estimate, traceId)
+      ? await this.deps.budgets
+          .admit(tenantId, id, requestedPriority, estimate, traceId)
+          .catch((error: unknown) => {
+            // A ledger that kept changing under this admission: nothing was reserved; the client retries.
+            if (error instanceof LedgerContentionError) {
+              throw new ServiceUnavailableError(
+                'The tenant’s budget is busy with other jobs; nothing was queued. Retry in a second.',
+                'budget_busy',
+                1,
+              );
+            }
+            throw error;
+          })
       : ({ admitted: true, priority: requestedPriority, windowIds: [], statuses: [] } as const);
     if (!admission.admitted) throw new BudgetThrottledError(admission, requestedPriority);
 

@@ -1,12 +1,30 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { ConflictError } from '#shared/errors.js';
 import { ManualClock } from '#shared/ports/system.js';
 import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
 import { BudgetLedger, capOf, type LedgerRecord, OPS_WINDOW } from '../../src/domain/budget-ledger.js';
 
 const ledgerOf = () => {
   const repository = new InMemoryTenantRecords<LedgerRecord>('BUDGET_LEDGER');
-  return { repository, ledger: new BudgetLedger({ repository, clock: new ManualClock() }) };
+  return {
+    repository,
+    ledger: new BudgetLedger({ repository, clock: new ManualClock(), pause: async () => undefined }),
+  };
+};
+/** Counts the version conflicts the repository answers (lost races). */
+const countConflicts = (repository: InMemoryTenantRecords<LedgerRecord>) => {
+  const counter = { count: 0 };
+  const replace = repository.replace.bind(repository);
+  repository.replace = async (record, expected) => {
+    try {
+      await replace(record, expected);
+    } catch (error) {
+      counter.count += 1;
+      throw error;
+    }
+  };
+  return counter;
 };
 const LIMIT = { limit: 1000, grace: 0.1 };
 const WINDOW = 'monthly:2026-03';
@@ -47,29 +65,57 @@ describe('the budget ledger', () => {
     expect(state).toMatchObject({ committed: 120, reserved: 0 });
   });
 
-  it('lets 20 concurrent admissions of 100 through exactly 11 times under a cap of 1,100 (the writes race and retry)', async () => {
-    // Prepare
+  it('lets 20 concurrent admissions of 100 from two processes through exactly 11 times under a cap of 1,100 (their writes race and retry)', async () => {
+    // Prepare: two ledgers on one table, as two Lambda instances would be.
     const { ledger, repository } = ledgerOf();
-    let conflicts = 0;
-    const replace = repository.replace.bind(repository);
-    repository.replace = async (record, expected) => {
-      try {
-        await replace(record, expected);
-      } catch (error) {
-        conflicts += 1;
-        throw error;
-      }
-    };
+    const other = new BudgetLedger({ repository, clock: new ManualClock(), pause: async () => undefined });
+    const conflicts = countConflicts(repository);
 
     // Act
     const answers = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => ledger.reserve('acme', WINDOW, LIMIT, `c${i}`, 100)),
+      Array.from({ length: 20 }, (_, i) =>
+        (i % 2 === 0 ? ledger : other).reserve('acme', WINDOW, LIMIT, `c${i}`, 100),
+      ),
     );
 
     // Assess
     expect(answers.filter((a) => a.admitted)).toHaveLength(11);
     expect((await ledger.get('acme', WINDOW))?.reserved).toBe(1100);
-    expect(conflicts).toBeGreaterThan(0);
+    expect(conflicts.count).toBeGreaterThan(0);
+  });
+
+  it('runs one process’s changes of an item one after another (no lost race within a process), and pauses with growing jitter after a lost race', async () => {
+    // Prepare
+    const { ledger, repository } = ledgerOf();
+    const conflicts = countConflicts(repository);
+    const pauses: number[] = [];
+    const racing = new BudgetLedger({
+      repository: {
+        get: (tenantId, id) => repository.get(tenantId, id),
+        create: (record) => repository.create(record),
+        // Another process wins the first three writes.
+        replace: async (record, expected) => {
+          if (pauses.length < 3) throw new ConflictError('changed', 'version_conflict');
+          return repository.replace(record, expected);
+        },
+      },
+      clock: new ManualClock(),
+      pause: async (ms) => {
+        pauses.push(ms);
+      },
+      random: () => 0.999,
+    });
+
+    // Act
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) => ledger.reserve('acme', WINDOW, LIMIT, `s${i}`, 10)),
+    );
+    await racing.reserve('acme', WINDOW, LIMIT, 'late', 10);
+
+    // Assess
+    expect(conflicts.count).toBe(0);
+    expect((await ledger.get('acme', WINDOW))?.reserved).toBe(210);
+    expect(pauses).toEqual([1, 3, 7]);
   });
 
   it('refuses a cost that is not a finite number >= 0 before touching the ledger', async () => {
@@ -139,7 +185,8 @@ const jobCase = (maxError: number) =>
     }));
 
 /**
- * Runs a generated run in two waves of concurrent operations, which race on the ledger's version:
+ * Runs a generated run in two waves of concurrent operations from two processes, which race on the
+ * ledger's version:
  * the first half of the admissions; then the second half racing the settlements (commit or release,
  * each delivered once or twice) of the jobs the first wave admitted. The second wave's jobs stay open.
  */
@@ -148,21 +195,25 @@ const runJobs = async (
   order: readonly number[],
   duplicates: ReadonlySet<number>,
 ) => {
-  const { ledger } = ledgerOf();
+  // Two processes (Lambda instances) on one table: their writes race on the version.
+  const { ledger: first, repository } = ledgerOf();
+  const second = new BudgetLedger({ repository, clock: new ManualClock(), pause: async () => undefined });
+  const ledger = first;
+  const of = (j: number) => (j % 2 === 0 ? first : second);
   const admitted = new Set<number>();
   const times = (j: number) => (duplicates.has(j) ? 2 : 1);
   const reserve = async (j: number) => {
     const job = jobs[j] as JobCase;
     for (let t = 0; t < times(j); t += 1) {
-      const answer = await ledger.reserve('acme', WINDOW, LIMIT, `job-${j}`, job.estimate);
+      const answer = await of(j).reserve('acme', WINDOW, LIMIT, `job-${j}`, job.estimate);
       if (answer.admitted) admitted.add(j);
     }
   };
   const settle = async (j: number) => {
     const job = jobs[j] as JobCase;
     for (let t = 0; t < times(j); t += 1) {
-      if (job.completes) await ledger.commit('acme', WINDOW, `job-${j}`, job.estimate, job.actual);
-      else await ledger.release('acme', WINDOW, `job-${j}`, job.estimate);
+      if (job.completes) await of(j).commit('acme', WINDOW, `job-${j}`, job.estimate, job.actual);
+      else await of(j).release('acme', WINDOW, `job-${j}`, job.estimate);
     }
   };
   const half = Math.floor(order.length / 2);

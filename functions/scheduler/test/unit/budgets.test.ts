@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { AppError, UnprocessableError } from '#shared/errors.js';
 import { ManualClock, SequentialIds } from '#shared/ports/system.js';
 import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
+import { LedgerContentionError } from '../../src/domain/budget-ledger.js';
 import {
   type BudgetInput,
   type BudgetPolicy,
@@ -293,5 +294,30 @@ describe('JobIntake and JobWorker with budgets', () => {
     expect(await s.ledger.get('acme', 'monthly:2026-04')).toMatchObject({ committed: 5, reserved: 0 });
     expect(s.events.published.filter((event) => event.type === 'job_completed')).toHaveLength(1);
     expect(await s.jobs.get('acme', jobId)).toMatchObject({ status: 'completed', costUsd: 5 });
+  });
+});
+
+describe('JobIntake under a busy ledger', () => {
+  it('answers 503 budget_busy with Retry-After 1 when the ledger kept changing, storing and queueing nothing', async () => {
+    const clock = midApril();
+    const jobs = new InMemoryTenantRecords<Job>('JOB');
+    const queue = new RecordingJobQueue();
+    const intake = new JobIntake({
+      jobs,
+      queue,
+      clock,
+      ids: new SequentialIds(),
+      budgets: {
+        admit: async () => Promise.reject(new LedgerContentionError('kept changing')),
+        release: async () => undefined,
+        degraded: async () => false,
+      },
+    });
+
+    const refused = await intake.enqueue('acme', { payload: {} }, 't').catch((error: AppError) => error);
+
+    expect(refused).toMatchObject({ statusCode: 503, code: 'budget_busy', headers: { 'Retry-After': '1' } });
+    expect(jobs.all()).toEqual([]);
+    expect(queue.sent).toEqual([]);
   });
 });
