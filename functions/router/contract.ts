@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { pageQuerySchema, type RouteSpec } from '#shared/http/http.js';
+import { pageQuerySchema, type RouteSpec, storableNumberSchema } from '#shared/http/http.js';
 import { recordKey } from '#shared/record-keys.js';
 import { NUMERIC_TRANSFORMS } from './src/domain/bandits/context-encoder.js';
 import { STICKY_KEY_KINDS } from './src/domain/canary.js';
@@ -27,17 +27,8 @@ import {
  * The router pillar's HTTP contract. This module is pure data and schemas: the CDK app, the embedded
  * runtime and the OpenAPI document read it; the handler binds it to the domain.
  */
-/**
- * A number the router table can hold: DynamoDB's document client refuses magnitudes above
- * Number.MAX_SAFE_INTEGER, and DynamoDB those below 1e-130 (a 500 after the write, not a 400 before).
- */
-const storableNumber = z
-  .number()
-  .refine(Number.isFinite, 'must be a finite number')
-  .refine(
-    (v) => v === 0 || (Math.abs(v) >= MIN_REWARD_MAGNITUDE && Math.abs(v) <= Number.MAX_SAFE_INTEGER),
-    `must be 0 or between ${MIN_REWARD_MAGNITUDE} and ${Number.MAX_SAFE_INTEGER} in magnitude`,
-  );
+/** A number the router table can hold (the kernel's storable number). */
+const storableNumber = storableNumberSchema;
 
 const metadataValue = z.union([z.string().max(1024), storableNumber, z.boolean()]);
 

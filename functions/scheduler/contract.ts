@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { pageQuerySchema, type RouteSpec } from '#shared/http/http.js';
+import { pageQuerySchema, type RouteSpec, storableNumberSchema } from '#shared/http/http.js';
 import { routeContextSchema } from '../router/contract.js';
 import { JOB_PRIORITIES } from './events.js';
 import { BUDGET_WINDOWS, isTimeZone } from './src/domain/budget-windows.js';
@@ -16,7 +16,8 @@ import { MAX_WHAT_IF_JOBS } from './src/domain/what-if.js';
 /** A job's body is bounded: a larger request is a 413 before it is parsed. */
 export const MAX_ENQUEUE_BODY_BYTES = 64 * 1024;
 
-const finite = z.number().refine(Number.isFinite, 'must be a finite number');
+/** Every number of the scheduler's bodies is stored (budgets, jobs): the kernel's storable number. */
+const finite = storableNumberSchema;
 
 /** The most a job may be estimated to cost (a typo of a few orders of magnitude is a 400, not a spent budget). */
 export const MAX_JOB_ESTIMATE_USD = 10_000;

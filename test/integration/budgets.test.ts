@@ -105,6 +105,7 @@ describe('PUT budgets/limits and GET budgets/state', () => {
     const bodies: [unknown, number, string][] = [
       [{ window: 'monthly', limit: -1 }, 400, 'body.limit'],
       [{ window: 'monthly', limit: 0 }, 400, 'body.limit'],
+      [{ window: 'monthly', limit: 5e-324 }, 400, 'body.limit'],
       [{ window: 'monthly', limit: '1000' }, 400, 'body.limit'],
       [{ window: 'hourly', limit: 10 }, 400, 'body.window'],
       [{ window: 'monthly', limit: 10, timeZone: 'Mars/Olympus_Mons' }, 400, 'body.timeZone'],

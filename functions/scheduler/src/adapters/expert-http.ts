@@ -37,8 +37,9 @@ export const reportedCostOf = (
       : undefined;
   const raw = fromBody ?? headers['x-conductor-cost-usd'];
   const value = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
+  // Rounded to a trillionth of a dollar: a reported 5e-324 is 0, a number the table can hold.
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 && value <= MAX_JOB_ESTIMATE_USD
-    ? value
+    ? Math.round(value * 1e12) / 1e12
     : undefined;
 };
 

@@ -28,6 +28,8 @@ export interface DemandItem {
 export const MAX_WHAT_IF_JOBS = 10_000;
 /** How often a throttled job of a retrying client comes back, at most (each after its Retry-After). */
 export const MAX_RETRIES = 100;
+/** Retries in all, at most, so one what-if stays a bounded amount of work (then refused jobs stay throttled). */
+export const MAX_TOTAL_RETRIES = 50_000;
 
 export interface WhatIfRequest {
   readonly budget: BudgetInput;
@@ -189,6 +191,7 @@ export class WhatIf {
     let delayed = 0;
     let delaySeconds = 0;
     let throttled = 0;
+    let retries = 0;
 
     for (let step = steps.pop(); step !== undefined; step = steps.pop()) {
       clock.set(step.at);
@@ -230,7 +233,8 @@ export class WhatIf {
           index: step.index,
           windowIds: admission.windowIds,
         });
-      } else if (request.retryThrottled && step.attempt < MAX_RETRIES) {
+      } else if (request.retryThrottled && step.attempt < MAX_RETRIES && retries < MAX_TOTAL_RETRIES) {
+        retries += 1;
         steps.push({
           kind: 'arrive',
           at: step.at + admission.retryAfterSeconds * 1000,

@@ -362,6 +362,7 @@ describe('GuardedExpertCaller', () => {
     expect(reportedCostOf({ costUsd: 'lots' }, {})).toBeUndefined();
     expect(reportedCostOf({ costUsd: 1e9 }, {})).toBeUndefined();
     expect(reportedCostOf(null, {})).toBeUndefined();
+    expect(reportedCostOf({ costUsd: 5e-324 }, {})).toBe(0);
   });
 });
 

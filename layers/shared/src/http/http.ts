@@ -43,6 +43,7 @@ export {
   bind,
   type DeferredDecisionLog,
   errorBodySchema,
+  MIN_STORABLE_MAGNITUDE,
   pageQuerySchema,
   type RequestInput,
   type RouteAuthorization,
@@ -50,6 +51,7 @@ export {
   type RouteImpl,
   type RouteRateLimiter,
   type RouteSpec,
+  storableNumberSchema,
 } from './route-spec.js';
 
 /** A role ladder for tests that do not exercise the policy engine: minRole, same tenant only. */

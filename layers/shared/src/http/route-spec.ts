@@ -20,6 +20,22 @@ export const errorBodySchema = z
   })
   .meta({ id: 'Error' });
 
+/** The smallest magnitude a number stored in a table may have (DynamoDB refuses those below 1e-130). */
+export const MIN_STORABLE_MAGNITUDE = 1e-100;
+
+/**
+ * A number a table can hold: finite, and 0 or between MIN_STORABLE_MAGNITUDE and
+ * Number.MAX_SAFE_INTEGER in magnitude (DynamoDB refuses magnitudes below 1e-130, the document
+ * client those above the safe integers): refused with a 400 before the write, not a 500 after it.
+ */
+export const storableNumberSchema = z
+  .number()
+  .refine(Number.isFinite, 'must be a finite number')
+  .refine(
+    (v) => v === 0 || (Math.abs(v) >= MIN_STORABLE_MAGNITUDE && Math.abs(v) <= Number.MAX_SAFE_INTEGER),
+    `must be 0 or between ${MIN_STORABLE_MAGNITUDE} and ${Number.MAX_SAFE_INTEGER} in magnitude`,
+  );
+
 /**
  * The query of every paged list: `limit` (1-100, default 25) and the opaque `cursor` of the previous
  * page's `nextCursor`. A list with filters extends it.
