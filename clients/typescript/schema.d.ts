@@ -1615,7 +1615,7 @@ export interface components {
        * @description `queued` for a new job; a replay answers the job’s current status.
        * @enum {string}
        */
-      status: 'queued' | 'dead_lettered' | 'completed';
+      status: 'queued' | 'completing' | 'dead_lettered' | 'completed';
       /**
        * @description The priority the job runs at (lower than asked when a `downgrade` budget is breached).
        * @enum {string}
@@ -1632,7 +1632,7 @@ export interface components {
       /** @enum {string} */
       queue: 'interactive' | 'default' | 'batch';
       /** @enum {string} */
-      status: 'queued' | 'dead_lettered' | 'completed';
+      status: 'queued' | 'completing' | 'dead_lettered' | 'completed';
       /**
        * @description The priority it runs at.
        * @enum {string}

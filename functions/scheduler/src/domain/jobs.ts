@@ -35,10 +35,12 @@ import {
 export const JOB_TTL_SECONDS = 30 * 24 * 60 * 60;
 
 /**
- * `queued` until the worker completes it; `dead_lettered` when its message failed its last delivery
- * (the job says why in `lastError`; a redrive of the message runs it again); `completed` once.
+ * `queued` until the worker completes it; `completing` once its expert has answered (the call's
+ * result and cost are on the job: a redelivery commits them without calling the expert again);
+ * `dead_lettered` when its message failed its last delivery (the job says why in `lastError`; a
+ * redrive of the message runs it again); `completed` once.
  */
-export const JOB_STATUSES = ['queued', 'dead_lettered', 'completed'] as const;
+export const JOB_STATUSES = ['queued', 'completing', 'dead_lettered', 'completed'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
 /** A job's kind, and the priority it gets when the request names none. */
@@ -420,8 +422,39 @@ export class JobWorker {
   constructor(private readonly deps: JobWorkerDeps) {}
 
   /**
+   * The job with its expert's answer on it: called now and written as `completing` (conditional on
+   * the version read), or as an earlier delivery left it. A job without an expert as it is.
+   */
+  async #withCall(job: Job): Promise<Job | 'already_completed'> {
+    if (job.endpoint === undefined || job.status === 'completing') return job;
+    const call = await this.#callExpert(job);
+    if (call === undefined) return job;
+    const now = this.deps.clock.now().toISOString();
+    const completing: Job = {
+      ...job,
+      status: 'completing',
+      costUsd: this.deps.costOf?.(job) ?? actualCostOf(call, job.expertCostUsd ?? job.estimatedCostUsd ?? 0),
+      ...callFields(call),
+      updatedAt: now,
+      version: job.version + 1,
+    };
+    try {
+      await this.deps.jobs.replace(completing, job.version);
+      return completing;
+    } catch (error) {
+      if (!(error instanceof ConflictError)) throw error;
+      // Another delivery wrote first: its answer stands (this call was a repeat the expert can tell).
+      const other = await this.deps.jobs.get(job.tenantId, job.id);
+      if (other?.status === 'completed') return 'already_completed';
+      if (other?.status === 'completing') return other;
+      throw error;
+    }
+  }
+
+  /**
    * The job's expert call (none without an endpoint). At least once: a delivery that dies after the
-   * call calls again; the expert gets the job id as `Idempotency-Key` to tell a repeat.
+   * call and before its result is written calls again; the expert gets the job id as
+   * `Idempotency-Key` to tell a repeat.
    */
   async #callExpert(job: Job): Promise<ExpertCallResult | undefined> {
     if (job.endpoint === undefined) return undefined;
@@ -447,7 +480,8 @@ export class JobWorker {
     await this.deps.jobs.replace(
       {
         ...job,
-        status: 'dead_lettered',
+        // A completing job keeps its expert's answer: a redrive commits it without calling again.
+        status: job.status === 'completing' ? 'completing' : 'dead_lettered',
         lastError: described.slice(0, 500),
         deadLetteredAt: now,
         updatedAt: now,
@@ -466,34 +500,32 @@ export class JobWorker {
       return 'already_completed';
     }
 
-    // Until the worker calls experts (issue 17), a job costs what it was estimated to. The commit is
-    // idempotent per job, so a delivery that dies after it and before the write below counts it once.
+    // A job with an expert: the call's result and cost are written first (`completing`), so a
+    // delivery that dies after the call commits them without calling again. A job without one costs
+    // its estimate. The commit is idempotent per job: a delivery that dies after it counts it once.
     const estimate = job.estimatedCostUsd ?? 0;
-    const call = await this.#callExpert(job);
-    const costUsd =
-      this.deps.costOf?.(job) ??
-      (call === undefined ? estimate : actualCostOf(call, job.expertCostUsd ?? estimate));
+    const current = await this.#withCall(job);
+    if (current === 'already_completed') return current;
+    const costUsd = current.costUsd ?? this.deps.costOf?.(current) ?? estimate;
     await this.deps.budgets?.settle(
-      job.tenantId,
-      job.id,
-      job.budgetWindows ?? [],
+      current.tenantId,
+      current.id,
+      current.budgetWindows ?? [],
       estimate,
       costUsd,
-      job.traceId,
+      current.traceId,
     );
-
     const now = this.deps.clock.now().toISOString();
     const completed: Job = {
-      ...job,
+      ...current,
       status: 'completed',
       costUsd,
-      ...(call === undefined ? {} : callFields(call)),
       completedAt: now,
       updatedAt: now,
-      version: job.version + 1,
+      version: current.version + 1,
     };
     try {
-      await this.deps.jobs.replace(completed, job.version);
+      await this.deps.jobs.replace(completed, current.version);
     } catch (error) {
       if (!(error instanceof ConflictError)) throw error;
       // Another delivery got there first; if it did not complete the job, this one comes back later.

@@ -450,3 +450,48 @@ describe('a routed job’s outcome for the router', () => {
     expect(s.events.published.filter((event) => event.type === 'job_completed')).toHaveLength(1);
   });
 });
+
+describe('a worker that dies after its expert answered', () => {
+  it('leaves the answer and its cost on the job (completing): the redelivery commits them without calling the expert again', async () => {
+    // Prepare: the ledger refuses the first commit (the delivery dies there).
+    let answers = 0;
+    const experts = new ScriptedExperts(() => {
+      answers += 1;
+      return ok({ reportedCostUsd: answers === 1 ? 0.07 : 0.09, result: { n: answers } });
+    });
+    const s = scheduler(experts);
+    await s.budgets.put(
+      'acme',
+      { window: 'monthly', limit: 10, timeZone: 'UTC', policy: DEFAULT_POLICY },
+      'admin',
+    );
+    const { jobId } = await s.intake.enqueue(
+      'acme',
+      { payload: {}, target: { expertId: 'exp_cheap' } },
+      't',
+      resolver,
+    );
+    const commit = s.ledger.commit.bind(s.ledger);
+    let failures = 1;
+    s.ledger.commit = async (...args: Parameters<typeof commit>) => {
+      if (failures-- > 0) throw new Error('DynamoDB unavailable');
+      return commit(...args);
+    };
+
+    // Act
+    await expect(s.worker.complete(s.queue.sent[0] as JobMessage)).rejects.toThrow('DynamoDB unavailable');
+    const between = await s.jobs.get('acme', jobId);
+    const again = await s.worker.complete(s.queue.sent[0] as JobMessage);
+
+    // Assess
+    expect(between).toMatchObject({ status: 'completing', costUsd: 0.07, resultJson: '{"n":1}' });
+    expect(again).toBe('completed');
+    expect(experts.calls).toHaveLength(1);
+    expect(await s.jobs.get('acme', jobId)).toMatchObject({
+      status: 'completed',
+      costUsd: 0.07,
+      resultJson: '{"n":1}',
+    });
+    expect(await s.ledger.get('acme', 'monthly:2026-04')).toMatchObject({ committed: 0.07, reserved: 0 });
+  });
+});
