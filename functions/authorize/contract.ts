@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { pageQuerySchema, type RouteSpec } from '#shared/http/http.js';
+import { pageQuerySchema, pageSchemaOf, type RouteSpec } from '#shared/http/http.js';
 import { GRANT_STATUSES } from '#shared/ports/grants.js';
 import { tenantIdSchema } from '#shared/ports/identity.js';
 import { MAX_BATCH_REQUESTS } from './src/domain/authorize.js';
@@ -115,9 +115,7 @@ export const grantSchema = z
     description: 'A time-boxed opening of one tenant (tenantId) to one subject of another tenant.',
   });
 
-export const grantPageSchema = z
-  .object({ items: z.array(grantSchema), nextCursor: z.string().optional() })
-  .meta({ id: 'GrantPage' });
+export const grantPageSchema = pageSchemaOf(grantSchema, 'GrantPage');
 
 const grantParams = z.strictObject({
   grantId: z.string().regex(/^grt_[A-Za-z0-9-]{1,64}$/, 'not a grant id'),
@@ -167,9 +165,7 @@ export const decisionSchema = z
       'POST /policy/authorize (`source: api`) only in the log of the tenant the asker acted in.',
   });
 
-export const decisionPageSchema = z
-  .object({ items: z.array(decisionSchema), nextCursor: z.string().optional() })
-  .meta({ id: 'PolicyDecisionPage' });
+export const decisionPageSchema = pageSchemaOf(decisionSchema, 'PolicyDecisionPage');
 
 export const dryRunRequestSchema = z
   .strictObject({

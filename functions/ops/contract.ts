@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import type { RouteSpec } from '#shared/http/http.js';
+import { pageSchemaOf, type RouteSpec } from '#shared/http/http.js';
 
 /**
  * The ops pillar's contract: dead letters of every queue of the catalog, for platform operators
@@ -228,9 +228,7 @@ export const listDeadLetterDiscards = {
     status: 200,
     description:
       'A page of the audit records written in the acting tenant (where its operators’ discards are recorded).',
-    schema: z
-      .object({ items: z.array(discardRecordSchema), nextCursor: z.string().optional() })
-      .meta({ id: 'DeadLetterDiscardPage' }),
+    schema: pageSchemaOf(discardRecordSchema, 'DeadLetterDiscardPage'),
   },
   errors: [400],
 } as const satisfies RouteSpec;

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { pageQuerySchema, type RouteSpec, storableNumberSchema } from '#shared/http/http.js';
+import { pageQuerySchema, pageSchemaOf, type RouteSpec, storableNumberSchema } from '#shared/http/http.js';
 import { recordKey } from '#shared/record-keys.js';
 import { NUMERIC_TRANSFORMS } from './src/domain/bandits/context-encoder.js';
 import { STICKY_KEY_KINDS } from './src/domain/canary.js';
@@ -75,9 +75,7 @@ export const expertSchema = z
     description: 'A routing candidate: an expert backend (model, agent or tool) of one tenant.',
   });
 
-export const expertPageSchema = z
-  .object({ items: z.array(expertSchema), nextCursor: z.string().optional() })
-  .meta({ id: 'ExpertPage' });
+export const expertPageSchema = pageSchemaOf(expertSchema, 'ExpertPage');
 
 const expertParams = z.strictObject({
   expertId: z.string().regex(/^exp_[A-Za-z0-9-]{1,64}$/, 'not an expert id'),
@@ -694,9 +692,7 @@ export const rejectedRewardSchema = z
   })
   .meta({ id: 'RejectedReward', description: 'A reward the router did not learn from, and why.' });
 
-export const rejectedRewardPageSchema = z
-  .object({ items: z.array(rejectedRewardSchema), nextCursor: z.string().optional() })
-  .meta({ id: 'RejectedRewardPage' });
+export const rejectedRewardPageSchema = pageSchemaOf(rejectedRewardSchema, 'RejectedRewardPage');
 
 export const listRejectedRewards = {
   operationId: 'listRejectedRewards',

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { pageQuerySchema, type RouteSpec, storableNumberSchema } from '#shared/http/http.js';
+import { pageQuerySchema, pageSchemaOf, type RouteSpec, storableNumberSchema } from '#shared/http/http.js';
 import { routeContextSchema } from '../router/contract.js';
 import { JOB_PRIORITIES } from './events.js';
 import { BUDGET_WINDOWS, isTimeZone } from './src/domain/budget-windows.js';
@@ -174,9 +174,7 @@ export const jobSchema = z
   })
   .meta({ id: 'Job' });
 
-export const jobPageSchema = z
-  .object({ items: z.array(jobSchema), nextCursor: z.string().optional() })
-  .meta({ id: 'JobPage' });
+export const jobPageSchema = pageSchemaOf(jobSchema, 'JobPage');
 
 const jobParams = z.strictObject({
   jobId: z.string().regex(/^job_[A-Za-z0-9-]{1,64}$/, 'not a job id'),

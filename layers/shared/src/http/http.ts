@@ -45,6 +45,7 @@ export {
   errorBodySchema,
   MIN_STORABLE_MAGNITUDE,
   pageQuerySchema,
+  pageSchemaOf,
   type RequestInput,
   type RouteAuthorization,
   type RouteAuthorizer,

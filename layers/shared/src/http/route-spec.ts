@@ -36,6 +36,10 @@ export const storableNumberSchema = z
     `must be 0 or between ${MIN_STORABLE_MAGNITUDE} and ${Number.MAX_SAFE_INTEGER} in magnitude`,
   );
 
+/** The answer of every paged list: a page of `item`, and the cursor of the next one when there is more. */
+export const pageSchemaOf = <T extends z.ZodType>(item: T, id: string) =>
+  z.object({ items: z.array(item), nextCursor: z.string().optional() }).meta({ id });
+
 /**
  * The query of every paged list: `limit` (1-100, default 25) and the opaque `cursor` of the previous
  * page's `nextCursor`. A list with filters extends it.
