@@ -121,7 +121,10 @@ const isJobOutcome = (record: SQSRecord): boolean => {
   }
 };
 
-const partition = <T>(items: readonly T[], test: (item: T) => boolean): [T[], T[]] => [
-  items.filter(test),
-  items.filter((item) => !test(item)),
-];
+/** One pass: each record's body is parsed once to tell it apart. */
+const partition = <T>(items: readonly T[], test: (item: T) => boolean): [T[], T[]] => {
+  const yes: T[] = [];
+  const no: T[] = [];
+  for (const item of items) (test(item) ? yes : no).push(item);
+  return [yes, no];
+};
