@@ -10,6 +10,7 @@ import { API_BASE, type HttpEvent, type HttpResult, TENANT_HEADER } from '#share
 import { randomIds, systemClock } from '#shared/ports/system.js';
 import { makeHttpService } from '#shared/service-kit.js';
 import { schedulerPillar } from '../pillar.js';
+import { InMemoryLedgerStore } from './adapters/ledger-memory.js';
 import { routerApiTargets } from './adapters/router-api.js';
 import { makeSchedulerApp } from './app.js';
 import { Budgets } from './domain/budgets.js';
@@ -63,7 +64,10 @@ const http = makeSchedulerApp({
   trace: service.traceOperation,
   jobs,
   budgets,
-  whatIf: new WhatIf({ memoryStore: (entity) => new InMemoryTenantRecords(entity) }),
+  whatIf: new WhatIf({
+    memoryStore: (entity) => new InMemoryTenantRecords(entity),
+    ledgerStore: () => new InMemoryLedgerStore(),
+  }),
   targets: ({ event, traceId }) =>
     routerApiTargets({
       apiUrl: apiUrlOf(event),

@@ -6,7 +6,8 @@ import { TenantRecordStore } from '#shared/adapters/tenant-store.js';
 import type { Clock } from '#shared/ports/system.js';
 import { tenantMetricsFor } from '#shared/telemetry.js';
 import type { JobPriority } from '../events.js';
-import { BudgetLedger, type LedgerRecord } from './domain/budget-ledger.js';
+import { DynamoLedgerStore } from './adapters/ledger-dynamodb.js';
+import { BudgetLedger } from './domain/budget-ledger.js';
 import type { Budget, BudgetStatus } from './domain/budgets.js';
 import type { JobMessage, JobQueue } from './domain/jobs.js';
 
@@ -25,10 +26,7 @@ export const budgetStores = (doc: Pick<DynamoDBDocumentClient, 'send'>, tableNam
     ttlMs: BUDGET_CACHE_TTL_MS,
     clock,
   }),
-  ledger: new BudgetLedger({
-    repository: new TenantRecordStore<LedgerRecord>(doc, tableName, 'BUDGET_LEDGER', LEDGER_TTL_SECONDS),
-    clock,
-  }),
+  ledger: new BudgetLedger({ store: new DynamoLedgerStore(doc, tableName, LEDGER_TTL_SECONDS), clock }),
 });
 
 /**

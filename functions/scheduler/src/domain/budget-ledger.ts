@@ -1,41 +1,46 @@
-import { ConflictError, UnprocessableError } from '#shared/errors.js';
+import { UnprocessableError } from '#shared/errors.js';
 import type { TenantRecord } from '#shared/ports/records.js';
 import type { Clock } from '#shared/ports/system.js';
 
 /**
- * The spend ledger of one tenant's budget window (M3, "spend without overshoot"): one item per
- * (tenant, window instance), changed only by version-conditional single-item writes (DynamoDB has
- * no arithmetic in conditions, and the design contract keeps transactions out): read, compute,
- * write if the version is still the one read, else read again.
+ * The spend ledger of one tenant's budget window (M3, "spend without overshoot"): one small item
+ * per (tenant, window instance), changed only by single-item atomic additions (DynamoDB `ADD` in an
+ * `UpdateItem`; no transactions, which the design contract keeps out). Nothing is read and written
+ * back, so concurrent writers never race and never retry: the table applies additions one after
+ * another, each under its condition.
  *
- * - **reserve** (a job is admitted): the job's expected cost is added to `reserved` only if
- *   `committed + reserved + estimate <= limit × (1 + grace)`; otherwise the admission is refused
- *   and nothing changes. Concurrent admissions cannot pass the cap together: each write is checked
- *   against the state it read, and a write that lost the race re-reads the state the winner wrote.
- * - **commit** (the job finished): its estimate leaves `reserved`, its actual cost joins `committed`.
- * - **release** (the job will not run: failed for good, cancelled): its estimate leaves `reserved`.
+ * - **reserve** (a job is admitted): `reserved` and `used` (= committed + reserved) grow by the
+ *   job's expected cost, under the condition `used <= ceiling − estimate`, a constant the caller
+ *   computes (DynamoDB has no arithmetic in conditions, hence the one `used` attribute). Concurrent
+ *   admissions cannot pass the ceiling together: each is checked against the sum the others left.
+ * - **commit** (the job finished): its estimate leaves `reserved`, its actual cost joins
+ *   `committed`, `used` moves by the difference. Exactly once per job: the addition also sets the
+ *   operation's marker (`c:` + job id) in the item's `ops` map, under the condition that it is not
+ *   there yet, so a redelivery that finds it changes nothing.
+ * - **release** (an admitted job will not be written: its reservation is undone by the one call
+ *   that made it): its estimate leaves `reserved` and `used`.
  *
- * Each operation is idempotent per job: its id (`r:`, `c:`, `x:` + job id) is written into the same
- * item as the change, in a bounded list of the latest OPS_WINDOW operations, so a redelivery that
- * finds its id there changes nothing. A job's commit or release must be retried within OPS_WINDOW
- * operations of the window's ledger, as a queue redelivery is (seconds); the caller marks the job
- * done once the ledger write returned, and never asks twice after that.
+ * A marker is needed only while another delivery of the same job could still commit: the worker
+ * holds a claim on the job from before its commit until the job is completed (see `JobWorker`), and
+ * tells the ledger to `forget` the marker once the job is completed; the next addition this process
+ * makes to the item removes it. So the item holds the markers of the jobs being committed right now
+ * (and of a process that stopped before its next addition), not the window's history: it stays
+ * about 300 bytes to a few KB, one write unit or a few.
+ *
+ * An admission is not marked: a job's admission is decided once, by the call that writes the job
+ * (a replay of its idempotency key is answered from the job, before any admission). A process that
+ * dies between its reservation and the job's write leaves the reservation behind, which only makes
+ * the window stricter (conservative), until the window ends.
  *
  * What "never past the cap" means when costs are estimates: at every admission, committed +
- * reserved stays within the cap; a job that costs more than its estimate adds its overrun at commit.
- * So committed spend stays within cap + the overruns of the jobs that were in flight together when
- * the cap was reached: with one such job (the requirement's reading), cap + its estimation error.
- * The property test checks that bound under any interleaving, with duplicates.
+ * reserved stays within the ceiling (at most the cap); a job that costs more than its estimate adds
+ * its overrun at commit. So committed spend stays within cap + the overruns of the jobs that were in
+ * flight together when the cap was reached: with one such job (the requirement's reading), cap +
+ * its estimation error. The property tests check that bound under any interleaving, with duplicates.
  */
 
-/** The newest ledger operations kept in the item, for idempotency (about 40 bytes each). */
-export const OPS_WINDOW = 256;
-
-/** Conditional-write attempts before an operation gives up (a hot ledger under a burst of admissions). */
-export const LEDGER_ATTEMPTS = 50;
-/** The first pause after a lost race, in ms, doubled each time up to LEDGER_MAX_BACKOFF_MS (full jitter). */
-export const LEDGER_BACKOFF_MS = 2;
-export const LEDGER_MAX_BACKOFF_MS = 100;
+/** The markers forgotten in one addition at most (an update expression has a size limit). */
+export const FORGET_PER_WRITE = 50;
 
 export interface BudgetLimit {
   /** The window's limit, in USD. */
@@ -49,26 +54,60 @@ export interface BudgetLimit {
   readonly carryIn?: number | (() => Promise<number>);
 }
 
-export interface LedgerRecord extends TenantRecord, BudgetLimit {
+export interface LedgerRecord extends TenantRecord {
   /** The window instance (id = windowId, e.g. `monthly:2026-03`). */
   readonly windowId: string;
+  /** The limit and grace of the latest admission (the tenant's budget then). */
+  readonly limit: number;
+  readonly grace: number;
   /** Actual cost of the jobs that finished. */
   readonly committed: number;
   /** Expected cost of the admitted jobs that have not finished. */
   readonly reserved: number;
-  /** The latest operation ids (`r:`/`c:`/`x:` + job id), oldest first, at most OPS_WINDOW. */
-  readonly ops: readonly string[];
+  /** committed + reserved, kept by the same additions: what an admission's condition compares. */
+  readonly used: number;
+  /** Markers of the commits in flight (`c:` + job id → when), see the module's comment. */
+  readonly ops: Readonly<Record<string, string>>;
   /** Carried over from the previous window when this one's ledger was created (absent: 0). */
   readonly carryIn?: number;
   /** Markers already announced in this window (alert thresholds, the breach): each is announced once. */
   readonly alerted?: readonly string[];
 }
 
-/** Port: the ledger items (TenantRecordStore: create if absent, replace if the version is unchanged). */
-export interface LedgerRepository {
-  get(tenantId: string, id: string): Promise<LedgerRecord | undefined>;
-  create(record: LedgerRecord): Promise<void>;
-  replace(record: LedgerRecord, expectedVersion: number): Promise<void>;
+/** One atomic change of a ledger item. */
+export interface LedgerAddition {
+  /** Added to `reserved` (negative: taken off). */
+  readonly reserved: number;
+  /** Added to `committed`; `used` moves by reserved + committed. */
+  readonly committed: number;
+  /** Set in `ops`, and the addition is refused as a duplicate if it is there already. */
+  readonly op?: string;
+  /** Applied only while `used` is at most this (absent: always). */
+  readonly maxUsedBefore?: number;
+  /** Recorded on the item (the tenant's current limit). */
+  readonly limit?: { readonly limit: number; readonly grace: number };
+  /** Markers removed from `ops` by the same write (commits whose jobs are completed). */
+  readonly forget?: readonly string[];
+}
+
+export type LedgerWrite =
+  | { readonly outcome: 'applied' | 'duplicate' | 'refused'; readonly ledger: LedgerRecord }
+  | { readonly outcome: 'absent' };
+
+/** Port: the ledger items (the DynamoDB adapter, or memory for simulations and tests). */
+export interface LedgerStore {
+  /** The item as it stands (strongly consistent). */
+  get(tenantId: string, windowId: string): Promise<LedgerRecord | undefined>;
+  /** Creates the window's item unless it exists (then changes nothing). */
+  open(record: LedgerRecord): Promise<void>;
+  /**
+   * Applies the addition atomically if its conditions hold: `applied` with the item after it;
+   * else the item as it stands, `duplicate` (its op is there) or `refused` (`used` too high);
+   * `absent` if there is no item.
+   */
+  add(tenantId: string, windowId: string, addition: LedgerAddition, at: string): Promise<LedgerWrite>;
+  /** Records markers as announced; answers the ones this call added (atomic: racing callers split them). */
+  mark(tenantId: string, windowId: string, markers: readonly string[], at: string): Promise<string[]>;
 }
 
 export type Admission =
@@ -85,9 +124,11 @@ export const capOf = (ledger: Pick<LedgerRecord, 'limit' | 'grace' | 'carryIn'>)
   ledger.limit * (1 + ledger.grace) + (ledger.carryIn ?? 0);
 
 /**
- * The ceiling of one admission in place of the cap, decided on the ledger as it stands when the
- * write is made: lower for a priority's share once the budget is breached, unbounded for a budget
- * that only alerts. A refusal under the cap is `held_back`, past it `over_budget`.
+ * The ceiling of one admission in place of the cap, decided on the ledger as read just before the
+ * write (with the tenant's current limit): lower for a priority's share once the budget is
+ * breached, unbounded for a budget that only alerts. A refusal under the cap is `held_back`, past
+ * it `over_budget`. The condition of the write uses the value, so a ceiling read a moment stale can
+ * only be a priority's share of a moment ago: the cap itself never moves within a window.
  */
 export type Ceiling = (current: LedgerRecord) => number;
 
@@ -98,46 +139,57 @@ const carryOf = async (carryIn: number | (() => Promise<number>)): Promise<numbe
   return isCost(value) ? value : 0;
 };
 
+/**
+ * The table refused a write to a ledger item for now (DynamoDB throttling: more writes a second to
+ * one item than a partition takes). Nothing was changed; the client retries.
+ */
 export class LedgerContentionError extends Error {
   override readonly name = 'LedgerContentionError';
 }
 
-/** What an operation does to the ledger it read: the next one, or nothing (already done, refused). */
-type Change = { readonly next: LedgerRecord } | { readonly keep: 'done' | 'refused' };
+/** A window's ledger before its first write. */
+export const emptyLedger = (
+  tenantId: string,
+  windowId: string,
+  limit: Pick<BudgetLimit, 'limit' | 'grace'>,
+  at: string,
+  carryIn = 0,
+): LedgerRecord => ({
+  tenantId,
+  id: windowId,
+  version: 1,
+  createdAt: at,
+  updatedAt: at,
+  windowId,
+  limit: limit.limit,
+  grace: limit.grace,
+  committed: 0,
+  reserved: 0,
+  used: 0,
+  ops: {},
+  ...(carryIn > 0 ? { carryIn } : {}),
+});
 
 export class BudgetLedger {
-  readonly #attempts: number;
-
-  /** The changes of each ledger item made by this process, one after another (see #change). */
-  readonly #queues = new Map<string, Promise<unknown>>();
-  readonly #pause: (ms: number) => Promise<void>;
-  readonly #random: () => number;
+  /** Markers of completed jobs this process will remove with its next addition to their item. */
+  readonly #forget = new Map<string, Set<string>>();
 
   constructor(
     private readonly deps: {
-      readonly repository: LedgerRepository;
+      readonly store: LedgerStore;
       readonly clock: Clock;
-      readonly attempts?: number;
-      /** Waits between attempts after a lost race (default: a timer; tests pass an instant one). */
-      readonly pause?: (ms: number) => Promise<void>;
-      /** [0, 1) for the jitter (default Math.random). */
-      readonly random?: () => number;
     },
-  ) {
-    this.#attempts = deps.attempts ?? LEDGER_ATTEMPTS;
-    this.#pause = deps.pause ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
-    this.#random = deps.random ?? Math.random;
-  }
+  ) {}
 
   /**
    * Admits a job if its estimate fits under the window's cap (the limit given is the tenant's
-   * current one: a changed limit applies from the next admission on). Idempotent per job.
+   * current one: a changed limit applies from the next admission on) and under the ceiling.
+   * Called once per job: see the module's comment.
    */
   async reserve(
     tenantId: string,
     windowId: string,
     limit: BudgetLimit,
-    jobId: string,
     estimate: number,
     ceiling?: Ceiling,
   ): Promise<Admission> {
@@ -146,155 +198,111 @@ export class BudgetLedger {
     if (!isCost(limit.limit) || !isCost(limit.grace)) {
       throw new UnprocessableError('limit and grace must be finite and >= 0');
     }
-    const op = `r:${jobId}`;
-    let refused: 'over_budget' | 'held_back' | undefined;
-    const ledger = await this.#change(tenantId, windowId, limit, (current) => {
-      refused = undefined;
-      if (current.ops.includes(op)) return { keep: 'done' };
-      const withLimit = { ...current, limit: limit.limit, grace: limit.grace };
-      const after = withLimit.committed + withLimit.reserved + estimate;
-      const cap = capOf(withLimit);
-      if (after > (ceiling === undefined ? cap : ceiling(withLimit))) {
-        refused = after > cap ? 'over_budget' : 'held_back';
-      }
-      if (refused !== undefined) return { keep: 'refused' };
-      return { next: this.#with(withLimit, op, { reserved: withLimit.reserved + estimate }) };
+    const stored = await this.#opened(tenantId, windowId, limit);
+    const current = { ...stored, limit: limit.limit, grace: limit.grace };
+    const cap = capOf(current);
+    const bound = ceiling === undefined ? cap : ceiling(current);
+    const refusal = (ledger: LedgerRecord): Admission => ({
+      admitted: false,
+      reason:
+        ledger.used + estimate > capOf({ limit: limit.limit, grace: limit.grace, carryIn: ledger.carryIn })
+          ? 'over_budget'
+          : 'held_back',
+      ledger,
     });
-    return refused === undefined ? { admitted: true, ledger } : { admitted: false, reason: refused, ledger };
+    if (estimate > bound) return refusal(current);
+    const write = await this.#add(tenantId, windowId, limit, {
+      reserved: estimate,
+      committed: 0,
+      ...(Number.isFinite(bound) ? { maxUsedBefore: bound - estimate } : {}),
+      limit: { limit: limit.limit, grace: limit.grace },
+    });
+    return write.outcome === 'applied' ? { admitted: true, ledger: write.ledger } : refusal(write.ledger);
+  }
+
+  /** Records markers as announced, once per window: answers the ones this call added. */
+  async markAlerted(tenantId: string, windowId: string, markers: readonly string[]): Promise<string[]> {
+    if (markers.length === 0) return [];
+    return this.deps.store.mark(tenantId, windowId, markers, this.deps.clock.now().toISOString());
+  }
+
+  /** A finished job: its estimate leaves `reserved`, its actual cost joins `committed`. Once per job. */
+  async commit(
+    tenantId: string,
+    windowId: string,
+    jobId: string,
+    estimate: number,
+    actual: number,
+  ): Promise<LedgerRecord> {
+    if (!isCost(actual))
+      throw new UnprocessableError(`actual cost must be a finite cost >= 0, got ${actual}`);
+    const write = await this.#add(tenantId, windowId, undefined, {
+      reserved: -estimate,
+      committed: actual,
+      op: `c:${jobId}`,
+    });
+    return write.ledger;
+  }
+
+  /** An admitted job that will not be written: the reservation this process made is undone. */
+  async release(tenantId: string, windowId: string, estimate: number): Promise<LedgerRecord> {
+    const write = await this.#add(tenantId, windowId, undefined, { reserved: -estimate, committed: 0 });
+    return write.ledger;
   }
 
   /**
-   * Records markers as announced, once per window: answers the ones this call added (the caller
-   * announces those; a racing caller that lost gets only what it added itself).
+   * The job is completed: no delivery commits it again, so its marker can go (with this process's
+   * next addition to the item; until then, and if the process stops first, it only takes room).
    */
-  async markAlerted(tenantId: string, windowId: string, markers: readonly string[]): Promise<string[]> {
-    let added: string[] = [];
-    await this.#change(tenantId, windowId, undefined, (current) => {
-      const known = new Set(current.alerted ?? []);
-      // A window with no ledger yet has spent nothing: nothing to announce.
-      added = current.version === 0 ? [] : markers.filter((marker) => !known.has(marker));
-      if (added.length === 0) return { keep: 'done' };
-      return {
-        next: {
-          ...current,
-          alerted: [...(current.alerted ?? []), ...added],
-          version: current.version + 1,
-          updatedAt: this.deps.clock.now().toISOString(),
-        },
-      };
-    });
-    return added;
-  }
-
-  /** A finished job: its estimate leaves `reserved`, its actual cost joins `committed`. Idempotent. */
-  async commit(tenantId: string, windowId: string, jobId: string, estimate: number, actual: number) {
-    if (!isCost(actual))
-      throw new UnprocessableError(`actual cost must be a finite cost >= 0, got ${actual}`);
-    return this.#settle(tenantId, windowId, `c:${jobId}`, estimate, actual);
-  }
-
-  /** A job that will not run: its estimate leaves `reserved`. Idempotent. */
-  async release(tenantId: string, windowId: string, jobId: string, estimate: number) {
-    return this.#settle(tenantId, windowId, `x:${jobId}`, estimate, 0);
+  forget(tenantId: string, windowId: string, jobId: string): void {
+    const key = `${tenantId}\n${windowId}`;
+    const markers = this.#forget.get(key) ?? new Set<string>();
+    markers.add(`c:${jobId}`);
+    this.#forget.set(key, markers);
   }
 
   async get(tenantId: string, windowId: string): Promise<LedgerRecord | undefined> {
-    return this.deps.repository.get(tenantId, windowId);
+    return this.deps.store.get(tenantId, windowId);
   }
 
-  async #settle(tenantId: string, windowId: string, op: string, estimate: number, actual: number) {
-    const jobId = op.slice(2);
-    return this.#change(tenantId, windowId, undefined, (current) => {
-      if (current.ops.includes(op) || current.ops.includes(`${op.startsWith('c') ? 'x' : 'c'}:${jobId}`)) {
-        // Done before, or settled the other way (a job is committed or released, once).
-        return { keep: 'done' };
-      }
-      return {
-        next: this.#with(current, op, {
-          // Rounding never leaves a negative reservation behind.
-          reserved: Math.max(0, current.reserved - estimate),
-          committed: current.committed + actual,
-        }),
-      };
-    });
-  }
-
-  #with(current: LedgerRecord, op: string, change: Partial<Pick<LedgerRecord, 'reserved' | 'committed'>>) {
-    return {
-      ...current,
-      ...change,
-      ops: [...current.ops, op].slice(-OPS_WINDOW),
-      version: current.version + 1,
-      updatedAt: this.deps.clock.now().toISOString(),
-    };
-  }
-
-  /**
-   * Changes of one ledger item from this process run one after another: racing them would only
-   * make all but one lose and read again (a worker commits a batch's jobs at once). Races with other
-   * processes stay, and are what the conditional write decides.
-   */
-  #change(
-    tenantId: string,
-    windowId: string,
-    limit: BudgetLimit | undefined,
-    change: (current: LedgerRecord) => Change,
-  ): Promise<LedgerRecord> {
-    const key = `${tenantId}\n${windowId}`;
-    const previous = this.#queues.get(key) ?? Promise.resolve();
-    const next = previous.catch(() => undefined).then(() => this.#attempt(tenantId, windowId, limit, change));
-    this.#queues.set(key, next);
-    const forget = () => {
-      if (this.#queues.get(key) === next) this.#queues.delete(key);
-    };
-    next.then(forget, forget);
-    return next;
-  }
-
-  /**
-   * Read, change, write if unchanged; on a lost race, again after a pause with full jitter,
-   * growing from LEDGER_BACKOFF_MS to LEDGER_MAX_BACKOFF_MS (the ledger is created at first use).
-   */
-  async #attempt(
-    tenantId: string,
-    windowId: string,
-    limit: BudgetLimit | undefined,
-    change: (current: LedgerRecord) => Change,
-  ): Promise<LedgerRecord> {
-    for (let attempt = 1; attempt <= this.#attempts; attempt += 1) {
-      if (attempt > 1) {
-        const ceiling = Math.min(LEDGER_MAX_BACKOFF_MS, LEDGER_BACKOFF_MS * 2 ** (attempt - 2));
-        await this.#pause(Math.floor(this.#random() * ceiling));
-      }
-      const stored = await this.deps.repository.get(tenantId, windowId);
-      const now = this.deps.clock.now().toISOString();
-      const carryIn = stored || limit?.carryIn === undefined ? 0 : await carryOf(limit.carryIn);
-      const current: LedgerRecord = stored ?? {
-        tenantId,
-        id: windowId,
-        version: 0,
-        createdAt: now,
-        updatedAt: now,
-        windowId,
-        limit: limit?.limit ?? 0,
-        grace: limit?.grace ?? 0,
-        committed: 0,
-        reserved: 0,
-        ops: [],
-        ...(carryIn > 0 ? { carryIn } : {}),
-      };
-      const outcome = change(current);
-      if ('keep' in outcome) return current;
-      try {
-        if (stored) await this.deps.repository.replace(outcome.next, stored.version);
-        else await this.deps.repository.create({ ...outcome.next, version: 1 });
-        return stored ? outcome.next : { ...outcome.next, version: 1 };
-      } catch (error) {
-        if (!(error instanceof ConflictError)) throw error;
-      }
-    }
-    throw new LedgerContentionError(
-      `The budget ledger ${windowId} of ${tenantId} kept changing; ${this.#attempts} attempts failed.`,
+  /** The window's item, created at first use (with what the previous window carries into it). */
+  async #opened(tenantId: string, windowId: string, limit: BudgetLimit): Promise<LedgerRecord> {
+    const stored = await this.deps.store.get(tenantId, windowId);
+    if (stored) return stored;
+    const now = this.deps.clock.now().toISOString();
+    const carryIn = limit.carryIn === undefined ? 0 : await carryOf(limit.carryIn);
+    await this.deps.store.open(emptyLedger(tenantId, windowId, limit, now, carryIn));
+    // Another process may have opened it first, with its own carry-in: the stored one holds.
+    return (
+      (await this.deps.store.get(tenantId, windowId)) ?? emptyLedger(tenantId, windowId, limit, now, carryIn)
     );
+  }
+
+  /** One addition, with this process's markers to forget; an item missing (expired) is opened first. */
+  async #add(
+    tenantId: string,
+    windowId: string,
+    limit: BudgetLimit | undefined,
+    addition: LedgerAddition,
+  ): Promise<Extract<LedgerWrite, { ledger: LedgerRecord }>> {
+    const key = `${tenantId}\n${windowId}`;
+    const pending = [...(this.#forget.get(key) ?? [])]
+      .filter((marker) => marker !== addition.op)
+      .slice(0, FORGET_PER_WRITE);
+    const change = pending.length > 0 ? { ...addition, forget: pending } : addition;
+    const now = () => this.deps.clock.now().toISOString();
+    let write = await this.deps.store.add(tenantId, windowId, change, now());
+    if (write.outcome === 'absent') {
+      await this.#opened(tenantId, windowId, limit ?? { limit: 0, grace: 0 });
+      write = await this.deps.store.add(tenantId, windowId, change, now());
+      if (write.outcome === 'absent')
+        throw new Error(`the budget ledger ${windowId} of ${tenantId} vanished`);
+    }
+    if (write.outcome === 'applied' && pending.length > 0) {
+      const markers = this.#forget.get(key);
+      for (const marker of pending) markers?.delete(marker);
+      if (markers?.size === 0) this.#forget.delete(key);
+    }
+    return write;
   }
 }

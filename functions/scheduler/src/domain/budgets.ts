@@ -255,11 +255,11 @@ export class Budgets {
   /**
    * Admits a job against every budget of its tenant: reserves its estimate in each window's ledger,
    * under the ceiling its priority has there. If one budget refuses, the reservations made in the
-   * others are released and the job is not admitted. Idempotent per job id.
+   * others are released and the job is not admitted. Called once per job, by the call that writes
+   * it (a replay of its idempotency key is answered from the job).
    */
   async admit(
     tenantId: string,
-    jobId: string,
     priority: JobPriority,
     estimate: number,
     traceId: string,
@@ -269,23 +269,28 @@ export class Budgets {
     const reserved: string[] = [];
     const statuses: BudgetStatus[] = [];
     let effective = priority;
+    const undo = () =>
+      Promise.all(reserved.map((windowId) => this.deps.ledger.release(tenantId, windowId, estimate)));
     for (const budget of budgets) {
       const instance = windowOf(now, budget.window, budget.timeZone);
-      const admission = await this.deps.ledger.reserve(
-        tenantId,
-        instance.id,
-        this.#limitOf(budget, instance),
-        jobId,
-        estimate,
-        this.#ceiling(budget, priority, now),
-      );
+      const admission = await this.deps.ledger
+        .reserve(
+          tenantId,
+          instance.id,
+          this.#limitOf(budget, instance),
+          estimate,
+          this.#ceiling(budget, priority, now),
+        )
+        .catch(async (error: unknown) => {
+          // Not admitted (the table throttled this window's ledger): the others' reservations are undone.
+          await undo().catch(() => undefined);
+          throw error;
+        });
       const status = statusOf(budget, admission.ledger, now);
       statuses.push(status);
       if (!admission.admitted) {
-        await Promise.all(
-          reserved.map((windowId) => this.deps.ledger.release(tenantId, windowId, jobId, estimate)),
-        );
-        await this.#announce(tenantId, budget, status, traceId);
+        await undo();
+        await this.#announce(tenantId, budget, status, admission.ledger, traceId);
         const untilEnd = Math.ceil((instance.end.getTime() - now.getTime()) / 1000);
         return {
           admitted: false,
@@ -297,7 +302,7 @@ export class Budgets {
       }
       reserved.push(instance.id);
       if (budget.policy.mode === 'downgrade' && isBreached(status)) effective = DEMOTED[priority];
-      await this.#announce(tenantId, budget, status, traceId);
+      await this.#announce(tenantId, budget, status, admission.ledger, traceId);
     }
     return { admitted: true, priority: effective, windowIds: reserved, statuses };
   }
@@ -316,17 +321,24 @@ export class Budgets {
     );
   }
 
-  /** A job that will not run: its reservation is freed (idempotent). */
+  /**
+   * An admitted job that will not be written: the reservations its admission made are undone. Called
+   * once, by the call that admitted it (see BudgetLedger.release).
+   */
   async release(
     tenantId: string,
-    jobId: string,
     windowIds: readonly string[],
     estimate: number,
     traceId: string,
   ): Promise<void> {
     await this.#settleEach(tenantId, windowIds, traceId, (windowId) =>
-      this.deps.ledger.release(tenantId, windowId, jobId, estimate),
+      this.deps.ledger.release(tenantId, windowId, estimate),
     );
+  }
+
+  /** The job is completed: no delivery commits it again (its ledger markers can go). */
+  forget(tenantId: string, jobId: string, windowIds: readonly string[]): void {
+    for (const windowId of windowIds) this.deps.ledger.forget(tenantId, windowId, jobId);
   }
 
   async #settleEach(
@@ -344,14 +356,25 @@ export class Budgets {
       // The job's window may be over (a job finishing after midnight): its ledger still takes the
       // cost; announcements are about the current window only.
       if (budget && windowOf(now, budget.window, budget.timeZone).id === windowId) {
-        await this.#announce(tenantId, budget, statusOf(budget, ledger, now), traceId);
+        await this.#announce(tenantId, budget, statusOf(budget, ledger, now), ledger, traceId);
       }
     }
   }
 
-  /** Publishes budget_breach once per marker (alert threshold, breach) per window. */
-  async #announce(tenantId: string, budget: Budget, status: BudgetStatus, traceId: string): Promise<void> {
-    const markers = markersOf(status);
+  /**
+   * Publishes budget_breach once per marker (alert threshold, breach) per window: a marker the
+   * ledger shows announced costs no write; a new one is recorded first, atomically, and only the
+   * call that recorded it announces it.
+   */
+  async #announce(
+    tenantId: string,
+    budget: Budget,
+    status: BudgetStatus,
+    ledger: Pick<LedgerRecord, 'alerted'>,
+    traceId: string,
+  ): Promise<void> {
+    const known = new Set(ledger.alerted ?? []);
+    const markers = markersOf(status).filter((marker) => !known.has(marker));
     if (markers.length === 0) return;
     const added = await this.deps.ledger.markAlerted(tenantId, status.windowId, markers);
     if (added.length === 0) return;
@@ -399,7 +422,7 @@ export class Budgets {
     return Math.max(0, Math.min(unused, (budget.limitUsd * capPercent) / 100));
   }
 
-  /** The ceiling of one admission, decided on the ledger as it is written. */
+  /** The ceiling of one admission, decided on the ledger as read just before its write. */
   #ceiling(budget: Budget, priority: JobPriority, now: Date): Ceiling {
     if (budget.policy.mode === 'soft') return () => Number.POSITIVE_INFINITY;
     return (current) => {

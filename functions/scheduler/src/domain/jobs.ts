@@ -91,6 +91,11 @@ export interface Job extends TenantRecord {
   readonly lastError?: string;
   readonly deadLetteredAt?: string;
   /**
+   * A delivery committing the job's cost to its budgets holds the job until then (ISO time): another
+   * delivery of it waits (see JobWorker.complete).
+   */
+  readonly claimedUntil?: string;
+  /**
    * The payload as canonical JSON text (object keys sorted). Text, not a DynamoDB map: any JSON object
    * the API accepts fits (numbers beyond DynamoDB's 38 digits, nesting beyond its 32 levels), and a
    * replay compares it byte for byte.
@@ -267,9 +272,9 @@ export class JobIntake {
 
     const admission = this.deps.budgets
       ? await this.deps.budgets
-          .admit(tenantId, id, requestedPriority, estimate, traceId)
+          .admit(tenantId, requestedPriority, estimate, traceId)
           .catch((error: unknown) => {
-            // A ledger that kept changing under this admission: nothing was reserved; the client retries.
+            // The table throttled the tenant's ledger item: nothing was reserved; the client retries.
             if (error instanceof LedgerContentionError) {
               throw new ServiceUnavailableError(
                 'The tenant’s budget is busy with other jobs; nothing was queued. Retry in a second.',
@@ -311,12 +316,13 @@ export class JobIntake {
     try {
       await this.deps.jobs.create(job);
     } catch (error) {
-      // The same key created concurrently: that job holds the one reservation both made (the same operation id).
+      // Not written (the same key created concurrently by another call, or a failed write): this
+      // call's reservation is undone; the job the key names holds its own.
+      await this.#releaseQuietly(job);
       if (error instanceof ConflictError && key !== undefined) {
         const existing = await this.deps.jobs.get(tenantId, id);
         if (existing) return this.#replay(existing, same);
       }
-      await this.#releaseQuietly(job);
       throw error;
     }
     await this.#handOff(job);
@@ -349,7 +355,7 @@ export class JobIntake {
     const windows = job.budgetWindows ?? [];
     if (!this.deps.budgets || windows.length === 0) return;
     await this.deps.budgets
-      .release(job.tenantId, job.id, windows, job.estimatedCostUsd ?? 0, job.traceId)
+      .release(job.tenantId, windows, job.estimatedCostUsd ?? 0, job.traceId)
       .catch(() => undefined);
   }
 
@@ -392,13 +398,32 @@ export class JobNotFoundError extends Error {
   override readonly name = 'JobNotFoundError';
 }
 
+/**
+ * Another delivery of the job holds it while it commits the job's cost: this one goes back to the
+ * queue and comes again after the visibility timeout, when that delivery has completed the job or
+ * ended (a duplicate of an at-least-once queue; rare).
+ */
+export class JobClaimedError extends Error {
+  override readonly name = 'JobClaimedError';
+}
+
+/**
+ * How long a delivery holds a job it commits (see JobWorker.complete): longer than the worker's
+ * Lambda timeout (30 s; an invocation cannot outlive it, so a claim outlives its holder), shorter
+ * than the queues' visibility timeout (60 s; a redelivery after a holder died finds the claim
+ * expired). The pillar's test checks both against its manifest.
+ */
+export const JOB_CLAIM_SECONDS = 40;
+
 export type CompletionOutcome = 'completed' | 'already_completed';
 
 export interface JobWorkerDeps {
   readonly jobs: JobRepository;
   readonly clock: Clock;
   /** The budgets the job's actual cost is committed to (absent: none kept). */
-  readonly budgets?: Pick<Budgets, 'settle'> | undefined;
+  readonly budgets?: Pick<Budgets, 'settle' | 'forget'> | undefined;
+  /** How long a delivery holds a job whose cost it commits (default JOB_CLAIM_SECONDS). */
+  readonly claimSeconds?: number;
   /** The job's actual cost in USD (absent: its estimate; see `complete`). */
   readonly costOf?: ((job: Job) => number) | undefined;
   /** Told once per job, when this delivery completed it (its metrics). */
@@ -417,37 +442,78 @@ export interface JobWorkerDeps {
  * The worker side: completes a job once. The version-conditional write decides which delivery
  * completes it; every other delivery (a duplicate, a redelivery after a crash, a replayed hand-off)
  * finds it completed and does nothing. Only the completing delivery publishes job_completed.
+ *
+ * A job with budgets has its cost committed once: the delivery claims the job (a version-
+ * conditional write with `claimedUntil`) before the ledger commit, the commit is marked in the
+ * ledger item (a redelivery after a crash finds the mark and adds nothing), and once the job is
+ * completed the mark is forgotten. Between the claim and the completion no other delivery can pass
+ * the claim, and after the completion every delivery finds the job completed: so no delivery can
+ * commit again once the mark is gone, and the ledger item holds only the marks of jobs in flight.
  */
 export class JobWorker {
   constructor(private readonly deps: JobWorkerDeps) {}
 
   /**
    * The job with its expert's answer on it: called now and written as `completing` (conditional on
-   * the version read), or as an earlier delivery left it. A job without an expert as it is.
+   * the version read; with this delivery's claim when `claim` is given), or as an earlier delivery
+   * left it. A job without an expert as it is. `mine`: this delivery wrote it (and holds its claim).
    */
-  async #withCall(job: Job): Promise<Job | 'already_completed'> {
-    if (job.endpoint === undefined || job.status === 'completing') return job;
+  async #withCall(
+    job: Job,
+    claim: string | undefined,
+  ): Promise<{ job: Job; mine: boolean } | 'already_completed'> {
+    if (job.endpoint === undefined || job.status === 'completing') return { job, mine: false };
     const call = await this.#callExpert(job);
-    if (call === undefined) return job;
+    if (call === undefined) return { job, mine: false };
     const now = this.deps.clock.now().toISOString();
     const completing: Job = {
       ...job,
       status: 'completing',
       costUsd: this.deps.costOf?.(job) ?? actualCostOf(call, job.expertCostUsd ?? job.estimatedCostUsd ?? 0),
       ...callFields(call),
+      ...(claim === undefined ? {} : { claimedUntil: claim }),
       updatedAt: now,
       version: job.version + 1,
     };
     try {
       await this.deps.jobs.replace(completing, job.version);
-      return completing;
+      return { job: completing, mine: true };
     } catch (error) {
       if (!(error instanceof ConflictError)) throw error;
       // Another delivery wrote first: its answer stands (this call was a repeat the expert can tell).
       const other = await this.deps.jobs.get(job.tenantId, job.id);
       if (other?.status === 'completed') return 'already_completed';
-      if (other?.status === 'completing') return other;
+      if (other?.status === 'completing') return { job: other, mine: false };
       throw error;
+    }
+  }
+
+  /** The job is held by another delivery's claim that has not expired. */
+  #heldByAnother(job: Job): boolean {
+    return job.claimedUntil !== undefined && Date.parse(job.claimedUntil) > this.deps.clock.now().getTime();
+  }
+
+  /** This delivery claims the job until `until` (a version-conditional write), or learns it cannot. */
+  async #claim(job: Job, until: string): Promise<Job | 'already_completed'> {
+    if (this.#heldByAnother(job)) {
+      throw new JobClaimedError(
+        `job ${job.id} is being committed by another delivery until ${job.claimedUntil}`,
+      );
+    }
+    const claimed: Job = {
+      ...job,
+      claimedUntil: until,
+      updatedAt: this.deps.clock.now().toISOString(),
+      version: job.version + 1,
+    };
+    try {
+      await this.deps.jobs.replace(claimed, job.version);
+      return claimed;
+    } catch (error) {
+      if (!(error instanceof ConflictError)) throw error;
+      const other = await this.deps.jobs.get(job.tenantId, job.id);
+      if (other?.status === 'completed') return 'already_completed';
+      throw new JobClaimedError(`job ${job.id} was changed by another delivery; this one comes back later`);
     }
   }
 
@@ -502,9 +568,23 @@ export class JobWorker {
 
     // A job with an expert: the call's result and cost are written first (`completing`), so a
     // delivery that dies after the call commits them without calling again. A job without one costs
-    // its estimate. The commit is idempotent per job: a delivery that dies after it counts it once.
+    // its estimate. A job with budgets is claimed before its commit (see the class's comment).
+    const windows = job.budgetWindows ?? [];
+    const claim =
+      this.deps.budgets !== undefined && windows.length > 0
+        ? new Date(
+            this.deps.clock.now().getTime() + (this.deps.claimSeconds ?? JOB_CLAIM_SECONDS) * 1000,
+          ).toISOString()
+        : undefined;
+    if (claim !== undefined && this.#heldByAnother(job)) {
+      throw new JobClaimedError(
+        `job ${job.id} is being committed by another delivery until ${job.claimedUntil}`,
+      );
+    }
     const estimate = job.estimatedCostUsd ?? 0;
-    const current = await this.#withCall(job);
+    const called = await this.#withCall(job, claim);
+    if (called === 'already_completed') return called;
+    const current = claim === undefined || called.mine ? called.job : await this.#claim(called.job, claim);
     if (current === 'already_completed') return current;
     const costUsd = current.costUsd ?? this.deps.costOf?.(current) ?? estimate;
     await this.deps.budgets?.settle(
@@ -516,8 +596,9 @@ export class JobWorker {
       current.traceId,
     );
     const now = this.deps.clock.now().toISOString();
+    const { claimedUntil: _claim, ...unclaimed } = current;
     const completed: Job = {
-      ...current,
+      ...unclaimed,
       status: 'completed',
       costUsd,
       completedAt: now,
@@ -533,6 +614,8 @@ export class JobWorker {
       if (current?.status === 'completed') return 'already_completed';
       throw error;
     }
+    // Completed: no delivery commits the job again, so its ledger marks can go.
+    this.deps.budgets?.forget(completed.tenantId, completed.id, windows);
 
     this.deps.onCompleted?.(completed);
     try {

@@ -2,7 +2,7 @@ import { UnprocessableError } from '#shared/errors.js';
 import type { TenantRecord, TenantRecords } from '#shared/ports/records.js';
 import type { Clock } from '#shared/ports/system.js';
 import type { JobPriority } from '../../events.js';
-import { BudgetLedger, type LedgerRecord } from './budget-ledger.js';
+import { BudgetLedger, type LedgerStore } from './budget-ledger.js';
 import { type Budget, type BudgetInput, Budgets, isBreached } from './budgets.js';
 import type { Job } from './jobs.js';
 
@@ -145,6 +145,8 @@ const SIMULATED_TENANT = 'what-if';
 export interface WhatIfDeps {
   /** An empty in-memory record store (one per simulation): the simulation's own budgets and ledgers. */
   readonly memoryStore: <T extends TenantRecord>(entity: string) => TenantRecords<T>;
+  /** An empty in-memory ledger store (one per simulation). */
+  readonly ledgerStore: () => LedgerStore;
 }
 
 export class WhatIf {
@@ -158,10 +160,7 @@ export class WhatIf {
       );
     }
     const clock = new SimulatedClock();
-    const ledger = new BudgetLedger({
-      repository: this.deps.memoryStore<LedgerRecord>('BUDGET_LEDGER'),
-      clock,
-    });
+    const ledger = new BudgetLedger({ store: this.deps.ledgerStore(), clock });
     const budgets = new Budgets({ budgets: this.deps.memoryStore<Budget>('BUDGET'), ledger, clock });
     const times = request.trace.map((item) => Date.parse(item.at));
     const start = Math.min(...times);
@@ -207,12 +206,12 @@ export class WhatIf {
           actual,
           'what-if',
         );
+        budgets.forget(SIMULATED_TENANT, jobId, step.windowIds);
         await this.#noteBreaches(budgets, windowOf, clock);
         continue;
       }
       const admission = await budgets.admit(
         SIMULATED_TENANT,
-        jobId,
         item.priority,
         item.estimatedCostUsd,
         'what-if',

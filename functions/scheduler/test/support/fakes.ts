@@ -2,7 +2,8 @@ import type { ConductorEvent, EventPublisher } from '#shared/ports/events.js';
 import { ManualClock, SequentialIds } from '#shared/ports/system.js';
 import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
 import type { JobPriority } from '../../events.js';
-import { BudgetLedger, type LedgerRecord } from '../../src/domain/budget-ledger.js';
+import { InMemoryLedgerStore } from '../../src/adapters/ledger-memory.js';
+import { BudgetLedger } from '../../src/domain/budget-ledger.js';
 import { type Budget, Budgets } from '../../src/domain/budgets.js';
 import { type Job, JobIntake, type JobMessage, type JobQueue, JobWorker } from '../../src/domain/jobs.js';
 
@@ -60,8 +61,8 @@ export const inMemoryScheduler = () => {
 /** Budgets and their ledgers on in-memory tables, announcing on a recording bus. */
 export const inMemoryBudgets = (clock: ManualClock, events = new RecordingEvents()) => {
   const records = new InMemoryTenantRecords<Budget>('BUDGET');
-  const ledgerRecords = new InMemoryTenantRecords<LedgerRecord>('BUDGET_LEDGER');
-  const ledger = new BudgetLedger({ repository: ledgerRecords, clock });
+  const ledgerRecords = new InMemoryLedgerStore();
+  const ledger = new BudgetLedger({ store: ledgerRecords, clock });
   const budgets = new Budgets({ budgets: records, ledger, clock, events });
   return { budgets, ledger, ledgerRecords, records, events };
 };

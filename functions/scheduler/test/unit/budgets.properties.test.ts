@@ -6,7 +6,7 @@ import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
 import { JOB_PRIORITIES } from '../../events.js';
 import { capOf } from '../../src/domain/budget-ledger.js';
 import { DEFAULT_POLICY, ENFORCEMENT_MODES } from '../../src/domain/budgets.js';
-import { type Job, JobIntake, type JobMessage, JobWorker } from '../../src/domain/jobs.js';
+import { type Job, JobClaimedError, JobIntake, type JobMessage, JobWorker } from '../../src/domain/jobs.js';
 import { inMemoryBudgets, RecordingEvents, RecordingJobQueue } from '../support/fakes.js';
 
 const HOUR = 3600_000;
@@ -24,15 +24,17 @@ const stepArb = fc.oneof(
   fc.record({
     kind: fc.constant('deliver' as const),
     pick: fc.nat(),
-    /** The worker dies after committing the cost and before marking the job done. */
-    dies: fc.boolean(),
+    /** The worker dies at its claim of the job (before the commit), or after the commit and before marking the job done. */
+    dies: fc.constantFrom('no' as const, 'at-claim' as const, 'after-commit' as const),
     duplicate: fc.boolean(),
+    /** A second copy of the message is delivered at the same time (at-least-once queues). */
+    concurrent: fc.boolean(),
   }),
   fc.record({ kind: fc.constant('advance' as const), hours: fc.integer({ min: 1, max: 24 * 12 }) }),
 );
 
 describe('budgets under any interleaving (fast-check)', () => {
-  it('committed spend stays within limit × (1 + grace) plus what jobs cost beyond their estimates; every admitted job completes once and is counted once, whatever the deaths, duplicates and window rollovers', async () => {
+  it('committed spend stays within limit × (1 + grace) plus what jobs cost beyond their estimates; every admitted job completes once and is counted once, whatever the deaths, duplicates (sequential and concurrent) and window rollovers', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(stepArb, { maxLength: 60 }),
@@ -55,14 +57,18 @@ describe('budgets under any interleaving (fast-check)', () => {
           const jobs = new InMemoryTenantRecords<Job>('JOB');
           const queue = new RecordingJobQueue();
           const actualShare = new Map<string, number>();
-          const dying = new Set<string>();
+          const dying = new Map<string, 'at-claim' | 'after-commit'>();
           const intake = new JobIntake({ jobs, queue, budgets, clock, ids: new SequentialIds() });
           const worker = new JobWorker({
             jobs: {
               get: (tenantId, id) => jobs.get(tenantId, id),
               create: (job) => jobs.create(job),
               replace: async (job, version) => {
-                if (dying.delete(job.id)) throw new Error('worker killed');
+                const point = dying.get(job.id);
+                if (point !== undefined && (point === 'after-commit') === (job.status === 'completed')) {
+                  dying.delete(job.id);
+                  throw new Error('worker killed');
+                }
                 return jobs.replace(job, version);
               },
             },
@@ -105,15 +111,25 @@ describe('budgets under any interleaving (fast-check)', () => {
               const index = step.pick % pending.length;
               const message = pending[index] as JobMessage;
               if (!step.duplicate) pending.splice(index, 1);
-              if (step.dies) dying.add(message.jobId);
-              // A delivery that dies comes back (the queue redelivers it).
-              await worker.complete(message).catch(() => pending.push(message));
+              if (step.dies !== 'no') dying.set(message.jobId, step.dies);
+              // A delivery that dies, or finds the job claimed by another, comes back (the queue redelivers it).
+              const copies = step.concurrent ? [message, message] : [message];
+              const results = await Promise.allSettled(copies.map((copy) => worker.complete(copy)));
+              for (const result of results) if (result.status === 'rejected') pending.push(message);
             } else if (step.kind === 'advance') {
               clock.advance(step.hours * HOUR);
             }
           }
           dying.clear();
-          while (pending.length > 0) await worker.complete(pending.shift() as JobMessage);
+          while (pending.length > 0) {
+            const message = pending.shift() as JobMessage;
+            await worker.complete(message).catch((error: unknown) => {
+              // The queue redelivers after its visibility timeout (60 s): a claim has expired by then.
+              expect(error).toBeInstanceOf(JobClaimedError);
+              clock.advance(60_000);
+              pending.push(message);
+            });
+          }
 
           // Assess: every admitted job completed exactly once, its cost counted once.
           const completions = events.published.filter((event) => event.type === 'job_completed');

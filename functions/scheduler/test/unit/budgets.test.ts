@@ -34,6 +34,14 @@ const midApril = () => new ManualClock('2026-04-16T00:00:00.000Z');
 const breaches = (events: { published: { type: string; detail: Record<string, unknown> }[] }) =>
   events.published.filter((event) => event.type === 'budget_breach').map((event) => event.detail);
 
+/** acme with a $1000 monthly budget (10 % grace) and a $10 daily one, mid-April. */
+const dailyAndMonthly = async () => {
+  const { budgets, ledger } = inMemoryBudgets(midApril());
+  await budgets.put('acme', monthly(), 'u-admin');
+  await budgets.put('acme', { ...monthly(), window: 'daily', limit: 10, policy: DEFAULT_POLICY }, 'u-admin');
+  return { budgets, ledger };
+};
+
 describe('budgets: projection, state and budget_breach', () => {
   it('projects finished spend at its mean rate to the window’s end, plus what admitted jobs will cost, never dividing by less than a tenth', () => {
     expect(projectedSpend({ committed: 550, reserved: 0 }, 0.5)).toBe(1100);
@@ -46,17 +54,17 @@ describe('budgets: projection, state and budget_breach', () => {
     const clock = midApril();
     const { budgets, events } = inMemoryBudgets(clock);
     await budgets.put('acme', monthly(), 'u-admin');
-    await budgets.admit('acme', 'j0', 'normal', 550, 't0');
+    await budgets.admit('acme', 'normal', 550, 't0');
     await budgets.settle('acme', 'j0', ['monthly:2026-04'], 550, 549.99, 't');
     const before = await budgets.status('acme');
     expect(before[0]).toMatchObject({ state: 'warning', projectedUsd: 1099.98 });
 
     // Act: one more cent finished crosses the breach level.
-    await budgets.admit('acme', 'j1', 'normal', 0.01, 't1');
+    await budgets.admit('acme', 'normal', 0.01, 't1');
     await budgets.settle('acme', 'j1', ['monthly:2026-04'], 0.01, 0.01, 't1');
-    const low = await budgets.admit('acme', 'j2', 'low', 1, 't2');
-    const high = await budgets.admit('acme', 'j3', 'high', 1, 't3');
-    const normal = await budgets.admit('acme', 'j4', 'normal', 1, 't4');
+    const low = await budgets.admit('acme', 'low', 1, 't2');
+    const high = await budgets.admit('acme', 'high', 1, 't3');
+    const normal = await budgets.admit('acme', 'normal', 1, 't4');
 
     // Assess
     const [after] = await budgets.status('acme');
@@ -90,13 +98,13 @@ describe('budgets: projection, state and budget_breach', () => {
     const clock = midApril();
     const { budgets } = inMemoryBudgets(clock);
     await budgets.put('acme', monthly({ burstPercent: 0 }), 'u-admin');
-    await budgets.admit('acme', 'big', 'high', 1000, 't');
+    await budgets.admit('acme', 'high', 1000, 't');
     await budgets.settle('acme', 'big', ['monthly:2026-04'], 1000, 1000, 't');
 
     // Act
-    const normal = await budgets.admit('acme', 'n1', 'normal', 1, 't');
-    const high = await budgets.admit('acme', 'h1', 'high', 99, 't');
-    const tooMuch = await budgets.admit('acme', 'h2', 'high', 1.5, 't');
+    const normal = await budgets.admit('acme', 'normal', 1, 't');
+    const high = await budgets.admit('acme', 'high', 99, 't');
+    const tooMuch = await budgets.admit('acme', 'high', 1.5, 't');
     const [status] = await budgets.status('acme');
 
     // Assess: normal stops at 90 % of the $1100 cap ($990 < $1000 spent); high may use the rest.
@@ -110,11 +118,11 @@ describe('budgets: projection, state and budget_breach', () => {
     const clock = midApril();
     const { budgets, events } = inMemoryBudgets(clock);
     await budgets.put('acme', monthly({ mode: 'downgrade' }), 'u-admin');
-    const early = await budgets.admit('acme', 'a', 'high', 600, 't');
+    const early = await budgets.admit('acme', 'high', 600, 't');
     await budgets.settle('acme', 'a', ['monthly:2026-04'], 600, 600, 't');
 
-    const late = await budgets.admit('acme', 'b', 'high', 10, 't');
-    const low = await budgets.admit('acme', 'c', 'low', 10, 't');
+    const late = await budgets.admit('acme', 'high', 10, 't');
+    const low = await budgets.admit('acme', 'low', 10, 't');
 
     expect(early).toMatchObject({ admitted: true, priority: 'high' });
     expect(late).toMatchObject({ admitted: true, priority: 'normal' });
@@ -128,7 +136,7 @@ describe('budgets: projection, state and budget_breach', () => {
     const { budgets, events } = inMemoryBudgets(clock);
     await budgets.put('acme', monthly({ mode: 'soft' }), 'u-admin');
 
-    const admitted = await budgets.admit('acme', 'a', 'low', 5000, 't');
+    const admitted = await budgets.admit('acme', 'low', 5000, 't');
 
     expect(admitted).toMatchObject({ admitted: true, priority: 'low' });
     expect((await budgets.status('acme'))[0]).toMatchObject({ state: 'over-budget', remainingUsd: 0 });
@@ -139,43 +147,50 @@ describe('budgets: projection, state and budget_breach', () => {
     const clock = midApril();
     const { budgets } = inMemoryBudgets(clock);
     await budgets.put('acme', monthly({ burstPercent: 20 }), 'u-admin');
-    await budgets.admit('acme', 'a', 'normal', 600, 't');
+    await budgets.admit('acme', 'normal', 600, 't');
     await budgets.settle('acme', 'a', ['monthly:2026-04'], 600, 600, 't');
 
     const [status] = await budgets.status('acme');
-    const low = await budgets.admit('acme', 'b', 'low', 1, 't');
+    const low = await budgets.admit('acme', 'low', 1, 't');
 
     expect(status).toMatchObject({ projectedUsd: 1200, breachAtUsd: 1300, state: 'warning' });
     expect(low.admitted).toBe(true);
   });
 
   it('with a daily and a monthly budget, a job refused by one holds no reservation in the other', async () => {
-    const clock = midApril();
-    const { budgets, ledger } = inMemoryBudgets(clock);
-    await budgets.put('acme', monthly(), 'u-admin');
-    await budgets.put(
-      'acme',
-      { ...monthly(), window: 'daily', limit: 10, policy: DEFAULT_POLICY },
-      'u-admin',
-    );
+    const { budgets, ledger } = await dailyAndMonthly();
 
-    const refused = await budgets.admit('acme', 'a', 'high', 50, 't');
-    const fits = await budgets.admit('acme', 'b', 'high', 5, 't');
+    const refused = await budgets.admit('acme', 'high', 50, 't');
+    const fits = await budgets.admit('acme', 'high', 5, 't');
 
     expect(refused).toMatchObject({ admitted: false, reason: 'over_budget', status: { window: 'daily' } });
     expect(fits).toMatchObject({ admitted: true, windowIds: ['daily:2026-04-16', 'monthly:2026-04'] });
     expect(await ledger.get('acme', 'monthly:2026-04')).toMatchObject({ reserved: 5 });
   });
 
+  it('with a daily and a monthly budget, a throttled write to the second ledger leaves no reservation in the first', async () => {
+    const { budgets, ledger } = await dailyAndMonthly();
+    const reserve = ledger.reserve.bind(ledger);
+    ledger.reserve = async (...args: Parameters<typeof reserve>) => {
+      if (args[1].startsWith('monthly')) throw new LedgerContentionError('throttled');
+      return reserve(...args);
+    };
+
+    const refused = await budgets.admit('acme', 'high', 5, 't').catch((error: unknown) => error);
+
+    expect(refused).toBeInstanceOf(LedgerContentionError);
+    expect(await ledger.get('acme', 'daily:2026-04-16')).toMatchObject({ reserved: 0, used: 0 });
+  });
+
   it('carries the previous window’s unused budget into the next, up to its cap, fixed when the new window opens', async () => {
     const clock = new ManualClock('2026-03-31T12:00:00.000Z');
     const { budgets } = inMemoryBudgets(clock);
     await budgets.put('acme', monthly({ carryOverCapPercent: 20 }), 'u-admin');
-    await budgets.admit('acme', 'march', 'normal', 400, 't');
+    await budgets.admit('acme', 'normal', 400, 't');
     await budgets.settle('acme', 'march', ['monthly:2026-03'], 400, 400, 't');
 
     clock.advance(DAY);
-    await budgets.admit('acme', 'april', 'normal', 1, 't');
+    await budgets.admit('acme', 'normal', 1, 't');
     const [april] = await budgets.status('acme');
 
     // $600 unused in March, capped at 20 % of $1000.
@@ -186,7 +201,7 @@ describe('budgets: projection, state and budget_breach', () => {
     const clock = new ManualClock('2026-04-30T23:59:00.000Z');
     const { budgets, ledger } = inMemoryBudgets(clock);
     await budgets.put('acme', monthly(), 'u-admin');
-    const admission = await budgets.admit('acme', 'late', 'normal', 5, 't');
+    const admission = await budgets.admit('acme', 'normal', 5, 't');
 
     clock.advance(2 * 60_000);
     await budgets.settle('acme', 'late', admission.admitted ? admission.windowIds : [], 5, 7, 't');
@@ -203,7 +218,7 @@ describe('budgets: projection, state and budget_breach', () => {
       budgets.put('acme', { ...monthly(), effectiveFrom: '2026-03-31T23:00:00Z' }, 'u-admin'),
     ).rejects.toMatchObject({ code: 'window_in_past' } satisfies Partial<UnprocessableError>);
     await budgets.put('acme', { ...monthly({}, 1), effectiveFrom: '2026-05-01T00:00:00Z' }, 'u-admin');
-    const admitted = await budgets.admit('acme', 'a', 'low', 50, 't');
+    const admitted = await budgets.admit('acme', 'low', 50, 't');
 
     expect(admitted).toMatchObject({ admitted: true, windowIds: [] });
   });
@@ -213,7 +228,7 @@ describe('budgets: projection, state and budget_breach', () => {
     const { budgets } = inMemoryBudgets(clock);
     await budgets.put('acme', monthly({}, 1), 'u-admin');
 
-    const refused = await budgets.admit('acme', 'a', 'high', 5, 't');
+    const refused = await budgets.admit('acme', 'high', 5, 't');
 
     expect(refused).toMatchObject({ admitted: false, retryAfterSeconds: 60 });
   });
@@ -298,7 +313,7 @@ describe('JobIntake and JobWorker with budgets', () => {
 });
 
 describe('JobIntake under a busy ledger', () => {
-  it('answers 503 budget_busy with Retry-After 1 when the ledger kept changing, storing and queueing nothing', async () => {
+  it('answers 503 budget_busy with Retry-After 1 when DynamoDB throttles the ledger, storing and queueing nothing', async () => {
     const clock = midApril();
     const jobs = new InMemoryTenantRecords<Job>('JOB');
     const queue = new RecordingJobQueue();
@@ -308,7 +323,7 @@ describe('JobIntake under a busy ledger', () => {
       clock,
       ids: new SequentialIds(),
       budgets: {
-        admit: async () => Promise.reject(new LedgerContentionError('kept changing')),
+        admit: async () => Promise.reject(new LedgerContentionError('throttled')),
         release: async () => undefined,
         degraded: async () => false,
       },

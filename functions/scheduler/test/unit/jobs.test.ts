@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { refusal } from '#shared/testing/refusal.js';
-import { canonicalJson, JobNotFoundError, jobIdFor } from '../../src/domain/jobs.js';
+import { schedulerPillar } from '../../pillar.js';
+import { canonicalJson, JOB_CLAIM_SECONDS, JobNotFoundError, jobIdFor } from '../../src/domain/jobs.js';
 import { inMemoryScheduler } from '../support/fakes.js';
 
 const UUID_SHAPE = /^job_[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -296,5 +297,19 @@ describe('canonicalJson', () => {
     expect(canonicalJson({ b: [{ z: 1, y: null }, 'x'], a: { d: true, c: 1.5 } })).toBe(
       '{"a":{"c":1.5,"d":true},"b":[{"y":null,"z":1},"x"]}',
     );
+  });
+});
+
+describe('JOB_CLAIM_SECONDS', () => {
+  it('outlives the worker’s Lambda timeout and expires before its queues redeliver a message', () => {
+    // Prepare
+    const worker = schedulerPillar.functions.find((fn) => fn.name === 'scheduler-worker');
+    const queues = schedulerPillar.queues.filter((queue) => queue.consumer === 'scheduler-worker');
+
+    // Assess
+    expect(worker?.timeoutSeconds).toBeDefined();
+    expect(JOB_CLAIM_SECONDS).toBeGreaterThan(worker?.timeoutSeconds ?? Number.POSITIVE_INFINITY);
+    expect(queues).toHaveLength(3);
+    for (const queue of queues) expect(JOB_CLAIM_SECONDS).toBeLessThan(queue.visibilityTimeoutSeconds);
   });
 });

@@ -9,7 +9,7 @@ import { ManualClock, SequentialIds } from '#shared/ports/system.js';
 import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
 import { GuardedExpertCaller, reportedCostOf } from '../../src/adapters/expert-http.js';
 import { DEFAULT_POLICY } from '../../src/domain/budgets.js';
-import { type Job, JobIntake, type JobMessage, JobWorker } from '../../src/domain/jobs.js';
+import { type Job, JobClaimedError, JobIntake, type JobMessage, JobWorker } from '../../src/domain/jobs.js';
 import {
   type ExpertCaller,
   type ExpertCallResult,
@@ -481,6 +481,9 @@ describe('a worker that dies after its expert answered', () => {
     // Act
     await expect(s.worker.complete(s.queue.sent[0] as JobMessage)).rejects.toThrow('DynamoDB unavailable');
     const between = await s.jobs.get('acme', jobId);
+    // At once, the delivery's claim holds the job; the queue redelivers after its visibility timeout (60 s).
+    await expect(s.worker.complete(s.queue.sent[0] as JobMessage)).rejects.toThrow(JobClaimedError);
+    s.clock.advance(60_000);
     const again = await s.worker.complete(s.queue.sent[0] as JobMessage);
 
     // Assess
@@ -493,5 +496,49 @@ describe('a worker that dies after its expert answered', () => {
       resultJson: '{"n":1}',
     });
     expect(await s.ledger.get('acme', 'monthly:2026-04')).toMatchObject({ committed: 0.07, reserved: 0 });
+  });
+
+  it('a second delivery that comes while the first holds its claim goes back to the queue: the cost is committed once', async () => {
+    // Prepare: the first delivery stops inside its ledger commit, after its claim.
+    const s = scheduler(new ScriptedExperts(() => ok({ result: {} })));
+    await s.budgets.put(
+      'acme',
+      { window: 'monthly', limit: 10, timeZone: 'UTC', policy: DEFAULT_POLICY },
+      'admin',
+    );
+    const { jobId } = await s.intake.enqueue('acme', { payload: {}, estimatedCostUsd: 1 }, 't');
+    const message = s.queue.sent[0] as JobMessage;
+    const commit = s.ledger.commit.bind(s.ledger);
+    let open = () => {};
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    let calls = 0;
+    s.ledger.commit = async (...args: Parameters<typeof commit>) => {
+      calls += 1;
+      if (calls === 1) await gate;
+      return commit(...args);
+    };
+    const first = s.worker.complete(message);
+    while ((await s.jobs.get('acme', jobId))?.claimedUntil === undefined)
+      await new Promise((r) => setTimeout(r, 1));
+
+    // Act
+    const second = await s.worker.complete(message).catch((error: unknown) => error);
+    open();
+    const outcome = await first;
+
+    // Assess
+    expect(second).toBeInstanceOf(JobClaimedError);
+    expect(outcome).toBe('completed');
+    expect(calls).toBe(1);
+    const job = await s.jobs.get('acme', jobId);
+    expect(job).toMatchObject({ status: 'completed', costUsd: 1 });
+    expect(job?.claimedUntil).toBeUndefined();
+    expect(await s.ledger.get('acme', 'monthly:2026-04')).toMatchObject({
+      committed: 1,
+      reserved: 0,
+      used: 1,
+    });
   });
 });

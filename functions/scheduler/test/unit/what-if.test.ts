@@ -1,10 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
+import { InMemoryLedgerStore } from '../../src/adapters/ledger-memory.js';
 import { DEFAULT_POLICY } from '../../src/domain/budgets.js';
 import type { Job } from '../../src/domain/jobs.js';
 import { type DemandItem, MAX_WHAT_IF_JOBS, traceOfJobs, WhatIf } from '../../src/domain/what-if.js';
 
-const whatIf = () => new WhatIf({ memoryStore: (entity) => new InMemoryTenantRecords(entity) });
+const whatIf = () =>
+  new WhatIf({
+    memoryStore: (entity) => new InMemoryTenantRecords(entity),
+    ledgerStore: () => new InMemoryLedgerStore(),
+  });
 const daily = (limit: number, policy: Partial<typeof DEFAULT_POLICY> = {}) => ({
   window: 'daily' as const,
   limit,
