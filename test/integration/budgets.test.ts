@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LEDGER_STATE_TTL_MS } from '../../functions/scheduler/src/domain/budget-ledger.js';
 import { expectUniformError, type Harness, startHarness } from './harness.js';
 
 /**
@@ -200,7 +201,7 @@ describe('the requirements’ scenario: throttle on budget breach', () => {
     });
   });
 
-  it('monthly $1000 with 10 % grace: once the projected spend reaches $1100, low work gets 429 with Retry-After at once, high work keeps flowing, and budget_breach is recorded', async () => {
+  it('monthly $1000 with 10 % grace: once the projected spend reaches $1100, low work gets 429 with Retry-After within a second, high work keeps flowing, and budget_breach is recorded', async () => {
     // Prepare: the budget, and finished spend that projects to about $1000 (state warning).
     const put = await putLimits(
       { window: 'monthly', limit: 1000, policy: { gracePercent: 10 } },
@@ -218,8 +219,10 @@ describe('the requirements’ scenario: throttle on budget breach', () => {
     expect(lowBefore.status, lowBefore.text).toBe(202);
     expect(lowBefore.headers.get('x-conductor-budget-state')).toBe('warning');
 
-    // Act: more finished spend takes the projection past $1100.
+    // Act: more finished spend takes the projection past $1100; the API sees it within a second
+    // (it decides ceilings on the ledger as its last write left it for LEDGER_STATE_TTL_MS).
     await spend(Math.ceil(150 * elapsed * 100) / 100, initechOperator);
+    await new Promise((resolve) => setTimeout(resolve, LEDGER_STATE_TTL_MS));
     const low = await enqueue({ queue: 'batch', payload: { n: 2 }, estimatedCostUsd: 0.5 }, initechOperator);
     const high = await enqueue(
       { queue: 'interactive', payload: { n: 3 }, estimatedCostUsd: 0.5 },

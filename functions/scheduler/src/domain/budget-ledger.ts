@@ -42,6 +42,13 @@ import type { Clock } from '#shared/ports/system.js';
 /** The markers forgotten in one addition at most (an update expression has a size limit). */
 export const FORGET_PER_WRITE = 50;
 
+/**
+ * How long an admission decides its ceiling on the ledger as this process last saw it (the item
+ * any of its writes or reads returned) instead of reading it again: the condition of the write
+ * enforces the cap whatever the state read; only a priority's share once breached can be this late.
+ */
+export const LEDGER_STATE_TTL_MS = 1000;
+
 export interface BudgetLimit {
   /** The window's limit, in USD. */
   readonly limit: number;
@@ -173,6 +180,8 @@ export const emptyLedger = (
 export class BudgetLedger {
   /** Markers of completed jobs this process will remove with its next addition to their item. */
   readonly #forget = new Map<string, Set<string>>();
+  /** The item as this process's last write or read returned it, and when (see LEDGER_STATE_TTL_MS). */
+  readonly #seen = new Map<string, { readonly ledger: LedgerRecord; readonly at: number }>();
 
   constructor(
     private readonly deps: {
@@ -198,7 +207,7 @@ export class BudgetLedger {
     if (!isCost(limit.limit) || !isCost(limit.grace)) {
       throw new UnprocessableError('limit and grace must be finite and >= 0');
     }
-    const stored = await this.#opened(tenantId, windowId, limit);
+    const stored = this.#recent(tenantId, windowId) ?? (await this.#opened(tenantId, windowId, limit));
     const current = { ...stored, limit: limit.limit, grace: limit.grace };
     const cap = capOf(current);
     const bound = ceiling === undefined ? cap : ceiling(current);
@@ -262,20 +271,35 @@ export class BudgetLedger {
   }
 
   async get(tenantId: string, windowId: string): Promise<LedgerRecord | undefined> {
-    return this.deps.store.get(tenantId, windowId);
+    return this.#saw(await this.deps.store.get(tenantId, windowId));
+  }
+
+  #recent(tenantId: string, windowId: string): LedgerRecord | undefined {
+    const seen = this.#seen.get(`${tenantId}\n${windowId}`);
+    return seen && this.deps.clock.now().getTime() - seen.at < LEDGER_STATE_TTL_MS ? seen.ledger : undefined;
+  }
+
+  #saw(ledger: LedgerRecord | undefined): LedgerRecord | undefined {
+    if (ledger) {
+      const key = `${ledger.tenantId}\n${ledger.windowId}`;
+      const previous = this.#seen.get(key);
+      // Only forward: a read racing a write may answer the older item.
+      if (!previous || previous.ledger.version <= ledger.version) {
+        this.#seen.set(key, { ledger, at: this.deps.clock.now().getTime() });
+      }
+    }
+    return ledger;
   }
 
   /** The window's item, created at first use (with what the previous window carries into it). */
   async #opened(tenantId: string, windowId: string, limit: BudgetLimit): Promise<LedgerRecord> {
-    const stored = await this.deps.store.get(tenantId, windowId);
+    const stored = await this.get(tenantId, windowId);
     if (stored) return stored;
     const now = this.deps.clock.now().toISOString();
     const carryIn = limit.carryIn === undefined ? 0 : await carryOf(limit.carryIn);
     await this.deps.store.open(emptyLedger(tenantId, windowId, limit, now, carryIn));
     // Another process may have opened it first, with its own carry-in: the stored one holds.
-    return (
-      (await this.deps.store.get(tenantId, windowId)) ?? emptyLedger(tenantId, windowId, limit, now, carryIn)
-    );
+    return (await this.get(tenantId, windowId)) ?? emptyLedger(tenantId, windowId, limit, now, carryIn);
   }
 
   /** One addition, with this process's markers to forget; an item missing (expired) is opened first. */
@@ -298,6 +322,7 @@ export class BudgetLedger {
       if (write.outcome === 'absent')
         throw new Error(`the budget ledger ${windowId} of ${tenantId} vanished`);
     }
+    this.#saw(write.ledger);
     if (write.outcome === 'applied' && pending.length > 0) {
       const markers = this.#forget.get(key);
       for (const marker of pending) markers?.delete(marker);

@@ -2,7 +2,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '#shared/ports/system.js';
 import { InMemoryLedgerStore } from '../../src/adapters/ledger-memory.js';
-import { BudgetLedger, capOf, FORGET_PER_WRITE, type LedgerStore } from '../../src/domain/budget-ledger.js';
+import {
+  BudgetLedger,
+  capOf,
+  FORGET_PER_WRITE,
+  LEDGER_STATE_TTL_MS,
+  type LedgerStore,
+} from '../../src/domain/budget-ledger.js';
 
 const ledgerOf = () => {
   const store = new InMemoryLedgerStore();
@@ -149,6 +155,32 @@ describe('the budget ledger', () => {
     expect(once).toHaveLength(11);
     expect(twice).toEqual(['c:open']);
     expect(duplicate.committed).toBe(FORGET_PER_WRITE + 11);
+  });
+
+  it(`decides a ceiling on the item as the process last saw it for ${LEDGER_STATE_TTL_MS} ms, then reads it again; the cap holds either way`, async () => {
+    // Prepare: two processes; the second spends after the first's write.
+    const { store } = ledgerOf();
+    const clock = new ManualClock();
+    const first = new BudgetLedger({ store, clock });
+    const second = new BudgetLedger({ store, clock: new ManualClock() });
+    await first.reserve('acme', WINDOW, LIMIT, 100);
+    await second.reserve('acme', WINDOW, LIMIT, 900);
+    const seen: number[] = [];
+    const ceiling = (current: { used: number }) => {
+      seen.push(current.used);
+      return 1100;
+    };
+
+    // Act
+    const stale = await first.reserve('acme', WINDOW, LIMIT, 150, ceiling);
+    clock.advance(LEDGER_STATE_TTL_MS);
+    const fresh = await first.reserve('acme', WINDOW, LIMIT, 50, ceiling);
+
+    // Assess: the stale view let the write try; its condition refused it.
+    expect(seen).toEqual([100, 1000]);
+    expect(stale).toMatchObject({ admitted: false, reason: 'over_budget', ledger: { used: 1000 } });
+    expect(fresh.admitted).toBe(true);
+    expect((await store.get('acme', WINDOW))?.used).toBe(1050);
   });
 
   it('refuses a cost that is not a finite number >= 0 before touching the ledger', async () => {
