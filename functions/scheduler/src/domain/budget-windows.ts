@@ -158,7 +158,24 @@ const isoWeekOf = (
 };
 
 /** The window instance containing `at` in `timeZone` (start inclusive, end exclusive). Throws a RangeError for an unknown zone. */
+/**
+ * The latest window instance found per (window kind, zone): windows are contiguous `[start, end)`
+ * intervals, so an instant inside it has it as its window; a scheduler asks for the current window
+ * of its tenants' budgets several times per job, and each fresh computation formats a dozen instants.
+ */
+const latest = new Map<string, WindowInstance>();
+
 export const windowOf = (at: Date, window: BudgetWindow, timeZone: string): WindowInstance => {
+  const ms = at.getTime();
+  const known = latest.get(`${window}\n${timeZone}`);
+  if (known && known.start.getTime() <= ms && ms < known.end.getTime()) return known;
+  const found = computeWindowOf(at, window, timeZone);
+  if (latest.size > 1000) latest.clear();
+  latest.set(`${window}\n${timeZone}`, found);
+  return found;
+};
+
+const computeWindowOf = (at: Date, window: BudgetWindow, timeZone: string): WindowInstance => {
   if (!BUDGET_WINDOWS.includes(window))
     throw new RangeError(`Unknown budget window: ${JSON.stringify(window)}`);
   const formatter = checkedFormatter(timeZone);
