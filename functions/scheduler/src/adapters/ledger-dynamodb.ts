@@ -114,7 +114,8 @@ export class DynamoLedgerStore implements LedgerStore {
     if (addition.op !== undefined || (addition.forget?.length ?? 0) > 0) names['#ops'] = 'ops';
     if (addition.op !== undefined) {
       names['#op'] = addition.op;
-      set.push('#ops.#op = :at');
+      values[':marked'] = Math.floor(Date.parse(at) / 1000);
+      set.push('#ops.#op = :marked');
       conditions.push('attribute_not_exists(#ops.#op)');
     }
     (addition.forget ?? []).forEach((marker, index) => {
@@ -212,7 +213,7 @@ const recordOf = (item: Record<string, unknown>): LedgerRecord => {
   return {
     ...(rest as unknown as LedgerRecord),
     ops:
-      ops !== null && typeof ops === 'object' && !Array.isArray(ops) ? (ops as Record<string, string>) : {},
+      ops !== null && typeof ops === 'object' && !Array.isArray(ops) ? (ops as Record<string, number>) : {},
     ...(markers.length > 0 ? { alerted: markers } : {}),
   };
 };

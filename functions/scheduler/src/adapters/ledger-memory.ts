@@ -41,7 +41,7 @@ export class InMemoryLedgerStore implements LedgerStore {
     }
     const ops = { ...current.ops };
     for (const marker of addition.forget ?? []) delete ops[marker];
-    if (addition.op !== undefined) ops[addition.op] = at;
+    if (addition.op !== undefined) ops[addition.op] = Math.floor(Date.parse(at) / 1000);
     const next: LedgerRecord = {
       ...current,
       ...(addition.limit ?? {}),

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { UnprocessableError } from '#shared/errors.js';
 import type { TenantRecord } from '#shared/ports/records.js';
 import type { Clock } from '#shared/ports/system.js';
@@ -15,7 +16,7 @@ import type { Clock } from '#shared/ports/system.js';
  *   admissions cannot pass the ceiling together: each is checked against the sum the others left.
  * - **commit** (the job finished): its estimate leaves `reserved`, its actual cost joins
  *   `committed`, `used` moves by the difference. Exactly once per job: the addition also sets the
- *   operation's marker (`c:` + job id) in the item's `ops` map, under the condition that it is not
+ *   operation's mark (`commitMark(job id)`) in the item's `ops` map, under the condition that it is not
  *   there yet, so a redelivery that finds it changes nothing.
  * - **release** (an admitted job will not be written: its reservation is undone by the one call
  *   that made it): its estimate leaves `reserved` and `used`.
@@ -38,6 +39,14 @@ import type { Clock } from '#shared/ports/system.js';
  * flight together when the cap was reached: with one such job (the requirement's reading), cap +
  * its estimation error. The property tests check that bound under any interleaving, with duplicates.
  */
+
+/**
+ * A job's commit mark in the ledger item: `c` + 66 bits of SHA-256 of the job id (12 characters,
+ * not the 40 of the id: the item holds one per commit in flight, and every write of it is billed by
+ * its size). Two jobs in flight with the same mark would need 2^33 of them at once.
+ */
+export const commitMark = (jobId: string): string =>
+  `c${createHash('sha256').update(jobId).digest('base64url').slice(0, 11)}`;
 
 /** The markers forgotten in one addition at most (an update expression has a size limit). */
 export const FORGET_PER_WRITE = 50;
@@ -73,8 +82,8 @@ export interface LedgerRecord extends TenantRecord {
   readonly reserved: number;
   /** committed + reserved, kept by the same additions: what an admission's condition compares. */
   readonly used: number;
-  /** Markers of the commits in flight (`c:` + job id → when), see the module's comment. */
-  readonly ops: Readonly<Record<string, string>>;
+  /** Marks of the commits in flight (commitMark(job id) → epoch seconds), see the module's comment. */
+  readonly ops: Readonly<Record<string, number>>;
   /** Carried over from the previous window when this one's ledger was created (absent: 0). */
   readonly carryIn?: number;
   /** Markers already announced in this window (alert thresholds, the breach): each is announced once. */
@@ -248,7 +257,7 @@ export class BudgetLedger {
     const write = await this.#add(tenantId, windowId, undefined, {
       reserved: -estimate,
       committed: actual,
-      op: `c:${jobId}`,
+      op: commitMark(jobId),
     });
     return write.ledger;
   }
@@ -266,7 +275,7 @@ export class BudgetLedger {
   forget(tenantId: string, windowId: string, jobId: string): void {
     const key = `${tenantId}\n${windowId}`;
     const markers = this.#forget.get(key) ?? new Set<string>();
-    markers.add(`c:${jobId}`);
+    markers.add(commitMark(jobId));
     this.#forget.set(key, markers);
   }
 

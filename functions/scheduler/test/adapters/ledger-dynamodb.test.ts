@@ -5,7 +5,7 @@ import { ManualClock } from '#shared/ports/system.js';
 import { localTableName, startTestDynamo, type TestDynamo } from '../../../../infra/local/dynamodb.js';
 import { PILLARS } from '../../../catalog.js';
 import { DynamoLedgerStore } from '../../src/adapters/ledger-dynamodb.js';
-import { BudgetLedger, emptyLedger } from '../../src/domain/budget-ledger.js';
+import { BudgetLedger, commitMark, emptyLedger } from '../../src/domain/budget-ledger.js';
 
 /** The budget ledger's DynamoDB adapter against a real DynamoDB API (dynalite, in this process). */
 let local: TestDynamo;
@@ -61,7 +61,9 @@ describe('DynamoLedgerStore on dynalite', () => {
       outcome: 'applied',
       ledger: { reserved: 0, committed: 650.25, used: 650.25 },
     });
-    expect(committed.outcome === 'applied' && committed.ledger.ops).toEqual({ 'c:j1': AT });
+    expect(committed.outcome === 'applied' && committed.ledger.ops).toEqual({
+      'c:j1': Date.parse(AT) / 1000,
+    });
     expect(duplicate).toMatchObject({ outcome: 'duplicate', ledger: { committed: 650.25 } });
     expect(forgotten).toMatchObject({ outcome: 'applied', ledger: { ops: {}, used: 650.35, version: 4 } });
     // Stored under the tenant's partition with a TTL.
@@ -116,7 +118,7 @@ describe('DynamoLedgerStore on dynalite', () => {
     expect((await store.get('acme', window))?.alerted?.slice().sort()).toEqual(['breach', 't50', 't80']);
   });
 
-  it('keeps the item small: a commit writes one item of well under 1 KB once its marks are forgotten', async () => {
+  it('keeps the item under 1 KB (one write unit), ten commits in flight included, once completed jobs’ marks are forgotten', async () => {
     // Prepare
     const window = freshWindow();
     const ledger = new BudgetLedger({
@@ -134,8 +136,16 @@ describe('DynamoLedgerStore on dynalite', () => {
       new GetCommand({ TableName: table, Key: { pk: 'T#acme#BUDGET_LEDGER', sk: window } }),
     );
 
+    // A worker's batch of ten commits in flight at once.
+    for (let i = 0; i < 10; i += 1) await ledger.commit('acme', window, `batch-${i}`, 0, 0);
+    const busy = await local.doc.send(
+      new GetCommand({ TableName: table, Key: { pk: 'T#acme#BUDGET_LEDGER', sk: window } }),
+    );
+
     // Assess
-    expect(Object.keys(item.Item?.ops ?? {})).toEqual(['c:job-99']);
+    expect(Object.keys(busy.Item?.ops ?? {})).toHaveLength(10);
+    expect(Buffer.byteLength(JSON.stringify(busy.Item))).toBeLessThan(1024);
+    expect(Object.keys(item.Item?.ops ?? {})).toEqual([commitMark('job-99')]);
     expect(Buffer.byteLength(JSON.stringify(item.Item))).toBeLessThan(1024);
     expect(item.Item).toMatchObject({ committed: 100, reserved: 0, used: 100 });
   });

@@ -5,6 +5,7 @@ import { InMemoryLedgerStore } from '../../src/adapters/ledger-memory.js';
 import {
   BudgetLedger,
   capOf,
+  commitMark,
   FORGET_PER_WRITE,
   LEDGER_STATE_TTL_MS,
   type LedgerStore,
@@ -83,7 +84,7 @@ describe('the budget ledger', () => {
     // Assess: j1 counted once; the released reservation gone.
     expect(again).toMatchObject({ committed: 120 });
     expect(state).toMatchObject({ committed: 120, reserved: 0, used: 120 });
-    expect(Object.keys(state?.ops ?? {})).toEqual(['c:j1']);
+    expect(Object.keys(state?.ops ?? {})).toEqual([commitMark('j1')]);
   });
 
   it('lets 20 concurrent admissions of 100 from two processes through exactly 11 times under a cap of 1,100, one write each and no retry', async () => {
@@ -129,8 +130,8 @@ describe('the budget ledger', () => {
 
     // Assess
     expect(afterRun).toMatchObject({ committed: 600, reserved: 0, used: 600 });
-    expect(Object.keys(afterRun?.ops ?? {})).toEqual(['c:j299']);
-    expect(Object.keys(afterOther?.ops ?? {})).toEqual(['c:j299']);
+    expect(Object.keys(afterRun?.ops ?? {})).toEqual([commitMark('j299')]);
+    expect(Object.keys(afterOther?.ops ?? {})).toEqual([commitMark('j299')]);
     expect(afterOwn?.ops).toEqual({});
   });
 
@@ -153,7 +154,7 @@ describe('the budget ledger', () => {
 
     // Assess
     expect(once).toHaveLength(11);
-    expect(twice).toEqual(['c:open']);
+    expect(twice).toEqual([commitMark('open')]);
     expect(duplicate.committed).toBe(FORGET_PER_WRITE + 11);
   });
 
