@@ -14,6 +14,7 @@ import { InMemoryLedgerStore } from './adapters/ledger-memory.js';
 import { routerApiTargets } from './adapters/router-api.js';
 import { makeSchedulerApp } from './app.js';
 import { Budgets } from './domain/budgets.js';
+import { parseTenantWeights } from './domain/fair-share.js';
 import { JOB_TTL_SECONDS, type Job, JobIntake, type JobMessage } from './domain/jobs.js';
 import { WhatIf } from './domain/what-if.js';
 import { breachMetric, budgetStores, priorityQueues } from './wiring.js';
@@ -38,6 +39,18 @@ const service = await makeHttpService('scheduler', schedulerPillar, {
   /** The normal class's queue keeps the skeleton's name (see PRIORITY_QUEUES). */
   SCHEDULER_JOBS_QUEUE_URL: z.url(),
   SCHEDULER_LOW_QUEUE_URL: z.url(),
+  /** Tenants' weights in the fair share, as JSON (`{"acme":3}`), set by the platform team (fair-share.ts). */
+  SCHEDULER_TENANT_WEIGHTS: z
+    .string()
+    .optional()
+    .transform((text, ctx) => {
+      try {
+        return parseTenantWeights(text);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message });
+        return z.NEVER;
+      }
+    }),
 });
 const { env, logger } = service;
 
@@ -78,11 +91,15 @@ const http = makeSchedulerApp({
   intake: new JobIntake({
     jobs,
     budgets,
-    queue: priorityQueues((url) => new SqsJsonQueue<JobMessage>(sqs, url), {
-      high: env.SCHEDULER_HIGH_QUEUE_URL,
-      normal: env.SCHEDULER_JOBS_QUEUE_URL,
-      low: env.SCHEDULER_LOW_QUEUE_URL,
-    }),
+    queue: priorityQueues(
+      (url) => new SqsJsonQueue<JobMessage>(sqs, url),
+      {
+        high: env.SCHEDULER_HIGH_QUEUE_URL,
+        normal: env.SCHEDULER_JOBS_QUEUE_URL,
+        low: env.SCHEDULER_LOW_QUEUE_URL,
+      },
+      env.SCHEDULER_TENANT_WEIGHTS,
+    ),
     clock: systemClock,
     ids: randomIds,
     onQueueError: (error, jobId) =>

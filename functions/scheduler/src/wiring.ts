@@ -9,6 +9,7 @@ import type { JobPriority } from '../events.js';
 import { DynamoLedgerStore } from './adapters/ledger-dynamodb.js';
 import { BudgetLedger } from './domain/budget-ledger.js';
 import type { Budget, BudgetStatus } from './domain/budgets.js';
+import { messageGroupOf, type TenantWeights } from './domain/fair-share.js';
 import type { JobMessage, JobQueue } from './domain/jobs.js';
 
 /**
@@ -31,18 +32,23 @@ export const budgetStores = (doc: Pick<DynamoDBDocumentClient, 'send'>, tableNam
 
 /**
  * The jobs queues as one port: a job goes to its priority's queue, in its tenant's message group
- * (SQS fair queues: one tenant's backlog does not hold back another's messages in the same queue).
+ * (SQS fair queues: one tenant's backlog does not hold back another's messages in the same queue),
+ * or one of its tenant's groups for a tenant weighing more than 1 (see fair-share.ts).
  */
 export const priorityQueues = (
   queueOf: (url: string) => { send(message: JobMessage, messageGroupId?: string): Promise<void> },
   urls: Readonly<Record<JobPriority, string>>,
+  weights: TenantWeights = {},
 ): JobQueue => {
   const queues = {
     high: queueOf(urls.high),
     normal: queueOf(urls.normal),
     low: queueOf(urls.low),
   };
-  return { send: (message, priority) => queues[priority].send(message, message.tenantId) };
+  return {
+    send: (message, priority) =>
+      queues[priority].send(message, messageGroupOf(message.tenantId, message.jobId, weights)),
+  };
 };
 
 /** The scheduler's metrics per tenant and by service (the alarm on BudgetBreach watches the latter). */

@@ -116,6 +116,8 @@ export interface ConductorApiStackProps extends StackProps {
   readonly policyEngine?: PolicyEngineName;
   /** `acr` values that count as step-up besides an `amr` with `mfa` (CONDUCTOR_STEP_UP_ACR). */
   readonly stepUpAcr?: readonly string[];
+  /** Deployment settings passed to one function as environment variables, by function name. */
+  readonly functionEnvironment?: Readonly<Record<string, Readonly<Record<string, string>>>>;
   /**
    * Services calling with client credentials: one app client each in the default user pool, its
    * tenant and roles passed to the functions (CONDUCTOR_MACHINE_CLIENTS). Not with `oidc`.
@@ -365,6 +367,7 @@ export class ConductorApiStack extends Stack {
         removalPolicy,
         issuerEnforcesMfa: !props.oidc,
         ...(props.stepUpAcr ? { stepUpAcr: props.stepUpAcr } : {}),
+        ...(props.functionEnvironment ? { functionEnvironment: props.functionEnvironment } : {}),
       });
     }
     this.pillars = pillars;

@@ -2,6 +2,10 @@ import { type App, Duration, type Environment, RemovalPolicy, Tags, Validations 
 import { ObjectLockMode } from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Node } from 'constructs';
+import {
+  MAX_TENANT_WEIGHT,
+  tenantWeightsSchema,
+} from '../../../functions/scheduler/src/domain/fair-share.js';
 import { ConductorApiStack, type MachineClientSpec, type OidcIssuerSettings } from './api-stack.js';
 import { ConductorEdgeWafStack, type EdgeSettings } from './edge.js';
 import type { PolicyEngineName } from './policy-layer.js';
@@ -104,6 +108,14 @@ export interface ConductorAppProps {
    */
   readonly stepUpAcr?: readonly string[];
   /**
+   * Tenants' weights in the scheduler's fair share (1 to 10; others weigh 1): a tenant of weight w
+   * gets w shares of a priority's workers while tenants have a backlog (SCHEDULER_TENANT_WEIGHTS,
+   * functions/scheduler/src/domain/fair-share.ts).
+   *
+   * @default - every tenant weighs 1
+   */
+  readonly schedulerTenantWeights?: Readonly<Record<string, number>>;
+  /**
    * Services that call the API with client credentials, each bound to one tenant and its roles
    * (`viewer`, `operator`); needs the default user pool (not with `oidc`).
    *
@@ -205,6 +217,17 @@ export const buildApp = (app: App, props: ConductorAppProps = {}): ConductorApp 
     removalPolicy: props.removalPolicy,
     policyEngine: props.policyEngine,
     ...(props.stepUpAcr ? { stepUpAcr: props.stepUpAcr } : {}),
+    ...(props.schedulerTenantWeights
+      ? {
+          functionEnvironment: {
+            scheduler: {
+              SCHEDULER_TENANT_WEIGHTS: JSON.stringify(
+                tenantWeightsSchema.parse(props.schedulerTenantWeights),
+              ),
+            },
+          },
+        }
+      : {}),
     ...(props.machineClients ? { machineClients: props.machineClients } : {}),
     ...(props.authDomainPrefix ? { authDomainPrefix: props.authDomainPrefix } : {}),
     ...(props.edge ? { edge: props.edge } : {}),
@@ -285,7 +308,8 @@ export const parseMachineClientsContext = (text: string): MachineClientSpec[] =>
  * `oidcAudience` (comma-separated), `removalPolicy` (retain|destroy), `account`, `region`,
  * `policyEngine`, `pageEmail`, `pageUrl`, `ticketEmail`, `ticketUrl`, `alarmEmail` (deprecated),
  * `evidenceRetentionDays`, `evidenceBreakGlassRoleArn`, `stepUpAcr` (comma-separated),
- * `machineClients` (`<name>=<tenant>:<role>[+<role>]`, comma-separated), `authDomainPrefix`.
+ * `machineClients` (`<name>=<tenant>:<role>[+<role>]`, comma-separated), `authDomainPrefix`,
+ * `schedulerTenantWeights` (`<tenant>=<weight>`, comma-separated).
  * Nothing is required here: deployPropsFromContext adds the rules of a deploy.
  */
 export const propsFromContext = (node: Node): ConductorAppProps => {
@@ -353,6 +377,9 @@ export const propsFromContext = (node: Node): ConductorAppProps => {
     .filter(Boolean);
 
   const machineClients = text('machineClients');
+  const weightsText = text('schedulerTenantWeights');
+  const schedulerTenantWeights =
+    weightsText === undefined ? undefined : parseTenantWeightsContext(weightsText);
   const authDomainPrefix = text('authDomainPrefix');
 
   const edgeKeys = ['domainName', 'certificateArn', 'webAclArn', 'distributionCertificateArn'] as const;
@@ -381,6 +408,7 @@ export const propsFromContext = (node: Node): ConductorAppProps => {
     ...(evidenceBreakGlassRoleArn ? { evidenceBreakGlassRoleArn } : {}),
     ...(stepUpAcr && stepUpAcr.length > 0 ? { stepUpAcr } : {}),
     ...(machineClients ? { machineClients: parseMachineClientsContext(machineClients) } : {}),
+    ...(schedulerTenantWeights ? { schedulerTenantWeights } : {}),
     ...(authDomainPrefix ? { authDomainPrefix } : {}),
     ...(edge ? { edge } : {}),
     ...(edgeWafFlag === 'true'
@@ -389,6 +417,22 @@ export const propsFromContext = (node: Node): ConductorAppProps => {
     ...(reservedConcurrency === undefined ? {} : { reservedConcurrency }),
     ...(accountConcurrency === undefined ? {} : { accountConcurrency }),
   };
+};
+
+/** `schedulerTenantWeights`: `<tenant>=<weight>[,<tenant>=<weight>]`, each weight 1 to MAX_TENANT_WEIGHT. */
+export const parseTenantWeightsContext = (text: string): Record<string, number> => {
+  const entries = text.split(',').map((entry) => {
+    const match = /^\s*([^=\s]+)=([0-9]{1,3})\s*$/.exec(entry);
+    if (!match) throw new Error(`context schedulerTenantWeights entry '${entry}' must be <tenant>=<weight>`);
+    return [match[1] as string, Number(match[2])] as const;
+  });
+  const parsed = tenantWeightsSchema.safeParse(Object.fromEntries(entries));
+  if (!parsed.success) {
+    throw new Error(
+      `context schedulerTenantWeights '${text}': tenant ids as the API takes them, weights from 1 to ${MAX_TENANT_WEIGHT}`,
+    );
+  }
+  return parsed.data;
 };
 
 /** A context value that must be a whole number, when given. */

@@ -172,6 +172,8 @@ export interface PillarServicesProps {
   readonly issuerEnforcesMfa: boolean;
   /** `acr` values that count as step-up besides an `amr` with `mfa` (CONDUCTOR_STEP_UP_ACR). */
   readonly stepUpAcr?: readonly string[];
+  /** Deployment settings passed to one function as environment variables, by function name. */
+  readonly functionEnvironment?: Readonly<Record<string, Readonly<Record<string, string>>>>;
 }
 
 /**
@@ -250,6 +252,7 @@ export class PillarServices extends Construct {
       environment[DEAD_LETTER_QUEUES_ENV] = this.deadLetterQueueRefs(stateful.queueSpecs);
     }
     if (consumes.length > 0) environment[CONSUMED_QUEUES_ENV] = this.deadLetterQueueRefs(consumes);
+    Object.assign(environment, this.#props.functionEnvironment?.[spec.name]);
 
     const fn = new ServiceFunction(this, pascal(spec.name), {
       entry: spec.entry,

@@ -631,10 +631,25 @@ describe('ConductorApiStack with an external OIDC issuer', () => {
           audience: ['conductor-api', 'conductor-cli'],
         },
         stepUpAcr: ['urn:example:loa:2', 'urn:example:loa:3'],
+        schedulerTenantWeights: { acme: 3, globex: 2 },
       },
     });
   });
   afterAll(() => synth?.dispose());
+
+  it('passes the tenants’ fair-share weights to the scheduler function, and to no other', () => {
+    const fns = Object.values(synth.apiTemplate.findResources('AWS::Lambda::Function')).map((r) => ({
+      name: String((r.Properties.Description as string | undefined) ?? ''),
+      variables:
+        (r.Properties.Environment as { Variables: Record<string, unknown> } | undefined)?.Variables ?? {},
+    }));
+    const weighted = fns.filter(({ variables }) => 'SCHEDULER_TENANT_WEIGHTS' in variables);
+    expect(weighted.map(({ name }) => name.split(':')[0])).toEqual(['Conductor scheduler']);
+    expect(JSON.parse(String(weighted[0]?.variables.SCHEDULER_TENANT_WEIGHTS))).toEqual({
+      acme: 3,
+      globex: 2,
+    });
+  });
 
   it('trusts step-up only from amr or the configured acr values, not from the issuer', () => {
     const fns = Object.values(synth.apiTemplate.findResources('AWS::Lambda::Function')).map(

@@ -667,6 +667,20 @@ describe('propsFromContext', () => {
     expect(propsFromContext(nodeWith({ stepUpAcr: ' , ' }))).not.toHaveProperty('stepUpAcr');
   });
 
+  it('reads schedulerTenantWeights as tenant=weight pairs and refuses weights out of 1..10 or bad tenants', () => {
+    expect(
+      propsFromContext(nodeWith({ schedulerTenantWeights: 'acme=3, globex=1' })).schedulerTenantWeights,
+    ).toEqual({
+      acme: 3,
+      globex: 1,
+    });
+    for (const bad of ['acme=0', 'acme=11', 'acme', 'ACME=2', 'acme=2,,']) {
+      expect(() => propsFromContext(nodeWith({ schedulerTenantWeights: bad })), bad).toThrow(
+        /schedulerTenantWeights/,
+      );
+    }
+  });
+
   it('reads alarmEmail', () => {
     expect(propsFromContext(nodeWith({ alarmEmail: ' ops@example.com ' })).alarmEmail).toBe(
       'ops@example.com',
