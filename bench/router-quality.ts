@@ -28,6 +28,7 @@ import {
   createEpsilonGreedy,
   createGaussianThompson,
   createGreedy,
+  createLinearThompson,
   createLinUcb,
   createNaiveLinUcb,
   createStatic,
@@ -263,6 +264,7 @@ const measureLatency = () => {
   const meansState = warm(greedy, 2000);
   const betaState = warm(thompson, 2000);
   const ridgeState = warm(linucb, 2000);
+  const linearThompson = createLinearThompson({ dimension: D, noise: ALPHA, lambda: LAMBDA });
 
   const cases: LatencyCase[] = [];
   for (const contexts of ['sparse', 'dense'] as const) {
@@ -300,6 +302,9 @@ const measureLatency = () => {
       });
     }
     add(`linucb (α=${ALPHA})`, (x, r) => linucb.select(EXPERTS, x, ridgeState, r));
+    add(`linear thompson (v=${ALPHA}, 256-draw P(best) per decision)`, (x, r) =>
+      linearThompson.select(EXPERTS, x, ridgeState, r),
+    );
     add(
       'naive linucb (A⁻¹ solved per decision)',
       (x, r) => naive.select(EXPERTS, x, ridgeState, r),
@@ -508,6 +513,19 @@ const evaluateDataset = (dataset: Dataset) => {
         make: () => createLinUcb({ dimension: d, alpha: ALPHA, lambda: LAMBDA }) as Strategy<ModelState>,
       },
       {
+        // The pick does not depend on the P(best) draws; 1 keeps the run short.
+        id: 'linear-thompson',
+        label: `linear thompson (v = ${ALPHA}, λ = ${LAMBDA})`,
+        kind: 'bandit',
+        make: () =>
+          createLinearThompson({
+            dimension: d,
+            noise: ALPHA,
+            lambda: LAMBDA,
+            propensityDraws: 1,
+          }) as Strategy<ModelState>,
+      },
+      {
         id: 'linucb-alpha-0',
         label: 'linucb α = 0 (linear greedy)',
         kind: 'info',
@@ -556,6 +574,8 @@ const evaluateDataset = (dataset: Dataset) => {
   const linucb = mean('linucb');
   const bestFixed = mean('best-fixed');
   const versusBestFixed = tests.find((t) => t.a === 'best-fixed' && t.b === 'linucb');
+  const linearThompson = mean('linear-thompson');
+  const thompsonVersusBestFixed = tests.find((t) => t.a === 'best-fixed' && t.b === 'linear-thompson');
   return {
     dataset,
     counts,
@@ -568,6 +588,11 @@ const evaluateDataset = (dataset: Dataset) => {
       gainSignificant: versusBestFixed?.significant === true,
       shareOfCeiling: linucb / ceiling,
       atLeast85PercentOfCeiling: linucb / ceiling >= 0.85,
+      linearThompsonGainOverBestFixed: linearThompson - bestFixed,
+      linearThompsonGainAtLeast12Points: linearThompson - bestFixed >= 0.12,
+      linearThompsonGainSignificant: thompsonVersusBestFixed?.significant === true,
+      linearThompsonShareOfCeiling: linearThompson / ceiling,
+      linearThompsonAtLeast85PercentOfCeiling: linearThompson / ceiling >= 0.85,
     },
     seconds: (performance.now() - started) / 1000,
   };
@@ -666,6 +691,9 @@ const main = async () => {
     log(
       `   linucb − best fixed: ${fixed(result.checks.gainOverBestFixed * 100, 2)} points (${verdict(result.checks.gainAtLeast12Points)} >= 12${result.checks.gainSignificant ? ', significant' : ', not significant'}); linucb / ceiling: ${fixed(result.checks.shareOfCeiling * 100, 1)} % (${verdict(result.checks.atLeast85PercentOfCeiling)} >= 85 %)`,
     );
+    log(
+      `   linear thompson − best fixed: ${fixed(result.checks.linearThompsonGainOverBestFixed * 100, 2)} points (${verdict(result.checks.linearThompsonGainAtLeast12Points)} >= 12${result.checks.linearThompsonGainSignificant ? ', significant' : ', not significant'}); linear thompson / ceiling: ${fixed(result.checks.linearThompsonShareOfCeiling * 100, 1)} % (${verdict(result.checks.linearThompsonAtLeast85PercentOfCeiling)} >= 85 %)`,
+    );
     return result;
   });
 
@@ -688,6 +716,10 @@ const main = async () => {
   for (const r of results)
     log(
       `  ${r.dataset.informational ? '(information) ' : ''}${r.dataset.name.padEnd(16)} linucb − best fixed >= 12 points: ${verdict(r.checks.gainAtLeast12Points)} (${fixed(r.checks.gainOverBestFixed * 100, 1)});  >= 85 % of ceiling: ${verdict(r.checks.atLeast85PercentOfCeiling)} (${fixed(r.checks.shareOfCeiling * 100, 1)} %)`,
+    );
+  for (const r of results)
+    log(
+      `  ${r.dataset.informational ? '(information) ' : ''}${r.dataset.name.padEnd(16)} linear thompson − best fixed >= 12 points: ${verdict(r.checks.linearThompsonGainAtLeast12Points)} (${fixed(r.checks.linearThompsonGainOverBestFixed * 100, 1)});  >= 85 % of ceiling: ${verdict(r.checks.linearThompsonAtLeast85PercentOfCeiling)} (${fixed(r.checks.linearThompsonShareOfCeiling * 100, 1)} %)`,
     );
   const seconds = (performance.now() - started) / 1000;
   log(`\ntotal ${fixed(seconds, 1)} s`);
@@ -744,6 +776,8 @@ const main = async () => {
         ...r.checks,
         gainOverBestFixed: round(r.checks.gainOverBestFixed, 4),
         shareOfCeiling: round(r.checks.shareOfCeiling, 4),
+        linearThompsonGainOverBestFixed: round(r.checks.linearThompsonGainOverBestFixed, 4),
+        linearThompsonShareOfCeiling: round(r.checks.linearThompsonShareOfCeiling, 4),
       },
       seconds: round(r.seconds, 1),
     })),
@@ -753,7 +787,13 @@ const main = async () => {
     Object.values(latencyChecks).every(Boolean) &&
     results
       .filter((r) => !r.dataset.informational)
-      .every((r) => r.checks.gainAtLeast12Points && r.checks.atLeast85PercentOfCeiling);
+      .every(
+        (r) =>
+          r.checks.gainAtLeast12Points &&
+          r.checks.atLeast85PercentOfCeiling &&
+          r.checks.linearThompsonGainAtLeast12Points &&
+          r.checks.linearThompsonAtLeast85PercentOfCeiling,
+      );
   if (process.env.BENCH_STRICT === '1' && !allPass) process.exitCode = 1;
 };
 

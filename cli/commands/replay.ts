@@ -6,7 +6,14 @@ import { fields, table } from '../output.js';
 
 type Job = Schemas['ReplayJob'];
 type Strategy = Schemas['CandidateStrategy']['strategy'];
-const STRATEGIES: readonly Strategy[] = ['static', 'greedy', 'epsilon-greedy', 'thompson', 'linucb'];
+const STRATEGIES: readonly Strategy[] = [
+  'static',
+  'greedy',
+  'epsilon-greedy',
+  'thompson',
+  'linucb',
+  'linear-thompson',
+];
 /** How often `start --wait` reads the job. */
 const POLL_MS = 1_000;
 /** How long `start --wait` waits (a replay of a month of decisions takes minutes). */

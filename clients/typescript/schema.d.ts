@@ -674,9 +674,15 @@ export interface components {
     };
     /** @description The tenant’s router configuration (a full replacement; omitted fields take their defaults). */
     RouterConfigInput: {
-      /** @enum {string} */
-      strategy: 'static' | 'greedy' | 'epsilon-greedy' | 'thompson' | 'linucb';
-      /** @default 0.5 */
+      /**
+       * @description The bandit strategy. `linucb` and `linear-thompson` use the context (a ridge regression per expert on the encoded features); `static`, `greedy`, `epsilon-greedy` and `thompson` learn one number per expert and ignore it.
+       * @enum {string}
+       */
+      strategy: 'static' | 'greedy' | 'epsilon-greedy' | 'thompson' | 'linucb' | 'linear-thompson';
+      /**
+       * @description Exploration width in units of √(xᵀA⁻¹x): LinUCB’s confidence bonus, linear Thompson’s posterior scale v.
+       * @default 0.5
+       */
       alpha?: number;
       /** @default 0.1 */
       epsilon?: number;
@@ -770,9 +776,15 @@ export interface components {
     };
     /** @description The strategy tried next to the baseline; it uses the tenant’s feature spec. */
     CandidateStrategy: {
-      /** @enum {string} */
-      strategy: 'static' | 'greedy' | 'epsilon-greedy' | 'thompson' | 'linucb';
-      /** @default 0.5 */
+      /**
+       * @description The bandit strategy. `linucb` and `linear-thompson` use the context (a ridge regression per expert on the encoded features); `static`, `greedy`, `epsilon-greedy` and `thompson` learn one number per expert and ignore it.
+       * @enum {string}
+       */
+      strategy: 'static' | 'greedy' | 'epsilon-greedy' | 'thompson' | 'linucb' | 'linear-thompson';
+      /**
+       * @description Exploration width in units of √(xᵀA⁻¹x): LinUCB’s confidence bonus, linear Thompson’s posterior scale v.
+       * @default 0.5
+       */
       alpha?: number;
       /** @default 0.1 */
       epsilon?: number;
@@ -836,9 +848,15 @@ export interface components {
       source?: 'strategies' | 'shadow';
       /** @description Default: the experiment’s candidate. */
       candidate?: {
-        /** @enum {string} */
-        strategy: 'static' | 'greedy' | 'epsilon-greedy' | 'thompson' | 'linucb';
-        /** @default 0.5 */
+        /**
+         * @description The bandit strategy. `linucb` and `linear-thompson` use the context (a ridge regression per expert on the encoded features); `static`, `greedy`, `epsilon-greedy` and `thompson` learn one number per expert and ignore it.
+         * @enum {string}
+         */
+        strategy: 'static' | 'greedy' | 'epsilon-greedy' | 'thompson' | 'linucb' | 'linear-thompson';
+        /**
+         * @description Exploration width in units of √(xᵀA⁻¹x): LinUCB’s confidence bonus, linear Thompson’s posterior scale v.
+         * @default 0.5
+         */
         alpha?: number;
         /** @default 0.1 */
         epsilon?: number;
@@ -850,9 +868,15 @@ export interface components {
       };
       /** @description Default: the configuration’s own strategy and parameters. */
       baseline?: {
-        /** @enum {string} */
-        strategy: 'static' | 'greedy' | 'epsilon-greedy' | 'thompson' | 'linucb';
-        /** @default 0.5 */
+        /**
+         * @description The bandit strategy. `linucb` and `linear-thompson` use the context (a ridge regression per expert on the encoded features); `static`, `greedy`, `epsilon-greedy` and `thompson` learn one number per expert and ignore it.
+         * @enum {string}
+         */
+        strategy: 'static' | 'greedy' | 'epsilon-greedy' | 'thompson' | 'linucb' | 'linear-thompson';
+        /**
+         * @description Exploration width in units of √(xᵀA⁻¹x): LinUCB’s confidence bonus, linear Thompson’s posterior scale v.
+         * @default 0.5
+         */
         alpha?: number;
         /** @default 0.1 */
         epsilon?: number;
@@ -1146,6 +1170,7 @@ export interface components {
         | 'epsilon-greedy'
         | 'thompson'
         | 'linucb'
+        | 'linear-thompson'
         | 'naive-linucb'
         | 'kill_switch';
       decisionId: string;
@@ -1193,6 +1218,7 @@ export interface components {
         | 'epsilon-greedy'
         | 'thompson'
         | 'linucb'
+        | 'linear-thompson'
         | 'naive-linucb'
         | 'kill_switch';
       killSwitch: boolean;
@@ -1241,6 +1267,7 @@ export interface components {
             | 'epsilon-greedy'
             | 'thompson'
             | 'linucb'
+            | 'linear-thompson'
             | 'naive-linucb'
             | 'kill_switch';
           propensity: number;
@@ -1257,7 +1284,7 @@ export interface components {
     RouterConfig: {
       tenantId: string;
       /** @enum {string} */
-      strategy: 'static' | 'greedy' | 'epsilon-greedy' | 'thompson' | 'linucb';
+      strategy: 'static' | 'greedy' | 'epsilon-greedy' | 'thompson' | 'linucb' | 'linear-thompson';
       alpha: number;
       epsilon: number;
       /** @enum {string} */
@@ -1289,7 +1316,7 @@ export interface components {
       name: string;
       candidate: {
         /** @enum {string} */
-        strategy: 'static' | 'greedy' | 'epsilon-greedy' | 'thompson' | 'linucb';
+        strategy: 'static' | 'greedy' | 'epsilon-greedy' | 'thompson' | 'linucb' | 'linear-thompson';
         alpha: number;
         epsilon: number;
         /** @enum {string} */
@@ -1331,9 +1358,15 @@ export interface components {
         changedAt: string;
         changedBy: string;
         config: {
-          /** @enum {string} */
-          strategy: 'static' | 'greedy' | 'epsilon-greedy' | 'thompson' | 'linucb';
-          /** @default 0.5 */
+          /**
+           * @description The bandit strategy. `linucb` and `linear-thompson` use the context (a ridge regression per expert on the encoded features); `static`, `greedy`, `epsilon-greedy` and `thompson` learn one number per expert and ignore it.
+           * @enum {string}
+           */
+          strategy: 'static' | 'greedy' | 'epsilon-greedy' | 'thompson' | 'linucb' | 'linear-thompson';
+          /**
+           * @description Exploration width in units of √(xᵀA⁻¹x): LinUCB’s confidence bonus, linear Thompson’s posterior scale v.
+           * @default 0.5
+           */
           alpha: number;
           /** @default 0.1 */
           epsilon: number;
@@ -1441,7 +1474,7 @@ export interface components {
       };
       baseline: {
         /** @enum {string} */
-        strategy: 'static' | 'greedy' | 'epsilon-greedy' | 'thompson' | 'linucb';
+        strategy: 'static' | 'greedy' | 'epsilon-greedy' | 'thompson' | 'linucb' | 'linear-thompson';
         alpha: number;
         epsilon: number;
         /** @enum {string} */
@@ -1449,7 +1482,7 @@ export interface components {
       };
       candidate: {
         /** @enum {string} */
-        strategy: 'static' | 'greedy' | 'epsilon-greedy' | 'thompson' | 'linucb';
+        strategy: 'static' | 'greedy' | 'epsilon-greedy' | 'thompson' | 'linucb' | 'linear-thompson';
         alpha: number;
         epsilon: number;
         /** @enum {string} */

@@ -370,8 +370,14 @@ const numericFeatureSchema = z
   });
 
 const strategyParameters = {
-  strategy: z.enum(ROUTER_STRATEGIES),
-  alpha: z.number().min(0).max(100).default(0.5),
+  strategy: z.enum(ROUTER_STRATEGIES).meta({
+    description:
+      'The bandit strategy. `linucb` and `linear-thompson` use the context (a ridge regression per expert on the encoded features); `static`, `greedy`, `epsilon-greedy` and `thompson` learn one number per expert and ignore it.',
+  }),
+  alpha: z.number().min(0).max(100).default(0.5).meta({
+    description:
+      'Exploration width in units of √(xᵀA⁻¹x): LinUCB’s confidence bonus, linear Thompson’s posterior scale v.',
+  }),
   epsilon: z.number().min(0).max(1).default(0.1),
   likelihood: z.enum(THOMPSON_LIKELIHOODS).default('bernoulli'),
 };

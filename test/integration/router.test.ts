@@ -474,3 +474,41 @@ describe('what a route may route to: health and policy', () => {
     expect(replayByAdmin.json).toEqual(byAdmin.json);
   });
 });
+
+describe('contextual Thompson sampling (linear-thompson) over HTTP', () => {
+  it('routes with the strategy a tenant admin picks, and the rationale shows each candidate’s draw and its P(best) for this context', async () => {
+    // Prepare
+    const put = await h.call('PUT', '/router/config', {
+      token: admin,
+      body: { strategy: 'linear-thompson', alpha: 0.5 },
+    });
+    expect(put.status, put.text).toBe(200);
+
+    // Act
+    const routed = await route({
+      taskId: 'lints-1',
+      context: { language: 'rust', tokens: 300 },
+      candidates: [ids.fast, ids.smart],
+    });
+    const rationale = await h.call('GET', `/router/rationale/${routed.json.rationaleId}`, { token: viewer });
+
+    // Assess
+    expect(routed.status, routed.text).toBe(200);
+    expect(routed.json.strategy).toBe('linear-thompson');
+    expect(rationale.status, rationale.text).toBe(200);
+    expect(rationale.json.strategy).toBe('linear-thompson');
+    const candidates = rationale.json.candidates as { probability: number; sampled: number }[];
+    expect(candidates).toHaveLength(2);
+    for (const c of candidates) {
+      expect(c.sampled).toEqual(expect.any(Number));
+      expect(c.probability).toBeGreaterThan(0);
+    }
+    expect(candidates.reduce((sum, c) => sum + c.probability, 0)).toBeCloseTo(1, 3);
+    expect(routed.json.confidence).toBeCloseTo(
+      (rationale.json.candidates as { expertId: string; probability: number }[]).find(
+        (c) => c.expertId === routed.json.expertId,
+      )?.probability ?? -1,
+      3,
+    );
+  });
+});

@@ -112,7 +112,7 @@ export const exploitInstead = (
   const confidence =
     assessed === undefined
       ? selection.confidence
-      : selection.strategy === 'thompson'
+      : selection.strategy === 'thompson' || selection.strategy === 'linear-thompson'
         ? assessed.probability
         : probabilityBestLowerBound(
             selection.perCandidate.map((c) => c.estimate),

@@ -7,8 +7,20 @@ import type { StickyKeyKind } from './canary.js';
 import { type ExpertRepository, LAST_WRITER_ATTEMPTS } from './experts.js';
 import { DEFAULT_REWARD_MAPPING, type RewardMapping } from './reward-mapping.js';
 
-/** The strategies a tenant may configure (`naive-linucb` is a benchmark baseline only). */
-export const ROUTER_STRATEGIES = ['static', 'greedy', 'epsilon-greedy', 'thompson', 'linucb'] as const;
+/**
+ * The strategies a tenant may configure (`naive-linucb` is a benchmark baseline only). `linucb` and
+ * `linear-thompson` use the context; `static`, `greedy`, `epsilon-greedy` and `thompson` do not.
+ */
+export const ROUTER_STRATEGIES = [
+  'static',
+  'greedy',
+  'epsilon-greedy',
+  'thompson',
+  'linucb',
+  'linear-thompson',
+] as const;
+/** The strategies that learn from the encoded context (one ridge regression per expert). */
+export const CONTEXTUAL_STRATEGIES: readonly RouterStrategy[] = ['linucb', 'linear-thompson'];
 export type RouterStrategy = (typeof ROUTER_STRATEGIES)[number];
 export const THOMPSON_LIKELIHOODS = ['bernoulli', 'gaussian'] as const;
 
@@ -241,6 +253,9 @@ export const strategyConfigOf = (
       return { strategy: 'thompson', likelihood: config.likelihood };
     case 'linucb':
       return { strategy: 'linucb', alpha: config.alpha };
+    case 'linear-thompson':
+      // `alpha` is the exploration width in units of √(xᵀA⁻¹x) for both: LinUCB's bonus, LinTS's v.
+      return { strategy: 'linear-thompson', noise: config.alpha };
   }
 };
 
@@ -306,8 +321,11 @@ export class RouterConfigService {
     changedBy = 'unknown',
   ): Promise<EffectiveRouterConfig> {
     this.#checkLinUcb(input.strategy, input.dimension, 'dimension');
-    if (input.experiment)
+    this.#checkScale(input, 'alpha');
+    if (input.experiment) {
       this.#checkLinUcb(input.experiment.candidate.strategy, input.dimension, 'experiment');
+      this.#checkScale(input.experiment.candidate, 'experiment.candidate.alpha');
+    }
     const spec = featureSpecSchema.safeParse({
       dimension: input.dimension,
       numeric: input.numericFeatures,
@@ -374,10 +392,20 @@ export class RouterConfigService {
     return config;
   }
 
-  #checkLinUcb(strategy: RouterStrategy, dimension: number, field: string): void {
-    if (strategy === 'linucb' && dimension > MAX_LINUCB_DIMENSION) {
+  /** Linear Thompson draws from N(xᵀθ̂, α²·xᵀA⁻¹x): α = 0 would be no posterior at all (use `linucb` with α 0). */
+  #checkScale(parameters: Pick<StrategyParameters, 'strategy' | 'alpha'>, field: string): void {
+    if (parameters.strategy === 'linear-thompson' && !(parameters.alpha > 0)) {
       throw new UnprocessableError(
-        `LinUCB keeps a d x d matrix per expert in one table item (400 KB at most): dimension must be at most ${MAX_LINUCB_DIMENSION} for linucb${field === 'experiment' ? " (the experiment's candidate uses the tenant's dimension)" : ''}.`,
+        `linear-thompson needs ${field} > 0 (its posterior scale); for no exploration at all use linucb with alpha 0.`,
+        'invalid_strategy_parameters',
+      );
+    }
+  }
+
+  #checkLinUcb(strategy: RouterStrategy, dimension: number, field: string): void {
+    if (CONTEXTUAL_STRATEGIES.includes(strategy) && dimension > MAX_LINUCB_DIMENSION) {
+      throw new UnprocessableError(
+        `LinUCB and linear Thompson keep a d x d matrix per expert in one table item (400 KB at most): dimension must be at most ${MAX_LINUCB_DIMENSION} for ${strategy}${field === 'experiment' ? " (the experiment's candidate uses the tenant's dimension)" : ''}.`,
         'dimension_too_large',
       );
     }

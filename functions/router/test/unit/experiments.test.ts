@@ -18,12 +18,15 @@ const expertsOf = async () => {
   return experts;
 };
 
-const parameters = fc.record<StrategyParameters>({
-  strategy: fc.constantFrom(...ROUTER_STRATEGIES),
-  alpha: fc.double({ min: 0, max: 3, noNaN: true }),
-  epsilon: fc.double({ min: 0, max: 1, noNaN: true }),
-  likelihood: fc.constantFrom('bernoulli', 'gaussian'),
-});
+const parameters = fc
+  .record<StrategyParameters>({
+    strategy: fc.constantFrom(...ROUTER_STRATEGIES),
+    alpha: fc.double({ min: 0, max: 3, noNaN: true }),
+    epsilon: fc.double({ min: 0, max: 1, noNaN: true }),
+    likelihood: fc.constantFrom('bernoulli', 'gaussian'),
+  })
+  // Linear Thompson needs a posterior scale above 0 (a config with 0 is a 422: see router-config).
+  .map((p) => (p.strategy === 'linear-thompson' && p.alpha === 0 ? { ...p, alpha: 0.5 } : p));
 
 const withExperiment = (
   baseline: StrategyParameters,

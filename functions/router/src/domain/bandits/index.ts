@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { IncompatibleModelStateError } from './errors.js';
 import { createEpsilonGreedy, createGreedy, createStatic } from './greedy.js';
+import { createLinearThompson } from './linear-thompson.js';
 import {
   createLinUcb,
   createNaiveLinUcb,
@@ -17,6 +18,7 @@ export * from './context-encoder.js';
 export * from './errors.js';
 export * from './greedy.js';
 export * from './hash.js';
+export * from './linear-thompson.js';
 export * from './linucb.js';
 export * from './random.js';
 export * from './running-means.js';
@@ -50,6 +52,14 @@ export type StrategyConfig =
       readonly lambda?: number;
       readonly noise?: number;
       readonly topFeatures?: number;
+    }
+  | {
+      readonly strategy: 'linear-thompson';
+      readonly lambda?: number;
+      /** v: the posterior's scale, θ ~ N(θ̂, v²·A⁻¹). */
+      readonly noise?: number;
+      readonly topFeatures?: number;
+      readonly propensityDraws?: number;
     };
 
 export type ModelKind = RunningMeansState['model'] | BetaBernoulliState['model'] | LinUcbState['model'];
@@ -65,6 +75,7 @@ export const modelKindOf = (config: StrategyConfig): ModelKind => {
       return config.likelihood === 'bernoulli' ? 'beta-bernoulli' : 'running-means';
     case 'linucb':
     case 'naive-linucb':
+    case 'linear-thompson':
       return 'ridge';
   }
 };
@@ -107,6 +118,8 @@ export const createStrategy = (config: StrategyConfig, dimension: number): Strat
       return checked(createLinUcb({ ...config, dimension }), model);
     case 'naive-linucb':
       return checked(createNaiveLinUcb({ ...config, dimension }), model);
+    case 'linear-thompson':
+      return checked(createLinearThompson({ ...config, dimension }), model);
   }
 };
 

@@ -81,7 +81,7 @@ export interface LinUcbState extends ModelState {
   readonly arms: Readonly<Record<string, RidgeArm>>;
 }
 
-interface ResolvedConfig {
+export interface ResolvedConfig {
   readonly dimension: number;
   readonly alpha: number;
   readonly lambda: number;
@@ -89,7 +89,7 @@ interface ResolvedConfig {
   readonly topFeatures: number;
 }
 
-const resolveConfig = (options: LinUcbOptions): ResolvedConfig => {
+export const resolveConfig = (options: LinUcbOptions): ResolvedConfig => {
   const { dimension } = options;
   const alpha = options.alpha ?? 0.5;
   const lambda = options.lambda ?? 1;
@@ -116,10 +116,10 @@ export const emptyLinUcbState = (dimension: number, lambda: number): LinUcbState
   arms: {},
 });
 
-const checkState = (state: LinUcbState, config: ResolvedConfig): void => {
+export const checkState = (state: LinUcbState, config: ResolvedConfig): void => {
   if (state.model !== 'ridge' || state.dimension !== config.dimension || state.lambda !== config.lambda)
     throw new IncompatibleModelStateError(
-      `A ${state.model} state with d = ${state.dimension}, λ = ${state.lambda} does not fit LinUCB with d = ${config.dimension}, λ = ${config.lambda}.`,
+      `A ${state.model} state with d = ${state.dimension}, λ = ${state.lambda} does not fit a ridge model with d = ${config.dimension}, λ = ${config.lambda}.`,
     );
 };
 
@@ -148,7 +148,7 @@ export const updateRidgeArm = (
   return { n: arm.n + 1, a: addOuterProduct(arm.a, x, d), b, aInv, theta: matVec(aInv, b, d) };
 };
 
-const update =
+export const ridgeUpdate =
   (config: ResolvedConfig) => (state: LinUcbState, expertId: string, x: FeatureVector, reward: number) => {
     checkState(state, config);
     assertDimension(x, state.dimension);
@@ -161,7 +161,7 @@ const update =
   };
 
 /** Squared norm of x, the width² of an expert with no data (A⁻¹ = I/λ) times λ. */
-const squaredNorm = (x: FeatureVector): number => {
+export const squaredNorm = (x: FeatureVector): number => {
   let sum = 0;
   forEachNonZero(x, (_i, v) => {
     sum += v * v;
@@ -255,7 +255,7 @@ export const createLinUcb = (options: LinUcbOptions): Strategy<LinUcbState> => {
     name: 'linucb',
     initialState: () => emptyLinUcbState(config.dimension, config.lambda),
     select: selector('linucb', config, (arm) => arm),
-    update: update(config),
+    update: ridgeUpdate(config),
   };
 };
 
@@ -273,7 +273,7 @@ export const createNaiveLinUcb = (options: LinUcbOptions): Strategy<LinUcbState>
       const aInv = inverseSpd(arm.a, d);
       return { aInv, theta: matVec(aInv, arm.b, d) };
     }),
-    update: update(config),
+    update: ridgeUpdate(config),
   };
 };
 

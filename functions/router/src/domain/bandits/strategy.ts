@@ -9,6 +9,7 @@ export const STRATEGY_NAMES = [
   'thompson',
   'linucb',
   'naive-linucb',
+  'linear-thompson',
 ] as const;
 export type StrategyName = (typeof STRATEGY_NAMES)[number];
 

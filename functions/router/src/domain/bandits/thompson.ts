@@ -108,12 +108,19 @@ const propensityMemo = (draws: number) => {
   };
 };
 
-const thompsonSelection = (
+/**
+ * A Thompson decision: one draw per candidate from its posterior, the largest wins; the rationale's
+ * figures from the posteriors and their P(best). `topFeaturesOf` gives the chosen expert's feature
+ * contributions (the linear strategy; none for the context-free ones).
+ */
+export const thompsonSelection = (
   candidates: readonly string[],
   posteriors: Posteriors,
   probabilities: Float64Array,
   rng: Rng,
   modelVersion: number,
+  strategy: 'thompson' | 'linear-thompson' = 'thompson',
+  topFeaturesOf: (chosen: number) => Selection['topFeatures'] = () => [],
 ): Selection => {
   const k = candidates.length;
   const sampled = new Float64Array(k);
@@ -133,13 +140,13 @@ const thompsonSelection = (
   const propensity = probabilities[chosen] as number;
   return {
     expertId: candidates[chosen] as string,
-    strategy: 'thompson',
+    strategy,
     propensity,
     confidence: propensity,
     exploration: chosen !== exploit,
     exploitExpertId: candidates[exploit] as string,
     perCandidate,
-    topFeatures: [],
+    topFeatures: topFeaturesOf(chosen),
     modelVersion,
   };
 };
