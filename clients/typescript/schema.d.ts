@@ -680,10 +680,15 @@ export interface components {
        */
       strategy: 'static' | 'greedy' | 'epsilon-greedy' | 'thompson' | 'linucb' | 'linear-thompson';
       /**
-       * @description Exploration width in units of √(xᵀA⁻¹x): LinUCB’s confidence bonus, linear Thompson’s posterior scale v.
+       * @description LinUCB’s exploration width: its confidence bonus is α·√(xᵀA⁻¹x).
        * @default 0.5
        */
       alpha?: number;
+      /**
+       * @description Linear Thompson’s posterior scale v: scores are drawn from N(xᵀθ̂, v²·xᵀA⁻¹x). Lower explores less.
+       * @default 0.1
+       */
+      posteriorScale?: number;
       /** @default 0.1 */
       epsilon?: number;
       /**
@@ -782,10 +787,15 @@ export interface components {
        */
       strategy: 'static' | 'greedy' | 'epsilon-greedy' | 'thompson' | 'linucb' | 'linear-thompson';
       /**
-       * @description Exploration width in units of √(xᵀA⁻¹x): LinUCB’s confidence bonus, linear Thompson’s posterior scale v.
+       * @description LinUCB’s exploration width: its confidence bonus is α·√(xᵀA⁻¹x).
        * @default 0.5
        */
       alpha?: number;
+      /**
+       * @description Linear Thompson’s posterior scale v: scores are drawn from N(xᵀθ̂, v²·xᵀA⁻¹x). Lower explores less.
+       * @default 0.1
+       */
+      posteriorScale?: number;
       /** @default 0.1 */
       epsilon?: number;
       /**
@@ -854,10 +864,15 @@ export interface components {
          */
         strategy: 'static' | 'greedy' | 'epsilon-greedy' | 'thompson' | 'linucb' | 'linear-thompson';
         /**
-         * @description Exploration width in units of √(xᵀA⁻¹x): LinUCB’s confidence bonus, linear Thompson’s posterior scale v.
+         * @description LinUCB’s exploration width: its confidence bonus is α·√(xᵀA⁻¹x).
          * @default 0.5
          */
         alpha?: number;
+        /**
+         * @description Linear Thompson’s posterior scale v: scores are drawn from N(xᵀθ̂, v²·xᵀA⁻¹x). Lower explores less.
+         * @default 0.1
+         */
+        posteriorScale?: number;
         /** @default 0.1 */
         epsilon?: number;
         /**
@@ -874,10 +889,15 @@ export interface components {
          */
         strategy: 'static' | 'greedy' | 'epsilon-greedy' | 'thompson' | 'linucb' | 'linear-thompson';
         /**
-         * @description Exploration width in units of √(xᵀA⁻¹x): LinUCB’s confidence bonus, linear Thompson’s posterior scale v.
+         * @description LinUCB’s exploration width: its confidence bonus is α·√(xᵀA⁻¹x).
          * @default 0.5
          */
         alpha?: number;
+        /**
+         * @description Linear Thompson’s posterior scale v: scores are drawn from N(xᵀθ̂, v²·xᵀA⁻¹x). Lower explores less.
+         * @default 0.1
+         */
+        posteriorScale?: number;
         /** @default 0.1 */
         epsilon?: number;
         /**
@@ -1286,6 +1306,7 @@ export interface components {
       /** @enum {string} */
       strategy: 'static' | 'greedy' | 'epsilon-greedy' | 'thompson' | 'linucb' | 'linear-thompson';
       alpha: number;
+      posteriorScale?: number;
       epsilon: number;
       /** @enum {string} */
       likelihood: 'bernoulli' | 'gaussian';
@@ -1318,6 +1339,7 @@ export interface components {
         /** @enum {string} */
         strategy: 'static' | 'greedy' | 'epsilon-greedy' | 'thompson' | 'linucb' | 'linear-thompson';
         alpha: number;
+        posteriorScale?: number;
         epsilon: number;
         /** @enum {string} */
         likelihood: 'bernoulli' | 'gaussian';
@@ -1364,10 +1386,15 @@ export interface components {
            */
           strategy: 'static' | 'greedy' | 'epsilon-greedy' | 'thompson' | 'linucb' | 'linear-thompson';
           /**
-           * @description Exploration width in units of √(xᵀA⁻¹x): LinUCB’s confidence bonus, linear Thompson’s posterior scale v.
+           * @description LinUCB’s exploration width: its confidence bonus is α·√(xᵀA⁻¹x).
            * @default 0.5
            */
           alpha: number;
+          /**
+           * @description Linear Thompson’s posterior scale v: scores are drawn from N(xᵀθ̂, v²·xᵀA⁻¹x). Lower explores less.
+           * @default 0.1
+           */
+          posteriorScale: number;
           /** @default 0.1 */
           epsilon: number;
           /**
@@ -1476,6 +1503,7 @@ export interface components {
         /** @enum {string} */
         strategy: 'static' | 'greedy' | 'epsilon-greedy' | 'thompson' | 'linucb' | 'linear-thompson';
         alpha: number;
+        posteriorScale?: number;
         epsilon: number;
         /** @enum {string} */
         likelihood: 'bernoulli' | 'gaussian';
@@ -1484,6 +1512,7 @@ export interface components {
         /** @enum {string} */
         strategy: 'static' | 'greedy' | 'epsilon-greedy' | 'thompson' | 'linucb' | 'linear-thompson';
         alpha: number;
+        posteriorScale?: number;
         epsilon: number;
         /** @enum {string} */
         likelihood: 'bernoulli' | 'gaussian';

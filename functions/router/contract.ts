@@ -17,6 +17,7 @@ import {
 import { REJECTION_REASONS } from './src/domain/reward-rejections.js';
 import {
   CANARY_STEPS,
+  DEFAULT_POSTERIOR_SCALE,
   DEFAULT_ROLLBACK_RULE,
   EXPERIMENT_MODES,
   ROUTER_STRATEGIES,
@@ -375,8 +376,11 @@ const strategyParameters = {
       'The bandit strategy. `linucb` and `linear-thompson` use the context (a ridge regression per expert on the encoded features); `static`, `greedy`, `epsilon-greedy` and `thompson` learn one number per expert and ignore it.',
   }),
   alpha: z.number().min(0).max(100).default(0.5).meta({
+    description: 'LinUCB’s exploration width: its confidence bonus is α·√(xᵀA⁻¹x).',
+  }),
+  posteriorScale: z.number().gt(0).max(100).default(DEFAULT_POSTERIOR_SCALE).meta({
     description:
-      'Exploration width in units of √(xᵀA⁻¹x): LinUCB’s confidence bonus, linear Thompson’s posterior scale v.',
+      'Linear Thompson’s posterior scale v: scores are drawn from N(xᵀθ̂, v²·xᵀA⁻¹x). Lower explores less.',
   }),
   epsilon: z.number().min(0).max(1).default(0.1),
   likelihood: z.enum(THOMPSON_LIKELIHOODS).default('bernoulli'),
@@ -454,6 +458,7 @@ const experimentSchema = z
     candidate: z.object({
       strategy: z.enum(ROUTER_STRATEGIES),
       alpha: z.number(),
+      posteriorScale: z.number().optional(),
       epsilon: z.number(),
       likelihood: z.enum(THOMPSON_LIKELIHOODS),
     }),
@@ -511,6 +516,7 @@ export const routerConfigSchema = z
     tenantId: z.string(),
     strategy: z.enum(ROUTER_STRATEGIES),
     alpha: z.number(),
+    posteriorScale: z.number().optional(),
     epsilon: z.number(),
     likelihood: z.enum(THOMPSON_LIKELIHOODS),
     dimension: z.number().int(),
@@ -761,6 +767,7 @@ const estimatesSchema = z
 const parametersSchema = z.object({
   strategy: z.enum(ROUTER_STRATEGIES),
   alpha: z.number(),
+  posteriorScale: z.number().optional(),
   epsilon: z.number(),
   likelihood: z.enum(THOMPSON_LIKELIHOODS),
 });

@@ -480,9 +480,15 @@ describe('contextual Thompson sampling (linear-thompson) over HTTP', () => {
     // Prepare
     const put = await h.call('PUT', '/router/config', {
       token: admin,
-      body: { strategy: 'linear-thompson', alpha: 0.5 },
+      body: { strategy: 'linear-thompson', posteriorScale: 0.2 },
     });
     expect(put.status, put.text).toBe(200);
+    expect(put.json.posteriorScale).toBe(0.2);
+    const zero = await h.call('PUT', '/router/config', {
+      token: admin,
+      body: { strategy: 'linear-thompson', posteriorScale: 0 },
+    });
+    expectUniformError(zero, 400);
 
     // Act
     const routed = await route({

@@ -13,6 +13,7 @@ import {
 } from './off-policy.js';
 import { compareReplay, type LoggedDecision, type ReplayPolicy } from './replay.js';
 import {
+  DEFAULT_POSTERIOR_SCALE,
   type EffectiveRouterConfig,
   type RouterConfigInput,
   type StrategyParameters,
@@ -158,6 +159,7 @@ const FIRST_CANDIDATE = '(first candidate)';
 const parametersOf = (config: StrategyParameters): StrategyParameters => ({
   strategy: config.strategy,
   alpha: config.alpha,
+  posteriorScale: config.posteriorScale ?? DEFAULT_POSTERIOR_SCALE,
   epsilon: config.epsilon,
   likelihood: config.likelihood,
 });

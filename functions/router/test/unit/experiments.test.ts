@@ -18,15 +18,13 @@ const expertsOf = async () => {
   return experts;
 };
 
-const parameters = fc
-  .record<StrategyParameters>({
-    strategy: fc.constantFrom(...ROUTER_STRATEGIES),
-    alpha: fc.double({ min: 0, max: 3, noNaN: true }),
-    epsilon: fc.double({ min: 0, max: 1, noNaN: true }),
-    likelihood: fc.constantFrom('bernoulli', 'gaussian'),
-  })
-  // Linear Thompson needs a posterior scale above 0 (a config with 0 is a 422: see router-config).
-  .map((p) => (p.strategy === 'linear-thompson' && p.alpha === 0 ? { ...p, alpha: 0.5 } : p));
+const parameters = fc.record<StrategyParameters>({
+  strategy: fc.constantFrom(...ROUTER_STRATEGIES),
+  alpha: fc.double({ min: 0, max: 3, noNaN: true }),
+  posteriorScale: fc.double({ min: 0.01, max: 3, noNaN: true }),
+  epsilon: fc.double({ min: 0, max: 1, noNaN: true }),
+  likelihood: fc.constantFrom('bernoulli', 'gaussian'),
+});
 
 const withExperiment = (
   baseline: StrategyParameters,

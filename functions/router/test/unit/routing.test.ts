@@ -12,9 +12,10 @@ import {
 import type { Expert } from '../../src/domain/experts.js';
 import {
   CONFIG_CACHE_MS,
-  DEFAULT_ROLLBACK_RULE,
+  DEFAULT_POSTERIOR_SCALE,
   DEFAULT_ROUTER_CONFIG,
   ROUTER_CONFIG_ID,
+  strategyConfigOf,
 } from '../../src/domain/router-config.js';
 import { EXPLANATION_DIGITS, modelKeyOf, rationaleIdOf, storableNumbers } from '../../src/domain/routing.js';
 import { expertRecord, inMemoryRouting } from '../support/routing-fakes.js';
@@ -650,49 +651,30 @@ describe('RouterConfigService', () => {
     expect(thompson.dimension).toBe(256);
   });
 
-  it('refuses linear-thompson with alpha 0 (no posterior to draw from), as the strategy or as a candidate, and the wide dimension too', async () => {
+  it('keeps linear-thompson under the same dimension limit as LinUCB, and gives it its own posterior scale (default 0.1)', async () => {
     // Prepare
     const { routerConfig } = await setup();
-    const candidate = {
-      strategy: 'linear-thompson' as const,
-      alpha: 0,
-      epsilon: 0.1,
-      likelihood: 'bernoulli' as const,
-    };
 
     // Act
-    const flat = await caught(
-      routerConfig.update('acme', { ...DEFAULT_ROUTER_CONFIG, strategy: 'linear-thompson', alpha: 0 }),
-    );
     const wide = await caught(
       routerConfig.update('acme', { ...DEFAULT_ROUTER_CONFIG, strategy: 'linear-thompson', dimension: 65 }),
-    );
-    const asCandidate = await caught(
-      routerConfig.update('acme', {
-        ...DEFAULT_ROUTER_CONFIG,
-        experiment: {
-          name: 'lints',
-          candidate,
-          mode: 'shadow',
-          percent: 10,
-          stickyBy: 'user',
-          rollback: DEFAULT_ROLLBACK_RULE,
-          ramp: { auto: false, soakMinutes: 30 },
-        },
-      }),
     );
     const fine = await routerConfig.update('acme', {
       ...DEFAULT_ROUTER_CONFIG,
       strategy: 'linear-thompson',
-      alpha: 0.3,
+      posteriorScale: 0.3,
     });
 
     // Assess
-    expect([flat.statusCode, flat.code]).toEqual([422, 'invalid_strategy_parameters']);
     expect([wide.statusCode, wide.code]).toEqual([422, 'dimension_too_large']);
-    expect([asCandidate.statusCode, asCandidate.code]).toEqual([422, 'invalid_strategy_parameters']);
-    expect(asCandidate.message).toContain('experiment.candidate.alpha');
-    expect(fine).toMatchObject({ strategy: 'linear-thompson', alpha: 0.3 });
+    expect(fine).toMatchObject({ strategy: 'linear-thompson', posteriorScale: 0.3 });
+    expect(DEFAULT_ROUTER_CONFIG.posteriorScale).toBe(DEFAULT_POSTERIOR_SCALE);
+    expect(strategyConfigOf(fine, 'exp_x')).toEqual({ strategy: 'linear-thompson', noise: 0.3 });
+    const { posteriorScale: _v, ...older } = fine;
+    expect(strategyConfigOf(older, 'exp_x')).toEqual({
+      strategy: 'linear-thompson',
+      noise: DEFAULT_POSTERIOR_SCALE,
+    });
   });
 
   it('refuses an invalid feature spec with 422 invalid_feature_spec and stores nothing', async () => {
