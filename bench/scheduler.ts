@@ -37,9 +37,14 @@
  *    first 150 completions, globex's wait (POST sent → job_completed) p50/p95, and where its last job
  *    finished. Globex's demand at the 150th completion: its jobs sent early enough to be done by
  *    then, two batch times (a worker coming free, then its batch) before it.
+ * 5. Weighted fair share (first runtime, fair queues): two tenants flood the low queue at 15 jobs/s
+ *    each for 10 s, once acme and globex (weights 1 and 1: the baseline), once acme and initech
+ *    (weight 3, SCHEDULER_TENANT_WEIGHTS of the server): the second tenant's share of the first 150
+ *    completions next to what its weight entitles it to, w2/(w1+w2).
  * Targets: 500 jobs/s sustained with enqueue p95 < 20 ms, and p95 < 20 ms at 50 jobs/s, with and
  * without a budget; with fair queues the quiet tenant is served at its demand (at least 90 % of it
- * among the first 150 completions) and waits less than under FIFO.
+ * among the first 150 completions) and waits less than under FIFO; under a backlog each tenant gets
+ * its weighted share within 10 points.
  * End-to-end latency and the admission's cost are information. `BENCH_STRICT=1` exits 1 on a FAIL.
  */
 
@@ -505,6 +510,87 @@ const fairnessPhase = async (server: ServerChild<Ready>) => {
   return { lowQueue, every, arms };
 };
 
+/** initech's weight in the fair share (the server sets SCHEDULER_TENANT_WEIGHTS); acme and globex weigh 1. */
+const WEIGHT = 3;
+/** Each of the two tenants of a weighted arm floods the low queue at this rate. */
+const WEIGHTED_RATE = 15;
+
+interface WeightedArm {
+  readonly key: 'equal' | 'weighted';
+  readonly label: string;
+  readonly tenants: readonly [string, string];
+  readonly weights: readonly [number, number];
+  readonly jobs: readonly [number, number];
+  readonly completed: number;
+  /** The second tenant's share of the first FIRST_N completions, and what its weight entitles it to. */
+  readonly secondShareFirstN: number;
+  readonly secondEntitled: number;
+}
+
+/**
+ * (5) Weighted fair share: two tenants flood the low queue at the same rate, once both of weight 1
+ * (acme, globex: the baseline) and once one of weight WEIGHT (acme, initech). Each arm: the second
+ * tenant's share of the first FIRST_N completions, next to its entitled share w₂/(w₁+w₂).
+ */
+const weightedPhase = async (server: ServerChild<Ready>) => {
+  const { enqueueTarget, command } = clientOf(server);
+  const { tokens } = server.ready;
+  log(
+    `\n(5) weighted fair share: two tenants at ${WEIGHTED_RATE}/s each for ${FLOOD_S} s into the low queue, weights 1:1 and 1:${WEIGHT}…`,
+  );
+  await command('groups on');
+  const arms: WeightedArm[] = [];
+  for (const arm of [
+    {
+      key: 'equal',
+      label: 'acme (1) + globex (1)',
+      second: tokens.globexOperator,
+      tenants: ['acme', 'globex'],
+      weights: [1, 1],
+    },
+    {
+      key: 'weighted',
+      label: `acme (1) + initech (${WEIGHT})`,
+      second: tokens.initechOperator,
+      tenants: ['acme', 'initech'],
+      weights: [1, WEIGHT],
+    },
+  ] as const) {
+    await command(`settle ${SETTLE_MS}`, SETTLE_MS + 10_000);
+    await command('completions');
+    const replies = await openLoopReplies(
+      (i) =>
+        i % 2 === 1
+          ? { ...enqueueTarget(arm.second, 'batch')(), tag: 'second' }
+          : { ...enqueueTarget(tokens.acmeOperator, 'batch')(), tag: 'first' },
+      2 * WEIGHTED_RATE,
+      FLOOD_S,
+    );
+    await command<Settled>('settle 60000', 70_000);
+    const done = new Map(await command<[string, number][]>('completions'));
+    const accepted = replies.filter((reply) => reply.status === 202 && reply.jobId !== undefined);
+    const order = accepted
+      .filter((reply) => done.has(reply.jobId as string))
+      .sort((a, b) => (done.get(a.jobId as string) as number) - (done.get(b.jobId as string) as number));
+    const firstN = order.slice(0, FIRST_N);
+    arms.push({
+      key: arm.key,
+      label: arm.label,
+      tenants: arm.tenants,
+      weights: arm.weights,
+      jobs: [
+        accepted.filter((reply) => reply.tag === 'first').length,
+        accepted.filter((reply) => reply.tag === 'second').length,
+      ],
+      completed: order.length,
+      secondShareFirstN: firstN.filter((reply) => reply.tag === 'second').length / Math.max(1, firstN.length),
+      secondEntitled: arm.weights[1] / (arm.weights[0] + arm.weights[1]),
+    });
+    log(`  ${arm.label}: ${order.length} of ${accepted.length} completed`);
+  }
+  return arms;
+};
+
 const stepRow = (label: string, s: Step) => [
   String(s.rate),
   label,
@@ -544,10 +630,12 @@ const main = async () => {
   const plain = await startRuntime();
   let e2e: QueueLatency[];
   let fairness: Awaited<ReturnType<typeof fairnessPhase>>;
+  let weighted: WeightedArm[];
   let none: Suite;
   try {
     e2e = await endToEnd(plain);
     fairness = await fairnessPhase(plain);
+    weighted = await weightedPhase(plain);
     none = await enqueueSuite(plain, 'none', 'no budget (acme)', plain.ready.tokens.acmeOperator);
   } finally {
     await plain.stop();
@@ -760,6 +848,27 @@ const main = async () => {
     `  globex's demand share is 1/${every} (${fixed(100 / every, 1)} %); its p95 wait, fair queues / FIFO: ${fixed(groups.quietWaitMs.p95 / fifo.quietWaitMs.p95, 3)}x`,
   );
 
+  log(`\n(5) Weighted fair share: two tenants at ${WEIGHTED_RATE}/s each for ${FLOOD_S} s, queue batch`);
+  log(
+    table(
+      [
+        ['tenants (weights)', 'jobs', `second tenant's share, first ${FIRST_N}`, 'entitled'],
+        ...weighted.map((w) => [
+          w.label,
+          `${w.jobs[0]}/${w.jobs[1]}`,
+          `${fixed(100 * w.secondShareFirstN, 1)} %`,
+          `${fixed(100 * w.secondEntitled, 1)} %`,
+        ]),
+      ],
+      'lrrr',
+    ),
+  );
+  const equalArm = weighted.find((w) => w.key === 'equal') as WeightedArm;
+  const weightedArm = weighted.find((w) => w.key === 'weighted') as WeightedArm;
+  log(
+    `  share, weight ${WEIGHT} / weight 1: ${fixed(weightedArm.secondShareFirstN / Math.max(1e-9, equalArm.secondShareFirstN), 2)}x`,
+  );
+
   const at = (suite: Suite, rate: number) => stepOf(suite, rate) as Step;
   const checks = {
     ingest50P95Under20msNoBudget: sustained(at(none, INGEST_RATE)),
@@ -770,6 +879,10 @@ const main = async () => {
       groups.quietServedShareOfDemand >= SERVED_AT_DEMAND &&
       groups.completed === groups.jobs.acme + groups.jobs.globex,
     fairQuietWaitsLessThanFifo: groups.quietWaitMs.p95 < fifo.quietWaitMs.p95,
+    // Within 10 points of what the weights entitle each tenant to, both arms.
+    weightedShareWithin10Points: weighted.every(
+      (w) => Math.abs(w.secondShareFirstN - w.secondEntitled) <= 0.1,
+    ),
   };
   log('\nTargets');
   for (const rate of [INGEST_RATE, TARGET_RATE])
@@ -783,6 +896,12 @@ const main = async () => {
   log('  (3) admission cost: information');
   log(
     `  (4) fair queues: globex served ${fixed(100 * groups.quietServedShareOfDemand, 0)} % of its demand in the first ${FIRST_N} (>= ${SERVED_AT_DEMAND * 100} %): ${verdict(checks.fairQuietServedAtDemand)}; its p95 wait ${fixed(groups.quietWaitMs.p95, 0)} ms < FIFO's ${fixed(fifo.quietWaitMs.p95, 0)} ms: ${verdict(checks.fairQuietWaitsLessThanFifo)}`,
+  );
+
+  log(
+    `  (5) weighted fair share: the second tenant's share within 10 points of w2/(w1+w2) (${weighted
+      .map((w) => `${fixed(100 * w.secondShareFirstN, 1)} % for ${fixed(100 * w.secondEntitled, 0)} %`)
+      .join(', ')}): ${verdict(checks.weightedShareWithin10Points)}`,
   );
 
   const file = writeResult('scheduler', {
@@ -842,6 +961,13 @@ const main = async () => {
         quietWaitMs: roundSummary(f.quietWaitMs),
         floodWaitMs: roundSummary(f.floodWaitMs),
       })),
+    },
+    weighted: {
+      weight: WEIGHT,
+      ratePerTenant: WEIGHTED_RATE,
+      seconds: FLOOD_S,
+      firstN: FIRST_N,
+      arms: weighted.map((w) => ({ ...w, secondShareFirstN: round(w.secondShareFirstN, 4) })),
     },
     checks,
   });

@@ -14,6 +14,7 @@ import { serveUntilStopped } from '../lib/probe.js';
  * Child process of `bench/scheduler.ts`: the embedded runtime (memory, port 0, throttles and
  * per-tenant limits out of the way), with tokens for three tenants: `acme` (operator), `initech`
  * (operator, and an admin with step-up for PUT /budgets/limits) and `globex` (operator). Every
+ * `initech` weighs 3 in the scheduler's fair share (SCHEDULER_TENANT_WEIGHTS), the others 1. Every
  * `job_completed` published on the local bus is noted with the instant it reached the bus (epoch ms,
  * `performance.timeOrigin + performance.now()`, comparable with the parent's). Prints
  * `{ ready: { url, tokens } }`, then answers each command on stdin with `{ "<command>": … }`:
@@ -31,6 +32,8 @@ import { serveUntilStopped } from '../lib/probe.js';
  */
 const SCHEDULER_QUEUES = ['scheduler-high', 'scheduler-jobs', 'scheduler-low'];
 
+// initech weighs 3 in the fair share (the weighted phase of bench/scheduler.ts); the others 1.
+process.env.SCHEDULER_TENANT_WEIGHTS = JSON.stringify({ initech: 3 });
 const conductor = await startBenchConductor();
 const mint = (tenant: string, roles: string[], amr?: string[]) =>
   conductor.issuer.mint({ subject: `bench-${tenant}-${roles[0]}`, tenant, roles, ...(amr ? { amr } : {}) });
