@@ -420,6 +420,29 @@ const endToEnd = async (server: ServerChild<Ready>): Promise<QueueLatency[]> => 
   });
 };
 
+/**
+ * One flood of the low queue, measured: the queues settled and the completions cleared first, the
+ * open-loop requests, then everything settled again; the accepted jobs in completion order.
+ */
+const floodLowQueue = async (
+  server: ServerChild<Ready>,
+  next: (i: number) => PostTarget & { tag: string },
+  rate: number,
+) => {
+  const { command } = clientOf(server);
+  await command(`settle ${SETTLE_MS}`, SETTLE_MS + 10_000);
+  await command('completions');
+  const replies = await openLoopReplies(next, rate, FLOOD_S);
+  const settledAfterSend = await command<Settled>('settle 60000', 70_000);
+  const done = new Map(await command<[string, number][]>('completions'));
+  const accepted = replies.filter((reply) => reply.status === 202 && reply.jobId !== undefined);
+  const order = accepted
+    .filter((reply) => done.has(reply.jobId as string))
+    .map((reply) => ({ ...reply, doneAt: done.get(reply.jobId as string) as number }))
+    .sort((a, b) => a.doneAt - b.doneAt);
+  return { replies, accepted, order, settledAfterSend };
+};
+
 interface FairnessArm {
   readonly key: 'groups' | 'fifo';
   readonly label: string;
@@ -457,23 +480,14 @@ const fairnessPhase = async (server: ServerChild<Ready>) => {
     { key: 'fifo', label: 'plain FIFO (no MessageGroupId)', groups: 'off' },
   ] as const) {
     await command(`groups ${arm.groups}`);
-    await command(`settle ${SETTLE_MS}`, SETTLE_MS + 10_000);
-    await command('completions');
-    const replies = await openLoopReplies(
+    const { replies, accepted, order, settledAfterSend } = await floodLowQueue(
+      server,
       (i) =>
         i % every === every - 1
           ? { ...enqueueTarget(tokens.globexOperator, 'batch')(), tag: 'globex' }
           : { ...enqueueTarget(tokens.acmeOperator, 'batch')(), tag: 'acme' },
       FLOOD_RATE + QUIET_RATE,
-      FLOOD_S,
     );
-    const settledAfterSend = await command<Settled>('settle 60000', 70_000);
-    const done = new Map(await command<[string, number][]>('completions'));
-    const accepted = replies.filter((reply) => reply.status === 202 && reply.jobId !== undefined);
-    const order = accepted
-      .filter((reply) => done.has(reply.jobId as string))
-      .map((reply) => ({ ...reply, doneAt: done.get(reply.jobId as string) as number }))
-      .sort((a, b) => a.doneAt - b.doneAt);
     const firstN = order.slice(0, FIRST_N);
     const nthAt = firstN.at(-1)?.doneAt ?? Number.POSITIVE_INFINITY;
     const quietFirstN = firstN.filter((job) => job.tag === 'globex').length;
@@ -556,22 +570,14 @@ const weightedPhase = async (server: ServerChild<Ready>) => {
       weights: [1, WEIGHT],
     },
   ] as const) {
-    await command(`settle ${SETTLE_MS}`, SETTLE_MS + 10_000);
-    await command('completions');
-    const replies = await openLoopReplies(
+    const { accepted, order } = await floodLowQueue(
+      server,
       (i) =>
         i % 2 === 1
           ? { ...enqueueTarget(arm.second, 'batch')(), tag: 'second' }
           : { ...enqueueTarget(tokens.acmeOperator, 'batch')(), tag: 'first' },
       2 * WEIGHTED_RATE,
-      FLOOD_S,
     );
-    await command<Settled>('settle 60000', 70_000);
-    const done = new Map(await command<[string, number][]>('completions'));
-    const accepted = replies.filter((reply) => reply.status === 202 && reply.jobId !== undefined);
-    const order = accepted
-      .filter((reply) => done.has(reply.jobId as string))
-      .sort((a, b) => (done.get(a.jobId as string) as number) - (done.get(b.jobId as string) as number));
     const firstN = order.slice(0, FIRST_N);
     arms.push({
       key: arm.key,
