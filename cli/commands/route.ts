@@ -31,7 +31,8 @@ export const routeCommand: Command = {
   name: 'route',
   summary: 'pick the expert for a task (idempotent per task id)',
   details: `Without --candidates it routes among your tenant's enabled experts (at most ${MAX_CANDIDATES}).
---explain also reads the rationale: each candidate's estimate and uncertainty, and the top features.`,
+--explain also reads the rationale: each candidate's estimate and uncertainty, and for a linear
+strategy each feature's part in the pick's estimate and in its margin over the runner-up.`,
   options: {
     'task-id': {
       type: 'string',
@@ -96,7 +97,21 @@ export const routeCommand: Command = {
         candidate.uncertainty.toFixed(3),
         candidate.probability.toFixed(3),
       ]);
-      return `${summary}\n\n${table(['candidate', 'estimate', 'uncertainty', 'probability'], rows)}`;
+      const candidates = table(['candidate', 'estimate', 'uncertainty', 'probability'], rows);
+      const attribution = rationale.attribution;
+      if (!attribution) return `${summary}\n\n${candidates}`;
+      const features = table(
+        ['feature', 'value', 'weight', 'runner-up weight', 'contribution', 'margin'],
+        attribution.features.map((feature) => [
+          feature.names.join(' ') || `#${feature.index}`,
+          feature.value.toFixed(3),
+          feature.weight.toFixed(3),
+          feature.runnerUpWeight.toFixed(3),
+          feature.contribution.toFixed(3),
+          feature.marginContribution.toFixed(3),
+        ]),
+      );
+      return `${summary}\n\n${candidates}\n\nagainst ${attribution.runnerUpExpertId} (estimate margin ${attribution.estimateMargin.toFixed(3)}):\n${features}`;
     });
   },
 };

@@ -1261,6 +1261,20 @@ export interface components {
         weight: number;
         contribution: number;
       }[];
+      /** @description Linear strategies (linucb, linear-thompson): the pick against the runner-up the strategy ranked second. Per feature of the context (the largest |marginContribution| first, at most 5): its value, both experts’ weights, its part of the pick’s estimate (contribution = weight·value) and of its lead over the runner-up (marginContribution = (weight − runnerUpWeight)·value); estimateMargin is the lead over all features. The exploration term (LinUCB’s bonus, Thompson’s draw) is not a feature’s and is in candidates. */
+      attribution?: {
+        runnerUpExpertId: string;
+        estimateMargin: number;
+        features: {
+          index: number;
+          names: string[];
+          value: number;
+          weight: number;
+          runnerUpWeight: number;
+          contribution: number;
+          marginContribution: number;
+        }[];
+      };
       removed: {
         expertId: string;
         /** @enum {string} */

@@ -295,6 +295,27 @@ export const rationaleSchema = z
         contribution: z.number(),
       }),
     ),
+    attribution: z
+      .object({
+        runnerUpExpertId: z.string(),
+        estimateMargin: z.number(),
+        features: z.array(
+          z.object({
+            index: z.number().int(),
+            names: z.array(z.string()),
+            value: z.number(),
+            weight: z.number(),
+            runnerUpWeight: z.number(),
+            contribution: z.number(),
+            marginContribution: z.number(),
+          }),
+        ),
+      })
+      .optional()
+      .meta({
+        description:
+          'Linear strategies (linucb, linear-thompson): the pick against the runner-up the strategy ranked second. Per feature of the context (the largest |marginContribution| first, at most 5): its value, both experts’ weights, its part of the pick’s estimate (contribution = weight·value) and of its lead over the runner-up (marginContribution = (weight − runnerUpWeight)·value); estimateMargin is the lead over all features. The exploration term (LinUCB’s bonus, Thompson’s draw) is not a feature’s and is in candidates.',
+      }),
     removed: z.array(z.object({ expertId: z.string(), reason: z.enum(['unknown', 'disabled']) })),
     modelVersion: z.number().int(),
     configVersion: z.number().int(),

@@ -208,6 +208,23 @@ describe('conductor (the CLI, run as a child process against the embedded runtim
       expect(
         answer.rationale.candidates.map((candidate: { expertId: string }) => candidate.expertId).sort(),
       ).toEqual([first.id, second.id].sort());
+
+      // In text, the attribution against the runner-up, with the features' names.
+      const text = await conductor([
+        'route',
+        '--as',
+        'acme-operator',
+        '--task-id',
+        'cli-task-1b',
+        '--context',
+        'lang=en',
+        '--candidates',
+        `${first.id},${second.id}`,
+        '--explain',
+      ]);
+      expect(text.stdout).toContain('against exp_');
+      expect(text.stdout).toContain('(intercept)');
+      expect(text.stdout).toMatch(/runner-up weight/i);
     });
 
     it('accepts a reward for the routed task', async () => {

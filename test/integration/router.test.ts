@@ -110,6 +110,25 @@ describe('routing over HTTP on the embedded runtime', () => {
     expect(reply.json.candidates[0]).toEqual(
       expect.objectContaining({ estimate: expect.any(Number), bonus: expect.any(Number) }),
     );
+    // The pick against the runner-up, feature by feature, with the features' names.
+    const attribution = reply.json.attribution as {
+      runnerUpExpertId: string;
+      estimateMargin: number;
+      features: {
+        names: string[];
+        weight: number;
+        runnerUpWeight: number;
+        value: number;
+        marginContribution: number;
+      }[];
+    };
+    expect(attribution.runnerUpExpertId).toBe(
+      [ids.fast, ids.smart].find((id) => id !== routed.json.expertId),
+    );
+    expect(attribution.features.length).toBeGreaterThan(0);
+    expect(attribution.features.flatMap((f) => f.names)).toContain('(intercept)');
+    for (const f of attribution.features)
+      expect(f.marginContribution).toBeCloseTo((f.weight - f.runnerUpWeight) * f.value, 4);
     expect(reply.text).not.toContain('globex-model');
   });
 

@@ -119,8 +119,11 @@ export const exploitInstead = (
             selection.perCandidate.map((c) => c.uncertainty),
             index,
           );
+  // The attribution compares the strategy's own pick with its runner-up: not the pick served here.
+  const { attribution, ...rest } = selection;
   return {
-    ...selection,
+    ...rest,
+    ...(attribution !== undefined && selection.expertId === selection.exploitExpertId ? { attribution } : {}),
     expertId: selection.exploitExpertId,
     propensity: 1,
     confidence,

@@ -67,6 +67,12 @@ export interface NamedFeatureContribution {
   readonly contribution: number;
 }
 
+/** A feature's part in the pick and in its lead over the runner-up (linear strategies). */
+export interface NamedFeatureAttribution extends NamedFeatureContribution {
+  readonly runnerUpWeight: number;
+  readonly marginContribution: number;
+}
+
 /** Why the router picked what it picked (GET router/rationale/{rationaleId}). */
 export interface Rationale {
   readonly rationaleId: string;
@@ -88,6 +94,12 @@ export interface Rationale {
   /** The eligible candidates, in request order, as the strategy assessed them. */
   readonly candidates: readonly CandidateAssessment[];
   readonly topFeatures: readonly NamedFeatureContribution[];
+  /** Linear strategies: the pick against the runner-up, feature by feature (see bandits' Attribution). */
+  readonly attribution?: {
+    readonly runnerUpExpertId: string;
+    readonly estimateMargin: number;
+    readonly features: readonly NamedFeatureAttribution[];
+  };
   readonly removed: readonly RemovedCandidate[];
   readonly modelVersion: number;
   readonly configVersion: number;
@@ -490,6 +502,23 @@ export class RoutingService {
         weight: explained(feature.weight),
         contribution: explained(feature.contribution),
       })),
+      ...(selection.attribution === undefined
+        ? {}
+        : {
+            attribution: {
+              runnerUpExpertId: selection.attribution.runnerUpExpertId,
+              estimateMargin: explained(selection.attribution.estimateMargin),
+              features: selection.attribution.features.map((feature) => ({
+                index: feature.index,
+                names: labels.get(feature.index) ?? [],
+                value: explained(feature.value),
+                weight: explained(feature.weight),
+                runnerUpWeight: explained(feature.runnerUpWeight),
+                contribution: explained(feature.contribution),
+                marginContribution: explained(feature.marginContribution),
+              })),
+            },
+          }),
       removed,
       modelVersion: selection.modelVersion,
       configVersion: config.version,

@@ -3,6 +3,7 @@ import { fnv1a32 } from './hash.js';
 import { quadraticForm } from './linear-algebra.js';
 import {
   armOf,
+  attributionAgainst,
   checkState,
   contributions,
   emptyLinUcbState,
@@ -108,9 +109,12 @@ export const createLinearThompson = (options: LinearThompsonOptions): Strategy<L
         rng,
         state.version,
         'linear-thompson',
-        (chosen) => {
+        (chosen, sampled) => {
           const theta = thetas[chosen];
-          return theta === undefined ? [] : contributions(x, theta, config.topFeatures);
+          return {
+            topFeatures: theta === undefined ? [] : contributions(x, theta, config.topFeatures),
+            ...attributionAgainst(sampled, chosen, x, thetas, candidates, config.topFeatures),
+          };
         },
       );
     },

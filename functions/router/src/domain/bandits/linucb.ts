@@ -13,10 +13,12 @@ import {
 } from './linear-algebra.js';
 import type { Rng } from './random.js';
 import {
+  type Attribution,
   argmaxAll,
   assertFiniteReward,
   breakTie,
   type CandidateAssessment,
+  type FeatureAttribution,
   type FeatureContribution,
   type ModelState,
   probabilityBestLowerBound,
@@ -186,6 +188,68 @@ export const contributions = (
   return terms.slice(0, limit);
 };
 
+/**
+ * The chosen expert against the runner-up, feature by feature: θᵢ·xᵢ and (θᵢ − θ'ᵢ)·xᵢ for every
+ * non-zero feature, the largest |margin| first, at most `limit`; the margin is over all of them.
+ */
+export const attributionOf = (
+  x: FeatureVector,
+  chosen: readonly number[] | undefined,
+  runnerUp: readonly number[] | undefined,
+  runnerUpExpertId: string,
+  limit: number,
+): Attribution => {
+  const features: FeatureAttribution[] = [];
+  let estimateMargin = 0;
+  forEachNonZero(x, (index, value) => {
+    const weight = chosen?.[index] ?? 0;
+    const runnerUpWeight = runnerUp?.[index] ?? 0;
+    const marginContribution = (weight - runnerUpWeight) * value;
+    estimateMargin += marginContribution;
+    features.push({ index, value, weight, runnerUpWeight, contribution: weight * value, marginContribution });
+  });
+  features.sort(
+    (p, q) => Math.abs(q.marginContribution) - Math.abs(p.marginContribution) || p.index - q.index,
+  );
+  return { runnerUpExpertId, estimateMargin, features: features.slice(0, limit) };
+};
+
+/** The best of `scores` other than `chosen` (undefined with one candidate). */
+export const runnerUpOf = (scores: ArrayLike<number>, chosen: number): number | undefined => {
+  let best: number | undefined;
+  for (let a = 0; a < scores.length; a += 1) {
+    if (a === chosen) continue;
+    if (best === undefined || (scores[a] as number) > (scores[best] as number)) best = a;
+  }
+  return best;
+};
+
+/**
+ * `{ attribution }` of the pick against the best other candidate by `scores` (the strategy's own
+ * ranking: LinUCB's bounds, Thompson's draws), or nothing with a single candidate.
+ */
+export const attributionAgainst = (
+  scores: ArrayLike<number>,
+  chosen: number,
+  x: FeatureVector,
+  thetas: readonly (readonly number[] | undefined)[],
+  candidates: readonly string[],
+  limit: number,
+): { attribution?: Attribution } => {
+  const runnerUp = runnerUpOf(scores, chosen);
+  return runnerUp === undefined
+    ? {}
+    : {
+        attribution: attributionOf(
+          x,
+          thetas[chosen],
+          thetas[runnerUp],
+          candidates[runnerUp] as string,
+          limit,
+        ),
+      };
+};
+
 /** How a selector gets an arm's A⁻¹ and θ: kept incrementally, or (naive) solved on every decision. */
 type Solve = (
   arm: RidgeArm,
@@ -236,6 +300,7 @@ const selector =
     }));
     const theta = thetas[chosen];
     return {
+      ...attributionAgainst(ucbs, chosen, x, thetas, candidates, config.topFeatures),
       expertId: candidates[chosen] as string,
       strategy: name,
       propensity: 1 / winners.length,

@@ -36,6 +36,29 @@ export interface FeatureContribution {
   readonly contribution: number;
 }
 
+/** One feature's part in a linear decision: in the chosen expert's score, and in its margin over the runner-up. */
+export interface FeatureAttribution {
+  readonly index: number;
+  readonly value: number;
+  /** θᵢ of the chosen expert, and of the runner-up (0 for an expert with no data). */
+  readonly weight: number;
+  readonly runnerUpWeight: number;
+  /** θᵢ·xᵢ: its part of the chosen expert's estimate. */
+  readonly contribution: number;
+  /** (θᵢ − θ'ᵢ)·xᵢ: its part of the chosen expert's lead over the runner-up's estimate. */
+  readonly marginContribution: number;
+}
+
+/** Why a linear strategy preferred its pick to the runner-up, feature by feature. */
+export interface Attribution {
+  /** The candidate the strategy ranked second (by its own score: the bound, or the draw). */
+  readonly runnerUpExpertId: string;
+  /** θ·x − θ'·x: the estimates' difference, the sum of every feature's marginContribution. */
+  readonly estimateMargin: number;
+  /** The features with the largest |marginContribution| (at most the strategy's topFeatures). */
+  readonly features: readonly FeatureAttribution[];
+}
+
 /** A decision and everything the rationale and off-policy evaluation need about it. */
 export interface Selection {
   readonly expertId: string;
@@ -56,6 +79,8 @@ export interface Selection {
   readonly perCandidate: readonly CandidateAssessment[];
   /** Largest |θᵢ·xᵢ| first, for the chosen expert; empty for strategies without features. */
   readonly topFeatures: readonly FeatureContribution[];
+  /** Linear strategies with two candidates or more: the pick against the runner-up, per feature. */
+  readonly attribution?: Attribution;
   /** The `version` of the model state decided on. */
   readonly modelVersion: number;
 }

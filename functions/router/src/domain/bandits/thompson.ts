@@ -110,8 +110,9 @@ const propensityMemo = (draws: number) => {
 
 /**
  * A Thompson decision: one draw per candidate from its posterior, the largest wins; the rationale's
- * figures from the posteriors and their P(best). `topFeaturesOf` gives the chosen expert's feature
- * contributions (the linear strategy; none for the context-free ones).
+ * figures from the posteriors and their P(best). `explain` gives the chosen expert's feature
+ * contributions and its attribution against the runner-up (the linear strategy; none for the
+ * context-free ones).
  */
 export const thompsonSelection = (
   candidates: readonly string[],
@@ -120,7 +121,12 @@ export const thompsonSelection = (
   rng: Rng,
   modelVersion: number,
   strategy: 'thompson' | 'linear-thompson' = 'thompson',
-  topFeaturesOf: (chosen: number) => Selection['topFeatures'] = () => [],
+  explain: (
+    chosen: number,
+    sampled: Float64Array,
+  ) => Pick<Selection, 'topFeatures' | 'attribution'> = () => ({
+    topFeatures: [],
+  }),
 ): Selection => {
   const k = candidates.length;
   const sampled = new Float64Array(k);
@@ -146,7 +152,7 @@ export const thompsonSelection = (
     exploration: chosen !== exploit,
     exploitExpertId: candidates[exploit] as string,
     perCandidate,
-    topFeatures: topFeaturesOf(chosen),
+    ...explain(chosen, sampled),
     modelVersion,
   };
 };

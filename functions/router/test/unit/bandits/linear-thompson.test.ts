@@ -165,3 +165,72 @@ describe('linear (contextual) Thompson sampling', () => {
     expect(() => createLinearThompson({ dimension: 0 })).toThrow(InvalidRouterConfigError);
   });
 });
+
+describe('feature attribution (linear strategies)', () => {
+  it('splits the pick’s lead over the runner-up into per-feature parts that add up to the estimates’ difference', () => {
+    for (const strategy of [
+      createLinUcb({ dimension: 3, topFeatures: 64 }),
+      createLinearThompson({ dimension: 3, topFeatures: 64 }),
+    ]) {
+      // Prepare
+      const { state } = simulate(strategy, {
+        experts: ['a', 'b', 'c'],
+        successRate: rightFor,
+        rounds: 300,
+        context: contextOf,
+      });
+      const x = Float64Array.of(1, 0.5, 2);
+
+      // Act
+      const selection = strategy.select(['a', 'b', 'c'], x, state, mulberry32(5));
+
+      // Assess
+      const attribution = selection.attribution;
+      expect(attribution, strategy.name).toBeDefined();
+      const chosen = selection.perCandidate.find((c) => c.expertId === selection.expertId);
+      const runnerUp = selection.perCandidate.find((c) => c.expertId === attribution?.runnerUpExpertId);
+      expect(attribution?.runnerUpExpertId).not.toBe(selection.expertId);
+      expect(attribution?.estimateMargin).toBeCloseTo((chosen?.estimate ?? 0) - (runnerUp?.estimate ?? 0), 9);
+      const parts = attribution?.features ?? [];
+      expect(parts).toHaveLength(3);
+      expect(parts.reduce((sum, f) => sum + f.marginContribution, 0)).toBeCloseTo(
+        attribution?.estimateMargin ?? 0,
+        9,
+      );
+      for (const f of parts) {
+        expect(f.marginContribution).toBeCloseTo((f.weight - f.runnerUpWeight) * f.value, 12);
+        expect(f.contribution).toBeCloseTo(f.weight * f.value, 12);
+      }
+      expect(Math.abs(parts[0]?.marginContribution ?? 0)).toBeGreaterThanOrEqual(
+        Math.abs(parts[2]?.marginContribution ?? 0),
+      );
+    }
+  });
+
+  it('names the runner-up the strategy ranked second (LinUCB: by its bound), and has none with one candidate', () => {
+    // Prepare
+    const strategy = createLinUcb({ dimension: 3 });
+    const { state } = simulate(strategy, {
+      experts: ['a', 'b', 'c'],
+      successRate: rightFor,
+      rounds: 300,
+      context: contextOf,
+    });
+    const x = Float64Array.of(1, 1, 0);
+
+    // Act
+    const selection = strategy.select(['a', 'b', 'c'], x, state, mulberry32(1));
+    const alone = strategy.select(['a'], x, state, mulberry32(1));
+
+    // Assess
+    const bound = (expertId: string) => {
+      const c = selection.perCandidate.find((p) => p.expertId === expertId);
+      return (c?.estimate ?? 0) + (c?.bonus ?? 0);
+    };
+    const others = ['a', 'b', 'c']
+      .filter((e) => e !== selection.expertId)
+      .sort((p, q) => bound(q) - bound(p));
+    expect(selection.attribution?.runnerUpExpertId).toBe(others[0]);
+    expect(alone.attribution).toBeUndefined();
+  });
+});
