@@ -617,6 +617,67 @@ const evaluateDataset = (dataset: Dataset) => {
 
 // ---------------------------------------------------------------------------------------------
 
+// ---------------------------------------------------------------------------------------------
+// 3. Non-stationary experts: the best one changes mid-stream.
+
+const DRIFT_ROUNDS = 4000;
+const DRIFT_AT = 2000;
+const DRIFT_SEEDS = 10;
+const DRIFT_DISCOUNT = 0.99;
+
+/**
+ * Three experts, context-free (the intercept only), Bernoulli rewards: success rates 0.7 / 0.5 / 0.3
+ * until round DRIFT_AT, then reversed. Regret after the change: Σ (best rate − chosen rate) over the
+ * rounds after it, mean over DRIFT_SEEDS seeds, per strategy with and without forgetting.
+ */
+const measureDrift = () => {
+  const experts = ['e0', 'e1', 'e2'];
+  const rateOf = (index: number, round: number) => {
+    const before = [0.7, 0.5, 0.3][index] as number;
+    return round < DRIFT_AT ? before : 1 - before;
+  };
+  const x = Float64Array.of(1);
+  const run = (make: () => Strategy<ModelState>, seed: number) => {
+    const strategy = make();
+    const rng = mulberry32(seed);
+    const world = mulberry32(seed ^ 0x9e3779b9);
+    let state = strategy.initialState();
+    let regretAfter = 0;
+    let regretBefore = 0;
+    for (let round = 0; round < DRIFT_ROUNDS; round += 1) {
+      const { expertId } = strategy.select(experts, x, state, rng);
+      const index = experts.indexOf(expertId);
+      const best = Math.max(...experts.map((_, i) => rateOf(i, round)));
+      if (round >= DRIFT_AT) regretAfter += best - rateOf(index, round);
+      else regretBefore += best - rateOf(index, round);
+      state = strategy.update(state, expertId, x, world() < rateOf(index, round) ? 1 : 0);
+    }
+    return { regretBefore, regretAfter };
+  };
+  const cases = [
+    { id: 'linucb', make: (discount: number) => createLinUcb({ dimension: 1, alpha: ALPHA, discount }) },
+    {
+      id: 'thompson',
+      make: (discount: number) => createBernoulliThompson({ propensityDraws: 1, discount }),
+    },
+  ];
+  return cases.flatMap(({ id, make }) =>
+    [1, DRIFT_DISCOUNT].map((discount) => {
+      const runs = Array.from({ length: DRIFT_SEEDS }, (_, seed) =>
+        run(() => make(discount) as Strategy<ModelState>, fnv1a32(`drift#${seed}`)),
+      );
+      const mean = (f: (r: { regretBefore: number; regretAfter: number }) => number) =>
+        runs.reduce((sum, r) => sum + f(r), 0) / runs.length;
+      return {
+        id,
+        discount,
+        regretBefore: mean((r) => r.regretBefore),
+        regretAfter: mean((r) => r.regretAfter),
+      };
+    }),
+  );
+};
+
 const main = async () => {
   const started = performance.now();
   log('bench:router — decision latency and quality of the router strategies');
@@ -714,7 +775,34 @@ const main = async () => {
     return result;
   });
 
+  log(
+    `\n3. Non-stationary experts: 3 experts, success rates 0.7 / 0.5 / 0.3 reversed at round ${DRIFT_AT} of ${DRIFT_ROUNDS}; regret (expected successes lost), mean of ${DRIFT_SEEDS} seeds`,
+  );
+  const drift = measureDrift();
+  log(
+    table(
+      [
+        ['strategy', 'discount γ', 'regret before the change', 'regret after the change'],
+        ...drift.map((d) => [d.id, String(d.discount), fixed(d.regretBefore, 1), fixed(d.regretAfter, 1)]),
+      ],
+      'lrrr',
+    ),
+  );
+  const driftChecks = Object.fromEntries(
+    ['linucb', 'thompson'].map((id) => {
+      const of = (discount: number) => drift.find((d) => d.id === id && d.discount === discount);
+      return [
+        `${id}DiscountedRegretLowerAfterChange`,
+        (of(DRIFT_DISCOUNT)?.regretAfter ?? Infinity) < (of(1)?.regretAfter ?? 0),
+      ];
+    }),
+  );
+
   log('\nTargets');
+  for (const [name, ok] of Object.entries(driftChecks))
+    log(
+      `  ${name.replace('DiscountedRegretLowerAfterChange', '')}: regret after the change, γ = ${DRIFT_DISCOUNT} < γ = 1: ${verdict(ok)}`,
+    );
   log(
     `  LinUCB p99 < 50 µs, sparse contexts:    ${verdict(latencyChecks.linucbP99Under50usSparse)} (${fixed(latencyOf(linucbName, 'sparse').p99)} µs)`,
   );
@@ -766,6 +854,17 @@ const main = async () => {
       })),
       checks: latencyChecks,
     },
+    drift: {
+      rounds: DRIFT_ROUNDS,
+      changeAt: DRIFT_AT,
+      seeds: DRIFT_SEEDS,
+      cases: drift.map((d) => ({
+        ...d,
+        regretBefore: round(d.regretBefore, 2),
+        regretAfter: round(d.regretAfter, 2),
+      })),
+      checks: driftChecks,
+    },
     quality: results.map((r) => ({
       dataset: r.dataset.name,
       informational: r.dataset.informational === true,
@@ -803,6 +902,7 @@ const main = async () => {
   log(`wrote ${file}`);
   const allPass =
     Object.values(latencyChecks).every(Boolean) &&
+    Object.values(driftChecks).every(Boolean) &&
     results
       .filter((r) => !r.dataset.informational)
       .every(

@@ -705,6 +705,11 @@ export interface components {
       /** @default {} */
       rewardMapping?: components['schemas']['RewardMappingInput'];
       /**
+       * @description Forgetting factor γ for experts whose quality changes: before each reward an expert’s evidence is discounted by γ (0.99 ≈ its last 100 rewards count); 1 forgets nothing. Ridge models (linucb, linear-thompson) and Beta Thompson; greedy and Gaussian Thompson keep everything.
+       * @default 1
+       */
+      discount?: number;
+      /**
        * @description Largest fraction of exploring (non-greedy) picks among the tenant’s latest decisions; 1 = no cap.
        * @default 1
        */
@@ -1328,6 +1333,7 @@ export interface components {
       numericFeatures: components['schemas']['NumericFeature'][];
       clip: number;
       rewardMapping: components['schemas']['RewardMapping'];
+      discount?: number;
       explorationCap: number;
       defaultExpertId?: string;
       killSwitch: boolean;
@@ -1424,6 +1430,11 @@ export interface components {
           clip: number;
           /** @default {} */
           rewardMapping: components['schemas']['RewardMappingInput'];
+          /**
+           * @description Forgetting factor γ for experts whose quality changes: before each reward an expert’s evidence is discounted by γ (0.99 ≈ its last 100 rewards count); 1 forgets nothing. Ridge models (linucb, linear-thompson) and Beta Thompson; greedy and Gaussian Thompson keep everything.
+           * @default 1
+           */
+          discount: number;
           /**
            * @description Largest fraction of exploring (non-greedy) picks among the tenant’s latest decisions; 1 = no cap.
            * @default 1

@@ -2,6 +2,7 @@ import * as z from 'zod';
 import { pageQuerySchema, pageSchemaOf, type RouteSpec, storableNumberSchema } from '#shared/http/http.js';
 import { recordKey } from '#shared/record-keys.js';
 import { NUMERIC_TRANSFORMS } from './src/domain/bandits/context-encoder.js';
+import { MIN_DISCOUNT } from './src/domain/bandits/linucb.js';
 import { STICKY_KEY_KINDS } from './src/domain/canary.js';
 import { EXPERT_TYPES } from './src/domain/experts.js';
 import { OUTCOME_STATUSES } from './src/domain/outcomes.js';
@@ -511,6 +512,10 @@ export const routerConfigInputSchema = z
     numericFeatures: z.array(numericFeatureSchema).max(64).default([]),
     clip: storableNumber.refine((v) => v > 0, 'must be > 0').default(5),
     rewardMapping: rewardMappingInputSchema.default({}),
+    discount: z.number().min(MIN_DISCOUNT).max(1).default(1).meta({
+      description:
+        'Forgetting factor γ for experts whose quality changes: before each reward an expert’s evidence is discounted by γ (0.99 ≈ its last 100 rewards count); 1 forgets nothing. Ridge models (linucb, linear-thompson) and Beta Thompson; greedy and Gaussian Thompson keep everything.',
+    }),
     explorationCap: z.number().min(0).max(1).default(1).meta({
       description:
         'Largest fraction of exploring (non-greedy) picks among the tenant’s latest decisions; 1 = no cap.',
@@ -546,6 +551,7 @@ export const routerConfigSchema = z
     rewardMapping: z
       .object(Object.fromEntries(REWARD_SIGNALS.map((signal) => [signal, signalRuleSchema])))
       .meta({ id: 'RewardMapping' }),
+    discount: z.number().optional(),
     explorationCap: z.number(),
     defaultExpertId: z.string().optional(),
     killSwitch: z.boolean(),

@@ -49,7 +49,20 @@ export interface RewardEntryDeps {
 export const makeRewardEntry = (deps: RewardEntryDeps): ((event: SQSEvent) => Promise<SQSBatchResponse>) => {
   const { doc, tableName: table, logger, events, clock } = deps;
   const configs = new TenantRecordStore<RouterConfig>(doc, table, 'ROUTER_CONFIG');
-  const mappings = new TtlCache<RouterConfig['rewardMapping']>({ ttlMs: deps.mappingCacheMs, clock });
+  // What the learning takes from the tenant's router configuration: its reward mapping and its
+  // forgetting factor (the defaults until one is stored), re-read after mappingCacheMs.
+  const learning = new TtlCache<{ mapping: RouterConfig['rewardMapping']; discount: number }>({
+    ttlMs: deps.mappingCacheMs,
+    clock,
+  });
+  const learningOf = (tenantId: string) =>
+    learning.get(tenantId, async () => {
+      const config = await configs.get(tenantId, ROUTER_CONFIG_ID);
+      return {
+        mapping: { ...DEFAULT_REWARD_MAPPING, ...config?.rewardMapping },
+        discount: config?.discount ?? 1,
+      };
+    });
   // The canary watch's reward half: the rewards of canary decisions, counted per arm, judged here.
   const watch = new CanaryWatch({
     counters: new DynamoArmCounters(doc, table),
@@ -87,11 +100,8 @@ export const makeRewardEntry = (deps: RewardEntryDeps): ((event: SQSEvent) => Pr
       rejections: new TenantRecordStore<RewardRejection>(doc, table, 'REWARD_REJECTED', DECISION_TTL_SECONDS),
       clock,
       // The tenant's mapping as its router configuration sets it (the default until one is stored).
-      mappingFor: (tenantId) =>
-        mappings.get(tenantId, async () => {
-          const config = await configs.get(tenantId, ROUTER_CONFIG_ID);
-          return { ...DEFAULT_REWARD_MAPPING, ...config?.rewardMapping };
-        }),
+      mappingFor: async (tenantId) => (await learningOf(tenantId)).mapping,
+      discountFor: async (tenantId) => (await learningOf(tenantId)).discount,
       events,
       onPublishError: (error) =>
         logger.warn('reward_ingested event not published; the reward stands', { error: String(error) }),

@@ -114,18 +114,22 @@ const EVENTS_PER_PUBLISH = 10;
 
 export const rewardIdOf = (taskId: string, signal: RewardSignal): string => `${taskId}#${signal}`;
 
-/** The strategy whose `update` learns into a stored state of this kind (update needs no tenant knobs). */
-export const updaterFor = (state: ModelState): Strategy<ModelState> => {
+/**
+ * The strategy whose `update` learns into a stored state of this kind, with the tenant's forgetting
+ * factor (ridge and Beta models; the running means of greedy and Gaussian Thompson keep everything).
+ */
+export const updaterFor = (state: ModelState, discount = 1): Strategy<ModelState> => {
   switch (state.model) {
     case 'ridge': {
       const ridge = state as ModelState & { dimension: number; lambda: number };
       return createLinUcb({
         dimension: ridge.dimension,
         lambda: ridge.lambda,
+        discount,
       }) as unknown as Strategy<ModelState>;
     }
     case 'beta-bernoulli':
-      return createBernoulliThompson() as unknown as Strategy<ModelState>;
+      return createBernoulliThompson({ discount }) as unknown as Strategy<ModelState>;
     default:
       return createGreedy() as unknown as Strategy<ModelState>;
   }
@@ -199,6 +203,8 @@ export interface RewardConsumerDeps {
   readonly onPublishError?: (error: unknown) => void;
   /** The tenant's reward mapping (the default for every tenant until the config API carries one). */
   readonly mappingFor?: (tenantId: string) => Promise<RewardMapping> | RewardMapping;
+  /** The tenant's forgetting factor γ (its router configuration's `discount`; absent: 1, no forgetting). */
+  readonly discountFor?: (tenantId: string) => Promise<number> | number;
   /**
    * Told of the rewards a batch learnt for the first time (not the duplicates), once their markers
    * are written: the canary watch counts them per arm. Best effort: its failure is reported through
@@ -568,7 +574,10 @@ export class RewardConsumer {
     if (!first) return [];
     const { tenantId } = first.message;
     const modelKey = first.decision.modelKey as string;
-    return this.#serialised(`${tenantId}\n${modelKey}`, () => this.#write(chunk, tenantId, modelKey));
+    const discount = (await this.deps.discountFor?.(tenantId)) ?? 1;
+    return this.#serialised(`${tenantId}\n${modelKey}`, () =>
+      this.#write(chunk, tenantId, modelKey, discount),
+    );
   }
 
   /**
@@ -592,13 +601,18 @@ export class RewardConsumer {
     }
   }
 
-  async #write(chunk: readonly Learnable[], tenantId: string, modelKey: string): Promise<Learnt[]> {
+  async #write(
+    chunk: readonly Learnable[],
+    tenantId: string,
+    modelKey: string,
+    discount: number,
+  ): Promise<Learnt[]> {
     for (let attempt = 1; attempt <= this.#maxAttempts; attempt += 1) {
       const stored = await this.deps.models.get(tenantId, modelKey);
       const window = stored?.appliedRewardIds ?? [];
       const seen = new Set(window);
       let state = stored ? loadModelState(stored.state) : initialStateOf(modelKey);
-      const updater = updaterFor(state);
+      const updater = updaterFor(state, discount);
       const appended: string[] = [];
       const fates = chunk.map((item): 'new' | 'duplicate' | { readonly error: unknown } => {
         if (seen.has(item.id)) return 'duplicate';

@@ -117,6 +117,11 @@ export interface RouterConfigInput {
   readonly alpha: number;
   /** Linear Thompson's posterior scale v (absent: DEFAULT_POSTERIOR_SCALE). */
   readonly posteriorScale?: number;
+  /**
+   * Forgetting factor γ of the learning (ridge and Beta models): each expert's evidence is discounted
+   * by γ before each of its rewards (absent: 1, nothing forgotten).
+   */
+  readonly discount?: number;
   /** ε of epsilon-greedy. */
   readonly epsilon: number;
   /** Thompson's reward model: Beta-Bernoulli (rewards in [0, 1]) or Gaussian. */
@@ -234,6 +239,7 @@ export const DEFAULT_ROUTER_CONFIG: RouterConfigInput = {
   strategy: 'linucb',
   alpha: 0.5,
   posteriorScale: DEFAULT_POSTERIOR_SCALE,
+  discount: 1,
   epsilon: 0.1,
   likelihood: 'bernoulli',
   dimension: 32,

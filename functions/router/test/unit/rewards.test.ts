@@ -162,6 +162,36 @@ describe('RewardConsumer.ingest', () => {
     ]);
   });
 
+  it('learns with the tenant’s forgetting factor: the evidence before a reward is discounted by γ', async () => {
+    // Prepare: the same two rewards, learnt by a tenant that keeps everything and one with γ = 0.5.
+    const learn = async (discount: number | undefined) => {
+      const clock = new ManualClock('2026-01-01T00:00:01.500Z');
+      const decisions = new InMemoryTenantRecords<RouteDecision>('ROUTE');
+      const models = new InMemoryTenantRecords<ModelRecord>('MODEL');
+      await decisions.create(decision('t-1', 'exp_a'));
+      await decisions.create(decision('t-2', 'exp_a'));
+      const { consumer } = inMemoryRewardConsumer({
+        decisions,
+        models,
+        clock,
+        ...(discount === undefined ? {} : { discountFor: async () => discount }),
+      });
+      await consumer.ingest(message('t-1', 'success_at_k', 1));
+      await consumer.ingest(message('t-2', 'success_at_k', 0));
+      return (loadModelState((await models.get('acme', 'ridge:d8'))?.state) as LinUcbState).arms.exp_a;
+    };
+
+    // Act
+    const kept = await learn(undefined);
+    const forgetting = await learn(0.5);
+
+    // Assess: b = Σ γ^age · r · x: the first reward (1) counts half with γ = 0.5.
+    const nonZero = (b: readonly number[] | undefined) => (b ?? []).filter((v) => v !== 0);
+    expect(kept?.n).toBe(2);
+    expect(forgetting?.n).toBe(2);
+    expect(nonZero(forgetting?.b)).toEqual(nonZero(kept?.b).map((v) => v * 0.5));
+  });
+
   it('a duplicated reward changes nothing', async () => {
     const { consumer, models, events } = await setup([decision('t-1', 'exp_a')]);
     await consumer.ingest(message('t-1'));

@@ -36,6 +36,7 @@ export type StrategyConfig =
       readonly likelihood: 'bernoulli';
       readonly prior?: { readonly alpha: number; readonly beta: number };
       readonly propensityDraws?: number;
+      readonly discount?: number;
     }
   | {
       readonly strategy: 'thompson';
@@ -52,6 +53,7 @@ export type StrategyConfig =
       readonly lambda?: number;
       readonly noise?: number;
       readonly topFeatures?: number;
+      readonly discount?: number;
     }
   | {
       readonly strategy: 'linear-thompson';
@@ -60,6 +62,7 @@ export type StrategyConfig =
       readonly noise?: number;
       readonly topFeatures?: number;
       readonly propensityDraws?: number;
+      readonly discount?: number;
     };
 
 export type ModelKind = RunningMeansState['model'] | BetaBernoulliState['model'] | LinUcbState['model'];

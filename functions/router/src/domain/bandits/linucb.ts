@@ -62,6 +62,12 @@ export interface LinUcbOptions {
   readonly noise?: number;
   /** How many feature contributions the rationale keeps. @default 5 */
   readonly topFeatures?: number;
+  /**
+   * Forgetting factor γ in [0.5, 1] (non-stationary experts): before an expert's model learns a
+   * reward, its evidence is discounted, A ← γA + (1 − γ)λI, b ← γb, so a reward k of its updates old
+   * weighs γᵏ (γ = 0.99: about the last 100 of them). 1 keeps everything. @default 1
+   */
+  readonly discount?: number;
 }
 
 /** One expert's ridge model. Matrices are d × d, row-major. */
@@ -84,6 +90,7 @@ export interface LinUcbState extends ModelState {
 }
 
 export interface ResolvedConfig {
+  readonly discount: number;
   readonly dimension: number;
   readonly alpha: number;
   readonly lambda: number;
@@ -97,6 +104,7 @@ export const resolveConfig = (options: LinUcbOptions): ResolvedConfig => {
   const lambda = options.lambda ?? 1;
   const noise = options.noise ?? 0.5;
   const topFeatures = options.topFeatures ?? 5;
+  const discount = checkDiscount(options.discount ?? 1);
   if (!(Number.isInteger(dimension) && dimension >= 1 && dimension <= MAX_DIMENSION))
     throw new InvalidRouterConfigError(`dimension must be an integer in [1, ${MAX_DIMENSION}].`, 'dimension');
   if (!(Number.isFinite(alpha) && alpha >= 0))
@@ -107,7 +115,7 @@ export const resolveConfig = (options: LinUcbOptions): ResolvedConfig => {
     throw new InvalidRouterConfigError('noise must be > 0.', 'noise');
   if (!(Number.isInteger(topFeatures) && topFeatures >= 0 && topFeatures <= 64))
     throw new InvalidRouterConfigError('topFeatures must be an integer in [0, 64].', 'topFeatures');
-  return { dimension, alpha, lambda, noise, topFeatures };
+  return { dimension, alpha, lambda, noise, topFeatures, discount };
 };
 
 export const emptyLinUcbState = (dimension: number, lambda: number): LinUcbState => ({
@@ -136,15 +144,37 @@ const priorArm = (dimension: number, lambda: number): RidgeArm => ({
 export const armOf = (state: LinUcbState, expertId: string): RidgeArm | undefined =>
   Object.hasOwn(state.arms, expertId) ? state.arms[expertId] : undefined;
 
-/** The arm after one more observation (A, b, Sherman–Morrison A⁻¹, θ). Pure. */
+/** The smallest forgetting factor a tenant may set: below it a model remembers a handful of rewards. */
+export const MIN_DISCOUNT = 0.5;
+
+export const checkDiscount = (discount: number): number => {
+  if (!(Number.isFinite(discount) && discount >= MIN_DISCOUNT && discount <= 1))
+    throw new InvalidRouterConfigError(`discount must be in [${MIN_DISCOUNT}, 1].`, 'discount');
+  return discount;
+};
+
+/** An arm's evidence discounted by γ: A ← γA + (1 − γ)λI (the prior stays whole), b ← γb; A⁻¹ re-solved. */
+const decayedArm = (arm: RidgeArm, dimension: number, lambda: number, discount: number): RidgeArm => {
+  if (discount === 1) return arm;
+  const a = arm.a.map((value, i) =>
+    i % (dimension + 1) === 0 ? discount * value + (1 - discount) * lambda : discount * value,
+  );
+  const b = arm.b.map((value) => discount * value);
+  const aInv = inverseSpd(a, dimension);
+  return { n: arm.n, a, b, aInv, theta: matVec(aInv, b, dimension) };
+};
+
+/** The arm after one more observation (A, b, Sherman–Morrison A⁻¹, θ), its evidence discounted first. Pure. */
 export const updateRidgeArm = (
   state: LinUcbState,
   expertId: string,
   x: FeatureVector,
   reward: number,
+  discount = 1,
 ): RidgeArm => {
   const d = state.dimension;
-  const arm = armOf(state, expertId) ?? priorArm(d, state.lambda);
+  const stored = armOf(state, expertId);
+  const arm = stored ? decayedArm(stored, d, state.lambda, discount) : priorArm(d, state.lambda);
   const b = addScaled(arm.b, x, reward);
   const aInv = shermanMorrison(arm.aInv, x, d);
   return { n: arm.n + 1, a: addOuterProduct(arm.a, x, d), b, aInv, theta: matVec(aInv, b, d) };
@@ -158,7 +188,7 @@ export const ridgeUpdate =
     return {
       ...state,
       version: state.version + 1,
-      arms: { ...state.arms, [expertId]: updateRidgeArm(state, expertId, x, reward) },
+      arms: { ...state.arms, [expertId]: updateRidgeArm(state, expertId, x, reward, config.discount) },
     };
   };
 

@@ -1,5 +1,6 @@
 import { InvalidRewardError, InvalidRouterConfigError } from './errors.js';
 import { fnv1a32 } from './hash.js';
+import { checkDiscount } from './linucb.js';
 import { mulberry32, type Rng, Sampler } from './random.js';
 import { emptyRunningMeans, type RunningMeansState, statsOf, withObservation } from './running-means.js';
 import {
@@ -177,6 +178,8 @@ export interface BetaBernoulliState extends ModelState {
 export interface BernoulliThompsonOptions extends ThompsonCommonOptions {
   /** Beta prior of every expert. @default { alpha: 1, beta: 1 } (uniform) */
   readonly prior?: { readonly alpha: number; readonly beta: number };
+  /** Forgetting factor γ in [0.5, 1]: an expert's counts are multiplied by γ before each of its rewards. @default 1 */
+  readonly discount?: number;
 }
 
 const NO_COUNTS: BetaCounts = { successes: 0, failures: 0 };
@@ -194,6 +197,7 @@ export const createBernoulliThompson = (
 ): Strategy<BetaBernoulliState> => {
   const alpha0 = checkPositive(options.prior?.alpha ?? 1, 'prior.alpha');
   const beta0 = checkPositive(options.prior?.beta ?? 1, 'prior.beta');
+  const discount = checkDiscount(options.discount ?? 1);
   const probabilitiesFor = propensityMemo(checkDraws(options.propensityDraws ?? DEFAULT_PROPENSITY_DRAWS));
   const posteriorsOf = (state: BetaBernoulliState, candidates: readonly string[]): Posteriors => {
     const k = candidates.length;
@@ -232,7 +236,10 @@ export const createBernoulliThompson = (
         version: state.version + 1,
         arms: {
           ...state.arms,
-          [expertId]: { successes: counts.successes + reward, failures: counts.failures + (1 - reward) },
+          [expertId]: {
+            successes: discount * counts.successes + reward,
+            failures: discount * counts.failures + (1 - reward),
+          },
         },
       };
     },
