@@ -994,6 +994,6 @@ export const routerRoutes = [
   getReplay,
 ] as const;
 
-export { ROUTER_EVENTS, rewardIngested, routeDecision, routerCanaryRollback } from './events.js';
+export { ROUTER_EVENTS, rewardIngested, routeDecision, routerCanaryRollback, routerDrift } from './events.js';
 
 export { JOB_OUTCOME_KIND, type JobOutcomeMessage, jobOutcomeMessageSchema } from './messages.js';

@@ -25,5 +25,18 @@ export const routerCanaryRollback = defineEvent('router_canary_rollback', {
   errorRate: z.number(),
 });
 
-/** Published by the router (route_decision, router_canary_rollback) and reward (reward_ingested) functions. */
-export const ROUTER_EVENTS = [routeDecision, rewardIngested, routerCanaryRollback] as const;
+/**
+ * An expert's recent rewards fell outside the band its model predicted for them (issue 18's drift
+ * signal, src/domain/drift.ts): its quality may have changed. Published by the reward function.
+ */
+export const routerDrift = defineEvent('router_drift', {
+  expertId: z.string(),
+  modelKey: z.string(),
+  rewards: z.number().int().positive(),
+  observedMean: z.number(),
+  expectedMean: z.number(),
+  band: z.number().nonnegative(),
+});
+
+/** Published by the router (route_decision, router_canary_rollback) and reward (reward_ingested, router_drift) functions. */
+export const ROUTER_EVENTS = [routeDecision, rewardIngested, routerCanaryRollback, routerDrift] as const;

@@ -135,6 +135,14 @@ export const routerPillar = {
         description:
           'The router rolled a canary back (its candidate strategy failed more than its rollback rule allows while the baseline did not): the candidate serves no traffic until an admin raises its share again. Read the tenant’s router_canary_rollback event, GET /router/experiment and GET /router/config/history (the reason).',
       },
+      {
+        name: 'reward-drift',
+        metric: 'RewardDrift',
+        service: 'router',
+        severity: 'ticket',
+        description:
+          'An expert’s recent rewards fell outside the band its model predicted for them (three standard deviations): its quality may have changed. Read the router_drift event (expert, observed and expected mean); a tenant whose experts change can set a forgetting factor (PUT /router/config discount, e.g. 0.99).',
+      },
     ],
   },
 } as const satisfies PillarManifest;

@@ -1,16 +1,19 @@
+import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { LastAttemptDeadLetters } from '#shared/adapters/sqs-batch.js';
 import { TenantRecordStore } from '#shared/adapters/tenant-store.js';
-import type { EventPublisher } from '#shared/ports/events.js';
+import { type EventPublisher, eventOf } from '#shared/ports/events.js';
 import type { Clock } from '#shared/ports/system.js';
 import { TtlCache } from '#shared/ports/ttl-cache.js';
+import { routerDrift } from './events.js';
 import { JOB_OUTCOME_KIND } from './messages.js';
 import { DynamoArmCounters } from './src/adapters/dynamo-arm-counters.js';
 import { dynamoModelStore } from './src/adapters/dynamo-model-store.js';
 import { RouteDecisionStore } from './src/adapters/route-decision-store.js';
 import { CanaryWatch } from './src/domain/canary-watch.js';
+import { type DriftFinding, detectDrift } from './src/domain/drift.js';
 import { type OutcomeRecord, OutcomeService } from './src/domain/outcomes.js';
 import { RewardConsumer, type RewardMarker, type RewardRejection } from './src/domain/reward-learning.js';
 import { DEFAULT_REWARD_MAPPING } from './src/domain/reward-mapping.js';
@@ -39,6 +42,8 @@ export interface RewardEntryDeps {
   readonly deadLetters?: LastAttemptDeadLetters | undefined;
   /** Told of every canary rollback the rewards caused (the handler emits the router's CanaryRollback metric). */
   readonly onRollback?: (tenantId: string, experiment: string, reason: string) => void;
+  /** Told of every drift the rewards showed (the handler emits the router's RewardDrift metric). */
+  readonly onDrift?: (tenantId: string, finding: DriftFinding) => void;
 }
 
 /**
@@ -101,6 +106,21 @@ export const makeRewardEntry = (deps: RewardEntryDeps): ((event: SQSEvent) => Pr
       clock,
       // The tenant's mapping as its router configuration sets it (the default until one is stored).
       mappingFor: async (tenantId) => (await learningOf(tenantId)).mapping,
+      // The drift signal: an expert's rewards outside the band its model predicted (drift.ts).
+      onLearnt: async (tenantId, modelKey, before, learnt) => {
+        const findings = detectDrift(before, learnt);
+        if (findings.length === 0) return;
+        const occurredAt = clock.now().toISOString();
+        for (const finding of findings) {
+          logger.warn('expert drift', { tenantId, modelKey, ...finding });
+          deps.onDrift?.(tenantId, finding);
+        }
+        await events?.publish(
+          findings.map((finding) =>
+            eventOf(routerDrift, { tenantId, traceId: randomUUID(), occurredAt, modelKey, ...finding }),
+          ),
+        );
+      },
       discountFor: async (tenantId) => (await learningOf(tenantId)).discount,
       events,
       onPublishError: (error) =>

@@ -49,6 +49,11 @@ const ingest = makeRewardEntry({
     rollbacks.addMetric('CanaryRollback', MetricUnit.Count, 1);
     rollbacks.publishStoredMetrics();
   },
+  // An expert whose rewards left its band: the router's RewardDrift metric (service router).
+  onDrift: () => {
+    rollbacks.addMetric('RewardDrift', MetricUnit.Count, 1);
+    rollbacks.publishStoredMetrics();
+  },
   deadLetters: SqsLastAttemptDeadLetters.of(env[CONSUMED_QUEUES_ENV], {
     region: env.AWS_REGION,
     endpoint: env.AWS_ENDPOINT_URL_SQS,

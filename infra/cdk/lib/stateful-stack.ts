@@ -111,6 +111,8 @@ export const ALERT_SEVERITY = {
   'canary-rollback': 'ticket',
   // A tenant's budget is breached (the scheduler's event alarm): its mode applies; raise it or let it.
   'budget-breach': 'ticket',
+  // An expert's rewards left the band its model predicted (the router's event alarm): look at the expert.
+  'reward-drift': 'ticket',
 } as const satisfies Readonly<Record<string, AlertSeverity>>;
 
 /** Where one topic delivers, besides whatever is subscribed to it by hand. */

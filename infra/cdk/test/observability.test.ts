@@ -310,7 +310,7 @@ describe('Observability (DESIGN §9)', () => {
   it('keeps each pillar’s alarms on its PillarObservability, and shows them on its dashboard', () => {
     const router = synth.api.pillars.router?.observability;
     expect(Object.keys(router?.functionAlarms ?? {}).sort()).toEqual(['replay', 'reward', 'router']);
-    expect(Object.keys(router?.eventAlarms ?? {})).toEqual(['canary-rollback']);
+    expect(Object.keys(router?.eventAlarms ?? {})).toEqual(['canary-rollback', 'reward-drift']);
     expect(Object.keys(router?.tableThrottleAlarms ?? {})).toEqual(['router']);
     expect(Object.keys(router?.routeErrorAlarms ?? {})).not.toContain(ROUTER_ROUTE);
     const authorize = synth.api.pillars.authorize?.observability;

@@ -3,7 +3,12 @@ import type { EventDefinition, EventDetail } from '#shared/ports/events.js';
 import { controlFailed, evidenceStale } from '../../../functions/compliance/events.js';
 import { edgeConflict } from '../../../functions/edge-sync/events.js';
 import { evalRegression } from '../../../functions/eval/events.js';
-import { rewardIngested, routeDecision, routerCanaryRollback } from '../../../functions/router/events.js';
+import {
+  rewardIngested,
+  routeDecision,
+  routerCanaryRollback,
+  routerDrift,
+} from '../../../functions/router/events.js';
 import { runbookExecuted, unsignedRunbook } from '../../../functions/runbooks/events.js';
 import { budgetBreach } from '../../../functions/scheduler/events.js';
 
@@ -40,6 +45,15 @@ export const EVENT_SAMPLES: readonly EventSample[] = [
     ingestionLatencyMs: 120,
   }),
   sample(routerCanaryRollback, { ...envelope, canaryId: 'canary-1', reason: 'error rate', errorRate: 0.12 }),
+  sample(routerDrift, {
+    ...envelope,
+    expertId: 'exp_1',
+    modelKey: 'ridge:d32',
+    rewards: 8,
+    observedMean: 0.1,
+    expectedMean: 0.8,
+    band: 0.53,
+  }),
   sample(evalRegression, {
     ...envelope,
     runId: 'run-1',

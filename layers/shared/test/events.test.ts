@@ -22,6 +22,8 @@ const DESIGN_EVENT_TYPES = [
   'edge_conflict',
   'control_failed',
   'evidence_stale',
+  // Added by an issue since (DESIGN §7 lists the requirements' telemetry; issue 18 asks for this one).
+  'router_drift',
 ] as const;
 
 const ALL = new EventTypes(EVENT_SAMPLES.map((s) => s.definition));

@@ -15,6 +15,7 @@ import {
   sparseFromJson,
   toStoredModelState,
 } from './bandits/index.js';
+import type { LearntObservation } from './drift.js';
 import type { RewardMessage } from './reward-intake.js';
 import {
   DEFAULT_REWARD_MAPPING,
@@ -203,6 +204,17 @@ export interface RewardConsumerDeps {
   readonly onPublishError?: (error: unknown) => void;
   /** The tenant's reward mapping (the default for every tenant until the config API carries one). */
   readonly mappingFor?: (tenantId: string) => Promise<RewardMapping> | RewardMapping;
+  /**
+   * Told, after each model write, of the rewards it learnt and the model as it stood before them
+   * (the drift signal, drift.ts). Best effort: its failure is reported through `onPublishError` and
+   * fails nothing (the rewards are learnt).
+   */
+  readonly onLearnt?: (
+    tenantId: string,
+    modelKey: string,
+    before: ModelState,
+    learnt: readonly LearntObservation[],
+  ) => Promise<void> | void;
   /** The tenant's forgetting factor γ (its router configuration's `discount`; absent: 1, no forgetting). */
   readonly discountFor?: (tenantId: string) => Promise<number> | number;
   /**
@@ -612,8 +624,10 @@ export class RewardConsumer {
       const window = stored?.appliedRewardIds ?? [];
       const seen = new Set(window);
       let state = stored ? loadModelState(stored.state) : initialStateOf(modelKey);
+      const before = state;
       const updater = updaterFor(state, discount);
       const appended: string[] = [];
+      const learnt: LearntObservation[] = [];
       const fates = chunk.map((item): 'new' | 'duplicate' | { readonly error: unknown } => {
         if (seen.has(item.id)) return 'duplicate';
         try {
@@ -623,6 +637,7 @@ export class RewardConsumer {
         }
         seen.add(item.id);
         appended.push(item.id);
+        learnt.push({ expertId: item.decision.expertId, x: item.x, reward: item.reward });
         return 'new';
       });
       let version = stored?.version ?? 0;
@@ -653,6 +668,11 @@ export class RewardConsumer {
           continue;
         }
         version = record.version;
+        try {
+          await this.deps.onLearnt?.(tenantId, modelKey, before, learnt);
+        } catch (error) {
+          this.deps.onPublishError?.(error);
+        }
       }
       return fates.map((fate): Learnt => {
         if (fate === 'new') return { outcome: 'applied', modelVersion: version, attempts: attempt };

@@ -192,6 +192,40 @@ describe('RewardConsumer.ingest', () => {
     expect(nonZero(forgetting?.b)).toEqual(nonZero(kept?.b).map((v) => v * 0.5));
   });
 
+  it('tells onLearnt of the rewards each model write learnt and of the model before them, once, and learns even if it throws', async () => {
+    // Prepare
+    const clock = new ManualClock('2026-01-01T00:00:01.500Z');
+    const decisions = new InMemoryTenantRecords<RouteDecision>('ROUTE');
+    const models = new InMemoryTenantRecords<ModelRecord>('MODEL');
+    await decisions.create(decision('t-1', 'exp_a'));
+    await decisions.create(decision('t-2', 'exp_a'));
+    const told: { modelKey: string; beforeVersion: number; rewards: number[] }[] = [];
+    const errors: unknown[] = [];
+    const { consumer } = inMemoryRewardConsumer({
+      decisions,
+      models,
+      clock,
+      onPublishError: (error) => errors.push(error),
+      onLearnt: (_tenantId, modelKey, before, learnt) => {
+        told.push({ modelKey, beforeVersion: before.version, rewards: learnt.map((l) => l.reward) });
+        if (told.length === 2) throw new Error('watch down');
+      },
+    });
+
+    // Act
+    await consumer.ingestBatch([message('t-1', 'success_at_k', 1)]);
+    await consumer.ingestBatch([message('t-2', 'success_at_k', 0)]);
+    await consumer.ingestBatch([message('t-2', 'success_at_k', 0)]);
+
+    // Assess: the duplicate tells nothing; the second write's model was the first's.
+    expect(told).toEqual([
+      { modelKey: 'ridge:d8', beforeVersion: 0, rewards: [1] },
+      { modelKey: 'ridge:d8', beforeVersion: 1, rewards: [0] },
+    ]);
+    expect(errors).toHaveLength(1);
+    expect((await models.get('acme', 'ridge:d8'))?.version).toBe(2);
+  });
+
   it('a duplicated reward changes nothing', async () => {
     const { consumer, models, events } = await setup([decision('t-1', 'exp_a')]);
     await consumer.ingest(message('t-1'));
