@@ -52,6 +52,14 @@ describe('flattenClaims', () => {
     expect(flat).toEqual({ sub: 'user-1' });
   });
 
+  it('flattens an array holding an object whose toString is not a function without throwing (fast-check found it)', () => {
+    // Act
+    const flat = flattenClaims({ odd: [{ toString: null }, 'x'] });
+
+    // Assess
+    expect(flat).toEqual({ odd: '[{"toString":null} x]' });
+  });
+
   it('leaves every claim a string, so principalFromClaims reads locally what it reads on AWS', () => {
     fc.assert(
       fc.property(fc.dictionary(fc.string(), fc.jsonValue()), (claims) => {

@@ -11,7 +11,11 @@ export const flattenClaims = (claims: Readonly<Record<string, unknown>>): Record
   const flat: Record<string, string> = {};
   for (const [name, value] of Object.entries(claims)) {
     if (value === undefined || value === null) continue;
-    if (Array.isArray(value)) flat[name] = `[${value.map(String).join(' ')}]`;
+    // An element that is an object goes in as its JSON: String() of an object whose own `toString`
+    // is not a function (a claim `[{"toString": null}]`) throws, and a token must not 500 the gateway.
+    if (Array.isArray(value))
+      flat[name] =
+        `[${value.map((item) => (typeof item === 'object' && item !== null ? JSON.stringify(item) : String(item))).join(' ')}]`;
     else if (typeof value === 'object') flat[name] = JSON.stringify(value);
     else flat[name] = String(value);
   }
