@@ -1283,8 +1283,13 @@ export interface components {
       removed: {
         expertId: string;
         /** @enum {string} */
-        reason: 'unknown' | 'disabled';
+        reason: 'unknown' | 'disabled' | 'unhealthy' | 'policy' | 'budget';
       }[];
+      /**
+       * @description The tenant’s budget state (the scheduler’s) when it demoted expensive candidates: the route kept the cheaper half of the eligible candidates by declared cost per call and removed the others with reason `budget`.
+       * @enum {string}
+       */
+      budgetState?: 'degraded' | 'budget-throttled';
       modelVersion: number;
       configVersion: number;
       /** @description The policy set that filtered the candidates (Cedar or OPA version). */

@@ -24,6 +24,7 @@ import {
   ROUTER_STRATEGIES,
   THOMPSON_LIKELIHOODS,
 } from './src/domain/router-config.js';
+import { CONSTRAINED_BUDGET_STATES, REMOVAL_REASONS } from './src/domain/routing.js';
 
 /**
  * The router pillar's HTTP contract. This module is pure data and schemas: the CDK app, the embedded
@@ -317,7 +318,16 @@ export const rationaleSchema = z
         description:
           'Linear strategies (linucb, linear-thompson): the pick against the runner-up the strategy ranked second. Per feature of the context (the largest |marginContribution| first, at most 5): its value, both experts’ weights, its part of the pick’s estimate (contribution = weight·value) and of its lead over the runner-up (marginContribution = (weight − runnerUpWeight)·value); estimateMargin is the lead over all features. The exploration term (LinUCB’s bonus, Thompson’s draw) is not a feature’s and is in candidates.',
       }),
-    removed: z.array(z.object({ expertId: z.string(), reason: z.enum(['unknown', 'disabled']) })),
+    removed: z.array(
+      z.object({ expertId: z.string(), reason: z.enum(REMOVAL_REASONS) }).meta({
+        description:
+          'A candidate not considered: `unknown` (not an expert of the tenant), `disabled`, `unhealthy` (an operator’s health mark), `policy` (the policy engine denied it to the caller), `budget` (demoted under a degraded or throttled budget: see budgetState).',
+      }),
+    ),
+    budgetState: z.enum(CONSTRAINED_BUDGET_STATES).optional().meta({
+      description:
+        'The tenant’s budget state (the scheduler’s) when it demoted expensive candidates: the route kept the cheaper half of the eligible candidates by declared cost per call and removed the others with reason `budget`.',
+    }),
     modelVersion: z.number().int(),
     configVersion: z.number().int(),
     policyVersion: z

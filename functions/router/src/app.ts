@@ -41,7 +41,7 @@ import type { RewardIntake } from './domain/reward-intake.js';
 import { DEFAULT_REWARD_MAPPING } from './domain/reward-mapping.js';
 import type { RejectedRewards } from './domain/reward-rejections.js';
 import type { RouterConfigService } from './domain/router-config.js';
-import type { CandidatePolicy, RoutingService } from './domain/routing.js';
+import type { BudgetSignal, CandidatePolicy, RoutingService } from './domain/routing.js';
 
 /**
  * The policy question a route asks about its candidates, per request (the handler binds the engine);
@@ -67,6 +67,8 @@ export interface RouterAppDeps {
   readonly rateLimit?: RouteRateLimiter;
   /** Which candidates the policy engine lets the caller route to (absent: every eligible one). */
   readonly candidatePolicy?: CandidatePolicyFor;
+  /** The tenant's budget state for budget-aware demotion, asked with the caller's request (absent: none). */
+  readonly budgetSignal?: (tenantId: string, event: HttpEvent, traceId: string) => BudgetSignal;
   /** Each route in its own trace segment (the service kit's traceOperation). */
   readonly trace?: OperationTracer;
 }
@@ -135,7 +137,7 @@ export const makeRouterApp = (deps: RouterAppDeps) =>
         await deps.experts.remove(tenantId, params.expertId, expectedVersionOf(event));
         return new HttpReply(204, undefined);
       }),
-      bind(routeTask, ({ tenantId, body, traceId, principal, decideMany }) => {
+      bind(routeTask, ({ tenantId, body, traceId, principal, decideMany, event }) => {
         // The PRD's body names the tenant; the request acts in the tenant the kernel decided.
         assertBodyTenant(body.tenantId, tenantId);
         return deps.routing.route(
@@ -150,6 +152,7 @@ export const makeRouterApp = (deps: RouterAppDeps) =>
           },
           traceId,
           deps.candidatePolicy?.(principal, traceId, decideMany),
+          deps.budgetSignal?.(tenantId, event, traceId),
         );
       }),
       bind(postReward, async ({ tenantId, body, traceId }) => {

@@ -7,9 +7,12 @@ import { isSqsEvent } from '#shared/adapters/sqs-batch.js';
 import { makeSqsClient } from '#shared/adapters/sqs-client.js';
 import { SqsJsonQueue } from '#shared/adapters/sqs-json-queue.js';
 import { TenantRecordStore } from '#shared/adapters/tenant-store.js';
-import type { HttpEvent, HttpResult } from '#shared/http/http.js';
+import { headerValue } from '#shared/http/conventions.js';
+import { type HttpEvent, type HttpResult, TENANT_HEADER } from '#shared/http/http.js';
+import { ownApiUrlOf } from '#shared/http/own-api.js';
 import { checkEndpointUrl, parsePortList } from '#shared/outbound/net.js';
 import { randomIds, systemClock } from '#shared/ports/system.js';
+import { TtlCache } from '#shared/ports/ttl-cache.js';
 import { makeHttpService } from '#shared/service-kit.js';
 import { tenantMetricsFor } from '#shared/telemetry.js';
 import { routerPillar } from '../pillar.js';
@@ -17,6 +20,7 @@ import { replayJobsOn } from '../replay-entry.js';
 import { DynamoArmCounters } from './adapters/dynamo-arm-counters.js';
 import { dynamoModelStore } from './adapters/dynamo-model-store.js';
 import { RouteDecisionStore } from './adapters/route-decision-store.js';
+import { schedulerBudgetSignal } from './adapters/scheduler-budgets.js';
 import { type CandidatePolicyFor, makeRouterApp } from './app.js';
 import { CanaryWatch } from './domain/canary-watch.js';
 import { type Expert, ExpertService } from './domain/experts.js';
@@ -25,7 +29,12 @@ import type { ReplayMessage } from './domain/replay-jobs.js';
 import { RewardIntake, type RewardMessage } from './domain/reward-intake.js';
 import { RejectedRewards, type RewardRejection } from './domain/reward-rejections.js';
 import { CONFIG_CACHE_MS, type RouterConfig, RouterConfigService } from './domain/router-config.js';
-import { DECISION_TTL_SECONDS, MODEL_CACHE_MS, RoutingService } from './domain/routing.js';
+import {
+  type ConstrainedBudgetState,
+  DECISION_TTL_SECONDS,
+  MODEL_CACHE_MS,
+  RoutingService,
+} from './domain/routing.js';
 
 /** Composition root of the router function: environment, clients, adapters, app. */
 const service = await makeHttpService('router', routerPillar, {
@@ -170,6 +179,17 @@ const candidatePolicy: CandidatePolicyFor = (principal, traceId, decideMany) => 
   };
 };
 
+/**
+ * The tenant's budget state (the scheduler's, through its API with the caller's token) for
+ * budget-aware demotion, kept BUDGET_STATE_CACHE_MS per tenant: a breach demotes within that, and
+ * the scheduler is asked at most once per tenant and period by this instance.
+ */
+export const BUDGET_STATE_CACHE_MS = 30_000;
+const budgetStates = new TtlCache<ConstrainedBudgetState | undefined>({
+  ttlMs: BUDGET_STATE_CACHE_MS,
+  clock: systemClock,
+});
+
 const replayJobs = replayJobsOn(
   service.doc,
   env.ROUTER_TABLE_NAME,
@@ -201,6 +221,20 @@ const http = makeRouterApp({
   authorize: service.authorize,
   rateLimit: service.rateLimit,
   candidatePolicy,
+  budgetSignal: (tenantId, event, traceId) => () =>
+    budgetStates.get(tenantId, () =>
+      schedulerBudgetSignal({
+        apiUrl: ownApiUrlOf(event),
+        authorization: headerValue(event, 'authorization') ?? '',
+        tenantHeader: headerValue(event, TENANT_HEADER),
+        traceId,
+        onError: (error) =>
+          service.logger.warn('budget state not read; routing without budget demotion', {
+            tenantId,
+            error: String(error),
+          }),
+      })(),
+    ),
   trace: service.traceOperation,
 });
 

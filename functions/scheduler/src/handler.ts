@@ -6,7 +6,8 @@ import { makeSqsClient } from '#shared/adapters/sqs-client.js';
 import { SqsJsonQueue } from '#shared/adapters/sqs-json-queue.js';
 import { TenantRecordStore } from '#shared/adapters/tenant-store.js';
 import { headerValue } from '#shared/http/conventions.js';
-import { API_BASE, type HttpEvent, type HttpResult, TENANT_HEADER } from '#shared/http/http.js';
+import { type HttpEvent, type HttpResult, TENANT_HEADER } from '#shared/http/http.js';
+import { ownApiUrlOf } from '#shared/http/own-api.js';
 import { randomIds, systemClock } from '#shared/ports/system.js';
 import { makeHttpService } from '#shared/service-kit.js';
 import { schedulerPillar } from '../pillar.js';
@@ -18,18 +19,6 @@ import { parseTenantWeights } from './domain/fair-share.js';
 import { JOB_TTL_SECONDS, type Job, JobIntake, type JobMessage } from './domain/jobs.js';
 import { WhatIf } from './domain/what-if.js';
 import { breachMetric, budgetStores, priorityQueues } from './wiring.js';
-
-/**
- * The API's own base URL, to reach the router's routes: CONDUCTOR_API_URL when set (the embedded
- * runtime sets it), else the domain and stage API Gateway put in the request context (set by API
- * Gateway, not by the caller's Host header).
- */
-const apiUrlOf = (event: HttpEvent): string => {
-  const configured = process.env.CONDUCTOR_API_URL;
-  if (configured) return configured.replace(/\/+$/, '');
-  const { domainName, stage } = event.requestContext;
-  return `https://${domainName}${stage && stage !== '$default' ? `/${stage}` : ''}${API_BASE}`;
-};
 
 /** Composition root of the scheduler function (the API side): environment, clients, adapters, app. */
 const service = await makeHttpService('scheduler', schedulerPillar, {
@@ -83,7 +72,7 @@ const http = makeSchedulerApp({
   }),
   targets: ({ event, traceId }) =>
     routerApiTargets({
-      apiUrl: apiUrlOf(event),
+      apiUrl: ownApiUrlOf(event),
       authorization: headerValue(event, 'authorization') ?? '',
       tenantHeader: headerValue(event, TENANT_HEADER),
       traceId,

@@ -42,7 +42,40 @@ export const DECISION_TTL_SECONDS = 30 * 24 * 60 * 60;
 /** What the strategy that decided is called in answers: a strategy, or the kill-switch's static pick. */
 export type DecisionStrategy = StrategyName | 'kill_switch';
 
-export type RemovalReason = 'unknown' | 'disabled' | 'unhealthy' | 'policy';
+/** Why a candidate was not considered (in the rationale and in a 422 no_candidates' details). */
+export const REMOVAL_REASONS = ['unknown', 'disabled', 'unhealthy', 'policy', 'budget'] as const;
+export type RemovalReason = (typeof REMOVAL_REASONS)[number];
+
+/** The budget states (the scheduler's) in which the router demotes expensive experts. */
+export const CONSTRAINED_BUDGET_STATES = ['degraded', 'budget-throttled'] as const;
+export type ConstrainedBudgetState = (typeof CONSTRAINED_BUDGET_STATES)[number];
+
+/**
+ * The tenant's budget state as the scheduler reports it, asked only when a route has two eligible
+ * candidates or more (undefined: no budget constrains it, or the state could not be had: routing
+ * goes on without demotion).
+ */
+export type BudgetSignal = () => Promise<ConstrainedBudgetState | undefined>;
+
+/**
+ * Budget-aware demotion: under a `degraded` or `budget-throttled` budget, a route keeps the cheaper
+ * half of its eligible candidates by declared cost per call (rounded up: 3 of 5; equal costs keep
+ * the request's order) and removes the others with reason `budget`. The strategy then picks among
+ * the cheap ones as usual. One candidate is never removed.
+ */
+export const demoteExpensive = (
+  eligible: readonly Expert[],
+): { readonly kept: readonly Expert[]; readonly demoted: readonly Expert[] } => {
+  if (eligible.length < 2) return { kept: eligible, demoted: [] };
+  const ranked = eligible
+    .map((expert, order) => ({ expert, order }))
+    .sort((p, q) => p.expert.costPerCallUsd - q.expert.costPerCallUsd || p.order - q.order);
+  const keep = new Set(ranked.slice(0, Math.ceil(eligible.length / 2)).map(({ expert }) => expert.id));
+  return {
+    kept: eligible.filter((expert) => keep.has(expert.id)),
+    demoted: eligible.filter((expert) => !keep.has(expert.id)),
+  };
+};
 
 /**
  * Which of the eligible candidate experts the policy engine lets this request route to (the ids it
@@ -101,6 +134,8 @@ export interface Rationale {
     readonly features: readonly NamedFeatureAttribution[];
   };
   readonly removed: readonly RemovedCandidate[];
+  /** The tenant's budget state that demoted the expensive candidates (removed with reason `budget`). */
+  readonly budgetState?: ConstrainedBudgetState;
   readonly modelVersion: number;
   readonly configVersion: number;
   /** The policy set that filtered the candidates (absent when no policy engine was asked). */
@@ -407,8 +442,14 @@ export class RoutingService {
     request: RouteRequest,
     traceId: string,
     policy?: CandidatePolicy,
+    budget?: BudgetSignal,
   ): Promise<RouteAnswer> {
-    const { eligible, removed, policyVersion } = await this.#filter(tenantId, request.candidates, policy);
+    const { eligible, removed, policyVersion, budgetState } = await this.#filter(
+      tenantId,
+      request.candidates,
+      policy,
+      budget,
+    );
     if (eligible.length === 0) {
       const existing = await this.deps.decisions.get(tenantId, request.taskId);
       if (existing) return this.#replay(tenantId, existing, eligible, policy);
@@ -520,6 +561,7 @@ export class RoutingService {
             },
           }),
       removed,
+      ...(budgetState === undefined ? {} : { budgetState }),
       modelVersion: selection.modelVersion,
       configVersion: config.version,
       ...(policyVersion === undefined ? {} : { policyVersion }),
@@ -687,7 +729,34 @@ export class RoutingService {
     tenantId: string,
     candidates: readonly string[],
     policy: CandidatePolicy | undefined,
-  ): Promise<{ eligible: string[]; removed: RemovedCandidate[]; policyVersion?: string }> {
+    budget?: BudgetSignal,
+  ): Promise<{
+    eligible: string[];
+    removed: RemovedCandidate[];
+    policyVersion?: string;
+    budgetState?: ConstrainedBudgetState;
+  }> {
+    const filtered = await this.#eligible(tenantId, candidates, policy);
+    if (!budget || filtered.eligible.length < 2) return filtered;
+    const budgetState = await budget().catch(() => undefined);
+    if (budgetState === undefined) return filtered;
+    const { kept, demoted } = demoteExpensive(filtered.experts);
+    return {
+      eligible: kept.map((expert) => expert.id),
+      removed: [
+        ...filtered.removed,
+        ...demoted.map((expert) => ({ expertId: expert.id, reason: 'budget' as const })),
+      ],
+      ...(filtered.policyVersion === undefined ? {} : { policyVersion: filtered.policyVersion }),
+      budgetState,
+    };
+  }
+
+  async #eligible(
+    tenantId: string,
+    candidates: readonly string[],
+    policy: CandidatePolicy | undefined,
+  ): Promise<{ eligible: string[]; experts: Expert[]; removed: RemovedCandidate[]; policyVersion?: string }> {
     const unique = [...new Set(candidates)];
     const experts = await this.deps.experts.getMany(tenantId, unique);
     const now = this.deps.clock.now();
@@ -700,13 +769,15 @@ export class RoutingService {
       else if (isUnhealthy(expert, now)) removed.push({ expertId, reason: 'unhealthy' });
       else eligible.push(expertId);
     });
+    const expertsOf = (ids: readonly string[]) => ids.map((id) => experts.get(id) as Expert);
     if (policy && eligible.length > 0) {
-      const { allowed, policyVersion } = await policy(eligible.map((id) => experts.get(id) as Expert));
+      const { allowed, policyVersion } = await policy(expertsOf(eligible));
       const denied = eligible.filter((id) => !allowed.has(id));
       for (const expertId of denied) removed.push({ expertId, reason: 'policy' });
-      return { eligible: eligible.filter((id) => allowed.has(id)), removed, policyVersion };
+      const permitted = eligible.filter((id) => allowed.has(id));
+      return { eligible: permitted, experts: expertsOf(permitted), removed, policyVersion };
     }
-    return { eligible, removed };
+    return { eligible, experts: expertsOf(eligible), removed };
   }
 
   /**

@@ -1,4 +1,5 @@
 import { AppError, ServiceUnavailableError, UnprocessableError } from '#shared/errors.js';
+import type { OwnApiCallOptions } from '#shared/http/own-api.js';
 import type { ResolvedTarget, TargetResolver } from '../domain/targets.js';
 
 /**
@@ -24,18 +25,8 @@ interface ErrorAnswer {
   readonly message?: string;
 }
 
-export interface RouterApiOptions {
-  /** The API's base URL, ending in /api/conductor/v1. */
-  readonly apiUrl: string;
-  /** The caller's Authorization header, passed on unchanged. */
-  readonly authorization: string;
-  /** The tenant the request acts in when the caller named one (X-Conductor-Tenant), passed on. */
-  readonly tenantHeader?: string | undefined;
-  readonly traceId: string;
-  readonly fetch?: typeof fetch;
-  /** Each call's time limit. @default 5000 */
-  readonly timeoutMs?: number;
-}
+/** `timeoutMs` defaults to 5000 here. */
+export type RouterApiOptions = OwnApiCallOptions;
 
 /** The router's masking of endpoints for roles that may not see them (viewers). */
 const MASKED = '[masked]';
