@@ -110,8 +110,33 @@ describe('routing over HTTP on the embedded runtime', () => {
     expect(reply.json.candidates[0]).toEqual(
       expect.objectContaining({ estimate: expect.any(Number), bonus: expect.any(Number) }),
     );
-    // The pick against the runner-up, feature by feature, with the features' names.
-    const attribution = reply.json.attribution as {
+    // Neither expert has learnt anything yet: nothing to attribute.
+    expect(reply.json.attribution).toBeUndefined();
+
+    // Once a reward is learnt, the pick against the runner-up, feature by feature, with names.
+    const rewarded = await h.call('POST', '/router/reward', {
+      token: operator,
+      body: { taskId: 'task-rationale', signal: 'success_at_k', value: 1 },
+    });
+    expect(rewarded.status, rewarded.text).toBe(202);
+    for (const mapping of h.conductor.mappings.values()) await mapping.drain();
+    // The router reads the model again within its 5 s cache.
+    let again = await route({
+      taskId: 'task-rationale-2',
+      context: { language: 'go' },
+      candidates: [ids.fast, ids.smart],
+    });
+    let explained = await h.call('GET', `/router/rationale/${again.json.rationaleId}`, { token: viewer });
+    for (let attempt = 3; attempt <= 22 && explained.json.attribution === undefined; attempt += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      again = await route({
+        taskId: `task-rationale-${attempt}`,
+        context: { language: 'go' },
+        candidates: [ids.fast, ids.smart],
+      });
+      explained = await h.call('GET', `/router/rationale/${again.json.rationaleId}`, { token: viewer });
+    }
+    const attribution = explained.json.attribution as {
       runnerUpExpertId: string;
       estimateMargin: number;
       features: {
@@ -122,9 +147,7 @@ describe('routing over HTTP on the embedded runtime', () => {
         marginContribution: number;
       }[];
     };
-    expect(attribution.runnerUpExpertId).toBe(
-      [ids.fast, ids.smart].find((id) => id !== routed.json.expertId),
-    );
+    expect(attribution.runnerUpExpertId).toBe([ids.fast, ids.smart].find((id) => id !== again.json.expertId));
     expect(attribution.features.length).toBeGreaterThan(0);
     expect(attribution.features.flatMap((f) => f.names)).toContain('(intercept)');
     for (const f of attribution.features)

@@ -10,7 +10,8 @@ import type { DecisionRepository, Rationale, RouteDecision } from '../domain/rou
  * propensity, confidence, versions, time) and holds one entry per candidate, which made a route's
  * item 1.4 KB with 4 candidates and 2.8 KB with 16 (2 and 3 write units). Stored here without the
  * fields equal to the decision's, deflated into one binary attribute (`rz`); read back whole. What
- * a reward needs (expert, features, propensity, model key and version) stays in the clear.
+ * a reward needs (expert, features, propensity, model key and version) stays in the clear. The
+ * attribution keeps only what the top features do not already say (packAttribution).
  */
 interface StoredRouteDecision extends TenantRecord, Omit<RouteDecision, 'rationale' | keyof TenantRecord> {
   /** Deflate (raw) of the JSON of the rationale without the fields its decision holds. */
@@ -35,11 +36,78 @@ const SHARED = [
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
+type Attribution = NonNullable<Rationale['attribution']>;
+type AttributedFeature = Attribution['features'][number];
+
+/**
+ * The attribution as stored: `u` the runner-up's index among the rationale's candidates, `e` the
+ * estimate margin, `f` per feature `[index, runnerUpWeight, marginContribution]` when a top feature
+ * holds the rest (the same index, names, value, weight and contribution, rounded alike), else the
+ * whole feature. Key names and repeated figures cost bytes on every route once a model has learnt:
+ * a 4-candidate route's item would pass 1 KB (2 write units).
+ */
+interface PackedAttribution {
+  readonly u: number | string;
+  readonly e: number;
+  readonly f: readonly (readonly [number, number, number] | AttributedFeature)[];
+}
+
+const packAttribution = (rationale: Rationale, attribution: Attribution): PackedAttribution => {
+  const byIndex = new Map(rationale.topFeatures.map((feature) => [feature.index, feature]));
+  const runnerUp = rationale.candidates.findIndex((c) => c.expertId === attribution.runnerUpExpertId);
+  return {
+    u: runnerUp >= 0 ? runnerUp : attribution.runnerUpExpertId,
+    e: attribution.estimateMargin,
+    f: attribution.features.map((feature) => {
+      const known = byIndex.get(feature.index);
+      const repeats =
+        known !== undefined &&
+        same(known.names, feature.names) &&
+        known.value === feature.value &&
+        known.weight === feature.weight &&
+        known.contribution === feature.contribution;
+      return repeats
+        ? ([feature.index, feature.runnerUpWeight, feature.marginContribution] as const)
+        : feature;
+    }),
+  };
+};
+
+const unpackAttribution = (
+  packed: PackedAttribution,
+  rationale: Pick<Rationale, 'topFeatures' | 'candidates'>,
+): Attribution => {
+  const byIndex = new Map(rationale.topFeatures.map((feature) => [feature.index, feature]));
+  const runnerUpExpertId =
+    typeof packed.u === 'number' ? (rationale.candidates[packed.u]?.expertId ?? String(packed.u)) : packed.u;
+  return {
+    runnerUpExpertId,
+    estimateMargin: packed.e,
+    features: packed.f.map((feature) => {
+      if (!Array.isArray(feature)) return feature as AttributedFeature;
+      const [index, runnerUpWeight, marginContribution] = feature as readonly [number, number, number];
+      const known = byIndex.get(index);
+      if (!known) throw new Error(`packed attribution names feature ${index}, which no top feature holds`);
+      return {
+        index,
+        names: known.names,
+        value: known.value,
+        weight: known.weight,
+        runnerUpWeight,
+        contribution: known.contribution,
+        marginContribution,
+      };
+    }),
+  };
+};
+
 export const packRationale = (decision: RouteDecision): Uint8Array => {
   const rest: Record<string, unknown> = { ...decision.rationale };
   const source = decision as unknown as Record<string, unknown>;
   for (const key of SHARED) if (key in rest && same(rest[key], source[key])) delete rest[key];
   if (rest.decidedAt === decision.createdAt) delete rest.decidedAt;
+  const { attribution } = decision.rationale;
+  if (attribution) rest.attribution = packAttribution(decision.rationale, attribution);
   return deflateRawSync(JSON.stringify(rest));
 };
 
@@ -48,6 +116,12 @@ export const unpackRationale = (stored: Omit<RouteDecision, 'rationale'>, rz: Ui
   const source = stored as unknown as Record<string, unknown>;
   const shared: Record<string, unknown> = {};
   for (const key of SHARED) if (!(key in rest) && source[key] !== undefined) shared[key] = source[key];
+  if (rest.attribution) {
+    rest.attribution = unpackAttribution(rest.attribution as PackedAttribution, {
+      topFeatures: (rest.topFeatures ?? []) as Rationale['topFeatures'],
+      candidates: (rest.candidates ?? []) as Rationale['candidates'],
+    });
+  }
   return {
     ...shared,
     ...(rest.decidedAt === undefined ? { decidedAt: stored.createdAt } : {}),

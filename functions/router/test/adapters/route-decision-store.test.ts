@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dynamoItemBytes } from '#shared/adapters/dynamodb-units.js';
@@ -7,7 +8,11 @@ import { tableSpecOf } from '#shared/pillar.js';
 import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
 import { localTableName, startTestDynamo, type TestDynamo } from '../../../../infra/local/dynamodb.js';
 import { PILLARS } from '../../../catalog.js';
-import { RouteDecisionStore } from '../../src/adapters/route-decision-store.js';
+import {
+  packRationale,
+  RouteDecisionStore,
+  unpackRationale,
+} from '../../src/adapters/route-decision-store.js';
 import type { Expert } from '../../src/domain/experts.js';
 import { DECISION_TTL_SECONDS, type RouteDecision } from '../../src/domain/routing.js';
 import { expertRecord, inMemoryRouting } from '../support/routing-fakes.js';
@@ -100,5 +105,51 @@ describe('RouteDecisionStore on dynalite', () => {
 
     await expect(store.create({ ...decision, expertId: EXPERT_IDS[5] as string })).rejects.toThrow();
     expect((await store.get('globex', 'task-4'))?.expertId).toBe(decision.expertId);
+  });
+});
+
+describe('packRationale / unpackRationale', () => {
+  it('keeps of an attributed feature only what the top features do not hold, and reads back the same rationale', async () => {
+    // Prepare: a decision whose attribution repeats two top features and names one that is not one.
+    const [four] = await decisionsOf();
+    const top = [
+      { index: 0, names: ['(intercept)'], value: 1, weight: 0.4, contribution: 0.4 },
+      { index: 5, names: ['language=ts'], value: 1, weight: 0.3, contribution: 0.3 },
+    ];
+    const runnerUp = (four as RouteDecision).rationale.candidates[1]?.expertId as string;
+    const attribution = {
+      runnerUpExpertId: runnerUp,
+      estimateMargin: 0.25,
+      features: [
+        { ...(top[0] as (typeof top)[number]), runnerUpWeight: 0.2, marginContribution: 0.2 },
+        {
+          index: 9,
+          names: ['tokens'],
+          value: 0.5,
+          weight: 0.1,
+          runnerUpWeight: 0.2,
+          contribution: 0.05,
+          marginContribution: -0.05,
+        },
+        { ...(top[1] as (typeof top)[number]), runnerUpWeight: 0.2, marginContribution: 0.1 },
+      ],
+    };
+    const decision = {
+      ...(four as RouteDecision),
+      rationale: { ...(four as RouteDecision).rationale, topFeatures: top, attribution },
+    };
+
+    // Act
+    const packed = packRationale(decision);
+    const { rationale: _r, ...stored } = decision;
+    const read = unpackRationale(stored, packed);
+    const plain = deflateRawSync(JSON.stringify(decision.rationale));
+
+    // Assess
+    expect(read).toEqual(decision.rationale);
+    const kept = JSON.parse(inflateRawSync(packed).toString('utf8')).attribution;
+    expect(kept.f).toEqual([[0, 0.2, 0.2], attribution.features[1], [5, 0.2, 0.1]]);
+    expect(kept.u).toBe(1);
+    expect(packed.byteLength).toBeLessThan(plain.byteLength);
   });
 });

@@ -256,7 +256,8 @@ export const runnerUpOf = (scores: ArrayLike<number>, chosen: number): number | 
 
 /**
  * `{ attribution }` of the pick against the best other candidate by `scores` (the strategy's own
- * ranking: LinUCB's bounds, Thompson's draws), or nothing with a single candidate.
+ * ranking: LinUCB's bounds, Thompson's draws), or nothing with a single candidate or when neither
+ * expert has data yet.
  */
 export const attributionAgainst = (
   scores: ArrayLike<number>,
@@ -267,7 +268,8 @@ export const attributionAgainst = (
   limit: number,
 ): { attribution?: Attribution } => {
   const runnerUp = runnerUpOf(scores, chosen);
-  return runnerUp === undefined
+  // Two experts with no data yet have nothing to compare: every weight is 0.
+  return runnerUp === undefined || (thetas[chosen] === undefined && thetas[runnerUp] === undefined)
     ? {}
     : {
         attribution: attributionOf(
