@@ -1,5 +1,4 @@
 import { InvalidRouterConfigError } from './errors.js';
-import type { Rng } from './random.js';
 import { uniformIndex } from './random.js';
 import { emptyRunningMeans, type RunningMeansState, statsOf, withObservation } from './running-means.js';
 import {
@@ -7,6 +6,10 @@ import {
   assertFiniteReward,
   breakTie,
   type CandidateAssessment,
+  candidatePenalties,
+  lessPenalties,
+  type Penalty,
+  penaltyOf,
   probabilityBestLowerBound,
   type Selection,
   type Strategy,
@@ -24,6 +27,9 @@ import type { FeatureVector } from './vectors.js';
  * noise / √(n + 1) — the standard error of that mean for rewards with standard deviation `noise`
  * (0.5 by default, the largest a reward in [0, 1] can have) and one pseudo-observation of prior.
  * `confidence` is `probabilityBestLowerBound` over those means and uncertainties.
+ *
+ * With a penalty, greedy and ε-greedy rank by mean − penalty (an expert never tried keeps +∞), and
+ * `confidence` is over the means less the penalties; `static` keeps its pick.
  */
 export interface MeanStrategyOptions {
   /** Reward standard deviation assumed for the uncertainty and confidence. @default 0.5 */
@@ -41,15 +47,23 @@ const checkNoise = (noise: number): number => {
 interface MeanAssessment {
   readonly means: Float64Array;
   readonly sds: Float64Array;
-  /** Greedy ranking: the mean, or +∞ for an expert never tried (each is tried once before exploiting). */
+  /**
+   * Greedy ranking: the mean less the penalty, or +∞ for an expert never tried (each is tried once
+   * before exploiting).
+   */
   readonly ranks: Float64Array;
+  /** The means less the penalties (the means themselves without a penalty): what `confidence` compares. */
+  readonly objectives: Float64Array;
+  readonly penalties: Float64Array | undefined;
 }
 
 const assessMeans = (
   candidates: readonly string[],
   state: RunningMeansState,
   noise: number,
+  penalty: Penalty | undefined,
 ): MeanAssessment => {
+  const penalties = candidatePenalties(candidates, penalty);
   const k = candidates.length;
   const means = new Float64Array(k);
   const sds = new Float64Array(k);
@@ -60,12 +74,18 @@ const assessMeans = (
     sds[a] = noise / Math.sqrt(stats.n + 1);
     ranks[a] = stats.n === 0 ? Number.POSITIVE_INFINITY : stats.mean;
   }
-  return { means, sds, ranks };
+  return {
+    means,
+    sds,
+    ranks: lessPenalties(ranks, penalties),
+    objectives: lessPenalties(means, penalties),
+    penalties,
+  };
 };
 
 const assessments = (
   candidates: readonly string[],
-  { means, sds }: MeanAssessment,
+  { means, sds, penalties }: MeanAssessment,
   probabilities: ArrayLike<number>,
 ): CandidateAssessment[] =>
   candidates.map((expertId, a) => ({
@@ -73,6 +93,7 @@ const assessments = (
     estimate: means[a] as number,
     uncertainty: sds[a] as number,
     probability: probabilities[a] as number,
+    ...penaltyOf(penalties, a),
   }));
 
 const updateMeans = (state: RunningMeansState, expertId: string, _x: FeatureVector, reward: number) => {
@@ -98,10 +119,14 @@ export interface EpsilonGreedyOptions extends MeanStrategyOptions {
 }
 
 const meanSelector =
-  (name: 'greedy' | 'epsilon-greedy', epsilon: number, noise: number) =>
-  (rawCandidates: readonly string[], _x: FeatureVector, state: RunningMeansState, rng: Rng): Selection => {
+  (
+    name: 'greedy' | 'epsilon-greedy',
+    epsilon: number,
+    noise: number,
+  ): Strategy<RunningMeansState>['select'] =>
+  (rawCandidates, _x, state, rng, penalty): Selection => {
     const candidates = uniqueCandidates(rawCandidates);
-    const assessment = assessMeans(candidates, state, noise);
+    const assessment = assessMeans(candidates, state, noise, penalty);
     const winners = argmaxAll(assessment.ranks);
     const explore = epsilon > 0 && rng() < epsilon;
     const chosen = explore ? uniformIndex(rng, candidates.length) : breakTie(winners, rng);
@@ -111,7 +136,7 @@ const meanSelector =
       expertId: candidates[chosen] as string,
       strategy: name,
       propensity: probabilities[chosen] as number,
-      confidence: probabilityBestLowerBound(assessment.means, assessment.sds, chosen),
+      confidence: probabilityBestLowerBound(assessment.objectives, assessment.sds, chosen),
       exploration: chosen !== exploit,
       exploitExpertId: candidates[exploit] as string,
       perCandidate: assessments(candidates, assessment, probabilities),
@@ -152,7 +177,8 @@ export interface StaticOptions extends MeanStrategyOptions {
 /**
  * Static: always the tenant's default expert (propensity 1). When the default is not among the
  * candidates (disabled, refused by policy) it falls back to the first candidate, so the kill-switch
- * path always has an answer; the caller orders candidates by preference.
+ * path always has an answer; the caller orders candidates by preference. A penalty does not move the
+ * pick; it is reported per candidate and counts in `confidence` (P(the pick is the best by the objective)).
  */
 export const createStatic = (options: StaticOptions): Strategy<RunningMeansState> => {
   const noise = checkNoise(options.noise ?? DEFAULT_NOISE);
@@ -161,18 +187,18 @@ export const createStatic = (options: StaticOptions): Strategy<RunningMeansState
   return {
     name: 'static',
     initialState: emptyRunningMeans,
-    select: (rawCandidates, _x, state) => {
+    select: (rawCandidates, _x, state, _rng, penalty) => {
       const candidates = uniqueCandidates(rawCandidates);
       const index = candidates.indexOf(options.defaultExpertId);
       const chosen = index >= 0 ? index : 0;
-      const assessment = assessMeans(candidates, state, noise);
+      const assessment = assessMeans(candidates, state, noise, penalty);
       const probabilities = new Float64Array(candidates.length);
       probabilities[chosen] = 1;
       return {
         expertId: candidates[chosen] as string,
         strategy: 'static',
         propensity: 1,
-        confidence: probabilityBestLowerBound(assessment.means, assessment.sds, chosen),
+        confidence: probabilityBestLowerBound(assessment.objectives, assessment.sds, chosen),
         exploration: false,
         exploitExpertId: candidates[chosen] as string,
         perCandidate: assessments(candidates, assessment, probabilities),

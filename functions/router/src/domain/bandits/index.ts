@@ -98,7 +98,8 @@ const checked = <State extends ModelState>(
   return {
     name: strategy.name,
     initialState: () => strategy.initialState(),
-    select: (candidates, x, state, rng) => strategy.select(candidates, x, assertModel(state), rng),
+    select: (candidates, x, state, rng, penalty) =>
+      strategy.select(candidates, x, assertModel(state), rng, penalty),
     update: (state, expertId, x, reward) => strategy.update(assertModel(state), expertId, x, reward),
   };
 };

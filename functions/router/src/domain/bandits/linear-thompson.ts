@@ -4,24 +4,24 @@ import { quadraticForm } from './linear-algebra.js';
 import {
   armOf,
   attributionAgainst,
-  checkState,
   contributions,
   emptyLinUcbState,
   type LinUcbOptions,
   type LinUcbState,
   resolveConfig,
+  ridgeDecision,
   ridgeUpdate,
   squaredNorm,
 } from './linucb.js';
-import { mulberry32, type Rng } from './random.js';
-import { type Selection, type Strategy, uniqueCandidates } from './strategy.js';
+import { mulberry32 } from './random.js';
+import type { Selection, Strategy } from './strategy.js';
 import {
   DEFAULT_PROPENSITY_DRAWS,
   type Posteriors,
   probabilityBestMonteCarlo,
   thompsonSelection,
 } from './thompson.js';
-import { assertDimension, dot, type FeatureVector, forEachNonZero } from './vectors.js';
+import { dot, type FeatureVector, forEachNonZero } from './vectors.js';
 
 /**
  * Contextual (linear) Thompson sampling, LinTS (Agrawal & Goyal 2013), on the model LinUCB learns:
@@ -47,6 +47,9 @@ import { assertDimension, dot, type FeatureVector, forEachNonZero } from './vect
  * - confidence: the chosen expert's P(best) (the propensity).
  * - exploration: the pick is not the argmax of xᵀθ̂.
  * - topFeatures: the largest |θ̂ᵢ·xᵢ| of the chosen expert.
+ * - with a penalty: the pick is the largest draw − penalty, exploitation the largest xᵀθ̂ − penalty,
+ *   P(best) counts the wins of draw − penalty on the same seeded draws (deterministic per state,
+ *   candidates, context and penalties); the runner-up is the best other draw − penalty.
  */
 export interface LinearThompsonOptions extends LinUcbOptions {
   /** Joint draws for the P(best) estimate, per decision. @default 256 */
@@ -76,10 +79,8 @@ export const createLinearThompson = (options: LinearThompsonOptions): Strategy<L
     name: 'linear-thompson',
     initialState: () => emptyLinUcbState(config.dimension, config.lambda),
     update: ridgeUpdate(config),
-    select: (rawCandidates: readonly string[], x: FeatureVector, state: LinUcbState, rng: Rng): Selection => {
-      checkState(state, config);
-      assertDimension(x, state.dimension);
-      const candidates = uniqueCandidates(rawCandidates);
+    select: (rawCandidates, x, state, rng, penalty): Selection => {
+      const { candidates, penalties } = ridgeDecision(config, rawCandidates, x, state, penalty);
       const k = candidates.length;
       const d = state.dimension;
       const means = new Float64Array(k);
@@ -101,19 +102,20 @@ export const createLinearThompson = (options: LinearThompsonOptions): Strategy<L
       const seed = fnv1a32(
         `linear-thompson\u0000${state.version}\u0000${candidates.join('\u0000')}\u0000${contextKey(x)}`,
       );
-      const probabilities = probabilityBestMonteCarlo(posteriors, draws, mulberry32(seed));
+      const probabilities = probabilityBestMonteCarlo(posteriors, draws, mulberry32(seed), penalties);
       return thompsonSelection(
         candidates,
         posteriors,
         probabilities,
         rng,
         state.version,
+        penalties,
         'linear-thompson',
-        (chosen, sampled) => {
+        (chosen, scores) => {
           const theta = thetas[chosen];
           return {
             topFeatures: theta === undefined ? [] : contributions(x, theta, config.topFeatures),
-            ...attributionAgainst(sampled, chosen, x, thetas, candidates, config.topFeatures),
+            ...attributionAgainst(scores, chosen, x, thetas, candidates, config.topFeatures, penalties),
           };
         },
       );

@@ -11,16 +11,19 @@ import {
   shermanMorrison,
   unpackUpper,
 } from './linear-algebra.js';
-import type { Rng } from './random.js';
 import {
   type Attribution,
   argmaxAll,
   assertFiniteReward,
   breakTie,
   type CandidateAssessment,
+  candidatePenalties,
   type FeatureAttribution,
   type FeatureContribution,
+  lessPenalties,
   type ModelState,
+  type Penalty,
+  penaltyOf,
   probabilityBestLowerBound,
   type Selection,
   type Strategy,
@@ -46,6 +49,8 @@ import { assertDimension, dot, type FeatureVector, forEachNonZero, MAX_DIMENSION
  *   ridge posterior θ ~ N(A⁻¹b, noise²·A⁻¹) when rewards have standard deviation `noise`.
  * - exploration: the pick is not the argmax of θ·x (the bonus changed the decision).
  * - topFeatures: the largest |θᵢ·xᵢ| of the chosen expert.
+ * - with a penalty: the pick is the highest θ·x + α·width − penalty, exploitation the highest
+ *   θ·x − penalty, `confidence` over θ·x − penalty; `estimate` stays θ·x.
  */
 export interface LinUcbOptions {
   /** Feature dimension d (the encoder's). */
@@ -256,8 +261,9 @@ export const runnerUpOf = (scores: ArrayLike<number>, chosen: number): number | 
 
 /**
  * `{ attribution }` of the pick against the best other candidate by `scores` (the strategy's own
- * ranking: LinUCB's bounds, Thompson's draws), or nothing with a single candidate or when neither
- * expert has data yet.
+ * ranking: LinUCB's bounds, Thompson's draws, each less its penalty), or nothing with a single
+ * candidate or when neither expert has data yet. With `penalties`, `penaltyMargin` is the runner-up's
+ * penalty less the pick's; the estimate margin and the features stay about θ·x.
  */
 export const attributionAgainst = (
   scores: ArrayLike<number>,
@@ -266,20 +272,27 @@ export const attributionAgainst = (
   thetas: readonly (readonly number[] | undefined)[],
   candidates: readonly string[],
   limit: number,
+  penalties?: Float64Array,
 ): { attribution?: Attribution } => {
   const runnerUp = runnerUpOf(scores, chosen);
   // Two experts with no data yet have nothing to compare: every weight is 0.
-  return runnerUp === undefined || (thetas[chosen] === undefined && thetas[runnerUp] === undefined)
-    ? {}
-    : {
-        attribution: attributionOf(
-          x,
-          thetas[chosen],
-          thetas[runnerUp],
-          candidates[runnerUp] as string,
-          limit,
-        ),
-      };
+  if (runnerUp === undefined || (thetas[chosen] === undefined && thetas[runnerUp] === undefined)) return {};
+  const attribution = attributionOf(
+    x,
+    thetas[chosen],
+    thetas[runnerUp],
+    candidates[runnerUp] as string,
+    limit,
+  );
+  return {
+    attribution:
+      penalties === undefined
+        ? attribution
+        : {
+            ...attribution,
+            penaltyMargin: (penalties[runnerUp] as number) - (penalties[chosen] as number),
+          },
+  };
 };
 
 /** How a selector gets an arm's A⁻¹ and θ: kept incrementally, or (naive) solved on every decision. */
@@ -288,12 +301,27 @@ type Solve = (
   dimension: number,
 ) => { readonly aInv: readonly number[]; readonly theta: readonly number[] };
 
+/**
+ * What every ridge decision starts with: the state and features checked, the candidates without
+ * duplicates, and their penalties (undefined when none, or all 0).
+ */
+export const ridgeDecision = (
+  config: ResolvedConfig,
+  rawCandidates: readonly string[],
+  x: FeatureVector,
+  state: LinUcbState,
+  penalty: Penalty | undefined,
+): { readonly candidates: readonly string[]; readonly penalties: Float64Array | undefined } => {
+  checkState(state, config);
+  assertDimension(x, state.dimension);
+  const candidates = uniqueCandidates(rawCandidates);
+  return { candidates, penalties: candidatePenalties(candidates, penalty) };
+};
+
 const selector =
-  (name: 'linucb' | 'naive-linucb', config: ResolvedConfig, solve: Solve) =>
-  (rawCandidates: readonly string[], x: FeatureVector, state: LinUcbState, rng: Rng): Selection => {
-    checkState(state, config);
-    assertDimension(x, state.dimension);
-    const candidates = uniqueCandidates(rawCandidates);
+  (name: 'linucb' | 'naive-linucb', config: ResolvedConfig, solve: Solve): Strategy<LinUcbState>['select'] =>
+  (rawCandidates, x, state, rng, penalty): Selection => {
+    const { candidates, penalties } = ridgeDecision(config, rawCandidates, x, state, penalty);
     const k = candidates.length;
     const d = state.dimension;
     const estimates = new Float64Array(k);
@@ -316,11 +344,13 @@ const selector =
       }
       estimates[a] = estimate;
       widths[a] = width;
-      ucbs[a] = estimate + config.alpha * width;
+      const ucb = estimate + config.alpha * width;
+      ucbs[a] = penalties === undefined ? ucb : ucb - (penalties[a] as number);
     }
     const winners = argmaxAll(ucbs);
     const chosen = breakTie(winners, rng);
-    const exploitWinners = argmaxAll(estimates);
+    const objectives = lessPenalties(estimates, penalties);
+    const exploitWinners = argmaxAll(objectives);
     const exploit = exploitWinners.includes(chosen) ? chosen : (exploitWinners[0] as number);
     const sds = widths.map((w) => config.noise * w);
     const perCandidate: CandidateAssessment[] = candidates.map((expertId, a) => ({
@@ -329,14 +359,15 @@ const selector =
       uncertainty: widths[a] as number,
       probability: winners.includes(a) ? 1 / winners.length : 0,
       bonus: config.alpha * (widths[a] as number),
+      ...penaltyOf(penalties, a),
     }));
     const theta = thetas[chosen];
     return {
-      ...attributionAgainst(ucbs, chosen, x, thetas, candidates, config.topFeatures),
+      ...attributionAgainst(ucbs, chosen, x, thetas, candidates, config.topFeatures, penalties),
       expertId: candidates[chosen] as string,
       strategy: name,
       propensity: 1 / winners.length,
-      confidence: probabilityBestLowerBound(estimates, sds, chosen),
+      confidence: probabilityBestLowerBound(objectives, sds, chosen),
       exploration: chosen !== exploit,
       exploitExpertId: candidates[exploit] as string,
       perCandidate,

@@ -1,4 +1,4 @@
-import { InvalidRewardError, NoCandidatesError } from './errors.js';
+import { InvalidRewardError, InvalidRouterConfigError, NoCandidatesError } from './errors.js';
 import { type Rng, uniformIndex } from './random.js';
 import type { FeatureVector } from './vectors.js';
 
@@ -13,10 +13,13 @@ export const STRATEGY_NAMES = [
 ] as const;
 export type StrategyName = (typeof STRATEGY_NAMES)[number];
 
+/** The objective's per-candidate penalty (λ·cost + μ·latency, in reward units), subtracted from every score the strategy ranks by. */
+export type Penalty = (expertId: string) => number;
+
 /** What a strategy thought of one candidate when it decided. */
 export interface CandidateAssessment {
   readonly expertId: string;
-  /** Point estimate of the expected reward (running mean, posterior mean, or θ·x). */
+  /** Point estimate of the expected reward (running mean, posterior mean, or θ·x); never penalised. */
   readonly estimate: number;
   /** Standard deviation of that estimate under the strategy's model (see each strategy). */
   readonly uncertainty: number;
@@ -26,6 +29,8 @@ export interface CandidateAssessment {
   readonly sampled?: number;
   /** LinUCB: the exploration bonus α·√(xᵀA⁻¹x) added to the estimate. */
   readonly bonus?: number;
+  /** The objective's penalty subtracted from this candidate's scores; present only when given and not 0. */
+  readonly penalty?: number;
 }
 
 /** One term θᵢ·xᵢ of the chosen expert's linear score. */
@@ -51,12 +56,14 @@ export interface FeatureAttribution {
 
 /** Why a linear strategy preferred its pick to the runner-up, feature by feature. */
 export interface Attribution {
-  /** The candidate the strategy ranked second (by its own score: the bound, or the draw). */
+  /** The candidate the strategy ranked second (by its own score, the bound or the draw, less the penalty). */
   readonly runnerUpExpertId: string;
   /** θ·x − θ'·x: the estimates' difference, the sum of every feature's marginContribution. */
   readonly estimateMargin: number;
   /** The features with the largest |marginContribution| (at most the strategy's topFeatures). */
   readonly features: readonly FeatureAttribution[];
+  /** penalty(runner-up) − penalty(pick): what the penalty added to the pick's lead; only with a penalty. */
+  readonly penaltyMargin?: number;
 }
 
 /** A decision and everything the rationale and off-policy evaluation need about it. */
@@ -67,13 +74,13 @@ export interface Selection {
   readonly propensity: number;
   /**
    * The strategy's own estimate of the probability that `expertId` is the best candidate (highest
-   * expected reward) for this context: Monte Carlo for Thompson, a Gaussian bound for the others
-   * (see `probabilityBestLowerBound`). In [0, 1].
+   * expected reward, less the penalty when one is given) for this context: Monte Carlo for Thompson,
+   * a Gaussian bound for the others (see `probabilityBestLowerBound`). In [0, 1].
    */
   readonly confidence: number;
-  /** True when the pick is not what pure exploitation (argmax of the point estimates) would choose. */
+  /** True when the pick is not what pure exploitation (argmax of estimate − penalty) would choose. */
   readonly exploration: boolean;
-  /** What pure exploitation would pick (ties: the first in candidate order). */
+  /** What pure exploitation would pick: argmax of estimate − penalty (ties: the first in candidate order). */
   readonly exploitExpertId: string;
   /** In candidate order (duplicates removed). */
   readonly perCandidate: readonly CandidateAssessment[];
@@ -90,12 +97,23 @@ export interface Selection {
  * with a `version` counted up by each update; they are never mutated: `update` returns a new state
  * that shares untouched parts with the old one. Given the same state, features and generator, a
  * decision is always the same.
+ *
+ * `select`'s optional `penalty` makes the strategy rank by a cost-aware objective: every score it
+ * ranks by (bound, draw, running mean, estimate) is less penalty(expertId), and its propensities and
+ * confidence are those of that rule. No penalty, or 0 for every candidate, decides exactly as without.
+ * A penalty that is not finite is an InvalidRouterConfigError. `static` ignores it for its pick.
  */
 export interface Strategy<State extends ModelState> {
   readonly name: StrategyName;
   /** The state of a model that has seen nothing. Experts it has not seen are at their prior. */
   initialState(): State;
-  select(candidates: readonly string[], x: FeatureVector, state: State, rng: Rng): Selection;
+  select(
+    candidates: readonly string[],
+    x: FeatureVector,
+    state: State,
+    rng: Rng,
+    penalty?: Penalty,
+  ): Selection;
   update(state: State, expertId: string, x: FeatureVector, reward: number): State;
 }
 
@@ -120,6 +138,46 @@ export const uniqueCandidates = (candidates: readonly string[]): readonly string
   if (candidates.length === 0) throw new NoCandidatesError();
   const unique = new Set(candidates);
   return unique.size === candidates.length ? candidates : [...unique];
+};
+
+/**
+ * penalty(expertId) of every candidate, called once each, in candidate order; undefined when there is
+ * no penalty or it is 0 for every candidate (the strategy then decides exactly as without one).
+ * A value that is not finite is an InvalidRouterConfigError: it must never reorder silently.
+ */
+export const candidatePenalties = (
+  candidates: readonly string[],
+  penalty: Penalty | undefined,
+): Float64Array | undefined => {
+  if (penalty === undefined) return undefined;
+  const k = candidates.length;
+  const penalties = new Float64Array(k);
+  let any = false;
+  for (let a = 0; a < k; a += 1) {
+    const expertId = candidates[a] as string;
+    const value = penalty(expertId);
+    if (!Number.isFinite(value))
+      throw new InvalidRouterConfigError(
+        `The penalty of expert ${expertId} must be a finite number, got ${value}.`,
+        'penalty',
+      );
+    penalties[a] = value;
+    if (value !== 0) any = true;
+  }
+  return any ? penalties : undefined;
+};
+
+/** scores − penalties, as a new array; `scores` itself when there are no penalties (no allocation). */
+export const lessPenalties = (scores: Float64Array, penalties: Float64Array | undefined): Float64Array =>
+  penalties === undefined ? scores : scores.map((score, a) => score - (penalties[a] as number));
+
+/** `{ penalty }` of candidate `a` for its CandidateAssessment, or nothing when it has none (or 0). */
+export const penaltyOf = (
+  penalties: Float64Array | undefined,
+  a: number,
+): { readonly penalty: number } | undefined => {
+  const penalty = penalties?.[a];
+  return penalty === undefined || penalty === 0 ? undefined : { penalty };
 };
 
 export const assertFiniteReward = (reward: number): void => {

@@ -7,7 +7,10 @@ import {
   argmaxAll,
   assertFiniteReward,
   type CandidateAssessment,
+  candidatePenalties,
+  lessPenalties,
   type ModelState,
+  penaltyOf,
   type Selection,
   type Strategy,
   uniqueCandidates,
@@ -27,6 +30,11 @@ import type { FeatureVector } from './vectors.js';
  * same figures), and decisions between two rewards pay only for their own k draws. Estimates are
  * smoothed, p̂ₐ = (winsₐ + 1/k) / (D + 1), so none is 0 (inverse-propensity weights stay finite) and
  * they sum to 1; the standard error is at most 0.5/√D (0.031 for D = 256).
+ *
+ * With a penalty, a decision picks the largest draw − penalty, exploitation the largest posterior
+ * mean − penalty, and P(best) counts the wins of draw − penalty: the same seeded draws as without
+ * (common random numbers: raising a candidate's penalty never raises its estimate), memoised per
+ * (state, candidate set, penalties).
  */
 export interface ThompsonCommonOptions {
   /** Joint draws for the P(best) estimate, per state and candidate set. @default 256 */
@@ -74,14 +82,21 @@ const drawAll = (posteriors: Posteriors, sampler: Sampler, out: Float64Array): v
   }
 };
 
-/** Monte Carlo P(best) per candidate, smoothed (see the module comment). */
-export const probabilityBestMonteCarlo = (posteriors: Posteriors, draws: number, rng: Rng): Float64Array => {
+/** Monte Carlo P(best) per candidate of draw − penalty, smoothed (see the module comment). */
+export const probabilityBestMonteCarlo = (
+  posteriors: Posteriors,
+  draws: number,
+  rng: Rng,
+  penalties?: Float64Array,
+): Float64Array => {
   const k = posteriors.p.length;
   const sampler = new Sampler(rng);
   const values = new Float64Array(k);
   const wins = new Float64Array(k);
   for (let round = 0; round < draws; round += 1) {
     drawAll(posteriors, sampler, values);
+    if (penalties !== undefined)
+      for (let a = 0; a < k; a += 1) values[a] = (values[a] as number) - (penalties[a] as number);
     let best = 0;
     for (let a = 1; a < k; a += 1) if ((values[a] as number) > (values[best] as number)) best = a;
     wins[best] = (wins[best] as number) + 1;
@@ -91,17 +106,25 @@ export const probabilityBestMonteCarlo = (posteriors: Posteriors, draws: number,
 
 const propensityMemo = (draws: number) => {
   const memo = new WeakMap<ModelState, Map<string, Float64Array>>();
-  return (state: ModelState, candidates: readonly string[], posteriors: Posteriors): Float64Array => {
+  return (
+    state: ModelState,
+    candidates: readonly string[],
+    posteriors: Posteriors,
+    penalties: Float64Array | undefined,
+  ): Float64Array => {
     let perState = memo.get(state);
     if (perState === undefined) {
       perState = new Map();
       memo.set(state, perState);
     }
-    const key = candidates.join('\u0000');
+    const candidatesKey = candidates.join('\u0000');
+    // The penalties first, up to a '|' no number contains: an empty prefix is "no penalty".
+    const key = `${penalties === undefined ? '' : penalties.join(',')}|${candidatesKey}`;
     let probabilities = perState.get(key);
     if (probabilities === undefined) {
-      const seed = fnv1a32(`${state.model}\u0000${state.version}\u0000${key}`);
-      probabilities = probabilityBestMonteCarlo(posteriors, draws, mulberry32(seed));
+      // Seeded without the penalties: every penalty is judged on the same draws.
+      const seed = fnv1a32(`${state.model}\u0000${state.version}\u0000${candidatesKey}`);
+      probabilities = probabilityBestMonteCarlo(posteriors, draws, mulberry32(seed), penalties);
       if (perState.size >= MAX_CANDIDATE_SETS_PER_STATE) perState.clear();
       perState.set(key, probabilities);
     }
@@ -110,10 +133,11 @@ const propensityMemo = (draws: number) => {
 };
 
 /**
- * A Thompson decision: one draw per candidate from its posterior, the largest wins; the rationale's
- * figures from the posteriors and their P(best). `explain` gives the chosen expert's feature
- * contributions and its attribution against the runner-up (the linear strategy; none for the
- * context-free ones).
+ * A Thompson decision: one draw per candidate from its posterior, the largest draw − penalty wins;
+ * the rationale's figures from the posteriors and their P(best) (`probabilities`, computed with the
+ * same `penalties`). `explain` gives the chosen expert's feature contributions and its attribution
+ * against the runner-up by `scores` (draw − penalty) (the linear strategy; none for the context-free
+ * ones).
  */
 export const thompsonSelection = (
   candidates: readonly string[],
@@ -121,19 +145,18 @@ export const thompsonSelection = (
   probabilities: Float64Array,
   rng: Rng,
   modelVersion: number,
+  penalties: Float64Array | undefined,
   strategy: 'thompson' | 'linear-thompson' = 'thompson',
-  explain: (
-    chosen: number,
-    sampled: Float64Array,
-  ) => Pick<Selection, 'topFeatures' | 'attribution'> = () => ({
+  explain: (chosen: number, scores: Float64Array) => Pick<Selection, 'topFeatures' | 'attribution'> = () => ({
     topFeatures: [],
   }),
 ): Selection => {
   const k = candidates.length;
   const sampled = new Float64Array(k);
   drawAll(posteriors, new Sampler(rng), sampled);
-  const chosen = argmaxAll(sampled)[0] as number;
-  const meanWinners = argmaxAll(posteriors.means);
+  const scores = lessPenalties(sampled, penalties);
+  const chosen = argmaxAll(scores)[0] as number;
+  const meanWinners = argmaxAll(lessPenalties(posteriors.means, penalties));
   const exploit = meanWinners.includes(chosen) ? chosen : (meanWinners[0] as number);
   const perCandidate: CandidateAssessment[] = new Array(k);
   for (let a = 0; a < k; a += 1)
@@ -143,6 +166,7 @@ export const thompsonSelection = (
       uncertainty: posteriors.sds[a] as number,
       probability: probabilities[a] as number,
       sampled: sampled[a] as number,
+      ...penaltyOf(penalties, a),
     };
   const propensity = probabilities[chosen] as number;
   return {
@@ -153,10 +177,24 @@ export const thompsonSelection = (
     exploration: chosen !== exploit,
     exploitExpertId: candidates[exploit] as string,
     perCandidate,
-    ...explain(chosen, sampled),
+    ...explain(chosen, scores),
     modelVersion,
   };
 };
+
+/** The `select` of a context-free Thompson strategy, from its posteriors and its P(best) memo. */
+const contextFreeSelect =
+  <State extends ModelState>(
+    posteriorsOf: (state: State, candidates: readonly string[]) => Posteriors,
+    probabilitiesFor: ReturnType<typeof propensityMemo>,
+  ): Strategy<State>['select'] =>
+  (rawCandidates, _x, state, rng, penalty): Selection => {
+    const candidates = uniqueCandidates(rawCandidates);
+    const penalties = candidatePenalties(candidates, penalty);
+    const posteriors = posteriorsOf(state, candidates);
+    const probabilities = probabilitiesFor(state, candidates, posteriors, penalties);
+    return thompsonSelection(candidates, posteriors, probabilities, rng, state.version, penalties);
+  };
 
 // ---------------------------------------------------------------------------------------------
 // Beta–Bernoulli, for rewards in [0, 1] (binary, or a success fraction).
@@ -220,12 +258,7 @@ export const createBernoulliThompson = (
   return {
     name: 'thompson',
     initialState: () => ({ model: 'beta-bernoulli', version: 0, arms: {} }),
-    select: (rawCandidates, _x, state, rng) => {
-      const candidates = uniqueCandidates(rawCandidates);
-      const posteriors = posteriorsOf(state, candidates);
-      const probabilities = probabilitiesFor(state, candidates, posteriors);
-      return thompsonSelection(candidates, posteriors, probabilities, rng, state.version);
-    },
+    select: contextFreeSelect(posteriorsOf, probabilitiesFor),
     update: (state, expertId, _x, reward) => {
       assertFiniteReward(reward);
       if (reward < 0 || reward > 1)
@@ -293,12 +326,7 @@ export const createGaussianThompson = (
   return {
     name: 'thompson',
     initialState: emptyRunningMeans,
-    select: (rawCandidates, _x, state, rng) => {
-      const candidates = uniqueCandidates(rawCandidates);
-      const posteriors = posteriorsOf(state, candidates);
-      const probabilities = probabilitiesFor(state, candidates, posteriors);
-      return thompsonSelection(candidates, posteriors, probabilities, rng, state.version);
-    },
+    select: contextFreeSelect(posteriorsOf, probabilitiesFor),
     update: (state, expertId, _x: FeatureVector, reward) => {
       assertFiniteReward(reward);
       return withObservation(state, expertId, reward);
