@@ -108,6 +108,23 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/api/conductor/v1/router/invoke': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Route a task and call the chosen expert (fallback to another candidate on infrastructure errors); the outcome is recorded as reward signals */
+    post: operations['invokeTask'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/conductor/v1/router/reward': {
     parameters: {
       query?: never;
@@ -661,6 +678,29 @@ export interface components {
     RouteContext: {
       [key: string]: string | number | boolean | string[];
     };
+    /** @description A task to route and run: the router picks an expert, calls it through the guarded outbound client and returns its answer. */
+    InvokeRequest: {
+      taskId: string;
+      tenantId?: string;
+      context: components['schemas']['RouteContext'];
+      candidates: string[];
+      /** @description Keeps a canary sticky by session: the same session, the same arm. */
+      sessionId?: string;
+      /** @description Keeps a canary sticky by user (default: the caller’s subject). */
+      userId?: string;
+      /** @description What the chosen expert receives: POSTed to its endpoint as JSON. */
+      input: components['schemas']['__schema0'];
+      /**
+       * @description Per expert call: no answer within it is a timeout (and a fallback).
+       * @default 8000
+       */
+      timeoutMs?: number;
+      /**
+       * @description How many other candidates may answer when the chosen one fails on infrastructure (timeout, unreachable, 5xx, 429, an unusable answer, a refused address). 0: none.
+       * @default 1
+       */
+      maxFallbacks?: number;
+    };
     /** @description An outcome signal for a routed task. Learnt from asynchronously; the effect is exactly once per (taskId, signal). */
     RewardRequest: {
       taskId: string;
@@ -1138,6 +1178,15 @@ export interface components {
        */
       retryThrottled?: boolean;
     };
+    __schema0:
+      | string
+      | number
+      | boolean
+      | null
+      | components['schemas']['__schema0'][]
+      | {
+          [key: string]: components['schemas']['__schema0'];
+        };
     Health: {
       /** @constant */
       status: 'ok';
@@ -1199,6 +1248,49 @@ export interface components {
         | 'naive-linucb'
         | 'kill_switch';
       decisionId: string;
+    };
+    InvokeAnswer: {
+      taskId: string;
+      /** @description The task the answer was routed as: taskId, or a fallback’s `<taskId>:fallback-N`. Quality rewards (POST /router/reward) go to this id. */
+      answeredTaskId: string;
+      expertId: string;
+      decisionId: string;
+      rationaleId: string;
+      /** @enum {string} */
+      strategy:
+        | 'static'
+        | 'greedy'
+        | 'epsilon-greedy'
+        | 'thompson'
+        | 'linucb'
+        | 'linear-thompson'
+        | 'naive-linucb'
+        | 'kill_switch';
+      confidence: number;
+      fallbackUsed: boolean;
+      /** @description The expert’s answer (JSON, or its text). */
+      output: components['schemas']['__schema1'];
+      httpStatus: number;
+      latencyMs: number;
+      /** @description What the call cost: the cost the expert reported, else its declared cost per call. */
+      costUsd?: number;
+      attempts: components['schemas']['InvokeAttempt'][];
+      /** @description Whether the automatic outcome and reward signals (incident_free, latency_ms, cost) were recorded; false only when the rewards queue refused them (the answer stands). */
+      signalsRecorded: boolean;
+    };
+    InvokeAttempt: {
+      /** @description The task this attempt was routed as (its own decision). */
+      taskId: string;
+      expertId: string;
+      decisionId: string;
+      /**
+       * @description ok: a 2xx answer; refused_by_expert: a 4xx answer (not retried); timeout; unavailable: unreachable, 5xx, 408 or 429; unusable: too large or invalid JSON; refused: the endpoint’s address or port is not allowed (no call made).
+       * @enum {string}
+       */
+      outcome: 'ok' | 'refused_by_expert' | 'timeout' | 'unavailable' | 'unusable' | 'refused';
+      httpStatus?: number;
+      code?: string;
+      latencyMs: number;
     };
     RewardAccepted: {
       /** @constant */
@@ -1919,6 +2011,15 @@ export interface components {
       /** @description Why its consumer last failed it, when it said. */
       lastError?: string;
     };
+    __schema1:
+      | string
+      | number
+      | boolean
+      | null
+      | components['schemas']['__schema1'][]
+      | {
+          [key: string]: components['schemas']['__schema1'];
+        };
     BudgetPolicyOutput: {
       /**
        * @description Spend allowed above the limit: the cap is limit × (1 + grace/100).
@@ -3692,6 +3793,261 @@ export interface operations {
            * @example {
            *       "code": "internal_error",
            *       "message": "An internal error occurred.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Nothing was done, retry after Retry-After: the service is at capacity (overloaded), or the policy decision could not be recorded (decision log or archive) */
+      503: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "overloaded",
+           *       "message": "The service is at capacity; retry after Retry-After.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  invokeTask: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description The tenant to act in when it is not the caller’s own; allowed only with an approved grant (403 policy_denied otherwise).
+         * @example globex
+         */
+        'X-Conductor-Tenant'?: components['parameters']['Tenant'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "taskId": "task-42",
+         *       "context": {
+         *         "lang": "en",
+         *         "tokens": 900
+         *       },
+         *       "candidates": [
+         *         "exp_1",
+         *         "exp_2"
+         *       ],
+         *       "input": {
+         *         "question": "Summarise the incident report."
+         *       },
+         *       "timeoutMs": 8000
+         *     }
+         */
+        'application/json': components['schemas']['InvokeRequest'];
+      };
+    };
+    responses: {
+      /** @description The expert’s answer */
+      200: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['InvokeAnswer'];
+        };
+      };
+      /** @description Invalid request (details.issues lists each field) */
+      400: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "validation_failed",
+           *       "message": "The request is invalid.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Missing, expired or invalid bearer token */
+      401: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "unauthorized",
+           *       "message": "The bearer token is invalid or expired.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed (details.obligations says what would allow it) */
+      403: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "policy_denied",
+           *       "message": "Access to another tenant needs an approved grant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Request body too large */
+      413: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "payload_too_large",
+           *       "message": "Request body exceeds the limit of 65536 bytes.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Request body is not JSON */
+      415: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "unsupported_media_type",
+           *       "message": "Request body must be application/json.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Well-formed but refused (e.g. a private endpoint address) */
+      422: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "unprocessable",
+           *       "message": "The endpoint address is not allowed.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Rate limited: the tenant’s per-minute budget for this endpoint family (with X-RateLimit-*), or the stage throttle; retry after Retry-After */
+      429: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "rate_limited",
+           *       "message": "Rate limit of 600 requests per minute for router.route exceeded for this tenant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request line or headers are too large (the embedded gateway: 16 KiB; API Gateway has its own limits) */
+      431: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "request_too_large",
+           *       "message": "The request line or headers are too large (16 KiB at most).",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Internal error (the body reveals nothing) */
+      500: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "internal_error",
+           *       "message": "An internal error occurred.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Error */
+      502: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "expert_failed",
+           *       "message": "No expert answered the task: exp_a timed out after 8000 ms.",
            *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
            *     }
            */

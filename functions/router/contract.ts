@@ -612,6 +612,112 @@ export const routeTask = {
   errors: [400, 413, 415, 422],
 } as const satisfies RouteSpec;
 
+// ---------------------------------------------------------------------------------------------
+// Invoke mode (M1 part 3): route, call the chosen expert, record the outcome.
+
+/** The longest invoke taskId: room for the `:fallback-N` suffix of a fallback's own task. */
+export const MAX_INVOKE_TASK_ID = 116;
+export const INVOKE_TIMEOUT_MS = { min: 100, default: 8_000, max: 12_000 } as const;
+export const MAX_INVOKE_FALLBACKS = 2;
+/** The body of an invoke request: the route's fields and the expert's input (64 KiB in all). */
+export const MAX_INVOKE_BODY_BYTES = 64 * 1024;
+
+export const invokeRequestSchema = routeRequestSchema
+  .extend({
+    taskId: z
+      .string()
+      .regex(
+        new RegExp(`^[A-Za-z0-9._:-]{1,${MAX_INVOKE_TASK_ID}}$`),
+        `1 to ${MAX_INVOKE_TASK_ID} of A-Z a-z 0-9 . _ : -`,
+      ),
+    input: z.json().meta({ description: 'What the chosen expert receives: POSTed to its endpoint as JSON.' }),
+    timeoutMs: z
+      .number()
+      .int()
+      .min(INVOKE_TIMEOUT_MS.min)
+      .max(INVOKE_TIMEOUT_MS.max)
+      .default(INVOKE_TIMEOUT_MS.default)
+      .meta({ description: 'Per expert call: no answer within it is a timeout (and a fallback).' }),
+    maxFallbacks: z.number().int().min(0).max(MAX_INVOKE_FALLBACKS).default(1).meta({
+      description:
+        'How many other candidates may answer when the chosen one fails on infrastructure (timeout, unreachable, 5xx, 429, an unusable answer, a refused address). 0: none.',
+    }),
+  })
+  .meta({
+    id: 'InvokeRequest',
+    description:
+      'A task to route and run: the router picks an expert, calls it through the guarded outbound client and returns its answer.',
+  });
+
+const attemptOutcome = z.enum(['ok', 'refused_by_expert', 'timeout', 'unavailable', 'unusable', 'refused']);
+
+export const invokeAttemptSchema = z
+  .object({
+    taskId: z.string().meta({ description: 'The task this attempt was routed as (its own decision).' }),
+    expertId: z.string(),
+    decisionId: z.string(),
+    outcome: attemptOutcome.meta({
+      description:
+        'ok: a 2xx answer; refused_by_expert: a 4xx answer (not retried); timeout; unavailable: unreachable, 5xx, 408 or 429; unusable: too large or invalid JSON; refused: the endpoint’s address or port is not allowed (no call made).',
+    }),
+    httpStatus: z.number().int().optional(),
+    code: z.string().optional(),
+    latencyMs: z.number(),
+  })
+  .meta({ id: 'InvokeAttempt' });
+
+export const invokeAnswerSchema = z
+  .object({
+    taskId: z.string(),
+    answeredTaskId: z.string().meta({
+      description:
+        'The task the answer was routed as: taskId, or a fallback’s `<taskId>:fallback-N`. Quality rewards (POST /router/reward) go to this id.',
+    }),
+    expertId: z.string(),
+    decisionId: z.string(),
+    rationaleId: z.string(),
+    strategy: decisionStrategy,
+    confidence: z.number().min(0).max(1),
+    fallbackUsed: z.boolean(),
+    output: z.json().meta({ description: 'The expert’s answer (JSON, or its text).' }),
+    httpStatus: z.number().int(),
+    latencyMs: z.number(),
+    costUsd: z.number().optional().meta({
+      description: 'What the call cost: the cost the expert reported, else its declared cost per call.',
+    }),
+    attempts: z.array(invokeAttemptSchema),
+    signalsRecorded: z.boolean().meta({
+      description:
+        'Whether the automatic outcome and reward signals (incident_free, latency_ms, cost) were recorded; false only when the rewards queue refused them (the answer stands).',
+    }),
+  })
+  .meta({ id: 'InvokeAnswer' });
+
+export const invokeTask = {
+  operationId: 'invokeTask',
+  rateFamily: 'router.route',
+  method: 'POST',
+  path: '/router/invoke',
+  summary:
+    'Route a task and call the chosen expert (fallback to another candidate on infrastructure errors); the outcome is recorded as reward signals',
+  tag: 'router',
+  auth: 'jwt',
+  minRole: 'operator',
+  action: 'router:invoke',
+  deferDecisionLog: true,
+  body: invokeRequestSchema,
+  maxBodyBytes: MAX_INVOKE_BODY_BYTES,
+  exampleBody: {
+    taskId: 'task-42',
+    context: { lang: 'en', tokens: 900 },
+    candidates: ['exp_1', 'exp_2'],
+    input: { question: 'Summarise the incident report.' },
+    timeoutMs: 8000,
+  },
+  success: { status: 200, description: 'The expert’s answer', schema: invokeAnswerSchema },
+  errors: [400, 413, 415, 422, 502],
+} as const satisfies RouteSpec;
+
 export const getRationale = {
   operationId: 'getRationale',
   rateFamily: 'router.read',
@@ -992,6 +1098,7 @@ export const routerRoutes = [
   setExpertHealth,
   deleteExpert,
   routeTask,
+  invokeTask,
   postReward,
   listRejectedRewards,
   getRationale,

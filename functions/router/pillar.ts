@@ -20,6 +20,9 @@ export const routerPillar = {
       counters: [
         { table: 'router', entity: 'CANARY_COUNTS', purpose: 'per-minute canary outcome and reward counts' },
       ],
+      // POST /router/invoke waits for experts: its calls end within 24 s (INVOKE_DEADLINE_MS), under
+      // the HTTP API's 30 s. Every other route answers in milliseconds.
+      timeoutSeconds: 29,
     },
     {
       name: 'replay',

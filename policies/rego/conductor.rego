@@ -31,6 +31,7 @@ action_groups := {
 	"experts:delete": {"administer"},
 	"experts:health:set": {"operate"},
 	"router:route": {"operate"},
+	"router:invoke": {"operate"},
 	"router:reward": {"operate"},
 	"router:route-to": {"operate"},
 	"router:rationale:get": {"read"},

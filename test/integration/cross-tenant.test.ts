@@ -95,6 +95,13 @@ beforeAll(async () => {
     context: { project: MARKER },
     candidates: [expert.json.id],
   };
+  // Invoking globex's expert from acme: unknown there (and never called).
+  BODIES.invokeTask = {
+    taskId: 'cross-tenant-invoke',
+    context: { project: MARKER },
+    candidates: [expert.json.id],
+    input: { project: MARKER },
+  };
   // A routing decision of globex, whose rationale names the marker: its rationale id is aimed at.
   const routed = await h.call('POST', '/router/route', {
     token: h.tokens.globexAdmin,

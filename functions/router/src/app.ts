@@ -23,6 +23,7 @@ import {
   getReplay,
   getRouterConfig,
   getRouterConfigHistory,
+  invokeTask,
   listExperts,
   listRejectedRewards,
   postOutcome,
@@ -34,7 +35,8 @@ import {
   updateRouterConfig,
 } from '../contract.js';
 import type { CanaryWatch } from './domain/canary-watch.js';
-import type { ExpertService } from './domain/experts.js';
+import type { Expert, ExpertService } from './domain/experts.js';
+import { type ExpertInvoker, InvokeService } from './domain/invoke.js';
 import type { OutcomeService } from './domain/outcomes.js';
 import type { ReplayJob, ReplayJobService } from './domain/replay-jobs.js';
 import type { RewardIntake } from './domain/reward-intake.js';
@@ -69,6 +71,14 @@ export interface RouterAppDeps {
   readonly candidatePolicy?: CandidatePolicyFor;
   /** The tenant's budget state for budget-aware demotion, asked with the caller's request (absent: none). */
   readonly budgetSignal?: (tenantId: string, event: HttpEvent, traceId: string) => BudgetSignal;
+  /** Invoke mode: the guarded call to an expert's endpoint, and the expert records it reads the endpoint from. */
+  readonly invoke: {
+    readonly invoker: ExpertInvoker;
+    readonly experts: {
+      getMany(tenantId: string, ids: readonly string[]): Promise<ReadonlyMap<string, Expert>>;
+    };
+    readonly onSignalError?: (error: unknown, taskId: string) => void;
+  };
   /** Each route in its own trace segment (the service kit's traceOperation). */
   readonly trace?: OperationTracer;
 }
@@ -153,6 +163,34 @@ export const makeRouterApp = (deps: RouterAppDeps) =>
           traceId,
           deps.candidatePolicy?.(principal, traceId, decideMany),
           deps.budgetSignal?.(tenantId, event, traceId),
+        );
+      }),
+      bind(invokeTask, ({ tenantId, body, traceId, principal, decideMany, event }) => {
+        assertBodyTenant(body.tenantId, tenantId);
+        const { invoke } = deps;
+        const policy = deps.candidatePolicy?.(principal, traceId, decideMany);
+        const budget = deps.budgetSignal?.(tenantId, event, traceId);
+        const userId = body.userId ?? principal.subject;
+        return new InvokeService({
+          route: (request) => deps.routing.route(tenantId, { ...request, userId }, traceId, policy, budget),
+          experts: invoke.experts,
+          invoker: invoke.invoker,
+          recordOutcome: (input) => deps.outcomes.report(tenantId, input, traceId),
+          recordReward: (input) => deps.rewards.accept(tenantId, input, traceId),
+          ...(invoke.onSignalError ? { onSignalError: invoke.onSignalError } : {}),
+        }).invoke(
+          tenantId,
+          {
+            taskId: body.taskId,
+            context: body.context,
+            candidates: body.candidates,
+            sessionId: body.sessionId,
+            userId,
+            input: body.input,
+            timeoutMs: body.timeoutMs,
+            maxFallbacks: body.maxFallbacks,
+          },
+          traceId,
         );
       }),
       bind(postReward, async ({ tenantId, body, traceId }) => {

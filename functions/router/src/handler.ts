@@ -11,6 +11,7 @@ import { headerValue } from '#shared/http/conventions.js';
 import { type HttpEvent, type HttpResult, TENANT_HEADER } from '#shared/http/http.js';
 import { ownApiUrlOf } from '#shared/http/own-api.js';
 import { checkEndpointUrl, parsePortList } from '#shared/outbound/net.js';
+import { GuardedHttpClient } from '#shared/outbound/outbound.js';
 import { randomIds, systemClock } from '#shared/ports/system.js';
 import { TtlCache } from '#shared/ports/ttl-cache.js';
 import { makeHttpService } from '#shared/service-kit.js';
@@ -19,6 +20,7 @@ import { routerPillar } from '../pillar.js';
 import { replayJobsOn } from '../replay-entry.js';
 import { DynamoArmCounters } from './adapters/dynamo-arm-counters.js';
 import { dynamoModelStore } from './adapters/dynamo-model-store.js';
+import { GuardedExpertInvoker } from './adapters/expert-invoker.js';
 import { RouteDecisionStore } from './adapters/route-decision-store.js';
 import { schedulerBudgetSignal } from './adapters/scheduler-budgets.js';
 import { type CandidatePolicyFor, makeRouterApp } from './app.js';
@@ -235,6 +237,21 @@ const http = makeRouterApp({
           }),
       })(),
     ),
+  // Invoke mode calls experts through the kernel's guard, with the same address rules as registration.
+  invoke: {
+    invoker: new GuardedExpertInvoker(
+      new GuardedHttpClient({
+        allowPrivate: env.CONDUCTOR_ALLOW_PRIVATE_ENDPOINTS,
+        ...(env.CONDUCTOR_ALLOWED_ENDPOINT_PORTS
+          ? { allowedPorts: env.CONDUCTOR_ALLOWED_ENDPOINT_PORTS }
+          : {}),
+        userAgent: 'conductor-router',
+      }),
+    ),
+    experts: expertRecords,
+    onSignalError: (error, taskId) =>
+      service.logger.warn('invoke signal not recorded; the answer stands', { taskId, error: String(error) }),
+  },
   trace: service.traceOperation,
 });
 

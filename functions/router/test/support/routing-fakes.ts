@@ -11,6 +11,7 @@ import {
   type WindowCounts,
 } from '../../src/domain/canary-watch.js';
 import type { Expert } from '../../src/domain/experts.js';
+import type { ExpertInvoker, InvokeCall } from '../../src/domain/invoke.js';
 import { type OutcomeRecord, OutcomeService } from '../../src/domain/outcomes.js';
 import {
   type DecisionLog,
@@ -169,10 +170,33 @@ export const inMemoryRouting = (
     },
     clock,
   });
+  // Invoke mode's expert calls: scripted per endpoint (default: a 200 echo of the input), recorded.
+  const invokeCalls: { endpoint: string; input: unknown; taskId: string; timeoutMs: number }[] = [];
+  const invokeScript = new Map<string, InvokeCall>();
+  const invoker: ExpertInvoker = {
+    call: async (request) => {
+      invokeCalls.push({
+        endpoint: request.endpoint,
+        input: request.input,
+        taskId: request.taskId,
+        timeoutMs: request.timeoutMs,
+      });
+      return (
+        invokeScript.get(request.endpoint) ?? {
+          kind: 'answer',
+          status: 200,
+          body: { echo: request.input },
+          latencyMs: 12,
+        }
+      );
+    },
+  };
   return {
     routing,
     rewards,
     queued,
+    invokeCalls,
+    invokeScript,
     routerConfig,
     configs,
     decisions,
@@ -187,7 +211,16 @@ export const inMemoryRouting = (
     replayJobs,
     replayRewards,
     replayQueue,
-    appDeps: { routing, routerConfig, rewards, rejectedRewards, outcomes, canaryWatch, replayJobs },
+    appDeps: {
+      routing,
+      routerConfig,
+      rewards,
+      rejectedRewards,
+      outcomes,
+      canaryWatch,
+      replayJobs,
+      invoke: { invoker, experts },
+    },
   };
 };
 

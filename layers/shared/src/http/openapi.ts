@@ -43,6 +43,7 @@ const ERROR_EXAMPLE: Readonly<Record<number, { code: string; message: string }>>
     message: 'Rate limit of 600 requests per minute for router.route exceeded for this tenant.',
   },
   500: { code: 'internal_error', message: 'An internal error occurred.' },
+  502: { code: 'expert_failed', message: 'No expert answered the task: exp_a timed out after 8000 ms.' },
   431: { code: 'request_too_large', message: 'The request line or headers are too large (16 KiB at most).' },
   503: { code: 'overloaded', message: 'The service is at capacity; retry after Retry-After.' },
 };
