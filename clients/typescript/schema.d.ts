@@ -757,6 +757,7 @@ export interface components {
       defaultExpertId?: string;
       /** @default false */
       killSwitch?: boolean;
+      objective?: components['schemas']['RouterObjective'];
       experiment?: components['schemas']['ExperimentInput'];
       /**
        * @description A canary may serve traffic only with a replay job that found its candidate not worse than the baseline (experiment.replayJobId).
@@ -789,6 +790,20 @@ export interface components {
       | {
           atLeast: number;
         };
+    /** @description The cost-aware objective: routes rank candidates by quality − λ·cost − μ·latency. Quality is what the strategy learnt; cost is what the expert reported to invoke mode, else its declared cost per call; latency what the router observed. λ is set directly (costWeight) or derived from a target (costTarget, qualityTolerance). */
+    RouterObjective: {
+      /** @description λ directly: reward units (1 point of quality = 0.01) given up per US dollar of cost. */
+      costWeight?: number;
+      /** @description λ steered after each decision so the routes cost this on average (a per-instance controller; λ starts at 0). */
+      costTarget?: {
+        /** @description The average cost the tenant’s routes should have, per 1,000 tasks. */
+        usdPer1000Tasks: number;
+      };
+      /** @description “The cheapest expert within this much of the best quality” (0.01 = 1 point): λ = tolerance / the spread of the candidates’ costs, per decision. */
+      qualityTolerance?: number;
+      /** @description μ: reward units given up per second of the expert’s observed latency. */
+      latencyWeight?: number;
+    };
     /** @description A candidate strategy next to the baseline. */
     ExperimentInput: {
       /** @description Seeds the sticky assignment: a new name reshuffles the keys. */
@@ -1350,6 +1365,8 @@ export interface components {
         probability: number;
         sampled?: number;
         bonus?: number;
+        /** @description The cost-aware objective’s λ·cost + μ·latency subtracted from this candidate’s score. */
+        penalty?: number;
       }[];
       topFeatures: {
         index: number;
@@ -1362,6 +1379,8 @@ export interface components {
       attribution?: {
         runnerUpExpertId: string;
         estimateMargin: number;
+        /** @description With the cost-aware objective: the runner-up’s penalty less the pick’s (its cost and latency terms’ part of the lead). */
+        penaltyMargin?: number;
         features: {
           index: number;
           names: string[];
@@ -1382,6 +1401,13 @@ export interface components {
        * @enum {string}
        */
       budgetState?: 'degraded' | 'budget-throttled';
+      /** @description The cost-aware objective (router configuration `objective`): λ and μ as this decision used them, and for the pick and the best other candidate: quality (the strategy’s estimate), costUsd and latencyMs (observed, else declared cost), costTerm = λ·cost, latencyTerm = μ·latency in seconds, score = quality − costTerm − latencyTerm. The strategy ranked by its own score (bound or draw) less the same terms. */
+      objective?: {
+        lambda: number;
+        latencyWeight: number;
+        chosen: components['schemas']['ObjectiveScore'];
+        runnerUp?: components['schemas']['ObjectiveScore'];
+      };
       modelVersion: number;
       configVersion: number;
       /** @description The policy set that filtered the candidates (Cedar or OPA version). */
@@ -1417,6 +1443,15 @@ export interface components {
       };
       decidedAt: string;
     };
+    ObjectiveScore: {
+      expertId: string;
+      quality: number;
+      costUsd: number;
+      latencyMs?: number;
+      costTerm: number;
+      latencyTerm: number;
+      score: number;
+    };
     RouterConfig: {
       tenantId: string;
       /** @enum {string} */
@@ -1434,6 +1469,7 @@ export interface components {
       explorationCap: number;
       defaultExpertId?: string;
       killSwitch: boolean;
+      objective?: components['schemas']['RouterObjective'];
       experiment?: components['schemas']['Experiment'];
       requireReplayGate?: boolean;
       /** @description 0 while the tenant runs on the defaults. */
@@ -1540,6 +1576,7 @@ export interface components {
           defaultExpertId?: string;
           /** @default false */
           killSwitch: boolean;
+          objective?: components['schemas']['RouterObjective'];
           experiment?: components['schemas']['Experiment'];
           /**
            * @description A canary may serve traffic only with a replay job that found its candidate not worse than the baseline (experiment.replayJobId).

@@ -265,6 +265,18 @@ export const routeAnswerSchema = z
   })
   .meta({ id: 'RouteAnswer' });
 
+const objectiveScoreSchema = z
+  .object({
+    expertId: z.string(),
+    quality: z.number(),
+    costUsd: z.number(),
+    latencyMs: z.number().optional(),
+    costTerm: z.number(),
+    latencyTerm: z.number(),
+    score: z.number(),
+  })
+  .meta({ id: 'ObjectiveScore' });
+
 export const rationaleSchema = z
   .object({
     rationaleId: z.string(),
@@ -286,6 +298,10 @@ export const rationaleSchema = z
         probability: z.number(),
         sampled: z.number().optional(),
         bonus: z.number().optional(),
+        penalty: z.number().optional().meta({
+          description:
+            'The cost-aware objective’s λ·cost + μ·latency subtracted from this candidate’s score.',
+        }),
       }),
     ),
     topFeatures: z.array(
@@ -301,6 +317,10 @@ export const rationaleSchema = z
       .object({
         runnerUpExpertId: z.string(),
         estimateMargin: z.number(),
+        penaltyMargin: z.number().optional().meta({
+          description:
+            'With the cost-aware objective: the runner-up’s penalty less the pick’s (its cost and latency terms’ part of the lead).',
+        }),
         features: z.array(
           z.object({
             index: z.number().int(),
@@ -328,6 +348,18 @@ export const rationaleSchema = z
       description:
         'The tenant’s budget state (the scheduler’s) when it demoted expensive candidates: the route kept the cheaper half of the eligible candidates by declared cost per call and removed the others with reason `budget`.',
     }),
+    objective: z
+      .object({
+        lambda: z.number(),
+        latencyWeight: z.number(),
+        chosen: objectiveScoreSchema,
+        runnerUp: objectiveScoreSchema.optional(),
+      })
+      .optional()
+      .meta({
+        description:
+          'The cost-aware objective (router configuration `objective`): λ and μ as this decision used them, and for the pick and the best other candidate: quality (the strategy’s estimate), costUsd and latencyMs (observed, else declared cost), costTerm = λ·cost, latencyTerm = μ·latency in seconds, score = quality − costTerm − latencyTerm. The strategy ranked by its own score (bound or draw) less the same terms.',
+      }),
     modelVersion: z.number().int(),
     configVersion: z.number().int(),
     policyVersion: z
@@ -515,6 +547,41 @@ const experimentSchema = z
   })
   .meta({ id: 'Experiment' });
 
+export const objectiveInputSchema = z
+  .strictObject({
+    costWeight: z.number().min(0).max(1e6).optional().meta({
+      description: 'λ directly: reward units (1 point of quality = 0.01) given up per US dollar of cost.',
+    }),
+    costTarget: z
+      .strictObject({
+        usdPer1000Tasks: z.number().min(1e-6).max(1e6).meta({
+          description: 'The average cost the tenant’s routes should have, per 1,000 tasks.',
+        }),
+      })
+      .optional()
+      .meta({
+        description:
+          'λ steered after each decision so the routes cost this on average (a per-instance controller; λ starts at 0).',
+      }),
+    qualityTolerance: z.number().min(0).max(1).optional().meta({
+      description:
+        '“The cheapest expert within this much of the best quality” (0.01 = 1 point): λ = tolerance / the spread of the candidates’ costs, per decision.',
+    }),
+    latencyWeight: z.number().min(0).max(1e3).optional().meta({
+      description: 'μ: reward units given up per second of the expert’s observed latency.',
+    }),
+  })
+  .refine(
+    (o) =>
+      [o.costWeight, o.costTarget, o.qualityTolerance].filter((value) => value !== undefined).length <= 1,
+    'set at most one of costWeight, costTarget and qualityTolerance',
+  )
+  .meta({
+    id: 'RouterObjective',
+    description:
+      'The cost-aware objective: routes rank candidates by quality − λ·cost − μ·latency. Quality is what the strategy learnt; cost is what the expert reported to invoke mode, else its declared cost per call; latency what the router observed. λ is set directly (costWeight) or derived from a target (costTarget, qualityTolerance).',
+  });
+
 export const routerConfigInputSchema = z
   .strictObject({
     ...strategyParameters,
@@ -535,6 +602,7 @@ export const routerConfigInputSchema = z
       .regex(/^exp_[A-Za-z0-9-]{1,64}$/, 'not an expert id')
       .optional(),
     killSwitch: z.boolean().default(false),
+    objective: objectiveInputSchema.optional(),
     experiment: experimentInputSchema.optional(),
     requireReplayGate: z.boolean().default(false).meta({
       description:
@@ -565,6 +633,7 @@ export const routerConfigSchema = z
     explorationCap: z.number(),
     defaultExpertId: z.string().optional(),
     killSwitch: z.boolean(),
+    objective: objectiveInputSchema.optional(),
     experiment: experimentSchema.optional(),
     requireReplayGate: z.boolean().optional(),
     version: z.number().int().meta({ description: '0 while the tenant runs on the defaults.' }),

@@ -177,6 +177,7 @@ export const makeRouterApp = (deps: RouterAppDeps) =>
           invoker: invoke.invoker,
           recordOutcome: (input) => deps.outcomes.report(tenantId, input, traceId),
           recordReward: (input) => deps.rewards.accept(tenantId, input, traceId),
+          observe: (expertId, seen) => deps.routing.observeCall(tenantId, expertId, seen),
           ...(invoke.onSignalError ? { onSignalError: invoke.onSignalError } : {}),
         }).invoke(
           tenantId,
@@ -197,13 +198,17 @@ export const makeRouterApp = (deps: RouterAppDeps) =>
         const accepted = await deps.rewards.accept(tenantId, body, traceId);
         return new HttpReply(202, accepted);
       }),
-      bind(postOutcome, ({ tenantId, body, traceId }) => {
+      bind(postOutcome, async ({ tenantId, body, traceId }) => {
         assertBodyTenant(body.tenantId, tenantId);
-        return deps.outcomes.report(
+        const answer = await deps.outcomes.report(
           tenantId,
           { taskId: body.taskId, status: body.status, latencyMs: body.latencyMs },
           traceId,
         );
+        // The latency the client saw: the cost-aware objective's latency term.
+        if (!answer.duplicate)
+          deps.routing.observeCall(tenantId, answer.expertId, { latencyMs: answer.latencyMs });
+        return answer;
       }),
       bind(getExperimentStatus, async ({ tenantId }) => {
         const { replay, ...status } = await deps.canaryWatch.status(tenantId);

@@ -49,6 +49,8 @@ type AttributedFeature = Attribution['features'][number];
 interface PackedAttribution {
   readonly u: number | string;
   readonly e: number;
+  /** The penalty margin (cost-aware objective), when there is one. */
+  readonly p?: number;
   readonly f: readonly (readonly [number, number, number] | AttributedFeature)[];
 }
 
@@ -58,6 +60,7 @@ const packAttribution = (rationale: Rationale, attribution: Attribution): Packed
   return {
     u: runnerUp >= 0 ? runnerUp : attribution.runnerUpExpertId,
     e: attribution.estimateMargin,
+    ...(attribution.penaltyMargin === undefined ? {} : { p: attribution.penaltyMargin }),
     f: attribution.features.map((feature) => {
       const known = byIndex.get(feature.index);
       const repeats =
@@ -83,6 +86,7 @@ const unpackAttribution = (
   return {
     runnerUpExpertId,
     estimateMargin: packed.e,
+    ...(packed.p === undefined ? {} : { penaltyMargin: packed.p }),
     features: packed.f.map((feature) => {
       if (!Array.isArray(feature)) return feature as AttributedFeature;
       const [index, runnerUpWeight, marginContribution] = feature as readonly [number, number, number];

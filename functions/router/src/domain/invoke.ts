@@ -90,6 +90,11 @@ export interface InvokeServiceDeps {
     readonly latencyMs: number;
   }) => Promise<unknown>;
   readonly recordReward: (input: RewardInput) => Promise<unknown>;
+  /** Told what each call cost and took (the cost-aware objective's observations). */
+  readonly observe?: (
+    expertId: string,
+    seen: { readonly costUsd?: number | undefined; readonly latencyMs?: number | undefined },
+  ) => void;
   /** Milliseconds, monotonic enough for a deadline (default Date.now). */
   readonly now?: () => number;
   /** A signal that could not be recorded (the answer stands; `signalsRecorded: false`). */
@@ -188,6 +193,8 @@ export class InvokeService {
       };
       attempts.push(attempt);
       const costUsd = call.kind === 'answer' ? (call.reportedCostUsd ?? expert?.costPerCallUsd) : undefined;
+      if (call.kind === 'answer' || outcome === 'timeout')
+        this.deps.observe?.(answer.expertId, { costUsd, latencyMs: latencyOf(call) });
       if (!(await this.#record(taskId, call, outcome, costUsd))) signalsRecorded = false;
 
       if (outcome === 'ok' && call.kind === 'answer') {

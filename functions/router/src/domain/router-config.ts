@@ -5,6 +5,7 @@ import { TtlCache } from '#shared/ports/ttl-cache.js';
 import { featureSpecSchema, type NumericFeature, type StrategyConfig } from './bandits/index.js';
 import type { StickyKeyKind } from './canary.js';
 import { type ExpertRepository, LAST_WRITER_ATTEMPTS } from './experts.js';
+import type { ObjectiveSettings } from './objective.js';
 import { DEFAULT_REWARD_MAPPING, type RewardMapping } from './reward-mapping.js';
 
 /**
@@ -143,6 +144,11 @@ export interface RouterConfigInput {
    * [0, 1]; 1 = no cap. A pick past the cap exploits instead (see exploration.ts).
    */
   readonly explorationCap: number;
+  /**
+   * The cost-aware objective: rank by quality − λ·cost − μ·latency (objective.ts); absent: quality
+   * alone.
+   */
+  readonly objective?: ObjectiveSettings | undefined;
   /** A candidate strategy tried next to this one (shadow or canary); absent: none. */
   readonly experiment?: ExperimentConfig | undefined;
   /**

@@ -33,6 +33,14 @@ import {
 import { assignmentBucket, type StickyKeyKind, servedByCandidate } from './canary.js';
 import { type Expert, type ExpertRepository, isUnhealthy } from './experts.js';
 import { ExplorationBudget, exploitInstead } from './exploration.js';
+import {
+  CostController,
+  isActive,
+  type ObjectiveDecision,
+  type ObjectiveTerms,
+  ObservedCosts,
+  objectiveDecision,
+} from './objective.js';
 import type { EffectiveRouterConfig, RouterConfigService, StrategyParameters } from './router-config.js';
 import { strategyConfigOf } from './router-config.js';
 
@@ -106,6 +114,25 @@ export interface NamedFeatureAttribution extends NamedFeatureContribution {
   readonly marginContribution: number;
 }
 
+/** One candidate's part in the cost-aware objective: its quality estimate, less its cost and latency terms. */
+export interface ObjectiveScore extends ObjectiveTerms {
+  readonly expertId: string;
+  /** The strategy's quality estimate (the candidate's `estimate`). */
+  readonly quality: number;
+  /** quality − costTerm − latencyTerm. */
+  readonly score: number;
+}
+
+export interface RationaleObjective {
+  /** λ, reward units per USD, as this decision used it. */
+  readonly lambda: number;
+  /** μ, reward units per second of latency. */
+  readonly latencyWeight: number;
+  readonly chosen: ObjectiveScore;
+  /** The best other candidate by score (absent with one candidate). */
+  readonly runnerUp?: ObjectiveScore;
+}
+
 /** Why the router picked what it picked (GET router/rationale/{rationaleId}). */
 export interface Rationale {
   readonly rationaleId: string;
@@ -131,11 +158,15 @@ export interface Rationale {
   readonly attribution?: {
     readonly runnerUpExpertId: string;
     readonly estimateMargin: number;
+    /** With the cost-aware objective: penalty(runner-up) − penalty(pick), its part of the lead. */
+    readonly penaltyMargin?: number;
     readonly features: readonly NamedFeatureAttribution[];
   };
   readonly removed: readonly RemovedCandidate[];
   /** The tenant's budget state that demoted the expensive candidates (removed with reason `budget`). */
   readonly budgetState?: ConstrainedBudgetState;
+  /** The cost-aware objective: λ and μ, and the terms of the pick and of the runner-up. */
+  readonly objective?: RationaleObjective;
   readonly modelVersion: number;
   readonly configVersion: number;
   /** The policy set that filtered the candidates (absent when no policy engine was asked). */
@@ -363,6 +394,10 @@ export interface RoutingServiceDeps {
   readonly exploration?: ExplorationBudget;
   /** Told about every decision made (not retries): the handler turns it into metrics. */
   readonly onDecision?: (decision: RouteDecision) => void;
+  /** What experts were seen to cost and take (the cost-aware objective; one per process). */
+  readonly observedCosts?: ObservedCosts;
+  /** The `costTarget` rule's λ per tenant (one per process; tests inject their own). */
+  readonly costController?: CostController;
 }
 
 /** What a strategy decides on: the tenant, its configuration, the candidates, the context, the seed. */
@@ -373,6 +408,8 @@ interface DecisionSetting {
   readonly eligible: readonly string[];
   readonly x: SparseVector;
   readonly seed: number;
+  /** The cost-aware objective of this decision (absent: quality alone). */
+  readonly objective?: ObjectiveDecision | undefined;
 }
 
 /** Keeps the shadow candidate's draws apart from the served decision's (same seed, other stream). */
@@ -399,6 +436,35 @@ export const MODEL_CACHE_ENTRIES = 256;
 /** Default age bound of the router's in-memory model states: well inside the 60 s freshness bound. */
 export const MODEL_CACHE_MS = 5_000;
 
+/** The rationale's objective: the terms of the pick and of the best other candidate by score. */
+const objectiveOf = (selection: Selection, objective: ObjectiveDecision): RationaleObjective => {
+  const scoreOf = (expertId: string, quality: number): ObjectiveScore => {
+    const terms = objective.termsOf(expertId) ?? { costUsd: 0, costTerm: 0, latencyTerm: 0 };
+    return {
+      expertId,
+      quality: explained(quality),
+      costUsd: terms.costUsd,
+      ...(terms.latencyMs === undefined ? {} : { latencyMs: explained(terms.latencyMs) }),
+      costTerm: explained(terms.costTerm),
+      latencyTerm: explained(terms.latencyTerm),
+      score: explained(quality - terms.costTerm - terms.latencyTerm),
+    };
+  };
+  let chosen: ObjectiveScore | undefined;
+  let runnerUp: ObjectiveScore | undefined;
+  for (const candidate of selection.perCandidate) {
+    const score = scoreOf(candidate.expertId, candidate.estimate);
+    if (candidate.expertId === selection.expertId) chosen = score;
+    else if (runnerUp === undefined || score.score > runnerUp.score) runnerUp = score;
+  }
+  return {
+    lambda: explained(objective.lambda),
+    latencyWeight: objective.latencyWeight,
+    chosen: chosen ?? scoreOf(selection.expertId, 0),
+    ...(runnerUp === undefined ? {} : { runnerUp }),
+  };
+};
+
 const answerOf = (decision: RouteDecision): RouteAnswer => ({
   expertId: decision.expertId,
   confidence: decision.confidence,
@@ -421,8 +487,12 @@ export class RoutingService {
   readonly #strategies = new WeakMap<object, Map<string, Strategy<ModelState>>>();
 
   readonly #exploration: ExplorationBudget;
+  readonly #observed: ObservedCosts;
+  readonly #controller: CostController;
 
   constructor(private readonly deps: RoutingServiceDeps) {
+    this.#observed = deps.observedCosts ?? new ObservedCosts();
+    this.#controller = deps.costController ?? new CostController();
     this.#models = new TtlCache({
       ttlMs: deps.modelCacheMs ?? MODEL_CACHE_MS,
       clock: deps.clock,
@@ -444,7 +514,7 @@ export class RoutingService {
     policy?: CandidatePolicy,
     budget?: BudgetSignal,
   ): Promise<RouteAnswer> {
-    const { eligible, removed, policyVersion, budgetState } = await this.#filter(
+    const { eligible, experts, removed, policyVersion, budgetState } = await this.#filter(
       tenantId,
       request.candidates,
       policy,
@@ -466,6 +536,7 @@ export class RoutingService {
     let selection: Selection;
     let capped = false;
     let experiment: DecisionExperiment | undefined;
+    let rationaleObjective: RationaleObjective | undefined;
     const seed = this.deps.seed() >>> 0;
     const trial = config.experiment;
     if (killSwitch) {
@@ -481,7 +552,10 @@ export class RoutingService {
         )
           ? 'candidate'
           : 'baseline';
-      const setting: DecisionSetting = { tenantId, config, defaultExpertId, eligible, x, seed };
+      const objective = isActive(config.objective)
+        ? objectiveDecision(tenantId, config.objective, experts, this.#observed, this.#controller)
+        : undefined;
+      const setting: DecisionSetting = { tenantId, config, defaultExpertId, eligible, x, seed, objective };
       const served = await this.#decide(arm === 'candidate' && trial ? trial.candidate : config, setting);
       modelKey = served.modelKey;
       selection = served.selection;
@@ -496,6 +570,16 @@ export class RoutingService {
           state.model === 'ridge' ? armOf(state as never, selection.exploitExpertId) : undefined;
         capped = !admitted;
         selection = exploitInstead(selection, armState ? contributions(x, armState.theta, TOP_FEATURES) : []);
+      }
+      if (objective) {
+        rationaleObjective = objectiveOf(selection, objective);
+        const target = config.objective?.costTarget;
+        if (target)
+          this.#controller.observe(
+            tenantId,
+            target.usdPer1000Tasks / 1000,
+            rationaleObjective.chosen.costUsd,
+          );
       }
       if (trial?.mode === 'canary') experiment = { name: trial.name, mode: 'canary', arm };
       else if (trial?.mode === 'shadow') {
@@ -534,7 +618,7 @@ export class RoutingService {
       propensity: selection.propensity,
       confidence: selection.confidence,
       candidates: selection.perCandidate.map((candidate) =>
-        explainedFields(candidate, ['estimate', 'uncertainty', 'bonus']),
+        explainedFields(candidate, ['estimate', 'uncertainty', 'bonus', 'penalty']),
       ),
       topFeatures: selection.topFeatures.map((feature) => ({
         index: feature.index,
@@ -549,6 +633,9 @@ export class RoutingService {
             attribution: {
               runnerUpExpertId: selection.attribution.runnerUpExpertId,
               estimateMargin: explained(selection.attribution.estimateMargin),
+              ...(selection.attribution.penaltyMargin === undefined
+                ? {}
+                : { penaltyMargin: explained(selection.attribution.penaltyMargin) }),
               features: selection.attribution.features.map((feature) => ({
                 index: feature.index,
                 names: labels.get(feature.index) ?? [],
@@ -562,6 +649,7 @@ export class RoutingService {
           }),
       removed,
       ...(budgetState === undefined ? {} : { budgetState }),
+      ...(rationaleObjective === undefined ? {} : { objective: rationaleObjective }),
       modelVersion: selection.modelVersion,
       configVersion: config.version,
       ...(policyVersion === undefined ? {} : { policyVersion }),
@@ -609,7 +697,7 @@ export class RoutingService {
   /** One strategy's decision on its model state (the baseline's, or an experiment's candidate's). */
   async #decide(
     parameters: StrategyParameters,
-    { tenantId, config, defaultExpertId, eligible, x, seed }: DecisionSetting,
+    { tenantId, config, defaultExpertId, eligible, x, seed, objective }: DecisionSetting,
   ): Promise<{ selection: Selection; modelKey: string; state: ModelState }> {
     const strategyConfig = strategyConfigOf(
       { ...parameters, defaultExpertId: config.defaultExpertId },
@@ -618,7 +706,11 @@ export class RoutingService {
     const bandit = this.#strategyOf(config, strategyConfig);
     const modelKey = modelKeyOf(strategyConfig, config.dimension, config);
     const state = (await this.#modelState(tenantId, modelKey)) ?? bandit.initialState();
-    return { selection: bandit.select(eligible, x, state, mulberry32(seed)), modelKey, state };
+    return {
+      selection: bandit.select(eligible, x, state, mulberry32(seed), objective?.penalty),
+      modelKey,
+      state,
+    };
   }
 
   /**
@@ -647,6 +739,18 @@ export class RoutingService {
       modelKey,
       modelVersion: selection.modelVersion,
     });
+  }
+
+  /**
+   * What a call to an expert was seen to cost and take (invoke mode, POST /router/outcome): the
+   * cost-aware objective's estimates, in this process.
+   */
+  observeCall(
+    tenantId: string,
+    expertId: string,
+    seen: { readonly costUsd?: number | undefined; readonly latencyMs?: number | undefined },
+  ): void {
+    this.#observed.observe(tenantId, expertId, seen);
   }
 
   async rationale(tenantId: string, rationaleId: string): Promise<Rationale> {
@@ -732,6 +836,7 @@ export class RoutingService {
     budget?: BudgetSignal,
   ): Promise<{
     eligible: string[];
+    experts: readonly Expert[];
     removed: RemovedCandidate[];
     policyVersion?: string;
     budgetState?: ConstrainedBudgetState;
@@ -743,6 +848,7 @@ export class RoutingService {
     const { kept, demoted } = demoteExpensive(filtered.experts);
     return {
       eligible: kept.map((expert) => expert.id),
+      experts: kept,
       removed: [
         ...filtered.removed,
         ...demoted.map((expert) => ({ expertId: expert.id, reason: 'budget' as const })),

@@ -1,0 +1,190 @@
+import type { Penalty } from './bandits/index.js';
+import type { Expert } from './experts.js';
+
+/**
+ * The cost-aware objective: a route ranks its candidates by quality − λ·cost − μ·latency instead of
+ * quality alone.
+ *
+ * The strategies learn **quality** (the reward signals as the tenant maps them); the objective's
+ * terms are subtracted at decision time, through the strategies' penalty (bandits/strategy.ts). For
+ * a cost that does not depend on the context (an expert's price per call) ranking by learnt quality
+ * less λ·cost ranks exactly as learning the reward quality − λ·cost would, and λ can move (the
+ * target rules below) without anything learnt being thrown away. The rationale shows each term.
+ *
+ * λ is set one of three ways (per tenant, `objective` in the router configuration):
+ * - `costWeight`: λ directly, in reward units per US dollar (1 point of quality = 0.01).
+ * - `costTarget: { usdPer1000Tasks }`: λ is steered so that the tenant's routes cost that much per
+ *   1,000 tasks on average: after each decision λ moves by a step proportional to how far the pick's
+ *   cost was from the target (a dual-ascent controller, `CostController`). The controller runs in
+ *   each router instance on the decisions it makes (no shared write on the route path); a new
+ *   instance starts from λ = 0 and settles within a few hundred decisions (bench:router measures it).
+ * - `qualityTolerance: t` ("the cheapest expert within t of the best quality"): λ = t / (the spread
+ *   of the candidates' costs), per decision. A cheaper expert then beats the best-quality one only
+ *   when its estimated quality is lower by less than t × its share of the cost spread: never by more
+ *   than t.
+ *
+ * `latencyWeight` μ (reward units per second of expected latency) adds μ·latency where the router has
+ * seen the expert's latency.
+ *
+ * The cost of an expert is what the router has seen it cost (reported by the expert to invoke
+ * mode), else its declared `costPerCallUsd`; its latency is what the router has seen (invoke mode,
+ * POST /router/outcome), else nothing. Both are exponential moving averages kept per router instance
+ * (`ObservedCosts`), so they cost no write on the route path.
+ */
+export interface ObjectiveSettings {
+  readonly costWeight?: number | undefined;
+  readonly costTarget?: { readonly usdPer1000Tasks: number } | undefined;
+  readonly qualityTolerance?: number | undefined;
+  readonly latencyWeight?: number | undefined;
+}
+
+/** What one candidate's penalty is made of (the rationale's `objective.terms`). */
+export interface ObjectiveTerms {
+  readonly costUsd: number;
+  readonly latencyMs?: number;
+  /** λ·cost, in reward units. */
+  readonly costTerm: number;
+  /** μ·latency (seconds), in reward units. */
+  readonly latencyTerm: number;
+}
+
+export interface ObjectiveDecision {
+  /** The λ this decision used (reward units per USD). */
+  readonly lambda: number;
+  readonly latencyWeight: number;
+  readonly penalty: Penalty;
+  readonly termsOf: (expertId: string) => ObjectiveTerms | undefined;
+}
+
+/** Each observation weighs this much in the moving averages (≈ the last 50 count). */
+export const OBSERVATION_WEIGHT = 0.02;
+/** How many (tenant, expert) averages an instance keeps; the oldest are dropped first. */
+export const MAX_OBSERVED_EXPERTS = 10_000;
+
+interface Averages {
+  cost?: number;
+  latencyMs?: number;
+}
+
+/** What the router has seen experts cost and take, per (tenant, expert), in this instance. */
+export class ObservedCosts {
+  readonly #averages = new Map<string, Averages>();
+
+  observe(
+    tenantId: string,
+    expertId: string,
+    seen: { readonly costUsd?: number | undefined; readonly latencyMs?: number | undefined },
+  ): void {
+    const key = `${tenantId}\u0000${expertId}`;
+    const averages = this.#averages.get(key) ?? {};
+    const blend = (previous: number | undefined, value: number) =>
+      previous === undefined ? value : previous + OBSERVATION_WEIGHT * (value - previous);
+    if (seen.costUsd !== undefined && Number.isFinite(seen.costUsd) && seen.costUsd >= 0)
+      averages.cost = blend(averages.cost, seen.costUsd);
+    if (seen.latencyMs !== undefined && Number.isFinite(seen.latencyMs) && seen.latencyMs >= 0)
+      averages.latencyMs = blend(averages.latencyMs, seen.latencyMs);
+    this.#averages.delete(key);
+    if (this.#averages.size >= MAX_OBSERVED_EXPERTS)
+      this.#averages.delete(this.#averages.keys().next().value as string);
+    this.#averages.set(key, averages);
+  }
+
+  /** The cost seen, else the declared cost per call. */
+  costOf(tenantId: string, expert: Expert): number {
+    return this.#averages.get(`${tenantId}\u0000${expert.id}`)?.cost ?? expert.costPerCallUsd;
+  }
+
+  latencyOf(tenantId: string, expertId: string): number | undefined {
+    return this.#averages.get(`${tenantId}\u0000${expertId}`)?.latencyMs;
+  }
+}
+
+/** The controller's step: λ·target moves by this × (cost/target − 1) after each decision. */
+export const CONTROLLER_STEP = 0.02;
+/** λ·target never exceeds this (a target below the cheapest expert's cost cannot be met anyway). */
+export const MAX_SCALED_LAMBDA = 100;
+
+/**
+ * The `costTarget` rule: λ per tenant, steered by the decisions of this instance. λ is kept scaled
+ * by the target (λ̃ = λ × target cost per task, dimensionless) so that one step size serves every
+ * price range: λ̃ ← clamp(λ̃ + step × (cost/target − 1), 0, MAX_SCALED_LAMBDA).
+ */
+export class CostController {
+  readonly #scaled = new Map<string, number>();
+
+  constructor(private readonly step = CONTROLLER_STEP) {}
+
+  lambda(tenantId: string, targetUsdPerTask: number): number {
+    return (this.#scaled.get(tenantId) ?? 0) / targetUsdPerTask;
+  }
+
+  observe(tenantId: string, targetUsdPerTask: number, costUsd: number): void {
+    const scaled = this.#scaled.get(tenantId) ?? 0;
+    const next = scaled + this.step * (costUsd / targetUsdPerTask - 1);
+    this.#scaled.set(tenantId, Math.min(MAX_SCALED_LAMBDA, Math.max(0, next)));
+  }
+}
+
+/** Below this, candidates' costs count as equal for the quality tolerance rule (no λ). */
+export const MIN_COST_SPREAD_USD = 1e-12;
+
+export const isActive = (objective: ObjectiveSettings | undefined): objective is ObjectiveSettings =>
+  objective !== undefined &&
+  ((objective.costWeight ?? 0) > 0 ||
+    objective.costTarget !== undefined ||
+    objective.qualityTolerance !== undefined ||
+    (objective.latencyWeight ?? 0) > 0);
+
+/** The λ of one decision among these candidates (see the module comment). */
+export const lambdaOf = (
+  tenantId: string,
+  objective: ObjectiveSettings,
+  costs: readonly number[],
+  controller: CostController,
+): number => {
+  if (objective.costTarget) return controller.lambda(tenantId, objective.costTarget.usdPer1000Tasks / 1000);
+  if (objective.qualityTolerance !== undefined) {
+    const spread = Math.max(...costs) - Math.min(...costs);
+    // Costs closer than a trillionth of a dollar are the same price (reported costs are rounded so).
+    return spread > MIN_COST_SPREAD_USD ? objective.qualityTolerance / spread : 0;
+  }
+  return objective.costWeight ?? 0;
+};
+
+/** The objective's penalty and terms for one decision among these (eligible) candidates. */
+export const objectiveDecision = (
+  tenantId: string,
+  objective: ObjectiveSettings,
+  candidates: readonly Expert[],
+  observed: ObservedCosts,
+  controller: CostController,
+): ObjectiveDecision => {
+  const costs = candidates.map((expert) => observed.costOf(tenantId, expert));
+  const lambda = lambdaOf(tenantId, objective, costs, controller);
+  const latencyWeight = objective.latencyWeight ?? 0;
+  const terms = new Map<string, ObjectiveTerms>();
+  const latencies = candidates.map((expert) => observed.latencyOf(tenantId, expert.id));
+  const seen = latencies.filter((latency): latency is number => latency !== undefined);
+  // A candidate whose latency was never seen counts as the average of those seen: neither favoured
+  // for being unknown nor held back.
+  const unseen = seen.length > 0 ? seen.reduce((sum, latency) => sum + latency, 0) / seen.length : 0;
+  candidates.forEach((expert, i) => {
+    const costUsd = costs[i] as number;
+    const latencyMs = latencies[i];
+    terms.set(expert.id, {
+      costUsd,
+      ...(latencyMs === undefined ? {} : { latencyMs }),
+      costTerm: lambda * costUsd,
+      latencyTerm: (latencyWeight * (latencyMs ?? unseen)) / 1000,
+    });
+  });
+  return {
+    lambda,
+    latencyWeight,
+    penalty: (expertId) => {
+      const term = terms.get(expertId);
+      return term === undefined ? 0 : term.costTerm + term.latencyTerm;
+    },
+    termsOf: (expertId) => terms.get(expertId),
+  };
+};
