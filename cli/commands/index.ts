@@ -5,9 +5,10 @@ import { expertsCommand } from './experts.js';
 import { jobsCommand } from './jobs.js';
 import { loginCommand } from './login.js';
 import { policyCommand } from './policy.js';
+import { priorsCommand } from './priors.js';
 import { experimentCommand, outcomeCommand, replayCommand } from './replay.js';
 import { rewardCommand } from './reward.js';
-import { routeCommand } from './route.js';
+import { invokeCommand, routeCommand } from './route.js';
 import { tokenCommand } from './token.js';
 
 /** Every top-level command, in the order `conductor --help` lists them. A pillar adds its module here. */
@@ -16,10 +17,12 @@ export const COMMANDS: readonly Command[] = [
   tokenCommand,
   expertsCommand,
   routeCommand,
+  invokeCommand,
   rewardCommand,
   outcomeCommand,
   experimentCommand,
   replayCommand,
+  priorsCommand,
   budgetsCommand,
   jobsCommand,
   policyCommand,

@@ -25,6 +25,7 @@ import {
   THOMPSON_LIKELIHOODS,
 } from './src/domain/router-config.js';
 import { CONSTRAINED_BUDGET_STATES, REMOVAL_REASONS } from './src/domain/routing.js';
+import { MAX_PRIOR_WEIGHT, PRIORS_FORMAT } from './src/domain/warm-start.js';
 
 /**
  * The router pillar's HTTP contract. This module is pure data and schemas: the CDK app, the embedded
@@ -691,6 +692,9 @@ export const MAX_INVOKE_FALLBACKS = 2;
 /** The body of an invoke request: the route's fields and the expert's input (64 KiB in all). */
 export const MAX_INVOKE_BODY_BYTES = 64 * 1024;
 
+/** Any JSON value (an expert's input or answer). */
+const jsonValue = z.json().meta({ id: 'JsonValue', description: 'Any JSON value.' });
+
 export const invokeRequestSchema = routeRequestSchema
   .extend({
     taskId: z
@@ -699,7 +703,7 @@ export const invokeRequestSchema = routeRequestSchema
         new RegExp(`^[A-Za-z0-9._:-]{1,${MAX_INVOKE_TASK_ID}}$`),
         `1 to ${MAX_INVOKE_TASK_ID} of A-Z a-z 0-9 . _ : -`,
       ),
-    input: z.json().meta({ description: 'What the chosen expert receives: POSTed to its endpoint as JSON.' }),
+    input: jsonValue,
     timeoutMs: z
       .number()
       .int()
@@ -748,7 +752,7 @@ export const invokeAnswerSchema = z
     strategy: decisionStrategy,
     confidence: z.number().min(0).max(1),
     fallbackUsed: z.boolean(),
-    output: z.json().meta({ description: 'The expert’s answer (JSON, or its text).' }),
+    output: jsonValue,
     httpStatus: z.number().int(),
     latencyMs: z.number(),
     costUsd: z.number().optional().meta({
@@ -785,6 +789,101 @@ export const invokeTask = {
   },
   success: { status: 200, description: 'The expert’s answer', schema: invokeAnswerSchema },
   errors: [400, 413, 415, 422, 502],
+} as const satisfies RouteSpec;
+
+// ---------------------------------------------------------------------------------------------
+// Warm start (M1 part 3): priors for experts a model has no evidence of.
+
+const priorSchema = z
+  .strictObject({
+    expertId: z.string().regex(/^exp_[A-Za-z0-9-]{1,64}$/, 'not an expert id'),
+    meanReward: z.number().min(0).max(1).meta({
+      description: 'The reward the expert is expected to earn, in [0, 1] (an evaluation’s pass rate).',
+    }),
+    weight: z
+      .number()
+      .int()
+      .min(1)
+      .max(MAX_PRIOR_WEIGHT)
+      .meta({ description: 'How many observations the belief is worth (an evaluation’s graded trials).' }),
+    name: z
+      .string()
+      .max(128)
+      .optional()
+      .meta({ description: 'Informational: the expert’s name at the source.' }),
+  })
+  .meta({ id: 'ExpertPrior' });
+
+export const priorsDocumentSchema = z
+  .strictObject({
+    format: z.literal(PRIORS_FORMAT),
+    source: z.string().max(256).optional().meta({
+      description: 'Where the priors come from, e.g. `evaluation:<suite>@<run>` or a tenant export.',
+    }),
+    experts: z.array(priorSchema).min(1).max(256),
+  })
+  .meta({
+    id: 'PriorsDocument',
+    description:
+      'Warm-start priors (conductor.priors/v1): per expert a mean reward and its weight, learnt as that many observations of that reward on the intercept, for experts the tenant’s model has no evidence of.',
+  });
+
+export const priorsAppliedSchema = z
+  .object({
+    modelKey: z.string(),
+    modelVersion: z.number().int(),
+    applied: z.array(z.object({ expertId: z.string(), meanReward: z.number(), weight: z.number().int() })),
+    skipped: z.array(
+      z.object({
+        expertId: z.string(),
+        reason: z.enum(['unknown_expert', 'has_evidence']).meta({
+          description:
+            'unknown_expert: not an expert of this tenant; has_evidence: the model has learnt about it (a prior never overrides that).',
+        }),
+      }),
+    ),
+  })
+  .meta({ id: 'PriorsApplied' });
+
+export const putRouterPriors = {
+  operationId: 'putRouterPriors',
+  rateFamily: 'router.admin',
+  method: 'PUT',
+  path: '/router/priors',
+  summary:
+    'Warm-start experts the tenant’s current model has no evidence of, from priors (an evaluation’s results, another tenant’s export)',
+  tag: 'router',
+  auth: 'jwt',
+  minRole: 'admin',
+  action: 'router:priors:put',
+  body: priorsDocumentSchema,
+  maxBodyBytes: 64 * 1024,
+  exampleBody: {
+    format: PRIORS_FORMAT,
+    source: 'evaluation:summaries@2026-12-01',
+    experts: [{ expertId: 'exp_1', meanReward: 0.82, weight: 20 }],
+  },
+  success: { status: 200, description: 'What was applied and what was skipped', schema: priorsAppliedSchema },
+  errors: [400, 413, 415],
+} as const satisfies RouteSpec;
+
+export const exportRouterPriors = {
+  operationId: 'exportRouterPriors',
+  rateFamily: 'router.admin',
+  method: 'GET',
+  path: '/router/priors/export',
+  summary:
+    'The tenant’s current model summarised per expert as a priors document (to warm-start another tenant, which its admin then puts)',
+  tag: 'router',
+  auth: 'jwt',
+  minRole: 'admin',
+  action: 'router:priors:export',
+  success: {
+    status: 200,
+    description: 'A priors document',
+    schema: priorsDocumentSchema.extend({ modelKey: z.string() }).meta({ id: 'PriorsExport' }),
+  },
+  errors: [],
 } as const satisfies RouteSpec;
 
 export const getRationale = {
@@ -1168,6 +1267,8 @@ export const routerRoutes = [
   deleteExpert,
   routeTask,
   invokeTask,
+  putRouterPriors,
+  exportRouterPriors,
   postReward,
   listRejectedRewards,
   getRationale,

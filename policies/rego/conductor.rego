@@ -39,6 +39,8 @@ action_groups := {
 	"router:config:history": {"administer"},
 	"router:rewards:rejected:list": {"administer"},
 	"router:config:update": {"administer", "sensitive"},
+	"router:priors:put": {"administer", "sensitive"},
+	"router:priors:export": {"administer"},
 	"router:outcome": {"operate"},
 	"router:experiment:get": {"read"},
 	"router:replay:start": {"administer"},

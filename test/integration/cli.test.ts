@@ -582,6 +582,64 @@ describe('the typed client (clients/typescript) over real HTTP', () => {
   });
 });
 
+describe('conductor invoke and conductor priors', () => {
+  it('invoke prints the uniform error with every attempt when no expert can be reached (exit 1)', async () => {
+    // The demo hosts do not resolve here: both calls fail on infrastructure, the second as a fallback.
+    const a = await createExpert('cli-invoke-a');
+    const b = await createExpert('cli-invoke-b');
+
+    const run = await conductor([
+      'invoke',
+      '--as',
+      'acme-operator',
+      '--task-id',
+      'cli-invoke-1',
+      '--candidates',
+      `${a.id},${b.id}`,
+      '--input',
+      '{"question":"why?"}',
+      '--timeout-ms',
+      '500',
+      '--json',
+    ]);
+
+    expect(run.code, run.stderr).toBe(1);
+    const error = JSON.parse(run.stderr);
+    expect(error.code).toBe('expert_failed');
+    expect(error.details.attempts.map((attempt: { taskId: string }) => attempt.taskId)).toEqual([
+      'cli-invoke-1',
+      'cli-invoke-1:fallback-1',
+    ]);
+  });
+
+  it('priors put warm-starts an expert from a file, and priors export reads it back', async () => {
+    const expert = await createExpert('cli-priors');
+    const file = join(workDir, 'priors.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        format: 'conductor.priors/v1',
+        source: 'cli test',
+        experts: [{ expertId: expert.id, meanReward: 0.75, weight: 12 }],
+      }),
+    );
+
+    const put = await conductor(['priors', 'put', '--as', 'acme-admin', file]);
+    const exported = json(await conductor(['priors', 'export', '--as', 'acme-admin', '--json']));
+
+    expect(put.code, put.stderr).toBe(0);
+    expect(put.stdout).toMatch(new RegExp(`${expert.id}\\s+yes\\s+0.75\\s+12`));
+    expect(exported.experts).toContainEqual({
+      expertId: expert.id,
+      name: 'cli-priors',
+      meanReward: 0.75,
+      weight: 12,
+    });
+    const missing = await conductor(['priors', 'put', '--as', 'acme-admin', join(workDir, 'nope.json')]);
+    expect(missing.code).toBe(2);
+  });
+});
+
 describe('conductor route --explain, once the model has learnt (last: its reward would change the replay above)', () => {
   it('prints the attribution of the pick against the runner-up, with the features’ names', async () => {
     // Prepare: two experts, one routed task rewarded and learnt.

@@ -17,6 +17,7 @@ import type { OperationTracer } from '#shared/telemetry.js';
 import {
   createExpert,
   deleteExpert,
+  exportRouterPriors,
   getExperimentStatus,
   getExpert,
   getRationale,
@@ -28,6 +29,7 @@ import {
   listRejectedRewards,
   postOutcome,
   postReward,
+  putRouterPriors,
   routeTask,
   setExpertHealth,
   startReplay,
@@ -44,6 +46,7 @@ import { DEFAULT_REWARD_MAPPING } from './domain/reward-mapping.js';
 import type { RejectedRewards } from './domain/reward-rejections.js';
 import type { RouterConfigService } from './domain/router-config.js';
 import type { BudgetSignal, CandidatePolicy, RoutingService } from './domain/routing.js';
+import type { WarmStartService } from './domain/warm-start.js';
 
 /**
  * The policy question a route asks about its candidates, per request (the handler binds the engine);
@@ -65,6 +68,7 @@ export interface RouterAppDeps {
   readonly outcomes: OutcomeService;
   readonly canaryWatch: CanaryWatch;
   readonly replayJobs: ReplayJobService;
+  readonly warmStart: WarmStartService;
   readonly authorize: RouteAuthorizer;
   readonly rateLimit?: RouteRateLimiter;
   /** Which candidates the policy engine lets the caller route to (absent: every eligible one). */
@@ -194,6 +198,8 @@ export const makeRouterApp = (deps: RouterAppDeps) =>
           traceId,
         );
       }),
+      bind(putRouterPriors, ({ tenantId, body }) => deps.warmStart.apply(tenantId, body)),
+      bind(exportRouterPriors, ({ tenantId }) => deps.warmStart.export(tenantId)),
       bind(postReward, async ({ tenantId, body, traceId }) => {
         const accepted = await deps.rewards.accept(tenantId, body, traceId);
         return new HttpReply(202, accepted);

@@ -37,6 +37,7 @@ import {
   MODEL_CACHE_MS,
   RoutingService,
 } from './domain/routing.js';
+import { WarmStartService } from './domain/warm-start.js';
 
 /** Composition root of the router function: environment, clients, adapters, app. */
 const service = await makeHttpService('router', routerPillar, {
@@ -252,6 +253,12 @@ const http = makeRouterApp({
     onSignalError: (error, taskId) =>
       service.logger.warn('invoke signal not recorded; the answer stands', { taskId, error: String(error) }),
   },
+  warmStart: new WarmStartService({
+    models,
+    configs: routerConfig,
+    experts: expertRecords,
+    clock: systemClock,
+  }),
   trace: service.traceOperation,
 });
 

@@ -38,6 +38,7 @@ import {
   RoutingService,
   type RoutingServiceDeps,
 } from '../../src/domain/routing.js';
+import { WarmStartService } from '../../src/domain/warm-start.js';
 
 /** An expert record as the table holds it (tests seed the repository with these). */
 export const expertRecord = (tenantId: string, id: string, enabled = true): Expert => ({
@@ -220,6 +221,7 @@ export const inMemoryRouting = (
       canaryWatch,
       replayJobs,
       invoke: { invoker, experts },
+      warmStart: new WarmStartService({ models, configs: routerConfig, experts, clock }),
     },
   };
 };
