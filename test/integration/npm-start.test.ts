@@ -143,6 +143,10 @@ describe('npm start', () => {
         /"taskId":"canary-1","decisionId":"dec_[^"]+","expertId":"exp_[^"]+","status":"ok","latencyMs":230,"experiment":"thompson-canary","arm":"(baseline|candidate)"/,
       );
       expect(stdout).toContain('"verdict":{"rollback":false');
+      // Router part 3: the objective's terms in a rationale, the priors export, an invoke that fails clearly.
+      expect(stdout).toMatch(/"objective":\{"lambda":[\d.e-]+,"latencyWeight":0,"chosen":\{"expertId":"exp_/);
+      expect(stdout).toContain('"format":"conductor.priors/v1"');
+      expect(stdout).toMatch(/"code":"expert_failed","message":"No expert answered the task: /);
       // The scheduler: the seeded budget's state, a job completed at its estimate, the what-if.
       expect(stdout).toMatch(
         /"tenantId":"acme","budgets":\[\{"window":"monthly","windowId":"monthly:\d{4}-\d{2}"/,
