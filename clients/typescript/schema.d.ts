@@ -851,7 +851,7 @@ export interface components {
         /** @description The average cost the tenant’s routes should have, per 1,000 tasks. */
         usdPer1000Tasks: number;
       };
-      /** @description “The cheapest expert within this much of the best quality” (0.01 = 1 point): λ = tolerance / the spread of the candidates’ costs, per decision. */
+      /** @description “The cheapest expert within this much of the best quality” (0.01 = 1 point), on average: λ = θ / the spread of the candidates’ costs, θ steered so that the quality estimate given up averages the tolerance. */
       qualityTolerance?: number;
       /** @description μ: reward units given up per second of the expert’s observed latency. */
       latencyWeight?: number;

@@ -566,7 +566,7 @@ export const objectiveInputSchema = z
       }),
     qualityTolerance: z.number().min(0).max(1).optional().meta({
       description:
-        '“The cheapest expert within this much of the best quality” (0.01 = 1 point): λ = tolerance / the spread of the candidates’ costs, per decision.',
+        '“The cheapest expert within this much of the best quality” (0.01 = 1 point), on average: λ = θ / the spread of the candidates’ costs, θ steered so that the quality estimate given up averages the tolerance.',
     }),
     latencyWeight: z.number().min(0).max(1e3).optional().meta({
       description: 'μ: reward units given up per second of the expert’s observed latency.',

@@ -1,4 +1,4 @@
-import type { Penalty } from './bandits/index.js';
+import type { Penalty, Selection } from './bandits/index.js';
 import type { Expert } from './experts.js';
 
 /**
@@ -15,13 +15,13 @@ import type { Expert } from './experts.js';
  * - `costWeight`: λ directly, in reward units per US dollar (1 point of quality = 0.01).
  * - `costTarget: { usdPer1000Tasks }`: λ is steered so that the tenant's routes cost that much per
  *   1,000 tasks on average: after each decision λ moves by a step proportional to how far the pick's
- *   cost was from the target (a dual-ascent controller, `CostController`). The controller runs in
- *   each router instance on the decisions it makes (no shared write on the route path); a new
- *   instance starts from λ = 0 and settles within a few hundred decisions (bench:router measures it).
- * - `qualityTolerance: t` ("the cheapest expert within t of the best quality"): λ = t / (the spread
- *   of the candidates' costs), per decision. A cheaper expert then beats the best-quality one only
- *   when its estimated quality is lower by less than t × its share of the cost spread: never by more
- *   than t.
+ *   cost was from the target (dual ascent, `ObjectiveController`). The controller runs in each
+ *   router instance on the decisions it makes (no shared write on the route path); a new instance
+ *   starts from λ = 0 (bench:router measures how soon it lands).
+ * - `qualityTolerance: t` ("the cheapest expert within t of the best quality", on average): λ = θ /
+ *   (the spread of the candidates' costs), so the cost term outweighs at most θ of quality in a
+ *   decision; θ starts at t and is steered so that the quality estimate given up averages t
+ *   (`ObjectiveController`).
  *
  * `latencyWeight` μ (reward units per second of expected latency) adds μ·latency where the router has
  * seen the expert's latency.
@@ -99,31 +99,89 @@ export class ObservedCosts {
   }
 }
 
-/** The controller's step: λ·target moves by this × (cost/target − 1) after each decision. */
+/** The cost target's step: λ·target moves by this × (cost/target − 1) after each decision. */
 export const CONTROLLER_STEP = 0.02;
 /** λ·target never exceeds this (a target below the cheapest expert's cost cannot be met anyway). */
 export const MAX_SCALED_LAMBDA = 100;
+/**
+ * How far below 0 the cost target's sum may go: spending under the target while λ is 0 is credited
+ * (up to this much, about 50 decisions of spending nothing at the default step) instead of lost, so
+ * the average lands on the target rather than under it.
+ */
+export const MAX_SCALED_CREDIT = 1;
+/** The quality tolerance's step: θ moves by this × (tolerance − quality given up) after each decision. */
+export const TOLERANCE_STEP = 0.05;
+/** θ, the quality the cost term may outweigh, stays within [0, 1] (the whole reward range). */
+export const MAX_THETA = 1;
 
 /**
- * The `costTarget` rule: λ per tenant, steered by the decisions of this instance. λ is kept scaled
- * by the target (λ̃ = λ × target cost per task, dimensionless) so that one step size serves every
- * price range: λ̃ ← clamp(λ̃ + step × (cost/target − 1), 0, MAX_SCALED_LAMBDA).
+ * The per-tenant state of the rules that derive λ from a target, steered by the decisions of this
+ * router instance (no shared write on the route path: each instance converges on its own traffic).
+ *
+ * - `costTarget`: dual ascent on the average cost. A sum s (λ scaled by the target cost per task,
+ *   dimensionless, so one step size serves every price range) moves by step × (cost/target − 1)
+ *   after each decision, within [−MAX_SCALED_CREDIT, MAX_SCALED_LAMBDA]; λ = max(0, s) / target.
+ * - `qualityTolerance` t: the cost term may outweigh up to θ of quality, λ = θ / (the candidates'
+ *   cost spread). θ starts at t (then no cheaper expert wins by more than t in any decision) and is
+ *   steered so that the quality given up **on average** is t: after each decision θ moves by
+ *   step × (t − gap), where gap is the quality estimate of the best candidate less that of the
+ *   penalised rule's own choice (its exploitation pick: exploration is not the objective's doing).
  */
-export class CostController {
-  readonly #scaled = new Map<string, number>();
+export class ObjectiveController {
+  readonly #costs = new Map<string, number>();
+  readonly #thetas = new Map<string, number>();
 
-  constructor(private readonly step = CONTROLLER_STEP) {}
+  constructor(
+    private readonly costStep = CONTROLLER_STEP,
+    private readonly toleranceStep = TOLERANCE_STEP,
+  ) {}
 
-  lambda(tenantId: string, targetUsdPerTask: number): number {
-    return (this.#scaled.get(tenantId) ?? 0) / targetUsdPerTask;
+  /** The λ of one decision among candidates of these costs. */
+  lambda(tenantId: string, objective: ObjectiveSettings, costs: readonly number[]): number {
+    if (objective.costTarget) {
+      const perTask = objective.costTarget.usdPer1000Tasks / 1000;
+      return Math.max(0, this.#costs.get(tenantId) ?? 0) / perTask;
+    }
+    if (objective.qualityTolerance !== undefined) {
+      const spread = Math.max(...costs) - Math.min(...costs);
+      // Costs closer than a trillionth of a dollar are the same price (reported costs are rounded so).
+      if (!(spread > MIN_COST_SPREAD_USD)) return 0;
+      return (this.#thetas.get(tenantId) ?? objective.qualityTolerance) / spread;
+    }
+    return objective.costWeight ?? 0;
   }
 
-  observe(tenantId: string, targetUsdPerTask: number, costUsd: number): void {
-    const scaled = this.#scaled.get(tenantId) ?? 0;
-    const next = scaled + this.step * (costUsd / targetUsdPerTask - 1);
-    this.#scaled.set(tenantId, Math.min(MAX_SCALED_LAMBDA, Math.max(0, next)));
+  /** After a decision: what its pick costs, and the quality the penalised rule gave up. */
+  observe(
+    tenantId: string,
+    objective: ObjectiveSettings,
+    decision: { readonly costUsd: number; readonly qualityGap: number },
+  ): void {
+    if (objective.costTarget) {
+      const perTask = objective.costTarget.usdPer1000Tasks / 1000;
+      const sum = (this.#costs.get(tenantId) ?? 0) + this.costStep * (decision.costUsd / perTask - 1);
+      this.#costs.set(tenantId, Math.min(MAX_SCALED_LAMBDA, Math.max(-MAX_SCALED_CREDIT, sum)));
+    } else if (objective.qualityTolerance !== undefined && Number.isFinite(decision.qualityGap)) {
+      const t = objective.qualityTolerance;
+      const theta = (this.#thetas.get(tenantId) ?? t) + this.toleranceStep * (t - decision.qualityGap);
+      this.#thetas.set(tenantId, Math.min(MAX_THETA, Math.max(0, theta)));
+    }
   }
 }
+
+/**
+ * The quality a penalised decision gave up: the best quality estimate among the candidates less the
+ * estimate of what the penalised rule would pick without exploring (`exploitExpertId`).
+ */
+export const qualityGapOf = (selection: Pick<Selection, 'perCandidate' | 'exploitExpertId'>): number => {
+  let best = Number.NEGATIVE_INFINITY;
+  let exploit = Number.NaN;
+  for (const candidate of selection.perCandidate) {
+    if (candidate.estimate > best) best = candidate.estimate;
+    if (candidate.expertId === selection.exploitExpertId) exploit = candidate.estimate;
+  }
+  return Math.max(0, best - exploit);
+};
 
 /** Below this, candidates' costs count as equal for the quality tolerance rule (no λ). */
 export const MIN_COST_SPREAD_USD = 1e-12;
@@ -135,32 +193,16 @@ export const isActive = (objective: ObjectiveSettings | undefined): objective is
     objective.qualityTolerance !== undefined ||
     (objective.latencyWeight ?? 0) > 0);
 
-/** The λ of one decision among these candidates (see the module comment). */
-export const lambdaOf = (
-  tenantId: string,
-  objective: ObjectiveSettings,
-  costs: readonly number[],
-  controller: CostController,
-): number => {
-  if (objective.costTarget) return controller.lambda(tenantId, objective.costTarget.usdPer1000Tasks / 1000);
-  if (objective.qualityTolerance !== undefined) {
-    const spread = Math.max(...costs) - Math.min(...costs);
-    // Costs closer than a trillionth of a dollar are the same price (reported costs are rounded so).
-    return spread > MIN_COST_SPREAD_USD ? objective.qualityTolerance / spread : 0;
-  }
-  return objective.costWeight ?? 0;
-};
-
 /** The objective's penalty and terms for one decision among these (eligible) candidates. */
 export const objectiveDecision = (
   tenantId: string,
   objective: ObjectiveSettings,
   candidates: readonly Expert[],
   observed: ObservedCosts,
-  controller: CostController,
+  controller: ObjectiveController,
 ): ObjectiveDecision => {
   const costs = candidates.map((expert) => observed.costOf(tenantId, expert));
-  const lambda = lambdaOf(tenantId, objective, costs, controller);
+  const lambda = controller.lambda(tenantId, objective, costs);
   const latencyWeight = objective.latencyWeight ?? 0;
   const terms = new Map<string, ObjectiveTerms>();
   const latencies = candidates.map((expert) => observed.latencyOf(tenantId, expert.id));

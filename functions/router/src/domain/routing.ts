@@ -34,12 +34,13 @@ import { assignmentBucket, type StickyKeyKind, servedByCandidate } from './canar
 import { type Expert, type ExpertRepository, isUnhealthy } from './experts.js';
 import { ExplorationBudget, exploitInstead } from './exploration.js';
 import {
-  CostController,
   isActive,
+  ObjectiveController,
   type ObjectiveDecision,
   type ObjectiveTerms,
   ObservedCosts,
   objectiveDecision,
+  qualityGapOf,
 } from './objective.js';
 import type { EffectiveRouterConfig, RouterConfigService, StrategyParameters } from './router-config.js';
 import { strategyConfigOf } from './router-config.js';
@@ -396,8 +397,8 @@ export interface RoutingServiceDeps {
   readonly onDecision?: (decision: RouteDecision) => void;
   /** What experts were seen to cost and take (the cost-aware objective; one per process). */
   readonly observedCosts?: ObservedCosts;
-  /** The `costTarget` rule's λ per tenant (one per process; tests inject their own). */
-  readonly costController?: CostController;
+  /** The target rules' λ per tenant (one per process; tests inject their own). */
+  readonly objectiveController?: ObjectiveController;
 }
 
 /** What a strategy decides on: the tenant, its configuration, the candidates, the context, the seed. */
@@ -488,11 +489,11 @@ export class RoutingService {
 
   readonly #exploration: ExplorationBudget;
   readonly #observed: ObservedCosts;
-  readonly #controller: CostController;
+  readonly #controller: ObjectiveController;
 
   constructor(private readonly deps: RoutingServiceDeps) {
     this.#observed = deps.observedCosts ?? new ObservedCosts();
-    this.#controller = deps.costController ?? new CostController();
+    this.#controller = deps.objectiveController ?? new ObjectiveController();
     this.#models = new TtlCache({
       ttlMs: deps.modelCacheMs ?? MODEL_CACHE_MS,
       clock: deps.clock,
@@ -571,15 +572,12 @@ export class RoutingService {
         capped = !admitted;
         selection = exploitInstead(selection, armState ? contributions(x, armState.theta, TOP_FEATURES) : []);
       }
-      if (objective) {
+      if (objective && config.objective) {
         rationaleObjective = objectiveOf(selection, objective);
-        const target = config.objective?.costTarget;
-        if (target)
-          this.#controller.observe(
-            tenantId,
-            target.usdPer1000Tasks / 1000,
-            rationaleObjective.chosen.costUsd,
-          );
+        this.#controller.observe(tenantId, config.objective, {
+          costUsd: rationaleObjective.chosen.costUsd,
+          qualityGap: qualityGapOf(selection),
+        });
       }
       if (trial?.mode === 'canary') experiment = { name: trial.name, mode: 'canary', arm };
       else if (trial?.mode === 'shadow') {

@@ -3,12 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
 import type { Expert } from '../../src/domain/experts.js';
 import {
-  CostController,
   isActive,
-  lambdaOf,
+  MAX_SCALED_CREDIT,
   MAX_SCALED_LAMBDA,
+  ObjectiveController,
   ObservedCosts,
   objectiveDecision,
+  qualityGapOf,
 } from '../../src/domain/objective.js';
 import type { RouterConfigInput } from '../../src/domain/router-config.js';
 import { expertRecord, inMemoryRouting } from '../support/routing-fakes.js';
@@ -42,11 +43,11 @@ describe('ObservedCosts', () => {
 
 describe('the objective’s λ', () => {
   it('is set directly, or from the candidates’ cost spread for a quality tolerance', () => {
-    const controller = new CostController();
-    expect(lambdaOf('acme', { costWeight: 5 }, [0.1, 0.2], controller)).toBe(5);
-    // 1 point of quality over a $0.02 spread: a full-spread saving is worth at most 1 point.
-    expect(lambdaOf('acme', { qualityTolerance: 0.01 }, [0.001, 0.021, 0.005], controller)).toBeCloseTo(0.5);
-    expect(lambdaOf('acme', { qualityTolerance: 0.01 }, [0.01, 0.01], controller)).toBe(0);
+    const controller = new ObjectiveController();
+    expect(controller.lambda('acme', { costWeight: 5 }, [0.1, 0.2])).toBe(5);
+    // Before any decision, 1 point of quality over a $0.02 spread: a full-spread saving is worth 1 point.
+    expect(controller.lambda('acme', { qualityTolerance: 0.01 }, [0.001, 0.021, 0.005])).toBeCloseTo(0.5);
+    expect(controller.lambda('acme', { qualityTolerance: 0.01 }, [0.01, 0.01])).toBe(0);
   });
 
   it('a quality tolerance never gives up more than the tolerance for a cheaper expert', () => {
@@ -70,7 +71,7 @@ describe('the objective’s λ', () => {
             { qualityTolerance: tolerance },
             experts,
             new ObservedCosts(),
-            new CostController(),
+            new ObjectiveController(),
           );
           const scores = candidates.map((c, i) => c.q - decision.penalty(`exp_${i}`));
           const pick = scores.indexOf(Math.max(...scores));
@@ -82,24 +83,59 @@ describe('the objective’s λ', () => {
   });
 
   it('the cost target’s controller raises λ while picks cost more than the target, lowers it while less, never below 0', () => {
-    const controller = new CostController();
+    const controller = new ObjectiveController();
+    const objective = { costTarget: { usdPer1000Tasks: 5 } };
     const target = 0.005;
-    expect(controller.lambda('acme', target)).toBe(0);
-    controller.observe('acme', target, 0.02);
-    const raised = controller.lambda('acme', target);
+    const lambda = (tenant = 'acme') => controller.lambda(tenant, objective, [0.001, 0.02]);
+    const spend = (costUsd: number) => controller.observe('acme', objective, { costUsd, qualityGap: 0 });
+    expect(lambda()).toBe(0);
+    spend(0.02);
+    const raised = lambda();
     expect(raised).toBeGreaterThan(0);
-    controller.observe('acme', target, 0.001);
-    expect(controller.lambda('acme', target)).toBeLessThan(raised);
-    for (let i = 0; i < 1000; i += 1) controller.observe('acme', target, 0);
-    expect(controller.lambda('acme', target)).toBe(0);
-    for (let i = 0; i < 100_000; i += 1) controller.observe('acme', target, 1);
-    expect(controller.lambda('acme', target) * target).toBeLessThanOrEqual(MAX_SCALED_LAMBDA);
-    expect(controller.lambda('globex', target)).toBe(0);
+    spend(0.001);
+    expect(lambda()).toBeLessThan(raised);
+    // Underspending is credited, up to a bound: λ stays 0 until the credit is spent.
+    for (let i = 0; i < 1000; i += 1) spend(0);
+    expect(lambda()).toBe(0);
+    let overspent = 0;
+    while (lambda() === 0) {
+      spend(2 * target);
+      overspent += 1;
+    }
+    // The credit, MAX_SCALED_CREDIT, is spent at 0.02 a decision (float rounding: ±1).
+    expect(Math.abs(overspent - MAX_SCALED_CREDIT / 0.02)).toBeLessThanOrEqual(1);
+    for (let i = 0; i < 100_000; i += 1) spend(1);
+    expect(lambda() * target).toBeLessThanOrEqual(MAX_SCALED_LAMBDA);
+    expect(lambda('globex')).toBe(0);
+  });
+
+  it('the quality tolerance’s θ rises while less quality than the tolerance is given up, and falls while more', () => {
+    const controller = new ObjectiveController();
+    const objective = { qualityTolerance: 0.01 };
+    const lambda = () => controller.lambda('acme', objective, [0, 0.01]);
+    expect(lambda()).toBeCloseTo(1);
+    for (let i = 0; i < 100; i += 1) controller.observe('acme', objective, { costUsd: 0, qualityGap: 0 });
+    const raised = lambda();
+    expect(raised).toBeGreaterThan(1);
+    for (let i = 0; i < 100; i += 1) controller.observe('acme', objective, { costUsd: 0, qualityGap: 0.5 });
+    expect(lambda()).toBeLessThan(raised);
+    for (let i = 0; i < 10_000; i += 1)
+      controller.observe('acme', objective, { costUsd: 0, qualityGap: 0.5 });
+    expect(lambda()).toBe(0);
+  });
+
+  it('the quality given up is the best estimate less that of the penalised rule’s own pick', () => {
+    const candidates = [
+      { expertId: 'a', estimate: 0.9, uncertainty: 0, probability: 0 },
+      { expertId: 'b', estimate: 0.7, uncertainty: 0, probability: 1 },
+    ];
+    expect(qualityGapOf({ perCandidate: candidates, exploitExpertId: 'b' })).toBeCloseTo(0.2);
+    expect(qualityGapOf({ perCandidate: candidates, exploitExpertId: 'a' })).toBe(0);
   });
 
   it('the cost target lands on its target when a cheap and an expensive expert are mixed', () => {
     // Prepare: quality 0.9 at $0.01, 0.8 at $0.001; the target $5 per 1,000 lies between them.
-    const controller = new CostController();
+    const controller = new ObjectiveController();
     const experts = [priced('exp_big', 0.01), priced('exp_small', 0.001)];
     const quality: Record<string, number> = { exp_big: 0.9, exp_small: 0.8 };
     const target = { usdPer1000Tasks: 5 };
@@ -121,7 +157,7 @@ describe('the objective’s λ', () => {
           : b,
       );
       spent += pick.costPerCallUsd;
-      controller.observe('acme', target.usdPer1000Tasks / 1000, pick.costPerCallUsd);
+      controller.observe('acme', { costTarget: target }, { costUsd: pick.costPerCallUsd, qualityGap: 0 });
     }
 
     // Assess: within 5 % of $5 per 1,000 tasks.
@@ -146,7 +182,7 @@ describe('the objective’s λ', () => {
       { latencyWeight: 1 },
       [priced('exp_a', 0), priced('exp_b', 0), priced('exp_c', 0)],
       observed,
-      new CostController(),
+      new ObjectiveController(),
     );
     expect(decision.termsOf('exp_a')?.latencyTerm).toBeCloseTo(0.1);
     expect(decision.termsOf('exp_c')?.latencyTerm).toBeCloseTo(0.2);
