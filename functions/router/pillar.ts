@@ -123,6 +123,18 @@ export const routerPillar = {
         statistic: 'Sum',
       },
       {
+        title: 'Invoke fallbacks per tenant (InvokeFallbacks, Sum)',
+        metric: 'InvokeFallbacks',
+        service: 'router',
+        statistic: 'Sum',
+      },
+      {
+        title: 'Invokes no expert answered per tenant (InvokeFailures, Sum)',
+        metric: 'InvokeFailures',
+        service: 'router',
+        statistic: 'Sum',
+      },
+      {
         title: 'Canary rollbacks per tenant (CanaryRollback, Sum)',
         metric: 'CanaryRollback',
         service: 'router',

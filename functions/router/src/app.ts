@@ -38,7 +38,7 @@ import {
 } from '../contract.js';
 import type { CanaryWatch } from './domain/canary-watch.js';
 import type { Expert, ExpertService } from './domain/experts.js';
-import { type ExpertInvoker, InvokeService } from './domain/invoke.js';
+import { type ExpertInvoker, type InvokeAttempt, InvokeService } from './domain/invoke.js';
 import type { OutcomeService } from './domain/outcomes.js';
 import type { ReplayJob, ReplayJobService } from './domain/replay-jobs.js';
 import type { RewardIntake } from './domain/reward-intake.js';
@@ -82,6 +82,8 @@ export interface RouterAppDeps {
       getMany(tenantId: string, ids: readonly string[]): Promise<ReadonlyMap<string, Expert>>;
     };
     readonly onSignalError?: (error: unknown, taskId: string) => void;
+    /** Each invoke's attempts once decided (the handler counts fallbacks and failures). */
+    readonly onInvoked?: (tenantId: string, attempts: readonly InvokeAttempt[], answered: boolean) => void;
   };
   /** Each route in its own trace segment (the service kit's traceOperation). */
   readonly trace?: OperationTracer;
@@ -183,6 +185,7 @@ export const makeRouterApp = (deps: RouterAppDeps) =>
           recordReward: (input) => deps.rewards.accept(tenantId, input, traceId),
           observe: (expertId, seen) => deps.routing.observeCall(tenantId, expertId, seen),
           ...(invoke.onSignalError ? { onSignalError: invoke.onSignalError } : {}),
+          onInvoked: (attempts, answered) => invoke.onInvoked?.(tenantId, attempts, answered),
         }).invoke(
           tenantId,
           {

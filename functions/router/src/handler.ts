@@ -252,6 +252,12 @@ const http = makeRouterApp({
     experts: expertRecords,
     onSignalError: (error, taskId) =>
       service.logger.warn('invoke signal not recorded; the answer stands', { taskId, error: String(error) }),
+    // Per tenant and by service: InvokeFallbacks (attempts past the first that were needed) and
+    // InvokeFailures (invokes no expert answered: the caller got 502).
+    onInvoked: (tenantId, attempts, answered) => {
+      routerMetrics.count(tenantId, 'InvokeFallbacks', MetricUnit.Count, Math.max(0, attempts.length - 1));
+      routerMetrics.count(tenantId, 'InvokeFailures', MetricUnit.Count, answered ? 0 : 1);
+    },
   },
   warmStart: new WarmStartService({
     models,

@@ -95,6 +95,8 @@ export interface InvokeServiceDeps {
     expertId: string,
     seen: { readonly costUsd?: number | undefined; readonly latencyMs?: number | undefined },
   ) => void;
+  /** Told of each invoke's attempts once it is decided (`answered`: an expert gave the answer). */
+  readonly onInvoked?: (attempts: readonly InvokeAttempt[], answered: boolean) => void;
   /** Milliseconds, monotonic enough for a deadline (default Date.now). */
   readonly now?: () => number;
   /** A signal that could not be recorded (the answer stands; `signalsRecorded: false`). */
@@ -198,6 +200,7 @@ export class InvokeService {
       if (!(await this.#record(taskId, call, outcome, costUsd))) signalsRecorded = false;
 
       if (outcome === 'ok' && call.kind === 'answer') {
+        this.deps.onInvoked?.(attempts, true);
         return {
           ...answer,
           taskId: request.taskId,
@@ -213,6 +216,7 @@ export class InvokeService {
       }
       if (outcome === 'refused_by_expert') break;
     }
+    this.deps.onInvoked?.(attempts, false);
     throw new ExpertFailedError(
       `No expert answered the task: ${attempts.map((a) => describe(a, request.timeoutMs)).join('; ')}.`,
       attempts,
