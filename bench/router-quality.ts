@@ -18,10 +18,27 @@
  *    Targets: LinUCB and linear (contextual) Thompson sampling each beat the best fixed expert by
  *    >= 12 points on every set and reach >= 85 % of the ceiling. Linear Thompson's default posterior
  *    scale was chosen from the sweep its info rows show (0.5, 0.25, 0.1, 0.05), after seeing them.
- * Writes bench/results/router.json. `BENCH_SHUFFLES` changes the number of shuffles (default 10),
- * `BENCH_LATENCY_CALLS` the timed calls per latency case (default 20000); `BENCH_STRICT=1` exits 1 on
- * a FAIL.
+ * 3. Non-stationary experts: regret after the best expert changes, with and without forgetting.
+ * 4. The cost-aware objective (functions/router/src/domain/objective.ts), applied at decision time as
+ *    the router applies it (lib/cost-pool.ts), on two settings: a simulated pool (5 experts whose
+ *    success falls with a hidden task difficulty below their ability, $0.0002-$0.03 a call) and
+ *    mnist's real contexts with costs attached (4 experts, correctness simulated per true class).
+ *    LinUCB and linear Thompson, each quality-only and with qualityTolerance 0.01, costWeight λ = 1
+ *    and costTarget, against the strongest single expert and the cheapest. Must-hold: cost per
+ *    successful task >= 30 % lower than quality-only at a success rate within 1 point, and the
+ *    costTarget rule's cost per 1,000 tasks within 5 % of its target. Next to them, not judged: a
+ *    full-information ceiling (a per-expert online ridge on the same features fed every expert's
+ *    outcome every round, routing greedily by estimate − λ·cost over a λ sweep), which says whether
+ *    that must-hold is reachable at all with these features, whatever the routing rule.
+ * Writes bench/results/router.json. `BENCH_PARTS=4` (or `1,3`, …) runs only those parts and keeps the
+ * others' sections from the previous file. `BENCH_SHUFFLES` changes the number of shuffles (default
+ * 10), `BENCH_LATENCY_CALLS` the timed calls per latency case (default 20000), `BENCH_COST_SEEDS` the
+ * seeds of part 4 (default: the shuffles on the simulated pool, 5 on mnist), `BENCH_CEILING_SEEDS` the
+ * seeds of its full-information ceiling (default: all of them), `BENCH_COST_ROUNDS` its tasks a seed
+ * (default 10000); `BENCH_STRICT=1` exits 1 on a FAIL.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   type Context,
   createBernoulliThompson,
@@ -42,10 +59,24 @@ import {
   type Strategy,
   toSparse,
 } from '../functions/router/src/domain/bandits/index.js';
+import type { Expert } from '../functions/router/src/domain/experts.js';
+import type { ObjectiveSettings } from '../functions/router/src/domain/objective.js';
 import { DEFAULT_POSTERIOR_SCALE } from '../functions/router/src/domain/router-config.js';
-import { ALL_DATASETS, type Dataset } from './lib/datasets.js';
+import {
+  type CostSetting,
+  EARLY_ROUNDS,
+  fixedSuccesses,
+  groupProfile,
+  mnistPool,
+  type RouterRun,
+  runFullInformation,
+  runRouted,
+  simulatedPool,
+  type World,
+} from './lib/cost-pool.js';
+import { ALL_DATASETS, type Dataset, mnist } from './lib/datasets.js';
 import { checkQuiet, machine } from './lib/machine.js';
-import { writeResult } from './lib/results.js';
+import { REPO_ROOT, writeResult } from './lib/results.js';
 import { fixed, round, table, verdict } from './lib/stats.js';
 
 const log = (line = '') => process.stdout.write(`${line}\n`);
@@ -58,6 +89,25 @@ const LATENCY_CALLS = env('BENCH_LATENCY_CALLS', 20_000);
 /** 150 routes/s x the router's 5 s model cache bound (functions/router: ROUTER_MODEL_CACHE_MS). */
 const ROUTER_DECISIONS_PER_MODEL_READ = 750;
 const NAIVE_CALLS = Math.max(50, Math.round(LATENCY_CALLS / 40));
+/**
+ * Seeds of part 4 per setting: the simulated pool as many as part 2's shuffles, mnist (d = 64, the
+ * slow one) at most 5; `BENCH_COST_SEEDS` sets both.
+ */
+const COST_SEEDS_OVERRIDE = process.env.BENCH_COST_SEEDS ? env('BENCH_COST_SEEDS', SHUFFLES) : undefined;
+const costSeedsOf = (setting: CostSetting): number =>
+  COST_SEEDS_OVERRIDE ?? (setting.id === 'mnist' ? Math.min(5, SHUFFLES) : SHUFFLES);
+/** Seeds of part 4's full-information ceiling per setting (the first of the setting's seeds); default all. */
+const CEILING_SEEDS_OVERRIDE = process.env.BENCH_CEILING_SEEDS ? env('BENCH_CEILING_SEEDS', 1) : undefined;
+/** Tasks a seed in part 4 (the simulated pool; mnist has 10,000 rows). */
+const COST_ROUNDS = env('BENCH_COST_ROUNDS', 10_000);
+/** `BENCH_PARTS=4` (or `1,3`, …) runs only those parts; the others' results are kept from the last file. */
+const PARTS = new Set(
+  (process.env.BENCH_PARTS ?? '1,2,3,4')
+    .split(/[\s,]+/)
+    .filter(Boolean)
+    .map(Number)
+    .filter((part) => [1, 2, 3, 4].includes(part)),
+);
 const CHUNKS = 5;
 
 /** Parameters fixed before any figure was seen: the defaults a tenant gets. */
@@ -678,12 +728,754 @@ const measureDrift = () => {
   );
 };
 
-const main = async () => {
-  const started = performance.now();
-  log('bench:router — decision latency and quality of the router strategies');
-  log(`machine: ${JSON.stringify(machine())}`);
-  await checkQuiet(log);
+// ---------------------------------------------------------------------------------------------
+// 4. The cost-aware objective: cost per successful task against quality.
 
+/** λ of the stated costWeight rule: a successful task is worth $1, so λ = 1 reward unit per USD. */
+const COST_WEIGHT = 1;
+const QUALITY_TOLERANCE = 0.01;
+/** The must-hold: cost per successful task >= 30 % lower at a success rate within 1 point. */
+const COST_REDUCTION_TARGET = 0.3;
+const SUCCESS_POINTS_TOLERANCE = 0.01;
+const COST_TARGET_TOLERANCE = 0.05;
+/**
+ * The full-information ceiling's λ sweep (reward units per USD; 0 is its quality-only row). Chosen
+ * after the bandit rows were seen; the ceiling is information, never judged.
+ */
+const CEILING_LAMBDAS = [0, 0.3, 1, 2, 3, 4, 5, 7, 10, 15, 20, 30];
+
+interface CostRule {
+  readonly id: string;
+  readonly label: string;
+  /** `stated`: fixed before any figure was seen and judged; `info`: a sweep, not judged. */
+  readonly kind: 'baseline' | 'stated' | 'info';
+  readonly objective?: ObjectiveSettings;
+}
+
+const costRules = (setting: CostSetting): CostRule[] => [
+  { id: 'quality-only', label: 'quality-only (no penalty)', kind: 'baseline' },
+  {
+    id: 'tolerance',
+    label: `qualityTolerance ${QUALITY_TOLERANCE}`,
+    kind: 'stated',
+    objective: { qualityTolerance: QUALITY_TOLERANCE },
+  },
+  {
+    id: 'weight',
+    label: `costWeight λ = ${COST_WEIGHT}/USD`,
+    kind: 'stated',
+    objective: { costWeight: COST_WEIGHT },
+  },
+  {
+    id: 'target',
+    label: `costTarget $${setting.targetUsdPer1000Tasks}/1k tasks`,
+    kind: 'stated',
+    objective: { costTarget: { usdPer1000Tasks: setting.targetUsdPer1000Tasks } },
+  },
+  // A sweep, chosen after the stated rules' figures were seen (information, not judged).
+  ...[3, 10].map((weight) => ({
+    id: `weight-${weight}`,
+    label: `(info) costWeight λ = ${weight}/USD`,
+    kind: 'info' as const,
+    objective: { costWeight: weight },
+  })),
+  // What a tenant wanting the realised loss within 1 point would try: the realised loss ran 1–2.3×
+  // the tolerance on these pools (selection bias on the cheap experts' estimates).
+  {
+    id: 'tolerance-0.005',
+    label: '(info) qualityTolerance 0.005',
+    kind: 'info',
+    objective: { qualityTolerance: 0.005 },
+  },
+  {
+    id: 'tolerance-0.1',
+    label: '(info) qualityTolerance 0.1',
+    kind: 'info',
+    objective: { qualityTolerance: 0.1 },
+  },
+];
+
+const costStrategies = (
+  dimension: number,
+): { id: string; label: string; make: () => Strategy<ModelState> }[] => [
+  {
+    id: 'linucb',
+    label: `linucb (α = ${ALPHA})`,
+    make: () => createLinUcb({ dimension, alpha: ALPHA, lambda: LAMBDA }) as Strategy<ModelState>,
+  },
+  {
+    id: 'linear-thompson',
+    label: `linear thompson (v = ${POSTERIOR_SCALE})`,
+    make: () =>
+      createLinearThompson({
+        dimension,
+        noise: POSTERIOR_SCALE,
+        lambda: LAMBDA,
+        propensityDraws: 1,
+      }) as Strategy<ModelState>,
+  },
+];
+
+interface CostRow {
+  readonly strategy: string;
+  readonly rule: CostRule;
+  readonly runs: RouterRun[];
+  readonly success: Spread;
+  readonly costPer1000Tasks: Spread;
+  readonly costPer1000Successes: Spread;
+  /** log((cost per success) / (quality-only's)), per seed (paired); absent on the baseline. */
+  readonly logCostRatio?: Spread;
+  /** 1 − the geometric mean of those ratios: the reduction of cost per success, with its 95 % CI. */
+  readonly reduction?: { readonly mean: number; readonly low: number; readonly high: number };
+  /** success − quality-only's success, per seed (a fraction; ×100 = points). */
+  readonly successDifference?: Spread;
+  readonly successTest?: PairedTest;
+  readonly meets?: boolean;
+  /** costTarget: realised cost per task / target, per seed. */
+  readonly targetRatio?: { whole: number[]; early: number[]; secondHalf: number[] };
+  readonly picks: number[];
+}
+
+interface FixedRow {
+  readonly expertId: string;
+  readonly role: 'strongest' | 'cheapest';
+  readonly costPerCallUsd: number;
+  readonly success: Spread;
+  readonly perSeed: number[];
+  readonly costPer1000Successes: Spread;
+}
+
+const successOf = (r: RouterRun) => r.successes / r.rounds;
+const perSuccessOf = (r: RouterRun) => (1000 * r.costUsd) / Math.max(1, r.successes);
+
+/** Runs against a baseline's runs on the same worlds (paired per seed). */
+interface Paired {
+  /** log((cost per success) / (the baseline's)), per seed. */
+  readonly logCostRatio: Spread;
+  /** 1 − the geometric mean of those ratios: the reduction of cost per success, with its 95 % CI. */
+  readonly reduction: { readonly mean: number; readonly low: number; readonly high: number };
+  /** success − the baseline's success, per seed (a fraction; ×100 = points). */
+  readonly successDifference: Spread;
+}
+
+const pairedAgainst = (runs: readonly RouterRun[], base: readonly RouterRun[]): Paired => {
+  const logCostRatio = spread(
+    runs.map((run, i) => Math.log(perSuccessOf(run) / perSuccessOf(base[i] as RouterRun))),
+  );
+  return {
+    logCostRatio,
+    reduction: {
+      mean: 1 - Math.exp(logCostRatio.mean),
+      low: 1 - Math.exp(logCostRatio.mean + logCostRatio.ci95),
+      high: 1 - Math.exp(logCostRatio.mean - logCostRatio.ci95),
+    },
+    successDifference: spread(runs.map((run, i) => successOf(run) - successOf(base[i] as RouterRun))),
+  };
+};
+
+/** Within the must-hold's box: >= 30 % cheaper per success, success at most 1 point lower. */
+const meetsMustHold = (p: Paired) =>
+  p.reduction.mean >= COST_REDUCTION_TARGET && p.successDifference.mean >= -SUCCESS_POINTS_TOLERANCE;
+
+interface CeilingRow {
+  readonly lambda: number;
+  readonly runs: RouterRun[];
+  readonly success: Spread;
+  readonly costPer1000Tasks: Spread;
+  readonly costPer1000Successes: Spread;
+  readonly picks: number[];
+  /** Against the ceiling's own quality-only row (λ = 0); absent on that row. */
+  readonly vsCeiling?: Paired;
+  /** Per strategy id, against that bandit strategy's quality-only run on the same seeds. */
+  readonly vsBandit: Readonly<Record<string, Paired>>;
+}
+
+/** Per bandit strategy: the ceiling's largest reduction within 1 point of its quality-only success. */
+interface CeilingBest {
+  readonly strategy: string;
+  /** The bandit's quality-only success over the ceiling's seeds. */
+  readonly baseSuccess: number;
+  readonly best?: CeilingRow;
+  readonly reachable: boolean;
+}
+
+const pickShares = (runs: readonly RouterRun[], k: number) =>
+  Array.from(
+    { length: k },
+    (_, e) =>
+      runs.reduce((sum, r) => sum + (r.picks[e] as number), 0) / runs.reduce((sum, r) => sum + r.rounds, 0),
+  );
+
+const measureCeiling = (
+  setting: CostSetting,
+  worlds: readonly World[],
+  seeds: readonly number[],
+  banditBase: Readonly<Record<string, readonly RouterRun[]>>,
+) => {
+  const started = performance.now();
+  const n = Math.min(worlds.length, CEILING_SEEDS_OVERRIDE ?? worlds.length);
+  const perSeed = worlds
+    .slice(0, n)
+    .map((world, i) =>
+      runFullInformation(
+        setting,
+        world,
+        CEILING_LAMBDAS,
+        LAMBDA,
+        mulberry32(((seeds[i] as number) + 7) >>> 0),
+      ),
+    );
+  const runsOf = CEILING_LAMBDAS.map((_, l) => perSeed.map((runs) => runs[l] as RouterRun));
+  const base = runsOf[0] as RouterRun[];
+  const rows: CeilingRow[] = CEILING_LAMBDAS.map((lambda, l) => {
+    const runs = runsOf[l] as RouterRun[];
+    return {
+      lambda,
+      runs,
+      success: spread(runs.map(successOf)),
+      costPer1000Tasks: spread(runs.map((r) => (1000 * r.costUsd) / r.rounds)),
+      costPer1000Successes: spread(runs.map(perSuccessOf)),
+      picks: pickShares(runs, setting.experts.length),
+      ...(lambda === 0 ? {} : { vsCeiling: pairedAgainst(runs, base) }),
+      vsBandit: Object.fromEntries(
+        Object.entries(banditBase).map(([id, runsOfBandit]) => [
+          id,
+          pairedAgainst(runs, runsOfBandit.slice(0, n)),
+        ]),
+      ),
+    };
+  });
+  const best: CeilingBest[] = Object.entries(banditBase).map(([strategy, runsOfBandit]) => {
+    const within = rows.filter(
+      (row) => (row.vsBandit[strategy] as Paired).successDifference.mean >= -SUCCESS_POINTS_TOLERANCE,
+    );
+    const top = within.reduce<CeilingRow | undefined>(
+      (b, row) =>
+        b === undefined ||
+        (row.vsBandit[strategy] as Paired).reduction.mean > (b.vsBandit[strategy] as Paired).reduction.mean
+          ? row
+          : b,
+      undefined,
+    );
+    return {
+      strategy,
+      baseSuccess: spread(runsOfBandit.slice(0, n).map(successOf)).mean,
+      ...(top ? { best: top } : {}),
+      reachable: top !== undefined && meetsMustHold(top.vsBandit[strategy] as Paired),
+    };
+  });
+  return {
+    seeds: n,
+    of: worlds.length,
+    rows,
+    best,
+    reachable: best.every((b) => b.reachable),
+    seconds: (performance.now() - started) / 1000,
+  };
+};
+
+const measureCostAware = (settings: readonly CostSetting[]) =>
+  settings.map((setting) => {
+    const started = performance.now();
+    const k = setting.experts.length;
+    const seeds = Array.from({ length: costSeedsOf(setting) }, (_, i) => fnv1a32(`cost:${setting.id}#${i}`));
+    const worlds = seeds.map((seed) => setting.world(seed));
+    const rules = costRules(setting);
+    const strategies = costStrategies(setting.dimension);
+    const rows: CostRow[] = strategies.flatMap((strategy, s) => {
+      const runsOf = rules.map((rule) =>
+        worlds.map((world, i) =>
+          runRouted(
+            strategy.make(),
+            setting,
+            world,
+            rule.objective,
+            mulberry32(((seeds[i] as number) + 101 * (s + 1)) >>> 0),
+          ),
+        ),
+      );
+      const base = runsOf[0] as RouterRun[];
+      return rules.map((rule, j) => {
+        const runs = runsOf[j] as RouterRun[];
+        const success = runs.map(successOf);
+        const perSuccess = runs.map(perSuccessOf);
+        const picks = pickShares(runs, k);
+        const row = {
+          strategy: strategy.id,
+          rule,
+          runs,
+          success: spread(success),
+          costPer1000Tasks: spread(runs.map((r) => (1000 * r.costUsd) / r.rounds)),
+          costPer1000Successes: spread(perSuccess),
+          picks,
+        };
+        if (rule.kind === 'baseline') return row;
+        const paired = pairedAgainst(runs, base);
+        const target = rule.objective?.costTarget?.usdPer1000Tasks;
+        return {
+          ...row,
+          ...paired,
+          successTest: pairedTest(rule.id, 'quality-only', success, base.map(successOf)),
+          meets: meetsMustHold(paired),
+          ...(target === undefined
+            ? {}
+            : {
+                targetRatio: {
+                  whole: runs.map((r) => (1000 * r.costUsd) / r.rounds / target),
+                  early: runs.map((r) => (1000 * r.earlyCostUsd) / r.earlyRounds / target),
+                  secondHalf: runs.map((r) => (1000 * r.secondHalfCostUsd) / r.secondHalfRounds / target),
+                },
+              }),
+        };
+      });
+    });
+    const fixedSuccess = setting.experts.map((_, e) =>
+      worlds.map((world) => fixedSuccesses(world, k, e) / world.xs.length),
+    );
+    const fixedRow = (e: number, role: FixedRow['role']): FixedRow => {
+      const expert = setting.experts[e] as Expert;
+      const perSeed = fixedSuccess[e] as number[];
+      return {
+        expertId: expert.id,
+        role,
+        costPerCallUsd: expert.costPerCallUsd,
+        success: spread(perSeed),
+        perSeed,
+        costPer1000Successes: spread(perSeed.map((v) => (1000 * expert.costPerCallUsd) / v)),
+      };
+    };
+    const meanSuccess = fixedSuccess.map((v) => spread(v).mean);
+    const strongest = meanSuccess.indexOf(Math.max(...meanSuccess));
+    const costs = setting.experts.map((e) => e.costPerCallUsd);
+    const cheapest = costs.indexOf(Math.min(...costs));
+    const judged = (strategy: string) =>
+      rows.filter((r) => r.strategy === strategy && r.rule.kind === 'stated');
+    const checks = Object.fromEntries(
+      strategies.map(({ id }) => {
+        const stated = judged(id);
+        const target = stated.find((r) => r.targetRatio) as CostRow;
+        const within = (ratios: number[]) =>
+          ratios.every((ratio) => Math.abs(ratio - 1) <= COST_TARGET_TOLERANCE);
+        return [
+          id,
+          {
+            rulesMeeting: stated.filter((r) => r.meets).map((r) => r.rule.id),
+            rulesNotMeeting: stated.filter((r) => !r.meets).map((r) => r.rule.id),
+            costReduction30AtEqualSuccess: stated.some((r) => r.meets),
+            costTargetWithin5PercentWholeRun: within(target.targetRatio?.whole ?? []),
+            costTargetWithin5PercentSecondHalf: within(target.targetRatio?.secondHalf ?? []),
+          },
+        ];
+      }),
+    );
+    const banditSeconds = (performance.now() - started) / 1000;
+    const ceiling = measureCeiling(
+      setting,
+      worlds,
+      seeds,
+      Object.fromEntries(
+        strategies.map(({ id }) => [
+          id,
+          (rows.find((r) => r.strategy === id && r.rule.kind === 'baseline') as CostRow).runs,
+        ]),
+      ),
+    );
+    return {
+      setting,
+      seeds: seeds.length,
+      profile: groupProfile(setting, worlds[0] as World),
+      rows,
+      fixed: [fixedRow(strongest, 'strongest'), fixedRow(cheapest, 'cheapest')],
+      strategies,
+      checks,
+      ceiling,
+      banditSeconds,
+      seconds: (performance.now() - started) / 1000,
+    };
+  });
+
+const points = (v: number) => `${v >= 0 ? '+' : '−'}${fixed(Math.abs(v * 100), 2)}`;
+const percentChange = (v: number) => `${v >= 0 ? '+' : '−'}${fixed(Math.abs(v * 100), 1)} %`;
+const ratioRange = (ratios: readonly number[]) =>
+  `${fixed(spread(ratios).mean, 3)} (${fixed(Math.min(...ratios), 3)}–${fixed(Math.max(...ratios), 3)})`;
+
+const logCostAware = (results: ReturnType<typeof measureCostAware>) => {
+  for (const r of results) {
+    const { setting } = r;
+    const ids = setting.experts.map((e) => e.id);
+    log(`\n${setting.name} — ${setting.description}; ${r.seeds} seeds; ${fixed(r.banditSeconds, 1)} s`);
+    log('   the pool as designed:');
+    setting.experts.forEach((e, i) => {
+      log(`     ${e.id.padEnd(12)} ${setting.profiles[i]}`);
+    });
+    log(
+      '   realised success rate (%) per task group, seed 0 (the outcomes every router of that seed faces):',
+    );
+    log(
+      table(
+        [
+          ['group', ...ids],
+          ...r.profile.map((row, g) => [
+            setting.groupNames[g] as string,
+            ...row.map((v) => fixed(v * 100, 1)),
+          ]),
+        ],
+        `l${'r'.repeat(ids.length)}`,
+      )
+        .split('\n')
+        .map((line) => `     ${line}`)
+        .join('\n'),
+    );
+    log('');
+    const strategyLabel = (id: string) => r.strategies.find((s) => s.id === id)?.label ?? id;
+    log(
+      table(
+        [
+          [
+            'strategy',
+            'router',
+            'success %',
+            '± CI',
+            '$/1k tasks',
+            '$/1k successes',
+            '$/success vs q-only',
+            '95 % CI',
+            'success vs q-only (pts)',
+            '± CI',
+            '>= 30 % at ±1 pt',
+            `picks % (${ids.join(' / ')})`,
+          ],
+          ...r.rows.map((row) => [
+            strategyLabel(row.strategy),
+            row.rule.label,
+            fixed(row.success.mean * 100, 2),
+            `± ${fixed(row.success.ci95 * 100, 2)}`,
+            fixed(row.costPer1000Tasks.mean, 3),
+            fixed(row.costPer1000Successes.mean, 3),
+            row.reduction ? percentChange(-row.reduction.mean) : '',
+            row.reduction
+              ? `${percentChange(-row.reduction.high)} … ${percentChange(-row.reduction.low)}`
+              : '',
+            row.successDifference ? points(row.successDifference.mean) : '',
+            row.successDifference ? `± ${fixed(row.successDifference.ci95 * 100, 2)}` : '',
+            row.meets === undefined
+              ? ''
+              : row.rule.kind === 'info'
+                ? `(${verdict(row.meets)})`
+                : verdict(row.meets),
+            row.picks.map((p) => fixed(p * 100, 0)).join(' / '),
+          ]),
+          ...r.fixed.map((f) => [
+            'fixed',
+            `${f.role === 'strongest' ? 'strongest single expert' : 'cheapest expert'}: ${f.expertId}`,
+            fixed(f.success.mean * 100, 2),
+            `± ${fixed(f.success.ci95 * 100, 2)}`,
+            fixed(f.costPerCallUsd * 1000, 3),
+            fixed(f.costPer1000Successes.mean, 3),
+            '',
+            '',
+            '',
+            '',
+            '',
+            '',
+          ]),
+        ],
+        'llrrrrrrrrll',
+      ),
+    );
+    log(
+      `   vs q-only: paired per seed with the same strategy's quality-only run (same tasks, same outcomes); cost per success as the geometric mean of the per-seed ratios; CI: 95 % over ${r.seeds} seeds. ` +
+        `A rule meets the must-hold when that reduction is >= ${COST_REDUCTION_TARGET * 100} % and its mean success is at most ${SUCCESS_POINTS_TOLERANCE * 100} point below quality-only's. ` +
+        '(info) rows: a sweep chosen after the stated rules were seen; not judged.',
+    );
+    const targetRows = r.rows.filter((row) => row.targetRatio);
+    log(
+      `\n   costTarget $${setting.targetUsdPer1000Tasks} per 1,000 tasks (cheapest expert $${fixed(
+        Math.min(...setting.experts.map((e) => e.costPerCallUsd)) * 1000,
+        2,
+      )}): realised cost per 1,000 tasks / target, mean over seeds (min–max)`,
+    );
+    log(
+      table(
+        [
+          ['strategy', 'whole run', `first ${EARLY_ROUNDS} decisions`, 'second half', 'λ at the end (mean)'],
+          ...targetRows.map((row) => [
+            strategyLabel(row.strategy),
+            ratioRange(row.targetRatio?.whole ?? []),
+            ratioRange(row.targetRatio?.early ?? []),
+            ratioRange(row.targetRatio?.secondHalf ?? []),
+            fixed(spread(row.runs.map((run) => run.finalLambda)).mean, 1),
+          ]),
+        ],
+        'lrrrr',
+      ),
+    );
+    logCeiling(r, strategyLabel);
+  }
+};
+
+const ceilingLabel = (lambda: number) =>
+  lambda === 0 ? 'quality-only (λ = 0)' : `estimate − λ·cost, λ = ${lambda}/USD`;
+
+/** The part 4 ceiling: its rows, then per bandit strategy the best it does inside the must-hold's box. */
+const logCeiling = (r: CostAwareResult, strategyLabel: (id: string) => string) => {
+  const { ceiling, setting } = r;
+  const ids = setting.experts.map((e) => e.id);
+  const strategyIds = r.strategies.map((s) => s.id);
+  log(
+    `\n   full-information ceiling: a per-expert online ridge (LinUCB's model, α = 0, ridge λ = ${LAMBDA}) on the same encoded features, fed every expert's outcome every round ` +
+      '(each task routed before it is learnt from), routing greedily by estimate − λ·cost; one learner a seed serves every λ (what it learns does not depend on what it routes); ' +
+      `${ceiling.seeds} of the ${ceiling.of} seeds above${ceiling.seeds < ceiling.of ? ' (fewer seeds, BENCH_CEILING_SEEDS)' : ' (the same worlds)'}; ${fixed(ceiling.seconds, 1)} s`,
+  );
+  log(
+    table(
+      [
+        [
+          'ceiling router',
+          'success %',
+          '± CI',
+          '$/1k tasks',
+          '$/1k successes',
+          '$/success vs ceiling q-only',
+          ...strategyIds.flatMap((id) => [`$/success vs ${id} q-only`, `pts vs ${id} q-only`]),
+          `picks % (${ids.join(' / ')})`,
+        ],
+        ...ceiling.rows.map((row) => [
+          ceilingLabel(row.lambda),
+          fixed(row.success.mean * 100, 2),
+          `± ${fixed(row.success.ci95 * 100, 2)}`,
+          fixed(row.costPer1000Tasks.mean, 3),
+          fixed(row.costPer1000Successes.mean, 3),
+          row.vsCeiling
+            ? `${percentChange(-row.vsCeiling.reduction.mean)} / ${points(row.vsCeiling.successDifference.mean)} pts`
+            : '',
+          ...strategyIds.flatMap((id) => {
+            const p = row.vsBandit[id] as Paired;
+            return [
+              percentChange(-p.reduction.mean),
+              `${points(p.successDifference.mean)} ± ${fixed(p.successDifference.ci95 * 100, 2)}`,
+            ];
+          }),
+          row.picks.map((p) => fixed(p * 100, 0)).join(' / '),
+        ]),
+      ],
+      `l${'r'.repeat(5 + 2 * strategyIds.length)}l`,
+    ),
+  );
+  log(
+    `   vs q-only: paired per seed, as above (geometric mean of the per-seed cost-per-success ratios); pts: success difference, mean ± 95 % CI over ${ceiling.seeds} seeds. ` +
+      'The λ sweep was chosen after the bandit rows were seen; the ceiling is information, not judged. ' +
+      'It bounds what a linear model of quality on these features can do with every outcome revealed (no exploration, no selection bias), not what any model could.',
+  );
+  for (const b of ceiling.best) log(`   ${ceilingReading(b, strategyLabel)}`);
+};
+
+/** One reading of the ceiling against one bandit strategy's quality-only router. */
+const ceilingReading = (b: CeilingBest, strategyLabel: (id: string) => string): string => {
+  const head = `against ${strategyLabel(b.strategy)} quality-only (${fixed(b.baseSuccess * 100, 2)} % success): `;
+  if (!b.best)
+    return `${head}no λ of the ceiling stays within ${SUCCESS_POINTS_TOLERANCE * 100} point; target reachable with these features: no`;
+  const p = b.best.vsBandit[b.strategy] as Paired;
+  return (
+    `${head}largest cost-per-success reduction within ${SUCCESS_POINTS_TOLERANCE * 100} point: ${ceilingLabel(b.best.lambda)}, ` +
+    `${percentChange(-p.reduction.mean)} (95 % CI ${percentChange(-p.reduction.high)} … ${percentChange(-p.reduction.low)}) at ${points(p.successDifference.mean)} pts; ` +
+    `target reachable with these features: ${b.reachable ? 'yes' : 'no'}, best ceiling reduction ${percentChange(-p.reduction.mean)} at ${points(p.successDifference.mean)} pts` +
+    (b.reachable
+      ? ''
+      : ' (out of reach on this setting for any routing rule over a linear model of quality on these features)')
+  );
+};
+
+type CostAwareResult = ReturnType<typeof measureCostAware>[number];
+
+const spreadJson = (s: Spread, digits = 4) => ({
+  mean: round(s.mean, digits),
+  std: round(s.std, digits),
+  ci95: round(s.ci95, digits),
+});
+
+const costAwareJson = (results: ReturnType<typeof measureCostAware>) => ({
+  mustHold: {
+    costPerSuccessReductionAtLeast: COST_REDUCTION_TARGET,
+    successWithinPoints: SUCCESS_POINTS_TOLERANCE * 100,
+    costTargetWithin: COST_TARGET_TOLERANCE,
+  },
+  rules: { qualityTolerance: QUALITY_TOLERANCE, costWeight: COST_WEIGHT },
+  ceilingLambdas: CEILING_LAMBDAS,
+  settings: results.map((r) => ({
+    id: r.setting.id,
+    name: r.setting.name,
+    description: r.setting.description,
+    rounds: r.setting.rounds,
+    seeds: r.seeds,
+    dimension: r.setting.dimension,
+    targetUsdPer1000Tasks: r.setting.targetUsdPer1000Tasks,
+    experts: r.setting.experts.map((e, i) => ({
+      id: e.id,
+      costPerCallUsd: e.costPerCallUsd,
+      profile: r.setting.profiles[i],
+    })),
+    realisedProfileSeed0: r.setting.groupNames.map((group, g) => ({
+      group,
+      successRate: Object.fromEntries(
+        r.setting.experts.map((e, i) => [e.id, round((r.profile[g] as number[])[i] as number, 4)]),
+      ),
+    })),
+    routers: r.rows.map((row) => ({
+      strategy: row.strategy,
+      rule: row.rule.id,
+      label: row.rule.label,
+      kind: row.rule.kind,
+      ...(row.rule.objective ? { objective: row.rule.objective } : {}),
+      successRate: spreadJson(row.success),
+      costPer1000Tasks: spreadJson(row.costPer1000Tasks),
+      costPer1000Successes: spreadJson(row.costPer1000Successes),
+      ...(row.reduction
+        ? {
+            costPerSuccessReductionVsQualityOnly: {
+              geometricMean: round(row.reduction.mean, 4),
+              ci95: [round(row.reduction.low, 4), round(row.reduction.high, 4)],
+            },
+          }
+        : {}),
+      ...(row.successDifference
+        ? {
+            successDifferencePointsVsQualityOnly: spreadJson(
+              {
+                mean: row.successDifference.mean * 100,
+                std: row.successDifference.std * 100,
+                ci95: row.successDifference.ci95 * 100,
+              },
+              2,
+            ),
+          }
+        : {}),
+      ...(row.successTest ? { successPairedTestP: Number(row.successTest.p.toPrecision(3)) } : {}),
+      ...(row.meets === undefined ? {} : { meetsMustHold: row.meets }),
+      ...(row.targetRatio
+        ? {
+            realisedOverTarget: {
+              wholeRun: row.targetRatio.whole.map((v) => round(v, 4)),
+              [`first${EARLY_ROUNDS}`]: row.targetRatio.early.map((v) => round(v, 4)),
+              secondHalf: row.targetRatio.secondHalf.map((v) => round(v, 4)),
+            },
+          }
+        : {}),
+      finalLambda: round(spread(row.runs.map((run) => run.finalLambda)).mean, 3),
+      pickShare: Object.fromEntries(
+        r.setting.experts.map((e, i) => [e.id, round(row.picks[i] as number, 4)]),
+      ),
+      perSeed: {
+        successRate: row.runs.map((run) => round(run.successes / run.rounds, 4)),
+        costPer1000Tasks: row.runs.map((run) => round((1000 * run.costUsd) / run.rounds, 4)),
+      },
+    })),
+    fixed: r.fixed.map((f) => ({
+      role: f.role,
+      expertId: f.expertId,
+      costPerCallUsd: f.costPerCallUsd,
+      successRate: spreadJson(f.success),
+      costPer1000Successes: spreadJson(f.costPer1000Successes),
+    })),
+    checks: r.checks,
+    ceiling: ceilingJson(r),
+    seconds: round(r.seconds, 1),
+  })),
+});
+
+const pairedJson = (p: Paired) => ({
+  costPerSuccessReduction: {
+    geometricMean: round(p.reduction.mean, 4),
+    ci95: [round(p.reduction.low, 4), round(p.reduction.high, 4)],
+  },
+  successDifferencePoints: spreadJson(
+    {
+      mean: p.successDifference.mean * 100,
+      std: p.successDifference.std * 100,
+      ci95: p.successDifference.ci95 * 100,
+    },
+    2,
+  ),
+});
+
+/** The full-information ceiling of one setting (information, not judged). */
+const ceilingJson = (r: CostAwareResult) => ({
+  description:
+    'per-expert online ridge (alpha 0) on the same encoded features, fed every expert outcome every round, routing greedily by estimate - lambda * cost; one learner a seed serves every lambda',
+  seeds: r.ceiling.seeds,
+  ridgeLambda: LAMBDA,
+  lambdas: CEILING_LAMBDAS,
+  rows: r.ceiling.rows.map((row) => ({
+    lambdaPerUsd: row.lambda,
+    successRate: spreadJson(row.success),
+    costPer1000Tasks: spreadJson(row.costPer1000Tasks),
+    costPer1000Successes: spreadJson(row.costPer1000Successes),
+    ...(row.vsCeiling ? { vsCeilingQualityOnly: pairedJson(row.vsCeiling) } : {}),
+    vsBanditQualityOnly: Object.fromEntries(
+      Object.entries(row.vsBandit).map(([id, p]) => [id, pairedJson(p)]),
+    ),
+    pickShare: Object.fromEntries(r.setting.experts.map((e, i) => [e.id, round(row.picks[i] as number, 4)])),
+    perSeed: {
+      successRate: row.runs.map((run) => round(run.successes / run.rounds, 4)),
+      costPer1000Tasks: row.runs.map((run) => round((1000 * run.costUsd) / run.rounds, 4)),
+    },
+  })),
+  bestWithinOnePointOfBanditQualityOnly: Object.fromEntries(
+    r.ceiling.best.map((b) => [
+      b.strategy,
+      {
+        banditQualityOnlySuccessRate: round(b.baseSuccess, 4),
+        ...(b.best
+          ? { lambdaPerUsd: b.best.lambda, ...pairedJson(b.best.vsBandit[b.strategy] as Paired) }
+          : {}),
+        targetReachableWithTheseFeatures: b.reachable,
+      },
+    ]),
+  ),
+  targetReachableWithTheseFeatures: r.ceiling.reachable,
+  seconds: round(r.ceiling.seconds, 1),
+});
+
+/** The verdict lines of part 4 (the Targets section). */
+const costAwareVerdicts = (results: ReturnType<typeof measureCostAware>): string[] =>
+  results.flatMap((r) => [
+    ...r.strategies.flatMap(({ id, label }) => {
+      const check = r.checks[id];
+      if (!check) return [];
+      const stated = r.rows.filter((row) => row.strategy === id && row.rule.kind === 'stated');
+      const target = stated.find((row) => row.targetRatio);
+      const figures = stated
+        .map(
+          (row) =>
+            `${row.rule.id} ${percentChange(-(row.reduction?.mean ?? 0))} / ${points(row.successDifference?.mean ?? 0)} pts`,
+        )
+        .join(', ');
+      const worst = (ratios: readonly number[]) =>
+        ratios.reduce((w, v) => (Math.abs(v - 1) > Math.abs(w - 1) ? v : w), 1);
+      return [
+        `  ${r.setting.name.padEnd(22)} ${label.padEnd(28)} cost per success >= 30 % lower at success within 1 point: ${verdict(check.costReduction30AtEqualSuccess)} (met by: ${check.rulesMeeting.join(', ') || 'none'}; ${figures})`,
+        `  ${r.setting.name.padEnd(22)} ${label.padEnd(28)} costTarget within 5 % of $${r.setting.targetUsdPer1000Tasks}/1k, every seed: whole run ${verdict(check.costTargetWithin5PercentWholeRun)} (worst ${fixed(worst(target?.targetRatio?.whole ?? []), 3)}), second half ${verdict(check.costTargetWithin5PercentSecondHalf)} (worst ${fixed(worst(target?.targetRatio?.secondHalf ?? []), 3)})`,
+      ];
+    }),
+    `  ${r.setting.name.padEnd(22)} ${'(info) full-info ceiling'.padEnd(28)} 30 % at ±1 pt reachable with these features: ${ceilingAnswer(r)} (${r.ceiling.best
+      .map((b) => {
+        const label = r.strategies.find((s) => s.id === b.strategy)?.label ?? b.strategy;
+        if (!b.best) return `vs ${label} q-only: no λ within 1 point`;
+        const p = b.best.vsBandit[b.strategy] as Paired;
+        return `vs ${label} q-only: ${b.reachable ? 'yes' : 'no'}, best ceiling reduction ${percentChange(-p.reduction.mean)} at ${points(p.successDifference.mean)} pts, λ = ${b.best.lambda}/USD`;
+      })
+      .join('; ')}; ${r.ceiling.seeds} seeds; not judged)`,
+  ]);
+
+/** yes / no for the setting, or which strategies' quality-only routers the ceiling beats by 30 %. */
+const ceilingAnswer = (r: CostAwareResult): string => {
+  const yes = r.ceiling.best.filter((b) => b.reachable);
+  if (yes.length === r.ceiling.best.length) return 'yes';
+  if (yes.length === 0) return 'no';
+  return `only against ${yes.map((b) => b.strategy).join(', ')}`;
+};
+
+const partLatency = () => {
   log(
     `\n1. Decision latency in-process: K = ${K} experts, d = ${D} (µs per select; ${LATENCY_CALLS} calls a case)`,
   );
@@ -724,9 +1516,12 @@ const main = async () => {
     thompsonRouterP99Under10us:
       latencyOf('thompson bernoulli, router (state re-read every 750)', 'sparse').p99 < 10,
   };
+  return { latency, latencyOf, linucbName, latencyChecks };
+};
 
+const partQuality = () => {
   log(`\n2. Quality on real data: supervised-to-bandit, progressive validation, ${SHUFFLES} seeded shuffles`);
-  const results = Object.values(ALL_DATASETS).map((load) => {
+  return Object.values(ALL_DATASETS).map((load) => {
     const dataset = load();
     const result = evaluateDataset(dataset);
     log(
@@ -774,7 +1569,9 @@ const main = async () => {
     );
     return result;
   });
+};
 
+const partDrift = () => {
   log(
     `\n3. Non-stationary experts: 3 experts, success rates 0.7 / 0.5 / 0.3 reversed at round ${DRIFT_AT} of ${DRIFT_ROUNDS}; regret (expected successes lost), mean of ${DRIFT_SEEDS} seeds`,
   );
@@ -797,43 +1594,92 @@ const main = async () => {
       ];
     }),
   );
+  return { drift, driftChecks };
+};
+
+const partCostAware = () => {
+  log(
+    `\n4. The cost-aware objective: cost per successful task against success rate; linucb and linear thompson; the strategies learn quality only (reward 1 when the chosen expert is right), the objective's penalty applied at decision time as the router does`,
+  );
+  const results = measureCostAware([simulatedPool(COST_ROUNDS), mnistPool(mnist(), COST_ROUNDS)]);
+  logCostAware(results);
+  return results;
+};
+
+/** The sections of the last bench/results/router.json (kept for the parts not run this time). */
+const previousResult = (): Record<string, unknown> => {
+  try {
+    return JSON.parse(readFileSync(join(REPO_ROOT, 'bench', 'results', 'router.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+  } catch {
+    return {};
+  }
+};
+
+const main = async () => {
+  const started = performance.now();
+  log('bench:router — decision latency and quality of the router strategies');
+  log(`machine: ${JSON.stringify(machine())}`);
+  if (PARTS.size < 4)
+    log(
+      `parts: ${[...PARTS].sort().join(', ')} (BENCH_PARTS); the others' results are kept from the previous file`,
+    );
+  await checkQuiet(log);
+
+  const latencyPart = PARTS.has(1) ? partLatency() : undefined;
+  const results = PARTS.has(2) ? partQuality() : undefined;
+  const driftPart = PARTS.has(3) ? partDrift() : undefined;
+  const costAware = PARTS.has(4) ? partCostAware() : undefined;
 
   log('\nTargets');
-  for (const [name, ok] of Object.entries(driftChecks))
+  if (driftPart) {
+    const { driftChecks } = driftPart;
+    for (const [name, ok] of Object.entries(driftChecks))
+      log(
+        `  ${name.replace('DiscountedRegretLowerAfterChange', '')}: regret after the change, γ = ${DRIFT_DISCOUNT} < γ = 1: ${verdict(ok)}`,
+      );
+  }
+  if (latencyPart) {
+    const { latencyOf, linucbName, latencyChecks } = latencyPart;
     log(
-      `  ${name.replace('DiscountedRegretLowerAfterChange', '')}: regret after the change, γ = ${DRIFT_DISCOUNT} < γ = 1: ${verdict(ok)}`,
+      `  LinUCB p99 < 50 µs, sparse contexts:    ${verdict(latencyChecks.linucbP99Under50usSparse)} (${fixed(latencyOf(linucbName, 'sparse').p99)} µs)`,
     );
-  log(
-    `  LinUCB p99 < 50 µs, sparse contexts:    ${verdict(latencyChecks.linucbP99Under50usSparse)} (${fixed(latencyOf(linucbName, 'sparse').p99)} µs)`,
-  );
-  log(
-    `  LinUCB p99 < 50 µs, dense worst case:   ${verdict(latencyChecks.linucbP99Under50usDense)} (${fixed(latencyOf(linucbName, 'dense').p99)} µs)`,
-  );
-  log(
-    `  Thompson p99 < 10 µs (warm: between two rewards): ${verdict(latencyChecks.thompsonWarmP99Under10usSparse && latencyChecks.thompsonWarmP99Under10usDense)} (${fixed(latencyOf('thompson bernoulli, warm', 'sparse').p99)} / ${fixed(latencyOf('thompson bernoulli, warm', 'dense').p99)} µs)`,
-  );
-  log(
-    `  Thompson p99 < 10 µs (cold: first decision after a reward, 256-draw P(best)): ${verdict(latencyChecks.thompsonColdP99Under10us)} (${fixed(latencyOf('thompson bernoulli, cold', 'sparse').p99)} µs)`,
-  );
-  log(
-    `  Thompson p99 < 10 µs (as the router serves it: model re-read every 750 decisions): ${verdict(latencyChecks.thompsonRouterP99Under10us)} (${fixed(latencyOf('thompson bernoulli, router (state re-read every 750)', 'sparse').p99)} µs)`,
-  );
-  for (const r of results)
     log(
-      `  ${r.dataset.informational ? '(information) ' : ''}${r.dataset.name.padEnd(16)} linucb − best fixed >= 12 points: ${verdict(r.checks.gainAtLeast12Points)} (${fixed(r.checks.gainOverBestFixed * 100, 1)});  >= 85 % of ceiling: ${verdict(r.checks.atLeast85PercentOfCeiling)} (${fixed(r.checks.shareOfCeiling * 100, 1)} %)`,
+      `  LinUCB p99 < 50 µs, dense worst case:   ${verdict(latencyChecks.linucbP99Under50usDense)} (${fixed(latencyOf(linucbName, 'dense').p99)} µs)`,
     );
-  for (const r of results)
     log(
-      `  ${r.dataset.informational ? '(information) ' : ''}${r.dataset.name.padEnd(16)} linear thompson − best fixed >= 12 points: ${verdict(r.checks.linearThompsonGainAtLeast12Points)} (${fixed(r.checks.linearThompsonGainOverBestFixed * 100, 1)});  >= 85 % of ceiling: ${verdict(r.checks.linearThompsonAtLeast85PercentOfCeiling)} (${fixed(r.checks.linearThompsonShareOfCeiling * 100, 1)} %)`,
+      `  Thompson p99 < 10 µs (warm: between two rewards): ${verdict(latencyChecks.thompsonWarmP99Under10usSparse && latencyChecks.thompsonWarmP99Under10usDense)} (${fixed(latencyOf('thompson bernoulli, warm', 'sparse').p99)} / ${fixed(latencyOf('thompson bernoulli, warm', 'dense').p99)} µs)`,
     );
+    log(
+      `  Thompson p99 < 10 µs (cold: first decision after a reward, 256-draw P(best)): ${verdict(latencyChecks.thompsonColdP99Under10us)} (${fixed(latencyOf('thompson bernoulli, cold', 'sparse').p99)} µs)`,
+    );
+    log(
+      `  Thompson p99 < 10 µs (as the router serves it: model re-read every 750 decisions): ${verdict(latencyChecks.thompsonRouterP99Under10us)} (${fixed(latencyOf('thompson bernoulli, router (state re-read every 750)', 'sparse').p99)} µs)`,
+    );
+  }
+  if (results) {
+    for (const r of results)
+      log(
+        `  ${r.dataset.informational ? '(information) ' : ''}${r.dataset.name.padEnd(16)} linucb − best fixed >= 12 points: ${verdict(r.checks.gainAtLeast12Points)} (${fixed(r.checks.gainOverBestFixed * 100, 1)});  >= 85 % of ceiling: ${verdict(r.checks.atLeast85PercentOfCeiling)} (${fixed(r.checks.shareOfCeiling * 100, 1)} %)`,
+      );
+    for (const r of results)
+      log(
+        `  ${r.dataset.informational ? '(information) ' : ''}${r.dataset.name.padEnd(16)} linear thompson − best fixed >= 12 points: ${verdict(r.checks.linearThompsonGainAtLeast12Points)} (${fixed(r.checks.linearThompsonGainOverBestFixed * 100, 1)});  >= 85 % of ceiling: ${verdict(r.checks.linearThompsonAtLeast85PercentOfCeiling)} (${fixed(r.checks.linearThompsonShareOfCeiling * 100, 1)} %)`,
+      );
+  }
+  if (costAware) for (const line of costAwareVerdicts(costAware)) log(line);
   const seconds = (performance.now() - started) / 1000;
   log(`\ntotal ${fixed(seconds, 1)} s`);
 
+  const previous = previousResult();
   const file = writeResult('router', {
     benchmark: 'router',
     measuredAt: new Date().toISOString(),
     machine: machine(),
     seconds: round(seconds, 1),
+    partsMeasured: [...PARTS],
     parameters: {
       epsilon: EPSILON,
       alpha: ALPHA,
@@ -841,69 +1687,79 @@ const main = async () => {
       lambda: LAMBDA,
       softmaxRate: SOFTMAX_RATE,
       shuffles: SHUFFLES,
+      costSeeds: COST_SEEDS_OVERRIDE ?? 'simulated: shuffles, mnist: min(5, shuffles)',
+      costRounds: COST_ROUNDS,
+      ceilingSeeds: CEILING_SEEDS_OVERRIDE ?? 'as costSeeds',
     },
-    latency: {
-      experts: K,
-      dimension: D,
-      sparseNonZeros: round(latency.nnz, 1),
-      micros: latency.rows.map((r) => ({
-        ...r,
-        p50: round(r.p50, 2),
-        p99: round(r.p99, 2),
-        mean: round(r.mean, 2),
-      })),
-      checks: latencyChecks,
-    },
-    drift: {
-      rounds: DRIFT_ROUNDS,
-      changeAt: DRIFT_AT,
-      seeds: DRIFT_SEEDS,
-      cases: drift.map((d) => ({
-        ...d,
-        regretBefore: round(d.regretBefore, 2),
-        regretAfter: round(d.regretAfter, 2),
-      })),
-      checks: driftChecks,
-    },
-    quality: results.map((r) => ({
-      dataset: r.dataset.name,
-      informational: r.dataset.informational === true,
-      source: r.dataset.source,
-      rows: r.dataset.rows.length,
-      classes: r.dataset.classes,
-      classCounts: r.counts,
-      features: r.dataset.notes,
-      ceiling: r.ceilingId,
-      strategies: r.summaries.map((s) => ({
-        id: s.id,
-        label: s.label,
-        kind: s.kind,
-        mean: round(s.mean, 4),
-        std: round(s.std, 4),
-        ci95: round(s.ci95, 4),
-        perShuffle: s.perShuffle.map((v) => round(v, 4)),
-      })),
-      pairedTests: r.tests.map((t) => ({
-        ...t,
-        meanDifference: round(t.meanDifference, 4),
-        t: round(t.t, 3),
-        p: Number(t.p.toPrecision(3)),
-      })),
-      checks: {
-        ...r.checks,
-        gainOverBestFixed: round(r.checks.gainOverBestFixed, 4),
-        shareOfCeiling: round(r.checks.shareOfCeiling, 4),
-        linearThompsonGainOverBestFixed: round(r.checks.linearThompsonGainOverBestFixed, 4),
-        linearThompsonShareOfCeiling: round(r.checks.linearThompsonShareOfCeiling, 4),
-      },
-      seconds: round(r.seconds, 1),
-    })),
+    latency: latencyPart
+      ? {
+          experts: K,
+          dimension: D,
+          sparseNonZeros: round(latencyPart.latency.nnz, 1),
+          micros: latencyPart.latency.rows.map((r) => ({
+            ...r,
+            p50: round(r.p50, 2),
+            p99: round(r.p99, 2),
+            mean: round(r.mean, 2),
+          })),
+          checks: latencyPart.latencyChecks,
+        }
+      : previous.latency,
+    drift: driftPart
+      ? {
+          rounds: DRIFT_ROUNDS,
+          changeAt: DRIFT_AT,
+          seeds: DRIFT_SEEDS,
+          cases: driftPart.drift.map((d) => ({
+            ...d,
+            regretBefore: round(d.regretBefore, 2),
+            regretAfter: round(d.regretAfter, 2),
+          })),
+          checks: driftPart.driftChecks,
+        }
+      : previous.drift,
+    quality: results
+      ? results.map((r) => ({
+          dataset: r.dataset.name,
+          informational: r.dataset.informational === true,
+          source: r.dataset.source,
+          rows: r.dataset.rows.length,
+          classes: r.dataset.classes,
+          classCounts: r.counts,
+          features: r.dataset.notes,
+          ceiling: r.ceilingId,
+          strategies: r.summaries.map((s) => ({
+            id: s.id,
+            label: s.label,
+            kind: s.kind,
+            mean: round(s.mean, 4),
+            std: round(s.std, 4),
+            ci95: round(s.ci95, 4),
+            perShuffle: s.perShuffle.map((v) => round(v, 4)),
+          })),
+          pairedTests: r.tests.map((t) => ({
+            ...t,
+            meanDifference: round(t.meanDifference, 4),
+            t: round(t.t, 3),
+            p: Number(t.p.toPrecision(3)),
+          })),
+          checks: {
+            ...r.checks,
+            gainOverBestFixed: round(r.checks.gainOverBestFixed, 4),
+            shareOfCeiling: round(r.checks.shareOfCeiling, 4),
+            linearThompsonGainOverBestFixed: round(r.checks.linearThompsonGainOverBestFixed, 4),
+            linearThompsonShareOfCeiling: round(r.checks.linearThompsonShareOfCeiling, 4),
+          },
+          seconds: round(r.seconds, 1),
+        }))
+      : previous.quality,
+    costAware: costAware ? costAwareJson(costAware) : previous.costAware,
   });
   log(`wrote ${file}`);
   const allPass =
-    Object.values(latencyChecks).every(Boolean) &&
-    Object.values(driftChecks).every(Boolean) &&
-    results
+    Object.values(latencyPart?.latencyChecks ?? {}).every(Boolean) &&
+    Object.values(driftPart?.driftChecks ?? {}).every(Boolean) &&
+    (results ?? [])
       .filter((r) => !r.dataset.informational)
       .every(
         (r) =>
@@ -911,7 +1767,15 @@ const main = async () => {
           r.checks.atLeast85PercentOfCeiling &&
           r.checks.linearThompsonGainAtLeast12Points &&
           r.checks.linearThompsonAtLeast85PercentOfCeiling,
-      );
+      ) &&
+    (costAware ?? []).every((r) =>
+      Object.values(r.checks).every(
+        (c) =>
+          c.costReduction30AtEqualSuccess &&
+          c.costTargetWithin5PercentWholeRun &&
+          c.costTargetWithin5PercentSecondHalf,
+      ),
+    );
   if (process.env.BENCH_STRICT === '1' && !allPass) process.exitCode = 1;
 };
 
