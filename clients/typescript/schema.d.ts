@@ -949,6 +949,8 @@ export interface components {
       status: 'ok' | 'error' | 'timeout';
       /** @description How long the call took, in ms. */
       latencyMs: number;
+      /** @description What the call cost, if the expert reported it: the cost-aware objective uses it instead of the declared cost per call. */
+      costUsd?: number;
     };
     /** @description What to replay, on which logged decisions. */
     ReplayRequest: {

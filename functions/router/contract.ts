@@ -1165,6 +1165,10 @@ export const outcomeRequestSchema = z
     tenantId: z.string().optional(),
     status: z.enum(OUTCOME_STATUSES).meta({ description: 'How the call to the chosen expert went.' }),
     latencyMs: z.number().min(0).max(3_600_000).meta({ description: 'How long the call took, in ms.' }),
+    costUsd: z.number().min(0).max(1_000_000).optional().meta({
+      description:
+        'What the call cost, if the expert reported it: the cost-aware objective uses it instead of the declared cost per call.',
+    }),
   })
   .meta({
     id: 'OutcomeRequest',

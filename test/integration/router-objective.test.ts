@@ -70,3 +70,32 @@ describe('cost-aware objective', () => {
     expect(after.json.objective).toEqual(before.json.objective);
   });
 });
+
+describe('costs reported with an outcome', () => {
+  it('replace the declared cost in the objective once the client reports them', async () => {
+    // Prepare: the "small" expert turns out to cost $1 a call, as its outcome says.
+    const put = await putConfig({ strategy: 'linucb', objective: { costWeight: 10 } });
+    expect(put.status, put.text).toBe(200);
+    const first = await h.call('POST', '/router/route', {
+      token: h.tokens.acmeOperator,
+      body: { taskId: 'obj-cost-1', context: {}, candidates: [small] },
+    });
+    expect(first.status, first.text).toBe(200);
+    const outcome = await h.call('POST', '/router/outcome', {
+      token: h.tokens.acmeOperator,
+      body: { taskId: 'obj-cost-1', status: 'ok', latencyMs: 40, costUsd: 1 },
+    });
+    expect(outcome.status, outcome.text).toBe(200);
+
+    // Act
+    const routed = await h.call('POST', '/router/route', {
+      token: h.tokens.acmeOperator,
+      body: { taskId: 'obj-cost-2', context: {}, candidates: [big, small] },
+    });
+    const rationale = await h.call('GET', `/router/rationale/${routed.json.rationaleId}`, { token: admin() });
+
+    // Assess
+    expect(routed.json.expertId).toBe(big);
+    expect(rationale.json.objective.runnerUp).toMatchObject({ expertId: small, costUsd: 1, latencyMs: 40 });
+  });
+});

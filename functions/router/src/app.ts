@@ -214,9 +214,12 @@ export const makeRouterApp = (deps: RouterAppDeps) =>
           { taskId: body.taskId, status: body.status, latencyMs: body.latencyMs },
           traceId,
         );
-        // The latency the client saw: the cost-aware objective's latency term.
+        // The latency the client saw and the cost it was told: the cost-aware objective's terms.
         if (!answer.duplicate)
-          deps.routing.observeCall(tenantId, answer.expertId, { latencyMs: answer.latencyMs });
+          deps.routing.observeCall(tenantId, answer.expertId, {
+            latencyMs: answer.latencyMs,
+            costUsd: body.costUsd,
+          });
         return answer;
       }),
       bind(getExperimentStatus, async ({ tenantId }) => {
