@@ -2,15 +2,23 @@
  * `npm run bench:cost` — what one API request costs on AWS, from the calls it makes.
  *
  * Starts the embedded runtime in this process (memory, port 0, handlers at log level INFO as
- * deployed, EMF metrics on so their lines are counted, throttle and per-tenant limits out of the way),
- * seeds 16 experts of tenant acme and warms every request kind up. Then, per request kind, an ambient
- * CallMeter records N requests (BENCH_COST_REQUESTS, default 200) sent one after another over real
+ * deployed, EMF metrics on so their lines are counted, throttle and per-tenant limits out of the way,
+ * private expert endpoints allowed for the invoke kinds' local experts), seeds 16 experts of tenant
+ * acme and warms every request kind of acme up. The invoke kinds (POST /router/invoke) run in tenants
+ * of their own, so their experts and the signals they learn never touch acme's model (what the other
+ * kinds read and write), and are warmed up just before they are measured: `bench-invoke` (the default
+ * strategy, 4 experts) and `bench-fallback` (the static strategy, whose default expert answers 503,
+ * so every invoke falls back once, to the next candidate). Their experts answer from a bare node:http
+ * server on 127.0.0.1 in this process (no AWS call, nothing metered). Then, per request kind, an
+ * ambient CallMeter records N requests (BENCH_COST_REQUESTS, default 200) sent one after another over real
  * HTTP, plus the asynchronous work they cause (every event source mapping is drained before the meter
  * stops: the reward consumer, the decision-archive consumer). Log writes are counted, not printed,
  * while a meter runs. The calls are priced with the us-east-1 list prices of bench/prices.ts.
  * Writes bench/results/cost.json.
  */
 
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import {
   type CallLine,
   CallMeter,
@@ -65,10 +73,31 @@ const lines: string[] = [];
 /** Collects report lines; printed once no meter runs (see `print`). */
 const log = (line = '') => lines.push(line);
 
+/**
+ * The invoke kinds' experts: any POST is answered at once with a small JSON body that reports its
+ * cost (the invoke's `cost` signal), or with 503 under /fail (an infrastructure error: a fallback).
+ */
+const EXPERT_ANSWER = JSON.stringify({ answer: 'pong', costUsd: 0.0004 });
+const expertServer = createServer((req, res) => {
+  req.resume();
+  req.on('end', () => {
+    const status = req.method !== 'POST' ? 405 : req.url?.startsWith('/fail') ? 503 : 200;
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(
+      status === 200 ? EXPERT_ANSWER : JSON.stringify({ error: status === 503 ? 'down' : 'POST only' }),
+    );
+  });
+});
+await new Promise<void>((resolve) => expertServer.listen(0, '127.0.0.1', resolve));
+const expertBase = `http://127.0.0.1:${(expertServer.address() as AddressInfo).port}`;
+
 const conductor = await startConductor({
   memory: true,
   port: 0,
   logLevel: 'INFO',
+  // The invoke kinds' experts are on 127.0.0.1 (`npm start -- --allow-private-endpoints`); only the
+  // guarded outbound client reads this, which no other kind uses.
+  allowPrivateEndpoints: true,
   // EMF metric lines are written to stdout as on Lambda, so the log bytes count them.
   functionEnv: { POWERTOOLS_METRICS_DISABLED: 'false' },
   maxInFlight: 1_000_000,
@@ -110,6 +139,14 @@ interface Kind {
   readonly warmUp?: number;
   /** Requests sent at once, each wave answered before the next (default 1: one after another). */
   readonly wave?: number;
+  /** Checks an answer's body (e.g. that an invoke was served as the kind says); throws if not. */
+  readonly check?: (reply: unknown) => void;
+  /**
+   * Of a tenant of its own: warmed up just before it is measured, not with acme's kinds, so that
+   * acme's kinds are warmed up and measured as before (its warm-up would otherwise come between
+   * theirs and their measurement, and let acme's 30 s caches expire: the budget look-up, the model).
+   */
+  readonly ownTenant?: boolean;
 }
 
 const send = async (kind: Kind, i: number, phase: string) => {
@@ -126,6 +163,11 @@ const send = async (kind: Kind, i: number, phase: string) => {
   if (reply.status !== kind.status) {
     throw new Error(`${kind.name} #${i} (${phase}): expected ${kind.status}, got ${reply.status}: ${text}`);
   }
+  try {
+    kind.check?.(JSON.parse(text));
+  } catch (error) {
+    throw new Error(`${kind.name} #${i} (${phase}): ${(error as Error).message}: ${text}`);
+  }
 };
 
 const [admin, operator, viewer] = await Promise.all([
@@ -138,7 +180,59 @@ const [admin, operator, viewer] = await Promise.all([
   conductor.issuer.mint({ subject: 'bench-acme-operator', tenant: 'acme', roles: ['operator'] }),
   conductor.issuer.mint({ subject: 'bench-acme-viewer', tenant: 'acme', roles: ['viewer'] }),
 ]);
+/** A tenant admin (with MFA, as a router configuration asks) and an operator of `tenant`. */
+const tenantTokens = (tenant: string) =>
+  Promise.all([
+    conductor.issuer.mint({
+      subject: `bench-${tenant}-admin`,
+      tenant,
+      roles: ['tenant-admin'],
+      amr: ['pwd', 'mfa'],
+    }),
+    conductor.issuer.mint({ subject: `bench-${tenant}-operator`, tenant, roles: ['operator'] }),
+  ]);
+const [invokeAdmin, invokeOperator] = await tenantTokens('bench-invoke');
+const [fallbackAdmin, fallbackOperator] = await tenantTokens('bench-fallback');
 const experts = await quietly(() => seedBenchExperts(conductor.apiUrl, admin, EXPERTS, 'cost'));
+
+/** A request of the bench's own (setup, unmetered when run `quietly`); its JSON answer. */
+const call = async (method: 'POST' | 'PUT', path: string, token: string, body: unknown, status: number) => {
+  const reply = await fetch(`${conductor.apiUrl}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await reply.text();
+  if (reply.status !== status) throw new Error(`${method} ${path}: ${reply.status} ${text}`);
+  return JSON.parse(text) as Record<string, unknown>;
+};
+/** Model experts of the token's tenant on the local expert server, at `paths`; their ids. */
+const seedLocalExperts = async (token: string, prefix: string, paths: readonly string[]) => {
+  const ids: string[] = [];
+  for (const [i, path] of paths.entries()) {
+    const body = {
+      name: `${prefix}-e${i}`,
+      type: 'model',
+      costPerCallUsd: 0.001,
+      endpoint: `${expertBase}${path}`,
+    };
+    ids.push((await call('POST', '/experts', token, body, 201)).id as string);
+  }
+  return ids;
+};
+const [invokeExperts, fallbackExperts] = await quietly(async () => {
+  const answering = await seedLocalExperts(invokeAdmin, 'cost-invoke', ['/e0', '/e1', '/e2', '/e3']);
+  // The first candidate answers 503; the static strategy picks it first, then the next candidate.
+  const falling = await seedLocalExperts(fallbackAdmin, 'cost-fallback', ['/fail', '/e1', '/e2', '/e3']);
+  await call(
+    'PUT',
+    '/router/config',
+    fallbackAdmin,
+    { strategy: 'static', defaultExpertId: falling[0] },
+    200,
+  );
+  return [answering, falling];
+});
 
 const LANGUAGES = ['typescript', 'python', 'go', 'rust'];
 const routeBody = (candidates: readonly string[]) => (i: number, phase: string) => ({
@@ -180,6 +274,44 @@ const rewardKind = (name: string, extra: Pick<Kind, 'warmUp' | 'wave'>): Kind =>
   },
 });
 
+/** What an invoke answered, as far as the checks below read it. */
+interface InvokeReply {
+  readonly fallbackUsed?: boolean;
+  readonly signalsRecorded?: boolean;
+  readonly attempts?: readonly { readonly outcome: string }[];
+}
+/**
+ * POST /router/invoke of 4 candidates on the local experts, in a tenant of its own. `outcomes`: the
+ * attempts each invoke must make. Warmed up like the reward: every attempt learns its incident_free
+ * signal, and REWARD_WARM_UP of them are learnt first, so that the model's window of applied reward
+ * ids is full and the signals are priced at their steady state.
+ */
+const invokeKind = (
+  name: string,
+  token: string,
+  candidates: readonly string[],
+  outcomes: readonly string[],
+): Kind => ({
+  name,
+  method: 'POST',
+  path: '/router/invoke',
+  token,
+  status: 200,
+  ownTenant: true,
+  warmUp: Math.max(WARM_UP, Math.ceil(REWARD_WARM_UP / outcomes.length)),
+  body: (i, phase) => ({
+    ...routeBody(candidates)(i, phase),
+    taskId: `cost-invoke-${phase}-${i}`,
+    input: { question: `task ${i}` },
+  }),
+  check: (reply) => {
+    const { fallbackUsed, signalsRecorded, attempts } = reply as InvokeReply;
+    const seen = (attempts ?? []).map((a) => a.outcome).join(',');
+    if (seen !== outcomes.join(',') || fallbackUsed !== outcomes.length > 1 || signalsRecorded !== true)
+      throw new Error(`expected attempts ${outcomes.join(',')} with every signal recorded`);
+  },
+});
+
 const KINDS: readonly Kind[] = [
   {
     name: 'route, 4 candidates',
@@ -213,15 +345,24 @@ const KINDS: readonly Kind[] = [
     }),
   },
   { name: 'GET experts', method: 'GET', path: '/experts', token: viewer, status: 200 },
+  invokeKind('invoke, 4 candidates', invokeOperator, invokeExperts, ['ok']),
+  // The first pick answers 503, the next candidate answers: two routes, two calls, two attempts' signals.
+  invokeKind('invoke with a fallback, 4 candidates', fallbackOperator, fallbackExperts, [
+    'unavailable',
+    'ok',
+  ]),
 ];
 
-// Warm-up: a few requests of every kind, unmetered (first imports, caches, JIT).
+/** A few requests of a kind (or its `warmUp`), unmetered: first imports, caches, JIT. */
+const warmUp = async (kind: Kind, index: number) => {
+  const count = kind.warmUp ?? WARM_UP;
+  await kind.prepare?.(count, `warm${index}`);
+  for (let i = 0; i < count; i += 1) await send(kind, i, `warm${index}`);
+};
+
+// Warm-up of every kind of acme (the others are warmed up just before they are measured).
 await quietly(async () => {
-  for (const [index, kind] of KINDS.entries()) {
-    const count = kind.warmUp ?? WARM_UP;
-    await kind.prepare?.(count, `warm${index}`);
-    for (let i = 0; i < count; i += 1) await send(kind, i, `warm${index}`);
-  }
+  for (const [index, kind] of KINDS.entries()) if (!kind.ownTenant) await warmUp(kind, index);
   for (const mapping of conductor.mappings.values()) await mapping.drain();
 });
 
@@ -237,6 +378,7 @@ interface Measured {
 const measured: Measured[] = [];
 for (const [index, kind] of KINDS.entries()) {
   const phase = `run${index}`;
+  if (kind.ownTenant) await quietly(() => warmUp(kind, index));
   if (kind.prepare) await quietly(() => kind.prepare?.(REQUESTS, phase) ?? Promise.resolve());
   const meter = new CallMeter();
   setAmbientCallMeter(meter);
@@ -444,4 +586,6 @@ const file = writeResult('cost', {
 log(`wrote ${file}`);
 
 await conductor.stop();
+expertServer.closeAllConnections();
+await new Promise((resolve) => expertServer.close(resolve));
 console.log(lines.join('\n'));
