@@ -182,7 +182,7 @@ export const makeRouterApp = (deps: RouterAppDeps) =>
           experts: invoke.experts,
           invoker: invoke.invoker,
           recordOutcome: (input) => deps.outcomes.report(tenantId, input, traceId),
-          recordReward: (input) => deps.rewards.accept(tenantId, input, traceId),
+          recordRewards: (inputs) => deps.rewards.acceptMany(tenantId, inputs, traceId),
           observe: (expertId, seen) => deps.routing.observeCall(tenantId, expertId, seen),
           ...(invoke.onSignalError ? { onSignalError: invoke.onSignalError } : {}),
           onInvoked: (attempts, answered) => invoke.onInvoked?.(tenantId, attempts, answered),

@@ -1,4 +1,4 @@
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-vitest/extend';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -44,5 +44,36 @@ describe('SqsJsonQueue', () => {
 
     // Assess
     await expect(sent).rejects.toThrow('throttled');
+  });
+
+  it('sends many messages in batches of 10, and an entry a batch failed again on its own', async () => {
+    // Prepare: the first batch reports its entry 3 failed.
+    sqs
+      .on(SendMessageBatchCommand)
+      .resolvesOnce({ Successful: [], Failed: [{ Id: '3', SenderFault: false, Code: 'InternalError' }] })
+      .resolves({ Successful: [], Failed: [] });
+    sqs.on(SendMessageCommand).resolves({ MessageId: 'm-again' });
+    const queue = new SqsJsonQueue<{ n: number }>(new SQSClient({}), QUEUE_URL);
+
+    // Act
+    await queue.sendMany(Array.from({ length: 12 }, (_, n) => ({ n })));
+
+    // Assess
+    expect(sqs).toReceiveCommandTimes(SendMessageBatchCommand, 2);
+    expect(sqs.commandCalls(SendMessageBatchCommand)[0]?.args[0].input.Entries).toHaveLength(10);
+    expect(
+      sqs.commandCalls(SendMessageBatchCommand)[1]?.args[0].input.Entries?.map((e) => e.MessageBody),
+    ).toEqual(['{"n":10}', '{"n":11}']);
+    expect(sqs).toReceiveCommandWith(SendMessageCommand, { QueueUrl: QUEUE_URL, MessageBody: '{"n":3}' });
+  });
+
+  it('rejects when an entry cannot be sent even on its own', async () => {
+    sqs
+      .on(SendMessageBatchCommand)
+      .resolves({ Failed: [{ Id: '0', SenderFault: false, Code: 'InternalError' }] });
+    sqs.on(SendMessageCommand).rejects(new Error('still failing'));
+    const queue = new SqsJsonQueue<{ n: number }>(new SQSClient({}), QUEUE_URL);
+
+    await expect(queue.sendMany([{ n: 1 }])).rejects.toThrow('still failing');
   });
 });

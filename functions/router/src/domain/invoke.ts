@@ -89,7 +89,8 @@ export interface InvokeServiceDeps {
     readonly status: OutcomeStatus;
     readonly latencyMs: number;
   }) => Promise<unknown>;
-  readonly recordReward: (input: RewardInput) => Promise<unknown>;
+  /** The attempt's reward signals, together (one queue batch). */
+  readonly recordRewards: (inputs: readonly RewardInput[]) => Promise<unknown>;
   /** Told what each call cost and took (the cost-aware objective's observations). */
   readonly observe?: (
     expertId: string,
@@ -231,19 +232,19 @@ export class InvokeService {
     costUsd: number | undefined,
   ): Promise<boolean> {
     const latencyMs = latencyOf(call);
+    const rewards: RewardInput[] = [{ taskId, signal: 'incident_free', value: outcome === 'ok' ? 1 : 0 }];
+    if (call.kind === 'answer') {
+      rewards.push({ taskId, signal: 'latency_ms', value: latencyMs });
+      if (costUsd !== undefined) rewards.push({ taskId, signal: 'cost', value: costUsd });
+    }
     const writes: Promise<unknown>[] = [
       this.deps.recordOutcome({
         taskId,
         status: outcome === 'ok' ? 'ok' : outcome === 'timeout' ? 'timeout' : 'error',
         latencyMs,
       }),
-      this.deps.recordReward({ taskId, signal: 'incident_free', value: outcome === 'ok' ? 1 : 0 }),
+      this.deps.recordRewards(rewards),
     ];
-    if (call.kind === 'answer') {
-      writes.push(this.deps.recordReward({ taskId, signal: 'latency_ms', value: latencyMs }));
-      if (costUsd !== undefined)
-        writes.push(this.deps.recordReward({ taskId, signal: 'cost', value: costUsd }));
-    }
     const settled = await Promise.allSettled(writes);
     let recorded = true;
     for (const result of settled) {

@@ -37,6 +37,8 @@ export interface RewardInput {
 /** Port: the rewards queue. `send` resolves once the queue has accepted the message. */
 export interface RewardQueue {
   send(message: RewardMessage): Promise<void>;
+  /** Several at once (one SQS batch): resolves once every one is accepted. */
+  sendMany?(messages: readonly RewardMessage[]): Promise<void>;
 }
 
 /** The API side: validate, stamp and hand the reward to the queue (202 once it is accepted). */
@@ -48,6 +50,19 @@ export class RewardIntake {
     input: RewardInput,
     traceId: string,
   ): Promise<{ accepted: true; taskId: string }> {
+    await this.deps.queue.send(this.#messageOf(tenantId, input, traceId));
+    return { accepted: true, taskId: input.taskId };
+  }
+
+  /** Several rewards of one tenant, all validated before any is sent, in one queue batch when it can. */
+  async acceptMany(tenantId: string, inputs: readonly RewardInput[], traceId: string): Promise<void> {
+    const messages = inputs.map((input) => this.#messageOf(tenantId, input, traceId));
+    const { queue } = this.deps;
+    if (queue.sendMany) await queue.sendMany(messages);
+    else for (const message of messages) await queue.send(message);
+  }
+
+  #messageOf(tenantId: string, input: RewardInput, traceId: string): RewardMessage {
     if (input.tenantId !== undefined && input.tenantId !== tenantId) {
       throw new ForbiddenError(
         'The body names another tenant than the one the request acts in.',
@@ -61,17 +76,14 @@ export class RewardIntake {
       throw new ValidationError(`value ${problem}.`, [{ path: 'value', message: problem }]);
     }
     const receivedAt = this.deps.clock.now().toISOString();
-    await this.deps.queue.send(
-      rewardMessageSchema.parse({
-        tenantId,
-        taskId: input.taskId,
-        signal: input.signal,
-        value: input.value,
-        ts: input.ts ?? receivedAt,
-        receivedAt,
-        traceId,
-      }),
-    );
-    return { accepted: true, taskId: input.taskId };
+    return rewardMessageSchema.parse({
+      tenantId,
+      taskId: input.taskId,
+      signal: input.signal,
+      value: input.value,
+      ts: input.ts ?? receivedAt,
+      receivedAt,
+      traceId,
+    });
   }
 }

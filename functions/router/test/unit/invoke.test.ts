@@ -1,5 +1,6 @@
 import * as fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { ManualClock } from '#shared/ports/system.js';
 import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
 import type { Expert } from '../../src/domain/experts.js';
 import {
@@ -9,6 +10,7 @@ import {
   type InvokeCall,
   InvokeService,
 } from '../../src/domain/invoke.js';
+import { RewardIntake } from '../../src/domain/reward-intake.js';
 import { expertRecord, inMemoryRouting } from '../support/routing-fakes.js';
 
 const EXPERTS = ['exp_a', 'exp_b', 'exp_c'] as const;
@@ -25,7 +27,7 @@ const setup = async (costs: Record<string, number> = {}) => {
       experts,
       invoker: routing.appDeps.invoke.invoker,
       recordOutcome: (input) => routing.outcomes.report('acme', input, 'trace-1'),
-      recordReward: (input) => routing.rewards.accept('acme', input, 'trace-1'),
+      recordRewards: (inputs) => routing.rewards.acceptMany('acme', inputs, 'trace-1'),
       ...(now ? { now } : {}),
     });
   return { ...routing, service };
@@ -268,7 +270,7 @@ describe('invoke mode', () => {
       },
       invoker: routing.appDeps.invoke.invoker,
       recordOutcome: async () => undefined,
-      recordReward: async () => {
+      recordRewards: async () => {
         throw new Error('queue down');
       },
       onSignalError: (error) => errors.push(error),
@@ -318,5 +320,38 @@ describe('invoke mode', () => {
       ),
       { numRuns: 60 },
     );
+  });
+
+  it('hands the signals to the queue in one batch when it can, all validated before any is sent', async () => {
+    const batches: number[] = [];
+    const intake = new RewardIntake({
+      queue: {
+        send: async () => {
+          throw new Error('one at a time is not expected here');
+        },
+        sendMany: async (messages) => {
+          batches.push(messages.length);
+        },
+      },
+      clock: new ManualClock('2026-01-01T00:00:00.000Z'),
+    });
+    await intake.acceptMany(
+      'acme',
+      [
+        { taskId: 't', signal: 'incident_free', value: 1 },
+        { taskId: 't', signal: 'latency_ms', value: 12 },
+      ],
+      'trace',
+    );
+    const bad = intake.acceptMany(
+      'acme',
+      [
+        { taskId: 't2', signal: 'incident_free', value: 1 },
+        { taskId: 't2', signal: 'latency_ms', value: -5 },
+      ],
+      'trace',
+    );
+    await expect(bad).rejects.toThrow(/latency_ms/);
+    expect(batches).toEqual([2]);
   });
 });
