@@ -6,8 +6,8 @@
  *   source .conductor/tokens.env                     # terminal 2: API and the demo tokens
  *   npx tsx examples/route-and-reward/route-and-reward.ts
  *
- * Conductor decides which expert should take a task; it does not call experts yet (the router's
- * invoke mode will): the caller does, as here.
+ * Conductor decides which expert should take a task and the caller calls it, as here (or Conductor
+ * calls it: POST /router/invoke, examples/invoke).
  */
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';

@@ -128,6 +128,7 @@ export const MAX_THETA = 1;
  *   penalised rule's own choice (its exploitation pick: exploration is not the objective's doing).
  */
 export class ObjectiveController {
+  /** Per tenant and objective: a changed objective (another target or tolerance) starts afresh. */
   readonly #costs = new Map<string, number>();
   readonly #thetas = new Map<string, number>();
 
@@ -140,13 +141,13 @@ export class ObjectiveController {
   lambda(tenantId: string, objective: ObjectiveSettings, costs: readonly number[]): number {
     if (objective.costTarget) {
       const perTask = objective.costTarget.usdPer1000Tasks / 1000;
-      return Math.max(0, this.#costs.get(tenantId) ?? 0) / perTask;
+      return Math.max(0, this.#costs.get(keyOf(tenantId, objective)) ?? 0) / perTask;
     }
     if (objective.qualityTolerance !== undefined) {
       const spread = Math.max(...costs) - Math.min(...costs);
       // Costs closer than a trillionth of a dollar are the same price (reported costs are rounded so).
       if (!(spread > MIN_COST_SPREAD_USD)) return 0;
-      return (this.#thetas.get(tenantId) ?? objective.qualityTolerance) / spread;
+      return (this.#thetas.get(keyOf(tenantId, objective)) ?? objective.qualityTolerance) / spread;
     }
     return objective.costWeight ?? 0;
   }
@@ -157,17 +158,30 @@ export class ObjectiveController {
     objective: ObjectiveSettings,
     decision: { readonly costUsd: number; readonly qualityGap: number },
   ): void {
+    const key = keyOf(tenantId, objective);
     if (objective.costTarget) {
       const perTask = objective.costTarget.usdPer1000Tasks / 1000;
-      const sum = (this.#costs.get(tenantId) ?? 0) + this.costStep * (decision.costUsd / perTask - 1);
-      this.#costs.set(tenantId, Math.min(MAX_SCALED_LAMBDA, Math.max(-MAX_SCALED_CREDIT, sum)));
+      const sum = (this.#costs.get(key) ?? 0) + this.costStep * (decision.costUsd / perTask - 1);
+      remember(this.#costs, key, Math.min(MAX_SCALED_LAMBDA, Math.max(-MAX_SCALED_CREDIT, sum)));
     } else if (objective.qualityTolerance !== undefined && Number.isFinite(decision.qualityGap)) {
       const t = objective.qualityTolerance;
-      const theta = (this.#thetas.get(tenantId) ?? t) + this.toleranceStep * (t - decision.qualityGap);
-      this.#thetas.set(tenantId, Math.min(MAX_THETA, Math.max(0, theta)));
+      const theta = (this.#thetas.get(key) ?? t) + this.toleranceStep * (t - decision.qualityGap);
+      remember(this.#thetas, key, Math.min(MAX_THETA, Math.max(0, theta)));
     }
   }
 }
+
+/** How many (tenant, objective) controller states an instance keeps; the oldest go first. */
+export const MAX_CONTROLLED_OBJECTIVES = 10_000;
+
+const keyOf = (tenantId: string, objective: ObjectiveSettings): string =>
+  `${tenantId}\u0000${objective.costTarget?.usdPer1000Tasks ?? ''}\u0000${objective.qualityTolerance ?? ''}`;
+
+const remember = (map: Map<string, number>, key: string, value: number): void => {
+  map.delete(key);
+  if (map.size >= MAX_CONTROLLED_OBJECTIVES) map.delete(map.keys().next().value as string);
+  map.set(key, value);
+};
 
 /**
  * The quality a penalised decision gave up: the best quality estimate among the candidates less the

@@ -124,6 +124,15 @@ describe('the objective’s λ', () => {
     expect(lambda()).toBe(0);
   });
 
+  it('starts afresh when the objective changes (another tolerance or target), per tenant', () => {
+    const controller = new ObjectiveController();
+    const loose = { qualityTolerance: 0.01 };
+    for (let i = 0; i < 100; i += 1) controller.observe('acme', loose, { costUsd: 0, qualityGap: 0 });
+    expect(controller.lambda('acme', loose, [0, 0.01])).toBeGreaterThan(1);
+    expect(controller.lambda('acme', { qualityTolerance: 0.02 }, [0, 0.01])).toBeCloseTo(2);
+    expect(controller.lambda('globex', loose, [0, 0.01])).toBeCloseTo(1);
+  });
+
   it('the quality given up is the best estimate less that of the penalised rule’s own pick', () => {
     const candidates = [
       { expertId: 'a', estimate: 0.9, uncertainty: 0, probability: 0 },
