@@ -5,6 +5,11 @@ export interface PostTarget {
   readonly url: string;
   readonly headers: Record<string, string>;
   readonly body: string;
+  /**
+   * Reads a success's body (only then is it kept): what is wrong with it, or undefined. A success
+   * whose check finds a problem still counts as a success; the problems are counted by reason.
+   */
+  readonly check?: (body: string) => string | undefined;
 }
 
 /**
@@ -18,6 +23,7 @@ export const openLoopPost = async (next: () => PostTarget, rate: number, seconds
   const latencies: number[] = [];
   let errors = 0;
   const statuses: Record<string, number> = {};
+  const problems: Record<string, number> = {};
   const started = performance.now();
   const pending: Promise<void>[] = [];
   for (let i = 0; i < total; i += 1) {
@@ -32,12 +38,17 @@ export const openLoopPost = async (next: () => PostTarget, rate: number, seconds
           target.url,
           { method: 'POST', agent, headers: target.headers, timeout: 5000 },
           (res) => {
-            res.resume();
+            const chunks: Buffer[] = [];
+            if (target.check) res.on('data', (chunk: Buffer) => chunks.push(chunk));
+            else res.resume();
             res.on('end', () => {
               const status = String(res.statusCode);
               statuses[status] = (statuses[status] ?? 0) + 1;
-              if (res.statusCode === okStatus) latencies.push(Number(process.hrtime.bigint() - sentAt) / 1e6);
-              else errors += 1;
+              if (res.statusCode === okStatus) {
+                latencies.push(Number(process.hrtime.bigint() - sentAt) / 1e6);
+                const problem = target.check?.(Buffer.concat(chunks).toString());
+                if (problem) problems[problem] = (problems[problem] ?? 0) + 1;
+              } else errors += 1;
               resolve();
             });
           },
@@ -60,6 +71,8 @@ export const openLoopPost = async (next: () => PostTarget, rate: number, seconds
     ok: latencies.length,
     errors,
     statuses,
+    /** Successes whose `check` found a problem, by reason. */
+    problems,
     sendSeconds,
     latencyMs: summarize(latencies),
     /** Every success's latency, in completion order (to pool interleaved chunks into one distribution). */
