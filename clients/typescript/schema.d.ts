@@ -1380,10 +1380,10 @@ export interface components {
     PriorsExport: {
       /** @constant */
       format: 'conductor.priors/v1';
-      /** @description Where the priors come from, e.g. `evaluation:<suite>@<run>` or a tenant export. */
-      source?: string;
-      experts: components['schemas']['ExpertPrior'][];
+      source: string;
       modelKey: string;
+      /** @description Every expert the model has evidence of (none for a model that has learnt nothing). */
+      experts: components['schemas']['ExpertPrior'][];
     };
     RewardAccepted: {
       /** @constant */

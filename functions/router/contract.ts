@@ -881,7 +881,16 @@ export const exportRouterPriors = {
   success: {
     status: 200,
     description: 'A priors document',
-    schema: priorsDocumentSchema.extend({ modelKey: z.string() }).meta({ id: 'PriorsExport' }),
+    schema: z
+      .object({
+        format: z.literal(PRIORS_FORMAT),
+        source: z.string(),
+        modelKey: z.string(),
+        experts: z.array(priorSchema).meta({
+          description: 'Every expert the model has evidence of (none for a model that has learnt nothing).',
+        }),
+      })
+      .meta({ id: 'PriorsExport' }),
   },
   errors: [],
 } as const satisfies RouteSpec;
