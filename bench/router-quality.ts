@@ -20,9 +20,14 @@
  *    scale was chosen from the sweep its info rows show (0.5, 0.25, 0.1, 0.05), after seeing them.
  * 3. Non-stationary experts: regret after the best expert changes, with and without forgetting.
  * 4. The cost-aware objective (functions/router/src/domain/objective.ts), applied at decision time as
- *    the router applies it (lib/cost-pool.ts), on two settings: a simulated pool (5 experts whose
- *    success falls with a hidden task difficulty below their ability, $0.0002-$0.03 a call) and
- *    mnist's real contexts with costs attached (4 experts, correctness simulated per true class).
+ *    the router applies it (lib/cost-pool.ts), on a simulated pool (5 experts whose success falls
+ *    with a hidden task difficulty below their ability, $0.0002-$0.03 a call) and on each public
+ *    dataset of part 2 with costs attached (iris, penguins, cars, seattle-weather, mnist, each with
+ *    part 2's encoding; not the informational "cars (numbers only)"): the same 4 experts on every
+ *    set, correctness simulated per true class (two cheap specialists right 95 % on their half of
+ *    the classes, the first ⌈C/2⌉ by index and the rest, 15 % on the other; a mid-price generalist
+ *    right 85 %; a large one right 95 %; $0.0005 / $0.0008 / $0.004 / $0.02 a call). A seed's stream
+ *    is max(10,000, rows) tasks, cycling through seeded reshuffles of the rows on the small sets.
  *    LinUCB and linear Thompson, each quality-only and with qualityTolerance 0.01, costWeight λ = 1
  *    and costTarget, against the strongest single expert and the cheapest. Must-hold: cost per
  *    successful task >= 30 % lower than quality-only at a success rate within 1 point, and the
@@ -33,9 +38,9 @@
  * Writes bench/results/router.json. `BENCH_PARTS=4` (or `1,3`, …) runs only those parts and keeps the
  * others' sections from the previous file. `BENCH_SHUFFLES` changes the number of shuffles (default
  * 10), `BENCH_LATENCY_CALLS` the timed calls per latency case (default 20000), `BENCH_COST_SEEDS` the
- * seeds of part 4 (default: the shuffles on the simulated pool, 5 on mnist), `BENCH_CEILING_SEEDS` the
- * seeds of its full-information ceiling (default: all of them), `BENCH_COST_ROUNDS` its tasks a seed
- * (default 10000); `BENCH_STRICT=1` exits 1 on a FAIL.
+ * seeds of part 4 (default: the shuffles, at most 5 on mnist), `BENCH_CEILING_SEEDS` the seeds of its
+ * full-information ceiling (default: all of them), `BENCH_COST_ROUNDS` its tasks a seed (default
+ * 10000; on a public dataset at least its rows); `BENCH_STRICT=1` exits 1 on a FAIL.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -67,14 +72,14 @@ import {
   EARLY_ROUNDS,
   fixedSuccesses,
   groupProfile,
-  mnistPool,
+  perClassPool,
   type RouterRun,
   runFullInformation,
   runRouted,
   simulatedPool,
   type World,
 } from './lib/cost-pool.js';
-import { ALL_DATASETS, type Dataset, mnist } from './lib/datasets.js';
+import { ALL_DATASETS, type Dataset } from './lib/datasets.js';
 import { checkQuiet, machine } from './lib/machine.js';
 import { REPO_ROOT, writeResult } from './lib/results.js';
 import { fixed, round, table, verdict } from './lib/stats.js';
@@ -90,15 +95,17 @@ const LATENCY_CALLS = env('BENCH_LATENCY_CALLS', 20_000);
 const ROUTER_DECISIONS_PER_MODEL_READ = 750;
 const NAIVE_CALLS = Math.max(50, Math.round(LATENCY_CALLS / 40));
 /**
- * Seeds of part 4 per setting: the simulated pool as many as part 2's shuffles, mnist (d = 64, the
- * slow one) at most 5; `BENCH_COST_SEEDS` sets both.
+ * Seeds of part 4 per setting: as many as part 2's shuffles, except mnist (d = 64, the slow one: a
+ * seed costs about as much as the four other public sets together) at most 5, so the part stays
+ * within about 4 minutes on 2 cores; `BENCH_COST_SEEDS` sets them all.
  */
 const COST_SEEDS_OVERRIDE = process.env.BENCH_COST_SEEDS ? env('BENCH_COST_SEEDS', SHUFFLES) : undefined;
+const MNIST_COST_SEEDS = 5;
 const costSeedsOf = (setting: CostSetting): number =>
-  COST_SEEDS_OVERRIDE ?? (setting.id === 'mnist' ? Math.min(5, SHUFFLES) : SHUFFLES);
+  COST_SEEDS_OVERRIDE ?? (setting.id === 'mnist' ? Math.min(MNIST_COST_SEEDS, SHUFFLES) : SHUFFLES);
 /** Seeds of part 4's full-information ceiling per setting (the first of the setting's seeds); default all. */
 const CEILING_SEEDS_OVERRIDE = process.env.BENCH_CEILING_SEEDS ? env('BENCH_CEILING_SEEDS', 1) : undefined;
-/** Tasks a seed in part 4 (the simulated pool; mnist has 10,000 rows). */
+/** Tasks a seed in part 4 (on a public dataset, at least its rows: mnist's 10,000). */
 const COST_ROUNDS = env('BENCH_COST_ROUNDS', 10_000);
 /** `BENCH_PARTS=4` (or `1,3`, …) runs only those parts; the others' results are kept from the last file. */
 const PARTS = new Set(
@@ -1050,12 +1057,15 @@ const measureCostAware = (settings: readonly CostSetting[]) =>
     const cheapest = costs.indexOf(Math.min(...costs));
     const judged = (strategy: string) =>
       rows.filter((r) => r.strategy === strategy && r.rule.kind === 'stated');
+    const cheapestPer1000Tasks = (costs[cheapest] as number) * 1000;
     const checks = Object.fromEntries(
       strategies.map(({ id }) => {
         const stated = judged(id);
         const target = stated.find((r) => r.targetRatio) as CostRow;
         const within = (ratios: number[]) =>
           ratios.every((ratio) => Math.abs(ratio - 1) <= COST_TARGET_TOLERANCE);
+        const qualityOnly = rows.find((r) => r.strategy === id && r.rule.kind === 'baseline') as CostRow;
+        const qualityOnlyPer1000 = qualityOnly.runs.map((run) => (1000 * run.costUsd) / run.rounds);
         return [
           id,
           {
@@ -1064,6 +1074,16 @@ const measureCostAware = (settings: readonly CostSetting[]) =>
             costReduction30AtEqualSuccess: stated.some((r) => r.meets),
             costTargetWithin5PercentWholeRun: within(target.targetRatio?.whole ?? []),
             costTargetWithin5PercentSecondHalf: within(target.targetRatio?.secondHalf ?? []),
+            // Not a target: the stated costTarget should ask for less than quality-only spends and
+            // more than the cheapest expert costs, on every seed, else it says little.
+            qualityOnlyUsdPer1000TasksMean: round(spread(qualityOnlyPer1000).mean, 4),
+            qualityOnlyUsdPer1000TasksMin: round(Math.min(...qualityOnlyPer1000), 4),
+            costTargetBetweenCheapestAndQualityOnlyOnAverage:
+              setting.targetUsdPer1000Tasks > cheapestPer1000Tasks &&
+              spread(qualityOnlyPer1000).mean > setting.targetUsdPer1000Tasks,
+            costTargetBetweenCheapestAndQualityOnly:
+              setting.targetUsdPer1000Tasks > cheapestPer1000Tasks &&
+              qualityOnlyPer1000.every((v) => v > setting.targetUsdPer1000Tasks),
           },
         ];
       }),
@@ -1094,6 +1114,8 @@ const measureCostAware = (settings: readonly CostSetting[]) =>
     };
   });
 
+/** Width of a setting's name in the Targets and summary lines. */
+const SETTING_PAD = 32;
 const points = (v: number) => `${v >= 0 ? '+' : '−'}${fixed(Math.abs(v * 100), 2)}`;
 const percentChange = (v: number) => `${v >= 0 ? '+' : '−'}${fixed(Math.abs(v * 100), 1)} %`;
 const ratioRange = (ratios: readonly number[]) =>
@@ -1189,11 +1211,19 @@ const logCostAware = (results: ReturnType<typeof measureCostAware>) => {
         '(info) rows: a sweep chosen after the stated rules were seen; not judged.',
     );
     const targetRows = r.rows.filter((row) => row.targetRatio);
+    const between = r.strategies.map(({ id }) => {
+      const check = r.checks[id];
+      const yes = (ok: boolean | undefined) => (ok ? 'yes' : 'NO');
+      return `${strategyLabel(id)} mean $${fixed(check?.qualityOnlyUsdPer1000TasksMean ?? Number.NaN, 2)} (${yes(check?.costTargetBetweenCheapestAndQualityOnlyOnAverage)}), lowest seed $${fixed(check?.qualityOnlyUsdPer1000TasksMin ?? Number.NaN, 2)} (${yes(check?.costTargetBetweenCheapestAndQualityOnly)})`;
+    });
     log(
       `\n   costTarget $${setting.targetUsdPer1000Tasks} per 1,000 tasks (cheapest expert $${fixed(
         Math.min(...setting.experts.map((e) => e.costPerCallUsd)) * 1000,
         2,
       )}): realised cost per 1,000 tasks / target, mean over seeds (min–max)`,
+    );
+    log(
+      `   does the target lie between the cheapest expert and what quality-only spends per 1,000 tasks? ${between.join('; ')}`,
     );
     log(
       table(
@@ -1310,6 +1340,7 @@ const costAwareJson = (results: ReturnType<typeof measureCostAware>) => ({
     seeds: r.seeds,
     dimension: r.setting.dimension,
     targetUsdPer1000Tasks: r.setting.targetUsdPer1000Tasks,
+    ...(r.setting.stream ? { stream: r.setting.stream } : {}),
     experts: r.setting.experts.map((e, i) => ({
       id: e.id,
       costPerCallUsd: e.costPerCallUsd,
@@ -1453,11 +1484,11 @@ const costAwareVerdicts = (results: ReturnType<typeof measureCostAware>): string
       const worst = (ratios: readonly number[]) =>
         ratios.reduce((w, v) => (Math.abs(v - 1) > Math.abs(w - 1) ? v : w), 1);
       return [
-        `  ${r.setting.name.padEnd(22)} ${label.padEnd(28)} cost per success >= 30 % lower at success within 1 point: ${verdict(check.costReduction30AtEqualSuccess)} (met by: ${check.rulesMeeting.join(', ') || 'none'}; ${figures})`,
-        `  ${r.setting.name.padEnd(22)} ${label.padEnd(28)} costTarget within 5 % of $${r.setting.targetUsdPer1000Tasks}/1k, every seed: whole run ${verdict(check.costTargetWithin5PercentWholeRun)} (worst ${fixed(worst(target?.targetRatio?.whole ?? []), 3)}), second half ${verdict(check.costTargetWithin5PercentSecondHalf)} (worst ${fixed(worst(target?.targetRatio?.secondHalf ?? []), 3)})`,
+        `  ${r.setting.name.padEnd(SETTING_PAD)} ${label.padEnd(28)} cost per success >= 30 % lower at success within 1 point: ${verdict(check.costReduction30AtEqualSuccess)} (met by: ${check.rulesMeeting.join(', ') || 'none'}; ${figures})`,
+        `  ${r.setting.name.padEnd(SETTING_PAD)} ${label.padEnd(28)} costTarget within 5 % of $${r.setting.targetUsdPer1000Tasks}/1k, every seed: whole run ${verdict(check.costTargetWithin5PercentWholeRun)} (worst ${fixed(worst(target?.targetRatio?.whole ?? []), 3)}), second half ${verdict(check.costTargetWithin5PercentSecondHalf)} (worst ${fixed(worst(target?.targetRatio?.secondHalf ?? []), 3)})`,
       ];
     }),
-    `  ${r.setting.name.padEnd(22)} ${'(info) full-info ceiling'.padEnd(28)} 30 % at ±1 pt reachable with these features: ${ceilingAnswer(r)} (${r.ceiling.best
+    `  ${r.setting.name.padEnd(SETTING_PAD)} ${'(info) full-info ceiling'.padEnd(28)} 30 % at ±1 pt reachable with these features: ${ceilingAnswer(r)} (${r.ceiling.best
       .map((b) => {
         const label = r.strategies.find((s) => s.id === b.strategy)?.label ?? b.strategy;
         if (!b.best) return `vs ${label} q-only: no λ within 1 point`;
@@ -1466,6 +1497,53 @@ const costAwareVerdicts = (results: ReturnType<typeof measureCostAware>): string
       })
       .join('; ')}; ${r.ceiling.seeds} seeds; not judged)`,
   ]);
+
+/**
+ * One line per (setting, strategy): the must-hold with the best stated rule (the meeting rule with
+ * the largest reduction; else the largest reduction within 1 point; else the smallest loss of
+ * success), and whether the full-information ceiling says the must-hold is reachable at all.
+ */
+const costAwareSummary = (results: ReturnType<typeof measureCostAware>): string[] =>
+  results.flatMap((r) =>
+    r.strategies.map(({ id, label }) => {
+      const stated = r.rows.filter((row) => row.strategy === id && row.rule.kind === 'stated');
+      const reductionOf = (row: CostRow) => row.reduction?.mean ?? Number.NEGATIVE_INFINITY;
+      const differenceOf = (row: CostRow) => row.successDifference?.mean ?? Number.NEGATIVE_INFINITY;
+      const maxBy = (rows: CostRow[], by: (row: CostRow) => number) =>
+        rows.reduce<CostRow | undefined>(
+          (b, row) => (b === undefined || by(row) > by(b) ? row : b),
+          undefined,
+        );
+      const meeting = stated.filter((row) => row.meets);
+      const within = stated.filter((row) => differenceOf(row) >= -SUCCESS_POINTS_TOLERANCE);
+      const best = meeting.length
+        ? maxBy(meeting, reductionOf)
+        : within.length
+          ? maxBy(within, reductionOf)
+          : maxBy(stated, differenceOf);
+      const why = meeting.length
+        ? 'meets it'
+        : within.length
+          ? `within ${SUCCESS_POINTS_TOLERANCE * 100} point, short of ${COST_REDUCTION_TARGET * 100} %`
+          : `no stated rule within ${SUCCESS_POINTS_TOLERANCE * 100} point; the closest`;
+      const figures = best
+        ? `${best.rule.id} ${percentChange(-reductionOf(best))} / ${points(differenceOf(best))} pts (${why})`
+        : 'none';
+      const ceiling = r.ceiling.best.find((b) => b.strategy === id);
+      const p = ceiling?.best?.vsBandit[id];
+      const ceilingFigures = !ceiling?.best
+        ? `no λ within ${SUCCESS_POINTS_TOLERANCE * 100} point`
+        : `best ${percentChange(-(p?.reduction.mean ?? 0))} at ${points(p?.successDifference.mean ?? 0)} pts, λ = ${ceiling.best.lambda}/USD`;
+      const check = r.checks[id];
+      const between = check?.costTargetBetweenCheapestAndQualityOnly
+        ? ''
+        : `; costTarget $${r.setting.targetUsdPer1000Tasks}/1k NOT between the cheapest expert and quality-only on ${check?.costTargetBetweenCheapestAndQualityOnlyOnAverage ? `every seed (quality-only's lowest seed $${fixed(check?.qualityOnlyUsdPer1000TasksMin ?? Number.NaN, 2)}/1k)` : 'average'}`;
+      return (
+        `  ${r.setting.name.padEnd(SETTING_PAD)} ${label.padEnd(28)} must-hold ${verdict(meeting.length > 0)}, best stated rule: ${figures}; ` +
+        `full-info ceiling: ${ceiling?.reachable ? 'reachable' : 'OUT OF REACH'} (${ceilingFigures})${between}`
+      );
+    }),
+  );
 
 /** yes / no for the setting, or which strategies' quality-only routers the ceiling beats by 30 %. */
 const ceilingAnswer = (r: CostAwareResult): string => {
@@ -1519,10 +1597,19 @@ const partLatency = () => {
   return { latency, latencyOf, linucbName, latencyChecks };
 };
 
+/** Each dataset loaded once a run (parts 2 and 4 share them). */
+const loadedDatasets = new Map<string, Dataset>();
+const datasetNames = Object.keys(ALL_DATASETS) as (keyof typeof ALL_DATASETS)[];
+const loadDataset = (name: keyof typeof ALL_DATASETS): Dataset => {
+  const dataset = loadedDatasets.get(name) ?? ALL_DATASETS[name]();
+  loadedDatasets.set(name, dataset);
+  return dataset;
+};
+
 const partQuality = () => {
   log(`\n2. Quality on real data: supervised-to-bandit, progressive validation, ${SHUFFLES} seeded shuffles`);
-  return Object.values(ALL_DATASETS).map((load) => {
-    const dataset = load();
+  return datasetNames.map((name) => {
+    const dataset = loadDataset(name);
     const result = evaluateDataset(dataset);
     log(
       `\n${dataset.name} — ${dataset.rows.length} rows, ${dataset.classes.length} classes (${dataset.classes
@@ -1601,7 +1688,18 @@ const partCostAware = () => {
   log(
     `\n4. The cost-aware objective: cost per successful task against success rate; linucb and linear thompson; the strategies learn quality only (reward 1 when the chosen expert is right), the objective's penalty applied at decision time as the router does`,
   );
-  const results = measureCostAware([simulatedPool(COST_ROUNDS), mnistPool(mnist(), COST_ROUNDS)]);
+  const publicSets = datasetNames.map(loadDataset).filter((dataset) => !dataset.informational);
+  log(
+    `   settings: the simulated pool (${COST_ROUNDS} tasks a seed), then each public dataset of part 2 with costs attached ` +
+      `(${publicSets.map((d) => d.name).join(', ')}; not the informational sets); ` +
+      `${COST_SEEDS_OVERRIDE ? `${COST_SEEDS_OVERRIDE} seeds each (BENCH_COST_SEEDS)` : `${SHUFFLES} seeds each, ${Math.min(MNIST_COST_SEEDS, SHUFFLES)} on mnist (d = 64, the slow one; keeps the part within a few minutes)`}; ` +
+      `a stream of max(${COST_ROUNDS}, rows) tasks a seed, cycling through seeded reshuffles of the rows (each pass a new shuffle) on the sets smaller than that; ` +
+      'the same 4 experts on every set, correctness simulated per true class (specialists split the classes by index: the first ⌈C/2⌉ and the rest), drawn once per (seed, task, expert)',
+  );
+  const results = measureCostAware([
+    simulatedPool(COST_ROUNDS),
+    ...publicSets.map((dataset) => perClassPool(dataset, COST_ROUNDS)),
+  ]);
   logCostAware(results);
   return results;
 };
@@ -1669,7 +1767,13 @@ const main = async () => {
         `  ${r.dataset.informational ? '(information) ' : ''}${r.dataset.name.padEnd(16)} linear thompson − best fixed >= 12 points: ${verdict(r.checks.linearThompsonGainAtLeast12Points)} (${fixed(r.checks.linearThompsonGainOverBestFixed * 100, 1)});  >= 85 % of ceiling: ${verdict(r.checks.linearThompsonAtLeast85PercentOfCeiling)} (${fixed(r.checks.linearThompsonShareOfCeiling * 100, 1)} %)`,
       );
   }
-  if (costAware) for (const line of costAwareVerdicts(costAware)) log(line);
+  if (costAware) {
+    for (const line of costAwareVerdicts(costAware)) log(line);
+    log(
+      `\nPart 4 summary: cost per success >= ${COST_REDUCTION_TARGET * 100} % lower than quality-only at success within ${SUCCESS_POINTS_TOLERANCE * 100} point, per setting and strategy (the best stated rule), and whether the full-information ceiling reaches it with these features`,
+    );
+    for (const line of costAwareSummary(costAware)) log(line);
+  }
   const seconds = (performance.now() - started) / 1000;
   log(`\ntotal ${fixed(seconds, 1)} s`);
 
@@ -1687,7 +1791,7 @@ const main = async () => {
       lambda: LAMBDA,
       softmaxRate: SOFTMAX_RATE,
       shuffles: SHUFFLES,
-      costSeeds: COST_SEEDS_OVERRIDE ?? 'simulated: shuffles, mnist: min(5, shuffles)',
+      costSeeds: COST_SEEDS_OVERRIDE ?? `shuffles; mnist: min(${MNIST_COST_SEEDS}, shuffles)`,
       costRounds: COST_ROUNDS,
       ceilingSeeds: CEILING_SEEDS_OVERRIDE ?? 'as costSeeds',
     },

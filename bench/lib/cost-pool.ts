@@ -13,14 +13,17 @@
  * `runFullInformation` is the objective's full-information ceiling on the same worlds: a per-expert
  * online ridge fed every expert's outcome every round, routing greedily by estimate − λ·cost.
  *
- * Two settings:
+ * Two kinds of setting:
  * - `simulatedPool`: tasks with a hidden difficulty that the context reveals in part (the task type
  *   and the prompt length), five experts whose chance of success falls with difficulty below their
  *   ability (an item-response curve), per-call prices from $0.0002 to $0.03.
- * - `mnistPool`: the real mnist contexts (lib/datasets.ts) with four experts whose correctness is
- *   simulated per class: two cheap specialists right 95 % of the time on their five digits and 15 %
- *   elsewhere, a mid-price generalist right 85 % of the time on every digit, a large generalist
- *   right 95 % of the time on every digit.
+ * - `perClassPool`: the real contexts of one of part 2's public datasets (lib/datasets.ts: iris,
+ *   penguins, cars, seattle-weather, mnist), encoded as part 2 encodes them, with four experts whose
+ *   correctness is simulated per true class: two cheap specialists ($0.0005, $0.0008) right 95 % of
+ *   the time on their half of the classes (the first ⌈C/2⌉ classes by index, and the rest) and 15 %
+ *   on the other half, a mid-price generalist ($0.004) right 85 % of the time on every class, a
+ *   large generalist ($0.02) right 95 % of the time on every class. A seed's stream is at least
+ *   `rounds` tasks, cycling through seeded reshuffles of the rows on the small sets.
  * Correctness is drawn once per (seed, task, expert), so every router of a seed faces the same
  * outcomes (common random numbers: paired comparisons between routers).
  */
@@ -87,6 +90,12 @@ export interface CostSetting {
   /** The costTarget rule's target for this setting, USD per 1,000 tasks (stated before any run). */
   readonly targetUsdPer1000Tasks: number;
   readonly world: (seed: number) => World;
+  /** On a public dataset: its rows, the passes a seed's stream makes over them, the specialists' classes. */
+  readonly stream?: {
+    readonly rows: number;
+    readonly passes: number;
+    readonly specialistClasses: readonly (readonly string[])[];
+  };
 }
 
 const normal = (rng: Rng): number => Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng());
@@ -182,56 +191,118 @@ export const simulatedPool = (rounds: number): CostSetting => {
 const fixedShare = (v: number) => String(Math.round(v * 100) / 100);
 
 // ---------------------------------------------------------------------------------------------
-// Real contexts (mnist), costs attached, correctness simulated per class.
+// Real contexts (the public datasets of part 2), costs attached, correctness simulated per class.
 
-const MNIST_EXPERTS = [
-  { id: 'digits-0-4', cost: 0.0005, right: (digit: number) => (digit <= 4 ? 0.95 : 0.15) },
-  { id: 'digits-5-9', cost: 0.0008, right: (digit: number) => (digit >= 5 ? 0.95 : 0.15) },
-  { id: 'medium', cost: 0.004, right: () => 0.85 },
-  { id: 'large', cost: 0.02, right: () => 0.95 },
+/**
+ * The per-class pool, the same on every dataset: two cheap specialists, each right 95 % of the time
+ * on its half of the classes and 15 % on the other half, a mid-price generalist right 85 % of the
+ * time on every class, a large generalist right 95 % on every class. The halves are fixed by class
+ * index, never by results: the first ⌈C/2⌉ classes (in the dataset's class order, lib/datasets.ts)
+ * and the rest.
+ */
+const SPECIALIST_RIGHT = 0.95;
+const SPECIALIST_WRONG_HALF = 0.15;
+const PER_CLASS_EXPERTS = [
+  { role: 'first', cost: 0.0005 },
+  { role: 'second', cost: 0.0008 },
+  { role: 'medium', cost: 0.004, right: 0.85 },
+  { role: 'large', cost: 0.02, right: 0.95 },
 ] as const;
 
-export const mnistPool = (dataset: Dataset, rounds: number): CostSetting => {
+/** Indices a..b as "a–b", or "a" when a = b. */
+const indexRange = (from: number, to: number, dash = '–') =>
+  from === to ? `${from}` : `${from}${dash}${to}`;
+
+/**
+ * A setting on a public dataset: its real contexts, encoded with the feature spec part 2 uses for it,
+ * and the per-class pool above. A seed's stream is `max(rounds, rows)` tasks, drawn by cycling through
+ * seeded reshuffles of the rows (each pass a new shuffle; the last pass cut short): small sets are
+ * too short for a bandit to learn costs in one pass. Correctness is drawn once per (seed, task,
+ * expert): a row seen again in a later pass gets fresh draws, and every router of a seed faces the
+ * same outcomes.
+ */
+export const perClassPool = (dataset: Dataset, rounds: number): CostSetting => {
   const encoder = createContextEncoder(dataset.features);
   const xs = dataset.rows.map((r) => toSparse(encoder.encode(r.context)));
   const labels = Int32Array.from(dataset.rows.map((r) => r.label));
-  const n = Math.min(rounds, xs.length);
-  const k = MNIST_EXPERTS.length;
+  const classes = dataset.classes.length;
+  const firstHalf = Math.ceil(classes / 2);
+  const inFirst = (label: number) => label < firstHalf;
+  const n = Math.max(rounds, xs.length);
+  const passes = Math.ceil(n / xs.length);
+  const k = PER_CLASS_EXPERTS.length;
+  const halves = [
+    { from: 0, to: firstHalf - 1 },
+    { from: firstHalf, to: classes - 1 },
+  ];
+  const half = (h: { from: number; to: number }) =>
+    `${indexRange(h.from, h.to)} (${dataset.classes.slice(h.from, h.to + 1).join(', ')})`;
+  const ids = [
+    `classes-${indexRange(0, firstHalf - 1, '-')}`,
+    `classes-${indexRange(firstHalf, classes - 1, '-')}`,
+    'medium',
+    'large',
+  ];
+  /** P(expert e right) on a task of this true class. */
+  const right = PER_CLASS_EXPERTS.map((e, j) => (label: number) => {
+    if ('right' in e) return e.right;
+    return inFirst(label) === (j === 0) ? SPECIALIST_RIGHT : SPECIALIST_WRONG_HALF;
+  });
+  const counts = dataset.classes.map((_, c) => labels.filter((l) => l === c).length);
+  const pct = (v: number) => `${Math.round(v * 100)} %`;
   return {
-    id: 'mnist',
+    id: dataset.name,
     name: `${dataset.name}, costs attached`,
-    description: `${n} real contexts a seed (${dataset.source}; ${dataset.notes}), seeded shuffles; correctness simulated per true class (the experts are not real classifiers)`,
-    experts: MNIST_EXPERTS.map((e) => benchExpert(e.id, e.cost)),
+    description:
+      `${n} tasks a seed: ${passes === 1 ? 'one pass over' : `${passes} passes over`} the ${xs.length} real rows, ` +
+      `${passes === 1 ? 'a seeded shuffle' : 'each pass a new seeded shuffle (the last cut short)'} (${dataset.source}; ${dataset.notes}, the encoding of part 2); ` +
+      `specialists split the ${classes} classes by index, the first ⌈${classes}/2⌉ = ${firstHalf} and the rest; ` +
+      'correctness simulated per true class, drawn once per (seed, task, expert) (the experts are not real classifiers)',
+    experts: PER_CLASS_EXPERTS.map((e, j) => benchExpert(ids[j] as string, e.cost)),
     profiles: [
-      'right 95 % on digits 0–4, 15 % on 5–9',
-      'right 95 % on digits 5–9, 15 % on 0–4',
-      'right 85 % on every digit',
-      'right 95 % on every digit',
-    ].map((p, i) => `${p}, $${MNIST_EXPERTS[i]?.cost} a call`),
-    groupNames: dataset.classes.map((c) => `digit ${c}`),
+      `right ${pct(SPECIALIST_RIGHT)} on classes ${half(halves[0] as { from: number; to: number })}, ${pct(SPECIALIST_WRONG_HALF)} on the others`,
+      `right ${pct(SPECIALIST_RIGHT)} on classes ${half(halves[1] as { from: number; to: number })}, ${pct(SPECIALIST_WRONG_HALF)} on the others`,
+      `right ${pct(0.85)} on every class`,
+      `right ${pct(0.95)} on every class`,
+    ].map((p, i) => `${p}, $${PER_CLASS_EXPERTS[i]?.cost} a call`),
+    groupNames: dataset.classes.map(
+      (c, i) =>
+        `${c === String(i) ? `class ${i}` : `class ${i} (${c})`}, ${pct((counts[i] as number) / xs.length)} of rows`,
+    ),
     dimension: dataset.features.dimension,
     rounds: n,
     targetUsdPer1000Tasks: 3,
+    stream: {
+      rows: xs.length,
+      passes,
+      specialistClasses: halves.map((h) => dataset.classes.slice(h.from, h.to + 1)),
+    },
     world: (seed) => {
       const rng = mulberry32(seed);
-      const order = Int32Array.from({ length: xs.length }, (_, i) => i);
-      for (let i = order.length - 1; i > 0; i -= 1) {
-        const j = Math.floor(rng() * (i + 1));
-        const tmp = order[i] as number;
-        order[i] = order[j] as number;
-        order[j] = tmp;
+      // Every pass's shuffle first, then the outcomes (one pass draws exactly as the mnist-only
+      // setting did before, so its figures carry over).
+      const order = new Int32Array(n);
+      for (let pass = 0; pass < passes; pass += 1) {
+        const shuffle = Int32Array.from({ length: xs.length }, (_, i) => i);
+        for (let i = shuffle.length - 1; i > 0; i -= 1) {
+          const j = Math.floor(rng() * (i + 1));
+          const tmp = shuffle[i] as number;
+          shuffle[i] = shuffle[j] as number;
+          shuffle[j] = tmp;
+        }
+        const at = pass * xs.length;
+        order.set(shuffle.subarray(0, Math.min(xs.length, n - at)), at);
       }
-      const picked = order.subarray(0, n);
       const correct = new Uint8Array(n * k);
       const groups = new Int32Array(n);
-      picked.forEach((row, t) => {
-        const digit = labels[row] as number;
-        groups[t] = digit;
-        MNIST_EXPERTS.forEach((e, j) => {
-          correct[t * k + j] = rng() < e.right(digit) ? 1 : 0;
+      order.forEach((row, t) => {
+        const label = labels[row] as number;
+        groups[t] = label;
+        right.forEach((p, j) => {
+          correct[t * k + j] = rng() < p(label) ? 1 : 0;
         });
       });
-      return { xs: Array.from(picked, (row) => xs[row] as SparseVector), correct, groups };
+      return { xs: Array.from(order, (row) => xs[row] as SparseVector), correct, groups };
     },
   };
 };
