@@ -47,7 +47,9 @@ import {
   ObservedCosts,
   objectiveDecision,
   qualityGapOf,
+  qualitySdOf,
 } from '../../functions/router/src/domain/objective.js';
+import { DEFAULT_POSTERIOR_SCALE } from '../../functions/router/src/domain/router-config.js';
 import type { Dataset } from './datasets.js';
 
 export const BENCH_TENANT = 'tenant-bench';
@@ -366,7 +368,7 @@ export const runRouted = (
       finalLambda = decision.lambda;
       controller.observe(BENCH_TENANT, objective as ObjectiveSettings, {
         costUsd: decision.termsOf(expertId)?.costUsd ?? cost,
-        qualityGap: qualityGapOf(selection),
+        qualityGap: qualityGapOf(selection, qualitySdOf(selection.strategy, DEFAULT_POSTERIOR_SCALE)),
       });
       // What invoke mode reports back: the call's cost (here the declared price).
       observed.observe(BENCH_TENANT, expertId, { costUsd: cost });

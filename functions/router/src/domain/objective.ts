@@ -1,4 +1,4 @@
-import type { Penalty, Selection } from './bandits/index.js';
+import type { CandidateAssessment, Penalty, Selection } from './bandits/index.js';
 import type { Expert } from './experts.js';
 
 /**
@@ -183,18 +183,47 @@ const remember = (map: Map<string, number>, key: string, value: number): void =>
   map.set(key, value);
 };
 
+/** The reward noise the quality estimates' standard errors are expressed at (a reward in [0, 1]). */
+export const REWARD_NOISE = 0.5;
+
+/**
+ * The standard error of a candidate's quality estimate, in reward units, from what the strategy
+ * reports as its `uncertainty`: LinUCB reports the width √(xᵀA⁻¹x) (sd = noise·width), linear
+ * Thompson its posterior sd at its scale v (width = uncertainty / v), the others a standard error.
+ */
+export const qualitySdOf =
+  (strategy: string, posteriorScale: number) =>
+  (candidate: CandidateAssessment): number => {
+    switch (strategy) {
+      case 'linucb':
+      case 'naive-linucb':
+        return REWARD_NOISE * candidate.uncertainty;
+      case 'linear-thompson':
+        return (REWARD_NOISE * candidate.uncertainty) / posteriorScale;
+      default:
+        return candidate.uncertainty;
+    }
+  };
+
 /**
  * The quality a penalised decision gave up: the best quality estimate among the candidates less the
- * estimate of what the penalised rule would pick without exploring (`exploitExpertId`).
+ * estimate of what the penalised rule would pick without exploring (`exploitExpertId`), less one
+ * standard error more when that pick is not the best: an estimate that wins a cheaper expert the
+ * pick is optimistic on average (the winner's curse), and the rule is held on what is given up, not
+ * on what the estimates say.
  */
-export const qualityGapOf = (selection: Pick<Selection, 'perCandidate' | 'exploitExpertId'>): number => {
-  let best = Number.NEGATIVE_INFINITY;
-  let exploit = Number.NaN;
+export const qualityGapOf = (
+  selection: Pick<Selection, 'perCandidate' | 'exploitExpertId'>,
+  sdOf: (candidate: CandidateAssessment) => number = () => 0,
+): number => {
+  let best: CandidateAssessment | undefined;
+  let exploit: CandidateAssessment | undefined;
   for (const candidate of selection.perCandidate) {
-    if (candidate.estimate > best) best = candidate.estimate;
-    if (candidate.expertId === selection.exploitExpertId) exploit = candidate.estimate;
+    if (best === undefined || candidate.estimate > best.estimate) best = candidate;
+    if (candidate.expertId === selection.exploitExpertId) exploit = candidate;
   }
-  return Math.max(0, best - exploit);
+  if (!best || !exploit || exploit === best) return 0;
+  return Math.max(0, best.estimate - exploit.estimate) + sdOf(exploit);
 };
 
 /** Below this, candidates' costs count as equal for the quality tolerance rule (no λ). */

@@ -41,9 +41,10 @@ import {
   ObservedCosts,
   objectiveDecision,
   qualityGapOf,
+  qualitySdOf,
 } from './objective.js';
 import type { EffectiveRouterConfig, RouterConfigService, StrategyParameters } from './router-config.js';
-import { strategyConfigOf } from './router-config.js';
+import { DEFAULT_POSTERIOR_SCALE, strategyConfigOf } from './router-config.js';
 
 /** How long a decision (and so its rationale, and the window for its reward) is kept. */
 export const DECISION_TTL_SECONDS = 30 * 24 * 60 * 60;
@@ -557,7 +558,8 @@ export class RoutingService {
         ? objectiveDecision(tenantId, config.objective, experts, this.#observed, this.#controller)
         : undefined;
       const setting: DecisionSetting = { tenantId, config, defaultExpertId, eligible, x, seed, objective };
-      const served = await this.#decide(arm === 'candidate' && trial ? trial.candidate : config, setting);
+      const parameters = arm === 'candidate' && trial ? trial.candidate : config;
+      const served = await this.#decide(parameters, setting);
       modelKey = served.modelKey;
       selection = served.selection;
       // The exploration cap holds for whichever arm serves. With no room left, the policy at this
@@ -576,7 +578,10 @@ export class RoutingService {
         rationaleObjective = objectiveOf(selection, objective);
         this.#controller.observe(tenantId, config.objective, {
           costUsd: rationaleObjective.chosen.costUsd,
-          qualityGap: qualityGapOf(selection),
+          qualityGap: qualityGapOf(
+            selection,
+            qualitySdOf(selection.strategy, parameters.posteriorScale ?? DEFAULT_POSTERIOR_SCALE),
+          ),
         });
       }
       if (trial?.mode === 'canary') experiment = { name: trial.name, mode: 'canary', arm };

@@ -10,6 +10,7 @@ import {
   ObservedCosts,
   objectiveDecision,
   qualityGapOf,
+  qualitySdOf,
 } from '../../src/domain/objective.js';
 import type { RouterConfigInput } from '../../src/domain/router-config.js';
 import { expertRecord, inMemoryRouting } from '../support/routing-fakes.js';
@@ -140,6 +141,27 @@ describe('the objective’s λ', () => {
     ];
     expect(qualityGapOf({ perCandidate: candidates, exploitExpertId: 'b' })).toBeCloseTo(0.2);
     expect(qualityGapOf({ perCandidate: candidates, exploitExpertId: 'a' })).toBe(0);
+  });
+
+  it('counts one standard error more for a cheaper pick (its estimate won it: optimistic on average), in reward units per strategy', () => {
+    const candidates = [
+      { expertId: 'a', estimate: 0.9, uncertainty: 0.2, probability: 0 },
+      { expertId: 'b', estimate: 0.7, uncertainty: 0.1, probability: 1 },
+    ];
+    // LinUCB reports widths (sd = 0.5 × width); linear Thompson its sd at scale v (sd = 0.5 × u / v).
+    expect(
+      qualityGapOf({ perCandidate: candidates, exploitExpertId: 'b' }, qualitySdOf('linucb', 0.1)),
+    ).toBeCloseTo(0.25);
+    expect(
+      qualityGapOf({ perCandidate: candidates, exploitExpertId: 'b' }, qualitySdOf('linear-thompson', 0.1)),
+    ).toBeCloseTo(0.7);
+    expect(
+      qualityGapOf({ perCandidate: candidates, exploitExpertId: 'b' }, qualitySdOf('thompson', 0.1)),
+    ).toBeCloseTo(0.3);
+    // The best pick gives nothing up, whatever its uncertainty.
+    expect(qualityGapOf({ perCandidate: candidates, exploitExpertId: 'a' }, qualitySdOf('linucb', 0.1))).toBe(
+      0,
+    );
   });
 
   it('the cost target lands on its target when a cheap and an expensive expert are mixed', () => {
