@@ -21,6 +21,7 @@
 
 import { fileURLToPath } from 'node:url';
 import { startServerChild } from './lib/child.js';
+import { seededRandom, smallContextOf } from './lib/contexts.js';
 import { checkQuiet, machine } from './lib/machine.js';
 import { openLoopPost, type PostTarget } from './lib/post.js';
 import { writeResult } from './lib/results.js';
@@ -28,19 +29,8 @@ import { fixed, round, type Summary, table, verdict } from './lib/stats.js';
 
 const log = (line = '') => process.stdout.write(`${line}\n`);
 
-let seed = 7;
-const random = () => {
-  seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
-  return seed / 2 ** 31;
-};
-const LANGUAGES = ['ts', 'go', 'py', 'rust', 'java'];
-const TIERS = ['free', 'pro', 'gold'];
-const smallContext = () => ({
-  language: LANGUAGES[Math.floor(random() * LANGUAGES.length)],
-  tokens: Math.floor(random() * 4000),
-  urgent: random() < 0.2,
-  tier: TIERS[Math.floor(random() * TIERS.length)],
-});
+const random = seededRandom(7);
+const smallContext = () => smallContextOf(random);
 
 interface PairTenant {
   tenant: string;

@@ -43,6 +43,7 @@
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import { type ServerChild, startServerChild } from './lib/child.js';
+import { seededRandom, smallContextOf } from './lib/contexts.js';
 import { checkQuiet, machine, machineCpu } from './lib/machine.js';
 import { openLoopPost } from './lib/post.js';
 import { mergeProbeStats, type ProbeStats } from './lib/probe.js';
@@ -81,20 +82,9 @@ const TARGET_SERVICE_MS = 20;
 /** Cores of invoke work at which the runtime's one event loop is taken as saturated. */
 const SATURATED_CORES = 0.8;
 
-let seed = 13;
-const random = () => {
-  seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
-  return seed / 2 ** 31;
-};
-const LANGUAGES = ['ts', 'go', 'py', 'rust', 'java'];
-const TIERS = ['free', 'pro', 'gold'];
+const random = seededRandom(13);
 /** The same small contexts as bench:router-http. */
-const smallContext = () => ({
-  language: LANGUAGES[Math.floor(random() * LANGUAGES.length)],
-  tokens: Math.floor(random() * 4000),
-  urgent: random() < 0.2,
-  tier: TIERS[Math.floor(random() * TIERS.length)],
-});
+const smallContext = () => smallContextOf(random);
 
 /** What the fake expert answers (bench/servers/router-invoke.ts `expertAnswer`). */
 const EXPERT_COST_USD = 0.0004;

@@ -44,6 +44,22 @@ const objectiveText = (objective: NonNullable<Schemas['Rationale']['objective']>
   )}`;
 };
 
+/** The options route and invoke share: the task's context and its candidates. */
+const TASK_OPTIONS = {
+  context: {
+    type: 'string',
+    multiple: true,
+    placeholder: '<key=value|json>',
+    description: 'task features, e.g. lang=en tokens=900',
+  },
+  candidates: {
+    type: 'string',
+    multiple: true,
+    placeholder: '<id,id>',
+    description: 'expert ids to choose among',
+  },
+} as const;
+
 export const routeCommand: Command = {
   name: 'route',
   summary: 'pick the expert for a task (idempotent per task id)',
@@ -57,18 +73,7 @@ pick's estimate and in its margin over the runner-up.`,
       placeholder: '<id>',
       description: 'the task (a retry gets the same decision)',
     },
-    context: {
-      type: 'string',
-      multiple: true,
-      placeholder: '<key=value|json>',
-      description: 'task features, e.g. lang=en tokens=900',
-    },
-    candidates: {
-      type: 'string',
-      multiple: true,
-      placeholder: '<id,id>',
-      description: 'expert ids to choose among',
-    },
+    ...TASK_OPTIONS,
     explain: { type: 'boolean', description: 'print the rationale too' },
   },
   examples: [
@@ -144,18 +149,7 @@ outcome and the signals incident_free, latency_ms and cost itself. Report qualit
 \`conductor reward --task-id <answeredTaskId>\`.`,
   options: {
     'task-id': { type: 'string', placeholder: '<id>', description: 'the task' },
-    context: {
-      type: 'string',
-      multiple: true,
-      placeholder: '<key=value|json>',
-      description: 'task features, e.g. lang=en tokens=900',
-    },
-    candidates: {
-      type: 'string',
-      multiple: true,
-      placeholder: '<id,id>',
-      description: 'expert ids to choose among',
-    },
+    ...TASK_OPTIONS,
     input: {
       type: 'string',
       placeholder: '<json>',
