@@ -42,13 +42,13 @@
 
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
-import { type ServerChild, startServerChild } from './lib/child.js';
+import { childRegistry, startServerChild } from './lib/child.js';
 import { seededRandom, smallContextOf } from './lib/contexts.js';
 import { checkQuiet, machine, machineCpu } from './lib/machine.js';
 import { openLoopPost } from './lib/post.js';
 import { mergeProbeStats, type ProbeStats } from './lib/probe.js';
 import { writeResult } from './lib/results.js';
-import { fixed, round, type Summary, summarize, table, verdict } from './lib/stats.js';
+import { fixed, round, roundSummary, type Summary, summarize, table, verdict } from './lib/stats.js';
 
 const log = (line = '') => process.stdout.write(`${line}\n`);
 
@@ -143,19 +143,8 @@ const parse = (body: string): Record<string, unknown> | undefined => {
 const MODES = ['direct', 'invoke', 'route'] as const;
 type Mode = (typeof MODES)[number];
 
-const roundSummary = (s: Summary) =>
-  Object.fromEntries(Object.entries(s).map(([k, v]) => [k, round(v as number, 2)])) as Record<string, number>;
-
-const children: ServerChild<unknown>[] = [];
-const stopAll = async () => {
-  // The runtime first (it calls the expert), then the expert; each is awaited (SIGKILL after 5 s).
-  for (const child of [...children].reverse()) await child.stop().catch(() => undefined);
-  children.length = 0;
-};
-for (const signal of ['SIGINT', 'SIGTERM'] as const)
-  process.once(signal, () => {
-    void stopAll().finally(() => process.exit(130));
-  });
+const children = childRegistry();
+const stopAll = children.stopAll;
 
 const SERVER_SCRIPT = fileURLToPath(new URL('./servers/router-invoke.ts', import.meta.url));
 
@@ -166,11 +155,11 @@ const main = async () => {
   const busyBefore = await checkQuiet(log);
   try {
     const expert = await startServerChild<ExpertReady>(SERVER_SCRIPT, { env: { BENCH_ROLE: 'expert' } });
-    children.push(expert as ServerChild<unknown>);
+    children.add(expert);
     const server = await startServerChild<ConductorReady>(SERVER_SCRIPT, {
       env: { BENCH_ROLE: 'conductor', BENCH_EXPERT_URL: expert.ready.url },
     });
-    children.push(server as ServerChild<unknown>);
+    children.add(server);
     const { url, token, expertIds } = server.ready;
     log(
       `fake expert ${expert.ready.url} (pid ${expert.pid}); runtime ${url} (pid ${server.pid}), ${expertIds.length} experts, LinUCB; rewards consumer ${CONSUMER === 'between' ? 'paused while invoke is timed, drained after each chunk' : 'running alongside'}`,

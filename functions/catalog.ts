@@ -1,5 +1,6 @@
 import type { PillarManifest } from '#shared/pillar.js';
 import { authorizePillar } from './authorize/pillar.js';
+import { evalPillar } from './eval/pillar.js';
 import { metaPillar } from './meta/pillar.js';
 import { opsPillar } from './ops/pillar.js';
 import { routerPillar } from './router/pillar.js';
@@ -14,5 +15,6 @@ export const PILLARS: readonly PillarManifest[] = [
   routerPillar,
   authorizePillar,
   schedulerPillar,
+  evalPillar,
   opsPillar,
 ];

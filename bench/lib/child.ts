@@ -110,3 +110,20 @@ export const startServerChild = async <T>(
     },
   };
 };
+
+/**
+ * The server children of one benchmark: stopped in reverse order of start (a runtime before the
+ * expert it calls), each awaited, also on Ctrl-C or SIGTERM (then the benchmark exits 130).
+ */
+export const childRegistry = () => {
+  const children: ServerChild<unknown>[] = [];
+  const stopAll = async () => {
+    for (const child of [...children].reverse()) await child.stop().catch(() => undefined);
+    children.length = 0;
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.once(signal, () => {
+      void stopAll().finally(() => process.exit(130));
+    });
+  return { add: <T>(child: ServerChild<T>) => children.push(child as ServerChild<unknown>), stopAll };
+};

@@ -16,7 +16,9 @@ export const BENCH_THROTTLE = { rateLimit: 10_000_000, burstLimit: 10_000_000 };
 export const BENCH_TENANT_LIMIT = 1_000_000_000;
 
 /** The embedded runtime as every benchmark server runs it: in memory, on a free port, limits out of the way. */
-export const startBenchConductor = (options: { policyEngine?: PolicyEngineName } = {}) =>
+export const startBenchConductor = (
+  options: { policyEngine?: PolicyEngineName; allowPrivateEndpoints?: boolean } = {},
+) =>
   startConductor({
     ...options,
     // Benchmarks measure latency under their own load; the in-flight bound has its own benchmark.
@@ -48,4 +50,24 @@ export const seedBenchExperts = async (apiUrl: string, adminToken: string, count
     expertIds.push((JSON.parse(text) as { id: string }).id);
   }
   return expertIds;
+};
+
+/**
+ * The runtime of a benchmark whose experts are local fakes (127.0.0.1: private endpoints allowed),
+ * with a tenant admin (stepped up) and an operator of `tenant`.
+ */
+export const startBenchConductorWithLocalExperts = async (tenant: string) => {
+  const conductor = await startBenchConductor({ allowPrivateEndpoints: true });
+  const admin = await conductor.issuer.mint({
+    subject: `${tenant}-admin`,
+    tenant,
+    roles: ['tenant-admin'],
+    amr: ['pwd', 'mfa'],
+  });
+  const operator = await conductor.issuer.mint({
+    subject: `${tenant}-operator`,
+    tenant,
+    roles: ['operator'],
+  });
+  return { conductor, admin, operator };
 };

@@ -65,3 +65,7 @@ export const table = (rows: readonly (readonly string[])[], align = 'l'): string
 };
 
 export const verdict = (ok: boolean): 'PASS' | 'FAIL' => (ok ? 'PASS' : 'FAIL');
+
+/** Every figure of a summary to `digits` places, for the results file. */
+export const roundSummary = (s: Summary, digits = 2): Record<string, number> =>
+  Object.fromEntries(Object.entries(s).map(([k, v]) => [k, round(v as number, digits)]));

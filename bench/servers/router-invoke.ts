@@ -79,33 +79,8 @@ const serveConductor = async () => {
   const expertUrl = process.env.BENCH_EXPERT_URL;
   if (!expertUrl) throw new Error('BENCH_EXPERT_URL (the fake expert) is not set.');
   // Imported here: the expert role never loads the runtime.
-  const { startConductor } = await import('../../infra/local/runtime.js');
-  const { BENCH_TENANT_LIMIT, BENCH_THROTTLE } = await import('../lib/conductor.js');
-  const { rateFamiliesOf } = await import('#shared/pillar.js');
-  const { PILLARS } = await import('../../functions/catalog.js');
-  // startBenchConductor's options, plus private endpoints (the fake expert is on 127.0.0.1).
-  const conductor = await startConductor({
-    maxInFlight: 1_000_000,
-    memory: true,
-    port: 0,
-    allowPrivateEndpoints: true,
-    throttle: BENCH_THROTTLE,
-    rateLimits: Object.fromEntries(
-      Object.keys(rateFamiliesOf(PILLARS)).map((family) => [family, BENCH_TENANT_LIMIT]),
-    ),
-  });
-
-  const admin = await conductor.issuer.mint({
-    subject: `${TENANT}-admin`,
-    tenant: TENANT,
-    roles: ['tenant-admin'],
-    amr: ['pwd', 'mfa'],
-  });
-  const token = await conductor.issuer.mint({
-    subject: `${TENANT}-operator`,
-    tenant: TENANT,
-    roles: ['operator'],
-  });
+  const { startBenchConductorWithLocalExperts } = await import('../lib/conductor.js');
+  const { conductor, admin, operator: token } = await startBenchConductorWithLocalExperts(TENANT);
   const headers = { authorization: `Bearer ${admin}`, 'content-type': 'application/json' };
   const expertIds: string[] = [];
   for (let i = 0; i < EXPERTS; i += 1) {

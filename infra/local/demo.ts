@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { DemoToken } from './oidc.js';
 
 /** Demo experts per tenant. Their endpoints are public example hosts; nothing calls them yet. */
@@ -142,6 +143,26 @@ const seedBudgets = async (
   ];
 };
 
+/** acme's demo golden suite (examples/eval/suites/sums.json): the eval pillar's walk-through runs it. */
+const DEMO_SUITE = new URL('../../examples/eval/suites/sums.json', import.meta.url);
+
+/** Registers the demo suite for acme, once (registering the same document again changes nothing anyway). */
+const seedSuites = async (apiUrl: string, tokens: readonly DemoToken[]): Promise<string[]> => {
+  const admin = tokens.find((t) => t.tenant === 'acme' && t.roles.includes('tenant-admin'));
+  if (!admin) return [];
+  const headers = { authorization: `Bearer ${admin.token}`, 'content-type': 'application/json' };
+  const listed = await fetch(`${apiUrl}/eval/suites?limit=1`, { headers });
+  if (!listed.ok) throw new Error(`Seeding acme's suites: listing answered ${listed.status}`);
+  if (((await listed.json()) as { items: unknown[] }).items.length > 0) return [];
+  const put = await fetch(`${apiUrl}/eval/suites/sums`, {
+    method: 'PUT',
+    headers,
+    body: readFileSync(DEMO_SUITE, 'utf8'),
+  });
+  if (put.status !== 200) throw new Error(`Seeding acme's suite: ${put.status} ${await put.text()}`);
+  return ['a golden suite for acme'];
+};
+
 /**
  * Seeds demo budgets, jobs and experts through the public API (so seeding exercises the same path
  * users take). A tenant that already has them is left alone: a second start duplicates nothing.
@@ -149,6 +170,7 @@ const seedBudgets = async (
 export const seedDemoData = async (apiUrl: string, tokens: readonly DemoToken[]): Promise<string[]> => {
   const seeded: string[] = [];
   for (const tenant of Object.keys(DEMO_BUDGETS)) seeded.push(...(await seedBudgets(apiUrl, tenant, tokens)));
+  seeded.push(...(await seedSuites(apiUrl, tokens)));
   for (const [tenant, experts] of Object.entries(DEMO_EXPERTS)) {
     const admin = tokens.find((t) => t.tenant === tenant && t.roles.includes('tenant-admin'));
     if (!admin) continue;

@@ -156,6 +156,11 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
   const aws = await startAwsEndpoint({ bus, queues });
   const wormDir = dataDir ? join(dataDir, 'worm') : mkdtempSync(join(tmpdir(), 'conductor-worm-'));
   const worm = new FileWormStore(wormDir);
+  // The artifacts bucket's stand-in: write-once like S3 with If-None-Match, no retention to wait for.
+  const artifactsDir = dataDir
+    ? join(dataDir, 'artifacts')
+    : mkdtempSync(join(tmpdir(), 'conductor-artifacts-'));
+  const artifacts = new FileWormStore(artifactsDir, { retentionDays: 0 });
   Object.assign(process.env, {
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'local',
@@ -174,7 +179,7 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
   process.env.POLICY_ENGINE = options.policyEngine ?? DEFAULT_POLICY_ENGINE;
   Object.assign(process.env, options.functionEnv);
   // Behind the WormStore port, the authorize function's archiver writes here instead of S3.
-  provideStandIns({ worm });
+  provideStandIns({ worm, artifacts });
   for (const table of TABLES) process.env[table.envVar] = localTableName(table);
   for (const spec of QUEUES) process.env[spec.envVar] = aws.queueUrl(`conductor-${spec.id}`);
   // The local issuer's services, bound to their tenant and roles as CDK binds Cognito's clients.
@@ -216,9 +221,13 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
     const consumer = modules.get(spec.consumer);
     const queue = queues.get(`conductor-${spec.id}`);
     if (!consumer || !queue) throw new Error(`Queue ${spec.id}: no consumer function '${spec.consumer}'.`);
+    const consumerSpec = FUNCTIONS.find((fn) => fn.name === spec.consumer);
     const mapping = new EventSourceMapping(queue, consumer.handler as SqsBatchHandler, {
       ...eventSourceMappingOptionsOf(spec),
       functionName: `conductor-${spec.consumer}`,
+      // The consumer's timeout from its manifest, as Lambda applies it (the eval worker's 15
+      // minutes); the mapping's 30 s otherwise.
+      ...(consumerSpec?.timeoutSeconds === undefined ? {} : { timeoutSeconds: consumerSpec.timeoutSeconds }),
     });
     mapping.start();
     mappings.set(queue.name, mapping);
@@ -240,7 +249,10 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
   }
   const stopMappings = () => Promise.all([...mappings.values()].map((mapping) => mapping.stop()));
   const removeWorm = () => {
-    if (!dataDir) rmSync(wormDir, { recursive: true, force: true });
+    if (!dataDir) {
+      rmSync(wormDir, { recursive: true, force: true });
+      rmSync(artifactsDir, { recursive: true, force: true });
+    }
   };
   bus.start();
 

@@ -1,7 +1,10 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RouteSpec } from '#shared/http/http.js';
 import { routesOf } from '#shared/pillar.js';
 import { PILLARS } from '../../functions/catalog.js';
+import { registerSuite } from '../../functions/eval/contract.js';
 import { expectUniformError, type Harness, type Reply, startHarness } from './harness.js';
 
 const ALL_ROUTES = routesOf(PILLARS);
@@ -15,7 +18,10 @@ const ALL_ROUTES = routesOf(PILLARS);
  */
 const MARKER = 'globex-secret-marker';
 
-/** A valid body per operation (validation must not be what stops the attack). */
+/**
+ * A valid body per operation (validation must not be what stops the attack); a function when the
+ * body must name the path's ids (a suite document names its suite).
+ */
 const BODIES: Record<string, unknown> = {
   createExpert: {
     name: 'intruder',
@@ -54,6 +60,9 @@ const BODIES: Record<string, unknown> = {
   updateRouterConfig: { strategy: 'static', killSwitch: true },
   // A reward aimed at globex's task: unknown in acme, so it is accepted and then recorded as rejected.
   postReward: { taskId: 'globex-task', signal: 'success_at_k', value: 1 },
+  // A suite under globex's suite id: a suite id is a name within a tenant, so acme registers its own.
+  registerEvalSuite: (ids: Record<string, string>) => ({ ...registerSuite.exampleBody, id: ids.suiteId }),
+  // runEval and snapshotEvalBaseline aim at globex's suite, expert and run (filled in by beforeAll).
 };
 
 /** Operations that are allowed to reach into another tenant by design, and what they may do there. */
@@ -74,10 +83,16 @@ const missingIds: Record<string, string> = {
   grantId: 'grt_00000000-0000-0000-0000-000000000000',
   rationaleId: `rat_${Buffer.from('no-such-task').toString('base64url')}`,
   jobId: 'rpl_00000000-0000-0000-0000-000000000000',
+  suiteId: 'no-such-suite',
+  runId: 'run_00000000-0000-0000-0000-000000000000',
+  baselineId: 'no-such-baseline',
 };
 
+let evalExpertServer: Server | undefined;
+
 beforeAll(async () => {
-  h = await startHarness();
+  // Private endpoints for globex's local eval expert only: every other expert here is a public name.
+  h = await startHarness({ allowPrivateEndpoints: true });
   attacker = await h.conductor.issuer.mint({
     subject: 'mallory',
     tenant: 'acme',
@@ -134,12 +149,60 @@ beforeAll(async () => {
   });
   expect(grant.status, grant.text).toBe(201);
   globexIds.grantId = grant.json.id;
+  // An evaluation of globex: a suite whose description is the marker, a run of it against a local
+  // expert that answers it (so the run scores and can be a baseline), a baseline.
+  const answering = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ output: MARKER }));
+  });
+  evalExpertServer = answering;
+  await new Promise<void>((done) => answering.listen(0, '127.0.0.1', done));
+  const evalExpert = await h.call('POST', '/experts', {
+    token: h.tokens.globexAdmin,
+    body: {
+      name: `${MARKER}-eval`,
+      type: 'model',
+      costPerCallUsd: 0,
+      endpoint: `http://127.0.0.1:${(answering.address() as AddressInfo).port}/answer`,
+    },
+  });
+  expect(evalExpert.status, evalExpert.text).toBe(201);
+  const suite = await h.call('PUT', '/eval/suites/globex-suite', {
+    token: h.tokens.globexAdmin,
+    body: {
+      apiVersion: 'conductor.suite/v1',
+      id: 'globex-suite',
+      version: '1',
+      description: MARKER,
+      timeoutMs: 100,
+      defaults: { scorer: { type: 'exact' } },
+      tasks: [{ id: 'marker', input: { project: MARKER }, expected: MARKER }],
+    },
+  });
+  expect(suite.status, suite.text).toBe(200);
+  globexIds.suiteId = 'globex-suite';
+  const run = await h.call('POST', '/eval/run', {
+    token: h.tokens.globexAdmin,
+    body: { suiteId: 'globex-suite', expertIds: [evalExpert.json.id], retries: 0 },
+  });
+  expect(run.status, run.text).toBe(202);
+  globexIds.runId = run.json.runId;
+  await h.conductor.mappings.get('conductor-eval-runs')?.drain();
+  const baseline = await h.call('POST', '/eval/baselines', {
+    token: h.tokens.globexAdmin,
+    body: { runId: run.json.runId, baselineId: 'globex-main' },
+  });
+  expect(baseline.status, baseline.text).toBe(201);
+  globexIds.baselineId = 'globex-main';
+  BODIES.runEval = { suiteId: 'globex-suite', expertIds: [expert.json.id] };
+  BODIES.snapshotEvalBaseline = { runId: run.json.runId, baselineId: 'globex-main' };
   // The dead letters are the platform's, not a tenant's: these name a real queue and no message.
   globexIds.queueId = 'rewards';
   globexIds.messageId = '00000000-0000-0000-0000-000000000000';
 });
 afterAll(async () => {
   await h.conductor.stop();
+  await new Promise<void>((done) => (evalExpertServer ? evalExpertServer.close(() => done()) : done()));
 });
 
 const fill = (spec: RouteSpec, ids: Record<string, string>): string =>
@@ -150,10 +213,11 @@ const fill = (spec: RouteSpec, ids: Record<string, string>): string =>
     return value;
   });
 
-const bodyOf = (spec: RouteSpec): unknown => {
+const bodyOf = (spec: RouteSpec, ids: Record<string, string>): unknown => {
   if (!spec.body) return undefined;
   // A body aimed at globex where the route takes one; else the contract's own valid example.
-  const body = spec.operationId in BODIES ? BODIES[spec.operationId] : spec.exampleBody;
+  const fixture = spec.operationId in BODIES ? BODIES[spec.operationId] : spec.exampleBody;
+  const body = typeof fixture === 'function' ? fixture(ids) : fixture;
   if (body === undefined)
     throw new Error(
       `cross-tenant suite: give ${spec.operationId} an exampleBody in its contract, or a body here`,
@@ -161,10 +225,25 @@ const bodyOf = (spec: RouteSpec): unknown => {
   return body;
 };
 
-const send = (spec: RouteSpec, path: string, headers: Record<string, string> = {}): Promise<Reply> => {
-  const body = bodyOf(spec);
-  return h.call(spec.method, path, { token: attacker, headers, ...(body === undefined ? {} : { body }) });
+const send = (
+  spec: RouteSpec,
+  ids: Record<string, string>,
+  headers: Record<string, string> = {},
+): Promise<Reply> => {
+  const body = bodyOf(spec, ids);
+  return h.call(spec.method, fill(spec, ids), {
+    token: attacker,
+    headers,
+    ...(body === undefined ? {} : { body }),
+  });
 };
+
+/** The values of the route's path parameters among `ids`. */
+const pathIdsOf = (spec: RouteSpec, ids: Record<string, string>): string[] =>
+  [...spec.path.matchAll(/\{(\w+)\}/g)].flatMap(([, name]) => {
+    const value = name === undefined ? undefined : ids[name];
+    return value === undefined ? [] : [value];
+  });
 
 const jwtRoutes = ALL_ROUTES.filter((spec) => spec.auth === 'jwt');
 
@@ -176,7 +255,7 @@ describe('cross-tenant isolation, for every route of the catalog', () => {
   for (const spec of jwtRoutes) {
     describe(`${spec.method} ${spec.path} (${spec.action})`, () => {
       it('refuses acting in another tenant by naming it, unless the route exists to ask for access', async () => {
-        const reply = await send(spec, fill(spec, globexIds), { 'x-conductor-tenant': 'globex' });
+        const reply = await send(spec, globexIds, { 'x-conductor-tenant': 'globex' });
 
         expect(reply.text).not.toContain(MARKER);
         if (CROSS_TENANT_BY_DESIGN.has(spec.action)) {
@@ -193,16 +272,23 @@ describe('cross-tenant isolation, for every route of the catalog', () => {
       });
 
       it('never answers with another tenant’s data when given its ids, and looks like a missing resource', async () => {
-        const reply = await send(spec, fill(spec, globexIds));
+        const reply = await send(spec, globexIds);
 
         expect(reply.text).not.toContain(MARKER);
         expect(reply.status).not.toBe(500);
         if (spec.path.includes('{')) {
-          const missing = await send(spec, fill(spec, { ...globexIds, ...missingIds }));
+          const missingOnes = { ...globexIds, ...missingIds };
+          const missing = await send(spec, missingOnes);
           expect(reply.status).toBe(missing.status);
           expect(reply.json?.code).toBe(missing.json?.code);
-          const strip = (text: string) => text.replace(/exp_[\w-]+|grant_[\w-]+|grt_[\w-]+/g, '<id>');
-          expect(strip(reply.json?.message ?? '')).toBe(strip(missing.json?.message ?? ''));
+          // The ids the message names (those of the path, and expert or grant ids) are not the point.
+          const strip = (text: string, ids: string[]) =>
+            ids
+              .reduce((stripped, id) => stripped.split(id).join('<id>'), text)
+              .replace(/exp_[\w-]+|grant_[\w-]+|grt_[\w-]+/g, '<id>');
+          expect(strip(reply.json?.message ?? '', pathIdsOf(spec, globexIds))).toBe(
+            strip(missing.json?.message ?? '', pathIdsOf(spec, missingOnes)),
+          );
         }
       });
     });
@@ -223,6 +309,16 @@ describe('cross-tenant isolation, for every route of the catalog', () => {
     expect(rationale.json.taskId).toBe('globex-task');
     const config = await h.call('GET', '/router/config', { token: h.tokens.globexAdmin });
     expect(config.json).toMatchObject({ version: 0, killSwitch: false });
+    const suites = await h.call('GET', '/eval/suites', { token: h.tokens.globexAdmin });
+    expect(suites.json.items).toEqual([
+      expect.objectContaining({ suiteId: 'globex-suite', version: '1', description: MARKER }),
+    ]);
+    const run = await h.call('GET', `/eval/results/${globexIds.runId}`, { token: h.tokens.globexAdmin });
+    expect(run.json).toMatchObject({ suiteId: 'globex-suite', status: 'completed' });
+    const baselines = await h.call('GET', '/eval/baselines', { token: h.tokens.globexAdmin });
+    expect(baselines.json.items).toEqual([
+      expect.objectContaining({ baselineId: 'globex-main', sourceRunId: globexIds.runId, promoted: false }),
+    ]);
   });
 
   it('grants nothing by asking: a pending request of acme opens no globex data', async () => {

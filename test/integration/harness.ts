@@ -55,6 +55,10 @@ export const startHarness = async (
       'router.reward': 100_000,
       'router.read': 100_000,
       'router.admin': 100_000,
+      'eval.run': 100_000,
+      'eval.read': 100_000,
+      'eval.results': 100_000,
+      'eval.write': 100_000,
     },
   });
   const mint = (tenant: string, roles: string[], amr?: string[]) =>

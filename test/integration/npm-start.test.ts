@@ -157,6 +157,10 @@ describe('npm start', () => {
       expect(stdout).toContain(
         '"jobs":10,"admitted":5,"demoted":0,"delayed":0,"meanDelaySeconds":0,"throttled":5,"spentUsd":5',
       );
+      // Evaluation: the seeded suite, a run accepted, an unknown suite refused, another tenant's run hidden.
+      expect(stdout).toContain('"suiteId":"sums"');
+      expect(stdout).toContain('"code":"suite_not_found"');
+      expect(stdout).toContain('"code":"run_not_found"');
       expect(stdout).not.toContain('internal_error');
 
       const fresh = readFileSync(join(dataDir, 'tokens.env'), 'utf8');

@@ -237,6 +237,8 @@ export class PillarServices extends Construct {
     for (const queue of sends) environment[queue.envVar] = stateful.queue(queue.id).queueUrl;
     if ((spec.evidence ?? []).length > 0)
       environment.EVIDENCE_BUCKET_NAME = stateful.evidenceBucket.bucketName;
+    if ((spec.artifacts ?? []).length > 0)
+      environment.ARTIFACTS_BUCKET_NAME = stateful.artifactsBucket.bucketName;
     if (enforces) {
       environment.POLICY_ENGINE = policyLayer.engine;
       environment.POLICY_DIR = LAYER_POLICY_DIRS[policyLayer.engine];
@@ -281,6 +283,13 @@ export class PillarServices extends Construct {
       Validations.of(fn.role).acknowledge({
         id: `AwsSolutions-IAM5[Resource::${stateful.evidenceBucketArnExportName}/${prefix}*]`,
         reason: `The function writes (put-once) and reads evidence objects under ${prefix} only: s3:PutObject and s3:GetObject on that prefix of the Object Lock bucket, whose keys it derives itself.`,
+      });
+    }
+    for (const prefix of spec.artifacts ?? []) {
+      stateful.grantArtifactsWriteOnce(fn, prefix);
+      Validations.of(fn.role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${stateful.artifactsBucketArnExportName}/${prefix}*]`,
+        reason: `The function writes (put-once) and reads artifacts under ${prefix} only: s3:PutObject and s3:GetObject on that prefix of the artifacts bucket, whose keys it derives itself.`,
       });
     }
     this.addRoutes(spec, fn);

@@ -113,6 +113,8 @@ export const ALERT_SEVERITY = {
   'budget-breach': 'ticket',
   // An expert's rewards left the band its model predicted (the router's event alarm): look at the expert.
   'reward-drift': 'ticket',
+  // An evaluation run found an expert regressed beyond its suite's tolerance (the eval pillar's event alarm).
+  'eval-regression': 'ticket',
 } as const satisfies Readonly<Record<string, AlertSeverity>>;
 
 /** Where one topic delivers, besides whatever is subscribed to it by hand. */
@@ -232,6 +234,8 @@ export class ConductorStatefulStack extends Stack {
    * Object Lock is enabled without a default retention, so an object can be put under legal hold.
    */
   readonly artifactsBucket: IBucket;
+  /** The name of the artifacts bucket ARN's export (`conductor-<stage>-artifacts-bucket-arn`), as for evidence. */
+  readonly artifactsBucketArnExportName: string;
   /** Destination of the S3 server access logs of the other buckets. */
   readonly accessLogsBucket: IBucket;
   /** The one Conductor event bus (DESIGN §7). */
@@ -252,6 +256,7 @@ export class ConductorStatefulStack extends Stack {
   /** The alarms of each queue, keyed by queue id. */
   readonly queueAlarms: Readonly<Record<string, QueueAlarms>>;
   readonly #evidenceBucketArnImport: string;
+  readonly #artifactsBucketArnImport: string;
 
   /** @deprecated the page topic (the one alarm topic of earlier versions); use pageTopic or ticketTopic. */
   get alarmTopic(): ITopic {
@@ -367,6 +372,11 @@ export class ConductorStatefulStack extends Stack {
         },
       ],
       removalPolicy,
+    });
+
+    this.artifactsBucketArnExportName = `conductor-${props.stage}-artifacts-bucket-arn`;
+    this.#artifactsBucketArnImport = this.exportValue(this.artifactsBucket.bucketArn, {
+      name: this.artifactsBucketArnExportName,
     });
 
     const alarmTopicKey = this.createAlarmTopicKey(props.stage, removalPolicy);
@@ -628,9 +638,21 @@ export class ConductorStatefulStack extends Stack {
    * For grantees in other stacks (the bucket ARN is imported by its export name).
    */
   grantEvidenceWriteOnce(grantee: IGrantable, prefix: string): Grant {
+    return this.grantWriteOnce(grantee, prefix, 'Evidence', this.#evidenceBucketArnImport);
+  }
+
+  /**
+   * The same rights as `grantEvidenceWriteOnce` (put, get, the key through S3 only) under one prefix
+   * of the artifacts bucket: eval reports and suite documents, which are never rewritten either.
+   */
+  grantArtifactsWriteOnce(grantee: IGrantable, prefix: string): Grant {
+    return this.grantWriteOnce(grantee, prefix, 'Artifacts', this.#artifactsBucketArnImport);
+  }
+
+  private grantWriteOnce(grantee: IGrantable, prefix: string, what: string, bucketArn: string): Grant {
     if (!EVIDENCE_PREFIX.test(prefix)) {
       throw new Error(
-        `Evidence prefix '${prefix}' must be one lower-case folder ending in '/', e.g. 'decisions/'`,
+        `${what} prefix '${prefix}' must be one lower-case folder ending in '/', e.g. 'decisions/'`,
       );
     }
     // Through S3 only (kms:ViaService): the role cannot call KMS with the key itself.
@@ -644,7 +666,7 @@ export class ConductorStatefulStack extends Stack {
     return Grant.addToPrincipal({
       grantee,
       actions: ['s3:PutObject', 's3:GetObject'],
-      resourceArns: [`${this.#evidenceBucketArnImport}/${prefix}*`],
+      resourceArns: [`${bucketArn}/${prefix}*`],
     });
   }
 

@@ -590,13 +590,31 @@ describe('ConductorApiStack', () => {
       expect(JSON.stringify(variablesOf('authorize').EVIDENCE_BUCKET_NAME)).toMatch(
         /Fn::ImportValue.*EvidenceBucket/,
       );
-      for (const entry of FUNCTIONS.filter((e) => e.name !== 'authorize')) {
+      for (const entry of FUNCTIONS.filter((e) => !['authorize', 'eval', 'eval-worker'].includes(e.name))) {
         expect(
           statementsOfFunction(entry.name)
             .flatMap(actionsOf)
             .filter((a) => a.startsWith('s3:')),
         ).toEqual([]);
         expect(variablesOf(entry.name).EVIDENCE_BUCKET_NAME).toBeUndefined();
+        expect(variablesOf(entry.name).ARTIFACTS_BUCKET_NAME).toBeUndefined();
+      }
+    });
+
+    it('lets the eval functions put and get artifacts under eval/ only, and nothing on the evidence bucket', () => {
+      for (const name of ['eval', 'eval-worker']) {
+        const s3 = statementsOfFunction(name).filter((s) => actionsOf(s).some((a) => a.startsWith('s3:')));
+        expect(s3, name).toHaveLength(1);
+        expect([...actionsOf(s3[0] as PolicyStatement)].sort()).toEqual(['s3:GetObject', 's3:PutObject']);
+        expect(resourcesOf(s3[0] as PolicyStatement)).toEqual([
+          { 'Fn::Join': ['', [{ 'Fn::ImportValue': 'conductor-prod-artifacts-bucket-arn' }, '/eval/*']] },
+        ]);
+        const kms = allowing(name, 'kms:GenerateDataKey').filter((s) => JSON.stringify(s).includes('"s3.'));
+        expect(kms.flatMap(resourcesOf)).toEqual([importOfResource(synth.stateful.evidenceKey, 'Arn')]);
+        expect(JSON.stringify(variablesOf(name).ARTIFACTS_BUCKET_NAME)).toMatch(
+          /Fn::ImportValue.*ArtifactsBucket/,
+        );
+        expect(variablesOf(name).EVIDENCE_BUCKET_NAME).toBeUndefined();
       }
     });
   });

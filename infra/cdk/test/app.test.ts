@@ -75,6 +75,12 @@ describe('Conductor app, bundled for real', () => {
     return join(synth.outdir, `asset.${code.s3Key.replace(/\.zip$/, '')}`);
   };
 
+  /**
+   * KB allowed beyond the 500 of every other bundle, and why: the eval functions bundle ajv (and
+   * fast-uri), 130 KB, to check a suite's JSON Schemas at registration and score against them.
+   */
+  const LARGER_BUNDLES: Readonly<Record<string, number>> = { eval: 640, 'eval-worker': 640 };
+
   for (const entry of FUNCTIONS) {
     it(`bundles ${entry.name} into one ES module with the require banner and no unresolved #shared import`, () => {
       const file = join(bundleOf(entry.name), 'index.mjs');
@@ -87,7 +93,7 @@ describe('Conductor app, bundled for real', () => {
       // runtime and the policy engines of the layer are loaded with require (RUNTIME_SDK_PACKAGES).
       const bare = [...code.matchAll(/\bfrom\s*["']((?!node:)[@a-z][^"']*)["']/g)].map((m) => m[1] ?? '');
       expect(bare).toEqual([]);
-      expect(code.length).toBeLessThan(500 * 1024);
+      expect(code.length).toBeLessThan((LARGER_BUNDLES[entry.name] ?? 500) * 1024);
     });
   }
 
@@ -144,6 +150,8 @@ describe('Conductor app, bundled for real', () => {
         POWERTOOLS_TRACE_ENABLED: 'false',
         POWERTOOLS_LOG_LEVEL: 'ERROR',
         EVIDENCE_BUCKET_NAME: 'test-evidence',
+        ARTIFACTS_BUCKET_NAME: 'test-artifacts',
+        EVENT_BUS_NAME: 'test-bus',
         ...Object.fromEntries(TABLES.map((table) => [table.envVar, 'test'])),
         ...Object.fromEntries(
           QUEUES.map((queue) => [

@@ -231,6 +231,8 @@ describe('safe deploys: versions, the live alias and CodeDeploy', () => {
       authorize: RESERVED_CONCURRENCY.tokenRoutes + 2,
       scheduler: RESERVED_CONCURRENCY.tokenRoutes,
       'scheduler-worker': 17,
+      eval: RESERVED_CONCURRENCY.tokenRoutes,
+      'eval-worker': 5,
       ops: RESERVED_CONCURRENCY.tokenRoutes,
     });
     expect(synth.api.reservedConcurrency).toEqual(expected);
@@ -295,7 +297,7 @@ describe('reserved concurrency options', () => {
       /leaves less than 100 of the account's 500 unreserved/,
     );
     expect(() => build({ reservedConcurrency: { router: 900 } })).toThrow(/unreserved/);
-    expect(reservations(build({ accountConcurrency: 535 }))).not.toContain(undefined);
+    expect(reservations(build({ accountConcurrency: 640 }))).not.toContain(undefined);
   });
 });
 

@@ -603,7 +603,7 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
           ) ||
           entry.deadLetterAccess === true;
         if (queues) expected.add('sqs');
-        if ((entry.evidence ?? []).length > 0) expected.add('s3');
+        if ((entry.evidence ?? []).length > 0 || (entry.artifacts ?? []).length > 0) expected.add('s3');
         const statements = kmsStatementsOf(entry.name);
         expect(new Set(statements.map(viaServiceOf)), entry.name).toEqual(expected);
         const dataKey = JSON.stringify(statefulImport(synth, synth.stateful.dataKey, 'Arn'));
@@ -644,7 +644,15 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
           /^Annotation::AwsSolutions-IAM5\[Resource::.+\/decisions\/\*\]$/.test(id),
         ),
       ).toHaveLength(1);
-      expect(acknowledged.length).toBe(1 + functions + 3 + QUEUES.length + 1 + 1);
+      // The eval functions put and get under eval/ of the artifacts bucket (reports, suite documents).
+      const artifactWriters = FUNCTIONS.filter((entry) => (entry.artifacts ?? []).length > 0).length;
+      expect(
+        acknowledged.filter((id) =>
+          /^Annotation::AwsSolutions-IAM5\[Resource::.+-artifacts-bucket-arn\/eval\/\*\]$/.test(id),
+        ),
+      ).toHaveLength(artifactWriters);
+      expect(artifactWriters).toBeGreaterThan(0);
+      expect(acknowledged.length).toBe(1 + functions + 3 + QUEUES.length + 1 + 1 + artifactWriters);
     });
   });
 

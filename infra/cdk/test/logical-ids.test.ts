@@ -62,6 +62,7 @@ const PINNED: Readonly<Record<StackRole, PinnedStack>> = {
     stackName: 'Conductor-prod-Stateful',
     ids: {
       'AWS::DynamoDB::Table': [
+        'EvalTableAC775E50',
         'OpsTableD090455F',
         'PolicyTableE50BDB2B',
         'RouterTableDB193CDF',
@@ -73,6 +74,8 @@ const PINNED: Readonly<Record<StackRole, PinnedStack>> = {
       'AWS::SQS::Queue': [
         'DecisionArchiveDeadLetterQueue42F0E7AD',
         'DecisionArchiveQueueE20EE6F3',
+        'EvalRunsDeadLetterQueueFA2EC8A1',
+        'EvalRunsQueue474ABF5F',
         'JobOutcomesDeadLetterQueue0C71932F',
         'JobOutcomesQueueFF7B256F',
         'ReplayDeadLetterQueueB22D38FD',
@@ -115,6 +118,8 @@ const PINNED: Readonly<Record<StackRole, PinnedStack>> = {
       'AWS::Logs::LogGroup': [
         'AccessLogs8B620ECA',
         'AuthorizeLogGroupCAFBD4A3',
+        'EvalLogGroup98D492A9',
+        'EvalWorkerLogGroupDDBE4F59',
         'MetaLogGroup07A7E9E5',
         'OpsLogGroup6B6CE6D2',
         'ReplayLogGroup8B74B61E',

@@ -191,23 +191,26 @@ describe('Retention that holds', () => {
       expect(resources[dataKeyId]?.DeletionPolicy).toBe('Delete');
     });
 
-    it('is what the evidence writers get: GenerateDataKey and Decrypt on it, through S3 only', () => {
+    it('is what the evidence and artifacts writers get: GenerateDataKey and Decrypt on it, through S3 only', () => {
       const statements = allPolicyStatements(prod.apiTemplate)
         .map(({ statement }) => statement)
         .filter((s) => JSON.stringify(s.Resource).includes('EvidenceKey'));
-      expect(statements).toHaveLength(1);
-      expect([...actionsOf(statements[0] as PolicyStatement)].sort()).toEqual([
-        'kms:Decrypt',
-        'kms:GenerateDataKey',
-      ]);
-      expect(statements[0]).toMatchObject({
-        Effect: 'Allow',
-        Condition: {
-          StringEquals: {
-            'kms:ViaService': { 'Fn::Join': ['', ['s3.', { Ref: 'AWS::Region' }, '.amazonaws.com']] },
+      // The decision archive's writer (authorize) and the eval functions (reports in the artifacts bucket).
+      expect(statements).toHaveLength(3);
+      for (const statement of statements) {
+        expect([...actionsOf(statement as PolicyStatement)].sort()).toEqual([
+          'kms:Decrypt',
+          'kms:GenerateDataKey',
+        ]);
+        expect(statement).toMatchObject({
+          Effect: 'Allow',
+          Condition: {
+            StringEquals: {
+              'kms:ViaService': { 'Fn::Join': ['', ['s3.', { Ref: 'AWS::Region' }, '.amazonaws.com']] },
+            },
           },
-        },
-      });
+        });
+      }
     });
   });
 });

@@ -50,6 +50,12 @@ export interface FunctionSpec {
    * `decisions/`; it gets EVIDENCE_BUCKET_NAME and no other right on the bucket.
    */
   readonly evidence?: readonly string[];
+  /**
+   * Folders of the artifacts bucket (reports, suite documents; lifecycle to cold storage, then
+   * expiry) this function writes once and reads, e.g. `eval/`; it gets ARTIFACTS_BUCKET_NAME and
+   * no other right on the bucket. Locally: files under `<dataDir>/artifacts`.
+   */
+  readonly artifacts?: readonly string[];
   /** Serves API Gateway's `$default` route: uniform 404/405 for anything unmatched. */
   readonly servesDefaultRoute?: boolean;
   /**

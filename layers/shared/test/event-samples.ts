@@ -56,12 +56,16 @@ export const EVENT_SAMPLES: readonly EventSample[] = [
   }),
   sample(evalRegression, {
     ...envelope,
-    runId: 'run-1',
+    runId: 'run_1',
+    suiteId: 'arithmetic',
     expertId: 'exp_1',
-    metric: 'accuracy',
+    baselineId: 'arithmetic-main',
+    metric: 'pass_rate',
     baseline: 0.9,
     observed: 0.8,
+    delta: -0.1,
     tolerance: 0.02,
+    severity: 'critical',
   }),
   sample(budgetBreach, {
     ...envelope,

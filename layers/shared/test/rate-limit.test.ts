@@ -127,6 +127,8 @@ describe('the rate-limit families of the catalog', () => {
       'policy.admin': 120,
       'scheduler.read': 600,
       'budgets.read': 300,
+      'eval.read': 600,
+      'eval.write': 60,
       default: 600,
       refused: 60,
     };

@@ -1,5 +1,5 @@
 import { AppError, ServiceUnavailableError, UnprocessableError } from '#shared/errors.js';
-import type { OwnApiCallOptions } from '#shared/http/own-api.js';
+import { type OwnApiCallOptions, ownApiRequest } from '#shared/http/own-api.js';
 import type { ResolvedTarget, TargetResolver } from '../domain/targets.js';
 
 /**
@@ -32,46 +32,14 @@ export type RouterApiOptions = OwnApiCallOptions;
 const MASKED = '[masked]';
 
 export const routerApiTargets = (options: RouterApiOptions): TargetResolver => {
-  const call = options.fetch ?? fetch;
-  const request = async <T>(
-    method: 'GET' | 'POST',
-    path: string,
-    body?: unknown,
-  ): Promise<{ status: number; json: T }> => {
-    let response: Response;
-    try {
-      response = await call(`${options.apiUrl}${path}`, {
-        method,
-        headers: {
-          authorization: options.authorization,
-          'x-conductor-trace-id': options.traceId,
-          ...(options.tenantHeader === undefined ? {} : { 'x-conductor-tenant': options.tenantHeader }),
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(options.timeoutMs ?? 5000),
-      });
-    } catch {
-      throw new ServiceUnavailableError(
-        'The router could not be asked about the job’s target; retry.',
-        'target_unresolved',
-      );
-    }
-    const text = await response.text();
-    let json: unknown;
-    try {
-      json = text === '' ? undefined : JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    if (response.status >= 500) {
-      throw new ServiceUnavailableError(
+  const request = ownApiRequest(
+    options,
+    () =>
+      new ServiceUnavailableError(
         'The router could not resolve the job’s target; retry.',
         'target_unresolved',
-      );
-    }
-    return { status: response.status, json: json as T };
-  };
+      ),
+  );
 
   const expert = async (expertId: string): Promise<ExpertAnswer> => {
     const { status, json } = await request<ExpertAnswer & ErrorAnswer>(

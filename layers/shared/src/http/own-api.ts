@@ -25,3 +25,46 @@ export interface OwnApiCallOptions {
   /** Each call's time limit, in ms. */
   readonly timeoutMs?: number;
 }
+
+/** A JSON answer of the API: its status and its parsed body (undefined when empty or not JSON). */
+export interface OwnApiAnswer<T> {
+  readonly status: number;
+  readonly json: T;
+}
+
+/**
+ * One call of the API's own routes on the caller's behalf (Authorization, tenant and trace passed
+ * on; JSON in and out, bounded by `timeoutMs`, 5 s by default). No answer, or a 5xx, is the
+ * `ServiceUnavailableError` given as `unavailable` (retriable: nothing was decided); any other answer
+ * is the caller's to read.
+ */
+export const ownApiRequest =
+  (options: OwnApiCallOptions, unavailable: () => Error) =>
+  async <T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<OwnApiAnswer<T>> => {
+    const call = options.fetch ?? fetch;
+    let response: Response;
+    try {
+      response = await call(`${options.apiUrl}${path}`, {
+        method,
+        headers: {
+          authorization: options.authorization,
+          'x-conductor-trace-id': options.traceId,
+          ...(options.tenantHeader === undefined ? {} : { 'x-conductor-tenant': options.tenantHeader }),
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(options.timeoutMs ?? 5000),
+      });
+    } catch {
+      throw unavailable();
+    }
+    const text = await response.text();
+    let json: unknown;
+    try {
+      json = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    if (response.status >= 500) throw unavailable();
+    return { status: response.status, json: json as T };
+  };

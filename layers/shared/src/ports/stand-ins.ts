@@ -9,6 +9,8 @@ import type { WormStore } from './worm.js';
 export interface StandIns {
   /** The WORM store in place of the evidence bucket. */
   readonly worm?: WormStore;
+  /** A write-once store in place of the artifacts bucket (eval reports and suite documents). */
+  readonly artifacts?: WormStore;
 }
 
 const KEY = Symbol.for('conductor.stand-ins');
