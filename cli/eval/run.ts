@@ -52,6 +52,7 @@ Usage:
   conductor-eval baseline promote <file>      a promoted baseline never changes again
   conductor-eval baseline list [--dir <baselines>]
   conductor-eval trends [--state <dir>] [--out <file.html>]   an HTML page, a chart per expert
+  conductor-eval trends --remote [--suite-id <id>] [--api <url> --token <jwt>]   the deployment's runs
   conductor-eval validate <suite file>...     check suite files (exit 2 on the first bad one)
 
 Options of run and remote:
@@ -359,15 +360,17 @@ class RemoteError extends Error {
   }
 }
 
-const runRemote = async (flags: RemoteFlags, io: CliIo, fetchImpl: typeof fetch = fetch): Promise<number> => {
-  if (!flags.suiteId) throw new ConfigurationError('--suite-id <id> is required');
-  if (!flags.expert || flags.expert.length === 0)
-    throw new ConfigurationError('name at least one --expert <expertId>');
+/** Calls the deployment's API as `conductor` does (--api, --token or --as, CONDUCTOR_API, CONDUCTOR_TOKEN). */
+const remoteCaller = (
+  flags: { api?: string; token?: string; as?: string },
+  io: CliIo,
+  fetchImpl: typeof fetch,
+) => {
   const api = resolveApiUrl(flags, io).value.replace(/\/+$/, '');
   const token = resolveToken(flags, io)?.value;
   if (!token)
     throw new ConfigurationError('no token: pass --token <jwt>, --as <label>, or set CONDUCTOR_TOKEN');
-  const call = async (method: string, path: string, body?: unknown): Promise<unknown> => {
+  return async (method: string, path: string, body?: unknown): Promise<unknown> => {
     let response: Response;
     try {
       response = await fetchImpl(`${api}${path}`, {
@@ -395,6 +398,14 @@ const runRemote = async (flags: RemoteFlags, io: CliIo, fetchImpl: typeof fetch 
     }
     return json;
   };
+};
+
+const runRemote = async (flags: RemoteFlags, io: CliIo, fetchImpl: typeof fetch = fetch): Promise<number> => {
+  if (!flags.suiteId) throw new ConfigurationError('--suite-id <id> is required');
+  if (!flags.expert || flags.expert.length === 0)
+    throw new ConfigurationError('name at least one --expert <expertId>');
+  const api = resolveApiUrl(flags, io).value.replace(/\/+$/, '');
+  const call = remoteCaller(flags, io, fetchImpl);
   const accepted = (await call('POST', '/eval/run', {
     suiteId: flags.suiteId,
     expertIds: flags.expert,
@@ -498,20 +509,92 @@ const baselineCommand = (args: readonly string[], io: CliIo): number => {
   throw new ConfigurationError('baseline snapshot | promote | list');
 };
 
-const trendsCommand = async (args: readonly string[], io: CliIo): Promise<number> => {
-  const { values } = parseArgs({
-    args: [...args],
-    options: { state: { type: 'string' }, out: { type: 'string' } },
-  });
-  const history = join(resolve(io.cwd, values.state ?? '.conductor-eval'), 'history.jsonl');
-  const points = existsSync(history)
-    ? readFileSync(history, 'utf8')
+interface RemoteRun {
+  readonly runId: string;
+  readonly suiteId: string;
+  readonly status: string;
+  readonly verdict?: HistoryPoint['status'];
+  readonly finishedAt?: string;
+  readonly metrics: readonly { expertId: string; passRate: number; meanScore: number }[];
+}
+
+/** The history a deployment keeps: its completed runs (30 days), as trend points. */
+const remoteHistory = async (
+  flags: { api?: string; token?: string; as?: string; suiteId?: string },
+  io: CliIo,
+  fetchImpl: typeof fetch,
+): Promise<HistoryPoint[]> => {
+  const call = remoteCaller(flags, io, fetchImpl);
+  const points: HistoryPoint[] = [];
+  let cursor: string | undefined;
+  do {
+    const query = new URLSearchParams({ limit: '100', ...(flags.suiteId ? { suiteId: flags.suiteId } : {}) });
+    if (cursor) query.set('cursor', cursor);
+    const page = (await call('GET', `/eval/runs?${query}`)) as { items: RemoteRun[]; nextCursor?: string };
+    for (const run of page.items) {
+      if (run.status !== 'completed' || !run.verdict || !run.finishedAt) continue;
+      for (const metric of run.metrics) {
+        points.push({
+          runId: run.runId,
+          suiteId: run.suiteId,
+          expertId: metric.expertId,
+          at: run.finishedAt,
+          passRate: metric.passRate,
+          meanScore: metric.meanScore,
+          status: run.verdict,
+        });
+      }
+    }
+    cursor = page.nextCursor;
+  } while (cursor !== undefined);
+  return points;
+};
+
+const localHistory = (file: string): HistoryPoint[] =>
+  existsSync(file)
+    ? readFileSync(file, 'utf8')
         .split('\n')
         .filter((line) => line.trim() !== '')
         .map((line) => JSON.parse(line) as HistoryPoint)
     : [];
-  if (points.length === 0)
-    throw new ConfigurationError(`${history}: no history yet: run 'conductor-eval run' first`);
+
+const trendsCommand = async (
+  args: readonly string[],
+  io: CliIo,
+  fetchImpl: typeof fetch,
+): Promise<number> => {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      state: { type: 'string' },
+      out: { type: 'string' },
+      remote: { type: 'boolean' },
+      'suite-id': { type: 'string' },
+      api: { type: 'string' },
+      token: { type: 'string' },
+      as: { type: 'string' },
+    },
+  });
+  const history = join(resolve(io.cwd, values.state ?? '.conductor-eval'), 'history.jsonl');
+  const points = values.remote
+    ? await remoteHistory(
+        {
+          ...(values.api ? { api: values.api } : {}),
+          ...(values.token ? { token: values.token } : {}),
+          ...(values.as ? { as: values.as } : {}),
+          ...(values['suite-id'] ? { suiteId: values['suite-id'] } : {}),
+        },
+        io,
+        fetchImpl,
+      )
+    : localHistory(history);
+  if (points.length === 0) {
+    throw new ConfigurationError(
+      values.remote
+        ? 'the deployment has no completed run to draw'
+        : `${history}: no history yet: run 'conductor-eval run' first`,
+    );
+  }
   const out = resolve(io.cwd, values.out ?? 'eval-out/trends.html');
   writeFile(out, trendPage(points, { title: 'Conductor evaluation trends', chartJs: await loadChartJs() }));
   io.stdout.write(`trends of ${points.length} points written to ${out}\n`);
@@ -546,7 +629,7 @@ export const runEvalCli = async (
       return command ? EXIT.pass : EXIT.configuration;
     }
     if (command === 'baseline') return baselineCommand(args, io);
-    if (command === 'trends') return await trendsCommand(args, io);
+    if (command === 'trends') return await trendsCommand(args, io, fetchImpl ?? fetch);
     if (command === 'validate') return validateCommand(args, io);
     if (command !== 'run' && command !== 'remote')
       throw new ConfigurationError(`unknown command '${command}' (see conductor-eval --help)`);

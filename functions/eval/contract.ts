@@ -224,6 +224,26 @@ export const runResultSchema = z
 
 const runParams = z.strictObject({ runId: runIdOf });
 
+export const listEvalRuns = {
+  operationId: 'listEvalRuns',
+  rateFamily: 'eval.read',
+  method: 'GET',
+  path: '/eval/runs',
+  summary:
+    'The tenant’s runs (kept 30 days), optionally of one suite: the history `conductor-eval trends --remote` draws',
+  tag: 'eval',
+  auth: 'jwt',
+  minRole: 'viewer',
+  action: 'eval:runs:list',
+  query: pageQuerySchema.extend({ suiteId: suiteIdSchema.optional() }),
+  success: {
+    status: 200,
+    description: 'A page of runs',
+    schema: pageSchemaOf(runResultSchema, 'EvalRunPage'),
+  },
+  errors: [400],
+} as const satisfies RouteSpec;
+
 export const getEvalResults = {
   operationId: 'getEvalResults',
   rateFamily: 'eval.results',
@@ -358,6 +378,7 @@ export const evalRoutes = [
   registerSuite,
   listSuites,
   runEval,
+  listEvalRuns,
   getEvalResults,
   getEvalReport,
   getEvalPriors,

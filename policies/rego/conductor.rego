@@ -54,6 +54,7 @@ action_groups := {
 	"eval:suites:put": {"operate"},
 	"eval:suites:list": {"read"},
 	"eval:run": {"operate"},
+	"eval:runs:list": {"read"},
 	"eval:results:get": {"read"},
 	"eval:results:report": {"read"},
 	"eval:results:priors": {"read"},

@@ -6,11 +6,13 @@ import {
   type KernelDeps,
   kernelOptionsOf,
 } from '#shared/http/http.js';
+import type { TenantRecords } from '#shared/ports/records.js';
 import {
   getEvalPriors,
   getEvalReport,
   getEvalResults,
   listBaselines,
+  listEvalRuns,
   listSuites,
   promoteBaseline,
   registerSuite,
@@ -22,8 +24,9 @@ import type { BaselineRecord, EvalService, RunRecord, SubmitDeps, SuiteRecord } 
 export interface EvalAppDeps extends KernelDeps {
   readonly service: EvalService;
   readonly records: {
-    readonly suites: Pick<import('#shared/ports/records.js').TenantRecords<SuiteRecord>, 'list'>;
-    readonly baselines: Pick<import('#shared/ports/records.js').TenantRecords<BaselineRecord>, 'list'>;
+    readonly suites: Pick<TenantRecords<SuiteRecord>, 'list'>;
+    readonly baselines: Pick<TenantRecords<BaselineRecord>, 'list'>;
+    readonly runs: Pick<TenantRecords<RunRecord>, 'list'>;
   };
   /** What a run's submission needs, for one request (the caller's rights to resolve experts). */
   readonly submit: (request: { readonly event: HttpEvent; readonly traceId: string }) => SubmitDeps;
@@ -113,6 +116,16 @@ export const makeEvalApp = (deps: EvalAppDeps) =>
           { runId: run.id, status: run.phase },
           replayed ? { 'Idempotent-Replayed': 'true' } : {},
         );
+      }),
+      bind(listEvalRuns, async ({ tenantId, query }) => {
+        // Filtered per page: a page may hold fewer than `limit` runs of the suite.
+        const page = await deps.records.runs.list(tenantId, { limit: query.limit, cursor: query.cursor });
+        return {
+          items: page.items
+            .filter((run) => query.suiteId === undefined || run.suiteId === query.suiteId)
+            .map(runView),
+          ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }),
+        };
       }),
       bind(getEvalResults, async ({ tenantId, params }) =>
         runView(await deps.service.getRun(tenantId, params.runId)),

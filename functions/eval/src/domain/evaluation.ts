@@ -74,7 +74,7 @@ export const evaluate = async (input: EvaluationInput): Promise<Evaluation> => {
       verdicts.push(
         decideExpert({
           expertId,
-          baseline: input.baseline.passRates[expertId] ?? {},
+          baseline: baselineRatesOf(input.baseline, expertId),
           current: current[expertId] ?? {},
           weights: { ...input.baseline.weights, ...weightsOf(results) },
           excluded: excludedTasks(entries, suite.id, expertId),
@@ -104,6 +104,17 @@ export const evaluate = async (input: EvaluationInput): Promise<Evaluation> => {
     quarantineChanges: changes,
     previous: { runId, suiteDigest: suite.digest, expertFingerprints, passRates: current },
   };
+};
+
+/**
+ * The baseline's pass rates an expert is compared with: its own, or, when the baseline holds one
+ * expert only, that expert's (a candidate against the incumbent: another expert id, the same suite).
+ */
+export const baselineRatesOf = (baseline: Baseline, expertId: string): Readonly<Record<string, number>> => {
+  const own = baseline.passRates[expertId];
+  if (own) return own;
+  const experts = Object.values(baseline.passRates);
+  return experts.length === 1 ? (experts[0] ?? {}) : {};
 };
 
 /** A baseline taken from a run's results (not promoted). */
