@@ -24,9 +24,9 @@
  * its canonical JSON (keys sorted, no whitespace, RFC 8785 style), so the same content in another
  * key order or with defaults spelled out has the same digest.
  */
-import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { AppError, type FieldIssue } from '#shared/errors.js';
+import { canonicalJson, sha256Hex } from '#shared/ports/canonical-json.js';
 import type { GoldenTask, ScorerType, Suite } from './model.js';
 import { compileJsonSchema } from './scorers.js';
 
@@ -320,21 +320,11 @@ const build = (file: SuiteFile): Suite => {
     gate: file.gate,
     tasks,
   };
-  return { ...suite, digest: createHash('sha256').update(canonicalJson(suite)).digest('hex') };
+  return { ...suite, digest: sha256Hex(canonicalJson(suite)) };
 };
 
-/** JSON with object keys sorted (by UTF-16 code units) at every depth and no whitespace. */
-/** RFC 8785-style canonical JSON (keys sorted, no whitespace, undefined left out): what a digest is taken over. */
-export const canonicalJson = (value: unknown): string => {
-  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item ?? null)).join(',')}]`;
-  if (isRecord(value)) {
-    const keys = Object.keys(value)
-      .filter((key) => value[key] !== undefined)
-      .sort();
-    return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson(value[key])}`).join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
-};
+/** The kernel's RFC 8785 canonical JSON: what a suite's digest is taken over. */
+export { canonicalJson };
 
 // --- Messages ---------------------------------------------------------------------------------
 
