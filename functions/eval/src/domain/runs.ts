@@ -369,9 +369,11 @@ export class EvalService {
     } catch (error) {
       // Without a key nobody can ask for this run again: it is not left queued for ever.
       if (!request.idempotencyKey) {
-        await this.#save(run, { phase: 'failed', error: 'The eval queue refused the run.' }).catch(
-          () => undefined,
-        );
+        await this.#save(run, {
+          phase: 'failed',
+          error: 'The eval queue refused the run.',
+          finishedAt: this.deps.clock.now().toISOString(),
+        }).catch(() => undefined);
       }
       throw error;
     }
