@@ -17,7 +17,7 @@
  * - `json-schema`: the output is valid against the schema (draft 2020-12, ajv): 1 or 0.
  * - `custom` / `rubric`: scored through {@link ScorerDeps}, which only some runs have.
  */
-import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import { compileJsonSchema, type ValidateFunction } from '#shared/ports/json-schema.js';
 import type { GoldenTask, ScorerSpec } from './model.js';
 
 /** What a custom scorer is handed. */
@@ -100,43 +100,6 @@ const shown = (value: unknown): string => {
   return text.length > DETAIL_VALUE_CHARS ? `${text.slice(0, DETAIL_VALUE_CHARS - 1)}…` : text;
 };
 const shownNumber = (value: number): string => String(Number(value.toPrecision(12)));
-
-const AJV_OPTIONS = { strict: false, logger: false } as const;
-const ajv = new Ajv2020(AJV_OPTIONS);
-const validators = new WeakMap<object, ValidateFunction>();
-/** A schema that names itself or its parts ($id, anchors) could clash with others in a shared registry. */
-const NAMES_ITSELF = /"\$(?:id|anchor|dynamicAnchor)"/;
-
-/**
- * Compiles a JSON Schema (draft 2020-12), once per schema object; throws ajv's error when the schema
- * is invalid. Schemas are compiled by one shared ajv and removed from its registry at once, so a
- * long-lived process does not pile them up; one that names itself (`$id`, anchors) gets an ajv of
- * its own, so two suites may use the same `$id` and none can shadow a meta-schema.
- */
-export const compileJsonSchema = (schema: Readonly<Record<string, unknown>>): ValidateFunction => {
-  const cached = validators.get(schema);
-  if (cached) return cached;
-  const validate = NAMES_ITSELF.test(JSON.stringify(schema)) ? compileAlone(schema) : compileShared(schema);
-  if ((validate as { $async?: unknown }).$async)
-    throw new Error('asynchronous schemas ($async) are not supported');
-  validators.set(schema, validate);
-  return validate;
-};
-
-const compileShared = (schema: Readonly<Record<string, unknown>>): ValidateFunction => {
-  try {
-    return ajv.compile(schema);
-  } finally {
-    ajv.removeSchema(schema);
-  }
-};
-
-const compileAlone = (schema: Readonly<Record<string, unknown>>): ValidateFunction => {
-  // Checked against the meta-schema by the shared ajv (which keeps nothing of it), so the ajv of
-  // its own can skip loading the meta-schemas, the costly part of a new instance.
-  if (!ajv.validateSchema(schema)) throw new Error(`schema is invalid: ${ajv.errorsText(ajv.errors)}`);
-  return new Ajv2020({ ...AJV_OPTIONS, meta: false, validateSchema: false }).compile(schema);
-};
 
 /** Scores one output of a task. Throws ScorerError when the scorer cannot score. */
 export const scoreOutput = async (

@@ -27,71 +27,34 @@
 import * as z from 'zod';
 import { AppError, type FieldIssue } from '#shared/errors.js';
 import { canonicalJson, sha256Hex } from '#shared/ports/canonical-json.js';
+import {
+  described,
+  isRecord,
+  issueProblems,
+  jsonValue,
+  messageOf,
+  type Problem,
+  parseJsonText,
+  reportOf,
+  sortProblems,
+  toFieldIssues,
+} from '#shared/ports/json-document.js';
+import { compileJsonSchema } from '#shared/ports/json-schema.js';
 import type { GoldenTask, ScorerType, Suite } from './model.js';
-import { compileJsonSchema } from './scorers.js';
 
 export const SUITE_API_VERSION = 'conductor.suite/v1';
 export const MAX_SUITE_TASKS = 5000;
-/** A suite error lists at most this many problems (the rest are counted). */
-const MAX_REPORTED_ISSUES = 20;
-/** Inputs and expected values deeper than this are refused (and the digest never recurses further). */
-const MAX_JSON_DEPTH = 64;
 
 /** A suite file that does not parse or validate: one line per problem, `<source>: <path>: <reason>`. */
 export class SuiteError extends AppError {
   readonly issues: readonly FieldIssue[];
 
   constructor(source: string, issues: readonly FieldIssue[]) {
-    const reported = issues.slice(0, MAX_REPORTED_ISSUES);
-    const lines = reported.map(
-      (issue) => `${source}: ${issue.path ? `${issue.path}: ` : ''}${issue.message}`,
-    );
-    const more = issues.length - reported.length;
-    if (more > 0) lines.push(`${source}: …and ${more} more problem${more === 1 ? '' : 's'}`);
-    super(400, 'invalid_suite', lines.join('\n'), { details: { issues: reported } });
+    const { message, reported } = reportOf(source, issues);
+    super(400, 'invalid_suite', message, { details: { issues: reported } });
     this.issues = reported;
   }
 }
-
-type Path = readonly PropertyKey[];
-interface Problem {
-  readonly path: Path;
-  readonly message: string;
-}
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-
-/** The first thing in a value that JSON cannot hold, with its path inside the value. */
-const nonJson = (value: unknown, path: PropertyKey[] = [], depth = 0): Problem | undefined => {
-  if (depth > MAX_JSON_DEPTH) return { path, message: `nested deeper than ${MAX_JSON_DEPTH} levels` };
-  if (value === null || typeof value === 'string' || typeof value === 'boolean') return undefined;
-  if (typeof value === 'number') {
-    return Number.isFinite(value) ? undefined : { path, message: `${value} is not a JSON number` };
-  }
-  if (Array.isArray(value)) {
-    for (const [i, item] of value.entries()) {
-      const found = nonJson(item, [...path, i], depth + 1);
-      if (found) return found;
-    }
-    return undefined;
-  }
-  const prototype = isRecord(value) ? Object.getPrototypeOf(value) : undefined;
-  if (prototype === Object.prototype || prototype === null) {
-    for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
-      const found = item === undefined ? undefined : nonJson(item, [...path, key], depth + 1);
-      if (found) return found;
-    }
-    return undefined;
-  }
-  return { path, message: `${value === undefined ? 'undefined' : `a ${typeof value}`} is not a JSON value` };
-};
-
-/** Any JSON value, kept as it is (not copied). */
-const jsonValue = z.unknown().superRefine((value, ctx) => {
-  const found = value === undefined ? { path: [], message: 'is required' } : nonJson(value);
-  if (found) ctx.addIssue({ code: 'custom', path: [...found.path], message: found.message });
-});
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const idSchema = z.string().regex(ID_PATTERN, {
@@ -162,7 +125,6 @@ const scorerSchema = z.discriminatedUnion('type', [
     rubric: z.string().refine((text) => text.trim() !== '', { error: 'must not be empty' }),
   }),
 ]);
-const SCORER_TYPES: readonly ScorerType[] = scorerSchema.options.map((option) => option.shape.type.value);
 /** Scorers that compare with the task's `expected`. */
 const NEEDS_EXPECTED: ReadonlySet<unknown> = new Set<ScorerType>([
   'exact',
@@ -170,6 +132,8 @@ const NEEDS_EXPECTED: ReadonlySet<unknown> = new Set<ScorerType>([
   'numeric',
   'json-subset',
 ]);
+/** Zod's issues as problems; a scorer's unknown `type` is called an unknown scorer type. */
+const problemsOf = issueProblems({ variant: 'scorer type' });
 
 const taskSchema = z.strictObject({
   id: idSchema,
@@ -223,8 +187,11 @@ export const SUITE_FIELDS = Object.keys(suiteFileSchema.shape) as readonly strin
 export const suiteJsonSchema = z.toJSONSchema(suiteFileSchema, { io: 'input', unrepresentable: 'any' });
 
 /** Parses a suite file's text. Throws SuiteError naming `source` (the file) on every problem found. */
-export const parseSuite = (text: string, source: string): Suite =>
-  parseSuiteValue(parseJson(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text, source), source);
+export const parseSuite = (text: string, source: string): Suite => {
+  const parsed = parseJsonText(text);
+  if (!parsed.ok) throw new SuiteError(source, [{ path: '', message: parsed.message }]);
+  return parseSuiteValue(parsed.value, source);
+};
 
 /** Validates an already-parsed suite (an API body). Throws SuiteError naming `source`. */
 export const parseSuiteValue = (value: unknown, source: string): Suite => {
@@ -234,13 +201,8 @@ export const parseSuiteValue = (value: unknown, source: string): Suite => {
     ...crossChecks(value),
   ];
   if (!result.success || problems.length > 0) {
-    // Stable: zod's order within a task, tasks in order, the suite's own fields first.
-    const byTask = (problem: Problem) => (problem.path[0] === 'tasks' ? Number(problem.path[1] ?? -1) : -1);
-    const sorted = problems.map((p, i) => ({ p, i })).sort((a, b) => byTask(a.p) - byTask(b.p) || a.i - b.i);
-    throw new SuiteError(
-      source,
-      sorted.map(({ p }) => ({ path: formatPath(p.path), message: p.message })),
-    );
+    // The suite's own fields (`tasks` itself among them) as found, then task by task.
+    throw new SuiteError(source, toFieldIssues(sortProblems(problems, ['tasks'], { listsAsFields: true })));
   }
   return build(result.data);
 };
@@ -325,195 +287,3 @@ const build = (file: SuiteFile): Suite => {
 
 /** The kernel's RFC 8785 canonical JSON: what a suite's digest is taken over. */
 export { canonicalJson };
-
-// --- Messages ---------------------------------------------------------------------------------
-
-/** `tasks[3].scorer.pattern`. */
-const formatPath = (path: Path): string =>
-  path
-    .map((key, i) => {
-      if (typeof key === 'number') return `[${key}]`;
-      const name = String(key);
-      if (!/^[A-Za-z_$][\w$]*$/.test(name)) return `[${JSON.stringify(name)}]`;
-      return i === 0 ? name : `.${name}`;
-    })
-    .join('');
-
-const described = (value: unknown): string => {
-  if (value === undefined) return 'nothing';
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'object') return 'an object';
-  const text = typeof value === 'string' ? JSON.stringify(value) : String(value);
-  return text.length > 40 ? `${text.slice(0, 39)}…` : text;
-};
-
-const EXPECTED_NAMES: Readonly<Record<string, string>> = {
-  string: 'a string',
-  number: 'a number',
-  int: 'an integer',
-  boolean: 'true or false',
-  object: 'an object',
-  record: 'an object',
-  array: 'a list',
-};
-
-const problemsOf = (issue: z.core.$ZodIssue): Problem[] => {
-  const path = issue.path;
-  switch (issue.code) {
-    case 'unrecognized_keys':
-      return issue.keys.map((key) => ({ path: [...path, key], message: 'unknown field' }));
-    case 'invalid_type':
-      if (issue.input === undefined) return [{ path, message: 'is required' }];
-      return [
-        {
-          path,
-          message: `expected ${EXPECTED_NAMES[issue.expected] ?? issue.expected}, got ${described(issue.input)}`,
-        },
-      ];
-    case 'too_small':
-    case 'too_big':
-      return [{ path, message: sizeReason(issue) }];
-    case 'invalid_value': {
-      const allowed = issue.values.map((v) => JSON.stringify(v)).join(' or ');
-      if (issue.input === undefined) return [{ path, message: `is required (${allowed})` }];
-      return [{ path, message: `must be ${allowed}, got ${described(issue.input)}` }];
-    }
-    case 'invalid_union':
-      // zod 4 marks an unknown discriminator with a note that its issue type does not declare.
-      if ((issue as { note?: unknown }).note === 'No matching discriminator') {
-        const type = isRecord(issue.input) ? issue.input.type : undefined;
-        const known = `one of ${SCORER_TYPES.join(', ')}`;
-        const message =
-          type === undefined ? `is required (${known})` : `unknown scorer type ${described(type)} (${known})`;
-        return [{ path, message }];
-      }
-      return [{ path, message: issue.message }];
-    default:
-      return [{ path, message: issue.message }];
-  }
-};
-
-const sizeReason = (issue: z.core.$ZodIssueTooSmall | z.core.$ZodIssueTooBig): string => {
-  const small = issue.code === 'too_small';
-  const limit = Number(small ? issue.minimum : issue.maximum);
-  if (issue.origin === 'array') {
-    const count = Array.isArray(issue.input) ? issue.input.length : undefined;
-    const counted = count === undefined ? '' : `, got ${count}`;
-    return `must have ${small ? 'at least' : 'at most'} ${limit} item${limit === 1 ? '' : 's'}${counted}`;
-  }
-  if (issue.origin === 'string') {
-    return small && limit === 1
-      ? 'must not be empty'
-      : `must be ${small ? 'at least' : 'at most'} ${limit} characters`;
-  }
-  const bound = small
-    ? issue.inclusive === false
-      ? 'greater than'
-      : 'at least'
-    : issue.inclusive === false
-      ? 'less than'
-      : 'at most';
-  return `must be ${bound} ${limit}, got ${described(issue.input)}`;
-};
-
-const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
-
-// --- JSON text ---------------------------------------------------------------------------------
-
-const parseJson = (text: string, source: string): unknown => {
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    const raw = messageOf(error);
-    // V8 states the position for most errors, not for "Unexpected token" nor the end of input.
-    const stated = / at position (\d+)/.exec(raw);
-    const position = stated
-      ? Number(stated[1])
-      : raw.includes('end of JSON input')
-        ? text.length
-        : jsonErrorOffset(text);
-    let reason: string;
-    if (stated) reason = raw.replace(/ in JSON at position \d+.*$/s, '');
-    else if (position !== undefined && position < text.length)
-      reason = `Unexpected ${JSON.stringify(text[position])}`;
-    else if (position === text.length) reason = 'Unexpected end of input';
-    else reason = raw.split('\n')[0] ?? raw;
-    const where = position === undefined ? '' : ` at ${lineAndColumn(text, position)}`;
-    throw new SuiteError(source, [{ path: '', message: `invalid JSON${where}: ${reason}` }]);
-  }
-};
-
-const lineAndColumn = (text: string, position: number): string => {
-  const before = text.slice(0, position);
-  const line = before.split('\n').length;
-  return `line ${line}, column ${position - before.lastIndexOf('\n')}`;
-};
-
-const JSON_LITERAL = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null/y;
-const JSON_ESCAPE = /["\\/bfnrt]|u[0-9a-fA-F]{4}/y;
-
-/** Where JSON.parse would stop on `text`, for the messages that do not say; undefined if unsure. */
-const jsonErrorOffset = (text: string): number | undefined => {
-  let at = 0;
-  const stopUnless = (ok: boolean): void => {
-    if (!ok) throw at;
-  };
-  const skipSpace = (): void => {
-    while (at < text.length && ' \t\n\r'.includes(text.charAt(at))) at += 1;
-  };
-  const token = (pattern: RegExp): void => {
-    pattern.lastIndex = at;
-    stopUnless(pattern.test(text));
-    at = pattern.lastIndex;
-  };
-  const string = (): void => {
-    stopUnless(text.charAt(at) === '"');
-    at += 1;
-    for (;;) {
-      const code = text.charCodeAt(at);
-      stopUnless(at < text.length && code >= 0x20);
-      at += 1;
-      if (code === 0x22) return;
-      if (code === 0x5c) token(JSON_ESCAPE);
-    }
-  };
-  const value = (): void => {
-    skipSpace();
-    const open = text.charAt(at);
-    if (open !== '{' && open !== '[') {
-      if (open === '"') string();
-      else token(JSON_LITERAL);
-      return;
-    }
-    const close = open === '{' ? '}' : ']';
-    at += 1;
-    skipSpace();
-    if (text.charAt(at) === close) {
-      at += 1;
-      return;
-    }
-    for (;;) {
-      if (open === '{') {
-        skipSpace();
-        string();
-        skipSpace();
-        stopUnless(text.charAt(at) === ':');
-        at += 1;
-      }
-      value();
-      skipSpace();
-      const next = text.charAt(at);
-      stopUnless(next === ',' || next === close);
-      at += 1;
-      if (next === close) return;
-    }
-  };
-  try {
-    value();
-    skipSpace();
-    return at < text.length ? at : undefined;
-  } catch (stop) {
-    return typeof stop === 'number' ? stop : undefined;
-  }
-};

@@ -444,24 +444,15 @@ describe('parseSuite', () => {
     expect(caught?.details?.issues).toHaveLength(20);
   });
 
-  it.each([
-    [
-      'a missing comma',
-      '{\n  "id": "a",\n  "version": "1"\n  "tasks": []\n}',
-      'line 4, column 3',
-      "Expected ',' or '}' after property value",
-    ],
-    ['a bare word', '{\n  "id": "a",\n  "ok": tru\n}', 'line 3, column 9', 'Unexpected "t"'],
-    ['a trailing comma', '{\n  "id": "a",\n}', 'line 3, column 1', 'Expected double-quoted property name'],
-    ['an early end', '{\n  "id": "a",\n  "tasks": [', 'line 3, column 13', 'Unexpected end of input'],
-    ['an empty file', '', 'line 1, column 1', 'Unexpected end of input'],
-  ])('reports invalid JSON (%s) with its line and column', (_name, text, where, reason) => {
+  it('reports invalid JSON with its line and column, naming the file', () => {
     // Act
-    const act = () => parseSuite(text, 'broken.json');
+    const act = () => parseSuite('{\n  "id": "a",\n  "version": "1"\n  "tasks": []\n}', 'broken.json');
 
     // Assess
     expect(act).toThrow(SuiteError);
-    expect(act).toThrow(`broken.json: invalid JSON at ${where}: ${reason}`);
+    expect(act).toThrow(
+      "broken.json: invalid JSON at line 4, column 3: Expected ',' or '}' after property value",
+    );
   });
 
   it('accepts a file that starts with a byte order mark', () => {
