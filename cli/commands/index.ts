@@ -9,6 +9,7 @@ import { priorsCommand } from './priors.js';
 import { experimentCommand, outcomeCommand, replayCommand } from './replay.js';
 import { rewardCommand } from './reward.js';
 import { invokeCommand, routeCommand } from './route.js';
+import { runbookCommand } from './runbook.js';
 import { tokenCommand } from './token.js';
 
 /** Every top-level command, in the order `conductor --help` lists them. A pillar adds its module here. */
@@ -26,5 +27,6 @@ export const COMMANDS: readonly Command[] = [
   budgetsCommand,
   jobsCommand,
   policyCommand,
+  runbookCommand,
   dlqCommand,
 ];

@@ -1,0 +1,179 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import {
+  LocalPublicKeys,
+  LocalRsaSigner,
+  parseRunbook,
+  parseTrail,
+  type RunbookSignature,
+  runbookSignatureSchema,
+  signRunbook,
+  verifyRunbook,
+  verifyTrailFile,
+} from '../../functions/runbooks/offline.js';
+import { type Command, ExitCodeError, type Invocation, UsageError } from '../command.js';
+import { positional, stringOption } from '../input.js';
+import { fields } from '../output.js';
+
+/** Exit code of a verification that failed (a tampered runbook or trail), apart from 2 (usage). */
+export const EXIT_NOT_VERIFIED = 1;
+
+const KEY_DIR_OPTION = {
+  type: 'string',
+  placeholder: '<dir>',
+  description: 'the local signing key (default .conductor/runbook-signing; created on first use)',
+} as const;
+
+const readText = (invocation: Invocation, path: string): string => {
+  try {
+    return readFileSync(resolve(invocation.context.io.cwd, path), 'utf8');
+  } catch (error) {
+    throw new UsageError(`cannot read ${path}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+};
+
+/** The runbook file, parsed as the registry will parse it; a bad file is a usage error naming the path in it. */
+const runbookOf = (invocation: Invocation, path: string) => {
+  try {
+    return parseRunbook(readText(invocation, path), path);
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+};
+
+const keyDirOf = (invocation: Invocation): string =>
+  resolve(invocation.context.io.cwd, stringOption(invocation, 'key-dir') ?? '.conductor/runbook-signing');
+
+const signatureFileOf = (runbookPath: string) => runbookPath.replace(/(\.json)?$/, '.sig.json');
+
+const sign: Command = {
+  name: 'sign',
+  summary: 'sign a runbook file with the local RSA key (RSASSA_PSS_SHA_256 over its RFC 8785 form)',
+  arguments: '<runbook.json>',
+  options: {
+    'key-dir': KEY_DIR_OPTION,
+    out: {
+      type: 'string',
+      placeholder: '<file>',
+      description: 'where the signature goes (default <runbook>.sig.json)',
+    },
+  },
+  details:
+    'The signature records the key id, its version, the algorithm and the SHA-256 digest of the canonical runbook. On AWS the same signature comes from the KMS key CDK creates (or a tenant’s own key).',
+  examples: ['conductor runbook sign runbooks/restart-service.json'],
+  run: async (invocation) => {
+    const path = positional(invocation, 0, 'runbook.json');
+    const runbook = runbookOf(invocation, path);
+    const signer = await LocalRsaSigner.open(keyDirOf(invocation));
+    const signature = await signRunbook(runbook, signer, new Date());
+    const out = resolve(invocation.context.io.cwd, stringOption(invocation, 'out') ?? signatureFileOf(path));
+    writeFileSync(out, `${JSON.stringify(signature, null, 2)}\n`);
+    invocation.context.print({ ...signature, file: out }, () =>
+      fields([
+        ['runbook', `${runbook.id} v${runbook.version}`],
+        ['digest', signature.digest],
+        ['key', `${signature.keyId} (version ${signature.keyVersion})`],
+        ['signature', out],
+      ]),
+    );
+  },
+};
+
+const verify: Command = {
+  name: 'verify',
+  summary:
+    'check a runbook file against its signature and the local public keys (exit 1 if it does not hold)',
+  arguments: '<runbook.json>',
+  options: {
+    'key-dir': KEY_DIR_OPTION,
+    signature: {
+      type: 'string',
+      placeholder: '<file>',
+      description: 'the signature (default <runbook>.sig.json)',
+    },
+  },
+  examples: ['conductor runbook verify runbooks/restart-service.json'],
+  run: async (invocation) => {
+    const path = positional(invocation, 0, 'runbook.json');
+    const runbook = runbookOf(invocation, path);
+    const signaturePath = stringOption(invocation, 'signature') ?? signatureFileOf(path);
+    let signature: RunbookSignature;
+    try {
+      signature = runbookSignatureSchema.parse(
+        JSON.parse(readText(invocation, signaturePath)),
+      ) as RunbookSignature;
+    } catch (error) {
+      if (error instanceof UsageError) throw error;
+      throw new UsageError(
+        `${signaturePath} is not a runbook signature: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+    const result = await verifyRunbook(runbook, signature, new LocalPublicKeys(keyDirOf(invocation)));
+    invocation.context.print(result, () =>
+      result.ok
+        ? `verified: ${runbook.id} v${runbook.version} signed by ${signature.keyId} (version ${signature.keyVersion})`
+        : `NOT verified: ${result.reason}`,
+    );
+    if (!result.ok) throw new ExitCodeError(EXIT_NOT_VERIFIED, `${path}: ${result.reason}`);
+  },
+};
+
+const rotateKey: Command = {
+  name: 'rotate-key',
+  summary: 'make a new version of the local signing key; signatures of the old versions stay verifiable',
+  options: { 'key-dir': KEY_DIR_OPTION },
+  run: async (invocation) => {
+    const signer = await (await LocalRsaSigner.open(keyDirOf(invocation))).rotate();
+    const version = await signer.keyVersion();
+    invocation.context.print(
+      { keyId: signer.keyId, keyVersion: version },
+      () => `key ${signer.keyId} now signs with version ${version}`,
+    );
+  },
+};
+
+const verifyTrail: Command = {
+  name: 'verify-trail',
+  summary: 'check an execution trail file (conductor.trail/v1) offline: its hash chain, order and length',
+  arguments: '<trail.jsonl>',
+  options: {
+    head: {
+      type: 'string',
+      placeholder: '<seq>:<hash>',
+      description:
+        'the head you trust (from the execution record): a file cut short or rewritten is caught against it',
+    },
+  },
+  run: async (invocation) => {
+    const path = positional(invocation, 0, 'trail.jsonl');
+    let file: ReturnType<typeof parseTrail>;
+    try {
+      file = parseTrail(readText(invocation, path), path);
+    } catch (error) {
+      if (error instanceof UsageError) throw error;
+      throw new UsageError(error instanceof Error ? error.message : String(error));
+    }
+    const head = stringOption(invocation, 'head');
+    const match = head === undefined ? undefined : /^(\d+):([0-9a-f]{64})$/.exec(head);
+    if (head !== undefined && !match) throw new UsageError('--head is <seq>:<64 hex of the hash>');
+    const result = verifyTrailFile(
+      file,
+      match ? { seq: Number(match[1]), hash: match[2] as string } : undefined,
+    );
+    invocation.context.print(result, () =>
+      result.ok
+        ? `verified: ${result.length} entries of ${file.executionId}, head ${result.lastHash}`
+        : `NOT verified: ${result.reason} at entry ${result.at}`,
+    );
+    if (!result.ok)
+      throw new ExitCodeError(EXIT_NOT_VERIFIED, `${path}: ${result.reason} at entry ${result.at}`);
+  },
+};
+
+export const runbookCommand: Command = {
+  name: 'runbook',
+  summary: 'signed runbooks, offline: sign, verify, rotate the local key, check an execution trail',
+  details:
+    'Publishing to the registry and executing come with the runbooks API (issue 20); these commands work on files with the local signing key.',
+  subcommands: [sign, verify, rotateKey, verifyTrail],
+};
