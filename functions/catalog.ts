@@ -4,6 +4,7 @@ import { evalPillar } from './eval/pillar.js';
 import { metaPillar } from './meta/pillar.js';
 import { opsPillar } from './ops/pillar.js';
 import { routerPillar } from './router/pillar.js';
+import { runbooksPillar } from './runbooks/pillar.js';
 import { schedulerPillar } from './scheduler/pillar.js';
 
 /**
@@ -16,5 +17,6 @@ export const PILLARS: readonly PillarManifest[] = [
   authorizePillar,
   schedulerPillar,
   evalPillar,
+  runbooksPillar,
   opsPillar,
 ];

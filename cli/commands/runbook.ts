@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { type Schemas, unwrap } from '../../clients/typescript/index.js';
 import {
   LocalPublicKeys,
   LocalRsaSigner,
@@ -45,6 +46,19 @@ const keyDirOf = (invocation: Invocation): string =>
   resolve(invocation.context.io.cwd, stringOption(invocation, 'key-dir') ?? '.conductor/runbook-signing');
 
 const signatureFileOf = (runbookPath: string) => runbookPath.replace(/(\.json)?$/, '.sig.json');
+
+/** The signature beside a runbook file (`--signature`, or <runbook>.sig.json), parsed. */
+const signatureOf = (invocation: Invocation, runbookPath: string): RunbookSignature => {
+  const signaturePath = stringOption(invocation, 'signature') ?? signatureFileOf(runbookPath);
+  const text = readText(invocation, signaturePath);
+  try {
+    return runbookSignatureSchema.parse(JSON.parse(text)) as RunbookSignature;
+  } catch (error) {
+    throw new UsageError(
+      `${signaturePath} is not a runbook signature: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+};
 
 const sign: Command = {
   name: 'sign',
@@ -96,18 +110,7 @@ const verify: Command = {
   run: async (invocation) => {
     const path = positional(invocation, 0, 'runbook.json');
     const runbook = runbookOf(invocation, path);
-    const signaturePath = stringOption(invocation, 'signature') ?? signatureFileOf(path);
-    let signature: RunbookSignature;
-    try {
-      signature = runbookSignatureSchema.parse(
-        JSON.parse(readText(invocation, signaturePath)),
-      ) as RunbookSignature;
-    } catch (error) {
-      if (error instanceof UsageError) throw error;
-      throw new UsageError(
-        `${signaturePath} is not a runbook signature: ${error instanceof Error ? error.message : String(error)}`,
-      );
-    }
+    const signature = signatureOf(invocation, path);
     const result = await verifyRunbook(runbook, signature, new LocalPublicKeys(keyDirOf(invocation)));
     invocation.context.print(result, () =>
       result.ok
@@ -170,10 +173,45 @@ const verifyTrail: Command = {
   },
 };
 
+const publish: Command = {
+  name: 'publish',
+  summary: 'publish a signed runbook version to the registry (verified there before it is stored)',
+  arguments: '<runbook.json>',
+  options: {
+    signature: {
+      type: 'string',
+      placeholder: '<file>',
+      description: 'the signature (default <runbook>.sig.json)',
+    },
+  },
+  details:
+    'An administrator, stepped up. The same version with the same content again answers 200 and changes nothing; other content under a published version is a 409.',
+  examples: ['conductor runbook publish runbooks/restart-service.json --as acme-admin'],
+  run: async (invocation) => {
+    const path = positional(invocation, 0, 'runbook.json');
+    const runbook = runbookOf(invocation, path);
+    const signature = signatureOf(invocation, path);
+    const published = await unwrap(
+      invocation.context.client().POST('/api/conductor/v1/runbooks/registry', {
+        body: { runbook: runbook as unknown as Schemas['RunbookDocument'], signature },
+      }),
+    );
+    invocation.context.print(published, () =>
+      fields([
+        ['runbook', `${published.runbookId} v${published.version}`],
+        ['status', published.status],
+        ['digest', published.digest],
+        ['key', `${published.signature.keyId} (version ${published.signature.keyVersion})`],
+        ['published', `${published.publishedAt} by ${published.publishedBy}`],
+      ]),
+    );
+  },
+};
+
 export const runbookCommand: Command = {
   name: 'runbook',
-  summary: 'signed runbooks, offline: sign, verify, rotate the local key, check an execution trail',
+  summary: 'signed runbooks: sign, verify and publish them, rotate the local key, check an execution trail',
   details:
-    'Publishing to the registry and executing come with the runbooks API (issue 20); these commands work on files with the local signing key.',
-  subcommands: [sign, verify, rotateKey, verifyTrail],
+    'sign, verify, rotate-key and verify-trail work on files with the local signing key (the one npm start verifies with: run them from the project’s root). Executing a runbook comes with the rest of the runbooks API (issue 20).',
+  subcommands: [sign, verify, publish, rotateKey, verifyTrail],
 };

@@ -143,6 +143,33 @@ const seedBudgets = async (
   ];
 };
 
+/** acme's demo runbook (runbooks/restart-service.json), signed with the runtime's local key, then published. */
+const DEMO_RUNBOOK = new URL('../../runbooks/restart-service.json', import.meta.url);
+
+const seedRunbooks = async (
+  apiUrl: string,
+  tokens: readonly DemoToken[],
+  keyDir: string,
+): Promise<string[]> => {
+  const admin = tokens.find((t) => t.tenant === 'acme' && t.roles.includes('tenant-admin'));
+  if (!admin) return [];
+  const headers = { authorization: `Bearer ${admin.token}`, 'content-type': 'application/json' };
+  const listed = await fetch(`${apiUrl}/runbooks/registry?limit=1`, { headers });
+  if (!listed.ok) throw new Error(`Seeding acme's runbooks: listing answered ${listed.status}`);
+  if (((await listed.json()) as { items: unknown[] }).items.length > 0) return [];
+  const { LocalRsaSigner, parseRunbook, signRunbook } = await import('../../functions/runbooks/offline.js');
+  const runbook = parseRunbook(readFileSync(DEMO_RUNBOOK, 'utf8'), 'runbooks/restart-service.json');
+  const signature = await signRunbook(runbook, await LocalRsaSigner.open(keyDir), new Date());
+  const published = await fetch(`${apiUrl}/runbooks/registry`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ runbook, signature }),
+  });
+  if (published.status !== 201)
+    throw new Error(`Seeding acme's runbook: ${published.status} ${await published.text()}`);
+  return ['a signed runbook for acme'];
+};
+
 /** acme's demo golden suite (examples/eval/suites/sums.json): the eval pillar's walk-through runs it. */
 const DEMO_SUITE = new URL('../../examples/eval/suites/sums.json', import.meta.url);
 
@@ -167,8 +194,13 @@ const seedSuites = async (apiUrl: string, tokens: readonly DemoToken[]): Promise
  * Seeds demo budgets, jobs and experts through the public API (so seeding exercises the same path
  * users take). A tenant that already has them is left alone: a second start duplicates nothing.
  */
-export const seedDemoData = async (apiUrl: string, tokens: readonly DemoToken[]): Promise<string[]> => {
+export const seedDemoData = async (
+  apiUrl: string,
+  tokens: readonly DemoToken[],
+  options: { readonly runbookKeyDir?: string } = {},
+): Promise<string[]> => {
   const seeded: string[] = [];
+  if (options.runbookKeyDir) seeded.push(...(await seedRunbooks(apiUrl, tokens, options.runbookKeyDir)));
   for (const tenant of Object.keys(DEMO_BUDGETS)) seeded.push(...(await seedBudgets(apiUrl, tenant, tokens)));
   seeded.push(...(await seedSuites(apiUrl, tokens)));
   for (const [tenant, experts] of Object.entries(DEMO_EXPERTS)) {

@@ -84,7 +84,9 @@ const conductor = await startConductor({
 });
 
 const tokens = await conductor.issuer.demoTokens();
-const seeded = values['no-seed'] ? [] : await seedDemoData(conductor.apiUrl, tokens);
+const seeded = values['no-seed']
+  ? []
+  : await seedDemoData(conductor.apiUrl, tokens, { runbookKeyDir: conductor.runbookKeyDir });
 const envName = (label: string) => `${label.replace(/-/g, '_').toUpperCase()}_TOKEN`;
 const exports = tokens.map((t) => `export ${envName(t.label)}='${t.token}'`).join('\n');
 // API is the URL actually served (with --port 0 or $PORT too), so `source tokens.env` is all it takes.

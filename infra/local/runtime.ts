@@ -21,6 +21,7 @@ import { DEFAULT_POLICY_ENGINE, type PolicyEngineName } from '#shared/policy/sou
 import { provideStandIns } from '#shared/ports/stand-ins.js';
 import { advanceSystemClock } from '#shared/ports/system.js';
 import { PILLARS } from '../../functions/catalog.js';
+import { LocalPublicKeys } from '../../functions/runbooks/offline.js';
 import { startAwsEndpoint } from './aws-endpoint.js';
 import { LocalEventBus } from './bus.js';
 import { ensureTables, localTableName, startLocalDynamo } from './dynamodb.js';
@@ -106,6 +107,11 @@ export interface RunningConductor {
    */
   readonly worm: FileWormStore;
   /**
+   * The runbook signing key's folder (the stand-in for the KMS key): `<dataDir>/runbook-signing`,
+   * which `conductor runbook sign` uses from the project's root, or a temporary folder in memory mode.
+   */
+  readonly runbookKeyDir: string;
+  /**
    * Moves the handlers' clock forward by `ms` (a canary window, a soak) without waiting: every
    * function's `systemClock` reads the wall clock plus what was added. Put back on stop.
    */
@@ -179,7 +185,11 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
   process.env.POLICY_ENGINE = options.policyEngine ?? DEFAULT_POLICY_ENGINE;
   Object.assign(process.env, options.functionEnv);
   // Behind the WormStore port, the authorize function's archiver writes here instead of S3.
-  provideStandIns({ worm, artifacts });
+  // The runbook signing key's public half, in place of KMS GetPublicKey: publish verifies with it.
+  const runbookKeyDir = dataDir
+    ? join(dataDir, 'runbook-signing')
+    : mkdtempSync(join(tmpdir(), 'conductor-runbook-keys-'));
+  provideStandIns({ worm, artifacts, runbookKeys: new LocalPublicKeys(runbookKeyDir) });
   for (const table of TABLES) process.env[table.envVar] = localTableName(table);
   for (const spec of QUEUES) process.env[spec.envVar] = aws.queueUrl(`conductor-${spec.id}`);
   // The local issuer's services, bound to their tenant and roles as CDK binds Cognito's clients.
@@ -252,6 +262,7 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
     if (!dataDir) {
       rmSync(wormDir, { recursive: true, force: true });
       rmSync(artifactsDir, { recursive: true, force: true });
+      rmSync(runbookKeyDir, { recursive: true, force: true });
     }
   };
   bus.start();
@@ -328,6 +339,7 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
     queues,
     mappings,
     worm,
+    runbookKeyDir,
     advanceClock: (ms) => advanceSystemClock(ms),
     stop: async () => {
       advanceSystemClock('reset');

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendEntry, type TrailEntry } from '../../functions/runbooks/src/domain/trail.js';
 import { serializeTrail } from '../../functions/runbooks/src/domain/trail-file.js';
+import { type CliHarness, startCliHarness } from './cli-harness.js';
 
 /**
  * `conductor runbook`, offline, as an SRE uses it before anything is published: sign a runbook file
@@ -173,5 +174,48 @@ describe('conductor runbook (offline)', () => {
     expect(reordered.stdout).toContain('NOT verified');
     expect(short.code).toBe(1);
     expect(short.stdout).toContain('NOT verified: truncated');
+  });
+});
+
+describe('conductor runbook publish (against the embedded runtime)', () => {
+  let cli: CliHarness;
+  beforeAll(async () => {
+    cli = await startCliHarness();
+    copyFileSync(join(RUNBOOKS, 'restart-service.json'), join(cli.workDir, 'restart-service.json'));
+  });
+  afterAll(async () => {
+    await cli.stop();
+  });
+
+  it('publishes a runbook signed with the runtime’s key as an admin; the registry refuses a tampered copy (exit 1) and an operator (exit 1)', async () => {
+    // Prepare: signed with the key folder the runtime verifies with (npm start: .conductor/runbook-signing).
+    const keyDir = ['--key-dir', cli.harness.conductor.runbookKeyDir];
+    expect((await cli.run(['runbook', 'sign', 'restart-service.json', ...keyDir])).code).toBe(0);
+    const document = JSON.parse(readFileSync(join(cli.workDir, 'restart-service.json'), 'utf8'));
+    writeFileSync(
+      join(cli.workDir, 'tampered.json'),
+      JSON.stringify({ ...document, description: 'tampered' }),
+    );
+    copyFileSync(join(cli.workDir, 'restart-service.sig.json'), join(cli.workDir, 'tampered.sig.json'));
+
+    // Act
+    const published = await cli.run([
+      'runbook',
+      'publish',
+      'restart-service.json',
+      '--as',
+      'acme-admin',
+      '--json',
+    ]);
+    const tampered = await cli.run(['runbook', 'publish', 'tampered.json', '--as', 'acme-admin']);
+    const operator = await cli.run(['runbook', 'publish', 'restart-service.json', '--as', 'acme-operator']);
+
+    // Assess
+    expect(published.code, published.stderr).toBe(0);
+    expect(JSON.parse(published.stdout)).toMatchObject({ runbookId: 'restart-service', status: 'active' });
+    expect(tampered.code).toBe(1);
+    expect(tampered.stderr).toContain('signature_invalid');
+    expect(operator.code).toBe(1);
+    expect(operator.stderr).toMatch(/403|forbidden|policy_denied/);
   });
 });

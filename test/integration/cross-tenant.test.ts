@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -5,6 +6,7 @@ import type { RouteSpec } from '#shared/http/http.js';
 import { routesOf } from '#shared/pillar.js';
 import { PILLARS } from '../../functions/catalog.js';
 import { registerSuite } from '../../functions/eval/contract.js';
+import { LocalRsaSigner, parseRunbook, signRunbook } from '../../functions/runbooks/offline.js';
 import { expectUniformError, type Harness, type Reply, startHarness } from './harness.js';
 
 const ALL_ROUTES = routesOf(PILLARS);
@@ -86,9 +88,12 @@ const missingIds: Record<string, string> = {
   suiteId: 'no-such-suite',
   runId: 'run_00000000-0000-0000-0000-000000000000',
   baselineId: 'no-such-baseline',
+  runbookId: 'no-such-runbook',
+  version: '999',
 };
 
 let evalExpertServer: Server | undefined;
+const RESTART_RUNBOOK = new URL('../../runbooks/restart-service.json', import.meta.url);
 
 beforeAll(async () => {
   // Private endpoints for globex's local eval expert only: every other expert here is a public name.
@@ -196,6 +201,23 @@ beforeAll(async () => {
   globexIds.baselineId = 'globex-main';
   BODIES.runEval = { suiteId: 'globex-suite', expertIds: [expert.json.id] };
   BODIES.snapshotEvalBaseline = { runId: run.json.runId, baselineId: 'globex-main' };
+  // A signed runbook of globex whose description is the marker (signed with the runtime's local key).
+  const runbook = parseRunbook(readFileSync(RESTART_RUNBOOK, 'utf8'), 'restart-service.json');
+  const globexRunbook = { ...runbook, id: 'globex-runbook', description: MARKER };
+  const published = await h.call('POST', '/runbooks/registry', {
+    token: h.tokens.globexAdmin,
+    body: {
+      runbook: globexRunbook,
+      signature: await signRunbook(
+        globexRunbook,
+        await LocalRsaSigner.open(h.conductor.runbookKeyDir),
+        new Date(),
+      ),
+    },
+  });
+  expect(published.status, published.text).toBe(201);
+  globexIds.runbookId = 'globex-runbook';
+  globexIds.version = String(runbook.version);
   // The dead letters are the platform's, not a tenant's: these name a real queue and no message.
   globexIds.queueId = 'rewards';
   globexIds.messageId = '00000000-0000-0000-0000-000000000000';

@@ -59,6 +59,9 @@ export const startHarness = async (
       'eval.read': 100_000,
       'eval.results': 100_000,
       'eval.write': 100_000,
+      'runbooks.publish': 100_000,
+      'runbooks.read': 100_000,
+      'runbooks.registry': 100_000,
     },
   });
   const mint = (tenant: string, roles: string[], amr?: string[]) =>

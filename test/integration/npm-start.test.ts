@@ -161,6 +161,9 @@ describe('npm start', () => {
       expect(stdout).toContain('"suiteId":"sums"');
       expect(stdout).toContain('"code":"suite_not_found"');
       expect(stdout).toContain('"code":"run_not_found"');
+      // Runbooks: the seeded signed runbook, and a tampered copy refused.
+      expect(stdout).toMatch(/"runbookId":"restart-service","latestVersion":1/);
+      expect(stdout).toContain('"code":"signature_invalid"');
       expect(stdout).not.toContain('internal_error');
 
       const fresh = readFileSync(join(dataDir, 'tokens.env'), 'utf8');

@@ -9,7 +9,12 @@ import {
 import { ConductorApiStack, type MachineClientSpec, type OidcIssuerSettings } from './api-stack.js';
 import { ConductorEdgeWafStack, type EdgeSettings } from './edge.js';
 import type { PolicyEngineName } from './policy-layer.js';
-import { assertBreakGlassRoleArn, ConductorStatefulStack, EMAIL_PATTERN } from './stateful-stack.js';
+import {
+  assertBreakGlassRoleArn,
+  assertRoleArn,
+  ConductorStatefulStack,
+  EMAIL_PATTERN,
+} from './stateful-stack.js';
 
 export interface ConductorAppProps {
   /**
@@ -29,7 +34,7 @@ export interface ConductorAppProps {
   readonly oidc?: OidcIssuerSettings;
   /**
    * Removal policy of tables, buckets, the data key, the user pool and log groups (never of the
-   * evidence key, which is always retained).
+   * evidence key and the runbook signing key, which are always retained).
    *
    * @default RemovalPolicy.RETAIN
    */
@@ -100,6 +105,14 @@ export interface ConductorAppProps {
    * @default - nobody may, ever
    */
   readonly evidenceBreakGlassRoleArn?: string;
+  /**
+   * IAM role ARNs that may sign runbooks with the runbook signing key (`kms:Sign`, RSASSA_PSS_SHA_256
+   * only, in its key policy): the roles people or CI assume to sign, never a function's. They must
+   * exist before the deploy.
+   *
+   * @default - none: only whom the account's IAM policies allow `kms:Sign` (its administrators)
+   */
+  readonly runbookSigners?: readonly string[];
   /**
    * `acr` values that count as step-up (MFA) for sensitive actions, besides an `amr` with `mfa`:
    * e.g. `urn:cognito:loa:2` with Cognito's authentication levels, or your issuer's.
@@ -191,12 +204,13 @@ export const buildApp = (app: App, props: ConductorAppProps = {}): ConductorApp 
     throw new Error(`alarmEmail '${props.alarmEmail}' is not one email address`);
   }
   if (props.evidenceRetentionDays !== undefined) assertRetentionDays(props.evidenceRetentionDays);
+  for (const arn of props.runbookSigners ?? []) assertRoleArn('runbookSigners', arn);
   const env = props.env;
 
   const stateful = new ConductorStatefulStack(app, `Conductor-${stage}-Stateful`, {
     stage,
     env,
-    description: `Conductor ${stage}: tables, data and evidence keys, evidence and artifacts buckets, queues and their alarms, alert topics, event bus`,
+    description: `Conductor ${stage}: tables, data, evidence and runbook signing keys, evidence and artifacts buckets, queues and their alarms, alert topics, event bus`,
     removalPolicy: props.removalPolicy,
     ...(props.evidenceRetentionDays === undefined
       ? {}
@@ -205,6 +219,7 @@ export const buildApp = (app: App, props: ConductorAppProps = {}): ConductorApp 
     ...(props.evidenceBreakGlassRoleArn
       ? { evidenceBreakGlassRoleArn: props.evidenceBreakGlassRoleArn }
       : {}),
+    ...(props.runbookSigners ? { runbookSigners: props.runbookSigners } : {}),
     pageSubscriptions: subscriptions(props.pageEmail ?? props.alarmEmail, props.pageUrl),
     ticketSubscriptions: subscriptions(props.ticketEmail ?? props.alarmEmail, props.ticketUrl),
   });
@@ -307,7 +322,8 @@ export const parseMachineClientsContext = (text: string): MachineClientSpec[] =>
  * Reads the app props from CDK context (`-c key=value` or cdk.json): `stage`, `oidcIssuer`,
  * `oidcAudience` (comma-separated), `removalPolicy` (retain|destroy), `account`, `region`,
  * `policyEngine`, `pageEmail`, `pageUrl`, `ticketEmail`, `ticketUrl`, `alarmEmail` (deprecated),
- * `evidenceRetentionDays`, `evidenceBreakGlassRoleArn`, `stepUpAcr` (comma-separated),
+ * `evidenceRetentionDays`, `evidenceBreakGlassRoleArn`, `runbookSigners` (role ARNs, comma-separated
+ * or a list), `stepUpAcr` (comma-separated),
  * `machineClients` (`<name>=<tenant>:<role>[+<role>]`, comma-separated), `authDomainPrefix`,
  * `schedulerTenantWeights` (`<tenant>=<weight>`, comma-separated).
  * Nothing is required here: deployPropsFromContext adds the rules of a deploy.
@@ -371,6 +387,7 @@ export const propsFromContext = (node: Node): ConductorAppProps => {
   const evidenceRetentionDays = retentionDaysFromContext(node.tryGetContext('evidenceRetentionDays'));
   const evidenceBreakGlassRoleArn = text('evidenceBreakGlassRoleArn');
   if (evidenceBreakGlassRoleArn !== undefined) assertBreakGlassRoleArn(evidenceBreakGlassRoleArn);
+  const runbookSigners = roleArnsFromContext('runbookSigners', node.tryGetContext('runbookSigners'));
   const stepUpAcr = text('stepUpAcr')
     ?.split(',')
     .map((value) => value.trim())
@@ -406,6 +423,7 @@ export const propsFromContext = (node: Node): ConductorAppProps => {
     ...alerts,
     ...(evidenceRetentionDays === undefined ? {} : { evidenceRetentionDays }),
     ...(evidenceBreakGlassRoleArn ? { evidenceBreakGlassRoleArn } : {}),
+    ...(runbookSigners.length > 0 ? { runbookSigners } : {}),
     ...(stepUpAcr && stepUpAcr.length > 0 ? { stepUpAcr } : {}),
     ...(machineClients ? { machineClients: parseMachineClientsContext(machineClients) } : {}),
     ...(schedulerTenantWeights ? { schedulerTenantWeights } : {}),
@@ -455,6 +473,28 @@ export const parseReservedConcurrency = (text: string): false | Record<string, n
     return [match[1] as string, Number(match[2])] as const;
   });
   return Object.fromEntries(entries);
+};
+
+/**
+ * IAM role ARNs from context: comma-separated text (`-c key=arn1,arn2`) or a list of strings
+ * (cdk.json). Each must be a role ARN; duplicates are dropped.
+ */
+const roleArnsFromContext = (key: string, value: unknown): string[] => {
+  if (value === undefined || value === null || value === '') return [];
+  const entries =
+    typeof value === 'string'
+      ? value.split(',')
+      : Array.isArray(value) && value.every((entry) => typeof entry === 'string')
+        ? (value as string[])
+        : undefined;
+  if (!entries) {
+    throw new Error(
+      `context '${key}' must be role ARNs, comma-separated or a list, got ${JSON.stringify(value)}`,
+    );
+  }
+  const arns = entries.map((entry) => entry.trim()).filter((entry) => entry !== '');
+  for (const arn of arns) assertRoleArn(key, arn);
+  return [...new Set(arns)];
 };
 
 /** `evidenceRetentionDays` as `-c` gives it (text) or cdk.json may (a number). */

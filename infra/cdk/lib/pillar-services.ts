@@ -1,4 +1,4 @@
-import { Duration, Names, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, Fn, Names, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import {
   type HttpApi,
   HttpMethod,
@@ -28,6 +28,7 @@ import {
   POLICY_TABLE_ID,
   producesTo,
   type QueueSpec,
+  RUNBOOK_SIGNING_KEY_ENV,
   tablesOfFunction,
 } from '#shared/pillar.js';
 import { DECISION_ENTITY, LIVE_GRANT_ENTITY } from '#shared/policy/dynamo-policy-store.js';
@@ -180,9 +181,10 @@ export interface PillarServicesProps {
  * One pillar's compute, built from its manifest and nothing else: a Lambda per function with its
  * environment and least-privilege grants (its tables with explicit actions, the kernel's part of the
  * policy table for an enforcer, the queues it sends to, the DLQs of the queues it consumes, the
- * evidence prefixes it writes, the bus; keys only through the service that uses them), its API
- * routes (JWT or public), an event source mapping per queue it consumes, and its alarms and
- * dashboard (`PillarObservability`). A new pillar needs no code here.
+ * evidence prefixes it writes, the bus; keys only through the service that uses them, but for the
+ * runbook signing key's public key), its API routes (JWT or public), an event source mapping per
+ * queue it consumes, and its alarms and dashboard (`PillarObservability`). A new pillar needs no
+ * code here.
  *
  * Pillar constructs are transparent to CloudFormation logical ids (see ConductorApiStack): a
  * resource has the id it would have as a direct child of the stack, so moving a function, a route
@@ -254,6 +256,10 @@ export class PillarServices extends Construct {
       environment[DEAD_LETTER_QUEUES_ENV] = this.deadLetterQueueRefs(stateful.queueSpecs);
     }
     if (consumes.length > 0) environment[CONSUMED_QUEUES_ENV] = this.deadLetterQueueRefs(consumes);
+    if (spec.runbookSigningKey === 'verify') {
+      // By its named export, as the grant names it: one export of the ARN, read the same every synth.
+      environment[RUNBOOK_SIGNING_KEY_ENV] = Fn.importValue(stateful.runbookSigningKeyArnExportName);
+    }
     Object.assign(environment, this.#props.functionEnvironment?.[spec.name]);
 
     const fn = new ServiceFunction(this, pascal(spec.name), {
@@ -278,6 +284,8 @@ export class PillarServices extends Construct {
     }
     if (spec.deadLetterAccess) this.grantDeadLetterAccess(fn, keys);
     keys.grant(fn, Stack.of(this).region);
+    // The public key only (GetPublicKey, DescribeKey), on that one key: signing stays with people and CI.
+    if (spec.runbookSigningKey === 'verify') stateful.grantRunbookVerify(fn);
     for (const prefix of spec.evidence ?? []) {
       stateful.grantEvidenceWriteOnce(fn, prefix);
       Validations.of(fn.role).acknowledge({

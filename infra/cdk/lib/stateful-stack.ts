@@ -13,13 +13,14 @@ import { AttributeType, BillingMode, type ITable, Table, TableEncryption } from 
 import { EventBus, type IEventBus } from 'aws-cdk-lib/aws-events';
 import {
   AnyPrincipal,
+  ArnPrincipal,
   Effect,
   Grant,
   type IGrantable,
   PolicyStatement,
   ServicePrincipal,
 } from 'aws-cdk-lib/aws-iam';
-import { type CfnKey, type IKey, Key } from 'aws-cdk-lib/aws-kms';
+import { type CfnKey, type IKey, Key, KeySpec, KeyUsage } from 'aws-cdk-lib/aws-kms';
 import {
   BlockPublicAccess,
   Bucket,
@@ -82,6 +83,14 @@ const EVIDENCE_KEY_GUARDED_ACTIONS = ['kms:DisableKey', 'kms:ScheduleKeyDeletion
 export const EMAIL_PATTERN = /^[^\s@,;]+@[^\s@,;]+\.[^\s@,;]+$/;
 /** An IAM role ARN, in any partition (`arn:aws:iam::123456789012:role/path/name`). */
 const ROLE_ARN_PATTERN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
+/**
+ * The one algorithm runbook signatures are made and verified with (the runbooks pillar's
+ * RUNBOOK_SIGNATURE_ALGORITHM): signers may sign with no other, so the key cannot vouch for anything
+ * the API would not check the same way.
+ */
+const RUNBOOK_SIGNING_ALGORITHM = 'RSASSA_PSS_SHA_256';
+/** What reading the runbook signing key takes: its public key, and its spec to check it signs runbooks. */
+const RUNBOOK_KEY_READ_ACTIONS = ['kms:DescribeKey', 'kms:GetPublicKey'];
 
 /** Who hears an alarm: `page` wakes someone up now, `ticket` is for working hours. */
 export type AlertSeverity = 'page' | 'ticket';
@@ -115,6 +124,9 @@ export const ALERT_SEVERITY = {
   'reward-drift': 'ticket',
   // An evaluation run found an expert regressed beyond its suite's tolerance (the eval pillar's event alarm).
   'eval-regression': 'ticket',
+  // A runbook did not match its signature (the runbooks pillar's event alarm): someone may be
+  // tampering with procedures, now.
+  'unsigned-runbook': 'page',
 } as const satisfies Readonly<Record<string, AlertSeverity>>;
 
 /** Where one topic delivers, besides whatever is subscribed to it by hand. */
@@ -133,7 +145,8 @@ export interface ConductorStatefulStackProps extends StackProps {
   readonly stage: string;
   /**
    * What happens to tables, queues, buckets and the data key when they leave the stack. The
-   * evidence key is always retained: it encrypts objects that may be locked.
+   * evidence key is always retained (it encrypts objects that may be locked), and so is the runbook
+   * signing key (its signatures must stay verifiable).
    *
    * @default RemovalPolicy.RETAIN
    */
@@ -159,6 +172,15 @@ export interface ConductorStatefulStackProps extends StackProps {
    * @default - nobody can, ever: the key lives (and is billed) as long as the account
    */
   readonly evidenceBreakGlassRoleArn?: string;
+  /**
+   * IAM roles (ARNs) that may sign runbooks with the runbook signing key: its key policy lets them
+   * `kms:Sign` (RSASSA_PSS_SHA_256 only) and read the key (`kms:DescribeKey`, `kms:GetPublicKey`),
+   * a person's or a CI pipeline's role, never a function's. The roles must exist when the policy is
+   * written (KMS refuses unknown principals); unlike the evidence key's, this policy may change later.
+   *
+   * @default - none: only principals the account's IAM policies allow `kms:Sign` (its administrators)
+   */
+  readonly runbookSigners?: readonly string[];
   /**
    * The pillar tables to create.
    *
@@ -201,9 +223,9 @@ export interface QueueAlarms {
 
 /**
  * Everything that holds data: one DynamoDB table per pillar, the data key, the evidence (WORM) and
- * artifacts buckets and their key, the SQS queues (each with a DLQ) and their alarms, the two alert
- * topics and the event bus. Kept apart from compute so a service stack can be destroyed and
- * redeployed without touching data; termination protection guards the stack itself.
+ * artifacts buckets and their key, the runbook signing key, the SQS queues (each with a DLQ) and
+ * their alarms, the two alert topics and the event bus. Kept apart from compute so a service stack
+ * can be destroyed and redeployed without touching data; termination protection guards the stack.
  */
 export class ConductorStatefulStack extends Stack {
   /** Customer-managed key encrypting the tables and the queues. */
@@ -214,6 +236,18 @@ export class ConductorStatefulStack extends Stack {
    * everybody but the break-glass role, so no account administrator can make locked objects unreadable.
    */
   readonly evidenceKey: IKey;
+  /**
+   * The asymmetric key (RSA_2048, SIGN_VERIFY) that signs runbooks (RSASSA_PSS_SHA_256). The API only
+   * reads its public key (`grantRunbookVerify`); the `runbookSigners` roles, or whom the account's
+   * IAM allows, sign with `kms:Sign` under their own credentials. Always retained, never rotated by
+   * KMS (it rotates no asymmetric key): a rotation is a new key (`runbooks/key-rotation.json`).
+   */
+  readonly runbookSigningKey: IKey;
+  /**
+   * The name of the runbook signing key ARN's export (`conductor-<stage>-runbook-signing-key-arn`):
+   * other stacks read the ARN by this name, as they read the evidence bucket's.
+   */
+  readonly runbookSigningKeyArnExportName: string;
   /** The pillar tables, keyed by table id (the manifests' `tables`). */
   readonly tables: Readonly<Record<string, ITable>>;
   /** The table specs the tables were built from. */
@@ -257,6 +291,7 @@ export class ConductorStatefulStack extends Stack {
   readonly queueAlarms: Readonly<Record<string, QueueAlarms>>;
   readonly #evidenceBucketArnImport: string;
   readonly #artifactsBucketArnImport: string;
+  readonly #runbookSigningKeyArnImport: string;
 
   /** @deprecated the page topic (the one alarm topic of earlier versions); use pageTopic or ticketTopic. */
   get alarmTopic(): ITopic {
@@ -281,6 +316,11 @@ export class ConductorStatefulStack extends Stack {
     this.dataKey = dataKey;
     const evidenceKey = this.createEvidenceKey(props.stage, props.evidenceBreakGlassRoleArn);
     this.evidenceKey = evidenceKey;
+    this.runbookSigningKey = this.createRunbookSigningKey(props.stage, props.runbookSigners ?? []);
+    this.runbookSigningKeyArnExportName = `conductor-${props.stage}-runbook-signing-key-arn`;
+    this.#runbookSigningKeyArnImport = this.exportValue(this.runbookSigningKey.keyArn, {
+      name: this.runbookSigningKeyArnExportName,
+    });
 
     const tables: Record<string, ITable> = {};
     this.tableSpecs = props.tables ?? TABLES;
@@ -473,6 +513,46 @@ export class ConductorStatefulStack extends Stack {
   }
 
   /**
+   * The key that signs runbooks. Retained whatever the stage's removal policy, as the evidence key:
+   * every signature it made must stay verifiable while its runbooks are in use, and verifying needs
+   * the key (enabled: `kms:GetPublicKey` refuses a disabled one). Key rotation stays off because KMS
+   * rotates no asymmetric key. The policy keeps the default statement (the account's IAM policies
+   * decide who else uses it) and lets `signers` sign with RSASSA_PSS_SHA_256 and read the key
+   * (`KmsSigner.forKey` resolves the alias with DescribeKey; checking a signature needs the public key).
+   */
+  private createRunbookSigningKey(stage: string, signers: readonly string[]): IKey {
+    for (const arn of signers) assertRoleArn('runbookSigners', arn);
+    const key = new Key(this, 'RunbookSigningKey', {
+      description: `Conductor ${stage}: signs runbooks (RSASSA_PSS_SHA_256). Signers: the runbookSigners roles of the key policy and whom the account's IAM allows kms:Sign; the API only reads the public key. Never rotated by KMS: a rotation is a new key (runbooks/key-rotation.json)`,
+      alias: `alias/conductor-${stage}-runbook-signing`,
+      keySpec: KeySpec.RSA_2048,
+      keyUsage: KeyUsage.SIGN_VERIFY,
+      enableKeyRotation: false,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const principals = [...new Set(signers)].map((arn) => new ArnPrincipal(arn));
+    if (principals.length === 0) return key;
+    key.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'AllowRunbookSignersToSign',
+        principals,
+        actions: ['kms:Sign'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'kms:SigningAlgorithm': RUNBOOK_SIGNING_ALGORITHM } },
+      }),
+    );
+    key.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'AllowRunbookSignersToReadTheKey',
+        principals,
+        actions: [...RUNBOOK_KEY_READ_ACTIONS],
+        resources: ['*'],
+      }),
+    );
+    return key;
+  }
+
+  /**
    * The key of both alert topics. CloudWatch alarms cannot publish to a topic under the AWS-managed
    * `alias/aws/sns` key (its policy cannot grant cloudwatch.amazonaws.com), and granting CloudWatch
    * the data key would widen who may use it.
@@ -649,6 +729,20 @@ export class ConductorStatefulStack extends Stack {
     return this.grantWriteOnce(grantee, prefix, 'Artifacts', this.#artifactsBucketArnImport);
   }
 
+  /**
+   * Lets `grantee` verify runbook signatures: `kms:GetPublicKey` and `kms:DescribeKey` on the runbook
+   * signing key, named by its imported ARN (so the grant reads the same in every synth), and nothing
+   * else: no `kms:Sign`, no other key. A direct KMS call, as `kms:ViaService` has no service to name.
+   * Neither action reveals a secret or changes the key.
+   */
+  grantRunbookVerify(grantee: IGrantable): Grant {
+    return Grant.addToPrincipal({
+      grantee,
+      actions: [...RUNBOOK_KEY_READ_ACTIONS],
+      resourceArns: [this.#runbookSigningKeyArnImport],
+    });
+  }
+
   private grantWriteOnce(grantee: IGrantable, prefix: string, what: string, bucketArn: string): Grant {
     if (!EVIDENCE_PREFIX.test(prefix)) {
       throw new Error(
@@ -698,14 +792,15 @@ const constructIdOf = (id: string): string =>
 /** `router` -> `RouterTable`. */
 const tableConstructId = (id: string): string => `${constructIdOf(id)}Table`;
 
-/** Throws, naming the context key, unless `arn` is an IAM role ARN. */
-export const assertBreakGlassRoleArn = (arn: string): void => {
+/** Throws, naming the context key `key`, unless `arn` is an IAM role ARN. */
+export const assertRoleArn = (key: string, arn: string): void => {
   if (!ROLE_ARN_PATTERN.test(arn)) {
-    throw new Error(
-      `evidenceBreakGlassRoleArn '${arn}' is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)`,
-    );
+    throw new Error(`${key} '${arn}' is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)`);
   }
 };
+
+/** Throws, naming the context key, unless `arn` is an IAM role ARN. */
+export const assertBreakGlassRoleArn = (arn: string): void => assertRoleArn('evidenceBreakGlassRoleArn', arn);
 
 /** `https://…` and nothing else: SNS sends HTTP subscriptions' notifications in clear text. */
 const isHttpsUrl = (text: string): boolean => {

@@ -248,6 +248,15 @@ describe('buildApp', () => {
     }
   });
 
+  it('refuses runbookSigners that are not IAM role ARNs', () => {
+    expect(() =>
+      buildApp(scratchApp({ 'aws:cdk:bundling-stacks': [] }), {
+        runbookSigners: ['arn:aws:iam::123456789012:group/signers'],
+        nag: false,
+      }),
+    ).toThrow(/runbookSigners 'arn:aws:iam::123456789012:group\/signers' is not an IAM role ARN/);
+  });
+
   it('ships the policy layer with the manifest of its validated policies (no validation at cold start)', () => {
     const { api } = buildApp(scratchApp({ 'aws:cdk:bundling-stacks': [] }), { nag: false });
     const staged = join(tmpdir(), `conductor-policy-layer-${api.policyLayer.contentHash}`, 'policies/cedar');
@@ -694,6 +703,32 @@ describe('propsFromContext', () => {
       'ops@example.com',
     );
     expect(propsFromContext(nodeWith({})).alarmEmail).toBeUndefined();
+  });
+
+  it('reads runbookSigners as role ARNs, comma-separated (-c) or a list (cdk.json), without duplicates', () => {
+    const signer = 'arn:aws:iam::123456789012:role/runbook-signer';
+    const ci = 'arn:aws-us-gov:iam::210987654321:role/ci/conductor-release';
+    expect(
+      propsFromContext(nodeWith({ runbookSigners: ` ${signer} , ${ci},${signer}` })).runbookSigners,
+    ).toEqual([signer, ci]);
+    expect(propsFromContext(nodeWith({ runbookSigners: [signer, ci] })).runbookSigners).toEqual([signer, ci]);
+    expect(propsFromContext(nodeWith({ runbookSigners: ' , ' }))).not.toHaveProperty('runbookSigners');
+    expect(propsFromContext(nodeWith({}))).not.toHaveProperty('runbookSigners');
+  });
+
+  it('refuses runbookSigners that are not IAM role ARNs, naming the key', () => {
+    for (const bad of [
+      'runbook-signer',
+      'arn:aws:iam::123456789012:user/ana',
+      'arn:aws:iam::12345:role/x',
+      'arn:aws:iam::123456789012:role/ok,arn:aws:sts::123456789012:assumed-role/x/ana',
+      ['arn:aws:iam::123456789012:role/ok', 42],
+      42,
+    ]) {
+      expect(() => propsFromContext(nodeWith({ runbookSigners: bad })), JSON.stringify(bad)).toThrow(
+        /runbookSigners/,
+      );
+    }
   });
 
   it('reads policyEngine and refuses engines it does not know', () => {

@@ -233,6 +233,7 @@ describe('safe deploys: versions, the live alias and CodeDeploy', () => {
       'scheduler-worker': 17,
       eval: RESERVED_CONCURRENCY.tokenRoutes,
       'eval-worker': 5,
+      runbooks: RESERVED_CONCURRENCY.tokenRoutes,
       ops: RESERVED_CONCURRENCY.tokenRoutes,
     });
     expect(synth.api.reservedConcurrency).toEqual(expected);
@@ -297,7 +298,7 @@ describe('reserved concurrency options', () => {
       /leaves less than 100 of the account's 500 unreserved/,
     );
     expect(() => build({ reservedConcurrency: { router: 900 } })).toThrow(/unreserved/);
-    expect(reservations(build({ accountConcurrency: 640 }))).not.toContain(undefined);
+    expect(reservations(build({ accountConcurrency: 740 }))).not.toContain(undefined);
   });
 });
 

@@ -22,6 +22,7 @@ import {
   type PillarManifest,
   POLICY_TABLE_ID,
   queuesOf,
+  RUNBOOK_SIGNING_KEY_ENV,
   tablesOf,
   tablesOfFunction,
 } from '#shared/pillar.js';
@@ -64,6 +65,15 @@ import {
  * are run through the roles' statements (a small evaluator of the IAM features the stack uses).
  */
 
+/**
+ * The pillar no code knows, verifying runbook signatures too: whatever the catalog does, the
+ * `runbookSigningKey` grant of a manifest is held to the rules below.
+ */
+const VERIFYING_LEDGER: PillarManifest = {
+  ...LEDGER,
+  functions: LEDGER.functions.map((fn) => ({ ...fn, runbookSigningKey: 'verify' as const })),
+};
+
 const VARIANTS: readonly {
   readonly name: string;
   readonly pillars: readonly PillarManifest[];
@@ -71,11 +81,14 @@ const VARIANTS: readonly {
 }[] = [
   { name: 'the catalog', pillars: PILLARS, synth: () => synthConductor() },
   {
-    name: 'the catalog and a pillar no code knows',
-    pillars: [...PILLARS, LEDGER],
-    synth: () => synthPillars([...PILLARS, LEDGER]),
+    name: 'the catalog and a pillar no code knows (which verifies runbook signatures)',
+    pillars: [...PILLARS, VERIFYING_LEDGER],
+    synth: () => synthPillars([...PILLARS, VERIFYING_LEDGER]),
   },
 ];
+
+/** What verifying runbook signatures takes on the runbook signing key (`runbookSigningKey: 'verify'`). */
+const RUNBOOK_VERIFY_ACTIONS = ['kms:DescribeKey', 'kms:GetPublicKey'];
 
 type Statement = PolicyStatement & { readonly Condition?: Record<string, Record<string, unknown>> };
 type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
@@ -266,6 +279,17 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
     statementsOf(name).filter((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:')));
   const kmsStatementsOf = (name: string) =>
     statementsOf(name).filter((s) => actionsOf(s).some((a) => a.startsWith('kms:')));
+  /** The runbook signing key as the API stack names it: the import of its named export. */
+  const runbookKeyArn = () => statefulImport(synth, synth.stateful.runbookSigningKey, 'Arn');
+  const namesRunbookKey = (statement: PolicyStatement) =>
+    resourcesOf(statement).some((r) => JSON.stringify(r) === JSON.stringify(runbookKeyArn()));
+  const variablesOf = (name: string): Record<string, unknown> => {
+    const fn = synth.api.functions[name];
+    if (!fn) throw new Error(`no function ${name}`);
+    const resource = resources[synth.api.getLogicalId(fn.function.node.defaultChild as never)];
+    if (!resource) throw new Error(`no Lambda resource for ${name}`);
+    return (resource.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+  };
 
   describe('DynamoDB', () => {
     it('grants no dynamodb:Scan, no dynamodb wildcard and no stream read to any role of either stack', () => {
@@ -575,13 +599,20 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
       )?.[1];
     };
 
-    it('gives no role of the API stack kms:Encrypt, kms:ReEncrypt* or a kms wildcard, and every kms statement a kms:ViaService condition', () => {
+    it("gives no role of the API stack kms:Encrypt, kms:ReEncrypt*, kms:Sign or a kms wildcard, and every kms statement a kms:ViaService condition but the runbook key's public-key read", () => {
       const kms = allPolicyStatements(synth.apiTemplate).filter(
         ({ statement }) =>
           statement.Effect === 'Allow' && actionsOf(statement).some((a) => a.startsWith('kms:')),
       );
       expect(kms.length).toBeGreaterThan(0);
       for (const { where, statement } of kms) {
+        if (namesRunbookKey(statement)) {
+          // No service uses the key for the function: it asks KMS for the public key itself.
+          expect([...actionsOf(statement)].sort(), where).toEqual(RUNBOOK_VERIFY_ACTIONS);
+          expect(resourcesOf(statement), where).toEqual([runbookKeyArn()]);
+          expect((statement as Statement).Condition, where).toBeUndefined();
+          continue;
+        }
         expect([...actionsOf(statement)].sort(), where).toEqual(expect.arrayContaining(['kms:Decrypt']));
         for (const action of actionsOf(statement)) {
           expect(['kms:Decrypt', 'kms:GenerateDataKey'], `${where}: ${action}`).toContain(action);
@@ -604,7 +635,7 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
           entry.deadLetterAccess === true;
         if (queues) expected.add('sqs');
         if ((entry.evidence ?? []).length > 0 || (entry.artifacts ?? []).length > 0) expected.add('s3');
-        const statements = kmsStatementsOf(entry.name);
+        const statements = kmsStatementsOf(entry.name).filter((s) => !namesRunbookKey(s));
         expect(new Set(statements.map(viaServiceOf)), entry.name).toEqual(expected);
         const dataKey = JSON.stringify(statefulImport(synth, synth.stateful.dataKey, 'Arn'));
         for (const statement of statements.filter((s) => viaServiceOf(s) !== 's3')) {
@@ -614,6 +645,43 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
           ).toEqual([dataKey]);
         }
       }
+    });
+  });
+
+  describe('the runbook signing key', () => {
+    it("gives each function with runbookSigningKey 'verify' the key's ARN and GetPublicKey and DescribeKey on that key only; no other function anything of it", () => {
+      const verifiers = FUNCTIONS.filter((entry) => entry.runbookSigningKey === 'verify');
+      // The catalog's verifiers, and the pillar no code knows in the second variant.
+      if (variant.pillars.includes(VERIFYING_LEDGER))
+        expect(verifiers.map((e) => e.name)).toContain('ledger');
+      for (const entry of FUNCTIONS) {
+        const verifies = entry.runbookSigningKey === 'verify';
+        const reads = kmsStatementsOf(entry.name).filter(namesRunbookKey);
+        expect(
+          reads.map((s) => ({
+            actions: [...actionsOf(s)].sort(),
+            resources: resourcesOf(s),
+            condition: s.Condition,
+          })),
+          entry.name,
+        ).toEqual(
+          verifies
+            ? [{ actions: RUNBOOK_VERIFY_ACTIONS, resources: [runbookKeyArn()], condition: undefined }]
+            : [],
+        );
+        expect(variablesOf(entry.name)[RUNBOOK_SIGNING_KEY_ENV], entry.name).toEqual(
+          verifies ? runbookKeyArn() : undefined,
+        );
+        // Signing stays with people and CI: no function may, on any key.
+        expect(statementsOf(entry.name).flatMap(actionsOf), entry.name).not.toContain('kms:Sign');
+      }
+    });
+
+    it('is named by the import of its stage-named export, so the grants read the same in every synth', () => {
+      expect(runbookKeyArn()).toEqual({ 'Fn::ImportValue': synth.stateful.runbookSigningKeyArnExportName });
+      expect(synth.stateful.runbookSigningKeyArnExportName).toMatch(
+        /^conductor-(prod|test)-runbook-signing-key-arn$/,
+      );
     });
   });
 
@@ -652,6 +720,7 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
         ),
       ).toHaveLength(artifactWriters);
       expect(artifactWriters).toBeGreaterThan(0);
+      // The runbook signing key's readers add none: GetPublicKey and DescribeKey name the one key ARN.
       expect(acknowledged.length).toBe(1 + functions + 3 + QUEUES.length + 1 + 1 + artifactWriters);
     });
   });

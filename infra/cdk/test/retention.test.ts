@@ -2,6 +2,7 @@
  * Retention that holds (issue 14): evidence expires after its retention period and moves to a cold
  * tier, artifacts can take legal holds, the lock mode follows the stage, and the key under locked
  * objects can be neither disabled nor deleted, nor its policy rewritten, outside the break-glass role.
+ * The runbook signing key outlives every stage too (issue 20), and signs for the roles named only.
  */
 import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +23,13 @@ type Resource = {
 };
 
 const BREAK_GLASS = 'arn:aws:iam::123456789012:role/conductor-break-glass';
+const SIGNERS = [
+  'arn:aws:iam::123456789012:role/runbook-signer',
+  'arn:aws:iam::210987654321:role/ci/conductor-release',
+];
+const ACCOUNT_ROOT = {
+  'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'AWS::AccountId' }, ':root']],
+};
 const GUARDED_ACTIONS = ['kms:DisableKey', 'kms:PutKeyPolicy', 'kms:ScheduleKeyDeletion'];
 
 const resourcesOf = (synth: Synthesized) =>
@@ -56,14 +64,16 @@ const denyStatementsOf = (key: Resource): PolicyStatement[] =>
 describe('Retention that holds', () => {
   /** A throwaway stage: destroy, a short retention. */
   let dev: Synthesized;
-  /** A production stage with a break-glass role, the default retention. */
+  /** A production stage with a break-glass role and runbook signers, the default retention. */
   let prod: Synthesized;
 
   beforeAll(() => {
     dev = synthConductor({
       props: { stage: 'dev', removalPolicy: RemovalPolicy.DESTROY, evidenceRetentionDays: 120 },
     });
-    prod = synthConductor({ props: { stage: 'prod-eu', evidenceBreakGlassRoleArn: BREAK_GLASS } });
+    prod = synthConductor({
+      props: { stage: 'prod-eu', evidenceBreakGlassRoleArn: BREAK_GLASS, runbookSigners: SIGNERS },
+    });
   });
   afterAll(() => {
     dev?.dispose();
@@ -211,6 +221,56 @@ describe('Retention that holds', () => {
           },
         });
       }
+    });
+  });
+
+  describe('the runbook signing key', () => {
+    const keyOf = (synth: Synthesized): Resource => {
+      const id = synth.stateful.getLogicalId(synth.stateful.runbookSigningKey.node.defaultChild as never);
+      return resourcesOf(synth)[id] as Resource;
+    };
+    const allowsOf = (synth: Synthesized) =>
+      (keyOf(synth).Properties.KeyPolicy as { Statement: (PolicyStatement & Record<string, unknown>)[] })
+        .Statement;
+
+    it('is retained in a removalPolicy=destroy stage: the signatures it made must stay verifiable', () => {
+      expect(keyOf(dev)).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+      expect(keyOf(dev).Properties).toMatchObject({ KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' });
+      dev.statefulTemplate.hasResourceProperties('AWS::KMS::Alias', {
+        AliasName: 'alias/conductor-dev-runbook-signing',
+      });
+    });
+
+    it('lets the runbookSigners roles sign with RSASSA_PSS_SHA_256 only and read the key, and nobody else but the account’s IAM', () => {
+      const statements = allowsOf(prod);
+      expect(statements.every((s) => s.Effect === 'Allow')).toBe(true);
+      const principals = (s: Record<string, unknown>) =>
+        [(s.Principal as { AWS: unknown }).AWS]
+          .flat()
+          .map((p) => JSON.stringify(p))
+          .sort();
+      expect(statements.map((s) => ({ ...s, Principal: principals(s) }))).toEqual([
+        { Effect: 'Allow', Action: 'kms:*', Principal: [JSON.stringify(ACCOUNT_ROOT)], Resource: '*' },
+        {
+          Sid: 'AllowRunbookSignersToSign',
+          Effect: 'Allow',
+          Action: 'kms:Sign',
+          Principal: SIGNERS.map((arn) => JSON.stringify(arn)).sort(),
+          Resource: '*',
+          Condition: { StringEquals: { 'kms:SigningAlgorithm': 'RSASSA_PSS_SHA_256' } },
+        },
+        {
+          Sid: 'AllowRunbookSignersToReadTheKey',
+          Effect: 'Allow',
+          Action: ['kms:DescribeKey', 'kms:GetPublicKey'],
+          Principal: SIGNERS.map((arn) => JSON.stringify(arn)).sort(),
+          Resource: '*',
+        },
+      ]);
+      // Without signers, the default statement alone: the account's IAM policies decide.
+      expect(allowsOf(dev)).toEqual([
+        { Effect: 'Allow', Action: 'kms:*', Principal: { AWS: ACCOUNT_ROOT }, Resource: '*' },
+      ]);
     });
   });
 });

@@ -13,16 +13,19 @@ describe('ConductorStatefulStack', () => {
   let synth: Synthesized;
   let dataKeyId: string;
   let evidenceKeyId: string;
+  let runbookKeyId: string;
 
   beforeAll(() => {
     synth = synthConductor();
     const keys = Object.keys(synth.statefulTemplate.findResources('AWS::KMS::Key'));
-    // The data key, the evidence key and the alert topics' own key.
-    expect(keys).toHaveLength(3);
+    // The data key, the evidence key, the runbook signing key and the alert topics' own key.
+    expect(keys).toHaveLength(4);
     dataKeyId = synth.stateful.getLogicalId(synth.stateful.dataKey.node.defaultChild as never);
     evidenceKeyId = synth.stateful.getLogicalId(synth.stateful.evidenceKey.node.defaultChild as never);
+    runbookKeyId = synth.stateful.getLogicalId(synth.stateful.runbookSigningKey.node.defaultChild as never);
     expect(keys).toContain(dataKeyId);
     expect(keys).toContain(evidenceKeyId);
+    expect(keys).toContain(runbookKeyId);
   });
   afterAll(() => synth?.dispose());
 
@@ -42,6 +45,54 @@ describe('ConductorStatefulStack', () => {
     });
     synth.statefulTemplate.hasResourceProperties('AWS::KMS::Alias', {
       AliasName: 'alias/conductor-prod-data',
+    });
+  });
+
+  describe('the runbook signing key', () => {
+    const key = (): Resource & { UpdateReplacePolicy?: string } => {
+      const resource = (synth.statefulTemplate.toJSON().Resources as Record<string, Resource>)[runbookKeyId];
+      if (!resource) throw new Error(`no resource ${runbookKeyId}`);
+      return resource;
+    };
+
+    it('is an RSA_2048 SIGN_VERIFY key with the alias of its stage, retained, and never rotated by KMS (which rotates no asymmetric key)', () => {
+      expect(key()).toMatchObject({
+        DeletionPolicy: 'Retain',
+        UpdateReplacePolicy: 'Retain',
+        Properties: { KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY', EnableKeyRotation: false },
+      });
+      expect(String(key().Properties.Description)).toMatch(/runbookSigners/);
+      synth.statefulTemplate.hasResourceProperties('AWS::KMS::Alias', {
+        AliasName: 'alias/conductor-prod-runbook-signing',
+        TargetKeyId: { 'Fn::GetAtt': [runbookKeyId, 'Arn'] },
+      });
+    });
+
+    it("lets nobody sign with it but whom the account's IAM allows, when no runbookSigners are given", () => {
+      const statements = (key().Properties.KeyPolicy as { Statement: Record<string, unknown>[] }).Statement;
+      // The default statement only: the account's IAM policies decide.
+      expect(statements).toEqual([
+        {
+          Effect: 'Allow',
+          Action: 'kms:*',
+          Principal: {
+            AWS: {
+              'Fn::Join': [
+                '',
+                ['arn:', { Ref: 'AWS::Partition' }, ':iam::', { Ref: 'AWS::AccountId' }, ':root'],
+              ],
+            },
+          },
+          Resource: '*',
+        },
+      ]);
+    });
+
+    it('exports its ARN under a stable, stage-named export', () => {
+      synth.statefulTemplate.hasOutput('*', {
+        Value: { 'Fn::GetAtt': [runbookKeyId, 'Arn'] },
+        Export: { Name: 'conductor-prod-runbook-signing-key-arn' },
+      });
     });
   });
 
@@ -260,7 +311,7 @@ describe('ConductorStatefulStack', () => {
       synth.statefulTemplate.resourceCountIs('AWS::SNS::Topic', 2);
       const keys = synth.statefulTemplate.findResources('AWS::KMS::Key');
       const [alarmKeyId, alarmKey] =
-        Object.entries(keys).find(([id]) => id !== dataKeyId && id !== evidenceKeyId) ?? [];
+        Object.entries(keys).find(([id]) => ![dataKeyId, evidenceKeyId, runbookKeyId].includes(id)) ?? [];
       expect(alarmKey).toMatchObject({ Properties: { EnableKeyRotation: true } });
       expect(alarmKey?.Properties.KeyPolicy).toMatchObject({
         Statement: expect.arrayContaining([

@@ -71,6 +71,13 @@ export interface FunctionSpec {
    */
   readonly deadLetterAccess?: boolean;
   /**
+   * The function verifies runbook signatures with the deployment's runbook signing key (an
+   * asymmetric KMS key of the stateful stack): it gets RUNBOOK_SIGNING_KEY_ENV (the key's ARN) and
+   * `kms:GetPublicKey` and `kms:DescribeKey` on that key only, never `kms:Sign` (people and CI sign
+   * with their own credentials). Locally: nothing here, the runtime uses a local key.
+   */
+  readonly runbookSigningKey?: 'verify';
+  /**
    * Lambda timeout in seconds (1-900) for a function that works longer than a request (a replay job
    * reading a month of decisions); its queue's visibility timeout must be at least as long.
    * @default 10
@@ -87,6 +94,9 @@ export interface FunctionSpec {
     readonly purpose: string;
   }[];
 }
+
+/** The environment variable through which a `runbookSigningKey: 'verify'` function receives the key's ARN. */
+export const RUNBOOK_SIGNING_KEY_ENV = 'RUNBOOK_SIGNING_KEY_ARN';
 
 /** The environment variable through which a `deadLetterAccess` function receives every queue. */
 export const DEAD_LETTER_QUEUES_ENV = 'CONDUCTOR_QUEUES';

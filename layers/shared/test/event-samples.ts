@@ -87,7 +87,13 @@ export const EVENT_SAMPLES: readonly EventSample[] = [
     policyVersion: '2026-01-01',
   }),
   sample(runbookExecuted, { ...envelope, runbookId: 'rb-1', executionId: 'ex-1', status: 'succeeded' }),
-  sample(unsignedRunbook, { ...envelope, runbookId: 'rb-2', reason: 'no signature' }),
+  sample(unsignedRunbook, {
+    ...envelope,
+    runbookId: 'rb-2',
+    version: 3,
+    at: 'execute',
+    reason: 'digest_mismatch',
+  }),
   sample(edgeConflict, {
     ...envelope,
     nodeId: 'node-1',

@@ -129,6 +129,8 @@ describe('the rate-limit families of the catalog', () => {
       'budgets.read': 300,
       'eval.read': 600,
       'eval.write': 60,
+      'runbooks.publish': 60,
+      'runbooks.read': 600,
       default: 600,
       refused: 60,
     };

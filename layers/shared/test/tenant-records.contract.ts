@@ -227,6 +227,28 @@ export const describeTenantRecordContract = (name: string, makeStore: () => Tena
       expect(pages[2]?.nextCursor).toBeUndefined();
     });
 
+    it('lists only the ids that start with a prefix, a page at a time, none of another tenant', async () => {
+      // Prepare
+      const store = makeStore();
+      for (const id of ['a@1', 'a@2', 'a@3', 'ab@1', 'b@1', 'a']) await store.create(note({ id }));
+      await store.create(note({ tenantId: 'globex', id: 'a@0' }));
+
+      // Act
+      const ids: string[] = [];
+      let cursor: string | undefined;
+      let pages = 0;
+      do {
+        const page = await store.list('acme', { limit: 2, cursor, prefix: 'a@' });
+        ids.push(...page.items.map((item) => item.id));
+        cursor = page.nextCursor;
+        pages += 1;
+      } while (cursor !== undefined && pages < 10);
+
+      // Assess
+      expect(ids).toEqual(['a@1', 'a@2', 'a@3']);
+      expect(pages).toBe(2);
+    });
+
     it('refuses a cursor issued for another tenant as invalid_cursor', async () => {
       // Prepare
       const store = makeStore();

@@ -224,6 +224,9 @@ const runbookFileSchema = runbookSchema
   .extend({ $schema: z.string().optional().describe('For editors; dropped.') })
   .meta({ title: `Conductor runbook (${RUNBOOK_API_VERSION})` });
 
+/** The top-level fields of a runbook document (what the API's body may hold; their checks are parseRunbookValue's). */
+export const RUNBOOK_FIELDS = Object.keys(runbookFileSchema.shape) as readonly string[];
+
 /** A valid runbook with its defaults applied: what is signed and what runs. */
 export type Runbook = z.output<typeof runbookSchema>;
 export type RunbookStep = Runbook['steps'][number];

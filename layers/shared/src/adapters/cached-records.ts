@@ -1,4 +1,4 @@
-import type { Page, TenantRecord, TenantRecords } from '../ports/records.js';
+import type { ListOptions, Page, TenantRecord, TenantRecords } from '../ports/records.js';
 import type { Clock } from '../ports/system.js';
 import { TtlCache } from '../ports/ttl-cache.js';
 
@@ -52,7 +52,7 @@ export class CachedRecordReads<T extends TenantRecord> implements TenantRecords<
     return this.store.get(tenantId, id);
   }
 
-  list(tenantId: string, options: { limit: number; cursor?: string | undefined }): Promise<Page<T>> {
+  list(tenantId: string, options: ListOptions): Promise<Page<T>> {
     return this.store.list(tenantId, options);
   }
 

@@ -1,5 +1,5 @@
 import { ConflictError } from '../errors.js';
-import type { Page, TenantRecord } from '../ports/records.js';
+import type { ListOptions, Page, TenantRecord } from '../ports/records.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 import { MissingTenantError, partitionKey, resourceNameOf } from './tenant-store.js';
 
@@ -66,10 +66,11 @@ export class InMemoryTenantRecords<T extends TenantRecord> {
     return found;
   }
 
-  async list(tenantId: string, options: { limit: number; cursor?: string | undefined }): Promise<Page<T>> {
+  async list(tenantId: string, options: ListOptions): Promise<Page<T>> {
     await settle();
     const pk = partitionKey(tenantId, this.entity);
-    const ids = [...this.#partition(tenantId).keys()].sort();
+    const prefix = options.prefix ?? '';
+    const ids = [...this.#partition(tenantId).keys()].filter((id) => id.startsWith(prefix)).sort();
     let start = 0;
     if (options.cursor) {
       const after = decodeCursor(options.cursor, pk).sk;

@@ -9,7 +9,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { ConflictError } from '../errors.js';
 import { TENANT_ID_PATTERN } from '../ports/identity.js';
-import type { Page, TenantRecord, TenantRecords } from '../ports/records.js';
+import type { ListOptions, Page, TenantRecord, TenantRecords } from '../ports/records.js';
 import { decodeCursor, encodeCursor } from './cursor.js';
 
 /**
@@ -141,15 +141,15 @@ export class TenantRecordStore<T extends TenantRecord> implements TenantRecords<
     return found;
   }
 
-  async list(tenantId: string, options: { limit: number; cursor?: string | undefined }): Promise<Page<T>> {
+  async list(tenantId: string, options: ListOptions): Promise<Page<T>> {
     const pk = partitionKey(tenantId, this.entity);
     // A cursor is only valid for the partition it came from: never let it point at another tenant.
     const start = options.cursor ? decodeCursor(options.cursor, pk) : undefined;
     const out = await this.doc.send(
       new QueryCommand({
         TableName: this.tableName,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': pk },
+        KeyConditionExpression: options.prefix ? 'pk = :pk AND begins_with(sk, :prefix)' : 'pk = :pk',
+        ExpressionAttributeValues: options.prefix ? { ':pk': pk, ':prefix': options.prefix } : { ':pk': pk },
         Limit: options.limit,
         ExclusiveStartKey: start,
       }),

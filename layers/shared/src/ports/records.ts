@@ -7,6 +7,12 @@ export interface TenantRecord {
   readonly updatedAt: string;
 }
 
+export interface ListOptions {
+  readonly limit: number;
+  readonly cursor?: string | undefined;
+  readonly prefix?: string | undefined;
+}
+
 export interface Page<T> {
   readonly items: T[];
   readonly nextCursor?: string;
@@ -22,7 +28,8 @@ export interface TenantRecords<T extends TenantRecord> {
   get(tenantId: string, id: string): Promise<T | undefined>;
   /** Several records of one tenant in one read; missing ids are absent. */
   getMany(tenantId: string, ids: readonly string[]): Promise<Map<string, T>>;
-  list(tenantId: string, options: { limit: number; cursor?: string | undefined }): Promise<Page<T>>;
+  /** A page in id order; `prefix` keeps the ids that start with it (a key condition, not a filter). */
+  list(tenantId: string, options: ListOptions): Promise<Page<T>>;
   replace(record: T, expectedVersion: number): Promise<void>;
   delete(tenantId: string, id: string, expectedVersion?: number): Promise<boolean>;
 }

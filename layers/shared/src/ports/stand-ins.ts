@@ -1,3 +1,4 @@
+import type { KeyObject } from 'node:crypto';
 import type { WormStore } from './worm.js';
 
 /**
@@ -11,6 +12,11 @@ export interface StandIns {
   readonly worm?: WormStore;
   /** A write-once store in place of the artifacts bucket (eval reports and suite documents). */
   readonly artifacts?: WormStore;
+  /**
+   * The public keys of the local runbook signing key (its versions), in place of the KMS key's: the
+   * runbooks pillar verifies signatures `conductor runbook sign` made with the same key folder.
+   */
+  readonly runbookKeys?: { get(keyId: string, keyVersion: string): Promise<KeyObject | undefined> };
 }
 
 const KEY = Symbol.for('conductor.stand-ins');

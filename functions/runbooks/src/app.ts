@@ -1,0 +1,85 @@
+import {
+  assertBodyTenant,
+  bind,
+  HttpReply,
+  httpApp,
+  type KernelDeps,
+  kernelOptionsOf,
+} from '#shared/http/http.js';
+import {
+  getRunbook,
+  getRunbookVersion,
+  listRunbookRegistry,
+  listRunbookVersions,
+  publishRunbook,
+} from '../contract.js';
+import type { RunbookRecord, RunbookRegistry, RunbookVersionRecord } from './domain/registry.js';
+import type { RunbookSignature } from './domain/signing.js';
+
+export interface RunbooksAppDeps extends KernelDeps {
+  readonly registry: Pick<RunbookRegistry, 'publish' | 'list' | 'latest' | 'version' | 'versions'>;
+}
+
+const versionView = (record: RunbookVersionRecord) => ({
+  runbookId: record.runbookId,
+  version: record.runbookVersion,
+  description: (JSON.parse(record.document) as { description: string }).description,
+  digest: record.digest,
+  status: record.status,
+  ...(record.quarantineReason === undefined ? {} : { quarantineReason: record.quarantineReason }),
+  signature: { ...record.signature },
+  runbook: JSON.parse(record.document) as Record<string, unknown>,
+  publishedAt: record.publishedAt,
+  publishedBy: record.publishedBy,
+});
+
+const summaryView = (record: RunbookRecord) => ({
+  runbookId: record.id,
+  latestVersion: record.latestVersion,
+  description: record.description,
+  digest: record.digest,
+  status: record.status,
+  privilegedSteps: record.privilegedSteps,
+  approvalStages: [...record.approvalStages],
+  publishedAt: record.publishedAt,
+  publishedBy: record.publishedBy,
+});
+
+/** The runbooks pillar's HTTP app: its routes bound to the domain on the kernel's middy stack. */
+export const makeRunbooksApp = (deps: RunbooksAppDeps) =>
+  httpApp({
+    ...kernelOptionsOf(deps),
+    routes: [
+      bind(publishRunbook, async ({ tenantId, body, principal, traceId }) => {
+        const { version, created } = await deps.registry.publish(
+          tenantId,
+          { runbook: body.runbook, signature: body.signature as RunbookSignature },
+          principal.subject,
+          traceId,
+        );
+        return new HttpReply(created ? 201 : 200, versionView(version));
+      }),
+      bind(listRunbookRegistry, async ({ tenantId, query }) => {
+        assertBodyTenant(query.tenantId, tenantId);
+        const page = await deps.registry.list(tenantId, { limit: query.limit, cursor: query.cursor });
+        return {
+          items: page.items.map(summaryView),
+          ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }),
+        };
+      }),
+      bind(getRunbook, async ({ tenantId, params }) =>
+        versionView(await deps.registry.latest(tenantId, params.runbookId)),
+      ),
+      bind(listRunbookVersions, async ({ tenantId, params, query }) => {
+        // A runbook has few versions: read them all, page here (the cursor is the next offset).
+        const all = await deps.registry.versions(tenantId, params.runbookId);
+        const offset = Number(query.cursor ?? 0) || 0;
+        const items = all.slice(offset, offset + query.limit).map(versionView);
+        const next = offset + query.limit;
+        return { items, ...(next < all.length ? { nextCursor: String(next) } : {}) };
+      }),
+      bind(getRunbookVersion, async ({ tenantId, params }) =>
+        versionView(await deps.registry.version(tenantId, params.runbookId, params.version)),
+      ),
+    ],
+  });
