@@ -4,9 +4,11 @@ import type { AuthzRequest, PolicyEngine } from '#shared/ports/policy.js';
 
 /**
  * One decision table drives every engine: input -> allow, obligations, masks, determining policies.
- * A case's `input.resource` is `{tenantId, kind, id?, classification?}` (AuthzRequest's resource):
- * `classification` is Cedar's optional `Resource.classification` (e.g. `"restricted"` for an
- * expert), left out for a resource that has none.
+ * A case's `input.resource` is `{tenantId, kind, id?, classification?, approverRoles?, requestedBy?}`
+ * (AuthzRequest's resource): `classification` is Cedar's optional `Resource.classification` (e.g.
+ * `"restricted"` for an expert), `approverRoles` (a list of strings, Cedar's `Set<String>`) and
+ * `requestedBy` an approval request's (`runbooks:approvals:decide`); each left out for a resource
+ * that has none.
  */
 export interface DecisionCase {
   readonly name: string;
@@ -21,26 +23,43 @@ export const decisionTable = (): readonly DecisionCase[] =>
     }
   ).cases;
 
-/** The resource attributes the engines read (AuthzRequest's resource), and whether each is optional. */
-const RESOURCE_FIELDS: Readonly<Record<string, 'required' | 'optional'>> = {
-  tenantId: 'required',
-  kind: 'required',
-  id: 'optional',
-  classification: 'optional',
+/**
+ * The resource attributes the engines read (AuthzRequest's resource): whether each is optional, and
+ * its type (a string, or a list of strings for a Cedar `Set<String>`).
+ */
+const RESOURCE_FIELDS: Readonly<
+  Record<string, { presence: 'required' | 'optional'; type: 'string' | 'strings' }>
+> = {
+  tenantId: { presence: 'required', type: 'string' },
+  kind: { presence: 'required', type: 'string' },
+  id: { presence: 'optional', type: 'string' },
+  classification: { presence: 'optional', type: 'string' },
+  approverRoles: { presence: 'optional', type: 'strings' },
+  requestedBy: { presence: 'optional', type: 'string' },
 };
+
+const hasType = (value: unknown, type: 'string' | 'strings'): boolean =>
+  type === 'string'
+    ? typeof value === 'string'
+    : Array.isArray(value) && value.every((item) => typeof item === 'string');
 
 /**
  * What is wrong with a case's resource: an unknown key (a typo such as `clasification` would
- * otherwise test the unclassified path without saying so), a missing required one, a non-string.
+ * otherwise test the unclassified path without saying so), a missing required one, a value of the
+ * wrong type.
  */
 export const resourceProblems = (testCase: DecisionCase): string[] => {
   const resource = testCase.input.resource as unknown as Record<string, unknown>;
   const problems: string[] = [];
   for (const [key, value] of Object.entries(resource)) {
-    if (!(key in RESOURCE_FIELDS)) problems.push(`${testCase.name}: unknown resource attribute ${key}`);
-    else if (typeof value !== 'string') problems.push(`${testCase.name}: resource.${key} is not a string`);
+    const field = RESOURCE_FIELDS[key];
+    if (!field) problems.push(`${testCase.name}: unknown resource attribute ${key}`);
+    else if (!hasType(value, field.type))
+      problems.push(
+        `${testCase.name}: resource.${key} is not ${field.type === 'string' ? 'a string' : 'a list of strings'}`,
+      );
   }
-  for (const [key, presence] of Object.entries(RESOURCE_FIELDS))
+  for (const [key, { presence }] of Object.entries(RESOURCE_FIELDS))
     if (presence === 'required' && !(key in resource))
       problems.push(`${testCase.name}: resource.${key} is missing`);
   return problems;
@@ -64,7 +83,7 @@ export const itDecidesTheTable = (engine: () => PolicyEngine, policyIds: () => r
     });
   }
 
-  it('gives resources only the attributes the engines read: tenantId, kind, id?, classification?', () => {
+  it('gives resources only the attributes the engines read: tenantId, kind, id?, classification?, approverRoles?, requestedBy?', () => {
     expect(cases.flatMap(resourceProblems)).toEqual([]);
   });
 

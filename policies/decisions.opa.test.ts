@@ -101,7 +101,7 @@ describe('the OPA (Rego -> wasm) policies of the committed bundle, driven by the
     () => cedar.policies.map((p) => p.id),
   );
 
-  it('decides as Cedar does for every declared action, role set, tenant relation, step-up and classification', () => {
+  it('decides as Cedar does for every declared action, role set, tenant relation, step-up and resource attributes', () => {
     const schema = readFileSync(join(defaultPolicyDir(), 'schema.cedarschema'), 'utf8');
     const actions = [...schema.matchAll(/action\s+((?:"[^"]+"\s*,?\s*)+)\s+in\s*\[/g)].flatMap((m) =>
       [...(m[1] ?? '').matchAll(/"([^"]+)"/g)].map((a) => a[1] ?? ''),
@@ -124,6 +124,15 @@ describe('the OPA (Rego -> wasm) policies of the committed bundle, driven by the
       { resourceTenant: 'globex', grantedTenants: ['globex'] },
       { resourceTenant: 'globex', grantedTenants: ['initech'] },
     ];
+    // The optional resource attributes: none, a classification, an approval request's stage roles and
+    // requester (the principal below is u-1: someone else's request, then its own).
+    const resourceAttributes: Omit<AuthzRequest['resource'], 'tenantId' | 'kind'>[] = [
+      {},
+      { classification: 'restricted' },
+      { classification: 'internal' },
+      { approverRoles: ['operator', 'admin'], requestedBy: 'u-2' },
+      { approverRoles: ['viewer', 'operator'], requestedBy: 'u-1' },
+    ];
     const comparable = (d: AuthzDecision) => ({
       allow: d.allow,
       obligations: d.obligations,
@@ -136,14 +145,14 @@ describe('the OPA (Rego -> wasm) policies of the committed bundle, driven by the
       for (const roles of roleSets)
         for (const { resourceTenant, grantedTenants } of tenancies)
           for (const mfa of [false, true])
-            for (const classification of [undefined, 'restricted', 'internal']) {
+            for (const attributes of resourceAttributes) {
               const request: AuthzRequest = {
                 principal: { subject: 'u-1', tenantId: 'acme', roles },
                 action,
                 resource: {
                   tenantId: resourceTenant,
                   kind: action.split(':')[0] ?? 'experts',
-                  ...(classification ? { classification } : {}),
+                  ...attributes,
                 },
                 context: { mfa, grantedTenants },
               };
@@ -155,7 +164,7 @@ describe('the OPA (Rego -> wasm) policies of the committed bundle, driven by the
                 );
             }
     expect(differences).toEqual([]);
-  });
+  }, 60_000);
 
   it('fails closed, as Cedar does, on an action the schema does not declare for requests', () => {
     for (const action of ['experts:purge', 'read', 'sensitive']) {

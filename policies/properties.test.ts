@@ -27,12 +27,15 @@ const requestArb: fc.Arbitrary<AuthzRequest> = fc.record({
     roles: fc.subarray([...ROLES, 'superuser', 'root'] as string[]),
   }),
   action: fc.constantFrom(...actions),
-  // classification is optional (Cedar's `classification?`): drawn absent, restricted or other.
+  // classification, approverRoles and requestedBy are optional (Cedar's `classification?`, ...):
+  // each drawn absent or present; a requester among the subjects drawn, so sometimes the caller.
   resource: fc.record(
     {
       tenantId: fc.constantFrom(...tenants),
-      kind: fc.constantFrom('experts', 'policy'),
+      kind: fc.constantFrom('experts', 'policy', 'approval-requests'),
       classification: fc.constantFrom('restricted', 'internal'),
+      approverRoles: fc.subarray([...ROLES, 'superuser'] as string[]),
+      requestedBy: fc.constantFrom('alice', 'bob', 'carol'),
     },
     { requiredKeys: ['tenantId', 'kind'] },
   ),
@@ -104,6 +107,30 @@ describe.each([
       { numRuns: 1000 },
     );
     expect(restricted).toBeGreaterThan(50);
+  });
+
+  it("lets only a holder of the stage's roles, in the request's own tenant, stepped up, decide an approval, and never the requester", () => {
+    let allowed = 0;
+    fc.assert(
+      fc.property(requestArb, (request) => {
+        const decision = engine.decide({ ...request, action: 'runbooks:approvals:decide' });
+        const { principal, resource, context } = request;
+        const roles: readonly string[] = principal.roles;
+        const inStageRole = (resource.approverRoles ?? []).some((role) => roles.includes(role));
+        const own = resource.requestedBy === principal.subject;
+        expect(decision.allow).toBe(
+          principal.tenantId === resource.tenantId && inStageRole && context.mfa && !own,
+        );
+        if (own) expect(decision.reasons).toContain('requester-cannot-approve');
+        else expect(decision.reasons).not.toContain('requester-cannot-approve');
+        if (decision.allow) {
+          allowed += 1;
+          expect(decision.reasons).toEqual(['approve-in-stage-role']);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+    expect(allowed).toBeGreaterThan(20);
   });
 
   it('decides the same with and without the cache, whatever the order of questions', () => {

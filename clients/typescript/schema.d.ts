@@ -792,6 +792,108 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/api/conductor/v1/runbooks/execute': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Execute a runbook: its stored version is verified again, the parameters checked, and the approval flow started */
+    post: operations['executeRunbook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/conductor/v1/runbooks/executions': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The tenant’s runbook executions, in id order */
+    get: operations['listRunbookExecutions'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/conductor/v1/runbooks/executions/{executionId}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** An execution and its timeline: every trail entry, and whether the hash chain holds */
+    get: operations['getRunbookExecution'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/conductor/v1/runbooks/executions/{executionId}/steps/{stepId}/confirm': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Confirm a manual step the execution is waiting on */
+    post: operations['confirmRunbookStep'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/conductor/v1/approvals/requests': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** The approval request of a stage the execution waits on, its approvers told again (approval_requested) */
+    post: operations['openApprovalRequest'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/conductor/v1/approvals/requests/{requestId}/decision': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Approve or reject a stage: a role of the stage, stepped up, never the requester, naming the digest reviewed */
+    post: operations['decideApprovalRequest'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/conductor/v1/ops/dead-letters': {
     parameters: {
       query?: never;
@@ -1532,6 +1634,32 @@ export interface components {
       signature: string;
       /** Format: date-time */
       signedAt: string;
+    };
+    RunbookExecuteRequest: {
+      runbookId: string;
+      /** @description Default: the latest. */
+      version?: number;
+      /** @description Checked against the runbook’s parameter schema (400 invalid_parameters), defaults filled in. */
+      params?: {
+        [key: string]: unknown;
+      };
+      /** @description The same key from the same caller answers the same execution (200) instead of starting another. */
+      idempotencyKey?: string;
+    };
+    RunbookStepConfirmation: {
+      note?: string;
+    };
+    ApprovalRequestOpening: {
+      /** @description An execution id, as POST /runbooks/execute answered it. */
+      executionId: string;
+      stage: string;
+    };
+    ApprovalDecision: {
+      /** @enum {string} */
+      decision: 'approve' | 'reject';
+      /** @description The execution’s `digest` as the approver reviewed it. */
+      digest: string;
+      comment?: string;
     };
     __schema0:
       | string
@@ -2515,6 +2643,162 @@ export interface components {
     RunbookVersionPage: {
       items: components['schemas']['RunbookVersion'][];
       nextCursor?: string;
+    };
+    RunbookExecution: {
+      executionId: string;
+      runbookId: string;
+      version: number;
+      /** @enum {string} */
+      status: 'awaiting_approval' | 'running' | 'succeeded' | 'failed' | 'rejected' | 'timed_out';
+      runbookDigest: string;
+      paramsDigest: string;
+      /** @description The digest every approval names (runbook and parameters). */
+      digest: string;
+      params: {
+        [key: string]: unknown;
+      };
+      requestedBy: string;
+      requestedAt: string;
+      finishedAt?: string;
+      durationMs?: number;
+      failure?: string;
+      stages: {
+        name: string;
+        requestId: string;
+        roles: string[];
+        minApprovers: number;
+        timeoutSeconds: number;
+        /** @enum {string} */
+        status: 'pending' | 'waiting' | 'approved' | 'rejected' | 'timed_out';
+        requestedAt?: string;
+        expiresAt?: string;
+        decisions: {
+          actor: string;
+          /** @enum {string} */
+          decision: 'approve' | 'reject';
+          digest: string;
+          at: string;
+          comment?: string;
+        }[];
+      }[];
+      steps: {
+        id: string;
+        name: string;
+        type: string;
+        privileged: boolean;
+        /** @enum {string} */
+        status: 'pending' | 'running' | 'awaiting_confirmation' | 'succeeded' | 'failed';
+        startedAt?: string;
+        finishedAt?: string;
+        outputDigest?: string;
+        error?: string;
+        confirmedBy?: string;
+      }[];
+      trailHead?: {
+        seq: number;
+        hash: string;
+      };
+    };
+    RunbookExecutionPage: {
+      items: components['schemas']['RunbookExecution'][];
+      nextCursor?: string;
+    };
+    RunbookExecutionTimeline: {
+      executionId: string;
+      runbookId: string;
+      version: number;
+      /** @enum {string} */
+      status: 'awaiting_approval' | 'running' | 'succeeded' | 'failed' | 'rejected' | 'timed_out';
+      runbookDigest: string;
+      paramsDigest: string;
+      /** @description The digest every approval names (runbook and parameters). */
+      digest: string;
+      params: {
+        [key: string]: unknown;
+      };
+      requestedBy: string;
+      requestedAt: string;
+      finishedAt?: string;
+      durationMs?: number;
+      failure?: string;
+      stages: {
+        name: string;
+        requestId: string;
+        roles: string[];
+        minApprovers: number;
+        timeoutSeconds: number;
+        /** @enum {string} */
+        status: 'pending' | 'waiting' | 'approved' | 'rejected' | 'timed_out';
+        requestedAt?: string;
+        expiresAt?: string;
+        decisions: {
+          actor: string;
+          /** @enum {string} */
+          decision: 'approve' | 'reject';
+          digest: string;
+          at: string;
+          comment?: string;
+        }[];
+      }[];
+      steps: {
+        id: string;
+        name: string;
+        type: string;
+        privileged: boolean;
+        /** @enum {string} */
+        status: 'pending' | 'running' | 'awaiting_confirmation' | 'succeeded' | 'failed';
+        startedAt?: string;
+        finishedAt?: string;
+        outputDigest?: string;
+        error?: string;
+        confirmedBy?: string;
+      }[];
+      trailHead?: {
+        seq: number;
+        hash: string;
+      };
+      trail: {
+        seq: number;
+        at: string;
+        kind: string;
+        actor?: string;
+        detail: {
+          [key: string]: unknown;
+        };
+        prevHash: string;
+        hash: string;
+      }[];
+      /** @description The trail checked now: a hash chain from genesis to the record’s head, each entry equal to its WORM copy, nothing past the head. */
+      trailCheck: {
+        ok: boolean;
+        reason?: string;
+        at?: number;
+      };
+    };
+    ApprovalRequest: {
+      requestId: string;
+      executionId: string;
+      runbookId: string;
+      stage: string;
+      stageIndex: number;
+      /** @enum {string} */
+      status: 'pending' | 'waiting' | 'approved' | 'rejected' | 'timed_out';
+      roles: string[];
+      minApprovers: number;
+      approvals: number;
+      /** @description What an approval is bound to: SHA-256 of the runbook’s digest and the parameters. A decision must name it. */
+      digest: string;
+      requestedBy: string;
+      requestedAt?: string;
+      expiresAt?: string;
+      decisions: {
+        actor: string;
+        /** @enum {string} */
+        decision: 'approve' | 'reject';
+        digest: string;
+        at: string;
+        comment?: string;
+      }[];
     };
     DeadLetterQueue: {
       queueId: string;
@@ -13026,6 +13310,1298 @@ export interface operations {
            * @example {
            *       "code": "not_found",
            *       "message": "Not found.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Rate limited: the tenant’s per-minute budget for this endpoint family (with X-RateLimit-*), or the stage throttle; retry after Retry-After */
+      429: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "rate_limited",
+           *       "message": "Rate limit of 600 requests per minute for router.route exceeded for this tenant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request line or headers are too large (the embedded gateway: 16 KiB; API Gateway has its own limits) */
+      431: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "request_too_large",
+           *       "message": "The request line or headers are too large (16 KiB at most).",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Internal error (the body reveals nothing) */
+      500: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "internal_error",
+           *       "message": "An internal error occurred.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Nothing was done, retry after Retry-After: the service is at capacity (overloaded), or the policy decision could not be recorded (decision log or archive) */
+      503: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "overloaded",
+           *       "message": "The service is at capacity; retry after Retry-After.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  executeRunbook: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description The tenant to act in when it is not the caller’s own; allowed only with an approved grant (403 policy_denied otherwise).
+         * @example globex
+         */
+        'X-Conductor-Tenant'?: components['parameters']['Tenant'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "runbookId": "restart-service",
+         *       "params": {
+         *         "service": "search",
+         *         "reason": "memory leak"
+         *       }
+         *     }
+         */
+        'application/json': components['schemas']['RunbookExecuteRequest'];
+      };
+    };
+    responses: {
+      /** @description The execution, started: it waits for its approval stages, then runs its steps. 200 for a repeated idempotencyKey. */
+      202: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['RunbookExecution'];
+        };
+      };
+      /** @description Invalid request (details.issues lists each field) */
+      400: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "validation_failed",
+           *       "message": "The request is invalid.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Missing, expired or invalid bearer token */
+      401: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "unauthorized",
+           *       "message": "The bearer token is invalid or expired.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed (details.obligations says what would allow it) */
+      403: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "policy_denied",
+           *       "message": "Access to another tenant needs an approved grant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not found (also for another tenant’s resources) */
+      404: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "not_found",
+           *       "message": "Not found.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Conflict (already exists, or changed since the version sent in If-Match) */
+      409: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "version_conflict",
+           *       "message": "Expert exp_1 was changed concurrently; re-read and retry.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Request body too large */
+      413: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "payload_too_large",
+           *       "message": "Request body exceeds the limit of 65536 bytes.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Request body is not JSON */
+      415: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "unsupported_media_type",
+           *       "message": "Request body must be application/json.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Well-formed but refused (e.g. a private endpoint address) */
+      422: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "unprocessable",
+           *       "message": "The endpoint address is not allowed.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Rate limited: the tenant’s per-minute budget for this endpoint family (with X-RateLimit-*), or the stage throttle; retry after Retry-After */
+      429: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "rate_limited",
+           *       "message": "Rate limit of 600 requests per minute for router.route exceeded for this tenant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request line or headers are too large (the embedded gateway: 16 KiB; API Gateway has its own limits) */
+      431: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "request_too_large",
+           *       "message": "The request line or headers are too large (16 KiB at most).",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Internal error (the body reveals nothing) */
+      500: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "internal_error",
+           *       "message": "An internal error occurred.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Nothing was done, retry after Retry-After: the service is at capacity (overloaded), or the policy decision could not be recorded (decision log or archive) */
+      503: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "overloaded",
+           *       "message": "The service is at capacity; retry after Retry-After.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  listRunbookExecutions: {
+    parameters: {
+      query?: {
+        limit?: number;
+        cursor?: string;
+      };
+      header?: {
+        /**
+         * @description The tenant to act in when it is not the caller’s own; allowed only with an approved grant (403 policy_denied otherwise).
+         * @example globex
+         */
+        'X-Conductor-Tenant'?: components['parameters']['Tenant'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A page of executions */
+      200: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['RunbookExecutionPage'];
+        };
+      };
+      /** @description Invalid request (details.issues lists each field) */
+      400: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "validation_failed",
+           *       "message": "The request is invalid.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Missing, expired or invalid bearer token */
+      401: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "unauthorized",
+           *       "message": "The bearer token is invalid or expired.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed (details.obligations says what would allow it) */
+      403: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "policy_denied",
+           *       "message": "Access to another tenant needs an approved grant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Rate limited: the tenant’s per-minute budget for this endpoint family (with X-RateLimit-*), or the stage throttle; retry after Retry-After */
+      429: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "rate_limited",
+           *       "message": "Rate limit of 600 requests per minute for router.route exceeded for this tenant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request line or headers are too large (the embedded gateway: 16 KiB; API Gateway has its own limits) */
+      431: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "request_too_large",
+           *       "message": "The request line or headers are too large (16 KiB at most).",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Internal error (the body reveals nothing) */
+      500: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "internal_error",
+           *       "message": "An internal error occurred.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Nothing was done, retry after Retry-After: the service is at capacity (overloaded), or the policy decision could not be recorded (decision log or archive) */
+      503: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "overloaded",
+           *       "message": "The service is at capacity; retry after Retry-After.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  getRunbookExecution: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description The tenant to act in when it is not the caller’s own; allowed only with an approved grant (403 policy_denied otherwise).
+         * @example globex
+         */
+        'X-Conductor-Tenant'?: components['parameters']['Tenant'];
+      };
+      path: {
+        /** @description An execution id, as POST /runbooks/execute answered it. */
+        executionId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The execution and its trail */
+      200: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['RunbookExecutionTimeline'];
+        };
+      };
+      /** @description Invalid request (details.issues lists each field) */
+      400: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "validation_failed",
+           *       "message": "The request is invalid.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Missing, expired or invalid bearer token */
+      401: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "unauthorized",
+           *       "message": "The bearer token is invalid or expired.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed (details.obligations says what would allow it) */
+      403: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "policy_denied",
+           *       "message": "Access to another tenant needs an approved grant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not found (also for another tenant’s resources) */
+      404: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "not_found",
+           *       "message": "Not found.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Rate limited: the tenant’s per-minute budget for this endpoint family (with X-RateLimit-*), or the stage throttle; retry after Retry-After */
+      429: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "rate_limited",
+           *       "message": "Rate limit of 600 requests per minute for router.route exceeded for this tenant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request line or headers are too large (the embedded gateway: 16 KiB; API Gateway has its own limits) */
+      431: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "request_too_large",
+           *       "message": "The request line or headers are too large (16 KiB at most).",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Internal error (the body reveals nothing) */
+      500: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "internal_error",
+           *       "message": "An internal error occurred.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Nothing was done, retry after Retry-After: the service is at capacity (overloaded), or the policy decision could not be recorded (decision log or archive) */
+      503: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "overloaded",
+           *       "message": "The service is at capacity; retry after Retry-After.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  confirmRunbookStep: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description The tenant to act in when it is not the caller’s own; allowed only with an approved grant (403 policy_denied otherwise).
+         * @example globex
+         */
+        'X-Conductor-Tenant'?: components['parameters']['Tenant'];
+      };
+      path: {
+        /** @description An execution id, as POST /runbooks/execute answered it. */
+        executionId: string;
+        stepId: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /** @example {} */
+        'application/json': components['schemas']['RunbookStepConfirmation'];
+      };
+    };
+    responses: {
+      /** @description The execution, the step confirmed */
+      200: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['RunbookExecution'];
+        };
+      };
+      /** @description Invalid request (details.issues lists each field) */
+      400: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "validation_failed",
+           *       "message": "The request is invalid.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Missing, expired or invalid bearer token */
+      401: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "unauthorized",
+           *       "message": "The bearer token is invalid or expired.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed (details.obligations says what would allow it) */
+      403: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "policy_denied",
+           *       "message": "Access to another tenant needs an approved grant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not found (also for another tenant’s resources) */
+      404: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "not_found",
+           *       "message": "Not found.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Conflict (already exists, or changed since the version sent in If-Match) */
+      409: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "version_conflict",
+           *       "message": "Expert exp_1 was changed concurrently; re-read and retry.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Request body is not JSON */
+      415: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "unsupported_media_type",
+           *       "message": "Request body must be application/json.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Rate limited: the tenant’s per-minute budget for this endpoint family (with X-RateLimit-*), or the stage throttle; retry after Retry-After */
+      429: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "rate_limited",
+           *       "message": "Rate limit of 600 requests per minute for router.route exceeded for this tenant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request line or headers are too large (the embedded gateway: 16 KiB; API Gateway has its own limits) */
+      431: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "request_too_large",
+           *       "message": "The request line or headers are too large (16 KiB at most).",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Internal error (the body reveals nothing) */
+      500: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "internal_error",
+           *       "message": "An internal error occurred.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Nothing was done, retry after Retry-After: the service is at capacity (overloaded), or the policy decision could not be recorded (decision log or archive) */
+      503: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "overloaded",
+           *       "message": "The service is at capacity; retry after Retry-After.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  openApprovalRequest: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description The tenant to act in when it is not the caller’s own; allowed only with an approved grant (403 policy_denied otherwise).
+         * @example globex
+         */
+        'X-Conductor-Tenant'?: components['parameters']['Tenant'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "executionId": "rbx_0123",
+         *       "stage": "on-call"
+         *     }
+         */
+        'application/json': components['schemas']['ApprovalRequestOpening'];
+      };
+    };
+    responses: {
+      /** @description The request */
+      200: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ApprovalRequest'];
+        };
+      };
+      /** @description Invalid request (details.issues lists each field) */
+      400: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "validation_failed",
+           *       "message": "The request is invalid.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Missing, expired or invalid bearer token */
+      401: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "unauthorized",
+           *       "message": "The bearer token is invalid or expired.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed (details.obligations says what would allow it) */
+      403: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "policy_denied",
+           *       "message": "Access to another tenant needs an approved grant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not found (also for another tenant’s resources) */
+      404: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "not_found",
+           *       "message": "Not found.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Conflict (already exists, or changed since the version sent in If-Match) */
+      409: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "version_conflict",
+           *       "message": "Expert exp_1 was changed concurrently; re-read and retry.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Request body is not JSON */
+      415: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "unsupported_media_type",
+           *       "message": "Request body must be application/json.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Rate limited: the tenant’s per-minute budget for this endpoint family (with X-RateLimit-*), or the stage throttle; retry after Retry-After */
+      429: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "rate_limited",
+           *       "message": "Rate limit of 600 requests per minute for router.route exceeded for this tenant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request line or headers are too large (the embedded gateway: 16 KiB; API Gateway has its own limits) */
+      431: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "request_too_large",
+           *       "message": "The request line or headers are too large (16 KiB at most).",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Internal error (the body reveals nothing) */
+      500: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "internal_error",
+           *       "message": "An internal error occurred.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Nothing was done, retry after Retry-After: the service is at capacity (overloaded), or the policy decision could not be recorded (decision log or archive) */
+      503: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "overloaded",
+           *       "message": "The service is at capacity; retry after Retry-After.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  decideApprovalRequest: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description The tenant to act in when it is not the caller’s own; allowed only with an approved grant (403 policy_denied otherwise).
+         * @example globex
+         */
+        'X-Conductor-Tenant'?: components['parameters']['Tenant'];
+      };
+      path: {
+        requestId: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "decision": "approve",
+         *       "digest": "0000000000000000000000000000000000000000000000000000000000000000"
+         *     }
+         */
+        'application/json': components['schemas']['ApprovalDecision'];
+      };
+    };
+    responses: {
+      /** @description The request after the decision */
+      200: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ApprovalRequest'];
+        };
+      };
+      /** @description Invalid request (details.issues lists each field) */
+      400: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "validation_failed",
+           *       "message": "The request is invalid.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Missing, expired or invalid bearer token */
+      401: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "unauthorized",
+           *       "message": "The bearer token is invalid or expired.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed (details.obligations says what would allow it) */
+      403: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "policy_denied",
+           *       "message": "Access to another tenant needs an approved grant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not found (also for another tenant’s resources) */
+      404: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "not_found",
+           *       "message": "Not found.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Conflict (already exists, or changed since the version sent in If-Match) */
+      409: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "version_conflict",
+           *       "message": "Expert exp_1 was changed concurrently; re-read and retry.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Request body is not JSON */
+      415: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "unsupported_media_type",
+           *       "message": "Request body must be application/json.",
            *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
            *     }
            */

@@ -190,12 +190,271 @@ export const getRunbookVersion = {
   errors: [400, 404],
 } as const satisfies RouteSpec;
 
+// --- Executions and approvals ---------------------------------------------------------------
+
+const executionIdSchema = z
+  .string()
+  .regex(/^rbx_[A-Za-z0-9-]{1,64}$/, 'not an execution id (rbx_…)')
+  .meta({ description: 'An execution id, as POST /runbooks/execute answered it.' });
+const stageNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'not a stage name');
+const sha256Schema = z.string().regex(/^[0-9a-f]{64}$/, 'not a SHA-256 digest (64 lower-case hex)');
+
+const decisionSchema = z.object({
+  actor: z.string(),
+  decision: z.enum(['approve', 'reject']),
+  digest: z.string(),
+  at: z.string(),
+  comment: z.string().optional(),
+});
+
+export const approvalRequestSchema = z
+  .object({
+    requestId: z.string(),
+    executionId: z.string(),
+    runbookId: z.string(),
+    stage: z.string(),
+    stageIndex: z.number().int(),
+    status: z.enum(['pending', 'waiting', 'approved', 'rejected', 'timed_out']),
+    roles: z.array(z.string()),
+    minApprovers: z.number().int(),
+    approvals: z.number().int(),
+    digest: z.string().meta({
+      description:
+        'What an approval is bound to: SHA-256 of the runbook’s digest and the parameters. A decision must name it.',
+    }),
+    requestedBy: z.string(),
+    requestedAt: z.string().optional(),
+    expiresAt: z.string().optional(),
+    decisions: z.array(decisionSchema),
+  })
+  .meta({ id: 'ApprovalRequest' });
+
+export const executionSchema = z
+  .object({
+    executionId: z.string(),
+    runbookId: z.string(),
+    version: z.number().int(),
+    status: z.enum(['awaiting_approval', 'running', 'succeeded', 'failed', 'rejected', 'timed_out']),
+    runbookDigest: z.string(),
+    paramsDigest: z.string(),
+    digest: z.string().meta({ description: 'The digest every approval names (runbook and parameters).' }),
+    params: z.record(z.string(), z.unknown()),
+    requestedBy: z.string(),
+    requestedAt: z.string(),
+    finishedAt: z.string().optional(),
+    durationMs: z.number().int().optional(),
+    failure: z.string().optional(),
+    stages: z.array(
+      z.object({
+        name: z.string(),
+        requestId: z.string(),
+        roles: z.array(z.string()),
+        minApprovers: z.number().int(),
+        timeoutSeconds: z.number().int(),
+        status: z.enum(['pending', 'waiting', 'approved', 'rejected', 'timed_out']),
+        requestedAt: z.string().optional(),
+        expiresAt: z.string().optional(),
+        decisions: z.array(decisionSchema),
+      }),
+    ),
+    steps: z.array(
+      z.object({
+        id: z.string(),
+        name: z.string(),
+        type: z.string(),
+        privileged: z.boolean(),
+        status: z.enum(['pending', 'running', 'awaiting_confirmation', 'succeeded', 'failed']),
+        startedAt: z.string().optional(),
+        finishedAt: z.string().optional(),
+        outputDigest: z.string().optional(),
+        error: z.string().optional(),
+        confirmedBy: z.string().optional(),
+      }),
+    ),
+    trailHead: z.object({ seq: z.number().int(), hash: z.string() }).optional(),
+  })
+  .meta({ id: 'RunbookExecution' });
+
+export const executionTimelineSchema = executionSchema
+  .extend({
+    trail: z.array(
+      z.object({
+        seq: z.number().int(),
+        at: z.string(),
+        kind: z.string(),
+        actor: z.string().optional(),
+        detail: z.record(z.string(), z.unknown()),
+        prevHash: z.string(),
+        hash: z.string(),
+      }),
+    ),
+    trailCheck: z
+      .object({ ok: z.boolean(), reason: z.string().optional(), at: z.number().int().optional() })
+      .meta({
+        description:
+          'The trail checked now: a hash chain from genesis to the record’s head, each entry equal to its WORM copy, nothing past the head.',
+      }),
+  })
+  .meta({ id: 'RunbookExecutionTimeline' });
+
+export const executeRunbook = {
+  operationId: 'executeRunbook',
+  rateFamily: 'runbooks.execute',
+  method: 'POST',
+  path: '/runbooks/execute',
+  summary:
+    'Execute a runbook: its stored version is verified again, the parameters checked, and the approval flow started',
+  tag: 'runbooks',
+  auth: 'jwt',
+  minRole: 'operator',
+  action: 'runbooks:execute',
+  body: z
+    .strictObject({
+      runbookId: runbookIdSchema,
+      version: z
+        .number()
+        .int()
+        .min(1)
+        .max(1_000_000)
+        .optional()
+        .meta({ description: 'Default: the latest.' }),
+      params: z.record(z.string(), z.unknown()).optional().meta({
+        description:
+          'Checked against the runbook’s parameter schema (400 invalid_parameters), defaults filled in.',
+      }),
+      idempotencyKey: z.string().min(1).max(128).optional().meta({
+        description:
+          'The same key from the same caller answers the same execution (200) instead of starting another.',
+      }),
+    })
+    .meta({ id: 'RunbookExecuteRequest' }),
+  exampleBody: { runbookId: 'restart-service', params: { service: 'search', reason: 'memory leak' } },
+  success: {
+    status: 202,
+    description:
+      'The execution, started: it waits for its approval stages, then runs its steps. 200 for a repeated idempotencyKey.',
+    schema: executionSchema,
+  },
+  errors: [400, 404, 409, 413, 415, 422, 503],
+} as const satisfies RouteSpec;
+
+export const listRunbookExecutions = {
+  operationId: 'listRunbookExecutions',
+  rateFamily: 'runbooks.read',
+  method: 'GET',
+  path: '/runbooks/executions',
+  summary: 'The tenant’s runbook executions, in id order',
+  tag: 'runbooks',
+  auth: 'jwt',
+  minRole: 'viewer',
+  action: 'runbooks:executions:list',
+  query: pageQuerySchema,
+  success: {
+    status: 200,
+    description: 'A page of executions',
+    schema: pageSchemaOf(executionSchema, 'RunbookExecutionPage'),
+  },
+  errors: [400],
+} as const satisfies RouteSpec;
+
+export const getRunbookExecution = {
+  operationId: 'getRunbookExecution',
+  rateFamily: 'runbooks.read',
+  method: 'GET',
+  path: '/runbooks/executions/{executionId}',
+  summary: 'An execution and its timeline: every trail entry, and whether the hash chain holds',
+  tag: 'runbooks',
+  auth: 'jwt',
+  minRole: 'viewer',
+  action: 'runbooks:executions:get',
+  params: z.strictObject({ executionId: executionIdSchema }),
+  success: { status: 200, description: 'The execution and its trail', schema: executionTimelineSchema },
+  errors: [400, 404],
+} as const satisfies RouteSpec;
+
+export const confirmRunbookStep = {
+  operationId: 'confirmRunbookStep',
+  rateFamily: 'approvals',
+  method: 'POST',
+  path: '/runbooks/executions/{executionId}/steps/{stepId}/confirm',
+  summary: 'Confirm a manual step the execution is waiting on',
+  tag: 'runbooks',
+  auth: 'jwt',
+  minRole: 'operator',
+  action: 'runbooks:steps:confirm',
+  params: z.strictObject({ executionId: executionIdSchema, stepId: runbookIdSchema }),
+  body: z.strictObject({ note: z.string().max(1000).optional() }).meta({ id: 'RunbookStepConfirmation' }),
+  exampleBody: {},
+  success: { status: 200, description: 'The execution, the step confirmed', schema: executionSchema },
+  errors: [400, 404, 409, 415],
+} as const satisfies RouteSpec;
+
+export const openApprovalRequest = {
+  operationId: 'openApprovalRequest',
+  rateFamily: 'approvals',
+  method: 'POST',
+  path: '/approvals/requests',
+  summary:
+    'The approval request of a stage the execution waits on, its approvers told again (approval_requested)',
+  tag: 'runbooks',
+  auth: 'jwt',
+  minRole: 'operator',
+  action: 'runbooks:approvals:request',
+  body: z
+    .strictObject({ executionId: executionIdSchema, stage: stageNameSchema })
+    .meta({ id: 'ApprovalRequestOpening' }),
+  exampleBody: { executionId: 'rbx_0123', stage: 'on-call' },
+  success: { status: 200, description: 'The request', schema: approvalRequestSchema },
+  errors: [400, 404, 409, 415],
+} as const satisfies RouteSpec;
+
+export const decideApprovalRequest = {
+  operationId: 'decideApprovalRequest',
+  rateFamily: 'approvals',
+  method: 'POST',
+  path: '/approvals/requests/{requestId}/decision',
+  summary:
+    'Approve or reject a stage: a role of the stage, stepped up, never the requester, naming the digest reviewed',
+  tag: 'runbooks',
+  auth: 'jwt',
+  minRole: 'viewer',
+  action: 'runbooks:approvals:respond',
+  deferDecisionLog: true,
+  params: z.strictObject({
+    requestId: z
+      .string()
+      .regex(/^rbx_[A-Za-z0-9-]{1,64}\.\d{1,2}$/, 'not an approval request id (<executionId>.<stage>)'),
+  }),
+  body: z
+    .strictObject({
+      decision: z.enum(['approve', 'reject']),
+      digest: sha256Schema.meta({ description: 'The execution’s `digest` as the approver reviewed it.' }),
+      comment: z.string().max(1000).optional(),
+    })
+    .meta({ id: 'ApprovalDecision' }),
+  exampleBody: { decision: 'approve', digest: '0'.repeat(64) },
+  success: { status: 200, description: 'The request after the decision', schema: approvalRequestSchema },
+  errors: [400, 404, 409, 415],
+} as const satisfies RouteSpec;
+
 export const runbooksRoutes = [
   publishRunbook,
   listRunbookRegistry,
   getRunbook,
   listRunbookVersions,
   getRunbookVersion,
+  executeRunbook,
+  listRunbookExecutions,
+  getRunbookExecution,
+  confirmRunbookStep,
+  openApprovalRequest,
+  decideApprovalRequest,
 ] as const;
 
-export { RUNBOOK_EVENTS, runbookExecuted, unsignedRunbook } from './events.js';
+export {
+  approvalRequested,
+  RUNBOOK_EVENTS,
+  runbookExecuted,
+  runbookNotification,
+  unsignedRunbook,
+} from './events.js';

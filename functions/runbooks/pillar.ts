@@ -2,32 +2,85 @@ import type { PillarManifest } from '#shared/pillar.js';
 import { RUNBOOK_EVENTS, runbooksRoutes } from './contract.js';
 
 /**
- * M5, signed runbooks (first part: the registry). One function: publish verifies a runbook's
- * signature with the deployment's runbook signing key (KMS GetPublicKey; locally the key folder
- * `conductor runbook sign` uses) before storing the version; the registry lists and reads them.
- * Execution, approvals in Step Functions and the execution trail come next (issue 20).
+ * M5, signed runbooks. The API function (`runbooks`) publishes (after verifying the signature with
+ * the deployment's runbook signing key and checking the steps against its allow-lists), lists and
+ * reads runbooks, starts executions of the approval flow and settles its task tokens on decisions.
+ * The approval flow (one Step Functions state machine for every runbook, `approval-flow`) invokes
+ * `runbooks-approval-request` once per stage (it records the stage's task token and publishes
+ * `approval_requested`) and `runbooks-run-steps` once every stage approved (it verifies the runbook
+ * again and runs its steps: outbound HTTPS through the guarded client, Lambda and AWS API calls with
+ * the step role, narrowed per step). `runbooks-flow-events` receives the machine's status changes and
+ * ends the execution's record and trail. Every function writes the trail's WORM mirror under
+ * `runbooks/` of the evidence bucket.
  */
 export const runbooksPillar = {
   name: 'runbooks',
-  description: 'Signed runbook registry: publish (signature verified), list, read, versions',
+  description:
+    'Signed runbooks: registry (publish verified, list, read), executions through the approval flow (Step Functions), the execution trail',
   functions: [
     {
       name: 'runbooks',
-      description: 'The runbook registry: POST publishes a signed version after verifying it; GETs read it',
+      description:
+        'The runbook API: publish (signature and allow-lists checked), registry reads, executions (start, read, confirm) and approval decisions (task tokens)',
       entry: 'functions/runbooks/src/handler.ts',
       routes: runbooksRoutes,
       tables: ['runbooks'],
+      evidence: ['runbooks/'],
       runbookSigningKey: 'verify',
+    },
+    {
+      name: 'runbooks-approval-request',
+      description:
+        'Approval flow task (state machine only): records a stage’s task token and publishes approval_requested',
+      entry: 'functions/runbooks/src/approval-request-handler.ts',
+      tables: ['runbooks'],
+      evidence: ['runbooks/'],
+      publishesEvents: true,
+    },
+    {
+      name: 'runbooks-run-steps',
+      description:
+        'Approval flow task (state machine only): verifies the runbook again and runs its steps (guarded HTTPS, the step role per step)',
+      entry: 'functions/runbooks/src/run-steps-handler.ts',
+      tables: ['runbooks'],
+      evidence: ['runbooks/'],
+      runbookSigningKey: 'verify',
+      runbookStepRole: true,
+      publishesEvents: true,
+      // A run may take as long as the flow's "Run the steps" task allows: Lambda's 15 minutes.
+      timeoutSeconds: 900,
+    },
+    {
+      name: 'runbooks-flow-events',
+      description:
+        'The approval flow’s status changes (EventBridge): ends the execution record and trail, publishes runbook_executed',
+      entry: 'functions/runbooks/src/flow-events-handler.ts',
+      tables: ['runbooks'],
+      evidence: ['runbooks/'],
+      publishesEvents: true,
     },
   ],
   tables: [
     {
       id: 'runbooks',
       envVar: 'RUNBOOKS_TABLE_NAME',
-      description: 'Runbooks and their signed versions (kept)',
+      description: 'Runbooks and their signed versions (kept), executions, approval requests, trails',
+    },
+  ],
+  workflows: [
+    {
+      id: 'approval-flow',
+      description:
+        'The runbook approval flow: each approval stage waits on a task token until decided or timed out, then the steps run',
+      envVar: 'APPROVAL_FLOW_ARN',
+      tasks: { approvalRequest: 'runbooks-approval-request', runSteps: 'runbooks-run-steps' },
+      startedBy: ['runbooks'],
+      statusChangesTo: 'runbooks-flow-events',
     },
   ],
   events: RUNBOOK_EVENTS,
+  // Asked per decision on an approval request, besides the respond route's own action.
+  policyActions: ['runbooks:approvals:decide'],
   observability: {
     eventAlarms: [
       {
@@ -38,7 +91,21 @@ export const runbooksPillar = {
         description:
           'A runbook did not match its signature: a publish was refused, or a stored version was found changed and quarantined. Someone may be tampering with procedures: read the unsigned_runbook event (tenant, runbook, version, reason) and the decision log of the request.',
       },
+      {
+        name: 'runbook-execution-failed',
+        metric: 'RunbookExecutionFailed',
+        service: 'runbooks-flow-events',
+        severity: 'ticket',
+        description:
+          'A runbook execution ended in failure (its steps failed, or the approval flow failed, timed out or was aborted; rejections and approval timeouts are outcomes and do not count). Read the execution (GET /runbooks/executions/{id}), its trail and the state machine execution in the Step Functions console.',
+      },
     ],
   },
-  rateFamilies: { 'runbooks.registry': 300, 'runbooks.publish': 60, 'runbooks.read': 600 },
+  rateFamilies: {
+    'runbooks.registry': 300,
+    'runbooks.publish': 60,
+    'runbooks.read': 600,
+    'runbooks.execute': 120,
+    approvals: 120,
+  },
 } as const satisfies PillarManifest;

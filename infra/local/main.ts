@@ -119,7 +119,7 @@ Conductor is running (embedded runtime, ${conductor.dataDir ? `data in ${conduct
   Policies   ${policyEngine}${policyEngine === 'opa' ? ' (the committed bundle policies/opa)' : ' (policies/cedar)'}
   Issuer     ${conductor.issuer.issuer}
 ${seeded.length > 0 ? `  Demo data  ${seeded.join(', ')}\n` : ''}
-Demo tokens (valid ${DEMO_TOKEN_SECONDS / 3600} h, minted at each start; tenants acme and globex; roles viewer, operator, tenant-admin; one org-admin).
+Demo tokens (valid ${DEMO_TOKEN_SECONDS / 3600} h, minted at each start; tenants acme and globex; roles viewer, operator, tenant-admin, on-call (operator with MFA); one org-admin).
 ${conductor.dataDir ? `They are also in ${join(conductor.dataDir, 'tokens.env')}, with API:  source ${join(conductor.dataDir, 'tokens.env')}\n` : ''}
 ${exports}
 

@@ -272,13 +272,15 @@ export class LocalIssuer {
     return token.sign(this.privateKey);
   }
 
-  /** The demo principals printed at start: viewer, operator and tenant-admin of acme and globex, one org-admin. */
+  /** The demo principals printed at start: viewer, operator, tenant-admin and on-call (operator, MFA) of acme and globex, one org-admin. */
   async demoTokens(): Promise<DemoToken[]> {
     const specs: { label: string; tenant: string; roles: Role[]; amr?: string[] }[] = [];
     for (const tenant of ['acme', 'globex']) {
       specs.push({ label: `${tenant}-viewer`, tenant, roles: ['viewer'] });
       specs.push({ label: `${tenant}-operator`, tenant, roles: ['operator'] });
       specs.push({ label: `${tenant}-admin`, tenant, roles: ['tenant-admin'], amr: ['pwd', 'mfa'] });
+      // An on-call engineer signed in with MFA: approves runbook stages that name the operator role.
+      specs.push({ label: `${tenant}-oncall`, tenant, roles: ['operator'], amr: ['pwd', 'mfa'] });
     }
     specs.push({ label: 'org-admin', tenant: 'acme', roles: ['org-admin'], amr: ['pwd', 'mfa'] });
     return Promise.all(

@@ -22,6 +22,7 @@ import { provideStandIns } from '#shared/ports/stand-ins.js';
 import { advanceSystemClock } from '#shared/ports/system.js';
 import { PILLARS } from '../../functions/catalog.js';
 import { LocalPublicKeys } from '../../functions/runbooks/offline.js';
+import { ApprovalFlowHost } from './approval-flow-host.js';
 import { startAwsEndpoint } from './aws-endpoint.js';
 import { LocalEventBus } from './bus.js';
 import { ensureTables, localTableName, startLocalDynamo } from './dynamodb.js';
@@ -83,6 +84,11 @@ export interface ConductorOptions {
    * `ROUTER_MODEL_CACHE_MS`); set before any handler is imported.
    */
   readonly functionEnv?: Readonly<Record<string, string>>;
+  /**
+   * Multiplies every runbook approval stage's timeout (at least 1 s), so a test sees a stage time
+   * out without waiting its minute. @default 1
+   */
+  readonly approvalTimeoutScale?: number;
   /** The policy engine every function runs (POLICY_ENGINE). @default DEFAULT_POLICY_ENGINE */
   readonly policyEngine?: PolicyEngineName;
   /** The pillars to run (default: the catalog's, `functions/catalog.ts`); tests add their own. */
@@ -111,6 +117,8 @@ export interface RunningConductor {
    * which `conductor runbook sign` uses from the project's root, or a temporary folder in memory mode.
    */
   readonly runbookKeyDir: string;
+  /** The runbook approval flow on the local Step Functions interpreter (`settled()` in tests). */
+  readonly approvalFlow: ApprovalFlowHost;
   /**
    * Moves the handlers' clock forward by `ms` (a canary window, a soak) without waiting: every
    * function's `systemClock` reads the wall clock plus what was added. Put back on stop.
@@ -189,7 +197,14 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
   const runbookKeyDir = dataDir
     ? join(dataDir, 'runbook-signing')
     : mkdtempSync(join(tmpdir(), 'conductor-runbook-keys-'));
-  provideStandIns({ worm, artifacts, runbookKeys: new LocalPublicKeys(runbookKeyDir) });
+  const approvalFlow = new ApprovalFlowHost(options.approvalTimeoutScale ?? 1);
+  provideStandIns({
+    worm,
+    artifacts,
+    runbookKeys: new LocalPublicKeys(runbookKeyDir),
+    runbookKeyDir,
+    approvalFlow: approvalFlow.standIn,
+  });
   for (const table of TABLES) process.env[table.envVar] = localTableName(table);
   for (const spec of QUEUES) process.env[spec.envVar] = aws.queueUrl(`conductor-${spec.id}`);
   // The local issuer's services, bound to their tenant and roles as CDK binds Cognito's clients.
@@ -225,6 +240,27 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
     if (fn.servesDefaultRoute) defaultRoute = { functionName: fn.name, handler: module.handler };
   }
   if (!defaultRoute) throw new Error('No function serves the $default route.');
+  // The manifests' workflows: the runbook approval flow's tasks invoke the same handlers as on AWS.
+  for (const pillar of pillars) {
+    for (const workflow of pillar.workflows ?? []) {
+      // One local interpreter host exists: the runbook approval flow's (a new workflow brings its own).
+      if (`${pillar.name}/${workflow.id}` !== 'runbooks/approval-flow')
+        throw new Error(`Workflow ${pillar.name}/${workflow.id}: the embedded runtime cannot run it.`);
+      const fn = (name: string | undefined) => {
+        const module = name === undefined ? undefined : modules.get(name);
+        if (!name || !module) throw new Error(`Workflow ${workflow.id}: no function '${name}'.`);
+        return {
+          name: `conductor-${name}`,
+          handler: module.handler as (e: unknown, c: unknown) => Promise<unknown>,
+        };
+      };
+      approvalFlow.bind({
+        approvalRequest: fn(workflow.tasks.approvalRequest),
+        runSteps: fn(workflow.tasks.runSteps),
+        ...(workflow.statusChangesTo ? { statusChanges: fn(workflow.statusChangesTo) } : {}),
+      });
+    }
+  }
 
   const mappings = new Map<string, EventSourceMapping>();
   for (const spec of QUEUES) {
@@ -340,6 +376,7 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
     mappings,
     worm,
     runbookKeyDir,
+    approvalFlow,
     advanceClock: (ms) => advanceSystemClock(ms),
     stop: async () => {
       advanceSystemClock('reset');

@@ -7,8 +7,10 @@
 #
 # Input: an AuthzRequest (layers/shared/src/policy/types.ts), its shape checked by opa.ts:
 #   {"principal": {"subject", "tenantId", "roles": [...]}, "action",
-#    "resource": {"tenantId", "kind", "classification"?}, "context": {"mfa": bool, "grantedTenants": [...]}}
-#   (`classification` is optional, as in the Cedar schema: absent when the request has none.)
+#    "resource": {"tenantId", "kind", "classification"?, "approverRoles"?: [...], "requestedBy"?},
+#    "context": {"mfa": bool, "grantedTenants": [...]}}
+#   (`classification`, `approverRoles` and `requestedBy` are optional, as in the Cedar schema: each
+#   absent when the request has none.)
 # Output, with Cedar's semantics:
 #   any forbid matches -> deny, reasons = the matching forbids;
 #   else any permit matches -> allow, reasons = the matching permits;
@@ -66,6 +68,13 @@ action_groups := {
 	"runbooks:get": {"read"},
 	"runbooks:versions:list": {"read"},
 	"runbooks:versions:get": {"read"},
+	"runbooks:execute": {"operate", "sensitive"},
+	"runbooks:executions:list": {"read"},
+	"runbooks:executions:get": {"read"},
+	"runbooks:steps:confirm": {"operate"},
+	"runbooks:approvals:request": {"operate"},
+	"runbooks:approvals:respond": {"read", "sensitive"},
+	"runbooks:approvals:decide": {"sensitive"},
 	"ops:dead-letters:list": {"platform"},
 	"ops:dead-letters:redrive": {"platform", "sensitive"},
 	"ops:dead-letters:discard": {"platform", "sensitive"},
@@ -148,6 +157,15 @@ forbids contains "restricted-experts-need-admin" if {
 	not has_any_role({"admin", "tenant-admin", "org-admin"})
 }
 
+# @id("requester-cannot-approve")
+# forbid action == "runbooks:approvals:decide" (equality)
+# when resource has requestedBy && resource.requestedBy == principal.subject
+# An absent requestedBy leaves input.resource.requestedBy undefined: the rule does not match.
+forbids contains "requester-cannot-approve" if {
+	input.action == "runbooks:approvals:decide"
+	input.resource.requestedBy == input.principal.subject
+}
+
 # --- Permits (policies/cedar/tenant.cedar) -------------------------------------------------------
 
 # @id("read-own-or-granted-tenant")
@@ -202,6 +220,16 @@ permits contains "viewer-reads-experts-masked" if {
 	action_in(action)
 	own_or_granted_tenant
 	roles == {"viewer"}
+}
+
+# @id("approve-in-stage-role")
+# action == "runbooks:approvals:decide" (equality), principal.tenant == resource.tenant (no grant)
+# && resource has approverRoles && principal.roles.containsAny(resource.approverRoles)
+# An absent approverRoles leaves input.resource.approverRoles undefined: the rule does not match.
+permits contains "approve-in-stage-role" if {
+	input.action == "runbooks:approvals:decide"
+	input.principal.tenantId == input.resource.tenantId
+	has_any_role(input.resource.approverRoles)
 }
 
 # --- The decision --------------------------------------------------------------------------------

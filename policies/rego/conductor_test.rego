@@ -111,3 +111,34 @@ test_a_requester_withdraws_its_grant_request_across_tenants_and_nothing_more if 
 	operator := authz.decision with input as request(acme_operator, "policy:grants:revoke", "globex", true, [])
 	not operator.allow
 }
+
+approval_request(principal, resource_tenant, granted, resource) := object.union(
+	request(principal, "runbooks:approvals:decide", resource_tenant, true, granted),
+	{"resource": object.union({"tenantId": resource_tenant, "kind": "approval-requests"}, resource)},
+)
+
+test_a_holder_of_a_stage_role_approves_but_not_their_own_execution if {
+	stage := {"approverRoles": ["operator", "admin"], "requestedBy": "u-someone-else"}
+	d := authz.decision with input as approval_request(acme_operator, "acme", [], stage)
+	d.allow
+	d.reasons == ["approve-in-stage-role"]
+	own := authz.decision with input as approval_request(acme_operator, "acme", [], {
+		"approverRoles": ["operator"],
+		"requestedBy": "u-1",
+	})
+	not own.allow
+	own.reasons == ["requester-cannot-approve"]
+	own.obligations == []
+}
+
+test_approving_needs_a_stage_role_in_the_own_tenant if {
+	viewer := {"subject": "u-9", "tenantId": "acme", "roles": ["viewer"]}
+	not_in_stage := authz.decision with input as approval_request(viewer, "acme", [], {"approverRoles": ["operator"]})
+	not not_in_stage.allow
+	not_in_stage.reasons == []
+	no_roles_given := authz.decision with input as approval_request(acme_operator, "acme", [], {})
+	not no_roles_given.allow
+	granted := authz.decision with input as approval_request(acme_operator, "globex", ["globex"], {"approverRoles": ["operator"]})
+	not granted.allow
+	granted.reasons == []
+}

@@ -90,6 +90,9 @@ const missingIds: Record<string, string> = {
   baselineId: 'no-such-baseline',
   runbookId: 'no-such-runbook',
   version: '999',
+  executionId: 'rbx_00000000-0000-0000-0000-000000000000',
+  requestId: 'rbx_00000000-0000-0000-0000-000000000000.0',
+  stepId: 'no-such-step',
 };
 
 let evalExpertServer: Server | undefined;
@@ -218,6 +221,19 @@ beforeAll(async () => {
   expect(published.status, published.text).toBe(201);
   globexIds.runbookId = 'globex-runbook';
   globexIds.version = String(runbook.version);
+  // An execution of it, waiting at its approval stage: acme aims at its id, request and step.
+  const params = { service: 'search', reason: MARKER.slice(0, 400) };
+  const execution = await h.call('POST', '/runbooks/execute', {
+    token: h.tokens.globexAdmin,
+    body: { runbookId: 'globex-runbook', params },
+  });
+  expect(execution.status, execution.text).toBe(202);
+  globexIds.executionId = execution.json.executionId;
+  globexIds.requestId = `${execution.json.executionId}.0`;
+  globexIds.stepId = 'confirm-healthy';
+  BODIES.executeRunbook = { runbookId: 'globex-runbook', params };
+  BODIES.openApprovalRequest = { executionId: execution.json.executionId, stage: 'on-call' };
+  BODIES.decideApprovalRequest = { decision: 'approve', digest: execution.json.digest };
   // The dead letters are the platform's, not a tenant's: these name a real queue and no message.
   globexIds.queueId = 'rewards';
   globexIds.messageId = '00000000-0000-0000-0000-000000000000';

@@ -37,7 +37,10 @@ const testPolicyEngine = (): PolicyEngineName | undefined => {
 };
 
 export const startHarness = async (
-  options: Pick<ConductorOptions, 'functionEnv' | 'meterCalls' | 'allowPrivateEndpoints'> = {},
+  options: Pick<
+    ConductorOptions,
+    'functionEnv' | 'meterCalls' | 'allowPrivateEndpoints' | 'approvalTimeoutScale'
+  > = {},
 ): Promise<Harness> => {
   const policyEngine = testPolicyEngine();
   const conductor = await startConductor({
@@ -62,6 +65,10 @@ export const startHarness = async (
       'runbooks.publish': 100_000,
       'runbooks.read': 100_000,
       'runbooks.registry': 100_000,
+      'runbooks.execute': 100_000,
+      approvals: 100_000,
+      // Suites that refuse on purpose (cross-tenant: every route, twice) would hit the 60 refusals a minute.
+      refused: 100_000,
     },
   });
   const mint = (tenant: string, roles: string[], amr?: string[]) =>

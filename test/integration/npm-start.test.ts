@@ -164,6 +164,17 @@ describe('npm start', () => {
       // Runbooks: the seeded signed runbook, and a tampered copy refused.
       expect(stdout).toMatch(/"runbookId":"restart-service","latestVersion":1/);
       expect(stdout).toContain('"code":"signature_invalid"');
+      // An execution: the requester refused as approver, the on-call approval, the timeline.
+      expect(stdout).toMatch(
+        /"executionId":"rbx_[^"]+","runbookId":"restart-service","version":1,"status":"awaiting_approval"/,
+      );
+      expect(stdout).toContain('"code":"self_approval"');
+      expect(stdout).toMatch(
+        /"stage":"on-call","stageIndex":0,"status":"approved","roles":\["operator","admin"\]/,
+      );
+      expect(stdout).toContain(
+        '{"status":"failed","trail":["requested","verified","approval_requested","approved","step_started","step_failed","failed"],"trailCheck":{"ok":true}}',
+      );
       expect(stdout).not.toContain('internal_error');
 
       const fresh = readFileSync(join(dataDir, 'tokens.env'), 'utf8');

@@ -6,18 +6,32 @@ import {
   type KernelDeps,
   kernelOptionsOf,
 } from '#shared/http/http.js';
+import type { DecideMany } from '#shared/ports/policy.js';
 import {
+  confirmRunbookStep,
+  decideApprovalRequest,
+  executeRunbook,
   getRunbook,
+  getRunbookExecution,
   getRunbookVersion,
+  listRunbookExecutions,
   listRunbookRegistry,
   listRunbookVersions,
+  openApprovalRequest,
   publishRunbook,
 } from '../contract.js';
+import { type Executions, executionView } from './domain/executions.js';
 import type { RunbookRecord, RunbookRegistry, RunbookVersionRecord } from './domain/registry.js';
 import type { RunbookSignature } from './domain/signing.js';
 
 export interface RunbooksAppDeps extends KernelDeps {
   readonly registry: Pick<RunbookRegistry, 'publish' | 'list' | 'latest' | 'version' | 'versions'>;
+  readonly executions: Pick<
+    Executions,
+    'execute' | 'list' | 'timeline' | 'confirmStep' | 'openRequest' | 'decide'
+  >;
+  /** The kernel's decideMany, for the resource-level `runbooks:approvals:decide`. */
+  readonly decideMany: DecideMany;
 }
 
 const versionView = (record: RunbookVersionRecord) => ({
@@ -80,6 +94,57 @@ export const makeRunbooksApp = (deps: RunbooksAppDeps) =>
       }),
       bind(getRunbookVersion, async ({ tenantId, params }) =>
         versionView(await deps.registry.version(tenantId, params.runbookId, params.version)),
+      ),
+      bind(executeRunbook, async ({ tenantId, body, principal, traceId }) => {
+        const { execution, created } = await deps.executions.execute(
+          tenantId,
+          body,
+          principal.subject,
+          traceId,
+        );
+        return new HttpReply(created ? 202 : 200, executionView(execution));
+      }),
+      bind(listRunbookExecutions, async ({ tenantId, query }) => {
+        const page = await deps.executions.list(tenantId, { limit: query.limit, cursor: query.cursor });
+        return {
+          items: page.items.map(executionView),
+          ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }),
+        };
+      }),
+      bind(getRunbookExecution, async ({ tenantId, params }) => {
+        const { record, entries, check } = await deps.executions.timeline(tenantId, params.executionId);
+        return {
+          ...executionView(record),
+          trail: entries.map(({ executionId: _e, tenantId: _t, ...entry }) => entry),
+          trailCheck: check
+            ? check.ok
+              ? { ok: true }
+              : { ok: false, reason: check.reason, at: check.at }
+            : { ok: entries.length === 0 },
+        };
+      }),
+      bind(confirmRunbookStep, async ({ tenantId, params, principal }) =>
+        executionView(
+          await deps.executions.confirmStep(tenantId, params.executionId, params.stepId, principal.subject),
+        ),
+      ),
+      bind(openApprovalRequest, async ({ tenantId, body, traceId }) =>
+        deps.executions.openRequest(tenantId, body, traceId),
+      ),
+      bind(decideApprovalRequest, async ({ tenantId, params, body, principal, traceId, decideMany }) =>
+        deps.executions.decide(
+          tenantId,
+          params.requestId,
+          body,
+          principal.subject,
+          async (resource) => {
+            const [answer] = await (decideMany ?? deps.decideMany)([
+              { principal, action: 'runbooks:approvals:decide', resource, traceId },
+            ]);
+            return answer ?? { allow: false, reasons: ['no decision'], obligations: [] };
+          },
+          traceId,
+        ),
       ),
     ],
   });

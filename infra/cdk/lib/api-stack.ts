@@ -56,7 +56,12 @@ import { PILLARS } from '../../../functions/catalog.js';
 import { ApiEdge, assertEdgeSettings, type EdgeSettings } from './edge.js';
 import { pascal } from './names.js';
 import type { EnforcerView } from './observability.js';
-import { PillarServices } from './pillar-services.js';
+import {
+  assertRunbookAllowLists,
+  NO_RUNBOOK_ALLOW_LISTS,
+  PillarServices,
+  type RunbookAllowLists,
+} from './pillar-services.js';
 import { type PolicyEngineName, PolicyLayer } from './policy-layer.js';
 import type { ServiceFunction } from './service-function.js';
 import type { ConductorStatefulStack } from './stateful-stack.js';
@@ -154,6 +159,13 @@ export interface ConductorApiStackProps extends StackProps {
    * @default ACCOUNT_CONCURRENCY_DEFAULT (1 000, Lambda's default quota)
    */
   readonly accountConcurrency?: number;
+  /**
+   * What runbook steps may call: the step role's policy, and what publish accepts (infra/cdk/README.md,
+   * "Runbook steps").
+   *
+   * @default NO_RUNBOOK_ALLOW_LISTS - no `lambda` or `aws-api` step may run
+   */
+  readonly runbookAllowLists?: RunbookAllowLists;
 }
 
 /**
@@ -180,6 +192,15 @@ export const RESERVED_CONCURRENCY = {
   anonymousRoutes: 10,
   /** A function a schedule invokes (asynchronously: a throttled event is retried by Lambda). */
   schedule: 1,
+  /**
+   * A task function of a workflow: the state machine invokes it synchronously, and a throttled invoke
+   * fails the state (the runbook flow's "Run the steps" does not retry: steps act on real systems), so
+   * ten executions may reach it at the same moment. Runbook executions wait for people; ten at once
+   * is far above their pace.
+   */
+  workflowTask: 10,
+  /** The function of a workflow's status changes (an EventBridge rule, asynchronously: Lambda retries a throttled event). */
+  workflowStatusChanges: 2,
 } as const;
 
 /** Lambda's default concurrency quota per account and region. */
@@ -191,7 +212,8 @@ export const MIN_UNRESERVED_CONCURRENCY = 100;
  * A function's reserved concurrency, from its manifest: its share for API traffic (RESERVED_CONCURRENCY:
  * token routes, or anonymous routes only), plus the `maximumConcurrency` of every queue it consumes
  * (the event source mapping never runs more batches at once, and needs that many), plus one when a
- * schedule invokes it. At least one.
+ * schedule invokes it, plus `workflowTask` when a workflow's state machine invokes it and
+ * `workflowStatusChanges` when it receives a workflow's status changes. At least one.
  */
 export const reservedConcurrencyOf = (
   spec: FunctionSpec,
@@ -210,7 +232,14 @@ export const reservedConcurrencyOf = (
   const scheduled = (pillar.schedules ?? []).some((schedule) => schedule.function === spec.name)
     ? RESERVED_CONCURRENCY.schedule
     : 0;
-  return Math.max(1, api + consumers + scheduled);
+  const workflows = pillar.workflows ?? [];
+  const task = workflows.some((workflow) => Object.values(workflow.tasks).includes(spec.name))
+    ? RESERVED_CONCURRENCY.workflowTask
+    : 0;
+  const statusChanges = workflows.some((workflow) => workflow.statusChangesTo === spec.name)
+    ? RESERVED_CONCURRENCY.workflowStatusChanges
+    : 0;
+  return Math.max(1, api + consumers + scheduled + task + statusChanges);
 };
 
 /** One JSON line per request: enough to trace a call to its Lambda logs without logging any token. */
@@ -275,6 +304,8 @@ export class ConductorApiStack extends Stack {
     assertMachineClients(machineClients);
     if (props.authDomainPrefix !== undefined) assertDomainPrefix(props.authDomainPrefix);
     if (props.edge) assertEdgeSettings(props.edge, this.region);
+    const runbookAllowLists = props.runbookAllowLists ?? NO_RUNBOOK_ALLOW_LISTS;
+    assertRunbookAllowLists(runbookAllowLists);
 
     let issuer: string;
     let audience: string[];
@@ -368,6 +399,7 @@ export class ConductorApiStack extends Stack {
         issuerEnforcesMfa: !props.oidc,
         ...(props.stepUpAcr ? { stepUpAcr: props.stepUpAcr } : {}),
         ...(props.functionEnvironment ? { functionEnvironment: props.functionEnvironment } : {}),
+        runbookAllowLists,
       });
     }
     this.pillars = pillars;

@@ -167,6 +167,21 @@ export interface ConductorAppProps {
    * @default 1000 (Lambda's default quota)
    */
   readonly accountConcurrency?: number;
+  /**
+   * Lambda function names (in the deployment's account and region) that runbooks' `lambda` steps may
+   * invoke: the step role allows `lambda:InvokeFunction` on exactly these, and publish refuses a step
+   * naming another.
+   *
+   * @default - none: no `lambda` step may run
+   */
+  readonly runbookAllowedLambdas?: readonly string[];
+  /**
+   * IAM actions (`service:Action`, no wildcard) that runbooks' `aws-api` steps may call: the step role
+   * allows exactly these, on any resource, and publish refuses a step naming another.
+   *
+   * @default - none: no `aws-api` step may run
+   */
+  readonly runbookAllowedAwsApis?: readonly string[];
 }
 
 export interface ConductorApp {
@@ -248,6 +263,10 @@ export const buildApp = (app: App, props: ConductorAppProps = {}): ConductorApp 
     ...(props.edge ? { edge: props.edge } : {}),
     ...(props.reservedConcurrency === undefined ? {} : { reservedConcurrency: props.reservedConcurrency }),
     ...(props.accountConcurrency === undefined ? {} : { accountConcurrency: props.accountConcurrency }),
+    runbookAllowLists: {
+      lambdas: props.runbookAllowedLambdas ?? [],
+      awsApis: props.runbookAllowedAwsApis ?? [],
+    },
   });
   const edgeWaf = props.edgeWaf
     ? new ConductorEdgeWafStack(app, `Conductor-${stage}-EdgeWaf`, {
@@ -323,7 +342,8 @@ export const parseMachineClientsContext = (text: string): MachineClientSpec[] =>
  * `oidcAudience` (comma-separated), `removalPolicy` (retain|destroy), `account`, `region`,
  * `policyEngine`, `pageEmail`, `pageUrl`, `ticketEmail`, `ticketUrl`, `alarmEmail` (deprecated),
  * `evidenceRetentionDays`, `evidenceBreakGlassRoleArn`, `runbookSigners` (role ARNs, comma-separated
- * or a list), `stepUpAcr` (comma-separated),
+ * or a list), `runbookAllowedLambdas` and `runbookAllowedAwsApis` (comma-separated or a list),
+ * `stepUpAcr` (comma-separated),
  * `machineClients` (`<name>=<tenant>:<role>[+<role>]`, comma-separated), `authDomainPrefix`,
  * `schedulerTenantWeights` (`<tenant>=<weight>`, comma-separated).
  * Nothing is required here: deployPropsFromContext adds the rules of a deploy.
@@ -388,6 +408,14 @@ export const propsFromContext = (node: Node): ConductorAppProps => {
   const evidenceBreakGlassRoleArn = text('evidenceBreakGlassRoleArn');
   if (evidenceBreakGlassRoleArn !== undefined) assertBreakGlassRoleArn(evidenceBreakGlassRoleArn);
   const runbookSigners = roleArnsFromContext('runbookSigners', node.tryGetContext('runbookSigners'));
+  const runbookAllowedLambdas = listFromContext(
+    'runbookAllowedLambdas',
+    node.tryGetContext('runbookAllowedLambdas'),
+  );
+  const runbookAllowedAwsApis = listFromContext(
+    'runbookAllowedAwsApis',
+    node.tryGetContext('runbookAllowedAwsApis'),
+  );
   const stepUpAcr = text('stepUpAcr')
     ?.split(',')
     .map((value) => value.trim())
@@ -424,6 +452,8 @@ export const propsFromContext = (node: Node): ConductorAppProps => {
     ...(evidenceRetentionDays === undefined ? {} : { evidenceRetentionDays }),
     ...(evidenceBreakGlassRoleArn ? { evidenceBreakGlassRoleArn } : {}),
     ...(runbookSigners.length > 0 ? { runbookSigners } : {}),
+    ...(runbookAllowedLambdas.length > 0 ? { runbookAllowedLambdas } : {}),
+    ...(runbookAllowedAwsApis.length > 0 ? { runbookAllowedAwsApis } : {}),
     ...(stepUpAcr && stepUpAcr.length > 0 ? { stepUpAcr } : {}),
     ...(machineClients ? { machineClients: parseMachineClientsContext(machineClients) } : {}),
     ...(schedulerTenantWeights ? { schedulerTenantWeights } : {}),
@@ -476,10 +506,10 @@ export const parseReservedConcurrency = (text: string): false | Record<string, n
 };
 
 /**
- * IAM role ARNs from context: comma-separated text (`-c key=arn1,arn2`) or a list of strings
- * (cdk.json). Each must be a role ARN; duplicates are dropped.
+ * A list from context: comma-separated text (`-c key=a,b`) or a list of strings (cdk.json), trimmed,
+ * empty entries and duplicates dropped. The values are checked where they are used.
  */
-const roleArnsFromContext = (key: string, value: unknown): string[] => {
+const listFromContext = (key: string, value: unknown): string[] => {
   if (value === undefined || value === null || value === '') return [];
   const entries =
     typeof value === 'string'
@@ -489,12 +519,20 @@ const roleArnsFromContext = (key: string, value: unknown): string[] => {
         : undefined;
   if (!entries) {
     throw new Error(
-      `context '${key}' must be role ARNs, comma-separated or a list, got ${JSON.stringify(value)}`,
+      `context '${key}' must be comma-separated text or a list of strings, got ${JSON.stringify(value)}`,
     );
   }
-  const arns = entries.map((entry) => entry.trim()).filter((entry) => entry !== '');
+  return [...new Set(entries.map((entry) => entry.trim()).filter((entry) => entry !== ''))];
+};
+
+/**
+ * IAM role ARNs from context: comma-separated text (`-c key=arn1,arn2`) or a list of strings
+ * (cdk.json). Each must be a role ARN; duplicates are dropped.
+ */
+const roleArnsFromContext = (key: string, value: unknown): string[] => {
+  const arns = listFromContext(key, value);
   for (const arn of arns) assertRoleArn(key, arn);
-  return [...new Set(arns)];
+  return arns;
 };
 
 /** `evidenceRetentionDays` as `-c` gives it (text) or cdk.json may (a number). */

@@ -26,7 +26,8 @@ import { type RouteSpec, routeKeyOf } from '#shared/http/http.js';
 import { enforcesPolicies, type PillarManifest, type RouteSlo } from '#shared/pillar.js';
 import { pascal } from './names.js';
 import type { ServiceFunction } from './service-function.js';
-import type { ConductorStatefulStack } from './stateful-stack.js';
+import { type ConductorStatefulStack, DLQ_MAX_AGE, QUEUE_ALARM_PERIOD } from './stateful-stack.js';
+import type { PillarWorkflow } from './workflow.js';
 
 /** EMF namespace of every function (POWERTOOLS_METRICS_NAMESPACE); `service` is the function name. */
 export const METRICS_NAMESPACE = 'Conductor';
@@ -112,6 +113,15 @@ export const GATEWAY_UNAUTHORIZED = {
   metricName: 'GatewayUnauthorized',
 } as const;
 
+/**
+ * A workflow's executions that end where nothing in Conductor ends them: TIMED_OUT (the machine sets
+ * no top-level timeout, so none is expected) and ABORTED (no function may call StopExecution, so a
+ * person or another tool did). One in 5 minutes opens a ticket. FAILED has no alarm on the machine's
+ * own metric: its flows fail on purpose when an approver rejects or a stage times out, and the
+ * failures that are faults are counted by the status-change function (the manifest's event alarm).
+ */
+export const WORKFLOW_ENDS = { period: Duration.minutes(5), threshold: 1 } as const;
+
 /** Dashboard periods: one datapoint every 5 minutes keeps week-long graphs readable. */
 const GRAPH_PERIOD = Duration.minutes(5);
 
@@ -127,6 +137,12 @@ export interface PillarObservabilityProps {
   readonly httpStage: IHttpStage;
   /** The pillar's functions, by function name. */
   readonly functions: Readonly<Record<string, ServiceFunction>>;
+  /**
+   * The pillar's workflows (state machines), by workflow id.
+   *
+   * @default - none
+   */
+  readonly workflows?: Readonly<Record<string, PillarWorkflow>>;
   /** Tables, queues, their DLQs, and the page and ticket topics the alarms notify. */
   readonly stateful: ConductorStatefulStack;
 }
@@ -135,6 +151,20 @@ export interface PillarObservabilityProps {
 export interface EnforcerView {
   readonly name: string;
   readonly denySpikeAlarm: IAlarm;
+}
+
+/** The alarms of one workflow (state machine), all tickets. */
+export interface WorkflowAlarms {
+  /** ExecutionsTimedOut >= 1 in 5 min. */
+  readonly timedOut: IAlarm;
+  /** ExecutionsAborted >= 1 in 5 min. */
+  readonly aborted: IAlarm;
+  /** ExecutionThrottled, as THROTTLES. */
+  readonly throttled: IAlarm;
+  /** The status-change DLQ holds a message (with `statusChangesTo`). */
+  readonly statusDlqNotEmpty?: IAlarm;
+  /** A status change has waited in that DLQ for DLQ_MAX_AGE. */
+  readonly statusDlqOldestMessageAge?: IAlarm;
 }
 
 /** The alarms of one function: errors page, throttles open a ticket. */
@@ -170,6 +200,8 @@ export class PillarObservability extends Construct {
   readonly deniesHighAlarms: Readonly<Record<string, IAlarm>>;
   /** The manifest's event alarms (a count of 1 or more in a minute), by name. */
   readonly eventAlarms: Readonly<Record<string, IAlarm>>;
+  /** The alarms of each workflow, by workflow id. */
+  readonly workflowAlarms: Readonly<Record<string, WorkflowAlarms>>;
 
   readonly #props: PillarObservabilityProps;
 
@@ -190,6 +222,7 @@ export class PillarObservability extends Construct {
     this.denySpikeAlarms = spikes;
     this.deniesHighAlarms = backups;
     this.eventAlarms = this.createEventAlarms();
+    this.workflowAlarms = this.createWorkflowAlarms();
     countGatewayUnauthorized(props.httpStage);
   }
 
@@ -427,6 +460,86 @@ export class PillarObservability extends Construct {
   }
 
   /**
+   * Per workflow: its timed-out and aborted executions (WORKFLOW_ENDS), its throttled state
+   * transitions (THROTTLES), and, with a status-change function, the DLQ of its status changes (not
+   * empty; a message a week old), as the stateful stack watches every queue's DLQ. All tickets: an
+   * execution that ended unexpectedly, or an end its record did not hear of, waits for an operator;
+   * nothing is lost for days.
+   */
+  private createWorkflowAlarms(): Record<string, WorkflowAlarms> {
+    const { stage, pillar, stateful } = this.#props;
+    const alarms: Record<string, WorkflowAlarms> = {};
+    for (const [id, workflow] of Object.entries(this.#props.workflows ?? {})) {
+      const machine = workflow.stateMachine;
+      const prefix = `conductor-${stage}-${pillar.name}-${id}`;
+      const construct = `${pascal(pillar.name)}${pascal(id)}`;
+      const sum = { period: WORKFLOW_ENDS.period, statistic: Stats.SUM };
+      const ends = (kind: 'timed-out' | 'aborted', metric: Metric, what: string) =>
+        new Alarm(this, `${construct}Executions${pascal(kind)}Alarm`, {
+          alarmName: `${prefix}-executions-${kind}`,
+          alarmDescription: `An execution of ${workflow.stateMachineName} ${what}. Read it in the Step Functions console (its events are in /aws/vendedlogs/states/${workflow.stateMachineName}) and the record of the execution it ran for.`,
+          metric,
+          threshold: WORKFLOW_ENDS.threshold,
+          comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          evaluationPeriods: 1,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
+        });
+      const timedOut = ends(
+        'timed-out',
+        machine.metricTimedOut(sum),
+        'timed out, although the machine sets no overall timeout',
+      );
+      const aborted = ends(
+        'aborted',
+        machine.metricAborted(sum),
+        'was aborted (StopExecution), which no Conductor function may do: a person or another tool stopped it',
+      );
+      const throttled = new Alarm(this, `${construct}ExecutionsThrottledAlarm`, {
+        alarmName: `${prefix}-executions-throttled`,
+        alarmDescription: `${workflow.stateMachineName} was throttled ${THROTTLES.threshold} times or more per 5 min (${THROTTLES.datapointsToAlarm} of ${THROTTLES.evaluationPeriods} periods; ExecutionThrottled): the account's Step Functions state transition or StartExecution quota is reached. Raise it, or find what floods the machine.`,
+        metric: machine.metricThrottled({ period: THROTTLES.period, statistic: Stats.SUM }),
+        threshold: THROTTLES.threshold,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: THROTTLES.evaluationPeriods,
+        datapointsToAlarm: THROTTLES.datapointsToAlarm,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+      const found: WorkflowAlarms = { timedOut, aborted, throttled };
+      const dlq = workflow.statusDeadLetterQueue;
+      if (dlq) {
+        const maximum = { period: QUEUE_ALARM_PERIOD, statistic: Stats.MAXIMUM };
+        Object.assign(found, {
+          statusDlqNotEmpty: new Alarm(this, `${construct}StatusDeadLetterQueueNotEmptyAlarm`, {
+            alarmName: `${prefix}-status-dlq-not-empty`,
+            alarmDescription: `A status change of ${workflow.stateMachineName} could not be delivered to ${workflow.spec.statusChangesTo}, or it failed on it three times: the execution's record may not know its end. Read the message (an EventBridge event, or Lambda's invocation record with the event as requestPayload and the error), fix the cause, then hand the event to the function again.`,
+            metric: dlq.metricApproximateNumberOfMessagesVisible(maximum),
+            threshold: 1,
+            comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluationPeriods: 1,
+            treatMissingData: TreatMissingData.NOT_BREACHING,
+          }),
+          statusDlqOldestMessageAge: new Alarm(
+            this,
+            `${construct}StatusDeadLetterQueueOldestMessageAgeAlarm`,
+            {
+              alarmName: `${prefix}-status-dlq-oldest-message-age`,
+              alarmDescription: `A status change of ${workflow.stateMachineName} has waited in its DLQ for ${DLQ_MAX_AGE.toDays()} days: SQS drops it a week later. Handle it now.`,
+              metric: dlq.metricApproximateAgeOfOldestMessage(maximum),
+              threshold: DLQ_MAX_AGE.toSeconds(),
+              comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+              evaluationPeriods: 1,
+              treatMissingData: TreatMissingData.NOT_BREACHING,
+            },
+          ),
+        });
+      }
+      for (const alarm of Object.values(found)) stateful.notify(alarm as Alarm, 'ticket');
+      alarms[id] = found;
+    }
+    return alarms;
+  }
+
+  /**
    * The pillar's dashboard, built once every pillar's alarms exist: a policy view may show every
    * enforcing function of the app. Sections: the state of the pillar's alarms, SLOs (alerts and burn
    * rate), the policy decisions of every enforcer (when the manifest asks), the pillar's routes
@@ -444,7 +557,9 @@ export class PillarObservability extends Construct {
     const name = dashboardNameOf(pillar);
     if (name === false) return undefined;
     // A pillar that only declares tables (the kernel's policy table in tests) gets no dashboard of its own.
-    if (routes.length === 0 && slos.length === 0 && !policy && queues.length === 0) return undefined;
+    const workflows = Object.values(this.#props.workflows ?? {});
+    if (routes.length === 0 && slos.length === 0 && !policy && queues.length === 0 && workflows.length === 0)
+      return undefined;
     const dashboard = new Dashboard(this, `${pascal(name)}Dashboard`, {
       dashboardName: `conductor-${stage}-${name}`,
     });
@@ -456,6 +571,7 @@ export class PillarObservability extends Construct {
     this.addFunctionWidgets(dashboard);
     this.addTableWidgets(dashboard, tables);
     this.addQueueWidgets(dashboard, queues);
+    this.addWorkflowWidgets(dashboard, workflows);
     if (tenantMetrics.length > 0) {
       // EMF metrics with `service` and `tenant`: one line per tenant through SEARCH, which dashboards
       // (unlike alarms) allow.
@@ -495,6 +611,7 @@ export class PillarObservability extends Construct {
       ...Object.values(this.denySpikeAlarms),
       ...Object.values(this.deniesHighAlarms),
       ...Object.values(this.eventAlarms),
+      ...Object.values(this.workflowAlarms).flatMap((workflow) => Object.values(workflow) as IAlarm[]),
     ];
     if (alarms.length === 0) return;
     dashboard.addWidgets(
@@ -744,6 +861,62 @@ export class PillarObservability extends Construct {
         width: 6,
       }),
     );
+  }
+
+  /**
+   * Per workflow: its executions started, succeeded, failed, timed out and aborted (Sum per 5 min),
+   * its throttled transitions, and its status-change DLQ's visible messages.
+   */
+  private addWorkflowWidgets(dashboard: Dashboard, workflows: readonly PillarWorkflow[]): void {
+    if (workflows.length === 0) return;
+    const options = { statistic: Stats.SUM, period: GRAPH_PERIOD };
+    dashboard.addWidgets(
+      new TextWidget({
+        markdown: `## Workflows: ${workflows.map((workflow) => workflow.stateMachineName).join(', ')}`,
+        width: 24,
+        height: 1,
+      }),
+    );
+    for (const workflow of workflows) {
+      const machine = workflow.stateMachine;
+      const dlq = workflow.statusDeadLetterQueue;
+      dashboard.addWidgets(
+        new GraphWidget({
+          title: `Executions of ${workflow.spec.id} (Sum)`,
+          left: [
+            machine.metricStarted({ ...options, label: 'started' }),
+            machine.metricSucceeded({ ...options, label: 'succeeded' }),
+            machine.metricFailed({ ...options, label: 'failed (rejections and approval timeouts included)' }),
+            machine.metricTimedOut({ ...options, label: 'timed out' }),
+            machine.metricAborted({ ...options, label: 'aborted' }),
+          ],
+          leftYAxis: { min: 0 },
+          width: dlq ? 12 : 16,
+        }),
+        new GraphWidget({
+          title: `Throttled (ExecutionThrottled, Sum): ${workflow.spec.id}`,
+          left: [machine.metricThrottled({ ...options, label: 'throttled' })],
+          leftYAxis: { min: 0 },
+          width: dlq ? 6 : 8,
+        }),
+        ...(dlq
+          ? [
+              new GraphWidget({
+                title: `Status DLQ visible messages (Maximum): ${workflow.spec.id}`,
+                left: [
+                  dlq.metricApproximateNumberOfMessagesVisible({
+                    statistic: Stats.MAXIMUM,
+                    period: GRAPH_PERIOD,
+                    label: `${workflow.spec.id} status DLQ`,
+                  }),
+                ],
+                leftYAxis: { min: 0 },
+                width: 6,
+              }),
+            ]
+          : []),
+      );
+    }
   }
 
   /** An HTTP API metric of one route (dimensions ApiId, Stage, Route; needs detailed metrics). */

@@ -1,4 +1,4 @@
-import { Duration, Fn, Names, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, Fn, Names, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import {
   type HttpApi,
   HttpMethod,
@@ -11,7 +11,7 @@ import type { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
-import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { PolicyStatement, Role } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
@@ -28,7 +28,11 @@ import {
   POLICY_TABLE_ID,
   producesTo,
   type QueueSpec,
+  RUNBOOK_ALLOWED_AWS_APIS_ENV,
+  RUNBOOK_ALLOWED_LAMBDAS_ENV,
   RUNBOOK_SIGNING_KEY_ENV,
+  RUNBOOK_STEP_ROLE_ENV,
+  receivesRunbookAllowLists,
   tablesOfFunction,
 } from '#shared/pillar.js';
 import { DECISION_ENTITY, LIVE_GRANT_ENTITY } from '#shared/policy/dynamo-policy-store.js';
@@ -38,6 +42,48 @@ import { PillarObservability } from './observability.js';
 import { LAYER_POLICY_DIRS, type PolicyLayer } from './policy-layer.js';
 import { ServiceFunction } from './service-function.js';
 import type { ConductorStatefulStack } from './stateful-stack.js';
+import { PillarWorkflow } from './workflow.js';
+
+/**
+ * The deployment's runbook allow-lists (context `runbookAllowedLambdas`, `runbookAllowedAwsApis`):
+ * what a runbook's `lambda` and `aws-api` steps may call. Publish refuses a step they do not name;
+ * the step role allows exactly them.
+ */
+export interface RunbookAllowLists {
+  /** Lambda function names (of the deployment's account and region) `lambda` steps may invoke. */
+  readonly lambdas: readonly string[];
+  /** IAM actions (`service:Action`, no wildcard) `aws-api` steps may call, on any resource. */
+  readonly awsApis: readonly string[];
+}
+
+/** A Lambda function name as `lambda:InvokeFunction` takes it in an ARN (no ARN, no qualifier). */
+const LAMBDA_FUNCTION_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+/** One IAM action, spelled out: `service:Action`. */
+const IAM_ACTION = /^[a-z0-9-]+:[A-Za-z0-9]+$/;
+
+/**
+ * Checks the allow-lists before anything is built: function names only (the step role names them in
+ * the deployment's account and region), and IAM actions one by one (a wildcard would let every step
+ * role session ask for a whole service, where the executor narrows each to one declared action).
+ */
+export const assertRunbookAllowLists = (lists: RunbookAllowLists): void => {
+  for (const name of lists.lambdas) {
+    if (!LAMBDA_FUNCTION_NAME.test(name)) {
+      throw new Error(
+        `runbookAllowedLambdas '${name}' is not a Lambda function name (1-64 of A-Z a-z 0-9 _ -; no ARN, no qualifier)`,
+      );
+    }
+  }
+  for (const action of lists.awsApis) {
+    if (!IAM_ACTION.test(action)) {
+      throw new Error(
+        `runbookAllowedAwsApis '${action}' is not one IAM action (service:Action, e.g. ecs:UpdateService; no wildcard)`,
+      );
+    }
+  }
+};
+
+export const NO_RUNBOOK_ALLOW_LISTS: RunbookAllowLists = { lambdas: [], awsApis: [] };
 
 /**
  * What a function may do in a table its manifest names (`tables`): the operations of the record
@@ -175,6 +221,12 @@ export interface PillarServicesProps {
   readonly stepUpAcr?: readonly string[];
   /** Deployment settings passed to one function as environment variables, by function name. */
   readonly functionEnvironment?: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  /**
+   * What runbook steps may call (the step role's policy, and publish's check).
+   *
+   * @default NO_RUNBOOK_ALLOW_LISTS - nothing
+   */
+  readonly runbookAllowLists?: RunbookAllowLists;
 }
 
 /**
@@ -194,6 +246,10 @@ export class PillarServices extends Construct {
   readonly pillar: PillarManifest;
   /** The pillar's functions, by function name. */
   readonly functions: Readonly<Record<string, ServiceFunction>>;
+  /** The pillar's workflows (state machines), by workflow id. */
+  readonly workflows: Readonly<Record<string, PillarWorkflow>>;
+  /** The step role of each function with `runbookStepRole`, by function name. */
+  readonly stepRoles: Readonly<Record<string, Role>>;
   readonly observability: PillarObservability;
   readonly #props: PillarServicesProps;
 
@@ -202,8 +258,30 @@ export class PillarServices extends Construct {
     this.pillar = props.pillar;
     this.#props = props;
     const functions: Record<string, ServiceFunction> = {};
-    for (const spec of props.pillar.functions) functions[spec.name] = this.addFunction(spec);
+    const stepRoles: Record<string, Role> = {};
+    for (const spec of props.pillar.functions) {
+      const fn = this.addFunction(spec);
+      functions[spec.name] = fn;
+      if (spec.runbookStepRole) stepRoles[spec.name] = this.addStepRole(fn, spec);
+    }
     this.functions = functions;
+    this.stepRoles = stepRoles;
+    const workflows: Record<string, PillarWorkflow> = {};
+    for (const spec of props.pillar.workflows ?? []) {
+      // Named by pillar and workflow, so two pillars' workflows of one id cannot collide.
+      workflows[spec.id] = new PillarWorkflow(
+        this,
+        `${pascal(props.pillar.name)}${pascal(spec.id)}Workflow`,
+        {
+          stage: props.stage,
+          pillar: props.pillar,
+          spec,
+          functions,
+          removalPolicy: props.removalPolicy,
+        },
+      );
+    }
+    this.workflows = workflows;
     for (const schedule of props.pillar.schedules ?? []) {
       const target = functions[schedule.function];
       if (!target) throw new Error(`Schedule '${schedule.id}': no function '${schedule.function}'`);
@@ -221,6 +299,7 @@ export class PillarServices extends Construct {
       api: props.api,
       httpStage: props.httpStage,
       functions,
+      workflows,
       stateful: props.stateful,
     });
   }
@@ -259,6 +338,12 @@ export class PillarServices extends Construct {
     if (spec.runbookSigningKey === 'verify') {
       // By its named export, as the grant names it: one export of the ARN, read the same every synth.
       environment[RUNBOOK_SIGNING_KEY_ENV] = Fn.importValue(stateful.runbookSigningKeyArnExportName);
+    }
+    if (receivesRunbookAllowLists(spec)) {
+      // Always set, empty included: on AWS an empty list means that no step of that type may run.
+      const lists = this.#props.runbookAllowLists ?? NO_RUNBOOK_ALLOW_LISTS;
+      environment[RUNBOOK_ALLOWED_LAMBDAS_ENV] = lists.lambdas.join(',');
+      environment[RUNBOOK_ALLOWED_AWS_APIS_ENV] = lists.awsApis.join(',');
     }
     Object.assign(environment, this.#props.functionEnvironment?.[spec.name]);
 
@@ -302,6 +387,47 @@ export class PillarServices extends Construct {
     }
     this.addRoutes(spec, fn);
     return fn;
+  }
+
+  /**
+   * The step role of a function that runs runbook steps (`runbookStepRole`): assumable by that
+   * function's role only, its policy exactly the deployment's allow-lists (`lambda:InvokeFunction` on
+   * the listed functions of this account and region; the listed IAM actions on `*`, which those
+   * actions' resources cannot be known for), no policy at all when both are empty. The function gets
+   * its ARN (RUNBOOK_STEP_ROLE_ENV) and `sts:AssumeRole` on it, nothing else of STS: each step
+   * assumes it with a session policy narrowing it to that step's action, named after the execution
+   * and the step (no session tags, so no `sts:TagSession`).
+   */
+  private addStepRole(fn: ServiceFunction, spec: FunctionSpec): Role {
+    const lists = this.#props.runbookAllowLists ?? NO_RUNBOOK_ALLOW_LISTS;
+    const role = new Role(this, `${pascal(spec.name)}StepRole`, {
+      // The function's role, by ARN: no other principal of the account may assume it.
+      assumedBy: fn.role,
+      description: `Conductor ${this.#props.stage} ${spec.name}: what runbook steps may call (the deployment's allow-lists), assumed per step with a narrower session policy`,
+      maxSessionDuration: Duration.hours(1),
+    });
+    if (lists.lambdas.length > 0) {
+      role.addToPolicy(
+        new PolicyStatement({
+          actions: ['lambda:InvokeFunction'],
+          resources: lists.lambdas.map(
+            (name) => `arn:${Aws.PARTITION}:lambda:${Aws.REGION}:${Aws.ACCOUNT_ID}:function:${name}`,
+          ),
+        }),
+      );
+    }
+    if (lists.awsApis.length > 0) {
+      role.addToPolicy(new PolicyStatement({ actions: [...lists.awsApis], resources: ['*'] }));
+      Validations.of(role).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: `The deployment's allow-list of AWS API actions runbook steps may call (runbookAllowedAwsApis: ${lists.awsApis.join(', ')}), each named, no wildcard action; a step's resource is the runbook's, unknown here. Every step assumes this role with a session policy allowing its one action only.`,
+      });
+    }
+    fn.grantPrincipal.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ['sts:AssumeRole'], resources: [role.roleArn] }),
+    );
+    fn.function.addEnvironment(RUNBOOK_STEP_ROLE_ENV, role.roleArn);
+    return role;
   }
 
   /**

@@ -61,6 +61,8 @@ export const RUNTIME_SDK_PACKAGES = [
   '@aws-sdk/client-s3',
   '@aws-sdk/client-kms',
   '@aws-sdk/client-sfn',
+  '@aws-sdk/client-sts',
+  '@aws-sdk/client-lambda',
 ] as const;
 
 /** esbuild `alias` entries: each runtime SDK package -> its `require` shim (absolute paths). */
@@ -297,12 +299,16 @@ export class ServiceFunction extends Construct implements IGrantable {
         sourceMap: true,
         sourcesContent: false,
         // The Cedar and OPA engines come from the policy layer (loaded with require at init). The AWS
-        // SDK v3 comes from the Lambda runtime unless bundleAwsSdk: it is most of a bundle's size
-        // (docs/benchmarks.md), and Conductor uses only long-stable operations of it.
+        // SDK v3 clients come from the Lambda runtime unless bundleAwsSdk: they are most of a bundle's
+        // size (docs/benchmarks.md), and Conductor uses only long-stable operations of them. The
+        // Smithy packages code imports itself (the runbook executor signs its aws-api calls with
+        // @smithy/signature-v4) are bundled: the runtime's SDK clients come through require shims,
+        // which pull no Smithy package into a bundle, and an ES import of one would find nothing on
+        // Lambda (ES modules ignore NODE_PATH).
         externalModules: [
           '@cedar-policy/cedar-wasm',
           '@open-policy-agent/opa-wasm',
-          ...(props.bundleAwsSdk ? [] : ['@aws-sdk/*', '@smithy/*']),
+          ...(props.bundleAwsSdk ? [] : ['@aws-sdk/*']),
         ],
         ...(props.bundleAwsSdk
           ? {}

@@ -49,7 +49,8 @@ export const QUEUE_RETENTION = Duration.days(14);
 /** Evidence prefixes a function may be granted: one lower-case folder, e.g. `decisions/`. */
 const EVIDENCE_PREFIX = /^[a-z0-9][a-z0-9-]*\/$/;
 /** The period of the queue alarms: SQS sends its metrics to CloudWatch once a minute. */
-const ALARM_PERIOD = Duration.minutes(1);
+export const QUEUE_ALARM_PERIOD = Duration.minutes(1);
+const ALARM_PERIOD = QUEUE_ALARM_PERIOD;
 /**
  * The queue depth anomaly alarm: 5-minute maxima of the visible messages, above a band of
  * DEPTH_ANOMALY_STD_DEVS standard deviations for DEPTH_ANOMALY_PERIODS periods in a row (15 min).
@@ -70,7 +71,7 @@ const DEPTH_HIGH_MESSAGES = 10_000;
  * A DLQ message this old has been waiting a week: half of the 14 days after which SQS drops it
  * (counted from its first send), so this re-notifies a forgotten DLQ while there is time to redrive.
  */
-const DLQ_MAX_AGE = Duration.days(7);
+export const DLQ_MAX_AGE = Duration.days(7);
 /** Objects written under Object Lock stay this long in S3 Standard before the cold tier. */
 const EVIDENCE_COLD_AFTER = Duration.days(90);
 /** Glacier Instant Retrieval bills 90 days at least: a shorter stay there would cost more than it saves. */
@@ -127,6 +128,14 @@ export const ALERT_SEVERITY = {
   // A runbook did not match its signature (the runbooks pillar's event alarm): someone may be
   // tampering with procedures, now.
   'unsigned-runbook': 'page',
+  // A runbook execution failed (the runbooks pillar's event alarm, from its status-change function):
+  // its steps or the flow failed; rejections and approval timeouts are outcomes, not failures.
+  'runbook-execution-failed': 'ticket',
+  // A workflow's execution timed out, or was aborted, which nothing in Conductor does (WORKFLOW_ENDS).
+  'executions-timed-out': 'ticket',
+  'executions-aborted': 'ticket',
+  // A workflow's state transitions or starts are throttled (the account's Step Functions quotas).
+  'executions-throttled': 'ticket',
 } as const satisfies Readonly<Record<string, AlertSeverity>>;
 
 /** Where one topic delivers, besides whatever is subscribed to it by hand. */

@@ -9,7 +9,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RouteSpec, routeKeyOf } from '#shared/http/http.js';
-import { enforcesPolicies, functionsOf, queuesOf, tablesOf } from '#shared/pillar.js';
+import { enforcesPolicies, functionsOf, queuesOf, tablesOf, workflowsOf } from '#shared/pillar.js';
 import { PILLARS } from '../../../functions/catalog.js';
 import { buildApp, type ConductorAppProps } from '../lib/app.js';
 import { dashboardNameOf } from '../lib/observability.js';
@@ -20,6 +20,7 @@ import { type Synthesized, statefulImport, synthConductor, synthPillars } from '
 const FUNCTIONS = functionsOf(PILLARS);
 const QUEUES = queuesOf(PILLARS);
 const TABLES = tablesOf(PILLARS);
+const WORKFLOWS = workflowsOf(PILLARS);
 const SLO_ROUTES = new Set(
   PILLARS.flatMap((pillar) => pillar.observability?.slos ?? []).map((slo) => routeKeyOf(slo.route)),
 );
@@ -347,7 +348,9 @@ describe('Alerts', () => {
         routed += 1;
       }
       // 2 burn-rate composites, a 5xx alarm per route without an SLO, 2 per function, 1 per table,
-      // 2 per enforcer, 5 per queue, and the manifests' event alarms (the router's canary rollback, the scheduler's budget breach).
+      // 2 per enforcer, 5 per queue, the manifests' event alarms (the router's canary rollback, the
+      // scheduler's budget breach, ...), and 3 per workflow (timed out, aborted, throttled) plus 2 for its
+      // status-change DLQ.
       const routes = FUNCTIONS.flatMap((fn) => fn.routes ?? []).filter((r) => !SLO_ROUTES.has(routeKeyOf(r)));
       const eventAlarms = PILLARS.flatMap((pillar) => pillar.observability?.eventAlarms ?? []);
       expect(eventAlarms.map((alarm) => alarm.name)).toContain('canary-rollback');
@@ -358,7 +361,8 @@ describe('Alerts', () => {
           TABLES.length +
           2 * FUNCTIONS.filter(enforcesPolicies).length +
           5 * QUEUES.length +
-          eventAlarms.length,
+          eventAlarms.length +
+          WORKFLOWS.reduce((sum, workflow) => sum + 3 + (workflow.statusChangesTo === undefined ? 0 : 2), 0),
       );
     });
   });

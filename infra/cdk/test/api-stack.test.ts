@@ -11,6 +11,7 @@ import {
   routesOf,
   tablesOf,
   tablesOfFunction,
+  workflowsOf,
 } from '#shared/pillar.js';
 import { PILLARS } from '../../../functions/catalog.js';
 import { ANONYMOUS_ROUTE_THROTTLE, RESERVED_CONCURRENCY } from '../lib/api-stack.js';
@@ -31,6 +32,7 @@ const ALL_ROUTES = routesOf(PILLARS);
 const FUNCTIONS = functionsOf(PILLARS);
 const QUEUES = queuesOf(PILLARS);
 const TABLES = tablesOf(PILLARS);
+const WORKFLOWS = workflowsOf(PILLARS);
 
 type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
 
@@ -338,14 +340,14 @@ describe('ConductorApiStack', () => {
       });
     }
 
-    it('gives every function a log group with one month retention', () => {
+    it('gives every function (and every workflow) a log group with one month retention', () => {
       const groups = Object.values(synth.apiTemplate.findResources('AWS::Logs::LogGroup')) as {
         Properties: { RetentionInDays: number };
       }[];
-      // One per function plus the access logs.
-      expect(groups).toHaveLength(FUNCTIONS.length + 1);
+      // One per function and per workflow, plus the access logs.
+      expect(groups).toHaveLength(FUNCTIONS.length + WORKFLOWS.length + 1);
       expect(groups.filter((group) => group.Properties.RetentionInDays === 30)).toHaveLength(
-        FUNCTIONS.length,
+        FUNCTIONS.length + WORKFLOWS.length,
       );
     });
   });
@@ -368,8 +370,11 @@ describe('ConductorApiStack', () => {
       const roles = Object.values(synth.apiTemplate.findResources('AWS::IAM::Role')) as {
         Properties: Record<string, unknown>;
       }[];
-      // Per function: its execution role and the role CodeDeploy shifts its alias with.
-      expect(roles).toHaveLength(2 * FUNCTIONS.length);
+      // Per function: its execution role and the role CodeDeploy shifts its alias with; per workflow its
+      // state machine's role; per function running runbook steps its step role.
+      expect(roles).toHaveLength(
+        2 * FUNCTIONS.length + WORKFLOWS.length + FUNCTIONS.filter((fn) => fn.runbookStepRole).length,
+      );
       // The only attached policy is the stack's own X-Ray write policy, on the execution roles.
       const tracing = synth.api.getLogicalId(
         synth.api.node.findChild('FunctionTracing').node.defaultChild as never,
@@ -559,6 +564,13 @@ describe('ConductorApiStack', () => {
           if (!dlq) throw new Error(`no DLQ for ${spec.id}`);
           return importOfResource(dlq, 'Arn');
         });
+        // And a workflow's status-change function to that workflow's DLQ (its on-failure destination).
+        const statusDlqs = WORKFLOWS.filter((spec) => spec.statusChangesTo === entry.name).map((spec) => {
+          const dlq = synth.api.pillars[spec.pillar]?.workflows[spec.id]?.statusDeadLetterQueue;
+          if (!dlq) throw new Error(`no status DLQ for ${spec.id}`);
+          return { 'Fn::GetAtt': [synth.api.getLogicalId(dlq.node.defaultChild as never), 'Arn'] };
+        });
+        ownDlqs.push(...statusDlqs);
         const byText = (list: unknown[]) => list.map((r) => JSON.stringify(r)).sort();
         if (enforcing.includes(entry)) {
           expect(byText(sends.flatMap(resourcesOf))).toEqual(byText([arn, ...others, ...ownDlqs]));
@@ -590,15 +602,41 @@ describe('ConductorApiStack', () => {
       expect(JSON.stringify(variablesOf('authorize').EVIDENCE_BUCKET_NAME)).toMatch(
         /Fn::ImportValue.*EvidenceBucket/,
       );
+      // The other functions with evidence prefixes (the runbooks pillar's trail mirror, runbooks/) put
+      // and get under their own prefix only; the rest nothing.
       for (const entry of FUNCTIONS.filter((e) => !['authorize', 'eval', 'eval-worker'].includes(e.name))) {
+        const prefixes = entry.evidence ?? [];
+        const s3 = statementsOfFunction(entry.name).filter((s) =>
+          actionsOf(s).some((a) => a.startsWith('s3:')),
+        );
         expect(
-          statementsOfFunction(entry.name)
-            .flatMap(actionsOf)
-            .filter((a) => a.startsWith('s3:')),
-        ).toEqual([]);
-        expect(variablesOf(entry.name).EVIDENCE_BUCKET_NAME).toBeUndefined();
+          s3.map((statement) => ({
+            actions: [...actionsOf(statement)].sort(),
+            resources: resourcesOf(statement),
+          })),
+          entry.name,
+        ).toEqual(
+          prefixes.map((prefix) => ({
+            actions: ['s3:GetObject', 's3:PutObject'],
+            resources: [
+              {
+                'Fn::Join': [
+                  '',
+                  [{ 'Fn::ImportValue': 'conductor-prod-evidence-bucket-arn' }, `/${prefix}*`],
+                ],
+              },
+            ],
+          })),
+        );
+        if (prefixes.length === 0) expect(variablesOf(entry.name).EVIDENCE_BUCKET_NAME).toBeUndefined();
         expect(variablesOf(entry.name).ARTIFACTS_BUCKET_NAME).toBeUndefined();
       }
+      expect(FUNCTIONS.filter((e) => (e.evidence ?? []).includes('runbooks/')).map((e) => e.name)).toEqual([
+        'runbooks',
+        'runbooks-approval-request',
+        'runbooks-run-steps',
+        'runbooks-flow-events',
+      ]);
     });
 
     it('lets the eval functions put and get artifacts under eval/ only, and nothing on the evidence bucket', () => {

@@ -234,6 +234,10 @@ describe('safe deploys: versions, the live alias and CodeDeploy', () => {
       eval: RESERVED_CONCURRENCY.tokenRoutes,
       'eval-worker': 5,
       runbooks: RESERVED_CONCURRENCY.tokenRoutes,
+      // The approval flow's tasks, and the function of its status changes.
+      'runbooks-approval-request': RESERVED_CONCURRENCY.workflowTask,
+      'runbooks-run-steps': RESERVED_CONCURRENCY.workflowTask,
+      'runbooks-flow-events': RESERVED_CONCURRENCY.workflowStatusChanges,
       ops: RESERVED_CONCURRENCY.tokenRoutes,
     });
     expect(synth.api.reservedConcurrency).toEqual(expected);
@@ -298,7 +302,9 @@ describe('reserved concurrency options', () => {
       /leaves less than 100 of the account's 500 unreserved/,
     );
     expect(() => build({ reservedConcurrency: { router: 900 } })).toThrow(/unreserved/);
-    expect(reservations(build({ accountConcurrency: 740 }))).not.toContain(undefined);
+    // 662 reserved today, and 100 left unreserved.
+    expect(() => build({ accountConcurrency: 761 })).toThrow(/Reserved concurrency 662 .* 761 unreserved/);
+    expect(reservations(build({ accountConcurrency: 762 }))).not.toContain(undefined);
   });
 });
 

@@ -25,6 +25,7 @@ import {
   RUNBOOK_SIGNING_KEY_ENV,
   tablesOf,
   tablesOfFunction,
+  workflowsOf,
 } from '#shared/pillar.js';
 import { DynamoDecisionLog, DynamoGrantLookup } from '#shared/policy/dynamo-policy-store.js';
 import type { Grant } from '#shared/ports/grants.js';
@@ -701,10 +702,32 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
       // with the catalog; any other acknowledgement fails here.
       const count = (rule: string) => acknowledged.filter((id) => id === `Annotation::${rule}`).length;
       const functions = FUNCTIONS.length;
-      expect(count('AwsSolutions-IAM5[Resource::*]')).toBe(1);
+      const workflows = workflowsOf(variant.pillars);
+      const starters = workflows.flatMap((workflow) => workflow.startedBy);
+      const statusDlqs = workflows.filter((workflow) => workflow.statusChangesTo !== undefined).length;
+      // X-Ray's policy; each workflow's state machine role (log delivery and X-Ray); each starter
+      // (SendTaskSuccess/Failure, which take no resource). The step role's only with runbookAllowedAwsApis.
+      expect(count('AwsSolutions-IAM5[Resource::*]')).toBe(1 + workflows.length + starters.length);
       expect(count('AwsSolutions-L1')).toBe(functions);
       expect(count('AwsSolutions-APIG4')).toBe(3);
-      expect(count('AwsSolutions-SQS3')).toBe(QUEUES.length);
+      // Every queue's DLQ, and each workflow's status-change DLQ.
+      expect(count('AwsSolutions-SQS3')).toBe(QUEUES.length + statusDlqs);
+      // Each starter's DescribeExecution on the executions of its workflow's machine.
+      expect(
+        acknowledged.filter((id) =>
+          /^Annotation::AwsSolutions-IAM5\[Resource::arn:.+:execution:conductor-(prod|test)-[a-z-]+:\*\]$/.test(
+            id,
+          ),
+        ),
+      ).toHaveLength(starters.length);
+      // The runbooks pillar's functions put and get their trail mirror under runbooks/ of the evidence bucket.
+      const trailWriters = FUNCTIONS.filter((entry) => (entry.evidence ?? []).includes('runbooks/')).length;
+      expect(
+        acknowledged.filter((id) =>
+          /^Annotation::AwsSolutions-IAM5\[Resource::.+-evidence-bucket-arn\/runbooks\/\*\]$/.test(id),
+        ),
+      ).toHaveLength(trailWriters);
+      expect(trailWriters).toBe(4);
       expect(count('AwsSolutions-S1')).toBe(1);
       // The decision archive's writer puts under decisions/ of the evidence bucket.
       expect(
@@ -721,7 +744,20 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
       ).toHaveLength(artifactWriters);
       expect(artifactWriters).toBeGreaterThan(0);
       // The runbook signing key's readers add none: GetPublicKey and DescribeKey name the one key ARN.
-      expect(acknowledged.length).toBe(1 + functions + 3 + QUEUES.length + 1 + 1 + artifactWriters);
+      expect(acknowledged.length).toBe(
+        1 +
+          workflows.length +
+          starters.length +
+          functions +
+          3 +
+          QUEUES.length +
+          statusDlqs +
+          1 +
+          1 +
+          artifactWriters +
+          starters.length +
+          trailWriters,
+      );
     });
   });
 

@@ -44,6 +44,9 @@ const DATA_BEARING_TYPES = [
   'AWS::Events::EventBus',
   'AWS::Logs::LogGroup',
   'AWS::SNS::Topic',
+  // A replaced STANDARD state machine takes its running executions with it (runbook executions wait
+  // for approvals for days), and its fixed name would collide with the old one.
+  'AWS::StepFunctions::StateMachine',
 ] as const;
 type DataBearingType = (typeof DATA_BEARING_TYPES)[number];
 
@@ -106,6 +109,7 @@ const PINNED: Readonly<Record<StackRole, PinnedStack>> = {
       'AWS::Events::EventBus': ['EventBus7B8748AA'],
       'AWS::Logs::LogGroup': [],
       'AWS::SNS::Topic': ['AlarmTopicD01E77F9', 'TicketTopic03CAAC13'],
+      'AWS::StepFunctions::StateMachine': [],
     },
   },
   api: {
@@ -115,7 +119,8 @@ const PINNED: Readonly<Record<StackRole, PinnedStack>> = {
       'AWS::S3::Bucket': [],
       'AWS::KMS::Key': [],
       'AWS::KMS::Alias': [],
-      'AWS::SQS::Queue': [],
+      // The runbook approval flow's status-change DLQ (the rule's, and the function's on-failure destination).
+      'AWS::SQS::Queue': ['RunbooksApprovalFlowWorkflowStatusChangesDeadLetterQueue8303634D'],
       'AWS::Cognito::UserPool': ['UserPool6BA7E5F2'],
       'AWS::Cognito::UserPoolClient': ['UserPoolApiClient5E25D46A'],
       'AWS::Cognito::UserPoolGroup': [
@@ -136,11 +141,16 @@ const PINNED: Readonly<Record<StackRole, PinnedStack>> = {
         'ReplayLogGroup8B74B61E',
         'RewardLogGroup4757568A',
         'RouterLogGroupEBEFDB4C',
+        'RunbooksApprovalFlowWorkflowLogs61BA962F',
+        'RunbooksApprovalRequestLogGroup03BEEF79',
+        'RunbooksFlowEventsLogGroup543E3219',
         'RunbooksLogGroupF6E0B02C',
+        'RunbooksRunStepsLogGroup56BCA161',
         'SchedulerLogGroup4D5ADCD8',
         'SchedulerWorkerLogGroup71007E07',
       ],
       'AWS::SNS::Topic': [],
+      'AWS::StepFunctions::StateMachine': ['RunbooksApprovalFlowWorkflowStateMachineCDA0C9FA'],
     },
   },
 };

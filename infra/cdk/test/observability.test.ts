@@ -285,10 +285,22 @@ describe('Observability (DESIGN §9)', () => {
     const ours = alarms.filter((alarm) => !String(alarm.Properties.AlarmName).endsWith('-deploy-errors'));
     // 4 burn-rate windows, 2 burn-rate composites, a 5xx alarm per route without an SLO, errors and
     // throttles per function, throttles per table, a deny spike and its backup per enforcer, and the
-    // manifests' event alarms (the router's canary rollback).
+    // manifests' event alarms (the router's canary rollback), and per workflow its timed-out, aborted
+    // and throttled executions, plus 2 for its status-change DLQ.
     const eventAlarms = PILLARS.flatMap((pillar) => pillar.observability?.eventAlarms ?? []).length;
+    const workflowAlarms = PILLARS.flatMap((pillar) => pillar.workflows ?? []).reduce(
+      (sum, workflow) => sum + 3 + (workflow.statusChangesTo === undefined ? 0 : 2),
+      0,
+    );
     expect(ours).toHaveLength(
-      4 + 2 + routes.length + 2 * FUNCTIONS.length + TABLES.length + 2 * enforcers + eventAlarms,
+      4 +
+        2 +
+        routes.length +
+        2 * FUNCTIONS.length +
+        TABLES.length +
+        2 * enforcers +
+        eventAlarms +
+        workflowAlarms,
     );
     const silent: string[] = [];
     for (const alarm of ours) {

@@ -6,6 +6,8 @@
  */
 import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { functionsOf } from '#shared/pillar.js';
+import { PILLARS } from '../../../functions/catalog.js';
 import { propsFromContext } from '../lib/app.js';
 import {
   actionsOf,
@@ -205,8 +207,13 @@ describe('Retention that holds', () => {
       const statements = allPolicyStatements(prod.apiTemplate)
         .map(({ statement }) => statement)
         .filter((s) => JSON.stringify(s.Resource).includes('EvidenceKey'));
-      // The decision archive's writer (authorize) and the eval functions (reports in the artifacts bucket).
-      expect(statements).toHaveLength(3);
+      // One per function with evidence or artifacts prefixes: the decision archive's writer (authorize),
+      // the eval functions (reports in the artifacts bucket), the runbooks functions (the trail's mirror).
+      const writers = functionsOf(PILLARS).filter(
+        (fn) => (fn.evidence ?? []).length > 0 || (fn.artifacts ?? []).length > 0,
+      );
+      expect(writers).toHaveLength(7);
+      expect(statements).toHaveLength(writers.length);
       for (const statement of statements) {
         expect([...actionsOf(statement as PolicyStatement)].sort()).toEqual([
           'kms:Decrypt',

@@ -29,8 +29,63 @@ export interface PillarManifest {
   readonly policyActions?: readonly string[];
   /** Per-tenant limits (requests per minute) of the rate-limit families its routes name. */
   readonly rateFamilies?: Readonly<Record<string, number>>;
+  /**
+   * Step Functions state machines of the pillar, each defined once (infra/workflows.ts) for CDK and
+   * the embedded runtime.
+   */
+  readonly workflows?: readonly WorkflowSpec[];
   readonly observability?: PillarObservability;
 }
+
+/**
+ * One Step Functions state machine (STANDARD) of a pillar. Its definition lives once, in
+ * `infra/workflows.ts` under `<pillar>/<id>`: CDK builds the state machine from its chain, the
+ * embedded runtime interprets the ASL of the same chain. On AWS it logs ALL (without execution data:
+ * task payloads carry task tokens) to its own log group, traces with X-Ray, and has alarms on its
+ * timed-out, aborted and throttled executions (infra/cdk/README.md, "Workflows").
+ */
+export interface WorkflowSpec {
+  /**
+   * Stable, lower-case: the construct id and the state machine name `conductor-<stage>-<pillar>-<id>`
+   * derive from it (never rename: running executions, which may wait for days, die with the machine).
+   */
+  readonly id: string;
+  readonly description: string;
+  /** The state machine ARN reaches the functions of `startedBy` through it, e.g. `APPROVAL_FLOW_ARN`. */
+  readonly envVar: string;
+  /**
+   * The definition's task functions by the role the definition gives them, e.g.
+   * `{ approvalRequest: 'runbooks-approval-request', runSteps: 'runbooks-run-steps' }`: functions of
+   * this pillar, invoked by the state machine (their `live` alias) and by nothing else.
+   */
+  readonly tasks: Readonly<Record<string, string>>;
+  /**
+   * Functions (of this pillar) that start executions, describe them and settle task tokens: they get
+   * `envVar` and exactly `states:StartExecution` on the machine, `states:DescribeExecution` on its
+   * executions, and `states:SendTaskSuccess`/`states:SendTaskFailure` (on `*`: those two actions
+   * support no resource-level permission).
+   */
+  readonly startedBy: readonly string[];
+  /**
+   * The function (of this pillar) an EventBridge rule hands the state machine's "Step Functions
+   * Execution Status Change" events (SUCCEEDED, FAILED, TIMED_OUT, ABORTED), with retries and a
+   * dead-letter queue.
+   */
+  readonly statusChangesTo?: string;
+}
+
+/** The environment variable through which a `runbookStepRole` function receives the step role's ARN. */
+export const RUNBOOK_STEP_ROLE_ENV = 'RUNBOOK_STEP_ROLE_ARN';
+
+/**
+ * The deployment's allow-list of the Lambda functions a runbook's `lambda` steps may invoke (names in
+ * the deployment's account and region, comma-separated; empty: none), given to every function that
+ * checks runbooks or runs their steps (`receivesRunbookAllowLists`).
+ */
+export const RUNBOOK_ALLOWED_LAMBDAS_ENV = 'RUNBOOK_ALLOWED_LAMBDAS';
+
+/** The same for the IAM actions (`service:Action`) a runbook's `aws-api` steps may call. */
+export const RUNBOOK_ALLOWED_AWS_APIS_ENV = 'RUNBOOK_ALLOWED_AWS_APIS';
 
 /** One Lambda function of a pillar: an API entry, a queue consumer, or both. */
 export interface FunctionSpec {
@@ -75,8 +130,25 @@ export interface FunctionSpec {
    * asymmetric KMS key of the stateful stack): it gets RUNBOOK_SIGNING_KEY_ENV (the key's ARN) and
    * `kms:GetPublicKey` and `kms:DescribeKey` on that key only, never `kms:Sign` (people and CI sign
    * with their own credentials). Locally: nothing here, the runtime uses a local key.
+   *
+   * A function that checks runbooks also checks their steps against the deployment's allow-lists (a
+   * publish refuses a `lambda` or `aws-api` step they do not name): it gets RUNBOOK_ALLOWED_LAMBDAS_ENV
+   * and RUNBOOK_ALLOWED_AWS_APIS_ENV too (`receivesRunbookAllowLists`).
    */
   readonly runbookSigningKey?: 'verify';
+  /**
+   * The function runs runbook steps. CDK creates one step role for it, assumable by this function's
+   * role only, whose policy allows exactly the deployment's allow-lists: `lambda:InvokeFunction` on the
+   * functions of `runbookAllowedLambdas` (by name, in the deployment's account and region), and the
+   * IAM actions of `runbookAllowedAwsApis` on `*`. With neither, the role has no policy at all and can
+   * do nothing (cdk-nag asks nothing of an empty role: no placeholder statement is needed). The
+   * function gets RUNBOOK_STEP_ROLE_ENV (the role's ARN), RUNBOOK_ALLOWED_LAMBDAS_ENV and
+   * RUNBOOK_ALLOWED_AWS_APIS_ENV (comma-separated), and `sts:AssumeRole` on that role only (no
+   * `sts:TagSession`: a session is named after its execution and step instead). The executor assumes
+   * the role per step with an inline session policy narrowing it to that one step's action.
+   * Locally: nothing here, the runtime runs steps with its stand-ins.
+   */
+  readonly runbookStepRole?: boolean;
   /**
    * Lambda timeout in seconds (1-900) for a function that works longer than a request (a replay job
    * reading a month of decisions); its queue's visibility timeout must be at least as long.
@@ -249,6 +321,25 @@ export const queuesOf = (pillars: readonly PillarManifest[]): QueueSpec[] =>
 export const eventsOf = (pillars: readonly PillarManifest[]): EventDefinition[] =>
   pillars.flatMap((pillar) => pillar.events ?? []);
 
+/** Every workflow of the catalog with its pillar. */
+export const workflowsOf = (
+  pillars: readonly PillarManifest[],
+): (WorkflowSpec & { readonly pillar: string })[] =>
+  pillars.flatMap((pillar) => (pillar.workflows ?? []).map((spec) => ({ ...spec, pillar: pillar.name })));
+
+/** `<pillar>/<workflow id>`: the key of a workflow's definition in `infra/workflows.ts`. */
+export const workflowKeyOf = (pillar: Pick<PillarManifest, 'name'>, spec: Pick<WorkflowSpec, 'id'>): string =>
+  `${pillar.name}/${spec.id}`;
+
+/**
+ * Whether a function gets the deployment's runbook allow-lists (RUNBOOK_ALLOWED_LAMBDAS_ENV and
+ * RUNBOOK_ALLOWED_AWS_APIS_ENV): it checks runbooks (`runbookSigningKey`: a publish refuses a step
+ * the lists do not name) or runs their steps (`runbookStepRole`).
+ */
+export const receivesRunbookAllowLists = (
+  fn: Pick<FunctionSpec, 'runbookSigningKey' | 'runbookStepRole'>,
+): boolean => fn.runbookSigningKey !== undefined || fn.runbookStepRole === true;
+
 /** The policy actions a pillar uses: its token routes' actions and the ones it declares. */
 export const policyActionsOf = (pillar: PillarManifest): string[] => [
   ...new Set([
@@ -279,7 +370,8 @@ export const producesTo = (spec: QueueSpec, fn: FunctionSpec): boolean =>
  * Checks a catalog before anything is built from it, naming the pillar at fault: unique pillar,
  * function, table, queue and event names; every table a function names exists; every queue has a
  * consumer of its own pillar and known producers; every route key once; at most one default route;
- * every rate family a route names is declared by its pillar (or is `default`).
+ * every rate family a route names is declared by its pillar (or is `default`); every workflow names
+ * only its pillar's functions (`assertWorkflows`).
  */
 export const assertCatalog = (pillars: readonly PillarManifest[]): void => {
   const unique = (kind: string, names: readonly string[]) => {
@@ -387,6 +479,46 @@ export const assertCatalog = (pillars: readonly PillarManifest[]): void => {
     }
   }
   if (defaults > 1) throw new Error(`Only one function may serve the $default route; ${defaults} do`);
+  for (const pillar of pillars) assertWorkflows(pillar);
+};
+
+const ENV_VAR_NAME = /^[A-Z][A-Z0-9_]*$/;
+
+/**
+ * A pillar's workflows: ids unique and lower-case, env var names as Lambda takes them, and every
+ * function they name (tasks, starters, the status-change consumer) one of the pillar's own, so one
+ * pillar construct wires the machine and its grants. A function may not be both a task and a
+ * starter: the state machine alone invokes a task function.
+ */
+const assertWorkflows = (pillar: PillarManifest): void => {
+  const own = new Set(pillar.functions.map((fn) => fn.name));
+  const ids = new Set<string>();
+  for (const spec of pillar.workflows ?? []) {
+    const where = `Workflow '${spec.id}' of pillar '${pillar.name}'`;
+    if (!/^[a-z][a-z0-9-]*$/.test(spec.id))
+      throw new Error(`${where}: the id must be lower-case letters, digits and dashes`);
+    if (ids.has(spec.id)) throw new Error(`${where} is declared twice`);
+    ids.add(spec.id);
+    if (!ENV_VAR_NAME.test(spec.envVar))
+      throw new Error(`${where}: envVar '${spec.envVar}' must be upper-case letters, digits and _`);
+    const named = [
+      ...Object.entries(spec.tasks).map(([role, name]) => [`task '${role}'`, name] as const),
+      ...spec.startedBy.map((name) => ['startedBy', name] as const),
+      ...(spec.statusChangesTo === undefined ? [] : [['statusChangesTo', spec.statusChangesTo] as const]),
+    ];
+    if (Object.keys(spec.tasks).length === 0) throw new Error(`${where} has no task function`);
+    for (const [what, name] of named) {
+      if (!own.has(name))
+        throw new Error(`${where}: ${what} names '${name}', which is not one of its pillar's functions`);
+    }
+    const tasks = new Set(Object.values(spec.tasks));
+    for (const name of spec.startedBy) {
+      if (tasks.has(name))
+        throw new Error(
+          `${where}: '${name}' is both a task and a starter; the state machine alone invokes a task`,
+        );
+    }
+  }
 };
 
 /** The spec of one table of the catalog, by id. */

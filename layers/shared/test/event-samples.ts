@@ -9,7 +9,12 @@ import {
   routerCanaryRollback,
   routerDrift,
 } from '../../../functions/router/events.js';
-import { runbookExecuted, unsignedRunbook } from '../../../functions/runbooks/events.js';
+import {
+  approvalRequested,
+  runbookExecuted,
+  runbookNotification,
+  unsignedRunbook,
+} from '../../../functions/runbooks/events.js';
 import { budgetBreach } from '../../../functions/scheduler/events.js';
 
 const envelope = { tenantId: 'acme', traceId: 'trace-0001', occurredAt: '2026-01-01T00:00:00.000Z' };
@@ -86,7 +91,33 @@ export const EVENT_SAMPLES: readonly EventSample[] = [
     obligations: ['mfa'],
     policyVersion: '2026-01-01',
   }),
-  sample(runbookExecuted, { ...envelope, runbookId: 'rb-1', executionId: 'ex-1', status: 'succeeded' }),
+  sample(runbookExecuted, {
+    ...envelope,
+    runbookId: 'rb-1',
+    executionId: 'ex-1',
+    status: 'succeeded',
+    version: 2,
+    durationMs: 1200,
+  }),
+  sample(runbookNotification, {
+    ...envelope,
+    runbookId: 'rb-1',
+    executionId: 'ex-1',
+    stepId: 'announce',
+    channel: 'slack:#ops',
+    message: 'Rotating the key',
+  }),
+  sample(approvalRequested, {
+    ...envelope,
+    runbookId: 'rb-1',
+    executionId: 'ex-1',
+    requestId: 'ex-1.0',
+    stage: 'on-call',
+    roles: ['operator', 'admin'],
+    minApprovers: 1,
+    expiresAt: '2026-01-01T01:00:00.000Z',
+    requestedBy: 'user-1',
+  }),
   sample(unsignedRunbook, {
     ...envelope,
     runbookId: 'rb-2',

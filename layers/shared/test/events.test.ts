@@ -24,6 +24,10 @@ const DESIGN_EVENT_TYPES = [
   'evidence_stale',
   // Added by an issue since (DESIGN §7 lists the requirements' telemetry; issue 18 asks for this one).
   'router_drift',
+  // Issue 20: approval requests are events, so a later notification service can deliver them.
+  'approval_requested',
+  // Issue 20: a runbook's notify step (a notification service delivers it).
+  'runbook_notification',
 ] as const;
 
 const ALL = new EventTypes(EVENT_SAMPLES.map((s) => s.definition));

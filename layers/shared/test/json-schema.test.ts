@@ -4,7 +4,7 @@ import { compileJsonSchema } from '#shared/ports/json-schema.js';
 const ALL = { useDefaults: true, allErrors: true, strict: true } as const;
 
 describe('compileJsonSchema', () => {
-  it('compiles a schema once per schema object and options', () => {
+  it('compiles a schema once per schema (object or the same text parsed again) and options', () => {
     // Prepare
     const schema = { type: 'object', properties: { n: { type: 'integer' } } };
 
@@ -18,7 +18,9 @@ describe('compileJsonSchema', () => {
     expect(again).toBe(first);
     expect(withAll).not.toBe(first);
     expect(withAllAgain).toBe(withAll);
-    expect(compileJsonSchema({ ...schema })).not.toBe(first);
+    // The same schema parsed again (a stored runbook read per request) is not compiled again.
+    expect(compileJsonSchema(JSON.parse(JSON.stringify(schema)))).toBe(first);
+    expect(compileJsonSchema({ ...schema, required: ['n'] })).not.toBe(first);
   });
 
   it('by default reports the first error, leaves defaults out and ignores what it does not know', () => {

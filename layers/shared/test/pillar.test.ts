@@ -13,11 +13,15 @@ import {
   type QueueSpec,
   queuesOf,
   rateFamiliesOf,
+  receivesRunbookAllowLists,
   routesOf,
   type TableSpec,
   tableSpecOf,
   tablesOf,
   tablesOfFunction,
+  type WorkflowSpec,
+  workflowKeyOf,
+  workflowsOf,
 } from '#shared/pillar.js';
 import { authorizePillar } from '../../../functions/authorize/pillar.js';
 import { PILLARS } from '../../../functions/catalog.js';
@@ -235,6 +239,68 @@ describe('assertCatalog', () => {
     expect(() => assertCatalog([kernel, things, one, two])).toThrow(
       'Only one function may serve the $default route; 2 do',
     );
+  });
+});
+
+describe('assertCatalog on workflows', () => {
+  const flow: WorkflowSpec = {
+    id: 'flow',
+    description: 'test',
+    envVar: 'FLOW_ARN',
+    tasks: { work: 'worker' },
+    startedBy: ['api'],
+    statusChangesTo: 'worker',
+  };
+  const withFlow = (spec: Partial<WorkflowSpec>): PillarManifest => ({
+    ...things,
+    workflows: [{ ...flow, ...spec }],
+  });
+
+  it('accepts a workflow whose tasks, starters and status-change function are the pillar’s own', () => {
+    expect(() => assertCatalog([kernel, withFlow({})])).not.toThrow();
+  });
+
+  it('refuses a workflow naming a function of another pillar, or none, naming the workflow and the role', () => {
+    const other: PillarManifest = { name: 'other', description: 'test', functions: [fn('stranger')] };
+    expect(() => assertCatalog([kernel, other, withFlow({ tasks: { work: 'stranger' } })])).toThrow(
+      "Workflow 'flow' of pillar 'things': task 'work' names 'stranger', which is not one of its pillar's functions",
+    );
+    expect(() => assertCatalog([kernel, withFlow({ startedBy: ['nobody'] })])).toThrow(
+      /startedBy names 'nobody'/,
+    );
+    expect(() => assertCatalog([kernel, withFlow({ statusChangesTo: 'nobody' })])).toThrow(
+      /statusChangesTo names 'nobody'/,
+    );
+    expect(() => assertCatalog([kernel, withFlow({ tasks: {} })])).toThrow(/has no task function/);
+  });
+
+  it('refuses a starter that is also a task (the state machine alone invokes a task), an id or env var out of shape, an id twice', () => {
+    expect(() => assertCatalog([kernel, withFlow({ startedBy: ['worker'] })])).toThrow(
+      /'worker' is both a task and a starter/,
+    );
+    expect(() => assertCatalog([kernel, withFlow({ id: 'Flow' })])).toThrow(/lower-case/);
+    expect(() => assertCatalog([kernel, withFlow({ envVar: 'flow-arn' })])).toThrow(/envVar 'flow-arn'/);
+    expect(() => assertCatalog([kernel, { ...things, workflows: [flow, flow] }])).toThrow(
+      "Workflow 'flow' of pillar 'things' is declared twice",
+    );
+  });
+
+  it('lists workflows with their pillar and keys them <pillar>/<id>', () => {
+    expect(workflowsOf([kernel, withFlow({})])).toEqual([{ ...flow, pillar: 'things' }]);
+    expect(workflowKeyOf(things, flow)).toBe('things/flow');
+  });
+});
+
+describe('receivesRunbookAllowLists', () => {
+  it('holds for a function that checks runbooks or runs their steps, and for no other', () => {
+    expect(receivesRunbookAllowLists(fn('a', { runbookSigningKey: 'verify' }))).toBe(true);
+    expect(receivesRunbookAllowLists(fn('b', { runbookStepRole: true }))).toBe(true);
+    expect(receivesRunbookAllowLists(fn('c'))).toBe(false);
+    expect(
+      functionsOf(PILLARS)
+        .filter(receivesRunbookAllowLists)
+        .map((f) => f.name),
+    ).toEqual(['runbooks', 'runbooks-run-steps']);
   });
 });
 

@@ -210,8 +210,17 @@ export class RunbookRegistry {
     try {
       runbook = parseRunbookValue(JSON.parse(record.document), record.id, this.deps.allowLists);
       const verified = await verifyRunbook(runbook, record.signature, this.deps.keys);
-      if (verified.ok && canonicalJson(runbook) === record.document) return { ok: true, runbook };
-      reason = verified.ok ? 'not_canonical' : verified.reason;
+      if (
+        verified.ok &&
+        canonicalJson(runbook) === record.document &&
+        record.digest === record.signature.digest
+      )
+        return { ok: true, runbook };
+      reason = !verified.ok
+        ? verified.reason
+        : record.digest !== record.signature.digest
+          ? 'digest_mismatch'
+          : 'not_canonical';
     } catch (error) {
       reason = error instanceof AppError ? 'invalid_runbook' : 'unreadable';
     }

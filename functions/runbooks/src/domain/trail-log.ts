@@ -148,6 +148,11 @@ export class TrailLog {
     return this.#read(tenantId, executionId);
   }
 
+  /** Every stored entry of an execution's trail, in order (a removed entry leaves a gap verification reports). */
+  entries(tenantId: string, executionId: string): Promise<TrailEntry[]> {
+    return this.#read(tenantId, executionId);
+  }
+
   /**
    * Verifies the stored trail against the execution's known head (its record's `trailHead`): the hot
    * entries as a chain from genesis to that head, then each against its WORM copy, then that no WORM

@@ -89,7 +89,16 @@ export const approvalFlowChain = (scope: Construct, lambdas: ApprovalFlowLambdas
     taskTimeout: sfn.Timeout.duration(RUN_STEPS_TIMEOUT),
     // Steps act on real systems: at most once. A Lambda service error may follow a run that happened.
     retryOnServiceExceptions: false,
-  }).addCatch(stepsFailed, { errors: [sfn.Errors.ALL], resultPath: '$.failure' });
+  })
+    // A throttled invocation never ran: retrying it cannot act twice (the executor also claims the
+    // steps once, by a conditional write).
+    .addRetry({
+      errors: ['Lambda.TooManyRequestsException'],
+      interval: Duration.seconds(2),
+      maxAttempts: 3,
+      backoffRate: 2,
+    })
+    .addCatch(stepsFailed, { errors: [sfn.Errors.ALL], resultPath: '$.failure' });
 
   return approvalStages.next(runSteps).next(new sfn.Succeed(scope, FLOW_STATES.succeeded));
 };

@@ -21,6 +21,11 @@ export const normalisedKey = (version: string, request: AuthzRequest): string =>
     request.resource.kind,
     request.resource.id ?? null,
     request.resource.classification ?? null,
+    // A set: its order does not matter (anything but an array is keyed as is; the engine refuses it).
+    Array.isArray(request.resource.approverRoles)
+      ? [...request.resource.approverRoles].sort()
+      : (request.resource.approverRoles ?? null),
+    request.resource.requestedBy ?? null,
     request.context.mfa,
     [...request.context.grantedTenants].sort(),
   ]);

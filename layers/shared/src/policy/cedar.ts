@@ -329,9 +329,16 @@ export class CedarPolicyEngine implements PolicyEngine {
             attrs: {
               tenant: request.resource.tenantId,
               kind: request.resource.kind,
-              // Optional in the schema: absent (not empty) when the request has none.
+              // Optional in the schema: each absent (not empty) when the request has none.
               ...(request.resource.classification !== undefined
                 ? { classification: request.resource.classification }
+                : {}),
+              // An array is a Cedar Set; anything else goes as given and fails the schema's validation.
+              ...(request.resource.approverRoles !== undefined
+                ? { approverRoles: request.resource.approverRoles as CedarWasm.CedarValueJson }
+                : {}),
+              ...(request.resource.requestedBy !== undefined
+                ? { requestedBy: request.resource.requestedBy }
                 : {}),
             },
             parents: [],

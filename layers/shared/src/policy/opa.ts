@@ -96,7 +96,13 @@ const isStringArray = (value: unknown): value is string[] =>
 type OpaInput = {
   principal: { subject: string; tenantId: string; roles: string[] };
   action: string;
-  resource: { tenantId: string; kind: string; classification?: string };
+  resource: {
+    tenantId: string;
+    kind: string;
+    classification?: string;
+    approverRoles?: string[];
+    requestedBy?: string;
+  };
   context: { mfa: boolean; grantedTenants: string[] };
 };
 
@@ -113,17 +119,21 @@ const toInput = (request: AuthzRequest): OpaInput | string => {
     return 'malformed principal';
   if (typeof action !== 'string') return 'malformed action';
   if (typeof resource.tenantId !== 'string' || typeof resource.kind !== 'string') return 'malformed resource';
-  const { classification } = resource;
+  const { classification, approverRoles, requestedBy } = resource;
   if (classification !== undefined && typeof classification !== 'string') return 'malformed resource';
+  if (approverRoles !== undefined && !isStringArray(approverRoles)) return 'malformed resource';
+  if (requestedBy !== undefined && typeof requestedBy !== 'string') return 'malformed resource';
   if (typeof context.mfa !== 'boolean' || !isStringArray(context.grantedTenants)) return 'malformed context';
   return {
     principal: { subject, tenantId, roles: [...roles] },
     action,
-    // The optional classification only when present: the Rego tests it as Cedar's `has` does.
+    // The optional attributes only when present: the Rego tests them as Cedar's `has` does.
     resource: {
       tenantId: resource.tenantId,
       kind: resource.kind,
       ...(classification !== undefined ? { classification } : {}),
+      ...(approverRoles !== undefined ? { approverRoles: [...approverRoles] } : {}),
+      ...(requestedBy !== undefined ? { requestedBy } : {}),
     },
     context: { mfa: context.mfa, grantedTenants: [...context.grantedTenants] },
   };

@@ -1,5 +1,6 @@
 /**
- * Compiling user-written JSON Schemas (draft 2020-12) with ajv, once per schema object and options:
+ * Compiling user-written JSON Schemas (draft 2020-12) with ajv, once per schema (object, or the same
+ * text parsed again) and options:
  * a golden suite's `json-schema` scorer, a runbook's parameters.
  */
 import { Ajv2020, type Options, type ValidateFunction } from 'ajv/dist/2020.js';
@@ -31,6 +32,12 @@ interface Compiler {
 const compilers = new Map<string, Compiler>();
 /** By schema object, then options key. */
 const validators = new WeakMap<object, Map<string, ValidateFunction>>();
+/**
+ * By options key and schema text, for the same schema parsed again (a stored runbook read per
+ * request): at most MAX_BY_TEXT, the oldest dropped first.
+ */
+const byText = new Map<string, ValidateFunction>();
+const MAX_BY_TEXT = 256;
 
 const compilerFor = (options: JsonSchemaOptions): { readonly key: string; readonly compiler: Compiler } => {
   const useDefaults = options.useDefaults === true;
@@ -65,11 +72,16 @@ export const compileJsonSchema = (
   let compiled = validators.get(schema);
   const cached = compiled?.get(key);
   if (cached) return cached;
-  const validate = NAMES_ITSELF.test(JSON.stringify(schema))
-    ? compileAlone(schema, compiler)
-    : compileShared(schema, compiler);
-  if ((validate as { $async?: unknown }).$async)
-    throw new Error('asynchronous schemas ($async) are not supported');
+  const text = JSON.stringify(schema);
+  const textKey = `${key}:${text}`;
+  let validate = byText.get(textKey);
+  if (!validate) {
+    validate = NAMES_ITSELF.test(text) ? compileAlone(schema, compiler) : compileShared(schema, compiler);
+    if ((validate as { $async?: unknown }).$async)
+      throw new Error('asynchronous schemas ($async) are not supported');
+    if (byText.size >= MAX_BY_TEXT) byText.delete(byText.keys().next().value as string);
+    byText.set(textKey, validate);
+  }
   if (!compiled) {
     compiled = new Map();
     validators.set(schema, compiled);

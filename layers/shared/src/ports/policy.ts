@@ -59,6 +59,16 @@ export interface ResourceRef {
    * `Resource.classification`: given to the engine only when present.
    */
   readonly classification?: string | undefined;
+  /**
+   * An approval request's approver roles (the runbook stage's), Cedar's optional
+   * `Resource.approverRoles` (a Set): given to the engine only when present.
+   */
+  readonly approverRoles?: readonly string[] | undefined;
+  /**
+   * The subject who requested the execution an approval request belongs to, Cedar's optional
+   * `Resource.requestedBy`: given to the engine only when present.
+   */
+  readonly requestedBy?: string | undefined;
 }
 
 /** Port: which tenants a live, approved, unexpired grant opens to this principal. */

@@ -17,6 +17,21 @@ export interface StandIns {
    * runbooks pillar verifies signatures `conductor runbook sign` made with the same key folder.
    */
   readonly runbookKeys?: { get(keyId: string, keyVersion: string): Promise<KeyObject | undefined> };
+  /** The local runbook signing key's folder (the key-rotation runbook's KMS stand-in works in it). */
+  readonly runbookKeyDir?: string;
+  /**
+   * The runbook approval flow on the local Step Functions interpreter, in place of StartExecution
+   * and SendTaskSuccess/SendTaskFailure (the same ASL CDK deploys).
+   */
+  readonly approvalFlow?: {
+    start(input: Readonly<Record<string, unknown>>, name: string): Promise<{ readonly executionArn: string }>;
+    sendTaskSuccess(input: { readonly taskToken: string; readonly output: string }): Promise<void>;
+    sendTaskFailure(input: {
+      readonly taskToken: string;
+      readonly error?: string;
+      readonly cause?: string;
+    }): Promise<void>;
+  };
 }
 
 const KEY = Symbol.for('conductor.stand-ins');
