@@ -26,10 +26,14 @@ export const runbookVersionSchema = z
     digest: z
       .string()
       .meta({ description: 'SHA-256 of the runbook’s RFC 8785 canonical JSON (what was signed).' }),
-    status: z.enum(['active', 'quarantined']).meta({
-      description: '`quarantined`: a later check found it does not match its signature; it never runs.',
+    status: z.enum(['active', 'quarantined', 'revoked']).meta({
+      description:
+        '`quarantined`: a later check found it does not match its signature; `revoked`: withdrawn by an administrator. Neither ever runs.',
     }),
     quarantineReason: z.string().optional(),
+    revokedAt: z.string().optional(),
+    revokedBy: z.string().optional(),
+    revokeReason: z.string().optional(),
     signature: z.object({
       keyId: z.string(),
       keyVersion: z.string(),
@@ -50,7 +54,7 @@ export const runbookSummarySchema = z
     latestVersion: z.number().int(),
     description: z.string(),
     digest: z.string(),
-    status: z.enum(['active', 'quarantined']),
+    status: z.enum(['active', 'quarantined', 'revoked']),
     privilegedSteps: z.number().int(),
     approvalStages: z.array(z.string()),
     publishedAt: z.string(),
@@ -188,6 +192,26 @@ export const getRunbookVersion = {
   params: z.strictObject({ runbookId: runbookIdSchema, version: versionSchema }),
   success: { status: 200, description: 'The version', schema: runbookVersionSchema },
   errors: [400, 404],
+} as const satisfies RouteSpec;
+
+export const revokeRunbookVersion = {
+  operationId: 'revokeRunbookVersion',
+  rateFamily: 'runbooks.publish',
+  method: 'POST',
+  path: '/runbooks/registry/{runbookId}/versions/{version}/revoke',
+  summary:
+    'Revoke a version: it never runs again and its content cannot be published again (a replay is refused)',
+  tag: 'runbooks',
+  auth: 'jwt',
+  minRole: 'admin',
+  action: 'runbooks:versions:revoke',
+  params: z.strictObject({ runbookId: runbookIdSchema, version: versionSchema }),
+  body: z
+    .strictObject({ reason: z.string().min(3).max(500).meta({ description: 'Why, for the record.' }) })
+    .meta({ id: 'RunbookRevocation' }),
+  exampleBody: { reason: 'superseded by version 2: wrong drain default' },
+  success: { status: 200, description: 'The version, revoked', schema: runbookVersionSchema },
+  errors: [400, 404, 415],
 } as const satisfies RouteSpec;
 
 // --- Executions and approvals ---------------------------------------------------------------
@@ -443,6 +467,7 @@ export const runbooksRoutes = [
   getRunbook,
   listRunbookVersions,
   getRunbookVersion,
+  revokeRunbookVersion,
   executeRunbook,
   listRunbookExecutions,
   getRunbookExecution,

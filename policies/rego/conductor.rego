@@ -68,6 +68,7 @@ action_groups := {
 	"runbooks:get": {"read"},
 	"runbooks:versions:list": {"read"},
 	"runbooks:versions:get": {"read"},
+	"runbooks:versions:revoke": {"administer", "sensitive"},
 	"runbooks:execute": {"operate", "sensitive"},
 	"runbooks:executions:list": {"read"},
 	"runbooks:executions:get": {"read"},

@@ -274,6 +274,45 @@ describe('POST runbooks/execute -> approval -> steps -> timeline', () => {
   });
 });
 
+describe('revoked versions', () => {
+  it('refuses to execute a revoked version (409) and refuses a replay of its signed content (409)', async () => {
+    // Prepare
+    const value = runbook({ id: 'revocable' }, 'https://ops.example.com');
+    const signature = await signRunbook(value, signer, new Date());
+    const first = await h.call('POST', '/runbooks/registry', {
+      token: tokens.admin,
+      body: { runbook: value, signature },
+    });
+
+    // Act
+    const notStepped = await h.call('POST', '/runbooks/registry/revocable/versions/1/revoke', {
+      token: tokens.notStepped,
+      body: { reason: 'wrong drain default' },
+    });
+    const revoked = await h.call('POST', '/runbooks/registry/revocable/versions/1/revoke', {
+      token: tokens.admin,
+      body: { reason: 'wrong drain default' },
+    });
+    const executed = await execute({ runbookId: 'revocable', params: { service: 'search' } });
+    const replayed = await h.call('POST', '/runbooks/registry', {
+      token: tokens.admin,
+      body: { runbook: value, signature },
+    });
+
+    // Assess
+    expect(first.status, first.text).toBe(201);
+    expect(notStepped.status).toBe(403);
+    expect(revoked.status, revoked.text).toBe(200);
+    expect(revoked.json).toMatchObject({
+      status: 'revoked',
+      revokedBy: 'ada',
+      revokeReason: 'wrong drain default',
+    });
+    expectUniformError(executed, 409, 'runbook_revoked');
+    expectUniformError(replayed, 409, 'runbook_version_revoked');
+  });
+});
+
 describe('approval flows', () => {
   it('rejected at stage 2: the steps never run and the execution ends rejected', async () => {
     // Prepare

@@ -19,13 +19,14 @@ import {
   listRunbookVersions,
   openApprovalRequest,
   publishRunbook,
+  revokeRunbookVersion,
 } from '../contract.js';
 import { type Executions, executionView } from './domain/executions.js';
 import type { RunbookRecord, RunbookRegistry, RunbookVersionRecord } from './domain/registry.js';
 import type { RunbookSignature } from './domain/signing.js';
 
 export interface RunbooksAppDeps extends KernelDeps {
-  readonly registry: Pick<RunbookRegistry, 'publish' | 'list' | 'latest' | 'version' | 'versions'>;
+  readonly registry: Pick<RunbookRegistry, 'publish' | 'list' | 'latest' | 'version' | 'versions' | 'revoke'>;
   readonly executions: Pick<
     Executions,
     'execute' | 'list' | 'timeline' | 'confirmStep' | 'openRequest' | 'decide'
@@ -41,6 +42,9 @@ const versionView = (record: RunbookVersionRecord) => ({
   digest: record.digest,
   status: record.status,
   ...(record.quarantineReason === undefined ? {} : { quarantineReason: record.quarantineReason }),
+  ...(record.revokedAt === undefined
+    ? {}
+    : { revokedAt: record.revokedAt, revokedBy: record.revokedBy, revokeReason: record.revokeReason }),
   signature: { ...record.signature },
   runbook: JSON.parse(record.document) as Record<string, unknown>,
   publishedAt: record.publishedAt,
@@ -94,6 +98,17 @@ export const makeRunbooksApp = (deps: RunbooksAppDeps) =>
       }),
       bind(getRunbookVersion, async ({ tenantId, params }) =>
         versionView(await deps.registry.version(tenantId, params.runbookId, params.version)),
+      ),
+      bind(revokeRunbookVersion, async ({ tenantId, params, body, principal }) =>
+        versionView(
+          await deps.registry.revoke(
+            tenantId,
+            params.runbookId,
+            params.version,
+            principal.subject,
+            body.reason,
+          ),
+        ),
       ),
       bind(executeRunbook, async ({ tenantId, body, principal, traceId }) => {
         const { execution, created } = await deps.executions.execute(

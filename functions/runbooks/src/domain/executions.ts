@@ -199,6 +199,12 @@ export class Executions {
       body.version === undefined
         ? await this.deps.registry.latest(tenantId, body.runbookId)
         : await this.deps.registry.version(tenantId, body.runbookId, body.version);
+    if (stored.status === 'revoked') {
+      throw new ConflictError(
+        `Runbook ${stored.runbookId} version ${stored.runbookVersion} was revoked by ${stored.revokedBy ?? 'an administrator'}${stored.revokeReason ? ` (${stored.revokeReason})` : ''}: it never runs. Execute another version.`,
+        'runbook_revoked',
+      );
+    }
     const verified = await this.deps.registry.verifyStored(tenantId, stored, traceId);
     if (!verified.ok) {
       throw new AppError(

@@ -17,7 +17,8 @@ import { type PublicKeys, type RunbookSignature, verifyRunbook } from './signing
  * no longer matches.
  */
 
-export type RunbookStatus = 'active' | 'quarantined';
+/** `revoked`: withdrawn by an administrator; it never runs and its content cannot be published again. */
+export type RunbookStatus = 'active' | 'quarantined' | 'revoked';
 
 /** The latest version of a runbook, for the registry's list. */
 export interface RunbookRecord extends TenantRecord {
@@ -41,6 +42,9 @@ export interface RunbookVersionRecord extends TenantRecord {
   readonly signature: RunbookSignature;
   readonly status: RunbookStatus;
   readonly quarantinedAt?: string;
+  readonly revokedAt?: string;
+  readonly revokedBy?: string;
+  readonly revokeReason?: string;
   readonly quarantineReason?: string;
   readonly publishedAt: string;
   readonly publishedBy: string;
@@ -111,6 +115,12 @@ export class RunbookRegistry {
     }
     const stored = created ? record : await this.deps.versions.get(tenantId, id);
     if (!stored) throw new Error(`runbook version ${id} was taken and is gone`);
+    if (stored.status === 'revoked') {
+      throw new ConflictError(
+        `Runbook ${runbook.id} version ${runbook.version} was revoked${stored.revokeReason ? ` (${stored.revokeReason})` : ''}: it cannot be published again. Publish a new version.`,
+        'runbook_version_revoked',
+      );
+    }
     if (stored.digest !== record.digest) {
       throw new ConflictError(
         `Runbook ${runbook.id} version ${runbook.version} is published with other content; a version never changes: publish this one as a new version.`,
@@ -194,6 +204,52 @@ export class RunbookRegistry {
   }
 
   /**
+   * POST runbooks/registry/{runbookId}/versions/{version}/revoke: the version never runs again, and
+   * its content cannot be published again (a replay); the runbook's status follows its latest
+   * version. Revoking a revoked version changes nothing.
+   */
+  async revoke(
+    tenantId: string,
+    runbookId: string,
+    version: number,
+    actor: string,
+    reason: string,
+  ): Promise<RunbookVersionRecord> {
+    for (let attempt = 1; ; attempt += 1) {
+      const record = await this.version(tenantId, runbookId, version);
+      if (record.status === 'revoked') return record;
+      const now = this.deps.clock.now().toISOString();
+      const revoked: RunbookVersionRecord = {
+        ...record,
+        version: record.version + 1,
+        updatedAt: now,
+        status: 'revoked',
+        revokedAt: now,
+        revokedBy: actor,
+        revokeReason: reason,
+      };
+      try {
+        await this.deps.versions.replace(revoked, record.version);
+      } catch (error) {
+        if (error instanceof ConflictError && attempt < 5) continue;
+        throw error;
+      }
+      const latest = await this.deps.runbooks.get(tenantId, runbookId);
+      if (latest && latest.latestVersion === version) {
+        await this.deps.runbooks
+          .replace(
+            { ...latest, version: latest.version + 1, updatedAt: now, status: 'revoked' },
+            latest.version,
+          )
+          .catch((error: unknown) => {
+            if (!(error instanceof ConflictError)) throw error;
+          });
+      }
+      return revoked;
+    }
+  }
+
+  /**
    * A stored version checked again, as before a run: its content against its digest and signature
    * with the trusted keys. A mismatch quarantines the version (it never runs again) and publishes
    * `unsigned_runbook`; the answer says why.
@@ -205,6 +261,7 @@ export class RunbookRegistry {
   ): Promise<{ ok: true; runbook: Runbook } | { ok: false; reason: string }> {
     if (record.status === 'quarantined')
       return { ok: false, reason: record.quarantineReason ?? 'quarantined' };
+    if (record.status === 'revoked') return { ok: false, reason: 'revoked' };
     let runbook: Runbook;
     let reason: string | undefined;
     try {

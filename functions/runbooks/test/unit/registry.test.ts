@@ -710,4 +710,64 @@ describe('RunbookRegistry', () => {
       },
     );
   });
+
+  describe('revoke', () => {
+    it('revokes a version: never verified again, its runbook revoked when it is the latest, no unsigned_runbook', async () => {
+      // Prepare
+      const r = inMemoryRegistry();
+      await r.publishSigned(restart);
+      r.clock.advance(MINUTE);
+
+      // Act
+      const revoked = await r.registry.revoke('acme', 'restart-service', 1, 'admin-1', 'wrong drain default');
+      const again = await r.registry.revoke('acme', 'restart-service', 1, 'admin-2', 'twice');
+      const check = await r.registry.verifyStored('acme', revoked, 'trace-execute');
+      const latest = await r.runbooks.get('acme', 'restart-service');
+
+      // Assess
+      expect(revoked).toMatchObject({
+        status: 'revoked',
+        revokedAt: T1,
+        revokedBy: 'admin-1',
+        revokeReason: 'wrong drain default',
+      });
+      expect(again).toEqual(revoked);
+      expect(check).toEqual({ ok: false, reason: 'revoked' });
+      expect(latest?.status).toBe('revoked');
+      expect(r.unsigned).toEqual([]);
+      expect(r.events.published).toEqual([]);
+    });
+
+    it('refuses a replay of a revoked version (the same signed content again) with 409, changing nothing', async () => {
+      // Prepare
+      const r = inMemoryRegistry();
+      const signature = await r.signatureOf(restart);
+      await r.registry.publish('acme', { runbook: restart, signature }, 'operator-1', 't');
+      const revoked = await r.registry.revoke('acme', 'restart-service', 1, 'admin-1', 'compromised');
+
+      // Act
+      const replay = await refusal(
+        r.registry.publish('acme', { runbook: restart, signature }, 'mallory', 't'),
+      );
+      const stored = await r.registry.version('acme', 'restart-service', 1);
+
+      // Assess
+      expect(replay).toBeInstanceOf(ConflictError);
+      expect(replay.code).toBe('runbook_version_revoked');
+      expect(stored).toEqual(revoked);
+    });
+
+    it('answers 404 runbook_version_not_found for a version that was never published', async () => {
+      // Prepare
+      const r = inMemoryRegistry();
+      await r.publishSigned(restart);
+
+      // Act
+      const error = await refusal(r.registry.revoke('acme', 'restart-service', 2, 'admin-1', 'nope'));
+
+      // Assess
+      expect(error).toBeInstanceOf(NotFoundError);
+      expect(error.code).toBe('runbook_version_not_found');
+    });
+  });
 });
