@@ -60,12 +60,35 @@ const signatureOf = (invocation: Invocation, runbookPath: string): RunbookSignat
   }
 };
 
+/** A KMS signer of `keyIdOrAlias` with the caller's AWS credentials (loaded only when asked for). */
+const kmsSigner = async (keyIdOrAlias: string) => {
+  const region = process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+  if (!region) throw new UsageError('--kms-key needs AWS_REGION (and AWS credentials) in the environment');
+  const [{ makeKmsClient }, { KmsSigner }] = await Promise.all([
+    import('#shared/adapters/kms-client.js'),
+    import('../../functions/runbooks/src/adapters/kms-signer.js'),
+  ]);
+  try {
+    return await KmsSigner.forKey(makeKmsClient({ region }), keyIdOrAlias);
+  } catch (error) {
+    throw new UsageError(
+      `--kms-key ${keyIdOrAlias}: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+};
+
 const sign: Command = {
   name: 'sign',
   summary: 'sign a runbook file with the local RSA key (RSASSA_PSS_SHA_256 over its RFC 8785 form)',
   arguments: '<runbook.json>',
   options: {
     'key-dir': KEY_DIR_OPTION,
+    'kms-key': {
+      type: 'string',
+      placeholder: '<arn|alias>',
+      description:
+        'sign with this KMS key instead (the deployment’s, or the tenant’s own: BYOK), with your AWS credentials and AWS_REGION',
+    },
     out: {
       type: 'string',
       placeholder: '<file>',
@@ -73,12 +96,16 @@ const sign: Command = {
     },
   },
   details:
-    'The signature records the key id, its version, the algorithm and the SHA-256 digest of the canonical runbook. On AWS the same signature comes from the KMS key CDK creates (or a tenant’s own key).',
-  examples: ['conductor runbook sign runbooks/restart-service.json'],
+    'The signature records the key id, its version, the algorithm and the SHA-256 digest of the canonical runbook. With --kms-key, KMS signs the digest (MessageType DIGEST) and the key id is the key’s ARN; a tenant’s own key is trusted once its admin registers its public half (POST /runbooks/trusted-keys).',
+  examples: [
+    'conductor runbook sign runbooks/restart-service.json',
+    'conductor runbook sign runbooks/restart-service.json --kms-key alias/acme-runbook-signing',
+  ],
   run: async (invocation) => {
     const path = positional(invocation, 0, 'runbook.json');
     const runbook = runbookOf(invocation, path);
-    const signer = await LocalRsaSigner.open(keyDirOf(invocation));
+    const kmsKey = stringOption(invocation, 'kms-key');
+    const signer = kmsKey ? await kmsSigner(kmsKey) : await LocalRsaSigner.open(keyDirOf(invocation));
     const signature = await signRunbook(runbook, signer, new Date());
     const out = resolve(invocation.context.io.cwd, stringOption(invocation, 'out') ?? signatureFileOf(path));
     writeFileSync(out, `${JSON.stringify(signature, null, 2)}\n`);

@@ -214,6 +214,98 @@ export const revokeRunbookVersion = {
   errors: [400, 404, 415],
 } as const satisfies RouteSpec;
 
+// --- BYOK: a tenant's own signing keys ----------------------------------------------------------
+
+export const trustedKeySchema = z
+  .object({
+    keyId: z.string(),
+    keyVersion: z.string(),
+    fingerprint: z.string().meta({ description: 'SHA-256 of the key’s SPKI DER, hex.' }),
+    publicKey: z.string().meta({ description: 'SPKI PEM.' }),
+    description: z.string().optional(),
+    status: z.enum(['active', 'retired']),
+    addedBy: z.string(),
+    addedAt: z.string(),
+    retiredAt: z.string().optional(),
+    retiredBy: z.string().optional(),
+  })
+  .meta({ id: 'RunbookTrustedKey' });
+
+const keyIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9:/._-]{1,256}$/, 'not a key id (a KMS key ARN: 1-256 of A-Z a-z 0-9 : / . _ -)');
+
+export const addTrustedKey = {
+  operationId: 'addTrustedKey',
+  rateFamily: 'runbooks.publish',
+  method: 'POST',
+  path: '/runbooks/trusted-keys',
+  summary:
+    'BYOK: trust the tenant’s own signing key (its public half) for the tenant’s runbooks; Conductor never calls the key',
+  tag: 'runbooks',
+  auth: 'jwt',
+  minRole: 'admin',
+  action: 'runbooks:keys:add',
+  body: z
+    .strictObject({
+      keyId: keyIdSchema.meta({
+        description:
+          'What signatures name as keyId and keyVersion: the KMS key ARN (`conductor runbook sign --kms-key`).',
+      }),
+      publicKey: z.string().min(1).max(8192).meta({
+        description: 'SPKI PEM of an RSA key of 2048 bits or more (`aws kms get-public-key`, PEM-wrapped).',
+      }),
+      description: z.string().max(500).optional(),
+    })
+    .meta({ id: 'RunbookTrustedKeyRegistration' }),
+  exampleBody: {
+    keyId: 'arn:aws:kms:eu-west-1:111122223333:key/0b1c2d3e-0000-4000-8000-000000000000',
+    publicKey: '-----BEGIN PUBLIC KEY-----\n…\n-----END PUBLIC KEY-----',
+  },
+  success: {
+    status: 201,
+    description: 'The key, trusted for this tenant’s runbooks. The same key again: 200, unchanged.',
+    schema: trustedKeySchema,
+  },
+  errors: [400, 409, 415],
+} as const satisfies RouteSpec;
+
+export const listTrustedKeys = {
+  operationId: 'listTrustedKeys',
+  rateFamily: 'runbooks.read',
+  method: 'GET',
+  path: '/runbooks/trusted-keys',
+  summary: 'The tenant’s own signing keys (BYOK), active and retired',
+  tag: 'runbooks',
+  auth: 'jwt',
+  minRole: 'viewer',
+  action: 'runbooks:keys:list',
+  query: pageQuerySchema,
+  success: {
+    status: 200,
+    description: 'A page of keys',
+    schema: pageSchemaOf(trustedKeySchema, 'RunbookTrustedKeyPage'),
+  },
+  errors: [400],
+} as const satisfies RouteSpec;
+
+export const retireTrustedKey = {
+  operationId: 'retireTrustedKey',
+  rateFamily: 'runbooks.publish',
+  method: 'POST',
+  path: '/runbooks/trusted-keys/retire',
+  summary:
+    'Retire one of the tenant’s keys: its signatures no longer verify (versions it signed are quarantined at their next check)',
+  tag: 'runbooks',
+  auth: 'jwt',
+  minRole: 'admin',
+  action: 'runbooks:keys:retire',
+  body: z.strictObject({ keyId: keyIdSchema }).meta({ id: 'RunbookTrustedKeyRetirement' }),
+  exampleBody: { keyId: 'arn:aws:kms:eu-west-1:111122223333:key/0b1c2d3e-0000-4000-8000-000000000000' },
+  success: { status: 200, description: 'The key, retired', schema: trustedKeySchema },
+  errors: [400, 404, 415],
+} as const satisfies RouteSpec;
+
 // --- Executions and approvals ---------------------------------------------------------------
 
 const executionIdSchema = z
@@ -468,6 +560,9 @@ export const runbooksRoutes = [
   listRunbookVersions,
   getRunbookVersion,
   revokeRunbookVersion,
+  addTrustedKey,
+  listTrustedKeys,
+  retireTrustedKey,
   executeRunbook,
   listRunbookExecutions,
   getRunbookExecution,

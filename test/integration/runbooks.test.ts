@@ -1,6 +1,8 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocalRsaSigner, parseRunbook, type Runbook, signRunbook } from '../../functions/runbooks/offline.js';
+import { signDigestRsaPss } from '../../functions/runbooks/src/adapters/rsa-pss.js';
 import { expectUniformError, type Harness, startHarness } from './harness.js';
 
 /**
@@ -165,5 +167,53 @@ describe('the registry, read', () => {
     expectUniformError(named, 403, 'tenant_mismatch');
     expect(own.status).toBe(200);
     expect(own.json.items.length).toBeGreaterThan(0);
+  });
+});
+
+describe('BYOK: a tenant’s own signing key', () => {
+  it('trusts acme’s registered key for acme only, and not after it is retired', async () => {
+    // Prepare: acme's own KMS key, as KmsSigner would sign with it (key id = version = its ARN).
+    const arn = 'arn:aws:kms:eu-west-1:111122223333:key/0b1c2d3e-0000-4000-8000-0000000000aa';
+    const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const own = {
+      keyId: arn,
+      keyVersion: async () => arn,
+      sign: async (digest: Buffer) => signDigestRsaPss(pair.privateKey, digest),
+    };
+    const byok = { ...restart, id: 'byok-restart' };
+    const body = { runbook: byok, signature: await signRunbook(byok, own, new Date()) };
+    const publicKey = pair.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+
+    // Act
+    const before = await publish(body);
+    const added = await h.call('POST', '/runbooks/trusted-keys', {
+      token: admin,
+      body: { keyId: arn, publicKey },
+    });
+    const byViewer = await h.call('POST', '/runbooks/trusted-keys', {
+      token: h.tokens.acmeViewer,
+      body: { keyId: arn, publicKey },
+    });
+    const after = await publish(body);
+    const globex = await h.call('POST', '/runbooks/registry', { token: h.tokens.globexAdmin, body });
+    const listed = await h.call('GET', '/runbooks/trusted-keys', { token: h.tokens.acmeViewer });
+    const retired = await h.call('POST', '/runbooks/trusted-keys/retire', {
+      token: admin,
+      body: { keyId: arn },
+    });
+    const next = { ...byok, version: 2 };
+    const afterRetire = await publish({ runbook: next, signature: await signRunbook(next, own, new Date()) });
+
+    // Assess
+    expectUniformError(before, 422, 'signature_invalid');
+    expect(added.status, added.text).toBe(201);
+    expect(added.json).toMatchObject({ keyId: arn, status: 'active', addedBy: 'ada' });
+    expect(byViewer.status).toBe(403);
+    expect(after.status, after.text).toBe(201);
+    expect(after.json.signature.keyId).toBe(arn);
+    expectUniformError(globex, 422, 'signature_invalid');
+    expect(listed.json.items).toEqual([expect.objectContaining({ keyId: arn, status: 'active' })]);
+    expect(retired.json).toMatchObject({ status: 'retired', retiredBy: 'ada' });
+    expectUniformError(afterRetire, 422, 'signature_invalid');
   });
 });

@@ -8,6 +8,7 @@ import {
 } from '#shared/http/http.js';
 import type { DecideMany } from '#shared/ports/policy.js';
 import {
+  addTrustedKey,
   confirmRunbookStep,
   decideApprovalRequest,
   executeRunbook,
@@ -17,13 +18,16 @@ import {
   listRunbookExecutions,
   listRunbookRegistry,
   listRunbookVersions,
+  listTrustedKeys,
   openApprovalRequest,
   publishRunbook,
+  retireTrustedKey,
   revokeRunbookVersion,
 } from '../contract.js';
 import { type Executions, executionView } from './domain/executions.js';
 import type { RunbookRecord, RunbookRegistry, RunbookVersionRecord } from './domain/registry.js';
 import type { RunbookSignature } from './domain/signing.js';
+import type { TenantKeyRecord, TenantKeys } from './domain/tenant-keys.js';
 
 export interface RunbooksAppDeps extends KernelDeps {
   readonly registry: Pick<RunbookRegistry, 'publish' | 'list' | 'latest' | 'version' | 'versions' | 'revoke'>;
@@ -31,6 +35,7 @@ export interface RunbooksAppDeps extends KernelDeps {
     Executions,
     'execute' | 'list' | 'timeline' | 'confirmStep' | 'openRequest' | 'decide'
   >;
+  readonly tenantKeys: Pick<TenantKeys, 'add' | 'list' | 'retire'>;
   /** The kernel's decideMany, for the resource-level `runbooks:approvals:decide`. */
   readonly decideMany: DecideMany;
 }
@@ -49,6 +54,18 @@ const versionView = (record: RunbookVersionRecord) => ({
   runbook: JSON.parse(record.document) as Record<string, unknown>,
   publishedAt: record.publishedAt,
   publishedBy: record.publishedBy,
+});
+
+const keyView = (record: TenantKeyRecord) => ({
+  keyId: record.id,
+  keyVersion: record.keyVersion,
+  fingerprint: record.fingerprint,
+  publicKey: record.publicKeyPem,
+  ...(record.description === undefined ? {} : { description: record.description }),
+  status: record.status,
+  addedBy: record.addedBy,
+  addedAt: record.createdAt,
+  ...(record.retiredAt === undefined ? {} : { retiredAt: record.retiredAt, retiredBy: record.retiredBy }),
 });
 
 const summaryView = (record: RunbookRecord) => ({
@@ -109,6 +126,20 @@ export const makeRunbooksApp = (deps: RunbooksAppDeps) =>
             body.reason,
           ),
         ),
+      ),
+      bind(addTrustedKey, async ({ tenantId, body, principal }) => {
+        const { key, created } = await deps.tenantKeys.add(tenantId, body, principal.subject);
+        return new HttpReply(created ? 201 : 200, keyView(key));
+      }),
+      bind(listTrustedKeys, async ({ tenantId, query }) => {
+        const page = await deps.tenantKeys.list(tenantId, { limit: query.limit, cursor: query.cursor });
+        return {
+          items: page.items.map(keyView),
+          ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }),
+        };
+      }),
+      bind(retireTrustedKey, async ({ tenantId, body, principal }) =>
+        keyView(await deps.tenantKeys.retire(tenantId, body.keyId, principal.subject)),
       ),
       bind(executeRunbook, async ({ tenantId, body, principal, traceId }) => {
         const { execution, created } = await deps.executions.execute(

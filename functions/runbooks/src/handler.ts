@@ -18,7 +18,7 @@ const metrics = tenantMetricsFor('runbooks');
 if (!service.events)
   throw new Error('Invalid environment: EVENT_BUS_NAME: required (unsigned_runbook is published there)');
 
-const { registry, executions } = await makeRunbooks(
+const { registry, executions, tenantKeys } = await makeRunbooks(
   { doc: service.doc, env, events: service.events, instrument: service.instrument },
   {
     // Per tenant and by service: UnsignedRunbook (the unsigned-runbook alarm pages on it).
@@ -38,6 +38,7 @@ const http = makeRunbooksApp({
   trace: service.traceOperation,
   registry,
   executions,
+  tenantKeys,
   decideMany: service.decideMany,
 });
 

@@ -19,6 +19,7 @@ import {
   type RunbookVersionRecord,
 } from './domain/registry.js';
 import type { PublicKeys } from './domain/signing.js';
+import { type TenantKeyRecord, TenantKeys } from './domain/tenant-keys.js';
 import { TRAIL_ENTITY, TrailLog, type TrailRecord } from './domain/trail-log.js';
 import type { ApprovalFlowInput, TaskCallbacks } from './workflow/flow-contract.js';
 
@@ -85,6 +86,9 @@ export const runbookRecords = (doc: Pick<DynamoDBDocumentClient, 'send'>, tableN
   trail: new TenantRecordStore<TrailRecord>(doc, tableName, TRAIL_ENTITY, undefined, {
     resourceName: 'trail entry',
   }),
+  tenantKeys: new TenantRecordStore<TenantKeyRecord>(doc, tableName, 'RUNBOOK_KEY', undefined, {
+    resourceName: 'key',
+  }),
 });
 
 /** The embedded runtime's local key folder, else the KMS keys the deployment trusts. */
@@ -124,16 +128,26 @@ export const approvalFlow = (
   return new SfnApprovalFlow(makeSfnClient({ region: env.AWS_REGION, instrument }), env.APPROVAL_FLOW_ARN);
 };
 
+/** BYOK: each tenant's own keys (records), trusted for its runbooks besides the deployment's. */
+export const tenantKeysOf = (
+  wiring: RunbooksWiring,
+  records: ReturnType<typeof runbookRecords>,
+  deploymentKeys: PublicKeys,
+): TenantKeys =>
+  new TenantKeys({ records: records.tenantKeys, clock: wiring.clock ?? systemClock, deploymentKeys });
+
 export const makeRegistry = (
   wiring: RunbooksWiring,
   records: ReturnType<typeof runbookRecords>,
   hooks: Pick<RegistryDeps, 'onUnsigned' | 'onPublishError'>,
 ): RunbookRegistry => {
   const { env } = wiring;
+  const keys = trustedKeys(env, wiring.instrument);
   return new RunbookRegistry({
     runbooks: records.runbooks,
     versions: records.versions,
-    keys: trustedKeys(env, wiring.instrument),
+    keys,
+    tenantKeys: tenantKeysOf(wiring, records, keys),
     events: wiring.events,
     clock: wiring.clock ?? systemClock,
     allowLists: {
@@ -176,5 +190,6 @@ export const makeRunbooks = async (
       ? { onPublishError: (error: unknown, type: string) => options.onPublishError?.(error, type) }
       : {}),
   });
-  return { registry, executions, records };
+  const tenantKeys = tenantKeysOf(wiring, records, trustedKeys(wiring.env, wiring.instrument));
+  return { registry, executions, records, tenantKeys };
 };

@@ -54,6 +54,8 @@ export interface RegistryDeps {
   readonly runbooks: TenantRecords<RunbookRecord>;
   readonly versions: TenantRecords<RunbookVersionRecord>;
   readonly keys: PublicKeys;
+  /** BYOK: a tenant's own keys, trusted for that tenant's runbooks besides `keys`. */
+  readonly tenantKeys?: { keysFor(tenantId: string): PublicKeys };
   readonly events: EventPublisher;
   readonly clock: Clock;
   readonly allowLists?: RunbookAllowLists;
@@ -71,6 +73,10 @@ export const runbookOf = (record: RunbookVersionRecord): Runbook => JSON.parse(r
 export class RunbookRegistry {
   constructor(private readonly deps: RegistryDeps) {}
 
+  #keysFor(tenantId: string): PublicKeys {
+    return this.deps.tenantKeys?.keysFor(tenantId) ?? this.deps.keys;
+  }
+
   /** POST runbooks/registry: verified, then stored; `created` false when this version was there already. */
   async publish(
     tenantId: string,
@@ -79,7 +85,7 @@ export class RunbookRegistry {
     traceId: string,
   ): Promise<{ version: RunbookVersionRecord; created: boolean }> {
     const runbook = parseRunbookValue(body.runbook, 'runbook', this.deps.allowLists);
-    const verified = await verifyRunbook(runbook, body.signature, this.deps.keys);
+    const verified = await verifyRunbook(runbook, body.signature, this.#keysFor(tenantId));
     if (!verified.ok) {
       await this.#unsigned(tenantId, traceId, runbook, 'publish', verified.reason);
       throw new AppError(
@@ -266,7 +272,7 @@ export class RunbookRegistry {
     let reason: string | undefined;
     try {
       runbook = parseRunbookValue(JSON.parse(record.document), record.id, this.deps.allowLists);
-      const verified = await verifyRunbook(runbook, record.signature, this.deps.keys);
+      const verified = await verifyRunbook(runbook, record.signature, this.#keysFor(tenantId));
       if (
         verified.ok &&
         canonicalJson(runbook) === record.document &&
