@@ -51,6 +51,13 @@ export const runbooksPillar = {
       timeoutSeconds: 900,
     },
     {
+      name: 'runbooks-key-age',
+      description:
+        'Daily (schedule): the age of the runbook signing key; from 90 days, RunbookKeyRotationDue (run the key rotation)',
+      entry: 'functions/runbooks/src/key-age-handler.ts',
+      runbookSigningKey: 'verify',
+    },
+    {
       name: 'runbooks-flow-events',
       description:
         'The approval flow’s status changes (EventBridge): ends the execution record and trail, publishes runbook_executed',
@@ -58,6 +65,14 @@ export const runbooksPillar = {
       tables: ['runbooks'],
       evidence: ['runbooks/'],
       publishesEvents: true,
+    },
+  ],
+  schedules: [
+    {
+      id: 'runbook-key-age',
+      expression: 'rate(1 day)',
+      function: 'runbooks-key-age',
+      description: 'How old the runbook signing key is: from 90 days on, the key rotation is due',
     },
   ],
   tables: [
@@ -90,6 +105,14 @@ export const runbooksPillar = {
         severity: 'page',
         description:
           'A runbook did not match its signature: a publish was refused, or a stored version was found changed and quarantined. Someone may be tampering with procedures: read the unsigned_runbook event (tenant, runbook, version, reason) and the decision log of the request.',
+      },
+      {
+        name: 'runbook-key-rotation-due',
+        metric: 'RunbookKeyRotationDue',
+        service: 'runbooks-key-age',
+        severity: 'ticket',
+        description:
+          'The runbook signing key is 90 days old or more. Rotate it with runbooks/key-rotation.json (two distinct approvers): a new KMS key, the alias moved, the new ARN trusted and deployed; keep the old key enabled without kms:Sign.',
       },
       {
         name: 'runbook-execution-failed',

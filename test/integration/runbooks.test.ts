@@ -217,3 +217,19 @@ describe('BYOK: a tenant’s own signing key', () => {
     expectUniformError(afterRetire, 422, 'signature_invalid');
   });
 });
+
+describe('the key ceremony’s cadence (runbooks-key-age, a daily schedule)', () => {
+  it('reads the signing key in use and says the rotation is due from its 90th day', async () => {
+    // Prepare: the handler the runtime's schedule invokes (the same module instance).
+    const { handler } = await import('../../functions/runbooks/src/key-age-handler.js');
+
+    // Act
+    const today = await handler();
+    h.conductor.advanceClock(91 * 86_400_000); // last in this file: the clock stays moved until stop
+    const later = await handler();
+
+    // Assess
+    expect(today).toMatchObject({ keyId: `${signer.keyId}#1`, ageDays: 0, rotateAfterDays: 90, due: false });
+    expect(later).toMatchObject({ ageDays: 91, due: true });
+  });
+});

@@ -131,6 +131,7 @@ export const ALERT_SEVERITY = {
   // A runbook execution failed (the runbooks pillar's event alarm, from its status-change function):
   // its steps or the flow failed; rejections and approval timeouts are outcomes, not failures.
   'runbook-execution-failed': 'ticket',
+  'runbook-key-rotation-due': 'ticket',
   // A workflow's execution timed out, or was aborted, which nothing in Conductor does (WORKFLOW_ENDS).
   'executions-timed-out': 'ticket',
   'executions-aborted': 'ticket',

@@ -238,6 +238,8 @@ describe('safe deploys: versions, the live alias and CodeDeploy', () => {
       'runbooks-approval-request': RESERVED_CONCURRENCY.workflowTask,
       'runbooks-run-steps': RESERVED_CONCURRENCY.workflowTask,
       'runbooks-flow-events': RESERVED_CONCURRENCY.workflowStatusChanges,
+      // The signing key's daily age check.
+      'runbooks-key-age': RESERVED_CONCURRENCY.schedule,
       ops: RESERVED_CONCURRENCY.tokenRoutes,
     });
     expect(synth.api.reservedConcurrency).toEqual(expected);
@@ -302,9 +304,9 @@ describe('reserved concurrency options', () => {
       /leaves less than 100 of the account's 500 unreserved/,
     );
     expect(() => build({ reservedConcurrency: { router: 900 } })).toThrow(/unreserved/);
-    // 662 reserved today, and 100 left unreserved.
-    expect(() => build({ accountConcurrency: 761 })).toThrow(/Reserved concurrency 662 .* 761 unreserved/);
-    expect(reservations(build({ accountConcurrency: 762 }))).not.toContain(undefined);
+    // 663 reserved today, and 100 left unreserved.
+    expect(() => build({ accountConcurrency: 762 })).toThrow(/Reserved concurrency 663 .* 762 unreserved/);
+    expect(reservations(build({ accountConcurrency: 763 }))).not.toContain(undefined);
   });
 });
 

@@ -144,6 +144,7 @@ const PINNED: Readonly<Record<StackRole, PinnedStack>> = {
         'RunbooksApprovalFlowWorkflowLogs61BA962F',
         'RunbooksApprovalRequestLogGroup03BEEF79',
         'RunbooksFlowEventsLogGroup543E3219',
+        'RunbooksKeyAgeLogGroupB957E22E',
         'RunbooksLogGroupF6E0B02C',
         'RunbooksRunStepsLogGroup56BCA161',
         'SchedulerLogGroup4D5ADCD8',

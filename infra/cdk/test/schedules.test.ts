@@ -1,4 +1,3 @@
-import { Match } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertCatalog, type PillarManifest } from '#shared/pillar.js';
 import { PILLARS } from '../../../functions/catalog.js';
@@ -19,6 +18,21 @@ const sweeper: PillarManifest = {
   ],
 };
 
+describe('the catalog’s own schedules', () => {
+  let synth: Synthesized;
+  beforeAll(() => {
+    synth = synthPillars(PILLARS);
+  });
+  afterAll(() => synth?.dispose());
+
+  it('runs the runbook signing key’s age check daily', () => {
+    synth.apiTemplate.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 day)',
+      State: 'ENABLED',
+    });
+  });
+});
+
 describe('a schedule of a manifest', () => {
   let synth: Synthesized;
   beforeAll(() => {
@@ -28,9 +42,10 @@ describe('a schedule of a manifest', () => {
 
   it('becomes an EventBridge rule with its expression that invokes its function, with retries', () => {
     // Prepare
-    // The rules with a schedule (a workflow's status changes have a rule too, with an event pattern).
+    // The sweeper's rule (the catalog has schedules of its own; a workflow's status changes have a
+    // rule too, with an event pattern).
     const rules = synth.apiTemplate.findResources('AWS::Events::Rule', {
-      Properties: { ScheduleExpression: Match.anyValue() },
+      Properties: { ScheduleExpression: 'cron(0 3 * * ? *)' },
     });
     const fn = synth.api.functions.sweeper;
     if (!fn) throw new Error('no sweeper function');

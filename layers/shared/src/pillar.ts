@@ -337,8 +337,9 @@ export const workflowKeyOf = (pillar: Pick<PillarManifest, 'name'>, spec: Pick<W
  * the lists do not name) or runs their steps (`runbookStepRole`).
  */
 export const receivesRunbookAllowLists = (
-  fn: Pick<FunctionSpec, 'runbookSigningKey' | 'runbookStepRole'>,
-): boolean => fn.runbookSigningKey !== undefined || fn.runbookStepRole === true;
+  fn: Pick<FunctionSpec, 'runbookSigningKey' | 'runbookStepRole' | 'routes'>,
+): boolean =>
+  (fn.runbookSigningKey !== undefined && (fn.routes ?? []).length > 0) || fn.runbookStepRole === true;
 
 /** The policy actions a pillar uses: its token routes' actions and the ones it declares. */
 export const policyActionsOf = (pillar: PillarManifest): string[] => [

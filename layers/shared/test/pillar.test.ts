@@ -293,7 +293,10 @@ describe('assertCatalog on workflows', () => {
 
 describe('receivesRunbookAllowLists', () => {
   it('holds for a function that checks runbooks or runs their steps, and for no other', () => {
-    expect(receivesRunbookAllowLists(fn('a', { runbookSigningKey: 'verify' }))).toBe(true);
+    // The signing key with routes: the API that publishes (checks steps against the lists); alone
+    // (the key age check), no lists.
+    expect(receivesRunbookAllowLists(fn('a', { runbookSigningKey: 'verify', routes: [route()] }))).toBe(true);
+    expect(receivesRunbookAllowLists(fn('k', { runbookSigningKey: 'verify' }))).toBe(false);
     expect(receivesRunbookAllowLists(fn('b', { runbookStepRole: true }))).toBe(true);
     expect(receivesRunbookAllowLists(fn('c'))).toBe(false);
     expect(

@@ -128,3 +128,13 @@ export class KmsPublicKeys implements PublicKeys {
     return createPublicKey({ key: Buffer.from(out.PublicKey), format: 'der', type: 'spki' });
   }
 }
+
+/** The deployment's signing key as KMS describes it: its ARN and CreationDate (the daily key age check). */
+export const kmsSigningKeyInfo = (kms: Pick<KMSClient, 'send'>, keyIdOrAlias: string) => ({
+  async current(): Promise<{ keyId: string; createdAt: Date } | undefined> {
+    const { DescribeKeyCommand } = await kmsSdk();
+    const { KeyMetadata: key } = await kms.send(new DescribeKeyCommand({ KeyId: keyIdOrAlias }));
+    if (!key?.Arn || !key.CreationDate) throw new Error(`KMS did not describe the key "${keyIdOrAlias}"`);
+    return { keyId: key.Arn, createdAt: key.CreationDate };
+  },
+});

@@ -6,7 +6,7 @@ import {
   type KeyObject,
   randomBytes,
 } from 'node:crypto';
-import { link, mkdir, readdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { PublicKeys, Signer } from '../domain/signing.js';
@@ -113,6 +113,20 @@ export class LocalPublicKeys implements PublicKeys {
     return key;
   }
 }
+
+/**
+ * The local key in use (its newest version) and when that version was written: what the daily key
+ * age check reads locally, as it reads a KMS key's CreationDate on AWS. Undefined before any key exists.
+ */
+export const localSigningKeyInfo = (directory: string = DEFAULT_RUNBOOK_KEY_DIR) => ({
+  async current(): Promise<{ keyId: string; createdAt: Date } | undefined> {
+    const versions = await versionsIn(directory).catch(orUndefinedIfMissing);
+    if (!versions || versions.length === 0) return undefined;
+    const newest = Math.max(...versions);
+    const { mtime } = await stat(join(directory, publicFile(newest)));
+    return { keyId: `${await keyIdIn(directory)}#${newest}`, createdAt: mtime };
+  },
+});
 
 const keyIdIn = async (directory: string): Promise<string> => localKeyIdOf(await readPublicKey(directory, 1));
 
