@@ -16,8 +16,13 @@ describe('the schedules of the manifests on the embedded runtime', () => {
   afterAll(() => conductor?.stop());
 
   it('are armed on the local bus with their expression', () => {
-    expect(Object.keys(conductor.bus.nextFireTimes())).toEqual(['conductor-tick']);
+    // The catalog's own (the runbook signing key's daily age check) and the test pillar's.
+    expect(Object.keys(conductor.bus.nextFireTimes()).sort()).toEqual([
+      'conductor-runbook-key-age',
+      'conductor-tick',
+    ]);
     expect(conductor.bus.nextFireTimes()['conductor-tick']).toBeInstanceOf(Date);
+    expect(conductor.bus.nextFireTimes()['conductor-runbook-key-age']).toBeInstanceOf(Date);
   });
 
   it("invoke the pillar's function with a Scheduled Event when they fire", async () => {
