@@ -140,14 +140,15 @@ export const makeRegistry = (
   wiring: RunbooksWiring,
   records: ReturnType<typeof runbookRecords>,
   hooks: Pick<RegistryDeps, 'onUnsigned' | 'onPublishError'>,
+  keys: PublicKeys = trustedKeys(wiring.env, wiring.instrument),
+  tenantKeys: TenantKeys = tenantKeysOf(wiring, records, keys),
 ): RunbookRegistry => {
   const { env } = wiring;
-  const keys = trustedKeys(env, wiring.instrument);
   return new RunbookRegistry({
     runbooks: records.runbooks,
     versions: records.versions,
     keys,
-    tenantKeys: tenantKeysOf(wiring, records, keys),
+    tenantKeys,
     events: wiring.events,
     clock: wiring.clock ?? systemClock,
     allowLists: {
@@ -166,10 +167,19 @@ export const makeRunbooks = async (
 ) => {
   const records = runbookRecords(wiring.doc, wiring.env.RUNBOOKS_TABLE_NAME);
   const clock = wiring.clock ?? systemClock;
-  const registry = makeRegistry(wiring, records, {
-    ...(options.onUnsigned ? { onUnsigned: options.onUnsigned } : {}),
-    ...(options.onPublishError ? { onPublishError: options.onPublishError } : {}),
-  });
+  // One set of trusted keys (one KMS client and cache) and one BYOK service, for the registry and the API.
+  const keys = trustedKeys(wiring.env, wiring.instrument);
+  const tenantKeys = tenantKeysOf(wiring, records, keys);
+  const registry = makeRegistry(
+    wiring,
+    records,
+    {
+      ...(options.onUnsigned ? { onUnsigned: options.onUnsigned } : {}),
+      ...(options.onPublishError ? { onPublishError: options.onPublishError } : {}),
+    },
+    keys,
+    tenantKeys,
+  );
   const trail = new TrailLog({
     records: records.trail,
     worm: await evidenceStore(wiring.env, wiring.instrument),
@@ -190,6 +200,5 @@ export const makeRunbooks = async (
       ? { onPublishError: (error: unknown, type: string) => options.onPublishError?.(error, type) }
       : {}),
   });
-  const tenantKeys = tenantKeysOf(wiring, records, trustedKeys(wiring.env, wiring.instrument));
   return { registry, executions, records, tenantKeys };
 };
