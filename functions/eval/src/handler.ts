@@ -1,5 +1,6 @@
 import type { Context } from 'aws-lambda';
 import * as z from 'zod';
+import { artifactsStore } from '#shared/adapters/artifacts-store.js';
 import { isSqsEvent } from '#shared/adapters/sqs-batch.js';
 import { makeSqsClient } from '#shared/adapters/sqs-client.js';
 import { SqsJsonQueue } from '#shared/adapters/sqs-json-queue.js';
@@ -12,7 +13,7 @@ import { evalPillar } from '../pillar.js';
 import { routerExperts } from './adapters/router-experts.js';
 import { makeEvalApp } from './app.js';
 import { type EvalRunMessage, EvalService } from './domain/runs.js';
-import { artifactsStore, evalRecords } from './wiring.js';
+import { evalRecords } from './wiring.js';
 
 /** Composition root of the eval function (the API side): environment, clients, adapters, app. */
 const service = await makeHttpService('eval', evalPillar, {
@@ -27,7 +28,7 @@ const { env } = service;
 const records = evalRecords(service.doc, env.EVAL_TABLE_NAME);
 const evals = new EvalService({
   ...records,
-  artifacts: await artifactsStore(env, service.instrument),
+  artifacts: await artifactsStore(env, service.instrument, 'eval reports'),
   clock: systemClock,
   ids: randomIds,
   onQueueError: (error, runId) =>

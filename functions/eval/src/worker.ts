@@ -1,6 +1,7 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import * as z from 'zod';
+import { artifactsStore } from '#shared/adapters/artifacts-store.js';
 import { deadLetterQueueRefsSchema, SqsLastAttemptDeadLetters } from '#shared/adapters/sqs-last-attempt.js';
 import { baseEnvSchema, parseEnv } from '#shared/env.js';
 import { parsePortList } from '#shared/outbound/net.js';
@@ -14,7 +15,7 @@ import { EndpointExperts } from './adapters/expert-endpoint.js';
 import { judgeThrough } from './domain/judge.js';
 import { EvalService } from './domain/runs.js';
 import { makeRunBatchHandler } from './run-consumer.js';
-import { artifactsStore, evalRecords } from './wiring.js';
+import { evalRecords } from './wiring.js';
 
 /**
  * Composition root of the eval-worker function: the eval queue's consumer. No API route, so no
@@ -51,7 +52,7 @@ const JUDGE_TIMEOUT_MS = 10_000;
 const runBatch = makeRunBatchHandler({
   service: new EvalService({
     ...evalRecords(doc, env.EVAL_TABLE_NAME),
-    artifacts: await artifactsStore(env, instrument),
+    artifacts: await artifactsStore(env, instrument, 'eval reports'),
     clock: systemClock,
     ids: randomIds,
   }),

@@ -127,10 +127,12 @@ export const EVENT_SAMPLES: readonly EventSample[] = [
   }),
   sample(edgeConflict, {
     ...envelope,
-    nodeId: 'node-1',
+    conflictId: 'c-1',
     documentId: 'doc-1',
-    key: 'title',
-    resolution: 'auto',
+    field: 'title',
+    rule: 'lww',
+    autoResolved: true,
+    nodeId: 'node-1',
   }),
   sample(controlFailed, {
     ...envelope,

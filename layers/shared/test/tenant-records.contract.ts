@@ -249,6 +249,23 @@ export const describeTenantRecordContract = (name: string, makeStore: () => Tena
       expect(pages).toBe(2);
     });
 
+    it('resumes after a given id within a prefix, a page at a time, none of another tenant', async () => {
+      // Prepare
+      const store = makeStore();
+      for (const id of ['log#001', 'log#002', 'log#003', 'log#004', 'other#005']) await store.create(note({ id }));
+      await store.create(note({ tenantId: 'globex', id: 'log#003a' }));
+
+      // Act
+      const first = await store.list('acme', { limit: 1, prefix: 'log#', after: 'log#002' });
+      const rest = await store.list('acme', { limit: 10, prefix: 'log#', cursor: first.nextCursor });
+      const none = await store.list('acme', { limit: 10, prefix: 'log#', after: 'log#004' });
+
+      // Assess
+      expect(first.items.map((item) => item.id)).toEqual(['log#003']);
+      expect(rest.items.map((item) => item.id)).toEqual(['log#004']);
+      expect(none.items).toEqual([]);
+    });
+
     it('refuses a cursor issued for another tenant as invalid_cursor', async () => {
       // Prepare
       const store = makeStore();

@@ -19,11 +19,11 @@ const scoreOf = async (scorer: ScorerSpec, expected: unknown, output: unknown) =
 const widened = (value: unknown): unknown => {
   if (Array.isArray(value)) return [...value.map(widened), 'extra'];
   if (typeof value !== 'object' || value === null) return value;
-  const wider: Record<string, unknown> = Object.hasOwn(value, '~extra')
-    ? {}
-    : { '~extra': [1, { deep: true }] };
-  for (const [key, item] of Object.entries(value)) wider[key] = widened(item);
-  return wider;
+  // Object.fromEntries keeps a `__proto__` key an own property (an assignment would set the prototype).
+  return Object.fromEntries([
+    ...(Object.hasOwn(value, '~extra') ? [] : [['~extra', [1, { deep: true }]] as const]),
+    ...Object.entries(value).map(([key, item]) => [key, widened(item)] as const),
+  ]);
 };
 
 /** A built-in scorer with an expected value it accepts. */

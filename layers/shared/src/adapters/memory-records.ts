@@ -72,8 +72,9 @@ export class InMemoryTenantRecords<T extends TenantRecord> {
     const prefix = options.prefix ?? '';
     const ids = [...this.#partition(tenantId).keys()].filter((id) => id.startsWith(prefix)).sort();
     let start = 0;
-    if (options.cursor) {
-      const after = decodeCursor(options.cursor, pk).sk;
+    const from = options.cursor ? decodeCursor(options.cursor, pk).sk : options.after;
+    if (from !== undefined) {
+      const after = from;
       start = ids.findIndex((id) => id > after);
       if (start === -1) start = ids.length;
     }

@@ -144,7 +144,11 @@ export class TenantRecordStore<T extends TenantRecord> implements TenantRecords<
   async list(tenantId: string, options: ListOptions): Promise<Page<T>> {
     const pk = partitionKey(tenantId, this.entity);
     // A cursor is only valid for the partition it came from: never let it point at another tenant.
-    const start = options.cursor ? decodeCursor(options.cursor, pk) : undefined;
+    const start = options.cursor
+      ? decodeCursor(options.cursor, pk)
+      : options.after !== undefined
+        ? { pk, sk: options.after }
+        : undefined;
     const out = await this.doc.send(
       new QueryCommand({
         TableName: this.tableName,

@@ -11,6 +11,11 @@ export interface ListOptions {
   readonly limit: number;
   readonly cursor?: string | undefined;
   readonly prefix?: string | undefined;
+  /**
+   * Start after this id (exclusive) when there is no cursor: resumes a log whose ids sort in order
+   * (e.g. zero-padded sequence numbers) from the last id a reader has.
+   */
+  readonly after?: string | undefined;
 }
 
 export interface Page<T> {

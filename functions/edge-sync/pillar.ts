@@ -1,0 +1,47 @@
+import type { PillarManifest } from '#shared/pillar.js';
+import { EDGE_EVENTS, edgeRoutes } from './contract.js';
+
+/**
+ * M6, edge and offline sync. One function serves every route: nodes and their credentials,
+ * document types and documents, push and pull of Yjs updates over an append-only op log per
+ * document (one table), snapshots written once to the artifacts bucket (`edge/`), and the conflict
+ * center. It keeps the documents it serves in memory, caught up from the log on each request.
+ */
+export const edgeSyncPillar = {
+  name: 'edge-sync',
+  description: 'Edge nodes, Yjs op push/pull with cursors, per-field conflict rules and the conflict center',
+  functions: [
+    {
+      name: 'edge-sync',
+      description:
+        'The edge API: nodes (register, heartbeat, revoke), document types and documents, push and pull of ops, conflicts',
+      entry: 'functions/edge-sync/src/handler.ts',
+      routes: edgeRoutes,
+      tables: ['edge'],
+      artifacts: ['edge/'],
+      // Catching a cold copy of a long document up from its snapshot and log takes a few seconds.
+      timeoutSeconds: 30,
+    },
+  ],
+  tables: [
+    {
+      id: 'edge',
+      envVar: 'EDGE_TABLE_NAME',
+      description: 'Edge nodes, document types, documents, the op log, acknowledgements, conflicts',
+    },
+  ],
+  events: EDGE_EVENTS,
+  observability: {
+    eventAlarms: [
+      {
+        name: 'edge-conflicts-open',
+        metric: 'EdgeConflictOpen',
+        service: 'edge-sync',
+        severity: 'ticket',
+        description:
+          'Edge nodes wrote a manual field concurrently: a person must pick the value in the conflict center (GET /edge/conflicts?status=open, then POST /edge/conflicts/{id}/resolve).',
+      },
+    ],
+  },
+  rateFamilies: { 'edge.sync': 1200, 'edge.read': 600, 'edge.admin': 120 },
+} as const satisfies PillarManifest;
