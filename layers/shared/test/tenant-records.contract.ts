@@ -252,7 +252,8 @@ export const describeTenantRecordContract = (name: string, makeStore: () => Tena
     it('resumes after a given id within a prefix, a page at a time, none of another tenant', async () => {
       // Prepare
       const store = makeStore();
-      for (const id of ['log#001', 'log#002', 'log#003', 'log#004', 'other#005']) await store.create(note({ id }));
+      for (const id of ['log#001', 'log#002', 'log#003', 'log#004', 'other#005'])
+        await store.create(note({ id }));
       await store.create(note({ tenantId: 'globex', id: 'log#003a' }));
 
       // Act
