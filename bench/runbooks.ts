@@ -75,7 +75,7 @@ import {
   verifyRunbook,
 } from '../functions/runbooks/src/domain/signing.js';
 import { startBenchConductor } from './lib/conductor.js';
-import { checkQuiet, machine, machineCpu } from './lib/machine.js';
+import { checkQuiet, machine, otherCpuWatch } from './lib/machine.js';
 import { REPO_ROOT, writeResult } from './lib/results.js';
 import { fixed, round, roundSummary, type Summary, summarize, table, verdict } from './lib/stats.js';
 
@@ -107,18 +107,8 @@ const EXAMPLES = ['restart-service.json', 'key-rotation.json'];
 const exampleJson = (name: string): Record<string, unknown> =>
   JSON.parse(readFileSync(join(REPO_ROOT, 'runbooks', name), 'utf8')) as Record<string, unknown>;
 
-/** The largest share of the machine other processes used during a timed phase (skews tails). */
-let otherCpuShare = 0;
-const watched = async <T>(work: () => Promise<T>): Promise<T> => {
-  const machineBefore = machineCpu();
-  const selfBefore = process.cpuUsage();
-  const value = await work();
-  const self = process.cpuUsage(selfBefore);
-  const machineAfter = machineCpu();
-  const others = machineAfter.busy - machineBefore.busy - (self.user + self.system) / 1000;
-  otherCpuShare = Math.max(otherCpuShare, others / Math.max(1, machineAfter.total - machineBefore.total));
-  return value;
-};
+/** Other processes' CPU use during the timed phases (skews the figures). */
+const { watched, otherShare } = otherCpuWatch();
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -721,9 +711,9 @@ const main = async () => {
   log(
     `  (3) approval -> first step: p50 ${fixed(toStep.p50)} ms, p95 ${fixed(toStep.p95)} ms vs direct p50 ${fixed(direct.p50)} ms, every execution succeeded, bar p95 <= ${BARS.approvalToStepP95Ms} ms: ${verdict(checks.approvalToStepP95WithinBar)}`,
   );
-  if (otherCpuShare > 0.1)
+  if (otherShare() > 0.1)
     log(
-      `\nWARNING: other processes used up to ${fixed(100 * otherCpuShare, 0)}% of the machine during a timed phase: tails are skewed, run again on a quiet machine`,
+      `\nWARNING: other processes used up to ${fixed(100 * otherShare(), 0)}% of the machine during a timed phase: tails are skewed, run again on a quiet machine`,
     );
 
   const file = writeResult('runbooks', {
@@ -731,7 +721,7 @@ const main = async () => {
     measuredAt: new Date().toISOString(),
     machine: machine(),
     machineBusyBefore: round(busyBefore, 3),
-    otherCpuShareMax: round(otherCpuShare, 3),
+    otherCpuShareMax: round(otherShare(), 3),
     wallSeconds: round((performance.now() - startedAt) / 1000, 1),
     bars: BARS,
     verify: verifyRows.map((row) => ({

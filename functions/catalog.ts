@@ -1,5 +1,6 @@
 import type { PillarManifest } from '#shared/pillar.js';
 import { authorizePillar } from './authorize/pillar.js';
+import { edgeSyncPillar } from './edge-sync/pillar.js';
 import { evalPillar } from './eval/pillar.js';
 import { metaPillar } from './meta/pillar.js';
 import { opsPillar } from './ops/pillar.js';
@@ -19,4 +20,5 @@ export const PILLARS: readonly PillarManifest[] = [
   evalPillar,
   runbooksPillar,
   opsPillar,
+  edgeSyncPillar,
 ];

@@ -37,3 +37,25 @@ export const checkQuiet = async (log: (line: string) => void): Promise<number> =
     );
   return busy;
 };
+
+/**
+ * Watches a benchmark's timed phases for other processes' CPU use: `watched(work)` runs one phase,
+ * `otherShare()` is the largest share of the machine others used during any of them (over 0.1, the
+ * figures are skewed: run again on a quiet machine).
+ */
+export const otherCpuWatch = () => {
+  let largest = 0;
+  return {
+    watched: async <T>(work: () => Promise<T>): Promise<T> => {
+      const machineBefore = machineCpu();
+      const selfBefore = process.cpuUsage();
+      const value = await work();
+      const self = process.cpuUsage(selfBefore);
+      const machineAfter = machineCpu();
+      const others = machineAfter.busy - machineBefore.busy - (self.user + self.system) / 1000;
+      largest = Math.max(largest, others / Math.max(1, machineAfter.total - machineBefore.total));
+      return value;
+    },
+    otherShare: (): number => largest,
+  };
+};

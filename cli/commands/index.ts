@@ -1,6 +1,7 @@
 import type { Command } from '../command.js';
 import { budgetsCommand } from './budgets.js';
 import { dlqCommand } from './dlq.js';
+import { edgeCommand } from './edge.js';
 import { expertsCommand } from './experts.js';
 import { jobsCommand } from './jobs.js';
 import { loginCommand } from './login.js';
@@ -28,5 +29,6 @@ export const COMMANDS: readonly Command[] = [
   jobsCommand,
   policyCommand,
   runbookCommand,
+  edgeCommand,
   dlqCommand,
 ];

@@ -3,6 +3,7 @@ import {
   FIELDS_MAP,
   type FieldEnvelope,
   HybridLogicalClock,
+  incrementOf,
   MAX_OP_BASE64,
   MAX_OPS_PER_PUSH,
   MAX_PUSH_BODY_BYTES,
@@ -61,6 +62,17 @@ export class EdgeSyncRefused extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The server asked to slow down (429): retried after `retryAfterMs`. */
+export class EdgeSyncBusy extends Error {
+  override readonly name = 'EdgeSyncBusy';
+  constructor(
+    readonly retryAfterMs: number,
     message: string,
   ) {
     super(message);
@@ -130,16 +142,13 @@ export class EdgeClient {
     await this.#save();
   }
 
-  /** Adds `by` to a counter field (a `counter` rule field): concurrent increments are all kept. */
+  /**
+   * Adds `by` (negative: subtracts) to a counter field (a `counter` rule field): every node's
+   * increments are kept, so concurrent increments all count.
+   */
   async increment(documentId: string, field: string, by: number): Promise<void> {
-    const current = this.get(documentId, field);
-    const base = typeof current === 'number' ? current : 0;
-    this.#fields(documentId).set(field, {
-      v: base + by,
-      d: by,
-      t: this.#clock.now(),
-      n: this.options.nodeId,
-    });
+    const current = this.#fields(documentId).get(field) as FieldEnvelope | undefined;
+    this.#fields(documentId).set(field, incrementOf(current, this.options.nodeId, by, this.#clock.now()));
     await this.#save();
   }
 
@@ -185,7 +194,9 @@ export class EdgeClient {
       } catch (error) {
         this.#lastError = (error as Error).message;
         if (error instanceof EdgeSyncRefused || attempt >= retries) throw error;
-        await sleep(backoff * 2 ** attempt * (0.5 + Math.random() / 2));
+        // A 429 says when to come back (Retry-After); otherwise exponential backoff with jitter.
+        const wait = error instanceof EdgeSyncBusy ? error.retryAfterMs : 0;
+        await sleep(Math.max(wait, backoff * 2 ** attempt * (0.5 + Math.random() / 2)));
       }
     }
   }
@@ -342,7 +353,14 @@ export class EdgeClient {
     if (response.status === 403 && (code === 'node_revoked' || code === 'node_credential_invalid')) {
       this.#cutOff = true;
     }
-    if (response.status >= 400 && response.status < 500 && response.status !== 429) {
+    if (response.status === 429) {
+      const seconds = Number(response.headers.get('retry-after') ?? '1');
+      throw new EdgeSyncBusy(
+        Math.min(60, Number.isFinite(seconds) ? seconds : 1) * 1000,
+        `${path}: 429 ${code}: ${message}`,
+      );
+    }
+    if (response.status >= 400 && response.status < 500) {
       throw new EdgeSyncRefused(response.status, code, `${path}: ${response.status} ${code}: ${message}`);
     }
     throw new Error(`${path}: ${response.status} ${code}: ${message}`);

@@ -1,6 +1,7 @@
 export {
   EdgeClient,
   type EdgeClientOptions,
+  EdgeSyncBusy,
   EdgeSyncRefused,
   type SyncReport,
   type SyncStatus,

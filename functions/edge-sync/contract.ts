@@ -42,7 +42,7 @@ export const edgeNodeSchema = z
 
 export const registerEdgeNode = {
   operationId: 'registerEdgeNode',
-  rateFamily: 'edge.admin',
+  rateFamily: 'edge.nodes',
   method: 'POST',
   path: '/edge/nodes',
   summary: 'Register an edge node of the caller’s tenant; answers its credential, shown this once',
@@ -278,7 +278,7 @@ export const getEdgeDocument = {
 
 export const pushEdgeOperations = {
   operationId: 'pushEdgeOperations',
-  rateFamily: 'edge.sync',
+  rateFamily: 'edge.operations',
   method: 'POST',
   path: '/edge/operations',
   summary: `Push a node’s ops (Yjs updates) with its credential in \`${NODE_TOKEN_HEADER}\`: each document’s new ops are one log entry; a re-sent op is accepted once`,

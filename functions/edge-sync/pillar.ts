@@ -43,5 +43,12 @@ export const edgeSyncPillar = {
       },
     ],
   },
-  rateFamilies: { 'edge.sync': 1200, 'edge.read': 600, 'edge.admin': 120 },
+  // The PRD's (§6.2): registering nodes 60, pushes 1,200, pulls (and heartbeats) 600 a minute per tenant.
+  rateFamilies: {
+    'edge.nodes': 60,
+    'edge.operations': 1200,
+    'edge.sync': 600,
+    'edge.read': 600,
+    'edge.admin': 120,
+  },
 } as const satisfies PillarManifest;

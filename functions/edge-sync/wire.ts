@@ -1,9 +1,10 @@
 /**
- * What an edge client needs of the pillar, with no server code and nothing but Yjs-free pure
- * modules behind it (it runs in browsers too): the wire constants, the field envelope, the HLC.
+ * What an edge client needs of the pillar, with no server code behind it (it runs in browsers too):
+ * the wire constants, the field envelope and the counter write, the HLC.
  */
 export { FIELDS_MAP } from './src/domain/fields.js';
 export { compareHlc, formatHlc, HybridLogicalClock, parseHlc } from './src/domain/hlc.js';
+export { incrementOf } from './src/domain/rules.js';
 
 /** The header a node sends its credential in (issued once at registration), besides the bearer token. */
 export const NODE_TOKEN_HEADER = 'x-conductor-node-token';
@@ -15,12 +16,7 @@ export const MAX_PUSH_BODY_BYTES = 192 * 1024;
 
 /**
  * A field's value as stored in the `fields` map: the value, the writer's HLC stamp (`t`), the node
- * (`n`), the increment of a counter write (`d`), the conflict a server write settles (`r`).
+ * (`n`), a counter's increments and decrements per node (`c`, `m`), the conflict a server write
+ * settles (`r`).
  */
-export interface FieldEnvelope {
-  readonly v: unknown;
-  readonly t: string;
-  readonly n: string;
-  readonly d?: number;
-  readonly r?: string;
-}
+export type { FieldValue as FieldEnvelope } from './src/domain/rules.js';

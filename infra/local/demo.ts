@@ -1,4 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { EdgeClient } from '../../clients/edge/client.js';
+import { WORK_ORDER_TYPE } from '../../clients/edge/drill.js';
+import { MemoryStorage } from '../../clients/edge/storage.js';
 import type { DemoToken } from './oidc.js';
 
 /** Demo experts per tenant. Their endpoints are public example hosts; nothing calls them yet. */
@@ -191,6 +194,65 @@ const seedSuites = async (apiUrl: string, tokens: readonly DemoToken[]): Promise
 };
 
 /**
+ * acme's edge demo: the work-order type, the document wo-1042, and two field tablets that edited it
+ * offline (through the edge client, as a node would): the rules settle most of their conflicts, the
+ * two sign-offs wait in the conflict center. The tablets' credentials are not kept anywhere.
+ */
+const seedEdge = async (apiUrl: string, tokens: readonly DemoToken[]): Promise<string[]> => {
+  const admin = tokens.find((t) => t.tenant === 'acme' && t.roles.includes('tenant-admin'));
+  if (!admin) return [];
+  const headers = { authorization: `Bearer ${admin.token}`, 'content-type': 'application/json' };
+  const call = async (method: string, path: string, body?: unknown) => {
+    const response = await fetch(`${apiUrl}${path}`, {
+      method,
+      headers,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    if (!response.ok)
+      throw new Error(
+        `Seeding acme's edge demo: ${method} ${path}: ${response.status} ${await response.text()}`,
+      );
+    return (await response.json()) as Record<string, unknown>;
+  };
+  const listed = await call('GET', '/edge/documents?limit=1');
+  if ((listed.items as unknown[]).length > 0) return [];
+  await call('PUT', '/edge/document-types/work-order', WORK_ORDER_TYPE);
+  await call('POST', '/edge/documents', { documentId: 'wo-1042', type: 'work-order' });
+  const tablet = async (nodeId: string) => {
+    const node = await call('POST', '/edge/nodes', { nodeId, meta: { site: 'depot-north', kind: 'tablet' } });
+    return EdgeClient.open({
+      apiUrl,
+      nodeId,
+      nodeToken: node.token as string,
+      bearerToken: () => admin.token,
+      storage: new MemoryStorage(),
+      documents: ['wo-1042'],
+    });
+  };
+  const north = await tablet('demo-tablet-north');
+  const south = await tablet('demo-tablet-south');
+  await north.set('wo-1042', 'status', 'open');
+  await north.set('wo-1042', 'assignee', 'kim');
+  await north.increment('wo-1042', 'hoursLogged', 1);
+  await north.set('wo-1042', 'signOff', 'pending');
+  await north.sync();
+  await south.sync();
+  // Both offline: each edits the same fields.
+  await north.set('wo-1042', 'status', 'in-progress');
+  await north.increment('wo-1042', 'hoursLogged', 2);
+  await north.addToSet('wo-1042', 'partsUsed', 'filter F-220');
+  await north.set('wo-1042', 'signOff', 'kim');
+  await south.set('wo-1042', 'status', 'waiting-for-parts');
+  await south.increment('wo-1042', 'hoursLogged', 3);
+  await south.addToSet('wo-1042', 'partsUsed', 'gasket G-7');
+  await south.set('wo-1042', 'signOff', 'lee');
+  await north.sync();
+  await south.sync();
+  await north.sync();
+  return ['an edge work order edited offline by two tablets, for acme'];
+};
+
+/**
  * Seeds demo budgets, jobs and experts through the public API (so seeding exercises the same path
  * users take). A tenant that already has them is left alone: a second start duplicates nothing.
  */
@@ -203,6 +265,7 @@ export const seedDemoData = async (
   if (options.runbookKeyDir) seeded.push(...(await seedRunbooks(apiUrl, tokens, options.runbookKeyDir)));
   for (const tenant of Object.keys(DEMO_BUDGETS)) seeded.push(...(await seedBudgets(apiUrl, tenant, tokens)));
   seeded.push(...(await seedSuites(apiUrl, tokens)));
+  seeded.push(...(await seedEdge(apiUrl, tokens)));
   for (const [tenant, experts] of Object.entries(DEMO_EXPERTS)) {
     const admin = tokens.find((t) => t.tenant === tenant && t.roles.includes('tenant-admin'));
     if (!admin) continue;

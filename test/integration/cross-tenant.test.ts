@@ -2,9 +2,11 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as Y from 'yjs';
 import type { RouteSpec } from '#shared/http/http.js';
 import { routesOf } from '#shared/pillar.js';
 import { PILLARS } from '../../functions/catalog.js';
+import { NODE_TOKEN_HEADER } from '../../functions/edge-sync/contract.js';
 import { registerSuite } from '../../functions/eval/contract.js';
 import { LocalRsaSigner, parseRunbook, signRunbook } from '../../functions/runbooks/offline.js';
 import { expectUniformError, type Harness, type Reply, startHarness } from './harness.js';
@@ -93,6 +95,18 @@ const missingIds: Record<string, string> = {
   executionId: 'rbx_00000000-0000-0000-0000-000000000000',
   requestId: 'rbx_00000000-0000-0000-0000-000000000000.0',
   stepId: 'no-such-step',
+  nodeId: 'no-such-node',
+  documentId: 'no-such-document',
+  type: 'no-such-type',
+  conflictId: 'cf_000000000000000000000000',
+};
+
+/** A Yjs update writing `field` of a document's fields map, as node `clientId` would push it. */
+const edgeUpdate = (clientId: number, field: string, value: string): string => {
+  const doc = new Y.Doc();
+  doc.clientID = clientId;
+  doc.getMap('fields').set(field, { v: value, t: `${Date.now()}.000000.n${clientId}`, n: `n${clientId}` });
+  return Buffer.from(Y.encodeStateAsUpdate(doc)).toString('base64');
 };
 
 let evalExpertServer: Server | undefined;
@@ -234,6 +248,39 @@ beforeAll(async () => {
   BODIES.executeRunbook = { runbookId: 'globex-runbook', params };
   BODIES.openApprovalRequest = { executionId: execution.json.executionId, stage: 'on-call' };
   BODIES.decideApprovalRequest = { decision: 'approve', digest: execution.json.digest };
+  // Edge: globex's node (the marker in its meta), document type, document and an open conflict whose
+  // values are the marker; acme aims at each by id, and pushes to and pulls from globex's document.
+  const edgeType = await h.call('PUT', '/edge/document-types/globex-type', {
+    token: h.tokens.globexAdmin,
+    body: { fields: { [MARKER]: 'manual' }, defaultRule: 'manual' },
+  });
+  expect(edgeType.status, edgeType.text).toBe(200);
+  const edgeDoc = await h.call('POST', '/edge/documents', {
+    token: h.tokens.globexAdmin,
+    body: { documentId: 'globex-doc', type: 'globex-type' },
+  });
+  expect(edgeDoc.status, edgeDoc.text).toBe(201);
+  const edgeNode = await h.call('POST', '/edge/nodes', {
+    token: h.tokens.globexAdmin,
+    body: { nodeId: 'globex-node', meta: { owner: MARKER } },
+  });
+  expect(edgeNode.status, edgeNode.text).toBe(201);
+  const edgeOps = [edgeUpdate(7001, 'status', `${MARKER}-1`), edgeUpdate(7002, 'status', `${MARKER}-2`)].map(
+    (update, i) => ({ documentId: 'globex-doc', opId: `globex-${i}`, update }),
+  );
+  const pushedEdge = await h.call('POST', '/edge/operations', {
+    token: h.tokens.globexAdmin,
+    body: { nodeId: 'globex-node', ops: edgeOps },
+    headers: { [NODE_TOKEN_HEADER]: edgeNode.json.token },
+  });
+  expect(pushedEdge.status, pushedEdge.text).toBe(200);
+  expect(pushedEdge.json.conflicts).toHaveLength(1);
+  globexIds.nodeId = 'globex-node';
+  globexIds.documentId = 'globex-doc';
+  globexIds.type = 'globex-type';
+  globexIds.conflictId = pushedEdge.json.conflicts[0].conflictId;
+  BODIES.pushEdgeOperations = { nodeId: 'globex-node', ops: edgeOps };
+  BODIES.syncEdgeNode = { nodeId: 'globex-node', documentId: 'globex-doc' };
   // The dead letters are the platform's, not a tenant's: these name a real queue and no message.
   globexIds.queueId = 'rewards';
   globexIds.messageId = '00000000-0000-0000-0000-000000000000';

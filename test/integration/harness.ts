@@ -67,6 +67,11 @@ export const startHarness = async (
       'runbooks.registry': 100_000,
       'runbooks.execute': 100_000,
       approvals: 100_000,
+      'edge.nodes': 100_000,
+      'edge.operations': 100_000,
+      'edge.sync': 100_000,
+      'edge.read': 100_000,
+      'edge.admin': 100_000,
       // Suites that refuse on purpose (cross-tenant: every route, twice) would hit the 60 refusals a minute.
       refused: 100_000,
     },

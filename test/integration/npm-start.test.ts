@@ -122,7 +122,11 @@ describe('npm start', () => {
         .slice(begin + '```bash\n'.length, readme.indexOf('```', begin + 10))
         .replaceAll('.conductor/tokens.env', join(dataDir, 'tokens.env'))
         .replaceAll('http://127.0.0.1:4000', second.api.replace(/\/api\/conductor\/v1$/, ''));
-      const { stdout } = await run('bash', ['-c', `set -euo pipefail\n${script}`]);
+      const edgeDir = join(dataDir, 'edge');
+      const { stdout } = await run('bash', [
+        '-c',
+        `set -euo pipefail\nexport CONDUCTOR_EDGE_DIR='${edgeDir}'\n${script}`,
+      ]);
       expect(stdout).toContain('"status":"ok"');
       expect(stdout).toContain('"code":"policy_denied"');
       expect(stdout).toContain('"code":"endpoint_metadata_address"');
@@ -175,6 +179,15 @@ describe('npm start', () => {
       expect(stdout).toContain(
         '{"status":"failed","trail":["requested","verified","approval_requested","approved","step_started","step_failed","failed"],"trailCheck":{"ok":true}}',
       );
+      // Edge sync: the seeded work order, its sign-off conflict resolved, a node of one's own, the drill.
+      expect(stdout).toMatch(/"documentId":"wo-1042","type":"work-order"/);
+      expect(stdout).toMatch(/"field":"signOff","rule":"manual","status":"resolved"/);
+      expect(stdout).toContain('node truck-17 registered');
+      expect(stdout).toMatch(/pushed 1 ops \(0 already known\), pulled \d+, 1 conflicts found/);
+      expect(stdout).toContain('"signOff": "lee"');
+      expect(stdout).toContain('"hoursLogged": 10');
+      expect(stdout).toContain('"converged": true');
+      expect(stdout).toContain('"opsLost": 0');
       expect(stdout).not.toContain('internal_error');
 
       const fresh = readFileSync(join(dataDir, 'tokens.env'), 'utf8');

@@ -2,8 +2,11 @@ import {
   Aws,
   type CfnElement,
   CfnOutput,
+  CfnResource,
   Duration,
   Names,
+  NestedStack,
+  type NestedStackProps,
   RemovalPolicy,
   Stack,
   type StackProps,
@@ -169,6 +172,32 @@ export interface ConductorApiStackProps extends StackProps {
 }
 
 /**
+ * The pillars built in the API stack itself, by name: the ones it held when it came near
+ * CloudFormation's STACK_RESOURCE_LIMIT. They stay there, at the logical ids `logicalIdWithoutPillars`
+ * keeps (pinned by test/logical-ids.test.ts): moved into a stack of their own, their resources would
+ * be new resources of another template, so CloudFormation would replace their functions (with
+ * versions, aliases and deployment groups) and log groups (the retained ones orphaned with their
+ * logs), and recreate their named alarms, dashboards and state machines, whose names the old
+ * resources still hold until the clean-up deletes them. Every other pillar gets a nested stack of
+ * its own (`PillarStack`): this list never grows.
+ */
+export const PILLARS_IN_API_STACK: readonly string[] = [
+  'meta',
+  'router',
+  'authorize',
+  'scheduler',
+  'eval',
+  'runbooks',
+  'ops',
+];
+
+/**
+ * CloudFormation's quota of resources per template, nested stacks included: a deploy of a bigger
+ * template fails. Synth checks every stack of the API against it (`limitResources`).
+ */
+export const STACK_RESOURCE_LIMIT = 500;
+
+/**
  * Route-level throttle of every anonymous route (the catalog's `public` routes and `$default`):
  * they run a function for anyone, so a flood of them must not take the stage's throttle budget
  * (shared with the token routes) or the functions' concurrency. Ten a second, bursts of twenty, per
@@ -277,6 +306,8 @@ export class ConductorApiStack extends Stack {
   readonly functions: Readonly<Record<string, ServiceFunction>>;
   /** The pillar constructs, keyed by pillar name. */
   readonly pillars: Readonly<Record<string, PillarServices>>;
+  /** The nested stack of each pillar not in PILLARS_IN_API_STACK, keyed by pillar name. */
+  readonly pillarStacks: Readonly<Record<string, PillarStack>>;
   /** The default user pool; undefined when an external OIDC issuer is used. */
   readonly userPool?: UserPool;
   readonly userPoolClient?: UserPoolClient;
@@ -386,8 +417,18 @@ export class ConductorApiStack extends Stack {
       engine: props.policyEngine ?? DEFAULT_POLICY_ENGINE,
     });
     const pillars: Record<string, PillarServices> = {};
+    const pillarStacks: Record<string, PillarStack> = {};
     for (const pillar of catalog) {
-      pillars[pillar.name] = new PillarServices(this, `${pascal(pillar.name)}Pillar`, {
+      const nested = PILLARS_IN_API_STACK.includes(pillar.name)
+        ? undefined
+        : new PillarStack(this, `${pascal(pillar.name)}PillarStack`, {
+            description: `Conductor ${props.stage}: the ${pillar.name} pillar (${pillar.description})`.slice(
+              0,
+              1024,
+            ),
+          });
+      if (nested) pillarStacks[pillar.name] = nested;
+      pillars[pillar.name] = new PillarServices(nested ?? this, `${pascal(pillar.name)}Pillar`, {
         pillar,
         stage: props.stage,
         api: this.api,
@@ -403,6 +444,7 @@ export class ConductorApiStack extends Stack {
       });
     }
     this.pillars = pillars;
+    this.pillarStacks = pillarStacks;
     this.functions = Object.assign({}, ...Object.values(pillars).map((p) => p.functions));
     this.throttleAnonymousRoutes(catalog);
     this.reservedConcurrency = this.reserveConcurrency(catalog, props);
@@ -444,6 +486,7 @@ export class ConductorApiStack extends Stack {
       });
     }
     new CfnOutput(this, 'JwtIssuer', { value: issuer, description: 'Issuer the JWT authorizer trusts' });
+    limitResources(this);
   }
 
   /**
@@ -665,6 +708,60 @@ const assertQueuesServed = (catalog: readonly PillarManifest[], stateful: Conduc
       }
     }
   }
+};
+
+/**
+ * The nested stack of one pillar that is not in PILLARS_IN_API_STACK: a stack resource of the API
+ * stack, deployed with it, holding that pillar's PillarServices, so each new pillar brings its 20-80
+ * resources into a template of its own instead of the API stack's (which gains one). What the pillar
+ * takes from the API stack (the HTTP API and its JWT authorizer, the policy layer, the functions'
+ * tracing policy and CodeDeploy application) reaches it as parameters, and what the API stack reads
+ * back (a deny spike alarm on the policy dashboard, a public route the stage waits for) as outputs
+ * and a dependency on the stack resource: CDK wires both. Its resources get the logical ids they
+ * would have as direct children of a stack, as in the API stack (`logicalIdWithoutPillars`).
+ */
+export class PillarStack extends NestedStack {
+  constructor(scope: Construct, id: string, props: NestedStackProps = {}) {
+    super(scope, id, props);
+    limitResources(this);
+  }
+
+  protected override allocateLogicalId(element: CfnElement): string {
+    return logicalIdWithoutPillars(this, element) ?? super.allocateLogicalId(element);
+  }
+}
+
+/**
+ * Fails synth when `stack` would have more resources than CloudFormation's STACK_RESOURCE_LIMIT (the
+ * deploy would fail, after the other stacks had changed), naming the stack, its count and what to do,
+ * or when a pillar's nested stack has none (CloudFormation refuses a template without resources).
+ * CDK refuses an oversized template too, but only as it writes it, with the count of each resource
+ * type and no remedy; this validation runs before, for every stack of the API at once. It counts the
+ * stack's CfnResource constructs once the app is prepared: a walk of the construct tree, no synth.
+ */
+const limitResources = (stack: Stack): void => {
+  stack.node.addValidation({
+    validate: () => {
+      const count = stack.node
+        .findAll()
+        .filter((construct) => CfnResource.isCfnResource(construct) && Stack.of(construct) === stack).length;
+      if (count > STACK_RESOURCE_LIMIT) {
+        return [
+          `${stack.node.path} would have ${count} resources, more than the ${STACK_RESOURCE_LIMIT} CloudFormation allows in one stack. ${
+            stack.nestedStackParent
+              ? 'This pillar is too big for one stack: split it into two pillars (two manifests), each gets a nested stack of its own.'
+              : 'The API and the pillars of PILLARS_IN_API_STACK fill it: put new functions and routes into a new pillar, which gets a nested stack of its own; moving one of those pillars out replaces its resources (infra/cdk/README.md, "Stacks").'
+          }`,
+        ];
+      }
+      if (count === 0 && stack.nestedStackParent) {
+        return [
+          `${stack.node.path} has no resource: its pillar declares nothing to deploy (no function, no table)`,
+        ];
+      }
+      return [];
+    },
+  });
 };
 
 /**

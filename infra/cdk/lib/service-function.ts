@@ -423,15 +423,27 @@ export class ServiceFunction extends Construct implements IGrantable {
   }
 }
 
-/** The CodeDeploy application of each stack, and the stage it was named for. */
+/**
+ * The top-level stack of `scope`: its own stack, or the parent a nested stack is deployed by. The
+ * functions of a pillar's nested stack share its singletons: one tracing policy (one acknowledgement)
+ * and one CodeDeploy application, whose name a second one in the nested stack would collide with.
+ */
+const topLevelStackOf = (scope: Construct): Stack => {
+  let stack = Stack.of(scope);
+  while (stack.nestedStackParent) stack = stack.nestedStackParent;
+  return stack;
+};
+
+/** The X-Ray write policy of each top-level stack. */
 const tracingPolicies = new WeakMap<Stack, ManagedPolicy>();
 
 /**
  * The stack's one X-Ray write policy (`FunctionTracing`), created by its first ServiceFunction and
- * attached to every function role: the two actions active tracing needs, which take no resource.
+ * attached to every function role, those of its nested stacks included: the two actions active
+ * tracing needs, which take no resource.
  */
 const tracingPolicyOf = (scope: Construct): ManagedPolicy => {
-  const stack = Stack.of(scope);
+  const stack = topLevelStackOf(scope);
   const known = tracingPolicies.get(stack);
   if (known) return known;
   const policy = new ManagedPolicy(stack, 'FunctionTracing', {
@@ -452,15 +464,16 @@ const tracingPolicyOf = (scope: Construct): ManagedPolicy => {
   return policy;
 };
 
+/** The CodeDeploy application of each top-level stack, and the stage it was named for. */
 const deploymentApplications = new WeakMap<Stack, { stage: string; application: LambdaApplication }>();
 
 /**
  * The stack's one CodeDeploy application (`conductor-<stage>-functions`), created by its first
- * ServiceFunction: every function's deployment group belongs to it, so one deploy's deployments are
- * listed together.
+ * ServiceFunction: every function's deployment group belongs to it, those of its nested stacks
+ * included, so one deploy's deployments are listed together.
  */
 const deploymentApplicationOf = (scope: Construct, stage: string): LambdaApplication => {
-  const stack = Stack.of(scope);
+  const stack = topLevelStackOf(scope);
   const known = deploymentApplications.get(stack);
   if (known) {
     if (known.stage !== stage) {

@@ -132,6 +132,8 @@ export const ALERT_SEVERITY = {
   // its steps or the flow failed; rejections and approval timeouts are outcomes, not failures.
   'runbook-execution-failed': 'ticket',
   'runbook-key-rotation-due': 'ticket',
+  // Edge nodes wrote a manual field concurrently (the edge-sync pillar's event alarm): a person decides.
+  'edge-conflicts-open': 'ticket',
   // A workflow's execution timed out, or was aborted, which nothing in Conductor does (WORKFLOW_ENDS).
   'executions-timed-out': 'ticket',
   'executions-aborted': 'ticket',

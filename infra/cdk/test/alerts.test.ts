@@ -41,7 +41,7 @@ describe('Alerts', () => {
   beforeAll(() => {
     synth = synthConductor();
     alarms = {};
-    for (const template of [synth.statefulTemplate, synth.apiTemplate]) {
+    for (const template of [synth.statefulTemplate, synth.flatApiTemplate]) {
       for (const resource of Object.values(template.toJSON().Resources as Record<string, Resource>)) {
         if (ALARM_TYPES.has(resource.Type))
           alarms[String(resource.Properties.AlarmName)] = resource.Properties;
@@ -236,7 +236,7 @@ describe('Alerts', () => {
 
     for (const fn of FUNCTIONS) {
       it(`pages on the ${fn.name} function's errors and tickets its throttles`, () => {
-        const functionId = synth.api.getLogicalId(
+        const functionId = synth.logicalIdOf(
           synth.api.functions[fn.name]?.function.node.defaultChild as CfnFunction,
         );
         const errors = alarms[`conductor-prod-${fn.name}-lambda-errors`];
@@ -369,7 +369,7 @@ describe('Alerts', () => {
 
   describe('event alarms', () => {
     it('fire on one canary rollback in a minute (CanaryRollback of the router service) and open a ticket', () => {
-      const alarms = Object.values(synth.apiTemplate.findResources('AWS::CloudWatch::Alarm')).filter(
+      const alarms = Object.values(synth.flatApiTemplate.findResources('AWS::CloudWatch::Alarm')).filter(
         (alarm) => alarm.Properties.AlarmName === 'conductor-prod-router-canary-rollback',
       );
       expect(alarms).toHaveLength(1);
@@ -387,7 +387,7 @@ describe('Alerts', () => {
     });
 
     it('fire on one budget breach in a minute (BudgetBreach of the scheduler service) and open a ticket', () => {
-      const alarms = Object.values(synth.apiTemplate.findResources('AWS::CloudWatch::Alarm')).filter(
+      const alarms = Object.values(synth.flatApiTemplate.findResources('AWS::CloudWatch::Alarm')).filter(
         (alarm) => alarm.Properties.AlarmName === 'conductor-prod-scheduler-budget-breach',
       );
       expect(alarms).toHaveLength(1);
@@ -404,7 +404,7 @@ describe('Alerts', () => {
     });
 
     it('show each scheduler queue’s depth, work in flight, oldest age and DLQ on the scheduler dashboard, with its per-tenant spend', () => {
-      const dashboards = Object.values(synth.apiTemplate.findResources('AWS::CloudWatch::Dashboard'));
+      const dashboards = Object.values(synth.flatApiTemplate.findResources('AWS::CloudWatch::Dashboard'));
       const body = JSON.stringify(
         dashboards.find((dashboard) =>
           JSON.stringify(dashboard.Properties.DashboardName).includes('scheduler'),
@@ -429,7 +429,7 @@ describe('Alerts', () => {
 
   describe('gateway 401s', () => {
     it('are counted from the access logs, per route (Conductor GatewayUnauthorized)', () => {
-      const filters = Object.values(synth.apiTemplate.findResources('AWS::Logs::MetricFilter'));
+      const filters = Object.values(synth.flatApiTemplate.findResources('AWS::Logs::MetricFilter'));
       expect(filters).toHaveLength(1);
       expect(filters[0]?.Properties).toMatchObject({
         FilterPattern: '{ $.status = "401" }',
@@ -452,7 +452,7 @@ describe('Alerts', () => {
     });
 
     it('are graphed on the dashboard of every pillar with token routes, one line per route', () => {
-      const dashboards = Object.values(synth.apiTemplate.findResources('AWS::CloudWatch::Dashboard'));
+      const dashboards = Object.values(synth.flatApiTemplate.findResources('AWS::CloudWatch::Dashboard'));
       for (const pillar of PILLARS) {
         const name = dashboardNameOf(pillar);
         const jwtRoutes = pillar.functions.flatMap((fn) => fn.routes ?? []).filter((r) => r.auth === 'jwt');
@@ -482,7 +482,8 @@ describe('Alerts of a new pillar, with no code of its own', () => {
   afterAll(() => synth?.dispose());
 
   it('gets its route, function, table and queue alarms', () => {
-    const names = [synth.statefulTemplate, synth.apiTemplate].flatMap((template) =>
+    // Its own alarms in its nested stack, its queue's beside the queue in the stateful stack.
+    const names = [synth.statefulTemplate, synth.pillarTemplate('ledger')].flatMap((template) =>
       Object.values(template.findResources('AWS::CloudWatch::Alarm')).map((a) => a.Properties.AlarmName),
     );
     expect(names).toEqual(

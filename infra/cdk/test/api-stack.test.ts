@@ -1,5 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
+import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { API_SETTINGS } from '#shared/api-settings.js';
 import { routeKeyOf } from '#shared/http/http.js';
@@ -14,7 +15,12 @@ import {
   workflowsOf,
 } from '#shared/pillar.js';
 import { PILLARS } from '../../../functions/catalog.js';
-import { ANONYMOUS_ROUTE_THROTTLE, RESERVED_CONCURRENCY } from '../lib/api-stack.js';
+import {
+  ANONYMOUS_ROUTE_THROTTLE,
+  PILLARS_IN_API_STACK,
+  PillarStack,
+  RESERVED_CONCURRENCY,
+} from '../lib/api-stack.js';
 import { pascal } from '../lib/names.js';
 import { PillarServices } from '../lib/pillar-services.js';
 import { LIVE_ALIAS } from '../lib/service-function.js';
@@ -43,8 +49,8 @@ describe('ConductorApiStack', () => {
 
   beforeAll(() => {
     synth = synthConductor();
-    resources = synth.apiTemplate.toJSON().Resources as Resources;
-    const authorizers = synth.apiTemplate.findResources('AWS::ApiGatewayV2::Authorizer');
+    resources = synth.flatApiTemplate.toJSON().Resources as Resources;
+    const authorizers = synth.flatApiTemplate.findResources('AWS::ApiGatewayV2::Authorizer');
     const ids = Object.keys(authorizers);
     expect(ids).toHaveLength(1);
     authorizerId = ids[0] ?? '';
@@ -54,7 +60,7 @@ describe('ConductorApiStack', () => {
   const functionLogicalId = (name: string): string => {
     const fn = synth.api.functions[name];
     if (!fn) throw new Error(`no function ${name}`);
-    return synth.api.getLogicalId(fn.function.node.defaultChild as CfnFunction);
+    return synth.logicalIdOf(fn.function.node.defaultChild as CfnFunction);
   };
 
   /** The Lambda function a route's integration invokes, through its live alias (never $LATEST). */
@@ -72,14 +78,14 @@ describe('ConductorApiStack', () => {
   const aliasFunctionName = (name: string) => {
     const fn = synth.api.functions[name];
     if (!fn) throw new Error(`no function ${name}`);
-    const aliasRef = { Ref: synth.api.getLogicalId(fn.alias.node.defaultChild as never) };
+    const aliasRef = { Ref: synth.logicalIdOf(fn.alias.node.defaultChild as never) };
     return { 'Fn::Join': ['', [{ 'Fn::Select': [6, { 'Fn::Split': [':', aliasRef] }] }, `:${LIVE_ALIAS}`]] };
   };
 
   const statementsOfFunction = (name: string): PolicyStatement[] => {
     const fn = synth.api.functions[name];
     if (!fn) throw new Error(`no function ${name}`);
-    const roleId = synth.api.getLogicalId(fn.role.node.defaultChild as never);
+    const roleId = synth.logicalIdOf(fn.role.node.defaultChild as never);
     const managed = ((resources[roleId]?.Properties.ManagedPolicyArns ?? []) as unknown[]).map((arn) =>
       JSON.stringify(arn),
     );
@@ -106,10 +112,24 @@ describe('ConductorApiStack', () => {
 
   describe('pillars', () => {
     it('builds one PillarServices construct per manifest of PILLARS, in catalog order, named <Pascal pillar>Pillar', () => {
-      const constructs = synth.api.node.children.filter((child) => child instanceof PillarServices);
-      expect(constructs.map((child) => child.node.id)).toEqual(
-        PILLARS.map((pillar) => `${pascal(pillar.name)}Pillar`),
+      // Those of PILLARS_IN_API_STACK in the stack itself, every other one in a nested stack of its own.
+      const inApiStack = PILLARS.filter((pillar) => PILLARS_IN_API_STACK.includes(pillar.name));
+      const nested = PILLARS.filter((pillar) => !PILLARS_IN_API_STACK.includes(pillar.name));
+      const pillarsIn = (scope: IConstruct) =>
+        scope.node.children.filter((child) => child instanceof PillarServices);
+      expect(pillarsIn(synth.api).map((child) => child.node.id)).toEqual(
+        inApiStack.map((pillar) => `${pascal(pillar.name)}Pillar`),
       );
+      const stacks = synth.api.node.children.filter((child) => child instanceof PillarStack);
+      expect(stacks.map((child) => child.node.id)).toEqual(
+        nested.map((pillar) => `${pascal(pillar.name)}PillarStack`),
+      );
+      for (const [index, stack] of stacks.entries()) {
+        expect(pillarsIn(stack).map((child) => child.node.id)).toEqual([
+          `${pascal(nested[index]?.name ?? '')}Pillar`,
+        ]);
+      }
+      const constructs = [synth.api, ...stacks].flatMap(pillarsIn);
       expect(Object.keys(synth.api.pillars)).toEqual(PILLARS.map((pillar) => pillar.name));
       for (const pillar of PILLARS) {
         const services = synth.api.pillars[pillar.name];
@@ -149,13 +169,13 @@ describe('ConductorApiStack', () => {
 
   describe('routes', () => {
     it('creates exactly one route per catalog route, plus $default', () => {
-      synth.apiTemplate.resourceCountIs('AWS::ApiGatewayV2::Route', ALL_ROUTES.length + 1);
+      synth.flatApiTemplate.resourceCountIs('AWS::ApiGatewayV2::Route', ALL_ROUTES.length + 1);
     });
 
     for (const entry of FUNCTIONS) {
       for (const spec of entry.routes ?? []) {
         it(`routes ${routeKeyOf(spec)} to the ${entry.name} function with ${spec.auth} auth`, () => {
-          const found = synth.apiTemplate.findResources('AWS::ApiGatewayV2::Route', {
+          const found = synth.flatApiTemplate.findResources('AWS::ApiGatewayV2::Route', {
             Properties: { RouteKey: routeKeyOf(spec) },
           });
           const routes = Object.values(found) as { Properties: Record<string, unknown> }[];
@@ -177,7 +197,9 @@ describe('ConductorApiStack', () => {
       const servesDefault = FUNCTIONS.filter((entry) => entry.servesDefaultRoute);
       expect(servesDefault).toHaveLength(1);
       const found = Object.values(
-        synth.apiTemplate.findResources('AWS::ApiGatewayV2::Route', { Properties: { RouteKey: '$default' } }),
+        synth.flatApiTemplate.findResources('AWS::ApiGatewayV2::Route', {
+          Properties: { RouteKey: '$default' },
+        }),
       ) as { Properties: Record<string, unknown> }[];
       expect(found).toHaveLength(1);
       expect(found[0]?.Properties.AuthorizationType).toBe('NONE');
@@ -189,11 +211,11 @@ describe('ConductorApiStack', () => {
 
   describe('JWT authorizer', () => {
     it('trusts the Cognito user pool issuer with the app client as audience', () => {
-      const pool = Object.keys(synth.apiTemplate.findResources('AWS::Cognito::UserPool'));
-      const client = Object.keys(synth.apiTemplate.findResources('AWS::Cognito::UserPoolClient'));
+      const pool = Object.keys(synth.flatApiTemplate.findResources('AWS::Cognito::UserPool'));
+      const client = Object.keys(synth.flatApiTemplate.findResources('AWS::Cognito::UserPoolClient'));
       expect(pool).toHaveLength(1);
       expect(client).toHaveLength(1);
-      synth.apiTemplate.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      synth.flatApiTemplate.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
         AuthorizerType: 'JWT',
         IdentitySource: ['$request.header.Authorization'],
         JwtConfiguration: {
@@ -204,25 +226,25 @@ describe('ConductorApiStack', () => {
     });
 
     it('requires MFA and a strong password, keeps the tenant immutable, and has one group per role', () => {
-      synth.apiTemplate.hasResourceProperties('AWS::Cognito::UserPool', {
+      synth.flatApiTemplate.hasResourceProperties('AWS::Cognito::UserPool', {
         MfaConfiguration: 'ON',
         UserPoolTier: 'PLUS',
         AdminCreateUserConfig: { AllowAdminCreateUserOnly: true },
         Policies: { PasswordPolicy: Match.objectLike({ MinimumLength: 12, RequireSymbols: true }) },
         Schema: Match.arrayWith([Match.objectLike({ Name: 'tenant', Mutable: false })]),
       });
-      synth.apiTemplate.hasResourceProperties('AWS::Cognito::UserPoolClient', {
+      synth.flatApiTemplate.hasResourceProperties('AWS::Cognito::UserPoolClient', {
         WriteAttributes: Match.not(Match.arrayWith(['custom:tenant'])),
         ReadAttributes: Match.arrayWith(['custom:tenant']),
       });
-      synth.apiTemplate.resourceCountIs('AWS::Cognito::UserPoolGroup', 5);
+      synth.flatApiTemplate.resourceCountIs('AWS::Cognito::UserPoolGroup', 5);
     });
   });
 
   describe('stage', () => {
     it('is the auto-deployed $default stage with throttling and JSON access logs', () => {
-      synth.apiTemplate.resourceCountIs('AWS::ApiGatewayV2::Stage', 1);
-      synth.apiTemplate.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      synth.flatApiTemplate.resourceCountIs('AWS::ApiGatewayV2::Stage', 1);
+      synth.flatApiTemplate.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
         StageName: '$default',
         AutoDeploy: true,
         DefaultRouteSettings: {
@@ -246,7 +268,7 @@ describe('ConductorApiStack', () => {
         'GET /api/conductor/v1/health',
         'GET /api/conductor/v1/openapi.json',
       ]);
-      const template = synth.apiTemplate.toJSON().Resources as Record<
+      const template = synth.flatApiTemplate.toJSON().Resources as Record<
         string,
         { Type: string; Properties: Record<string, unknown>; DependsOn?: string[] }
       >;
@@ -291,14 +313,14 @@ describe('ConductorApiStack', () => {
 
     it('outputs the API URL, user pool id, client id and issuer', () => {
       for (const output of ['ApiUrl', 'UserPoolId', 'UserPoolClientId', 'JwtIssuer']) {
-        synth.apiTemplate.hasOutput(output, {});
+        synth.flatApiTemplate.hasOutput(output, {});
       }
     });
   });
 
   describe('functions', () => {
     it('deploys one Node.js 22 arm64 function with active tracing per catalog entry', () => {
-      synth.apiTemplate.resourceCountIs('AWS::Lambda::Function', FUNCTIONS.length);
+      synth.flatApiTemplate.resourceCountIs('AWS::Lambda::Function', FUNCTIONS.length);
       // 10 s, or what the manifest asks for (the replay function reads a month of decisions: 600 s).
       for (const entry of FUNCTIONS) {
         expect(resources[functionLogicalId(entry.name)]?.Properties.Timeout, entry.name).toBe(
@@ -306,7 +328,7 @@ describe('ConductorApiStack', () => {
         );
       }
       expect(FUNCTIONS.find((entry) => entry.name === 'replay')?.timeoutSeconds).toBe(600);
-      const functions = synth.apiTemplate.findResources('AWS::Lambda::Function');
+      const functions = synth.flatApiTemplate.findResources('AWS::Lambda::Function');
       for (const fn of Object.values(functions) as { Properties: Record<string, unknown> }[]) {
         expect(fn.Properties).toMatchObject({
           Runtime: 'nodejs22.x',
@@ -346,7 +368,7 @@ describe('ConductorApiStack', () => {
     }
 
     it('gives every function (and every workflow) a log group with one month retention', () => {
-      const groups = Object.values(synth.apiTemplate.findResources('AWS::Logs::LogGroup')) as {
+      const groups = Object.values(synth.flatApiTemplate.findResources('AWS::Logs::LogGroup')) as {
         Properties: { RetentionInDays: number };
       }[];
       // One per function and per workflow, plus the access logs.
@@ -361,7 +383,7 @@ describe('ConductorApiStack', () => {
     it('has no Allow statement with a *, dynamodb:* or s3:* action in either stack', () => {
       const forbidden = new Set(['*', 'dynamodb:*', 's3:*']);
       const statements = [
-        ...allPolicyStatements(synth.apiTemplate),
+        ...allPolicyStatements(synth.flatApiTemplate),
         ...allPolicyStatements(synth.statefulTemplate),
       ].filter(({ statement }) => statement.Effect === 'Allow');
       expect(statements.length).toBeGreaterThan(0);
@@ -372,7 +394,7 @@ describe('ConductorApiStack', () => {
     });
 
     it('does not attach AWS managed policies to function roles, nor to the CodeDeploy roles', () => {
-      const roles = Object.values(synth.apiTemplate.findResources('AWS::IAM::Role')) as {
+      const roles = Object.values(synth.flatApiTemplate.findResources('AWS::IAM::Role')) as {
         Properties: Record<string, unknown>;
       }[];
       // Per function: its execution role and the role CodeDeploy shifts its alias with; per workflow its
@@ -381,23 +403,23 @@ describe('ConductorApiStack', () => {
         2 * FUNCTIONS.length + WORKFLOWS.length + FUNCTIONS.filter((fn) => fn.runbookStepRole).length,
       );
       // The only attached policy is the stack's own X-Ray write policy, on the execution roles.
-      const tracing = synth.api.getLogicalId(
+      const tracing = synth.logicalIdOf(
         synth.api.node.findChild('FunctionTracing').node.defaultChild as never,
       );
       for (const entry of FUNCTIONS) {
         const fn = synth.api.functions[entry.name];
         if (!fn) throw new Error(`no function ${entry.name}`);
-        const properties = (id: string) => synth.apiTemplate.toJSON().Resources[id].Properties;
+        const properties = (id: string) => synth.flatApiTemplate.toJSON().Resources[id].Properties;
+        expect(properties(synth.logicalIdOf(fn.role.node.defaultChild as never)).ManagedPolicyArns).toEqual([
+          { Ref: tracing },
+        ]);
         expect(
-          properties(synth.api.getLogicalId(fn.role.node.defaultChild as never)).ManagedPolicyArns,
-        ).toEqual([{ Ref: tracing }]);
-        expect(
-          properties(synth.api.getLogicalId(fn.deploymentRole.node.defaultChild as never)).ManagedPolicyArns,
+          properties(synth.logicalIdOf(fn.deploymentRole.node.defaultChild as never)).ManagedPolicyArns,
         ).toBeUndefined();
       }
       expect(JSON.stringify(roles)).not.toContain(':iam::aws:policy/');
-      synth.apiTemplate.resourceCountIs('AWS::IAM::ManagedPolicy', 1);
-      expect(synth.apiTemplate.toJSON().Resources[tracing].Properties.PolicyDocument.Statement).toEqual([
+      synth.flatApiTemplate.resourceCountIs('AWS::IAM::ManagedPolicy', 1);
+      expect(synth.flatApiTemplate.toJSON().Resources[tracing].Properties.PolicyDocument.Statement).toEqual([
         { Action: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], Effect: 'Allow', Resource: '*' },
       ]);
     });
@@ -477,9 +499,9 @@ describe('ConductorApiStack', () => {
       statementsOfFunction(name).filter((s) => s.Effect === 'Allow' && actionsOf(s).includes(action));
 
     it('maps each queue to its consumer with batch size, batching window, maximum concurrency and partial batch failures', () => {
-      synth.apiTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', QUEUES.length);
+      synth.flatApiTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', QUEUES.length);
       for (const spec of QUEUES) {
-        synth.apiTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+        synth.flatApiTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
           FunctionName: aliasFunctionName(spec.consumer),
           EventSourceArn: importOfResource(synth.stateful.queue(spec.id), 'Arn'),
           BatchSize: spec.batchSize,
@@ -577,7 +599,7 @@ describe('ConductorApiStack', () => {
         const statusDlqs = WORKFLOWS.filter((spec) => spec.statusChangesTo === entry.name).map((spec) => {
           const dlq = synth.api.pillars[spec.pillar]?.workflows[spec.id]?.statusDeadLetterQueue;
           if (!dlq) throw new Error(`no status DLQ for ${spec.id}`);
-          return { 'Fn::GetAtt': [synth.api.getLogicalId(dlq.node.defaultChild as never), 'Arn'] };
+          return { 'Fn::GetAtt': [synth.logicalIdOf(dlq.node.defaultChild as never), 'Arn'] };
         });
         ownDlqs.push(...statusDlqs);
         const byText = (list: unknown[]) => list.map((r) => JSON.stringify(r)).sort();
@@ -612,8 +634,10 @@ describe('ConductorApiStack', () => {
         /Fn::ImportValue.*EvidenceBucket/,
       );
       // The other functions with evidence prefixes (the runbooks pillar's trail mirror, runbooks/) put
-      // and get under their own prefix only; the rest nothing.
-      for (const entry of FUNCTIONS.filter((e) => !['authorize', 'eval', 'eval-worker'].includes(e.name))) {
+      // and get under their own prefix only; the rest nothing (the artifacts writers: the next test).
+      for (const entry of FUNCTIONS.filter(
+        (e) => !['authorize', 'eval', 'eval-worker'].includes(e.name) && (e.artifacts ?? []).length === 0,
+      )) {
         const prefixes = entry.evidence ?? [];
         const s3 = statementsOfFunction(entry.name).filter((s) =>
           actionsOf(s).some((a) => a.startsWith('s3:')),
@@ -668,7 +692,7 @@ describe('ConductorApiStack', () => {
 
   describe('the policy layer', () => {
     it('attaches the policy layer and the default engine (OPA) with its directory to every function with token routes', () => {
-      const layers = synth.apiTemplate.findResources('AWS::Lambda::LayerVersion');
+      const layers = synth.flatApiTemplate.findResources('AWS::Lambda::LayerVersion');
       expect(Object.keys(layers)).toHaveLength(1);
       const [layerId] = Object.keys(layers);
       for (const entry of FUNCTIONS) {
@@ -703,7 +727,7 @@ describe('ConductorApiStack with an external OIDC issuer', () => {
   afterAll(() => synth?.dispose());
 
   it('passes the tenants’ fair-share weights to the scheduler function, and to no other', () => {
-    const fns = Object.values(synth.apiTemplate.findResources('AWS::Lambda::Function')).map((r) => ({
+    const fns = Object.values(synth.flatApiTemplate.findResources('AWS::Lambda::Function')).map((r) => ({
       name: String((r.Properties.Description as string | undefined) ?? ''),
       variables:
         (r.Properties.Environment as { Variables: Record<string, unknown> } | undefined)?.Variables ?? {},
@@ -717,7 +741,7 @@ describe('ConductorApiStack with an external OIDC issuer', () => {
   });
 
   it('trusts step-up only from amr or the configured acr values, not from the issuer', () => {
-    const fns = Object.values(synth.apiTemplate.findResources('AWS::Lambda::Function')).map(
+    const fns = Object.values(synth.flatApiTemplate.findResources('AWS::Lambda::Function')).map(
       (r) =>
         (r.Properties.Environment as { Variables: Record<string, unknown> } | undefined)?.Variables ?? {},
     );
@@ -730,20 +754,20 @@ describe('ConductorApiStack with an external OIDC issuer', () => {
   });
 
   it('verifies that issuer and audience and creates no user pool', () => {
-    synth.apiTemplate.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+    synth.flatApiTemplate.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
       JwtConfiguration: {
         Issuer: 'https://login.example.com/realms/conductor',
         Audience: ['conductor-api', 'conductor-cli'],
       },
     });
-    synth.apiTemplate.resourceCountIs('AWS::Cognito::UserPool', 0);
-    expect(Object.keys(synth.apiTemplate.findOutputs('*'))).not.toContain('UserPoolId');
+    synth.flatApiTemplate.resourceCountIs('AWS::Cognito::UserPool', 0);
+    expect(Object.keys(synth.flatApiTemplate.findOutputs('*'))).not.toContain('UserPoolId');
   });
 
   it('names stacks and resources after the stage', () => {
     expect(synth.api.stackName).toBe('Conductor-dev-Api');
     expect(synth.stateful.stackName).toBe('Conductor-dev-Stateful');
-    synth.apiTemplate.hasResourceProperties('AWS::ApiGatewayV2::Api', { Name: 'conductor-dev' });
+    synth.flatApiTemplate.hasResourceProperties('AWS::ApiGatewayV2::Api', { Name: 'conductor-dev' });
     synth.statefulTemplate.hasResourceProperties('AWS::Events::EventBus', { Name: 'conductor-dev' });
   });
 });

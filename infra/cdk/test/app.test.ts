@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { App, NestedStack, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -22,7 +22,7 @@ import { DEFAULT_POLICY_ENGINE, readPolicySources, readValidatedManifest } from 
 import { authorizeRoutes } from '../../../functions/authorize/contract.js';
 import { authorizePillar } from '../../../functions/authorize/pillar.js';
 import { PILLARS } from '../../../functions/catalog.js';
-import { ConductorApiStack } from '../lib/api-stack.js';
+import { ConductorApiStack, PILLARS_IN_API_STACK } from '../lib/api-stack.js';
 import { buildApp, propsFromContext } from '../lib/app.js';
 import { PillarServices } from '../lib/pillar-services.js';
 import { ESM_REQUIRE_BANNER, REPO_ROOT } from '../lib/service-function.js';
@@ -33,6 +33,9 @@ import { type Synthesized, statefulImport, synthConductor, synthPillars } from '
 const FUNCTIONS = functionsOf(PILLARS);
 const QUEUES = queuesOf(PILLARS);
 const TABLES = tablesOf(PILLARS);
+/** The catalog's pillars built in the API stack itself, and those in a nested stack of their own. */
+const IN_API_STACK = PILLARS.filter((pillar) => PILLARS_IN_API_STACK.includes(pillar.name));
+const NESTED = PILLARS.filter((pillar) => !PILLARS_IN_API_STACK.includes(pillar.name));
 
 /** Apps that are built but never synthesized still claim an outdir: keep them in one folder. */
 let scratch = '';
@@ -458,11 +461,18 @@ describe('ConductorApiStack catalog checks', () => {
     const api = new ConductorApiStack(app, 'A', { stage: 'test', stateful, pillars: [kernel, guarded] });
     const fn = api.functions.guarded;
     if (!fn) throw new Error('no guarded function');
-    const resources = Template.fromStack(api).toJSON().Resources as Resources;
-    const variables = variablesIn(resources, api.getLogicalId(fn.function.node.defaultChild as CfnFunction));
+    // A pillar of no catalog: built in a nested stack of its own, which imports the table itself.
+    const stack = api.pillarStacks.guarded;
+    if (!stack) throw new Error('no nested stack for guarded');
+    expect(Stack.of(fn.function)).toBe(stack);
+    const resources = Template.fromStack(stack).toJSON().Resources as Resources;
+    const variables = variablesIn(
+      resources,
+      stack.getLogicalId(fn.function.node.defaultChild as CfnFunction),
+    );
     expect(JSON.stringify(variables.POLICY_TABLE_NAME)).toMatch(/Fn::ImportValue.*PolicyTable/);
     expect(variables).not.toHaveProperty('ROUTER_TABLE_NAME');
-    const roleId = api.getLogicalId(fn.role.node.defaultChild as never);
+    const roleId = stack.getLogicalId(fn.role.node.defaultChild as never);
     const statements = Object.values(resources)
       .filter(
         (r) =>
@@ -487,30 +497,42 @@ describe('A new pillar', () => {
   const ledger = LEDGER;
 
   let synth: Synthesized;
+  /** The API stack's resources. */
   let api: Resources;
+  /** The resources of the ledger's nested stack, where its pillar is built. */
+  let nested: Resources;
   beforeAll(() => {
     // Template.fromStack runs cdk-nag: the new pillar passes it with no acknowledgement of its own.
     synth = synthPillars([...PILLARS, ledger]);
     api = synth.apiTemplate.toJSON().Resources as typeof api;
+    nested = synth.pillarTemplate('ledger').toJSON().Resources as typeof nested;
   });
   afterAll(() => synth?.dispose());
 
-  const ledgerFunctionId = () => {
+  const ledgerFunction = () => {
     const fn = synth.api.functions.ledger;
     if (!fn) throw new Error('no ledger function');
-    return synth.api.getLogicalId(fn.function.node.defaultChild as CfnFunction);
+    return fn;
   };
+  const ledgerFunctionId = () => synth.logicalIdOf(ledgerFunction().function.node.defaultChild);
   const importOf = (construct: { node: { defaultChild?: unknown } }, attribute: 'Arn' | 'Ref') =>
     statefulImport(synth, construct, attribute);
 
-  it('becomes one more PillarServices construct, LedgerPillar, with its function', () => {
+  it('becomes one more PillarServices construct, LedgerPillar, with its function, in a nested stack of its own', () => {
     expect(Object.keys(synth.api.pillars)).toEqual([...PILLARS.map((p) => p.name), 'ledger']);
     const services = synth.api.pillars.ledger;
     expect(services).toBeInstanceOf(PillarServices);
     expect(services?.node.id).toBe('LedgerPillar');
     expect(services?.pillar).toBe(ledger);
     expect(Object.keys(services?.functions ?? {})).toEqual(['ledger']);
-    synth.apiTemplate.resourceCountIs('AWS::Lambda::Function', FUNCTIONS.length + 1);
+    const stack = synth.api.pillarStacks.ledger;
+    expect(stack).toBeInstanceOf(NestedStack);
+    expect(stack?.node.id).toBe('LedgerPillarStack');
+    expect(stack?.nestedStackParent).toBe(synth.api);
+    expect(services?.node.scope).toBe(stack);
+    expect(Object.keys(synth.api.pillarStacks)).toEqual([...NESTED.map((pillar) => pillar.name), 'ledger']);
+    synth.apiTemplate.resourceCountIs('AWS::Lambda::Function', functionsOf(IN_API_STACK).length);
+    synth.pillarTemplate('ledger').resourceCountIs('AWS::Lambda::Function', 1);
   });
 
   it('leaves every resource of the catalog’s pillars as it was', () => {
@@ -539,27 +561,60 @@ describe('A new pillar', () => {
         ).toEqual([]);
         expect(added.length).toBeGreaterThan(0);
         for (const id of added) expect(id).toMatch(/Ledger/);
+        // The API stack gains the ledger's nested stack resource, and nothing of the ledger's own.
+        if (withLedger === synth.apiTemplate) {
+          expect(added).toEqual([
+            synth.api.getLogicalId(synth.api.pillarStacks.ledger?.nestedStackResource as never),
+          ]);
+        }
       }
     } finally {
       base.dispose();
     }
   });
 
-  it('becomes its JWT route to its function', () => {
+  it('becomes its JWT route to its function, on the API and with the JWT authorizer of the API stack', () => {
+    const template = synth.pillarTemplate('ledger');
     const routes = Object.values(
-      synth.apiTemplate.findResources('AWS::ApiGatewayV2::Route', {
+      template.findResources('AWS::ApiGatewayV2::Route', {
         Properties: { RouteKey: routeKeyOf(route) },
       }),
     ) as { Properties: Record<string, unknown> }[];
     expect(routes).toHaveLength(1);
     expect(routes[0]?.Properties.AuthorizationType).toBe('JWT');
+    // The HTTP API and its authorizer live in the API stack and reach the nested stack as parameters.
+    const services = synth.api.pillars.ledger;
+    if (!services) throw new Error('no ledger pillar');
+    const authorizers = Object.keys(
+      synth.apiTemplate.findResources('AWS::ApiGatewayV2::Authorizer', {
+        Properties: { AuthorizerType: 'JWT', Name: 'conductor-jwt' },
+      }),
+    );
+    expect(authorizers).toHaveLength(1);
+    expect(synth.fromApiStack(services, routes[0]?.Properties.AuthorizerId)).toEqual({
+      Ref: authorizers[0],
+    });
+    expect(synth.fromApiStack(services, routes[0]?.Properties.ApiId)).toEqual({
+      Ref: synth.api.getLogicalId(synth.api.api.node.defaultChild as never),
+    });
     const integrationId =
       /"Ref":"([A-Za-z0-9]+)"/.exec(JSON.stringify(routes[0]?.Properties.Target))?.[1] ?? '';
     // Through the function's live alias.
     const aliasId =
-      /"Ref":"([A-Za-z0-9]+)"/.exec(JSON.stringify(api[integrationId]?.Properties.IntegrationUri))?.[1] ?? '';
-    expect(api[aliasId]?.Properties.FunctionName).toEqual({ Ref: ledgerFunctionId() });
-    synth.apiTemplate.resourceCountIs('AWS::ApiGatewayV2::Route', routesOf(PILLARS).length + 2);
+      /"Ref":"([A-Za-z0-9]+)"/.exec(JSON.stringify(nested[integrationId]?.Properties.IntegrationUri))?.[1] ??
+      '';
+    expect(nested[aliasId]?.Properties.FunctionName).toEqual({ Ref: ledgerFunctionId() });
+    // The API stack keeps its own routes and `$default`.
+    synth.apiTemplate.resourceCountIs('AWS::ApiGatewayV2::Route', routesOf(IN_API_STACK).length + 1);
+    template.resourceCountIs('AWS::ApiGatewayV2::Route', 1);
+  });
+
+  it('gets the policy layer of the API stack, as an enforcer', () => {
+    const layers = nested[ledgerFunctionId()]?.Properties.Layers as unknown[];
+    expect(layers).toHaveLength(1);
+    expect(synth.fromApiStack(ledgerFunction(), layers[0])).toEqual({
+      Ref: synth.api.getLogicalId(synth.api.policyLayer.layer.node.defaultChild as never),
+    });
   });
 
   it('becomes its table in the stateful stack, given to its function with the policy table', () => {
@@ -577,7 +632,7 @@ describe('A new pillar', () => {
       },
     });
     expect(synth.stateful.getLogicalId(table.node.defaultChild as never)).toMatch(/^LedgerTable/);
-    const variables = variablesIn(api, ledgerFunctionId());
+    const variables = variablesIn(nested, ledgerFunctionId());
     expect(variables.LEDGER_TABLE_NAME).toEqual(importOf(table, 'Ref'));
     expect(variables.POLICY_TABLE_NAME).toEqual(importOf(synth.stateful.table('policy'), 'Ref'));
     expect(variables.POLICY_DIR).toBe('/opt/policies/opa');
@@ -592,8 +647,9 @@ describe('A new pillar', () => {
         AlarmName: `conductor-test-ledger-entries-${alarm}`,
       });
     }
-    synth.apiTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', QUEUES.length + 1);
-    synth.apiTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+    synth.apiTemplate.resourceCountIs('AWS::Lambda::EventSourceMapping', queuesOf(IN_API_STACK).length);
+    synth.pillarTemplate('ledger').resourceCountIs('AWS::Lambda::EventSourceMapping', 1);
+    synth.pillarTemplate('ledger').hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       // Through its live alias: `<function name>:live`.
       FunctionName: {
         'Fn::Join': [
@@ -603,14 +659,7 @@ describe('A new pillar', () => {
               'Fn::Select': [
                 6,
                 {
-                  'Fn::Split': [
-                    ':',
-                    {
-                      Ref: synth.api.getLogicalId(
-                        synth.api.functions.ledger?.alias.node.defaultChild as never,
-                      ),
-                    },
-                  ],
+                  'Fn::Split': [':', { Ref: synth.logicalIdOf(ledgerFunction().alias.node.defaultChild) }],
                 },
               ],
             },
@@ -624,21 +673,42 @@ describe('A new pillar', () => {
       FunctionResponseTypes: ['ReportBatchItemFailures'],
     });
     // Its function produces to it (named) and to the decision archive (it enforces policies).
-    const variables = variablesIn(api, ledgerFunctionId());
+    const variables = variablesIn(nested, ledgerFunctionId());
     expect(variables.LEDGER_ENTRIES_QUEUE_URL).toEqual(importOf(queue, 'Ref'));
     expect(variables.DECISION_ARCHIVE_QUEUE_URL).toEqual(
       importOf(synth.stateful.queue('decision-archive'), 'Ref'),
     );
   });
 
-  it('gets a deny spike alarm and a dashboard of its own', () => {
-    synth.apiTemplate.hasResourceProperties('AWS::CloudWatch::Alarm', {
+  it('gets a deny spike alarm and a dashboard of its own, and its alarm on the policy dashboard', () => {
+    const template = synth.pillarTemplate('ledger');
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       AlarmName: 'conductor-test-ledger-policy-deny-spike',
     });
+    const denySpike = synth.api.pillars.ledger?.observability.denySpikeAlarms.ledger;
     expect(Object.keys(synth.api.pillars.ledger?.observability.denySpikeAlarms ?? {})).toEqual(['ledger']);
-    synth.apiTemplate.hasResourceProperties('AWS::CloudWatch::Dashboard', {
+    template.hasResourceProperties('AWS::CloudWatch::Dashboard', {
       DashboardName: 'conductor-test-ledger',
     });
+    // The policy dashboard (the authorize pillar's, in the API stack) reads the alarm's ARN from an
+    // output of the ledger's nested stack.
+    const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    const output = Object.entries(outputs).find(
+      ([, o]) =>
+        JSON.stringify(o.Value) ===
+        JSON.stringify({ 'Fn::GetAtt': [synth.logicalIdOf(denySpike?.node.defaultChild), 'Arn'] }),
+    )?.[0];
+    expect(output).toBeDefined();
+    const stackId = synth.api.getLogicalId(synth.api.pillarStacks.ledger?.nestedStackResource as never);
+    const policy = Object.values(
+      synth.apiTemplate.findResources('AWS::CloudWatch::Dashboard', {
+        Properties: { DashboardName: 'conductor-test-policy' },
+      }),
+    );
+    expect(policy).toHaveLength(1);
+    expect(JSON.stringify(policy[0])).toContain(
+      JSON.stringify({ 'Fn::GetAtt': [stackId, `Outputs.${output}`] }),
+    );
   });
 });
 

@@ -27,8 +27,8 @@ describe('a function with deadLetterAccess (ops)', () => {
   const opsPolicy = () => {
     const fn = synth.api.functions.ops;
     if (!fn) throw new Error('no ops function in the API stack');
-    const roleId = synth.api.getLogicalId(fn.function.role?.node.defaultChild as never);
-    return allPolicyStatements(synth.apiTemplate).filter(({ where }) =>
+    const roleId = synth.logicalIdOf(fn.function.role?.node.defaultChild as never);
+    return allPolicyStatements(synth.flatApiTemplate).filter(({ where }) =>
       where.startsWith(roleId.replace(/[A-F0-9]{8}$/, '')),
     );
   };
@@ -37,8 +37,8 @@ describe('a function with deadLetterAccess (ops)', () => {
     // Prepare
     const fn = synth.api.functions.ops;
     if (!fn) throw new Error('no ops function in the API stack');
-    const resource = synth.apiTemplate.toJSON().Resources[
-      synth.api.getLogicalId(fn.function.node.defaultChild as never)
+    const resource = synth.flatApiTemplate.toJSON().Resources[
+      synth.logicalIdOf(fn.function.node.defaultChild as never)
     ] as { Properties: { Environment: { Variables: Record<string, unknown> } } };
 
     // Act
@@ -90,11 +90,11 @@ describe('a function with deadLetterAccess (ops)', () => {
     const others = functionsOf(PILLARS).filter((fn) => !fn.deadLetterAccess);
 
     // Act
-    const movers = allPolicyStatements(synth.apiTemplate).filter(({ statement }) =>
+    const movers = allPolicyStatements(synth.flatApiTemplate).filter(({ statement }) =>
       actionsOf(statement).includes('sqs:StartMessageMoveTask'),
     );
     const withQueueList = Object.entries(
-      synth.apiTemplate.findResources('AWS::Lambda::Function') as Record<
+      synth.flatApiTemplate.findResources('AWS::Lambda::Function') as Record<
         string,
         { Properties: { Environment?: { Variables?: Record<string, unknown> } } }
       >,
@@ -106,7 +106,7 @@ describe('a function with deadLetterAccess (ops)', () => {
     expect(others.length).toBeGreaterThan(0);
     expect(movers.map(({ where }) => where)).toEqual([expect.stringMatching(/^OpsRole/)]);
     const ops = synth.api.functions.ops?.function.node.defaultChild;
-    expect(withQueueList).toEqual([synth.api.getLogicalId(ops as never)]);
+    expect(withQueueList).toEqual([synth.logicalIdOf(ops as never)]);
   });
 });
 
@@ -121,20 +121,20 @@ describe('a queue consumer', () => {
   const logicalIdOf = (name: string): string => {
     const fn = synth.api.functions[name];
     if (!fn) throw new Error(`no ${name} function in the API stack`);
-    return synth.api.getLogicalId(fn.function.node.defaultChild as never);
+    return synth.logicalIdOf(fn.function.node.defaultChild as never);
   };
   /** The statements of a function's role (its default policy), by function name. */
   const statementsOf = (name: string) => {
     const fn = synth.api.functions[name];
     if (!fn) throw new Error(`no ${name} function in the API stack`);
-    const roleId = synth.api.getLogicalId(fn.function.role?.node.defaultChild as never);
-    return allPolicyStatements(synth.apiTemplate)
+    const roleId = synth.logicalIdOf(fn.function.role?.node.defaultChild as never);
+    return allPolicyStatements(synth.flatApiTemplate)
       .filter(({ where }) => where.startsWith(roleId.replace(/[A-F0-9]{8}$/, '')))
       .map(({ statement }) => statement);
   };
   const variablesOf = (name: string): Record<string, unknown> =>
     (
-      synth.apiTemplate.toJSON().Resources[logicalIdOf(name)] as {
+      synth.flatApiTemplate.toJSON().Resources[logicalIdOf(name)] as {
         Properties: { Environment?: { Variables?: Record<string, unknown> } };
       }
     ).Properties.Environment?.Variables ?? {};

@@ -18,14 +18,14 @@ describe('who may invoke the functions', () => {
   afterAll(() => synth?.dispose());
 
   type Resource = { Type: string; Properties: Record<string, unknown> };
-  const resources = () => synth.apiTemplate.toJSON().Resources as Record<string, Resource>;
+  const resources = () => synth.flatApiTemplate.toJSON().Resources as Record<string, Resource>;
 
   it('grants invoke only to API Gateway, for this API, and to EventBridge for scheduled functions and status changes', () => {
     const scheduled = new Set([
       ...schedulesOf(PILLARS).map((s) => s.function),
       ...workflowsOf(PILLARS).flatMap((w) => (w.statusChangesTo === undefined ? [] : [w.statusChangesTo])),
     ]);
-    const apiId = synth.api.getLogicalId(synth.api.api.node.defaultChild as never);
+    const apiId = synth.logicalIdOf(synth.api.api.node.defaultChild as never);
     const permissions = Object.values(resources()).filter((r) => r.Type === 'AWS::Lambda::Permission');
     expect(permissions.length).toBeGreaterThan(0);
     for (const permission of permissions) {
@@ -46,7 +46,7 @@ describe('who may invoke the functions', () => {
     const machineRoles = new Set(
       Object.values(synth.api.pillars).flatMap((pillar) =>
         Object.values(pillar.workflows).map((workflow) =>
-          synth.api.getLogicalId(workflow.stateMachine.role.node.defaultChild as never),
+          synth.logicalIdOf(workflow.stateMachine.role.node.defaultChild as never),
         ),
       ),
     );
@@ -80,7 +80,7 @@ describe('who may invoke the functions', () => {
     expect(machineRoles.size).toBe(workflowsOf(PILLARS).length);
     for (const services of Object.values(synth.api.pillars)) {
       for (const workflow of Object.values(services.workflows)) {
-        const roleId = synth.api.getLogicalId(workflow.stateMachine.role.node.defaultChild as never);
+        const roleId = synth.logicalIdOf(workflow.stateMachine.role.node.defaultChild as never);
         const invokes = Object.values(resources())
           .filter(
             (r) =>
@@ -98,7 +98,7 @@ describe('who may invoke the functions', () => {
             Action: 'lambda:InvokeFunction',
             Effect: 'Allow',
             Resource: Object.values(workflow.spec.tasks).map((name) => ({
-              Ref: synth.api.getLogicalId(services.functions[name]?.alias.node.defaultChild as never),
+              Ref: synth.logicalIdOf(services.functions[name]?.alias.node.defaultChild as never),
             })),
           },
         ]);

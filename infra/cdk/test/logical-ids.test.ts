@@ -13,7 +13,9 @@
  * - every pinned id still exists with the same type (hard: never rename or remove one of them);
  * - every resource of such a type has a pinned id (so new ones are added to the list on purpose).
  * Both together: the set of logical ids of each type is exactly the pinned, sorted list. The stack
- * names are pinned too: a renamed stack is a new stack, with new copies of everything.
+ * names are pinned too: a renamed stack is a new stack, with new copies of everything. So is the
+ * nested stack of each pillar not built in the API stack itself (PILLARS_IN_API_STACK): its stack
+ * resource's logical id in the API stack, and its own data-bearing ids (PINNED_PILLAR_STACKS).
  *
  * Adding a resource of one of these types (a new table, queue, bucket...) is fine: run this test,
  * read the "is not pinned" failure, and add its logical id to PINNED (sorted) in the same change.
@@ -65,6 +67,7 @@ const PINNED: Readonly<Record<StackRole, PinnedStack>> = {
     stackName: 'Conductor-prod-Stateful',
     ids: {
       'AWS::DynamoDB::Table': [
+        'EdgeTable1F532E75',
         'EvalTableAC775E50',
         'OpsTableD090455F',
         'PolicyTableE50BDB2B',
@@ -156,6 +159,24 @@ const PINNED: Readonly<Record<StackRole, PinnedStack>> = {
   },
 };
 
+/**
+ * The nested stack of each pillar not in PILLARS_IN_API_STACK (api-stack.ts), by pillar name: the
+ * logical id of its stack resource in the API stack (another id is another stack: every resource of
+ * the pillar would be replaced) and its own data-bearing ids, by type (a type left out: none of it).
+ * A new pillar's entry is added on purpose, as a new table's id is: the failure prints it.
+ */
+const PINNED_PILLAR_STACKS: Readonly<
+  Record<
+    string,
+    { readonly stackId: string; readonly ids: Partial<Record<DataBearingType, readonly string[]>> }
+  >
+> = {
+  'edge-sync': {
+    stackId: 'EdgeSyncPillarStackNestedStackEdgeSyncPillarStackNestedStackResource1B3B3B6E',
+    ids: { 'AWS::Logs::LogGroup': ['EdgeSyncLogGroup532FD462'] },
+  },
+};
+
 const COGNITO_TYPES: ReadonlySet<DataBearingType> = new Set([
   'AWS::Cognito::UserPool',
   'AWS::Cognito::UserPoolClient',
@@ -172,6 +193,7 @@ const problemsOf = (
   stackName: string,
   resources: Resources,
   pinned: Readonly<Record<DataBearingType, readonly string[]>>,
+  list = 'PINNED',
 ): string[] => {
   const problems: string[] = [];
   for (const type of DATA_BEARING_TYPES) {
@@ -194,7 +216,7 @@ const problemsOf = (
     for (const id of actualIds) {
       if (!pinnedIds.includes(id)) {
         problems.push(
-          `${stackName}: ${type} '${id}' was added and is not pinned: if it takes the place of a pinned id, an update would replace this resource (data loss); if it is a deliberately NEW resource, add '${id}' to PINNED['${type}'] (sorted).`,
+          `${stackName}: ${type} '${id}' was added and is not pinned: if it takes the place of a pinned id, an update would replace this resource (data loss); if it is a deliberately NEW resource, add '${id}' to ${list}['${type}'] (sorted).`,
         );
       }
     }
@@ -214,6 +236,17 @@ const idsByType = (resources: Resources): Record<DataBearingType, string[]> => {
 };
 
 describe('the pinned list itself', () => {
+  it('lists the ids of each pillar stack sorted, once, and only data-bearing types', () => {
+    for (const [name, { ids }] of Object.entries(PINNED_PILLAR_STACKS)) {
+      const all = Object.entries(ids).flatMap(([type, list]) => {
+        expect(DATA_BEARING_TYPES, name).toContain(type);
+        expect(list, `${name} ${type}`).toEqual([...new Set(list)].sort());
+        return list ?? [];
+      });
+      expect(new Set(all).size, `${name}: a logical id is pinned under two types`).toBe(all.length);
+    }
+  });
+
   for (const role of ['stateful', 'api'] as const) {
     it(`lists ${role} ids sorted, once, and for every data-bearing type`, () => {
       const ids = PINNED[role].ids;
@@ -273,5 +306,32 @@ for (const variant of VARIANTS) {
         expect(idsByType(resources)).toEqual(expected);
       });
     }
+
+    it("keeps each pillar's nested stack, and every pinned logical id in it, and adds none unlisted", () => {
+      for (const name of Object.keys(PINNED_PILLAR_STACKS)) {
+        expect(
+          synth.api.pillarStacks[name],
+          `the pinned nested stack of pillar '${name}' is missing: an update would delete every resource of the pillar. ${HOW_TO_FIX}`,
+        ).toBeDefined();
+      }
+      for (const [name, stack] of Object.entries(synth.api.pillarStacks)) {
+        const stackId = synth.api.getLogicalId(stack.nestedStackResource as never);
+        const resources = synth.pillarTemplate(name).toJSON().Resources as Resources;
+        const pinned = PINNED_PILLAR_STACKS[name];
+        const actual = Object.fromEntries(
+          Object.entries(idsByType(resources)).filter(([, ids]) => ids.length > 0),
+        );
+        expect(
+          pinned,
+          `the nested stack of pillar '${name}' is not pinned: if it is a deliberately NEW pillar, add ${JSON.stringify({ [name]: { stackId, ids: actual } })} to PINNED_PILLAR_STACKS`,
+        ).toBeDefined();
+        expect(stackId, `${stack.node.path}: ${HOW_TO_FIX}`).toBe(pinned?.stackId);
+        const ids = Object.fromEntries(
+          DATA_BEARING_TYPES.map((type) => [type, variant.expects(type) ? (pinned?.ids[type] ?? []) : []]),
+        ) as Record<DataBearingType, readonly string[]>;
+        const problems = problemsOf(stack.node.path, resources, ids, `PINNED_PILLAR_STACKS['${name}'].ids`);
+        expect(problems, problems.join('\n')).toEqual([]);
+      }
+    });
   });
 }

@@ -28,16 +28,16 @@ describe('machine clients', () => {
   const clientLogicalId = (name: string): string => {
     const client = synth.api.machineClients[name];
     if (!client) throw new Error(`no machine client ${name}`);
-    return synth.api.getLogicalId(client.node.defaultChild as CfnUserPoolClient);
+    return synth.logicalIdOf(client.node.defaultChild as CfnUserPoolClient);
   };
   const apiClientLogicalId = (): string =>
-    synth.api.getLogicalId(synth.api.userPoolClient?.node.defaultChild as CfnUserPoolClient);
+    synth.logicalIdOf(synth.api.userPoolClient?.node.defaultChild as CfnUserPoolClient);
 
   beforeAll(() => {
     synth = synthConductor({
       props: { machineClients: MACHINE_CLIENTS, authDomainPrefix: 'conductor-test' },
     });
-    resources = synth.apiTemplate.toJSON().Resources as Resources;
+    resources = synth.flatApiTemplate.toJSON().Resources as Resources;
   });
   afterAll(() => synth?.dispose());
 
@@ -58,13 +58,13 @@ describe('machine clients', () => {
       const scope = (role: string) => ({
         'Fn::Join': ['', [{ Ref: Match.stringLikeRegexp('^UserPoolApiResourceServer') }, `/${role}`]],
       });
-      synth.apiTemplate.hasResource('AWS::Cognito::UserPoolClient', {
+      synth.flatApiTemplate.hasResource('AWS::Cognito::UserPoolClient', {
         Properties: Match.objectLike({
           ClientName: 'conductor-prod-m2m-orders',
           AllowedOAuthScopes: [scope('operator')],
         }),
       });
-      synth.apiTemplate.hasResource('AWS::Cognito::UserPoolClient', {
+      synth.flatApiTemplate.hasResource('AWS::Cognito::UserPoolClient', {
         Properties: Match.objectLike({
           ClientName: 'conductor-prod-m2m-audit',
           AllowedOAuthScopes: [scope('viewer')],
@@ -73,14 +73,16 @@ describe('machine clients', () => {
     });
 
     it('declares one scope per role a service may hold on the conductor resource server', () => {
-      synth.apiTemplate.hasResourceProperties('AWS::Cognito::UserPoolResourceServer', {
+      synth.flatApiTemplate.hasResourceProperties('AWS::Cognito::UserPoolResourceServer', {
         Identifier: 'conductor',
         Scopes: [Match.objectLike({ ScopeName: 'viewer' }), Match.objectLike({ ScopeName: 'operator' })],
       });
     });
 
     it('gets a Cognito domain for the token endpoint and managed login', () => {
-      synth.apiTemplate.hasResourceProperties('AWS::Cognito::UserPoolDomain', { Domain: 'conductor-test' });
+      synth.flatApiTemplate.hasResourceProperties('AWS::Cognito::UserPoolDomain', {
+        Domain: 'conductor-test',
+      });
     });
 
     it('lets people sign in through managed login with the authorization code grant', () => {
@@ -102,7 +104,7 @@ describe('machine clients', () => {
 
   describe('at the gateway and in the functions', () => {
     it('accepts the app client and every machine client as JWT audiences', () => {
-      synth.apiTemplate.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      synth.flatApiTemplate.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
         JwtConfiguration: {
           Audience: [
             { Ref: apiClientLogicalId() },
@@ -119,7 +121,7 @@ describe('machine clients', () => {
       for (const entry of enforcing) {
         const fn = synth.api.functions[entry.name];
         if (!fn) throw new Error(`no function ${entry.name}`);
-        const resource = resources[synth.api.getLogicalId(fn.function.node.defaultChild as CfnFunction)];
+        const resource = resources[synth.logicalIdOf(fn.function.node.defaultChild as CfnFunction)];
         if (!resource) throw new Error(`no Lambda resource for ${entry.name}`);
         const variables = (resource.Properties.Environment as { Variables: Record<string, unknown> })
           .Variables;
@@ -131,7 +133,7 @@ describe('machine clients', () => {
 
     it('outputs the token URL, the sign-in URL and each client id', () => {
       for (const output of ['TokenUrl', 'SignInUrl', 'MachineClientOrdersId', 'MachineClientAuditId']) {
-        synth.apiTemplate.hasOutput(output, {});
+        synth.flatApiTemplate.hasOutput(output, {});
       }
     });
   });

@@ -54,8 +54,8 @@ describe('Observability (DESIGN §9)', () => {
 
   beforeAll(() => {
     synth = synthConductor();
-    resources = synth.apiTemplate.toJSON().Resources as Record<string, Resource>;
-    apiRef = { Ref: synth.api.getLogicalId(synth.api.api.node.defaultChild as never) };
+    resources = synth.flatApiTemplate.toJSON().Resources as Record<string, Resource>;
+    apiRef = { Ref: synth.logicalIdOf(synth.api.api.node.defaultChild as never) };
     pageImport = importOf(synth.stateful.pageTopic, 'Ref');
     ticketImport = importOf(synth.stateful.ticketTopic, 'Ref');
   });
@@ -84,11 +84,11 @@ describe('Observability (DESIGN §9)', () => {
   const functionRef = (name: string) => {
     const fn = synth.api.functions[name];
     if (!fn) throw new Error(`no function ${name}`);
-    return { Ref: synth.api.getLogicalId(fn.function.node.defaultChild as CfnFunction) };
+    return { Ref: synth.logicalIdOf(fn.function.node.defaultChild as CfnFunction) };
   };
 
   it('enables detailed (per-route) metrics on the stage', () => {
-    synth.apiTemplate.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+    synth.flatApiTemplate.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       StageName: '$default',
       DefaultRouteSettings: { DetailedMetricsEnabled: true },
     });
@@ -113,7 +113,7 @@ describe('Observability (DESIGN §9)', () => {
       expect(Object.keys(observability?.burnRateAlarms ?? {})).toEqual(['route-fast', 'route-slow']);
       for (const alert of ['fast', 'slow']) {
         const alarm = observability?.burnRateAlarms[`route-${alert}`];
-        expect(synth.api.getLogicalId(alarm?.node.defaultChild as never)).toBe(
+        expect(synth.logicalIdOf(alarm?.node.defaultChild as never)).toBe(
           logicalIdOfAlarmNamed(`conductor-prod-router-route-error-budget-${alert}-burn`),
         );
       }
@@ -337,7 +337,7 @@ describe('Observability (DESIGN §9)', () => {
       authorize?.tableThrottleAlarms.policy,
     ]) {
       expect(body).toContain(
-        JSON.stringify({ 'Fn::GetAtt': [synth.api.getLogicalId(alarm?.node.defaultChild as never), 'Arn'] }),
+        JSON.stringify({ 'Fn::GetAtt': [synth.logicalIdOf(alarm?.node.defaultChild as never), 'Arn'] }),
       );
     }
     expect(body).toContain('\\"AWS/DynamoDB\\",\\"ReadThrottleEvents\\"');
@@ -497,9 +497,19 @@ describe('Observability follows the catalog', () => {
       stateful,
       pillars: [metaPillar, kernel, ledger],
     });
-    const template = Template.fromStack(api);
-    const names = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map(
-      (alarm) => (alarm as Resource).Properties.AlarmName,
+    // Meta stays in the API stack; the kernel and the ledger, of no catalog, get a nested stack each.
+    expect(Object.keys(api.pillarStacks)).toEqual(['kernel', 'ledger']);
+    const ledgerStack = api.pillarStacks.ledger;
+    if (!ledgerStack) throw new Error('no nested stack for the ledger');
+    const ledgerTemplate = Template.fromStack(ledgerStack);
+    const templates = [
+      Template.fromStack(api),
+      ...Object.values(api.pillarStacks).map((stack) => Template.fromStack(stack)),
+    ];
+    const names = templates.flatMap((template) =>
+      Object.values(template.findResources('AWS::CloudWatch::Alarm')).map(
+        (alarm) => (alarm as Resource).Properties.AlarmName,
+      ),
     );
     // No router route: no burn-rate alarms; no router: no router dashboard. Meta's function and
     // route, the ledger's function and route: their own alarms; the kernel's table: its throttles.
@@ -518,7 +528,7 @@ describe('Observability follows the catalog', () => {
         'conductor-test-policy-table-throttles',
       ].sort(),
     );
-    template.resourceCountIs('AWS::CloudWatch::CompositeAlarm', 0);
+    for (const template of templates) template.resourceCountIs('AWS::CloudWatch::CompositeAlarm', 0);
     expect(Object.keys(api.pillars)).toEqual(['meta', 'kernel', 'ledger']);
     expect(api.pillars.ledger?.observability.denySpikeAlarms).toHaveProperty('ledger');
     // The ledger's dashboard (named after the pillar by default) graphs its decisions; meta asks for
@@ -528,15 +538,22 @@ describe('Observability follows the catalog', () => {
         Object.entries(api.pillars).map(([name, services]) => [name, dashboardsIn(services)]),
       ),
     ).toEqual({ meta: [], kernel: [], ledger: ['conductor-test-ledger'] });
-    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
-    const dashboard = Object.values(template.findResources('AWS::CloudWatch::Dashboard')).find(
+    expect(
+      templates.reduce(
+        (sum, template) => sum + Object.keys(template.findResources('AWS::CloudWatch::Dashboard')).length,
+        0,
+      ),
+    ).toBe(1);
+    const dashboard = Object.values(ledgerTemplate.findResources('AWS::CloudWatch::Dashboard')).find(
       (d) => (d as Resource).Properties.DashboardName === 'conductor-test-ledger',
     ) as Resource | undefined;
     const body = JSON.stringify(dashboard?.Properties.DashboardBody);
     expect(body).toContain('\\"Conductor\\",\\"PolicyDenied\\",\\"service\\",\\"ledger\\"');
     const denySpike = api.pillars.ledger?.observability.denySpikeAlarms.ledger;
     expect(body).toContain(
-      JSON.stringify({ 'Fn::GetAtt': [api.getLogicalId(denySpike?.node.defaultChild as never), 'Arn'] }),
+      JSON.stringify({
+        'Fn::GetAtt': [ledgerStack.getLogicalId(denySpike?.node.defaultChild as never), 'Arn'],
+      }),
     );
   });
 });

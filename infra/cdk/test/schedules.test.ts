@@ -26,7 +26,7 @@ describe('the catalog’s own schedules', () => {
   afterAll(() => synth?.dispose());
 
   it('runs the runbook signing key’s age check daily', () => {
-    synth.apiTemplate.hasResourceProperties('AWS::Events::Rule', {
+    synth.flatApiTemplate.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(1 day)',
       State: 'ENABLED',
     });
@@ -42,14 +42,14 @@ describe('a schedule of a manifest', () => {
 
   it('becomes an EventBridge rule with its expression that invokes its function, with retries', () => {
     // Prepare
-    // The sweeper's rule (the catalog has schedules of its own; a workflow's status changes have a
-    // rule too, with an event pattern).
-    const rules = synth.apiTemplate.findResources('AWS::Events::Rule', {
+    // The sweeper's rule, in the sweeper's nested stack (the catalog has schedules of its own; a
+    // workflow's status changes have a rule too, with an event pattern).
+    const rules = synth.pillarTemplate('sweeper').findResources('AWS::Events::Rule', {
       Properties: { ScheduleExpression: 'cron(0 3 * * ? *)' },
     });
     const fn = synth.api.functions.sweeper;
     if (!fn) throw new Error('no sweeper function');
-    const aliasId = synth.api.getLogicalId(fn.alias.node.defaultChild as never);
+    const aliasId = synth.logicalIdOf(fn.alias.node.defaultChild as never);
 
     // Assess
     expect(Object.values(rules)).toHaveLength(1);
@@ -66,10 +66,16 @@ describe('a schedule of a manifest', () => {
   });
 
   it('lets EventBridge, and only it, invoke the function', () => {
-    synth.apiTemplate.hasResourceProperties('AWS::Lambda::Permission', {
-      Action: 'lambda:InvokeFunction',
-      Principal: 'events.amazonaws.com',
-    });
+    const fn = synth.api.functions.sweeper;
+    if (!fn) throw new Error('no sweeper function');
+    const permissions = Object.values(
+      synth.pillarTemplate('sweeper').findResources('AWS::Lambda::Permission', {
+        Properties: { FunctionName: { Ref: synth.logicalIdOf(fn.alias.node.defaultChild as never) } },
+      }),
+    ) as { Properties: Record<string, unknown> }[];
+    expect(
+      permissions.map((permission) => [permission.Properties.Action, permission.Properties.Principal]),
+    ).toEqual([['lambda:InvokeFunction', 'events.amazonaws.com']]);
   });
 });
 

@@ -131,6 +131,8 @@ describe('the rate-limit families of the catalog', () => {
       'eval.write': 60,
       'runbooks.publish': 60,
       'runbooks.read': 600,
+      'edge.read': 600,
+      'edge.admin': 120,
       default: 600,
       refused: 60,
     };

@@ -2,7 +2,6 @@ import * as Y from 'yjs';
 import { FIELDS_MAP } from './fields.js';
 import {
   asFieldValue,
-  type ConflictSide,
   type DocumentTypeRules,
   type FieldRule,
   type FieldValue,
@@ -12,7 +11,8 @@ import {
 
 /**
  * The server's copy of one document: a Yjs doc that keeps every deleted value (`gc: false`, so a
- * conflict's losing value and its history stay readable), the conflict detection on every update
+ * conflict's losing value and its history stay readable; loaded from a snapshot, it keeps the ids
+ * of older values, not their content), the conflict detection on every update
  * applied, and the rules' writes. Pure (Yjs only): the sync service loads it from the snapshot and
  * the op log, and the tests drive it directly.
  *
@@ -186,9 +186,15 @@ export class EdgeDocument {
     return Y.encodeStateVector(this.doc);
   }
 
-  /** Everything the document holds beyond `stateVector` (everything without it): the minimal delta. */
+  /**
+   * What a node lacks beyond `stateVector` (everything, without it), as Yjs's own garbage collection
+   * leaves it: overwritten values are sent as deleted ranges, not with their content (this copy keeps
+   * them for the conflict center; nodes and snapshots need not). The minimal delta, and a snapshot.
+   */
   delta(stateVector?: Uint8Array): Uint8Array {
-    return Y.encodeStateAsUpdate(this.doc, stateVector);
+    const collected = new Y.Doc({ gc: true });
+    Y.applyUpdate(collected, Y.encodeStateAsUpdate(this.doc));
+    return Y.encodeStateAsUpdate(collected, stateVector);
   }
 
   #pendingBytes(): Uint8Array | undefined {
@@ -238,7 +244,9 @@ export class EdgeDocument {
     for (const [client, end] of transaction.afterState) {
       const start = transaction.beforeState.get(client) ?? 0;
       if (end > start && this.#meta) {
-        this.#senders.set(client, [...(this.#senders.get(client) ?? []), { from: start, meta: this.#meta }]);
+        const ranges = this.#senders.get(client);
+        if (ranges) ranges.push({ from: start, meta: this.#meta });
+        else this.#senders.set(client, [{ from: start, meta: this.#meta }]);
       }
     }
     if (transaction.origin === SERVER_ORIGIN) return;
@@ -268,15 +276,54 @@ export class EdgeDocument {
       const anyItem = items[0] as MapItem;
       const previous = this.#visibleBefore(anyItem, transaction, isNew);
       if (!previous) continue;
-      const ancestorsOfNew = new Set<Y.Item>();
-      for (const item of items) for (const older of this.#chain(item).slice(1)) ancestorsOfNew.add(older);
-      const heads = items.filter((item) => !ancestorsOfNew.has(item));
-      for (const head of heads) {
-        const headChain = this.#chain(head);
-        if (headChain.includes(previous)) continue; // built on what the server held: no conflict
+      // The heads: new writes no other new write of the key built on (walks stop at old items).
+      const builtOn = new Set<Y.Item>();
+      for (const item of items) {
+        for (let older = this.#originOf(item); older && isNew(older); older = this.#originOf(older)) {
+          if (builtOn.has(older)) break;
+          builtOn.add(older);
+        }
+      }
+      for (const head of items.filter((item) => !builtOn.has(item))) {
+        const fork = this.#fork(head, previous);
+        if (fork.sawOther) continue; // built on what the server held: no conflict
         this.#pending.push(this.#conflict(field, previous, head));
       }
     }
+  }
+
+  /** The item the writer of `item` saw as the key's latest, or null for the key's first write. */
+  #originOf(item: Y.Item): Y.Item | null {
+    if (!item.origin) return null;
+    const origin = Y.getItem(this.doc.store, item.origin);
+    return origin instanceof Y.Item ? origin : null;
+  }
+
+  /**
+   * Whether `a`'s writer had seen `b` (b is on a's origin chain). Both chains are walked a step at a
+   * time and the walk stops where they meet: a chain reaching an item of the other's chain before
+   * reaching `b` itself never reaches it (chains only go back in time). So the cost is the distance
+   * to where the two parted, not the key's whole history.
+   */
+  #fork(a: Y.Item, b: Y.Item): { sawOther: boolean } {
+    const seenA = new Set<Y.Item>([a]);
+    const seenB = new Set<Y.Item>([b]);
+    let stepA: Y.Item | null = a;
+    let stepB: Y.Item | null = b;
+    while (stepA || stepB) {
+      if (stepA) {
+        stepA = this.#originOf(stepA);
+        if (stepA === b) return { sawOther: true };
+        if (stepA && seenB.has(stepA)) return { sawOther: false };
+        if (stepA) seenA.add(stepA);
+      }
+      if (stepB) {
+        stepB = this.#originOf(stepB);
+        if (stepB && seenA.has(stepB)) return { sawOther: false };
+        if (stepB) seenB.add(stepB);
+      }
+    }
+    return { sawOther: false };
   }
 
   /** The key's item the server showed before this transaction: an old item, visible then. */
@@ -295,22 +342,6 @@ export class EdgeDocument {
       cursor = cursor.left;
     }
     return undefined;
-  }
-
-  /** The item and its origin chain (the values the writer had seen for the key), newest first. */
-  #chain(item: Y.Item): Y.Item[] {
-    const chain: Y.Item[] = [];
-    let cursor: Y.Item | null = item;
-    const seen = new Set<Y.Item>();
-    while (cursor && !seen.has(cursor)) {
-      chain.push(cursor);
-      seen.add(cursor);
-      const origin: Y.ID | null = cursor.origin;
-      if (!origin) break;
-      const next = Y.getItem(this.doc.store, origin);
-      cursor = next instanceof Y.Item ? next : null;
-    }
-    return chain;
   }
 
   /** The node and state vector of the op that brought `item`, when this copy saw it arrive. */
@@ -341,34 +372,32 @@ export class EdgeDocument {
   #conflict(field: string, current: Y.Item, incoming: Y.Item): DetectedConflict {
     const rule = ruleOf(this.#rules, field);
     const key = `${field}@${incoming.id.client}.${incoming.id.clock}`;
-    const currentChain = this.#chain(current);
-    const incomingChain = this.#chain(incoming);
-    const shared = new Set(currentChain);
-    const incomingOwn = incomingChain.filter((item) => !shared.has(item));
-    const incomingShared = new Set(incomingChain);
-    const currentOwn = currentChain.filter((item) => !incomingShared.has(item));
-    const side = (own: Y.Item[]): ConflictSide => {
-      const values = own.map((item) => asFieldValue(contentOf(item)));
-      const deltas = values.map((value) => value.d);
-      return {
-        value: values[0] as FieldValue,
-        deltaSinceFork: deltas.every((d) => d !== undefined)
-          ? deltas.reduce((sum: number, d) => sum + (d ?? 0), 0)
-          : undefined,
-      };
-    };
-    const resolution = resolveConflict(rule, side(currentOwn), side(incomingOwn), this.ids.conflictId(key));
+    const resolution = resolveConflict(
+      rule,
+      asFieldValue(contentOf(current)),
+      asFieldValue(contentOf(incoming)),
+      this.ids.conflictId(key),
+    );
     return {
       key,
       field,
       rule,
-      current: { ...write(current, currentChain), ...this.#senderOf(current) },
-      incoming: { ...write(incoming, incomingChain), ...this.#senderOf(incoming) },
+      current: { ...write(current, this.#history(current)), ...this.#senderOf(current) },
+      incoming: { ...write(incoming, this.#history(incoming)), ...this.#senderOf(incoming) },
       resolution:
         resolution.kind === 'auto'
           ? { kind: 'auto', how: resolution.how, value: resolution.value }
           : { kind: 'manual' },
     };
+  }
+
+  /** The values `item`'s writer had seen for the key, newest first, at most HISTORY_LIMIT. */
+  #history(item: Y.Item): Y.Item[] {
+    const older: Y.Item[] = [];
+    for (let step = this.#originOf(item); step && older.length < HISTORY_LIMIT; step = this.#originOf(step)) {
+      older.push(step);
+    }
+    return older;
   }
 }
 
@@ -378,14 +407,14 @@ const contentOf = (item: Y.Item): unknown => {
   return value instanceof Y.AbstractType ? value.toJSON() : value;
 };
 
-const write = (item: Y.Item, chain: readonly Y.Item[]): ConflictWrite => {
+const write = (item: Y.Item, history: readonly Y.Item[]): ConflictWrite => {
   const value = asFieldValue(contentOf(item));
   return {
     value: value.v,
     writer: value.n,
     hlc: value.t,
     item: { client: item.id.client, clock: item.id.clock },
-    history: chain.slice(1, HISTORY_LIMIT + 1).map((older) => {
+    history: history.map((older) => {
       const old = asFieldValue(contentOf(older));
       return { value: bounded(old.v), writer: old.n, hlc: old.t };
     }),

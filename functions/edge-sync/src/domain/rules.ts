@@ -10,7 +10,8 @@ import { compareHlc } from './hlc.js';
  * How concurrent writes of a field are settled:
  * - `lww`: the write with the later hybrid logical clock stamp wins (declare it only where losing
  *   the other write is safe: a status, a note);
- * - `counter`: both writers' increments are kept (the current value plus the other side's deltas);
+ * - `counter`: both writers' increments are kept (a PN-counter: each node's increments and decrements
+ *   so far, merged by taking each node's larger count);
  * - `union`: the two lists' union (tags, parts used: OR-Set of JSON values);
  * - `max` / `min`: the larger / smaller number (a high-water mark, a lowest reading);
  * - `manual`: nobody can decide for the business: the conflict goes to the conflict center, and a
@@ -21,14 +22,17 @@ export type FieldRule = (typeof FIELD_RULES)[number];
 
 /**
  * What a field holds: the value and who wrote it when. `t` is the writer's HLC stamp, `n` the node
- * (or `conductor`, or `person:<subject>` for a resolution), `d` the increment a counter write
- * made over the value it read, `r` the conflict a server write settles.
+ * (or `conductor`, or `person:<subject>` for a resolution), `r` the conflict a server write
+ * settles. A counter write also carries every node's increments (`c`) and decrements (`m`) so far;
+ * its value is their difference.
  */
+const countsSchema = z.record(z.string(), z.number().nonnegative());
 export const fieldValueSchema = z.object({
   v: z.unknown(),
   t: z.string(),
   n: z.string(),
-  d: z.number().optional(),
+  c: countsSchema.optional(),
+  m: countsSchema.optional(),
   r: z.string().optional(),
 });
 export type FieldValue = z.infer<typeof fieldValueSchema>;
@@ -39,12 +43,36 @@ export const asFieldValue = (stored: unknown): FieldValue => {
   return parsed.success ? parsed.data : { v: stored, t: '', n: 'unknown' };
 };
 
-/** A write of a field, with the deltas its side made since the two sides parted (counters). */
-export interface ConflictSide {
-  readonly value: FieldValue;
-  /** Sum of `d` over this side's writes the other side has not seen; undefined if one had none. */
-  readonly deltaSinceFork: number | undefined;
-}
+type Counts = Readonly<Record<string, number>>;
+const sum = (counts: Counts | undefined): number =>
+  Object.values(counts ?? {}).reduce((total, n) => total + n, 0);
+/** Each node's larger count: a node's own counts only grow, so the larger one has seen more. */
+const maxOf = (a: Counts | undefined, b: Counts | undefined): Record<string, number> => {
+  const merged: Record<string, number> = { ...a };
+  for (const [node, n] of Object.entries(b ?? {})) merged[node] = Math.max(merged[node] ?? 0, n);
+  return merged;
+};
+
+/**
+ * A counter write after `current`: `by` added by `node` to its own count (the edge client's
+ * `increment`). A value written without counts (a plain number) becomes the base count `_base`.
+ */
+export const incrementOf = (
+  current: FieldValue | undefined,
+  node: string,
+  by: number,
+  t: string,
+): FieldValue => {
+  const c: Record<string, number> = { ...current?.c };
+  const m: Record<string, number> = { ...current?.m };
+  if (current !== undefined && current.c === undefined && typeof current.v === 'number') {
+    if (current.v >= 0) c._base = current.v;
+    else m._base = -current.v;
+  }
+  if (by >= 0) c[node] = (c[node] ?? 0) + by;
+  else m[node] = (m[node] ?? 0) - by;
+  return { v: sum(c) - sum(m), t, n: node, c, ...(Object.keys(m).length > 0 ? { m } : {}) };
+};
 
 export type Resolution =
   | { readonly kind: 'auto'; readonly value: FieldValue; readonly how: string }
@@ -61,13 +89,11 @@ const stampOf = (a: FieldValue, b: FieldValue): string => laterOf(a, b).t;
  */
 export const resolveConflict = (
   rule: FieldRule,
-  current: ConflictSide,
-  incoming: ConflictSide,
+  a: FieldValue,
+  b: FieldValue,
   conflictId: string,
   by = 'conductor',
 ): Resolution => {
-  const a = current.value;
-  const b = incoming.value;
   if (sameJson(a.v, b.v)) return { kind: 'auto', value: laterOf(a, b), how: 'identical values' };
   switch (rule) {
     case 'manual':
@@ -77,15 +103,17 @@ export const resolveConflict = (
       return { kind: 'auto', value: winner, how: `later HLC stamp (${winner.n})` };
     }
     case 'counter': {
-      if (typeof a.v !== 'number' || incoming.deltaSinceFork === undefined) {
+      if (a.c === undefined || b.c === undefined) {
         const winner = laterOf(a, b);
         return { kind: 'auto', value: winner, how: 'not a counter write: later HLC stamp' };
       }
-      const v = a.v + incoming.deltaSinceFork;
+      const c = maxOf(a.c, b.c);
+      const m = maxOf(a.m, b.m);
+      const v = sum(c) - sum(m);
       return {
         kind: 'auto',
-        value: { v, t: stampOf(a, b), n: by, d: incoming.deltaSinceFork, r: conflictId },
-        how: `counter: ${a.v} + ${incoming.deltaSinceFork}`,
+        value: { v, t: stampOf(a, b), n: by, c, ...(Object.keys(m).length > 0 ? { m } : {}), r: conflictId },
+        how: `counter: every node's increments kept (${v})`,
       };
     }
     case 'union': {

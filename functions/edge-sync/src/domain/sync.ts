@@ -225,6 +225,8 @@ export const nodeStatusOf = (node: NodeRecord, now: Date): NodeStatus =>
 
 export class EdgeSync {
   readonly #cache = new Map<string, Promise<Loaded>>();
+  /** Appends to one document, one at a time in this process (its copy is shared). */
+  readonly #appending = new Map<string, Promise<unknown>>();
 
   constructor(private readonly deps: EdgeSyncDeps) {}
 
@@ -515,6 +517,26 @@ export class EdgeSync {
       loaded: Loaded,
     ) => Pick<LogEntry, 'nodeId' | 'ops' | 'stateVector' | 'derived' | 'conflicts'> | undefined,
   ): Promise<{ entry: LogEntry; loaded: Loaded } | undefined> {
+    // Requests of one process share the document's copy: they append one after the other, so only
+    // another process (another Lambda container) can take a sequence number first.
+    const key = cacheKey(tenantId, record.id);
+    const before = this.#appending.get(key) ?? Promise.resolve();
+    const mine = before.catch(() => undefined).then(() => this.#appendOnce(tenantId, record, change));
+    this.#appending.set(key, mine);
+    try {
+      return await mine;
+    } finally {
+      if (this.#appending.get(key) === mine) this.#appending.delete(key);
+    }
+  }
+
+  async #appendOnce(
+    tenantId: string,
+    record: DocumentRecord,
+    change: (
+      loaded: Loaded,
+    ) => Pick<LogEntry, 'nodeId' | 'ops' | 'stateVector' | 'derived' | 'conflicts'> | undefined,
+  ): Promise<{ entry: LogEntry; loaded: Loaded } | undefined> {
     for (let attempt = 1; ; attempt += 1) {
       const loaded = await this.#load(tenantId, record);
       const content = change(loaded);
@@ -686,11 +708,15 @@ export class EdgeSync {
           'cursor_unknown',
         );
       }
-      await this.#acknowledge(tenantId, record.id, node.id, from);
     }
     const ops: PulledOp[] = [];
     let position = from ?? 0;
-    if (from === undefined && record.snapshotKey !== undefined && record.compactedThrough > 0) {
+    // A node with nothing yet (no cursor, or the cursor of an empty log) starts from the snapshot.
+    if (
+      (from === undefined || from === 0) &&
+      record.snapshotKey !== undefined &&
+      record.compactedThrough > 0
+    ) {
       const snapshot = await this.deps.snapshots.get(record.snapshotKey);
       if (snapshot === undefined) throw new Error(`snapshot ${record.snapshotKey} is missing`);
       ops.push({
@@ -702,6 +728,9 @@ export class EdgeSync {
       });
       position = record.snapshotSeq;
     }
+    // What the node has: from here on, compaction keeps every entry after it (the first pull of a
+    // document, without a cursor, subscribes the node at where it starts).
+    await this.#acknowledge(tenantId, record.id, node.id, position);
     const page = await this.deps.log.list(tenantId, {
       prefix: `${record.id}#`,
       after: logId(record.id, position),
@@ -896,6 +925,7 @@ export class EdgeSync {
    */
   async #compactIfDue(tenantId: string, record: DocumentRecord, loaded: Loaded): Promise<void> {
     const every = this.deps.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY;
+    if (loaded.seq - record.snapshotSeq < every) return; // the record read at the push's start says not yet
     const current = await this.deps.documents.get(tenantId, record.id);
     if (!current || loaded.seq - current.snapshotSeq < every) return;
     const snapshotSeq = loaded.seq;

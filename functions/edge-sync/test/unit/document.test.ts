@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import * as Y from 'yjs';
 import { canonicalJson } from '#shared/ports/canonical-json.js';
 import { EdgeDocument, FIELDS_MAP, InvalidUpdateError } from '../../src/domain/document.js';
-import type { DocumentTypeRules, FieldValue } from '../../src/domain/rules.js';
+import { type DocumentTypeRules, type FieldValue, incrementOf } from '../../src/domain/rules.js';
 
 const RULES: DocumentTypeRules = {
   fields: { status: 'lww', hours: 'counter', tags: 'union', peak: 'max', low: 'min', signOff: 'manual' },
@@ -28,6 +28,13 @@ const node = (clientId: number, name: string) => {
     outbox,
     set: (field: string, v: unknown, extra: Partial<FieldValue> = {}) =>
       doc.getMap(FIELDS_MAP).set(field, { v, t: stamp(), n: name, ...extra }),
+    increment: (field: string, by: number) =>
+      doc
+        .getMap(FIELDS_MAP)
+        .set(
+          field,
+          incrementOf(doc.getMap(FIELDS_MAP).get(field) as FieldValue | undefined, name, by, stamp()),
+        ),
     get: (field: string) => (doc.getMap(FIELDS_MAP).get(field) as FieldValue | undefined)?.v,
     receive: (update: Uint8Array) => Y.applyUpdate(doc, update, 'remote'),
     take: () => outbox.splice(0),
@@ -88,14 +95,26 @@ describe('EdgeDocument', () => {
     expect([a.get('status'), b.get('status')]).toEqual(['done', 'done']);
   });
 
-  it('sums concurrent counter increments, several on one side included', () => {
-    const { s, a, b } = twoNodes((a) => a.set('hours', 5, { d: 5 }));
-    a.set('hours', 6, { d: 1 });
-    a.set('hours', 7, { d: 1 });
-    b.set('hours', 8, { d: 3 });
+  it('keeps every node’s increments, several on one side included, whatever the order they arrive in', () => {
+    const { s, a, b } = twoNodes((a) => a.increment('hours', 5));
+    a.increment('hours', 1);
+    a.increment('hours', 1);
+    b.increment('hours', 3);
     s.apply(b.take()[0] as Uint8Array);
-    for (const u of a.take()) s.apply(u);
+    for (const u of a.take()) s.apply(u); // a's two pushes each find the server's value concurrent
     expect(s.fieldsJson().hours).toBe(10);
+  });
+
+  it('never counts an increment twice once a rule’s value has merged it', () => {
+    // b's +1 reaches the server first; a's +1 and +1 arrive in two pushes, each concurrent with it.
+    const { s, a, b } = twoNodes((a) => a.increment('hours', 5));
+    b.increment('hours', 1);
+    s.apply(b.take()[0] as Uint8Array);
+    a.increment('hours', 1);
+    s.apply(a.take()[0] as Uint8Array);
+    a.increment('hours', 1);
+    s.apply(a.take()[0] as Uint8Array);
+    expect(s.fieldsJson().hours).toBe(8);
   });
 
   it('unions sets, keeps the max and min, and leaves manual fields to a person', () => {
@@ -155,7 +174,8 @@ describe('EdgeDocument', () => {
           for (const w of writes) {
             const n = nodes[w.node] as ReturnType<typeof node>;
             const v = w.field === 'tags' ? [w.value] : w.value;
-            n.set(w.field, v, w.field === 'hours' ? { d: w.value } : {});
+            if (w.field === 'hours') n.increment(w.field, w.value);
+            else n.set(w.field, v);
           }
           // Delivery: every update, some twice, in an order the shuffle picks.
           const updates = nodes.flatMap((n) => n.take());
