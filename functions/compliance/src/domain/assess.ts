@@ -1,0 +1,555 @@
+import { createHash } from 'node:crypto';
+import { ConflictError, NotFoundError, ValidationError } from '#shared/errors.js';
+import { type EventPublisher, eventOf } from '#shared/ports/events.js';
+import type { TenantRecord, TenantRecords } from '#shared/ports/records.js';
+import type { Clock, IdGenerator } from '#shared/ports/system.js';
+import type { WormStore } from '#shared/ports/worm.js';
+import { controlFailed, evidenceStale } from '../../events.js';
+import {
+  type Catalog,
+  type Control,
+  controlsOf,
+  criteriaOf,
+  FREQUENCY_HOURS,
+  type Severity,
+} from './catalog.js';
+
+/**
+ * Assessments: run a framework's controls' tests, write each result as evidence (the artifact and
+ * its record, write-once), keep each control's latest state (freshness), open or update a finding
+ * when a test fails, and publish `control_failed` / `evidence_stale`. Compliance is the platform's,
+ * not a tenant's: its records live under one partition, `platform`.
+ */
+
+export const PLATFORM = 'platform';
+/** Evidence older than this is stale (requirements: audit-ready every day). */
+export const STALE_AFTER_HOURS = 24;
+/** Days a finding of each severity may stay open before it is overdue. */
+export const SLA_DAYS: Readonly<Record<Severity, number>> = { critical: 3, high: 14, medium: 30, low: 90 };
+
+export type TestStatus = 'pass' | 'fail' | 'error';
+
+export interface TestOutcome {
+  readonly status: TestStatus;
+  /** One line: what was found. */
+  readonly summary: string;
+  /** What the test looked at (the evidence's artifact): plain JSON. */
+  readonly observations: unknown;
+}
+
+/** A collector: one test of the catalog, against AWS (`aws.*`) or the platform's records (`platform.*`). */
+export interface ControlTest {
+  readonly id: string;
+  run(context: { readonly now: Date }): Promise<TestOutcome>;
+}
+
+export interface EvidenceRecord {
+  readonly evidenceId: string;
+  readonly controlId: string;
+  readonly testId: string;
+  /** Who collected it: the test and where it ran. */
+  readonly collector: string;
+  readonly observationPeriod: { readonly from: string; readonly to: string };
+  readonly effectiveDate: string;
+  readonly result: TestStatus;
+  readonly summary: string;
+  /** The criteria the control answers (`SOC2 CC6.1`). */
+  readonly criteria: readonly string[];
+  readonly artifact: { readonly key: string; readonly sha256: string; readonly bytes: number };
+  readonly assessmentId: string;
+}
+
+export interface ControlState extends TenantRecord {
+  readonly controlId: string;
+  readonly lastCollectedAt?: string;
+  readonly lastResult?: TestStatus;
+  readonly lastEvidenceKey?: string;
+  readonly openFindingId?: string;
+  readonly findings: number;
+}
+
+export const FINDING_STATUSES = ['open', 'in_remediation', 'resolved', 'risk_accepted'] as const;
+export type FindingStatus = (typeof FINDING_STATUSES)[number];
+
+export interface FindingRecord extends TenantRecord {
+  readonly controlId: string;
+  readonly severity: Severity;
+  readonly owner: string;
+  readonly status: FindingStatus;
+  readonly reason: string;
+  readonly failures: number;
+  readonly openedAt: string;
+  readonly lastFailedAt: string;
+  readonly lastPassedAt?: string;
+  readonly slaDueAt: string;
+  readonly runbookId?: string;
+  readonly acceptedUntil?: string;
+  /** Every change, newest last: who, when, from what to what, why. */
+  readonly history: readonly {
+    readonly at: string;
+    readonly by: string;
+    readonly to: FindingStatus;
+    readonly note?: string;
+  }[];
+}
+
+export interface AssessmentRecord extends TenantRecord {
+  readonly framework: string;
+  readonly scope: readonly string[];
+  readonly status: 'completed';
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly requestedBy: string;
+  readonly results: readonly {
+    readonly controlId: string;
+    readonly testId: string;
+    readonly result: TestStatus;
+    readonly summary: string;
+    readonly evidenceKey: string;
+    readonly findingId?: string;
+  }[];
+}
+
+export interface ComplianceDeps {
+  readonly catalog: Catalog;
+  readonly tests: ReadonlyMap<string, ControlTest>;
+  readonly evidence: WormStore;
+  readonly controls: TenantRecords<ControlState>;
+  readonly findings: TenantRecords<FindingRecord>;
+  readonly assessments: TenantRecords<AssessmentRecord>;
+  readonly events: EventPublisher;
+  readonly clock: Clock;
+  readonly ids: IdGenerator;
+  /** Where the collectors run, for the evidence's `collector` (`aws:eu-west-1:prod`, `local`). */
+  readonly environment: string;
+  readonly onEventError?: (error: unknown) => void;
+}
+
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+const day = (iso: string): string => iso.slice(0, 10);
+
+export class Compliance {
+  constructor(private readonly deps: ComplianceDeps) {}
+
+  /** The controls of `framework` in `scope` (all of them, or the named ones): 400 on an unknown one. */
+  scopeOf(framework: string, scope: 'all' | readonly string[]): Control[] {
+    if (!this.deps.catalog.frameworks.has(framework)) {
+      throw new ValidationError(
+        `Unknown framework ${framework}: one of ${[...this.deps.catalog.frameworks.keys()].join(', ')}.`,
+        [{ path: 'body.framework', message: 'unknown framework' }],
+        'unknown_framework',
+      );
+    }
+    const all = controlsOf(this.deps.catalog, framework);
+    if (scope === 'all') return all;
+    const unknown = scope.filter((id) => !all.some((control) => control.id === id));
+    if (unknown.length > 0) {
+      throw new ValidationError(
+        `Not controls of ${framework}: ${unknown.join(', ')}.`,
+        unknown.map((id) => ({ path: 'body.scope', message: `"${id}" is not a control of ${framework}` })),
+        'unknown_scope',
+      );
+    }
+    return all.filter((control) => scope.includes(control.id));
+  }
+
+  /**
+   * Runs every test of the scope's controls, one after the other, and records the outcome of each
+   * as evidence. A test that throws is an `error` result (recorded too): nothing is skipped silently.
+   */
+  async assess(
+    framework: string,
+    scope: 'all' | readonly string[],
+    requestedBy: string,
+    traceId: string,
+  ): Promise<AssessmentRecord> {
+    const controls = this.scopeOf(framework, scope);
+    const assessmentId = this.deps.ids.next('asm');
+    const startedAt = this.deps.clock.now().toISOString();
+    const results: AssessmentRecord['results'][number][] = [];
+    for (const control of controls) {
+      const collected: AssessmentRecord['results'][number][] = [];
+      for (const testId of control.tests) collected.push(await this.#collect(control, testId, assessmentId));
+      // The control passes when every one of its tests passed; one failure or error is one failure
+      // of the control, on its finding.
+      const failed = collected.filter((c) => c.result !== 'pass');
+      const state = await this.#state(control.id);
+      const at = this.deps.clock.now().toISOString();
+      const findingId =
+        failed.length === 0
+          ? await this.#passed(state, at)
+          : await this.#failed(
+              control,
+              state,
+              failed.map((c) => c.summary).join('; '),
+              at,
+              framework,
+              traceId,
+            );
+      const lastResult: TestStatus =
+        failed.length === 0 ? 'pass' : failed.some((c) => c.result === 'fail') ? 'fail' : 'error';
+      await this.#recordState(control.id, (current) => ({
+        ...current,
+        lastCollectedAt: at,
+        lastResult,
+        lastEvidenceKey: (collected.at(-1) as (typeof collected)[number]).evidenceKey,
+        ...(findingId === undefined ? {} : { openFindingId: findingId }),
+      }));
+      results.push(
+        ...collected.map((c) => (c.result !== 'pass' && findingId !== undefined ? { ...c, findingId } : c)),
+      );
+    }
+    const finishedAt = this.deps.clock.now().toISOString();
+    const record: AssessmentRecord = {
+      tenantId: PLATFORM,
+      id: assessmentId,
+      version: 1,
+      createdAt: startedAt,
+      updatedAt: finishedAt,
+      framework,
+      scope: controls.map((control) => control.id),
+      status: 'completed',
+      startedAt,
+      finishedAt,
+      requestedBy,
+      results,
+    };
+    await this.deps.assessments.create(record);
+    return record;
+  }
+
+  /** Runs one test and writes its evidence: the artifact, then the record naming its hash. */
+  async #collect(control: Control, testId: string, assessmentId: string) {
+    const test = this.deps.tests.get(testId);
+    const now = this.deps.clock.now();
+    let outcome: TestOutcome;
+    try {
+      if (!test) throw new Error(`no collector for ${testId}`);
+      outcome = await test.run({ now });
+    } catch (error) {
+      outcome = {
+        status: 'error',
+        summary: `${testId}: the test failed to run: ${(error as Error).message}`,
+        observations: null,
+      };
+    }
+    const state = await this.#state(control.id);
+    const effectiveDate = now.toISOString();
+    const evidenceId = this.deps.ids.next('evd');
+    const artifactText = JSON.stringify({
+      controlId: control.id,
+      testId,
+      collectedAt: effectiveDate,
+      observations: outcome.observations,
+    });
+    const artifactKey = `compliance/artifacts/${control.id}/${day(effectiveDate)}/${evidenceId}.json`;
+    await this.deps.evidence.putOnce(artifactKey, artifactText, 'application/json');
+    const from =
+      state.lastCollectedAt ??
+      new Date(now.getTime() - FREQUENCY_HOURS[control.frequency] * 3_600_000).toISOString();
+    const evidence: EvidenceRecord = {
+      evidenceId,
+      controlId: control.id,
+      testId,
+      collector: `conductor/${testId}@${this.deps.environment}`,
+      observationPeriod: { from, to: effectiveDate },
+      effectiveDate,
+      result: outcome.status,
+      summary: outcome.summary,
+      criteria: criteriaOf(this.deps.catalog, control.id),
+      artifact: { key: artifactKey, sha256: sha256(artifactText), bytes: Buffer.byteLength(artifactText) },
+      assessmentId,
+    };
+    const evidenceKey = `compliance/evidence/${control.id}/${day(effectiveDate)}/${evidenceId}.json`;
+    await this.deps.evidence.putOnce(evidenceKey, JSON.stringify(evidence), 'application/json');
+    return { controlId: control.id, testId, result: outcome.status, summary: outcome.summary, evidenceKey };
+  }
+
+  /** A passing test notes itself on the open finding, if any; it never closes it (a person does). */
+  async #passed(state: ControlState, at: string): Promise<string | undefined> {
+    if (!state.openFindingId) return undefined;
+    const finding = await this.deps.findings.get(PLATFORM, state.openFindingId);
+    if (!finding) return undefined;
+    await this.deps.findings.replace(
+      { ...finding, lastPassedAt: at, version: finding.version + 1, updatedAt: at },
+      finding.version,
+    );
+    return finding.id;
+  }
+
+  /** A failing (or erroring) test opens a finding, or counts one more failure on the open one. */
+  async #failed(
+    control: Control,
+    state: ControlState,
+    reason: string,
+    at: string,
+    framework: string,
+    traceId: string,
+  ): Promise<string> {
+    const open = state.openFindingId
+      ? await this.deps.findings.get(PLATFORM, state.openFindingId)
+      : undefined;
+    const stillOpen =
+      open !== undefined &&
+      open.status !== 'resolved' &&
+      !(open.status === 'risk_accepted' && open.acceptedUntil !== undefined && open.acceptedUntil <= at);
+    let findingId: string;
+    if (open && stillOpen) {
+      findingId = open.id;
+      await this.deps.findings.replace(
+        {
+          ...open,
+          failures: open.failures + 1,
+          lastFailedAt: at,
+          reason,
+          version: open.version + 1,
+          updatedAt: at,
+        },
+        open.version,
+      );
+    } else {
+      findingId = `fnd_${control.id}_${state.findings + 1}`;
+      const slaDueAt = new Date(Date.parse(at) + SLA_DAYS[control.severity] * 86_400_000).toISOString();
+      await this.deps.findings.create({
+        tenantId: PLATFORM,
+        id: findingId,
+        version: 1,
+        createdAt: at,
+        updatedAt: at,
+        controlId: control.id,
+        severity: control.severity,
+        owner: control.owner,
+        status: 'open',
+        reason,
+        failures: 1,
+        openedAt: at,
+        lastFailedAt: at,
+        slaDueAt,
+        history: [{ at, by: 'conductor', to: 'open', note: reason }],
+      });
+      await this.#recordState(control.id, (current) => ({ ...current, findings: current.findings + 1 }));
+    }
+    await this.deps.events
+      .publish([
+        eventOf(controlFailed, {
+          tenantId: PLATFORM,
+          traceId,
+          occurredAt: at,
+          framework,
+          controlId: control.id,
+          findingId,
+          reason,
+        }),
+      ])
+      .catch((error: unknown) => this.deps.onEventError?.(error));
+    return findingId;
+  }
+
+  async #state(controlId: string): Promise<ControlState> {
+    const existing = await this.deps.controls.get(PLATFORM, controlId);
+    if (existing) return existing;
+    const now = this.deps.clock.now().toISOString();
+    return {
+      tenantId: PLATFORM,
+      id: controlId,
+      version: 0,
+      createdAt: now,
+      updatedAt: now,
+      controlId,
+      findings: 0,
+    };
+  }
+
+  async #recordState(controlId: string, change: (current: ControlState) => ControlState): Promise<void> {
+    for (let attempt = 0; ; attempt += 1) {
+      const current = await this.#state(controlId);
+      const next = {
+        ...change(current),
+        version: current.version + 1,
+        updatedAt: this.deps.clock.now().toISOString(),
+      };
+      try {
+        if (current.version === 0) await this.deps.controls.create(next);
+        else await this.deps.controls.replace(next, current.version);
+        return;
+      } catch (error) {
+        if (!(error instanceof ConflictError) || attempt >= 4) throw error;
+      }
+    }
+  }
+
+  // Freshness -------------------------------------------------------------------------------------
+
+  /**
+   * Each control's evidence age: `fresh` (collected in the last 24 h), `stale`, or `missing`.
+   * `publishStale` also publishes `evidence_stale` for each stale or missing one.
+   */
+  async freshness(
+    framework: string,
+    options: { readonly publishStale?: boolean; readonly traceId?: string } = {},
+  ) {
+    const controls = this.scopeOf(framework, 'all');
+    const now = this.deps.clock.now();
+    const states = await this.deps.controls.getMany(
+      PLATFORM,
+      controls.map((control) => control.id),
+    );
+    const rows = controls.map((control) => {
+      const state = states.get(control.id);
+      const ageHours =
+        state?.lastCollectedAt === undefined
+          ? undefined
+          : (now.getTime() - Date.parse(state.lastCollectedAt)) / 3_600_000;
+      const status = ageHours === undefined ? 'missing' : ageHours > STALE_AFTER_HOURS ? 'stale' : 'fresh';
+      return {
+        controlId: control.id,
+        severity: control.severity,
+        status,
+        ...(ageHours === undefined ? {} : { ageHours: Math.round(ageHours * 100) / 100 }),
+        ...(state?.lastResult === undefined ? {} : { lastResult: state.lastResult }),
+        ...(state?.lastEvidenceKey === undefined ? {} : { lastEvidenceKey: state.lastEvidenceKey }),
+      } as const;
+    });
+    if (options.publishStale) {
+      const stale = rows.filter((row) => row.status !== 'fresh');
+      if (stale.length > 0) {
+        await this.deps.events
+          .publish(
+            stale.map((row) =>
+              eventOf(evidenceStale, {
+                tenantId: PLATFORM,
+                traceId: options.traceId ?? this.deps.ids.next('trace'),
+                occurredAt: now.toISOString(),
+                framework,
+                controlId: row.controlId,
+                ageHours: row.ageHours ?? -1,
+              }),
+            ),
+          )
+          .catch((error: unknown) => this.deps.onEventError?.(error));
+      }
+    }
+    return rows;
+  }
+
+  /** The controls whose evidence is due: stale, missing, or older than their own frequency. */
+  async due(framework: string): Promise<string[]> {
+    const controls = this.scopeOf(framework, 'all');
+    const now = this.deps.clock.now().getTime();
+    const states = await this.deps.controls.getMany(
+      PLATFORM,
+      controls.map((control) => control.id),
+    );
+    return controls
+      .filter((control) => {
+        const last = states.get(control.id)?.lastCollectedAt;
+        if (last === undefined) return true;
+        const age = (now - Date.parse(last)) / 3_600_000;
+        return age >= Math.min(FREQUENCY_HOURS[control.frequency], STALE_AFTER_HOURS);
+      })
+      .map((control) => control.id);
+  }
+
+  // Findings --------------------------------------------------------------------------------------
+
+  /**
+   * A person moves a finding along its lifecycle: open -> in_remediation -> resolved, or
+   * risk_accepted (with an expiry) from open or in_remediation; a resolved finding stays resolved
+   * (a new failure opens a new one). Resolving needs a passing test since the last failure.
+   */
+  async transition(
+    findingId: string,
+    to: FindingStatus,
+    by: string,
+    options: { readonly note?: string; readonly acceptedUntil?: string; readonly runbookId?: string } = {},
+  ): Promise<FindingRecord> {
+    const finding = await this.deps.findings.get(PLATFORM, findingId);
+    if (!finding) throw new NotFoundError(`No finding ${findingId}.`, 'finding_not_found');
+    const allowed: Readonly<Record<FindingStatus, readonly FindingStatus[]>> = {
+      open: ['in_remediation', 'risk_accepted', 'resolved'],
+      in_remediation: ['resolved', 'risk_accepted'],
+      risk_accepted: ['in_remediation', 'resolved'],
+      resolved: [],
+    };
+    if (!allowed[finding.status].includes(to)) {
+      throw new ConflictError(
+        `Finding ${findingId} is ${finding.status}: it cannot become ${to}.`,
+        'invalid_transition',
+      );
+    }
+    const now = this.deps.clock.now().toISOString();
+    if (
+      to === 'resolved' &&
+      !(finding.lastPassedAt !== undefined && finding.lastPassedAt > finding.lastFailedAt)
+    ) {
+      throw new ConflictError(
+        `Finding ${findingId} cannot be resolved before its control's test passes again (last failed ${finding.lastFailedAt}): run an assessment.`,
+        'control_still_failing',
+      );
+    }
+    if (to === 'risk_accepted' && !(options.acceptedUntil !== undefined && options.acceptedUntil > now)) {
+      throw new ValidationError(
+        'Accepting a risk needs acceptedUntil, a time in the future.',
+        [{ path: 'body.acceptedUntil', message: 'required, in the future' }],
+        'acceptance_expiry_required',
+      );
+    }
+    const next: FindingRecord = {
+      ...finding,
+      status: to,
+      ...(to === 'risk_accepted' ? { acceptedUntil: options.acceptedUntil } : {}),
+      ...(options.runbookId === undefined ? {} : { runbookId: options.runbookId }),
+      history: [
+        ...finding.history,
+        { at: now, by, to, ...(options.note === undefined ? {} : { note: options.note }) },
+      ],
+      version: finding.version + 1,
+      updatedAt: now,
+    };
+    await this.deps.findings.replace(next, finding.version);
+    if (to === 'resolved' || to === 'risk_accepted') {
+      await this.#recordState(finding.controlId, (current) => {
+        const { openFindingId: _closed, ...rest } = current;
+        return current.openFindingId === findingId && to === 'resolved' ? { ...rest } : current;
+      });
+    }
+    return next;
+  }
+
+  // Risk ------------------------------------------------------------------------------------------
+
+  /**
+   * The risk register: each control scored likelihood x impact, with its current state, and a 5x5
+   * heatmap (likelihood by impact) counting the controls and those failing.
+   */
+  async risk(framework: string) {
+    const controls = this.scopeOf(framework, 'all');
+    const states = await this.deps.controls.getMany(
+      PLATFORM,
+      controls.map((control) => control.id),
+    );
+    const register = controls
+      .map((control) => {
+        const state = states.get(control.id);
+        const score = control.likelihood * control.impact;
+        return {
+          controlId: control.id,
+          owner: control.owner,
+          likelihood: control.likelihood,
+          impact: control.impact,
+          score,
+          level: score >= 20 ? 'critical' : score >= 10 ? 'high' : score >= 5 ? 'medium' : 'low',
+          failing: state?.lastResult !== undefined && state.lastResult !== 'pass',
+          ...(state?.openFindingId === undefined ? {} : { openFindingId: state.openFindingId }),
+        } as const;
+      })
+      .sort((a, b) => b.score - a.score || a.controlId.localeCompare(b.controlId));
+    const heatmap = Array.from({ length: 5 }, (_, l) =>
+      Array.from({ length: 5 }, (_, i) => {
+        const cell = register.filter((row) => row.likelihood === l + 1 && row.impact === i + 1);
+        return { controls: cell.length, failing: cell.filter((row) => row.failing).length };
+      }),
+    );
+    return { framework, register, heatmap };
+  }
+}

@@ -1,0 +1,235 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { ConductorEvent } from '#shared/ports/events.js';
+import { ManualClock, SequentialIds } from '#shared/ports/system.js';
+import { InMemoryTenantRecords, InMemoryWormStore } from '#shared/testing/fakes.js';
+import { refusal } from '#shared/testing/refusal.js';
+import {
+  type AssessmentRecord,
+  Compliance,
+  type ControlState,
+  type ControlTest,
+  type FindingRecord,
+  PLATFORM,
+  type TestStatus,
+} from '../../src/domain/assess.js';
+import { parseCatalog } from '../../src/domain/catalog.js';
+
+const DIR = join(import.meta.dirname, '../../catalog');
+const FILES = readdirSync(DIR)
+  .filter((name) => name.endsWith('.json'))
+  .map((name) => ({ source: name, text: readFileSync(join(DIR, name), 'utf8') }));
+const TEST_IDS = [
+  ...new Set(
+    FILES.flatMap((file) =>
+      (JSON.parse(file.text).controls ?? []).flatMap((c: { tests: string[] }) => c.tests),
+    ),
+  ),
+] as string[];
+
+/** The service with scripted tests: `outcomes.set(testId, 'fail')` makes that test fail next time. */
+const makeCompliance = () => {
+  const outcomes = new Map<string, TestStatus | 'throw'>();
+  const tests = new Map<string, ControlTest>(
+    TEST_IDS.map((id) => [
+      id,
+      {
+        id,
+        run: async () => {
+          const status = outcomes.get(id) ?? 'pass';
+          if (status === 'throw') throw new Error('AccessDenied');
+          return { status, summary: `${id}: ${status}`, observations: { checked: id } };
+        },
+      },
+    ]),
+  );
+  const clock = new ManualClock(new Date('2026-12-01T06:00:00Z'));
+  const evidence = new InMemoryWormStore();
+  const published: ConductorEvent[] = [];
+  const controls = new InMemoryTenantRecords<ControlState>('CONTROL');
+  const findings = new InMemoryTenantRecords<FindingRecord>('FINDING');
+  const assessments = new InMemoryTenantRecords<AssessmentRecord>('ASSESSMENT');
+  const compliance = new Compliance({
+    catalog: parseCatalog(FILES, new Set(TEST_IDS)),
+    tests,
+    evidence,
+    controls,
+    findings,
+    assessments,
+    events: { publish: async (events) => void published.push(...events) },
+    clock,
+    ids: new SequentialIds(),
+    environment: 'test',
+  });
+  return { compliance, outcomes, clock, evidence, published, findings };
+};
+
+describe('Compliance', () => {
+  it('the daily job leaves CC6.1’s log-retention evidence fresh, written once with its artifact’s hash', async () => {
+    // Prepare
+    const { compliance, evidence } = makeCompliance();
+
+    // Act
+    const assessment = await compliance.assess('SOC2', 'all', 'schedule', 'trace-1');
+    const freshness = await compliance.freshness('SOC2');
+
+    // Assess
+    const retention = freshness.find((row) => row.controlId === 'log-retention');
+    expect(retention).toMatchObject({ status: 'fresh', lastResult: 'pass' });
+    expect(retention?.ageHours).toBeLessThan(24);
+    const result = assessment.results.find((r) => r.testId === 'aws.log-retention');
+    const record = JSON.parse(evidence.objects.get(result?.evidenceKey as string)?.body as string);
+    expect(record).toMatchObject({
+      controlId: 'log-retention',
+      result: 'pass',
+      criteria: expect.arrayContaining(['SOC2 CC6.1']),
+    });
+    const artifact = evidence.objects.get(record.artifact.key)?.body as string;
+    const { createHash } = await import('node:crypto');
+    expect(createHash('sha256').update(artifact).digest('hex')).toBe(record.artifact.sha256);
+    await expect(evidence.putOnce(result?.evidenceKey as string, '{}')).rejects.toThrow(/already holds/);
+  });
+
+  it('opens one finding on a failure, counts repeats on it, notes a pass, and publishes control_failed', async () => {
+    // Prepare
+    const { compliance, outcomes, clock, published, findings } = makeCompliance();
+    outcomes.set('aws.kms-rotation', 'fail');
+
+    // Act
+    await compliance.assess('SOC2', ['key-management'], 'ops', 't1');
+    clock.advance(3_600_000);
+    outcomes.set('aws.kms-rotation', 'throw');
+    await compliance.assess('SOC2', ['key-management'], 'ops', 't2');
+    clock.advance(3_600_000);
+    outcomes.set('aws.kms-rotation', 'pass');
+    await compliance.assess('SOC2', ['key-management'], 'ops', 't3');
+
+    // Assess
+    const all = (await findings.list(PLATFORM, { limit: 10 })).items;
+    expect(all).toHaveLength(1);
+    expect(all[0]).toMatchObject({
+      controlId: 'key-management',
+      severity: 'high',
+      owner: 'security',
+      status: 'open',
+      failures: 2,
+      reason: 'aws.kms-rotation: the test failed to run: AccessDenied',
+      lastPassedAt: '2026-12-01T08:00:00.000Z',
+      slaDueAt: '2026-12-15T06:00:00.000Z',
+    });
+    expect(published.filter((e) => e.type === 'control_failed').map((e) => e.detail.controlId)).toEqual([
+      'key-management',
+      'key-management',
+    ]);
+  });
+
+  it('moves a finding along its lifecycle, and refuses what the lifecycle does not allow', async () => {
+    // Prepare
+    const { compliance, outcomes, clock } = makeCompliance();
+    outcomes.set('platform.grants-reviewed', 'fail');
+    const { results } = await compliance.assess('SOC2', ['access-review'], 'ops', 't');
+    const findingId = results[0]?.findingId as string;
+
+    // Act
+    const early = await refusal(compliance.transition(findingId, 'resolved', 'alice'));
+    const noExpiry = await refusal(compliance.transition(findingId, 'risk_accepted', 'alice'));
+    const remediating = await compliance.transition(findingId, 'in_remediation', 'alice', {
+      runbookId: 'revoke-grants',
+    });
+    outcomes.set('platform.grants-reviewed', 'pass');
+    clock.advance(60_000);
+    await compliance.assess('SOC2', ['access-review'], 'ops', 't');
+    const resolved = await compliance.transition(findingId, 'resolved', 'alice', { note: 'grants expired' });
+    const again = await refusal(compliance.transition(findingId, 'open', 'alice'));
+
+    // Assess
+    expect([early.code, noExpiry.code, again.code]).toEqual([
+      'control_still_failing',
+      'acceptance_expiry_required',
+      'invalid_transition',
+    ]);
+    expect(remediating).toMatchObject({ status: 'in_remediation', runbookId: 'revoke-grants' });
+    expect(resolved.history.map((h) => h.to)).toEqual(['open', 'in_remediation', 'resolved']);
+  });
+
+  it('says evidence older than 24 h is stale, publishes evidence_stale, and lists what is due', async () => {
+    // Prepare
+    const { compliance, clock, published } = makeCompliance();
+    await compliance.assess('GDPR', 'all', 'schedule', 't');
+
+    // Act
+    clock.advance(25 * 3_600_000);
+    const rows = await compliance.freshness('GDPR', { publishStale: true });
+    const due = await compliance.due('GDPR');
+
+    // Assess
+    expect(rows.every((row) => row.status === 'stale')).toBe(true);
+    expect(published.filter((e) => e.type === 'evidence_stale')).toHaveLength(rows.length);
+    expect(due.sort()).toEqual(rows.map((row) => row.controlId).sort());
+  });
+
+  it('refuses an unknown framework and a scope outside the framework, writing nothing', async () => {
+    const { compliance, evidence } = makeCompliance();
+    expect((await refusal(compliance.assess('PCI', 'all', 'x', 't'))).code).toBe('unknown_framework');
+    expect((await refusal(compliance.assess('GDPR', ['monitoring'], 'x', 't'))).code).toBe('unknown_scope');
+    expect(evidence.objects.size).toBe(0);
+  });
+
+  it('scores the risk register and its heatmap from the controls', async () => {
+    const { compliance, outcomes } = makeCompliance();
+    outcomes.set('aws.evidence-bucket-lock', 'fail');
+    await compliance.assess('SOC2', 'all', 'x', 't');
+    const { register, heatmap } = await compliance.risk('SOC2');
+    expect(register[0]).toMatchObject({ controlId: 'api-authorization', score: 10, level: 'high' });
+    expect(register.find((row) => row.controlId === 'evidence-worm')).toMatchObject({
+      failing: true,
+      score: 5,
+    });
+    expect(heatmap[0]?.[4]).toEqual({ controls: 1, failing: 1 });
+    expect(heatmap.flat().reduce((sum, cell) => sum + cell.controls, 0)).toBe(register.length);
+  });
+
+  it('property: whatever the outcomes, one open finding per control at most, every failure counted once, one evidence per run', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            test: fc.constantFrom('aws.kms-rotation', 'aws.dlq-alarmed'),
+            status: fc.constantFrom<TestStatus>('pass', 'fail', 'error'),
+          }),
+          {
+            maxLength: 20,
+          },
+        ),
+        async (runs) => {
+          const { compliance, outcomes, clock, evidence, findings } = makeCompliance();
+          let failures = 0;
+          for (const run of runs) {
+            outcomes.set(run.test, run.status);
+            if (run.status !== 'pass') failures += 1;
+            clock.advance(60_000);
+            await compliance.assess(
+              'SOC2',
+              [run.test === 'aws.kms-rotation' ? 'key-management' : 'monitoring'],
+              'x',
+              't',
+            );
+          }
+          const all = (await findings.list(PLATFORM, { limit: 100 })).items;
+          for (const controlId of ['key-management', 'monitoring']) {
+            expect(
+              all.filter((f) => f.controlId === controlId && f.status !== 'resolved').length,
+            ).toBeLessThanOrEqual(1);
+          }
+          expect(all.reduce((sum, f) => sum + f.failures, 0)).toBe(failures);
+          expect(
+            [...evidence.objects.keys()].filter((k) => k.startsWith('compliance/evidence/')),
+          ).toHaveLength(runs.length);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
