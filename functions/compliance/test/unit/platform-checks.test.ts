@@ -12,8 +12,11 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 const now = new Date('2026-12-07T06:00:00Z');
-let n = 0;
-const probeId = () => `probe-${(n += 1)}`;
+let probes = 0;
+const probeId = () => {
+  probes += 1;
+  return `probe-${probes}`;
+};
 
 describe('platform.evidence-store-worm', () => {
   it('passes on the local write-once file store (the embedded runtime’s evidence store)', async () => {
