@@ -1,3 +1,6 @@
+import { GetRoutesCommand } from '@aws-sdk/client-apigatewayv2';
+import { DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
+import { DescribeLogGroupsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import {
   DescribeContinuousBackupsCommand,
   DescribeTableCommand,
@@ -12,6 +15,7 @@ import {
   GetObjectLockConfigurationCommand,
   GetPublicAccessBlockCommand,
 } from '@aws-sdk/client-s3';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import type { ControlTest, TestOutcome } from '../domain/assess.js';
 
 /**
@@ -280,6 +284,142 @@ export const retentionLifecycle = (
           expirationDays: Number.isFinite(b.expirationDays) ? b.expirationDays : null,
         })),
       },
+    );
+  },
+});
+
+/**
+ * `aws.log-retention`: every log group of the deployment (by name prefix: the functions', the API's
+ * access logs, the workflows') keeps its logs for at least `minDays` and not forever (a group that
+ * never expires keeps personal data without end). At least one group must be found.
+ */
+export const logRetention = (logs: Sender, prefixes: readonly string[], minDays = 30): ControlTest => ({
+  id: 'aws.log-retention',
+  run: async () => {
+    const groups: { name: string; retentionInDays: number | null }[] = [];
+    for (const prefix of prefixes) {
+      let nextToken: string | undefined;
+      do {
+        const page = await send<{
+          logGroups?: { logGroupName?: string; retentionInDays?: number }[];
+          nextToken?: string;
+        }>(
+          logs,
+          new DescribeLogGroupsCommand({ logGroupNamePrefix: prefix, ...(nextToken ? { nextToken } : {}) }),
+        );
+        for (const group of page.logGroups ?? []) {
+          groups.push({ name: group.logGroupName ?? '?', retentionInDays: group.retentionInDays ?? null });
+        }
+        nextToken = page.nextToken;
+      } while (nextToken);
+    }
+    return outcomeOf(
+      `${groups.length} log groups`,
+      [
+        { name: `log groups found under ${prefixes.join(', ')}`, ok: groups.length > 0 },
+        ...groups.map((group) => ({
+          name: `${group.name} keeps logs ${minDays} days or more, not forever`,
+          ok: group.retentionInDays !== null && group.retentionInDays >= minDays,
+        })),
+      ],
+      { minDays, groups },
+    );
+  },
+});
+
+/**
+ * `aws.api-routes-authorized`: every route of the HTTP API is behind the JWT authorizer, except the
+ * route keys the catalog declares public (health, the OpenAPI document, `$default`'s uniform 404).
+ */
+export const apiRoutesAuthorized = (
+  apigateway: Sender,
+  apiId: string,
+  publicRouteKeys: readonly string[],
+): ControlTest => ({
+  id: 'aws.api-routes-authorized',
+  run: async () => {
+    const routes: { routeKey: string; authorizationType: string }[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await send<{
+        Items?: { RouteKey?: string; AuthorizationType?: string }[];
+        NextToken?: string;
+      }>(apigateway, new GetRoutesCommand({ ApiId: apiId, ...(nextToken ? { NextToken: nextToken } : {}) }));
+      for (const route of page.Items ?? []) {
+        routes.push({
+          routeKey: route.RouteKey ?? '?',
+          authorizationType: route.AuthorizationType ?? 'NONE',
+        });
+      }
+      nextToken = page.NextToken;
+    } while (nextToken);
+    const open = routes.filter(
+      (route) => route.authorizationType !== 'JWT' && !publicRouteKeys.includes(route.routeKey),
+    );
+    return outcomeOf(
+      `${routes.length} routes of API ${apiId}`,
+      [
+        { name: 'routes found', ok: routes.length > 0 },
+        ...open.map((route) => ({ name: `${route.routeKey} is not behind the JWT authorizer`, ok: false })),
+      ],
+      { apiId, publicRouteKeys, routes },
+    );
+  },
+});
+
+/**
+ * `aws.dlq-alarmed`: every dead-letter queue has an enabled CloudWatch alarm with actions on its
+ * visible messages, and its depth is reported (a message there is a failure someone must look at).
+ */
+export const dlqAlarmed = (
+  cloudwatch: Sender,
+  sqs: Sender,
+  deadLetterQueues: readonly { readonly name: string; readonly url: string }[],
+): ControlTest => ({
+  id: 'aws.dlq-alarmed',
+  run: async () => {
+    const alarms: {
+      AlarmName?: string;
+      MetricName?: string;
+      Dimensions?: { Name?: string; Value?: string }[];
+      ActionsEnabled?: boolean;
+      AlarmActions?: string[];
+    }[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await send<{ MetricAlarms?: typeof alarms; NextToken?: string }>(
+        cloudwatch,
+        new DescribeAlarmsCommand({
+          AlarmTypes: ['MetricAlarm'],
+          ...(nextToken ? { NextToken: nextToken } : {}),
+        }),
+      );
+      alarms.push(...(page.MetricAlarms ?? []));
+      nextToken = page.NextToken;
+    } while (nextToken);
+    const queues = [];
+    for (const dlq of deadLetterQueues) {
+      const attributes = await send<{ Attributes?: Record<string, string> }>(
+        sqs,
+        new GetQueueAttributesCommand({ QueueUrl: dlq.url, AttributeNames: ['ApproximateNumberOfMessages'] }),
+      );
+      const alarm = alarms.find(
+        (a) =>
+          a.MetricName === 'ApproximateNumberOfMessagesVisible' &&
+          (a.Dimensions ?? []).some((d) => d.Name === 'QueueName' && d.Value === dlq.name) &&
+          a.ActionsEnabled === true &&
+          (a.AlarmActions ?? []).length > 0,
+      );
+      queues.push({
+        name: dlq.name,
+        depth: Number(attributes.Attributes?.ApproximateNumberOfMessages ?? '0'),
+        alarm: alarm?.AlarmName ?? null,
+      });
+    }
+    return outcomeOf(
+      `${queues.length} dead-letter queues`,
+      queues.map((queue) => ({ name: `${queue.name} has an alarm that notifies`, ok: queue.alarm !== null })),
+      { queues },
     );
   },
 });
