@@ -10,20 +10,24 @@
  * - delete is refused with `WormViolationError` until `retentionDays` after the object was written
  *   (like COMPLIANCE-mode retention, counted from the file's modification time).
  *
- * Deliberate differences from S3: no versions, no legal holds, and the content type is not kept.
+ * - a legal hold (`setLegalHold`) is a marker file under `.holds/`: a held object is never deleted,
+ *   whatever its age, until the hold is released.
+ *
+ * Deliberate differences from S3: no versions, and the content type is not kept.
  * File modes do not stop a process running as root; the refusals of this class do.
  */
 import { randomUUID } from 'node:crypto';
 import { type Dirent, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { chmod, link, mkdir, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
+import { chmod, link, mkdir, open, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { recordCall } from '#shared/adapters/call-meter.js';
-import { assertWormKey, type WormStore, WormViolationError } from '#shared/ports/worm.js';
+import { assertWormKey, type LegalHolds, type WormStore, WormViolationError } from '#shared/ports/worm.js';
 
 /** About 13 months, the evidence bucket's default Object Lock retention (THIRTEEN_MONTHS in CDK). */
 export const DEFAULT_RETENTION_DAYS = 396;
 const DAY_MS = 24 * 60 * 60 * 1000;
 const STAGING = '.staging';
+const HOLDS = '.holds';
 const STALE_STAGING_MS = 60 * 60 * 1000;
 
 export interface FileWormStoreOptions {
@@ -35,7 +39,7 @@ export interface FileWormStoreOptions {
 
 const errorCode = (error: unknown): string | undefined => (error as NodeJS.ErrnoException | undefined)?.code;
 
-export class FileWormStore implements WormStore {
+export class FileWormStore implements WormStore, LegalHolds {
   readonly root: string;
   readonly retentionDays: number;
   readonly #clock: () => number;
@@ -116,11 +120,31 @@ export class FileWormStore implements WormStore {
       if (errorCode(error) === 'ENOENT') return;
       throw error;
     }
+    if (await this.legalHoldOf(key)) throw new WormViolationError(`${key} is under legal hold`);
     const retainUntil = writtenAt + this.retentionDays * DAY_MS;
     if (this.#clock() < retainUntil) {
       throw new WormViolationError(`${key} is retained until ${new Date(retainUntil).toISOString()}`);
     }
     await unlink(path);
+  }
+
+  async setLegalHold(key: string, on: boolean): Promise<void> {
+    recordCall('s3', 'PutObjectLegalHold', { requests: 1 });
+    const path = this.#pathOf(key);
+    if (!(await stat(path).catch(() => undefined)))
+      throw new WormViolationError(`${key} does not exist: nothing to hold`);
+    const marker = join(this.root, HOLDS, ...key.split('/'));
+    if (on) {
+      await mkdir(dirname(marker), { recursive: true });
+      await writeFile(marker, '');
+    } else {
+      await rm(marker, { force: true });
+    }
+  }
+
+  async legalHoldOf(key: string): Promise<boolean> {
+    recordCall('s3', 'GetObjectLegalHold', { requests: 1 });
+    return (await stat(join(this.root, HOLDS, ...key.split('/'))).catch(() => undefined)) !== undefined;
   }
 
   /** The keys stored under `prefix` (a folder of keys, e.g. `decisions/2026`), sorted. Local only. */
@@ -137,7 +161,7 @@ export class FileWormStore implements WormStore {
       }
       for (const entry of entries) {
         const path = join(dir, entry.name);
-        if (path === this.#staging) continue;
+        if (path === this.#staging || path === join(this.root, HOLDS)) continue;
         if (entry.isDirectory()) await walk(path);
         else if (entry.isFile()) found.push(relative(this.root, path).split(sep).join('/'));
       }

@@ -6,8 +6,10 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   type GetObjectCommandOutput,
+  GetObjectLegalHoldCommand,
   HeadObjectCommand,
   PutObjectCommand,
+  PutObjectLegalHoldCommand,
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
@@ -153,6 +155,27 @@ describe('S3WormStore', () => {
     });
   });
 
+  it('puts and reads legal holds with PutObjectLegalHold and GetObjectLegalHold', async () => {
+    // Prepare
+    s3.on(PutObjectLegalHoldCommand).resolves({});
+    s3.on(GetObjectLegalHoldCommand).resolves({ LegalHold: { Status: 'ON' } });
+    const store = new S3WormStore(client, BUCKET);
+
+    // Act
+    await store.setLegalHold(KEY, true);
+    const held = await store.legalHoldOf(KEY);
+
+    // Assess
+    expect(s3).toHaveReceivedCommandWith(PutObjectLegalHoldCommand, {
+      Bucket: BUCKET,
+      Key: KEY,
+      LegalHold: { Status: 'ON' },
+    });
+    expect(held).toBe(true);
+    s3.on(GetObjectLegalHoldCommand).rejects(s3Error('NoSuchObjectLockConfiguration', 404));
+    expect(await store.legalHoldOf(KEY)).toBe(false);
+  });
+
   it('refuses keys that are not safe as both S3 keys and file paths, before calling S3', async () => {
     for (const key of ['../escape', '/absolute', 'a//b', '.hidden/x', 'a/./b', 'sp ace', '']) {
       await expect(store.putOnce(key, BODY)).rejects.toBeInstanceOf(InvalidWormKeyError);
@@ -231,6 +254,24 @@ describe('FileWormStore', () => {
     await store.delete(KEY);
     expect(await store.get(KEY)).toBeUndefined();
     await expect(store.delete(KEY)).resolves.toBeUndefined();
+  });
+
+  it('never deletes an object under legal hold, even past its retention, until the hold is released', async () => {
+    // Prepare
+    let now = Date.now();
+    const store = new FileWormStore(root, { retentionDays: 1, clock: () => now });
+    await store.putOnce(KEY, BODY);
+    await store.setLegalHold(KEY, true);
+    now += 10 * 24 * 3600 * 1000;
+
+    // Act + Assess
+    await expect(store.delete(KEY)).rejects.toThrow(/legal hold/);
+    expect(await store.legalHoldOf(KEY)).toBe(true);
+    expect(await store.keys()).toEqual([KEY]);
+    await store.setLegalHold(KEY, false);
+    await store.delete(KEY);
+    expect(await store.get(KEY)).toBeUndefined();
+    await expect(store.setLegalHold('missing/key.json', true)).rejects.toBeInstanceOf(WormViolationError);
   });
 
   it('keeps the default retention of the evidence bucket (396 days)', () => {

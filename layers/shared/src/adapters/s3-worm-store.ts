@@ -1,5 +1,11 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { assertWormKey, sha256Base64, type WormStore, WormViolationError } from '../ports/worm.js';
+import {
+  assertWormKey,
+  type LegalHolds,
+  sha256Base64,
+  type WormStore,
+  WormViolationError,
+} from '../ports/worm.js';
 
 /**
  * The S3 SDK, loaded on first use: in a function bundle a dynamic import of it stays lazy, while a
@@ -23,7 +29,7 @@ const isNotFound = (error: unknown): boolean =>
  * key is free (S3 answers 412 otherwise), so a write never replaces a version; the SHA-256 checksum
  * is sent (Object Lock requires an integrity checksum on writes) and compared when the key is taken.
  */
-export class S3WormStore implements WormStore {
+export class S3WormStore implements WormStore, LegalHolds {
   constructor(
     private readonly s3: Pick<S3Client, 'send'>,
     private readonly bucketName: string,
@@ -97,6 +103,38 @@ export class S3WormStore implements WormStore {
         ...(head.VersionId ? { VersionId: head.VersionId } : {}),
       }),
     );
+  }
+
+  /** Puts or releases the object's legal hold (PutObjectLegalHold): a held object is never deleted. */
+  async setLegalHold(key: string, on: boolean): Promise<void> {
+    assertWormKey(key);
+    const { PutObjectLegalHoldCommand } = await s3Sdk();
+    try {
+      await this.s3.send(
+        new PutObjectLegalHoldCommand({
+          Bucket: this.bucketName,
+          Key: key,
+          LegalHold: { Status: on ? 'ON' : 'OFF' },
+        }),
+      );
+    } catch (error) {
+      if (isNotFound(error)) throw new WormViolationError(`${key} does not exist: nothing to hold`);
+      throw error;
+    }
+  }
+
+  async legalHoldOf(key: string): Promise<boolean> {
+    assertWormKey(key);
+    const { GetObjectLegalHoldCommand } = await s3Sdk();
+    try {
+      const out = await this.s3.send(new GetObjectLegalHoldCommand({ Bucket: this.bucketName, Key: key }));
+      return out.LegalHold?.Status === 'ON';
+    } catch (error) {
+      // S3 answers NoSuchObjectLockConfiguration for an object that never had a hold.
+      if (isNotFound(error) || (error as { name?: string }).name === 'NoSuchObjectLockConfiguration')
+        return false;
+      throw error;
+    }
   }
 
   /** The stored object's SHA-256: from its checksum when S3 has one, else by reading it. */

@@ -21,6 +21,16 @@ export interface WormStore {
   delete(key: string): Promise<void>;
 }
 
+/**
+ * Port: legal holds on a WORM store's objects (S3 Object Lock legal hold; locally a marker the file
+ * store honours). An object under hold cannot be deleted, whatever its retention; releasing the hold
+ * leaves its retention as it was. Setting a hold on a missing object is a WormViolationError.
+ */
+export interface LegalHolds {
+  setLegalHold(key: string, on: boolean): Promise<void>;
+  legalHoldOf(key: string): Promise<boolean>;
+}
+
 /** An attempt to change or remove what a WORM store keeps: overwrite with other content, early delete. */
 export class WormViolationError extends Error {
   override readonly name = 'WormViolationError';

@@ -2,14 +2,27 @@ import { Logger } from '@aws-lambda-powertools/logger';
 
 export { InMemoryTenantRecords } from '../adapters/memory-records.js';
 
-import { assertWormKey, type WormStore, WormViolationError } from '../ports/worm.js';
+import { assertWormKey, type LegalHolds, type WormStore, WormViolationError } from '../ports/worm.js';
 
 /**
  * An in-memory stand-in for a WormStore, for domain tests: the same refusals (different content under
  * a taken key, any delete: its retention never ends), and `objects` to look at what was written.
  */
-export class InMemoryWormStore implements WormStore {
+export class InMemoryWormStore implements WormStore, LegalHolds {
   readonly objects = new Map<string, { readonly body: string; readonly contentType?: string | undefined }>();
+  readonly holds = new Set<string>();
+
+  async setLegalHold(key: string, on: boolean): Promise<void> {
+    await settle();
+    if (!this.objects.has(key)) throw new WormViolationError(`${key} does not exist: nothing to hold`);
+    if (on) this.holds.add(key);
+    else this.holds.delete(key);
+  }
+
+  async legalHoldOf(key: string): Promise<boolean> {
+    await settle();
+    return this.holds.has(key);
+  }
 
   async putOnce(key: string, body: string, contentType?: string): Promise<'created' | 'exists'> {
     await settle();
