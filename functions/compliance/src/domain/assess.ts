@@ -59,11 +59,21 @@ export interface EvidenceRecord {
   readonly assessmentId: string;
 }
 
+/** An evidence record and its artifact, as the WORM store holds them. */
+export interface StoredEvidence {
+  readonly key: string;
+  readonly record: EvidenceRecord;
+  readonly recordText: string;
+  readonly artifactText: string;
+}
+
 export interface ControlState extends TenantRecord {
   readonly controlId: string;
   readonly lastCollectedAt?: string;
   readonly lastResult?: TestStatus;
   readonly lastEvidenceKey?: string;
+  /** The evidence of each of its tests in the latest assessment. */
+  readonly lastEvidenceKeys?: readonly string[];
   readonly openFindingId?: string;
   readonly findings: number;
 }
@@ -131,6 +141,47 @@ const day = (iso: string): string => iso.slice(0, 10);
 export class Compliance {
   constructor(private readonly deps: ComplianceDeps) {}
 
+  get catalog(): Catalog {
+    return this.deps.catalog;
+  }
+
+  /**
+   * The latest evidence of each of the framework's controls, as the WORM store holds it (the record
+   * and its artifact, texts unchanged), and every finding of those controls.
+   */
+  async evidenceOf(framework: string) {
+    const controls = this.scopeOf(framework, 'all');
+    const states = await this.deps.controls.getMany(
+      PLATFORM,
+      controls.map((control) => control.id),
+    );
+    const evidence = new Map<string, StoredEvidence[]>();
+    for (const control of controls) {
+      const state = states.get(control.id);
+      const keys =
+        state?.lastEvidenceKeys ?? (state?.lastEvidenceKey === undefined ? [] : [state.lastEvidenceKey]);
+      const stored: StoredEvidence[] = [];
+      for (const key of keys) {
+        const recordText = await this.deps.evidence.get(key);
+        if (recordText === undefined) throw new Error(`evidence ${key} is missing from the store`);
+        const record = JSON.parse(recordText) as EvidenceRecord;
+        const artifactText = await this.deps.evidence.get(record.artifact.key);
+        if (artifactText === undefined)
+          throw new Error(`artifact ${record.artifact.key} is missing from the store`);
+        stored.push({ key, record, recordText, artifactText });
+      }
+      if (stored.length > 0) evidence.set(control.id, stored);
+    }
+    const findings: FindingRecord[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.deps.findings.list(PLATFORM, { limit: 100, cursor });
+      findings.push(...page.items.filter((f) => controls.some((control) => control.id === f.controlId)));
+      cursor = page.nextCursor;
+    } while (cursor !== undefined);
+    return { evidence, findings };
+  }
+
   /** The controls of `framework` in `scope` (all of them, or the named ones): 400 on an unknown one. */
   scopeOf(framework: string, scope: 'all' | readonly string[]): Control[] {
     if (!this.deps.catalog.frameworks.has(framework)) {
@@ -193,6 +244,7 @@ export class Compliance {
         lastCollectedAt: at,
         lastResult,
         lastEvidenceKey: (collected.at(-1) as (typeof collected)[number]).evidenceKey,
+        lastEvidenceKeys: collected.map((c) => c.evidenceKey),
         ...(findingId === undefined ? {} : { openFindingId: findingId }),
       }));
       results.push(

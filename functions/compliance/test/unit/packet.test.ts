@@ -1,0 +1,122 @@
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ManualClock, SequentialIds } from '#shared/ports/system.js';
+import { InMemoryTenantRecords, InMemoryWormStore } from '#shared/testing/fakes.js';
+import {
+  type AssessmentRecord,
+  Compliance,
+  type ControlState,
+  type ControlTest,
+  type FindingRecord,
+} from '../../src/domain/assess.js';
+import { parseCatalog } from '../../src/domain/catalog.js';
+import { buildPacket, type PacketSigner, packetInputOf, verifyPacket } from '../../src/domain/packet.js';
+
+const DIR = join(import.meta.dirname, '../../catalog');
+const FILES = readdirSync(DIR)
+  .filter((name) => name.endsWith('.json'))
+  .map((name) => ({ source: name, text: readFileSync(join(DIR, name), 'utf8') }));
+const TEST_IDS = [
+  ...new Set(
+    FILES.flatMap((file) =>
+      (JSON.parse(file.text).controls ?? []).flatMap((c: { tests: string[] }) => c.tests),
+    ),
+  ),
+] as string[];
+
+const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+const signer: PacketSigner = {
+  keyId: 'local:packet-1',
+  algorithm: 'ed25519',
+  sign: async (message) => sign(null, message, privateKey),
+};
+const PUBLIC_PEM = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+
+/** A SOC2 assessment where the evidence bucket check fails (a finding) and one test writes `<b>` in its summary. */
+const packet = async () => {
+  const tests = new Map<string, ControlTest>(
+    TEST_IDS.map((id) => [
+      id,
+      {
+        id,
+        run: async () =>
+          id === 'aws.evidence-bucket-lock'
+            ? {
+                status: 'fail' as const,
+                summary: 'versioning <b>suspended</b>',
+                observations: { versioning: 'Suspended' },
+              }
+            : { status: 'pass' as const, summary: `${id} holds`, observations: { id } },
+      },
+    ]),
+  );
+  const compliance = new Compliance({
+    catalog: parseCatalog(FILES, new Set(TEST_IDS)),
+    tests,
+    evidence: new InMemoryWormStore(),
+    controls: new InMemoryTenantRecords<ControlState>('CONTROL'),
+    findings: new InMemoryTenantRecords<FindingRecord>('FINDING'),
+    assessments: new InMemoryTenantRecords<AssessmentRecord>('ASSESSMENT'),
+    events: { publish: async () => undefined },
+    clock: new ManualClock(new Date('2026-12-07T06:00:00Z')),
+    ids: new SequentialIds(),
+    environment: 'test',
+  });
+  await compliance.assess('SOC2', 'all', 'schedule', 't');
+  return buildPacket(await packetInputOf(compliance, 'SOC2', '2026-12-07T07:00:00.000Z'), signer);
+};
+
+describe('the auditor packet', () => {
+  it('cross-walks every criterion to its controls, evidence with hashes, owners and status, signed', async () => {
+    const files = await packet();
+    const html = files['index.html'] as string;
+    const data = JSON.parse(files['evidence.json'] as string);
+
+    expect(verifyPacket(files, PUBLIC_PEM)).toEqual({ ok: true, problems: [] });
+    for (const criterion of ['CC1.3', 'CC6.1', 'CC6.6', 'CC6.7', 'CC7.2', 'CC8.1'])
+      expect(html).toContain(`<b>${criterion}</b>`);
+    const cc72 = data.crosswalk.find((c: { criterion: string }) => c.criterion === 'CC7.2');
+    const worm = cc72.controls.find((c: { controlId: string }) => c.controlId === 'evidence-worm');
+    expect(worm).toMatchObject({
+      owner: 'grc',
+      status: 'fresh',
+      findings: [{ severity: 'critical', status: 'open' }],
+    });
+    expect(worm.evidence.map((e: { testId: string }) => e.testId)).toEqual([
+      'aws.evidence-bucket-lock',
+      'platform.evidence-store-worm',
+    ]);
+    // Every evidence record and artifact travels in the packet, each listed in the manifest.
+    const manifest = JSON.parse(files['manifest.json'] as string) as { files: { name: string }[] };
+    expect(
+      manifest.files.filter((f) => f.name.startsWith('artifacts/compliance/artifacts/')).length,
+    ).toBeGreaterThan(0);
+    expect(html).toContain('versioning &lt;b&gt;suspended&lt;/b&gt;');
+    expect(html).not.toMatch(/<script|https?:\/\//);
+  });
+
+  it('verify names an altered artifact, a changed manifest, a missing file and an extra one', async () => {
+    const files = await packet();
+    const artifact = Object.keys(files).find((name) =>
+      name.startsWith('artifacts/compliance/artifacts/'),
+    ) as string;
+
+    const altered = verifyPacket({ ...files, [artifact]: `${files[artifact]} ` }, PUBLIC_PEM);
+    const manifest = JSON.parse(files['manifest.json'] as string);
+    manifest.framework = 'GDPR';
+    const resigned = verifyPacket({ ...files, 'manifest.json': JSON.stringify(manifest) }, PUBLIC_PEM);
+    const { [artifact]: _dropped, ...missing } = files;
+    const extra = verifyPacket({ ...files, 'notes.txt': 'hi' }, PUBLIC_PEM);
+    const otherKey = generateKeyPairSync('ed25519')
+      .publicKey.export({ type: 'spki', format: 'pem' })
+      .toString();
+
+    expect(altered.problems).toEqual([`${artifact}: altered (its SHA-256 is not the manifest's)`]);
+    expect(resigned.problems[0]).toContain('the signature does not match');
+    expect(verifyPacket(missing, PUBLIC_PEM).problems).toEqual([`${artifact}: missing`]);
+    expect(extra.problems).toEqual(['notes.txt: not in the manifest']);
+    expect(verifyPacket(files, otherKey).ok).toBe(false);
+  });
+});
