@@ -10,6 +10,7 @@ import {
 import { type EventPublisher, eventOf } from '#shared/ports/events.js';
 import type { TenantRecord, TenantRecords } from '#shared/ports/records.js';
 import type { Clock } from '#shared/ports/system.js';
+import { TtlCache } from '#shared/ports/ttl-cache.js';
 import type { WormStore } from '#shared/ports/worm.js';
 import { edgeConflict } from '../../events.js';
 import { decodeSyncCursor, encodeSyncCursor } from './cursor.js';
@@ -44,6 +45,8 @@ const APPEND_ATTEMPTS = 8;
 export const MAX_PULL_BYTES = 1024 * 1024;
 /** Documents kept in memory per process (least recently used dropped first). */
 const CACHED_DOCUMENTS = 64;
+/** A document type's rules are read again after this long (a change applies within it everywhere). */
+export const TYPE_CACHE_MS = 30_000;
 /** A duplicate push looks this far back in the log for the entry that took its ops. */
 const DUPLICATE_LOOKBACK = 50;
 
@@ -225,10 +228,14 @@ export const nodeStatusOf = (node: NodeRecord, now: Date): NodeStatus =>
 
 export class EdgeSync {
   readonly #cache = new Map<string, Promise<Loaded>>();
+  /** Document types, read through: every push and pull needs its document's rules. */
+  readonly #types: TtlCache<DocumentTypeRecord | undefined>;
   /** Appends to one document, one at a time in this process (its copy is shared). */
   readonly #appending = new Map<string, Promise<unknown>>();
 
-  constructor(private readonly deps: EdgeSyncDeps) {}
+  constructor(private readonly deps: EdgeSyncDeps) {
+    this.#types = new TtlCache({ ttlMs: TYPE_CACHE_MS, maxEntries: 1_000, clock: deps.clock });
+  }
 
   // Nodes ---------------------------------------------------------------------------------------
 
@@ -362,6 +369,7 @@ export class EdgeSync {
       try {
         if (existing) await this.deps.types.replace(record, existing.version);
         else await this.deps.types.create(record);
+        this.#types.set(`${tenantId}\n${type}`, record);
         return record;
       } catch (error) {
         if (!(error instanceof ConflictError) || attempt >= 3) throw error;
@@ -862,7 +870,9 @@ export class EdgeSync {
   /** The document as of the log's last entry: from this process's copy, or the snapshot and the log. */
   async #load(tenantId: string, record: DocumentRecord): Promise<Loaded> {
     const key = cacheKey(tenantId, record.id);
-    const type = await this.deps.types.get(tenantId, record.type);
+    const type = await this.#types.get(`${tenantId}\n${record.type}`, () =>
+      this.deps.types.get(tenantId, record.type),
+    );
     if (!type)
       throw new NotFoundError(`The document type ${record.type} is gone.`, 'document_type_not_found');
     let cached = this.#cache.get(key);
