@@ -54,7 +54,9 @@ export const retentionDryRun = (
         continue;
       }
       const transition = ordered.find((t) => ageDays >= t.days);
-      if (transition) (transitions[transition.storageClass] ??= []).push(object.key);
+      if (transition) {
+        transitions[transition.storageClass] = [...(transitions[transition.storageClass] ?? []), object.key];
+      }
     }
     return { ruleId: rule.id, transitions, deletions, held };
   });
