@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import { ConflictError, NotFoundError, ValidationError } from '#shared/errors.js';
+import { sha256Hex } from '#shared/ports/canonical-json.js';
 import { type EventPublisher, eventOf } from '#shared/ports/events.js';
 import type { TenantRecord, TenantRecords } from '#shared/ports/records.js';
 import type { Clock, IdGenerator } from '#shared/ports/system.js';
@@ -135,7 +135,6 @@ export interface ComplianceDeps {
   readonly onEventError?: (error: unknown) => void;
 }
 
-const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 const day = (iso: string): string => iso.slice(0, 10);
 
 export class Compliance {
@@ -309,7 +308,7 @@ export class Compliance {
       result: outcome.status,
       summary: outcome.summary,
       criteria: criteriaOf(this.deps.catalog, control.id),
-      artifact: { key: artifactKey, sha256: sha256(artifactText), bytes: Buffer.byteLength(artifactText) },
+      artifact: { key: artifactKey, sha256: sha256Hex(artifactText), bytes: Buffer.byteLength(artifactText) },
       assessmentId,
     };
     const evidenceKey = `compliance/evidence/${control.id}/${day(effectiveDate)}/${evidenceId}.json`;

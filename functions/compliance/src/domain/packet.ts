@@ -1,5 +1,5 @@
-import { constants, createHash, createPublicKey, verify as verifySignature } from 'node:crypto';
-import { canonicalJson } from '#shared/ports/canonical-json.js';
+import { constants, createPublicKey, verify as verifySignature } from 'node:crypto';
+import { canonicalJson, sha256Hex } from '#shared/ports/canonical-json.js';
 import type { Compliance, FindingRecord, StoredEvidence } from './assess.js';
 import { type Catalog, controlsOf } from './catalog.js';
 
@@ -39,8 +39,6 @@ export interface PacketInput {
 }
 
 export type PacketFiles = Record<string, string>;
-
-const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 const escapeHtml = (text: string): string =>
   text.replace(
@@ -101,7 +99,7 @@ export const buildPacket = async (input: PacketInput, signer: PacketSigner): Pro
           result: stored.record.result,
           effectiveDate: stored.record.effectiveDate,
           summary: stored.record.summary,
-          recordSha256: sha256(stored.recordText),
+          recordSha256: sha256Hex(stored.recordText),
           artifactSha256: stored.record.artifact.sha256,
         })),
         findings: openFindings
@@ -135,7 +133,7 @@ export const buildPacket = async (input: PacketInput, signer: PacketSigner): Pro
     generatedAt: input.generatedAt,
     files: Object.keys(files)
       .sort()
-      .map((name) => ({ name, sha256: sha256(files[name] as string) })),
+      .map((name) => ({ name, sha256: sha256Hex(files[name] as string) })),
   };
   files['manifest.json'] = canonicalJson(manifest);
   const signature = await signer.sign(new TextEncoder().encode(files['manifest.json']));
@@ -185,7 +183,7 @@ export const verifyPacket = (files: PacketFiles, publicKeyPem: string): PacketVe
   for (const file of manifest.files) {
     const text = files[file.name];
     if (text === undefined) problems.push(`${file.name}: missing`);
-    else if (sha256(text) !== file.sha256)
+    else if (sha256Hex(text) !== file.sha256)
       problems.push(`${file.name}: altered (its SHA-256 is not the manifest's)`);
   }
   for (const name of Object.keys(files)) {

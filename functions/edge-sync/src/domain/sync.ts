@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import * as Y from 'yjs';
 import {
   ConflictError,
@@ -7,6 +7,7 @@ import {
   PayloadTooLargeError,
   ValidationError,
 } from '#shared/errors.js';
+import { sha256Hex } from '#shared/ports/canonical-json.js';
 import { type EventPublisher, eventOf } from '#shared/ports/events.js';
 import type { TenantRecord, TenantRecords } from '#shared/ports/records.js';
 import type { Clock } from '#shared/ports/system.js';
@@ -206,7 +207,7 @@ interface Loaded {
 
 const pad = (seq: number): string => String(seq).padStart(12, '0');
 const logId = (documentId: string, seq: number): string => `${documentId}#${pad(seq)}`;
-export const hashToken = (token: string): string => createHash('sha256').update(token).digest('hex');
+export const hashToken = (token: string): string => sha256Hex(token);
 const toBase64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64');
 
 /** Base64 (standard alphabet, padded) to bytes; undefined for text that is not exactly that. */
@@ -217,7 +218,7 @@ const fromBase64 = (text: string): Uint8Array | undefined => {
 
 /** A deterministic conflict id: the same detection (a replayed push) names the same conflict. */
 export const conflictIdOf = (documentId: string, key: string): string =>
-  `cf_${createHash('sha256').update(`${documentId}\n${key}`).digest('hex').slice(0, 24)}`;
+  `cf_${sha256Hex(`${documentId}\n${key}`).slice(0, 24)}`;
 
 export const nodeStatusOf = (node: NodeRecord, now: Date): NodeStatus =>
   node.revoked
