@@ -71,7 +71,13 @@ import { Agent, request as httpRequest } from 'node:http';
 import type { Socket } from 'node:net';
 import * as Y from 'yjs';
 import { canonicalJson } from '#shared/ports/canonical-json.js';
-import { type DrillReport, runDrill, seededRandom, WORK_ORDER_TYPE } from '../clients/edge/drill.js';
+import {
+  type DrillReport,
+  FIELD_WEIGHTS,
+  runDrill,
+  seededRandom,
+  WORK_ORDER_TYPE,
+} from '../clients/edge/drill.js';
 import { MAX_OPS_PER_PUSH, NODE_TOKEN_HEADER } from '../functions/edge-sync/contract.js';
 import { EdgeDocument } from '../functions/edge-sync/src/domain/document.js';
 import { DEFAULT_SNAPSHOT_EVERY } from '../functions/edge-sync/src/domain/sync.js';
@@ -133,14 +139,7 @@ interface Op {
 
 /** The 20 keys and how often each is edited (the drill's 8 with its weights, then 12 more). */
 const KEY_WEIGHTS: readonly [string, number][] = [
-  ['status', 25],
-  ['notes', 15],
-  ['assignee', 10],
-  ['hoursLogged', 20],
-  ['partsUsed', 15],
-  ['peakTemperature', 5],
-  ['lowestPressure', 5],
-  ['signOff', 5],
+  ...FIELD_WEIGHTS,
   ['site', 4],
   ['priority', 6],
   ['customer', 3],

@@ -71,7 +71,7 @@ export const WORK_ORDER_TYPE = {
 } as const;
 
 /** How often each field is edited (a sign-off is rare; a status is not). */
-const FIELD_WEIGHTS: readonly [keyof typeof WORK_ORDER_TYPE.fields, number][] = [
+export const FIELD_WEIGHTS: readonly [keyof typeof WORK_ORDER_TYPE.fields, number][] = [
   ['status', 25],
   ['notes', 15],
   ['assignee', 10],

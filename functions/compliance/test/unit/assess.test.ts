@@ -1,5 +1,3 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ConductorEvent } from '#shared/ports/events.js';
@@ -16,18 +14,10 @@ import {
   type TestStatus,
 } from '../../src/domain/assess.js';
 import { parseCatalog } from '../../src/domain/catalog.js';
+import { CATALOG_FILES, CATALOG_TEST_IDS } from '../support/catalog-files.js';
 
-const DIR = join(import.meta.dirname, '../../catalog');
-const FILES = readdirSync(DIR)
-  .filter((name) => name.endsWith('.json'))
-  .map((name) => ({ source: name, text: readFileSync(join(DIR, name), 'utf8') }));
-const TEST_IDS = [
-  ...new Set(
-    FILES.flatMap((file) =>
-      (JSON.parse(file.text).controls ?? []).flatMap((c: { tests: string[] }) => c.tests),
-    ),
-  ),
-] as string[];
+const FILES = CATALOG_FILES;
+const TEST_IDS = CATALOG_TEST_IDS;
 
 /** The service with scripted tests: `outcomes.set(testId, 'fail')` makes that test fail next time. */
 const makeCompliance = () => {

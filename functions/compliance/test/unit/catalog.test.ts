@@ -1,18 +1,9 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CatalogError, controlsOf, criteriaOf, parseCatalog } from '../../src/domain/catalog.js';
+import { CATALOG_FILES, CATALOG_TEST_IDS } from '../support/catalog-files.js';
 
-const DIR = join(import.meta.dirname, '../../catalog');
-const BUILT_IN = readdirSync(DIR)
-  .filter((name) => name.endsWith('.json'))
-  .map((name) => ({ source: name, text: readFileSync(join(DIR, name), 'utf8') }));
-const TESTS = new Set(
-  BUILT_IN.flatMap((file) => {
-    const parsed = JSON.parse(file.text) as { controls?: { tests: string[] }[] };
-    return (parsed.controls ?? []).flatMap((control) => control.tests);
-  }),
-);
+const BUILT_IN = CATALOG_FILES;
+const TESTS = new Set(CATALOG_TEST_IDS);
 
 const errorOf = (run: () => unknown): CatalogError => {
   try {

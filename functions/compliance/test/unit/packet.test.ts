@@ -1,6 +1,4 @@
 import { generateKeyPairSync, sign } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ManualClock, SequentialIds } from '#shared/ports/system.js';
 import { InMemoryTenantRecords, InMemoryWormStore } from '#shared/testing/fakes.js';
@@ -13,18 +11,10 @@ import {
 } from '../../src/domain/assess.js';
 import { parseCatalog } from '../../src/domain/catalog.js';
 import { buildPacket, type PacketSigner, packetInputOf, verifyPacket } from '../../src/domain/packet.js';
+import { CATALOG_FILES, CATALOG_TEST_IDS } from '../support/catalog-files.js';
 
-const DIR = join(import.meta.dirname, '../../catalog');
-const FILES = readdirSync(DIR)
-  .filter((name) => name.endsWith('.json'))
-  .map((name) => ({ source: name, text: readFileSync(join(DIR, name), 'utf8') }));
-const TEST_IDS = [
-  ...new Set(
-    FILES.flatMap((file) =>
-      (JSON.parse(file.text).controls ?? []).flatMap((c: { tests: string[] }) => c.tests),
-    ),
-  ),
-] as string[];
+const FILES = CATALOG_FILES;
+const TEST_IDS = CATALOG_TEST_IDS;
 
 const { privateKey, publicKey } = generateKeyPairSync('ed25519');
 const signer: PacketSigner = {
