@@ -27,7 +27,24 @@ export const STALE_AFTER_HOURS = 24;
 /** Days a finding of each severity may stay open before it is overdue. */
 export const SLA_DAYS: Readonly<Record<Severity, number>> = { critical: 3, high: 14, medium: 30, low: 90 };
 
-export type TestStatus = 'pass' | 'fail' | 'error';
+/**
+ * A test's result. `not_applicable`: the test cannot run in this deployment (an AWS check on the
+ * embedded runtime); its evidence says so and why, and it neither passes nor fails the control.
+ */
+export type TestStatus = 'pass' | 'fail' | 'error' | 'not_applicable';
+
+/** A control's result: fail or error when one of its tests did; not_applicable when none could run. */
+export const controlResultOf = (results: readonly TestStatus[]): TestStatus =>
+  results.includes('fail')
+    ? 'fail'
+    : results.includes('error')
+      ? 'error'
+      : results.every((result) => result === 'not_applicable')
+        ? 'not_applicable'
+        : 'pass';
+
+/** How long before its evidence would go stale a control is collected again (the sweep runs hourly). */
+export const DUE_MARGIN_HOURS = 2;
 
 export interface TestOutcome {
   readonly status: TestStatus;
@@ -222,7 +239,7 @@ export class Compliance {
       for (const testId of control.tests) collected.push(await this.#collect(control, testId, assessmentId));
       // The control passes when every one of its tests passed; one failure or error is one failure
       // of the control, on its finding.
-      const failed = collected.filter((c) => c.result !== 'pass');
+      const failed = collected.filter((c) => c.result === 'fail' || c.result === 'error');
       const state = await this.#state(control.id);
       const at = this.deps.clock.now().toISOString();
       const findingId =
@@ -236,8 +253,7 @@ export class Compliance {
               framework,
               traceId,
             );
-      const lastResult: TestStatus =
-        failed.length === 0 ? 'pass' : failed.some((c) => c.result === 'fail') ? 'fail' : 'error';
+      const lastResult = controlResultOf(collected.map((c) => c.result));
       await this.#recordState(control.id, (current) => ({
         ...current,
         lastCollectedAt: at,
@@ -247,7 +263,9 @@ export class Compliance {
         ...(findingId === undefined ? {} : { openFindingId: findingId }),
       }));
       results.push(
-        ...collected.map((c) => (c.result !== 'pass' && findingId !== undefined ? { ...c, findingId } : c)),
+        ...collected.map((c) =>
+          (c.result === 'fail' || c.result === 'error') && findingId !== undefined ? { ...c, findingId } : c,
+        ),
       );
     }
     const finishedAt = this.deps.clock.now().toISOString();
@@ -483,7 +501,10 @@ export class Compliance {
     return rows;
   }
 
-  /** The controls whose evidence is due: stale, missing, or older than their own frequency. */
+  /**
+   * The controls whose evidence is due: missing, or within DUE_MARGIN_HOURS of their frequency or of
+   * going stale (whichever comes first), so an hourly sweep collects them before they are stale.
+   */
   async due(framework: string): Promise<string[]> {
     const controls = this.scopeOf(framework, 'all');
     const now = this.deps.clock.now().getTime();
@@ -496,9 +517,37 @@ export class Compliance {
         const last = states.get(control.id)?.lastCollectedAt;
         if (last === undefined) return true;
         const age = (now - Date.parse(last)) / 3_600_000;
-        return age >= Math.min(FREQUENCY_HOURS[control.frequency], STALE_AFTER_HOURS);
+        return age >= Math.min(FREQUENCY_HOURS[control.frequency], STALE_AFTER_HOURS) - DUE_MARGIN_HOURS;
       })
       .map((control) => control.id);
+  }
+
+  /**
+   * The scheduled run (hourly): for every framework, publish `evidence_stale` for each control whose
+   * evidence is stale or missing, then collect every control that is due, each once even when
+   * several frameworks map it (under the first framework that names it). Returns what it ran.
+   */
+  async sweep(traceId: string): Promise<{
+    readonly stale: readonly string[];
+    readonly assessments: readonly {
+      readonly assessmentId: string;
+      readonly framework: string;
+      readonly controls: readonly string[];
+    }[];
+  }> {
+    const stale = new Set<string>();
+    const collected = new Set<string>();
+    const assessments: { assessmentId: string; framework: string; controls: string[] }[] = [];
+    for (const framework of this.deps.catalog.frameworks.keys()) {
+      const rows = await this.freshness(framework, { publishStale: true, traceId });
+      for (const row of rows) if (row.status !== 'fresh') stale.add(row.controlId);
+      const due = (await this.due(framework)).filter((id) => !collected.has(id));
+      if (due.length === 0) continue;
+      for (const id of due) collected.add(id);
+      const record = await this.assess(framework, due, 'conductor:schedule', traceId);
+      assessments.push({ assessmentId: record.id, framework, controls: due });
+    }
+    return { stale: [...stale], assessments };
   }
 
   // Findings --------------------------------------------------------------------------------------
@@ -590,7 +639,7 @@ export class Compliance {
           impact: control.impact,
           score,
           level: score >= 20 ? 'critical' : score >= 10 ? 'high' : score >= 5 ? 'medium' : 'low',
-          failing: state?.lastResult !== undefined && state.lastResult !== 'pass',
+          failing: state?.lastResult === 'fail' || state?.lastResult === 'error',
           ...(state?.openFindingId === undefined ? {} : { openFindingId: state.openFindingId }),
         } as const;
       })
