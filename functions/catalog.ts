@@ -1,5 +1,6 @@
 import type { PillarManifest } from '#shared/pillar.js';
 import { authorizePillar } from './authorize/pillar.js';
+import { compliancePillar } from './compliance/pillar.js';
 import { edgeSyncPillar } from './edge-sync/pillar.js';
 import { evalPillar } from './eval/pillar.js';
 import { metaPillar } from './meta/pillar.js';
@@ -21,4 +22,5 @@ export const PILLARS: readonly PillarManifest[] = [
   runbooksPillar,
   opsPillar,
   edgeSyncPillar,
+  compliancePillar,
 ];

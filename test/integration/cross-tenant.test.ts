@@ -99,6 +99,8 @@ const missingIds: Record<string, string> = {
   documentId: 'no-such-document',
   type: 'no-such-type',
   conflictId: 'cf_000000000000000000000000',
+  assessmentId: 'asm_20260101T000000000Z_00000000-0000-0000-0000-000000000000',
+  findingId: 'fnd_log-retention_999',
 };
 
 /** A Yjs update writing `field` of a document's fields map, as node `clientId` would push it. */
@@ -284,6 +286,9 @@ beforeAll(async () => {
   // The dead letters are the platform's, not a tenant's: these name a real queue and no message.
   globexIds.queueId = 'rewards';
   globexIds.messageId = '00000000-0000-0000-0000-000000000000';
+  // Compliance is the platform's too: no tenant has assessments or findings of its own to aim at.
+  globexIds.assessmentId = missingIds.assessmentId as string;
+  globexIds.findingId = missingIds.findingId as string;
 });
 afterAll(async () => {
   await h.conductor.stop();

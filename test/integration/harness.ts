@@ -72,6 +72,7 @@ export const startHarness = async (
       'edge.sync': 100_000,
       'edge.read': 100_000,
       'edge.admin': 100_000,
+      compliance: 100_000,
       // Suites that refuse on purpose (cross-tenant: every route, twice) would hit the 60 refusals a minute.
       refused: 100_000,
     },

@@ -16,8 +16,9 @@ describe('the schedules of the manifests on the embedded runtime', () => {
   afterAll(() => conductor?.stop());
 
   it('are armed on the local bus with their expression', () => {
-    // The catalog's own (the runbook signing key's daily age check) and the test pillar's.
+    // The catalog's own (the compliance sweep, the runbook signing key's daily age check) and the test pillar's.
     expect(Object.keys(conductor.bus.nextFireTimes()).sort()).toEqual([
+      'conductor-compliance-sweep',
       'conductor-runbook-key-age',
       'conductor-tick',
     ]);

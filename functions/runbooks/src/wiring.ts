@@ -1,14 +1,12 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import * as z from 'zod';
+import { evidenceStore } from '#shared/adapters/artifacts-store.js';
 import { makeKmsClient } from '#shared/adapters/kms-client.js';
-import { makeS3Client } from '#shared/adapters/s3-client.js';
-import { S3WormStore } from '#shared/adapters/s3-worm-store.js';
 import { makeSfnClient } from '#shared/adapters/sfn-client.js';
 import { TenantRecordStore } from '#shared/adapters/tenant-store.js';
 import type { EventPublisher } from '#shared/ports/events.js';
 import { standIns } from '#shared/ports/stand-ins.js';
 import { type Clock, randomIds, systemClock } from '#shared/ports/system.js';
-import type { WormStore } from '#shared/ports/worm.js';
 import { KmsPublicKeys } from './adapters/kms-signer.js';
 import { SfnApprovalFlow } from './adapters/sfn-flow.js';
 import { type ExecutionRecord, Executions, type ExecutionsDeps } from './domain/executions.js';
@@ -99,18 +97,6 @@ export const trustedKeys = (env: RunbooksEnv, instrument: Instrument): PublicKey
     ...(env.RUNBOOK_TRUSTED_KEY_ARNS ?? []),
   ]);
 
-/** The evidence store: the local stand-in, else the Object Lock bucket. */
-export const evidenceStore = async (env: RunbooksEnv, instrument: Instrument): Promise<WormStore> => {
-  const local = standIns().worm;
-  if (local) return local;
-  if (!env.EVIDENCE_BUCKET_NAME)
-    throw new Error(
-      'Invalid environment: EVIDENCE_BUCKET_NAME: required (the execution trail is mirrored there)',
-    );
-  const s3 = await makeS3Client({ region: env.AWS_REGION, endpoint: env.AWS_ENDPOINT_URL_S3, instrument });
-  return new S3WormStore(s3, env.EVIDENCE_BUCKET_NAME);
-};
-
 /** The approval flow: the local interpreter's stand-in, else Step Functions (when this function has the ARN). */
 export const approvalFlow = (
   env: RunbooksEnv,
@@ -182,7 +168,7 @@ export const makeRunbooks = async (
   );
   const trail = new TrailLog({
     records: records.trail,
-    worm: await evidenceStore(wiring.env, wiring.instrument),
+    worm: await evidenceStore(wiring.env, wiring.instrument, 'execution trails'),
     clock,
   });
   const flow = approvalFlow(wiring.env, wiring.instrument);

@@ -231,8 +231,9 @@ export class Compliance {
     traceId: string,
   ): Promise<AssessmentRecord> {
     const controls = this.scopeOf(framework, scope);
-    const assessmentId = this.deps.ids.next('asm');
     const startedAt = this.deps.clock.now().toISOString();
+    // Sorted by time: the listing pages through them oldest first.
+    const assessmentId = `asm_${startedAt.replace(/[-:.]/g, '')}_${this.deps.ids.next()}`;
     const results: AssessmentRecord['results'][number][] = [];
     for (const control of controls) {
       const collected: AssessmentRecord['results'][number][] = [];
@@ -548,6 +549,56 @@ export class Compliance {
       assessments.push({ assessmentId: record.id, framework, controls: due });
     }
     return { stale: [...stale], assessments };
+  }
+
+  // Reading ---------------------------------------------------------------------------------------
+
+  async assessment(assessmentId: string): Promise<AssessmentRecord> {
+    const record = await this.deps.assessments.get(PLATFORM, assessmentId);
+    if (!record) throw new NotFoundError(`No assessment ${assessmentId}.`, 'assessment_not_found');
+    return record;
+  }
+
+  assessments(options: { readonly limit: number; readonly cursor?: string | undefined }) {
+    return this.deps.assessments.list(PLATFORM, options);
+  }
+
+  async finding(findingId: string): Promise<FindingRecord> {
+    const finding = await this.deps.findings.get(PLATFORM, findingId);
+    if (!finding) throw new NotFoundError(`No finding ${findingId}.`, 'finding_not_found');
+    return finding;
+  }
+
+  /**
+   * A page of findings, of one control (their ids start with it) and in one status when asked:
+   * reads on until the page is full or the findings end, so a filtered page is never short early.
+   */
+  async findingsPage(options: {
+    readonly limit: number;
+    readonly cursor?: string | undefined;
+    readonly status?: FindingStatus | undefined;
+    readonly controlId?: string | undefined;
+  }): Promise<{ readonly items: FindingRecord[]; readonly nextCursor?: string }> {
+    const items: FindingRecord[] = [];
+    let cursor = options.cursor;
+    const prefix = options.controlId === undefined ? undefined : `fnd_${options.controlId}_`;
+    for (;;) {
+      const page = await this.deps.findings.list(PLATFORM, {
+        limit: options.limit - items.length,
+        cursor,
+        prefix,
+      });
+      items.push(
+        ...page.items.filter(
+          (f) =>
+            (options.status === undefined || f.status === options.status) &&
+            (options.controlId === undefined || f.controlId === options.controlId),
+        ),
+      );
+      cursor = page.nextCursor;
+      if (cursor === undefined) return { items };
+      if (items.length >= options.limit) return { items, nextCursor: cursor };
+    }
   }
 
   // Findings --------------------------------------------------------------------------------------

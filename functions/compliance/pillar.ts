@@ -1,0 +1,66 @@
+import type { PillarManifest } from '#shared/pillar.js';
+import { COMPLIANCE_EVENTS, complianceRoutes } from './contract.js';
+
+/**
+ * M7, continuous compliance. One function serves the routes and the hourly sweep: the control
+ * catalog as code, assessments whose every result is WORM evidence (the evidence bucket's
+ * `compliance/`), findings with their lifecycle, freshness and the risk register. Platform-level:
+ * for org-admins, its records under one partition (functions/compliance/README.md).
+ */
+export const compliancePillar = {
+  name: 'compliance',
+  description:
+    'Controls as code, scheduled control tests, WORM evidence, findings, risk, the auditor packet’s input',
+  functions: [
+    {
+      name: 'compliance',
+      description:
+        'Control catalog, assessments (on demand and hourly), WORM evidence, freshness, findings, risk register',
+      entry: 'functions/compliance/src/handler.ts',
+      routes: complianceRoutes,
+      tables: ['compliance'],
+      evidence: ['compliance/'],
+      // A full assessment reads a dozen AWS APIs one after the other.
+      timeoutSeconds: 60,
+    },
+  ],
+  schedules: [
+    {
+      id: 'compliance-sweep',
+      expression: 'rate(1 hour)',
+      function: 'compliance',
+      description:
+        'Announce stale evidence (evidence_stale) and collect every control due (per-control frequency, before 24 h)',
+    },
+  ],
+  tables: [
+    {
+      id: 'compliance',
+      envVar: 'COMPLIANCE_TABLE_NAME',
+      description: 'Control states (latest evidence), findings (never archived), assessments',
+    },
+  ],
+  events: COMPLIANCE_EVENTS,
+  observability: {
+    eventAlarms: [
+      {
+        name: 'compliance-control-failed',
+        metric: 'ControlFailed',
+        service: 'compliance',
+        severity: 'ticket',
+        description:
+          'A control test failed and opened (or updated) a finding: GET /compliance/findings?status=open, remediate, then POST /compliance/findings/{id}/transition.',
+      },
+      {
+        name: 'compliance-evidence-stale',
+        metric: 'EvidenceStale',
+        service: 'compliance',
+        severity: 'ticket',
+        description:
+          'A control’s evidence is older than 24 h: the hourly sweep failed to collect it (see the compliance function’s logs), or a collector keeps failing.',
+      },
+    ],
+  },
+  // The PRD's (§6.2): assessments 60 a minute per tenant.
+  rateFamilies: { compliance: 60 },
+} as const satisfies PillarManifest;

@@ -1,0 +1,118 @@
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Context, ScheduledEvent } from 'aws-lambda';
+import * as z from 'zod';
+import { evidenceStore } from '#shared/adapters/artifacts-store.js';
+import { isSqsEvent } from '#shared/adapters/sqs-batch.js';
+import type { HttpEvent, HttpResult } from '#shared/http/http.js';
+import type { EventPublisher } from '#shared/ports/events.js';
+import { randomIds, systemClock } from '#shared/ports/system.js';
+import { makeHttpService } from '#shared/service-kit.js';
+import { tenantMetricsFor } from '#shared/telemetry.js';
+import { compliancePillar } from '../pillar.js';
+import { makeComplianceApp } from './app.js';
+import { Compliance, PLATFORM } from './domain/assess.js';
+import { complianceCatalog, complianceResourcesSchema, complianceStores, controlTests } from './wiring.js';
+
+/** Composition root of the compliance function: the catalog, the tests, the stores, the app, the sweep. */
+const service = await makeHttpService('compliance', compliancePillar, {
+  COMPLIANCE_TABLE_NAME: z.string().min(1),
+  EVIDENCE_BUCKET_NAME: z.string().min(1).optional(),
+  AWS_ENDPOINT_URL_S3: z.string().optional(),
+  /** Custom catalog files (frameworks, controls): a folder of `*.json` read after the built-in ones. */
+  CONDUCTOR_COMPLIANCE_CATALOG_DIR: z.string().min(1).optional(),
+  /** What the AWS checks test (CDK sets it); absent, they are `not_applicable`. */
+  COMPLIANCE_RESOURCES: z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return complianceResourcesSchema.parse(JSON.parse(text));
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: `not the resources CDK writes: ${String(error)}` });
+        return z.NEVER;
+      }
+    })
+    .optional(),
+  /** The deployment's stage, named in each evidence record's collector. */
+  CONDUCTOR_STAGE: z.string().min(1).default('local'),
+});
+const { env, logger } = service;
+if (!service.events)
+  throw new Error(
+    'Invalid environment: EVENT_BUS_NAME: required (control_failed and evidence_stale go there)',
+  );
+
+// ControlFailed and EvidenceStale, one per event published: their alarms open tickets.
+const metrics = tenantMetricsFor('compliance');
+const METRIC_OF: Readonly<Record<string, string>> = {
+  control_failed: 'ControlFailed',
+  evidence_stale: 'EvidenceStale',
+};
+const bus = service.events;
+const events: EventPublisher = {
+  publish: async (batch) => {
+    await bus.publish(batch);
+    for (const event of batch) {
+      const metric = METRIC_OF[event.type];
+      if (metric) metrics.count(PLATFORM, metric, MetricUnit.Count, 1);
+    }
+  },
+};
+
+const evidence = await evidenceStore(env, service.instrument, 'compliance evidence records');
+const compliance = new Compliance({
+  catalog: complianceCatalog(env.CONDUCTOR_COMPLIANCE_CATALOG_DIR),
+  tests: controlTests({
+    evidence,
+    probeId: () => randomIds.next('probe'),
+    resources: env.COMPLIANCE_RESOURCES,
+    aws: { region: env.AWS_REGION, instrument: service.instrument },
+  }),
+  evidence,
+  ...complianceStores(service.doc, env.COMPLIANCE_TABLE_NAME),
+  events,
+  clock: systemClock,
+  ids: randomIds,
+  environment: env.CONDUCTOR_STAGE,
+  onEventError: (error) =>
+    logger.warn('compliance event not published; the result is recorded', { error: String(error) }),
+});
+
+const http = makeComplianceApp({
+  logger,
+  authorize: service.authorize,
+  rateLimit: service.rateLimit,
+  trace: service.traceOperation,
+  compliance,
+  clock: systemClock,
+});
+
+const isScheduledEvent = (event: unknown): event is ScheduledEvent =>
+  typeof event === 'object' &&
+  event !== null &&
+  (event as ScheduledEvent)['detail-type'] === 'Scheduled Event';
+
+/**
+ * API Gateway requests, and the hourly schedule: announce stale evidence, collect what is due. A
+ * sweep that throws fails the invocation, so EventBridge retries it (a collected control is not
+ * due again: the retry collects only what is left).
+ */
+export const handler = async (
+  event: HttpEvent | ScheduledEvent,
+  context: Context,
+): Promise<HttpResult | undefined> => {
+  if (isSqsEvent(event as never))
+    throw new Error('The compliance function consumes no queue: SQS batch refused.');
+  if (isScheduledEvent(event)) {
+    const result = await compliance.sweep(`schedule-${event.id}`);
+    logger.info('compliance sweep', {
+      stale: result.stale,
+      assessments: result.assessments.map((a) => ({
+        id: a.assessmentId,
+        framework: a.framework,
+        controls: a.controls.length,
+      })),
+    });
+    return undefined;
+  }
+  return http(event, context);
+};

@@ -1,0 +1,174 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ApiGatewayV2Client } from '@aws-sdk/client-apigatewayv2';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import * as z from 'zod';
+import { type ClientOptions, instrumented, sdkConfig } from '#shared/adapters/clients.js';
+import { makeDynamoDbClient } from '#shared/adapters/dynamodb-client.js';
+import { makeKmsClient } from '#shared/adapters/kms-client.js';
+import { TenantRecordStore } from '#shared/adapters/tenant-store.js';
+import type { WormStore } from '#shared/ports/worm.js';
+import controls from '../catalog/controls.json' with { type: 'json' };
+import gdpr from '../catalog/gdpr.json' with { type: 'json' };
+import soc2 from '../catalog/soc2.json' with { type: 'json' };
+import {
+  apiRoutesAuthorized,
+  dlqAlarmed,
+  dynamoPitrEncryption,
+  evidenceBucketLock,
+  kmsRotation,
+  logRetention,
+  retentionLifecycle,
+} from './adapters/aws-checks.js';
+import type { AssessmentRecord, ControlState, ControlTest, FindingRecord } from './domain/assess.js';
+import { type CatalogFile, parseCatalog } from './domain/catalog.js';
+import { evidenceStoreWorm } from './domain/platform-checks.js';
+
+/** The compliance table's record stores: control states, findings (never archived), assessments. */
+export const complianceStores = (doc: Pick<DynamoDBDocumentClient, 'send'>, table: string) => ({
+  controls: new TenantRecordStore<ControlState>(doc, table, 'CONTROL', undefined, {
+    resourceName: 'control',
+  }),
+  findings: new TenantRecordStore<FindingRecord>(doc, table, 'FINDING', undefined, {
+    resourceName: 'finding',
+  }),
+  assessments: new TenantRecordStore<AssessmentRecord>(doc, table, 'ASSESSMENT', undefined, {
+    resourceName: 'assessment',
+  }),
+});
+
+/** The built-in catalog (functions/compliance/catalog), bundled with the function. */
+export const BUILT_IN_CATALOG: readonly CatalogFile[] = [
+  { source: 'controls.json', text: JSON.stringify(controls) },
+  { source: 'soc2.json', text: JSON.stringify(soc2) },
+  { source: 'gdpr.json', text: JSON.stringify(gdpr) },
+];
+
+/**
+ * Custom catalog files: every `*.json` of `dir` (a framework, or more controls), read after the
+ * built-in ones; a malformed one stops the function with its path and reason (`CatalogError`).
+ */
+export const catalogFilesIn = (dir: string | undefined): CatalogFile[] =>
+  dir === undefined
+    ? []
+    : readdirSync(dir)
+        .filter((name) => name.endsWith('.json'))
+        .sort()
+        .map((name) => ({ source: join(dir, name), text: readFileSync(join(dir, name), 'utf8') }));
+
+/**
+ * What the AWS checks test, as CDK writes it into COMPLIANCE_RESOURCES: the deployment's own
+ * resources, by name. Absent (the embedded runtime), the AWS checks are `not_applicable`.
+ */
+export const complianceResourcesSchema = z.object({
+  /** A production stage: the evidence bucket's default retention must be COMPLIANCE mode. */
+  production: z.boolean(),
+  evidenceBucket: z.string().min(1),
+  /** The buckets whose lifecycle must keep the retention policy (evidence, artifacts). */
+  buckets: z.array(z.string().min(1)),
+  keyArns: z.array(z.string().min(1)),
+  tables: z.array(z.string().min(1)),
+  logGroupPrefixes: z.array(z.string().min(1)).min(1),
+  apiId: z.string().min(1),
+  /** Route keys served without the authorizer on purpose (the catalog's public routes). */
+  publicRouteKeys: z.array(z.string()),
+  deadLetterQueues: z.array(z.object({ name: z.string().min(1), url: z.string().min(1) })),
+});
+export type ComplianceResources = z.output<typeof complianceResourcesSchema>;
+
+export const AWS_TEST_IDS = [
+  'aws.evidence-bucket-lock',
+  'aws.kms-rotation',
+  'aws.dynamodb-pitr-encryption',
+  'aws.retention-lifecycle',
+  'aws.log-retention',
+  'aws.api-routes-authorized',
+  'aws.dlq-alarmed',
+] as const;
+
+/** The platform checks this version runs; the other platform.* ids of the catalog have no collector yet. */
+export const PLATFORM_TEST_IDS = [
+  'platform.evidence-store-worm',
+  'platform.decision-archive',
+  'platform.decisions-logged',
+  'platform.grants-reviewed',
+  'platform.runbooks-signed-approved',
+  'platform.eval-gates-run',
+  'platform.budgets-configured',
+  'platform.dsr-log',
+  'platform.processing-records',
+] as const;
+
+/** A test that cannot run in this deployment: its evidence says why; it neither passes nor fails. */
+const notApplicable = (id: string, why: string): ControlTest => ({
+  id,
+  run: async () => ({ status: 'not_applicable', summary: `${id}: ${why}`, observations: { reason: why } }),
+});
+
+/**
+ * A catalog test this version has no collector for: an `error` result (the control is not tested,
+ * and its finding says so) rather than a pass nobody checked.
+ */
+const notBuilt = (id: string): ControlTest => ({
+  id,
+  run: async () => ({
+    status: 'error',
+    summary: `${id}: no collector in this version of Conductor (functions/compliance/README.md lists what is tested)`,
+    observations: { collector: 'none' },
+  }),
+});
+
+/** Every test of the catalog, by id: the AWS checks (or not_applicable without AWS), the platform checks. */
+export const controlTests = (options: {
+  readonly evidence: WormStore;
+  readonly probeId: () => string;
+  readonly resources?: ComplianceResources | undefined;
+  readonly aws?: ClientOptions | undefined;
+}): Map<string, ControlTest> => {
+  const tests = new Map<string, ControlTest>();
+  const { resources, aws } = options;
+  if (resources && aws) {
+    const s3 = instrumented(aws, new S3Client(sdkConfig(aws)));
+    const dynamodb = makeDynamoDbClient(aws);
+    const add = (test: ControlTest) => tests.set(test.id, test);
+    add(evidenceBucketLock(s3, resources.evidenceBucket, resources.production));
+    add(kmsRotation(makeKmsClient(aws), resources.keyArns));
+    add(dynamoPitrEncryption(dynamodb, resources.tables));
+    add(retentionLifecycle(s3, dynamodb, { tables: resources.tables, buckets: resources.buckets }));
+    add(
+      logRetention(instrumented(aws, new CloudWatchLogsClient(sdkConfig(aws))), resources.logGroupPrefixes),
+    );
+    add(
+      apiRoutesAuthorized(
+        instrumented(aws, new ApiGatewayV2Client(sdkConfig(aws))),
+        resources.apiId,
+        resources.publicRouteKeys,
+      ),
+    );
+    add(
+      dlqAlarmed(
+        instrumented(aws, new CloudWatchClient(sdkConfig(aws))),
+        instrumented(aws, new SQSClient(sdkConfig(aws))),
+        resources.deadLetterQueues,
+      ),
+    );
+  } else {
+    for (const id of AWS_TEST_IDS) {
+      tests.set(id, notApplicable(id, 'runs on AWS only: the embedded runtime has no such resource to test'));
+    }
+  }
+  for (const id of PLATFORM_TEST_IDS) tests.set(id, notBuilt(id));
+  tests.set('platform.evidence-store-worm', evidenceStoreWorm(options.evidence, options.probeId));
+  return tests;
+};
+
+/** The catalog: built-in files and the custom ones of `dir`, checked against the tests there are. */
+export const complianceCatalog = (dir: string | undefined) =>
+  parseCatalog(
+    [...BUILT_IN_CATALOG, ...catalogFilesIn(dir)],
+    new Set([...AWS_TEST_IDS, ...PLATFORM_TEST_IDS]),
+  );
