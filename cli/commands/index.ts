@@ -1,5 +1,6 @@
 import type { Command } from '../command.js';
 import { budgetsCommand } from './budgets.js';
+import { complianceCommand } from './compliance.js';
 import { dlqCommand } from './dlq.js';
 import { edgeCommand } from './edge.js';
 import { expertsCommand } from './experts.js';
@@ -30,5 +31,6 @@ export const COMMANDS: readonly Command[] = [
   policyCommand,
   runbookCommand,
   edgeCommand,
+  complianceCommand,
   dlqCommand,
 ];

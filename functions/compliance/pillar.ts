@@ -20,6 +20,7 @@ export const compliancePillar = {
       routes: complianceRoutes,
       tables: ['compliance'],
       evidence: ['compliance/'],
+      complianceCollector: true,
       // A full assessment reads a dozen AWS APIs one after the other.
       timeoutSeconds: 60,
     },

@@ -194,6 +194,32 @@ const seedSuites = async (apiUrl: string, tokens: readonly DemoToken[]): Promise
 };
 
 /**
+ * The platform's first assessments (SOC2, GDPR), as the hourly sweep would collect them: freshness,
+ * findings and the risk register have something to show. The org-admin runs them; once there is an
+ * assessment, nothing is run again at start.
+ */
+const seedCompliance = async (apiUrl: string, tokens: readonly DemoToken[]): Promise<string[]> => {
+  const orgAdmin = tokens.find((t) => t.roles.includes('org-admin'));
+  if (!orgAdmin) return [];
+  const headers = { authorization: `Bearer ${orgAdmin.token}`, 'content-type': 'application/json' };
+  const listed = await fetch(`${apiUrl}/compliance/assessments?limit=1`, { headers });
+  if (!listed.ok) throw new Error(`Seeding compliance: listing assessments answered ${listed.status}`);
+  if (((await listed.json()) as { items: unknown[] }).items.length > 0) return [];
+  for (const framework of ['SOC2', 'GDPR']) {
+    const run = await fetch(`${apiUrl}/compliance/assessments`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ framework, scope: 'all' }),
+    });
+    if (run.status !== 201)
+      throw new Error(
+        `Seeding compliance: the ${framework} assessment answered ${run.status} ${await run.text()}`,
+      );
+  }
+  return ['the first SOC2 and GDPR assessments'];
+};
+
+/**
  * acme's edge demo: the work-order type, the document wo-1042, and two field tablets that edited it
  * offline (through the edge client, as a node would): the rules settle most of their conflicts, the
  * two sign-offs wait in the conflict center. The tablets' credentials are not kept anywhere.
@@ -266,6 +292,7 @@ export const seedDemoData = async (
   for (const tenant of Object.keys(DEMO_BUDGETS)) seeded.push(...(await seedBudgets(apiUrl, tenant, tokens)));
   seeded.push(...(await seedSuites(apiUrl, tokens)));
   seeded.push(...(await seedEdge(apiUrl, tokens)));
+  seeded.push(...(await seedCompliance(apiUrl, tokens)));
   for (const [tenant, experts] of Object.entries(DEMO_EXPERTS)) {
     const admin = tokens.find((t) => t.tenant === tenant && t.roles.includes('tenant-admin'));
     if (!admin) continue;

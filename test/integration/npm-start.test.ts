@@ -188,6 +188,14 @@ describe('npm start', () => {
       expect(stdout).toContain('"hoursLogged": 10');
       expect(stdout).toContain('"converged": true');
       expect(stdout).toContain('"opsLost": 0');
+      // Compliance: the seeded assessments keep SOC2 fresh, an on-demand run, a finding moved, the register.
+      expect(stdout).toMatch(/"framework":"SOC2","fresh":(\d+),"total":\1,/);
+      expect(stdout).toMatch(/"framework":"SOC2","scope":\["evidence-worm"\],"status":"completed"/);
+      expect(stdout).toContain('"testId":"aws.evidence-bucket-lock","result":"not_applicable"');
+      expect(stdout).toMatch(
+        /"findingId":"fnd_access-review_1","controlId":"access-review","severity":"medium","owner":"security","status":"in_remediation"/,
+      );
+      expect(stdout).toContain('{"framework":"SOC2","register":[{"controlId":');
       expect(stdout).not.toContain('internal_error');
 
       const fresh = readFileSync(join(dataDir, 'tokens.env'), 'utf8');

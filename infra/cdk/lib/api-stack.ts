@@ -217,6 +217,11 @@ export const RESERVED_CONCURRENCY = {
    * so 100 leaves room for cold starts and bursts.
    */
   tokenRoutes: 100,
+  /**
+   * A function whose token routes are all an org-admin's (platform operations, compliance): a
+   * handful of operators and auditors, and the stage throttle does not apply to them alone.
+   */
+  adminRoutes: 10,
   /** A function with anonymous routes only (public routes, $default): their route throttles (10/s) need few. */
   anonymousRoutes: 10,
   /** A function a schedule invokes (asynchronously: a throttled event is retried by Lambda). */
@@ -239,7 +244,7 @@ export const MIN_UNRESERVED_CONCURRENCY = 100;
 
 /**
  * A function's reserved concurrency, from its manifest: its share for API traffic (RESERVED_CONCURRENCY:
- * token routes, or anonymous routes only), plus the `maximumConcurrency` of every queue it consumes
+ * token routes, token routes all an org-admin's, or anonymous routes only), plus the `maximumConcurrency` of every queue it consumes
  * (the event source mapping never runs more batches at once, and needs that many), plus one when a
  * schedule invokes it, plus `workflowTask` when a workflow's state machine invokes it and
  * `workflowStatusChanges` when it receives a workflow's status changes. At least one.
@@ -250,11 +255,14 @@ export const reservedConcurrencyOf = (
   pillar: PillarManifest,
 ): number => {
   const routes = spec.routes ?? [];
-  const api = routes.some((route) => route.auth === 'jwt')
+  const tokenRoutes = routes.filter((route) => route.auth === 'jwt');
+  const api = tokenRoutes.some((route) => route.minRole !== 'org-admin')
     ? RESERVED_CONCURRENCY.tokenRoutes
-    : routes.length > 0 || spec.servesDefaultRoute
-      ? RESERVED_CONCURRENCY.anonymousRoutes
-      : 0;
+    : tokenRoutes.length > 0
+      ? RESERVED_CONCURRENCY.adminRoutes
+      : routes.length > 0 || spec.servesDefaultRoute
+        ? RESERVED_CONCURRENCY.anonymousRoutes
+        : 0;
   const consumers = queues
     .filter((queue) => queue.consumer === spec.name)
     .reduce((sum, queue) => sum + queue.maximumConcurrency, 0);
@@ -441,6 +449,9 @@ export class ConductorApiStack extends Stack {
         ...(props.stepUpAcr ? { stepUpAcr: props.stepUpAcr } : {}),
         ...(props.functionEnvironment ? { functionEnvironment: props.functionEnvironment } : {}),
         runbookAllowLists,
+        publicRouteKeys: routesOf(catalog)
+          .filter((route) => route.auth === 'public')
+          .map(routeKeyOf),
       });
     }
     this.pillars = pillars;

@@ -8,6 +8,7 @@ import {
 } from '../../../functions/scheduler/src/domain/fair-share.js';
 import { ConductorApiStack, type MachineClientSpec, type OidcIssuerSettings } from './api-stack.js';
 import { ConductorEdgeWafStack, type EdgeSettings } from './edge.js';
+import { isProductionStage } from './names.js';
 import type { PolicyEngineName } from './policy-layer.js';
 import {
   assertBreakGlassRoleArn,
@@ -192,19 +193,11 @@ export interface ConductorApp {
 
 const STAGE_PATTERN = /^[a-z][a-z0-9-]{0,19}$/;
 /** `prod`, `production`, and either followed by `-<anything>` (`prod-eu`, `production-2`). */
-const PRODUCTION_STAGE_PATTERN = /^prod(?:uction)?(?:-[a-z0-9-]+)?$/;
 const ACCOUNT_PATTERN = /^\d{12}$/;
 /** `eu-west-1`, `us-gov-west-1`, `ap-southeast-4`, `cn-north-1`. */
 const REGION_PATTERN = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/;
 /** Object Lock takes up to 100 years. */
 const MAX_RETENTION_DAYS = 36_500;
-
-/**
- * A production stage holds the real data: its evidence is locked in COMPLIANCE mode, and the CLI
- * refuses to deploy it unpinned or with removalPolicy=destroy. Decided by name so that no flag can
- * be forgotten: `prod`, `production`, `prod-<x>`, `production-<x>`.
- */
-export const isProductionStage = (stage: string): boolean => PRODUCTION_STAGE_PATTERN.test(stage);
 
 /** Builds Conductor's stacks into `app`; the CLI entry and the tests share it. */
 export const buildApp = (app: App, props: ConductorAppProps = {}): ConductorApp => {
@@ -586,3 +579,5 @@ export const deployPropsFromContext = (node: Node): ConductorAppProps & { readon
   }
   return { ...props, stage };
 };
+
+export { isProductionStage };

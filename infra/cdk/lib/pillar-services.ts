@@ -19,6 +19,7 @@ import { RATE_ENTITY } from '#shared/adapters/rate-limit.js';
 import { partitionKey } from '#shared/adapters/tenant-store.js';
 import { API_BASE, routeKeyOf } from '#shared/http/http.js';
 import {
+  COMPLIANCE_RESOURCES_ENV,
   CONSUMED_QUEUES_ENV,
   DEAD_LETTER_QUEUES_ENV,
   type DeadLetterQueueRef,
@@ -37,7 +38,7 @@ import {
 } from '#shared/pillar.js';
 import { DECISION_ENTITY, LIVE_GRANT_ENTITY } from '#shared/policy/dynamo-policy-store.js';
 import { GRANT_ENTITY } from '#shared/ports/grants.js';
-import { pascal } from './names.js';
+import { isProductionStage, pascal } from './names.js';
 import { PillarObservability } from './observability.js';
 import { LAYER_POLICY_DIRS, type PolicyLayer } from './policy-layer.js';
 import { ServiceFunction } from './service-function.js';
@@ -199,6 +200,28 @@ class KeyUses {
   }
 }
 
+/**
+ * The read-only calls of a compliance collector (`complianceCollector`), by service: configuration
+ * reads of the deployment's buckets, keys and tables, its API's routes, its DLQs' attributes, and
+ * the listings of log groups and alarms. No data is read.
+ */
+export const COMPLIANCE_COLLECTOR_ACTIONS = {
+  s3: [
+    's3:GetBucketObjectLockConfiguration',
+    's3:GetBucketVersioning',
+    's3:GetEncryptionConfiguration',
+    's3:GetBucketPublicAccessBlock',
+    's3:GetBucketPolicy',
+    's3:GetLifecycleConfiguration',
+  ],
+  kms: ['kms:DescribeKey', 'kms:GetKeyRotationStatus'],
+  dynamodb: ['dynamodb:DescribeTable', 'dynamodb:DescribeTimeToLive', 'dynamodb:DescribeContinuousBackups'],
+  apigateway: ['apigateway:GET'],
+  sqs: ['sqs:GetQueueAttributes'],
+  logs: ['logs:DescribeLogGroups'],
+  cloudwatch: ['cloudwatch:DescribeAlarms'],
+} as const;
+
 export interface PillarServicesProps {
   readonly pillar: PillarManifest;
   /** Deployment stage: passed to every function, part of alarm and dashboard names. */
@@ -227,6 +250,8 @@ export interface PillarServicesProps {
    * @default NO_RUNBOOK_ALLOW_LISTS - nothing
    */
   readonly runbookAllowLists?: RunbookAllowLists;
+  /** The catalog's public route keys (a `complianceCollector` checks every other route has the authorizer). */
+  readonly publicRouteKeys?: readonly string[];
 }
 
 /**
@@ -368,6 +393,7 @@ export class PillarServices extends Construct {
       grantQueue(fn, this.deadLetterQueueOf(queue.id), QUEUE_SEND_ACTIONS, keys);
     }
     if (spec.deadLetterAccess) this.grantDeadLetterAccess(fn, keys);
+    if (spec.complianceCollector) this.addComplianceCollector(fn);
     keys.grant(fn, Stack.of(this).region);
     // The public key only (GetPublicKey, DescribeKey), on that one key: signing stays with people and CI.
     if (spec.runbookSigningKey === 'verify') stateful.grantRunbookVerify(fn);
@@ -387,6 +413,86 @@ export class PillarServices extends Construct {
     }
     this.addRoutes(spec, fn);
     return fn;
+  }
+
+  /**
+   * A compliance collector (`complianceCollector`): what it tests, by name, in
+   * COMPLIANCE_RESOURCES_ENV, and read-only describe rights on exactly those resources. The log
+   * groups of the deployment are found by prefix (CloudFormation names them after their stack:
+   * `Conductor-<stage>-`), and DescribeLogGroups and DescribeAlarms are listed on the account's log
+   * groups and alarms of this region (the APIs take no narrower resource for a listing).
+   */
+  private addComplianceCollector(fn: ServiceFunction): void {
+    const { stateful, stage, api } = this.#props;
+    const stack = Stack.of(this);
+    const tables = stateful.tableSpecs.map((spec) => stateful.table(spec.id));
+    const buckets = [stateful.evidenceBucket, stateful.artifactsBucket];
+    // The runbook signing key by its named export, as its verifiers read it (one export of the ARN).
+    const keyArns = [
+      stateful.dataKey.keyArn,
+      stateful.evidenceKey.keyArn,
+      Fn.importValue(stateful.runbookSigningKeyArnExportName),
+    ];
+    const dlqs = stateful.queueSpecs.map((spec) => ({ queue: this.deadLetterQueueOf(spec.id) }));
+    fn.function.addEnvironment(
+      COMPLIANCE_RESOURCES_ENV,
+      stack.toJsonString({
+        production: isProductionStage(stage),
+        evidenceBucket: stateful.evidenceBucket.bucketName,
+        buckets: buckets.map((bucket) => bucket.bucketName),
+        keyArns,
+        tables: tables.map((table) => table.tableName),
+        logGroupPrefixes: [`Conductor-${stage}-`],
+        apiId: api.apiId,
+        publicRouteKeys: [...(this.#props.publicRouteKeys ?? [])],
+        deadLetterQueues: dlqs.map(({ queue }) => ({ name: queue.queueName, url: queue.queueUrl })),
+      }),
+    );
+    const statements = [
+      new PolicyStatement({
+        actions: [...COMPLIANCE_COLLECTOR_ACTIONS.s3],
+        resources: buckets.map((bucket) => bucket.bucketArn),
+      }),
+      new PolicyStatement({
+        actions: [...COMPLIANCE_COLLECTOR_ACTIONS.kms],
+        resources: keyArns,
+      }),
+      new PolicyStatement({
+        actions: [
+          'dynamodb:DescribeTable',
+          'dynamodb:DescribeTimeToLive',
+          'dynamodb:DescribeContinuousBackups',
+        ],
+        resources: tables.map((table) => table.tableArn),
+      }),
+      new PolicyStatement({
+        actions: [...COMPLIANCE_COLLECTOR_ACTIONS.apigateway],
+        resources: [`arn:${Aws.PARTITION}:apigateway:${Aws.REGION}::/apis/${api.apiId}/routes`],
+      }),
+      new PolicyStatement({
+        actions: [...COMPLIANCE_COLLECTOR_ACTIONS.sqs],
+        resources: dlqs.map(({ queue }) => queue.queueArn),
+      }),
+      new PolicyStatement({
+        actions: [...COMPLIANCE_COLLECTOR_ACTIONS.logs],
+        resources: [`arn:${Aws.PARTITION}:logs:${Aws.REGION}:${Aws.ACCOUNT_ID}:log-group:*`],
+      }),
+      new PolicyStatement({
+        actions: [...COMPLIANCE_COLLECTOR_ACTIONS.cloudwatch],
+        resources: [`arn:${Aws.PARTITION}:cloudwatch:${Aws.REGION}:${Aws.ACCOUNT_ID}:alarm:*`],
+      }),
+    ];
+    for (const statement of statements) fn.grantPrincipal.addToPrincipalPolicy(statement);
+    Validations.of(fn.role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:*]',
+      reason:
+        'The compliance collector lists the log groups of the deployment by name prefix (DescribeLogGroups takes the log-group ARN pattern of a listing, not one group) and reads their retention: read-only.',
+    });
+    Validations.of(fn.role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:*]',
+      reason:
+        "The compliance collector lists the alarms on the dead-letter queues (DescribeAlarms is a listing of the region's alarms) to check each DLQ has an enabled, notifying alarm: read-only.",
+    });
   }
 
   /**

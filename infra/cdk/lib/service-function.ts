@@ -63,6 +63,9 @@ export const RUNTIME_SDK_PACKAGES = [
   '@aws-sdk/client-sfn',
   '@aws-sdk/client-sts',
   '@aws-sdk/client-lambda',
+  '@aws-sdk/client-apigatewayv2',
+  '@aws-sdk/client-cloudwatch',
+  '@aws-sdk/client-cloudwatch-logs',
 ] as const;
 
 /** esbuild `alias` entries: each runtime SDK package -> its `require` shim (absolute paths). */

@@ -134,6 +134,8 @@ export const ALERT_SEVERITY = {
   'runbook-key-rotation-due': 'ticket',
   // Edge nodes wrote a manual field concurrently (the edge-sync pillar's event alarm): a person decides.
   'edge-conflicts-open': 'ticket',
+  'compliance-control-failed': 'ticket',
+  'compliance-evidence-stale': 'ticket',
   // A workflow's execution timed out, or was aborted, which nothing in Conductor does (WORKFLOW_ENDS).
   'executions-timed-out': 'ticket',
   'executions-aborted': 'ticket',

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONSUMED_QUEUES_ENV, DEAD_LETTER_QUEUES_ENV, functionsOf, queuesOf } from '#shared/pillar.js';
 import { PILLARS } from '../../../functions/catalog.js';
 import { pascal } from '../lib/names.js';
+import { COMPLIANCE_COLLECTOR_ACTIONS } from '../lib/pillar-services.js';
 import { actionsOf, allPolicyStatements, resourcesOf, type Synthesized, synthConductor } from './synth.js';
 
 /** The actions that inspect, redrive and discard dead letters. */
@@ -202,8 +203,16 @@ describe('a queue consumer', () => {
     const offending = others.filter(
       (fn) =>
         variablesOf(fn.name)[CONSUMED_QUEUES_ENV] !== undefined ||
-        statementsOf(fn.name).some((statement) =>
-          importsOf(resourcesOf(statement)).some((target) => target.includes('DeadLetterQueue')),
+        statementsOf(fn.name).some(
+          (statement) =>
+            importsOf(resourcesOf(statement)).some((target) => target.includes('DeadLetterQueue')) &&
+            // The compliance collector reads the DLQs' attributes (their depth), nothing else.
+            !(
+              fn.complianceCollector === true &&
+              actionsOf(statement).every((a) =>
+                (COMPLIANCE_COLLECTOR_ACTIONS.sqs as readonly string[]).includes(a),
+              )
+            ),
         ),
     );
 

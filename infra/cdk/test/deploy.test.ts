@@ -240,8 +240,11 @@ describe('safe deploys: versions, the live alias and CodeDeploy', () => {
       'runbooks-flow-events': RESERVED_CONCURRENCY.workflowStatusChanges,
       // The signing key's daily age check.
       'runbooks-key-age': RESERVED_CONCURRENCY.schedule,
-      ops: RESERVED_CONCURRENCY.tokenRoutes,
+      // Every token route an org-admin's: a handful of operators and auditors.
+      ops: RESERVED_CONCURRENCY.adminRoutes,
       'edge-sync': RESERVED_CONCURRENCY.tokenRoutes,
+      // And the hourly sweep.
+      compliance: RESERVED_CONCURRENCY.adminRoutes + RESERVED_CONCURRENCY.schedule,
     });
     expect(synth.api.reservedConcurrency).toEqual(expected);
     for (const entry of FUNCTIONS) {
@@ -306,9 +309,9 @@ describe('reserved concurrency options', () => {
       /leaves less than 100 of the account's 500 unreserved/,
     );
     expect(() => build({ reservedConcurrency: { router: 900 } })).toThrow(/unreserved/);
-    // 763 reserved today, and 100 left unreserved.
-    expect(() => build({ accountConcurrency: 862 })).toThrow(/Reserved concurrency 763 .* 862 unreserved/);
-    expect(reservations(build({ accountConcurrency: 863 }))).not.toContain(undefined);
+    // 684 reserved today, and 100 left unreserved.
+    expect(() => build({ accountConcurrency: 783 })).toThrow(/Reserved concurrency 684 .* 783 unreserved/);
+    expect(reservations(build({ accountConcurrency: 784 }))).not.toContain(undefined);
   });
 });
 

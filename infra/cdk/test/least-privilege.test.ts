@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoRateLimiter } from '#shared/adapters/rate-limit.js';
 import { TenantRecordStore } from '#shared/adapters/tenant-store.js';
 import {
+  COMPLIANCE_RESOURCES_ENV,
   enforcesPolicies,
   functionsOf,
   type PillarManifest,
@@ -39,6 +40,7 @@ import { DynamoArmCounters } from '../../../functions/router/src/adapters/dynamo
 import { EMPTY_COUNTS } from '../../../functions/router/src/domain/canary-watch.js';
 import { ensureTables, localTableName, startTestDynamo, type TestDynamo } from '../../local/dynamodb.js';
 import {
+  COMPLIANCE_COLLECTOR_ACTIONS,
   KERNEL_POLICY_TABLE_ACCESS,
   leadingKeysOf,
   TABLE_READ_ACTIONS,
@@ -279,10 +281,18 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
   };
 
   const tableArn = (id: string): unknown => statefulImport(synth, synth.stateful.table(id), 'Arn');
-  const dynamoStatementsOf = (name: string) =>
-    statementsOf(name).filter((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:')));
+  /** A compliance collector's read-only describe statement (checked on its own, below). */
+  const COLLECTOR_ACTIONS: readonly string[] = Object.values(COMPLIANCE_COLLECTOR_ACTIONS).flat();
+  const isCollectorRead = (statement: PolicyStatement) =>
+    actionsOf(statement).every((action) => COLLECTOR_ACTIONS.includes(action));
+  const dynamoStatementsOf = (name: string, options: { readonly collectorReads?: boolean } = {}) =>
+    statementsOf(name).filter(
+      (s) =>
+        actionsOf(s).some((a) => a.startsWith('dynamodb:')) &&
+        (options.collectorReads === true || !isCollectorRead(s)),
+    );
   const kmsStatementsOf = (name: string) =>
-    statementsOf(name).filter((s) => actionsOf(s).some((a) => a.startsWith('kms:')));
+    statementsOf(name).filter((s) => actionsOf(s).some((a) => a.startsWith('kms:')) && !isCollectorRead(s));
   /** The runbook signing key as the API stack names it: the import of its named export. */
   const runbookKeyArn = () => statefulImport(synth, synth.stateful.runbookSigningKey, 'Arn');
   const namesRunbookKey = (statement: PolicyStatement) =>
@@ -324,7 +334,7 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
       expect(used.size).toBeGreaterThan(0);
       const granted = new Set(
         FUNCTIONS.flatMap((entry) =>
-          dynamoStatementsOf(entry.name)
+          dynamoStatementsOf(entry.name, { collectorReads: true })
             .filter((s) => s.Effect === 'Allow')
             .flatMap(actionsOf),
         ),
@@ -610,6 +620,8 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
       );
       expect(kms.length).toBeGreaterThan(0);
       for (const { where, statement } of kms) {
+        // A compliance collector's DescribeKey and GetKeyRotationStatus: settings, never data.
+        if (isCollectorRead(statement)) continue;
         if (namesRunbookKey(statement)) {
           // No service uses the key for the function: it asks KMS for the public key itself.
           expect([...actionsOf(statement)].sort(), where).toEqual(RUNBOOK_VERIFY_ACTIONS);
@@ -648,6 +660,29 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
             entry.name,
           ).toEqual([dataKey]);
         }
+      }
+    });
+  });
+
+  describe('the compliance collector', () => {
+    it('gives a complianceCollector exactly the read-only describe calls, on the deployment’s resources, and no other function any', () => {
+      for (const entry of FUNCTIONS) {
+        const reads = statementsOf(entry.name).filter(isCollectorRead);
+        if (entry.complianceCollector !== true) {
+          expect(reads, entry.name).toEqual([]);
+          continue;
+        }
+        expect(reads.flatMap(actionsOf).sort(), entry.name).toEqual([...COLLECTOR_ACTIONS].sort());
+        for (const statement of reads) {
+          const named = resourcesOf(statement).map((r) => JSON.stringify(r));
+          expect(named.length, entry.name).toBeGreaterThan(0);
+          // Never the whole account: a resource, or the listing of log groups or alarms of this region.
+          expect(named, entry.name).not.toContain('"*"');
+          for (const text of named.filter((r) => r.includes(':*')))
+            expect(text).toMatch(/log-group:\*|alarm:\*/);
+        }
+        // What it tests, by name: CDK writes it as JSON (tokens resolved at deploy).
+        expect(variablesOf(entry.name)[COMPLIANCE_RESOURCES_ENV], entry.name).toBeDefined();
       }
     });
   });
@@ -750,9 +785,24 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
         }),
       ).toHaveLength(artifactWriters);
       expect(artifactWriters).toBeGreaterThan(0);
+      // The compliance function puts and gets its evidence under compliance/ of the evidence bucket,
+      // and, as the collector, lists the region's log groups and alarms (read-only).
+      const collectors = FUNCTIONS.filter((entry) => entry.complianceCollector === true).length;
+      expect(collectors).toBe(1);
+      expect(
+        acknowledged.filter((id) =>
+          /^Annotation::AwsSolutions-IAM5\[Resource::.+-evidence-bucket-arn\/compliance\/\*\]$/.test(id),
+        ),
+      ).toHaveLength(collectors);
+      expect(
+        acknowledged.filter((id) =>
+          /^Annotation::AwsSolutions-IAM5\[Resource::arn:.+:(log-group|alarm):\*\]$/.test(id),
+        ),
+      ).toHaveLength(2 * collectors);
       // The runbook signing key's readers add none: GetPublicKey and DescribeKey name the one key ARN.
       expect(acknowledged.length).toBe(
-        1 +
+        3 * collectors +
+          1 +
           workflows.length +
           starters.length +
           functions +

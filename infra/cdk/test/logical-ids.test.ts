@@ -67,6 +67,7 @@ const PINNED: Readonly<Record<StackRole, PinnedStack>> = {
     stackName: 'Conductor-prod-Stateful',
     ids: {
       'AWS::DynamoDB::Table': [
+        'ComplianceTable974C034F',
         'EdgeTable1F532E75',
         'EvalTableAC775E50',
         'OpsTableD090455F',
@@ -174,6 +175,10 @@ const PINNED_PILLAR_STACKS: Readonly<
   'edge-sync': {
     stackId: 'EdgeSyncPillarStackNestedStackEdgeSyncPillarStackNestedStackResource1B3B3B6E',
     ids: { 'AWS::Logs::LogGroup': ['EdgeSyncLogGroup532FD462'] },
+  },
+  compliance: {
+    stackId: 'CompliancePillarStackNestedStackCompliancePillarStackNestedStackResourceC0021420',
+    ids: { 'AWS::Logs::LogGroup': ['ComplianceLogGroupDD872533'] },
   },
 };
 

@@ -440,7 +440,7 @@ describe('the runbook approval flow on AWS', () => {
       expect(synth.api.reservedConcurrency['runbooks-flow-events']).toBe(
         RESERVED_CONCURRENCY.workflowStatusChanges,
       );
-      expect(Object.values(synth.api.reservedConcurrency).reduce((a, b) => a + b, 0)).toBe(763);
+      expect(Object.values(synth.api.reservedConcurrency).reduce((a, b) => a + b, 0)).toBe(684);
     });
   });
 

@@ -150,6 +150,16 @@ export interface FunctionSpec {
    */
   readonly runbookStepRole?: boolean;
   /**
+   * The function tests the deployment's own AWS resources (the compliance pillar's collectors): it
+   * gets COMPLIANCE_RESOURCES_ENV (JSON: the evidence and artifacts buckets, the KMS keys, every
+   * table, the log groups' prefix, the API's id and public routes, every dead-letter queue) and
+   * read-only describe rights on exactly those (bucket configuration reads, DescribeKey and
+   * GetKeyRotationStatus, DescribeTable/TimeToLive/ContinuousBackups, the API's routes, alarm
+   * descriptions, the DLQs' attributes, the log groups of the deployment). Locally: nothing here,
+   * the AWS checks are `not_applicable`.
+   */
+  readonly complianceCollector?: boolean;
+  /**
    * Lambda timeout in seconds (1-900) for a function that works longer than a request (a replay job
    * reading a month of decisions); its queue's visibility timeout must be at least as long.
    * @default 10
@@ -166,6 +176,9 @@ export interface FunctionSpec {
     readonly purpose: string;
   }[];
 }
+
+/** The environment variable through which a `complianceCollector` function receives what it tests. */
+export const COMPLIANCE_RESOURCES_ENV = 'COMPLIANCE_RESOURCES';
 
 /** The environment variable through which a `runbookSigningKey: 'verify'` function receives the key's ARN. */
 export const RUNBOOK_SIGNING_KEY_ENV = 'RUNBOOK_SIGNING_KEY_ARN';
