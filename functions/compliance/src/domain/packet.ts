@@ -262,7 +262,7 @@ const renderHtml = (
 <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:2em}td,th{border:1px solid #999;padding:4px 8px;vertical-align:top}
 .pass,.fresh{background:#e3f6e3}.fail,.error,.stale{background:#fbe0e0}.missing{background:#eee}</style></head>
 <body><h1>${escapeHtml(name)}</h1>
-<p>Framework <b>${escapeHtml(id)}</b>, generated ${escapeHtml(generatedAt)} by Conductor. Every file of this folder is listed with its SHA-256 in <code>manifest.json</code>, signed in <code>manifest.sig.json</code>: verify it offline with <code>conductor compliance verify &lt;folder&gt;</code>.</p>
+<p>Framework <b>${escapeHtml(id)}</b>, generated ${escapeHtml(generatedAt)} by Conductor. Every file of this folder is listed with its SHA-256 in <code>manifest.json</code>, signed in <code>manifest.sig.json</code>: verify it offline with <code>conductor compliance verify &lt;folder&gt; --public-key &lt;the publisher’s public key&gt;</code>.</p>
 <h2>Criteria, controls, evidence</h2>
 <table><tr><th>criterion</th><th>control</th><th>latest evidence</th><th>owner</th><th>status</th></tr>
 ${rows}
