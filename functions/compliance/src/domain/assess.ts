@@ -45,6 +45,11 @@ export const controlResultOf = (results: readonly TestStatus[]): TestStatus =>
 
 /** How long before its evidence would go stale a control is collected again (the sweep runs hourly). */
 export const DUE_MARGIN_HOURS = 2;
+/**
+ * A control collected a few minutes into one hour's sweep is due at the same sweep 22 h later, not an
+ * hour after: its age is compared with this much slack (a sweep's own run time, EventBridge's delay).
+ */
+export const DUE_TOLERANCE_HOURS = 0.25;
 
 export interface TestOutcome {
   readonly status: TestStatus;
@@ -518,7 +523,10 @@ export class Compliance {
         const last = states.get(control.id)?.lastCollectedAt;
         if (last === undefined) return true;
         const age = (now - Date.parse(last)) / 3_600_000;
-        return age >= Math.min(FREQUENCY_HOURS[control.frequency], STALE_AFTER_HOURS) - DUE_MARGIN_HOURS;
+        return (
+          age + DUE_TOLERANCE_HOURS >=
+          Math.min(FREQUENCY_HOURS[control.frequency], STALE_AFTER_HOURS) - DUE_MARGIN_HOURS
+        );
       })
       .map((control) => control.id);
   }

@@ -97,7 +97,8 @@ export interface CatalogFile {
 /**
  * Builds the catalog from its files (controls and frameworks, in any order). Refuses, naming every
  * problem: a file that is not JSON or not one of the two kinds, a duplicate control or framework, a
- * criterion naming no known control, a control's test no collector knows (`knownTests`).
+ * criterion naming no known control, a control's test no collector knows (`knownTests`), a control
+ * no framework maps (it would never be assessed).
  */
 export const parseCatalog = (files: readonly CatalogFile[], knownTests: ReadonlySet<string>): Catalog => {
   const issues: FieldIssue[] = [];
@@ -175,6 +176,22 @@ export const parseCatalog = (files: readonly CatalogFile[], knownTests: Readonly
             { path: ['criteria', i, 'controls', c], message: `no control "${controlId}" in the catalog` },
           ]);
         }
+      }
+    }
+  }
+  // A control no framework maps would never be assessed (the sweep and the routes go by framework).
+  const mapped = new Set(
+    [...frameworks.values()].flatMap(({ framework }) => framework.criteria.flatMap((c) => c.controls)),
+  );
+  if (issues.length === 0) {
+    for (const [id, { source }] of controls) {
+      if (!mapped.has(id)) {
+        report(source, [
+          {
+            path: ['controls', id],
+            message: `control "${id}" is in no framework's criteria: it would never be assessed`,
+          },
+        ]);
       }
     }
   }

@@ -45,6 +45,31 @@ describe('the control catalog', () => {
     expect(criteriaOf(catalog, 'log-retention')).toContain('ISO27001 A.8.15');
   });
 
+  it('refuses a control no framework maps (it would never be assessed), naming it', () => {
+    const orphan = {
+      source: 'extra-controls.json',
+      text: JSON.stringify({
+        apiVersion: 'conductor.controls/v1',
+        controls: [
+          {
+            id: 'orphan-control',
+            title: 'Nobody maps me',
+            description: 'A control outside every framework.',
+            owner: 'grc',
+            tests: ['platform.evidence-store-worm'],
+            frequency: 'daily',
+            severity: 'low',
+            likelihood: 1,
+            impact: 1,
+          },
+        ],
+      }),
+    };
+    const error = errorOf(() => parseCatalog([...BUILT_IN, orphan], TESTS));
+    expect(error.message).toContain('extra-controls.json: controls["orphan-control"]');
+    expect(error.message).toContain('in no framework');
+  });
+
   it('names every problem of a malformed file by file, path and reason', () => {
     const bad = {
       source: 'custom.json',
