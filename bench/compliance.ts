@@ -64,6 +64,7 @@ import {
   DUE_MARGIN_HOURS,
   type FindingRecord,
   PLATFORM,
+  type SeenEventRecord,
   STALE_AFTER_HOURS,
 } from '../functions/compliance/src/domain/assess.js';
 import { type Catalog, controlsOf } from '../functions/compliance/src/domain/catalog.js';
@@ -313,7 +314,8 @@ const makeWorld = (catalog: Catalog, testMs = 0): World => {
   const evidence = new FileWormStore(dir);
   const clock = new ManualClock(SIM_START);
   const ids = new SequentialIds();
-  const base = controlTests({ evidence, probeId: () => ids.next('probe') });
+  const seen = new InMemoryTenantRecords<SeenEventRecord>('SEEN_EVENT');
+  const base = controlTests({ evidence, seen, probeId: () => ids.next('probe') });
   // Timed: a test takes simulated time, as its AWS calls would.
   const tests =
     testMs === 0
@@ -340,6 +342,7 @@ const makeWorld = (catalog: Catalog, testMs = 0): World => {
     controls,
     findings: new InMemoryTenantRecords<FindingRecord>('FINDING'),
     assessments: new InMemoryTenantRecords<AssessmentRecord>('ASSESSMENT'),
+    seen,
     events: { publish: async (events) => void published.push(...events) },
     clock,
     ids,

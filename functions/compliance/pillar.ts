@@ -20,9 +20,20 @@ export const compliancePillar = {
       routes: complianceRoutes,
       tables: ['compliance'],
       evidence: ['compliance/'],
+      // The runbooks' trail mirror, for platform.runbooks-signed-approved.
+      evidenceReads: ['runbooks/'],
       complianceCollector: true,
       // A full assessment reads a dozen AWS APIs one after the other.
       timeoutSeconds: 60,
+    },
+  ],
+  subscriptions: [
+    {
+      id: 'compliance-changes',
+      description:
+        'Re-run the controls whose onEvents name the change (runbooks executed or refused, gates regressed, budgets breached)',
+      events: ['runbook_executed', 'unsigned_runbook', 'eval_regression', 'budget_breach'],
+      function: 'compliance',
     },
   ],
   schedules: [

@@ -15,6 +15,8 @@ import {
   type PillarManifest,
   queuesOf,
   schedulesOf,
+  subscriptionPatternOf,
+  subscriptionsOf,
   tablesOf,
 } from '#shared/pillar.js';
 import { DEFAULT_POLICY_ENGINE, type PolicyEngineName } from '#shared/policy/source.js';
@@ -289,6 +291,21 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
         await (target.handler as (event: unknown, context: unknown) => Promise<unknown>)(
           event,
           lambdaContext(`conductor-${schedule.function}`, 60_000),
+        );
+      },
+    });
+  }
+  // The manifests' subscriptions: rules on the local bus with the pattern CDK gives the EventBridge rule.
+  for (const subscription of subscriptionsOf(pillars)) {
+    const target = modules.get(subscription.function);
+    if (!target) throw new Error(`Subscription ${subscription.id}: no function '${subscription.function}'.`);
+    bus.addRule({
+      name: `conductor-${subscription.id}`,
+      eventPattern: subscriptionPatternOf(subscription),
+      target: async (event) => {
+        await (target.handler as (event: unknown, context: unknown) => Promise<unknown>)(
+          event,
+          lambdaContext(`conductor-${subscription.function}`, 60_000),
         );
       },
     });

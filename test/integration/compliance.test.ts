@@ -66,6 +66,38 @@ describe('compliance', () => {
     await expect(h.conductor.worm.delete(row.lastEvidenceKey)).rejects.toThrow();
   });
 
+  it('re-runs spend-limits when a budget_breach crosses the bus (the manifest’s subscription)', async () => {
+    // Act: a scheduler's event, as the scheduler publishes it
+    const detail = {
+      tenantId: 'acme',
+      traceId: 'trace-breach',
+      occurredAt: new Date().toISOString(),
+      window: 'monthly',
+      windowId: 'monthly:2026-12',
+      threshold: '100%',
+      limitUsd: 10,
+      projectedUsd: 12,
+      spentUsd: 10.5,
+      mode: 'throttle',
+      action: 'throttle',
+    };
+    const put = await h.conductor.bus.putEvents([
+      { Source: 'conductor', DetailType: 'budget_breach', Detail: JSON.stringify(detail) },
+    ]);
+    expect(put.FailedEntryCount).toBe(0);
+
+    // Assess: an assessment of spend-limits, requested by the event
+    const byEvent = async () =>
+      (
+        await h.call('GET', '/compliance/assessments?limit=100', { token: tokens.orgAdmin })
+      ).json.items.filter((a: { requestedBy: string }) => a.requestedBy === 'conductor:event:budget_breach');
+    for (let i = 0; i < 50 && (await byEvent()).length === 0; i += 1)
+      await new Promise((r) => setTimeout(r, 100));
+    const runs = await byEvent();
+    expect(runs).toHaveLength(1);
+    expect(runs[0]).toMatchObject({ framework: 'SOC2', scope: ['spend-limits'] });
+  });
+
   it('runs an assessment on demand: the AWS checks say they cannot run here, the WORM probe passes', async () => {
     const reply = await h.call('POST', '/compliance/assessments', {
       token: tokens.orgAdmin,

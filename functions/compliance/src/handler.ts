@@ -1,10 +1,10 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import type { Context, ScheduledEvent } from 'aws-lambda';
+import type { Context, EventBridgeEvent, ScheduledEvent } from 'aws-lambda';
 import * as z from 'zod';
 import { evidenceStore } from '#shared/adapters/artifacts-store.js';
 import { isSqsEvent } from '#shared/adapters/sqs-batch.js';
 import type { HttpEvent, HttpResult } from '#shared/http/http.js';
-import type { EventPublisher } from '#shared/ports/events.js';
+import { EVENT_SOURCE, type EventPublisher } from '#shared/ports/events.js';
 import { randomIds, systemClock } from '#shared/ports/system.js';
 import { makeHttpService } from '#shared/service-kit.js';
 import { tenantMetricsFor } from '#shared/telemetry.js';
@@ -59,16 +59,18 @@ const events: EventPublisher = {
 };
 
 const evidence = await evidenceStore(env, service.instrument, 'compliance evidence records');
+const stores = complianceStores(service.doc, env.COMPLIANCE_TABLE_NAME);
 const compliance = new Compliance({
   catalog: complianceCatalog(env.CONDUCTOR_COMPLIANCE_CATALOG_DIR),
   tests: controlTests({
     evidence,
+    seen: stores.seen,
     probeId: () => randomIds.next('probe'),
     resources: env.COMPLIANCE_RESOURCES,
     aws: { region: env.AWS_REGION, instrument: service.instrument },
   }),
   evidence,
-  ...complianceStores(service.doc, env.COMPLIANCE_TABLE_NAME),
+  ...stores,
   events,
   clock: systemClock,
   ids: randomIds,
@@ -86,6 +88,13 @@ const http = makeComplianceApp({
   clock: systemClock,
 });
 
+/** An event of Conductor's bus, delivered by the manifest's subscription. */
+const isBusEvent = (event: unknown): event is EventBridgeEvent<string, unknown> =>
+  typeof event === 'object' &&
+  event !== null &&
+  (event as EventBridgeEvent<string, unknown>).source === EVENT_SOURCE &&
+  typeof (event as EventBridgeEvent<string, unknown>)['detail-type'] === 'string';
+
 const isScheduledEvent = (event: unknown): event is ScheduledEvent =>
   typeof event === 'object' &&
   event !== null &&
@@ -97,11 +106,28 @@ const isScheduledEvent = (event: unknown): event is ScheduledEvent =>
  * due again: the retry collects only what is left).
  */
 export const handler = async (
-  event: HttpEvent | ScheduledEvent,
+  event: HttpEvent | ScheduledEvent | EventBridgeEvent<string, unknown>,
   context: Context,
 ): Promise<HttpResult | undefined> => {
   if (isSqsEvent(event as never))
     throw new Error('The compliance function consumes no queue: SQS batch refused.');
+  if (isBusEvent(event)) {
+    const detail = (event.detail ?? {}) as { tenantId?: unknown; traceId?: unknown; occurredAt?: unknown };
+    const { tenantId: _tenant, traceId: _trace, occurredAt: _at, ...own } = detail as Record<string, unknown>;
+    const runs = await compliance.onEvent({
+      id: event.id,
+      type: event['detail-type'],
+      tenantId: typeof detail.tenantId === 'string' ? detail.tenantId : undefined,
+      traceId: typeof detail.traceId === 'string' ? detail.traceId : undefined,
+      detail: own,
+    });
+    logger.info('compliance change event', {
+      type: event['detail-type'],
+      eventId: event.id,
+      assessments: runs.map((a) => ({ id: a.assessmentId, framework: a.framework, controls: a.controls })),
+    });
+    return undefined;
+  }
   if (isScheduledEvent(event)) {
     const result = await compliance.sweep(`schedule-${event.id}`);
     logger.info('compliance sweep', {

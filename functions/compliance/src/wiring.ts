@@ -11,6 +11,7 @@ import { type ClientOptions, instrumented, sdkConfig } from '#shared/adapters/cl
 import { makeDynamoDbClient } from '#shared/adapters/dynamodb-client.js';
 import { makeKmsClient } from '#shared/adapters/kms-client.js';
 import { TenantRecordStore } from '#shared/adapters/tenant-store.js';
+import type { TenantRecords } from '#shared/ports/records.js';
 import type { WormStore } from '#shared/ports/worm.js';
 import controls from '../catalog/controls.json' with { type: 'json' };
 import gdpr from '../catalog/gdpr.json' with { type: 'json' };
@@ -24,11 +25,17 @@ import {
   logRetention,
   retentionLifecycle,
 } from './adapters/aws-checks.js';
-import type { AssessmentRecord, ControlState, ControlTest, FindingRecord } from './domain/assess.js';
+import type {
+  AssessmentRecord,
+  ControlState,
+  ControlTest,
+  FindingRecord,
+  SeenEventRecord,
+} from './domain/assess.js';
 import { type CatalogFile, parseCatalog } from './domain/catalog.js';
-import { evidenceStoreWorm } from './domain/platform-checks.js';
+import { evidenceStoreWorm, runbooksSignedApproved } from './domain/platform-checks.js';
 
-/** The compliance table's record stores: control states, findings (never archived), assessments. */
+/** The compliance table's record stores: control states, findings (never archived), assessments, change events seen. */
 export const complianceStores = (doc: Pick<DynamoDBDocumentClient, 'send'>, table: string) => ({
   controls: new TenantRecordStore<ControlState>(doc, table, 'CONTROL', undefined, {
     resourceName: 'control',
@@ -38,6 +45,9 @@ export const complianceStores = (doc: Pick<DynamoDBDocumentClient, 'send'>, tabl
   }),
   assessments: new TenantRecordStore<AssessmentRecord>(doc, table, 'ASSESSMENT', undefined, {
     resourceName: 'assessment',
+  }),
+  seen: new TenantRecordStore<SeenEventRecord>(doc, table, 'SEEN_EVENT', undefined, {
+    resourceName: 'event',
   }),
 });
 
@@ -125,6 +135,8 @@ const notBuilt = (id: string): ControlTest => ({
 /** Every test of the catalog, by id: the AWS checks (or not_applicable without AWS), the platform checks. */
 export const controlTests = (options: {
   readonly evidence: WormStore;
+  /** The change events the subscription recorded (runbook executions, refusals). */
+  readonly seen: Pick<TenantRecords<SeenEventRecord>, 'list'>;
   readonly probeId: () => string;
   readonly resources?: ComplianceResources | undefined;
   readonly aws?: ClientOptions | undefined;
@@ -163,6 +175,7 @@ export const controlTests = (options: {
   }
   for (const id of PLATFORM_TEST_IDS) tests.set(id, notBuilt(id));
   tests.set('platform.evidence-store-worm', evidenceStoreWorm(options.evidence, options.probeId));
+  tests.set('platform.runbooks-signed-approved', runbooksSignedApproved(options.seen, options.evidence));
   return tests;
 };
 

@@ -235,6 +235,8 @@ export const RESERVED_CONCURRENCY = {
   workflowTask: 10,
   /** The function of a workflow's status changes (an EventBridge rule, asynchronously: Lambda retries a throttled event). */
   workflowStatusChanges: 2,
+  /** The function of a subscription (an EventBridge rule on Conductor's bus, asynchronously, as above). */
+  subscription: 2,
 } as const;
 
 /** Lambda's default concurrency quota per account and region. */
@@ -247,7 +249,8 @@ export const MIN_UNRESERVED_CONCURRENCY = 100;
  * token routes, token routes all an org-admin's, or anonymous routes only), plus the `maximumConcurrency` of every queue it consumes
  * (the event source mapping never runs more batches at once, and needs that many), plus one when a
  * schedule invokes it, plus `workflowTask` when a workflow's state machine invokes it and
- * `workflowStatusChanges` when it receives a workflow's status changes. At least one.
+ * `workflowStatusChanges` when it receives a workflow's status changes, `subscription` when a
+ * subscription delivers events to it. At least one.
  */
 export const reservedConcurrencyOf = (
   spec: FunctionSpec,
@@ -276,7 +279,10 @@ export const reservedConcurrencyOf = (
   const statusChanges = workflows.some((workflow) => workflow.statusChangesTo === spec.name)
     ? RESERVED_CONCURRENCY.workflowStatusChanges
     : 0;
-  return Math.max(1, api + consumers + scheduled + task + statusChanges);
+  const subscribed = (pillar.subscriptions ?? []).some((subscription) => subscription.function === spec.name)
+    ? RESERVED_CONCURRENCY.subscription
+    : 0;
+  return Math.max(1, api + consumers + scheduled + task + statusChanges + subscribed);
 };
 
 /** One JSON line per request: enough to trace a call to its Lambda logs without logging any token. */

@@ -21,6 +21,7 @@ import {
 } from 'aws-cdk-lib/aws-cloudwatch';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { FilterPattern, LogGroup, MetricFilter } from 'aws-cdk-lib/aws-logs';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { type RouteSpec, routeKeyOf } from '#shared/http/http.js';
 import { enforcesPolicies, type PillarManifest, type RouteSlo } from '#shared/pillar.js';
@@ -143,6 +144,8 @@ export interface PillarObservabilityProps {
    * @default - none
    */
   readonly workflows?: Readonly<Record<string, PillarWorkflow>>;
+  /** The DLQ of each of the pillar's subscriptions, by subscription id. */
+  readonly subscriptionDeadLetterQueues?: Readonly<Record<string, IQueue>>;
   /** Tables, queues, their DLQs, and the page and ticket topics the alarms notify. */
   readonly stateful: ConductorStatefulStack;
 }
@@ -202,6 +205,10 @@ export class PillarObservability extends Construct {
   readonly eventAlarms: Readonly<Record<string, IAlarm>>;
   /** The alarms of each workflow, by workflow id. */
   readonly workflowAlarms: Readonly<Record<string, WorkflowAlarms>>;
+  /** The DLQ alarms of each subscription, by subscription id. */
+  readonly subscriptionAlarms: Readonly<
+    Record<string, { readonly notEmpty: IAlarm; readonly oldestAge: IAlarm }>
+  >;
 
   readonly #props: PillarObservabilityProps;
 
@@ -223,6 +230,7 @@ export class PillarObservability extends Construct {
     this.deniesHighAlarms = backups;
     this.eventAlarms = this.createEventAlarms();
     this.workflowAlarms = this.createWorkflowAlarms();
+    this.subscriptionAlarms = this.createSubscriptionAlarms();
     countGatewayUnauthorized(props.httpStage);
   }
 
@@ -460,6 +468,64 @@ export class PillarObservability extends Construct {
   }
 
   /**
+   * The two alarms of a delivery DLQ (a rule's and its function's on-failure destination): not empty,
+   * and a message waiting DLQ_MAX_AGE (SQS drops it a week later). `<id>DeadLetterQueueNotEmptyAlarm`
+   * and `<id>DeadLetterQueueOldestMessageAgeAlarm`, named `<name>-dlq-not-empty` and
+   * `<name>-dlq-oldest-message-age`.
+   */
+  private deadLetterAlarms(
+    dlq: IQueue,
+    alarm: { readonly id: string; readonly name: string; readonly notEmpty: string; readonly what: string },
+  ): { readonly notEmpty: Alarm; readonly oldestAge: Alarm } {
+    const maximum = { period: QUEUE_ALARM_PERIOD, statistic: Stats.MAXIMUM };
+    return {
+      notEmpty: new Alarm(this, `${alarm.id}DeadLetterQueueNotEmptyAlarm`, {
+        alarmName: `${alarm.name}-dlq-not-empty`,
+        alarmDescription: alarm.notEmpty,
+        metric: dlq.metricApproximateNumberOfMessagesVisible(maximum),
+        threshold: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+      oldestAge: new Alarm(this, `${alarm.id}DeadLetterQueueOldestMessageAgeAlarm`, {
+        alarmName: `${alarm.name}-dlq-oldest-message-age`,
+        alarmDescription: `${alarm.what} has waited in its DLQ for ${DLQ_MAX_AGE.toDays()} days: SQS drops it a week later. Handle it now.`,
+        metric: dlq.metricApproximateAgeOfOldestMessage(maximum),
+        threshold: DLQ_MAX_AGE.toSeconds(),
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    };
+  }
+
+  /**
+   * Per subscription: the DLQ of its deliveries, not empty and a message a week old (tickets): an
+   * event its function never handled waits for an operator.
+   */
+  private createSubscriptionAlarms(): Record<
+    string,
+    { readonly notEmpty: Alarm; readonly oldestAge: Alarm }
+  > {
+    const { stage, pillar, stateful } = this.#props;
+    const alarms: Record<string, { readonly notEmpty: Alarm; readonly oldestAge: Alarm }> = {};
+    for (const [id, queue] of Object.entries(this.#props.subscriptionDeadLetterQueues ?? {})) {
+      const spec = (pillar.subscriptions ?? []).find((subscription) => subscription.id === id);
+      const pair = this.deadLetterAlarms(queue, {
+        id: `${pascal(pillar.name)}${pascal(id)}Subscription`,
+        name: `conductor-${stage}-${pillar.name}-${id}`,
+        notEmpty: `An event of ${spec?.events.join(', ') ?? id} could not be delivered to ${spec?.function ?? 'its function'}, or it failed on it three times. Read the message (an EventBridge event, or Lambda's invocation record with the event as requestPayload and the error), fix the cause, then hand the event to the function again.`,
+        what: `An event for ${spec?.function ?? id}`,
+      });
+      stateful.notify(pair.notEmpty, 'ticket');
+      stateful.notify(pair.oldestAge, 'ticket');
+      alarms[id] = pair;
+    }
+    return alarms;
+  }
+
+  /**
    * Per workflow: its timed-out and aborted executions (WORKFLOW_ENDS), its throttled state
    * transitions (THROTTLES), and, with a status-change function, the DLQ of its status changes (not
    * empty; a message a week old), as the stateful stack watches every queue's DLQ. All tickets: an
@@ -507,31 +573,13 @@ export class PillarObservability extends Construct {
       const found: WorkflowAlarms = { timedOut, aborted, throttled };
       const dlq = workflow.statusDeadLetterQueue;
       if (dlq) {
-        const maximum = { period: QUEUE_ALARM_PERIOD, statistic: Stats.MAXIMUM };
-        Object.assign(found, {
-          statusDlqNotEmpty: new Alarm(this, `${construct}StatusDeadLetterQueueNotEmptyAlarm`, {
-            alarmName: `${prefix}-status-dlq-not-empty`,
-            alarmDescription: `A status change of ${workflow.stateMachineName} could not be delivered to ${workflow.spec.statusChangesTo}, or it failed on it three times: the execution's record may not know its end. Read the message (an EventBridge event, or Lambda's invocation record with the event as requestPayload and the error), fix the cause, then hand the event to the function again.`,
-            metric: dlq.metricApproximateNumberOfMessagesVisible(maximum),
-            threshold: 1,
-            comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluationPeriods: 1,
-            treatMissingData: TreatMissingData.NOT_BREACHING,
-          }),
-          statusDlqOldestMessageAge: new Alarm(
-            this,
-            `${construct}StatusDeadLetterQueueOldestMessageAgeAlarm`,
-            {
-              alarmName: `${prefix}-status-dlq-oldest-message-age`,
-              alarmDescription: `A status change of ${workflow.stateMachineName} has waited in its DLQ for ${DLQ_MAX_AGE.toDays()} days: SQS drops it a week later. Handle it now.`,
-              metric: dlq.metricApproximateAgeOfOldestMessage(maximum),
-              threshold: DLQ_MAX_AGE.toSeconds(),
-              comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-              evaluationPeriods: 1,
-              treatMissingData: TreatMissingData.NOT_BREACHING,
-            },
-          ),
+        const pair = this.deadLetterAlarms(dlq, {
+          id: `${construct}Status`,
+          name: `${prefix}-status`,
+          notEmpty: `A status change of ${workflow.stateMachineName} could not be delivered to ${workflow.spec.statusChangesTo}, or it failed on it three times: the execution's record may not know its end. Read the message (an EventBridge event, or Lambda's invocation record with the event as requestPayload and the error), fix the cause, then hand the event to the function again.`,
+          what: `A status change of ${workflow.stateMachineName}`,
         });
+        Object.assign(found, { statusDlqNotEmpty: pair.notEmpty, statusDlqOldestMessageAge: pair.oldestAge });
       }
       for (const alarm of Object.values(found)) stateful.notify(alarm as Alarm, 'ticket');
       alarms[id] = found;
@@ -612,6 +660,7 @@ export class PillarObservability extends Construct {
       ...Object.values(this.deniesHighAlarms),
       ...Object.values(this.eventAlarms),
       ...Object.values(this.workflowAlarms).flatMap((workflow) => Object.values(workflow) as IAlarm[]),
+      ...Object.values(this.subscriptionAlarms).flatMap((pair) => [pair.notEmpty, pair.oldestAge]),
     ];
     if (alarms.length === 0) return;
     dashboard.addWidgets(

@@ -37,7 +37,9 @@ import {
   tablesOfFunction,
 } from '#shared/pillar.js';
 import { DECISION_ENTITY, LIVE_GRANT_ENTITY } from '#shared/policy/dynamo-policy-store.js';
+import { EVENT_SOURCE } from '#shared/ports/events.js';
 import { GRANT_ENTITY } from '#shared/ports/grants.js';
+import { deliverEvents } from './event-delivery.js';
 import { isProductionStage, pascal } from './names.js';
 import { PillarObservability } from './observability.js';
 import { LAYER_POLICY_DIRS, type PolicyLayer } from './policy-layer.js';
@@ -276,6 +278,8 @@ export class PillarServices extends Construct {
   /** The step role of each function with `runbookStepRole`, by function name. */
   readonly stepRoles: Readonly<Record<string, Role>>;
   readonly observability: PillarObservability;
+  /** The rule and DLQ of each of the pillar's subscriptions, by subscription id. */
+  readonly subscriptions: Readonly<Record<string, { readonly rule: Rule; readonly queue: IQueue }>>;
   readonly #props: PillarServicesProps;
 
   constructor(scope: Construct, id: string, props: PillarServicesProps) {
@@ -318,7 +322,28 @@ export class PillarServices extends Construct {
         targets: [new LambdaFunction(target.alias, { retryAttempts: 2 })],
       });
     }
+    const subscriptions: Record<string, { readonly rule: Rule; readonly queue: IQueue }> = {};
+    const subscriptionDeadLetterQueues: Record<string, IQueue> = {};
+    for (const subscription of props.pillar.subscriptions ?? []) {
+      const target = functions[subscription.function];
+      if (!target)
+        throw new Error(`Subscription '${subscription.id}': no function '${subscription.function}'`);
+      // A rule on Conductor's bus: the events of the listed types, to the function (retries, a DLQ).
+      const { rule, queue } = deliverEvents(this, {
+        ruleId: `${pascal(subscription.id)}Subscription`,
+        description: `Conductor ${props.stage} ${subscription.id}: ${subscription.events.join(', ')} to ${subscription.function}: ${subscription.description}`,
+        eventPattern: { source: [EVENT_SOURCE], detailType: [...subscription.events] },
+        eventBus: props.stateful.eventBus,
+        target,
+        removalPolicy: props.removalPolicy,
+        what: `the ${subscription.id} subscription (${subscription.events.join(', ')})`,
+      });
+      subscriptionDeadLetterQueues[subscription.id] = queue;
+      subscriptions[subscription.id] = { rule, queue };
+    }
+    this.subscriptions = subscriptions;
     this.observability = new PillarObservability(this, 'Observability', {
+      subscriptionDeadLetterQueues,
       stage: props.stage,
       pillar: props.pillar,
       api: props.api,
@@ -341,7 +366,7 @@ export class PillarServices extends Construct {
     const sends = stateful.queueSpecs.filter((queue) => producesTo(queue, spec));
     const consumes = stateful.queueSpecs.filter((queue) => queue.consumer === spec.name);
     for (const queue of sends) environment[queue.envVar] = stateful.queue(queue.id).queueUrl;
-    if ((spec.evidence ?? []).length > 0)
+    if ((spec.evidence ?? []).length > 0 || (spec.evidenceReads ?? []).length > 0)
       environment.EVIDENCE_BUCKET_NAME = stateful.evidenceBucket.bucketName;
     if ((spec.artifacts ?? []).length > 0)
       environment.ARTIFACTS_BUCKET_NAME = stateful.artifactsBucket.bucketName;
@@ -402,6 +427,13 @@ export class PillarServices extends Construct {
       Validations.of(fn.role).acknowledge({
         id: `AwsSolutions-IAM5[Resource::${stateful.evidenceBucketArnExportName}/${prefix}*]`,
         reason: `The function writes (put-once) and reads evidence objects under ${prefix} only: s3:PutObject and s3:GetObject on that prefix of the Object Lock bucket, whose keys it derives itself.`,
+      });
+    }
+    for (const prefix of spec.evidenceReads ?? []) {
+      stateful.grantEvidenceRead(fn, prefix);
+      Validations.of(fn.role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${stateful.evidenceBucketArnExportName}/${prefix}*]`,
+        reason: `The function reads (s3:GetObject only) the evidence objects under ${prefix}, another pillar's WORM records whose keys its checks derive from the events they saw.`,
       });
     }
     for (const prefix of spec.artifacts ?? []) {

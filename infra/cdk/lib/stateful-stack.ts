@@ -757,6 +757,30 @@ export class ConductorStatefulStack extends Stack {
     });
   }
 
+  /**
+   * Read-only under one prefix of the evidence bucket (another pillar's WORM records a check reads,
+   * e.g. the runbooks' trail mirror): `s3:GetObject` there, and the key's Decrypt through S3 only.
+   */
+  grantEvidenceRead(grantee: IGrantable, prefix: string): Grant {
+    if (!EVIDENCE_PREFIX.test(prefix)) {
+      throw new Error(
+        `Evidence prefix '${prefix}' must be one lower-case folder ending in '/', e.g. 'runbooks/'`,
+      );
+    }
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['kms:Decrypt'],
+        resources: [this.evidenceKey.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `s3.${Aws.REGION}.amazonaws.com` } },
+      }),
+    );
+    return Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:GetObject'],
+      resourceArns: [`${this.#evidenceBucketArnImport}/${prefix}*`],
+    });
+  }
+
   private grantWriteOnce(grantee: IGrantable, prefix: string, what: string, bucketArn: string): Grant {
     if (!EVIDENCE_PREFIX.test(prefix)) {
       throw new Error(

@@ -1,16 +1,14 @@
-import { Aws, Duration, Names, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import { type CfnRule, Rule } from 'aws-cdk-lib/aws-events';
-import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { Aws, type RemovalPolicy, Validations } from 'aws-cdk-lib';
+import type { Rule } from 'aws-cdk-lib/aws-events';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
-import { CfnPermission, type IDestination } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { type PillarManifest, type WorkflowSpec, workflowKeyOf } from '#shared/pillar.js';
 import { workflowDefinitionOf } from '../../workflows.js';
+import { deliverEvents, EVENT_DELIVERY } from './event-delivery.js';
 import type { ServiceFunction } from './service-function.js';
-import { QUEUE_RETENTION } from './stateful-stack.js';
 
 /** The execution statuses whose change the `statusChangesTo` function receives: the ends of an execution. */
 export const WORKFLOW_END_STATUSES = ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'] as const;
@@ -18,18 +16,8 @@ export const WORKFLOW_END_STATUSES = ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORT
 /** EventBridge's detail type of a Step Functions execution's status change (source `aws.states`). */
 export const STATUS_CHANGE_DETAIL_TYPE = 'Step Functions Execution Status Change';
 
-/**
- * Delivery of status changes to their function. EventBridge retries a failed hand-off to Lambda twice
- * (as the schedules' rules do) for up to a day, then puts the event on the DLQ; Lambda, which invokes
- * the function asynchronously, retries a failed invocation twice for up to six hours, then puts its
- * invocation record (the event is its `requestPayload`) on the same DLQ (an on-failure destination).
- */
-export const STATUS_CHANGE_DELIVERY = {
-  ruleRetryAttempts: 2,
-  ruleMaxEventAge: Duration.hours(24),
-  lambdaRetryAttempts: 2,
-  lambdaMaxEventAge: Duration.hours(6),
-} as const;
+/** Delivery of status changes to their function: as every bus rule's (EVENT_DELIVERY). */
+export const STATUS_CHANGE_DELIVERY = EVENT_DELIVERY;
 
 /** What a starter may do with task tokens, on `*` (see grantStarter). */
 const TASK_TOKEN_ACTIONS = ['states:SendTaskSuccess', 'states:SendTaskFailure'] as const;
@@ -176,17 +164,8 @@ export class PillarWorkflow extends Construct {
     target: ServiceFunction,
     removalPolicy: RemovalPolicy,
   ): { rule: Rule; queue: Queue } {
-    const queue = new Queue(this, 'StatusChangesDeadLetterQueue', {
-      encryption: QueueEncryption.SQS_MANAGED,
-      enforceSSL: true,
-      retentionPeriod: QUEUE_RETENTION,
-      removalPolicy,
-    });
-    Validations.of(queue).acknowledge({
-      id: 'AwsSolutions-SQS3',
-      reason: `This is the dead-letter queue of the ${this.stateMachineName} status changes (the rule's DLQ and the function's on-failure destination); a DLQ of the DLQ would only move the finding.`,
-    });
-    const rule = new Rule(this, 'StatusChanges', {
+    return deliverEvents(this, {
+      ruleId: 'StatusChanges',
       description: `Conductor: the ends of ${this.stateMachineName}'s executions, for ${this.spec.statusChangesTo}`,
       eventPattern: {
         source: ['aws.states'],
@@ -196,33 +175,9 @@ export class PillarWorkflow extends Construct {
           status: [...WORKFLOW_END_STATUSES],
         },
       },
-      targets: [
-        new LambdaFunction(target.alias, {
-          retryAttempts: STATUS_CHANGE_DELIVERY.ruleRetryAttempts,
-          maxEventAge: STATUS_CHANGE_DELIVERY.ruleMaxEventAge,
-          deadLetterQueue: queue,
-        }),
-      ],
+      target,
+      removalPolicy,
+      what: `the ${this.stateMachineName} status changes`,
     });
-    // The target names its invoke permission after the alias's construct path, pillar construct
-    // included: it takes the rule's logical id instead, so that regrouping pillars renames nothing.
-    const permission = rule.node.tryFindChild(`AllowEventRule${Names.nodeUniqueId(target.alias.node)}`);
-    if (!(permission instanceof CfnPermission))
-      throw new Error(`Workflow ${this.stateMachineName}: the rule's invoke permission was not found`);
-    permission.overrideLogicalId(
-      `${Stack.of(this).getLogicalId(rule.node.defaultChild as CfnRule)}InvokePermission`,
-    );
-    // The queue as the alias's on-failure destination, with sqs:SendMessage only (SqsDestination would
-    // add GetQueueAttributes and GetQueueUrl, which Lambda does not need to deliver there).
-    const onFailure: IDestination = { bind: () => ({ destination: queue.queueArn }) };
-    target.alias.configureAsyncInvoke({
-      retryAttempts: STATUS_CHANGE_DELIVERY.lambdaRetryAttempts,
-      maxEventAge: STATUS_CHANGE_DELIVERY.lambdaMaxEventAge,
-      onFailure,
-    });
-    target.grantPrincipal.addToPrincipalPolicy(
-      new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [queue.queueArn] }),
-    );
-    return { rule, queue };
   }
 }

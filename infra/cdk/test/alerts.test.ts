@@ -362,7 +362,9 @@ describe('Alerts', () => {
           2 * FUNCTIONS.filter(enforcesPolicies).length +
           5 * QUEUES.length +
           eventAlarms.length +
-          WORKFLOWS.reduce((sum, workflow) => sum + 3 + (workflow.statusChangesTo === undefined ? 0 : 2), 0),
+          WORKFLOWS.reduce((sum, workflow) => sum + 3 + (workflow.statusChangesTo === undefined ? 0 : 2), 0) +
+          // 2 per subscription's DLQ.
+          2 * PILLARS.flatMap((pillar) => pillar.subscriptions ?? []).length,
       );
     });
   });

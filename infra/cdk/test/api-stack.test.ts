@@ -602,6 +602,14 @@ describe('ConductorApiStack', () => {
           return { 'Fn::GetAtt': [synth.logicalIdOf(dlq.node.defaultChild as never), 'Arn'] };
         });
         ownDlqs.push(...statusDlqs);
+        // And a subscribed function to its subscription's DLQ (its on-failure destination).
+        for (const pillar of PILLARS) {
+          for (const subscription of (pillar.subscriptions ?? []).filter((s) => s.function === entry.name)) {
+            const dlq = synth.api.pillars[pillar.name]?.subscriptions[subscription.id]?.queue;
+            if (!dlq) throw new Error(`no DLQ for subscription ${subscription.id}`);
+            ownDlqs.push({ 'Fn::GetAtt': [synth.logicalIdOf(dlq.node.defaultChild as never), 'Arn'] });
+          }
+        }
         const byText = (list: unknown[]) => list.map((r) => JSON.stringify(r)).sort();
         if (enforcing.includes(entry)) {
           expect(byText(sends.flatMap(resourcesOf))).toEqual(byText([arn, ...others, ...ownDlqs]));
@@ -652,8 +660,8 @@ describe('ConductorApiStack', () => {
             resources: resourcesOf(statement),
           })),
           entry.name,
-        ).toEqual(
-          prefixes.map((prefix) => ({
+        ).toEqual([
+          ...prefixes.map((prefix) => ({
             actions: ['s3:GetObject', 's3:PutObject'],
             resources: [
               {
@@ -664,7 +672,19 @@ describe('ConductorApiStack', () => {
               },
             ],
           })),
-        );
+          // Another pillar's folder a check reads (the compliance function's runbooks trail): get only.
+          ...(entry.evidenceReads ?? []).map((prefix) => ({
+            actions: ['s3:GetObject'],
+            resources: [
+              {
+                'Fn::Join': [
+                  '',
+                  [{ 'Fn::ImportValue': 'conductor-prod-evidence-bucket-arn' }, `/${prefix}*`],
+                ],
+              },
+            ],
+          })),
+        ]);
         if (prefixes.length === 0) expect(variablesOf(entry.name).EVIDENCE_BUCKET_NAME).toBeUndefined();
         expect(variablesOf(entry.name).ARTIFACTS_BUCKET_NAME).toBeUndefined();
       }

@@ -243,8 +243,9 @@ describe('safe deploys: versions, the live alias and CodeDeploy', () => {
       // Every token route an org-admin's: a handful of operators and auditors.
       ops: RESERVED_CONCURRENCY.adminRoutes,
       'edge-sync': RESERVED_CONCURRENCY.tokenRoutes,
-      // And the hourly sweep.
-      compliance: RESERVED_CONCURRENCY.adminRoutes + RESERVED_CONCURRENCY.schedule,
+      // And the hourly sweep, and the change events of its subscription.
+      compliance:
+        RESERVED_CONCURRENCY.adminRoutes + RESERVED_CONCURRENCY.schedule + RESERVED_CONCURRENCY.subscription,
     });
     expect(synth.api.reservedConcurrency).toEqual(expected);
     for (const entry of FUNCTIONS) {
@@ -309,9 +310,9 @@ describe('reserved concurrency options', () => {
       /leaves less than 100 of the account's 500 unreserved/,
     );
     expect(() => build({ reservedConcurrency: { router: 900 } })).toThrow(/unreserved/);
-    // 684 reserved today, and 100 left unreserved.
-    expect(() => build({ accountConcurrency: 783 })).toThrow(/Reserved concurrency 684 .* 783 unreserved/);
-    expect(reservations(build({ accountConcurrency: 784 }))).not.toContain(undefined);
+    // 686 reserved today, and 100 left unreserved.
+    expect(() => build({ accountConcurrency: 785 })).toThrow(/Reserved concurrency 686 .* 785 unreserved/);
+    expect(reservations(build({ accountConcurrency: 786 }))).not.toContain(undefined);
   });
 });
 

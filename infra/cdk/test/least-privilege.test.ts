@@ -748,8 +748,10 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
       expect(count('AwsSolutions-IAM5[Resource::*]')).toBe(1 + workflows.length + starters.length);
       expect(count('AwsSolutions-L1')).toBe(functions);
       expect(count('AwsSolutions-APIG4')).toBe(3);
-      // Every queue's DLQ, and each workflow's status-change DLQ.
-      expect(count('AwsSolutions-SQS3')).toBe(QUEUES.length + statusDlqs);
+      // Every queue's DLQ, each workflow's status-change DLQ, each subscription's DLQ.
+      const subscriptionDlqs = variant.pillars.flatMap((pillar) => pillar.subscriptions ?? []).length;
+      expect(subscriptionDlqs).toBeGreaterThan(0);
+      expect(count('AwsSolutions-SQS3')).toBe(QUEUES.length + statusDlqs + subscriptionDlqs);
       // Each starter's DescribeExecution on the executions of its workflow's machine.
       expect(
         acknowledged.filter((id) =>
@@ -760,11 +762,14 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
       ).toHaveLength(starters.length);
       // The runbooks pillar's functions put and get their trail mirror under runbooks/ of the evidence bucket.
       const trailWriters = FUNCTIONS.filter((entry) => (entry.evidence ?? []).includes('runbooks/')).length;
+      // And the readers of the mirror (the compliance function's runbooks check): get only.
+      const evidenceReaders = FUNCTIONS.flatMap((entry) => entry.evidenceReads ?? []).length;
+      expect(evidenceReaders).toBe(1);
       expect(
         acknowledged.filter((id) =>
           /^Annotation::AwsSolutions-IAM5\[Resource::.+-evidence-bucket-arn\/runbooks\/\*\]$/.test(id),
         ),
-      ).toHaveLength(trailWriters);
+      ).toHaveLength(trailWriters + evidenceReaders);
       expect(trailWriters).toBe(4);
       expect(count('AwsSolutions-S1')).toBe(1);
       // The decision archive's writer puts under decisions/ of the evidence bucket.
@@ -802,6 +807,8 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
       // The runbook signing key's readers add none: GetPublicKey and DescribeKey name the one key ARN.
       expect(acknowledged.length).toBe(
         3 * collectors +
+          subscriptionDlqs +
+          evidenceReaders +
           1 +
           workflows.length +
           starters.length +

@@ -178,7 +178,10 @@ const PINNED_PILLAR_STACKS: Readonly<
   },
   compliance: {
     stackId: 'CompliancePillarStackNestedStackCompliancePillarStackNestedStackResourceC0021420',
-    ids: { 'AWS::Logs::LogGroup': ['ComplianceLogGroupDD872533'] },
+    ids: {
+      'AWS::Logs::LogGroup': ['ComplianceLogGroupDD872533'],
+      'AWS::SQS::Queue': ['ComplianceChangesSubscriptionDeadLetterQueue19DBA42A'],
+    },
   },
 };
 

@@ -300,7 +300,9 @@ describe('Observability (DESIGN §9)', () => {
         TABLES.length +
         2 * enforcers +
         eventAlarms +
-        workflowAlarms,
+        workflowAlarms +
+        // 2 per subscription's DLQ.
+        2 * PILLARS.flatMap((pillar) => pillar.subscriptions ?? []).length,
     );
     const silent: string[] = [];
     for (const alarm of ours) {

@@ -1,5 +1,5 @@
 import type { RouteSpec } from './http/http.js';
-import type { EventDefinition } from './ports/events.js';
+import { EVENT_SOURCE, type EventDefinition } from './ports/events.js';
 
 /**
  * A pillar declares itself in one manifest (`functions/<pillar>/pillar.ts`): its functions and the
@@ -21,6 +21,8 @@ export interface PillarManifest {
   readonly schedules?: readonly ScheduleSpec[];
   /** The event types the pillar's functions publish on the bus (defined in its contract). */
   readonly events?: readonly EventDefinition[];
+  /** Event types of other pillars (or its own) delivered to one of its functions (EventBridge rules). */
+  readonly subscriptions?: readonly SubscriptionSpec[];
   /**
    * Policy actions the pillar asks about besides its routes' own (e.g. `router:route-to`, asked per
    * candidate): with the routes' actions, they must be exactly the actions the policy schema declares
@@ -105,6 +107,11 @@ export interface FunctionSpec {
    * `decisions/`; it gets EVIDENCE_BUCKET_NAME and no other right on the bucket.
    */
   readonly evidence?: readonly string[];
+  /**
+   * Folders of the evidence bucket this function only reads (another pillar's WORM records a check
+   * reads, e.g. `runbooks/`): `s3:GetObject` there and nothing else; it gets EVIDENCE_BUCKET_NAME.
+   */
+  readonly evidenceReads?: readonly string[];
   /**
    * Folders of the artifacts bucket (reports, suite documents; lifecycle to cold storage, then
    * expiry) this function writes once and reads, e.g. `eval/`; it gets ARTIFACTS_BUCKET_NAME and
@@ -253,6 +260,22 @@ export interface QueueSpec {
   readonly producers: 'policy-enforcers' | readonly string[];
 }
 
+/**
+ * A subscription: an EventBridge rule on Conductor's bus delivering the events of the listed types
+ * (source `conductor`) to one of the pillar's functions, asynchronously, with retries and a DLQ
+ * (alarmed); locally, a rule on the embedded bus. The function receives the EventBridge event
+ * (`detail-type`, `detail`) and must be idempotent: delivery is at least once.
+ */
+export interface SubscriptionSpec {
+  /** Stable id: construct ids, the alarms' and the local rule's names derive from it. */
+  readonly id: string;
+  readonly description: string;
+  /** Event types published by the catalog's pillars (their `events`). */
+  readonly events: readonly string[];
+  /** Name of the function the events go to (one of this pillar's functions). */
+  readonly function: string;
+}
+
 /** A schedule (an EventBridge rule on the default bus, as on AWS) that invokes a function of the pillar. */
 export interface ScheduleSpec {
   /** Stable id: construct id and the local rule name derive from it. */
@@ -324,6 +347,15 @@ export const routesOf = (pillars: readonly PillarManifest[]): RouteSpec[] =>
 
 export const tablesOf = (pillars: readonly PillarManifest[]): TableSpec[] =>
   pillars.flatMap((pillar) => pillar.tables ?? []);
+
+export const subscriptionsOf = (pillars: readonly PillarManifest[]): SubscriptionSpec[] =>
+  pillars.flatMap((pillar) => pillar.subscriptions ?? []);
+
+/** The EventBridge event pattern of a subscription: Conductor's source, its event types. */
+export const subscriptionPatternOf = (subscription: SubscriptionSpec) => ({
+  source: [EVENT_SOURCE],
+  'detail-type': [...subscription.events],
+});
 
 export const schedulesOf = (pillars: readonly PillarManifest[]): ScheduleSpec[] =>
   pillars.flatMap((pillar) => pillar.schedules ?? []);
@@ -489,6 +521,25 @@ export const assertCatalog = (pillars: readonly PillarManifest[]): void => {
         throw new Error(
           `Schedule '${schedule.id}' of pillar '${pillar.name}' invokes '${schedule.function}', which is not one of its functions`,
         );
+      }
+    }
+  }
+  unique(
+    'Subscription',
+    subscriptionsOf(pillars).map((s) => s.id),
+  );
+  const published = new Set(eventsOf(pillars).map((event) => event.type));
+  for (const pillar of pillars) {
+    for (const subscription of pillar.subscriptions ?? []) {
+      const where = `Subscription '${subscription.id}' of pillar '${pillar.name}'`;
+      if (!/^[a-z][a-z0-9-]*$/.test(subscription.id))
+        throw new Error(`${where}: the id must be lower-case letters, digits and dashes`);
+      if (!pillar.functions.some((fn) => fn.name === subscription.function))
+        throw new Error(`${where} delivers to '${subscription.function}', which is not one of its functions`);
+      if (subscription.events.length === 0) throw new Error(`${where} names no event type`);
+      for (const type of subscription.events) {
+        if (!published.has(type))
+          throw new Error(`${where} names event type '${type}', which no pillar of the catalog publishes`);
       }
     }
   }

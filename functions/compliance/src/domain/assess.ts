@@ -142,7 +142,22 @@ export interface AssessmentRecord extends TenantRecord {
   }[];
 }
 
+/** A change event already handled (its EventBridge id): at-least-once delivery re-runs nothing. */
+export interface SeenEventRecord extends TenantRecord {
+  readonly type: string;
+  readonly sourceTenant?: string;
+  /** The event's own fields (its detail without the envelope), for the checks that read them. */
+  readonly detail: Readonly<Record<string, unknown>>;
+  readonly expiresAt: number;
+}
+
+/** A seen event's record id: by type first, so a check lists one type's events (`<type>#`). */
+export const seenEventId = (type: string, eventId: string): string => `${type}#${eventId}`;
+
+export const SEEN_EVENT_TTL_SECONDS = 7 * 86_400;
+
 export interface ComplianceDeps {
+  readonly seen: TenantRecords<SeenEventRecord>;
   readonly catalog: Catalog;
   readonly tests: ReadonlyMap<string, ControlTest>;
   readonly evidence: WormStore;
@@ -557,6 +572,65 @@ export class Compliance {
       assessments.push({ assessmentId: record.id, framework, controls: due });
     }
     return { stale: [...stale], assessments };
+  }
+
+  /**
+   * A change event from the bus (a subscription): the controls whose `onEvents` name its type are
+   * assessed again at once, each under the first framework that maps it. Delivery is at least once:
+   * an event already seen (by its id) re-runs nothing. Returns the assessments run.
+   */
+  async onEvent(event: {
+    readonly id: string;
+    readonly type: string;
+    readonly tenantId?: string | undefined;
+    readonly traceId?: string | undefined;
+    readonly detail?: Readonly<Record<string, unknown>> | undefined;
+  }): Promise<
+    readonly {
+      readonly assessmentId: string;
+      readonly framework: string;
+      readonly controls: readonly string[];
+    }[]
+  > {
+    const affected = [...this.deps.catalog.controls.values()].filter((control) =>
+      (control.onEvents ?? []).includes(event.type),
+    );
+    if (affected.length === 0) return [];
+    const now = this.deps.clock.now().toISOString();
+    try {
+      await this.deps.seen.create({
+        tenantId: PLATFORM,
+        id: seenEventId(event.type, event.id),
+        version: 1,
+        createdAt: now,
+        updatedAt: now,
+        type: event.type,
+        detail: event.detail ?? {},
+        ...(event.tenantId === undefined ? {} : { sourceTenant: event.tenantId }),
+        // Kept long enough to outlive EventBridge's and Lambda's retries (a day), then expired.
+        expiresAt: Math.floor(Date.parse(now) / 1000) + SEEN_EVENT_TTL_SECONDS,
+      });
+    } catch (error) {
+      if (error instanceof ConflictError) return [];
+      throw error;
+    }
+    const runs: { assessmentId: string; framework: string; controls: string[] }[] = [];
+    const left = new Set(affected.map((control) => control.id));
+    for (const framework of this.deps.catalog.frameworks.keys()) {
+      const scope = this.scopeOf(framework, 'all')
+        .map((control) => control.id)
+        .filter((id) => left.has(id));
+      if (scope.length === 0) continue;
+      for (const id of scope) left.delete(id);
+      const record = await this.assess(
+        framework,
+        scope,
+        `conductor:event:${event.type}`,
+        event.traceId ?? this.deps.ids.next('trace'),
+      );
+      runs.push({ assessmentId: record.id, framework, controls: scope });
+    }
+    return runs;
   }
 
   // Reading ---------------------------------------------------------------------------------------

@@ -44,6 +44,11 @@ export const controlSchema = z.strictObject({
   severity: z.enum(SEVERITIES),
   likelihood: score,
   impact: score,
+  /** Event types of the bus that re-run the control at once (a change it must see), e.g. `runbook_executed`. */
+  onEvents: z
+    .array(z.string().regex(/^[a-z][a-z0-9_]{1,63}$/, 'an event type, e.g. runbook_executed'))
+    .max(20)
+    .optional(),
 });
 export type Control = z.output<typeof controlSchema>;
 

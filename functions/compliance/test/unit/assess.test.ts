@@ -50,6 +50,7 @@ const makeCompliance = () => {
     controls,
     findings,
     assessments,
+    seen: new InMemoryTenantRecords('SEEN_EVENT'),
     events: { publish: async (events) => void published.push(...events) },
     clock,
     ids: new SequentialIds(),
@@ -228,6 +229,21 @@ describe('Compliance', () => {
     expect(staleSeen).toBe(0);
     expect(published.filter((e) => e.type === 'evidence_stale')).toHaveLength(controls.size);
     expect([...evidence.objects.keys()].some((k) => k.startsWith('compliance/evidence/'))).toBe(true);
+  });
+
+  it('a change event re-runs the controls that listen for it, once per event id', async () => {
+    const { compliance } = makeCompliance();
+    const runs = await compliance.onEvent({ id: 'evt-1', type: 'runbook_executed', tenantId: 'acme' });
+    const again = await compliance.onEvent({ id: 'evt-1', type: 'runbook_executed', tenantId: 'acme' });
+    const other = await compliance.onEvent({ id: 'evt-2', type: 'route_decision' });
+    expect(runs).toEqual([
+      { assessmentId: expect.stringMatching(/^asm_/), framework: 'SOC2', controls: ['change-management'] },
+    ]);
+    expect((await compliance.assessment(runs[0]?.assessmentId ?? '')).requestedBy).toBe(
+      'conductor:event:runbook_executed',
+    );
+    expect(again).toEqual([]);
+    expect(other).toEqual([]);
   });
 
   it('refuses an unknown framework and a scope outside the framework, writing nothing', async () => {

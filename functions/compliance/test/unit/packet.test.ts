@@ -49,6 +49,7 @@ const packet = async () => {
     controls: new InMemoryTenantRecords<ControlState>('CONTROL'),
     findings: new InMemoryTenantRecords<FindingRecord>('FINDING'),
     assessments: new InMemoryTenantRecords<AssessmentRecord>('ASSESSMENT'),
+    seen: new InMemoryTenantRecords('SEEN_EVENT'),
     events: { publish: async () => undefined },
     clock: new ManualClock(new Date('2026-12-07T06:00:00Z')),
     ids: new SequentialIds(),

@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { WormStore } from '#shared/ports/worm.js';
-import { InMemoryWormStore } from '#shared/testing/fakes.js';
+import { InMemoryTenantRecords, InMemoryWormStore } from '#shared/testing/fakes.js';
 import { FileWormStore } from '../../../../infra/local/worm-store.js';
-import { evidenceStoreWorm } from '../../src/domain/platform-checks.js';
+import { PLATFORM, type SeenEventRecord, seenEventId } from '../../src/domain/assess.js';
+import { evidenceStoreWorm, runbooksSignedApproved } from '../../src/domain/platform-checks.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -44,5 +45,83 @@ describe('platform.evidence-store-worm', () => {
     expect(outcome.summary).toContain('an overwrite with other content is refused');
     expect(outcome.summary).toContain('a delete before the retention ends is refused');
     expect((await evidenceStoreWorm(new InMemoryWormStore(), probeId).run({ now })).status).toBe('pass');
+  });
+});
+
+describe('platform.runbooks-signed-approved', () => {
+  const at = (hoursAgo: number) => new Date(now.getTime() - hoursAgo * 3_600_000).toISOString();
+  const setup = async (
+    trails: Record<string, readonly string[]>,
+    events: { id: string; status: string; hoursAgo: number }[],
+  ) => {
+    const seen = new InMemoryTenantRecords<SeenEventRecord>('SEEN_EVENT');
+    const worm = new InMemoryWormStore();
+    for (const event of events) {
+      await seen.create({
+        tenantId: PLATFORM,
+        id: seenEventId('runbook_executed', `evt-${event.id}`),
+        version: 1,
+        createdAt: at(event.hoursAgo),
+        updatedAt: at(event.hoursAgo),
+        type: 'runbook_executed',
+        sourceTenant: 'acme',
+        detail: { runbookId: 'restart-service', executionId: event.id, status: event.status },
+        expiresAt: 0,
+      });
+    }
+    for (const [executionId, kinds] of Object.entries(trails)) {
+      let prev = '0'.repeat(64);
+      for (const [seq, kind] of kinds.entries()) {
+        const hash = `h-${executionId}-${seq}`;
+        await worm.putOnce(
+          `runbooks/acme/${executionId}/${String(seq).padStart(6, '0')}.json`,
+          JSON.stringify({ seq, kind, prevHash: prev, hash }),
+        );
+        prev = hash;
+      }
+    }
+    return runbooksSignedApproved(seen, worm);
+  };
+  const GOOD = [
+    'requested',
+    'verified',
+    'approval_requested',
+    'approved',
+    'step_started',
+    'step_finished',
+    'succeeded',
+  ];
+
+  it('passes when every execution of the period was verified and approved before its steps', async () => {
+    const test = await setup({ 'rbx-1': GOOD }, [{ id: 'rbx-1', status: 'succeeded', hoursAgo: 2 }]);
+    const outcome = await test.run({ now });
+    expect(outcome.status).toBe('pass');
+    expect(outcome.summary).toContain('all 1 executions');
+  });
+
+  it('fails naming an execution whose steps ran before an approval, or that has no trail', async () => {
+    const test = await setup(
+      { 'rbx-1': GOOD, 'rbx-2': ['requested', 'verified', 'step_started', 'approved', 'succeeded'] },
+      [
+        { id: 'rbx-1', status: 'succeeded', hoursAgo: 1 },
+        { id: 'rbx-2', status: 'failed', hoursAgo: 1 },
+        { id: 'rbx-3', status: 'succeeded', hoursAgo: 1 },
+      ],
+    );
+    const outcome = await test.run({ now });
+    expect(outcome.status).toBe('fail');
+    expect(outcome.summary).toContain('rbx-2 (no approval before its steps)');
+    expect(outcome.summary).toContain('rbx-3 (no trail in the evidence store)');
+    expect(outcome.summary).not.toContain('rbx-1');
+  });
+
+  it('ignores executions outside the period and those that never ran steps, and says when there was none', async () => {
+    const test = await setup({}, [
+      { id: 'old', status: 'succeeded', hoursAgo: 30 },
+      { id: 'rejected', status: 'rejected', hoursAgo: 1 },
+    ]);
+    const outcome = await test.run({ now });
+    expect(outcome.status).toBe('pass');
+    expect(outcome.summary).toContain('no execution ran steps');
   });
 });
