@@ -196,6 +196,9 @@ describe('npm start', () => {
         /"findingId":"fnd_access-review_1","controlId":"access-review","severity":"medium","owner":"security","status":"in_remediation"/,
       );
       expect(stdout).toContain('{"framework":"SOC2","register":[{"controlId":');
+      expect(stdout).toMatch(
+        /"testId":"platform.runbooks-signed-approved","result":"pass","summary":"runbooks: all 1 executions since [^ ]+ were verified and approved before their steps/,
+      );
       expect(stdout).not.toContain('internal_error');
 
       const fresh = readFileSync(join(dataDir, 'tokens.env'), 'utf8');
