@@ -1,4 +1,4 @@
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, EventBridgeEvent, ScheduledEvent } from 'aws-lambda';
 import * as z from 'zod';
 import { evidenceStore } from '#shared/adapters/artifacts-store.js';
@@ -130,6 +130,15 @@ export const handler = async (
   }
   if (isScheduledEvent(event)) {
     const result = await compliance.sweep(`schedule-${event.id}`);
+    // Freshness, exported: per framework, the share fresh (all, critical) and the oldest evidence.
+    for (const row of await compliance.freshnessSummary()) {
+      const byFramework = new Metrics({ namespace: 'Conductor', serviceName: 'compliance' });
+      byFramework.addDimension('framework', row.framework);
+      byFramework.addMetric('EvidenceFreshPercent', MetricUnit.Percent, row.freshPercent);
+      byFramework.addMetric('CriticalEvidenceFreshPercent', MetricUnit.Percent, row.criticalFreshPercent);
+      byFramework.addMetric('EvidenceMaxAgeHours', MetricUnit.Count, row.maxAgeHours);
+      byFramework.publishStoredMetrics();
+    }
     logger.info('compliance sweep', {
       stale: result.stale,
       assessments: result.assessments.map((a) => ({

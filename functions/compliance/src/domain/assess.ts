@@ -523,6 +523,34 @@ export class Compliance {
   }
 
   /**
+   * Freshness per framework, as the sweep exports it (metrics): the share of controls fresh, of the
+   * critical ones fresh, and the oldest evidence's age (hours; the staleness threshold when one is
+   * missing, so a missing control never looks fresh).
+   */
+  async freshnessSummary(): Promise<
+    readonly {
+      readonly framework: string;
+      readonly freshPercent: number;
+      readonly criticalFreshPercent: number;
+      readonly maxAgeHours: number;
+    }[]
+  > {
+    const summary = [];
+    for (const framework of this.deps.catalog.frameworks.keys()) {
+      const rows = await this.freshness(framework);
+      const share = (of: readonly (typeof rows)[number][]) =>
+        of.length === 0 ? 100 : (100 * of.filter((row) => row.status === 'fresh').length) / of.length;
+      summary.push({
+        framework,
+        freshPercent: share(rows),
+        criticalFreshPercent: share(rows.filter((row) => row.severity === 'critical')),
+        maxAgeHours: Math.max(0, ...rows.map((row) => row.ageHours ?? STALE_AFTER_HOURS)),
+      });
+    }
+    return summary;
+  }
+
+  /**
    * The controls whose evidence is due: missing, or within DUE_MARGIN_HOURS of their frequency or of
    * going stale (whichever comes first), so an hourly sweep collects them before they are stale.
    */

@@ -163,6 +163,25 @@ describe('Compliance', () => {
     expect(due.sort()).toEqual(rows.map((row) => row.controlId).sort());
   });
 
+  it('summarises freshness per framework for the metrics: fresh shares and the oldest age', async () => {
+    const { compliance, clock } = makeCompliance();
+    const before = await compliance.freshnessSummary();
+    await compliance.assess('SOC2', ['evidence-worm'], 'x', 't');
+    clock.advance(2 * 3_600_000);
+    const after = await compliance.freshnessSummary();
+    expect(before.map((row) => row.framework).sort()).toEqual(['GDPR', 'SOC2']);
+    expect(before.find((row) => row.framework === 'SOC2')).toEqual({
+      framework: 'SOC2',
+      freshPercent: 0,
+      criticalFreshPercent: 0,
+      maxAgeHours: 24,
+    });
+    const soc2 = after.find((row) => row.framework === 'SOC2');
+    expect(soc2?.criticalFreshPercent).toBe(50);
+    expect(soc2?.freshPercent).toBeCloseTo(100 / 9, 5);
+    expect(soc2?.maxAgeHours).toBe(24);
+  });
+
   it('collects a control again before its evidence goes stale, not long before', async () => {
     const { compliance, clock } = makeCompliance();
     await compliance.assess('GDPR', 'all', 'schedule', 't');
