@@ -161,24 +161,46 @@ export const verifyPacket = (files: PacketFiles, publicKeyPem: string): PacketVe
   if (manifestText === undefined || signatureText === undefined) {
     return { ok: false, problems: ['manifest.json or manifest.sig.json is missing'] };
   }
-  const sig = JSON.parse(signatureText) as { algorithm: string; signature: string };
   const key = createPublicKey(publicKeyPem);
+  const parsed = (() => {
+    try {
+      const sig = JSON.parse(signatureText) as { signature?: unknown };
+      const manifest = JSON.parse(manifestText) as { files?: unknown };
+      if (typeof sig.signature !== 'string' || !Array.isArray(manifest.files)) return undefined;
+      return {
+        signature: Buffer.from(sig.signature, 'base64'),
+        files: manifest.files as { name: string; sha256: string }[],
+      };
+    } catch {
+      return undefined;
+    }
+  })();
+  if (!parsed) {
+    return {
+      ok: false,
+      problems: [
+        'manifest.json or manifest.sig.json is not what a packet holds (not JSON, or fields missing)',
+      ],
+    };
+  }
   const message = Buffer.from(manifestText, 'utf8');
-  const signature = Buffer.from(sig.signature, 'base64');
+  // The algorithm follows the public key's type, never the signature file's word for it.
   const valid =
-    sig.algorithm === 'ed25519'
-      ? verifySignature(null, message, key, signature)
-      : verifySignature(
-          'sha256',
-          message,
-          { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 },
-          signature,
-        );
+    key.asymmetricKeyType === 'ed25519'
+      ? verifySignature(null, message, key, parsed.signature)
+      : key.asymmetricKeyType === 'rsa' || key.asymmetricKeyType === 'rsa-pss'
+        ? verifySignature(
+            'sha256',
+            message,
+            { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 },
+            parsed.signature,
+          )
+        : false;
   if (!valid)
     problems.push(
       'manifest.json: the signature does not match (the manifest was changed, or another key signed it)',
     );
-  const manifest = JSON.parse(manifestText) as { files: { name: string; sha256: string }[] };
+  const manifest = { files: parsed.files };
   const listed = new Set(manifest.files.map((file) => file.name));
   for (const file of manifest.files) {
     const text = files[file.name];

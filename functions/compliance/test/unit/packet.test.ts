@@ -110,4 +110,20 @@ describe('the auditor packet', () => {
     expect(extra.problems).toEqual(['notes.txt: not in the manifest']);
     expect(verifyPacket(files, otherKey).ok).toBe(false);
   });
+
+  it('verify answers a verdict, not an exception, for a garbled signature file, and ignores its algorithm word', async () => {
+    const files = await packet();
+    const garbled = verifyPacket({ ...files, 'manifest.sig.json': '{not json' }, PUBLIC_PEM);
+    const sig = JSON.parse(files['manifest.sig.json'] as string);
+    const relabelled = verifyPacket(
+      { ...files, 'manifest.sig.json': JSON.stringify({ ...sig, algorithm: 'RSASSA_PSS_SHA_256' }) },
+      PUBLIC_PEM,
+    );
+    expect(garbled).toEqual({
+      ok: false,
+      problems: [expect.stringContaining('manifest.sig.json is not what a packet holds')],
+    });
+    // The key is Ed25519: the signature still verifies, whatever the file calls its algorithm.
+    expect(relabelled.problems).toEqual([]);
+  });
 });
