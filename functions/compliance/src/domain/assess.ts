@@ -257,11 +257,13 @@ export class Compliance {
     const results: AssessmentRecord['results'][number][] = [];
     for (const control of controls) {
       const collected: AssessmentRecord['results'][number][] = [];
-      for (const testId of control.tests) collected.push(await this.#collect(control, testId, assessmentId));
+      // Read once: collecting writes evidence, not the control's state.
+      const state = await this.#state(control.id);
+      for (const testId of control.tests)
+        collected.push(await this.#collect(control, state, testId, assessmentId));
       // The control passes when every one of its tests passed; one failure or error is one failure
       // of the control, on its finding.
       const failed = collected.filter((c) => c.result === 'fail' || c.result === 'error');
-      const state = await this.#state(control.id);
       const at = this.deps.clock.now().toISOString();
       const findingId =
         failed.length === 0
@@ -309,7 +311,7 @@ export class Compliance {
   }
 
   /** Runs one test and writes its evidence: the artifact, then the record naming its hash. */
-  async #collect(control: Control, testId: string, assessmentId: string) {
+  async #collect(control: Control, state: ControlState, testId: string, assessmentId: string) {
     const test = this.deps.tests.get(testId);
     const now = this.deps.clock.now();
     let outcome: TestOutcome;
@@ -323,7 +325,6 @@ export class Compliance {
         observations: null,
       };
     }
-    const state = await this.#state(control.id);
     const effectiveDate = now.toISOString();
     const evidenceId = this.deps.ids.next('evd');
     const artifactText = JSON.stringify({
