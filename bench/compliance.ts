@@ -316,7 +316,13 @@ const makeWorld = (catalog: Catalog, testMs = 0): World => {
   const clock = new ManualClock(SIM_START);
   const ids = new SequentialIds();
   const seen = new InMemoryTenantRecords<SeenEventRecord>('SEEN_EVENT');
-  const base = controlTests({ evidence, seen, probeId: () => ids.next('probe') });
+  const base = controlTests({
+    evidence,
+    seen,
+    dsr: new InMemoryTenantRecords('DSR'),
+    processing: { tables: [], retained: [] },
+    probeId: () => ids.next('probe'),
+  });
   // Timed: a test takes simulated time, as its AWS calls would.
   const tests =
     testMs === 0

@@ -21,12 +21,14 @@ import {
 import { type Command, ExitCodeError, type Invocation, UsageError } from '../command.js';
 import { positional, requiredString, stringOption } from '../input.js';
 import { fields } from '../output.js';
+import { retentionCommand } from './compliance-retention.js';
 
 /**
  * `conductor compliance`: the auditor packet. `packet` reads a framework's evidence from the API
  * (an org-admin's token), checks every artifact against its record, builds the packet folder and signs
  * its manifest (a local Ed25519 key, yours, or a KMS key); `verify` checks a packet folder offline
- * with the publisher's public key.
+ * with the publisher's public key; `retention` is the dry-run of the retention policy (what the
+ * buckets' lifecycle rules would transition or delete, what holds keep), in compliance-retention.ts.
  */
 
 /** Exit code of a packet that does not verify (or evidence that does not hold), apart from 2 (usage). */
@@ -308,6 +310,7 @@ const verify: Command = {
 
 export const complianceCommand: Command = {
   name: 'compliance',
-  summary: 'the auditor packet: build and sign it from the latest evidence, verify it offline',
-  subcommands: [packet, verify],
+  summary:
+    'the auditor packet: build and sign it from the latest evidence, verify it offline; the retention dry-run',
+  subcommands: [packet, verify, retentionCommand],
 };

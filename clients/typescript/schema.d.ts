@@ -1425,6 +1425,41 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/api/conductor/v1/compliance/dsr': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The data subject request log, oldest first */
+    get: operations['listComplianceDsr'];
+    put?: never;
+    /** A data subject request (GDPR Art. 15-20): find every record naming a person across the pillars’ tables, and return, export or erase them; logged as WORM evidence */
+    post: operations['runComplianceDsr'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/conductor/v1/compliance/dsr/{dsrId}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One data subject request as logged (its outcome; never the person’s id or records) */
+    get: operations['getComplianceDsr'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -3693,6 +3728,49 @@ export interface components {
       recordText: string;
       /** @description The artifact exactly as the WORM store holds it. */
       artifactText: string;
+    };
+    ComplianceDsrPage: {
+      items: components['schemas']['ComplianceDsr'][];
+      nextCursor?: string;
+    };
+    ComplianceDsr: {
+      dsrId: string;
+      /** @enum {string} */
+      type: 'access' | 'export' | 'delete';
+      /** @description A keyed hash of the subject (HMAC-SHA-256, KMS on AWS): the id itself is kept nowhere. */
+      subjectHash: string;
+      tenantIds: string[];
+      /** @enum {string} */
+      status: 'running' | 'completed' | 'failed';
+      requestedBy: string;
+      requestedAt: string;
+      completedAt?: string;
+      error?: string;
+      outcome: {
+        pillar: string;
+        table: string;
+        entity: string;
+        purpose: string;
+        retention: string;
+        /** @enum {string} */
+        onErasure: 'delete' | 'redact' | 'keep';
+        keepReason?: string;
+        /** @description Records that name the person. */
+        records: number;
+        deleted: number;
+        redacted: number;
+        kept: number;
+      }[];
+      /** @description Where the person’s id may remain unsearched: WORM evidence (unchangeable until its retention ends) and records searched by no request, with why. */
+      retained: {
+        pillar: string;
+        where: string;
+        purpose: string;
+        retention: string;
+        reason: string;
+      }[];
+      /** @description The request’s log entry in the WORM store. */
+      evidenceKey?: string;
     };
     __schema1:
       | string
@@ -22093,6 +22171,607 @@ export interface operations {
            * @example {
            *       "code": "policy_denied",
            *       "message": "Access to another tenant needs an approved grant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Rate limited: the tenant’s per-minute budget for this endpoint family (with X-RateLimit-*), or the stage throttle; retry after Retry-After */
+      429: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "rate_limited",
+           *       "message": "Rate limit of 600 requests per minute for router.route exceeded for this tenant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request line or headers are too large (the embedded gateway: 16 KiB; API Gateway has its own limits) */
+      431: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "request_too_large",
+           *       "message": "The request line or headers are too large (16 KiB at most).",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Internal error (the body reveals nothing) */
+      500: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "internal_error",
+           *       "message": "An internal error occurred.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Nothing was done, retry after Retry-After: the service is at capacity (overloaded), or the policy decision could not be recorded (decision log or archive) */
+      503: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "overloaded",
+           *       "message": "The service is at capacity; retry after Retry-After.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  listComplianceDsr: {
+    parameters: {
+      query?: {
+        limit?: number;
+        /** @description The `nextCursor` of the previous page. */
+        cursor?: string;
+      };
+      header?: {
+        /**
+         * @description The tenant to act in when it is not the caller’s own; allowed only with an approved grant (403 policy_denied otherwise).
+         * @example globex
+         */
+        'X-Conductor-Tenant'?: components['parameters']['Tenant'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A page of requests. */
+      200: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ComplianceDsrPage'];
+        };
+      };
+      /** @description Invalid request (details.issues lists each field) */
+      400: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "validation_failed",
+           *       "message": "The request is invalid.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Missing, expired or invalid bearer token */
+      401: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "unauthorized",
+           *       "message": "The bearer token is invalid or expired.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed (details.obligations says what would allow it) */
+      403: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "policy_denied",
+           *       "message": "Access to another tenant needs an approved grant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Rate limited: the tenant’s per-minute budget for this endpoint family (with X-RateLimit-*), or the stage throttle; retry after Retry-After */
+      429: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "rate_limited",
+           *       "message": "Rate limit of 600 requests per minute for router.route exceeded for this tenant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request line or headers are too large (the embedded gateway: 16 KiB; API Gateway has its own limits) */
+      431: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "request_too_large",
+           *       "message": "The request line or headers are too large (16 KiB at most).",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Internal error (the body reveals nothing) */
+      500: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "internal_error",
+           *       "message": "An internal error occurred.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Nothing was done, retry after Retry-After: the service is at capacity (overloaded), or the policy decision could not be recorded (decision log or archive) */
+      503: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "overloaded",
+           *       "message": "The service is at capacity; retry after Retry-After.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  runComplianceDsr: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description The tenant to act in when it is not the caller’s own; allowed only with an approved grant (403 policy_denied otherwise).
+         * @example globex
+         */
+        'X-Conductor-Tenant'?: components['parameters']['Tenant'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "type": "access",
+         *       "subject": "u-jane",
+         *       "tenantIds": [
+         *         "acme"
+         *       ]
+         *     }
+         */
+        'application/json': {
+          /**
+           * @description `access` (Art. 15): the person’s records with their purpose and retention; `export` (Art. 20): the same records as one downloadable JSON archive; `delete` (Art. 17): erase them as each record type declares (delete, redact, or keep with its legal reason).
+           * @enum {string}
+           */
+          type: 'access' | 'export' | 'delete';
+          /** @description The person’s id as Conductor knows it: the `sub` of their tokens. */
+          subject: string;
+          /** @description The tenants the person worked in (Conductor keeps no directory of people). The platform’s own records are searched too. */
+          tenantIds: string[];
+        };
+      };
+    };
+    responses: {
+      /** @description The request, run to its end. `access` and `export` add the records found (`export` as an attachment). */
+      201: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            dsrId: string;
+            /** @enum {string} */
+            type: 'access' | 'export' | 'delete';
+            /** @description A keyed hash of the subject (HMAC-SHA-256, KMS on AWS): the id itself is kept nowhere. */
+            subjectHash: string;
+            tenantIds: string[];
+            /** @enum {string} */
+            status: 'running' | 'completed' | 'failed';
+            requestedBy: string;
+            requestedAt: string;
+            completedAt?: string;
+            error?: string;
+            outcome: {
+              pillar: string;
+              table: string;
+              entity: string;
+              purpose: string;
+              retention: string;
+              /** @enum {string} */
+              onErasure: 'delete' | 'redact' | 'keep';
+              keepReason?: string;
+              /** @description Records that name the person. */
+              records: number;
+              deleted: number;
+              redacted: number;
+              kept: number;
+            }[];
+            /** @description Where the person’s id may remain unsearched: WORM evidence (unchangeable until its retention ends) and records searched by no request, with why. */
+            retained: {
+              pillar: string;
+              where: string;
+              purpose: string;
+              retention: string;
+              reason: string;
+            }[];
+            /** @description The request’s log entry in the WORM store. */
+            evidenceKey?: string;
+            records?: {
+              pillar: string;
+              table: string;
+              entity: string;
+              /** @description The tenant whose records it is (`platform`: the platform’s own). */
+              tenant: string;
+              key: string;
+              /** @description The record as stored, except that other people’s ids in it read `[another person]` and every `tenantId` attribute reads `tenant`. */
+              record: {
+                [key: string]: unknown;
+              };
+            }[];
+          };
+        };
+      };
+      /** @description Invalid request (details.issues lists each field) */
+      400: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "validation_failed",
+           *       "message": "The request is invalid.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Missing, expired or invalid bearer token */
+      401: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "unauthorized",
+           *       "message": "The bearer token is invalid or expired.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed (details.obligations says what would allow it) */
+      403: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "policy_denied",
+           *       "message": "Access to another tenant needs an approved grant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Conflict (already exists, or changed since the version sent in If-Match) */
+      409: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "version_conflict",
+           *       "message": "Expert exp_1 was changed concurrently; re-read and retry.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Rate limited: the tenant’s per-minute budget for this endpoint family (with X-RateLimit-*), or the stage throttle; retry after Retry-After */
+      429: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "rate_limited",
+           *       "message": "Rate limit of 600 requests per minute for router.route exceeded for this tenant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request line or headers are too large (the embedded gateway: 16 KiB; API Gateway has its own limits) */
+      431: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "request_too_large",
+           *       "message": "The request line or headers are too large (16 KiB at most).",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Internal error (the body reveals nothing) */
+      500: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "internal_error",
+           *       "message": "An internal error occurred.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Nothing was done, retry after Retry-After: the service is at capacity (overloaded), or the policy decision could not be recorded (decision log or archive) */
+      503: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'Retry-After': components['headers']['RetryAfter'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "overloaded",
+           *       "message": "The service is at capacity; retry after Retry-After.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  getComplianceDsr: {
+    parameters: {
+      query?: never;
+      header?: {
+        /**
+         * @description The tenant to act in when it is not the caller’s own; allowed only with an approved grant (403 policy_denied otherwise).
+         * @example globex
+         */
+        'X-Conductor-Tenant'?: components['parameters']['Tenant'];
+      };
+      path: {
+        dsrId: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The request. */
+      200: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          'X-RateLimit-Limit': components['headers']['RateLimitLimit'];
+          'X-RateLimit-Remaining': components['headers']['RateLimitRemaining'];
+          'X-RateLimit-Reset': components['headers']['RateLimitReset'];
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ComplianceDsr'];
+        };
+      };
+      /** @description Invalid request (details.issues lists each field) */
+      400: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "validation_failed",
+           *       "message": "The request is invalid.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Missing, expired or invalid bearer token */
+      401: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "unauthorized",
+           *       "message": "The bearer token is invalid or expired.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed (details.obligations says what would allow it) */
+      403: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "policy_denied",
+           *       "message": "Access to another tenant needs an approved grant.",
+           *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not found (also for another tenant’s resources) */
+      404: {
+        headers: {
+          'X-Conductor-API-Version': components['headers']['ApiVersion'];
+          'X-Conductor-Trace-Id': components['headers']['TraceId'];
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "code": "not_found",
+           *       "message": "Not found.",
            *       "traceId": "trace_01J9Z6Q4W8M2D5YB7K3T0R1XVC"
            *     }
            */

@@ -22,11 +22,49 @@ export const authorizePillar = {
       evidence: ['decisions/'],
     },
   ],
+  personalEvidence: [
+    {
+      prefix: 'decisions/',
+      subjectFields: ['input.principal.subject', 'input.resource.requestedBy'],
+      purpose: 'the decision log’s WORM archive (security audit)',
+      retention: 'the evidence bucket’s retention (13 months by default), then expiry',
+    },
+  ],
   tables: [
     {
       id: 'policy',
       envVar: 'POLICY_TABLE_NAME',
       description: 'Policy decision log (30-day TTL), cross-tenant grants, per-tenant rate-limit windows',
+      personalData: [
+        {
+          entity: 'DECISION',
+          subjectFields: ['input.principal.subject', 'input.resource.requestedBy'],
+          purpose: 'security audit: who was allowed or refused what',
+          retention: '30 days (TTL)',
+          onErasure: 'keep',
+          keepReason: 'a security audit log (Art. 17(3)(b), 32); it expires after 30 days',
+          notSearched: 'records are stored compressed and one item can hold many people’s decisions',
+        },
+        {
+          entity: 'GRANT',
+          subjectFields: ['requesterSubject', 'approvedBy', 'revokedBy'],
+          purpose: 'cross-tenant access: who asked, who approved or revoked',
+          retention: 'until the grant ends (at most 24 h pending, 24 h approved)',
+          onErasure: 'keep',
+          keepReason: 'it expires within a day, well inside a request’s one-month deadline',
+          // The kernel's rule: only the authorize pillar reads or writes grants (a write is access).
+          notSearched: 'only the authorize pillar may read or write grants',
+        },
+        {
+          entity: 'GRANT_LIVE',
+          subjectFields: ['requesterSubject'],
+          purpose: 'the index of live grants, keyed by the requester',
+          retention: 'until its grant ends (at most 24 h)',
+          onErasure: 'keep',
+          keepReason: 'it expires with its grant',
+          notSearched: 'the person’s id is in the sort key only',
+        },
+      ],
     },
   ],
   queues: [

@@ -1,5 +1,6 @@
 import * as z from 'zod';
 import { pageSchemaOf, type RouteSpec } from '#shared/http/http.js';
+import { TENANT_ID_PATTERN } from '#shared/ports/identity.js';
 import { COMPLIANCE_EVENTS } from './events.js';
 
 /**
@@ -362,6 +363,143 @@ export const getEvidence = {
   errors: [400],
 } as const satisfies RouteSpec;
 
+const tenantIdSchema = z.string().regex(TENANT_ID_PATTERN, 'a tenant id');
+
+export const dsrBodySchema = z.strictObject({
+  type: z.enum(['access', 'export', 'delete']).meta({
+    description:
+      '`access` (Art. 15): the person’s records with their purpose and retention; `export` (Art. 20): the same records as one downloadable JSON archive; `delete` (Art. 17): erase them as each record type declares (delete, redact, or keep with its legal reason).',
+  }),
+  subject: z
+    .string()
+    .min(1)
+    .max(256)
+    .refine((value) => value.trim() !== '', 'must not be blank')
+    .meta({ description: 'The person’s id as Conductor knows it: the `sub` of their tokens.' }),
+  tenantIds: z.array(tenantIdSchema).min(1).max(100).meta({
+    description:
+      'The tenants the person worked in (Conductor keeps no directory of people). The platform’s own records are searched too.',
+  }),
+});
+
+const dsrOutcomeSchema = z.object({
+  pillar: z.string(),
+  table: z.string(),
+  entity: z.string(),
+  purpose: z.string(),
+  retention: z.string(),
+  onErasure: z.enum(['delete', 'redact', 'keep']),
+  keepReason: z.string().optional(),
+  records: z.number().meta({ description: 'Records that name the person.' }),
+  deleted: z.number(),
+  redacted: z.number(),
+  kept: z.number(),
+});
+
+export const dsrSchema = z
+  .object({
+    dsrId: z.string(),
+    type: z.enum(['access', 'export', 'delete']),
+    subjectHash: z.string().meta({
+      description: 'A keyed hash of the subject (HMAC-SHA-256, KMS on AWS): the id itself is kept nowhere.',
+    }),
+    tenantIds: z.array(z.string()),
+    status: z.enum(['running', 'completed', 'failed']),
+    requestedBy: z.string(),
+    requestedAt: z.string(),
+    completedAt: z.string().optional(),
+    error: z.string().optional(),
+    outcome: z.array(dsrOutcomeSchema),
+    retained: z
+      .array(
+        z.object({
+          pillar: z.string(),
+          where: z.string(),
+          purpose: z.string(),
+          retention: z.string(),
+          reason: z.string(),
+        }),
+      )
+      .meta({
+        description:
+          'Where the person’s id may remain unsearched: WORM evidence (unchangeable until its retention ends) and records searched by no request, with why.',
+      }),
+    evidenceKey: z.string().optional().meta({ description: 'The request’s log entry in the WORM store.' }),
+  })
+  .meta({ id: 'ComplianceDsr' });
+
+const foundRecordSchema = z.object({
+  pillar: z.string(),
+  table: z.string(),
+  entity: z.string(),
+  tenant: z
+    .string()
+    .meta({ description: 'The tenant whose records it is (`platform`: the platform’s own).' }),
+  key: z.string(),
+  record: z.record(z.string(), z.unknown()).meta({
+    description:
+      'The record as stored, except that other people’s ids in it read `[another person]` and every `tenantId` attribute reads `tenant`.',
+  }),
+});
+
+export const runDsr = {
+  operationId: 'runComplianceDsr',
+  method: 'POST',
+  path: '/compliance/dsr',
+  summary:
+    'A data subject request (GDPR Art. 15-20): find every record naming a person across the pillars’ tables, and return, export or erase them; logged as WORM evidence',
+  tag: 'compliance',
+  auth: 'jwt',
+  minRole: 'org-admin',
+  action: 'compliance:dsr:run',
+  rateFamily: 'compliance',
+  body: dsrBodySchema,
+  exampleBody: { type: 'access', subject: 'u-jane', tenantIds: ['acme'] },
+  success: {
+    status: 201,
+    description:
+      'The request, run to its end. `access` and `export` add the records found (`export` as an attachment).',
+    schema: dsrSchema.extend({ records: z.array(foundRecordSchema).optional() }),
+  },
+  errors: [400, 409],
+} as const satisfies RouteSpec;
+
+export const dsrParamsSchema = z.strictObject({ dsrId: idSchema('a data subject request', 'dsr_') });
+
+export const getDsr = {
+  operationId: 'getComplianceDsr',
+  method: 'GET',
+  path: '/compliance/dsr/{dsrId}',
+  summary: 'One data subject request as logged (its outcome; never the person’s id or records)',
+  tag: 'compliance',
+  auth: 'jwt',
+  minRole: 'org-admin',
+  action: 'compliance:read',
+  params: dsrParamsSchema,
+  success: { status: 200, description: 'The request.', schema: dsrSchema },
+  errors: [400, 404],
+} as const satisfies RouteSpec;
+
+export const listDsrQuerySchema = z.strictObject({ ...pageQuery });
+
+export const listDsr = {
+  operationId: 'listComplianceDsr',
+  method: 'GET',
+  path: '/compliance/dsr',
+  summary: 'The data subject request log, oldest first',
+  tag: 'compliance',
+  auth: 'jwt',
+  minRole: 'org-admin',
+  action: 'compliance:read',
+  query: listDsrQuerySchema,
+  success: {
+    status: 200,
+    description: 'A page of requests.',
+    schema: pageSchemaOf(dsrSchema, 'ComplianceDsrPage'),
+  },
+  errors: [400],
+} as const satisfies RouteSpec;
+
 export const complianceRoutes = [
   listFrameworks,
   runAssessment,
@@ -373,4 +511,7 @@ export const complianceRoutes = [
   transitionFinding,
   getRisk,
   getEvidence,
+  runDsr,
+  listDsr,
+  getDsr,
 ] as const;

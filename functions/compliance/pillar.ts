@@ -20,9 +20,26 @@ export const compliancePillar = {
       routes: complianceRoutes,
       tables: ['compliance'],
       evidence: ['compliance/'],
-      // The runbooks' trail mirror, for platform.runbooks-signed-approved.
-      evidenceReads: ['runbooks/'],
+      // The runbooks' trail mirror (platform.runbooks-signed-approved) and the decision archive
+      // (platform.decision-archive, platform.decisions-logged), read and listed.
+      evidenceReads: ['runbooks/', 'decisions/'],
+      // The hot decision log, compared with the archive.
+      recordReads: [
+        { table: 'policy', entity: 'DECISION', purpose: 'compare the decision log with its WORM archive' },
+        {
+          table: 'scheduler',
+          entity: 'BUDGET',
+          purpose: 'whether each tenant that submits jobs has a budget',
+        },
+        {
+          table: 'eval',
+          entity: 'EVAL_RUN',
+          purpose: 'whether each tenant that routes ran an evaluation gate in 30 days',
+        },
+      ],
       complianceCollector: true,
+      // POST /compliance/dsr reads (and on erasure rewrites) the declared entities of every table.
+      dataSubjectRequests: true,
       // A full assessment reads a dozen AWS APIs one after the other.
       timeoutSeconds: 60,
     },
@@ -50,6 +67,31 @@ export const compliancePillar = {
       id: 'compliance',
       envVar: 'COMPLIANCE_TABLE_NAME',
       description: 'Control states (latest evidence), findings (never archived), assessments',
+      personalData: [
+        {
+          entity: 'FINDING',
+          subjectFields: ['history[].by'],
+          purpose: 'who moved a finding (remediation, risk acceptance)',
+          retention: 'kept (findings are never archived)',
+          onErasure: 'redact',
+        },
+        {
+          entity: 'ASSESSMENT',
+          subjectFields: ['requestedBy'],
+          purpose: 'who ran an assessment on demand',
+          retention: 'kept until deleted',
+          onErasure: 'redact',
+        },
+        {
+          entity: 'DSR',
+          subjectFields: ['requestedBy'],
+          purpose: 'who handled a data subject request',
+          retention: 'kept until deleted',
+          onErasure: 'keep',
+          keepReason:
+            'accountability for data subject requests (Art. 5(2)); the WORM log holds the handler’s id hashed',
+        },
+      ],
     },
   ],
   events: COMPLIANCE_EVENTS,

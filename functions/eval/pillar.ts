@@ -39,6 +39,36 @@ export const evalPillar = {
       id: 'eval',
       envVar: 'EVAL_TABLE_NAME',
       description: 'Suites, suite versions, baselines and quarantines (kept); runs (30-day TTL)',
+      personalData: [
+        {
+          entity: 'EVAL_SUITE',
+          subjectFields: ['registeredBy'],
+          purpose: 'who registered an evaluation suite',
+          retention: 'kept until deleted',
+          onErasure: 'redact',
+        },
+        {
+          entity: 'EVAL_SUITE_VERSION',
+          subjectFields: ['registeredBy'],
+          purpose: 'who registered a suite version',
+          retention: 'kept until deleted',
+          onErasure: 'redact',
+        },
+        {
+          entity: 'EVAL_RUN',
+          subjectFields: ['requestedBy'],
+          purpose: 'who asked for an evaluation run',
+          retention: '30 days (TTL)',
+          onErasure: 'delete',
+        },
+        {
+          entity: 'EVAL_BASELINE',
+          subjectFields: ['createdBy', 'promotedBy'],
+          purpose: 'who created and promoted a gate baseline',
+          retention: 'kept until deleted',
+          onErasure: 'redact',
+        },
+      ],
     },
   ],
   queues: [

@@ -20,7 +20,22 @@ export const opsPillar = {
       deadLetterAccess: true,
     },
   ],
-  tables: [{ id: 'ops', envVar: 'OPS_TABLE_NAME', description: 'Audit records of discarded dead letters' }],
+  tables: [
+    {
+      id: 'ops',
+      envVar: 'OPS_TABLE_NAME',
+      description: 'Audit records of discarded dead letters',
+      personalData: [
+        {
+          entity: 'DLQ_DISCARD',
+          subjectFields: ['discardedBy'],
+          purpose: 'who discarded a dead letter (its 200-character preview is not searched)',
+          retention: 'kept until deleted',
+          onErasure: 'redact',
+        },
+      ],
+    },
+  ],
   // Its routes take the default rate family; it publishes no events of its own (policy_denied is the kernel's).
   events: [],
 } as const satisfies PillarManifest;

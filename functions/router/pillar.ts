@@ -47,7 +47,35 @@ export const routerPillar = {
     },
   ],
   tables: [
-    { id: 'router', envVar: 'ROUTER_TABLE_NAME', description: 'Experts, route decisions and bandit state' },
+    {
+      id: 'router',
+      envVar: 'ROUTER_TABLE_NAME',
+      description: 'Experts, route decisions and bandit state',
+      // Route decisions hold no person: a request's userId is only hashed into its canary bucket.
+      personalData: [
+        {
+          entity: 'EXPERT',
+          subjectFields: ['health.setBy'],
+          purpose: 'who last set an expert’s health',
+          retention: 'kept until deleted',
+          onErasure: 'redact',
+        },
+        {
+          entity: 'ROUTER_CONFIG',
+          subjectFields: ['updatedBy', 'changes[].changedBy'],
+          purpose: 'who changed the router’s configuration',
+          retention: 'kept until deleted',
+          onErasure: 'redact',
+        },
+        {
+          entity: 'REPLAY_JOB',
+          subjectFields: ['requestedBy'],
+          purpose: 'who asked for a replay',
+          retention: 'kept until deleted',
+          onErasure: 'redact',
+        },
+      ],
+    },
   ],
   queues: [
     {

@@ -75,11 +75,58 @@ export const runbooksPillar = {
       description: 'How old the runbook signing key is: from 90 days on, the key rotation is due',
     },
   ],
+  personalEvidence: [
+    {
+      prefix: 'runbooks/',
+      subjectFields: ['actor', 'detail.confirmedBy'],
+      purpose: 'the executions’ trail mirror (change-management audit)',
+      retention: 'the evidence bucket’s retention (13 months by default), then expiry',
+    },
+  ],
   tables: [
     {
       id: 'runbooks',
       envVar: 'RUNBOOKS_TABLE_NAME',
       description: 'Runbooks and their signed versions (kept), executions, approval requests, trails',
+      personalData: [
+        {
+          entity: 'RUNBOOK',
+          subjectFields: ['publishedBy'],
+          purpose: 'who published a runbook',
+          retention: 'kept until deleted',
+          onErasure: 'redact',
+        },
+        {
+          entity: 'RUNBOOK_VERSION',
+          subjectFields: ['publishedBy', 'revokedBy'],
+          purpose: 'who published or revoked a signed version (outside the signature)',
+          retention: 'kept until deleted',
+          onErasure: 'redact',
+        },
+        {
+          entity: 'RUNBOOK_KEY',
+          subjectFields: ['addedBy', 'retiredBy'],
+          purpose: 'who added or retired a tenant signing key',
+          retention: 'kept until deleted',
+          onErasure: 'redact',
+        },
+        {
+          entity: 'RUNBOOK_EXECUTION',
+          subjectFields: ['requestedBy', 'stages[].decisions[].actor', 'steps[].confirmedBy'],
+          purpose: 'change management: who asked, approved and confirmed each execution',
+          retention: 'kept until deleted',
+          onErasure: 'redact',
+        },
+        {
+          entity: 'TRAIL',
+          subjectFields: ['actor', 'detail.confirmedBy'],
+          purpose: 'the execution’s hash-chained audit trail',
+          retention: 'kept until deleted',
+          onErasure: 'keep',
+          keepReason:
+            'a hash-chained change-management audit trail mirrored to WORM evidence (Art. 17(3)(b)): an edit would read as tampering',
+        },
+      ],
     },
   ],
   workflows: [

@@ -52,7 +52,22 @@ export const schedulerPillar = {
       publishesEvents: true,
     },
   ],
-  tables: [{ id: 'scheduler', envVar: 'SCHEDULER_TABLE_NAME', description: 'Jobs (30-day TTL)' }],
+  tables: [
+    {
+      id: 'scheduler',
+      envVar: 'SCHEDULER_TABLE_NAME',
+      description: 'Jobs (30-day TTL)',
+      personalData: [
+        {
+          entity: 'BUDGET',
+          subjectFields: ['changedBy'],
+          purpose: 'who last changed a budget',
+          retention: 'kept until deleted',
+          onErasure: 'redact',
+        },
+      ],
+    },
+  ],
   queues: PRIORITY_QUEUES.map(({ priority, id, maximumConcurrency, maxAgeSeconds }) => ({
     // Jobs of one priority, admitted by POST scheduler/enqueue, each in its tenant's message group
     // (SQS fair queues). No batching window: a job starts as soon as a worker is free. The mapping's

@@ -206,6 +206,8 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
     runbookKeys: new LocalPublicKeys(runbookKeyDir),
     runbookKeyDir,
     approvalFlow: approvalFlow.standIn,
+    // KMS has no emulator: the DSR subject hash's key is a file of the data directory.
+    dsrSubjectKeyFile: join(dataDir ?? mkdtempSync(join(tmpdir(), 'conductor-dsr-key-')), 'dsr-subject.key'),
   });
   for (const table of TABLES) process.env[table.envVar] = localTableName(table);
   for (const spec of QUEUES) process.env[spec.envVar] = aws.queueUrl(`conductor-${spec.id}`);

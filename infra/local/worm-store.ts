@@ -21,7 +21,16 @@ import { type Dirent, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { chmod, link, mkdir, open, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { recordCall } from '#shared/adapters/call-meter.js';
-import { assertWormKey, type LegalHolds, type WormStore, WormViolationError } from '#shared/ports/worm.js';
+import {
+  assertWormKey,
+  assertWormPrefix,
+  type LegalHolds,
+  type WormKeyPage,
+  type WormListing,
+  type WormStore,
+  WormViolationError,
+  wormListLimit,
+} from '#shared/ports/worm.js';
 
 /** About 13 months, the evidence bucket's default Object Lock retention (THIRTEEN_MONTHS in CDK). */
 export const DEFAULT_RETENTION_DAYS = 396;
@@ -39,7 +48,7 @@ export interface FileWormStoreOptions {
 
 const errorCode = (error: unknown): string | undefined => (error as NodeJS.ErrnoException | undefined)?.code;
 
-export class FileWormStore implements WormStore, LegalHolds {
+export class FileWormStore implements WormStore, WormListing, LegalHolds {
   readonly root: string;
   readonly retentionDays: number;
   readonly #clock: () => number;
@@ -168,6 +177,27 @@ export class FileWormStore implements WormStore, LegalHolds {
     };
     await walk(start);
     return found.sort();
+  }
+
+  /**
+   * A page of the keys starting with `prefix`, as S3WormStore.list pages them: the folder the
+   * prefix ends in is walked, then filtered (a prefix need not end at a `/`).
+   */
+  async list(
+    prefix: string,
+    options: { readonly startAfter?: string | undefined; readonly limit?: number | undefined } = {},
+  ): Promise<WormKeyPage> {
+    assertWormPrefix(prefix);
+    const limit = wormListLimit(options.limit);
+    recordCall('s3', 'ListObjectsV2', { requests: 1 });
+    const { startAfter } = options;
+    const folder = prefix.slice(0, Math.max(0, prefix.lastIndexOf('/')));
+    const after = (await this.keys(folder)).filter(
+      (key) => key.startsWith(prefix) && (startAfter === undefined || key > startAfter),
+    );
+    const keys = after.slice(0, limit);
+    const last = keys.at(-1);
+    return after.length > limit && last !== undefined ? { keys, next: last } : { keys };
   }
 
   /** Where `key` lives: always inside the root (the key grammar rules out `..` and absolute paths). */

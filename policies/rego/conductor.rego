@@ -101,6 +101,7 @@ action_groups := {
 	"compliance:evidence:read": {"platform"},
 	"compliance:assessments:run": {"platform"},
 	"compliance:findings:update": {"platform", "sensitive"},
+	"compliance:dsr:run": {"platform", "sensitive"},
 	"policy:authorize": {"operate"},
 	"policy:decisions:list": {"administer"},
 	"policy:dry-run": {"administer"},

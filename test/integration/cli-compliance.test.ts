@@ -19,6 +19,7 @@ import { runCli } from '../../cli/run.js';
 import { type EvidenceResponse, packetInputOfEvidence } from '../../functions/compliance/offline.js';
 import { signDigestRsaPss } from '../../functions/runbooks/src/adapters/rsa-pss.js';
 import { type CliHarness, jsonOf, startCliHarness } from './cli-harness.js';
+import { putForgedRunbookExecution } from './harness.js';
 
 /**
  * `conductor compliance packet` and `verify` against the embedded runtime, as a GRC lead uses them:
@@ -76,6 +77,9 @@ beforeAll(async () => {
     roles: ['org-admin'],
     amr: ['pwd', 'mfa'],
   });
+  // A runbook execution nobody can account for (no trail in the evidence store): change-management
+  // fails, and its open finding shows in the packet.
+  await putForgedRunbookExecution(cli.harness);
   const assessed = await cli.harness.call('POST', '/compliance/assessments', {
     token: orgAdmin,
     body: { framework: 'SOC2', scope: 'all' },
@@ -96,8 +100,8 @@ describe('conductor compliance packet', () => {
     expect(html).toContain('CC6.1');
     expect(html).toContain('log-retention');
     expect(html).not.toMatch(/<script/i);
-    // The open finding (access-review has no collector here) is shown by its API id.
-    expect(html).toMatch(/fnd_access-review_[A-Za-z0-9_-]+ \(/);
+    // The open finding (change-management: an execution without its trail) is shown by its API id.
+    expect(html).toMatch(/fnd_change-management_[A-Za-z0-9_-]+ \(/);
     const manifestText = readFileSync(join(packetDir, 'manifest.json'), 'utf8');
     expect(printed).toMatchObject({
       dir: packetDir,

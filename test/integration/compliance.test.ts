@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectUniformError, type Harness, startHarness } from './harness.js';
+import { expectUniformError, type Harness, putForgedRunbookExecution, startHarness } from './harness.js';
 
 /**
  * The compliance pillar over real HTTP on the embedded runtime: the catalog, assessments on demand
@@ -119,25 +119,33 @@ describe('compliance', () => {
     expect(again.json).toEqual(reply.json);
   });
 
-  it('a control whose test cannot be run opens a finding, which follows its lifecycle', async () => {
-    // Prepare: access-review's platform check has no collector in this version: an error, a finding
+  it('a failing control opens a finding, which follows its lifecycle', async () => {
+    // Prepare: a runbook execution the runbooks pillar has no trail of (a forged event) fails the
+    // change-management control's trail check: a finding
+    await putForgedRunbookExecution(h);
     const run = await h.call('POST', '/compliance/assessments', {
       token: tokens.orgAdmin,
-      body: { framework: 'SOC2', scope: ['access-review'] },
+      body: { framework: 'SOC2', scope: ['change-management'] },
     });
-    const findingId = run.json.results[0].findingId as string;
-    expect(findingId).toMatch(/^fnd_access-review_/);
+    expect(run.status, run.text).toBe(201);
+    const trail = run.json.results.find(
+      (r: { testId: string }) => r.testId === 'platform.runbooks-signed-approved',
+    );
+    expect(trail).toMatchObject({ result: 'fail' });
+    expect(trail.summary).toContain('rbx_forged (no trail in the evidence store)');
+    const findingId = trail.findingId as string;
+    expect(findingId).toMatch(/^fnd_change-management_/);
     expect(
       busEvents('control_failed').some((e) => (e.detail as { findingId: string }).findingId === findingId),
     ).toBe(true);
 
     // Act
-    const listed = await h.call('GET', '/compliance/findings?status=open&controlId=access-review', {
+    const listed = await h.call('GET', '/compliance/findings?status=open&controlId=change-management', {
       token: tokens.orgAdmin,
     });
     const remediating = await h.call('POST', `/compliance/findings/${findingId}/transition`, {
       token: tokens.orgAdmin,
-      body: { to: 'in_remediation', note: 'collector planned', runbookId: 'grant-review' },
+      body: { to: 'in_remediation', note: 'who ran rbx_forged?', runbookId: 'incident-review' },
     });
     const resolveEarly = await h.call('POST', `/compliance/findings/${findingId}/transition`, {
       token: tokens.orgAdmin,
@@ -158,9 +166,9 @@ describe('compliance', () => {
 
     // Assess
     expect(listed.json.items.map((f: { findingId: string }) => f.findingId)).toEqual([findingId]);
-    expect(listed.json.items[0]).toMatchObject({ severity: 'medium', owner: 'security', overdue: false });
+    expect(listed.json.items[0]).toMatchObject({ severity: 'high', owner: 'engineering', overdue: false });
     expect(remediating.status, remediating.text).toBe(200);
-    expect(remediating.json).toMatchObject({ status: 'in_remediation', runbookId: 'grant-review' });
+    expect(remediating.json).toMatchObject({ status: 'in_remediation', runbookId: 'incident-review' });
     expectUniformError(resolveEarly, 409, 'control_still_failing');
     expectUniformError(acceptNoExpiry, 400, 'acceptance_expiry_required');
     expectUniformError(noStepUp, 403, 'policy_denied');

@@ -101,6 +101,7 @@ const missingIds: Record<string, string> = {
   conflictId: 'cf_000000000000000000000000',
   assessmentId: 'asm_20260101T000000000Z_00000000-0000-0000-0000-000000000000',
   findingId: 'fnd_log-retention_999',
+  dsrId: 'dsr_20260101T000000000Z_00000000-0000-0000-0000-000000000000',
 };
 
 /** A Yjs update writing `field` of a document's fields map, as node `clientId` would push it. */
@@ -289,6 +290,7 @@ beforeAll(async () => {
   // Compliance is the platform's too: no tenant has assessments or findings of its own to aim at.
   globexIds.assessmentId = missingIds.assessmentId as string;
   globexIds.findingId = missingIds.findingId as string;
+  globexIds.dsrId = missingIds.dsrId as string;
 });
 afterAll(async () => {
   await h.conductor.stop();

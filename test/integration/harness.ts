@@ -217,3 +217,25 @@ export const hotDecisionIdsOf = async (
   } while (cursor);
   return ids;
 };
+
+/**
+ * Puts on the local bus a `runbook_executed` of an execution the runbooks pillar never ran (so no
+ * trail of it is in the evidence store): the compliance check of executed runbooks must fail on it.
+ */
+export const putForgedRunbookExecution = async (h: Harness, executionId = 'rbx_forged'): Promise<void> => {
+  const put = await h.conductor.bus.putEvents([
+    {
+      Source: 'conductor',
+      DetailType: 'runbook_executed',
+      Detail: JSON.stringify({
+        tenantId: 'acme',
+        traceId: `trace-${executionId}`,
+        occurredAt: new Date().toISOString(),
+        runbookId: 'rotate-keys',
+        executionId,
+        status: 'succeeded',
+      }),
+    },
+  ]);
+  if (put.FailedEntryCount !== 0) throw new Error(`the bus refused the event: ${JSON.stringify(put)}`);
+};

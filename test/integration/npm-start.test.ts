@@ -188,14 +188,19 @@ describe('npm start', () => {
       expect(stdout).toContain('"hoursLogged": 10');
       expect(stdout).toContain('"converged": true');
       expect(stdout).toContain('"opsLost": 0');
-      // Compliance: the seeded assessments keep SOC2 fresh, an on-demand run, a finding moved, the register.
+      // Compliance: the seeded assessments keep SOC2 fresh, an on-demand run, the register.
       expect(stdout).toMatch(/"framework":"SOC2","fresh":(\d+),"total":\1,/);
       expect(stdout).toMatch(/"framework":"SOC2","scope":\["evidence-worm"\],"status":"completed"/);
       expect(stdout).toContain('"testId":"aws.evidence-bucket-lock","result":"not_applicable"');
-      expect(stdout).toMatch(
-        /"findingId":"fnd_access-review_1","controlId":"access-review","severity":"medium","owner":"security","status":"in_remediation"/,
-      );
       expect(stdout).toContain('{"framework":"SOC2","register":[{"controlId":');
+      // A data subject request: the on-call's approval (redacted on erasure) and trail entries (kept).
+      expect(stdout).toMatch(
+        /\{"dsrId":"dsr_[^"]+","status":"completed","found":\["RUNBOOK_EXECUTION: 1 \(redact\)","TRAIL: \d+ \(keep\)"\],"retained":\["table:policy\/DECISION",/,
+      );
+      expect(stdout).toMatch(
+        /\{"items":\[\{"dsrId":"dsr_[^"]+","type":"access","subjectHash":"hmac-sha256:[0-9a-f]{64}"/,
+      );
+      expect(stdout).not.toContain('"subject":"demo-acme-oncall","tenantIds"');
       expect(stdout).toMatch(
         /"testId":"platform.runbooks-signed-approved","result":"pass","summary":"runbooks: all 1 executions since [^ ]+ were verified and approved before their steps/,
       );

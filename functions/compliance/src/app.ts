@@ -2,23 +2,43 @@ import { bind, HttpReply, httpApp, type KernelDeps, kernelOptionsOf } from '#sha
 import type { Clock } from '#shared/ports/system.js';
 import {
   getAssessment,
+  getDsr,
   getEvidence,
   getFinding,
   getFreshness,
   getRisk,
   listAssessments,
+  listDsr,
   listFindings,
   listFrameworks,
   runAssessment,
+  runDsr,
   transitionFinding,
 } from '../contract.js';
 import type { AssessmentRecord, Compliance, FindingRecord } from './domain/assess.js';
 import { controlsOf } from './domain/catalog.js';
+import type { DataSubjectRequests, DsrRecord } from './domain/dsr.js';
 
 export interface ComplianceAppDeps extends KernelDeps {
   readonly compliance: Compliance;
+  readonly dsr: DataSubjectRequests;
   readonly clock: Clock;
 }
+
+const dsrView = (record: DsrRecord) => ({
+  dsrId: record.id,
+  type: record.type,
+  subjectHash: record.subjectHash,
+  tenantIds: [...record.tenantIds],
+  status: record.status,
+  requestedBy: record.requestedBy,
+  requestedAt: record.requestedAt,
+  ...(record.completedAt === undefined ? {} : { completedAt: record.completedAt }),
+  ...(record.error === undefined ? {} : { error: record.error }),
+  outcome: record.outcome.map((entry) => ({ ...entry })),
+  retained: record.retained.map((entry) => ({ ...entry })),
+  ...(record.evidenceKey === undefined ? {} : { evidenceKey: record.evidenceKey }),
+});
 
 const assessmentView = (record: AssessmentRecord) => ({
   assessmentId: record.id,
@@ -51,6 +71,20 @@ const findingView = (finding: FindingRecord, now: Date) => ({
   ...(finding.acceptedUntil === undefined ? {} : { acceptedUntil: finding.acceptedUntil }),
   history: finding.history.map((entry) => ({ ...entry })),
 });
+
+/**
+ * A found record as a data subject request returns it: every `tenantId` attribute reads `tenant`.
+ * The records come from several tenants (and the platform), an org-admin's deliberate cross-tenant
+ * read; the kernel's egress guard, which refuses any other tenant's `tenantId` in a response, stays
+ * as strict as for every other route.
+ */
+const retagged = (value: unknown): unknown => {
+  if (Array.isArray(value)) return value.map(retagged);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([key, inner]) => [key === 'tenantId' ? 'tenant' : key, retagged(inner)]),
+  );
+};
 
 /** The compliance pillar's HTTP app: the catalog, assessments, freshness, findings, risk, evidence. */
 export const makeComplianceApp = (deps: ComplianceAppDeps) => {
@@ -115,6 +149,40 @@ export const makeComplianceApp = (deps: ComplianceAppDeps) => {
         return findingView(finding, deps.clock.now());
       }),
       bind(getRisk, async ({ query }) => compliance.risk(query.framework)),
+      bind(runDsr, async ({ body, principal }) => {
+        const { dsr, records } = await deps.dsr.run({
+          type: body.type,
+          subject: body.subject,
+          tenantIds: body.tenantIds,
+          requestedBy: principal.subject,
+        });
+        const view = {
+          ...dsrView(dsr),
+          ...(records === undefined
+            ? {}
+            : {
+                records: records.map(({ tenantId, record, ...where }) => ({
+                  ...where,
+                  tenant: tenantId,
+                  record: retagged(record) as Record<string, unknown>,
+                })),
+              }),
+        };
+        // Art. 20: the export is one machine-readable archive, offered as a file.
+        return new HttpReply(
+          201,
+          view,
+          body.type === 'export' ? { 'Content-Disposition': `attachment; filename="${dsr.id}.json"` } : {},
+        );
+      }),
+      bind(listDsr, async ({ query }) => {
+        const page = await deps.dsr.list(query);
+        return {
+          items: page.items.map(dsrView),
+          ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }),
+        };
+      }),
+      bind(getDsr, async ({ params }) => dsrView(await deps.dsr.get(params.dsrId))),
       bind(getEvidence, async ({ query }) => {
         // scopeOf refuses an unknown framework (400) before anything is read.
         const controls = compliance.scopeOf(query.framework, 'all');

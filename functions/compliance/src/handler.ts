@@ -2,16 +2,29 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, EventBridgeEvent, ScheduledEvent } from 'aws-lambda';
 import * as z from 'zod';
 import { evidenceStore } from '#shared/adapters/artifacts-store.js';
+import { makeKmsClient } from '#shared/adapters/kms-client.js';
 import { isSqsEvent } from '#shared/adapters/sqs-batch.js';
 import type { HttpEvent, HttpResult } from '#shared/http/http.js';
+import { DSR_SUBJECT_KEY_ENV } from '#shared/pillar.js';
 import { EVENT_SOURCE, type EventPublisher } from '#shared/ports/events.js';
+import { standIns } from '#shared/ports/stand-ins.js';
 import { randomIds, systemClock } from '#shared/ports/system.js';
 import { makeHttpService } from '#shared/service-kit.js';
 import { tenantMetricsFor } from '#shared/telemetry.js';
+import register from '../generated/processing-register.json' with { type: 'json' };
 import { compliancePillar } from '../pillar.js';
+import { DynamoPersonalRecords, KmsSubjectHasher, LocalSubjectHasher } from './adapters/personal-records.js';
 import { makeComplianceApp } from './app.js';
 import { Compliance, PLATFORM } from './domain/assess.js';
-import { complianceCatalog, complianceResourcesSchema, complianceStores, controlTests } from './wiring.js';
+import { DataSubjectRequests, type SubjectHasher } from './domain/dsr.js';
+import {
+  complianceCatalog,
+  complianceResourcesSchema,
+  complianceStores,
+  controlTests,
+  type ProcessingRegister,
+  personalDataRegister,
+} from './wiring.js';
 
 /** Composition root of the compliance function: the catalog, the tests, the stores, the app, the sweep. */
 const service = await makeHttpService('compliance', compliancePillar, {
@@ -32,8 +45,15 @@ const service = await makeHttpService('compliance', compliancePillar, {
       }
     })
     .optional(),
+  /** The kernel's policy table: its decision log is compared with the WORM archive. */
+  POLICY_TABLE_NAME: z.string().min(1),
+  /** The scheduler's and eval's tables: budgets and gate runs of the active tenants (record reads). */
+  SCHEDULER_TABLE_NAME: z.string().min(1),
+  EVAL_TABLE_NAME: z.string().min(1),
   /** The deployment's stage, named in each evidence record's collector. */
   CONDUCTOR_STAGE: z.string().min(1).default('local'),
+  /** The KMS HMAC key that hashes a data subject's id (CDK sets it); locally, a key file instead. */
+  [DSR_SUBJECT_KEY_ENV]: z.string().min(1).optional(),
 });
 const { env, logger } = service;
 if (!service.events)
@@ -60,11 +80,36 @@ const events: EventPublisher = {
 
 const evidence = await evidenceStore(env, service.instrument, 'compliance evidence records');
 const stores = complianceStores(service.doc, env.COMPLIANCE_TABLE_NAME);
+// Data subject requests: the catalog's record of processing, over the pillars' tables.
+const personalData = personalDataRegister(register as ProcessingRegister, process.env);
+const localKeyFile = standIns().dsrSubjectKeyFile;
+const dsrKey = env[DSR_SUBJECT_KEY_ENV];
+let hasher: SubjectHasher;
+if (dsrKey !== undefined) {
+  hasher = new KmsSubjectHasher(
+    makeKmsClient({ region: env.AWS_REGION, instrument: service.instrument }),
+    dsrKey,
+  );
+} else if (localKeyFile !== undefined) {
+  hasher = new LocalSubjectHasher(localKeyFile);
+} else {
+  throw new Error(
+    `Invalid environment: ${DSR_SUBJECT_KEY_ENV}: required (a data subject's id is hashed with it)`,
+  );
+}
 const compliance = new Compliance({
   catalog: complianceCatalog(env.CONDUCTOR_COMPLIANCE_CATALOG_DIR),
   tests: controlTests({
     evidence,
     seen: stores.seen,
+    dsr: stores.dsr,
+    processing: { tables: personalData.processing, retained: personalData.retained },
+    decisionLog: { doc: service.doc, tableName: env.POLICY_TABLE_NAME },
+    tenantActivity: {
+      doc: service.doc,
+      schedulerTable: env.SCHEDULER_TABLE_NAME,
+      evalTable: env.EVAL_TABLE_NAME,
+    },
     probeId: () => randomIds.next('probe'),
     resources: env.COMPLIANCE_RESOURCES,
     aws: { region: env.AWS_REGION, instrument: service.instrument },
@@ -79,12 +124,24 @@ const compliance = new Compliance({
     logger.warn('compliance event not published; the result is recorded', { error: String(error) }),
 });
 
+const dsr = new DataSubjectRequests({
+  register: personalData.register,
+  retained: personalData.retained,
+  records: new DynamoPersonalRecords(service.doc, personalData.tableNames),
+  hasher,
+  log: stores.dsr,
+  evidence,
+  clock: systemClock,
+  ids: randomIds,
+});
+
 const http = makeComplianceApp({
   logger,
   authorize: service.authorize,
   rateLimit: service.rateLimit,
   trace: service.traceOperation,
   compliance,
+  dsr,
   clock: systemClock,
 });
 

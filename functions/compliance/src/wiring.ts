@@ -11,8 +11,9 @@ import { type ClientOptions, instrumented, sdkConfig } from '#shared/adapters/cl
 import { makeDynamoDbClient } from '#shared/adapters/dynamodb-client.js';
 import { makeKmsClient } from '#shared/adapters/kms-client.js';
 import { TenantRecordStore } from '#shared/adapters/tenant-store.js';
+import type { PersonalEvidenceSpec, TableSpec } from '#shared/pillar.js';
 import type { TenantRecords } from '#shared/ports/records.js';
-import type { WormStore } from '#shared/ports/worm.js';
+import { isWormListing, type WormStore } from '#shared/ports/worm.js';
 import controls from '../catalog/controls.json' with { type: 'json' };
 import gdpr from '../catalog/gdpr.json' with { type: 'json' };
 import soc2 from '../catalog/soc2.json' with { type: 'json' };
@@ -25,6 +26,9 @@ import {
   logRetention,
   retentionLifecycle,
 } from './adapters/aws-checks.js';
+import { DynamoLoggedDecisions } from './adapters/decision-log.js';
+import { DynamoBudgetReader, DynamoEvalRunReader } from './adapters/tenant-activity.js';
+import { budgetsConfigured, evalGatesRun, grantsReviewed } from './domain/activity-checks.js';
 import type {
   AssessmentRecord,
   ControlState,
@@ -33,6 +37,9 @@ import type {
   SeenEventRecord,
 } from './domain/assess.js';
 import { type CatalogFile, parseCatalog } from './domain/catalog.js';
+import { decisionArchive, decisionsLogged } from './domain/decision-checks.js';
+import type { DsrRecord, PersonalDataEntry, RetainedData } from './domain/dsr.js';
+import { dsrLog, type ProcessingTable, processingRecords } from './domain/gdpr-checks.js';
 import { evidenceStoreWorm, runbooksSignedApproved } from './domain/platform-checks.js';
 
 /** The compliance table's record stores: control states, findings (never archived), assessments, change events seen. */
@@ -49,7 +56,64 @@ export const complianceStores = (doc: Pick<DynamoDBDocumentClient, 'send'>, tabl
   seen: new TenantRecordStore<SeenEventRecord>(doc, table, 'SEEN_EVENT', undefined, {
     resourceName: 'event',
   }),
+  dsr: new TenantRecordStore<DsrRecord>(doc, table, 'DSR', undefined, {
+    resourceName: 'data subject request',
+  }),
 });
+
+/**
+ * The catalog's record of processing (functions/compliance/generated/processing-register.json, which
+ * `npm run openapi` writes from the pillars' manifests): every table with its `personalData`, and the
+ * WORM evidence that names people. Bundled as data: the compliance function imports no pillar.
+ */
+export interface ProcessingRegister {
+  readonly tables: readonly (Pick<TableSpec, 'id' | 'envVar' | 'description' | 'personalData'> & {
+    readonly pillar: string;
+  })[];
+  readonly evidence: readonly (PersonalEvidenceSpec & { readonly pillar: string })[];
+}
+
+/**
+ * What data subject requests and the records-of-processing check use of the register: every
+ * declared entity, the WORM evidence that names people, the table names the entities live in (each
+ * table's `envVar`, which the runtime or CDK sets), and the record of processing per table.
+ */
+export const personalDataRegister = (
+  register: ProcessingRegister,
+  env: Readonly<Record<string, string | undefined>>,
+): {
+  register: PersonalDataEntry[];
+  retained: RetainedData[];
+  tableNames: Record<string, string>;
+  processing: ProcessingTable[];
+} => {
+  const tableNames: Record<string, string> = {};
+  for (const table of register.tables) {
+    if (!(table.personalData ?? []).some((spec) => spec.notSearched === undefined)) continue;
+    const name = env[table.envVar];
+    if (!name)
+      throw new Error(`Invalid environment: ${table.envVar}: required (data subject requests read it)`);
+    tableNames[table.id] = name;
+  }
+  const entries = register.tables.flatMap((table) =>
+    (table.personalData ?? []).map((spec) => ({ ...spec, pillar: table.pillar, table: table.id })),
+  );
+  const retained = register.evidence.map((spec) => ({
+    pillar: spec.pillar,
+    where: `evidence:${spec.prefix}`,
+    purpose: spec.purpose,
+    retention: spec.retention,
+    reason: `WORM evidence (Object Lock): it cannot be changed or deleted before its retention ends (fields ${spec.subjectFields.join(', ')})`,
+  }));
+  const processing = register.tables.map((table) => ({
+    pillar: table.pillar,
+    table: table.id,
+    description: table.description,
+    personalData:
+      table.personalData === undefined ? undefined : entries.filter((entry) => entry.table === table.id),
+  }));
+  return { register: entries, retained, tableNames, processing };
+};
 
 /** The built-in catalog (functions/compliance/catalog), bundled with the function. */
 export const BUILT_IN_CATALOG: readonly CatalogFile[] = [
@@ -100,7 +164,7 @@ export const AWS_TEST_IDS = [
   'aws.dlq-alarmed',
 ] as const;
 
-/** The platform checks this version runs; the other platform.* ids of the catalog have no collector yet. */
+/** The platform checks: every one has a collector (the decision and activity checks need a store that lists). */
 export const PLATFORM_TEST_IDS = [
   'platform.evidence-store-worm',
   'platform.decision-archive',
@@ -137,7 +201,26 @@ export const controlTests = (options: {
   readonly evidence: WormStore;
   /** The change events the subscription recorded (runbook executions, refusals). */
   readonly seen: Pick<TenantRecords<SeenEventRecord>, 'list'>;
+  /** The data subject request log, for platform.dsr-log. */
+  readonly dsr: Pick<TenantRecords<DsrRecord>, 'list'>;
+  /** The catalog's record of processing, for platform.processing-records. */
+  readonly processing: {
+    readonly tables: readonly ProcessingTable[];
+    readonly retained: readonly RetainedData[];
+  };
   readonly probeId: () => string;
+  /** The kernel's decision log (the policy table), compared with the archive the evidence store lists. */
+  readonly decisionLog?:
+    | { readonly doc: Pick<DynamoDBDocumentClient, 'send'>; readonly tableName: string }
+    | undefined;
+  /** The scheduler's and eval's tables (record reads of BUDGET, EVAL_RUN). */
+  readonly tenantActivity?:
+    | {
+        readonly doc: Pick<DynamoDBDocumentClient, 'send'>;
+        readonly schedulerTable: string;
+        readonly evalTable: string;
+      }
+    | undefined;
   readonly resources?: ComplianceResources | undefined;
   readonly aws?: ClientOptions | undefined;
 }): Map<string, ControlTest> => {
@@ -176,6 +259,34 @@ export const controlTests = (options: {
   for (const id of PLATFORM_TEST_IDS) tests.set(id, notBuilt(id));
   tests.set('platform.evidence-store-worm', evidenceStoreWorm(options.evidence, options.probeId));
   tests.set('platform.runbooks-signed-approved', runbooksSignedApproved(options.seen, options.evidence));
+  tests.set('platform.dsr-log', dsrLog(options.dsr, options.evidence));
+  if (options.decisionLog && isWormListing(options.evidence)) {
+    const sources = {
+      archive: options.evidence,
+      log: new DynamoLoggedDecisions(options.decisionLog.doc, options.decisionLog.tableName),
+    };
+    tests.set('platform.decision-archive', decisionArchive(sources));
+    tests.set('platform.decisions-logged', decisionsLogged(sources));
+  }
+  if (isWormListing(options.evidence)) {
+    const archived = { archive: options.evidence };
+    tests.set('platform.grants-reviewed', grantsReviewed(archived));
+    if (options.tenantActivity) {
+      const { doc, schedulerTable, evalTable } = options.tenantActivity;
+      tests.set(
+        'platform.budgets-configured',
+        budgetsConfigured({ ...archived, budgets: new DynamoBudgetReader(doc, schedulerTable) }),
+      );
+      tests.set(
+        'platform.eval-gates-run',
+        evalGatesRun({ ...archived, runs: new DynamoEvalRunReader(doc, evalTable) }),
+      );
+    }
+  }
+  tests.set(
+    'platform.processing-records',
+    processingRecords(options.processing.tables, options.processing.retained),
+  );
   return tests;
 };
 

@@ -126,6 +126,10 @@ export interface ConductorApiStackProps extends StackProps {
   readonly stepUpAcr?: readonly string[];
   /** Deployment settings passed to one function as environment variables, by function name. */
   readonly functionEnvironment?: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  /** Deployment folders copied into one function's bundle, by function name. */
+  readonly functionFiles?: Readonly<
+    Record<string, readonly { readonly from: string; readonly to: string }[]>
+  >;
   /**
    * Services calling with client credentials: one app client each in the default user pool, its
    * tenant and roles passed to the functions (CONDUCTOR_MACHINE_CLIENTS). Not with `oidc`.
@@ -454,6 +458,7 @@ export class ConductorApiStack extends Stack {
         issuerEnforcesMfa: !props.oidc,
         ...(props.stepUpAcr ? { stepUpAcr: props.stepUpAcr } : {}),
         ...(props.functionEnvironment ? { functionEnvironment: props.functionEnvironment } : {}),
+        ...(props.functionFiles ? { functionFiles: props.functionFiles } : {}),
         runbookAllowLists,
         publicRouteKeys: routesOf(catalog)
           .filter((route) => route.auth === 'public')

@@ -1,7 +1,12 @@
+import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { type App, Duration, type Environment, RemovalPolicy, Tags, Validations } from 'aws-cdk-lib';
 import { ObjectLockMode } from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Node } from 'constructs';
+import { functionsOf } from '#shared/pillar.js';
+import { PILLARS } from '../../../functions/catalog.js';
+import { complianceCatalog } from '../../../functions/compliance/src/wiring.js';
 import {
   MAX_TENANT_WEIGHT,
   tenantWeightsSchema,
@@ -130,6 +135,14 @@ export interface ConductorAppProps {
    */
   readonly schedulerTenantWeights?: Readonly<Record<string, number>>;
   /**
+   * A folder of custom compliance catalog files (`*.json`: frameworks, or more controls), read after
+   * the built-in ones. Checked at synth (a malformed file stops it naming the file, the path and the
+   * reason) and copied into the compliance function's bundle (CONDUCTOR_COMPLIANCE_CATALOG_DIR).
+   *
+   * @default - the built-in catalog only
+   */
+  readonly complianceCatalogDir?: string;
+  /**
    * Services that call the API with client credentials, each bound to one tenant and its roles
    * (`viewer`, `operator`); needs the default user pool (not with `oidc`).
    *
@@ -214,6 +227,7 @@ export const buildApp = (app: App, props: ConductorAppProps = {}): ConductorApp 
   if (props.evidenceRetentionDays !== undefined) assertRetentionDays(props.evidenceRetentionDays);
   for (const arn of props.runbookSigners ?? []) assertRoleArn('runbookSigners', arn);
   const env = props.env;
+  const catalog = complianceCatalogOf(props.complianceCatalogDir);
 
   const stateful = new ConductorStatefulStack(app, `Conductor-${stage}-Stateful`, {
     stage,
@@ -240,17 +254,19 @@ export const buildApp = (app: App, props: ConductorAppProps = {}): ConductorApp 
     removalPolicy: props.removalPolicy,
     policyEngine: props.policyEngine,
     ...(props.stepUpAcr ? { stepUpAcr: props.stepUpAcr } : {}),
-    ...(props.schedulerTenantWeights
-      ? {
-          functionEnvironment: {
+    functionEnvironment: {
+      ...(props.schedulerTenantWeights
+        ? {
             scheduler: {
               SCHEDULER_TENANT_WEIGHTS: JSON.stringify(
                 tenantWeightsSchema.parse(props.schedulerTenantWeights),
               ),
             },
-          },
-        }
-      : {}),
+          }
+        : {}),
+      ...catalog.environment,
+    },
+    functionFiles: catalog.files,
     ...(props.machineClients ? { machineClients: props.machineClients } : {}),
     ...(props.authDomainPrefix ? { authDomainPrefix: props.authDomainPrefix } : {}),
     ...(props.edge ? { edge: props.edge } : {}),
@@ -275,6 +291,40 @@ export const buildApp = (app: App, props: ConductorAppProps = {}): ConductorApp 
   Tags.of(app).add('conductor:app', 'conductor');
   if (props.nag ?? true) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { stateful, api, ...(edgeWaf ? { edgeWaf } : {}) };
+};
+
+/** Where a custom catalog folder goes in the compliance collector's bundle (`/var/task/<folder>`). */
+export const COMPLIANCE_CATALOG_BUNDLE_DIR = 'compliance-catalog';
+
+/**
+ * A custom compliance catalog folder, checked now as the function will read it (with the built-in
+ * files and the tests there are), and given to every compliance collector of the catalog: its files
+ * in the bundle, CONDUCTOR_COMPLIANCE_CATALOG_DIR pointing at them.
+ */
+const complianceCatalogOf = (
+  dir: string | undefined,
+): {
+  environment: Record<string, Record<string, string>>;
+  files: Record<string, { from: string; to: string }[]>;
+} => {
+  if (dir === undefined) return { environment: {}, files: {} };
+  const folder = resolve(dir);
+  if (!existsSync(folder) || !statSync(folder).isDirectory())
+    throw new Error(`complianceCatalogDir '${dir}' is not a folder`);
+  // Throws CatalogError: every problem as `<file>: <path>: <reason>`.
+  complianceCatalog(folder);
+  const collectors = functionsOf(PILLARS).filter((fn) => fn.complianceCollector);
+  return {
+    environment: Object.fromEntries(
+      collectors.map((fn) => [
+        fn.name,
+        { CONDUCTOR_COMPLIANCE_CATALOG_DIR: `/var/task/${COMPLIANCE_CATALOG_BUNDLE_DIR}` },
+      ]),
+    ),
+    files: Object.fromEntries(
+      collectors.map((fn) => [fn.name, [{ from: folder, to: COMPLIANCE_CATALOG_BUNDLE_DIR }]]),
+    ),
+  };
 };
 
 /** A topic's subscriptions, leaving out what is not given. */
@@ -338,7 +388,7 @@ export const parseMachineClientsContext = (text: string): MachineClientSpec[] =>
  * or a list), `runbookAllowedLambdas` and `runbookAllowedAwsApis` (comma-separated or a list),
  * `stepUpAcr` (comma-separated),
  * `machineClients` (`<name>=<tenant>:<role>[+<role>]`, comma-separated), `authDomainPrefix`,
- * `schedulerTenantWeights` (`<tenant>=<weight>`, comma-separated).
+ * `schedulerTenantWeights` (`<tenant>=<weight>`, comma-separated), `complianceCatalogDir` (a folder).
  * Nothing is required here: deployPropsFromContext adds the rules of a deploy.
  */
 export const propsFromContext = (node: Node): ConductorAppProps => {
@@ -419,6 +469,7 @@ export const propsFromContext = (node: Node): ConductorAppProps => {
   const schedulerTenantWeights =
     weightsText === undefined ? undefined : parseTenantWeightsContext(weightsText);
   const authDomainPrefix = text('authDomainPrefix');
+  const complianceCatalogDir = text('complianceCatalogDir');
 
   const edgeKeys = ['domainName', 'certificateArn', 'webAclArn', 'distributionCertificateArn'] as const;
   const edgeEntries = edgeKeys.flatMap((key) => {
@@ -451,6 +502,7 @@ export const propsFromContext = (node: Node): ConductorAppProps => {
     ...(machineClients ? { machineClients: parseMachineClientsContext(machineClients) } : {}),
     ...(schedulerTenantWeights ? { schedulerTenantWeights } : {}),
     ...(authDomainPrefix ? { authDomainPrefix } : {}),
+    ...(complianceCatalogDir ? { complianceCatalogDir } : {}),
     ...(edge ? { edge } : {}),
     ...(edgeWafFlag === 'true'
       ? { edgeWaf: wafRateLimit === undefined ? {} : { rateLimit: wafRateLimit } }

@@ -23,6 +23,7 @@ import {
   CONSUMED_QUEUES_ENV,
   DEAD_LETTER_QUEUES_ENV,
   type DeadLetterQueueRef,
+  DSR_SUBJECT_KEY_ENV,
   enforcesPolicies,
   type FunctionSpec,
   type PillarManifest,
@@ -34,6 +35,7 @@ import {
   RUNBOOK_SIGNING_KEY_ENV,
   RUNBOOK_STEP_ROLE_ENV,
   receivesRunbookAllowLists,
+  type TableSpec,
   tablesOfFunction,
 } from '#shared/pillar.js';
 import { DECISION_ENTITY, LIVE_GRANT_ENTITY } from '#shared/policy/dynamo-policy-store.js';
@@ -149,6 +151,10 @@ const ANY_TENANT_PROBE = 'any-tenant';
 export const leadingKeysOf = (entity: string): string =>
   partitionKey(ANY_TENANT_PROBE, entity).replace(ANY_TENANT_PROBE, '*');
 
+/** The tables with `personalData` a data subject request searches (not only `notSearched` entries). */
+export const searchedPersonalTables = (tables: readonly TableSpec[]): TableSpec[] =>
+  tables.filter((table) => (table.personalData ?? []).some((entry) => entry.notSearched === undefined));
+
 /** Queue actions: the consumer's (event source mapping and kernel) and the producer's. */
 const QUEUE_CONSUME_ACTIONS = [
   'sqs:ReceiveMessage',
@@ -246,6 +252,10 @@ export interface PillarServicesProps {
   readonly stepUpAcr?: readonly string[];
   /** Deployment settings passed to one function as environment variables, by function name. */
   readonly functionEnvironment?: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  /** Deployment folders copied into one function's bundle (ServiceFunction's `extraFiles`), by function name. */
+  readonly functionFiles?: Readonly<
+    Record<string, readonly { readonly from: string; readonly to: string }[]>
+  >;
   /**
    * What runbook steps may call (the step role's policy, and publish's check).
    *
@@ -362,6 +372,13 @@ export class PillarServices extends Construct {
       table: stateful.table(id),
     }));
     for (const { spec: table, table: resource } of tables) environment[table.envVar] = resource.tableName;
+    for (const read of spec.recordReads ?? [])
+      environment[stateful.tableSpec(read.table).envVar] = stateful.table(read.table).tableName;
+    if (spec.dataSubjectRequests) {
+      for (const table of searchedPersonalTables(stateful.tableSpecs))
+        environment[table.envVar] = stateful.table(table.id).tableName;
+      environment[DSR_SUBJECT_KEY_ENV] = stateful.dsrSubjectKey.keyArn;
+    }
     const enforces = enforcesPolicies(spec);
     const sends = stateful.queueSpecs.filter((queue) => producesTo(queue, spec));
     const consumes = stateful.queueSpecs.filter((queue) => queue.consumer === spec.name);
@@ -406,6 +423,7 @@ export class PillarServices extends Construct {
       logRemovalPolicy: this.#props.removalPolicy,
       ...(enforces ? { layers: [policyLayer.layer] } : {}),
       ...(spec.timeoutSeconds === undefined ? {} : { timeout: Duration.seconds(spec.timeoutSeconds) }),
+      ...(this.#props.functionFiles?.[spec.name] ? { extraFiles: this.#props.functionFiles[spec.name] } : {}),
     });
     const keys = new KeyUses();
     this.grantTables(fn, spec, keys);
@@ -419,6 +437,7 @@ export class PillarServices extends Construct {
     }
     if (spec.deadLetterAccess) this.grantDeadLetterAccess(fn, keys);
     if (spec.complianceCollector) this.addComplianceCollector(fn);
+    if (spec.dataSubjectRequests) this.grantDataSubjectRequests(fn, spec, keys);
     keys.grant(fn, Stack.of(this).region);
     // The public key only (GetPublicKey, DescribeKey), on that one key: signing stays with people and CI.
     if (spec.runbookSigningKey === 'verify') stateful.grantRunbookVerify(fn);
@@ -528,6 +547,48 @@ export class PillarServices extends Construct {
   }
 
   /**
+   * A function that answers data subject requests (`dataSubjectRequests`): on each table declaring
+   * searched `personalData`, Query on the searched entities' partitions, PutItem on those an erasure
+   * redacts and DeleteItem on those it deletes, each fenced by `dynamodb:LeadingKeys` (`T#*#<ENTITY>`),
+   * and GenerateMac on the DSR subject key.
+   */
+  private grantDataSubjectRequests(fn: ServiceFunction, spec: FunctionSpec, keys: KeyUses): void {
+    const { stateful } = this.#props;
+    // Its own tables it reads and writes already. One statement per action over every table (the
+    // role's policy stays under IAM's size limit): the entity patterns are distinct across the
+    // catalog, so a pattern of one table matches no partition of another.
+    const own = new Set(tablesOfFunction(spec));
+    const tables = searchedPersonalTables(stateful.tableSpecs).filter((t) => !own.has(t.id));
+    const entries = tables.flatMap((table) =>
+      (table.personalData ?? [])
+        .filter((entry) => entry.notSearched === undefined)
+        .map((entry) => ({ ...entry, table: table.id })),
+    );
+    for (const [action, chosen] of [
+      ['dynamodb:Query', entries],
+      ['dynamodb:PutItem', entries.filter((entry) => entry.onErasure === 'redact')],
+      ['dynamodb:DeleteItem', entries.filter((entry) => entry.onErasure === 'delete')],
+    ] as const) {
+      if (chosen.length === 0) continue;
+      fn.grantPrincipal.addToPrincipalPolicy(
+        new PolicyStatement({
+          actions: [action],
+          resources: [...new Set(chosen.map((entry) => entry.table))].map(
+            (id) => stateful.table(id).tableArn,
+          ),
+          conditions: {
+            'ForAllValues:StringLike': {
+              'dynamodb:LeadingKeys': chosen.map((entry) => leadingKeysOf(entry.entity)),
+            },
+          },
+        }),
+      );
+    }
+    for (const table of tables) keys.add(stateful.table(table.id).encryptionKey, 'dynamodb', true);
+    stateful.grantDsrSubjectHash(fn);
+  }
+
+  /**
    * The step role of a function that runs runbook steps (`runbookStepRole`): assumable by that
    * function's role only, its policy exactly the deployment's allow-lists (`lambda:InvokeFunction` on
    * the listed functions of this account and region; the listed IAM actions on `*`, which those
@@ -586,6 +647,20 @@ export class PillarServices extends Construct {
         }),
       );
       keys.add(table.encryptionKey, 'dynamodb', true);
+    }
+    for (const read of spec.recordReads ?? []) {
+      // The manifest's record reads: Query on the partitions of one entity only.
+      const table = stateful.table(read.table);
+      fn.grantPrincipal.addToPrincipalPolicy(
+        new PolicyStatement({
+          actions: ['dynamodb:Query'],
+          resources: [table.tableArn],
+          conditions: {
+            'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [leadingKeysOf(read.entity)] },
+          },
+        }),
+      );
+      keys.add(table.encryptionKey, 'dynamodb', false);
     }
     for (const counter of spec.counters ?? []) {
       // The manifest's counters: UpdateItem (ADD) on the partitions of one entity only.

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
@@ -18,7 +18,7 @@ import {
   ServicePrincipal,
 } from 'aws-cdk-lib/aws-iam';
 import { Alias, Architecture, type CfnFunction, type ILayerVersion, Runtime } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { type ICommandHooks, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { type ILogGroup, LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { DEFAULT_FUNCTION_MEMORY_MB } from '#shared/pillar.js';
@@ -202,7 +202,33 @@ export interface ServiceFunctionProps {
    * @default - none: the function draws on the account's unreserved pool
    */
   readonly reservedConcurrency?: number;
+  /**
+   * Folders copied into the bundle after esbuild (`to`: a folder name beside index.mjs, read at
+   * `/var/task/<to>`), e.g. a deployment's custom compliance catalog. The asset's hash covers them.
+   *
+   * @default - none
+   */
+  readonly extraFiles?: readonly { readonly from: string; readonly to: string }[];
 }
+
+/** Shell commands that copy each folder into the bundle's output after esbuild (local bundling). */
+const copyAfterBundling = (
+  files: readonly { readonly from: string; readonly to: string }[],
+): ICommandHooks => {
+  for (const file of files) {
+    if (!/^[a-z][a-z0-9-]*$/.test(file.to))
+      throw new Error(`extraFiles: '${file.to}' must be one lower-case folder name`);
+    if (!existsSync(file.from)) throw new Error(`extraFiles: ${file.from} does not exist`);
+  }
+  return {
+    beforeBundling: () => [],
+    beforeInstall: () => [],
+    afterBundling: (_inputDir: string, outputDir: string) =>
+      files.map(
+        (file) => `cp -R ${JSON.stringify(resolve(file.from))} ${JSON.stringify(join(outputDir, file.to))}`,
+      ),
+  };
+};
 
 /**
  * The house Node.js Lambda: Node.js 22 on arm64, bundled by the local esbuild into a minified ES
@@ -313,6 +339,9 @@ export class ServiceFunction extends Construct implements IGrantable {
           '@open-policy-agent/opa-wasm',
           ...(props.bundleAwsSdk ? [] : ['@aws-sdk/*']),
         ],
+        ...(props.extraFiles && props.extraFiles.length > 0
+          ? { commandHooks: copyAfterBundling(props.extraFiles) }
+          : {}),
         ...(props.bundleAwsSdk
           ? {}
           : {

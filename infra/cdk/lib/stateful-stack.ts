@@ -38,12 +38,20 @@ import { type IQueue, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { type QueueSpec, queuesOf, TABLE_KEY, type TableSpec, tablesOf } from '#shared/pillar.js';
 import { PILLARS } from '../../../functions/catalog.js';
+import {
+  ACCESS_LOGS_LIFECYCLE_RULES,
+  ARTIFACTS_LIFECYCLE_RULES,
+  evidenceLifecycleRules,
+  type LifecycleRuleSpec,
+  THIRTEEN_MONTHS_DAYS,
+  type TransitionStorageClass,
+} from '../../retention-policy.js';
 
 const QUEUES = queuesOf(PILLARS);
 const TABLES = tablesOf(PILLARS);
 
 /** About 13 months: the cold-retention horizon of the product requirements (§6.4). */
-export const THIRTEEN_MONTHS = Duration.days(396);
+export const THIRTEEN_MONTHS = Duration.days(THIRTEEN_MONTHS_DAYS);
 /** The longest SQS keeps a message: a consumer outage of up to two weeks loses nothing. */
 export const QUEUE_RETENTION = Duration.days(14);
 /** Evidence prefixes a function may be granted: one lower-case folder, e.g. `decisions/`. */
@@ -72,12 +80,6 @@ const DEPTH_HIGH_MESSAGES = 10_000;
  * (counted from its first send), so this re-notifies a forgotten DLQ while there is time to redrive.
  */
 export const DLQ_MAX_AGE = Duration.days(7);
-/** Objects written under Object Lock stay this long in S3 Standard before the cold tier. */
-const EVIDENCE_COLD_AFTER = Duration.days(90);
-/** Glacier Instant Retrieval bills 90 days at least: a shorter stay there would cost more than it saves. */
-const COLD_TIER_MINIMUM_STAY = Duration.days(90);
-/** Versions that are no longer current (overwritten, or expired) go this long after, once unlocked. */
-const NONCURRENT_VERSION_EXPIRY = Duration.days(30);
 /** The actions that would make objects under the evidence key unreadable, or undo that protection. */
 const EVIDENCE_KEY_GUARDED_ACTIONS = ['kms:DisableKey', 'kms:ScheduleKeyDeletion', 'kms:PutKeyPolicy'];
 /** Enough to catch a typo or a list; SNS checks the rest when it sends the confirmation. */
@@ -258,6 +260,13 @@ export class ConductorStatefulStack extends Stack {
    */
   readonly runbookSigningKey: IKey;
   /**
+   * The HMAC key (HMAC_256, GENERATE_VERIFY_MAC) with which data subject requests hash a person's id
+   * before it is logged (`grantDsrSubjectHash`): the hash is stable for one person, and nobody can
+   * test a guess without `kms:GenerateMac` on it. Always retained (a new key would make the log's
+   * hashes unmatchable); KMS rotates no HMAC key.
+   */
+  readonly dsrSubjectKey: IKey;
+  /**
    * The name of the runbook signing key ARN's export (`conductor-<stage>-runbook-signing-key-arn`):
    * other stacks read the ARN by this name, as they read the evidence bucket's.
    */
@@ -331,6 +340,14 @@ export class ConductorStatefulStack extends Stack {
     const evidenceKey = this.createEvidenceKey(props.stage, props.evidenceBreakGlassRoleArn);
     this.evidenceKey = evidenceKey;
     this.runbookSigningKey = this.createRunbookSigningKey(props.stage, props.runbookSigners ?? []);
+    this.dsrSubjectKey = new Key(this, 'DsrSubjectKey', {
+      description: `Conductor ${props.stage}: hashes a data subject's id (HMAC_SHA_256) before a data subject request logs it; never leaves KMS`,
+      alias: `alias/conductor-${props.stage}-dsr-subject`,
+      keySpec: KeySpec.HMAC_256,
+      keyUsage: KeyUsage.GENERATE_VERIFY_MAC,
+      enableKeyRotation: false,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
     this.runbookSigningKeyArnExportName = `conductor-${props.stage}-runbook-signing-key-arn`;
     this.#runbookSigningKeyArnImport = this.exportValue(this.runbookSigningKey.keyArn, {
       name: this.runbookSigningKeyArnExportName,
@@ -361,13 +378,7 @@ export class ConductorStatefulStack extends Stack {
       objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
       enforceSSL: true,
       versioned: true,
-      lifecycleRules: [
-        {
-          id: 'expire-access-logs',
-          expiration: THIRTEEN_MONTHS,
-          noncurrentVersionExpiration: Duration.days(30),
-        },
-      ],
+      lifecycleRules: lifecycleRulesOf(ACCESS_LOGS_LIFECYCLE_RULES),
       removalPolicy,
     });
     Validations.of(accessLogsBucket).acknowledge({
@@ -399,7 +410,7 @@ export class ConductorStatefulStack extends Stack {
           : ObjectLockRetention.governance(retention),
       ...lockableBucket,
       serverAccessLogsPrefix: 'evidence/',
-      lifecycleRules: evidenceLifecycle(retention),
+      lifecycleRules: lifecycleRulesOf(evidenceLifecycleRules(retention.toDays())),
       removalPolicy,
     });
 
@@ -413,18 +424,7 @@ export class ConductorStatefulStack extends Stack {
     this.artifactsBucket = new Bucket(this, 'ArtifactsBucket', {
       ...lockableBucket,
       serverAccessLogsPrefix: 'artifacts/',
-      lifecycleRules: [
-        {
-          id: 'warm-cold-expire',
-          transitions: [
-            { storageClass: StorageClass.INFREQUENT_ACCESS, transitionAfter: Duration.days(90) },
-            { storageClass: StorageClass.GLACIER, transitionAfter: Duration.days(180) },
-          ],
-          expiration: THIRTEEN_MONTHS,
-          noncurrentVersionExpiration: NONCURRENT_VERSION_EXPIRY,
-          abortIncompleteMultipartUploadAfter: Duration.days(7),
-        },
-      ],
+      lifecycleRules: lifecycleRulesOf(ARTIFACTS_LIFECYCLE_RULES),
       removalPolicy,
     });
 
@@ -749,6 +749,16 @@ export class ConductorStatefulStack extends Stack {
    * else: no `kms:Sign`, no other key. A direct KMS call, as `kms:ViaService` has no service to name.
    * Neither action reveals a secret or changes the key.
    */
+  /** `kms:GenerateMac` (HMAC_SHA_256 only) on the DSR subject key: nothing else of it. */
+  grantDsrSubjectHash(grantee: IGrantable): Grant {
+    return Grant.addToPrincipal({
+      grantee,
+      actions: ['kms:GenerateMac'],
+      resourceArns: [this.dsrSubjectKey.keyArn],
+      conditions: { StringEquals: { 'kms:MacAlgorithm': 'HMAC_SHA_256' } },
+    });
+  }
+
   grantRunbookVerify(grantee: IGrantable): Grant {
     return Grant.addToPrincipal({
       grantee,
@@ -772,6 +782,14 @@ export class ConductorStatefulStack extends Stack {
         actions: ['kms:Decrypt'],
         resources: [this.evidenceKey.keyArn],
         conditions: { StringEquals: { 'kms:ViaService': `s3.${Aws.REGION}.amazonaws.com` } },
+      }),
+    );
+    // Listing the folder (a check finds the objects of a day): ListBucket narrowed to the prefix.
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['s3:ListBucket'],
+        resources: [this.#evidenceBucketArnImport],
+        conditions: { StringLike: { 's3:prefix': [`${prefix}*`] } },
       }),
     );
     return Grant.addToPrincipal({
@@ -849,33 +867,36 @@ const isHttpsUrl = (text: string): boolean => {
   }
 };
 
-/**
- * The evidence bucket's lifecycle. Evidence expires when its retention ends (a delete marker on
- * the current version), old versions go NONCURRENT_VERSION_EXPIRY later; S3 never deletes a version
- * while its retention or a legal hold lasts, so a version overwritten early still waits for its own
- * retention date. Glacier Instant Retrieval after EVIDENCE_COLD_AFTER: evidence is rarely read once
- * written, and it still answers GetObject in milliseconds (an auditor's request, a dry-run replay),
- * where Deep Archive would need a restore of hours first and bills 180 days at least. Objects under
- * 128 KB stay in Standard (S3's default minimum transition size). The transition is skipped when
- * evidence would leave the cold tier before Glacier IR's 90-day minimum.
- */
-const evidenceLifecycle = (retention: Duration): LifecycleRule[] => {
-  const cold = retention.toDays() >= EVIDENCE_COLD_AFTER.toDays() + COLD_TIER_MINIMUM_STAY.toDays();
-  return [
-    {
-      id: 'expire-after-retention',
-      expiration: retention,
-      noncurrentVersionExpiration: NONCURRENT_VERSION_EXPIRY,
-      abortIncompleteMultipartUploadAfter: Duration.days(7),
-      ...(cold
-        ? {
-            transitions: [
-              { storageClass: StorageClass.GLACIER_INSTANT_RETRIEVAL, transitionAfter: EVIDENCE_COLD_AFTER },
-            ],
-          }
-        : {}),
-    },
-    // Once every version of a key is gone, its delete marker is removed too.
-    { id: 'remove-expired-delete-markers', expiredObjectDeleteMarker: true },
-  ];
+const STORAGE_CLASSES: Readonly<Record<TransitionStorageClass, StorageClass>> = {
+  STANDARD_IA: StorageClass.INFREQUENT_ACCESS,
+  GLACIER_IR: StorageClass.GLACIER_INSTANT_RETRIEVAL,
+  GLACIER: StorageClass.GLACIER,
 };
+
+/**
+ * A bucket's lifecycle rules of the retention policy (infra/retention-policy.ts, which says why each
+ * is what it is), as CDK takes them.
+ */
+const lifecycleRulesOf = (rules: readonly LifecycleRuleSpec[]): LifecycleRule[] =>
+  rules.map((rule) => ({
+    id: rule.id,
+    ...(rule.prefix === undefined ? {} : { prefix: rule.prefix }),
+    ...(rule.transitions === undefined || rule.transitions.length === 0
+      ? {}
+      : {
+          transitions: rule.transitions.map((transition) => ({
+            storageClass: STORAGE_CLASSES[transition.storageClass],
+            transitionAfter: Duration.days(transition.days),
+          })),
+        }),
+    ...(rule.expirationDays === undefined ? {} : { expiration: Duration.days(rule.expirationDays) }),
+    ...(rule.noncurrentVersionExpirationDays === undefined
+      ? {}
+      : { noncurrentVersionExpiration: Duration.days(rule.noncurrentVersionExpirationDays) }),
+    ...(rule.abortIncompleteMultipartUploadDays === undefined
+      ? {}
+      : { abortIncompleteMultipartUploadAfter: Duration.days(rule.abortIncompleteMultipartUploadDays) }),
+    ...(rule.expiredObjectDeleteMarker === undefined
+      ? {}
+      : { expiredObjectDeleteMarker: rule.expiredObjectDeleteMarker }),
+  }));

@@ -22,7 +22,11 @@ import {
   RESERVED_CONCURRENCY,
 } from '../lib/api-stack.js';
 import { pascal } from '../lib/names.js';
-import { COMPLIANCE_COLLECTOR_ACTIONS, PillarServices } from '../lib/pillar-services.js';
+import {
+  COMPLIANCE_COLLECTOR_ACTIONS,
+  PillarServices,
+  searchedPersonalTables,
+} from '../lib/pillar-services.js';
 import { LIVE_ALIAS } from '../lib/service-function.js';
 import {
   actionsOf,
@@ -94,7 +98,10 @@ describe('ConductorApiStack', () => {
         ([id, resource]) =>
           (resource.Type === 'AWS::IAM::Policy' &&
             JSON.stringify(resource.Properties.Roles) === JSON.stringify([{ Ref: roleId }])) ||
-          (resource.Type === 'AWS::IAM::ManagedPolicy' && managed.includes(JSON.stringify({ Ref: id }))),
+          (resource.Type === 'AWS::IAM::ManagedPolicy' &&
+            (managed.includes(JSON.stringify({ Ref: id })) ||
+              // CDK's overflow policy of a role whose inline policy outgrew IAM's size limit.
+              JSON.stringify(resource.Properties.Roles) === JSON.stringify([{ Ref: roleId }]))),
       )
       .flatMap(
         ([, policy]) => (policy.Properties.PolicyDocument as { Statement: PolicyStatement[] }).Statement,
@@ -354,9 +361,15 @@ describe('ConductorApiStack', () => {
           CONDUCTOR_VERSION: expect.stringMatching(/^\d+\.\d+\.\d+/),
           CONDUCTOR_ALLOW_PRIVATE_ENDPOINTS: 'false',
         });
-        // Its tables: the ones it names, and the policy table when it has token routes.
+        // Its tables: the ones it names, the policy table when it has token routes, those of its
+        // record reads, and (answering data subject requests) those with searched personal data.
+        const given = new Set([
+          ...tablesOfFunction(entry),
+          ...(entry.recordReads ?? []).map((read) => read.table),
+          ...(entry.dataSubjectRequests ? searchedPersonalTables(TABLES).map((table) => table.id) : []),
+        ]);
         for (const spec of TABLES) {
-          if (tablesOfFunction(entry).includes(spec.id)) {
+          if (given.has(spec.id)) {
             expect(JSON.stringify(variables[spec.envVar])).toMatch(
               new RegExp(`Fn::ImportValue.*${spec.id}Table`, 'i'),
             );
@@ -418,7 +431,19 @@ describe('ConductorApiStack', () => {
         ).toBeUndefined();
       }
       expect(JSON.stringify(roles)).not.toContain(':iam::aws:policy/');
-      synth.flatApiTemplate.resourceCountIs('AWS::IAM::ManagedPolicy', 1);
+      // Besides X-Ray's, only CDK's overflow policies: customer-managed, each attached to the one role
+      // whose inline policy outgrew IAM's size limit (the compliance function's: its collector's
+      // reads, record reads and data subject requests), never an AWS managed policy.
+      const overflow = Object.entries(synth.flatApiTemplate.findResources('AWS::IAM::ManagedPolicy')).filter(
+        ([id]) => id !== tracing,
+      );
+      expect(overflow.map(([id]) => id.replace(/[0-9A-F]{8,}$/, ''))).toEqual([
+        'ComplianceRoleOverflowPolicy',
+      ]);
+      for (const [, policy] of overflow) {
+        expect(policy.Properties.Roles).toHaveLength(1);
+        expect(JSON.stringify(policy)).not.toContain(':iam::aws:policy/');
+      }
       expect(synth.flatApiTemplate.toJSON().Resources[tracing].Properties.PolicyDocument.Statement).toEqual([
         { Action: ['xray:PutTelemetryRecords', 'xray:PutTraceSegments'], Effect: 'Allow', Resource: '*' },
       ]);
@@ -654,38 +679,65 @@ describe('ConductorApiStack', () => {
             actionsOf(s).some((a) => a.startsWith('s3:')) &&
             !actionsOf(s).every((a) => collectorReads.includes(a)),
         );
+        // One entry per action and resource: CDK merges statements alike but for their resources.
+        const flat = (
+          list: readonly { actions: readonly string[]; resources: readonly unknown[]; condition?: unknown }[],
+        ) =>
+          list
+            .flatMap(({ actions, resources, condition }) =>
+              actions.flatMap((action) =>
+                resources.map((resource) =>
+                  JSON.stringify({ action, resource, condition: condition ?? null }),
+                ),
+              ),
+            )
+            .sort();
         expect(
-          s3.map((statement) => ({
-            actions: [...actionsOf(statement)].sort(),
-            resources: resourcesOf(statement),
-          })),
+          flat(
+            s3.map((statement) => ({
+              actions: actionsOf(statement),
+              resources: resourcesOf(statement),
+              condition: (statement as { Condition?: unknown }).Condition,
+            })),
+          ),
           entry.name,
-        ).toEqual([
-          ...prefixes.map((prefix) => ({
-            actions: ['s3:GetObject', 's3:PutObject'],
-            resources: [
+        ).toEqual(
+          flat([
+            ...prefixes.map((prefix) => ({
+              actions: ['s3:GetObject', 's3:PutObject'],
+              resources: [
+                {
+                  'Fn::Join': [
+                    '',
+                    [{ 'Fn::ImportValue': 'conductor-prod-evidence-bucket-arn' }, `/${prefix}*`],
+                  ],
+                },
+              ],
+            })),
+            // Another pillar's folder a check reads (the compliance function's runbooks trail, the
+            // decision archive): get, and list narrowed to the folder.
+            ...(entry.evidenceReads ?? []).flatMap((prefix) => [
               {
-                'Fn::Join': [
-                  '',
-                  [{ 'Fn::ImportValue': 'conductor-prod-evidence-bucket-arn' }, `/${prefix}*`],
+                actions: ['s3:ListBucket'],
+                resources: [{ 'Fn::ImportValue': 'conductor-prod-evidence-bucket-arn' }],
+                condition: { StringLike: { 's3:prefix': [`${prefix}*`] } },
+              },
+              {
+                actions: ['s3:GetObject'],
+                resources: [
+                  {
+                    'Fn::Join': [
+                      '',
+                      [{ 'Fn::ImportValue': 'conductor-prod-evidence-bucket-arn' }, `/${prefix}*`],
+                    ],
+                  },
                 ],
               },
-            ],
-          })),
-          // Another pillar's folder a check reads (the compliance function's runbooks trail): get only.
-          ...(entry.evidenceReads ?? []).map((prefix) => ({
-            actions: ['s3:GetObject'],
-            resources: [
-              {
-                'Fn::Join': [
-                  '',
-                  [{ 'Fn::ImportValue': 'conductor-prod-evidence-bucket-arn' }, `/${prefix}*`],
-                ],
-              },
-            ],
-          })),
-        ]);
-        if (prefixes.length === 0) expect(variablesOf(entry.name).EVIDENCE_BUCKET_NAME).toBeUndefined();
+            ]),
+          ]),
+        );
+        if (prefixes.length === 0 && (entry.evidenceReads ?? []).length === 0)
+          expect(variablesOf(entry.name).EVIDENCE_BUCKET_NAME).toBeUndefined();
         expect(variablesOf(entry.name).ARTIFACTS_BUCKET_NAME).toBeUndefined();
       }
       expect(FUNCTIONS.filter((e) => (e.evidence ?? []).includes('runbooks/')).map((e) => e.name)).toEqual([

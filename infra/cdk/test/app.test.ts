@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { App, NestedStack, RemovalPolicy, Stack } from 'aws-cdk-lib';
@@ -52,12 +52,39 @@ const scratchApp = (context: Record<string, unknown> = {}): App => {
 
 describe('Conductor app, bundled for real', () => {
   let synth: Synthesized;
+  // A deployment's custom compliance catalog (context complianceCatalogDir): one more framework.
+  const catalogDir = mkdtempSync(join('/tmp', 'conductor-custom-catalog-'));
+  const ISO = {
+    apiVersion: 'conductor.framework/v1',
+    id: 'ISO27001',
+    name: 'ISO/IEC 27001:2022 Annex A (excerpt)',
+    criteria: [{ id: 'A.8.15', title: 'Logging', controls: ['log-retention'] }],
+  };
   beforeAll(() => {
+    writeFileSync(join(catalogDir, 'iso27001.json'), JSON.stringify(ISO));
     // Bundles every function with the local esbuild (no Docker); Template.fromStack inside
     // synthConductor would throw "Validation failed" on any unacknowledged cdk-nag finding.
-    synth = synthConductor({ bundle: true });
+    synth = synthConductor({ bundle: true, props: { complianceCatalogDir: catalogDir } });
   });
-  afterAll(() => synth?.dispose());
+  afterAll(() => {
+    synth?.dispose();
+    rmSync(catalogDir, { recursive: true, force: true });
+  });
+
+  it('copies the custom compliance catalog into the compliance bundle, and points the function at it', () => {
+    for (const entry of FUNCTIONS) {
+      const copied = join(bundleOf(entry.name), 'compliance-catalog', 'iso27001.json');
+      expect(`${entry.name}: ${existsSync(copied)}`).toBe(
+        `${entry.name}: ${entry.complianceCollector === true}`,
+      );
+    }
+    expect(
+      JSON.parse(readFileSync(join(bundleOf('compliance'), 'compliance-catalog', 'iso27001.json'), 'utf8')),
+    ).toEqual(ISO);
+    const fn = synth.api.functions.compliance?.function.node.defaultChild as CfnFunction;
+    const { variables } = Stack.of(fn).resolve(fn.environment) as { variables: Record<string, unknown> };
+    expect(variables.CONDUCTOR_COMPLIANCE_CATALOG_DIR).toBe('/var/task/compliance-catalog');
+  });
 
   it('has zero unacknowledged cdk-nag AwsSolutions findings', () => {
     const report = new AwsSolutionsChecks(synth.app).validateScope(synth.app);
@@ -168,6 +195,8 @@ describe('Conductor app, bundled for real', () => {
         RUNBOOK_SIGNING_KEY_ARN:
           'arn:aws:kms:us-east-1:000000000000:key/00000000-0000-0000-0000-000000000000',
         RUNBOOK_STEP_ROLE_ARN: 'arn:aws:iam::000000000000:role/conductor-test-step-role',
+        // The compliance function's DSR key (the CDK app sets it; locally a key file stands in).
+        DSR_SUBJECT_KEY_ARN: 'arn:aws:kms:us-east-1:000000000000:key/11111111-1111-1111-1111-111111111111',
         RUNBOOK_ALLOWED_LAMBDAS: '',
         RUNBOOK_ALLOWED_AWS_APIS: '',
         ...Object.fromEntries(TABLES.map((table) => [table.envVar, 'test'])),
@@ -223,6 +252,44 @@ describe('Conductor app, bundled for real', () => {
 });
 
 describe('buildApp', () => {
+  it('checks a custom compliance catalog at synth: a malformed file stops it naming the file, the path and the reason', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'conductor-bad-catalog-'));
+    try {
+      const file = join(dir, 'vendors.json');
+      const control = (frequency: string) => ({
+        apiVersion: 'conductor.controls/v1',
+        controls: [
+          {
+            id: 'vendor-review',
+            title: 'Vendors reviewed',
+            description: 'Every vendor reviewed yearly.',
+            owner: 'grc',
+            tests: ['platform.vendor-list'],
+            frequency,
+            severity: 'low',
+            likelihood: 2,
+            impact: 3,
+          },
+        ],
+      });
+      writeFileSync(file, JSON.stringify(control('yearly')));
+      expect(() => buildApp(scratchApp(), { complianceCatalogDir: dir })).toThrow(
+        `${file}: controls[0].frequency: must be "hourly" or "daily" or "weekly", got "yearly"`,
+      );
+      writeFileSync(file, JSON.stringify(control('daily')));
+      expect(() => buildApp(scratchApp(), { complianceCatalogDir: dir })).toThrow(
+        `${file}: controls[0].tests[0]: no collector runs test "platform.vendor-list"`,
+      );
+      expect(() => buildApp(scratchApp(), { complianceCatalogDir: join(dir, 'missing') })).toThrow(
+        /complianceCatalogDir '.*missing' is not a folder/,
+      );
+      const node = new Stack(scratchApp({ complianceCatalogDir: ` ${dir} ` }), 'Probe').node;
+      expect(propsFromContext(node).complianceCatalogDir).toBe(dir);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses a malformed stage', () => {
     expect(() => buildApp(scratchApp(), { stage: 'Prod_1' })).toThrow(/stage 'Prod_1'/);
   });

@@ -43,6 +43,7 @@ import {
   COMPLIANCE_COLLECTOR_ACTIONS,
   KERNEL_POLICY_TABLE_ACCESS,
   leadingKeysOf,
+  searchedPersonalTables,
   TABLE_READ_ACTIONS,
   TABLE_WRITE_ACTIONS,
 } from '../lib/pillar-services.js';
@@ -271,7 +272,12 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
             (r.Properties.Roles as unknown[]).some(
               (role) => JSON.stringify(role) === `{"Ref":"${roleId}"}`,
             )) ||
-          (r.Type === 'AWS::IAM::ManagedPolicy' && managed.includes(JSON.stringify({ Ref: id }))),
+          (r.Type === 'AWS::IAM::ManagedPolicy' &&
+            (managed.includes(JSON.stringify({ Ref: id })) ||
+              // CDK's overflow policy of a role whose inline policy grew past IAM's size limit.
+              ((r.Properties.Roles ?? []) as unknown[]).some(
+                (role) => JSON.stringify(role) === `{"Ref":"${roleId}"}`,
+              ))),
       )
       .flatMap(([, r]) => (r.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
     const inline = ((resources[roleId]?.Properties.Policies ?? []) as { PolicyDocument: unknown }[]).flatMap(
@@ -297,6 +303,11 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
   const runbookKeyArn = () => statefulImport(synth, synth.stateful.runbookSigningKey, 'Arn');
   const namesRunbookKey = (statement: PolicyStatement) =>
     resourcesOf(statement).some((r) => JSON.stringify(r) === JSON.stringify(runbookKeyArn()));
+  /** The DSR subject key (HMAC) as the API stack names it. */
+  const namesDsrKey = (statement: PolicyStatement) =>
+    resourcesOf(statement).some(
+      (r) => JSON.stringify(r) === JSON.stringify(statefulImport(synth, synth.stateful.dsrSubjectKey, 'Arn')),
+    );
   const variablesOf = (name: string): Record<string, unknown> => {
     const fn = synth.api.functions[name];
     if (!fn) throw new Error(`no function ${name}`);
@@ -344,7 +355,15 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
 
     it("names, in each function's statements, only the tables its manifest gives it (the policy table only to enforcers and its owner)", () => {
       for (const entry of FUNCTIONS) {
-        const expected = tablesOfFunction(entry).map(tableArn);
+        // Its tables, the tables of its record reads, and (answering data subject requests) every
+        // table with searched personal data.
+        const expected = [
+          ...new Set([
+            ...tablesOfFunction(entry),
+            ...(entry.recordReads ?? []).map((read) => read.table),
+            ...(entry.dataSubjectRequests ? searchedPersonalTables(TABLES).map((table) => table.id) : []),
+          ]),
+        ].map(tableArn);
         const named = dynamoStatementsOf(entry.name).flatMap(resourcesOf);
         expect([...new Set(named.map((r) => JSON.stringify(r)))].sort(), entry.name).toEqual(
           expected.map((r) => JSON.stringify(r)).sort(),
@@ -381,18 +400,70 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
             'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [leadingKeysOf(counter.entity)] },
           },
         }));
-        expect(kernel, entry.name).toEqual([
-          ...counters,
-          ...(enforcesPolicies(entry)
-            ? KERNEL_POLICY_TABLE_ACCESS.map((access) => ({
-                resources: [policyArn],
-                actions: [access.action],
-                condition: {
-                  'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [leadingKeysOf(access.entity)] },
-                },
-              }))
-            : []),
-        ]);
+        // Record reads: Query on the partitions of one entity of another pillar's table.
+        const reads = (entry.recordReads ?? []).map((read) => ({
+          resources: [JSON.stringify(tableArn(read.table))],
+          actions: ['dynamodb:Query'],
+          condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [leadingKeysOf(read.entity)] } },
+        }));
+        // Data subject requests: over the tables with searched personal data but its own, Query on
+        // the searched entities, PutItem on those an erasure redacts, DeleteItem on those it deletes;
+        // nothing on an entity not searched (one statement per action: the entities are distinct).
+        const searched = entry.dataSubjectRequests
+          ? searchedPersonalTables(TABLES)
+              .filter((table) => !tablesOfFunction(entry).includes(table.id))
+              .flatMap((table) =>
+                (table.personalData ?? [])
+                  .filter((spec) => spec.notSearched === undefined)
+                  .map((spec) => ({ ...spec, table: table.id })),
+              )
+          : [];
+        const dsr = (
+          [
+            ['dynamodb:Query', searched],
+            ['dynamodb:PutItem', searched.filter((spec) => spec.onErasure === 'redact')],
+            ['dynamodb:DeleteItem', searched.filter((spec) => spec.onErasure === 'delete')],
+          ] as const
+        )
+          .filter(([, chosen]) => chosen.length > 0)
+          .map(([action, chosen]) => ({
+            resources: [...new Set(chosen.map((spec) => spec.table))].map((id) =>
+              JSON.stringify(tableArn(id)),
+            ),
+            actions: [action],
+            condition: {
+              'ForAllValues:StringLike': {
+                'dynamodb:LeadingKeys': chosen.map((spec) => leadingKeysOf(spec.entity)),
+              },
+            },
+          }));
+        // One entry per action: CDK merges statements of the same resources and condition.
+        const perAction = (
+          list: readonly { resources: string[]; actions: readonly string[]; condition: unknown }[],
+        ) =>
+          list
+            .flatMap(({ resources, actions, condition }) =>
+              actions.map((action) =>
+                JSON.stringify({ resources: [...resources].sort(), action, condition }),
+              ),
+            )
+            .sort();
+        expect(perAction(kernel), entry.name).toEqual(
+          perAction([
+            ...reads,
+            ...counters,
+            ...(enforcesPolicies(entry)
+              ? KERNEL_POLICY_TABLE_ACCESS.map((access) => ({
+                  resources: [policyArn],
+                  actions: [access.action],
+                  condition: {
+                    'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [leadingKeysOf(access.entity)] },
+                  },
+                }))
+              : []),
+            ...dsr,
+          ]),
+        );
         if (!(entry.tables ?? []).includes(POLICY_TABLE_ID)) {
           // Nothing unfenced on the policy table for a function that does not own it.
           const loose = statements.filter(
@@ -534,10 +605,22 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
         expect(strangers.map((entry) => entry.name)).toContain('router');
         for (const entry of FUNCTIONS) {
           const owns = (entry.tables ?? []).includes(POLICY_TABLE_ID);
+          // A declared record read of the decision log (the compliance checks) may read decisions, no more.
+          const readsDecisions = (entry.recordReads ?? []).some(
+            (read) => read.table === POLICY_TABLE_ID && read.entity === 'DECISION',
+          );
           for (const request of requests) {
-            expect(mayDo(entry.name, request), `${entry.name}: ${JSON.stringify(request)}`).toBe(owns);
+            const decisionRead =
+              request.action === 'dynamodb:Query' &&
+              request.leadingKeys.every((key) => key.endsWith('#DECISION'));
+            expect(mayDo(entry.name, request), `${entry.name}: ${JSON.stringify(request)}`).toBe(
+              owns || (readsDecisions && decisionRead),
+            );
           }
         }
+        expect(FUNCTIONS.filter((entry) => entry.recordReads).map((entry) => entry.name)).toEqual([
+          'compliance',
+        ]);
       });
 
       it('lets the router and reward functions add to the canary counters, and nobody else, and nothing but them', async () => {
@@ -622,6 +705,14 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
       for (const { where, statement } of kms) {
         // A compliance collector's DescribeKey and GetKeyRotationStatus: settings, never data.
         if (isCollectorRead(statement)) continue;
+        if (namesDsrKey(statement)) {
+          // The subject hash of data subject requests: a direct KMS call, HMAC_SHA_256 only.
+          expect(actionsOf(statement), where).toEqual(['kms:GenerateMac']);
+          expect((statement as Statement).Condition, where).toEqual({
+            StringEquals: { 'kms:MacAlgorithm': 'HMAC_SHA_256' },
+          });
+          continue;
+        }
         if (namesRunbookKey(statement)) {
           // No service uses the key for the function: it asks KMS for the public key itself.
           expect([...actionsOf(statement)].sort(), where).toEqual(RUNBOOK_VERIFY_ACTIONS);
@@ -650,8 +741,13 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
           ) ||
           entry.deadLetterAccess === true;
         if (queues) expected.add('sqs');
-        if ((entry.evidence ?? []).length > 0 || (entry.artifacts ?? []).length > 0) expected.add('s3');
-        const statements = kmsStatementsOf(entry.name).filter((s) => !namesRunbookKey(s));
+        if (
+          (entry.evidence ?? []).length > 0 ||
+          (entry.evidenceReads ?? []).length > 0 ||
+          (entry.artifacts ?? []).length > 0
+        )
+          expected.add('s3');
+        const statements = kmsStatementsOf(entry.name).filter((s) => !namesRunbookKey(s) && !namesDsrKey(s));
         expect(new Set(statements.map(viaServiceOf)), entry.name).toEqual(expected);
         const dataKey = JSON.stringify(statefulImport(synth, synth.stateful.dataKey, 'Arn'));
         for (const statement of statements.filter((s) => viaServiceOf(s) !== 's3')) {
@@ -763,7 +859,9 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
       // The runbooks pillar's functions put and get their trail mirror under runbooks/ of the evidence bucket.
       const trailWriters = FUNCTIONS.filter((entry) => (entry.evidence ?? []).includes('runbooks/')).length;
       // And the readers of the mirror (the compliance function's runbooks check): get only.
-      const evidenceReaders = FUNCTIONS.flatMap((entry) => entry.evidenceReads ?? []).length;
+      const evidenceReaders = FUNCTIONS.filter((entry) =>
+        (entry.evidenceReads ?? []).includes('runbooks/'),
+      ).length;
       expect(evidenceReaders).toBe(1);
       expect(
         acknowledged.filter((id) =>
@@ -772,12 +870,13 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
       ).toHaveLength(trailWriters + evidenceReaders);
       expect(trailWriters).toBe(4);
       expect(count('AwsSolutions-S1')).toBe(1);
-      // The decision archive's writer puts under decisions/ of the evidence bucket.
+      // The decision archive's writer puts under decisions/ of the evidence bucket; the compliance
+      // checks read and list it.
       expect(
         acknowledged.filter((id) =>
           /^Annotation::AwsSolutions-IAM5\[Resource::.+\/decisions\/\*\]$/.test(id),
         ),
-      ).toHaveLength(1);
+      ).toHaveLength(2);
       // Each artifacts writer puts and gets under its own folders of the artifacts bucket: the eval
       // functions under eval/ (reports, suite documents), edge-sync under edge/ (snapshots).
       const artifactFolders = FUNCTIONS.flatMap((entry) => entry.artifacts ?? []);
@@ -805,8 +904,9 @@ describe.each(VARIANTS)('least privilege of the function roles of $name', (varia
         ),
       ).toHaveLength(2 * collectors);
       // The runbook signing key's readers add none: GetPublicKey and DescribeKey name the one key ARN.
+      // The compliance checks' read of the decision archive (decisions/, counted above) adds one.
       expect(acknowledged.length).toBe(
-        3 * collectors +
+        4 * collectors +
           subscriptionDlqs +
           evidenceReaders +
           1 +

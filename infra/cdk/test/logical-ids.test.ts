@@ -80,12 +80,14 @@ const PINNED: Readonly<Record<StackRole, PinnedStack>> = {
       'AWS::KMS::Key': [
         'AlarmTopicKey57B0D3A7',
         'DataKey17AFBB84',
+        'DsrSubjectKeyB0DB2C98',
         'EvidenceKey167D8F4D',
         'RunbookSigningKey0756FEDE',
       ],
       'AWS::KMS::Alias': [
         'AlarmTopicKeyAlias2A4BDA2D',
         'DataKeyAliasF989EB84',
+        'DsrSubjectKeyAliasCBC92B11',
         'EvidenceKeyAliasE40C74E1',
         'RunbookSigningKeyAlias726F3CC3',
       ],

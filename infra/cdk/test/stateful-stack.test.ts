@@ -14,18 +14,22 @@ describe('ConductorStatefulStack', () => {
   let dataKeyId: string;
   let evidenceKeyId: string;
   let runbookKeyId: string;
+  let dsrKeyId: string;
 
   beforeAll(() => {
     synth = synthConductor();
     const keys = Object.keys(synth.statefulTemplate.findResources('AWS::KMS::Key'));
-    // The data key, the evidence key, the runbook signing key and the alert topics' own key.
-    expect(keys).toHaveLength(4);
+    // The data key, the evidence key, the runbook signing key, the DSR subject key and the alert
+    // topics' own key.
+    expect(keys).toHaveLength(5);
     dataKeyId = synth.stateful.getLogicalId(synth.stateful.dataKey.node.defaultChild as never);
     evidenceKeyId = synth.stateful.getLogicalId(synth.stateful.evidenceKey.node.defaultChild as never);
     runbookKeyId = synth.stateful.getLogicalId(synth.stateful.runbookSigningKey.node.defaultChild as never);
     expect(keys).toContain(dataKeyId);
     expect(keys).toContain(evidenceKeyId);
     expect(keys).toContain(runbookKeyId);
+    dsrKeyId = synth.stateful.getLogicalId(synth.stateful.dsrSubjectKey.node.defaultChild as never);
+    expect(keys).toContain(dsrKeyId);
   });
   afterAll(() => synth?.dispose());
 
@@ -45,6 +49,20 @@ describe('ConductorStatefulStack', () => {
     });
     synth.statefulTemplate.hasResourceProperties('AWS::KMS::Alias', {
       AliasName: 'alias/conductor-prod-data',
+    });
+  });
+
+  it('has an HMAC_256 key for data subject requests, retained, its alias the stage’s, with no policy statement beyond the account default', () => {
+    const resource = (synth.statefulTemplate.toJSON().Resources as Record<string, Resource>)[dsrKeyId];
+    if (!resource) throw new Error(`no resource ${dsrKeyId}`);
+    expect(resource).toMatchObject({
+      DeletionPolicy: 'Retain',
+      Properties: { KeySpec: 'HMAC_256', KeyUsage: 'GENERATE_VERIFY_MAC', EnableKeyRotation: false },
+    });
+    expect((resource.Properties.KeyPolicy as { Statement: unknown[] }).Statement).toHaveLength(1);
+    synth.statefulTemplate.hasResourceProperties('AWS::KMS::Alias', {
+      AliasName: 'alias/conductor-prod-dsr-subject',
+      TargetKeyId: { 'Fn::GetAtt': [dsrKeyId, 'Arn'] },
     });
   });
 
@@ -311,7 +329,9 @@ describe('ConductorStatefulStack', () => {
       synth.statefulTemplate.resourceCountIs('AWS::SNS::Topic', 2);
       const keys = synth.statefulTemplate.findResources('AWS::KMS::Key');
       const [alarmKeyId, alarmKey] =
-        Object.entries(keys).find(([id]) => ![dataKeyId, evidenceKeyId, runbookKeyId].includes(id)) ?? [];
+        Object.entries(keys).find(
+          ([id]) => ![dataKeyId, evidenceKeyId, runbookKeyId, dsrKeyId].includes(id),
+        ) ?? [];
       expect(alarmKey).toMatchObject({ Properties: { EnableKeyRotation: true } });
       expect(alarmKey?.Properties.KeyPolicy).toMatchObject({
         Statement: expect.arrayContaining([

@@ -15,6 +15,8 @@ export interface PillarManifest {
   readonly functions: readonly FunctionSpec[];
   /** The pillar's own DynamoDB tables (DESIGN §8: one per pillar, tenant-first keys, TTL). */
   readonly tables?: readonly TableSpec[];
+  /** WORM evidence of the pillar that names people (reported by data subject requests, never erased). */
+  readonly personalEvidence?: readonly PersonalEvidenceSpec[];
   /** The pillar's SQS queues, each with its DLQ and its consumer (one of this pillar's functions). */
   readonly queues?: readonly QueueSpec[];
   /** EventBridge schedules that invoke one of the pillar's functions (control tests, sweeps). */
@@ -109,7 +111,8 @@ export interface FunctionSpec {
   readonly evidence?: readonly string[];
   /**
    * Folders of the evidence bucket this function only reads (another pillar's WORM records a check
-   * reads, e.g. `runbooks/`): `s3:GetObject` there and nothing else; it gets EVIDENCE_BUCKET_NAME.
+   * reads, e.g. `runbooks/`): `s3:GetObject` there, `s3:ListBucket` narrowed to the folder
+   * (`s3:prefix`), and nothing else; it gets EVIDENCE_BUCKET_NAME.
    */
   readonly evidenceReads?: readonly string[];
   /**
@@ -167,11 +170,31 @@ export interface FunctionSpec {
    */
   readonly complianceCollector?: boolean;
   /**
+   * The function answers data subject requests (the compliance pillar): it gets the name of every
+   * table that declares searched `personalData` (through the tables' own `envVar`s) and, fenced by
+   * `dynamodb:LeadingKeys` to the declared entities' partitions, `dynamodb:Query` on those searched,
+   * `dynamodb:PutItem` on those an erasure redacts (a conditional rewrite) and `dynamodb:DeleteItem`
+   * on those it deletes; plus `kms:GenerateMac` on the deployment's DSR key (DSR_SUBJECT_KEY_ENV),
+   * with which the person's id is hashed before anything is logged. Locally: every table is there,
+   * and a key file of the data directory stands in for KMS.
+   */
+  readonly dataSubjectRequests?: boolean;
+  /**
    * Lambda timeout in seconds (1-900) for a function that works longer than a request (a replay job
    * reading a month of decisions); its queue's visibility timeout must be at least as long.
    * @default 10
    */
   readonly timeoutSeconds?: number;
+  /**
+   * Record types of another pillar's table (or the kernel's) the function reads by Query and nothing
+   * else, fenced by `dynamodb:LeadingKeys` to the partitions of that entity (e.g. the compliance
+   * checks reading the policy table's decision log, `DECISION`); it gets the table's `envVar`.
+   */
+  readonly recordReads?: readonly {
+    readonly table: string;
+    readonly entity: string;
+    readonly purpose: string;
+  }[];
   /**
    * Counters the function adds to with UpdateItem ADD in one of its tables, fenced by
    * `dynamodb:LeadingKeys` to the partitions of one entity (pillar tables grant no UpdateItem
@@ -186,6 +209,9 @@ export interface FunctionSpec {
 
 /** The environment variable through which a `complianceCollector` function receives what it tests. */
 export const COMPLIANCE_RESOURCES_ENV = 'COMPLIANCE_RESOURCES';
+
+/** The environment variable through which a `dataSubjectRequests` function receives the DSR HMAC key's ARN. */
+export const DSR_SUBJECT_KEY_ENV = 'DSR_SUBJECT_KEY_ARN';
 
 /** The environment variable through which a `runbookSigningKey: 'verify'` function receives the key's ARN. */
 export const RUNBOOK_SIGNING_KEY_ENV = 'RUNBOOK_SIGNING_KEY_ARN';
@@ -220,6 +246,56 @@ export interface TableSpec {
   /** Environment variable through which functions receive the table name. */
   readonly envVar: string;
   readonly description: string;
+  /**
+   * The entities of this table whose records name a person (GDPR): the record of processing
+   * (Art. 30) and what a data subject request searches and erases (Art. 15-20). `[]`: no record of
+   * the table names a person. Every table of the catalog declares it (the compliance pillar's
+   * `platform.processing-records` check fails on a table that does not).
+   */
+  readonly personalData?: readonly PersonalDataSpec[];
+}
+
+/**
+ * One entity of a table whose records hold a person's id (a principal's subject). A data subject
+ * request reads each tenant's partition of it (`T#<tenant>#<entity>`, a Query) and matches the
+ * fields; an erasure then does what `onErasure` says.
+ */
+export interface PersonalDataSpec {
+  /** The entity as stored: the sort-key partition `T#<tenant>#<entity>` (e.g. `RUNBOOK_EXECUTION`). */
+  readonly entity: string;
+  /**
+   * Attribute paths holding a person's id: `requestedBy`, `principal.subject`, `history[].by` (each
+   * element of an array). A person's id in the sort key alone is not matched: name an attribute.
+   */
+  readonly subjectFields: readonly string[];
+  /** Why the record names the person (Art. 30 purpose). */
+  readonly purpose: string;
+  /** How long the record is kept, as a person reads it: `30 days (TTL)`, `until the runbook is deleted`. */
+  readonly retention: string;
+  /**
+   * What an erasure (a `delete` request) does: `delete` the record; `redact` the person's id in it
+   * (the record stays, e.g. who approved what, with the id replaced by the request's marker); `keep`
+   * it unchanged for the reason in `keepReason` (a legal obligation, Art. 17(3)).
+   */
+  readonly onErasure: 'delete' | 'redact' | 'keep';
+  readonly keepReason?: string;
+  /**
+   * Why a request does not read this entity (its records are compressed, or the person's id is in
+   * the key only): it is reported as retained, with its retention, and `onErasure` must be `keep`.
+   */
+  readonly notSearched?: string;
+}
+
+/**
+ * WORM evidence a pillar writes that names people (the decision archive): it cannot be changed
+ * before its retention ends, so a data subject request reports it as retained, with its retention.
+ */
+export interface PersonalEvidenceSpec {
+  /** Folder of the evidence bucket, e.g. `decisions/`. */
+  readonly prefix: string;
+  readonly subjectFields: readonly string[];
+  readonly purpose: string;
+  readonly retention: string;
 }
 
 /** Every function's memory (MB) unless its stack says otherwise: CDK's ServiceFunction and the embedded runtime's call accounting. */
@@ -475,7 +551,7 @@ export const assertCatalog = (pillars: readonly PillarManifest[]): void => {
       if (!/^[a-z][a-z0-9-]*$/.test(fn.name)) {
         throw new Error(`Function name '${fn.name}' must be lower-case letters, digits and dashes`);
       }
-      for (const id of tablesOfFunction(fn)) {
+      for (const id of [...tablesOfFunction(fn), ...(fn.recordReads ?? []).map((read) => read.table)]) {
         if (!tableIds.has(id))
           throw new Error(`Function '${fn.name}' names table '${id}', which no pillar declares`);
       }
@@ -545,6 +621,36 @@ export const assertCatalog = (pillars: readonly PillarManifest[]): void => {
   }
   if (defaults > 1) throw new Error(`Only one function may serve the $default route; ${defaults} do`);
   for (const pillar of pillars) assertWorkflows(pillar);
+  assertPersonalData(pillars);
+};
+
+/**
+ * The tables' `personalData`: each entity once in the catalog (a data subject request's grants
+ * rely on it), fields named, a reason for every `keep`.
+ */
+const assertPersonalData = (pillars: readonly PillarManifest[]): void => {
+  const entities = new Set<string>();
+  for (const pillar of pillars)
+    for (const table of pillar.tables ?? []) {
+      for (const spec of table.personalData ?? []) {
+        const where = `Personal data '${spec.entity}' of table '${table.id}' (pillar '${pillar.name}')`;
+        if (!/^[A-Z][A-Z0-9_]*$/.test(spec.entity))
+          throw new Error(`${where}: the entity must be upper-case letters, digits and underscores`);
+        if (entities.has(spec.entity)) throw new Error(`${where} is declared twice`);
+        entities.add(spec.entity);
+        if (spec.subjectFields.length === 0) throw new Error(`${where} names no subject field`);
+        for (const field of spec.subjectFields) {
+          if (!/^[A-Za-z_][A-Za-z0-9_]*(\[\])?(\.[A-Za-z_][A-Za-z0-9_]*(\[\])?)*$/.test(field))
+            throw new Error(`${where}: '${field}' is not an attribute path (a.b, list[].field)`);
+        }
+        if (spec.purpose.trim() === '' || spec.retention.trim() === '')
+          throw new Error(`${where} must say its purpose and retention`);
+        if (spec.onErasure === 'keep' && !spec.keepReason?.trim())
+          throw new Error(`${where} is kept on erasure without a keepReason`);
+        if (spec.notSearched !== undefined && spec.onErasure !== 'keep')
+          throw new Error(`${where} is not searched, so an erasure can only keep it`);
+      }
+    }
 };
 
 const ENV_VAR_NAME = /^[A-Z][A-Z0-9_]*$/;

@@ -195,6 +195,46 @@ describe('assertCatalog', () => {
     expect(() => assertCatalog([kernel, things, { ...other, functions: [post] }])).not.toThrow();
   });
 
+  it('refuses personal data declared badly, naming the entity, table and pillar', () => {
+    const spec = {
+      entity: 'THING',
+      subjectFields: ['createdBy', 'history[].by'],
+      purpose: 'who made it',
+      retention: 'kept',
+      onErasure: 'redact',
+    } as const;
+    const withData = (personalData: TableSpec['personalData']): PillarManifest => ({
+      ...things,
+      tables: [{ ...THINGS_TABLE, personalData }],
+    });
+    expect(() => assertCatalog([kernel, withData([spec])])).not.toThrow();
+    const where = "Personal data 'THING' of table 'things' (pillar 'things')";
+    expect(() => assertCatalog([kernel, withData([spec, spec])])).toThrow(`${where} is declared twice`);
+    expect(() => assertCatalog([kernel, withData([{ ...spec, subjectFields: [] }])])).toThrow(
+      `${where} names no subject field`,
+    );
+    expect(() => assertCatalog([kernel, withData([{ ...spec, subjectFields: ['a..b'] }])])).toThrow(
+      `${where}: 'a..b' is not an attribute path (a.b, list[].field)`,
+    );
+    expect(() => assertCatalog([kernel, withData([{ ...spec, retention: ' ' }])])).toThrow(
+      `${where} must say its purpose and retention`,
+    );
+    expect(() => assertCatalog([kernel, withData([{ ...spec, onErasure: 'keep' }])])).toThrow(
+      `${where} is kept on erasure without a keepReason`,
+    );
+    expect(() => assertCatalog([kernel, withData([{ ...spec, notSearched: 'compressed' }])])).toThrow(
+      `${where} is not searched, so an erasure can only keep it`,
+    );
+    expect(() => assertCatalog([kernel, withData([{ ...spec, entity: 'thing' }])])).toThrow(
+      "Personal data 'thing' of table 'things' (pillar 'things'): the entity must be upper-case letters, digits and underscores",
+    );
+  });
+
+  it('every table of the catalog says whether its records name people (the record of processing)', () => {
+    const undeclared = PILLARS.flatMap((p) => p.tables ?? []).filter((t) => t.personalData === undefined);
+    expect(undeclared.map((t) => t.id)).toEqual([]);
+  });
+
   it('refuses a route whose rate family its pillar does not declare, even when another pillar does', () => {
     const undeclared = fn('api', { routes: [route({ rateFamily: 'things.write' })], tables: ['things'] });
     expect(() => assertCatalog([kernel, { ...things, functions: [undeclared, worker] }])).toThrow(

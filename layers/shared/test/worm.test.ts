@@ -8,6 +8,7 @@ import {
   type GetObjectCommandOutput,
   GetObjectLegalHoldCommand,
   HeadObjectCommand,
+  ListObjectsV2Command,
   PutObjectCommand,
   PutObjectLegalHoldCommand,
   S3Client,
@@ -176,6 +177,62 @@ describe('S3WormStore', () => {
     expect(await store.legalHoldOf(KEY)).toBe(false);
   });
 
+  it('lists a page of keys under a prefix with ListObjectsV2, its last key the cursor of the next', async () => {
+    // Prepare
+    s3.on(ListObjectsV2Command, { StartAfter: undefined }).resolves({
+      Contents: [{ Key: 'decisions/2026/03/01/a.jsonl' }, { Key: 'decisions/2026/03/01/b.jsonl' }],
+      IsTruncated: true,
+    });
+    s3.on(ListObjectsV2Command, { StartAfter: 'decisions/2026/03/01/b.jsonl' }).resolves({
+      Contents: [{ Key: 'decisions/2026/03/01/c.jsonl' }],
+      IsTruncated: false,
+    });
+
+    // Act
+    const first = await store.list('decisions/2026/03/01/', { limit: 2 });
+    const second = await store.list('decisions/2026/03/01/', { limit: 2, startAfter: first.next });
+
+    // Assess
+    expect(first).toEqual({
+      keys: ['decisions/2026/03/01/a.jsonl', 'decisions/2026/03/01/b.jsonl'],
+      next: 'decisions/2026/03/01/b.jsonl',
+    });
+    expect(second).toEqual({ keys: ['decisions/2026/03/01/c.jsonl'] });
+    expect(s3).toHaveReceivedNthCommandWith(ListObjectsV2Command, 1, {
+      Bucket: BUCKET,
+      Prefix: 'decisions/2026/03/01/',
+      MaxKeys: 2,
+    });
+    expect(s3).toHaveReceivedNthCommandWith(ListObjectsV2Command, 2, {
+      Bucket: BUCKET,
+      Prefix: 'decisions/2026/03/01/',
+      MaxKeys: 2,
+      StartAfter: 'decisions/2026/03/01/b.jsonl',
+    });
+  });
+
+  it('lists 1000 keys a page unless told fewer, and an empty prefix for none', async () => {
+    // Prepare
+    s3.on(ListObjectsV2Command).resolves({});
+
+    // Act
+    const page = await store.list('decisions/2026/03/02/');
+
+    // Assess
+    expect(page).toEqual({ keys: [] });
+    expect(s3).toHaveReceivedCommandWith(ListObjectsV2Command, { MaxKeys: 1000 });
+  });
+
+  it('refuses a prefix outside the key grammar and a page size outside 1-1000, before calling S3', async () => {
+    for (const prefix of ['../', '/decisions', 'a//', '.hidden/']) {
+      await expect(store.list(prefix)).rejects.toBeInstanceOf(InvalidWormKeyError);
+    }
+    for (const limit of [0, 1001, 1.5]) {
+      await expect(store.list('decisions/', { limit })).rejects.toBeInstanceOf(RangeError);
+    }
+    expect(s3).not.toHaveReceivedCommand(ListObjectsV2Command);
+  });
+
   it('refuses keys that are not safe as both S3 keys and file paths, before calling S3', async () => {
     for (const key of ['../escape', '/absolute', 'a//b', '.hidden/x', 'a/./b', 'sp ace', '']) {
       await expect(store.putOnce(key, BODY)).rejects.toBeInstanceOf(InvalidWormKeyError);
@@ -297,6 +354,39 @@ describe('FileWormStore', () => {
     expect(await store.keys()).toEqual([]);
   });
 
+  it('lists the keys starting with a prefix, in order, a page at a time, as S3 does', async () => {
+    // Prepare
+    const store = new FileWormStore(root);
+    const keys = [
+      'decisions/2026/03/01/20260301T235959000Z-b.jsonl',
+      'decisions/2026/03/01/20260301T120000000Z-a.jsonl',
+      'decisions/2026/03/01/20260301T120500000Z-c.jsonl',
+      'decisions/2026/03/02/20260302T000000000Z-d.jsonl',
+      'runbooks/acme/x/000000.json',
+    ];
+    for (const key of keys) await store.putOnce(key, BODY);
+    await store.setLegalHold(keys[0] as string, true);
+
+    // Act
+    const first = await store.list('decisions/2026/03/01/', { limit: 2 });
+    const second = await store.list('decisions/2026/03/01/', { limit: 2, startAfter: first.next });
+    const partial = await store.list('decisions/2026/03/01/20260301T12');
+    const missing = await store.list('decisions/2027/');
+
+    // Assess
+    expect(first).toEqual({
+      keys: [
+        'decisions/2026/03/01/20260301T120000000Z-a.jsonl',
+        'decisions/2026/03/01/20260301T120500000Z-c.jsonl',
+      ],
+      next: 'decisions/2026/03/01/20260301T120500000Z-c.jsonl',
+    });
+    expect(second).toEqual({ keys: ['decisions/2026/03/01/20260301T235959000Z-b.jsonl'] });
+    expect(partial.keys).toEqual(first.keys);
+    expect(missing).toEqual({ keys: [] });
+    expect((await store.list('')).keys).toEqual([...keys].sort());
+  });
+
   it('never counts a stray staging file (a write a crash interrupted) as an object', async () => {
     // Prepare
     const store = new FileWormStore(root);
@@ -304,9 +394,11 @@ describe('FileWormStore', () => {
 
     // Act
     const keys = await store.keys();
+    const listed = await store.list('');
 
     // Assess
     expect(keys).toEqual([]);
+    expect(listed).toEqual({ keys: [] });
     expect(await store.putOnce(KEY, BODY)).toBe('created');
   });
 });

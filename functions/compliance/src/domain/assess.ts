@@ -359,13 +359,20 @@ export class Compliance {
   /** A passing test notes itself on the open finding, if any; it never closes it (a person does). */
   async #passed(state: ControlState, at: string): Promise<string | undefined> {
     if (!state.openFindingId) return undefined;
-    const finding = await this.deps.findings.get(PLATFORM, state.openFindingId);
-    if (!finding) return undefined;
-    await this.deps.findings.replace(
-      { ...finding, lastPassedAt: at, version: finding.version + 1, updatedAt: at },
-      finding.version,
-    );
-    return finding.id;
+    // Re-read on a concurrent change (another assessment, a transition): the pass is noted on the latest.
+    for (let attempt = 0; ; attempt += 1) {
+      const finding = await this.deps.findings.get(PLATFORM, state.openFindingId);
+      if (!finding) return undefined;
+      try {
+        await this.deps.findings.replace(
+          { ...finding, lastPassedAt: at, version: finding.version + 1, updatedAt: at },
+          finding.version,
+        );
+        return finding.id;
+      } catch (error) {
+        if (!(error instanceof ConflictError) || attempt >= 4) throw error;
+      }
+    }
   }
 
   /** A failing (or erroring) test opens a finding, or counts one more failure on the open one. */
@@ -377,13 +384,68 @@ export class Compliance {
     framework: string,
     traceId: string,
   ): Promise<string> {
-    const open = state.openFindingId
-      ? await this.deps.findings.get(PLATFORM, state.openFindingId)
-      : undefined;
-    const stillOpen =
-      open !== undefined &&
-      open.status !== 'resolved' &&
-      !(open.status === 'risk_accepted' && open.acceptedUntil !== undefined && open.acceptedUntil <= at);
+    // Two assessments of one control at once (a change event's and an on-demand one) both fail it:
+    // the second finds the first's finding on its retry, and counts its failure there.
+    let findingId: string | undefined;
+    for (let attempt = 0; findingId === undefined; attempt += 1) {
+      try {
+        findingId = await this.#openOrCount(
+          control,
+          attempt === 0 ? state : await this.#state(control.id),
+          reason,
+          at,
+        );
+      } catch (error) {
+        if (!(error instanceof ConflictError) || attempt >= 4) throw error;
+      }
+    }
+    await this.deps.events
+      .publish([
+        eventOf(controlFailed, {
+          tenantId: PLATFORM,
+          traceId,
+          occurredAt: at,
+          framework,
+          controlId: control.id,
+          findingId,
+          reason,
+        }),
+      ])
+      .catch((error: unknown) => this.deps.onEventError?.(error));
+    return findingId;
+  }
+
+  /**
+   * Counts the failure on the control's open finding, or opens the next one. The next one may exist
+   * already, opened by a concurrent assessment that has not yet counted it in the control's state:
+   * it is the open finding then. A concurrent write is a ConflictError (the caller tries again).
+   */
+  async #openOrCount(control: Control, state: ControlState, reason: string, at: string): Promise<string> {
+    const isOpen = (finding: FindingRecord | undefined): finding is FindingRecord =>
+      finding !== undefined &&
+      finding.status !== 'resolved' &&
+      !(
+        finding.status === 'risk_accepted' &&
+        finding.acceptedUntil !== undefined &&
+        finding.acceptedUntil <= at
+      );
+    const nextId = `fnd_${control.id}_${state.findings + 1}`;
+    // The state's open finding; else one a concurrent assessment opened (counted in the state or not yet).
+    const candidates = [
+      state.openFindingId,
+      nextId,
+      ...(state.findings > 0 ? [`fnd_${control.id}_${state.findings}`] : []),
+    ];
+    let open: FindingRecord | undefined;
+    for (const id of new Set(candidates)) {
+      if (id === undefined) continue;
+      const finding = await this.deps.findings.get(PLATFORM, id);
+      if (isOpen(finding)) {
+        open = finding;
+        break;
+      }
+    }
+    const stillOpen = isOpen(open);
     let findingId: string;
     if (open && stillOpen) {
       findingId = open.id;
@@ -399,7 +461,7 @@ export class Compliance {
         open.version,
       );
     } else {
-      findingId = `fnd_${control.id}_${state.findings + 1}`;
+      findingId = nextId;
       const slaDueAt = new Date(Date.parse(at) + SLA_DAYS[control.severity] * 86_400_000).toISOString();
       await this.deps.findings.create({
         tenantId: PLATFORM,
@@ -420,19 +482,6 @@ export class Compliance {
       });
       await this.#recordState(control.id, (current) => ({ ...current, findings: current.findings + 1 }));
     }
-    await this.deps.events
-      .publish([
-        eventOf(controlFailed, {
-          tenantId: PLATFORM,
-          traceId,
-          occurredAt: at,
-          framework,
-          controlId: control.id,
-          findingId,
-          reason,
-        }),
-      ])
-      .catch((error: unknown) => this.deps.onEventError?.(error));
     return findingId;
   }
 

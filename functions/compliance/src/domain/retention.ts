@@ -3,7 +3,9 @@
  * doing it. An object moves to a rule's storage class once it is as old as the transition says, and
  * is deleted once it is as old as the expiration says — unless a legal hold or an Object Lock
  * retention still holds it, which the dry-run lists apart (S3 never deletes those). Records of a
- * table go when their `expiresAt` has passed (DynamoDB TTL).
+ * table go when their `expiresAt` has passed (DynamoDB TTL). An object smaller than a rule's
+ * `minimumTransitionBytes` never transitions (S3 Lifecycle skips objects under 128 KiB by default),
+ * though it still expires.
  */
 
 export interface LifecycleRule {
@@ -12,6 +14,8 @@ export interface LifecycleRule {
   readonly prefix?: string;
   readonly transitions: readonly { readonly days: number; readonly storageClass: string }[];
   readonly expirationDays?: number;
+  /** Objects smaller than this (bytes) stay where they are: S3 Lifecycle's default is 128 KiB. */
+  readonly minimumTransitionBytes?: number;
 }
 
 export interface StoredObject {
@@ -20,6 +24,8 @@ export interface StoredObject {
   readonly legalHold?: boolean;
   /** The Object Lock retain-until date, when the object has one. */
   readonly retainUntil?: string;
+  /** Its size in bytes, when known (a rule's `minimumTransitionBytes` needs it). */
+  readonly size?: number;
 }
 
 export interface RuleOutcome {
@@ -54,7 +60,11 @@ export const retentionDryRun = (
         continue;
       }
       const transition = ordered.find((t) => ageDays >= t.days);
-      if (transition) {
+      const tooSmall =
+        rule.minimumTransitionBytes !== undefined &&
+        object.size !== undefined &&
+        object.size < rule.minimumTransitionBytes;
+      if (transition && !tooSmall) {
         transitions[transition.storageClass] = [...(transitions[transition.storageClass] ?? []), object.key];
       }
     }

@@ -85,6 +85,29 @@ describe('Compliance', () => {
     await expect(evidence.putOnce(result?.evidenceKey as string, '{}')).rejects.toThrow(/already holds/);
   });
 
+  it('two assessments failing one control at once open one finding and count both failures', async () => {
+    // Prepare: a change event's assessment and an on-demand one, interleaved at every await
+    const { compliance, outcomes, findings, published } = makeCompliance();
+    outcomes.set('aws.kms-rotation', 'fail');
+
+    // Act
+    const runs = await Promise.all([
+      compliance.assess('SOC2', ['key-management'], 'conductor:event:x', 't1'),
+      compliance.assess('SOC2', ['key-management'], 'grc-lead', 't2'),
+      compliance.assess('SOC2', ['key-management'], 'grc-lead', 't3'),
+    ]);
+
+    // Assess
+    const all = (await findings.list(PLATFORM, { limit: 10 })).items;
+    expect(all.map((f) => [f.id, f.failures])).toEqual([['fnd_key-management_1', 3]]);
+    expect(runs.map((run) => run.results[0]?.findingId)).toEqual([
+      'fnd_key-management_1',
+      'fnd_key-management_1',
+      'fnd_key-management_1',
+    ]);
+    expect(published.filter((e) => e.type === 'control_failed')).toHaveLength(3);
+  });
+
   it('opens one finding on a failure, counts repeats on it, notes a pass, and publishes control_failed', async () => {
     // Prepare
     const { compliance, outcomes, clock, published, findings } = makeCompliance();

@@ -1,10 +1,14 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import {
   assertWormKey,
+  assertWormPrefix,
   type LegalHolds,
   sha256Base64,
+  type WormKeyPage,
+  type WormListing,
   type WormStore,
   WormViolationError,
+  wormListLimit,
 } from '../ports/worm.js';
 
 /**
@@ -29,7 +33,7 @@ const isNotFound = (error: unknown): boolean =>
  * key is free (S3 answers 412 otherwise), so a write never replaces a version; the SHA-256 checksum
  * is sent (Object Lock requires an integrity checksum on writes) and compared when the key is taken.
  */
-export class S3WormStore implements WormStore, LegalHolds {
+export class S3WormStore implements WormStore, WormListing, LegalHolds {
   constructor(
     private readonly s3: Pick<S3Client, 'send'>,
     private readonly bucketName: string,
@@ -103,6 +107,30 @@ export class S3WormStore implements WormStore, LegalHolds {
         ...(head.VersionId ? { VersionId: head.VersionId } : {}),
       }),
     );
+  }
+
+  /**
+   * One ListObjectsV2 page (current versions only). `next` is the page's last key, given to the next
+   * call as `StartAfter`: the same cursor as the file store's, and no continuation token to keep.
+   */
+  async list(
+    prefix: string,
+    options: { readonly startAfter?: string | undefined; readonly limit?: number | undefined } = {},
+  ): Promise<WormKeyPage> {
+    assertWormPrefix(prefix);
+    const limit = wormListLimit(options.limit);
+    const { ListObjectsV2Command } = await s3Sdk();
+    const out = await this.s3.send(
+      new ListObjectsV2Command({
+        Bucket: this.bucketName,
+        Prefix: prefix,
+        MaxKeys: limit,
+        ...(options.startAfter === undefined ? {} : { StartAfter: options.startAfter }),
+      }),
+    );
+    const keys = (out.Contents ?? []).flatMap((object) => (object.Key === undefined ? [] : [object.Key]));
+    const last = keys.at(-1);
+    return out.IsTruncated && last !== undefined ? { keys, next: last } : { keys };
   }
 
   /** Puts or releases the object's legal hold (PutObjectLegalHold): a held object is never deleted. */

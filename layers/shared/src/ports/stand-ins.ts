@@ -20,6 +20,11 @@ export interface StandIns {
   /** The local runbook signing key's folder (the key-rotation runbook's KMS stand-in works in it). */
   readonly runbookKeyDir?: string;
   /**
+   * The file of the local HMAC key with which data subject requests hash a person's id, in place of
+   * the KMS HMAC key (`DSR_SUBJECT_KEY_ENV`): created on first use.
+   */
+  readonly dsrSubjectKeyFile?: string;
+  /**
    * The runbook approval flow on the local Step Functions interpreter, in place of StartExecution
    * and SendTaskSuccess/SendTaskFailure (the same ASL CDK deploys).
    */

@@ -21,6 +21,33 @@ export interface WormStore {
   delete(key: string): Promise<void>;
 }
 
+/** One page of `WormListing.list`: keys in ascending order; `next`, when set, is `startAfter` for the next page. */
+export interface WormKeyPage {
+  readonly keys: readonly string[];
+  readonly next?: string;
+}
+
+/** Keys a page of `WormListing.list` holds at most (S3 ListObjectsV2's MaxKeys ceiling). */
+export const WORM_LIST_LIMIT = 1000;
+
+/**
+ * Port: the keys of a WORM store under a prefix, for readers that find objects by their key layout
+ * (the decision archive's day folders). Keys come in ascending order (S3's UTF-8 byte order; keys
+ * are ASCII, so plain string order), those after `startAfter` only, at most `limit` a page
+ * (1-WORM_LIST_LIMIT, default WORM_LIST_LIMIT). `prefix` is a plain string prefix, as S3's: `''`,
+ * a folder (`decisions/2026/03/01/`) or the start of a key (`decisions/2026/03/01/20260301T12`).
+ */
+export interface WormListing {
+  list(
+    prefix: string,
+    options?: { readonly startAfter?: string | undefined; readonly limit?: number | undefined },
+  ): Promise<WormKeyPage>;
+}
+
+/** A store that also lists (the S3 and file stores do): how a composition root finds out. */
+export const isWormListing = <T extends object>(store: T): store is T & WormListing =>
+  typeof (store as Partial<WormListing>).list === 'function';
+
 /**
  * Port: legal holds on a WORM store's objects (S3 Object Lock legal hold; locally a marker the file
  * store honours). An object under hold cannot be deleted, whatever its retention; releasing the hold
@@ -52,6 +79,23 @@ export const assertWormKey = (key: string): void => {
   if (key.length > 1024 || !WORM_KEY.test(key)) {
     throw new InvalidWormKeyError(`'${key}' is not a valid WORM key (see WORM_KEY)`);
   }
+};
+
+/** A listing prefix: empty, or a key's start (a trailing `/` allowed) that the key grammar accepts. */
+export const assertWormPrefix = (prefix: string): void => {
+  const body = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
+  if (prefix !== '' && (body.length > 1024 || !WORM_KEY.test(body))) {
+    throw new InvalidWormKeyError(`'${prefix}' is not a valid WORM key prefix (see WORM_KEY)`);
+  }
+};
+
+/** The page size `WormListing.list` uses: `limit`, checked, or WORM_LIST_LIMIT. */
+export const wormListLimit = (limit: number | undefined): number => {
+  if (limit === undefined) return WORM_LIST_LIMIT;
+  if (!Number.isInteger(limit) || limit < 1 || limit > WORM_LIST_LIMIT) {
+    throw new RangeError(`a listing page holds 1-${WORM_LIST_LIMIT} keys, got ${limit}`);
+  }
+  return limit;
 };
 
 /** SHA-256 of the UTF-8 bytes, base64: the form of S3's `ChecksumSHA256`. */

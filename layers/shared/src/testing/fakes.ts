@@ -2,13 +2,22 @@ import { Logger } from '@aws-lambda-powertools/logger';
 
 export { InMemoryTenantRecords } from '../adapters/memory-records.js';
 
-import { assertWormKey, type LegalHolds, type WormStore, WormViolationError } from '../ports/worm.js';
+import {
+  assertWormKey,
+  assertWormPrefix,
+  type LegalHolds,
+  type WormKeyPage,
+  type WormListing,
+  type WormStore,
+  WormViolationError,
+  wormListLimit,
+} from '../ports/worm.js';
 
 /**
  * An in-memory stand-in for a WormStore, for domain tests: the same refusals (different content under
  * a taken key, any delete: its retention never ends), and `objects` to look at what was written.
  */
-export class InMemoryWormStore implements WormStore, LegalHolds {
+export class InMemoryWormStore implements WormStore, WormListing, LegalHolds {
   readonly objects = new Map<string, { readonly body: string; readonly contentType?: string | undefined }>();
   readonly holds = new Set<string>();
 
@@ -44,6 +53,22 @@ export class InMemoryWormStore implements WormStore, LegalHolds {
   async delete(key: string): Promise<void> {
     await settle();
     if (this.objects.has(key)) throw new WormViolationError(`${key} is retained`);
+  }
+
+  async list(
+    prefix: string,
+    options: { readonly startAfter?: string | undefined; readonly limit?: number | undefined } = {},
+  ): Promise<WormKeyPage> {
+    await settle();
+    assertWormPrefix(prefix);
+    const limit = wormListLimit(options.limit);
+    const { startAfter } = options;
+    const after = [...this.objects.keys()]
+      .filter((key) => key.startsWith(prefix) && (startAfter === undefined || key > startAfter))
+      .sort();
+    const keys = after.slice(0, limit);
+    const last = keys.at(-1);
+    return after.length > limit && last !== undefined ? { keys, next: last } : { keys };
   }
 }
 
