@@ -18,8 +18,10 @@ export const authorizePillar = {
       entry: 'functions/authorize/src/handler.ts',
       routes: authorizeRoutes,
       tables: ['policy'],
-      // The decision-archive queue's consumer writes the decision log's WORM archive here.
+      // The decision-archive queue's consumer writes the decision log's WORM archive here,
+      // with the people it names as their keyed hash.
       evidence: ['decisions/'],
+      hashesSubjects: true,
     },
   ],
   personalEvidence: [
@@ -28,6 +30,7 @@ export const authorizePillar = {
       subjectFields: ['input.principal.subject', 'input.resource.requestedBy'],
       purpose: 'the decision log’s WORM archive (security audit)',
       retention: 'the evidence bucket’s retention (13 months by default), then expiry',
+      storedAs: 'keyed-hash',
     },
   ],
   tables: [

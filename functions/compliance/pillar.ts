@@ -40,6 +40,8 @@ export const compliancePillar = {
       complianceCollector: true,
       // POST /compliance/dsr reads (and on erasure rewrites) the declared entities of every table.
       dataSubjectRequests: true,
+      // The DSR log names the subject and the handler by their keyed hash.
+      hashesSubjects: true,
       // A full assessment reads a dozen AWS APIs one after the other.
       timeoutSeconds: 60,
     },

@@ -81,6 +81,8 @@ export const runbooksPillar = {
       subjectFields: ['actor', 'detail.confirmedBy'],
       purpose: 'the executions’ trail mirror (change-management audit)',
       retention: 'the evidence bucket’s retention (13 months by default), then expiry',
+      // Not yet pseudonymized: the mirror is the hash-chained entry itself (see the pillar's README).
+      storedAs: 'clear',
     },
   ],
   tables: [

@@ -78,6 +78,24 @@ describe('the decision archive', () => {
       expect(`${year}-${month}-${day}`).toBe(earliest.slice(0, 10));
       expect(time).toBe(earliest.replaceAll(/[-:.]/g, ''));
     }
+    // WORM evidence no erasure can reach: the callers (and the subject the question named) are keyed
+    // hashes there, never their ids; the hot log, kept 30 days, names them.
+    const subjects = archive.flatMap(({ records }) =>
+      records.map(
+        (r) => (r as unknown as { input: { principal: { subject: string } } }).input.principal.subject,
+      ),
+    );
+    expect(subjects.length).toBeGreaterThan(0);
+    for (const subject of subjects) expect(subject).toMatch(/^hmac-sha256:[0-9a-f]{64}$/);
+    const text = JSON.stringify(archive);
+    for (const id of ['test-acme-viewer', 'test-globex-viewer', 'test-acme-operator', 'svc-1'])
+      expect(text).not.toContain(`"${id}"`);
+    const askedRecord = archive
+      .flatMap(({ records }) => records)
+      .find((r) => r.decisionId === asked.json.decisionId);
+    expect(
+      (askedRecord as unknown as { input: { principal: { subject: string } } }).input.principal.subject,
+    ).toMatch(/^hmac-sha256:/);
     // Batches, not one object per decision: the requests above came within one batching window or two.
     expect(archive.length).toBeLessThan(archivedIds.size);
     // The cross-tenant deny is one hand-off: both tenants' copies, side by side in one object.

@@ -3,9 +3,10 @@ import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import * as z from 'zod';
 import { isSqsEvent } from '#shared/adapters/sqs-batch.js';
 import { deadLetterQueueRefsSchema, SqsLastAttemptDeadLetters } from '#shared/adapters/sqs-last-attempt.js';
+import { subjectHasherFor } from '#shared/adapters/subject-hasher.js';
 import { ConfigurationError } from '#shared/env.js';
 import type { HttpEvent, HttpResult } from '#shared/http/http.js';
-import { CONSUMED_QUEUES_ENV } from '#shared/pillar.js';
+import { CONSUMED_QUEUES_ENV, DSR_SUBJECT_KEY_ENV } from '#shared/pillar.js';
 import { policyVersionOf } from '#shared/policy/cedar.js';
 import { defaultPolicyDir, readPolicySources, readValidatedManifest } from '#shared/policy/source.js';
 import { standIns } from '#shared/ports/stand-ins.js';
@@ -30,6 +31,8 @@ const service = await makeHttpService('authorize', authorizePillar, {
   EVIDENCE_BUCKET_NAME: z.string().min(1).optional(),
   /** The decision-archive queue and its DLQ: a last delivery that fails goes there with its error. */
   [CONSUMED_QUEUES_ENV]: deadLetterQueueRefsSchema,
+  /** The HMAC key the archive names people with (CDK sets it); locally, a key file instead. */
+  [DSR_SUBJECT_KEY_ENV]: z.string().min(1).optional(),
 });
 const { env, logger, enforcer, engine } = service;
 
@@ -128,7 +131,14 @@ let archiveConsumer: Promise<(event: SQSEvent) => Promise<SQSBatchResponse>> | u
 const archive = async (event: SQSEvent): Promise<SQSBatchResponse> => {
   archiveConsumer ??= openWormStore().then((store) =>
     makeArchiveConsumer({
-      archiver: new DecisionArchiver(store),
+      archiver: new DecisionArchiver(
+        store,
+        subjectHasherFor(
+          env[DSR_SUBJECT_KEY_ENV],
+          { region: env.AWS_REGION, instrument: service.instrument },
+          'the decision archive names people by their keyed hash',
+        ),
+      ),
       logger,
       deadLetters: SqsLastAttemptDeadLetters.of(env[CONSUMED_QUEUES_ENV], {
         region: env.AWS_REGION,

@@ -2,21 +2,20 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context, EventBridgeEvent, ScheduledEvent } from 'aws-lambda';
 import * as z from 'zod';
 import { evidenceStore } from '#shared/adapters/artifacts-store.js';
-import { makeKmsClient } from '#shared/adapters/kms-client.js';
 import { isSqsEvent } from '#shared/adapters/sqs-batch.js';
+import { subjectHasherFor } from '#shared/adapters/subject-hasher.js';
 import type { HttpEvent, HttpResult } from '#shared/http/http.js';
 import { DSR_SUBJECT_KEY_ENV } from '#shared/pillar.js';
 import { EVENT_SOURCE, type EventPublisher } from '#shared/ports/events.js';
-import { standIns } from '#shared/ports/stand-ins.js';
 import { randomIds, systemClock } from '#shared/ports/system.js';
 import { makeHttpService } from '#shared/service-kit.js';
 import { tenantMetricsFor } from '#shared/telemetry.js';
 import register from '../generated/processing-register.json' with { type: 'json' };
 import { compliancePillar } from '../pillar.js';
-import { DynamoPersonalRecords, KmsSubjectHasher, LocalSubjectHasher } from './adapters/personal-records.js';
+import { DynamoPersonalRecords } from './adapters/personal-records.js';
 import { makeComplianceApp } from './app.js';
 import { Compliance, PLATFORM } from './domain/assess.js';
-import { DataSubjectRequests, type SubjectHasher } from './domain/dsr.js';
+import { DataSubjectRequests } from './domain/dsr.js';
 import {
   complianceCatalog,
   complianceResourcesSchema,
@@ -82,21 +81,11 @@ const evidence = await evidenceStore(env, service.instrument, 'compliance eviden
 const stores = complianceStores(service.doc, env.COMPLIANCE_TABLE_NAME);
 // Data subject requests: the catalog's record of processing, over the pillars' tables.
 const personalData = personalDataRegister(register as ProcessingRegister, process.env);
-const localKeyFile = standIns().dsrSubjectKeyFile;
-const dsrKey = env[DSR_SUBJECT_KEY_ENV];
-let hasher: SubjectHasher;
-if (dsrKey !== undefined) {
-  hasher = new KmsSubjectHasher(
-    makeKmsClient({ region: env.AWS_REGION, instrument: service.instrument }),
-    dsrKey,
-  );
-} else if (localKeyFile !== undefined) {
-  hasher = new LocalSubjectHasher(localKeyFile);
-} else {
-  throw new Error(
-    `Invalid environment: ${DSR_SUBJECT_KEY_ENV}: required (a data subject's id is hashed with it)`,
-  );
-}
+const hasher = subjectHasherFor(
+  env[DSR_SUBJECT_KEY_ENV],
+  { region: env.AWS_REGION, instrument: service.instrument },
+  "a data subject's id is hashed with it",
+);
 const compliance = new Compliance({
   catalog: complianceCatalog(env.CONDUCTOR_COMPLIANCE_CATALOG_DIR),
   tests: controlTests({
@@ -104,6 +93,7 @@ const compliance = new Compliance({
     seen: stores.seen,
     dsr: stores.dsr,
     processing: { tables: personalData.processing, retained: personalData.retained },
+    personalEvidence: (register as ProcessingRegister).evidence,
     decisionLog: { doc: service.doc, tableName: env.POLICY_TABLE_NAME },
     tenantActivity: {
       doc: service.doc,
@@ -123,7 +113,6 @@ const compliance = new Compliance({
   onEventError: (error) =>
     logger.warn('compliance event not published; the result is recorded', { error: String(error) }),
 });
-
 const dsr = new DataSubjectRequests({
   register: personalData.register,
   retained: personalData.retained,

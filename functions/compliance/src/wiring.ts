@@ -103,7 +103,10 @@ export const personalDataRegister = (
     where: `evidence:${spec.prefix}`,
     purpose: spec.purpose,
     retention: spec.retention,
-    reason: `WORM evidence (Object Lock): it cannot be changed or deleted before its retention ends (fields ${spec.subjectFields.join(', ')})`,
+    reason:
+      spec.storedAs === 'keyed-hash'
+        ? `WORM evidence (Object Lock), unchangeable until its retention ends; it holds the person only as their keyed hash (this request's subjectHash) in ${spec.subjectFields.join(', ')}`
+        : `WORM evidence (Object Lock), unchangeable until its retention ends; it holds the id in clear in ${spec.subjectFields.join(', ')} (a known gap: platform.dsr-log fails on it)`,
   }));
   const processing = register.tables.map((table) => ({
     pillar: table.pillar,
@@ -208,6 +211,8 @@ export const controlTests = (options: {
     readonly tables: readonly ProcessingTable[];
     readonly retained: readonly RetainedData[];
   };
+  /** The WORM evidence that names people, and how (for platform.dsr-log). */
+  readonly personalEvidence?: ProcessingRegister['evidence'] | undefined;
   readonly probeId: () => string;
   /** The kernel's decision log (the policy table), compared with the archive the evidence store lists. */
   readonly decisionLog?:
@@ -259,7 +264,7 @@ export const controlTests = (options: {
   for (const id of PLATFORM_TEST_IDS) tests.set(id, notBuilt(id));
   tests.set('platform.evidence-store-worm', evidenceStoreWorm(options.evidence, options.probeId));
   tests.set('platform.runbooks-signed-approved', runbooksSignedApproved(options.seen, options.evidence));
-  tests.set('platform.dsr-log', dsrLog(options.dsr, options.evidence));
+  tests.set('platform.dsr-log', dsrLog(options.dsr, options.evidence, options.personalEvidence ?? []));
   if (options.decisionLog && isWormListing(options.evidence)) {
     const sources = {
       archive: options.evidence,

@@ -377,8 +377,8 @@ export class PillarServices extends Construct {
     if (spec.dataSubjectRequests) {
       for (const table of searchedPersonalTables(stateful.tableSpecs))
         environment[table.envVar] = stateful.table(table.id).tableName;
-      environment[DSR_SUBJECT_KEY_ENV] = stateful.dsrSubjectKey.keyArn;
     }
+    if (spec.hashesSubjects) environment[DSR_SUBJECT_KEY_ENV] = stateful.dsrSubjectKey.keyArn;
     const enforces = enforcesPolicies(spec);
     const sends = stateful.queueSpecs.filter((queue) => producesTo(queue, spec));
     const consumes = stateful.queueSpecs.filter((queue) => queue.consumer === spec.name);
@@ -438,6 +438,7 @@ export class PillarServices extends Construct {
     if (spec.deadLetterAccess) this.grantDeadLetterAccess(fn, keys);
     if (spec.complianceCollector) this.addComplianceCollector(fn);
     if (spec.dataSubjectRequests) this.grantDataSubjectRequests(fn, spec, keys);
+    if (spec.hashesSubjects) stateful.grantDsrSubjectHash(fn);
     keys.grant(fn, Stack.of(this).region);
     // The public key only (GetPublicKey, DescribeKey), on that one key: signing stays with people and CI.
     if (spec.runbookSigningKey === 'verify') stateful.grantRunbookVerify(fn);
@@ -549,8 +550,7 @@ export class PillarServices extends Construct {
   /**
    * A function that answers data subject requests (`dataSubjectRequests`): on each table declaring
    * searched `personalData`, Query on the searched entities' partitions, PutItem on those an erasure
-   * redacts and DeleteItem on those it deletes, each fenced by `dynamodb:LeadingKeys` (`T#*#<ENTITY>`),
-   * and GenerateMac on the DSR subject key.
+   * redacts and DeleteItem on those it deletes, each fenced by `dynamodb:LeadingKeys` (`T#*#<ENTITY>`).
    */
   private grantDataSubjectRequests(fn: ServiceFunction, spec: FunctionSpec, keys: KeyUses): void {
     const { stateful } = this.#props;
@@ -585,7 +585,6 @@ export class PillarServices extends Construct {
       );
     }
     for (const table of tables) keys.add(stateful.table(table.id).encryptionKey, 'dynamodb', true);
-    stateful.grantDsrSubjectHash(fn);
   }
 
   /**

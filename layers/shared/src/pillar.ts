@@ -174,11 +174,17 @@ export interface FunctionSpec {
    * table that declares searched `personalData` (through the tables' own `envVar`s) and, fenced by
    * `dynamodb:LeadingKeys` to the declared entities' partitions, `dynamodb:Query` on those searched,
    * `dynamodb:PutItem` on those an erasure redacts (a conditional rewrite) and `dynamodb:DeleteItem`
-   * on those it deletes; plus `kms:GenerateMac` on the deployment's DSR key (DSR_SUBJECT_KEY_ENV),
-   * with which the person's id is hashed before anything is logged. Locally: every table is there,
-   * and a key file of the data directory stands in for KMS.
+   * on those it deletes. Locally: every table is there. (It hashes the person's id before logging:
+   * `hashesSubjects`.)
    */
   readonly dataSubjectRequests?: boolean;
+  /**
+   * The function writes evidence that names people, and names them by a keyed hash (the decision
+   * archive, a data subject request's log): it gets DSR_SUBJECT_KEY_ENV (the deployment's HMAC key)
+   * and `kms:GenerateMac` with HMAC_SHA_256 on that key only. Locally: a key file of the data
+   * directory stands in for KMS (`#shared/adapters/subject-hasher.js`).
+   */
+  readonly hashesSubjects?: boolean;
   /**
    * Lambda timeout in seconds (1-900) for a function that works longer than a request (a replay job
    * reading a month of decisions); its queue's visibility timeout must be at least as long.
@@ -296,6 +302,11 @@ export interface PersonalEvidenceSpec {
   readonly subjectFields: readonly string[];
   readonly purpose: string;
   readonly retention: string;
+  /**
+   * How those fields hold the person: `keyed-hash` (HMAC with the DSR key: pseudonymous, the
+   * requirement for evidence) or `clear` (a gap the `platform.dsr-log` check reports as failing).
+   */
+  readonly storedAs: 'keyed-hash' | 'clear';
 }
 
 /** Every function's memory (MB) unless its stack says otherwise: CDK's ServiceFunction and the embedded runtime's call accounting. */

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod';
+import type { SubjectHasher } from '#shared/ports/subject-hash.js';
 import type { WormStore } from '#shared/ports/worm.js';
 
 /**
@@ -126,17 +127,57 @@ export const parseArchiveMessage = (body: string): readonly Record<string, unkno
       `record ${unusable} has an 'at' outside the years 0000-9999 (UTC)`,
     );
   }
-  // The records as sent, not as parsed: the archive keeps exactly what the enforcer logged.
+  // The records as sent, not as parsed: the archive keeps what the enforcer logged (people hashed).
   return parsed as Record<string, unknown>[];
 };
 
-/** The object a batch's well-formed messages become: key, content, and what it holds. */
+/** The object a batch's well-formed messages become: key, the records it holds, and how many. */
 export interface ArchiveObject {
   readonly key: string;
-  readonly body: string;
+  /** The records as sent, in message-id order (the object holds them pseudonymized: `pseudonymized`). */
+  readonly records: readonly Record<string, unknown>[];
   readonly messageIds: readonly string[];
   readonly decisions: number;
 }
+
+/**
+ * The fields of a decision record that name a person (the caller, and the requester a resource
+ * names): the archive is WORM evidence, which no erasure can reach, so they are stored only as the
+ * person's keyed hash (HMAC with the deployment's DSR key). The hot decision log, which expires
+ * after 30 days, keeps them as they are.
+ */
+export const PERSON_FIELDS = [
+  ['input', 'principal', 'subject'],
+  ['input', 'resource', 'requestedBy'],
+] as const;
+
+/**
+ * A record with every PERSON_FIELDS value replaced by its keyed hash; everything else as sent.
+ * Deterministic (the same person, the same hash), so a batch archived again gives the same bytes.
+ */
+export const pseudonymized = async (
+  record: Readonly<Record<string, unknown>>,
+  hasher: SubjectHasher,
+): Promise<Record<string, unknown>> => {
+  let copy: Record<string, unknown> = { ...record };
+  for (const path of PERSON_FIELDS) {
+    const [first, second, field] = path;
+    const outer = copy[first];
+    if (typeof outer !== 'object' || outer === null || Array.isArray(outer)) continue;
+    const inner = (outer as Record<string, unknown>)[second];
+    if (typeof inner !== 'object' || inner === null || Array.isArray(inner)) continue;
+    const value = (inner as Record<string, unknown>)[field];
+    if (typeof value !== 'string') continue;
+    copy = {
+      ...copy,
+      [first]: {
+        ...(outer as Record<string, unknown>),
+        [second]: { ...(inner as Record<string, unknown>), [field]: await hasher.hash(value) },
+      },
+    };
+  }
+  return copy;
+};
 
 export interface ArchivePlan {
   readonly malformed: readonly MalformedMessage[];
@@ -177,7 +218,7 @@ export const planArchive = (messages: readonly ArchiveMessage[]): ArchivePlan =>
     malformed,
     object: {
       key: archiveKey(messageIds, earliest.at),
-      body: toJsonLines(records),
+      records,
       messageIds,
       decisions: records.length,
     },
@@ -185,7 +226,11 @@ export const planArchive = (messages: readonly ArchiveMessage[]): ArchivePlan =>
 };
 
 export class DecisionArchiver {
-  constructor(private readonly store: Pick<WormStore, 'putOnce'>) {}
+  constructor(
+    private readonly store: Pick<WormStore, 'putOnce'>,
+    /** The keyed hash the people a record names are stored as. */
+    private readonly hasher: SubjectHasher,
+  ) {}
 
   /**
    * Archives a batch as one object. Never rejects for a message or a write: the result says which
@@ -196,7 +241,8 @@ export class DecisionArchiver {
     if (!object) return { malformed, write: { status: 'none' } };
     const { key, messageIds, decisions } = object;
     try {
-      const status = await this.store.putOnce(key, object.body, ARCHIVE_CONTENT_TYPE);
+      const records = await Promise.all(object.records.map((record) => pseudonymized(record, this.hasher)));
+      const status = await this.store.putOnce(key, toJsonLines(records), ARCHIVE_CONTENT_TYPE);
       return { malformed, write: { status, key, messageIds, decisions } };
     } catch (error) {
       return { malformed, write: { status: 'failed', key, messageIds, decisions, error } };

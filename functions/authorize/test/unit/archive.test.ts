@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isSqsEvent } from '#shared/adapters/sqs-batch.js';
 import { WormViolationError } from '#shared/ports/worm.js';
-import { InMemoryWormStore, silentLogger } from '#shared/testing/fakes.js';
+import { InMemoryWormStore, silentLogger, testSubjectHasher } from '#shared/testing/fakes.js';
 import { FileWormStore } from '../../../../infra/local/worm-store.js';
 import { makeArchiveConsumer } from '../../src/archive-consumer.js';
 import {
@@ -15,6 +15,7 @@ import {
   DecisionArchiver,
   MalformedArchiveMessageError,
   planArchive,
+  pseudonymized,
 } from '../../src/domain/archive.js';
 
 /** What SqsDecisionArchive sends for one decision: its record(s) as a JSON array. */
@@ -70,7 +71,10 @@ const redelivered = (record: SQSRecord): SQSRecord => ({
 
 const setup = (store = new InMemoryWormStore()) => ({
   store,
-  consume: makeArchiveConsumer({ archiver: new DecisionArchiver(store), logger: silentLogger() }),
+  consume: makeArchiveConsumer({
+    archiver: new DecisionArchiver(store, testSubjectHasher),
+    logger: silentLogger(),
+  }),
 });
 
 const KEY = /^decisions\/\d{4}\/\d{2}\/\d{2}\/\d{8}T\d{9}Z-[0-9a-f]{32}\.jsonl$/;
@@ -109,12 +113,46 @@ describe('the decision archiver', () => {
     );
     expect(key.startsWith('decisions/2026/03/01/20260301T100000125Z-')).toBe(true);
     expect(stored.contentType).toBe(ARCHIVE_CONTENT_TYPE);
-    // Messages in message-id order, each message's records as sent.
+    // Messages in message-id order, each message's records as sent, but the caller: a keyed hash.
     const expected = [...messages]
       .sort((a, b) => (a.messageId < b.messageId ? -1 : 1))
-      .flatMap((m) => JSON.parse(m.body) as unknown[]);
-    expect(linesOf(stored.body)).toEqual(expected);
+      .flatMap((m) => JSON.parse(m.body) as { input: { principal: Record<string, unknown> } }[]);
+    const alice = await testSubjectHasher.hash('alice');
+    expect(linesOf(stored.body)).toEqual(
+      expected.map((record) => ({
+        ...record,
+        input: { ...record.input, principal: { ...record.input.principal, subject: alice } },
+      })),
+    );
     expect(linesOf(stored.body)).toHaveLength(4);
+    expect(stored.body).not.toContain('"alice"');
+  });
+
+  it('stores the people a record names only as their keyed hash: the caller and a resource’s requester', async () => {
+    const record = {
+      decisionId: 'dec_p',
+      tenantId: 'acme',
+      at: '2026-03-01T10:00:00.000Z',
+      input: {
+        principal: { subject: 'alice', tenantId: 'acme', roles: ['operator'] },
+        action: 'runbooks:approvals:decide',
+        resource: { tenantId: 'acme', kind: 'runbook-execution', requestedBy: 'bob' },
+      },
+      allow: false,
+    };
+    const out = await pseudonymized(record, testSubjectHasher);
+    expect(out).toEqual({
+      ...record,
+      input: {
+        ...record.input,
+        principal: { ...record.input.principal, subject: await testSubjectHasher.hash('alice') },
+        resource: { ...record.input.resource, requestedBy: await testSubjectHasher.hash('bob') },
+      },
+    });
+    // Nothing else is touched, and a record without the fields is as sent.
+    const bare = { decisionId: 'd', tenantId: 't', at: record.at };
+    expect(await pseudonymized(bare, testSubjectHasher)).toEqual(bare);
+    expect(record.input.principal.subject).toBe('alice');
   });
 
   it('derives key and content from the batch alone: the same messages in any order give the same object', () => {
@@ -196,7 +234,10 @@ describe('the decision archiver', () => {
         throw new Error('S3 is unavailable');
       },
     };
-    const consume = makeArchiveConsumer({ archiver: new DecisionArchiver(failing), logger: silentLogger() });
+    const consume = makeArchiveConsumer({
+      archiver: new DecisionArchiver(failing, testSubjectHasher),
+      logger: silentLogger(),
+    });
     const good = [sqsRecord(decisionBody('dec_1')), sqsRecord(decisionBody('dec_2'))];
     const malformed = sqsRecord('not json');
 
@@ -220,7 +261,7 @@ describe('the decision archiver', () => {
     const { store } = setup();
     const dead: { messageId: string; error: unknown }[] = [];
     const consume = makeArchiveConsumer({
-      archiver: new DecisionArchiver(store),
+      archiver: new DecisionArchiver(store, testSubjectHasher),
       logger: silentLogger(),
       deadLetters: {
         isLastAttempt: (r) => Number(r.attributes.ApproximateReceiveCount) >= 5,
@@ -271,7 +312,10 @@ describe('the decision archiver', () => {
     const root = mkdtempSync(join(tmpdir(), 'conductor-archive-'));
     try {
       const store = new FileWormStore(root);
-      const consume = makeArchiveConsumer({ archiver: new DecisionArchiver(store), logger: silentLogger() });
+      const consume = makeArchiveConsumer({
+        archiver: new DecisionArchiver(store, testSubjectHasher),
+        logger: silentLogger(),
+      });
       const messages = [sqsRecord(decisionBody('dec_1')), sqsRecord(decisionBody('dec_2'))];
       await consume(batch(...messages));
       const keys = await store.keys('decisions');
@@ -318,7 +362,7 @@ describe('the decision archiver', () => {
 
     // Act
     const response = await consume(batch(...messages));
-    const direct = await new DecisionArchiver(store).archive(messages);
+    const direct = await new DecisionArchiver(store, testSubjectHasher).archive(messages);
 
     // Assess
     expect(response.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(

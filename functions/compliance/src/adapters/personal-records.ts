@@ -1,12 +1,8 @@
-import { createHmac, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { GenerateMacCommand, type KMSClient } from '@aws-sdk/client-kms';
 import { DeleteCommand, type DynamoDBDocumentClient, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { partitionKey } from '#shared/adapters/tenant-store.js';
 import { ConflictError } from '#shared/errors.js';
-import type { PersonalRecords, StoredItem, SubjectHasher } from '../domain/dsr.js';
+import type { PersonalRecords, StoredItem } from '../domain/dsr.js';
 
 /** Items read per Query page. */
 const PAGE = 500;
@@ -90,52 +86,3 @@ const changedMeanwhile = (table: string, item: StoredItem) =>
     `A record of ${table} (${item.sk}) changed while the request ran; run the request again (what it already erased stays erased).`,
     'changed_meanwhile',
   );
-
-/**
- * The subject's keyed hash on AWS: KMS GenerateMac (HMAC_SHA_256) with the deployment's DSR key,
- * which never leaves KMS, so nobody holding the log can test a guess without the key's permission.
- */
-export class KmsSubjectHasher implements SubjectHasher {
-  constructor(
-    private readonly kms: Pick<KMSClient, 'send'>,
-    private readonly keyId: string,
-  ) {}
-
-  async hash(subject: string): Promise<string> {
-    const out = await this.kms.send(
-      new GenerateMacCommand({
-        KeyId: this.keyId,
-        MacAlgorithm: 'HMAC_SHA_256',
-        Message: new TextEncoder().encode(subject),
-      }),
-    );
-    if (!out.Mac) throw new Error('KMS GenerateMac returned no MAC');
-    return `hmac-sha256:${Buffer.from(out.Mac).toString('hex')}`;
-  }
-}
-
-/**
- * The embedded runtime's stand-in (KMS has no emulator): HMAC-SHA-256 with a 32-byte key created
- * once in a file of the local data directory (mode 0600) and read from it afterwards.
- */
-export class LocalSubjectHasher implements SubjectHasher {
-  readonly #key: Buffer;
-
-  constructor(keyFile: string) {
-    if (!existsSync(keyFile)) {
-      mkdirSync(dirname(keyFile), { recursive: true });
-      try {
-        writeFileSync(keyFile, randomBytes(32).toString('base64'), { mode: 0o600, flag: 'wx' });
-      } catch (error) {
-        // Another process created it first: use theirs.
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      }
-    }
-    this.#key = Buffer.from(readFileSync(keyFile, 'utf8').trim(), 'base64');
-    if (this.#key.length < 32) throw new Error(`${keyFile}: not a 32-byte key`);
-  }
-
-  async hash(subject: string): Promise<string> {
-    return `hmac-sha256:${createHmac('sha256', this.#key).update(subject, 'utf8').digest('hex')}`;
-  }
-}

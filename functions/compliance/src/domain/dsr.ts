@@ -1,6 +1,7 @@
 import { NotFoundError, ValidationError } from '#shared/errors.js';
 import { sha256Hex } from '#shared/ports/canonical-json.js';
 import type { Page, TenantRecord, TenantRecords } from '#shared/ports/records.js';
+import type { SubjectHasher } from '#shared/ports/subject-hash.js';
 import type { Clock, IdGenerator } from '#shared/ports/system.js';
 import type { WormStore } from '#shared/ports/worm.js';
 import { PLATFORM } from './assess.js';
@@ -67,10 +68,7 @@ export interface PersonalRecords {
   replace(table: string, before: StoredItem, after: StoredItem): Promise<void>;
 }
 
-/** A keyed hash of a person's id: the same person always gives the same value, nobody can reverse it. */
-export interface SubjectHasher {
-  hash(subject: string): Promise<string>;
-}
+export type { SubjectHasher };
 
 /** What a DSR found and did in one entity. */
 export interface DsrEntityOutcome {

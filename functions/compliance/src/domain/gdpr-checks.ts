@@ -9,7 +9,9 @@ const MAX_REQUESTS = 1000;
 const HASHED = /^hmac-sha256:[0-9a-f]{64}$/;
 
 /**
- * `platform.dsr-log`: every data subject request is logged as evidence and none is left unanswered.
+ * `platform.dsr-log`: every data subject request is logged as evidence and none is left unanswered,
+ * and the catalog's WORM evidence names people only by their keyed hash (what cannot be erased must
+ * not identify anyone without the key).
  * Each completed request's WORM log entry exists, is byte for byte the entry its record names
  * (SHA-256), and holds the subject and the handler only as keyed hashes; no request is still
  * running after DSR_STALLED_AFTER_MS; a failed request counts as answered only once a later request
@@ -18,6 +20,13 @@ const HASHED = /^hmac-sha256:[0-9a-f]{64}$/;
 export const dsrLog = (
   log: Pick<TenantRecords<DsrRecord>, 'list'>,
   evidence: Pick<WormStore, 'get'>,
+  /** The WORM evidence of the catalog that names people: each must hold them as keyed hashes. */
+  personalEvidence: readonly {
+    readonly pillar: string;
+    readonly prefix: string;
+    readonly subjectFields: readonly string[];
+    readonly storedAs: 'keyed-hash' | 'clear';
+  }[],
 ): ControlTest => ({
   id: 'platform.dsr-log',
   run: async ({ now }) => {
@@ -29,6 +38,12 @@ export const dsrLog = (
       cursor = page.nextCursor;
     } while (cursor !== undefined && requests.length < MAX_REQUESTS);
     const problems: string[] = [];
+    // Evidence cannot be erased: a person may stand in it only as a keyed hash.
+    for (const spec of personalEvidence.filter((entry) => entry.storedAs !== 'keyed-hash')) {
+      problems.push(
+        `evidence ${spec.prefix} (${spec.pillar}) holds people's ids in clear (${spec.subjectFields.join(', ')}), not as keyed hashes`,
+      );
+    }
     for (const request of requests) {
       if (!HASHED.test(request.subjectHash))
         problems.push(`${request.id}: the subject is not stored as a keyed hash`);

@@ -4,7 +4,7 @@ import { PolicyEnforcer } from '#shared/policy/enforcer.js';
 import type { Principal } from '#shared/ports/identity.js';
 import type { AuthzRequest, DecisionRecord } from '#shared/ports/policy.js';
 import { ManualClock, SequentialIds } from '#shared/ports/system.js';
-import { InMemoryWormStore } from '#shared/testing/fakes.js';
+import { InMemoryWormStore, testSubjectHasher } from '#shared/testing/fakes.js';
 import { approveGrant, requestGrant, revokeGrant } from '../../../authorize/contract.js';
 import { DecisionArchiver } from '../../../authorize/src/domain/archive.js';
 import { invokeTask, routeTask } from '../../../router/contract.js';
@@ -493,7 +493,7 @@ describe('the decisions as the routes name and the enforcer records them', () =>
         traceId: 'trace-1',
       });
       const archive = new InMemoryWormStore();
-      await new DecisionArchiver(archive).archive(messages);
+      await new DecisionArchiver(archive, testSubjectHasher).archive(messages);
       return grantsReviewed({ archive }).run({ now });
     };
 

@@ -3,7 +3,7 @@ import { PolicyEnforcer } from '#shared/policy/enforcer.js';
 import type { Principal } from '#shared/ports/identity.js';
 import type { DecisionRecord } from '#shared/ports/policy.js';
 import { ManualClock, SequentialIds } from '#shared/ports/system.js';
-import { InMemoryWormStore } from '#shared/testing/fakes.js';
+import { InMemoryWormStore, testSubjectHasher } from '#shared/testing/fakes.js';
 import { DecisionArchiver } from '../../../authorize/src/domain/archive.js';
 import {
   ARCHIVE_LAG_MINUTES,
@@ -441,7 +441,7 @@ describe('the decision archive as the enforcer and the archiver write it', () =>
       },
     ]);
     const archive = new InMemoryWormStore();
-    const archiver = new DecisionArchiver(archive);
+    const archiver = new DecisionArchiver(archive, testSubjectHasher);
     const [first, ...rest] = messages;
     const firstWrite = (await archiver.archive(first ? [first] : [])).write;
     await archiver.archive(rest);

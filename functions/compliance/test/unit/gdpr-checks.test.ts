@@ -40,9 +40,33 @@ const logged = async (evidence: InMemoryWormStore, record: DsrRecord, entry: Rec
   return { ...record, evidenceKey: key, evidenceSha256: sha256Hex(text) };
 };
 
+const HASHED_EVIDENCE = [
+  {
+    pillar: 'authorize',
+    prefix: 'decisions/',
+    subjectFields: ['input.principal.subject'],
+    storedAs: 'keyed-hash',
+  },
+] as const;
+
 describe('platform.dsr-log', () => {
+  it('fails while evidence of the catalog holds people’s ids in clear, naming it', async () => {
+    const outcome = await dsrLog(new InMemoryTenantRecords('DSR'), new InMemoryWormStore(), [
+      ...HASHED_EVIDENCE,
+      { pillar: 'runbooks', prefix: 'runbooks/', subjectFields: ['actor'], storedAs: 'clear' },
+    ]).run({ now });
+    expect(outcome.status).toBe('fail');
+    expect((outcome.observations as { problems: string[] }).problems).toEqual([
+      "evidence runbooks/ (runbooks) holds people's ids in clear (actor), not as keyed hashes",
+    ]);
+  });
+
   it('passes with no request, saying so', async () => {
-    const outcome = await dsrLog(new InMemoryTenantRecords('DSR'), new InMemoryWormStore()).run({ now });
+    const outcome = await dsrLog(
+      new InMemoryTenantRecords('DSR'),
+      new InMemoryWormStore(),
+      HASHED_EVIDENCE,
+    ).run({ now });
     expect(outcome).toMatchObject({ status: 'pass', summary: 'data subject requests: none received yet' });
   });
 
@@ -51,7 +75,7 @@ describe('platform.dsr-log', () => {
     const evidence = new InMemoryWormStore();
     const good = await logged(evidence, request('dsr_1'), { subjectHash: hash('a'), requestedBy: hash('b') });
     await log.create(good);
-    expect(await dsrLog(log, evidence).run({ now })).toMatchObject({ status: 'pass' });
+    expect(await dsrLog(log, evidence, HASHED_EVIDENCE).run({ now })).toMatchObject({ status: 'pass' });
 
     const clear = await logged(evidence, request('dsr_2'), { subjectHash: hash('a'), requestedBy: 'admin' });
     await log.create(clear);
@@ -65,7 +89,7 @@ describe('platform.dsr-log', () => {
       requestedBy: hash('b'),
     });
     await log.create({ ...altered, evidenceSha256: sha256Hex('something else') });
-    const outcome = await dsrLog(log, evidence).run({ now });
+    const outcome = await dsrLog(log, evidence, HASHED_EVIDENCE).run({ now });
     expect(outcome.status).toBe('fail');
     expect((outcome.observations as { problems: string[] }).problems).toEqual([
       'dsr_2: the log entry names its handler in clear',
@@ -79,7 +103,7 @@ describe('platform.dsr-log', () => {
     const evidence = new InMemoryWormStore();
     await log.create(request('dsr_1', { status: 'failed', error: 'changed meanwhile' }));
     await log.create(request('dsr_2', { status: 'running', requestedAt: '2026-12-07T11:00:00.000Z' }));
-    const first = await dsrLog(log, evidence).run({ now });
+    const first = await dsrLog(log, evidence, HASHED_EVIDENCE).run({ now });
     expect((first.observations as { problems: string[] }).problems).toEqual([
       'dsr_1: failed (changed meanwhile) and not run again',
       'dsr_2: still running since 2026-12-07T11:00:00.000Z',
@@ -92,7 +116,7 @@ describe('platform.dsr-log', () => {
       requestedBy: hash('b'),
     });
     await log.create(retry);
-    expect(await dsrLog(log, evidence).run({ now })).toMatchObject({ status: 'pass' });
+    expect(await dsrLog(log, evidence, HASHED_EVIDENCE).run({ now })).toMatchObject({ status: 'pass' });
   });
 });
 

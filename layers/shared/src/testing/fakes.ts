@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 
 export { InMemoryTenantRecords } from '../adapters/memory-records.js';
@@ -80,3 +81,12 @@ const settle = (): Promise<void> => Promise.resolve();
 
 /** A Powertools Logger that writes nothing, so tests keep their output to assertions. */
 export const silentLogger = (serviceName = 'test'): Logger => new Logger({ serviceName, logLevel: 'SILENT' });
+
+/**
+ * A deterministic stand-in for the deployment's subject hasher (HMAC with the DSR key): the
+ * SHA-256 of the subject under a fixed test salt, in the same `hmac-sha256:<hex>` form.
+ */
+export const testSubjectHasher = {
+  hash: async (subject: string): Promise<string> =>
+    `hmac-sha256:${createHash('sha256').update(`test-salt:${subject}`).digest('hex')}`,
+};
