@@ -26,6 +26,7 @@ export const runbooksPillar = {
       routes: runbooksRoutes,
       tables: ['runbooks'],
       evidence: ['runbooks/'],
+      hashesSubjects: true,
       runbookSigningKey: 'verify',
     },
     {
@@ -35,6 +36,7 @@ export const runbooksPillar = {
       entry: 'functions/runbooks/src/approval-request-handler.ts',
       tables: ['runbooks'],
       evidence: ['runbooks/'],
+      hashesSubjects: true,
       publishesEvents: true,
     },
     {
@@ -44,6 +46,7 @@ export const runbooksPillar = {
       entry: 'functions/runbooks/src/run-steps-handler.ts',
       tables: ['runbooks'],
       evidence: ['runbooks/'],
+      hashesSubjects: true,
       runbookSigningKey: 'verify',
       runbookStepRole: true,
       publishesEvents: true,
@@ -64,6 +67,7 @@ export const runbooksPillar = {
       entry: 'functions/runbooks/src/flow-events-handler.ts',
       tables: ['runbooks'],
       evidence: ['runbooks/'],
+      hashesSubjects: true,
       publishesEvents: true,
     },
   ],
@@ -81,8 +85,8 @@ export const runbooksPillar = {
       subjectFields: ['actor', 'detail.confirmedBy'],
       purpose: 'the executions’ trail mirror (change-management audit)',
       retention: 'the evidence bucket’s retention (13 months by default), then expiry',
-      // Not yet pseudonymized: the mirror is the hash-chained entry itself (see the pillar's README).
-      storedAs: 'clear',
+      // The entries name people by their keyed hash (TrailLog): the execution record keeps the names.
+      storedAs: 'keyed-hash',
     },
   ],
   tables: [
@@ -122,11 +126,12 @@ export const runbooksPillar = {
         {
           entity: 'TRAIL',
           subjectFields: ['actor', 'detail.confirmedBy'],
-          purpose: 'the execution’s hash-chained audit trail',
+          purpose:
+            'the execution’s hash-chained audit trail (people by their keyed hash since it is WORM evidence)',
           retention: 'kept until deleted',
           onErasure: 'keep',
           keepReason:
-            'a hash-chained change-management audit trail mirrored to WORM evidence (Art. 17(3)(b)): an edit would read as tampering',
+            'a hash-chained change-management audit trail mirrored to WORM evidence (Art. 17(3)(b)): an edit would read as tampering; it names people only by their keyed hash',
         },
       ],
     },

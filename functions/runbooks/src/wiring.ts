@@ -3,7 +3,9 @@ import * as z from 'zod';
 import { evidenceStore } from '#shared/adapters/artifacts-store.js';
 import { makeKmsClient } from '#shared/adapters/kms-client.js';
 import { makeSfnClient } from '#shared/adapters/sfn-client.js';
+import { subjectHasherFor } from '#shared/adapters/subject-hasher.js';
 import { TenantRecordStore } from '#shared/adapters/tenant-store.js';
+import { DSR_SUBJECT_KEY_ENV } from '#shared/pillar.js';
 import type { EventPublisher } from '#shared/ports/events.js';
 import { standIns } from '#shared/ports/stand-ins.js';
 import { type Clock, randomIds, systemClock } from '#shared/ports/system.js';
@@ -57,6 +59,8 @@ export const runbooksEnv = {
   AWS_ENDPOINT_URL_S3: z.string().optional(),
   /** The approval flow (Step Functions) for the functions that start executions and settle stages. */
   APPROVAL_FLOW_ARN: z.string().min(1).optional(),
+  /** The HMAC key the trail names people with (CDK sets it); locally, a key file instead. */
+  [DSR_SUBJECT_KEY_ENV]: z.string().min(1).optional(),
 };
 
 export type RunbooksEnv = z.output<z.ZodObject<typeof runbooksEnv>> & { readonly AWS_REGION: string };
@@ -170,6 +174,11 @@ export const makeRunbooks = async (
     records: records.trail,
     worm: await evidenceStore(wiring.env, wiring.instrument, 'execution trails'),
     clock,
+    hasher: subjectHasherFor(
+      wiring.env[DSR_SUBJECT_KEY_ENV],
+      { region: wiring.env.AWS_REGION, instrument: wiring.instrument },
+      'the execution trail names people by their keyed hash',
+    ),
   });
   const flow = approvalFlow(wiring.env, wiring.instrument);
   const executions = new Executions({

@@ -180,8 +180,19 @@ export const rewriteAt = (
   return copy as Record<string, unknown>;
 };
 
-const namesSubject = (item: StoredItem, entry: PersonalDataEntry, subject: string): boolean =>
-  entry.subjectFields.some((path) => valuesAt(item, path).includes(subject));
+/**
+ * Whether a declared field holds the person: their id, or their keyed hash (what records mirrored
+ * to WORM evidence hold, e.g. the runbook trail's actors).
+ */
+const namesSubject = (item: StoredItem, entry: PersonalDataEntry, person: Person): boolean =>
+  entry.subjectFields.some((path) => valuesAt(item, path).some((value) => isPerson(person, value)));
+
+interface Person {
+  readonly subject: string;
+  readonly subjectHash: string;
+}
+const isPerson = (person: Person, value: unknown): boolean =>
+  value === person.subject || value === person.subjectHash;
 
 const attributesOf = (item: StoredItem): Record<string, unknown> =>
   Object.fromEntries(Object.entries(item).filter(([name]) => !KEY_ATTRIBUTES.has(name)));
@@ -293,6 +304,7 @@ export class DataSubjectRequests {
     subject: string,
   ): Promise<{ outcome: DsrEntityOutcome[]; records: FoundRecord[] }> {
     const { register, records } = this.deps;
+    const person: Person = { subject, subjectHash: dsr.subjectHash };
     const outcome: DsrEntityOutcome[] = [];
     const found: FoundRecord[] = [];
     for (const entry of register.filter((candidate) => candidate.notSearched === undefined)) {
@@ -302,11 +314,11 @@ export class DataSubjectRequests {
       let kept = 0;
       for (const tenantId of dsr.tenantIds) {
         const items = await this.#partition(entry, tenantId);
-        for (const item of items.filter((candidate) => namesSubject(candidate, entry, subject))) {
+        for (const item of items.filter((candidate) => namesSubject(candidate, entry, person))) {
           matched += 1;
           if (dsr.type !== 'delete') {
             const others = rewriteAt(attributesOf(item), entry.subjectFields, (value) =>
-              value === subject ? value : OTHER_PERSON,
+              isPerson(person, value) ? value : OTHER_PERSON,
             );
             found.push({
               pillar: entry.pillar,
@@ -322,7 +334,7 @@ export class DataSubjectRequests {
           } else if (entry.onErasure === 'redact') {
             const marker = redactionMarker(dsr.id);
             const rewritten = rewriteAt(item, entry.subjectFields, (value) =>
-              value === subject ? marker : value,
+              isPerson(person, value) ? marker : value,
             );
             // A new version, so a writer holding the old one cannot put the id back.
             const after = (

@@ -69,10 +69,9 @@ class MemoryPersonalRecords implements PersonalRecords {
   }
 }
 
-const hasher = {
-  hash: async (subject: string) =>
-    `hmac-sha256:${createHash('sha256').update(`key:${subject}`).digest('hex')}`,
-};
+const hashOf = (subject: string) =>
+  `hmac-sha256:${createHash('sha256').update(`key:${subject}`).digest('hex')}`;
+const hasher = { hash: async (subject: string) => hashOf(subject) };
 
 const entry = (
   table: string,
@@ -137,6 +136,8 @@ const setup = () => {
     ],
   });
   records.put('runbooks', 'acme', 'TRAIL', 'rbx-1#000001', { actor: 'jane', version: 1 });
+  // A trail entry mirrored to WORM names Jane by her keyed hash: found too.
+  records.put('runbooks', 'acme', 'TRAIL', 'rbx-1#000002', { actor: hashOf('jane'), version: 1 });
   records.put('eval', 'globex', 'EVAL_RUN', 'run-9', { requestedBy: 'jane', version: 1 });
   records.put('compliance', PLATFORM, 'FINDING', 'fnd-1', {
     version: 2,
@@ -164,6 +165,7 @@ describe('data subject requests', () => {
       'acme/EVAL_RUN/run-3',
       'acme/RUNBOOK_EXECUTION/rbx-1',
       'acme/TRAIL/rbx-1#000001',
+      'acme/TRAIL/rbx-1#000002',
       `${PLATFORM}/FINDING/fnd-1`,
     ]);
     const execution = found?.find((r) => r.key === 'rbx-1')?.record;
@@ -178,7 +180,7 @@ describe('data subject requests', () => {
     expect(record.outcome.map((o) => [o.entity, o.records])).toEqual([
       ['EVAL_RUN', 2],
       ['RUNBOOK_EXECUTION', 1],
-      ['TRAIL', 1],
+      ['TRAIL', 2],
       ['FINDING', 1],
     ]);
     // Nothing erased by an access; the compressed decision log is never read, and is reported.
@@ -214,7 +216,7 @@ describe('data subject requests', () => {
     expect(record.outcome.map((o) => [o.entity, o.deleted, o.redacted, o.kept])).toEqual([
       ['EVAL_RUN', 2, 0, 0],
       ['RUNBOOK_EXECUTION', 0, 1, 0],
-      ['TRAIL', 0, 0, 1],
+      ['TRAIL', 0, 0, 2],
       ['FINDING', 0, 1, 0],
     ]);
     // Run again: only what is kept by rule is found again.
@@ -224,7 +226,7 @@ describe('data subject requests', () => {
       tenantIds: ['acme'],
       requestedBy: 'admin-1',
     });
-    expect(again.dsr.outcome.map((o) => [o.entity, o.records])).toEqual([['TRAIL', 1]]);
+    expect(again.dsr.outcome.map((o) => [o.entity, o.records])).toEqual([['TRAIL', 2]]);
   });
 
   it('logs the request to WORM and the table with no person’s id in clear, the entry’s hash on the record', async () => {

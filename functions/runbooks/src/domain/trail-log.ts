@@ -1,6 +1,7 @@
 import { ConflictError } from '#shared/errors.js';
 import { canonicalJson } from '#shared/ports/canonical-json.js';
 import type { TenantRecord, TenantRecords } from '#shared/ports/records.js';
+import type { SubjectHasher } from '#shared/ports/subject-hash.js';
 import type { Clock } from '#shared/ports/system.js';
 import type { WormStore } from '#shared/ports/worm.js';
 import {
@@ -46,7 +47,29 @@ export interface TrailLogDeps {
   readonly records: TenantRecords<TrailRecord>;
   readonly worm: Pick<WormStore, 'putOnce' | 'get'>;
   readonly clock: Clock;
+  /**
+   * The keyed hash the trail names people by: the entries are mirrored to WORM evidence, which no
+   * erasure can reach, so an entry's `actor` and `detail.confirmedBy` are the person's keyed hash
+   * (the execution record, which an erasure can redact, keeps the names).
+   */
+  readonly hasher: SubjectHasher;
 }
+
+/** The event with the people it names as their keyed hash (`actor`, `detail.confirmedBy`). */
+const pseudonymizedEvent = async (
+  event: TrailEventInput,
+  hasher: SubjectHasher,
+): Promise<TrailEventInput> => {
+  const confirmedBy = event.detail.confirmedBy;
+  return {
+    kind: event.kind,
+    ...(event.actor === undefined ? {} : { actor: await hasher.hash(event.actor) }),
+    detail:
+      typeof confirmedBy === 'string'
+        ? { ...event.detail, confirmedBy: await hasher.hash(confirmedBy) }
+        : event.detail,
+  };
+};
 
 /** What happened, as the workflow reports it; the log adds the execution, time, position and hashes. */
 export interface TrailEventInput {
@@ -90,13 +113,15 @@ export class TrailLog {
    * Appends an event after the trail's current last entry and mirrors it to the WORM store.
    *
    * - Concurrent appends: the record create claims the seq; the loser re-reads and tries the next one.
+   * - People: the event's actor (and a step's `confirmedBy`) are stored as their keyed hash.
    * - Retries: an event equal (kind, actor, detail) to the last entry is that entry, answered
    *   `replayed` (its mirror completed if an earlier attempt stopped before it), never a second entry.
    *   Events that truly repeat say what sets them apart in `detail` (an attempt number).
    * - Integrity: it never extends a trail that does not verify, or whose last entry differs from its
    *   WORM copy (BrokenTrailError).
    */
-  async append(tenantId: string, executionId: string, event: TrailEventInput): Promise<AppendedEntry> {
+  async append(tenantId: string, executionId: string, input: TrailEventInput): Promise<AppendedEntry> {
+    const event = await pseudonymizedEvent(input, this.deps.hasher);
     for (let attempt = 1; ; attempt += 1) {
       const trail = await this.#read(tenantId, executionId);
       const chain = verifyChain(trail, { executionId, tenantId });

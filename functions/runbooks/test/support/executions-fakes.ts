@@ -1,7 +1,7 @@
 import { InMemoryTenantRecords } from '#shared/adapters/memory-records.js';
 import { EventTypes, RecordingPublisher } from '#shared/ports/events.js';
 import { SequentialIds } from '#shared/ports/system.js';
-import { InMemoryWormStore } from '#shared/testing/fakes.js';
+import { InMemoryWormStore, testSubjectHasher } from '#shared/testing/fakes.js';
 import { RUNBOOK_EVENTS } from '../../events.js';
 import {
   type ApprovalFlowStarter,
@@ -136,7 +136,7 @@ export const executionsHarness = async (options: { runbooks?: readonly Json[] } 
   const records = new InMemoryTenantRecords<ExecutionRecord>('RUNBOOK_EXECUTION');
   const trailRecords = new InMemoryTenantRecords<TrailRecord>(TRAIL_ENTITY);
   const worm = new InMemoryWormStore();
-  const trail = new TrailLog({ records: trailRecords, worm, clock });
+  const trail = new TrailLog({ records: trailRecords, worm, clock, hasher: testSubjectHasher });
   const events = new RecordingPublisher(new EventTypes(RUNBOOK_EVENTS));
   const flow = new FakeApprovalFlow();
   const callbacks = new FakeTaskCallbacks();

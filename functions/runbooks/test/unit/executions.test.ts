@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '#shared/errors.js';
 import { canonicalJson, sha256Hex } from '#shared/ports/canonical-json.js';
+import { testSubjectHasher } from '#shared/testing/fakes.js';
 import { refusal } from '#shared/testing/refusal.js';
 import { bindingDigestOf, type ExecutionRecord, requestIdOf } from '../../src/domain/executions.js';
 import { versionRecordId } from '../../src/domain/registry.js';
@@ -175,10 +176,11 @@ describe('Executions', () => {
       ]);
       expect(await h.get(execution.id)).toEqual(execution);
       const trail = await h.trailOf(execution.id);
+      // The trail (mirrored to WORM evidence) names people by their keyed hash; the record keeps names.
       expect(trail.map((entry) => [entry.kind, entry.actor, entry.detail])).toEqual([
         [
           'requested',
-          'requester',
+          await testSubjectHasher.hash('requester'),
           {
             runbookId: 'restart',
             version: 1,
@@ -766,8 +768,8 @@ describe('Executions', () => {
       });
       const trail = await h.trailOf(execution.id);
       expect(trail.slice(3).map((entry) => [entry.kind, entry.actor, entry.detail.approvals])).toEqual([
-        ['approved', 'ada', 1],
-        ['approved', 'olga', 2],
+        ['approved', await testSubjectHasher.hash('ada'), 1],
+        ['approved', await testSubjectHasher.hash('olga'), 2],
       ]);
       expect((await h.get(execution.id)).trailHead).toEqual(headOf(trail.at(-1) as TrailEntry));
     });
@@ -808,7 +810,7 @@ describe('Executions', () => {
       ]);
       expect((await h.trailOf(execution.id)).at(-1)).toMatchObject({
         kind: 'rejected',
-        actor: 'olga',
+        actor: await testSubjectHasher.hash('olga'),
         detail: { stage: 'security', comment: 'wrong key' },
       });
     });
@@ -1347,7 +1349,12 @@ describe('Executions', () => {
         outputDigest: outputDigest(undefined),
       });
       const finished = (await h.trailOf(execution.id)).find((entry) => entry.kind === 'step_finished');
-      expect(finished?.detail).toMatchObject({ stepId: 'look', confirmedBy: 'nina', durationMs: 6000 });
+      expect(finished?.detail).toMatchObject({
+        stepId: 'look',
+        confirmedBy: await testSubjectHasher.hash('nina'),
+        durationMs: 6000,
+      });
+      expect(JSON.stringify(await h.trailOf(execution.id))).not.toContain('"nina"');
     });
 
     it('fails a manual step nobody confirms within its timeout, saying so', async () => {

@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { ConflictError } from '#shared/errors.js';
 import { canonicalJson } from '#shared/ports/canonical-json.js';
 import { ManualClock } from '#shared/ports/system.js';
-import { InMemoryTenantRecords, InMemoryWormStore } from '#shared/testing/fakes.js';
+import { InMemoryTenantRecords, InMemoryWormStore, testSubjectHasher } from '#shared/testing/fakes.js';
 import { BrokenTrailError, headOf, type TrailEntry, type TrailHead } from '../../src/domain/trail.js';
 import { parseTrail, serializeTrail, verifyTrailFile } from '../../src/domain/trail-file.js';
 import {
@@ -18,7 +18,7 @@ const setup = () => {
   const records = new InMemoryTenantRecords<TrailRecord>(TRAIL_ENTITY);
   const worm = new InMemoryWormStore();
   const clock = new ManualClock('2026-03-01T10:00:00.000Z');
-  return { records, worm, clock, log: new TrailLog({ records, worm, clock }) };
+  return { records, worm, clock, log: new TrailLog({ records, worm, clock, hasher: testSubjectHasher }) };
 };
 
 /** Records a short run: requested, verified, one step started and finished. */
@@ -56,7 +56,12 @@ describe('TrailLog', () => {
       [2, 'step_started'],
       [3, 'step_finished'],
     ]);
-    expect(timeline[0]).toMatchObject({ actor: 'alice', at: '2026-03-01T10:00:00.000Z' });
+    // People by their keyed hash: the mirror is WORM evidence, which no erasure can reach.
+    expect(timeline[0]).toMatchObject({
+      actor: await testSubjectHasher.hash('alice'),
+      at: '2026-03-01T10:00:00.000Z',
+    });
+    expect(JSON.stringify([...worm.objects.values()])).not.toContain('alice');
     expect(timeline[3]?.prevHash).toBe(timeline[2]?.hash);
     expect(head).toEqual(headOf(timeline[3] as TrailEntry));
     expect(await records.get('acme', 'exec_1#000003')).toMatchObject({ kind: 'step_finished' });
@@ -198,7 +203,12 @@ describe('TrailLog', () => {
     const { log, clock, records } = setup();
     await run(log, clock);
     const forgerRecords = new InMemoryTenantRecords<TrailRecord>(TRAIL_ENTITY);
-    const forger = new TrailLog({ records: forgerRecords, worm: new InMemoryWormStore(), clock });
+    const forger = new TrailLog({
+      records: forgerRecords,
+      worm: new InMemoryWormStore(),
+      clock,
+      hasher: testSubjectHasher,
+    });
     for (const entry of (await log.timeline('acme', 'exec_1')).slice(0, 2)) {
       await forgerRecords.create(
         (await records.get('acme', trailRecordId('exec_1', entry.seq))) as TrailRecord,
