@@ -17,9 +17,13 @@
  *    result (the artifact, then the record naming its hash); the WORM probe of
  *    `platform.evidence-store-worm` (one more object, a refused overwrite, a refused delete, a read)
  *    is part of the work but not counted. Without AWS resources the `aws.*` tests are
- *    `not_applicable` and return at once, and the unbuilt `platform.*` ones are `error` (a finding
- *    updated, `control_failed` published): this is the platform's own cost (HTTP, JWT, policy,
- *    DynamoDB records, events, WORM writes), not the AWS calls' latency.
+ *    `not_applicable` and return at once; every `platform.*` test runs its real collector (the
+ *    decision log against its WORM archive, budgets, eval gates, grants, the DSR log, records of
+ *    processing) on the runtime's own data: this is the platform's own cost (HTTP, JWT, policy,
+ *    DynamoDB records, events, WORM writes, the platform collectors), not the AWS calls' latency.
+ *    The decision checks compare a window ending ARCHIVE_LAG_MINUTES before now: during the timed
+ *    rounds nothing of this run is in it. For information, after part 3 the handlers' clock is
+ *    moved past the lag and one more round compares the seed's decisions (archive vs log).
  *    Baseline, same run, interleaved (the order rotated every round): the same number of `putOnce`
  *    of the same bodies (the evidence of the warm-up round, texts unchanged) under keys of the same
  *    shape into a fresh `FileWormStore` in a temporary folder (the runtime's WORM stand-in: staged
@@ -28,7 +32,8 @@
  *    same kind of store with in-memory records and events (no HTTP, no DynamoDB, no bus).
  * 2. Freshness over 7 simulated days. The domain `Compliance` with the built-in catalog and
  *    `controlTests` (no AWS resources), a ManualClock, in-memory records, and a `FileWormStore` in a
- *    temporary folder. `sweep()` at hour 0 (everything missing), then every hour for 7 × 24 hours.
+ *    temporary folder; the decision log, budgets and eval runs are tables whose every Query answers
+ *    nothing, and no decision is archived, so the decision and activity checks pass saying so. `sweep()` at hour 0 (everything missing), then every hour for 7 × 24 hours.
  *    Each hour is read twice with `freshness()` of every framework: just before its sweep (1 ms
  *    before: the oldest the evidence gets in that hour) and just after. Reported: the share of
  *    critical controls (and of all controls) fresh in the readings, the hours with a critical
@@ -44,18 +49,31 @@
  *    would prove nothing). DUE_MARGIN_HOURS (2) decides how early a control is collected again
  *    before its evidence would be stale (24 h).
  *
+ * 3. Data subject requests over HTTP (same runtime, after part 1). Seeded through the API: 11
+ *    people (the subject, 10 others) × `BENCH_DSR_RECORDS` (200) records × 5 entity types of 3
+ *    pillars (eval suites and their versions, edge nodes, edge documents, experts' health) in one
+ *    tenant, so the subject's records are a tenth of the partitions. `access` for the subject
+ *    `BENCH_DSR_ROUNDS` (7) times after one discarded, interleaved with the baseline: the same
+ *    Queries (every searched entity of the register, tenant and platform partitions, 500 a page,
+ *    consistent) straight to the local DynamoDB stand-in. Then `delete` of three of the others in
+ *    turn (each erasure on records nothing touched before), each after a baseline read.
+ *
  * Writes bench/results/compliance.json. `BENCH_STRICT=1` exits 1 on a FAIL (the runs with every
  * sweep; the missed-sweep variants are information: they show what the margin covers). About two
- * minutes on 2 cores.
+ * minutes on 2 cores (three on a busy machine).
  */
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { makeDocumentClient } from '#shared/adapters/dynamodb-client.js';
+import { partitionKey } from '#shared/adapters/tenant-store.js';
 import type { ConductorEvent } from '#shared/ports/events.js';
 import { ManualClock, SequentialIds } from '#shared/ports/system.js';
 import { InMemoryTenantRecords } from '#shared/testing/fakes.js';
 import { seededRandom } from '../clients/edge/drill.js';
+import register from '../functions/compliance/generated/processing-register.json' with { type: 'json' };
 import {
   type AssessmentRecord,
   Compliance,
@@ -69,7 +87,13 @@ import {
   STALE_AFTER_HOURS,
 } from '../functions/compliance/src/domain/assess.js';
 import { type Catalog, controlsOf } from '../functions/compliance/src/domain/catalog.js';
-import { complianceCatalog, controlTests } from '../functions/compliance/src/wiring.js';
+import { ARCHIVE_LAG_MINUTES } from '../functions/compliance/src/domain/decision-checks.js';
+import {
+  complianceCatalog,
+  controlTests,
+  type ProcessingRegister,
+  personalDataRegister,
+} from '../functions/compliance/src/wiring.js';
 import { FileWormStore } from '../infra/local/worm-store.js';
 import { startBenchConductor } from './lib/conductor.js';
 import { checkQuiet, machine, otherCpuWatch } from './lib/machine.js';
@@ -106,6 +130,7 @@ interface Result {
   readonly controlId: string;
   readonly testId: string;
   readonly result: string;
+  readonly summary: string;
   readonly evidenceKey: string;
 }
 interface Assessment {
@@ -203,11 +228,17 @@ const runHttp = async (catalog: Catalog, domainRound: () => Promise<DomainRound>
 
     // Warm-up, discarded; its evidence is the baseline's bodies.
     const bodies: Record<string, Body[]> = {};
+    /** What each test answered in the warm-up round (the real collectors, on this runtime's data). */
+    const warmResults: Record<string, { result: string; summary: string }> = {};
     for (const framework of FRAMEWORKS) {
       const { assessment } = await assess(framework);
       bodies[framework] = await check(framework, assessment);
+      for (const result of assessment.results)
+        warmResults[result.testId] = { result: result.result, summary: result.summary.slice(0, 240) };
     }
     const warmCounts = { ...resultCounts };
+    for (const [testId, { result, summary }] of Object.entries(warmResults))
+      if (testId.startsWith('platform.')) log(`    ${testId}: ${result}: ${summary}`);
     for (const key of Object.keys(resultCounts)) delete resultCounts[key];
     const objectsPerRound = FRAMEWORKS.reduce((sum, f) => sum + (bodies[f]?.length ?? 0), 0);
     const bodyBytes = summarize(FRAMEWORKS.flatMap((f) => (bodies[f] ?? []).map((b) => b.text.length)));
@@ -282,6 +313,26 @@ const runHttp = async (catalog: Catalog, domainRound: () => Promise<DomainRound>
     }
     const freshAfterRounds = await freshCount();
     rmSync(bareDir, { recursive: true, force: true });
+
+    log(
+      `\n(3) Data subject requests over HTTP: access ${DSR_ACCESS_ROUNDS} times, delete ${DSR_DELETES} people, vs the same Queries straight to the local DynamoDB`,
+    );
+    const dsr = await runDsrBench(conductor, headers);
+    // For information: one more catalog round now that the tenant and the decision log hold the
+    // seed. The decision checks compare a window ending ARCHIVE_LAG_MINUTES before now, so nothing
+    // of this run is in it until the handlers' clock moves past the lag: the archiver's queue
+    // drained, the clock moved ARCHIVE_LAG_MINUTES + 1 min, the seed's decisions are compared.
+    await conductor.mappings.get('conductor-decision-archive')?.drain(60_000);
+    conductor.advanceClock((ARCHIVE_LAG_MINUTES + 1) * 60_000);
+    const afterSeed = await conductorRound();
+    const afterSeedResults: Record<string, number> = {};
+    const afterSeedTests: Record<string, string> = {};
+    for (const [, assessment] of afterSeed.assessments)
+      for (const result of assessment.results) {
+        afterSeedResults[result.result] = (afterSeedResults[result.result] ?? 0) + 1;
+        if (result.testId.startsWith('platform.'))
+          afterSeedTests[result.testId] = `${result.result}: ${result.summary.slice(0, 240)}`;
+      }
     return {
       firstSweepMs,
       freshAfterSweep,
@@ -292,7 +343,15 @@ const runHttp = async (catalog: Catalog, domainRound: () => Promise<DomainRound>
       bareRounds,
       domainRounds,
       resultCounts,
+      warmResults,
       problems,
+      dsr,
+      afterSeed: {
+        wallMs: afterSeed.wallMs,
+        byFramework: afterSeed.byFramework,
+        results: afterSeedResults,
+        tests: afterSeedTests,
+      },
     };
   } finally {
     await conductor.stop();
@@ -300,7 +359,236 @@ const runHttp = async (catalog: Catalog, domainRound: () => Promise<DomainRound>
 };
 
 // ---------------------------------------------------------------------------------------------
+// 3. Data subject requests over HTTP
+
+/** Records naming each person per entity type (`BENCH_DSR_RECORDS`). */
+const DSR_PER_ENTITY = Math.max(10, Number(process.env.BENCH_DSR_RECORDS ?? 200));
+/** People besides the subject, each with as many records: the partitions hold 10x the subject's. */
+const DSR_OTHERS = 10;
+/** The first of the others are erased in turn: one `delete` each, on records nothing touched before. */
+const DSR_DELETES = 3;
+const DSR_ACCESS_ROUNDS = Math.max(3, Number(process.env.BENCH_DSR_ROUNDS ?? 7));
+/** Requests in flight while seeding (not timed). */
+const SEED_CONCURRENCY = 8;
+const DSR_ENTITIES = ['EVAL_SUITE', 'EVAL_SUITE_VERSION', 'EDGE_NODE', 'EDGE_DOC', 'EXPERT'] as const;
+const DSR_TYPE = 'bench-dsr';
+
+interface DsrOutcome {
+  readonly entity: string;
+  readonly records: number;
+  readonly redacted: number;
+  readonly deleted: number;
+}
+interface DsrReply {
+  readonly dsrId: string;
+  readonly status: string;
+  readonly tenantIds: readonly string[];
+  readonly outcome: readonly DsrOutcome[];
+  readonly records?: readonly unknown[];
+}
+
+/** Runs `jobs` with at most `limit` in flight. */
+const pool = async (jobs: readonly (() => Promise<void>)[], limit: number): Promise<void> => {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, jobs.length) }, async () => {
+      while (next < jobs.length) {
+        const job = jobs[next] as () => Promise<void>;
+        next += 1;
+        await job();
+      }
+    }),
+  );
+};
+
+type Conductor = Awaited<ReturnType<typeof startBenchConductor>>;
+
+const runDsrBench = async (conductor: Conductor, grcHeaders: Record<string, string>) => {
+  const people = [
+    'u-bench-jane',
+    ...Array.from({ length: DSR_OTHERS }, (_, i) => `u-bench-other-${String(i).padStart(2, '0')}`),
+  ];
+  const [subject] = people as [string];
+  const erased = people.slice(1, 1 + DSR_DELETES);
+  const call = async (method: string, path: string, token: string, body?: unknown) => {
+    const reply = await fetch(`${conductor.apiUrl}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await reply.text();
+    if (reply.status !== 200 && reply.status !== 201)
+      throw new Error(`${method} ${path}: ${reply.status} ${text.slice(0, 300)}`);
+    return JSON.parse(text) as Record<string, unknown>;
+  };
+  const mint = (name: string) =>
+    conductor.issuer.mint({ subject: name, tenant: TENANT, roles: ['tenant-admin'], amr: ['pwd', 'mfa'] });
+  const admin = await mint('u-bench-seeder');
+  const tokens = new Map(await Promise.all(people.map(async (p) => [p, await mint(p)] as const)));
+
+  // Seed over the API: per person and index, an eval suite (EVAL_SUITE + EVAL_SUITE_VERSION,
+  // registeredBy), an edge node (registeredBy), an edge document (createdBy), an expert the seeder
+  // creates whose health the person sets (health.setBy). People interleaved, as in a real tenant.
+  await call('PUT', `/edge/document-types/${DSR_TYPE}`, admin, {
+    fields: { status: 'lww' },
+    defaultRule: 'lww',
+  });
+  const seedStarted = performance.now();
+  const jobs: (() => Promise<void>)[] = [];
+  for (let i = 0; i < DSR_PER_ENTITY; i += 1)
+    for (const [p, person] of people.entries()) {
+      const token = tokens.get(person) ?? '';
+      const id = `p${String(p).padStart(2, '0')}-${String(i).padStart(4, '0')}`;
+      jobs.push(async () => {
+        await call('PUT', `/eval/suites/dsr-${id}`, token, {
+          apiVersion: 'conductor.suite/v1',
+          id: `dsr-${id}`,
+          version: '1',
+          defaults: { scorer: { type: 'exact' } },
+          tasks: [{ id: 'add', input: { question: '2+2' }, expected: 4 }],
+        });
+        await call('POST', '/edge/nodes', token, { nodeId: `node-${id}`, meta: { site: 'bench' } });
+        await call('POST', '/edge/documents', token, { documentId: `doc-${id}`, type: DSR_TYPE });
+        const expert = await call('POST', '/experts', admin, {
+          name: `dsr-${id}`,
+          type: 'model',
+          costPerCallUsd: 0.001,
+          endpoint: `https://dsr-${id}.experts.example.com/v1`,
+        });
+        await call('PUT', `/experts/${expert.id as string}/health`, token, {
+          status: 'unhealthy',
+          reason: 'bench',
+        });
+      });
+    }
+  await pool(jobs, SEED_CONCURRENCY);
+  const seedMs = performance.now() - seedStarted;
+  const seedRequests = jobs.length * 5 + 1;
+  log(
+    `  seeded ${people.length} people × ${DSR_PER_ENTITY} records × ${DSR_ENTITIES.length} entity types (${DSR_ENTITIES.join(', ')}) in tenant ${TENANT}: ${thousands(seedRequests)} requests in ${fixed(seedMs / 1000, 1)} s (${SEED_CONCURRENCY} in flight, not timed)`,
+  );
+
+  // The baseline: the same Queries the request makes (every searched entity of the register, in
+  // the tenant's and the platform's partitions, 500 items a page, consistent reads), straight to
+  // the local DynamoDB stand-in the runtime uses: no HTTP, no policy, no matching, no log.
+  const data = personalDataRegister(REGISTER, process.env);
+  const searched = data.register.filter((entry) => entry.notSearched === undefined);
+  const doc = makeDocumentClient({
+    region: 'us-east-1',
+    endpoint: process.env.AWS_ENDPOINT_URL_DYNAMODB ?? '',
+  });
+  const bareRead = async (): Promise<{ ms: number; items: number; partitions: number; queries: number }> => {
+    const started = performance.now();
+    let items = 0;
+    let partitions = 0;
+    let queries = 0;
+    for (const entry of searched)
+      for (const tenantId of [TENANT, PLATFORM].sort()) {
+        partitions += 1;
+        let cursor: Record<string, unknown> | undefined;
+        do {
+          const out = await doc.send(
+            new QueryCommand({
+              TableName: data.tableNames[entry.table],
+              KeyConditionExpression: 'pk = :pk',
+              ExpressionAttributeValues: { ':pk': partitionKey(tenantId, entry.entity) },
+              Limit: 500,
+              ConsistentRead: true,
+              ...(cursor === undefined ? {} : { ExclusiveStartKey: cursor }),
+            }),
+          );
+          queries += 1;
+          items += out.Items?.length ?? 0;
+          cursor = out.LastEvaluatedKey;
+        } while (cursor !== undefined);
+      }
+    return { ms: performance.now() - started, items, partitions, queries };
+  };
+  const dsr = async (type: 'access' | 'delete', person: string) => {
+    const started = performance.now();
+    const reply = await fetch(`${conductor.apiUrl}/compliance/dsr`, {
+      method: 'POST',
+      headers: grcHeaders,
+      body: JSON.stringify({ type, subject: person, tenantIds: [TENANT] }),
+    });
+    const text = await reply.text();
+    const ms = performance.now() - started;
+    if (reply.status !== 201) throw new Error(`dsr ${type}: ${reply.status} ${text.slice(0, 300)}`);
+    return { ms, bytes: text.length, body: JSON.parse(text) as DsrReply };
+  };
+  const problems: string[] = [];
+  const expectOutcome = (what: string, body: DsrReply, field: 'records' | 'redacted') => {
+    const counts = Object.fromEntries(body.outcome.map((o) => [o.entity, o[field]]));
+    for (const entity of DSR_ENTITIES)
+      if (counts[entity] !== DSR_PER_ENTITY)
+        problems.push(`${what}: ${entity} ${field} ${counts[entity] ?? 0}, expected ${DSR_PER_ENTITY}`);
+    if (body.outcome.length !== DSR_ENTITIES.length)
+      problems.push(`${what}: ${body.outcome.length} entities in the outcome`);
+  };
+
+  // Warm-up, discarded: one of each side.
+  await bareRead();
+  await dsr('access', subject);
+  const access: { ms: number; bytes: number; found: number }[] = [];
+  const bare: { ms: number; items: number; partitions: number; queries: number }[] = [];
+  for (let r = 0; r < DSR_ACCESS_ROUNDS; r += 1) {
+    // Interleaved, the order alternated every round.
+    for (const side of r % 2 === 0 ? ['dsr', 'bare'] : ['bare', 'dsr']) {
+      if (side === 'bare') bare.push(await watched(bareRead));
+      else {
+        const { ms, bytes, body } = await watched(() => dsr('access', subject));
+        expectOutcome(`access ${r}`, body, 'records');
+        if (body.records?.length !== DSR_PER_ENTITY * DSR_ENTITIES.length)
+          problems.push(`access ${r}: ${body.records?.length} records answered`);
+        access.push({ ms, bytes, found: body.records?.length ?? 0 });
+      }
+    }
+  }
+  const deletes: { person: number; ms: number; redacted: number; bareMs: number }[] = [];
+  for (const [i, person] of erased.entries()) {
+    const before = await watched(bareRead);
+    bare.push(before);
+    const { ms, body } = await watched(() => dsr('delete', person));
+    expectOutcome(`delete ${i}`, body, 'redacted');
+    deletes.push({
+      person: i + 1,
+      ms,
+      redacted: body.outcome.reduce((sum, o) => sum + o.redacted, 0),
+      bareMs: before.ms,
+    });
+  }
+  // Erased: an access finds nothing of the first erased person any more.
+  const after = await dsr('access', erased[0] ?? '');
+  if (after.body.outcome.length !== 0)
+    problems.push(`after delete: ${after.body.outcome.length} entities found`);
+  doc.destroy();
+  return {
+    people: people.length,
+    perEntity: DSR_PER_ENTITY,
+    entities: DSR_ENTITIES,
+    subjectRecords: DSR_PER_ENTITY * DSR_ENTITIES.length,
+    partitionRecords: DSR_PER_ENTITY * DSR_ENTITIES.length * people.length,
+    seedRequests,
+    seedMs,
+    searchedEntities: searched.length,
+    access,
+    bare,
+    deletes,
+    problems,
+  };
+};
+
+// ---------------------------------------------------------------------------------------------
 // The domain in process (information): Compliance.assess on a FileWormStore, records in memory
+
+/** The catalog's record of processing, as the handler reads it (table names: the register's ids). */
+const REGISTER = register as ProcessingRegister;
+const PERSONAL_DATA = personalDataRegister(
+  REGISTER,
+  Object.fromEntries(REGISTER.tables.map((table) => [table.envVar, `bench-${table.id}`])),
+);
+/** A DynamoDB stand-in whose every Query answers no item (the simulation's decision log, budgets, eval runs). */
+const EMPTY_TABLES = { send: async () => ({ Items: [] }) } as unknown as Pick<DynamoDBDocumentClient, 'send'>;
 
 interface World {
   readonly compliance: Compliance;
@@ -316,12 +604,18 @@ const makeWorld = (catalog: Catalog, testMs = 0): World => {
   const clock = new ManualClock(SIM_START);
   const ids = new SequentialIds();
   const seen = new InMemoryTenantRecords<SeenEventRecord>('SEEN_EVENT');
+  // As the handler wires them, with empty tables for the decision log, budgets and eval runs (a
+  // Query answers no item): the decision and activity checks then compare an empty log with what
+  // this store's archive holds (nothing: no decision is archived here) and pass saying so.
   const base = controlTests({
     evidence,
     seen,
     dsr: new InMemoryTenantRecords('DSR'),
-    processing: { tables: [], retained: [] },
+    processing: { tables: PERSONAL_DATA.processing, retained: PERSONAL_DATA.retained },
+    personalEvidence: REGISTER.evidence,
     probeId: () => ids.next('probe'),
+    decisionLog: { doc: EMPTY_TABLES, tableName: 'bench-policy' },
+    tenantActivity: { doc: EMPTY_TABLES, schedulerTable: 'bench-scheduler', evalTable: 'bench-eval' },
   });
   // Timed: a test takes simulated time, as its AWS calls would.
   const tests =
@@ -624,6 +918,13 @@ const main = async () => {
   log(`\n(1) The full catalog over HTTP: SOC2 then GDPR, scope all, ${ROUNDS} rounds after one discarded`);
   // For information, interleaved with the rounds: the domain in process on a FileWormStore.
   const domainWorld = makeWorld(catalog);
+  const simTests: Record<string, { result: string; summary: string }> = {};
+  for (const framework of FRAMEWORKS)
+    for (const r of (await domainWorld.compliance.assess(framework, 'all', 'bench', 'bench')).results)
+      simTests[r.testId] = { result: r.result, summary: r.summary.slice(0, 240) };
+  log("  in process (the simulation's wiring: empty decision log, budgets and eval runs, nothing archived):");
+  for (const [testId, { result, summary }] of Object.entries(simTests))
+    if (testId.startsWith('platform.')) log(`    ${testId}: ${result}: ${summary}`);
   const http = await runHttp(catalog, domainRoundOf(domainWorld)).finally(() =>
     rmSync(domainWorld.dir, { recursive: true, force: true }),
   );
@@ -687,6 +988,75 @@ const main = async () => {
       .join(', ')}`,
   );
 
+  const { dsr } = http;
+  const accessMs = summarize(dsr.access.map((a) => a.ms));
+  const bareReadMs = summarize(dsr.bare.map((b) => b.ms));
+  const bareItems = dsr.bare[0]?.items ?? 0;
+  const deleteMs = summarize(dsr.deletes.map((d) => d.ms));
+  const found = dsr.subjectRecords;
+  const accessRatio = accessMs.p50 / bareReadMs.p50;
+  const deleteRatio = deleteMs.p50 / bareReadMs.p50;
+  log(
+    `\n${table(
+      [
+        [
+          'data subject requests',
+          'runs',
+          'p50 ms',
+          'p95 ms',
+          'records found/s (p50)',
+          'items read/s (p50)',
+          'x bare time',
+        ],
+        [
+          `POST /compliance/dsr access (${found} records of ${thousands(dsr.partitionRecords)}, HTTP)`,
+          String(dsr.access.length),
+          fixed(accessMs.p50, 1),
+          fixed(accessMs.p95, 1),
+          thousands((found * 1000) / accessMs.p50),
+          thousands((bareItems * 1000) / accessMs.p50),
+          `${fixed(accessRatio, 2)}x`,
+        ],
+        [
+          `POST /compliance/dsr delete (${found} redacted, HTTP)`,
+          String(dsr.deletes.length),
+          fixed(deleteMs.p50, 1),
+          fixed(deleteMs.max, 1),
+          thousands((found * 1000) / deleteMs.p50),
+          thousands((bareItems * 1000) / deleteMs.p50),
+          `${fixed(deleteRatio, 2)}x`,
+        ],
+        [
+          `the same Queries, bare (${dsr.bare[0]?.partitions} partitions, ${dsr.bare[0]?.queries} queries)`,
+          String(dsr.bare.length),
+          fixed(bareReadMs.p50, 1),
+          fixed(bareReadMs.p95, 1),
+          '',
+          thousands((bareItems * 1000) / bareReadMs.p50),
+          '1x',
+        ],
+      ],
+      'lrrrrrr',
+    )}`,
+  );
+  log(
+    `  delete: ${dsr.deletes.map((d) => `${fixed(d.ms, 0)} ms (${d.redacted} redacted; bare read before it ${fixed(d.bareMs, 0)} ms)`).join(', ')}; p95 column for delete is the max of ${dsr.deletes.length}`,
+  );
+  log(
+    `  access answer ${thousands(median(dsr.access.map((a) => a.bytes)))} bytes; ${dsr.searchedEntities} searched entities × 2 partitions (${TENANT}, platform); problems: ${dsr.problems.length === 0 ? 'none' : dsr.problems.slice(0, 3).join('; ')}`,
+  );
+  log(
+    `  one catalog round after the seed (info): ${fixed(http.afterSeed.wallMs, 1)} ms (${Object.entries(
+      http.afterSeed.byFramework,
+    )
+      .map(([f, ms]) => `${f} ${fixed(ms, 1)}`)
+      .join(', ')}); ${Object.entries(http.afterSeed.results)
+      .map(([r, n]) => `${r} ${n}`)
+      .join(', ')}`,
+  );
+  for (const [testId, line] of Object.entries(http.afterSeed.tests))
+    if (/decision|grants|budgets|eval-gates/.test(testId)) log(`    ${testId}: ${line}`);
+
   log(
     `\n(2) Freshness over ${DAYS} simulated days, a sweep every hour (DUE_MARGIN_HOURS ${DUE_MARGIN_HOURS})`,
   );
@@ -734,7 +1104,7 @@ const main = async () => {
     )}`,
   );
   log(
-    `  ${onTime.sweeps} sweeps; the first published ${onTime.firstSweepStaleEvents} evidence_stale (every control missing; a control both frameworks map is collected under the first and is fresh for the second); control_failed over the run: ${onTime.controlFailedEvents} (the unbuilt platform.* collectors, one per collection of their controls)`,
+    `  ${onTime.sweeps} sweeps; the first published ${onTime.firstSweepStaleEvents} evidence_stale (every control missing; a control both frameworks map is collected under the first and is fresh for the second); control_failed over the run: ${onTime.controlFailedEvents} (a test failing or in error, at each collection of its control)`,
   );
   log(
     `  collections per control per day by severity (${onTime.name}): ${Object.entries(
@@ -786,6 +1156,7 @@ const main = async () => {
     s.criticalStaleHours === 0;
   const checks = {
     everyAssessmentComplete: http.problems.length === 0,
+    everyDsrComplete: dsr.problems.length === 0,
     criticalFreshEveryHour: onTimeFresh(onTime),
     criticalFreshEveryHourLate: onTimeFresh(late),
     noStaleEventAfterFirstSweep: runs.every((s) => s.staleEventsAfterFirst === 0),
@@ -798,6 +1169,9 @@ const main = async () => {
   log(`  ${verdict(checks.noStaleEventAfterFirstSweep)}  no evidence_stale after the first sweep`);
   log(
     `  ${verdict(checks.everyAssessmentComplete)}  every assessment 201, every result's evidence in the WORM store`,
+  );
+  log(
+    `  ${verdict(checks.everyDsrComplete)}  every data subject request 201 with all ${found} records found (access) or redacted (delete), none left after`,
   );
   for (const s of summaries)
     log(
@@ -844,6 +1218,16 @@ const main = async () => {
       objectsPerRound: http.objectsPerRound,
       bodyBytes: roundSummary(http.bodyBytes, 1),
       results: http.resultCounts,
+      testResults: http.warmResults,
+      simulationTestResults: simTests,
+      afterSeed: {
+        wallMs: round(http.afterSeed.wallMs, 1),
+        byFramework: Object.fromEntries(
+          Object.entries(http.afterSeed.byFramework).map(([f, ms]) => [f, round(ms, 1)]),
+        ),
+        results: http.afterSeed.results,
+        tests: http.afterSeed.tests,
+      },
       conductor: {
         wallMs: roundSummary(conductorWall, 1),
         wallMsPerRound: http.conductorRounds.map(roundJson),
@@ -879,6 +1263,37 @@ const main = async () => {
           staleEventsAfterFirst: p.staleEventsAfterFirst,
         })),
       })),
+    },
+    dsr: {
+      people: dsr.people,
+      recordsPerEntityPerPerson: dsr.perEntity,
+      entities: dsr.entities,
+      subjectRecords: dsr.subjectRecords,
+      partitionRecords: dsr.partitionRecords,
+      searchedEntities: dsr.searchedEntities,
+      seedRequests: dsr.seedRequests,
+      seedSeconds: round(dsr.seedMs / 1000, 1),
+      access: {
+        wallMs: roundSummary(accessMs, 1),
+        wallMsPerRun: dsr.access.map((a) => round(a.ms, 1)),
+        recordsFoundPerSecond: round((found * 1000) / accessMs.p50, 0),
+        answerBytes: median(dsr.access.map((a) => a.bytes)),
+        timeToBare: round(accessRatio, 3),
+      },
+      delete: {
+        wallMs: roundSummary(deleteMs, 1),
+        runs: dsr.deletes.map((d) => ({ ...d, ms: round(d.ms, 1), bareMs: round(d.bareMs, 1) })),
+        recordsRedactedPerSecond: round((found * 1000) / deleteMs.p50, 0),
+        timeToBareRead: round(deleteRatio, 3),
+      },
+      bare: {
+        wallMs: roundSummary(bareReadMs, 1),
+        items: bareItems,
+        partitions: dsr.bare[0]?.partitions,
+        queries: dsr.bare[0]?.queries,
+        itemsPerSecond: round((bareItems * 1000) / bareReadMs.p50, 0),
+      },
+      problems: dsr.problems,
     },
     checks,
   });
