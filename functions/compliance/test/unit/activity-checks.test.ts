@@ -22,6 +22,7 @@ import {
   ROUTE_ACTIONS,
 } from '../../src/domain/activity-checks.js';
 import { ARCHIVE_LAG_MINUTES, MAX_ARCHIVE_OBJECTS, MAX_TENANTS } from '../../src/domain/decision-checks.js';
+import { archiveObject } from '../support/decision-archive.js';
 
 const now = new Date('2026-12-07T06:00:00.000Z');
 const MINUTE = 60_000;
@@ -71,23 +72,6 @@ const copiesOf = (record: DecisionRecord): DecisionRecord[] => [
   record,
   { ...record, tenantId: record.input.principal.tenantId },
 ];
-
-/** The archiver's layout: dated by the batch's earliest record, named by a hash. */
-let batches = 0;
-const archiveObject = async (store: InMemoryWormStore, records: readonly unknown[], dated?: string) => {
-  batches += 1;
-  const earliest =
-    dated ??
-    records
-      .map((record) => (record as DecisionRecord).at)
-      .sort()
-      .at(0) ??
-    ago(60);
-  const iso = new Date(earliest).toISOString();
-  const key = `decisions/${iso.slice(0, 10).replaceAll('-', '/')}/${iso.replaceAll(/[-:.]/g, '')}-${batches.toString(16).padStart(32, '0')}.jsonl`;
-  await store.putOnce(key, records.map((record) => `${JSON.stringify(record)}\n`).join(''));
-  return key;
-};
 
 /** Budgets in memory: the tenants that have one; remembers who was asked. */
 class InMemoryBudgets implements BudgetReader {

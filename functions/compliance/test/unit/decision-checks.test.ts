@@ -16,6 +16,7 @@ import {
   MAX_ARCHIVED_DECISIONS,
   MAX_LOGGED_DECISIONS,
 } from '../../src/domain/decision-checks.js';
+import { archiveObject } from '../support/decision-archive.js';
 
 const now = new Date('2026-12-07T06:00:00.000Z');
 const MINUTE = 60_000;
@@ -46,23 +47,6 @@ const decision = (tenantId: string, at: string, overrides: Partial<DecisionRecor
     source: 'route',
     ...overrides,
   };
-};
-
-/** The archiver's layout: dated by the batch's earliest record, named by a hash. */
-let batches = 0;
-const archiveObject = async (store: InMemoryWormStore, records: readonly unknown[], dated?: string) => {
-  batches += 1;
-  const earliest =
-    dated ??
-    records
-      .map((record) => (record as DecisionRecord).at)
-      .sort()
-      .at(0) ??
-    ago(60);
-  const iso = new Date(earliest).toISOString();
-  const key = `decisions/${iso.slice(0, 10).replaceAll('-', '/')}/${iso.replaceAll(/[-:.]/g, '')}-${batches.toString(16).padStart(32, '0')}.jsonl`;
-  await store.putOnce(key, records.map((record) => `${JSON.stringify(record)}\n`).join(''));
-  return key;
 };
 
 /** The hot log in memory, filtered by time as the DynamoDB reader is; counts what it hands out. */
