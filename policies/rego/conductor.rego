@@ -190,6 +190,13 @@ forbids contains "requester-cannot-approve" if {
 	input.resource.requestedBy == input.principal.subject
 }
 
+# @id("grant-approved-by-its-tenant")
+# forbid action == "policy:grants:approve" (equality) when principal.tenant != resource.tenant
+forbids contains "grant-approved-by-its-tenant" if {
+	input.action == "policy:grants:approve"
+	input.principal.tenantId != input.resource.tenantId
+}
+
 # --- Permits (policies/cedar/tenant.cedar) -------------------------------------------------------
 
 # @id("read-own-or-granted-tenant")

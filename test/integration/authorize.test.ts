@@ -144,10 +144,12 @@ describe('the authorize API over HTTP on the embedded runtime', () => {
         amr: ['pwd', 'mfa'],
       });
       const colleagues = await requestGrant(60, colleague);
+      // The policy refuses it (forbid `grant-approved-by-its-tenant`); the grants service would too
+      // (`approver_not_of_tenant`, its unit tests).
       expectUniformError(
         await onGrant('approve', colleagues.json.id, acmeAdmin, AS_GLOBEX),
         403,
-        'approver_not_of_tenant',
+        'policy_denied',
       );
 
       // Revoked (twice: idempotent), the door closes again.

@@ -347,8 +347,8 @@ const describeDecision = (d: Decision): string =>
  *   `cross-tenant-request` actions (asking for a grant, withdrawing the request) need none.
  * - An allowed `policy:grants:approve` must be by a principal of the resource's tenant: the route
  *   decides in the tenant the request acts in, whose partition holds the grant (so the grant's
- *   target). The policies allow an admin with a grant there too; the grants service then refuses
- *   (`approver_not_of_tenant`), but the decision alone does not say so: such a decision fails here.
+ *   target). The policies forbid it to anyone else (`grant-approved-by-its-tenant`), and the grants
+ *   service refuses it as well (`approver_not_of_tenant`): an allowed one means a policy changed.
  * Fails naming the decisions. No cross-tenant decision in the window is a pass that says so.
  *
  * That grants expire is not seen in the archive (a grant lasts up to a day, the window is a day):
