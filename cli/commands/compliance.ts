@@ -20,6 +20,7 @@ import {
 } from '../../functions/compliance/offline.js';
 import { type Command, ExitCodeError, type Invocation, UsageError } from '../command.js';
 import { positional, requiredString, stringOption } from '../input.js';
+import { kmsSignerOf } from '../kms-signer.js';
 import { fields } from '../output.js';
 import { retentionCommand } from './compliance-retention.js';
 
@@ -48,14 +49,7 @@ interface Signing {
  * DIGEST mode, which verifies as the RSASSA-PSS signature of the manifest itself.
  */
 const kmsSigning = async (invocation: Invocation, keyIdOrAlias: string): Promise<Signing> => {
-  const { env } = invocation.context.io;
-  const region = env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
-  if (!region) throw new UsageError('--kms-key needs AWS_REGION (and AWS credentials) in the environment');
-  const { makeKmsClient } = await import('#shared/adapters/kms-client.js');
-  const { KmsSigner } = await import('../../functions/runbooks/src/adapters/kms-signer.js');
-  const kms = await KmsSigner.forKey(makeKmsClient({ region }), keyIdOrAlias).catch((error: unknown) => {
-    throw new UsageError(`--kms-key ${keyIdOrAlias}: ${messageOf(error)}`);
-  });
+  const kms = await kmsSignerOf(keyIdOrAlias, invocation.context.io.env);
   return {
     signer: {
       keyId: kms.keyId,

@@ -14,6 +14,7 @@ import {
 } from '../../functions/runbooks/offline.js';
 import { type Command, ExitCodeError, type Invocation, UsageError } from '../command.js';
 import { positional, stringOption } from '../input.js';
+import { kmsSignerOf } from '../kms-signer.js';
 import { fields } from '../output.js';
 
 /** Exit code of a verification that failed (a tampered runbook or trail), apart from 2 (usage). */
@@ -60,23 +61,6 @@ const signatureOf = (invocation: Invocation, runbookPath: string): RunbookSignat
   }
 };
 
-/** A KMS signer of `keyIdOrAlias` with the caller's AWS credentials (loaded only when asked for). */
-const kmsSigner = async (keyIdOrAlias: string) => {
-  const region = process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
-  if (!region) throw new UsageError('--kms-key needs AWS_REGION (and AWS credentials) in the environment');
-  const [{ makeKmsClient }, { KmsSigner }] = await Promise.all([
-    import('#shared/adapters/kms-client.js'),
-    import('../../functions/runbooks/src/adapters/kms-signer.js'),
-  ]);
-  try {
-    return await KmsSigner.forKey(makeKmsClient({ region }), keyIdOrAlias);
-  } catch (error) {
-    throw new UsageError(
-      `--kms-key ${keyIdOrAlias}: ${error instanceof Error ? error.message : String(error)}`,
-    );
-  }
-};
-
 const sign: Command = {
   name: 'sign',
   summary: 'sign a runbook file with the local RSA key (RSASSA_PSS_SHA_256 over its RFC 8785 form)',
@@ -105,7 +89,9 @@ const sign: Command = {
     const path = positional(invocation, 0, 'runbook.json');
     const runbook = runbookOf(invocation, path);
     const kmsKey = stringOption(invocation, 'kms-key');
-    const signer = kmsKey ? await kmsSigner(kmsKey) : await LocalRsaSigner.open(keyDirOf(invocation));
+    const signer = kmsKey
+      ? await kmsSignerOf(kmsKey, invocation.context.io.env)
+      : await LocalRsaSigner.open(keyDirOf(invocation));
     const signature = await signRunbook(runbook, signer, new Date());
     const out = resolve(invocation.context.io.cwd, stringOption(invocation, 'out') ?? signatureFileOf(path));
     writeFileSync(out, `${JSON.stringify(signature, null, 2)}\n`);
