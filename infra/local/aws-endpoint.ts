@@ -22,6 +22,8 @@ export interface AwsEndpointOptions {
 
 export interface RunningAwsEndpoint {
   readonly url: string;
+  /** The endpoint's HTTP server (the in-process transport serves its request listener). */
+  readonly server: Server;
   queueUrl(name: string): string;
   close(): Promise<void>;
 }
@@ -299,6 +301,7 @@ export const startAwsEndpoint = async (options: AwsEndpointOptions): Promise<Run
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     url: base,
+    server,
     queueUrl,
     close: () =>
       new Promise<void>((resolve) => {

@@ -16,6 +16,8 @@ const TABLES = tablesOf(PILLARS);
  */
 export interface LocalDynamo {
   readonly endpoint: string;
+  /** dynalite's HTTP server (the in-process transport serves its request listener). */
+  readonly server: Server;
   close(): Promise<void>;
 }
 
@@ -35,6 +37,7 @@ export const startLocalDynamo = async (options: { path?: string | undefined }): 
   const { port } = server.address() as AddressInfo;
   return {
     endpoint: `http://127.0.0.1:${port}`,
+    server,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections?.();

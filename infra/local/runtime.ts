@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { serveInProcess } from '#shared/adapters/clients.js';
 import { API_SETTINGS } from '#shared/api-settings.js';
 import { MACHINE_CLIENTS_ENV } from '#shared/http/claims.js';
 import { API_BASE } from '#shared/http/http.js';
@@ -34,6 +35,7 @@ import {
   type SqsBatchHandler,
 } from './event-source-mapping.js';
 import { createGateway, type GatewayRoute, type LambdaHandler } from './gateway.js';
+import { InProcessHttpHandler } from './in-process-transport.js';
 import { lambdaContext } from './lambda-context.js';
 import {
   bindingOf,
@@ -95,6 +97,14 @@ export interface ConductorOptions {
   readonly policyEngine?: PolicyEngineName;
   /** The pillars to run (default: the catalog's, `functions/catalog.ts`); tests add their own. */
   readonly pillars?: readonly PillarManifest[];
+  /**
+   * How the handlers' AWS SDK clients reach the local stand-ins (dynalite, the SQS and EventBridge
+   * endpoint): `in-process` hands each signed request to the stand-in's request listener without a
+   * socket (infra/local/in-process-transport.ts); `http` goes over loopback TCP as any other process
+   * does. Either way the SDK serializes, signs and parses every call as against AWS.
+   * @default 'in-process'
+   */
+  readonly transport?: 'in-process' | 'http';
 }
 
 export interface RunningConductor {
@@ -170,6 +180,14 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
     queues.set(deadLetterQueue.name, deadLetterQueue);
   }
   const aws = await startAwsEndpoint({ bus, queues });
+  // The handlers' SDK clients reach the stand-ins without a socket; the ports stay open for the CLI.
+  const inProcess =
+    (options.transport ?? 'in-process') === 'in-process'
+      ? [
+          serveInProcess(dynamo.endpoint, new InProcessHttpHandler(dynamo.server)),
+          serveInProcess(aws.url, new InProcessHttpHandler(aws.server)),
+        ]
+      : [];
   const wormDir = dataDir ? join(dataDir, 'worm') : mkdtempSync(join(tmpdir(), 'conductor-worm-'));
   const worm = new FileWormStore(wormDir);
   // The artifacts bucket's stand-in: write-once like S3 with If-None-Match, no retention to wait for.
@@ -367,6 +385,7 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
   } catch (error) {
     await stopMappings();
     await bus.stop();
+    for (const stopServing of inProcess) stopServing();
     await aws.close();
     await dynamo.close();
     removeWorm();
@@ -403,6 +422,7 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
       await stopMappings();
       await bus.stop();
       for (const queue of queues.values()) queue.close();
+      for (const stopServing of inProcess) stopServing();
       await aws.close();
       await dynamo.close();
       removeWorm();
