@@ -66,7 +66,7 @@ import {
   type RunbookAllowLists,
 } from './pillar-services.js';
 import { type PolicyEngineName, PolicyLayer } from './policy-layer.js';
-import type { ServiceFunction } from './service-function.js';
+import type { FunctionTelemetry, ServiceFunction } from './service-function.js';
 import type { ConductorStatefulStack } from './stateful-stack.js';
 
 /** Any OIDC issuer in place of the default Cognito user pool. */
@@ -130,6 +130,12 @@ export interface ConductorApiStackProps extends StackProps {
   readonly functionFiles?: Readonly<
     Record<string, readonly { readonly from: string; readonly to: string }[]>
   >;
+  /**
+   * Tracing and Lambda's own log lines of every function.
+   *
+   * @default - active tracing, Lambda's START, END and REPORT lines
+   */
+  readonly telemetry?: FunctionTelemetry;
   /**
    * Services calling with client credentials: one app client each in the default user pool, its
    * tenant and roles passed to the functions (CONDUCTOR_MACHINE_CLIENTS). Not with `oidc`.
@@ -459,6 +465,7 @@ export class ConductorApiStack extends Stack {
         ...(props.stepUpAcr ? { stepUpAcr: props.stepUpAcr } : {}),
         ...(props.functionEnvironment ? { functionEnvironment: props.functionEnvironment } : {}),
         ...(props.functionFiles ? { functionFiles: props.functionFiles } : {}),
+        ...(props.telemetry ? { telemetry: props.telemetry } : {}),
         runbookAllowLists,
         publicRouteKeys: routesOf(catalog)
           .filter((route) => route.auth === 'public')

@@ -15,6 +15,7 @@ import { ConductorApiStack, type MachineClientSpec, type OidcIssuerSettings } fr
 import { ConductorEdgeWafStack, type EdgeSettings } from './edge.js';
 import { isProductionStage } from './names.js';
 import type { PolicyEngineName } from './policy-layer.js';
+import type { FunctionTelemetry } from './service-function.js';
 import {
   assertBreakGlassRoleArn,
   assertRoleArn,
@@ -143,6 +144,13 @@ export interface ConductorAppProps {
    */
   readonly complianceCatalogDir?: string;
   /**
+   * Tracing (`active` or `pass-through`) and Lambda's own log lines (`INFO`, or `WARN` to drop the
+   * START, END and REPORT lines) of every function: what they cost is in docs/deploy.md.
+   *
+   * @default - active tracing, Lambda's own lines kept
+   */
+  readonly telemetry?: FunctionTelemetry;
+  /**
    * Services that call the API with client credentials, each bound to one tenant and its roles
    * (`viewer`, `operator`); needs the default user pool (not with `oidc`).
    *
@@ -267,6 +275,7 @@ export const buildApp = (app: App, props: ConductorAppProps = {}): ConductorApp 
       ...catalog.environment,
     },
     functionFiles: catalog.files,
+    ...(props.telemetry ? { telemetry: props.telemetry } : {}),
     ...(props.machineClients ? { machineClients: props.machineClients } : {}),
     ...(props.authDomainPrefix ? { authDomainPrefix: props.authDomainPrefix } : {}),
     ...(props.edge ? { edge: props.edge } : {}),
@@ -388,7 +397,8 @@ export const parseMachineClientsContext = (text: string): MachineClientSpec[] =>
  * or a list), `runbookAllowedLambdas` and `runbookAllowedAwsApis` (comma-separated or a list),
  * `stepUpAcr` (comma-separated),
  * `machineClients` (`<name>=<tenant>:<role>[+<role>]`, comma-separated), `authDomainPrefix`,
- * `schedulerTenantWeights` (`<tenant>=<weight>`, comma-separated), `complianceCatalogDir` (a folder).
+ * `schedulerTenantWeights` (`<tenant>=<weight>`, comma-separated), `complianceCatalogDir` (a folder),
+ * `tracing` (active|pass-through), `platformLogs` (info|warn).
  * Nothing is required here: deployPropsFromContext adds the rules of a deploy.
  */
 export const propsFromContext = (node: Node): ConductorAppProps => {
@@ -470,6 +480,18 @@ export const propsFromContext = (node: Node): ConductorAppProps => {
     weightsText === undefined ? undefined : parseTenantWeightsContext(weightsText);
   const authDomainPrefix = text('authDomainPrefix');
   const complianceCatalogDir = text('complianceCatalogDir');
+  const tracing = text('tracing')?.toLowerCase();
+  if (tracing !== undefined && tracing !== 'active' && tracing !== 'pass-through') {
+    throw new Error(`context tracing '${tracing}' must be 'active' or 'pass-through'`);
+  }
+  const platformLogs = text('platformLogs')?.toUpperCase();
+  if (platformLogs !== undefined && platformLogs !== 'INFO' && platformLogs !== 'WARN') {
+    throw new Error(`context platformLogs '${platformLogs.toLowerCase()}' must be 'info' or 'warn'`);
+  }
+  const telemetry: FunctionTelemetry = {
+    ...(tracing ? { tracing } : {}),
+    ...(platformLogs ? { platformLogLevel: platformLogs } : {}),
+  };
 
   const edgeKeys = ['domainName', 'certificateArn', 'webAclArn', 'distributionCertificateArn'] as const;
   const edgeEntries = edgeKeys.flatMap((key) => {
@@ -503,6 +525,7 @@ export const propsFromContext = (node: Node): ConductorAppProps => {
     ...(schedulerTenantWeights ? { schedulerTenantWeights } : {}),
     ...(authDomainPrefix ? { authDomainPrefix } : {}),
     ...(complianceCatalogDir ? { complianceCatalogDir } : {}),
+    ...(Object.keys(telemetry).length > 0 ? { telemetry } : {}),
     ...(edge ? { edge } : {}),
     ...(edgeWafFlag === 'true'
       ? { edgeWaf: wafRateLimit === undefined ? {} : { rateLimit: wafRateLimit } }

@@ -45,7 +45,7 @@ import { deliverEvents } from './event-delivery.js';
 import { isProductionStage, pascal } from './names.js';
 import { PillarObservability } from './observability.js';
 import { LAYER_POLICY_DIRS, type PolicyLayer } from './policy-layer.js';
-import { ServiceFunction } from './service-function.js';
+import { type FunctionTelemetry, ServiceFunction } from './service-function.js';
 import type { ConductorStatefulStack } from './stateful-stack.js';
 import { PillarWorkflow } from './workflow.js';
 
@@ -264,6 +264,8 @@ export interface PillarServicesProps {
   readonly runbookAllowLists?: RunbookAllowLists;
   /** The catalog's public route keys (a `complianceCollector` checks every other route has the authorizer). */
   readonly publicRouteKeys?: readonly string[];
+  /** Tracing and Lambda's own log lines of every function (ServiceFunction's `telemetry`). */
+  readonly telemetry?: FunctionTelemetry;
 }
 
 /**
@@ -421,6 +423,7 @@ export class PillarServices extends Construct {
       stage: this.#props.stage,
       environment,
       logRemovalPolicy: this.#props.removalPolicy,
+      ...(this.#props.telemetry ? { telemetry: this.#props.telemetry } : {}),
       ...(enforces ? { layers: [policyLayer.layer] } : {}),
       ...(spec.timeoutSeconds === undefined ? {} : { timeout: Duration.seconds(spec.timeoutSeconds) }),
       ...(this.#props.functionFiles?.[spec.name] ? { extraFiles: this.#props.functionFiles[spec.name] } : {}),

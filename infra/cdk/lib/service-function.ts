@@ -17,7 +17,16 @@ import {
   Role,
   ServicePrincipal,
 } from 'aws-cdk-lib/aws-iam';
-import { Alias, Architecture, type CfnFunction, type ILayerVersion, Runtime } from 'aws-cdk-lib/aws-lambda';
+import {
+  Alias,
+  ApplicationLogLevel,
+  Architecture,
+  type CfnFunction,
+  type ILayerVersion,
+  LoggingFormat,
+  Runtime,
+  SystemLogLevel,
+} from 'aws-cdk-lib/aws-lambda';
 import { type ICommandHooks, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { type ILogGroup, LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -87,6 +96,31 @@ export const runtimeSdkAliases = (): Record<string, string> =>
 export const LAMBDA_NODE_OPTIONS = '--enable-source-maps --v8-pool-size=1';
 
 export type PowertoolsLogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+
+/**
+ * What every function reports besides its own logs and metrics: what a deployment trades for its
+ * CloudWatch and X-Ray bill (docs/deploy.md, "What a month costs").
+ */
+export interface FunctionTelemetry {
+  /**
+   * `active`: Lambda samples requests itself, at X-Ray's fixed rule for Lambda (1 a second and 5 %
+   * of the rest; not configurable by sampling rules): about $0.28 per million requests at 150 a
+   * second. `pass-through`: a function traces only a request whose caller sampled it (an SQS message
+   * or an event from a traced sender); the HTTP API starts no trace, so API requests are not traced.
+   *
+   * @default 'active'
+   */
+  readonly tracing?: 'active' | 'pass-through';
+  /**
+   * Lambda's own lines per invocation (START, END, REPORT: about 270 bytes, $0.13 per million
+   * invocations at $0.50 per GB). `WARN` drops them: the functions log in Lambda's JSON format with
+   * the system log level WARN (errors and timeouts are still written; Duration and the other Lambda
+   * metrics are unchanged; the memory a request used is no longer in the log).
+   *
+   * @default 'INFO'
+   */
+  readonly platformLogLevel?: 'INFO' | 'WARN';
+}
 
 /**
  * The alias through which everything must invoke a function (API routes, event source mappings,
@@ -163,6 +197,12 @@ export interface ServiceFunctionProps {
    * @default 'INFO'
    */
   readonly logLevel?: PowertoolsLogLevel;
+  /**
+   * Tracing and Lambda's own log lines.
+   *
+   * @default - active tracing, Lambda's START, END and REPORT lines
+   */
+  readonly telemetry?: FunctionTelemetry;
   /**
    * Version reported by the function (CONDUCTOR_VERSION).
    *
@@ -304,6 +344,14 @@ export class ServiceFunction extends Construct implements IGrantable {
       timeout: this.timeout,
       role,
       logGroup,
+      ...(props.telemetry?.platformLogLevel === 'WARN'
+        ? {
+            loggingFormat: LoggingFormat.JSON,
+            systemLogLevelV2: SystemLogLevel.WARN,
+            // Lambda would filter the application's JSON lines by this level too: the function's own.
+            applicationLogLevelV2: ApplicationLogLevel[props.logLevel ?? 'INFO'],
+          }
+        : {}),
       layers: props.layers ? [...props.layers] : [],
       projectRoot,
       depsLockFilePath: join(projectRoot, 'package-lock.json'),
@@ -354,7 +402,9 @@ export class ServiceFunction extends Construct implements IGrantable {
 
     // Active tracing set on the resource rather than through `tracing`, which would add the X-Ray
     // actions to each role's own policy (and need an acknowledgement per function).
-    (this.function.node.defaultChild as CfnFunction).tracingConfig = { mode: 'Active' };
+    (this.function.node.defaultChild as CfnFunction).tracingConfig = {
+      mode: props.telemetry?.tracing === 'pass-through' ? 'PassThrough' : 'Active',
+    };
     if (props.reservedConcurrency !== undefined) this.reserveConcurrency(props.reservedConcurrency);
 
     const version = this.function.currentVersion;

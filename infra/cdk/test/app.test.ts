@@ -883,9 +883,48 @@ describe('propsFromContext', () => {
     }
   });
 
+  it('reads tracing and platformLogs into telemetry, and refuses other values', () => {
+    expect(propsFromContext(nodeWith({ tracing: 'pass-through', platformLogs: 'warn' })).telemetry).toEqual({
+      tracing: 'pass-through',
+      platformLogLevel: 'WARN',
+    });
+    expect(propsFromContext(nodeWith({ platformLogs: 'INFO' })).telemetry).toEqual({
+      platformLogLevel: 'INFO',
+    });
+    expect(propsFromContext(nodeWith({}))).not.toHaveProperty('telemetry');
+    expect(() => propsFromContext(nodeWith({ tracing: 'off' }))).toThrow(/'active' or 'pass-through'/);
+    expect(() => propsFromContext(nodeWith({ platformLogs: 'debug' }))).toThrow(/'info' or 'warn'/);
+  });
+
   it('reads policyEngine and refuses engines it does not know', () => {
     expect(propsFromContext(nodeWith({ policyEngine: 'opa' })).policyEngine).toBe('opa');
     expect(propsFromContext(nodeWith({})).policyEngine).toBeUndefined();
     expect(() => propsFromContext(nodeWith({ policyEngine: 'casbin' }))).toThrow(/'cedar' or 'opa'/);
+  });
+});
+
+describe('function telemetry (context tracing, platformLogs)', () => {
+  it('traces only what a caller sampled and drops Lambda’s own lines when asked, on every function', () => {
+    const synth = synthConductor({
+      props: { stage: 'test', telemetry: { tracing: 'pass-through', platformLogLevel: 'WARN' } },
+    });
+    try {
+      const functions = Object.values(synth.flatApiTemplate.findResources('AWS::Lambda::Function'));
+      expect(functions).toHaveLength(functionsOf(PILLARS).length);
+      for (const fn of functions as { Properties: Record<string, unknown> }[]) {
+        expect(fn.Properties).toMatchObject({
+          TracingConfig: { Mode: 'PassThrough' },
+          LoggingConfig: {
+            LogFormat: 'JSON',
+            SystemLogLevel: 'WARN',
+            // The application's JSON lines pass at the function's own Powertools level.
+            ApplicationLogLevel: 'INFO',
+            LogGroup: { Ref: expect.stringMatching(/LogGroup/) },
+          },
+        });
+      }
+    } finally {
+      synth.dispose();
+    }
   });
 });
