@@ -23,6 +23,8 @@ export const startBenchConductor = (
     ...options,
     // Benchmarks measure latency under their own load; the in-flight bound has its own benchmark.
     maxInFlight: 1_000_000,
+    // BENCH_TRANSPORT=http: the handlers reach the stand-ins over loopback TCP, as before a44a16d.
+    transport: process.env.BENCH_TRANSPORT === 'http' ? 'http' : 'in-process',
     memory: true,
     port: 0,
     throttle: BENCH_THROTTLE,

@@ -86,8 +86,9 @@ export class InProcessHttpHandler {
     const payload = await bodyBytes(request.body);
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(request.headers)) headers[name.toLowerCase()] = value;
-    const req = Readable.from(payload.length > 0 ? [payload] : [], { objectMode: false }) as Readable &
-      Record<string, unknown>;
+    const req = new Readable({ read() {} }) as Readable & Record<string, unknown>;
+    if (payload.length > 0) req.push(payload);
+    req.push(null);
     req.headers = headers;
     req.method = request.method;
     req.url = `${request.path}${queryOf(request.query)}`;
@@ -97,7 +98,8 @@ export class InProcessHttpHandler {
           response: new HttpResponse({
             statusCode: done.statusCode,
             headers: done.headers,
-            body: Readable.from(body.length > 0 ? [body] : []),
+            // Bytes, not a stream: the SDK reads a Uint8Array body as it is (collectBody).
+            body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength),
           }),
         }),
       );
