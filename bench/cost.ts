@@ -469,19 +469,30 @@ const results = measured.map(({ kind, lines: callLines, meanRequestMs }) => {
 });
 
 log();
-log('Summary ($ per million requests)');
+/** The same calls priced as a deployment with `-c tracing=pass-through -c platformLogs=warn` runs them. */
+const LEAN_TELEMETRY = { tracing: 'pass-through', platformLogLevel: 'WARN' } as const;
+const leanOf = (r: (typeof results)[number]) =>
+  perMillion(priceCallLines(r.callLines, { telemetry: LEAN_TELEMETRY }).cost);
+log(
+  'Summary ($ per million requests; "lean telemetry": the same calls with tracing pass-through and platformLogs warn)',
+);
 log(
   table(
     [
-      ['request kind', 'total', 'floor', 'ratio'],
-      ...results.map((r) => [
-        r.kind.name,
-        money(r.cost.total),
-        money(r.cost.floor),
-        `${fixed(r.cost.total / r.cost.floor, 2)}x`,
-      ]),
+      ['request kind', 'total', 'floor', 'ratio', 'lean telemetry', 'ratio'],
+      ...results.map((r) => {
+        const lean = leanOf(r);
+        return [
+          r.kind.name,
+          money(r.cost.total),
+          money(r.cost.floor),
+          `${fixed(r.cost.total / r.cost.floor, 2)}x`,
+          money(lean.total),
+          `${fixed(lean.total / lean.floor, 2)}x`,
+        ];
+      }),
     ],
-    'lrrr',
+    'lrrrrr',
   ),
 );
 
@@ -572,6 +583,10 @@ const file = writeResult('cost', {
     meanRequestMs: round(r.meanRequestMs, 2),
     usdPerMillion: Object.fromEntries(Object.entries(r.cost).map(([key, value]) => [key, round(value, 4)])),
     ratio: round(r.cost.total / r.cost.floor, 3),
+    leanTelemetry: (() => {
+      const lean = leanOf(r);
+      return { usdPerMillion: round(lean.total, 4), ratio: round(lean.total / lean.floor, 3) };
+    })(),
     unpriced: r.priced.unpriced,
   })),
   monthly: monthly.map((m) => ({

@@ -29,7 +29,7 @@ import { machine } from './lib/machine.js';
 import { rawCedarCaller, realisticRequest, TENANTS, time } from './lib/policy-mix.js';
 import { openLoopPost, type PostTarget } from './lib/post.js';
 import { writeResult } from './lib/results.js';
-import { fixed, round, type Summary, summarize, table, verdict } from './lib/stats.js';
+import { fixed, latencyCells, round, type Summary, summarize, table, verdict } from './lib/stats.js';
 
 // Through the kernel's loader, which also turns off the V8 inlining that crashed this benchmark (cedar.ts).
 const cedar = loadCedar();
@@ -265,15 +265,7 @@ const main = async () => {
           ['opa', httpOpa],
         ].map(([name, run]) => {
           const r = run as typeof http;
-          return [
-            name as string,
-            String(r.ok),
-            String(r.errors),
-            fixed(r.latencyMs.p50),
-            fixed(r.latencyMs.p95),
-            fixed(r.latencyMs.p99),
-            fixed(r.latencyMs.max),
-          ];
+          return [name as string, String(r.ok), String(r.errors), ...latencyCells(r.latencyMs)];
         }),
       ],
       'lrrrrrr',

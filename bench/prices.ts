@@ -240,9 +240,23 @@ const S3_GET_OPERATIONS = new Set(['GetObject', 'HeadObject']);
  */
 export const priceCallLines = (
   lines: readonly CallLine[],
-  options: { readonly requestsPerSecond?: number } = {},
+  options: {
+    readonly requestsPerSecond?: number;
+    /**
+     * The deployment's telemetry settings (infra/cdk `tracing`, `platformLogs`): `pass-through`
+     * traces no API request, `WARN` writes none of Lambda's own lines. @default active, INFO
+     */
+    readonly telemetry?: {
+      readonly tracing?: 'active' | 'pass-through';
+      readonly platformLogLevel?: 'INFO' | 'WARN';
+    };
+  } = {},
 ): PricedLines => {
-  const sampled = xraySampledShare(options.requestsPerSecond ?? XRAY_STATED_RATE);
+  const sampled =
+    options.telemetry?.tracing === 'pass-through'
+      ? 0
+      : xraySampledShare(options.requestsPerSecond ?? XRAY_STATED_RATE);
+  const ownLines = options.telemetry?.platformLogLevel !== 'WARN';
   let apiRequests = 0;
   let apiGateway = 0;
   let invocations = 0;
@@ -296,7 +310,9 @@ export const priceCallLines = (
     }
   }
   const lambdaRequests = dollars(PRICES.lambdaRequest, invocations);
-  const platformLogBytes = invocations * (LAMBDA_PLATFORM_LOG_BYTES + sampled * LAMBDA_XRAY_REPORT_BYTES);
+  const platformLogBytes = ownLines
+    ? invocations * (LAMBDA_PLATFORM_LOG_BYTES + sampled * LAMBDA_XRAY_REPORT_BYTES)
+    : 0;
   const logs = dollars(PRICES.logsIngestGb, measuredLogBytes + platformLogBytes);
   const xray = dollars(PRICES.xrayTraceRecorded, apiRequests * sampled);
   const total =

@@ -15,6 +15,8 @@
  * (e) Tenants with 10 experts each and LinUCB at d = 64, 10k/min each for 12 s: one alone (the
  *     baseline), then two learning at once; drain and decided per tenant (contention on the rewards
  *     consumer must not cost a redelivery, which would add the 60 s visibility timeout).
+ * (f) 150 routes/s plus a reward for each (150/s, for the tasks of (a)), both open loop for 10 s: issue
+ *     15's form of the target (route p95 < 15 ms with the rewards coming in).
  * Targets: route p95 < 15 ms at 150 rps (requirement < 250 ms); rewards 10k/min (target 60k/min)
  * with freshness <= 60 s.
  */
@@ -25,7 +27,7 @@ import { seededRandom, smallContextOf } from './lib/contexts.js';
 import { checkQuiet, machine } from './lib/machine.js';
 import { openLoopPost, type PostTarget } from './lib/post.js';
 import { writeResult } from './lib/results.js';
-import { fixed, round, type Summary, table, verdict } from './lib/stats.js';
+import { fixed, latencyCells, round, type Summary, table, verdict } from './lib/stats.js';
 
 const log = (line = '') => process.stdout.write(`${line}\n`);
 
@@ -95,6 +97,19 @@ const main = async () => {
       };
     };
     type Lane = ReturnType<typeof laneOf>;
+    /** POST /router/reward for `tasks` in turn (then again from the first), a random success each. */
+    const rewardTargets = (headers: Record<string, string>, tasks: readonly string[]) => {
+      let sent = 0;
+      return (): PostTarget => ({
+        url: `${url}/router/reward`,
+        headers,
+        body: JSON.stringify({
+          taskId: tasks[sent++ % tasks.length],
+          signal: 'success_at_k',
+          value: random() < 0.5 ? 1 : 0,
+        }),
+      });
+    };
     const acme = laneOf('acme', token, expertIds);
     const { routeTarget } = acme;
 
@@ -125,6 +140,45 @@ const main = async () => {
         'rrrrrrrrr',
       ),
     );
+
+    // (f) Issue 15's form of the target: 150 routes/s plus a reward for each (for the tasks routed
+    // in (a), one each), both open loop at once for 10 s.
+    const rewardTargetF = rewardTargets(acme.headers, [...acme.routed]);
+    const [fRoutes, fRewards] = await Promise.all([
+      openLoopPost(routeTarget, 150, 10),
+      openLoopPost(rewardTargetF, 150, 10, 202),
+    ]);
+    const fServer = await server.stats();
+    const fCpuPerPair = fServer.cpuMs / Math.max(1, fRoutes.ok);
+    log(
+      '\n(f) POST /router/route at 150 rps plus POST /router/reward at 150 rps (one per route), 10 s, open loop (ms)',
+    );
+    log(
+      table(
+        [
+          ['request', 'sent', 'ok', 'errors', 'p50', 'p95', 'p99', 'max'],
+          ...(
+            [
+              ['route', fRoutes],
+              ['reward', fRewards],
+            ] as const
+          ).map(([name, r]) => [
+            name,
+            String(r.sent),
+            String(r.ok),
+            String(r.errors),
+            ...latencyCells(r.latencyMs),
+          ]),
+        ],
+        'lrrrrrrr',
+      ),
+    );
+    log(
+      `server CPU ${fixed(fServer.cpuMs, 0)} ms (${fixed(fCpuPerPair, 2)} ms per route and its reward, learning included while it ran), loop p99 ${fixed(fServer.eventLoopDelayMs.p99)} ms`,
+    );
+    // Let the consumers catch up before the next phase.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    await server.stats();
 
     // (b) Step the rate until p95 > 250 ms or errors appear (bounded: at most 12 steps).
     const steps: {
@@ -187,16 +241,7 @@ const main = async () => {
     /** Sends rewards for the lane's tasks open loop, then waits until its model learnt them all. */
     const rewardLane = async (lane: Lane, tasks: string[], perSecond: number, seconds: number) => {
       const before = await server.command<ModelState>(lane.modelCommand);
-      let r = 0;
-      const rewardTarget = (): PostTarget => ({
-        url: `${url}/router/reward`,
-        headers: lane.headers,
-        body: JSON.stringify({
-          taskId: tasks[r++ % tasks.length],
-          signal: 'success_at_k',
-          value: random() < 0.5 ? 1 : 0,
-        }),
-      });
+      const rewardTarget = rewardTargets(lane.headers, tasks);
       const sent = await openLoopPost(rewardTarget, perSecond, seconds, 202);
       const lastSentAt = performance.now();
       // Poll the model until it has learned every accepted reward (bounded: 90 s).
@@ -372,6 +417,8 @@ const main = async () => {
     const checks = {
       routeP95Requirement250ms: a.errors === 0 && a.latencyMs.p95 < REQUIREMENT_P95_MS,
       routeP95Target15ms: a.errors === 0 && a.latencyMs.p95 < TARGET_P95_MS,
+      routesWithRewardsP95Target15ms:
+        fRoutes.errors === 0 && fRewards.errors === 0 && fRoutes.latencyMs.p95 < TARGET_P95_MS,
       rewards10kPerMinFresh: c.fresh,
       rewards60kPerMinFresh: d.fresh,
       twoTenantsFresh: together.rows.every((lane) => lane.fresh),
@@ -382,6 +429,9 @@ const main = async () => {
     );
     log(
       `  route p95 < 15 ms at 150 rps (target):       ${verdict(checks.routeP95Target15ms)} (${fixed(a.latencyMs.p95)} ms)`,
+    );
+    log(
+      `  150 routes/s + 150 rewards/s, route p95 < 15 ms (issue 15): ${verdict(checks.routesWithRewardsP95Target15ms)} (route p95 ${fixed(fRoutes.latencyMs.p95)} ms, reward p95 ${fixed(fRewards.latencyMs.p95)} ms, ${fRoutes.errors + fRewards.errors} errors)`,
     );
     log(`  max sustained route rate:                    ${maxHeld} rps (p95 <= 250 ms, no errors)`);
     log(
@@ -420,6 +470,25 @@ const main = async () => {
         errors: a.errors,
         latencyMs: roundSummary(a.latencyMs),
         server: aServer,
+      },
+      routesWithRewards150: {
+        rate: 150,
+        rewardsPerSecond: 150,
+        durationS: 10,
+        routes: {
+          sent: fRoutes.sent,
+          ok: fRoutes.ok,
+          errors: fRoutes.errors,
+          latencyMs: roundSummary(fRoutes.latencyMs),
+        },
+        rewards: {
+          sent: fRewards.sent,
+          ok: fRewards.ok,
+          errors: fRewards.errors,
+          latencyMs: roundSummary(fRewards.latencyMs),
+        },
+        server: fServer,
+        cpuMsPerRouteAndReward: round(fCpuPerPair, 3),
       },
       maxSustained: {
         stepS: 5,

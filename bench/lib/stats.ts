@@ -45,6 +45,10 @@ export const fixed = (value: number, digits = 2): string =>
   Number.isFinite(value) ? value.toFixed(digits) : '-';
 
 /** Renders rows as a plain aligned text table (first row is the header); `align` e.g. 'lrr' (default: first column left). */
+/** A latency summary's p50, p95, p99 and max as table cells. */
+export const latencyCells = (s: Summary, digits = 2): string[] =>
+  [s.p50, s.p95, s.p99, s.max].map((value) => fixed(value, digits));
+
 export const table = (rows: readonly (readonly string[])[], align = 'l'): string => {
   const widths: number[] = [];
   for (const row of rows)
