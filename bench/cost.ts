@@ -28,7 +28,7 @@ import {
 import { DEFAULT_FUNCTION_MEMORY_MB, rateFamiliesOf } from '#shared/pillar.js';
 import { PILLARS } from '../functions/catalog.js';
 import { startConductor } from '../infra/local/runtime.js';
-import { BENCH_TENANT_LIMIT, BENCH_THROTTLE, seedBenchExperts } from './lib/conductor.js';
+import { BENCH_TENANT_LIMIT, BENCH_THROTTLE, benchTransport, seedBenchExperts } from './lib/conductor.js';
 import { checkQuiet, machine } from './lib/machine.js';
 import { writeResult } from './lib/results.js';
 import { fixed, round, table } from './lib/stats.js';
@@ -94,6 +94,7 @@ const expertBase = `http://127.0.0.1:${(expertServer.address() as AddressInfo).p
 const conductor = await startConductor({
   memory: true,
   port: 0,
+  transport: benchTransport(),
   logLevel: 'INFO',
   // The invoke kinds' experts are on 127.0.0.1 (`npm start -- --allow-private-endpoints`); only the
   // guarded outbound client reads this, which no other kind uses.

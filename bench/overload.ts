@@ -17,7 +17,7 @@ import { rateFamiliesOf } from '#shared/pillar.js';
 import { PILLARS } from '../functions/catalog.js';
 import { startConductor } from '../infra/local/runtime.js';
 import { startServerChild } from './lib/child.js';
-import { BENCH_TENANT_LIMIT, BENCH_THROTTLE, seedBenchExperts } from './lib/conductor.js';
+import { BENCH_TENANT_LIMIT, BENCH_THROTTLE, benchTransport, seedBenchExperts } from './lib/conductor.js';
 import { checkQuiet, machine } from './lib/machine.js';
 import { serveUntilStopped } from './lib/probe.js';
 import { writeResult } from './lib/results.js';
@@ -41,6 +41,7 @@ const serve = async (maxInFlight: number | undefined) => {
   const conductor = await startConductor({
     memory: true,
     port: 0,
+    transport: benchTransport(),
     throttle: BENCH_THROTTLE,
     rateLimits: Object.fromEntries(
       Object.keys(rateFamiliesOf(PILLARS)).map((family) => [family, BENCH_TENANT_LIMIT]),

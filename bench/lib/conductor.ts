@@ -16,6 +16,10 @@ export const BENCH_THROTTLE = { rateLimit: 10_000_000, burstLimit: 10_000_000 };
 export const BENCH_TENANT_LIMIT = 1_000_000_000;
 
 /** The embedded runtime as every benchmark server runs it: in memory, on a free port, limits out of the way. */
+/** BENCH_TRANSPORT=http: the handlers reach the stand-ins over loopback TCP, as before a44a16d. */
+export const benchTransport = (): 'http' | 'in-process' =>
+  process.env.BENCH_TRANSPORT === 'http' ? 'http' : 'in-process';
+
 export const startBenchConductor = (
   options: { policyEngine?: PolicyEngineName; allowPrivateEndpoints?: boolean } = {},
 ) =>
@@ -23,8 +27,7 @@ export const startBenchConductor = (
     ...options,
     // Benchmarks measure latency under their own load; the in-flight bound has its own benchmark.
     maxInFlight: 1_000_000,
-    // BENCH_TRANSPORT=http: the handlers reach the stand-ins over loopback TCP, as before a44a16d.
-    transport: process.env.BENCH_TRANSPORT === 'http' ? 'http' : 'in-process',
+    transport: benchTransport(),
     memory: true,
     port: 0,
     throttle: BENCH_THROTTLE,
