@@ -20,6 +20,20 @@ export const BENCH_TENANT_LIMIT = 1_000_000_000;
 export const benchTransport = (): 'http' | 'in-process' =>
   process.env.BENCH_TRANSPORT === 'http' ? 'http' : 'in-process';
 
+/**
+ * BENCH_API_WORKERS=n (or `auto`): the API functions in n worker threads (ConductorOptions.apiWorkers);
+ * unset or 0, every handler runs in the main thread.
+ */
+export const benchApiWorkers = (): number | 'auto' => {
+  const value = process.env.BENCH_API_WORKERS;
+  if (value === undefined || value === '') return 0;
+  if (value === 'auto') return 'auto';
+  const count = Number(value);
+  if (!Number.isInteger(count) || count < 0)
+    throw new Error(`BENCH_API_WORKERS: a whole number or auto (got ${value})`);
+  return count;
+};
+
 export const startBenchConductor = (
   options: { policyEngine?: PolicyEngineName; allowPrivateEndpoints?: boolean } = {},
 ) =>
@@ -28,6 +42,7 @@ export const startBenchConductor = (
     // Benchmarks measure latency under their own load; the in-flight bound has its own benchmark.
     maxInFlight: 1_000_000,
     transport: benchTransport(),
+    apiWorkers: benchApiWorkers(),
     memory: true,
     port: 0,
     throttle: BENCH_THROTTLE,

@@ -4,7 +4,7 @@ import { HttpResponse } from '@smithy/core/protocols';
 
 type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
 
-interface SdkHttpRequest {
+export interface SdkHttpRequest {
   readonly method: string;
   readonly path: string;
   readonly query?: Record<string, string | string[] | null> | undefined;
@@ -24,7 +24,7 @@ const queryOf = (query: SdkHttpRequest['query']): string => {
   return parts.length > 0 ? `?${parts.join('&')}` : '';
 };
 
-const bodyBytes = async (body: unknown): Promise<Buffer> => {
+export const bodyBytes = async (body: unknown): Promise<Buffer> => {
   if (body === undefined || body === null) return Buffer.alloc(0);
   if (typeof body === 'string') return Buffer.from(body, 'utf8');
   if (body instanceof Uint8Array) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);

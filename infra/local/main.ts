@@ -16,6 +16,7 @@ const { values } = parseArgs({
     'policy-engine': { type: 'string', default: process.env.POLICY_ENGINE ?? DEFAULT_POLICY_ENGINE },
     'max-in-flight': { type: 'string' },
     'debug-calls': { type: 'boolean', default: false },
+    'api-workers': { type: 'string', default: process.env.CONDUCTOR_API_WORKERS ?? '0' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -31,6 +32,8 @@ if (values.help) {
   --max-in-flight <n>         requests served at once before 503 overloaded (default 32)
   --policy-engine <engine>    cedar or opa (default ${DEFAULT_POLICY_ENGINE}; OPA runs the committed bundle policies/opa)
   --debug-calls               answer every API request with X-Conductor-Calls: the AWS calls it made, with their units
+  --api-workers <n|auto>      run the API functions in n worker threads, to use more than one core under load
+                              (default 0: one thread; auto: one per core but one; or $CONDUCTOR_API_WORKERS)
   --verbose                   log every request and handler logs at INFO`);
   process.exit(0);
 }
@@ -53,6 +56,18 @@ if (maxInFlight !== undefined && (!Number.isInteger(maxInFlight) || maxInFlight 
   process.exit(2);
 }
 
+const apiWorkersValue = values['api-workers'];
+const apiWorkers = apiWorkersValue === 'auto' ? 'auto' : Number(apiWorkersValue);
+if (apiWorkers !== 'auto' && (!Number.isInteger(apiWorkers) || apiWorkers < 0 || apiWorkers > 64)) {
+  console.error(`--api-workers must be a whole number from 0 to 64 or auto, got '${apiWorkersValue}'`);
+  process.exit(2);
+}
+const meterCalls = values['debug-calls'] || process.env.CONDUCTOR_DEBUG_CALLS === '1';
+if (meterCalls && apiWorkers !== 0) {
+  console.error('--debug-calls meters each request in the main thread: run it without --api-workers.');
+  process.exit(2);
+}
+
 // Said before anything slow (loading the functions, opening the data): a newcomer sees it began.
 console.log(
   `Starting Conductor (embedded runtime, port ${port === 0 ? 'any free one' : port}, ${values.memory ? 'in memory' : `data in ${values['data-dir']}`}, policies ${policyEngine})...`,
@@ -70,7 +85,8 @@ const conductor = await startConductor({
   memory: values.memory,
   allowPrivateEndpoints: values['allow-private-endpoints'],
   ...(maxInFlight === undefined ? {} : { maxInFlight }),
-  meterCalls: values['debug-calls'] || process.env.CONDUCTOR_DEBUG_CALLS === '1',
+  meterCalls,
+  apiWorkers,
   logLevel: values.verbose ? 'INFO' : 'WARN',
   // The printed admin tokens count as stepped up for as long as they live (on AWS: an hour after
   // the sign-in, CONDUCTOR_STEP_UP_MAX_AGE_SECONDS), so the README's walk-through works all day.
@@ -118,7 +134,7 @@ Conductor is running (embedded runtime, ${conductor.dataDir ? `data in ${conduct
   OpenAPI    ${api}/openapi.json
   Policies   ${policyEngine}${policyEngine === 'opa' ? ' (the committed bundle policies/opa)' : ' (policies/cedar)'}
   Issuer     ${conductor.issuer.issuer}
-${seeded.length > 0 ? `  Demo data  ${seeded.join(', ')}\n` : ''}
+${conductor.apiWorkers > 0 ? `  Threads    the API functions in ${conductor.apiWorkers} worker thread${conductor.apiWorkers === 1 ? '' : 's'}, the stand-ins and consumers in the main one\n` : ''}${seeded.length > 0 ? `  Demo data  ${seeded.join(', ')}\n` : ''}
 Demo tokens (valid ${DEMO_TOKEN_SECONDS / 3600} h, minted at each start; tenants acme and globex; roles viewer, operator, tenant-admin, on-call (operator with MFA); one org-admin).
 ${conductor.dataDir ? `They are also in ${join(conductor.dataDir, 'tokens.env')}, with API:  source ${join(conductor.dataDir, 'tokens.env')}\n` : ''}
 ${exports}

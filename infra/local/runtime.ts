@@ -25,6 +25,7 @@ import { provideStandIns } from '#shared/ports/stand-ins.js';
 import { advanceSystemClock } from '#shared/ports/system.js';
 import { PILLARS } from '../../functions/catalog.js';
 import { LocalPublicKeys } from '../../functions/runbooks/offline.js';
+import { ApiWorkerPool, autoApiWorkers } from './api-workers.js';
 import { ApprovalFlowHost } from './approval-flow-host.js';
 import { startAwsEndpoint } from './aws-endpoint.js';
 import { LocalEventBus } from './bus.js';
@@ -105,6 +106,14 @@ export interface ConductorOptions {
    * @default 'in-process'
    */
   readonly transport?: 'in-process' | 'http';
+  /**
+   * Worker threads for the API functions (infra/local/api-workers.ts): 0 runs every handler in the
+   * main thread; n > 0 gives each API invocation to one of n threads, each with its own instance of
+   * the API functions, while the stand-ins and the queue consumers stay in the main thread; `auto`
+   * is one per core but one. Needs the in-process transport; not with `meterCalls` (a request's
+   * calls are metered in its own thread). @default 0
+   */
+  readonly apiWorkers?: number | 'auto';
 }
 
 export interface RunningConductor {
@@ -136,6 +145,8 @@ export interface RunningConductor {
    * function's `systemClock` reads the wall clock plus what was added. Put back on stop.
    */
   advanceClock(ms: number): void;
+  /** The worker threads the API functions run in (0: the main thread; ConductorOptions.apiWorkers). */
+  readonly apiWorkers: number;
   stop(): Promise<void>;
 }
 
@@ -148,6 +159,9 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
   const FUNCTIONS = functionsOf(pillars);
   const QUEUES = queuesOf(pillars);
   const TABLES = tablesOf(pillars);
+  const apiWorkers = options.apiWorkers === 'auto' ? autoApiWorkers() : (options.apiWorkers ?? 0);
+  if (apiWorkers > 0 && (options.meterCalls || options.transport === 'http'))
+    throw new Error('apiWorkers needs the in-process transport and no meterCalls.');
   const dataDir = options.memory ? undefined : resolve(options.dataDir ?? '.conductor');
   if (dataDir) mkdirSync(dataDir, { recursive: true });
 
@@ -181,12 +195,13 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
   }
   const aws = await startAwsEndpoint({ bus, queues });
   // The handlers' SDK clients reach the stand-ins without a socket; the ports stay open for the CLI.
+  const standInHandlers = new Map([
+    [new URL(dynamo.endpoint).origin, new InProcessHttpHandler(dynamo.server)],
+    [new URL(aws.url).origin, new InProcessHttpHandler(aws.server)],
+  ]);
   const inProcess =
     (options.transport ?? 'in-process') === 'in-process'
-      ? [
-          serveInProcess(dynamo.endpoint, new InProcessHttpHandler(dynamo.server)),
-          serveInProcess(aws.url, new InProcessHttpHandler(aws.server)),
-        ]
+      ? [...standInHandlers].map(([origin, handler]) => serveInProcess(origin, handler))
       : [];
   const wormDir = dataDir ? join(dataDir, 'worm') : mkdtempSync(join(tmpdir(), 'conductor-worm-'));
   const worm = new FileWormStore(wormDir);
@@ -218,6 +233,10 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
     ? join(dataDir, 'runbook-signing')
     : mkdtempSync(join(tmpdir(), 'conductor-runbook-keys-'));
   const approvalFlow = new ApprovalFlowHost(options.approvalTimeoutScale ?? 1);
+  const dsrSubjectKeyFile = join(
+    dataDir ?? mkdtempSync(join(tmpdir(), 'conductor-dsr-key-')),
+    'dsr-subject.key',
+  );
   provideStandIns({
     worm,
     artifacts,
@@ -225,7 +244,7 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
     runbookKeyDir,
     approvalFlow: approvalFlow.standIn,
     // KMS has no emulator: the DSR subject hash's key is a file of the data directory.
-    dsrSubjectKeyFile: join(dataDir ?? mkdtempSync(join(tmpdir(), 'conductor-dsr-key-')), 'dsr-subject.key'),
+    dsrSubjectKeyFile,
   });
   for (const table of TABLES) process.env[table.envVar] = localTableName(table);
   for (const spec of QUEUES) process.env[spec.envVar] = aws.queueUrl(`conductor-${spec.id}`);
@@ -262,6 +281,23 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
     if (fn.servesDefaultRoute) defaultRoute = { functionName: fn.name, handler: module.handler };
   }
   if (!defaultRoute) throw new Error('No function serves the $default route.');
+  const apiPool =
+    apiWorkers > 0
+      ? await ApiWorkerPool.start({
+          size: apiWorkers,
+          functions: FUNCTIONS.filter((fn) => (fn.routes ?? []).length > 0 || fn.servesDefaultRoute).map(
+            (fn) => ({ name: fn.name, url: pathToFileURL(join(root, fn.entry)).href }),
+          ),
+          standIns: standInHandlers,
+          standInDirs: { wormDir, artifactsDir, runbookKeyDir, dsrSubjectKeyFile },
+          approvalFlow: approvalFlow.standIn,
+        })
+      : undefined;
+  if (apiPool) {
+    for (const [at, route] of routes.entries())
+      routes[at] = { ...route, handler: apiPool.handlerOf(route.functionName) };
+    defaultRoute = { ...defaultRoute, handler: apiPool.handlerOf(defaultRoute.functionName) };
+  }
   // The manifests' workflows: the runbook approval flow's tasks invoke the same handlers as on AWS.
   for (const pillar of pillars) {
     for (const workflow of pillar.workflows ?? []) {
@@ -415,10 +451,15 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
     worm,
     runbookKeyDir,
     approvalFlow,
-    advanceClock: (ms) => advanceSystemClock(ms),
+    apiWorkers: apiPool?.size ?? 0,
+    advanceClock: (ms) => {
+      advanceSystemClock(ms);
+      apiPool?.advanceClock(ms);
+    },
     stop: async () => {
       advanceSystemClock('reset');
       await listening.close();
+      await apiPool?.close();
       await stopMappings();
       await bus.stop();
       for (const queue of queues.values()) queue.close();

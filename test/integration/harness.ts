@@ -36,6 +36,18 @@ const testPolicyEngine = (): PolicyEngineName | undefined => {
   return name as PolicyEngineName;
 };
 
+/**
+ * The API worker threads the suites run with: none, or as many as a `*.workers.test.ts` file sets
+ * before it imports a suite (CONDUCTOR_TEST_API_WORKERS), so one suite proves both ways of running.
+ */
+const testApiWorkers = (): number | undefined => {
+  const value = process.env.CONDUCTOR_TEST_API_WORKERS;
+  if (value === undefined) return undefined;
+  const count = Number(value);
+  if (!Number.isInteger(count) || count < 1) throw new Error(`CONDUCTOR_TEST_API_WORKERS: ${value}`);
+  return count;
+};
+
 export const startHarness = async (
   options: Pick<
     ConductorOptions,
@@ -43,9 +55,19 @@ export const startHarness = async (
   > = {},
 ): Promise<Harness> => {
   const policyEngine = testPolicyEngine();
+  const apiWorkers = testApiWorkers();
   const conductor = await startConductor({
     ...options,
     ...(policyEngine ? { policyEngine } : {}),
+    ...(apiWorkers
+      ? {
+          apiWorkers,
+          // Two instances of the router see each other's configuration and health changes within
+          // ROUTER_CONFIG_CACHE_MS, as two Lambda instances do (functions/router/README.md); the
+          // suites assert "at once", which holds across instances only without that cache.
+          functionEnv: { ROUTER_CONFIG_CACHE_MS: '0', ...options.functionEnv },
+        }
+      : {}),
     memory: true,
     port: 0,
     // Tests fire requests back to back; the stage throttle has its own test.

@@ -19,10 +19,10 @@ interface Started {
   readonly api: string;
 }
 
-const start = async (): Promise<Started> => {
+const start = async (extra: readonly string[] = []): Promise<Started> => {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'infra/local/main.ts', '--port', '0', '--data-dir', dataDir],
+    ['--import', 'tsx', 'infra/local/main.ts', '--port', '0', '--data-dir', dataDir, ...extra],
     {
       cwd: root,
       env: { ...process.env, NODE_NO_WARNINGS: '1' },
@@ -112,7 +112,9 @@ describe('npm start', () => {
     expect(await stop(first)).toBe(0);
     expect(first.output()).toContain('Stopped.');
 
-    const second = await start();
+    // The second start runs the API functions in a worker thread: the walk-through must not notice.
+    const second = await start(['--api-workers', '1']);
+    expect(second.output()).toContain('the API functions in 1 worker thread,');
     try {
       // The README's walk-through, verbatim but for the data folder and port.
       const readme = readFileSync(join(root, 'README.md'), 'utf8');
@@ -220,4 +222,35 @@ describe('npm start', () => {
       expect(await stop(second)).toBe(0);
     }
   }, 120_000);
+
+  it('refuses a bad --api-workers, and --api-workers with --debug-calls, before starting anything', async () => {
+    const refused = async (args: readonly string[]) => {
+      const failed = await run(
+        process.execPath,
+        ['--import', 'tsx', 'infra/local/main.ts', '--memory', ...args],
+        {
+          cwd: root,
+          env: { ...process.env, NODE_NO_WARNINGS: '1' },
+        },
+      ).then(
+        () => undefined,
+        (error: { code?: number; stderr?: string }) => error,
+      );
+      return { code: failed?.code, stderr: failed?.stderr ?? '' };
+    };
+    const [word, many, metered] = await Promise.all([
+      refused(['--api-workers', 'two']),
+      refused(['--api-workers', '65']),
+      refused(['--api-workers', '1', '--debug-calls']),
+    ]);
+    expect(word).toEqual({
+      code: 2,
+      stderr: "--api-workers must be a whole number from 0 to 64 or auto, got 'two'\n",
+    });
+    expect(many.code).toBe(2);
+    expect(metered).toEqual({
+      code: 2,
+      stderr: '--debug-calls meters each request in the main thread: run it without --api-workers.\n',
+    });
+  });
 });

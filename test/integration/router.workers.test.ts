@@ -1,0 +1,6 @@
+/**
+ * The router suite (./router.test.ts) with the API functions in two worker threads
+ * (ConductorOptions.apiWorkers): the same requests, the same expected answers, case for case.
+ */
+process.env.CONDUCTOR_TEST_API_WORKERS = '2';
+await import('./router.test.js');
