@@ -23,6 +23,7 @@
 
 import { fileURLToPath } from 'node:url';
 import { startServerChild } from './lib/child.js';
+import { benchApiWorkers, benchTransport, benchVariant } from './lib/conductor.js';
 import { seededRandom, smallContextOf } from './lib/contexts.js';
 import { checkQuiet, machine } from './lib/machine.js';
 import { openLoopPost, type PostTarget } from './lib/post.js';
@@ -68,13 +69,14 @@ const roundSummary = (s: Summary) =>
 const main = async () => {
   log('bench:router-http — POST /router/route and /router/reward on the embedded runtime');
   log(`machine: ${JSON.stringify(machine())}`);
+  log(`runtime: transport ${benchTransport()}, API workers ${benchApiWorkers()}`);
   const busyBefore = await checkQuiet(log);
   const server = await startServerChild<Ready>(
     fileURLToPath(new URL('./servers/router.ts', import.meta.url)),
   );
   try {
     const { url, token, expertIds, pair } = server.ready;
-    /** One tenant's traffic: its token, its experts, the tasks routed for it so far. */
+    /** One tenant's traffic: its token, its experts, the tasks routed for it so far (successfully). */
     const laneOf = (tenant: string, laneToken: string, laneExperts: string[]) => {
       const laneHeaders = { authorization: `Bearer ${laneToken}`, 'content-type': 'application/json' };
       const laneRouted: string[] = [];
@@ -87,11 +89,16 @@ const main = async () => {
         modelCommand: tenant === 'acme' ? 'model' : `model ${tenant}`,
         routeTarget: (): PostTarget => {
           const taskId = `bench-${tenant}-${laneTask++}`;
-          laneRouted.push(taskId);
           return {
             url: `${url}/router/route`,
             headers: laneHeaders,
             body: JSON.stringify({ taskId, context: smallContext(), candidates: laneExperts }),
+            // Only a task that was routed can have its reward learnt: the reward phases wait for
+            // every reward they sent, so a route that failed under load must not get one.
+            check: () => {
+              laneRouted.push(taskId);
+              return undefined;
+            },
           };
         },
       };
@@ -236,7 +243,7 @@ const main = async () => {
       const first = lane.routed.length;
       const rate = Math.max(150, Math.min(maxHeld || 150, 600));
       const prep = await openLoopPost(lane.routeTarget, rate, count / rate);
-      return { prep, tasks: lane.routed.slice(first, first + count) };
+      return { prep, tasks: lane.routed.slice(first) };
     };
     /** Sends rewards for the lane's tasks open loop, then waits until its model learnt them all. */
     const rewardLane = async (lane: Lane, tasks: string[], perSecond: number, seconds: number) => {
@@ -456,10 +463,11 @@ const main = async () => {
         ingestionLatencyMs: roundSummary(p.ingestion.ingestionLatencyMs),
       },
     });
-    const file = writeResult('router-http', {
+    const file = writeResult(`router-http${benchVariant()}`, {
       benchmark: 'router-http',
       measuredAt: new Date().toISOString(),
       machine: machine(),
+      runtime: { transport: benchTransport(), apiWorkers: benchApiWorkers() },
       machineBusyBefore: round(busyBefore, 3),
       experts: expertIds.length,
       route150: {

@@ -34,6 +34,12 @@ export const benchApiWorkers = (): number | 'auto' => {
   return count;
 };
 
+/** What a result file's name says of the runtime's shape: `''`, or `.api-workers-<n>` with BENCH_API_WORKERS. */
+export const benchVariant = (): string => {
+  const workers = benchApiWorkers();
+  return workers === 0 ? '' : `.api-workers-${workers}`;
+};
+
 export const startBenchConductor = (
   options: { policyEngine?: PolicyEngineName; allowPrivateEndpoints?: boolean } = {},
 ) =>
