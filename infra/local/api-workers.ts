@@ -193,7 +193,9 @@ export class ApiWorkerPool {
       worker.on('error', (error) => {
         if (!ready) reject(error);
       });
-      worker.on('exit', () => {
+      worker.on('exit', (code) => {
+        // Before it was ready (an import that exits): the start fails instead of waiting forever.
+        if (!ready) reject(new Error(`An API worker exited with code ${code} before it was ready.`));
         // An invocation whose worker died fails as a crashed Lambda's does (a 500 at the gateway);
         // the pool starts another worker in its place.
         for (const pending of thread.pending.values()) pending.reject(new Error('The API worker exited.'));

@@ -119,6 +119,36 @@ describe('ApiWorkerPool', () => {
     pool.advanceClock('reset');
   });
 
+  it('fails to start, without waiting, when a function cannot load in a worker', async () => {
+    const failing = (how: string) => {
+      process.env.CONDUCTOR_FIXTURE_IMPORT = how;
+      return ApiWorkerPool.start({
+        size: 1,
+        functions: [
+          { name: 'broken', url: new URL('./support/worker-import-fails.ts', import.meta.url).href },
+        ],
+        standIns: new Map(),
+        standInDirs: {
+          wormDir: join(dirs, 'worm'),
+          artifactsDir: join(dirs, 'artifacts'),
+          runbookKeyDir: join(dirs, 'keys'),
+          dsrSubjectKeyFile: join(dirs, 'dsr.key'),
+        },
+        approvalFlow: {
+          start: async () => ({ executionArn: '' }),
+          sendTaskSuccess: async () => undefined,
+          sendTaskFailure: async () => undefined,
+        },
+      });
+    };
+    try {
+      await expect(failing('throw')).rejects.toThrow('the fixture cannot load');
+      await expect(failing('exit')).rejects.toThrow('exited with code 4 before it was ready');
+    } finally {
+      delete process.env.CONDUCTOR_FIXTURE_IMPORT;
+    }
+  });
+
   it('refuses a size that is not a whole number from 1 to 64', async () => {
     await expect(
       ApiWorkerPool.start({
