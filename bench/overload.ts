@@ -17,7 +17,14 @@ import { rateFamiliesOf } from '#shared/pillar.js';
 import { PILLARS } from '../functions/catalog.js';
 import { startConductor } from '../infra/local/runtime.js';
 import { startServerChild } from './lib/child.js';
-import { BENCH_TENANT_LIMIT, BENCH_THROTTLE, benchTransport, seedBenchExperts } from './lib/conductor.js';
+import {
+  BENCH_TENANT_LIMIT,
+  BENCH_THROTTLE,
+  benchApiWorkers,
+  benchTransport,
+  benchVariant,
+  seedBenchExperts,
+} from './lib/conductor.js';
 import { checkQuiet, machine } from './lib/machine.js';
 import { serveUntilStopped } from './lib/probe.js';
 import { writeResult } from './lib/results.js';
@@ -42,6 +49,7 @@ const serve = async (maxInFlight: number | undefined) => {
     memory: true,
     port: 0,
     transport: benchTransport(),
+    apiWorkers: benchApiWorkers(),
     throttle: BENCH_THROTTLE,
     rateLimits: Object.fromEntries(
       Object.keys(rateFamiliesOf(PILLARS)).map((family) => [family, BENCH_TENANT_LIMIT]),
@@ -169,11 +177,13 @@ const main = async () => {
   const log = (line = '') => process.stdout.write(`${line}\n`);
   log('bench:overload — routes plus rewards (half the route rate) past the knee, with and without the bound');
   log(`machine: ${JSON.stringify(machine())}`);
+  log(`runtime: transport ${benchTransport()}, API workers ${benchApiWorkers()}`);
   const busyBefore = await checkQuiet(log);
   const bounded = await measure('with the default in-flight bound (DEFAULT_MAX_IN_FLIGHT)', undefined, log);
   const unbounded = await measure('with no bound (the runtime before it)', UNBOUNDED, log);
-  const file = writeResult('overload', {
+  const file = writeResult(`overload${benchVariant()}`, {
     machine: machine(),
+    runtime: { transport: benchTransport(), apiWorkers: benchApiWorkers() },
     busyBefore: round(busyBefore, 2),
     stepSeconds: STEP_SECONDS,
     rewardShare: REWARD_SHARE,
