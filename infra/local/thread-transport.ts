@@ -18,7 +18,8 @@ export interface ThreadSdkRequest {
     readonly path: string;
     readonly query?: Record<string, string | string[] | null> | undefined;
     readonly headers: Record<string, string>;
-    readonly body: Uint8Array;
+    /** A string as the SDK gave it (JSON protocols), else the bytes in an ArrayBuffer of their own. */
+    readonly body: string | Uint8Array;
   };
 }
 
@@ -46,7 +47,10 @@ export class ThreadHttpHandler {
   }
 
   async handle(request: SdkHttpRequest): Promise<{ response: HttpResponse }> {
-    const payload = await bodyBytes(request.body);
+    // A string crosses as it is; bytes are copied out of whatever buffer holds them (often Node's
+    // shared pool, which structured clone would copy whole and which must never be transferred).
+    const body =
+      typeof request.body === 'string' ? request.body : new Uint8Array(await bodyBytes(request.body));
     const id = nextId();
     const answer = await new Promise<ThreadSdkAnswer>((resolve) => {
       this.#pending.set(id, { resolve });
@@ -59,7 +63,7 @@ export class ThreadHttpHandler {
           path: request.path,
           query: request.query ?? undefined,
           headers: request.headers,
-          body: new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength),
+          body,
         },
       };
       this.port.postMessage(message);
@@ -105,7 +109,8 @@ export const answerSdkRequest = async (
       id: message.id,
       statusCode: response.statusCode,
       headers: response.headers,
-      body: response.body as Uint8Array,
+      // Its own ArrayBuffer of the exact size, so the caller can transfer it instead of copying.
+      body: new Uint8Array(response.body as Uint8Array),
     };
   } catch (error) {
     return { type: 'sdk-answer', id: message.id, error: (error as Error).message };
