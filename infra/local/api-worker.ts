@@ -1,4 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
+import { CallMeter, meterCalls } from '#shared/adapters/call-meter.js';
 import { serveInProcess } from '#shared/adapters/clients.js';
 import { provideStandIns, type StandIns } from '#shared/ports/stand-ins.js';
 import { advanceSystemClock } from '#shared/ports/system.js';
@@ -54,9 +55,19 @@ port.on('message', (message: ToWorker) => {
         post({ type: 'result', id: message.id, error: `no function ${message.functionName} here` });
         return;
       }
-      handler(message.event, lambdaContext(`conductor-${message.functionName}`, message.timeoutMs)).then(
-        (value) => post({ type: 'result', id: message.id, value }),
-        (error: unknown) => post({ type: 'result', id: message.id, error: String(error) }),
+      const meter = message.meter ? new CallMeter() : undefined;
+      const invoke = () =>
+        handler(message.event, lambdaContext(`conductor-${message.functionName}`, message.timeoutMs));
+      (meter ? meterCalls(meter, invoke) : invoke()).then(
+        (value) =>
+          post({ type: 'result', id: message.id, value, ...(meter ? { calls: meter.lines() } : {}) }),
+        (error: unknown) =>
+          post({
+            type: 'result',
+            id: message.id,
+            error: String(error),
+            ...(meter ? { calls: meter.lines() } : {}),
+          }),
       );
       return;
     }

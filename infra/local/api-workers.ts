@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { SHARE_ENV, Worker } from 'node:worker_threads';
+import { type CallLine, callMeteringActive, recordCall } from '#shared/adapters/call-meter.js';
 import type { HttpEvent, HttpResult } from '#shared/http/http.js';
 import type { StandIns } from '#shared/ports/stand-ins.js';
 import type { LambdaHandler } from './gateway.js';
@@ -33,22 +34,39 @@ export interface ApiWorkerData {
 type FlowMethod = 'start' | 'sendTaskSuccess' | 'sendTaskFailure';
 
 export type ToWorker =
-  | { type: 'invoke'; id: number; functionName: string; event: unknown; timeoutMs: number }
+  | {
+      type: 'invoke';
+      id: number;
+      functionName: string;
+      event: unknown;
+      timeoutMs: number;
+      /** A call meter is active where the gateway invokes: the worker meters the invocation too. */
+      meter?: boolean;
+    }
   | { type: 'clock'; ms: number | 'reset' }
   | ThreadSdkAnswer
   | { type: 'flow-answer'; id: number; value?: unknown; error?: string };
 
 export type ToMain =
   | { type: 'ready' }
-  | { type: 'result'; id: number; value?: unknown; error?: string }
+  | ResultMessage
   | ThreadSdkRequest
   | { type: 'flow'; id: number; method: FlowMethod; args: unknown[] };
+
+export interface ResultMessage {
+  readonly type: 'result';
+  readonly id: number;
+  readonly value?: unknown;
+  readonly error?: string;
+  /** The AWS calls the invocation made in the worker, when it was metered. */
+  readonly calls?: readonly CallLine[];
+}
 
 /** The most worker threads `apiWorkers: 'auto'` starts: one per core but the main thread's, at least 1. */
 export const autoApiWorkers = (): number => Math.max(1, availableParallelism() - 1);
 
 interface Pending {
-  resolve: (value: unknown) => void;
+  resolve: (answer: ResultMessage) => void;
   reject: (error: Error) => void;
 }
 
@@ -93,26 +111,41 @@ export class ApiWorkerPool {
 
   /** The gateway's handler of `functionName`: the invocation runs in the least busy worker. */
   handlerOf(functionName: string): LambdaHandler {
-    return (event: HttpEvent, context) => {
+    return async (event: HttpEvent, context) => {
       const thread = this.#leastBusy();
       this.#ids = this.#ids >= Number.MAX_SAFE_INTEGER ? 1 : this.#ids + 1;
       const id = this.#ids;
       thread.inFlight += 1;
       const timeoutMs = context.getRemainingTimeInMillis();
+      const meter = callMeteringActive();
       let timer: NodeJS.Timeout | undefined;
-      return new Promise<HttpResult>((resolve, reject) => {
-        thread.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
-        // Past its deadline an invocation is given up here, as Lambda ends one that times out (the
-        // gateway answers 503 first); a late answer finds nothing waiting.
-        timer = setTimeout(() => {
-          thread.pending.delete(id);
-          reject(new Error(`Task timed out after ${timeoutMs} ms`));
-        }, timeoutMs);
-        thread.worker.postMessage({ type: 'invoke', id, functionName, event, timeoutMs } satisfies ToWorker);
-      }).finally(() => {
+      try {
+        const answer = await new Promise<ResultMessage>((resolve, reject) => {
+          thread.pending.set(id, { resolve, reject });
+          // Past its deadline an invocation is given up here, as Lambda ends one that times out (the
+          // gateway answers 503 first); a late answer finds nothing waiting.
+          timer = setTimeout(() => {
+            thread.pending.delete(id);
+            reject(new Error(`Task timed out after ${timeoutMs} ms`));
+          }, timeoutMs);
+          thread.worker.postMessage({
+            type: 'invoke',
+            id,
+            functionName,
+            event,
+            timeoutMs,
+            ...(meter ? { meter } : {}),
+          } satisfies ToWorker);
+        });
+        // The worker's calls count where the invocation was made (the request's meter, the ambient one).
+        for (const line of answer.calls ?? [])
+          recordCall(line.service, line.operation, line.units, line.calls);
+        if (answer.error !== undefined) throw new Error(answer.error);
+        return answer.value as HttpResult;
+      } finally {
         clearTimeout(timer);
         thread.inFlight -= 1;
-      });
+      }
     };
   }
 
@@ -164,13 +197,10 @@ export class ApiWorkerPool {
             this.#threads.push(thread);
             resolve();
             return;
-          case 'result': {
-            const pending = thread.pending.get(message.id);
+          case 'result':
+            thread.pending.get(message.id)?.resolve(message);
             thread.pending.delete(message.id);
-            if (message.error !== undefined) pending?.reject(new Error(message.error));
-            else pending?.resolve(message.value);
             return;
-          }
           case 'sdk':
             void answerSdkRequest(message, this.#options.standIns).then((answer) =>
               worker.postMessage(answer, answer.body ? [answer.body.buffer as ArrayBuffer] : []),

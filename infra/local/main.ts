@@ -63,10 +63,6 @@ if (apiWorkers !== 'auto' && (!Number.isInteger(apiWorkers) || apiWorkers < 0 ||
   process.exit(2);
 }
 const meterCalls = values['debug-calls'] || process.env.CONDUCTOR_DEBUG_CALLS === '1';
-if (meterCalls && apiWorkers !== 0) {
-  console.error('--debug-calls meters each request in the main thread: run it without --api-workers.');
-  process.exit(2);
-}
 
 // Said before anything slow (loading the functions, opening the data): a newcomer sees it began.
 console.log(

@@ -110,8 +110,8 @@ export interface ConductorOptions {
    * Worker threads for the API functions (infra/local/api-workers.ts): 0 runs every handler in the
    * main thread; n > 0 gives each API invocation to one of n threads, each with its own instance of
    * the API functions, while the stand-ins and the queue consumers stay in the main thread; `auto`
-   * is one per core but one. Needs the in-process transport; not with `meterCalls` (a request's
-   * calls are metered in its own thread). @default 0
+   * is one per core but one. Needs the in-process transport. With `meterCalls`, each worker meters
+   * the invocations it runs and hands the calls back with the answer. @default 0
    */
   readonly apiWorkers?: number | 'auto';
 }
@@ -160,8 +160,8 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
   const QUEUES = queuesOf(pillars);
   const TABLES = tablesOf(pillars);
   const apiWorkers = options.apiWorkers === 'auto' ? autoApiWorkers() : (options.apiWorkers ?? 0);
-  if (apiWorkers > 0 && (options.meterCalls || options.transport === 'http'))
-    throw new Error('apiWorkers needs the in-process transport and no meterCalls.');
+  if (apiWorkers > 0 && options.transport === 'http')
+    throw new Error('apiWorkers needs the in-process transport.');
   const dataDir = options.memory ? undefined : resolve(options.dataDir ?? '.conductor');
   if (dataDir) mkdirSync(dataDir, { recursive: true });
 

@@ -59,14 +59,12 @@ export const startHarness = async (
   const conductor = await startConductor({
     ...options,
     ...(policyEngine ? { policyEngine } : {}),
-    ...(apiWorkers
-      ? {
-          apiWorkers,
-          // Two instances of the router see each other's configuration and health changes within
-          // ROUTER_CONFIG_CACHE_MS, as two Lambda instances do (functions/router/README.md); the
-          // suites assert "at once", which holds across instances only without that cache.
-          functionEnv: { ROUTER_CONFIG_CACHE_MS: '0', ...options.functionEnv },
-        }
+    ...(apiWorkers ? { apiWorkers } : {}),
+    // Two instances of the router see each other's configuration and health changes within
+    // ROUTER_CONFIG_CACHE_MS, as two Lambda instances do (functions/router/README.md); the suites
+    // assert "at once", which holds across instances only without that cache.
+    ...(apiWorkers && apiWorkers > 1
+      ? { functionEnv: { ROUTER_CONFIG_CACHE_MS: '0', ...options.functionEnv } }
       : {}),
     memory: true,
     port: 0,

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CallMeter, meterCalls, setAmbientCallMeter } from '#shared/adapters/call-meter.js';
 import type { HttpEvent } from '#shared/http/http.js';
 import { type TableSpec, tablesOf } from '#shared/pillar.js';
 import { PILLARS } from '../../../functions/catalog.js';
@@ -75,6 +76,26 @@ describe('ApiWorkerPool', () => {
       item: { pk: 'fixture#a', sk: 'item', value: 42 },
       conditionFailed: true,
     });
+  });
+
+  it("counts a metered invocation's calls, made in the worker, in the invoking request's meter", async () => {
+    const meter = new CallMeter();
+    await meterCalls(meter, () =>
+      call('dynamo', { endpoint: dynamo.endpoint, table: localTableName(TABLE), id: 'metered' }),
+    );
+    // Two puts (the second refused by its condition: still a call) and a read.
+    expect(meter.calls('dynamodb.PutItem')).toBe(2);
+    expect(meter.calls('dynamodb.GetItem')).toBe(1);
+    const outside = new CallMeter();
+    setAmbientCallMeter(outside);
+    try {
+      await meterCalls(new CallMeter(), () =>
+        call('dynamo', { endpoint: dynamo.endpoint, table: localTableName(TABLE), id: 'ambient' }),
+      );
+      expect(outside.calls('dynamodb.PutItem')).toBe(2);
+    } finally {
+      setAmbientCallMeter(undefined);
+    }
   });
 
   it("asks the main thread's approval flow, errors included", async () => {
