@@ -281,23 +281,6 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
     if (fn.servesDefaultRoute) defaultRoute = { functionName: fn.name, handler: module.handler };
   }
   if (!defaultRoute) throw new Error('No function serves the $default route.');
-  const apiPool =
-    apiWorkers > 0
-      ? await ApiWorkerPool.start({
-          size: apiWorkers,
-          functions: FUNCTIONS.filter((fn) => (fn.routes ?? []).length > 0 || fn.servesDefaultRoute).map(
-            (fn) => ({ name: fn.name, url: pathToFileURL(join(root, fn.entry)).href }),
-          ),
-          standIns: standInHandlers,
-          standInDirs: { wormDir, artifactsDir, runbookKeyDir, dsrSubjectKeyFile },
-          approvalFlow: approvalFlow.standIn,
-        })
-      : undefined;
-  if (apiPool) {
-    for (const [at, route] of routes.entries())
-      routes[at] = { ...route, handler: apiPool.handlerOf(route.functionName) };
-    defaultRoute = { ...defaultRoute, handler: apiPool.handlerOf(defaultRoute.functionName) };
-  }
   // The manifests' workflows: the runbook approval flow's tasks invoke the same handlers as on AWS.
   for (const pillar of pillars) {
     for (const workflow of pillar.workflows ?? []) {
@@ -375,6 +358,38 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
     }
   };
   bus.start();
+  // What started so far, stopped in reverse order when the start fails further on.
+  const abandon = async () => {
+    await stopMappings();
+    await bus.stop();
+    for (const stopServing of inProcess) stopServing();
+    await aws.close();
+    await dynamo.close();
+    removeWorm();
+    started = undefined;
+  };
+
+  let apiPool: ApiWorkerPool | undefined;
+  if (apiWorkers > 0) {
+    try {
+      apiPool = await ApiWorkerPool.start({
+        size: apiWorkers,
+        functions: FUNCTIONS.filter((fn) => (fn.routes ?? []).length > 0 || fn.servesDefaultRoute).map(
+          (fn) => ({ name: fn.name, url: pathToFileURL(join(root, fn.entry)).href }),
+        ),
+        standIns: standInHandlers,
+        standInDirs: { wormDir, artifactsDir, runbookKeyDir, dsrSubjectKeyFile },
+        approvalFlow: approvalFlow.standIn,
+      });
+    } catch (error) {
+      await abandon();
+      throw error;
+    }
+    const pool = apiPool;
+    for (const [at, route] of routes.entries())
+      routes[at] = { ...route, handler: pool.handlerOf(route.functionName) };
+    defaultRoute = { ...defaultRoute, handler: pool.handlerOf(defaultRoute.functionName) };
+  }
 
   let verify: ((token: string) => ReturnType<ReturnType<typeof makeJwtVerifier>>) | undefined;
   let issuer: LocalIssuer | undefined;
@@ -419,13 +434,8 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
     // The scheduler reaches the router's API through it (on AWS: the request context's domain).
     process.env.CONDUCTOR_API_URL = `${listening.url}${API_BASE}`;
   } catch (error) {
-    await stopMappings();
-    await bus.stop();
-    for (const stopServing of inProcess) stopServing();
-    await aws.close();
-    await dynamo.close();
-    removeWorm();
-    started = undefined;
+    await apiPool?.close();
+    await abandon();
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') {
       throw new Error(`Port ${options.port ?? 4000} is in use: start with --port <n> or PORT=<n>.`);

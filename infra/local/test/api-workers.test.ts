@@ -7,7 +7,7 @@ import { CallMeter, meterCalls, setAmbientCallMeter } from '#shared/adapters/cal
 import type { HttpEvent } from '#shared/http/http.js';
 import { type TableSpec, tablesOf } from '#shared/pillar.js';
 import { PILLARS } from '../../../functions/catalog.js';
-import { ApiWorkerPool } from '../api-workers.js';
+import { ApiWorkerPool, type ApiWorkerPoolOptions } from '../api-workers.js';
 import { ensureTables, type LocalDynamo, localTableName, startLocalDynamo } from '../dynamodb.js';
 import { InProcessHttpHandler } from '../in-process-transport.js';
 import { lambdaContext } from '../lambda-context.js';
@@ -25,29 +25,42 @@ const call = (action: string, extra: Record<string, unknown> = {}, timeoutMs?: n
     Record<string, unknown>
   >;
 
+/** The pool's options with this file's folders and an approval flow that records what it starts. */
+const poolOptions = (
+  size: number,
+  functions: { name: string; file: string }[],
+  standIns: ApiWorkerPoolOptions['standIns'] = new Map(),
+): ApiWorkerPoolOptions => ({
+  size,
+  functions: functions.map(({ name, file }) => ({ name, url: new URL(file, import.meta.url).href })),
+  standIns,
+  standInDirs: {
+    wormDir: join(dirs, 'worm'),
+    artifactsDir: join(dirs, 'artifacts'),
+    runbookKeyDir: join(dirs, 'keys'),
+    dsrSubjectKeyFile: join(dirs, 'dsr.key'),
+  },
+  approvalFlow: {
+    start: async (input, name) => {
+      flowStarts.push({ input, name });
+      if (name === 'exec-refused') throw new Error('ExecutionAlreadyExists');
+      return { executionArn: `arn:local:${name}` };
+    },
+    sendTaskSuccess: async () => undefined,
+    sendTaskFailure: async () => undefined,
+  },
+});
+
 beforeAll(async () => {
   dynamo = await startLocalDynamo({});
   await ensureTables(dynamo.endpoint, [TABLE]);
-  pool = await ApiWorkerPool.start({
-    size: 2,
-    functions: [{ name: 'fixture', url: new URL('./support/worker-fixture.ts', import.meta.url).href }],
-    standIns: new Map([[new URL(dynamo.endpoint).origin, new InProcessHttpHandler(dynamo.server)]]),
-    standInDirs: {
-      wormDir: join(dirs, 'worm'),
-      artifactsDir: join(dirs, 'artifacts'),
-      runbookKeyDir: join(dirs, 'keys'),
-      dsrSubjectKeyFile: join(dirs, 'dsr.key'),
-    },
-    approvalFlow: {
-      start: async (input, name) => {
-        flowStarts.push({ input, name });
-        if (name === 'exec-refused') throw new Error('ExecutionAlreadyExists');
-        return { executionArn: `arn:local:${name}` };
-      },
-      sendTaskSuccess: async () => undefined,
-      sendTaskFailure: async () => undefined,
-    },
-  });
+  pool = await ApiWorkerPool.start(
+    poolOptions(
+      2,
+      [{ name: 'fixture', file: './support/worker-fixture.ts' }],
+      new Map([[new URL(dynamo.endpoint).origin, new InProcessHttpHandler(dynamo.server)]]),
+    ),
+  );
 }, 60_000);
 afterAll(async () => {
   await pool?.close();
@@ -143,24 +156,9 @@ describe('ApiWorkerPool', () => {
   it('fails to start, without waiting, when a function cannot load in a worker', async () => {
     const failing = (how: string) => {
       process.env.CONDUCTOR_FIXTURE_IMPORT = how;
-      return ApiWorkerPool.start({
-        size: 1,
-        functions: [
-          { name: 'broken', url: new URL('./support/worker-import-fails.ts', import.meta.url).href },
-        ],
-        standIns: new Map(),
-        standInDirs: {
-          wormDir: join(dirs, 'worm'),
-          artifactsDir: join(dirs, 'artifacts'),
-          runbookKeyDir: join(dirs, 'keys'),
-          dsrSubjectKeyFile: join(dirs, 'dsr.key'),
-        },
-        approvalFlow: {
-          start: async () => ({ executionArn: '' }),
-          sendTaskSuccess: async () => undefined,
-          sendTaskFailure: async () => undefined,
-        },
-      });
+      return ApiWorkerPool.start(
+        poolOptions(1, [{ name: 'broken', file: './support/worker-import-fails.ts' }]),
+      );
     };
     try {
       await expect(failing('throw')).rejects.toThrow('the fixture cannot load');
@@ -171,18 +169,8 @@ describe('ApiWorkerPool', () => {
   });
 
   it('refuses a size that is not a whole number from 1 to 64', async () => {
-    await expect(
-      ApiWorkerPool.start({
-        size: 0,
-        functions: [],
-        standIns: new Map(),
-        standInDirs: { wormDir: '', artifactsDir: '', runbookKeyDir: '', dsrSubjectKeyFile: '' },
-        approvalFlow: {
-          start: async () => ({ executionArn: '' }),
-          sendTaskSuccess: async () => undefined,
-          sendTaskFailure: async () => undefined,
-        },
-      }),
-    ).rejects.toThrow(RangeError);
+    await expect(ApiWorkerPool.start(poolOptions(0, []))).rejects.toThrow(RangeError);
+    await expect(ApiWorkerPool.start(poolOptions(65, []))).rejects.toThrow(RangeError);
+    await expect(ApiWorkerPool.start(poolOptions(1.5, []))).rejects.toThrow(RangeError);
   });
 });
