@@ -15,7 +15,27 @@ interface CpuProfile {
   readonly nodes: readonly ProfileNode[];
   readonly samples: readonly number[];
   readonly timeDeltas: readonly number[];
+  /** µs, on the profiled process's monotonic clock. */
+  readonly startTime: number;
+  readonly endTime: number;
 }
+
+/**
+ * The largest `.cpuprofile` in `dir` (the main thread's: a worker thread writes a smaller one), with
+ * its nodes by id and each node's parent.
+ */
+const largestProfile = (dir: string) => {
+  const file = readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => join(dir, f))
+    .sort((a, b) => statSync(b).size - statSync(a).size)[0];
+  if (!file) return undefined;
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const child of n.children ?? []) parent.set(child, n.id);
+  return { profile, byId, parent };
+};
 
 const ownerOf = (node: ProfileNode, root: string): string => {
   const { url, functionName } = node.callFrame;
@@ -61,18 +81,11 @@ export interface ProfileSummary {
   readonly buckets: { owner: string; share: number }[];
 }
 
-/** Reads the largest `.cpuprofile` in `dir` (the main thread's) and summarises it. */
+/** Summarises the largest `.cpuprofile` in `dir` (the main thread's). */
 export const summarizeProfileDir = (dir: string, root: string, top = 12): ProfileSummary | undefined => {
-  const files = readdirSync(dir)
-    .filter((f) => f.endsWith('.cpuprofile'))
-    .map((f) => join(dir, f))
-    .sort((a, b) => statSync(b).size - statSync(a).size);
-  const file = files[0];
-  if (!file) return undefined;
-  const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const parent = new Map<number, number>();
-  for (const n of profile.nodes) for (const child of n.children ?? []) parent.set(child, n.id);
+  const read = largestProfile(dir);
+  if (!read) return undefined;
+  const { profile, byId, parent } = read;
 
   const selfUs = new Map<number, number>();
   profile.samples.forEach((id, i) => {
@@ -111,4 +124,90 @@ export const summarizeProfileDir = (dir: string, root: string, top = 12): Profil
     inclusive: rank(inclusive, NOISE),
     buckets: rank(buckets, new Set()),
   };
+};
+
+/**
+ * Who a route's CPU is spent for. Each sample goes to the nearest frame on its stack that is not a
+ * Node internal (so Node's HTTP, streams and buffers count for whoever called them), by where that
+ * frame's code lives:
+ * - `functions`: Conductor's functions and layers (functions/, layers/) and the packages they use
+ *   (zod, Powertools, middy, the policy engines' wasm, ajv, …) — what runs in a Lambda;
+ * - `sdk`: the AWS SDK v3 (@aws-sdk, @smithy and the packages only it uses), whoever called it;
+ *   handlers and consumers alike, which all run in Lambdas on AWS;
+ * - `standIns`: the embedded runtime standing in for AWS (infra/local: gateway, queues, bus, event
+ *   source mappings, transports) and dynalite with its level store;
+ * - `jwtGateway`, `jwtFunction`: jose, by who called it (the gateway's authorizer or a function);
+ * - `nodeInternals`: Node internals with no caller of ours on the stack (sockets, timers, parsing
+ *   started by the event loop); `gc`: the garbage collector; `loader`: tsx and module loading.
+ */
+export const SIDES = [
+  'functions',
+  'sdk',
+  'standIns',
+  'jwtGateway',
+  'jwtFunction',
+  'nodeInternals',
+  'gc',
+  'loader',
+] as const;
+export type Side = (typeof SIDES)[number];
+
+const STAND_IN_PACKAGES =
+  /node_modules\/(dynalite|level[^/]*|abstract-level|memory-level|classic-level|buffer-crc32|lazy|big\.js|async|lock|once|module-error|maybe-combine-errors|functional-red-black-tree|catering|queue-microtask|napi-macros)\//;
+const SDK_PACKAGES =
+  /node_modules\/(@aws-sdk|@smithy|@aws-crypto|fast-xml-parser|strnum|bowser|tslib|uuid)\//;
+
+const sideOfUrl = (url: string): Side | 'jose' | undefined => {
+  if (!url || url.startsWith('node:')) return undefined;
+  if (url.includes('/infra/local/') || STAND_IN_PACKAGES.test(url)) return 'standIns';
+  if (url.includes('node_modules/jose/')) return 'jose';
+  if (/node_modules\/(tsx|esbuild|get-tsconfig)\//.test(url)) return 'loader';
+  if (SDK_PACKAGES.test(url)) return 'sdk';
+  return 'functions';
+};
+
+/**
+ * Splits the busy time of the last `windowSeconds` of the largest `.cpuprofile` in `dir`
+ * (less `marginSeconds` at the end, where the process was being stopped) by `Side`, in ms.
+ */
+export const attributeProfileWindow = (
+  dir: string,
+  windowSeconds: number,
+  marginSeconds = 0.5,
+): { busyMs: number; ms: Record<Side, number> } | undefined => {
+  const read = largestProfile(dir);
+  if (!read) return undefined;
+  const { profile, byId, parent } = read;
+  const cache = new Map<number, Side>();
+  const sideOf = (id: number): Side => {
+    const known = cache.get(id);
+    if (known) return known;
+    let side: Side | undefined;
+    let jose = false;
+    for (let cur: number | undefined = id; cur !== undefined && !side; cur = parent.get(cur)) {
+      const found = sideOfUrl(byId.get(cur)?.callFrame.url ?? '');
+      if (found === 'jose') jose = true;
+      else if (found) side = jose ? (found === 'standIns' ? 'jwtGateway' : 'jwtFunction') : found;
+    }
+    side ??= jose
+      ? 'jwtGateway'
+      : byId.get(id)?.callFrame.functionName === '(garbage collector)'
+        ? 'gc'
+        : 'nodeInternals';
+    cache.set(id, side);
+    return side;
+  };
+  const to = profile.endTime - marginSeconds * 1e6;
+  const from = to - windowSeconds * 1e6;
+  const ms = Object.fromEntries(SIDES.map((side) => [side, 0])) as Record<Side, number>;
+  let busyMs = 0;
+  let t = profile.startTime;
+  profile.samples.forEach((id, i) => {
+    const delta = profile.timeDeltas[i] ?? 0;
+    t += delta;
+    if (t < from || t > to || byId.get(id)?.callFrame.functionName === '(idle)') return;
+    busyMs += delta / 1000;
+    ms[sideOf(id)] += delta / 1000;
+  });
+  return { busyMs, ms };
 };
