@@ -1,6 +1,11 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { CreateTableCommand, DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  ResourceInUseException,
+} from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
 import { makeDocumentClient } from '#shared/adapters/dynamodb-client.js';
@@ -72,6 +77,16 @@ export const ensureTables = async (endpoint: string, tables: readonly TableSpec[
         );
       } catch (error) {
         if (!(error instanceof ResourceInUseException)) throw error;
+      }
+    }
+    // dynalite answers CreateTable with the table CREATING and makes it ACTIVE a moment later (even at
+    // createTableMs 0): until then an item call gets ResourceNotFoundException, so wait for ACTIVE.
+    for (const spec of tables) {
+      for (let attempt = 0; ; attempt += 1) {
+        const { Table } = await client.send(new DescribeTableCommand({ TableName: localTableName(spec) }));
+        if (Table?.TableStatus === 'ACTIVE') break;
+        if (attempt >= 200) throw new Error(`table ${localTableName(spec)} never became ACTIVE`);
+        await new Promise((resolve) => setTimeout(resolve, 5));
       }
     }
   } finally {
