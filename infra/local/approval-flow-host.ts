@@ -6,7 +6,7 @@ import type {
   RunStepsPayload,
 } from '../../functions/runbooks/src/workflow/flow-contract.js';
 import { LocalApprovalFlow } from '../../functions/runbooks/src/workflow/local-flow.js';
-import { lambdaContext } from './lambda-context.js';
+import { invokeAsLambda } from './lambda-context.js';
 
 type Handler = (event: unknown, context: unknown) => Promise<unknown>;
 
@@ -41,16 +41,10 @@ export class ApprovalFlowHost {
     this.#flow = new LocalApprovalFlow({
       definition: approvalFlowDefinition(),
       requestApproval: async (request: ApprovalRequestPayload) => {
-        await functions.approvalRequest.handler(
-          request,
-          lambdaContext(functions.approvalRequest.name, 60_000),
-        );
+        await invokeAsLambda(functions.approvalRequest, request, 60_000);
       },
       runSteps: async (payload: RunStepsPayload) =>
-        (await functions.runSteps.handler(
-          payload,
-          lambdaContext(functions.runSteps.name, 900_000),
-        )) as JsonValue,
+        (await invokeAsLambda(functions.runSteps, payload, 900_000)) as JsonValue,
     });
   }
 
@@ -63,7 +57,8 @@ export class ApprovalFlowHost {
       const ended = started.result.then(async (description) => {
         const target = this.#functions?.statusChanges;
         if (!target) return;
-        await target.handler(
+        await invokeAsLambda(
+          target,
           {
             version: '0',
             id: `local-${name}-${description.status}`,
@@ -83,7 +78,7 @@ export class ApprovalFlowHost {
               cause: description.cause ?? null,
             },
           },
-          lambdaContext(target.name, 60_000),
+          60_000,
         );
       });
       const tracked = ended.catch(() => undefined).finally(() => this.#inFlight.delete(tracked));

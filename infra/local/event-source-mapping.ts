@@ -1,7 +1,7 @@
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { callMeteringActive, chunksOf, recordCall } from '#shared/adapters/call-meter.js';
 import type { QueueSpec } from '#shared/pillar.js';
-import { recordInvocation } from './gateway.js';
+import { recordInvocation } from './lambda-context.js';
 
 /** SQS's ReceiveMessage and DeleteMessageBatch take at most 10 messages. */
 const SQS_MESSAGES_PER_CALL = 10;

@@ -30,9 +30,8 @@ import {
   routeKeyOf,
 } from '#shared/http/http.js';
 import { RouteMatcher } from '#shared/http/route-match.js';
-import { DEFAULT_FUNCTION_MEMORY_MB } from '#shared/pillar.js';
 import type { Clock } from '#shared/ports/system.js';
-import { lambdaContext } from './lambda-context.js';
+import { lambdaContext, recordInvocation } from './lambda-context.js';
 
 /**
  * The embedded stand-in for API Gateway HTTP API: it does what the gateway does before a Lambda runs
@@ -92,13 +91,6 @@ export const CALLS_HEADER = 'x-conductor-calls';
 
 /** API Gateway (HTTP API) bills a request per 512 KiB of its payload. */
 const API_GATEWAY_CHUNK = 512 * 1024;
-
-/** Records one Lambda invocation as it is billed: its duration rounded up to the millisecond, times its memory. */
-export const recordInvocation = (functionName: string, startedAt: number): void => {
-  const ms = Math.max(1, Math.ceil(performance.now() - startedAt));
-  const name = functionName.replace(/^conductor-/, '');
-  recordCall('lambda', 'Invoke', { ms, mbMs: ms * DEFAULT_FUNCTION_MEMORY_MB, [`ms.${name}`]: ms });
-};
 
 /**
  * In-flight bound of the embedded runtime. On a busy 2-core machine its knee is about 100 requests/s

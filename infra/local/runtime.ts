@@ -37,7 +37,7 @@ import {
 } from './event-source-mapping.js';
 import { createGateway, type GatewayRoute, type LambdaHandler } from './gateway.js';
 import { InProcessHttpHandler } from './in-process-transport.js';
-import { lambdaContext } from './lambda-context.js';
+import { invokeAsLambda } from './lambda-context.js';
 import {
   bindingOf,
   LocalIssuer,
@@ -274,6 +274,8 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
   let defaultRoute: { functionName: string; handler: LambdaHandler } | undefined;
   const root = resolve(import.meta.dirname, '../..');
   const modules = new Map<string, { handler: unknown }>();
+  /** A function's handler as the asynchronous sources invoke it (schedules, rules, the flow's tasks). */
+  type AsyncHandler = (event: unknown, context: unknown) => Promise<unknown>;
   for (const fn of FUNCTIONS) {
     const module = (await import(pathToFileURL(join(root, fn.entry)).href)) as { handler: LambdaHandler };
     modules.set(fn.name, module);
@@ -292,7 +294,7 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
         if (!name || !module) throw new Error(`Workflow ${workflow.id}: no function '${name}'.`);
         return {
           name: `conductor-${name}`,
-          handler: module.handler as (e: unknown, c: unknown) => Promise<unknown>,
+          handler: module.handler as AsyncHandler,
         };
       };
       approvalFlow.bind({
@@ -327,9 +329,10 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
       name: `conductor-${schedule.id}`,
       expression: schedule.expression,
       target: async (event) => {
-        await (target.handler as (event: unknown, context: unknown) => Promise<unknown>)(
+        await invokeAsLambda(
+          { name: `conductor-${schedule.function}`, handler: target.handler as AsyncHandler },
           event,
-          lambdaContext(`conductor-${schedule.function}`, 60_000),
+          60_000,
         );
       },
     });
@@ -342,9 +345,10 @@ export const startConductor = async (options: ConductorOptions = {}): Promise<Ru
       name: `conductor-${subscription.id}`,
       eventPattern: subscriptionPatternOf(subscription),
       target: async (event) => {
-        await (target.handler as (event: unknown, context: unknown) => Promise<unknown>)(
+        await invokeAsLambda(
+          { name: `conductor-${subscription.function}`, handler: target.handler as AsyncHandler },
           event,
-          lambdaContext(`conductor-${subscription.function}`, 60_000),
+          60_000,
         );
       },
     });

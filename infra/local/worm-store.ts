@@ -122,6 +122,8 @@ export class FileWormStore implements WormStore, WormListing, LegalHolds {
 
   async delete(key: string): Promise<void> {
     const path = this.#pathOf(key);
+    // As S3WormStore: one HeadObject reads the object's retention and legal hold, then DeleteObject.
+    recordCall('s3', 'HeadObject', { requests: 1 });
     let writtenAt: number;
     try {
       writtenAt = (await stat(path)).mtimeMs;
@@ -129,11 +131,12 @@ export class FileWormStore implements WormStore, WormListing, LegalHolds {
       if (errorCode(error) === 'ENOENT') return;
       throw error;
     }
-    if (await this.legalHoldOf(key)) throw new WormViolationError(`${key} is under legal hold`);
+    if (await this.#held(key)) throw new WormViolationError(`${key} is under legal hold`);
     const retainUntil = writtenAt + this.retentionDays * DAY_MS;
     if (this.#clock() < retainUntil) {
       throw new WormViolationError(`${key} is retained until ${new Date(retainUntil).toISOString()}`);
     }
+    recordCall('s3', 'DeleteObject', { requests: 1 });
     await unlink(path);
   }
 
@@ -153,6 +156,10 @@ export class FileWormStore implements WormStore, WormListing, LegalHolds {
 
   async legalHoldOf(key: string): Promise<boolean> {
     recordCall('s3', 'GetObjectLegalHold', { requests: 1 });
+    return this.#held(key);
+  }
+
+  async #held(key: string): Promise<boolean> {
     return (await stat(join(this.root, HOLDS, ...key.split('/'))).catch(() => undefined)) !== undefined;
   }
 

@@ -1,7 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CallMeter, parseCallSummary, setAmbientCallMeter } from '#shared/adapters/call-meter.js';
 import { CALLS_HEADER } from '../../infra/local/gateway.js';
-import { type Harness, hotDecisionIdsOf, type Reply, readDecisionArchive, startHarness } from './harness.js';
+import {
+  type Harness,
+  hotDecisionIdsOf,
+  putBudgetBreach,
+  type Reply,
+  readDecisionArchive,
+  startHarness,
+} from './harness.js';
 
 /**
  * Call accounting over real HTTP: with call metering on, every answer carries the AWS calls its
@@ -242,5 +249,34 @@ describe('the audit trail of a run of known requests', () => {
       ),
     );
     for (const id of hot) expect(archived.has(id), id).toBe(true);
+  });
+});
+
+describe('the invocations of the asynchronous sources', () => {
+  /** What `work` recorded into an ambient meter, once the bus and the queues are at rest. */
+  const metered = async (work: () => Promise<unknown>) => {
+    const meter = new CallMeter();
+    setAmbientCallMeter(meter);
+    try {
+      await work();
+      await h.conductor.bus.drain();
+      for (const mapping of h.conductor.mappings.values()) await mapping.drain();
+    } finally {
+      setAmbientCallMeter(undefined);
+    }
+    return meter.lines().find((line) => line.service === 'lambda');
+  };
+
+  it("records a schedule's run of its function as a billed Lambda invocation", async () => {
+    const invocations = await metered(() => h.conductor.bus.trigger('conductor-compliance-sweep'));
+
+    expect(invocations?.units['ms.compliance']).toBeGreaterThan(0);
+    expect(invocations?.units.mbMs).toBeGreaterThan(0);
+  });
+
+  it("records a subscription's run of its function as a billed Lambda invocation", async () => {
+    const invocations = await metered(() => putBudgetBreach(h, 'trace-calls-breach'));
+
+    expect(invocations?.units['ms.compliance']).toBeGreaterThan(0);
   });
 });

@@ -1,5 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectUniformError, type Harness, putForgedRunbookExecution, startHarness } from './harness.js';
+import {
+  expectUniformError,
+  type Harness,
+  putBudgetBreach,
+  putForgedRunbookExecution,
+  startHarness,
+} from './harness.js';
 
 /**
  * The compliance pillar over real HTTP on the embedded runtime: the catalog, assessments on demand
@@ -68,23 +74,7 @@ describe('compliance', () => {
 
   it('re-runs spend-limits when a budget_breach crosses the bus (the manifest’s subscription)', async () => {
     // Act: a scheduler's event, as the scheduler publishes it
-    const detail = {
-      tenantId: 'acme',
-      traceId: 'trace-breach',
-      occurredAt: new Date().toISOString(),
-      window: 'monthly',
-      windowId: 'monthly:2026-12',
-      threshold: '100%',
-      limitUsd: 10,
-      projectedUsd: 12,
-      spentUsd: 10.5,
-      mode: 'throttle',
-      action: 'throttle',
-    };
-    const put = await h.conductor.bus.putEvents([
-      { Source: 'conductor', DetailType: 'budget_breach', Detail: JSON.stringify(detail) },
-    ]);
-    expect(put.FailedEntryCount).toBe(0);
+    await putBudgetBreach(h);
 
     // Assess: an assessment of spend-limits, requested by the event
     const byEvent = async () =>

@@ -238,6 +238,27 @@ export const hotDecisionIdsOf = async (
   return ids;
 };
 
+/** Puts on the local bus a `budget_breach` of tenant acme, as the scheduler publishes it (a monthly budget at 100 %). */
+export const putBudgetBreach = async (h: Harness, traceId = 'trace-breach'): Promise<void> => {
+  const detail = {
+    tenantId: 'acme',
+    traceId,
+    occurredAt: new Date().toISOString(),
+    window: 'monthly',
+    windowId: 'monthly:2026-12',
+    threshold: '100%',
+    limitUsd: 10,
+    projectedUsd: 12,
+    spentUsd: 10.5,
+    mode: 'throttle',
+    action: 'throttle',
+  };
+  const put = await h.conductor.bus.putEvents([
+    { Source: 'conductor', DetailType: 'budget_breach', Detail: JSON.stringify(detail) },
+  ]);
+  if (put.FailedEntryCount !== 0) throw new Error(`the bus refused the event: ${JSON.stringify(put)}`);
+};
+
 /**
  * Puts on the local bus a `runbook_executed` of an execution the runbooks pillar never ran (so no
  * trail of it is in the evidence store): the compliance check of executed runbooks must fail on it.

@@ -17,6 +17,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-vitest/extend';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CallMeter, setAmbientCallMeter } from '#shared/adapters/call-meter.js';
 import { S3WormStore } from '#shared/adapters/s3-worm-store.js';
 import { InvalidWormKeyError, sha256Base64, WormViolationError } from '#shared/ports/worm.js';
 import { FileWormStore } from '../../../infra/local/worm-store.js';
@@ -329,6 +330,34 @@ describe('FileWormStore', () => {
     await store.delete(KEY);
     expect(await store.get(KEY)).toBeUndefined();
     await expect(store.setLegalHold('missing/key.json', true)).rejects.toBeInstanceOf(WormViolationError);
+  });
+
+  it('meters a delete as S3WormStore makes it: one HeadObject, then DeleteObject only when it deletes', async () => {
+    // Prepare
+    let now = Date.now();
+    const store = new FileWormStore(root, { retentionDays: 1, clock: () => now });
+    await store.putOnce(KEY, BODY);
+    const callsOf = async (work: () => Promise<unknown>) => {
+      const meter = new CallMeter();
+      setAmbientCallMeter(meter);
+      try {
+        await work().catch(() => undefined);
+      } finally {
+        setAmbientCallMeter(undefined);
+      }
+      return meter.lines().map((line) => `${line.service}.${line.operation}:${line.calls}`);
+    };
+
+    // Act
+    const refused = await callsOf(() => store.delete(KEY));
+    now += 2 * 24 * 3600 * 1000;
+    const deleted = await callsOf(() => store.delete(KEY));
+    const missing = await callsOf(() => store.delete(KEY));
+
+    // Assess
+    expect(refused).toEqual(['s3.HeadObject:1']);
+    expect(deleted).toEqual(['s3.DeleteObject:1', 's3.HeadObject:1']);
+    expect(missing).toEqual(['s3.HeadObject:1']);
   });
 
   it('keeps the default retention of the evidence bucket (396 days)', () => {

@@ -7,6 +7,7 @@ import {
   StateMachine,
   type StateMachineDefinition,
 } from 'aws-local-stepfunctions';
+import { recordCall } from '#shared/adapters/call-meter.js';
 import {
   type ApprovalFlowInput,
   type ApprovalRequestPayload,
@@ -25,6 +26,12 @@ import { LocalTaskTokens } from './task-tokens.js';
  * The embedded runtime's Step Functions for the approval flow: aws-local-stepfunctions runs the ASL
  * CDK deploys (approvalFlowDefinition), with the two Lambda tasks overridden by state name. Each
  * entry into "Wait for approval" gets a fresh `$$.Task.Token`, as on AWS.
+ *
+ * Call accounting: records into the active call meters what the SFN client records on AWS
+ * (`sfn.StartExecution`, `sfn.SendTaskSuccess`, `sfn.SendTaskFailure`, one request each), and what a
+ * Standard workflow is billed for: one `sfn.StateTransition` per state entered (inside a Map's
+ * iterations too) and per retry (https://aws.amazon.com/step-functions/pricing/: "a state
+ * transition each time a step of your workflow is executed … including retries").
  */
 
 export const LOCAL_APPROVAL_FLOW_ARN =
@@ -108,6 +115,7 @@ export class LocalApprovalFlow implements TaskCallbacks {
     const started: ExecutionDescription = { executionArn, status: 'RUNNING', input, startDate: new Date() };
     this.#executions.set(executionArn, started);
     this.#approvedStages.set(executionArn, new Set());
+    recordCall('sfn', 'StartExecution', { requests: 1 });
 
     const execution = this.#machine.run(input as unknown as InterpreterJson, {
       overrides: { taskResourceLocalHandlers: this.#tasks(executionArn) },
@@ -122,10 +130,17 @@ export class LocalApprovalFlow implements TaskCallbacks {
         },
       },
     });
-    const result = execution.result.then(
-      (output) => ({ status: 'SUCCEEDED', output: output as JsonValue }) as const,
-      (error: unknown) => stopped(error),
-    );
+    const transitions = meterTransitions(execution.eventLogs);
+    const result = execution.result
+      .then(
+        (output) => ({ status: 'SUCCEEDED', output: output as JsonValue }) as const,
+        (error: unknown) => stopped(error),
+      )
+      // Every transition is counted by the time the execution reads as stopped.
+      .then(async (end) => {
+        await transitions;
+        return end;
+      });
     return {
       executionArn,
       result: result.then((end) => {
@@ -145,10 +160,12 @@ export class LocalApprovalFlow implements TaskCallbacks {
   }
 
   sendTaskSuccess(input: SendTaskSuccessInput): Promise<void> {
+    recordCall('sfn', 'SendTaskSuccess', { requests: 1 });
     return this.tokens.sendTaskSuccess(input);
   }
 
   sendTaskFailure(input: SendTaskFailureInput): Promise<void> {
+    recordCall('sfn', 'SendTaskFailure', { requests: 1 });
     return this.tokens.sendTaskFailure(input);
   }
 
@@ -182,6 +199,17 @@ export class LocalApprovalFlow implements TaskCallbacks {
     };
   }
 }
+
+/**
+ * Records a billed state transition per state entered and per retry, as the interpreter reports them
+ * (its event log ends with the execution). One difference: after a stage was rejected, the library
+ * still enters the next queued stage's task (which the override refuses), a transition AWS never makes.
+ */
+const meterTransitions = async (events: ReturnType<StateMachine['run']>['eventLogs']): Promise<void> => {
+  for await (const event of events) {
+    if (event.type === 'StateEntered' || event.type === 'StateRetried') recordCall('sfn', 'StateTransition');
+  }
+};
 
 /** How a stopped execution reads: TIMED_OUT past the top-level TimeoutSeconds, else FAILED with the error and cause. */
 const stopped = (error: unknown): Pick<ExecutionDescription, 'status' | 'error' | 'cause'> => {

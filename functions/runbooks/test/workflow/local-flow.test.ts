@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { CallMeter, meterCalls } from '#shared/adapters/call-meter.js';
 import { approvalFlowDefinition } from '../../src/workflow/approval-flow.js';
 import {
   type ApprovalFlowInput,
@@ -239,5 +240,38 @@ describe('the hand-off of a stage token to the domain', () => {
     expect(flow.tokens.pending(executionArn)).toEqual([taskToken]);
     await flow.sendTaskSuccess({ taskToken, output: '{}' });
     expect((await result).status).toBe('SUCCEEDED');
+  });
+});
+
+describe('call accounting of the local flow', () => {
+  it('records StartExecution, each SendTaskSuccess and one billed state transition per state entered', async () => {
+    // Prepare
+    const { flow } = flowThatDecides(() => 'approve');
+    const meter = new CallMeter();
+
+    // Act
+    const execution = await meterCalls(meter, () => flow.startExecution(inputWith(30, 30)).result);
+
+    // Assess: Collect approvals, Wait for approval in each of its two iterations, Run the steps, Runbook done
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(meter.lines()).toEqual([
+      { service: 'sfn', operation: 'SendTaskSuccess', calls: 2, units: { requests: 2 } },
+      { service: 'sfn', operation: 'StartExecution', calls: 1, units: { requests: 1 } },
+      { service: 'sfn', operation: 'StateTransition', calls: 5, units: {} },
+    ]);
+  });
+
+  it('counts the Fail state a rejection ends in', async () => {
+    // Prepare
+    const { flow } = flowThatDecides(() => 'reject');
+    const meter = new CallMeter();
+
+    // Act
+    const execution = await meterCalls(meter, () => flow.startExecution(inputWith(30)).result);
+
+    // Assess: Collect approvals, Wait for approval, Approval rejected
+    expect(execution).toMatchObject({ status: 'FAILED', error: 'ApprovalRejected' });
+    expect(meter.calls('sfn.SendTaskFailure')).toBe(1);
+    expect(meter.calls('sfn.StateTransition')).toBe(3);
   });
 });
