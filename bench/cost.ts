@@ -28,6 +28,12 @@ import {
 import { DEFAULT_FUNCTION_MEMORY_MB, rateFamiliesOf } from '#shared/pillar.js';
 import { PILLARS } from '../functions/catalog.js';
 import { startConductor } from '../infra/local/runtime.js';
+import { complianceCostKinds } from './cost-kinds/compliance.js';
+import { edgeCostKinds } from './cost-kinds/edge.js';
+import { evalCostKinds } from './cost-kinds/eval.js';
+import type { CostContext, Kind, PillarKinds } from './cost-kinds/kind.js';
+import { runbooksCostKinds } from './cost-kinds/runbooks.js';
+import { schedulerCostKinds } from './cost-kinds/scheduler.js';
 import { BENCH_TENANT_LIMIT, BENCH_THROTTLE, benchTransport, seedBenchExperts } from './lib/conductor.js';
 import { checkQuiet, machine } from './lib/machine.js';
 import { writeResult } from './lib/results.js';
@@ -110,8 +116,24 @@ const conductor = await startConductor({
 // Handler logs and EMF lines are counted into the active meter and not printed while it runs.
 meterLogWrites({ discard: true });
 
+/**
+ * Waits until nothing a request set off is left: every queue's consumer, the bus's deliveries (and
+ * the subscriptions they run) and the approval flows, each of which may set off the others; done
+ * when a whole pass finds all of them idle.
+ */
 const drainAll = async () => {
-  for (const mapping of conductor.mappings.values()) await mapping.drain(30_000);
+  const busy = () =>
+    [...conductor.mappings.values()].some(({ queue }) => {
+      const depth = queue.depth();
+      return depth.visible > 0 || depth.inFlight > 0;
+    });
+  for (let pass = 0; pass < 100; pass += 1) {
+    for (const mapping of conductor.mappings.values()) await mapping.drain(30_000);
+    await conductor.bus.drain();
+    await conductor.approvalFlow.settled();
+    if (!busy()) return;
+  }
+  throw new Error('the runtime did not come to rest after 100 passes of its queues, bus and flows');
 };
 
 /** Runs setup work under a throw-away meter: unmetered, and its handler logs are not printed. */
@@ -126,30 +148,6 @@ const quietly = async <T>(work: () => Promise<T>): Promise<T> => {
   }
 };
 
-interface Kind {
-  readonly name: string;
-  readonly method: 'GET' | 'POST';
-  readonly path: string;
-  readonly token: string;
-  readonly status: number;
-  /** The body of request i (undefined for a GET). */
-  readonly body?: (i: number, phase: string) => unknown;
-  /** Work done before the phase, unmetered (e.g. routing the tasks a reward phase rewards). */
-  readonly prepare?: (count: number, phase: string) => Promise<void>;
-  /** Requests of this kind sent, unmetered, before it is measured (default WARM_UP). */
-  readonly warmUp?: number;
-  /** Requests sent at once, each wave answered before the next (default 1: one after another). */
-  readonly wave?: number;
-  /** Checks an answer's body (e.g. that an invoke was served as the kind says); throws if not. */
-  readonly check?: (reply: unknown) => void;
-  /**
-   * Of a tenant of its own: warmed up just before it is measured, not with acme's kinds, so that
-   * acme's kinds are warmed up and measured as before (its warm-up would otherwise come between
-   * theirs and their measurement, and let acme's 30 s caches expire: the budget look-up, the model).
-   */
-  readonly ownTenant?: boolean;
-}
-
 const send = async (kind: Kind, i: number, phase: string) => {
   const body = kind.body?.(i, phase);
   const reply = await fetch(`${conductor.apiUrl}${kind.path}`, {
@@ -157,6 +155,7 @@ const send = async (kind: Kind, i: number, phase: string) => {
     headers: {
       authorization: `Bearer ${kind.token}`,
       ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...kind.headers?.(i, phase),
     },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
@@ -197,11 +196,14 @@ const [fallbackAdmin, fallbackOperator] = await tenantTokens('bench-fallback');
 const experts = await quietly(() => seedBenchExperts(conductor.apiUrl, admin, EXPERTS, 'cost'));
 
 /** A request of the bench's own (setup, unmetered when run `quietly`); its JSON answer. */
-const call = async (method: 'POST' | 'PUT', path: string, token: string, body: unknown, status: number) => {
+const call: CostContext['call'] = async (method, path, token, body, status) => {
   const reply = await fetch(`${conductor.apiUrl}${path}`, {
     method,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await reply.text();
   if (reply.status !== status) throw new Error(`${method} ${path}: ${reply.status} ${text}`);
@@ -313,7 +315,36 @@ const invokeKind = (
   },
 });
 
-const KINDS: readonly Kind[] = [
+/** Each pillar's main requests (bench/cost-kinds/), each in tenants of its own, set up unmetered. */
+const PILLAR_KINDS: Readonly<Record<string, PillarKinds>> = {
+  scheduler: schedulerCostKinds,
+  eval: evalCostKinds,
+  runbooks: runbooksCostKinds,
+  edge: edgeCostKinds,
+  compliance: complianceCostKinds,
+};
+/** `BENCH_COST_ONLY=<pillar>[,…]`: only those pillars' kinds (`router` for the router's and the kernel's). */
+const ONLY = process.env.BENCH_COST_ONLY?.split(',').map((name) => name.trim());
+for (const name of ONLY ?? []) {
+  if (name !== 'router' && !(name in PILLAR_KINDS))
+    throw new Error(
+      `BENCH_COST_ONLY: no kinds named ${name} (router, ${Object.keys(PILLAR_KINDS).join(', ')})`,
+    );
+}
+const wanted = (name: string) => ONLY === undefined || ONLY.includes(name);
+const costContext: CostContext = {
+  conductor,
+  token: (tenant, subject, roles, mfa = false) =>
+    conductor.issuer.mint({ subject, tenant, roles, ...(mfa ? { amr: ['pwd', 'mfa'] } : {}) }),
+  call,
+  expertBase,
+};
+const pillarKinds: Kind[] = [];
+for (const [name, kindsOf] of Object.entries(PILLAR_KINDS)) {
+  if (wanted(name)) pillarKinds.push(...(await quietly(() => kindsOf(costContext))));
+}
+
+const ROUTER_KINDS: readonly Kind[] = [
   {
     name: 'route, 4 candidates',
     method: 'POST',
@@ -353,12 +384,20 @@ const KINDS: readonly Kind[] = [
     'ok',
   ]),
 ];
+const KINDS: readonly Kind[] = [
+  ...(wanted('router') ? ROUTER_KINDS : []),
+  ...pillarKinds.map((kind) => ({ ...kind, ownTenant: true })),
+];
 
 /** A few requests of a kind (or its `warmUp`), unmetered: first imports, caches, JIT. */
 const warmUp = async (kind: Kind, index: number) => {
   const count = kind.warmUp ?? WARM_UP;
   await kind.prepare?.(count, `warm${index}`);
   for (let i = 0; i < count; i += 1) await send(kind, i, `warm${index}`);
+  if (kind.verify) {
+    await drainAll();
+    await kind.verify();
+  }
 };
 
 // Warm-up of every kind of acme (the others are warmed up just before they are measured).
@@ -396,6 +435,7 @@ for (const [index, kind] of KINDS.entries()) {
   } finally {
     setAmbientCallMeter(undefined);
   }
+  if (kind.verify) await quietly(kind.verify);
   measured.push({ kind, lines: meter.lines(), meanRequestMs: requestMs / REQUESTS });
 }
 
@@ -432,6 +472,7 @@ const results = measured.map(({ kind, lines: callLines, meanRequestMs }) => {
 
   log();
   log(`== ${kind.name} (${kind.method} ${kind.path}), ${fixed(meanRequestMs, 1)} ms per request here`);
+  if (kind.note) log(kind.note);
   log(
     table(
       [
@@ -501,7 +542,8 @@ log(
 const routeLines = measured.find((m) => m.kind.name === 'route, 4 candidates')?.lines ?? [];
 const rewardLines = measured.find((m) => m.kind.name === 'reward')?.lines ?? [];
 const batchedRewardLines = measured.find((m) => m.kind.name === 'reward, 10 at once')?.lines ?? [];
-const monthly = MONTHLY_ROUTE_RATES.map((routesPerSecond) => {
+// Without the router's kinds (BENCH_COST_ONLY) there is no monthly table.
+const monthly = (routeLines.length > 0 ? MONTHLY_ROUTE_RATES : []).map((routesPerSecond) => {
   const requestsPerSecond = routesPerSecond * 2;
   const perRequest = (callLines: CallLine[]) =>
     scaleCost(priceCallLines(callLines, { requestsPerSecond }).cost, 1 / REQUESTS);
@@ -516,31 +558,33 @@ const monthly = MONTHLY_ROUTE_RATES.map((routesPerSecond) => {
   );
   return { routesPerSecond, routesPerMonth: perMonth, total, batched, floor, byComponent };
 });
-log();
-log(
-  `Monthly cost: "route, 4 candidates" plus one reward per route (${fixed(SECONDS_PER_MONTH / 1e6, 3)} million seconds a month; X-Ray sampled on routes + rewards); "$ total" prices every reward learnt alone, "$ batched" at the "reward, 10 at once" price`,
-);
-log(
-  table(
-    [
-      ['routes/s', 'routes/month', '$ total', '$ batched', '$ floor', 'ratio', 'largest components'],
-      ...monthly.map((m) => [
-        String(m.routesPerSecond),
-        `${fixed(m.routesPerMonth / 1e6, 1)} M`,
-        money(m.total),
-        money(m.batched),
-        money(m.floor),
-        `${fixed(m.total / m.floor, 2)}x`,
-        Object.entries(m.byComponent)
-          .sort((a, b) => b[1] - a[1])
-          .slice(0, 3)
-          .map(([key, usd]) => `${COST_COMPONENTS.find(([k]) => k === key)?.[1] ?? key} ${money(usd)}`)
-          .join(', '),
-      ]),
-    ],
-    'rrrrrrl',
-  ),
-);
+if (monthly.length > 0) {
+  log();
+  log(
+    `Monthly cost: "route, 4 candidates" plus one reward per route (${fixed(SECONDS_PER_MONTH / 1e6, 3)} million seconds a month; X-Ray sampled on routes + rewards); "$ total" prices every reward learnt alone, "$ batched" at the "reward, 10 at once" price`,
+  );
+  log(
+    table(
+      [
+        ['routes/s', 'routes/month', '$ total', '$ batched', '$ floor', 'ratio', 'largest components'],
+        ...monthly.map((m) => [
+          String(m.routesPerSecond),
+          `${fixed(m.routesPerMonth / 1e6, 1)} M`,
+          money(m.total),
+          money(m.batched),
+          money(m.floor),
+          `${fixed(m.total / m.floor, 2)}x`,
+          Object.entries(m.byComponent)
+            .sort((a, b) => b[1] - a[1])
+            .slice(0, 3)
+            .map(([key, usd]) => `${COST_COMPONENTS.find(([k]) => k === key)?.[1] ?? key} ${money(usd)}`)
+            .join(', '),
+        ]),
+      ],
+      'rrrrrrl',
+    ),
+  );
+}
 log();
 log(`Caveat: ${LAMBDA_CAVEAT}`);
 const unconfirmed = Object.entries(PRICES)
@@ -552,7 +596,7 @@ if (unconfirmed.length > 0) {
   );
 }
 
-const file = writeResult('cost', {
+const result = {
   machine: machine(),
   date: new Date().toISOString(),
   otherCpuBusyBefore: round(busyBefore, 2),
@@ -573,6 +617,7 @@ const file = writeResult('cost', {
   kinds: results.map((r) => ({
     name: r.kind.name,
     request: `${r.kind.method} ${r.kind.path}`,
+    ...(r.kind.note ? { note: r.kind.note } : {}),
     perRequest: r.callLines.map((l) => ({
       call: `${l.service}.${l.operation}`,
       calls: round(l.calls / REQUESTS, 4),
@@ -598,8 +643,9 @@ const file = writeResult('cost', {
     usdFloor: round(m.floor, 2),
     usdByComponent: m.byComponent,
   })),
-});
-log(`wrote ${file}`);
+};
+if (ONLY === undefined) log(`wrote ${writeResult('cost', result)}`);
+else log('BENCH_COST_ONLY: a partial run, bench/results/cost.json not written');
 
 await conductor.stop();
 expertServer.closeAllConnections();

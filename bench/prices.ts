@@ -126,6 +126,15 @@ export const PRICES = {
     confirmed: false,
     note: 'Not confirmed on an AWS page; used $0.03 per 10,000 requests. The $1 per key-month is not per request and is left out.',
   },
+  stepFunctionsStateTransition: {
+    usd: 0.025,
+    per: 1_000,
+    unit: 'Step Functions Standard workflow state transitions (each state entered, each retry)',
+    source:
+      'https://aws.amazon.com/step-functions/pricing/ (the state transitions pricing table: US East (N. Virginia) $0.0250 per 1,000; "Step Functions counts a state transition each time a step of your workflow is executed … including retries")',
+    confirmed: true,
+    note: 'Read on the stored AWS page on 2026-12-08 (after PRICES_CHECKED). StartExecution, SendTaskSuccess and SendTaskFailure carry no charge of their own: a Standard workflow is billed per state transition only.',
+  },
   xrayTraceRecorded: {
     usd: 5.0,
     per: 1_000_000,
@@ -200,6 +209,8 @@ export interface CostBreakdown {
   readonly eventBridge: number;
   readonly s3: number;
   readonly kms: number;
+  /** State transitions of Standard workflows (the runbook approval flow). */
+  readonly stepFunctions: number;
   /** Handler logs and EMF metric lines (measured bytes) plus Lambda's own lines per invocation. */
   readonly logs: number;
   readonly xray: number;
@@ -217,6 +228,7 @@ export const COST_COMPONENTS = [
   ['eventBridge', 'EventBridge'],
   ['s3', 'S3'],
   ['kms', 'KMS'],
+  ['stepFunctions', 'Step Functions'],
   ['logs', 'CloudWatch Logs'],
   ['xray', 'X-Ray'],
 ] as const satisfies readonly (readonly [Exclude<keyof CostBreakdown, 'total' | 'floor'>, string])[];
@@ -231,8 +243,17 @@ export interface PricedLines {
 
 const dollars = (price: ListPrice, units: number): number => (units / price.per) * price.usd;
 
-const S3_PUT_OPERATIONS = new Set(['PutObject', 'CopyObject', 'ListObjects', 'ListObjectsV2']);
-const S3_GET_OPERATIONS = new Set(['GetObject', 'HeadObject']);
+// S3's request classes (https://aws.amazon.com/s3/pricing/): PUT, COPY, POST, LIST and the object's
+// settings (legal hold) at the PUT price; GET and the rest of the reads at the GET price; DELETE free.
+const S3_PUT_OPERATIONS = new Set([
+  'PutObject',
+  'CopyObject',
+  'ListObjects',
+  'ListObjectsV2',
+  'PutObjectLegalHold',
+]);
+const S3_GET_OPERATIONS = new Set(['GetObject', 'HeadObject', 'GetObjectLegalHold']);
+const S3_FREE_OPERATIONS = new Set(['DeleteObject']);
 
 /**
  * Prices a CallMeter's lines. `requestsPerSecond` is the API request rate X-Ray sampling is taken at
@@ -266,6 +287,7 @@ export const priceCallLines = (
   let eventBridge = 0;
   let s3 = 0;
   let kms = 0;
+  let stepFunctions = 0;
   let measuredLogBytes = 0;
   const unpriced: string[] = [];
   for (const line of lines) {
@@ -297,10 +319,15 @@ export const priceCallLines = (
           s3 += dollars(PRICES.s3PutRequest, units.requests ?? line.calls);
         else if (S3_GET_OPERATIONS.has(line.operation))
           s3 += dollars(PRICES.s3GetRequest, units.requests ?? line.calls);
-        else unpriced.push(key);
+        else if (!S3_FREE_OPERATIONS.has(line.operation)) unpriced.push(key);
         break;
       case 'kms':
         kms += dollars(PRICES.kmsRequest, units.requests ?? line.calls);
+        break;
+      case 'sfn':
+        // Billed per state transition; the API calls themselves (StartExecution, SendTask*) are free.
+        if (line.operation === 'StateTransition')
+          stepFunctions += dollars(PRICES.stepFunctionsStateTransition, line.calls);
         break;
       case 'logs':
         measuredLogBytes += units.bytes ?? 0;
@@ -316,7 +343,17 @@ export const priceCallLines = (
   const logs = dollars(PRICES.logsIngestGb, measuredLogBytes + platformLogBytes);
   const xray = dollars(PRICES.xrayTraceRecorded, apiRequests * sampled);
   const total =
-    apiGateway + lambdaRequests + lambdaDuration + dynamodb + sqs + eventBridge + s3 + kms + logs + xray;
+    apiGateway +
+    lambdaRequests +
+    lambdaDuration +
+    dynamodb +
+    sqs +
+    eventBridge +
+    s3 +
+    kms +
+    stepFunctions +
+    logs +
+    xray;
   const floor = apiGateway + dollars(PRICES.lambdaRequest, apiRequests);
   return {
     cost: {
@@ -328,6 +365,7 @@ export const priceCallLines = (
       eventBridge,
       s3,
       kms,
+      stepFunctions,
       logs,
       xray,
       total,

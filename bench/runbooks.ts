@@ -77,6 +77,7 @@ import {
 import { startBenchConductor } from './lib/conductor.js';
 import { checkQuiet, machine, otherCpuWatch } from './lib/machine.js';
 import { REPO_ROOT, writeResult } from './lib/results.js';
+import { oneApprovalRunbook } from './lib/runbook-fixture.js';
 import { fixed, round, roundSummary, type Summary, summarize, table, verdict } from './lib/stats.js';
 
 const log = (line = '') => process.stdout.write(`${line}\n`);
@@ -391,33 +392,19 @@ const runApprovals = async (
     });
 
   const stepBody = { requestedBy: 'conductor', reason: 'bench' };
-  const runbook: Runbook = parseRunbookValue(
-    {
-      apiVersion: 'conductor.runbook/v1',
-      id: 'bench-approve',
-      version: 1,
-      description: 'One approval stage, then one http step to a local server (bench:runbooks)',
-      parameters: {
-        type: 'object',
-        required: ['tag'],
-        additionalProperties: false,
-        properties: { tag: { type: 'string', pattern: '^[a-z0-9-]{1,40}$' } },
-      },
-      approvals: [{ name: 'on-call', roles: ['operator', 'admin'], minApprovers: 1, timeoutSeconds: 3600 }],
-      steps: [
-        {
-          id: 'restart',
-          name: 'Restart',
-          type: 'http',
-          privileged: true,
-          method: 'POST',
-          url: `${target}/hit/\${params.tag}`,
-          body: stepBody,
-        },
-      ],
+  const runbook: Runbook = oneApprovalRunbook({
+    id: 'bench-approve',
+    description: 'One approval stage, then one http step to a local server (bench:runbooks)',
+    parameters: {
+      type: 'object',
+      required: ['tag'],
+      additionalProperties: false,
+      properties: { tag: { type: 'string', pattern: '^[a-z0-9-]{1,40}$' } },
     },
-    'bench-approve',
-  );
+    roles: ['operator', 'admin'],
+    url: `${target}/hit/\${params.tag}`,
+    body: stepBody,
+  });
   const published = await call(
     'POST',
     '/runbooks/registry',
