@@ -202,8 +202,8 @@ const notBuilt = (id: string): ControlTest => ({
 /** Every test of the catalog, by id: the AWS checks (or not_applicable without AWS), the platform checks. */
 export const controlTests = (options: {
   readonly evidence: WormStore;
-  /** The change events the subscription recorded (runbook executions, refusals). */
-  readonly seen: Pick<TenantRecords<SeenEventRecord>, 'list'>;
+  /** The change events the subscription recorded (runbook executions, refusals); sound trails are marked on them. */
+  readonly seen: Pick<TenantRecords<SeenEventRecord>, 'list' | 'replace'>;
   /** The data subject request log, for platform.dsr-log. */
   readonly dsr: Pick<TenantRecords<DsrRecord>, 'list'>;
   /** The catalog's record of processing, for platform.processing-records. */

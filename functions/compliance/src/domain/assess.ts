@@ -149,6 +149,12 @@ export interface SeenEventRecord extends TenantRecord {
   /** The event's own fields (its detail without the envelope), for the checks that read them. */
   readonly detail: Readonly<Record<string, unknown>>;
   readonly expiresAt: number;
+  /**
+   * A `runbook_executed`'s trail, once `platform.runbooks-signed-approved` found it sound: an ended
+   * execution's trail is in the WORM store and can no longer change, so it is read once, not by every
+   * later run of the control.
+   */
+  readonly trailVerified?: { readonly entries: number; readonly at: string };
 }
 
 /** A seen event's record id: by type first, so a check lists one type's events (`<type>#`). */

@@ -1,3 +1,4 @@
+import { ConflictError } from '#shared/errors.js';
 import type { TenantRecords } from '#shared/ports/records.js';
 import { type WormStore, WormViolationError } from '#shared/ports/worm.js';
 import { type ControlTest, PLATFORM, type SeenEventRecord, STALE_AFTER_HOURS } from './assess.js';
@@ -60,9 +61,14 @@ const RAN = new Set(['succeeded', 'failed']);
  * unbroken hash chain (each entry's prevHash the hash before it). The `unsigned_runbook` events of
  * the period (refusals: the control at work) are reported. No execution in the period is a pass,
  * said so.
+ *
+ * An execution found sound is marked so on its seen event (`trailVerified`): its trail, written to
+ * the WORM store before the event, can no longer change, so later runs (one per `runbook_executed`,
+ * every assessment) read only the trails of executions not yet found sound. A trail with a problem is
+ * read again by every run, until the event leaves the period.
  */
 export const runbooksSignedApproved = (
-  seen: Pick<TenantRecords<SeenEventRecord>, 'list'>,
+  seen: Pick<TenantRecords<SeenEventRecord>, 'list' | 'replace'>,
   trails: Pick<WormStore, 'get'>,
 ): ControlTest => ({
   id: 'platform.runbooks-signed-approved',
@@ -86,6 +92,21 @@ export const runbooksSignedApproved = (
     for (const record of executed.slice(0, MAX_EXECUTIONS)) {
       const tenantId = record.sourceTenant ?? '';
       const executionId = String(record.detail.executionId ?? '');
+      const identity = {
+        tenantId,
+        executionId,
+        runbookId: String(record.detail.runbookId ?? ''),
+        status: String(record.detail.status),
+      };
+      if (record.trailVerified) {
+        checked.push({
+          ...identity,
+          entries: record.trailVerified.entries,
+          problems: [],
+          verifiedAt: record.trailVerified.at,
+        });
+        continue;
+      }
       const kinds: string[] = [];
       let chained = true;
       let previous: string | undefined;
@@ -107,14 +128,19 @@ export const runbooksSignedApproved = (
         ...(kinds.length > 0 && !before.includes('approved') ? ['no approval before its steps'] : []),
         ...(chained ? [] : ['a broken hash chain']),
       ];
-      checked.push({
-        tenantId,
-        executionId,
-        runbookId: String(record.detail.runbookId ?? ''),
-        status: String(record.detail.status),
-        entries: kinds.length,
-        problems,
-      });
+      checked.push({ ...identity, entries: kinds.length, problems });
+      if (problems.length === 0) {
+        const trailVerified = { entries: kinds.length, at: now.toISOString() };
+        // Another run may have marked it first (each runbook_executed runs the control): either is right.
+        await seen
+          .replace(
+            { ...record, trailVerified, version: record.version + 1, updatedAt: now.toISOString() },
+            record.version,
+          )
+          .catch((error: unknown) => {
+            if (!(error instanceof ConflictError)) throw error;
+          });
+      }
     }
     const failing = checked.filter((execution) => execution.problems.length > 0);
     const unchecked = Math.max(0, executed.length - MAX_EXECUTIONS);

@@ -80,7 +80,15 @@ describe('platform.runbooks-signed-approved', () => {
         prev = hash;
       }
     }
-    return runbooksSignedApproved(seen, worm);
+    /** The trail objects read, for the checks that count them. */
+    const reads: string[] = [];
+    const counted: Pick<WormStore, 'get'> = {
+      get: async (key) => {
+        reads.push(key);
+        return worm.get(key);
+      },
+    };
+    return Object.assign(runbooksSignedApproved(seen, counted), { reads, seen });
   };
   const GOOD = [
     'requested',
@@ -113,6 +121,44 @@ describe('platform.runbooks-signed-approved', () => {
     expect(outcome.summary).toContain('rbx-2 (no approval before its steps)');
     expect(outcome.summary).toContain('rbx-3 (no trail in the evidence store)');
     expect(outcome.summary).not.toContain('rbx-1');
+  });
+
+  it('reads a sound trail once: later runs take the verdict marked on its event, and still count it', async () => {
+    // Prepare
+    const test = await setup({ 'rbx-1': GOOD }, [{ id: 'rbx-1', status: 'succeeded', hoursAgo: 2 }]);
+    await test.run({ now });
+    const firstReads = test.reads.length;
+
+    // Act
+    const again = await test.run({ now: new Date(now.getTime() + 60_000) });
+
+    // Assess: the whole trail and the miss after it the first time, nothing the second
+    expect(firstReads).toBe(GOOD.length + 1);
+    expect(test.reads).toHaveLength(firstReads);
+    expect(again.status).toBe('pass');
+    expect(again.summary).toContain('all 1 executions');
+    expect(again.observations).toMatchObject({
+      executions: [
+        { executionId: 'rbx-1', entries: GOOD.length, problems: [], verifiedAt: now.toISOString() },
+      ],
+    });
+    const [marked] = (await test.seen.list(PLATFORM, { limit: 10 })).items;
+    expect(marked?.trailVerified).toEqual({ entries: GOOD.length, at: now.toISOString() });
+  });
+
+  it('reads a trail with a problem again on every run: a failing verdict is never kept', async () => {
+    // Prepare
+    const test = await setup({}, [{ id: 'rbx-9', status: 'succeeded', hoursAgo: 1 }]);
+    await test.run({ now });
+
+    // Act
+    const again = await test.run({ now });
+
+    // Assess
+    expect(again.status).toBe('fail');
+    expect(test.reads).toEqual(['runbooks/acme/rbx-9/000000.json', 'runbooks/acme/rbx-9/000000.json']);
+    const [record] = (await test.seen.list(PLATFORM, { limit: 10 })).items;
+    expect(record?.trailVerified).toBeUndefined();
   });
 
   it('ignores executions outside the period and those that never ran steps, and says when there was none', async () => {
