@@ -154,6 +154,26 @@ describe('TenantRecordStore on dynalite', () => {
     expect(Object.keys(read ?? {}).sort()).toEqual(Object.keys(note()).sort());
   });
 
+  it('lists with a strongly consistent Query when asked (twice the read units), eventually consistent otherwise', async () => {
+    // Prepare
+    const store = new TenantRecordStore<Note>(doc, tableName, freshEntity());
+    await store.create(note({ id: 'n1' }));
+    const send = vi.spyOn(doc, 'send');
+
+    // Act
+    const consistent = await store.list('acme', { limit: 10, consistent: true });
+    const eventual = await store.list('acme', { limit: 10 });
+
+    // Assess
+    const inputs = send.mock.calls.map(
+      ([command]) => (command as { input: { ConsistentRead?: boolean } }).input,
+    );
+    send.mockRestore();
+    expect(consistent.items.map((item) => item.id)).toEqual(['n1']);
+    expect(eventual.items.map((item) => item.id)).toEqual(['n1']);
+    expect(inputs.map((input) => input.ConsistentRead)).toEqual([true, undefined]);
+  });
+
   it('names the record in its 409 messages the way the API does, not by its storage entity', async () => {
     // Prepare
     const entity = `${freshEntity()}_CONFIG`;

@@ -29,8 +29,12 @@ export interface TrailRecord extends TenantRecord, TrailEntry {}
 
 /** Appends that lose the race for a seq this many times give up (409 `trail_contended`). */
 const APPEND_ATTEMPTS = 5;
-/** Seqs read a call: one BatchGetItem. */
-const READ_WINDOW = 100;
+/**
+ * Entries read a call: one strongly consistent Query on the execution's ids, billed by the size of
+ * what it returns (a few read units for a whole trail), where reading a window of ids by key
+ * (BatchGetItem) was billed a unit per id asked, found or not.
+ */
+const READ_PAGE = 100;
 /** WORM reads in flight while comparing a trail with its mirror. */
 const MIRROR_READS_IN_FLIGHT = 8;
 
@@ -184,7 +188,7 @@ export class TrailLog {
    * copy exists past the end (entries removed from the table with the head moved back).
    */
   async verifyExecution(tenantId: string, executionId: string, head: TrailHead): Promise<TrailCheck> {
-    const entries = await this.#read(tenantId, executionId, head.seq + 1);
+    const entries = await this.#read(tenantId, executionId);
     const chain = verifyChain(entries, { executionId, tenantId, fromGenesis: true, ...againstHead(head) });
     if (!chain.ok) return chain;
     for (let start = 0; start < entries.length; start += MIRROR_READS_IN_FLIGHT) {
@@ -205,22 +209,22 @@ export class TrailLog {
   }
 
   /**
-   * Reads windows of seqs until one is empty (and at least `atLeast` seqs): a removed entry leaves a
-   * gap the chain reports, not the end of the trail.
+   * Every stored entry of the execution, in seq order (its ids sort so), a page at a time: a removed
+   * entry leaves a gap the chain reports, not the end of the trail.
    */
-  async #read(tenantId: string, executionId: string, atLeast = 0): Promise<TrailEntry[]> {
+  async #read(tenantId: string, executionId: string): Promise<TrailEntry[]> {
     const entries: TrailEntry[] = [];
-    for (let from = 0; from < MAX_TRAIL_ENTRIES; from += READ_WINDOW) {
-      const ids = Array.from({ length: READ_WINDOW }, (_, offset) =>
-        trailRecordId(executionId, from + offset),
-      );
-      const found = await this.deps.records.getMany(tenantId, ids);
-      if (found.size === 0 && from >= atLeast) break;
-      for (const id of ids) {
-        const record = found.get(id);
-        if (record) entries.push(trailEntryOf(record));
-      }
-    }
+    let cursor: string | undefined;
+    do {
+      const page = await this.deps.records.list(tenantId, {
+        prefix: `${executionId}#`,
+        limit: READ_PAGE,
+        cursor,
+        consistent: true,
+      });
+      entries.push(...page.items.map(trailEntryOf));
+      cursor = page.nextCursor;
+    } while (cursor !== undefined && entries.length < MAX_TRAIL_ENTRIES);
     return entries;
   }
 

@@ -156,6 +156,7 @@ export class TenantRecordStore<T extends TenantRecord> implements TenantRecords<
         ExpressionAttributeValues: options.prefix ? { ':pk': pk, ':prefix': options.prefix } : { ':pk': pk },
         Limit: options.limit,
         ExclusiveStartKey: start,
+        ...(options.consistent ? { ConsistentRead: true } : {}),
       }),
     );
     const items = (out.Items ?? []).map((item) => this.#record(item) as T);

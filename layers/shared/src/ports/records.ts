@@ -16,6 +16,8 @@ export interface ListOptions {
    * (e.g. zero-padded sequence numbers) from the last id a reader has.
    */
   readonly after?: string | undefined;
+  /** A strongly consistent read (DynamoDB's ConsistentRead, twice the read units): sees every write acknowledged before it. */
+  readonly consistent?: boolean | undefined;
 }
 
 export interface Page<T> {
