@@ -7,7 +7,8 @@
  * POST /router/route at each step's rate plus POST /router/reward at half of it (for tasks routed
  * earlier), 8 s per step, each request with a 20 s timeout. Twice: with the default bound and with
  * none (the behaviour before it). Per step: offered and served (2xx) per second, p50/p95 of the
- * served, the share shed (503 overloaded) and the share lost (timeouts, socket errors, other status).
+ * served, the share shed (503 overloaded) and the share lost (timeouts, socket errors, other status),
+ * with what each lost request met (`lostBy`: `timeout`, `error` or the status).
  * Writes bench/results/overload.json.
  */
 
@@ -127,6 +128,12 @@ const drive = async (ready: Ready, routeRate: number, routed: string[]) => {
   const served = outcomes.filter((o) => typeof o.status === 'number' && o.status < 300);
   const shed = outcomes.filter((o) => o.status === 503);
   const latency = summarize(served.map((o) => o.ms));
+  /** What became of the requests neither served nor shed: a timeout, a socket error or a status. */
+  const lostBy: Record<string, number> = {};
+  for (const { status } of outcomes) {
+    if ((typeof status === 'number' && status < 300) || status === 503) continue;
+    lostBy[String(status)] = (lostBy[String(status)] ?? 0) + 1;
+  }
   return {
     offeredPerSecond: round(total / STEP_SECONDS, 1),
     servedPerSecond: round(served.length / elapsedSeconds, 1),
@@ -134,6 +141,7 @@ const drive = async (ready: Ready, routeRate: number, routed: string[]) => {
     p95Ms: round(latency.p95, 1),
     shedShare: round(shed.length / total, 3),
     lostShare: round((total - served.length - shed.length) / total, 3),
+    lostBy,
   };
 };
 
@@ -167,6 +175,11 @@ const measure = async (label: string, maxInFlight: number | undefined, log: (lin
         'rrrrrrr',
       ),
     );
+    for (const s of steps) {
+      const lost = Object.entries(s.lostBy);
+      if (lost.length > 0)
+        log(`  lost at ${s.routesPerSecond} routes/s: ${lost.map(([what, n]) => `${n} ${what}`).join(', ')}`);
+    }
     return steps;
   } finally {
     await server.stop();
