@@ -196,12 +196,13 @@ const [fallbackAdmin, fallbackOperator] = await tenantTokens('bench-fallback');
 const experts = await quietly(() => seedBenchExperts(conductor.apiUrl, admin, EXPERTS, 'cost'));
 
 /** A request of the bench's own (setup, unmetered when run `quietly`); its JSON answer. */
-const call: CostContext['call'] = async (method, path, token, body, status) => {
+const call: CostContext['call'] = async (method, path, token, body, status, headers = {}) => {
   const reply = await fetch(`${conductor.apiUrl}${path}`, {
     method,
     headers: {
       authorization: `Bearer ${token}`,
       ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...headers,
     },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });

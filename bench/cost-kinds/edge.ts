@@ -53,26 +53,8 @@ const editor = (nodeId: string, clientId: number, documentId: string) => {
 };
 
 /** A request of a node: its credential beside the bearer token; throws unless it answers 200. */
-const nodeCall = async (
-  context: CostContext,
-  path: string,
-  token: string,
-  nodeToken: string,
-  body: unknown,
-) => {
-  const reply = await fetch(`${context.conductor.apiUrl}${path}`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${token}`,
-      'content-type': 'application/json',
-      [NODE_TOKEN_HEADER]: nodeToken,
-    },
-    body: JSON.stringify(body),
-  });
-  const text = await reply.text();
-  if (reply.status !== 200) throw new Error(`POST ${path}: ${reply.status} ${text}`);
-  return JSON.parse(text) as Record<string, unknown>;
-};
+const nodeCall = (context: CostContext, path: string, token: string, nodeToken: string, body: unknown) =>
+  context.call('POST', path, token, body, 200, { [NODE_TOKEN_HEADER]: nodeToken });
 
 interface PushReply {
   readonly accepted: number;

@@ -49,13 +49,14 @@ export interface CostContext {
     roles: readonly string[],
     mfa?: boolean,
   ) => Promise<string>;
-  /** A request of the bench's own; throws unless it answers `status`; its JSON answer. */
+  /** A request of the bench's own (`headers` besides the token's); throws unless it answers `status`; its JSON answer. */
   readonly call: (
     method: 'GET' | 'POST' | 'PUT',
     path: string,
     token: string,
     body: unknown,
     status: number,
+    headers?: Readonly<Record<string, string>>,
   ) => Promise<Record<string, unknown>>;
   /**
    * A local expert on 127.0.0.1 (private endpoints are allowed in this runtime): any POST under it
