@@ -836,6 +836,8 @@ interface CostRow {
   readonly reduction?: { readonly mean: number; readonly low: number; readonly high: number };
   /** success − quality-only's success, per seed (a fraction; ×100 = points). */
   readonly successDifference?: Spread;
+  /** That difference in two parts (Paired.successParts). */
+  readonly successParts?: Paired['successParts'];
   readonly successTest?: PairedTest;
   readonly meets?: boolean;
   /** costTarget: realised cost per task / target, per seed. */
@@ -854,6 +856,7 @@ interface FixedRow {
 
 const successOf = (r: RouterRun) => r.successes / r.rounds;
 const perSuccessOf = (r: RouterRun) => (1000 * r.costUsd) / Math.max(1, r.successes);
+const bestEstimateOf = (r: RouterRun) => r.bestEstimateSuccesses / r.rounds;
 
 /** Runs against a baseline's runs on the same worlds (paired per seed). */
 interface Paired {
@@ -863,6 +866,12 @@ interface Paired {
   readonly reduction: { readonly mean: number; readonly low: number; readonly high: number };
   /** success − the baseline's success, per seed (a fraction; ×100 = points). */
   readonly successDifference: Spread;
+  /**
+   * That difference in two parts, per seed (information): `learning`, the success of the router's own
+   * best-estimate pick against the baseline's (what it learnt differently), and `substitution`, what
+   * serving below its best estimate gave up against what the baseline's did (the cheaper picks).
+   */
+  readonly successParts: { readonly learning: Spread; readonly substitution: Spread };
 }
 
 const pairedAgainst = (runs: readonly RouterRun[], base: readonly RouterRun[]): Paired => {
@@ -877,6 +886,17 @@ const pairedAgainst = (runs: readonly RouterRun[], base: readonly RouterRun[]): 
       high: 1 - Math.exp(logCostRatio.mean - logCostRatio.ci95),
     },
     successDifference: spread(runs.map((run, i) => successOf(run) - successOf(base[i] as RouterRun))),
+    successParts: {
+      learning: spread(runs.map((run, i) => bestEstimateOf(run) - bestEstimateOf(base[i] as RouterRun))),
+      substitution: spread(
+        runs.map(
+          (run, i) =>
+            successOf(run) -
+            bestEstimateOf(run) -
+            (successOf(base[i] as RouterRun) - bestEstimateOf(base[i] as RouterRun)),
+        ),
+      ),
+    },
   };
 };
 
@@ -1232,6 +1252,28 @@ const logCostAware = (results: ReturnType<typeof measureCostAware>) => {
         `A rule meets the must-hold when that reduction is >= ${COST_REDUCTION_TARGET * 100} % and its mean success is at most ${SUCCESS_POINTS_TOLERANCE * 100} point below quality-only's. ` +
         '(info) rows: a sweep chosen after the stated rules were seen; not judged.',
     );
+    const parted = r.rows.filter((row) => row.successParts && row.rule.kind === 'stated');
+    log(
+      "   where the success given up comes from (points vs quality-only, mean over seeds): 'learning' is the router's own best-estimate pick against quality-only's (the world knows every expert's outcome), what it learnt differently; 'substitution' is what serving below its best estimate gave up, against quality-only's own exploration",
+    );
+    log(
+      table(
+        [
+          ['strategy', 'router', 'success vs q-only', 'learning', 'substitution'],
+          ...parted.map((row) => [
+            strategyLabel(row.strategy),
+            row.rule.label,
+            row.successDifference ? points(row.successDifference.mean) : '',
+            points(row.successParts?.learning.mean ?? Number.NaN),
+            points(row.successParts?.substitution.mean ?? Number.NaN),
+          ]),
+        ],
+        'llrrr',
+      )
+        .split('\n')
+        .map((line) => `     ${line}`)
+        .join('\n'),
+    );
     const targetRows = r.rows.filter((row) => row.targetRatio);
     const between = r.strategies.map(({ id }) => {
       const check = r.checks[id];
@@ -1401,6 +1443,14 @@ const costAwareJson = (results: ReturnType<typeof measureCostAware>) => ({
               },
               2,
             ),
+          }
+        : {}),
+      ...(row.successParts
+        ? {
+            successPartsPointsVsQualityOnly: {
+              learning: round(row.successParts.learning.mean * 100, 2),
+              substitution: round(row.successParts.substitution.mean * 100, 2),
+            },
           }
         : {}),
       ...(row.successTest ? { successPairedTestP: Number(row.successTest.p.toPrecision(3)) } : {}),

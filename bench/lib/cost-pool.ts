@@ -326,6 +326,12 @@ export interface RouterRun {
   readonly picks: readonly number[];
   /** λ of the last decision (reward units per USD); 0 without an objective. */
   readonly finalLambda: number;
+  /**
+   * Successes the candidate of highest quality estimate would have had, decision by decision (the
+   * world knows every expert's outcome): what the router's own best pick was worth. `successes` is
+   * below it by what picking another (exploration, the objective's cheaper pick) gave up.
+   */
+  readonly bestEstimateSuccesses: number;
 }
 
 /** How many of the first decisions `earlyCostUsd` covers. */
@@ -355,6 +361,7 @@ export const runRouted = (
   let secondHalfCostUsd = 0;
   let earlyCostUsd = 0;
   let finalLambda = 0;
+  let bestEstimateSuccesses = 0;
   for (let t = 0; t < rounds; t += 1) {
     const x = world.xs[t] as SparseVector;
     const decision = objective
@@ -374,6 +381,12 @@ export const runRouted = (
       observed.observe(BENCH_TENANT, expertId, { costUsd: cost });
     }
     const reward = world.correct[t * k + index] as number;
+    let best = selection.perCandidate[0];
+    for (const candidate of selection.perCandidate)
+      if (candidate.estimate > (best?.estimate ?? -Infinity)) best = candidate;
+    bestEstimateSuccesses += world.correct[
+      t * k + (indexOf.get(best?.expertId ?? expertId) as number)
+    ] as number;
     picks[index] = (picks[index] as number) + 1;
     successes += reward;
     costUsd += cost;
@@ -395,6 +408,7 @@ export const runRouted = (
     earlyCostUsd,
     picks,
     finalLambda,
+    bestEstimateSuccesses,
   };
 };
 
@@ -427,13 +441,17 @@ export const runFullInformation = (
   const earlyCostUsd = new Float64Array(m);
   const picks = lambdas.map(() => new Float64Array(k));
   const estimates = new Float64Array(k);
+  let bestEstimateSuccesses = 0;
   let state = ridge.initialState();
   for (let t = 0; t < rounds; t += 1) {
     const x = world.xs[t] as SparseVector;
     const { perCandidate } = ridge.select(ids, x, state, rng);
+    let bestEstimate = 0;
     perCandidate.forEach((c, a) => {
       estimates[a] = c.estimate;
+      if (c.estimate > (estimates[bestEstimate] as number)) bestEstimate = a;
     });
+    bestEstimateSuccesses += world.correct[t * k + bestEstimate] as number;
     for (let l = 0; l < m; l += 1) {
       const lambda = lambdas[l] as number;
       let best = 0;
@@ -471,6 +489,7 @@ export const runFullInformation = (
     earlyCostUsd: earlyCostUsd[l] as number,
     picks: Array.from(picks[l] as Float64Array),
     finalLambda: lambda,
+    bestEstimateSuccesses,
   }));
 };
 
