@@ -23,6 +23,7 @@ export default defineConfig({
             'layers/*/test/**/*.test.ts',
             'infra/local/test/**/*.test.ts',
             'policies/**/*.test.ts',
+            'bench/test/**/*.test.ts',
           ],
         },
       },

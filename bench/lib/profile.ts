@@ -205,7 +205,7 @@ export const attributeProfileWindow = (
   profile.samples.forEach((id, i) => {
     const delta = profile.timeDeltas[i] ?? 0;
     t += delta;
-    if (t < from || t > to || byId.get(id)?.callFrame.functionName === '(idle)') return;
+    if (t <= from || t > to || byId.get(id)?.callFrame.functionName === '(idle)') return;
     busyMs += delta / 1000;
     ms[sideOf(id)] += delta / 1000;
   });
